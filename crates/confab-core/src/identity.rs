@@ -1,0 +1,176 @@
+//! A person's identity: an Ed25519 signing key (who they are) and an X25519 key (their
+//! Noise static key), both derived from one 32-byte seed drawn from a CSPRNG by the adapter.
+
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use hkdf::Hkdf;
+use sha2::{Digest as _, Sha256};
+use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
+use zeroize::Zeroizing;
+
+const INFO_SIGNING: &[u8] = b"confab/v1/identity/ed25519";
+const INFO_DH: &[u8] = b"confab/v1/identity/x25519";
+const CARD_CONTEXT: &[u8] = b"confab/v1/identity-card";
+const FINGERPRINT_CONTEXT: &[u8] = b"confab/v1/fingerprint";
+
+/// The local identity. Secret: neither `Debug` nor `Display`; keys are zeroized on drop.
+pub struct Identity {
+    signing: SigningKey,
+    dh: StaticSecret,
+}
+
+impl Identity {
+    /// Derives both key pairs from a 32-byte seed (from `crypto.getRandomValues` in the app).
+    pub fn from_seed(seed: [u8; 32]) -> Identity {
+        let seed = Zeroizing::new(seed);
+        let hkdf = Hkdf::<Sha256>::new(None, seed.as_slice());
+        let mut signing = Zeroizing::new([0u8; 32]);
+        let mut dh = Zeroizing::new([0u8; 32]);
+        // 32-byte outputs are always valid for HKDF-SHA256.
+        #[allow(clippy::expect_used)]
+        {
+            hkdf.expand(INFO_SIGNING, signing.as_mut_slice()).expect("valid HKDF length");
+            hkdf.expand(INFO_DH, dh.as_mut_slice()).expect("valid HKDF length");
+        }
+        Identity { signing: SigningKey::from_bytes(&signing), dh: StaticSecret::from(*dh) }
+    }
+
+    /// The public half, safe to show and send.
+    pub fn public(&self) -> PublicIdentity {
+        PublicIdentity {
+            signing: self.signing.verifying_key(),
+            dh: DhPublic::from(&self.dh).to_bytes(),
+        }
+    }
+
+    /// The Noise static private key, for `snow`.
+    pub(crate) fn dh_secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.dh.to_bytes())
+    }
+
+    /// Signs the card that binds our Noise static key and display name to our signing key.
+    pub(crate) fn sign_card(&self, display_name: &str) -> [u8; 64] {
+        let public = self.public();
+        self.signing.sign(&card_message(&public.dh, display_name)).to_bytes()
+    }
+}
+
+/// Someone's public keys. Equality is by both keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicIdentity {
+    signing: VerifyingKey,
+    dh: [u8; 32],
+}
+
+impl PublicIdentity {
+    /// Checks a card received in a handshake: `signature` by `signing_key` over the Noise
+    /// static key the handshake authenticated and the display name.
+    pub(crate) fn verify_card(
+        signing_key: &[u8; 32],
+        dh: &[u8; 32],
+        display_name: &str,
+        signature: &[u8; 64],
+    ) -> Option<PublicIdentity> {
+        let signing = VerifyingKey::from_bytes(signing_key).ok()?;
+        let signature = Signature::from_bytes(signature);
+        signing.verify(&card_message(dh, display_name), &signature).ok()?;
+        Some(PublicIdentity { signing, dh: *dh })
+    }
+
+    /// The Ed25519 public key.
+    pub fn signing_key_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The X25519 (Noise static) public key.
+    pub fn dh_key_bytes(&self) -> [u8; 32] {
+        self.dh
+    }
+
+    /// The short, comparable form of this identity.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let digest = Sha256::new()
+            .chain_update(FINGERPRINT_CONTEXT)
+            .chain_update(self.signing.as_bytes())
+            .chain_update(self.dh)
+            .finalize();
+        let mut bytes = [0u8; 30];
+        bytes.copy_from_slice(&digest[..30]);
+        Fingerprint(bytes)
+    }
+}
+
+impl fmt::Debug for PublicIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let PublicIdentity { signing: _, dh: _ } = self;
+        write!(f, "PublicIdentity({})", self.fingerprint())
+    }
+}
+
+/// Six groups of five digits that two people can read to each other to compare keys
+/// (about 100 bits; the same scheme Signal uses for its safety numbers, per key).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 30]);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (group_idx, chunk) in self.0.chunks_exact(5).enumerate() {
+            let value = chunk.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) % 100_000;
+            if group_idx > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{value:05}")?;
+        }
+        Ok(())
+    }
+}
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+fn card_message(dh: &[u8; 32], display_name: &str) -> Vec<u8> {
+    let mut message = Vec::with_capacity(CARD_CONTEXT.len() + 32 + display_name.len());
+    message.extend_from_slice(CARD_CONTEXT);
+    message.extend_from_slice(dh);
+    message.extend_from_slice(display_name.as_bytes());
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_identity() {
+        let a = Identity::from_seed([1; 32]).public();
+        assert_eq!(a, Identity::from_seed([1; 32]).public());
+        assert_ne!(a, Identity::from_seed([2; 32]).public());
+        assert_ne!(a.signing_key_bytes(), a.dh_key_bytes());
+    }
+
+    #[test]
+    fn fingerprint_is_six_groups_of_five_digits() {
+        let text = Identity::from_seed([1; 32]).public().fingerprint().to_string();
+        let groups: Vec<&str> = text.split(' ').collect();
+        assert_eq!(groups.len(), 6, "{text}");
+        assert!(groups.iter().all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+    }
+
+    #[test]
+    fn cards_verify_only_unaltered() {
+        let identity = Identity::from_seed([3; 32]);
+        let public = identity.public();
+        let signature = identity.sign_card("Alice");
+        let key = public.signing_key_bytes();
+        let dh = public.dh_key_bytes();
+        assert_eq!(PublicIdentity::verify_card(&key, &dh, "Alice", &signature), Some(public));
+        assert_eq!(PublicIdentity::verify_card(&key, &dh, "Mallory", &signature), None);
+        assert_eq!(PublicIdentity::verify_card(&key, &[0; 32], "Alice", &signature), None);
+        let mut bad = signature;
+        bad[0] ^= 1;
+        assert_eq!(PublicIdentity::verify_card(&key, &dh, "Alice", &bad), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! Identifier newtypes: peers (assigned by the signalling server), rooms and messages.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A connection's id within a room, assigned by the signalling server.
+///
+/// It says nothing about who the peer is: identity is proven only by the Noise handshake.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct PeerId(u64);
+
+impl PeerId {
+    /// Wraps a raw id.
+    pub const fn new(raw: u64) -> PeerId {
+        PeerId(raw)
+    }
+    /// The raw id, as it travels in relay envelopes.
+    pub const fn to_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({self})")
+    }
+}
+impl From<PeerId> for String {
+    fn from(id: PeerId) -> String {
+        id.to_string()
+    }
+}
+impl TryFrom<String> for PeerId {
+    type Error = IdParseError;
+    fn try_from(s: String) -> Result<PeerId, IdParseError> {
+        s.parse()
+    }
+}
+impl FromStr for PeerId {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<PeerId, IdParseError> {
+        if s.len() != 16 {
+            return Err(IdParseError::Length { expected: 16, got: s.len() });
+        }
+        u64::from_str_radix(s, 16).map(PeerId).map_err(|_| IdParseError::NotHex)
+    }
+}
+
+/// The public name of a room: HKDF of the room secret. The server knows only this.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct RoomId([u8; 32]);
+
+impl RoomId {
+    /// Wraps raw bytes (normally produced by [`crate::RoomSecret::room_id`]).
+    pub const fn from_bytes(bytes: [u8; 32]) -> RoomId {
+        RoomId(bytes)
+    }
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+impl fmt::Debug for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A room id is public, but it is still a correlator: logs show a prefix only.
+        write!(f, "RoomId({}…)", hex(&self.0[..4]))
+    }
+}
+impl From<RoomId> for String {
+    fn from(id: RoomId) -> String {
+        id.to_string()
+    }
+}
+impl TryFrom<String> for RoomId {
+    type Error = IdParseError;
+    fn try_from(s: String) -> Result<RoomId, IdParseError> {
+        s.parse()
+    }
+}
+impl FromStr for RoomId {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<RoomId, IdParseError> {
+        let bytes = unhex(s)?;
+        let got = bytes.len();
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length { expected: 64, got: got * 2 })?;
+        Ok(RoomId(arr))
+    }
+}
+
+/// A chat message's id: a hash of its content and author, so it is the same for everyone.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub(crate) [u8; 16]);
+
+impl MessageId {
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", hex(&self.0[..4]))
+    }
+}
+
+/// An id string was not what it should be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdParseError {
+    /// Wrong number of hex digits.
+    #[error("expected {expected} hex digits, got {got}")]
+    Length {
+        /// Expected digits.
+        expected: usize,
+        /// Digits found.
+        got: usize,
+    },
+    /// Not lowercase or uppercase hexadecimal.
+    #[error("not hexadecimal")]
+    NotHex,
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, IdParseError> {
+    if s.len() % 2 != 0 {
+        return Err(IdParseError::NotHex);
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let text = std::str::from_utf8(pair).map_err(|_| IdParseError::NotHex)?;
+            u8::from_str_radix(text, 16).map_err(|_| IdParseError::NotHex)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_strings() {
+        let peer = PeerId::new(0xdead_beef_0000_0001);
+        assert_eq!(peer.to_string(), "deadbeef00000001");
+        assert_eq!("deadbeef00000001".parse::<PeerId>(), Ok(peer));
+        let room = RoomId::from_bytes([0xab; 32]);
+        assert_eq!(room.to_string().parse::<RoomId>(), Ok(room));
+        assert_eq!(format!("{room:?}"), "RoomId(abababab…)");
+    }
+
+    #[test]
+    fn bad_ids_are_refused() {
+        assert_eq!("xyz".parse::<PeerId>(), Err(IdParseError::Length { expected: 16, got: 3 }));
+        assert_eq!("zz".repeat(8).parse::<PeerId>(), Err(IdParseError::NotHex));
+        assert_eq!("ab".parse::<RoomId>(), Err(IdParseError::Length { expected: 64, got: 2 }));
+        assert!("é".repeat(32).parse::<RoomId>().is_err());
+    }
+}

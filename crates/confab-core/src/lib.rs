@@ -1,0 +1,53 @@
+//! Confab's protocol as a sans-IO library.
+//!
+//! Nothing here performs I/O: there are no sockets, no storage, no clock reads and no OS
+//! randomness. Bytes, the current time (`now`) and random seeds come in as arguments;
+//! bytes to send, events and the next deadline come out. The browser app and the native
+//! tests drive the same code.
+//!
+//! # Run loop
+//!
+//! [`Client`] is the façade. After every call that mutates it (`add_peer`, `handle_frame`,
+//! `send_text`, `handle_timeout`, ...) the caller drains [`Client::poll_output`] until it
+//! returns [`Output::Timeout`], then waits for the next input or for that deadline:
+//!
+//! ```
+//! # use confab_core::*;
+//! # let now = Instant::now();
+//! let identity = Identity::from_seed([7; 32]);
+//! let room = RoomSecret::from_bytes([9; 32]);
+//! let mut client = Client::new(identity, room, Config::default(), [1; 32]);
+//! client.add_peer(now, PeerId::new(2), Role::Initiator);
+//! loop {
+//!     match client.poll_output() {
+//!         Output::Transmit(t) => { /* send t.bytes to t.peer */ }
+//!         Output::Event(e) => { /* update the UI */ }
+//!         Output::Timeout(_deadline) => break, // wait for input or the deadline
+//!     }
+//! }
+//! ```
+
+pub mod chat;
+pub mod client;
+pub mod identity;
+pub mod ids;
+pub mod room;
+mod rng;
+pub mod session;
+pub mod signal;
+pub mod wire;
+
+pub use chat::{ChatMessage, Direction, UnixMillis};
+pub use client::{Client, Config, Event, FailReason, Output, PeerInfo, RejectReason, Role, SendError, Transmit};
+pub use identity::{Fingerprint, Identity, PublicIdentity};
+pub use ids::{MessageId, PeerId, RoomId};
+pub use room::{RoomSecret, RoomSecretError};
+
+/// The one spelling of time in core: `std` natively, `web_time` on wasm32
+/// (where `std::time::Instant::now` panics).
+#[cfg(not(target_arch = "wasm32"))]
+pub use std::time::Instant;
+#[cfg(target_arch = "wasm32")]
+pub use web_time::Instant;
+
+pub use std::time::Duration;

@@ -1,0 +1,272 @@
+//! The Noise handshake and the encrypted session it becomes.
+//!
+//! Pattern: `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s` (see ARCHITECTURE.md for why). The
+//! responder's identity card travels in message 2, the initiator's in message 3, each
+//! binding the Noise static key to an Ed25519 identity. Transport frames carry an explicit
+//! counter used as the nonce; a counter at or below the highest accepted one is a replay
+//! or reordering and is rejected without touching the session.
+
+use crate::identity::{Identity, PublicIdentity};
+use crate::rng::SeededResolver;
+use crate::wire::{Card, DecodeError, Frame, MAX_NOISE_LEN, TAG_LEN};
+
+/// The Noise protocol name, pinned.
+pub const NOISE_PARAMS: &str = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s";
+/// Largest plaintext in one transport frame.
+pub const MAX_PLAINTEXT_LEN: usize = MAX_NOISE_LEN - TAG_LEN;
+
+/// Which side speaks first. On a WebRTC link the offerer initiates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sends message 1.
+    Initiator,
+    /// Answers.
+    Responder,
+}
+
+/// A handshake in progress. Consumed by [`Handshake::into_session`].
+pub(crate) struct Handshake {
+    noise: snow::HandshakeState,
+    role: Role,
+    /// The next Noise message index we expect to read or write.
+    step: u8,
+    own_card: Vec<u8>,
+    remote: Option<(PublicIdentity, String)>,
+}
+
+/// A handshake that cannot go on. Deliberately coarse: details go to the debug log only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// A message did not decrypt or authenticate (most often: a different room secret).
+    #[error("the peer's handshake did not verify")]
+    Verify,
+    /// The identity card was malformed or its signature did not match the Noise key.
+    #[error("the peer's identity card is invalid")]
+    Card,
+    /// A copy of a message already processed; harmless, ignore it.
+    #[error("duplicate handshake message (step {0})")]
+    Duplicate(u8),
+    /// A message arrived out of turn.
+    #[error("handshake message out of order (expected step {expected}, got {got})")]
+    OutOfOrder {
+        /// Step we were at.
+        expected: u8,
+        /// Step received.
+        got: u8,
+    },
+}
+
+impl Handshake {
+    pub(crate) fn new(identity: &Identity, display_name: &str, psk: &[u8; 32], role: Role, seed: [u8; 32]) -> Handshake {
+        let secret = identity.dh_secret_bytes();
+        let card = Card {
+            signing_key: identity.public().signing_key_bytes(),
+            signature: identity.sign_card(display_name),
+            display_name: display_name.to_owned(),
+        };
+        // The pattern string is a constant and the key lengths are fixed, so building
+        // cannot fail; a failure here is a bug in this file, not peer input.
+        #[allow(clippy::expect_used)]
+        let noise = {
+            let params = NOISE_PARAMS.parse().expect("pinned Noise pattern parses");
+            let builder = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
+                .local_private_key(secret.as_slice())
+                .expect("32-byte X25519 key")
+                .psk(0, psk)
+                .expect("psk0 is valid for XX");
+            match role {
+                Role::Initiator => builder.build_initiator(),
+                Role::Responder => builder.build_responder(),
+            }
+            .expect("complete Noise builder")
+        };
+        Handshake { noise, role, step: 0, own_card: card.encode(), remote: None }
+    }
+
+    /// The initiator's first frame.
+    pub(crate) fn start(&mut self) -> Option<Vec<u8>> {
+        (self.role == Role::Initiator && self.step == 0).then(|| self.write(&[])).flatten()
+    }
+
+    /// Feeds one handshake message; returns the frame to answer with, if any.
+    pub(crate) fn handle_message(&mut self, step: u8, message: &[u8]) -> Result<Option<Vec<u8>>, HandshakeError> {
+        let expected_read = match self.role {
+            Role::Initiator => self.step == 1,
+            Role::Responder => self.step == 0 || self.step == 2,
+        };
+        if step < self.step {
+            return Err(HandshakeError::Duplicate(step));
+        }
+        if step != self.step || !expected_read {
+            return Err(HandshakeError::OutOfOrder { expected: self.step, got: step });
+        }
+        let mut payload = vec![0u8; MAX_NOISE_LEN];
+        let len = self.noise.read_message(message, &mut payload).map_err(|_| HandshakeError::Verify)?;
+        self.step += 1;
+        if step >= 1 {
+            let remote = self.verify_card(payload.get(..len).unwrap_or_default())?;
+            self.remote = Some(remote);
+        }
+        // Responder answers message 1 with its card; initiator answers message 2 with its card.
+        match (self.role, step) {
+            (Role::Responder, 0) | (Role::Initiator, 1) => {
+                let card = std::mem::take(&mut self.own_card);
+                Ok(self.write(&card))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.noise.is_handshake_finished() && self.remote.is_some()
+    }
+
+    /// The verified peer and its session. `None` until [`Handshake::is_finished`].
+    pub(crate) fn into_session(self) -> Option<(Session, PublicIdentity, String)> {
+        let (identity, name) = self.remote?;
+        let transport = self.noise.into_stateless_transport_mode().ok()?;
+        Some((Session { transport, send_counter: 0, recv_floor: 0 }, identity, name))
+    }
+
+    fn verify_card(&self, payload: &[u8]) -> Result<(PublicIdentity, String), HandshakeError> {
+        let card = Card::decode(payload).map_err(|_| HandshakeError::Card)?;
+        let remote_static: [u8; 32] =
+            self.noise.get_remote_static().and_then(|key| key.try_into().ok()).ok_or(HandshakeError::Card)?;
+        let identity =
+            PublicIdentity::verify_card(&card.signing_key, &remote_static, &card.display_name, &card.signature)
+                .ok_or(HandshakeError::Card)?;
+        Ok((identity, card.display_name))
+    }
+
+    fn write(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut message = vec![0u8; MAX_NOISE_LEN];
+        let len = self.noise.write_message(payload, &mut message).ok()?;
+        message.truncate(len);
+        let frame = Frame::Handshake { step: self.step, message: &message }.encode();
+        self.step += 1;
+        Some(frame)
+    }
+}
+
+/// An established, mutually authenticated session with one peer.
+pub struct Session {
+    transport: snow::StatelessTransportState,
+    send_counter: u64,
+    /// The lowest counter we will still accept.
+    recv_floor: u64,
+}
+
+/// Why an incoming transport frame was dropped. The session is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Not a transport frame at all.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] DecodeError),
+    /// Counter already used or older than one already accepted.
+    #[error("replayed or reordered frame (counter {counter}, expected at least {floor})")]
+    Replay {
+        /// The frame's counter.
+        counter: u64,
+        /// Lowest acceptable.
+        floor: u64,
+    },
+    /// Failed authentication: tampered, or not from this session.
+    #[error("frame failed authentication")]
+    Decrypt,
+}
+
+/// A plaintext that cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// Larger than one frame holds.
+    #[error("plaintext of {got} bytes exceeds {max}")]
+    TooLong {
+        /// Its size.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// 2^64 frames sent: the session must be replaced.
+    #[error("session exhausted")]
+    Exhausted,
+}
+
+impl Session {
+    /// Encrypts `plaintext` into a complete transport frame.
+    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        if plaintext.len() > MAX_PLAINTEXT_LEN {
+            return Err(SealError::TooLong { got: plaintext.len(), max: MAX_PLAINTEXT_LEN });
+        }
+        let counter = self.send_counter;
+        let next = counter.checked_add(1).ok_or(SealError::Exhausted)?;
+        let header = Frame::transport_header(counter);
+        let mut frame = vec![0u8; header.len() + plaintext.len() + TAG_LEN];
+        frame[..header.len()].copy_from_slice(&header);
+        let len = self
+            .transport
+            .write_message(counter, plaintext, &mut frame[header.len()..])
+            .map_err(|_| SealError::Exhausted)?;
+        frame.truncate(header.len() + len);
+        self.send_counter = next;
+        Ok(frame)
+    }
+
+    /// Decrypts a transport frame. On error nothing changes.
+    pub fn open(&mut self, frame: &[u8]) -> Result<Vec<u8>, OpenError> {
+        match Frame::decode(frame)? {
+            Frame::Transport { counter, ciphertext } => self.open_transport(counter, ciphertext),
+            _ => Err(OpenError::Malformed(DecodeError::Invalid("frame kind in session"))),
+        }
+    }
+
+    pub(crate) fn open_transport(&mut self, counter: u64, ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if counter < self.recv_floor {
+            return Err(OpenError::Replay { counter, floor: self.recv_floor });
+        }
+        let mut plaintext = vec![0u8; ciphertext.len()];
+        let len = self
+            .transport
+            .read_message(counter, ciphertext, &mut plaintext)
+            .map_err(|_| OpenError::Decrypt)?;
+        plaintext.truncate(len);
+        // Authentic: only now move the floor (a u64::MAX counter leaves nothing acceptable).
+        self.recv_floor = counter.saturating_add(1);
+        Ok(plaintext)
+    }
+
+    /// Two sessions joined by a completed handshake, for benchmarks and tests.
+    #[doc(hidden)]
+    pub fn pair_for_testing_only(seed: u8) -> (Session, Session) {
+        let psk = [seed; 32];
+        let alice = Identity::from_seed([seed.wrapping_add(1); 32]);
+        let bob = Identity::from_seed([seed.wrapping_add(2); 32]);
+        let mut initiator = Handshake::new(&alice, "alice", &psk, Role::Initiator, [seed.wrapping_add(3); 32]);
+        let mut responder = Handshake::new(&bob, "bob", &psk, Role::Responder, [seed.wrapping_add(4); 32]);
+        let mut to_responder = initiator.start();
+        let mut to_initiator = None;
+        while !(initiator.is_finished() && responder.is_finished()) {
+            if let Some(frame) = to_responder.take() {
+                if let Ok(Frame::Handshake { step, message }) = Frame::decode(&frame) {
+                    to_initiator = responder.handle_message(step, message).ok().flatten();
+                }
+            } else if let Some(frame) = to_initiator.take() {
+                if let Ok(Frame::Handshake { step, message }) = Frame::decode(&frame) {
+                    to_responder = initiator.handle_message(step, message).ok().flatten();
+                }
+            } else {
+                break;
+            }
+        }
+        match (initiator.into_session(), responder.into_session()) {
+            (Some((a, ..)), Some((b, ..))) => (a, b),
+            #[allow(clippy::panic)]
+            _ => panic!("in-memory handshake between fixed identities always completes"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

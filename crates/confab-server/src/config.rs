@@ -1,0 +1,266 @@
+//! Command-line and environment configuration, and parsing of `--ice-server` URLs.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+
+use clap::Parser;
+use confab_core::signal::IceServer;
+
+/// Default `--listen`: loopback only, so a bare `confab-server` is not exposed by accident.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// Default `--dist`.
+pub const DEFAULT_DIST: &str = "dist";
+/// Default `--max-rooms-per-connection`.
+pub const DEFAULT_MAX_ROOMS_PER_CONNECTION: NonZeroUsize = non_zero_usize(16);
+/// Default `--room-capacity`.
+pub const DEFAULT_ROOM_CAPACITY: NonZeroUsize = non_zero_usize(256);
+/// Default `--messages-per-second`.
+pub const DEFAULT_MESSAGES_PER_SECOND: NonZeroU32 = match NonZeroU32::new(200) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
+/// How the server runs. Every flag can also be set through the environment variable named
+/// in `--help`.
+#[derive(Clone, Parser)]
+#[command(name = "confab-server", version, about = "Confab's signalling and relay server; also serves the built app")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "CONFAB_LISTEN", value_name = "ADDR", default_value_t = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// The built app directory, served as static files.
+    #[arg(long, env = "CONFAB_DIST", value_name = "DIR", default_value = DEFAULT_DIST)]
+    pub dist: PathBuf,
+
+    /// A STUN or TURN server handed to clients, e.g. `stun:stun.example.org:3478` or
+    /// `turn:user:pass@turn.example.org:3478` (percent-encode `:`/`@`/`%`/`,` inside
+    /// the username or password). Repeat the flag or separate with commas.
+    #[arg(
+        long = "ice-server",
+        env = "CONFAB_ICE_SERVERS",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = parse_ice_server
+    )]
+    pub ice_servers: Vec<IceServer>,
+
+    /// How many rooms one WebSocket connection may be in at once.
+    #[arg(long, env = "CONFAB_MAX_ROOMS_PER_CONNECTION", value_name = "N", default_value_t = DEFAULT_MAX_ROOMS_PER_CONNECTION)]
+    pub max_rooms_per_connection: NonZeroUsize,
+
+    /// How many connections one room may hold.
+    #[arg(long, env = "CONFAB_ROOM_CAPACITY", value_name = "N", default_value_t = DEFAULT_ROOM_CAPACITY)]
+    pub room_capacity: NonZeroUsize,
+
+    /// Sustained messages per second per connection; bursts of twice this are allowed.
+    #[arg(long, env = "CONFAB_MESSAGES_PER_SECOND", value_name = "N", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
+    pub messages_per_second: NonZeroU32,
+
+    /// TEST ONLY: append the payload of every relay envelope clients send (the bytes after
+    /// the 10-byte header, concatenated without framing) to FILE, so end-to-end tests can
+    /// check the server only ever sees ciphertext. Never use in production.
+    #[arg(long, env = "CONFAB_DANGEROUSLY_RECORD_RELAY", value_name = "FILE")]
+    pub dangerously_record_relay: Option<PathBuf>,
+}
+
+/// An `--ice-server` value that is not a usable STUN/TURN URL.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IceServerError {
+    /// The scheme is not one WebRTC knows.
+    #[error("expected a stun:, stuns:, turn: or turns: URL")]
+    Scheme,
+    /// Nothing after the scheme (and credentials).
+    #[error("missing host")]
+    Host,
+    /// `user:pass@` on a STUN URL.
+    #[error("STUN URLs take no credentials")]
+    StunCredentials,
+    /// `user@` without a password, or an empty username.
+    #[error("TURN credentials need a username and a password: turn:user:pass@host:port")]
+    Credentials,
+    /// A `%` not followed by two hex digits, or decoding to invalid UTF-8.
+    #[error("bad percent-encoding in the credentials")]
+    PercentEncoding,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: DEFAULT_LISTEN,
+            dist: PathBuf::from(DEFAULT_DIST),
+            ice_servers: Vec::new(),
+            max_rooms_per_connection: DEFAULT_MAX_ROOMS_PER_CONNECTION,
+            room_capacity: DEFAULT_ROOM_CAPACITY,
+            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            dangerously_record_relay: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Shows ICE server URLs but never TURN credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Config {
+            listen,
+            dist,
+            ice_servers,
+            max_rooms_per_connection,
+            room_capacity,
+            messages_per_second,
+            dangerously_record_relay,
+        } = self;
+        let ice_urls: Vec<&[String]> = ice_servers.iter().map(|server| server.urls.as_slice()).collect();
+        f.debug_struct("Config")
+            .field("listen", listen)
+            .field("dist", dist)
+            .field("ice_servers", &ice_urls)
+            .field("max_rooms_per_connection", max_rooms_per_connection)
+            .field("room_capacity", room_capacity)
+            .field("messages_per_second", messages_per_second)
+            .field("dangerously_record_relay", dangerously_record_relay)
+            .finish()
+    }
+}
+
+/// Parses `stun:host[:port]` or `turn[s]:[user:pass@]host[:port][?transport=..]` into the
+/// `RTCIceServer` shape: credentials move out of the URL into `username`/`credential`.
+pub fn parse_ice_server(url: &str) -> Result<IceServer, IceServerError> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once(':').ok_or(IceServerError::Scheme)?;
+    let scheme = scheme.to_ascii_lowercase();
+    let is_turn = match scheme.as_str() {
+        "stun" | "stuns" => false,
+        "turn" | "turns" => true,
+        _ => return Err(IceServerError::Scheme),
+    };
+    let (credentials, host) = match rest.rsplit_once('@') {
+        Some((credentials, host)) => (Some(credentials), host),
+        None => (None, rest),
+    };
+    if host.is_empty() || host.starts_with(':') || host.starts_with('?') {
+        return Err(IceServerError::Host);
+    }
+    let (username, credential) = match credentials {
+        None => (None, None),
+        Some(_) if !is_turn => return Err(IceServerError::StunCredentials),
+        Some(credentials) => {
+            let (user, pass) = credentials.split_once(':').ok_or(IceServerError::Credentials)?;
+            if user.is_empty() {
+                return Err(IceServerError::Credentials);
+            }
+            (Some(percent_decode(user)?), Some(percent_decode(pass)?))
+        }
+    };
+    Ok(IceServer { urls: vec![format!("{scheme}:{host}")], username, credential })
+}
+
+const fn non_zero_usize(n: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(n) {
+        Some(n) => n,
+        None => NonZeroUsize::MIN,
+    }
+}
+
+fn percent_decode(text: &str) -> Result<String, IceServerError> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let (hex, tail) = tail.split_at_checked(2).ok_or(IceServerError::PercentEncoding)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| IceServerError::PercentEncoding)?;
+            bytes.push(u8::from_str_radix(hex, 16).map_err(|_| IceServerError::PercentEncoding)?);
+            rest = tail;
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| IceServerError::PercentEncoding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str, expected: Result<(&str, Option<&str>, Option<&str>), IceServerError>) {
+        let got = parse_ice_server(url);
+        let expected = expected.map(|(url, username, credential)| IceServer {
+            urls: vec![url.to_owned()],
+            username: username.map(str::to_owned),
+            credential: credential.map(str::to_owned),
+        });
+        assert_eq!(got, expected, "{url}");
+    }
+
+    #[test]
+    fn ice_server_urls_parse_into_rtc_ice_server_shape() {
+        check("stun:stun.example.org:3478", Ok(("stun:stun.example.org:3478", None, None)));
+        check("stun:stun.example.org", Ok(("stun:stun.example.org", None, None)));
+        check(
+            "turn:user:pass@turn.example.org:3478",
+            Ok(("turn:turn.example.org:3478", Some("user"), Some("pass"))),
+        );
+        check(
+            "turns:u:p@turn.example.org:5349?transport=tcp",
+            Ok(("turns:turn.example.org:5349?transport=tcp", Some("u"), Some("p"))),
+        );
+        // The password may contain ':' and '@'; the username ':' only percent-encoded.
+        check("turn:1700000000%3Aalice:p:a@ss@h:1", Ok(("turn:h:1", Some("1700000000:alice"), Some("p:a@ss"))));
+        check("turn:u:@h", Ok(("turn:h", Some("u"), Some(""))));
+        check(" STUN:h ", Ok(("stun:h", None, None)));
+    }
+
+    #[test]
+    fn bad_ice_server_urls_are_refused() {
+        check("http://example.org", Err(IceServerError::Scheme));
+        check("stun.example.org", Err(IceServerError::Scheme));
+        check("stun:", Err(IceServerError::Host));
+        check("turn:u:p@", Err(IceServerError::Host));
+        check("turn::3478", Err(IceServerError::Host));
+        check("stun:u:p@h", Err(IceServerError::StunCredentials));
+        check("turn:user@h", Err(IceServerError::Credentials));
+        check("turn::p@h", Err(IceServerError::Credentials));
+        check("turn:u:%zz@h", Err(IceServerError::PercentEncoding));
+        check("turn:u:%4@h", Err(IceServerError::PercentEncoding));
+        check("turn:u:%ff@h", Err(IceServerError::PercentEncoding));
+    }
+
+    #[test]
+    fn flags_parse_with_defaults_and_comma_separated_ice_servers() {
+        let config = Config::try_parse_from(["confab-server"]).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.max_rooms_per_connection.get(), 16);
+        assert_eq!(config.room_capacity.get(), 256);
+        assert_eq!(config.messages_per_second.get(), 200);
+        assert!(config.dangerously_record_relay.is_none());
+
+        let config = Config::try_parse_from([
+            "confab-server",
+            "--listen=0.0.0.0:9000",
+            "--ice-server=stun:a.example,turn:u:p@b.example:3478",
+            "--ice-server",
+            "stun:c.example",
+            "--messages-per-second=5",
+        ])
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        let urls: Vec<&str> = config.ice_servers.iter().map(|server| server.urls[0].as_str()).collect();
+        assert_eq!(urls, ["stun:a.example", "turn:b.example:3478", "stun:c.example"]);
+        assert_eq!(config.messages_per_second.get(), 5);
+
+        assert!(Config::try_parse_from(["confab-server", "--room-capacity=0"]).is_err());
+        assert!(Config::try_parse_from(["confab-server", "--ice-server=ftp:x"]).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_turn_credentials() {
+        let config = Config { ice_servers: vec![parse_ice_server("turn:alice:hunter2@h").unwrap()], ..Config::default() };
+        let debug = format!("{config:?}");
+        assert!(debug.contains("turn:h"), "{debug}");
+        assert!(!debug.contains("hunter2") && !debug.contains("alice"), "{debug}");
+    }
+}

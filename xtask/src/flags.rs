@@ -1,0 +1,37 @@
+//! Command-line grammar of `cargo xtask` (xflags).
+
+use std::ffi::OsString;
+
+xflags::xflags! {
+    /// Confab's build, test and tidy automation. Needs only cargo: missing
+    /// tools are installed on first use (see `install`).
+    cmd xtask {
+        /// Install or check the pinned tools: the wasm32 target, trunk,
+        /// wasm-bindgen-cli, npm binaryen (into `.tools/`), and node/npm via apt.
+        cmd install {
+            /// Also install what browser tests need: chromium, chromedriver,
+            /// `ip` and `unshare` (apt, as root).
+            optional --browser
+        }
+        /// Release build: `trunk build --release` into `dist/` (then move the
+        /// inline boot script into `dist/boot-<hash>.js`), then the server.
+        cmd build {}
+        /// Build, then run `target/release/confab-server` on `dist/`.
+        cmd serve {
+            /// Address to listen on (default 127.0.0.1:8080).
+            optional --listen addr: String
+            /// Extra arguments for confab-server, after `--`.
+            repeated server_args: OsString
+        }
+        /// Run every test suite: native, core on wasm32, app in the browser,
+        /// end-to-end (browser tests run in a loopback-only network namespace).
+        cmd test {
+            /// Skip the end-to-end step (and the release build it needs).
+            optional --fast
+        }
+        /// Check repository rules (also run by `cargo test -p xtask`).
+        cmd tidy {}
+        /// Run the benchmarks.
+        cmd bench {}
+    }
+}

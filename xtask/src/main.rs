@@ -1,0 +1,47 @@
+//! `cargo xtask`: Confab's build, test, tidy and bench automation, in Rust so a
+//! fresh machine needs only cargo. Run `cargo xtask --help` for the commands.
+
+mod bench;
+mod boot_script;
+mod build;
+mod flags;
+mod install;
+mod serve;
+mod steps;
+mod test;
+mod tidy;
+mod wasm_imports;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::flags::XtaskCmd;
+
+fn main() -> Result<()> {
+    let flags = flags::Xtask::from_env_or_exit();
+    let sh = Shell::new()?;
+    let root = project_root();
+    sh.change_dir(&root);
+    match flags.subcommand {
+        XtaskCmd::Install(cmd) => {
+            let browser = if cmd.browser { install::Browser::Needed } else { install::Browser::NotNeeded };
+            install::run(&sh, &root, browser)
+        }
+        XtaskCmd::Build(_) => {
+            install::run(&sh, &root, install::Browser::NotNeeded)?;
+            build::run(&sh, &root)
+        }
+        XtaskCmd::Serve(cmd) => serve::run(&sh, &root, cmd.listen, cmd.server_args),
+        XtaskCmd::Test(cmd) => test::run(&sh, &root, cmd.fast),
+        XtaskCmd::Tidy(_) => tidy::run(&sh, &root),
+        XtaskCmd::Bench(_) => bench::run(&sh, &root),
+    }
+}
+
+/// The workspace root: the parent of `xtask/`.
+fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}

@@ -1,0 +1,143 @@
+//! `cargo xtask test`: every suite, in order: native tests, confab-core on
+//! wasm32 (plus a check for `"env"` imports), the app's browser tests, and
+//! (unless `--fast`) the end-to-end tests against a release build. Browser
+//! steps run in a loopback-only network namespace.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Cmd, Shell, cmd};
+
+use crate::{
+    build,
+    install::{self, Browser, CHROMEDRIVER, WASM_TARGET},
+    steps::{Outcome, Steps},
+    wasm_imports,
+};
+
+/// Chrome flags for WebRTC in a loopback-only namespace (RECIPE section 5):
+/// loopback ICE candidates appear only once camera/mic permission is granted.
+const CHROME_ARGS: &[&str] = &[
+    "--allow-loopback-in-peer-connection",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
+    install::run(sh, root, Browser::Needed)?;
+    let mut steps = Steps::new("test", if fast { 3 } else { 4 });
+    steps.run("native: cargo test -p confab-core -p confab-server -p xtask", || {
+        cmd!(sh, "cargo test -p confab-core -p confab-server -p xtask").run()?;
+        Ok(Outcome::Passed)
+    });
+    steps.run("confab-core on wasm32: builds, imports nothing from \"env\"", || core_wasm(sh, root));
+    steps.run("app browser tests: cargo test -p confab --target wasm32-unknown-unknown", || {
+        app_browser_tests(sh, root)
+    });
+    if !fast {
+        steps.run("end-to-end: release build, cargo test -p confab-e2e", || e2e(sh, root));
+    }
+    steps.finish()
+}
+
+/// The release build must compile. Then, to see what core would import, link
+/// it as a cdylib with all its code kept and exported (generic code is left
+/// out: nothing instantiates it), in its own target dir so the normal builds
+/// keep their artifacts.
+fn core_wasm(sh: &Shell, root: &Path) -> Result<Outcome> {
+    cmd!(sh, "cargo build -p confab-core --target {WASM_TARGET} --release").run()?;
+    let probe_dir = root.join("target").join("wasm-env-check");
+    cmd!(
+        sh,
+        "cargo rustc -p confab-core --lib --target {WASM_TARGET} --target-dir {probe_dir} --crate-type cdylib
+         -- -C link-dead-code -C link-arg=--export-all"
+    )
+    .run()?;
+    let wasm_file = probe_dir.join(WASM_TARGET).join("debug").join("confab_core.wasm");
+    let wasm = fs::read(&wasm_file).with_context(|| format!("reading {}", wasm_file.display()))?;
+    let all = wasm_imports::imports(&wasm).with_context(|| format!("parsing {}", wasm_file.display()))?;
+    let env: Vec<&str> = all.iter().filter(|(module, _)| module == "env").map(|(_, name)| name.as_str()).collect();
+    println!("confab-core.wasm: {} imports, {} from \"env\"", all.len(), env.len());
+    if !env.is_empty() {
+        bail!(
+            "confab-core's wasm imports from \"env\" (native-only code reached the wasm build): {}",
+            env.join(", ")
+        );
+    }
+    Ok(Outcome::Passed)
+}
+
+fn app_browser_tests(sh: &Shell, root: &Path) -> Result<Outcome> {
+    if !has_browser_tests(&root.join("src"))? {
+        return Ok(Outcome::Skipped("no `wasm_bindgen_test` under src/ yet".to_owned()));
+    }
+    let webdriver_json = write_webdriver_json(root)?;
+    // Compile (and fetch crates) outside the namespace; it has no network.
+    cmd!(sh, "cargo test -p confab --target {WASM_TARGET} --no-run").run()?;
+    in_netns(sh, &["cargo", "test", "-p", "confab", "--target", WASM_TARGET, "--offline"])?
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+        .run()?;
+    Ok(Outcome::Passed)
+}
+
+fn e2e(sh: &Shell, root: &Path) -> Result<Outcome> {
+    build::run(sh, root)?;
+    let out_dir = root.join("target").join("e2e");
+    fs::create_dir_all(&out_dir)?;
+    cmd!(sh, "cargo test -p confab-e2e --no-run").run()?;
+    in_netns(sh, &["cargo", "test", "-p", "confab-e2e", "--offline", "--", "--test-threads=1"])?
+        .env("CONFAB_DIST", root.join("dist"))
+        .env("CONFAB_SERVER_BIN", root.join("target").join("release").join("confab-server"))
+        .env("CONFAB_E2E_OUT", &out_dir)
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .run()?;
+    Ok(Outcome::Passed)
+}
+
+/// `args` run in a new network namespace whose only interface is `lo` (up).
+/// As root that is `unshare --net`; otherwise a user namespace maps us to root.
+fn in_netns<'a>(sh: &'a Shell, args: &[&str]) -> Result<Cmd<'a>> {
+    let Some(ip) = install::find_sbin_tool(sh, "ip") else { bail!("`ip` not found (apt package iproute2)") };
+    let script = format!("'{}' link set lo up && exec \"$@\"", ip.display());
+    let user_ns: &[&str] = if install::is_root(sh) { &[] } else { &["--user", "--map-root-user"] };
+    Ok(cmd!(sh, "unshare {user_ns...} --net -- sh -c {script} netns {args...}"))
+}
+
+/// Whether any `.rs` file under `dir` mentions `wasm_bindgen_test`.
+fn has_browser_tests(dir: &Path) -> Result<bool> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs")
+                && fs::read_to_string(&path)?.contains("wasm_bindgen_test")
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Writes `target/webdriver.json` with [`CHROME_ARGS`]; wasm-bindgen-test-runner
+/// adds `headless`, `no-sandbox` and `disable-dev-shm-usage` itself.
+fn write_webdriver_json(root: &Path) -> Result<PathBuf> {
+    let args: Vec<String> = CHROME_ARGS.iter().map(|arg| format!("\"{arg}\"")).collect();
+    let json = format!("{{\"goog:chromeOptions\":{{\"args\":[{}]}}}}\n", args.join(","));
+    let path = root.join("target").join("webdriver.json");
+    fs::create_dir_all(root.join("target"))?;
+    fs::write(&path, json)?;
+    Ok(path)
+}
