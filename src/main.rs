@@ -1,2 +1,5 @@
 //! Entry point: installs the panic hook and mounts the app.
-fn main() {}
+
+fn main() {
+    confab::mount();
+}

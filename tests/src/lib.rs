@@ -1,1 +1,92 @@
-//! Harness for end-to-end tests.
+//! Harness for Confab's end-to-end tests: starts a `confab-server` and a chromedriver on
+//! loopback, opens headless Chromium processes, and offers page objects that find
+//! elements by accessible role and name, as a screen reader would.
+//!
+//! Run through `cargo xtask test`, which builds the app and server and runs these tests in
+//! a network namespace that has only `lo`.
+
+mod browser;
+mod process;
+
+pub use browser::{Browser, ChatPage, MemberRow};
+pub use process::{Chromedriver, Server};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long any single condition may take before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(25);
+
+/// Paths handed over by `cargo xtask test`.
+pub struct Env {
+    /// The built `confab-server` binary.
+    pub server_bin: PathBuf,
+    /// The built app (`dist/`).
+    pub dist: PathBuf,
+    /// Where screenshots and logs go.
+    pub out: PathBuf,
+}
+
+impl Env {
+    /// Reads the environment; fails with instructions when run outside `cargo xtask test`.
+    pub fn from_env() -> anyhow::Result<Env> {
+        let var = |name: &str| {
+            std::env::var_os(name).map(PathBuf::from).ok_or_else(|| {
+                anyhow::anyhow!("{name} is not set: run the end-to-end tests with `cargo xtask test`")
+            })
+        };
+        let env = Env { server_bin: var("CONFAB_SERVER_BIN")?, dist: var("CONFAB_DIST")?, out: var("CONFAB_E2E_OUT")? };
+        std::fs::create_dir_all(&env.out)?;
+        anyhow::ensure!(env.server_bin.exists(), "no server binary at {}", env.server_bin.display());
+        anyhow::ensure!(env.dist.join("index.html").exists(), "no built app at {}", env.dist.display());
+        Ok(env)
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after [`PATIENCE`] saying `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match last_error {
+                Some(error) => error.context(format!("timed out waiting for {what}")),
+                None => anyhow::anyhow!("timed out waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The conversation every chat scenario runs: three messages each way, strictly
+/// alternating (each awaited by the other side), the second of Alice's sent with the Send
+/// button, then a message full of markup. Checks that both sides show all seven in the
+/// same order, with author and time, and that the markup stayed text.
+pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> {
+    const XSS: &str = "<img src=x onerror=alert(1)>";
+    let script = ["hello Bob", "hi Alice", "how are you?", "fine, and you?", "very well", "good to hear", XSS];
+    for (msg_idx, text) in script.iter().enumerate() {
+        let (sender, receiver) = if msg_idx % 2 == 0 { (a, b) } else { (b, a) };
+        if msg_idx == 2 { sender.send_with_button(text).await? } else { sender.send(text).await? }
+        receiver.wait_for_messages(&script[..=msg_idx]).await?;
+    }
+    let shown_a = a.wait_for_messages(&script).await?;
+    let shown_b = b.wait_for_messages(&script).await?;
+    for item in shown_a.iter().chain(&shown_b) {
+        let meta = item.lines().next().unwrap_or_default();
+        anyhow::ensure!(meta.starts_with("Guest "), "author shown: {item:?}");
+        anyhow::ensure!(meta.trim_end().len() >= 5 && meta.contains(':'), "time shown: {item:?}");
+    }
+    anyhow::ensure!(a.count_in_messages("img").await? == 0, "markup was rendered at Alice");
+    anyhow::ensure!(b.count_in_messages("img").await? == 0, "markup was rendered at Bob");
+    Ok(())
+}

@@ -19,17 +19,27 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     let started = Instant::now();
     // trunk's tool-download cache would land in ~/.cache/trunk (RECIPE pitfall 8).
     let cache = root.join("target").join("trunk-cache");
-    cmd!(sh, "trunk build --release").env("XDG_CACHE_HOME", &cache).run().context("trunk build failed")?;
+    cmd!(sh, "trunk build --release")
+        .env("XDG_CACHE_HOME", &cache)
+        .run()
+        .context("trunk build failed")?;
 
     let dist = root.join("dist");
     let index = dist.join("index.html");
-    let html = fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
-    let out = boot_script::externalize(&html).with_context(|| format!("post-processing {}", index.display()))?;
+    let html =
+        fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
+    let out = boot_script::externalize(&html)
+        .with_context(|| format!("post-processing {}", index.display()))?;
     fs::write(dist.join(&out.script_name), &out.script)?;
     fs::write(&index, &out.html)?;
-    println!("build: moved the inline boot script to dist/{}", out.script_name);
+    println!(
+        "build: moved the inline boot script to dist/{}",
+        out.script_name
+    );
 
-    cmd!(sh, "cargo build --release -p confab-server").run().context("building confab-server failed")?;
+    cmd!(sh, "cargo build --release -p confab-server")
+        .run()
+        .context("building confab-server failed")?;
     println!("build: {}", page_size_summary(&dist)?);
     println!("build: done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
@@ -44,7 +54,9 @@ fn page_size_summary(dist: &Path) -> Result<String> {
     let (mut raw_total, mut gzip_total) = (0, 0);
     let mut parts = Vec::new();
     for file in files {
-        let Some(ext) = file.extension().and_then(|ext| ext.to_str()) else { continue };
+        let Some(ext) = file.extension().and_then(|ext| ext.to_str()) else {
+            continue;
+        };
         if !["html", "js", "wasm", "css"].contains(&ext) {
             continue;
         }
@@ -54,7 +66,11 @@ fn page_size_summary(dist: &Path) -> Result<String> {
         let gzip = encoder.finish()?.len();
         raw_total += bytes.len();
         gzip_total += gzip;
-        let name = file.strip_prefix(dist).unwrap_or(&file).display().to_string();
+        let name = file
+            .strip_prefix(dist)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         parts.push(format!("{name} {}", thousands(gzip)));
     }
     Ok(format!(
@@ -78,7 +94,10 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// `1234567` -> `"1,234,567"`.
-#[allow(clippy::manual_is_multiple_of, reason = "is_multiple_of is newer than our rust-version, 1.85")]
+#[allow(
+    clippy::manual_is_multiple_of,
+    reason = "is_multiple_of is newer than our rust-version, 1.85"
+)]
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();

@@ -39,40 +39,79 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
     let cargo_bin = cargo_home()?.join("bin");
     let mut path = vec![npm_bin.clone(), cargo_bin];
     path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
-    sh.set_var("PATH", env::join_paths(path).context("a PATH entry contains ':'")?);
+    sh.set_var(
+        "PATH",
+        env::join_paths(path).context("a PATH entry contains ':'")?,
+    );
 
     install_apt_packages(sh, browser)?;
     install_wasm_target(sh)?;
 
-    let trunk = cmd!(sh, "trunk --version").quiet().ignore_stderr().read().ok();
+    let trunk = cmd!(sh, "trunk --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
     if version_word(trunk.as_deref()) == Some(TRUNK_VERSION) {
         found(&format!("trunk {TRUNK_VERSION}"));
     } else {
-        installing(&format!("trunk {TRUNK_VERSION}"), trunk.as_deref(), "about 8 min");
+        installing(
+            &format!("trunk {TRUNK_VERSION}"),
+            trunk.as_deref(),
+            "about 8 min",
+        );
         timed(|| cmd!(sh, "cargo install --locked trunk --version {TRUNK_VERSION}").run())?;
     }
 
-    let bindgen = cmd!(sh, "wasm-bindgen --version").quiet().ignore_stderr().read().ok();
+    let bindgen = cmd!(sh, "wasm-bindgen --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
     let runner = find_on_path(sh, "wasm-bindgen-test-runner");
     if version_word(bindgen.as_deref()) == Some(WASM_BINDGEN_VERSION) && runner.is_some() {
         found(&format!("wasm-bindgen-cli {WASM_BINDGEN_VERSION}"));
     } else {
-        installing(&format!("wasm-bindgen-cli {WASM_BINDGEN_VERSION}"), bindgen.as_deref(), "about 2.5 min");
+        installing(
+            &format!("wasm-bindgen-cli {WASM_BINDGEN_VERSION}"),
+            bindgen.as_deref(),
+            "about 2.5 min",
+        );
         // No `--locked`: the crate's lockfile pins webpki-roots 1.0.11, which
         // the registry here does not serve (RECIPE pitfall 2).
-        timed(|| cmd!(sh, "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}").run())?;
+        timed(|| {
+            cmd!(
+                sh,
+                "cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}"
+            )
+            .run()
+        })?;
     }
 
     let wasm_opt = npm_bin.join("wasm-opt");
-    let have = cmd!(sh, "{wasm_opt} --version").quiet().ignore_stderr().read().ok();
+    let have = cmd!(sh, "{wasm_opt} --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
     let want = format!("version_{BINARYEN_VERSION}");
     if have.as_deref().is_some_and(|v| v.contains(&want)) {
-        found(&format!("binaryen {BINARYEN_VERSION} (wasm-opt, npm, .tools/)"));
+        found(&format!(
+            "binaryen {BINARYEN_VERSION} (wasm-opt, npm, .tools/)"
+        ));
     } else {
-        installing(&format!("binaryen {BINARYEN_VERSION} (wasm-opt, npm, .tools/)"), have.as_deref(), "seconds");
+        installing(
+            &format!("binaryen {BINARYEN_VERSION} (wasm-opt, npm, .tools/)"),
+            have.as_deref(),
+            "seconds",
+        );
         let package = format!("binaryen@{BINARYEN_VERSION}");
         timed(|| {
-            cmd!(sh, "npm install --prefix {tools_dir} --no-audit --no-fund --loglevel=error {package}").run()
+            cmd!(
+                sh,
+                "npm install --prefix {tools_dir} --no-audit --no-fund --loglevel=error {package}"
+            )
+            .run()
         })?;
     }
     println!("install: done in {:.1}s", started.elapsed().as_secs_f64());
@@ -89,9 +128,17 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
     if browser == Browser::Needed {
         wanted.extend([
             ("chromium", Path::new(CHROMIUM).exists(), "chromium"),
-            ("chromedriver", Path::new(CHROMEDRIVER).exists(), "chromium-driver"),
+            (
+                "chromedriver",
+                Path::new(CHROMEDRIVER).exists(),
+                "chromium-driver",
+            ),
             ("ip", find_sbin_tool(sh, "ip").is_some(), "iproute2"),
-            ("unshare", find_sbin_tool(sh, "unshare").is_some(), "util-linux"),
+            (
+                "unshare",
+                find_sbin_tool(sh, "unshare").is_some(),
+                "util-linux",
+            ),
         ]);
     }
     let mut missing = Vec::new();
@@ -112,8 +159,12 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
     }
     println!("install: apt-get install -y {list}");
     timed(|| {
-        cmd!(sh, "apt-get update").env("DEBIAN_FRONTEND", "noninteractive").run()?;
-        cmd!(sh, "apt-get install -y {missing...}").env("DEBIAN_FRONTEND", "noninteractive").run()
+        cmd!(sh, "apt-get update")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()?;
+        cmd!(sh, "apt-get install -y {missing...}")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
     })?;
     Ok(())
 }
@@ -133,19 +184,27 @@ fn install_wasm_target(sh: &Shell) -> Result<()> {
 /// Finds `name` on the `PATH` that `sh` gives its children.
 pub(crate) fn find_on_path(sh: &Shell, name: &str) -> Option<PathBuf> {
     let path = sh.var_os("PATH").unwrap_or_default();
-    env::split_paths(&path).map(|dir| dir.join(name)).find(|file| file.is_file())
+    env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|file| file.is_file())
 }
 
 /// Like [`find_on_path`], but also looks in the sbin directories, which a
 /// non-root `PATH` often lacks (`ip` lives in `/usr/sbin`).
 pub(crate) fn find_sbin_tool(sh: &Shell, name: &str) -> Option<PathBuf> {
     find_on_path(sh, name).or_else(|| {
-        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().map(|dir| Path::new(dir).join(name)).find(|file| file.is_file())
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|file| file.is_file())
     })
 }
 
 pub(crate) fn is_root(sh: &Shell) -> bool {
-    cmd!(sh, "id -u").quiet().read().is_ok_and(|uid| uid.trim() == "0")
+    cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0")
 }
 
 fn cargo_home() -> Result<PathBuf> {

@@ -12,21 +12,40 @@ mod test;
 mod tidy;
 mod wasm_imports;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Result;
 use xshell::Shell;
 
 use crate::flags::XtaskCmd;
 
-fn main() -> Result<()> {
+/// Prints errors with their causes but without a backtrace, which only
+/// shows xtask's own frames.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let flags = flags::Xtask::from_env_or_exit();
     let sh = Shell::new()?;
     let root = project_root();
     sh.change_dir(&root);
     match flags.subcommand {
         XtaskCmd::Install(cmd) => {
-            let browser = if cmd.browser { install::Browser::Needed } else { install::Browser::NotNeeded };
+            let browser = if cmd.browser {
+                install::Browser::Needed
+            } else {
+                install::Browser::NotNeeded
+            };
             install::run(&sh, &root, browser)
         }
         XtaskCmd::Build(_) => {

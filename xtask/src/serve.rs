@@ -10,14 +10,28 @@ use crate::{build, install};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-pub(crate) fn run(sh: &Shell, root: &Path, listen: Option<String>, server_args: Vec<OsString>) -> Result<()> {
+pub(crate) fn run(
+    sh: &Shell,
+    root: &Path,
+    listen: Option<String>,
+    server_args: Vec<OsString>,
+) -> Result<()> {
     install::run(sh, root, install::Browser::NotNeeded)?;
     build::run(sh, root)?;
     // An explicit --listen wins; otherwise the server reads CONFAB_LISTEN itself.
-    let listen = listen.or_else(|| if sh.var_os("CONFAB_LISTEN").is_some() { None } else { Some(DEFAULT_LISTEN.to_owned()) });
+    let listen = listen.or_else(|| {
+        if sh.var_os("CONFAB_LISTEN").is_some() {
+            None
+        } else {
+            Some(DEFAULT_LISTEN.to_owned())
+        }
+    });
     let server = root.join("target").join("release").join("confab-server");
     let mut command = Command::new(&server);
-    command.current_dir(root).arg("--dist").arg(root.join("dist"));
+    command
+        .current_dir(root)
+        .arg("--dist")
+        .arg(root.join("dist"));
     let shown = match &listen {
         Some(listen) => {
             command.arg("--listen").arg(listen);

@@ -21,12 +21,19 @@ pub(crate) struct Steps {
 impl Steps {
     /// `n_planned` only numbers the headers (`[2/4]`).
     pub(crate) fn new(command: &'static str, n_planned: usize) -> Steps {
-        Steps { command, n_planned, results: Vec::new() }
+        Steps {
+            command,
+            n_planned,
+            results: Vec::new(),
+        }
     }
 
     pub(crate) fn run(&mut self, name: &str, step: impl FnOnce() -> Result<Outcome>) {
         let number = self.results.len() + 1;
-        println!("\n==> {} [{number}/{}] {name}", self.command, self.n_planned);
+        println!(
+            "\n==> {} [{number}/{}] {name}",
+            self.command, self.n_planned
+        );
         let started = Instant::now();
         let result = step();
         let secs = started.elapsed().as_secs_f64();
@@ -53,7 +60,11 @@ impl Steps {
             }
         }
         if n_failed > 0 {
-            bail!("{n_failed} of {} {} steps failed", self.results.len(), self.command);
+            bail!(
+                "{n_failed} of {} {} steps failed",
+                self.results.len(),
+                self.command
+            );
         }
         Ok(())
     }

@@ -35,16 +35,30 @@ const CHROME_ARGS: &[&str] = &[
 pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
     let mut steps = Steps::new("test", if fast { 3 } else { 4 });
-    steps.run("native: cargo test -p confab-core -p confab-server -p xtask", || {
-        cmd!(sh, "cargo test -p confab-core -p confab-server -p xtask").run()?;
-        Ok(Outcome::Passed)
-    });
-    steps.run("confab-core on wasm32: builds, imports nothing from \"env\"", || core_wasm(sh, root));
-    steps.run("app browser tests: cargo test -p confab --target wasm32-unknown-unknown", || {
-        app_browser_tests(sh, root)
-    });
+    steps.run(
+        "native: cargo test -p confab-core -p confab-server -p xtask",
+        || {
+            cmd!(
+                sh,
+                "cargo test --no-fail-fast -p confab-core -p confab-server -p xtask"
+            )
+            .run()?;
+            Ok(Outcome::Passed)
+        },
+    );
+    steps.run(
+        "confab-core on wasm32: builds, imports nothing from \"env\"",
+        || core_wasm(sh, root),
+    );
+    steps.run(
+        "app browser tests: cargo test -p confab --target wasm32-unknown-unknown",
+        || app_browser_tests(sh, root),
+    );
     if !fast {
-        steps.run("end-to-end: release build, cargo test -p confab-e2e", || e2e(sh, root));
+        steps.run(
+            "end-to-end: release build, cargo test -p confab-e2e",
+            || e2e(sh, root),
+        );
     }
     steps.finish()
 }
@@ -54,7 +68,11 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
 /// out: nothing instantiates it), in its own target dir so the normal builds
 /// keep their artifacts.
 fn core_wasm(sh: &Shell, root: &Path) -> Result<Outcome> {
-    cmd!(sh, "cargo build -p confab-core --target {WASM_TARGET} --release").run()?;
+    cmd!(
+        sh,
+        "cargo build -p confab-core --target {WASM_TARGET} --release"
+    )
+    .run()?;
     let probe_dir = root.join("target").join("wasm-env-check");
     cmd!(
         sh,
@@ -62,11 +80,23 @@ fn core_wasm(sh: &Shell, root: &Path) -> Result<Outcome> {
          -- -C link-dead-code -C link-arg=--export-all"
     )
     .run()?;
-    let wasm_file = probe_dir.join(WASM_TARGET).join("debug").join("confab_core.wasm");
+    let wasm_file = probe_dir
+        .join(WASM_TARGET)
+        .join("debug")
+        .join("confab_core.wasm");
     let wasm = fs::read(&wasm_file).with_context(|| format!("reading {}", wasm_file.display()))?;
-    let all = wasm_imports::imports(&wasm).with_context(|| format!("parsing {}", wasm_file.display()))?;
-    let env: Vec<&str> = all.iter().filter(|(module, _)| module == "env").map(|(_, name)| name.as_str()).collect();
-    println!("confab-core.wasm: {} imports, {} from \"env\"", all.len(), env.len());
+    let all =
+        wasm_imports::imports(&wasm).with_context(|| format!("parsing {}", wasm_file.display()))?;
+    let env: Vec<&str> = all
+        .iter()
+        .filter(|(module, _)| module == "env")
+        .map(|(_, name)| name.as_str())
+        .collect();
+    println!(
+        "confab-core.wasm: {} imports, {} from \"env\"",
+        all.len(),
+        env.len()
+    );
     if !env.is_empty() {
         bail!(
             "confab-core's wasm imports from \"env\" (native-only code reached the wasm build): {}",
@@ -78,15 +108,28 @@ fn core_wasm(sh: &Shell, root: &Path) -> Result<Outcome> {
 
 fn app_browser_tests(sh: &Shell, root: &Path) -> Result<Outcome> {
     if !has_browser_tests(&root.join("src"))? {
-        return Ok(Outcome::Skipped("no `wasm_bindgen_test` under src/ yet".to_owned()));
+        return Ok(Outcome::Skipped(
+            "no `wasm_bindgen_test` under src/ yet".to_owned(),
+        ));
     }
     let webdriver_json = write_webdriver_json(root)?;
     // Compile (and fetch crates) outside the namespace; it has no network.
     cmd!(sh, "cargo test -p confab --target {WASM_TARGET} --no-run").run()?;
-    in_netns(sh, &["cargo", "test", "-p", "confab", "--target", WASM_TARGET, "--offline"])?
-        .env("CHROMEDRIVER", CHROMEDRIVER)
-        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
-        .run()?;
+    in_netns(
+        sh,
+        &[
+            "cargo",
+            "test",
+            "-p",
+            "confab",
+            "--target",
+            WASM_TARGET,
+            "--offline",
+        ],
+    )?
+    .env("CHROMEDRIVER", CHROMEDRIVER)
+    .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+    .run()?;
     Ok(Outcome::Passed)
 }
 
@@ -95,22 +138,45 @@ fn e2e(sh: &Shell, root: &Path) -> Result<Outcome> {
     let out_dir = root.join("target").join("e2e");
     fs::create_dir_all(&out_dir)?;
     cmd!(sh, "cargo test -p confab-e2e --no-run").run()?;
-    in_netns(sh, &["cargo", "test", "-p", "confab-e2e", "--offline", "--", "--test-threads=1"])?
-        .env("CONFAB_DIST", root.join("dist"))
-        .env("CONFAB_SERVER_BIN", root.join("target").join("release").join("confab-server"))
-        .env("CONFAB_E2E_OUT", &out_dir)
-        .env("CHROMEDRIVER", CHROMEDRIVER)
-        .run()?;
+    in_netns(
+        sh,
+        &[
+            "cargo",
+            "test",
+            "-p",
+            "confab-e2e",
+            "--offline",
+            "--",
+            "--test-threads=1",
+        ],
+    )?
+    .env("CONFAB_DIST", root.join("dist"))
+    .env(
+        "CONFAB_SERVER_BIN",
+        root.join("target").join("release").join("confab-server"),
+    )
+    .env("CONFAB_E2E_OUT", &out_dir)
+    .env("CHROMEDRIVER", CHROMEDRIVER)
+    .run()?;
     Ok(Outcome::Passed)
 }
 
 /// `args` run in a new network namespace whose only interface is `lo` (up).
 /// As root that is `unshare --net`; otherwise a user namespace maps us to root.
 fn in_netns<'a>(sh: &'a Shell, args: &[&str]) -> Result<Cmd<'a>> {
-    let Some(ip) = install::find_sbin_tool(sh, "ip") else { bail!("`ip` not found (apt package iproute2)") };
-    let script = format!("'{}' link set lo up && exec \"$@\"", ip.display());
-    let user_ns: &[&str] = if install::is_root(sh) { &[] } else { &["--user", "--map-root-user"] };
-    Ok(cmd!(sh, "unshare {user_ns...} --net -- sh -c {script} netns {args...}"))
+    let Some(ip) = install::find_sbin_tool(sh, "ip") else {
+        bail!("`ip` not found (apt package iproute2)")
+    };
+    let script = r#""$0" link set lo up && exec "$@""#;
+    let user_ns: &[&str] = if install::is_root(sh) {
+        &[]
+    } else {
+        &["--user", "--map-root-user"]
+    };
+    Ok(cmd!(
+        sh,
+        "unshare {user_ns...} --net -- sh -c {script} {ip} {args...}"
+    ))
 }
 
 /// Whether any `.rs` file under `dir` mentions `wasm_bindgen_test`.
@@ -135,7 +201,10 @@ fn has_browser_tests(dir: &Path) -> Result<bool> {
 /// adds `headless`, `no-sandbox` and `disable-dev-shm-usage` itself.
 fn write_webdriver_json(root: &Path) -> Result<PathBuf> {
     let args: Vec<String> = CHROME_ARGS.iter().map(|arg| format!("\"{arg}\"")).collect();
-    let json = format!("{{\"goog:chromeOptions\":{{\"args\":[{}]}}}}\n", args.join(","));
+    let json = format!(
+        "{{\"goog:chromeOptions\":{{\"args\":[{}]}}}}\n",
+        args.join(",")
+    );
     let path = root.join("target").join("webdriver.json");
     fs::create_dir_all(root.join("target"))?;
     fs::write(&path, json)?;

@@ -12,8 +12,15 @@ use xshell::{Shell, cmd};
 
 /// Crates that mean I/O or a platform; `confab-core` must not depend on them.
 /// A trailing `*` matches any suffix.
-const CORE_FORBIDDEN_DEPS: &[&str] =
-    &["web-sys", "js-sys", "wasm-bindgen", "gloo*", "tokio", "getrandom", "reqwest"];
+const CORE_FORBIDDEN_DEPS: &[&str] = &[
+    "web-sys",
+    "js-sys",
+    "wasm-bindgen",
+    "gloo*",
+    "tokio",
+    "getrandom",
+    "reqwest",
+];
 const CORE_MANIFEST: &str = "crates/confab-core/Cargo.toml";
 /// This file spells the banned attributes; it is exempt from that search.
 const THIS_FILE: &str = "xtask/src/tidy.rs";
@@ -35,10 +42,13 @@ fn check(sh: &Shell, root: &Path) -> Result<Vec<String>> {
     let _in_root = sh.push_dir(root);
     // Tracked files plus new ones not yet added (but not ignored ones), so a
     // file fails tidy before it is committed.
-    let listing = cmd!(sh, "git ls-files --cached --others --exclude-standard -- *.rs")
-        .quiet()
-        .read()
-        .context("`git ls-files` failed: tidy needs a git checkout")?;
+    let listing = cmd!(
+        sh,
+        "git ls-files --cached --others --exclude-standard -- *.rs"
+    )
+    .quiet()
+    .read()
+    .context("`git ls-files` failed: tidy needs a git checkout")?;
     let mut violations = Vec::new();
     for path in listing.lines() {
         let file = root.join(path);
@@ -47,23 +57,33 @@ fn check(sh: &Shell, root: &Path) -> Result<Vec<String>> {
         }
         let text = fs::read_to_string(&file).with_context(|| format!("reading {path}"))?;
         if !starts_with_module_doc(&text) {
-            violations.push(format!("{path}: the first non-empty line must be a `//!` doc comment"));
+            violations.push(format!(
+                "{path}: the first non-empty line must be a `//!` doc comment"
+            ));
         }
         if path != THIS_FILE {
             for (line_idx, attr) in banned_test_attributes(&text) {
-                violations.push(format!("{path}:{}: `{attr}` is not allowed (STYLE 9)", line_idx + 1));
+                violations.push(format!(
+                    "{path}:{}: `{attr}` is not allowed (STYLE 9)",
+                    line_idx + 1
+                ));
             }
         }
     }
     let manifest = fs::read_to_string(root.join(CORE_MANIFEST)).context(CORE_MANIFEST)?;
     for dep in forbidden_core_deps(&manifest).context(CORE_MANIFEST)? {
-        violations.push(format!("{CORE_MANIFEST}: confab-core must not depend on `{dep}` (it does no I/O)"));
+        violations.push(format!(
+            "{CORE_MANIFEST}: confab-core must not depend on `{dep}` (it does no I/O)"
+        ));
     }
     Ok(violations)
 }
 
 fn starts_with_module_doc(text: &str) -> bool {
-    text.lines().map(str::trim).find(|line| !line.is_empty()).is_some_and(|line| line.starts_with("//!"))
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .is_some_and(|line| line.starts_with("//!"))
 }
 
 /// `(line index, attribute)` for each `#[ignore...]` or `#[should_panic...]`.
@@ -94,13 +114,21 @@ fn forbidden_core_deps(manifest: &str) -> Result<Vec<String>> {
     }
     let mut found = Vec::new();
     for table in tables {
-        let Some(table) = table.as_table() else { continue };
+        let Some(table) = table.as_table() else {
+            continue;
+        };
         for (key, spec) in table {
-            let name = spec.get("package").and_then(toml::Value::as_str).unwrap_or(key);
-            let forbidden = CORE_FORBIDDEN_DEPS.iter().any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == *pattern,
-            });
+            let name = spec
+                .get("package")
+                .and_then(toml::Value::as_str)
+                .unwrap_or(key);
+            let forbidden =
+                CORE_FORBIDDEN_DEPS
+                    .iter()
+                    .any(|pattern| match pattern.strip_suffix('*') {
+                        Some(prefix) => name.starts_with(prefix),
+                        None => name == *pattern,
+                    });
             if forbidden {
                 found.push(name.to_owned());
             }
@@ -120,7 +148,11 @@ mod tests {
     fn tidy() {
         let sh = Shell::new().unwrap();
         let violations = check(&sh, &crate::project_root()).unwrap();
-        assert!(violations.is_empty(), "tidy violations:\n{}", violations.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "tidy violations:\n{}",
+            violations.join("\n")
+        );
     }
 
     #[test]
@@ -134,8 +166,15 @@ mod tests {
 
     #[test]
     fn test_attributes() {
-        let text = concat!("#[test]\n#[", "ignore]\nfn a() {}\n#[", "should_panic(expected = \"x\")]\nfn b() {}\n");
-        let found: Vec<usize> = banned_test_attributes(text).into_iter().map(|(line_idx, _)| line_idx).collect();
+        let text = concat!(
+            "#[test]\n#[",
+            "ignore]\nfn a() {}\n#[",
+            "should_panic(expected = \"x\")]\nfn b() {}\n"
+        );
+        let found: Vec<usize> = banned_test_attributes(text)
+            .into_iter()
+            .map(|(line_idx, _)| line_idx)
+            .collect();
         assert_eq!(found, [1, 3]);
         assert!(banned_test_attributes("#[test]\nfn ignored_input_is_dropped() {}\n").is_empty());
     }
@@ -155,7 +194,14 @@ mod tests {
             web-time = "1"
             rng = { package = "getrandom", version = "0.3" }
         "#;
-        assert_eq!(forbidden_core_deps(manifest).unwrap(), ["web-sys", "gloo-timers", "getrandom"]);
-        assert!(forbidden_core_deps("[package]\nname = \"x\"\n").unwrap().is_empty());
+        assert_eq!(
+            forbidden_core_deps(manifest).unwrap(),
+            ["web-sys", "gloo-timers", "getrandom"]
+        );
+        assert!(
+            forbidden_core_deps("[package]\nname = \"x\"\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

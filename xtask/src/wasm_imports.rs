@@ -9,16 +9,34 @@ pub(crate) type Import = (String, String);
 
 /// All imports of a wasm module in binary format.
 pub(crate) fn imports(wasm: &[u8]) -> Result<Vec<Import>> {
-    ensure!(wasm.len() >= 8 && wasm[..4] == *b"\0asm", "not a wasm module");
-    ensure!(wasm[4..8] == [1, 0, 0, 0], "unsupported wasm version {:?}", &wasm[4..8]);
-    let mut reader = Reader { bytes: wasm, pos: 8 };
+    ensure!(
+        wasm.len() >= 8 && wasm[..4] == *b"\0asm",
+        "not a wasm module"
+    );
+    ensure!(
+        wasm[4..8] == [1, 0, 0, 0],
+        "unsupported wasm version {:?}",
+        &wasm[4..8]
+    );
+    let mut reader = Reader {
+        bytes: wasm,
+        pos: 8,
+    };
     while reader.pos < wasm.len() {
         let id = reader.byte()?;
         let size = usize::try_from(reader.leb()?)?;
-        let end = reader.pos.checked_add(size).filter(|&end| end <= wasm.len());
-        let Some(end) = end else { bail!("section {id} runs past the end of the module") };
+        let end = reader
+            .pos
+            .checked_add(size)
+            .filter(|&end| end <= wasm.len());
+        let Some(end) = end else {
+            bail!("section {id} runs past the end of the module")
+        };
         if id == IMPORT_SECTION {
-            let mut section = Reader { bytes: &wasm[..end], pos: reader.pos };
+            let mut section = Reader {
+                bytes: &wasm[..end],
+                pos: reader.pos,
+            };
             return section.import_entries();
         }
         reader.pos = end;
@@ -66,7 +84,9 @@ impl Reader<'_> {
     }
 
     fn byte(&mut self) -> Result<u8> {
-        let Some(&byte) = self.bytes.get(self.pos) else { bail!("unexpected end of wasm module") };
+        let Some(&byte) = self.bytes.get(self.pos) else {
+            bail!("unexpected end of wasm module")
+        };
         self.pos += 1;
         Ok(byte)
     }
@@ -121,7 +141,9 @@ mod tests {
             entries.extend(name.bytes());
             entries.extend([0x00, 0]);
         }
-        entries.extend([3, b'e', b'n', b'v', 6, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 1, 17, 0xac, 0x02]);
+        entries.extend([
+            3, b'e', b'n', b'v', 6, b'm', b'e', b'm', b'o', b'r', b'y', 0x02, 1, 17, 0xac, 0x02,
+        ]);
         wasm.push(2);
         wasm.push(entries.len() as u8);
         wasm.extend(entries);
@@ -132,8 +154,18 @@ mod tests {
     #[test]
     fn reads_imports() {
         let found = imports(&sample()).unwrap();
-        let found: Vec<(&str, &str)> = found.iter().map(|(m, n)| (m.as_str(), n.as_str())).collect();
-        assert_eq!(found, [("env", "foo"), ("wbg", "__wbindgen_throw"), ("env", "memory")]);
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(m, n)| (m.as_str(), n.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("env", "foo"),
+                ("wbg", "__wbindgen_throw"),
+                ("env", "memory")
+            ]
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub const DEFAULT_MESSAGES_PER_SECOND: NonZeroU32 = match NonZeroU32::new(200) {
 /// How the server runs. Every flag can also be set through the environment variable named
 /// in `--help`.
 #[derive(Clone, Parser)]
-#[command(name = "confab-server", version, about = "Confab's signalling and relay server; also serves the built app")]
+#[command(
+    name = "confab-server",
+    version,
+    about = "Confab's signalling and relay server; also serves the built app"
+)]
 pub struct Config {
     /// Address and port to listen on.
     #[arg(long, env = "CONFAB_LISTEN", value_name = "ADDR", default_value_t = DEFAULT_LISTEN)]
@@ -43,7 +47,8 @@ pub struct Config {
         env = "CONFAB_ICE_SERVERS",
         value_name = "URL",
         value_delimiter = ',',
-        value_parser = parse_ice_server
+        value_parser = parse_ice_server,
+        hide_env_values = true
     )]
     pub ice_servers: Vec<IceServer>,
 
@@ -113,7 +118,10 @@ impl fmt::Debug for Config {
             messages_per_second,
             dangerously_record_relay,
         } = self;
-        let ice_urls: Vec<&[String]> = ice_servers.iter().map(|server| server.urls.as_slice()).collect();
+        let ice_urls: Vec<&[String]> = ice_servers
+            .iter()
+            .map(|server| server.urls.as_slice())
+            .collect();
         f.debug_struct("Config")
             .field("listen", listen)
             .field("dist", dist)
@@ -148,14 +156,20 @@ pub fn parse_ice_server(url: &str) -> Result<IceServer, IceServerError> {
         None => (None, None),
         Some(_) if !is_turn => return Err(IceServerError::StunCredentials),
         Some(credentials) => {
-            let (user, pass) = credentials.split_once(':').ok_or(IceServerError::Credentials)?;
+            let (user, pass) = credentials
+                .split_once(':')
+                .ok_or(IceServerError::Credentials)?;
             if user.is_empty() {
                 return Err(IceServerError::Credentials);
             }
             (Some(percent_decode(user)?), Some(percent_decode(pass)?))
         }
     };
-    Ok(IceServer { urls: vec![format!("{scheme}:{host}")], username, credential })
+    Ok(IceServer {
+        urls: vec![format!("{scheme}:{host}")],
+        username,
+        credential,
+    })
 }
 
 const fn non_zero_usize(n: usize) -> NonZeroUsize {
@@ -170,7 +184,9 @@ fn percent_decode(text: &str) -> Result<String, IceServerError> {
     let mut rest = text.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {
         if byte == b'%' {
-            let (hex, tail) = tail.split_at_checked(2).ok_or(IceServerError::PercentEncoding)?;
+            let (hex, tail) = tail
+                .split_at_checked(2)
+                .ok_or(IceServerError::PercentEncoding)?;
             let hex = std::str::from_utf8(hex).map_err(|_| IceServerError::PercentEncoding)?;
             bytes.push(u8::from_str_radix(hex, 16).map_err(|_| IceServerError::PercentEncoding)?);
             rest = tail;
@@ -198,18 +214,31 @@ mod tests {
 
     #[test]
     fn ice_server_urls_parse_into_rtc_ice_server_shape() {
-        check("stun:stun.example.org:3478", Ok(("stun:stun.example.org:3478", None, None)));
-        check("stun:stun.example.org", Ok(("stun:stun.example.org", None, None)));
+        check(
+            "stun:stun.example.org:3478",
+            Ok(("stun:stun.example.org:3478", None, None)),
+        );
+        check(
+            "stun:stun.example.org",
+            Ok(("stun:stun.example.org", None, None)),
+        );
         check(
             "turn:user:pass@turn.example.org:3478",
             Ok(("turn:turn.example.org:3478", Some("user"), Some("pass"))),
         );
         check(
             "turns:u:p@turn.example.org:5349?transport=tcp",
-            Ok(("turns:turn.example.org:5349?transport=tcp", Some("u"), Some("p"))),
+            Ok((
+                "turns:turn.example.org:5349?transport=tcp",
+                Some("u"),
+                Some("p"),
+            )),
         );
         // The password may contain ':' and '@'; the username ':' only percent-encoded.
-        check("turn:1700000000%3Aalice:p:a@ss@h:1", Ok(("turn:h:1", Some("1700000000:alice"), Some("p:a@ss"))));
+        check(
+            "turn:1700000000%3Aalice:p:a@ss@h:1",
+            Ok(("turn:h:1", Some("1700000000:alice"), Some("p:a@ss"))),
+        );
         check("turn:u:@h", Ok(("turn:h", Some("u"), Some(""))));
         check(" STUN:h ", Ok(("stun:h", None, None)));
     }
@@ -248,8 +277,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
-        let urls: Vec<&str> = config.ice_servers.iter().map(|server| server.urls[0].as_str()).collect();
-        assert_eq!(urls, ["stun:a.example", "turn:b.example:3478", "stun:c.example"]);
+        let urls: Vec<&str> = config
+            .ice_servers
+            .iter()
+            .map(|server| server.urls[0].as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            ["stun:a.example", "turn:b.example:3478", "stun:c.example"]
+        );
         assert_eq!(config.messages_per_second.get(), 5);
 
         assert!(Config::try_parse_from(["confab-server", "--room-capacity=0"]).is_err());
@@ -258,9 +294,15 @@ mod tests {
 
     #[test]
     fn debug_never_shows_turn_credentials() {
-        let config = Config { ice_servers: vec![parse_ice_server("turn:alice:hunter2@h").unwrap()], ..Config::default() };
+        let config = Config {
+            ice_servers: vec![parse_ice_server("turn:alice:hunter2@h").unwrap()],
+            ..Config::default()
+        };
         let debug = format!("{config:?}");
         assert!(debug.contains("turn:h"), "{debug}");
-        assert!(!debug.contains("hunter2") && !debug.contains("alice"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("alice"),
+            "{debug}"
+        );
     }
 }

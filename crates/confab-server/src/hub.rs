@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::extract::ws::Message;
 use confab_core::signal::{ErrorCode, ServerMessage};
 use confab_core::{PeerId, RoomId};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tracing::{error, info, warn};
 
 /// The shared registry.
@@ -20,7 +20,6 @@ pub(crate) struct Hub {
     max_rooms: usize,
     room_capacity: usize,
     queue_len: usize,
-    n_live: watch::Sender<usize>,
 }
 
 /// One registered connection's ends: its id, the queue others write to, and the signal
@@ -62,6 +61,8 @@ struct Inner {
 struct Member {
     outbound: mpsc::Sender<Message>,
     kick: Arc<Notify>,
+    /// Kicked already: do not log it again.
+    is_kicked: bool,
     /// Rooms in join order; at most `max_rooms`.
     rooms: Vec<RoomId>,
 }
@@ -74,7 +75,6 @@ impl Hub {
             max_rooms,
             room_capacity,
             queue_len: queue_len.max(1),
-            n_live: watch::Sender::new(0),
         }
     }
 
@@ -90,15 +90,19 @@ impl Hub {
                 break PeerId::new(candidate);
             }
         };
-        let member = Member { outbound: sender, kick: Arc::clone(&kick), rooms: Vec::new() };
+        let member = Member {
+            outbound: sender,
+            kick: Arc::clone(&kick),
+            is_kicked: false,
+            rooms: Vec::new(),
+        };
         inner.peers.insert(peer, member);
-        self.n_live.send_replace(inner.peers.len());
-        Registration { hub: Arc::clone(self), peer, outbound, kick }
-    }
-
-    /// Counts live connections; shutdown waits for zero.
-    pub(crate) fn n_live(&self) -> watch::Receiver<usize> {
-        self.n_live.subscribe()
+        Registration {
+            hub: Arc::clone(self),
+            peer,
+            outbound,
+            kick,
+        }
     }
 
     /// Puts `peer` in `room` and tells the members already there. Returns those members,
@@ -111,13 +115,21 @@ impl Hub {
         };
         let members = rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
         if member.rooms.contains(&room) {
-            return Ok(members.iter().copied().filter(|&other| other != peer).collect());
+            return Ok(members
+                .iter()
+                .copied()
+                .filter(|&other| other != peer)
+                .collect());
         }
         if member.rooms.len() >= self.max_rooms {
-            return Err(HubError::TooManyRooms { max: self.max_rooms });
+            return Err(HubError::TooManyRooms {
+                max: self.max_rooms,
+            });
         }
         if members.len() >= self.room_capacity {
-            return Err(HubError::RoomFull { capacity: self.room_capacity });
+            return Err(HubError::RoomFull {
+                capacity: self.room_capacity,
+            });
         }
         member.rooms.push(room);
         let members = rooms.entry(room).or_default();
@@ -151,12 +163,17 @@ impl Hub {
 
     /// Delivers `message` to `to` if it is another live connection sharing a room with
     /// `from`. The caller builds the message; the hub never looks inside it.
-    pub(crate) fn forward(&self, from: PeerId, to: PeerId, message: Message) -> Result<(), HubError> {
-        let inner = self.lock();
+    pub(crate) fn forward(
+        &self,
+        from: PeerId,
+        to: PeerId,
+        message: Message,
+    ) -> Result<(), HubError> {
+        let mut inner = self.lock();
         if from == to || !inner.share_a_room(from, to) {
             return Err(HubError::UnknownPeer);
         }
-        deliver(&inner.peers, to, message);
+        deliver(&mut inner.peers, to, message);
         Ok(())
     }
 
@@ -167,7 +184,6 @@ impl Hub {
                 inner.remove_from_room(peer, room);
             }
         }
-        self.n_live.send_replace(inner.peers.len());
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -223,18 +239,19 @@ impl Inner {
     /// Removes `peer` from the room's member list (not from its own room list), tells the
     /// others, and drops the room once empty.
     fn remove_from_room(&mut self, peer: PeerId, room: RoomId) {
-        let Some(members) = self.rooms.get_mut(&room) else {
+        let Inner { rooms, peers } = self;
+        let Some(members) = rooms.get_mut(&room) else {
             return;
         };
         members.retain(|&member| member != peer);
         info!(?peer, ?room, n_peers = members.len(), "left");
         if members.is_empty() {
-            self.rooms.remove(&room);
+            rooms.remove(&room);
             return;
         }
         if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
             for other in members.iter() {
-                deliver(&self.peers, *other, note.clone());
+                deliver(peers, *other, note.clone());
             }
         }
     }
@@ -254,15 +271,18 @@ pub(crate) fn encode(message: &ServerMessage) -> Option<Message> {
 
 /// Queues `message` for `to` without waiting. A full queue means `to` is not keeping up:
 /// it is kicked, and its connection task closes it and unregisters it.
-fn deliver(peers: &HashMap<PeerId, Member>, to: PeerId, message: Message) {
-    let Some(member) = peers.get(&to) else {
+fn deliver(peers: &mut HashMap<PeerId, Member>, to: PeerId, message: Message) {
+    let Some(member) = peers.get_mut(&to) else {
         return;
     };
     match member.outbound.try_send(message) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
-            warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
-            member.kick.notify_one();
+            if !member.is_kicked {
+                warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
+                member.is_kicked = true;
+                member.kick.notify_one();
+            }
         }
         // Its task is already gone; `Registration::drop` is about to unregister it.
         Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -300,7 +320,13 @@ mod tests {
         assert_ne!(a.peer(), b.peer());
         assert_eq!(hub.join(a.peer(), room(1)), Ok(vec![]));
         assert_eq!(hub.join(b.peer(), room(1)), Ok(vec![a.peer()]));
-        assert_eq!(drain(&mut a), [ServerMessage::PeerJoined { room: room(1), peer: b.peer() }]);
+        assert_eq!(
+            drain(&mut a),
+            [ServerMessage::PeerJoined {
+                room: room(1),
+                peer: b.peer()
+            }]
+        );
         // Joining again repeats the answer and tells nobody.
         assert_eq!(hub.join(b.peer(), room(1)), Ok(vec![a.peer()]));
         assert_eq!(drain(&mut a), []);
@@ -313,15 +339,24 @@ mod tests {
         let a = hub.register();
         assert!(hub.join(a.peer(), room(1)).is_ok());
         assert!(hub.join(a.peer(), room(2)).is_ok());
-        assert_eq!(hub.join(a.peer(), room(3)), Err(HubError::TooManyRooms { max: 2 }));
-        assert!(hub.join(a.peer(), room(2)).is_ok(), "rejoining is not a new room");
+        assert_eq!(
+            hub.join(a.peer(), room(3)),
+            Err(HubError::TooManyRooms { max: 2 })
+        );
+        assert!(
+            hub.join(a.peer(), room(2)).is_ok(),
+            "rejoining is not a new room"
+        );
 
         let others: Vec<Registration> = (0..2).map(|_| hub.register()).collect();
         for other in &others {
             assert!(hub.join(other.peer(), room(1)).is_ok());
         }
         let late = hub.register();
-        assert_eq!(hub.join(late.peer(), room(1)), Err(HubError::RoomFull { capacity: 3 }));
+        assert_eq!(
+            hub.join(late.peer(), room(1)),
+            Err(HubError::RoomFull { capacity: 3 })
+        );
         assert!(hub.leave(a.peer(), room(1)));
         assert!(hub.join(late.peer(), room(1)).is_ok());
     }
@@ -336,10 +371,16 @@ mod tests {
         hub.join(a_peer, room(2)).unwrap();
         hub.join(b.peer(), room(1)).unwrap();
         assert!(!hub.leave(b.peer(), room(2)), "not a member");
-        assert_eq!(*hub.n_live().borrow(), 2);
+        assert_eq!(hub.lock().peers.len(), 2);
         drop(a);
-        assert_eq!(drain(&mut b), [ServerMessage::PeerLeft { room: room(1), peer: a_peer }]);
-        assert_eq!(*hub.n_live().borrow(), 1);
+        assert_eq!(
+            drain(&mut b),
+            [ServerMessage::PeerLeft {
+                room: room(1),
+                peer: a_peer
+            }]
+        );
+        assert_eq!(hub.lock().peers.len(), 1);
         assert!(!hub.lock().rooms.contains_key(&room(2)));
         assert!(hub.leave(b.peer(), room(1)));
         assert!(hub.lock().rooms.is_empty());
@@ -354,10 +395,22 @@ mod tests {
         hub.join(a.peer(), room(1)).unwrap();
         hub.join(b.peer(), room(1)).unwrap();
         hub.join(c.peer(), room(2)).unwrap();
-        assert_eq!(hub.forward(a.peer(), c.peer(), Message::binary(vec![1])), Err(HubError::UnknownPeer));
-        assert_eq!(hub.forward(a.peer(), a.peer(), Message::binary(vec![1])), Err(HubError::UnknownPeer));
-        assert_eq!(hub.forward(a.peer(), PeerId::new(0), Message::binary(vec![1])), Err(HubError::UnknownPeer));
-        assert_eq!(hub.forward(a.peer(), b.peer(), Message::binary(vec![7])), Ok(()));
+        assert_eq!(
+            hub.forward(a.peer(), c.peer(), Message::binary(vec![1])),
+            Err(HubError::UnknownPeer)
+        );
+        assert_eq!(
+            hub.forward(a.peer(), a.peer(), Message::binary(vec![1])),
+            Err(HubError::UnknownPeer)
+        );
+        assert_eq!(
+            hub.forward(a.peer(), PeerId::new(0), Message::binary(vec![1])),
+            Err(HubError::UnknownPeer)
+        );
+        assert_eq!(
+            hub.forward(a.peer(), b.peer(), Message::binary(vec![7])),
+            Ok(())
+        );
         let (outbound, _) = b.inbox();
         assert_eq!(outbound.try_recv().ok(), Some(Message::binary(vec![7])));
     }
@@ -370,10 +423,19 @@ mod tests {
         hub.join(a.peer(), room(1)).unwrap();
         hub.join(b.peer(), room(1)).unwrap();
         for n in 0..5 {
-            assert_eq!(hub.forward(a.peer(), b.peer(), Message::binary(vec![n])), Ok(()));
+            assert_eq!(
+                hub.forward(a.peer(), b.peer(), Message::binary(vec![n])),
+                Ok(())
+            );
         }
         let (outbound, kick) = b.inbox();
-        tokio::time::timeout(std::time::Duration::from_secs(1), kick.notified()).await.expect("kicked");
-        assert_eq!(std::iter::from_fn(|| outbound.try_recv().ok()).count(), 4, "queue stays bounded");
+        tokio::time::timeout(std::time::Duration::from_secs(1), kick.notified())
+            .await
+            .expect("kicked");
+        assert_eq!(
+            std::iter::from_fn(|| outbound.try_recv().ok()).count(),
+            4,
+            "queue stays bounded"
+        );
     }
 }

@@ -33,8 +33,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use config::{
-    Config, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MESSAGES_PER_SECOND,
-    DEFAULT_ROOM_CAPACITY, IceServerError, parse_ice_server,
+    Config, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAX_ROOMS_PER_CONNECTION,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_ROOM_CAPACITY, IceServerError, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
@@ -45,6 +45,7 @@ use crate::record::RelayRecorder;
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, closes every
 /// WebSocket with 1001 "server shutting down", and returns within a few seconds.
 ///
+/// The caller binds `listener` (so tests can use port 0); `config.listen` is not read here.
 /// Fails early if the `--dangerously-record-relay` file cannot be opened, or later if the
 /// listener fails.
 pub async fn run(
@@ -69,21 +70,25 @@ pub async fn run(
         warn!(dist = %config.dist.display(), "no index.html in the app directory; only /ws and /healthz will be useful");
     }
     let (stop_sender, stop) = watch::channel(false);
-    let hub = Arc::new(Hub::new(
+    let hub = Hub::new(
         config.max_rooms_per_connection.get(),
         config.room_capacity.get(),
         OUTBOUND_QUEUE_LEN,
-    ));
+    );
     let shared = Arc::new(Shared {
-        hub: Arc::clone(&hub),
+        hub: Arc::new(hub),
         ice_servers: config.ice_servers.clone(),
         messages_per_second: config.messages_per_second,
         recorder,
         stop: stop.clone(),
+        n_running: watch::Sender::new(0),
     });
+    let mut n_running = shared.n_running.subscribe();
     let app = web::router(shared, &config.dist);
 
-    let address = listener.local_addr().context("the listener has no local address")?;
+    let address = listener
+        .local_addr()
+        .context("the listener has no local address")?;
     info!(%address, dist = %config.dist.display(), n_ice_servers = config.ice_servers.len(), "listening");
     let listener = listener.tap_io(|tcp| {
         // Signalling is many small messages; do not let Nagle delay them.
@@ -105,9 +110,14 @@ pub async fn run(
         } => warn!("HTTP connections still open after the grace period; dropping them"),
     }
     // Upgraded WebSockets live outside axum's graceful shutdown; they saw `stop` too.
-    let mut n_live = hub.n_live();
-    if tokio::time::timeout(SHUTDOWN_GRACE, n_live.wait_for(|&n| n == 0)).await.is_err() {
-        warn!(n_live = *n_live.borrow(), "WebSockets still open after the grace period");
+    if tokio::time::timeout(SHUTDOWN_GRACE, n_running.wait_for(|&n| n == 0))
+        .await
+        .is_err()
+    {
+        warn!(
+            n_open = *n_running.borrow(),
+            "WebSockets still open after the grace period"
+        );
     }
     info!("stopped");
     Ok(())
@@ -121,4 +131,6 @@ pub(crate) struct Shared {
     recorder: Option<RelayRecorder>,
     /// Becomes `true` when the server starts shutting down.
     stop: watch::Receiver<bool>,
+    /// WebSocket connection tasks still running.
+    n_running: watch::Sender<usize>,
 }

@@ -36,7 +36,12 @@ impl TokenBucket {
     pub(crate) fn new(per_second: NonZeroU32, now: Instant) -> TokenBucket {
         let rate = f64::from(per_second.get());
         let capacity = 2.0 * rate;
-        TokenBucket { rate, capacity, tokens: capacity, last_refill: now }
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            last_refill: now,
+        }
     }
 
     /// Takes one token if there is one. A `now` earlier than a previous one adds nothing.

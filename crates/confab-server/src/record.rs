@@ -22,7 +22,10 @@ impl RelayRecorder {
     /// Opens (creating if needed) `path` for appending.
     pub(crate) fn open(path: &Path) -> io::Result<RelayRecorder> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RelayRecorder { path: path.to_owned(), file: Mutex::new(file) })
+        Ok(RelayRecorder {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
     }
 
     /// Appends `payload`; a failure is logged, never fatal.

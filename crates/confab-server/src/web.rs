@@ -28,7 +28,10 @@ pub(crate) fn router(shared: Arc<Shared>, dist: &Path) -> Router {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
     ];
     let mut router = Router::new()
         .route("/ws", get(ws::upgrade))
@@ -36,7 +39,10 @@ pub(crate) fn router(shared: Arc<Shared>, dist: &Path) -> Router {
         .fallback_service(static_files)
         .with_state(shared);
     for (name, value) in security_headers {
-        router = router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     router
 }

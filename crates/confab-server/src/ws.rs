@@ -19,7 +19,10 @@ use crate::hub::{HubError, Registration, encode};
 use crate::limits::{CLOSE_LINGER, FLOOD_STRIKES, SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`].
-pub(crate) async fn upgrade(upgrade: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+pub(crate) async fn upgrade(
+    upgrade: WebSocketUpgrade,
+    State(shared): State<Arc<Shared>>,
+) -> Response {
     upgrade
         .max_message_size(TRANSPORT_MAX_LEN)
         .max_frame_size(TRANSPORT_MAX_LEN)
@@ -59,12 +62,17 @@ struct Connection {
     n_strikes: u32,
 }
 
+/// Counts this connection in [`Shared::n_running`] until dropped; shutdown waits for
+/// the count to reach zero, so close frames go out before `run` returns.
+struct RunningGuard(Arc<Shared>);
+
 enum Event {
     Outbound(Message),
     Inbound(Option<Result<Message, axum::Error>>),
 }
 
 async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+    let _running = RunningGuard::enter(Arc::clone(&shared));
     let registration = shared.hub.register();
     let peer = registration.peer();
     info!(?peer, "connection opened");
@@ -76,12 +84,16 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         shared,
         n_strikes: 0,
     };
-    let end = match connection.drive().await {
-        Err(end) => end,
-    };
-    connection.close(end).await;
+    let Err(end) = connection.drive().await;
+    let Connection {
+        socket,
+        registration,
+        ..
+    } = connection;
+    // Unregister first, so the others get `peer-left` without waiting for our close.
+    drop(registration);
+    close(socket, end).await;
     info!(?peer, ?end, "connection closed");
-    // Dropping `connection` unregisters it: the others get `peer-left`.
 }
 
 impl Connection {
@@ -139,7 +151,11 @@ impl Connection {
         if self.n_strikes >= FLOOD_STRIKES {
             return Err(End::Flood);
         }
-        self.send_error(ErrorCode::RateLimited, "too many messages; this one was dropped".into()).await?;
+        self.send_error(
+            ErrorCode::RateLimited,
+            "too many messages; this one was dropped".into(),
+        )
+        .await?;
         Ok(false)
     }
 
@@ -151,14 +167,18 @@ impl Connection {
         let request = match serde_json::from_str::<ClientMessage>(text) {
             Ok(request) => request,
             Err(err) => {
-                debug!(peer = ?self.registration.peer(), category = ?err.classify(), "bad request");
-                return self.send_error(ErrorCode::BadRequest, bad_request_message(&err)).await;
+                return self
+                    .send_error(ErrorCode::BadRequest, bad_request_message(&err))
+                    .await;
             }
         };
         let peer = self.registration.peer();
         match request {
             ClientMessage::Join { room } => match self.registration.hub().join(peer, room) {
-                Ok(peers) => self.send_server(&ServerMessage::Joined { room, peers }).await,
+                Ok(peers) => {
+                    self.send_server(&ServerMessage::Joined { room, peers })
+                        .await
+                }
                 Err(err) => self.send_hub_error(err).await,
             },
             ClientMessage::Leave { room } => {
@@ -184,7 +204,14 @@ impl Connection {
         }
         let envelope = match Envelope::decode(bytes) {
             Ok(envelope) => envelope,
-            Err(err) => return self.send_error(ErrorCode::BadEnvelope, format!("malformed relay envelope: {err}")).await,
+            Err(err) => {
+                return self
+                    .send_error(
+                        ErrorCode::BadEnvelope,
+                        format!("malformed relay envelope: {err}"),
+                    )
+                    .await;
+            }
         };
         let Direction::To(to) = envelope.direction else {
             let message = "clients send only recipient (kind 1) envelopes".to_owned();
@@ -194,8 +221,16 @@ impl Connection {
             recorder.record(envelope.payload);
         }
         let peer = self.registration.peer();
-        let relayed = Envelope { direction: Direction::From(peer), payload: envelope.payload }.encode();
-        match self.registration.hub().forward(peer, to, Message::Binary(relayed.into())) {
+        let relayed = Envelope {
+            direction: Direction::From(peer),
+            payload: envelope.payload,
+        }
+        .encode();
+        match self
+            .registration
+            .hub()
+            .forward(peer, to, Message::Binary(relayed.into()))
+        {
             Ok(()) => Ok(()),
             Err(err) => self.send_hub_error(err).await,
         }
@@ -206,7 +241,10 @@ impl Connection {
     }
 
     async fn send_error(&mut self, code: ErrorCode, message: String) -> Result<(), End> {
-        self.send_server(&ServerMessage::Error { code, message }).await
+        // The message may quote the client's input: log only the code.
+        debug!(peer = ?self.registration.peer(), ?code, "refused");
+        self.send_server(&ServerMessage::Error { code, message })
+            .await
     }
 
     async fn send_server(&mut self, message: &ServerMessage) -> Result<(), End> {
@@ -230,27 +268,18 @@ impl Connection {
             },
         }
     }
+}
 
-    /// Sends the close frame `end` calls for, then reads (and drops) input until the
-    /// client's close reply or [`CLOSE_LINGER`], so unread input does not turn our TCP
-    /// close into a reset that could swallow the close frame.
-    ///
-    /// Not after an oversized frame: the transport would go on to buffer the rest of that
-    /// frame, whatever length its header claims. The client may then see a reset instead
-    /// of our close frame if it is still writing.
-    async fn close(&mut self, end: End) {
-        let Some((code, reason)) = end.close_frame() else {
-            return;
-        };
-        let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-        let linger = end != End::FrameTooBig;
-        let socket = &mut self.socket;
-        let _ = timeout(CLOSE_LINGER, async {
-            if socket.send(close).await.is_ok() && linger {
-                while let Some(Ok(_)) = socket.recv().await {}
-            }
-        })
-        .await;
+impl RunningGuard {
+    fn enter(shared: Arc<Shared>) -> RunningGuard {
+        shared.n_running.send_modify(|n| *n += 1);
+        RunningGuard(shared)
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.n_running.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -268,6 +297,30 @@ impl End {
     }
 }
 
+/// Sends the close frame `end` calls for, then reads (and drops) input until the
+/// client's close reply or [`CLOSE_LINGER`], so unread input does not turn our TCP
+/// close into a reset that could swallow the close frame.
+///
+/// Not after an oversized frame: the transport would go on to buffer the rest of that
+/// frame, whatever length its header claims. The client may then see a reset instead
+/// of our close frame if it is still writing.
+async fn close(mut socket: WebSocket, end: End) {
+    let Some((code, reason)) = end.close_frame() else {
+        return;
+    };
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let linger = end != End::FrameTooBig;
+    let _ = timeout(CLOSE_LINGER, async {
+        if socket.send(close).await.is_ok() && linger {
+            while let Some(Ok(_)) = socket.recv().await {}
+        }
+    })
+    .await;
+}
+
 /// Resolves once the server is stopping (or the stop sender is gone with `run`).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&is_stopping| is_stopping).await;
@@ -279,7 +332,9 @@ fn classify(err: axum::Error) -> End {
             tungstenite::Error::Capacity(_) => End::FrameTooBig,
             tungstenite::Error::Protocol(_) => End::ProtocolViolation,
             tungstenite::Error::Utf8(_) => End::InvalidUtf8,
-            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => End::ClientClosed,
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                End::ClientClosed
+            }
             _ => End::TransportFailed,
         },
         Err(_) => End::TransportFailed,
@@ -308,6 +363,9 @@ mod tests {
         let err = serde_json::from_str::<ClientMessage>(&long).unwrap_err();
         let message = bad_request_message(&err);
         assert!(message.chars().count() <= 161, "{message}");
-        assert!(message.starts_with("not a valid request: unknown variant"), "{message}");
+        assert!(
+            message.starts_with("not a valid request: unknown variant"),
+            "{message}"
+        );
     }
 }

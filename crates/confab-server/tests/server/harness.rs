@@ -22,7 +22,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// The app's `index.html` in the test `dist` (over 32 bytes, so gzip applies).
-pub const INDEX_HTML: &str = "<!doctype html><html><head><title>Confab</title></head><body>hello</body></html>\n";
+pub const INDEX_HTML: &str =
+    "<!doctype html><html><head><title>Confab</title></head><body>hello</body></html>\n";
 /// A `.wasm` file in the test `dist`.
 pub const WASM: &[u8] = b"\0asm\x01\0\0\0";
 
@@ -43,7 +44,7 @@ pub struct Client {
 }
 
 /// One thing a client can receive.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Received {
     Server(ServerMessage),
     Binary(Vec<u8>),
@@ -79,7 +80,10 @@ impl TestServer {
         let dist = tempfile::tempdir().unwrap();
         std::fs::write(dist.path().join("index.html"), INDEX_HTML).unwrap();
         std::fs::write(dist.path().join("x.wasm"), WASM).unwrap();
-        let mut config = Config { dist: dist.path().to_owned(), ..Config::default() };
+        let mut config = Config {
+            dist: dist.path().to_owned(),
+            ..Config::default()
+        };
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -88,7 +92,12 @@ impl TestServer {
             let _ = stopped.await;
         };
         let task = tokio::spawn(confab_server::run(config, listener, shutdown));
-        TestServer { addr, stop: Some(stop), task: Some(task), _dist: dist }
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            _dist: dist,
+        }
     }
 
     /// A connected client, welcome read.
@@ -119,8 +128,14 @@ impl Client {
     /// Connects to `/ws` and reads the welcome.
     pub async fn connect(addr: SocketAddr) -> Client {
         let url = format!("ws://{addr}/ws");
-        let (socket, _) = within("connect", tokio_tungstenite::connect_async(url)).await.unwrap();
-        let mut client = Client { peer: PeerId::new(0), ice_servers: Vec::new(), socket };
+        let (socket, _) = within("connect", tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap();
+        let mut client = Client {
+            peer: PeerId::new(0),
+            ice_servers: Vec::new(),
+            socket,
+        };
         match client.recv().await {
             Received::Server(ServerMessage::Welcome { peer, ice_servers }) => {
                 client.peer = peer;
@@ -132,31 +147,48 @@ impl Client {
     }
 
     pub async fn send(&mut self, request: &ClientMessage) {
-        self.send_text(serde_json::to_string(request).unwrap()).await;
+        self.send_text(serde_json::to_string(request).unwrap())
+            .await;
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        within("send", self.socket.send(Message::text(text.into()))).await.unwrap();
+        within("send", self.socket.send(Message::text(text.into())))
+            .await
+            .unwrap();
     }
 
     pub async fn send_binary(&mut self, bytes: Vec<u8>) {
-        within("send", self.socket.send(Message::binary(bytes))).await.unwrap();
+        within("send", self.socket.send(Message::binary(bytes)))
+            .await
+            .unwrap();
     }
 
     /// Sends a frame the server may cut off midway; returns the transport error if so.
     pub async fn send_lossy(&mut self, message: Message) -> Result<(), String> {
-        within("send", self.socket.send(message)).await.map_err(|err| err.to_string())
+        within("send", self.socket.send(message))
+            .await
+            .map_err(|err| err.to_string())
     }
 
     /// Sends `payload` to `to` in a relay envelope.
     pub async fn relay(&mut self, to: PeerId, payload: &[u8]) {
-        self.send_binary(Envelope { direction: Direction::To(to), payload }.encode()).await;
+        self.send_binary(
+            Envelope {
+                direction: Direction::To(to),
+                payload,
+            }
+            .encode(),
+        )
+        .await;
     }
 
     pub async fn join(&mut self, room: RoomId) -> Vec<PeerId> {
         self.send(&ClientMessage::Join { room }).await;
         match self.recv().await {
-            Received::Server(ServerMessage::Joined { room: joined, peers }) if joined == room => peers,
+            Received::Server(ServerMessage::Joined {
+                room: joined,
+                peers,
+            }) if joined == room => peers,
             other => panic!("expected joined {room:?}, got {other:?}"),
         }
     }
@@ -166,29 +198,38 @@ impl Client {
     }
 
     pub async fn signal(&mut self, to: PeerId, data: &str) {
-        self.send(&ClientMessage::Signal { to, data: data.to_owned() }).await;
+        self.send(&ClientMessage::Signal {
+            to,
+            data: data.to_owned(),
+        })
+        .await;
     }
 
     /// The next message, skipping pings and pongs.
     pub async fn recv(&mut self) -> Received {
-        self.try_recv(WAIT).await.unwrap_or_else(|| panic!("nothing received within {WAIT:?}"))
+        self.try_recv(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("nothing received within {WAIT:?}"))
     }
 
     /// The next message within `wait`, if any.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?;
             return Some(match next {
                 None => Received::Gone("end of stream".into()),
                 Some(Err(err)) => Received::Gone(err.to_string()),
                 Some(Ok(Message::Text(text))) => Received::Server(
-                    serde_json::from_str(text.as_str()).unwrap_or_else(|err| panic!("bad server JSON {text}: {err}")),
+                    serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|err| panic!("bad server JSON {text}: {err}")),
                 ),
                 Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes.to_vec()),
-                Some(Ok(Message::Close(frame))) => {
-                    Received::Closed(frame.map(|frame| (u16::from(frame.code), frame.reason.to_string())))
-                }
+                Some(Ok(Message::Close(frame))) => Received::Closed(
+                    frame.map(|frame| (u16::from(frame.code), frame.reason.to_string())),
+                ),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             });
         }
@@ -196,7 +237,12 @@ impl Client {
 
     /// Checks that the next message is `expected`.
     pub async fn expect(&mut self, expected: ServerMessage) {
-        assert_eq!(self.recv().await, Received::Server(expected), "client {:?}", self.peer);
+        assert_eq!(
+            self.recv().await,
+            Received::Server(expected),
+            "client {:?}",
+            self.peer
+        );
     }
 
     /// Checks that the next message is an error with `code`; returns its text.
@@ -247,16 +293,25 @@ impl Client {
 
 /// `GET path` over a fresh connection (`Connection: close`).
 pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-    let mut stream = within("http connect", TcpStream::connect(addr)).await.unwrap();
+    let mut stream = within("http connect", TcpStream::connect(addr))
+        .await
+        .unwrap();
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    within("http write", stream.write_all(request.as_bytes())).await.unwrap();
+    within("http write", stream.write_all(request.as_bytes()))
+        .await
+        .unwrap();
     let mut raw = Vec::new();
-    within("http read", stream.read_to_end(&mut raw)).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    within("http read", stream.read_to_end(&mut raw))
+        .await
+        .unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
     let head = std::str::from_utf8(&raw[..split]).unwrap();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
@@ -268,23 +323,34 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         })
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
     if chunked {
         body = dechunk(&body);
     }
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 impl HttpResponse {
     /// The value of header `name` (lower-case), if present once or more (first wins).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
 /// Awaits `future` for at most [`WAIT`], panicking with `what` otherwise.
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, future).await.unwrap_or_else(|_| panic!("{what}: timed out after {WAIT:?}"))
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: timed out after {WAIT:?}"))
 }
 
 /// The file's bytes, once it has at least `len` of them (bounded by [`WAIT`]).
@@ -304,7 +370,10 @@ pub async fn read_at_least(path: &Path, len: usize) -> Vec<u8> {
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
         let size_line = std::str::from_utf8(&body[..line_end]).unwrap();
         let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16).unwrap();
         body = &body[line_end + 2..];
@@ -319,5 +388,8 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("confab_server=debug"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

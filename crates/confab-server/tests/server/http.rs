@@ -18,14 +18,22 @@ fn check_security_headers(response: &HttpResponse, path: &str) {
 #[tokio::test]
 async fn static_files_are_served_with_types_and_security_headers() {
     let server = TestServer::start().await;
-    assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "));
+    assert!(
+        CONTENT_SECURITY_POLICY
+            .starts_with("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; ")
+    );
     assert!(CONTENT_SECURITY_POLICY.ends_with("frame-ancestors 'none'; form-action 'none'"));
 
     for path in ["/", "/index.html"] {
         let response = server.get(path, &[]).await;
         assert_eq!(response.status, 200, "{path}");
         assert_eq!(response.body, INDEX_HTML.as_bytes(), "{path}");
-        assert!(response.header("content-type").unwrap().starts_with("text/html"));
+        assert!(
+            response
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
         check_security_headers(&response, path);
     }
 
@@ -38,7 +46,11 @@ async fn static_files_are_served_with_types_and_security_headers() {
     for path in ["/missing.js", "/some/app/route", "/../Cargo.toml"] {
         let missing = server.get(path, &[]).await;
         assert_eq!(missing.status, 404, "{path}");
-        assert_ne!(missing.body, INDEX_HTML.as_bytes(), "{path} must not fall back to index.html");
+        assert_ne!(
+            missing.body,
+            INDEX_HTML.as_bytes(),
+            "{path} must not fall back to index.html"
+        );
         check_security_headers(&missing, path);
     }
 
@@ -54,7 +66,11 @@ async fn responses_are_gzipped_when_asked() {
     let response = server.get("/", &[("Accept-Encoding", "gzip")]).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-encoding"), Some("gzip"));
-    assert_eq!(response.body.get(..2), Some(&[0x1f, 0x8b][..]), "gzip magic");
+    assert_eq!(
+        response.body.get(..2),
+        Some(&[0x1f, 0x8b][..]),
+        "gzip magic"
+    );
     check_security_headers(&response, "/ (gzip)");
 }
 

@@ -10,7 +10,11 @@ async fn pair(server: &TestServer) -> (Client, Client) {
     let (mut a, mut b) = (server.client().await, server.client().await);
     a.join(room(1)).await;
     b.join(room(1)).await;
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: b.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     (a, b)
 }
 
@@ -42,15 +46,31 @@ async fn relay_to_a_stranger_or_with_a_bad_envelope_is_refused() {
     a.relay(a.peer, b"me").await;
     a.expect_error(ErrorCode::UnknownPeer).await;
 
-    let from_envelope = Envelope { direction: Direction::From(b.peer), payload: b"spoof" }.encode();
-    let mut wrong_version = Envelope { direction: Direction::To(b.peer), payload: b"x" }.encode();
+    let from_envelope = Envelope {
+        direction: Direction::From(b.peer),
+        payload: b"spoof",
+    }
+    .encode();
+    let mut wrong_version = Envelope {
+        direction: Direction::To(b.peer),
+        payload: b"x",
+    }
+    .encode();
     wrong_version[0] = 9;
-    for bad in [from_envelope, wrong_version, vec![1, 1, 0], vec![], vec![1, 3, 0, 0, 0, 0, 0, 0, 0, 1]] {
+    for bad in [
+        from_envelope,
+        wrong_version,
+        vec![1, 1, 0],
+        vec![],
+        vec![1, 3, 0, 0, 0, 0, 0, 0, 0, 1],
+    ] {
         a.send_binary(bad).await;
         a.expect_error(ErrorCode::BadEnvelope).await;
     }
     b.expect_quiet(std::time::Duration::from_millis(150)).await;
-    stranger.expect_quiet(std::time::Duration::from_millis(1)).await;
+    stranger
+        .expect_quiet(std::time::Duration::from_millis(1))
+        .await;
 }
 
 #[tokio::test]
@@ -58,7 +78,8 @@ async fn relay_record_file_receives_exactly_the_payloads() {
     let record_dir = tempfile::tempdir().unwrap();
     let record = record_dir.path().join("relay.bin");
     let path = record.clone();
-    let server = TestServer::start_with(move |config| config.dangerously_record_relay = Some(path)).await;
+    let server =
+        TestServer::start_with(move |config| config.dangerously_record_relay = Some(path)).await;
     let (mut a, mut b) = pair(&server).await;
     let first = b"\x01\x02ciphertext-one".to_vec();
     let second = vec![0xee; 300];

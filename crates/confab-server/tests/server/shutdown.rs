@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use confab_core::signal::ServerMessage;
+
 use crate::harness::{Received, TestServer, room, within};
 
 #[tokio::test]
@@ -10,18 +12,29 @@ async fn shutdown_closes_every_websocket_with_1001_and_returns_promptly() {
     let (mut a, mut b) = (server.client().await, server.client().await);
     a.join(room(1)).await;
     b.join(room(1)).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     let addr = server.addr;
 
-    let (took, a_end, b_end) = tokio::join!(server.shutdown(), a.recv_until_closed(), async {
-        // b's own join notification comes first for a, not b; b sees only the close.
-        b.recv_until_closed().await
-    });
+    // Both idle clients get the close frame and nothing else (no `peer-left` first).
+    let (took, a_end, b_end) = tokio::join!(
+        server.shutdown(),
+        a.recv_until_closed(),
+        b.recv_until_closed()
+    );
     let shutting_down = Received::Closed(Some((1001, "server shutting down".into())));
-    assert_eq!(a_end.1, shutting_down, "a got {:?} first", a_end.0);
+    assert_eq!(a_end, (vec![], shutting_down.clone()));
     assert_eq!(b_end, (vec![], shutting_down));
     assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
 
     // No longer accepting.
-    let refused = within("connect after shutdown", tokio::net::TcpStream::connect(addr)).await;
+    let refused = within(
+        "connect after shutdown",
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await;
     assert!(refused.is_err(), "still accepting after shutdown");
 }

@@ -34,13 +34,29 @@ async fn welcome_gives_distinct_nonzero_ids_and_the_ice_servers() {
 #[tokio::test]
 async fn joining_lists_earlier_peers_and_tells_them() {
     let server = TestServer::start().await;
-    let (mut a, mut b, mut c) = (server.client().await, server.client().await, server.client().await);
+    let (mut a, mut b, mut c) = (
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    );
     assert_eq!(a.join(room(1)).await, []);
     assert_eq!(b.join(room(1)).await, [a.peer]);
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: b.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     assert_eq!(c.join(room(1)).await, [a.peer, b.peer]);
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: c.peer }).await;
-    b.expect(ServerMessage::PeerJoined { room: room(1), peer: c.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: c.peer,
+    })
+    .await;
+    b.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: c.peer,
+    })
+    .await;
 
     // Joining again answers again and tells nobody.
     assert_eq!(b.join(room(1)).await, [a.peer, c.peer]);
@@ -54,21 +70,42 @@ async fn signal_is_forwarded_verbatim_with_from() {
     let (mut a, mut b) = (server.client().await, server.client().await);
     a.join(room(1)).await;
     b.join(room(1)).await;
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: b.peer }).await;
-    let data = r#"{"sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1","type":"offer","note":"ünïcödé \"quoted\""}"#;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
+    let data =
+        r#"{"sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1","type":"offer","note":"ünïcödé \"quoted\""}"#;
     a.signal(b.peer, data).await;
-    b.expect(ServerMessage::Signal { from: a.peer, data: data.to_owned() }).await;
+    b.expect(ServerMessage::Signal {
+        from: a.peer,
+        data: data.to_owned(),
+    })
+    .await;
     b.signal(a.peer, "").await;
-    a.expect(ServerMessage::Signal { from: b.peer, data: String::new() }).await;
+    a.expect(ServerMessage::Signal {
+        from: b.peer,
+        data: String::new(),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn signal_without_a_shared_room_is_unknown_peer() {
     let server = TestServer::start().await;
-    let (mut a, mut b, mut stranger) = (server.client().await, server.client().await, server.client().await);
+    let (mut a, mut b, mut stranger) = (
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    );
     a.join(room(1)).await;
     b.join(room(1)).await;
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: b.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     stranger.join(room(2)).await;
 
     a.signal(stranger.peer, "hello").await;
@@ -81,7 +118,11 @@ async fn signal_without_a_shared_room_is_unknown_peer() {
 
     // Once b leaves, a and b no longer share a room.
     b.leave(room(1)).await;
-    a.expect(ServerMessage::PeerLeft { room: room(1), peer: b.peer }).await;
+    a.expect(ServerMessage::PeerLeft {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     a.signal(b.peer, "still there?").await;
     a.expect_error(ErrorCode::UnknownPeer).await;
 }
@@ -104,7 +145,10 @@ async fn malformed_requests_are_bad_request_and_the_connection_survives() {
     ] {
         a.send_text(bad).await;
         let message = a.expect_error(ErrorCode::BadRequest).await;
-        assert!(message.len() < 200 && !message.is_empty(), "{bad:?} -> {message:?}");
+        assert!(
+            message.len() < 200 && !message.is_empty(),
+            "{bad:?} -> {message:?}"
+        );
     }
     assert_eq!(a.join(room(1)).await, []);
 }
@@ -112,29 +156,61 @@ async fn malformed_requests_are_bad_request_and_the_connection_survives() {
 #[tokio::test]
 async fn disconnecting_tells_the_others_in_every_room() {
     let server = TestServer::start().await;
-    let (mut a, mut b, mut c) = (server.client().await, server.client().await, server.client().await);
+    let (mut a, mut b, mut c) = (
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    );
     for client in [&mut a, &mut b] {
         client.join(room(1)).await;
         client.join(room(2)).await;
     }
     c.join(room(2)).await;
     for n in [1, 2] {
-        a.expect(ServerMessage::PeerJoined { room: room(n), peer: b.peer }).await;
+        a.expect(ServerMessage::PeerJoined {
+            room: room(n),
+            peer: b.peer,
+        })
+        .await;
     }
-    a.expect(ServerMessage::PeerJoined { room: room(2), peer: c.peer }).await;
-    b.expect(ServerMessage::PeerJoined { room: room(2), peer: c.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(2),
+        peer: c.peer,
+    })
+    .await;
+    b.expect(ServerMessage::PeerJoined {
+        room: room(2),
+        peer: c.peer,
+    })
+    .await;
 
     // A clean close.
     let a_peer = a.peer;
     a.close().await;
-    b.expect(ServerMessage::PeerLeft { room: room(1), peer: a_peer }).await;
-    b.expect(ServerMessage::PeerLeft { room: room(2), peer: a_peer }).await;
-    c.expect(ServerMessage::PeerLeft { room: room(2), peer: a_peer }).await;
+    b.expect(ServerMessage::PeerLeft {
+        room: room(1),
+        peer: a_peer,
+    })
+    .await;
+    b.expect(ServerMessage::PeerLeft {
+        room: room(2),
+        peer: a_peer,
+    })
+    .await;
+    c.expect(ServerMessage::PeerLeft {
+        room: room(2),
+        peer: a_peer,
+    })
+    .await;
 
     // An abrupt drop (no close frame).
     let b_peer = b.peer;
     drop(b);
-    c.expect(ServerMessage::PeerLeft { room: room(2), peer: b_peer }).await;
+    c.expect(ServerMessage::PeerLeft {
+        room: room(2),
+        peer: b_peer,
+    })
+    .await;
 
     // Room 1 is empty and gone; joining it starts afresh.
     assert_eq!(c.join(room(1)).await, []);
@@ -142,11 +218,15 @@ async fn disconnecting_tells_the_others_in_every_room() {
 
 #[tokio::test]
 async fn a_connection_may_be_in_only_so_many_rooms() {
-    let server = TestServer::start_with(|config| config.max_rooms_per_connection = NonZeroUsize::new(2).unwrap()).await;
+    let server = TestServer::start_with(|config| {
+        config.max_rooms_per_connection = NonZeroUsize::new(2).unwrap()
+    })
+    .await;
     let mut a = server.client().await;
     a.join(room(1)).await;
     a.join(room(2)).await;
-    a.send(&confab_core::signal::ClientMessage::Join { room: room(3) }).await;
+    a.send(&confab_core::signal::ClientMessage::Join { room: room(3) })
+        .await;
     let message = a.expect_error(ErrorCode::TooManyRooms).await;
     assert!(message.contains('2'), "{message}");
     a.join(room(1)).await; // rejoining is fine
@@ -156,16 +236,29 @@ async fn a_connection_may_be_in_only_so_many_rooms() {
 
 #[tokio::test]
 async fn a_full_room_refuses_newcomers() {
-    let server = TestServer::start_with(|config| config.room_capacity = NonZeroUsize::new(2).unwrap()).await;
-    let (mut a, mut b, mut c) = (server.client().await, server.client().await, server.client().await);
+    let server =
+        TestServer::start_with(|config| config.room_capacity = NonZeroUsize::new(2).unwrap()).await;
+    let (mut a, mut b, mut c) = (
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    );
     a.join(room(1)).await;
     b.join(room(1)).await;
-    c.send(&confab_core::signal::ClientMessage::Join { room: room(1) }).await;
+    c.send(&confab_core::signal::ClientMessage::Join { room: room(1) })
+        .await;
     c.expect_error(ErrorCode::RoomFull).await;
-    a.expect(ServerMessage::PeerJoined { room: room(1), peer: b.peer }).await;
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
     a.expect_quiet(QUIET).await;
     drop(b);
-    assert!(matches!(a.recv().await, Received::Server(ServerMessage::PeerLeft { .. })));
+    assert!(matches!(
+        a.recv().await,
+        Received::Server(ServerMessage::PeerLeft { .. })
+    ));
     assert_eq!(c.join(room(1)).await, [a.peer]);
 }
 
@@ -183,12 +276,20 @@ async fn odd_inputs_never_break_the_server() {
     for text in texts {
         a.send_text(text).await;
     }
-    for bytes in [vec![], vec![1], vec![0; 10], vec![1, 2, 0, 0, 0, 0, 0, 0, 0, 1], vec![1, 9, 0, 0, 0, 0, 0, 0, 0, 1]] {
+    for bytes in [
+        vec![],
+        vec![1],
+        vec![0; 10],
+        vec![1, 2, 0, 0, 0, 0, 0, 0, 0, 1],
+        vec![1, 9, 0, 0, 0, 0, 0, 0, 0, 1],
+    ] {
         a.send_binary(bytes).await;
     }
     // Every input got an answer or was silently fine (leave), in order; then it still works.
     let mut n_errors = 0;
-    while let Some(Received::Server(ServerMessage::Error { .. })) = a.try_recv(Duration::from_millis(300)).await {
+    while let Some(Received::Server(ServerMessage::Error { .. })) =
+        a.try_recv(Duration::from_millis(300)).await
+    {
         n_errors += 1;
     }
     assert_eq!(n_errors, 9);

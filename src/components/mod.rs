@@ -1,0 +1,51 @@
+//! Components: props and context in, commands out. No protocol logic, no browser APIs.
+
+mod composer;
+mod conversation;
+mod invite;
+mod members;
+
+use leptos::prelude::*;
+
+use crate::state::{AppState, ServerStatus};
+pub use composer::Composer;
+pub use conversation::Conversation;
+pub use invite::InvitePanel;
+pub use members::MemberList;
+
+/// The whole page: header, sidebar (invite, members), conversation and composer.
+#[component]
+pub fn Shell() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let me = move || state.me.get();
+    let server = move || match state.server.get() {
+        ServerStatus::Connecting => "Connecting to the server…",
+        ServerStatus::Online => "Connected",
+        ServerStatus::Reconnecting => "Server unreachable, retrying (direct chats continue)",
+    };
+    view! {
+        <header class="topbar">
+            <h1 class="brand">"Confab"</h1>
+            <p class="me">
+                <span class="me-name">{move || me().map(|m| m.name)}</span>
+                <span class="fingerprint" title="Your key fingerprint: compare it with your contacts">
+                    {move || me().map(|m| format!("Key {}", m.fingerprint))}
+                </span>
+            </p>
+            <p class="server-status" role="status">{server}</p>
+        </header>
+        <main class="layout">
+            <aside class="sidebar">
+                <InvitePanel />
+                <MemberList />
+            </aside>
+            <section class="chat" aria-label="Conversation">
+                <Conversation />
+                <Show when=move || state.notice.get().is_some()>
+                    <p class="notice" role="alert">{move || state.notice.get()}</p>
+                </Show>
+                <Composer />
+            </section>
+        </main>
+    }
+}

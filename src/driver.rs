@@ -1,0 +1,536 @@
+//! The driver: one task that owns the [`confab_core::Client`], the signalling socket and
+//! the peer links. It awaits {UI command, socket event, link event, deadline}, feeds one
+//! input to core, drains core's output into links and UI state, and repeats.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use confab_core::signal::{ClientMessage, ServerMessage};
+use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
+use confab_core::wire::Frame;
+use confab_core::{Client, Direction, Event, Instant, Output, PeerId, Role, RoomId};
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::StreamExt as _;
+use leptos::prelude::*;
+
+use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
+use crate::platform::socket::{Socket, SocketEvent};
+use crate::platform::{clock, page};
+use crate::state::{AppState, MemberStatus, MessageView, Path, ServerStatus};
+
+/// How long a WebRTC link may take to open before we fall back to the relay.
+const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
+/// Longest wait between reconnection attempts to the server.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
+
+/// What the UI asks of the driver.
+#[derive(Debug)]
+pub enum Command {
+    /// Send a chat message to the room.
+    SendText(String),
+    /// Benchmark: `rounds` sequential encrypted pings to the first verified peer.
+    Bench {
+        /// Round trips to measure.
+        rounds: u32,
+    },
+}
+
+/// Handle the UI uses to reach the driver (provided as context).
+#[derive(Clone)]
+pub struct Commands(UnboundedSender<Input>);
+
+impl Commands {
+    /// Queues a command; the driver handles it in order.
+    pub fn send(&self, command: Command) {
+        let _ = self.0.unbounded_send(Input::Command(command));
+    }
+}
+
+/// Settings read once at start.
+pub struct Settings {
+    /// Never try WebRTC: all frames go through the server relay.
+    pub force_relay: bool,
+}
+
+#[derive(Debug)]
+enum Input {
+    Command(Command),
+    Socket(SocketEvent),
+    Rtc { peer: PeerId, generation: u64, event: RtcEvent },
+}
+
+struct Link {
+    generation: u64,
+    rtc: Option<RtcLink>,
+    path: Path,
+    role: Role,
+    /// When the direct path must be open by, else fall back to the relay.
+    fallback_at: Option<Instant>,
+}
+
+struct BenchRun {
+    peer: PeerId,
+    remaining: u32,
+    nonce: u64,
+    started_ms: f64,
+    samples: Vec<f64>,
+}
+
+struct Driver {
+    client: Client,
+    room: RoomId,
+    state: AppState,
+    settings: Settings,
+    inbox: UnboundedSender<Input>,
+    socket: Option<Socket>,
+    ice_servers: Vec<IceServerConfig>,
+    links: HashMap<PeerId, Link>,
+    duplicates: HashSet<PeerId>,
+    next_generation: u64,
+    reconnect_attempts: u32,
+    reconnect_at: Option<Instant>,
+    bench: Option<BenchRun>,
+    announced_ready: bool,
+}
+
+/// Starts the driver task for `client`; returns the handle for UI commands.
+pub fn start(client: Client, state: AppState, settings: Settings) -> Commands {
+    let (inbox, inputs) = unbounded();
+    let mut driver = Driver {
+        room: client.room_id(),
+        client,
+        state,
+        settings,
+        inbox: inbox.clone(),
+        socket: None,
+        ice_servers: Vec::new(),
+        links: HashMap::new(),
+        duplicates: HashSet::new(),
+        next_generation: 0,
+        reconnect_attempts: 0,
+        reconnect_at: None,
+        bench: None,
+        announced_ready: false,
+    };
+    leptos::task::spawn_local(async move {
+        driver.connect_socket();
+        driver.run(inputs).await;
+    });
+    Commands(inbox)
+}
+
+impl Driver {
+    async fn run(&mut self, mut inputs: UnboundedReceiver<Input>) {
+        loop {
+            let input = match self.next_deadline() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(clock::now());
+                    match futures::future::select(inputs.next(), clock::sleep(wait)).await {
+                        futures::future::Either::Left((Some(input), _)) => Some(input),
+                        futures::future::Either::Left((None, _)) => return,
+                        futures::future::Either::Right(_) => None,
+                    }
+                }
+                None => match inputs.next().await {
+                    Some(input) => Some(input),
+                    None => return,
+                },
+            };
+            let now = clock::now();
+            match input {
+                Some(input) => self.handle_input(now, input),
+                None => self.handle_timeout(now),
+            }
+            self.drain(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let links = self.links.values().filter_map(|link| link.fallback_at);
+        self.client.poll_timeout().into_iter().chain(links).chain(self.reconnect_at).min()
+    }
+
+    fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Command(Command::SendText(text)) => {
+                match self.client.send_text(now, clock::wall(), &text) {
+                    Ok(_) => self.state.notice.set(None),
+                    Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+                }
+            }
+            Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
+            Input::Socket(event) => self.handle_socket(now, event),
+            Input::Rtc { peer, generation, event } => {
+                if self.links.get(&peer).is_some_and(|link| link.generation == generation) {
+                    self.handle_rtc(now, peer, event);
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.client.handle_timeout(now);
+        let expired: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.fallback_at.is_some_and(|at| at <= now))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in expired {
+            log(&format!("no direct path to {peer} after {DIRECT_PATH_TIMEOUT:?}; using the relay"));
+            self.use_relay(now, peer, true);
+        }
+        if self.reconnect_at.is_some_and(|at| at <= now) {
+            self.reconnect_at = None;
+            self.connect_socket();
+        }
+    }
+
+    // ---- signalling server ------------------------------------------------------------
+
+    fn connect_socket(&mut self) {
+        let inbox = self.inbox.clone();
+        let sink = move |event| {
+            let _ = inbox.unbounded_send(Input::Socket(event));
+        };
+        match Socket::connect(&page::socket_url(), sink) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(error) => {
+                log(&error);
+                self.schedule_reconnect(clock::now());
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant) {
+        let delay = Duration::from_secs(1u64 << self.reconnect_attempts.min(4)).min(MAX_RECONNECT_DELAY);
+        self.reconnect_attempts += 1;
+        self.reconnect_at = Some(now + delay);
+        self.state.server.set(ServerStatus::Reconnecting);
+    }
+
+    fn send_signal(&self, message: &ClientMessage) {
+        if let (Some(socket), Ok(text)) = (&self.socket, serde_json::to_string(message)) {
+            socket.send_text(&text);
+        }
+    }
+
+    fn handle_socket(&mut self, now: Instant, event: SocketEvent) {
+        match event {
+            SocketEvent::Open => {}
+            SocketEvent::Text(text) => match serde_json::from_str::<ServerMessage>(&text) {
+                Ok(message) => self.handle_server_message(now, message),
+                Err(error) => log(&format!("unreadable message from the server: {error}")),
+            },
+            SocketEvent::Binary(bytes) => match Envelope::decode(&bytes) {
+                Ok(Envelope { direction: RelayDirection::From(peer), payload }) => self.handle_relayed(now, peer, payload),
+                Ok(_) => log("relay envelope with the wrong direction"),
+                Err(error) => log(&format!("malformed relay envelope: {error}")),
+            },
+            SocketEvent::Closed { code, reason } => {
+                log(&format!("server connection closed ({code} {reason})"));
+                self.socket = None;
+                // Relayed links die with the socket; direct ones carry on.
+                let relayed: Vec<PeerId> =
+                    self.links.iter().filter(|(_, l)| l.path != Path::Direct).map(|(p, _)| *p).collect();
+                for peer in relayed {
+                    self.drop_link(now, peer);
+                }
+                self.schedule_reconnect(now);
+            }
+        }
+    }
+
+    fn handle_server_message(&mut self, now: Instant, message: ServerMessage) {
+        match message {
+            ServerMessage::Welcome { peer: _, ice_servers } => {
+                self.reconnect_attempts = 0;
+                self.ice_servers = ice_servers
+                    .into_iter()
+                    .map(|s| IceServerConfig { urls: s.urls, username: s.username, credential: s.credential })
+                    .collect();
+                self.send_signal(&ClientMessage::Join { room: self.room });
+            }
+            ServerMessage::Joined { room: _, peers } => {
+                self.state.server.set(ServerStatus::Online);
+                for peer in peers {
+                    if !self.links.contains_key(&peer) {
+                        self.start_link(now, peer);
+                    }
+                }
+            }
+            ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
+            ServerMessage::PeerLeft { room: _, peer } => {
+                // A direct link outlives the peer's server connection; it ends on its own.
+                if self.links.get(&peer).is_none_or(|link| link.path != Path::Direct) {
+                    self.drop_link(now, peer);
+                    if !self.is_verified(peer) {
+                        self.state.member_forget(peer);
+                    }
+                }
+            }
+            ServerMessage::Signal { from, data } => match serde_json::from_str::<RtcSignal>(&data) {
+                Ok(signal) => self.handle_rtc_signal(now, from, signal),
+                Err(error) => log(&format!("unreadable signal from {from}: {error}")),
+            },
+            ServerMessage::Error { code, message } => log(&format!("server refused a request: {code:?}: {message}")),
+        }
+    }
+
+    fn handle_relayed(&mut self, now: Instant, peer: PeerId, payload: &[u8]) {
+        let is_new_handshake = matches!(Frame::decode(payload), Ok(Frame::Handshake { step: 0, .. }));
+        let on_relay = self.links.get(&peer).is_some_and(|link| link.path == Path::Relay);
+        if is_new_handshake && !on_relay {
+            // The peer (initiator) chose the relay: answer there.
+            self.close_rtc(peer);
+            let generation = self.bump_generation();
+            self.links.insert(peer, Link { generation, rtc: None, path: Path::Relay, role: Role::Responder, fallback_at: None });
+            self.state.member_connecting(peer);
+            self.client.add_peer(now, peer, Role::Responder);
+        }
+        self.client.handle_frame(now, peer, payload);
+    }
+
+    // ---- links ------------------------------------------------------------------------
+
+    fn bump_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    /// We are the newcomer: we open a link to `peer` and initiate.
+    fn start_link(&mut self, now: Instant, peer: PeerId) {
+        self.state.member_connecting(peer);
+        let generation = self.bump_generation();
+        if self.settings.force_relay {
+            self.links.insert(peer, Link { generation, rtc: None, path: Path::Relay, role: Role::Initiator, fallback_at: None });
+            self.client.add_peer(now, peer, Role::Initiator);
+            return;
+        }
+        let rtc = self.new_rtc(peer, generation, true);
+        let fallback_at = Some(now + DIRECT_PATH_TIMEOUT);
+        self.links.insert(peer, Link { generation, rtc, path: Path::Pending, role: Role::Initiator, fallback_at });
+    }
+
+    fn new_rtc(&self, peer: PeerId, generation: u64, offerer: bool) -> Option<RtcLink> {
+        let inbox = self.inbox.clone();
+        let sink = move |event| {
+            let _ = inbox.unbounded_send(Input::Rtc { peer, generation, event });
+        };
+        match RtcLink::new(&self.ice_servers, offerer, sink) {
+            Ok(link) => Some(link),
+            Err(error) => {
+                log(&format!("cannot create a peer connection: {error}"));
+                None
+            }
+        }
+    }
+
+    fn handle_rtc_signal(&mut self, now: Instant, from: PeerId, signal: RtcSignal) {
+        match signal {
+            RtcSignal::UseRelay => {
+                log(&format!("{from} asked for the relay"));
+                self.use_relay(now, from, false);
+            }
+            RtcSignal::Offer { .. } if self.settings.force_relay => {
+                let data = serde_json::to_string(&RtcSignal::UseRelay).unwrap_or_default();
+                self.send_signal(&ClientMessage::Signal { to: from, data });
+            }
+            offer @ RtcSignal::Offer { .. } => {
+                self.close_rtc(from);
+                self.state.member_connecting(from);
+                let generation = self.bump_generation();
+                let rtc = self.new_rtc(from, generation, false);
+                if let Some(rtc) = &rtc {
+                    spawn_signal(rtc.clone(), offer);
+                }
+                self.links.insert(from, Link { generation, rtc, path: Path::Pending, role: Role::Responder, fallback_at: None });
+            }
+            other => {
+                if let Some(rtc) = self.links.get(&from).and_then(|link| link.rtc.clone()) {
+                    spawn_signal(rtc, other);
+                }
+            }
+        }
+    }
+
+    fn handle_rtc(&mut self, now: Instant, peer: PeerId, event: RtcEvent) {
+        match event {
+            RtcEvent::Signal(signal) => {
+                let data = serde_json::to_string(&signal).unwrap_or_default();
+                self.send_signal(&ClientMessage::Signal { to: peer, data });
+            }
+            RtcEvent::Open => {
+                let Some(link) = self.links.get_mut(&peer) else { return };
+                link.path = Path::Direct;
+                link.fallback_at = None;
+                let role = link.role;
+                self.client.add_peer(now, peer, role);
+            }
+            RtcEvent::Message(bytes) => self.client.handle_frame(now, peer, &bytes),
+            RtcEvent::Closed => {
+                let Some(link) = self.links.get(&peer) else { return };
+                if link.path == Path::Direct {
+                    self.drop_link(now, peer);
+                } else if link.role == Role::Initiator {
+                    self.use_relay(now, peer, true);
+                } else {
+                    self.close_rtc(peer);
+                }
+            }
+        }
+    }
+
+    /// Moves `peer` to the relay path. The initiator restarts the handshake there.
+    fn use_relay(&mut self, now: Instant, peer: PeerId, tell_peer: bool) {
+        let Some(role) = self.links.get(&peer).map(|link| link.role) else { return };
+        self.close_rtc(peer);
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.path = Path::Relay;
+            link.fallback_at = None;
+        }
+        if tell_peer {
+            let data = serde_json::to_string(&RtcSignal::UseRelay).unwrap_or_default();
+            self.send_signal(&ClientMessage::Signal { to: peer, data });
+        }
+        if role == Role::Initiator {
+            self.client.add_peer(now, peer, Role::Initiator);
+        }
+    }
+
+    fn close_rtc(&mut self, peer: PeerId) {
+        if let Some(rtc) = self.links.get_mut(&peer).and_then(|link| link.rtc.take()) {
+            rtc.close();
+        }
+    }
+
+    fn drop_link(&mut self, now: Instant, peer: PeerId) {
+        self.close_rtc(peer);
+        if self.links.remove(&peer).is_some() {
+            self.client.remove_peer(now, peer);
+        }
+    }
+
+    fn is_verified(&self, peer: PeerId) -> bool {
+        self.client.verified_peers().any(|(p, _)| p == peer)
+    }
+
+    // ---- core output ------------------------------------------------------------------
+
+    fn drain(&mut self, now: Instant) {
+        loop {
+            match self.client.poll_output() {
+                Output::Transmit(transmit) => self.transmit(transmit.peer, &transmit.bytes),
+                Output::Event(event) => self.apply_event(now, event),
+                Output::Timeout(_) => return,
+            }
+        }
+    }
+
+    fn transmit(&self, peer: PeerId, bytes: &[u8]) {
+        let direct = self.links.get(&peer).and_then(|link| link.rtc.as_ref()).is_some_and(|rtc| rtc.send(bytes));
+        if !direct {
+            let envelope = Envelope { direction: RelayDirection::To(peer), payload: bytes }.encode();
+            if !self.socket.as_ref().is_some_and(|socket| socket.send_binary(&envelope)) {
+                log(&format!("frame to {peer} dropped: no path"));
+            }
+        }
+    }
+
+    fn apply_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::PeerVerified { peer, info } => {
+                let fingerprint = info.identity.fingerprint().to_string();
+                let duplicate = self
+                    .client
+                    .verified_peers()
+                    .any(|(other, other_info)| other != peer && other_info.identity == info.identity);
+                if duplicate {
+                    // Same person on a second link (e.g. after a server reconnect): keep the first.
+                    self.duplicates.insert(peer);
+                    self.drop_link(now, peer);
+                    return;
+                }
+                let path = self.links.get(&peer).map_or(Path::Pending, |link| link.path);
+                self.state.member_verified(peer, info.display_name, fingerprint, path);
+                if !self.announced_ready {
+                    self.announced_ready = true;
+                    page::publish("readyAt", &now_ms().into());
+                }
+            }
+            Event::PeerRejected { peer, reason } => log(&format!("dropped a frame from {peer}: {reason}")),
+            Event::PeerFailed { peer, reason } => {
+                log(&format!("link to {peer} failed: {reason}"));
+                self.close_rtc(peer);
+                self.links.remove(&peer);
+                self.state.member_status(peer, MemberStatus::Failed(reason.to_string()));
+            }
+            Event::PeerLeft { peer } => {
+                self.close_rtc(peer);
+                self.links.remove(&peer);
+                if self.duplicates.remove(&peer) {
+                    self.state.member_forget(peer);
+                } else {
+                    self.state.member_status(peer, MemberStatus::Left);
+                }
+            }
+            Event::Message(message) => self.state.push_message(MessageView {
+                id: message.id,
+                author: message.author_name,
+                mine: message.direction == Direction::Outgoing,
+                time: clock::format_time(message.sent_at),
+                datetime: clock::iso_time(message.sent_at),
+                text: message.text,
+            }),
+            Event::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
+            _ => {}
+        }
+    }
+
+    // ---- benchmark hook ---------------------------------------------------------------
+
+    fn start_bench(&mut self, now: Instant, rounds: u32) {
+        let Some(peer) = self.client.verified_peers().map(|(peer, _)| peer).next() else {
+            page::publish("benchError", &"no verified peer".into());
+            return;
+        };
+        self.bench = Some(BenchRun { peer, remaining: rounds, nonce: 1 << 63, started_ms: now_ms(), samples: Vec::new() });
+        self.client.send_ping(now, peer, 1 << 63);
+    }
+
+    fn continue_bench(&mut self, now: Instant, peer: PeerId, nonce: u64) {
+        let Some(run) = self.bench.as_mut() else { return };
+        if run.peer != peer || run.nonce != nonce {
+            return;
+        }
+        let end = now_ms();
+        run.samples.push(end - run.started_ms);
+        run.remaining = run.remaining.saturating_sub(1);
+        if run.remaining == 0 {
+            let samples: js_sys::Array = run.samples.iter().map(|s| wasm_bindgen::JsValue::from_f64(*s)).collect();
+            page::publish("benchResult", &samples.into());
+            self.bench = None;
+            return;
+        }
+        run.nonce += 1;
+        run.started_ms = now_ms();
+        let nonce = run.nonce;
+        self.client.send_ping(now, peer, nonce);
+    }
+}
+
+fn spawn_signal(rtc: RtcLink, signal: RtcSignal) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(error) = rtc.handle_signal(signal).await {
+            log(&format!("WebRTC signal failed: {error}"));
+        }
+    });
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+fn log(text: &str) {
+    web_sys::console::warn_1(&text.into());
+}

@@ -1,0 +1,8 @@
+//! Web adapters: the only code that knows browser APIs. Each wraps one API behind a small
+//! app-owned type; JS callbacks only push onto the driver's channel, never touch core.
+
+pub mod clock;
+pub mod entropy;
+pub mod page;
+pub mod rtc;
+pub mod socket;

@@ -1,0 +1,74 @@
+//! The page itself: URL fragment (room secret), query settings, clipboard.
+
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_futures::JsFuture;
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+/// The URL fragment without `#` (empty if none).
+pub fn fragment() -> String {
+    window().and_then(|w| w.location().hash().ok()).unwrap_or_default().trim_start_matches('#').to_owned()
+}
+
+/// Replaces the fragment without reloading or adding a history entry.
+pub fn set_fragment(fragment: &str) {
+    if let Some(history) = window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{fragment}")));
+    }
+}
+
+/// `scheme://host` of the page.
+pub fn origin() -> String {
+    window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+/// The WebSocket endpoint on the server that served the page.
+pub fn socket_url() -> String {
+    let location = window().map(|w| w.location());
+    let secure = location.as_ref().and_then(|l| l.protocol().ok()).is_some_and(|p| p == "https:");
+    let host = location.and_then(|l| l.host().ok()).unwrap_or_default();
+    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+}
+
+/// A query parameter (`?relay=force`).
+pub fn query_param(name: &str) -> Option<String> {
+    let search = window().and_then(|w| w.location().search().ok())?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+}
+
+/// Copies `text` to the clipboard.
+pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
+    let clipboard = window().map(|w| w.navigator().clipboard()).ok_or("no clipboard")?;
+    JsFuture::from(clipboard.write_text(text))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| "denied".into()))
+}
+
+/// Publishes a value on `window` for the benchmark harness (`window.confab.<key>`).
+pub fn publish(key: &str, value: &wasm_bindgen::JsValue) {
+    let Some(window) = window() else { return };
+    let holder = js_sys::Reflect::get(&window, &"confab".into())
+        .ok()
+        .filter(|v| v.is_object())
+        .unwrap_or_else(|| {
+            let object: wasm_bindgen::JsValue = js_sys::Object::new().into();
+            let _ = js_sys::Reflect::set(&window, &"confab".into(), &object);
+            object
+        });
+    let _ = js_sys::Reflect::set(&holder, &key.into(), value);
+}
+
+/// Calls `handler(rounds)` whenever the benchmark harness dispatches
+/// `new CustomEvent("confab-bench", { detail: rounds })` on `window`. Lives as long as the page.
+pub fn on_bench_request(handler: impl Fn(u32) + 'static) {
+    let Some(window) = window() else { return };
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+        let rounds = event.dyn_ref::<web_sys::CustomEvent>().and_then(|e| e.detail().as_f64()).unwrap_or(100.0);
+        handler(rounds.clamp(1.0, 100_000.0) as u32);
+    });
+    let _ = window.add_event_listener_with_callback("confab-bench", listener.as_ref().unchecked_ref());
+    listener.forget();
+}

@@ -1,0 +1,300 @@
+//! One WebRTC peer connection with one ordered data channel ("confab"), plus the signals
+//! (SDP and trickled ICE candidates) that set it up. The signals travel as opaque JSON
+//! strings through the server.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState,
+    RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+};
+
+/// The signalling payload between two links, JSON in `ClientMessage::Signal::data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RtcSignal {
+    /// An SDP offer.
+    Offer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// An SDP answer.
+    Answer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// One trickled ICE candidate.
+    Candidate {
+        /// candidate-attribute.
+        candidate: String,
+        /// Media id.
+        sdp_mid: Option<String>,
+        /// Media line index.
+        sdp_m_line_index: Option<u16>,
+    },
+    /// "Don't try WebRTC with me: use the relay" (sent by a peer that forces relay).
+    UseRelay,
+}
+
+/// What a link reports.
+#[derive(Debug)]
+pub enum RtcEvent {
+    /// A signal to forward to the peer through the server.
+    Signal(RtcSignal),
+    /// The data channel is open (for the answerer: it arrived and is open).
+    Open,
+    /// Bytes from the peer.
+    Message(Vec<u8>),
+    /// The channel or connection closed or failed.
+    Closed,
+}
+
+struct Inner {
+    pc: RtcPeerConnection,
+    channel: Option<RtcDataChannel>,
+    pending_candidates: Vec<RtcSignal>,
+    has_remote_description: bool,
+    closures: Vec<Box<dyn std::any::Any>>,
+    closed: bool,
+}
+
+/// A peer connection. Cheap to clone (shared handle); `close` ends it.
+#[derive(Clone)]
+pub struct RtcLink {
+    inner: Rc<RefCell<Inner>>,
+    sink: Rc<dyn Fn(RtcEvent)>,
+}
+
+/// One configured ICE server.
+pub struct IceServerConfig {
+    /// URLs.
+    pub urls: Vec<String>,
+    /// TURN user.
+    pub username: Option<String>,
+    /// TURN password.
+    pub credential: Option<String>,
+}
+
+impl RtcLink {
+    /// Creates the connection. The offerer creates the data channel and sends an offer.
+    pub fn new(ice_servers: &[IceServerConfig], offerer: bool, sink: impl Fn(RtcEvent) + 'static) -> Result<RtcLink, String> {
+        let config = RtcConfiguration::new();
+        let servers = js_sys::Array::new();
+        for server in ice_servers {
+            let ice = RtcIceServer::new();
+            let urls: js_sys::Array = server.urls.iter().map(|u| JsValue::from_str(u)).collect();
+            ice.set_urls(&urls);
+            if let Some(username) = &server.username {
+                ice.set_username(username);
+            }
+            if let Some(credential) = &server.credential {
+                ice.set_credential(credential);
+            }
+            servers.push(&ice);
+        }
+        config.set_ice_servers(&servers);
+        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| format!("{e:?}"))?;
+        let link = RtcLink {
+            inner: Rc::new(RefCell::new(Inner {
+                pc: pc.clone(),
+                channel: None,
+                pending_candidates: Vec::new(),
+                has_remote_description: false,
+                closures: Vec::new(),
+                closed: false,
+            })),
+            sink: Rc::new(sink),
+        };
+        link.watch_connection(&pc);
+        if offerer {
+            let init = RtcDataChannelInit::new();
+            init.set_ordered(true);
+            let channel = pc.create_data_channel_with_data_channel_dict("confab", &init);
+            link.attach_channel(channel);
+            let this = link.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(error) = this.make_offer().await {
+                    web_sys::console::warn_1(&format!("offer failed: {error}").into());
+                    this.close();
+                }
+            });
+        } else {
+            let this = link.clone();
+            let on_channel = Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
+                this.attach_channel(event.channel());
+            });
+            pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
+            link.keep(on_channel);
+        }
+        Ok(link)
+    }
+
+    /// Feeds a signal from the peer.
+    pub async fn handle_signal(&self, signal: RtcSignal) -> Result<(), String> {
+        let pc = self.inner.borrow().pc.clone();
+        match signal {
+            RtcSignal::Offer { sdp } => {
+                let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+                offer.set_sdp(&sdp);
+                JsFuture::from(pc.set_remote_description(&offer)).await.map_err(js_error)?;
+                self.flush_candidates().await;
+                let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
+                let answer: RtcSessionDescriptionInit = answer.unchecked_into();
+                JsFuture::from(pc.set_local_description(&answer)).await.map_err(js_error)?;
+                let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
+                (self.sink)(RtcEvent::Signal(RtcSignal::Answer { sdp }));
+            }
+            RtcSignal::Answer { sdp } => {
+                let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+                answer.set_sdp(&sdp);
+                JsFuture::from(pc.set_remote_description(&answer)).await.map_err(js_error)?;
+                self.flush_candidates().await;
+            }
+            candidate @ RtcSignal::Candidate { .. } => {
+                if self.inner.borrow().has_remote_description {
+                    add_candidate(&pc, &candidate).await?;
+                } else {
+                    self.inner.borrow_mut().pending_candidates.push(candidate);
+                }
+            }
+            RtcSignal::UseRelay => {}
+        }
+        Ok(())
+    }
+
+    /// Sends bytes on the data channel; false if it is not open.
+    pub fn send(&self, bytes: &[u8]) -> bool {
+        let inner = self.inner.borrow();
+        match &inner.channel {
+            Some(channel) if channel.ready_state() == RtcDataChannelState::Open => channel.send_with_u8_array(bytes).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Whether the data channel is open.
+    pub fn is_open(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.channel.as_ref().is_some_and(|c| c.ready_state() == RtcDataChannelState::Open)
+    }
+
+    /// Closes channel and connection; no more events after this.
+    pub fn close(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.closed {
+            return;
+        }
+        inner.closed = true;
+        if let Some(channel) = inner.channel.take() {
+            channel.set_onopen(None);
+            channel.set_onmessage(None);
+            channel.set_onclose(None);
+            channel.close();
+        }
+        inner.pc.set_onicecandidate(None);
+        inner.pc.set_ondatachannel(None);
+        inner.pc.set_onconnectionstatechange(None);
+        inner.pc.close();
+        // Dropped later: a callback may be running right now.
+        let closures = std::mem::take(&mut inner.closures);
+        wasm_bindgen_futures::spawn_local(async move { drop(closures) });
+    }
+
+    async fn make_offer(&self) -> Result<(), String> {
+        let pc = self.inner.borrow().pc.clone();
+        let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
+        let offer: RtcSessionDescriptionInit = offer.unchecked_into();
+        JsFuture::from(pc.set_local_description(&offer)).await.map_err(js_error)?;
+        let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
+        (self.sink)(RtcEvent::Signal(RtcSignal::Offer { sdp }));
+        Ok(())
+    }
+
+    async fn flush_candidates(&self) {
+        let (pc, pending) = {
+            let mut inner = self.inner.borrow_mut();
+            inner.has_remote_description = true;
+            (inner.pc.clone(), std::mem::take(&mut inner.pending_candidates))
+        };
+        for candidate in pending {
+            if let Err(error) = add_candidate(&pc, &candidate).await {
+                web_sys::console::warn_1(&format!("ICE candidate refused: {error}").into());
+            }
+        }
+    }
+
+    fn watch_connection(&self, pc: &RtcPeerConnection) {
+        let sink = self.sink.clone();
+        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(move |event: RtcPeerConnectionIceEvent| {
+            if let Some(candidate) = event.candidate() {
+                sink(RtcEvent::Signal(RtcSignal::Candidate {
+                    candidate: candidate.candidate(),
+                    sdp_mid: candidate.sdp_mid(),
+                    sdp_m_line_index: candidate.sdp_m_line_index(),
+                }));
+            }
+        });
+        pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
+        self.keep(on_candidate);
+        let sink = self.sink.clone();
+        let watched = pc.clone();
+        let on_state = Closure::<dyn FnMut()>::new(move || {
+            if matches!(watched.connection_state(), RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed) {
+                sink(RtcEvent::Closed);
+            }
+        });
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        self.keep(on_state);
+    }
+
+    fn attach_channel(&self, channel: RtcDataChannel) {
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+        let sink = self.sink.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || sink(RtcEvent::Open));
+        let sink = self.sink.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
+                sink(RtcEvent::Message(js_sys::Uint8Array::new(&buffer).to_vec()));
+            }
+        });
+        let sink = self.sink.clone();
+        let on_close = Closure::<dyn FnMut()>::new(move || sink(RtcEvent::Closed));
+        channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let already_open = channel.ready_state() == RtcDataChannelState::Open;
+        self.inner.borrow_mut().channel = Some(channel);
+        self.keep(on_open);
+        self.keep(on_message);
+        self.keep(on_close);
+        if already_open {
+            (self.sink)(RtcEvent::Open);
+        }
+    }
+
+    fn keep<T: 'static>(&self, closure: T) {
+        self.inner.borrow_mut().closures.push(Box::new(closure));
+    }
+}
+
+async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(), String> {
+    let RtcSignal::Candidate { candidate, sdp_mid, sdp_m_line_index } = signal else { return Ok(()) };
+    let init = RtcIceCandidateInit::new(candidate);
+    init.set_sdp_mid(sdp_mid.as_deref());
+    init.set_sdp_m_line_index(*sdp_m_line_index);
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await.map_err(js_error)?;
+    Ok(())
+}
+
+fn js_error(value: JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}

@@ -1,0 +1,251 @@
+//! Headless Chromium sessions and the chat page object. Elements are found by accessible
+//! role and name, computed by the browser itself (WebDriver `computedrole` and
+//! `computedlabel`), so the tests see the page as a screen reader does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use thirtyfour::common::command::{Command, ExtensionCommand};
+use thirtyfour::prelude::*;
+
+use crate::{Chromedriver, Env, eventually};
+
+/// One headless Chromium process with its own profile.
+pub struct Browser {
+    driver: WebDriver,
+    /// A short name for screenshots ("alice").
+    pub name: String,
+    _profile: PathBuf,
+}
+
+impl Browser {
+    /// Opens a new Chromium process through `chromedriver`.
+    pub async fn open(chromedriver: &Chromedriver, env: &Env, name: &str) -> anyhow::Result<Browser> {
+        let profile = env.out.join(format!("profile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile)?;
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary("/usr/lib/chromium/chromium")?;
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            // WebRTC in a loopback-only namespace: loopback candidates, and the media
+            // permission without which Chromium hides host candidates (RECIPE.md §6).
+            "--allow-loopback-in-peer-connection",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--window-size=1100,760",
+        ] {
+            caps.add_arg(arg)?;
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+        let driver = WebDriver::new(&chromedriver.url, caps).await.context("starting a Chromium session")?;
+        Ok(Browser { driver, name: name.to_owned(), _profile: profile })
+    }
+
+    /// Loads `url` and returns the chat page once the app has rendered.
+    pub async fn open_chat(&self, url: &str) -> anyhow::Result<ChatPage<'_>> {
+        self.driver.goto(url).await?;
+        let page = ChatPage { browser: self };
+        page.by_role("textbox", "Message").await?;
+        Ok(page)
+    }
+
+    /// Saves a PNG screenshot as `<out>/<file>`.
+    pub async fn screenshot(&self, env: &Env, file: &str) -> anyhow::Result<PathBuf> {
+        let path = env.out.join(file);
+        self.driver.screenshot(&path).await?;
+        Ok(path)
+    }
+
+    /// Ends the session and the Chromium process.
+    pub async fn quit(self) -> anyhow::Result<()> {
+        self.driver.quit().await?;
+        Ok(())
+    }
+
+    /// The underlying WebDriver, for scenario-specific scripts.
+    pub fn driver(&self) -> &WebDriver {
+        &self.driver
+    }
+
+    /// Console messages are not available over classic WebDriver; this returns the text of
+    /// the page's `role=alert` notice, if any, for diagnostics.
+    pub async fn notice(&self) -> Option<String> {
+        let elements = self.driver.find_all(By::Css("[role=alert]")).await.ok()?;
+        let first = elements.into_iter().next()?;
+        first.text().await.ok()
+    }
+}
+
+/// A member row as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRow {
+    /// Full text of the list item.
+    pub text: String,
+}
+
+impl MemberRow {
+    /// Shown as online with an encrypted, verified channel.
+    pub fn is_online(&self) -> bool {
+        self.text.contains("online, encrypted")
+    }
+}
+
+/// The Confab chat page, seen by role and name.
+pub struct ChatPage<'a> {
+    browser: &'a Browser,
+}
+
+impl ChatPage<'_> {
+    /// The element with this accessible role and name (waits for it).
+    pub async fn by_role(&self, role: &str, name: &str) -> anyhow::Result<WebElement> {
+        let driver = &self.browser.driver;
+        let css = candidates_for(role);
+        eventually(&format!("{role} named {name:?}"), || async move {
+            for element in driver.find_all(By::Css(css)).await? {
+                if computed(&element, "computedrole").await? == role && computed(&element, "computedlabel").await? == name {
+                    return Ok(Some(element));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    /// The invite link shown in the textbox named "Invite link".
+    pub async fn invite_link(&self) -> anyhow::Result<String> {
+        let field = self.by_role("textbox", "Invite link").await?;
+        eventually("a non-empty invite link", || {
+            let field = field.clone();
+            async move { Ok(field.prop("value").await?.filter(|v| v.contains('#'))) }
+        })
+        .await
+    }
+
+    /// Types `text` into the "Message" textbox and presses Enter.
+    pub async fn send(&self, text: &str) -> anyhow::Result<()> {
+        let field = self.by_role("textbox", "Message").await?;
+        field.send_keys(text).await?;
+        field.send_keys(Key::Enter).await?;
+        Ok(())
+    }
+
+    /// Types `text` and clicks the "Send" button.
+    pub async fn send_with_button(&self, text: &str) -> anyhow::Result<()> {
+        let field = self.by_role("textbox", "Message").await?;
+        field.send_keys(text).await?;
+        self.by_role("button", "Send").await?.click().await?;
+        Ok(())
+    }
+
+    /// The text of every item in the list named "Messages", in order.
+    pub async fn messages(&self) -> anyhow::Result<Vec<String>> {
+        self.list_items("Messages").await
+    }
+
+    /// Waits until the list named "Messages" holds exactly `expected` (by each item's last
+    /// line, the message text), in order.
+    pub async fn wait_for_messages(&self, expected: &[&str]) -> anyhow::Result<Vec<String>> {
+        let want: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+        eventually(&format!("messages {want:?}"), || {
+            let want = want.clone();
+            async move {
+                let items = self.messages().await?;
+                let texts: Vec<String> = items.iter().map(|item| last_line(item)).collect();
+                Ok((texts == want).then_some(items))
+            }
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.browser.name))
+    }
+
+    /// The rows of the list named "Members".
+    pub async fn members(&self) -> anyhow::Result<Vec<MemberRow>> {
+        Ok(self.list_items("Members").await?.into_iter().map(|text| MemberRow { text }).collect())
+    }
+
+    /// Waits until some member row satisfies `pred`; returns it.
+    pub async fn wait_for_member(&self, what: &str, pred: impl Fn(&MemberRow) -> bool) -> anyhow::Result<MemberRow> {
+        let pred = &pred;
+        eventually(what, || async move { Ok(self.members().await?.into_iter().find(|row| pred(row))) })
+            .await
+            .with_context(|| format!("in {}'s browser", self.browser.name))
+    }
+
+    /// Our own key fingerprint from the header ("12345 67890 …").
+    pub async fn own_fingerprint(&self) -> anyhow::Result<String> {
+        let header = self.browser.driver.find(By::Css("header .fingerprint")).await?;
+        Ok(header.text().await?.trim_start_matches("Key ").trim().to_owned())
+    }
+
+    /// The status line (role `status`) in the header.
+    pub async fn server_status(&self) -> anyhow::Result<String> {
+        let status = self.browser.driver.find(By::Css("header [role=status]")).await?;
+        Ok(status.text().await?)
+    }
+
+    /// How many elements of `tag` are inside the "Messages" list (to prove markup stayed text).
+    pub async fn count_in_messages(&self, tag: &str) -> anyhow::Result<usize> {
+        let list = self.by_role("list", "Messages").await?;
+        Ok(list.find_all(By::Tag(tag)).await?.len())
+    }
+
+    async fn list_items(&self, list_name: &str) -> anyhow::Result<Vec<String>> {
+        let list = self.by_role("list", list_name).await?;
+        let mut texts = Vec::new();
+        for item in list.find_all(By::Css(":scope > li")).await? {
+            texts.push(item.text().await?);
+        }
+        Ok(texts)
+    }
+}
+
+/// The last line of an item's text (the message body under "author time").
+pub fn last_line(text: &str) -> String {
+    text.lines().last().unwrap_or_default().trim().to_owned()
+}
+
+fn candidates_for(role: &str) -> &'static str {
+    match role {
+        "textbox" => "input, textarea, [role=textbox]",
+        "button" => "button, input[type=submit], input[type=button], [role=button]",
+        "list" => "ul, ol, [role=list]",
+        "listitem" => "li, [role=listitem]",
+        "status" => "[role=status], output",
+        _ => "*",
+    }
+}
+
+#[derive(Debug)]
+struct Computed {
+    element_id: String,
+    what: &'static str,
+}
+
+impl ExtensionCommand for Computed {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        None
+    }
+    fn method(&self) -> http::Method {
+        http::Method::GET
+    }
+    fn endpoint(&self) -> Arc<str> {
+        format!("/element/{}/{}", self.element_id, self.what).into()
+    }
+}
+
+/// The browser-computed accessible role or name of an element.
+async fn computed(element: &WebElement, what: &'static str) -> anyhow::Result<String> {
+    let command = Computed { element_id: element.element_id().to_string(), what };
+    let response = element.handle().cmd(Command::ExtensionCommand(Box::new(command))).await?;
+    Ok(response.value::<String>()?)
+}

@@ -1,0 +1,112 @@
+//! Child processes the tests need: the Confab server and chromedriver, both on 127.0.0.1
+//! with ports picked by the OS, killed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+use crate::{Env, eventually};
+
+/// A running `confab-server`.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    /// Where it records relayed payloads, if asked to.
+    pub relay_record: Option<PathBuf>,
+}
+
+impl Server {
+    /// Starts the server on a free port, optionally recording relayed payloads.
+    pub async fn start(env: &Env, record_relay: bool) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        Server::start_on(env, port, record_relay).await
+    }
+
+    /// Starts the server on `port` (to restart it where clients expect it).
+    pub async fn start_on(env: &Env, port: u16, record_relay: bool) -> anyhow::Result<Server> {
+        let relay_record = record_relay.then(|| env.out.join(format!("relay-{port}.bin")));
+        let mut command = Command::new(&env.server_bin);
+        command
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--dist")
+            .arg(&env.dist)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file(&env.out, &format!("server-{port}.log"))?)
+            .kill_on_drop(true);
+        if let Some(path) = &relay_record {
+            let _ = std::fs::remove_file(path);
+            command.arg("--dangerously-record-relay").arg(path);
+        }
+        let child = command.spawn().with_context(|| format!("starting {}", env.server_bin.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_port(port).await.context("confab-server did not start listening")?;
+        Ok(Server { child, url, port, relay_record })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (SIGKILL: as abrupt as a crash).
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
+    /// Everything the server relayed, concatenated.
+    pub fn relayed_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let path = self.relay_record.as_ref().context("server was not started with relay recording")?;
+        Ok(std::fs::read(path).unwrap_or_default())
+    }
+}
+
+/// A running chromedriver.
+pub struct Chromedriver {
+    _child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Chromedriver {
+    /// Starts `/usr/bin/chromedriver` on a free port.
+    pub async fn start(env: &Env) -> anyhow::Result<Chromedriver> {
+        let port = free_port()?;
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(log_file(&env.out, "chromedriver.log")?)
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting /usr/bin/chromedriver (apt-get install chromium-driver)")?;
+        wait_for_port(port).await.context("chromedriver did not start listening")?;
+        Ok(Chromedriver { _child: child, url: format!("http://127.0.0.1:{port}") })
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    eventually(&format!("127.0.0.1:{port} to accept connections"), || async move {
+        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+fn log_file(dir: &Path, name: &str) -> anyhow::Result<Stdio> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name))?;
+    Ok(Stdio::from(file))
+}
