@@ -33,6 +33,13 @@ pub enum Command {
         /// Round trips to measure.
         rounds: u32,
     },
+    /// Benchmark: seal and open `iterations` frames of `size` bytes in this wasm module.
+    BenchCrypto {
+        /// Plaintext bytes per frame.
+        size: usize,
+        /// Frames.
+        iterations: u32,
+    },
 }
 
 /// Handle the UI uses to reach the driver (provided as context).
@@ -159,6 +166,7 @@ impl Driver {
                 }
             }
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
+            Input::Command(Command::BenchCrypto { size, iterations }) => bench_crypto(size, iterations),
             Input::Socket(event) => self.handle_socket(now, event),
             Input::Rtc { peer, generation, event } => {
                 if self.links.get(&peer).is_some_and(|link| link.generation == generation) {
@@ -517,6 +525,21 @@ impl Driver {
         let nonce = run.nonce;
         self.client.send_ping(now, peer, nonce);
     }
+}
+
+/// Seals and opens frames in a loop; publishes nanoseconds per seal+open as `cryptoResult`.
+fn bench_crypto(size: usize, iterations: u32) {
+    let (mut sender, mut receiver) = confab_core::session::Session::pair_for_testing_only(7);
+    let plaintext = vec![0x5a; size.min(confab_core::session::MAX_PLAINTEXT_LEN)];
+    let started = now_ms();
+    let mut opened = 0usize;
+    for _ in 0..iterations {
+        let Ok(frame) = sender.seal(&plaintext) else { break };
+        opened += receiver.open(&frame).map_or(0, |p| p.len());
+    }
+    let elapsed_ms = now_ms() - started;
+    let per_frame_ns = elapsed_ms * 1e6 / f64::from(iterations.max(1));
+    page::publish("cryptoResult", &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }));
 }
 
 fn spawn_signal(rtc: RtcLink, signal: RtcSignal) {

@@ -42,7 +42,16 @@ pub fn App() -> impl IntoView {
     let settings = Settings { force_relay: page::query_param("relay").is_some_and(|v| v == "force") };
     let commands = driver::start(client, state, settings);
     let bench_commands = commands.clone();
-    page::on_bench_request(move |rounds| bench_commands.send(Command::Bench { rounds }));
+    page::on_bench_request("confab-bench", move |detail| {
+        let rounds = detail.first().copied().unwrap_or(100.0).clamp(1.0, 100_000.0) as u32;
+        bench_commands.send(Command::Bench { rounds });
+    });
+    let crypto_commands = commands.clone();
+    page::on_bench_request("confab-bench-crypto", move |detail| {
+        let size = detail.first().copied().unwrap_or(1024.0).clamp(0.0, 65_519.0) as usize;
+        let iterations = detail.get(1).copied().unwrap_or(1000.0).clamp(1.0, 1e6) as u32;
+        crypto_commands.send(Command::BenchCrypto { size, iterations });
+    });
     provide_context(state);
     provide_context(commands);
 

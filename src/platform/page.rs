@@ -61,14 +61,16 @@ pub fn publish(key: &str, value: &wasm_bindgen::JsValue) {
     let _ = js_sys::Reflect::set(&holder, &key.into(), value);
 }
 
-/// Calls `handler(rounds)` whenever the benchmark harness dispatches
-/// `new CustomEvent("confab-bench", { detail: rounds })` on `window`. Lives as long as the page.
-pub fn on_bench_request(handler: impl Fn(u32) + 'static) {
+/// Calls `handler(detail)` whenever the benchmark harness dispatches
+/// `new CustomEvent(name, { detail: [numbers] })` on `window`. Lives as long as the page.
+/// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these.
+pub fn on_bench_request(name: &str, handler: impl Fn(Vec<f64>) + 'static) {
     let Some(window) = window() else { return };
     let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-        let rounds = event.dyn_ref::<web_sys::CustomEvent>().and_then(|e| e.detail().as_f64()).unwrap_or(100.0);
-        handler(rounds.clamp(1.0, 100_000.0) as u32);
+        let detail = event.dyn_ref::<web_sys::CustomEvent>().map(|e| e.detail()).unwrap_or_default();
+        let numbers = js_sys::Array::from(&detail).iter().filter_map(|v| v.as_f64()).collect();
+        handler(numbers);
     });
-    let _ = window.add_event_listener_with_callback("confab-bench", listener.as_ref().unchecked_ref());
+    let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
     listener.forget();
 }
