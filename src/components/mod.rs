@@ -49,3 +49,6 @@ pub fn Shell() -> impl IntoView {
         </main>
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

@@ -6,3 +6,6 @@ pub mod entropy;
 pub mod page;
 pub mod rtc;
 pub mod socket;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

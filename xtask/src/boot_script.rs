@@ -88,16 +88,15 @@ fn find_scripts(html: &str) -> Result<Vec<Script>> {
     let mut from = 0;
     while let Some(offset) = html[from..].find("<script") {
         let start = from + offset;
-        let Some(tag_len) = html[start..].find('>') else {
-            bail!("unterminated <script> tag")
-        };
-        let body_start = start + tag_len + 1;
+        let body_start = tag_end(html, start)?;
         let Some(body_len) = html[body_start..].find("</script>") else {
             bail!("<script> without </script>")
         };
         let body_end = body_start + body_len;
         let end = body_end + "</script>".len();
-        let has_src = html[start..body_start].contains(" src=");
+        let has_src = html[start + "<script".len()..body_start]
+            .split_ascii_whitespace()
+            .any(|attr| attr.starts_with("src="));
         scripts.push(Script {
             whole: start..end,
             body: body_start..body_end,

@@ -107,6 +107,12 @@ impl FromStr for RoomId {
 pub struct MessageId(pub(crate) [u8; 16]);
 
 impl MessageId {
+    /// Builds an id from raw bytes, for UI tests that need ids without messages.
+    #[doc(hidden)]
+    pub const fn from_bytes_for_testing_only(bytes: [u8; 16]) -> MessageId {
+        MessageId(bytes)
+    }
+
     /// The raw bytes.
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0

@@ -1,0 +1,150 @@
+//! Browser tests of the web adapters (wasm-bindgen-test in headless Chromium, run by
+//! `cargo xtask test` inside a loopback-only network namespace).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret, UnixMillis};
+use wasm_bindgen_test::*;
+
+use super::rtc::{RtcEvent, RtcLink, RtcSignal};
+use super::socket::{Socket, SocketEvent};
+use super::{clock, entropy};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Polls `done` every 20 ms for up to `secs` seconds.
+async fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..secs * 50 {
+        if done() {
+            return;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[wasm_bindgen_test]
+fn entropy_gives_distinct_nonzero_seeds() {
+    let (a, b) = (entropy::seed(), entropy::seed());
+    assert_ne!(a, b);
+    assert_ne!(a, [0; 32]);
+}
+
+#[wasm_bindgen_test]
+async fn sleep_waits_and_time_moves_forward() {
+    let before = clock::now();
+    clock::sleep(Duration::from_millis(60)).await;
+    let waited = clock::now() - before;
+    assert!(waited >= Duration::from_millis(55), "{waited:?}");
+    assert!(clock::wall().0 > 1_600_000_000_000);
+    let time = clock::format_time(UnixMillis(0));
+    assert_eq!(time.len(), 5, "{time}");
+    assert!(clock::iso_time(UnixMillis(0)).starts_with("1970-01-01T"));
+}
+
+#[wasm_bindgen_test]
+async fn socket_reports_a_refused_connection_as_closed() {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let sink_events = events.clone();
+    let socket = Socket::connect("ws://127.0.0.1:9/ws", move |e| sink_events.borrow_mut().push(e)).unwrap();
+    wait_until(10, "the close event", || !events.borrow().is_empty()).await;
+    assert!(matches!(events.borrow()[0], SocketEvent::Closed { code: 1006, .. }), "{:?}", events.borrow());
+    assert!(!socket.is_open());
+    assert!(!socket.send_text("x"));
+}
+
+type Inbox = Rc<RefCell<Vec<RtcEvent>>>;
+
+fn link(offerer: bool) -> (RtcLink, Inbox) {
+    let inbox: Inbox = Rc::new(RefCell::new(Vec::new()));
+    let sink = inbox.clone();
+    (RtcLink::new(&[], offerer, move |e| sink.borrow_mut().push(e)).unwrap(), inbox)
+}
+
+/// Moves signals between the two links, returns events that are not signals.
+async fn ferry(from: &Inbox, to: &RtcLink, rest: &mut Vec<RtcEvent>) {
+    let events: Vec<RtcEvent> = from.borrow_mut().drain(..).collect();
+    for event in events {
+        match event {
+            RtcEvent::Signal(signal) => {
+                let json = serde_json::to_string(&signal).unwrap();
+                let parsed: RtcSignal = serde_json::from_str(&json).unwrap();
+                to.handle_signal(parsed).await.unwrap();
+            }
+            other => rest.push(other),
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_links_connect_and_carry_a_noise_session() {
+    let (alice_link, alice_inbox) = link(true);
+    let (bob_link, bob_inbox) = link(false);
+    let (mut at_alice, mut at_bob) = (Vec::new(), Vec::new());
+    for _ in 0..500 {
+        ferry(&alice_inbox, &bob_link, &mut at_alice).await;
+        ferry(&bob_inbox, &alice_link, &mut at_bob).await;
+        if alice_link.is_open() && bob_link.is_open() {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(alice_link.is_open() && bob_link.is_open(), "data channel did not open");
+
+    // Run two real clients over the channel, as the driver does.
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let mut alice = Client::new(Identity::from_seed(entropy::seed()), room.clone(), Config::default(), entropy::seed());
+    let mut bob = Client::new(Identity::from_seed(entropy::seed()), room, Config::default(), entropy::seed());
+    let (id_alice, id_bob) = (PeerId::new(1), PeerId::new(2));
+    bob.add_peer(clock::now(), id_alice, Role::Responder);
+    alice.add_peer(clock::now(), id_bob, Role::Initiator);
+    let mut bob_events = Vec::new();
+    let mut sent = false;
+    for _ in 0..500 {
+        while let Output::Transmit(t) = alice.poll_output() {
+            assert!(alice_link.send(&t.bytes));
+        }
+        while let Output::Transmit(t) = bob.poll_output() {
+            assert!(bob_link.send(&t.bytes));
+        }
+        clock::sleep(Duration::from_millis(10)).await;
+        ferry(&alice_inbox, &bob_link, &mut at_alice).await;
+        ferry(&bob_inbox, &alice_link, &mut at_bob).await;
+        for event in at_bob.drain(..) {
+            if let RtcEvent::Message(bytes) = event {
+                bob.handle_frame(clock::now(), id_alice, &bytes);
+            }
+        }
+        for event in at_alice.drain(..) {
+            if let RtcEvent::Message(bytes) = event {
+                alice.handle_frame(clock::now(), id_bob, &bytes);
+            }
+        }
+        loop {
+            match bob.poll_output() {
+                Output::Transmit(t) => assert!(bob_link.send(&t.bytes)),
+                Output::Event(e) => bob_events.push(e),
+                Output::Timeout(_) => break,
+            }
+        }
+        if !sent && alice.verified_peers().count() == 1 {
+            alice.send_text(clock::now(), clock::wall(), "over a real data channel").unwrap();
+            sent = true;
+        }
+        if bob_events.iter().any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel")) {
+            break;
+        }
+    }
+    assert!(bob_events.iter().any(|e| matches!(e, Event::PeerVerified { .. })), "{bob_events:?}");
+    assert!(bob_events.iter().any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel")));
+
+    // Closing one side is seen by the other.
+    alice_link.close();
+    assert!(!alice_link.send(b"after close"));
+    wait_until(10, "bob to see the channel close", || {
+        bob_inbox.borrow().iter().any(|e| matches!(e, RtcEvent::Closed))
+    })
+    .await;
+}
