@@ -7,7 +7,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use confab_core::signal::{ClientMessage, ErrorCode, MAX_SIGNAL_LEN, ServerMessage};
 use confab_core::wire::relay::{Direction, Envelope, MAX_ENVELOPE_LEN};
 use tokio::sync::watch;
@@ -18,16 +19,30 @@ use crate::Shared;
 use crate::hub::{HubError, Registration, encode};
 use crate::limits::{CLOSE_LINGER, FLOOD_STRIKES, SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket};
 
-/// `GET /ws`: upgrades and hands the socket to [`serve`].
+/// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
+/// a page from another site may not use this server as its signalling or relay service.
 pub(crate) async fn upgrade(
     upgrade: WebSocketUpgrade,
+    headers: HeaderMap,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
+    if !same_origin(&headers) {
+        debug!("websocket refused: cross-origin request");
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
     upgrade
         .max_message_size(TRANSPORT_MAX_LEN)
         .max_frame_size(TRANSPORT_MAX_LEN)
         .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"))
         .on_upgrade(move |socket| serve(socket, shared))
+}
+
+/// True when there is no `Origin` (non-browser clients) or its host equals `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host))
 }
 
 /// Why a connection ended; decides the close frame we send, if any.
