@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use confab_core::signal::{ClientMessage, ServerMessage};
-use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::wire::Frame;
+use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{Client, Direction, Event, Instant, Output, PeerId, Role, RoomId};
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::StreamExt as _;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use leptos::prelude::*;
 
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
@@ -63,7 +63,11 @@ pub struct Settings {
 enum Input {
     Command(Command),
     Socket(SocketEvent),
-    Rtc { peer: PeerId, generation: u64, event: RtcEvent },
+    Rtc {
+        peer: PeerId,
+        generation: u64,
+        event: RtcEvent,
+    },
 }
 
 struct Link {
@@ -154,7 +158,12 @@ impl Driver {
 
     fn next_deadline(&self) -> Option<Instant> {
         let links = self.links.values().filter_map(|link| link.fallback_at);
-        self.client.poll_timeout().into_iter().chain(links).chain(self.reconnect_at).min()
+        self.client
+            .poll_timeout()
+            .into_iter()
+            .chain(links)
+            .chain(self.reconnect_at)
+            .min()
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) {
@@ -166,10 +175,20 @@ impl Driver {
                 }
             }
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
-            Input::Command(Command::BenchCrypto { size, iterations }) => bench_crypto(size, iterations),
+            Input::Command(Command::BenchCrypto { size, iterations }) => {
+                bench_crypto(size, iterations)
+            }
             Input::Socket(event) => self.handle_socket(now, event),
-            Input::Rtc { peer, generation, event } => {
-                if self.links.get(&peer).is_some_and(|link| link.generation == generation) {
+            Input::Rtc {
+                peer,
+                generation,
+                event,
+            } => {
+                if self
+                    .links
+                    .get(&peer)
+                    .is_some_and(|link| link.generation == generation)
+                {
                     self.handle_rtc(now, peer, event);
                 }
             }
@@ -185,7 +204,9 @@ impl Driver {
             .map(|(peer, _)| *peer)
             .collect();
         for peer in expired {
-            log(&format!("no direct path to {peer} after {DIRECT_PATH_TIMEOUT:?}; using the relay"));
+            log(&format!(
+                "no direct path to {peer} after {DIRECT_PATH_TIMEOUT:?}; using the relay"
+            ));
             self.use_relay(now, peer, true);
         }
         if self.reconnect_at.is_some_and(|at| at <= now) {
@@ -211,7 +232,8 @@ impl Driver {
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
-        let delay = Duration::from_secs(1u64 << self.reconnect_attempts.min(4)).min(MAX_RECONNECT_DELAY);
+        let delay =
+            Duration::from_secs(1u64 << self.reconnect_attempts.min(4)).min(MAX_RECONNECT_DELAY);
         self.reconnect_attempts += 1;
         self.reconnect_at = Some(now + delay);
         self.state.server.set(ServerStatus::Reconnecting);
@@ -231,7 +253,10 @@ impl Driver {
                 Err(error) => log(&format!("unreadable message from the server: {error}")),
             },
             SocketEvent::Binary(bytes) => match Envelope::decode(&bytes) {
-                Ok(Envelope { direction: RelayDirection::From(peer), payload }) => self.handle_relayed(now, peer, payload),
+                Ok(Envelope {
+                    direction: RelayDirection::From(peer),
+                    payload,
+                }) => self.handle_relayed(now, peer, payload),
                 Ok(_) => log("relay envelope with the wrong direction"),
                 Err(error) => log(&format!("malformed relay envelope: {error}")),
             },
@@ -239,8 +264,12 @@ impl Driver {
                 log(&format!("server connection closed ({code} {reason})"));
                 self.socket = None;
                 // Relayed links die with the socket; direct ones carry on.
-                let relayed: Vec<PeerId> =
-                    self.links.iter().filter(|(_, l)| l.path != Path::Direct).map(|(p, _)| *p).collect();
+                let relayed: Vec<PeerId> = self
+                    .links
+                    .iter()
+                    .filter(|(_, l)| l.path != Path::Direct)
+                    .map(|(p, _)| *p)
+                    .collect();
                 for peer in relayed {
                     self.drop_link(now, peer);
                 }
@@ -251,11 +280,18 @@ impl Driver {
 
     fn handle_server_message(&mut self, now: Instant, message: ServerMessage) {
         match message {
-            ServerMessage::Welcome { peer: _, ice_servers } => {
+            ServerMessage::Welcome {
+                peer: _,
+                ice_servers,
+            } => {
                 self.reconnect_attempts = 0;
                 self.ice_servers = ice_servers
                     .into_iter()
-                    .map(|s| IceServerConfig { urls: s.urls, username: s.username, credential: s.credential })
+                    .map(|s| IceServerConfig {
+                        urls: s.urls,
+                        username: s.username,
+                        credential: s.credential,
+                    })
                     .collect();
                 self.send_signal(&ClientMessage::Join { room: self.room });
             }
@@ -270,29 +306,50 @@ impl Driver {
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
             ServerMessage::PeerLeft { room: _, peer } => {
                 // A direct link outlives the peer's server connection; it ends on its own.
-                if self.links.get(&peer).is_none_or(|link| link.path != Path::Direct) {
+                if self
+                    .links
+                    .get(&peer)
+                    .is_none_or(|link| link.path != Path::Direct)
+                {
                     self.drop_link(now, peer);
                     if !self.is_verified(peer) {
                         self.state.member_forget(peer);
                     }
                 }
             }
-            ServerMessage::Signal { from, data } => match serde_json::from_str::<RtcSignal>(&data) {
-                Ok(signal) => self.handle_rtc_signal(now, from, signal),
-                Err(error) => log(&format!("unreadable signal from {from}: {error}")),
-            },
-            ServerMessage::Error { code, message } => log(&format!("server refused a request: {code:?}: {message}")),
+            ServerMessage::Signal { from, data } => {
+                match serde_json::from_str::<RtcSignal>(&data) {
+                    Ok(signal) => self.handle_rtc_signal(now, from, signal),
+                    Err(error) => log(&format!("unreadable signal from {from}: {error}")),
+                }
+            }
+            ServerMessage::Error { code, message } => {
+                log(&format!("server refused a request: {code:?}: {message}"))
+            }
         }
     }
 
     fn handle_relayed(&mut self, now: Instant, peer: PeerId, payload: &[u8]) {
-        let is_new_handshake = matches!(Frame::decode(payload), Ok(Frame::Handshake { step: 0, .. }));
-        let on_relay = self.links.get(&peer).is_some_and(|link| link.path == Path::Relay);
+        let is_new_handshake =
+            matches!(Frame::decode(payload), Ok(Frame::Handshake { step: 0, .. }));
+        let on_relay = self
+            .links
+            .get(&peer)
+            .is_some_and(|link| link.path == Path::Relay);
         if is_new_handshake && !on_relay {
             // The peer (initiator) chose the relay: answer there.
             self.close_rtc(peer);
             let generation = self.bump_generation();
-            self.links.insert(peer, Link { generation, rtc: None, path: Path::Relay, role: Role::Responder, fallback_at: None });
+            self.links.insert(
+                peer,
+                Link {
+                    generation,
+                    rtc: None,
+                    path: Path::Relay,
+                    role: Role::Responder,
+                    fallback_at: None,
+                },
+            );
             self.state.member_connecting(peer);
             self.client.add_peer(now, peer, Role::Responder);
         }
@@ -311,19 +368,41 @@ impl Driver {
         self.state.member_connecting(peer);
         let generation = self.bump_generation();
         if self.settings.force_relay {
-            self.links.insert(peer, Link { generation, rtc: None, path: Path::Relay, role: Role::Initiator, fallback_at: None });
+            self.links.insert(
+                peer,
+                Link {
+                    generation,
+                    rtc: None,
+                    path: Path::Relay,
+                    role: Role::Initiator,
+                    fallback_at: None,
+                },
+            );
             self.client.add_peer(now, peer, Role::Initiator);
             return;
         }
         let rtc = self.new_rtc(peer, generation, true);
         let fallback_at = Some(now + DIRECT_PATH_TIMEOUT);
-        self.links.insert(peer, Link { generation, rtc, path: Path::Pending, role: Role::Initiator, fallback_at });
+        self.links.insert(
+            peer,
+            Link {
+                generation,
+                rtc,
+                path: Path::Pending,
+                role: Role::Initiator,
+                fallback_at,
+            },
+        );
     }
 
     fn new_rtc(&self, peer: PeerId, generation: u64, offerer: bool) -> Option<RtcLink> {
         let inbox = self.inbox.clone();
         let sink = move |event| {
-            let _ = inbox.unbounded_send(Input::Rtc { peer, generation, event });
+            let _ = inbox.unbounded_send(Input::Rtc {
+                peer,
+                generation,
+                event,
+            });
         };
         match RtcLink::new(&self.ice_servers, offerer, sink) {
             Ok(link) => Some(link),
@@ -352,7 +431,16 @@ impl Driver {
                 if let Some(rtc) = &rtc {
                     spawn_signal(rtc.clone(), offer);
                 }
-                self.links.insert(from, Link { generation, rtc, path: Path::Pending, role: Role::Responder, fallback_at: None });
+                self.links.insert(
+                    from,
+                    Link {
+                        generation,
+                        rtc,
+                        path: Path::Pending,
+                        role: Role::Responder,
+                        fallback_at: None,
+                    },
+                );
             }
             other => {
                 if let Some(rtc) = self.links.get(&from).and_then(|link| link.rtc.clone()) {
@@ -369,7 +457,9 @@ impl Driver {
                 self.send_signal(&ClientMessage::Signal { to: peer, data });
             }
             RtcEvent::Open => {
-                let Some(link) = self.links.get_mut(&peer) else { return };
+                let Some(link) = self.links.get_mut(&peer) else {
+                    return;
+                };
                 link.path = Path::Direct;
                 link.fallback_at = None;
                 let role = link.role;
@@ -377,7 +467,9 @@ impl Driver {
             }
             RtcEvent::Message(bytes) => self.client.handle_frame(now, peer, &bytes),
             RtcEvent::Closed => {
-                let Some(link) = self.links.get(&peer) else { return };
+                let Some(link) = self.links.get(&peer) else {
+                    return;
+                };
                 if link.path == Path::Direct {
                     self.drop_link(now, peer);
                 } else if link.role == Role::Initiator {
@@ -391,7 +483,9 @@ impl Driver {
 
     /// Moves `peer` to the relay path. The initiator restarts the handshake there.
     fn use_relay(&mut self, now: Instant, peer: PeerId, tell_peer: bool) {
-        let Some(role) = self.links.get(&peer).map(|link| link.role) else { return };
+        let Some(role) = self.links.get(&peer).map(|link| link.role) else {
+            return;
+        };
         self.close_rtc(peer);
         if let Some(link) = self.links.get_mut(&peer) {
             link.path = Path::Relay;
@@ -436,10 +530,22 @@ impl Driver {
     }
 
     fn transmit(&self, peer: PeerId, bytes: &[u8]) {
-        let direct = self.links.get(&peer).and_then(|link| link.rtc.as_ref()).is_some_and(|rtc| rtc.send(bytes));
+        let direct = self
+            .links
+            .get(&peer)
+            .and_then(|link| link.rtc.as_ref())
+            .is_some_and(|rtc| rtc.send(bytes));
         if !direct {
-            let envelope = Envelope { direction: RelayDirection::To(peer), payload: bytes }.encode();
-            if !self.socket.as_ref().is_some_and(|socket| socket.send_binary(&envelope)) {
+            let envelope = Envelope {
+                direction: RelayDirection::To(peer),
+                payload: bytes,
+            }
+            .encode();
+            if !self
+                .socket
+                .as_ref()
+                .is_some_and(|socket| socket.send_binary(&envelope))
+            {
                 log(&format!("frame to {peer} dropped: no path"));
             }
         }
@@ -449,29 +555,35 @@ impl Driver {
         match event {
             Event::PeerVerified { peer, info } => {
                 let fingerprint = info.identity.fingerprint().to_string();
-                let duplicate = self
-                    .client
-                    .verified_peers()
-                    .any(|(other, other_info)| other != peer && other_info.identity == info.identity);
+                let duplicate = self.client.verified_peers().any(|(other, other_info)| {
+                    other != peer && other_info.identity == info.identity
+                });
                 if duplicate {
                     // Same person on a second link (e.g. after a server reconnect): keep the first.
                     self.duplicates.insert(peer);
                     self.drop_link(now, peer);
                     return;
                 }
-                let path = self.links.get(&peer).map_or(Path::Pending, |link| link.path);
-                self.state.member_verified(peer, info.display_name, fingerprint, path);
+                let path = self
+                    .links
+                    .get(&peer)
+                    .map_or(Path::Pending, |link| link.path);
+                self.state
+                    .member_verified(peer, info.display_name, fingerprint, path);
                 if !self.announced_ready {
                     self.announced_ready = true;
                     page::publish("readyAt", &now_ms().into());
                 }
             }
-            Event::PeerRejected { peer, reason } => log(&format!("dropped a frame from {peer}: {reason}")),
+            Event::PeerRejected { peer, reason } => {
+                log(&format!("dropped a frame from {peer}: {reason}"))
+            }
             Event::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
                 self.close_rtc(peer);
                 self.links.remove(&peer);
-                self.state.member_status(peer, MemberStatus::Failed(reason.to_string()));
+                self.state
+                    .member_status(peer, MemberStatus::Failed(reason.to_string()));
             }
             Event::PeerLeft { peer } => {
                 self.close_rtc(peer);
@@ -502,12 +614,20 @@ impl Driver {
             page::publish("benchError", &"no verified peer".into());
             return;
         };
-        self.bench = Some(BenchRun { peer, remaining: rounds, nonce: 1 << 63, started_ms: now_ms(), samples: Vec::new() });
+        self.bench = Some(BenchRun {
+            peer,
+            remaining: rounds,
+            nonce: 1 << 63,
+            started_ms: now_ms(),
+            samples: Vec::new(),
+        });
         self.client.send_ping(now, peer, 1 << 63);
     }
 
     fn continue_bench(&mut self, now: Instant, peer: PeerId, nonce: u64) {
-        let Some(run) = self.bench.as_mut() else { return };
+        let Some(run) = self.bench.as_mut() else {
+            return;
+        };
         if run.peer != peer || run.nonce != nonce {
             return;
         }
@@ -515,7 +635,11 @@ impl Driver {
         run.samples.push(end - run.started_ms);
         run.remaining = run.remaining.saturating_sub(1);
         if run.remaining == 0 {
-            let samples: js_sys::Array = run.samples.iter().map(|s| wasm_bindgen::JsValue::from_f64(*s)).collect();
+            let samples: js_sys::Array = run
+                .samples
+                .iter()
+                .map(|s| wasm_bindgen::JsValue::from_f64(*s))
+                .collect();
             page::publish("benchResult", &samples.into());
             self.bench = None;
             return;
@@ -534,12 +658,17 @@ fn bench_crypto(size: usize, iterations: u32) {
     let started = now_ms();
     let mut opened = 0usize;
     for _ in 0..iterations {
-        let Ok(frame) = sender.seal(&plaintext) else { break };
+        let Ok(frame) = sender.seal(&plaintext) else {
+            break;
+        };
         opened += receiver.open(&frame).map_or(0, |p| p.len());
     }
     let elapsed_ms = now_ms() - started;
     let per_frame_ns = elapsed_ms * 1e6 / f64::from(iterations.max(1));
-    page::publish("cryptoResult", &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }));
+    page::publish(
+        "cryptoResult",
+        &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }),
+    );
 }
 
 fn spawn_signal(rtc: RtcLink, signal: RtcSignal) {
@@ -551,7 +680,9 @@ fn spawn_signal(rtc: RtcLink, signal: RtcSignal) {
 }
 
 fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 fn log(text: &str) {

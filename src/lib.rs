@@ -23,32 +23,53 @@ pub fn App() -> impl IntoView {
     let (room, problem) = match RoomSecret::from_fragment(&page::fragment()) {
         Ok(room) => (room, None),
         Err(_) if page::fragment().is_empty() => (RoomSecret::from_bytes(entropy::seed()), None),
-        Err(error) => (RoomSecret::from_bytes(entropy::seed()), Some(format!("{error} A new room was started instead."))),
+        Err(error) => (
+            RoomSecret::from_bytes(entropy::seed()),
+            Some(format!("{error} A new room was started instead.")),
+        ),
     };
     page::set_fragment(&room.to_fragment());
-    state.invite_link.set(format!("{}/#{}", page::origin(), room.to_fragment()));
+    state
+        .invite_link
+        .set(format!("{}/#{}", page::origin(), room.to_fragment()));
     state.notice.set(problem);
 
     let identity_seed = entropy::seed();
-    let display_name = format!("Guest {:04}", u16::from_le_bytes([identity_seed[30], identity_seed[31]]) % 10_000);
+    let display_name = format!(
+        "Guest {:04}",
+        u16::from_le_bytes([identity_seed[30], identity_seed[31]]) % 10_000
+    );
     let identity = Identity::from_seed(identity_seed);
-    let config = Config { display_name, ..Config::default() };
+    let config = Config {
+        display_name,
+        ..Config::default()
+    };
     let client = Client::new(identity, room, config, entropy::seed());
     state.me.set(Some(Me {
         name: client.display_name().to_owned(),
         fingerprint: client.identity().fingerprint().to_string(),
     }));
 
-    let settings = Settings { force_relay: page::query_param("relay").is_some_and(|v| v == "force") };
+    let settings = Settings {
+        force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
+    };
     let commands = driver::start(client, state, settings);
     let bench_commands = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
-        let rounds = detail.first().copied().unwrap_or(100.0).clamp(1.0, 100_000.0) as u32;
+        let rounds = detail
+            .first()
+            .copied()
+            .unwrap_or(100.0)
+            .clamp(1.0, 100_000.0) as u32;
         bench_commands.send(Command::Bench { rounds });
     });
     let crypto_commands = commands.clone();
     page::on_bench_request("confab-bench-crypto", move |detail| {
-        let size = detail.first().copied().unwrap_or(1024.0).clamp(0.0, 65_519.0) as usize;
+        let size = detail
+            .first()
+            .copied()
+            .unwrap_or(1024.0)
+            .clamp(0.0, 65_519.0) as usize;
         let iterations = detail.get(1).copied().unwrap_or(1000.0).clamp(1.0, 1e6) as u32;
         crypto_commands.send(Command::BenchCrypto { size, iterations });
     });

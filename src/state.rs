@@ -112,7 +112,12 @@ impl AppState {
     pub fn member_connecting(&self, peer: PeerId) {
         self.members.update(|members| {
             if !members.iter().any(|m| m.peer == peer) {
-                members.push(Member { peer, name: None, fingerprint: None, status: MemberStatus::Connecting });
+                members.push(Member {
+                    peer,
+                    name: None,
+                    fingerprint: None,
+                    status: MemberStatus::Connecting,
+                });
             }
         });
     }
@@ -120,7 +125,9 @@ impl AppState {
     /// Marks `peer` verified. Rows of the same person that had left are dropped.
     pub fn member_verified(&self, peer: PeerId, name: String, fingerprint: String, path: Path) {
         self.members.update(|members| {
-            members.retain(|m| m.peer == peer || m.fingerprint.as_deref() != Some(fingerprint.as_str()));
+            members.retain(|m| {
+                m.peer == peer || m.fingerprint.as_deref() != Some(fingerprint.as_str())
+            });
             match members.iter_mut().find(|m| m.peer == peer) {
                 Some(member) => {
                     member.name = Some(name);
@@ -148,7 +155,8 @@ impl AppState {
 
     /// Removes a row (a link that never became anyone, or a duplicate).
     pub fn member_forget(&self, peer: PeerId) {
-        self.members.update(|members| members.retain(|m| m.peer != peer));
+        self.members
+            .update(|members| members.retain(|m| m.peer != peer));
     }
 
     /// Appends a message unless one with the same id is shown.

@@ -22,21 +22,53 @@ async fn two_browsers_chat_directly() -> anyhow::Result<()> {
 async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Result<()> {
     let a = alice.open_chat(&format!("{}/", server.url)).await?;
     let invite = a.invite_link().await?;
-    anyhow::ensure!(invite.starts_with(&format!("{}/#", server.url)), "invite link {invite}");
-    let secret = invite.split_once('#').map(|(_, s)| s.to_owned()).unwrap_or_default();
-    anyhow::ensure!(secret.len() == 43, "a 256-bit secret is 43 base64url characters: {secret}");
+    anyhow::ensure!(
+        invite.starts_with(&format!("{}/#", server.url)),
+        "invite link {invite}"
+    );
+    let secret = invite
+        .split_once('#')
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_default();
+    anyhow::ensure!(
+        secret.len() == 43,
+        "a 256-bit secret is 43 base64url characters: {secret}"
+    );
 
     let b = bob.open_chat(&invite).await?;
-    let bob_seen_by_alice = a.wait_for_member("Bob online at Alice", |m| m.is_online()).await?;
-    let alice_seen_by_bob = b.wait_for_member("Alice online at Bob", |m| m.is_online()).await?;
-    anyhow::ensure!(bob_seen_by_alice.text.contains("direct"), "direct path: {:?}", bob_seen_by_alice);
-    anyhow::ensure!(alice_seen_by_bob.text.contains("direct"), "direct path: {:?}", alice_seen_by_bob);
+    let bob_seen_by_alice = a
+        .wait_for_member("Bob online at Alice", |m| m.is_online())
+        .await?;
+    let alice_seen_by_bob = b
+        .wait_for_member("Alice online at Bob", |m| m.is_online())
+        .await?;
+    anyhow::ensure!(
+        bob_seen_by_alice.text.contains("direct"),
+        "direct path: {:?}",
+        bob_seen_by_alice
+    );
+    anyhow::ensure!(
+        alice_seen_by_bob.text.contains("direct"),
+        "direct path: {:?}",
+        alice_seen_by_bob
+    );
     // Each side shows the other's fingerprint, equal to what the other shows for itself.
     let alice_fp = a.own_fingerprint().await?;
     let bob_fp = b.own_fingerprint().await?;
-    anyhow::ensure!(alice_fp != bob_fp && alice_fp.len() == 35, "fingerprints {alice_fp} / {bob_fp}");
-    anyhow::ensure!(bob_seen_by_alice.text.contains(&bob_fp), "{:?} lacks {bob_fp}", bob_seen_by_alice);
-    anyhow::ensure!(alice_seen_by_bob.text.contains(&alice_fp), "{:?} lacks {alice_fp}", alice_seen_by_bob);
+    anyhow::ensure!(
+        alice_fp != bob_fp && alice_fp.len() == 35,
+        "fingerprints {alice_fp} / {bob_fp}"
+    );
+    anyhow::ensure!(
+        bob_seen_by_alice.text.contains(&bob_fp),
+        "{:?} lacks {bob_fp}",
+        bob_seen_by_alice
+    );
+    anyhow::ensure!(
+        alice_seen_by_bob.text.contains(&alice_fp),
+        "{:?} lacks {alice_fp}",
+        alice_seen_by_bob
+    );
 
     exchange(&a, &b).await
 }

@@ -20,29 +20,52 @@ async fn two_browsers_chat_through_the_relay() -> anyhow::Result<()> {
 }
 
 async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Result<()> {
-    let a = alice.open_chat(&format!("{}/?relay=force", server.url)).await?;
+    let a = alice
+        .open_chat(&format!("{}/?relay=force", server.url))
+        .await?;
     let invite = a.invite_link().await?;
-    let secret = invite.split_once('#').map(|(_, s)| s.to_owned()).unwrap_or_default();
+    let secret = invite
+        .split_once('#')
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_default();
     // Bob forces the relay too; the link itself is the same invite link.
-    let b = bob.open_chat(&invite.replacen("/#", "/?relay=force#", 1)).await?;
-    let bob_at_alice = a.wait_for_member("Bob online via relay", |m| m.is_online()).await?;
-    let alice_at_bob = b.wait_for_member("Alice online via relay", |m| m.is_online()).await?;
+    let b = bob
+        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
+        .await?;
+    let bob_at_alice = a
+        .wait_for_member("Bob online via relay", |m| m.is_online())
+        .await?;
+    let alice_at_bob = b
+        .wait_for_member("Alice online via relay", |m| m.is_online())
+        .await?;
     anyhow::ensure!(bob_at_alice.text.contains("relay"), "{bob_at_alice:?}");
     anyhow::ensure!(alice_at_bob.text.contains("relay"), "{alice_at_bob:?}");
     exchange(&a, &b).await?;
 
     let relayed = server.relayed_bytes()?;
     // Handshake (3 frames) plus seven messages at least went through.
-    anyhow::ensure!(relayed.len() > 7 * 40, "the relay carried only {} bytes", relayed.len());
-    let mut needles: Vec<Vec<u8>> = ["hello Bob", "how are you?", "fine, and you?", "good to hear", "<img src=x"]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
+    anyhow::ensure!(
+        relayed.len() > 7 * 40,
+        "the relay carried only {} bytes",
+        relayed.len()
+    );
+    let mut needles: Vec<Vec<u8>> = [
+        "hello Bob",
+        "how are you?",
+        "fine, and you?",
+        "good to hear",
+        "<img src=x",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
     needles.push(secret.as_bytes().to_vec());
     needles.push(base64url_decode(&secret)?);
     for needle in &needles {
         anyhow::ensure!(
-            !relayed.windows(needle.len()).any(|w| w == needle.as_slice()),
+            !relayed
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice()),
             "the server saw {:?} in clear",
             String::from_utf8_lossy(needle)
         );
@@ -57,7 +80,10 @@ fn base64url_decode(text: &str) -> anyhow::Result<Vec<u8>> {
     let mut n_bits = 0;
     let mut out = Vec::new();
     for byte in text.bytes() {
-        let value = ALPHABET.iter().position(|c| *c == byte).ok_or_else(|| anyhow::anyhow!("bad base64url"))?;
+        let value = ALPHABET
+            .iter()
+            .position(|c| *c == byte)
+            .ok_or_else(|| anyhow::anyhow!("bad base64url"))?;
         bits = (bits << 6) | value as u32;
         n_bits += 6;
         if n_bits >= 8 {

@@ -34,11 +34,15 @@ async fn scenario(env: &Env, chromedriver: &Chromedriver, alice: &Browser) -> an
         // The server dies. The direct chat does not.
         server.kill().await?;
         eventually("Alice to notice the server is gone", || async {
-            Ok(a.server_status().await?.contains("unreachable").then_some(()))
+            Ok(a.server_status()
+                .await?
+                .contains("unreachable")
+                .then_some(()))
         })
         .await?;
         b.send("while the server is down").await?;
-        a.wait_for_messages(&["before restart", "while the server is down"]).await?;
+        a.wait_for_messages(&["before restart", "while the server is down"])
+            .await?;
 
         // It comes back where it was; both reconnect by themselves, still one Bob.
         let server = Server::start_on(env, port, false).await?;
@@ -50,25 +54,40 @@ async fn scenario(env: &Env, chromedriver: &Chromedriver, alice: &Browser) -> an
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let members = a.members().await?;
-        anyhow::ensure!(members.iter().filter(|m| m.is_online()).count() == 1, "one Bob after reconnect: {members:?}");
+        anyhow::ensure!(
+            members.iter().filter(|m| m.is_online()).count() == 1,
+            "one Bob after reconnect: {members:?}"
+        );
         a.send("after restart").await?;
-        b.wait_for_messages(&["before restart", "while the server is down", "after restart"]).await?;
+        b.wait_for_messages(&[
+            "before restart",
+            "while the server is down",
+            "after restart",
+        ])
+        .await?;
         bob.screenshot(env, "rejoin-bob-before-leaving.png").await?;
 
         // Bob closes his browser: Alice sees him gone.
-        drop(b);
+        let _ = b;
         bob.quit().await?;
-        a.wait_for_member("Bob shown as gone", |m| m.text.contains("left")).await?;
+        a.wait_for_member("Bob shown as gone", |m| m.text.contains("left"))
+            .await?;
 
         // Bob opens the link again (a new browser): they reconnect and chat.
         let bob_again = Browser::open(chromedriver, env, "bob2").await?;
         let outcome = async {
             let b = bob_again.open_chat(&invite).await?;
-            a.wait_for_member("Bob back online", |m| m.is_online()).await?;
-            b.wait_for_member("Alice online for the new Bob", |m| m.is_online()).await?;
+            a.wait_for_member("Bob back online", |m| m.is_online())
+                .await?;
+            b.wait_for_member("Alice online for the new Bob", |m| m.is_online())
+                .await?;
             b.send("I'm back").await?;
             eventually("Alice to get Bob's return message", || async {
-                Ok(a.messages().await?.last().is_some_and(|m| m.ends_with("I'm back")).then_some(()))
+                Ok(a.messages()
+                    .await?
+                    .last()
+                    .is_some_and(|m| m.ends_with("I'm back"))
+                    .then_some(()))
             })
             .await?;
             bob_again.screenshot(env, "rejoin-bob-again.png").await?;

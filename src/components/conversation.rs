@@ -37,7 +37,11 @@ fn MessageRow(
     /// The message to show.
     message: MessageView,
 ) -> impl IntoView {
-    let class = if message.mine { "message mine" } else { "message theirs" };
+    let class = if message.mine {
+        "message mine"
+    } else {
+        "message theirs"
+    };
     view! {
         <li class=class>
             <p class="meta">

@@ -29,6 +29,8 @@ pub fn iso_time(at: UnixMillis) -> String {
 
 /// Resolves after `duration`; dropping it clears the browser timer.
 pub fn sleep(duration: Duration) -> gloo_timers::future::TimeoutFuture {
-    let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX).max(1);
+    let millis = u32::try_from(duration.as_millis())
+        .unwrap_or(u32::MAX)
+        .max(1);
     gloo_timers::future::TimeoutFuture::new(millis)
 }

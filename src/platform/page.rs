@@ -9,25 +9,38 @@ fn window() -> Option<web_sys::Window> {
 
 /// The URL fragment without `#` (empty if none).
 pub fn fragment() -> String {
-    window().and_then(|w| w.location().hash().ok()).unwrap_or_default().trim_start_matches('#').to_owned()
+    window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+        .trim_start_matches('#')
+        .to_owned()
 }
 
 /// Replaces the fragment without reloading or adding a history entry.
 pub fn set_fragment(fragment: &str) {
     if let Some(history) = window().and_then(|w| w.history().ok()) {
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{fragment}")));
+        let _ = history.replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&format!("#{fragment}")),
+        );
     }
 }
 
 /// `scheme://host` of the page.
 pub fn origin() -> String {
-    window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
 }
 
 /// The WebSocket endpoint on the server that served the page.
 pub fn socket_url() -> String {
     let location = window().map(|w| w.location());
-    let secure = location.as_ref().and_then(|l| l.protocol().ok()).is_some_and(|p| p == "https:");
+    let secure = location
+        .as_ref()
+        .and_then(|l| l.protocol().ok())
+        .is_some_and(|p| p == "https:");
     let host = location.and_then(|l| l.host().ok()).unwrap_or_default();
     format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
 }
@@ -35,16 +48,24 @@ pub fn socket_url() -> String {
 /// A query parameter (`?relay=force`).
 pub fn query_param(name: &str) -> Option<String> {
     let search = window().and_then(|w| w.location().search().ok())?;
-    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }
 
 /// Copies `text` to the clipboard.
 pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
-    let clipboard = window().map(|w| w.navigator().clipboard()).ok_or("no clipboard")?;
+    let clipboard = window()
+        .map(|w| w.navigator().clipboard())
+        .ok_or("no clipboard")?;
     JsFuture::from(clipboard.write_text(text))
         .await
         .map(|_| ())
-        .map_err(|e| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| "denied".into()))
+        .map_err(|e| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| "denied".into())
+        })
 }
 
 /// Publishes a value on `window` for the benchmark harness (`window.confab.<key>`).
@@ -66,11 +87,19 @@ pub fn publish(key: &str, value: &wasm_bindgen::JsValue) {
 /// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these.
 pub fn on_bench_request(name: &str, handler: impl Fn(Vec<f64>) + 'static) {
     let Some(window) = window() else { return };
-    let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-        let detail = event.dyn_ref::<web_sys::CustomEvent>().map(|e| e.detail()).unwrap_or_default();
-        let numbers = js_sys::Array::from(&detail).iter().filter_map(|v| v.as_f64()).collect();
-        handler(numbers);
-    });
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(
+        move |event: web_sys::Event| {
+            let detail = event
+                .dyn_ref::<web_sys::CustomEvent>()
+                .map(|e| e.detail())
+                .unwrap_or_default();
+            let numbers = js_sys::Array::from(&detail)
+                .iter()
+                .filter_map(|v| v.as_f64())
+                .collect();
+            handler(numbers);
+        },
+    );
     let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
     listener.forget();
 }

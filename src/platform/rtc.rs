@@ -10,9 +10,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState,
-    RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit,
+    RtcDataChannelState, RtcDataChannelType, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 /// The signalling payload between two links, JSON in `ClientMessage::Signal::data`.
@@ -83,7 +83,11 @@ pub struct IceServerConfig {
 
 impl RtcLink {
     /// Creates the connection. The offerer creates the data channel and sends an offer.
-    pub fn new(ice_servers: &[IceServerConfig], offerer: bool, sink: impl Fn(RtcEvent) + 'static) -> Result<RtcLink, String> {
+    pub fn new(
+        ice_servers: &[IceServerConfig],
+        offerer: bool,
+        sink: impl Fn(RtcEvent) + 'static,
+    ) -> Result<RtcLink, String> {
         let config = RtcConfiguration::new();
         let servers = js_sys::Array::new();
         for server in ice_servers {
@@ -99,7 +103,8 @@ impl RtcLink {
             servers.push(&ice);
         }
         config.set_ice_servers(&servers);
-        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| format!("{e:?}"))?;
+        let pc =
+            RtcPeerConnection::new_with_configuration(&config).map_err(|e| format!("{e:?}"))?;
         let link = RtcLink {
             inner: Rc::new(RefCell::new(Inner {
                 pc: pc.clone(),
@@ -126,9 +131,11 @@ impl RtcLink {
             });
         } else {
             let this = link.clone();
-            let on_channel = Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
-                this.attach_channel(event.channel());
-            });
+            let on_channel = Closure::<dyn FnMut(RtcDataChannelEvent)>::new(
+                move |event: RtcDataChannelEvent| {
+                    this.attach_channel(event.channel());
+                },
+            );
             pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
             link.keep(on_channel);
         }
@@ -142,18 +149,24 @@ impl RtcLink {
             RtcSignal::Offer { sdp } => {
                 let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
                 offer.set_sdp(&sdp);
-                JsFuture::from(pc.set_remote_description(&offer)).await.map_err(js_error)?;
+                JsFuture::from(pc.set_remote_description(&offer))
+                    .await
+                    .map_err(js_error)?;
                 self.flush_candidates().await;
                 let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
                 let answer: RtcSessionDescriptionInit = answer.unchecked_into();
-                JsFuture::from(pc.set_local_description(&answer)).await.map_err(js_error)?;
+                JsFuture::from(pc.set_local_description(&answer))
+                    .await
+                    .map_err(js_error)?;
                 let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
                 (self.sink)(RtcEvent::Signal(RtcSignal::Answer { sdp }));
             }
             RtcSignal::Answer { sdp } => {
                 let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
                 answer.set_sdp(&sdp);
-                JsFuture::from(pc.set_remote_description(&answer)).await.map_err(js_error)?;
+                JsFuture::from(pc.set_remote_description(&answer))
+                    .await
+                    .map_err(js_error)?;
                 self.flush_candidates().await;
             }
             candidate @ RtcSignal::Candidate { .. } => {
@@ -172,7 +185,9 @@ impl RtcLink {
     pub fn send(&self, bytes: &[u8]) -> bool {
         let inner = self.inner.borrow();
         match &inner.channel {
-            Some(channel) if channel.ready_state() == RtcDataChannelState::Open => channel.send_with_u8_array(bytes).is_ok(),
+            Some(channel) if channel.ready_state() == RtcDataChannelState::Open => {
+                channel.send_with_u8_array(bytes).is_ok()
+            }
             _ => false,
         }
     }
@@ -180,7 +195,10 @@ impl RtcLink {
     /// Whether the data channel is open.
     pub fn is_open(&self) -> bool {
         let inner = self.inner.borrow();
-        inner.channel.as_ref().is_some_and(|c| c.ready_state() == RtcDataChannelState::Open)
+        inner
+            .channel
+            .as_ref()
+            .is_some_and(|c| c.ready_state() == RtcDataChannelState::Open)
     }
 
     /// Closes channel and connection; no more events after this.
@@ -209,7 +227,9 @@ impl RtcLink {
         let pc = self.inner.borrow().pc.clone();
         let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
         let offer: RtcSessionDescriptionInit = offer.unchecked_into();
-        JsFuture::from(pc.set_local_description(&offer)).await.map_err(js_error)?;
+        JsFuture::from(pc.set_local_description(&offer))
+            .await
+            .map_err(js_error)?;
         let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
         (self.sink)(RtcEvent::Signal(RtcSignal::Offer { sdp }));
         Ok(())
@@ -219,7 +239,10 @@ impl RtcLink {
         let (pc, pending) = {
             let mut inner = self.inner.borrow_mut();
             inner.has_remote_description = true;
-            (inner.pc.clone(), std::mem::take(&mut inner.pending_candidates))
+            (
+                inner.pc.clone(),
+                std::mem::take(&mut inner.pending_candidates),
+            )
         };
         for candidate in pending {
             if let Err(error) = add_candidate(&pc, &candidate).await {
@@ -230,21 +253,26 @@ impl RtcLink {
 
     fn watch_connection(&self, pc: &RtcPeerConnection) {
         let sink = self.sink.clone();
-        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(move |event: RtcPeerConnectionIceEvent| {
-            if let Some(candidate) = event.candidate() {
-                sink(RtcEvent::Signal(RtcSignal::Candidate {
-                    candidate: candidate.candidate(),
-                    sdp_mid: candidate.sdp_mid(),
-                    sdp_m_line_index: candidate.sdp_m_line_index(),
-                }));
-            }
-        });
+        let on_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
+            move |event: RtcPeerConnectionIceEvent| {
+                if let Some(candidate) = event.candidate() {
+                    sink(RtcEvent::Signal(RtcSignal::Candidate {
+                        candidate: candidate.candidate(),
+                        sdp_mid: candidate.sdp_mid(),
+                        sdp_m_line_index: candidate.sdp_m_line_index(),
+                    }));
+                }
+            },
+        );
         pc.set_onicecandidate(Some(on_candidate.as_ref().unchecked_ref()));
         self.keep(on_candidate);
         let sink = self.sink.clone();
         let watched = pc.clone();
         let on_state = Closure::<dyn FnMut()>::new(move || {
-            if matches!(watched.connection_state(), RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed) {
+            if matches!(
+                watched.connection_state(),
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+            ) {
                 sink(RtcEvent::Closed);
             }
         });
@@ -283,11 +311,20 @@ impl RtcLink {
 }
 
 async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(), String> {
-    let RtcSignal::Candidate { candidate, sdp_mid, sdp_m_line_index } = signal else { return Ok(()) };
+    let RtcSignal::Candidate {
+        candidate,
+        sdp_mid,
+        sdp_m_line_index,
+    } = signal
+    else {
+        return Ok(());
+    };
     let init = RtcIceCandidateInit::new(candidate);
     init.set_sdp_mid(sdp_mid.as_deref());
     init.set_sdp_m_line_index(*sdp_m_line_index);
-    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await.map_err(js_error)?;
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)))
+        .await
+        .map_err(js_error)?;
     Ok(())
 }
 

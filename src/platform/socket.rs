@@ -32,7 +32,10 @@ pub struct Socket {
 
 impl Socket {
     /// Connects to `url`; every event goes to `sink`.
-    pub fn connect(url: &str, sink: impl Fn(SocketEvent) + Clone + 'static) -> Result<Socket, String> {
+    pub fn connect(
+        url: &str,
+        sink: impl Fn(SocketEvent) + Clone + 'static,
+    ) -> Result<Socket, String> {
         let ws = WebSocket::new(url).map_err(|e| format!("cannot open {url}: {e:?}"))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let open_sink = sink.clone();
@@ -43,16 +46,26 @@ impl Socket {
             if let Some(text) = data.as_string() {
                 message_sink(SocketEvent::Text(text));
             } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
-                message_sink(SocketEvent::Binary(js_sys::Uint8Array::new(&buffer).to_vec()));
+                message_sink(SocketEvent::Binary(
+                    js_sys::Uint8Array::new(&buffer).to_vec(),
+                ));
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-            sink(SocketEvent::Closed { code: event.code(), reason: event.reason() });
+            sink(SocketEvent::Closed {
+                code: event.code(),
+                reason: event.reason(),
+            });
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
     }
 
     /// Sends a JSON frame; false if the socket is not open.

@@ -48,9 +48,16 @@ async fn sleep_waits_and_time_moves_forward() {
 async fn socket_reports_a_refused_connection_as_closed() {
     let events = Rc::new(RefCell::new(Vec::new()));
     let sink_events = events.clone();
-    let socket = Socket::connect("ws://127.0.0.1:9/ws", move |e| sink_events.borrow_mut().push(e)).unwrap();
+    let socket = Socket::connect("ws://127.0.0.1:9/ws", move |e| {
+        sink_events.borrow_mut().push(e)
+    })
+    .unwrap();
     wait_until(10, "the close event", || !events.borrow().is_empty()).await;
-    assert!(matches!(events.borrow()[0], SocketEvent::Closed { code: 1006, .. }), "{:?}", events.borrow());
+    assert!(
+        matches!(events.borrow()[0], SocketEvent::Closed { code: 1006, .. }),
+        "{:?}",
+        events.borrow()
+    );
     assert!(!socket.is_open());
     assert!(!socket.send_text("x"));
 }
@@ -60,7 +67,10 @@ type Inbox = Rc<RefCell<Vec<RtcEvent>>>;
 fn link(offerer: bool) -> (RtcLink, Inbox) {
     let inbox: Inbox = Rc::new(RefCell::new(Vec::new()));
     let sink = inbox.clone();
-    (RtcLink::new(&[], offerer, move |e| sink.borrow_mut().push(e)).unwrap(), inbox)
+    (
+        RtcLink::new(&[], offerer, move |e| sink.borrow_mut().push(e)).unwrap(),
+        inbox,
+    )
 }
 
 /// Moves signals between the two links, returns events that are not signals.
@@ -91,12 +101,25 @@ async fn two_links_connect_and_carry_a_noise_session() {
         }
         clock::sleep(Duration::from_millis(20)).await;
     }
-    assert!(alice_link.is_open() && bob_link.is_open(), "data channel did not open");
+    assert!(
+        alice_link.is_open() && bob_link.is_open(),
+        "data channel did not open"
+    );
 
     // Run two real clients over the channel, as the driver does.
     let room = RoomSecret::from_bytes(entropy::seed());
-    let mut alice = Client::new(Identity::from_seed(entropy::seed()), room.clone(), Config::default(), entropy::seed());
-    let mut bob = Client::new(Identity::from_seed(entropy::seed()), room, Config::default(), entropy::seed());
+    let mut alice = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    let mut bob = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room,
+        Config::default(),
+        entropy::seed(),
+    );
     let (id_alice, id_bob) = (PeerId::new(1), PeerId::new(2));
     bob.add_peer(clock::now(), id_alice, Role::Responder);
     alice.add_peer(clock::now(), id_bob, Role::Initiator);
@@ -130,21 +153,38 @@ async fn two_links_connect_and_carry_a_noise_session() {
             }
         }
         if !sent && alice.verified_peers().count() == 1 {
-            alice.send_text(clock::now(), clock::wall(), "over a real data channel").unwrap();
+            alice
+                .send_text(clock::now(), clock::wall(), "over a real data channel")
+                .unwrap();
             sent = true;
         }
-        if bob_events.iter().any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel")) {
+        if bob_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel"))
+        {
             break;
         }
     }
-    assert!(bob_events.iter().any(|e| matches!(e, Event::PeerVerified { .. })), "{bob_events:?}");
-    assert!(bob_events.iter().any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel")));
+    assert!(
+        bob_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerVerified { .. })),
+        "{bob_events:?}"
+    );
+    assert!(
+        bob_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel"))
+    );
 
     // Closing one side is seen by the other.
     alice_link.close();
     assert!(!alice_link.send(b"after close"));
     wait_until(10, "bob to see the channel close", || {
-        bob_inbox.borrow().iter().any(|e| matches!(e, RtcEvent::Closed))
+        bob_inbox
+            .borrow()
+            .iter()
+            .any(|e| matches!(e, RtcEvent::Closed))
     })
     .await;
 }

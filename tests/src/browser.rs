@@ -21,8 +21,14 @@ pub struct Browser {
 
 impl Browser {
     /// Opens a new Chromium process through `chromedriver`.
-    pub async fn open(chromedriver: &Chromedriver, env: &Env, name: &str) -> anyhow::Result<Browser> {
-        let profile = env.out.join(format!("profile-{name}-{}", std::process::id()));
+    pub async fn open(
+        chromedriver: &Chromedriver,
+        env: &Env,
+        name: &str,
+    ) -> anyhow::Result<Browser> {
+        let profile = env
+            .out
+            .join(format!("profile-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile)?;
         let mut caps = DesiredCapabilities::chrome();
@@ -47,8 +53,14 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
-        let driver = WebDriver::new(&chromedriver.url, caps).await.context("starting a Chromium session")?;
-        Ok(Browser { driver, name: name.to_owned(), _profile: profile })
+        let driver = WebDriver::new(&chromedriver.url, caps)
+            .await
+            .context("starting a Chromium session")?;
+        Ok(Browser {
+            driver,
+            name: name.to_owned(),
+            _profile: profile,
+        })
     }
 
     /// Loads `url` and returns the chat page once the app has rendered.
@@ -112,7 +124,9 @@ impl ChatPage<'_> {
         let css = candidates_for(role);
         eventually(&format!("{role} named {name:?}"), || async move {
             for element in driver.find_all(By::Css(css)).await? {
-                if computed(&element, "computedrole").await? == role && computed(&element, "computedlabel").await? == name {
+                if computed(&element, "computedrole").await? == role
+                    && computed(&element, "computedlabel").await? == name
+                {
                     return Ok(Some(element));
                 }
             }
@@ -170,26 +184,50 @@ impl ChatPage<'_> {
 
     /// The rows of the list named "Members".
     pub async fn members(&self) -> anyhow::Result<Vec<MemberRow>> {
-        Ok(self.list_items("Members").await?.into_iter().map(|text| MemberRow { text }).collect())
+        Ok(self
+            .list_items("Members")
+            .await?
+            .into_iter()
+            .map(|text| MemberRow { text })
+            .collect())
     }
 
     /// Waits until some member row satisfies `pred`; returns it.
-    pub async fn wait_for_member(&self, what: &str, pred: impl Fn(&MemberRow) -> bool) -> anyhow::Result<MemberRow> {
+    pub async fn wait_for_member(
+        &self,
+        what: &str,
+        pred: impl Fn(&MemberRow) -> bool,
+    ) -> anyhow::Result<MemberRow> {
         let pred = &pred;
-        eventually(what, || async move { Ok(self.members().await?.into_iter().find(|row| pred(row))) })
-            .await
-            .with_context(|| format!("in {}'s browser", self.browser.name))
+        eventually(what, || async move {
+            Ok(self.members().await?.into_iter().find(|row| pred(row)))
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.browser.name))
     }
 
     /// Our own key fingerprint from the header ("12345 67890 …").
     pub async fn own_fingerprint(&self) -> anyhow::Result<String> {
-        let header = self.browser.driver.find(By::Css("header .fingerprint")).await?;
-        Ok(header.text().await?.trim_start_matches("Key ").trim().to_owned())
+        let header = self
+            .browser
+            .driver
+            .find(By::Css("header .fingerprint"))
+            .await?;
+        Ok(header
+            .text()
+            .await?
+            .trim_start_matches("Key ")
+            .trim()
+            .to_owned())
     }
 
     /// The status line (role `status`) in the header.
     pub async fn server_status(&self) -> anyhow::Result<String> {
-        let status = self.browser.driver.find(By::Css("header [role=status]")).await?;
+        let status = self
+            .browser
+            .driver
+            .find(By::Css("header [role=status]"))
+            .await?;
         Ok(status.text().await?)
     }
 
@@ -245,7 +283,13 @@ impl ExtensionCommand for Computed {
 
 /// The browser-computed accessible role or name of an element.
 async fn computed(element: &WebElement, what: &'static str) -> anyhow::Result<String> {
-    let command = Computed { element_id: element.element_id().to_string(), what };
-    let response = element.handle().cmd(Command::ExtensionCommand(Box::new(command))).await?;
+    let command = Computed {
+        element_id: element.element_id().to_string(),
+        what,
+    };
+    let response = element
+        .handle()
+        .cmd(Command::ExtensionCommand(Box::new(command)))
+        .await?;
     Ok(response.value::<String>()?)
 }

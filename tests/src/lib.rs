@@ -32,13 +32,27 @@ impl Env {
     pub fn from_env() -> anyhow::Result<Env> {
         let var = |name: &str| {
             std::env::var_os(name).map(PathBuf::from).ok_or_else(|| {
-                anyhow::anyhow!("{name} is not set: run the end-to-end tests with `cargo xtask test`")
+                anyhow::anyhow!(
+                    "{name} is not set: run the end-to-end tests with `cargo xtask test`"
+                )
             })
         };
-        let env = Env { server_bin: var("CONFAB_SERVER_BIN")?, dist: var("CONFAB_DIST")?, out: var("CONFAB_E2E_OUT")? };
+        let env = Env {
+            server_bin: var("CONFAB_SERVER_BIN")?,
+            dist: var("CONFAB_DIST")?,
+            out: var("CONFAB_E2E_OUT")?,
+        };
         std::fs::create_dir_all(&env.out)?;
-        anyhow::ensure!(env.server_bin.exists(), "no server binary at {}", env.server_bin.display());
-        anyhow::ensure!(env.dist.join("index.html").exists(), "no built app at {}", env.dist.display());
+        anyhow::ensure!(
+            env.server_bin.exists(),
+            "no server binary at {}",
+            env.server_bin.display()
+        );
+        anyhow::ensure!(
+            env.dist.join("index.html").exists(),
+            "no built app at {}",
+            env.dist.display()
+        );
         Ok(env)
     }
 }
@@ -73,10 +87,22 @@ where
 /// same order, with author and time, and that the markup stayed text.
 pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> {
     const XSS: &str = "<img src=x onerror=alert(1)>";
-    let script = ["hello Bob", "hi Alice", "how are you?", "fine, and you?", "very well", "good to hear", XSS];
+    let script = [
+        "hello Bob",
+        "hi Alice",
+        "how are you?",
+        "fine, and you?",
+        "very well",
+        "good to hear",
+        XSS,
+    ];
     for (msg_idx, text) in script.iter().enumerate() {
         let (sender, receiver) = if msg_idx % 2 == 0 { (a, b) } else { (b, a) };
-        if msg_idx == 2 { sender.send_with_button(text).await? } else { sender.send(text).await? }
+        if msg_idx == 2 {
+            sender.send_with_button(text).await?
+        } else {
+            sender.send(text).await?
+        }
         receiver.wait_for_messages(&script[..=msg_idx]).await?;
     }
     let shown_a = a.wait_for_messages(&script).await?;
@@ -84,9 +110,18 @@ pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> 
     for item in shown_a.iter().chain(&shown_b) {
         let meta = item.lines().next().unwrap_or_default();
         anyhow::ensure!(meta.starts_with("Guest "), "author shown: {item:?}");
-        anyhow::ensure!(meta.trim_end().len() >= 5 && meta.contains(':'), "time shown: {item:?}");
+        anyhow::ensure!(
+            meta.trim_end().len() >= 5 && meta.contains(':'),
+            "time shown: {item:?}"
+        );
     }
-    anyhow::ensure!(a.count_in_messages("img").await? == 0, "markup was rendered at Alice");
-    anyhow::ensure!(b.count_in_messages("img").await? == 0, "markup was rendered at Bob");
+    anyhow::ensure!(
+        a.count_in_messages("img").await? == 0,
+        "markup was rendered at Alice"
+    );
+    anyhow::ensure!(
+        b.count_in_messages("img").await? == 0,
+        "markup was rendered at Bob"
+    );
     Ok(())
 }

@@ -44,10 +44,19 @@ impl Server {
             let _ = std::fs::remove_file(path);
             command.arg("--dangerously-record-relay").arg(path);
         }
-        let child = command.spawn().with_context(|| format!("starting {}", env.server_bin.display()))?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", env.server_bin.display()))?;
         let url = format!("http://127.0.0.1:{port}");
-        wait_for_port(port).await.context("confab-server did not start listening")?;
-        Ok(Server { child, url, port, relay_record })
+        wait_for_port(port)
+            .await
+            .context("confab-server did not start listening")?;
+        Ok(Server {
+            child,
+            url,
+            port,
+            relay_record,
+        })
     }
 
     /// The port it listens on.
@@ -63,7 +72,10 @@ impl Server {
 
     /// Everything the server relayed, concatenated.
     pub fn relayed_bytes(&self) -> anyhow::Result<Vec<u8>> {
-        let path = self.relay_record.as_ref().context("server was not started with relay recording")?;
+        let path = self
+            .relay_record
+            .as_ref()
+            .context("server was not started with relay recording")?;
         Ok(std::fs::read(path).unwrap_or_default())
     }
 }
@@ -87,8 +99,13 @@ impl Chromedriver {
             .kill_on_drop(true)
             .spawn()
             .context("starting /usr/bin/chromedriver (apt-get install chromium-driver)")?;
-        wait_for_port(port).await.context("chromedriver did not start listening")?;
-        Ok(Chromedriver { _child: child, url: format!("http://127.0.0.1:{port}") })
+        wait_for_port(port)
+            .await
+            .context("chromedriver did not start listening")?;
+        Ok(Chromedriver {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+        })
     }
 }
 
@@ -98,15 +115,24 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 async fn wait_for_port(port: u16) -> anyhow::Result<()> {
-    eventually(&format!("127.0.0.1:{port} to accept connections"), || async move {
-        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ()))
-    })
+    eventually(
+        &format!("127.0.0.1:{port} to accept connections"),
+        || async move {
+            Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ()))
+        },
+    )
     .await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<Stdio> {
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))?;
     Ok(Stdio::from(file))
 }

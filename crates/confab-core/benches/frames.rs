@@ -2,7 +2,7 @@
 //! (1 KiB, and the largest frame, 65,519 plaintext bytes ≈ 64 KiB: Noise caps a message
 //! at 65,535 bytes with its 16-byte tag) and a complete handshake between two clients.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::disallowed_methods)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -15,7 +15,9 @@ fn frames(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         let plaintext = vec![0x5a; size];
         let (mut sealer, _) = Session::pair_for_testing_only(1);
-        group.bench_function("seal", |b| b.iter(|| sealer.seal(&plaintext).map(|f| f.len())));
+        group.bench_function("seal", |b| {
+            b.iter(|| sealer.seal(&plaintext).map(|f| f.len()))
+        });
         let (mut sender, mut receiver) = Session::pair_for_testing_only(2);
         group.bench_function("open", |b| {
             b.iter_batched(
@@ -40,8 +42,18 @@ fn handshake(c: &mut Criterion) {
     c.bench_function("handshake/XXpsk0", |b| {
         b.iter_batched(
             || {
-                let a = Client::new(Identity::from_seed([1; 32]), room.clone(), Config::default(), [2; 32]);
-                let b = Client::new(Identity::from_seed([3; 32]), room.clone(), Config::default(), [4; 32]);
+                let a = Client::new(
+                    Identity::from_seed([1; 32]),
+                    room.clone(),
+                    Config::default(),
+                    [2; 32],
+                );
+                let b = Client::new(
+                    Identity::from_seed([3; 32]),
+                    room.clone(),
+                    Config::default(),
+                    [4; 32],
+                );
                 (a, b)
             },
             |(mut a, mut b)| {

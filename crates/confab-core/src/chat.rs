@@ -39,7 +39,12 @@ pub struct ChatMessage {
 
 impl MessageId {
     /// The content hash of a message: author, sequence number, time and text.
-    pub(crate) fn of(author: &PublicIdentity, seq: u64, sent_at: UnixMillis, text: &str) -> MessageId {
+    pub(crate) fn of(
+        author: &PublicIdentity,
+        seq: u64,
+        sent_at: UnixMillis,
+        text: &str,
+    ) -> MessageId {
         let digest = Sha256::new()
             .chain_update(b"confab/v1/message-id")
             .chain_update(author.signing_key_bytes())
@@ -47,8 +52,8 @@ impl MessageId {
             .chain_update(sent_at.0.to_be_bytes())
             .chain_update(text.as_bytes())
             .finalize();
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
-        MessageId(id)
+        let digest: [u8; 32] = digest.into();
+        let (id, _) = digest.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
+        MessageId(*id)
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::Instant;
 use crate::chat::{ChatMessage, Direction, UnixMillis};
 use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{MessageId, PeerId, RoomId};
@@ -17,8 +18,9 @@ use crate::rng::SeededRng;
 use crate::room::RoomSecret;
 pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
-use crate::wire::{AbortReason, Body, DecodeError, Frame, MAX_NAME_LEN, MAX_TEXT_LEN, truncate_utf8};
-use crate::Instant;
+use crate::wire::{
+    AbortReason, Body, DecodeError, Frame, MAX_NAME_LEN, MAX_TEXT_LEN, truncate_utf8,
+};
 
 /// Tunables. `Default` gives the values the app uses.
 #[derive(Clone, Debug)]
@@ -46,6 +48,7 @@ impl Default for Config {
 
 /// What the caller must do next.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // returned once per poll, never stored in bulk
 pub enum Output {
     /// Send these bytes to this peer (over its data channel or the relay).
     Transmit(Transmit),
@@ -177,9 +180,18 @@ pub enum SendError {
     },
 }
 
+#[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
 enum PeerState {
-    Handshaking { handshake: Box<Handshake>, deadline: Instant },
-    Established { session: Session, info: PeerInfo, last_sent: Instant, last_received: Instant },
+    Handshaking {
+        handshake: Box<Handshake>,
+        deadline: Instant,
+    },
+    Established {
+        session: Session,
+        info: PeerInfo,
+        last_sent: Instant,
+        last_received: Instant,
+    },
 }
 
 /// The façade: see the module documentation for the call order.
@@ -260,7 +272,13 @@ impl Client {
             self.transmits.push_back(Transmit { peer, bytes });
         }
         let deadline = now + self.config.handshake_timeout;
-        self.peers.insert(peer, PeerState::Handshaking { handshake, deadline });
+        self.peers.insert(
+            peer,
+            PeerState::Handshaking {
+                handshake,
+                deadline,
+            },
+        );
     }
 
     /// The link to `peer` closed.
@@ -269,7 +287,10 @@ impl Client {
         match self.peers.remove(&peer) {
             Some(PeerState::Established { .. }) => self.events.push_back(Event::PeerLeft { peer }),
             Some(PeerState::Handshaking { .. }) => {
-                self.events.push_back(Event::PeerFailed { peer, reason: FailReason::Closed });
+                self.events.push_back(Event::PeerFailed {
+                    peer,
+                    reason: FailReason::Closed,
+                });
             }
             None => {}
         }
@@ -298,21 +319,33 @@ impl Client {
                     Err(error) => self.fail(peer, FailReason::Handshake(error), true),
                 }
             }
-            (PeerState::Handshaking { .. }, Frame::Abort { .. }) => self.fail(peer, FailReason::Aborted, false),
+            (PeerState::Handshaking { .. }, Frame::Abort { .. }) => {
+                self.fail(peer, FailReason::Aborted, false)
+            }
             (PeerState::Handshaking { .. }, Frame::Transport { .. }) => {
                 self.reject(peer, RejectReason::Unexpected("transport before handshake"));
             }
-            (PeerState::Established { session, last_received, .. }, Frame::Transport { counter, ciphertext }) => {
-                match session.open_transport(counter, ciphertext) {
-                    Ok(plaintext) => {
-                        *last_received = now;
-                        self.handle_body(now, peer, &plaintext);
-                    }
-                    Err(OpenError::Replay { .. }) => self.reject(peer, RejectReason::Replay),
-                    Err(OpenError::Decrypt) => self.reject(peer, RejectReason::Decrypt),
-                    Err(OpenError::Malformed(error)) => self.reject(peer, RejectReason::Malformed(error)),
+            (
+                PeerState::Established {
+                    session,
+                    last_received,
+                    ..
+                },
+                Frame::Transport {
+                    counter,
+                    ciphertext,
+                },
+            ) => match session.open_transport(counter, ciphertext) {
+                Ok(plaintext) => {
+                    *last_received = now;
+                    self.handle_body(now, peer, &plaintext);
                 }
-            }
+                Err(OpenError::Replay { .. }) => self.reject(peer, RejectReason::Replay),
+                Err(OpenError::Decrypt) => self.reject(peer, RejectReason::Decrypt),
+                Err(OpenError::Malformed(error)) => {
+                    self.reject(peer, RejectReason::Malformed(error))
+                }
+            },
             (PeerState::Established { .. }, Frame::Handshake { .. }) => {
                 self.reject(peer, RejectReason::Unexpected("handshake in session"));
             }
@@ -324,19 +357,31 @@ impl Client {
     }
 
     /// Sends a chat message to every verified peer and reports it as [`Event::Message`].
-    pub fn send_text(&mut self, now: Instant, sent_at: UnixMillis, text: &str) -> Result<MessageId, SendError> {
+    pub fn send_text(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        text: &str,
+    ) -> Result<MessageId, SendError> {
         let now = self.monotonic(now);
         let text = text.trim();
         if text.is_empty() {
             return Err(SendError::Empty);
         }
         if text.len() > MAX_TEXT_LEN {
-            return Err(SendError::TooLong { got: text.len(), max: MAX_TEXT_LEN });
+            return Err(SendError::TooLong {
+                got: text.len(),
+                max: MAX_TEXT_LEN,
+            });
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = MessageId::of(&self.public, seq, sent_at, text);
-        let body = Body::Chat { seq, sent_at_ms: sent_at.0, text: text.to_owned() };
+        let body = Body::Chat {
+            seq,
+            sent_at_ms: sent_at.0,
+            text: text.to_owned(),
+        };
         self.broadcast(now, &body);
         self.events.push_back(Event::Message(ChatMessage {
             id,
@@ -374,9 +419,15 @@ impl Client {
         let mut keepalive = Vec::new();
         for (peer, state) in &self.peers {
             match state {
-                PeerState::Handshaking { deadline, .. } if now >= *deadline => expired_handshakes.push(*peer),
+                PeerState::Handshaking { deadline, .. } if now >= *deadline => {
+                    expired_handshakes.push(*peer)
+                }
                 PeerState::Handshaking { .. } => {}
-                PeerState::Established { last_sent, last_received, .. } => {
+                PeerState::Established {
+                    last_sent,
+                    last_received,
+                    ..
+                } => {
                     if now >= *last_received + self.config.idle_timeout {
                         idle.push(*peer);
                     } else if now >= *last_sent + self.config.keepalive_interval {
@@ -415,25 +466,40 @@ impl Client {
             .values()
             .map(|state| match state {
                 PeerState::Handshaking { deadline, .. } => *deadline,
-                PeerState::Established { last_sent, last_received, .. } => {
-                    (*last_sent + self.config.keepalive_interval).min(*last_received + self.config.idle_timeout)
-                }
+                PeerState::Established {
+                    last_sent,
+                    last_received,
+                    ..
+                } => (*last_sent + self.config.keepalive_interval)
+                    .min(*last_received + self.config.idle_timeout),
             })
             .min()
     }
 
     fn finish_handshake_if_done(&mut self, now: Instant, peer: PeerId) {
-        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.get(&peer) else { return };
+        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.get(&peer) else {
+            return;
+        };
         if !handshake.is_finished() {
             return;
         }
-        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.remove(&peer) else { return };
+        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.remove(&peer) else {
+            return;
+        };
         match handshake.into_session() {
             Some((session, identity, display_name)) => {
-                let info = PeerInfo { identity, display_name };
+                let info = PeerInfo {
+                    identity,
+                    display_name,
+                };
                 self.peers.insert(
                     peer,
-                    PeerState::Established { session, info: info.clone(), last_sent: now, last_received: now },
+                    PeerState::Established {
+                        session,
+                        info: info.clone(),
+                        last_sent: now,
+                        last_received: now,
+                    },
                 );
                 self.events.push_back(Event::PeerVerified { peer, info });
             }
@@ -450,13 +516,22 @@ impl Client {
             Err(error) => return self.reject(peer, RejectReason::Content(error.to_string())),
         };
         match body {
-            Body::Chat { seq, sent_at_ms, text } => {
-                let Some(PeerState::Established { info, .. }) = self.peers.get(&peer) else { return };
+            Body::Chat {
+                seq,
+                sent_at_ms,
+                text,
+            } => {
+                let Some(PeerState::Established { info, .. }) = self.peers.get(&peer) else {
+                    return;
+                };
                 let author = info.identity;
                 let author_name = info.display_name.clone();
                 let seen = self.seen_seq.entry(author.signing_key_bytes()).or_insert(0);
                 if seq <= *seen {
-                    return self.reject(peer, RejectReason::Content(format!("duplicate message {seq}")));
+                    return self.reject(
+                        peer,
+                        RejectReason::Content(format!("duplicate message {seq}")),
+                    );
                 }
                 *seen = seq;
                 let sent_at = UnixMillis(sent_at_ms);
@@ -490,7 +565,10 @@ impl Client {
     }
 
     fn send_body(&mut self, now: Instant, peer: PeerId, body: &Body) -> bool {
-        let Some(PeerState::Established { session, last_sent, .. }) = self.peers.get_mut(&peer) else {
+        let Some(PeerState::Established {
+            session, last_sent, ..
+        }) = self.peers.get_mut(&peer)
+        else {
             return false;
         };
         match session.seal(&body.encode()) {
@@ -516,7 +594,10 @@ impl Client {
     fn fail(&mut self, peer: PeerId, reason: FailReason, tell_peer: bool) {
         self.peers.remove(&peer);
         if tell_peer {
-            let bytes = Frame::Abort { reason: AbortReason::HandshakeFailed }.encode();
+            let bytes = Frame::Abort {
+                reason: AbortReason::HandshakeFailed,
+            }
+            .encode();
             self.transmits.push_back(Transmit { peer, bytes });
         }
         self.events.push_back(Event::PeerFailed { peer, reason });

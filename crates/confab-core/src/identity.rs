@@ -30,10 +30,15 @@ impl Identity {
         // 32-byte outputs are always valid for HKDF-SHA256.
         #[allow(clippy::expect_used)]
         {
-            hkdf.expand(INFO_SIGNING, signing.as_mut_slice()).expect("valid HKDF length");
-            hkdf.expand(INFO_DH, dh.as_mut_slice()).expect("valid HKDF length");
+            hkdf.expand(INFO_SIGNING, signing.as_mut_slice())
+                .expect("valid HKDF length");
+            hkdf.expand(INFO_DH, dh.as_mut_slice())
+                .expect("valid HKDF length");
         }
-        Identity { signing: SigningKey::from_bytes(&signing), dh: StaticSecret::from(*dh) }
+        Identity {
+            signing: SigningKey::from_bytes(&signing),
+            dh: StaticSecret::from(*dh),
+        }
     }
 
     /// The public half, safe to show and send.
@@ -52,7 +57,9 @@ impl Identity {
     /// Signs the card that binds our Noise static key and display name to our signing key.
     pub(crate) fn sign_card(&self, display_name: &str) -> [u8; 64] {
         let public = self.public();
-        self.signing.sign(&card_message(&public.dh, display_name)).to_bytes()
+        self.signing
+            .sign(&card_message(&public.dh, display_name))
+            .to_bytes()
     }
 }
 
@@ -74,7 +81,9 @@ impl PublicIdentity {
     ) -> Option<PublicIdentity> {
         let signing = VerifyingKey::from_bytes(signing_key).ok()?;
         let signature = Signature::from_bytes(signature);
-        signing.verify(&card_message(dh, display_name), &signature).ok()?;
+        signing
+            .verify(&card_message(dh, display_name), &signature)
+            .ok()?;
         Some(PublicIdentity { signing, dh: *dh })
     }
 
@@ -95,9 +104,9 @@ impl PublicIdentity {
             .chain_update(self.signing.as_bytes())
             .chain_update(self.dh)
             .finalize();
-        let mut bytes = [0u8; 30];
-        bytes.copy_from_slice(&digest[..30]);
-        Fingerprint(bytes)
+        let digest: [u8; 32] = digest.into();
+        let (bytes, _) = digest.split_first_chunk::<30>().unwrap_or((&[0; 30], &[]));
+        Fingerprint(*bytes)
     }
 }
 
@@ -153,10 +162,17 @@ mod tests {
 
     #[test]
     fn fingerprint_is_six_groups_of_five_digits() {
-        let text = Identity::from_seed([1; 32]).public().fingerprint().to_string();
+        let text = Identity::from_seed([1; 32])
+            .public()
+            .fingerprint()
+            .to_string();
         let groups: Vec<&str> = text.split(' ').collect();
         assert_eq!(groups.len(), 6, "{text}");
-        assert!(groups.iter().all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit()))
+        );
     }
 
     #[test]
@@ -166,9 +182,18 @@ mod tests {
         let signature = identity.sign_card("Alice");
         let key = public.signing_key_bytes();
         let dh = public.dh_key_bytes();
-        assert_eq!(PublicIdentity::verify_card(&key, &dh, "Alice", &signature), Some(public));
-        assert_eq!(PublicIdentity::verify_card(&key, &dh, "Mallory", &signature), None);
-        assert_eq!(PublicIdentity::verify_card(&key, &[0; 32], "Alice", &signature), None);
+        assert_eq!(
+            PublicIdentity::verify_card(&key, &dh, "Alice", &signature),
+            Some(public)
+        );
+        assert_eq!(
+            PublicIdentity::verify_card(&key, &dh, "Mallory", &signature),
+            None
+        );
+        assert_eq!(
+            PublicIdentity::verify_card(&key, &[0; 32], "Alice", &signature),
+            None
+        );
         let mut bad = signature;
         bad[0] ^= 1;
         assert_eq!(PublicIdentity::verify_card(&key, &dh, "Alice", &bad), None);

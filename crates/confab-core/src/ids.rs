@@ -48,9 +48,14 @@ impl FromStr for PeerId {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<PeerId, IdParseError> {
         if s.len() != 16 {
-            return Err(IdParseError::Length { expected: 16, got: s.len() });
+            return Err(IdParseError::Length {
+                expected: 16,
+                got: s.len(),
+            });
         }
-        u64::from_str_radix(s, 16).map(PeerId).map_err(|_| IdParseError::NotHex)
+        u64::from_str_radix(s, 16)
+            .map(PeerId)
+            .map_err(|_| IdParseError::NotHex)
     }
 }
 
@@ -97,7 +102,10 @@ impl FromStr for RoomId {
     fn from_str(s: &str) -> Result<RoomId, IdParseError> {
         let bytes = unhex(s)?;
         let got = bytes.len();
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length { expected: 64, got: got * 2 })?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length {
+            expected: 64,
+            got: got * 2,
+        })?;
         Ok(RoomId(arr))
     }
 }
@@ -147,17 +155,17 @@ pub enum IdParseError {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        for nibble in [b >> 4, b & 0xf] {
+            out.extend(char::from_digit(u32::from(nibble), 16));
+        }
     }
     out
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, IdParseError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(IdParseError::NotHex);
     }
     s.as_bytes()
@@ -185,9 +193,21 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused() {
-        assert_eq!("xyz".parse::<PeerId>(), Err(IdParseError::Length { expected: 16, got: 3 }));
+        assert_eq!(
+            "xyz".parse::<PeerId>(),
+            Err(IdParseError::Length {
+                expected: 16,
+                got: 3
+            })
+        );
         assert_eq!("zz".repeat(8).parse::<PeerId>(), Err(IdParseError::NotHex));
-        assert_eq!("ab".parse::<RoomId>(), Err(IdParseError::Length { expected: 64, got: 2 }));
+        assert_eq!(
+            "ab".parse::<RoomId>(),
+            Err(IdParseError::Length {
+                expected: 64,
+                got: 2
+            })
+        );
         assert!("é".repeat(32).parse::<RoomId>().is_err());
     }
 }

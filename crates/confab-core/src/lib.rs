@@ -31,14 +31,16 @@ pub mod chat;
 pub mod client;
 pub mod identity;
 pub mod ids;
-pub mod room;
 mod rng;
+pub mod room;
 pub mod session;
 pub mod signal;
 pub mod wire;
 
 pub use chat::{ChatMessage, Direction, UnixMillis};
-pub use client::{Client, Config, Event, FailReason, Output, PeerInfo, RejectReason, Role, SendError, Transmit};
+pub use client::{
+    Client, Config, Event, FailReason, Output, PeerInfo, RejectReason, Role, SendError, Transmit,
+};
 pub use identity::{Fingerprint, Identity, PublicIdentity};
 pub use ids::{MessageId, PeerId, RoomId};
 pub use room::{RoomSecret, RoomSecretError};

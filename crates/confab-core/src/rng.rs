@@ -38,22 +38,33 @@ pub(crate) struct SeededResolver {
 
 impl SeededResolver {
     pub(crate) fn new(seed: [u8; 32]) -> SeededResolver {
-        SeededResolver { seed: std::cell::Cell::new(Some(seed)), crypto: snow::resolvers::DefaultResolver }
+        SeededResolver {
+            seed: std::cell::Cell::new(Some(seed)),
+            crypto: snow::resolvers::DefaultResolver,
+        }
     }
 }
 
 impl snow::resolvers::CryptoResolver for SeededResolver {
     fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
         // Handed out once: a second request would otherwise repeat the same stream.
-        self.seed.take().map(|seed| Box::new(SeededRng::from_seed(seed)) as Box<dyn snow::types::Random>)
+        self.seed
+            .take()
+            .map(|seed| Box::new(SeededRng::from_seed(seed)) as Box<dyn snow::types::Random>)
     }
     fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
         self.crypto.resolve_dh(choice)
     }
-    fn resolve_hash(&self, choice: &snow::params::HashChoice) -> Option<Box<dyn snow::types::Hash>> {
+    fn resolve_hash(
+        &self,
+        choice: &snow::params::HashChoice,
+    ) -> Option<Box<dyn snow::types::Hash>> {
         self.crypto.resolve_hash(choice)
     }
-    fn resolve_cipher(&self, choice: &snow::params::CipherChoice) -> Option<Box<dyn snow::types::Cipher>> {
+    fn resolve_cipher(
+        &self,
+        choice: &snow::params::CipherChoice,
+    ) -> Option<Box<dyn snow::types::Cipher>> {
         self.crypto.resolve_cipher(choice)
     }
 }

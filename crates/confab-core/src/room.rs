@@ -43,9 +43,13 @@ impl RoomSecret {
     /// Parses the part of an invite link after `#` (43 characters of URL-safe base64).
     pub fn from_fragment(fragment: &str) -> Result<RoomSecret, RoomSecretError> {
         let fragment = fragment.trim().trim_start_matches('#');
-        let bytes = URL_SAFE_NO_PAD.decode(fragment).map_err(|_| RoomSecretError::Encoding)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(fragment)
+            .map_err(|_| RoomSecretError::Encoding)?;
         let got = bytes.len();
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| RoomSecretError::Length { got })?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| RoomSecretError::Length { got })?;
         Ok(RoomSecret(arr))
     }
 
@@ -69,7 +73,8 @@ impl RoomSecret {
         let mut out = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 255 * 32 limit, so expand cannot fail.
         #[allow(clippy::expect_used)]
-        hkdf.expand(info, &mut out).expect("32 bytes is a valid HKDF-SHA256 output length");
+        hkdf.expand(info, &mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
         out
     }
 }
@@ -83,16 +88,28 @@ mod tests {
         let secret = RoomSecret::from_bytes([42; 32]);
         let fragment = secret.to_fragment();
         assert_eq!(fragment.len(), 43);
-        assert_eq!(RoomSecret::from_fragment(&fragment).map(|s| s.to_fragment()), Ok(fragment.clone()));
+        assert_eq!(
+            RoomSecret::from_fragment(&fragment).map(|s| s.to_fragment()),
+            Ok(fragment.clone())
+        );
         let with_hash = RoomSecret::from_fragment(&format!("#{fragment}")).map(|s| s.room_id());
         assert_eq!(with_hash, Ok(secret.room_id()));
     }
 
     #[test]
     fn damaged_fragments_are_refused_with_a_reason() {
-        assert_eq!(RoomSecret::from_fragment("***").err(), Some(RoomSecretError::Encoding));
-        assert_eq!(RoomSecret::from_fragment("AAAA").err(), Some(RoomSecretError::Length { got: 3 }));
-        assert_eq!(RoomSecret::from_fragment("").err(), Some(RoomSecretError::Length { got: 0 }));
+        assert_eq!(
+            RoomSecret::from_fragment("***").err(),
+            Some(RoomSecretError::Encoding)
+        );
+        assert_eq!(
+            RoomSecret::from_fragment("AAAA").err(),
+            Some(RoomSecretError::Length { got: 3 })
+        );
+        assert_eq!(
+            RoomSecret::from_fragment("").err(),
+            Some(RoomSecretError::Length { got: 0 })
+        );
     }
 
     #[test]
@@ -103,8 +120,14 @@ mod tests {
         let room_id = secret.room_id().to_string();
         let psk = crate::ids::hex(&secret.noise_psk());
         assert_ne!(room_id, psk);
-        assert_eq!(room_id, "d51e6256445b03d528d9699827249e43b21e5fd933bb5ebacf07a711395d43d6");
-        assert_eq!(psk, "723c3df82f8fe01baa6ea20f63d61c45dd8354a4489d3d9eae8553cdf78c491b");
+        assert_eq!(
+            room_id,
+            "d51e6256445b03d528d9699827249e43b21e5fd933bb5ebacf07a711395d43d6"
+        );
+        assert_eq!(
+            psk,
+            "723c3df82f8fe01baa6ea20f63d61c45dd8354a4489d3d9eae8553cdf78c491b"
+        );
         assert_ne!(RoomSecret::from_bytes([1; 32]).room_id(), secret.room_id());
     }
 }

@@ -58,7 +58,13 @@ pub enum HandshakeError {
 }
 
 impl Handshake {
-    pub(crate) fn new(identity: &Identity, display_name: &str, psk: &[u8; 32], role: Role, seed: [u8; 32]) -> Handshake {
+    pub(crate) fn new(
+        identity: &Identity,
+        display_name: &str,
+        psk: &[u8; 32],
+        role: Role,
+        seed: [u8; 32],
+    ) -> Handshake {
         let secret = identity.dh_secret_bytes();
         let card = Card {
             signing_key: identity.public().signing_key_bytes(),
@@ -81,16 +87,28 @@ impl Handshake {
             }
             .expect("complete Noise builder")
         };
-        Handshake { noise, role, step: 0, own_card: card.encode(), remote: None }
+        Handshake {
+            noise,
+            role,
+            step: 0,
+            own_card: card.encode(),
+            remote: None,
+        }
     }
 
     /// The initiator's first frame.
     pub(crate) fn start(&mut self) -> Option<Vec<u8>> {
-        (self.role == Role::Initiator && self.step == 0).then(|| self.write(&[])).flatten()
+        (self.role == Role::Initiator && self.step == 0)
+            .then(|| self.write(&[]))
+            .flatten()
     }
 
     /// Feeds one handshake message; returns the frame to answer with, if any.
-    pub(crate) fn handle_message(&mut self, step: u8, message: &[u8]) -> Result<Option<Vec<u8>>, HandshakeError> {
+    pub(crate) fn handle_message(
+        &mut self,
+        step: u8,
+        message: &[u8],
+    ) -> Result<Option<Vec<u8>>, HandshakeError> {
         let expected_read = match self.role {
             Role::Initiator => self.step == 1,
             Role::Responder => self.step == 0 || self.step == 2,
@@ -99,10 +117,16 @@ impl Handshake {
             return Err(HandshakeError::Duplicate(step));
         }
         if step != self.step || !expected_read {
-            return Err(HandshakeError::OutOfOrder { expected: self.step, got: step });
+            return Err(HandshakeError::OutOfOrder {
+                expected: self.step,
+                got: step,
+            });
         }
         let mut payload = vec![0u8; MAX_NOISE_LEN];
-        let len = self.noise.read_message(message, &mut payload).map_err(|_| HandshakeError::Verify)?;
+        let len = self
+            .noise
+            .read_message(message, &mut payload)
+            .map_err(|_| HandshakeError::Verify)?;
         self.step += 1;
         if step >= 1 {
             let remote = self.verify_card(payload.get(..len).unwrap_or_default())?;
@@ -126,16 +150,31 @@ impl Handshake {
     pub(crate) fn into_session(self) -> Option<(Session, PublicIdentity, String)> {
         let (identity, name) = self.remote?;
         let transport = self.noise.into_stateless_transport_mode().ok()?;
-        Some((Session { transport, send_counter: 0, recv_floor: 0 }, identity, name))
+        Some((
+            Session {
+                transport,
+                send_counter: 0,
+                recv_floor: 0,
+            },
+            identity,
+            name,
+        ))
     }
 
     fn verify_card(&self, payload: &[u8]) -> Result<(PublicIdentity, String), HandshakeError> {
         let card = Card::decode(payload).map_err(|_| HandshakeError::Card)?;
-        let remote_static: [u8; 32] =
-            self.noise.get_remote_static().and_then(|key| key.try_into().ok()).ok_or(HandshakeError::Card)?;
-        let identity =
-            PublicIdentity::verify_card(&card.signing_key, &remote_static, &card.display_name, &card.signature)
-                .ok_or(HandshakeError::Card)?;
+        let remote_static: [u8; 32] = self
+            .noise
+            .get_remote_static()
+            .and_then(|key| key.try_into().ok())
+            .ok_or(HandshakeError::Card)?;
+        let identity = PublicIdentity::verify_card(
+            &card.signing_key,
+            &remote_static,
+            &card.display_name,
+            &card.signature,
+        )
+        .ok_or(HandshakeError::Card)?;
         Ok((identity, card.display_name))
     }
 
@@ -143,7 +182,11 @@ impl Handshake {
         let mut message = vec![0u8; MAX_NOISE_LEN];
         let len = self.noise.write_message(payload, &mut message).ok()?;
         message.truncate(len);
-        let frame = Frame::Handshake { step: self.step, message: &message }.encode();
+        let frame = Frame::Handshake {
+            step: self.step,
+            message: &message,
+        }
+        .encode();
         self.step += 1;
         Some(frame)
     }
@@ -198,18 +241,22 @@ impl Session {
     /// Encrypts `plaintext` into a complete transport frame.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         if plaintext.len() > MAX_PLAINTEXT_LEN {
-            return Err(SealError::TooLong { got: plaintext.len(), max: MAX_PLAINTEXT_LEN });
+            return Err(SealError::TooLong {
+                got: plaintext.len(),
+                max: MAX_PLAINTEXT_LEN,
+            });
         }
         let counter = self.send_counter;
         let next = counter.checked_add(1).ok_or(SealError::Exhausted)?;
-        let header = Frame::transport_header(counter);
-        let mut frame = vec![0u8; header.len() + plaintext.len() + TAG_LEN];
-        frame[..header.len()].copy_from_slice(&header);
+        let mut ciphertext = vec![0u8; plaintext.len() + TAG_LEN];
         let len = self
             .transport
-            .write_message(counter, plaintext, &mut frame[header.len()..])
+            .write_message(counter, plaintext, &mut ciphertext)
             .map_err(|_| SealError::Exhausted)?;
-        frame.truncate(header.len() + len);
+        ciphertext.truncate(len);
+        let mut frame = Vec::with_capacity(10 + len);
+        frame.extend_from_slice(&Frame::transport_header(counter));
+        frame.extend_from_slice(&ciphertext);
         self.send_counter = next;
         Ok(frame)
     }
@@ -217,14 +264,26 @@ impl Session {
     /// Decrypts a transport frame. On error nothing changes.
     pub fn open(&mut self, frame: &[u8]) -> Result<Vec<u8>, OpenError> {
         match Frame::decode(frame)? {
-            Frame::Transport { counter, ciphertext } => self.open_transport(counter, ciphertext),
-            _ => Err(OpenError::Malformed(DecodeError::Invalid("frame kind in session"))),
+            Frame::Transport {
+                counter,
+                ciphertext,
+            } => self.open_transport(counter, ciphertext),
+            _ => Err(OpenError::Malformed(DecodeError::Invalid(
+                "frame kind in session",
+            ))),
         }
     }
 
-    pub(crate) fn open_transport(&mut self, counter: u64, ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
+    pub(crate) fn open_transport(
+        &mut self,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
         if counter < self.recv_floor {
-            return Err(OpenError::Replay { counter, floor: self.recv_floor });
+            return Err(OpenError::Replay {
+                counter,
+                floor: self.recv_floor,
+            });
         }
         let mut plaintext = vec![0u8; ciphertext.len()];
         let len = self
@@ -243,8 +302,20 @@ impl Session {
         let psk = [seed; 32];
         let alice = Identity::from_seed([seed.wrapping_add(1); 32]);
         let bob = Identity::from_seed([seed.wrapping_add(2); 32]);
-        let mut initiator = Handshake::new(&alice, "alice", &psk, Role::Initiator, [seed.wrapping_add(3); 32]);
-        let mut responder = Handshake::new(&bob, "bob", &psk, Role::Responder, [seed.wrapping_add(4); 32]);
+        let mut initiator = Handshake::new(
+            &alice,
+            "alice",
+            &psk,
+            Role::Initiator,
+            [seed.wrapping_add(3); 32],
+        );
+        let mut responder = Handshake::new(
+            &bob,
+            "bob",
+            &psk,
+            Role::Responder,
+            [seed.wrapping_add(4); 32],
+        );
         let mut to_responder = initiator.start();
         let mut to_initiator = None;
         while !(initiator.is_finished() && responder.is_finished()) {

@@ -123,22 +123,43 @@ mod tests {
 
     #[test]
     fn messages_have_a_stable_json_shape() {
-        let join = ClientMessage::Join { room: RoomId::from_bytes([1; 32]) };
+        let join = ClientMessage::Join {
+            room: RoomId::from_bytes([1; 32]),
+        };
         let json = serde_json::to_string(&join).unwrap();
-        assert_eq!(json, format!(r#"{{"type":"join","room":"{}"}}"#, "01".repeat(32)));
+        assert_eq!(
+            json,
+            format!(r#"{{"type":"join","room":"{}"}}"#, "01".repeat(32))
+        );
         assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), join);
-        let welcome = ServerMessage::Welcome { peer: PeerId::new(5), ice_servers: vec![] };
+        let welcome = ServerMessage::Welcome {
+            peer: PeerId::new(5),
+            ice_servers: vec![],
+        };
         assert_eq!(
             serde_json::to_string(&welcome).unwrap(),
             r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[]}"#
         );
-        let error = ServerMessage::Error { code: ErrorCode::TooManyRooms, message: "x".into() };
-        assert!(serde_json::to_string(&error).unwrap().contains(r#""code":"too-many-rooms""#));
+        let error = ServerMessage::Error {
+            code: ErrorCode::TooManyRooms,
+            message: "x".into(),
+        };
+        assert!(
+            serde_json::to_string(&error)
+                .unwrap()
+                .contains(r#""code":"too-many-rooms""#)
+        );
     }
 
     #[test]
     fn unknown_or_malformed_messages_are_errors_not_panics() {
-        for bad in [r#"{"type":"nope"}"#, r#"{"type":"join","room":"zz"}"#, "[]", "", r#"{"type":"join","room":"00","x":1}"#] {
+        for bad in [
+            r#"{"type":"nope"}"#,
+            r#"{"type":"join","room":"zz"}"#,
+            "[]",
+            "",
+            r#"{"type":"join","room":"00","x":1}"#,
+        ] {
             assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
         }
     }

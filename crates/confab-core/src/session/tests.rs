@@ -21,7 +21,11 @@ fn tampering_is_detected_and_the_session_survives() {
     for byte_idx in [10, frame.len() / 2, frame.len() - 1] {
         let mut tampered = frame.clone();
         tampered[byte_idx] ^= 0x01;
-        assert_eq!(bob.open(&tampered), Err(OpenError::Decrypt), "byte {byte_idx}");
+        assert_eq!(
+            bob.open(&tampered),
+            Err(OpenError::Decrypt),
+            "byte {byte_idx}"
+        );
     }
     // Changing the counter changes the nonce: also rejected.
     let mut recountered = frame.clone();
@@ -37,9 +41,21 @@ fn replayed_and_reordered_frames_are_rejected() {
     let second = alice.seal(b"2").unwrap();
     let third = alice.seal(b"3").unwrap();
     assert_eq!(bob.open(&first).unwrap(), b"1");
-    assert_eq!(bob.open(&first), Err(OpenError::Replay { counter: 0, floor: 1 }));
+    assert_eq!(
+        bob.open(&first),
+        Err(OpenError::Replay {
+            counter: 0,
+            floor: 1
+        })
+    );
     assert_eq!(bob.open(&third).unwrap(), b"3");
-    assert_eq!(bob.open(&second), Err(OpenError::Replay { counter: 1, floor: 3 }));
+    assert_eq!(
+        bob.open(&second),
+        Err(OpenError::Replay {
+            counter: 1,
+            floor: 3
+        })
+    );
     let fourth = alice.seal(b"4").unwrap();
     assert_eq!(bob.open(&fourth).unwrap(), b"4");
 }
@@ -51,7 +67,13 @@ fn oversized_plaintext_is_refused_before_sealing() {
     let frame = alice.seal(&largest).unwrap();
     assert_eq!(bob.open(&frame).unwrap(), largest);
     let too_big = vec![0; MAX_PLAINTEXT_LEN + 1];
-    assert_eq!(alice.seal(&too_big), Err(SealError::TooLong { got: MAX_PLAINTEXT_LEN + 1, max: MAX_PLAINTEXT_LEN }));
+    assert_eq!(
+        alice.seal(&too_big),
+        Err(SealError::TooLong {
+            got: MAX_PLAINTEXT_LEN + 1,
+            max: MAX_PLAINTEXT_LEN
+        })
+    );
 }
 
 #[test]
@@ -61,17 +83,34 @@ fn handshake_with_a_different_psk_fails_at_the_first_message() {
     let mut initiator = Handshake::new(&alice, "a", &[1; 32], Role::Initiator, [3; 32]);
     let mut responder = Handshake::new(&bob, "b", &[2; 32], Role::Responder, [4; 32]);
     let first = initiator.start().unwrap();
-    let Ok(Frame::Handshake { step, message }) = Frame::decode(&first) else { panic!("handshake frame") };
-    assert_eq!(responder.handle_message(step, message), Err(HandshakeError::Verify));
+    let Ok(Frame::Handshake { step, message }) = Frame::decode(&first) else {
+        panic!("handshake frame")
+    };
+    assert_eq!(
+        responder.handle_message(step, message),
+        Err(HandshakeError::Verify)
+    );
 }
 
 #[test]
 fn handshake_messages_out_of_turn_are_refused() {
     let bob = Identity::from_seed([2; 32]);
     let mut responder = Handshake::new(&bob, "b", &[2; 32], Role::Responder, [4; 32]);
-    assert_eq!(responder.handle_message(1, &[0; 48]), Err(HandshakeError::OutOfOrder { expected: 0, got: 1 }));
+    assert_eq!(
+        responder.handle_message(1, &[0; 48]),
+        Err(HandshakeError::OutOfOrder {
+            expected: 0,
+            got: 1
+        })
+    );
     let mut initiator = Handshake::new(&bob, "b", &[2; 32], Role::Initiator, [4; 32]);
-    assert_eq!(initiator.handle_message(0, &[0; 48]), Err(HandshakeError::OutOfOrder { expected: 0, got: 0 }));
+    assert_eq!(
+        initiator.handle_message(0, &[0; 48]),
+        Err(HandshakeError::OutOfOrder {
+            expected: 0,
+            got: 0
+        })
+    );
 }
 
 #[test]

@@ -57,12 +57,25 @@ impl Body {
                 let sent_at_ms = reader.u64()?;
                 let len = usize::from(reader.u16()?);
                 let text = reader.str(len, MAX_TEXT_LEN, "text")?.to_owned();
-                Body::Chat { seq, sent_at_ms, text }
+                Body::Chat {
+                    seq,
+                    sent_at_ms,
+                    text,
+                }
             }
-            TAG_PING => Body::Ping { nonce: reader.u64()? },
-            TAG_PONG => Body::Pong { nonce: reader.u64()? },
+            TAG_PING => Body::Ping {
+                nonce: reader.u64()?,
+            },
+            TAG_PONG => Body::Pong {
+                nonce: reader.u64()?,
+            },
             TAG_BYE => Body::Bye,
-            got => return Err(DecodeError::UnknownKind { what: "body tag", got }),
+            got => {
+                return Err(DecodeError::UnknownKind {
+                    what: "body tag",
+                    got,
+                });
+            }
         };
         reader.finish()?;
         Ok(body)
@@ -72,7 +85,11 @@ impl Body {
     /// is reached (`Client::send_text`); here it is cut to keep the encoding valid.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Body::Chat { seq, sent_at_ms, text } => {
+            Body::Chat {
+                seq,
+                sent_at_ms,
+                text,
+            } => {
                 let text = truncate_utf8(text, MAX_TEXT_LEN);
                 let mut out = Vec::with_capacity(19 + text.len());
                 out.push(TAG_CHAT);
@@ -110,7 +127,11 @@ impl Card {
         let len = usize::from(reader.u8()?);
         let display_name = reader.str(len, MAX_NAME_LEN, "display name")?.to_owned();
         reader.finish()?;
-        Ok(Card { signing_key, signature, display_name })
+        Ok(Card {
+            signing_key,
+            signature,
+            display_name,
+        })
     }
 
     /// Serialises the card (the name is cut to [`MAX_NAME_LEN`] bytes).

@@ -73,9 +73,18 @@ impl std::fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Ciphertext and handshake bytes are omitted: lengths are enough for logs.
         match self {
-            Frame::Handshake { step, message } => write!(f, "Handshake {{ step: {step}, len: {} }}", message.len()),
-            Frame::Transport { counter, ciphertext } => {
-                write!(f, "Transport {{ counter: {counter}, len: {} }}", ciphertext.len())
+            Frame::Handshake { step, message } => {
+                write!(f, "Handshake {{ step: {step}, len: {} }}", message.len())
+            }
+            Frame::Transport {
+                counter,
+                ciphertext,
+            } => {
+                write!(
+                    f,
+                    "Transport {{ counter: {counter}, len: {} }}",
+                    ciphertext.len()
+                )
             }
             Frame::Abort { reason } => write!(f, "Abort {{ reason: {reason:?} }}"),
         }
@@ -133,12 +142,19 @@ impl<'a> Frame<'a> {
     /// Parses a frame. Never panics, whatever the input.
     pub fn decode(bytes: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
         if bytes.len() > MAX_FRAME_LEN {
-            return Err(DecodeError::TooLong { what: "frame", max: MAX_FRAME_LEN, got: bytes.len() });
+            return Err(DecodeError::TooLong {
+                what: "frame",
+                max: MAX_FRAME_LEN,
+                got: bytes.len(),
+            });
         }
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
         if version != VERSION {
-            return Err(DecodeError::Version { expected: VERSION, got: version });
+            return Err(DecodeError::Version {
+                expected: VERSION,
+                got: version,
+            });
         }
         let frame = match reader.u8()? {
             KIND_HANDSHAKE => {
@@ -146,15 +162,23 @@ impl<'a> Frame<'a> {
                 if step > 2 {
                     return Err(DecodeError::Invalid("handshake step"));
                 }
-                Frame::Handshake { step, message: reader.rest() }
+                Frame::Handshake {
+                    step,
+                    message: reader.rest(),
+                }
             }
             KIND_TRANSPORT => {
                 let counter = reader.u64()?;
                 let ciphertext = reader.rest();
                 if ciphertext.len() < TAG_LEN {
-                    return Err(DecodeError::Truncated { needed: TAG_LEN - ciphertext.len() });
+                    return Err(DecodeError::Truncated {
+                        needed: TAG_LEN - ciphertext.len(),
+                    });
                 }
-                Frame::Transport { counter, ciphertext }
+                Frame::Transport {
+                    counter,
+                    ciphertext,
+                }
             }
             KIND_ABORT => {
                 let reason = match reader.u8()? {
@@ -164,7 +188,12 @@ impl<'a> Frame<'a> {
                 reader.finish()?;
                 Frame::Abort { reason }
             }
-            got => return Err(DecodeError::UnknownKind { what: "frame kind", got }),
+            got => {
+                return Err(DecodeError::UnknownKind {
+                    what: "frame kind",
+                    got,
+                });
+            }
         };
         Ok(frame)
     }
@@ -178,7 +207,10 @@ impl<'a> Frame<'a> {
                 out.extend_from_slice(message);
                 out
             }
-            Frame::Transport { counter, ciphertext } => {
+            Frame::Transport {
+                counter,
+                ciphertext,
+            } => {
                 let mut out = Vec::with_capacity(10 + ciphertext.len());
                 out.extend_from_slice(&[VERSION, KIND_TRANSPORT]);
                 out.extend_from_slice(&counter.to_be_bytes());

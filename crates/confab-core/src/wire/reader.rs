@@ -13,7 +13,9 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
-            return Err(DecodeError::Truncated { needed: n - self.bytes.len() });
+            return Err(DecodeError::Truncated {
+                needed: n - self.bytes.len(),
+            });
         }
         let (head, tail) = self.bytes.split_at(n);
         self.bytes = tail;
@@ -39,9 +41,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A UTF-8 string of `len` bytes, at most `max`.
-    pub(crate) fn str(&mut self, len: usize, max: usize, what: &'static str) -> Result<&'a str, DecodeError> {
+    pub(crate) fn str(
+        &mut self,
+        len: usize,
+        max: usize,
+        what: &'static str,
+    ) -> Result<&'a str, DecodeError> {
         if len > max {
-            return Err(DecodeError::TooLong { what, max, got: len });
+            return Err(DecodeError::TooLong {
+                what,
+                max,
+                got: len,
+            });
         }
         std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError::Utf8)
     }

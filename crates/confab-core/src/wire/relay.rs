@@ -41,21 +41,36 @@ impl<'a> Envelope<'a> {
     /// Parses an envelope. Never panics.
     pub fn decode(bytes: &'a [u8]) -> Result<Envelope<'a>, DecodeError> {
         if bytes.len() > MAX_ENVELOPE_LEN {
-            return Err(DecodeError::TooLong { what: "relay envelope", max: MAX_ENVELOPE_LEN, got: bytes.len() });
+            return Err(DecodeError::TooLong {
+                what: "relay envelope",
+                max: MAX_ENVELOPE_LEN,
+                got: bytes.len(),
+            });
         }
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
         if version != VERSION {
-            return Err(DecodeError::Version { expected: VERSION, got: version });
+            return Err(DecodeError::Version {
+                expected: VERSION,
+                got: version,
+            });
         }
         let kind = reader.u8()?;
         let peer = PeerId::new(reader.u64()?);
         let direction = match kind {
             KIND_TO => Direction::To(peer),
             KIND_FROM => Direction::From(peer),
-            got => return Err(DecodeError::UnknownKind { what: "envelope kind", got }),
+            got => {
+                return Err(DecodeError::UnknownKind {
+                    what: "envelope kind",
+                    got,
+                });
+            }
         };
-        Ok(Envelope { direction, payload: reader.rest() })
+        Ok(Envelope {
+            direction,
+            payload: reader.rest(),
+        })
     }
 
     /// Serialises the envelope.

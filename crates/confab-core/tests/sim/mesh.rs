@@ -30,7 +30,9 @@ fn run_room(seed: u64, conditions: Conditions) {
     for msg_idx in 0..n_messages {
         let author = net.random(n as u64) as usize;
         let text = format!("m{msg_idx} from {author}");
-        net.with(author, |client, now| client.send_text(now, UnixMillis(msg_idx), &text).unwrap());
+        net.with(author, |client, now| {
+            client.send_text(now, UnixMillis(msg_idx), &text).unwrap()
+        });
         for _ in 0..net.random(4) {
             net.step();
         }
@@ -42,20 +44,22 @@ fn run_room(seed: u64, conditions: Conditions) {
     let mut sent: HashMap<usize, Vec<String>> = HashMap::new();
     for (node_idx, node) in net.nodes.iter().enumerate() {
         for event in &node.events {
-            if let Event::Message(m) = event {
-                if m.direction == Direction::Outgoing {
-                    sent.entry(node_idx).or_default().push(m.text.clone());
-                }
+            if let Event::Message(m) = event
+                && m.direction == Direction::Outgoing
+            {
+                sent.entry(node_idx).or_default().push(m.text.clone());
             }
         }
     }
     for receiver in 0..n {
         let mut got: HashMap<usize, Vec<String>> = HashMap::new();
         for event in &net.nodes[receiver].events {
-            if let Event::Message(m) = event {
-                if let Direction::Incoming(peer) = m.direction {
-                    got.entry(peer.to_u64() as usize - 1).or_default().push(m.text.clone());
-                }
+            if let Event::Message(m) = event
+                && let Direction::Incoming(peer) = m.direction
+            {
+                got.entry(peer.to_u64() as usize - 1)
+                    .or_default()
+                    .push(m.text.clone());
             }
         }
         for author in (0..n).filter(|a| *a != receiver) {
@@ -68,12 +72,18 @@ fn run_room(seed: u64, conditions: Conditions) {
                 "seed {seed}: node {receiver} shows {author}'s messages out of order or twice: {got:?} vs {sent:?}"
             );
             if !conditions.reorder {
-                assert_eq!(got, sent, "seed {seed}: node {receiver} lost messages from {author}");
+                assert_eq!(
+                    got, sent,
+                    "seed {seed}: node {receiver} lost messages from {author}"
+                );
             }
         }
     }
     assert!(
-        net.nodes.iter().all(|node| !node.events.iter().any(|e| matches!(e, Event::PeerFailed { .. }))),
+        net.nodes.iter().all(|node| !node
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PeerFailed { .. }))),
         "seed {seed}: a handshake failed"
     );
 }
@@ -81,13 +91,26 @@ fn run_room(seed: u64, conditions: Conditions) {
 #[test]
 fn rooms_over_ordered_links_with_duplicates_deliver_everything_once_in_order() {
     for seed in seeds(200) {
-        run_room(seed, Conditions { duplicate_per_mille: 50, ..Conditions::default() });
+        run_room(
+            seed,
+            Conditions {
+                duplicate_per_mille: 50,
+                ..Conditions::default()
+            },
+        );
     }
 }
 
 #[test]
 fn rooms_over_reordering_links_never_show_a_message_twice_or_out_of_order() {
     for seed in seeds(100) {
-        run_room(seed, Conditions { duplicate_per_mille: 50, reorder: true, ..Conditions::default() });
+        run_room(
+            seed,
+            Conditions {
+                duplicate_per_mille: 50,
+                reorder: true,
+                ..Conditions::default()
+            },
+        );
     }
 }

@@ -92,9 +92,17 @@ impl Net {
     pub fn add_node(&mut self, room: &RoomSecret) -> usize {
         let idx = self.nodes.len();
         let identity = Identity::from_seed(seed_bytes(&mut self.rng));
-        let config = Config { display_name: format!("node{idx}"), ..Config::default() };
+        let config = Config {
+            display_name: format!("node{idx}"),
+            ..Config::default()
+        };
         let client = Client::new(identity, room.clone(), config, seed_bytes(&mut self.rng));
-        self.nodes.push(Node { id: PeerId::new(idx as u64 + 1), client, events: Vec::new(), deadline: None });
+        self.nodes.push(Node {
+            id: PeerId::new(idx as u64 + 1),
+            client,
+            events: Vec::new(),
+            deadline: None,
+        });
         idx
     }
 
@@ -115,7 +123,9 @@ impl Net {
     /// Closes the link between `a` and `b` on both sides; frames in flight are lost.
     pub fn disconnect(&mut self, a: usize, b: usize) {
         let (id_a, id_b) = (self.nodes[a].id, self.nodes[b].id);
-        self.in_flight.retain(|Reverse(p)| !((p.from == id_a && p.to == id_b) || (p.from == id_b && p.to == id_a)));
+        self.in_flight.retain(|Reverse(p)| {
+            !((p.from == id_a && p.to == id_b) || (p.from == id_b && p.to == id_a))
+        });
         let now = self.now;
         self.nodes[a].client.remove_peer(now, id_b);
         self.drain(a);
@@ -156,17 +166,30 @@ impl Net {
     }
 
     fn send(&mut self, from: PeerId, to: PeerId, bytes: Vec<u8>) {
-        let copies = if (self.random(1000) as u32) < self.conditions.duplicate_per_mille { 2 } else { 1 };
+        let copies = if (self.random(1000) as u32) < self.conditions.duplicate_per_mille {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let span = (self.conditions.max_latency - self.conditions.min_latency).as_micros() as u64;
-            let mut at = self.now + self.conditions.min_latency + Duration::from_micros(self.random(span + 1));
+            let span =
+                (self.conditions.max_latency - self.conditions.min_latency).as_micros() as u64;
+            let mut at = self.now
+                + self.conditions.min_latency
+                + Duration::from_micros(self.random(span + 1));
             if !self.conditions.reorder {
                 let tail = self.link_tail.entry((from, to)).or_insert(at);
                 at = at.max(*tail);
                 *tail = at;
             }
             self.order += 1;
-            self.in_flight.push(Reverse(Packet { at, order: self.order, from, to, bytes: bytes.clone() }));
+            self.in_flight.push(Reverse(Packet {
+                at,
+                order: self.order,
+                from,
+                to,
+                bytes: bytes.clone(),
+            }));
         }
     }
 
@@ -185,11 +208,15 @@ impl Net {
             .min();
         match (next_packet, next_deadline) {
             (Some(at), deadline) if deadline.is_none_or(|(d, _)| at <= d) => {
-                let Some(Reverse(packet)) = self.in_flight.pop() else { return false };
+                let Some(Reverse(packet)) = self.in_flight.pop() else {
+                    return false;
+                };
                 self.now = self.now.max(packet.at);
                 if let Some(to) = self.index_of(packet.to) {
                     let now = self.now;
-                    self.nodes[to].client.handle_frame(now, packet.from, &packet.bytes);
+                    self.nodes[to]
+                        .client
+                        .handle_frame(now, packet.from, &packet.bytes);
                     self.delivered += 1;
                     self.drain(to);
                 }
@@ -243,7 +270,10 @@ fn seed_bytes(rng: &mut u64) -> [u8; 32] {
 
 /// The seeds to run: `CONFAB_SEED=n` for one, else `0..count`.
 pub fn seeds(count: u64) -> Vec<u64> {
-    match std::env::var("CONFAB_SEED").ok().and_then(|s| s.parse().ok()) {
+    match std::env::var("CONFAB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(seed) => vec![seed],
         None => (0..count).collect(),
     }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use confab_core::wire::Frame;
-use confab_core::{Direction, Event, FailReason, PeerId, RejectReason, RoomSecret, SendError, UnixMillis};
+use confab_core::{
+    Direction, Event, FailReason, PeerId, RejectReason, RoomSecret, SendError, UnixMillis,
+};
 
 use crate::net::{Conditions, Net};
 
@@ -53,7 +55,10 @@ fn handshake_verifies_both_identities() {
         assert_eq!(*peer, net.nodes[them].id);
         assert_eq!(info.identity, *net.nodes[them].client.identity());
         assert_eq!(info.display_name, format!("node{them}"));
-        assert_eq!(info.identity.fingerprint(), net.nodes[them].client.identity().fingerprint());
+        assert_eq!(
+            info.identity.fingerprint(),
+            net.nodes[them].client.identity().fingerprint()
+        );
     }
 }
 
@@ -61,17 +66,37 @@ fn handshake_verifies_both_identities() {
 fn messages_flow_both_ways_in_order() {
     let mut net = connected_pair();
     for round in 0..3 {
-        net.with(0, |client, now| client.send_text(now, UnixMillis(1000 + round), &format!("a{round}")).unwrap());
-        net.with(1, |client, now| client.send_text(now, UnixMillis(2000 + round), &format!("b{round}")).unwrap());
+        net.with(0, |client, now| {
+            client
+                .send_text(now, UnixMillis(1000 + round), &format!("a{round}"))
+                .unwrap()
+        });
+        net.with(1, |client, now| {
+            client
+                .send_text(now, UnixMillis(2000 + round), &format!("b{round}"))
+                .unwrap()
+        });
     }
     net.settle();
     let peer_a = net.nodes[0].id;
     let peer_b = net.nodes[1].id;
     let at_a = texts(&net, 0);
     let at_b = texts(&net, 1);
-    let sent_by_a: Vec<_> = at_a.iter().filter(|(d, _)| *d == Direction::Outgoing).map(|(_, t)| t.as_str()).collect();
-    let got_by_b: Vec<_> = at_b.iter().filter(|(d, _)| *d == Direction::Incoming(peer_a)).map(|(_, t)| t.as_str()).collect();
-    let got_by_a: Vec<_> = at_a.iter().filter(|(d, _)| *d == Direction::Incoming(peer_b)).map(|(_, t)| t.as_str()).collect();
+    let sent_by_a: Vec<_> = at_a
+        .iter()
+        .filter(|(d, _)| *d == Direction::Outgoing)
+        .map(|(_, t)| t.as_str())
+        .collect();
+    let got_by_b: Vec<_> = at_b
+        .iter()
+        .filter(|(d, _)| *d == Direction::Incoming(peer_a))
+        .map(|(_, t)| t.as_str())
+        .collect();
+    let got_by_a: Vec<_> = at_a
+        .iter()
+        .filter(|(d, _)| *d == Direction::Incoming(peer_b))
+        .map(|(_, t)| t.as_str())
+        .collect();
     assert_eq!(sent_by_a, ["a0", "a1", "a2"]);
     assert_eq!(got_by_b, ["a0", "a1", "a2"]);
     assert_eq!(got_by_a, ["b0", "b1", "b2"]);
@@ -89,7 +114,9 @@ fn messages_flow_both_ways_in_order() {
 fn markup_is_carried_as_plain_text() {
     let mut net = connected_pair();
     let evil = "<img src=x onerror=alert(1)>";
-    net.with(0, |client, now| client.send_text(now, UnixMillis(1), evil).unwrap());
+    net.with(0, |client, now| {
+        client.send_text(now, UnixMillis(1), evil).unwrap()
+    });
     net.settle();
     assert!(texts(&net, 1).iter().any(|(_, text)| text == evil));
 }
@@ -97,11 +124,17 @@ fn markup_is_carried_as_plain_text() {
 #[test]
 fn empty_and_oversized_messages_are_refused_locally() {
     let mut net = connected_pair();
-    assert_eq!(net.with(0, |c, now| c.send_text(now, UnixMillis(1), "  \n ")), Err(SendError::Empty));
+    assert_eq!(
+        net.with(0, |c, now| c.send_text(now, UnixMillis(1), "  \n ")),
+        Err(SendError::Empty)
+    );
     let long = "x".repeat(16 * 1024 + 1);
     assert_eq!(
         net.with(0, |c, now| c.send_text(now, UnixMillis(1), &long)),
-        Err(SendError::TooLong { got: 16 * 1024 + 1, max: 16 * 1024 })
+        Err(SendError::TooLong {
+            got: 16 * 1024 + 1,
+            max: 16 * 1024
+        })
     );
 }
 
@@ -117,7 +150,11 @@ fn a_peer_with_another_room_secret_is_dropped_on_both_sides() {
             _ => None,
         })
     };
-    assert!(matches!(failure(0), Some(FailReason::Handshake(_))), "{:?}", net.nodes[0].events);
+    assert!(
+        matches!(failure(0), Some(FailReason::Handshake(_))),
+        "{:?}",
+        net.nodes[0].events
+    );
     assert_eq!(failure(stranger), Some(FailReason::Aborted));
     assert_eq!(net.verified(0), 0);
     assert_eq!(net.verified(stranger), 0);
@@ -128,12 +165,17 @@ fn malformed_tampered_and_replayed_frames_are_rejected_and_the_session_survives(
     let mut net = connected_pair();
     let from = net.nodes[0].id;
     // Capture a real frame by sending a message and intercepting before delivery.
-    net.with(0, |c, now| c.send_text(now, UnixMillis(1), "first").unwrap());
+    net.with(0, |c, now| {
+        c.send_text(now, UnixMillis(1), "first").unwrap()
+    });
     net.settle();
     net.nodes[0].events.clear();
 
     // Build frames from node 0's next transmission by hand.
-    net.nodes[0].client.send_text(net.now, UnixMillis(2), "second").unwrap();
+    net.nodes[0]
+        .client
+        .send_text(net.now, UnixMillis(2), "second")
+        .unwrap();
     let mut frames = Vec::new();
     while let confab_core::Output::Transmit(t) = net.nodes[0].client.poll_output() {
         frames.push(t.bytes);
@@ -143,11 +185,34 @@ fn malformed_tampered_and_replayed_frames_are_rejected_and_the_session_survives(
 
     net.inject(from, 1, &[]);
     net.inject(from, 1, &[9, 9, 9]);
-    net.inject(from, 1, &frame[..frame.len() - 1].iter().copied().chain([frame[frame.len() - 1] ^ 1]).collect::<Vec<_>>());
+    net.inject(
+        from,
+        1,
+        &frame[..frame.len() - 1]
+            .iter()
+            .copied()
+            .chain([frame[frame.len() - 1] ^ 1])
+            .collect::<Vec<_>>(),
+    );
     net.inject(from, 1, &frame);
     net.inject(from, 1, &frame); // replay
-    net.inject(from, 1, &Frame::Handshake { step: 0, message: &[0; 32] }.encode());
-    net.inject(from, 1, &Frame::Abort { reason: confab_core::wire::AbortReason::HandshakeFailed }.encode());
+    net.inject(
+        from,
+        1,
+        &Frame::Handshake {
+            step: 0,
+            message: &[0; 32],
+        }
+        .encode(),
+    );
+    net.inject(
+        from,
+        1,
+        &Frame::Abort {
+            reason: confab_core::wire::AbortReason::HandshakeFailed,
+        }
+        .encode(),
+    );
     net.inject(PeerId::new(999), 1, &frame);
 
     let reasons = rejections(&net, 1);
@@ -161,10 +226,18 @@ fn malformed_tampered_and_replayed_frames_are_rejected_and_the_session_survives(
     assert_eq!(reasons.len(), 7);
 
     // The session still works both ways, and "second" was shown exactly once.
-    net.with(0, |c, now| c.send_text(now, UnixMillis(3), "third").unwrap());
-    net.with(1, |c, now| c.send_text(now, UnixMillis(4), "reply").unwrap());
+    net.with(0, |c, now| {
+        c.send_text(now, UnixMillis(3), "third").unwrap()
+    });
+    net.with(1, |c, now| {
+        c.send_text(now, UnixMillis(4), "reply").unwrap()
+    });
     net.settle();
-    let got: Vec<_> = texts(&net, 1).into_iter().filter(|(d, _)| *d != Direction::Outgoing).map(|(_, t)| t).collect();
+    let got: Vec<_> = texts(&net, 1)
+        .into_iter()
+        .filter(|(d, _)| *d != Direction::Outgoing)
+        .map(|(_, t)| t)
+        .collect();
     assert_eq!(got, ["first", "second", "third"]);
     assert!(texts(&net, 0).iter().any(|(_, t)| t == "reply"));
 }
@@ -174,12 +247,26 @@ fn an_unanswered_handshake_times_out() {
     let mut net = Net::new(5, 2, Conditions::default());
     let silent = net.nodes[1].id;
     let start = net.now;
-    net.with(0, |c, now| c.add_peer(now, silent, confab_core::Role::Initiator));
+    net.with(0, |c, now| {
+        c.add_peer(now, silent, confab_core::Role::Initiator)
+    });
     // Node 1 never hears of it (no add_peer), so it rejects the first message.
     net.run_until(10_000, |net| {
-        net.nodes[0].events.iter().any(|e| matches!(e, Event::PeerFailed { reason: FailReason::Timeout, .. }))
+        net.nodes[0].events.iter().any(|e| {
+            matches!(
+                e,
+                Event::PeerFailed {
+                    reason: FailReason::Timeout,
+                    ..
+                }
+            )
+        })
     });
-    assert!(net.now - start >= Duration::from_secs(10), "{:?}", net.now - start);
+    assert!(
+        net.now - start >= Duration::from_secs(10),
+        "{:?}",
+        net.now - start
+    );
     assert_eq!(net.verified(0), 0);
 }
 
@@ -188,8 +275,16 @@ fn keepalives_hold_an_idle_session_and_silence_ends_it() {
     let mut net = connected_pair();
     let start = net.now;
     net.run_until(10_000, |net| net.now >= start + Duration::from_secs(120));
-    assert_eq!((net.verified(0), net.verified(1)), (1, 1), "keepalives keep an idle pair alive");
-    assert!(net.delivered > 20, "pings and pongs flowed: {}", net.delivered);
+    assert_eq!(
+        (net.verified(0), net.verified(1)),
+        (1, 1),
+        "keepalives keep an idle pair alive"
+    );
+    assert!(
+        net.delivered > 20,
+        "pings and pongs flowed: {}",
+        net.delivered
+    );
 
     // Node 1 vanishes without a word: drop its frames by removing node 0 from its view.
     let id_0 = net.nodes[0].id;
@@ -198,8 +293,16 @@ fn keepalives_hold_an_idle_session_and_silence_ends_it() {
     let vanished = net.now;
     net.run_until(10_000, |net| net.verified(0) == 0);
     let waited = net.now - vanished;
-    assert!(waited >= Duration::from_secs(15) && waited <= Duration::from_secs(21), "{waited:?}");
-    assert!(net.nodes[0].events.iter().any(|e| matches!(e, Event::PeerLeft { .. })));
+    assert!(
+        waited >= Duration::from_secs(15) && waited <= Duration::from_secs(21),
+        "{waited:?}"
+    );
+    assert!(
+        net.nodes[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PeerLeft { .. }))
+    );
 }
 
 #[test]
@@ -208,17 +311,26 @@ fn leaving_says_goodbye() {
     net.with(0, |c, now| c.leave(now));
     net.settle();
     assert_eq!(net.verified(1), 0);
-    assert!(net.nodes[1].events.iter().any(|e| matches!(e, Event::PeerLeft { .. })));
+    assert!(
+        net.nodes[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PeerLeft { .. }))
+    );
 }
 
 #[test]
 fn a_stale_clock_never_moves_time_backwards() {
     let mut net = connected_pair();
     let now = net.now;
-    net.nodes[0].client.handle_timeout(now + Duration::from_secs(3));
+    net.nodes[0]
+        .client
+        .handle_timeout(now + Duration::from_secs(3));
     // An older `now` (e.g. a clock read before the tab slept) changes nothing.
     net.nodes[0].client.handle_timeout(now);
-    net.nodes[0].client.handle_timeout(now - Duration::from_secs(1));
+    net.nodes[0]
+        .client
+        .handle_timeout(now - Duration::from_secs(1));
     net.drain(0);
     assert_eq!(net.verified(0), 1);
     let deadline = net.nodes[0].client.poll_timeout().unwrap();
@@ -231,7 +343,11 @@ fn pings_are_answered() {
     let peer = net.nodes[1].id;
     assert!(net.with(0, |c, now| c.send_ping(now, peer, 42)));
     net.settle();
-    assert!(net.nodes[0].events.iter().any(|e| *e == Event::Pong { peer, nonce: 42 }));
+    assert!(
+        net.nodes[0]
+            .events
+            .contains(&Event::Pong { peer, nonce: 42 })
+    );
     assert!(!net.with(0, |c, now| c.send_ping(now, PeerId::new(77), 1)));
 }
 

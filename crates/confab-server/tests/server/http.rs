@@ -88,15 +88,23 @@ async fn websockets_from_other_origins_are_refused() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let server = TestServer::start().await;
     let connect_with_origin = |origin: String| {
-        let mut request = format!("ws://{}/ws", server.addr).into_client_request().unwrap();
-        request.headers_mut().insert("origin", origin.parse().unwrap());
+        let mut request = format!("ws://{}/ws", server.addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
         tokio_tungstenite::connect_async(request)
     };
     match connect_with_origin("http://evil.example".into()).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     // The app's own origin is welcome.
-    let (_socket, response) = connect_with_origin(format!("http://{}", server.addr)).await.unwrap();
+    let (_socket, response) = connect_with_origin(format!("http://{}", server.addr))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 101);
 }
