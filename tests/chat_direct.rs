@@ -70,5 +70,8 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
         alice_seen_by_bob
     );
 
-    exchange(&a, &b).await
+    exchange(&a, &b).await?;
+    // No CSP violation, panic or failed load anywhere.
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
 }

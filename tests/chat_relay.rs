@@ -41,6 +41,8 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
     anyhow::ensure!(bob_at_alice.text.contains("relay"), "{bob_at_alice:?}");
     anyhow::ensure!(alice_at_bob.text.contains("relay"), "{alice_at_bob:?}");
     exchange(&a, &b).await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await?;
 
     let relayed = server.relayed_bytes()?;
     // Handshake (3 frames) plus seven messages at least went through.

@@ -53,6 +53,7 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+        caps.set("goog:loggingPrefs", serde_json::json!({ "browser": "ALL" }))?;
         let driver = WebDriver::new(&chromedriver.url, caps)
             .await
             .context("starting a Chromium session")?;
@@ -87,6 +88,24 @@ impl Browser {
     /// The underlying WebDriver, for scenario-specific scripts.
     pub fn driver(&self) -> &WebDriver {
         &self.driver
+    }
+
+    /// Console entries at level SEVERE (errors, CSP violations, panics) since the last call.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        let response = self.driver.handle().cmd(Command::ExtensionCommand(Box::new(BrowserLog))).await?;
+        let entries: Vec<serde_json::Value> = response.value()?;
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// Fails if the console logged any error.
+    pub async fn assert_no_console_errors(&self) -> anyhow::Result<()> {
+        let errors = self.console_errors().await?;
+        anyhow::ensure!(errors.is_empty(), "{}'s console logged errors: {errors:#?}", self.name);
+        Ok(())
     }
 
     /// Console messages are not available over classic WebDriver; this returns the text of
@@ -260,6 +279,22 @@ fn candidates_for(role: &str) -> &'static str {
         "listitem" => "li, [role=listitem]",
         "status" => "[role=status], output",
         _ => "*",
+    }
+}
+
+/// ChromeDriver's console log endpoint (`goog:loggingPrefs` must be set).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl ExtensionCommand for BrowserLog {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "type": "browser" }))
+    }
+    fn method(&self) -> http::Method {
+        http::Method::POST
+    }
+    fn endpoint(&self) -> Arc<str> {
+        "/se/log".into()
     }
 }
 

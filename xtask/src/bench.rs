@@ -1,32 +1,64 @@
-//! `cargo xtask bench`: the benchmark suites, as steps. Add a suite by adding
-//! a `steps.run(..)` call; browser benches come later.
+//! `cargo xtask bench`: the benchmark suites, as steps: confab-core's criterion
+//! benches, then the browser bench (`confab-browser-bench` in the e2e crate)
+//! against a release build, in a loopback-only network namespace like the
+//! end-to-end tests. Its figures land in `target/bench/browser.json`.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
 use crate::{
+    build,
     install::{self, Browser},
     steps::{Outcome, Steps},
+    test,
 };
 
 pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
-    // Browser benches will need chromium; install it now so adding them later
-    // changes nothing here.
     install::run(sh, root, Browser::Needed)?;
     let mut steps = Steps::new("bench", 2);
     steps.run(
-        "confab-core (criterion): cargo bench -p confab-core",
+        "confab-core (criterion): cargo bench -p confab-core --bench frames",
         || {
-            cmd!(sh, "cargo bench -p confab-core").run()?;
+            cmd!(sh, "cargo bench -p confab-core --bench frames").run()?;
             Ok(Outcome::Passed)
         },
     );
-    steps.run("browser benches", || {
-        Ok(Outcome::Skipped(
-            "not written yet; they are added separately".to_owned(),
-        ))
-    });
+    steps.run(
+        "browser: release build, confab-browser-bench in a loopback-only netns",
+        || browser(sh, root),
+    );
     steps.finish()
+}
+
+/// Builds the app and server, and the bench binary, outside the namespace (it
+/// has no network); then runs the binary inside it.
+fn browser(sh: &Shell, root: &Path) -> Result<Outcome> {
+    build::run(sh, root)?;
+    // The bench profile (opt-level 3, like criterion's build), not release: the
+    // release profile builds for size, which would slow the native half of the
+    // wasm-versus-native seal+open comparison. Its output still goes to
+    // target/release.
+    cmd!(
+        sh,
+        "cargo build -p confab-e2e --bin confab-browser-bench --profile bench"
+    )
+    .run()?;
+    let target = root.join("target");
+    let bin = target.join("release").join("confab-browser-bench");
+    let bin = bin.to_str().context("the target directory is not UTF-8")?;
+    test::in_netns(sh, &[bin])?
+        .env("CONFAB_DIST", root.join("dist"))
+        .env(
+            "CONFAB_SERVER_BIN",
+            target.join("release").join("confab-server"),
+        )
+        .env("CONFAB_E2E_OUT", target.join("e2e"))
+        .env(
+            "CONFAB_BENCH_OUT",
+            target.join("bench").join("browser.json"),
+        )
+        .run()?;
+    Ok(Outcome::Passed)
 }
