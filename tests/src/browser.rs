@@ -92,7 +92,11 @@ impl Browser {
 
     /// Console entries at level SEVERE (errors, CSP violations, panics) since the last call.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
-        let response = self.driver.handle().cmd(Command::ExtensionCommand(Box::new(BrowserLog))).await?;
+        let response = self
+            .driver
+            .handle()
+            .cmd(Command::ExtensionCommand(Box::new(BrowserLog)))
+            .await?;
         let entries: Vec<serde_json::Value> = response.value()?;
         Ok(entries
             .into_iter()
@@ -104,7 +108,11 @@ impl Browser {
     /// Fails if the console logged any error.
     pub async fn assert_no_console_errors(&self) -> anyhow::Result<()> {
         let errors = self.console_errors().await?;
-        anyhow::ensure!(errors.is_empty(), "{}'s console logged errors: {errors:#?}", self.name);
+        anyhow::ensure!(
+            errors.is_empty(),
+            "{}'s console logged errors: {errors:#?}",
+            self.name
+        );
         Ok(())
     }
 

@@ -5,17 +5,10 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-/// What a step reports when it did not fail.
-pub(crate) enum Outcome {
-    Passed,
-    /// Nothing to do yet; the reason is printed.
-    Skipped(String),
-}
-
 pub(crate) struct Steps {
     command: &'static str,
     n_planned: usize,
-    results: Vec<(String, f64, Result<Outcome>)>,
+    results: Vec<(String, f64, Result<()>)>,
 }
 
 impl Steps {
@@ -28,7 +21,7 @@ impl Steps {
         }
     }
 
-    pub(crate) fn run(&mut self, name: &str, step: impl FnOnce() -> Result<Outcome>) {
+    pub(crate) fn run(&mut self, name: &str, step: impl FnOnce() -> Result<()>) {
         let number = self.results.len() + 1;
         println!(
             "\n==> {} [{number}/{}] {name}",
@@ -38,8 +31,7 @@ impl Steps {
         let result = step();
         let secs = started.elapsed().as_secs_f64();
         match &result {
-            Ok(Outcome::Passed) => println!("==> {name}: ok ({secs:.1}s)"),
-            Ok(Outcome::Skipped(why)) => println!("==> {name}: skipped: {why}"),
+            Ok(()) => println!("==> {name}: ok ({secs:.1}s)"),
             Err(err) => println!("==> {name}: FAILED ({secs:.1}s): {err:#}"),
         }
         self.results.push((name.to_owned(), secs, result));
@@ -51,8 +43,7 @@ impl Steps {
         let mut n_failed = 0;
         for (name, secs, result) in &self.results {
             match result {
-                Ok(Outcome::Passed) => println!("  ok       {name} ({secs:.1}s)"),
-                Ok(Outcome::Skipped(why)) => println!("  skipped  {name}: {why}"),
+                Ok(()) => println!("  ok       {name} ({secs:.1}s)"),
                 Err(err) => {
                     n_failed += 1;
                     println!("  FAILED   {name} ({secs:.1}s): {err:#}");
