@@ -20,6 +20,8 @@ use crate::state::{AppState, MemberStatus, MessageView, Path, ServerStatus};
 
 /// How long a WebRTC link may take to open before we fall back to the relay.
 const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
+/// After the server says a directly linked peer left, how long it has to answer a ping.
+const LIVENESS_PROBE: Duration = Duration::from_secs(3);
 /// Longest wait between reconnection attempts to the server.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
@@ -28,6 +30,8 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 pub enum Command {
     /// Send a chat message to the room.
     SendText(String),
+    /// The page is going away: say goodbye to every peer.
+    Leave,
     /// Benchmark: `rounds` sequential encrypted pings to the first verified peer.
     Bench {
         /// Round trips to measure.
@@ -174,6 +178,7 @@ impl Driver {
                     Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
                 }
             }
+            Input::Command(Command::Leave) => self.client.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
             Input::Command(Command::BenchCrypto { size, iterations }) => {
                 bench_crypto(size, iterations)
@@ -305,12 +310,15 @@ impl Driver {
             }
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
             ServerMessage::PeerLeft { room: _, peer } => {
-                // A direct link outlives the peer's server connection; it ends on its own.
-                if self
+                // A direct link can outlive the peer's server connection (its network
+                // blipped), but usually the peer closed its tab: ask it directly.
+                let direct = self
                     .links
                     .get(&peer)
-                    .is_none_or(|link| link.path != Path::Direct)
-                {
+                    .is_some_and(|link| link.path == Path::Direct);
+                if direct {
+                    self.client.check_liveness(now, peer, LIVENESS_PROBE);
+                } else {
                     self.drop_link(now, peer);
                     if !self.is_verified(peer) {
                         self.state.member_forget(peer);

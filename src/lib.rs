@@ -63,6 +63,8 @@ pub fn App() -> impl IntoView {
             .clamp(1.0, 100_000.0) as u32;
         bench_commands.send(Command::Bench { rounds });
     });
+    let leave_commands = commands.clone();
+    page::on_page_hide(move || leave_commands.send(Command::Leave));
     let crypto_commands = commands.clone();
     page::on_bench_request("confab-bench-crypto", move |detail| {
         let size = detail

@@ -82,6 +82,15 @@ pub fn publish(key: &str, value: &wasm_bindgen::JsValue) {
     let _ = js_sys::Reflect::set(&holder, &key.into(), value);
 }
 
+/// Calls `handler` when the page is being hidden for good or put in the back/forward cache
+/// (`pagehide`), while it can still send. Lives as long as the page.
+pub fn on_page_hide(handler: impl Fn() + 'static) {
+    let Some(window) = window() else { return };
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(handler);
+    let _ = window.add_event_listener_with_callback("pagehide", listener.as_ref().unchecked_ref());
+    listener.forget();
+}
+
 /// Calls `handler(detail)` whenever the benchmark harness dispatches
 /// `new CustomEvent(name, { detail: [numbers] })` on `window`. Lives as long as the page.
 /// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these.

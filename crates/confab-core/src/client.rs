@@ -191,6 +191,8 @@ enum PeerState {
         info: PeerInfo,
         last_sent: Instant,
         last_received: Instant,
+        /// Set by `check_liveness`: the peer is gone unless it speaks before this.
+        probe_deadline: Option<Instant>,
     },
 }
 
@@ -329,6 +331,7 @@ impl Client {
                 PeerState::Established {
                     session,
                     last_received,
+                    probe_deadline,
                     ..
                 },
                 Frame::Transport {
@@ -338,6 +341,7 @@ impl Client {
             ) => match session.open_transport(counter, ciphertext) {
                 Ok(plaintext) => {
                     *last_received = now;
+                    *probe_deadline = None;
                     self.handle_body(now, peer, &plaintext);
                 }
                 Err(OpenError::Replay { .. }) => self.reject(peer, RejectReason::Replay),
@@ -402,6 +406,19 @@ impl Client {
         self.send_body(now, peer, &Body::Ping { nonce })
     }
 
+    /// The peer may be gone (say, the server saw its connection close while our direct
+    /// link still looks open): ping it now, and report [`Event::PeerLeft`] unless any
+    /// authentic frame arrives from it within `within`. No-op for unverified peers.
+    pub fn check_liveness(&mut self, now: Instant, peer: PeerId, within: Duration) {
+        let now = self.monotonic(now);
+        if let Some(PeerState::Established { probe_deadline, .. }) = self.peers.get_mut(&peer) {
+            let deadline = now + within;
+            *probe_deadline = Some(probe_deadline.map_or(deadline, |d| d.min(deadline)));
+            let nonce = self.rng.next_u64();
+            self.send_body(now, peer, &Body::Ping { nonce });
+        }
+    }
+
     /// Says goodbye to every peer and forgets them.
     pub fn leave(&mut self, now: Instant) {
         let now = self.monotonic(now);
@@ -426,9 +443,11 @@ impl Client {
                 PeerState::Established {
                     last_sent,
                     last_received,
+                    probe_deadline,
                     ..
                 } => {
-                    if now >= *last_received + self.config.idle_timeout {
+                    let probe_expired = probe_deadline.is_some_and(|deadline| now >= deadline);
+                    if probe_expired || now >= *last_received + self.config.idle_timeout {
                         idle.push(*peer);
                     } else if now >= *last_sent + self.config.keepalive_interval {
                         keepalive.push(*peer);
@@ -469,9 +488,14 @@ impl Client {
                 PeerState::Established {
                     last_sent,
                     last_received,
+                    probe_deadline,
                     ..
-                } => (*last_sent + self.config.keepalive_interval)
-                    .min(*last_received + self.config.idle_timeout),
+                } => {
+                    let keepalive = *last_sent + self.config.keepalive_interval;
+                    let idle = *last_received + self.config.idle_timeout;
+                    let due = keepalive.min(idle);
+                    probe_deadline.map_or(due, |probe| due.min(probe))
+                }
             })
             .min()
     }
@@ -499,6 +523,7 @@ impl Client {
                         info: info.clone(),
                         last_sent: now,
                         last_received: now,
+                        probe_deadline: None,
                     },
                 );
                 self.events.push_back(Event::PeerVerified { peer, info });

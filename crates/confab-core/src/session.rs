@@ -248,15 +248,16 @@ impl Session {
         }
         let counter = self.send_counter;
         let next = counter.checked_add(1).ok_or(SealError::Exhausted)?;
-        let mut ciphertext = vec![0u8; plaintext.len() + TAG_LEN];
+        // One allocation: the header, then the ciphertext written in place behind it.
+        let header = Frame::transport_header(counter);
+        let mut frame = vec![0u8; header.len() + plaintext.len() + TAG_LEN];
+        let (head, body) = frame.split_at_mut(header.len());
+        head.copy_from_slice(&header);
         let len = self
             .transport
-            .write_message(counter, plaintext, &mut ciphertext)
+            .write_message(counter, plaintext, body)
             .map_err(|_| SealError::Exhausted)?;
-        ciphertext.truncate(len);
-        let mut frame = Vec::with_capacity(10 + len);
-        frame.extend_from_slice(&Frame::transport_header(counter));
-        frame.extend_from_slice(&ciphertext);
+        frame.truncate(header.len() + len);
         self.send_counter = next;
         Ok(frame)
     }

@@ -306,6 +306,44 @@ fn keepalives_hold_an_idle_session_and_silence_ends_it() {
 }
 
 #[test]
+fn a_liveness_check_ends_a_silent_peer_quickly_and_spares_a_live_one() {
+    let mut net = connected_pair();
+    let (id_0, id_1) = (net.nodes[0].id, net.nodes[1].id);
+    // Node 1 answers: the probe is cleared and node 1 stays.
+    net.with(0, |c, now| {
+        c.check_liveness(now, id_1, Duration::from_secs(3))
+    });
+    let start = net.now;
+    net.run_until(10_000, |net| net.now >= start + Duration::from_secs(10));
+    assert_eq!(net.verified(0), 1, "a peer that answers the probe stays");
+
+    // Node 1 is gone without a word: node 0 notices within the probe window, not after
+    // the 20 s idle timeout.
+    net.nodes[1].client.remove_peer(net.now, id_0);
+    net.drain(1);
+    let vanished = net.now;
+    net.with(0, |c, now| {
+        c.check_liveness(now, id_1, Duration::from_secs(3))
+    });
+    net.run_until(10_000, |net| net.verified(0) == 0);
+    assert!(
+        net.now - vanished <= Duration::from_secs(3),
+        "{:?}",
+        net.now - vanished
+    );
+    assert!(
+        net.nodes[0]
+            .events
+            .iter()
+            .any(|e| *e == Event::PeerLeft { peer: id_1 })
+    );
+    // Probing someone unknown does nothing.
+    net.with(0, |c, now| {
+        c.check_liveness(now, id_1, Duration::from_secs(3))
+    });
+}
+
+#[test]
 fn leaving_says_goodbye() {
     let mut net = connected_pair();
     net.with(0, |c, now| c.leave(now));

@@ -10,6 +10,7 @@ fn check_security_headers(response: &HttpResponse, path: &str) {
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
         ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-embedder-policy", "require-corp"),
     ] {
         assert_eq!(response.header(name), Some(value), "{name} on {path}");
     }
