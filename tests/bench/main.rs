@@ -634,7 +634,8 @@ impl Report {
             "(loopback-only network namespace; crossOriginIsolated = {}",
             f.cross_origin_isolated
         );
-        println!(" so performance.now() is coarsened to 100 µs in the pages)");
+        let resolution = if f.cross_origin_isolated { "5 µs" } else { "100 µs" };
+        println!(" so performance.now() ticks every {resolution} in the pages)");
 
         println!(
             "\n1. Message round trip, Alice -> Bob -> Alice, direct data channel, {PING_FRAME_LEN}-byte frames"
