@@ -83,6 +83,19 @@ struct Link {
     fallback_at: Option<Instant>,
 }
 
+impl Link {
+    /// A link whose frames go through the server's relay.
+    fn relay(generation: u64, role: Role) -> Link {
+        Link {
+            generation,
+            rtc: None,
+            path: Path::Relay,
+            role,
+            fallback_at: None,
+        }
+    }
+}
+
 struct BenchRun {
     peer: PeerId,
     remaining: u32,
@@ -348,16 +361,8 @@ impl Driver {
             // The peer (initiator) chose the relay: answer there.
             self.close_rtc(peer);
             let generation = self.bump_generation();
-            self.links.insert(
-                peer,
-                Link {
-                    generation,
-                    rtc: None,
-                    path: Path::Relay,
-                    role: Role::Responder,
-                    fallback_at: None,
-                },
-            );
+            self.links
+                .insert(peer, Link::relay(generation, Role::Responder));
             self.state.member_connecting(peer);
             self.client.add_peer(now, peer, Role::Responder);
         }
@@ -376,16 +381,8 @@ impl Driver {
         self.state.member_connecting(peer);
         let generation = self.bump_generation();
         if self.settings.force_relay {
-            self.links.insert(
-                peer,
-                Link {
-                    generation,
-                    rtc: None,
-                    path: Path::Relay,
-                    role: Role::Initiator,
-                    fallback_at: None,
-                },
-            );
+            self.links
+                .insert(peer, Link::relay(generation, Role::Initiator));
             self.client.add_peer(now, peer, Role::Initiator);
             return;
         }

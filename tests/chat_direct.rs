@@ -2,21 +2,13 @@
 //! app, B opens A's invite link, both see each other verified with matching fingerprints,
 //! three messages flow each way in order, and markup in a message stays text.
 
-use confab_e2e::{Browser, Chromedriver, Env, Server, exchange};
+use confab_e2e::{Browser, Pair, Server, exchange};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_directly() -> anyhow::Result<()> {
-    let env = Env::from_env()?;
-    let server = Server::start(&env, true).await?;
-    let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "bob").await?;
-    let outcome = scenario(&server, &alice, &bob).await;
-    alice.screenshot(&env, "direct-alice.png").await.ok();
-    bob.screenshot(&env, "direct-bob.png").await.ok();
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    outcome
+    let pair = Pair::start(true).await?;
+    let outcome = scenario(&pair.server, &pair.alice, &pair.bob).await;
+    pair.finish("direct", outcome).await
 }
 
 async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Result<()> {

@@ -2,21 +2,13 @@
 //! WebSocket relay. The chat works the same, and the bytes the server relayed contain
 //! neither any message text nor the room secret, in any encoding.
 
-use confab_e2e::{Browser, Chromedriver, Env, Server, exchange};
+use confab_e2e::{Browser, Pair, Server, exchange};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_chat_through_the_relay() -> anyhow::Result<()> {
-    let env = Env::from_env()?;
-    let server = Server::start(&env, true).await?;
-    let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "bob").await?;
-    let outcome = scenario(&server, &alice, &bob).await;
-    alice.screenshot(&env, "relay-alice.png").await.ok();
-    bob.screenshot(&env, "relay-bob.png").await.ok();
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    outcome
+    let pair = Pair::start(true).await?;
+    let outcome = scenario(&pair.server, &pair.alice, &pair.bob).await;
+    pair.finish("relay", outcome).await
 }
 
 async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Result<()> {

@@ -634,7 +634,11 @@ impl Report {
             "(loopback-only network namespace; crossOriginIsolated = {}",
             f.cross_origin_isolated
         );
-        let resolution = if f.cross_origin_isolated { "5 µs" } else { "100 µs" };
+        let resolution = if f.cross_origin_isolated {
+            "5 µs"
+        } else {
+            "100 µs"
+        };
         println!(" so performance.now() ticks every {resolution} in the pages)");
 
         println!(

@@ -115,14 +115,6 @@ impl Browser {
         );
         Ok(())
     }
-
-    /// Console messages are not available over classic WebDriver; this returns the text of
-    /// the page's `role=alert` notice, if any, for diagnostics.
-    pub async fn notice(&self) -> Option<String> {
-        let elements = self.driver.find_all(By::Css("[role=alert]")).await.ok()?;
-        let first = elements.into_iter().next()?;
-        first.text().await.ok()
-    }
 }
 
 /// A member row as shown.

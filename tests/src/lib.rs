@@ -57,6 +57,53 @@ impl Env {
     }
 }
 
+/// The usual shape of a test: a server, one chromedriver and two browsers, Alice and Bob.
+pub struct Pair {
+    /// Paths.
+    pub env: Env,
+    /// The Confab server.
+    pub server: Server,
+    _chromedriver: Chromedriver,
+    /// First browser.
+    pub alice: Browser,
+    /// Second browser.
+    pub bob: Browser,
+}
+
+impl Pair {
+    /// Starts everything; `record_relay` makes the server keep what it relays.
+    pub async fn start(record_relay: bool) -> anyhow::Result<Pair> {
+        let env = Env::from_env()?;
+        let server = Server::start(&env, record_relay).await?;
+        let chromedriver = Chromedriver::start(&env).await?;
+        let alice = Browser::open(&chromedriver, &env, "alice").await?;
+        let bob = Browser::open(&chromedriver, &env, "bob").await?;
+        Ok(Pair {
+            env,
+            server,
+            _chromedriver: chromedriver,
+            alice,
+            bob,
+        })
+    }
+
+    /// Saves `<name>-alice.png` and `<name>-bob.png`, quits both browsers (whatever the
+    /// outcome), and returns `outcome`.
+    pub async fn finish(self, name: &str, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
+        self.alice
+            .screenshot(&self.env, &format!("{name}-alice.png"))
+            .await
+            .ok();
+        self.bob
+            .screenshot(&self.env, &format!("{name}-bob.png"))
+            .await
+            .ok();
+        self.alice.quit().await.ok();
+        self.bob.quit().await.ok();
+        outcome
+    }
+}
+
 /// Polls `check` until it returns `Some`, or fails after [`PATIENCE`] saying `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
 where

@@ -57,7 +57,7 @@ fn page_size_summary(dist: &Path) -> Result<String> {
         let Some(ext) = file.extension().and_then(|ext| ext.to_str()) else {
             continue;
         };
-        if !["html", "js", "wasm", "css"].contains(&ext) {
+        if !["html", "js", "wasm", "css", "svg"].contains(&ext) {
             continue;
         }
         let bytes = fs::read(&file)?;

@@ -141,21 +141,7 @@ pub enum DecodeError {
 impl<'a> Frame<'a> {
     /// Parses a frame. Never panics, whatever the input.
     pub fn decode(bytes: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
-        if bytes.len() > MAX_FRAME_LEN {
-            return Err(DecodeError::TooLong {
-                what: "frame",
-                max: MAX_FRAME_LEN,
-                got: bytes.len(),
-            });
-        }
-        let mut reader = Reader::new(bytes);
-        let version = reader.u8()?;
-        if version != VERSION {
-            return Err(DecodeError::Version {
-                expected: VERSION,
-                got: version,
-            });
-        }
+        let mut reader = Reader::versioned(bytes, "frame", MAX_FRAME_LEN)?;
         let frame = match reader.u8()? {
             KIND_HANDSHAKE => {
                 let step = reader.u8()?;

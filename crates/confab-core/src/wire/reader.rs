@@ -11,6 +11,30 @@ impl<'a> Reader<'a> {
         Reader { bytes }
     }
 
+    /// A reader past byte 0 of a top-level message, after checking its size and version.
+    pub(crate) fn versioned(
+        bytes: &'a [u8],
+        what: &'static str,
+        max: usize,
+    ) -> Result<Reader<'a>, DecodeError> {
+        if bytes.len() > max {
+            return Err(DecodeError::TooLong {
+                what,
+                max,
+                got: bytes.len(),
+            });
+        }
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != super::VERSION {
+            return Err(DecodeError::Version {
+                expected: super::VERSION,
+                got: version,
+            });
+        }
+        Ok(reader)
+    }
+
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.bytes.len() < n {
             return Err(DecodeError::Truncated {

@@ -40,21 +40,7 @@ pub struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     /// Parses an envelope. Never panics.
     pub fn decode(bytes: &'a [u8]) -> Result<Envelope<'a>, DecodeError> {
-        if bytes.len() > MAX_ENVELOPE_LEN {
-            return Err(DecodeError::TooLong {
-                what: "relay envelope",
-                max: MAX_ENVELOPE_LEN,
-                got: bytes.len(),
-            });
-        }
-        let mut reader = Reader::new(bytes);
-        let version = reader.u8()?;
-        if version != VERSION {
-            return Err(DecodeError::Version {
-                expected: VERSION,
-                got: version,
-            });
-        }
+        let mut reader = Reader::versioned(bytes, "relay envelope", MAX_ENVELOPE_LEN)?;
         let kind = reader.u8()?;
         let peer = PeerId::new(reader.u64()?);
         let direction = match kind {
