@@ -180,6 +180,25 @@ impl ChatPage<'_> {
         Ok(())
     }
 
+    /// Keyboard only: types `text`, presses Tab (focus must land on the button named
+    /// "Send"), then Enter.
+    pub async fn send_with_keyboard_via_button(&self, text: &str) -> anyhow::Result<()> {
+        let field = self.by_role("textbox", "Message").await?;
+        field.send_keys(text).await?;
+        field.send_keys(Key::Tab).await?;
+        let focused = self.browser.driver.active_element().await?;
+        let (role, name) = (
+            computed(&focused, "computedrole").await?,
+            computed(&focused, "computedlabel").await?,
+        );
+        anyhow::ensure!(
+            (role.as_str(), name.as_str()) == ("button", "Send"),
+            "Tab moved focus to {role} {name:?}"
+        );
+        focused.send_keys(Key::Enter).await?;
+        Ok(())
+    }
+
     /// The text of every item in the list named "Messages", in order.
     pub async fn messages(&self) -> anyhow::Result<Vec<String>> {
         self.list_items("Messages").await

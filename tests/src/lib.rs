@@ -129,8 +129,9 @@ where
 }
 
 /// The conversation every chat scenario runs: three messages each way, strictly
-/// alternating (each awaited by the other side), the second of Alice's sent with the Send
-/// button, then a message full of markup. Checks that both sides show all seven in the
+/// alternating (each awaited by the other side); Alice sends her second with a click on
+/// "Send" and her third by keyboard alone (Tab to "Send", Enter); then a message full of
+/// markup. Checks that both sides show all seven in the
 /// same order, with author and time, and that the markup stayed text.
 pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> {
     const XSS: &str = "<img src=x onerror=alert(1)>";
@@ -145,10 +146,10 @@ pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> 
     ];
     for (msg_idx, text) in script.iter().enumerate() {
         let (sender, receiver) = if msg_idx % 2 == 0 { (a, b) } else { (b, a) };
-        if msg_idx == 2 {
-            sender.send_with_button(text).await?
-        } else {
-            sender.send(text).await?
+        match msg_idx {
+            2 => sender.send_with_button(text).await?,
+            4 => sender.send_with_keyboard_via_button(text).await?,
+            _ => sender.send(text).await?,
         }
         receiver.wait_for_messages(&script[..=msg_idx]).await?;
     }
