@@ -298,17 +298,7 @@ async fn confab_rtt(alice: &Browser, rounds: u32) -> anyhow::Result<Vec<f64>> {
            return Array.isArray(confab.benchResult) ? Array.from(confab.benchResult) : null;
          }}, 'confab benchResult');"
     );
-    let samples: Vec<f64> = alice
-        .driver()
-        .execute(script, vec![json!(rounds)])
-        .await?
-        .convert()?;
-    ensure!(
-        samples.len() == rounds as usize,
-        "asked for {rounds} confab round trips, got {}",
-        samples.len()
-    );
-    Ok(samples)
+    round_trips(alice, &script, rounds, "confab").await
 }
 
 /// A second, plain peer connection between the two pages, signalled by this process
@@ -401,14 +391,24 @@ async fn raw_rtt(alice: &Browser, rounds: u32) -> anyhow::Result<Vec<f64>> {
            dc.send(payload);
          }});"
     );
-    let samples: Vec<f64> = alice
+    round_trips(alice, &script, rounds, "raw").await
+}
+
+/// Runs a round-trip script in `browser` and checks it returned one sample per round.
+async fn round_trips(
+    browser: &Browser,
+    script: &str,
+    rounds: u32,
+    what: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let samples: Vec<f64> = browser
         .driver()
         .execute(script, vec![json!(rounds)])
         .await?
         .convert()?;
     ensure!(
         samples.len() == rounds as usize,
-        "asked for {rounds} raw round trips, got {}",
+        "asked for {rounds} {what} round trips, got {}",
         samples.len()
     );
     Ok(samples)
