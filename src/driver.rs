@@ -61,6 +61,9 @@ impl Commands {
 pub struct Settings {
     /// Never try WebRTC: all frames go through the server relay.
     pub force_relay: bool,
+    /// Test hook: never send our ICE candidates, so no direct path can form and the
+    /// timed fallback to the relay is exercised for real.
+    pub dangerously_withhold_ice_candidates: bool,
 }
 
 #[derive(Debug)]
@@ -357,12 +360,15 @@ impl Driver {
             .links
             .get(&peer)
             .is_some_and(|link| link.path == Path::Relay);
-        if is_new_handshake && !on_relay {
-            // The peer (initiator) chose the relay: answer there.
-            self.close_rtc(peer);
-            let generation = self.bump_generation();
-            self.links
-                .insert(peer, Link::relay(generation, Role::Responder));
+        if is_new_handshake {
+            // The peer (the initiator) starts over on the relay, whether or not its
+            // `UseRelay` signal already moved our link there: answer as a new responder.
+            if !on_relay {
+                self.close_rtc(peer);
+                let generation = self.bump_generation();
+                self.links
+                    .insert(peer, Link::relay(generation, Role::Responder));
+            }
             self.state.member_connecting(peer);
             self.client.add_peer(now, peer, Role::Responder);
         }
@@ -457,6 +463,8 @@ impl Driver {
 
     fn handle_rtc(&mut self, now: Instant, peer: PeerId, event: RtcEvent) {
         match event {
+            RtcEvent::Signal(RtcSignal::Candidate { .. })
+                if self.settings.dangerously_withhold_ice_candidates => {}
             RtcEvent::Signal(signal) => {
                 let data = serde_json::to_string(&signal).unwrap_or_default();
                 self.send_signal(&ClientMessage::Signal { to: peer, data });

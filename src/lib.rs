@@ -52,6 +52,8 @@ pub fn App() -> impl IntoView {
 
     let settings = Settings {
         force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
+        dangerously_withhold_ice_candidates: page::query_param("ice")
+            .is_some_and(|v| v == "withhold"),
     };
     let commands = driver::start(client, state, settings);
     let bench_commands = commands.clone();
