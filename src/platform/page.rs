@@ -55,9 +55,12 @@ pub fn query_param(name: &str) -> Option<String> {
 
 /// Copies `text` to the clipboard.
 pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
-    let clipboard = window()
-        .map(|w| w.navigator().clipboard())
-        .ok_or("no clipboard")?;
+    let navigator = window().map(|w| w.navigator()).ok_or("no window")?;
+    // Undefined outside secure contexts (plain http on a non-local host).
+    if !js_sys::Reflect::has(&navigator, &"clipboard".into()).unwrap_or(false) {
+        return Err("the clipboard needs https".into());
+    }
+    let clipboard = navigator.clipboard();
     JsFuture::from(clipboard.write_text(text))
         .await
         .map(|_| ())
