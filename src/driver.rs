@@ -3,6 +3,7 @@
 //! input to core, drains core's output into links and UI state, and repeats.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::signal::{ClientMessage, ServerMessage};
@@ -13,8 +14,9 @@ use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use leptos::prelude::*;
 
-use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
-use crate::platform::socket::{Socket, SocketEvent};
+use crate::platform::net::{DirectLink, Network, Signalling};
+use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
+use crate::platform::socket::SocketEvent;
 use crate::platform::{clock, page};
 use crate::state::{AppState, MemberStatus, MessageView, Path, ServerStatus};
 
@@ -79,7 +81,7 @@ enum Input {
 
 struct Link {
     generation: u64,
-    rtc: Option<RtcLink>,
+    rtc: Option<Box<dyn DirectLink>>,
     path: Path,
     role: Role,
     /// When the direct path must be open by, else fall back to the relay.
@@ -113,7 +115,8 @@ struct Driver {
     state: AppState,
     settings: Settings,
     inbox: UnboundedSender<Input>,
-    socket: Option<Socket>,
+    network: Box<dyn Network>,
+    socket: Option<Box<dyn Signalling>>,
     ice_servers: Vec<IceServerConfig>,
     links: HashMap<PeerId, Link>,
     duplicates: HashSet<PeerId>,
@@ -125,7 +128,12 @@ struct Driver {
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
-pub fn start(client: Client, state: AppState, settings: Settings) -> Commands {
+pub fn start(
+    client: Client,
+    state: AppState,
+    settings: Settings,
+    network: Box<dyn Network>,
+) -> Commands {
     let (inbox, inputs) = unbounded();
     let mut driver = Driver {
         room: client.room_id(),
@@ -133,6 +141,7 @@ pub fn start(client: Client, state: AppState, settings: Settings) -> Commands {
         state,
         settings,
         inbox: inbox.clone(),
+        network,
         socket: None,
         ice_servers: Vec::new(),
         links: HashMap::new(),
@@ -143,7 +152,8 @@ pub fn start(client: Client, state: AppState, settings: Settings) -> Commands {
         bench: None,
         announced_ready: false,
     };
-    leptos::task::spawn_local(async move {
+    // Not a component: the driver runs on the browser's microtask queue directly.
+    wasm_bindgen_futures::spawn_local(async move {
         driver.connect_socket();
         driver.run(inputs).await;
     });
@@ -240,10 +250,10 @@ impl Driver {
 
     fn connect_socket(&mut self) {
         let inbox = self.inbox.clone();
-        let sink = move |event| {
+        let sink = Rc::new(move |event| {
             let _ = inbox.unbounded_send(Input::Socket(event));
-        };
-        match Socket::connect(&page::socket_url(), sink) {
+        });
+        match self.network.connect(&page::socket_url(), sink) {
             Ok(socket) => self.socket = Some(socket),
             Err(error) => {
                 log(&error);
@@ -335,8 +345,10 @@ impl Driver {
                 if direct {
                     self.client.check_liveness(now, peer, LIVENESS_PROBE);
                 } else {
+                    // Decide before dropping: dropping un-verifies the peer.
+                    let was_verified = self.is_verified(peer);
                     self.drop_link(now, peer);
-                    if !self.is_verified(peer) {
+                    if !was_verified {
                         self.state.member_forget(peer);
                     }
                 }
@@ -406,16 +418,16 @@ impl Driver {
         );
     }
 
-    fn new_rtc(&self, peer: PeerId, generation: u64, offerer: bool) -> Option<RtcLink> {
+    fn new_rtc(&self, peer: PeerId, generation: u64, offerer: bool) -> Option<Box<dyn DirectLink>> {
         let inbox = self.inbox.clone();
-        let sink = move |event| {
+        let sink = Rc::new(move |event| {
             let _ = inbox.unbounded_send(Input::Rtc {
                 peer,
                 generation,
                 event,
             });
-        };
-        match RtcLink::new(&self.ice_servers, offerer, sink) {
+        });
+        match self.network.open_link(&self.ice_servers, offerer, sink) {
             Ok(link) => Some(link),
             Err(error) => {
                 log(&format!("cannot create a peer connection: {error}"));
@@ -440,7 +452,7 @@ impl Driver {
                 let generation = self.bump_generation();
                 let rtc = self.new_rtc(from, generation, false);
                 if let Some(rtc) = &rtc {
-                    spawn_signal(rtc.clone(), offer);
+                    rtc.handle_signal(offer);
                 }
                 self.links.insert(
                     from,
@@ -454,8 +466,8 @@ impl Driver {
                 );
             }
             other => {
-                if let Some(rtc) = self.links.get(&from).and_then(|link| link.rtc.clone()) {
-                    spawn_signal(rtc, other);
+                if let Some(rtc) = self.links.get(&from).and_then(|link| link.rtc.as_ref()) {
+                    rtc.handle_signal(other);
                 }
             }
         }
@@ -684,14 +696,6 @@ fn bench_crypto(size: usize, iterations: u32) {
     );
 }
 
-fn spawn_signal(rtc: RtcLink, signal: RtcSignal) {
-    wasm_bindgen_futures::spawn_local(async move {
-        if let Err(error) = rtc.handle_signal(signal).await {
-            log(&format!("WebRTC signal failed: {error}"));
-        }
-    });
-}
-
 fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
@@ -701,3 +705,7 @@ fn now_ms() -> f64 {
 fn log(text: &str) {
     web_sys::console::warn_1(&text.into());
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -55,7 +55,12 @@ pub fn App() -> impl IntoView {
         dangerously_withhold_ice_candidates: page::query_param("ice")
             .is_some_and(|v| v == "withhold"),
     };
-    let commands = driver::start(client, state, settings);
+    let commands = driver::start(
+        client,
+        state,
+        settings,
+        Box::new(platform::net::BrowserNetwork),
+    );
     let bench_commands = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = detail

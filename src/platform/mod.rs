@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod entropy;
+pub mod net;
 pub mod page;
 pub mod rtc;
 pub mod socket;

@@ -1,0 +1,217 @@
+//! The driver against an in-memory network: a fake signalling server fed by the test, and a
+//! real second `Client` playing the peer through relay envelopes (no WebRTC involved).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use confab_core::signal::{ClientMessage, ServerMessage};
+use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
+use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret};
+use leptos::prelude::*;
+use wasm_bindgen_test::*;
+
+use super::{Command, Settings, start};
+use crate::platform::net::{DirectLink, Network, Signalling, Sink};
+use crate::platform::rtc::{IceServerConfig, RtcEvent};
+use crate::platform::socket::SocketEvent;
+use crate::platform::{clock, entropy};
+use crate::state::{AppState, MemberStatus, Path};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// What the driver sent, and the handle to talk back to it.
+#[derive(Default)]
+struct Wire {
+    texts: RefCell<Vec<String>>,
+    binaries: RefCell<Vec<Vec<u8>>>,
+    socket_sink: RefCell<Option<Sink<SocketEvent>>>,
+}
+
+impl Wire {
+    fn deliver(&self, event: SocketEvent) {
+        let sink = self
+            .socket_sink
+            .borrow()
+            .clone()
+            .expect("the driver connected");
+        sink(event);
+    }
+    fn deliver_json(&self, message: &ServerMessage) {
+        self.deliver(SocketEvent::Text(serde_json::to_string(message).unwrap()));
+    }
+}
+
+struct FakeNetwork(Rc<Wire>);
+struct FakeSocket(Rc<Wire>);
+
+impl Signalling for FakeSocket {
+    fn send_text(&self, text: &str) -> bool {
+        self.0.texts.borrow_mut().push(text.to_owned());
+        true
+    }
+    fn send_binary(&self, bytes: &[u8]) -> bool {
+        self.0.binaries.borrow_mut().push(bytes.to_vec());
+        true
+    }
+}
+
+impl Network for FakeNetwork {
+    fn connect(&self, _url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+        *self.0.socket_sink.borrow_mut() = Some(sink);
+        Ok(Box::new(FakeSocket(self.0.clone())))
+    }
+    fn open_link(
+        &self,
+        _: &[IceServerConfig],
+        _: bool,
+        _: Sink<RtcEvent>,
+    ) -> Result<Box<dyn DirectLink>, String> {
+        Err("this test has no WebRTC".into())
+    }
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if done() {
+            return;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[wasm_bindgen_test]
+async fn the_driver_joins_verifies_and_chats_over_the_relay() {
+    let wire = Rc::new(Wire::default());
+    let state = AppState::new();
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let room_id = room.room_id();
+    let me = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+    };
+    let commands = start(me, state, settings, Box::new(FakeNetwork(wire.clone())));
+    until("the driver to connect", || {
+        wire.socket_sink.borrow().is_some()
+    })
+    .await;
+
+    // The server welcomes us; we join our room by its id.
+    let (my_id, peer_id) = (PeerId::new(1), PeerId::new(2));
+    wire.deliver(SocketEvent::Open);
+    wire.deliver_json(&ServerMessage::Welcome {
+        peer: my_id,
+        ice_servers: vec![],
+    });
+    until("a join", || !wire.texts.borrow().is_empty()).await;
+    let join: ClientMessage = serde_json::from_str(&wire.texts.borrow()[0]).unwrap();
+    assert_eq!(join, ClientMessage::Join { room: room_id });
+
+    // Someone is already there: we initiate to them over the relay.
+    let config = Config {
+        display_name: "Relay Rita".into(),
+        ..Config::default()
+    };
+    let mut peer = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room,
+        config,
+        entropy::seed(),
+    );
+    peer.add_peer(clock::now(), my_id, Role::Responder);
+    wire.deliver_json(&ServerMessage::Joined {
+        room: room_id,
+        peers: vec![peer_id],
+    });
+    let mut peer_events = Vec::new();
+    let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
+        for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
+            let envelope = Envelope::decode(&bytes).unwrap();
+            assert_eq!(envelope.direction, RelayDirection::To(peer_id));
+            peer.handle_frame(clock::now(), my_id, envelope.payload);
+        }
+        loop {
+            match peer.poll_output() {
+                Output::Transmit(t) => {
+                    let back = Envelope {
+                        direction: RelayDirection::From(peer_id),
+                        payload: &t.bytes,
+                    };
+                    wire.deliver(SocketEvent::Binary(back.encode()));
+                }
+                Output::Event(event) => peer_events.push(event),
+                Output::Timeout(_) => break,
+            }
+        }
+    };
+    for _ in 0..100 {
+        pump(&mut peer, &mut peer_events);
+        let online = state.members.with_untracked(|members| {
+            members
+                .iter()
+                .any(|m| m.status == MemberStatus::Online(Path::Relay))
+        });
+        if online && peer.verified_peers().count() == 1 {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    let member = state
+        .members
+        .get_untracked()
+        .into_iter()
+        .next()
+        .expect("a member row");
+    assert_eq!(member.status, MemberStatus::Online(Path::Relay));
+    assert_eq!(member.name.as_deref(), Some("Relay Rita"));
+    assert_eq!(
+        member.fingerprint,
+        Some(peer.identity().fingerprint().to_string())
+    );
+
+    // A message typed in the UI reaches the peer, and the peer's reply is shown.
+    commands.send(Command::SendText("hello from the driver".into()));
+    for _ in 0..100 {
+        pump(&mut peer, &mut peer_events);
+        if peer_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "hello from the driver"))
+        {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        peer_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "hello from the driver"))
+    );
+    peer.send_text(clock::now(), clock::wall(), "hi back")
+        .unwrap();
+    pump(&mut peer, &mut peer_events);
+    until("the reply to be shown", || {
+        state
+            .messages
+            .with_untracked(|messages| messages.iter().any(|m| m.text == "hi back" && !m.mine))
+    })
+    .await;
+
+    // The server says the peer left: its relayed link ends and the row says so.
+    wire.deliver_json(&ServerMessage::PeerLeft {
+        room: room_id,
+        peer: peer_id,
+    });
+    until("the member to be shown as left", || {
+        state
+            .members
+            .with_untracked(|members| members.iter().any(|m| m.status == MemberStatus::Left))
+    })
+    .await;
+}

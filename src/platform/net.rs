@@ -1,0 +1,91 @@
+//! The seams between the driver and the network: small traits the driver sees, with the
+//! browser implementation ([`BrowserNetwork`]: WebSocket + RTCPeerConnection) here and an
+//! in-memory one in the driver's tests.
+
+use std::rc::Rc;
+
+use super::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
+use super::socket::{Socket, SocketEvent};
+
+/// Where an adapter delivers its events (the driver's inbox).
+pub type Sink<T> = Rc<dyn Fn(T)>;
+
+/// The connection to the signalling server.
+pub trait Signalling {
+    /// Sends a JSON signalling frame; false if it cannot be sent now.
+    fn send_text(&self, text: &str) -> bool;
+    /// Sends a relay envelope; false if it cannot be sent now.
+    fn send_binary(&self, bytes: &[u8]) -> bool;
+}
+
+/// A direct link to one peer (a WebRTC data channel in the browser).
+pub trait DirectLink {
+    /// Sends bytes; false if the link is not open.
+    fn send(&self, bytes: &[u8]) -> bool;
+    /// Feeds a signal (SDP or ICE) from the peer; failures are logged and end in `Closed`.
+    fn handle_signal(&self, signal: RtcSignal);
+    /// Ends the link; no events after this.
+    fn close(&self);
+}
+
+/// Opens signalling connections and direct links.
+pub trait Network {
+    /// Connects to the signalling server at `url`.
+    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String>;
+    /// Opens a direct link; the offerer starts the negotiation.
+    fn open_link(
+        &self,
+        ice_servers: &[IceServerConfig],
+        offerer: bool,
+        sink: Sink<RtcEvent>,
+    ) -> Result<Box<dyn DirectLink>, String>;
+}
+
+/// The real thing: a WebSocket and RTCPeerConnections.
+pub struct BrowserNetwork;
+
+impl Network for BrowserNetwork {
+    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+        Ok(Box::new(Socket::connect(url, move |event| sink(event))?))
+    }
+
+    fn open_link(
+        &self,
+        ice_servers: &[IceServerConfig],
+        offerer: bool,
+        sink: Sink<RtcEvent>,
+    ) -> Result<Box<dyn DirectLink>, String> {
+        Ok(Box::new(RtcLink::new(
+            ice_servers,
+            offerer,
+            move |event| sink(event),
+        )?))
+    }
+}
+
+impl Signalling for Socket {
+    fn send_text(&self, text: &str) -> bool {
+        Socket::send_text(self, text)
+    }
+    fn send_binary(&self, bytes: &[u8]) -> bool {
+        Socket::send_binary(self, bytes)
+    }
+}
+
+impl DirectLink for RtcLink {
+    fn send(&self, bytes: &[u8]) -> bool {
+        RtcLink::send(self, bytes)
+    }
+    fn handle_signal(&self, signal: RtcSignal) {
+        let link = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = RtcLink::handle_signal(&link, signal).await {
+                web_sys::console::warn_1(&format!("WebRTC signal failed: {error}").into());
+                link.close();
+            }
+        });
+    }
+    fn close(&self) {
+        RtcLink::close(self);
+    }
+}
