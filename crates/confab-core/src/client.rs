@@ -200,6 +200,8 @@ enum PeerState {
 pub struct Client {
     identity: Identity,
     public: PublicIdentity,
+    /// Our encoded identity card, signed once and sent in every handshake.
+    own_card: Vec<u8>,
     room: RoomSecret,
     config: Config,
     rng: SeededRng,
@@ -219,6 +221,7 @@ impl Client {
         config.display_name = truncate_utf8(config.display_name.trim(), MAX_NAME_LEN).to_owned();
         Client {
             public: identity.public(),
+            own_card: identity.encoded_card(&config.display_name),
             identity,
             room,
             config,
@@ -265,7 +268,7 @@ impl Client {
         let seed = self.rng.child_seed();
         let mut handshake = Box::new(Handshake::new(
             &self.identity,
-            &self.config.display_name,
+            &self.own_card,
             &self.room.noise_psk(),
             role,
             seed,

@@ -54,6 +54,17 @@ impl Identity {
         Zeroizing::new(self.dh.to_bytes())
     }
 
+    /// Our identity card for handshakes, encoded: built once per client, sent in each
+    /// handshake.
+    pub(crate) fn encoded_card(&self, display_name: &str) -> Vec<u8> {
+        crate::wire::Card {
+            signing_key: self.signing.verifying_key().to_bytes(),
+            signature: self.sign_card(display_name),
+            display_name: display_name.to_owned(),
+        }
+        .encode()
+    }
+
     /// Signs the card that binds our Noise static key and display name to our signing key.
     pub(crate) fn sign_card(&self, display_name: &str) -> [u8; 64] {
         let public = self.public();

@@ -58,19 +58,15 @@ pub enum HandshakeError {
 }
 
 impl Handshake {
+    /// `own_card` is [`Identity::encoded_card`], built once by the caller.
     pub(crate) fn new(
         identity: &Identity,
-        display_name: &str,
+        own_card: &[u8],
         psk: &[u8; 32],
         role: Role,
         seed: [u8; 32],
     ) -> Handshake {
         let secret = identity.dh_secret_bytes();
-        let card = Card {
-            signing_key: identity.public().signing_key_bytes(),
-            signature: identity.sign_card(display_name),
-            display_name: display_name.to_owned(),
-        };
         // The pattern string is a constant and the key lengths are fixed, so building
         // cannot fail; a failure here is a bug in this file, not peer input.
         #[allow(clippy::expect_used)]
@@ -91,7 +87,7 @@ impl Handshake {
             noise,
             role,
             step: 0,
-            own_card: card.encode(),
+            own_card: own_card.to_vec(),
             remote: None,
         }
     }
@@ -305,14 +301,14 @@ impl Session {
         let bob = Identity::from_seed([seed.wrapping_add(2); 32]);
         let mut initiator = Handshake::new(
             &alice,
-            "alice",
+            &alice.encoded_card("alice"),
             &psk,
             Role::Initiator,
             [seed.wrapping_add(3); 32],
         );
         let mut responder = Handshake::new(
             &bob,
-            "bob",
+            &bob.encoded_card("bob"),
             &psk,
             Role::Responder,
             [seed.wrapping_add(4); 32],

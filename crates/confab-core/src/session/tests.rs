@@ -80,8 +80,20 @@ fn oversized_plaintext_is_refused_before_sealing() {
 fn handshake_with_a_different_psk_fails_at_the_first_message() {
     let alice = Identity::from_seed([1; 32]);
     let bob = Identity::from_seed([2; 32]);
-    let mut initiator = Handshake::new(&alice, "a", &[1; 32], Role::Initiator, [3; 32]);
-    let mut responder = Handshake::new(&bob, "b", &[2; 32], Role::Responder, [4; 32]);
+    let mut initiator = Handshake::new(
+        &alice,
+        &alice.encoded_card("a"),
+        &[1; 32],
+        Role::Initiator,
+        [3; 32],
+    );
+    let mut responder = Handshake::new(
+        &bob,
+        &bob.encoded_card("b"),
+        &[2; 32],
+        Role::Responder,
+        [4; 32],
+    );
     let first = initiator.start().unwrap();
     let Ok(Frame::Handshake { step, message }) = Frame::decode(&first) else {
         panic!("handshake frame")
@@ -95,7 +107,13 @@ fn handshake_with_a_different_psk_fails_at_the_first_message() {
 #[test]
 fn handshake_messages_out_of_turn_are_refused() {
     let bob = Identity::from_seed([2; 32]);
-    let mut responder = Handshake::new(&bob, "b", &[2; 32], Role::Responder, [4; 32]);
+    let mut responder = Handshake::new(
+        &bob,
+        &bob.encoded_card("b"),
+        &[2; 32],
+        Role::Responder,
+        [4; 32],
+    );
     assert_eq!(
         responder.handle_message(1, &[0; 48]),
         Err(HandshakeError::OutOfOrder {
@@ -103,7 +121,13 @@ fn handshake_messages_out_of_turn_are_refused() {
             got: 1
         })
     );
-    let mut initiator = Handshake::new(&bob, "b", &[2; 32], Role::Initiator, [4; 32]);
+    let mut initiator = Handshake::new(
+        &bob,
+        &bob.encoded_card("b"),
+        &[2; 32],
+        Role::Initiator,
+        [4; 32],
+    );
     assert_eq!(
         initiator.handle_message(0, &[0; 48]),
         Err(HandshakeError::OutOfOrder {

@@ -334,8 +334,7 @@ fn a_liveness_check_ends_a_silent_peer_quickly_and_spares_a_live_one() {
     assert!(
         net.nodes[0]
             .events
-            .iter()
-            .any(|e| *e == Event::PeerLeft { peer: id_1 })
+            .contains(&Event::PeerLeft { peer: id_1 })
     );
     // Probing someone unknown does nothing.
     net.with(0, |c, now| {
