@@ -33,5 +33,13 @@ xflags::xflags! {
         cmd tidy {}
         /// Run the benchmarks.
         cmd bench {}
+        /// Fuzz one target of `fuzz/` (`wire` or `client`) for a bounded time, with
+        /// cargo-fuzz on nightly (both installed on first use).
+        cmd fuzz {
+            /// The target: a file name in fuzz/fuzz_targets/ without `.rs`.
+            required target: String
+            /// How long to fuzz, in seconds (default 60).
+            optional --secs secs: u32
+        }
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod boot_script;
 mod build;
 mod flags;
+mod fuzz;
 mod install;
 mod serve;
 mod steps;
@@ -56,6 +57,7 @@ fn run() -> Result<()> {
         XtaskCmd::Test(cmd) => test::run(&sh, &root, cmd.fast),
         XtaskCmd::Tidy(_) => tidy::run(&sh, &root),
         XtaskCmd::Bench(_) => bench::run(&sh, &root),
+        XtaskCmd::Fuzz(cmd) => fuzz::run(&sh, &root, &cmd.target, cmd.secs.unwrap_or(60)),
     }
 }
 
