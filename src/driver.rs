@@ -59,6 +59,34 @@ impl Commands {
     }
 }
 
+/// Routes page-level events to the driver: `pagehide` says goodbye, and the benchmark
+/// harness's `confab-bench` (`[rounds]`) and `confab-bench-crypto` (`[size, iterations]`)
+/// events start measurements.
+pub fn listen_to_page(commands: &Commands) {
+    /// The `idx`-th number of an event's detail, or `default`, kept within `range`.
+    fn arg(detail: &[f64], idx: usize, default: f64, range: (f64, f64)) -> f64 {
+        detail
+            .get(idx)
+            .copied()
+            .unwrap_or(default)
+            .clamp(range.0, range.1)
+    }
+    let leave = commands.clone();
+    page::on_page_hide(move || leave.send(Command::Leave));
+    let bench = commands.clone();
+    page::on_bench_request("confab-bench", move |detail| {
+        let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
+        bench.send(Command::Bench { rounds });
+    });
+    let crypto = commands.clone();
+    page::on_bench_request("confab-bench-crypto", move |detail| {
+        let max_size = confab_core::session::MAX_PLAINTEXT_LEN as f64;
+        let size = arg(&detail, 0, 1024.0, (0.0, max_size)) as usize;
+        let iterations = arg(&detail, 1, 1000.0, (1.0, 1e6)) as u32;
+        crypto.send(Command::BenchCrypto { size, iterations });
+    });
+}
+
 /// Settings read once at start.
 pub struct Settings {
     /// Never try WebRTC: all frames go through the server relay.

@@ -11,7 +11,7 @@ pub mod state;
 use confab_core::{Client, Config, Identity, RoomSecret};
 use leptos::prelude::*;
 
-use crate::driver::{Command, Commands, Settings};
+use crate::driver::{Commands, Settings};
 use crate::platform::{entropy, page};
 use crate::state::{AppState, Me};
 
@@ -20,9 +20,10 @@ use crate::state::{AppState, Me};
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState::new();
-    let (room, problem) = match RoomSecret::from_fragment(&page::fragment()) {
+    let fragment = page::fragment();
+    let (room, problem) = match RoomSecret::from_fragment(&fragment) {
         Ok(room) => (room, None),
-        Err(_) if page::fragment().is_empty() => (RoomSecret::from_bytes(entropy::seed()), None),
+        Err(_) if fragment.is_empty() => (RoomSecret::from_bytes(entropy::seed()), None),
         Err(error) => (
             RoomSecret::from_bytes(entropy::seed()),
             Some(format!("{error} A new room was started instead.")),
@@ -61,27 +62,7 @@ pub fn App() -> impl IntoView {
         settings,
         Box::new(platform::net::BrowserNetwork),
     );
-    let bench_commands = commands.clone();
-    page::on_bench_request("confab-bench", move |detail| {
-        let rounds = detail
-            .first()
-            .copied()
-            .unwrap_or(100.0)
-            .clamp(1.0, 100_000.0) as u32;
-        bench_commands.send(Command::Bench { rounds });
-    });
-    let leave_commands = commands.clone();
-    page::on_page_hide(move || leave_commands.send(Command::Leave));
-    let crypto_commands = commands.clone();
-    page::on_bench_request("confab-bench-crypto", move |detail| {
-        let size = detail
-            .first()
-            .copied()
-            .unwrap_or(1024.0)
-            .clamp(0.0, 65_519.0) as usize;
-        let iterations = detail.get(1).copied().unwrap_or(1000.0).clamp(1.0, 1e6) as u32;
-        crypto_commands.send(Command::BenchCrypto { size, iterations });
-    });
+    driver::listen_to_page(&commands);
     provide_context(state);
     provide_context(commands);
 

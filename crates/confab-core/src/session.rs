@@ -297,21 +297,19 @@ impl Session {
     #[doc(hidden)]
     pub fn pair_for_testing_only(seed: u8) -> (Session, Session) {
         let psk = [seed; 32];
-        let alice = Identity::from_seed([seed.wrapping_add(1); 32]);
-        let bob = Identity::from_seed([seed.wrapping_add(2); 32]);
-        let mut initiator = Handshake::new(
-            &alice,
-            &alice.encoded_card("alice"),
+        let mut initiator = handshake_for_testing(
+            seed.wrapping_add(1),
+            "alice",
             &psk,
             Role::Initiator,
-            [seed.wrapping_add(3); 32],
+            seed.wrapping_add(3),
         );
-        let mut responder = Handshake::new(
-            &bob,
-            &bob.encoded_card("bob"),
+        let mut responder = handshake_for_testing(
+            seed.wrapping_add(2),
+            "bob",
             &psk,
             Role::Responder,
-            [seed.wrapping_add(4); 32],
+            seed.wrapping_add(4),
         );
         let mut to_responder = initiator.start();
         let mut to_initiator = None;
@@ -334,6 +332,24 @@ impl Session {
             _ => panic!("in-memory handshake between fixed identities always completes"),
         }
     }
+}
+
+/// A handshake for a fixed identity (`identity_seed`), for tests and benchmarks.
+fn handshake_for_testing(
+    identity_seed: u8,
+    name: &str,
+    psk: &[u8; 32],
+    role: Role,
+    seed: u8,
+) -> Handshake {
+    let identity = Identity::from_seed([identity_seed; 32]);
+    Handshake::new(
+        &identity,
+        &identity.encoded_card(name),
+        psk,
+        role,
+        [seed; 32],
+    )
 }
 
 #[cfg(test)]

@@ -78,22 +78,8 @@ fn oversized_plaintext_is_refused_before_sealing() {
 
 #[test]
 fn handshake_with_a_different_psk_fails_at_the_first_message() {
-    let alice = Identity::from_seed([1; 32]);
-    let bob = Identity::from_seed([2; 32]);
-    let mut initiator = Handshake::new(
-        &alice,
-        &alice.encoded_card("a"),
-        &[1; 32],
-        Role::Initiator,
-        [3; 32],
-    );
-    let mut responder = Handshake::new(
-        &bob,
-        &bob.encoded_card("b"),
-        &[2; 32],
-        Role::Responder,
-        [4; 32],
-    );
+    let mut initiator = handshake_for_testing(1, "a", &[1; 32], Role::Initiator, 3);
+    let mut responder = handshake_for_testing(2, "b", &[2; 32], Role::Responder, 4);
     let first = initiator.start().unwrap();
     let Ok(Frame::Handshake { step, message }) = Frame::decode(&first) else {
         panic!("handshake frame")
@@ -106,14 +92,7 @@ fn handshake_with_a_different_psk_fails_at_the_first_message() {
 
 #[test]
 fn handshake_messages_out_of_turn_are_refused() {
-    let bob = Identity::from_seed([2; 32]);
-    let mut responder = Handshake::new(
-        &bob,
-        &bob.encoded_card("b"),
-        &[2; 32],
-        Role::Responder,
-        [4; 32],
-    );
+    let mut responder = handshake_for_testing(2, "b", &[2; 32], Role::Responder, 4);
     assert_eq!(
         responder.handle_message(1, &[0; 48]),
         Err(HandshakeError::OutOfOrder {
@@ -121,13 +100,7 @@ fn handshake_messages_out_of_turn_are_refused() {
             got: 1
         })
     );
-    let mut initiator = Handshake::new(
-        &bob,
-        &bob.encoded_card("b"),
-        &[2; 32],
-        Role::Initiator,
-        [4; 32],
-    );
+    let mut initiator = handshake_for_testing(2, "b", &[2; 32], Role::Initiator, 4);
     assert_eq!(
         initiator.handle_message(0, &[0; 48]),
         Err(HandshakeError::OutOfOrder {
