@@ -190,16 +190,25 @@ pub fn start(
 
 impl Driver {
     async fn run(&mut self, mut inputs: UnboundedReceiver<Input>) {
+        // The armed browser timer and when it fires. It is kept while it fires no later
+        // than the next deadline: an early wake is harmless (timers ignore it), and not
+        // re-arming on every input keeps setTimeout/clearTimeout off the message path.
+        let mut timer: Option<(Instant, gloo_timers::future::TimeoutFuture)> = None;
         loop {
-            let input = match self.next_deadline() {
-                Some(deadline) => {
+            match (self.next_deadline(), &timer) {
+                (Some(deadline), Some((armed, _))) if *armed <= deadline => {}
+                (Some(deadline), _) => {
                     let wait = deadline.saturating_duration_since(clock::now());
-                    match futures::future::select(inputs.next(), clock::sleep(wait)).await {
-                        futures::future::Either::Left((Some(input), _)) => Some(input),
-                        futures::future::Either::Left((None, _)) => return,
-                        futures::future::Either::Right(_) => None,
-                    }
+                    timer = Some((deadline, clock::sleep(wait)));
                 }
+                (None, _) => timer = None,
+            }
+            let input = match timer.as_mut() {
+                Some((_, sleep)) => match futures::future::select(inputs.next(), sleep).await {
+                    futures::future::Either::Left((Some(input), _)) => Some(input),
+                    futures::future::Either::Left((None, _)) => return,
+                    futures::future::Either::Right(_) => None,
+                },
                 None => match inputs.next().await {
                     Some(input) => Some(input),
                     None => return,
@@ -208,7 +217,10 @@ impl Driver {
             let now = clock::now();
             match input {
                 Some(input) => self.handle_input(now, input),
-                None => self.handle_timeout(now),
+                None => {
+                    timer = None;
+                    self.handle_timeout(now);
+                }
             }
             self.drain(now);
         }
