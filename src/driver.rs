@@ -9,7 +9,9 @@ use std::time::Duration;
 use confab_core::signal::{ClientMessage, ServerMessage};
 use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
-use confab_core::{Client, Direction, Event, Instant, Output, PeerId, Role, RoomId};
+use confab_core::{
+    Client, Content, Event, EventId, Instant, OrderKey, Output, PeerId, Presence, Role, RoomId,
+};
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use leptos::prelude::*;
@@ -18,7 +20,7 @@ use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::{clock, page};
-use crate::state::{AppState, MemberStatus, MessageView, Path, ServerStatus};
+use crate::state::{AppState, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
 /// How long a WebRTC link may take to open before we fall back to the relay.
 const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
@@ -32,6 +34,28 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 pub enum Command {
     /// Send a chat message to the room.
     SendText(String),
+    /// Post what the composer holds: a new message, a reply, or an edit.
+    Post {
+        /// What kind.
+        draft: Draft,
+        /// The text.
+        text: String,
+    },
+    /// Add (`on`) or withdraw our reaction.
+    React {
+        /// The message.
+        target: EventId,
+        /// The emoji.
+        emoji: String,
+        /// Add or withdraw.
+        on: bool,
+    },
+    /// Delete one of our messages.
+    Delete(EventId),
+    /// We are typing, or stopped.
+    Typing(bool),
+    /// The page was shown or hidden.
+    Visible(bool),
     /// The page is going away: say goodbye to every peer.
     Leave,
     /// Benchmark: `rounds` sequential encrypted pings to the first verified peer.
@@ -53,6 +77,12 @@ pub enum Command {
 pub struct Commands(UnboundedSender<Input>);
 
 impl Commands {
+    /// A handle with no driver behind it, for component tests.
+    #[doc(hidden)]
+    pub fn detached_for_testing_only() -> Commands {
+        Commands(unbounded().0)
+    }
+
     /// Queues a command; the driver handles it in order.
     pub fn send(&self, command: Command) {
         let _ = self.0.unbounded_send(Input::Command(command));
@@ -73,6 +103,8 @@ pub fn listen_to_page(commands: &Commands) {
     }
     let leave = commands.clone();
     page::on_page_hide(move || leave.send(Command::Leave));
+    let visibility = commands.clone();
+    page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
     let bench = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
@@ -153,6 +185,7 @@ struct Driver {
     reconnect_at: Option<Instant>,
     bench: Option<BenchRun>,
     announced_ready: bool,
+    read_up_to: Option<OrderKey>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -179,6 +212,7 @@ pub fn start(
         reconnect_at: None,
         bench: None,
         announced_ready: false,
+        read_up_to: None,
     };
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -226,6 +260,33 @@ impl Driver {
         }
     }
 
+    fn post(&mut self, now: Instant, content: Content) {
+        match self.client.post(now, clock::wall(), content) {
+            Ok(_) => self.state.notice.set(None),
+            Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+        }
+    }
+
+    /// While the page is visible, everything shown counts as read. True if that told
+    /// core something new (its output must be drained).
+    fn mark_read(&mut self, now: Instant) -> bool {
+        if !page::is_visible() {
+            return false;
+        }
+        let last = self
+            .state
+            .messages
+            .with_untracked(|m| m.last().map(|m| m.key));
+        match last {
+            Some(last) if self.read_up_to.is_none_or(|read| read < last) => {
+                self.read_up_to = Some(last);
+                self.client.mark_read(now, last);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let links = self.links.values().filter_map(|link| link.fallback_at);
         self.client
@@ -239,10 +300,40 @@ impl Driver {
     fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Command(Command::SendText(text)) => {
-                match self.client.send_text(now, clock::wall(), &text) {
-                    Ok(_) => self.state.notice.set(None),
-                    Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
-                }
+                let content = Content::Text {
+                    text,
+                    reply_to: None,
+                };
+                self.post(now, content);
+            }
+            Input::Command(Command::Post { draft, text }) => {
+                let content = match draft {
+                    Draft::New => Content::Text {
+                        text,
+                        reply_to: None,
+                    },
+                    Draft::Reply(target) => Content::Text {
+                        text,
+                        reply_to: Some(target),
+                    },
+                    Draft::Edit(target) => Content::Edit { target, text },
+                };
+                self.post(now, content);
+                self.client.set_typing(now, false);
+            }
+            Input::Command(Command::React { target, emoji, on }) => {
+                self.post(now, Content::React { target, emoji, on });
+            }
+            Input::Command(Command::Delete(target)) => self.post(now, Content::Delete { target }),
+            Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
+            Input::Command(Command::Visible(visible)) => {
+                // Becoming visible also marks what arrived meanwhile as read (in `drain`).
+                let presence = if visible {
+                    Presence::Online
+                } else {
+                    Presence::Away
+                };
+                self.client.set_presence(now, presence);
             }
             Input::Command(Command::Leave) => self.client.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
@@ -589,7 +680,11 @@ impl Driver {
             match self.client.poll_output() {
                 Output::Transmit(transmit) => self.transmit(transmit.peer, &transmit.bytes),
                 Output::Event(event) => self.apply_event(now, event),
-                Output::Timeout(_) => return,
+                Output::Timeout(_) => {
+                    if !self.mark_read(now) {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -633,8 +728,9 @@ impl Driver {
                     .links
                     .get(&peer)
                     .map_or(Path::Pending, |link| link.path);
+                let key = info.identity.member_key();
                 self.state
-                    .member_verified(peer, info.display_name, fingerprint, path);
+                    .member_verified(peer, key, info.display_name, fingerprint, path);
                 if !self.announced_ready {
                     self.announced_ready = true;
                     page::publish("readyAt", &now_ms().into());
@@ -659,14 +755,18 @@ impl Driver {
                     self.state.member_status(peer, MemberStatus::Left);
                 }
             }
-            Event::Message(message) => self.state.push_message(MessageView {
-                id: message.id,
-                author: message.author_name,
-                mine: message.direction == Direction::Outgoing,
-                time: clock::format_time(message.sent_at),
-                datetime: clock::iso_time(message.sent_at),
-                text: message.text,
-            }),
+            Event::Message(message) => {
+                let me = self.client.identity().member_key();
+                self.state.upsert_message(message_view(&me, message));
+            }
+            Event::Persist { .. } => {}
+            Event::Name { member, name } => self.state.member_named(member, name),
+            Event::Delivered { member, up_to } => {
+                self.state.update_progress(member, Some(up_to), None)
+            }
+            Event::Read { member, up_to } => self.state.update_progress(member, None, Some(up_to)),
+            Event::Typing { member, active } => self.state.set_typing(member, active),
+            Event::Presence { member, presence } => self.state.member_presence(member, presence),
             Event::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
             _ => {}
         }
@@ -734,6 +834,31 @@ fn bench_crypto(size: usize, iterations: u32) {
         "cryptoResult",
         &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }),
     );
+}
+
+/// Core's message as the UI shows it.
+pub(crate) fn message_view(
+    me: &confab_core::MemberKey,
+    message: confab_core::MessageView,
+) -> MessageView {
+    MessageView {
+        id: message.id,
+        key: message.key,
+        revision: 0,
+        author: message.author,
+        mine: message.author == *me,
+        time: clock::format_time(message.sent_at),
+        datetime: clock::iso_time(message.sent_at),
+        text: message.text,
+        edited: message.edited,
+        deleted: message.deleted,
+        reply_to: message.reply_to,
+        reactions: message
+            .reactions
+            .into_iter()
+            .map(|reaction| (reaction.emoji, reaction.by))
+            .collect(),
+    }
 }
 
 fn now_ms() -> f64 {

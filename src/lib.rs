@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
     state.me.set(Some(Me {
         name: client.display_name().to_owned(),
         fingerprint: client.identity().fingerprint().to_string(),
+        key: client.identity().member_key(),
     }));
 
     let settings = Settings {

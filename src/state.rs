@@ -1,7 +1,9 @@
 //! What the UI shows, as signals. Only the driver writes them, through the methods here;
 //! components only read.
 
-use confab_core::{MessageId, PeerId};
+use std::collections::HashMap;
+
+use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
 use leptos::prelude::*;
 
 /// How the signalling server connection is doing.
@@ -44,29 +46,75 @@ pub enum MemberStatus {
 pub struct Member {
     /// Link id (stable key of the row).
     pub peer: PeerId,
+    /// Their key, once verified.
+    pub key: Option<MemberKey>,
     /// Display name, once verified.
     pub name: Option<String>,
     /// Key fingerprint, once verified.
     pub fingerprint: Option<String>,
     /// Status.
     pub status: MemberStatus,
+    /// Looking at the room or not (while online).
+    pub presence: Presence,
 }
 
 /// One row of the message list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageView {
     /// Content-hash id (stable key of the row).
-    pub id: MessageId,
-    /// Author's display name.
-    pub author: String,
+    pub id: EventId,
+    /// Place in room order (the list is sorted by it).
+    pub key: OrderKey,
+    /// Bumped on every change, so the row redraws.
+    pub revision: u32,
+    /// Author.
+    pub author: MemberKey,
     /// Written here.
     pub mine: bool,
     /// `HH:MM`.
     pub time: String,
     /// ISO 8601 for `<time datetime>`.
     pub datetime: String,
-    /// The text, rendered as text.
+    /// The text, rendered as text (empty once deleted).
     pub text: String,
+    /// Edited by its author.
+    pub edited: bool,
+    /// Deleted by its author.
+    pub deleted: bool,
+    /// The message it answers.
+    pub reply_to: Option<EventId>,
+    /// Emoji and who reacted with it.
+    pub reactions: Vec<(String, Vec<MemberKey>)>,
+}
+
+/// What a member has of ours: delivery and read receipts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// They hold our events up to this sequence number.
+    pub delivered: u64,
+    /// They read up to here.
+    pub read: Option<OrderKey>,
+}
+
+/// Receipt of one of our messages, as shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// Who holds it.
+    pub delivered: Vec<String>,
+    /// Who read it.
+    pub read: Vec<String>,
+}
+
+/// What the composer is writing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Draft {
+    /// A new message.
+    #[default]
+    New,
+    /// A reply to this message.
+    Reply(EventId),
+    /// A new text for this message of ours.
+    Edit(EventId),
 }
 
 /// Who we are, shown in the header.
@@ -76,6 +124,8 @@ pub struct Me {
     pub name: String,
     /// Our key fingerprint.
     pub fingerprint: String,
+    /// Our key.
+    pub key: MemberKey,
 }
 
 /// All UI state. `Copy`: every field is a signal handle.
@@ -89,8 +139,16 @@ pub struct AppState {
     pub server: RwSignal<ServerStatus>,
     /// Other people in the room, in order of arrival.
     pub members: RwSignal<Vec<Member>>,
-    /// The conversation, in order of arrival.
+    /// The conversation, in room order (the same for every member).
     pub messages: RwSignal<Vec<MessageView>>,
+    /// Display names by member key (from profile events and handshakes).
+    pub names: RwSignal<HashMap<MemberKey, String>>,
+    /// Receipts per member.
+    pub progress: RwSignal<HashMap<MemberKey, Progress>>,
+    /// Who is typing now.
+    pub typing: RwSignal<Vec<MemberKey>>,
+    /// What the composer is writing.
+    pub draft: RwSignal<Draft>,
     /// A problem the user should know about (invalid link, message too long, ...).
     pub notice: RwSignal<Option<String>>,
 }
@@ -104,6 +162,10 @@ impl AppState {
             server: RwSignal::new(ServerStatus::Connecting),
             members: RwSignal::new(Vec::new()),
             messages: RwSignal::new(Vec::new()),
+            names: RwSignal::new(HashMap::new()),
+            progress: RwSignal::new(HashMap::new()),
+            typing: RwSignal::new(Vec::new()),
+            draft: RwSignal::new(Draft::New),
             notice: RwSignal::new(None),
         }
     }
@@ -114,34 +176,130 @@ impl AppState {
             if !members.iter().any(|m| m.peer == peer) {
                 members.push(Member {
                     peer,
+                    key: None,
                     name: None,
                     fingerprint: None,
                     status: MemberStatus::Connecting,
+                    presence: Presence::Online,
                 });
             }
         });
     }
 
-    /// Marks `peer` verified. Rows of the same person that had left are dropped.
-    pub fn member_verified(&self, peer: PeerId, name: String, fingerprint: String, path: Path) {
+    /// Marks `peer` verified as `key`. Rows of the same person that had left are dropped.
+    pub fn member_verified(
+        &self,
+        peer: PeerId,
+        key: MemberKey,
+        name: String,
+        fingerprint: String,
+        path: Path,
+    ) {
+        self.names.update(|names| {
+            names.entry(key).or_insert_with(|| name.clone());
+        });
         self.members.update(|members| {
             members.retain(|m| {
                 m.peer == peer || m.fingerprint.as_deref() != Some(fingerprint.as_str())
             });
             match members.iter_mut().find(|m| m.peer == peer) {
                 Some(member) => {
+                    member.key = Some(key);
                     member.name = Some(name);
                     member.fingerprint = Some(fingerprint);
                     member.status = MemberStatus::Online(path);
+                    member.presence = Presence::Online;
                 }
                 None => members.push(Member {
                     peer,
+                    key: Some(key),
                     name: Some(name),
                     fingerprint: Some(fingerprint),
                     status: MemberStatus::Online(path),
+                    presence: Presence::Online,
                 }),
             }
         });
+    }
+
+    /// A member's presence changed.
+    pub fn member_presence(&self, key: MemberKey, presence: Presence) {
+        self.members.update(|members| {
+            for member in members.iter_mut().filter(|m| m.key == Some(key)) {
+                member.presence = presence;
+            }
+        });
+    }
+
+    /// A member's display name changed.
+    pub fn member_named(&self, key: MemberKey, name: String) {
+        self.members.update(|members| {
+            for member in members.iter_mut().filter(|m| m.key == Some(key)) {
+                member.name = Some(name.clone());
+            }
+        });
+        self.names.update(|names| {
+            names.insert(key, name);
+        });
+    }
+
+    /// The name to show for `key` ("You" for us).
+    pub fn name_of(&self, key: &MemberKey) -> String {
+        if self
+            .me
+            .with_untracked(|me| me.as_ref().is_some_and(|me| me.key == *key))
+        {
+            return "You".to_owned();
+        }
+        self.names
+            .with(|names| names.get(key).cloned())
+            .unwrap_or_else(|| "Someone".to_owned())
+    }
+
+    /// Starts or stops showing `key` as typing.
+    pub fn set_typing(&self, key: MemberKey, active: bool) {
+        self.typing.update(|typing| {
+            typing.retain(|k| *k != key);
+            if active {
+                typing.push(key);
+            }
+        });
+    }
+
+    /// Updates a member's receipts (only forward).
+    pub fn update_progress(&self, key: MemberKey, delivered: Option<u64>, read: Option<OrderKey>) {
+        self.progress.update(|progress| {
+            let entry = progress.entry(key).or_default();
+            if let Some(delivered) = delivered {
+                entry.delivered = entry.delivered.max(delivered);
+            }
+            if read.is_some() && entry.read < read {
+                entry.read = read;
+            }
+        });
+    }
+
+    /// Who holds and who read one of our messages.
+    pub fn receipt(&self, message: &MessageView) -> Receipt {
+        let me = message.author;
+        let mut receipt = Receipt::default();
+        self.progress.with(|progress| {
+            for (member, member_progress) in progress {
+                if *member == me {
+                    continue;
+                }
+                let read = member_progress.read.is_some_and(|read| read >= message.key);
+                if read || member_progress.delivered >= message.key.seq {
+                    receipt.delivered.push(self.name_of(member));
+                }
+                if read {
+                    receipt.read.push(self.name_of(member));
+                }
+            }
+        });
+        receipt.delivered.sort();
+        receipt.read.sort();
+        receipt
     }
 
     /// Sets a member's status (no-op for unknown peers).
@@ -159,13 +317,25 @@ impl AppState {
             .update(|members| members.retain(|m| m.peer != peer));
     }
 
-    /// Appends a message unless one with the same id is shown.
-    pub fn push_message(&self, message: MessageView) {
+    /// Shows a message at its place in room order, or redraws it if shown.
+    pub fn upsert_message(&self, mut message: MessageView) {
         self.messages.update(|messages| {
-            if !messages.iter().any(|m| m.id == message.id) {
-                messages.push(message);
+            match messages.binary_search_by(|m| m.key.cmp(&message.key)) {
+                Ok(idx) => {
+                    if let Some(shown) = messages.get_mut(idx) {
+                        message.revision = shown.revision.wrapping_add(1);
+                        *shown = message;
+                    }
+                }
+                Err(idx) => messages.insert(idx, message),
             }
         });
+    }
+
+    /// Replaces every message (first render of a restored room).
+    pub fn set_messages(&self, mut messages: Vec<MessageView>) {
+        messages.sort_by_key(|m| m.key);
+        self.messages.set(messages);
     }
 }
 

@@ -1,16 +1,35 @@
-//! The composer: a textbox named "Message" and a "Send" button; Enter sends.
+//! The composer: a textbox named "Message" and a "Send" button; Enter sends. Shows what a
+//! reply answers or that an edit is under way, with a way to cancel; tells the room while
+//! we type.
 
 use leptos::html::Input;
 use leptos::prelude::*;
 
 use crate::driver::Command;
+use crate::state::{AppState, Draft};
 use crate::use_commands;
 
-/// Writes and sends messages.
+/// Writes, replies to and edits messages.
 #[component]
 pub fn Composer() -> impl IntoView {
+    let state = expect_context::<AppState>();
     let commands = use_commands();
     let input = NodeRef::<Input>::new();
+    // Starting an edit puts the old text in the field (a DOM effect, not state).
+    Effect::new(move |_| {
+        let draft = state.draft.get();
+        let Some(field) = input.get() else { return };
+        if let Draft::Edit(id) = draft {
+            let text = state
+                .messages
+                .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.text.clone()));
+            field.set_value(&text.unwrap_or_default());
+        }
+        if draft != Draft::New {
+            let _ = field.focus();
+        }
+    });
+    let submit_commands = commands.clone();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(field) = input.get() else { return };
@@ -18,11 +37,39 @@ pub fn Composer() -> impl IntoView {
         if text.trim().is_empty() {
             return;
         }
-        commands.send(Command::SendText(text));
+        let draft = state.draft.get_untracked();
+        submit_commands.send(Command::Post { draft, text });
+        state.draft.set(Draft::New);
         field.set_value("");
         let _ = field.focus();
     };
+    let typing = commands.clone();
+    let on_input = move |_| {
+        let active = input.get().is_some_and(|f| !f.value().trim().is_empty());
+        typing.send(Command::Typing(active));
+    };
+    let on_blur = move |_| commands.send(Command::Typing(false));
+    let cancel = move |_| {
+        state.draft.set(Draft::New);
+        if let Some(field) = input.get() {
+            field.set_value("");
+        }
+    };
+    let banner = move || {
+        let what = match state.draft.get() {
+            Draft::New => return None,
+            Draft::Reply(id) => format!("Replying to {}", author_of(&state, id)),
+            Draft::Edit(_) => "Editing your message".to_owned(),
+        };
+        Some(view! {
+            <p class="draft-banner">
+                <span>{what}</span>
+                <button type="button" class="link" on:click=cancel>"Cancel"</button>
+            </p>
+        })
+    };
     view! {
+        {banner}
         <form class="composer" on:submit=on_submit>
             <input
                 type="text"
@@ -31,9 +78,18 @@ pub fn Composer() -> impl IntoView {
                 autocomplete="off"
                 maxlength="16384"
                 node_ref=input
+                on:input=on_input
+                on:blur=on_blur
                 autofocus
             />
             <button type="submit" class="button primary">"Send"</button>
         </form>
     }
+}
+
+fn author_of(state: &AppState, id: confab_core::EventId) -> String {
+    let author = state
+        .messages
+        .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.author));
+    author.map_or_else(|| "a message".to_owned(), |key| state.name_of(&key))
 }

@@ -1,11 +1,12 @@
-//! The message list.
+//! The message list and the typing line.
 
 use leptos::html::Ul;
 use leptos::prelude::*;
 
-use crate::state::{AppState, MessageView};
+use crate::components::message::MessageRow;
+use crate::state::AppState;
 
-/// The conversation, newest at the bottom; follows new messages.
+/// The conversation in room order, newest at the bottom; follows new messages.
 #[component]
 pub fn Conversation() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -24,32 +25,33 @@ pub fn Conversation() -> impl IntoView {
         <ul class="messages" aria-label="Messages" aria-live="polite" aria-relevant="additions" node_ref=list>
             <For
                 each=move || state.messages.get()
-                key=|message| message.id
+                key=|message| (message.id, message.revision)
                 children=|message| view! { <MessageRow message /> }
             />
         </ul>
+        <TypingLine />
     }
 }
 
-/// One message; the text is inserted as a text node, never parsed as markup.
+/// "Alice is typing…", announced politely; empty when nobody is.
 #[component]
-fn MessageRow(
-    /// The message to show.
-    message: MessageView,
-) -> impl IntoView {
-    let class = if message.mine {
-        "message mine"
-    } else {
-        "message theirs"
+fn TypingLine() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let text = move || {
+        let names: Vec<String> = state
+            .typing
+            .with(|typing| typing.iter().map(|key| state.name_of(key)).collect());
+        typing_text(&names)
     };
-    view! {
-        <li class=class>
-            <p class="meta">
-                <span class="author">{message.author}</span>
-                " "
-                <time datetime=message.datetime>{message.time}</time>
-            </p>
-            <p class="text">{message.text}</p>
-        </li>
+    view! { <p class="typing" role="status" aria-live="polite">{text}</p> }
+}
+
+/// The sentence for who is typing.
+pub(crate) fn typing_text(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [one, two] => format!("{one} and {two} are typing…"),
+        [one, rest @ ..] => format!("{one} and {} others are typing…", rest.len()),
     }
 }

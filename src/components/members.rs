@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use confab_core::Presence;
+
 use crate::state::{AppState, Member, MemberStatus, Path};
 
 /// Lists members with presence and fingerprint.
@@ -18,7 +20,7 @@ pub fn MemberList() -> impl IntoView {
             <ul aria-label="Members" class="member-list">
                 <For
                     each=move || state.members.get()
-                    key=|member| (member.peer, member.status.clone(), member.name.clone())
+                    key=|member| (member.peer, member.status.clone(), member.name.clone(), member.presence)
                     children=|member| view! { <MemberRow member /> }
                 />
             </ul>
@@ -32,12 +34,19 @@ fn MemberRow(
     /// The member to show.
     member: Member,
 ) -> impl IntoView {
-    let (status, class) = match &member.status {
-        MemberStatus::Connecting => ("connecting…".to_owned(), "connecting"),
-        MemberStatus::Online(Path::Relay) => ("online, encrypted (via relay)".to_owned(), "online"),
-        MemberStatus::Online(_) => ("online, encrypted (direct)".to_owned(), "online"),
-        MemberStatus::Left => ("left".to_owned(), "left"),
-        MemberStatus::Failed(reason) => (format!("not verified: {reason}"), "failed"),
+    let (presence, class) = match (&member.status, member.presence) {
+        (MemberStatus::Online(_), Presence::Online) => ("online", "online"),
+        (MemberStatus::Online(_), Presence::Away) => ("away", "away"),
+        (MemberStatus::Connecting, _) => ("connecting…", "connecting"),
+        (MemberStatus::Left, _) => ("offline", "left"),
+        (MemberStatus::Failed(_), _) => ("offline", "failed"),
+    };
+    let status = match &member.status {
+        MemberStatus::Online(Path::Relay) => format!("{presence}, encrypted (via relay)"),
+        MemberStatus::Online(_) => format!("{presence}, encrypted (direct)"),
+        MemberStatus::Left => "left".to_owned(),
+        MemberStatus::Failed(reason) => format!("not verified: {reason}"),
+        MemberStatus::Connecting => presence.to_owned(),
     };
     let name = member.name.clone().unwrap_or_else(|| "Someone".to_owned());
     view! {

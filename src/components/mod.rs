@@ -4,6 +4,7 @@ mod composer;
 mod conversation;
 mod invite;
 mod members;
+mod message;
 
 use leptos::prelude::*;
 

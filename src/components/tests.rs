@@ -1,12 +1,13 @@
 //! Component tests: mount into a fresh element and inspect the DOM.
 
-use confab_core::{MessageId, PeerId};
+use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
+use super::conversation::typing_text;
 use super::{Conversation, MemberList};
-use crate::state::{AppState, MemberStatus, MessageView, Path};
+use crate::state::{AppState, Me, MemberStatus, MessageView, Path, Progress};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -25,15 +26,14 @@ async fn messages_render_markup_as_text_in_a_named_list() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
         let state = AppState::new();
-        state.push_message(MessageView {
-            id: message_id(1),
-            author: "Mallory".into(),
-            mine: false,
-            time: "12:00".into(),
-            datetime: "2026-01-01T12:00:00.000Z".into(),
-            text: "<img src=x onerror=alert(1)><b>bold?</b>".into(),
-        });
+        state.member_named(member(9), "Mallory".into());
+        state.upsert_message(message(
+            1,
+            member(9),
+            "<img src=x onerror=alert(1)><b>bold?</b>",
+        ));
         provide_context(state);
+        provide_context(test_commands());
         view! { <Conversation /> }
     });
     leptos::task::tick().await;
@@ -67,6 +67,7 @@ async fn member_list_shows_presence_and_fingerprint() {
         state.member_connecting(PeerId::new(1));
         state.member_verified(
             PeerId::new(2),
+            member(2),
             "Bob".into(),
             "11111 22222 33333 44444 55555 66666".into(),
             Path::Relay,
@@ -76,6 +77,14 @@ async fn member_list_shows_presence_and_fingerprint() {
             PeerId::new(3),
             MemberStatus::Failed("handshake failed".into()),
         );
+        state.member_verified(
+            PeerId::new(4),
+            member(4),
+            "Carol".into(),
+            "77777 22222 33333 44444 55555 66666".into(),
+            Path::Direct,
+        );
+        state.member_presence(member(4), Presence::Away);
         provide_context(state);
         view! { <MemberList /> }
     });
@@ -83,7 +92,7 @@ async fn member_list_shows_presence_and_fingerprint() {
     let items = parent
         .query_selector_all("ul[aria-label=Members] > li")
         .unwrap();
-    assert_eq!(items.length(), 3);
+    assert_eq!(items.length(), 4);
     let texts: Vec<String> = (0..items.length())
         .map(|i| items.item(i).unwrap().text_content().unwrap_or_default())
         .collect();
@@ -98,10 +107,143 @@ async fn member_list_shows_presence_and_fingerprint() {
         texts[2].contains("not verified: handshake failed"),
         "{texts:?}"
     );
+    assert!(
+        texts[3].contains("Carol") && texts[3].contains("away"),
+        "{texts:?}"
+    );
     drop(handle);
 }
 
-fn message_id(n: u8) -> MessageId {
-    // Ids come from core's content hash; any distinct value works for rendering.
-    MessageId::from_bytes_for_testing_only([n; 16])
+#[wasm_bindgen_test]
+async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() {
+    let parent = fresh_parent();
+    let me = member(1);
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        state.me.set(Some(Me {
+            name: "Me".into(),
+            fingerprint: String::new(),
+            key: me,
+        }));
+        state.member_named(member(2), "Bob".into());
+        state.member_named(member(3), "Carol".into());
+        let mut later = message(2, me, "second");
+        later.key.lamport = 5;
+        state.upsert_message(later);
+        let mut first = message(1, member(2), "first");
+        first.reactions = vec![("👍".into(), vec![member(3), me])];
+        first.edited = true;
+        state.upsert_message(first);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let rows = || {
+        parent
+            .query_selector_all("ul[aria-label=Messages] > li")
+            .unwrap()
+    };
+    let text = |idx: u32| rows().item(idx).unwrap().text_content().unwrap_or_default();
+    assert_eq!(rows().length(), 2);
+    assert!(
+        text(0).contains("first") && text(0).contains("(edited)"),
+        "{}",
+        text(0)
+    );
+    assert!(
+        text(1).contains("second") && text(1).contains("Pending"),
+        "{}",
+        text(1)
+    );
+    let reaction = parent
+        .query_selector("button.reaction")
+        .unwrap()
+        .expect("a reaction chip");
+    assert_eq!(
+        reaction.get_attribute("aria-label").unwrap(),
+        "👍 2 by Carol, You"
+    );
+    assert_eq!(reaction.get_attribute("aria-pressed").unwrap(), "true");
+
+    // Bob holds our message, then reads it.
+    state.update_progress(member(2), Some(1), None);
+    leptos::task::tick().await;
+    assert!(text(1).contains("Delivered to 1"), "{}", text(1));
+    let key = state.messages.with_untracked(|m| m[1].key);
+    state.update_progress(member(2), None, Some(key));
+    leptos::task::tick().await;
+    assert!(text(1).contains("Read by 1"), "{}", text(1));
+    let receipt = parent.query_selector("p.receipt").unwrap().unwrap();
+    assert!(
+        receipt
+            .get_attribute("title")
+            .unwrap()
+            .contains("Read by: Bob")
+    );
+    assert_eq!(
+        state
+            .progress
+            .with_untracked(|p| p.get(&member(2)).copied()),
+        Some(Progress {
+            delivered: 1,
+            read: Some(key)
+        })
+    );
+
+    state.set_typing(member(2), true);
+    leptos::task::tick().await;
+    let typing = parent
+        .query_selector("[role=status].typing")
+        .unwrap()
+        .unwrap();
+    assert_eq!(typing.text_content().unwrap(), "Bob is typing…");
+    state.set_typing(member(2), false);
+    leptos::task::tick().await;
+    assert_eq!(typing.text_content().unwrap(), "");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+fn typing_sentences() {
+    assert_eq!(typing_text(&[]), "");
+    assert_eq!(
+        typing_text(&["A".into(), "B".into()]),
+        "A and B are typing…"
+    );
+    assert_eq!(
+        typing_text(&["A".into(), "B".into(), "C".into()]),
+        "A and 2 others are typing…"
+    );
+}
+
+fn member(n: u8) -> MemberKey {
+    MemberKey::from_bytes([n; 32])
+}
+
+fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
+    MessageView {
+        // Ids come from core's content hash; any distinct value works for rendering.
+        id: EventId::from_bytes_for_testing_only([n; 32]),
+        key: OrderKey {
+            lamport: u64::from(n),
+            author,
+            seq: 1,
+        },
+        revision: 0,
+        author,
+        mine: author == member(1),
+        time: "12:00".into(),
+        datetime: "2026-01-01T12:00:00.000Z".into(),
+        text: text.into(),
+        edited: false,
+        deleted: false,
+        reply_to: None,
+        reactions: Vec::new(),
+    }
+}
+
+/// A command handle whose commands go nowhere (components only send).
+fn test_commands() -> crate::driver::Commands {
+    crate::driver::Commands::detached_for_testing_only()
 }

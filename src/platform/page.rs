@@ -115,3 +115,21 @@ pub fn on_bench_request(name: &str, handler: impl Fn(Vec<f64>) + 'static) {
     let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
     listener.forget();
 }
+
+/// Whether the page is visible (not a background tab, not minimised).
+pub fn is_visible() -> bool {
+    window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+/// Calls `handler(visible)` whenever the page is shown or hidden. Lives as long as the page.
+pub fn on_visibility_change(handler: impl Fn(bool) + 'static) {
+    let Some(document) = window().and_then(|w| w.document()) else {
+        return;
+    };
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || handler(is_visible()));
+    let _ = document
+        .add_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref());
+    listener.forget();
+}

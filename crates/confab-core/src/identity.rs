@@ -65,6 +65,16 @@ impl Identity {
         .encode()
     }
 
+    /// Signs `message`, which must start with its own domain-separation context.
+    pub(crate) fn sign_raw(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    /// Our key as history names members.
+    pub fn member_key(&self) -> crate::ids::MemberKey {
+        crate::ids::MemberKey(self.signing.verifying_key().to_bytes())
+    }
+
     /// Signs the card that binds our Noise static key and display name to our signing key.
     pub(crate) fn sign_card(&self, display_name: &str) -> [u8; 64] {
         let public = self.public();
@@ -101,6 +111,11 @@ impl PublicIdentity {
     /// The Ed25519 public key.
     pub fn signing_key_bytes(&self) -> [u8; 32] {
         self.signing.to_bytes()
+    }
+
+    /// This identity's key as history names members.
+    pub fn member_key(&self) -> crate::ids::MemberKey {
+        crate::ids::MemberKey(self.signing.to_bytes())
     }
 
     /// The X25519 (Noise static) public key.

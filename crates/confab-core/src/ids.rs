@@ -1,4 +1,5 @@
-//! Identifier newtypes: peers (assigned by the signalling server), rooms and messages.
+//! Identifier newtypes: peers (assigned by the signalling server), rooms, history events
+//! and members.
 
 use std::fmt;
 use std::str::FromStr;
@@ -110,30 +111,70 @@ impl FromStr for RoomId {
     }
 }
 
-/// A chat message's id: a hash of its content and author, so it is the same for everyone.
+/// A history event's id: SHA-256 of the room id and the event's signed content, so every
+/// member computes the same id and nobody can make two events share one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(pub(crate) [u8; 16]);
+pub struct EventId(pub(crate) [u8; 32]);
 
-impl MessageId {
-    /// Builds an id from raw bytes, for UI tests that need ids without messages.
+impl EventId {
+    /// Builds an id from raw bytes, for UI tests that need ids without events.
     #[doc(hidden)]
-    pub const fn from_bytes_for_testing_only(bytes: [u8; 16]) -> MessageId {
-        MessageId(bytes)
+    pub const fn from_bytes_for_testing_only(bytes: [u8; 32]) -> EventId {
+        EventId(bytes)
     }
 
     /// The raw bytes.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
+    pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
-impl fmt::Display for MessageId {
+impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex(&self.0))
     }
 }
-impl fmt::Debug for MessageId {
+impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({})", hex(&self.0[..4]))
+        write!(f, "EventId({})", hex(&self.0[..4]))
+    }
+}
+
+/// A member of a room as history knows them: their Ed25519 public key. Events name their
+/// author by it, receipts and read markers are kept per member key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberKey(pub(crate) [u8; 32]);
+
+impl MemberKey {
+    /// Wraps raw key bytes (as found in an event or an identity card).
+    pub const fn from_bytes(bytes: [u8; 32]) -> MemberKey {
+        MemberKey(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+impl fmt::Display for MemberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+impl fmt::Debug for MemberKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MemberKey({})", hex(&self.0[..4]))
+    }
+}
+impl FromStr for MemberKey {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<MemberKey, IdParseError> {
+        let bytes = unhex(s)?;
+        let got = bytes.len();
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length {
+            expected: 64,
+            got: got * 2,
+        })?;
+        Ok(MemberKey(arr))
     }
 }
 

@@ -27,8 +27,8 @@
 //! }
 //! ```
 
-pub mod chat;
 pub mod client;
+pub mod history;
 pub mod identity;
 pub mod ids;
 mod rng;
@@ -37,13 +37,14 @@ pub mod session;
 pub mod signal;
 pub mod wire;
 
-pub use chat::{ChatMessage, Direction, UnixMillis};
 pub use client::{
     Client, Config, Event, FailReason, Output, PeerInfo, RejectReason, Role, SendError, Transmit,
 };
+pub use history::{Content, MessageView, OrderKey, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity};
-pub use ids::{MessageId, PeerId, RoomId};
+pub use ids::{EventId, MemberKey, PeerId, RoomId};
 pub use room::{RoomSecret, RoomSecretError};
+pub use wire::Presence;
 
 /// The one spelling of time in core: `std` natively, `web_time` on wasm32
 /// (where `std::time::Instant::now` panics).

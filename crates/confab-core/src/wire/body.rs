@@ -3,36 +3,50 @@
 //!
 //! ```text
 //! body  = tag:u8 fields
-//!   chat = tag 1, seq:u64be, sent_at_ms:u64be, text_len:u16be, text (UTF-8, <= MAX_TEXT_LEN)
-//!   ping = tag 2, nonce:u64be          pong = tag 3, nonce:u64be
-//!   bye  = tag 4
+//!   ping     = tag 2, nonce:u64be          pong = tag 3, nonce:u64be
+//!   bye      = tag 4
+//!   events   = tag 5, count:u16be, (len:u16be signed_event)*      (see `event`)
+//!   have     = tag 6, full:u8 (0|1), count:u16be, (author[32] seq:u64be)*
+//!   want     = tag 7, author[32], after:u64be, up_to:u64be         (after < up_to)
+//!   typing   = tag 8, active:u8 (0|1)
+//!   read     = tag 9, lamport:u64be author[32] seq:u64be
+//!   presence = tag 10, state:u8 (1 online, 2 away)
 //! card  = signing_key[32] signature[64] name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
 //! ```
+//!
+//! Tag 1 (the foundation's unsigned chat message) is retired: messages are history events.
 
 use super::{DecodeError, Reader};
+use crate::history::OrderKey;
+use crate::ids::MemberKey;
 
 /// Longest chat text, in UTF-8 bytes.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
 /// Longest display name, in UTF-8 bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
-const TAG_CHAT: u8 = 1;
 const TAG_PING: u8 = 2;
 const TAG_PONG: u8 = 3;
 const TAG_BYE: u8 = 4;
+const TAG_EVENTS: u8 = 5;
+const TAG_HAVE: u8 = 6;
+const TAG_WANT: u8 = 7;
+const TAG_TYPING: u8 = 8;
+const TAG_READ: u8 = 9;
+const TAG_PRESENCE: u8 = 10;
+
+/// Whether a member is looking at the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Presence {
+    /// The tab is visible and in use.
+    Online,
+    /// The tab is hidden or idle.
+    Away,
+}
 
 /// A decrypted transport payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
-    /// A chat message.
-    Chat {
-        /// The author's sequence number, from 1, one per message.
-        seq: u64,
-        /// The author's wall clock when sending, Unix milliseconds.
-        sent_at_ms: u64,
-        /// The text, shown literally.
-        text: String,
-    },
     /// Liveness probe; answered by `Pong` with the same nonce.
     Ping {
         /// Chosen by the sender.
@@ -45,6 +59,37 @@ pub enum Body {
     },
     /// The sender is leaving the room.
     Bye,
+    /// Signed history events, each as its signed encoding.
+    Events(Vec<Vec<u8>>),
+    /// How far the sender's history goes, per author: every event up to `seq`. `full`
+    /// lists every author the sender knows; otherwise only those that changed.
+    Have {
+        /// A complete list, not an update.
+        full: bool,
+        /// (author, highest sequence number held without a gap).
+        marks: Vec<(MemberKey, u64)>,
+    },
+    /// Please send `author`'s events `after + 1 ..= up_to`.
+    Want {
+        /// Whose events.
+        author: MemberKey,
+        /// The last one the sender already has.
+        after: u64,
+        /// The last one wanted.
+        up_to: u64,
+    },
+    /// The sender is typing (repeated while they are), or stopped.
+    Typing {
+        /// Typing now.
+        active: bool,
+    },
+    /// The sender has read everything up to here.
+    Read {
+        /// The last event read, in room order.
+        up_to: OrderKey,
+    },
+    /// The sender's presence changed.
+    Presence(Presence),
 }
 
 impl Body {
@@ -52,17 +97,6 @@ impl Body {
     pub fn decode(bytes: &[u8]) -> Result<Body, DecodeError> {
         let mut reader = Reader::new(bytes);
         let body = match reader.u8()? {
-            TAG_CHAT => {
-                let seq = reader.u64()?;
-                let sent_at_ms = reader.u64()?;
-                let len = usize::from(reader.u16()?);
-                let text = reader.str(len, MAX_TEXT_LEN, "text")?.to_owned();
-                Body::Chat {
-                    seq,
-                    sent_at_ms,
-                    text,
-                }
-            }
             TAG_PING => Body::Ping {
                 nonce: reader.u64()?,
             },
@@ -70,6 +104,57 @@ impl Body {
                 nonce: reader.u64()?,
             },
             TAG_BYE => Body::Bye,
+            TAG_EVENTS => {
+                let count = reader.u16()?;
+                let mut events = Vec::new();
+                for _ in 0..count {
+                    let len = usize::from(reader.u16()?);
+                    events.push(reader.take(len)?.to_vec());
+                }
+                Body::Events(events)
+            }
+            TAG_HAVE => {
+                let full = flag(&mut reader, "have flag")?;
+                let count = reader.u16()?;
+                let mut marks = Vec::new();
+                for _ in 0..count {
+                    marks.push((MemberKey(reader.array()?), reader.u64()?));
+                }
+                Body::Have { full, marks }
+            }
+            TAG_WANT => {
+                let author = MemberKey(reader.array()?);
+                let after = reader.u64()?;
+                let up_to = reader.u64()?;
+                if after >= up_to {
+                    return Err(DecodeError::Invalid("want range"));
+                }
+                Body::Want {
+                    author,
+                    after,
+                    up_to,
+                }
+            }
+            TAG_TYPING => Body::Typing {
+                active: flag(&mut reader, "typing flag")?,
+            },
+            TAG_READ => Body::Read {
+                up_to: OrderKey {
+                    lamport: reader.u64()?,
+                    author: MemberKey(reader.array()?),
+                    seq: reader.u64()?,
+                },
+            },
+            TAG_PRESENCE => Body::Presence(match reader.u8()? {
+                1 => Presence::Online,
+                2 => Presence::Away,
+                got => {
+                    return Err(DecodeError::UnknownKind {
+                        what: "presence",
+                        got,
+                    });
+                }
+            }),
             got => {
                 return Err(DecodeError::UnknownKind {
                     what: "body tag",
@@ -81,28 +166,77 @@ impl Body {
         Ok(body)
     }
 
-    /// Serialises the body. A `Chat` longer than [`MAX_TEXT_LEN`] is refused before this
-    /// is reached (`Client::send_text`); here it is cut to keep the encoding valid.
+    /// Serialises the body. Callers keep lists within a frame (see `Client`): at most
+    /// 65,535 entries are encoded.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Body::Chat {
-                seq,
-                sent_at_ms,
-                text,
-            } => {
-                let text = truncate_utf8(text, MAX_TEXT_LEN);
-                let mut out = Vec::with_capacity(19 + text.len());
-                out.push(TAG_CHAT);
-                out.extend_from_slice(&seq.to_be_bytes());
-                out.extend_from_slice(&sent_at_ms.to_be_bytes());
-                out.extend_from_slice(&len_u16(text.len()).to_be_bytes());
-                out.extend_from_slice(text.as_bytes());
-                out
-            }
             Body::Ping { nonce } => [&[TAG_PING][..], &nonce.to_be_bytes()].concat(),
             Body::Pong { nonce } => [&[TAG_PONG][..], &nonce.to_be_bytes()].concat(),
             Body::Bye => vec![TAG_BYE],
+            Body::Events(events) => {
+                let events = events.get(..usize::from(u16::MAX)).unwrap_or(events);
+                let mut out = vec![TAG_EVENTS];
+                out.extend_from_slice(&len_u16(events.len()).to_be_bytes());
+                for event in events {
+                    out.extend_from_slice(&len_u16(event.len()).to_be_bytes());
+                    out.extend_from_slice(event.get(..usize::from(u16::MAX)).unwrap_or(event));
+                }
+                out
+            }
+            Body::Have { full, marks } => {
+                let marks = marks.get(..usize::from(u16::MAX)).unwrap_or(marks);
+                let mut out = Vec::with_capacity(4 + 40 * marks.len());
+                out.push(TAG_HAVE);
+                out.push(u8::from(*full));
+                out.extend_from_slice(&len_u16(marks.len()).to_be_bytes());
+                for (author, seq) in marks {
+                    out.extend_from_slice(author.as_bytes());
+                    out.extend_from_slice(&seq.to_be_bytes());
+                }
+                out
+            }
+            Body::Want {
+                author,
+                after,
+                up_to,
+            } => {
+                let mut out = vec![TAG_WANT];
+                out.extend_from_slice(author.as_bytes());
+                out.extend_from_slice(&after.to_be_bytes());
+                out.extend_from_slice(&up_to.to_be_bytes());
+                out
+            }
+            Body::Typing { active } => vec![TAG_TYPING, u8::from(*active)],
+            Body::Read { up_to } => {
+                let mut out = vec![TAG_READ];
+                out.extend_from_slice(&up_to.lamport.to_be_bytes());
+                out.extend_from_slice(up_to.author.as_bytes());
+                out.extend_from_slice(&up_to.seq.to_be_bytes());
+                out
+            }
+            Body::Presence(presence) => vec![
+                TAG_PRESENCE,
+                match presence {
+                    Presence::Online => 1,
+                    Presence::Away => 2,
+                },
+            ],
         }
+    }
+}
+
+/// Bytes a `Body::Events` adds per event beyond the event itself.
+pub const EVENTS_OVERHEAD_PER_EVENT: usize = 2;
+/// Bytes of a `Body::Events` before its first event.
+pub const EVENTS_HEADER_LEN: usize = 3;
+/// Bytes of a `Body::Have` per author.
+pub const HAVE_LEN_PER_MARK: usize = 40;
+
+fn flag(reader: &mut Reader<'_>, what: &'static str) -> Result<bool, DecodeError> {
+    match reader.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::Invalid(what)),
     }
 }
 

@@ -15,10 +15,15 @@
 //! The relay envelope wraps a frame for the server's WebSocket relay (see [`relay`]).
 
 mod body;
+pub mod event;
 mod reader;
 pub mod relay;
 
-pub use body::{Body, Card, MAX_NAME_LEN, MAX_TEXT_LEN, truncate_utf8};
+pub use body::{
+    Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, MAX_NAME_LEN,
+    MAX_TEXT_LEN, Presence, truncate_utf8,
+};
+pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN};
 use reader::Reader;
 
 /// Current format version, byte 0 of every frame.

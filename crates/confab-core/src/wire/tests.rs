@@ -4,7 +4,8 @@ use proptest::prelude::*;
 
 use super::relay::{Direction, Envelope};
 use super::*;
-use crate::ids::{PeerId, hex};
+use crate::history::{Content, Event, OrderKey, UnixMillis};
+use crate::ids::{EventId, MemberKey, PeerId, hex};
 
 fn check_frame(frame: Frame<'_>, expected_hex: &str) {
     let bytes = frame.encode();
@@ -44,17 +45,111 @@ fn frames_have_a_fixed_layout() {
 
 #[test]
 fn bodies_have_a_fixed_layout() {
-    check_body(
-        Body::Chat {
-            seq: 1,
-            sent_at_ms: 2,
-            text: "hé".into(),
-        },
-        "0100000000000000010000000000000002000368c3a9",
-    );
     check_body(Body::Ping { nonce: 5 }, "020000000000000005");
     check_body(Body::Pong { nonce: 5 }, "030000000000000005");
     check_body(Body::Bye, "04");
+    check_body(Body::Events(vec![vec![0xaa], vec![]]), "0500020001aa0000");
+    check_body(
+        Body::Have {
+            full: true,
+            marks: vec![(MemberKey([0x11; 32]), 3)],
+        },
+        &format!("06010001{}0000000000000003", "11".repeat(32)),
+    );
+    check_body(
+        Body::Want {
+            author: MemberKey([0x22; 32]),
+            after: 1,
+            up_to: 9,
+        },
+        &format!("07{}00000000000000010000000000000009", "22".repeat(32)),
+    );
+    check_body(Body::Typing { active: true }, "0801");
+    check_body(
+        Body::Read {
+            up_to: OrderKey {
+                lamport: 7,
+                author: MemberKey([0x33; 32]),
+                seq: 2,
+            },
+        },
+        &format!("090000000000000007{}0000000000000002", "33".repeat(32)),
+    );
+    check_body(Body::Presence(Presence::Away), "0a02");
+}
+
+#[test]
+fn events_have_a_fixed_layout() {
+    let event = Event {
+        author: MemberKey([0x44; 32]),
+        seq: 2,
+        lamport: 5,
+        prev: EventId([0x55; 32]),
+        sent_at: UnixMillis(1000),
+        content: Content::Text {
+            text: "hé".into(),
+            reply_to: None,
+        },
+    };
+    let unsigned = event::encode_unsigned(&event);
+    assert_eq!(
+        hex(&unsigned),
+        format!(
+            "01{}00000000000000020000000000000005{}00000000000003e8010000 03 68c3a9",
+            "44".repeat(32),
+            "55".repeat(32)
+        )
+        .replace(' ', "")
+    );
+    let signed = [unsigned.clone(), vec![0x66; 64]].concat();
+    let (decoded, rest, signature) = event::decode_signed(&signed).unwrap();
+    assert_eq!(decoded, event);
+    assert_eq!(rest, &unsigned[..]);
+    assert_eq!(signature, [0x66; 64]);
+}
+
+#[test]
+fn bad_bodies_and_events_say_what_is_wrong() {
+    assert_eq!(
+        Body::decode(&[1]),
+        Err(DecodeError::UnknownKind {
+            what: "body tag",
+            got: 1
+        })
+    );
+    let want = Body::Want {
+        author: MemberKey([0; 32]),
+        after: 5,
+        up_to: 6,
+    }
+    .encode();
+    let mut backwards = want.clone();
+    backwards[40] = 9; // after = ..09 > up_to
+    assert_eq!(
+        Body::decode(&backwards),
+        Err(DecodeError::Invalid("want range"))
+    );
+    assert_eq!(
+        Body::decode(&[6, 2, 0, 0]),
+        Err(DecodeError::Invalid("have flag"))
+    );
+    let zero_seq = Event {
+        author: MemberKey([1; 32]),
+        seq: 0,
+        lamport: 1,
+        prev: EventId([0; 32]),
+        sent_at: UnixMillis(0),
+        content: Content::Profile { name: "x".into() },
+    };
+    let signed = [event::encode_unsigned(&zero_seq), vec![0; 64]].concat();
+    assert_eq!(
+        event::decode_signed(&signed).map(|_| ()),
+        Err(DecodeError::Invalid("sequence number 0"))
+    );
+    assert!(matches!(
+        event::decode_signed(&[1; 10]),
+        Err(DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -118,24 +213,42 @@ fn bad_frames_say_what_is_wrong() {
 #[test]
 fn bad_bodies_and_cards_say_what_is_wrong() {
     assert_eq!(
-        Body::decode(&[9]),
+        Body::decode(&[99]),
         Err(DecodeError::UnknownKind {
             what: "body tag",
-            got: 9
+            got: 99
         })
     );
     assert_eq!(Body::decode(&[4, 0]), Err(DecodeError::TrailingBytes(1)));
-    let mut too_long = vec![1u8];
-    too_long.extend_from_slice(&[0; 16]);
-    too_long.extend_from_slice(&u16::MAX.to_be_bytes());
+    // An event whose text length says more than the limit, or whose text is not UTF-8.
+    let event = Event {
+        author: MemberKey([1; 32]),
+        seq: 1,
+        lamport: 1,
+        prev: EventId([0; 32]),
+        sent_at: UnixMillis(0),
+        content: Content::Edit {
+            target: EventId([2; 32]),
+            text: "ab".into(),
+        },
+    };
+    let unsigned = event::encode_unsigned(&event);
+    let len_at = unsigned.len() - 4;
+    let mut too_long = unsigned.clone();
+    too_long[len_at..len_at + 2].copy_from_slice(&u16::MAX.to_be_bytes());
+    too_long.extend_from_slice(&[0; 64]);
     assert!(matches!(
-        Body::decode(&too_long),
+        event::decode_signed(&too_long),
         Err(DecodeError::TooLong { what: "text", .. })
     ));
-    let mut not_utf8 = vec![1u8];
-    not_utf8.extend_from_slice(&[0; 16]);
-    not_utf8.extend_from_slice(&[0, 1, 0xff]);
-    assert_eq!(Body::decode(&not_utf8), Err(DecodeError::Utf8));
+    let mut not_utf8 = unsigned;
+    let last = not_utf8.len() - 1;
+    not_utf8[last] = 0xff;
+    not_utf8.extend_from_slice(&[0; 64]);
+    assert_eq!(
+        event::decode_signed(&not_utf8).map(|_| ()),
+        Err(DecodeError::Utf8)
+    );
     assert_eq!(
         Card::decode(&[0; 10]),
         Err(DecodeError::Truncated { needed: 22 })
@@ -157,11 +270,30 @@ fn long_text_and_names_are_cut_on_char_boundaries() {
 
 fn arb_body() -> impl Strategy<Value = Body> {
     prop_oneof![
-        (any::<u64>(), any::<u64>(), ".{0,200}").prop_map(|(seq, sent_at_ms, text)| Body::Chat {
-            seq,
-            sent_at_ms,
-            text
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..50), 0..5)
+            .prop_map(Body::Events),
+        (
+            any::<bool>(),
+            proptest::collection::vec((any::<[u8; 32]>(), any::<u64>()), 0..5)
+        )
+            .prop_map(|(full, marks)| Body::Have {
+                full,
+                marks: marks.into_iter().map(|(k, s)| (MemberKey(k), s)).collect()
+            }),
+        (any::<[u8; 32]>(), 0u64..1000, 1u64..1000).prop_map(|(k, after, n)| Body::Want {
+            author: MemberKey(k),
+            after,
+            up_to: after + n
         }),
+        any::<bool>().prop_map(|active| Body::Typing { active }),
+        (any::<u64>(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(lamport, k, seq)| Body::Read {
+            up_to: OrderKey {
+                lamport,
+                author: MemberKey(k),
+                seq
+            }
+        }),
+        prop_oneof![Just(Presence::Online), Just(Presence::Away)].prop_map(Body::Presence),
         any::<u64>().prop_map(|nonce| Body::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Body::Pong { nonce }),
         Just(Body::Bye),
@@ -172,6 +304,13 @@ proptest! {
     #[test]
     fn bodies_round_trip(body in arb_body()) {
         prop_assert_eq!(Body::decode(&body.encode()), Ok(body));
+    }
+
+    #[test]
+    fn events_round_trip(event in crate::history::tests::arb_event()) {
+        let signed = [event::encode_unsigned(&event), vec![7; 64]].concat();
+        let (decoded, _, _) = event::decode_signed(&signed).unwrap();
+        prop_assert_eq!(decoded, event);
     }
 
     #[test]
@@ -198,6 +337,9 @@ proptest! {
         }
         if let Ok(body) = Body::decode(&bytes) {
             prop_assert_eq!(Body::decode(&body.encode()), Ok(body));
+        }
+        if let Ok((event, unsigned, _)) = event::decode_signed(&bytes) {
+            prop_assert_eq!(event::encode_unsigned(&event), unsigned.to_vec());
         }
         let _ = Card::decode(&bytes);
         if let Ok(envelope) = Envelope::decode(&bytes) {

@@ -14,3 +14,4 @@
 mod mesh;
 mod net;
 mod pair;
+mod room;

@@ -18,6 +18,8 @@ pub struct Conditions {
     pub duplicate_per_mille: u32,
     /// When false, each link is FIFO (like an ordered data channel).
     pub reorder: bool,
+    /// Per mille of packets lost.
+    pub loss_per_mille: u32,
 }
 
 impl Default for Conditions {
@@ -27,6 +29,7 @@ impl Default for Conditions {
             max_latency: Duration::from_millis(40),
             duplicate_per_mille: 0,
             reorder: false,
+            loss_per_mille: 0,
         }
     }
 }
@@ -35,6 +38,12 @@ pub struct Node {
     pub id: PeerId,
     pub client: Client,
     pub events: Vec<Event>,
+    /// What the client asked to persist (`Event::Persist`), as the app's store would keep it.
+    pub persisted: Vec<Vec<u8>>,
+    /// Offline nodes receive nothing and their timers do not run.
+    pub online: bool,
+    identity_seed: [u8; 32],
+    room: RoomSecret,
     deadline: Option<Instant>,
 }
 
@@ -91,19 +100,62 @@ impl Net {
 
     pub fn add_node(&mut self, room: &RoomSecret) -> usize {
         let idx = self.nodes.len();
-        let identity = Identity::from_seed(seed_bytes(&mut self.rng));
-        let config = Config {
-            display_name: format!("node{idx}"),
-            ..Config::default()
-        };
-        let client = Client::new(identity, room.clone(), config, seed_bytes(&mut self.rng));
+        let identity_seed = seed_bytes(&mut self.rng);
+        let client = self.new_client(idx, identity_seed, room);
         self.nodes.push(Node {
             id: PeerId::new(idx as u64 + 1),
             client,
             events: Vec::new(),
+            persisted: Vec::new(),
+            online: true,
+            identity_seed,
+            room: room.clone(),
             deadline: None,
         });
         idx
+    }
+
+    fn new_client(&mut self, idx: usize, identity_seed: [u8; 32], room: &RoomSecret) -> Client {
+        let config = Config {
+            display_name: format!("node{idx}"),
+            ..Config::default()
+        };
+        let identity = Identity::from_seed(identity_seed);
+        Client::new(identity, room.clone(), config, seed_bytes(&mut self.rng))
+    }
+
+    /// The node's tab closes: its client is gone, frames to it are lost. Peers notice by
+    /// `remove_peer` (the server said so) when `tell_peers`, else by their idle timeout.
+    pub fn go_offline(&mut self, node: usize, tell_peers: bool) {
+        let id = self.nodes[node].id;
+        self.nodes[node].online = false;
+        self.nodes[node].deadline = None;
+        self.in_flight
+            .retain(|Reverse(p)| p.to != id && p.from != id);
+        if tell_peers {
+            let now = self.now;
+            for other in 0..self.nodes.len() {
+                if other != node && self.nodes[other].online {
+                    self.nodes[other].client.remove_peer(now, id);
+                    self.drain(other);
+                }
+            }
+        }
+    }
+
+    /// The node's tab opens again: a new client with the same identity, restored from what
+    /// it persisted (as the app does from IndexedDB). Not connected to anyone yet.
+    pub fn come_back(&mut self, node: usize) {
+        let seed = self.nodes[node].identity_seed;
+        let room = self.nodes[node].room.clone();
+        let mut client = self.new_client(node, seed, &room);
+        let persisted = std::mem::take(&mut self.nodes[node].persisted);
+        let restored = client.restore(persisted.iter().map(Vec::as_slice));
+        assert_eq!(restored, persisted.len(), "restore lost events");
+        self.nodes[node].persisted = persisted;
+        self.nodes[node].client = client;
+        self.nodes[node].online = true;
+        self.drain(node);
     }
 
     pub fn random(&mut self, bound: u64) -> u64 {
@@ -156,7 +208,12 @@ impl Net {
                     let from = self.nodes[node].id;
                     self.send(from, transmit.peer, transmit.bytes);
                 }
-                Output::Event(event) => self.nodes[node].events.push(event),
+                Output::Event(event) => {
+                    if let Event::Persist { bytes, .. } = &event {
+                        self.nodes[node].persisted.push(bytes.clone());
+                    }
+                    self.nodes[node].events.push(event)
+                }
                 Output::Timeout(deadline) => {
                     self.nodes[node].deadline = deadline;
                     return;
@@ -166,6 +223,9 @@ impl Net {
     }
 
     fn send(&mut self, from: PeerId, to: PeerId, bytes: Vec<u8>) {
+        if (self.random(1000) as u32) < self.conditions.loss_per_mille {
+            return;
+        }
         let copies = if (self.random(1000) as u32) < self.conditions.duplicate_per_mille {
             2
         } else {
@@ -212,7 +272,9 @@ impl Net {
                     return false;
                 };
                 self.now = self.now.max(packet.at);
-                if let Some(to) = self.index_of(packet.to) {
+                if let Some(to) = self.index_of(packet.to)
+                    && self.nodes[to].online
+                {
                     let now = self.now;
                     self.nodes[to]
                         .client

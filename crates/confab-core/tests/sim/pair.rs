@@ -4,20 +4,25 @@ use std::time::Duration;
 
 use confab_core::wire::Frame;
 use confab_core::{
-    Direction, Event, FailReason, PeerId, RejectReason, RoomSecret, SendError, UnixMillis,
+    Event, FailReason, MemberKey, PeerId, RejectReason, RoomSecret, SendError, UnixMillis,
 };
 
 use crate::net::{Conditions, Net};
 
-fn texts(net: &Net, node: usize) -> Vec<(Direction, String)> {
+/// Messages shown at `node`, as (author, text), in the order they were first shown.
+fn texts(net: &Net, node: usize) -> Vec<(MemberKey, String)> {
     net.nodes[node]
         .events
         .iter()
         .filter_map(|event| match event {
-            Event::Message(message) => Some((message.direction, message.text.clone())),
+            Event::Message(message) => Some((message.author, message.text.clone())),
             _ => None,
         })
         .collect()
+}
+
+fn key(net: &Net, node: usize) -> MemberKey {
+    net.nodes[node].client.identity().member_key()
 }
 
 fn connected_pair() -> Net {
@@ -78,25 +83,29 @@ fn messages_flow_both_ways_in_order() {
         });
     }
     net.settle();
-    let peer_a = net.nodes[0].id;
-    let peer_b = net.nodes[1].id;
+    let (key_a, key_b) = (key(&net, 0), key(&net, 1));
     let at_a = texts(&net, 0);
     let at_b = texts(&net, 1);
     let sent_by_a: Vec<_> = at_a
         .iter()
-        .filter(|(d, _)| *d == Direction::Outgoing)
+        .filter(|(author, _)| *author == key_a)
         .map(|(_, t)| t.as_str())
         .collect();
     let got_by_b: Vec<_> = at_b
         .iter()
-        .filter(|(d, _)| *d == Direction::Incoming(peer_a))
+        .filter(|(author, _)| *author == key_a)
         .map(|(_, t)| t.as_str())
         .collect();
     let got_by_a: Vec<_> = at_a
         .iter()
-        .filter(|(d, _)| *d == Direction::Incoming(peer_b))
+        .filter(|(author, _)| *author == key_b)
         .map(|(_, t)| t.as_str())
         .collect();
+    // Both show the same room order.
+    assert_eq!(
+        net.nodes[0].client.messages(),
+        net.nodes[1].client.messages()
+    );
     assert_eq!(sent_by_a, ["a0", "a1", "a2"]);
     assert_eq!(got_by_b, ["a0", "a1", "a2"]);
     assert_eq!(got_by_a, ["b0", "b1", "b2"]);
@@ -233,9 +242,10 @@ fn malformed_tampered_and_replayed_frames_are_rejected_and_the_session_survives(
         c.send_text(now, UnixMillis(4), "reply").unwrap()
     });
     net.settle();
+    let key_a = key(&net, 0);
     let got: Vec<_> = texts(&net, 1)
         .into_iter()
-        .filter(|(d, _)| *d != Direction::Outgoing)
+        .filter(|(author, _)| *author == key_a)
         .map(|(_, t)| t)
         .collect();
     assert_eq!(got, ["first", "second", "third"]);

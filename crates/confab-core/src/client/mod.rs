@@ -1,25 +1,35 @@
 //! [`Client`]: the façade the app drives. It owns the identity, the room secret, one
-//! handshake or session per peer link, and the timers; it turns inputs into transmits and
-//! events.
+//! handshake or session per peer link, the room's [`History`] and [`Timeline`], the
+//! catch-up exchange (`sync`), typing, presence and receipts, and the timers; it turns
+//! inputs into transmits and events.
 //!
-//! Call order: after any mutating call (`add_peer`, `remove_peer`, `handle_frame`,
-//! `send_text`, `send_ping`, `leave`, `handle_timeout`), drain [`Client::poll_output`]
-//! until it returns [`Output::Timeout`]. Rejected peer input never returns `Err`: it leaves
-//! the state as it was and surfaces as [`Event::PeerRejected`] or [`Event::PeerFailed`].
+//! Call order: after any mutating call (`add_peer`, `remove_peer`, `handle_frame`, `post`,
+//! `send_ping`, `set_typing`, `mark_read`, `leave`, `handle_timeout`, ...), drain
+//! [`Client::poll_output`] until it returns [`Output::Timeout`]. Rejected peer input never
+//! returns `Err`: it leaves the state as it was and surfaces as [`Event::PeerRejected`] (one
+//! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod sync;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::Instant;
-use crate::chat::{ChatMessage, Direction, UnixMillis};
+use crate::history::{
+    Content, EventError, History, MessageView, OrderKey, Timeline, TimelineChange, UnixMillis,
+    VerifiedEvent,
+};
 use crate::identity::{Identity, PublicIdentity};
-use crate::ids::{MessageId, PeerId, RoomId};
+use crate::ids::{EventId, MemberKey, PeerId, RoomId};
 use crate::rng::SeededRng;
 use crate::room::RoomSecret;
 pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
 use crate::wire::{
-    AbortReason, Body, DecodeError, Frame, MAX_NAME_LEN, MAX_TEXT_LEN, truncate_utf8,
+    AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_NAME_LEN, MAX_TEXT_LEN, Presence,
+    truncate_utf8,
 };
 
 /// Tunables. `Default` gives the values the app uses.
@@ -33,6 +43,17 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// A verified peer silent for this long is gone.
     pub idle_timeout: Duration,
+    /// How long to gather newly accepted events before telling peers (the delivery
+    /// receipt to their authors and the gossip that lets others catch up).
+    pub have_delay: Duration,
+    /// Besides authors, how many peers hear of newly accepted events.
+    pub gossip_fanout: usize,
+    /// A request for missing events not answered by then goes to another peer.
+    pub want_timeout: Duration,
+    /// How often one random peer gets our full list of marks (repairs anything lost).
+    pub anti_entropy_interval: Duration,
+    /// "Typing" shown for a peer expires after this unless repeated.
+    pub typing_timeout: Duration,
 }
 
 impl Default for Config {
@@ -42,6 +63,11 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(20),
+            have_delay: Duration::from_millis(100),
+            gossip_fanout: 3,
+            want_timeout: Duration::from_secs(3),
+            anti_entropy_interval: Duration::from_secs(10),
+            typing_timeout: Duration::from_secs(6),
         }
     }
 }
@@ -112,8 +138,55 @@ pub enum Event {
         /// Link.
         peer: PeerId,
     },
-    /// A chat message, ours (as sent) or theirs (as received).
-    Message(ChatMessage),
+    /// A message is new or changed (edited, deleted, reacted to): show it as it is now, at
+    /// its place in room order ([`MessageView::key`]). Ours are reported as posted.
+    Message(MessageView),
+    /// Persist this accepted event (ours or anyone's); give it back to
+    /// [`Client::restore`] on the next start.
+    Persist {
+        /// Its id.
+        id: EventId,
+        /// Its place in room order.
+        key: OrderKey,
+        /// The signed encoding.
+        bytes: Vec<u8>,
+    },
+    /// A member's display name (from their profile event).
+    Name {
+        /// Who.
+        member: MemberKey,
+        /// Their name now.
+        name: String,
+    },
+    /// `member` holds our events up to `up_to` (delivery receipt).
+    Delivered {
+        /// Who.
+        member: MemberKey,
+        /// Our sequence number they hold up to.
+        up_to: u64,
+    },
+    /// `member` has read everything up to `up_to` (read receipt).
+    Read {
+        /// Who.
+        member: MemberKey,
+        /// In room order.
+        up_to: OrderKey,
+    },
+    /// `member` started or stopped typing (stops by itself after
+    /// [`Config::typing_timeout`]).
+    Typing {
+        /// Who.
+        member: MemberKey,
+        /// Typing now.
+        active: bool,
+    },
+    /// `member` is online or away.
+    Presence {
+        /// Who.
+        member: MemberKey,
+        /// Now.
+        presence: Presence,
+    },
     /// Answer to [`Client::send_ping`].
     Pong {
         /// Link.
@@ -161,15 +234,28 @@ pub enum FailReason {
     /// The link closed before the handshake finished.
     #[error("connection closed during handshake")]
     Closed,
+    /// A verified peer sent authenticated nonsense (a forged event, a malformed body): the
+    /// room goes on without it.
+    #[error("the peer sent invalid data: {0}")]
+    Misbehaved(String),
 }
 
-/// A local `send_text` that could not be done.
+/// A local `post` that could not be done.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
     /// Nothing but whitespace.
     #[error("message is empty")]
     Empty,
+    /// The message replied to, edited, deleted or reacted to is not in this room's history.
+    #[error("that message is not in this room")]
+    UnknownTarget,
+    /// Only one's own messages can be edited or deleted.
+    #[error("only the author can change a message")]
+    NotYours,
+    /// The message was deleted.
+    #[error("that message was deleted")]
+    Deleted,
     /// Longer than one message may be.
     #[error("message is {got} bytes; the limit is {max}")]
     TooLong {
@@ -206,9 +292,15 @@ pub struct Client {
     config: Config,
     rng: SeededRng,
     peers: BTreeMap<PeerId, PeerState>,
-    /// Highest chat sequence number seen per author (signing key), against duplicates.
-    seen_seq: HashMap<[u8; 32], u64>,
-    next_seq: u64,
+    history: History,
+    timeline: Timeline,
+    sync: sync::Sync,
+    /// When we last said we are typing (None: we are not).
+    typing_sent: Option<Instant>,
+    /// Members shown as typing, until when.
+    typing: BTreeMap<MemberKey, Instant>,
+    presence: Presence,
+    read_up_to: Option<OrderKey>,
     latest_now: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -216,19 +308,25 @@ pub struct Client {
 
 impl Client {
     /// A client for one room. `seed` feeds every random choice core makes (Noise ephemerals,
-    /// ping nonces); the adapter draws it from a CSPRNG.
+    /// ping nonces, gossip targets); the adapter draws it from a CSPRNG. Give it the
+    /// room's stored events with [`Client::restore`] before connecting peers.
     pub fn new(identity: Identity, room: RoomSecret, mut config: Config, seed: [u8; 32]) -> Client {
         config.display_name = truncate_utf8(config.display_name.trim(), MAX_NAME_LEN).to_owned();
         Client {
             public: identity.public(),
             own_card: identity.encoded_card(&config.display_name),
             identity,
+            history: History::new(room.room_id()),
+            timeline: Timeline::new(),
+            sync: sync::Sync::default(),
+            typing_sent: None,
+            typing: BTreeMap::new(),
+            presence: Presence::Online,
+            read_up_to: None,
             room,
             config,
             rng: SeededRng::from_seed(seed),
             peers: BTreeMap::new(),
-            seen_seq: HashMap::new(),
-            next_seq: 1,
             latest_now: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -248,6 +346,128 @@ impl Client {
     /// The public room id to join at the signalling server.
     pub fn room_id(&self) -> RoomId {
         self.room.room_id()
+    }
+
+    /// The room's accepted events.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The room's messages as shown.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Every message in room order, as shown (for the first render after [`Client::restore`]).
+    pub fn messages(&self) -> Vec<MessageView> {
+        self.history
+            .ids()
+            .filter_map(|id| self.timeline.message(&id).cloned())
+            .collect()
+    }
+
+    /// Loads events this client persisted earlier (from [`Event::Persist`]), in any order,
+    /// without sending anything. Signatures were checked before they were persisted, so
+    /// only the content hash is checked. Returns how many were accepted; corrupt entries
+    /// are skipped.
+    pub fn restore<'a>(&mut self, stored: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        let room = self.room.room_id();
+        let mut restored = 0;
+        for bytes in stored {
+            let Ok(event) = VerifiedEvent::restore(&room, bytes, None) else {
+                continue;
+            };
+            if let Ok(crate::history::Inserted::Accepted(ids)) = self.history.insert(event) {
+                for id in ids {
+                    if let Some(event) = self.history.get(&id) {
+                        self.timeline.apply(event);
+                        restored += 1;
+                    }
+                }
+            }
+        }
+        restored
+    }
+
+    /// Changes our display name: new handshakes carry it, and a profile event tells the
+    /// room (also after a restore whose latest profile event names us differently).
+    pub fn set_display_name(&mut self, now: Instant, sent_at: UnixMillis, name: &str) {
+        let name = truncate_utf8(name.trim(), MAX_NAME_LEN).to_owned();
+        if !name.is_empty() && name != self.config.display_name {
+            self.own_card = self.identity.encoded_card(&name);
+            self.config.display_name = name;
+        }
+        if self.timeline.name(&self.public.member_key()) != Some(&self.config.display_name) {
+            let content = Content::Profile {
+                name: self.config.display_name.clone(),
+            };
+            self.publish(now, sent_at, content);
+        }
+    }
+
+    /// Writes a new event (message, reply, edit, delete, reaction) to history, sends it to
+    /// every verified peer, and reports it as [`Event::Message`] and [`Event::Persist`].
+    /// Members not connected now get it when they catch up.
+    pub fn post(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        content: Content,
+    ) -> Result<EventId, SendError> {
+        let now = self.monotonic(now);
+        let content = self.check_post(content)?;
+        Ok(self.publish(now, sent_at, content))
+    }
+
+    /// Posts a plain message.
+    pub fn send_text(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        text: &str,
+    ) -> Result<EventId, SendError> {
+        let content = Content::Text {
+            text: text.to_owned(),
+            reply_to: None,
+        };
+        self.post(now, sent_at, content)
+    }
+
+    /// We are typing (call on each edit of the draft; repeated to peers at most every
+    /// third of [`Config::typing_timeout`]) or stopped (sent, cleared, left the field).
+    pub fn set_typing(&mut self, now: Instant, active: bool) {
+        let now = self.monotonic(now);
+        let repeat = self.config.typing_timeout / 3;
+        let send = match (active, self.typing_sent) {
+            (true, Some(sent)) => now >= sent + repeat,
+            (true, None) => true,
+            (false, Some(_)) => true,
+            (false, None) => false,
+        };
+        if send {
+            self.typing_sent = active.then_some(now);
+            self.broadcast(now, &Body::Typing { active });
+        }
+    }
+
+    /// We are looking at the room, or not (tab hidden, idle).
+    pub fn set_presence(&mut self, now: Instant, presence: Presence) {
+        let now = self.monotonic(now);
+        if presence != self.presence {
+            self.presence = presence;
+            self.broadcast(now, &Body::Presence(presence));
+        }
+    }
+
+    /// We have read everything up to `up_to` (in room order); peers learn it if it is later
+    /// than what they knew.
+    pub fn mark_read(&mut self, now: Instant, up_to: OrderKey) {
+        let now = self.monotonic(now);
+        if self.read_up_to.is_some_and(|read| read >= up_to) {
+            return;
+        }
+        self.read_up_to = Some(up_to);
+        self.broadcast(now, &Body::Read { up_to });
     }
 
     /// Verified peers.
@@ -288,9 +508,12 @@ impl Client {
 
     /// The link to `peer` closed.
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
-        self.monotonic(now);
+        let now = self.monotonic(now);
         match self.peers.remove(&peer) {
-            Some(PeerState::Established { .. }) => self.events.push_back(Event::PeerLeft { peer }),
+            Some(PeerState::Established { info, .. }) => {
+                self.forget_peer(now, peer, info.identity.member_key());
+                self.events.push_back(Event::PeerLeft { peer });
+            }
             Some(PeerState::Handshaking { .. }) => {
                 self.events.push_back(Event::PeerFailed {
                     peer,
@@ -363,43 +586,17 @@ impl Client {
         }
     }
 
-    /// Sends a chat message to every verified peer and reports it as [`Event::Message`].
-    pub fn send_text(
+    /// Sends any body to a verified peer, bypassing every check: lets tests play a member
+    /// who sends forged or malformed content inside an authentic session.
+    #[doc(hidden)]
+    pub fn dangerously_send_body_for_testing_only(
         &mut self,
         now: Instant,
-        sent_at: UnixMillis,
-        text: &str,
-    ) -> Result<MessageId, SendError> {
+        peer: PeerId,
+        body: &Body,
+    ) -> bool {
         let now = self.monotonic(now);
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(SendError::Empty);
-        }
-        if text.len() > MAX_TEXT_LEN {
-            return Err(SendError::TooLong {
-                got: text.len(),
-                max: MAX_TEXT_LEN,
-            });
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let id = MessageId::of(&self.public, seq, sent_at, text);
-        let body = Body::Chat {
-            seq,
-            sent_at_ms: sent_at.0,
-            text: text.to_owned(),
-        };
-        self.broadcast(now, &body);
-        self.events.push_back(Event::Message(ChatMessage {
-            id,
-            author: self.public,
-            author_name: self.config.display_name.clone(),
-            seq,
-            sent_at,
-            text: text.to_owned(),
-            direction: Direction::Outgoing,
-        }));
-        Ok(id)
+        self.send_body(now, peer, body)
     }
 
     /// Sends a ping to one verified peer; its pong surfaces as [`Event::Pong`]. Returns
@@ -427,7 +624,11 @@ impl Client {
         let now = self.monotonic(now);
         self.broadcast(now, &Body::Bye);
         for peer in std::mem::take(&mut self.peers).into_keys() {
+            self.sync.forget_peer(peer);
             self.events.push_back(Event::PeerLeft { peer });
+        }
+        for member in self.typing.keys().copied().collect::<Vec<_>>() {
+            self.stop_typing(member);
         }
     }
 
@@ -462,13 +663,25 @@ impl Client {
             self.fail(peer, FailReason::Timeout, false);
         }
         for peer in idle {
-            self.peers.remove(&peer);
+            if let Some(PeerState::Established { info, .. }) = self.peers.remove(&peer) {
+                self.forget_peer(now, peer, info.identity.member_key());
+            }
             self.events.push_back(Event::PeerLeft { peer });
         }
         for peer in keepalive {
             let nonce = self.rng.next_u64();
             self.send_body(now, peer, &Body::Ping { nonce });
         }
+        let stopped: Vec<MemberKey> = self
+            .typing
+            .iter()
+            .filter(|(_, until)| now >= **until)
+            .map(|(member, _)| *member)
+            .collect();
+        for member in stopped {
+            self.stop_typing(member);
+        }
+        self.handle_sync_timeout(now);
     }
 
     /// The next thing to do; see the module documentation.
@@ -482,9 +695,11 @@ impl Client {
         Output::Timeout(self.poll_timeout())
     }
 
-    /// The earliest deadline of any peer.
+    /// The earliest deadline of any peer, catch-up or typing timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers
+        let typing = self.typing.values().min().copied();
+        let links = self
+            .peers
             .values()
             .map(|state| match state {
                 PeerState::Handshaking { deadline, .. } => *deadline,
@@ -500,6 +715,10 @@ impl Client {
                     probe_deadline.map_or(due, |probe| due.min(probe))
                 }
             })
+            .min();
+        [links, typing, self.sync.poll_timeout()]
+            .into_iter()
+            .flatten()
             .min()
     }
 
@@ -530,6 +749,7 @@ impl Client {
                     },
                 );
                 self.events.push_back(Event::PeerVerified { peer, info });
+                self.greet(now, peer);
             }
             None => self.events.push_back(Event::PeerFailed {
                 peer,
@@ -541,46 +761,213 @@ impl Client {
     fn handle_body(&mut self, now: Instant, peer: PeerId, plaintext: &[u8]) {
         let body = match Body::decode(plaintext) {
             Ok(body) => body,
-            Err(error) => return self.reject(peer, RejectReason::Content(error.to_string())),
+            // Authenticated, so it came from the peer itself: it is broken or hostile.
+            Err(error) => return self.misbehaved(peer, error.to_string()),
+        };
+        let Some(member) = self.member_of(peer) else {
+            return;
         };
         match body {
-            Body::Chat {
-                seq,
-                sent_at_ms,
-                text,
-            } => {
-                let Some(PeerState::Established { info, .. }) = self.peers.get(&peer) else {
-                    return;
-                };
-                let author = info.identity;
-                let author_name = info.display_name.clone();
-                let seen = self.seen_seq.entry(author.signing_key_bytes()).or_insert(0);
-                if seq <= *seen {
-                    return self.reject(
-                        peer,
-                        RejectReason::Content(format!("duplicate message {seq}")),
-                    );
-                }
-                *seen = seq;
-                let sent_at = UnixMillis(sent_at_ms);
-                let id = MessageId::of(&author, seq, sent_at, &text);
-                self.events.push_back(Event::Message(ChatMessage {
-                    id,
-                    author,
-                    author_name,
-                    seq,
-                    sent_at,
-                    text,
-                    direction: Direction::Incoming(peer),
-                }));
-            }
             Body::Ping { nonce } => {
                 self.send_body(now, peer, &Body::Pong { nonce });
             }
             Body::Pong { nonce } => self.events.push_back(Event::Pong { peer, nonce }),
             Body::Bye => {
                 self.peers.remove(&peer);
+                self.forget_peer(now, peer, member);
                 self.events.push_back(Event::PeerLeft { peer });
+            }
+            Body::Events(events) => self.handle_events(now, peer, &events),
+            Body::Have { full: _, marks } => self.handle_have(now, peer, member, &marks),
+            Body::Want {
+                author,
+                after,
+                up_to,
+            } => self.handle_want(now, peer, author, after, up_to),
+            Body::Typing { active } => {
+                if active {
+                    let until = now + self.config.typing_timeout;
+                    if self.typing.insert(member, until).is_none() {
+                        self.events.push_back(Event::Typing { member, active });
+                    }
+                } else {
+                    self.stop_typing(member);
+                }
+            }
+            Body::Read { up_to } => {
+                if self.sync.note_read(member, up_to) {
+                    self.events.push_back(Event::Read { member, up_to });
+                }
+            }
+            Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
+        }
+    }
+
+    /// The member behind a verified link.
+    fn member_of(&self, peer: PeerId) -> Option<MemberKey> {
+        match self.peers.get(&peer) {
+            Some(PeerState::Established { info, .. }) => Some(info.identity.member_key()),
+            _ => None,
+        }
+    }
+
+    fn stop_typing(&mut self, member: MemberKey) {
+        if self.typing.remove(&member).is_some() {
+            self.events.push_back(Event::Typing {
+                member,
+                active: false,
+            });
+        }
+    }
+
+    /// A verified link is gone (the caller has removed it from `peers`).
+    fn forget_peer(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
+        self.sync.forget_peer(peer);
+        if !self
+            .verified_peers()
+            .any(|(_, info)| info.identity.member_key() == member)
+        {
+            self.stop_typing(member);
+        }
+        self.request_missing_all(now);
+    }
+
+    /// A verified peer sent authenticated nonsense: drop it, tell the caller to close the
+    /// link, and carry on with everyone else.
+    fn misbehaved(&mut self, peer: PeerId, why: String) {
+        let member = self.member_of(peer);
+        self.peers.remove(&peer);
+        self.sync.forget_peer(peer);
+        if let Some(member) = member {
+            self.stop_typing(member);
+        }
+        self.events.push_back(Event::PeerFailed {
+            peer,
+            reason: FailReason::Misbehaved(why),
+        });
+    }
+
+    fn check_post(&self, content: Content) -> Result<Content, SendError> {
+        let check_text = |text: &str| -> Result<String, SendError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(SendError::Empty);
+            }
+            if text.len() > MAX_TEXT_LEN {
+                return Err(SendError::TooLong {
+                    got: text.len(),
+                    max: MAX_TEXT_LEN,
+                });
+            }
+            Ok(text.to_owned())
+        };
+        let own_message = |target: &EventId| -> Result<(), SendError> {
+            let view = self
+                .timeline
+                .message(target)
+                .ok_or(SendError::UnknownTarget)?;
+            if view.author != self.public.member_key() {
+                return Err(SendError::NotYours);
+            }
+            if view.deleted {
+                return Err(SendError::Deleted);
+            }
+            Ok(())
+        };
+        Ok(match content {
+            Content::Text { text, reply_to } => {
+                if let Some(target) = &reply_to
+                    && self.timeline.message(target).is_none()
+                {
+                    return Err(SendError::UnknownTarget);
+                }
+                Content::Text {
+                    text: check_text(&text)?,
+                    reply_to,
+                }
+            }
+            Content::Edit { target, text } => {
+                own_message(&target)?;
+                Content::Edit {
+                    target,
+                    text: check_text(&text)?,
+                }
+            }
+            Content::Delete { target } => {
+                own_message(&target)?;
+                Content::Delete { target }
+            }
+            Content::React { target, emoji, on } => {
+                if self.timeline.message(&target).is_none() {
+                    return Err(SendError::UnknownTarget);
+                }
+                let emoji = emoji.trim();
+                if emoji.is_empty() {
+                    return Err(SendError::Empty);
+                }
+                if emoji.len() > MAX_EMOJI_LEN {
+                    return Err(SendError::TooLong {
+                        got: emoji.len(),
+                        max: MAX_EMOJI_LEN,
+                    });
+                }
+                Content::React {
+                    target,
+                    emoji: emoji.to_owned(),
+                    on,
+                }
+            }
+            Content::Profile { name } => Content::Profile {
+                name: truncate_utf8(name.trim(), MAX_NAME_LEN).to_owned(),
+            },
+        })
+    }
+
+    /// Signs, stores and sends one of our events.
+    fn publish(&mut self, now: Instant, sent_at: UnixMillis, content: Content) -> EventId {
+        let event = self.history.create(&self.identity, sent_at, content);
+        self.note_accepted(&event);
+        let body = Body::Events(vec![event.bytes().to_vec()]);
+        self.broadcast(now, &body);
+        event.id()
+    }
+
+    /// Reports a newly accepted event to the caller: what to redraw and what to persist.
+    fn note_accepted(&mut self, event: &VerifiedEvent) {
+        self.events.push_back(Event::Persist {
+            id: event.id(),
+            key: event.event().order_key(),
+            bytes: event.bytes().to_vec(),
+        });
+        if let Content::Text { .. } = event.event().content {
+            self.stop_typing(event.event().author);
+        }
+        match self.timeline.apply(event) {
+            Some(TimelineChange::Message(view)) => self.events.push_back(Event::Message(view)),
+            Some(TimelineChange::Name { member, name }) => {
+                self.events.push_back(Event::Name { member, name })
+            }
+            None => {}
+        }
+    }
+
+    /// Turns a history refusal into the right reaction: forged or malformed events end the
+    /// link; a conflict or an event too far ahead only drops the event.
+    fn refuse_event(&mut self, peer: PeerId, error: EventError) -> bool {
+        match error {
+            // Only a peer that is broken or hostile forwards these: we forward only events
+            // whose signature checked out.
+            EventError::Malformed(_) | EventError::Signature => {
+                self.misbehaved(peer, error.to_string());
+                false
+            }
+            // The author equivocated, or we are far behind: not the forwarder's fault.
+            EventError::Conflict { .. }
+            | EventError::Chain
+            | EventError::TooFarAhead { .. }
+            | EventError::Corrupt => {
+                self.reject(peer, RejectReason::Content(error.to_string()));
+                true
             }
         }
     }
@@ -609,6 +996,7 @@ impl Client {
             // ends the session rather than reusing a nonce.
             Err(_) => {
                 self.peers.remove(&peer);
+                self.sync.forget_peer(peer);
                 self.events.push_back(Event::PeerLeft { peer });
                 false
             }

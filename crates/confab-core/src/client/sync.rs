@@ -1,0 +1,417 @@
+//! Catch-up: how members come to hold the same history without re-sending everything.
+//!
+//! - Our own new events go to every verified peer at once.
+//! - On verifying a peer, both sides send their full list of *marks* (per author, the
+//!   highest sequence number held without a gap: [`Body::Have`]).
+//! - Whoever learns that a peer holds more of some author's events than it does asks that
+//!   peer for exactly the missing range ([`Body::Want`], at most [`MAX_WANT`] events per
+//!   request, one request per author in flight). Pulling, rather than pushing to everyone,
+//!   is what keeps a returning member from receiving the same events from every peer.
+//! - After accepting new events, a member tells their authors (a delivery receipt) and
+//!   [`Config::gossip_fanout`] random peers that may lack them (an update of its marks).
+//!   Those pull if they need to, and tell others in turn: that is how events reach members
+//!   who cannot reach their author directly.
+//! - Every [`Config::anti_entropy_interval`] one random peer gets our full marks, which
+//!   repairs whatever a lost frame or an expired request left behind.
+//!
+//! [`Config::gossip_fanout`]: super::Config::gossip_fanout
+//! [`Config::anti_entropy_interval`]: super::Config::anti_entropy_interval
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Client, Event, PeerState};
+use crate::Instant;
+use crate::history::{Inserted, OrderKey, VerifiedEvent};
+use crate::ids::{MemberKey, PeerId};
+use crate::session::MAX_PLAINTEXT_LEN;
+use crate::wire::{Body, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK};
+
+/// Most events asked for in one request.
+pub const MAX_WANT: u64 = 512;
+/// Most marks in one `Have` frame.
+const MAX_MARKS_PER_FRAME: usize = (MAX_PLAINTEXT_LEN - 4) / HAVE_LEN_PER_MARK;
+
+/// Catch-up state: what we know peers hold, what we asked for, what to announce. Maps
+/// that are iterated are ordered, so a seeded run replays exactly.
+#[derive(Default)]
+pub(crate) struct Sync {
+    /// Per linked peer: per author, the mark we know it holds.
+    peer_marks: BTreeMap<PeerId, BTreeMap<MemberKey, u64>>,
+    /// One request in flight per author.
+    wants: BTreeMap<MemberKey, Want>,
+    /// Authors with newly accepted events, not yet announced.
+    dirty: BTreeSet<MemberKey>,
+    /// When to announce `dirty`.
+    have_due: Option<Instant>,
+    /// When one random peer next gets our full marks.
+    anti_entropy_due: Option<Instant>,
+    /// Per member: our events they hold (delivery receipts) and how far they read.
+    progress: HashMap<MemberKey, Progress>,
+}
+
+#[derive(Clone, Copy)]
+struct Want {
+    peer: PeerId,
+    up_to: u64,
+    deadline: Instant,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Progress {
+    delivered: u64,
+    read: Option<OrderKey>,
+}
+
+impl Sync {
+    pub(crate) fn forget_peer(&mut self, peer: PeerId) {
+        self.peer_marks.remove(&peer);
+        self.wants.retain(|_, want| want.peer != peer);
+        if self.peer_marks.is_empty() {
+            self.anti_entropy_due = None;
+            self.have_due = None;
+        }
+    }
+
+    /// Records a member's read marker; true if it moved forward.
+    pub(crate) fn note_read(&mut self, member: MemberKey, up_to: OrderKey) -> bool {
+        let progress = self.progress.entry(member).or_default();
+        if progress.read.is_some_and(|read| read >= up_to) {
+            return false;
+        }
+        progress.read = Some(up_to);
+        true
+    }
+
+    /// The earliest catch-up deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let wants = self.wants.values().map(|want| want.deadline).min();
+        [self.have_due, self.anti_entropy_due, wants]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+impl Client {
+    /// A peer was just verified: tell it everything we hold, how far we read, and whether
+    /// we are away.
+    pub(super) fn greet(&mut self, now: Instant, peer: PeerId) {
+        self.sync.peer_marks.entry(peer).or_default();
+        if self.sync.anti_entropy_due.is_none() {
+            self.sync.anti_entropy_due = Some(now + self.config.anti_entropy_interval);
+        }
+        self.send_full_marks(now, peer);
+        if let Some(up_to) = self.read_up_to {
+            self.send_body(now, peer, &Body::Read { up_to });
+        }
+        if self.presence != crate::wire::Presence::Online {
+            self.send_body(now, peer, &Body::Presence(self.presence));
+        }
+    }
+
+    /// Receipts we hold for a member: our events they hold, how far they read.
+    pub fn member_progress(&self, member: &MemberKey) -> (u64, Option<OrderKey>) {
+        self.sync
+            .progress
+            .get(member)
+            .map_or((0, None), |progress| (progress.delivered, progress.read))
+    }
+
+    fn send_full_marks(&mut self, now: Instant, peer: PeerId) {
+        let marks = self.history.marks();
+        if marks.is_empty() {
+            // An empty list still tells the peer we hold nothing, so it can send.
+            self.send_body(
+                now,
+                peer,
+                &Body::Have {
+                    full: true,
+                    marks: Vec::new(),
+                },
+            );
+            return;
+        }
+        for chunk in marks.chunks(MAX_MARKS_PER_FRAME) {
+            let body = Body::Have {
+                full: true,
+                marks: chunk.to_vec(),
+            };
+            self.send_body(now, peer, &body);
+        }
+    }
+
+    pub(super) fn handle_have(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        member: MemberKey,
+        marks: &[(MemberKey, u64)],
+    ) {
+        let me = self.public.member_key();
+        for (author, seq) in marks {
+            self.note_peer_holds(peer, *author, *seq);
+            if *author == me {
+                let progress = self.sync.progress.entry(member).or_default();
+                if *seq > progress.delivered {
+                    progress.delivered = *seq;
+                    self.events.push_back(Event::Delivered {
+                        member,
+                        up_to: *seq,
+                    });
+                }
+            }
+        }
+        for (author, _) in marks {
+            self.request_missing(now, *author);
+        }
+    }
+
+    pub(super) fn handle_want(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        author: MemberKey,
+        after: u64,
+        up_to: u64,
+    ) {
+        let up_to = up_to.min(after.saturating_add(MAX_WANT));
+        let events: Vec<Vec<u8>> = self
+            .history
+            .range(&author, after, up_to)
+            .map(|event| event.bytes().to_vec())
+            .collect();
+        self.send_events(now, peer, events);
+    }
+
+    /// Sends events in as few frames as fit.
+    fn send_events(&mut self, now: Instant, peer: PeerId, events: Vec<Vec<u8>>) {
+        let mut batch = Vec::new();
+        let mut size = EVENTS_HEADER_LEN;
+        for event in events {
+            let len = EVENTS_OVERHEAD_PER_EVENT + event.len();
+            if !batch.is_empty() && size + len > MAX_PLAINTEXT_LEN {
+                let full = std::mem::take(&mut batch);
+                if !self.send_body(now, peer, &Body::Events(full)) {
+                    return;
+                }
+                size = EVENTS_HEADER_LEN;
+            }
+            size += len;
+            batch.push(event);
+        }
+        if !batch.is_empty() {
+            self.send_body(now, peer, &Body::Events(batch));
+        }
+    }
+
+    pub(super) fn handle_events(&mut self, now: Instant, peer: PeerId, events: &[Vec<u8>]) {
+        let room = self.room.room_id();
+        let mut touched = BTreeSet::new();
+        for bytes in events {
+            let result = VerifiedEvent::verify(&room, bytes).and_then(|event| {
+                let author = event.event().author;
+                let seq = event.event().seq;
+                self.history
+                    .insert(event)
+                    .map(|inserted| (author, seq, inserted))
+            });
+            let (author, seq, inserted) = match result {
+                Ok(ok) => ok,
+                Err(error) => {
+                    if self.refuse_event(peer, error) {
+                        continue;
+                    }
+                    return; // the peer is gone
+                }
+            };
+            // The peer holds this event, hence its author's whole chain up to it.
+            self.note_peer_holds(peer, author, seq);
+            touched.insert(author);
+            if let Inserted::Accepted(ids) = inserted {
+                for id in ids {
+                    if let Some(event) = self.history.get(&id).cloned() {
+                        self.note_accepted(&event);
+                    }
+                }
+                self.sync.dirty.insert(author);
+            }
+        }
+        for author in touched {
+            let mark = self.history.mark(&author);
+            if self
+                .sync
+                .wants
+                .get(&author)
+                .is_some_and(|want| mark >= want.up_to)
+            {
+                self.sync.wants.remove(&author);
+            }
+            self.request_missing(now, author);
+        }
+        if !self.sync.dirty.is_empty() && self.sync.have_due.is_none() {
+            self.sync.have_due = Some(now + self.config.have_delay);
+        }
+    }
+
+    fn note_peer_holds(&mut self, peer: PeerId, author: MemberKey, seq: u64) {
+        if let Some(marks) = self.sync.peer_marks.get_mut(&peer) {
+            let mark = marks.entry(author).or_insert(0);
+            *mark = (*mark).max(seq);
+        }
+    }
+
+    /// If some linked peer holds more of `author`'s events than we do and no request is in
+    /// flight, asks one such peer (chosen at random) for the next range.
+    fn request_missing(&mut self, now: Instant, author: MemberKey) {
+        if self
+            .sync
+            .wants
+            .get(&author)
+            .is_some_and(|want| want.deadline > now)
+        {
+            return;
+        }
+        let ours = self.history.mark(&author);
+        let candidates: Vec<(PeerId, u64)> = self
+            .sync
+            .peer_marks
+            .iter()
+            .filter_map(|(peer, marks)| {
+                let theirs = marks.get(&author).copied().unwrap_or(0);
+                (theirs > ours).then_some((*peer, theirs))
+            })
+            .collect();
+        if candidates.is_empty() {
+            self.sync.wants.remove(&author);
+            return;
+        }
+        let previous = self.sync.wants.get(&author).map(|want| want.peer);
+        // After a timeout, prefer someone else.
+        let fresh: Vec<(PeerId, u64)> = candidates
+            .iter()
+            .copied()
+            .filter(|(peer, _)| Some(*peer) != previous)
+            .collect();
+        let pool = if fresh.is_empty() {
+            &candidates
+        } else {
+            &fresh
+        };
+        let pick = self.rng.next_u64() as usize % pool.len();
+        let Some(&(peer, theirs)) = pool.get(pick) else {
+            return;
+        };
+        let up_to = theirs.min(ours + MAX_WANT);
+        let body = Body::Want {
+            author,
+            after: ours,
+            up_to,
+        };
+        if self.send_body(now, peer, &body) {
+            self.sync.wants.insert(
+                author,
+                Want {
+                    peer,
+                    up_to,
+                    deadline: now + self.config.want_timeout,
+                },
+            );
+        }
+    }
+
+    /// Re-plans every author (after a peer left).
+    pub(super) fn request_missing_all(&mut self, now: Instant) {
+        let authors: BTreeSet<MemberKey> = self
+            .sync
+            .peer_marks
+            .values()
+            .flat_map(|marks| marks.keys().copied())
+            .collect();
+        for author in authors {
+            self.request_missing(now, author);
+        }
+    }
+
+    /// Fires catch-up timers: announcements, expired requests, anti-entropy.
+    pub(super) fn handle_sync_timeout(&mut self, now: Instant) {
+        if self.sync.have_due.is_some_and(|due| now >= due) {
+            self.sync.have_due = None;
+            self.announce_dirty(now);
+        }
+        let expired: Vec<MemberKey> = self
+            .sync
+            .wants
+            .iter()
+            .filter(|(_, want)| now >= want.deadline)
+            .map(|(author, _)| *author)
+            .collect();
+        for author in expired {
+            self.request_missing(now, author);
+        }
+        if self.sync.anti_entropy_due.is_some_and(|due| now >= due) {
+            self.sync.anti_entropy_due = Some(now + self.config.anti_entropy_interval);
+            let peers = self.verified_peer_ids();
+            if !peers.is_empty() {
+                let pick = self.rng.next_u64() as usize % peers.len();
+                if let Some(&peer) = peers.get(pick) {
+                    self.send_full_marks(now, peer);
+                }
+            }
+        }
+    }
+
+    /// Tells the authors of newly accepted events (receipts) and a few random peers that
+    /// may lack them (gossip) what we now hold.
+    fn announce_dirty(&mut self, now: Instant) {
+        let dirty = std::mem::take(&mut self.sync.dirty);
+        let marks: Vec<(MemberKey, u64)> = dirty
+            .iter()
+            .map(|author| (*author, self.history.mark(author)))
+            .collect();
+        if marks.is_empty() {
+            return;
+        }
+        let mut authors_linked = Vec::new();
+        let mut others = Vec::new();
+        for peer in self.verified_peer_ids() {
+            let Some(member) = self.member_of(peer) else {
+                continue;
+            };
+            if dirty.contains(&member) {
+                authors_linked.push(peer);
+                continue;
+            }
+            let known = self.sync.peer_marks.get(&peer);
+            let may_lack = marks.iter().any(|(author, mark)| {
+                known
+                    .and_then(|known| known.get(author))
+                    .copied()
+                    .unwrap_or(0)
+                    < *mark
+            });
+            if may_lack {
+                others.push(peer);
+            }
+        }
+        // A partial Fisher-Yates shuffle picks the gossip targets.
+        let fanout = self.config.gossip_fanout.min(others.len());
+        for idx in 0..fanout {
+            let span = others.len() - idx;
+            let pick = idx + self.rng.next_u64() as usize % span;
+            others.swap(idx, pick);
+        }
+        others.truncate(fanout);
+        let body = Body::Have { full: false, marks };
+        for peer in authors_linked.into_iter().chain(others) {
+            self.send_body(now, peer, &body);
+        }
+    }
+
+    fn verified_peer_ids(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, state)| matches!(state, PeerState::Established { .. }))
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+}

@@ -1,0 +1,326 @@
+//! Client unit tests: two clients wired back to back (no network model; see `tests/sim`
+//! for that): posting and its checks, catch-up after an absence, receipts, typing,
+//! presence, restore, and a peer that sends forged events.
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+use super::*;
+use crate::history::Content;
+
+struct Duo {
+    now: Instant,
+    clients: [Client; 2],
+    events: [Vec<Event>; 2],
+}
+
+const A: usize = 0;
+const B: usize = 1;
+
+fn peer_of(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+impl Duo {
+    fn new() -> Duo {
+        let room = RoomSecret::from_bytes([5; 32]);
+        let client = |n: u8| {
+            let config = Config {
+                display_name: format!("c{n}"),
+                ..Config::default()
+            };
+            Client::new(Identity::from_seed([n; 32]), room.clone(), config, [n; 32])
+        };
+        Duo {
+            now: Instant::now(),
+            clients: [client(1), client(2)],
+            events: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn connect(&mut self) {
+        let now = self.now;
+        self.clients[B].add_peer(now, peer_of(A), Role::Responder);
+        self.clients[A].add_peer(now, peer_of(B), Role::Initiator);
+        self.pump();
+    }
+
+    fn disconnect(&mut self) {
+        let now = self.now;
+        self.clients[A].remove_peer(now, peer_of(B));
+        self.clients[B].remove_peer(now, peer_of(A));
+        self.drain_dropping();
+    }
+
+    /// Delivers every transmit until both are quiet.
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for idx in [A, B] {
+                loop {
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            let now = self.now;
+                            self.clients[to].handle_frame(now, peer_of(idx), &t.bytes);
+                        }
+                        Output::Event(e) => self.events[idx].push(e),
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn drain_dropping(&mut self) {
+        for idx in [A, B] {
+            while let Output::Transmit(_) | Output::Event(_) = self.clients[idx].poll_output() {}
+        }
+    }
+
+    /// Advances time and fires timers on both.
+    fn wait(&mut self, by: Duration) {
+        self.now += by;
+        let now = self.now;
+        for client in &mut self.clients {
+            client.handle_timeout(now);
+        }
+        self.pump();
+    }
+
+    fn texts(&self, idx: usize) -> Vec<String> {
+        self.clients[idx]
+            .messages()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
+
+    fn post(&mut self, idx: usize, text: &str) -> EventId {
+        let now = self.now;
+        let id = self.clients[idx]
+            .send_text(now, UnixMillis(1), text)
+            .unwrap();
+        self.pump();
+        id
+    }
+}
+
+#[test]
+fn posts_are_checked_before_anything_is_signed() {
+    let mut duo = Duo::new();
+    let now = duo.now;
+    let a = &mut duo.clients[A];
+    assert_eq!(a.send_text(now, UnixMillis(0), "  "), Err(SendError::Empty));
+    assert!(matches!(
+        a.send_text(now, UnixMillis(0), &"x".repeat(MAX_TEXT_LEN + 1)),
+        Err(SendError::TooLong { .. })
+    ));
+    let unknown = EventId([1; 32]);
+    assert_eq!(
+        a.post(now, UnixMillis(0), Content::Delete { target: unknown }),
+        Err(SendError::UnknownTarget)
+    );
+    assert!(a.history().is_empty());
+}
+
+#[test]
+fn only_the_author_edits_and_deletes() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let hello = duo.post(A, "hello");
+    let now = duo.now;
+    assert_eq!(
+        duo.clients[B].post(
+            now,
+            UnixMillis(2),
+            Content::Edit {
+                target: hello,
+                text: "no".into()
+            }
+        ),
+        Err(SendError::NotYours)
+    );
+    duo.clients[A]
+        .post(
+            now,
+            UnixMillis(2),
+            Content::Edit {
+                target: hello,
+                text: "hello!".into(),
+            },
+        )
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.texts(B), vec!["hello!"]);
+    duo.clients[A]
+        .post(now, UnixMillis(3), Content::Delete { target: hello })
+        .unwrap();
+    duo.pump();
+    assert!(duo.clients[B].messages()[0].deleted);
+    assert_eq!(
+        duo.clients[A].post(now, UnixMillis(3), Content::Delete { target: hello }),
+        Err(SendError::Deleted)
+    );
+}
+
+#[test]
+fn what_was_written_while_apart_is_caught_up_once_on_reconnect() {
+    let mut duo = Duo::new();
+    duo.connect();
+    duo.post(A, "one");
+    duo.wait(Duration::from_millis(200)); // B's receipt
+    duo.disconnect();
+    // Written while the other was away: kept in history, delivered to nobody yet.
+    duo.post(A, "two");
+    duo.post(B, "three");
+    for n in 0..600 {
+        duo.post(A, &format!("bulk {n}"));
+    }
+    assert_eq!(
+        duo.clients[A]
+            .member_progress(&duo.clients[B].identity().member_key())
+            .0,
+        1
+    );
+    duo.connect();
+    duo.wait(Duration::from_millis(200));
+    assert_eq!(duo.texts(A), duo.texts(B));
+    assert_eq!(duo.texts(A).len(), 603);
+    // Each message was shown once on B.
+    let shown: usize = duo.events[B]
+        .iter()
+        .filter(|e| matches!(e, Event::Message(m) if m.text.starts_with("bulk")))
+        .count();
+    assert_eq!(shown, 600);
+    // B's receipts reach A: delivered up to A's last event.
+    let b_key = duo.clients[B].identity().member_key();
+    let a_mark = duo.clients[A]
+        .history()
+        .mark(&duo.clients[A].identity().member_key());
+    assert_eq!(duo.clients[A].member_progress(&b_key).0, a_mark);
+}
+
+#[test]
+fn read_markers_typing_and_presence_reach_the_other_side() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let a_key = duo.clients[A].identity().member_key();
+    let now = duo.now;
+    duo.clients[A].set_typing(now, true);
+    duo.clients[A].set_typing(now, true); // debounced: not sent twice
+    duo.pump();
+    let typing = |duo: &Duo| {
+        duo.events[B]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Typing { member, active } if *member == a_key => Some(*active),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(typing(&duo), vec![true]);
+    // Expires by itself.
+    duo.wait(Duration::from_secs(7));
+    assert_eq!(typing(&duo), vec![true, false]);
+    // Posting clears it at once.
+    duo.now += Duration::from_secs(3);
+    let now = duo.now;
+    duo.clients[A].set_typing(now, true);
+    duo.pump();
+    duo.post(A, "hi");
+    assert_eq!(typing(&duo), vec![true, false, true, false]);
+
+    let key = duo.clients[B].messages()[0].key;
+    let now = duo.now;
+    duo.clients[B].mark_read(now, key);
+    duo.clients[B].set_presence(now, Presence::Away);
+    duo.pump();
+    let b_key = duo.clients[B].identity().member_key();
+    assert_eq!(duo.clients[A].member_progress(&b_key).1, Some(key));
+    assert!(duo.events[A].contains(&Event::Presence {
+        member: b_key,
+        presence: Presence::Away
+    }));
+}
+
+#[test]
+fn restore_brings_back_history_and_continues_the_chain() {
+    let mut duo = Duo::new();
+    duo.connect();
+    duo.post(A, "one");
+    duo.post(B, "two");
+    let stored: Vec<Vec<u8>> = duo.events[A]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Persist { bytes, .. } => Some(bytes.clone()),
+            _ => None,
+        })
+        .rev() // any order
+        .collect();
+    let room = RoomSecret::from_bytes([5; 32]);
+    let mut again = Client::new(
+        Identity::from_seed([1; 32]),
+        room,
+        Config::default(),
+        [9; 32],
+    );
+    assert_eq!(again.restore(stored.iter().map(Vec::as_slice)), 2);
+    assert_eq!(
+        again
+            .messages()
+            .into_iter()
+            .map(|m| m.text)
+            .collect::<Vec<_>>(),
+        duo.texts(A)
+    );
+    let next = again.send_text(duo.now, UnixMillis(5), "three").unwrap();
+    let event = again.history().get(&next).unwrap().event().clone();
+    assert_eq!(event.seq, 2);
+    assert!(event.lamport > 2);
+}
+
+#[test]
+fn a_peer_that_forwards_a_forged_event_is_dropped() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let now = duo.now;
+    let mut forged = {
+        let mut other = History::new(duo.clients[A].room_id());
+        other
+            .create(
+                &Identity::from_seed([7; 32]),
+                UnixMillis(0),
+                Content::Text {
+                    text: "forged".into(),
+                    reply_to: None,
+                },
+            )
+            .bytes()
+            .to_vec()
+    };
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    // B sends it inside its authentic session.
+    let Some(PeerState::Established { session, .. }) = duo.clients[B].peers.get_mut(&peer_of(A))
+    else {
+        panic!("not established");
+    };
+    let bytes = session.seal(&Body::Events(vec![forged]).encode()).unwrap();
+    duo.clients[A].handle_frame(now, peer_of(B), &bytes);
+    duo.pump();
+    assert!(duo.events[A].iter().any(|e| matches!(
+        e,
+        Event::PeerFailed {
+            reason: FailReason::Misbehaved(_),
+            ..
+        }
+    )));
+    assert!(duo.clients[A].messages().is_empty());
+    assert_eq!(duo.clients[A].verified_peers().count(), 0);
+}

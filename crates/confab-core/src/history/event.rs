@@ -1,0 +1,224 @@
+//! History events as the protocol knows them: what a member said or did, signed by them.
+//!
+//! An event names its author ([`MemberKey`]), a per-author sequence number (1, 2, ...), the
+//! id of the author's previous event (a hash chain, so an author's events form one line),
+//! a Lamport time (one more than the largest the author had seen), the author's wall clock,
+//! and its [`Content`]. The signature covers all of it and the room id, so a member who
+//! forwards an event can neither alter it nor move it to another room.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+use crate::identity::Identity;
+use crate::ids::{EventId, MemberKey, RoomId};
+use crate::wire::{self, DecodeError};
+
+const SIGNATURE_CONTEXT: &[u8] = b"confab/v1/event-signature";
+const ID_CONTEXT: &[u8] = b"confab/v1/event-id";
+
+/// Wall-clock time as Unix milliseconds, supplied by the adapter (core never reads clocks).
+/// Shown to people, never used for ordering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMillis(pub u64);
+
+/// Where an event sits in the room's one order: by Lamport time, then author key, then
+/// sequence number. Every member derives the same key from the same event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderKey {
+    /// Lamport time.
+    pub lamport: u64,
+    /// Author.
+    pub author: MemberKey,
+    /// The author's sequence number.
+    pub seq: u64,
+}
+
+/// What an event does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A message, optionally replying to another.
+    Text {
+        /// Shown literally, never as markup. At most [`wire::MAX_TEXT_LEN`] bytes.
+        text: String,
+        /// The message this one answers.
+        reply_to: Option<EventId>,
+    },
+    /// Replaces the text of one of the author's own messages.
+    Edit {
+        /// The message edited (must be the same author's).
+        target: EventId,
+        /// The new text.
+        text: String,
+    },
+    /// Withdraws one of the author's own messages.
+    Delete {
+        /// The message deleted (must be the same author's).
+        target: EventId,
+    },
+    /// Adds or removes the author's reaction to any message.
+    React {
+        /// The message reacted to.
+        target: EventId,
+        /// One emoji (at most [`wire::MAX_EMOJI_LEN`] bytes).
+        emoji: String,
+        /// Added (`true`) or withdrawn.
+        on: bool,
+    },
+    /// The author's display name from now on.
+    Profile {
+        /// At most [`wire::MAX_NAME_LEN`] bytes.
+        name: String,
+    },
+}
+
+/// An event's fields, before or after signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Who wrote it.
+    pub author: MemberKey,
+    /// The author's sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// Lamport time: larger than that of every event the author had seen.
+    pub lamport: u64,
+    /// The id of the author's event `seq - 1` ([`EventId::GENESIS`] for `seq == 1`).
+    pub prev: EventId,
+    /// The author's wall clock when writing.
+    pub sent_at: UnixMillis,
+    /// What it does.
+    pub content: Content,
+}
+
+/// A decoded event whose signature checked out: safe to store, show and forward.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedEvent {
+    id: EventId,
+    event: Event,
+    /// The signed encoding, forwarded and stored as is.
+    bytes: Vec<u8>,
+}
+
+/// Why an event was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// Not decodable.
+    #[error("malformed event: {0}")]
+    Malformed(DecodeError),
+    /// The signature does not verify (forged, altered, or from another room).
+    #[error("event signature does not verify")]
+    Signature,
+    /// The author already has a different event with this sequence number.
+    #[error("conflicting event for sequence number {seq}")]
+    Conflict {
+        /// The sequence number.
+        seq: u64,
+    },
+    /// `prev` or `lamport` do not continue the author's chain.
+    #[error("event does not continue its author's chain")]
+    Chain,
+    /// Too far ahead of what we have from this author to hold until the gap fills.
+    #[error("event {seq} is too far ahead")]
+    TooFarAhead {
+        /// The sequence number.
+        seq: u64,
+    },
+    /// Stored bytes do not hash to the id they were stored under.
+    #[error("stored event does not match its id")]
+    Corrupt,
+}
+
+impl EventId {
+    /// The `prev` of an author's first event.
+    pub const GENESIS: EventId = EventId([0; 32]);
+}
+
+impl Event {
+    /// Where this event sits in the room's order.
+    pub fn order_key(&self) -> OrderKey {
+        OrderKey {
+            lamport: self.lamport,
+            author: self.author,
+            seq: self.seq,
+        }
+    }
+}
+
+impl VerifiedEvent {
+    /// Signs `event` (whose `author` must be `identity`'s key) for `room`.
+    pub(crate) fn sign(identity: &Identity, room: &RoomId, event: Event) -> VerifiedEvent {
+        let unsigned = wire::event::encode_unsigned(&event);
+        let signature = identity.sign_raw(&signing_message(room, &unsigned));
+        let id = event_id(room, &unsigned);
+        let mut bytes = unsigned;
+        bytes.extend_from_slice(&signature);
+        VerifiedEvent { id, event, bytes }
+    }
+
+    /// Decodes and checks a signed event received for `room`. Never panics.
+    pub fn verify(room: &RoomId, bytes: &[u8]) -> Result<VerifiedEvent, EventError> {
+        let (event, unsigned, signature) =
+            wire::event::decode_signed(bytes).map_err(EventError::Malformed)?;
+        let key =
+            VerifyingKey::from_bytes(event.author.as_bytes()).map_err(|_| EventError::Signature)?;
+        key.verify_strict(
+            &signing_message(room, unsigned),
+            &Signature::from_bytes(&signature),
+        )
+        .map_err(|_| EventError::Signature)?;
+        Ok(VerifiedEvent {
+            id: event_id(room, unsigned),
+            event,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// Decodes an event from our own store without checking its signature again (it was
+    /// checked before it was stored); the id is recomputed and must match `expected`, if
+    /// given. Costs a hash instead of a signature check, which is what makes opening a
+    /// room of 10,000 messages fast.
+    pub fn restore(
+        room: &RoomId,
+        bytes: &[u8],
+        expected: Option<EventId>,
+    ) -> Result<VerifiedEvent, EventError> {
+        let (event, unsigned, _) =
+            wire::event::decode_signed(bytes).map_err(EventError::Malformed)?;
+        let id = event_id(room, unsigned);
+        if expected.is_some_and(|expected| expected != id) {
+            return Err(EventError::Corrupt);
+        }
+        Ok(VerifiedEvent {
+            id,
+            event,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The content hash.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+
+    /// The fields.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The signed encoding.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+fn signing_message(room: &RoomId, unsigned: &[u8]) -> Vec<u8> {
+    [SIGNATURE_CONTEXT, room.as_bytes(), unsigned].concat()
+}
+
+fn event_id(room: &RoomId, unsigned: &[u8]) -> EventId {
+    let digest = Sha256::new()
+        .chain_update(ID_CONTEXT)
+        .chain_update(room.as_bytes())
+        .chain_update(unsigned)
+        .finalize();
+    EventId(digest.into())
+}

@@ -1,0 +1,205 @@
+//! [`Timeline`]: history folded into what a chat window shows — messages with their edits,
+//! deletions and reactions applied, and each member's current display name.
+//!
+//! Every rule is decided by [`OrderKey`], never by arrival order, so members holding the
+//! same events show the same thing: an edit or delete counts only from the message's own
+//! author (whose events arrive in chain order anyway); for reactions and names the event
+//! latest in room order wins.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Content, OrderKey, UnixMillis, VerifiedEvent};
+use crate::ids::{EventId, MemberKey};
+
+/// One message as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageView {
+    /// Its event id (stable: list key).
+    pub id: EventId,
+    /// Its place in room order.
+    pub key: OrderKey,
+    /// Author.
+    pub author: MemberKey,
+    /// Author's clock when written.
+    pub sent_at: UnixMillis,
+    /// Current text (after edits; empty once deleted).
+    pub text: String,
+    /// The message it answers.
+    pub reply_to: Option<EventId>,
+    /// Edited at least once.
+    pub edited: bool,
+    /// Withdrawn by its author.
+    pub deleted: bool,
+    /// Reactions, by emoji (sorted).
+    pub reactions: Vec<Reaction>,
+}
+
+/// Everyone who reacted to a message with one emoji.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// Who, in key order.
+    pub by: Vec<MemberKey>,
+}
+
+/// What applying an event changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimelineChange {
+    /// This message is new or changed: show it as it is now.
+    Message(MessageView),
+    /// A member's display name changed.
+    Name {
+        /// Who.
+        member: MemberKey,
+        /// Their name now.
+        name: String,
+    },
+}
+
+/// Per (member, emoji): the key of the deciding event and whether it is on.
+type ReactionVotes = BTreeMap<(MemberKey, String), (OrderKey, bool)>;
+
+/// See the module documentation.
+#[derive(Default)]
+pub struct Timeline {
+    messages: HashMap<EventId, MessageView>,
+    /// Key of the edit or delete currently applied, per message.
+    last_change: HashMap<EventId, OrderKey>,
+    /// Per message: (who, emoji) → (key of the deciding event, on).
+    reactions: HashMap<EventId, ReactionVotes>,
+    names: HashMap<MemberKey, (OrderKey, String)>,
+}
+
+impl Timeline {
+    /// An empty timeline.
+    pub fn new() -> Timeline {
+        Timeline::default()
+    }
+
+    /// A message as currently shown.
+    pub fn message(&self, id: &EventId) -> Option<&MessageView> {
+        self.messages.get(id)
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// No messages.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// A member's display name from their latest profile event.
+    pub fn name(&self, member: &MemberKey) -> Option<&str> {
+        self.names.get(member).map(|(_, name)| name.as_str())
+    }
+
+    /// Every named member.
+    pub fn names(&self) -> impl Iterator<Item = (&MemberKey, &str)> {
+        self.names
+            .iter()
+            .map(|(member, (_, name))| (member, name.as_str()))
+    }
+
+    /// Folds in one accepted event; returns what to redraw.
+    pub fn apply(&mut self, event: &VerifiedEvent) -> Option<TimelineChange> {
+        let id = event.id();
+        let fields = event.event();
+        let key = fields.order_key();
+        match &fields.content {
+            Content::Text { text, reply_to } => {
+                let mut view = MessageView {
+                    id,
+                    key,
+                    author: fields.author,
+                    sent_at: fields.sent_at,
+                    text: text.clone(),
+                    reply_to: *reply_to,
+                    edited: false,
+                    deleted: false,
+                    reactions: Vec::new(),
+                };
+                view.reactions = self.reactions_of(&id);
+                self.messages.insert(id, view.clone());
+                Some(TimelineChange::Message(view))
+            }
+            Content::Edit { target, text } => {
+                let applied = self.last_change.get(target).copied();
+                let view = self.messages.get_mut(target)?;
+                if view.author != fields.author || view.deleted || applied.is_some_and(|k| k > key)
+                {
+                    return None;
+                }
+                view.text = text.clone();
+                view.edited = true;
+                self.last_change.insert(*target, key);
+                Some(TimelineChange::Message(view.clone()))
+            }
+            Content::Delete { target } => {
+                let view = self.messages.get_mut(target)?;
+                if view.author != fields.author || view.deleted {
+                    return None;
+                }
+                view.text.clear();
+                view.deleted = true;
+                self.last_change.insert(*target, key);
+                Some(TimelineChange::Message(view.clone()))
+            }
+            Content::React { target, emoji, on } => {
+                let entry = self
+                    .reactions
+                    .entry(*target)
+                    .or_default()
+                    .entry((fields.author, emoji.clone()))
+                    .or_insert((key, *on));
+                if entry.0 > key {
+                    return None;
+                }
+                *entry = (key, *on);
+                let reactions = self.reactions_of(target);
+                let view = self.messages.get_mut(target)?;
+                view.reactions = reactions;
+                Some(TimelineChange::Message(view.clone()))
+            }
+            Content::Profile { name } => {
+                let entry = self
+                    .names
+                    .entry(fields.author)
+                    .or_insert((key, name.clone()));
+                if entry.0 > key {
+                    return None;
+                }
+                *entry = (key, name.clone());
+                Some(TimelineChange::Name {
+                    member: fields.author,
+                    name: name.clone(),
+                })
+            }
+        }
+    }
+
+    fn reactions_of(&self, target: &EventId) -> Vec<Reaction> {
+        let Some(all) = self.reactions.get(target) else {
+            return Vec::new();
+        };
+        let mut by_emoji: BTreeMap<&str, Vec<MemberKey>> = BTreeMap::new();
+        for ((member, emoji), (_, on)) in all {
+            if *on {
+                by_emoji.entry(emoji).or_default().push(*member);
+            }
+        }
+        by_emoji
+            .into_iter()
+            .map(|(emoji, mut by)| {
+                by.sort_unstable();
+                Reaction {
+                    emoji: emoji.to_owned(),
+                    by,
+                }
+            })
+            .collect()
+    }
+}

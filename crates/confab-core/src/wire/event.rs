@@ -1,0 +1,181 @@
+//! History events on the wire and at rest (the same bytes: an event is signed once and
+//! then forwarded and stored unchanged).
+//!
+//! ```text
+//! signed   = unsigned signature[64]                (Ed25519 over context, room id, unsigned)
+//! unsigned = version:u8 (=1) author[32] seq:u64be lamport:u64be prev[32] sent_at_ms:u64be
+//!            kind:u8 content
+//!   text    = kind 1, has_reply:u8 (0|1), [reply_to[32]], len:u16be, text
+//!   edit    = kind 2, target[32], len:u16be, text
+//!   delete  = kind 3, target[32]
+//!   react   = kind 4, target[32], on:u8 (0|1), len:u8, emoji (<= MAX_EMOJI_LEN)
+//!   profile = kind 5, len:u8, name (<= MAX_NAME_LEN)
+//! ```
+//!
+//! `seq` and `lamport` are at least 1 and `lamport` is below `u64::MAX`, so a successor
+//! always exists.
+
+use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
+use crate::history::{Content, Event, UnixMillis};
+use crate::ids::{EventId, MemberKey};
+
+/// Longest reaction, in UTF-8 bytes (one emoji with modifiers fits).
+pub const MAX_EMOJI_LEN: usize = 32;
+/// Longest signed event: a reply of the longest text.
+pub const MAX_EVENT_LEN: usize = HEADER_LEN + 1 + 1 + 32 + 2 + MAX_TEXT_LEN + SIGNATURE_LEN;
+
+const HEADER_LEN: usize = 1 + 32 + 8 + 8 + 32 + 8;
+const SIGNATURE_LEN: usize = 64;
+
+const KIND_TEXT: u8 = 1;
+const KIND_EDIT: u8 = 2;
+const KIND_DELETE: u8 = 3;
+const KIND_REACT: u8 = 4;
+const KIND_PROFILE: u8 = 5;
+
+/// Encodes an event's signed part. Over-long texts and names are cut on a char boundary
+/// (the client refuses them before this point).
+pub(crate) fn encode_unsigned(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 64);
+    out.push(super::VERSION);
+    out.extend_from_slice(event.author.as_bytes());
+    out.extend_from_slice(&event.seq.to_be_bytes());
+    out.extend_from_slice(&event.lamport.to_be_bytes());
+    out.extend_from_slice(event.prev.as_bytes());
+    out.extend_from_slice(&event.sent_at.0.to_be_bytes());
+    match &event.content {
+        Content::Text { text, reply_to } => {
+            out.push(KIND_TEXT);
+            match reply_to {
+                Some(target) => {
+                    out.push(1);
+                    out.extend_from_slice(target.as_bytes());
+                }
+                None => out.push(0),
+            }
+            push_text(&mut out, text);
+        }
+        Content::Edit { target, text } => {
+            out.push(KIND_EDIT);
+            out.extend_from_slice(target.as_bytes());
+            push_text(&mut out, text);
+        }
+        Content::Delete { target } => {
+            out.push(KIND_DELETE);
+            out.extend_from_slice(target.as_bytes());
+        }
+        Content::React { target, emoji, on } => {
+            out.push(KIND_REACT);
+            out.extend_from_slice(target.as_bytes());
+            out.push(u8::from(*on));
+            push_short(&mut out, truncate_utf8(emoji, MAX_EMOJI_LEN));
+        }
+        Content::Profile { name } => {
+            out.push(KIND_PROFILE);
+            push_short(&mut out, truncate_utf8(name, MAX_NAME_LEN));
+        }
+    }
+    out
+}
+
+/// Splits a signed event into its fields, its unsigned bytes and its signature. Never
+/// panics; checks sizes, version, ranges and UTF-8, not the signature.
+pub(crate) fn decode_signed(bytes: &[u8]) -> Result<(Event, &[u8], [u8; 64]), DecodeError> {
+    if bytes.len() > MAX_EVENT_LEN {
+        return Err(DecodeError::TooLong {
+            what: "event",
+            max: MAX_EVENT_LEN,
+            got: bytes.len(),
+        });
+    }
+    let Some(split) = bytes.len().checked_sub(SIGNATURE_LEN) else {
+        return Err(DecodeError::Truncated {
+            needed: SIGNATURE_LEN - bytes.len(),
+        });
+    };
+    let (unsigned, signature) = bytes.split_at(split);
+    let mut signature_bytes = [0u8; 64];
+    signature_bytes.copy_from_slice(signature);
+    let mut reader = Reader::versioned(unsigned, "event", MAX_EVENT_LEN)?;
+    let author = MemberKey(reader.array()?);
+    let seq = reader.u64()?;
+    let lamport = reader.u64()?;
+    if seq == 0 {
+        return Err(DecodeError::Invalid("sequence number 0"));
+    }
+    if lamport == 0 || lamport == u64::MAX {
+        return Err(DecodeError::Invalid("lamport time"));
+    }
+    let prev = EventId(reader.array()?);
+    let sent_at = UnixMillis(reader.u64()?);
+    let content = match reader.u8()? {
+        KIND_TEXT => {
+            let reply_to = match reader.u8()? {
+                0 => None,
+                1 => Some(EventId(reader.array()?)),
+                _ => return Err(DecodeError::Invalid("reply flag")),
+            };
+            let text = read_text(&mut reader)?;
+            Content::Text { text, reply_to }
+        }
+        KIND_EDIT => {
+            let target = EventId(reader.array()?);
+            let text = read_text(&mut reader)?;
+            Content::Edit { target, text }
+        }
+        KIND_DELETE => Content::Delete {
+            target: EventId(reader.array()?),
+        },
+        KIND_REACT => {
+            let target = EventId(reader.array()?);
+            let on = match reader.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(DecodeError::Invalid("reaction flag")),
+            };
+            let len = usize::from(reader.u8()?);
+            let emoji = reader.str(len, MAX_EMOJI_LEN, "emoji")?.to_owned();
+            if emoji.is_empty() {
+                return Err(DecodeError::Invalid("empty emoji"));
+            }
+            Content::React { target, emoji, on }
+        }
+        KIND_PROFILE => {
+            let len = usize::from(reader.u8()?);
+            let name = reader.str(len, MAX_NAME_LEN, "display name")?.to_owned();
+            Content::Profile { name }
+        }
+        got => {
+            return Err(DecodeError::UnknownKind {
+                what: "event kind",
+                got,
+            });
+        }
+    };
+    reader.finish()?;
+    let event = Event {
+        author,
+        seq,
+        lamport,
+        prev,
+        sent_at,
+        content,
+    };
+    Ok((event, unsigned, signature_bytes))
+}
+
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    let text = truncate_utf8(text, MAX_TEXT_LEN);
+    out.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn push_short(out: &mut Vec<u8>, text: &str) {
+    out.push(u8::try_from(text.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn read_text(reader: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let len = usize::from(reader.u16()?);
+    Ok(reader.str(len, MAX_TEXT_LEN, "text")?.to_owned())
+}
