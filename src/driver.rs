@@ -10,7 +10,8 @@ use confab_core::signal::{ClientMessage, ServerMessage};
 use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
-    Client, Content, Event, EventId, Instant, OrderKey, Output, PeerId, Presence, Role, RoomId,
+    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence, Role,
+    RoomId,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -216,6 +217,12 @@ pub fn start(
     };
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
+        // Tell the room our name in history, so members who never meet us see it too
+        // (a no-op when history already says so).
+        let now = clock::now();
+        let name = driver.client.display_name().to_owned();
+        driver.client.set_display_name(now, clock::wall(), &name);
+        driver.drain(now);
         driver.connect_socket();
         driver.run(inputs).await;
     });
@@ -743,8 +750,13 @@ impl Driver {
                 log(&format!("link to {peer} failed: {reason}"));
                 self.close_rtc(peer);
                 self.links.remove(&peer);
-                self.state
-                    .member_status(peer, MemberStatus::Failed(reason.to_string()));
+                match reason {
+                    // Nobody answered: not a person the user needs to hear about.
+                    FailReason::Timeout | FailReason::Closed => self.state.member_forget(peer),
+                    _ => self
+                        .state
+                        .member_status(peer, MemberStatus::Failed(reason.to_string())),
+                }
             }
             Event::PeerLeft { peer } => {
                 self.close_rtc(peer);

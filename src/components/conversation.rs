@@ -43,7 +43,7 @@ fn TypingLine() -> impl IntoView {
             .with(|typing| typing.iter().map(|key| state.name_of(key)).collect());
         typing_text(&names)
     };
-    view! { <p class="typing" role="status" aria-live="polite">{text}</p> }
+    view! { <p class="typing" role="status" aria-label="Typing" aria-live="polite">{text}</p> }
 }
 
 /// The sentence for who is typing.

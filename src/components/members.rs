@@ -10,6 +10,24 @@ use crate::state::{AppState, Member, MemberStatus, Path};
 #[component]
 pub fn MemberList() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // Links still handshaking are not people yet: counted, not listed.
+    let shown = move || {
+        state.members.with(|members| {
+            members
+                .iter()
+                .filter(|m| m.status != MemberStatus::Connecting)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let connecting = move || {
+        state.members.with(|members| {
+            members
+                .iter()
+                .filter(|m| m.status == MemberStatus::Connecting)
+                .count()
+        })
+    };
     let empty = move || state.members.with(|members| members.is_empty());
     view! {
         <section class="panel members">
@@ -19,11 +37,14 @@ pub fn MemberList() -> impl IntoView {
             </Show>
             <ul aria-label="Members" class="member-list">
                 <For
-                    each=move || state.members.get()
+                    each=shown
                     key=|member| (member.peer, member.status.clone(), member.name.clone(), member.presence)
                     children=|member| view! { <MemberRow member /> }
                 />
             </ul>
+            <Show when=move || connecting() != 0>
+                <p class="hint">{move || format!("Connecting to {} more…", connecting())}</p>
+            </Show>
         </section>
     }
 }

@@ -172,6 +172,28 @@ impl ChatPage<'_> {
         Ok(())
     }
 
+    /// Types `text` into the "Message" textbox without sending it.
+    pub async fn type_draft(&self, text: &str) -> anyhow::Result<()> {
+        self.by_role("textbox", "Message")
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
+    /// Empties the "Message" textbox (as select-all and delete would).
+    pub async fn clear_draft(&self) -> anyhow::Result<()> {
+        let field = self.by_role("textbox", "Message").await?;
+        field.send_keys(Key::Control + "a").await?;
+        field.send_keys(Key::Backspace).await?;
+        Ok(())
+    }
+
+    /// The text of the status line named "Typing".
+    pub async fn typing_line(&self) -> anyhow::Result<String> {
+        Ok(self.by_role("status", "Typing").await?.text().await?)
+    }
+
     /// Types `text` and clicks the "Send" button.
     pub async fn send_with_button(&self, text: &str) -> anyhow::Result<()> {
         let field = self.by_role("textbox", "Message").await?;
@@ -199,21 +221,34 @@ impl ChatPage<'_> {
         Ok(())
     }
 
-    /// The text of every item in the list named "Messages", in order.
+    /// The body of every message in the list named "Messages", in order.
     pub async fn messages(&self) -> anyhow::Result<Vec<String>> {
+        let list = self.by_role("list", "Messages").await?;
+        let mut texts = Vec::new();
+        for item in list.find_all(By::Css(":scope > li")).await? {
+            texts.push(item.find(By::Css(".text")).await?.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// The whole text of every item in the list named "Messages" (author and time on the
+    /// first line, then the body, reactions, receipt and actions), in order.
+    pub async fn message_items(&self) -> anyhow::Result<Vec<String>> {
         self.list_items("Messages").await
     }
 
-    /// Waits until the list named "Messages" holds exactly `expected` (by each item's last
-    /// line, the message text), in order.
+    /// Waits until the list named "Messages" holds exactly `expected` (by body), in order;
+    /// returns the whole items.
     pub async fn wait_for_messages(&self, expected: &[&str]) -> anyhow::Result<Vec<String>> {
         let want: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
         eventually(&format!("messages {want:?}"), || {
             let want = want.clone();
             async move {
-                let items = self.messages().await?;
-                let texts: Vec<String> = items.iter().map(|item| last_line(item)).collect();
-                Ok((texts == want).then_some(items))
+                let texts = self.messages().await?;
+                if texts != want {
+                    return Ok(None);
+                }
+                Ok(Some(self.message_items().await?))
             }
         })
         .await
@@ -283,11 +318,6 @@ impl ChatPage<'_> {
         }
         Ok(texts)
     }
-}
-
-/// The last line of an item's text (the message body under "author time").
-pub fn last_line(text: &str) -> String {
-    text.lines().last().unwrap_or_default().trim().to_owned()
 }
 
 fn candidates_for(role: &str) -> &'static str {

@@ -157,7 +157,10 @@ pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> 
     let shown_b = b.wait_for_messages(&script).await?;
     for item in shown_a.iter().chain(&shown_b) {
         let meta = item.lines().next().unwrap_or_default();
-        anyhow::ensure!(meta.starts_with("Guest "), "author shown: {item:?}");
+        anyhow::ensure!(
+            meta.starts_with("Guest ") || meta.starts_with("You "),
+            "author shown: {item:?}"
+        );
         anyhow::ensure!(
             meta.trim_end().len() >= 5 && meta.contains(':'),
             "time shown: {item:?}"

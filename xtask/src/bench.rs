@@ -19,9 +19,9 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
     let mut steps = Steps::new("bench", 2);
     steps.run(
-        "confab-core (criterion): cargo bench -p confab-core --bench frames",
+        "confab-core (criterion): cargo bench -p confab-core --benches",
         || {
-            cmd!(sh, "cargo bench -p confab-core --bench frames").run()?;
+            cmd!(sh, "cargo bench -p confab-core --benches").run()?;
             Ok(())
         },
     );

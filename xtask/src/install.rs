@@ -118,6 +118,9 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
     Ok(())
 }
 
+/// Installed by Debian's fonts-noto-color-emoji.
+const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
+
 /// Debian packages: node/npm always, the browser and namespace tools only for
 /// browser tests. One `apt-get update && apt-get install` for all of them.
 fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
@@ -138,6 +141,12 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
                 "unshare",
                 find_sbin_tool(sh, "unshare").is_some(),
                 "util-linux",
+            ),
+            // Reactions are emoji: without a colour emoji font, screenshots show boxes.
+            (
+                "emoji font",
+                Path::new(EMOJI_FONT).exists(),
+                "fonts-noto-color-emoji",
             ),
         ]);
     }

@@ -53,6 +53,7 @@ pub enum Inserted {
 }
 
 /// A room's events; see the module documentation.
+#[derive(Clone)]
 pub struct History {
     room: RoomId,
     events: HashMap<EventId, VerifiedEvent>,
@@ -63,7 +64,7 @@ pub struct History {
     n_held: usize,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct AuthorLog {
     /// Ids of events 1..=mark.
     chain: Vec<EventId>,

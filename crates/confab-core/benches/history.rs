@@ -1,0 +1,84 @@
+//! Criterion benches for history: merging two histories of 10,000 messages each (the
+//! work a member does when catching up with someone who has a disjoint half), and
+//! checking one received event (signature, content hash).
+
+#![allow(missing_docs, clippy::disallowed_methods)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+use confab_core::history::{Content, History, VerifiedEvent};
+use confab_core::{Identity, RoomId, UnixMillis};
+
+const ROOM: RoomId = RoomId::from_bytes([7; 32]);
+const N: usize = 10_000;
+
+/// `n` messages by two authors, written in turn.
+fn history(seed: u8, n: usize) -> History {
+    let authors = [
+        Identity::from_seed([seed; 32]),
+        Identity::from_seed([seed.wrapping_add(1); 32]),
+    ];
+    let mut history = History::new(ROOM);
+    for idx in 0..n {
+        let text = format!("message {idx}: a typical sentence of chat, sixty bytes long.");
+        history.create(
+            &authors[idx % 2],
+            UnixMillis(idx as u64),
+            Content::Text {
+                text,
+                reply_to: None,
+            },
+        );
+    }
+    history
+}
+
+fn merge(c: &mut Criterion) {
+    let ours = history(1, N);
+    let theirs: Vec<VerifiedEvent> = history(10, N).iter().cloned().collect();
+    let mut group = c.benchmark_group("history");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(N as u64));
+    group.bench_function("merge 10k into 10k (verified)", |b| {
+        b.iter_batched(
+            || ours.clone(),
+            |mut merged| {
+                for event in &theirs {
+                    let _ = merged.insert(event.clone());
+                }
+                merged.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let bytes: Vec<Vec<u8>> = theirs.iter().map(|e| e.bytes().to_vec()).collect();
+    group.bench_function("verify and merge 10k into 10k", |b| {
+        b.iter_batched(
+            || ours.clone(),
+            |mut merged| {
+                for event in &bytes {
+                    if let Ok(event) = VerifiedEvent::verify(&ROOM, event) {
+                        let _ = merged.insert(event);
+                    }
+                }
+                merged.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("restore 10k from storage", |b| {
+        b.iter(|| {
+            let mut restored = History::new(ROOM);
+            for event in &bytes {
+                if let Ok(event) = VerifiedEvent::restore(&ROOM, event, None) {
+                    let _ = restored.insert(event);
+                }
+            }
+            restored.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, merge);
+criterion_main!(benches);
