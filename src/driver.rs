@@ -55,6 +55,8 @@ pub enum Command {
     Delete(EventId),
     /// We are typing, or stopped.
     Typing(bool),
+    /// Change our display name.
+    SetName(String),
     /// The page was shown or hidden.
     Visible(bool),
     /// The page is going away: say goodbye to every peer.
@@ -333,6 +335,15 @@ impl Driver {
             }
             Input::Command(Command::Delete(target)) => self.post(now, Content::Delete { target }),
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
+            Input::Command(Command::SetName(name)) => {
+                self.client.set_display_name(now, clock::wall(), &name);
+                let name = self.client.display_name().to_owned();
+                self.state.me.update(|me| {
+                    if let Some(me) = me {
+                        me.name = name;
+                    }
+                });
+            }
             Input::Command(Command::Visible(visible)) => {
                 // Becoming visible also marks what arrived meanwhile as read (in `drain`).
                 let presence = if visible {

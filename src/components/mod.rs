@@ -5,6 +5,7 @@ mod conversation;
 mod invite;
 mod members;
 mod message;
+mod profile;
 
 use leptos::prelude::*;
 
@@ -13,6 +14,7 @@ pub use composer::Composer;
 pub use conversation::Conversation;
 pub use invite::InvitePanel;
 pub use members::MemberList;
+pub use profile::ProfilePanel;
 
 /// The whole page: header, sidebar (invite, members), conversation and composer.
 #[component]
@@ -39,6 +41,7 @@ pub fn Shell() -> impl IntoView {
             <aside class="sidebar">
                 <InvitePanel />
                 <MemberList />
+                <ProfilePanel />
             </aside>
             <section class="chat" aria-label="Conversation">
                 <Conversation />

@@ -31,6 +31,13 @@ xflags::xflags! {
         }
         /// Check repository rules (also run by `cargo test -p xtask`).
         cmd tidy {}
+        /// Nightly-style sweep of the 50-member history simulation over many seeds
+        /// (`cargo xtask test` runs 1,000). A failure prints its seed; replay one with
+        /// `CONFAB_SEED=n cargo test -p confab-core --test sim room::`.
+        cmd sim {
+            /// How many seeds (default 10,000).
+            optional --seeds seeds: u64
+        }
         /// Run the benchmarks.
         cmd bench {}
         /// Fuzz one target of `fuzz/` (`wire` or `client`) for a bounded time, with

@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::Result;
-use xshell::Shell;
+use xshell::{Shell, cmd};
 
 use crate::flags::XtaskCmd;
 
@@ -56,6 +56,13 @@ fn run() -> Result<()> {
         XtaskCmd::Serve(cmd) => serve::run(&sh, &root, cmd.listen, cmd.server_args),
         XtaskCmd::Test(cmd) => test::run(&sh, &root, cmd.fast),
         XtaskCmd::Tidy(_) => tidy::run(&sh, &root),
+        XtaskCmd::Sim(cmd) => {
+            let seeds = cmd.seeds.unwrap_or(10_000).to_string();
+            cmd!(sh, "cargo test -p confab-core --test sim room::")
+                .env("CONFAB_SIM_SEEDS", seeds)
+                .run()?;
+            Ok(())
+        }
         XtaskCmd::Bench(_) => bench::run(&sh, &root),
         XtaskCmd::Fuzz(cmd) => fuzz::run(&sh, &root, &cmd.target, cmd.secs.unwrap_or(60)),
     }
