@@ -27,6 +27,8 @@ use crate::state::{AppState, Draft, MemberStatus, MessageView, Path, ServerStatu
 const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
 /// After the server says a directly linked peer left, how long it has to answer a ping.
 const LIVENESS_PROBE: Duration = Duration::from_secs(3);
+/// Without input for this long, a visible page counts as away.
+const IDLE_AFTER: Duration = Duration::from_secs(5 * 60);
 /// Longest wait between reconnection attempts to the server.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
@@ -59,6 +61,8 @@ pub enum Command {
     SetName(String),
     /// The page was shown or hidden.
     Visible(bool),
+    /// The user did something (key, pointer): not idle.
+    Activity,
     /// The page is going away: say goodbye to every peer.
     Leave,
     /// Benchmark: `rounds` sequential encrypted pings to the first verified peer.
@@ -108,6 +112,8 @@ pub fn listen_to_page(commands: &Commands) {
     page::on_page_hide(move || leave.send(Command::Leave));
     let visibility = commands.clone();
     page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
+    let activity = commands.clone();
+    page::on_activity(move || activity.send(Command::Activity));
     let bench = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
@@ -189,6 +195,8 @@ struct Driver {
     bench: Option<BenchRun>,
     announced_ready: bool,
     read_up_to: Option<OrderKey>,
+    /// Without input until then, we are away.
+    idle_at: Instant,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -216,6 +224,7 @@ pub fn start(
         bench: None,
         announced_ready: false,
         read_up_to: None,
+        idle_at: clock::now() + IDLE_AFTER,
     };
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -269,6 +278,16 @@ impl Driver {
         }
     }
 
+    /// Online while the page is visible and used; away when hidden or idle.
+    fn update_presence(&mut self, now: Instant) {
+        let presence = if page::is_visible() && now < self.idle_at {
+            Presence::Online
+        } else {
+            Presence::Away
+        };
+        self.client.set_presence(now, presence);
+    }
+
     fn post(&mut self, now: Instant, content: Content) {
         match self.client.post(now, clock::wall(), content) {
             Ok(_) => self.state.notice.set(None),
@@ -298,11 +317,14 @@ impl Driver {
 
     fn next_deadline(&self) -> Option<Instant> {
         let links = self.links.values().filter_map(|link| link.fallback_at);
+        // The idle deadline matters only while it can still change our presence.
+        let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
         self.client
             .poll_timeout()
             .into_iter()
             .chain(links)
             .chain(self.reconnect_at)
+            .chain(idle)
             .min()
     }
 
@@ -346,12 +368,17 @@ impl Driver {
             }
             Input::Command(Command::Visible(visible)) => {
                 // Becoming visible also marks what arrived meanwhile as read (in `drain`).
-                let presence = if visible {
-                    Presence::Online
-                } else {
-                    Presence::Away
-                };
-                self.client.set_presence(now, presence);
+                if visible {
+                    self.idle_at = now + IDLE_AFTER;
+                }
+                self.update_presence(now);
+            }
+            Input::Command(Command::Activity) => {
+                let was_idle = self.idle_at <= now;
+                self.idle_at = now + IDLE_AFTER;
+                if was_idle {
+                    self.update_presence(now);
+                }
             }
             Input::Command(Command::Leave) => self.client.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
@@ -377,6 +404,9 @@ impl Driver {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.client.handle_timeout(now);
+        if self.idle_at <= now {
+            self.update_presence(now);
+        }
         let expired: Vec<PeerId> = self
             .links
             .iter()

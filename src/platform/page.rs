@@ -133,3 +133,27 @@ pub fn on_visibility_change(handler: impl Fn(bool) + 'static) {
         .add_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref());
     listener.forget();
 }
+
+/// Calls `handler` on user activity (keys, pointer, touch, wheel), at most every 10 s.
+/// Lives as long as the page.
+pub fn on_activity(handler: impl Fn() + 'static) {
+    let Some(window) = window() else { return };
+    let last = std::cell::Cell::new(f64::NEG_INFINITY);
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+        let now = js_sys::Date::now();
+        if now - last.get() >= 10_000.0 {
+            last.set(now);
+            handler();
+        }
+    });
+    for name in [
+        "keydown",
+        "pointerdown",
+        "pointermove",
+        "wheel",
+        "touchstart",
+    ] {
+        let _ = window.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+    }
+    listener.forget();
+}

@@ -450,6 +450,11 @@ impl Client {
         }
     }
 
+    /// Our presence as peers see it.
+    pub fn presence(&self) -> Presence {
+        self.presence
+    }
+
     /// We are looking at the room, or not (tab hidden, idle).
     pub fn set_presence(&mut self, now: Instant, presence: Presence) {
         let now = self.monotonic(now);
