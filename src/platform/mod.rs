@@ -7,6 +7,8 @@ pub mod net;
 pub mod page;
 pub mod rtc;
 pub mod socket;
+pub mod store;
+pub mod tab_lock;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

@@ -35,6 +35,7 @@ mod rng;
 pub mod room;
 pub mod session;
 pub mod signal;
+pub mod vault;
 pub mod wire;
 
 pub use client::{

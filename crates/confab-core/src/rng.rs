@@ -21,6 +21,11 @@ impl SeededRng {
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
+
+    /// Fills `dest` from the stream (salts and nonces).
+    pub(crate) fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest);
+    }
 }
 
 impl snow::types::Random for SeededRng {

@@ -1,0 +1,719 @@
+//! The encrypted profile store: identity, rooms, history events and contacts, sealed by a
+//! [`Vault`] and kept in IndexedDB ([`IdbBackend`]) or in memory ([`MemoryBackend`], for
+//! tests of code that uses a store).
+//!
+//! # Using it
+//!
+//! ```text
+//! match BrowserStore::open(None).await {
+//!     Ok(store) => …,                                 // no passphrase set (or a new profile)
+//!     Err(StoreError::Locked) => ask for the passphrase, then BrowserStore::open(Some(p)),
+//!     Err(StoreError::WrongPassphrase) => ask again,
+//!     Err(StoreError::OtherTab) => "Confab is open in another tab",
+//!     Err(e) => show e,
+//! }
+//! ```
+//!
+//! Opening an empty database creates a profile: a new random data key, protected by the
+//! passphrase given (if any). Every method after that takes `&self`. The database stays
+//! open until the [`Store`] is dropped; the one-writer tab lock, once taken, is kept for the
+//! page's life (see [`IdbBackend::open`]).
+//!
+//! Code that uses a store is generic over its [`Backend`]: [`BrowserStore`] in the app,
+//! [`MemoryStore`] in tests; both run the same sealing code.
+//!
+//! # Layout
+//!
+//! Object stores of the IndexedDB database [`DB_NAME`] (schema version
+//! [`idb::SCHEMA_VERSION`]); keys are binary, and every value except the wrapped key is a
+//! record sealed by [`Vault::seal`] with the context [`vault::record_context`]`(store, key)`,
+//! so a value copied to another key or store does not open:
+//!
+//! | store      | key                               | value (before sealing)          |
+//! |------------|-----------------------------------|---------------------------------|
+//! | `meta`     | `"key"`                           | [`WrappedKey`], not sealed      |
+//! | `meta`     | `"profile"`                       | [`Profile`]                     |
+//! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
+//! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
+//! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
+//!
+//! Keys hold no message content: room ids are public (the server sees them), sequence
+//! numbers are assigned here, contacts are keyed by public keys.
+//!
+//! # Passphrase
+//!
+//! With a passphrase, the data key is stored wrapped under Argon2id (default costs
+//! [`KdfParams::OWASP`]: 19 MiB, 2 passes); without one it is stored as is, so the records are
+//! only as private as the browser profile. [`Store::set_passphrase`] re-wraps the data key
+//! and touches no record. An empty passphrase means none.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
+use confab_core::{RoomId, RoomSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::entropy;
+
+pub mod idb;
+
+pub use idb::IdbBackend;
+
+/// The app's IndexedDB database.
+pub const DB_NAME: &str = "confab";
+
+/// Object store: the wrapped key and the profile.
+pub const META: &str = "meta";
+/// Object store: one record per room.
+pub const ROOMS: &str = "rooms";
+/// Object store: history events, per room in insertion order.
+pub const EVENTS: &str = "events";
+/// Object store: contacts.
+pub const CONTACTS: &str = "contacts";
+
+const KEY_WRAPPED: &[u8] = b"key";
+const KEY_PROFILE: &[u8] = b"profile";
+/// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
+const RECORD_VERSION: u8 = 1;
+
+/// What went wrong, in terms the app can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The profile is protected by a passphrase: ask for it and open again.
+    #[error("this profile is protected by a passphrase")]
+    Locked,
+    /// The passphrase given does not unlock the profile (or the export). Nothing changed.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// The browser refused to store more for this site.
+    #[error("the browser's storage for this site is full")]
+    QuotaExceeded,
+    /// Another tab holds this profile; only one tab may write it.
+    #[error("Confab is open in another tab")]
+    OtherTab,
+    /// Stored bytes (or an imported file) are damaged or not Confab's.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// Storage cannot be used: no IndexedDB (some private modes), a database written by a
+    /// newer Confab, or another browser error (the text says which).
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<VaultError> for StoreError {
+    fn from(error: VaultError) -> StoreError {
+        match error {
+            VaultError::WrongPassphrase => StoreError::WrongPassphrase,
+            VaultError::PassphraseRequired => StoreError::Locked,
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// Who we are: the 32-byte seed of [`confab_core::Identity::from_seed`] and the name shown
+/// to others. Secret: zeroized on drop, neither `Debug` nor `Display`.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct Profile {
+    /// The identity seed.
+    pub identity_seed: [u8; 32],
+    /// The display name.
+    pub display_name: String,
+}
+
+impl Profile {
+    /// `version:u8(=1) seed[32] name_len:u32be name`
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(37 + self.display_name.len()));
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.identity_seed);
+        put_str(&mut out, &self.display_name);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Profile, StoreError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let profile = Profile {
+            identity_seed: reader.array()?,
+            display_name: reader.string()?,
+        };
+        reader.finish()?;
+        Ok(profile)
+    }
+}
+
+/// A room we joined: its secret (from which its id derives), a title and when it was last
+/// opened. Holds the secret, so it is neither `Debug` nor `Display`.
+#[derive(Clone)]
+pub struct SavedRoom {
+    /// The room secret.
+    pub secret: RoomSecret,
+    /// The title the user gave it.
+    pub title: String,
+    /// When it was last opened, in Unix milliseconds.
+    pub last_opened_ms: u64,
+}
+
+impl SavedRoom {
+    /// The room's id, its key in the `rooms` store.
+    pub fn id(&self) -> RoomId {
+        self.secret.room_id()
+    }
+
+    /// `version:u8(=1) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
+    /// title_len:u32be title`
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let fragment = Zeroizing::new(self.secret.to_fragment());
+        let mut out = Zeroizing::new(Vec::with_capacity(17 + fragment.len() + self.title.len()));
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.last_opened_ms.to_be_bytes());
+        put_str(&mut out, &fragment);
+        put_str(&mut out, &self.title);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<SavedRoom, StoreError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let last_opened_ms = u64::from_be_bytes(reader.array()?);
+        let fragment = Zeroizing::new(reader.string()?);
+        let secret = RoomSecret::from_fragment(&fragment)
+            .map_err(|e| StoreError::Corrupt(format!("a saved room's secret: {e}")))?;
+        let title = reader.string()?;
+        reader.finish()?;
+        Ok(SavedRoom {
+            secret,
+            title,
+            last_opened_ms,
+        })
+    }
+}
+
+/// One change in a [`Backend::write`] batch.
+pub enum Op {
+    /// Store `value` under `key`, replacing what was there.
+    Put {
+        /// Object store.
+        store: &'static str,
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Delete every key that starts with `prefix` (all of them for an empty prefix).
+    DeletePrefix {
+        /// Object store.
+        store: &'static str,
+        /// Key prefix.
+        prefix: Vec<u8>,
+    },
+}
+
+impl Op {
+    /// The object store it changes.
+    pub fn store(&self) -> &'static str {
+        match self {
+            Op::Put { store, .. } | Op::DeletePrefix { store, .. } => store,
+        }
+    }
+}
+
+/// Raw storage under the sealing layer: named object stores mapping byte keys to byte
+/// values, keys ordered bytewise. [`IdbBackend`] is IndexedDB, [`MemoryBackend`] a map.
+// The app is single-threaded wasm: nobody needs these futures to be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// The value under `key`.
+    async fn get(&self, store: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every `(key, value)` whose key starts with `prefix`, in key order, as one snapshot.
+    async fn scan(
+        &self,
+        store: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// The greatest key that starts with `prefix`.
+    async fn last_key(
+        &self,
+        store: &'static str,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Applies every op, in order, atomically: all or none.
+    async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError>;
+}
+
+/// A [`Backend`] in memory. Clones share the same map, so a test can "reopen" a store by
+/// opening another [`Store`] on a clone.
+#[derive(Clone, Default)]
+pub struct MemoryBackend(Rc<RefCell<MemoryMap>>);
+
+/// `(object store, key) → value`.
+type MemoryMap = BTreeMap<(&'static str, Vec<u8>), Vec<u8>>;
+
+impl Backend for MemoryBackend {
+    async fn get(&self, store: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.borrow().get(&(store, key.to_vec())).cloned())
+    }
+
+    async fn scan(
+        &self,
+        store: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let map = self.0.borrow();
+        Ok(map
+            .range((store, prefix.to_vec())..)
+            .take_while(|((s, key), _)| *s == store && key.starts_with(prefix))
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    async fn last_key(
+        &self,
+        store: &'static str,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.scan(store, prefix).await?.pop().map(|(key, _)| key))
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let mut map = self.0.borrow_mut();
+        for op in ops {
+            match op {
+                Op::Put { store, key, value } => {
+                    map.insert((store, key), value);
+                }
+                Op::DeletePrefix { store, prefix } => {
+                    map.retain(|(s, key), _| !(*s == store && key.starts_with(&prefix)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The profile store on IndexedDB.
+pub type BrowserStore = Store<IdbBackend>;
+/// The profile store in memory, for tests.
+pub type MemoryStore = Store<MemoryBackend>;
+
+/// The encrypted profile store over a [`Backend`]. Callers hand in and get back plain
+/// values; the store seals and opens them. See the module docs for the layout.
+pub struct Store<B> {
+    backend: B,
+    vault: RefCell<Vault>,
+    kdf: KdfParams,
+    protected: Cell<bool>,
+    /// Next sequence number per room, once looked up. Only one tab writes (the lock), so
+    /// the cache stays true.
+    next_seq: RefCell<HashMap<RoomId, u64>>,
+}
+
+impl Store<IdbBackend> {
+    /// Opens the app's profile ([`DB_NAME`]) with the default Argon2 costs. See
+    /// [`Store::open_backend`] for what `passphrase` does.
+    pub async fn open(passphrase: Option<&str>) -> Result<BrowserStore, StoreError> {
+        Store::open_database(DB_NAME, passphrase, KdfParams::default()).await
+    }
+
+    /// Opens the profile in database `name` (tests use their own), creating or upgrading
+    /// it; fails with [`StoreError::OtherTab`] while another tab has it open.
+    pub async fn open_database(
+        name: &str,
+        passphrase: Option<&str>,
+        kdf: KdfParams,
+    ) -> Result<BrowserStore, StoreError> {
+        Store::open_backend(IdbBackend::open(name).await?, passphrase, kdf).await
+    }
+}
+
+impl<B: Backend> Store<B> {
+    /// Unlocks the profile in `backend`, or creates one there if it is empty.
+    ///
+    /// - Existing profile with a passphrase: `None` is [`StoreError::Locked`], a wrong one
+    ///   [`StoreError::WrongPassphrase`]. Takes about as long as one Argon2id run.
+    /// - Existing profile without one: any passphrase given is ignored.
+    /// - Empty backend: a new data key, wrapped under `passphrase` if there is one.
+    ///
+    /// `kdf` sets the Argon2 costs for passphrases set from now on (here, by
+    /// [`Store::set_passphrase`] and by [`Store::export`]); a stored key keeps its own.
+    pub async fn open_backend(
+        backend: B,
+        passphrase: Option<&str>,
+        kdf: KdfParams,
+    ) -> Result<Store<B>, StoreError> {
+        let passphrase = passphrase.filter(|p| !p.is_empty());
+        let (vault, protected) = match backend.get(META, KEY_WRAPPED).await? {
+            Some(bytes) => {
+                let wrapped = WrappedKey::decode(&bytes)?;
+                let vault = Vault::unlock(&wrapped, passphrase, entropy::seed())?;
+                (vault, wrapped.needs_passphrase())
+            }
+            None => {
+                let mut vault = Vault::create(entropy::seed());
+                let wrapped = vault.wrap(passphrase, kdf)?;
+                backend
+                    .write(vec![put(META, KEY_WRAPPED, wrapped.encode().to_vec())])
+                    .await?;
+                (vault, passphrase.is_some())
+            }
+        };
+        Ok(Store {
+            backend,
+            vault: RefCell::new(vault),
+            kdf,
+            protected: Cell::new(protected),
+            next_seq: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// Whether a passphrase protects the profile.
+    pub fn has_passphrase(&self) -> bool {
+        self.protected.get()
+    }
+
+    /// The backend, for tests that look underneath.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Protects the profile with `passphrase`, changes it, or (`None` or empty) removes
+    /// it. Only the data key is re-wrapped; no record is rewritten.
+    pub async fn set_passphrase(&self, passphrase: Option<&str>) -> Result<(), StoreError> {
+        let passphrase = passphrase.filter(|p| !p.is_empty());
+        let wrapped = self.vault.borrow_mut().wrap(passphrase, self.kdf)?;
+        self.backend
+            .write(vec![put(META, KEY_WRAPPED, wrapped.encode().to_vec())])
+            .await?;
+        self.protected.set(passphrase.is_some());
+        Ok(())
+    }
+
+    /// The saved profile, if one was saved.
+    pub async fn load_profile(&self) -> Result<Option<Profile>, StoreError> {
+        match self.load(META, KEY_PROFILE).await? {
+            Some(plain) => Ok(Some(Profile::decode(&plain)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves (replaces) the profile.
+    pub async fn save_profile(&self, profile: &Profile) -> Result<(), StoreError> {
+        let op = self.sealed_put(META, KEY_PROFILE.to_vec(), &profile.encode())?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// Every saved room, most recently opened first.
+    pub async fn rooms(&self) -> Result<Vec<SavedRoom>, StoreError> {
+        let mut rooms = Vec::new();
+        for (key, plain) in self.load_all(ROOMS, &[]).await? {
+            let room = SavedRoom::decode(&plain)?;
+            if room.id().as_bytes().as_slice() != key.as_slice() {
+                return Err(StoreError::Corrupt(
+                    "a room is saved under another id".into(),
+                ));
+            }
+            rooms.push(room);
+        }
+        rooms.sort_by_key(|room| std::cmp::Reverse(room.last_opened_ms));
+        Ok(rooms)
+    }
+
+    /// Saves (replaces) a room, keyed by its id.
+    pub async fn save_room(&self, room: &SavedRoom) -> Result<(), StoreError> {
+        let key = room.id().as_bytes().to_vec();
+        let op = self.sealed_put(ROOMS, key, &room.encode())?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// Deletes a room and all its events, in one transaction.
+    pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
+        let prefix = room.as_bytes().to_vec();
+        self.backend
+            .write(vec![
+                Op::DeletePrefix {
+                    store: ROOMS,
+                    prefix: prefix.clone(),
+                },
+                Op::DeletePrefix {
+                    store: EVENTS,
+                    prefix,
+                },
+            ])
+            .await?;
+        self.next_seq.borrow_mut().remove(&room);
+        Ok(())
+    }
+
+    /// Appends `events` to `room`'s history, in order, atomically. Each gets the next
+    /// sequence number of the room; [`Store::load_events`] returns them in that order.
+    pub async fn append_events(&self, room: RoomId, events: &[Vec<u8>]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let first = self.reserve_seqs(room, events.len() as u64).await?;
+        let ops = events
+            .iter()
+            .zip(first..)
+            .map(|(event, seq)| self.sealed_put(EVENTS, event_key(room, seq), event))
+            .collect::<Result<Vec<Op>, StoreError>>()?;
+        self.backend.write(ops).await
+    }
+
+    /// `room`'s events, in the order they were appended.
+    pub async fn load_events(&self, room: RoomId) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .load_all(EVENTS, room.as_bytes())
+            .await?
+            .into_iter()
+            .map(|(_, plain)| plain.to_vec())
+            .collect())
+    }
+
+    /// Saves (replaces) what we know about the contact with public signing key `key`.
+    pub async fn save_contact(&self, key: [u8; 32], value: &[u8]) -> Result<(), StoreError> {
+        let op = self.sealed_put(CONTACTS, key.to_vec(), value)?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// Every contact as `(public signing key, value)`, ordered by key.
+    pub async fn contacts(&self) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+        self.load_all(CONTACTS, &[])
+            .await?
+            .into_iter()
+            .map(|(key, plain)| {
+                let key: [u8; 32] = key
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a contact key is not 32 bytes".into()))?;
+                Ok((key, plain.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The whole profile (profile, rooms, events, contacts; not the data key) as one file,
+    /// encrypted under `passphrase` with Argon2id and XChaCha20-Poly1305 (format:
+    /// [`confab_core::vault::export_profile`]). Takes one Argon2id run. Each object store
+    /// is read in its own transaction, so export while nothing is being written.
+    pub async fn export(&self, passphrase: &str) -> Result<Vec<u8>, StoreError> {
+        let mut records = Vec::new();
+        if let Some(value) = self.load(META, KEY_PROFILE).await? {
+            records.push(Record {
+                store: META.to_owned(),
+                key: KEY_PROFILE.to_vec(),
+                value: value.to_vec(),
+            });
+        }
+        for store in [ROOMS, EVENTS, CONTACTS] {
+            for (key, value) in self.load_all(store, &[]).await? {
+                records.push(Record {
+                    store: store.to_owned(),
+                    key,
+                    value: value.to_vec(),
+                });
+            }
+        }
+        Ok(vault::export_profile(
+            &records,
+            passphrase,
+            self.kdf,
+            entropy::seed(),
+        )?)
+    }
+
+    /// Replaces the profile, rooms, events and contacts with those of an [`Store::export`]
+    /// file, in one transaction; the data key and passphrase stay as they are. A wrong
+    /// `passphrase` is [`StoreError::WrongPassphrase`] and changes nothing; so does a damaged
+    /// file ([`StoreError::Corrupt`]).
+    pub async fn import(&self, bytes: &[u8], passphrase: &str) -> Result<(), StoreError> {
+        let records = vault::import_profile(bytes, passphrase)?;
+        let mut ops = vec![Op::DeletePrefix {
+            store: META,
+            prefix: KEY_PROFILE.to_vec(),
+        }];
+        for store in [ROOMS, EVENTS, CONTACTS] {
+            ops.push(Op::DeletePrefix {
+                store,
+                prefix: Vec::new(),
+            });
+        }
+        for record in &records {
+            let store = check_imported(record)?;
+            ops.push(self.sealed_put(store, record.key.clone(), &record.value)?);
+        }
+        self.backend.write(ops).await?;
+        self.next_seq.borrow_mut().clear();
+        Ok(())
+    }
+
+    /// Reserves `count` sequence numbers in `room`, returning the first. Reservation is
+    /// synchronous once the room's last key is known, so concurrent appends never share a
+    /// number.
+    async fn reserve_seqs(&self, room: RoomId, count: u64) -> Result<u64, StoreError> {
+        let cached = self.next_seq.borrow().get(&room).copied();
+        let first = match cached {
+            Some(next) => next,
+            None => {
+                let next = match self.backend.last_key(EVENTS, room.as_bytes()).await? {
+                    Some(key) => seq_of(&key)?.saturating_add(1),
+                    None => 0,
+                };
+                // Another append may have looked it up meanwhile: its numbers stand.
+                *self.next_seq.borrow_mut().entry(room).or_insert(next)
+            }
+        };
+        self.next_seq
+            .borrow_mut()
+            .insert(room, first.saturating_add(count));
+        Ok(first)
+    }
+
+    fn sealed_put(
+        &self,
+        store: &'static str,
+        key: Vec<u8>,
+        plain: &[u8],
+    ) -> Result<Op, StoreError> {
+        let value = self
+            .vault
+            .borrow_mut()
+            .seal(&vault::record_context(store, &key), plain)?;
+        Ok(put(store, &key, value))
+    }
+
+    fn open_value(
+        &self,
+        store: &'static str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let plain = self
+            .vault
+            .borrow()
+            .open(&vault::record_context(store, key), sealed)?;
+        Ok(Zeroizing::new(plain))
+    }
+
+    async fn load(
+        &self,
+        store: &'static str,
+        key: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        match self.backend.get(store, key).await? {
+            Some(sealed) => Ok(Some(self.open_value(store, key, &sealed)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn load_all(
+        &self,
+        store: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>, StoreError> {
+        self.backend
+            .scan(store, prefix)
+            .await?
+            .into_iter()
+            .map(|(key, sealed)| {
+                let plain = self.open_value(store, &key, &sealed)?;
+                Ok((key, plain))
+            })
+            .collect()
+    }
+}
+
+fn put(store: &'static str, key: &[u8], value: Vec<u8>) -> Op {
+    Op::Put {
+        store,
+        key: key.to_vec(),
+        value,
+    }
+}
+
+/// `room id ‖ seq:u64be`: bytewise order is append order within a room.
+fn event_key(room: RoomId, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(40);
+    key.extend_from_slice(room.as_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(32..)
+        .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("an event key is not 40 bytes".into()))
+}
+
+/// Which store an imported record goes to, after checking that it fits there.
+fn check_imported(record: &Record) -> Result<&'static str, StoreError> {
+    let bad = |what: &str| Err(StoreError::Corrupt(format!("the import holds {what}")));
+    match record.store.as_str() {
+        META if record.key == KEY_PROFILE => {
+            Profile::decode(&record.value)?;
+            Ok(META)
+        }
+        ROOMS => {
+            let room = SavedRoom::decode(&record.value)?;
+            if room.id().as_bytes().as_slice() != record.key.as_slice() {
+                return bad("a room under another id");
+            }
+            Ok(ROOMS)
+        }
+        EVENTS if record.key.len() == 40 => Ok(EVENTS),
+        CONTACTS if record.key.len() == 32 => Ok(CONTACTS),
+        _ => bad("a record Confab does not know"),
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    // Lengths are u32: names and titles are far below 4 GiB.
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A bounds-checked cursor over a decrypted record.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn versioned(bytes: &'a [u8]) -> Result<Reader<'a>, StoreError> {
+        let mut reader = Reader(bytes);
+        match reader.array::<1>()? {
+            [RECORD_VERSION] => Ok(reader),
+            [got] => Err(StoreError::Corrupt(format!(
+                "record version {got} (this build reads {RECORD_VERSION})"
+            ))),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(StoreError::Corrupt("a record is truncated".into()));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn string(&mut self) -> Result<String, StoreError> {
+        let len = u32::from_be_bytes(self.array()?) as usize;
+        String::from_utf8(self.take(len)?.to_vec())
+            .map_err(|_| StoreError::Corrupt("a record holds text that is not UTF-8".into()))
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt("a record has trailing bytes".into()))
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;
