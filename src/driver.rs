@@ -812,6 +812,16 @@ impl Driver {
                 let me = self.client.identity().member_key();
                 self.state.upsert_message(message_view(&me, message));
             }
+            Event::Rebuilt => {
+                let me = self.client.identity().member_key();
+                let messages = self.client.messages();
+                self.state.set_messages(
+                    messages
+                        .into_iter()
+                        .map(|message| message_view(&me, message))
+                        .collect(),
+                );
+            }
             Event::Persist { .. } => {}
             Event::Name { member, name } => self.state.member_named(member, name),
             Event::Delivered { member, up_to } => {

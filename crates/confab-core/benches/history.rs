@@ -2,7 +2,7 @@
 //! work a member does when catching up with someone who has a disjoint half), and
 //! checking one received event (signature, content hash).
 
-#![allow(missing_docs, clippy::disallowed_methods)]
+#![allow(missing_docs, clippy::disallowed_methods, clippy::indexing_slicing)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 

@@ -141,6 +141,9 @@ pub enum Event {
     /// A message is new or changed (edited, deleted, reacted to): show it as it is now, at
     /// its place in room order ([`MessageView::key`]). Ours are reported as posted.
     Message(MessageView),
+    /// Messages were removed (an author was proven to sign conflicting events, so all of
+    /// theirs are gone): redraw everything from [`Client::messages`].
+    Rebuilt,
     /// Persist this accepted event (ours or anyone's); give it back to
     /// [`Client::restore`] on the next start.
     Persist {
@@ -368,25 +371,26 @@ impl Client {
 
     /// Loads events this client persisted earlier (from [`Event::Persist`]), in any order,
     /// without sending anything. Signatures were checked before they were persisted, so
-    /// only the content hash is checked. Returns how many were accepted; corrupt entries
-    /// are skipped.
+    /// only the content hash is checked. Returns how many events history holds; corrupt
+    /// entries are skipped (and proofs of equivocation take effect again).
     pub fn restore<'a>(&mut self, stored: impl IntoIterator<Item = &'a [u8]>) -> usize {
         let room = self.room.room_id();
-        let mut restored = 0;
         for bytes in stored {
-            let Ok(event) = VerifiedEvent::restore(&room, bytes, None) else {
-                continue;
-            };
-            if let Ok(crate::history::Inserted::Accepted(ids)) = self.history.insert(event) {
-                for id in ids {
-                    if let Some(event) = self.history.get(&id) {
-                        self.timeline.apply(event);
-                        restored += 1;
-                    }
-                }
+            if let Ok(event) = VerifiedEvent::restore(&room, bytes, None) {
+                let _ = self.history.insert(event);
             }
         }
-        restored
+        self.rebuild_timeline();
+        self.history.len()
+    }
+
+    /// Folds the whole history into a fresh timeline (after a restore or a ban).
+    fn rebuild_timeline(&mut self) {
+        let mut timeline = Timeline::new();
+        for event in self.history.iter() {
+            timeline.apply(event);
+        }
+        self.timeline = timeline;
     }
 
     /// Changes our display name: new handshakes carry it, and a profile event tells the
@@ -969,6 +973,7 @@ impl Client {
             // The author equivocated, or we are far behind: not the forwarder's fault.
             EventError::Conflict { .. }
             | EventError::Chain
+            | EventError::Banned
             | EventError::TooFarAhead { .. }
             | EventError::Corrupt => {
                 self.reject(peer, RejectReason::Content(error.to_string()));

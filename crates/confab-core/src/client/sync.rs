@@ -24,7 +24,7 @@ use crate::Instant;
 use crate::history::{Inserted, OrderKey, VerifiedEvent};
 use crate::ids::{MemberKey, PeerId};
 use crate::session::MAX_PLAINTEXT_LEN;
-use crate::wire::{Body, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK};
+use crate::wire::{Body, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, Mark};
 
 /// Most events asked for in one request.
 pub const MAX_WANT: u64 = 512;
@@ -47,6 +47,9 @@ pub(crate) struct Sync {
     anti_entropy_due: Option<Instant>,
     /// Per member: our events they hold (delivery receipts) and how far they read.
     progress: HashMap<MemberKey, Progress>,
+    /// When a proof of equivocation was last shown to a link (frames may be lost, so it
+    /// is shown again if the link still holds that author's events later).
+    proofs_sent: BTreeMap<(PeerId, MemberKey), Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -65,6 +68,7 @@ struct Progress {
 impl Sync {
     pub(crate) fn forget_peer(&mut self, peer: PeerId) {
         self.peer_marks.remove(&peer);
+        self.proofs_sent.retain(|(p, _), _| *p != peer);
         self.wants.retain(|_, want| want.peer != peer);
         if self.peer_marks.is_empty() {
             self.anti_entropy_due = None;
@@ -145,24 +149,43 @@ impl Client {
         now: Instant,
         peer: PeerId,
         member: MemberKey,
-        marks: &[(MemberKey, u64)],
+        marks: &[Mark],
     ) {
         let me = self.public.member_key();
-        for (author, seq) in marks {
-            self.note_peer_holds(peer, *author, *seq);
-            if *author == me {
+        for mark in marks {
+            let author = mark.author;
+            if self.history.is_banned(&author) {
+                // It still holds a banned author's events: show it why they are gone.
+                self.send_proof(now, peer, author);
+                continue;
+            }
+            // Same position, another event: the author signed two versions. Fetch theirs;
+            // it will conflict with ours, and prove it.
+            if let Some(ours) = self.history.id_at(&author, mark.seq)
+                && ours != mark.head
+            {
+                let body = Body::Want {
+                    author,
+                    after: mark.seq - 1,
+                    up_to: mark.seq,
+                };
+                self.send_body(now, peer, &body);
+                continue;
+            }
+            self.note_peer_holds(peer, author, mark.seq);
+            if author == me {
                 let progress = self.sync.progress.entry(member).or_default();
-                if *seq > progress.delivered {
-                    progress.delivered = *seq;
+                if mark.seq > progress.delivered {
+                    progress.delivered = mark.seq;
                     self.events.push_back(Event::Delivered {
                         member,
-                        up_to: *seq,
+                        up_to: mark.seq,
                     });
                 }
             }
         }
-        for (author, _) in marks {
-            self.request_missing(now, *author);
+        for mark in marks {
+            self.request_missing(now, mark.author);
         }
     }
 
@@ -208,32 +231,37 @@ impl Client {
         let room = self.room.room_id();
         let mut touched = BTreeSet::new();
         for bytes in events {
-            let result = VerifiedEvent::verify(&room, bytes).and_then(|event| {
-                let author = event.event().author;
-                let seq = event.event().seq;
-                self.history
-                    .insert(event)
-                    .map(|inserted| (author, seq, inserted))
-            });
-            let (author, seq, inserted) = match result {
-                Ok(ok) => ok,
+            let event = match VerifiedEvent::verify(&room, bytes) {
+                Ok(event) => event,
                 Err(error) => {
-                    if self.refuse_event(peer, error) {
-                        continue;
-                    }
-                    return; // the peer is gone
+                    // Forged or malformed: the peer is dropped.
+                    self.refuse_event(peer, error);
+                    return;
+                }
+            };
+            let author = event.event().author;
+            let seq = event.event().seq;
+            let inserted = match self.history.insert(event.clone()) {
+                Ok(inserted) => inserted,
+                Err(error) => {
+                    self.refuse_forwarded(now, peer, author, seq, error);
+                    continue;
                 }
             };
             // The peer holds this event, hence its author's whole chain up to it.
             self.note_peer_holds(peer, author, seq);
             touched.insert(author);
-            if let Inserted::Accepted(ids) = inserted {
-                for id in ids {
-                    if let Some(event) = self.history.get(&id).cloned() {
-                        self.note_accepted(&event);
+            match inserted {
+                Inserted::Accepted(ids) => {
+                    for id in ids {
+                        if let Some(event) = self.history.get(&id).cloned() {
+                            self.note_accepted(&event);
+                        }
                     }
+                    self.sync.dirty.insert(author);
                 }
-                self.sync.dirty.insert(author);
+                Inserted::Equivocation { author, .. } => self.handle_equivocation(now, author),
+                Inserted::Duplicate | Inserted::Held { .. } => {}
             }
         }
         for author in touched {
@@ -253,6 +281,80 @@ impl Client {
         }
     }
 
+    /// A valid event that history refused: not the forwarder's fault, but maybe a sign that
+    /// its author equivocated somewhere we cannot see yet.
+    fn refuse_forwarded(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        author: MemberKey,
+        seq: u64,
+        error: crate::history::EventError,
+    ) {
+        use crate::history::EventError;
+        match error {
+            // The forwarder has not seen the proof yet: show it.
+            EventError::Banned => self.send_proof(now, peer, author),
+            // Its chain and ours split before this event: fetch the peer's recent events
+            // of that author, among which the conflicting one will prove the fork.
+            EventError::Chain => {
+                let ours = self.history.mark(&author);
+                let after = ours.saturating_sub(MAX_WANT - 1);
+                let up_to = seq.min(after + MAX_WANT);
+                if after < up_to {
+                    let body = Body::Want {
+                        author,
+                        after,
+                        up_to,
+                    };
+                    self.send_body(now, peer, &body);
+                }
+            }
+            _ => {}
+        }
+        self.refuse_event(peer, error);
+    }
+
+    /// `author` was proven to sign two events with one `seq`: everything of theirs is gone.
+    /// Redraw, keep the proof (so a restore bans them again) and show it to everyone.
+    fn handle_equivocation(&mut self, now: Instant, author: MemberKey) {
+        self.rebuild_timeline();
+        self.events.push_back(Event::Rebuilt);
+        self.sync.wants.remove(&author);
+        self.sync.dirty.remove(&author);
+        if let Some(proof) = self.history.proof(&author).cloned() {
+            for event in &proof {
+                self.events.push_back(Event::Persist {
+                    id: event.id(),
+                    key: event.event().order_key(),
+                    bytes: event.bytes().to_vec(),
+                });
+            }
+        }
+        for peer in self.verified_peer_ids() {
+            self.send_proof(now, peer, author);
+        }
+    }
+
+    /// Sends `peer` the proof that `author` equivocated (at most once per anti-entropy
+    /// interval per link).
+    fn send_proof(&mut self, now: Instant, peer: PeerId, author: MemberKey) {
+        let again = self.config.anti_entropy_interval;
+        if self
+            .sync
+            .proofs_sent
+            .get(&(peer, author))
+            .is_some_and(|sent| now < *sent + again)
+        {
+            return;
+        }
+        self.sync.proofs_sent.insert((peer, author), now);
+        if let Some(proof) = self.history.proof(&author) {
+            let events = proof.iter().map(|e| e.bytes().to_vec()).collect();
+            self.send_body(now, peer, &Body::Events(events));
+        }
+    }
+
     fn note_peer_holds(&mut self, peer: PeerId, author: MemberKey, seq: u64) {
         if let Some(marks) = self.sync.peer_marks.get_mut(&peer) {
             let mark = marks.entry(author).or_insert(0);
@@ -263,6 +365,10 @@ impl Client {
     /// If some linked peer holds more of `author`'s events than we do and no request is in
     /// flight, asks one such peer (chosen at random) for the next range.
     fn request_missing(&mut self, now: Instant, author: MemberKey) {
+        if self.history.is_banned(&author) {
+            self.sync.wants.remove(&author);
+            return;
+        }
         if self
             .sync
             .wants
@@ -364,9 +470,9 @@ impl Client {
     /// may lack them (gossip) what we now hold.
     fn announce_dirty(&mut self, now: Instant) {
         let dirty = std::mem::take(&mut self.sync.dirty);
-        let marks: Vec<(MemberKey, u64)> = dirty
+        let marks: Vec<Mark> = dirty
             .iter()
-            .map(|author| (*author, self.history.mark(author)))
+            .filter_map(|author| self.history.mark_of(author))
             .collect();
         if marks.is_empty() {
             return;
@@ -382,12 +488,12 @@ impl Client {
                 continue;
             }
             let known = self.sync.peer_marks.get(&peer);
-            let may_lack = marks.iter().any(|(author, mark)| {
+            let may_lack = marks.iter().any(|mark| {
                 known
-                    .and_then(|known| known.get(author))
+                    .and_then(|known| known.get(&mark.author))
                     .copied()
                     .unwrap_or(0)
-                    < *mark
+                    < mark.seq
             });
             if may_lack {
                 others.push(peer);

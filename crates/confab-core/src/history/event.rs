@@ -113,6 +113,9 @@ pub enum EventError {
         /// The sequence number.
         seq: u64,
     },
+    /// The author was proven to equivocate: nothing of theirs is accepted.
+    #[error("the author signed conflicting events")]
+    Banned,
     /// `prev` or `lamport` do not continue the author's chain.
     #[error("event does not continue its author's chain")]
     Chain,

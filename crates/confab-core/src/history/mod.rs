@@ -26,6 +26,7 @@ pub use timeline::{MessageView, Reaction, Timeline, TimelineChange};
 
 use crate::identity::Identity;
 use crate::ids::{EventId, MemberKey, RoomId};
+use crate::wire::Mark;
 
 /// How far ahead of an author's mark an event may be and still be held for later.
 pub const MAX_AHEAD: u64 = 4096;
@@ -41,6 +42,15 @@ pub enum Inserted {
     Duplicate,
     /// Accepted, followed by any held events it made contiguous, in acceptance order.
     Accepted(Vec<EventId>),
+    /// The author signed two different events with one sequence number: that pair is
+    /// proof they equivocated. Every event of theirs was removed and none will be
+    /// accepted again (members who see the proof all do the same, so they agree again).
+    Equivocation {
+        /// The author.
+        author: MemberKey,
+        /// Their events that were accepted and are now gone.
+        removed: Vec<EventId>,
+    },
     /// Held until `author`'s events `have + 1 .. seq` arrive.
     Held {
         /// The author.
@@ -62,6 +72,8 @@ pub struct History {
     max_lamport: u64,
     /// Held events over all authors.
     n_held: usize,
+    /// Authors proven to equivocate, with the proof (two events, one `seq`).
+    banned: BTreeMap<MemberKey, [VerifiedEvent; 2]>,
 }
 
 #[derive(Clone, Default)]
@@ -82,6 +94,7 @@ impl History {
             order: BTreeMap::new(),
             max_lamport: 0,
             n_held: 0,
+            banned: BTreeMap::new(),
         }
     }
 
@@ -118,15 +131,31 @@ impl History {
     }
 
     /// Marks of every author with at least one accepted event, in key order.
-    pub fn marks(&self) -> Vec<(MemberKey, u64)> {
-        let mut marks: Vec<(MemberKey, u64)> = self
+    pub fn marks(&self) -> Vec<Mark> {
+        let mut marks: Vec<Mark> = self
             .logs
-            .iter()
-            .filter(|(_, log)| !log.chain.is_empty())
-            .map(|(author, log)| (*author, log.chain.len() as u64))
+            .keys()
+            .filter_map(|author| self.mark_of(author))
             .collect();
-        marks.sort_unstable();
+        marks.sort_unstable_by_key(|mark| mark.author);
         marks
+    }
+
+    /// `author`'s mark with its head, if we hold any of their events.
+    pub fn mark_of(&self, author: &MemberKey) -> Option<Mark> {
+        let log = self.logs.get(author)?;
+        let head = *log.chain.last()?;
+        Some(Mark {
+            author: *author,
+            seq: log.chain.len() as u64,
+            head,
+        })
+    }
+
+    /// The id of `author`'s event `seq`, if accepted.
+    pub fn id_at(&self, author: &MemberKey, seq: u64) -> Option<EventId> {
+        let idx = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.logs.get(author)?.chain.get(idx).copied()
     }
 
     /// `author`'s accepted events `after + 1 ..= up_to`, in sequence.
@@ -158,6 +187,16 @@ impl History {
     /// Ids in room order.
     pub fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
         self.order.values().copied()
+    }
+
+    /// Whether `author` was proven to equivocate.
+    pub fn is_banned(&self, author: &MemberKey) -> bool {
+        self.banned.contains_key(author)
+    }
+
+    /// The proof that `author` equivocated: two of their events with one `seq`.
+    pub fn proof(&self, author: &MemberKey) -> Option<&[VerifiedEvent; 2]> {
+        self.banned.get(author)
     }
 
     /// The largest Lamport time seen.
@@ -198,22 +237,33 @@ impl History {
         }
         let author = event.event().author;
         let seq = event.event().seq;
+        if self.banned.contains_key(&author) {
+            return Err(EventError::Banned);
+        }
         let empty = AuthorLog::default();
         let log = self.logs.get(&author).unwrap_or(&empty);
         let mark = log.chain.len() as u64;
         if seq <= mark {
-            return Err(EventError::Conflict { seq });
+            let accepted = usize::try_from(seq - 1)
+                .ok()
+                .and_then(|idx| log.chain.get(idx))
+                .and_then(|id| self.events.get(id))
+                .cloned();
+            return match accepted {
+                Some(accepted) => Ok(self.ban(author, [accepted, event])),
+                None => Err(EventError::Conflict { seq }),
+            };
         }
         if seq > mark + 1 {
             if seq > mark + MAX_AHEAD {
                 return Err(EventError::TooFarAhead { seq });
             }
             if let Some(held) = log.held.get(&seq) {
-                return if held.id() == event.id() {
-                    Ok(Inserted::Duplicate)
-                } else {
-                    Err(EventError::Conflict { seq })
-                };
+                if held.id() == event.id() {
+                    return Ok(Inserted::Duplicate);
+                }
+                let held = held.clone();
+                return Ok(self.ban(author, [held, event]));
             }
             if log.held.len() >= MAX_HELD_PER_AUTHOR || self.n_held >= MAX_HELD {
                 return Err(EventError::TooFarAhead { seq });
@@ -248,6 +298,22 @@ impl History {
             self.append(held);
         }
         Ok(Inserted::Accepted(accepted))
+    }
+
+    /// Removes every event of `author` and refuses theirs from now on.
+    fn ban(&mut self, author: MemberKey, proof: [VerifiedEvent; 2]) -> Inserted {
+        let mut removed = Vec::new();
+        if let Some(log) = self.logs.remove(&author) {
+            self.n_held -= log.held.len();
+            for id in log.chain {
+                if let Some(event) = self.events.remove(&id) {
+                    self.order.remove(&event.event().order_key());
+                    removed.push(id);
+                }
+            }
+        }
+        self.banned.insert(author, proof);
+        Inserted::Equivocation { author, removed }
     }
 
     fn append(&mut self, event: VerifiedEvent) {

@@ -213,17 +213,60 @@ fn gaps_are_held_until_filled_then_accepted_in_sequence() {
 }
 
 #[test]
-fn an_author_who_equivocates_cannot_replace_what_was_accepted() {
-    let author = identity(1);
-    let mut honest = History::new(ROOM);
-    let first = honest.create(&author, UnixMillis(1), text("first"));
+fn an_author_who_equivocates_loses_every_event_everywhere() {
+    let (author, honest_author) = (identity(1), identity(2));
+    let mut history = History::new(ROOM);
+    let first = history.create(&author, UnixMillis(1), text("first"));
+    let second = history.create(&author, UnixMillis(2), text("second"));
+    let other = history.create(&honest_author, UnixMillis(3), text("unrelated"));
     let mut fork = History::new(ROOM);
     let forked = fork.create(&author, UnixMillis(1), text("other first"));
-    assert_eq!(honest.insert(forked), Err(EventError::Conflict { seq: 1 }));
-    // A successor of the fork does not chain onto the accepted event.
+    assert_eq!(
+        history.insert(forked.clone()),
+        Ok(Inserted::Equivocation {
+            author: author.member_key(),
+            removed: vec![first.id(), second.id()]
+        })
+    );
+    assert_eq!(history.ids().collect::<Vec<_>>(), vec![other.id()]);
+    assert_eq!(history.mark(&author.member_key()), 0);
+    assert_eq!(history.insert(first.clone()), Err(EventError::Banned));
+    // Another member who saw the other branch first reaches the same state from the proof.
+    let mut elsewhere = History::new(ROOM);
+    let _ = elsewhere.insert(other.clone()).unwrap();
+    let _ = elsewhere.insert(forked).unwrap();
+    let proof = history.proof(&author.member_key()).unwrap().clone();
+    for event in proof {
+        let _ = elsewhere.insert(event); // the second one is refused: already banned
+    }
+    assert!(elsewhere.is_banned(&author.member_key()));
+    assert_eq!(
+        elsewhere.ids().collect::<Vec<_>>(),
+        history.ids().collect::<Vec<_>>()
+    );
+    // A fork among held events is a proof too.
+    let mut holder = History::new(ROOM);
+    let held = fork.create(&author, UnixMillis(4), text("fork two"));
+    assert!(matches!(
+        holder.insert(second.clone()),
+        Ok(Inserted::Held { .. })
+    ));
+    assert!(matches!(
+        holder.insert(held),
+        Ok(Inserted::Equivocation { removed, .. }) if removed.is_empty()
+    ));
+    assert_eq!(holder.n_held, 0);
+}
+
+#[test]
+fn a_successor_of_another_branch_does_not_chain() {
+    let author = identity(1);
+    let mut honest = History::new(ROOM);
+    honest.create(&author, UnixMillis(1), text("first"));
+    let mut fork = History::new(ROOM);
+    fork.create(&author, UnixMillis(1), text("other first"));
     let fork_next = fork.create(&author, UnixMillis(2), text("second"));
     assert_eq!(honest.insert(fork_next), Err(EventError::Chain));
-    assert_eq!(honest.ids().collect::<Vec<_>>(), vec![first.id()]);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //!   ping     = tag 2, nonce:u64be          pong = tag 3, nonce:u64be
 //!   bye      = tag 4
 //!   events   = tag 5, count:u16be, (len:u16be signed_event)*      (see `event`)
-//!   have     = tag 6, full:u8 (0|1), count:u16be, (author[32] seq:u64be)*
+//!   have     = tag 6, full:u8 (0|1), count:u16be, (author[32] seq:u64be head[32])*
 //!   want     = tag 7, author[32], after:u64be, up_to:u64be         (after < up_to)
 //!   typing   = tag 8, active:u8 (0|1)
 //!   read     = tag 9, lamport:u64be author[32] seq:u64be
@@ -18,7 +18,7 @@
 
 use super::{DecodeError, Reader};
 use crate::history::OrderKey;
-use crate::ids::MemberKey;
+use crate::ids::{EventId, MemberKey};
 
 /// Longest chat text, in UTF-8 bytes.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
@@ -44,6 +44,18 @@ pub enum Presence {
     Away,
 }
 
+/// What a member holds of one author: events `1..=seq`, the last of which is `head`
+/// (comparing heads reveals an author who signed two versions of one event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The author.
+    pub author: MemberKey,
+    /// Highest sequence number held without a gap.
+    pub seq: u64,
+    /// The id of that event.
+    pub head: EventId,
+}
+
 /// A decrypted transport payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
@@ -66,8 +78,8 @@ pub enum Body {
     Have {
         /// A complete list, not an update.
         full: bool,
-        /// (author, highest sequence number held without a gap).
-        marks: Vec<(MemberKey, u64)>,
+        /// Per author: the highest sequence number held without a gap.
+        marks: Vec<Mark>,
     },
     /// Please send `author`'s events `after + 1 ..= up_to`.
     Want {
@@ -118,7 +130,11 @@ impl Body {
                 let count = reader.u16()?;
                 let mut marks = Vec::new();
                 for _ in 0..count {
-                    marks.push((MemberKey(reader.array()?), reader.u64()?));
+                    marks.push(Mark {
+                        author: MemberKey(reader.array()?),
+                        seq: reader.u64()?,
+                        head: EventId(reader.array()?),
+                    });
                 }
                 Body::Have { full, marks }
             }
@@ -185,13 +201,14 @@ impl Body {
             }
             Body::Have { full, marks } => {
                 let marks = marks.get(..usize::from(u16::MAX)).unwrap_or(marks);
-                let mut out = Vec::with_capacity(4 + 40 * marks.len());
+                let mut out = Vec::with_capacity(4 + HAVE_LEN_PER_MARK * marks.len());
                 out.push(TAG_HAVE);
                 out.push(u8::from(*full));
                 out.extend_from_slice(&len_u16(marks.len()).to_be_bytes());
-                for (author, seq) in marks {
-                    out.extend_from_slice(author.as_bytes());
-                    out.extend_from_slice(&seq.to_be_bytes());
+                for mark in marks {
+                    out.extend_from_slice(mark.author.as_bytes());
+                    out.extend_from_slice(&mark.seq.to_be_bytes());
+                    out.extend_from_slice(mark.head.as_bytes());
                 }
                 out
             }
@@ -230,7 +247,7 @@ pub const EVENTS_OVERHEAD_PER_EVENT: usize = 2;
 /// Bytes of a `Body::Events` before its first event.
 pub const EVENTS_HEADER_LEN: usize = 3;
 /// Bytes of a `Body::Have` per author.
-pub const HAVE_LEN_PER_MARK: usize = 40;
+pub const HAVE_LEN_PER_MARK: usize = 72;
 
 fn flag(reader: &mut Reader<'_>, what: &'static str) -> Result<bool, DecodeError> {
     match reader.u8()? {

@@ -52,9 +52,17 @@ fn bodies_have_a_fixed_layout() {
     check_body(
         Body::Have {
             full: true,
-            marks: vec![(MemberKey([0x11; 32]), 3)],
+            marks: vec![Mark {
+                author: MemberKey([0x11; 32]),
+                seq: 3,
+                head: EventId([0x12; 32]),
+            }],
         },
-        &format!("06010001{}0000000000000003", "11".repeat(32)),
+        &format!(
+            "06010001{}0000000000000003{}",
+            "11".repeat(32),
+            "12".repeat(32)
+        ),
     );
     check_body(
         Body::Want {
@@ -274,11 +282,18 @@ fn arb_body() -> impl Strategy<Value = Body> {
             .prop_map(Body::Events),
         (
             any::<bool>(),
-            proptest::collection::vec((any::<[u8; 32]>(), any::<u64>()), 0..5)
+            proptest::collection::vec((any::<[u8; 32]>(), any::<u64>(), any::<[u8; 32]>()), 0..5)
         )
             .prop_map(|(full, marks)| Body::Have {
                 full,
-                marks: marks.into_iter().map(|(k, s)| (MemberKey(k), s)).collect()
+                marks: marks
+                    .into_iter()
+                    .map(|(k, seq, h)| Mark {
+                        author: MemberKey(k),
+                        seq,
+                        head: EventId(h)
+                    })
+                    .collect()
             }),
         (any::<[u8; 32]>(), 0u64..1000, 1u64..1000).prop_map(|(k, after, n)| Body::Want {
             author: MemberKey(k),

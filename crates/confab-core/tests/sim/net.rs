@@ -124,6 +124,11 @@ impl Net {
         Client::new(identity, room.clone(), config, seed_bytes(&mut self.rng))
     }
 
+    /// The identity behind `node` (tests that play a hostile member sign with it).
+    pub fn identity(&self, node: usize) -> Identity {
+        Identity::from_seed(self.nodes[node].identity_seed)
+    }
+
     /// The node's tab closes: its client is gone, frames to it are lost. Peers notice by
     /// `remove_peer` (the server said so) when `tell_peers`, else by their idle timeout.
     pub fn go_offline(&mut self, node: usize, tell_peers: bool) {
@@ -150,8 +155,10 @@ impl Net {
         let room = self.nodes[node].room.clone();
         let mut client = self.new_client(node, seed, &room);
         let persisted = std::mem::take(&mut self.nodes[node].persisted);
-        let restored = client.restore(persisted.iter().map(Vec::as_slice));
-        assert_eq!(restored, persisted.len(), "restore lost events");
+        client.restore(persisted.iter().map(Vec::as_slice));
+        let before: Vec<_> = self.nodes[node].client.history().ids().collect();
+        let after: Vec<_> = client.history().ids().collect();
+        assert_eq!(after, before, "restore gave another history");
         self.nodes[node].persisted = persisted;
         self.nodes[node].client = client;
         self.nodes[node].online = true;

@@ -7,8 +7,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
+use confab_core::history::History;
 use confab_core::wire::Body;
-use confab_core::{EventId, FailReason, Instant, RoomSecret, UnixMillis};
+use confab_core::{Content, EventId, FailReason, Instant, RoomSecret, UnixMillis};
 
 use crate::net::{Conditions, Net, seeds};
 
@@ -27,6 +28,10 @@ struct Room {
     opened: std::collections::HashMap<(usize, usize), Instant>,
     posted: Vec<EventId>,
     forged_sent: usize,
+    /// Which kind of forgery comes next.
+    round: usize,
+    /// The adversary sent a second version of its first event.
+    forked: bool,
 }
 
 impl Room {
@@ -72,6 +77,8 @@ impl Room {
             opened: Default::default(),
             posted: Vec::new(),
             forged_sent: 0,
+            round: 0,
+            forked: false,
         }
     }
 
@@ -117,8 +124,9 @@ impl Room {
         self.posted.push(id);
     }
 
-    /// The adversary sends, inside its authentic sessions, an event with a broken
-    /// signature and one claiming an honest author.
+    /// The adversary, inside its authentic sessions, sends in turn: an event with a broken
+    /// signature, one claiming an honest author, or (validly signed) a second version of
+    /// its first event to one member only: equivocation.
     fn forge(&mut self) {
         let adversary = self.adversary;
         let peers: Vec<_> = self.net.nodes[adversary]
@@ -126,31 +134,60 @@ impl Room {
             .verified_peers()
             .map(|(peer, _)| peer)
             .collect();
+        if std::env::var("CONFAB_SIM_VERBOSE").is_ok() {
+            eprintln!(
+                "forge: adversary has {} peers, round {}",
+                peers.len(),
+                self.round
+            );
+        }
         if peers.is_empty() {
             return;
         }
-        let honest = self.net.nodes[0].client.identity().member_key();
-        let mut own = self.net.nodes[adversary].persisted.last().cloned();
-        if own.is_none() {
+        let round = self.round;
+        self.round += 1;
+        let own_key = self.net.nodes[adversary].client.identity().member_key();
+        if round.is_multiple_of(3) {
+            // Make sure there is a first event to contradict, then send another first
+            // event to one member only.
+            if self.net.nodes[adversary].client.history().mark(&own_key) == 0 {
+                self.net.with(adversary, |c, now| {
+                    c.send_text(now, UnixMillis(0), "adversary").unwrap()
+                });
+            }
+            let mut fork = History::new(self.net.nodes[adversary].client.room_id());
+            let forked = fork.create(
+                &self.net.identity(adversary),
+                UnixMillis(1),
+                Content::Text {
+                    text: format!("fork {round}"),
+                    reply_to: None,
+                },
+            );
+            let victim = peers[peers.len() - 1];
+            let body = Body::Events(vec![forked.bytes().to_vec()]);
             self.net.with(adversary, |c, now| {
-                c.send_text(now, UnixMillis(0), "adversary").unwrap()
+                c.dangerously_send_body_for_testing_only(now, victim, &body)
             });
-            own = self.net.nodes[adversary].persisted.last().cloned();
+            self.forked = true;
+            return;
         }
-        let mut tampered = own.unwrap();
+        let honest = self.net.nodes[0].client.identity().member_key();
+        let own = self.net.nodes[adversary].persisted.last().cloned();
+        let Some(mut tampered) = own else { return };
         let at = tampered.len() - 70;
         tampered[at] ^= 0x20;
         let mut impersonated = tampered.clone();
         impersonated[1..33].copy_from_slice(honest.as_bytes());
-        let bodies = [
-            Body::Events(vec![tampered]),
-            Body::Events(vec![impersonated]),
-        ];
-        let body = &bodies[self.forged_sent % 2];
+        let body = if round % 3 == 1 {
+            Body::Events(vec![tampered])
+        } else {
+            Body::Events(vec![impersonated])
+        };
         for peer in peers {
             self.forged_sent += 1;
             self.net.with(adversary, |c, now| {
-                c.dangerously_send_body_for_testing_only(now, peer, body)
+                c.dangerously_send_body_for_testing_only(now, peer, &body)
             });
         }
     }
@@ -238,9 +275,16 @@ fn run(seed: u64) {
     }
     if std::env::var("CONFAB_SIM_VERBOSE").is_ok() {
         eprintln!(
-            "seed {seed}: converged after {rounds} rounds of 3 s, {} posted, {} frames delivered",
+            "seed {seed}: converged after {rounds} rounds of 3 s, {} posted, {} frames delivered, forked {}, banned {}",
             room.posted.len(),
-            room.net.delivered
+            room.net.delivered,
+            room.forked,
+            room.net.nodes[0].client.history().is_banned(
+                &room.net.nodes[room.adversary]
+                    .client
+                    .identity()
+                    .member_key()
+            )
         );
     }
 
