@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_core::signal::{ClientMessage, ServerMessage};
@@ -20,6 +21,7 @@ use leptos::prelude::*;
 use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
+use crate::platform::store::{BrowserStore, StoreError};
 use crate::platform::{clock, page};
 use crate::state::{AppState, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
@@ -59,6 +61,18 @@ pub enum Command {
     Typing(bool),
     /// Change our display name.
     SetName(String),
+    /// Protect the profile with a passphrase, change it, or (`None`) remove it.
+    SetPassphrase(Option<String>),
+    /// Download the whole profile as one file encrypted under this passphrase.
+    Export(String),
+    /// Replace the profile with an exported one (`bytes`, encrypted under `passphrase`),
+    /// then reload.
+    Import {
+        /// The exported file.
+        bytes: Vec<u8>,
+        /// The export's passphrase.
+        passphrase: String,
+    },
     /// The page was shown or hidden.
     Visible(bool),
     /// The user did something (key, pointer): not idle.
@@ -81,18 +95,38 @@ pub enum Command {
 
 /// Handle the UI uses to reach the driver (provided as context).
 #[derive(Clone)]
-pub struct Commands(UnboundedSender<Input>);
+pub struct Commands {
+    inbox: UnboundedSender<Input>,
+    /// The receiving end, until a driver takes it. Commands sent before the driver starts
+    /// (while the profile opens) wait in the channel.
+    inputs: Arc<Mutex<Option<UnboundedReceiver<Input>>>>,
+}
 
 impl Commands {
+    /// A handle whose commands wait for the driver [`start`] will run.
+    pub fn new() -> Commands {
+        let (inbox, inputs) = unbounded();
+        Commands {
+            inbox,
+            inputs: Arc::new(Mutex::new(Some(inputs))),
+        }
+    }
+
     /// A handle with no driver behind it, for component tests.
     #[doc(hidden)]
     pub fn detached_for_testing_only() -> Commands {
-        Commands(unbounded().0)
+        Commands::new()
     }
 
     /// Queues a command; the driver handles it in order.
     pub fn send(&self, command: Command) {
-        let _ = self.0.unbounded_send(Input::Command(command));
+        let _ = self.inbox.unbounded_send(Input::Command(command));
+    }
+}
+
+impl Default for Commands {
+    fn default() -> Commands {
+        Commands::new()
     }
 }
 
@@ -197,6 +231,10 @@ struct Driver {
     read_up_to: Option<OrderKey>,
     /// Without input until then, we are away.
     idle_at: Instant,
+    /// The encrypted profile store (None: nothing is kept, e.g. storage unavailable).
+    store: Option<Rc<BrowserStore>>,
+    /// Accepted events not yet handed to the store.
+    unsaved: Vec<Vec<u8>>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -205,8 +243,15 @@ pub fn start(
     state: AppState,
     settings: Settings,
     network: Box<dyn Network>,
-) -> Commands {
-    let (inbox, inputs) = unbounded();
+    store: Option<Rc<BrowserStore>>,
+    commands: &Commands,
+) {
+    let taken = commands.inputs.lock().ok().and_then(|mut inputs| inputs.take());
+    let Some(inputs) = taken else {
+        log("a driver is already running for these commands");
+        return;
+    };
+    let inbox = commands.inbox.clone();
     let mut driver = Driver {
         room: client.room_id(),
         client,
@@ -225,6 +270,8 @@ pub fn start(
         announced_ready: false,
         read_up_to: None,
         idle_at: clock::now() + IDLE_AFTER,
+        store,
+        unsaved: Vec::new(),
     };
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -237,7 +284,6 @@ pub fn start(
         driver.connect_socket();
         driver.run(inputs).await;
     });
-    Commands(inbox)
 }
 
 impl Driver {
@@ -276,6 +322,52 @@ impl Driver {
             }
             self.drain(now);
         }
+    }
+
+    /// Hands accepted events to the store, in order, in one write.
+    fn save_events(&mut self) {
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.unsaved);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let (room, state) = (self.room, self.state);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = store.append_events(room, &events).await {
+                let text = match error {
+                    StoreError::QuotaExceeded => "The browser's storage for Confab is full: \
+                        new messages are shown but not kept. Free some space (or export your \
+                        profile) and reload."
+                        .to_owned(),
+                    other => format!("New messages could not be saved: {other}."),
+                };
+                state.notice.set(Some(text));
+            }
+        });
+    }
+
+    /// Runs a store operation in the background and reports its outcome as a notice.
+    fn with_store<F, Fut>(&self, what: &'static str, task: F)
+    where
+        F: FnOnce(Rc<BrowserStore>, AppState) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<String, StoreError>> + 'static,
+    {
+        let state = self.state;
+        let Some(store) = self.store.clone() else {
+            state
+                .notice
+                .set(Some(format!("Cannot {what}: storage is unavailable.")));
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = match task(store, state).await {
+                Ok(done) => done,
+                Err(error) => format!("Could not {what}: {error}."),
+            };
+            state.notice.set(Some(text));
+        });
     }
 
     /// Online while the page is visible and used; away when hidden or idle.
@@ -357,13 +449,47 @@ impl Driver {
             }
             Input::Command(Command::Delete(target)) => self.post(now, Content::Delete { target }),
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
+            Input::Command(Command::SetPassphrase(passphrase)) => {
+                self.with_store("change the passphrase", move |store, state| async move {
+                    store.set_passphrase(passphrase.as_deref()).await?;
+                    state.has_passphrase.set(store.has_passphrase());
+                    Ok(if store.has_passphrase() {
+                        "Passphrase set: it will be asked for when Confab opens.".to_owned()
+                    } else {
+                        "Passphrase removed.".to_owned()
+                    })
+                });
+            }
+            Input::Command(Command::Export(passphrase)) => {
+                self.with_store("export the profile", move |store, _| async move {
+                    let bytes = store.export(&passphrase).await?;
+                    page::download("confab-profile.confab", &bytes)
+                        .map_err(StoreError::Unavailable)?;
+                    Ok("Profile exported (encrypted with that passphrase).".to_owned())
+                });
+            }
+            Input::Command(Command::Import { bytes, passphrase }) => {
+                self.with_store("import the profile", move |store, _| async move {
+                    store.import(&bytes, &passphrase).await?;
+                    page::reload();
+                    Ok("Profile imported; reloading…".to_owned())
+                });
+            }
             Input::Command(Command::SetName(name)) => {
                 self.client.set_display_name(now, clock::wall(), &name);
                 let name = self.client.display_name().to_owned();
                 self.state.me.update(|me| {
                     if let Some(me) = me {
-                        me.name = name;
+                        me.name = name.clone();
                     }
+                });
+                self.with_store("save your name", move |store, _| async move {
+                    let Some(mut profile) = store.load_profile().await? else {
+                        return Ok(String::new());
+                    };
+                    profile.display_name = name;
+                    store.save_profile(&profile).await?;
+                    Ok("Name saved.".to_owned())
                 });
             }
             Input::Command(Command::Visible(visible)) => {
@@ -730,6 +856,7 @@ impl Driver {
                 Output::Event(event) => self.apply_event(now, event),
                 Output::Timeout(_) => {
                     if !self.mark_read(now) {
+                        self.save_events();
                         return;
                     }
                 }
@@ -822,7 +949,7 @@ impl Driver {
                         .collect(),
                 );
             }
-            Event::Persist { .. } => {}
+            Event::Persist { bytes, .. } => self.unsaved.push(bytes),
             Event::Name { member, name } => self.state.member_named(member, name),
             Event::Delivered { member, up_to } => {
                 self.state.update_progress(member, Some(up_to), None)

@@ -11,7 +11,7 @@ use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSec
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
 
-use super::{Command, Settings, start};
+use super::{Command, Commands, Settings, start};
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
 use crate::platform::rtc::{IceServerConfig, RtcEvent};
 use crate::platform::socket::SocketEvent;
@@ -97,7 +97,15 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         force_relay: true,
         dangerously_withhold_ice_candidates: false,
     };
-    let commands = start(me, state, settings, Box::new(FakeNetwork(wire.clone())));
+    let commands = Commands::new();
+    start(
+        me,
+        state,
+        settings,
+        Box::new(FakeNetwork(wire.clone())),
+        None,
+        &commands,
+    );
     until("the driver to connect", || {
         wire.socket_sink.borrow().is_some()
     })

@@ -2,72 +2,212 @@
 //!
 //! `platform/` wraps browser APIs, `driver` runs core and owns the links, `state` holds
 //! what the UI shows, `components/` renders it. Components never call core directly.
+//!
+//! Start-up (`boot`): open the encrypted profile in IndexedDB (asking for the passphrase
+//! if one is set, or saying that another tab has it), load or create the identity, pick
+//! the room (the link's fragment, else the last room, else a new one), restore its history
+//! and start the driver.
 
 pub mod components;
 pub mod driver;
 pub mod platform;
 pub mod state;
 
+use std::rc::Rc;
+use std::sync::Arc;
+
 use confab_core::{Client, Config, Identity, RoomSecret};
 use leptos::prelude::*;
 
 use crate::driver::{Commands, Settings};
-use crate::platform::{entropy, page};
-use crate::state::{AppState, Me};
+use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
+use crate::platform::{clock, entropy, page};
+use crate::state::{AppState, Me, Phase};
 
-/// Creates identity and room (from the link's fragment, or a new one), starts the driver,
-/// and renders the app.
+/// Starts (or, after a passphrase is entered, resumes) the boot sequence.
+#[derive(Clone)]
+pub struct Boot(Arc<dyn Fn(Option<String>) + Send + Sync>);
+
+impl Boot {
+    /// Tries to open the profile with `passphrase`.
+    pub fn unlock(&self, passphrase: String) {
+        (self.0)(Some(passphrase));
+    }
+}
+
+/// Renders the app and boots it.
 #[component]
 pub fn App() -> impl IntoView {
     let state = AppState::new();
-    let fragment = page::fragment();
-    let (room, problem) = match RoomSecret::from_fragment(&fragment) {
-        Ok(room) => (room, None),
-        Err(_) if fragment.is_empty() => (RoomSecret::from_bytes(entropy::seed()), None),
-        Err(error) => (
-            RoomSecret::from_bytes(entropy::seed()),
-            Some(format!("{error} A new room was started instead.")),
-        ),
+    let commands = Commands::new();
+    let boot = {
+        let commands = commands.clone();
+        Boot(Arc::new(move |passphrase: Option<String>| {
+            let commands = commands.clone();
+            leptos::task::spawn_local(async move { boot(state, commands, passphrase).await });
+        }))
     };
-    page::set_fragment(&room.to_fragment());
-    state
-        .invite_link
-        .set(format!("{}/#{}", page::origin(), room.to_fragment()));
-    state.notice.set(problem);
+    provide_context(state);
+    provide_context(commands);
+    provide_context(boot.clone());
+    (boot.0)(None);
+    view! { <components::Shell /> }
+}
 
-    let identity_seed = entropy::seed();
-    let display_name = format!(
-        "Guest {:04}",
-        u16::from_le_bytes([identity_seed[30], identity_seed[31]]) % 10_000
-    );
-    let identity = Identity::from_seed(identity_seed);
+async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
+    state.phase.set(Phase::Opening);
+    let store = match BrowserStore::open(passphrase.as_deref()).await {
+        Ok(store) => Some(Rc::new(store)),
+        Err(StoreError::Locked) => return state.phase.set(Phase::Locked(None)),
+        Err(StoreError::WrongPassphrase) => {
+            return state
+                .phase
+                .set(Phase::Locked(Some("Wrong passphrase. Nothing was changed.".into())));
+        }
+        Err(StoreError::OtherTab) => return state.phase.set(Phase::OtherTab),
+        Err(error) => {
+            state.notice.set(Some(format!(
+                "History will not be kept on this device: {error}."
+            )));
+            None
+        }
+    };
+    let profile = load_or_create_profile(store.as_deref(), &state).await;
+    let room = choose_room(store.as_deref(), &state).await;
+    let stored = match &store {
+        Some(store) => store
+            .load_events(room.room_id())
+            .await
+            .unwrap_or_else(|error| {
+                state
+                    .notice
+                    .set(Some(format!("Could not read this room's history: {error}.")));
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
+
     let config = Config {
-        display_name,
+        display_name: profile.display_name.clone(),
         ..Config::default()
     };
-    let client = Client::new(identity, room, config, entropy::seed());
+    let mut client = Client::new(
+        Identity::from_seed(profile.identity_seed),
+        room,
+        config,
+        entropy::seed(),
+    );
+    client.restore(stored.iter().map(Vec::as_slice));
+    let me = client.identity().member_key();
     state.me.set(Some(Me {
         name: client.display_name().to_owned(),
         fingerprint: client.identity().fingerprint().to_string(),
-        key: client.identity().member_key(),
+        key: me,
     }));
+    state.set_messages(
+        client
+            .messages()
+            .into_iter()
+            .map(|message| driver::message_view(&me, message))
+            .collect(),
+    );
+    state.has_passphrase.set(store.as_ref().is_some_and(|s| s.has_passphrase()));
+    state.phase.set(Phase::Ready);
 
     let settings = Settings {
         force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
         dangerously_withhold_ice_candidates: page::query_param("ice")
             .is_some_and(|v| v == "withhold"),
     };
-    let commands = driver::start(
+    driver::start(
         client,
         state,
         settings,
         Box::new(platform::net::BrowserNetwork),
+        store,
+        &commands,
     );
     driver::listen_to_page(&commands);
-    provide_context(state);
-    provide_context(commands);
+    page::publish("restoredAt", &clock_ms().into());
+}
 
-    view! { <components::Shell /> }
+/// The saved identity, or a new one (saved at once so a reload keeps it).
+async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) -> Profile {
+    if let Some(store) = store {
+        match store.load_profile().await {
+            Ok(Some(profile)) => return profile,
+            Ok(None) => {}
+            Err(error) => state
+                .notice
+                .set(Some(format!("Your saved profile could not be read: {error}."))),
+        }
+    }
+    let identity_seed = entropy::seed();
+    let display_name = format!(
+        "Guest {:04}",
+        u16::from_le_bytes([identity_seed[30], identity_seed[31]]) % 10_000
+    );
+    let profile = Profile {
+        identity_seed,
+        display_name,
+    };
+    if let Some(store) = store
+        && let Err(error) = store.save_profile(&profile).await
+    {
+        state
+            .notice
+            .set(Some(format!("Your profile could not be saved: {error}.")));
+    }
+    profile
+}
+
+/// The room from the link's fragment, else the last one opened, else a new one; it is
+/// saved (with the time) and the fragment and invite link show it.
+async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> RoomSecret {
+    let fragment = page::fragment();
+    let last = match store {
+        Some(store) if fragment.is_empty() => store
+            .rooms()
+            .await
+            .ok()
+            .and_then(|rooms| rooms.into_iter().next()),
+        _ => None,
+    };
+    let room = match RoomSecret::from_fragment(&fragment) {
+        Ok(room) => room,
+        Err(_) if fragment.is_empty() => last
+            .map(|saved| saved.secret)
+            .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed())),
+        Err(error) => {
+            state
+                .notice
+                .set(Some(format!("{error} A new room was started instead.")));
+            RoomSecret::from_bytes(entropy::seed())
+        }
+    };
+    page::set_fragment(&room.to_fragment());
+    state
+        .invite_link
+        .set(format!("{}/#{}", page::origin(), room.to_fragment()));
+    if let Some(store) = store {
+        let saved = SavedRoom {
+            secret: room.clone(),
+            title: String::new(),
+            last_opened_ms: clock::wall().0,
+        };
+        if let Err(error) = store.save_room(&saved).await {
+            state
+                .notice
+                .set(Some(format!("This room could not be saved: {error}.")));
+        }
+    }
+    room
+}
+
+fn clock_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 /// Mounts the app on `<body>`.

@@ -6,6 +6,19 @@ use std::collections::HashMap;
 use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
 use leptos::prelude::*;
 
+/// Where start-up is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Opening the profile.
+    Opening,
+    /// The profile has a passphrase: ask for it (with what went wrong last time).
+    Locked(Option<String>),
+    /// Another tab has the profile open.
+    OtherTab,
+    /// Chatting.
+    Ready,
+}
+
 /// How the signalling server connection is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerStatus {
@@ -131,6 +144,10 @@ pub struct Me {
 /// All UI state. `Copy`: every field is a signal handle.
 #[derive(Clone, Copy)]
 pub struct AppState {
+    /// Start-up.
+    pub phase: RwSignal<Phase>,
+    /// A passphrase protects the stored profile.
+    pub has_passphrase: RwSignal<bool>,
     /// Us.
     pub me: RwSignal<Option<Me>>,
     /// The invite link, with the secret in its fragment.
@@ -157,6 +174,8 @@ impl AppState {
     /// Empty state.
     pub fn new() -> AppState {
         AppState {
+            phase: RwSignal::new(Phase::Opening),
+            has_passphrase: RwSignal::new(false),
             me: RwSignal::new(None),
             invite_link: RwSignal::new(String::new()),
             server: RwSignal::new(ServerStatus::Connecting),

@@ -6,19 +6,36 @@ mod invite;
 mod members;
 mod message;
 mod profile;
+mod security;
+mod unlock;
 
 use leptos::prelude::*;
 
-use crate::state::{AppState, ServerStatus};
+use crate::state::{AppState, Phase, ServerStatus};
 pub use composer::Composer;
 pub use conversation::Conversation;
 pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
+pub use security::SecurityPanel;
+pub use unlock::{OtherTabScreen, UnlockScreen};
 
-/// The whole page: header, sidebar (invite, members), conversation and composer.
+/// The whole page: the passphrase prompt or the other-tab notice before the profile is
+/// open, then header, sidebar (invite, members, you, this device), conversation, composer.
 #[component]
 pub fn Shell() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || match state.phase.get() {
+        Phase::Opening => view! { <main class="gate"><p class="hint" role="status">"Opening your profile…"</p></main> }.into_any(),
+        Phase::Locked(_) => view! { <UnlockScreen /> }.into_any(),
+        Phase::OtherTab => view! { <OtherTabScreen /> }.into_any(),
+        Phase::Ready => view! { <ChatLayout /> }.into_any(),
+    }
+}
+
+/// The chat itself.
+#[component]
+fn ChatLayout() -> impl IntoView {
     let state = expect_context::<AppState>();
     let me = move || state.me.get();
     let server = move || match state.server.get() {
@@ -42,6 +59,7 @@ pub fn Shell() -> impl IntoView {
                 <InvitePanel />
                 <MemberList />
                 <ProfilePanel />
+                <SecurityPanel />
             </aside>
             <section class="chat" aria-label="Conversation">
                 <Conversation />

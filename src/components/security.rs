@@ -1,0 +1,64 @@
+//! Protection of the stored profile: set, change or remove the passphrase, export the
+//! profile as one encrypted file, import one.
+
+use leptos::html::Input;
+use leptos::prelude::*;
+
+use crate::driver::Command;
+use crate::platform::page;
+use crate::state::AppState;
+use crate::use_commands;
+
+/// Passphrase and export/import controls.
+#[component]
+pub fn SecurityPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = use_commands();
+    let passphrase = NodeRef::<Input>::new();
+    let file = NodeRef::<Input>::new();
+    let value = move || passphrase.get().map(|f| f.value()).unwrap_or_default();
+    let needs_passphrase = move |what: &str| {
+        state
+            .notice
+            .set(Some(format!("Type a passphrase first, then {what}.")));
+    };
+    let (set, remove, export, import) = (commands.clone(), commands.clone(), commands.clone(), commands);
+    let on_set = move |_| match value() {
+        p if p.is_empty() => needs_passphrase("choose \"Set passphrase\""),
+        p => set.send(Command::SetPassphrase(Some(p))),
+    };
+    let on_remove = move |_| remove.send(Command::SetPassphrase(None));
+    let on_export = move |_| match value() {
+        p if p.is_empty() => needs_passphrase("export (the file is encrypted with it)"),
+        p => export.send(Command::Export(p)),
+    };
+    let on_import = move |_| match (value(), file.get()) {
+        (passphrase, Some(input)) if !passphrase.is_empty() => {
+            let import = import.clone();
+            leptos::task::spawn_local(async move {
+                match page::read_chosen_file(&input).await {
+                    Ok(bytes) => import.send(Command::Import { bytes, passphrase }),
+                    Err(error) => state.notice.set(Some(format!("Could not import: {error}."))),
+                }
+            });
+        }
+        _ => needs_passphrase("choose a profile file to import"),
+    };
+    let status = move || if state.has_passphrase.get() { "Protected by a passphrase." } else { "Not protected: anyone using this browser profile can read it." };
+    view! {
+        <section class="panel security">
+            <h2>"This device"</h2>
+            <p class="hint">{status}</p>
+            <input type="password" aria-label="Passphrase" autocomplete="new-password" node_ref=passphrase />
+            <p class="button-row">
+                <button type="button" class="button" on:click=on_set>"Set passphrase"</button>
+                <Show when=move || state.has_passphrase.get()>
+                    <button type="button" class="button" on:click=on_remove.clone()>"Remove passphrase"</button>
+                </Show>
+                <button type="button" class="button" on:click=on_export>"Export profile"</button>
+            </p>
+            <label class="hint">"Import a profile: " <input type="file" accept=".confab" node_ref=file /></label>
+            <button type="button" class="button" on:click=on_import>"Import profile"</button>
+        </section>
+    }
+}
