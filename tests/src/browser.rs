@@ -64,6 +64,18 @@ impl Browser {
         })
     }
 
+    /// Loads `url` and returns the page without waiting for the chat (it may ask for a
+    /// passphrase, or say that another tab has the profile).
+    pub async fn open_page(&self, url: &str) -> anyhow::Result<ChatPage<'_>> {
+        self.driver.goto(url).await?;
+        Ok(ChatPage { browser: self })
+    }
+
+    /// The page currently loaded (after a reload), without navigating.
+    pub async fn open_page_current(&self) -> anyhow::Result<ChatPage<'_>> {
+        Ok(ChatPage { browser: self })
+    }
+
     /// Loads `url` and returns the chat page once the app has rendered.
     pub async fn open_chat(&self, url: &str) -> anyhow::Result<ChatPage<'_>> {
         self.driver.goto(url).await?;
@@ -170,6 +182,46 @@ impl ChatPage<'_> {
         field.send_keys(text).await?;
         field.send_keys(Key::Enter).await?;
         Ok(())
+    }
+
+    /// Every value in the page's IndexedDB database `confab`, as it lies on disk (sealed or
+    /// not), read by a script in the page itself.
+    pub async fn raw_indexeddb_values(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        const SCRIPT: &str = r#"
+            const done = arguments[0];
+            const open = indexedDB.open("confab");
+            open.onerror = () => done({ error: String(open.error) });
+            open.onsuccess = () => {
+              const db = open.result;
+              const names = Array.from(db.objectStoreNames);
+              const tx = db.transaction(names, "readonly");
+              const out = [];
+              let pending = names.length;
+              for (const name of names) {
+                const req = tx.objectStore(name).getAll();
+                req.onsuccess = () => {
+                  for (const value of req.result) {
+                    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value)
+                      : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+                      : new TextEncoder().encode(JSON.stringify(value));
+                    out.push(Array.from(bytes));
+                  }
+                  if (--pending === 0) { db.close(); done({ values: out }); }
+                };
+              }
+              if (names.length === 0) done({ values: [] });
+            };
+        "#;
+        let ret = self
+            .browser
+            .driver
+            .execute_async(SCRIPT, Vec::new())
+            .await?;
+        let json = ret.json();
+        if let Some(error) = json.get("error") {
+            anyhow::bail!("reading IndexedDB: {error}");
+        }
+        Ok(serde_json::from_value(json["values"].clone())?)
     }
 
     /// Types `text` into the "Message" textbox without sending it.
@@ -327,6 +379,8 @@ fn candidates_for(role: &str) -> &'static str {
         "list" => "ul, ol, [role=list]",
         "listitem" => "li, [role=listitem]",
         "status" => "[role=status], output",
+        "alert" => "[role=alert]",
+        "region" => "section[aria-label], [role=region]",
         _ => "*",
     }
 }
