@@ -84,6 +84,11 @@ pub enum Command {
         /// Round trips to measure.
         rounds: u32,
     },
+    /// Benchmark: post `messages` short messages at once (history and catch-up benches).
+    BenchFill {
+        /// How many.
+        messages: u32,
+    },
     /// Benchmark: seal and open `iterations` frames of `size` bytes in this wasm module.
     BenchCrypto {
         /// Plaintext bytes per frame.
@@ -160,6 +165,11 @@ pub fn listen_to_page(commands: &Commands) {
         let iterations = arg(&detail, 1, 1000.0, (1.0, 1e6)) as u32;
         crypto.send(Command::BenchCrypto { size, iterations });
     });
+    let fill = commands.clone();
+    page::on_bench_request("confab-bench-fill", move |detail| {
+        let messages = arg(&detail, 0, 1000.0, (1.0, 100_000.0)) as u32;
+        fill.send(Command::BenchFill { messages });
+    });
 }
 
 /// Settings read once at start.
@@ -235,6 +245,8 @@ struct Driver {
     store: Option<Rc<BrowserStore>>,
     /// Accepted events not yet handed to the store.
     unsaved: Vec<Vec<u8>>,
+    /// Frame bytes handed to links or the relay since start (benchmarks read it).
+    bytes_sent: u64,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -246,7 +258,11 @@ pub fn start(
     store: Option<Rc<BrowserStore>>,
     commands: &Commands,
 ) {
-    let taken = commands.inputs.lock().ok().and_then(|mut inputs| inputs.take());
+    let taken = commands
+        .inputs
+        .lock()
+        .ok()
+        .and_then(|mut inputs| inputs.take());
     let Some(inputs) = taken else {
         log("a driver is already running for these commands");
         return;
@@ -272,6 +288,7 @@ pub fn start(
         idle_at: clock::now() + IDLE_AFTER,
         store,
         unsaved: Vec::new(),
+        bytes_sent: 0,
     };
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -508,6 +525,12 @@ impl Driver {
             }
             Input::Command(Command::Leave) => self.client.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
+            Input::Command(Command::BenchFill { messages }) => {
+                for msg_idx in 0..messages {
+                    let text = format!("bench message {msg_idx:05}: a typical sentence of chat.");
+                    let _ = self.client.send_text(now, clock::wall(), &text);
+                }
+            }
             Input::Command(Command::BenchCrypto { size, iterations }) => {
                 bench_crypto(size, iterations)
             }
@@ -857,6 +880,9 @@ impl Driver {
                 Output::Timeout(_) => {
                     if !self.mark_read(now) {
                         self.save_events();
+                        // For benchmarks: how much history we hold and what we sent.
+                        page::publish("historyLen", &(self.client.history().len() as f64).into());
+                        page::publish("bytesSent", &(self.bytes_sent as f64).into());
                         return;
                     }
                 }
@@ -864,7 +890,8 @@ impl Driver {
         }
     }
 
-    fn transmit(&self, peer: PeerId, bytes: &[u8]) {
+    fn transmit(&mut self, peer: PeerId, bytes: &[u8]) {
+        self.bytes_sent += bytes.len() as u64;
         let direct = self
             .links
             .get(&peer)

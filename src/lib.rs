@@ -60,9 +60,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         Ok(store) => Some(Rc::new(store)),
         Err(StoreError::Locked) => return state.phase.set(Phase::Locked(None)),
         Err(StoreError::WrongPassphrase) => {
-            return state
-                .phase
-                .set(Phase::Locked(Some("Wrong passphrase. Nothing was changed.".into())));
+            return state.phase.set(Phase::Locked(Some(
+                "Wrong passphrase. Nothing was changed.".into(),
+            )));
         }
         Err(StoreError::OtherTab) => return state.phase.set(Phase::OtherTab),
         Err(error) => {
@@ -79,9 +79,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
             .load_events(room.room_id())
             .await
             .unwrap_or_else(|error| {
-                state
-                    .notice
-                    .set(Some(format!("Could not read this room's history: {error}.")));
+                state.notice.set(Some(format!(
+                    "Could not read this room's history: {error}."
+                )));
                 Vec::new()
             }),
         None => Vec::new(),
@@ -111,7 +111,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
             .map(|message| driver::message_view(&me, message))
             .collect(),
     );
-    state.has_passphrase.set(store.as_ref().is_some_and(|s| s.has_passphrase()));
+    state
+        .has_passphrase
+        .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
     state.phase.set(Phase::Ready);
 
     let settings = Settings {
@@ -129,6 +131,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     );
     driver::listen_to_page(&commands);
     page::publish("restoredAt", &clock_ms().into());
+    page::publish_after_paint("renderedAt");
 }
 
 /// The saved identity, or a new one (saved at once so a reload keeps it).
@@ -137,9 +140,9 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
         match store.load_profile().await {
             Ok(Some(profile)) => return profile,
             Ok(None) => {}
-            Err(error) => state
-                .notice
-                .set(Some(format!("Your saved profile could not be read: {error}."))),
+            Err(error) => state.notice.set(Some(format!(
+                "Your saved profile could not be read: {error}."
+            ))),
         }
     }
     let identity_seed = entropy::seed();

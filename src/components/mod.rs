@@ -25,11 +25,13 @@ pub use unlock::{OtherTabScreen, UnlockScreen};
 #[component]
 pub fn Shell() -> impl IntoView {
     let state = expect_context::<AppState>();
-    move || match state.phase.get() {
+    move || {
+        match state.phase.get() {
         Phase::Opening => view! { <main class="gate"><p class="hint" role="status">"Opening your profile…"</p></main> }.into_any(),
         Phase::Locked(_) => view! { <UnlockScreen /> }.into_any(),
         Phase::OtherTab => view! { <OtherTabScreen /> }.into_any(),
         Phase::Ready => view! { <ChatLayout /> }.into_any(),
+    }
     }
 }
 

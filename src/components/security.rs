@@ -22,7 +22,12 @@ pub fn SecurityPanel() -> impl IntoView {
             .notice
             .set(Some(format!("Type a passphrase first, then {what}.")));
     };
-    let (set, remove, export, import) = (commands.clone(), commands.clone(), commands.clone(), commands);
+    let (set, remove, export, import) = (
+        commands.clone(),
+        commands.clone(),
+        commands.clone(),
+        commands,
+    );
     let on_set = move |_| match value() {
         p if p.is_empty() => needs_passphrase("choose \"Set passphrase\""),
         p => set.send(Command::SetPassphrase(Some(p))),
@@ -38,13 +43,21 @@ pub fn SecurityPanel() -> impl IntoView {
             leptos::task::spawn_local(async move {
                 match page::read_chosen_file(&input).await {
                     Ok(bytes) => import.send(Command::Import { bytes, passphrase }),
-                    Err(error) => state.notice.set(Some(format!("Could not import: {error}."))),
+                    Err(error) => state
+                        .notice
+                        .set(Some(format!("Could not import: {error}."))),
                 }
             });
         }
         _ => needs_passphrase("choose a profile file to import"),
     };
-    let status = move || if state.has_passphrase.get() { "Protected by a passphrase." } else { "Not protected: anyone using this browser profile can read it." };
+    let status = move || {
+        if state.has_passphrase.get() {
+            "Protected by a passphrase."
+        } else {
+            "Not protected: anyone using this browser profile can read it."
+        }
+    };
     view! {
         <section class="panel security">
             <h2>"This device"</h2>

@@ -21,7 +21,9 @@ pub fn UnlockScreen() -> impl IntoView {
         }
     };
     let problem = move || match state.phase.get() {
-        Phase::Locked(Some(problem)) => Some(view! { <p class="notice" role="alert">{problem}</p> }),
+        Phase::Locked(Some(problem)) => {
+            Some(view! { <p class="notice" role="alert">{problem}</p> })
+        }
         _ => None,
     };
     view! {

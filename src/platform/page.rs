@@ -199,3 +199,21 @@ pub fn reload() {
         let _ = window.location().reload();
     }
 }
+
+/// Publishes `performance.now()` under `key` once the next frame has been painted (two
+/// animation frames from now), for the benchmark harness.
+pub fn publish_after_paint(key: &'static str) {
+    let Some(window) = window() else { return };
+    let second = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let now = web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now());
+        publish(key, &now.into());
+    });
+    let first = wasm_bindgen::closure::Closure::once_into_js(move || {
+        if let Some(window) = web_sys::window() {
+            let _ = window.request_animation_frame(second.unchecked_ref());
+        }
+    });
+    let _ = window.request_animation_frame(first.unchecked_ref());
+}

@@ -6,12 +6,16 @@
 //! 2. the time from opening the invite link to the encrypted channel being ready, cold
 //!    (fresh profile each time);
 //! 3. the bytes the page downloads before it is usable, `gzip -9`;
-//! 4. sealing and opening a frame in wasm (in the page) and natively (in this process).
+//! 4. sealing and opening a frame in wasm (in the page) and natively (in this process);
+//! 5. history (see `history.rs`): catch-up of 10,000 missed messages, and reopening a room
+//!    of 10,000 messages from IndexedDB.
 //!
 //! It prints a table and writes JSON to `$CONFAB_BENCH_OUT` (default
 //! `<CONFAB_E2E_OUT>/../bench/browser.json`). Run it through `cargo xtask bench`, which builds
 //! the app, the server and this binary, then runs it in a loopback-only network namespace
 //! with the same environment as the end-to-end tests.
+
+mod history;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,8 @@ const PING_FRAME_LEN: u32 = 35;
 const GOAL_RTT_RATIO: f64 = 1.15;
 const GOAL_READY_MS: f64 = 1000.0;
 const GOAL_PAGE_BYTES: usize = 350_000;
+/// Messages in the history benches.
+const HISTORY_MESSAGES: u32 = 10_000;
 
 /// In-page waits give up after this long (below chromedriver's 30 s script timeout).
 const JS_TIMEOUT_MS: u32 = 20_000;
@@ -83,8 +89,11 @@ async fn run() -> anyhow::Result<()> {
     let alice = Browser::open(&chromedriver, &env, "bench-alice").await?;
     let outcome = with_alice(&env, &server, &chromedriver, &alice).await;
     quit(alice).await;
-    remove_profiles(&env);
     let figures = outcome?;
+    let history = history::measure(&env, &server, &chromedriver, HISTORY_MESSAGES).await;
+    remove_profiles(&env);
+    let history = history?;
+    progress("history done");
 
     let pages = page_bytes(&env.dist, &figures.loaded)?;
     let report = Report {
@@ -94,7 +103,9 @@ async fn run() -> anyhow::Result<()> {
         secs: started.elapsed().as_secs_f64(),
     };
     report.print();
-    let json = report.json();
+    history.print();
+    let mut json = report.json();
+    json["history"] = history.json();
     if let Some(dir) = json_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
