@@ -6,11 +6,23 @@ use leptos::prelude::*;
 use crate::components::message::MessageRow;
 use crate::state::AppState;
 
-/// The conversation in room order, newest at the bottom; follows new messages.
+/// Messages drawn at first, and added per "Show earlier messages".
+const PAGE: usize = 200;
+
+/// The conversation in room order, newest at the bottom; follows new messages. Long rooms
+/// draw only the latest messages until earlier ones are asked for.
 #[component]
 pub fn Conversation() -> impl IntoView {
     let state = expect_context::<AppState>();
     let list = NodeRef::<Ul>::new();
+    let limit = RwSignal::new(PAGE);
+    let hidden = move || state.messages.with(|m| m.len().saturating_sub(limit.get()));
+    let shown = move || {
+        let limit = limit.get();
+        state
+            .messages
+            .with(|m| m[m.len().saturating_sub(limit)..].to_vec())
+    };
     // Scrolling is a DOM effect, not state: keep the newest message in view.
     Effect::new(move |_| {
         let count = state.messages.with(Vec::len);
@@ -22,9 +34,16 @@ pub fn Conversation() -> impl IntoView {
         <Show when=move || state.messages.with(Vec::is_empty)>
             <p class="empty hint">"No messages yet. Messages are end-to-end encrypted."</p>
         </Show>
+        <Show when=move || hidden() != 0>
+            <p class="earlier">
+                <button type="button" class="link" on:click=move |_| limit.update(|l| *l += PAGE)>
+                    {move || format!("Show earlier messages ({} more)", hidden())}
+                </button>
+            </p>
+        </Show>
         <ul class="messages" aria-label="Messages" aria-live="polite" aria-relevant="additions" node_ref=list>
             <For
-                each=move || state.messages.get()
+                each=shown
                 key=|message| (message.id, message.revision)
                 children=|message| view! { <MessageRow message /> }
             />

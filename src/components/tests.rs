@@ -253,3 +253,54 @@ fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
 fn test_commands() -> crate::driver::Commands {
     crate::driver::Commands::detached_for_testing_only()
 }
+
+#[wasm_bindgen_test]
+async fn long_rooms_draw_the_latest_messages_and_earlier_ones_on_request() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        let messages = (0..250u32)
+            .map(|n| {
+                let mut m = message(1, member(2), &format!("m{n}"));
+                m.id = EventId::from_bytes_for_testing_only({
+                    let mut id = [0; 32];
+                    id[..4].copy_from_slice(&n.to_be_bytes());
+                    id
+                });
+                m.key.lamport = u64::from(n) + 1;
+                m
+            })
+            .collect();
+        state.set_messages(messages);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let rows = || {
+        parent
+            .query_selector_all("ul[aria-label=Messages] > li")
+            .unwrap()
+            .length()
+    };
+    assert_eq!(rows(), 200);
+    let button = parent
+        .query_selector("p.earlier button")
+        .unwrap()
+        .expect("a button for earlier messages")
+        .unchecked_into::<web_sys::HtmlElement>();
+    assert_eq!(
+        button.text_content().unwrap(),
+        "Show earlier messages (50 more)"
+    );
+    let last = parent
+        .query_selector("ul[aria-label=Messages] > li:last-child .text")
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.text_content().unwrap(), "m249");
+    button.click();
+    leptos::task::tick().await;
+    assert_eq!(rows(), 250);
+    assert!(parent.query_selector("p.earlier").unwrap().is_none());
+    drop(handle);
+}
