@@ -7,12 +7,13 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerMessage};
 use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
-    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence, Role,
-    RoomId,
+    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence,
+    PublicIdentity, Role, RoomId,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -23,7 +24,7 @@ use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::{BrowserStore, StoreError};
 use crate::platform::{clock, page};
-use crate::state::{AppState, Draft, MemberStatus, MessageView, Path, ServerStatus};
+use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
 /// How long a WebRTC link may take to open before we fall back to the relay.
 const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
@@ -247,6 +248,8 @@ struct Driver {
     unsaved: Vec<Vec<u8>>,
     /// Frame bytes handed to links or the relay since start (benchmarks read it).
     bytes_sent: u64,
+    /// People met before.
+    contacts: Contacts,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -256,6 +259,7 @@ pub fn start(
     settings: Settings,
     network: Box<dyn Network>,
     store: Option<Rc<BrowserStore>>,
+    contacts: Contacts,
     commands: &Commands,
 ) {
     let taken = commands
@@ -289,7 +293,11 @@ pub fn start(
         store,
         unsaved: Vec::new(),
         bytes_sent: 0,
+        contacts,
     };
+    for contact in driver.contacts.iter() {
+        driver.state.upsert_contact(contact_view(contact));
+    }
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
         // Tell the room our name in history, so members who never meet us see it too
@@ -339,6 +347,47 @@ impl Driver {
             }
             self.drain(now);
         }
+    }
+
+    /// We verified `identity` calling itself `name`: warn if a known contact goes by that
+    /// name with another key, then remember them.
+    fn meet(&mut self, identity: &PublicIdentity, name: &str) {
+        let key = identity.member_key();
+        if let Some(namesake) = self.contacts.namesake(&key, name) {
+            self.state.member_warning(
+                key,
+                format!(
+                    "Not the {} you know: this safety number is different ({} before). \
+                     It may be someone else, or them on a new device: ask them before trusting it.",
+                    namesake.name,
+                    namesake.identity.fingerprint()
+                ),
+            );
+        }
+        let (_, contact) = self.contacts.observe(identity, name, clock::wall());
+        self.state.upsert_contact(contact_view(contact));
+        let bytes = contact.encode();
+        self.with_store_quietly(move |store| async move {
+            store.save_contact(key.as_bytes().to_owned(), &bytes).await
+        });
+    }
+
+    /// Runs a store write in the background; only failures are reported.
+    fn with_store_quietly<F, Fut>(&self, task: F)
+    where
+        F: FnOnce(Rc<BrowserStore>) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<(), StoreError>> + 'static,
+    {
+        let (Some(store), state) = (self.store.clone(), self.state) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = task(store).await {
+                state
+                    .notice
+                    .set(Some(format!("Could not save a contact: {error}.")));
+            }
+        });
     }
 
     /// Hands accepted events to the store, in order, in one write.
@@ -932,7 +981,8 @@ impl Driver {
                     .map_or(Path::Pending, |link| link.path);
                 let key = info.identity.member_key();
                 self.state
-                    .member_verified(peer, key, info.display_name, fingerprint, path);
+                    .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
+                self.meet(&info.identity, &info.display_name);
                 if !self.announced_ready {
                     self.announced_ready = true;
                     page::publish("readyAt", &now_ms().into());
@@ -977,7 +1027,17 @@ impl Driver {
                 );
             }
             Event::Persist { bytes, .. } => self.unsaved.push(bytes),
-            Event::Name { member, name } => self.state.member_named(member, name),
+            Event::Name { member, name } => {
+                self.state.member_named(member, name.clone());
+                let linked = self
+                    .client
+                    .verified_peers()
+                    .find(|(_, info)| info.identity.member_key() == member)
+                    .map(|(_, info)| info.identity);
+                if let Some(identity) = linked {
+                    self.meet(&identity, &name);
+                }
+            }
             Event::Delivered { member, up_to } => {
                 self.state.update_progress(member, Some(up_to), None)
             }
@@ -1051,6 +1111,16 @@ fn bench_crypto(size: usize, iterations: u32) {
         "cryptoResult",
         &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }),
     );
+}
+
+/// A contact as the UI shows it.
+fn contact_view(contact: &Contact) -> ContactView {
+    ContactView {
+        key: contact.identity.member_key(),
+        name: contact.name.clone(),
+        fingerprint: contact.identity.fingerprint().to_string(),
+        last_seen: clock::format_time(contact.last_seen),
+    }
 }
 
 /// Core's message as the UI shows it.

@@ -104,6 +104,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         settings,
         Box::new(FakeNetwork(wire.clone())),
         None,
+        confab_core::contacts::Contacts::new(),
         &commands,
     );
     until("the driver to connect", || {

@@ -16,6 +16,7 @@ pub mod state;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use confab_core::contacts::{Contact, Contacts};
 use confab_core::{Client, Config, Identity, RoomSecret};
 use leptos::prelude::*;
 
@@ -121,17 +122,34 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         dangerously_withhold_ice_candidates: page::query_param("ice")
             .is_some_and(|v| v == "withhold"),
     };
+    let contacts = load_contacts(store.as_deref()).await;
     driver::start(
         client,
         state,
         settings,
         Box::new(platform::net::BrowserNetwork),
         store,
+        contacts,
         &commands,
     );
     driver::listen_to_page(&commands);
     page::publish("restoredAt", &clock_ms().into());
     page::publish_after_paint("renderedAt");
+}
+
+/// The people met before (unreadable entries are skipped).
+async fn load_contacts(store: Option<&BrowserStore>) -> Contacts {
+    let mut contacts = Contacts::new();
+    if let Some(store) = store
+        && let Ok(saved) = store.contacts().await
+    {
+        for (_, bytes) in saved {
+            if let Ok(contact) = Contact::decode(&bytes) {
+                contacts.insert(contact);
+            }
+        }
+    }
+    contacts
 }
 
 /// The saved identity, or a new one (saved at once so a reload keeps it).

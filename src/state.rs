@@ -69,6 +69,22 @@ pub struct Member {
     pub status: MemberStatus,
     /// Looking at the room or not (while online).
     pub presence: Presence,
+    /// Something the user must know before trusting this member (a known contact's name
+    /// with another key).
+    pub warning: Option<String>,
+}
+
+/// One row of the contacts list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactView {
+    /// Their key (stable key of the row).
+    pub key: MemberKey,
+    /// The name they last used.
+    pub name: String,
+    /// Their safety number.
+    pub fingerprint: String,
+    /// When we last saw them, `HH:MM`.
+    pub last_seen: String,
 }
 
 /// One row of the message list.
@@ -162,6 +178,8 @@ pub struct AppState {
     pub names: RwSignal<HashMap<MemberKey, String>>,
     /// Receipts per member.
     pub progress: RwSignal<HashMap<MemberKey, Progress>>,
+    /// People met before, by name.
+    pub contacts: RwSignal<Vec<ContactView>>,
     /// Who is typing now.
     pub typing: RwSignal<Vec<MemberKey>>,
     /// What the composer is writing.
@@ -183,6 +201,7 @@ impl AppState {
             messages: RwSignal::new(Vec::new()),
             names: RwSignal::new(HashMap::new()),
             progress: RwSignal::new(HashMap::new()),
+            contacts: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
             notice: RwSignal::new(None),
@@ -200,6 +219,7 @@ impl AppState {
                     fingerprint: None,
                     status: MemberStatus::Connecting,
                     presence: Presence::Online,
+                    warning: None,
                 });
             }
         });
@@ -236,8 +256,27 @@ impl AppState {
                     fingerprint: Some(fingerprint),
                     status: MemberStatus::Online(path),
                     presence: Presence::Online,
+                    warning: None,
                 }),
             }
+        });
+    }
+
+    /// Shows a warning on `key`'s rows.
+    pub fn member_warning(&self, key: MemberKey, warning: String) {
+        self.members.update(|members| {
+            for member in members.iter_mut().filter(|m| m.key == Some(key)) {
+                member.warning = Some(warning.clone());
+            }
+        });
+    }
+
+    /// Adds or replaces a contact row (kept sorted by name).
+    pub fn upsert_contact(&self, contact: ContactView) {
+        self.contacts.update(|contacts| {
+            contacts.retain(|c| c.key != contact.key);
+            contacts.push(contact);
+            contacts.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
         });
     }
 

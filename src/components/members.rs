@@ -38,7 +38,7 @@ pub fn MemberList() -> impl IntoView {
             <ul aria-label="Members" class="member-list">
                 <For
                     each=shown
-                    key=|member| (member.peer, member.status.clone(), member.name.clone(), member.presence)
+                    key=|member| (member.peer, member.status.clone(), member.name.clone(), member.presence, member.warning.clone())
                     children=|member| view! { <MemberRow member /> }
                 />
             </ul>
@@ -76,6 +76,7 @@ fn MemberRow(
             <span class="member-name">{name}</span>
             <span class="member-status">{status}</span>
             {member.fingerprint.map(|f| view! { <span class="fingerprint">{format!("Key {f}")}</span> })}
+            {member.warning.map(|w| view! { <span class="member-warning" role="alert">{w}</span> })}
         </li>
     }
 }

@@ -1,6 +1,7 @@
 //! Components: props and context in, commands out. No protocol logic, no browser APIs.
 
 mod composer;
+mod contacts;
 mod conversation;
 mod invite;
 mod members;
@@ -13,6 +14,7 @@ use leptos::prelude::*;
 
 use crate::state::{AppState, Phase, ServerStatus};
 pub use composer::Composer;
+pub use contacts::ContactsPanel;
 pub use conversation::Conversation;
 pub use invite::InvitePanel;
 pub use members::MemberList;
@@ -60,6 +62,7 @@ fn ChatLayout() -> impl IntoView {
             <aside class="sidebar">
                 <InvitePanel />
                 <MemberList />
+                <ContactsPanel />
                 <ProfilePanel />
                 <SecurityPanel />
             </aside>

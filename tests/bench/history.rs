@@ -30,8 +30,14 @@ pub struct HistoryFigures {
 
 impl HistoryFigures {
     pub fn print(&self) {
-        println!("\nHistory ({} messages of {FILL_TEXT_LEN} bytes of text)", self.messages);
-        println!("  Alice writes them (sign, store):      {:>9.0} ms", self.fill_ms);
+        println!(
+            "\nHistory ({} messages of {FILL_TEXT_LEN} bytes of text)",
+            self.messages
+        );
+        println!(
+            "  Alice writes them (sign, store):      {:>9.0} ms",
+            self.fill_ms
+        );
         println!(
             "  Bob catches up after an absence:      {:>9.0} ms from navigation start",
             self.catch_up_ms
@@ -124,7 +130,10 @@ async fn scenario(
         if let (Some(restored), Some(rendered)) = (restored, rendered) {
             break (restored, rendered);
         }
-        ensure!(Instant::now() < deadline, "Bob's reopened room never rendered");
+        ensure!(
+            Instant::now() < deadline,
+            "Bob's reopened room never rendered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let rows = bob

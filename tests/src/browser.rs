@@ -362,7 +362,8 @@ impl ChatPage<'_> {
         Ok(list.find_all(By::Tag(tag)).await?.len())
     }
 
-    async fn list_items(&self, list_name: &str) -> anyhow::Result<Vec<String>> {
+    /// The text of each item of the list named `list_name`.
+    pub async fn list_items(&self, list_name: &str) -> anyhow::Result<Vec<String>> {
         let list = self.by_role("list", list_name).await?;
         let mut texts = Vec::new();
         for item in list.find_all(By::Css(":scope > li")).await? {

@@ -63,7 +63,8 @@ pub struct Pair {
     pub env: Env,
     /// The Confab server.
     pub server: Server,
-    _chromedriver: Chromedriver,
+    /// The chromedriver both browsers run under (open more with it).
+    pub chromedriver: Chromedriver,
     /// First browser.
     pub alice: Browser,
     /// Second browser.
@@ -81,7 +82,7 @@ impl Pair {
         Ok(Pair {
             env,
             server,
-            _chromedriver: chromedriver,
+            chromedriver,
             alice,
             bob,
         })

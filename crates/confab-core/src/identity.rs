@@ -108,6 +108,15 @@ impl PublicIdentity {
         Some(PublicIdentity { signing, dh: *dh })
     }
 
+    /// Rebuilds a public identity from its two keys (as stored for a contact); `None` if
+    /// the signing key is not a valid Ed25519 point.
+    pub fn from_keys(signing_key: &[u8; 32], dh_key: &[u8; 32]) -> Option<PublicIdentity> {
+        Some(PublicIdentity {
+            signing: VerifyingKey::from_bytes(signing_key).ok()?,
+            dh: *dh_key,
+        })
+    }
+
     /// The Ed25519 public key.
     pub fn signing_key_bytes(&self) -> [u8; 32] {
         self.signing.to_bytes()

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod client;
+pub mod contacts;
 pub mod history;
 pub mod identity;
 pub mod ids;

@@ -1,0 +1,243 @@
+//! [`Contacts`]: the people we have met, by key, with the name they used and when we last
+//! saw them, and the check that catches a newcomer using a known contact's name with
+//! another key (someone else, or the same person on a fresh profile: either way the user
+//! must compare safety numbers before trusting them).
+//!
+//! Stored form (the app's store seals it), version byte first:
+//!
+//! ```text
+//! contact = version:u8 (=1) signing_key[32] dh_key[32] first_seen_ms:u64be
+//!           last_seen_ms:u64be name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::history::UnixMillis;
+use crate::identity::PublicIdentity;
+use crate::ids::MemberKey;
+use crate::wire::{DecodeError, MAX_NAME_LEN, truncate_utf8};
+
+const VERSION: u8 = 1;
+
+/// Someone we met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    /// Their keys.
+    pub identity: PublicIdentity,
+    /// The name they last used.
+    pub name: String,
+    /// When we first verified them.
+    pub first_seen: UnixMillis,
+    /// When we last verified or heard from them.
+    pub last_seen: UnixMillis,
+}
+
+/// What [`Contacts::observe`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Someone new (now a contact).
+    New,
+    /// Known; the name or the time changed (save it again).
+    Updated,
+}
+
+/// The people we have met; see the module documentation.
+#[derive(Default)]
+pub struct Contacts {
+    by_key: BTreeMap<MemberKey, Contact>,
+}
+
+impl Contact {
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        let name = truncate_utf8(&self.name, MAX_NAME_LEN);
+        let mut out = Vec::with_capacity(82 + name.len());
+        out.push(VERSION);
+        out.extend_from_slice(&self.identity.signing_key_bytes());
+        out.extend_from_slice(&self.identity.dh_key_bytes());
+        out.extend_from_slice(&self.first_seen.0.to_be_bytes());
+        out.extend_from_slice(&self.last_seen.0.to_be_bytes());
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name.as_bytes());
+        out
+    }
+
+    /// Parses the stored form. Never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Contact, DecodeError> {
+        let (&version, rest) = bytes
+            .split_first()
+            .ok_or(DecodeError::Truncated { needed: 1 })?;
+        if version != VERSION {
+            return Err(DecodeError::Version {
+                expected: VERSION,
+                got: version,
+            });
+        }
+        let take = |rest: &[u8], n: usize| -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
+            if rest.len() < n {
+                return Err(DecodeError::Truncated {
+                    needed: n - rest.len(),
+                });
+            }
+            let (head, tail) = rest.split_at(n);
+            Ok((head.to_vec(), tail.to_vec()))
+        };
+        let (signing, rest) = take(rest, 32)?;
+        let (dh, rest) = take(&rest, 32)?;
+        let (first, rest) = take(&rest, 8)?;
+        let (last, rest) = take(&rest, 8)?;
+        let (len, rest) = take(&rest, 1)?;
+        let len = usize::from(len.first().copied().unwrap_or(0));
+        if len > MAX_NAME_LEN {
+            return Err(DecodeError::TooLong {
+                what: "display name",
+                max: MAX_NAME_LEN,
+                got: len,
+            });
+        }
+        let (name, rest) = take(&rest, len)?;
+        if !rest.is_empty() {
+            return Err(DecodeError::TrailingBytes(rest.len()));
+        }
+        let array32 = |v: &[u8]| <[u8; 32]>::try_from(v).map_err(|_| DecodeError::Invalid("key"));
+        let array8 = |v: &[u8]| <[u8; 8]>::try_from(v).map_err(|_| DecodeError::Invalid("time"));
+        let identity = PublicIdentity::from_keys(&array32(&signing)?, &array32(&dh)?)
+            .ok_or(DecodeError::Invalid("signing key"))?;
+        Ok(Contact {
+            identity,
+            name: String::from_utf8(name).map_err(|_| DecodeError::Utf8)?,
+            first_seen: UnixMillis(u64::from_be_bytes(array8(&first)?)),
+            last_seen: UnixMillis(u64::from_be_bytes(array8(&last)?)),
+        })
+    }
+}
+
+impl Contacts {
+    /// No contacts.
+    pub fn new() -> Contacts {
+        Contacts::default()
+    }
+
+    /// Adds a contact loaded from storage.
+    pub fn insert(&mut self, contact: Contact) {
+        self.by_key.insert(contact.identity.member_key(), contact);
+    }
+
+    /// Every contact, by key.
+    pub fn iter(&self) -> impl Iterator<Item = &Contact> {
+        self.by_key.values()
+    }
+
+    /// A contact by key.
+    pub fn get(&self, key: &MemberKey) -> Option<&Contact> {
+        self.by_key.get(key)
+    }
+
+    /// A *different* contact already known by `name` (compared without case and outer
+    /// spaces): the person behind `key` may be impersonating them, or be them on a new
+    /// profile. Check before [`Contacts::observe`] records `key`.
+    pub fn namesake(&self, key: &MemberKey, name: &str) -> Option<&Contact> {
+        let wanted = normalize(name);
+        if wanted.is_empty() {
+            return None;
+        }
+        self.by_key
+            .iter()
+            .find(|(other, contact)| *other != key && normalize(&contact.name) == wanted)
+            .map(|(_, contact)| contact)
+    }
+
+    /// We verified `identity` using `name` at `now`: records it; returns the contact and
+    /// what changed.
+    pub fn observe(
+        &mut self,
+        identity: &PublicIdentity,
+        name: &str,
+        now: UnixMillis,
+    ) -> (Seen, &Contact) {
+        let name = truncate_utf8(name.trim(), MAX_NAME_LEN).to_owned();
+        let key = identity.member_key();
+        let seen = if self.by_key.contains_key(&key) {
+            Seen::Updated
+        } else {
+            Seen::New
+        };
+        let contact = self.by_key.entry(key).or_insert_with(|| Contact {
+            identity: *identity,
+            name: name.clone(),
+            first_seen: now,
+            last_seen: now,
+        });
+        contact.name = name;
+        contact.last_seen = contact.last_seen.max(now);
+        (seen, contact)
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::identity::Identity;
+
+    fn public(n: u8) -> PublicIdentity {
+        Identity::from_seed([n; 32]).public()
+    }
+
+    #[test]
+    fn meeting_records_and_a_namesake_with_another_key_is_flagged() {
+        let mut contacts = Contacts::new();
+        let (bob, impostor) = (public(1), public(2));
+        assert_eq!(contacts.observe(&bob, " Bob ", UnixMillis(5)).0, Seen::New);
+        assert_eq!(contacts.namesake(&bob.member_key(), "Bob"), None);
+        let clash = contacts.namesake(&impostor.member_key(), "bob").unwrap();
+        assert_eq!(clash.identity, bob);
+        assert_eq!(contacts.namesake(&impostor.member_key(), "Carol"), None);
+        let (seen, contact) = contacts.observe(&bob, "Bobby", UnixMillis(9));
+        assert_eq!(seen, Seen::Updated);
+        assert_eq!(
+            (contact.name.as_str(), contact.first_seen, contact.last_seen),
+            ("Bobby", UnixMillis(5), UnixMillis(9))
+        );
+    }
+
+    #[test]
+    fn contacts_round_trip_and_bad_bytes_say_why() {
+        let contact = Contact {
+            identity: public(3),
+            name: "Zoë".into(),
+            first_seen: UnixMillis(1),
+            last_seen: UnixMillis(2),
+        };
+        let bytes = contact.encode();
+        assert_eq!(Contact::decode(&bytes), Ok(contact));
+        assert_eq!(
+            Contact::decode(&[2]),
+            Err(DecodeError::Version {
+                expected: 1,
+                got: 2
+            })
+        );
+        assert!(matches!(
+            Contact::decode(&bytes[..40]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert_eq!(Contact::decode(&extra), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            if let Ok(contact) = Contact::decode(&bytes) {
+                prop_assert_eq!(Contact::decode(&contact.encode()), Ok(contact));
+            }
+        }
+    }
+}
