@@ -22,7 +22,7 @@ use leptos::prelude::*;
 use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
-use crate::platform::store::{BrowserStore, StoreError};
+use crate::platform::store::{BrowserStore, SavedRoom, StoreError};
 use crate::platform::{clock, page};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
@@ -154,6 +154,8 @@ pub fn listen_to_page(commands: &Commands) {
     page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
     let activity = commands.clone();
     page::on_activity(move || activity.send(Command::Activity));
+    // Another room's link: start over in that room (the boot sequence picks it up).
+    page::on_hash_change(|| page::reload());
     let bench = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
@@ -250,6 +252,8 @@ struct Driver {
     bytes_sent: u64,
     /// People met before.
     contacts: Contacts,
+    /// This room as saved (its title lists who we met here).
+    saved_room: Option<SavedRoom>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -260,6 +264,7 @@ pub fn start(
     network: Box<dyn Network>,
     store: Option<Rc<BrowserStore>>,
     contacts: Contacts,
+    room: Option<SavedRoom>,
     commands: &Commands,
 ) {
     let taken = commands
@@ -294,6 +299,7 @@ pub fn start(
         unsaved: Vec::new(),
         bytes_sent: 0,
         contacts,
+        saved_room: room,
     };
     for contact in driver.contacts.iter() {
         driver.state.upsert_contact(contact_view(contact));
@@ -364,12 +370,39 @@ impl Driver {
                 ),
             );
         }
+        self.title_room(name);
         let (_, contact) = self.contacts.observe(identity, name, clock::wall());
         self.state.upsert_contact(contact_view(contact));
         let bytes = contact.encode();
         self.with_store_quietly(move |store| async move {
             store.save_contact(key.as_bytes().to_owned(), &bytes).await
         });
+    }
+
+    /// Names the saved room after the first few people met in it.
+    fn title_room(&mut self, name: &str) {
+        let Some(room) = self.saved_room.as_mut() else {
+            return;
+        };
+        let mut names: Vec<&str> = room
+            .title
+            .split(", ")
+            .filter(|n| !n.is_empty() && *n != name)
+            .collect();
+        if names.len() >= 3 {
+            return;
+        }
+        names.push(name);
+        room.title = names.join(", ");
+        let saved = room.clone();
+        let id = saved.id();
+        let title = saved.title.clone();
+        self.state.rooms.update(|rooms| {
+            if let Some(view) = rooms.iter_mut().find(|r| r.id == id) {
+                view.title = title;
+            }
+        });
+        self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
     }
 
     /// Runs a store write in the background; only failures are reported.
@@ -385,7 +418,7 @@ impl Driver {
             if let Err(error) = task(store).await {
                 state
                     .notice
-                    .set(Some(format!("Could not save a contact: {error}.")));
+                    .set(Some(format!("Could not save to this device: {error}.")));
             }
         });
     }

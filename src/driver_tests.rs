@@ -105,6 +105,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         Box::new(FakeNetwork(wire.clone())),
         None,
         confab_core::contacts::Contacts::new(),
+        None,
         &commands,
     );
     until("the driver to connect", || {

@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use crate::driver::{Commands, Settings};
 use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
-use crate::state::{AppState, Me, Phase};
+use crate::state::{AppState, Me, Phase, RoomView};
 
 /// Starts (or, after a passphrase is entered, resumes) the boot sequence.
 #[derive(Clone)]
@@ -74,7 +74,8 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         }
     };
     let profile = load_or_create_profile(store.as_deref(), &state).await;
-    let room = choose_room(store.as_deref(), &state).await;
+    let saved_room = choose_room(store.as_deref(), &state).await;
+    let room = saved_room.secret.clone();
     let stored = match &store {
         Some(store) => store
             .load_events(room.room_id())
@@ -130,6 +131,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         Box::new(platform::net::BrowserNetwork),
         store,
         contacts,
+        Some(saved_room),
         &commands,
     );
     driver::listen_to_page(&commands);
@@ -182,23 +184,22 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
     profile
 }
 
-/// The room from the link's fragment, else the last one opened, else a new one; it is
-/// saved (with the time) and the fragment and invite link show it.
-async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> RoomSecret {
+/// The room from the link's fragment (`#new` for a new one), else the last one opened,
+/// else a new one; it is saved (keeping its title, with the time), and the fragment, the
+/// invite link and the rooms list show it.
+async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoom {
     let fragment = page::fragment();
-    let last = match store {
-        Some(store) if fragment.is_empty() => store
-            .rooms()
-            .await
-            .ok()
-            .and_then(|rooms| rooms.into_iter().next()),
-        _ => None,
+    let saved = match store {
+        Some(store) => store.rooms().await.unwrap_or_default(),
+        None => Vec::new(),
     };
     let room = match RoomSecret::from_fragment(&fragment) {
         Ok(room) => room,
-        Err(_) if fragment.is_empty() => last
-            .map(|saved| saved.secret)
+        Err(_) if fragment.is_empty() => saved
+            .first()
+            .map(|room| room.secret.clone())
             .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed())),
+        Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
         Err(error) => {
             state
                 .notice
@@ -210,19 +211,37 @@ async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> RoomSecr
     state
         .invite_link
         .set(format!("{}/#{}", page::origin(), room.to_fragment()));
-    if let Some(store) = store {
-        let saved = SavedRoom {
-            secret: room.clone(),
-            title: String::new(),
-            last_opened_ms: clock::wall().0,
-        };
-        if let Err(error) = store.save_room(&saved).await {
-            state
-                .notice
-                .set(Some(format!("This room could not be saved: {error}.")));
-        }
+    let id = room.room_id();
+    let title = saved
+        .iter()
+        .find(|r| r.id() == id)
+        .map(|r| r.title.clone())
+        .unwrap_or_default();
+    let current = SavedRoom {
+        secret: room,
+        title,
+        last_opened_ms: clock::wall().0,
+    };
+    if let Some(store) = store
+        && let Err(error) = store.save_room(&current).await
+    {
+        state
+            .notice
+            .set(Some(format!("This room could not be saved: {error}.")));
     }
-    room
+    let others = saved.iter().filter(|r| r.id() != id);
+    let views = std::iter::once(&current)
+        .chain(others)
+        .map(|room| RoomView {
+            id: room.id(),
+            title: room.title.clone(),
+            link: format!("{}/#{}", page::origin(), room.secret.to_fragment()),
+            last_opened: clock::format_time(confab_core::UnixMillis(room.last_opened_ms)),
+            current: room.id() == id,
+        })
+        .collect();
+    state.rooms.set(views);
+    current
 }
 
 fn clock_ms() -> f64 {

@@ -74,6 +74,21 @@ pub struct Member {
     pub warning: Option<String>,
 }
 
+/// One row of the rooms list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomView {
+    /// Its id (stable key of the row).
+    pub id: confab_core::RoomId,
+    /// Who is in it ("Alice, Bob"), or empty.
+    pub title: String,
+    /// Its invite link (opening it switches to the room).
+    pub link: String,
+    /// When it was last opened, `HH:MM`.
+    pub last_opened: String,
+    /// The room on screen.
+    pub current: bool,
+}
+
 /// One row of the contacts list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContactView {
@@ -180,6 +195,8 @@ pub struct AppState {
     pub progress: RwSignal<HashMap<MemberKey, Progress>>,
     /// People met before, by name.
     pub contacts: RwSignal<Vec<ContactView>>,
+    /// Rooms kept on this device, most recent first.
+    pub rooms: RwSignal<Vec<RoomView>>,
     /// Who is typing now.
     pub typing: RwSignal<Vec<MemberKey>>,
     /// What the composer is writing.
@@ -202,6 +219,7 @@ impl AppState {
             names: RwSignal::new(HashMap::new()),
             progress: RwSignal::new(HashMap::new()),
             contacts: RwSignal::new(Vec::new()),
+            rooms: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
             notice: RwSignal::new(None),

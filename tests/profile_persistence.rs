@@ -2,7 +2,8 @@
 //! the tab, Bob writes, and opening the app again (no link needed) brings her back to the
 //! room with what she missed. With a passphrase set, IndexedDB holds no readable message,
 //! a reload asks for the passphrase, a wrong one is refused with a clear message, the
-//! right one opens everything. A second tab is told that the profile is open elsewhere.
+//! right one opens everything. Rooms are kept: after starting a new one, the first is one
+//! click away in the rooms list. A second tab is told that the profile is open elsewhere.
 
 use confab_e2e::{ChatPage, Pair, eventually};
 
@@ -50,6 +51,31 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         a.invite_link().await? == invite,
         "not back in the same room"
     );
+    a.wait_for_messages(&["kept across reloads", "me too", "while you were away"])
+        .await?;
+
+    // Rooms are kept: a new room, then back to the first one (named after Bob) from the
+    // list, with its history.
+    let bob_name = b
+        .by_role("textbox", "Display name")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    a.by_role("link", "New room").await?.click().await?;
+    let a = eventually("a new room", || async {
+        let page = alice.open_page_current().await?;
+        let link = page.invite_link().await?;
+        Ok((link != invite).then_some(page))
+    })
+    .await?;
+    let rooms = a.list_items("Rooms").await?;
+    anyhow::ensure!(rooms.len() == 2, "two rooms kept: {rooms:?}");
+    a.by_role("link", &bob_name).await?.click().await?;
+    eventually("back in the first room", || async {
+        Ok((a.invite_link().await? == invite).then_some(()))
+    })
+    .await?;
     a.wait_for_messages(&["kept across reloads", "me too", "while you were away"])
         .await?;
 

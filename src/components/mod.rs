@@ -7,6 +7,7 @@ mod invite;
 mod members;
 mod message;
 mod profile;
+mod rooms;
 mod security;
 mod unlock;
 
@@ -19,6 +20,7 @@ pub use conversation::Conversation;
 pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
+pub use rooms::RoomsPanel;
 pub use security::SecurityPanel;
 pub use unlock::{OtherTabScreen, UnlockScreen};
 
@@ -62,6 +64,7 @@ fn ChatLayout() -> impl IntoView {
             <aside class="sidebar">
                 <InvitePanel />
                 <MemberList />
+                <RoomsPanel />
                 <ContactsPanel />
                 <ProfilePanel />
                 <SecurityPanel />

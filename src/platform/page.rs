@@ -217,3 +217,12 @@ pub fn publish_after_paint(key: &'static str) {
     });
     let _ = window.request_animation_frame(first.unchecked_ref());
 }
+
+/// Calls `handler` when the URL fragment changes by navigation (a pasted invite link, a
+/// room picked from the list; not [`set_fragment`]). Lives as long as the page.
+pub fn on_hash_change(handler: impl Fn() + 'static) {
+    let Some(window) = window() else { return };
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(handler);
+    let _ = window.add_event_listener_with_callback("hashchange", listener.as_ref().unchecked_ref());
+    listener.forget();
+}

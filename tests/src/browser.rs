@@ -381,6 +381,7 @@ fn candidates_for(role: &str) -> &'static str {
         "listitem" => "li, [role=listitem]",
         "status" => "[role=status], output",
         "alert" => "[role=alert]",
+        "link" => "a[href], [role=link]",
         "region" => "section[aria-label], [role=region]",
         _ => "*",
     }

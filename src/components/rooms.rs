@@ -1,0 +1,37 @@
+//! The rooms kept on this device: open one, or start a new one.
+
+use leptos::prelude::*;
+
+use crate::state::AppState;
+
+/// Lists saved rooms (most recent first) as links, and offers a new room.
+#[component]
+pub fn RoomsPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <section class="panel rooms">
+            <h2>"Rooms"</h2>
+            <ul aria-label="Rooms" class="room-list">
+                <For
+                    each=move || state.rooms.get()
+                    key=|room| (room.id, room.title.clone(), room.current)
+                    children=|room| {
+                        let title = if room.title.is_empty() {
+                            format!("Room {}", &room.id.to_string()[..6])
+                        } else {
+                            room.title.clone()
+                        };
+                        let current = room.current.then_some("page");
+                        view! {
+                            <li class="room" class:current=room.current>
+                                <a href=room.link aria-current=current>{title}</a>
+                                <span class="member-status">{format!("opened {}", room.last_opened)}</span>
+                            </li>
+                        }
+                    }
+                />
+            </ul>
+            <a class="button" href="/#new">"New room"</a>
+        </section>
+    }
+}
