@@ -787,6 +787,12 @@ impl Client {
                 self.events.push_back(Event::PeerLeft { peer });
             }
             Body::Events(events) => self.handle_events(now, peer, &events),
+            Body::Run {
+                author,
+                first_seq,
+                prev,
+                entries,
+            } => self.handle_run(now, peer, author, first_seq, prev, &entries),
             Body::Have { full: _, marks } => self.handle_have(now, peer, member, &marks),
             Body::Want {
                 author,

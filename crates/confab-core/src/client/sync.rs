@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::{Client, Event, PeerState};
 use crate::Instant;
 use crate::history::{Inserted, OrderKey, VerifiedEvent};
+use crate::ids::EventId;
 use crate::ids::{MemberKey, PeerId};
 use crate::session::MAX_PLAINTEXT_LEN;
-use crate::wire::{Body, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, Mark};
+use crate::wire::{self, Body, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, Mark, RUN_HEADER_LEN};
 
 /// Most events asked for in one request.
 pub const MAX_WANT: u64 = 512;
@@ -198,33 +199,80 @@ impl Client {
         up_to: u64,
     ) {
         let up_to = up_to.min(after.saturating_add(MAX_WANT));
-        let events: Vec<Vec<u8>> = self
-            .history
-            .range(&author, after, up_to)
-            .map(|event| event.bytes().to_vec())
-            .collect();
-        self.send_events(now, peer, events);
+        let events: Vec<VerifiedEvent> =
+            self.history.range(&author, after, up_to).cloned().collect();
+        self.send_run(now, peer, author, &events);
     }
 
-    /// Sends events in as few frames as fit.
-    fn send_events(&mut self, now: Instant, peer: PeerId, events: Vec<Vec<u8>>) {
-        let mut batch = Vec::new();
-        let mut size = EVENTS_HEADER_LEN;
-        for event in events {
-            let len = EVENTS_OVERHEAD_PER_EVENT + event.len();
-            if !batch.is_empty() && size + len > MAX_PLAINTEXT_LEN {
-                let full = std::mem::take(&mut batch);
-                if !self.send_body(now, peer, &Body::Events(full)) {
-                    return;
+    /// Sends consecutive events of `author` as compact runs, as few frames as fit.
+    fn send_run(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        author: MemberKey,
+        events: &[VerifiedEvent],
+    ) {
+        let mut start = 0;
+        while let Some(first) = events.get(start) {
+            let mut entries = Vec::new();
+            let mut size = RUN_HEADER_LEN;
+            for event in events.get(start..).unwrap_or_default() {
+                let Some(entry) = wire::event::compact(event.bytes()) else {
+                    break;
+                };
+                let len = EVENTS_OVERHEAD_PER_EVENT + entry.len();
+                if !entries.is_empty() && size + len > MAX_PLAINTEXT_LEN {
+                    break;
                 }
-                size = EVENTS_HEADER_LEN;
+                size += len;
+                entries.push(entry);
             }
-            size += len;
-            batch.push(event);
+            if entries.is_empty() {
+                return;
+            }
+            start += entries.len();
+            let body = Body::Run {
+                author,
+                first_seq: first.event().seq,
+                prev: first.event().prev,
+                entries,
+            };
+            if !self.send_body(now, peer, &body) {
+                return;
+            }
         }
-        if !batch.is_empty() {
-            self.send_body(now, peer, &Body::Events(batch));
+    }
+
+    /// A compact run: restore each event (author, seq, and prev from the entry before),
+    /// then handle them like any events. An entry that does not even decode ends the link.
+    pub(super) fn handle_run(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        author: MemberKey,
+        first_seq: u64,
+        mut prev: EventId,
+        entries: &[Vec<u8>],
+    ) {
+        let room = self.room.room_id();
+        let mut events = Vec::with_capacity(entries.len());
+        for (idx, entry) in entries.iter().enumerate() {
+            let Some(seq) = first_seq.checked_add(idx as u64) else {
+                return self.misbehaved(peer, "run past the last sequence number".into());
+            };
+            let restored = wire::event::expand(entry, &author, seq, &prev)
+                .map_err(crate::history::EventError::Malformed)
+                .and_then(|bytes| VerifiedEvent::restore(&room, &bytes, None).map(|e| (bytes, e)));
+            match restored {
+                Ok((bytes, event)) => {
+                    prev = event.id();
+                    events.push(bytes);
+                }
+                Err(error) => return self.misbehaved(peer, error.to_string()),
+            }
         }
+        // Signatures are checked here, as for any event.
+        self.handle_events(now, peer, &events);
     }
 
     pub(super) fn handle_events(&mut self, now: Instant, peer: PeerId, events: &[Vec<u8>]) {

@@ -11,6 +11,8 @@
 //!   typing   = tag 8, active:u8 (0|1)
 //!   read     = tag 9, lamport:u64be author[32] seq:u64be
 //!   presence = tag 10, state:u8 (1 online, 2 away)
+//!   run      = tag 11, author[32], first_seq:u64be, prev[32], count:u16be,
+//!              (len:u16be compact_event)*      (consecutive events of one author)
 //! card  = signing_key[32] signature[64] name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
 //! ```
 //!
@@ -34,6 +36,7 @@ const TAG_WANT: u8 = 7;
 const TAG_TYPING: u8 = 8;
 const TAG_READ: u8 = 9;
 const TAG_PRESENCE: u8 = 10;
+const TAG_RUN: u8 = 11;
 
 /// Whether a member is looking at the room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,6 +105,19 @@ pub enum Body {
     },
     /// The sender's presence changed.
     Presence(Presence),
+    /// Consecutive events of one author, compact (see `wire::event`): entry `i` is event
+    /// `first_seq + i`; the first one's `prev` is given, each next one's is the id of the
+    /// one before.
+    Run {
+        /// Their author.
+        author: MemberKey,
+        /// Sequence number of the first entry.
+        first_seq: u64,
+        /// `prev` of the first entry.
+        prev: EventId,
+        /// Compact entries.
+        entries: Vec<Vec<u8>>,
+    },
 }
 
 impl Body {
@@ -171,6 +187,26 @@ impl Body {
                     });
                 }
             }),
+            TAG_RUN => {
+                let author = MemberKey(reader.array()?);
+                let first_seq = reader.u64()?;
+                let prev = EventId(reader.array()?);
+                if first_seq == 0 {
+                    return Err(DecodeError::Invalid("sequence number 0"));
+                }
+                let count = reader.u16()?;
+                let mut entries = Vec::new();
+                for _ in 0..count {
+                    let len = usize::from(reader.u16()?);
+                    entries.push(reader.take(len)?.to_vec());
+                }
+                Body::Run {
+                    author,
+                    first_seq,
+                    prev,
+                    entries,
+                }
+            }
             got => {
                 return Err(DecodeError::UnknownKind {
                     what: "body tag",
@@ -231,6 +267,24 @@ impl Body {
                 out.extend_from_slice(&up_to.seq.to_be_bytes());
                 out
             }
+            Body::Run {
+                author,
+                first_seq,
+                prev,
+                entries,
+            } => {
+                let entries = entries.get(..usize::from(u16::MAX)).unwrap_or(entries);
+                let mut out = vec![TAG_RUN];
+                out.extend_from_slice(author.as_bytes());
+                out.extend_from_slice(&first_seq.to_be_bytes());
+                out.extend_from_slice(prev.as_bytes());
+                out.extend_from_slice(&len_u16(entries.len()).to_be_bytes());
+                for entry in entries {
+                    out.extend_from_slice(&len_u16(entry.len()).to_be_bytes());
+                    out.extend_from_slice(entry.get(..usize::from(u16::MAX)).unwrap_or(entry));
+                }
+                out
+            }
             Body::Presence(presence) => vec![
                 TAG_PRESENCE,
                 match presence {
@@ -246,6 +300,8 @@ impl Body {
 pub const EVENTS_OVERHEAD_PER_EVENT: usize = 2;
 /// Bytes of a `Body::Events` before its first event.
 pub const EVENTS_HEADER_LEN: usize = 3;
+/// Bytes of a `Body::Run` before its first entry.
+pub const RUN_HEADER_LEN: usize = 1 + 32 + 8 + 32 + 2;
 /// Bytes of a `Body::Have` per author.
 pub const HAVE_LEN_PER_MARK: usize = 72;
 

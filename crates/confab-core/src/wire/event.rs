@@ -14,6 +14,14 @@
 //!
 //! `seq` and `lamport` are at least 1 and `lamport` is below `u64::MAX`, so a successor
 //! always exists.
+//!
+//! A run of one author's consecutive events (a catch-up answer) travels *compact*: each
+//! entry drops `author`, `seq` and `prev` (72 bytes), which the receiver restores from the
+//! run's header and the previous entry's id before checking the signature as usual:
+//!
+//! ```text
+//! entry = version:u8 lamport:u64be sent_at_ms:u64be kind:u8 content signature[64]
+//! ```
 
 use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
 use crate::history::{Content, Event, UnixMillis};
@@ -178,4 +186,46 @@ fn push_short(out: &mut Vec<u8>, text: &str) {
 fn read_text(reader: &mut Reader<'_>) -> Result<String, DecodeError> {
     let len = usize::from(reader.u16()?);
     Ok(reader.str(len, MAX_TEXT_LEN, "text")?.to_owned())
+}
+
+/// Offsets in a signed event: author 1..33, seq 33..41, lamport 41..49, prev 49..81.
+const AUTHOR_AT: usize = 1;
+const LAMPORT_AT: usize = 41;
+const REST_AT: usize = 81;
+
+/// The compact entry of a signed event (see the module documentation); `None` if the
+/// bytes are too short to be an event.
+pub(crate) fn compact(signed: &[u8]) -> Option<Vec<u8>> {
+    let version = signed.first()?;
+    let lamport = signed.get(LAMPORT_AT..LAMPORT_AT + 8)?;
+    let rest = signed.get(REST_AT..)?;
+    let mut out = Vec::with_capacity(1 + 8 + rest.len());
+    out.push(*version);
+    out.extend_from_slice(lamport);
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// The signed event behind a compact entry, given what the run says about it. Never
+/// panics; whether the result is a valid event is for the signature check to say.
+pub(crate) fn expand(
+    entry: &[u8],
+    author: &MemberKey,
+    seq: u64,
+    prev: &EventId,
+) -> Result<Vec<u8>, DecodeError> {
+    if entry.len() < 9 {
+        return Err(DecodeError::Truncated {
+            needed: 9 - entry.len(),
+        });
+    }
+    let (head, rest) = entry.split_at(9);
+    let mut out = Vec::with_capacity(entry.len() + 72);
+    out.extend_from_slice(head.get(..AUTHOR_AT).unwrap_or_default());
+    out.extend_from_slice(author.as_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(head.get(1..).unwrap_or_default());
+    out.extend_from_slice(prev.as_bytes());
+    out.extend_from_slice(rest);
+    Ok(out)
 }

@@ -117,6 +117,45 @@ fn events_have_a_fixed_layout() {
 }
 
 #[test]
+fn runs_drop_author_seq_and_prev_and_restore_them() {
+    let event = Event {
+        author: MemberKey([0x44; 32]),
+        seq: 2,
+        lamport: 5,
+        prev: EventId([0x55; 32]),
+        sent_at: UnixMillis(1000),
+        content: Content::Text {
+            text: "hé".into(),
+            reply_to: None,
+        },
+    };
+    let signed = [event::encode_unsigned(&event), vec![0x66; 64]].concat();
+    let entry = event::compact(&signed).unwrap();
+    assert_eq!(entry.len(), signed.len() - 72);
+    assert_eq!(
+        event::expand(&entry, &event.author, event.seq, &event.prev),
+        Ok(signed)
+    );
+    assert!(matches!(
+        event::expand(&entry[..5], &event.author, 1, &event.prev),
+        Err(DecodeError::Truncated { .. })
+    ));
+    check_body(
+        Body::Run {
+            author: MemberKey([0x11; 32]),
+            first_seq: 7,
+            prev: EventId([0x22; 32]),
+            entries: vec![vec![0xab]],
+        },
+        &format!(
+            "0b{}0000000000000007{}00010001ab",
+            "11".repeat(32),
+            "22".repeat(32)
+        ),
+    );
+}
+
+#[test]
 fn bad_bodies_and_events_say_what_is_wrong() {
     assert_eq!(
         Body::decode(&[1]),
@@ -301,6 +340,18 @@ fn arb_body() -> impl Strategy<Value = Body> {
             up_to: after + n
         }),
         any::<bool>().prop_map(|active| Body::Typing { active }),
+        (
+            any::<[u8; 32]>(),
+            1u64..u64::MAX,
+            any::<[u8; 32]>(),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..4)
+        )
+            .prop_map(|(a, first_seq, p, entries)| Body::Run {
+                author: MemberKey(a),
+                first_seq,
+                prev: EventId(p),
+                entries
+            }),
         (any::<u64>(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(lamport, k, seq)| Body::Read {
             up_to: OrderKey {
                 lamport,
