@@ -223,6 +223,7 @@ pub fn publish_after_paint(key: &'static str) {
 pub fn on_hash_change(handler: impl Fn() + 'static) {
     let Some(window) = window() else { return };
     let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(handler);
-    let _ = window.add_event_listener_with_callback("hashchange", listener.as_ref().unchecked_ref());
+    let _ =
+        window.add_event_listener_with_callback("hashchange", listener.as_ref().unchecked_ref());
     listener.forget();
 }
