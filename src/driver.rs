@@ -371,6 +371,12 @@ impl Driver {
             );
         }
         self.title_room(name);
+        self.remember(identity, name);
+    }
+
+    /// Records (or refreshes "last seen" of) a contact, on screen and on this device.
+    fn remember(&mut self, identity: &PublicIdentity, name: &str) {
+        let key = identity.member_key();
         let (_, contact) = self.contacts.observe(identity, name, clock::wall());
         self.state.upsert_contact(contact_view(contact));
         let bytes = contact.encode();
@@ -1043,6 +1049,15 @@ impl Driver {
                     self.state.member_forget(peer);
                 } else {
                     self.state.member_status(peer, MemberStatus::Left);
+                    // "Last seen" is when they left.
+                    let key = self
+                        .state
+                        .members
+                        .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
+                    let known = key.and_then(|key| self.contacts.get(&key)).cloned();
+                    if let Some(contact) = known {
+                        self.remember(&contact.identity, &contact.name);
+                    }
                 }
             }
             Event::Message(message) => {

@@ -10,6 +10,14 @@ use crate::state::AppState;
 pub fn ContactsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let empty = move || state.contacts.with(Vec::is_empty);
+    // Online: verified in this room right now.
+    let online = move |key| {
+        state.members.with(|members| {
+            members.iter().any(|m| {
+                m.key == Some(key) && matches!(m.status, crate::state::MemberStatus::Online(_))
+            })
+        })
+    };
     view! {
         <section class="panel contacts">
             <h2>"Contacts"</h2>
@@ -20,12 +28,17 @@ pub fn ContactsPanel() -> impl IntoView {
                 <For
                     each=move || state.contacts.get()
                     key=|contact| (contact.key, contact.name.clone(), contact.last_seen.clone())
-                    children=|contact| view! {
-                        <li class="contact">
-                            <span class="member-name">{contact.name}</span>
-                            <span class="member-status">{format!("last seen {}", contact.last_seen)}</span>
-                            <span class="fingerprint">{format!("Key {}", contact.fingerprint)}</span>
-                        </li>
+                    children=move |contact| {
+                        let key = contact.key;
+                        let last_seen = contact.last_seen.clone();
+                        let status = move || if online(key) { "online".to_owned() } else { format!("offline, last seen {last_seen}") };
+                        view! {
+                            <li class="contact">
+                                <span class="member-name">{contact.name}</span>
+                                <span class="member-status">{status}</span>
+                                <span class="fingerprint">{format!("Key {}", contact.fingerprint)}</span>
+                            </li>
+                        }
                     }
                 />
             </ul>
