@@ -155,7 +155,7 @@ pub fn listen_to_page(commands: &Commands) {
     let activity = commands.clone();
     page::on_activity(move || activity.send(Command::Activity));
     // Another room's link: start over in that room (the boot sequence picks it up).
-    page::on_hash_change(|| page::reload());
+    page::on_hash_change(page::reload);
     let bench = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
@@ -173,6 +173,18 @@ pub fn listen_to_page(commands: &Commands) {
         let messages = arg(&detail, 0, 1000.0, (1.0, 100_000.0)) as u32;
         fill.send(Command::BenchFill { messages });
     });
+}
+
+/// What this device keeps for the driver: the store (None: nothing is kept), the contacts
+/// loaded from it, and the room as saved.
+#[derive(Default)]
+pub struct Kept {
+    /// The encrypted profile store.
+    pub store: Option<Rc<BrowserStore>>,
+    /// People met before.
+    pub contacts: Contacts,
+    /// This room as saved.
+    pub room: Option<SavedRoom>,
 }
 
 /// Settings read once at start.
@@ -262,11 +274,14 @@ pub fn start(
     state: AppState,
     settings: Settings,
     network: Box<dyn Network>,
-    store: Option<Rc<BrowserStore>>,
-    contacts: Contacts,
-    room: Option<SavedRoom>,
+    kept: Kept,
     commands: &Commands,
 ) {
+    let Kept {
+        store,
+        contacts,
+        room,
+    } = kept;
     let taken = commands
         .inputs
         .lock()

@@ -103,9 +103,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         state,
         settings,
         Box::new(FakeNetwork(wire.clone())),
-        None,
-        confab_core::contacts::Contacts::new(),
-        None,
+        super::Kept::default(),
         &commands,
     );
     until("the driver to connect", || {

@@ -129,9 +129,11 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         state,
         settings,
         Box::new(platform::net::BrowserNetwork),
-        store,
-        contacts,
-        Some(saved_room),
+        driver::Kept {
+            store,
+            contacts,
+            room: Some(saved_room),
+        },
         &commands,
     );
     driver::listen_to_page(&commands);

@@ -294,7 +294,7 @@ impl AppState {
         self.contacts.update(|contacts| {
             contacts.retain(|c| c.key != contact.key);
             contacts.push(contact);
-            contacts.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            contacts.sort_by_key(|c| c.name.to_lowercase());
         });
     }
 
