@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use confab_core::RoomSecret;
 use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerMessage};
 use confab_core::wire::Frame;
@@ -140,6 +141,25 @@ impl Default for Commands {
 /// harness's `confab-bench` (`[rounds]`) and `confab-bench-crypto` (`[size, iterations]`)
 /// events start measurements.
 pub fn listen_to_page(commands: &Commands) {
+    follow_page(commands);
+    // Another room's link: start over in that room (the boot sequence picks it up).
+    page::on_hash_change(page::reload);
+    listen_to_bench(commands);
+}
+
+/// What every room's driver needs from the page, the shown room's or a background one's:
+/// goodbye on `pagehide`, presence from visibility and activity.
+pub fn follow_page(commands: &Commands) {
+    let leave = commands.clone();
+    page::on_page_hide(move || leave.send(Command::Leave));
+    let visibility = commands.clone();
+    page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
+    let activity = commands.clone();
+    page::on_activity(move || activity.send(Command::Activity));
+}
+
+/// The benchmark harness's events, for the room on screen only.
+fn listen_to_bench(commands: &Commands) {
     /// The `idx`-th number of an event's detail, or `default`, kept within `range`.
     fn arg(detail: &[f64], idx: usize, default: f64, range: (f64, f64)) -> f64 {
         detail
@@ -148,14 +168,6 @@ pub fn listen_to_page(commands: &Commands) {
             .unwrap_or(default)
             .clamp(range.0, range.1)
     }
-    let leave = commands.clone();
-    page::on_page_hide(move || leave.send(Command::Leave));
-    let visibility = commands.clone();
-    page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
-    let activity = commands.clone();
-    page::on_activity(move || activity.send(Command::Activity));
-    // Another room's link: start over in that room (the boot sequence picks it up).
-    page::on_hash_change(page::reload);
     let bench = commands.clone();
     page::on_bench_request("confab-bench", move |detail| {
         let rounds = arg(&detail, 0, 100.0, (1.0, 100_000.0)) as u32;
@@ -175,6 +187,9 @@ pub fn listen_to_page(commands: &Commands) {
     });
 }
 
+/// Told about each person a driver verifies (their keys and the name they use).
+pub type OnContact = Rc<dyn Fn(&PublicIdentity, &str)>;
+
 /// What this device keeps for the driver: the store (None: nothing is kept), the contacts
 /// loaded from it, and the room as saved.
 #[derive(Default)]
@@ -185,6 +200,9 @@ pub struct Kept {
     pub contacts: Contacts,
     /// This room as saved.
     pub room: Option<SavedRoom>,
+    /// Called with each person verified here (used to keep a one-to-one room with every
+    /// contact running in the background).
+    pub on_contact: Option<OnContact>,
 }
 
 /// Settings read once at start.
@@ -194,6 +212,9 @@ pub struct Settings {
     /// Test hook: never send our ICE candidates, so no direct path can form and the
     /// timed fallback to the relay is exercised for real.
     pub dangerously_withhold_ice_candidates: bool,
+    /// This room is on screen (not one kept connected in the background): only it
+    /// publishes figures for the benchmark harness.
+    pub on_screen: bool,
 }
 
 #[derive(Debug)]
@@ -266,6 +287,8 @@ struct Driver {
     contacts: Contacts,
     /// This room as saved (its title lists who we met here).
     saved_room: Option<SavedRoom>,
+    /// Told about each person verified here.
+    on_contact: Option<OnContact>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -281,6 +304,7 @@ pub fn start(
         store,
         contacts,
         room,
+        on_contact,
     } = kept;
     let taken = commands
         .inputs
@@ -315,9 +339,11 @@ pub fn start(
         bytes_sent: 0,
         contacts,
         saved_room: room,
+        on_contact,
     };
     for contact in driver.contacts.iter() {
-        driver.state.upsert_contact(contact_view(contact));
+        let chat = driver.client.direct_room_with(&contact.identity);
+        driver.state.upsert_contact(contact_view(contact, &chat));
     }
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -387,13 +413,17 @@ impl Driver {
         }
         self.title_room(name);
         self.remember(identity, name);
+        if let Some(on_contact) = &self.on_contact {
+            on_contact(identity, name);
+        }
     }
 
     /// Records (or refreshes "last seen" of) a contact, on screen and on this device.
     fn remember(&mut self, identity: &PublicIdentity, name: &str) {
         let key = identity.member_key();
         let (_, contact) = self.contacts.observe(identity, name, clock::wall());
-        self.state.upsert_contact(contact_view(contact));
+        let chat = self.client.direct_room_with(&contact.identity);
+        self.state.upsert_contact(contact_view(contact, &chat));
         let bytes = contact.encode();
         self.with_store_quietly(move |store| async move {
             store.save_contact(key.as_bytes().to_owned(), &bytes).await
@@ -405,6 +435,9 @@ impl Driver {
         let Some(room) = self.saved_room.as_mut() else {
             return;
         };
+        if room.title.starts_with("Direct: ") {
+            return;
+        }
         let mut names: Vec<&str> = room
             .title
             .split(", ")
@@ -983,9 +1016,12 @@ impl Driver {
                 Output::Timeout(_) => {
                     if !self.mark_read(now) {
                         self.save_events();
-                        // For benchmarks: how much history we hold and what we sent.
-                        page::publish("historyLen", &(self.client.history().len() as f64).into());
-                        page::publish("bytesSent", &(self.bytes_sent as f64).into());
+                        if self.settings.on_screen {
+                            // For benchmarks: how much history we hold and what we sent.
+                            let len = self.client.history().len() as f64;
+                            page::publish("historyLen", &len.into());
+                            page::publish("bytesSent", &(self.bytes_sent as f64).into());
+                        }
                         return;
                     }
                 }
@@ -1037,7 +1073,7 @@ impl Driver {
                 self.state
                     .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
                 self.meet(&info.identity, &info.display_name);
-                if !self.announced_ready {
+                if !self.announced_ready && self.settings.on_screen {
                     self.announced_ready = true;
                     page::publish("readyAt", &now_ms().into());
                 }
@@ -1176,9 +1212,10 @@ fn bench_crypto(size: usize, iterations: u32) {
     );
 }
 
-/// A contact as the UI shows it.
-fn contact_view(contact: &Contact) -> ContactView {
+/// A contact as the UI shows it; `chat` is the secret of our one-to-one room.
+fn contact_view(contact: &Contact, chat: &RoomSecret) -> ContactView {
     ContactView {
+        chat_link: format!("{}/#{}", page::origin(), chat.to_fragment()),
         key: contact.identity.member_key(),
         name: contact.name.clone(),
         fingerprint: contact.identity.fingerprint().to_string(),

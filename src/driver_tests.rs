@@ -96,6 +96,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     let settings = Settings {
         force_relay: true,
         dangerously_withhold_ice_candidates: false,
+        on_screen: true,
     };
     let commands = Commands::new();
     start(

@@ -13,11 +13,13 @@ pub mod driver;
 pub mod platform;
 pub mod state;
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use confab_core::contacts::{Contact, Contacts};
-use confab_core::{Client, Config, Identity, RoomSecret};
+use confab_core::{Client, Config, Identity, PublicIdentity, RoomId, RoomSecret};
 use leptos::prelude::*;
 
 use crate::driver::{Commands, Settings};
@@ -113,32 +115,165 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
             .map(|message| driver::message_view(&me, message))
             .collect(),
     );
+    // Names of everyone in this history, from their profile events.
+    state.names.update(|names| {
+        for (member, name) in client.timeline().names() {
+            names.insert(*member, name.to_owned());
+        }
+    });
     state
         .has_passphrase
         .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
     state.phase.set(Phase::Ready);
 
-    let settings = Settings {
-        force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
-        dangerously_withhold_ice_candidates: page::query_param("ice")
-            .is_some_and(|v| v == "withhold"),
-    };
     let contacts = load_contacts(store.as_deref()).await;
+    let tab = Rc::new(Tab {
+        identity_seed: profile.clone(),
+        store: store.clone(),
+        running: RefCell::new(HashSet::from([saved_room.id()])),
+    });
     driver::start(
         client,
         state,
-        settings,
+        settings(true),
         Box::new(platform::net::BrowserNetwork),
         driver::Kept {
-            store,
+            store: store.clone(),
             contacts,
             room: Some(saved_room),
+            on_contact: Some(tab.on_contact()),
         },
         &commands,
     );
     driver::listen_to_page(&commands);
     page::publish("restoredAt", &clock_ms().into());
     page::publish_after_paint("renderedAt");
+
+    // The other rooms stay connected in the background (history kept, receipts sent), and
+    // so does the one-to-one room with each recent contact: a contact who opens Confab
+    // reaches us there without a link.
+    if let Some(store) = &store {
+        for room in store.rooms().await.unwrap_or_default() {
+            tab.start_background(room);
+        }
+    }
+    let mut recent: Vec<Contact> = load_contacts(store.as_deref())
+        .await
+        .iter()
+        .cloned()
+        .collect();
+    recent.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+    for contact in recent {
+        tab.ensure_direct(&contact.identity, &contact.name);
+    }
+}
+
+/// Most rooms one tab keeps connected (each has its own socket and links).
+const MAX_ROOMS: usize = 12;
+
+/// What every room of this tab shares: who we are, the store, and which rooms run.
+struct Tab {
+    identity_seed: Profile,
+    store: Option<Rc<BrowserStore>>,
+    running: RefCell<HashSet<RoomId>>,
+}
+
+impl Tab {
+    /// The callback drivers call with each person they verify.
+    fn on_contact(self: &Rc<Self>) -> driver::OnContact {
+        let tab = Rc::clone(self);
+        Rc::new(move |identity, name| tab.ensure_direct(identity, name))
+    }
+
+    /// Keeps our one-to-one room with `identity` running (saved, titled with their name).
+    fn ensure_direct(self: &Rc<Self>, identity: &PublicIdentity, name: &str) {
+        let me = Identity::from_seed(self.identity_seed.identity_seed);
+        if identity.member_key() == me.member_key() {
+            return;
+        }
+        let secret = me.direct_room_with(identity);
+        if self.running.borrow().contains(&secret.room_id()) {
+            return;
+        }
+        let room = SavedRoom {
+            secret,
+            title: format!("Direct: {name}"),
+            last_opened_ms: 0,
+        };
+        let tab = Rc::clone(self);
+        leptos::task::spawn_local(async move {
+            if let Some(store) = &tab.store {
+                let known = store.rooms().await.unwrap_or_default();
+                let room = known
+                    .into_iter()
+                    .find(|r| r.id() == room.id())
+                    .unwrap_or(room);
+                let _ = store.save_room(&room).await;
+                tab.start_background(room);
+            } else {
+                tab.start_background(room);
+            }
+        });
+    }
+
+    /// Runs a driver for `room` whose state is not on screen.
+    fn start_background(self: &Rc<Self>, room: SavedRoom) {
+        {
+            let mut running = self.running.borrow_mut();
+            if running.len() >= MAX_ROOMS || running.contains(&room.id()) {
+                return;
+            }
+            running.insert(room.id());
+        }
+        let tab = Rc::clone(self);
+        leptos::task::spawn_local(async move {
+            let stored = match &tab.store {
+                Some(store) => store.load_events(room.id()).await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let config = Config {
+                display_name: tab.identity_seed.display_name.clone(),
+                ..Config::default()
+            };
+            let mut client = Client::new(
+                Identity::from_seed(tab.identity_seed.identity_seed),
+                room.secret.clone(),
+                config,
+                entropy::seed(),
+            );
+            client.restore(stored.iter().map(Vec::as_slice));
+            let state = AppState::new();
+            state.me.set(Some(Me {
+                name: client.display_name().to_owned(),
+                fingerprint: client.identity().fingerprint().to_string(),
+                key: client.identity().member_key(),
+            }));
+            let commands = Commands::new();
+            driver::start(
+                client,
+                state,
+                settings(false),
+                Box::new(platform::net::BrowserNetwork),
+                driver::Kept {
+                    store: tab.store.clone(),
+                    contacts: load_contacts(tab.store.as_deref()).await,
+                    room: Some(room),
+                    on_contact: Some(tab.on_contact()),
+                },
+                &commands,
+            );
+            driver::follow_page(&commands);
+        });
+    }
+}
+
+fn settings(on_screen: bool) -> Settings {
+    Settings {
+        force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
+        dangerously_withhold_ice_candidates: page::query_param("ice")
+            .is_some_and(|v| v == "withhold"),
+        on_screen,
+    }
 }
 
 /// The people met before (unreadable entries are skipped).
@@ -238,7 +373,10 @@ async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoo
             id: room.id(),
             title: room.title.clone(),
             link: format!("{}/#{}", page::origin(), room.secret.to_fragment()),
-            last_opened: clock::format_time(confab_core::UnixMillis(room.last_opened_ms)),
+            last_opened: match room.last_opened_ms {
+                0 => String::new(),
+                ms => clock::format_time(confab_core::UnixMillis(ms)),
+            },
             current: room.id() == id,
         })
         .collect();

@@ -100,6 +100,8 @@ pub struct ContactView {
     pub fingerprint: String,
     /// When we last saw them, `HH:MM`.
     pub last_seen: String,
+    /// Our one-to-one room with them.
+    pub chat_link: String,
 }
 
 /// One row of the message list.

@@ -34,7 +34,8 @@ pub fn ContactsPanel() -> impl IntoView {
                         let status = move || if online(key) { "online".to_owned() } else { format!("offline, last seen {last_seen}") };
                         view! {
                             <li class="contact">
-                                <span class="member-name">{contact.name}</span>
+                                <span class="member-name">{contact.name.clone()}</span>
+                                <a href=contact.chat_link class="link">{format!("Message {}", contact.name)}</a>
                                 <span class="member-status">{status}</span>
                                 <span class="fingerprint">{format!("Key {}", contact.fingerprint)}</span>
                             </li>

@@ -25,7 +25,9 @@ pub fn RoomsPanel() -> impl IntoView {
                         view! {
                             <li class="room" class:current=room.current>
                                 <a href=room.link aria-current=current>{title}</a>
-                                <span class="member-status">{format!("opened {}", room.last_opened)}</span>
+                                <span class="member-status">
+                                    {if room.last_opened.is_empty() { "not opened yet".to_owned() } else { format!("opened {}", room.last_opened) }}
+                                </span>
                             </li>
                         }
                     }

@@ -13,6 +13,7 @@ const INFO_SIGNING: &[u8] = b"confab/v1/identity/ed25519";
 const INFO_DH: &[u8] = b"confab/v1/identity/x25519";
 const CARD_CONTEXT: &[u8] = b"confab/v1/identity-card";
 const FINGERPRINT_CONTEXT: &[u8] = b"confab/v1/fingerprint";
+const DIRECT_ROOM_SALT: &[u8] = b"confab/v1/direct-room";
 
 /// The local identity. Secret: neither `Debug` nor `Display`; keys are zeroized on drop.
 pub struct Identity {
@@ -73,6 +74,31 @@ impl Identity {
     /// Our key as history names members.
     pub fn member_key(&self) -> crate::ids::MemberKey {
         crate::ids::MemberKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The secret of our one-to-one room with `other`: both of us derive the same one from
+    /// an X25519 agreement of our static keys (so nobody else can), bound to both signing
+    /// keys in a fixed order. Opening it needs no invite link.
+    pub fn direct_room_with(&self, other: &PublicIdentity) -> crate::room::RoomSecret {
+        let shared = Zeroizing::new(
+            self.dh
+                .diffie_hellman(&DhPublic::from(other.dh_key_bytes()))
+                .to_bytes(),
+        );
+        let mine = self.signing.verifying_key().to_bytes();
+        let theirs = other.signing_key_bytes();
+        let (low, high) = if mine <= theirs {
+            (mine, theirs)
+        } else {
+            (theirs, mine)
+        };
+        let hkdf = Hkdf::<Sha256>::new(Some(DIRECT_ROOM_SALT), shared.as_slice());
+        let mut secret = Zeroizing::new([0u8; 32]);
+        // 32-byte outputs are always valid for HKDF-SHA256.
+        #[allow(clippy::expect_used)]
+        hkdf.expand_multi_info(&[&low, &high], secret.as_mut_slice())
+            .expect("valid HKDF length");
+        crate::room::RoomSecret::from_bytes(*secret)
     }
 
     /// Signs the card that binds our Noise static key and display name to our signing key.
@@ -193,6 +219,19 @@ mod tests {
         assert_eq!(a, Identity::from_seed([1; 32]).public());
         assert_ne!(a, Identity::from_seed([2; 32]).public());
         assert_ne!(a.signing_key_bytes(), a.dh_key_bytes());
+    }
+
+    #[test]
+    fn both_sides_derive_the_same_direct_room_and_nobody_else_does() {
+        let (alice, bob, carol) = (
+            Identity::from_seed([1; 32]),
+            Identity::from_seed([2; 32]),
+            Identity::from_seed([3; 32]),
+        );
+        let ab = alice.direct_room_with(&bob.public()).room_id();
+        assert_eq!(ab, bob.direct_room_with(&alice.public()).room_id());
+        assert_ne!(ab, alice.direct_room_with(&carol.public()).room_id());
+        assert_ne!(ab, carol.direct_room_with(&bob.public()).room_id());
     }
 
     #[test]

@@ -346,6 +346,11 @@ impl Client {
         &self.config.display_name
     }
 
+    /// The secret of our one-to-one room with `other` (see [`Identity::direct_room_with`]).
+    pub fn direct_room_with(&self, other: &PublicIdentity) -> RoomSecret {
+        self.identity.direct_room_with(other)
+    }
+
     /// The public room id to join at the signalling server.
     pub fn room_id(&self) -> RoomId {
         self.room.room_id()
