@@ -435,7 +435,7 @@ impl Driver {
         let Some(room) = self.saved_room.as_mut() else {
             return;
         };
-        if room.title.starts_with("Direct: ") {
+        if room.title.starts_with("Direct: ") || room.title == crate::CONTACT_ROOM_TITLE {
             return;
         }
         let mut names: Vec<&str> = room

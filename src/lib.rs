@@ -131,6 +131,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         identity_seed: profile.clone(),
         store: store.clone(),
         running: RefCell::new(HashSet::from([saved_room.id()])),
+        screen: state,
     });
     driver::start(
         client,
@@ -149,13 +150,32 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     page::publish("restoredAt", &clock_ms().into());
     page::publish_after_paint("renderedAt");
 
-    // The other rooms stay connected in the background (history kept, receipts sent), and
-    // so does the one-to-one room with each recent contact: a contact who opens Confab
-    // reaches us there without a link.
-    if let Some(store) = &store {
-        for room in store.rooms().await.unwrap_or_default() {
-            tab.start_background(room);
+    // Our contact room (its invite link is our contact link), the other rooms, and the
+    // one-to-one room with each recent contact stay connected in the background (history
+    // kept, receipts sent): a contact who opens Confab reaches us without a new link.
+    let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
+    state.contact_link.set(format!(
+        "{}/#{}",
+        page::origin(),
+        contact_room.to_fragment()
+    ));
+    let saved = match &store {
+        Some(store) => store.rooms().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if !saved.iter().any(|r| r.id() == contact_room.room_id()) {
+        let room = SavedRoom {
+            secret: contact_room,
+            title: CONTACT_ROOM_TITLE.to_owned(),
+            last_opened_ms: 0,
+        };
+        if let Some(store) = &store {
+            let _ = store.save_room(&room).await;
         }
+        tab.start_background(room);
+    }
+    for room in saved {
+        tab.start_background(room);
     }
     let mut recent: Vec<Contact> = load_contacts(store.as_deref())
         .await
@@ -168,6 +188,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     }
 }
 
+/// The title of the room behind our contact link.
+pub const CONTACT_ROOM_TITLE: &str = "Your contact room";
+
 /// Most rooms one tab keeps connected (each has its own socket and links).
 const MAX_ROOMS: usize = 12;
 
@@ -176,13 +199,33 @@ struct Tab {
     identity_seed: Profile,
     store: Option<Rc<BrowserStore>>,
     running: RefCell<HashSet<RoomId>>,
+    /// The state on screen: its contacts list also shows people met in background rooms.
+    screen: AppState,
 }
 
 impl Tab {
     /// The callback drivers call with each person they verify.
     fn on_contact(self: &Rc<Self>) -> driver::OnContact {
         let tab = Rc::clone(self);
-        Rc::new(move |identity, name| tab.ensure_direct(identity, name))
+        Rc::new(move |identity, name| tab.met(identity, name))
+    }
+
+    /// A driver (maybe of a background room) verified someone: list them on screen as a
+    /// contact and keep our one-to-one room with them running.
+    fn met(self: &Rc<Self>, identity: &PublicIdentity, name: &str) {
+        let me = Identity::from_seed(self.identity_seed.identity_seed);
+        if identity.member_key() == me.member_key() {
+            return;
+        }
+        let chat = me.direct_room_with(identity);
+        self.screen.upsert_contact(state::ContactView {
+            key: identity.member_key(),
+            name: name.to_owned(),
+            fingerprint: identity.fingerprint().to_string(),
+            last_seen: clock::format_time(clock::wall()),
+            chat_link: format!("{}/#{}", page::origin(), chat.to_fragment()),
+        });
+        self.ensure_direct(identity, name);
     }
 
     /// Keeps our one-to-one room with `identity` running (saved, titled with their name).

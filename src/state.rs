@@ -185,6 +185,8 @@ pub struct AppState {
     pub me: RwSignal<Option<Me>>,
     /// The invite link, with the secret in its fragment.
     pub invite_link: RwSignal<String>,
+    /// Our contact link: opening it meets us and makes a contact.
+    pub contact_link: RwSignal<String>,
     /// Server connection.
     pub server: RwSignal<ServerStatus>,
     /// Other people in the room, in order of arrival.
@@ -215,6 +217,7 @@ impl AppState {
             has_passphrase: RwSignal::new(false),
             me: RwSignal::new(None),
             invite_link: RwSignal::new(String::new()),
+            contact_link: RwSignal::new(String::new()),
             server: RwSignal::new(ServerStatus::Connecting),
             members: RwSignal::new(Vec::new()),
             messages: RwSignal::new(Vec::new()),

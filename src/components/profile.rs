@@ -1,5 +1,5 @@
-//! "You": the display name (editable: the room learns it from a signed profile event) and
-//! the key fingerprint to compare with contacts.
+//! "You": the display name (editable: the room learns it from a signed profile event), the
+//! key fingerprint to compare with contacts, and the contact link.
 
 use leptos::html::Input;
 use leptos::prelude::*;
@@ -23,6 +23,16 @@ pub fn ProfilePanel() -> impl IntoView {
         }
     };
     let name = move || state.me.get().map(|me| me.name).unwrap_or_default();
+    let copy = move |_| {
+        let link = state.contact_link.get_untracked();
+        leptos::task::spawn_local(async move {
+            let outcome = match crate::platform::page::copy_to_clipboard(&link).await {
+                Ok(()) => "Contact link copied.".to_owned(),
+                Err(_) => "Copy failed: select the link and copy it.".to_owned(),
+            };
+            state.notice.set(Some(outcome));
+        });
+    };
     let fingerprint = move || state.me.get().map(|me| me.fingerprint).unwrap_or_default();
     view! {
         <section class="panel profile">
@@ -42,6 +52,11 @@ pub fn ProfilePanel() -> impl IntoView {
                 "Safety number: "
                 <span class="fingerprint">{fingerprint}</span>
             </p>
+            <p class="hint">"Your contact link: whoever opens it meets you and can message you later."</p>
+            <div class="invite-row">
+                <input class="invite-link" type="text" readonly aria-label="Contact link" prop:value=move || state.contact_link.get() />
+                <button type="button" class="button" on:click=copy aria-label="Copy contact link">"Copy"</button>
+            </div>
         </section>
     }
 }

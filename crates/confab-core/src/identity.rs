@@ -14,6 +14,7 @@ const INFO_DH: &[u8] = b"confab/v1/identity/x25519";
 const CARD_CONTEXT: &[u8] = b"confab/v1/identity-card";
 const FINGERPRINT_CONTEXT: &[u8] = b"confab/v1/fingerprint";
 const DIRECT_ROOM_SALT: &[u8] = b"confab/v1/direct-room";
+const CONTACT_ROOM_SALT: &[u8] = b"confab/v1/contact-room";
 
 /// The local identity. Secret: neither `Debug` nor `Display`; keys are zeroized on drop.
 pub struct Identity {
@@ -74,6 +75,21 @@ impl Identity {
     /// Our key as history names members.
     pub fn member_key(&self) -> crate::ids::MemberKey {
         crate::ids::MemberKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The secret of our contact room: its invite link is our *contact link*. Whoever opens
+    /// it meets us there (when we are online) and becomes a contact; from then on we share
+    /// a one-to-one room. Derived from our signing key, so it is the same on every device
+    /// with this identity and nobody else can compute it.
+    pub fn contact_room(&self) -> crate::room::RoomSecret {
+        let key = Zeroizing::new(self.signing.to_bytes());
+        let hkdf = Hkdf::<Sha256>::new(Some(CONTACT_ROOM_SALT), key.as_slice());
+        let mut secret = Zeroizing::new([0u8; 32]);
+        // 32-byte outputs are always valid for HKDF-SHA256.
+        #[allow(clippy::expect_used)]
+        hkdf.expand(b"", secret.as_mut_slice())
+            .expect("valid HKDF length");
+        crate::room::RoomSecret::from_bytes(*secret)
     }
 
     /// The secret of our one-to-one room with `other`: both of us derive the same one from
@@ -232,6 +248,13 @@ mod tests {
         assert_eq!(ab, bob.direct_room_with(&alice.public()).room_id());
         assert_ne!(ab, alice.direct_room_with(&carol.public()).room_id());
         assert_ne!(ab, carol.direct_room_with(&bob.public()).room_id());
+        let contact = alice.contact_room().room_id();
+        assert_eq!(
+            contact,
+            Identity::from_seed([1; 32]).contact_room().room_id()
+        );
+        assert_ne!(contact, bob.contact_room().room_id());
+        assert_ne!(contact, ab);
     }
 
     #[test]
