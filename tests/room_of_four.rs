@@ -1,7 +1,7 @@
 //! Four browsers in one room: everyone sees everyone online and the same messages in the
 //! same order; typing shows in the others' browsers and stops by itself; the author sees
-//! who read a message; one member closes their browser, the others go on, and when they
-//! come back they catch up with nothing missing.
+//! who read a message; one member closes the tab, the others go on, and when they come
+//! back (same browser, same identity) they catch up with nothing missing.
 
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
 
@@ -14,7 +14,7 @@ async fn four_browsers_share_one_room() -> anyhow::Result<()> {
     for name in ["alice", "bob", "carol", "dave"] {
         browsers.push(Browser::open(&chromedriver, &env, name).await?);
     }
-    let outcome = scenario(&env, &server, &chromedriver, &browsers).await;
+    let outcome = scenario(&env, &server, &browsers).await;
     for browser in browsers {
         browser
             .screenshot(&env, &format!("four-{}.png", browser.name))
@@ -25,12 +25,7 @@ async fn four_browsers_share_one_room() -> anyhow::Result<()> {
     outcome
 }
 
-async fn scenario(
-    env: &Env,
-    server: &Server,
-    chromedriver: &Chromedriver,
-    browsers: &[Browser],
-) -> anyhow::Result<()> {
+async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::Result<()> {
     let alice = browsers[0].open_chat(&format!("{}/", server.url)).await?;
     let invite = alice.invite_link().await?;
     let mut pages = vec![alice];
@@ -105,22 +100,30 @@ async fn scenario(
         wait_contains(page, &script).await?;
     }
 
-    // Dave comes back through the invite link: he catches up with everything, in order.
-    let dave_again = Browser::open(chromedriver, env, "dave-again").await?;
-    let outcome = async {
-        let page = dave_again.open_chat(&invite).await?;
-        wait_online(&page, 3).await?;
-        let everyone = pages[0].messages().await?;
-        eventually("Dave caught up", || async {
-            Ok((page.messages().await? == everyone).then_some(()))
-        })
-        .await?;
-        dave_again.screenshot(env, "four-dave-back.png").await?;
-        dave_again.assert_no_console_errors().await
-    }
-    .await;
-    dave_again.quit().await.ok();
-    outcome?;
+    // Dave comes back (the same browser, so the same identity, no link needed): he
+    // catches up with everything, in order.
+    let dave_fingerprint_before = pages[0]
+        .members()
+        .await?
+        .iter()
+        .find(|m| m.text.contains("left"))
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    let page = browsers[3].open_chat(&format!("{}/", server.url)).await?;
+    anyhow::ensure!(page.invite_link().await? == invite, "Dave is back in the room");
+    let fingerprint = page.own_fingerprint().await?;
+    anyhow::ensure!(
+        dave_fingerprint_before.contains(&fingerprint),
+        "Dave came back as someone else: {fingerprint} vs {dave_fingerprint_before:?}"
+    );
+    wait_online(&page, 3).await?;
+    let everyone = pages[0].messages().await?;
+    eventually("Dave caught up", || async {
+        Ok((page.messages().await? == everyone).then_some(()))
+    })
+    .await?;
+    browsers[3].screenshot(env, "four-dave-back.png").await?;
+    browsers[3].assert_no_console_errors().await?;
     for browser in &browsers[..3] {
         browser.assert_no_console_errors().await?;
     }
