@@ -110,7 +110,10 @@ async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::R
         .map(|m| m.text.clone())
         .unwrap_or_default();
     let page = browsers[3].open_chat(&format!("{}/", server.url)).await?;
-    anyhow::ensure!(page.invite_link().await? == invite, "Dave is back in the room");
+    anyhow::ensure!(
+        page.invite_link().await? == invite,
+        "Dave is back in the room"
+    );
     let fingerprint = page.own_fingerprint().await?;
     anyhow::ensure!(
         dave_fingerprint_before.contains(&fingerprint),

@@ -227,3 +227,10 @@ pub fn on_hash_change(handler: impl Fn() + 'static) {
         window.add_event_listener_with_callback("hashchange", listener.as_ref().unchecked_ref());
     listener.forget();
 }
+
+/// Loads the app afresh without a fragment, so it opens the last room of the profile.
+pub fn open_home() {
+    if let Some(window) = window() {
+        let _ = window.location().assign("/");
+    }
+}

@@ -16,7 +16,7 @@ pub struct Browser {
     driver: WebDriver,
     /// A short name for screenshots ("alice").
     pub name: String,
-    _profile: PathBuf,
+    profile: PathBuf,
 }
 
 impl Browser {
@@ -53,6 +53,15 @@ impl Browser {
             caps.add_arg(arg)?;
         }
         caps.add_arg(&format!("--user-data-dir={}", profile.display()))?;
+        let downloads = profile.join("downloads");
+        std::fs::create_dir_all(&downloads)?;
+        caps.add_experimental_option(
+            "prefs",
+            serde_json::json!({
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            }),
+        )?;
         caps.set("goog:loggingPrefs", serde_json::json!({ "browser": "ALL" }))?;
         let driver = WebDriver::new(&chromedriver.url, caps)
             .await
@@ -60,7 +69,7 @@ impl Browser {
         Ok(Browser {
             driver,
             name: name.to_owned(),
-            _profile: profile,
+            profile,
         })
     }
 
@@ -82,6 +91,11 @@ impl Browser {
         let page = ChatPage { browser: self };
         page.by_role("textbox", "Message").await?;
         Ok(page)
+    }
+
+    /// Where this browser saves downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self.profile.join("downloads")
     }
 
     /// Saves a PNG screenshot as `<out>/<file>`.
@@ -238,6 +252,17 @@ impl ChatPage<'_> {
         let field = self.by_role("textbox", "Message").await?;
         field.send_keys(Key::Control + "a").await?;
         field.send_keys(Key::Backspace).await?;
+        Ok(())
+    }
+
+    /// Chooses `path` in the page's file input (the profile import).
+    pub async fn choose_file(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let input = self
+            .browser
+            .driver
+            .find(By::Css("input[type=file]"))
+            .await?;
+        input.send_keys(path.display().to_string()).await?;
         Ok(())
     }
 
