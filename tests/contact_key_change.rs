@@ -2,7 +2,7 @@
 //! number. Later someone with another key (Bob on a fresh browser, or an impostor) joins
 //! using Bob's name: Alice's member list warns that this is not the Bob she knows.
 
-use confab_e2e::{Browser, ChatPage, Pair, eventually};
+use confab_e2e::{Browser, Pair, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_name_with_another_key_is_flagged() -> anyhow::Result<()> {
@@ -19,7 +19,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let invite = a.invite_link().await?;
     let b = pair.bob.open_chat(&invite).await?;
     a.wait_for_member("Bob online", |m| m.is_online()).await?;
-    let bob_name = display_name(&b).await?;
+    let bob_name = b.display_name().await?;
     let bob_fingerprint = b.own_fingerprint().await?;
     eventually("Bob in Alice's contacts", || async {
         let contacts = a.list_items("Contacts").await?;
@@ -68,9 +68,4 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     other.quit().await.ok();
     outcome?;
     pair.alice.assert_no_console_errors().await
-}
-
-async fn display_name(page: &ChatPage<'_>) -> anyhow::Result<String> {
-    let field = page.by_role("textbox", "Display name").await?;
-    Ok(field.prop("value").await?.unwrap_or_default())
 }

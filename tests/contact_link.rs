@@ -3,7 +3,7 @@
 //! and become contacts; then Bob writes to her one-to-one, and Alice finds it under
 //! "Message Bob" without anyone sharing another link.
 
-use confab_e2e::{ChatPage, Pair, eventually};
+use confab_e2e::{Pair, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_a_contact_link_makes_a_contact() -> anyhow::Result<()> {
@@ -28,14 +28,14 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         link.contains('#') && link != alice_room,
         "contact link {link:?}"
     );
-    let alice_name = name(&a).await?;
+    let alice_name = a.display_name().await?;
 
     let b = pair.bob.open_chat(&link).await?;
     b.wait_for_member("Alice met through her link", |m| {
         m.is_online() && m.text.contains(&alice_name)
     })
     .await?;
-    let bob_name = name(&b).await?;
+    let bob_name = b.display_name().await?;
     eventually("Bob in Alice's contacts", || async {
         let contacts = a.list_items("Contacts").await?;
         Ok(contacts.iter().any(|c| c.contains(&bob_name)).then_some(()))
@@ -68,13 +68,4 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     a.wait_for_messages(&["hi, via your link"]).await?;
     pair.alice.assert_no_console_errors().await?;
     pair.bob.assert_no_console_errors().await
-}
-
-async fn name(page: &ChatPage<'_>) -> anyhow::Result<String> {
-    Ok(page
-        .by_role("textbox", "Display name")
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default())
 }

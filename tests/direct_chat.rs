@@ -3,7 +3,7 @@
 //! group room, receives it in the background (his one-to-one room with Alice stays
 //! connected). Alice leaves; Bob opens "Message Alice" and finds the message there.
 
-use confab_e2e::{ChatPage, Pair, eventually};
+use confab_e2e::{Pair, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_reach_each_other_without_a_link() -> anyhow::Result<()> {
@@ -21,8 +21,8 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let b = pair.bob.open_chat(&group).await?;
     a.wait_for_member("Bob online", |m| m.is_online()).await?;
     b.wait_for_member("Alice online", |m| m.is_online()).await?;
-    let alice_name = name(&a).await?;
-    let bob_name = name(&b).await?;
+    let alice_name = a.display_name().await?;
+    let bob_name = b.display_name().await?;
 
     // Alice opens the one-to-one room from her contacts.
     a.by_role("link", &format!("Message {bob_name}"))
@@ -71,13 +71,4 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         "the author's name is known from history: {items:?}"
     );
     pair.bob.assert_no_console_errors().await
-}
-
-async fn name(page: &ChatPage<'_>) -> anyhow::Result<String> {
-    Ok(page
-        .by_role("textbox", "Display name")
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default())
 }

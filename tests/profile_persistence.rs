@@ -56,12 +56,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
 
     // Rooms are kept: a new room, then back to the first one (named after Bob) from the
     // list, with its history.
-    let bob_name = b
-        .by_role("textbox", "Display name")
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default();
+    let bob_name = b.display_name().await?;
     a.by_role("link", "New room").await?.click().await?;
     let a = eventually("a new room", || async {
         let page = alice.open_page_current().await?;

@@ -255,6 +255,12 @@ impl ChatPage<'_> {
         Ok(())
     }
 
+    /// Our display name, as the "Display name" field shows it.
+    pub async fn display_name(&self) -> anyhow::Result<String> {
+        let field = self.by_role("textbox", "Display name").await?;
+        Ok(field.prop("value").await?.unwrap_or_default())
+    }
+
     /// Chooses `path` in the page's file input (the profile import).
     pub async fn choose_file(&self, path: &std::path::Path) -> anyhow::Result<()> {
         let input = self

@@ -101,13 +101,7 @@ impl TryFrom<String> for RoomId {
 impl FromStr for RoomId {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<RoomId, IdParseError> {
-        let bytes = unhex(s)?;
-        let got = bytes.len();
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length {
-            expected: 64,
-            got: got * 2,
-        })?;
-        Ok(RoomId(arr))
+        unhex_32(s).map(RoomId)
     }
 }
 
@@ -168,13 +162,7 @@ impl fmt::Debug for MemberKey {
 impl FromStr for MemberKey {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<MemberKey, IdParseError> {
-        let bytes = unhex(s)?;
-        let got = bytes.len();
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| IdParseError::Length {
-            expected: 64,
-            got: got * 2,
-        })?;
-        Ok(MemberKey(arr))
+        unhex_32(s).map(MemberKey)
     }
 }
 
@@ -203,6 +191,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// 64 hex digits as 32 bytes.
+fn unhex_32(s: &str) -> Result<[u8; 32], IdParseError> {
+    let bytes = unhex(s)?;
+    let got = bytes.len();
+    bytes.try_into().map_err(|_| IdParseError::Length {
+        expected: 64,
+        got: got * 2,
+    })
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, IdParseError> {
