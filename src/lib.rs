@@ -153,12 +153,14 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     // Our contact room (its invite link is our contact link), the other rooms, and the
     // one-to-one room with each recent contact stay connected in the background (history
     // kept, receipts sent): a contact who opens Confab reaches us without a new link.
+    // They start once the room on screen had its turn, so it opens as fast as it can.
     let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
     state.contact_link.set(format!(
         "{}/#{}",
         page::origin(),
         contact_room.to_fragment()
     ));
+    clock::sleep(BACKGROUND_DELAY).await;
     let saved = match &store {
         Some(store) => store.rooms().await.unwrap_or_default(),
         None => Vec::new(),
@@ -190,6 +192,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
 
 /// The title of the room behind our contact link.
 pub const CONTACT_ROOM_TITLE: &str = "Your contact room";
+
+/// How long after start-up the background rooms start.
+const BACKGROUND_DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Most rooms one tab keeps connected (each has its own socket and links).
 const MAX_ROOMS: usize = 12;
