@@ -86,9 +86,9 @@ fn bodies_have_a_fixed_layout() {
     check_body(Body::Presence(Presence::Away), "0a02");
 }
 
-#[test]
-fn events_have_a_fixed_layout() {
-    let event = Event {
+/// Event 2 of author 0x44…, text "hé", whose bytes the layout tests spell out.
+fn sample_event() -> Event {
+    Event {
         author: MemberKey([0x44; 32]),
         seq: 2,
         lamport: 5,
@@ -98,7 +98,12 @@ fn events_have_a_fixed_layout() {
             text: "hé".into(),
             reply_to: None,
         },
-    };
+    }
+}
+
+#[test]
+fn events_have_a_fixed_layout() {
+    let event = sample_event();
     let unsigned = event::encode_unsigned(&event);
     assert_eq!(
         hex(&unsigned),
@@ -118,17 +123,7 @@ fn events_have_a_fixed_layout() {
 
 #[test]
 fn runs_drop_author_seq_and_prev_and_restore_them() {
-    let event = Event {
-        author: MemberKey([0x44; 32]),
-        seq: 2,
-        lamport: 5,
-        prev: EventId([0x55; 32]),
-        sent_at: UnixMillis(1000),
-        content: Content::Text {
-            text: "hé".into(),
-            reply_to: None,
-        },
-    };
+    let event = sample_event();
     let signed = [event::encode_unsigned(&event), vec![0x66; 64]].concat();
     let entry = event::compact(&signed).unwrap();
     assert_eq!(entry.len(), signed.len() - 72);
