@@ -132,6 +132,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         store: store.clone(),
         running: RefCell::new(HashSet::from([saved_room.id()])),
         screen: state,
+        contacts: contacts.clone(),
     });
     driver::start(
         client,
@@ -179,11 +180,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     for room in saved {
         tab.start_background(room);
     }
-    let mut recent: Vec<Contact> = load_contacts(store.as_deref())
-        .await
-        .iter()
-        .cloned()
-        .collect();
+    let mut recent: Vec<Contact> = tab.contacts.iter().cloned().collect();
     recent.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
     for contact in recent {
         tab.ensure_direct(&contact.identity, &contact.name);
@@ -206,6 +203,9 @@ struct Tab {
     running: RefCell<HashSet<RoomId>>,
     /// The state on screen: its contacts list also shows people met in background rooms.
     screen: AppState,
+    /// Contacts as read at start-up, read once and copied to each background room's driver
+    /// (which uses them to spot namesakes; the list on screen is kept current by `met`).
+    contacts: Contacts,
 }
 
 impl Tab {
@@ -304,7 +304,7 @@ impl Tab {
                 Box::new(platform::net::BrowserNetwork),
                 driver::Kept {
                     store: tab.store.clone(),
-                    contacts: load_contacts(tab.store.as_deref()).await,
+                    contacts: tab.contacts.clone(),
                     room: Some(room),
                     on_contact: Some(tab.on_contact()),
                 },

@@ -42,7 +42,7 @@ pub enum Seen {
 }
 
 /// The people we have met; see the module documentation.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Contacts {
     by_key: BTreeMap<MemberKey, Contact>,
 }
