@@ -1,4 +1,5 @@
-//! The encrypted profile store: identity, rooms, history events and contacts, sealed by a
+//! The encrypted profile store: identity, rooms, history events, contacts and received
+//! files, sealed by a
 //! [`Vault`] and kept in IndexedDB ([`IdbBackend`]) or in memory ([`MemoryBackend`], for
 //! tests of code that uses a store).
 //!
@@ -36,9 +37,16 @@
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
+//! | `files`    | file id (32 bytes)                | a transfer record, bytes the caller chose |
+//! | `chunks`   | file id ‖ chunk index (u32be)     | one chunk of the file's content |
 //!
 //! Keys hold no message content: room ids are public (the server sees them), sequence
-//! numbers are assigned here, contacts are keyed by public keys.
+//! numbers are assigned here, contacts are keyed by public keys, files by the id of the
+//! signed event that announced them (a hash).
+//!
+//! A file's content is kept chunk by chunk, each sealed on its own, so a large file never
+//! has to be whole in memory; [`Store::put_chunks`] writes chunks together with the file's
+//! record, so the progress it records and the chunks stored always agree.
 //!
 //! # Passphrase
 //!
@@ -72,6 +80,10 @@ pub const ROOMS: &str = "rooms";
 pub const EVENTS: &str = "events";
 /// Object store: contacts.
 pub const CONTACTS: &str = "contacts";
+/// Object store: one record per file being received or kept (its transfer state).
+pub const FILES: &str = "files";
+/// Object store: file content, per file in chunk index order.
+pub const CHUNKS: &str = "chunks";
 
 const KEY_WRAPPED: &[u8] = b"key";
 const KEY_PROFILE: &[u8] = b"profile";
@@ -490,8 +502,9 @@ impl<B: Backend> Store<B> {
             .collect()
     }
 
-    /// The whole profile (profile, rooms, events, contacts; not the data key) as one file,
-    /// encrypted under `passphrase` with Argon2id and XChaCha20-Poly1305 (format:
+    /// The whole profile (profile, rooms, events, contacts; not the data key, and not the
+    /// `files` and `chunks` stores: files can be huge, and an export must fit in memory) as
+    /// one file, encrypted under `passphrase` with Argon2id and XChaCha20-Poly1305 (format:
     /// [`confab_core::vault::export_profile`]). Takes one Argon2id run. Each object store
     /// is read in its own transaction, so export while nothing is being written.
     pub async fn export(&self, passphrase: &str) -> Result<Vec<u8>, StoreError> {
@@ -521,7 +534,8 @@ impl<B: Backend> Store<B> {
     }
 
     /// Replaces the profile, rooms, events and contacts with those of an [`Store::export`]
-    /// file, in one transaction; the data key and passphrase stay as they are. A wrong
+    /// file, in one transaction; the data key and passphrase stay as they are, and so do
+    /// the stored files (an export holds none). A wrong
     /// `passphrase` is [`StoreError::WrongPassphrase`] and changes nothing; so does a damaged
     /// file ([`StoreError::Corrupt`]).
     pub async fn import(&self, bytes: &[u8], passphrase: &str) -> Result<(), StoreError> {
@@ -543,6 +557,97 @@ impl<B: Backend> Store<B> {
         self.backend.write(ops).await?;
         self.next_seq.borrow_mut().clear();
         Ok(())
+    }
+
+    /// Stores `chunks` as chunks `first`, `first + 1`, … of `file` (replacing any already
+    /// there) and, if given, `record` as the file's record, in one transaction: a record
+    /// that counts the chunks it has is never ahead of (or behind) the chunks stored.
+    pub async fn put_chunks(
+        &self,
+        file: [u8; 32],
+        first: u32,
+        chunks: &[&[u8]],
+        record: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let mut ops = Vec::with_capacity(chunks.len() + 1);
+        for (offset, chunk) in chunks.iter().enumerate() {
+            let index = u32::try_from(offset)
+                .ok()
+                .and_then(|offset| first.checked_add(offset))
+                .ok_or_else(|| {
+                    StoreError::Unavailable("a file cannot have more than 2^32 chunks".into())
+                })?;
+            ops.push(self.sealed_put(CHUNKS, chunk_key(file, index), chunk)?);
+        }
+        if let Some(record) = record {
+            ops.push(self.sealed_put(FILES, file.to_vec(), record)?);
+        }
+        self.backend.write(ops).await
+    }
+
+    /// Chunk `index` of `file`, opened, if it is stored.
+    pub async fn chunk(&self, file: [u8; 32], index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        // A chunk is file content, not a secret of ours: hand the buffer over rather than
+        // copying it out of its `Zeroizing`.
+        Ok(self
+            .load(CHUNKS, &chunk_key(file, index))
+            .await?
+            .map(|mut plain| std::mem::take(&mut *plain)))
+    }
+
+    /// How many chunks of `file` are stored, counted as the index of the last one + 1 (0 if
+    /// none): chunks are stored contiguously from 0, so this is where to resume.
+    pub async fn chunk_count(&self, file: [u8; 32]) -> Result<u32, StoreError> {
+        match self.backend.last_key(CHUNKS, &file).await? {
+            Some(key) => Ok(index_of(&key)?.saturating_add(1)),
+            None => Ok(0),
+        }
+    }
+
+    /// Saves (replaces) `file`'s record.
+    pub async fn save_file_record(&self, file: [u8; 32], value: &[u8]) -> Result<(), StoreError> {
+        let op = self.sealed_put(FILES, file.to_vec(), value)?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// Every file record as `(file id, value)`, ordered by id.
+    pub async fn file_records(&self) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+        self.load_all(FILES, &[])
+            .await?
+            .into_iter()
+            .map(|(key, plain)| {
+                let key: [u8; 32] = key
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a file id is not 32 bytes".into()))?;
+                Ok((key, plain.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Deletes `file`'s record and all its chunks, in one transaction.
+    pub async fn forget_file(&self, file: [u8; 32]) -> Result<(), StoreError> {
+        self.backend
+            .write(vec![
+                Op::DeletePrefix {
+                    store: FILES,
+                    prefix: file.to_vec(),
+                },
+                Op::DeletePrefix {
+                    store: CHUNKS,
+                    prefix: file.to_vec(),
+                },
+            ])
+            .await
+    }
+
+    /// Deletes `file`'s chunks and keeps its record.
+    pub async fn forget_chunks(&self, file: [u8; 32]) -> Result<(), StoreError> {
+        self.backend
+            .write(vec![Op::DeletePrefix {
+                store: CHUNKS,
+                prefix: file.to_vec(),
+            }])
+            .await
     }
 
     /// Reserves `count` sequence numbers in `room`, returning the first. Reservation is
@@ -642,6 +747,21 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
         .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| StoreError::Corrupt("an event key is not 40 bytes".into()))
+}
+
+/// `file id ‖ index:u32be`: bytewise order is index order within a file.
+fn chunk_key(file: [u8; 32], index: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(36);
+    key.extend_from_slice(&file);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn index_of(key: &[u8]) -> Result<u32, StoreError> {
+    key.get(32..)
+        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("a chunk key is not 36 bytes".into()))
 }
 
 /// Which store an imported record goes to, after checking that it fits there.

@@ -13,7 +13,7 @@ use indexed_db_futures::transaction::TransactionMode;
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 
-use super::{Backend, CONTACTS, EVENTS, META, Op, ROOMS, StoreError};
+use super::{Backend, CHUNKS, CONTACTS, EVENTS, FILES, META, Op, ROOMS, StoreError};
 use crate::platform::tab_lock::TabLock;
 
 /// The IndexedDB schema version. Each version's step in [`upgrade`] takes a database from
@@ -21,7 +21,8 @@ use crate::platform::tab_lock::TabLock;
 ///
 /// - 1: `meta`, `rooms`, `events`
 /// - 2: `contacts`
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: `files`, `chunks`
+pub const SCHEMA_VERSION: u32 = 3;
 
 thread_local! {
     /// Tab locks this page holds. Once taken, a lock is kept for the page's life (the
@@ -116,6 +117,11 @@ fn upgrade(old_version: f64, db: &Database) -> indexed_db_futures::Result<()> {
     }
     if old_version < 2.0 {
         db.create_object_store(CONTACTS).build()?;
+    }
+    if old_version < 3.0 {
+        for store in [FILES, CHUNKS] {
+            db.create_object_store(store).build()?;
+        }
     }
     Ok(())
 }

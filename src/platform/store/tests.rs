@@ -14,8 +14,8 @@ use wasm_bindgen_test::*;
 
 use super::idb::{IdbBackend, SCHEMA_VERSION, idb_error, lock_name};
 use super::{
-    Backend, BrowserStore, CONTACTS, EVENTS, META, MemoryBackend, MemoryStore, Profile, ROOMS,
-    SavedRoom, Store, StoreError,
+    Backend, BrowserStore, CHUNKS, CONTACTS, EVENTS, FILES, META, MemoryBackend, MemoryStore,
+    Profile, ROOMS, SavedRoom, Store, StoreError,
 };
 use crate::platform::tab_lock::TabLock;
 use crate::platform::{clock, entropy};
@@ -207,7 +207,7 @@ async fn passphrase_right_wrong_changed_and_removed() {
 async fn raw_contents(name: &str) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let db = Database::open(name).await.unwrap();
     let mut out = Vec::new();
-    for store in [META, ROOMS, EVENTS, CONTACTS] {
+    for store in [META, ROOMS, EVENTS, CONTACTS, FILES, CHUNKS] {
         let tx = db.transaction(store).build().unwrap();
         let object_store = tx.object_store(store).unwrap();
         let keys: Vec<JsValue> = object_store
@@ -540,4 +540,222 @@ async fn the_memory_store_behaves_the_same() {
         store.contacts().await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+/// The chunk length of file transfers.
+const CHUNK_LEN: usize = 64_512;
+
+/// Chunk `index` of a test file: [`SECRET_TEXT`] over and over, then the index, so every
+/// chunk differs and holds recognisable plaintext.
+fn chunk_bytes(index: u32, len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = SECRET_TEXT.bytes().cycle().take(len).collect();
+    let at = len.saturating_sub(4);
+    bytes[at..].copy_from_slice(&index.to_be_bytes()[..len - at]);
+    bytes
+}
+
+/// Stores file `[7; 32]` in two steps (chunks 0–1 with a record, then chunk 2, a short
+/// last one, with the record updated), and one chunk of file `[8; 32]`.
+async fn fill_files<B: Backend>(store: &Store<B>) {
+    let (c0, c1, c2) = (
+        chunk_bytes(0, CHUNK_LEN),
+        chunk_bytes(1, CHUNK_LEN),
+        chunk_bytes(2, 1000),
+    );
+    assert_eq!(store.chunk_count([7; 32]).await.unwrap(), 0);
+    store
+        .put_chunks([7; 32], 0, &[&c0, &c1], Some(b"2 of 3"))
+        .await
+        .unwrap();
+    // The record and the chunks were written together: both are there.
+    assert_eq!(store.chunk_count([7; 32]).await.unwrap(), 2);
+    assert_eq!(
+        store.file_records().await.unwrap(),
+        [([7; 32], b"2 of 3".to_vec())]
+    );
+    store
+        .put_chunks([7; 32], 2, &[&c2], Some(b"3 of 3"))
+        .await
+        .unwrap();
+    store
+        .put_chunks([8; 32], 0, &[b"other file"], None)
+        .await
+        .unwrap();
+}
+
+/// Checks what [`fill_files`] wrote, then forgets chunks and files.
+async fn check_files<B: Backend>(store: &Store<B>) {
+    assert_eq!(store.chunk_count([7; 32]).await.unwrap(), 3);
+    assert_eq!(store.chunk_count([8; 32]).await.unwrap(), 1);
+    assert_eq!(store.chunk_count([9; 32]).await.unwrap(), 0);
+    for index in 0..2 {
+        assert_eq!(
+            store.chunk([7; 32], index).await.unwrap(),
+            Some(chunk_bytes(index, CHUNK_LEN))
+        );
+    }
+    assert_eq!(
+        store.chunk([7; 32], 2).await.unwrap(),
+        Some(chunk_bytes(2, 1000))
+    );
+    assert_eq!(store.chunk([7; 32], 3).await.unwrap(), None);
+    assert_eq!(
+        store.chunk([8; 32], 0).await.unwrap().as_deref(),
+        Some(&b"other file"[..])
+    );
+    assert_eq!(
+        store.file_records().await.unwrap(),
+        [([7; 32], b"3 of 3".to_vec())]
+    );
+    // Files are not part of an export.
+    let copy = Store::open_backend(MemoryBackend::default(), None, FAST)
+        .await
+        .unwrap();
+    copy.import(&store.export("e").await.unwrap(), "e")
+        .await
+        .unwrap();
+    assert!(copy.file_records().await.unwrap().is_empty());
+    assert_eq!(copy.chunk_count([7; 32]).await.unwrap(), 0);
+
+    store.save_file_record([8; 32], b"eight").await.unwrap();
+    store.forget_chunks([8; 32]).await.unwrap();
+    assert_eq!(store.chunk_count([8; 32]).await.unwrap(), 0);
+    assert_eq!(store.file_records().await.unwrap().len(), 2, "record kept");
+    store.forget_file([7; 32]).await.unwrap();
+    assert_eq!(store.chunk_count([7; 32]).await.unwrap(), 0);
+    assert_eq!(store.chunk([7; 32], 0).await.unwrap(), None);
+    assert_eq!(
+        store.file_records().await.unwrap(),
+        [([8; 32], b"eight".to_vec())]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn file_chunks_round_trip_through_a_reopen_and_are_forgotten() {
+    let name = unique_db("chunks");
+    {
+        let store = open(&name, Some("pass")).await.unwrap();
+        fill_files(&store).await;
+    }
+    let store = open(&name, Some("pass")).await.unwrap();
+    check_files(&store).await;
+    drop(store);
+    delete(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn file_chunks_in_the_memory_store() {
+    let backend = MemoryBackend::default();
+    {
+        let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+            .await
+            .unwrap();
+        fill_files(&store).await;
+    }
+    let store = Store::open_backend(backend, None, FAST).await.unwrap();
+    check_files(&store).await;
+}
+
+#[wasm_bindgen_test]
+async fn chunks_are_bound_to_their_file_and_index() {
+    let store: MemoryStore = Store::open_backend(MemoryBackend::default(), None, FAST)
+        .await
+        .unwrap();
+    fill_files(&store).await;
+    let key = |file: u8, index: u32| {
+        let mut key = vec![file; 32];
+        key.extend_from_slice(&index.to_be_bytes());
+        key
+    };
+    let sealed = store
+        .backend()
+        .get(CHUNKS, &key(7, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    let swap = |key: Vec<u8>| super::Op::Put {
+        store: CHUNKS,
+        key,
+        value: sealed.clone(),
+    };
+    store
+        .backend()
+        .write(vec![swap(key(7, 1)), swap(key(8, 0))])
+        .await
+        .unwrap();
+    for (file, index) in [([7; 32], 1), ([8; 32], 0)] {
+        assert!(matches!(
+            store.chunk(file, index).await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+    assert!(store.chunk([7; 32], 0).await.unwrap().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn with_a_passphrase_no_file_content_reaches_indexeddb() {
+    let name = unique_db("raw-chunks");
+    {
+        let store = open(&name, Some("pass")).await.unwrap();
+        fill_files(&store).await;
+        store.save_file_record([9; 32], b"photo.jpg").await.unwrap();
+    }
+    let raw = raw_contents(&name).await;
+    let n_chunks = raw.iter().filter(|(store, ..)| store == CHUNKS).count();
+    assert_eq!(n_chunks, 4);
+    let n_files = raw.iter().filter(|(store, ..)| store == FILES).count();
+    assert_eq!(n_files, 2);
+    for (store, key, value) in &raw {
+        for needle in [&SECRET_TEXT.as_bytes()[..12], b"other file", b"photo.jpg"] {
+            assert!(!contains(key, needle), "{store}: plaintext in a key");
+            assert!(!contains(value, needle), "{store}: plaintext in a value");
+        }
+    }
+    delete(&name).await;
+}
+
+/// A schema-2 database (no `files`, no `chunks`) written by hand opens with today's code:
+/// its contacts read back and files can be stored.
+#[wasm_bindgen_test]
+async fn a_version_2_database_is_upgraded_to_3_keeping_its_data() {
+    let name = unique_db("migrate-2");
+    let mut vault = Vault::create([12; 32]);
+    {
+        let db = Database::open(name.as_str())
+            .with_version(2u32)
+            .with_on_upgrade_needed(|_, db| {
+                for store in ["meta", "rooms", "events", "contacts"] {
+                    db.create_object_store(store).build()?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        raw_put(
+            &db,
+            "meta",
+            b"key",
+            &vault.wrap(None, FAST).unwrap().encode(),
+        )
+        .await;
+        let sealed = vault
+            .seal(&vault::record_context("contacts", &[5; 32]), b"dave")
+            .unwrap();
+        raw_put(&db, "contacts", &[5; 32], &sealed).await;
+        db.close();
+    }
+
+    let store = open(&name, None).await.unwrap();
+    assert_eq!(
+        store.contacts().await.unwrap(),
+        [([5; 32], b"dave".to_vec())]
+    );
+    fill_files(&store).await;
+    check_files(&store).await;
+    drop(store);
+
+    let db = Database::open(name.as_str()).await.unwrap();
+    assert_eq!(db.version(), 3.0);
+    db.close();
+    delete(&name).await;
 }
