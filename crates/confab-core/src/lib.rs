@@ -36,11 +36,13 @@ mod rng;
 pub mod room;
 pub mod session;
 pub mod signal;
+pub mod transfer;
 pub mod vault;
 pub mod wire;
 
 pub use client::{
-    Client, Config, Event, FailReason, Output, PeerInfo, RejectReason, Role, SendError, Transmit,
+    Channel, Client, Config, Direction, Event, FailReason, Output, PeerInfo, RejectReason, Role,
+    SendError, TransferState, TransferUpdate, Transmit,
 };
 pub use history::{Content, MessageView, OrderKey, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity};

@@ -3,8 +3,11 @@
 //! Pattern: `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s` (see ARCHITECTURE.md for why). The
 //! responder's identity card travels in message 2, the initiator's in message 3, each
 //! binding the Noise static key to an Ed25519 identity. Transport frames carry an explicit
-//! counter used as the nonce; a counter at or below the highest accepted one is a replay
-//! or reordering and is rejected without touching the session.
+//! counter used as the nonce. A session's frames may travel over several data channels
+//! (the main one and one per file), which reorders them a little, so the receiver keeps a
+//! sliding window of [`REPLAY_WINDOW`] counters (as IPsec and WireGuard do, RFC 6479): a
+//! counter already accepted, or older than the window, is a replay and is rejected
+//! without touching the session.
 
 use crate::identity::{Identity, PublicIdentity};
 use crate::rng::SeededResolver;
@@ -14,6 +17,10 @@ use crate::wire::{Card, DecodeError, Frame, MAX_NOISE_LEN, TAG_LEN};
 pub const NOISE_PARAMS: &str = "Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s";
 /// Largest plaintext in one transport frame.
 pub const MAX_PLAINTEXT_LEN: usize = MAX_NOISE_LEN - TAG_LEN;
+/// How far behind the newest accepted counter a frame may arrive and still be accepted
+/// (once).
+pub const REPLAY_WINDOW: u64 = (REPLAY_WORDS as u64 - 1) * 64;
+const REPLAY_WORDS: usize = 128;
 
 /// Which side speaks first. On a WebRTC link the offerer initiates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +157,7 @@ impl Handshake {
             Session {
                 transport,
                 send_counter: 0,
-                recv_floor: 0,
+                received: ReplayWindow::default(),
             },
             identity,
             name,
@@ -192,8 +199,78 @@ impl Handshake {
 pub struct Session {
     transport: snow::StatelessTransportState,
     send_counter: u64,
-    /// The lowest counter we will still accept.
-    recv_floor: u64,
+    received: ReplayWindow,
+}
+
+/// Which recent counters were accepted: a ring of bits over the last [`REPLAY_WORDS`]
+/// 64-counter blocks (RFC 6479).
+struct ReplayWindow {
+    /// One more than the highest counter accepted (0: none yet).
+    next: u64,
+    bits: Box<[u64; REPLAY_WORDS]>,
+}
+
+impl Default for ReplayWindow {
+    fn default() -> ReplayWindow {
+        ReplayWindow {
+            next: 0,
+            bits: Box::new([0; REPLAY_WORDS]),
+        }
+    }
+}
+
+impl ReplayWindow {
+    /// The oldest counter still acceptable.
+    fn floor(&self) -> u64 {
+        self.next.saturating_sub(REPLAY_WINDOW)
+    }
+
+    fn slot(counter: u64) -> (usize, u64) {
+        let word = (counter >> 6) % REPLAY_WORDS as u64;
+        (usize::try_from(word).unwrap_or(0), 1 << (counter & 63))
+    }
+
+    fn is_fresh(&self, counter: u64) -> bool {
+        // Never sealed (`seal` stops before it), and it would leave nothing newer.
+        if counter == u64::MAX {
+            return false;
+        }
+        if counter >= self.next {
+            return true;
+        }
+        if counter < self.floor() {
+            return false;
+        }
+        let (word, bit) = Self::slot(counter);
+        self.bits.get(word).is_some_and(|w| w & bit == 0)
+    }
+
+    fn accept(&mut self, counter: u64) {
+        if counter >= self.next {
+            // Clear the blocks the window slides over (all of them after a long jump).
+            let first = if self.next == 0 {
+                0
+            } else {
+                ((self.next - 1) >> 6) + 1
+            };
+            let last = counter >> 6;
+            let blocks = last
+                .saturating_add(1)
+                .saturating_sub(first)
+                .min(REPLAY_WORDS as u64);
+            for block in first..first + blocks {
+                let (word, _) = Self::slot(block << 6);
+                if let Some(w) = self.bits.get_mut(word) {
+                    *w = 0;
+                }
+            }
+            self.next = counter.saturating_add(1);
+        }
+        let (word, bit) = Self::slot(counter);
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= bit;
+        }
+    }
 }
 
 /// Why an incoming transport frame was dropped. The session is unchanged.
@@ -203,8 +280,8 @@ pub enum OpenError {
     /// Not a transport frame at all.
     #[error("malformed frame: {0}")]
     Malformed(#[from] DecodeError),
-    /// Counter already used or older than one already accepted.
-    #[error("replayed or reordered frame (counter {counter}, expected at least {floor})")]
+    /// Counter already accepted, or older than the replay window.
+    #[error("replayed or too late frame (counter {counter}, window starts at {floor})")]
     Replay {
         /// The frame's counter.
         counter: u64,
@@ -276,10 +353,10 @@ impl Session {
         counter: u64,
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, OpenError> {
-        if counter < self.recv_floor {
+        if !self.received.is_fresh(counter) {
             return Err(OpenError::Replay {
                 counter,
-                floor: self.recv_floor,
+                floor: self.received.floor(),
             });
         }
         let mut plaintext = vec![0u8; ciphertext.len()];
@@ -288,8 +365,8 @@ impl Session {
             .read_message(counter, ciphertext, &mut plaintext)
             .map_err(|_| OpenError::Decrypt)?;
         plaintext.truncate(len);
-        // Authentic: only now move the floor (a u64::MAX counter leaves nothing acceptable).
-        self.recv_floor = counter.saturating_add(1);
+        // Authentic: only now record it (after a u64::MAX counter nothing newer exists).
+        self.received.accept(counter);
         Ok(plaintext)
     }
 

@@ -45,6 +45,15 @@ pub enum ServerMessage {
         peer: PeerId,
         /// ICE servers the operator configured (empty on loopback).
         ice_servers: Vec<IceServer>,
+        /// Relayed bytes per second this connection may send (whole binary messages,
+        /// header included); envelopes beyond it are dropped with `relay-cap`. 0: unknown
+        /// (a server from before the cap).
+        #[serde(default)]
+        relay_bytes_per_sec: u64,
+        /// Relayed bytes this connection may send at once, above the sustained rate.
+        /// 0: unknown.
+        #[serde(default)]
+        relay_burst_bytes: u64,
     },
     /// We are in the room; these peers were already there.
     Joined {
@@ -115,6 +124,9 @@ pub enum ErrorCode {
     UnknownPeer,
     /// The relay envelope was malformed.
     BadEnvelope,
+    /// Relaying faster than the byte cap stated in `Welcome`: the envelope was dropped
+    /// (sent at most once a second; later drops are silent). The connection stays open.
+    RelayCap,
 }
 
 #[cfg(test)]
@@ -135,10 +147,28 @@ mod tests {
         let welcome = ServerMessage::Welcome {
             peer: PeerId::new(5),
             ice_servers: vec![],
+            relay_bytes_per_sec: 2_097_152,
+            relay_burst_bytes: 8_388_608,
         };
+        let json = serde_json::to_string(&welcome).unwrap();
         assert_eq!(
-            serde_json::to_string(&welcome).unwrap(),
-            r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[]}"#
+            json,
+            r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[],"relay_bytes_per_sec":2097152,"relay_burst_bytes":8388608}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(&json).unwrap(),
+            welcome
+        );
+        // A welcome from a server before the relay cap: the cap is unknown (0).
+        let old = r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[]}"#;
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(old).unwrap(),
+            ServerMessage::Welcome {
+                peer: PeerId::new(5),
+                ice_servers: vec![],
+                relay_bytes_per_sec: 0,
+                relay_burst_bytes: 0,
+            }
         );
         let error = ServerMessage::Error {
             code: ErrorCode::TooManyRooms,
@@ -148,6 +178,15 @@ mod tests {
             serde_json::to_string(&error)
                 .unwrap()
                 .contains(r#""code":"too-many-rooms""#)
+        );
+        let relay_cap = ServerMessage::Error {
+            code: ErrorCode::RelayCap,
+            message: "x".into(),
+        };
+        assert!(
+            serde_json::to_string(&relay_cap)
+                .unwrap()
+                .contains(r#""code":"relay-cap""#)
         );
     }
 

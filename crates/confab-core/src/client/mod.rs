@@ -9,6 +9,7 @@
 //! returns `Err`: it leaves the state as it was and surfaces as [`Event::PeerRejected`] (one
 //! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
 
+mod files;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use crate::wire::{
     AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_NAME_LEN, MAX_TEXT_LEN, Presence,
     truncate_utf8,
 };
+pub use files::{Direction, TransferState, TransferUpdate};
 
 /// Tunables. `Default` gives the values the app uses.
 #[derive(Clone, Debug)]
@@ -54,6 +56,8 @@ pub struct Config {
     pub anti_entropy_interval: Duration,
     /// "Typing" shown for a peer expires after this unless repeated.
     pub typing_timeout: Duration,
+    /// A download that receives nothing for this long asks again from its next chunk.
+    pub transfer_stall: Duration,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             want_timeout: Duration::from_secs(3),
             anti_entropy_interval: Duration::from_secs(10),
             typing_timeout: Duration::from_secs(6),
+            transfer_stall: Duration::from_secs(5),
         }
     }
 }
@@ -90,12 +95,43 @@ pub struct Transmit {
     pub peer: PeerId,
     /// A complete frame.
     pub bytes: Vec<u8>,
+    /// Which data channel should carry it on a direct link (the relay carries all).
+    pub channel: Channel,
+}
+
+/// The data channel a frame belongs on. Every channel carries frames of the same Noise
+/// session; a file's own channel lets its chunks queue (and be flow-controlled) without
+/// holding up messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The ordered main channel: handshakes, events, everything but file chunks.
+    Main,
+    /// The file's own channel: its chunks.
+    File(EventId),
+}
+
+impl Transmit {
+    fn main(peer: PeerId, bytes: Vec<u8>) -> Transmit {
+        Transmit {
+            peer,
+            bytes,
+            channel: Channel::Main,
+        }
+    }
 }
 
 impl std::fmt::Debug for Transmit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Transmit { peer, bytes } = self;
-        write!(f, "Transmit {{ peer: {peer:?}, len: {} }}", bytes.len())
+        let Transmit {
+            peer,
+            bytes,
+            channel,
+        } = self;
+        write!(
+            f,
+            "Transmit {{ peer: {peer:?}, len: {}, channel: {channel:?} }}",
+            bytes.len()
+        )
     }
 }
 
@@ -190,6 +226,28 @@ pub enum Event {
         /// Now.
         presence: Presence,
     },
+    /// A member asked for chunk `index` of our `file`: read it and hand it to
+    /// [`Client::send_chunk`] (in order, as the data channel has room).
+    ChunkWanted {
+        /// The receiver's link.
+        peer: PeerId,
+        /// The file message.
+        file: EventId,
+        /// The chunk.
+        index: u32,
+    },
+    /// The next chunk of a download arrived, authenticated and in order: store it, then
+    /// report it with [`Client::chunks_stored`].
+    ChunkReceived {
+        /// The file message.
+        file: EventId,
+        /// The chunk's index.
+        index: u32,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// A transfer progressed or changed state.
+    Transfer(TransferUpdate),
     /// Answer to [`Client::send_ping`].
     Pong {
         /// Link.
@@ -267,6 +325,9 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// Files are announced with [`Client::post_file`].
+    #[error("announce files with post_file")]
+    UseFilePost,
 }
 
 #[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
@@ -304,6 +365,7 @@ pub struct Client {
     typing: BTreeMap<MemberKey, Instant>,
     presence: Presence,
     read_up_to: Option<OrderKey>,
+    files: files::Files,
     latest_now: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -326,6 +388,7 @@ impl Client {
             typing: BTreeMap::new(),
             presence: Presence::Online,
             read_up_to: None,
+            files: files::Files::default(),
             room,
             config,
             rng: SeededRng::from_seed(seed),
@@ -508,7 +571,7 @@ impl Client {
             seed,
         ));
         if let Some(bytes) = handshake.start() {
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit::main(peer, bytes));
         }
         let deadline = now + self.config.handshake_timeout;
         self.peers.insert(
@@ -553,7 +616,7 @@ impl Client {
                 match handshake.handle_message(step, message) {
                     Ok(reply) => {
                         if let Some(bytes) = reply {
-                            self.transmits.push_back(Transmit { peer, bytes });
+                            self.transmits.push_back(Transmit::main(peer, bytes));
                         }
                         self.finish_handshake_if_done(now, peer);
                     }
@@ -639,6 +702,7 @@ impl Client {
         self.broadcast(now, &Body::Bye);
         for peer in std::mem::take(&mut self.peers).into_keys() {
             self.sync.forget_peer(peer);
+            self.files.forget_peer(peer);
             self.events.push_back(Event::PeerLeft { peer });
         }
         for member in self.typing.keys().copied().collect::<Vec<_>>() {
@@ -696,6 +760,7 @@ impl Client {
             self.stop_typing(member);
         }
         self.handle_sync_timeout(now);
+        self.handle_files_timeout(now);
     }
 
     /// The next thing to do; see the module documentation.
@@ -730,10 +795,15 @@ impl Client {
                 }
             })
             .min();
-        [links, typing, self.sync.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            links,
+            typing,
+            self.sync.poll_timeout(),
+            self.files_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn finish_handshake_if_done(&mut self, now: Instant, peer: PeerId) {
@@ -762,8 +832,10 @@ impl Client {
                         probe_deadline: None,
                     },
                 );
+                let member = info.identity.member_key();
                 self.events.push_back(Event::PeerVerified { peer, info });
                 self.greet(now, peer);
+                self.resume_downloads_from(now, member);
             }
             None => self.events.push_back(Event::PeerFailed {
                 peer,
@@ -820,6 +892,10 @@ impl Client {
                 }
             }
             Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
+            body @ (Body::FileWant { .. }
+            | Body::FileChunk { .. }
+            | Body::FileAck { .. }
+            | Body::FileStop { .. }) => self.handle_file_body(now, peer, member, body),
         }
     }
 
@@ -843,6 +919,8 @@ impl Client {
     /// A verified link is gone (the caller has removed it from `peers`).
     fn forget_peer(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
         self.sync.forget_peer(peer);
+        let orphaned = self.files.forget_peer(peer);
+        self.orphan_downloads(now, orphaned);
         if !self
             .verified_peers()
             .any(|(_, info)| info.identity.member_key() == member)
@@ -858,6 +936,10 @@ impl Client {
         let member = self.member_of(peer);
         self.peers.remove(&peer);
         self.sync.forget_peer(peer);
+        let orphaned = self.files.forget_peer(peer);
+        if let Some(now) = self.latest_now {
+            self.orphan_downloads(now, orphaned);
+        }
         if let Some(member) = member {
             self.stop_typing(member);
         }
@@ -940,6 +1022,8 @@ impl Client {
             Content::Profile { name } => Content::Profile {
                 name: truncate_utf8(name.trim(), MAX_NAME_LEN).to_owned(),
             },
+            // Files go through `post_file`, which also starts serving them.
+            Content::File(_) => return Err(SendError::UseFilePost),
         })
     }
 
@@ -1010,7 +1094,7 @@ impl Client {
         match session.seal(&body.encode()) {
             Ok(bytes) => {
                 *last_sent = now;
-                self.transmits.push_back(Transmit { peer, bytes });
+                self.transmits.push_back(Transmit::main(peer, bytes));
                 true
             }
             // Bodies are bounded far below the frame limit; exhaustion after 2^64 frames
@@ -1018,6 +1102,7 @@ impl Client {
             Err(_) => {
                 self.peers.remove(&peer);
                 self.sync.forget_peer(peer);
+                self.files.forget_peer(peer);
                 self.events.push_back(Event::PeerLeft { peer });
                 false
             }
@@ -1035,7 +1120,7 @@ impl Client {
                 reason: AbortReason::HandshakeFailed,
             }
             .encode();
-            self.transmits.push_back(Transmit { peer, bytes });
+            self.transmits.push_back(Transmit::main(peer, bytes));
         }
         self.events.push_back(Event::PeerFailed { peer, reason });
     }

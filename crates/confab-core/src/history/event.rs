@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::identity::Identity;
 use crate::ids::{EventId, MemberKey, RoomId};
+use crate::transfer::FileMeta;
 use crate::wire::{self, DecodeError};
 
 const SIGNATURE_CONTEXT: &[u8] = b"confab/v1/event-signature";
@@ -69,6 +70,8 @@ pub enum Content {
         /// At most [`wire::MAX_NAME_LEN`] bytes.
         name: String,
     },
+    /// A file the author offers; its bytes travel outside history (see [`crate::transfer`]).
+    File(FileMeta),
 }
 
 /// An event's fields, before or after signing.

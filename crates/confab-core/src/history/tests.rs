@@ -28,6 +28,20 @@ pub(crate) fn arb_event() -> impl Strategy<Value = Event> {
             }
         }),
         ".{0,16}".prop_map(|name| Content::Profile { name }),
+        (
+            ".{1,40}",
+            "[a-z]{1,10}/[a-z]{1,10}",
+            any::<u64>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(name, mime, size, hash)| Content::File(
+                crate::transfer::FileMeta {
+                    name,
+                    mime,
+                    size: size % crate::transfer::MAX_FILE_SIZE,
+                    hash
+                }
+            )),
     ];
     (
         any::<[u8; 32]>(),

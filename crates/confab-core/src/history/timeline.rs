@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{Content, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::{EventId, MemberKey};
+use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 
 /// One message as shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub struct MessageView {
     pub deleted: bool,
     /// Reactions, by emoji (sorted).
     pub reactions: Vec<Reaction>,
+    /// The file this message offers, its name and type made safe to show and save
+    /// ([`safe_file_name`], [`safe_mime`]); `text` is then a caption (empty unless edited).
+    pub file: Option<FileMeta>,
 }
 
 /// Everyone who reacted to a message with one emoji.
@@ -45,6 +49,7 @@ pub struct Reaction {
 
 /// What applying an event changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // returned once per event, never stored
 pub enum TimelineChange {
     /// This message is new or changed: show it as it is now.
     Message(MessageView),
@@ -121,8 +126,29 @@ impl Timeline {
                     edited: false,
                     deleted: false,
                     reactions: Vec::new(),
+                    file: None,
                 };
                 view.reactions = self.reactions_of(&id);
+                self.messages.insert(id, view.clone());
+                Some(TimelineChange::Message(view))
+            }
+            Content::File(file) => {
+                let view = MessageView {
+                    id,
+                    key,
+                    author: fields.author,
+                    sent_at: fields.sent_at,
+                    text: String::new(),
+                    reply_to: None,
+                    edited: false,
+                    deleted: false,
+                    reactions: self.reactions_of(&id),
+                    file: Some(FileMeta {
+                        name: safe_file_name(&file.name),
+                        mime: safe_mime(&file.mime),
+                        ..file.clone()
+                    }),
+                };
                 self.messages.insert(id, view.clone());
                 Some(TimelineChange::Message(view))
             }

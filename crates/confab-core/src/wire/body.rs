@@ -13,6 +13,11 @@
 //!   presence = tag 10, state:u8 (1 online, 2 away)
 //!   run      = tag 11, author[32], first_seq:u64be, prev[32], count:u16be,
 //!              (len:u16be compact_event)*      (consecutive events of one author)
+//!   file_want  = tag 12, file[32], from:u32be        (send chunks from..; resumes too)
+//!   file_chunk = tag 13, file[32], index:u32be, data (1..=CHUNK_LEN bytes)
+//!   file_ack   = tag 14, file[32], next:u32be        (chunks ..next are stored)
+//!   file_stop  = tag 15, file[32], reason:u8         (1 declined 2 paused 3 cancelled
+//!                                                     4 unavailable 5 failed)
 //! card  = signing_key[32] signature[64] name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
 //! ```
 //!
@@ -21,6 +26,7 @@
 use super::{DecodeError, Reader};
 use crate::history::OrderKey;
 use crate::ids::{EventId, MemberKey};
+use crate::transfer::{CHUNK_LEN, StopReason};
 
 /// Longest chat text, in UTF-8 bytes.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
@@ -37,6 +43,13 @@ const TAG_TYPING: u8 = 8;
 const TAG_READ: u8 = 9;
 const TAG_PRESENCE: u8 = 10;
 const TAG_RUN: u8 = 11;
+const TAG_FILE_WANT: u8 = 12;
+const TAG_FILE_CHUNK: u8 = 13;
+const TAG_FILE_ACK: u8 = 14;
+const TAG_FILE_STOP: u8 = 15;
+
+/// Bytes a `Body::FileChunk` adds before its data.
+pub const FILE_CHUNK_HEADER_LEN: usize = 1 + 32 + 4;
 
 /// Whether a member is looking at the room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,6 +130,36 @@ pub enum Body {
         prev: EventId,
         /// Compact entries.
         entries: Vec<Vec<u8>>,
+    },
+    /// Please send the chunks of `file` from index `from` on (a start or a resume).
+    FileWant {
+        /// The file message's id.
+        file: EventId,
+        /// First chunk wanted.
+        from: u32,
+    },
+    /// One chunk of a file.
+    FileChunk {
+        /// The file message's id.
+        file: EventId,
+        /// Its index.
+        index: u32,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// The sender of this has stored every chunk before `next`.
+    FileAck {
+        /// The file message's id.
+        file: EventId,
+        /// First chunk not stored.
+        next: u32,
+    },
+    /// Stop sending or asking for `file`.
+    FileStop {
+        /// The file message's id.
+        file: EventId,
+        /// Why.
+        reason: StopReason,
     },
 }
 
@@ -207,6 +250,36 @@ impl Body {
                     entries,
                 }
             }
+            TAG_FILE_WANT => Body::FileWant {
+                file: EventId(reader.array()?),
+                from: reader.u32()?,
+            },
+            TAG_FILE_CHUNK => {
+                let file = EventId(reader.array()?);
+                let index = reader.u32()?;
+                let data = reader.rest();
+                if data.is_empty() || data.len() > CHUNK_LEN {
+                    return Err(DecodeError::Invalid("chunk length"));
+                }
+                Body::FileChunk {
+                    file,
+                    index,
+                    data: data.to_vec(),
+                }
+            }
+            TAG_FILE_ACK => Body::FileAck {
+                file: EventId(reader.array()?),
+                next: reader.u32()?,
+            },
+            TAG_FILE_STOP => {
+                let file = EventId(reader.array()?);
+                let code = reader.u8()?;
+                let reason = StopReason::from_code(code).ok_or(DecodeError::UnknownKind {
+                    what: "stop reason",
+                    got: code,
+                })?;
+                Body::FileStop { file, reason }
+            }
             got => {
                 return Err(DecodeError::UnknownKind {
                     what: "body tag",
@@ -284,6 +357,22 @@ impl Body {
                     out.extend_from_slice(entry.get(..usize::from(u16::MAX)).unwrap_or(entry));
                 }
                 out
+            }
+            Body::FileWant { file, from } => {
+                [&[TAG_FILE_WANT][..], file.as_bytes(), &from.to_be_bytes()].concat()
+            }
+            Body::FileChunk { file, index, data } => [
+                &[TAG_FILE_CHUNK][..],
+                file.as_bytes(),
+                &index.to_be_bytes(),
+                data,
+            ]
+            .concat(),
+            Body::FileAck { file, next } => {
+                [&[TAG_FILE_ACK][..], file.as_bytes(), &next.to_be_bytes()].concat()
+            }
+            Body::FileStop { file, reason } => {
+                [&[TAG_FILE_STOP][..], file.as_bytes(), &[reason.code()]].concat()
             }
             Body::Presence(presence) => vec![
                 TAG_PRESENCE,

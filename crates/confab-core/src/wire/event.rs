@@ -10,6 +10,8 @@
 //!   delete  = kind 3, target[32]
 //!   react   = kind 4, target[32], on:u8 (0|1), len:u8, emoji (<= MAX_EMOJI_LEN)
 //!   profile = kind 5, len:u8, name (<= MAX_NAME_LEN)
+//!   file    = kind 6, size:u64be, sha256[32], len:u8, media type (<= 127 B),
+//!             len:u8, name (1..=255 B)
 //! ```
 //!
 //! `seq` and `lamport` are at least 1 and `lamport` is below `u64::MAX`, so a successor
@@ -26,6 +28,7 @@
 use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
 use crate::history::{Content, Event, UnixMillis};
 use crate::ids::{EventId, MemberKey};
+use crate::transfer::{FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN};
 
 /// Longest reaction, in UTF-8 bytes (one emoji with modifiers fits).
 pub const MAX_EMOJI_LEN: usize = 32;
@@ -40,6 +43,7 @@ const KIND_EDIT: u8 = 2;
 const KIND_DELETE: u8 = 3;
 const KIND_REACT: u8 = 4;
 const KIND_PROFILE: u8 = 5;
+const KIND_FILE: u8 = 6;
 
 /// Encodes an event's signed part. Over-long texts and names are cut on a char boundary
 /// (the client refuses them before this point).
@@ -81,6 +85,13 @@ pub(crate) fn encode_unsigned(event: &Event) -> Vec<u8> {
         Content::Profile { name } => {
             out.push(KIND_PROFILE);
             push_short(&mut out, truncate_utf8(name, MAX_NAME_LEN));
+        }
+        Content::File(file) => {
+            out.push(KIND_FILE);
+            out.extend_from_slice(&file.size.to_be_bytes());
+            out.extend_from_slice(&file.hash);
+            push_short(&mut out, truncate_utf8(&file.mime, MAX_MIME_LEN));
+            push_short(&mut out, truncate_utf8(&file.name, MAX_FILE_NAME_LEN));
         }
     }
     out
@@ -152,6 +163,26 @@ pub(crate) fn decode_signed(bytes: &[u8]) -> Result<(Event, &[u8], [u8; 64]), De
             let len = usize::from(reader.u8()?);
             let name = reader.str(len, MAX_NAME_LEN, "display name")?.to_owned();
             Content::Profile { name }
+        }
+        KIND_FILE => {
+            let size = reader.u64()?;
+            if size > MAX_FILE_SIZE {
+                return Err(DecodeError::Invalid("file size"));
+            }
+            let hash = reader.array()?;
+            let len = usize::from(reader.u8()?);
+            let mime = reader.str(len, MAX_MIME_LEN, "media type")?.to_owned();
+            let len = usize::from(reader.u8()?);
+            let name = reader.str(len, MAX_FILE_NAME_LEN, "file name")?.to_owned();
+            if name.is_empty() {
+                return Err(DecodeError::Invalid("empty file name"));
+            }
+            Content::File(FileMeta {
+                name,
+                mime,
+                size,
+                hash,
+            })
         }
         got => {
             return Err(DecodeError::UnknownKind {

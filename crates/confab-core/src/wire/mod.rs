@@ -20,8 +20,8 @@ mod reader;
 pub mod relay;
 
 pub use body::{
-    Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, MAX_NAME_LEN,
-    MAX_TEXT_LEN, Mark, Presence, RUN_HEADER_LEN, truncate_utf8,
+    Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, FILE_CHUNK_HEADER_LEN,
+    HAVE_LEN_PER_MARK, MAX_NAME_LEN, MAX_TEXT_LEN, Mark, Presence, RUN_HEADER_LEN, truncate_utf8,
 };
 pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN};
 use reader::Reader;

@@ -84,6 +84,68 @@ fn bodies_have_a_fixed_layout() {
         &format!("090000000000000007{}0000000000000002", "33".repeat(32)),
     );
     check_body(Body::Presence(Presence::Away), "0a02");
+    check_body(
+        Body::FileWant {
+            file: EventId([0x66; 32]),
+            from: 3,
+        },
+        &format!("0c{}00000003", "66".repeat(32)),
+    );
+    check_body(
+        Body::FileChunk {
+            file: EventId([0x66; 32]),
+            index: 258,
+            data: vec![0xab, 0xcd],
+        },
+        &format!("0d{}00000102abcd", "66".repeat(32)),
+    );
+    check_body(
+        Body::FileAck {
+            file: EventId([0x66; 32]),
+            next: 16,
+        },
+        &format!("0e{}00000010", "66".repeat(32)),
+    );
+    check_body(
+        Body::FileStop {
+            file: EventId([0x66; 32]),
+            reason: crate::transfer::StopReason::Paused,
+        },
+        &format!("0f{}02", "66".repeat(32)),
+    );
+}
+
+#[test]
+fn chunks_are_never_empty_or_longer_than_a_chunk() {
+    let file = EventId([1; 32]);
+    let empty = Body::FileChunk {
+        file,
+        index: 0,
+        data: vec![],
+    }
+    .encode();
+    assert!(Body::decode(&empty).is_err());
+    let full = Body::FileChunk {
+        file,
+        index: 0,
+        data: vec![1; crate::transfer::CHUNK_LEN],
+    };
+    let bytes = full.encode();
+    assert!(bytes.len() <= crate::session::MAX_PLAINTEXT_LEN);
+    assert_eq!(Body::decode(&bytes), Ok(full));
+    let over = Body::FileChunk {
+        file,
+        index: 0,
+        data: vec![1; crate::transfer::CHUNK_LEN + 1],
+    };
+    assert!(Body::decode(&over.encode()).is_err());
+    let mut bad_reason = Body::FileStop {
+        file,
+        reason: crate::transfer::StopReason::Failed,
+    }
+    .encode();
+    *bad_reason.last_mut().unwrap() = 9;
+    assert!(Body::decode(&bad_reason).is_err());
 }
 
 /// Event 2 of author 0x44…, text "hé", whose bytes the layout tests spell out.
@@ -358,6 +420,28 @@ fn arb_body() -> impl Strategy<Value = Body> {
         any::<u64>().prop_map(|nonce| Body::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Body::Pong { nonce }),
         Just(Body::Bye),
+        (any::<[u8; 32]>(), any::<u32>()).prop_map(|(f, from)| Body::FileWant {
+            file: EventId(f),
+            from
+        }),
+        (
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 1..100)
+        )
+            .prop_map(|(f, index, data)| Body::FileChunk {
+                file: EventId(f),
+                index,
+                data
+            }),
+        (any::<[u8; 32]>(), any::<u32>()).prop_map(|(f, next)| Body::FileAck {
+            file: EventId(f),
+            next
+        }),
+        (any::<[u8; 32]>(), 1u8..=5).prop_map(|(f, code)| Body::FileStop {
+            file: EventId(f),
+            reason: crate::transfer::StopReason::from_code(code).unwrap()
+        }),
     ]
 }
 

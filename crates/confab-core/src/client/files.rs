@@ -1,0 +1,805 @@
+//! File transfers: the exchange described in [`crate::transfer`], one state machine per
+//! (file, peer) upload and one per download.
+//!
+//! - **Upload** (we are the file's author and the caller still has its bytes): a
+//!   `FileWant{from}` starts or resumes sending at `from`; we ask the caller for chunks
+//!   ([`Event::ChunkWanted`]) while fewer than [`WINDOW`] are unacknowledged, and it hands
+//!   them back with [`Client::send_chunk`]. Chunks below the last acknowledgement are
+//!   refused: nothing confirmed goes out twice.
+//! - **Download**: [`Client::download`] asks the author's link for chunks from what the
+//!   caller has stored; chunks are taken strictly in order ([`Event::ChunkReceived`]),
+//!   hashed, and acknowledged once the caller reports them stored
+//!   ([`Client::chunks_stored`]). A gap (a lost frame) or [`Config::transfer_stall`] of
+//!   silence asks again from the next chunk. When the author's link goes, the download
+//!   waits and resumes when the author is verified again.
+//!
+//! [`Config::transfer_stall`]: super::Config::transfer_stall
+
+use std::collections::BTreeMap;
+
+use super::{Channel, Client, Event, PeerState, SendError, Transmit};
+use crate::Instant;
+use crate::history::{Content, UnixMillis};
+use crate::ids::{EventId, MemberKey, PeerId};
+use crate::session::OpenError;
+use crate::transfer::{
+    ACK_EVERY, FileDigest, FileMeta, MAX_FILE_SIZE, StopReason, TransferError, WINDOW,
+    safe_file_name, safe_mime,
+};
+use crate::wire::{Body, Frame};
+
+/// Which way a transfer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We send our file to a member.
+    Upload,
+    /// We receive a member's file.
+    Download,
+}
+
+/// Where a transfer stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferState {
+    /// Accepted, but the other side is not connected (or not asked yet).
+    Waiting,
+    /// Chunks are flowing.
+    Active,
+    /// Paused by the receiver.
+    Paused,
+    /// Every chunk is stored and (downloads) the hash matched.
+    Complete,
+    /// Ended by the other side or by us.
+    Stopped(StopReason),
+    /// Failed; what was stored before stays.
+    Failed(TransferError),
+}
+
+/// A transfer's progress, reported whenever it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferUpdate {
+    /// The file message.
+    pub file: EventId,
+    /// The other side: the receiver of an upload, the author of a download.
+    pub member: MemberKey,
+    /// Which way.
+    pub direction: Direction,
+    /// Bytes confirmed stored by the receiver.
+    pub done: u64,
+    /// The file's size.
+    pub total: u64,
+    /// Where it stands.
+    pub state: TransferState,
+}
+
+#[derive(Default)]
+pub(crate) struct Files {
+    /// Our files whose bytes the caller can read.
+    held: BTreeMap<EventId, FileMeta>,
+    uploads: BTreeMap<(EventId, PeerId), Upload>,
+    downloads: BTreeMap<EventId, Download>,
+}
+
+struct Upload {
+    member: MemberKey,
+    /// Next chunk to ask the caller for.
+    next: u32,
+    /// Chunks before this are stored by the receiver.
+    acked: u32,
+}
+
+struct Download {
+    meta: FileMeta,
+    author: MemberKey,
+    /// The link chunks come from, once asked.
+    source: Option<PeerId>,
+    /// Next chunk expected.
+    next: u32,
+    /// Chunks before this are stored by the caller.
+    stored: u32,
+    /// The last acknowledgement sent.
+    acked: u32,
+    /// Hash of chunks `..next`; taken when the last one arrives.
+    digest: Option<FileDigest>,
+    state: TransferState,
+    /// Last chunk received or request sent (stall detection).
+    last_activity: Instant,
+}
+
+impl Files {
+    pub(crate) fn forget_peer(&mut self, peer: PeerId) -> Vec<EventId> {
+        self.uploads.retain(|(_, p), _| *p != peer);
+        let mut orphaned = Vec::new();
+        for (file, download) in &mut self.downloads {
+            if download.source == Some(peer) {
+                download.source = None;
+                orphaned.push(*file);
+            }
+        }
+        orphaned
+    }
+
+    pub(crate) fn poll_timeout(&self, stall: std::time::Duration) -> Option<Instant> {
+        self.downloads
+            .values()
+            .filter(|d| d.state == TransferState::Active && d.source.is_some())
+            .map(|d| d.last_activity + stall)
+            .min()
+    }
+}
+
+impl Download {
+    fn update(&self, file: EventId) -> TransferUpdate {
+        TransferUpdate {
+            file,
+            member: self.author,
+            direction: Direction::Download,
+            done: self.meta.bytes_in(self.stored),
+            total: self.meta.size,
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl Client {
+    /// Announces a file to the room: a signed file message, after which members may ask
+    /// us for its bytes (see [`Event::ChunkWanted`]) for as long as this client lives or
+    /// until [`Client::release_file`]. `hash` is the SHA-256 of the whole file
+    /// ([`FileDigest`]); the name and type are made safe first.
+    pub fn post_file(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        meta: FileMeta,
+    ) -> Result<EventId, SendError> {
+        let now = self.monotonic(now);
+        if meta.size > MAX_FILE_SIZE {
+            return Err(SendError::TooLong {
+                got: usize::try_from(meta.size).unwrap_or(usize::MAX),
+                max: usize::try_from(MAX_FILE_SIZE).unwrap_or(usize::MAX),
+            });
+        }
+        let meta = FileMeta {
+            name: safe_file_name(&meta.name),
+            mime: safe_mime(&meta.mime),
+            ..meta
+        };
+        let id = self.publish(now, sent_at, Content::File(meta.clone()));
+        self.files.held.insert(id, meta);
+        Ok(id)
+    }
+
+    /// Stops offering one of our files (the sender cancelled it, or its bytes are gone):
+    /// every receiver still downloading is told.
+    pub fn release_file(&mut self, now: Instant, file: EventId) {
+        let now = self.monotonic(now);
+        self.files.held.remove(&file);
+        let peers: Vec<(PeerId, MemberKey)> = self
+            .files
+            .uploads
+            .iter()
+            .filter(|((f, _), _)| *f == file)
+            .map(|((_, peer), upload)| (*peer, upload.member))
+            .collect();
+        for (peer, member) in peers {
+            self.files.uploads.remove(&(file, peer));
+            self.send_body(
+                now,
+                peer,
+                &Body::FileStop {
+                    file,
+                    reason: StopReason::Cancelled,
+                },
+            );
+            self.events.push_back(Event::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: 0,
+                total: 0,
+                state: TransferState::Stopped(StopReason::Cancelled),
+            }));
+        }
+    }
+
+    /// Whether we still serve this file of ours.
+    pub fn holds_file(&self, file: &EventId) -> bool {
+        self.files.held.contains_key(file)
+    }
+
+    /// Starts or resumes downloading `file` (a file message in this room, not ours).
+    /// `stored` chunks are already stored by the caller and `digest` is the hash of
+    /// exactly those (a fresh one for `stored == 0`). Chunks then arrive as
+    /// [`Event::ChunkReceived`]; progress as [`Event::Transfer`].
+    pub fn download(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        stored: u32,
+        digest: FileDigest,
+    ) -> Result<(), TransferError> {
+        let now = self.monotonic(now);
+        let view = self
+            .timeline
+            .message(&file)
+            .ok_or(TransferError::UnknownFile)?;
+        let meta = view.file.clone().ok_or(TransferError::UnknownFile)?;
+        if view.deleted {
+            return Err(TransferError::UnknownFile);
+        }
+        if stored > meta.chunks() {
+            return Err(TransferError::BadProgress);
+        }
+        let author = view.author;
+        let mut download = Download {
+            meta,
+            author,
+            source: None,
+            next: stored,
+            stored,
+            acked: stored,
+            digest: Some(digest),
+            state: TransferState::Waiting,
+            last_activity: now,
+        };
+        if stored == download.meta.chunks() {
+            download.state = match download.digest.take().map(FileDigest::finish) {
+                Some(hash) if hash == download.meta.hash => TransferState::Complete,
+                _ => TransferState::Failed(TransferError::HashMismatch),
+            };
+            self.events
+                .push_back(Event::Transfer(download.update(file)));
+            self.files.downloads.insert(file, download);
+            return Ok(());
+        }
+        self.files.downloads.insert(file, download);
+        self.request_chunks(now, file);
+        Ok(())
+    }
+
+    /// Resumes a paused, stopped or failed-for-unavailability download of this session
+    /// from the first chunk not received. False if there is none to resume (after a
+    /// reload, or a failed hash): call [`Client::download`] with what is stored.
+    pub fn resume_download(&mut self, now: Instant, file: EventId) -> bool {
+        let now = self.monotonic(now);
+        let resumable = self.files.downloads.get(&file).is_some_and(|d| {
+            d.digest.is_some()
+                && matches!(
+                    d.state,
+                    TransferState::Paused
+                        | TransferState::Stopped(_)
+                        | TransferState::Waiting
+                        | TransferState::Failed(TransferError::Unavailable)
+                )
+        });
+        if resumable {
+            if let Some(download) = self.files.downloads.get_mut(&file) {
+                download.state = TransferState::Waiting;
+            }
+            self.request_chunks(now, file);
+        }
+        resumable
+    }
+
+    /// Pauses a download: the sender stops; [`Client::resume_download`] goes on.
+    pub fn pause_download(&mut self, now: Instant, file: EventId) {
+        self.stop_download(now, file, StopReason::Paused, TransferState::Paused);
+    }
+
+    /// Cancels a download (the caller deletes what it stored).
+    pub fn cancel_download(&mut self, now: Instant, file: EventId) {
+        self.stop_download(
+            now,
+            file,
+            StopReason::Cancelled,
+            TransferState::Stopped(StopReason::Cancelled),
+        );
+        self.files.downloads.remove(&file);
+    }
+
+    /// Declines a file: its author is told, if connected.
+    pub fn decline_file(&mut self, now: Instant, file: EventId) {
+        let now = self.monotonic(now);
+        self.files.downloads.remove(&file);
+        let Some(author) = self.timeline.message(&file).map(|view| view.author) else {
+            return;
+        };
+        if let Some(peer) = self.link_of(author) {
+            self.send_body(
+                now,
+                peer,
+                &Body::FileStop {
+                    file,
+                    reason: StopReason::Declined,
+                },
+            );
+        }
+    }
+
+    /// The caller has stored every chunk of `file` before `up_to` (after
+    /// [`Event::ChunkReceived`]): acknowledges them to the sender.
+    pub fn chunks_stored(&mut self, now: Instant, file: EventId, up_to: u32) {
+        let now = self.monotonic(now);
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return;
+        };
+        if up_to <= download.stored || up_to > download.next {
+            return;
+        }
+        download.stored = up_to;
+        let total = download.meta.chunks();
+        let finished = up_to == total && download.digest.is_none();
+        let ack = (finished || up_to - download.acked >= ACK_EVERY)
+            .then_some(download.source)
+            .flatten();
+        if finished && download.state == TransferState::Active {
+            download.state = TransferState::Complete;
+        }
+        self.events
+            .push_back(Event::Transfer(download.update(file)));
+        if let Some(peer) = ack {
+            download.acked = up_to;
+            self.send_body(now, peer, &Body::FileAck { file, next: up_to });
+        }
+    }
+
+    /// Sends chunk `index` of our `file` to `peer`, as asked by [`Event::ChunkWanted`].
+    /// False (and nothing sent) if the upload ended, the chunk was already confirmed, or
+    /// `data` is not that chunk's length.
+    pub fn send_chunk(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        file: EventId,
+        index: u32,
+        data: &[u8],
+    ) -> bool {
+        let now = self.monotonic(now);
+        let Some(meta) = self.files.held.get(&file) else {
+            return false;
+        };
+        let Some(upload) = self.files.uploads.get(&(file, peer)) else {
+            return false;
+        };
+        if index < upload.acked || index >= upload.next || meta.chunk_len(index) != Some(data.len())
+        {
+            return false;
+        }
+        let body = Body::FileChunk {
+            file,
+            index,
+            data: data.to_vec(),
+        };
+        self.send_body_on(now, peer, &body, Channel::File(file))
+    }
+
+    /// Bytes that arrived on `file`'s own channel from `peer`. Like
+    /// [`Client::handle_frame`], except that a frame failing authentication there fails
+    /// that download ([`TransferError::Corrupt`]) instead of being dropped quietly.
+    pub fn handle_file_frame(&mut self, now: Instant, peer: PeerId, file: EventId, bytes: &[u8]) {
+        let now = self.monotonic(now);
+        let opened = match (self.peers.get_mut(&peer), Frame::decode(bytes)) {
+            (
+                Some(PeerState::Established { session, .. }),
+                Ok(Frame::Transport {
+                    counter,
+                    ciphertext,
+                }),
+            ) => session.open_transport(counter, ciphertext),
+            _ => return self.handle_frame(now, peer, bytes),
+        };
+        match opened {
+            Err(OpenError::Decrypt) => {
+                let from_source = self
+                    .files
+                    .downloads
+                    .get(&file)
+                    .is_some_and(|d| d.source == Some(peer));
+                if from_source {
+                    self.fail_download(now, file, TransferError::Corrupt);
+                } else {
+                    self.reject(peer, super::RejectReason::Decrypt);
+                }
+            }
+            Err(_) => self.handle_frame(now, peer, bytes),
+            Ok(plaintext) => {
+                if let Some(PeerState::Established {
+                    last_received,
+                    probe_deadline,
+                    ..
+                }) = self.peers.get_mut(&peer)
+                {
+                    *last_received = now;
+                    *probe_deadline = None;
+                }
+                self.handle_body(now, peer, &plaintext);
+            }
+        }
+    }
+
+    pub(super) fn handle_file_body(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        member: MemberKey,
+        body: Body,
+    ) {
+        match body {
+            Body::FileWant { file, from } => self.handle_file_want(now, peer, member, file, from),
+            Body::FileChunk { file, index, data } => {
+                self.handle_chunk(now, peer, file, index, data)
+            }
+            Body::FileAck { file, next } => self.handle_file_ack(peer, file, next),
+            Body::FileStop { file, reason } => self.handle_file_stop(peer, member, file, reason),
+            _ => {}
+        }
+    }
+
+    /// A verified link to `member` appeared: resume downloads of their files.
+    pub(super) fn resume_downloads_from(&mut self, now: Instant, member: MemberKey) {
+        let waiting: Vec<EventId> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|(_, d)| d.author == member && d.source.is_none())
+            .filter(|(_, d)| matches!(d.state, TransferState::Waiting | TransferState::Active))
+            .map(|(file, _)| *file)
+            .collect();
+        for file in waiting {
+            self.request_chunks(now, file);
+        }
+    }
+
+    /// The source link of these downloads went away: they wait for the author.
+    pub(super) fn orphan_downloads(&mut self, now: Instant, files: Vec<EventId>) {
+        for file in files {
+            if let Some(download) = self.files.downloads.get_mut(&file)
+                && download.state == TransferState::Active
+            {
+                download.state = TransferState::Waiting;
+                self.events
+                    .push_back(Event::Transfer(download.update(file)));
+            }
+            // Another link to the same author may still be there.
+            self.request_chunks(now, file);
+        }
+    }
+
+    pub(super) fn handle_files_timeout(&mut self, now: Instant) {
+        let stall = self.config.transfer_stall;
+        let stalled: Vec<EventId> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|(_, d)| d.state == TransferState::Active && d.source.is_some())
+            .filter(|(_, d)| now >= d.last_activity + stall)
+            .map(|(file, _)| *file)
+            .collect();
+        for file in stalled {
+            // Our last acknowledgement may have been lost too: repeat it.
+            if let Some(download) = self.files.downloads.get(&file)
+                && let Some(peer) = download.source
+                && download.acked > 0
+            {
+                let next = download.acked;
+                self.send_body(now, peer, &Body::FileAck { file, next });
+            }
+            self.request_chunks(now, file);
+        }
+    }
+
+    pub(super) fn files_timeout(&self) -> Option<Instant> {
+        self.files.poll_timeout(self.config.transfer_stall)
+    }
+
+    /// Asks the author's link (if any) for chunks from the next one expected.
+    fn request_chunks(&mut self, now: Instant, file: EventId) {
+        let Some(download) = self.files.downloads.get(&file) else {
+            return;
+        };
+        let (author, from) = (download.author, download.next);
+        let source = self.link_of(author);
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return;
+        };
+        download.source = source;
+        download.last_activity = now;
+        let state = if source.is_some() {
+            TransferState::Active
+        } else {
+            TransferState::Waiting
+        };
+        if download.state != state {
+            download.state = state;
+            self.events
+                .push_back(Event::Transfer(download.update(file)));
+        }
+        if let Some(peer) = source {
+            self.send_body(now, peer, &Body::FileWant { file, from });
+        }
+    }
+
+    fn stop_download(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        reason: StopReason,
+        state: TransferState,
+    ) {
+        let now = self.monotonic(now);
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return;
+        };
+        let source = download.source.take();
+        // `next` and the hash stay: chunks still in flight are refused from now on, and
+        // [`Client::resume_download`] asks from the first one not received.
+        download.state = state;
+        self.events
+            .push_back(Event::Transfer(download.update(file)));
+        if let Some(peer) = source {
+            self.send_body(now, peer, &Body::FileStop { file, reason });
+        }
+    }
+
+    fn fail_download(&mut self, now: Instant, file: EventId, error: TransferError) {
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return;
+        };
+        let source = download.source.take();
+        download.state = TransferState::Failed(error);
+        download.digest = None;
+        self.events
+            .push_back(Event::Transfer(download.update(file)));
+        if let Some(peer) = source {
+            self.send_body(
+                now,
+                peer,
+                &Body::FileStop {
+                    file,
+                    reason: StopReason::Failed,
+                },
+            );
+        }
+    }
+
+    fn handle_file_want(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        member: MemberKey,
+        file: EventId,
+        from: u32,
+    ) {
+        let Some(meta) = self.files.held.get(&file) else {
+            let reason = StopReason::Unavailable;
+            self.send_body(now, peer, &Body::FileStop { file, reason });
+            return;
+        };
+        let total = meta.chunks();
+        let size = meta.size;
+        if from > total {
+            return self.reject(
+                peer,
+                super::RejectReason::Content("chunk index past the end".into()),
+            );
+        }
+        let upload = self.files.uploads.entry((file, peer)).or_insert(Upload {
+            member,
+            next: from,
+            acked: from,
+        });
+        // A resume may restart below what was acknowledged only if the receiver lost it.
+        upload.acked = upload.acked.min(from);
+        upload.next = from;
+        self.events.push_back(Event::Transfer(TransferUpdate {
+            file,
+            member,
+            direction: Direction::Upload,
+            done: FileMeta::bytes_in_of(size, upload.acked),
+            total: size,
+            state: TransferState::Active,
+        }));
+        if from == total {
+            self.complete_upload(file, peer);
+            return;
+        }
+        self.open_window(file, peer);
+    }
+
+    /// Asks the caller for every chunk the window now allows.
+    fn open_window(&mut self, file: EventId, peer: PeerId) {
+        let Some(total) = self.files.held.get(&file).map(FileMeta::chunks) else {
+            return;
+        };
+        let Some(upload) = self.files.uploads.get_mut(&(file, peer)) else {
+            return;
+        };
+        let limit = upload.acked.saturating_add(WINDOW).min(total);
+        for index in upload.next..limit {
+            self.events
+                .push_back(Event::ChunkWanted { peer, file, index });
+        }
+        upload.next = upload.next.max(limit);
+    }
+
+    fn handle_file_ack(&mut self, peer: PeerId, file: EventId, next: u32) {
+        let Some(meta) = self.files.held.get(&file) else {
+            return;
+        };
+        let (total, size) = (meta.chunks(), meta.size);
+        let Some(upload) = self.files.uploads.get_mut(&(file, peer)) else {
+            return;
+        };
+        if next > upload.next || next <= upload.acked {
+            // Acknowledging what was never sent, or old news.
+            return;
+        }
+        upload.acked = next;
+        let member = upload.member;
+        if next == total {
+            self.complete_upload(file, peer);
+            return;
+        }
+        self.events.push_back(Event::Transfer(TransferUpdate {
+            file,
+            member,
+            direction: Direction::Upload,
+            done: FileMeta::bytes_in_of(size, next),
+            total: size,
+            state: TransferState::Active,
+        }));
+        self.open_window(file, peer);
+    }
+
+    fn complete_upload(&mut self, file: EventId, peer: PeerId) {
+        let Some(upload) = self.files.uploads.remove(&(file, peer)) else {
+            return;
+        };
+        let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
+        self.events.push_back(Event::Transfer(TransferUpdate {
+            file,
+            member: upload.member,
+            direction: Direction::Upload,
+            done: size,
+            total: size,
+            state: TransferState::Complete,
+        }));
+    }
+
+    fn handle_file_stop(
+        &mut self,
+        peer: PeerId,
+        member: MemberKey,
+        file: EventId,
+        reason: StopReason,
+    ) {
+        if let Some(upload) = self.files.uploads.remove(&(file, peer)) {
+            let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
+            self.events.push_back(Event::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: FileMeta::bytes_in_of(size, upload.acked),
+                total: size,
+                state: TransferState::Stopped(reason),
+            }));
+            return;
+        }
+        if reason == StopReason::Declined {
+            // Declined before asking: nothing was in flight.
+            let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
+            self.events.push_back(Event::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: 0,
+                total: size,
+                state: TransferState::Stopped(reason),
+            }));
+            return;
+        }
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return;
+        };
+        if download.source != Some(peer) {
+            return;
+        }
+        download.source = None;
+        download.state = match reason {
+            StopReason::Unavailable => TransferState::Failed(TransferError::Unavailable),
+            other => TransferState::Stopped(other),
+        };
+        self.events
+            .push_back(Event::Transfer(download.update(file)));
+    }
+
+    fn handle_chunk(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        file: EventId,
+        index: u32,
+        data: Vec<u8>,
+    ) {
+        let Some(download) = self.files.downloads.get_mut(&file) else {
+            return self.reject(
+                peer,
+                super::RejectReason::Unexpected("chunk of no download"),
+            );
+        };
+        if download.state != TransferState::Active || download.source != Some(peer) {
+            return self.reject(
+                peer,
+                super::RejectReason::Unexpected("chunk from elsewhere"),
+            );
+        }
+        if index < download.next {
+            return self.reject(peer, super::RejectReason::Replay);
+        }
+        if index > download.next {
+            // A chunk was lost: ask again from the gap, at most once per stall period.
+            let asked_recently = now < download.last_activity + self.config.transfer_stall / 4;
+            if !asked_recently {
+                self.request_chunks(now, file);
+            }
+            return;
+        }
+        if download.meta.chunk_len(index) != Some(data.len()) {
+            return self.fail_download(now, file, TransferError::Corrupt);
+        }
+        download.last_activity = now;
+        download.next += 1;
+        if let Some(digest) = &mut download.digest {
+            digest.update(&data);
+        }
+        let last = download.next == download.meta.chunks();
+        let matched = last.then(|| {
+            download
+                .digest
+                .take()
+                .map(FileDigest::finish)
+                .is_some_and(|hash| hash == download.meta.hash)
+        });
+        self.events
+            .push_back(Event::ChunkReceived { file, index, data });
+        if matched == Some(false) {
+            self.fail_download(now, file, TransferError::HashMismatch);
+        }
+    }
+
+    /// A verified link to `member`, if any (the lowest peer id, so choices replay).
+    fn link_of(&self, member: MemberKey) -> Option<PeerId> {
+        self.verified_peers()
+            .find(|(_, info)| info.identity.member_key() == member)
+            .map(|(peer, _)| peer)
+    }
+
+    fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
+        let Some(PeerState::Established {
+            session, last_sent, ..
+        }) = self.peers.get_mut(&peer)
+        else {
+            return false;
+        };
+        match session.seal(&body.encode()) {
+            Ok(bytes) => {
+                *last_sent = now;
+                self.transmits.push_back(Transmit {
+                    peer,
+                    bytes,
+                    channel,
+                });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+impl FileMeta {
+    fn bytes_in_of(size: u64, count: u32) -> u64 {
+        (u64::from(count) * crate::transfer::CHUNK_LEN as u64).min(size)
+    }
+}
+
+#[cfg(test)]
+mod tests;

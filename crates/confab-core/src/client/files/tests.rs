@@ -1,0 +1,511 @@
+//! File transfer unit tests: two clients back to back, each with a small "app" that reads
+//! chunks from the sender's bytes and stores what arrives, as the browser does. Loss,
+//! reordering and reloads across many seeds are in `tests/sim/files.rs`.
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+use crate::identity::Identity;
+use crate::room::RoomSecret;
+use crate::transfer::CHUNK_LEN;
+use crate::{Config, Output, Role};
+
+const A: usize = 0;
+const B: usize = 1;
+
+fn peer_of(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+/// What one side's app holds.
+#[derive(Default)]
+struct App {
+    /// Our files' bytes (sender).
+    files: HashMap<EventId, Vec<u8>>,
+    /// Chunks stored per download (receiver).
+    stored: HashMap<EventId, Vec<Vec<u8>>>,
+    /// Persisted events, for a reload.
+    persisted: Vec<Vec<u8>>,
+    updates: Vec<TransferUpdate>,
+    /// Chunks sent, per (file, index).
+    sent: HashMap<(EventId, u32), u32>,
+    /// Highest acknowledged chunk count seen per upload when each chunk was sent.
+    confirmed: HashMap<EventId, u32>,
+    /// `send_chunk` calls for chunks already confirmed (must stay 0).
+    resent_confirmed: u32,
+    /// Deliver chunk frames as if they failed authentication on their channel.
+    corrupt_chunks: bool,
+    /// Don't report stored chunks (a slow disk).
+    hold_storage: bool,
+}
+
+struct Duo {
+    now: Instant,
+    clients: [Client; 2],
+    apps: [App; 2],
+    room: RoomSecret,
+}
+
+fn client(room: &RoomSecret, n: u8) -> Client {
+    let config = Config {
+        display_name: format!("c{n}"),
+        ..Config::default()
+    };
+    Client::new(Identity::from_seed([n; 32]), room.clone(), config, [n; 32])
+}
+
+fn random_bytes(len: usize, seed: u8) -> Vec<u8> {
+    let mut x = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn digest_of(bytes: &[u8]) -> [u8; 32] {
+    let mut digest = FileDigest::new();
+    digest.update(bytes);
+    digest.finish()
+}
+
+impl Duo {
+    fn new() -> Duo {
+        let room = RoomSecret::from_bytes([5; 32]);
+        Duo {
+            now: Instant::now(),
+            clients: [client(&room, 1), client(&room, 2)],
+            apps: [App::default(), App::default()],
+            room,
+        }
+    }
+
+    fn connect(&mut self) {
+        let now = self.now;
+        self.clients[B].add_peer(now, peer_of(A), Role::Responder);
+        self.clients[A].add_peer(now, peer_of(B), Role::Initiator);
+        self.pump();
+    }
+
+    /// A sends a file of `len` random bytes; returns its id and bytes.
+    fn offer(&mut self, len: usize) -> (EventId, Vec<u8>) {
+        let bytes = random_bytes(len, 7);
+        let meta = FileMeta {
+            name: "data.bin".into(),
+            mime: "application/octet-stream".into(),
+            size: len as u64,
+            hash: digest_of(&bytes),
+        };
+        let now = self.now;
+        let id = self.clients[A].post_file(now, UnixMillis(1), meta).unwrap();
+        self.apps[A].files.insert(id, bytes.clone());
+        self.pump();
+        (id, bytes)
+    }
+
+    fn received(&self, file: EventId) -> Vec<u8> {
+        self.apps[B]
+            .stored
+            .get(&file)
+            .map(|chunks| chunks.concat())
+            .unwrap_or_default()
+    }
+
+    fn state(&self, idx: usize, file: EventId) -> Option<TransferState> {
+        self.apps[idx]
+            .updates
+            .iter()
+            .rev()
+            .find(|u| u.file == file)
+            .map(|u| u.state.clone())
+    }
+
+    /// Delivers everything (chunks too) until both are quiet.
+    fn pump(&mut self) {
+        for _ in 0..100_000 {
+            let mut moved = false;
+            for idx in [A, B] {
+                loop {
+                    let now = self.now;
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            let from = peer_of(idx);
+                            match t.channel {
+                                Channel::File(file) if self.apps[idx].corrupt_chunks => {
+                                    let mut bytes = t.bytes;
+                                    let last = bytes.len() - 1;
+                                    bytes[last] ^= 1;
+                                    self.clients[to].handle_file_frame(now, from, file, &bytes);
+                                }
+                                Channel::File(file) => {
+                                    self.clients[to].handle_file_frame(now, from, file, &t.bytes)
+                                }
+                                Channel::Main => self.clients[to].handle_frame(now, from, &t.bytes),
+                            }
+                        }
+                        Output::Event(event) => {
+                            moved = true;
+                            self.app_event(idx, event);
+                        }
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn app_event(&mut self, idx: usize, event: Event) {
+        let now = self.now;
+        let app = &mut self.apps[idx];
+        match event {
+            Event::Persist { bytes, .. } => app.persisted.push(bytes),
+            Event::ChunkWanted { peer, file, index } => {
+                let Some(bytes) = app.files.get(&file) else {
+                    return;
+                };
+                let start = index as usize * CHUNK_LEN;
+                let end = (start + CHUNK_LEN).min(bytes.len());
+                let chunk = bytes[start..end].to_vec();
+                let confirmed = app.confirmed.get(&file).copied().unwrap_or(0);
+                if self.clients[idx].send_chunk(now, peer, file, index, &chunk) {
+                    if index < confirmed {
+                        app.resent_confirmed += 1;
+                    }
+                    *app.sent.entry((file, index)).or_default() += 1;
+                }
+            }
+            Event::ChunkReceived { file, index, data } => {
+                let chunks = app.stored.entry(file).or_default();
+                assert_eq!(chunks.len(), index as usize, "chunks arrive in order");
+                chunks.push(data);
+                let count = chunks.len() as u32;
+                if !app.hold_storage {
+                    self.clients[idx].chunks_stored(now, file, count);
+                }
+            }
+            Event::Transfer(update) => {
+                if update.direction == Direction::Upload {
+                    let chunks = crate::transfer::chunk_count(update.done);
+                    let confirmed = app.confirmed.entry(update.file).or_default();
+                    *confirmed = (*confirmed).max(chunks);
+                }
+                app.updates.push(update);
+            }
+            _ => {}
+        }
+    }
+
+    fn wait(&mut self, by: Duration) {
+        self.now += by;
+        let now = self.now;
+        for client in &mut self.clients {
+            client.handle_timeout(now);
+        }
+        self.pump();
+    }
+
+    /// B's page reloads: a new client restored from what it persisted, reconnected.
+    fn reload_b(&mut self) {
+        let now = self.now;
+        self.clients[A].remove_peer(now, peer_of(B));
+        self.pump();
+        let mut fresh = client(&self.room, 2);
+        fresh.restore(self.apps[B].persisted.iter().map(Vec::as_slice));
+        self.clients[B] = fresh;
+        self.connect();
+    }
+}
+
+#[test]
+fn a_file_arrives_whole_and_verified_with_a_window_of_chunks_in_flight() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let len = CHUNK_LEN * 150 + 1234;
+    let (file, bytes) = duo.offer(len);
+    let view = duo.clients[B].timeline().message(&file).unwrap().clone();
+    let meta = view.file.unwrap();
+    assert_eq!((meta.size, meta.chunks()), (len as u64, 151));
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert!(
+        duo.apps[A].sent.values().all(|&n| n == 1),
+        "each chunk once"
+    );
+    assert_eq!(duo.apps[A].sent.len(), 151);
+}
+
+#[test]
+fn the_sender_never_runs_more_than_a_window_ahead_of_what_is_stored() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 200);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.apps[A].sent.len(), WINDOW as usize);
+    // The disk catches up: everything flows again.
+    duo.apps[B].hold_storage = false;
+    let now = duo.now;
+    let count = duo.apps[B].stored[&file].len() as u32;
+    duo.clients[B].chunks_stored(now, file, count);
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+}
+
+#[test]
+fn pause_and_resume_continue_where_they_stopped() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 100);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].pause_download(now, file);
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Paused));
+    assert_eq!(
+        duo.state(A, file),
+        Some(TransferState::Stopped(StopReason::Paused))
+    );
+    duo.apps[B].hold_storage = false;
+    let count = duo.apps[B].stored[&file].len() as u32;
+    duo.clients[B].chunks_stored(now, file, count);
+    assert!(duo.clients[B].resume_download(now, file));
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.apps[A].resent_confirmed, 0);
+    assert!(duo.apps[A].sent.values().all(|&n| n == 1));
+}
+
+#[test]
+fn a_receiver_that_reloads_resumes_from_what_it_stored() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 120 + 7);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    // 40 of the received chunks reached the disk (and were acknowledged, which opened
+    // the window further); the page dies with the rest in memory.
+    duo.clients[B].chunks_stored(now, file, 40);
+    duo.pump();
+    let received = duo.apps[B].stored[&file].len();
+    assert_eq!(received, 40 + WINDOW as usize);
+    duo.apps[B].stored.get_mut(&file).unwrap().truncate(40);
+    duo.apps[B].hold_storage = false;
+    duo.reload_b();
+    let stored = &duo.apps[B].stored[&file];
+    let mut digest = FileDigest::new();
+    for chunk in stored {
+        digest.update(chunk);
+    }
+    let now = duo.now;
+    duo.clients[B].download(now, file, 40, digest).unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(
+        duo.apps[A].resent_confirmed, 0,
+        "nothing confirmed is sent again"
+    );
+    // Only the received-but-unstored chunks went twice.
+    let twice = duo.apps[A].sent.values().filter(|&&n| n == 2).count();
+    assert_eq!(twice, received - 40);
+    assert!(duo.apps[A].sent.values().all(|&n| n <= 2));
+}
+
+#[test]
+fn the_sender_going_away_pauses_the_download_until_it_is_back() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 100);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[A].remove_peer(now, peer_of(B));
+    duo.clients[B].remove_peer(now, peer_of(A));
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Waiting));
+    duo.apps[B].hold_storage = false;
+    let count = duo.apps[B].stored[&file].len() as u32;
+    duo.clients[B].chunks_stored(now, file, count);
+    duo.connect();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+}
+
+#[test]
+fn a_wrong_hash_fails_the_download_and_keeps_the_chunks() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let bytes = random_bytes(CHUNK_LEN * 3, 1);
+    let meta = FileMeta {
+        name: "x".into(),
+        mime: String::new(),
+        size: bytes.len() as u64,
+        hash: [9; 32],
+    };
+    let now = duo.now;
+    let file = duo.clients[A].post_file(now, UnixMillis(1), meta).unwrap();
+    duo.apps[A].files.insert(file, bytes.clone());
+    duo.pump();
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(
+        duo.state(B, file),
+        Some(TransferState::Failed(TransferError::HashMismatch))
+    );
+    assert_eq!(
+        duo.state(A, file),
+        Some(TransferState::Stopped(StopReason::Failed))
+    );
+    assert_eq!(duo.received(file), bytes, "verified chunks are kept");
+}
+
+#[test]
+fn a_chunk_failing_authentication_fails_that_transfer_only() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 10);
+    duo.apps[A].corrupt_chunks = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(
+        duo.state(B, file),
+        Some(TransferState::Failed(TransferError::Corrupt))
+    );
+    // The session lives on.
+    duo.clients[A]
+        .send_text(now, UnixMillis(2), "still here")
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.clients[B].messages().last().unwrap().text, "still here");
+}
+
+#[test]
+fn declining_tells_the_sender_and_a_released_file_is_unavailable() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 2);
+    let now = duo.now;
+    duo.clients[B].decline_file(now, file);
+    duo.pump();
+    assert_eq!(
+        duo.state(A, file),
+        Some(TransferState::Stopped(StopReason::Declined))
+    );
+    duo.clients[A].release_file(now, file);
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(
+        duo.state(B, file),
+        Some(TransferState::Failed(TransferError::Unavailable))
+    );
+}
+
+#[test]
+fn an_empty_file_completes_at_once_and_bad_progress_is_refused() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(0);
+    let (big, _) = duo.offer(CHUNK_LEN);
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    assert_eq!(duo.state(B, file), None);
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(
+        duo.clients[B].download(now, big, 2, FileDigest::new()),
+        Err(TransferError::BadProgress)
+    );
+    assert_eq!(
+        duo.clients[B].download(now, EventId([3; 32]), 0, FileDigest::new()),
+        Err(TransferError::UnknownFile)
+    );
+    assert_eq!(
+        duo.clients[A].post(
+            now,
+            UnixMillis(1),
+            Content::File(FileMeta {
+                name: "n".into(),
+                mime: String::new(),
+                size: 1,
+                hash: [0; 32]
+            })
+        ),
+        Err(SendError::UseFilePost)
+    );
+}
+
+#[test]
+fn a_lost_request_is_repeated_after_a_stall() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 5);
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    // The request is lost on the way.
+    while let Output::Transmit(_) | Output::Event(_) = duo.clients[B].poll_output() {}
+    duo.pump();
+    assert!(duo.received(file).is_empty());
+    duo.wait(Duration::from_secs(6));
+    assert_eq!(duo.received(file), bytes);
+}
+
+#[test]
+fn chunks_beyond_the_request_or_already_confirmed_are_not_sent() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    let now = duo.now;
+    // Nobody asked yet.
+    assert!(!duo.clients[A].send_chunk(now, peer_of(B), file, 0, &bytes[..CHUNK_LEN]));
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    // Everything confirmed now.
+    assert!(!duo.clients[A].send_chunk(now, peer_of(B), file, 0, &bytes[..CHUNK_LEN]));
+}
