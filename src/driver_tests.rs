@@ -118,6 +118,8 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     wire.deliver_json(&ServerMessage::Welcome {
         peer: my_id,
         ice_servers: vec![],
+        relay_bytes_per_sec: 0,
+        relay_burst_bytes: 0,
     });
     until("a join", || !wire.texts.borrow().is_empty()).await;
     let join: ClientMessage = serde_json::from_str(&wire.texts.borrow()[0]).unwrap();

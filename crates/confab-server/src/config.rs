@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 
 use clap::Parser;
 use confab_core::signal::IceServer;
+use confab_core::wire::relay::MAX_ENVELOPE_LEN;
 
 /// Default `--listen`: loopback only, so a bare `confab-server` is not exposed by accident.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
@@ -21,6 +22,16 @@ pub const DEFAULT_MESSAGES_PER_SECOND: NonZeroU32 = match NonZeroU32::new(200) {
     Some(n) => n,
     None => NonZeroU32::MIN,
 };
+/// Default `--relay-bytes-per-sec`: 2 MiB/s.
+pub const DEFAULT_RELAY_BYTES_PER_SEC: NonZeroU64 = match NonZeroU64::new(2 << 20) {
+    Some(n) => n,
+    None => NonZeroU64::MIN,
+};
+/// Default `--relay-burst-bytes`: 8 MiB.
+pub const DEFAULT_RELAY_BURST_BYTES: u64 = 8 << 20;
+/// Smallest `--relay-burst-bytes`: one largest relay envelope, so every valid envelope can
+/// pass once the bucket is full.
+pub const MIN_RELAY_BURST_BYTES: u64 = MAX_ENVELOPE_LEN as u64;
 
 /// How the server runs. Every flag can also be set through the environment variable named
 /// in `--help`.
@@ -64,6 +75,22 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MESSAGES_PER_SECOND", value_name = "N", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
     pub messages_per_second: NonZeroU32,
 
+    /// Sustained relayed bytes per second per connection (whole binary messages). Envelopes
+    /// beyond it are dropped and answered `relay-cap`; clients learn it from the welcome.
+    #[arg(long, env = "CONFAB_RELAY_BYTES_PER_SEC", value_name = "BYTES", default_value_t = DEFAULT_RELAY_BYTES_PER_SEC)]
+    pub relay_bytes_per_sec: NonZeroU64,
+
+    /// Relayed bytes one connection may send at once above the sustained rate; at least one
+    /// largest envelope (65,555 bytes).
+    #[arg(
+        long,
+        env = "CONFAB_RELAY_BURST_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_RELAY_BURST_BYTES,
+        value_parser = clap::value_parser!(u64).range(MIN_RELAY_BURST_BYTES..)
+    )]
+    pub relay_burst_bytes: u64,
+
     /// TEST ONLY: append the payload of every relay envelope clients send (the bytes after
     /// the 10-byte header, concatenated without framing) to FILE, so end-to-end tests can
     /// check the server only ever sees ciphertext. Never use in production.
@@ -101,6 +128,8 @@ impl Default for Config {
             max_rooms_per_connection: DEFAULT_MAX_ROOMS_PER_CONNECTION,
             room_capacity: DEFAULT_ROOM_CAPACITY,
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            relay_bytes_per_sec: DEFAULT_RELAY_BYTES_PER_SEC,
+            relay_burst_bytes: DEFAULT_RELAY_BURST_BYTES,
             dangerously_record_relay: None,
         }
     }
@@ -116,6 +145,8 @@ impl fmt::Debug for Config {
             max_rooms_per_connection,
             room_capacity,
             messages_per_second,
+            relay_bytes_per_sec,
+            relay_burst_bytes,
             dangerously_record_relay,
         } = self;
         let ice_urls: Vec<&[String]> = ice_servers
@@ -129,6 +160,8 @@ impl fmt::Debug for Config {
             .field("max_rooms_per_connection", max_rooms_per_connection)
             .field("room_capacity", room_capacity)
             .field("messages_per_second", messages_per_second)
+            .field("relay_bytes_per_sec", relay_bytes_per_sec)
+            .field("relay_burst_bytes", relay_burst_bytes)
             .field("dangerously_record_relay", dangerously_record_relay)
             .finish()
     }
@@ -265,6 +298,8 @@ mod tests {
         assert_eq!(config.max_rooms_per_connection.get(), 16);
         assert_eq!(config.room_capacity.get(), 256);
         assert_eq!(config.messages_per_second.get(), 200);
+        assert_eq!(config.relay_bytes_per_sec.get(), 2_097_152);
+        assert_eq!(config.relay_burst_bytes, 8_388_608);
         assert!(config.dangerously_record_relay.is_none());
 
         let config = Config::try_parse_from([
@@ -274,6 +309,9 @@ mod tests {
             "--ice-server",
             "stun:c.example",
             "--messages-per-second=5",
+            "--relay-bytes-per-sec=65536",
+            "--relay-burst-bytes",
+            "131072",
         ])
         .unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
@@ -287,9 +325,18 @@ mod tests {
             ["stun:a.example", "turn:b.example:3478", "stun:c.example"]
         );
         assert_eq!(config.messages_per_second.get(), 5);
+        assert_eq!(config.relay_bytes_per_sec.get(), 65_536);
+        assert_eq!(config.relay_burst_bytes, 131_072);
 
         assert!(Config::try_parse_from(["confab-server", "--room-capacity=0"]).is_err());
         assert!(Config::try_parse_from(["confab-server", "--ice-server=ftp:x"]).is_err());
+        assert!(Config::try_parse_from(["confab-server", "--relay-bytes-per-sec=0"]).is_err());
+        // A burst below one largest envelope would refuse such envelopes forever.
+        let too_small = format!("--relay-burst-bytes={}", MIN_RELAY_BURST_BYTES - 1);
+        assert!(Config::try_parse_from(["confab-server", too_small.as_str()]).is_err());
+        let smallest = format!("--relay-burst-bytes={MIN_RELAY_BURST_BYTES}");
+        let config = Config::try_parse_from(["confab-server", smallest.as_str()]).unwrap();
+        assert_eq!(config.relay_burst_bytes, MIN_RELAY_BURST_BYTES);
     }
 
     #[test]

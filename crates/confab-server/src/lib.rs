@@ -22,7 +22,7 @@ mod web;
 mod ws;
 
 use std::future::Future;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -34,7 +34,8 @@ use tracing::{info, warn};
 
 pub use config::{
     Config, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAX_ROOMS_PER_CONNECTION,
-    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_ROOM_CAPACITY, IceServerError, parse_ice_server,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC,
+    DEFAULT_ROOM_CAPACITY, IceServerError, MIN_RELAY_BURST_BYTES, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
@@ -46,13 +47,18 @@ use crate::record::RelayRecorder;
 /// WebSocket with 1001 "server shutting down", and returns within a few seconds.
 ///
 /// The caller binds `listener` (so tests can use port 0); `config.listen` is not read here.
-/// Fails early if the `--dangerously-record-relay` file cannot be opened, or later if the
-/// listener fails.
+/// Fails early if `config.relay_burst_bytes` is below [`MIN_RELAY_BURST_BYTES`] or the
+/// `--dangerously-record-relay` file cannot be opened, or later if the listener fails.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.relay_burst_bytes >= MIN_RELAY_BURST_BYTES,
+        "the relay burst ({} bytes) must hold one largest envelope ({MIN_RELAY_BURST_BYTES} bytes)",
+        config.relay_burst_bytes
+    );
     let recorder = match &config.dangerously_record_relay {
         Some(path) => {
             warn!(
@@ -79,6 +85,8 @@ pub async fn run(
         hub: Arc::new(hub),
         ice_servers: config.ice_servers.clone(),
         messages_per_second: config.messages_per_second,
+        relay_bytes_per_sec: config.relay_bytes_per_sec,
+        relay_burst_bytes: config.relay_burst_bytes,
         recorder,
         stop: stop.clone(),
         n_running: watch::Sender::new(0),
@@ -128,6 +136,8 @@ pub(crate) struct Shared {
     hub: Arc<Hub>,
     ice_servers: Vec<IceServer>,
     messages_per_second: NonZeroU32,
+    relay_bytes_per_sec: NonZeroU64,
+    relay_burst_bytes: u64,
     recorder: Option<RelayRecorder>,
     /// Becomes `true` when the server starts shutting down.
     stop: watch::Receiver<bool>,

@@ -1,6 +1,6 @@
 //! Per-connection limits: the token bucket and the fixed sizes and timeouts.
 
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use confab_core::wire::relay::MAX_ENVELOPE_LEN;
@@ -21,8 +21,11 @@ pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// On shutdown, how long HTTP connections and then WebSockets get to finish.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// At most one `relay-cap` error per this interval per connection; further drops are silent.
+pub(crate) const RELAY_CAP_ERROR_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A token bucket: `rate` tokens per second, holding at most twice that.
+/// A token bucket: `rate` tokens per second, holding at most `capacity`. A take costs any
+/// number of tokens (one per message, or one per byte).
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     rate: f64,
@@ -32,10 +35,10 @@ pub(crate) struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket.
-    pub(crate) fn new(per_second: NonZeroU32, now: Instant) -> TokenBucket {
-        let rate = f64::from(per_second.get());
-        let capacity = 2.0 * rate;
+    /// A full bucket of `capacity` tokens refilling at `per_second`.
+    pub(crate) fn new(per_second: NonZeroU64, capacity: u64, now: Instant) -> TokenBucket {
+        // f64 is exact for integers up to 2^53, far beyond any sane rate, burst or cost.
+        let (rate, capacity) = (per_second.get() as f64, capacity as f64);
         TokenBucket {
             rate,
             capacity,
@@ -44,15 +47,23 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one. A `now` earlier than a previous one adds nothing.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+    /// The message bucket: `per_second` messages a second, bursts of twice that.
+    pub(crate) fn messages(per_second: NonZeroU32, now: Instant) -> TokenBucket {
+        let per_second = NonZeroU64::from(per_second);
+        TokenBucket::new(per_second, 2 * per_second.get(), now)
+    }
+
+    /// Takes `cost` tokens if there are that many; otherwise takes none. A `now` earlier
+    /// than a previous one adds nothing. A cost above the capacity never fits.
+    pub(crate) fn try_take(&mut self, now: Instant, cost: u64) -> bool {
         let elapsed = now.saturating_duration_since(self.last_refill);
         if now > self.last_refill {
             self.last_refill = now;
         }
         self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let cost = cost as f64;
+        if self.tokens >= cost {
+            self.tokens -= cost;
             true
         } else {
             false
@@ -65,15 +76,19 @@ mod tests {
     use super::*;
 
     fn take_n(bucket: &mut TokenBucket, now: Instant, n: usize) -> usize {
-        (0..n).filter(|_| bucket.try_take(now)).count()
+        (0..n).filter(|_| bucket.try_take(now, 1)).count()
+    }
+
+    fn bytes(per_second: u64, burst: u64, now: Instant) -> TokenBucket {
+        TokenBucket::new(NonZeroU64::new(per_second).unwrap(), burst, now)
     }
 
     #[test]
     fn bucket_allows_a_burst_of_twice_the_rate_then_refills() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(NonZeroU32::new(5).unwrap(), start);
+        let mut bucket = TokenBucket::messages(NonZeroU32::new(5).unwrap(), start);
         assert_eq!(take_n(&mut bucket, start, 20), 10);
-        assert!(!bucket.try_take(start + Duration::from_millis(100)));
+        assert!(!bucket.try_take(start + Duration::from_millis(100), 1));
         assert_eq!(take_n(&mut bucket, start + Duration::from_secs(1), 20), 5);
         // Long idle refills to the burst, not beyond.
         assert_eq!(take_n(&mut bucket, start + Duration::from_secs(60), 20), 10);
@@ -82,9 +97,56 @@ mod tests {
     #[test]
     fn bucket_ignores_time_going_backwards() {
         let start = Instant::now() + Duration::from_secs(10);
-        let mut bucket = TokenBucket::new(NonZeroU32::new(1).unwrap(), start);
+        let mut bucket = TokenBucket::messages(NonZeroU32::new(1).unwrap(), start);
         assert_eq!(take_n(&mut bucket, start, 5), 2);
         assert_eq!(take_n(&mut bucket, start - Duration::from_secs(5), 5), 0);
         assert_eq!(take_n(&mut bucket, start + Duration::from_secs(1), 5), 1);
+    }
+
+    #[test]
+    fn byte_bucket_charges_the_cost_and_refuses_without_taking() {
+        let start = Instant::now();
+        let mut bucket = bytes(1000, 3000, start);
+        assert!(bucket.try_take(start, 2000));
+        // 1000 left: a 1500-byte take fails and takes nothing, so 1000 still fits.
+        assert!(!bucket.try_take(start, 1500));
+        assert!(bucket.try_take(start, 1000));
+        assert!(!bucket.try_take(start, 1));
+        // Half a second refills 500 bytes.
+        let later = start + Duration::from_millis(500);
+        assert!(!bucket.try_take(later, 501));
+        assert!(bucket.try_take(later, 500));
+        // Long idle refills to the burst, not beyond; more than the burst never fits.
+        let idle = later + Duration::from_secs(60);
+        assert!(!bucket.try_take(idle, 3001));
+        assert!(bucket.try_take(idle, 3000));
+        assert!(bucket.try_take(idle, 0));
+    }
+
+    #[test]
+    fn byte_bucket_passes_at_most_burst_plus_rate_times_elapsed() {
+        let start = Instant::now();
+        let (rate, burst, frame) = (64 * 1024, 128 * 1024, 16 * 1024 + 10);
+        let mut bucket = bytes(rate, burst, start);
+        // An eager sender offers a frame every millisecond for two seconds.
+        let mut n_passed = 0u64;
+        for ms in 0..2000u64 {
+            if bucket.try_take(start + Duration::from_millis(ms), frame) {
+                n_passed += 1;
+            }
+        }
+        let passed = n_passed * frame;
+        assert!(passed <= burst + 2 * rate, "{passed}");
+        assert!(passed + frame > burst + 2 * rate - frame, "{passed}");
+    }
+
+    #[test]
+    fn byte_bucket_ignores_time_going_backwards() {
+        let start = Instant::now() + Duration::from_secs(10);
+        let mut bucket = bytes(100, 100, start);
+        assert!(bucket.try_take(start, 100));
+        assert!(!bucket.try_take(start - Duration::from_secs(5), 1));
+        assert!(!bucket.try_take(start + Duration::from_millis(500), 51));
+        assert!(bucket.try_take(start + Duration::from_millis(500), 50));
     }
 }

@@ -17,7 +17,10 @@ use tracing::{debug, info};
 
 use crate::Shared;
 use crate::hub::{HubError, Registration, encode};
-use crate::limits::{CLOSE_LINGER, FLOOD_STRIKES, SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket};
+use crate::limits::{
+    CLOSE_LINGER, FLOOD_STRIKES, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT, TRANSPORT_MAX_LEN,
+    TokenBucket,
+};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
 /// a page from another site may not use this server as its signalling or relay service.
@@ -79,8 +82,13 @@ struct Connection {
     registration: Registration,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// Messages of any kind.
     bucket: TokenBucket,
     n_strikes: u32,
+    /// Relayed bytes: each relay envelope costs its whole length.
+    relay_bucket: TokenBucket,
+    /// When we last answered `relay-cap`.
+    last_relay_cap_error: Option<Instant>,
 }
 
 /// Counts this connection in [`Shared::n_running`] until dropped; shutdown waits for
@@ -97,13 +105,16 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     let registration = shared.hub.register();
     let peer = registration.peer();
     info!(?peer, "connection opened");
+    let now = Instant::now();
     let mut connection = Connection {
         socket,
         registration,
         stop: shared.stop.clone(),
-        bucket: TokenBucket::new(shared.messages_per_second, Instant::now()),
-        shared,
+        bucket: TokenBucket::messages(shared.messages_per_second, now),
         n_strikes: 0,
+        relay_bucket: TokenBucket::new(shared.relay_bytes_per_sec, shared.relay_burst_bytes, now),
+        last_relay_cap_error: None,
+        shared,
     };
     let Err(end) = connection.drive().await;
     let Connection {
@@ -122,6 +133,8 @@ impl Connection {
         let welcome = ServerMessage::Welcome {
             peer: self.registration.peer(),
             ice_servers: self.shared.ice_servers.clone(),
+            relay_bytes_per_sec: self.shared.relay_bytes_per_sec.get(),
+            relay_burst_bytes: self.shared.relay_burst_bytes,
         };
         self.send_server(&welcome).await?;
         loop {
@@ -164,7 +177,7 @@ impl Connection {
     /// Takes a token. Without one the message is dropped and answered `rate-limited`;
     /// [`FLOOD_STRIKES`] drops in a row end the connection.
     async fn admit(&mut self) -> Result<bool, End> {
-        if self.bucket.try_take(Instant::now()) {
+        if self.bucket.try_take(Instant::now(), 1) {
             self.n_strikes = 0;
             return Ok(true);
         }
@@ -241,6 +254,9 @@ impl Connection {
         if let Some(recorder) = &self.shared.recorder {
             recorder.record(envelope.payload);
         }
+        if !self.charge_relay(bytes.len()).await? {
+            return Ok(());
+        }
         let peer = self.registration.peer();
         let relayed = Envelope {
             direction: Direction::From(peer),
@@ -255,6 +271,30 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(err) => self.send_hub_error(err).await,
         }
+    }
+
+    /// Charges `len` relayed bytes. Over the cap the envelope is dropped, answered
+    /// `relay-cap` at most once per [`RELAY_CAP_ERROR_INTERVAL`], and not counted as a flood
+    /// strike: a client that paces itself to the welcome's numbers never hits it, and one
+    /// that does only loses frames it will resend.
+    async fn charge_relay(&mut self, len: usize) -> Result<bool, End> {
+        let now = Instant::now();
+        let cost = u64::try_from(len).unwrap_or(u64::MAX);
+        if self.relay_bucket.try_take(now, cost) {
+            return Ok(true);
+        }
+        let is_error_due = self
+            .last_relay_cap_error
+            .is_none_or(|last| now.saturating_duration_since(last) >= RELAY_CAP_ERROR_INTERVAL);
+        if is_error_due {
+            self.last_relay_cap_error = Some(now);
+            let message = format!(
+                "relay cap of {} bytes/s (burst {} bytes) exceeded; this envelope was dropped",
+                self.shared.relay_bytes_per_sec, self.shared.relay_burst_bytes
+            );
+            self.send_error(ErrorCode::RelayCap, message).await?;
+        }
+        Ok(false)
     }
 
     async fn send_hub_error(&mut self, err: HubError) -> Result<(), End> {

@@ -40,6 +40,9 @@ pub struct TestServer {
 pub struct Client {
     pub peer: PeerId,
     pub ice_servers: Vec<IceServer>,
+    /// The relay byte cap the welcome stated.
+    pub relay_bytes_per_sec: u64,
+    pub relay_burst_bytes: u64,
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
@@ -134,12 +137,21 @@ impl Client {
         let mut client = Client {
             peer: PeerId::new(0),
             ice_servers: Vec::new(),
+            relay_bytes_per_sec: 0,
+            relay_burst_bytes: 0,
             socket,
         };
         match client.recv().await {
-            Received::Server(ServerMessage::Welcome { peer, ice_servers }) => {
+            Received::Server(ServerMessage::Welcome {
+                peer,
+                ice_servers,
+                relay_bytes_per_sec,
+                relay_burst_bytes,
+            }) => {
                 client.peer = peer;
                 client.ice_servers = ice_servers;
+                client.relay_bytes_per_sec = relay_bytes_per_sec;
+                client.relay_burst_bytes = relay_burst_bytes;
             }
             other => panic!("expected welcome, got {other:?}"),
         }

@@ -1,10 +1,10 @@
-//! Oversized frames, rate limiting, flooding and slow recipients.
+//! Oversized frames, rate limiting, flooding, slow recipients and the relay byte cap.
 
-use std::num::NonZeroU32;
-use std::time::Duration;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::time::{Duration, Instant};
 
 use confab_core::signal::{ClientMessage, ErrorCode, MAX_SIGNAL_LEN, ServerMessage};
-use confab_core::wire::relay::{Envelope, MAX_ENVELOPE_LEN};
+use confab_core::wire::relay::{Envelope, HEADER_LEN, MAX_ENVELOPE_LEN};
 
 use crate::harness::{Client, Message, Received, TestServer, room};
 
@@ -108,7 +108,10 @@ async fn rate_limit_drops_messages_and_a_flood_is_closed_with_1008() {
 #[tokio::test]
 async fn a_recipient_that_does_not_read_is_disconnected() {
     let server = TestServer::start_with(|config| {
-        config.messages_per_second = NonZeroU32::new(1_000_000).unwrap()
+        config.messages_per_second = NonZeroU32::new(1_000_000).unwrap();
+        // Tens of megabytes must reach the queue: no relay cap in the way.
+        config.relay_bytes_per_sec = NonZeroU64::new(1 << 40).unwrap();
+        config.relay_burst_bytes = 1 << 40;
     })
     .await;
     let (mut sender, mut slow) = (server.client().await, server.client().await);
@@ -154,4 +157,148 @@ async fn a_recipient_that_does_not_read_is_disconnected() {
     drop(slow);
     let mut c = Client::connect(server.addr).await;
     assert_eq!(c.join(room(1)).await, [sender.peer]);
+}
+
+/// A relay cap small enough to cross within a fraction of a second.
+const TEST_RELAY_RATE: u64 = 64 * 1024;
+const TEST_RELAY_BURST: u64 = 128 * 1024;
+
+#[tokio::test]
+async fn the_welcome_states_the_relay_byte_cap() {
+    let server = TestServer::start().await;
+    let a = server.client().await;
+    assert_eq!(
+        (a.relay_bytes_per_sec, a.relay_burst_bytes),
+        (2_097_152, 8_388_608)
+    );
+    let server = capped_server().await;
+    let a = server.client().await;
+    assert_eq!(
+        (a.relay_bytes_per_sec, a.relay_burst_bytes),
+        (TEST_RELAY_RATE, TEST_RELAY_BURST)
+    );
+}
+
+#[tokio::test]
+async fn relaying_faster_than_the_byte_cap_drops_envelopes_with_relay_cap_errors() {
+    let server = capped_server().await;
+    let (mut a, mut b) = pair_in_room(&server).await;
+    let payload = vec![7; 16 * 1024];
+    let envelope_len = (HEADER_LEN + payload.len()) as u64;
+    // 1 MiB as fast as we can: 14 s worth at the cap.
+    let n_sent = 64;
+    let started = Instant::now();
+    for _ in 0..n_sent {
+        a.relay(b.peer, &payload).await;
+    }
+    // The server handles one connection's frames in order: once `b` sees this signal,
+    // every envelope before it has been charged (or dropped).
+    a.signal(b.peer, "done").await;
+    let mut n_relayed = 0;
+    loop {
+        match b.recv().await {
+            Received::Binary(bytes) => {
+                assert_eq!(bytes.len() as u64, envelope_len);
+                n_relayed += 1;
+            }
+            Received::Server(ServerMessage::Signal { from, data }) if from == a.peer => {
+                assert_eq!(data, "done");
+                break;
+            }
+            other => panic!("expected relays then the signal, got {other:?}"),
+        }
+    }
+    let elapsed = started.elapsed();
+
+    // Bounds, not timings: the bucket started full (the burst) and refilled at the rate
+    // for at most `elapsed`. One envelope of slack for rounding.
+    let relayed = n_relayed * envelope_len;
+    let allowed = TEST_RELAY_BURST as f64 + TEST_RELAY_RATE as f64 * elapsed.as_secs_f64();
+    assert!(
+        relayed as f64 <= allowed + envelope_len as f64,
+        "{n_relayed} envelopes ({relayed} bytes) relayed in {elapsed:?}"
+    );
+    assert!(
+        relayed + envelope_len > TEST_RELAY_BURST,
+        "the burst passes: {n_relayed} envelopes"
+    );
+    assert!(n_relayed < n_sent, "{n_relayed} of {n_sent} relayed");
+
+    // The sender heard about it, at most once a second; the dozens of drops in a row were
+    // not flood strikes.
+    let mut n_errors = 0;
+    while let Some(received) = a.try_recv(Duration::from_millis(200)).await {
+        match received {
+            Received::Server(ServerMessage::Error {
+                code: ErrorCode::RelayCap,
+                ..
+            }) => n_errors += 1,
+            other => panic!("expected relay-cap errors, got {other:?}"),
+        }
+    }
+    assert!(
+        (1..=1 + elapsed.as_secs()).contains(&n_errors),
+        "{n_errors} relay-cap errors in {elapsed:?}"
+    );
+
+    // The connection is open; after a pause (≥ 0.5 s with the quiet read above, so at
+    // least 32 KiB refilled) a full envelope goes through again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = vec![8; 16 * 1024];
+    a.relay(b.peer, &again).await;
+    assert_eq!(b.expect_relay_from(a.peer).await, again);
+    a.expect_quiet(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn relaying_under_the_byte_cap_loses_nothing() {
+    let server = capped_server().await;
+    let (mut a, mut b) = pair_in_room(&server).await;
+    let payload_len = 8 * 1024;
+    let envelope_len = (HEADER_LEN + payload_len) as u64;
+    // Paced by the welcome: three quarters of the burst at once, then half the rate. In
+    // all more than the burst, so the refill matters; even if the server read two paced
+    // envelopes back to back, it stays under the cap.
+    let n_burst = a.relay_burst_bytes * 3 / 4 / envelope_len;
+    let pace = Duration::from_secs_f64(2.0 * envelope_len as f64 / a.relay_bytes_per_sec as f64);
+    let n_paced = 6;
+    let n_sent = n_burst + n_paced;
+    assert!(n_sent * envelope_len > a.relay_burst_bytes);
+    for i in 0..n_sent {
+        if i >= n_burst {
+            tokio::time::sleep(pace).await;
+        }
+        a.relay(b.peer, &vec![i as u8; payload_len]).await;
+    }
+    for i in 0..n_sent {
+        assert_eq!(
+            b.expect_relay_from(a.peer).await,
+            vec![i as u8; payload_len],
+            "envelope {i}"
+        );
+    }
+    a.expect_quiet(Duration::from_millis(100)).await;
+}
+
+/// A server with a 64 KiB/s relay cap (128 KiB burst) and a message rate out of the way.
+async fn capped_server() -> TestServer {
+    TestServer::start_with(|config| {
+        config.relay_bytes_per_sec = NonZeroU64::new(TEST_RELAY_RATE).unwrap();
+        config.relay_burst_bytes = TEST_RELAY_BURST;
+        config.messages_per_second = NonZeroU32::new(10_000).unwrap();
+    })
+    .await
+}
+
+/// Two clients in room 1, each having read the other's arrival.
+async fn pair_in_room(server: &TestServer) -> (Client, Client) {
+    let (mut a, mut b) = (server.client().await, server.client().await);
+    a.join(room(1)).await;
+    assert_eq!(b.join(room(1)).await, [a.peer]);
+    a.expect(ServerMessage::PeerJoined {
+        room: room(1),
+        peer: b.peer,
+    })
+    .await;
+    (a, b)
 }
