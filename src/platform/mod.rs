@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod entropy;
+pub mod files;
 pub mod net;
 pub mod page;
 pub mod rtc;

@@ -1,0 +1,276 @@
+//! Files on this device: reading a chosen file a piece at a time, the storage left, and
+//! handing a received file to the user, either saved as a download (assembled chunk by
+//! chunk in the Origin Private File System, never whole in memory) or, when small, as an
+//! object URL for an inline preview.
+//!
+//! Errors are sentences a user can read ("the file could not be read (NotReadableError: …)").
+
+use std::time::Duration;
+
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
+    FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
+    FileSystemWritableFileStream, HtmlAnchorElement, StorageManager, Url,
+};
+
+use super::clock;
+use super::store::{Backend, Store};
+
+/// The Origin Private File System directory where downloads are assembled.
+const SAVING_DIR: &str = "saving";
+
+/// How long the object URL of a download stays valid. The browser resolves it when the
+/// download starts, so this only has to outlast the click.
+const REVOKE_AFTER: Duration = Duration::from_secs(60);
+
+/// Bytes `start..end` of `blob` (a `File` the user chose, say), read without reading the
+/// rest. A range past the end is cut short, as `Blob.slice` does.
+pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
+    const WHAT: &str = "the file could not be read";
+    // Offsets are exact in an f64 up to 2^53 bytes.
+    let part = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(|error| failed(WHAT, error))?;
+    let buffer = resolve(part.array_buffer(), WHAT).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// How many more bytes this site may store (`navigator.storage.estimate()`: quota minus
+/// usage), if the browser says. The quota is the browser's own guess, not a promise.
+pub async fn storage_free() -> Option<u64> {
+    let estimate = storage_manager()?.estimate().ok()?;
+    let estimate: web_sys::StorageEstimate = JsFuture::from(estimate).await.ok()?.unchecked_into();
+    let quota = estimate.get_quota()?;
+    let usage = estimate.get_usage().unwrap_or(0.0);
+    Some((quota - usage).max(0.0) as u64)
+}
+
+/// Saves chunks `0..chunks` of `file` from `store` as a download named `name` of type
+/// `mime`: [`assemble`] writes them into a temporary file, which an `<a download>` then
+/// offers to the user. `name` is used as given: sanitise it first.
+///
+/// The temporary copy stays in the Origin Private File System until [`clean_saved`] at the
+/// next start (removing it sooner could cut short the browser copying it to the download).
+pub async fn save_download<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    chunks: u32,
+    name: &str,
+    mime: &str,
+) -> Result<(), String> {
+    const WHAT: &str = "the browser refused the download";
+    let assembled = assemble(store, file, chunks).await?;
+    // A blob of the file with the right type; the browser refers to the bytes, no copy.
+    let blob = Blob::new_with_blob_sequence_and_options(&Array::of1(&assembled), &typed(mime))
+        .map_err(|error| failed(WHAT, error))?;
+    let url = Url::create_object_url_with_blob(&blob).map_err(|error| failed(WHAT, error))?;
+    let clicked = click_download(&url, name);
+    wasm_bindgen_futures::spawn_local(async move {
+        clock::sleep(REVOKE_AFTER).await;
+        revoke(&url);
+    });
+    clicked
+}
+
+/// Writes chunks `0..chunks` of `file` from `store`, one at a time (read, open, write,
+/// drop), into the Origin Private File System file `saving/<hex file id>`, and returns that
+/// file. Fails, and removes that file, if a chunk is missing or storage runs out.
+pub async fn assemble<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    chunks: u32,
+) -> Result<web_sys::File, String> {
+    const WHAT: &str = "the file could not be saved";
+    let directory = saving_directory(true).await?;
+    let options = FileSystemGetFileOptions::new();
+    options.set_create(true);
+    let name = hex(&file);
+    let handle: FileSystemFileHandle = resolve(
+        directory.get_file_handle_with_options(&name, &options),
+        WHAT,
+    )
+    .await?
+    .unchecked_into();
+    let writable: FileSystemWritableFileStream = resolve(handle.create_writable(), WHAT)
+        .await?
+        .unchecked_into();
+    // The writes go to a scratch copy that `close` puts in place and `abort` drops.
+    if let Err(error) = write_chunks(store, file, chunks, &writable).await {
+        let _ = JsFuture::from(writable.abort()).await;
+        let _ = JsFuture::from(directory.remove_entry(&name)).await;
+        return Err(error);
+    }
+    resolve(writable.close(), WHAT).await?;
+    Ok(resolve(handle.get_file(), WHAT).await?.unchecked_into())
+}
+
+/// Deletes whatever earlier downloads left in the Origin Private File System. Call it once
+/// at start-up, while this tab holds the profile and before anything is saved; errors are
+/// ignored (there may be nothing to delete).
+pub async fn clean_saved() {
+    let Ok(root) = root_directory().await else {
+        return;
+    };
+    let options = FileSystemRemoveOptions::new();
+    options.set_recursive(true);
+    let _ = JsFuture::from(root.remove_entry_with_options(SAVING_DIR, &options)).await;
+}
+
+/// An object URL for chunks `0..chunks` of `file` as one blob of type `mime`, for an inline
+/// preview (an image, say). Refuses a file larger than `max_len` bytes, having read at
+/// most one chunk past that. Release the URL with [`revoke`] when the preview goes.
+pub async fn object_url<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    chunks: u32,
+    mime: &str,
+    max_len: u64,
+) -> Result<String, String> {
+    const WHAT: &str = "the file could not be shown";
+    let parts = Array::new();
+    let mut total: u64 = 0;
+    for index in 0..chunks {
+        let chunk = read_chunk(store, file, index).await?;
+        total = total.saturating_add(chunk.len() as u64);
+        if total > max_len {
+            return Err(format!(
+                "the file is too large to show here (over {max_len} bytes)"
+            ));
+        }
+        parts.push(&Uint8Array::from(chunk.as_slice()));
+    }
+    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &typed(mime))
+        .map_err(|error| failed(WHAT, error))?;
+    Url::create_object_url_with_blob(&blob).map_err(|error| failed(WHAT, error))
+}
+
+/// Releases an object URL from [`object_url`], so the browser can free its blob.
+pub fn revoke(url: &str) {
+    let _ = Url::revoke_object_url(url);
+}
+
+/// Writes each chunk into `writable`, waiting for each write, so one chunk at a time is
+/// held. (Reading the next chunk during a write saved only ~3%: reads and writes share
+/// the page's thread.)
+async fn write_chunks<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    chunks: u32,
+    writable: &FileSystemWritableFileStream,
+) -> Result<(), String> {
+    const WHAT: &str = "the file could not be saved";
+    for index in 0..chunks {
+        // A copy in JS memory: the write completes after this call returns, and a view into
+        // wasm memory could move under it.
+        let bytes = Uint8Array::from(read_chunk(store, file, index).await?.as_slice());
+        let written = writable
+            .write_with_js_u8_array(&bytes)
+            .map_err(|error| failed(WHAT, error))?;
+        resolve(written, WHAT).await?;
+    }
+    Ok(())
+}
+
+/// Chunk `index` of `file`, which must be stored.
+async fn read_chunk<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    index: u32,
+) -> Result<Vec<u8>, String> {
+    store
+        .chunk(file, index)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("part {} of the file is missing", index + 1))
+}
+
+/// Clicks a temporary `<a href=url download=name>` in the page's body.
+fn click_download(url: &str, name: &str) -> Result<(), String> {
+    let fail = |what: &str| format!("the browser refused the download ({what})");
+    let document = web_sys::window()
+        .and_then(|window| window.document())
+        .ok_or_else(|| fail("no document"))?;
+    let body = document.body().ok_or_else(|| fail("no body"))?;
+    let link: HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|_| fail("link"))?
+        .unchecked_into();
+    link.set_href(url);
+    link.set_download(name);
+    body.append_child(&link).map_err(|_| fail("link"))?;
+    link.click();
+    link.remove();
+    Ok(())
+}
+
+/// `navigator.storage`, if this browser (and context: it needs HTTPS or localhost) has it.
+fn storage_manager() -> Option<StorageManager> {
+    let storage = web_sys::window()?.navigator().storage();
+    (!storage.is_undefined()).then_some(storage)
+}
+
+/// The root of the Origin Private File System.
+async fn root_directory() -> Result<FileSystemDirectoryHandle, String> {
+    const WHAT: &str = "this browser cannot save files here";
+    let storage = storage_manager().ok_or_else(|| WHAT.to_owned())?;
+    // `getDirectory` is missing from older browsers, and calling it then would throw.
+    if !js_sys::Reflect::has(&storage, &JsValue::from_str("getDirectory")).unwrap_or(false) {
+        return Err(WHAT.to_owned());
+    }
+    Ok(resolve(storage.get_directory(), WHAT)
+        .await?
+        .unchecked_into())
+}
+
+/// The [`SAVING_DIR`] directory, created if `create`.
+async fn saving_directory(create: bool) -> Result<FileSystemDirectoryHandle, String> {
+    let root = root_directory().await?;
+    let options = FileSystemGetDirectoryOptions::new();
+    options.set_create(create);
+    Ok(resolve(
+        root.get_directory_handle_with_options(SAVING_DIR, &options),
+        "the file could not be saved",
+    )
+    .await?
+    .unchecked_into())
+}
+
+/// Awaits `promise`; a rejection becomes [`failed`]`(what, reason)`.
+async fn resolve(promise: Promise, what: &str) -> Result<JsValue, String> {
+    JsFuture::from(promise)
+        .await
+        .map_err(|error| failed(what, error))
+}
+
+/// `what`, with the browser's reason when it gave one; a full disk gets its own words.
+fn failed(what: &str, error: JsValue) -> String {
+    if let Some(exception) = error.dyn_ref::<web_sys::DomException>() {
+        if exception.name() == "QuotaExceededError" {
+            return "the browser's storage for this site is full".to_owned();
+        }
+        return format!("{what} ({}: {})", exception.name(), exception.message());
+    }
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => format!("{what} ({})", String::from(error.message())),
+        None => what.to_owned(),
+    }
+}
+
+/// Blob options with type `mime`.
+fn typed(mime: &str) -> BlobPropertyBag {
+    let options = BlobPropertyBag::new();
+    options.set_type(mime);
+    options
+}
+
+/// Lowercase hex, for names that reveal nothing the user typed.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "files_tests.rs"]
+mod tests;
