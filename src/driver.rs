@@ -27,6 +27,10 @@ use crate::platform::store::{BrowserStore, SavedRoom, StoreError};
 use crate::platform::{clock, page};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
+mod files;
+
+pub use files::format_bytes;
+
 /// How long a WebRTC link may take to open before we fall back to the relay.
 const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
 /// After the server says a directly linked peer left, how long it has to answer a ping.
@@ -75,6 +79,20 @@ pub enum Command {
         /// The export's passphrase.
         passphrase: String,
     },
+    /// Offer these files to the room (chosen, dropped or pasted).
+    AttachFiles(Vec<web_sys::File>),
+    /// Download someone's file.
+    AcceptFile(EventId),
+    /// Refuse someone's file.
+    DeclineFile(EventId),
+    /// Pause a download.
+    PauseFile(EventId),
+    /// Resume a paused or failed download.
+    ResumeFile(EventId),
+    /// Our file: stop offering it. Someone's: stop downloading and delete it.
+    CancelFile(EventId),
+    /// Save a received file as a download.
+    SaveFile(EventId),
     /// The page was shown or hidden.
     Visible(bool),
     /// The user did something (key, pointer): not idle.
@@ -226,6 +244,47 @@ enum Input {
         generation: u64,
         event: RtcEvent,
     },
+    /// A file was read and hashed (or could not be).
+    FilePrepared {
+        blob: web_sys::Blob,
+        meta: Result<confab_core::transfer::FileMeta, String>,
+    },
+    /// A stored file record of this room, with its chunks stored.
+    FileRecord {
+        file: EventId,
+        decision: files::Decision,
+        stored: u32,
+    },
+    /// The stored part of a download was hashed: resume it.
+    Rehashed {
+        file: EventId,
+        stored: u32,
+        digest: confab_core::transfer::FileDigest,
+    },
+    /// Resume from `stored` chunks (hash them first).
+    RehashFrom {
+        file: EventId,
+        stored: u32,
+    },
+    /// Storage checked before accepting a file.
+    SpaceChecked {
+        file: EventId,
+        enough: bool,
+        free: Option<u64>,
+    },
+    /// Consecutive chunks of our file, read from it.
+    ChunksRead {
+        peer: PeerId,
+        file: EventId,
+        first: u32,
+        data: Result<Vec<u8>, String>,
+    },
+    /// Received chunks before `up_to` are stored (or failed to be).
+    ChunksSaved {
+        file: EventId,
+        up_to: u32,
+        result: Result<(), StoreError>,
+    },
 }
 
 struct Link {
@@ -289,6 +348,8 @@ struct Driver {
     saved_room: Option<SavedRoom>,
     /// Told about each person verified here.
     on_contact: Option<OnContact>,
+    /// File transfers' bookkeeping.
+    transfers: files::Transfers,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -340,6 +401,7 @@ pub fn start(
         contacts,
         saved_room: room,
         on_contact,
+        transfers: files::Transfers::default(),
     };
     for contact in driver.contacts.iter() {
         let chat = driver.client.direct_room_with(&contact.identity);
@@ -353,6 +415,10 @@ pub fn start(
         let name = driver.client.display_name().to_owned();
         driver.client.set_display_name(now, clock::wall(), &name);
         driver.drain(now);
+        driver.load_file_records();
+        if driver.settings.on_screen {
+            crate::platform::files::clean_saved().await;
+        }
         driver.connect_socket();
         driver.run(inputs).await;
     });
@@ -570,6 +636,7 @@ impl Driver {
             .chain(links)
             .chain(self.reconnect_at)
             .chain(idle)
+            .chain(self.transfers.deadline())
             .min()
     }
 
@@ -646,6 +713,39 @@ impl Driver {
                     Ok("Name saved.".to_owned())
                 });
             }
+            Input::Command(Command::AttachFiles(files)) => self.attach_files(files),
+            Input::Command(Command::AcceptFile(file)) => self.accept_file(file),
+            Input::Command(Command::DeclineFile(file)) => self.decline_file(now, file),
+            Input::Command(Command::PauseFile(file)) => self.pause_file(now, file),
+            Input::Command(Command::ResumeFile(file)) => self.resume_file(now, file),
+            Input::Command(Command::CancelFile(file)) => self.cancel_file(now, file),
+            Input::Command(Command::SaveFile(file)) => self.save_file(file),
+            Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),
+            Input::FileRecord {
+                file,
+                decision,
+                stored,
+            } => self.file_record(now, file, decision, stored),
+            Input::Rehashed {
+                file,
+                stored,
+                digest,
+            } => self.rehashed(now, file, stored, digest),
+            Input::RehashFrom { file, stored } => self.rehash_from(file, stored),
+            Input::SpaceChecked { file, enough, free } => {
+                self.space_checked(now, file, enough, free)
+            }
+            Input::ChunksRead {
+                peer,
+                file,
+                first,
+                data,
+            } => self.chunks_read(now, peer, file, first, data),
+            Input::ChunksSaved {
+                file,
+                up_to,
+                result,
+            } => self.chunks_saved(now, file, up_to, result),
             Input::Command(Command::Visible(visible)) => {
                 // Becoming visible also marks what arrived meanwhile as read (in `drain`).
                 if visible {
@@ -708,6 +808,9 @@ impl Driver {
         if self.reconnect_at.is_some_and(|at| at <= now) {
             self.reconnect_at = None;
             self.connect_socket();
+        }
+        if self.transfers.deadline().is_some_and(|at| at <= now) {
+            self.pump_uploads(now);
         }
     }
 
@@ -779,8 +882,11 @@ impl Driver {
             ServerMessage::Welcome {
                 peer: _,
                 ice_servers,
+                relay_bytes_per_sec,
+                relay_burst_bytes,
             } => {
                 self.reconnect_attempts = 0;
+                self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
                 self.ice_servers = ice_servers
                     .into_iter()
                     .map(|s| IceServerConfig {
@@ -956,6 +1062,10 @@ impl Driver {
                 self.client.add_peer(now, peer, role);
             }
             RtcEvent::Message(bytes) => self.client.handle_frame(now, peer, &bytes),
+            RtcEvent::FileMessage { file, bytes } => {
+                self.client.handle_file_frame(now, peer, file, &bytes)
+            }
+            RtcEvent::FileDrained(_) => self.pump_uploads(now),
             RtcEvent::Closed => {
                 let Some(link) = self.links.get(&peer) else {
                     return;
@@ -1012,11 +1122,12 @@ impl Driver {
     fn drain(&mut self, now: Instant) {
         loop {
             match self.client.poll_output() {
-                Output::Transmit(transmit) => self.transmit(transmit.peer, &transmit.bytes),
+                Output::Transmit(transmit) => self.transmit(transmit),
                 Output::Event(event) => self.apply_event(now, event),
                 Output::Timeout(_) => {
                     if !self.mark_read(now) {
                         self.save_events();
+                        self.save_chunks();
                         if self.settings.on_screen {
                             // For benchmarks: how much history we hold and what we sent.
                             let len = self.client.history().len() as f64;
@@ -1030,13 +1141,22 @@ impl Driver {
         }
     }
 
-    fn transmit(&mut self, peer: PeerId, bytes: &[u8]) {
+    fn transmit(&mut self, transmit: confab_core::Transmit) {
+        let confab_core::Transmit {
+            peer,
+            bytes,
+            channel,
+        } = transmit;
+        let bytes = bytes.as_slice();
         self.bytes_sent += bytes.len() as u64;
         let direct = self
             .links
             .get(&peer)
             .and_then(|link| link.rtc.as_ref())
-            .is_some_and(|rtc| rtc.send(bytes));
+            .is_some_and(|rtc| match channel {
+                confab_core::Channel::Main => rtc.send(bytes),
+                confab_core::Channel::File(file) => rtc.send_file(file, bytes),
+            });
         if !direct {
             let envelope = Envelope {
                 direction: RelayDirection::To(peer),
@@ -1114,11 +1234,19 @@ impl Driver {
             }
             Event::Message(message) => {
                 let me = self.client.identity().member_key();
+                if let Some(file) = &message.file {
+                    self.note_file_message(message.id, message.author == me, file.size);
+                }
                 self.state.upsert_message(message_view(&me, message));
             }
             Event::Rebuilt => {
                 let me = self.client.identity().member_key();
                 let messages = self.client.messages();
+                for message in &messages {
+                    if let Some(file) = &message.file {
+                        self.note_file_message(message.id, message.author == me, file.size);
+                    }
+                }
                 self.state.set_messages(
                     messages
                         .into_iter()
@@ -1145,6 +1273,9 @@ impl Driver {
             Event::Typing { member, active } => self.state.set_typing(member, active),
             Event::Presence { member, presence } => self.state.member_presence(member, presence),
             Event::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
+            Event::ChunkWanted { peer, file, index } => self.chunk_wanted(now, peer, file, index),
+            Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
+            Event::Transfer(update) => self.transfer_update(now, update),
             _ => {}
         }
     }
@@ -1246,6 +1377,12 @@ pub(crate) fn message_view(
             .into_iter()
             .map(|reaction| (reaction.emoji, reaction.by))
             .collect(),
+        file: message.file.map(|file| crate::state::FileInfo {
+            image: file.is_previewable_image(),
+            name: file.name,
+            mime: file.mime,
+            size: file.size,
+        }),
     }
 }
 

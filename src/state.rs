@@ -131,6 +131,94 @@ pub struct MessageView {
     pub reply_to: Option<EventId>,
     /// Emoji and who reacted with it.
     pub reactions: Vec<(String, Vec<MemberKey>)>,
+    /// The file this message offers (its name and type already made safe).
+    pub file: Option<FileInfo>,
+}
+
+/// A file message's file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Name to show and save under.
+    pub name: String,
+    /// Media type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// An image type drawn inline once received.
+    pub image: bool,
+}
+
+/// Where a file stands for us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Someone's file we have not accepted: Accept or Decline.
+    Offered,
+    /// Accepted; its sender is not connected now.
+    Waiting,
+    /// Arriving.
+    Receiving,
+    /// Paused by us.
+    Paused,
+    /// Received whole, hash checked; Save.
+    Received,
+    /// We declined it.
+    Declined,
+    /// Stopped, with why; what arrived verified is kept (Resume) unless `retry` says the
+    /// file must start over.
+    Failed {
+        /// What happened.
+        reason: String,
+        /// The kept part is unusable (hash mismatch): start again from nothing.
+        restart: bool,
+    },
+    /// Our file, offered to the room.
+    Sharing,
+    /// Our file, not offered any more (cancelled, or this page was reloaded since).
+    Withdrawn,
+}
+
+/// One receiver of our file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadView {
+    /// Who.
+    pub member: MemberKey,
+    /// Bytes they confirmed.
+    pub done: u64,
+    /// Bytes per second lately.
+    pub speed: f64,
+    /// "Sending", "Received", "Declined", "Paused", "Cancelled", "Failed".
+    pub status: String,
+}
+
+/// A file's transfer, as shown on its message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileProgress {
+    /// Where it stands.
+    pub status: FileStatus,
+    /// Bytes received and stored (downloads).
+    pub done: u64,
+    /// The file's size.
+    pub total: u64,
+    /// Bytes per second lately (downloads).
+    pub speed: f64,
+    /// An object URL of the received image, for the inline preview.
+    pub preview: Option<String>,
+    /// Our file: each receiver's progress.
+    pub uploads: Vec<UploadView>,
+}
+
+impl FileProgress {
+    /// A file in this status, nothing transferred.
+    pub fn new(status: FileStatus, total: u64) -> FileProgress {
+        FileProgress {
+            status,
+            done: 0,
+            total,
+            speed: 0.0,
+            preview: None,
+            uploads: Vec::new(),
+        }
+    }
 }
 
 /// What a member has of ours: delivery and read receipts.
@@ -207,6 +295,10 @@ pub struct AppState {
     pub draft: RwSignal<Draft>,
     /// A problem the user should know about (invalid link, message too long, ...).
     pub notice: RwSignal<Option<String>>,
+    /// Transfers of the files in this room's messages.
+    pub files: RwSignal<HashMap<EventId, FileProgress>>,
+    /// Files being read and hashed before they are offered: (name, fraction done).
+    pub preparing: RwSignal<Vec<(String, f64)>>,
 }
 
 impl AppState {
@@ -228,6 +320,8 @@ impl AppState {
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
             notice: RwSignal::new(None),
+            files: RwSignal::new(HashMap::new()),
+            preparing: RwSignal::new(Vec::new()),
         }
     }
 
@@ -410,6 +504,17 @@ impl AppState {
                 }
                 Err(idx) => messages.insert(idx, message),
             }
+        });
+    }
+
+    /// Changes a file's transfer as shown (creating it with `total` if new).
+    pub fn update_file(&self, file: EventId, total: u64, change: impl FnOnce(&mut FileProgress)) {
+        self.files.update(|files| {
+            change(
+                files
+                    .entry(file)
+                    .or_insert_with(|| FileProgress::new(FileStatus::Offered, total)),
+            )
         });
     }
 

@@ -48,7 +48,44 @@ pub fn Composer() -> impl IntoView {
         let active = input.get().is_some_and(|f| !f.value().trim().is_empty());
         typing.send(Command::Typing(active));
     };
-    let on_blur = move |_| commands.send(Command::Typing(false));
+    let on_blur = {
+        let commands = commands.clone();
+        move |_| commands.send(Command::Typing(false))
+    };
+    let chooser = NodeRef::<Input>::new();
+    let attach = {
+        let commands = commands.clone();
+        move |_| {
+            let Some(chooser) = chooser.get() else { return };
+            let files = chooser.files().map(files_of).unwrap_or_default();
+            chooser.set_value("");
+            if !files.is_empty() {
+                commands.send(Command::AttachFiles(files));
+            }
+        }
+    };
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        let files = ev
+            .clipboard_data()
+            .and_then(|data| data.files())
+            .map(files_of)
+            .unwrap_or_default();
+        if !files.is_empty() {
+            ev.prevent_default();
+            commands.send(Command::AttachFiles(files));
+        }
+    };
+    let preparing = move || {
+        state.preparing.with(|files| {
+            files
+                .iter()
+                .map(|(name, fraction)| {
+                    let pct = (fraction * 100.0) as u32;
+                    view! { <p class="preparing" role="status">{format!("Preparing {name}… {pct}%")}</p> }
+                })
+                .collect_view()
+        })
+    };
     let cancel = move |_| {
         state.draft.set(Draft::New);
         if let Some(field) = input.get() {
@@ -70,7 +107,22 @@ pub fn Composer() -> impl IntoView {
     };
     view! {
         {banner}
+        {preparing}
         <form class="composer" on:submit=on_submit>
+            <input type="file" multiple class="visually-hidden" tabindex="-1" aria-hidden="true" node_ref=chooser on:change=attach />
+            <button
+                type="button"
+                class="button attach"
+                aria-label="Attach file"
+                title="Attach file (or drop files here, or paste)"
+                on:click=move |_| {
+                    if let Some(chooser) = chooser.get() {
+                        chooser.click();
+                    }
+                }
+            >
+                "📎"
+            </button>
             <input
                 type="text"
                 aria-label="Message"
@@ -80,6 +132,7 @@ pub fn Composer() -> impl IntoView {
                 node_ref=input
                 on:input=on_input
                 on:blur=on_blur
+                on:paste=on_paste
                 autofocus
             />
             <button type="submit" class="button primary">"Send"</button>
@@ -92,4 +145,9 @@ fn author_of(state: &AppState, id: confab_core::EventId) -> String {
         .messages
         .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.author));
     author.map_or_else(|| "a message".to_owned(), |key| state.name_of(&key))
+}
+
+/// The files of a file list (from the chooser, a drop or a paste).
+pub(super) fn files_of(list: web_sys::FileList) -> Vec<web_sys::File> {
+    (0..list.length()).filter_map(|i| list.item(i)).collect()
 }

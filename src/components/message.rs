@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::file::FileCard;
 use crate::driver::Command;
 use crate::state::{AppState, Draft, MessageView};
 use crate::use_commands;
@@ -35,6 +36,10 @@ pub fn MessageRow(
     });
     let text = if message.deleted {
         view! { <p class="text gone">"This message was deleted."</p> }.into_any()
+    } else if let Some(file) = message.file.clone() {
+        let caption = (!message.text.is_empty())
+            .then(|| view! { <p class="text">{message.text.clone()}</p> });
+        view! { <FileCard id=message.id file=file mine=message.mine />{caption} }.into_any()
     } else {
         view! { <p class="text">{message.text.clone()}</p> }.into_any()
     };

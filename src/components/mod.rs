@@ -3,6 +3,7 @@
 mod composer;
 mod contacts;
 mod conversation;
+mod file;
 mod invite;
 mod members;
 mod message;
@@ -43,6 +44,7 @@ pub fn Shell() -> impl IntoView {
 #[component]
 fn ChatLayout() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let drop_commands = crate::use_commands();
     let me = move || state.me.get();
     let server = move || match state.server.get() {
         ServerStatus::Connecting => "Connecting to the server…",
@@ -69,7 +71,18 @@ fn ChatLayout() -> impl IntoView {
                 <ProfilePanel />
                 <SecurityPanel />
             </aside>
-            <section class="chat" aria-label="Conversation">
+            <section
+                class="chat"
+                aria-label="Conversation"
+                on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=move |ev: leptos::ev::DragEvent| {
+                    ev.prevent_default();
+                    let files = ev.data_transfer().and_then(|t| t.files()).map(composer::files_of).unwrap_or_default();
+                    if !files.is_empty() {
+                        drop_commands.send(crate::driver::Command::AttachFiles(files));
+                    }
+                }
+            >
                 <Conversation />
                 <Show when=move || state.notice.get().is_some()>
                     <p class="notice" role="alert">{move || state.notice.get()}</p>

@@ -1,6 +1,7 @@
 //! Browser tests of the file adapters: reading slices of a blob, assembling a stored file in
 //! the Origin Private File System, inline previews and cleaning up.
 
+use confab_core::transfer::CHUNK_LEN;
 use confab_core::vault::KdfParams;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast as _;
@@ -12,9 +13,6 @@ use crate::platform::entropy;
 use crate::platform::store::{BrowserStore, IdbBackend, MemoryBackend, MemoryStore};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// The chunk length of file transfers.
-const CHUNK_LEN: usize = 64_512;
 
 /// Cheap Argon2 costs: the tests are about files, not the KDF.
 const FAST: KdfParams = KdfParams {

@@ -4,6 +4,8 @@
 
 use std::rc::Rc;
 
+use confab_core::EventId;
+
 use super::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
 use super::socket::{Socket, SocketEvent};
 
@@ -22,6 +24,12 @@ pub trait Signalling {
 pub trait DirectLink {
     /// Sends bytes; false if the link is not open.
     fn send(&self, bytes: &[u8]) -> bool;
+    /// Sends bytes on `file`'s own channel; false if the link is not open.
+    fn send_file(&self, file: EventId, bytes: &[u8]) -> bool;
+    /// Bytes waiting on `file`'s channel.
+    fn file_buffered(&self, file: EventId) -> u64;
+    /// Ends `file`'s channel.
+    fn close_file(&self, file: EventId);
     /// Feeds a signal (SDP or ICE) from the peer; failures are logged and end in `Closed`.
     fn handle_signal(&self, signal: RtcSignal);
     /// Ends the link; no events after this.
@@ -75,6 +83,15 @@ impl Signalling for Socket {
 impl DirectLink for RtcLink {
     fn send(&self, bytes: &[u8]) -> bool {
         RtcLink::send(self, bytes)
+    }
+    fn send_file(&self, file: EventId, bytes: &[u8]) -> bool {
+        RtcLink::send_file(self, file, bytes)
+    }
+    fn file_buffered(&self, file: EventId) -> u64 {
+        RtcLink::file_buffered(self, file)
+    }
+    fn close_file(&self, file: EventId) {
+        RtcLink::close_file(self, file);
     }
     fn handle_signal(&self, signal: RtcSignal) {
         let link = self.clone();

@@ -1,9 +1,18 @@
 //! One WebRTC peer connection with one ordered data channel ("confab"), plus the signals
 //! (SDP and trickled ICE candidates) that set it up. The signals travel as opaque JSON
 //! strings through the server.
+//!
+//! Each file being sent gets its own ordered channel, labelled `file:<id hex>`, opened by
+//! the sender on first use and announced to the other side by `ondatachannel`. Its
+//! `bufferedAmount` is the sender's backpressure: [`RtcLink::file_buffered`] tells how
+//! much is queued, and [`RtcEvent::FileDrained`] fires when it falls below
+//! [`FILE_LOW_WATER`].
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+
+use confab_core::EventId;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::closure::Closure;
@@ -42,6 +51,13 @@ pub enum RtcSignal {
     UseRelay,
 }
 
+/// A file channel asks for more once its queue falls below this many bytes.
+pub const FILE_LOW_WATER: u32 = 1 << 20;
+/// The main channel's label.
+const MAIN_LABEL: &str = "confab";
+/// File channels' label prefix (then the file id in hex).
+const FILE_LABEL: &str = "file:";
+
 /// What a link reports.
 #[derive(Debug)]
 pub enum RtcEvent {
@@ -51,6 +67,15 @@ pub enum RtcEvent {
     Open,
     /// Bytes from the peer.
     Message(Vec<u8>),
+    /// Bytes from the peer on a file's channel.
+    FileMessage {
+        /// The file.
+        file: EventId,
+        /// The frame.
+        bytes: Vec<u8>,
+    },
+    /// A file channel's queue drained below [`FILE_LOW_WATER`]: send more.
+    FileDrained(EventId),
     /// The channel or connection closed or failed.
     Closed,
 }
@@ -58,10 +83,19 @@ pub enum RtcEvent {
 struct Inner {
     pc: RtcPeerConnection,
     channel: Option<RtcDataChannel>,
+    /// File channels by file, with what waits for them to open.
+    files: HashMap<EventId, FileChannel>,
     pending_candidates: Vec<RtcSignal>,
     has_remote_description: bool,
     closures: Vec<Box<dyn std::any::Any>>,
     closed: bool,
+}
+
+struct FileChannel {
+    channel: RtcDataChannel,
+    /// Frames sent before the channel opened.
+    waiting: Vec<Vec<u8>>,
+    waiting_len: u64,
 }
 
 /// A peer connection. Cheap to clone (shared handle); `close` ends it.
@@ -109,6 +143,7 @@ impl RtcLink {
             inner: Rc::new(RefCell::new(Inner {
                 pc: pc.clone(),
                 channel: None,
+                files: HashMap::new(),
                 pending_candidates: Vec::new(),
                 has_remote_description: false,
                 closures: Vec::new(),
@@ -117,10 +152,24 @@ impl RtcLink {
             sink: Rc::new(sink),
         };
         link.watch_connection(&pc);
+        // Either side may open file channels later; the answerer also gets the main one.
+        let this = link.clone();
+        let on_channel =
+            Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
+                let channel = event.channel();
+                let label = channel.label();
+                if let Some(file) = label.strip_prefix(FILE_LABEL).and_then(parse_file_id) {
+                    this.attach_file_channel(file, channel, false);
+                } else if label == MAIN_LABEL && !offerer {
+                    this.attach_channel(channel);
+                }
+            });
+        pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
+        link.keep(on_channel);
         if offerer {
             let init = RtcDataChannelInit::new();
             init.set_ordered(true);
-            let channel = pc.create_data_channel_with_data_channel_dict("confab", &init);
+            let channel = pc.create_data_channel_with_data_channel_dict(MAIN_LABEL, &init);
             link.attach_channel(channel);
             let this = link.clone();
             wasm_bindgen_futures::spawn_local(async move {
@@ -129,15 +178,6 @@ impl RtcLink {
                     this.close();
                 }
             });
-        } else {
-            let this = link.clone();
-            let on_channel = Closure::<dyn FnMut(RtcDataChannelEvent)>::new(
-                move |event: RtcDataChannelEvent| {
-                    this.attach_channel(event.channel());
-                },
-            );
-            pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
-            link.keep(on_channel);
         }
         Ok(link)
     }
@@ -192,6 +232,54 @@ impl RtcLink {
         }
     }
 
+    /// Sends bytes on `file`'s channel, opening it on first use (bytes wait until it is
+    /// open); false if the connection is not open.
+    pub fn send_file(&self, file: EventId, bytes: &[u8]) -> bool {
+        if !self.is_open() {
+            return false;
+        }
+        let existing = self.inner.borrow().files.contains_key(&file);
+        if !existing {
+            let init = RtcDataChannelInit::new();
+            init.set_ordered(true);
+            let label = format!("{FILE_LABEL}{file}");
+            let channel = self
+                .inner
+                .borrow()
+                .pc
+                .create_data_channel_with_data_channel_dict(&label, &init);
+            self.attach_file_channel(file, channel, true);
+        }
+        let mut inner = self.inner.borrow_mut();
+        let Some(entry) = inner.files.get_mut(&file) else {
+            return false;
+        };
+        match entry.channel.ready_state() {
+            RtcDataChannelState::Open => entry.channel.send_with_u8_array(bytes).is_ok(),
+            RtcDataChannelState::Connecting => {
+                entry.waiting_len += bytes.len() as u64;
+                entry.waiting.push(bytes.to_vec());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Bytes queued on `file`'s channel and not yet handed to the network.
+    pub fn file_buffered(&self, file: EventId) -> u64 {
+        self.inner.borrow().files.get(&file).map_or(0, |entry| {
+            u64::from(entry.channel.buffered_amount()) + entry.waiting_len
+        })
+    }
+
+    /// Closes `file`'s channel (the transfer ended).
+    pub fn close_file(&self, file: EventId) {
+        if let Some(entry) = self.inner.borrow_mut().files.remove(&file) {
+            detach(&entry.channel);
+            entry.channel.close();
+        }
+    }
+
     /// Whether the data channel is open.
     pub fn is_open(&self) -> bool {
         let inner = self.inner.borrow();
@@ -209,10 +297,12 @@ impl RtcLink {
         }
         inner.closed = true;
         if let Some(channel) = inner.channel.take() {
-            channel.set_onopen(None);
-            channel.set_onmessage(None);
-            channel.set_onclose(None);
+            detach(&channel);
             channel.close();
+        }
+        for (_, entry) in inner.files.drain() {
+            detach(&entry.channel);
+            entry.channel.close();
         }
         inner.pc.set_onicecandidate(None);
         inner.pc.set_ondatachannel(None);
@@ -305,9 +395,74 @@ impl RtcLink {
         }
     }
 
+    /// Wires a file channel: its messages and drain events go to the sink; frames sent
+    /// while it was connecting go out when it opens.
+    fn attach_file_channel(&self, file: EventId, channel: RtcDataChannel, ours: bool) {
+        channel.set_binary_type(RtcDataChannelType::Arraybuffer);
+        channel.set_buffered_amount_low_threshold(FILE_LOW_WATER);
+        let sink = self.sink.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
+                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                sink(RtcEvent::FileMessage { file, bytes });
+            }
+        });
+        let sink = self.sink.clone();
+        let on_low = Closure::<dyn FnMut()>::new(move || sink(RtcEvent::FileDrained(file)));
+        let inner = Rc::downgrade(&self.inner);
+        let sink = self.sink.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let waiting = inner.borrow_mut().files.get_mut(&file).map(|entry| {
+                entry.waiting_len = 0;
+                (entry.channel.clone(), std::mem::take(&mut entry.waiting))
+            });
+            if let Some((channel, waiting)) = waiting {
+                for bytes in waiting {
+                    let _ = channel.send_with_u8_array(&bytes);
+                }
+            }
+            sink(RtcEvent::FileDrained(file));
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        channel.set_onbufferedamountlow(Some(on_low.as_ref().unchecked_ref()));
+        if ours {
+            channel.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        }
+        let replaced = self.inner.borrow_mut().files.insert(
+            file,
+            FileChannel {
+                channel,
+                waiting: Vec::new(),
+                waiting_len: 0,
+            },
+        );
+        if let Some(old) = replaced {
+            detach(&old.channel);
+            old.channel.close();
+        }
+        self.keep(on_message);
+        self.keep(on_low);
+        self.keep(on_open);
+    }
+
     fn keep<T: 'static>(&self, closure: T) {
         self.inner.borrow_mut().closures.push(Box::new(closure));
     }
+}
+
+/// Unhooks a channel's callbacks (before closing it or dropping their closures).
+fn detach(channel: &RtcDataChannel) {
+    channel.set_onopen(None);
+    channel.set_onmessage(None);
+    channel.set_onclose(None);
+    channel.set_onbufferedamountlow(None);
+}
+
+fn parse_file_id(hex: &str) -> Option<EventId> {
+    hex.parse().ok()
 }
 
 async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(), String> {

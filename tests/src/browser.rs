@@ -111,6 +111,18 @@ impl Browser {
         Ok(())
     }
 
+    /// A number the page published for tests and benchmarks (`window.confab[key]`).
+    pub async fn published(&self, key: &str) -> anyhow::Result<Option<f64>> {
+        let ret = self
+            .driver
+            .execute(
+                "const c = window.confab; return c && typeof c[arguments[0]] === 'number' ? c[arguments[0]] : null;",
+                vec![serde_json::json!(key)],
+            )
+            .await?;
+        Ok(ret.json().as_f64())
+    }
+
     /// The underlying WebDriver, for scenario-specific scripts.
     pub fn driver(&self) -> &WebDriver {
         &self.driver
@@ -272,6 +284,63 @@ impl ChatPage<'_> {
         Ok(())
     }
 
+    /// Offers the file at `path` to the room through the composer's chooser (the one the
+    /// "Attach file" button opens).
+    pub async fn attach_file(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        self.by_role("button", "Attach file").await?;
+        let input = self
+            .browser
+            .driver
+            .find(By::Css("form.composer input[type=file]"))
+            .await?;
+        input.send_keys(path.display().to_string()).await?;
+        Ok(())
+    }
+
+    /// The percentage the progress bar named `name` shows, if it is shown now.
+    pub async fn progress(&self, name: &str) -> anyhow::Result<Option<u64>> {
+        // Elements redrawn while we look are skipped: the caller polls again.
+        for element in self.browser.driver.find_all(By::Css("progress")).await? {
+            if computed(&element, "computedlabel").await.ok().as_deref() == Some(name) {
+                let value = element
+                    .prop("value")
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                return Ok(value.parse::<f64>().ok().map(|v| v as u64));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Clicks the element with this role and name, finding it again if it was redrawn
+    /// between finding and clicking.
+    pub async fn click(&self, role: &str, name: &str) -> anyhow::Result<()> {
+        eventually(&format!("a click on {role} {name:?}"), || async move {
+            let element = self.by_role(role, name).await?;
+            Ok(element.click().await.ok())
+        })
+        .await
+    }
+
+    /// Whether an element with this role and name is shown now (no waiting).
+    pub async fn has_role(&self, role: &str, name: &str) -> anyhow::Result<bool> {
+        for element in self
+            .browser
+            .driver
+            .find_all(By::Css(candidates_for(role)))
+            .await?
+        {
+            if computed(&element, "computedrole").await.ok().as_deref() == Some(role)
+                && computed(&element, "computedlabel").await.ok().as_deref() == Some(name)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The text of the status line named "Typing".
     pub async fn typing_line(&self) -> anyhow::Result<String> {
         Ok(self.by_role("status", "Typing").await?.text().await?)
@@ -414,6 +483,9 @@ fn candidates_for(role: &str) -> &'static str {
         "alert" => "[role=alert]",
         "link" => "a[href], [role=link]",
         "region" => "section[aria-label], [role=region]",
+        "progressbar" => "progress, [role=progressbar]",
+        "group" => "[role=group], fieldset",
+        "img" => "img, [role=img]",
         _ => "*",
     }
 }

@@ -111,6 +111,11 @@ impl FromStr for RoomId {
 pub struct EventId(pub(crate) [u8; 32]);
 
 impl EventId {
+    /// An id as stored or received (it names an event only if one hashes to it).
+    pub const fn from_bytes(bytes: [u8; 32]) -> EventId {
+        EventId(bytes)
+    }
+
     /// Builds an id from raw bytes, for UI tests that need ids without events.
     #[doc(hidden)]
     pub const fn from_bytes_for_testing_only(bytes: [u8; 32]) -> EventId {
@@ -130,6 +135,12 @@ impl fmt::Display for EventId {
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EventId({})", hex(&self.0[..4]))
+    }
+}
+impl FromStr for EventId {
+    type Err = IdParseError;
+    fn from_str(s: &str) -> Result<EventId, IdParseError> {
+        unhex_32(s).map(EventId)
     }
 }
 

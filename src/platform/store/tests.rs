@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use confab_core::transfer::CHUNK_LEN;
 use confab_core::vault::{self, KdfParams, Vault, WrappedKey};
 use confab_core::{RoomId, RoomSecret};
 use indexed_db_futures::database::Database;
@@ -541,9 +542,6 @@ async fn the_memory_store_behaves_the_same() {
         Err(StoreError::Corrupt(_))
     ));
 }
-
-/// The chunk length of file transfers.
-const CHUNK_LEN: usize = 64_512;
 
 /// Chunk `index` of a test file: [`SECRET_TEXT`] over and over, then the index, so every
 /// chunk differs and holds recognisable plaintext.

@@ -1,0 +1,877 @@
+//! The driver's half of file transfer: reading our files a slice at a time for core
+//! (`Event::ChunkWanted`), paced by each file channel's `bufferedAmount` or by the
+//! server's stated relay rate; storing received chunks in order (`Event::ChunkReceived`)
+//! and reporting them stored; the per-file records that let a download resume after a
+//! reload; and the transfer state the UI shows.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError};
+use confab_core::{
+    Direction, EventId, Instant, MemberKey, PeerId, RoomId, TransferState, TransferUpdate,
+};
+
+use leptos::prelude::*;
+
+use super::{Driver, Input, log};
+use crate::platform::files as platform_files;
+use crate::platform::store::StoreError;
+use crate::platform::{clock, page};
+use crate::state::{FileStatus, Path, UploadView};
+
+/// A file channel with this much queued gets no more chunks until it drains.
+const HIGH_WATER: u64 = 4 << 20;
+/// Chunks read from a file in one slice.
+const READ_CHUNKS: usize = 16;
+/// Largest image drawn inline.
+const MAX_PREVIEW: u64 = 16 << 20;
+/// Version byte of a [`Record`].
+const RECORD_VERSION: u8 = 1;
+
+/// What we decided about someone's file, kept per file so a reload resumes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Decision {
+    /// Downloading (resume at start-up).
+    Accepted,
+    /// Paused by us.
+    Paused,
+    /// Received whole and verified.
+    Received,
+    /// Declined.
+    Declined,
+    /// Failed: the kept part is unusable.
+    Failed,
+}
+
+impl Decision {
+    fn code(self) -> u8 {
+        match self {
+            Decision::Accepted => 1,
+            Decision::Paused => 2,
+            Decision::Received => 3,
+            Decision::Declined => 4,
+            Decision::Failed => 5,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Decision> {
+        Some(match code {
+            1 => Decision::Accepted,
+            2 => Decision::Paused,
+            3 => Decision::Received,
+            4 => Decision::Declined,
+            5 => Decision::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// The stored record of a file: `version:u8 room[32] decision:u8`.
+fn encode_record(room: RoomId, decision: Decision) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    out.extend_from_slice(room.as_bytes());
+    out.push(decision.code());
+    out
+}
+
+fn decode_record(bytes: &[u8]) -> Option<(RoomId, Decision)> {
+    let (&version, rest) = bytes.split_first()?;
+    if version != RECORD_VERSION || rest.len() != 33 {
+        return None;
+    }
+    let room: [u8; 32] = rest.get(..32)?.try_into().ok()?;
+    Some((
+        RoomId::from_bytes(room),
+        Decision::from_code(*rest.get(32)?)?,
+    ))
+}
+
+/// Rate and burst of the server's relay byte cap, and what we may still send now.
+struct RelayBudget {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    at: Option<Instant>,
+}
+
+impl RelayBudget {
+    fn refill(&mut self, now: Instant) {
+        if let Some(at) = self.at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        }
+        self.at = Some(now);
+    }
+
+    /// When `bytes` may go, or `None` if they may go now (and are then charged).
+    fn take(&mut self, now: Instant, bytes: f64) -> Option<Instant> {
+        if self.per_sec <= 0.0 {
+            return None;
+        }
+        self.refill(now);
+        if self.tokens >= bytes.min(self.burst) {
+            self.tokens -= bytes;
+            return None;
+        }
+        let wait = (bytes.min(self.burst) - self.tokens) / self.per_sec;
+        Some(now + std::time::Duration::from_secs_f64(wait))
+    }
+}
+
+/// Speed as a moving average of progress samples.
+#[derive(Default)]
+struct Speed {
+    last: Option<(Instant, u64)>,
+    bytes_per_sec: f64,
+}
+
+impl Speed {
+    fn sample(&mut self, now: Instant, done: u64) -> f64 {
+        match self.last {
+            Some((at, before)) => {
+                let elapsed = now.saturating_duration_since(at).as_secs_f64();
+                if elapsed >= 0.5 {
+                    let rate = done.saturating_sub(before) as f64 / elapsed;
+                    self.bytes_per_sec = if self.bytes_per_sec == 0.0 {
+                        rate
+                    } else {
+                        0.6 * rate + 0.4 * self.bytes_per_sec
+                    };
+                    self.last = Some((now, done));
+                }
+            }
+            None => self.last = Some((now, done)),
+        }
+        self.bytes_per_sec
+    }
+}
+
+/// Transfer bookkeeping the driver keeps beside core.
+#[derive(Default)]
+pub(super) struct Transfers {
+    /// Our offered files' bytes.
+    outgoing: HashMap<EventId, web_sys::Blob>,
+    /// Per upload: chunks core asked for, not yet read.
+    queued: BTreeMap<(EventId, PeerId), VecDeque<u32>>,
+    /// Uploads with a read in flight.
+    reading: HashSet<(EventId, PeerId)>,
+    /// Received chunks not yet handed to the store: first index and the chunks.
+    unsaved: HashMap<EventId, (u32, Vec<Vec<u8>>)>,
+    /// Downloads with a store write in flight.
+    saving: HashSet<EventId>,
+    /// What we decided per file of this room.
+    decisions: HashMap<EventId, Decision>,
+    /// Download speeds, and upload speeds per receiver.
+    speeds: HashMap<(EventId, Option<MemberKey>), Speed>,
+    relay: Option<RelayBudget>,
+    /// When relayed uploads may go on.
+    relay_wait: Option<Instant>,
+}
+
+impl Transfers {
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.relay_wait
+    }
+}
+
+impl Driver {
+    /// The server's relay cap (0: none stated).
+    pub(super) fn set_relay_cap(&mut self, per_sec: u64, burst: u64) {
+        self.transfers.relay = (per_sec > 0).then(|| RelayBudget {
+            per_sec: per_sec as f64,
+            burst: burst.max(per_sec) as f64,
+            tokens: burst.max(per_sec) as f64,
+            at: None,
+        });
+    }
+
+    /// Reads and hashes each file, then offers it (one at a time, in order).
+    pub(super) fn attach_files(&mut self, files: Vec<web_sys::File>) {
+        let inbox = self.inbox.clone();
+        let state = self.state;
+        wasm_bindgen_futures::spawn_local(async move {
+            for file in files {
+                let name = file.name();
+                let size = file.size() as u64;
+                state.preparing.update(|p| p.push((name.clone(), 0.0)));
+                let mut digest = FileDigest::new();
+                let mut offset = 0u64;
+                let step = (CHUNK_LEN * READ_CHUNKS) as u64;
+                let mut error = None;
+                while offset < size {
+                    let end = (offset + step).min(size);
+                    match platform_files::read_slice(&file, offset, end).await {
+                        Ok(bytes) => digest.update(&bytes),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                    offset = end;
+                    let fraction = offset as f64 / size as f64;
+                    state.preparing.update(|p| {
+                        if let Some(entry) = p.iter_mut().find(|(n, _)| *n == name) {
+                            entry.1 = fraction;
+                        }
+                    });
+                }
+                state.preparing.update(|p| p.retain(|(n, _)| *n != name));
+                let meta = match error {
+                    Some(error) => Err(format!("Could not send {name}: {error}.")),
+                    None => Ok(FileMeta {
+                        name,
+                        mime: file.type_(),
+                        size,
+                        hash: digest.finish(),
+                    }),
+                };
+                let _ = inbox.unbounded_send(Input::FilePrepared {
+                    blob: file.into(),
+                    meta,
+                });
+            }
+        });
+    }
+
+    pub(super) fn file_prepared(
+        &mut self,
+        now: Instant,
+        blob: web_sys::Blob,
+        meta: Result<FileMeta, String>,
+    ) {
+        let meta = match meta {
+            Ok(meta) => meta,
+            Err(error) => return self.state.notice.set(Some(error)),
+        };
+        let size = meta.size;
+        match self.client.post_file(now, clock::wall(), meta) {
+            Ok(file) => {
+                self.transfers.outgoing.insert(file, blob);
+                self.state
+                    .update_file(file, size, |progress| progress.status = FileStatus::Sharing);
+            }
+            Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+        }
+    }
+
+    /// Loads this room's file records: resumes accepted downloads, shows the rest.
+    pub(super) fn load_file_records(&self) {
+        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.room) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let records = match store.file_records().await {
+                Ok(records) => records,
+                Err(error) => return log(&format!("file records unreadable: {error}")),
+            };
+            for (key, value) in records {
+                let Some((record_room, decision)) = decode_record(&value) else {
+                    continue;
+                };
+                if record_room != room {
+                    continue;
+                }
+                let stored = store.chunk_count(key).await.unwrap_or(0);
+                let file = EventId::from_bytes(key);
+                let _ = inbox.unbounded_send(Input::FileRecord {
+                    file,
+                    decision,
+                    stored,
+                });
+            }
+        });
+    }
+
+    pub(super) fn file_record(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        decision: Decision,
+        stored: u32,
+    ) {
+        let Some(meta) = self.file_meta(&file) else {
+            return;
+        };
+        self.transfers.decisions.insert(file, decision);
+        let done = meta.bytes_in(stored);
+        let status = match decision {
+            Decision::Accepted => {
+                self.rehash_and_download(file, stored);
+                FileStatus::Waiting
+            }
+            Decision::Paused => FileStatus::Paused,
+            Decision::Received => {
+                self.show_preview(file, &meta);
+                FileStatus::Received
+            }
+            Decision::Declined => FileStatus::Declined,
+            Decision::Failed => FileStatus::Failed {
+                reason: TransferError::HashMismatch.to_string(),
+                restart: true,
+            },
+        };
+        let _ = now;
+        self.state.update_file(file, meta.size, |progress| {
+            progress.status = status;
+            progress.done = done;
+        });
+    }
+
+    /// Re-hashes the `stored` chunks of `file` (after a reload, or to resume after a
+    /// failure), then downloads the rest.
+    fn rehash_and_download(&self, file: EventId, stored: u32) {
+        let (Some(store), inbox) = (self.store.clone(), self.inbox.clone()) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut digest = FileDigest::new();
+            let mut kept = 0;
+            for index in 0..stored {
+                match store.chunk(*file.as_bytes(), index).await {
+                    Ok(Some(chunk)) => digest.update(&chunk),
+                    _ => break,
+                }
+                kept = index + 1;
+            }
+            let _ = inbox.unbounded_send(Input::Rehashed {
+                file,
+                stored: kept,
+                digest,
+            });
+        });
+    }
+
+    pub(super) fn rehashed(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        stored: u32,
+        digest: FileDigest,
+    ) {
+        if let Err(error) = self.client.download(now, file, stored, digest) {
+            self.state
+                .notice
+                .set(Some(format!("Could not resume the download: {error}.")));
+        }
+    }
+
+    fn file_meta(&self, file: &EventId) -> Option<FileMeta> {
+        self.client.timeline().message(file)?.file.clone()
+    }
+
+    fn save_decision(&mut self, file: EventId, decision: Decision) {
+        self.transfers.decisions.insert(file, decision);
+        let record = encode_record(self.room, decision);
+        self.with_store_quietly(move |store| async move {
+            store.save_file_record(*file.as_bytes(), &record).await
+        });
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    pub(super) fn accept_file(&mut self, file: EventId) {
+        let Some(meta) = self.file_meta(&file) else {
+            return;
+        };
+        if self.store.is_none() {
+            self.state.notice.set(Some(
+                "Files need this browser's storage, which is unavailable here.".to_owned(),
+            ));
+            return;
+        }
+        let inbox = self.inbox.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let free = platform_files::storage_free().await;
+            let _ = inbox.unbounded_send(Input::SpaceChecked {
+                file,
+                enough: free.is_none_or(|free| free >= meta.size),
+                free,
+            });
+        });
+    }
+
+    pub(super) fn space_checked(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        enough: bool,
+        free: Option<u64>,
+    ) {
+        let Some(meta) = self.file_meta(&file) else {
+            return;
+        };
+        if !enough {
+            self.state.notice.set(Some(format!(
+                "Not enough space for {}: it needs {}, the browser allows {} more.",
+                meta.name,
+                format_bytes(meta.size),
+                format_bytes(free.unwrap_or(0))
+            )));
+            return;
+        }
+        self.save_decision(file, Decision::Accepted);
+        self.state.update_file(file, meta.size, |progress| {
+            progress.status = FileStatus::Waiting;
+            progress.done = 0;
+        });
+        if let Err(error) = self.client.download(now, file, 0, FileDigest::new()) {
+            self.state
+                .notice
+                .set(Some(format!("Cannot download: {error}.")));
+        }
+    }
+
+    pub(super) fn decline_file(&mut self, now: Instant, file: EventId) {
+        self.client.decline_file(now, file);
+        self.save_decision(file, Decision::Declined);
+        let total = self.file_meta(&file).map_or(0, |m| m.size);
+        self.state.update_file(file, total, |progress| {
+            progress.status = FileStatus::Declined
+        });
+    }
+
+    pub(super) fn pause_file(&mut self, now: Instant, file: EventId) {
+        self.client.pause_download(now, file);
+        self.save_decision(file, Decision::Paused);
+    }
+
+    pub(super) fn resume_file(&mut self, now: Instant, file: EventId) {
+        let restart = self.state.files.with_untracked(|files| {
+            files
+                .get(&file)
+                .is_some_and(|p| matches!(p.status, FileStatus::Failed { restart: true, .. }))
+        });
+        self.save_decision(file, Decision::Accepted);
+        let total = self.file_meta(&file).map_or(0, |m| m.size);
+        self.state.update_file(file, total, |progress| {
+            progress.status = FileStatus::Waiting
+        });
+        if restart {
+            // The kept part does not add up to the signed hash: start from nothing.
+            let (store, inbox) = (self.store.clone(), self.inbox.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(store) = store {
+                    let _ = store.forget_chunks(*file.as_bytes()).await;
+                }
+                let _ = inbox.unbounded_send(Input::Rehashed {
+                    file,
+                    stored: 0,
+                    digest: FileDigest::new(),
+                });
+            });
+        } else if !self.client.resume_download(now, file) {
+            let (store, inbox) = (self.store.clone(), self.inbox.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let stored = match &store {
+                    Some(store) => store.chunk_count(*file.as_bytes()).await.unwrap_or(0),
+                    None => 0,
+                };
+                let _ = inbox.unbounded_send(Input::RehashFrom { file, stored });
+            });
+        }
+    }
+
+    pub(super) fn rehash_from(&mut self, file: EventId, stored: u32) {
+        self.rehash_and_download(file, stored);
+    }
+
+    /// Ours: stop offering it. Someone else's: stop downloading and delete what arrived.
+    pub(super) fn cancel_file(&mut self, now: Instant, file: EventId) {
+        let total = self.file_meta(&file).map_or(0, |m| m.size);
+        if self.transfers.outgoing.remove(&file).is_some() {
+            self.client.release_file(now, file);
+            self.transfers.queued.retain(|(f, _), _| *f != file);
+            self.state.update_file(file, total, |progress| {
+                progress.status = FileStatus::Withdrawn
+            });
+            return;
+        }
+        self.client.cancel_download(now, file);
+        self.transfers.unsaved.remove(&file);
+        self.transfers.decisions.remove(&file);
+        self.state.update_file(file, total, |progress| {
+            progress.status = FileStatus::Offered;
+            progress.done = 0;
+            progress.speed = 0.0;
+        });
+        self.with_store_quietly(
+            move |store| async move { store.forget_file(*file.as_bytes()).await },
+        );
+    }
+
+    pub(super) fn save_file(&self, file: EventId) {
+        let Some(meta) = self.file_meta(&file) else {
+            return;
+        };
+        self.with_store("save the file", move |store, _| async move {
+            platform_files::save_download(
+                &store,
+                *file.as_bytes(),
+                meta.chunks(),
+                &meta.name,
+                &meta.mime,
+            )
+            .await
+            .map_err(StoreError::Unavailable)?;
+            Ok(format!("{} saved to your downloads.", meta.name))
+        });
+    }
+
+    fn show_preview(&self, file: EventId, meta: &FileMeta) {
+        if !meta.is_previewable_image() || meta.size > MAX_PREVIEW {
+            return;
+        }
+        let (Some(store), state) = (self.store.clone(), self.state) else {
+            return;
+        };
+        let (chunks, mime, size) = (meta.chunks(), meta.mime.clone(), meta.size);
+        wasm_bindgen_futures::spawn_local(async move {
+            match platform_files::object_url(&store, *file.as_bytes(), chunks, &mime, MAX_PREVIEW)
+                .await
+            {
+                Ok(url) => state.update_file(file, size, |progress| progress.preview = Some(url)),
+                Err(error) => log(&format!("no preview: {error}")),
+            }
+        });
+    }
+
+    // ---- core events -----------------------------------------------------------------
+
+    pub(super) fn chunk_wanted(&mut self, now: Instant, peer: PeerId, file: EventId, index: u32) {
+        self.transfers
+            .queued
+            .entry((file, peer))
+            .or_default()
+            .push_back(index);
+        self.pump_uploads(now);
+    }
+
+    /// Starts reads for every upload whose channel has room (or whose relay budget
+    /// allows), a slice of up to [`READ_CHUNKS`] consecutive chunks at a time.
+    pub(super) fn pump_uploads(&mut self, now: Instant) {
+        self.transfers.relay_wait = None;
+        let keys: Vec<(EventId, PeerId)> = self.transfers.queued.keys().copied().collect();
+        for (file, peer) in keys {
+            if self.transfers.reading.contains(&(file, peer)) {
+                continue;
+            }
+            let Some(blob) = self.transfers.outgoing.get(&file).cloned() else {
+                self.transfers.queued.remove(&(file, peer));
+                continue;
+            };
+            let Some(link) = self.links.get(&peer) else {
+                self.transfers.queued.remove(&(file, peer));
+                continue;
+            };
+            let direct = link.path == Path::Direct && link.rtc.is_some();
+            if direct
+                && link
+                    .rtc
+                    .as_ref()
+                    .is_some_and(|rtc| rtc.file_buffered(file) >= HIGH_WATER)
+            {
+                continue;
+            }
+            let Some(queue) = self.transfers.queued.get_mut(&(file, peer)) else {
+                continue;
+            };
+            let Some(&first) = queue.front() else {
+                continue;
+            };
+            let mut count = 1;
+            while count < READ_CHUNKS && queue.get(count) == Some(&(first + count as u32)) {
+                count += 1;
+            }
+            if !direct && let Some(relay) = self.transfers.relay.as_mut() {
+                count = count.min(4);
+                if let Some(at) = relay.take(now, (count * CHUNK_LEN) as f64) {
+                    self.transfers.relay_wait =
+                        Some(self.transfers.relay_wait.map_or(at, |w| w.min(at)));
+                    continue;
+                }
+            }
+            queue.drain(..count);
+            if queue.is_empty() {
+                self.transfers.queued.remove(&(file, peer));
+            }
+            self.transfers.reading.insert((file, peer));
+            let start = u64::from(first) * CHUNK_LEN as u64;
+            let end = start + (count * CHUNK_LEN) as u64;
+            let inbox = self.inbox.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let data = platform_files::read_slice(&blob, start, end).await;
+                let _ = inbox.unbounded_send(Input::ChunksRead {
+                    peer,
+                    file,
+                    first,
+                    data,
+                });
+            });
+        }
+    }
+
+    pub(super) fn chunks_read(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        file: EventId,
+        first: u32,
+        data: Result<Vec<u8>, String>,
+    ) {
+        self.transfers.reading.remove(&(file, peer));
+        match data {
+            Ok(bytes) => {
+                for (offset, chunk) in bytes.chunks(CHUNK_LEN).enumerate() {
+                    let index = first + offset as u32;
+                    self.client.send_chunk(now, peer, file, index, chunk);
+                }
+            }
+            Err(error) => {
+                // The file changed or vanished on disk: nobody can get it any more.
+                self.state
+                    .notice
+                    .set(Some(format!("Stopped sending a file: {error}.")));
+                self.cancel_file(now, file);
+            }
+        }
+        self.pump_uploads(now);
+    }
+
+    pub(super) fn chunk_received(&mut self, file: EventId, index: u32, data: Vec<u8>) {
+        let entry = self
+            .transfers
+            .unsaved
+            .entry(file)
+            .or_insert_with(|| (index, Vec::new()));
+        entry.1.push(data);
+    }
+
+    /// Hands received chunks to the store, one write per file at a time, in order.
+    pub(super) fn save_chunks(&mut self) {
+        let ready: Vec<EventId> = self
+            .transfers
+            .unsaved
+            .keys()
+            .filter(|file| !self.transfers.saving.contains(file))
+            .copied()
+            .collect();
+        for file in ready {
+            let Some((first, chunks)) = self.transfers.unsaved.remove(&file) else {
+                continue;
+            };
+            let Some(store) = self.store.clone() else {
+                continue;
+            };
+            self.transfers.saving.insert(file);
+            let up_to = first + chunks.len() as u32;
+            let inbox = self.inbox.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let slices: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                let result = store
+                    .put_chunks(*file.as_bytes(), first, &slices, None)
+                    .await;
+                let _ = inbox.unbounded_send(Input::ChunksSaved {
+                    file,
+                    up_to,
+                    result,
+                });
+            });
+        }
+    }
+
+    pub(super) fn chunks_saved(
+        &mut self,
+        now: Instant,
+        file: EventId,
+        up_to: u32,
+        result: Result<(), StoreError>,
+    ) {
+        self.transfers.saving.remove(&file);
+        match result {
+            Ok(()) => self.client.chunks_stored(now, file, up_to),
+            Err(error) => {
+                let name = self.file_meta(&file).map(|m| m.name).unwrap_or_default();
+                let text = match error {
+                    StoreError::QuotaExceeded => format!(
+                        "The browser's storage is full: {name} is paused. Free some space, then resume."
+                    ),
+                    other => format!("{name} is paused: it could not be stored ({other})."),
+                };
+                self.state.notice.set(Some(text));
+                self.transfers.unsaved.remove(&file);
+                self.client.pause_download(now, file);
+                self.save_decision(file, Decision::Paused);
+            }
+        }
+    }
+
+    pub(super) fn transfer_update(&mut self, now: Instant, update: TransferUpdate) {
+        let TransferUpdate {
+            file,
+            member,
+            direction,
+            done,
+            total,
+            state,
+        } = update;
+        match direction {
+            Direction::Download => {
+                let speed = self
+                    .transfers
+                    .speeds
+                    .entry((file, None))
+                    .or_default()
+                    .sample(now, done);
+                let status = match &state {
+                    TransferState::Waiting => FileStatus::Waiting,
+                    TransferState::Active => FileStatus::Receiving,
+                    TransferState::Paused => FileStatus::Paused,
+                    TransferState::Complete => FileStatus::Received,
+                    TransferState::Stopped(_) => FileStatus::Failed {
+                        reason: "the sender stopped offering it".to_owned(),
+                        restart: false,
+                    },
+                    TransferState::Failed(error) => FileStatus::Failed {
+                        reason: error.to_string(),
+                        restart: *error == TransferError::HashMismatch,
+                    },
+                };
+                match &state {
+                    TransferState::Complete => {
+                        self.save_decision(file, Decision::Received);
+                        if let Some(meta) = self.file_meta(&file) {
+                            self.show_preview(file, &meta);
+                        }
+                        if self.settings.on_screen {
+                            page::publish("fileReceivedAt", &super::now_ms().into());
+                        }
+                    }
+                    TransferState::Failed(TransferError::HashMismatch) => {
+                        self.save_decision(file, Decision::Failed)
+                    }
+                    _ => {}
+                }
+                self.state.update_file(file, total, |progress| {
+                    progress.status = status;
+                    progress.done = done;
+                    progress.total = total;
+                    progress.speed = speed;
+                });
+            }
+            Direction::Upload => {
+                let speed = self
+                    .transfers
+                    .speeds
+                    .entry((file, Some(member)))
+                    .or_default()
+                    .sample(now, done);
+                let status = match &state {
+                    TransferState::Waiting | TransferState::Active => "Sending",
+                    TransferState::Paused
+                    | TransferState::Stopped(confab_core::transfer::StopReason::Paused) => "Paused",
+                    TransferState::Complete => "Received",
+                    TransferState::Stopped(confab_core::transfer::StopReason::Declined) => {
+                        "Declined"
+                    }
+                    TransferState::Stopped(_) => "Stopped",
+                    TransferState::Failed(_) => "Failed",
+                };
+                let finished = !matches!(state, TransferState::Waiting | TransferState::Active);
+                if finished {
+                    self.close_file_channels(file, member);
+                }
+                self.state.update_file(file, total, |progress| {
+                    let view = UploadView {
+                        member,
+                        done,
+                        speed,
+                        status: status.to_owned(),
+                    };
+                    match progress.uploads.iter_mut().find(|u| u.member == member) {
+                        Some(existing) => *existing = view,
+                        None => progress.uploads.push(view),
+                    }
+                });
+            }
+        }
+    }
+
+    fn close_file_channels(&self, file: EventId, member: MemberKey) {
+        for (peer, info) in self.client.verified_peers() {
+            if info.identity.member_key() == member
+                && let Some(rtc) = self.links.get(&peer).and_then(|l| l.rtc.as_ref())
+            {
+                rtc.close_file(file);
+            }
+        }
+    }
+
+    /// A file message appeared: show where it stands (ours: offered or not any more).
+    pub(super) fn note_file_message(&mut self, file: EventId, mine: bool, size: u64) {
+        let known = self
+            .state
+            .files
+            .with_untracked(|files| files.contains_key(&file));
+        if known {
+            return;
+        }
+        let status = if mine {
+            if self.client.holds_file(&file) {
+                FileStatus::Sharing
+            } else {
+                FileStatus::Withdrawn
+            }
+        } else {
+            FileStatus::Offered
+        };
+        self.state
+            .update_file(file, size, |progress| progress.status = status);
+    }
+}
+
+/// "1.5 MB", "320 KB", "12 B".
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ if value < 10.0 => format!("{value:.1} {}", UNITS[unit]),
+        _ => format!("{value:.0} {}", UNITS[unit]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_bad_ones_are_ignored() {
+        let room = RoomId::from_bytes([4; 32]);
+        for decision in [
+            Decision::Accepted,
+            Decision::Paused,
+            Decision::Received,
+            Decision::Declined,
+            Decision::Failed,
+        ] {
+            assert_eq!(
+                decode_record(&encode_record(room, decision)),
+                Some((room, decision))
+            );
+        }
+        assert_eq!(decode_record(&[2; 34]), None);
+        assert_eq!(decode_record(&[1; 10]), None);
+    }
+
+    #[test]
+    fn sizes_read_like_a_file_manager() {
+        assert_eq!(format_bytes(12), "12 B");
+        assert_eq!(format_bytes(1_500_000), "1.5 MB");
+        assert_eq!(format_bytes(52_428_800), "52 MB");
+    }
+}

@@ -1,0 +1,134 @@
+//! A 50 MiB file of random bytes goes from Alice to Bob over their direct link, end to end
+//! encrypted: Bob accepts it, reloads his page at about half way, and the download
+//! resumes from what he had stored instead of starting over; then "Save big.bin" saves a
+//! file whose SHA-256 equals the original's.
+
+use std::path::Path;
+use std::time::Duration;
+
+use confab_core::transfer::FileDigest;
+use confab_e2e::{Pair, eventually};
+
+const SIZE: usize = 50 << 20;
+const NAME: &str = "big.bin";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_arrives_whole_after_a_reload_mid_way() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = scenario(&pair).await;
+    pair.finish("file-transfer", outcome).await
+}
+
+fn random_file(path: &Path, len: usize) -> anyhow::Result<[u8; 32]> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut bytes = vec![0u8; len];
+    for chunk in bytes.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let word = x.to_le_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
+    }
+    std::fs::write(path, &bytes)?;
+    Ok(sha256(&bytes))
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut digest = FileDigest::new();
+    digest.update(bytes);
+    digest.finish()
+}
+
+async fn scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let source = pair.env.out.join(NAME);
+    let hash = random_file(&source, SIZE)?;
+
+    let a = alice.open_chat(&format!("{}/", pair.server.url)).await?;
+    let invite = a.invite_link().await?;
+    let b = bob.open_chat(&invite).await?;
+    a.wait_for_member("Bob online at Alice", |m| m.is_online())
+        .await?;
+    b.wait_for_member("Alice online at Bob", |m| m.is_online())
+        .await?;
+
+    a.attach_file(&source).await?;
+    // Alice's own message says it is offered; Bob's offers Accept and Decline.
+    a.by_role("group", &format!("File {NAME}")).await?;
+    b.by_role("group", &format!("File {NAME}")).await?;
+    b.by_role("button", "Decline").await?;
+    bob.screenshot(&pair.env, "file-offered-bob.png").await?;
+    b.click("button", "Accept").await?;
+
+    let label = format!("Receiving {NAME}");
+    let before_reload = wait_progress(&b, &label, 40, Duration::from_secs(120)).await?;
+    bob.screenshot(&pair.env, "file-receiving-bob.png").await?;
+    bob.driver().refresh().await?;
+    let b = bob.open_page_current().await?;
+    b.by_role("textbox", "Message").await?;
+    // Resumed, not restarted: the first progress shown after the reload is already far.
+    let after_reload = wait_progress(&b, &label, 1, Duration::from_secs(60)).await?;
+    anyhow::ensure!(
+        after_reload + 15 >= before_reload,
+        "progress went from {before_reload}% to {after_reload}% across the reload: restarted?"
+    );
+
+    let save = format!("Save {NAME}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    while !b.has_role("button", &save).await? {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the file did not arrive (progress {:?})",
+            b.progress(&label).await?
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bob.screenshot(&pair.env, "file-received-bob.png").await?;
+    alice.screenshot(&pair.env, "file-sent-alice.png").await?;
+    // Alice sent the file about once: what Bob had stored before reloading was not resent.
+    let sent = alice.published("bytesSent").await?.unwrap_or(0.0);
+    anyhow::ensure!(
+        sent < SIZE as f64 * 1.25,
+        "Alice sent {sent} bytes for a {SIZE}-byte file"
+    );
+    b.click("button", &save).await?;
+    let saved = bob.downloads().join(NAME);
+    let bytes = eventually("the saved file", || {
+        let saved = saved.clone();
+        async move {
+            Ok(std::fs::read(&saved)
+                .ok()
+                .filter(|bytes| bytes.len() == SIZE))
+        }
+    })
+    .await?;
+    anyhow::ensure!(
+        sha256(&bytes) == hash,
+        "the saved file differs from the sent one"
+    );
+    a.by_role("list", "Receivers").await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
+/// Waits until the progress bar `label` shows at least `percent`; returns what it shows.
+async fn wait_progress(
+    page: &confab_e2e::ChatPage<'_>,
+    label: &str,
+    percent: u64,
+    within: Duration,
+) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(shown) = page.progress(label).await?
+            && shown >= percent
+        {
+            return Ok(shown);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{label} never reached {percent}%"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
