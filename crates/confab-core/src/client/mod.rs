@@ -248,6 +248,15 @@ pub enum Event {
     },
     /// A transfer progressed or changed state.
     Transfer(TransferUpdate),
+    /// Call signalling from a verified peer (see [`Client::send_call`]).
+    Call {
+        /// Its link.
+        peer: PeerId,
+        /// Who.
+        member: MemberKey,
+        /// The app's signalling message.
+        data: Vec<u8>,
+    },
     /// Answer to [`Client::send_ping`].
     Pong {
         /// Link.
@@ -676,6 +685,17 @@ impl Client {
         self.send_body(now, peer, body)
     }
 
+    /// Sends call signalling (an SDP offer, say) to a verified peer inside its session,
+    /// so only that member can read it and it surely comes from us. False if the peer is
+    /// not verified or `data` does not fit one frame.
+    pub fn send_call(&mut self, now: Instant, peer: PeerId, data: &[u8]) -> bool {
+        let now = self.monotonic(now);
+        if data.len() >= crate::session::MAX_PLAINTEXT_LEN {
+            return false;
+        }
+        self.send_body(now, peer, &Body::Call(data.to_vec()))
+    }
+
     /// Sends a ping to one verified peer; its pong surfaces as [`Event::Pong`]. Returns
     /// `false` if the peer is not verified.
     pub fn send_ping(&mut self, now: Instant, peer: PeerId, nonce: u64) -> bool {
@@ -892,6 +912,7 @@ impl Client {
                 }
             }
             Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
+            Body::Call(data) => self.events.push_back(Event::Call { peer, member, data }),
             body @ (Body::FileWant { .. }
             | Body::FileChunk { .. }
             | Body::FileAck { .. }

@@ -324,3 +324,23 @@ fn a_peer_that_forwards_a_forged_event_is_dropped() {
     assert!(duo.clients[A].messages().is_empty());
     assert_eq!(duo.clients[A].verified_peers().count(), 0);
 }
+
+#[test]
+fn call_signalling_reaches_only_the_verified_peer_it_was_sent_to() {
+    let mut duo = Duo::new();
+    let now = duo.now;
+    assert!(
+        !duo.clients[A].send_call(now, peer_of(B), b"offer"),
+        "not verified yet"
+    );
+    duo.connect();
+    assert!(duo.clients[A].send_call(now, peer_of(B), b"{\"type\":\"invite\"}"));
+    duo.pump();
+    let a_key = duo.clients[A].identity().member_key();
+    assert!(duo.events[B].iter().any(|e| matches!(
+        e,
+        Event::Call { peer, member, data } if *peer == peer_of(A) && *member == a_key && data == b"{\"type\":\"invite\"}"
+    )));
+    let too_big = vec![0; crate::session::MAX_PLAINTEXT_LEN];
+    assert!(!duo.clients[A].send_call(now, peer_of(B), &too_big));
+}

@@ -18,6 +18,7 @@
 //!   file_ack   = tag 14, file[32], next:u32be        (chunks ..next are stored)
 //!   file_stop  = tag 15, file[32], reason:u8         (1 declined 2 paused 3 cancelled
 //!                                                     4 unavailable 5 failed)
+//!   call       = tag 16, data                         (call signalling: opaque to core)
 //! card  = signing_key[32] signature[64] name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
 //! ```
 //!
@@ -47,6 +48,7 @@ const TAG_FILE_WANT: u8 = 12;
 const TAG_FILE_CHUNK: u8 = 13;
 const TAG_FILE_ACK: u8 = 14;
 const TAG_FILE_STOP: u8 = 15;
+const TAG_CALL: u8 = 16;
 
 /// Bytes a `Body::FileChunk` adds before its data.
 pub const FILE_CHUNK_HEADER_LEN: usize = 1 + 32 + 4;
@@ -161,6 +163,9 @@ pub enum Body {
         /// Why.
         reason: StopReason,
     },
+    /// Call signalling (ringing, SDP, ICE, media state) between two verified members;
+    /// its meaning is the app's, its secrecy and authenticity the session's.
+    Call(Vec<u8>),
 }
 
 impl Body {
@@ -280,6 +285,7 @@ impl Body {
                 })?;
                 Body::FileStop { file, reason }
             }
+            TAG_CALL => Body::Call(reader.rest().to_vec()),
             got => {
                 return Err(DecodeError::UnknownKind {
                     what: "body tag",
@@ -374,6 +380,7 @@ impl Body {
             Body::FileStop { file, reason } => {
                 [&[TAG_FILE_STOP][..], file.as_bytes(), &[reason.code()]].concat()
             }
+            Body::Call(data) => [&[TAG_CALL][..], data].concat(),
             Body::Presence(presence) => vec![
                 TAG_PRESENCE,
                 match presence {

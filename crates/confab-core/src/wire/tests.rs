@@ -420,6 +420,7 @@ fn arb_body() -> impl Strategy<Value = Body> {
         any::<u64>().prop_map(|nonce| Body::Ping { nonce }),
         any::<u64>().prop_map(|nonce| Body::Pong { nonce }),
         Just(Body::Bye),
+        proptest::collection::vec(any::<u8>(), 0..100).prop_map(Body::Call),
         (any::<[u8; 32]>(), any::<u32>()).prop_map(|(f, from)| Body::FileWant {
             file: EventId(f),
             from
