@@ -5,13 +5,19 @@
 //!   `FileWant{from}` starts or resumes sending at `from`; we ask the caller for chunks
 //!   ([`Event::ChunkWanted`]) while fewer than [`WINDOW`] are unacknowledged, and it hands
 //!   them back with [`Client::send_chunk`]. Chunks below the last acknowledgement are
-//!   refused: nothing confirmed goes out twice.
+//!   refused: nothing confirmed goes out twice. When the receiver has said nothing for
+//!   twice [`Config::transfer_stall`] while chunks are unacknowledged (its final
+//!   acknowledgement may have been lost), we ask the caller for the last chunk again; a
+//!   receiver that has it all answers with its acknowledgement.
 //! - **Download**: [`Client::download`] asks the author's link for chunks from what the
 //!   caller has stored; chunks are taken strictly in order ([`Event::ChunkReceived`]),
 //!   hashed, and acknowledged once the caller reports them stored
 //!   ([`Client::chunks_stored`]). A gap (a lost frame) or [`Config::transfer_stall`] of
 //!   silence asks again from the next chunk. When the author's link goes, the download
-//!   waits and resumes when the author is verified again.
+//!   waits and resumes when the author is verified again. Once every chunk has arrived
+//!   and matched the hash, nothing more is asked: the download completes when the
+//!   caller has stored them all, whatever became of the link, and then no longer
+//!   depends on it.
 //!
 //! [`Config::transfer_stall`]: super::Config::transfer_stall
 
@@ -76,6 +82,9 @@ pub(crate) struct Files {
     /// Our files whose bytes the caller can read.
     held: BTreeMap<EventId, FileMeta>,
     uploads: BTreeMap<(EventId, PeerId), Upload>,
+    /// Chunks each member acknowledged storing, per file of ours: what uploads report
+    /// as done. It outlives their links, so a resumed upload goes on from there.
+    confirmed: BTreeMap<(EventId, MemberKey), u32>,
     downloads: BTreeMap<EventId, Download>,
 }
 
@@ -83,8 +92,11 @@ struct Upload {
     member: MemberKey,
     /// Next chunk to ask the caller for.
     next: u32,
-    /// Chunks before this are stored by the receiver.
+    /// Chunks before this are not sent (again): acknowledged, or received according to
+    /// the receiver's request. The window counts from here.
     acked: u32,
+    /// The receiver's last request or acknowledgement, or our last probe.
+    last_heard: Instant,
 }
 
 struct Download {
@@ -106,28 +118,48 @@ struct Download {
 }
 
 impl Files {
+    /// The link is gone: its uploads end, and the downloads still missing chunks from
+    /// it are returned (to wait for the author).
     pub(crate) fn forget_peer(&mut self, peer: PeerId) -> Vec<EventId> {
         self.uploads.retain(|(_, p), _| *p != peer);
         let mut orphaned = Vec::new();
         for (file, download) in &mut self.downloads {
             if download.source == Some(peer) {
                 download.source = None;
-                orphaned.push(*file);
+                if download.missing_chunks() {
+                    orphaned.push(*file);
+                }
             }
         }
         orphaned
     }
 
     pub(crate) fn poll_timeout(&self, stall: std::time::Duration) -> Option<Instant> {
-        self.downloads
+        let downloads = self
+            .downloads
             .values()
-            .filter(|d| d.state == TransferState::Active && d.source.is_some())
-            .map(|d| d.last_activity + stall)
-            .min()
+            .filter(|d| d.is_stalling_candidate())
+            .map(|d| d.last_activity + stall);
+        let uploads = self
+            .uploads
+            .values()
+            .filter(|u| u.acked < u.next)
+            .map(|u| u.last_heard + stall * 2);
+        downloads.chain(uploads).min()
     }
 }
 
 impl Download {
+    /// Chunks are still to arrive (once all have, nothing more is asked of the sender).
+    fn missing_chunks(&self) -> bool {
+        self.next < self.meta.chunks()
+    }
+
+    /// Receiving from a link, so silence means something was lost.
+    fn is_stalling_candidate(&self) -> bool {
+        self.state == TransferState::Active && self.source.is_some() && self.missing_chunks()
+    }
+
     fn update(&self, file: EventId) -> TransferUpdate {
         TransferUpdate {
             file,
@@ -173,6 +205,7 @@ impl Client {
     pub fn release_file(&mut self, now: Instant, file: EventId) {
         let now = self.monotonic(now);
         self.files.held.remove(&file);
+        self.files.confirmed.retain(|(f, _), _| *f != file);
         let peers: Vec<(PeerId, MemberKey)> = self
             .files
             .uploads
@@ -319,6 +352,10 @@ impl Client {
     /// [`Event::ChunkReceived`]): acknowledges them to the sender.
     pub fn chunks_stored(&mut self, now: Instant, file: EventId, up_to: u32) {
         let now = self.monotonic(now);
+        let Some(author) = self.files.downloads.get(&file).map(|d| d.author) else {
+            return;
+        };
+        let author_link = self.link_of(author);
         let Some(download) = self.files.downloads.get_mut(&file) else {
             return;
         };
@@ -326,18 +363,27 @@ impl Client {
             return;
         }
         download.stored = up_to;
-        let total = download.meta.chunks();
-        let finished = up_to == total && download.digest.is_none();
-        let ack = (finished || up_to - download.acked >= ACK_EVERY)
-            .then_some(download.source)
-            .flatten();
-        if finished && download.state == TransferState::Active {
+        // Every chunk arrived and matched the hash (a mismatch fails the download): it is
+        // complete, even if its link went meanwhile.
+        let finished = up_to == download.meta.chunks()
+            && download.digest.is_none()
+            && !matches!(download.state, TransferState::Failed(_));
+        let ack = if finished {
             download.state = TransferState::Complete;
+            // It needs no link from now on; the author's current one hears that we are
+            // done.
+            download.source.take().or(author_link)
+        } else if up_to - download.acked >= ACK_EVERY {
+            download.source
+        } else {
+            None
+        };
+        if ack.is_some() {
+            download.acked = up_to;
         }
         self.events
             .push_back(Event::Transfer(download.update(file)));
         if let Some(peer) = ack {
-            download.acked = up_to;
             self.send_body(now, peer, &Body::FileAck { file, next: up_to });
         }
     }
@@ -393,7 +439,7 @@ impl Client {
                     .files
                     .downloads
                     .get(&file)
-                    .is_some_and(|d| d.source == Some(peer));
+                    .is_some_and(|d| d.source == Some(peer) && d.missing_chunks());
                 if from_source {
                     self.fail_download(now, file, TransferError::Corrupt);
                 } else {
@@ -428,7 +474,7 @@ impl Client {
             Body::FileChunk { file, index, data } => {
                 self.handle_chunk(now, peer, file, index, data)
             }
-            Body::FileAck { file, next } => self.handle_file_ack(peer, file, next),
+            Body::FileAck { file, next } => self.handle_file_ack(now, peer, file, next),
             Body::FileStop { file, reason } => self.handle_file_stop(peer, member, file, reason),
             _ => {}
         }
@@ -440,7 +486,7 @@ impl Client {
             .files
             .downloads
             .iter()
-            .filter(|(_, d)| d.author == member && d.source.is_none())
+            .filter(|(_, d)| d.author == member && d.source.is_none() && d.missing_chunks())
             .filter(|(_, d)| matches!(d.state, TransferState::Waiting | TransferState::Active))
             .map(|(file, _)| *file)
             .collect();
@@ -452,13 +498,15 @@ impl Client {
     /// The source link of these downloads went away: they wait for the author.
     pub(super) fn orphan_downloads(&mut self, now: Instant, files: Vec<EventId>) {
         for file in files {
-            if let Some(download) = self.files.downloads.get_mut(&file)
-                && download.state == TransferState::Active
-            {
-                download.state = TransferState::Waiting;
-                self.events
-                    .push_back(Event::Transfer(download.update(file)));
+            let Some(download) = self.files.downloads.get_mut(&file) else {
+                continue;
+            };
+            if download.state != TransferState::Active {
+                continue;
             }
+            download.state = TransferState::Waiting;
+            self.events
+                .push_back(Event::Transfer(download.update(file)));
             // Another link to the same author may still be there.
             self.request_chunks(now, file);
         }
@@ -470,7 +518,7 @@ impl Client {
             .files
             .downloads
             .iter()
-            .filter(|(_, d)| d.state == TransferState::Active && d.source.is_some())
+            .filter(|(_, d)| d.is_stalling_candidate())
             .filter(|(_, d)| now >= d.last_activity + stall)
             .map(|(file, _)| *file)
             .collect();
@@ -485,6 +533,21 @@ impl Client {
             }
             self.request_chunks(now, file);
         }
+        // Uploads the receiver went quiet on: its last acknowledgement may be lost. Ask
+        // the caller for the last chunk asked again; a receiver that has everything
+        // answers it with its acknowledgement, one still receiving drops it.
+        let mut probes = Vec::new();
+        for ((file, peer), upload) in &mut self.files.uploads {
+            if upload.acked < upload.next && now >= upload.last_heard + stall * 2 {
+                upload.last_heard = now;
+                probes.push(Event::ChunkWanted {
+                    peer: *peer,
+                    file: *file,
+                    index: upload.next - 1,
+                });
+            }
+        }
+        self.events.extend(probes);
     }
 
     pub(super) fn files_timeout(&self) -> Option<Instant> {
@@ -586,15 +649,21 @@ impl Client {
             member,
             next: from,
             acked: from,
+            last_heard: now,
         });
         // A resume may restart below what was acknowledged only if the receiver lost it.
         upload.acked = upload.acked.min(from);
         upload.next = from;
+        upload.last_heard = now;
+        // `from` is the first chunk the receiver has not *received*: those before it may
+        // not be stored yet, so they count as done only once acknowledged.
+        let confirmed = self.files.confirmed.entry((file, member)).or_default();
+        *confirmed = (*confirmed).min(from);
         self.events.push_back(Event::Transfer(TransferUpdate {
             file,
             member,
             direction: Direction::Upload,
-            done: FileMeta::bytes_in_of(size, upload.acked),
+            done: FileMeta::bytes_in_of(size, *confirmed),
             total: size,
             state: TransferState::Active,
         }));
@@ -621,7 +690,7 @@ impl Client {
         upload.next = upload.next.max(limit);
     }
 
-    fn handle_file_ack(&mut self, peer: PeerId, file: EventId, next: u32) {
+    fn handle_file_ack(&mut self, now: Instant, peer: PeerId, file: EventId, next: u32) {
         let Some(meta) = self.files.held.get(&file) else {
             return;
         };
@@ -629,32 +698,47 @@ impl Client {
         let Some(upload) = self.files.uploads.get_mut(&(file, peer)) else {
             return;
         };
-        if next > upload.next || next <= upload.acked {
-            // Acknowledging what was never sent, or old news.
+        upload.last_heard = now;
+        if next > upload.next {
+            // Acknowledging what was never sent.
             return;
         }
-        upload.acked = next;
+        // Below `acked` it moves no window, yet it may confirm chunks a resume skipped.
+        let window_moved = next > upload.acked;
+        upload.acked = upload.acked.max(next);
         let member = upload.member;
+        let confirmed = self.files.confirmed.entry((file, member)).or_default();
+        let progressed = next > *confirmed;
+        *confirmed = (*confirmed).max(next);
         if next == total {
             self.complete_upload(file, peer);
             return;
         }
-        self.events.push_back(Event::Transfer(TransferUpdate {
-            file,
-            member,
-            direction: Direction::Upload,
-            done: FileMeta::bytes_in_of(size, next),
-            total: size,
-            state: TransferState::Active,
-        }));
-        self.open_window(file, peer);
+        if progressed {
+            self.events.push_back(Event::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: FileMeta::bytes_in_of(size, next),
+                total: size,
+                state: TransferState::Active,
+            }));
+        }
+        if window_moved {
+            self.open_window(file, peer);
+        }
     }
 
     fn complete_upload(&mut self, file: EventId, peer: PeerId) {
         let Some(upload) = self.files.uploads.remove(&(file, peer)) else {
             return;
         };
-        let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
+        let (size, total) = self
+            .files
+            .held
+            .get(&file)
+            .map_or((0, 0), |meta| (meta.size, meta.chunks()));
+        self.files.confirmed.insert((file, upload.member), total);
         self.events.push_back(Event::Transfer(TransferUpdate {
             file,
             member: upload.member,
@@ -672,13 +756,14 @@ impl Client {
         file: EventId,
         reason: StopReason,
     ) {
-        if let Some(upload) = self.files.uploads.remove(&(file, peer)) {
+        if self.files.uploads.remove(&(file, peer)).is_some() {
             let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
+            let confirmed = self.files.confirmed.get(&(file, member)).copied();
             self.events.push_back(Event::Transfer(TransferUpdate {
                 file,
                 member,
                 direction: Direction::Upload,
-                done: FileMeta::bytes_in_of(size, upload.acked),
+                done: FileMeta::bytes_in_of(size, confirmed.unwrap_or(0)),
                 total: size,
                 state: TransferState::Stopped(reason),
             }));
@@ -720,12 +805,19 @@ impl Client {
         index: u32,
         data: Vec<u8>,
     ) {
+        let sender = self.member_of(peer);
         let Some(download) = self.files.downloads.get_mut(&file) else {
             return self.reject(
                 peer,
                 super::RejectReason::Unexpected("chunk of no download"),
             );
         };
+        if download.state == TransferState::Complete && sender == Some(download.author) {
+            // The author did not hear that we have it all: say it again.
+            let next = download.meta.chunks();
+            self.send_body(now, peer, &Body::FileAck { file, next });
+            return;
+        }
         if download.state != TransferState::Active || download.source != Some(peer) {
             return self.reject(
                 peer,

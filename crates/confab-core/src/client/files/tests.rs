@@ -509,3 +509,151 @@ fn chunks_beyond_the_request_or_already_confirmed_are_not_sent() {
     // Everything confirmed now.
     assert!(!duo.clients[A].send_chunk(now, peer_of(B), file, 0, &bytes[..CHUNK_LEN]));
 }
+
+/// How many updates `idx` saw for `file`.
+fn n_updates(duo: &Duo, idx: usize, file: EventId) -> usize {
+    duo.apps[idx]
+        .updates
+        .iter()
+        .filter(|u| u.file == file)
+        .count()
+}
+
+#[test]
+fn a_completed_download_stays_complete_when_its_author_leaves_and_comes_back() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    let (before_a, before_b) = (n_updates(&duo, A, file), n_updates(&duo, B, file));
+    duo.clients[A].remove_peer(now, peer_of(B));
+    duo.clients[B].remove_peer(now, peer_of(A));
+    duo.pump();
+    duo.connect();
+    duo.wait(Duration::from_secs(6));
+    duo.wait(Duration::from_secs(6));
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(n_updates(&duo, B, file), before_b, "nothing changes for B");
+    assert_eq!(n_updates(&duo, A, file), before_a, "nobody asks A again");
+}
+
+#[test]
+fn a_download_whose_link_dropped_while_storing_completes_when_stored() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    // Every chunk arrived and matched the hash; the link goes before they are written.
+    duo.clients[A].remove_peer(now, peer_of(B));
+    duo.clients[B].remove_peer(now, peer_of(A));
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+}
+
+#[test]
+fn the_sender_hears_complete_only_once_everything_is_stored() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    // Every chunk arrived; the disk is slow. Nothing is missing, so nothing is asked
+    // again, and the sender does not take the silence for completion.
+    duo.wait(Duration::from_secs(6));
+    duo.wait(Duration::from_secs(6));
+    assert_eq!(duo.state(A, file), Some(TransferState::Active));
+    assert_eq!(duo.state(B, file), Some(TransferState::Active));
+    let now = duo.now;
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.pump();
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+}
+
+#[test]
+fn a_lost_final_acknowledgement_is_repeated_when_the_sender_asks_again() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 3);
+    // The final acknowledgement is lost.
+    loop {
+        match duo.clients[B].poll_output() {
+            Output::Transmit(_) => {}
+            Output::Event(event) => duo.app_event(B, event),
+            Output::Timeout(_) => break,
+        }
+    }
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Active));
+    duo.wait(Duration::from_secs(6));
+    duo.wait(Duration::from_secs(6));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.apps[A].resent_confirmed, 0);
+    // Only the last chunk went twice (as the sender's question), and nothing more.
+    assert_eq!(duo.apps[A].sent.values().filter(|&&n| n == 2).count(), 1);
+    assert_eq!(duo.apps[A].sent[&(file, 2)], 2);
+    duo.wait(Duration::from_secs(30));
+    assert_eq!(duo.apps[A].sent[&(file, 2)], 2);
+}
+
+#[test]
+fn a_resumed_upload_counts_as_done_only_what_was_acknowledged_stored() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 100);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    // A window of chunks arrived, none is written yet; pause and resume ask from the
+    // first one not received.
+    duo.clients[B].pause_download(now, file);
+    duo.pump();
+    assert!(duo.clients[B].resume_download(now, file));
+    duo.pump();
+    let done = duo.apps[A].updates.last().unwrap().done;
+    assert_eq!(done, 0, "nothing was acknowledged stored");
+    // The page dies before writing anything: chunk 0 is asked and sent again, which is
+    // fine, as nobody had confirmed it.
+    duo.apps[B].stored.clear();
+    duo.apps[B].hold_storage = false;
+    duo.reload_b();
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(duo.apps[A].resent_confirmed, 0);
+}
