@@ -11,6 +11,7 @@
 )]
 #![allow(clippy::disallowed_methods)]
 
+mod files;
 mod mesh;
 mod net;
 mod pair;

@@ -1,13 +1,22 @@
 //! `Net`: clients wired together by a seeded, virtual-time network with latency,
 //! duplication and optional reordering. `step` delivers the earliest of {packet due,
 //! client deadline}; `run_until` fails instead of hanging.
+//!
+//! Like a browser's direct link, each link carries one FIFO queue per data channel (the
+//! main one and one per file, [`Channel`]), so frames on different channels may overtake
+//! each other; file-channel frames arrive through [`Client::handle_file_frame`]. With
+//! `relay` set everything shares one FIFO and arrives through [`Client::handle_frame`], as
+//! over the WebSocket relay, where the receiver cannot tell channels apart.
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use confab_core::{Client, Config, Event, Identity, Instant, Output, PeerId, Role, RoomSecret};
+use confab_core::wire::Frame;
+use confab_core::{
+    Channel, Client, Config, Event, Identity, Instant, Output, PeerId, Role, RoomSecret,
+};
 
 /// Network behaviour.
 #[derive(Clone, Copy, Debug)]
@@ -47,14 +56,31 @@ pub struct Node {
     deadline: Option<Instant>,
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+#[derive(PartialEq, Eq)]
 struct Packet {
     at: Instant,
     order: u64,
     from: PeerId,
     to: PeerId,
+    channel: Channel,
     bytes: Vec<u8>,
 }
+
+// Due time first, then sending order (unique), as before channels existed.
+impl Ord for Packet {
+    fn cmp(&self, other: &Packet) -> Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
+}
+
+impl PartialOrd for Packet {
+    fn partial_cmp(&self, other: &Packet) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One FIFO queue: a direction of a link and a data channel.
+type Queue = (PeerId, PeerId, Channel);
 
 pub struct Net {
     pub now: Instant,
@@ -62,8 +88,27 @@ pub struct Net {
     pub conditions: Conditions,
     /// Frames delivered so far (including duplicates).
     pub delivered: u64,
+    /// Everything travels over the relay: one FIFO per direction, no file channels.
+    pub relay: bool,
+    /// Each queue sends this many bytes per second (frames wait for the ones before
+    /// them); `None`: no limit.
+    pub bytes_per_sec: Option<u64>,
+    /// Directions (from, to) whose frames are all lost, as in a partition.
+    pub blocked: HashSet<(PeerId, PeerId)>,
+    /// Directions (from, to) whose file-channel frames get one byte flipped (so they fail
+    /// authentication), after letting the given number through untouched.
+    pub corrupt_file_frames: HashMap<(PeerId, PeerId), u64>,
+    /// File-channel frames corrupted so far.
+    pub corrupted: u64,
+    /// Transport frames delivered after a later one of the same session had been (by
+    /// another channel, or duplicated).
+    pub overtaken: u64,
+    /// The newest transport counter delivered per direction, this session.
+    newest_counter: HashMap<(PeerId, PeerId), u64>,
     in_flight: BinaryHeap<Reverse<Packet>>,
-    link_tail: HashMap<(PeerId, PeerId), Instant>,
+    link_tail: HashMap<Queue, Instant>,
+    /// When each queue has finished sending what it was given (`bytes_per_sec` only).
+    queue_busy: HashMap<Queue, Instant>,
     rng: u64,
     order: u64,
 }
@@ -87,8 +132,16 @@ impl Net {
             nodes: Vec::new(),
             conditions,
             delivered: 0,
+            relay: false,
+            bytes_per_sec: None,
+            blocked: HashSet::new(),
+            corrupt_file_frames: HashMap::new(),
+            corrupted: 0,
+            overtaken: 0,
+            newest_counter: HashMap::new(),
             in_flight: BinaryHeap::new(),
             link_tail: HashMap::new(),
+            queue_busy: HashMap::new(),
             rng,
             order: 0,
         };
@@ -137,6 +190,7 @@ impl Net {
         self.nodes[node].deadline = None;
         self.in_flight
             .retain(|Reverse(p)| p.to != id && p.from != id);
+        self.forget_queues(|(from, to, _)| *from == id || *to == id);
         if tell_peers {
             let now = self.now;
             for other in 0..self.nodes.len() {
@@ -185,6 +239,9 @@ impl Net {
         self.in_flight.retain(|Reverse(p)| {
             !((p.from == id_a && p.to == id_b) || (p.from == id_b && p.to == id_a))
         });
+        self.forget_queues(|(from, to, _)| {
+            (*from == id_a && *to == id_b) || (*from == id_b && *to == id_a)
+        });
         let now = self.now;
         self.nodes[a].client.remove_peer(now, id_b);
         self.drain(a);
@@ -213,7 +270,7 @@ impl Net {
             match self.nodes[node].client.poll_output() {
                 Output::Transmit(transmit) => {
                     let from = self.nodes[node].id;
-                    self.send(from, transmit.peer, transmit.bytes);
+                    self.send(from, transmit.peer, transmit.channel, transmit.bytes);
                 }
                 Output::Event(event) => {
                     if let Event::Persist { bytes, .. } = &event {
@@ -229,7 +286,7 @@ impl Net {
         }
     }
 
-    fn send(&mut self, from: PeerId, to: PeerId, bytes: Vec<u8>) {
+    fn send(&mut self, from: PeerId, to: PeerId, channel: Channel, mut bytes: Vec<u8>) {
         if (self.random(1000) as u32) < self.conditions.loss_per_mille {
             return;
         }
@@ -238,14 +295,41 @@ impl Net {
         } else {
             1
         };
+        if self.blocked.contains(&(from, to)) {
+            return;
+        }
+        let channel = if self.relay { Channel::Main } else { channel };
+        if let Channel::File(_) = channel
+            && let Some(untouched) = self.corrupt_file_frames.get_mut(&(from, to))
+        {
+            if *untouched == 0 {
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 0x01;
+                    self.corrupted += 1;
+                }
+            } else {
+                *untouched -= 1;
+            }
+        }
+        let queue = (from, to, channel);
+        // The time the frame leaves: after the frames queued before it on its channel.
+        let sent = match self.bytes_per_sec {
+            Some(rate) => {
+                let busy = self.queue_busy.entry(queue).or_insert(self.now);
+                let start = (*busy).max(self.now);
+                let micros = bytes.len() as u64 * 1_000_000 / rate.max(1);
+                *busy = start + Duration::from_micros(micros);
+                *busy
+            }
+            None => self.now,
+        };
         for _ in 0..copies {
             let span =
                 (self.conditions.max_latency - self.conditions.min_latency).as_micros() as u64;
-            let mut at = self.now
-                + self.conditions.min_latency
-                + Duration::from_micros(self.random(span + 1));
+            let mut at =
+                sent + self.conditions.min_latency + Duration::from_micros(self.random(span + 1));
             if !self.conditions.reorder {
-                let tail = self.link_tail.entry((from, to)).or_insert(at);
+                let tail = self.link_tail.entry(queue).or_insert(at);
                 at = at.max(*tail);
                 *tail = at;
             }
@@ -255,13 +339,31 @@ impl Net {
                 order: self.order,
                 from,
                 to,
+                channel,
                 bytes: bytes.clone(),
             }));
         }
     }
 
+    /// The data channels of a closed link are gone with the frames they held: a new link
+    /// starts with empty queues. (Only with `bytes_per_sec`, where a backlog can be long;
+    /// the other simulations keep the timing they were tuned with.)
+    fn forget_queues(&mut self, gone: impl Fn(&Queue) -> bool) {
+        if self.bytes_per_sec.is_some() {
+            self.queue_busy.retain(|queue, _| !gone(queue));
+            self.link_tail.retain(|queue, _| !gone(queue));
+        }
+    }
+
     fn index_of(&self, id: PeerId) -> Option<usize> {
         self.nodes.iter().position(|node| node.id == id)
+    }
+
+    /// When the next packet is due or the next client deadline comes, if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        let next_packet = self.in_flight.peek().map(|Reverse(p)| p.at);
+        let next_deadline = self.nodes.iter().filter_map(|node| node.deadline).min();
+        next_packet.into_iter().chain(next_deadline).min()
     }
 
     /// Advances to the next packet or deadline. Returns false when nothing is pending.
@@ -282,10 +384,28 @@ impl Net {
                 if let Some(to) = self.index_of(packet.to)
                     && self.nodes[to].online
                 {
+                    let direction = (packet.from, packet.to);
+                    match Frame::decode(&packet.bytes) {
+                        Ok(Frame::Transport { counter, .. }) => {
+                            let newest = self.newest_counter.entry(direction).or_insert(counter);
+                            if counter < *newest {
+                                self.overtaken += 1;
+                            }
+                            *newest = (*newest).max(counter);
+                        }
+                        Ok(Frame::Handshake { .. }) => {
+                            self.newest_counter.remove(&direction);
+                        }
+                        _ => {}
+                    }
                     let now = self.now;
-                    self.nodes[to]
-                        .client
-                        .handle_frame(now, packet.from, &packet.bytes);
+                    let client = &mut self.nodes[to].client;
+                    match packet.channel {
+                        Channel::File(file) => {
+                            client.handle_file_frame(now, packet.from, file, &packet.bytes)
+                        }
+                        Channel::Main => client.handle_frame(now, packet.from, &packet.bytes),
+                    }
                     self.delivered += 1;
                     self.drain(to);
                 }
