@@ -27,6 +27,7 @@ use crate::platform::store::{BrowserStore, SavedRoom, StoreError};
 use crate::platform::{clock, page};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
+mod calls;
 mod files;
 
 pub use files::format_bytes;
@@ -93,6 +94,23 @@ pub enum Command {
     CancelFile(EventId),
     /// Save a received file as a download.
     SaveFile(EventId),
+    /// Call everyone in the room we can reach directly (`video`: with the camera).
+    StartCall {
+        /// With video.
+        video: bool,
+    },
+    /// Answer the ringing call.
+    AcceptCall,
+    /// Refuse the ringing call.
+    DeclineCall,
+    /// Leave our call.
+    HangUp,
+    /// Mute or unmute our microphone.
+    ToggleMute,
+    /// Turn our camera off or on.
+    ToggleCamera,
+    /// Start (`true`) or stop sharing our screen.
+    ShareScreen(bool),
     /// The page was shown or hidden.
     Visible(bool),
     /// The user did something (key, pointer): not idle.
@@ -279,6 +297,20 @@ enum Input {
         first: u32,
         data: Result<Vec<u8>, String>,
     },
+    /// Call signalling to send to a peer inside its session.
+    CallSend {
+        peer: PeerId,
+        message: calls::CallMessage,
+    },
+    /// Our devices for the call opened (or not).
+    CallMedia {
+        stream: Option<web_sys::MediaStream>,
+        note: Option<String>,
+        devices: Vec<(bool, String, String)>,
+        answering: Option<PeerId>,
+    },
+    /// The screen to share was chosen (or refused).
+    ScreenCaptured(Result<web_sys::MediaStream, String>),
     /// Received chunks before `up_to` are stored (or failed to be).
     ChunksSaved {
         file: EventId,
@@ -350,6 +382,8 @@ struct Driver {
     on_contact: Option<OnContact>,
     /// File transfers' bookkeeping.
     transfers: files::Transfers,
+    /// Our call.
+    calls: calls::Calls,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -402,6 +436,7 @@ pub fn start(
         saved_room: room,
         on_contact,
         transfers: files::Transfers::default(),
+        calls: calls::Calls::default(),
     };
     for contact in driver.contacts.iter() {
         let chat = driver.client.direct_room_with(&contact.identity);
@@ -637,6 +672,7 @@ impl Driver {
             .chain(self.reconnect_at)
             .chain(idle)
             .chain(self.transfers.deadline())
+            .chain(self.calls.deadline())
             .min()
     }
 
@@ -720,6 +756,25 @@ impl Driver {
             Input::Command(Command::ResumeFile(file)) => self.resume_file(now, file),
             Input::Command(Command::CancelFile(file)) => self.cancel_file(now, file),
             Input::Command(Command::SaveFile(file)) => self.save_file(file),
+            Input::Command(Command::StartCall { video }) => self.start_call(video),
+            Input::Command(Command::AcceptCall) => self.accept_call(),
+            Input::Command(Command::DeclineCall) => self.decline_call(now),
+            Input::Command(Command::HangUp) => self.hang_up(now),
+            Input::Command(Command::ToggleMute) => self.toggle_mute(now),
+            Input::Command(Command::ToggleCamera) => self.toggle_camera(now),
+            Input::Command(Command::ShareScreen(on)) => self.share_screen(now, on),
+            Input::CallSend { peer, message } => {
+                if let Ok(json) = serde_json::to_vec(&message) {
+                    self.client.send_call(now, peer, &json);
+                }
+            }
+            Input::CallMedia {
+                stream,
+                note,
+                devices,
+                answering,
+            } => self.call_media(now, stream, note, devices, answering),
+            Input::ScreenCaptured(result) => self.screen_captured(now, result),
             Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),
             Input::FileRecord {
                 file,
@@ -812,6 +867,7 @@ impl Driver {
         if self.transfers.deadline().is_some_and(|at| at <= now) {
             self.pump_uploads(now);
         }
+        self.call_levels(now);
     }
 
     // ---- signalling server ------------------------------------------------------------
@@ -1066,6 +1122,7 @@ impl Driver {
                 self.client.handle_file_frame(now, peer, file, &bytes)
             }
             RtcEvent::FileDrained(_) => self.pump_uploads(now),
+            RtcEvent::Track(stream) => self.call_track(peer, stream),
             RtcEvent::Closed => {
                 let Some(link) = self.links.get(&peer) else {
                     return;
@@ -1194,6 +1251,7 @@ impl Driver {
                 self.state
                     .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
                 self.meet(&info.identity, &info.display_name);
+                self.announce_dtls(now, peer);
                 if !self.announced_ready && self.settings.on_screen {
                     self.announced_ready = true;
                     page::publish("readyAt", &now_ms().into());
@@ -1204,6 +1262,7 @@ impl Driver {
             }
             Event::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
+                self.forget_call_peer(peer);
                 self.close_rtc(peer);
                 self.links.remove(&peer);
                 match reason {
@@ -1215,6 +1274,7 @@ impl Driver {
                 }
             }
             Event::PeerLeft { peer } => {
+                self.forget_call_peer(peer);
                 self.close_rtc(peer);
                 self.links.remove(&peer);
                 if self.duplicates.remove(&peer) {
@@ -1276,6 +1336,7 @@ impl Driver {
             Event::ChunkWanted { peer, file, index } => self.chunk_wanted(now, peer, file, index),
             Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
             Event::Transfer(update) => self.transfer_update(now, update),
+            Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
             _ => {}
         }
     }

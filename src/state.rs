@@ -262,6 +262,59 @@ pub struct Me {
     pub key: MemberKey,
 }
 
+/// One other person in our call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallPeer {
+    /// Their link.
+    pub peer: PeerId,
+    /// Who.
+    pub member: MemberKey,
+    /// Their media stream's key in `platform::media` (once it arrived).
+    pub stream: Option<String>,
+    /// They muted their microphone.
+    pub muted: bool,
+    /// Their camera is off.
+    pub camera_off: bool,
+    /// They share their screen.
+    pub sharing: bool,
+    /// Their audio level is above speaking level now.
+    pub speaking: bool,
+}
+
+/// Our call, as shown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallView {
+    /// Started as a video call.
+    pub video: bool,
+    /// Since when (page clock, ms) media flows; `None` while ringing.
+    pub connected_at: Option<f64>,
+    /// Who else is in it.
+    pub peers: Vec<CallPeer>,
+    /// Our microphone is muted.
+    pub muted: bool,
+    /// Our camera is off (or we have none).
+    pub camera_off: bool,
+    /// We share our screen.
+    pub sharing: bool,
+    /// Key of our own stream in `platform::media`.
+    pub local: Option<String>,
+    /// Something the user should know (a device refused, say).
+    pub note: Option<String>,
+    /// Microphones and cameras: (is a camera, id, label).
+    pub devices: Vec<(bool, String, String)>,
+}
+
+/// A call ringing for us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// The caller's link.
+    pub peer: PeerId,
+    /// The caller.
+    pub member: MemberKey,
+    /// A video call.
+    pub video: bool,
+}
+
 /// All UI state. `Copy`: every field is a signal handle.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -299,6 +352,12 @@ pub struct AppState {
     pub files: RwSignal<HashMap<EventId, FileProgress>>,
     /// Files being read and hashed before they are offered: (name, fraction done).
     pub preparing: RwSignal<Vec<(String, f64)>>,
+    /// Our call, if any.
+    pub call: RwSignal<Option<CallView>>,
+    /// A call ringing for us.
+    pub incoming_call: RwSignal<Option<IncomingCall>>,
+    /// Someone can be called (a verified member on a direct path).
+    pub can_call: RwSignal<bool>,
 }
 
 impl AppState {
@@ -322,6 +381,9 @@ impl AppState {
             notice: RwSignal::new(None),
             files: RwSignal::new(HashMap::new()),
             preparing: RwSignal::new(Vec::new()),
+            call: RwSignal::new(None),
+            incoming_call: RwSignal::new(None),
+            can_call: RwSignal::new(false),
         }
     }
 

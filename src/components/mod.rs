@@ -1,5 +1,6 @@
 //! Components: props and context in, commands out. No protocol logic, no browser APIs.
 
+mod call;
 mod composer;
 mod contacts;
 mod conversation;
@@ -83,6 +84,7 @@ fn ChatLayout() -> impl IntoView {
                     }
                 }
             >
+                <call::CallBar />
                 <Conversation />
                 <Show when=move || state.notice.get().is_some()>
                     <p class="notice" role="alert">{move || state.notice.get()}</p>

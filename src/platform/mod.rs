@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod entropy;
 pub mod files;
+pub mod media;
 pub mod net;
 pub mod page;
 pub mod rtc;

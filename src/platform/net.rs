@@ -30,6 +30,10 @@ pub trait DirectLink {
     fn file_buffered(&self, file: EventId) -> u64;
     /// Ends `file`'s channel.
     fn close_file(&self, file: EventId);
+    /// The WebRTC connection behind it, for calls (none in tests' memory links).
+    fn rtc(&self) -> Option<RtcLink> {
+        None
+    }
     /// Feeds a signal (SDP or ICE) from the peer; failures are logged and end in `Closed`.
     fn handle_signal(&self, signal: RtcSignal);
     /// Ends the link; no events after this.
@@ -92,6 +96,9 @@ impl DirectLink for RtcLink {
     }
     fn close_file(&self, file: EventId) {
         RtcLink::close_file(self, file);
+    }
+    fn rtc(&self) -> Option<RtcLink> {
+        Some(self.clone())
     }
     fn handle_signal(&self, signal: RtcSignal) {
         let link = self.clone();

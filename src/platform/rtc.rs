@@ -76,6 +76,8 @@ pub enum RtcEvent {
     },
     /// A file channel's queue drained below [`FILE_LOW_WATER`]: send more.
     FileDrained(EventId),
+    /// The peer's media (a call): one stream with all its tracks so far.
+    Track(web_sys::MediaStream),
     /// The channel or connection closed or failed.
     Closed,
 }
@@ -137,6 +139,9 @@ impl RtcLink {
             servers.push(&ice);
         }
         config.set_ice_servers(&servers);
+        // Calls add media to this connection later: one transport for everything, whose
+        // DTLS fingerprint the Noise session has vouched for.
+        config.set_bundle_policy(web_sys::RtcBundlePolicy::MaxBundle);
         let pc =
             RtcPeerConnection::new_with_configuration(&config).map_err(|e| format!("{e:?}"))?;
         let link = RtcLink {
@@ -280,6 +285,106 @@ impl RtcLink {
         }
     }
 
+    /// Our DTLS certificate's fingerprints, as our local description declares them.
+    pub fn local_fingerprints(&self) -> Vec<String> {
+        let pc = self.inner.borrow().pc.clone();
+        pc.local_description()
+            .map(|d| super::media::fingerprints(&d.sdp()))
+            .unwrap_or_default()
+    }
+
+    /// The fingerprints the peer's description declares (the certificate DTLS accepted).
+    pub fn remote_fingerprints(&self) -> Vec<String> {
+        let pc = self.inner.borrow().pc.clone();
+        pc.remote_description()
+            .map(|d| super::media::fingerprints(&d.sdp()))
+            .unwrap_or_default()
+    }
+
+    /// Sends `stream`'s audio and video (or nothing, for `None`) on this connection,
+    /// reusing the audio and video transceivers when there are some (no renegotiation is
+    /// needed for a replaced track); a call without a camera still gets a video
+    /// transceiver, so a screen can be shared later without renegotiating.
+    pub fn set_media(&self, stream: Option<&web_sys::MediaStream>) {
+        let pc = self.inner.borrow().pc.clone();
+        for kind in ["audio", "video"] {
+            let track = stream.and_then(|s| super::media::tracks(s, kind).into_iter().next());
+            let existing = pc
+                .get_transceivers()
+                .iter()
+                .filter_map(|t| t.dyn_into::<web_sys::RtcRtpTransceiver>().ok())
+                .find(|t| t.receiver().track().kind() == kind);
+            let transceiver = match existing {
+                Some(transceiver) => transceiver,
+                None if stream.is_some() => pc.add_transceiver_with_str(kind),
+                None => continue,
+            };
+            let _ = transceiver.sender().replace_track(track.as_ref());
+            transceiver.set_direction(if stream.is_some() {
+                web_sys::RtcRtpTransceiverDirection::Sendrecv
+            } else {
+                web_sys::RtcRtpTransceiverDirection::Recvonly
+            });
+        }
+    }
+
+    /// Replaces the video we send (camera, screen, or nothing) without renegotiating.
+    pub fn replace_video(&self, track: Option<&web_sys::MediaStreamTrack>) {
+        let pc = self.inner.borrow().pc.clone();
+        let video = pc
+            .get_transceivers()
+            .iter()
+            .filter_map(|t| t.dyn_into::<web_sys::RtcRtpTransceiver>().ok())
+            .find(|t| t.receiver().track().kind() == "video");
+        if let Some(video) = video {
+            let _ = video.sender().replace_track(track);
+        }
+    }
+
+    /// A new offer for this connection (after [`RtcLink::set_media`]).
+    pub async fn media_offer(&self) -> Result<String, String> {
+        let pc = self.inner.borrow().pc.clone();
+        let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
+        let offer: RtcSessionDescriptionInit = offer.unchecked_into();
+        JsFuture::from(pc.set_local_description(&offer))
+            .await
+            .map_err(js_error)?;
+        Ok(pc.local_description().map(|d| d.sdp()).unwrap_or_default())
+    }
+
+    /// Takes the peer's renegotiation offer, sends `stream` (if any) back on the media it
+    /// offers, and returns our answer.
+    pub async fn media_answer(
+        &self,
+        sdp: &str,
+        stream: Option<&web_sys::MediaStream>,
+    ) -> Result<String, String> {
+        let pc = self.inner.borrow().pc.clone();
+        let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+        offer.set_sdp(sdp);
+        JsFuture::from(pc.set_remote_description(&offer))
+            .await
+            .map_err(js_error)?;
+        self.set_media(stream);
+        let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
+        let answer: RtcSessionDescriptionInit = answer.unchecked_into();
+        JsFuture::from(pc.set_local_description(&answer))
+            .await
+            .map_err(js_error)?;
+        Ok(pc.local_description().map(|d| d.sdp()).unwrap_or_default())
+    }
+
+    /// Takes the peer's answer to our renegotiation offer.
+    pub async fn media_answered(&self, sdp: &str) -> Result<(), String> {
+        let pc = self.inner.borrow().pc.clone();
+        let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+        answer.set_sdp(sdp);
+        JsFuture::from(pc.set_remote_description(&answer))
+            .await
+            .map_err(js_error)?;
+        Ok(())
+    }
+
     /// Whether the data channel is open.
     pub fn is_open(&self) -> bool {
         let inner = self.inner.borrow();
@@ -305,6 +410,7 @@ impl RtcLink {
             entry.channel.close();
         }
         inner.pc.set_onicecandidate(None);
+        inner.pc.set_ontrack(None);
         inner.pc.set_ondatachannel(None);
         inner.pc.set_onconnectionstatechange(None);
         inner.pc.close();
@@ -368,6 +474,25 @@ impl RtcLink {
         });
         pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
         self.keep(on_state);
+        let sink = self.sink.clone();
+        let receivers_of = pc.clone();
+        let on_track = Closure::<dyn FnMut(web_sys::RtcTrackEvent)>::new(
+            move |_event: web_sys::RtcTrackEvent| {
+                // A fresh stream of every track we receive (one audio, one video), so a
+                // `<video>` given it plays them all.
+                let tracks: js_sys::Array = receivers_of
+                    .get_receivers()
+                    .iter()
+                    .filter_map(|r| r.dyn_into::<web_sys::RtcRtpReceiver>().ok())
+                    .map(|r| JsValue::from(r.track()))
+                    .collect();
+                if let Ok(stream) = web_sys::MediaStream::new_with_tracks(&tracks) {
+                    sink(RtcEvent::Track(stream));
+                }
+            },
+        );
+        pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        self.keep(on_track);
     }
 
     fn attach_channel(&self, channel: RtcDataChannel) {

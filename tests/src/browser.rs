@@ -128,6 +128,17 @@ impl Browser {
         &self.driver
     }
 
+    /// Every console entry since the last call (for debugging a failing scenario).
+    pub async fn console_all(&self) -> anyhow::Result<Vec<String>> {
+        let response = self
+            .driver
+            .handle()
+            .cmd(Command::ExtensionCommand(Box::new(BrowserLog)))
+            .await?;
+        let entries: Vec<serde_json::Value> = response.value()?;
+        Ok(entries.into_iter().map(|e| e.to_string()).collect())
+    }
+
     /// Console entries at level SEVERE (errors, CSP violations, panics) since the last call.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
         let response = self
@@ -462,6 +473,16 @@ impl ChatPage<'_> {
         Ok(list.find_all(By::Tag(tag)).await?.len())
     }
 
+    /// The captions of the videos in the region named `region` (a call's tiles).
+    pub async fn list_items_in(&self, region: &str) -> anyhow::Result<Vec<String>> {
+        let section = self.by_role("region", region).await?;
+        let mut texts = Vec::new();
+        for caption in section.find_all(By::Css("figcaption")).await? {
+            texts.push(caption.text().await.unwrap_or_default());
+        }
+        Ok(texts)
+    }
+
     /// The text of each item of the list named `list_name`.
     pub async fn list_items(&self, list_name: &str) -> anyhow::Result<Vec<String>> {
         let list = self.by_role("list", list_name).await?;
@@ -486,6 +507,7 @@ fn candidates_for(role: &str) -> &'static str {
         "progressbar" => "progress, [role=progressbar]",
         "group" => "[role=group], fieldset",
         "img" => "img, [role=img]",
+        "alertdialog" => "[role=alertdialog]",
         _ => "*",
     }
 }

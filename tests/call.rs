@@ -1,0 +1,189 @@
+//! Calls between real browsers with Chromium's fake camera and microphone (a test pattern
+//! and a tone): Alice video-calls Bob; Bob accepts; each side's video of the other shows
+//! frames (`videoWidth > 0`, `currentTime` advancing) and its audio has a non-zero level
+//! (a WebAudio analyser on the received stream). Alice shares her screen (Chromium's fake
+//! 1280×720 screen) and Bob's video of her switches to it; she mutes, and Bob sees it;
+//! then she hangs up. The SDP of all this travels inside the Noise session.
+
+use confab_e2e::{Browser, ChatPage, Pair, eventually};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_call_carries_both_ways_and_shares_a_screen() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = scenario(&pair).await;
+    if outcome.is_err() {
+        for browser in [&pair.alice, &pair.bob] {
+            let tracks = browser
+                .driver()
+                .execute(
+                    "return [...document.querySelectorAll('video')].map(v => v.getAttribute('aria-label') + ' ' + (v.srcObject ? v.srcObject.getTracks().map(t => t.kind + ':' + t.readyState + ':' + t.muted + ':' + t.enabled).join(',') : 'none'))",
+                    vec![],
+                )
+                .await
+                .map(|r| r.json().to_string())
+                .unwrap_or_default();
+            eprintln!("{} videos: {tracks}", browser.name);
+            for line in browser.console_all().await.unwrap_or_default() {
+                eprintln!("{}: {line}", browser.name);
+            }
+        }
+    }
+    pair.finish("call", outcome).await
+}
+
+async fn scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let a = alice.open_chat(&format!("{}/", pair.server.url)).await?;
+    let invite = a.invite_link().await?;
+    let b = bob.open_chat(&invite).await?;
+    a.wait_for_member("Bob online at Alice", |m| m.is_online())
+        .await?;
+    b.wait_for_member("Alice online at Bob", |m| m.is_online())
+        .await?;
+    let (alice_name, bob_name) = (a.display_name().await?, b.display_name().await?);
+
+    wait_enabled(&a, "Video call").await?;
+    a.click("button", "Video call").await?;
+    b.by_role("alertdialog", &format!("{alice_name} is calling"))
+        .await?;
+    bob.screenshot(&pair.env, "call-ringing-bob.png").await?;
+    b.click("button", "Accept").await?;
+
+    // Each sees and hears the other.
+    let at_alice = playing(alice, &bob_name).await?;
+    let at_bob = playing(bob, &alice_name).await?;
+    anyhow::ensure!(
+        at_alice.0 > 0 && at_bob.0 > 0,
+        "no frames: {at_alice:?} {at_bob:?}"
+    );
+    for (browser, label) in [(alice, &bob_name), (bob, &alice_name)] {
+        eventually(
+            &format!("sound from {label} at {}", browser.name),
+            || async { Ok((audio_level(browser, label).await? > 0.0).then_some(())) },
+        )
+        .await?;
+    }
+    // The timer runs.
+    eventually("the call timer", || async {
+        let text = alice
+            .driver()
+            .execute(
+                "return document.querySelector('.call-status')?.textContent ?? ''",
+                vec![],
+            )
+            .await?
+            .json()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok((text.len() == 5 && text.contains(':')).then_some(()))
+    })
+    .await?;
+    alice.screenshot(&pair.env, "call-alice.png").await?;
+    bob.screenshot(&pair.env, "call-bob.png").await?;
+
+    // Screen sharing: Bob's video of Alice becomes her (fake, 16:9) screen instead of
+    // her (fake, 4:3) camera; the resolution itself follows the bandwidth estimate.
+    a.click("button", "Share screen").await?;
+    eventually("Alice's screen at Bob", || async {
+        let ret = bob
+            .driver()
+            .execute(
+                "const v = [...document.querySelectorAll('video')].find(v => v.getAttribute('aria-label') === arguments[0]);
+                 return v && v.videoHeight ? v.videoWidth / v.videoHeight : 0;",
+                vec![json!(alice_name)],
+            )
+            .await?;
+        Ok((ret.json().as_f64().unwrap_or(0.0) > 1.6).then_some(()))
+    })
+    .await?;
+    a.by_role("button", "Stop sharing").await?;
+    bob.screenshot(&pair.env, "call-screen-bob.png").await?;
+
+    // Mute shows at Bob; hanging up ends it for both.
+    a.click("button", "Mute").await?;
+    eventually("Alice muted at Bob", || async {
+        Ok(b.list_items_in("Call")
+            .await?
+            .iter()
+            .any(|t| t.contains("muted"))
+            .then_some(()))
+    })
+    .await?;
+    a.click("button", "Hang up").await?;
+    a.by_role("button", "Video call").await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
+async fn wait_enabled(page: &ChatPage<'_>, name: &str) -> anyhow::Result<()> {
+    eventually(&format!("{name} enabled"), || async {
+        let button = page.by_role("button", name).await?;
+        Ok(button.is_enabled().await?.then_some(()))
+    })
+    .await
+}
+
+/// (videoWidth, currentTime) of the `<video>` labelled `label`.
+async fn video_state(browser: &Browser, label: &str) -> anyhow::Result<(u64, f64)> {
+    let ret = browser
+        .driver()
+        .execute(
+            "const v = [...document.querySelectorAll('video')].find(v => v.getAttribute('aria-label') === arguments[0]);
+             return v ? [v.videoWidth, v.currentTime] : [0, 0];",
+            vec![json!(label)],
+        )
+        .await?;
+    let value = ret.json();
+    Ok((
+        value[0].as_u64().unwrap_or(0),
+        value[1].as_f64().unwrap_or(0.0),
+    ))
+}
+
+/// Waits until the video labelled `label` has frames and its time advances.
+async fn playing(browser: &Browser, label: &str) -> anyhow::Result<(u64, f64)> {
+    let first = eventually(
+        &format!("frames of {label} at {}", browser.name),
+        || async {
+            let (width, time) = video_state(browser, label).await?;
+            Ok((width > 0 && time > 0.0).then_some((width, time)))
+        },
+    )
+    .await?;
+    eventually(
+        &format!("{label}'s video advancing at {}", browser.name),
+        || async {
+            let (width, time) = video_state(browser, label).await?;
+            Ok((time > first.1 + 0.2).then_some((width, time)))
+        },
+    )
+    .await
+}
+
+/// The RMS level of the audio in the stream of the video labelled `label`, measured for
+/// half a second by an analyser the test attaches.
+async fn audio_level(browser: &Browser, label: &str) -> anyhow::Result<f64> {
+    let ret = browser
+        .driver()
+        .execute_async(
+            "const [label, done] = arguments;
+             const v = [...document.querySelectorAll('video')].find(v => v.getAttribute('aria-label') === label);
+             if (!v || !v.srcObject || v.srcObject.getAudioTracks().length === 0) { done(-1); return; }
+             const ctx = new AudioContext();
+             const analyser = ctx.createAnalyser();
+             ctx.createMediaStreamSource(v.srcObject).connect(analyser);
+             const data = new Float32Array(analyser.fftSize);
+             let peak = 0;
+             const timer = setInterval(() => {
+               analyser.getFloatTimeDomainData(data);
+               let sum = 0; for (const x of data) sum += x * x;
+               peak = Math.max(peak, Math.sqrt(sum / data.length));
+             }, 50);
+             setTimeout(() => { clearInterval(timer); ctx.close(); done(peak); }, 1500);",
+            vec![json!(label)],
+        )
+        .await?;
+    Ok(ret.json().as_f64().unwrap_or(-1.0))
+}
