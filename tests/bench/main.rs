@@ -8,13 +8,18 @@
 //! 3. the bytes the page downloads before it is usable, `gzip -9`;
 //! 4. sealing and opening a frame in wasm (in the page) and natively (in this process);
 //! 5. history (see `history.rs`): catch-up of 10,000 missed messages, and reopening a room
-//!    of 10,000 messages from IndexedDB.
+//!    of 10,000 messages from IndexedDB;
+//! 6. file transfer (see `files.rs`): a 200 MiB file through the app next to a raw
+//!    `RTCDataChannel` blast of as many bytes between the same two pages, the receiver's
+//!    JS heap, and the sender's time to prepare the file.
 //!
-//! It prints a table and writes JSON to `$CONFAB_BENCH_OUT` (default
-//! `<CONFAB_E2E_OUT>/../bench/browser.json`). Run it through `cargo xtask bench`, which builds
+//! `CONFAB_BENCH_ONLY` runs only some parts: a comma-separated list of `chat` (1 to 4),
+//! `history` (5) and `files` (6); all by default. It prints a table and writes JSON (of the
+//! parts that ran) to `$CONFAB_BENCH_OUT` (default `<CONFAB_E2E_OUT>/../bench/browser.json`). Run it through `cargo xtask bench`, which builds
 //! the app, the server and this binary, then runs it in a loopback-only network namespace
 //! with the same environment as the end-to-end tests.
 
+mod files;
 mod history;
 
 use std::io::Write as _;
@@ -66,6 +71,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let started = *STARTED.get_or_init(Instant::now);
+    let parts = Parts::from_env()?;
     let env = Env::from_env()?;
     let json_path = match std::env::var_os("CONFAB_BENCH_OUT") {
         Some(path) => PathBuf::from(path),
@@ -79,40 +85,121 @@ async fn run() -> anyhow::Result<()> {
 
     // Native first, while no browser competes for the CPU.
     let mut native = Vec::new();
-    for (size, iterations) in CRYPTO_SIZES {
-        native.push(median(&repeat_native(size, iterations)?));
+    if parts.chat {
+        for (size, iterations) in CRYPTO_SIZES {
+            native.push(median(&repeat_native(size, iterations)?));
+        }
+        progress("native seal+open done");
     }
-    progress("native seal+open done");
 
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "bench-alice").await?;
-    let outcome = with_alice(&env, &server, &chromedriver, &alice).await;
-    quit(alice).await;
-    let figures = outcome?;
-    let history = history::measure(&env, &server, &chromedriver, HISTORY_MESSAGES).await;
+    let mut figures = None;
+    if parts.chat {
+        let alice = Browser::open(&chromedriver, &env, "bench-alice").await?;
+        let outcome = with_alice(&env, &server, &chromedriver, &alice).await;
+        quit(alice).await;
+        figures = Some(outcome?);
+    }
+    let mut history = None;
+    if parts.history {
+        history = Some(history::measure(&env, &server, &chromedriver, HISTORY_MESSAGES).await);
+    }
+    let mut files = None;
+    if parts.files {
+        // After history: it leaves 400 MiB in Bob's IndexedDB.
+        files = Some(files::measure(&env, &server, &chromedriver).await);
+    }
     remove_profiles(&env);
-    let history = history?;
-    progress("history done");
+    let history = history.transpose()?;
+    if history.is_some() {
+        progress("history done");
+    }
+    let files = files.transpose()?;
+    if files.is_some() {
+        progress("files done");
+    }
 
-    let pages = page_bytes(&env.dist, &figures.loaded)?;
-    let report = Report {
-        figures,
-        native,
-        pages,
-        secs: started.elapsed().as_secs_f64(),
-    };
-    report.print();
-    history.print();
-    let mut json = report.json();
-    json["history"] = history.json();
+    let mut json = json!({});
+    if let Some(figures) = figures {
+        let pages = page_bytes(&env.dist, &figures.loaded)?;
+        let report = Report {
+            figures,
+            native,
+            pages,
+        };
+        report.print();
+        json = report.json();
+    }
+    if let Some(history) = &history {
+        history.print();
+        json["history"] = history.json();
+    }
+    if let Some(files) = &files {
+        files.print();
+        json["files"] = files.json();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    json["parts"] = json!(parts.names());
+    json["seconds"] = json!(secs);
     if let Some(dir) = json_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
-    println!("\nwrote {} ({:.1} s)", json_path.display(), report.secs);
+    println!("\nwrote {} ({secs:.1} s)", json_path.display());
     Ok(())
+}
+
+/// The parts of the bench to run (`CONFAB_BENCH_ONLY`).
+#[derive(Clone, Copy)]
+struct Parts {
+    /// Round trips, cold joins, page bytes, seal+open.
+    chat: bool,
+    history: bool,
+    files: bool,
+}
+
+impl Parts {
+    fn from_env() -> anyhow::Result<Parts> {
+        let Some(only) = std::env::var_os("CONFAB_BENCH_ONLY") else {
+            return Ok(Parts {
+                chat: true,
+                history: true,
+                files: true,
+            });
+        };
+        let only = only.to_str().context("CONFAB_BENCH_ONLY is not UTF-8")?;
+        let mut parts = Parts {
+            chat: false,
+            history: false,
+            files: false,
+        };
+        for name in only.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "chat" => parts.chat = true,
+                "history" => parts.history = true,
+                "files" => parts.files = true,
+                other => bail!("CONFAB_BENCH_ONLY: no part {other:?} (chat, history, files)"),
+            }
+        }
+        ensure!(
+            !parts.names().is_empty(),
+            "CONFAB_BENCH_ONLY names no part (chat, history, files)"
+        );
+        Ok(parts)
+    }
+
+    fn names(self) -> Vec<&'static str> {
+        [
+            ("chat", self.chat),
+            ("history", self.history),
+            ("files", self.files),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// Everything measured in the browsers.
@@ -556,7 +643,6 @@ struct Report {
     /// ns per seal+open natively, in the order of [`CRYPTO_SIZES`].
     native: Vec<f64>,
     pages: Pages,
-    secs: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -768,7 +854,6 @@ impl Report {
         json!({
             "user_agent": f.user_agent,
             "cross_origin_isolated": f.cross_origin_isolated,
-            "seconds": self.secs,
             "round_trip": {
                 "frame_bytes": PING_FRAME_LEN,
                 "warmup_rounds": WARMUP_ROUNDS,

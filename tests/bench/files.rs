@@ -1,0 +1,1107 @@
+//! File transfer figures for `confab-browser-bench`, in two fresh browsers of their own,
+//! Alice and Bob, linked on the direct path:
+//!
+//! - **Confab**: Alice attaches a [`FILE_BYTES`]-byte file of random bytes; Bob clicks
+//!   Accept. Measured on Bob's clock, from his click on Accept to the app's
+//!   `fileReceivedAt` (every chunk stored in IndexedDB and the SHA-256 checked), and from
+//!   the first received bytes shown to the end. Separately, on Alice's clock, the time
+//!   her page took to prepare (read and hash) the file: from the chooser's `change` event
+//!   to her file message being shown.
+//! - **raw**: the same number of bytes over a plain ordered `RTCDataChannel` between the
+//!   same two pages (a second peer connection signalled by this process, as for the round
+//!   trips), in 64 KiB messages with the app's backpressure levels. Measured the same way
+//!   on Bob's clock: from Bob asking (a "go" message) to the last byte, and first to last.
+//! - Bob's JS heap (`performance.memory.usedJSHeapSize`, sampled in his page every
+//!   [`SAMPLE_EVERY_MS`] ms) and the size of the app's wasm memory, before and during each
+//!   transfer; and how busy each page's main thread was (DevTools `Performance.getMetrics`).
+//!
+//! Runs alternate Confab, raw, Confab, raw; medians are reported. With
+//! `CONFAB_BENCH_PROFILE` set, one more Confab transfer runs (untimed) with both pages under
+//! the DevTools sampling profiler: the profiles are saved as `files-alice.cpuprofile` and
+//! `files-bob.cpuprofile` in `CONFAB_E2E_OUT` (open them in DevTools' Performance panel)
+//! and summarised by self time. The release wasm has no names section, so its functions
+//! show as `wasm-function[N]`.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server};
+use serde_json::{Value, json};
+use thirtyfour::common::command::{Command, ExtensionCommand};
+
+use super::{median, one_line, progress, quit, raw_connect, verdict};
+
+/// Bytes per file (200 MiB).
+pub const FILE_BYTES: u64 = 200 << 20;
+/// Confab runs and raw runs, alternating.
+const RUNS: usize = 2;
+/// The raw channel's message size.
+const RAW_MESSAGE_BYTES: u32 = 64 << 10;
+/// The raw sender pauses at this much queued (the app's `HIGH_WATER` for file channels)…
+const RAW_HIGH_WATER: u32 = 4 << 20;
+/// …and goes on when the queue falls below this (the app's `FILE_LOW_WATER`).
+const RAW_LOW_WATER: u32 = 1 << 20;
+/// Heap sampling period in Bob's page.
+const SAMPLE_EVERY_MS: u32 = 200;
+/// Heap samples before the transfer that make the baseline (the last second or so).
+const BASELINE_SAMPLES: usize = 5;
+/// Goal: Confab's throughput at least this share of the raw channel's.
+const GOAL_RATIO: f64 = 0.85;
+/// Longest wait for Alice to prepare a file.
+const PREPARE_PATIENCE: Duration = Duration::from_secs(180);
+/// Longest wait for one transfer (200 MiB at 0.7 MB/s).
+const TRANSFER_PATIENCE: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(200);
+
+/// What was measured.
+pub struct FileFigures {
+    pub confab: Vec<ConfabRun>,
+    pub raw: Vec<RawRun>,
+    pub member_rows: Vec<String>,
+    /// Whether `performance.memory` existed in Bob's page.
+    pub heap_exposed: bool,
+    /// With `CONFAB_BENCH_PROFILE`: where each page's main thread spent an extra, untimed
+    /// Confab transfer.
+    pub profiles: Vec<ProfileSummary>,
+}
+
+/// A DevTools CPU profile of one page, by self time.
+pub struct ProfileSummary {
+    pub page: &'static str,
+    pub file: std::path::PathBuf,
+    /// (what, share of the samples), largest first: categories, then single functions.
+    pub categories: Vec<(String, f64)>,
+    pub top: Vec<(String, f64)>,
+}
+
+/// One Confab transfer. Times in ms; Alice's on her clock, the rest on Bob's.
+pub struct ConfabRun {
+    /// Alice: the chooser's `change` event to her file message shown.
+    pub prepare_ms: f64,
+    /// Bob: Accept clicked to the first received bytes shown.
+    pub accept_to_first_ms: f64,
+    /// Bob: Accept clicked to `fileReceivedAt`.
+    pub transfer_ms: f64,
+    /// Bob: first received bytes shown to `fileReceivedAt`.
+    pub first_to_last_ms: f64,
+    /// Frame bytes Alice's app sent during the transfer.
+    pub wire_bytes: Option<f64>,
+    pub heap: Heap,
+    pub busy: Busy,
+}
+
+/// One raw transfer, all on Bob's clock, ms.
+pub struct RawRun {
+    /// "go" sent to the last byte received.
+    pub transfer_ms: f64,
+    /// First byte to last byte.
+    pub first_to_last_ms: f64,
+    pub heap: Heap,
+    pub busy: Busy,
+}
+
+/// Bob's memory around one transfer, bytes.
+pub struct Heap {
+    /// Median of the last [`BASELINE_SAMPLES`] samples before the transfer (taken after a
+    /// forced garbage collection).
+    pub baseline: Option<f64>,
+    /// Largest sample during the transfer.
+    pub peak: Option<f64>,
+    /// Right after the transfer and a forced garbage collection: what stays.
+    pub after_gc: Option<f64>,
+    /// The wasm memory before and at the end of the transfer (it only grows).
+    pub wasm_before: Option<f64>,
+    pub wasm_after: Option<f64>,
+    /// Samples during the transfer, and how many distinct heap values among them.
+    pub n_during: usize,
+    pub n_distinct: usize,
+    /// (ms since the transfer started, usedJSHeapSize) for every sample.
+    pub series: Vec<(f64, f64)>,
+}
+
+/// Main-thread time of each page during a transfer, from DevTools `Performance.getMetrics`
+/// (`TaskDuration`, `ScriptDuration`), as a share of the wall time.
+#[derive(Clone, Copy, Default)]
+pub struct Busy {
+    pub alice_task: Option<f64>,
+    pub alice_script: Option<f64>,
+    pub bob_task: Option<f64>,
+    pub bob_script: Option<f64>,
+}
+
+impl FileFigures {
+    fn confab_mbps(&self) -> Vec<f64> {
+        self.confab.iter().map(|r| mbps(r.transfer_ms)).collect()
+    }
+
+    fn raw_mbps(&self) -> Vec<f64> {
+        self.raw.iter().map(|r| mbps(r.transfer_ms)).collect()
+    }
+
+    fn ratio(&self) -> f64 {
+        median(&self.confab_mbps()) / median(&self.raw_mbps())
+    }
+
+    pub fn print(&self) {
+        println!(
+            "\nFile transfer, Alice -> Bob, direct path: {} MiB of random bytes ({} B)",
+            FILE_BYTES >> 20,
+            FILE_BYTES
+        );
+        println!(
+            "   (runs alternate Confab, raw, x{RUNS}; MB = 10^6 B; times on Bob's clock: Confab from the"
+        );
+        println!(
+            "   Accept click to fileReceivedAt, raw from Bob's \"go\" to the last byte; \"streaming\" = first to last bytes)"
+        );
+        println!(
+            "   {:<8}{:>10}{:>10}{:>11}{:>11}{:>11}{:>10}{:>10}{:>10}",
+            "",
+            "ms",
+            "MB/s",
+            "streaming",
+            "heap base",
+            "heap peak",
+            "after GC",
+            "Bob busy",
+            "Alice"
+        );
+        let rows = self
+            .confab
+            .iter()
+            .map(|r| {
+                (
+                    "Confab",
+                    r.transfer_ms,
+                    r.first_to_last_ms,
+                    &r.heap,
+                    &r.busy,
+                )
+            })
+            .zip(
+                self.raw
+                    .iter()
+                    .map(|r| ("raw", r.transfer_ms, r.first_to_last_ms, &r.heap, &r.busy)),
+            );
+        for (confab, raw) in rows {
+            for (name, ms, streaming_ms, heap, busy) in [confab, raw] {
+                println!(
+                    "   {name:<8}{ms:>10.0}{:>10.1}{:>11.1}{:>11}{:>11}{:>10}{:>10}{:>10}",
+                    mbps(ms),
+                    mbps(streaming_ms),
+                    megabytes(heap.baseline),
+                    megabytes(heap.peak),
+                    megabytes(heap.after_gc),
+                    share(busy.bob_task),
+                    share(busy.alice_task),
+                );
+            }
+        }
+        let ratio = self.ratio();
+        println!(
+            "   median Confab {:.1} MB/s, raw {:.1} MB/s: Confab/raw {ratio:.2} (goal >= {GOAL_RATIO}: {}); streaming {:.2}",
+            median(&self.confab_mbps()),
+            median(&self.raw_mbps()),
+            verdict(ratio >= GOAL_RATIO),
+            median(
+                &self
+                    .confab
+                    .iter()
+                    .map(|r| mbps(r.first_to_last_ms))
+                    .collect::<Vec<_>>()
+            ) / median(
+                &self
+                    .raw
+                    .iter()
+                    .map(|r| mbps(r.first_to_last_ms))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        let prepare: Vec<f64> = self.confab.iter().map(|r| r.prepare_ms).collect();
+        println!(
+            "   Alice prepares (reads and hashes) the file before offering it: {} ms (median {:.0} ms, {:.0} MB/s)",
+            prepare
+                .iter()
+                .map(|ms| format!("{ms:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            median(&prepare),
+            mbps(median(&prepare))
+        );
+        for run in &self.confab {
+            if let Some(wire) = run.wire_bytes {
+                println!(
+                    "   Confab frame bytes Alice sent: {wire:.0} ({:.4}x the file)",
+                    wire / FILE_BYTES as f64
+                );
+            }
+        }
+        let heap = &self.confab.iter().map(|r| &r.heap).collect::<Vec<_>>();
+        if self.heap_exposed {
+            println!(
+                "   Bob's JS heap (usedJSHeapSize every {SAMPLE_EVERY_MS} ms; baseline after a forced GC) during Confab:"
+            );
+            println!(
+                "   baseline {} MB, peak {} MB, {} MB after the transfer and a GC; {}",
+                megabytes(median_of(heap.iter().map(|h| h.baseline))),
+                megabytes(median_of(heap.iter().map(|h| h.peak))),
+                megabytes(median_of(heap.iter().map(|h| h.after_gc))),
+                heap.iter()
+                    .map(|h| format!("{} distinct values in {} samples", h.n_distinct, h.n_during))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        } else {
+            println!("   Bob's JS heap: performance.memory is not exposed in this browser");
+        }
+        println!(
+            "   Bob's wasm memory: {}",
+            heap.iter()
+                .map(|h| format!(
+                    "{} MB before, {} MB after",
+                    megabytes(h.wasm_before),
+                    megabytes(h.wasm_after)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        println!(
+            "   busy = each page's main-thread task time / wall time during the transfer (DevTools)"
+        );
+        for row in &self.member_rows {
+            println!("   member row: {row}");
+        }
+        for profile in &self.profiles {
+            profile.print();
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let ratio = self.ratio();
+        json!({
+            "file_bytes": FILE_BYTES,
+            "runs": RUNS,
+            "raw_message_bytes": RAW_MESSAGE_BYTES,
+            "raw_high_water_bytes": RAW_HIGH_WATER,
+            "raw_low_water_bytes": RAW_LOW_WATER,
+            "heap_sample_every_ms": SAMPLE_EVERY_MS,
+            "heap_exposed": self.heap_exposed,
+            "member_rows": self.member_rows,
+            "confab": self.confab.iter().map(|r| json!({
+                "prepare_ms": r.prepare_ms,
+                "prepare_mb_per_s": mbps(r.prepare_ms),
+                "accept_to_first_ms": r.accept_to_first_ms,
+                "transfer_ms": r.transfer_ms,
+                "mb_per_s": mbps(r.transfer_ms),
+                "first_to_last_ms": r.first_to_last_ms,
+                "streaming_mb_per_s": mbps(r.first_to_last_ms),
+                "wire_bytes": r.wire_bytes,
+                "bob_heap": r.heap.json(),
+                "busy": r.busy.json(),
+            })).collect::<Vec<_>>(),
+            "raw": self.raw.iter().map(|r| json!({
+                "transfer_ms": r.transfer_ms,
+                "mb_per_s": mbps(r.transfer_ms),
+                "first_to_last_ms": r.first_to_last_ms,
+                "streaming_mb_per_s": mbps(r.first_to_last_ms),
+                "bob_heap": r.heap.json(),
+                "busy": r.busy.json(),
+            })).collect::<Vec<_>>(),
+            "median_confab_mb_per_s": median(&self.confab_mbps()),
+            "median_raw_mb_per_s": median(&self.raw_mbps()),
+            "median_prepare_ms": median(&self.confab.iter().map(|r| r.prepare_ms).collect::<Vec<_>>()),
+            "ratio": ratio,
+            "goal_ratio": GOAL_RATIO,
+            "goal_met": ratio >= GOAL_RATIO,
+            "median_bob_heap_baseline_bytes": median_of(self.confab.iter().map(|r| r.heap.baseline)),
+            "median_bob_heap_peak_bytes": median_of(self.confab.iter().map(|r| r.heap.peak)),
+            "profiles": self.profiles.iter().map(|p| json!({
+                "page": p.page, "file": p.file, "categories": p.categories, "top_self": p.top,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl ProfileSummary {
+    /// Sorts the profile's self time (sample counts) into categories and functions.
+    fn of(page: &'static str, profile: &Value, file: std::path::PathBuf) -> ProfileSummary {
+        let mut categories: Vec<(String, f64)> = Vec::new();
+        let mut functions: Vec<(String, f64)> = Vec::new();
+        let add = |list: &mut Vec<(String, f64)>, key: String, hits: f64| match list
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+        {
+            Some(entry) => entry.1 += hits,
+            None => list.push((key, hits)),
+        };
+        let nodes = profile["nodes"].as_array().cloned().unwrap_or_default();
+        for node in &nodes {
+            let hits = node["hitCount"].as_f64().unwrap_or(0.0);
+            if hits == 0.0 {
+                continue;
+            }
+            let frame = &node["callFrame"];
+            let name = frame["functionName"].as_str().unwrap_or_default();
+            let url = frame["url"].as_str().unwrap_or_default();
+            let file_name = url.rsplit('/').next().unwrap_or_default();
+            let category = if url.ends_with(".wasm") || url.starts_with("wasm://") {
+                "wasm (the app)"
+            } else if file_name.starts_with("confab-") && file_name.ends_with(".js") {
+                "JS glue (wasm-bindgen)"
+            } else if name.starts_with('(') {
+                name
+            } else if url.is_empty() {
+                "browser built-ins (IndexedDB, data channel, DOM…)"
+            } else {
+                "other JS"
+            };
+            add(&mut categories, category.to_owned(), hits);
+            let label = match (name, file_name) {
+                ("", "") => "(anonymous)".to_owned(),
+                (name, "") => name.to_owned(),
+                ("", file) => format!("(anonymous) {file}"),
+                (name, file) => format!("{name} {file}"),
+            };
+            add(&mut functions, label, hits);
+        }
+        let total: f64 = categories
+            .iter()
+            .map(|(_, hits)| hits)
+            .sum::<f64>()
+            .max(1.0);
+        let finish = |mut list: Vec<(String, f64)>, keep: usize| {
+            list.sort_by(|a, b| b.1.total_cmp(&a.1));
+            list.truncate(keep);
+            list.into_iter()
+                .map(|(key, hits)| (key, hits / total))
+                .collect()
+        };
+        ProfileSummary {
+            page,
+            file,
+            categories: finish(categories, 12),
+            top: finish(functions, 12),
+        }
+    }
+
+    fn print(&self) {
+        let list = |entries: &[(String, f64)]| {
+            entries
+                .iter()
+                .map(|(what, share)| format!("{what} {:.0}%", share * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "   {}'s main thread in a profiled transfer ({}):",
+            self.page,
+            self.file.display()
+        );
+        println!("     by kind: {}", list(&self.categories));
+        println!("     top self time: {}", list(&self.top));
+    }
+}
+
+impl Heap {
+    fn json(&self) -> Value {
+        json!({
+            "baseline_bytes": self.baseline,
+            "peak_bytes": self.peak,
+            "after_gc_bytes": self.after_gc,
+            "wasm_before_bytes": self.wasm_before,
+            "wasm_after_bytes": self.wasm_after,
+            "samples_during": self.n_during,
+            "distinct_values_during": self.n_distinct,
+            "series_ms_bytes": self.series.iter().map(|(t, v)| [t.round(), *v]).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl Busy {
+    fn json(&self) -> Value {
+        json!({
+            "alice_task": self.alice_task, "alice_script": self.alice_script,
+            "bob_task": self.bob_task, "bob_script": self.bob_script,
+        })
+    }
+}
+
+pub async fn measure(
+    env: &Env,
+    server: &Server,
+    chromedriver: &Chromedriver,
+) -> anyhow::Result<FileFigures> {
+    let alice = Browser::open(chromedriver, env, "bench-files-alice").await?;
+    let bob = Browser::open(chromedriver, env, "bench-files-bob").await?;
+    let outcome = scenario(env, server, &alice, &bob).await;
+    quit(alice).await;
+    quit(bob).await;
+    outcome
+}
+
+async fn scenario(
+    env: &Env,
+    server: &Server,
+    alice: &Browser,
+    bob: &Browser,
+) -> anyhow::Result<FileFigures> {
+    for browser in [alice, bob] {
+        // Keep the app's wasm memory within reach (its exports are not on `window`).
+        cdp(
+            browser,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": KEEP_WASM_MEMORY}),
+        )
+        .await
+        .context("DevTools: Page.addScriptToEvaluateOnNewDocument")?;
+        cdp(browser, "Performance.enable", json!({})).await?;
+    }
+    let a = alice.open_chat(&format!("{}/", server.url)).await?;
+    let invite = a.invite_link().await?;
+    let b = bob.open_chat(&invite).await?;
+    let bob_at_alice = a
+        .wait_for_member("Bob online at Alice", |m| m.is_online())
+        .await?;
+    let alice_at_bob = b
+        .wait_for_member("Alice online at Bob", |m| m.is_online())
+        .await?;
+    for row in [&bob_at_alice, &alice_at_bob] {
+        ensure!(
+            row.text.contains("direct"),
+            "not on the direct path: {:?}",
+            row.text
+        );
+    }
+    let member_rows = vec![one_line(&bob_at_alice.text), one_line(&alice_at_bob.text)];
+    let heap_exposed = bob
+        .driver()
+        .execute(
+            "return !!(performance.memory && performance.memory.usedJSHeapSize);",
+            Vec::new(),
+        )
+        .await?
+        .json()
+        .as_bool()
+        .unwrap_or(false);
+    raw_connect(alice, bob)
+        .await
+        .context("raw RTCDataChannel between the two pages")?;
+    progress("files: Alice and Bob on the direct path, raw channel open");
+
+    let (mut confab, mut raw) = (Vec::new(), Vec::new());
+    for run in 1..=RUNS {
+        let name = format!("confab-bench-{run}.bin");
+        let path = env.out.join(&name);
+        random_file(&path, FILE_BYTES, run as u64)?;
+        let outcome = confab_run(&a, alice, &b, bob, &path, &name, false).await;
+        let _ = std::fs::remove_file(&path);
+        let (figures, _) = outcome.with_context(|| format!("Confab transfer {run}"))?;
+        progress(&format!(
+            "files: Confab transfer {run}: {:.1} MB/s",
+            mbps(figures.transfer_ms)
+        ));
+        confab.push(figures);
+        let figures = raw_run(alice, bob)
+            .await
+            .with_context(|| format!("raw transfer {run}"))?;
+        progress(&format!(
+            "files: raw transfer {run}: {:.1} MB/s",
+            mbps(figures.transfer_ms)
+        ));
+        raw.push(figures);
+    }
+    for browser in [alice, bob] {
+        browser
+            .driver()
+            .execute(
+                "window.__rawBench && window.__rawBench.pc.close();",
+                Vec::new(),
+            )
+            .await?;
+    }
+    let mut profiles = Vec::new();
+    if std::env::var_os("CONFAB_BENCH_PROFILE").is_some() {
+        let name = "confab-bench-profiled.bin";
+        let path = env.out.join(name);
+        random_file(&path, FILE_BYTES, 0)?;
+        let outcome = confab_run(&a, alice, &b, bob, &path, name, true).await;
+        let _ = std::fs::remove_file(&path);
+        let (figures, pages) = outcome.context("profiled Confab transfer")?;
+        for (page, profile) in ["alice", "bob"].into_iter().zip(pages.unwrap_or_default()) {
+            let file = env.out.join(format!("files-{page}.cpuprofile"));
+            std::fs::write(&file, serde_json::to_string(&profile)?)?;
+            profiles.push(ProfileSummary::of(page, &profile, file));
+        }
+        progress(&format!(
+            "files: profiled Confab transfer: {:.1} MB/s",
+            mbps(figures.transfer_ms)
+        ));
+    }
+    Ok(FileFigures {
+        confab,
+        raw,
+        member_rows,
+        heap_exposed,
+        profiles,
+    })
+}
+
+/// One Confab transfer of the file at `path`; with `profile`, both pages run under the
+/// DevTools sampling profiler from the Accept click to the end, and their profiles
+/// (Alice's, Bob's) come back too.
+async fn confab_run(
+    a: &ChatPage<'_>,
+    alice: &Browser,
+    b: &ChatPage<'_>,
+    bob: &Browser,
+    path: &Path,
+    name: &str,
+    profile: bool,
+) -> anyhow::Result<(ConfabRun, Option<[Value; 2]>)> {
+    let group = format!("File {name}");
+    for (browser, receiver) in [(alice, false), (bob, true)] {
+        let sampler = if receiver {
+            heap_sampler()
+        } else {
+            String::new()
+        };
+        browser
+            .driver()
+            .execute(
+                format!("{WATCH_FILE} {sampler} return true;"),
+                vec![json!(name), json!(receiver)],
+            )
+            .await?;
+    }
+    a.attach_file(path).await?;
+    let offered = wait_value(
+        alice,
+        "const w = window.__fileBench; return w.offeredAt !== undefined && w.attachAt !== undefined ? w.offeredAt - w.attachAt : null;",
+        PREPARE_PATIENCE,
+        "Alice's file message",
+    )
+    .await?;
+    let prepare_ms = offered.as_f64().context("prepare time")?;
+    b.by_role("group", &group).await?;
+    settle(bob).await?;
+    let sent_before = alice.published("bytesSent").await?;
+    if profile {
+        for browser in [alice, bob] {
+            start_profiler(browser).await?;
+        }
+    }
+    let before = Metrics::of_both(alice, bob).await?;
+    b.click("button", "Accept").await?;
+    let received = wait_value(
+        bob,
+        "const c = window.confab; return c && typeof c.fileReceivedAt === 'number' ? c.fileReceivedAt : null;",
+        TRANSFER_PATIENCE,
+        "fileReceivedAt at Bob",
+    )
+    .await;
+    let after = Metrics::of_both(alice, bob).await?;
+    let profiles = if profile {
+        Some([stop_profiler(alice).await?, stop_profiler(bob).await?])
+    } else {
+        None
+    };
+    let received = match received {
+        Ok(at) => at.as_f64().context("fileReceivedAt")?,
+        Err(error) => {
+            let shown = b
+                .progress(&format!("Receiving {name}"))
+                .await
+                .ok()
+                .flatten();
+            return Err(error.context(format!("the download showed {shown:?}%")));
+        }
+    };
+    // The last acknowledgements and receipts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent_after = alice.published("bytesSent").await?;
+    let bob_page = read_bench(bob).await?;
+    let after_gc = heap_after_gc(bob).await?;
+    let accept_at = bob_page["acceptAt"]
+        .as_f64()
+        .context("Bob's click on Accept was not seen")?;
+    let first_at = bob_page["firstAt"]
+        .as_f64()
+        .context("Bob's page never showed received bytes")?;
+    ensure!(
+        accept_at <= first_at && first_at <= received,
+        "odd times on Bob's page: accept {accept_at}, first bytes {first_at}, received {received}"
+    );
+    let run = ConfabRun {
+        prepare_ms,
+        accept_to_first_ms: first_at - accept_at,
+        transfer_ms: received - accept_at,
+        first_to_last_ms: received - first_at,
+        wire_bytes: sent_before.zip(sent_after).map(|(b, a)| a - b),
+        heap: heap(&bob_page["samples"], accept_at, received, after_gc)?,
+        busy: Busy::between(&before, &after),
+    };
+    Ok((run, profiles))
+}
+
+async fn raw_run(alice: &Browser, bob: &Browser) -> anyhow::Result<RawRun> {
+    alice
+        .driver()
+        .execute(
+            RAW_SEND,
+            vec![
+                json!(FILE_BYTES),
+                json!(RAW_MESSAGE_BYTES),
+                json!(RAW_HIGH_WATER),
+                json!(RAW_LOW_WATER),
+            ],
+        )
+        .await?;
+    bob.driver()
+        .execute(
+            format!("{} return true;", heap_sampler()),
+            vec![json!("raw")],
+        )
+        .await?;
+    settle(bob).await?;
+    let before = Metrics::of_both(alice, bob).await?;
+    bob.driver()
+        .execute(RAW_RECEIVE, vec![json!(FILE_BYTES)])
+        .await?;
+    let done = wait_value(
+        bob,
+        "const b = window.__rawBench.blast; if (b.error) throw new Error(b.error); return b.lastAt !== undefined ? true : null;",
+        TRANSFER_PATIENCE,
+        "the last raw byte at Bob",
+    )
+    .await;
+    let after = Metrics::of_both(alice, bob).await?;
+    if let Err(error) = done {
+        let sender: Value = alice
+            .driver()
+            .execute(
+                "const b = window.__rawBench.blast; return {sent: b.sent, error: b.error || null};",
+                Vec::new(),
+            )
+            .await?
+            .json()
+            .clone();
+        return Err(error.context(format!("Alice's side: {sender}")));
+    }
+    let page = bob
+        .driver()
+        .execute(
+            "const b = window.__rawBench.blast; clearInterval(window.__heapSampler.timer);\
+             return {goAt: b.goAt, firstAt: b.firstAt, lastAt: b.lastAt, bytes: b.bytes, samples: window.__heapSampler.samples};",
+            Vec::new(),
+        )
+        .await?
+        .json()
+        .clone();
+    let after_gc = heap_after_gc(bob).await?;
+    let field = |key: &str| page[key].as_f64().with_context(|| format!("raw {key}"));
+    let (go_at, first_at, last_at) = (field("goAt")?, field("firstAt")?, field("lastAt")?);
+    ensure!(
+        field("bytes")? == FILE_BYTES as f64,
+        "Bob counted {} raw bytes, not {FILE_BYTES}",
+        page["bytes"]
+    );
+    Ok(RawRun {
+        transfer_ms: last_at - go_at,
+        first_to_last_ms: last_at - first_at,
+        heap: heap(&page["samples"], go_at, last_at, after_gc)?,
+        busy: Busy::between(&before, &after),
+    })
+}
+
+/// Bob's (or Alice's) `window.__fileBench`, with the heap samples; stops the sampler.
+async fn read_bench(browser: &Browser) -> anyhow::Result<Value> {
+    Ok(browser
+        .driver()
+        .execute(
+            "const w = window.__fileBench; const s = window.__heapSampler; clearInterval(s.timer);\
+             return {acceptAt: w.acceptAt, firstAt: w.firstAt, offeredAt: w.offeredAt, samples: s.samples};",
+            Vec::new(),
+        )
+        .await?
+        .json()
+        .clone())
+}
+
+/// Bob's memory around a transfer from `start` to `end` (his clock), from the sampler's
+/// `[t, usedJSHeapSize, totalJSHeapSize, wasm bytes]` rows.
+fn heap(samples: &Value, start: f64, end: f64, after_gc: Option<f64>) -> anyhow::Result<Heap> {
+    let rows: Vec<[Option<f64>; 4]> =
+        serde_json::from_value(samples.clone()).context("heap samples")?;
+    let before: Vec<&[Option<f64>; 4]> = rows
+        .iter()
+        .filter(|r| r[0].is_some_and(|t| t < start))
+        .collect();
+    let during: Vec<&[Option<f64>; 4]> = rows
+        .iter()
+        .filter(|r| r[0].is_some_and(|t| t >= start && t <= end))
+        .collect();
+    let baseline = median_of(before.iter().rev().take(BASELINE_SAMPLES).map(|r| r[1]));
+    let peak = during
+        .iter()
+        .filter_map(|r| r[1])
+        .fold(None, |max: Option<f64>, v| {
+            Some(max.map_or(v, |m| m.max(v)))
+        });
+    let mut distinct: Vec<u64> = during
+        .iter()
+        .filter_map(|r| r[1])
+        .map(|v| v as u64)
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // The wasm memory only grows: its size at the end is its peak.
+    let wasm_after = rows
+        .iter()
+        .filter(|r| r[0].is_some_and(|t| t <= end + f64::from(SAMPLE_EVERY_MS)))
+        .filter_map(|r| r[3])
+        .next_back();
+    Ok(Heap {
+        baseline,
+        peak,
+        after_gc,
+        wasm_before: before.last().and_then(|r| r[3]),
+        wasm_after,
+        n_during: during.len(),
+        n_distinct: distinct.len(),
+        series: rows
+            .iter()
+            .filter_map(|r| Some((r[0]? - start, r[1]?)))
+            .collect(),
+    })
+}
+
+/// Starts the DevTools sampling profiler in the page (every 250 µs).
+async fn start_profiler(browser: &Browser) -> anyhow::Result<()> {
+    cdp(browser, "Profiler.enable", json!({})).await?;
+    cdp(
+        browser,
+        "Profiler.setSamplingInterval",
+        json!({"interval": 250}),
+    )
+    .await?;
+    cdp(browser, "Profiler.start", json!({})).await?;
+    Ok(())
+}
+
+/// Stops the profiler; the profile (DevTools `.cpuprofile` JSON).
+async fn stop_profiler(browser: &Browser) -> anyhow::Result<Value> {
+    let stopped = cdp(browser, "Profiler.stop", json!({})).await?;
+    cdp(browser, "Profiler.disable", json!({})).await?;
+    Ok(stopped["profile"].clone())
+}
+
+/// Collects Bob's garbage, then lets the sampler see him at rest for the baseline.
+async fn settle(bob: &Browser) -> anyhow::Result<()> {
+    cdp(bob, "HeapProfiler.collectGarbage", json!({})).await?;
+    tokio::time::sleep(Duration::from_millis(
+        u64::from(SAMPLE_EVERY_MS) * BASELINE_SAMPLES as u64 + 200,
+    ))
+    .await;
+    Ok(())
+}
+
+/// `usedJSHeapSize` after a forced garbage collection.
+async fn heap_after_gc(browser: &Browser) -> anyhow::Result<Option<f64>> {
+    cdp(browser, "HeapProfiler.collectGarbage", json!({})).await?;
+    // Chromium refreshes performance.memory at most every 50 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(browser
+        .driver()
+        .execute(
+            "return performance.memory ? performance.memory.usedJSHeapSize : null;",
+            Vec::new(),
+        )
+        .await?
+        .json()
+        .as_f64())
+}
+
+/// Polls `script` in the page until it returns something other than null; fails after
+/// `patience` or if the script throws.
+async fn wait_value(
+    browser: &Browser,
+    script: &str,
+    patience: Duration,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let value = browser
+            .driver()
+            .execute(script, Vec::new())
+            .await
+            .with_context(|| format!("waiting for {what} in {}'s page", browser.name))?
+            .json()
+            .clone();
+        if !value.is_null() {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            bail!("no {what} within {patience:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A file of `len` pseudo-random bytes (xorshift, seeded by `seed`).
+fn random_file(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for word in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes()[..word.len()]);
+        }
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Cumulative main-thread figures of both pages at one moment.
+struct Metrics {
+    alice: Option<PageMetrics>,
+    bob: Option<PageMetrics>,
+}
+
+#[derive(Clone, Copy)]
+struct PageMetrics {
+    /// Seconds.
+    timestamp: f64,
+    task: f64,
+    script: f64,
+}
+
+impl Metrics {
+    async fn of_both(alice: &Browser, bob: &Browser) -> anyhow::Result<Metrics> {
+        Ok(Metrics {
+            alice: page_metrics(alice).await?,
+            bob: page_metrics(bob).await?,
+        })
+    }
+}
+
+impl Busy {
+    fn between(before: &Metrics, after: &Metrics) -> Busy {
+        let share = |before: Option<PageMetrics>, after: Option<PageMetrics>, script: bool| {
+            let (before, after) = (before?, after?);
+            let wall = after.timestamp - before.timestamp;
+            let busy = if script {
+                after.script - before.script
+            } else {
+                after.task - before.task
+            };
+            (wall > 0.0).then(|| busy / wall)
+        };
+        Busy {
+            alice_task: share(before.alice, after.alice, false),
+            alice_script: share(before.alice, after.alice, true),
+            bob_task: share(before.bob, after.bob, false),
+            bob_script: share(before.bob, after.bob, true),
+        }
+    }
+}
+
+/// `Performance.getMetrics` of the page (`None` if DevTools does not give them).
+async fn page_metrics(browser: &Browser) -> anyhow::Result<Option<PageMetrics>> {
+    let value = cdp(browser, "Performance.getMetrics", json!({})).await?;
+    let metric = |name: &str| {
+        value["metrics"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == name)?["value"]
+            .as_f64()
+    };
+    Ok((|| {
+        Some(PageMetrics {
+            timestamp: metric("Timestamp")?,
+            task: metric("TaskDuration")?,
+            script: metric("ScriptDuration")?,
+        })
+    })())
+}
+
+/// A DevTools command through chromedriver (`goog/cdp/execute`).
+async fn cdp(browser: &Browser, cmd: &'static str, params: Value) -> anyhow::Result<Value> {
+    let response = browser
+        .driver()
+        .handle()
+        .cmd(Command::ExtensionCommand(Box::new(Cdp { cmd, params })))
+        .await
+        .with_context(|| format!("DevTools {cmd}"))?;
+    Ok(response.value::<Value>()?)
+}
+
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl ExtensionCommand for Cdp {
+    fn parameters_json(&self) -> Option<Value> {
+        Some(json!({"cmd": self.cmd, "params": self.params}))
+    }
+    fn method(&self) -> http::Method {
+        http::Method::POST
+    }
+    fn endpoint(&self) -> Arc<str> {
+        "/goog/cdp/execute".into()
+    }
+}
+
+fn mbps(ms: f64) -> f64 {
+    FILE_BYTES as f64 / 1e6 / (ms / 1000.0)
+}
+
+fn megabytes(bytes: Option<f64>) -> String {
+    bytes.map_or("-".to_owned(), |b| format!("{:.1}", b / 1e6))
+}
+
+fn share(value: Option<f64>) -> String {
+    value.map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0))
+}
+
+fn median_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let values: Vec<f64> = values.flatten().collect();
+    (!values.is_empty()).then(|| median(&values))
+}
+
+/// Injected before each page's scripts: keeps the app's `WebAssembly.Memory`, which Trunk's
+/// loader hands to the `TrunkApplicationStarted` event, as `window.__confabWasmMemory`.
+const KEEP_WASM_MEMORY: &str = "addEventListener('TrunkApplicationStarted', event => {
+      const wasm = event.detail && event.detail.wasm;
+      if (wasm && wasm.memory instanceof WebAssembly.Memory) window.__confabWasmMemory = wasm.memory;
+    });";
+
+/// `arguments[0]` is the file's name. Starts `window.__fileBench` for it: when the chooser
+/// changed (`attachAt`), when its card appeared (`offeredAt`), when Accept was clicked on
+/// it (`acceptAt`), and, if `arguments[1]`, when the card first showed received bytes
+/// (`firstAt`); forgets the last `fileReceivedAt`.
+const WATCH_FILE: &str = "
+    const fileName = arguments[0];
+    const watchBytes = arguments[1];
+    const watch = window.__fileBench = {name: fileName};
+    if (window.confab) delete window.confab.fileReceivedAt;
+    const card = () => document.querySelector('[role=group][aria-label=' + JSON.stringify('File ' + fileName) + ']');
+    if (!window.__fileBenchListening) {
+      window.__fileBenchListening = true;
+      document.addEventListener('change', event => {
+        const w = window.__fileBench;
+        if (w && w.attachAt === undefined && event.target.matches('form.composer input[type=file]')) w.attachAt = performance.now();
+      }, true);
+      document.addEventListener('click', event => {
+        const w = window.__fileBench;
+        const button = event.target.closest && event.target.closest('button');
+        const group = button && button.closest('[role=group]');
+        if (w && w.acceptAt === undefined && button && button.textContent.trim() === 'Accept'
+            && group && group.getAttribute('aria-label') === 'File ' + w.name) w.acceptAt = performance.now();
+      }, true);
+    }
+    const observer = new MutationObserver(() => {
+      const now = performance.now();
+      const found = card();
+      if (!found) return;
+      if (watch.offeredAt === undefined) watch.offeredAt = now;
+      if (!watchBytes) {
+        observer.disconnect();
+        return;
+      }
+      const speed = found.querySelector('.file-speed');
+      if (watch.firstAt === undefined && speed && !speed.textContent.startsWith('0 B')) {
+        watch.firstAt = now;
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+    setTimeout(() => observer.disconnect(), 600000);";
+
+/// Restarts `window.__heapSampler`: `[performance.now(), usedJSHeapSize, totalJSHeapSize,
+/// wasm memory bytes]` every [`SAMPLE_EVERY_MS`] ms (at most 6,000 samples).
+fn heap_sampler() -> String {
+    format!(
+        "if (window.__heapSampler) clearInterval(window.__heapSampler.timer);
+         const sampler = window.__heapSampler = {{samples: []}};
+         const takeSample = () => {{
+           const m = performance.memory;
+           const w = window.__confabWasmMemory;
+           sampler.samples.push([performance.now(), m ? m.usedJSHeapSize : null,
+             m ? m.totalJSHeapSize : null, w ? w.buffer.byteLength : null]);
+           if (sampler.samples.length >= 6000) clearInterval(sampler.timer);
+         }};
+         takeSample();
+         sampler.timer = setInterval(takeSample, {SAMPLE_EVERY_MS});"
+    )
+}
+
+/// Alice's side of the raw blast (`arguments`: total bytes, message size, high and low
+/// water): on Bob's "go", sends the bytes in messages of that size, pausing while
+/// `bufferedAmount` is at the high water and going on at `bufferedamountlow`.
+const RAW_SEND: &str = "
+    const [total, size, high, low] = arguments;
+    const bench = window.__rawBench;
+    const dc = bench.dc;
+    const blast = bench.blast = {sent: 0};
+    const payload = new Uint8Array(size);
+    crypto.getRandomValues(payload);
+    dc.bufferedAmountLowThreshold = low;
+    const pump = () => {
+      try {
+        while (blast.sent < total) {
+          if (dc.bufferedAmount >= high) return;
+          const n = Math.min(size, total - blast.sent);
+          dc.send(n === size ? payload : payload.subarray(0, n));
+          blast.sent += n;
+        }
+        blast.doneAt = performance.now();
+        dc.onbufferedamountlow = null;
+      } catch (error) {
+        blast.error = String(error);
+      }
+    };
+    dc.onmessage = event => {
+      if (event.data === 'go' && blast.startAt === undefined) {
+        blast.startAt = performance.now();
+        dc.onbufferedamountlow = pump;
+        pump();
+      }
+    };
+    return true;";
+
+/// Bob's side of the raw blast (`arguments[0]`: total bytes): counts what arrives, noting
+/// the first and last byte, after saying "go".
+const RAW_RECEIVE: &str = "
+    const total = arguments[0];
+    const bench = window.__rawBench;
+    if (!bench || !bench.dc || bench.dc.readyState !== 'open') throw new Error('the raw channel is not open at Bob');
+    const dc = bench.dc;
+    const blast = bench.blast = {bytes: 0, messages: 0};
+    dc.onmessage = event => {
+      const now = performance.now();
+      if (blast.firstAt === undefined) blast.firstAt = now;
+      blast.bytes += event.data.byteLength;
+      blast.messages += 1;
+      if (blast.bytes >= total) {
+        blast.lastAt = now;
+        dc.onmessage = null;
+      }
+    };
+    blast.goAt = performance.now();
+    dc.send('go');
+    return true;";
