@@ -111,6 +111,13 @@ pub enum Command {
     ToggleCamera,
     /// Start (`true`) or stop sharing our screen.
     ShareScreen(bool),
+    /// Use this microphone (`camera: false`) or camera in the call.
+    ChooseDevice {
+        /// A camera, not a microphone.
+        camera: bool,
+        /// Its device id.
+        id: String,
+    },
     /// The page was shown or hidden.
     Visible(bool),
     /// The user did something (key, pointer): not idle.
@@ -311,6 +318,11 @@ enum Input {
     },
     /// The screen to share was chosen (or refused).
     ScreenCaptured(Result<web_sys::MediaStream, String>),
+    /// Another microphone or camera opened (or not).
+    DeviceCaptured {
+        camera: bool,
+        result: Result<web_sys::MediaStream, String>,
+    },
     /// Received chunks before `up_to` are stored (or failed to be).
     ChunksSaved {
         file: EventId,
@@ -775,6 +787,8 @@ impl Driver {
                 answering,
             } => self.call_media(now, stream, note, devices, answering),
             Input::ScreenCaptured(result) => self.screen_captured(now, result),
+            Input::Command(Command::ChooseDevice { camera, id }) => self.choose_device(camera, id),
+            Input::DeviceCaptured { camera, result } => self.device_captured(camera, result),
             Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),
             Input::FileRecord {
                 file,

@@ -80,8 +80,8 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((text.len() == 5 && text.contains(':')).then_some(()))
     })
     .await?;
-    alice.screenshot(&pair.env, "call-alice.png").await?;
-    bob.screenshot(&pair.env, "call-bob.png").await?;
+    alice.screenshot(&pair.env, "call-live-alice.png").await?;
+    bob.screenshot(&pair.env, "call-live-bob.png").await?;
 
     // Screen sharing: Bob's video of Alice becomes her (fake, 16:9) screen instead of
     // her (fake, 4:3) camera; the resolution itself follows the bandwidth estimate.
@@ -100,6 +100,23 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     .await?;
     a.by_role("button", "Stop sharing").await?;
     bob.screenshot(&pair.env, "call-screen-bob.png").await?;
+
+    // Another microphone: Bob still hears Alice.
+    a.by_role("combobox", "Microphone").await?;
+    alice
+        .driver()
+        .execute(
+            "const s = document.querySelector('select[aria-label=Microphone]');
+             s.selectedIndex = s.options.length - 1;
+             s.dispatchEvent(new Event('change', { bubbles: true }));",
+            vec![],
+        )
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually("sound from the new microphone at Bob", || async {
+        Ok((audio_level(bob, &alice_name).await? > 0.0).then_some(()))
+    })
+    .await?;
 
     // Mute shows at Bob; hanging up ends it for both.
     a.click("button", "Mute").await?;
@@ -186,4 +203,66 @@ async fn audio_level(browser: &Browser, label: &str) -> anyhow::Result<f64> {
         )
         .await?;
     Ok(ret.json().as_f64().unwrap_or(-1.0))
+}
+
+/// Three people in one room call (a mesh): Alice calls, Bob and Carol accept, and each
+/// sees and hears the two others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_share_one_room_call() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let carol = Browser::open(&pair.chromedriver, &pair.env, "carol").await?;
+    let outcome = room_call(&pair, &carol).await;
+    carol.screenshot(&pair.env, "call-room-carol.png").await.ok();
+    carol.quit().await.ok();
+    pair.finish("call-room", outcome).await
+}
+
+async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let a = alice.open_chat(&format!("{}/", pair.server.url)).await?;
+    let invite = a.invite_link().await?;
+    let b = bob.open_chat(&invite).await?;
+    let c = carol.open_chat(&invite).await?;
+    for page in [&a, &b, &c] {
+        eventually("two members online", || async {
+            let online = page.members().await?.iter().filter(|m| m.is_online()).count();
+            Ok((online == 2).then_some(()))
+        })
+        .await?;
+    }
+    let names = [
+        a.display_name().await?,
+        b.display_name().await?,
+        c.display_name().await?,
+    ];
+    wait_enabled(&a, "Video call").await?;
+    a.click("button", "Video call").await?;
+    for page in [&b, &c] {
+        page.by_role("alertdialog", &format!("{} is calling", names[0]))
+            .await?;
+        page.click("button", "Accept").await?;
+    }
+    let browsers = [alice, bob, carol];
+    for (me, browser) in browsers.iter().enumerate() {
+        for (other, name) in names.iter().enumerate() {
+            if other != me {
+                playing(browser, name).await?;
+            }
+        }
+    }
+    for (me, browser) in browsers.iter().enumerate() {
+        for (other, name) in names.iter().enumerate() {
+            if other != me {
+                eventually(&format!("sound from {name} at {}", browser.name), || async {
+                    Ok((audio_level(browser, name).await? > 0.0).then_some(()))
+                })
+                .await?;
+            }
+        }
+    }
+    alice.screenshot(&pair.env, "call-room-live-alice.png").await?;
+    for page in [&a, &b, &c] {
+        page.click("button", "Hang up").await?;
+    }
+    Ok(())
 }

@@ -201,7 +201,53 @@ fn CallPanel() -> impl IntoView {
                 </button>
                 <button type="button" class="button small danger" on:click=send(|_| Command::HangUp, |_| false)>"Hang up"</button>
             </p>
+            <p class="call-devices">
+                <DeviceChoice camera=false />
+                <DeviceChoice camera=true />
+            </p>
         </section>
+    }
+}
+
+/// A choice of microphone or camera (shown when there is more than one).
+#[component]
+fn DeviceChoice(camera: bool) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = use_commands();
+    let label = if camera { "Camera" } else { "Microphone" };
+    let devices = Memo::new(move |_| {
+        state.call.with(|c| {
+            c.as_ref()
+                .map(|c| {
+                    c.devices
+                        .iter()
+                        .filter(|(is_camera, _, _)| *is_camera == camera)
+                        .map(|(_, id, name)| (id.clone(), name.clone()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let on_change = move |ev: leptos::ev::Event| {
+        let id = event_target_value(&ev);
+        commands.send(Command::ChooseDevice { camera, id });
+    };
+    move || {
+        let devices = devices.get();
+        (devices.len() > 1).then(|| {
+            let on_change = on_change.clone();
+            view! {
+                <label class="device">
+                    {label}
+                    <select aria-label=label on:change=on_change>
+                        {devices
+                            .into_iter()
+                            .map(|(id, name)| view! { <option value=id>{name}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+            }
+        })
     }
 }
 

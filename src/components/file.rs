@@ -135,7 +135,10 @@ fn file_body(
         .into_any(),
         FileStatus::Failed { reason, restart } => {
             let kept = if !restart && progress.done > 0 {
-                format!(" {} received and verified is kept.", format_bytes(progress.done))
+                format!(
+                    " {} received and verified is kept.",
+                    format_bytes(progress.done)
+                )
             } else {
                 String::new()
             };

@@ -494,7 +494,13 @@ impl Driver {
         {
             media::stop(&stream);
         }
-        media::unregister("local");
+        if let Some(key) = self
+            .state
+            .call
+            .with_untracked(|v| v.as_ref().and_then(|v| v.local.clone()))
+        {
+            media::unregister(&key);
+        }
         media::unregister("screen");
         self.calls.level_at = None;
         self.state.call.set(None);
@@ -541,7 +547,7 @@ impl Driver {
                 .and_then(|s| media::tracks(s, "video").into_iter().next());
             for peer in self.callable() {
                 if let Some(rtc) = self.rtc_of(peer) {
-                    rtc.replace_video(camera.as_ref());
+                    rtc.replace_track("video", camera.as_ref());
                 }
             }
             if let Some(screen) = self.calls.screen.take() {
@@ -588,7 +594,7 @@ impl Driver {
         let track = media::tracks(&stream, "video").into_iter().next();
         for peer in self.callable() {
             if let Some(rtc) = self.rtc_of(peer) {
-                rtc.replace_video(track.as_ref());
+                rtc.replace_track("video", track.as_ref());
             }
         }
         media::register("screen", &stream);
@@ -600,6 +606,82 @@ impl Driver {
             }
         });
         self.send_call_state(now);
+    }
+
+    /// Switches to another microphone or camera.
+    pub(super) fn choose_device(&mut self, camera: bool, id: String) {
+        let inbox = self.inbox.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = if camera {
+                media::capture(false, true, None, Some(&id)).await
+            } else {
+                media::capture(true, false, Some(&id), None).await
+            }
+            .map_err(|e| media::describe(&e));
+            let _ = inbox.unbounded_send(Input::DeviceCaptured { camera, result });
+        });
+    }
+
+    pub(super) fn device_captured(
+        &mut self,
+        camera: bool,
+        result: Result<web_sys::MediaStream, String>,
+    ) {
+        let kind = if camera { "video" } else { "audio" };
+        let stream = match result {
+            Ok(stream) => stream,
+            Err(reason) => {
+                self.state.call.update(|v| {
+                    if let Some(v) = v {
+                        v.note = Some(format!(
+                            "Could not switch the {}: {reason}.",
+                            if camera { "camera" } else { "microphone" }
+                        ));
+                    }
+                });
+                return;
+            }
+        };
+        let Some(track) = media::tracks(&stream, kind).into_iter().next() else {
+            return;
+        };
+        let Some(local) = self.calls.local.clone() else {
+            media::stop(&stream);
+            return;
+        };
+        for old in media::tracks(&local, kind) {
+            local.remove_track(&old);
+            old.stop();
+        }
+        local.add_track(&track);
+        let (muted, camera_off, sharing) = self.state.call.with_untracked(|v| {
+            v.as_ref().map_or((false, false, false), |v| {
+                (v.muted, v.camera_off, v.sharing)
+            })
+        });
+        track.set_enabled(if camera { !camera_off } else { !muted });
+        if !(camera && sharing) {
+            for peer in self.callable() {
+                if let Some(rtc) = self.rtc_of(peer) {
+                    rtc.replace_track(kind, Some(&track));
+                }
+            }
+        }
+        // A new stream object under a new key, so the preview picks up the new track.
+        if let Ok(fresh) = web_sys::MediaStream::new_with_tracks(&local.get_tracks()) {
+            self.calls.streams += 1;
+            let key = format!("local-{}", self.calls.streams);
+            media::register(&key, &fresh);
+            self.calls.local = Some(fresh);
+            self.state.call.update(|v| {
+                if let Some(v) = v {
+                    if let Some(old) = v.local.replace(key) {
+                        media::unregister(&old);
+                    }
+                    v.note = None;
+                }
+            });
+        }
     }
 
     fn send_call_state(&mut self, now: Instant) {

@@ -328,16 +328,17 @@ impl RtcLink {
         }
     }
 
-    /// Replaces the video we send (camera, screen, or nothing) without renegotiating.
-    pub fn replace_video(&self, track: Option<&web_sys::MediaStreamTrack>) {
+    /// Replaces the audio or video (`kind`) we send — another microphone, the screen
+    /// instead of the camera, or nothing — without renegotiating.
+    pub fn replace_track(&self, kind: &str, track: Option<&web_sys::MediaStreamTrack>) {
         let pc = self.inner.borrow().pc.clone();
-        let video = pc
+        let transceiver = pc
             .get_transceivers()
             .iter()
             .filter_map(|t| t.dyn_into::<web_sys::RtcRtpTransceiver>().ok())
-            .find(|t| t.receiver().track().kind() == "video");
-        if let Some(video) = video {
-            let _ = video.sender().replace_track(track);
+            .find(|t| t.receiver().track().kind() == kind);
+        if let Some(transceiver) = transceiver {
+            let _ = transceiver.sender().replace_track(track);
         }
     }
 

@@ -508,6 +508,7 @@ fn candidates_for(role: &str) -> &'static str {
         "group" => "[role=group], fieldset",
         "img" => "img, [role=img]",
         "alertdialog" => "[role=alertdialog]",
+        "combobox" => "select, [role=combobox]",
         _ => "*",
     }
 }
