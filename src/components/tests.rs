@@ -246,6 +246,7 @@ fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
         deleted: false,
         reply_to: None,
         reactions: Vec::new(),
+        file: None,
     }
 }
 
@@ -302,5 +303,90 @@ async fn long_rooms_draw_the_latest_messages_and_earlier_ones_on_request() {
     leptos::task::tick().await;
     assert_eq!(rows(), 250);
     assert!(parent.query_selector("p.earlier").unwrap().is_none());
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_file_offer_shows_its_name_as_text_with_accept_and_decline() {
+    let parent = fresh_parent();
+    let name = "<img src=x onerror=alert(1)>.png";
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        let state = AppState::new();
+        state.member_named(member(9), "Mallory".into());
+        let mut offer = message(1, member(9), "");
+        offer.file = Some(crate::state::FileInfo {
+            name: name.into(),
+            mime: "image/png".into(),
+            size: 1_500_000,
+            image: true,
+        });
+        state.upsert_message(offer);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let card = parent
+        .query_selector("[role=group]")
+        .unwrap()
+        .expect("a file card");
+    assert_eq!(
+        card.get_attribute("aria-label").as_deref(),
+        Some(format!("File {name}").as_str())
+    );
+    assert!(
+        card.query_selector("img").unwrap().is_none(),
+        "markup was rendered"
+    );
+    let text = card.text_content().unwrap_or_default();
+    assert!(text.contains(name) && text.contains("1.5 MB"), "{text}");
+    let buttons: Vec<String> = (0..card.query_selector_all("button").unwrap().length())
+        .filter_map(|i| card.query_selector_all("button").unwrap().item(i))
+        .filter_map(|b| b.text_content())
+        .collect();
+    assert_eq!(buttons, ["Accept", "Decline"]);
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_download_shows_progress_speed_and_time_left_then_save() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let id = EventId::from_bytes_for_testing_only([1; 32]);
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        let mut offer = message(1, member(9), "");
+        offer.file = Some(crate::state::FileInfo {
+            name: "report.pdf".into(),
+            mime: "application/pdf".into(),
+            size: 10_000_000,
+            image: false,
+        });
+        state.upsert_message(offer);
+        state.update_file(id, 10_000_000, |p| {
+            p.status = crate::state::FileStatus::Receiving;
+            p.done = 2_500_000;
+            p.speed = 1_000_000.0;
+        });
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let bar = parent
+        .query_selector("progress[aria-label='Receiving report.pdf']")
+        .unwrap()
+        .expect("a progress bar");
+    assert_eq!(bar.get_attribute("value").as_deref(), Some("25"));
+    let text = parent.text_content().unwrap_or_default();
+    assert!(
+        text.contains("2.5 MB of 10 MB") && text.contains("1.0 MB/s") && text.contains("8 s left"),
+        "{text}"
+    );
+    state.update_file(id, 10_000_000, |p| {
+        p.status = crate::state::FileStatus::Received
+    });
+    leptos::task::tick().await;
+    let text = parent.text_content().unwrap_or_default();
+    assert!(text.contains("Save report.pdf"), "{text}");
     drop(handle);
 }

@@ -845,11 +845,13 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
     use super::*;
 
-    #[test]
+    #[wasm_bindgen_test]
     fn records_round_trip_and_bad_ones_are_ignored() {
         let room = RoomId::from_bytes([4; 32]);
         for decision in [
@@ -868,7 +870,7 @@ mod tests {
         assert_eq!(decode_record(&[1; 10]), None);
     }
 
-    #[test]
+    #[wasm_bindgen_test]
     fn sizes_read_like_a_file_manager() {
         assert_eq!(format_bytes(12), "12 B");
         assert_eq!(format_bytes(1_500_000), "1.5 MB");

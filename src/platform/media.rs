@@ -187,3 +187,17 @@ pub fn fingerprints(sdp: &str) -> Vec<String> {
     found.dedup();
     found
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::fingerprints;
+
+    #[wasm_bindgen_test]
+    fn fingerprints_are_read_from_every_media_section_once() {
+        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 ab:CD:01\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AB:CD:01\r\n";
+        assert_eq!(fingerprints(sdp), ["SHA-256 AB:CD:01"]);
+        assert!(fingerprints("v=0\r\n").is_empty());
+    }
+}
