@@ -22,17 +22,19 @@
 //! and summarised by self time. The release wasm has no names section, so its functions
 //! show as `wasm-function[N]`.
 
+mod devtools;
+mod report;
+
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server};
 use serde_json::{Value, json};
-use thirtyfour::common::command::{Command, ExtensionCommand};
 
-use super::{median, one_line, progress, quit, raw_connect, verdict};
+use super::{median, one_line, progress, quit, raw_connect};
+use devtools::{Busy, Metrics, ProfileSummary, cdp, start_profiler, stop_profiler};
 
 /// Bytes per file (200 MiB).
 pub const FILE_BYTES: u64 = 200 << 20;
@@ -66,15 +68,6 @@ pub struct FileFigures {
     /// With `CONFAB_BENCH_PROFILE`: where each page's main thread spent an extra, untimed
     /// Confab transfer.
     pub profiles: Vec<ProfileSummary>,
-}
-
-/// A DevTools CPU profile of one page, by self time.
-pub struct ProfileSummary {
-    pub page: &'static str,
-    pub file: std::path::PathBuf,
-    /// (what, share of the samples), largest first: categories, then single functions.
-    pub categories: Vec<(String, f64)>,
-    pub top: Vec<(String, f64)>,
 }
 
 /// One Confab transfer. Times in ms; Alice's on her clock, the rest on Bob's.
@@ -120,313 +113,6 @@ pub struct Heap {
     pub n_distinct: usize,
     /// (ms since the transfer started, usedJSHeapSize) for every sample.
     pub series: Vec<(f64, f64)>,
-}
-
-/// Main-thread time of each page during a transfer, from DevTools `Performance.getMetrics`
-/// (`TaskDuration`, `ScriptDuration`), as a share of the wall time.
-#[derive(Clone, Copy, Default)]
-pub struct Busy {
-    pub alice_task: Option<f64>,
-    pub alice_script: Option<f64>,
-    pub bob_task: Option<f64>,
-    pub bob_script: Option<f64>,
-}
-
-impl FileFigures {
-    fn confab_mbps(&self) -> Vec<f64> {
-        self.confab.iter().map(|r| mbps(r.transfer_ms)).collect()
-    }
-
-    fn raw_mbps(&self) -> Vec<f64> {
-        self.raw.iter().map(|r| mbps(r.transfer_ms)).collect()
-    }
-
-    fn ratio(&self) -> f64 {
-        median(&self.confab_mbps()) / median(&self.raw_mbps())
-    }
-
-    pub fn print(&self) {
-        println!(
-            "\nFile transfer, Alice -> Bob, direct path: {} MiB of random bytes ({} B)",
-            FILE_BYTES >> 20,
-            FILE_BYTES
-        );
-        println!(
-            "   (runs alternate Confab, raw, x{RUNS}; MB = 10^6 B; times on Bob's clock: Confab from the"
-        );
-        println!(
-            "   Accept click to fileReceivedAt, raw from Bob's \"go\" to the last byte; \"streaming\" = first to last bytes)"
-        );
-        println!(
-            "   {:<8}{:>10}{:>10}{:>11}{:>11}{:>11}{:>10}{:>10}{:>10}",
-            "",
-            "ms",
-            "MB/s",
-            "streaming",
-            "heap base",
-            "heap peak",
-            "after GC",
-            "Bob busy",
-            "Alice"
-        );
-        let rows = self
-            .confab
-            .iter()
-            .map(|r| {
-                (
-                    "Confab",
-                    r.transfer_ms,
-                    r.first_to_last_ms,
-                    &r.heap,
-                    &r.busy,
-                )
-            })
-            .zip(
-                self.raw
-                    .iter()
-                    .map(|r| ("raw", r.transfer_ms, r.first_to_last_ms, &r.heap, &r.busy)),
-            );
-        for (confab, raw) in rows {
-            for (name, ms, streaming_ms, heap, busy) in [confab, raw] {
-                println!(
-                    "   {name:<8}{ms:>10.0}{:>10.1}{:>11.1}{:>11}{:>11}{:>10}{:>10}{:>10}",
-                    mbps(ms),
-                    mbps(streaming_ms),
-                    megabytes(heap.baseline),
-                    megabytes(heap.peak),
-                    megabytes(heap.after_gc),
-                    share(busy.bob_task),
-                    share(busy.alice_task),
-                );
-            }
-        }
-        let ratio = self.ratio();
-        println!(
-            "   median Confab {:.1} MB/s, raw {:.1} MB/s: Confab/raw {ratio:.2} (goal >= {GOAL_RATIO}: {}); streaming {:.2}",
-            median(&self.confab_mbps()),
-            median(&self.raw_mbps()),
-            verdict(ratio >= GOAL_RATIO),
-            median(
-                &self
-                    .confab
-                    .iter()
-                    .map(|r| mbps(r.first_to_last_ms))
-                    .collect::<Vec<_>>()
-            ) / median(
-                &self
-                    .raw
-                    .iter()
-                    .map(|r| mbps(r.first_to_last_ms))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        let prepare: Vec<f64> = self.confab.iter().map(|r| r.prepare_ms).collect();
-        println!(
-            "   Alice prepares (reads and hashes) the file before offering it: {} ms (median {:.0} ms, {:.0} MB/s)",
-            prepare
-                .iter()
-                .map(|ms| format!("{ms:.0}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            median(&prepare),
-            mbps(median(&prepare))
-        );
-        for run in &self.confab {
-            if let Some(wire) = run.wire_bytes {
-                println!(
-                    "   Confab frame bytes Alice sent: {wire:.0} ({:.4}x the file)",
-                    wire / FILE_BYTES as f64
-                );
-            }
-        }
-        let heap = &self.confab.iter().map(|r| &r.heap).collect::<Vec<_>>();
-        if self.heap_exposed {
-            println!(
-                "   Bob's JS heap (usedJSHeapSize every {SAMPLE_EVERY_MS} ms; baseline after a forced GC) during Confab:"
-            );
-            println!(
-                "   baseline {} MB, peak {} MB, {} MB after the transfer and a GC; {}",
-                megabytes(median_of(heap.iter().map(|h| h.baseline))),
-                megabytes(median_of(heap.iter().map(|h| h.peak))),
-                megabytes(median_of(heap.iter().map(|h| h.after_gc))),
-                heap.iter()
-                    .map(|h| format!("{} distinct values in {} samples", h.n_distinct, h.n_during))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        } else {
-            println!("   Bob's JS heap: performance.memory is not exposed in this browser");
-        }
-        println!(
-            "   Bob's wasm memory: {}",
-            heap.iter()
-                .map(|h| format!(
-                    "{} MB before, {} MB after",
-                    megabytes(h.wasm_before),
-                    megabytes(h.wasm_after)
-                ))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        println!(
-            "   busy = each page's main-thread task time / wall time during the transfer (DevTools)"
-        );
-        for row in &self.member_rows {
-            println!("   member row: {row}");
-        }
-        for profile in &self.profiles {
-            profile.print();
-        }
-    }
-
-    pub fn json(&self) -> Value {
-        let ratio = self.ratio();
-        json!({
-            "file_bytes": FILE_BYTES,
-            "runs": RUNS,
-            "raw_message_bytes": RAW_MESSAGE_BYTES,
-            "raw_high_water_bytes": RAW_HIGH_WATER,
-            "raw_low_water_bytes": RAW_LOW_WATER,
-            "heap_sample_every_ms": SAMPLE_EVERY_MS,
-            "heap_exposed": self.heap_exposed,
-            "member_rows": self.member_rows,
-            "confab": self.confab.iter().map(|r| json!({
-                "prepare_ms": r.prepare_ms,
-                "prepare_mb_per_s": mbps(r.prepare_ms),
-                "accept_to_first_ms": r.accept_to_first_ms,
-                "transfer_ms": r.transfer_ms,
-                "mb_per_s": mbps(r.transfer_ms),
-                "first_to_last_ms": r.first_to_last_ms,
-                "streaming_mb_per_s": mbps(r.first_to_last_ms),
-                "wire_bytes": r.wire_bytes,
-                "bob_heap": r.heap.json(),
-                "busy": r.busy.json(),
-            })).collect::<Vec<_>>(),
-            "raw": self.raw.iter().map(|r| json!({
-                "transfer_ms": r.transfer_ms,
-                "mb_per_s": mbps(r.transfer_ms),
-                "first_to_last_ms": r.first_to_last_ms,
-                "streaming_mb_per_s": mbps(r.first_to_last_ms),
-                "bob_heap": r.heap.json(),
-                "busy": r.busy.json(),
-            })).collect::<Vec<_>>(),
-            "median_confab_mb_per_s": median(&self.confab_mbps()),
-            "median_raw_mb_per_s": median(&self.raw_mbps()),
-            "median_prepare_ms": median(&self.confab.iter().map(|r| r.prepare_ms).collect::<Vec<_>>()),
-            "ratio": ratio,
-            "goal_ratio": GOAL_RATIO,
-            "goal_met": ratio >= GOAL_RATIO,
-            "median_bob_heap_baseline_bytes": median_of(self.confab.iter().map(|r| r.heap.baseline)),
-            "median_bob_heap_peak_bytes": median_of(self.confab.iter().map(|r| r.heap.peak)),
-            "profiles": self.profiles.iter().map(|p| json!({
-                "page": p.page, "file": p.file, "categories": p.categories, "top_self": p.top,
-            })).collect::<Vec<_>>(),
-        })
-    }
-}
-
-impl ProfileSummary {
-    /// Sorts the profile's self time (sample counts) into categories and functions.
-    fn of(page: &'static str, profile: &Value, file: std::path::PathBuf) -> ProfileSummary {
-        let mut categories: Vec<(String, f64)> = Vec::new();
-        let mut functions: Vec<(String, f64)> = Vec::new();
-        let add = |list: &mut Vec<(String, f64)>, key: String, hits: f64| match list
-            .iter_mut()
-            .find(|(k, _)| *k == key)
-        {
-            Some(entry) => entry.1 += hits,
-            None => list.push((key, hits)),
-        };
-        let nodes = profile["nodes"].as_array().cloned().unwrap_or_default();
-        for node in &nodes {
-            let hits = node["hitCount"].as_f64().unwrap_or(0.0);
-            if hits == 0.0 {
-                continue;
-            }
-            let frame = &node["callFrame"];
-            let name = frame["functionName"].as_str().unwrap_or_default();
-            let url = frame["url"].as_str().unwrap_or_default();
-            let file_name = url.rsplit('/').next().unwrap_or_default();
-            let category = if url.ends_with(".wasm") || url.starts_with("wasm://") {
-                "wasm (the app)"
-            } else if file_name.starts_with("confab-") && file_name.ends_with(".js") {
-                "JS glue (wasm-bindgen)"
-            } else if name.starts_with('(') {
-                name
-            } else if url.is_empty() {
-                "browser built-ins (IndexedDB, data channel, DOM…)"
-            } else {
-                "other JS"
-            };
-            add(&mut categories, category.to_owned(), hits);
-            let label = match (name, file_name) {
-                ("", "") => "(anonymous)".to_owned(),
-                (name, "") => name.to_owned(),
-                ("", file) => format!("(anonymous) {file}"),
-                (name, file) => format!("{name} {file}"),
-            };
-            add(&mut functions, label, hits);
-        }
-        let total: f64 = categories
-            .iter()
-            .map(|(_, hits)| hits)
-            .sum::<f64>()
-            .max(1.0);
-        let finish = |mut list: Vec<(String, f64)>, keep: usize| {
-            list.sort_by(|a, b| b.1.total_cmp(&a.1));
-            list.truncate(keep);
-            list.into_iter()
-                .map(|(key, hits)| (key, hits / total))
-                .collect()
-        };
-        ProfileSummary {
-            page,
-            file,
-            categories: finish(categories, 12),
-            top: finish(functions, 12),
-        }
-    }
-
-    fn print(&self) {
-        let list = |entries: &[(String, f64)]| {
-            entries
-                .iter()
-                .map(|(what, share)| format!("{what} {:.0}%", share * 100.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        println!(
-            "   {}'s main thread in a profiled transfer ({}):",
-            self.page,
-            self.file.display()
-        );
-        println!("     by kind: {}", list(&self.categories));
-        println!("     top self time: {}", list(&self.top));
-    }
-}
-
-impl Heap {
-    fn json(&self) -> Value {
-        json!({
-            "baseline_bytes": self.baseline,
-            "peak_bytes": self.peak,
-            "after_gc_bytes": self.after_gc,
-            "wasm_before_bytes": self.wasm_before,
-            "wasm_after_bytes": self.wasm_after,
-            "samples_during": self.n_during,
-            "distinct_values_during": self.n_distinct,
-            "series_ms_bytes": self.series.iter().map(|(t, v)| [t.round(), *v]).collect::<Vec<_>>(),
-        })
-    }
-}
-
-impl Busy {
-    fn json(&self) -> Value {
-        json!({
-            "alice_task": self.alice_task, "alice_script": self.alice_script,
-            "bob_task": self.bob_task, "bob_script": self.bob_script,
-        })
-    }
 }
 
 pub async fn measure(
@@ -778,26 +464,6 @@ fn heap(samples: &Value, start: f64, end: f64, after_gc: Option<f64>) -> anyhow:
     })
 }
 
-/// Starts the DevTools sampling profiler in the page (every 250 µs).
-async fn start_profiler(browser: &Browser) -> anyhow::Result<()> {
-    cdp(browser, "Profiler.enable", json!({})).await?;
-    cdp(
-        browser,
-        "Profiler.setSamplingInterval",
-        json!({"interval": 250}),
-    )
-    .await?;
-    cdp(browser, "Profiler.start", json!({})).await?;
-    Ok(())
-}
-
-/// Stops the profiler; the profile (DevTools `.cpuprofile` JSON).
-async fn stop_profiler(browser: &Browser) -> anyhow::Result<Value> {
-    let stopped = cdp(browser, "Profiler.stop", json!({})).await?;
-    cdp(browser, "Profiler.disable", json!({})).await?;
-    Ok(stopped["profile"].clone())
-}
-
 /// Collects Bob's garbage, then lets the sampler see him at rest for the baseline.
 async fn settle(bob: &Browser) -> anyhow::Result<()> {
     cdp(bob, "HeapProfiler.collectGarbage", json!({})).await?;
@@ -872,98 +538,6 @@ fn random_file(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Cumulative main-thread figures of both pages at one moment.
-struct Metrics {
-    alice: Option<PageMetrics>,
-    bob: Option<PageMetrics>,
-}
-
-#[derive(Clone, Copy)]
-struct PageMetrics {
-    /// Seconds.
-    timestamp: f64,
-    task: f64,
-    script: f64,
-}
-
-impl Metrics {
-    async fn of_both(alice: &Browser, bob: &Browser) -> anyhow::Result<Metrics> {
-        Ok(Metrics {
-            alice: page_metrics(alice).await?,
-            bob: page_metrics(bob).await?,
-        })
-    }
-}
-
-impl Busy {
-    fn between(before: &Metrics, after: &Metrics) -> Busy {
-        let share = |before: Option<PageMetrics>, after: Option<PageMetrics>, script: bool| {
-            let (before, after) = (before?, after?);
-            let wall = after.timestamp - before.timestamp;
-            let busy = if script {
-                after.script - before.script
-            } else {
-                after.task - before.task
-            };
-            (wall > 0.0).then(|| busy / wall)
-        };
-        Busy {
-            alice_task: share(before.alice, after.alice, false),
-            alice_script: share(before.alice, after.alice, true),
-            bob_task: share(before.bob, after.bob, false),
-            bob_script: share(before.bob, after.bob, true),
-        }
-    }
-}
-
-/// `Performance.getMetrics` of the page (`None` if DevTools does not give them).
-async fn page_metrics(browser: &Browser) -> anyhow::Result<Option<PageMetrics>> {
-    let value = cdp(browser, "Performance.getMetrics", json!({})).await?;
-    let metric = |name: &str| {
-        value["metrics"]
-            .as_array()?
-            .iter()
-            .find(|m| m["name"] == name)?["value"]
-            .as_f64()
-    };
-    Ok((|| {
-        Some(PageMetrics {
-            timestamp: metric("Timestamp")?,
-            task: metric("TaskDuration")?,
-            script: metric("ScriptDuration")?,
-        })
-    })())
-}
-
-/// A DevTools command through chromedriver (`goog/cdp/execute`).
-async fn cdp(browser: &Browser, cmd: &'static str, params: Value) -> anyhow::Result<Value> {
-    let response = browser
-        .driver()
-        .handle()
-        .cmd(Command::ExtensionCommand(Box::new(Cdp { cmd, params })))
-        .await
-        .with_context(|| format!("DevTools {cmd}"))?;
-    Ok(response.value::<Value>()?)
-}
-
-#[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
-}
-
-impl ExtensionCommand for Cdp {
-    fn parameters_json(&self) -> Option<Value> {
-        Some(json!({"cmd": self.cmd, "params": self.params}))
-    }
-    fn method(&self) -> http::Method {
-        http::Method::POST
-    }
-    fn endpoint(&self) -> Arc<str> {
-        "/goog/cdp/execute".into()
-    }
 }
 
 fn mbps(ms: f64) -> f64 {
