@@ -212,7 +212,10 @@ async fn three_people_share_one_room_call() -> anyhow::Result<()> {
     let pair = Pair::start(false).await?;
     let carol = Browser::open(&pair.chromedriver, &pair.env, "carol").await?;
     let outcome = room_call(&pair, &carol).await;
-    carol.screenshot(&pair.env, "call-room-carol.png").await.ok();
+    carol
+        .screenshot(&pair.env, "call-room-carol.png")
+        .await
+        .ok();
     carol.quit().await.ok();
     pair.finish("call-room", outcome).await
 }
@@ -225,7 +228,12 @@ async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
     let c = carol.open_chat(&invite).await?;
     for page in [&a, &b, &c] {
         eventually("two members online", || async {
-            let online = page.members().await?.iter().filter(|m| m.is_online()).count();
+            let online = page
+                .members()
+                .await?
+                .iter()
+                .filter(|m| m.is_online())
+                .count();
             Ok((online == 2).then_some(()))
         })
         .await?;
@@ -253,14 +261,17 @@ async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
     for (me, browser) in browsers.iter().enumerate() {
         for (other, name) in names.iter().enumerate() {
             if other != me {
-                eventually(&format!("sound from {name} at {}", browser.name), || async {
-                    Ok((audio_level(browser, name).await? > 0.0).then_some(()))
-                })
+                eventually(
+                    &format!("sound from {name} at {}", browser.name),
+                    || async { Ok((audio_level(browser, name).await? > 0.0).then_some(())) },
+                )
                 .await?;
             }
         }
     }
-    alice.screenshot(&pair.env, "call-room-live-alice.png").await?;
+    alice
+        .screenshot(&pair.env, "call-room-live-alice.png")
+        .await?;
     for page in [&a, &b, &c] {
         page.click("button", "Hang up").await?;
     }
