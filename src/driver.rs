@@ -318,6 +318,11 @@ enum Input {
     },
     /// The screen to share was chosen (or refused).
     ScreenCaptured(Result<web_sys::MediaStream, String>),
+    /// What a peer's link receives after a renegotiation.
+    CallMediaOf {
+        peer: PeerId,
+        stream: web_sys::MediaStream,
+    },
     /// Another microphone or camera opened (or not).
     DeviceCaptured {
         camera: bool,
@@ -787,6 +792,7 @@ impl Driver {
                 answering,
             } => self.call_media(now, stream, note, devices, answering),
             Input::ScreenCaptured(result) => self.screen_captured(now, result),
+            Input::CallMediaOf { peer, stream } => self.call_track(peer, stream),
             Input::Command(Command::ChooseDevice { camera, id }) => self.choose_device(camera, id),
             Input::DeviceCaptured { camera, result } => self.device_captured(camera, result),
             Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),

@@ -208,6 +208,9 @@ impl Driver {
                                 peer,
                                 message: CallMessage::Answer { call, sdp },
                             });
+                            if let Some(stream) = rtc.received_media() {
+                                let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
+                            }
                         }
                         Err(error) => log(&format!("could not answer {peer}'s media: {error}")),
                     }
@@ -220,9 +223,15 @@ impl Driver {
                     return;
                 }
                 let Some(rtc) = self.rtc_of(peer) else { return };
+                let inbox = self.inbox.clone();
                 wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(error) = rtc.media_answered(&sdp).await {
-                        log(&format!("{peer}'s media answer failed: {error}"));
+                    match rtc.media_answered(&sdp).await {
+                        Ok(()) => {
+                            if let Some(stream) = rtc.received_media() {
+                                let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
+                            }
+                        }
+                        Err(error) => log(&format!("{peer}'s media answer failed: {error}")),
                     }
                 });
             }
@@ -319,6 +328,9 @@ impl Driver {
 
     /// Remote media arrived on `peer`'s link.
     pub(super) fn call_track(&mut self, peer: PeerId, stream: web_sys::MediaStream) {
+        if self.calls.current.is_none() {
+            return;
+        }
         self.calls.streams += 1;
         let key = format!("peer-{peer}-{}", self.calls.streams);
         media::register(&key, &stream);

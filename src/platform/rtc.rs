@@ -342,6 +342,12 @@ impl RtcLink {
         }
     }
 
+    /// What the connection receives now, as one fresh stream (a renegotiation that reuses
+    /// transceivers may not fire `ontrack` again).
+    pub fn received_media(&self) -> Option<web_sys::MediaStream> {
+        received_media(&self.inner.borrow().pc)
+    }
+
     /// A new offer for this connection (after [`RtcLink::set_media`]).
     pub async fn media_offer(&self) -> Result<String, String> {
         let pc = self.inner.borrow().pc.clone();
@@ -479,15 +485,7 @@ impl RtcLink {
         let receivers_of = pc.clone();
         let on_track = Closure::<dyn FnMut(web_sys::RtcTrackEvent)>::new(
             move |_event: web_sys::RtcTrackEvent| {
-                // A fresh stream of every track we receive (one audio, one video), so a
-                // `<video>` given it plays them all.
-                let tracks: js_sys::Array = receivers_of
-                    .get_receivers()
-                    .iter()
-                    .filter_map(|r| r.dyn_into::<web_sys::RtcRtpReceiver>().ok())
-                    .map(|r| JsValue::from(r.track()))
-                    .collect();
-                if let Ok(stream) = web_sys::MediaStream::new_with_tracks(&tracks) {
+                if let Some(stream) = received_media(&receivers_of) {
                     sink(RtcEvent::Track(stream));
                 }
             },
@@ -577,6 +575,18 @@ impl RtcLink {
     fn keep<T: 'static>(&self, closure: T) {
         self.inner.borrow_mut().closures.push(Box::new(closure));
     }
+}
+
+/// A fresh stream of every track the connection receives (one audio, one video), so a
+/// `<video>` given it plays them all.
+fn received_media(pc: &RtcPeerConnection) -> Option<web_sys::MediaStream> {
+    let tracks: js_sys::Array = pc
+        .get_receivers()
+        .iter()
+        .filter_map(|r| r.dyn_into::<web_sys::RtcRtpReceiver>().ok())
+        .map(|r| JsValue::from(r.track()))
+        .collect();
+    web_sys::MediaStream::new_with_tracks(&tracks).ok()
 }
 
 /// Unhooks a channel's callbacks (before closing it or dropping their closures).

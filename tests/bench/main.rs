@@ -13,12 +13,13 @@
 //!    `RTCDataChannel` blast of as many bytes between the same two pages, the receiver's
 //!    JS heap, and the sender's time to prepare the file.
 //!
-//! `CONFAB_BENCH_ONLY` runs only some parts: a comma-separated list of `chat` (1 to 4),
+//! `CONFAB_BENCH_ONLY` runs only some parts (`calls`: call set-up, see `calls.rs`): a comma-separated list of `chat` (1 to 4),
 //! `history` (5) and `files` (6); all by default. It prints a table and writes JSON (of the
 //! parts that ran) to `$CONFAB_BENCH_OUT` (default `<CONFAB_E2E_OUT>/../bench/browser.json`). Run it through `cargo xtask bench`, which builds
 //! the app, the server and this binary, then runs it in a loopback-only network namespace
 //! with the same environment as the end-to-end tests.
 
+mod calls;
 mod files;
 mod history;
 
@@ -105,6 +106,10 @@ async fn run() -> anyhow::Result<()> {
     if parts.history {
         history = Some(history::measure(&env, &server, &chromedriver, HISTORY_MESSAGES).await);
     }
+    let mut calls = None;
+    if parts.calls {
+        calls = Some(calls::measure(&env, &server, &chromedriver).await);
+    }
     let mut files = None;
     if parts.files {
         // After history: it leaves 400 MiB in Bob's IndexedDB.
@@ -114,6 +119,10 @@ async fn run() -> anyhow::Result<()> {
     let history = history.transpose()?;
     if history.is_some() {
         progress("history done");
+    }
+    let calls = calls.transpose()?;
+    if calls.is_some() {
+        progress("calls done");
     }
     let files = files.transpose()?;
     if files.is_some() {
@@ -134,6 +143,10 @@ async fn run() -> anyhow::Result<()> {
     if let Some(history) = &history {
         history.print();
         json["history"] = history.json();
+    }
+    if let Some(calls) = &calls {
+        calls.print();
+        json["calls"] = calls.json();
     }
     if let Some(files) = &files {
         files.print();
@@ -158,6 +171,7 @@ struct Parts {
     chat: bool,
     history: bool,
     files: bool,
+    calls: bool,
 }
 
 impl Parts {
@@ -167,6 +181,7 @@ impl Parts {
                 chat: true,
                 history: true,
                 files: true,
+                calls: true,
             });
         };
         let only = only.to_str().context("CONFAB_BENCH_ONLY is not UTF-8")?;
@@ -174,18 +189,22 @@ impl Parts {
             chat: false,
             history: false,
             files: false,
+            calls: false,
         };
         for name in only.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "chat" => parts.chat = true,
                 "history" => parts.history = true,
                 "files" => parts.files = true,
-                other => bail!("CONFAB_BENCH_ONLY: no part {other:?} (chat, history, files)"),
+                "calls" => parts.calls = true,
+                other => {
+                    bail!("CONFAB_BENCH_ONLY: no part {other:?} (chat, history, files, calls)")
+                }
             }
         }
         ensure!(
             !parts.names().is_empty(),
-            "CONFAB_BENCH_ONLY names no part (chat, history, files)"
+            "CONFAB_BENCH_ONLY names no part (chat, history, files, calls)"
         );
         Ok(parts)
     }
@@ -195,6 +214,7 @@ impl Parts {
             ("chat", self.chat),
             ("history", self.history),
             ("files", self.files),
+            ("calls", self.calls),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
