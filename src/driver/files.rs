@@ -766,7 +766,8 @@ impl Driver {
                     .or_default()
                     .sample(now, done);
                 let status = match &state {
-                    TransferState::Waiting | TransferState::Active => "Sending",
+                    TransferState::Waiting => "Waiting to reconnect",
+                    TransferState::Active => "Sending",
                     TransferState::Paused
                     | TransferState::Stopped(confab_core::transfer::StopReason::Paused) => "Paused",
                     TransferState::Complete => "Received",

@@ -86,6 +86,8 @@ pub(crate) struct Files {
     /// as done. It outlives their links, so a resumed upload goes on from there.
     confirmed: BTreeMap<(EventId, MemberKey), u32>,
     downloads: BTreeMap<EventId, Download>,
+    /// Uploads that ended with their link, not yet reported.
+    dropped: Vec<TransferUpdate>,
 }
 
 struct Upload {
@@ -120,8 +122,30 @@ struct Download {
 impl Files {
     /// The link is gone: its uploads end, and the downloads still missing chunks from
     /// it are returned (to wait for the author).
+    /// The link to `peer` is gone: its uploads end (reported as waiting, with what that
+    /// member confirmed) and the downloads it fed are returned, to wait for their author.
     pub(crate) fn forget_peer(&mut self, peer: PeerId) -> Vec<EventId> {
+        let gone: Vec<(EventId, MemberKey)> = self
+            .uploads
+            .iter()
+            .filter(|((_, p), _)| *p == peer)
+            .map(|((file, _), upload)| (*file, upload.member))
+            .collect();
         self.uploads.retain(|(_, p), _| *p != peer);
+        for (file, member) in gone {
+            let Some(meta) = self.held.get(&file) else {
+                continue;
+            };
+            let confirmed = self.confirmed.get(&(file, member)).copied().unwrap_or(0);
+            self.dropped.push(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: meta.bytes_in(confirmed),
+                total: meta.size,
+                state: TransferState::Waiting,
+            });
+        }
         let mut orphaned = Vec::new();
         for (file, download) in &mut self.downloads {
             if download.source == Some(peer) {
@@ -495,8 +519,12 @@ impl Client {
         }
     }
 
-    /// The source link of these downloads went away: they wait for the author.
+    /// The source link of these downloads went away: they wait for the author. Uploads
+    /// that ended with a link are reported too.
     pub(super) fn orphan_downloads(&mut self, now: Instant, files: Vec<EventId>) {
+        for update in std::mem::take(&mut self.files.dropped) {
+            self.events.push_back(Event::Transfer(update));
+        }
         for file in files {
             let Some(download) = self.files.downloads.get_mut(&file) else {
                 continue;

@@ -722,7 +722,8 @@ impl Client {
         self.broadcast(now, &Body::Bye);
         for peer in std::mem::take(&mut self.peers).into_keys() {
             self.sync.forget_peer(peer);
-            self.files.forget_peer(peer);
+            let orphaned = self.files.forget_peer(peer);
+            self.orphan_downloads(now, orphaned);
             self.events.push_back(Event::PeerLeft { peer });
         }
         for member in self.typing.keys().copied().collect::<Vec<_>>() {

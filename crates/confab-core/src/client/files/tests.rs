@@ -357,6 +357,8 @@ fn the_sender_going_away_pauses_the_download_until_it_is_back() {
     duo.clients[B].remove_peer(now, peer_of(A));
     duo.pump();
     assert_eq!(duo.state(B, file), Some(TransferState::Waiting));
+    // The sender's side says so too, instead of freezing at its last progress.
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
     duo.apps[B].hold_storage = false;
     let count = duo.apps[B].stored[&file].len() as u32;
     duo.clients[B].chunks_stored(now, file, count);
