@@ -328,6 +328,11 @@ enum Input {
         camera: bool,
         result: Result<web_sys::MediaStream, String>,
     },
+    /// The copy of our file was kept in the store (or not).
+    FileKept {
+        file: EventId,
+        result: Result<(), StoreError>,
+    },
     /// Received chunks before `up_to` are stored (or failed to be).
     ChunksSaved {
         file: EventId,
@@ -796,6 +801,7 @@ impl Driver {
             Input::Command(Command::ChooseDevice { camera, id }) => self.choose_device(camera, id),
             Input::DeviceCaptured { camera, result } => self.device_captured(camera, result),
             Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),
+            Input::FileKept { file, result } => self.file_kept(file, result),
             Input::FileRecord {
                 file,
                 decision,

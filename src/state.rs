@@ -205,6 +205,8 @@ pub struct FileProgress {
     pub preview: Option<String>,
     /// Our file: each receiver's progress.
     pub uploads: Vec<UploadView>,
+    /// Our file: an encrypted copy is kept on this device (it can be sent after a reload).
+    pub kept: bool,
 }
 
 impl FileProgress {
@@ -217,6 +219,7 @@ impl FileProgress {
             speed: 0.0,
             preview: None,
             uploads: Vec::new(),
+            kept: false,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! encrypted: Bob accepts it, reloads his page at about half way, and the download
 //! resumes from what he had stored instead of starting over; then "Save big.bin" saves a
 //! file whose SHA-256 equals the original's. And a 12 MiB file through the server's relay
-//! (no direct path), paced under the relay's stated byte cap, arrives whole too.
+//! (no direct path), paced under the relay's stated byte cap, arrives whole too. And when
+//! the *sender* reloads mid-transfer, the download resumes from the encrypted copy her
+//! page kept.
 
 use std::path::Path;
 use std::time::Duration;
@@ -180,5 +182,80 @@ async fn through_relay(pair: &Pair) -> anyhow::Result<()> {
     .await?;
     anyhow::ensure!(sha256(&bytes) == hash, "the relayed file differs");
     alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_that_reloads_mid_transfer_sends_the_rest_from_its_kept_copy() -> anyhow::Result<()>
+{
+    let pair = Pair::start(false).await?;
+    let outcome = sender_reloads(&pair).await;
+    pair.finish("file-sender-reload", outcome).await
+}
+
+async fn sender_reloads(pair: &Pair) -> anyhow::Result<()> {
+    // Through the relay, whose byte cap (2 MiB/s after an 8 MiB burst) makes the transfer
+    // last long enough to reload in the middle of it.
+    const SENT: usize = 24 << 20;
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let source = pair.env.out.join("kept.bin");
+    let hash = random_file(&source, SENT)?;
+    let a = alice
+        .open_chat(&format!("{}/?relay=force", pair.server.url))
+        .await?;
+    let invite = a.invite_link().await?;
+    let b = bob
+        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
+        .await?;
+    a.wait_for_member("Bob via relay", |m| m.is_online())
+        .await?;
+    b.wait_for_member("Alice via relay", |m| m.is_online())
+        .await?;
+    a.attach_file(&source).await?;
+    eventually("Alice's copy kept", || async {
+        let card = a.by_role("group", "File kept.bin").await?;
+        Ok(card
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("Kept on this device")
+            .then_some(()))
+    })
+    .await?;
+    b.click("button", "Accept").await?;
+    let label = "Receiving kept.bin";
+    let before = wait_progress(&b, label, 45, Duration::from_secs(60)).await?;
+    alice.driver().refresh().await?;
+    let a = alice.open_page_current().await?;
+    a.by_role("textbox", "Message").await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !b.has_role("button", "Save kept.bin").await? {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the file did not arrive after Alice reloaded (progress {:?}, was {before}%)",
+            b.progress(label).await?
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    alice
+        .screenshot(&pair.env, "file-sender-reloaded-alice.png")
+        .await?;
+    // After her reload Alice sent only the rest (and what Bob had not yet stored).
+    let resent = alice.published("bytesSent").await?.unwrap_or(0.0);
+    anyhow::ensure!(
+        resent < SENT as f64 * (1.0 - before as f64 / 100.0) + (8 << 20) as f64,
+        "Alice sent {resent} bytes after her reload; {before}% had arrived before"
+    );
+    b.click("button", "Save kept.bin").await?;
+    let saved = bob.downloads().join("kept.bin");
+    let bytes = eventually("the saved file", || {
+        let saved = saved.clone();
+        async move { Ok(std::fs::read(&saved).ok().filter(|b| b.len() == SENT)) }
+    })
+    .await?;
+    anyhow::ensure!(
+        sha256(&bytes) == hash,
+        "the file differs after the sender's reload"
+    );
     bob.assert_no_console_errors().await
 }

@@ -183,6 +183,9 @@ fn own_file(
         .collect_view();
     let status = match progress.status {
         FileStatus::Sharing => view! {
+            {progress.kept.then(|| view! {
+                <p class="file-state">"Kept on this device: it can still be sent after a reload."</p>
+            })}
             <p class="file-actions">
                 <span class="file-state">"Offered to the room"</span>
                 {button(commands, "Stop sharing".into(), move || Command::CancelFile(id), false)}

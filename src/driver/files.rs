@@ -41,6 +41,8 @@ pub(super) enum Decision {
     Declined,
     /// Failed: the kept part is unusable.
     Failed,
+    /// Our own file, with a complete encrypted copy stored (served after a reload).
+    Kept,
 }
 
 impl Decision {
@@ -51,6 +53,7 @@ impl Decision {
             Decision::Received => 3,
             Decision::Declined => 4,
             Decision::Failed => 5,
+            Decision::Kept => 6,
         }
     }
 
@@ -61,6 +64,7 @@ impl Decision {
             3 => Decision::Received,
             4 => Decision::Declined,
             5 => Decision::Failed,
+            6 => Decision::Kept,
             _ => return None,
         })
     }
@@ -151,6 +155,8 @@ impl Speed {
 pub(super) struct Transfers {
     /// Our offered files' bytes.
     outgoing: HashMap<EventId, web_sys::Blob>,
+    /// Our files with a complete copy in the store (what serves them after a reload).
+    kept: HashSet<EventId>,
     /// Per upload: chunks core asked for, not yet read.
     queued: BTreeMap<(EventId, PeerId), VecDeque<u32>>,
     /// Uploads with a read in flight.
@@ -246,11 +252,76 @@ impl Driver {
         let size = meta.size;
         match self.client.post_file(now, clock::wall(), meta) {
             Ok(file) => {
-                self.transfers.outgoing.insert(file, blob);
+                self.transfers.outgoing.insert(file, blob.clone());
                 self.state
                     .update_file(file, size, |progress| progress.status = FileStatus::Sharing);
+                self.keep_copy(file, blob, size);
             }
             Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+        }
+    }
+
+    /// Stores an encrypted copy of our file in the background, so that it can still be
+    /// sent after this page reloads; the record saying so commits with the last chunks.
+    fn keep_copy(&self, file: EventId, blob: web_sys::Blob, size: u64) {
+        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.room) else {
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let step = (CHUNK_LEN * READ_CHUNKS) as u64;
+            let record = encode_record(room, Decision::Kept);
+            let mut offset = 0u64;
+            let mut result = Ok(());
+            loop {
+                let end = (offset + step).min(size);
+                let bytes = match platform_files::read_slice(&blob, offset, end).await {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        result = Err(StoreError::Unavailable(error));
+                        break;
+                    }
+                };
+                let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_LEN).collect();
+                let first = (offset / CHUNK_LEN as u64) as u32;
+                let last = end >= size;
+                let written = store
+                    .put_chunks(
+                        *file.as_bytes(),
+                        first,
+                        &chunks,
+                        last.then_some(record.as_slice()),
+                    )
+                    .await;
+                if let Err(error) = written {
+                    result = Err(error);
+                    break;
+                }
+                if last {
+                    break;
+                }
+                offset = end;
+            }
+            if result.is_err() {
+                let _ = store.forget_file(*file.as_bytes()).await;
+            }
+            let _ = inbox.unbounded_send(Input::FileKept { file, result });
+        });
+    }
+
+    pub(super) fn file_kept(&mut self, file: EventId, result: Result<(), StoreError>) {
+        let total = self.file_meta(&file).map_or(0, |m| m.size);
+        match result {
+            Ok(()) if self.client.holds_file(&file) => {
+                self.transfers.kept.insert(file);
+                self.state.update_file(file, total, |progress| progress.kept = true);
+            }
+            // Stopped sharing while it was being copied.
+            Ok(()) => self.with_store_quietly(move |store| async move {
+                store.forget_file(*file.as_bytes()).await
+            }),
+            Err(error) => self.state.notice.set(Some(format!(
+                "No copy of the file could be kept on this device ({error}): it can be sent only while this page stays open."
+            ))),
         }
     }
 
@@ -305,6 +376,16 @@ impl Driver {
                 FileStatus::Received
             }
             Decision::Declined => FileStatus::Declined,
+            Decision::Kept => {
+                if stored == meta.chunks() && self.client.hold_file(file) {
+                    self.transfers.kept.insert(file);
+                    self.state
+                        .update_file(file, meta.size, |progress| progress.kept = true);
+                    FileStatus::Sharing
+                } else {
+                    FileStatus::Withdrawn
+                }
+            }
             Decision::Failed => FileStatus::Failed {
                 reason: TransferError::HashMismatch.to_string(),
                 restart: true,
@@ -478,11 +559,17 @@ impl Driver {
     /// Ours: stop offering it. Someone else's: stop downloading and delete what arrived.
     pub(super) fn cancel_file(&mut self, now: Instant, file: EventId) {
         let total = self.file_meta(&file).map_or(0, |m| m.size);
-        if self.transfers.outgoing.remove(&file).is_some() {
+        let had_blob = self.transfers.outgoing.remove(&file).is_some();
+        let had_copy = self.transfers.kept.remove(&file);
+        if had_blob || had_copy || self.client.holds_file(&file) {
             self.client.release_file(now, file);
             self.transfers.queued.retain(|(f, _), _| *f != file);
             self.state.update_file(file, total, |progress| {
-                progress.status = FileStatus::Withdrawn
+                progress.status = FileStatus::Withdrawn;
+                progress.kept = false;
+            });
+            self.with_store_quietly(move |store| async move {
+                store.forget_file(*file.as_bytes()).await
             });
             return;
         }
@@ -555,9 +642,15 @@ impl Driver {
             if self.transfers.reading.contains(&(file, peer)) {
                 continue;
             }
-            let Some(blob) = self.transfers.outgoing.get(&file).cloned() else {
-                self.transfers.queued.remove(&(file, peer));
-                continue;
+            let source = match (self.transfers.outgoing.get(&file), &self.store) {
+                (Some(blob), _) => Source::File(blob.clone()),
+                (None, Some(store)) if self.transfers.kept.contains(&file) => {
+                    Source::Copy(store.clone())
+                }
+                _ => {
+                    self.transfers.queued.remove(&(file, peer));
+                    continue;
+                }
             };
             let Some(link) = self.links.get(&peer) else {
                 self.transfers.queued.remove(&(file, peer));
@@ -599,7 +692,10 @@ impl Driver {
             let end = start + (count * CHUNK_LEN) as u64;
             let inbox = self.inbox.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let data = platform_files::read_slice(&blob, start, end).await;
+                let data = match source {
+                    Source::File(blob) => platform_files::read_slice(&blob, start, end).await,
+                    Source::Copy(store) => read_copy(&store, file, first, count).await,
+                };
                 let _ = inbox.unbounded_send(Input::ChunksRead {
                     peer,
                     file,
@@ -830,6 +926,32 @@ impl Driver {
     }
 }
 
+/// Where our file's bytes come from.
+enum Source {
+    /// The file the user chose (this page's life).
+    File(web_sys::Blob),
+    /// The encrypted copy in the store (after a reload).
+    Copy(std::rc::Rc<crate::platform::store::BrowserStore>),
+}
+
+/// Chunks `first..first + count` of our kept copy, concatenated (short at the file's end).
+async fn read_copy(
+    store: &crate::platform::store::BrowserStore,
+    file: EventId,
+    first: u32,
+    count: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(count * CHUNK_LEN);
+    for index in first..first + count as u32 {
+        match store.chunk(*file.as_bytes(), index).await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(error) => return Err(format!("the kept copy could not be read ({error})")),
+        }
+    }
+    Ok(out)
+}
+
 /// "1.5 MB", "320 KB", "12 B".
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
@@ -861,6 +983,7 @@ mod tests {
             Decision::Received,
             Decision::Declined,
             Decision::Failed,
+            Decision::Kept,
         ] {
             assert_eq!(
                 decode_record(&encode_record(room, decision)),

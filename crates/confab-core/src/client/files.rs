@@ -263,6 +263,23 @@ impl Client {
         self.files.held.contains_key(file)
     }
 
+    /// Serves one of our own file messages again (after a reload, from a copy the caller
+    /// kept). False, and nothing changes, if `file` is not our file message or was
+    /// deleted.
+    pub fn hold_file(&mut self, file: EventId) -> bool {
+        let Some(view) = self.timeline.message(&file) else {
+            return false;
+        };
+        if view.author != self.public.member_key() || view.deleted {
+            return false;
+        }
+        let Some(meta) = view.file.clone() else {
+            return false;
+        };
+        self.files.held.insert(file, meta);
+        true
+    }
+
     /// Starts or resumes downloading `file` (a file message in this room, not ours).
     /// `stored` chunks are already stored by the caller and `digest` is the hash of
     /// exactly those (a fresh one for `stored == 0`). Chunks then arrive as

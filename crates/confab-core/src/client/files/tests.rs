@@ -659,3 +659,38 @@ fn a_resumed_upload_counts_as_done_only_what_was_acknowledged_stored() {
     assert_eq!(duo.state(A, file), Some(TransferState::Complete));
     assert_eq!(duo.apps[A].resent_confirmed, 0);
 }
+
+#[test]
+fn a_sender_that_reloads_serves_its_file_again_from_a_kept_copy() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 90);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 32);
+    duo.pump();
+    // A's page reloads: a new client restored from its events; the bytes come from the
+    // copy it kept (the app's `files` map stands for it).
+    duo.clients[B].remove_peer(now, peer_of(A));
+    duo.pump();
+    let mut fresh = client(&duo.room, 1);
+    fresh.restore(duo.apps[A].persisted.iter().map(Vec::as_slice));
+    assert!(!fresh.holds_file(&file));
+    assert!(fresh.hold_file(file), "our own file message");
+    assert!(!fresh.hold_file(EventId([7; 32])), "not a message");
+    duo.clients[A] = fresh;
+    duo.apps[B].hold_storage = false;
+    let count = duo.apps[B].stored[&file].len() as u32;
+    duo.connect();
+    let now = duo.now;
+    duo.clients[B].chunks_stored(now, file, count);
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    // Someone else's file cannot be held.
+    assert!(!duo.clients[B].hold_file(file));
+}
