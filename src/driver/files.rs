@@ -23,6 +23,8 @@ use crate::state::{FileStatus, Path, UploadView};
 const HIGH_WATER: u64 = 4 << 20;
 /// Chunks read from a file in one slice.
 const READ_CHUNKS: usize = 16;
+/// Active transfers' progress is shown at most this often.
+const REDRAW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Largest image drawn inline.
 const MAX_PREVIEW: u64 = 16 << 20;
 /// Version byte of a [`Record`].
@@ -169,6 +171,8 @@ pub(super) struct Transfers {
     decisions: HashMap<EventId, Decision>,
     /// Download speeds, and upload speeds per receiver.
     speeds: HashMap<(EventId, Option<MemberKey>), Speed>,
+    /// When each transfer's progress was last shown, and whether it was active then.
+    shown: HashMap<(EventId, Option<MemberKey>), (Instant, bool)>,
     relay: Option<RelayBudget>,
     /// When relayed uploads may go on.
     relay_wait: Option<Instant>,
@@ -810,6 +814,18 @@ impl Driver {
             total,
             state,
         } = update;
+        // Progress within an active transfer is redrawn a few times a second, not per
+        // acknowledgement: redrawing is work for the same thread that moves the bytes.
+        let key = (file, (direction == Direction::Upload).then_some(member));
+        let active = state == TransferState::Active;
+        let last = self.transfers.shown.get(&key).copied();
+        if active
+            && done < total
+            && last.is_some_and(|(at, was_active)| was_active && now < at + REDRAW_EVERY)
+        {
+            return;
+        }
+        self.transfers.shown.insert(key, (now, active));
         match direction {
             Direction::Download => {
                 let speed = self
