@@ -9,8 +9,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use confab_core::transfer::FileDigest;
-use confab_e2e::{Pair, eventually};
+use confab_e2e::{ChatPage, Pair, eventually};
 
 const SIZE: usize = 50 << 20;
 const NAME: &str = "big.bin";
@@ -76,16 +77,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         "progress went from {before_reload}% to {after_reload}% across the reload: restarted?"
     );
 
-    let save = format!("Save {NAME}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    while !b.has_role("button", &save).await? {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the file did not arrive (progress {:?})",
-            b.progress(&label).await?
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_received(&b, NAME, Duration::from_secs(240)).await?;
     bob.screenshot(&pair.env, "file-received-bob.png").await?;
     alice.screenshot(&pair.env, "file-sent-alice.png").await?;
     // Alice sent the file about once: what Bob had stored before reloading was not resent.
@@ -94,21 +86,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         sent < SIZE as f64 * 1.25,
         "Alice sent {sent} bytes for a {SIZE}-byte file"
     );
-    b.click("button", &save).await?;
-    let saved = bob.downloads().join(NAME);
-    let bytes = eventually("the saved file", || {
-        let saved = saved.clone();
-        async move {
-            Ok(std::fs::read(&saved)
-                .ok()
-                .filter(|bytes| bytes.len() == SIZE))
-        }
-    })
-    .await?;
-    anyhow::ensure!(
-        sha256(&bytes) == hash,
-        "the saved file differs from the sent one"
-    );
+    save_and_compare(&b, NAME, SIZE, hash).await?;
     a.by_role("list", "Receivers").await?;
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
@@ -148,39 +126,11 @@ async fn through_relay(pair: &Pair) -> anyhow::Result<()> {
     let (alice, bob) = (&pair.alice, &pair.bob);
     let source = pair.env.out.join("relayed.bin");
     let hash = random_file(&source, RELAYED)?;
-    let a = alice
-        .open_chat(&format!("{}/?relay=force", pair.server.url))
-        .await?;
-    let invite = a.invite_link().await?;
-    let b = bob
-        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
-        .await?;
-    let bob_at_alice = a
-        .wait_for_member("Bob via relay", |m| m.is_online())
-        .await?;
-    anyhow::ensure!(bob_at_alice.text.contains("relay"), "{bob_at_alice:?}");
-    b.wait_for_member("Alice via relay", |m| m.is_online())
-        .await?;
+    let (a, b) = open_on_relay(pair).await?;
     a.attach_file(&source).await?;
     b.click("button", "Accept").await?;
-    let save = "Save relayed.bin";
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while !b.has_role("button", save).await? {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the relayed file did not arrive (progress {:?})",
-            b.progress("Receiving relayed.bin").await?
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    b.click("button", save).await?;
-    let saved = bob.downloads().join("relayed.bin");
-    let bytes = eventually("the saved file", || {
-        let saved = saved.clone();
-        async move { Ok(std::fs::read(&saved).ok().filter(|b| b.len() == RELAYED)) }
-    })
-    .await?;
-    anyhow::ensure!(sha256(&bytes) == hash, "the relayed file differs");
+    wait_received(&b, "relayed.bin", Duration::from_secs(120)).await?;
+    save_and_compare(&b, "relayed.bin", RELAYED, hash).await?;
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
 }
@@ -200,17 +150,7 @@ async fn sender_reloads(pair: &Pair) -> anyhow::Result<()> {
     let (alice, bob) = (&pair.alice, &pair.bob);
     let source = pair.env.out.join("kept.bin");
     let hash = random_file(&source, SENT)?;
-    let a = alice
-        .open_chat(&format!("{}/?relay=force", pair.server.url))
-        .await?;
-    let invite = a.invite_link().await?;
-    let b = bob
-        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
-        .await?;
-    a.wait_for_member("Bob via relay", |m| m.is_online())
-        .await?;
-    b.wait_for_member("Alice via relay", |m| m.is_online())
-        .await?;
+    let (a, b) = open_on_relay(pair).await?;
     a.attach_file(&source).await?;
     eventually("Alice's copy kept", || async {
         let card = a.by_role("group", "File kept.bin").await?;
@@ -228,15 +168,9 @@ async fn sender_reloads(pair: &Pair) -> anyhow::Result<()> {
     alice.driver().refresh().await?;
     let a = alice.open_page_current().await?;
     a.by_role("textbox", "Message").await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while !b.has_role("button", "Save kept.bin").await? {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the file did not arrive after Alice reloaded (progress {:?}, was {before}%)",
-            b.progress(label).await?
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_received(&b, "kept.bin", Duration::from_secs(120))
+        .await
+        .with_context(|| format!("after Alice reloaded at {before}%"))?;
     alice
         .screenshot(&pair.env, "file-sender-reloaded-alice.png")
         .await?;
@@ -246,16 +180,61 @@ async fn sender_reloads(pair: &Pair) -> anyhow::Result<()> {
         resent < SENT as f64 * (1.0 - before as f64 / 100.0) + (8 << 20) as f64,
         "Alice sent {resent} bytes after her reload; {before}% had arrived before"
     );
-    b.click("button", "Save kept.bin").await?;
-    let saved = bob.downloads().join("kept.bin");
+    save_and_compare(&b, "kept.bin", SENT, hash).await?;
+    bob.assert_no_console_errors().await
+}
+
+/// Alice and Bob in a room whose frames all go through the server's relay.
+async fn open_on_relay(pair: &Pair) -> anyhow::Result<(ChatPage<'_>, ChatPage<'_>)> {
+    let a = pair
+        .alice
+        .open_chat(&format!("{}/?relay=force", pair.server.url))
+        .await?;
+    let invite = a.invite_link().await?;
+    let b = pair
+        .bob
+        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
+        .await?;
+    let bob_at_alice = a
+        .wait_for_member("Bob via relay", |m| m.is_online())
+        .await?;
+    anyhow::ensure!(bob_at_alice.text.contains("relay"), "{bob_at_alice:?}");
+    b.wait_for_member("Alice via relay", |m| m.is_online())
+        .await?;
+    Ok((a, b))
+}
+
+/// Waits until `name` is received whole ("Save <name>" is offered).
+async fn wait_received(page: &ChatPage<'_>, name: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while !page.has_role("button", &format!("Save {name}")).await? {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{name} did not arrive (progress {:?})",
+            page.progress(&format!("Receiving {name}")).await?
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// Clicks "Save <name>" and checks the downloaded file: `len` bytes hashing to `hash`.
+async fn save_and_compare(
+    page: &ChatPage<'_>,
+    name: &str,
+    len: usize,
+    hash: [u8; 32],
+) -> anyhow::Result<()> {
+    page.click("button", &format!("Save {name}")).await?;
+    let saved = page.browser().downloads().join(name);
     let bytes = eventually("the saved file", || {
         let saved = saved.clone();
-        async move { Ok(std::fs::read(&saved).ok().filter(|b| b.len() == SENT)) }
+        async move { Ok(std::fs::read(&saved).ok().filter(|b| b.len() == len)) }
     })
     .await?;
     anyhow::ensure!(
         sha256(&bytes) == hash,
-        "the file differs after the sender's reload"
+        "the saved {name} differs from the sent one"
     );
-    bob.assert_no_console_errors().await
+    Ok(())
 }

@@ -128,30 +128,35 @@ impl Browser {
         &self.driver
     }
 
-    /// Every console entry since the last call (for debugging a failing scenario).
+    /// Every console entry since the last call, as JSON (for debugging a failing scenario).
     pub async fn console_all(&self) -> anyhow::Result<Vec<String>> {
-        let response = self
-            .driver
-            .handle()
-            .cmd(Command::ExtensionCommand(Box::new(BrowserLog)))
-            .await?;
-        let entries: Vec<serde_json::Value> = response.value()?;
-        Ok(entries.into_iter().map(|e| e.to_string()).collect())
+        Ok(self
+            .console_entries()
+            .await?
+            .into_iter()
+            .map(|entry| entry.to_string())
+            .collect())
     }
 
     /// Console entries at level SEVERE (errors, CSP violations, panics) since the last call.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .console_entries()
+            .await?
+            .into_iter()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// The console entries since the last call (ChromeDriver hands each out once).
+    async fn console_entries(&self) -> anyhow::Result<Vec<serde_json::Value>> {
         let response = self
             .driver
             .handle()
             .cmd(Command::ExtensionCommand(Box::new(BrowserLog)))
             .await?;
-        let entries: Vec<serde_json::Value> = response.value()?;
-        Ok(entries
-            .into_iter()
-            .filter(|entry| entry["level"] == "SEVERE")
-            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
-            .collect())
+        Ok(response.value()?)
     }
 
     /// Fails if the console logged any error.
@@ -186,6 +191,11 @@ pub struct ChatPage<'a> {
 }
 
 impl ChatPage<'_> {
+    /// The browser showing this page.
+    pub fn browser(&self) -> &Browser {
+        self.browser
+    }
+
     /// The element with this accessible role and name (waits for it).
     pub async fn by_role(&self, role: &str, name: &str) -> anyhow::Result<WebElement> {
         let driver = &self.browser.driver;

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Channel, Client, Event, PeerState, SendError, Transmit};
+use super::{Channel, Client, Event, PeerState, SendError};
 use crate::Instant;
 use crate::history::{Content, UnixMillis};
 use crate::ids::{EventId, MemberKey, PeerId};
@@ -908,27 +908,6 @@ impl Client {
         self.verified_peers()
             .find(|(_, info)| info.identity.member_key() == member)
             .map(|(peer, _)| peer)
-    }
-
-    fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
-        let Some(PeerState::Established {
-            session, last_sent, ..
-        }) = self.peers.get_mut(&peer)
-        else {
-            return false;
-        };
-        match session.seal(&body.encode()) {
-            Ok(bytes) => {
-                *last_sent = now;
-                self.transmits.push_back(Transmit {
-                    peer,
-                    bytes,
-                    channel,
-                });
-                true
-            }
-            Err(_) => false,
-        }
     }
 }
 

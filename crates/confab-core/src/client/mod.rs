@@ -1107,6 +1107,11 @@ impl Client {
     }
 
     fn send_body(&mut self, now: Instant, peer: PeerId, body: &Body) -> bool {
+        self.send_body_on(now, peer, body, Channel::Main)
+    }
+
+    /// Seals `body` for a verified peer and queues it for `channel`.
+    fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
         let Some(PeerState::Established {
             session, last_sent, ..
         }) = self.peers.get_mut(&peer)
@@ -1116,7 +1121,11 @@ impl Client {
         match session.seal(&body.encode()) {
             Ok(bytes) => {
                 *last_sent = now;
-                self.transmits.push_back(Transmit::main(peer, bytes));
+                self.transmits.push_back(Transmit {
+                    peer,
+                    bytes,
+                    channel,
+                });
                 true
             }
             // Bodies are bounded far below the frame limit; exhaustion after 2^64 frames
