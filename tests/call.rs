@@ -34,13 +34,7 @@ async fn a_video_call_carries_both_ways_and_shares_a_screen() -> anyhow::Result<
 
 async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let (alice, bob) = (&pair.alice, &pair.bob);
-    let a = alice.open_chat(&format!("{}/", pair.server.url)).await?;
-    let invite = a.invite_link().await?;
-    let b = bob.open_chat(&invite).await?;
-    a.wait_for_member("Bob online at Alice", |m| m.is_online())
-        .await?;
-    b.wait_for_member("Alice online at Bob", |m| m.is_online())
-        .await?;
+    let (a, b) = pair.meet("").await?;
     let (alice_name, bob_name) = (a.display_name().await?, b.display_name().await?);
 
     wait_enabled(&a, "Video call").await?;

@@ -48,13 +48,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let source = pair.env.out.join(NAME);
     let hash = random_file(&source, SIZE)?;
 
-    let a = alice.open_chat(&format!("{}/", pair.server.url)).await?;
-    let invite = a.invite_link().await?;
-    let b = bob.open_chat(&invite).await?;
-    a.wait_for_member("Bob online at Alice", |m| m.is_online())
-        .await?;
-    b.wait_for_member("Alice online at Bob", |m| m.is_online())
-        .await?;
+    let (a, b) = pair.meet("").await?;
 
     a.attach_file(&source).await?;
     // Alice's own message says it is offered; Bob's offers Accept and Decline.
@@ -186,21 +180,12 @@ async fn sender_reloads(pair: &Pair) -> anyhow::Result<()> {
 
 /// Alice and Bob in a room whose frames all go through the server's relay.
 async fn open_on_relay(pair: &Pair) -> anyhow::Result<(ChatPage<'_>, ChatPage<'_>)> {
-    let a = pair
-        .alice
-        .open_chat(&format!("{}/?relay=force", pair.server.url))
-        .await?;
-    let invite = a.invite_link().await?;
-    let b = pair
-        .bob
-        .open_chat(&invite.replacen("/#", "/?relay=force#", 1))
-        .await?;
-    let bob_at_alice = a
-        .wait_for_member("Bob via relay", |m| m.is_online())
-        .await?;
-    anyhow::ensure!(bob_at_alice.text.contains("relay"), "{bob_at_alice:?}");
-    b.wait_for_member("Alice via relay", |m| m.is_online())
-        .await?;
+    let (a, b) = pair.meet("?relay=force").await?;
+    let bob_at_alice = a.members().await?;
+    anyhow::ensure!(
+        bob_at_alice.iter().all(|m| m.text.contains("relay")),
+        "{bob_at_alice:?}"
+    );
     Ok((a, b))
 }
 

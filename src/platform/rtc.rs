@@ -348,7 +348,7 @@ impl RtcLink {
         received_media(&self.inner.borrow().pc)
     }
 
-    /// A new offer for this connection (after [`RtcLink::set_media`]).
+    /// A new offer for this connection (the first one, or after [`RtcLink::set_media`]).
     pub async fn media_offer(&self) -> Result<String, String> {
         let pc = self.inner.borrow().pc.clone();
         let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
@@ -427,13 +427,7 @@ impl RtcLink {
     }
 
     async fn make_offer(&self) -> Result<(), String> {
-        let pc = self.inner.borrow().pc.clone();
-        let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
-        let offer: RtcSessionDescriptionInit = offer.unchecked_into();
-        JsFuture::from(pc.set_local_description(&offer))
-            .await
-            .map_err(js_error)?;
-        let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
+        let sdp = self.media_offer().await?;
         (self.sink)(RtcEvent::Signal(RtcSignal::Offer { sdp }));
         Ok(())
     }

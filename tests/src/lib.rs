@@ -88,6 +88,26 @@ impl Pair {
         })
     }
 
+    /// Alice opens a new room, Bob opens its invite link, and both wait until each shows
+    /// the other online (encrypted and verified). `query` (say `"?relay=force"`) is added
+    /// to both pages' URLs.
+    pub async fn meet(&self, query: &str) -> anyhow::Result<(ChatPage<'_>, ChatPage<'_>)> {
+        let a = self
+            .alice
+            .open_chat(&format!("{}/{query}", self.server.url))
+            .await?;
+        let invite = a.invite_link().await?;
+        let b = self
+            .bob
+            .open_chat(&invite.replacen("/#", &format!("/{query}#"), 1))
+            .await?;
+        a.wait_for_member("Bob online at Alice", |m| m.is_online())
+            .await?;
+        b.wait_for_member("Alice online at Bob", |m| m.is_online())
+            .await?;
+        Ok((a, b))
+    }
+
     /// Saves `<name>-alice.png` and `<name>-bob.png`, quits both browsers (whatever the
     /// outcome), and returns `outcome`.
     pub async fn finish(self, name: &str, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
