@@ -1,7 +1,7 @@
 //! A 50 MiB file of random bytes goes from Alice to Bob over their direct link, end to end
 //! encrypted: Bob accepts it, reloads his page at about half way, and the download
 //! resumes from what he had stored instead of starting over; then "Save big.bin" saves a
-//! file whose SHA-256 equals the original's. And a 12 MiB file through the server's relay
+//! file whose BLAKE3 hash equals the original's. And a 12 MiB file through the server's relay
 //! (no direct path), paced under the relay's stated byte cap, arrives whole too. And when
 //! the *sender* reloads mid-transfer, the download resumes from the encrypted copy her
 //! page kept.
@@ -34,10 +34,10 @@ fn random_file(path: &Path, len: usize) -> anyhow::Result<[u8; 32]> {
         chunk.copy_from_slice(&word[..chunk.len()]);
     }
     std::fs::write(path, &bytes)?;
-    Ok(sha256(&bytes))
+    Ok(blake3(&bytes))
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+fn blake3(bytes: &[u8]) -> [u8; 32] {
     let mut digest = FileDigest::new();
     digest.update(bytes);
     digest.finish()
@@ -218,7 +218,7 @@ async fn save_and_compare(
     })
     .await?;
     anyhow::ensure!(
-        sha256(&bytes) == hash,
+        blake3(&bytes) == hash,
         "the saved {name} differs from the sent one"
     );
     Ok(())

@@ -3,7 +3,7 @@
 //!
 //! - **Confab**: Alice attaches a [`FILE_BYTES`]-byte file of random bytes; Bob clicks
 //!   Accept. Measured on Bob's clock, from his click on Accept to the app's
-//!   `fileReceivedAt` (every chunk stored in IndexedDB and the SHA-256 checked), and from
+//!   `fileReceivedAt` (every chunk stored in IndexedDB and the BLAKE3 hash checked), and from
 //!   the first received bytes shown to the end. Separately, on Alice's clock, the time
 //!   her page took to prepare (read and hash) the file: from the chooser's `change` event
 //!   to her file message being shown.

@@ -199,7 +199,7 @@ impl Download {
 impl Client {
     /// Announces a file to the room: a signed file message, after which members may ask
     /// us for its bytes (see [`Event::ChunkWanted`]) for as long as this client lives or
-    /// until [`Client::release_file`]. `hash` is the SHA-256 of the whole file
+    /// until [`Client::release_file`]. `hash` is the BLAKE3 hash of the whole file
     /// ([`FileDigest`]); the name and type are made safe first.
     pub fn post_file(
         &mut self,

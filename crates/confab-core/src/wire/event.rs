@@ -10,7 +10,7 @@
 //!   delete  = kind 3, target[32]
 //!   react   = kind 4, target[32], on:u8 (0|1), len:u8, emoji (<= MAX_EMOJI_LEN)
 //!   profile = kind 5, len:u8, name (<= MAX_NAME_LEN)
-//!   file    = kind 6, size:u64be, sha256[32], len:u8, media type (<= 127 B),
+//!   file    = kind 6, size:u64be, blake3[32], len:u8, media type (<= 127 B),
 //!             len:u8, name (1..=255 B)
 //! ```
 //!
