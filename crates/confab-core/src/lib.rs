@@ -32,6 +32,7 @@ pub mod contacts;
 pub mod history;
 pub mod identity;
 pub mod ids;
+pub mod mailbox;
 mod rng;
 pub mod room;
 pub mod session;

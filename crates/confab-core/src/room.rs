@@ -1,5 +1,6 @@
 //! The room secret: 256 bits carried in the invite link's `#fragment`, from which the
-//! public room id and the Noise pre-shared key are derived with HKDF-SHA256.
+//! public room id, the Noise pre-shared key and the mailbox keys are derived with
+//! HKDF-SHA256.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,9 +9,12 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ids::RoomId;
+use crate::mailbox::MailboxKeys;
 
 const INFO_ROOM_ID: &[u8] = b"confab/v1/room-id";
 const INFO_NOISE_PSK: &[u8] = b"confab/v1/noise-psk";
+const INFO_MAILBOX_SEAL: &[u8] = b"confab/v1/mailbox-seal";
+const INFO_MAILBOX_DEPOSIT: &[u8] = b"confab/v1/mailbox-deposit";
 
 /// A room's secret. Whoever holds it may join the room; the server never sees it.
 ///
@@ -66,6 +70,16 @@ impl RoomSecret {
     /// The Noise pre-shared key: only holders of the secret complete a handshake.
     pub(crate) fn noise_psk(&self) -> [u8; 32] {
         self.expand(INFO_NOISE_PSK)
+    }
+
+    /// The keys of this room's offline mailbox on the server: the seal key and the room
+    /// deposit key (see [`crate::mailbox`]).
+    pub fn mailbox_keys(&self) -> MailboxKeys {
+        MailboxKeys::from_derived(
+            self.room_id(),
+            self.expand(INFO_MAILBOX_SEAL),
+            self.expand(INFO_MAILBOX_DEPOSIT),
+        )
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {

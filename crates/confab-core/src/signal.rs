@@ -3,13 +3,22 @@
 //! forwards opaque SDP/ICE strings; it never sees room secrets or chat content.
 //!
 //! Binary WebSocket frames carry relay envelopes ([`crate::wire::relay`]).
+//!
+//! The offline mailbox ([`crate::mailbox`]) is three requests, `mailbox-put`,
+//! `mailbox-fetch` and `mailbox-ack`, answered by a [`MailboxReply`] (or an `error`). Its
+//! replies are a separate enum so that matches on [`ServerMessage`] stay exhaustive for
+//! clients that do not use the mailbox yet; [`ServerFrame`] reads either.
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PeerId, RoomId};
+use crate::mailbox::{DepositKey, DepositProof, MAX_ENTRY_LEN, SealedEntry};
 
 /// Largest signalling text frame the server accepts (SDP with many candidates fits).
+/// Only `mailbox-put` may be longer, up to [`MAX_MAILBOX_PUT_LEN`].
 pub const MAX_SIGNAL_LEN: usize = 16 * 1024;
+/// Largest `mailbox-put` text frame: one largest entry in base64 plus the other fields.
+pub const MAX_MAILBOX_PUT_LEN: usize = MAX_ENTRY_LEN.div_ceil(3) * 4 + 512;
 
 /// App to server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +41,39 @@ pub enum ClientMessage {
         to: PeerId,
         /// Opaque to the server.
         data: String,
+    },
+    /// Deposit a sealed entry in a room's mailbox. The first deposit into a room binds its
+    /// deposit key (trust on first use); later ones must carry the same key. Answered
+    /// `mailbox-stored`, or `mailbox-full` / `mailbox-denied` / `rate-limited`.
+    MailboxPut {
+        /// Which room's mailbox.
+        room: RoomId,
+        /// The sealed entry (unpadded URL-safe base64).
+        entry: SealedEntry,
+        /// The room's deposit public key.
+        key: DepositKey,
+        /// The deposit key's put proof for (room, our peer id, entry).
+        proof: DepositProof,
+    },
+    /// Read a room's mailbox: entries with a sequence number above `after` (and above what
+    /// this connection acknowledged), oldest first, one page. Answered `mailbox-entries`.
+    MailboxFetch {
+        /// Which room's mailbox.
+        room: RoomId,
+        /// The last sequence number already held (0: from the start).
+        after: MailboxSeq,
+        /// The deposit key's access proof for (room, our peer id).
+        proof: DepositProof,
+    },
+    /// "This connection holds everything up to `up_to`": later fetches on this connection
+    /// start after it. No reply unless refused. Entries are not deleted by it (they expire).
+    MailboxAck {
+        /// Which room's mailbox.
+        room: RoomId,
+        /// The highest sequence number held.
+        up_to: MailboxSeq,
+        /// The deposit key's access proof for (room, our peer id).
+        proof: DepositProof,
     },
 }
 
@@ -92,6 +134,69 @@ pub enum ServerMessage {
     },
 }
 
+/// Server to app: answers to mailbox requests. A separate enum from [`ServerMessage`] (see
+/// the module docs); the `type` tags do not overlap, so [`ServerFrame`] tells them apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum MailboxReply {
+    /// One page of a room's mailbox, in sequence order.
+    MailboxEntries {
+        /// The room.
+        room: RoomId,
+        /// Entries after the cursor, oldest first.
+        entries: Vec<MailboxItem>,
+        /// More entries follow: fetch again after the last one's `seq`.
+        more: bool,
+    },
+    /// A deposit was stored under `seq`.
+    MailboxStored {
+        /// The room.
+        room: RoomId,
+        /// Its sequence number.
+        seq: MailboxSeq,
+    },
+}
+
+/// One stored entry as fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxItem {
+    /// The server's sequence number for it.
+    pub seq: MailboxSeq,
+    /// The sealed entry as deposited.
+    pub entry: SealedEntry,
+}
+
+/// A mailbox entry's sequence number on the server: increasing in deposit order across the
+/// whole server (not per room, so a cursor stays valid even after a room's mailbox empties
+/// and fills again). A JSON number.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct MailboxSeq(u64);
+
+/// Any server text frame: a [`ServerMessage`] or a [`MailboxReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerFrame {
+    /// Signalling.
+    Server(ServerMessage),
+    /// The mailbox.
+    Mailbox(MailboxReply),
+}
+
+impl MailboxSeq {
+    /// Wraps a raw sequence number.
+    pub const fn new(raw: u64) -> MailboxSeq {
+        MailboxSeq(raw)
+    }
+
+    /// The raw number.
+    pub const fn to_u64(self) -> u64 {
+        self.0
+    }
+}
+
 /// One STUN or TURN server, in `RTCIceServer` shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
@@ -127,6 +232,13 @@ pub enum ErrorCode {
     /// Relaying faster than the byte cap stated in `Welcome`: the envelope was dropped
     /// (sent at most once a second; later drops are silent). The connection stays open.
     RelayCap,
+    /// The room's mailbox (or the server's, or this connection's deposit allowance) is
+    /// full: the entry was refused; the stored ones are kept.
+    MailboxFull,
+    /// The deposit key or proof does not match the one bound to the room's mailbox.
+    MailboxDenied,
+    /// The server's mailbox store is not available (disabled or failing).
+    MailboxUnavailable,
 }
 
 #[cfg(test)]
@@ -188,6 +300,135 @@ mod tests {
                 .unwrap()
                 .contains(r#""code":"relay-cap""#)
         );
+    }
+
+    #[test]
+    fn mailbox_messages_have_a_stable_json_shape() {
+        let keys = crate::RoomSecret::from_bytes([3; 32]).mailbox_keys();
+        let room = keys.room();
+        let peer = PeerId::new(5);
+        let entry = keys.seal([1; 24], b"sealed").unwrap();
+        let entry_text = String::from(entry.clone());
+        let key_text = String::from(keys.deposit_key());
+        let put = ClientMessage::MailboxPut {
+            room,
+            entry: entry.clone(),
+            key: keys.deposit_key(),
+            proof: keys.prove_put(peer, &entry),
+        };
+        let json = serde_json::to_string(&put).unwrap();
+        let proof_text = String::from(keys.prove_put(peer, &entry));
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"type":"mailbox-put","room":"{room}","entry":"{entry_text}","key":"{key_text}","proof":"{proof_text}"}}"#
+            )
+        );
+        assert!(json.len() < MAX_SIGNAL_LEN);
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), put);
+
+        let access = String::from(keys.prove_access(peer));
+        for (message, expected) in [
+            (
+                ClientMessage::MailboxFetch {
+                    room,
+                    after: MailboxSeq::new(7),
+                    proof: keys.prove_access(peer),
+                },
+                format!(
+                    r#"{{"type":"mailbox-fetch","room":"{room}","after":7,"proof":"{access}"}}"#
+                ),
+            ),
+            (
+                ClientMessage::MailboxAck {
+                    room,
+                    up_to: MailboxSeq::new(9),
+                    proof: keys.prove_access(peer),
+                },
+                format!(r#"{{"type":"mailbox-ack","room":"{room}","up_to":9,"proof":"{access}"}}"#),
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&message).unwrap(), expected);
+            assert_eq!(
+                serde_json::from_str::<ClientMessage>(&expected).unwrap(),
+                message
+            );
+        }
+
+        let entries = ServerFrame::Mailbox(MailboxReply::MailboxEntries {
+            room,
+            entries: vec![MailboxItem {
+                seq: MailboxSeq::new(3),
+                entry: entry.clone(),
+            }],
+            more: true,
+        });
+        let json = serde_json::to_string(&entries).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"type":"mailbox-entries","room":"{room}","entries":[{{"seq":3,"entry":"{entry_text}"}}],"more":true}}"#
+            )
+        );
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), entries);
+        let stored = r#"{"type":"mailbox-stored","room":"0303030303030303030303030303030303030303030303030303030303030303","seq":12}"#;
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(stored).unwrap(),
+            ServerFrame::Mailbox(MailboxReply::MailboxStored {
+                room: RoomId::from_bytes([3; 32]),
+                seq: MailboxSeq::new(12),
+            })
+        );
+        // Signalling still reads as before, through either type.
+        let joined = r#"{"type":"joined","room":"0303030303030303030303030303030303030303030303030303030303030303","peers":[]}"#;
+        assert!(matches!(
+            serde_json::from_str::<ServerFrame>(joined).unwrap(),
+            ServerFrame::Server(ServerMessage::Joined { .. })
+        ));
+        assert!(serde_json::from_str::<ServerMessage>(stored).is_err());
+
+        for (code, text) in [
+            (ErrorCode::MailboxFull, "mailbox-full"),
+            (ErrorCode::MailboxDenied, "mailbox-denied"),
+            (ErrorCode::MailboxUnavailable, "mailbox-unavailable"),
+        ] {
+            let error = ServerMessage::Error {
+                code,
+                message: "x".into(),
+            };
+            let json = serde_json::to_string(&error).unwrap();
+            assert!(json.contains(&format!(r#""code":"{text}""#)), "{json}");
+            assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), error);
+        }
+    }
+
+    #[test]
+    fn malformed_mailbox_requests_are_errors_not_panics() {
+        let keys = crate::RoomSecret::from_bytes([3; 32]).mailbox_keys();
+        let room = keys.room();
+        let entry = String::from(keys.seal([1; 24], b"x").unwrap());
+        let key = String::from(keys.deposit_key());
+        let proof = String::from(keys.prove_access(PeerId::new(1)));
+        let good = format!(
+            r#"{{"type":"mailbox-put","room":"{room}","entry":"{entry}","key":"{key}","proof":"{proof}"}}"#
+        );
+        assert!(serde_json::from_str::<ClientMessage>(&good).is_ok());
+        for bad in [
+            good.replace(&entry, "not base64!"),
+            good.replace(&entry, "AQID"),
+            good.replace(&key, "AAAA"),
+            good.replace(&proof, &proof[..80]),
+            good.replace(r#","proof""#, r#","x":1,"proof""#),
+            good.replace(&format!(r#","proof":"{proof}""#), ""),
+            format!(r#"{{"type":"mailbox-fetch","room":"{room}","after":-1,"proof":"{proof}"}}"#),
+            format!(r#"{{"type":"mailbox-fetch","room":"{room}","after":"1","proof":"{proof}"}}"#),
+            format!(r#"{{"type":"mailbox-ack","room":"{room}","up_to":1}}"#),
+        ] {
+            assert!(
+                serde_json::from_str::<ClientMessage>(&bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
