@@ -4,8 +4,10 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
+use confab_core::mailbox::{ENTRY_OVERHEAD, MAX_ENTRY_LEN};
 use confab_core::signal::IceServer;
 use confab_core::wire::relay::MAX_ENVELOPE_LEN;
 
@@ -29,6 +31,29 @@ pub const DEFAULT_RELAY_BYTES_PER_SEC: NonZeroU64 = match NonZeroU64::new(2 << 2
 };
 /// Default `--relay-burst-bytes`: 8 MiB.
 pub const DEFAULT_RELAY_BURST_BYTES: u64 = 8 << 20;
+/// Default `--data-dir`: beside the working directory.
+pub const DEFAULT_DATA_DIR: &str = "confab-data";
+/// Default `--mailbox-ttl`: 7 days.
+pub const DEFAULT_MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default `--mailbox-max-entry-bytes`: the protocol's largest sealed entry, 64 KiB.
+pub const DEFAULT_MAILBOX_MAX_ENTRY_BYTES: u64 = MAX_ENTRY_LEN as u64;
+/// Default `--mailbox-room-max-entries`.
+pub const DEFAULT_MAILBOX_ROOM_MAX_ENTRIES: u64 = 10_000;
+/// Default `--mailbox-room-max-bytes`: 64 MiB.
+pub const DEFAULT_MAILBOX_ROOM_MAX_BYTES: u64 = 64 << 20;
+/// Default `--mailbox-max-bytes`: 1 GiB for the whole store.
+pub const DEFAULT_MAILBOX_MAX_BYTES: u64 = 1 << 30;
+/// Default `--mailbox-puts-per-minute` (per connection; also the burst).
+pub const DEFAULT_MAILBOX_PUTS_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(120) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+/// Default `--mailbox-puts-per-connection`.
+pub const DEFAULT_MAILBOX_PUTS_PER_CONNECTION: u64 = 2_000;
+/// Default `--mailbox-page-entries`.
+pub const DEFAULT_MAILBOX_PAGE_ENTRIES: NonZeroUsize = non_zero_usize(100);
+/// Default `--mailbox-page-bytes`: 512 KiB of entries per page.
+pub const DEFAULT_MAILBOX_PAGE_BYTES: usize = 512 << 10;
 /// Smallest `--relay-burst-bytes`: one largest relay envelope, so every valid envelope can
 /// pass once the bucket is full.
 pub const MIN_RELAY_BURST_BYTES: u64 = MAX_ENVELOPE_LEN as u64;
@@ -91,6 +116,53 @@ pub struct Config {
     )]
     pub relay_burst_bytes: u64,
 
+    /// Directory for the server's data (the mailbox database, `mailbox.redb`); created if
+    /// missing.
+    #[arg(long, env = "CONFAB_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// How long mailbox entries are kept: a whole number with a unit, ms, s, m, h or d.
+    #[arg(long, env = "CONFAB_MAILBOX_TTL", value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub mailbox_ttl: Duration,
+
+    /// Largest mailbox entry accepted (sealed bytes; 41 to 65,536).
+    #[arg(
+        long,
+        env = "CONFAB_MAILBOX_MAX_ENTRY_BYTES",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MAILBOX_MAX_ENTRY_BYTES,
+        value_parser = clap::value_parser!(u64).range(ENTRY_OVERHEAD as u64..=MAX_ENTRY_LEN as u64)
+    )]
+    pub mailbox_max_entry_bytes: u64,
+
+    /// Entries one room's mailbox may hold; beyond it deposits are refused `mailbox-full`.
+    #[arg(long, env = "CONFAB_MAILBOX_ROOM_MAX_ENTRIES", value_name = "N", default_value_t = DEFAULT_MAILBOX_ROOM_MAX_ENTRIES)]
+    pub mailbox_room_max_entries: u64,
+
+    /// Entry bytes one room's mailbox may hold.
+    #[arg(long, env = "CONFAB_MAILBOX_ROOM_MAX_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_ROOM_MAX_BYTES)]
+    pub mailbox_room_max_bytes: u64,
+
+    /// Entry bytes the whole mailbox store may hold.
+    #[arg(long, env = "CONFAB_MAILBOX_MAX_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_MAX_BYTES)]
+    pub mailbox_max_bytes: u64,
+
+    /// Deposits per minute per connection (also the burst); beyond it `rate-limited`.
+    #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_MINUTE", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_MINUTE)]
+    pub mailbox_puts_per_minute: NonZeroU32,
+
+    /// Deposits one connection may make in all; beyond it `mailbox-full`.
+    #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_CONNECTION", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_CONNECTION)]
+    pub mailbox_puts_per_connection: u64,
+
+    /// Entries in one fetched page.
+    #[arg(long, env = "CONFAB_MAILBOX_PAGE_ENTRIES", value_name = "N", default_value_t = DEFAULT_MAILBOX_PAGE_ENTRIES)]
+    pub mailbox_page_entries: NonZeroUsize,
+
+    /// Entry bytes in one fetched page (one entry is always served, however large).
+    #[arg(long, env = "CONFAB_MAILBOX_PAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_PAGE_BYTES)]
+    pub mailbox_page_bytes: usize,
+
     /// TEST ONLY: append the payload of every relay envelope clients send (the bytes after
     /// the 10-byte header, concatenated without framing) to FILE, so end-to-end tests can
     /// check the server only ever sees ciphertext. Never use in production.
@@ -119,6 +191,11 @@ pub enum IceServerError {
     PercentEncoding,
 }
 
+/// A `--mailbox-ttl` that is not a whole number with a unit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected a whole number with a unit: ms, s, m, h or d (e.g. 7d, 90s, 250ms)")]
+pub struct DurationError;
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -130,6 +207,16 @@ impl Default for Config {
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
             relay_bytes_per_sec: DEFAULT_RELAY_BYTES_PER_SEC,
             relay_burst_bytes: DEFAULT_RELAY_BURST_BYTES,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            mailbox_ttl: DEFAULT_MAILBOX_TTL,
+            mailbox_max_entry_bytes: DEFAULT_MAILBOX_MAX_ENTRY_BYTES,
+            mailbox_room_max_entries: DEFAULT_MAILBOX_ROOM_MAX_ENTRIES,
+            mailbox_room_max_bytes: DEFAULT_MAILBOX_ROOM_MAX_BYTES,
+            mailbox_max_bytes: DEFAULT_MAILBOX_MAX_BYTES,
+            mailbox_puts_per_minute: DEFAULT_MAILBOX_PUTS_PER_MINUTE,
+            mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
+            mailbox_page_entries: DEFAULT_MAILBOX_PAGE_ENTRIES,
+            mailbox_page_bytes: DEFAULT_MAILBOX_PAGE_BYTES,
             dangerously_record_relay: None,
         }
     }
@@ -147,6 +234,16 @@ impl fmt::Debug for Config {
             messages_per_second,
             relay_bytes_per_sec,
             relay_burst_bytes,
+            data_dir,
+            mailbox_ttl,
+            mailbox_max_entry_bytes,
+            mailbox_room_max_entries,
+            mailbox_room_max_bytes,
+            mailbox_max_bytes,
+            mailbox_puts_per_minute,
+            mailbox_puts_per_connection,
+            mailbox_page_entries,
+            mailbox_page_bytes,
             dangerously_record_relay,
         } = self;
         let ice_urls: Vec<&[String]> = ice_servers
@@ -162,6 +259,16 @@ impl fmt::Debug for Config {
             .field("messages_per_second", messages_per_second)
             .field("relay_bytes_per_sec", relay_bytes_per_sec)
             .field("relay_burst_bytes", relay_burst_bytes)
+            .field("data_dir", data_dir)
+            .field("mailbox_ttl", mailbox_ttl)
+            .field("mailbox_max_entry_bytes", mailbox_max_entry_bytes)
+            .field("mailbox_room_max_entries", mailbox_room_max_entries)
+            .field("mailbox_room_max_bytes", mailbox_room_max_bytes)
+            .field("mailbox_max_bytes", mailbox_max_bytes)
+            .field("mailbox_puts_per_minute", mailbox_puts_per_minute)
+            .field("mailbox_puts_per_connection", mailbox_puts_per_connection)
+            .field("mailbox_page_entries", mailbox_page_entries)
+            .field("mailbox_page_bytes", mailbox_page_bytes)
             .field("dangerously_record_relay", dangerously_record_relay)
             .finish()
     }
@@ -203,6 +310,26 @@ pub fn parse_ice_server(url: &str) -> Result<IceServer, IceServerError> {
         username,
         credential,
     })
+}
+
+/// Parses `7d`, `12h`, `30m`, `90s` or `250ms` (a whole number and a unit).
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let text = text.trim();
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or(DurationError)?;
+    let (number, unit) = text.split_at(digits_end);
+    let number: u64 = number.parse().map_err(|_| DurationError)?;
+    let millis_per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(DurationError),
+    };
+    let millis = number.checked_mul(millis_per_unit).ok_or(DurationError)?;
+    Ok(Duration::from_millis(millis))
 }
 
 const fn non_zero_usize(n: usize) -> NonZeroUsize {
@@ -337,6 +464,47 @@ mod tests {
         let smallest = format!("--relay-burst-bytes={MIN_RELAY_BURST_BYTES}");
         let config = Config::try_parse_from(["confab-server", smallest.as_str()]).unwrap();
         assert_eq!(config.relay_burst_bytes, MIN_RELAY_BURST_BYTES);
+    }
+
+    #[test]
+    fn mailbox_flags_parse_with_defaults_and_units() {
+        let config = Config::try_parse_from(["confab-server"]).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("confab-data"));
+        assert_eq!(config.mailbox_ttl, Duration::from_secs(604_800));
+        assert_eq!(config.mailbox_max_entry_bytes, 65_536);
+        assert_eq!(config.mailbox_room_max_entries, 10_000);
+        assert_eq!(config.mailbox_room_max_bytes, 67_108_864);
+        assert_eq!(config.mailbox_puts_per_minute.get(), 120);
+        let config = Config::try_parse_from([
+            "confab-server",
+            "--data-dir=/var/lib/confab",
+            "--mailbox-ttl=250ms",
+            "--mailbox-max-entry-bytes=1000",
+            "--mailbox-room-max-entries=3",
+        ])
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/confab"));
+        assert_eq!(config.mailbox_ttl, Duration::from_millis(250));
+        assert_eq!(config.mailbox_max_entry_bytes, 1000);
+        assert_eq!(config.mailbox_room_max_entries, 3);
+        for bad in [
+            "--mailbox-ttl=7",
+            "--mailbox-ttl=d",
+            "--mailbox-ttl=7w",
+            "--mailbox-max-entry-bytes=65537",
+            "--mailbox-max-entry-bytes=40",
+            "--mailbox-puts-per-minute=0",
+        ] {
+            assert!(
+                Config::try_parse_from(["confab-server", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("99999999999999999999d"), Err(DurationError));
+        assert_eq!(parse_duration("999999999999999d"), Err(DurationError));
     }
 
     #[test]

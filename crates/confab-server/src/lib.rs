@@ -1,15 +1,28 @@
 //! Confab's server: WebSocket signalling and relay, plus the built app as static files.
 //!
 //! The server introduces peers that name the same [`confab_core::RoomId`], forwards their
-//! opaque WebRTC signals, and relays already-encrypted frames when no direct path exists.
-//! It never sees room secrets, keys or plaintext.
+//! opaque WebRTC signals, relays already-encrypted frames when no direct path exists, and
+//! keeps sealed entries in each room's offline mailbox until they expire. It never sees
+//! room secrets, keys or plaintext.
 //!
 //! ```text
 //! GET /ws       WebSocket: JSON text frames (confab_core::signal), binary relay envelopes
 //!                (confab_core::wire::relay)
+//!   client → server  join, leave, signal;
+//!                    mailbox-put, mailbox-fetch, mailbox-ack (confab_core::mailbox)
+//!   server → client  welcome, joined, peer-joined, peer-left, signal, error;
+//!                    mailbox-stored, mailbox-entries
 //! GET /healthz  200 "ok"
 //! GET /*        static files from --dist ("/" is index.html; unknown paths are 404)
 //! ```
+//!
+//! The mailbox lives in `--data-dir` (`mailbox.redb`, an embedded redb database, created
+//! on first start). The first deposit into a room binds the room's deposit public key; later
+//! deposits, fetches and acknowledgements for that room must prove they hold it. Entries are
+//! deleted at expiry (`--mailbox-ttl`, default 7 days; swept at start and on a timer);
+//! acknowledgements move only the acknowledging connection's cursor. A full room or store
+//! refuses new entries and keeps the old ones. If the database cannot be opened, the server
+//! runs without a mailbox and answers `mailbox-unavailable`.
 //!
 //! Start it with [`run`] on a bound listener; the `confab-server` binary does exactly that
 //! with [`Config`] from flags and environment.
@@ -17,6 +30,7 @@
 mod config;
 mod hub;
 mod limits;
+mod mailbox;
 mod record;
 mod web;
 mod ws;
@@ -33,18 +47,24 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use config::{
-    Config, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAX_ROOMS_PER_CONNECTION,
-    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC,
-    DEFAULT_ROOM_CAPACITY, IceServerError, MIN_RELAY_BURST_BYTES, parse_ice_server,
+    Config, DEFAULT_DATA_DIR, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAILBOX_MAX_BYTES,
+    DEFAULT_MAILBOX_MAX_ENTRY_BYTES, DEFAULT_MAILBOX_PAGE_BYTES, DEFAULT_MAILBOX_PAGE_ENTRIES,
+    DEFAULT_MAILBOX_PUTS_PER_CONNECTION, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
+    DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
+    DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES,
+    DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError,
+    MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
 use crate::hub::Hub;
 use crate::limits::{OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
+use crate::mailbox::{Mailbox, StoreLimits};
 use crate::record::RelayRecorder;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, closes every
-/// WebSocket with 1001 "server shutting down", and returns within a few seconds.
+/// WebSocket with 1001 "server shutting down", closes the mailbox database, and returns
+/// within a few seconds.
 ///
 /// The caller binds `listener` (so tests can use port 0); `config.listen` is not read here.
 /// Fails early if `config.relay_burst_bytes` is below [`MIN_RELAY_BURST_BYTES`] or the
@@ -75,7 +95,26 @@ pub async fn run(
     if !config.dist.join("index.html").is_file() {
         warn!(dist = %config.dist.display(), "no index.html in the app directory; only /ws and /healthz will be useful");
     }
+    let store_limits = StoreLimits {
+        ttl_ms: u64::try_from(config.mailbox_ttl.as_millis()).unwrap_or(u64::MAX),
+        room_max_entries: config.mailbox_room_max_entries,
+        room_max_bytes: config.mailbox_room_max_bytes,
+        total_max_bytes: config.mailbox_max_bytes,
+        page_max_entries: config.mailbox_page_entries.get(),
+        page_max_bytes: config.mailbox_page_bytes,
+    };
+    let data_dir = config.data_dir.clone();
+    let mailbox = tokio::task::spawn_blocking(move || Mailbox::open(&data_dir, store_limits))
+        .await
+        .context("opening the mailbox store failed")?;
+    let mailbox = Arc::new(mailbox);
+    mailbox.expire().await;
     let (stop_sender, stop) = watch::channel(false);
+    let sweeper = tokio::spawn(mailbox::sweep(
+        Arc::clone(&mailbox),
+        mailbox::sweep_interval(config.mailbox_ttl),
+        stop.clone(),
+    ));
     let hub = Hub::new(
         config.max_rooms_per_connection.get(),
         config.room_capacity.get(),
@@ -88,6 +127,11 @@ pub async fn run(
         relay_bytes_per_sec: config.relay_bytes_per_sec,
         relay_burst_bytes: config.relay_burst_bytes,
         recorder,
+        mailbox: Arc::clone(&mailbox),
+        mailbox_max_entry_bytes: usize::try_from(config.mailbox_max_entry_bytes)
+            .unwrap_or(usize::MAX),
+        mailbox_puts_per_minute: config.mailbox_puts_per_minute,
+        mailbox_puts_per_connection: config.mailbox_puts_per_connection,
         stop: stop.clone(),
         n_running: watch::Sender::new(0),
     });
@@ -127,6 +171,19 @@ pub async fn run(
             "WebSockets still open after the grace period"
         );
     }
+    let _ = sweeper.await;
+    // Connection tasks may still be finishing a store call: wait (bounded) until the
+    // database is ours alone, so it is closed when `run` returns.
+    let closed = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while Arc::strong_count(&mailbox) > 1 || !mailbox.is_idle() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if closed.is_err() {
+        warn!("the mailbox store is still in use after the grace period");
+    }
+    drop(mailbox);
     info!("stopped");
     Ok(())
 }
@@ -139,6 +196,10 @@ pub(crate) struct Shared {
     relay_bytes_per_sec: NonZeroU64,
     relay_burst_bytes: u64,
     recorder: Option<RelayRecorder>,
+    mailbox: Arc<Mailbox>,
+    mailbox_max_entry_bytes: usize,
+    mailbox_puts_per_minute: NonZeroU32,
+    mailbox_puts_per_connection: u64,
     /// Becomes `true` when the server starts shutting down.
     stop: watch::Receiver<bool>,
     /// WebSocket connection tasks still running.

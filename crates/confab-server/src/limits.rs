@@ -21,6 +21,9 @@ pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// On shutdown, how long HTTP connections and then WebSockets get to finish.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Rooms whose acknowledged mailbox cursor one connection keeps; acknowledgements for
+/// more rooms are accepted but not remembered.
+pub(crate) const MAILBOX_ACKED_ROOMS: usize = 64;
 /// At most one `relay-cap` error per this interval per connection; further drops are silent.
 pub(crate) const RELAY_CAP_ERROR_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -51,6 +54,17 @@ impl TokenBucket {
     pub(crate) fn messages(per_second: NonZeroU32, now: Instant) -> TokenBucket {
         let per_second = NonZeroU64::from(per_second);
         TokenBucket::new(per_second, 2 * per_second.get(), now)
+    }
+
+    /// `per_minute` tokens a minute, holding at most that many (mailbox deposits).
+    pub(crate) fn per_minute(per_minute: NonZeroU32, now: Instant) -> TokenBucket {
+        let capacity = f64::from(per_minute.get());
+        TokenBucket {
+            rate: capacity / 60.0,
+            capacity,
+            tokens: capacity,
+            last_refill: now,
+        }
     }
 
     /// Takes `cost` tokens if there are that many; otherwise takes none. A `now` earlier
@@ -138,6 +152,15 @@ mod tests {
         let passed = n_passed * frame;
         assert!(passed <= burst + 2 * rate, "{passed}");
         assert!(passed + frame > burst + 2 * rate - frame, "{passed}");
+    }
+
+    #[test]
+    fn per_minute_bucket_allows_its_burst_then_one_per_interval() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::per_minute(NonZeroU32::new(6).unwrap(), start);
+        assert_eq!(take_n(&mut bucket, start, 10), 6);
+        assert_eq!(take_n(&mut bucket, start + Duration::from_secs(9), 10), 0);
+        assert_eq!(take_n(&mut bucket, start + Duration::from_secs(10), 10), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One WebSocket connection: welcome, JSON signalling requests, relay envelopes, limits,
 //! and the close that ends it.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -9,7 +10,12 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use confab_core::signal::{ClientMessage, ErrorCode, MAX_SIGNAL_LEN, ServerMessage};
+use confab_core::RoomId;
+use confab_core::mailbox::{DepositKey, DepositProof, SealedEntry};
+use confab_core::signal::{
+    ClientMessage, ErrorCode, MAX_MAILBOX_PUT_LEN, MAX_SIGNAL_LEN, MailboxItem, MailboxReply,
+    MailboxSeq, ServerMessage,
+};
 use confab_core::wire::relay::{Direction, Envelope, MAX_ENVELOPE_LEN};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
@@ -18,9 +24,10 @@ use tracing::{debug, info};
 use crate::Shared;
 use crate::hub::{HubError, Registration, encode};
 use crate::limits::{
-    CLOSE_LINGER, FLOOD_STRIKES, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT, TRANSPORT_MAX_LEN,
-    TokenBucket,
+    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT,
+    TRANSPORT_MAX_LEN, TokenBucket,
 };
+use crate::mailbox::{MailboxError, PutError};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
 /// a page from another site may not use this server as its signalling or relay service.
@@ -89,6 +96,13 @@ struct Connection {
     relay_bucket: TokenBucket,
     /// When we last answered `relay-cap`.
     last_relay_cap_error: Option<Instant>,
+    /// Mailbox deposits a minute.
+    mailbox_bucket: TokenBucket,
+    /// Mailbox deposits accepted for the store so far.
+    n_mailbox_puts: u64,
+    /// Per room, the highest sequence number this connection acknowledged: fetches start
+    /// after it. At most [`MAILBOX_ACKED_ROOMS`] rooms.
+    mailbox_acked: HashMap<RoomId, MailboxSeq>,
 }
 
 /// Counts this connection in [`Shared::n_running`] until dropped; shutdown waits for
@@ -114,6 +128,9 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         n_strikes: 0,
         relay_bucket: TokenBucket::new(shared.relay_bytes_per_sec, shared.relay_burst_bytes, now),
         last_relay_cap_error: None,
+        mailbox_bucket: TokenBucket::per_minute(shared.mailbox_puts_per_minute, now),
+        n_mailbox_puts: 0,
+        mailbox_acked: HashMap::new(),
         shared,
     };
     let Err(end) = connection.drive().await;
@@ -194,18 +211,30 @@ impl Connection {
     }
 
     async fn handle_text(&mut self, text: &str) -> Result<(), End> {
-        if text.len() > MAX_SIGNAL_LEN {
-            let message = format!("text frames are limited to {MAX_SIGNAL_LEN} bytes");
-            return self.send_error(ErrorCode::TooLarge, message).await;
+        // Only a mailbox deposit may be longer than MAX_SIGNAL_LEN.
+        let too_large = || {
+            format!(
+                "text frames are limited to {MAX_SIGNAL_LEN} bytes \
+                 ({MAX_MAILBOX_PUT_LEN} for mailbox-put)"
+            )
+        };
+        if text.len() > MAX_MAILBOX_PUT_LEN {
+            return self.send_error(ErrorCode::TooLarge, too_large()).await;
         }
         let request = match serde_json::from_str::<ClientMessage>(text) {
             Ok(request) => request,
+            Err(_) if text.len() > MAX_SIGNAL_LEN => {
+                return self.send_error(ErrorCode::TooLarge, too_large()).await;
+            }
             Err(err) => {
                 return self
                     .send_error(ErrorCode::BadRequest, bad_request_message(&err))
                     .await;
             }
         };
+        if text.len() > MAX_SIGNAL_LEN && !matches!(request, ClientMessage::MailboxPut { .. }) {
+            return self.send_error(ErrorCode::TooLarge, too_large()).await;
+        }
         let peer = self.registration.peer();
         match request {
             ClientMessage::Join { room } => match self.registration.hub().join(peer, room) {
@@ -228,6 +257,138 @@ impl Connection {
                     Err(err) => self.send_hub_error(err).await,
                 }
             }
+            ClientMessage::MailboxPut {
+                room,
+                entry,
+                key,
+                proof,
+            } => self.mailbox_put(room, entry, key, proof).await,
+            ClientMessage::MailboxFetch { room, after, proof } => {
+                self.mailbox_fetch(room, after, proof).await
+            }
+            ClientMessage::MailboxAck { room, up_to, proof } => {
+                self.mailbox_ack(room, up_to, proof).await
+            }
+        }
+    }
+
+    /// Checks size, allowance and proof, then stores: `mailbox-stored`, or an error.
+    async fn mailbox_put(
+        &mut self,
+        room: RoomId,
+        entry: SealedEntry,
+        key: DepositKey,
+        proof: DepositProof,
+    ) -> Result<(), End> {
+        let max_len = self.shared.mailbox_max_entry_bytes;
+        if entry.len() > max_len {
+            let message = format!("mailbox entries are limited to {max_len} bytes");
+            return self.send_error(ErrorCode::TooLarge, message).await;
+        }
+        let max_puts = self.shared.mailbox_puts_per_connection;
+        if self.n_mailbox_puts >= max_puts {
+            let message = format!(
+                "this connection has made its {max_puts} mailbox deposits; the stored entries are kept"
+            );
+            return self.send_error(ErrorCode::MailboxFull, message).await;
+        }
+        if !self.mailbox_bucket.try_take(Instant::now(), 1) {
+            let message = format!(
+                "mailbox deposits are limited to {} a minute; this one was dropped",
+                self.shared.mailbox_puts_per_minute
+            );
+            return self.send_error(ErrorCode::RateLimited, message).await;
+        }
+        let peer = self.registration.peer();
+        if key.verify_put(&room, peer, &entry, &proof).is_err() {
+            let message = "the deposit proof does not verify for this room, connection and entry";
+            return self
+                .send_error(ErrorCode::MailboxDenied, message.into())
+                .await;
+        }
+        self.n_mailbox_puts += 1;
+        match self.shared.mailbox.put(room, key, entry).await {
+            Ok(seq) => {
+                self.send_mailbox(&MailboxReply::MailboxStored { room, seq })
+                    .await
+            }
+            Err(err) => self.send_mailbox_error(err).await,
+        }
+    }
+
+    /// One page after `max(after, acknowledged)`: `mailbox-entries`, or an error.
+    async fn mailbox_fetch(
+        &mut self,
+        room: RoomId,
+        after: MailboxSeq,
+        proof: DepositProof,
+    ) -> Result<(), End> {
+        let acked = self.mailbox_acked.get(&room).copied().unwrap_or_default();
+        let peer = self.registration.peer();
+        match self
+            .shared
+            .mailbox
+            .fetch(room, after.max(acked), peer, proof)
+            .await
+        {
+            Ok(page) => {
+                let entries = page
+                    .entries
+                    .into_iter()
+                    .filter_map(|(seq, bytes)| {
+                        // The store holds only entries that parsed on the way in.
+                        SealedEntry::from_bytes(bytes)
+                            .ok()
+                            .map(|entry| MailboxItem { seq, entry })
+                    })
+                    .collect();
+                let reply = MailboxReply::MailboxEntries {
+                    room,
+                    entries,
+                    more: page.more,
+                };
+                self.send_mailbox(&reply).await
+            }
+            Err(err) => self.send_mailbox_error(err).await,
+        }
+    }
+
+    /// Moves this connection's cursor for `room`; silent unless refused.
+    async fn mailbox_ack(
+        &mut self,
+        room: RoomId,
+        up_to: MailboxSeq,
+        proof: DepositProof,
+    ) -> Result<(), End> {
+        let peer = self.registration.peer();
+        if let Err(err) = self.shared.mailbox.check_access(room, peer, proof).await {
+            return self.send_mailbox_error(err).await;
+        }
+        let is_known = self.mailbox_acked.contains_key(&room);
+        if is_known || self.mailbox_acked.len() < MAILBOX_ACKED_ROOMS {
+            let acked = self.mailbox_acked.entry(room).or_default();
+            *acked = (*acked).max(up_to);
+        }
+        Ok(())
+    }
+
+    async fn send_mailbox_error(&mut self, err: MailboxError) -> Result<(), End> {
+        let code = match &err {
+            MailboxError::Put(PutError::Denied) | MailboxError::Denied => ErrorCode::MailboxDenied,
+            MailboxError::Put(PutError::Store(_)) | MailboxError::Unavailable => {
+                ErrorCode::MailboxUnavailable
+            }
+            MailboxError::Put(PutError::RoomFull { .. } | PutError::StoreFull { .. }) => {
+                ErrorCode::MailboxFull
+            }
+        };
+        self.send_error(code, err.to_string()).await
+    }
+
+    async fn send_mailbox(&mut self, reply: &MailboxReply) -> Result<(), End> {
+        match serde_json::to_string(reply) {
+            Ok(text) => self.send(Message::Text(text.into())).await,
+            Err(_) => Ok(()),
         }
     }
 

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use confab_core::signal::{ClientMessage, ErrorCode, IceServer, ServerMessage};
+use confab_core::signal::{
+    ClientMessage, ErrorCode, IceServer, MailboxReply, ServerFrame, ServerMessage,
+};
 use confab_core::wire::relay::{Direction, Envelope};
 use confab_core::{PeerId, RoomId};
 use confab_server::Config;
@@ -34,6 +36,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dist: TempDir,
+    /// The default `--data-dir` (a test may point the config elsewhere).
+    _data: TempDir,
 }
 
 /// A WebSocket client that has read its welcome.
@@ -50,6 +54,7 @@ pub struct Client {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Received {
     Server(ServerMessage),
+    Mailbox(MailboxReply),
     Binary(Vec<u8>),
     /// A close frame: code and reason.
     Closed(Option<(u16, String)>),
@@ -77,14 +82,17 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// A server with the default configuration adjusted by `configure`.
+    /// A server with the default configuration adjusted by `configure`; its data directory
+    /// is a fresh temporary one unless `configure` sets another.
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
         init_tracing();
         let dist = tempfile::tempdir().unwrap();
         std::fs::write(dist.path().join("index.html"), INDEX_HTML).unwrap();
         std::fs::write(dist.path().join("x.wasm"), WASM).unwrap();
+        let data = tempfile::tempdir().unwrap();
         let mut config = Config {
             dist: dist.path().to_owned(),
+            data_dir: data.path().to_owned(),
             ..Config::default()
         };
         configure(&mut config);
@@ -100,6 +108,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             _dist: dist,
+            _data: data,
         }
     }
 
@@ -234,10 +243,14 @@ impl Client {
             return Some(match next {
                 None => Received::Gone("end of stream".into()),
                 Some(Err(err)) => Received::Gone(err.to_string()),
-                Some(Ok(Message::Text(text))) => Received::Server(
-                    serde_json::from_str(text.as_str())
-                        .unwrap_or_else(|err| panic!("bad server JSON {text}: {err}")),
-                ),
+                Some(Ok(Message::Text(text))) => {
+                    match serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|err| panic!("bad server JSON {text}: {err}"))
+                    {
+                        ServerFrame::Server(message) => Received::Server(message),
+                        ServerFrame::Mailbox(reply) => Received::Mailbox(reply),
+                    }
+                }
                 Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes.to_vec()),
                 Some(Ok(Message::Close(frame))) => Received::Closed(
                     frame.map(|frame| (u16::from(frame.code), frame.reason.to_string())),

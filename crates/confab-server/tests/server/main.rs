@@ -8,6 +8,7 @@ mod harness;
 
 mod http;
 mod limits;
+mod mailbox;
 mod relay;
 mod shutdown;
 mod signalling;

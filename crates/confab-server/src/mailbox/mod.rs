@@ -1,0 +1,255 @@
+//! The offline mailbox: sealed entries members deposit for a room id and fetch when they
+//! come back. The server stores ciphertext, the room id and the room's deposit public key;
+//! it checks deposit proofs (see `confab_core::mailbox`) and caps, and deletes entries when
+//! they expire. Acknowledgements move only the acknowledging connection's cursor: nothing
+//! is deleted before expiry, because the server cannot tell members apart.
+//!
+//! [`Mailbox`] wraps the [`store`] for the async connection tasks (every call runs on a
+//! blocking thread) and holds the counters a metrics endpoint will read.
+
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use confab_core::mailbox::{DepositKey, DepositProof, SealedEntry};
+use confab_core::signal::MailboxSeq;
+use confab_core::{PeerId, RoomId};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub(crate) use store::{AccessError, Page, PutError, StoreError, StoreLimits};
+
+use crate::ws::stopped;
+use store::Store;
+
+/// The file in `--data-dir` that holds the mailbox.
+pub(crate) const DATABASE_FILE: &str = "mailbox.redb";
+
+/// The mailbox service: the store (if it opened) and its counters.
+pub(crate) struct Mailbox {
+    store: Option<Arc<Store>>,
+    /// Counters for operators (a later `/metrics` reads them).
+    pub(crate) metrics: MailboxMetrics,
+}
+
+/// Plain counters since start.
+#[derive(Debug, Default)]
+pub(crate) struct MailboxMetrics {
+    /// Entries stored.
+    pub(crate) puts_stored: AtomicU64,
+    /// Deposits refused because a room, the store or a connection's allowance was full.
+    pub(crate) puts_refused_full: AtomicU64,
+    /// Requests refused for a wrong deposit key or proof.
+    pub(crate) requests_denied: AtomicU64,
+    /// Pages served.
+    pub(crate) fetches: AtomicU64,
+    /// Entries served in pages.
+    pub(crate) entries_served: AtomicU64,
+    /// Acknowledgements accepted.
+    pub(crate) acks: AtomicU64,
+    /// Entries deleted at expiry.
+    pub(crate) entries_expired: AtomicU64,
+    /// Store operations that failed.
+    pub(crate) store_errors: AtomicU64,
+}
+
+/// Why a mailbox request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MailboxError {
+    /// Refused by the store's rules.
+    #[error(transparent)]
+    Put(PutError),
+    /// The proof does not match the room's bound key.
+    #[error("the access proof does not match this room's deposit key")]
+    Denied,
+    /// No store, or it failed.
+    #[error("the server's mailbox is not available")]
+    Unavailable,
+}
+
+impl Mailbox {
+    /// Opens `data_dir/mailbox.redb`, creating the directory if needed. If that fails the
+    /// server still runs, without a mailbox: every mailbox request is answered
+    /// `mailbox-unavailable`, and the reason is logged as an error.
+    pub(crate) fn open(data_dir: &Path, limits: StoreLimits) -> Mailbox {
+        let path = data_dir.join(DATABASE_FILE);
+        let opened = std::fs::create_dir_all(data_dir)
+            .map_err(|err| err.to_string())
+            .and_then(|()| Store::open(&path, limits).map_err(|err| err.to_string()));
+        let store = match opened {
+            Ok(store) => {
+                info!(path = %path.display(), "mailbox store open");
+                Some(Arc::new(store))
+            }
+            Err(err) => {
+                error!(path = %path.display(), %err, "cannot open the mailbox store; running without a mailbox");
+                None
+            }
+        };
+        Mailbox {
+            store,
+            metrics: MailboxMetrics::default(),
+        }
+    }
+
+    /// Whether no store operation is running (nothing else holds the store), so dropping
+    /// the mailbox closes the database.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.store
+            .as_ref()
+            .is_none_or(|store| Arc::strong_count(store) == 1)
+    }
+
+    /// Stores an entry whose put proof the caller has checked against `key`.
+    pub(crate) async fn put(
+        &self,
+        room: RoomId,
+        key: DepositKey,
+        entry: SealedEntry,
+    ) -> Result<MailboxSeq, MailboxError> {
+        let result = self
+            .blocking(move |store| store.put(unix_ms(), &room, &key, entry.as_bytes()))
+            .await;
+        match result {
+            Some(Ok(seq)) => {
+                self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
+                Ok(seq)
+            }
+            Some(Err(PutError::Denied)) => {
+                self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
+                Err(MailboxError::Denied)
+            }
+            Some(Err(PutError::Store(err))) => Err(self.failed(&err)),
+            Some(Err(err)) => {
+                self.metrics
+                    .puts_refused_full
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(MailboxError::Put(err))
+            }
+            None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    /// One page of `room` after `after`, for connection `peer` with an access proof.
+    pub(crate) async fn fetch(
+        &self,
+        room: RoomId,
+        after: MailboxSeq,
+        peer: PeerId,
+        proof: DepositProof,
+    ) -> Result<Page, MailboxError> {
+        let result = self
+            .blocking(move |store| {
+                store.fetch(unix_ms(), &room, after, |key| {
+                    key.verify_access(&room, peer, &proof).is_ok()
+                })
+            })
+            .await;
+        let page = self.access_result(result)?;
+        self.metrics.fetches.fetch_add(1, Ordering::Relaxed);
+        let n_entries = u64::try_from(page.entries.len()).unwrap_or(u64::MAX);
+        self.metrics
+            .entries_served
+            .fetch_add(n_entries, Ordering::Relaxed);
+        Ok(page)
+    }
+
+    /// Checks connection `peer`'s access proof for `room` (for an acknowledgement).
+    pub(crate) async fn check_access(
+        &self,
+        room: RoomId,
+        peer: PeerId,
+        proof: DepositProof,
+    ) -> Result<(), MailboxError> {
+        let result = self
+            .blocking(move |store| {
+                store.check_access(&room, |key| key.verify_access(&room, peer, &proof).is_ok())
+            })
+            .await;
+        self.access_result(result)?;
+        self.metrics.acks.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Deletes expired entries now.
+    pub(crate) async fn expire(&self) {
+        match self.blocking(|store| store.expire(unix_ms())).await {
+            Some(Ok(0)) | None => {}
+            Some(Ok(n_expired)) => {
+                info!(n_expired, "mailbox entries expired");
+                self.metrics
+                    .entries_expired
+                    .fetch_add(n_expired, Ordering::Relaxed);
+            }
+            Some(Err(err)) => {
+                self.failed(&err);
+            }
+        }
+    }
+
+    fn access_result<T>(&self, result: Option<Result<T, AccessError>>) -> Result<T, MailboxError> {
+        match result {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(AccessError::Denied)) => {
+                self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
+                Err(MailboxError::Denied)
+            }
+            Some(Err(AccessError::Store(err))) => Err(self.failed(&err)),
+            None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    fn failed(&self, err: &StoreError) -> MailboxError {
+        self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+        error!(%err, "mailbox store failed");
+        MailboxError::Unavailable
+    }
+
+    /// Runs `work` on a blocking thread. `None` without a store, or if the thread panicked.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let store = Arc::clone(self.store.as_ref()?);
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(value) => Some(value),
+            Err(err) => {
+                error!(%err, "mailbox task failed");
+                None
+            }
+        }
+    }
+}
+
+/// Deletes expired entries every `interval` until the server stops.
+pub(crate) async fn sweep(
+    mailbox: Arc<Mailbox>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = tokio::time::sleep(interval) => mailbox.expire().await,
+        }
+    }
+}
+
+/// How often to sweep for a TTL: a quarter of it, between 10 ms and a minute.
+pub(crate) fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60))
+}
+
+/// Now as unix milliseconds (0 if the clock is before 1970, which only delays expiry).
+fn unix_ms() -> u64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+        Err(_) => {
+            warn!("the system clock is before 1970");
+            0
+        }
+    }
+}
