@@ -284,7 +284,8 @@ enum Input {
     Rehashed {
         file: EventId,
         stored: u32,
-        digest: confab_core::transfer::FileDigest,
+        // Boxed: BLAKE3's hasher state is about 2 KB.
+        digest: Box<confab_core::transfer::FileDigest>,
     },
     /// Resume from `stored` chunks (hash them first).
     RehashFrom {
@@ -811,7 +812,7 @@ impl Driver {
                 file,
                 stored,
                 digest,
-            } => self.rehashed(now, file, stored, digest),
+            } => self.rehashed(now, file, stored, *digest),
             Input::RehashFrom { file, stored } => self.rehash_from(file, stored),
             Input::SpaceChecked { file, enough, free } => {
                 self.space_checked(now, file, enough, free)

@@ -444,6 +444,12 @@ pub fn mount() {
     leptos::mount::mount_to_body(App);
 }
 
+/// Runs the file worker's side ([`platform::file_worker`]); `main` calls it in a worker.
+pub fn run_file_worker() {
+    console_error_panic_hook::set_once();
+    platform::file_worker::run();
+}
+
 /// The command handle from context.
 pub(crate) fn use_commands() -> Commands {
     expect_context::<Commands>()

@@ -1,5 +1,10 @@
-//! Entry point: installs the panic hook and mounts the app.
+//! Entry point: installs the panic hook and mounts the app, or, in the file worker
+//! (`src/platform/file_worker.rs`), runs that instead.
 
 fn main() {
-    confab::mount();
+    if confab::platform::file_worker::in_worker() {
+        confab::run_file_worker();
+    } else {
+        confab::mount();
+    }
 }

@@ -82,6 +82,17 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     );
     save_and_compare(&b, NAME, SIZE, hash).await?;
     a.by_role("list", "Receivers").await?;
+    // Both stored on their file workers (Bob the chunks, Alice her kept copy), not on the
+    // page's thread.
+    for (who, browser) in [("Alice", alice), ("Bob", bob)] {
+        let console = browser.console_all().await?;
+        anyhow::ensure!(
+            console
+                .iter()
+                .any(|line| line.contains("file worker ready")),
+            "{who}'s file worker never started: {console:?}"
+        );
+    }
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
 }

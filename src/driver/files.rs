@@ -5,15 +5,19 @@
 //! reload; and the transfer state the UI shows.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError};
 use confab_core::{
     Direction, EventId, Instant, MemberKey, PeerId, RoomId, TransferState, TransferUpdate,
 };
 
+use futures::FutureExt as _;
+use futures::future::{LocalBoxFuture, Shared};
 use leptos::prelude::*;
 
 use super::{Driver, Input, log};
+use crate::platform::file_worker::FileWorker;
 use crate::platform::files as platform_files;
 use crate::platform::store::StoreError;
 use crate::platform::{clock, page};
@@ -176,7 +180,13 @@ pub(super) struct Transfers {
     relay: Option<RelayBudget>,
     /// When relayed uploads may go on.
     relay_wait: Option<Instant>,
+    /// The file worker, once asked for ([`Driver::file_worker`]).
+    worker: Option<WorkerStart>,
 }
+
+/// The file worker starting, or started (`None`: it cannot run here, and the page's
+/// thread stores chunks itself).
+type WorkerStart = Shared<LocalBoxFuture<'static, Option<Rc<FileWorker>>>>;
 
 impl Transfers {
     pub(super) fn deadline(&self) -> Option<Instant> {
@@ -265,49 +275,26 @@ impl Driver {
         }
     }
 
-    /// Stores an encrypted copy of our file in the background, so that it can still be
-    /// sent after this page reloads; the record saying so commits with the last chunks.
-    fn keep_copy(&self, file: EventId, blob: web_sys::Blob, size: u64) {
+    /// Stores an encrypted copy of our file in the background (in the file worker where
+    /// there is one), so that it can still be sent after this page reloads; the record
+    /// saying so commits with the last chunks.
+    fn keep_copy(&mut self, file: EventId, blob: web_sys::Blob, size: u64) {
         let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.room) else {
             return;
         };
+        let worker = self.file_worker();
         wasm_bindgen_futures::spawn_local(async move {
-            let step = (CHUNK_LEN * READ_CHUNKS) as u64;
             let record = encode_record(room, Decision::Kept);
-            let mut offset = 0u64;
-            let mut result = Ok(());
-            loop {
-                let end = (offset + step).min(size);
-                let bytes = match platform_files::read_slice(&blob, offset, end).await {
-                    Ok(bytes) => bytes,
-                    Err(error) => {
-                        result = Err(StoreError::Unavailable(error));
-                        break;
-                    }
-                };
-                let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_LEN).collect();
-                let first = (offset / CHUNK_LEN as u64) as u32;
-                let last = end >= size;
-                let written = store
-                    .put_chunks(
-                        *file.as_bytes(),
-                        first,
-                        &chunks,
-                        last.then_some(record.as_slice()),
-                    )
-                    .await;
-                if let Err(error) = written {
-                    result = Err(error);
-                    break;
+            let result = match worker.await {
+                Some(worker) => {
+                    worker
+                        .keep_copy(*file.as_bytes(), &blob, size, &record)
+                        .await
                 }
-                if last {
-                    break;
+                None => {
+                    platform_files::keep_copy(&store, *file.as_bytes(), &blob, size, &record).await
                 }
-                offset = end;
-            }
-            if result.is_err() {
-                let _ = store.forget_file(*file.as_bytes()).await;
-            }
+            };
             let _ = inbox.unbounded_send(Input::FileKept { file, result });
         });
     }
@@ -421,7 +408,7 @@ impl Driver {
             let _ = inbox.unbounded_send(Input::Rehashed {
                 file,
                 stored: kept,
-                digest,
+                digest: Box::new(digest),
             });
         });
     }
@@ -541,7 +528,7 @@ impl Driver {
                 let _ = inbox.unbounded_send(Input::Rehashed {
                     file,
                     stored: 0,
-                    digest: FileDigest::new(),
+                    digest: Box::default(),
                 });
             });
         } else if !self.client.resume_download(now, file) {
@@ -755,6 +742,10 @@ impl Driver {
             .filter(|file| !self.transfers.saving.contains(file))
             .copied()
             .collect();
+        let worker = match ready.is_empty() {
+            true => None,
+            false => self.file_worker().peek().cloned().flatten(),
+        };
         for file in ready {
             let Some((first, chunks)) = self.transfers.unsaved.remove(&file) else {
                 continue;
@@ -765,11 +756,20 @@ impl Driver {
             self.transfers.saving.insert(file);
             let up_to = first + chunks.len() as u32;
             let inbox = self.inbox.clone();
+            // Posted now, in order; the worker seals and writes off this thread.
+            let in_worker = worker
+                .as_ref()
+                .map(|worker| worker.put_chunks(*file.as_bytes(), first, &chunks, None));
             wasm_bindgen_futures::spawn_local(async move {
-                let slices: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-                let result = store
-                    .put_chunks(*file.as_bytes(), first, &slices, None)
-                    .await;
+                let result = match in_worker {
+                    Some(write) => write.await,
+                    None => {
+                        let slices: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                        store
+                            .put_chunks(*file.as_bytes(), first, &slices, None)
+                            .await
+                    }
+                };
                 let _ = inbox.unbounded_send(Input::ChunksSaved {
                     file,
                     up_to,
@@ -777,6 +777,35 @@ impl Driver {
                 });
             });
         }
+    }
+
+    /// The file worker, started on first use: received chunks and kept copies are sealed
+    /// and stored there. Until it is ready, and where it cannot run, the page does it.
+    fn file_worker(&mut self) -> WorkerStart {
+        if let Some(start) = &self.transfers.worker {
+            return start.clone();
+        }
+        let store = self.store.clone();
+        let start = async move {
+            match FileWorker::start(store.as_deref()?).await {
+                Ok(worker) => {
+                    log("file worker ready: files are stored off the page's thread");
+                    Some(Rc::new(worker))
+                }
+                Err(error) => {
+                    log(&format!(
+                        "no file worker, files are stored on the page: {error}"
+                    ));
+                    None
+                }
+            }
+        }
+        .boxed_local()
+        .shared();
+        // A shared future runs only while polled: drive it even if nobody waits.
+        wasm_bindgen_futures::spawn_local(start.clone().map(|_| ()));
+        self.transfers.worker = Some(start.clone());
+        start
     }
 
     pub(super) fn chunks_saved(

@@ -38,6 +38,49 @@ pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, St
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Chunks read from a file at a time when keeping a copy of it.
+const KEEP_READ_CHUNKS: usize = 16;
+
+/// Stores a sealed copy of our file `blob` (`size` bytes) as the chunks of `file`, read a
+/// few chunks at a time, with `record` committed beside the last ones: what lets the file
+/// be sent after a reload. On failure, the part written is removed again. Runs in the file
+/// worker where there is one.
+pub async fn keep_copy<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    blob: &Blob,
+    size: u64,
+    record: &[u8],
+) -> Result<(), super::store::StoreError> {
+    use confab_core::transfer::CHUNK_LEN;
+    let step = (CHUNK_LEN * KEEP_READ_CHUNKS) as u64;
+    let mut offset = 0u64;
+    let result = loop {
+        let end = (offset + step).min(size);
+        let bytes = match read_slice(blob, offset, end).await {
+            Ok(bytes) => bytes,
+            Err(error) => break Err(super::store::StoreError::Unavailable(error)),
+        };
+        let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_LEN).collect();
+        let first = (offset / CHUNK_LEN as u64) as u32;
+        let last = end >= size;
+        if let Err(error) = store
+            .put_chunks(file, first, &chunks, last.then_some(record))
+            .await
+        {
+            break Err(error);
+        }
+        if last {
+            break Ok(());
+        }
+        offset = end;
+    };
+    if result.is_err() {
+        let _ = store.forget_file(file).await;
+    }
+    result
+}
+
 /// How many more bytes this site may store (`navigator.storage.estimate()`: quota minus
 /// usage), if the browser says. The quota is the browser's own guess, not a promise.
 pub async fn storage_free() -> Option<u64> {

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod entropy;
+pub mod file_worker;
 pub mod files;
 pub mod media;
 pub mod net;

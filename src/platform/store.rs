@@ -339,6 +339,39 @@ impl Store<IdbBackend> {
     }
 }
 
+impl Store<IdbBackend> {
+    /// What the file worker needs to open this store beside the page: the database name
+    /// and the data key, wrapped *plain* (it crosses to the worker by `postMessage`, inside
+    /// the page's own agent cluster; it is never stored in that form).
+    pub fn worker_credentials(&self) -> Result<(String, Zeroizing<Vec<u8>>), StoreError> {
+        let name = self
+            .backend
+            .name()
+            .ok_or_else(|| StoreError::Unavailable("the database is closed".into()))?;
+        let wrapped = self.vault.borrow_mut().wrap(None, self.kdf)?;
+        Ok((name, wrapped.encode()))
+    }
+
+    /// The file worker's side of [`Store::worker_credentials`]: opens database `name`
+    /// (no tab lock, no upgrade: see [`IdbBackend::open_in_worker`]) with the data key.
+    pub async fn open_in_worker(name: &str, key: &[u8]) -> Result<BrowserStore, StoreError> {
+        let wrapped = WrappedKey::decode(key)?;
+        if wrapped.needs_passphrase() {
+            return Err(StoreError::Unavailable(
+                "the file worker was given a wrapped key".into(),
+            ));
+        }
+        let vault = Vault::unlock(&wrapped, None, entropy::seed())?;
+        Ok(Store {
+            backend: IdbBackend::open_in_worker(name).await?,
+            vault: RefCell::new(vault),
+            kdf: KdfParams::default(),
+            protected: Cell::new(false),
+            next_seq: RefCell::new(HashMap::new()),
+        })
+    }
+}
+
 impl<B: Backend> Store<B> {
     /// Unlocks the profile in `backend`, or creates one there if it is empty.
     ///

@@ -79,6 +79,31 @@ impl IdbBackend {
         })
     }
 
+    /// Opens database `name` from the file worker ([`crate::platform::file_worker`]),
+    /// which runs for the page that spawned it: that page holds the tab lock and has
+    /// already created or upgraded the database, so this takes no lock and upgrades
+    /// nothing (a database at another version is refused).
+    pub async fn open_in_worker(name: &str) -> Result<IdbBackend, StoreError> {
+        let db = Database::open(name)
+            .with_version(SCHEMA_VERSION)
+            .with_on_upgrade_needed(|_, _| {
+                Err(IdbError::from(JsValue::from_str(
+                    "the file worker found the database at another version",
+                )))
+            })
+            .await
+            .map_err(open_error)?;
+        Ok(IdbBackend {
+            db: Some(db),
+            _open: OpenMark(name.to_owned()),
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> Option<String> {
+        self.db.as_ref().map(|db| db.name())
+    }
+
     /// Deletes database `name` (tests clean up with it). Waits while a connection to it
     /// is open, so drop every [`super::Store`] on it first.
     pub async fn delete_database(name: &str) -> Result<(), StoreError> {
