@@ -20,14 +20,22 @@ pub struct Server {
     pub relay_record: Option<PathBuf>,
 }
 
+/// The data directory (the mailbox) of the server on `port`.
+fn data_dir(env: &Env, port: u16) -> PathBuf {
+    env.out.join(format!("server-data-{port}"))
+}
+
 impl Server {
     /// Starts the server on a free port, optionally recording relayed payloads.
     pub async fn start(env: &Env, record_relay: bool) -> anyhow::Result<Server> {
         let port = free_port()?;
+        // A new server starts with an empty mailbox; a restarted one keeps its own.
+        let _ = std::fs::remove_dir_all(data_dir(env, port));
         Server::start_on(env, port, record_relay).await
     }
 
-    /// Starts the server on `port` (to restart it where clients expect it).
+    /// Starts the server on `port` (to restart it where clients expect it), with the data
+    /// directory it had there.
     pub async fn start_on(env: &Env, port: u16, record_relay: bool) -> anyhow::Result<Server> {
         let relay_record = record_relay.then(|| env.out.join(format!("relay-{port}.bin")));
         let mut command = Command::new(&env.server_bin);
@@ -36,6 +44,8 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--dist")
             .arg(&env.dist)
+            .arg("--data-dir")
+            .arg(data_dir(env, port))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file(&env.out, &format!("server-{port}.log"))?)
