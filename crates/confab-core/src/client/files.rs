@@ -8,7 +8,10 @@
 //!   refused: nothing confirmed goes out twice. When the receiver has said nothing for
 //!   twice [`Config::transfer_stall`] while chunks are unacknowledged (its final
 //!   acknowledgement may have been lost), we ask the caller for the last chunk again; a
-//!   receiver that has it all answers with its acknowledgement.
+//!   receiver that has it all answers with its acknowledgement. An upload that ended with
+//!   its link before the receiver confirmed everything is taken up again when a verified
+//!   link to the receiver appears: unless the receiver asks, we probe it that way a few
+//!   times.
 //! - **Download**: [`Client::download`] asks the author's link for chunks from what the
 //!   caller has stored; chunks are taken strictly in order ([`Event::ChunkReceived`]),
 //!   hashed, and acknowledged once the caller reports them stored
@@ -17,11 +20,13 @@
 //!   waits and resumes when the author is verified again. Once every chunk has arrived
 //!   and matched the hash, nothing more is asked: the download completes when the
 //!   caller has stored them all, whatever became of the link, and then no longer
-//!   depends on it.
+//!   depends on it. Its final acknowledgement may be lost with the link it went on, so
+//!   a complete download says it again to every verified link to the author that
+//!   appears (and when [`Client::download`] finds everything stored).
 //!
 //! [`Config::transfer_stall`]: super::Config::transfer_stall
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Channel, Client, Event, PeerState, SendError};
 use crate::Instant;
@@ -33,6 +38,9 @@ use crate::transfer::{
     safe_file_name, safe_mime,
 };
 use crate::wire::{Body, Frame};
+
+/// Probes of an upload we resumed on our own (see [`Upload::probes_left`]).
+const PROBES_AFTER_RETURN: u8 = 3;
 
 /// Which way a transfer goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +96,9 @@ pub(crate) struct Files {
     downloads: BTreeMap<EventId, Download>,
     /// Uploads that ended with their link, not yet reported.
     dropped: Vec<TransferUpdate>,
+    /// Uploads that ended with their link before the receiver confirmed everything: when
+    /// it is back, we ask whether it completed meanwhile (see [`Upload::probes_left`]).
+    unfinished: BTreeSet<(EventId, MemberKey)>,
 }
 
 struct Upload {
@@ -99,6 +110,11 @@ struct Upload {
     acked: u32,
     /// The receiver's last request or acknowledgement, or our last probe.
     last_heard: Instant,
+    /// `None` for an upload the receiver asked for. `Some` for one we resumed on our own
+    /// when the receiver's link came back after an upload ended with its link: we probe
+    /// this many more times (the receiver may have completed and its final
+    /// acknowledgement been lost), then wait for it to ask.
+    probes_left: Option<u8>,
 }
 
 struct Download {
@@ -125,18 +141,25 @@ impl Files {
     /// The link to `peer` is gone: its uploads end (reported as waiting, with what that
     /// member confirmed) and the downloads it fed are returned, to wait for their author.
     pub(crate) fn forget_peer(&mut self, peer: PeerId) -> Vec<EventId> {
-        let gone: Vec<(EventId, MemberKey)> = self
+        let gone: Vec<(EventId, MemberKey, bool)> = self
             .uploads
             .iter()
             .filter(|((_, p), _)| *p == peer)
-            .map(|((file, _), upload)| (*file, upload.member))
+            .map(|((file, _), upload)| (*file, upload.member, upload.probes_left.is_none()))
             .collect();
         self.uploads.retain(|(_, p), _| *p != peer);
-        for (file, member) in gone {
+        for (file, member, asked) in gone {
             let Some(meta) = self.held.get(&file) else {
                 continue;
             };
             let confirmed = self.confirmed.get(&(file, member)).copied().unwrap_or(0);
+            if confirmed < meta.chunks() {
+                self.unfinished.insert((file, member));
+            }
+            if !asked {
+                // Reported as waiting when its asked-for predecessor ended.
+                continue;
+            }
             self.dropped.push(TransferUpdate {
                 file,
                 member,
@@ -230,6 +253,7 @@ impl Client {
         let now = self.monotonic(now);
         self.files.held.remove(&file);
         self.files.confirmed.retain(|(f, _), _| *f != file);
+        self.files.unfinished.retain(|(f, _)| *f != file);
         let peers: Vec<(PeerId, MemberKey)> = self
             .files
             .uploads
@@ -322,7 +346,16 @@ impl Client {
             };
             self.events
                 .push_back(Event::Transfer(download.update(file)));
+            let complete = download.state == TransferState::Complete;
             self.files.downloads.insert(file, download);
+            // The author may not have heard it (our page reloaded before the final
+            // acknowledgement went out): say it. An empty file was never asked for.
+            if complete
+                && stored > 0
+                && let Some(peer) = self.link_of(author)
+            {
+                self.send_body(now, peer, &Body::FileAck { file, next: stored });
+            }
             return Ok(());
         }
         self.files.downloads.insert(file, download);
@@ -521,7 +554,9 @@ impl Client {
         }
     }
 
-    /// A verified link to `member` appeared: resume downloads of their files.
+    /// A verified link to `member` appeared: resume downloads of their files, and repeat
+    /// the final acknowledgement of those we completed (it may have been lost with the
+    /// link it went on, and the author's upload with it: nobody would ask again).
     pub(super) fn resume_downloads_from(&mut self, now: Instant, member: MemberKey) {
         let waiting: Vec<EventId> = self
             .files
@@ -533,6 +568,61 @@ impl Client {
             .collect();
         for file in waiting {
             self.request_chunks(now, file);
+        }
+        let complete: Vec<(EventId, u32)> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|(_, d)| d.author == member && d.state == TransferState::Complete)
+            .filter(|(_, d)| d.meta.chunks() > 0)
+            .map(|(file, d)| (*file, d.meta.chunks()))
+            .collect();
+        if let Some(peer) = self.link_of(member) {
+            for (file, next) in complete {
+                self.send_body(now, peer, &Body::FileAck { file, next });
+            }
+        }
+        self.resume_uploads_to(now, member);
+    }
+
+    /// A verified link to `member` appeared: our uploads to them that ended with a link
+    /// before they confirmed everything wait on it for their request, and after
+    /// [`Config::transfer_stall`] twice without one, ask whether they completed
+    /// meanwhile (the usual probe, a few times): their final acknowledgement may have
+    /// been lost with the link, and they would not ask again.
+    ///
+    /// [`Config::transfer_stall`]: super::Config::transfer_stall
+    fn resume_uploads_to(&mut self, now: Instant, member: MemberKey) {
+        let Some(peer) = self.link_of(member) else {
+            return;
+        };
+        let files: Vec<EventId> = self
+            .files
+            .unfinished
+            .iter()
+            .filter(|(_, m)| *m == member)
+            .map(|(file, _)| *file)
+            .collect();
+        for file in files {
+            self.files.unfinished.remove(&(file, member));
+            let Some(total) = self.files.held.get(&file).map(FileMeta::chunks) else {
+                continue;
+            };
+            let confirmed = self.files.confirmed.get(&(file, member)).copied();
+            let acked = confirmed.unwrap_or(0);
+            if acked >= total || self.files.uploads.contains_key(&(file, peer)) {
+                continue;
+            }
+            self.files.uploads.insert(
+                (file, peer),
+                Upload {
+                    member,
+                    next: total,
+                    acked,
+                    last_heard: now,
+                    probes_left: Some(PROBES_AFTER_RETURN),
+                },
+            );
         }
     }
 
@@ -582,8 +672,18 @@ impl Client {
         // the caller for the last chunk asked again; a receiver that has everything
         // answers it with its acknowledgement, one still receiving drops it.
         let mut probes = Vec::new();
+        let mut given_up = Vec::new();
         for ((file, peer), upload) in &mut self.files.uploads {
             if upload.acked < upload.next && now >= upload.last_heard + stall * 2 {
+                match &mut upload.probes_left {
+                    Some(0) => {
+                        // Not asked, no answer: it waits for the receiver to ask.
+                        given_up.push((*file, *peer, upload.member));
+                        continue;
+                    }
+                    Some(left) => *left -= 1,
+                    None => {}
+                }
                 upload.last_heard = now;
                 probes.push(Event::ChunkWanted {
                     peer: *peer,
@@ -591,6 +691,10 @@ impl Client {
                     index: upload.next - 1,
                 });
             }
+        }
+        for (file, peer, member) in given_up {
+            self.files.uploads.remove(&(file, peer));
+            self.files.unfinished.insert((file, member));
         }
         self.events.extend(probes);
     }
@@ -690,11 +794,22 @@ impl Client {
                 super::RejectReason::Content("chunk index past the end".into()),
             );
         }
+        self.files.unfinished.remove(&(file, member));
+        if self
+            .files
+            .uploads
+            .get(&(file, peer))
+            .is_some_and(|upload| upload.probes_left.is_some())
+        {
+            // Our own probe: the receiver's request replaces it.
+            self.files.uploads.remove(&(file, peer));
+        }
         let upload = self.files.uploads.entry((file, peer)).or_insert(Upload {
             member,
             next: from,
             acked: from,
             last_heard: now,
+            probes_left: None,
         });
         // A resume may restart below what was acknowledged only if the receiver lost it.
         upload.acked = upload.acked.min(from);
@@ -740,6 +855,22 @@ impl Client {
             return;
         };
         let (total, size) = (meta.chunks(), meta.size);
+        if next == total {
+            // The receiver has every chunk stored, checked against the hash we signed (it
+            // can only be wrong about itself). Maybe repeated, on a link that carries no
+            // upload: the one it completed on went before we heard, or our page reloaded.
+            match self.files.uploads.get(&(file, peer)) {
+                // Acknowledging what was never sent.
+                Some(upload) if next > upload.next => {}
+                Some(_) => self.complete_upload(file, peer),
+                None => {
+                    if let Some(member) = self.member_of(peer) {
+                        self.confirm_complete(file, member);
+                    }
+                }
+            }
+            return;
+        }
         let Some(upload) = self.files.uploads.get_mut(&(file, peer)) else {
             return;
         };
@@ -755,10 +886,6 @@ impl Client {
         let confirmed = self.files.confirmed.entry((file, member)).or_default();
         let progressed = next > *confirmed;
         *confirmed = (*confirmed).max(next);
-        if next == total {
-            self.complete_upload(file, peer);
-            return;
-        }
         if progressed {
             self.events.push_back(Event::Transfer(TransferUpdate {
                 file,
@@ -784,9 +911,32 @@ impl Client {
             .get(&file)
             .map_or((0, 0), |meta| (meta.size, meta.chunks()));
         self.files.confirmed.insert((file, upload.member), total);
+        self.files.unfinished.remove(&(file, upload.member));
         self.events.push_back(Event::Transfer(TransferUpdate {
             file,
             member: upload.member,
+            direction: Direction::Upload,
+            done: size,
+            total: size,
+            state: TransferState::Complete,
+        }));
+    }
+
+    /// `member` has all of our `file`, as it said outside any upload: reported once.
+    fn confirm_complete(&mut self, file: EventId, member: MemberKey) {
+        let Some(meta) = self.files.held.get(&file) else {
+            return;
+        };
+        let (size, total) = (meta.size, meta.chunks());
+        self.files.unfinished.remove(&(file, member));
+        let confirmed = self.files.confirmed.entry((file, member)).or_default();
+        if *confirmed == total {
+            return;
+        }
+        *confirmed = total;
+        self.events.push_back(Event::Transfer(TransferUpdate {
+            file,
+            member,
             direction: Direction::Upload,
             done: size,
             total: size,
@@ -801,6 +951,8 @@ impl Client {
         file: EventId,
         reason: StopReason,
     ) {
+        // The receiver is not waiting for this file any more.
+        self.files.unfinished.remove(&(file, member));
         if self.files.uploads.remove(&(file, peer)).is_some() {
             let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
             let confirmed = self.files.confirmed.get(&(file, member)).copied();

@@ -23,14 +23,14 @@
 //!
 //! Throughout: chunks arrive in order; a sender never hears more confirmed than the
 //! receiver has written, and never sends again a chunk it heard confirmed; a complete
-//! download stays complete; nobody is found misbehaving. The sender ends `Complete` too,
-//! except in 2 and 3 when its upload ended with the link before the last
-//! acknowledgement got through: nobody tells it later (counted as `unheard`).
+//! download stays complete; nobody is found misbehaving. Every sender ends showing every
+//! receiver that completed as `Complete` too, even when the link went before the final
+//! acknowledgement got through (2, 3): the receiver says it again when the link is back.
 //!
 //! A failing seed prints its number, its network and the last steps of a trace.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -98,7 +98,6 @@ fn one_to_one(seed: u64) -> Totals {
 /// Scenario 2: the receiver's page reloads mid-transfer, once or twice.
 fn receiver_reloads(seed: u64) -> Totals {
     let mut sim = Sim::new(seed, 2, true);
-    sim.lenient_sender = true;
     sim.open_links();
     let (file, bytes) = sim.post(0, 0);
     let chunks = chunk_count(bytes.len() as u64);
@@ -124,7 +123,6 @@ fn receiver_reloads(seed: u64) -> Totals {
 /// Scenario 3: the link to the sender drops mid-transfer and comes back.
 fn sender_link_drops(seed: u64) -> Totals {
     let mut sim = Sim::new(seed, 2, true);
-    sim.lenient_sender = true;
     sim.open_links();
     let (file, bytes) = sim.post(0, 1);
     let chunks = chunk_count(bytes.len() as u64);
@@ -266,8 +264,9 @@ struct Totals {
     overtaken: u64,
     /// Chunk frames corrupted on their way.
     corrupted: u64,
-    /// Receivers that completed while their sender's upload ended with its link.
-    unheard: u64,
+    /// Uploads heard complete only after they had ended with their link: the receiver
+    /// said it again when the link came back.
+    confirmed_late: u64,
     /// Virtual time, in seconds.
     seconds: u64,
 }
@@ -281,7 +280,7 @@ impl Totals {
         self.frames += other.frames;
         self.overtaken += other.overtaken;
         self.corrupted += other.corrupted;
-        self.unheard += other.unheard;
+        self.confirmed_late += other.confirmed_late;
         self.seconds += other.seconds;
     }
 }
@@ -338,8 +337,8 @@ struct App {
     last_update: HashMap<(EventId, Direction), TransferUpdate>,
     /// The most chunks each receiver had confirmed, as we (the sender) saw it.
     confirmed: HashMap<(EventId, MemberKey), u32>,
-    /// Uploads going on over a link that is still up: (file, receiver).
-    live_uploads: HashSet<(EventId, MemberKey)>,
+    /// Uploads heard complete after they had ended with their link (`Waiting`).
+    n_confirmed_late: u64,
     /// `send_chunk` successes for chunks already confirmed: must stay 0.
     resent_confirmed: u32,
     /// `send_chunk` successes.
@@ -409,8 +408,6 @@ struct Sim {
     next_maintenance: Instant,
     /// Files posted so far (for distinct contents).
     n_files: u64,
-    /// A sender whose upload ended with its link need not end `Complete`.
-    lenient_sender: bool,
     /// When someone next posts a message.
     next_chat: Instant,
     n_chats: u64,
@@ -471,7 +468,6 @@ impl Sim {
             down: HashMap::new(),
             next_maintenance: start,
             n_files: 0,
-            lenient_sender: false,
             next_chat: start,
             n_chats: 0,
         }
@@ -694,9 +690,7 @@ impl Sim {
     }
 
     /// The download is complete on `receiver`, written to the end, and complete on the
-    /// sender's side too, unless the file is empty (then nothing is asked) or, with
-    /// `lenient_sender`, the sender's upload ended with its link (the last
-    /// acknowledgement may have been lost with it, and nobody asks the sender again).
+    /// sender's side too, unless the file is empty (then nothing is asked).
     fn transfer_done(&self, sender: usize, receiver: usize, file: EventId, len: usize) -> bool {
         let (sender_key, receiver_key) = (self.member(sender), self.member(receiver));
         let received = self.apps[receiver].state(file, sender_key, Direction::Download)
@@ -704,11 +698,7 @@ impl Sim {
             && !self.apps[receiver].writing(file);
         let sent = len == 0
             || self.apps[sender].state(file, receiver_key, Direction::Upload)
-                == Some(&TransferState::Complete)
-            || (self.lenient_sender
-                && !self.apps[sender]
-                    .live_uploads
-                    .contains(&(file, receiver_key)));
+                == Some(&TransferState::Complete);
         received && sent
     }
 
@@ -732,7 +722,7 @@ impl Sim {
                 assert_eq!(update.done, bytes.len() as u64);
             }
             _ => assert!(
-                bytes.is_empty() || self.lenient_sender,
+                bytes.is_empty(),
                 "node {sender}: the upload to node {receiver} did not complete"
             ),
         }
@@ -740,20 +730,6 @@ impl Sim {
 
     fn totals(&self) -> Totals {
         let chunks = self.apps.iter().flat_map(|app| app.files.values());
-        let unheard = (0..self.apps.len())
-            .flat_map(|node| self.apps[node].updates.iter().map(move |u| (node, u)))
-            .filter(|(_, ((_, _, direction), update))| {
-                *direction == Direction::Download && update.state == TransferState::Complete
-            })
-            .filter(|(node, ((file, author, _), _))| {
-                let sender = self.node_of_member(*author);
-                let key = (*file, self.member(*node), Direction::Upload);
-                let len = self.apps[sender].files.get(file).map_or(0, |b| b.len());
-                len > 0
-                    && self.apps[sender].updates.get(&key).map(|u| &u.state)
-                        != Some(&TransferState::Complete)
-            })
-            .count();
         Totals {
             seeds: 1,
             relayed: u64::from(self.net.relay),
@@ -764,7 +740,7 @@ impl Sim {
             frames: self.net.delivered,
             overtaken: self.net.overtaken,
             corrupted: self.net.corrupted,
-            unheard: unheard as u64,
+            confirmed_late: self.apps.iter().map(|app| app.n_confirmed_late).sum(),
             seconds: (self.net.now - self.start).as_secs(),
         }
     }
@@ -1003,10 +979,11 @@ impl Sim {
                         .entry((update.file, update.member))
                         .or_default();
                     *confirmed = (*confirmed).max(chunk_count(update.done));
-                    if update.state == TransferState::Active {
-                        app.live_uploads.insert((update.file, update.member));
-                    } else {
-                        app.live_uploads.remove(&(update.file, update.member));
+                    let was = app.updates.get(&key).map(|old| &old.state);
+                    if update.state == TransferState::Complete
+                        && was == Some(&TransferState::Waiting)
+                    {
+                        app.n_confirmed_late += 1;
                     }
                 }
                 let changed = app
@@ -1030,8 +1007,6 @@ impl Sim {
             Event::PeerLeft { peer } => {
                 let other = self.node_of(peer);
                 self.trace(format!("node {node}: node {other} left"));
-                let member = self.member(other);
-                self.apps[node].live_uploads.retain(|(_, m)| *m != member);
             }
             Event::PeerFailed { peer, reason } => {
                 let other = self.node_of(peer);

@@ -626,6 +626,214 @@ fn a_lost_final_acknowledgement_is_repeated_when_the_sender_asks_again() {
     assert_eq!(duo.apps[A].sent[&(file, 2)], 2);
 }
 
+impl Duo {
+    /// B's pending output is lost on the way (its events still reach its app).
+    fn lose_output_of_b(&mut self) {
+        loop {
+            match self.clients[B].poll_output() {
+                Output::Transmit(_) => {}
+                Output::Event(event) => self.app_event(B, event),
+                Output::Timeout(_) => break,
+            }
+        }
+    }
+
+    /// The link between A and B closes on both sides.
+    fn drop_link(&mut self) {
+        let now = self.now;
+        self.clients[A].remove_peer(now, peer_of(B));
+        self.clients[B].remove_peer(now, peer_of(A));
+        self.pump();
+    }
+}
+
+#[test]
+fn a_final_acknowledgement_lost_with_the_link_is_repeated_when_the_link_is_back() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 3);
+    // The final acknowledgement is lost, and the link goes with it: A's upload ends.
+    duo.lose_output_of_b();
+    duo.drop_link();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
+    let before_b = n_updates(&duo, B, file);
+    duo.connect();
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    let last = duo.apps[A].updates.last().unwrap();
+    assert_eq!(
+        (last.done, last.total),
+        (bytes.len() as u64, bytes.len() as u64)
+    );
+    assert_eq!(n_updates(&duo, B, file), before_b, "nothing changes for B");
+    assert!(
+        duo.apps[A].sent.values().all(|&n| n == 1),
+        "nothing sent again"
+    );
+    // Every reconnection repeats it; A, which knows, reports nothing new.
+    let before_a = n_updates(&duo, A, file);
+    duo.drop_link();
+    duo.connect();
+    duo.wait(Duration::from_secs(12));
+    assert_eq!(n_updates(&duo, A, file), before_a);
+}
+
+#[test]
+fn a_download_completed_while_its_author_is_away_is_confirmed_when_it_is_back() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.drop_link();
+    // Stored with no link to say so.
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
+    duo.connect();
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+}
+
+#[test]
+fn the_sender_probes_a_receiver_back_after_its_upload_ended_with_the_link() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.lose_output_of_b();
+    duo.drop_link();
+    // B's repetition on the new link is lost too (played by B not repeating it).
+    let download = duo.clients[B].files.downloads.get_mut(&file).unwrap();
+    download.state = TransferState::Active;
+    duo.connect();
+    duo.clients[B].files.downloads.get_mut(&file).unwrap().state = TransferState::Complete;
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
+    // Twice the stall period of silence: A asks with the last chunk, B answers.
+    duo.wait(Duration::from_secs(6));
+    duo.wait(Duration::from_secs(6));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(
+        duo.apps[A].sent[&(file, 2)],
+        2,
+        "the last chunk went once more"
+    );
+    assert_eq!(duo.apps[A].resent_confirmed, 0);
+}
+
+#[test]
+fn an_upload_resumed_on_our_own_probes_a_few_times_then_waits_to_be_asked() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.drop_link();
+    // B dropped it meanwhile (its stop could not reach A): nobody answers A's probes.
+    duo.clients[B].cancel_download(now, file);
+    duo.apps[B].stored.clear();
+    duo.connect();
+    for _ in 0..12 {
+        duo.wait(Duration::from_secs(6));
+    }
+    assert_eq!(
+        duo.apps[A].sent[&(file, 2)],
+        1 + u32::from(PROBES_AFTER_RETURN)
+    );
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
+    // B asks again after all: served as usual, from where it asks.
+    duo.apps[B].hold_storage = false;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    // The link going again leaves nothing to probe.
+    duo.drop_link();
+    duo.connect();
+    let sent: u32 = duo.apps[A].sent.values().sum();
+    duo.wait(Duration::from_secs(30));
+    assert_eq!(duo.apps[A].sent.values().sum::<u32>(), sent);
+}
+
+#[test]
+fn a_receiver_restarted_with_everything_stored_tells_the_sender() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 2 + 5);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.lose_output_of_b();
+    // B's page reloads before the acknowledgement goes out, then finds the file whole.
+    duo.reload_b();
+    assert_eq!(duo.state(A, file), Some(TransferState::Waiting));
+    let now = duo.now;
+    let mut digest = FileDigest::new();
+    digest.update(&duo.received(file));
+    duo.clients[B].download(now, file, 3, digest).unwrap();
+    duo.pump();
+    assert_eq!(duo.received(file), bytes);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+}
+
+#[test]
+fn an_unasked_final_acknowledgement_counts_only_in_full_and_for_a_held_file() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, _) = duo.offer(CHUNK_LEN * 2);
+    let now = duo.now;
+    // Unasked: a member claiming it has everything only speaks for itself.
+    let ack = Body::FileAck { file, next: 2 };
+    assert!(duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &ack));
+    duo.pump();
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    // Partial, or for a file A does not hold: nothing.
+    let (other, _) = duo.offer(CHUNK_LEN * 2);
+    for body in [
+        Body::FileAck {
+            file: other,
+            next: 1,
+        },
+        Body::FileAck {
+            file: EventId([4; 32]),
+            next: 1,
+        },
+    ] {
+        duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &body);
+    }
+    duo.pump();
+    assert_eq!(duo.state(A, other), None);
+}
+
 #[test]
 fn a_resumed_upload_counts_as_done_only_what_was_acknowledged_stored() {
     let mut duo = Duo::new();
