@@ -365,19 +365,30 @@ impl Client {
 
     /// Resumes a paused, stopped or failed-for-unavailability download of this session
     /// from the first chunk not received. False if there is none to resume (after a
-    /// reload, or a failed hash): call [`Client::download`] with what is stored.
+    /// reload, or a failed hash): call [`Client::download`] with what is stored. A
+    /// download that is going or complete is left as it is: true, and its state is
+    /// reported again ([`Event::Transfer`]).
     pub fn resume_download(&mut self, now: Instant, file: EventId) -> bool {
         let now = self.monotonic(now);
-        let resumable = self.files.downloads.get(&file).is_some_and(|d| {
-            d.digest.is_some()
-                && matches!(
-                    d.state,
-                    TransferState::Paused
-                        | TransferState::Stopped(_)
-                        | TransferState::Waiting
-                        | TransferState::Failed(TransferError::Unavailable)
-                )
-        });
+        let Some(download) = self.files.downloads.get(&file) else {
+            return false;
+        };
+        if matches!(
+            download.state,
+            TransferState::Complete | TransferState::Active
+        ) {
+            self.events
+                .push_back(Event::Transfer(download.update(file)));
+            return true;
+        }
+        let resumable = download.digest.is_some()
+            && matches!(
+                download.state,
+                TransferState::Paused
+                    | TransferState::Stopped(_)
+                    | TransferState::Waiting
+                    | TransferState::Failed(TransferError::Unavailable)
+            );
         if resumable {
             if let Some(download) = self.files.downloads.get_mut(&file) {
                 download.state = TransferState::Waiting;
@@ -387,13 +398,36 @@ impl Client {
         resumable
     }
 
-    /// Pauses a download: the sender stops; [`Client::resume_download`] goes on.
+    /// Pauses a download that is waiting for its author or receiving chunks: the sender
+    /// stops; [`Client::resume_download`] goes on. Anything else is left as it is, with
+    /// nothing reported or sent: a download paused already, stopped, failed, complete,
+    /// declined or unknown, and one whose chunks have all arrived (only storing them is
+    /// left, and it completes when they are stored).
     pub fn pause_download(&mut self, now: Instant, file: EventId) {
-        self.stop_download(now, file, StopReason::Paused, TransferState::Paused);
+        let pausable = self.files.downloads.get(&file).is_some_and(|download| {
+            matches!(
+                download.state,
+                TransferState::Waiting | TransferState::Active
+            ) && download.missing_chunks()
+        });
+        if pausable {
+            self.stop_download(now, file, StopReason::Paused, TransferState::Paused);
+        }
     }
 
-    /// Cancels a download (the caller deletes what it stored).
+    /// Cancels a download (the caller deletes what it stored): its sender is told and
+    /// it is forgotten. A complete download is left as it is, with nothing reported or
+    /// sent: it stays complete (and still tells its author so, see the module
+    /// documentation). Nothing happens for a download this client does not know.
     pub fn cancel_download(&mut self, now: Instant, file: EventId) {
+        let complete = self
+            .files
+            .downloads
+            .get(&file)
+            .is_some_and(|download| download.state == TransferState::Complete);
+        if complete {
+            return;
+        }
         self.stop_download(
             now,
             file,

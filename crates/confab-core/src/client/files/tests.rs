@@ -902,3 +902,119 @@ fn a_sender_that_reloads_serves_its_file_again_from_a_kept_copy() {
     // Someone else's file cannot be held.
     assert!(!duo.clients[B].hold_file(file));
 }
+
+#[test]
+fn pausing_or_cancelling_a_complete_download_changes_nothing() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    let (before_a, before_b) = (n_updates(&duo, A, file), n_updates(&duo, B, file));
+    duo.clients[B].pause_download(now, file);
+    duo.clients[B].cancel_download(now, file);
+    duo.clients[B].pause_download(now, file);
+    duo.pump();
+    assert_eq!(n_updates(&duo, B, file), before_b, "nothing reported");
+    assert_eq!(n_updates(&duo, A, file), before_a, "nothing sent");
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    // Still known, and still complete: resuming says so again, and asks nothing.
+    assert!(duo.clients[B].resume_download(now, file));
+    duo.pump();
+    assert_eq!(n_updates(&duo, B, file), before_b + 1);
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert!(duo.apps[A].sent.values().all(|&n| n == 1));
+    assert_eq!(duo.received(file), bytes);
+}
+
+#[test]
+fn pausing_a_failed_declined_or_paused_download_changes_nothing() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let now = duo.now;
+    // Failed: the hash does not match.
+    let bytes = random_bytes(CHUNK_LEN * 2, 3);
+    let meta = FileMeta {
+        name: "x".into(),
+        mime: String::new(),
+        size: bytes.len() as u64,
+        hash: [9; 32],
+    };
+    let failed = duo.clients[A].post_file(now, UnixMillis(1), meta).unwrap();
+    duo.apps[A].files.insert(failed, bytes);
+    // Declined.
+    let (declined, _) = duo.offer(CHUNK_LEN * 2);
+    // Paused.
+    let (paused, _) = duo.offer(CHUNK_LEN * 100);
+    duo.apps[B].hold_storage = true;
+    duo.clients[B]
+        .download(now, failed, 0, FileDigest::new())
+        .unwrap();
+    duo.clients[B].decline_file(now, declined);
+    duo.clients[B]
+        .download(now, paused, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    duo.clients[B].pause_download(now, paused);
+    duo.pump();
+    let mismatch = TransferState::Failed(TransferError::HashMismatch);
+    assert_eq!(duo.state(B, failed), Some(mismatch.clone()));
+    assert_eq!(duo.state(B, paused), Some(TransferState::Paused));
+    let before: Vec<(usize, usize)> = [failed, declined, paused]
+        .iter()
+        .map(|&file| (n_updates(&duo, A, file), n_updates(&duo, B, file)))
+        .collect();
+    let sent = duo.apps[A].sent.len();
+    for file in [failed, declined, paused] {
+        duo.clients[B].pause_download(now, file);
+    }
+    duo.pump();
+    let after: Vec<(usize, usize)> = [failed, declined, paused]
+        .iter()
+        .map(|&file| (n_updates(&duo, A, file), n_updates(&duo, B, file)))
+        .collect();
+    assert_eq!(after, before, "nothing reported or sent");
+    assert_eq!(duo.apps[A].sent.len(), sent);
+    assert_eq!(duo.state(B, failed), Some(mismatch));
+    // Neither a failed hash nor a declined file resumes in place; the paused one does.
+    assert!(!duo.clients[B].resume_download(now, failed));
+    assert!(!duo.clients[B].resume_download(now, declined));
+    assert!(duo.clients[B].resume_download(now, paused));
+}
+
+#[test]
+fn a_download_whose_chunks_have_all_arrived_is_not_paused_and_completes() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let (file, bytes) = duo.offer(CHUNK_LEN * 3);
+    duo.apps[B].hold_storage = true;
+    let now = duo.now;
+    duo.clients[B]
+        .download(now, file, 0, FileDigest::new())
+        .unwrap();
+    duo.pump();
+    let before_a = n_updates(&duo, A, file);
+    // Only storing is left: nothing to pause, nothing to resume.
+    duo.clients[B].pause_download(now, file);
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Active));
+    assert!(duo.clients[B].resume_download(now, file));
+    duo.pump();
+    assert_eq!(
+        n_updates(&duo, A, file),
+        before_a,
+        "the sender hears nothing"
+    );
+    assert_eq!(duo.state(B, file), Some(TransferState::Active));
+    duo.clients[B].chunks_stored(now, file, 3);
+    duo.pump();
+    assert_eq!(duo.state(B, file), Some(TransferState::Complete));
+    assert_eq!(duo.state(A, file), Some(TransferState::Complete));
+    assert_eq!(duo.received(file), bytes);
+    assert!(duo.apps[A].sent.values().all(|&n| n == 1));
+}
