@@ -128,6 +128,108 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     bob.assert_no_console_errors().await
 }
 
+/// Bob's browser blocks his camera: he answers a video call with sound only and says so,
+/// while Alice still hears him and he still sees and hears her. Then it blocks his
+/// microphone too: he answers with nothing, and still sees and hears her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_goes_on_with_what_the_browser_allows() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = blocked_devices(&pair).await;
+    pair.finish("call-blocked", outcome).await
+}
+
+async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let (a, b) = pair.meet("").await?;
+    let (alice_name, bob_name) = (a.display_name().await?, b.display_name().await?);
+    // Headless Chromium with its fake media UI grants every request, even after
+    // DevTools' `Browser.setPermission` set "denied" (tried: the camera still opened). So
+    // Bob's page refuses the blocked devices itself, with the very error Chromium gives
+    // for a device the user blocked: DOMException NotAllowedError "Permission denied".
+    let block = |kinds: &'static str| {
+        bob.driver().execute(
+            "const blocked = arguments[0].split(',');
+             const devices = navigator.mediaDevices;
+             devices.realGetUserMedia ??= devices.getUserMedia.bind(devices);
+             devices.getUserMedia = (c) => blocked.some(kind => c && c[kind])
+               ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
+               : devices.realGetUserMedia(c);",
+            vec![json!(kinds)],
+        )
+    };
+    block("video").await?;
+
+    wait_enabled(&a, "Video call").await?;
+    a.click("button", "Video call").await?;
+    b.by_role("alertdialog", &format!("{alice_name} is calling"))
+        .await?;
+    b.click("button", "Accept").await?;
+    eventually("Bob told his camera is blocked", || async {
+        let text = bob
+            .driver()
+            .execute(
+                "return document.querySelector('.call-note')?.textContent ?? ''",
+                vec![],
+            )
+            .await?
+            .json()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(text.contains("audio only").then_some(()))
+    })
+    .await?;
+    // He sees and hears Alice; she hears him, and gets no video from him.
+    playing(bob, &alice_name).await?;
+    for (browser, label) in [(alice, &bob_name), (bob, &alice_name)] {
+        eventually(
+            &format!("sound from {label} at {}", browser.name),
+            || async { Ok((audio_level(browser, label).await? > 0.0).then_some(())) },
+        )
+        .await?;
+    }
+    anyhow::ensure!(
+        video_state(alice, &bob_name).await?.0 == 0,
+        "Alice got video from Bob, whose camera is blocked"
+    );
+    bob.screenshot(&pair.env, "call-camera-blocked-bob.png")
+        .await?;
+    a.click("button", "Hang up").await?;
+    b.by_role("button", "Call").await?;
+
+    // Now the microphone too: Bob answers a voice call with nothing and still hears Alice.
+    block("video,audio").await?;
+    wait_enabled(&a, "Call").await?;
+    a.click("button", "Call").await?;
+    b.by_role("alertdialog", &format!("{alice_name} is calling"))
+        .await?;
+    b.click("button", "Accept").await?;
+    eventually("Bob told he cannot be heard", || async {
+        let text = bob
+            .driver()
+            .execute(
+                "return document.querySelector('.call-note')?.textContent ?? ''",
+                vec![],
+            )
+            .await?
+            .json()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(text.contains("they cannot hear you").then_some(()))
+    })
+    .await?;
+    eventually(&format!("sound from {alice_name} at Bob"), || async {
+        Ok((audio_level(bob, &alice_name).await? > 0.0).then_some(()))
+    })
+    .await?;
+    bob.screenshot(&pair.env, "call-all-blocked-bob.png")
+        .await?;
+    b.click("button", "Hang up").await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
 async fn wait_enabled(page: &ChatPage<'_>, name: &str) -> anyhow::Result<()> {
     eventually(&format!("{name} enabled"), || async {
         let button = page.by_role("button", name).await?;
@@ -266,8 +368,14 @@ async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
     alice
         .screenshot(&pair.env, "call-room-live-alice.png")
         .await?;
-    for page in [&a, &b, &c] {
+    // Alice leaves: Bob and Carol go on. Bob leaves too: Carol, alone, is out of the call.
+    for page in [&a, &b] {
         page.click("button", "Hang up").await?;
     }
+    c.by_role("button", "Video call").await?;
+    anyhow::ensure!(
+        !c.has_role("button", "Hang up").await?,
+        "Carol is still in a call with nobody"
+    );
     Ok(())
 }

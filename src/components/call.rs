@@ -164,10 +164,15 @@ fn CallPanel() -> impl IntoView {
     });
     let own = move || {
         let (key, label) = own_key.get()?;
+        let off = move || {
+            call()
+                .is_some_and(|c| c.camera_off && !c.sharing)
+                .then_some(" · camera off")
+        };
         Some(view! {
             <figure class="tile own">
                 <StreamVideo key=key label=label.to_owned() muted=true />
-                <figcaption>{label}</figcaption>
+                <figcaption>{label}{off}</figcaption>
             </figure>
         })
     };

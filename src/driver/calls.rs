@@ -188,7 +188,16 @@ impl Driver {
                     self.state.incoming_call.set(None);
                 }
                 if self.calls.current.map(|(id, _)| id) == Some(call) {
+                    let was_with = self.call_peer_count();
                     self.remove_call_peer(peer);
+                    // The last one with us left, or the only one we rang said no: the
+                    // call is over (someone rung in a room may still come, though).
+                    let alone =
+                        self.call_peer_count() == 0 && (was_with > 0 || self.callable().len() <= 1);
+                    if alone {
+                        self.hang_up(now);
+                        self.state.notice.set(Some("Call ended.".into()));
+                    }
                 }
             }
             CallMessage::Offer { call, sdp } => {
@@ -490,6 +499,13 @@ impl Driver {
         }
         self.calls.level_at = Some(now + LEVEL_EVERY);
         self.send_call_state(now);
+    }
+
+    /// How many others are in our call.
+    fn call_peer_count(&self) -> usize {
+        self.state
+            .call
+            .with_untracked(|v| v.as_ref().map_or(0, |v| v.peers.len()))
     }
 
     pub(super) fn hang_up(&mut self, now: Instant) {

@@ -128,6 +128,21 @@ impl Browser {
         &self.driver
     }
 
+    /// A DevTools command (`goog/cdp/execute`), e.g. `Browser.setPermission`.
+    pub async fn cdp(
+        &self,
+        cmd: &'static str,
+        params: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .driver
+            .handle()
+            .cmd(Command::ExtensionCommand(Box::new(Cdp { cmd, params })))
+            .await
+            .with_context(|| format!("DevTools {cmd}"))?;
+        Ok(response.value::<serde_json::Value>()?)
+    }
+
     /// Every console entry since the last call, as JSON (for debugging a failing scenario).
     pub async fn console_all(&self) -> anyhow::Result<Vec<String>> {
         Ok(self
@@ -526,6 +541,25 @@ fn candidates_for(role: &str) -> &'static str {
 /// ChromeDriver's console log endpoint (`goog:loggingPrefs` must be set).
 #[derive(Debug)]
 struct BrowserLog;
+
+/// `POST /session/{id}/goog/cdp/execute`: a raw DevTools command.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl ExtensionCommand for Cdp {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"cmd": self.cmd, "params": self.params}))
+    }
+    fn method(&self) -> http::Method {
+        http::Method::POST
+    }
+    fn endpoint(&self) -> Arc<str> {
+        "/goog/cdp/execute".into()
+    }
+}
 
 impl ExtensionCommand for BrowserLog {
     fn parameters_json(&self) -> Option<serde_json::Value> {

@@ -3,12 +3,9 @@
 //! summarised by self time.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use confab_e2e::Browser;
 use serde_json::{Value, json};
-use thirtyfour::common::command::{Command, ExtensionCommand};
 
 /// Main-thread time of each page during a transfer, from DevTools `Performance.getMetrics`
 /// (`TaskDuration`, `ScriptDuration`), as a share of the wall time.
@@ -41,12 +38,6 @@ struct PageMetrics {
     timestamp: f64,
     task: f64,
     script: f64,
-}
-
-#[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
 }
 
 impl Busy {
@@ -166,27 +157,9 @@ impl ProfileSummary {
     }
 }
 
-impl ExtensionCommand for Cdp {
-    fn parameters_json(&self) -> Option<Value> {
-        Some(json!({"cmd": self.cmd, "params": self.params}))
-    }
-    fn method(&self) -> http::Method {
-        http::Method::POST
-    }
-    fn endpoint(&self) -> Arc<str> {
-        "/goog/cdp/execute".into()
-    }
-}
-
-/// A DevTools command through chromedriver (`goog/cdp/execute`).
+/// A DevTools command through chromedriver.
 pub async fn cdp(browser: &Browser, cmd: &'static str, params: Value) -> anyhow::Result<Value> {
-    let response = browser
-        .driver()
-        .handle()
-        .cmd(Command::ExtensionCommand(Box::new(Cdp { cmd, params })))
-        .await
-        .with_context(|| format!("DevTools {cmd}"))?;
-    Ok(response.value::<Value>()?)
+    browser.cdp(cmd, params).await
 }
 
 /// Starts the DevTools sampling profiler in the page (every 250 µs).
