@@ -22,7 +22,11 @@
 //!   caller has stored them all, whatever became of the link, and then no longer
 //!   depends on it. Its final acknowledgement may be lost with the link it went on, so
 //!   a complete download says it again to every verified link to the author that
-//!   appears (and when [`Client::download`] finds everything stored).
+//!   appears (and when [`Client::download`] finds everything stored). A chunk failing
+//!   authentication fails the download ([`TransferError::Corrupt`]) once, keeping what
+//!   was stored: on the file's own channel at once ([`Client::handle_file_frame`]); over
+//!   the relay, where frames of every channel share one ordered path, when silence or a
+//!   later chunk shows that the frame that failed was the next chunk.
 //!
 //! [`Config::transfer_stall`]: super::Config::transfer_stall
 
@@ -99,6 +103,9 @@ pub(crate) struct Files {
     /// Uploads that ended with their link before the receiver confirmed everything: when
     /// it is back, we ask whether it completed meanwhile (see [`Upload::probes_left`]).
     unfinished: BTreeSet<(EventId, MemberKey)>,
+    /// The frame being handled arrived on a file's own channel
+    /// ([`Client::handle_file_frame`]), not on the shared path.
+    on_file_channel: bool,
 }
 
 struct Upload {
@@ -133,6 +140,14 @@ struct Download {
     state: TransferState,
     /// Last chunk received or request sent (stall detection).
     last_activity: Instant,
+    /// The last chunk taken arrived on the file's own channel (a direct link); else on
+    /// the shared path (the relay, which carries every channel), or none arrived yet.
+    on_own_channel: bool,
+    /// A frame from the source failed authentication on the shared path since the last
+    /// chunk taken. Over the relay nothing tells which channel it belonged to, but the
+    /// relay delivers in order and does not lose frames: if the next chunk does not come
+    /// (or a later one comes instead), that frame was it.
+    unreadable_since_chunk: bool,
 }
 
 impl Files {
@@ -205,6 +220,14 @@ impl Download {
     /// Receiving from a link, so silence means something was lost.
     fn is_stalling_candidate(&self) -> bool {
         self.state == TransferState::Active && self.source.is_some() && self.missing_chunks()
+    }
+
+    /// Silence (or a gap) after a frame from the source failed authentication on the
+    /// shared path while the sender had room to send: that frame was our next chunk.
+    fn lost_a_chunk_to_corruption(&self) -> bool {
+        self.unreadable_since_chunk
+            && !self.on_own_channel
+            && self.next < self.acked.saturating_add(WINDOW)
     }
 
     fn update(&self, file: EventId) -> TransferUpdate {
@@ -338,6 +361,8 @@ impl Client {
             digest: Some(digest),
             state: TransferState::Waiting,
             last_activity: now,
+            on_own_channel: false,
+            unreadable_since_chunk: false,
         };
         if stored == download.meta.chunks() {
             download.state = match download.digest.take().map(FileDigest::finish) {
@@ -565,9 +590,29 @@ impl Client {
                     *last_received = now;
                     *probe_deadline = None;
                 }
+                self.files.on_file_channel = true;
                 self.handle_body(now, peer, &plaintext);
+                self.files.on_file_channel = false;
             }
         }
+    }
+
+    /// A transport frame from `peer` failed authentication on the shared path: the
+    /// main channel of a direct link, or the relay, which carries every channel. It is
+    /// dropped like any other ([`RejectReason::Decrypt`]); and it may have been a chunk,
+    /// which the downloads fed by `peer` over that path find out: if their next chunk
+    /// does not come, or a later one comes instead, they fail ([`TransferError::Corrupt`])
+    /// once, as on a file's own channel, instead of asking again and again for chunks
+    /// that a tampering relay spoils every time.
+    ///
+    /// [`RejectReason::Decrypt`]: super::RejectReason::Decrypt
+    pub(super) fn handle_unreadable_frame(&mut self, peer: PeerId) {
+        for download in self.files.downloads.values_mut() {
+            if download.source == Some(peer) && download.is_stalling_candidate() {
+                download.unreadable_since_chunk = true;
+            }
+        }
+        self.reject(peer, super::RejectReason::Decrypt);
     }
 
     pub(super) fn handle_file_body(
@@ -692,6 +737,15 @@ impl Client {
             .map(|(file, _)| *file)
             .collect();
         for file in stalled {
+            if self
+                .files
+                .downloads
+                .get(&file)
+                .is_some_and(Download::lost_a_chunk_to_corruption)
+            {
+                self.fail_download(now, file, TransferError::Corrupt);
+                continue;
+            }
             // Our last acknowledgement may have been lost too: repeat it.
             if let Some(download) = self.files.downloads.get(&file)
                 && let Some(peer) = download.source
@@ -1059,6 +1113,9 @@ impl Client {
             return self.reject(peer, super::RejectReason::Replay);
         }
         if index > download.next {
+            if download.lost_a_chunk_to_corruption() {
+                return self.fail_download(now, file, TransferError::Corrupt);
+            }
             // A chunk was lost: ask again from the gap, at most once per stall period.
             let asked_recently = now < download.last_activity + self.config.transfer_stall / 4;
             if !asked_recently {
@@ -1070,6 +1127,8 @@ impl Client {
             return self.fail_download(now, file, TransferError::Corrupt);
         }
         download.last_activity = now;
+        download.on_own_channel = self.files.on_file_channel;
+        download.unreadable_since_chunk = false;
         download.next += 1;
         if let Some(digest) = &mut download.digest {
             digest.update(&data);

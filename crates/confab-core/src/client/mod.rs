@@ -657,7 +657,7 @@ impl Client {
                     self.handle_body(now, peer, &plaintext);
                 }
                 Err(OpenError::Replay { .. }) => self.reject(peer, RejectReason::Replay),
-                Err(OpenError::Decrypt) => self.reject(peer, RejectReason::Decrypt),
+                Err(OpenError::Decrypt) => self.handle_unreadable_frame(peer),
                 Err(OpenError::Malformed(error)) => {
                     self.reject(peer, RejectReason::Malformed(error))
                 }

@@ -19,7 +19,8 @@
 //! 4. a room of 3–4 downloads one file from its author at once, one member pausing and
 //!    resuming: everyone gets it;
 //! 5. chunks failing authentication on one link's file channel fail that download
-//!    (`Corrupt`), keep what was stored, and leave the others alone.
+//!    (`Corrupt`), keep what was stored, and leave the others alone; the same over the
+//!    relay, where they arrive on the one path with everything else.
 //!
 //! Throughout: chunks arrive in order; a sender never hears more confirmed than the
 //! receiver has written, and never sends again a chunk it heard confirmed; a complete
@@ -78,12 +79,18 @@ fn a_room_downloads_one_file_at_once_with_one_member_pausing() {
 
 #[test]
 fn chunks_failing_authentication_fail_only_that_download() {
-    for_each_seed("corrupt_link", corrupt_link);
+    for_each_seed("corrupt_link", |seed| corrupt_link(seed, Relay::Never));
+}
+
+#[test]
+fn chunks_failing_authentication_over_the_relay_fail_only_that_download() {
+    let totals = for_each_seed("corrupt_relay", |seed| corrupt_link(seed, Relay::Always));
+    assert_eq!(totals.relayed, totals.seeds);
 }
 
 /// Scenario 1: one receiver.
 fn one_to_one(seed: u64) -> Totals {
-    let mut sim = Sim::new(seed, 2, true);
+    let mut sim = Sim::new(seed, 2, Relay::Sometimes);
     sim.open_links();
     let (file, bytes) = sim.post(0, 0);
     sim.download_when_shown(&[1], file);
@@ -97,7 +104,7 @@ fn one_to_one(seed: u64) -> Totals {
 
 /// Scenario 2: the receiver's page reloads mid-transfer, once or twice.
 fn receiver_reloads(seed: u64) -> Totals {
-    let mut sim = Sim::new(seed, 2, true);
+    let mut sim = Sim::new(seed, 2, Relay::Sometimes);
     sim.open_links();
     let (file, bytes) = sim.post(0, 0);
     let chunks = chunk_count(bytes.len() as u64);
@@ -122,7 +129,7 @@ fn receiver_reloads(seed: u64) -> Totals {
 
 /// Scenario 3: the link to the sender drops mid-transfer and comes back.
 fn sender_link_drops(seed: u64) -> Totals {
-    let mut sim = Sim::new(seed, 2, true);
+    let mut sim = Sim::new(seed, 2, Relay::Sometimes);
     sim.open_links();
     let (file, bytes) = sim.post(0, 1);
     let chunks = chunk_count(bytes.len() as u64);
@@ -149,7 +156,7 @@ fn sender_link_drops(seed: u64) -> Totals {
 
 /// Scenario 4: a room downloads one file from its author at once; one member pauses.
 fn room_downloads(seed: u64) -> Totals {
-    let mut sim = Sim::new(seed, 0, true);
+    let mut sim = Sim::new(seed, 0, Relay::Sometimes);
     let members = sim.net.nodes.len();
     sim.open_links();
     let (file, bytes) = sim.post(0, 1);
@@ -183,9 +190,10 @@ fn room_downloads(seed: u64) -> Totals {
     sim.totals()
 }
 
-/// Scenario 5: the file channel of one link corrupts every chunk after the first few.
-fn corrupt_link(seed: u64) -> Totals {
-    let mut sim = Sim::new(seed, 0, false);
+/// Scenario 5: the file channel of one link (or, over the relay, what it would have
+/// carried) corrupts every chunk after the first few.
+fn corrupt_link(seed: u64, relay: Relay) -> Totals {
+    let mut sim = Sim::new(seed, 0, relay);
     let members = sim.net.nodes.len();
     sim.open_links();
     let (file, bytes) = sim.post(0, 1);
@@ -287,7 +295,10 @@ impl Totals {
 
 /// Runs `scenario` for every seed; a failure prints the seed and the trace's tail.
 /// `CONFAB_SIM_VERBOSE` prints what each seed went through.
-fn for_each_seed(name: &str, scenario: fn(u64) -> Totals) -> Totals {
+fn for_each_seed(
+    name: &str,
+    scenario: impl Fn(u64) -> Totals + std::panic::RefUnwindSafe,
+) -> Totals {
     let count = std::env::var("CONFAB_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -393,6 +404,15 @@ struct Disk {
     slow_per_mille: u64,
 }
 
+/// Whether a seed's links go over the relay.
+#[derive(Clone, Copy)]
+enum Relay {
+    Never,
+    /// For one seed in four.
+    Sometimes,
+    Always,
+}
+
 struct Sim {
     seed: u64,
     net: Net,
@@ -414,9 +434,9 @@ struct Sim {
 }
 
 impl Sim {
-    /// `members` in one room (0: 3 or 4), on a network drawn from the seed; the relay
-    /// only if `relay_allowed`.
-    fn new(seed: u64, members: usize, relay_allowed: bool) -> Sim {
+    /// `members` in one room (0: 3 or 4), on a network drawn from the seed, over the relay
+    /// as `relay` says.
+    fn new(seed: u64, members: usize, relay: Relay) -> Sim {
         let mut net = Net::new(seed, 0, Conditions::default());
         let members = if members == 0 {
             3 + net.random(2) as usize
@@ -432,7 +452,11 @@ impl Sim {
             loss_per_mille: [0, 2, 10, 30][net.random(4) as usize],
         };
         net.conditions = conditions;
-        net.relay = relay_allowed && net.random(4) == 0;
+        net.relay = match relay {
+            Relay::Never => false,
+            Relay::Sometimes => net.random(4) == 0,
+            Relay::Always => true,
+        };
         net.bytes_per_sec = match net.random(5) {
             0 => None,
             _ => Some((1 + net.random(50)) * 1_000_000),

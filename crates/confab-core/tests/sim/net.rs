@@ -96,7 +96,8 @@ pub struct Net {
     /// Directions (from, to) whose frames are all lost, as in a partition.
     pub blocked: HashSet<(PeerId, PeerId)>,
     /// Directions (from, to) whose file-channel frames get one byte flipped (so they fail
-    /// authentication), after letting the given number through untouched.
+    /// authentication), after letting the given number through untouched; over the relay,
+    /// the frames that a direct link would have carried on a file channel.
     pub corrupt_file_frames: HashMap<(PeerId, PeerId), u64>,
     /// File-channel frames corrupted so far.
     pub corrupted: u64,
@@ -298,7 +299,7 @@ impl Net {
         if self.blocked.contains(&(from, to)) {
             return;
         }
-        let channel = if self.relay { Channel::Main } else { channel };
+        // Over the relay too: a relay that tampers can tell chunks by their size.
         if let Channel::File(_) = channel
             && let Some(untouched) = self.corrupt_file_frames.get_mut(&(from, to))
         {
@@ -311,6 +312,7 @@ impl Net {
                 *untouched -= 1;
             }
         }
+        let channel = if self.relay { Channel::Main } else { channel };
         let queue = (from, to, channel);
         // The time the frame leaves: after the frames queued before it on its channel.
         let sent = match self.bytes_per_sec {
