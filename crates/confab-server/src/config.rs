@@ -163,11 +163,26 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAILBOX_PAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_PAGE_BYTES)]
     pub mailbox_page_bytes: usize,
 
+    /// Log lines as human-readable text or as one JSON object per line (for collectors).
+    /// `RUST_LOG` sets the level (default `info`).
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// TEST ONLY: append the payload of every relay envelope clients send (the bytes after
     /// the 10-byte header, concatenated without framing) to FILE, so end-to-end tests can
     /// check the server only ever sees ciphertext. Never use in production.
     #[arg(long, env = "CONFAB_DANGEROUSLY_RECORD_RELAY", value_name = "FILE")]
     pub dangerously_record_relay: Option<PathBuf>,
+}
+
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` fields after the message.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// An `--ice-server` value that is not a usable STUN/TURN URL.
@@ -217,6 +232,7 @@ impl Default for Config {
             mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
             mailbox_page_entries: DEFAULT_MAILBOX_PAGE_ENTRIES,
             mailbox_page_bytes: DEFAULT_MAILBOX_PAGE_BYTES,
+            log_format: LogFormat::Text,
             dangerously_record_relay: None,
         }
     }
@@ -244,6 +260,7 @@ impl fmt::Debug for Config {
             mailbox_puts_per_connection,
             mailbox_page_entries,
             mailbox_page_bytes,
+            log_format,
             dangerously_record_relay,
         } = self;
         let ice_urls: Vec<&[String]> = ice_servers
@@ -269,6 +286,7 @@ impl fmt::Debug for Config {
             .field("mailbox_puts_per_connection", mailbox_puts_per_connection)
             .field("mailbox_page_entries", mailbox_page_entries)
             .field("mailbox_page_bytes", mailbox_page_bytes)
+            .field("log_format", log_format)
             .field("dangerously_record_relay", dangerously_record_relay)
             .finish()
     }

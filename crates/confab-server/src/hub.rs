@@ -177,6 +177,14 @@ impl Hub {
         Ok(())
     }
 
+    /// (rooms, memberships) on this node now.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let inner = self.lock();
+        let n_members: usize = inner.rooms.values().map(Vec::len).sum();
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        (as_u64(inner.rooms.len()), as_u64(n_members))
+    }
+
     fn unregister(&self, peer: PeerId) {
         let mut inner = self.lock();
         if let Some(member) = inner.peers.remove(&peer) {
@@ -413,6 +421,41 @@ mod tests {
         );
         let (outbound, _) = b.inbox();
         assert_eq!(outbound.try_recv().ok(), Some(Message::binary(vec![7])));
+    }
+
+    #[test]
+    fn logs_show_only_a_prefix_of_room_ids() {
+        use std::sync::Mutex;
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let room = RoomId::from_bytes(*b"0123456789abcdef0123456789abcdef");
+        tracing::subscriber::with_default(subscriber, || {
+            let hub = hub();
+            let a = hub.register();
+            let b = hub.register();
+            hub.join(a.peer(), room).unwrap();
+            hub.join(b.peer(), room).unwrap();
+            drop(a);
+        });
+        let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let hex = room.to_string();
+        assert!(logs.contains(&format!("RoomId({}…)", &hex[..8])), "{logs}");
+        assert!(!logs.contains(&hex[..9]), "{logs}");
     }
 
     #[tokio::test]

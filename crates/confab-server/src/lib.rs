@@ -13,6 +13,8 @@
 //!   server → client  welcome, joined, peer-joined, peer-left, signal, error;
 //!                    mailbox-stored, mailbox-entries
 //! GET /healthz  200 "ok"
+//! GET /metrics  Prometheus text format: connections, rooms, relayed bytes, rejected
+//!               frames by reason, the mailbox (no room ids, peer ids or addresses)
 //! GET /*        static files from --dist ("/" is index.html; unknown paths are 404)
 //! ```
 //!
@@ -31,6 +33,7 @@ mod config;
 mod hub;
 mod limits;
 mod mailbox;
+mod metrics;
 mod record;
 mod web;
 mod ws;
@@ -52,7 +55,7 @@ pub use config::{
     DEFAULT_MAILBOX_PUTS_PER_CONNECTION, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
     DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
     DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES,
-    DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError,
+    DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat,
     MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
@@ -60,6 +63,7 @@ pub use web::CONTENT_SECURITY_POLICY;
 use crate::hub::Hub;
 use crate::limits::{OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
 use crate::mailbox::{Mailbox, StoreLimits};
+use crate::metrics::Metrics;
 use crate::record::RelayRecorder;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, closes every
@@ -134,6 +138,7 @@ pub async fn run(
         mailbox_puts_per_connection: config.mailbox_puts_per_connection,
         stop: stop.clone(),
         n_running: watch::Sender::new(0),
+        metrics: Metrics::default(),
     });
     let mut n_running = shared.n_running.subscribe();
     let app = web::router(shared, &config.dist);
@@ -204,4 +209,6 @@ pub(crate) struct Shared {
     stop: watch::Receiver<bool>,
     /// WebSocket connection tasks still running.
     n_running: watch::Sender<usize>,
+    /// Counters for `/metrics`.
+    metrics: Metrics,
 }

@@ -5,12 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::metrics::{Gauges, NatsCounts};
 use crate::{Shared, ws};
 
 /// The Content-Security-Policy of every response: the app loads only its own script,
@@ -19,7 +22,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
-/// `/ws` (signalling and relay), `/healthz`, and everything else from `dist`: `/` is
+/// `/ws` (signalling and relay), `/healthz`, `/metrics`, and everything else from `dist`: `/` is
 /// `index.html`, unknown paths are 404 (this is not a client-side-routing fallback).
 pub(crate) fn router(shared: Arc<Shared>, dist: &Path) -> Router {
     // Gzip only the static files: `/ws` answers 101 and `/healthz` is two bytes.
@@ -42,6 +45,7 @@ pub(crate) fn router(shared: Arc<Shared>, dist: &Path) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback_service(static_files)
         .with_state(shared);
     for (name, value) in security_headers {
@@ -55,4 +59,31 @@ pub(crate) fn router(shared: Arc<Shared>, dist: &Path) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /metrics`: the Prometheus text exposition (see [`crate::metrics`]).
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let (rooms, members) = shared.hub.counts();
+    let (mailbox_entries, mailbox_bytes) = shared.mailbox.usage().await.unwrap_or_default();
+    let gauges = Gauges {
+        connections: u64::try_from(*shared.n_running.borrow()).unwrap_or(u64::MAX),
+        rooms,
+        members,
+        remote_members: 0,
+        mailbox_entries,
+        mailbox_bytes,
+        mailbox_available: shared.mailbox.is_available(),
+        nats_configured: false,
+        nats_connected: false,
+    };
+    let text = shared
+        .metrics
+        .render(gauges, shared.mailbox.counts(), NatsCounts::default());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -28,6 +29,7 @@ use crate::limits::{
     TRANSPORT_MAX_LEN, TokenBucket,
 };
 use crate::mailbox::{MailboxError, PutError};
+use crate::metrics::CloseReason;
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
 /// a page from another site may not use this server as its signalling or relay service.
@@ -118,6 +120,10 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     let _running = RunningGuard::enter(Arc::clone(&shared));
     let registration = shared.hub.register();
     let peer = registration.peer();
+    shared
+        .metrics
+        .connections_opened
+        .fetch_add(1, Ordering::Relaxed);
     info!(?peer, "connection opened");
     let now = Instant::now();
     let mut connection = Connection {
@@ -137,8 +143,10 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     let Connection {
         socket,
         registration,
+        shared,
         ..
     } = connection;
+    shared.metrics.count_close(end.reason());
     // Unregister first, so the others get `peer-left` without waiting for our close.
     drop(registration);
     close(socket, end).await;
@@ -253,7 +261,10 @@ impl Connection {
                     return Ok(());
                 };
                 match self.registration.hub().forward(peer, to, message) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.shared.metrics.signals.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }
                     Err(err) => self.send_hub_error(err).await,
                 }
             }
@@ -429,7 +440,13 @@ impl Connection {
             .hub()
             .forward(peer, to, Message::Binary(relayed.into()))
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let metrics = &self.shared.metrics;
+                metrics.relayed_frames.fetch_add(1, Ordering::Relaxed);
+                let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                metrics.relayed_bytes.fetch_add(len, Ordering::Relaxed);
+                Ok(())
+            }
             Err(err) => self.send_hub_error(err).await,
         }
     }
@@ -444,6 +461,10 @@ impl Connection {
         if self.relay_bucket.try_take(now, cost) {
             return Ok(true);
         }
+        self.shared
+            .metrics
+            .relay_cap_drops
+            .fetch_add(1, Ordering::Relaxed);
         let is_error_due = self
             .last_relay_cap_error
             .is_none_or(|last| now.saturating_duration_since(last) >= RELAY_CAP_ERROR_INTERVAL);
@@ -465,6 +486,7 @@ impl Connection {
     async fn send_error(&mut self, code: ErrorCode, message: String) -> Result<(), End> {
         // The message may quote the client's input: log only the code.
         debug!(peer = ?self.registration.peer(), ?code, "refused");
+        self.shared.metrics.count_rejection(code);
         self.send_server(&ServerMessage::Error { code, message })
             .await
     }
@@ -506,6 +528,20 @@ impl Drop for RunningGuard {
 }
 
 impl End {
+    fn reason(self) -> CloseReason {
+        match self {
+            End::ClientClosed => CloseReason::ClientClosed,
+            End::TransportFailed => CloseReason::TransportFailed,
+            End::SendTimedOut => CloseReason::SendTimedOut,
+            End::Shutdown => CloseReason::Shutdown,
+            End::TooSlow => CloseReason::TooSlow,
+            End::Flood => CloseReason::Flood,
+            End::FrameTooBig => CloseReason::FrameTooBig,
+            End::ProtocolViolation => CloseReason::ProtocolViolation,
+            End::InvalidUtf8 => CloseReason::InvalidUtf8,
+        }
+    }
+
     fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
             End::ClientClosed | End::TransportFailed | End::SendTimedOut => None,

@@ -5,7 +5,7 @@
 //! is deleted before expiry, because the server cannot tell members apart.
 //!
 //! [`Mailbox`] wraps the [`store`] for the async connection tasks (every call runs on a
-//! blocking thread) and holds the counters a metrics endpoint will read.
+//! blocking thread) and holds the counters `/metrics` reads.
 
 mod store;
 
@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 
 pub(crate) use store::{AccessError, Page, PutError, StoreError, StoreLimits};
 
+use crate::metrics::MailboxCounts;
 use crate::ws::stopped;
 use store::Store;
 
@@ -31,7 +32,7 @@ pub(crate) const DATABASE_FILE: &str = "mailbox.redb";
 /// The mailbox service: the store (if it opened) and its counters.
 pub(crate) struct Mailbox {
     store: Option<Arc<Store>>,
-    /// Counters for operators (a later `/metrics` reads them).
+    /// Counters for operators (`/metrics`).
     pub(crate) metrics: MailboxMetrics,
 }
 
@@ -54,6 +55,8 @@ pub(crate) struct MailboxMetrics {
     pub(crate) entries_expired: AtomicU64,
     /// Store operations that failed.
     pub(crate) store_errors: AtomicU64,
+    /// Entries stored here that were deposited on another node.
+    pub(crate) replicated_in: AtomicU64,
 }
 
 /// Why a mailbox request could not be served.
@@ -101,6 +104,39 @@ impl Mailbox {
         self.store
             .as_ref()
             .is_none_or(|store| Arc::strong_count(store) == 1)
+    }
+
+    /// Whether the store is open.
+    pub(crate) fn is_available(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// (entries, entry bytes) held now; `None` without a store or if it failed.
+    pub(crate) async fn usage(&self) -> Option<(u64, u64)> {
+        match self.blocking(|store| store.usage()).await? {
+            Ok(usage) => Some(usage),
+            Err(err) => {
+                self.failed(&err);
+                None
+            }
+        }
+    }
+
+    /// The counters, copied for `/metrics`.
+    pub(crate) fn counts(&self) -> MailboxCounts {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let metrics = &self.metrics;
+        MailboxCounts {
+            puts_stored: load(&metrics.puts_stored),
+            puts_refused_full: load(&metrics.puts_refused_full),
+            requests_denied: load(&metrics.requests_denied),
+            fetches: load(&metrics.fetches),
+            entries_served: load(&metrics.entries_served),
+            acks: load(&metrics.acks),
+            entries_expired: load(&metrics.entries_expired),
+            store_errors: load(&metrics.store_errors),
+            replicated_in: load(&metrics.replicated_in),
+        }
     }
 
     /// Stores an entry whose put proof the caller has checked against `key`.

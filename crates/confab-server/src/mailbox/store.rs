@@ -23,7 +23,9 @@ use std::path::Path;
 use confab_core::RoomId;
 use confab_core::mailbox::DepositKey;
 use confab_core::signal::MailboxSeq;
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableTable, ReadableTableMetadata as _, TableDefinition, WriteTransaction,
+};
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 const BY_SEQ: TableDefinition<u64, &[u8]> = TableDefinition::new("by_seq");
@@ -318,6 +320,18 @@ impl Store {
                 return Ok(n_expired);
             }
         }
+    }
+
+    /// (entries, entry bytes) in the whole store, expired ones included until swept.
+    pub(crate) fn usage(&self) -> Result<(u64, u64), StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let n_entries = txn
+            .open_table(BY_SEQ)
+            .map_err(db_error)?
+            .len()
+            .map_err(db_error)?;
+        let meta = txn.open_table(META).map_err(db_error)?;
+        Ok((n_entries, meta_get(&meta, META_TOTAL_BYTES)?))
     }
 
     #[cfg(test)]

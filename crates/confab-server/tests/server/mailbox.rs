@@ -12,12 +12,12 @@ use confab_core::signal::{
 
 use crate::harness::{Client, Received, TestServer, room};
 
-fn keys(n: u8) -> MailboxKeys {
+pub(crate) fn keys(n: u8) -> MailboxKeys {
     RoomSecret::from_bytes([n; 32]).mailbox_keys()
 }
 
 /// Seals `payload` (nonce from its first byte and length: unique enough here).
-fn seal(keys: &MailboxKeys, payload: &[u8]) -> confab_core::mailbox::SealedEntry {
+pub(crate) fn seal(keys: &MailboxKeys, payload: &[u8]) -> confab_core::mailbox::SealedEntry {
     let mut nonce = [0u8; 24];
     nonce[0] = payload.first().copied().unwrap_or(0);
     nonce[1..9].copy_from_slice(&(payload.len() as u64).to_be_bytes());
@@ -26,7 +26,7 @@ fn seal(keys: &MailboxKeys, payload: &[u8]) -> confab_core::mailbox::SealedEntry
 
 impl Client {
     /// Sends a deposit of `payload`, sealed and proven with `keys`.
-    async fn mailbox_put(&mut self, keys: &MailboxKeys, payload: &[u8]) {
+    pub(crate) async fn mailbox_put(&mut self, keys: &MailboxKeys, payload: &[u8]) {
         let entry = seal(keys, payload);
         let proof = keys.prove_put(self.peer, &entry);
         self.send(&ClientMessage::MailboxPut {
@@ -39,7 +39,7 @@ impl Client {
     }
 
     /// Deposits `payload`; returns its sequence number.
-    async fn deposit(&mut self, keys: &MailboxKeys, payload: &[u8]) -> u64 {
+    pub(crate) async fn deposit(&mut self, keys: &MailboxKeys, payload: &[u8]) -> u64 {
         self.mailbox_put(keys, payload).await;
         match self.recv().await {
             Received::Mailbox(MailboxReply::MailboxStored { room, seq }) if room == keys.room() => {
@@ -49,7 +49,7 @@ impl Client {
         }
     }
 
-    async fn mailbox_fetch(&mut self, keys: &MailboxKeys, after: u64) {
+    pub(crate) async fn mailbox_fetch(&mut self, keys: &MailboxKeys, after: u64) {
         let proof = keys.prove_access(self.peer);
         self.send(&ClientMessage::MailboxFetch {
             room: keys.room(),
@@ -60,7 +60,11 @@ impl Client {
     }
 
     /// Fetches one page after `after`: (seq, opened payload) pairs and the `more` flag.
-    async fn fetch_page(&mut self, keys: &MailboxKeys, after: u64) -> (Vec<(u64, Vec<u8>)>, bool) {
+    pub(crate) async fn fetch_page(
+        &mut self,
+        keys: &MailboxKeys,
+        after: u64,
+    ) -> (Vec<(u64, Vec<u8>)>, bool) {
         self.mailbox_fetch(keys, after).await;
         match self.recv().await {
             Received::Mailbox(MailboxReply::MailboxEntries {
@@ -78,7 +82,7 @@ impl Client {
         }
     }
 
-    async fn mailbox_ack(&mut self, keys: &MailboxKeys, up_to: u64) {
+    pub(crate) async fn mailbox_ack(&mut self, keys: &MailboxKeys, up_to: u64) {
         let proof = keys.prove_access(self.peer);
         self.send(&ClientMessage::MailboxAck {
             room: keys.room(),

@@ -9,6 +9,7 @@ mod harness;
 mod http;
 mod limits;
 mod mailbox;
+mod metrics;
 mod relay;
 mod shutdown;
 mod signalling;
