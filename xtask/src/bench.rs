@@ -35,7 +35,7 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
 /// Builds the app and server, and the bench binary, outside the namespace (it
 /// has no network); then runs the binary inside it.
 fn browser(sh: &Shell, root: &Path) -> Result<()> {
-    build::run(sh, root)?;
+    build::run(sh, root, &root.join("dist"))?;
     // The bench profile (opt-level 3, like criterion's build), not release: the
     // release profile builds for size, which would slow the native half of the
     // wasm-versus-native seal+open comparison. Its output still goes to

@@ -1,5 +1,6 @@
 //! `cargo xtask build`: release `dist/` via trunk, the boot script moved out
-//! of `index.html` (see [`crate::boot_script`]), then the release server.
+//! of `index.html` (see [`crate::boot_script`]), the service worker's precache
+//! list filled in (see [`crate::service_worker`]), then the release server.
 
 use std::{
     fs,
@@ -12,19 +13,19 @@ use anyhow::{Context, Result};
 use flate2::{Compression, write::GzEncoder};
 use xshell::{Shell, cmd};
 
-use crate::boot_script;
+use crate::{boot_script, service_worker};
 
-/// Expects [`crate::install::run`] to have set up `sh`.
-pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
+/// Builds the app into `dist` (normally `<root>/dist`). Expects
+/// [`crate::install::run`] to have set up `sh`.
+pub(crate) fn run(sh: &Shell, root: &Path, dist: &Path) -> Result<()> {
     let started = Instant::now();
     // trunk's tool-download cache would land in ~/.cache/trunk (RECIPE pitfall 8).
     let cache = root.join("target").join("trunk-cache");
-    cmd!(sh, "trunk build --release")
+    cmd!(sh, "trunk build --release --dist {dist}")
         .env("XDG_CACHE_HOME", &cache)
         .run()
         .context("trunk build failed")?;
 
-    let dist = root.join("dist");
     let index = dist.join("index.html");
     let html =
         fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
@@ -33,15 +34,44 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     fs::write(dist.join(&out.script_name), &out.script)?;
     fs::write(&index, &out.html)?;
     println!(
-        "build: moved the inline boot script to dist/{}",
-        out.script_name
+        "build: moved the inline boot script to {}",
+        dist.join(&out.script_name).display()
     );
+    fill_service_worker(dist)?;
 
     cmd!(sh, "cargo build --release -p confab-server")
         .run()
         .context("building confab-server failed")?;
-    println!("build: {}", page_size_summary(&dist)?);
+    println!("build: {}", page_size_summary(dist)?);
     println!("build: done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Writes the precache list and version into `dist/sw.js`.
+fn fill_service_worker(dist: &Path) -> Result<()> {
+    let worker = dist.join(service_worker::FILE_NAME);
+    let template =
+        fs::read_to_string(&worker).with_context(|| format!("reading {}", worker.display()))?;
+    let mut paths = Vec::new();
+    collect_files(dist, &mut paths)?;
+    let mut files = Vec::new();
+    for path in paths {
+        let Ok(relative) = path.strip_prefix(dist) else {
+            continue;
+        };
+        let name: Vec<String> = relative
+            .components()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        files.push((name.join("/"), fs::read(&path)?));
+    }
+    let filled = service_worker::fill(&template, &files)
+        .with_context(|| format!("filling in {}", worker.display()))?;
+    fs::write(&worker, filled)?;
+    println!(
+        "build: the service worker precaches {} files",
+        files.len() - 1
+    );
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Command-line grammar of `cargo xtask` (xflags).
 
-use std::ffi::OsString;
+use std::{ffi::OsString, path::PathBuf};
 
 xflags::xflags! {
     /// Confab's build, test and tidy automation. Needs only cargo: missing
@@ -14,8 +14,14 @@ xflags::xflags! {
             optional --browser
         }
         /// Release build: `trunk build --release` into `dist/` (then move the
-        /// inline boot script into `dist/boot-<hash>.js`), then the server.
-        cmd build {}
+        /// inline boot script into `dist/boot-<hash>.js` and fill in the service
+        /// worker's precache list), then the server.
+        cmd build {
+            /// Where the app goes (default `dist/` in the repository).
+            optional --dist dist: PathBuf
+        }
+        /// Draw the app icons of the web app manifest into `assets/icons/`.
+        cmd icons {}
         /// Build, then run `target/release/confab-server` on `dist/`.
         cmd serve {
             /// Address to listen on (default 127.0.0.1:8080).

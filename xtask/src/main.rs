@@ -6,8 +6,10 @@ mod boot_script;
 mod build;
 mod flags;
 mod fuzz;
+mod icons;
 mod install;
 mod serve;
+mod service_worker;
 mod steps;
 mod test;
 mod tidy;
@@ -49,10 +51,15 @@ fn run() -> Result<()> {
             };
             install::run(&sh, &root, browser)
         }
-        XtaskCmd::Build(_) => {
+        XtaskCmd::Build(cmd) => {
             install::run(&sh, &root, install::Browser::NotNeeded)?;
-            build::run(&sh, &root)
+            let dist = match cmd.dist {
+                Some(dist) => std::env::current_dir()?.join(dist),
+                None => root.join("dist"),
+            };
+            build::run(&sh, &root, &dist)
         }
+        XtaskCmd::Icons(_) => icons::run(&root),
         XtaskCmd::Serve(cmd) => serve::run(&sh, &root, cmd.listen, cmd.server_args),
         XtaskCmd::Test(cmd) => test::run(&sh, &root, cmd.fast),
         XtaskCmd::Tidy(_) => tidy::run(&sh, &root),

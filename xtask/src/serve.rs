@@ -17,7 +17,7 @@ pub(crate) fn run(
     server_args: Vec<OsString>,
 ) -> Result<()> {
     install::run(sh, root, install::Browser::NotNeeded)?;
-    build::run(sh, root)?;
+    build::run(sh, root, &root.join("dist"))?;
     // An explicit --listen wins; otherwise the server reads CONFAB_LISTEN itself.
     let listen = listen.or_else(|| {
         if sh.var_os("CONFAB_LISTEN").is_some() {

@@ -143,7 +143,7 @@ fn app_browser_tests(sh: &Shell, root: &Path) -> Result<()> {
 }
 
 fn e2e(sh: &Shell, root: &Path) -> Result<()> {
-    build::run(sh, root)?;
+    build::run(sh, root, &root.join("dist"))?;
     let out_dir = root.join("target").join("e2e");
     fs::create_dir_all(&out_dir)?;
     cmd!(sh, "cargo test -p confab-e2e --no-run").run()?;

@@ -28,6 +28,10 @@ pub const INDEX_HTML: &str =
     "<!doctype html><html><head><title>Confab</title></head><body>hello</body></html>\n";
 /// A `.wasm` file in the test `dist`.
 pub const WASM: &[u8] = b"\0asm\x01\0\0\0";
+/// The web app manifest in the test `dist`.
+pub const MANIFEST: &str = r#"{"name":"Confab","display":"standalone"}"#;
+/// The service worker in the test `dist`.
+pub const SERVICE_WORKER: &str = "self.addEventListener('fetch', () => {});\n";
 
 /// A server running in this test's runtime, on a fresh loopback port, serving a temporary
 /// `dist`. Dropping it shuts the server down.
@@ -89,6 +93,8 @@ impl TestServer {
         let dist = tempfile::tempdir().unwrap();
         std::fs::write(dist.path().join("index.html"), INDEX_HTML).unwrap();
         std::fs::write(dist.path().join("x.wasm"), WASM).unwrap();
+        std::fs::write(dist.path().join("manifest.webmanifest"), MANIFEST).unwrap();
+        std::fs::write(dist.path().join("sw.js"), SERVICE_WORKER).unwrap();
         let data = tempfile::tempdir().unwrap();
         let mut config = Config {
             dist: dist.path().to_owned(),

@@ -2,7 +2,7 @@
 
 use confab_server::CONTENT_SECURITY_POLICY;
 
-use crate::harness::{HttpResponse, INDEX_HTML, TestServer, WASM};
+use crate::harness::{HttpResponse, INDEX_HTML, MANIFEST, SERVICE_WORKER, TestServer, WASM};
 
 fn check_security_headers(response: &HttpResponse, path: &str) {
     for (name, value) in [
@@ -59,6 +59,35 @@ async fn static_files_are_served_with_types_and_security_headers() {
     let ws = server.get("/ws", &[]).await;
     assert!((400..500).contains(&ws.status), "{}", ws.status);
     check_security_headers(&ws, "/ws");
+}
+
+#[tokio::test]
+async fn the_installable_app_files_have_their_types() {
+    let server = TestServer::start().await;
+    let manifest = server.get("/manifest.webmanifest", &[]).await;
+    assert_eq!(manifest.status, 200);
+    assert_eq!(
+        manifest.header("content-type"),
+        Some("application/manifest+json")
+    );
+    assert_eq!(manifest.body, MANIFEST.as_bytes());
+    check_security_headers(&manifest, "/manifest.webmanifest");
+
+    // A service worker must be served as JavaScript from the scope it controls (`/`).
+    let worker = server.get("/sw.js", &[]).await;
+    assert_eq!(worker.status, 200);
+    assert!(
+        worker
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript")),
+        "{:?}",
+        worker.header("content-type")
+    );
+    assert_eq!(worker.body, SERVICE_WORKER.as_bytes());
+    check_security_headers(&worker, "/sw.js");
+    // `default-src 'self'` lets the page load both (manifest-src and worker-src fall back
+    // to it, or to script-src 'self').
+    assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'self';"));
 }
 
 #[tokio::test]
