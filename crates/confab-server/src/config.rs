@@ -50,6 +50,14 @@ pub const DEFAULT_MAILBOX_PUTS_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(12
 };
 /// Default `--mailbox-puts-per-connection`.
 pub const DEFAULT_MAILBOX_PUTS_PER_CONNECTION: u64 = 2_000;
+/// Default `--max-connections-per-ip`: a tab keeps one socket per open room (up to 13), and
+/// a household or office may share one address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: NonZeroUsize = non_zero_usize(64);
+/// Default `--mailbox-puts-per-ip-per-minute` (also the burst).
+pub const DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(600) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
 /// Default `--mailbox-page-entries`.
 pub const DEFAULT_MAILBOX_PAGE_ENTRIES: NonZeroUsize = non_zero_usize(100);
 /// Default `--mailbox-page-bytes`: 512 KiB of entries per page.
@@ -95,6 +103,16 @@ pub struct Config {
     /// How many connections one room may hold.
     #[arg(long, env = "CONFAB_ROOM_CAPACITY", value_name = "N", default_value_t = DEFAULT_ROOM_CAPACITY)]
     pub room_capacity: NonZeroUsize,
+
+    /// WebSocket connections one client address may hold open (IPv6: per /64). More are
+    /// answered `rate-limited` and closed with 1008.
+    #[arg(long, env = "CONFAB_MAX_CONNECTIONS_PER_IP", value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: NonZeroUsize,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (set this only behind
+    /// a reverse proxy that appends it, and that clients cannot bypass).
+    #[arg(long, env = "CONFAB_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 
     /// Sustained messages per second per connection; bursts of twice this are allowed.
     #[arg(long, env = "CONFAB_MESSAGES_PER_SECOND", value_name = "N", default_value_t = DEFAULT_MESSAGES_PER_SECOND)]
@@ -150,6 +168,11 @@ pub struct Config {
     /// Deposits per minute per connection (also the burst); beyond it `rate-limited`.
     #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_MINUTE", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_MINUTE)]
     pub mailbox_puts_per_minute: NonZeroU32,
+
+    /// Deposits per minute from one client address, all its connections together (also
+    /// the burst); beyond it `rate-limited`.
+    #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_IP_PER_MINUTE", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE)]
+    pub mailbox_puts_per_ip_per_minute: NonZeroU32,
 
     /// Deposits one connection may make in all; beyond it `mailbox-full`.
     #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_CONNECTION", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_CONNECTION)]
@@ -219,6 +242,8 @@ impl Default for Config {
             ice_servers: Vec::new(),
             max_rooms_per_connection: DEFAULT_MAX_ROOMS_PER_CONNECTION,
             room_capacity: DEFAULT_ROOM_CAPACITY,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            trust_forwarded_for: false,
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
             relay_bytes_per_sec: DEFAULT_RELAY_BYTES_PER_SEC,
             relay_burst_bytes: DEFAULT_RELAY_BURST_BYTES,
@@ -229,6 +254,7 @@ impl Default for Config {
             mailbox_room_max_bytes: DEFAULT_MAILBOX_ROOM_MAX_BYTES,
             mailbox_max_bytes: DEFAULT_MAILBOX_MAX_BYTES,
             mailbox_puts_per_minute: DEFAULT_MAILBOX_PUTS_PER_MINUTE,
+            mailbox_puts_per_ip_per_minute: DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE,
             mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
             mailbox_page_entries: DEFAULT_MAILBOX_PAGE_ENTRIES,
             mailbox_page_bytes: DEFAULT_MAILBOX_PAGE_BYTES,
@@ -247,6 +273,8 @@ impl fmt::Debug for Config {
             ice_servers,
             max_rooms_per_connection,
             room_capacity,
+            max_connections_per_ip,
+            trust_forwarded_for,
             messages_per_second,
             relay_bytes_per_sec,
             relay_burst_bytes,
@@ -257,6 +285,7 @@ impl fmt::Debug for Config {
             mailbox_room_max_bytes,
             mailbox_max_bytes,
             mailbox_puts_per_minute,
+            mailbox_puts_per_ip_per_minute,
             mailbox_puts_per_connection,
             mailbox_page_entries,
             mailbox_page_bytes,
@@ -273,6 +302,8 @@ impl fmt::Debug for Config {
             .field("ice_servers", &ice_urls)
             .field("max_rooms_per_connection", max_rooms_per_connection)
             .field("room_capacity", room_capacity)
+            .field("max_connections_per_ip", max_connections_per_ip)
+            .field("trust_forwarded_for", trust_forwarded_for)
             .field("messages_per_second", messages_per_second)
             .field("relay_bytes_per_sec", relay_bytes_per_sec)
             .field("relay_burst_bytes", relay_burst_bytes)
@@ -283,6 +314,10 @@ impl fmt::Debug for Config {
             .field("mailbox_room_max_bytes", mailbox_room_max_bytes)
             .field("mailbox_max_bytes", mailbox_max_bytes)
             .field("mailbox_puts_per_minute", mailbox_puts_per_minute)
+            .field(
+                "mailbox_puts_per_ip_per_minute",
+                mailbox_puts_per_ip_per_minute,
+            )
             .field("mailbox_puts_per_connection", mailbox_puts_per_connection)
             .field("mailbox_page_entries", mailbox_page_entries)
             .field("mailbox_page_bytes", mailbox_page_bytes)
@@ -523,6 +558,27 @@ mod tests {
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("99999999999999999999d"), Err(DurationError));
         assert_eq!(parse_duration("999999999999999d"), Err(DurationError));
+    }
+
+    #[test]
+    fn per_address_flags_and_their_environment() {
+        let config = Config::try_parse_from(["confab-server"]).unwrap();
+        assert_eq!(config.max_connections_per_ip.get(), 64);
+        assert_eq!(config.mailbox_puts_per_ip_per_minute.get(), 600);
+        assert!(!config.trust_forwarded_for);
+        let config = Config::try_parse_from([
+            "confab-server",
+            "--max-connections-per-ip=3",
+            "--mailbox-puts-per-ip-per-minute=7",
+            "--trust-forwarded-for",
+            "--log-format=json",
+        ])
+        .unwrap();
+        assert_eq!(config.max_connections_per_ip.get(), 3);
+        assert_eq!(config.mailbox_puts_per_ip_per_minute.get(), 7);
+        assert!(config.trust_forwarded_for);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(Config::try_parse_from(["confab-server", "--max-connections-per-ip=0"]).is_err());
     }
 
     #[test]

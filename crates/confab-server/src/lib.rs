@@ -34,6 +34,7 @@ mod hub;
 mod limits;
 mod mailbox;
 mod metrics;
+mod per_ip;
 mod record;
 mod web;
 mod ws;
@@ -52,8 +53,9 @@ use tracing::{info, warn};
 pub use config::{
     Config, DEFAULT_DATA_DIR, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAILBOX_MAX_BYTES,
     DEFAULT_MAILBOX_MAX_ENTRY_BYTES, DEFAULT_MAILBOX_PAGE_BYTES, DEFAULT_MAILBOX_PAGE_ENTRIES,
-    DEFAULT_MAILBOX_PUTS_PER_CONNECTION, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
-    DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
+    DEFAULT_MAILBOX_PUTS_PER_CONNECTION, DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE,
+    DEFAULT_MAILBOX_PUTS_PER_MINUTE, DEFAULT_MAILBOX_ROOM_MAX_BYTES,
+    DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL, DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES,
     DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat,
     MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
@@ -64,6 +66,7 @@ use crate::hub::Hub;
 use crate::limits::{OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
 use crate::mailbox::{Mailbox, StoreLimits};
 use crate::metrics::Metrics;
+use crate::per_ip::PerIp;
 use crate::record::RelayRecorder;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, closes every
@@ -139,6 +142,11 @@ pub async fn run(
         stop: stop.clone(),
         n_running: watch::Sender::new(0),
         metrics: Metrics::default(),
+        per_ip: Arc::new(PerIp::new(
+            config.max_connections_per_ip.get(),
+            config.mailbox_puts_per_ip_per_minute,
+        )),
+        trust_forwarded_for: config.trust_forwarded_for,
     });
     let mut n_running = shared.n_running.subscribe();
     let app = web::router(shared, &config.dist);
@@ -157,6 +165,7 @@ pub async fn run(
         stop_sender.send_replace(true);
         // Keeping `stop_sender` alive until here; dropping it also reads as "stop".
     };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(graceful);
     let mut stop_for_grace = stop.clone();
     tokio::select! {
@@ -211,4 +220,8 @@ pub(crate) struct Shared {
     n_running: watch::Sender<usize>,
     /// Counters for `/metrics`.
     metrics: Metrics,
+    /// Connections and deposits per client address.
+    per_ip: Arc<PerIp>,
+    /// Whether the client address comes from `X-Forwarded-For`.
+    trust_forwarded_for: bool,
 }

@@ -1,4 +1,5 @@
-//! Per-connection limits: the token bucket and the fixed sizes and timeouts.
+//! Per-connection limits: the token bucket and the fixed sizes and timeouts (per-address
+//! limits are in `per_ip`).
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
@@ -67,14 +68,16 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket is full at `now` (it would be the same if made anew).
+    pub(crate) fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.capacity
+    }
+
     /// Takes `cost` tokens if there are that many; otherwise takes none. A `now` earlier
     /// than a previous one adds nothing. A cost above the capacity never fits.
     pub(crate) fn try_take(&mut self, now: Instant, cost: u64) -> bool {
-        let elapsed = now.saturating_duration_since(self.last_refill);
-        if now > self.last_refill {
-            self.last_refill = now;
-        }
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
+        self.refill(now);
         let cost = cost as f64;
         if self.tokens >= cost {
             self.tokens -= cost;
@@ -82,6 +85,14 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last_refill);
+        if now > self.last_refill {
+            self.last_refill = now;
+        }
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
     }
 }
 

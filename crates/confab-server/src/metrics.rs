@@ -42,6 +42,7 @@ pub(crate) enum CloseReason {
     FrameTooBig,
     ProtocolViolation,
     InvalidUtf8,
+    TooManyFromAddress,
 }
 
 /// Why a frame was refused, as a metrics label: the error code sent back.
@@ -342,7 +343,7 @@ impl Metrics {
 }
 
 impl CloseReason {
-    const ALL: [CloseReason; 9] = [
+    const ALL: [CloseReason; 10] = [
         CloseReason::ClientClosed,
         CloseReason::TransportFailed,
         CloseReason::SendTimedOut,
@@ -352,6 +353,7 @@ impl CloseReason {
         CloseReason::FrameTooBig,
         CloseReason::ProtocolViolation,
         CloseReason::InvalidUtf8,
+        CloseReason::TooManyFromAddress,
     ];
 
     fn label(self) -> &'static str {
@@ -365,6 +367,7 @@ impl CloseReason {
             CloseReason::FrameTooBig => "frame-too-big",
             CloseReason::ProtocolViolation => "protocol-violation",
             CloseReason::InvalidUtf8 => "invalid-utf8",
+            CloseReason::TooManyFromAddress => "too-many-from-address",
         }
     }
 }

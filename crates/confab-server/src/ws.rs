@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use confab_core::RoomId;
@@ -30,23 +31,55 @@ use crate::limits::{
 };
 use crate::mailbox::{MailboxError, PutError};
 use crate::metrics::CloseReason;
+use crate::per_ip::{IpPermit, client_ip};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
 /// a page from another site may not use this server as its signalling or relay service.
+///
+/// A client address that already holds `--max-connections-per-ip` connections gets the
+/// upgrade, one `rate-limited` error saying so, and close 1008: browsers cannot read the
+/// body of a refused upgrade, so this is the only way to tell them why.
 pub(crate) async fn upgrade(
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
+    ConnectInfo(peer_addr): ConnectInfo<SocketAddr>,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
     if !same_origin(&headers) {
         debug!("websocket refused: cross-origin request");
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
-    upgrade
+    let ip = client_ip(peer_addr, &headers, shared.trust_forwarded_for);
+    let permit = shared.per_ip.try_connect(ip);
+    let upgrade = upgrade
         .max_message_size(TRANSPORT_MAX_LEN)
         .max_frame_size(TRANSPORT_MAX_LEN)
-        .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"))
-        .on_upgrade(move |socket| serve(socket, shared))
+        .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"));
+    match permit {
+        Some(permit) => upgrade.on_upgrade(move |socket| serve(socket, shared, permit)),
+        None => {
+            shared
+                .metrics
+                .connections_refused_per_ip
+                .fetch_add(1, Ordering::Relaxed);
+            // The address is not logged: it is personal data, and the counter says enough.
+            info!("websocket refused: too many connections from one address");
+            upgrade.on_upgrade(move |socket| refuse_too_many(socket, shared))
+        }
+    }
+}
+
+/// Tells a client over the per-address connection cap why, and closes.
+async fn refuse_too_many(mut socket: WebSocket, shared: Arc<Shared>) {
+    let max = shared.per_ip.max_connections();
+    let error = ServerMessage::Error {
+        code: ErrorCode::RateLimited,
+        message: format!("too many connections from your address (at most {max})"),
+    };
+    if let Some(message) = encode(&error) {
+        let _ = timeout(SEND_TIMEOUT, socket.send(message)).await;
+    }
+    close(socket, End::TooManyFromAddress).await;
 }
 
 /// True when there is no `Origin` (non-browser clients) or its host equals `Host`.
@@ -84,11 +117,15 @@ enum End {
     ProtocolViolation,
     /// A text frame that is not UTF-8.
     InvalidUtf8,
+    /// The client's address holds as many connections as allowed.
+    TooManyFromAddress,
 }
 
 struct Connection {
     socket: WebSocket,
     registration: Registration,
+    /// This connection's place in its address's count; also its address's deposits.
+    ip_permit: IpPermit,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     /// Messages of any kind.
@@ -116,7 +153,7 @@ enum Event {
     Inbound(Option<Result<Message, axum::Error>>),
 }
 
-async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+async fn serve(socket: WebSocket, shared: Arc<Shared>, ip_permit: IpPermit) {
     let _running = RunningGuard::enter(Arc::clone(&shared));
     let registration = shared.hub.register();
     let peer = registration.peer();
@@ -129,6 +166,7 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     let mut connection = Connection {
         socket,
         registration,
+        ip_permit,
         stop: shared.stop.clone(),
         bucket: TokenBucket::messages(shared.messages_per_second, now),
         n_strikes: 0,
@@ -307,6 +345,13 @@ impl Connection {
             let message = format!(
                 "mailbox deposits are limited to {} a minute; this one was dropped",
                 self.shared.mailbox_puts_per_minute
+            );
+            return self.send_error(ErrorCode::RateLimited, message).await;
+        }
+        if !self.ip_permit.try_put() {
+            let message = format!(
+                "mailbox deposits from your address are limited to {} a minute; this one was dropped",
+                self.shared.per_ip.puts_per_minute()
             );
             return self.send_error(ErrorCode::RateLimited, message).await;
         }
@@ -539,6 +584,7 @@ impl End {
             End::FrameTooBig => CloseReason::FrameTooBig,
             End::ProtocolViolation => CloseReason::ProtocolViolation,
             End::InvalidUtf8 => CloseReason::InvalidUtf8,
+            End::TooManyFromAddress => CloseReason::TooManyFromAddress,
         }
     }
 
@@ -551,6 +597,7 @@ impl End {
             End::FrameTooBig => Some((1009, "message too big")),
             End::ProtocolViolation => Some((1002, "protocol error")),
             End::InvalidUtf8 => Some((1007, "invalid utf-8")),
+            End::TooManyFromAddress => Some((1008, "too many connections from your address")),
         }
     }
 }

@@ -10,6 +10,7 @@ mod http;
 mod limits;
 mod mailbox;
 mod metrics;
+mod per_ip;
 mod relay;
 mod shutdown;
 mod signalling;
