@@ -8,10 +8,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::upload::PROBES_AFTER_RETURN;
 use super::*;
+use crate::client::{Channel, SendError};
+use crate::history::{Content, UnixMillis};
 use crate::identity::Identity;
 use crate::room::RoomSecret;
-use crate::transfer::CHUNK_LEN;
+use crate::transfer::{CHUNK_LEN, FileDigest, WINDOW};
 use crate::{Config, Output, Role};
 
 const A: usize = 0;
