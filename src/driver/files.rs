@@ -4,7 +4,7 @@
 //! and reporting them stored; the per-file records that let a download resume after a
 //! reload; and the transfer state the UI shows.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError};
@@ -167,6 +167,8 @@ pub(super) struct Transfers {
     queued: BTreeMap<(EventId, PeerId), VecDeque<u32>>,
     /// Uploads with a read in flight.
     reading: HashSet<(EventId, PeerId)>,
+    /// Per upload: chunks read, not yet handed to core (at most a read's worth ahead).
+    ready: BTreeMap<(EventId, PeerId), VecDeque<ReadChunk>>,
     /// Received chunks not yet handed to the store: first index and the chunks.
     unsaved: HashMap<EventId, (u32, Vec<Vec<u8>>)>,
     /// Downloads with a store write in flight.
@@ -183,6 +185,9 @@ pub(super) struct Transfers {
     /// The file worker, once asked for ([`Driver::file_worker`]).
     worker: Option<WorkerStart>,
 }
+
+/// A chunk read from our file: its index and bytes.
+type ReadChunk = (u32, Vec<u8>);
 
 /// The file worker starting, or started (`None`: it cannot run here, and the page's
 /// thread stores chunks itself).
@@ -555,6 +560,7 @@ impl Driver {
         if had_blob || had_copy || self.client.holds_file(&file) {
             self.client.release_file(now, file);
             self.transfers.queued.retain(|(f, _), _| *f != file);
+            self.transfers.ready.retain(|(f, _), _| *f != file);
             self.state.update_file(file, total, |progress| {
                 progress.status = FileStatus::Withdrawn;
                 progress.kept = false;
@@ -624,77 +630,121 @@ impl Driver {
         self.pump_uploads(now);
     }
 
-    /// Starts reads for every upload whose channel has room (or whose relay budget
-    /// allows), a slice of up to [`READ_CHUNKS`] consecutive chunks at a time.
+    /// Moves every upload along: sends the chunks already read while its channel is below
+    /// [`HIGH_WATER`] (or the relay budget allows), and keeps one read of up to
+    /// [`READ_CHUNKS`] more chunks ahead of the channel, so reading the file overlaps with
+    /// sending instead of starting only once the channel has drained.
     pub(super) fn pump_uploads(&mut self, now: Instant) {
         self.transfers.relay_wait = None;
-        let keys: Vec<(EventId, PeerId)> = self.transfers.queued.keys().copied().collect();
+        let keys: BTreeSet<(EventId, PeerId)> = self
+            .transfers
+            .queued
+            .keys()
+            .chain(self.transfers.ready.keys())
+            .copied()
+            .collect();
         for (file, peer) in keys {
-            if self.transfers.reading.contains(&(file, peer)) {
-                continue;
-            }
-            let source = match (self.transfers.outgoing.get(&file), &self.store) {
-                (Some(blob), _) => Source::File(blob.clone()),
-                (None, Some(store)) if self.transfers.kept.contains(&file) => {
-                    Source::Copy(store.clone())
-                }
-                _ => {
-                    self.transfers.queued.remove(&(file, peer));
-                    continue;
-                }
-            };
             let Some(link) = self.links.get(&peer) else {
                 self.transfers.queued.remove(&(file, peer));
+                self.transfers.ready.remove(&(file, peer));
                 continue;
             };
             let direct = link.path == Path::Direct && link.rtc.is_some();
-            if direct
-                && link
-                    .rtc
-                    .as_ref()
-                    .is_some_and(|rtc| rtc.file_buffered(file) >= HIGH_WATER)
-            {
-                continue;
-            }
-            let Some(queue) = self.transfers.queued.get_mut(&(file, peer)) else {
-                continue;
-            };
-            let Some(&first) = queue.front() else {
-                continue;
-            };
-            let mut count = 1;
-            while count < READ_CHUNKS && queue.get(count) == Some(&(first + count as u32)) {
-                count += 1;
-            }
-            if !direct && let Some(relay) = self.transfers.relay.as_mut() {
-                count = count.min(4);
-                if let Some(at) = relay.take(now, (count * CHUNK_LEN) as f64) {
-                    self.transfers.relay_wait =
-                        Some(self.transfers.relay_wait.map_or(at, |w| w.min(at)));
-                    continue;
-                }
-            }
-            queue.drain(..count);
-            if queue.is_empty() {
-                self.transfers.queued.remove(&(file, peer));
-            }
-            self.transfers.reading.insert((file, peer));
-            let start = u64::from(first) * CHUNK_LEN as u64;
-            let end = start + (count * CHUNK_LEN) as u64;
-            let inbox = self.inbox.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                let data = match source {
-                    Source::File(blob) => platform_files::read_slice(&blob, start, end).await,
-                    Source::Copy(store) => read_copy(&store, file, first, count).await,
-                };
-                let _ = inbox.unbounded_send(Input::ChunksRead {
-                    peer,
-                    file,
-                    first,
-                    data,
-                });
-            });
+            self.send_ready(now, file, peer, direct);
+            self.read_ahead(file, peer, direct);
         }
+    }
+
+    /// Sends what was read for one upload, while its channel or the relay budget allows.
+    fn send_ready(&mut self, now: Instant, file: EventId, peer: PeerId, direct: bool) {
+        loop {
+            let full = direct
+                && self
+                    .links
+                    .get(&peer)
+                    .and_then(|link| link.rtc.as_ref())
+                    .is_some_and(|rtc| rtc.file_buffered(file) >= HIGH_WATER);
+            if full {
+                return;
+            }
+            let Some(ready) = self.transfers.ready.get_mut(&(file, peer)) else {
+                return;
+            };
+            if ready.is_empty() {
+                self.transfers.ready.remove(&(file, peer));
+                return;
+            }
+            if !direct
+                && let Some(relay) = self.transfers.relay.as_mut()
+                && let Some(at) = relay.take(now, CHUNK_LEN as f64)
+            {
+                self.transfers.relay_wait =
+                    Some(self.transfers.relay_wait.map_or(at, |w| w.min(at)));
+                return;
+            }
+            if let Some((index, chunk)) = ready.pop_front() {
+                // Refused if core no longer wants it (acknowledged, stopped): dropped.
+                self.client.send_chunk(now, peer, file, index, &chunk);
+            }
+        }
+    }
+
+    /// Starts the next read for one upload unless one is in flight or a slice is waiting.
+    fn read_ahead(&mut self, file: EventId, peer: PeerId, direct: bool) {
+        let waiting = self
+            .transfers
+            .ready
+            .get(&(file, peer))
+            .map_or(0, VecDeque::len);
+        if self.transfers.reading.contains(&(file, peer)) || waiting >= READ_CHUNKS {
+            return;
+        }
+        if !self.transfers.queued.contains_key(&(file, peer)) {
+            return;
+        }
+        let source = match (self.transfers.outgoing.get(&file), &self.store) {
+            (Some(blob), _) => Source::File(blob.clone()),
+            (None, Some(store)) if self.transfers.kept.contains(&file) => {
+                Source::Copy(store.clone())
+            }
+            _ => {
+                self.transfers.queued.remove(&(file, peer));
+                return;
+            }
+        };
+        let Some(queue) = self.transfers.queued.get_mut(&(file, peer)) else {
+            return;
+        };
+        let Some(&first) = queue.front() else {
+            self.transfers.queued.remove(&(file, peer));
+            return;
+        };
+        // Relayed chunks go at the server's pace: read a few at a time.
+        let most = if direct { READ_CHUNKS } else { 4 };
+        let mut count = 1;
+        while count < most && queue.get(count) == Some(&(first + count as u32)) {
+            count += 1;
+        }
+        queue.drain(..count);
+        if queue.is_empty() {
+            self.transfers.queued.remove(&(file, peer));
+        }
+        self.transfers.reading.insert((file, peer));
+        let start = u64::from(first) * CHUNK_LEN as u64;
+        let end = start + (count * CHUNK_LEN) as u64;
+        let inbox = self.inbox.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let data = match source {
+                Source::File(blob) => platform_files::read_slice(&blob, start, end).await,
+                Source::Copy(store) => read_copy(&store, file, first, count).await,
+            };
+            let _ = inbox.unbounded_send(Input::ChunksRead {
+                peer,
+                file,
+                first,
+                data,
+            });
+        });
     }
 
     pub(super) fn chunks_read(
@@ -708,9 +758,9 @@ impl Driver {
         self.transfers.reading.remove(&(file, peer));
         match data {
             Ok(bytes) => {
+                let ready = self.transfers.ready.entry((file, peer)).or_default();
                 for (offset, chunk) in bytes.chunks(CHUNK_LEN).enumerate() {
-                    let index = first + offset as u32;
-                    self.client.send_chunk(now, peer, file, index, chunk);
+                    ready.push_back((first + offset as u32, chunk.to_vec()));
                 }
             }
             Err(error) => {
