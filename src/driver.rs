@@ -24,7 +24,7 @@ use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::{BrowserStore, SavedRoom, StoreError};
-use crate::platform::{clock, page};
+use crate::platform::{clock, page, pwa};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
 mod calls;
@@ -684,6 +684,21 @@ impl Driver {
         }
     }
 
+    /// A new message from someone else while the room on screen is hidden: count it as
+    /// unread (title, app badge) and notify, if the user turned notifications on.
+    fn note_unread(&self, view: &MessageView) {
+        if !self.settings.on_screen || view.mine || view.deleted || page::is_visible() {
+            return;
+        }
+        if self.state.note_unread(view.id) {
+            let text = match &view.file {
+                Some(file) => format!("File: {}", file.name),
+                None => view.text.clone(),
+            };
+            pwa::notify(&self.state.name_of(&view.author), &pwa::preview(&text));
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let links = self.links.values().filter_map(|link| link.fallback_at);
         // The idle deadline matters only while it can still change our presence.
@@ -832,6 +847,7 @@ impl Driver {
                 // Becoming visible also marks what arrived meanwhile as read (in `drain`).
                 if visible {
                     self.idle_at = now + IDLE_AFTER;
+                    self.state.clear_unread();
                 }
                 self.update_presence(now);
             }
@@ -1324,7 +1340,9 @@ impl Driver {
                 if let Some(file) = &message.file {
                     self.note_file_message(message.id, message.author == me, file.size);
                 }
-                self.state.upsert_message(message_view(&me, message));
+                let view = message_view(&me, message);
+                self.note_unread(&view);
+                self.state.upsert_message(view);
             }
             Event::Rebuilt => {
                 let me = self.client.identity().member_key();

@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(commands);
     provide_context(boot.clone());
+    provide_context(components::InstallOffer::listen());
     (boot.0)(None);
     view! { <components::Shell /> }
 }
@@ -441,6 +442,8 @@ fn clock_ms() -> f64 {
 /// Mounts the app on `<body>`.
 pub fn mount() {
     console_error_panic_hook::set_once();
+    // Keeps the app shell for opening offline (only in a real build; see the function).
+    platform::pwa::register_service_worker();
     leptos::mount::mount_to_body(App);
 }
 

@@ -361,6 +361,9 @@ pub struct AppState {
     pub incoming_call: RwSignal<Option<IncomingCall>>,
     /// Someone can be called (a verified member on a direct path).
     pub can_call: RwSignal<bool>,
+    /// Messages from others that arrived while the page was hidden (shown in the title and
+    /// the app badge until the page is seen again).
+    pub unread: RwSignal<u32>,
 }
 
 impl AppState {
@@ -387,6 +390,26 @@ impl AppState {
             call: RwSignal::new(None),
             incoming_call: RwSignal::new(None),
             can_call: RwSignal::new(false),
+            unread: RwSignal::new(0),
+        }
+    }
+
+    /// Counts the message `id` as unread unless it is already shown (then this is an edit,
+    /// a reaction or a repeat). True if it counted.
+    pub fn note_unread(&self, id: EventId) -> bool {
+        let new = self
+            .messages
+            .with_untracked(|messages| !messages.iter().any(|m| m.id == id));
+        if new {
+            self.unread.update(|n| *n = n.saturating_add(1));
+        }
+        new
+    }
+
+    /// Everything was seen.
+    pub fn clear_unread(&self) {
+        if self.unread.get_untracked() != 0 {
+            self.unread.set(0);
         }
     }
 

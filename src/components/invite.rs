@@ -1,15 +1,21 @@
-//! The invite link with a Copy button.
+//! The invite link with Copy, Share (where the browser has the Web Share API) and a QR
+//! code to scan from another device.
 
 use leptos::prelude::*;
 
-use crate::platform::page;
+use crate::platform::{page, pwa};
 use crate::state::AppState;
 
-/// Shows the invite link (secret in its `#fragment`) and copies it.
+/// Blank modules around a QR code, as the standard asks.
+const QUIET_ZONE: usize = 4;
+
+/// Shows the invite link (secret in its `#fragment`) and copies, shares or shows it as a
+/// QR code.
 #[component]
 pub fn InvitePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let copied = RwSignal::new(None::<String>);
+    let show_qr = RwSignal::new(false);
     let copy = move |_| {
         let link = state.invite_link.get_untracked();
         leptos::task::spawn_local(async move {
@@ -20,6 +26,19 @@ pub fn InvitePanel() -> impl IntoView {
             copied.set(Some(outcome));
         });
     };
+    let share = move |_| {
+        let link = state.invite_link.get_untracked();
+        leptos::task::spawn_local(async move {
+            // Closing the share sheet is no failure worth a message.
+            if pwa::share("Confab", "Join me on Confab", &link)
+                .await
+                .is_ok()
+            {
+                copied.set(Some("Shared".to_owned()));
+            }
+        });
+    };
+    let can_share = pwa::can_share();
     view! {
         <section class="panel invite">
             <h2 id="invite-heading">"Invite"</h2>
@@ -40,7 +59,84 @@ pub fn InvitePanel() -> impl IntoView {
                 />
                 <button type="button" class="button" on:click=copy>"Copy"</button>
             </div>
+            <div class="invite-actions">
+                <Show when=move || can_share>
+                    <button type="button" class="button" on:click=share>"Share invite"</button>
+                </Show>
+                <button
+                    type="button"
+                    class="button"
+                    aria-pressed=move || show_qr.get().to_string()
+                    on:click=move |_| show_qr.update(|shown| *shown = !*shown)
+                >
+                    "Show QR code"
+                </button>
+            </div>
+            <Show when=move || show_qr.get()>
+                <InviteQr link=Signal::derive(move || state.invite_link.get()) />
+            </Show>
             <p class="copied" aria-live="polite">{move || copied.get()}</p>
         </section>
     }
+}
+
+/// `link` as a QR code, drawn as one SVG path (no markup from strings).
+#[component]
+fn InviteQr(link: Signal<String>) -> impl IntoView {
+    let code = move || qr_matrix(&link.get());
+    move || {
+        code().map(|(width, dark)| {
+            let side = width + 2 * QUIET_ZONE;
+            view! {
+                <svg
+                    class="qr"
+                    role="img"
+                    aria-label="QR code of the invite link"
+                    viewBox=format!("0 0 {side} {side}")
+                    shape-rendering="crispEdges"
+                >
+                    <rect width=side.to_string() height=side.to_string() fill="#fff" />
+                    <path d=qr_path(width, &dark) fill="#000" />
+                </svg>
+            }
+        })
+    }
+}
+
+/// The QR code of `text` (error correction level M): its width in modules and, row by
+/// row, whether each module is dark. None if `text` is too long for any QR code.
+pub(crate) fn qr_matrix(text: &str) -> Option<(usize, Vec<bool>)> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
+    let dark = code
+        .to_colors()
+        .into_iter()
+        .map(|color| color == qrcode::Color::Dark)
+        .collect();
+    Some((code.width(), dark))
+}
+
+/// SVG path data for the dark modules, offset by the quiet zone: one rectangle per run of
+/// dark modules in a row.
+pub(crate) fn qr_path(width: usize, dark: &[bool]) -> String {
+    let mut path = String::new();
+    for (y, row) in dark.chunks(width).enumerate() {
+        let mut x = 0;
+        while x < width {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < width && row[x] {
+                x += 1;
+            }
+            let run = x - start;
+            path.push_str(&format!(
+                "M{} {}h{run}v1h-{run}z",
+                start + QUIET_ZONE,
+                y + QUIET_ZONE
+            ));
+        }
+    }
+    path
 }

@@ -9,6 +9,7 @@ mod invite;
 mod members;
 mod message;
 mod profile;
+mod pwa;
 mod rooms;
 mod security;
 mod unlock;
@@ -22,6 +23,7 @@ pub use conversation::Conversation;
 pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
+pub use pwa::{InstallButton, InstallOffer, NotificationsPanel, UnreadTitle};
 pub use rooms::RoomsPanel;
 pub use security::SecurityPanel;
 pub use unlock::{OtherTabScreen, UnlockScreen};
@@ -62,7 +64,9 @@ fn ChatLayout() -> impl IntoView {
                 </span>
             </p>
             <p class="server-status" role="status">{server}</p>
+            <InstallButton />
         </header>
+        <UnreadTitle />
         <main class="layout">
             <aside class="sidebar">
                 <InvitePanel />
@@ -70,6 +74,7 @@ fn ChatLayout() -> impl IntoView {
                 <RoomsPanel />
                 <ContactsPanel />
                 <ProfilePanel />
+                <NotificationsPanel />
                 <SecurityPanel />
             </aside>
             <section

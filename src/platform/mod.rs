@@ -8,6 +8,7 @@ pub mod files;
 pub mod media;
 pub mod net;
 pub mod page;
+pub mod pwa;
 pub mod rtc;
 pub mod socket;
 pub mod store;

@@ -531,7 +531,8 @@ fn candidates_for(role: &str) -> &'static str {
         "region" => "section[aria-label], [role=region]",
         "progressbar" => "progress, [role=progressbar]",
         "group" => "[role=group], fieldset",
-        "img" => "img, [role=img]",
+        // Chromium names the role "image" (ARIA 1.3) where older versions said "img".
+        "img" | "image" => "img, [role=img], [role=image]",
         "alertdialog" => "[role=alertdialog]",
         "combobox" => "select, [role=combobox]",
         _ => "*",

@@ -1,0 +1,92 @@
+//! The installable app's controls: "Install Confab" (only while the browser offers it),
+//! "Turn on notifications", and the unread count in the title and app badge.
+
+use leptos::prelude::*;
+
+use crate::platform::pwa::{self, Permission};
+use crate::state::AppState;
+
+/// Whether the browser offers to install the app now (context; the app sets it from the
+/// browser's `beforeinstallprompt` and `appinstalled`). Without it, nothing is offered.
+#[derive(Clone, Copy)]
+pub struct InstallOffer(pub RwSignal<bool>);
+
+impl InstallOffer {
+    /// Nothing offered yet; [`pwa::on_install_offer`] keeps it current.
+    pub fn listen() -> InstallOffer {
+        let offered = RwSignal::new(false);
+        pwa::on_install_offer(move |available| offered.set(available));
+        InstallOffer(offered)
+    }
+}
+
+/// "Install Confab", shown only while the browser offers to install the app.
+#[component]
+pub fn InstallButton() -> impl IntoView {
+    let offer = use_context::<InstallOffer>().map(|offer| offer.0);
+    let offered = move || offer.is_some_and(|offered| offered.get());
+    let install = move |_| {
+        leptos::task::spawn_local(async move {
+            pwa::install().await;
+            // An offer can be shown once; the browser makes a new one if it wants to.
+            if let Some(offered) = offer {
+                offered.set(false);
+            }
+        });
+    };
+    view! {
+        <Show when=offered>
+            <button type="button" class="button install" on:click=install>"Install Confab"</button>
+        </Show>
+    }
+}
+
+/// Notifications for new messages while Confab is hidden: a button to ask for them, or
+/// where they stand.
+#[component]
+pub fn NotificationsPanel() -> impl IntoView {
+    let permission = RwSignal::new(pwa::notification_permission());
+    let turn_on = move |_| {
+        leptos::task::spawn_local(async move {
+            permission.set(pwa::request_notifications().await);
+        });
+    };
+    move || {
+        match permission.get() {
+        Permission::Unsupported => ().into_any(),
+        Permission::Ask => view! {
+            <section class="panel notifications">
+                <h2>"Notifications"</h2>
+                <p class="hint">"Hear about new messages while Confab is in the background."</p>
+                <button type="button" class="button" on:click=turn_on>"Turn on notifications"</button>
+            </section>
+        }
+        .into_any(),
+        Permission::Granted => view! {
+            <section class="panel notifications">
+                <h2>"Notifications"</h2>
+                <p class="hint" role="status">"On: new messages notify you while Confab is hidden."</p>
+            </section>
+        }
+        .into_any(),
+        Permission::Denied => view! {
+            <section class="panel notifications">
+                <h2>"Notifications"</h2>
+                <p class="hint" role="status">"Blocked: allow them in this site's browser settings."</p>
+            </section>
+        }
+        .into_any(),
+    }
+    }
+}
+
+/// Keeps the page title ("(3) Confab") and the app badge showing the unread count.
+#[component]
+pub fn UnreadTitle() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    Effect::new(move |_| pwa::show_unread(state.unread.get()));
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "pwa_tests.rs"]
+mod tests;

@@ -1,0 +1,249 @@
+//! Component tests of the installable app's controls and the invite QR code.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_test::*;
+
+use super::{InstallButton, InstallOffer, UnreadTitle};
+use crate::components::InvitePanel;
+use crate::platform::pwa::{preview, unread_title};
+use crate::state::AppState;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn fresh_parent() -> web_sys::HtmlElement {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let parent = document
+        .create_element("div")
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>();
+    document.body().unwrap().append_child(&parent).unwrap();
+    parent
+}
+
+fn buttons(parent: &web_sys::HtmlElement) -> Vec<String> {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .filter_map(|b| b.text_content())
+        .collect()
+}
+
+fn button(parent: &web_sys::HtmlElement, name: &str) -> web_sys::HtmlElement {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .find(|b| b.text_content().as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("a button {name:?}"))
+        .unchecked_into()
+}
+
+#[wasm_bindgen_test]
+fn unread_title_and_preview_formats() {
+    assert_eq!(unread_title(0), "Confab");
+    assert_eq!(unread_title(1), "(1) Confab");
+    assert_eq!(unread_title(3), "(3) Confab");
+    assert_eq!(unread_title(99), "(99) Confab");
+    assert_eq!(unread_title(100), "(99+) Confab");
+    assert_eq!(preview("  hello\n\n  there  "), "hello there");
+    let long = "word ".repeat(40);
+    let short = preview(&long);
+    assert_eq!(short.chars().count(), 80, "{short}");
+    assert!(short.ends_with("word…"), "{short}");
+    assert_eq!(preview(&"é".repeat(80)), "é".repeat(80));
+}
+
+#[wasm_bindgen_test]
+async fn unread_count_shows_in_the_title_until_cleared() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(state);
+        view! { <UnreadTitle /> }
+    });
+    let document = web_sys::window().unwrap().document().unwrap();
+    leptos::task::tick().await;
+    assert_eq!(document.title(), "Confab");
+
+    let id = |n: u8| confab_core::EventId::from_bytes_for_testing_only([n; 32]);
+    assert!(state.note_unread(id(1)));
+    assert!(state.note_unread(id(2)));
+    assert!(state.note_unread(id(3)));
+    leptos::task::tick().await;
+    assert_eq!(document.title(), "(3) Confab");
+
+    state.clear_unread();
+    leptos::task::tick().await;
+    assert_eq!(document.title(), "Confab");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+fn a_message_already_shown_is_not_unread_again() {
+    let state = AppState::new();
+    let author = confab_core::MemberKey::from_bytes([2; 32]);
+    let id = confab_core::EventId::from_bytes_for_testing_only([7; 32]);
+    state.upsert_message(crate::state::MessageView {
+        id,
+        key: confab_core::OrderKey {
+            lamport: 7,
+            author,
+            seq: 1,
+        },
+        revision: 0,
+        author,
+        mine: false,
+        time: "12:00".into(),
+        datetime: "2026-01-01T12:00:00.000Z".into(),
+        text: "hi".into(),
+        edited: false,
+        deleted: false,
+        reply_to: None,
+        reactions: Vec::new(),
+        file: None,
+    });
+    assert!(!state.note_unread(id), "an edit or reaction counted as new");
+    assert_eq!(state.unread.get_untracked(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn install_button_only_while_the_browser_offers_it() {
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(InstallOffer::listen());
+        view! { <InstallButton /> }
+    });
+    leptos::task::tick().await;
+    assert!(buttons(&parent).is_empty(), "{:?}", buttons(&parent));
+
+    // The browser's offer (`beforeinstallprompt`) shows it; `appinstalled` hides it.
+    let window = web_sys::window().unwrap();
+    let offer = web_sys::Event::new("beforeinstallprompt").unwrap();
+    window.dispatch_event(&offer).unwrap();
+    leptos::task::tick().await;
+    assert_eq!(buttons(&parent), ["Install Confab"]);
+    window
+        .dispatch_event(&web_sys::Event::new("appinstalled").unwrap())
+        .unwrap();
+    leptos::task::tick().await;
+    assert!(buttons(&parent).is_empty(), "{:?}", buttons(&parent));
+    drop(handle);
+
+    // Without the context (a test page, an old browser) there is never a button.
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || view! { <InstallButton /> });
+    leptos::task::tick().await;
+    assert!(buttons(&parent).is_empty());
+    drop(handle);
+}
+
+/// The URL a real room's invite link has: origin, `/#`, 43 characters of secret.
+const LINK: &str = "http://127.0.0.1:8080/#q7Zt0mW9xYp3LkR2vB8nC5dF1gH4jK6sA0eU2iO9-_w";
+
+#[wasm_bindgen_test]
+async fn invite_qr_code_reads_back_as_the_whole_link() {
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        let state = AppState::new();
+        state.invite_link.set(LINK.to_owned());
+        provide_context(state);
+        view! { <InvitePanel /> }
+    });
+    leptos::task::tick().await;
+    let names = buttons(&parent);
+    assert!(names.contains(&"Show QR code".to_owned()), "{names:?}");
+    // "Share invite" only where the browser can share.
+    assert_eq!(
+        names.contains(&"Share invite".to_owned()),
+        crate::platform::pwa::can_share(),
+        "{names:?}"
+    );
+    let toggle = button(&parent, "Show QR code");
+    assert_eq!(
+        toggle.get_attribute("aria-pressed").as_deref(),
+        Some("false")
+    );
+    assert!(parent.query_selector("svg").unwrap().is_none());
+
+    toggle.click();
+    leptos::task::tick().await;
+    assert_eq!(
+        toggle.get_attribute("aria-pressed").as_deref(),
+        Some("true")
+    );
+    let svg = parent
+        .query_selector("svg[role=img]")
+        .unwrap()
+        .expect("the QR code");
+    assert_eq!(
+        svg.get_attribute("aria-label").as_deref(),
+        Some("QR code of the invite link")
+    );
+    // Decode what was drawn: the SVG path's rectangles, rasterised, read by rqrr.
+    let side: usize = svg
+        .get_attribute("viewBox")
+        .unwrap()
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let d = svg
+        .query_selector("path")
+        .unwrap()
+        .unwrap()
+        .get_attribute("d")
+        .unwrap();
+    let dark = rasterise(side, &d);
+    assert_eq!(decode(side, &dark), LINK);
+
+    // The same modules as the encoder's own matrix, offset by the quiet zone.
+    let (width, modules) = crate::components::invite::qr_matrix(LINK).unwrap();
+    assert_eq!(side, width + 8);
+    for y in 0..width {
+        for x in 0..width {
+            assert_eq!(
+                dark[(y + 4) * side + x + 4],
+                modules[y * width + x],
+                "({x}, {y})"
+            );
+        }
+    }
+
+    toggle.click();
+    leptos::task::tick().await;
+    assert!(parent.query_selector("svg").unwrap().is_none());
+    drop(handle);
+}
+
+/// Dark modules of a `side` × `side` code drawn as `M{x} {y}h{n}v1h-{n}z` runs.
+fn rasterise(side: usize, d: &str) -> Vec<bool> {
+    let mut dark = vec![false; side * side];
+    for run in d.split('M').filter(|run| !run.is_empty()) {
+        let (x, rest) = run.split_once(' ').unwrap();
+        let (y, rest) = rest.split_once('h').unwrap();
+        let (len, _) = rest.split_once('v').unwrap();
+        let (x, y, len): (usize, usize, usize) =
+            (x.parse().unwrap(), y.parse().unwrap(), len.parse().unwrap());
+        for cell in &mut dark[y * side + x..y * side + x + len] {
+            *cell = true;
+        }
+    }
+    dark
+}
+
+/// What a QR reader makes of the modules, drawn 4 pixels each.
+fn decode(side: usize, dark: &[bool]) -> String {
+    const SCALE: usize = 4;
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(side * SCALE, side * SCALE, |x, y| {
+            if dark[(y / SCALE) * side + x / SCALE] {
+                0
+            } else {
+                255
+            }
+        });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "QR codes found");
+    grids[0].decode().expect("a readable QR code").1
+}
