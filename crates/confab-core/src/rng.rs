@@ -11,6 +11,15 @@ impl SeededRng {
         SeededRng(ChaCha20Rng::from_seed(seed))
     }
 
+    /// Another stream of the same seed (ChaCha20's stream id), independent of stream 0
+    /// that [`SeededRng::from_seed`] gives: a feature drawing from its own stream leaves
+    /// every other draw, and so every seeded replay, as it was.
+    pub(crate) fn from_seed_stream(seed: [u8; 32], stream: u64) -> SeededRng {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        rng.set_stream(stream);
+        SeededRng(rng)
+    }
+
     /// A fresh seed for a child machine (one per handshake), so children never share a stream.
     pub(crate) fn child_seed(&mut self) -> [u8; 32] {
         let mut seed = [0u8; 32];

@@ -10,6 +10,7 @@
 //! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
 
 mod files;
+mod mailbox;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use crate::history::{
 };
 use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{EventId, MemberKey, PeerId, RoomId};
+use crate::mailbox::{MailboxKeys, SealedEntry};
 use crate::rng::SeededRng;
 use crate::room::RoomSecret;
 pub use crate::session::Role;
@@ -33,6 +35,10 @@ use crate::wire::{
     truncate_utf8,
 };
 pub use files::{Direction, TransferState, TransferUpdate};
+pub use mailbox::MailboxIngest;
+
+/// The ChaCha20 stream of the client's seed that deposit nonces come from.
+const MAILBOX_RNG_STREAM: u64 = 1;
 
 /// Tunables. `Default` gives the values the app uses.
 #[derive(Clone, Debug)]
@@ -264,6 +270,13 @@ pub enum Event {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// One of our events was published while no member was linked: deposit this sealed
+    /// copy in the server's mailbox for the room ([`Client::mailbox_put`] makes the
+    /// request once the server connection's peer id is known).
+    MailboxDeposit {
+        /// The event, sealed for this room's mailbox.
+        entry: SealedEntry,
+    },
 }
 
 /// Why a single frame was dropped.
@@ -375,6 +388,10 @@ pub struct Client {
     presence: Presence,
     read_up_to: Option<OrderKey>,
     files: files::Files,
+    /// This room's mailbox keys (sealing deposits, proving access to the server).
+    mailbox: MailboxKeys,
+    /// Deposit nonces: a stream of its own, so deposits change no other random choice.
+    mailbox_rng: SeededRng,
     latest_now: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -398,9 +415,11 @@ impl Client {
             presence: Presence::Online,
             read_up_to: None,
             files: files::Files::default(),
+            mailbox: room.mailbox_keys(),
             room,
             config,
             rng: SeededRng::from_seed(seed),
+            mailbox_rng: SeededRng::from_seed_stream(seed, MAILBOX_RNG_STREAM),
             peers: BTreeMap::new(),
             latest_now: None,
             transmits: VecDeque::new(),
@@ -1055,6 +1074,7 @@ impl Client {
         self.note_accepted(&event);
         let body = Body::Events(vec![event.bytes().to_vec()]);
         self.broadcast(now, &body);
+        self.deposit_if_alone(&event);
         event.id()
     }
 

@@ -299,19 +299,42 @@ impl Client {
             // The peer holds this event, hence its author's whole chain up to it.
             self.note_peer_holds(peer, author, seq);
             touched.insert(author);
-            match inserted {
-                Inserted::Accepted(ids) => {
-                    for id in ids {
-                        if let Some(event) = self.history.get(&id).cloned() {
-                            self.note_accepted(&event);
-                        }
-                    }
-                    self.sync.dirty.insert(author);
-                }
-                Inserted::Equivocation { author, .. } => self.handle_equivocation(now, author),
-                Inserted::Duplicate | Inserted::Held { .. } => {}
-            }
+            self.apply_inserted(now, author, inserted);
         }
+        self.settle_touched(now, touched);
+    }
+
+    /// Reports what inserting an event of `author` changed: accepted events (and the held
+    /// ones they released) to show and persist and to announce, or a proven equivocation.
+    /// Returns how many events were accepted.
+    pub(super) fn apply_inserted(
+        &mut self,
+        now: Instant,
+        author: MemberKey,
+        inserted: Inserted,
+    ) -> usize {
+        match inserted {
+            Inserted::Accepted(ids) => {
+                let accepted = ids.len();
+                for id in ids {
+                    if let Some(event) = self.history.get(&id).cloned() {
+                        self.note_accepted(&event);
+                    }
+                }
+                self.sync.dirty.insert(author);
+                accepted
+            }
+            Inserted::Equivocation { author, .. } => {
+                self.handle_equivocation(now, author);
+                0
+            }
+            Inserted::Duplicate | Inserted::Held { .. } => 0,
+        }
+    }
+
+    /// After new events of `touched` authors: settle requests they answered, ask for what
+    /// is still missing, and schedule the announcement of what was accepted.
+    pub(super) fn settle_touched(&mut self, now: Instant, touched: BTreeSet<MemberKey>) {
         for author in touched {
             let mark = self.history.mark(&author);
             if self

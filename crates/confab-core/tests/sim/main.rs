@@ -12,6 +12,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod files;
+mod mailbox;
 mod mesh;
 mod net;
 mod pair;

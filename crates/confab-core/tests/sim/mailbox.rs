@@ -1,0 +1,170 @@
+//! The offline mailbox through the public API: a writer alone deposits its events, a member
+//! who comes back after the writer closed too reads them all from a modelled server
+//! mailbox that numbers, pages, reorders and repeats entries.
+
+use confab_core::signal::{MailboxItem, MailboxSeq};
+use confab_core::{Event, MemberKey, UnixMillis};
+
+use crate::net::{Conditions, Net, seeds};
+
+/// The server's side, as far as clients can tell: entries numbered in deposit order.
+#[derive(Default)]
+struct Mailbox {
+    entries: Vec<MailboxItem>,
+    /// How many of each node's events were already looked at for deposits.
+    seen: Vec<usize>,
+}
+
+impl Mailbox {
+    /// Takes every deposit `node` asked for since the last call.
+    fn collect(&mut self, net: &Net, node: usize) -> usize {
+        if self.seen.len() <= node {
+            self.seen.resize(node + 1, 0);
+        }
+        let events = &net.nodes[node].events[self.seen[node]..];
+        self.seen[node] = net.nodes[node].events.len();
+        let mut deposited = 0;
+        for event in events {
+            if let Event::MailboxDeposit { entry } = event {
+                deposited += 1;
+                let seq = MailboxSeq::new(self.entries.len() as u64 + 1);
+                self.entries.push(MailboxItem {
+                    seq,
+                    entry: entry.clone(),
+                });
+            }
+        }
+        deposited
+    }
+
+    /// One page after `after`, at most `limit` entries, and whether more follow.
+    fn fetch(&self, after: MailboxSeq, limit: usize) -> (Vec<MailboxItem>, bool) {
+        let rest: Vec<MailboxItem> = self
+            .entries
+            .iter()
+            .filter(|item| item.seq > after)
+            .cloned()
+            .collect();
+        let more = rest.len() > limit;
+        (rest.into_iter().take(limit).collect(), more)
+    }
+}
+
+/// Fetches everything after `cursor` in pages of `limit`, as the app does, handing each
+/// page to `node` (shuffled and with a repeat when `scramble`); returns the new cursor.
+fn read_mailbox(
+    net: &mut Net,
+    mailbox: &Mailbox,
+    node: usize,
+    mut cursor: MailboxSeq,
+    limit: usize,
+    scramble: bool,
+) -> MailboxSeq {
+    loop {
+        let (mut page, more) = mailbox.fetch(cursor, limit);
+        if scramble && !page.is_empty() {
+            let len = page.len() as u64;
+            for idx in (1..page.len()).rev() {
+                let pick = net.random(idx as u64 + 1) as usize;
+                page.swap(idx, pick);
+            }
+            let repeat = page[net.random(len) as usize].clone();
+            page.push(repeat);
+        }
+        let ingest = net.with(node, |client, now| {
+            client.handle_mailbox_entries(now, &page)
+        });
+        assert_eq!((ingest.unreadable, ingest.refused), (0, 0));
+        if let Some(up_to) = ingest.up_to {
+            cursor = cursor.max(up_to);
+        }
+        if !more {
+            return cursor;
+        }
+    }
+}
+
+fn texts(net: &Net, node: usize) -> Vec<(MemberKey, String)> {
+    net.nodes[node]
+        .client
+        .messages()
+        .into_iter()
+        .map(|message| (message.author, message.text))
+        .collect()
+}
+
+#[test]
+fn a_lone_writer_reaches_a_newcomer_through_the_mailbox() {
+    let mut net = Net::new(3, 2, Conditions::default());
+    let mut mailbox = Mailbox::default();
+    for idx in 0..5 {
+        net.with(0, |client, now| {
+            client
+                .send_text(now, UnixMillis(1_000 + idx), &format!("note {idx}"))
+                .unwrap()
+        });
+    }
+    assert_eq!(mailbox.collect(&net, 0), 5);
+    let cursor = read_mailbox(&mut net, &mailbox, 1, MailboxSeq::default(), 2, false);
+    assert_eq!(cursor, MailboxSeq::new(5));
+    let alice = net.nodes[0].client.identity().member_key();
+    let expected: Vec<(MemberKey, String)> =
+        (0..5).map(|idx| (alice, format!("note {idx}"))).collect();
+    assert_eq!(texts(&net, 1), expected);
+    // Nothing after the cursor: an empty page.
+    let (page, more) = mailbox.fetch(cursor, 100);
+    assert!(page.is_empty() && !more);
+}
+
+#[test]
+fn an_away_member_reads_everything_after_the_writer_closed_too() {
+    for seed in seeds(50) {
+        let mut net = Net::new(seed, 2, Conditions::default());
+        let mut mailbox = Mailbox::default();
+        // The first visit: the writer's name event is deposited while she is alone.
+        net.with(0, |client, now| {
+            client.set_display_name(now, UnixMillis(1), "Alice")
+        });
+        net.connect(1, 0);
+        net.run_until(1_000, |net| net.verified(0) == 1 && net.verified(1) == 1);
+        let cursor = read_mailbox(&mut net, &mailbox, 1, MailboxSeq::default(), 100, false);
+        net.with(0, |client, now| {
+            client.send_text(now, UnixMillis(2), "hello Bob").unwrap()
+        });
+        net.settle();
+        assert_eq!(
+            mailbox.collect(&net, 0),
+            1,
+            "seed {seed}: only the lone name event"
+        );
+
+        // Bob closes his tab; Alice writes three messages alone, then closes hers.
+        net.go_offline(1, true);
+        for idx in 0..3 {
+            net.with(0, |client, now| {
+                client
+                    .send_text(now, UnixMillis(10 + idx), &format!("while away {idx}"))
+                    .unwrap()
+            });
+        }
+        assert_eq!(mailbox.collect(&net, 0), 3, "seed {seed}");
+        net.go_offline(0, true);
+
+        // Bob comes back (restored from his store), alone, and reads the mailbox.
+        net.come_back(1);
+        let cursor = read_mailbox(&mut net, &mailbox, 1, cursor, 2, true);
+        assert_eq!(cursor, MailboxSeq::new(4), "seed {seed}");
+        assert_eq!(
+            net.nodes[1].client.history().ids().collect::<Vec<_>>(),
+            net.nodes[0].client.history().ids().collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+        let shown: Vec<String> = texts(&net, 1).into_iter().map(|(_, text)| text).collect();
+        assert_eq!(
+            shown,
+            ["hello Bob", "while away 0", "while away 1", "while away 2"],
+            "seed {seed}"
+        );
+        assert_eq!(mailbox.collect(&net, 1), 0, "reading deposits nothing");
+    }
+}
