@@ -118,6 +118,9 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
     Ok(())
 }
 
+/// Installed by Debian's nats-server.
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
 /// Installed by Debian's fonts-noto-color-emoji.
 const EMOJI_FONT: &str = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf";
 
@@ -131,6 +134,12 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
     if browser == Browser::Needed {
         wanted.extend([
             ("chromium", Path::new(CHROMIUM).exists(), "chromium"),
+            // The server's scale-out tests run a real NATS server (with JetStream).
+            (
+                "nats-server",
+                Path::new(NATS_SERVER).exists() || find_on_path(sh, "nats-server").is_some(),
+                "nats-server",
+            ),
             (
                 "chromedriver",
                 Path::new(CHROMEDRIVER).exists(),

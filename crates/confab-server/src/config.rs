@@ -186,6 +186,12 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAILBOX_PAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_PAGE_BYTES)]
     pub mailbox_page_bytes: usize,
 
+    /// Scale out: the NATS server(s) this node shares rooms through with other nodes
+    /// (e.g. `nats://127.0.0.1:4222`, comma-separated for several). The mailbox then needs
+    /// JetStream. Without it the node serves alone.
+    #[arg(long, env = "CONFAB_NATS_URL", value_name = "URL")]
+    pub nats_url: Option<String>,
+
     /// Log lines as human-readable text or as one JSON object per line (for collectors).
     /// `RUST_LOG` sets the level (default `info`).
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -258,6 +264,7 @@ impl Default for Config {
             mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
             mailbox_page_entries: DEFAULT_MAILBOX_PAGE_ENTRIES,
             mailbox_page_bytes: DEFAULT_MAILBOX_PAGE_BYTES,
+            nats_url: None,
             log_format: LogFormat::Text,
             dangerously_record_relay: None,
         }
@@ -289,6 +296,7 @@ impl fmt::Debug for Config {
             mailbox_puts_per_connection,
             mailbox_page_entries,
             mailbox_page_bytes,
+            nats_url,
             log_format,
             dangerously_record_relay,
         } = self;
@@ -321,6 +329,8 @@ impl fmt::Debug for Config {
             .field("mailbox_puts_per_connection", mailbox_puts_per_connection)
             .field("mailbox_page_entries", mailbox_page_entries)
             .field("mailbox_page_bytes", mailbox_page_bytes)
+            // The URL may carry credentials (nats://user:pass@host).
+            .field("nats_url", &nats_url.as_ref().map(|_| "(set)"))
             .field("log_format", log_format)
             .field("dangerously_record_relay", dangerously_record_relay)
             .finish()

@@ -4,6 +4,10 @@
 //! All state sits behind one short-lived mutex; nothing awaits while holding it. Delivery
 //! is `try_send`: a recipient whose queue is full is kicked (its connection task closes it)
 //! rather than buffered without bound.
+//!
+//! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
+//! the rooms that have members here, and tells the cluster task (through a bounded queue,
+//! in the order things happened under the lock) about local joins, leaves and rooms.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -12,7 +16,9 @@ use axum::extract::ws::Message;
 use confab_core::signal::{ErrorCode, ServerMessage};
 use confab_core::{PeerId, RoomId};
 use tokio::sync::{Notify, mpsc};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
+
+use crate::cluster::{NodeId, Outgoing};
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -20,6 +26,17 @@ pub(crate) struct Hub {
     max_rooms: usize,
     room_capacity: usize,
     queue_len: usize,
+    /// To the cluster task, if there is one.
+    cluster: Option<mpsc::Sender<Outgoing>>,
+}
+
+/// Where a message for a peer goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// A connection on this node.
+    Local,
+    /// A member of `room` connected to `node`.
+    Remote { node: NodeId, room: RoomId },
 }
 
 /// One registered connection's ends: its id, the queue others write to, and the signal
@@ -53,9 +70,11 @@ pub(crate) enum HubError {
 
 #[derive(Default)]
 struct Inner {
-    /// Members in join order. Never empty: empty rooms are removed.
+    /// Local members in join order. Never empty: empty rooms are removed.
     rooms: HashMap<RoomId, Vec<PeerId>>,
     peers: HashMap<PeerId, Member>,
+    /// Members on other nodes, only for rooms in `rooms`.
+    remote: HashMap<RoomId, Vec<(PeerId, NodeId)>>,
 }
 
 struct Member {
@@ -69,12 +88,18 @@ struct Member {
 
 impl Hub {
     /// An empty hub.
-    pub(crate) fn new(max_rooms: usize, room_capacity: usize, queue_len: usize) -> Hub {
+    pub(crate) fn new(
+        max_rooms: usize,
+        room_capacity: usize,
+        queue_len: usize,
+        cluster: Option<mpsc::Sender<Outgoing>>,
+    ) -> Hub {
         Hub {
             inner: Mutex::new(Inner::default()),
             max_rooms,
             room_capacity,
             queue_len: queue_len.max(1),
+            cluster,
         }
     }
 
@@ -86,7 +111,11 @@ impl Hub {
         let mut inner = self.lock();
         let peer = loop {
             let candidate = rand::random::<u64>();
-            if candidate != 0 && !inner.peers.contains_key(&PeerId::new(candidate)) {
+            let candidate_id = PeerId::new(candidate);
+            if candidate != 0
+                && !inner.peers.contains_key(&candidate_id)
+                && !inner.is_remote(candidate_id)
+            {
                 break PeerId::new(candidate);
             }
         };
@@ -109,35 +138,50 @@ impl Hub {
     /// in join order. Joining a room again is not an error: it returns the others again.
     pub(crate) fn join(&self, peer: PeerId, room: RoomId) -> Result<Vec<PeerId>, HubError> {
         let mut inner = self.lock();
-        let Inner { rooms, peers } = &mut *inner;
+        let Inner {
+            rooms,
+            peers,
+            remote,
+        } = &mut *inner;
         let Some(member) = peers.get_mut(&peer) else {
             return Err(HubError::UnknownPeer);
         };
         let members = rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
-        if member.rooms.contains(&room) {
-            return Ok(members
+        let remote_members = remote.get(&room).map(Vec::as_slice).unwrap_or_default();
+        let others = |members: &[PeerId]| -> Vec<PeerId> {
+            members
                 .iter()
                 .copied()
                 .filter(|&other| other != peer)
-                .collect());
+                .chain(remote_members.iter().map(|&(other, _)| other))
+                .collect()
+        };
+        if member.rooms.contains(&room) {
+            return Ok(others(members));
         }
         if member.rooms.len() >= self.max_rooms {
             return Err(HubError::TooManyRooms {
                 max: self.max_rooms,
             });
         }
-        if members.len() >= self.room_capacity {
+        if members.len() + remote_members.len() >= self.room_capacity {
             return Err(HubError::RoomFull {
                 capacity: self.room_capacity,
             });
         }
+        let before = others(members);
         member.rooms.push(room);
+        let is_new_room = !rooms.contains_key(&room);
         let members = rooms.entry(room).or_default();
-        let before = members.clone();
+        let local_before = members.clone();
         members.push(peer);
-        info!(?peer, ?room, n_peers = members.len(), "joined");
+        info!(?peer, ?room, n_peers = before.len() + 1, "joined");
+        if is_new_room {
+            self.tell_cluster(Outgoing::RoomOpened(room));
+        }
+        self.tell_cluster(Outgoing::Joined { room, peer });
         if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
-            for other in &before {
+            for other in &local_before {
                 deliver(peers, *other, note.clone());
             }
         }
@@ -156,9 +200,114 @@ impl Hub {
             None => false,
         };
         if was_member {
-            inner.remove_from_room(peer, room);
+            inner.remove_from_room(peer, room, self);
         }
         was_member
+    }
+
+    /// Where a message from `from` to `to` goes: `to` must be another peer sharing a room
+    /// with `from`, here or (in a cluster) on another node.
+    pub(crate) fn route(&self, from: PeerId, to: PeerId) -> Result<Route, HubError> {
+        let inner = self.lock();
+        if from == to {
+            return Err(HubError::UnknownPeer);
+        }
+        if inner.share_a_room(from, to) {
+            return Ok(Route::Local);
+        }
+        let Some(sender) = inner.peers.get(&from) else {
+            return Err(HubError::UnknownPeer);
+        };
+        sender
+            .rooms
+            .iter()
+            .find_map(|room| {
+                let remote = inner.remote.get(room)?;
+                let &(_, node) = remote.iter().find(|&&(peer, _)| peer == to)?;
+                Some(Route::Remote { node, room: *room })
+            })
+            .ok_or(HubError::UnknownPeer)
+    }
+
+    /// Delivers `message` from another node to local member `to` of `room`; false if `to`
+    /// is not one.
+    pub(crate) fn deliver_from_remote(&self, room: RoomId, to: PeerId, message: Message) -> bool {
+        let mut inner = self.lock();
+        let is_member = inner
+            .rooms
+            .get(&room)
+            .is_some_and(|members| members.contains(&to));
+        if is_member {
+            deliver(&mut inner.peers, to, message);
+        }
+        is_member
+    }
+
+    /// Another node says `peer` joined `room` there.
+    pub(crate) fn remote_joined(&self, room: RoomId, node: NodeId, peer: PeerId) {
+        let mut inner = self.lock();
+        inner.add_remote(room, node, peer);
+    }
+
+    /// Another node says `peer` left `room` there.
+    pub(crate) fn remote_left(&self, room: RoomId, node: NodeId, peer: PeerId) {
+        let mut inner = self.lock();
+        inner.remove_remote(room, |&(other, on)| other == peer && on == node);
+    }
+
+    /// Another node's whole list of members of `room`: replaces what we knew of it.
+    pub(crate) fn remote_present(&self, room: RoomId, node: NodeId, present: &[PeerId]) {
+        let mut inner = self.lock();
+        if !inner.rooms.contains_key(&room) {
+            return;
+        }
+        inner.remove_remote(room, |&(peer, on)| on == node && !present.contains(&peer));
+        for &peer in present {
+            inner.add_remote(room, node, peer);
+        }
+    }
+
+    /// Forgets every member of `node` (it stopped or went silent).
+    pub(crate) fn remote_node_gone(&self, node: NodeId) {
+        let mut inner = self.lock();
+        let rooms: Vec<RoomId> = inner.remote.keys().copied().collect();
+        for room in rooms {
+            inner.remove_remote(room, |&(_, on)| on == node);
+        }
+    }
+
+    /// Forgets every member of every other node (the cluster link is gone).
+    pub(crate) fn forget_remote(&self) {
+        let mut inner = self.lock();
+        let rooms: Vec<RoomId> = inner.remote.keys().copied().collect();
+        for room in rooms {
+            inner.remove_remote(room, |_| true);
+        }
+    }
+
+    /// Every room with local members, and those members (to announce them again).
+    pub(crate) fn local_rooms(&self) -> Vec<(RoomId, Vec<PeerId>)> {
+        let inner = self.lock();
+        inner
+            .rooms
+            .iter()
+            .map(|(room, members)| (*room, members.clone()))
+            .collect()
+    }
+
+    /// The local members of `room`.
+    pub(crate) fn local_members(&self, room: RoomId) -> Vec<PeerId> {
+        self.lock().rooms.get(&room).cloned().unwrap_or_default()
+    }
+
+    /// Queues a note for the cluster task. A full queue drops it (logged): the next
+    /// re-announcement repairs presence.
+    fn tell_cluster(&self, note: Outgoing) {
+        if let Some(cluster) = &self.cluster
+            && let Err(mpsc::error::TrySendError::Full(_)) = cluster.try_send(note)
+        {
+            warn!("the cluster queue is full; a note to other nodes was dropped");
+        }
     }
 
     /// Delivers `message` to `to` if it is another live connection sharing a room with
@@ -177,19 +326,24 @@ impl Hub {
         Ok(())
     }
 
-    /// (rooms, memberships) on this node now.
-    pub(crate) fn counts(&self) -> (u64, u64) {
+    /// (rooms, memberships, members on other nodes of those rooms) now.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
         let inner = self.lock();
         let n_members: usize = inner.rooms.values().map(Vec::len).sum();
+        let n_remote: usize = inner.remote.values().map(Vec::len).sum();
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        (as_u64(inner.rooms.len()), as_u64(n_members))
+        (
+            as_u64(inner.rooms.len()),
+            as_u64(n_members),
+            as_u64(n_remote),
+        )
     }
 
     fn unregister(&self, peer: PeerId) {
         let mut inner = self.lock();
         if let Some(member) = inner.peers.remove(&peer) {
             for room in member.rooms {
-                inner.remove_from_room(peer, room);
+                inner.remove_from_room(peer, room, self);
             }
         }
     }
@@ -244,22 +398,88 @@ impl Inner {
         }
     }
 
+    fn is_remote(&self, peer: PeerId) -> bool {
+        self.remote
+            .values()
+            .any(|members| members.iter().any(|&(other, _)| other == peer))
+    }
+
     /// Removes `peer` from the room's member list (not from its own room list), tells the
-    /// others, and drops the room once empty.
-    fn remove_from_room(&mut self, peer: PeerId, room: RoomId) {
-        let Inner { rooms, peers } = self;
+    /// others here and in the cluster, and drops the room once it has no local member.
+    fn remove_from_room(&mut self, peer: PeerId, room: RoomId, hub: &Hub) {
+        let Inner {
+            rooms,
+            peers,
+            remote,
+        } = self;
         let Some(members) = rooms.get_mut(&room) else {
             return;
         };
         members.retain(|&member| member != peer);
         info!(?peer, ?room, n_peers = members.len(), "left");
+        hub.tell_cluster(Outgoing::Left { room, peer });
         if members.is_empty() {
             rooms.remove(&room);
+            remote.remove(&room);
+            hub.tell_cluster(Outgoing::RoomClosed(room));
             return;
         }
         if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
             for other in members.iter() {
                 deliver(peers, *other, note.clone());
+            }
+        }
+    }
+
+    /// Records a remote member of a room that has local members and tells them.
+    fn add_remote(&mut self, room: RoomId, node: NodeId, peer: PeerId) {
+        let Some(members) = self.rooms.get(&room) else {
+            return;
+        };
+        if self.peers.contains_key(&peer) {
+            // 2^-64 per pair of peers; the newer claim loses.
+            warn!(
+                ?peer,
+                "another node announced a peer id in use here; ignored"
+            );
+            return;
+        }
+        let remote = self.remote.entry(room).or_default();
+        if remote.iter().any(|&(other, _)| other == peer) {
+            return;
+        }
+        remote.push((peer, node));
+        debug!(?peer, ?room, ?node, "remote member joined");
+        if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
+            for other in members.clone() {
+                deliver(&mut self.peers, other, note.clone());
+            }
+        }
+    }
+
+    /// Removes the remote members of `room` that `gone` selects, and tells the local ones.
+    fn remove_remote(&mut self, room: RoomId, gone: impl Fn(&(PeerId, NodeId)) -> bool) {
+        let Some(remote) = self.remote.get_mut(&room) else {
+            return;
+        };
+        let mut left = Vec::new();
+        remote.retain(|entry| {
+            let is_gone = gone(entry);
+            if is_gone {
+                left.push(entry.0);
+            }
+            !is_gone
+        });
+        if remote.is_empty() {
+            self.remote.remove(&room);
+        }
+        let members = self.rooms.get(&room).cloned().unwrap_or_default();
+        for peer in left {
+            debug!(?peer, ?room, "remote member left");
+            if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
+                for &other in &members {
+                    deliver(&mut self.peers, other, note.clone());
+                }
             }
         }
     }
@@ -306,7 +526,7 @@ mod tests {
     }
 
     fn hub() -> Arc<Hub> {
-        Arc::new(Hub::new(2, 3, 4))
+        Arc::new(Hub::new(2, 3, 4, None))
     }
 
     /// Everything queued for `registration`, decoded.

@@ -29,6 +29,7 @@
 //! Start it with [`run`] on a bound listener; the `confab-server` binary does exactly that
 //! with [`Config`] from flags and environment.
 
+mod cluster;
 mod config;
 mod hub;
 mod limits;
@@ -47,7 +48,7 @@ use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
 use confab_core::signal::IceServer;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub use config::{
@@ -62,6 +63,7 @@ pub use config::{
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
+use crate::cluster::{Cluster, OUTGOING_QUEUE_LEN};
 use crate::hub::Hub;
 use crate::limits::{OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
 use crate::mailbox::{Mailbox, StoreLimits};
@@ -122,13 +124,32 @@ pub async fn run(
         mailbox::sweep_interval(config.mailbox_ttl),
         stop.clone(),
     ));
-    let hub = Hub::new(
+    let (cluster_sender, cluster_queue) = mpsc::channel(OUTGOING_QUEUE_LEN);
+    let hub = Arc::new(Hub::new(
         config.max_rooms_per_connection.get(),
         config.room_capacity.get(),
         OUTBOUND_QUEUE_LEN,
-    );
+        config.nats_url.is_some().then(|| cluster_sender.clone()),
+    ));
+    let (cluster, cluster_task) = match &config.nats_url {
+        Some(url) => {
+            let (cluster, task) = Cluster::start(
+                url,
+                Arc::clone(&hub),
+                Arc::clone(&mailbox),
+                cluster_sender,
+                cluster_queue,
+                stop.clone(),
+            )
+            .await
+            .context("cannot set up the NATS connection")?;
+            (Some(cluster), Some(task))
+        }
+        None => (None, None),
+    };
     let shared = Arc::new(Shared {
-        hub: Arc::new(hub),
+        hub,
+        cluster,
         ice_servers: config.ice_servers.clone(),
         messages_per_second: config.messages_per_second,
         relay_bytes_per_sec: config.relay_bytes_per_sec,
@@ -186,6 +207,9 @@ pub async fn run(
         );
     }
     let _ = sweeper.await;
+    if let Some(task) = cluster_task {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+    }
     // Connection tasks may still be finishing a store call: wait (bounded) until the
     // database is ours alone, so it is closed when `run` returns.
     let closed = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -205,6 +229,8 @@ pub async fn run(
 /// What every connection task shares.
 pub(crate) struct Shared {
     hub: Arc<Hub>,
+    /// The link to other nodes (`--nats-url`).
+    cluster: Option<Cluster>,
     ice_servers: Vec<IceServer>,
     messages_per_second: NonZeroU32,
     relay_bytes_per_sec: NonZeroU64,

@@ -13,7 +13,8 @@ use tower_http::compression::Compression;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::metrics::{Gauges, NatsCounts};
+use crate::cluster::Cluster;
+use crate::metrics::Gauges;
 use crate::{Shared, ws};
 
 /// The Content-Security-Policy of every response: the app loads only its own script,
@@ -63,22 +64,25 @@ async fn healthz() -> &'static str {
 
 /// `GET /metrics`: the Prometheus text exposition (see [`crate::metrics`]).
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let (rooms, members) = shared.hub.counts();
+    let (rooms, members, remote_members) = shared.hub.counts();
     let (mailbox_entries, mailbox_bytes) = shared.mailbox.usage().await.unwrap_or_default();
     let gauges = Gauges {
         connections: u64::try_from(*shared.n_running.borrow()).unwrap_or(u64::MAX),
         rooms,
         members,
-        remote_members: 0,
+        remote_members,
         mailbox_entries,
         mailbox_bytes,
         mailbox_available: shared.mailbox.is_available(),
-        nats_configured: false,
-        nats_connected: false,
+        nats_configured: shared.cluster.is_some(),
+        nats_connected: shared.cluster.as_ref().is_some_and(Cluster::is_connected),
     };
-    let text = shared
-        .metrics
-        .render(gauges, shared.mailbox.counts(), NatsCounts::default());
+    let nats = shared
+        .cluster
+        .as_ref()
+        .map(Cluster::counts)
+        .unwrap_or_default();
+    let text = shared.metrics.render(gauges, shared.mailbox.counts(), nats);
     (
         [(
             header::CONTENT_TYPE,

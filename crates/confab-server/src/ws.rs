@@ -24,7 +24,8 @@ use tokio::time::{Instant, timeout};
 use tracing::{debug, info};
 
 use crate::Shared;
-use crate::hub::{HubError, Registration, encode};
+use crate::cluster::{Outgoing, SignalNote};
+use crate::hub::{HubError, Registration, Route, encode};
 use crate::limits::{
     CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT,
     TRANSPORT_MAX_LEN, TokenBucket,
@@ -295,10 +296,26 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Signal { to, data } => {
-                let Some(message) = encode(&ServerMessage::Signal { from: peer, data }) else {
-                    return Ok(());
+                let sent = match self.registration.hub().route(peer, to) {
+                    Ok(Route::Local) => {
+                        let Some(message) = encode(&ServerMessage::Signal { from: peer, data })
+                        else {
+                            return Ok(());
+                        };
+                        self.registration.hub().forward(peer, to, message)
+                    }
+                    Ok(Route::Remote { node, room }) => {
+                        let note = SignalNote {
+                            room,
+                            from: peer,
+                            to,
+                            data,
+                        };
+                        self.to_node(Outgoing::Signal { node, note })
+                    }
+                    Err(err) => Err(err),
                 };
-                match self.registration.hub().forward(peer, to, message) {
+                match sent {
                     Ok(()) => {
                         self.shared.metrics.signals.fetch_add(1, Ordering::Relaxed);
                         Ok(())
@@ -363,7 +380,11 @@ impl Connection {
                 .await;
         }
         self.n_mailbox_puts += 1;
-        match self.shared.mailbox.put(room, key, entry).await {
+        let stored = match &self.shared.cluster {
+            Some(cluster) => cluster.replica().put(room, key, entry).await,
+            None => self.shared.mailbox.put(room, key, entry).await,
+        };
+        match stored {
             Ok(seq) => {
                 self.send_mailbox(&MailboxReply::MailboxStored { room, seq })
                     .await
@@ -381,6 +402,9 @@ impl Connection {
     ) -> Result<(), End> {
         let acked = self.mailbox_acked.get(&room).copied().unwrap_or_default();
         let peer = self.registration.peer();
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.replica().sync().await;
+        }
         match self
             .shared
             .mailbox
@@ -480,11 +504,21 @@ impl Connection {
             payload: envelope.payload,
         }
         .encode();
-        match self
-            .registration
-            .hub()
-            .forward(peer, to, Message::Binary(relayed.into()))
-        {
+        let sent = match self.registration.hub().route(peer, to) {
+            Ok(Route::Local) => {
+                self.registration
+                    .hub()
+                    .forward(peer, to, Message::Binary(relayed.into()))
+            }
+            Ok(Route::Remote { node, room }) => self.to_node(Outgoing::Relay {
+                node,
+                room,
+                to,
+                envelope: relayed,
+            }),
+            Err(err) => Err(err),
+        };
+        match sent {
             Ok(()) => {
                 let metrics = &self.shared.metrics;
                 metrics.relayed_frames.fetch_add(1, Ordering::Relaxed);
@@ -522,6 +556,17 @@ impl Connection {
             self.send_error(ErrorCode::RelayCap, message).await?;
         }
         Ok(false)
+    }
+
+    /// Hands a message for a peer on another node to the cluster task. A full queue
+    /// drops it, like a full recipient queue would (clients resend).
+    fn to_node(&self, note: Outgoing) -> Result<(), HubError> {
+        if let Some(cluster) = &self.shared.cluster
+            && !cluster.send(note)
+        {
+            debug!("the cluster queue is full; a message for another node was dropped");
+        }
+        Ok(())
     }
 
     async fn send_hub_error(&mut self, err: HubError) -> Result<(), End> {

@@ -32,6 +32,8 @@ pub(crate) const DATABASE_FILE: &str = "mailbox.redb";
 /// The mailbox service: the store (if it opened) and its counters.
 pub(crate) struct Mailbox {
     store: Option<Arc<Store>>,
+    /// How long entries are kept.
+    ttl: Duration,
     /// Counters for operators (`/metrics`).
     pub(crate) metrics: MailboxMetrics,
 }
@@ -94,6 +96,7 @@ impl Mailbox {
         };
         Mailbox {
             store,
+            ttl: Duration::from_millis(limits.ttl_ms),
             metrics: MailboxMetrics::default(),
         }
     }
@@ -104,6 +107,11 @@ impl Mailbox {
         self.store
             .as_ref()
             .is_none_or(|store| Arc::strong_count(store) == 1)
+    }
+
+    /// How long entries are kept.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Whether the store is open.
@@ -166,6 +174,55 @@ impl Mailbox {
                 Err(MailboxError::Put(err))
             }
             None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    /// Applies a deposit numbered `seq` by the cluster's shared log (see `cluster`):
+    /// `Ok(None)` if it was applied before. `replicated`: it was deposited on another node.
+    pub(crate) async fn apply(
+        &self,
+        seq: u64,
+        at_ms: u64,
+        room: RoomId,
+        key: DepositKey,
+        entry: Vec<u8>,
+        replicated: bool,
+    ) -> Result<Option<MailboxSeq>, MailboxError> {
+        let result = self
+            .blocking(move |store| store.apply(seq, at_ms, &room, &key, &entry))
+            .await;
+        match result {
+            Some(Ok(Some(seq))) => {
+                self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
+                if replicated {
+                    self.metrics.replicated_in.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Some(seq))
+            }
+            Some(Ok(None)) => Ok(None),
+            Some(Err(PutError::Denied)) => {
+                self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
+                Err(MailboxError::Denied)
+            }
+            Some(Err(PutError::Store(err))) => Err(self.failed(&err)),
+            Some(Err(err)) => {
+                self.metrics
+                    .puts_refused_full
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(MailboxError::Put(err))
+            }
+            None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    /// The highest sequence number stored or applied; `None` without a working store.
+    pub(crate) async fn last_seq(&self) -> Option<u64> {
+        match self.blocking(|store| store.last_seq()).await? {
+            Ok(seq) => Some(seq),
+            Err(err) => {
+                self.failed(&err);
+                None
+            }
         }
     }
 
@@ -280,7 +337,7 @@ pub(crate) fn sweep_interval(ttl: Duration) -> Duration {
 }
 
 /// Now as unix milliseconds (0 if the clock is before 1970, which only delays expiry).
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(since) => u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
         Err(_) => {

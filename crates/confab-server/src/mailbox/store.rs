@@ -165,6 +165,60 @@ impl Store {
         key: &DepositKey,
         entry: &[u8],
     ) -> Result<MailboxSeq, PutError> {
+        self.insert(now_ms, room, key, entry, None)
+            .map(|seq| seq.unwrap_or_default())
+    }
+
+    /// Applies a deposit that a cluster's shared log numbered `seq` (deposited at `at_ms`
+    /// on its node), with the same rules as [`Store::put`]. Deposits must come in log
+    /// order: one numbered at or below the last applied is skipped (`Ok(None)`). A refused
+    /// one still counts as applied, so every node moves past it the same way.
+    pub(crate) fn apply(
+        &self,
+        seq: u64,
+        at_ms: u64,
+        room: &RoomId,
+        key: &DepositKey,
+        entry: &[u8],
+    ) -> Result<Option<MailboxSeq>, PutError> {
+        match self.insert(at_ms, room, key, entry, Some(seq)) {
+            Err(PutError::Store(err)) => Err(PutError::Store(err)),
+            Err(refused) => {
+                self.skip_to(seq)?;
+                Err(refused)
+            }
+            applied => applied,
+        }
+    }
+
+    /// The highest sequence number used (stored or, in a cluster, applied).
+    pub(crate) fn last_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let meta = txn.open_table(META).map_err(db_error)?;
+        meta_get(&meta, META_LAST_SEQ)
+    }
+
+    fn skip_to(&self, seq: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db_error)?;
+        {
+            let mut meta = txn.open_table(META).map_err(db_error)?;
+            if meta_get(&meta, META_LAST_SEQ)? < seq {
+                meta.insert(META_LAST_SEQ, seq).map_err(db_error)?;
+            }
+        }
+        txn.commit().map_err(db_error)
+    }
+
+    /// Stores under the next sequence number, or under `given` if it is above the last one
+    /// (`Ok(None)` if not).
+    fn insert(
+        &self,
+        now_ms: u64,
+        room: &RoomId,
+        key: &DepositKey,
+        entry: &[u8],
+        given: Option<u64>,
+    ) -> Result<Option<MailboxSeq>, PutError> {
         let len = u64::try_from(entry.len()).unwrap_or(u64::MAX);
         let limits = self.limits;
         let txn = self.db.begin_write().map_err(db_error)?;
@@ -200,7 +254,12 @@ impl Store {
                     max_bytes: limits.total_max_bytes,
                 });
             }
-            let seq = meta_get(&meta, META_LAST_SEQ)?.saturating_add(1);
+            let last_seq = meta_get(&meta, META_LAST_SEQ)?;
+            let seq = match given {
+                Some(given) if given <= last_seq => return Ok(None),
+                Some(given) => given,
+                None => last_seq.saturating_add(1),
+            };
             let stored_at = now_ms.max(meta_get(&meta, META_LAST_STORED_AT)?);
             let mut value = Vec::with_capacity(8 + entry.len());
             value.extend_from_slice(&stored_at.to_be_bytes());
@@ -240,7 +299,7 @@ impl Store {
             seq
         };
         txn.commit().map_err(db_error)?;
-        Ok(MailboxSeq::new(seq))
+        Ok(Some(MailboxSeq::new(seq)))
     }
 
     /// One page of `room`'s live entries after `after`, if `authorize` accepts the room's

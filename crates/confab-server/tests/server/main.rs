@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod cluster;
 mod http;
 mod limits;
 mod mailbox;
