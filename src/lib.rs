@@ -139,7 +139,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         client,
         state,
         settings(true),
-        Box::new(platform::net::BrowserNetwork),
+        Box::new(platform::net::BrowserNetwork {
+            turn_only: page::query_param("ice").is_some_and(|v| v == "relay"),
+        }),
         driver::Kept {
             store: store.clone(),
             contacts,
@@ -302,7 +304,9 @@ impl Tab {
                 client,
                 state,
                 settings(false),
-                Box::new(platform::net::BrowserNetwork),
+                Box::new(platform::net::BrowserNetwork {
+                    turn_only: page::query_param("ice").is_some_and(|v| v == "relay"),
+                }),
                 driver::Kept {
                     store: tab.store.clone(),
                     contacts: tab.contacts.clone(),

@@ -54,7 +54,11 @@ pub trait Network {
 }
 
 /// The real thing: a WebSocket and RTCPeerConnections.
-pub struct BrowserNetwork;
+pub struct BrowserNetwork {
+    /// Direct links only through TURN relays (`iceTransportPolicy: "relay"`): peers never
+    /// learn this device's addresses (`?ice=relay`).
+    pub turn_only: bool,
+}
 
 impl Network for BrowserNetwork {
     fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
@@ -70,6 +74,7 @@ impl Network for BrowserNetwork {
         Ok(Box::new(RtcLink::new(
             ice_servers,
             offerer,
+            self.turn_only,
             move |event| sink(event),
         )?))
     }

@@ -119,9 +119,12 @@ pub struct IceServerConfig {
 
 impl RtcLink {
     /// Creates the connection. The offerer creates the data channel and sends an offer.
+    /// With `turn_only`, ICE uses relay candidates only (`iceTransportPolicy: "relay"`):
+    /// no path forms without a TURN server, and the peer never sees our addresses.
     pub fn new(
         ice_servers: &[IceServerConfig],
         offerer: bool,
+        turn_only: bool,
         sink: impl Fn(RtcEvent) + 'static,
     ) -> Result<RtcLink, String> {
         let config = RtcConfiguration::new();
@@ -139,6 +142,9 @@ impl RtcLink {
             servers.push(&ice);
         }
         config.set_ice_servers(&servers);
+        if turn_only {
+            config.set_ice_transport_policy(web_sys::RtcIceTransportPolicy::Relay);
+        }
         // Calls add media to this connection later: one transport for everything, whose
         // DTLS fingerprint the Noise session has vouched for.
         config.set_bundle_policy(web_sys::RtcBundlePolicy::MaxBundle);

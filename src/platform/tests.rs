@@ -68,7 +68,7 @@ fn link(offerer: bool) -> (RtcLink, Inbox) {
     let inbox: Inbox = Rc::new(RefCell::new(Vec::new()));
     let sink = inbox.clone();
     (
-        RtcLink::new(&[], offerer, move |e| sink.borrow_mut().push(e)).unwrap(),
+        RtcLink::new(&[], offerer, false, move |e| sink.borrow_mut().push(e)).unwrap(),
         inbox,
     )
 }

@@ -34,9 +34,26 @@ impl Server {
         Server::start_on(env, port, record_relay).await
     }
 
+    /// Starts the server on a free port with more command-line arguments (e.g.
+    /// `--ice-server`).
+    pub async fn start_with(env: &Env, args: &[String]) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let _ = std::fs::remove_dir_all(data_dir(env, port));
+        Server::launch(env, port, false, args).await
+    }
+
     /// Starts the server on `port` (to restart it where clients expect it), with the data
     /// directory it had there.
     pub async fn start_on(env: &Env, port: u16, record_relay: bool) -> anyhow::Result<Server> {
+        Server::launch(env, port, record_relay, &[]).await
+    }
+
+    async fn launch(
+        env: &Env,
+        port: u16,
+        record_relay: bool,
+        args: &[String],
+    ) -> anyhow::Result<Server> {
         let relay_record = record_relay.then(|| env.out.join(format!("relay-{port}.bin")));
         let mut command = Command::new(&env.server_bin);
         command
@@ -50,6 +67,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(log_file(&env.out, &format!("server-{port}.log"))?)
             .kill_on_drop(true);
+        command.args(args);
         if let Some(path) = &relay_record {
             let _ = std::fs::remove_file(path);
             command.arg("--dangerously-record-relay").arg(path);

@@ -118,6 +118,9 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
     Ok(())
 }
 
+/// Installed by Debian's coturn (the TURN end-to-end test starts it).
+pub(crate) const TURNSERVER: &str = "/usr/bin/turnserver";
+
 /// Installed by Debian's nats-server.
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
@@ -156,6 +159,12 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
                 "emoji font",
                 Path::new(EMOJI_FONT).exists(),
                 "fonts-noto-color-emoji",
+            ),
+            // The TURN test: a local coturn that WebRTC must go through.
+            (
+                "turnserver",
+                Path::new(TURNSERVER).exists(),
+                "coturn",
             ),
         ]);
     }
