@@ -161,11 +161,7 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
                 "fonts-noto-color-emoji",
             ),
             // The TURN test: a local coturn that WebRTC must go through.
-            (
-                "turnserver",
-                Path::new(TURNSERVER).exists(),
-                "coturn",
-            ),
+            ("turnserver", Path::new(TURNSERVER).exists(), "coturn"),
         ]);
     }
     let mut missing = Vec::new();
