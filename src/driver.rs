@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use confab_core::RoomSecret;
 use confab_core::contacts::{Contact, Contacts};
-use confab_core::signal::{ClientMessage, ServerMessage};
+use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
@@ -29,6 +29,7 @@ use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path
 
 mod calls;
 mod files;
+mod mailbox;
 
 pub use files::format_bytes;
 
@@ -407,6 +408,8 @@ struct Driver {
     transfers: files::Transfers,
     /// Our call.
     calls: calls::Calls,
+    /// The server's offline mailbox for this room.
+    mailbox: mailbox::Mailbox,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -460,6 +463,7 @@ pub fn start(
         on_contact,
         transfers: files::Transfers::default(),
         calls: calls::Calls::default(),
+        mailbox: mailbox::Mailbox::default(),
     };
     for contact in driver.contacts.iter() {
         let chat = driver.client.direct_room_with(&contact.identity);
@@ -474,6 +478,7 @@ pub fn start(
         driver.client.set_display_name(now, clock::wall(), &name);
         driver.drain(now);
         driver.load_file_records();
+        driver.load_mailbox_cursor().await;
         if driver.settings.on_screen {
             crate::platform::files::clean_saved().await;
         }
@@ -601,9 +606,24 @@ impl Driver {
         });
     }
 
-    /// Hands accepted events to the store, in order, in one write.
+    /// Where this room's mailbox was read up to on this device.
+    async fn load_mailbox_cursor(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        match store.mailbox_cursor(self.room).await {
+            Ok(cursor) => self.mailbox.set_cursor(cursor),
+            Err(error) => log(&format!(
+                "mailbox cursor unreadable, reading from the start: {error}"
+            )),
+        }
+    }
+
+    /// Hands accepted events to the store, in order, in one write; then the mailbox cursor
+    /// if it moved (after them, so it never promises events that were not saved).
     fn save_events(&mut self) {
-        if self.unsaved.is_empty() {
+        let cursor = self.mailbox.take_unsaved_cursor();
+        if self.unsaved.is_empty() && cursor.is_none() {
             return;
         }
         let events = std::mem::take(&mut self.unsaved);
@@ -612,7 +632,13 @@ impl Driver {
         };
         let (room, state) = (self.room, self.state);
         wasm_bindgen_futures::spawn_local(async move {
-            if let Err(error) = store.append_events(room, &events).await {
+            let saved = store.append_events(room, &events).await;
+            if let (Ok(()), Some(cursor)) = (&saved, cursor)
+                && let Err(error) = store.save_mailbox_cursor(room, cursor).await
+            {
+                log(&format!("mailbox cursor not saved: {error}"));
+            }
+            if let Err(error) = saved {
                 let text = match error {
                     StoreError::QuotaExceeded => "The browser's storage for Confab is full: \
                         new messages are shown but not kept. Free some space (or export your \
@@ -946,8 +972,9 @@ impl Driver {
     fn handle_socket(&mut self, now: Instant, event: SocketEvent) {
         match event {
             SocketEvent::Open => {}
-            SocketEvent::Text(text) => match serde_json::from_str::<ServerMessage>(&text) {
-                Ok(message) => self.handle_server_message(now, message),
+            SocketEvent::Text(text) => match serde_json::from_str::<ServerFrame>(&text) {
+                Ok(ServerFrame::Server(message)) => self.handle_server_message(now, message),
+                Ok(ServerFrame::Mailbox(reply)) => self.handle_mailbox_reply(now, reply),
                 Err(error) => log(&format!("unreadable message from the server: {error}")),
             },
             SocketEvent::Binary(bytes) => match Envelope::decode(&bytes) {
@@ -961,6 +988,7 @@ impl Driver {
             SocketEvent::Closed { code, reason } => {
                 log(&format!("server connection closed ({code} {reason})"));
                 self.socket = None;
+                self.mailbox.disconnected();
                 // Relayed links die with the socket; direct ones carry on.
                 let relayed: Vec<PeerId> = self
                     .links
@@ -979,12 +1007,13 @@ impl Driver {
     fn handle_server_message(&mut self, now: Instant, message: ServerMessage) {
         match message {
             ServerMessage::Welcome {
-                peer: _,
+                peer,
                 ice_servers,
                 relay_bytes_per_sec,
                 relay_burst_bytes,
             } => {
                 self.reconnect_attempts = 0;
+                self.mailbox_welcome(peer);
                 self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
                 self.ice_servers = ice_servers
                     .into_iter()
@@ -1003,6 +1032,7 @@ impl Driver {
                         self.start_link(now, peer);
                     }
                 }
+                self.mailbox_joined();
             }
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
             ServerMessage::PeerLeft { room: _, peer } => {
@@ -1030,7 +1060,9 @@ impl Driver {
                 }
             }
             ServerMessage::Error { code, message } => {
-                log(&format!("server refused a request: {code:?}: {message}"))
+                if !self.mailbox_error(code) {
+                    log(&format!("server refused a request: {code:?}: {message}"))
+                }
             }
         }
     }
@@ -1382,6 +1414,7 @@ impl Driver {
             Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
             Event::Transfer(update) => self.transfer_update(now, update),
             Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
+            Event::MailboxDeposit { entry } => self.deposit(entry),
             _ => {}
         }
     }

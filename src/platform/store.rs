@@ -34,6 +34,7 @@
 //! |------------|-----------------------------------|---------------------------------|
 //! | `meta`     | `"key"`                           | [`WrappedKey`], not sealed      |
 //! | `meta`     | `"profile"`                       | [`Profile`]                     |
+//! | `meta`     | `"mailbox:"` ‖ room id            | the room's mailbox cursor       |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -59,6 +60,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use confab_core::signal::MailboxSeq;
 use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
 use confab_core::{RoomId, RoomSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -87,6 +89,8 @@ pub const CHUNKS: &str = "chunks";
 
 const KEY_WRAPPED: &[u8] = b"key";
 const KEY_PROFILE: &[u8] = b"profile";
+/// Prefix of a room's mailbox cursor in `meta` (followed by the room id).
+const KEY_MAILBOX_CURSOR: &[u8] = b"mailbox:";
 /// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
 const RECORD_VERSION: u8 = 1;
 
@@ -471,7 +475,7 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
-    /// Deletes a room and all its events, in one transaction.
+    /// Deletes a room, all its events and its mailbox cursor, in one transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
         let prefix = room.as_bytes().to_vec();
         self.backend
@@ -483,6 +487,10 @@ impl<B: Backend> Store<B> {
                 Op::DeletePrefix {
                     store: EVENTS,
                     prefix,
+                },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: mailbox_cursor_key(room),
                 },
             ])
             .await?;
@@ -513,6 +521,26 @@ impl<B: Backend> Store<B> {
             .into_iter()
             .map(|(_, plain)| plain.to_vec())
             .collect())
+    }
+
+    /// How far this device has read `room`'s mailbox on the server: the highest entry
+    /// sequence number taken in (0: nothing yet, fetch from the start).
+    pub async fn mailbox_cursor(&self, room: RoomId) -> Result<MailboxSeq, StoreError> {
+        match self.load(META, &mailbox_cursor_key(room)).await? {
+            Some(plain) => decode_cursor(&plain),
+            None => Ok(MailboxSeq::default()),
+        }
+    }
+
+    /// Saves (replaces) `room`'s mailbox cursor. Not exported: an imported profile reads
+    /// the mailbox from the start again, which only repeats events it holds.
+    pub async fn save_mailbox_cursor(
+        &self,
+        room: RoomId,
+        cursor: MailboxSeq,
+    ) -> Result<(), StoreError> {
+        let op = self.sealed_put(META, mailbox_cursor_key(room), &encode_cursor(cursor))?;
+        self.backend.write(vec![op]).await
     }
 
     /// Saves (replaces) what we know about the contact with public signing key `key`.
@@ -780,6 +808,28 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
         .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| StoreError::Corrupt("an event key is not 40 bytes".into()))
+}
+
+/// `"mailbox:" ‖ room id`: where a room's mailbox cursor lives in `meta`.
+fn mailbox_cursor_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_MAILBOX_CURSOR.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// A mailbox cursor record: `version:u8(=1) seq:u64be`.
+fn encode_cursor(cursor: MailboxSeq) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9);
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&cursor.to_u64().to_be_bytes());
+    out
+}
+
+fn decode_cursor(bytes: &[u8]) -> Result<MailboxSeq, StoreError> {
+    let mut reader = Reader::versioned(bytes)?;
+    let seq = u64::from_be_bytes(reader.array()?);
+    reader.finish()?;
+    Ok(MailboxSeq::new(seq))
 }
 
 /// `file id ‖ index:u32be`: bytewise order is index order within a file.

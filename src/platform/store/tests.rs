@@ -757,3 +757,58 @@ async fn a_version_2_database_is_upgraded_to_3_keeping_its_data() {
     db.close();
     delete(&name).await;
 }
+
+#[wasm_bindgen_test]
+async fn mailbox_cursors_are_per_room_sealed_and_forgotten_with_the_room() {
+    use confab_core::signal::MailboxSeq;
+    let backend = MemoryBackend::default();
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    let (a, b) = (room(1, "A", 1), room(2, "B", 2));
+    store.save_room(&a).await.unwrap();
+    store.save_room(&b).await.unwrap();
+    assert_eq!(
+        store.mailbox_cursor(a.id()).await.unwrap(),
+        MailboxSeq::default()
+    );
+    store
+        .save_mailbox_cursor(a.id(), MailboxSeq::new(41))
+        .await
+        .unwrap();
+    store
+        .save_mailbox_cursor(a.id(), MailboxSeq::new(0x0102_0304_0506))
+        .await
+        .unwrap();
+    store
+        .save_mailbox_cursor(b.id(), MailboxSeq::new(7))
+        .await
+        .unwrap();
+    // Reopened: still there, each room its own.
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mailbox_cursor(a.id()).await.unwrap(),
+        MailboxSeq::new(0x0102_0304_0506)
+    );
+    assert_eq!(
+        store.mailbox_cursor(b.id()).await.unwrap(),
+        MailboxSeq::new(7)
+    );
+    // Sealed like every record: the raw value is not the plain encoding.
+    let mut key = b"mailbox:".to_vec();
+    key.extend_from_slice(b.id().as_bytes());
+    let raw = store.backend().get(META, &key).await.unwrap().unwrap();
+    assert_ne!(raw, [&[1u8][..], &7u64.to_be_bytes()].concat());
+    // Forgetting a room forgets its cursor, not the other room's.
+    store.forget_room(a.id()).await.unwrap();
+    assert_eq!(
+        store.mailbox_cursor(a.id()).await.unwrap(),
+        MailboxSeq::default()
+    );
+    assert_eq!(
+        store.mailbox_cursor(b.id()).await.unwrap(),
+        MailboxSeq::new(7)
+    );
+}
