@@ -84,6 +84,8 @@ pub struct ConfabRun {
     pub wire_bytes: Option<f64>,
     pub heap: Heap,
     pub busy: Busy,
+    /// CPU seconds all Chromium processes used from Accept to the end.
+    pub cpu_s: Option<f64>,
 }
 
 /// One raw transfer, all on Bob's clock, ms.
@@ -94,6 +96,8 @@ pub struct RawRun {
     pub first_to_last_ms: f64,
     pub heap: Heap,
     pub busy: Busy,
+    /// CPU seconds all Chromium processes used from "go" to the end.
+    pub cpu_s: Option<f64>,
 }
 
 /// Bob's memory around one transfer, bytes.
@@ -280,6 +284,7 @@ async fn confab_run(
         }
     }
     let before = Metrics::of_both(alice, bob).await?;
+    let cpu_before = chromium_cpu_seconds();
     b.click("button", "Accept").await?;
     let received = wait_value(
         bob,
@@ -288,6 +293,7 @@ async fn confab_run(
         "fileReceivedAt at Bob",
     )
     .await;
+    let cpu = chromium_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     let after = Metrics::of_both(alice, bob).await?;
     let profiles = if profile {
         Some([stop_profiler(alice).await?, stop_profiler(bob).await?])
@@ -328,6 +334,7 @@ async fn confab_run(
         wire_bytes: sent_before.zip(sent_after).map(|(b, a)| a - b),
         heap: heap(&bob_page["samples"], accept_at, received, after_gc)?,
         busy: Busy::between(&before, &after),
+        cpu_s: cpu,
     };
     Ok((run, profiles))
 }
@@ -353,6 +360,7 @@ async fn raw_run(alice: &Browser, bob: &Browser) -> anyhow::Result<RawRun> {
         .await?;
     settle(bob).await?;
     let before = Metrics::of_both(alice, bob).await?;
+    let cpu_before = chromium_cpu_seconds();
     bob.driver()
         .execute(RAW_RECEIVE, vec![json!(FILE_BYTES)])
         .await?;
@@ -363,6 +371,7 @@ async fn raw_run(alice: &Browser, bob: &Browser) -> anyhow::Result<RawRun> {
         "the last raw byte at Bob",
     )
     .await;
+    let cpu = chromium_cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     let after = Metrics::of_both(alice, bob).await?;
     if let Err(error) = done {
         let sender: Value = alice
@@ -399,7 +408,46 @@ async fn raw_run(alice: &Browser, bob: &Browser) -> anyhow::Result<RawRun> {
         first_to_last_ms: last_at - first_at,
         heap: heap(&page["samples"], go_at, last_at, after_gc)?,
         busy: Busy::between(&before, &after),
+        cpu_s: cpu,
     })
+}
+
+/// CPU seconds (user + system) used so far by every process whose name starts with
+/// "chrom" (the browsers, their renderers, GPU and network services), from `/proc`.
+/// Unlike wall-clock busy shares, CPU time does not stretch when other work shares the
+/// machine's cores. `None` where there is no `/proc`.
+fn chromium_cpu_seconds() -> Option<f64> {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        let is_pid = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if !comm.starts_with("chrom") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        // Fields after the ")" closing the command name: utime is the 12th, stime the 13th.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            total += (user + system) / ticks_per_s;
+        }
+    }
+    Some(total)
 }
 
 /// Bob's (or Alice's) `window.__fileBench`, with the heap samples; stops the sampler.

@@ -96,6 +96,26 @@ impl FileFigures {
                     .collect::<Vec<_>>()
             ),
         );
+        let per_mb = |cpu: Option<f64>| cpu.map(|s| s * 1000.0 / (FILE_BYTES as f64 / 1e6));
+        let confab_cpu: Vec<f64> = self.confab.iter().filter_map(|r| per_mb(r.cpu_s)).collect();
+        let raw_cpu: Vec<f64> = self.raw.iter().filter_map(|r| per_mb(r.cpu_s)).collect();
+        if !confab_cpu.is_empty() && !raw_cpu.is_empty() {
+            let list = |v: &[f64]| {
+                v.iter()
+                    .map(|ms| format!("{ms:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!(
+                "   CPU of all Chromium processes per MB moved (both browsers, every thread): Confab {} ms, raw {} ms; raw/Confab {:.2}",
+                list(&confab_cpu),
+                list(&raw_cpu),
+                median(&raw_cpu) / median(&confab_cpu),
+            );
+            println!(
+                "   (on a machine whose cores are all busy, throughput follows CPU per MB; Confab's includes storing at Bob and Alice's kept copy)"
+            );
+        }
         let prepare: Vec<f64> = self.confab.iter().map(|r| r.prepare_ms).collect();
         println!(
             "   Alice prepares (reads and hashes) the file before offering it: {} ms (median {:.0} ms, {:.0} MB/s)",
@@ -177,6 +197,7 @@ impl FileFigures {
                 "wire_bytes": r.wire_bytes,
                 "bob_heap": r.heap.json(),
                 "busy": r.busy.json(),
+                "cpu_s": r.cpu_s,
             })).collect::<Vec<_>>(),
             "raw": self.raw.iter().map(|r| json!({
                 "transfer_ms": r.transfer_ms,
@@ -185,6 +206,7 @@ impl FileFigures {
                 "streaming_mb_per_s": mbps(r.first_to_last_ms),
                 "bob_heap": r.heap.json(),
                 "busy": r.busy.json(),
+                "cpu_s": r.cpu_s,
             })).collect::<Vec<_>>(),
             "median_confab_mb_per_s": median(&self.confab_mbps()),
             "median_raw_mb_per_s": median(&self.raw_mbps()),
