@@ -11,7 +11,6 @@
 //! confirmed is ever sent twice. At the end the receiver compares the BLAKE3 hash of what it
 //! received with the one the author signed.
 
-
 use crate::wire::truncate_utf8;
 
 /// Bytes per chunk (every chunk but the last is exactly this long). With its header a
