@@ -60,17 +60,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     }
     // The timer runs.
     eventually("the call timer", || async {
-        let text = alice
-            .driver()
-            .execute(
-                "return document.querySelector('.call-status')?.textContent ?? ''",
-                vec![],
-            )
-            .await?
-            .json()
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let text = text_of(alice, ".call-status").await?;
         Ok((text.len() == 5 && text.contains(':')).then_some(()))
     })
     .await?;
@@ -159,26 +149,8 @@ async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
     };
     block("video").await?;
 
-    wait_enabled(&a, "Video call").await?;
-    a.click("button", "Video call").await?;
-    b.by_role("alertdialog", &format!("{alice_name} is calling"))
-        .await?;
-    b.click("button", "Accept").await?;
-    eventually("Bob told his camera is blocked", || async {
-        let text = bob
-            .driver()
-            .execute(
-                "return document.querySelector('.call-note')?.textContent ?? ''",
-                vec![],
-            )
-            .await?
-            .json()
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(text.contains("audio only").then_some(()))
-    })
-    .await?;
+    ring_and_answer(&a, &b, "Video call", &alice_name).await?;
+    wait_note(bob, "audio only").await?;
     // He sees and hears Alice; she hears him, and gets no video from him.
     playing(bob, &alice_name).await?;
     for (browser, label) in [(alice, &bob_name), (bob, &alice_name)] {
@@ -199,26 +171,8 @@ async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
 
     // Now the microphone too: Bob answers a voice call with nothing and still hears Alice.
     block("video,audio").await?;
-    wait_enabled(&a, "Call").await?;
-    a.click("button", "Call").await?;
-    b.by_role("alertdialog", &format!("{alice_name} is calling"))
-        .await?;
-    b.click("button", "Accept").await?;
-    eventually("Bob told he cannot be heard", || async {
-        let text = bob
-            .driver()
-            .execute(
-                "return document.querySelector('.call-note')?.textContent ?? ''",
-                vec![],
-            )
-            .await?
-            .json()
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(text.contains("they cannot hear you").then_some(()))
-    })
-    .await?;
+    ring_and_answer(&a, &b, "Call", &alice_name).await?;
+    wait_note(bob, "they cannot hear you").await?;
     eventually(&format!("sound from {alice_name} at Bob"), || async {
         Ok((audio_level(bob, &alice_name).await? > 0.0).then_some(()))
     })
@@ -228,6 +182,44 @@ async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
     b.click("button", "Hang up").await?;
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
+}
+
+/// `caller` rings with `button` ("Call" or "Video call"); the other page accepts.
+async fn ring_and_answer(
+    caller: &ChatPage<'_>,
+    callee: &ChatPage<'_>,
+    button: &str,
+    caller_name: &str,
+) -> anyhow::Result<()> {
+    wait_enabled(caller, button).await?;
+    caller.click("button", button).await?;
+    callee
+        .by_role("alertdialog", &format!("{caller_name} is calling"))
+        .await?;
+    callee.click("button", "Accept").await
+}
+
+/// Waits until the call's note (what the browser did not allow) contains `part`.
+async fn wait_note(browser: &Browser, part: &str) -> anyhow::Result<()> {
+    eventually(&format!("a call note saying {part:?}"), || async {
+        Ok(text_of(browser, ".call-note")
+            .await?
+            .contains(part)
+            .then_some(()))
+    })
+    .await
+}
+
+/// The text of the first element matching `selector` ("" if none).
+async fn text_of(browser: &Browser, selector: &str) -> anyhow::Result<String> {
+    let ret = browser
+        .driver()
+        .execute(
+            "return document.querySelector(arguments[0])?.textContent ?? ''",
+            vec![json!(selector)],
+        )
+        .await?;
+    Ok(ret.json().as_str().unwrap_or_default().to_owned())
 }
 
 async fn wait_enabled(page: &ChatPage<'_>, name: &str) -> anyhow::Result<()> {
