@@ -30,20 +30,8 @@ pub(crate) struct Metrics {
     pub(crate) signals: AtomicU64,
 }
 
-/// Why a connection ended, as a metrics label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CloseReason {
-    ClientClosed,
-    TransportFailed,
-    SendTimedOut,
-    Shutdown,
-    TooSlow,
-    Flood,
-    FrameTooBig,
-    ProtocolViolation,
-    InvalidUtf8,
-    TooManyFromAddress,
-}
+/// Why a connection ended, as a metrics label: the connection's own reason (`ws::End`).
+pub(crate) use crate::ws::End as CloseReason;
 
 /// Why a frame was refused, as a metrics label: the error code sent back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,7 +31,6 @@ use crate::limits::{
     TRANSPORT_MAX_LEN, TokenBucket,
 };
 use crate::mailbox::{MailboxError, PutError};
-use crate::metrics::CloseReason;
 use crate::per_ip::{IpPermit, client_ip};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
@@ -99,7 +98,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// Why a connection ended; decides the close frame we send, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     /// The client closed or went away.
     ClientClosed,
     /// Reading or writing failed at the transport.
@@ -185,7 +184,7 @@ async fn serve(socket: WebSocket, shared: Arc<Shared>, ip_permit: IpPermit) {
         shared,
         ..
     } = connection;
-    shared.metrics.count_close(end.reason());
+    shared.metrics.count_close(end);
     // Unregister first, so the others get `peer-left` without waiting for our close.
     drop(registration);
     close(socket, end).await;
@@ -618,21 +617,6 @@ impl Drop for RunningGuard {
 }
 
 impl End {
-    fn reason(self) -> CloseReason {
-        match self {
-            End::ClientClosed => CloseReason::ClientClosed,
-            End::TransportFailed => CloseReason::TransportFailed,
-            End::SendTimedOut => CloseReason::SendTimedOut,
-            End::Shutdown => CloseReason::Shutdown,
-            End::TooSlow => CloseReason::TooSlow,
-            End::Flood => CloseReason::Flood,
-            End::FrameTooBig => CloseReason::FrameTooBig,
-            End::ProtocolViolation => CloseReason::ProtocolViolation,
-            End::InvalidUtf8 => CloseReason::InvalidUtf8,
-            End::TooManyFromAddress => CloseReason::TooManyFromAddress,
-        }
-    }
-
     fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
             End::ClientClosed | End::TransportFailed | End::SendTimedOut => None,
