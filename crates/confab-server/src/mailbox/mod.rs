@@ -162,18 +162,25 @@ impl Mailbox {
                 self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
                 Ok(seq)
             }
-            Some(Err(PutError::Denied)) => {
+            Some(Err(err)) => Err(self.refused(err)),
+            None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    /// A deposit the store refused, counted by why.
+    fn refused(&self, err: PutError) -> MailboxError {
+        match err {
+            PutError::Denied => {
                 self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
-                Err(MailboxError::Denied)
+                MailboxError::Denied
             }
-            Some(Err(PutError::Store(err))) => Err(self.failed(&err)),
-            Some(Err(err)) => {
+            PutError::Store(err) => self.failed(&err),
+            err => {
                 self.metrics
                     .puts_refused_full
                     .fetch_add(1, Ordering::Relaxed);
-                Err(MailboxError::Put(err))
+                MailboxError::Put(err)
             }
-            None => Err(MailboxError::Unavailable),
         }
     }
 
@@ -200,17 +207,7 @@ impl Mailbox {
                 Ok(Some(seq))
             }
             Some(Ok(None)) => Ok(None),
-            Some(Err(PutError::Denied)) => {
-                self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
-                Err(MailboxError::Denied)
-            }
-            Some(Err(PutError::Store(err))) => Err(self.failed(&err)),
-            Some(Err(err)) => {
-                self.metrics
-                    .puts_refused_full
-                    .fetch_add(1, Ordering::Relaxed);
-                Err(MailboxError::Put(err))
-            }
+            Some(Err(err)) => Err(self.refused(err)),
             None => Err(MailboxError::Unavailable),
         }
     }
