@@ -6,20 +6,11 @@ use wasm_bindgen_test::*;
 
 use super::{InstallButton, InstallOffer, UnreadTitle};
 use crate::components::InvitePanel;
+use crate::components::tests::fresh_parent;
 use crate::platform::pwa::{preview, unread_title};
 use crate::state::AppState;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn fresh_parent() -> web_sys::HtmlElement {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let parent = document
-        .create_element("div")
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>();
-    document.body().unwrap().append_child(&parent).unwrap();
-    parent
-}
 
 fn buttons(parent: &web_sys::HtmlElement) -> Vec<String> {
     let all = parent.query_selector_all("button").unwrap();

@@ -11,7 +11,8 @@ use crate::state::{AppState, Me, MemberStatus, MessageView, Path, Progress};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn fresh_parent() -> web_sys::HtmlElement {
+/// A new element in the page's body to mount into (other component tests use it too).
+pub(super) fn fresh_parent() -> web_sys::HtmlElement {
     let document = web_sys::window().unwrap().document().unwrap();
     let parent = document
         .create_element("div")
