@@ -1,0 +1,281 @@
+//! `confab-load-bench`: the server load benchmark. Starts each server on 127.0.0.1, runs
+//! the scenarios against it, writes `load.json` and prints a table. Run through
+//! `cargo xtask bench` (it builds the release server, installs the npm baselines and
+//! runs this in a loopback-only network namespace), or directly for one scenario:
+//!
+//! ```text
+//! confab-load-bench --install-only                      # npm packages (needs the registry)
+//! confab-load-bench --only traffic --servers confab --clients 200 --secs 5
+//! CONFAB_BENCH_ONLY=idle confab-load-bench --idle-clients 10000
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use confab_load::protocol::{PAYLOAD_PAD, Protocol};
+use confab_load::report::{ClusterRun, Failure, IdleRun, Machine, Report, Settings};
+use confab_load::scenario::{self, RunConfig};
+use confab_load::servers::{self, Programs};
+use confab_load::{RunResult, proc_stats};
+
+/// File descriptors kept free for everything but client connections.
+const FD_MARGIN: u64 = 300;
+
+#[derive(Parser, Debug)]
+#[command(name = "confab-load-bench", about = "Confab's server load benchmark (loopback only)")]
+struct Args {
+    /// Only install the npm baselines into --node-dir, then exit.
+    #[arg(long)]
+    install_only: bool,
+    /// Scenarios to run: traffic, idle, cluster (comma-separated).
+    #[arg(long, env = "CONFAB_BENCH_ONLY", value_delimiter = ',', default_value = "traffic,idle,cluster")]
+    only: Vec<String>,
+    /// Servers for the traffic runs.
+    #[arg(long, value_delimiter = ',', default_value = "confab,y-webrtc,peerjs")]
+    servers: Vec<Protocol>,
+    /// Client counts for the traffic runs.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    clients: Vec<usize>,
+    /// Messages per second, all clients together.
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 20.0)]
+    secs: f64,
+    /// Seconds to wait for late deliveries after the last send.
+    #[arg(long, default_value_t = 10.0)]
+    drain_secs: f64,
+    #[arg(long, default_value_t = 5)]
+    room_size: usize,
+    /// Idle connections (fewer if the open-file limit does not allow them; then it says so).
+    #[arg(long, default_value_t = 50_000)]
+    idle_clients: usize,
+    /// Servers for the idle run.
+    #[arg(long, value_delimiter = ',', default_value = "confab,y-webrtc,peerjs")]
+    idle_servers: Vec<Protocol>,
+    /// Clients of the 2-node against 1-node comparison.
+    #[arg(long, default_value_t = 1000)]
+    cluster_clients: usize,
+    /// Connections being set up at once.
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    #[arg(long, env = "CONFAB_SERVER_BIN", default_value = "target/release/confab-server")]
+    confab_server: PathBuf,
+    /// Where the npm packages are (installed there if missing).
+    #[arg(long, env = "CONFAB_BENCH_NODE_DIR", default_value = "target/bench")]
+    node_dir: PathBuf,
+    #[arg(long, env = "CONFAB_NODE", default_value = "node")]
+    node: PathBuf,
+    #[arg(long, env = "CONFAB_NATS_SERVER", default_value = "nats-server")]
+    nats_server: PathBuf,
+    /// The results file.
+    #[arg(long, env = "CONFAB_BENCH_OUT", default_value = "target/bench/load.json")]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.install_only {
+        return servers::npm_install(&args.node_dir);
+    }
+    let nofile_limit = proc_stats::raise_nofile_limit()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(bench(&args, nofile_limit))?;
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("\n{}", report.table());
+    println!("results: {}", args.out.display());
+    // Kill stragglers' sockets without waiting for every task's cleanup.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    anyhow::ensure!(
+        report.failures.is_empty(),
+        "{} run(s) could not be made",
+        report.failures.len()
+    );
+    Ok(())
+}
+
+async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
+    let wants = |scenario: &str| args.only.iter().any(|only| only == scenario);
+    let programs = Programs {
+        confab_server: args.confab_server.clone(),
+        node_dir: args.node_dir.clone(),
+        node: args.node.clone(),
+        nats_server: args.nats_server.clone(),
+        log_dir: args.out.with_file_name("load-logs"),
+    };
+    let needs_node = (wants("traffic") && args.servers.iter().any(|s| *s != Protocol::Confab))
+        || (wants("idle") && args.idle_servers.iter().any(|s| *s != Protocol::Confab));
+    if needs_node && !servers::npm_installed(&args.node_dir) {
+        println!("installing {} into {}", servers::NPM_PACKAGES.join(" "), args.node_dir.display());
+        servers::npm_install(&args.node_dir)?;
+    }
+    let mut report = Report {
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            nofile_limit,
+            loadavg_at_start: scenario::loadavg(),
+            loadavg_at_end: 0.0,
+        },
+        settings: Settings {
+            rate_per_sec: args.rate,
+            send_secs: args.secs,
+            drain_secs: args.drain_secs,
+            room_size: args.room_size,
+            payload_pad_chars: PAYLOAD_PAD,
+        },
+        ..Report::default()
+    };
+    let max_clients = usize::try_from(nofile_limit.saturating_sub(FD_MARGIN)).unwrap_or(usize::MAX);
+    let mut run_id = std::process::id();
+    let mut config = |protocol: Protocol, clients: usize, rate: f64| {
+        run_id = run_id.wrapping_add(1);
+        RunConfig {
+            protocol,
+            clients,
+            room_size: args.room_size,
+            rate,
+            send_for: Duration::from_secs_f64(args.secs),
+            drain: Duration::from_secs_f64(args.drain_secs),
+            run: run_id,
+            connect_concurrency: args.connect_concurrency,
+        }
+    };
+
+    if wants("traffic") {
+        for &clients in &args.clients {
+            for &server in &args.servers {
+                let run = config(server, clients, args.rate);
+                let result = if clients > max_clients {
+                    Err(anyhow::anyhow!(
+                        "{clients} clients need more file descriptors than RLIMIT_NOFILE {nofile_limit} allows"
+                    ))
+                } else {
+                    one_run(&programs, &run, 1).await
+                };
+                record(&mut report.traffic, &mut report.failures, "traffic", &run, result);
+            }
+        }
+    }
+    if wants("idle") {
+        let clients = args.idle_clients.min(max_clients) / args.room_size * args.room_size;
+        let limited_by = (clients < args.idle_clients).then(|| {
+            format!(
+                "{} requested; RLIMIT_NOFILE is {nofile_limit} (hard) for the server process and the generator",
+                args.idle_clients
+            )
+        });
+        for &server in &args.idle_servers {
+            let run = config(server, clients, 0.0);
+            match one_run(&programs, &run, 1).await {
+                Ok(result) => {
+                    println!("{}", summary("idle", &result));
+                    report.idle.push(IdleRun {
+                        requested_clients: args.idle_clients,
+                        limited_by: limited_by.clone(),
+                        result,
+                    });
+                }
+                Err(err) => report.failures.push(failure("idle", &run, &err)),
+            }
+        }
+    }
+    if wants("cluster") {
+        let one = config(Protocol::Confab, args.cluster_clients, args.rate);
+        let two = config(Protocol::Confab, args.cluster_clients, args.rate);
+        match (one_run(&programs, &one, 1).await, one_run(&programs, &two, 2).await) {
+            (Ok(one_node), Ok(two_nodes)) => {
+                println!("{}\n{}", summary("cluster", &one_node), summary("cluster", &two_nodes));
+                report.cluster = Some(ClusterRun {
+                    added_p50_ms: two_nodes.p50_ms - one_node.p50_ms,
+                    added_p99_ms: two_nodes.p99_ms - one_node.p99_ms,
+                    one_node,
+                    two_nodes,
+                });
+            }
+            (one_result, two_result) => {
+                if let Err(err) = one_result {
+                    report.failures.push(failure("cluster (1 node)", &one, &err));
+                }
+                if let Err(err) = two_result {
+                    report.failures.push(failure("cluster (2 nodes)", &two, &err));
+                }
+            }
+        }
+    }
+    report.machine.loadavg_at_end = scenario::loadavg();
+    report.compare();
+    Ok(report)
+}
+
+/// Starts the server(s), runs, stops them.
+async fn one_run(programs: &Programs, run: &RunConfig, n_nodes: usize) -> anyhow::Result<RunResult> {
+    println!(
+        "--> {} x{n_nodes}: {} clients, {} msg/s",
+        run.protocol, run.clients, run.rate
+    );
+    let mut running = if n_nodes > 1 {
+        programs.start_confab_cluster(n_nodes).await?
+    } else {
+        programs.start(run.protocol).await?
+    };
+    // Let the server finish starting up before its baseline memory is read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let result = scenario::run(run, &running.target).await;
+    let alive = running.check_alive();
+    running.stop().await;
+    let result = result?;
+    alive?;
+    Ok(result)
+}
+
+fn record(
+    results: &mut Vec<RunResult>,
+    failures: &mut Vec<Failure>,
+    scenario: &str,
+    run: &RunConfig,
+    result: anyhow::Result<RunResult>,
+) {
+    match result {
+        Ok(result) => {
+            println!("{}", summary(scenario, &result));
+            results.push(result);
+        }
+        Err(err) => {
+            println!("{scenario} {} {} clients FAILED: {err:#}", run.protocol, run.clients);
+            failures.push(failure(scenario, run, &err));
+        }
+    }
+}
+
+fn failure(scenario: &str, run: &RunConfig, err: &anyhow::Error) -> Failure {
+    Failure {
+        scenario: scenario.to_owned(),
+        server: run.protocol,
+        clients: run.clients,
+        error: format!("{err:#}"),
+    }
+}
+
+fn summary(scenario: &str, run: &RunResult) -> String {
+    format!(
+        "    {scenario} {} x{} {} clients: {}/{} delivered, p50 {:.2} ms, p99 {:.2} ms, {:.2} KiB/conn, server CPU {:.2}, connect {:.1} s",
+        run.server,
+        run.nodes,
+        run.clients,
+        run.delivered,
+        run.expected,
+        run.p50_ms,
+        run.p99_ms,
+        run.mem_per_conn_bytes / 1024.0,
+        run.server_cpu_cores,
+        run.connect_secs
+    )
+}
