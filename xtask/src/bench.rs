@@ -1,7 +1,12 @@
 //! `cargo xtask bench`: the benchmark suites, as steps: confab-core's criterion
 //! benches, then the browser bench (`confab-browser-bench` in the e2e crate)
 //! against a release build, in a loopback-only network namespace like the
-//! end-to-end tests. Its figures land in `target/bench/browser.json`.
+//! end-to-end tests. Its figures land in `target/bench/browser.json`. Then the
+//! server load bench (`confab-load-bench`, crates/confab-load): Confab's release
+//! server against the y-webrtc and PeerJS signalling servers (npm, installed into
+//! `target/bench` first), also in a loopback-only namespace; figures in
+//! `target/bench/load.json`. `CONFAB_BENCH_ONLY=traffic|idle|cluster` (comma-separated)
+//! narrows the load bench to some of its scenarios.
 
 use std::path::Path;
 
@@ -17,7 +22,7 @@ use crate::{
 
 pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
-    let mut steps = Steps::new("bench", 2);
+    let mut steps = Steps::new("bench", 3);
     steps.run(
         "confab-core (criterion): cargo bench -p confab-core --benches",
         || {
@@ -29,7 +34,36 @@ pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
         "browser: release build, confab-browser-bench in a loopback-only netns",
         || browser(sh, root),
     );
+    steps.run(
+        "server load: confab-load-bench (confab, y-webrtc, peerjs) in a loopback-only netns",
+        || load(sh, root),
+    );
     steps.finish()
+}
+
+/// Builds the release server and the load bench, installs the npm baselines (the
+/// namespace has no network), then runs the bench inside the namespace.
+fn load(sh: &Shell, root: &Path) -> Result<()> {
+    cmd!(sh, "cargo build --release -p confab-server").run()?;
+    cmd!(
+        sh,
+        "cargo build --release -p confab-load --bin confab-load-bench"
+    )
+    .run()?;
+    let target = root.join("target");
+    let bench_dir = target.join("bench");
+    let bin = target.join("release").join("confab-load-bench");
+    cmd!(sh, "{bin} --install-only --node-dir {bench_dir}").run()?;
+    let bin = bin.to_str().context("the target directory is not UTF-8")?;
+    test::in_netns(sh, &[bin])?
+        .env(
+            "CONFAB_SERVER_BIN",
+            target.join("release").join("confab-server"),
+        )
+        .env("CONFAB_BENCH_NODE_DIR", &bench_dir)
+        .env("CONFAB_BENCH_OUT", bench_dir.join("load.json"))
+        .run()?;
+    Ok(())
 }
 
 /// Builds the app and server, and the bench binary, outside the namespace (it

@@ -36,11 +36,11 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
     let mut steps = Steps::new("test", if fast { 3 } else { 4 });
     steps.run(
-        "native: cargo test -p confab-core -p confab-server -p xtask",
+        "native: cargo test -p confab-core -p confab-server -p confab-load -p xtask",
         || {
             cmd!(
                 sh,
-                "cargo test --no-fail-fast -p confab-core -p confab-server -p xtask"
+                "cargo test --no-fail-fast -p confab-core -p confab-server -p confab-load -p xtask"
             )
             .run()?;
             Ok(())

@@ -104,7 +104,11 @@ impl Shared {
 
 /// Runs one client to the end: the coordinator's `Stop`, a lost connection, or
 /// `plan.deadline`.
-pub async fn run(plan: ClientPlan, shared: Arc<Shared>, stage: watch::Receiver<Stage>) -> ClientStats {
+pub async fn run(
+    plan: ClientPlan,
+    shared: Arc<Shared>,
+    stage: watch::Receiver<Stage>,
+) -> ClientStats {
     let mut stats = ClientStats::default();
     if let Err(err) = drive(&plan, &shared, stage, &mut stats).await {
         stats.failed = Some(format!("client {}: {err:#}", plan.idx));

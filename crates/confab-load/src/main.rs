@@ -24,13 +24,21 @@ use confab_load::{RunResult, proc_stats};
 const FD_MARGIN: u64 = 300;
 
 #[derive(Parser, Debug)]
-#[command(name = "confab-load-bench", about = "Confab's server load benchmark (loopback only)")]
+#[command(
+    name = "confab-load-bench",
+    about = "Confab's server load benchmark (loopback only)"
+)]
 struct Args {
     /// Only install the npm baselines into --node-dir, then exit.
     #[arg(long)]
     install_only: bool,
     /// Scenarios to run: traffic, idle, cluster (comma-separated).
-    #[arg(long, env = "CONFAB_BENCH_ONLY", value_delimiter = ',', default_value = "traffic,idle,cluster")]
+    #[arg(
+        long,
+        env = "CONFAB_BENCH_ONLY",
+        value_delimiter = ',',
+        default_value = "traffic,idle,cluster"
+    )]
     only: Vec<String>,
     /// Servers for the traffic runs.
     #[arg(long, value_delimiter = ',', default_value = "confab,y-webrtc,peerjs")]
@@ -61,7 +69,11 @@ struct Args {
     /// Connections being set up at once.
     #[arg(long, default_value_t = 200)]
     connect_concurrency: usize,
-    #[arg(long, env = "CONFAB_SERVER_BIN", default_value = "target/release/confab-server")]
+    #[arg(
+        long,
+        env = "CONFAB_SERVER_BIN",
+        default_value = "target/release/confab-server"
+    )]
     confab_server: PathBuf,
     /// Where the npm packages are (installed there if missing).
     #[arg(long, env = "CONFAB_BENCH_NODE_DIR", default_value = "target/bench")]
@@ -71,7 +83,11 @@ struct Args {
     #[arg(long, env = "CONFAB_NATS_SERVER", default_value = "nats-server")]
     nats_server: PathBuf,
     /// The results file.
-    #[arg(long, env = "CONFAB_BENCH_OUT", default_value = "target/bench/load.json")]
+    #[arg(
+        long,
+        env = "CONFAB_BENCH_OUT",
+        default_value = "target/bench/load.json"
+    )]
     out: PathBuf,
 }
 
@@ -107,14 +123,18 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
     let programs = Programs {
         confab_server: args.confab_server.clone(),
         node_dir: args.node_dir.clone(),
-        node: args.node.clone(),
-        nats_server: args.nats_server.clone(),
+        node: find_program(&args.node),
+        nats_server: find_program(&args.nats_server),
         log_dir: args.out.with_file_name("load-logs"),
     };
     let needs_node = (wants("traffic") && args.servers.iter().any(|s| *s != Protocol::Confab))
         || (wants("idle") && args.idle_servers.iter().any(|s| *s != Protocol::Confab));
     if needs_node && !servers::npm_installed(&args.node_dir) {
-        println!("installing {} into {}", servers::NPM_PACKAGES.join(" "), args.node_dir.display());
+        println!(
+            "installing {} into {}",
+            servers::NPM_PACKAGES.join(" "),
+            args.node_dir.display()
+        );
         servers::npm_install(&args.node_dir)?;
     }
     let mut report = Report {
@@ -160,7 +180,13 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
                 } else {
                     one_run(&programs, &run, 1).await
                 };
-                record(&mut report.traffic, &mut report.failures, "traffic", &run, result);
+                record(
+                    &mut report.traffic,
+                    &mut report.failures,
+                    "traffic",
+                    &run,
+                    result,
+                );
             }
         }
     }
@@ -190,9 +216,16 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
     if wants("cluster") {
         let one = config(Protocol::Confab, args.cluster_clients, args.rate);
         let two = config(Protocol::Confab, args.cluster_clients, args.rate);
-        match (one_run(&programs, &one, 1).await, one_run(&programs, &two, 2).await) {
+        match (
+            one_run(&programs, &one, 1).await,
+            one_run(&programs, &two, 2).await,
+        ) {
             (Ok(one_node), Ok(two_nodes)) => {
-                println!("{}\n{}", summary("cluster", &one_node), summary("cluster", &two_nodes));
+                println!(
+                    "{}\n{}",
+                    summary("cluster", &one_node),
+                    summary("cluster", &two_nodes)
+                );
                 report.cluster = Some(ClusterRun {
                     added_p50_ms: two_nodes.p50_ms - one_node.p50_ms,
                     added_p99_ms: two_nodes.p99_ms - one_node.p99_ms,
@@ -202,10 +235,14 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
             }
             (one_result, two_result) => {
                 if let Err(err) = one_result {
-                    report.failures.push(failure("cluster (1 node)", &one, &err));
+                    report
+                        .failures
+                        .push(failure("cluster (1 node)", &one, &err));
                 }
                 if let Err(err) = two_result {
-                    report.failures.push(failure("cluster (2 nodes)", &two, &err));
+                    report
+                        .failures
+                        .push(failure("cluster (2 nodes)", &two, &err));
                 }
             }
         }
@@ -216,7 +253,11 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
 }
 
 /// Starts the server(s), runs, stops them.
-async fn one_run(programs: &Programs, run: &RunConfig, n_nodes: usize) -> anyhow::Result<RunResult> {
+async fn one_run(
+    programs: &Programs,
+    run: &RunConfig,
+    n_nodes: usize,
+) -> anyhow::Result<RunResult> {
     println!(
         "--> {} x{n_nodes}: {} clients, {} msg/s",
         run.protocol, run.clients, run.rate
@@ -236,6 +277,20 @@ async fn one_run(programs: &Programs, run: &RunConfig, n_nodes: usize) -> anyhow
     Ok(result)
 }
 
+/// A bare program name looked up on PATH, then in /usr/sbin and /usr/bin (Debian's
+/// nats-server lives in /usr/sbin, which a user's PATH may lack).
+fn find_program(name: &std::path::Path) -> PathBuf {
+    if name.components().count() > 1 {
+        return name.to_owned();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| name.to_owned())
+}
+
 fn record(
     results: &mut Vec<RunResult>,
     failures: &mut Vec<Failure>,
@@ -249,7 +304,10 @@ fn record(
             results.push(result);
         }
         Err(err) => {
-            println!("{scenario} {} {} clients FAILED: {err:#}", run.protocol, run.clients);
+            println!(
+                "{scenario} {} {} clients FAILED: {err:#}",
+                run.protocol, run.clients
+            );
             failures.push(failure(scenario, run, &err));
         }
     }

@@ -120,9 +120,9 @@ impl Protocol {
     /// subscription was processed.
     pub fn join_frames(self, run: u32, room: usize) -> Vec<String> {
         match self {
-            Protocol::Confab => vec![
-                json!({"type": "join", "room": room_id(run, room).to_string()}).to_string(),
-            ],
+            Protocol::Confab => {
+                vec![json!({"type": "join", "room": room_id(run, room).to_string()}).to_string()]
+            }
             Protocol::YWebrtc => vec![
                 json!({"type": "subscribe", "topics": [topic(run, room)]}).to_string(),
                 json!({"type": "ping"}).to_string(),

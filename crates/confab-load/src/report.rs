@@ -103,10 +103,10 @@ impl Report {
             }
         }
         let idle: Vec<&RunResult> = self.idle.iter().map(|idle| &idle.result).collect();
-        if let Some(first) = idle.first() {
-            if let Some(comparison) = compare("idle", first.clients, &idle, false) {
-                comparisons.push(comparison);
-            }
+        if let Some(first) = idle.first()
+            && let Some(comparison) = compare("idle", first.clients, &idle, false)
+        {
+            comparisons.push(comparison);
         }
         self.comparisons = comparisons;
     }
@@ -186,10 +186,18 @@ impl Report {
                     "  {:<7} {:>6} clients: zero loss {}, p99 {}, memory {} -> goals {}",
                     comparison.scenario,
                     comparison.clients,
-                    if comparison.confab_zero_loss { "yes" } else { "NO" },
+                    if comparison.confab_zero_loss {
+                        "yes"
+                    } else {
+                        "NO"
+                    },
                     ratio(comparison.p99_ratio, comparison.p99_baseline),
                     ratio(comparison.memory_ratio, comparison.memory_baseline),
-                    if comparison.goals_met { "MET" } else { "NOT MET" }
+                    if comparison.goals_met {
+                        "MET"
+                    } else {
+                        "NOT MET"
+                    }
                 );
             }
         }

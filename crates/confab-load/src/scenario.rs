@@ -93,7 +93,7 @@ fn setup_timeout(clients: usize) -> Duration {
 pub async fn run(config: &RunConfig, target: &Target) -> anyhow::Result<RunResult> {
     ensure!(config.room_size >= 2, "rooms need at least two members");
     ensure!(
-        config.clients > 0 && config.clients % config.room_size == 0,
+        config.clients > 0 && config.clients.is_multiple_of(config.room_size),
         "{} clients do not fill rooms of {}",
         config.clients,
         config.room_size
@@ -117,10 +117,8 @@ pub async fn run(config: &RunConfig, target: &Target) -> anyhow::Result<RunResul
     let shared = Arc::new(Shared::new(config.connect_concurrency));
     let (stage_tx, stage_rx) = watch::channel(Stage::Setup);
     let started = Instant::now();
-    let total_timeout = setup_timeout(config.clients)
-        + config.send_for
-        + config.drain
-        + Duration::from_secs(60);
+    let total_timeout =
+        setup_timeout(config.clients) + config.send_for + config.drain + Duration::from_secs(60);
     let deadline = started + total_timeout;
     let mut tasks = Vec::with_capacity(config.clients);
     for idx in 0..config.clients {
@@ -165,7 +163,9 @@ pub async fn run(config: &RunConfig, target: &Target) -> anyhow::Result<RunResul
                 config.protocol,
                 config.clients,
                 setup_deadline - started,
-                first.map(|f| format!("; first failure: {f}")).unwrap_or_default()
+                first
+                    .map(|f| format!("; first failure: {f}"))
+                    .unwrap_or_default()
             );
         }
         sleep(Duration::from_millis(50)).await;
@@ -197,8 +197,7 @@ pub async fn run(config: &RunConfig, target: &Target) -> anyhow::Result<RunResul
         // The last message leaves at send_start + offset(last) + period * (n - 1) < send_for.
         sleep_until_instant(send_start + config.send_for).await;
         let drain_end = Instant::now() + config.drain;
-        while shared.n_delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_end
-        {
+        while shared.n_delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
             sleep(Duration::from_millis(20)).await;
         }
     }
@@ -270,7 +269,12 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<ClientStats>>, within: Durat
     let deadline = Instant::now() + within;
     let mut merged = Merged::default();
     for mut task in tasks {
-        let stats = match timeout(deadline.saturating_duration_since(Instant::now()), &mut task).await {
+        let stats = match timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            &mut task,
+        )
+        .await
+        {
             Ok(Ok(stats)) => stats,
             Ok(Err(err)) => ClientStats {
                 failed: Some(format!("client task: {err}")),

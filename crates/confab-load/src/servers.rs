@@ -75,7 +75,10 @@ pub fn npm_install(dir: &Path) -> anyhow::Result<()> {
         bail!("npm install {} failed: {status}", NPM_PACKAGES.join(" "));
     }
     if !npm_installed(dir) {
-        bail!("npm install finished but {} lacks the packages", dir.display());
+        bail!(
+            "npm install finished but {} lacks the packages",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -101,7 +104,8 @@ impl Programs {
             Protocol::Confab => self.start_confab(None).await,
             Protocol::YWebrtc => {
                 let script = self.node_dir.join("node_modules/y-webrtc/bin/server.js");
-                self.start_node(protocol, &script, |_| Vec::new(), true).await
+                self.start_node(protocol, &script, |_| Vec::new(), true)
+                    .await
             }
             Protocol::Peerjs => {
                 let script = self.node_dir.join("node_modules/peer/dist/bin/peerjs.js");
@@ -297,10 +301,10 @@ async fn wait_for_port(port: u16) -> anyhow::Result<()> {
 async fn wait_nats_connected(addr: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Ok(Ok(body)) = timeout(Duration::from_secs(2), http_get(addr, "/metrics")).await {
-            if body.contains("\nconfab_nats_connected 1\n") {
-                return Ok(());
-            }
+        if let Ok(Ok(body)) = timeout(Duration::from_secs(2), http_get(addr, "/metrics")).await
+            && body.contains("\nconfab_nats_connected 1\n")
+        {
+            return Ok(());
         }
         if Instant::now() >= deadline {
             bail!("confab-server on {addr} never connected to NATS");

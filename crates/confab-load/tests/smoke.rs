@@ -54,7 +54,10 @@ async fn fifty_clients_lose_nothing_against_confab() {
     assert_eq!(result.failed_clients, 0, "{result:#?}");
     assert_eq!(result.server_errors, 0, "{result:#?}");
     assert_eq!(result.reordered, 0, "{result:#?}");
-    assert!(result.p50_ms > 0.0 && result.p50_ms <= result.p99_ms, "{result:#?}");
+    assert!(
+        result.p50_ms > 0.0 && result.p50_ms <= result.p99_ms,
+        "{result:#?}"
+    );
     assert!(result.p99_ms < 1000.0, "{result:#?}");
     assert!(result.rss_connected_bytes > 0, "{result:#?}");
     assert!(result.server_cpu_cores >= 0.0, "{result:#?}");
