@@ -910,7 +910,7 @@ impl Client {
                 prev,
                 entries,
             } => self.handle_run(now, peer, author, first_seq, prev, &entries),
-            Body::Have { full: _, marks } => self.handle_have(now, peer, member, &marks),
+            Body::Have { full, marks } => self.handle_have(now, peer, member, full, &marks),
             Body::Want {
                 author,
                 after,

@@ -12,7 +12,10 @@
 //!   Those pull if they need to, and tell others in turn: that is how events reach members
 //!   who cannot reach their author directly.
 //! - Every [`Config::anti_entropy_interval`] one random peer gets our full marks, which
-//!   repairs whatever a lost frame or an expired request left behind.
+//!   repairs whatever a lost frame or an expired request left behind. That peer answers
+//!   with its marks for every author it holds more of (push-pull), so a member missing
+//!   events learns of them from whichever peer it picks, not only when a holder happens to
+//!   pick it.
 //!
 //! [`Config::gossip_fanout`]: super::Config::gossip_fanout
 //! [`Config::anti_entropy_interval`]: super::Config::anti_entropy_interval
@@ -136,9 +139,12 @@ impl Client {
             );
             return;
         }
+        // `full` claims that the frame lists every author we hold, which only a single
+        // frame can; the chunks of a longer list are plain marks.
+        let full = marks.len() <= MAX_MARKS_PER_FRAME;
         for chunk in marks.chunks(MAX_MARKS_PER_FRAME) {
             let body = Body::Have {
-                full: true,
+                full,
                 marks: chunk.to_vec(),
             };
             self.send_body(now, peer, &body);
@@ -150,6 +156,7 @@ impl Client {
         now: Instant,
         peer: PeerId,
         member: MemberKey,
+        full: bool,
         marks: &[Mark],
     ) {
         let me = self.public.member_key();
@@ -187,6 +194,34 @@ impl Client {
         }
         for mark in marks {
             self.request_missing(now, mark.author);
+        }
+        if full {
+            self.show_what_peer_lacks(now, peer, marks);
+        }
+    }
+
+    /// Answers a complete list of marks with ours for every author the peer holds less of
+    /// (or nothing of), so it can pull them. Anti-entropy is thus push-pull: a member who
+    /// lacks events learns of them from whichever peer it sends its marks to, instead of
+    /// waiting for a holder to pick it at random. The answer is an update (not `full`), so
+    /// it is never answered in turn.
+    fn show_what_peer_lacks(&mut self, now: Instant, peer: PeerId, theirs: &[Mark]) {
+        let theirs: HashMap<MemberKey, u64> =
+            theirs.iter().map(|mark| (mark.author, mark.seq)).collect();
+        let ahead: Vec<Mark> = self
+            .history
+            .marks()
+            .into_iter()
+            .filter(|ours| theirs.get(&ours.author).copied().unwrap_or(0) < ours.seq)
+            .collect();
+        for chunk in ahead.chunks(MAX_MARKS_PER_FRAME) {
+            let body = Body::Have {
+                full: false,
+                marks: chunk.to_vec(),
+            };
+            if !self.send_body(now, peer, &body) {
+                return;
+            }
         }
     }
 

@@ -207,6 +207,25 @@ fn what_was_written_while_apart_is_caught_up_once_on_reconnect() {
 }
 
 #[test]
+fn a_member_missing_events_learns_of_them_from_whoever_it_sends_its_marks_to() {
+    let mut duo = Duo::new();
+    duo.connect();
+    // A writes and the frame carrying it is lost; A's timers do not fire, so A never
+    // announces it on its own.
+    let now = duo.now;
+    duo.clients[A].send_text(now, UnixMillis(1), "lost").unwrap();
+    duo.drain_dropping();
+    assert!(duo.texts(B).is_empty());
+    // B's anti-entropy sends its full marks to its one peer, A. A answers with the marks B
+    // is behind on, and B pulls the event.
+    duo.now += Config::default().anti_entropy_interval;
+    let now = duo.now;
+    duo.clients[B].handle_timeout(now);
+    duo.pump();
+    assert_eq!(duo.texts(B), ["lost"]);
+}
+
+#[test]
 fn read_markers_typing_and_presence_reach_the_other_side() {
     let mut duo = Duo::new();
     duo.connect();

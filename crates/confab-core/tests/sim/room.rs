@@ -294,6 +294,9 @@ fn run(seed: u64) {
         .client
         .identity()
         .member_key();
+    if std::env::var("CONFAB_SIM_VERBOSE").is_ok() {
+        report_divergence(&room, &reference);
+    }
     for node in 0..N_HONEST {
         let history = room.net.nodes[node].client.history();
         let ids: Vec<EventId> = history.ids().collect();
@@ -349,6 +352,39 @@ fn run(seed: u64) {
             })
         });
         assert!(dropped, "seed {seed}: forgeries went unnoticed");
+    }
+}
+
+/// For a failing seed: what each member that differs from member 0 lacks or holds extra,
+/// and how it stands with the author.
+fn report_divergence(room: &Room, reference: &[EventId]) {
+    let reference: HashSet<EventId> = reference.iter().copied().collect();
+    let node_of = |author| {
+        (0..=N_HONEST).find(|n| room.net.nodes[*n].client.identity().member_key() == author)
+    };
+    for node in 0..N_HONEST {
+        let client = &room.net.nodes[node].client;
+        let history = client.history();
+        let ids: HashSet<EventId> = history.ids().collect();
+        for id in reference.difference(&ids) {
+            let event = room.net.nodes[0].client.history().get(id).unwrap().event();
+            eprintln!(
+                "node {node} lacks {id:?}: author node {:?}, seq {}; its mark {}, banned {}, {} verified peers",
+                node_of(event.author),
+                event.seq,
+                history.mark(&event.author),
+                history.is_banned(&event.author),
+                client.verified_peers().count()
+            );
+        }
+        for id in ids.difference(&reference) {
+            let event = history.get(id).unwrap().event();
+            eprintln!(
+                "node {node} holds {id:?} extra: author node {:?}, seq {}",
+                node_of(event.author),
+                event.seq
+            );
+        }
     }
 }
 
