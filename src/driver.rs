@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_core::RoomSecret;
+use confab_core::client::OutboxRecord;
 use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::Frame;
@@ -471,6 +472,9 @@ pub fn start(
     }
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
+        // What of our events is in other hands first: a name event published next is
+        // then deposited once, after the rest of the outbox.
+        driver.load_mailbox_state().await;
         // Tell the room our name in history, so members who never meet us see it too
         // (a no-op when history already says so).
         let now = clock::now();
@@ -478,7 +482,6 @@ pub fn start(
         driver.client.set_display_name(now, clock::wall(), &name);
         driver.drain(now);
         driver.load_file_records();
-        driver.load_mailbox_cursor().await;
         if driver.settings.on_screen {
             crate::platform::files::clean_saved().await;
         }
@@ -606,8 +609,9 @@ impl Driver {
         });
     }
 
-    /// Where this room's mailbox was read up to on this device.
-    async fn load_mailbox_cursor(&mut self) {
+    /// Where this room's mailbox was read up to on this device, and which of our events
+    /// are in other hands (core then deposits the rest if nobody is linked: nobody is yet).
+    async fn load_mailbox_state(&mut self) {
         let Some(store) = self.store.clone() else {
             return;
         };
@@ -617,13 +621,26 @@ impl Driver {
                 "mailbox cursor unreadable, reading from the start: {error}"
             )),
         }
+        let record = match store.outbox(self.room).await {
+            Ok(record) => record.unwrap_or_default(),
+            Err(error) => {
+                log(&format!(
+                    "outbox record unreadable, depositing every unacknowledged event: {error}"
+                ));
+                OutboxRecord::default()
+            }
+        };
+        self.client.restore_outbox(record);
+        self.drain(clock::now());
     }
 
     /// Hands accepted events to the store, in order, in one write; then the mailbox cursor
-    /// if it moved (after them, so it never promises events that were not saved).
+    /// if it moved (after them, so it never promises events that were not saved), and the
+    /// outbox record if it grew.
     fn save_events(&mut self) {
         let cursor = self.mailbox.take_unsaved_cursor();
-        if self.unsaved.is_empty() && cursor.is_none() {
+        let outbox = self.mailbox.take_unsaved_outbox();
+        if self.unsaved.is_empty() && cursor.is_none() && outbox.is_none() {
             return;
         }
         let events = std::mem::take(&mut self.unsaved);
@@ -637,6 +654,11 @@ impl Driver {
                 && let Err(error) = store.save_mailbox_cursor(room, cursor).await
             {
                 log(&format!("mailbox cursor not saved: {error}"));
+            }
+            if let Some(outbox) = outbox
+                && let Err(error) = store.save_outbox(room, &outbox).await
+            {
+                log(&format!("outbox record not saved: {error}"));
             }
             if let Err(error) = saved {
                 let text = match error {
@@ -1414,7 +1436,8 @@ impl Driver {
             Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
             Event::Transfer(update) => self.transfer_update(now, update),
             Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
-            Event::MailboxDeposit { entry } => self.deposit(entry),
+            Event::MailboxDeposit { seq, entry } => self.deposit(seq, entry),
+            Event::PersistOutbox { record } => self.mailbox.note_outbox(record),
             _ => {}
         }
     }

@@ -1,10 +1,12 @@
 //! The offline mailbox: Alice writes while Bob is away and then closes her tab too; Bob
 //! opens the app again with nobody online and reads everything from the server's mailbox,
-//! in order, from Alice.
+//! in order, from Alice. And the same when Alice writes while the server is down and
+//! reloads before it is back: her tab deposits after the reload, once.
 
 use std::time::Duration;
 
-use confab_e2e::{Pair, eventually};
+use confab_e2e::{Browser, Chromedriver, Env, Pair, Server, eventually};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_written_while_away_arrive_from_the_mailbox() -> anyhow::Result<()> {
@@ -77,4 +79,159 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     .await?;
     bob.screenshot(&pair.env, "mailbox-bob-back.png").await?;
     bob.assert_no_console_errors().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_offline_are_deposited_after_a_reload() -> anyhow::Result<()> {
+    let env = Env::from_env()?;
+    let chromedriver = Chromedriver::start(&env).await?;
+    let alice = Browser::open(&chromedriver, &env, "alice").await?;
+    let bob = Browser::open(&chromedriver, &env, "bob").await?;
+    let outcome = offline_reload_scenario(&env, &alice, &bob).await;
+    alice
+        .screenshot(&env, "mailbox-reload-alice.png")
+        .await
+        .ok();
+    bob.screenshot(&env, "mailbox-reload-bob.png").await.ok();
+    alice.quit().await.ok();
+    bob.quit().await.ok();
+    outcome
+}
+
+async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> anyhow::Result<()> {
+    let server = Server::start(env, false).await?;
+    let port = server.port();
+    let a = alice.open_chat(&format!("{}/", server.url)).await?;
+    let invite = a.invite_link().await?;
+    let alice_name = a.display_name().await?;
+    let b = bob.open_chat(&invite).await?;
+    a.wait_for_member("Bob online", |m| m.is_online()).await?;
+    b.wait_for_member("Alice online", |m| m.is_online()).await?;
+    a.send("before the outage").await?;
+    b.wait_for_messages(&["before the outage"]).await?;
+    // Bob's delivery receipt reaches Alice ("Delivered to 1"), then he closes his tab.
+    eventually("Bob's delivery receipt", || async {
+        Ok(a.message_items()
+            .await?
+            .first()
+            .is_some_and(|item| item.contains("Delivered"))
+            .then_some(()))
+    })
+    .await?;
+    bob.driver().goto("about:blank").await?;
+    a.wait_for_member("Bob gone", |m| m.text.contains("left"))
+        .await?;
+
+    // Alice's page is controlled by the service worker after a reload, so it opens
+    // while the server is down.
+    eventually("the service worker to be active", || async {
+        let script = "const done = arguments[arguments.length - 1];
+            navigator.serviceWorker.ready.then(r => done(r.active ? r.active.state : null));";
+        let state = alice.driver().execute_async(script, Vec::new()).await?;
+        Ok((state.json() == "activated").then_some(()))
+    })
+    .await?;
+    alice.driver().refresh().await?;
+    let a = alice.open_page_current().await?;
+    a.wait_for_messages(&["before the outage"]).await?;
+
+    // The server dies; Alice, alone, writes three messages: her tab can deposit nothing.
+    server.kill().await?;
+    wait_status(&a, "unreachable").await?;
+    let offline = [
+        "first, with the server down",
+        "second, with the server down",
+        "third, with the server down",
+    ];
+    for text in offline {
+        a.send(text).await?;
+    }
+    let all = ["before the outage", offline[0], offline[1], offline[2]];
+    a.wait_for_messages(&all).await?;
+    alice
+        .screenshot(env, "mailbox-reload-alice-offline.png")
+        .await?;
+
+    // She reloads (the page comes from the service worker): what her tab held is gone,
+    // her history is not.
+    alice.driver().refresh().await?;
+    let a = alice.open_page_current().await?;
+    a.wait_for_messages(&all).await?;
+    wait_status(&a, "unreachable").await?;
+    alice
+        .screenshot(env, "mailbox-reload-alice-reloaded.png")
+        .await?;
+
+    // The server comes back (with its mailbox): Alice's tab deposits the three, and only
+    // those ("before the outage" is in Bob's hands).
+    let server = Server::start_on(env, port, false).await?;
+    wait_status(&a, "Connected").await?;
+    eventually("three deposits", || async {
+        Ok((metric(port, "confab_mailbox_puts_total").await? == 3).then_some(()))
+    })
+    .await?;
+    // Confirmed and remembered: another reload deposits nothing again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    alice.driver().refresh().await?;
+    let a = alice.open_page_current().await?;
+    a.wait_for_messages(&all).await?;
+    wait_status(&a, "Connected").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let puts = metric(port, "confab_mailbox_puts_total").await?;
+    anyhow::ensure!(puts == 3, "deposited again after a reload: {puts} deposits");
+    // The only errors allowed: the WebSocket failing to connect while the server was down.
+    let errors = alice.console_errors().await?;
+    let unexpected: Vec<&String> = errors
+        .iter()
+        .filter(|error| {
+            !error.contains(&format!(
+                "WebSocket connection to 'ws://127.0.0.1:{port}/ws' failed"
+            ))
+        })
+        .collect();
+    anyhow::ensure!(unexpected.is_empty(), "Alice's console: {unexpected:#?}");
+
+    // Alice closes her tab; Bob comes back alone and reads everything.
+    alice.driver().goto("about:blank").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b = bob.open_chat(&format!("{}/", server.url)).await?;
+    anyhow::ensure!(
+        b.invite_link().await? == invite,
+        "Bob is not back in the same room"
+    );
+    let items = b.wait_for_messages(&all).await?;
+    for (item, text) in items.iter().zip(all) {
+        anyhow::ensure!(
+            item.contains(&alice_name),
+            "{text:?} is not shown as Alice's: {item:?}"
+        );
+    }
+    let members = b.members().await?;
+    anyhow::ensure!(
+        !members.iter().any(|m| m.is_online()),
+        "Bob met someone: {members:?}"
+    );
+    bob.screenshot(env, "mailbox-reload-bob-back.png").await?;
+    bob.assert_no_console_errors().await
+}
+
+/// Waits until the header's status line contains `text`.
+async fn wait_status(page: &confab_e2e::ChatPage<'_>, text: &str) -> anyhow::Result<()> {
+    eventually(&format!("the status to say {text:?}"), || async {
+        Ok(page.server_status().await?.contains(text).then_some(()))
+    })
+    .await
+}
+
+/// A counter from the server's `/metrics`.
+async fn metric(port: u16, name: &str) -> anyhow::Result<u64> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
 }

@@ -35,6 +35,7 @@
 //! | `meta`     | `"key"`                           | [`WrappedKey`], not sealed      |
 //! | `meta`     | `"profile"`                       | [`Profile`]                     |
 //! | `meta`     | `"mailbox:"` ‖ room id            | the room's mailbox cursor       |
+//! | `meta`     | `"outbox:"` ‖ room id             | the room's [`OutboxRecord`]     |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -60,6 +61,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use confab_core::client::OutboxRecord;
 use confab_core::signal::MailboxSeq;
 use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
 use confab_core::{RoomId, RoomSecret};
@@ -91,6 +93,8 @@ const KEY_WRAPPED: &[u8] = b"key";
 const KEY_PROFILE: &[u8] = b"profile";
 /// Prefix of a room's mailbox cursor in `meta` (followed by the room id).
 const KEY_MAILBOX_CURSOR: &[u8] = b"mailbox:";
+/// Prefix of a room's outbox record in `meta` (followed by the room id).
+const KEY_OUTBOX: &[u8] = b"outbox:";
 /// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
 const RECORD_VERSION: u8 = 1;
 
@@ -475,7 +479,8 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
-    /// Deletes a room, all its events and its mailbox cursor, in one transaction.
+    /// Deletes a room, all its events, its mailbox cursor and its outbox record, in one
+    /// transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
         let prefix = room.as_bytes().to_vec();
         self.backend
@@ -491,6 +496,10 @@ impl<B: Backend> Store<B> {
                 Op::DeletePrefix {
                     store: META,
                     prefix: mailbox_cursor_key(room),
+                },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: outbox_key(room),
                 },
             ])
             .await?;
@@ -540,6 +549,24 @@ impl<B: Backend> Store<B> {
         cursor: MailboxSeq,
     ) -> Result<(), StoreError> {
         let op = self.sealed_put(META, mailbox_cursor_key(room), &encode_cursor(cursor))?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// Which of our events in `room` are known to be in other hands (core's
+    /// [`OutboxRecord`]); `None` if none was saved.
+    pub async fn outbox(&self, room: RoomId) -> Result<Option<OutboxRecord>, StoreError> {
+        match self.load(META, &outbox_key(room)).await? {
+            Some(plain) => OutboxRecord::decode(&plain)
+                .map(Some)
+                .map_err(|error| StoreError::Corrupt(error.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves (replaces) `room`'s outbox record. Not exported: an imported profile deposits
+    /// its unacknowledged events once more, which members ignore.
+    pub async fn save_outbox(&self, room: RoomId, record: &OutboxRecord) -> Result<(), StoreError> {
+        let op = self.sealed_put(META, outbox_key(room), &record.encode())?;
         self.backend.write(vec![op]).await
     }
 
@@ -813,6 +840,14 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
 /// `"mailbox:" ‖ room id`: where a room's mailbox cursor lives in `meta`.
 fn mailbox_cursor_key(room: RoomId) -> Vec<u8> {
     let mut key = KEY_MAILBOX_CURSOR.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// `"outbox:" ‖ room id`: where a room's outbox record lives in `meta` (its encoding is
+/// core's, [`OutboxRecord::encode`]).
+fn outbox_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_OUTBOX.to_vec();
     key.extend_from_slice(room.as_bytes());
     key
 }

@@ -812,3 +812,43 @@ async fn mailbox_cursors_are_per_room_sealed_and_forgotten_with_the_room() {
         MailboxSeq::new(7)
     );
 }
+
+#[wasm_bindgen_test]
+async fn outbox_records_are_per_room_and_forgotten_with_the_room() {
+    use confab_core::client::OutboxRecord;
+    let backend = MemoryBackend::default();
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    let (a, b) = (room(1, "A", 1), room(2, "B", 2));
+    store.save_room(&a).await.unwrap();
+    store.save_room(&b).await.unwrap();
+    assert_eq!(store.outbox(a.id()).await.unwrap(), None);
+    // Everything up to 5 in other hands, and 9 stored beyond it.
+    let plain = [
+        &[1u8][..],
+        &5u64.to_be_bytes(),
+        &1u32.to_be_bytes(),
+        &9u64.to_be_bytes(),
+    ]
+    .concat();
+    let record = OutboxRecord::decode(&plain).unwrap();
+    store.save_outbox(a.id(), &record).await.unwrap();
+    store
+        .save_outbox(b.id(), &OutboxRecord::default())
+        .await
+        .unwrap();
+    // Reopened: still there, each room its own.
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    assert_eq!(store.outbox(a.id()).await.unwrap(), Some(record));
+    assert_eq!(
+        store.outbox(b.id()).await.unwrap(),
+        Some(OutboxRecord::default())
+    );
+    // Forgetting a room forgets its record, not the other room's.
+    store.forget_room(a.id()).await.unwrap();
+    assert_eq!(store.outbox(a.id()).await.unwrap(), None);
+    assert!(store.outbox(b.id()).await.unwrap().is_some());
+}

@@ -2,12 +2,17 @@
 //! and taking in what others deposited (see [`crate::mailbox`] for the crypto and ARCHITECTURE.md
 //! "Mailbox" for the whole design).
 //!
-//! - **Deposit rule.** When we publish an event (message, reply, edit, delete, reaction,
-//!   name, file announcement) and no other member's link is verified at that moment, the
-//!   event's signed bytes, sealed for the room's mailbox, come out as
-//!   [`Event::MailboxDeposit`]. Events that reached a member live are not deposited: that
-//!   member forwards them to the others through catch-up. The app sends the deposit when it
-//!   is connected to the server ([`Client::mailbox_put`] makes the request).
+//! - **Deposit rule.** Our *outbox* is our own events that are in nobody else's hands: no
+//!   member has acknowledged them (a delivery receipt: a member's mark for our chain) and the
+//!   server has not confirmed storing them ([`Client::mailbox_stored`]). Whenever no other
+//!   member's link is verified, the outbox is deposited: an event published then, the whole
+//!   outbox when the last member link drops, and the whole outbox after
+//!   [`Client::restore_outbox`] (start-up). Each event's signed bytes, sealed for the room's
+//!   mailbox, come out as [`Event::MailboxDeposit`], once per session (the app resends
+//!   what a connection lost); what we know is in other hands is an [`OutboxRecord`], reported
+//!   as [`Event::PersistOutbox`] whenever it grows, so a reload deposits again only what was
+//!   not confirmed. Events a member acknowledged are never deposited: that member forwards
+//!   them through catch-up.
 //! - **Intake.** [`Client::handle_mailbox_entries`] opens fetched entries and treats each
 //!   event like one from catch-up: its signature, its author's hash chain and the room order
 //!   decide what is accepted and where it goes, so the server cannot forge, alter or
@@ -19,9 +24,15 @@ use std::collections::BTreeSet;
 use super::{Client, Event};
 use crate::Instant;
 use crate::history::VerifiedEvent;
-use crate::ids::PeerId;
+use crate::ids::{MemberKey, PeerId};
 use crate::mailbox::NONCE_LEN;
 use crate::signal::{ClientMessage, MailboxItem, MailboxSeq};
+
+/// Version byte of the [`OutboxRecord`] encoding.
+const OUTBOX_RECORD_VERSION: u8 = 1;
+/// Most confirmed sequence numbers beyond the watermark a record holds (the oldest beyond
+/// it are forgotten: at worst deposited once more).
+const MAX_STORED_BEYOND: usize = 4_096;
 
 /// What [`Client::handle_mailbox_entries`] did with one page of entries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +48,115 @@ pub struct MailboxIngest {
     /// Entries that opened but whose event was refused (malformed, a bad signature, an
     /// equivocation's loser, a banned author, too far ahead): dropped.
     pub refused: usize,
+}
+
+/// Which of our own events are known to be in other hands (held by a member, or stored in
+/// the server's mailbox): the part of the deposit rule that outlives a session. Persist it
+/// from [`Event::PersistOutbox`] and give it back to [`Client::restore_outbox`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// Every one of our events up to this sequence number is in other hands.
+    up_to: u64,
+    /// Beyond `up_to`, our events the server confirmed storing.
+    stored: BTreeSet<u64>,
+}
+
+/// A stored [`OutboxRecord`] that does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the outbox record is corrupt")]
+pub struct OutboxRecordError;
+
+impl OutboxRecord {
+    /// Every one of our events up to this sequence number is in other hands.
+    pub fn up_to(&self) -> u64 {
+        self.up_to
+    }
+
+    /// Whether our event `seq` is known to be in other hands.
+    pub fn covers(&self, seq: u64) -> bool {
+        seq <= self.up_to || self.stored.contains(&seq)
+    }
+
+    /// The persisted form: `version:u8(=1) up_to:u64be n:u32be (seq:u64be){n}`, the
+    /// sequence numbers ascending.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(13 + 8 * self.stored.len());
+        out.push(OUTBOX_RECORD_VERSION);
+        out.extend_from_slice(&self.up_to.to_be_bytes());
+        // At most MAX_STORED_BEYOND entries.
+        out.extend_from_slice(&(self.stored.len() as u32).to_be_bytes());
+        for seq in &self.stored {
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
+        out
+    }
+
+    /// Reads [`OutboxRecord::encode`]'s form back.
+    pub fn decode(bytes: &[u8]) -> Result<OutboxRecord, OutboxRecordError> {
+        let (&version, rest) = bytes.split_first().ok_or(OutboxRecordError)?;
+        if version != OUTBOX_RECORD_VERSION || rest.len() < 12 {
+            return Err(OutboxRecordError);
+        }
+        let (up_to, rest) = rest.split_at(8);
+        let (n, rest) = rest.split_at(4);
+        let up_to = u64::from_be_bytes(up_to.try_into().map_err(|_| OutboxRecordError)?);
+        let n = u32::from_be_bytes(n.try_into().map_err(|_| OutboxRecordError)?) as usize;
+        if n > MAX_STORED_BEYOND || rest.len() != 8 * n {
+            return Err(OutboxRecordError);
+        }
+        let mut record = OutboxRecord {
+            up_to,
+            stored: BTreeSet::new(),
+        };
+        for chunk in rest.chunks_exact(8) {
+            let seq = u64::from_be_bytes(chunk.try_into().map_err(|_| OutboxRecordError)?);
+            if seq <= up_to || record.stored.last().is_some_and(|last| *last >= seq) {
+                return Err(OutboxRecordError);
+            }
+            record.stored.insert(seq);
+        }
+        Ok(record)
+    }
+
+    /// Everything up to `seq` is in other hands; true if that is news.
+    fn cover_up_to(&mut self, seq: u64) -> bool {
+        if seq <= self.up_to {
+            return false;
+        }
+        self.up_to = seq;
+        self.normalize();
+        true
+    }
+
+    /// `seq` is stored in the mailbox; true if that is news.
+    fn cover(&mut self, seq: u64) -> bool {
+        if self.covers(seq) {
+            return false;
+        }
+        self.stored.insert(seq);
+        self.normalize();
+        true
+    }
+
+    /// Folds the confirmed numbers that continue `up_to` into it, and bounds the rest.
+    fn normalize(&mut self) {
+        self.stored = self.stored.split_off(&self.up_to.saturating_add(1));
+        while self.stored.remove(&self.up_to.saturating_add(1)) {
+            self.up_to += 1;
+        }
+        while self.stored.len() > MAX_STORED_BEYOND {
+            self.stored.pop_first();
+        }
+    }
+}
+
+/// The deposit rule's state.
+#[derive(Default)]
+pub(super) struct Outbox {
+    /// What is known to be in other hands (persisted).
+    record: OutboxRecord,
+    /// Deposited this session and not yet confirmed: not deposited again until a restart.
+    deposited: BTreeSet<u64>,
 }
 
 impl Client {
@@ -113,23 +233,103 @@ impl Client {
         ingest
     }
 
-    /// Deposit rule: if no other member's link is verified, queue a sealed copy of `event`
-    /// (one of ours, just published) for the server's mailbox.
-    pub(super) fn deposit_if_alone(&mut self, event: &VerifiedEvent) {
-        let me = self.public.member_key();
-        if self
-            .verified_peers()
-            .any(|(_, info)| info.identity.member_key() != me)
-        {
+    /// Gives back the [`OutboxRecord`] persisted earlier (after [`Client::restore`]); if no
+    /// member is linked, deposits the outbox: our events not known to be in other hands.
+    pub fn restore_outbox(&mut self, record: OutboxRecord) {
+        // Numbers beyond our restored chain say nothing about events we publish later.
+        let head = self.history.mark(&self.public.member_key());
+        let outbox = &mut self.outbox.record;
+        outbox.cover_up_to(record.up_to.min(head));
+        for seq in record.stored.into_iter().filter(|seq| *seq <= head) {
+            outbox.cover(seq);
+        }
+        self.deposit_outbox_if_alone();
+    }
+
+    /// What is known of our events in other hands, as last reported.
+    pub fn outbox_record(&self) -> &OutboxRecord {
+        &self.outbox.record
+    }
+
+    /// The server confirmed storing our event `seq` (the [`Event::MailboxDeposit`] of
+    /// that number): it is never deposited again. Reports [`Event::PersistOutbox`].
+    pub fn mailbox_stored(&mut self, seq: u64) {
+        self.outbox.deposited.remove(&seq);
+        if seq <= self.history.mark(&self.public.member_key()) && self.outbox.record.cover(seq) {
+            self.persist_outbox();
+        }
+    }
+
+    /// `member` sent its marks: if it now holds more of our chain, that part of the outbox
+    /// is in its hands.
+    pub(super) fn note_acknowledged(&mut self, member: MemberKey) {
+        if member == self.public.member_key() {
             return;
         }
+        // A member's claim beyond our head holds nothing more.
+        let head = self.history.mark(&self.public.member_key());
+        let delivered = self.member_progress(&member).0.min(head);
+        if self.outbox.record.cover_up_to(delivered) {
+            self.outbox.deposited.retain(|seq| *seq > delivered);
+            self.persist_outbox();
+        }
+    }
+
+    /// Deposit rule at publish: if no other member's link is verified, deposit `event`
+    /// (one of ours, just published).
+    pub(super) fn deposit_if_alone(&mut self, event: &VerifiedEvent) {
+        if self.alone() {
+            self.deposit(event.event().seq, event.bytes().to_vec());
+        }
+    }
+
+    /// Deposit rule when the last member link dropped, or at start-up: if no other
+    /// member's link is verified, deposit every event of the outbox not deposited yet this
+    /// session, oldest first.
+    pub(super) fn deposit_outbox_if_alone(&mut self) {
+        if !self.alone() {
+            return;
+        }
+        let me = self.public.member_key();
+        let head = self.history.mark(&me);
+        for seq in self.outbox.record.up_to + 1..=head {
+            if self.outbox.record.covers(seq) || self.outbox.deposited.contains(&seq) {
+                continue;
+            }
+            let bytes = self
+                .history
+                .id_at(&me, seq)
+                .and_then(|id| self.history.get(&id))
+                .map(|event| event.bytes().to_vec());
+            if let Some(bytes) = bytes {
+                self.deposit(seq, bytes);
+            }
+        }
+    }
+
+    /// No other member's link is verified (a link to another device of ours does not count).
+    fn alone(&self) -> bool {
+        let me = self.public.member_key();
+        !self
+            .verified_peers()
+            .any(|(_, info)| info.identity.member_key() != me)
+    }
+
+    /// Seals our event `seq` for the mailbox and asks the app to deposit it.
+    fn deposit(&mut self, seq: u64, bytes: Vec<u8>) {
         let mut nonce = [0u8; NONCE_LEN];
         self.mailbox_rng.fill_bytes(&mut nonce);
         // Events are far below the largest payload an entry holds; one that is not is
         // simply not deposited (catch-up still delivers it).
-        if let Ok(entry) = self.mailbox.seal(nonce, event.bytes()) {
-            self.events.push_back(Event::MailboxDeposit { entry });
+        if let Ok(entry) = self.mailbox.seal(nonce, &bytes) {
+            self.outbox.deposited.insert(seq);
+            self.events.push_back(Event::MailboxDeposit { seq, entry });
         }
+    }
+
+    fn persist_outbox(&mut self) {
+        let record = self.outbox.record.clone();
+        self.events.push_back(Event::PersistOutbox { record });
     }
 }
 

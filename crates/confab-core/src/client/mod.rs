@@ -35,7 +35,7 @@ use crate::wire::{
     truncate_utf8,
 };
 pub use files::{Direction, TransferState, TransferUpdate};
-pub use mailbox::MailboxIngest;
+pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
 
 /// The ChaCha20 stream of the client's seed that deposit nonces come from.
 const MAILBOX_RNG_STREAM: u64 = 1;
@@ -270,12 +270,22 @@ pub enum Event {
         /// The ping's nonce.
         nonce: u64,
     },
-    /// One of our events was published while no member was linked: deposit this sealed
-    /// copy in the server's mailbox for the room ([`Client::mailbox_put`] makes the
-    /// request once the server connection's peer id is known).
+    /// One of our events is in nobody else's hands while no member is linked: deposit this
+    /// sealed copy in the server's mailbox for the room ([`Client::mailbox_put`] makes the
+    /// request once the server connection's peer id is known), and report the server's
+    /// `mailbox-stored` with [`Client::mailbox_stored`]`(seq)`.
     MailboxDeposit {
+        /// The event's sequence number in our chain.
+        seq: u64,
         /// The event, sealed for this room's mailbox.
         entry: SealedEntry,
+    },
+    /// More of our events are known to be in other hands (a member holds them or the
+    /// mailbox stored them): persist this record (replacing the last) and give it back to
+    /// [`Client::restore_outbox`] on the next start.
+    PersistOutbox {
+        /// What is known now.
+        record: OutboxRecord,
     },
 }
 
@@ -392,6 +402,8 @@ pub struct Client {
     mailbox: MailboxKeys,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
+    /// Our events in nobody else's hands, and what was deposited of them.
+    outbox: mailbox::Outbox,
     latest_now: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -420,6 +432,7 @@ impl Client {
             config,
             rng: SeededRng::from_seed(seed),
             mailbox_rng: SeededRng::from_seed_stream(seed, MAILBOX_RNG_STREAM),
+            outbox: mailbox::Outbox::default(),
             peers: BTreeMap::new(),
             latest_now: None,
             transmits: VecDeque::new(),
@@ -910,7 +923,10 @@ impl Client {
                 prev,
                 entries,
             } => self.handle_run(now, peer, author, first_seq, prev, &entries),
-            Body::Have { full, marks } => self.handle_have(now, peer, member, full, &marks),
+            Body::Have { full, marks } => {
+                self.handle_have(now, peer, member, full, &marks);
+                self.note_acknowledged(member);
+            }
             Body::Want {
                 author,
                 after,
@@ -969,6 +985,7 @@ impl Client {
             self.stop_typing(member);
         }
         self.request_missing_all(now);
+        self.deposit_outbox_if_alone();
     }
 
     /// A verified peer sent authenticated nonsense: drop it, tell the caller to close the
@@ -988,6 +1005,7 @@ impl Client {
             peer,
             reason: FailReason::Misbehaved(why),
         });
+        self.deposit_outbox_if_alone();
     }
 
     fn check_post(&self, content: Content) -> Result<Content, SendError> {
