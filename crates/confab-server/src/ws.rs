@@ -27,8 +27,8 @@ use crate::Shared;
 use crate::cluster::{Outgoing, SignalNote};
 use crate::hub::{HubError, Registration, Route, encode};
 use crate::limits::{
-    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT,
-    TRANSPORT_MAX_LEN, TokenBucket,
+    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, READ_BUFFER_LEN, RELAY_CAP_ERROR_INTERVAL,
+    SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket,
 };
 use crate::mailbox::{MailboxError, PutError};
 use crate::per_ip::{IpPermit, client_ip};
@@ -54,6 +54,7 @@ pub(crate) async fn upgrade(
     let upgrade = upgrade
         .max_message_size(TRANSPORT_MAX_LEN)
         .max_frame_size(TRANSPORT_MAX_LEN)
+        .read_buffer_size(READ_BUFFER_LEN)
         .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"));
     match permit {
         Some(permit) => upgrade.on_upgrade(move |socket| serve(socket, shared, permit)),
