@@ -83,13 +83,17 @@ async function cacheFirst(request, path) {
   return cached || fetch(request);
 }
 
-// A notification click brings the Confab tab forward (or opens one).
+// A notification click brings the Confab tab forward (or opens one); a background room's
+// notification carries that room's link (`data.url`), which the tab then opens.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
+  const data = event.notification.data;
+  const url = data && typeof data.url === "string" ? data.url : null;
   event.waitUntil(
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
       const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
-      return open ? open.focus() : self.clients.openWindow("/");
+      if (!open) return self.clients.openWindow(url || "/");
+      return open.focus().then((client) => (url && client.navigate ? client.navigate(url) : client));
     }),
   );
 });

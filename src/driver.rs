@@ -189,6 +189,9 @@ pub fn listen_to_page(commands: &Commands) {
     follow_page(commands);
     // Another room's link: start over in that room (the boot sequence picks it up).
     page::on_hash_change(page::reload);
+    // Back from the back/forward cache: every room's connection was closed on `pagehide`;
+    // start over.
+    page::on_page_restored(page::reload);
     listen_to_bench(commands);
 }
 
@@ -715,7 +718,8 @@ impl Driver {
     /// While the page is visible, everything shown counts as read. True if that told
     /// core something new (its output must be drained).
     fn mark_read(&mut self, now: Instant) -> bool {
-        if !page::is_visible() {
+        // A background room is not seen, however visible the page.
+        if !self.settings.on_screen || !page::is_visible() {
             return false;
         }
         let last = self
@@ -732,18 +736,35 @@ impl Driver {
         }
     }
 
-    /// A new message from someone else while the room on screen is hidden: count it as
-    /// unread (title, app badge) and notify, if the user turned notifications on.
+    /// A new message from someone else while this room is not seen (the room on screen
+    /// while the page is hidden; a background room always): count it as unread (title, app
+    /// badge, rooms list) and notify, if the user turned notifications on. Clicking the
+    /// notification of a background room opens that room.
     fn note_unread(&self, view: &MessageView) {
-        if !self.settings.on_screen || view.mine || view.deleted || page::is_visible() {
+        let on_screen = self.settings.on_screen;
+        if view.mine || view.deleted || (on_screen && page::is_visible()) {
             return;
         }
-        if self.state.note_unread(view.id) {
-            let text = match &view.file {
-                Some(file) => format!("File: {}", file.name),
-                None => view.text.clone(),
-            };
-            pwa::notify(&self.state.name_of(&view.author), &pwa::preview(&text));
+        if !self.state.note_unread(view.id) {
+            return;
+        }
+        let text = match &view.file {
+            Some(file) => format!("File: {}", file.name),
+            None => view.text.clone(),
+        };
+        let author = self.state.name_of(&view.author);
+        let body = pwa::preview(&text);
+        match self.saved_room.as_ref().filter(|_| !on_screen) {
+            Some(room) => {
+                let title = match room.title.as_str() {
+                    "" => author,
+                    title if title.ends_with(&author) => author,
+                    title => format!("{author} in {title}"),
+                };
+                let link = format!("{}/#{}", page::origin(), room.secret.to_fragment());
+                pwa::notify(&title, &body, Some((&room.id().to_string(), &link)));
+            }
+            None => pwa::notify(&author, &body, None),
         }
     }
 
@@ -906,7 +927,7 @@ impl Driver {
                     self.update_presence(now);
                 }
             }
-            Input::Command(Command::Leave) => self.client.leave(now),
+            Input::Command(Command::Leave) => self.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
             Input::Command(Command::BenchFill { messages }) => {
                 for msg_idx in 0..messages {
@@ -975,6 +996,20 @@ impl Driver {
                 self.schedule_reconnect(clock::now());
             }
         }
+    }
+
+    /// The page goes away (closed, left, or frozen in the back/forward cache): say goodbye,
+    /// then close the server connection, so the server tells the room at once. A frozen page that kept its connection stayed listed in the room without ever
+    /// answering, and whoever came meanwhile showed "Connecting to 1 more…" for it.
+    fn leave(&mut self, now: Instant) {
+        self.client.leave(now);
+        self.drain(now);
+        // Dropping the socket closes it (a page restored from the cache reloads). Direct
+        // links stay open for the goodbyes just sent on them; the browser closes them with
+        // the page.
+        self.socket = None;
+        self.reconnect_at = None;
+        self.mailbox.disconnected();
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
@@ -1071,7 +1106,9 @@ impl Driver {
                     let was_verified = self.is_verified(peer);
                     self.drop_link(now, peer);
                     if !was_verified {
-                        self.state.member_forget(peer);
+                        // A link that never became anyone; a row that already says
+                        // "left" (their goodbye came first) stays.
+                        self.state.member_forget_connecting(peer);
                     }
                 }
             }

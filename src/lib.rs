@@ -103,25 +103,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         entropy::seed(),
     );
     client.restore(stored.iter().map(Vec::as_slice));
-    let me = client.identity().member_key();
-    state.me.set(Some(Me {
-        name: client.display_name().to_owned(),
-        fingerprint: client.identity().fingerprint().to_string(),
-        key: me,
-    }));
-    state.set_messages(
-        client
-            .messages()
-            .into_iter()
-            .map(|message| driver::message_view(&me, message))
-            .collect(),
-    );
-    // Names of everyone in this history, from their profile events.
-    state.names.update(|names| {
-        for (member, name) in client.timeline().names() {
-            names.insert(*member, name.to_owned());
-        }
-    });
+    show_restored(&client, &state);
     state
         .has_passphrase
         .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
@@ -293,12 +275,23 @@ impl Tab {
                 entropy::seed(),
             );
             client.restore(stored.iter().map(Vec::as_slice));
+            // Its restored history is shown (though not on screen), so only messages that
+            // arrive after this count as unread, as in the room on screen.
             let state = AppState::new();
-            state.me.set(Some(Me {
-                name: client.display_name().to_owned(),
-                fingerprint: client.identity().fingerprint().to_string(),
-                key: client.identity().member_key(),
-            }));
+            show_restored(&client, &state);
+            tab.screen
+                .background_unread
+                .update(|rooms| _ = rooms.insert(room.id(), state.unread));
+            tab.screen.show_room(RoomView {
+                id: room.id(),
+                title: room.title.clone(),
+                link: room_link(&room.secret),
+                last_opened: match room.last_opened_ms {
+                    0 => String::new(),
+                    ms => clock::format_time(confab_core::UnixMillis(ms)),
+                },
+                current: false,
+            });
             let commands = Commands::new();
             driver::start(
                 client,
@@ -318,6 +311,34 @@ impl Tab {
             driver::follow_page(&commands);
         });
     }
+}
+
+/// Shows who we are, the restored messages and the names in `client`'s history.
+fn show_restored(client: &Client, state: &AppState) {
+    let me = client.identity().member_key();
+    state.me.set(Some(Me {
+        name: client.display_name().to_owned(),
+        fingerprint: client.identity().fingerprint().to_string(),
+        key: me,
+    }));
+    state.set_messages(
+        client
+            .messages()
+            .into_iter()
+            .map(|message| driver::message_view(&me, message))
+            .collect(),
+    );
+    // Names of everyone in this history, from their profile events.
+    state.names.update(|names| {
+        for (member, name) in client.timeline().names() {
+            names.insert(*member, name.to_owned());
+        }
+    });
+}
+
+/// The link that opens `room` (its secret in the fragment).
+fn room_link(room: &RoomSecret) -> String {
+    format!("{}/#{}", page::origin(), room.to_fragment())
 }
 
 fn settings(on_screen: bool) -> Settings {
@@ -425,7 +446,7 @@ async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoo
         .map(|room| RoomView {
             id: room.id(),
             title: room.title.clone(),
-            link: format!("{}/#{}", page::origin(), room.secret.to_fragment()),
+            link: room_link(&room.secret),
             last_opened: match room.last_opened_ms {
                 0 => String::new(),
                 ms => clock::format_time(confab_core::UnixMillis(ms)),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
+use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence, RoomId};
 use leptos::prelude::*;
 
 /// Where start-up is.
@@ -362,8 +362,12 @@ pub struct AppState {
     /// Someone can be called (a verified member on a direct path).
     pub can_call: RwSignal<bool>,
     /// Messages from others that arrived while the page was hidden (shown in the title and
-    /// the app badge until the page is seen again).
+    /// the app badge until the page is seen again). In a background room's state: messages
+    /// from others that arrived since this page opened (that room is not on screen).
     pub unread: RwSignal<u32>,
+    /// On screen: each background room's `unread` (written by that room's driver), for the
+    /// rooms list and the total in the title.
+    pub background_unread: RwSignal<HashMap<RoomId, RwSignal<u32>>>,
 }
 
 impl AppState {
@@ -391,7 +395,34 @@ impl AppState {
             incoming_call: RwSignal::new(None),
             can_call: RwSignal::new(false),
             unread: RwSignal::new(0),
+            background_unread: RwSignal::new(HashMap::new()),
         }
+    }
+
+    /// Unread messages in the background room `room` (0 if it does not run).
+    pub fn unread_in(&self, room: RoomId) -> u32 {
+        self.background_unread
+            .with(|rooms| rooms.get(&room).map_or(0, |unread| unread.get()))
+    }
+
+    /// Unread messages in every room: this one's and the background rooms'.
+    pub fn total_unread(&self) -> u32 {
+        let background = self.background_unread.with(|rooms| {
+            rooms
+                .values()
+                .fold(0u32, |sum, unread| sum.saturating_add(unread.get()))
+        });
+        self.unread.get().saturating_add(background)
+    }
+
+    /// Shows `room` in the rooms list unless it is there (a room started in the background
+    /// after start-up, e.g. the one-to-one room with someone just met).
+    pub fn show_room(&self, room: RoomView) {
+        self.rooms.update(|rooms| {
+            if !rooms.iter().any(|r| r.id == room.id) {
+                rooms.push(room);
+            }
+        });
     }
 
     /// Counts the message `id` as unread unless it is already shown (then this is an edit,
@@ -578,6 +609,13 @@ impl AppState {
     pub fn member_forget(&self, peer: PeerId) {
         self.members
             .update(|members| members.retain(|m| m.peer != peer));
+    }
+
+    /// Removes `peer`'s row if it is still connecting (it never became anyone).
+    pub fn member_forget_connecting(&self, peer: PeerId) {
+        self.members.update(|members| {
+            members.retain(|m| m.peer != peer || m.status != MemberStatus::Connecting)
+        });
     }
 
     /// Shows a message at its place in room order, or redraws it if shown.

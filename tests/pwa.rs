@@ -2,7 +2,12 @@
 //! Chromium finds the app installable and "Install Confab" appears, the invite shows as a
 //! QR code, the service worker keeps the app shell, and with the server stopped the app still opens
 //! from the worker and shows the history kept in IndexedDB, saying the server is
-//! unreachable; when the server is back, the page reconnects by itself.
+//! unreachable; when the server is back, the page reconnects by itself. Also: the unread
+//! count and notifications of the room on screen and of rooms kept in the background, the
+//! "Share invite" and "Install Confab" clicks reaching the browser's APIs, and what the
+//! member list says to someone who comes back to a room where nobody else is.
+
+use std::time::Duration;
 
 use confab_e2e::{Browser, Chromedriver, Env, Pair, Server, eventually};
 
@@ -186,20 +191,7 @@ async fn hidden_scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((!a.has_role("button", "Turn on notifications").await?).then_some(()))
     })
     .await?;
-    alice
-        .driver()
-        .execute(
-            "window.notified = [];
-             const Real = window.Notification;
-             window.Notification = class extends Real {
-               constructor(title, options) {
-                 super(title, options);
-                 window.notified.push([title, options && options.body]);
-               }
-             };",
-            Vec::new(),
-        )
-        .await?;
+    spy_on_notifications(alice).await?;
 
     // Alice switches to another tab: Confab is hidden.
     let confab = alice.driver().window().await?;
@@ -240,6 +232,332 @@ async fn hidden_scenario(pair: &Pair) -> anyhow::Result<()> {
     );
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
+}
+
+/// Bob has two rooms with Alice: the one they met in (on his screen) and their one-to-one
+/// room, kept connected in the background. Alice writes in the one-to-one room: Bob's rooms
+/// list shows it with "1 unread", his title counts it although the page is in front, and a
+/// notification names Alice; clicking the notification opens that room, where the message
+/// is, and the counts are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_room_counts_unread_and_notifies() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = background_scenario(&pair).await;
+    pair.finish("pwa-background", outcome).await
+}
+
+async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let (a, b) = pair.meet("").await?;
+    let group = b.invite_link().await?;
+    let alice_name = a.display_name().await?;
+    let bob_name = b.display_name().await?;
+    bob.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({ "permissions": ["notifications"] }),
+    )
+    .await?;
+    b.click("button", "Turn on notifications").await?;
+    eventually("notifications to be on", || async {
+        Ok((!b.has_role("button", "Turn on notifications").await?).then_some(()))
+    })
+    .await?;
+    spy_on_notifications(bob).await?;
+    // Bob's one-to-one room with Alice runs in the background and is listed, nothing unread.
+    let direct_title = format!("Direct: {alice_name}");
+    b.by_role("link", &direct_title).await?;
+
+    // Alice opens their one-to-one room and writes there.
+    a.click("link", &format!("Message {bob_name}")).await?;
+    let a = eventually("Alice in the one-to-one room", || async {
+        let page = alice.open_page_current().await?;
+        Ok((page.invite_link().await? != group).then_some(page))
+    })
+    .await?;
+    a.wait_for_member("Bob in the one-to-one room", |m| m.is_online())
+        .await?;
+    a.send("in our own room").await?;
+
+    let unread_link = format!("{direct_title}, 1 unread");
+    b.by_role("link", &unread_link)
+        .await?
+        .scroll_into_view()
+        .await?;
+    eventually("Bob's title to count one unread", || async {
+        Ok((bob.driver().title().await? == "(1) Confab").then_some(()))
+    })
+    .await?;
+    let notified = eventually("a notification naming Alice", || async {
+        let notified = bob
+            .driver()
+            .execute("return window.notified;", Vec::new())
+            .await?;
+        let notified = notified.json().clone();
+        Ok((notified != serde_json::json!([])).then_some(notified))
+    })
+    .await?;
+    anyhow::ensure!(
+        notified == serde_json::json!([[alice_name, "in our own room"]]),
+        "notifications: {notified}"
+    );
+    // Bob still looks at the room they met in; it has nothing new.
+    anyhow::ensure!(b.invite_link().await? == group, "Bob left the group room");
+    bob.screenshot(&pair.env, "pwa-background-unread-bob.png")
+        .await?;
+
+    // A click on the notification opens the one-to-one room: the message is there and
+    // nothing counts as unread any more.
+    bob.driver()
+        .execute("window.notifications[0].onclick();", Vec::new())
+        .await?;
+    let b = eventually("Bob in the one-to-one room", || async {
+        let page = bob.open_page_current().await?;
+        Ok((page.invite_link().await? != group).then_some(page))
+    })
+    .await?;
+    b.wait_for_messages(&["in our own room"]).await?;
+    b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
+        .await?;
+    eventually("Bob's title without a count", || async {
+        Ok((bob.driver().title().await? == "Confab").then_some(()))
+    })
+    .await?;
+    anyhow::ensure!(
+        !b.has_role("link", &unread_link).await?,
+        "the room still shows as unread"
+    );
+    bob.screenshot(&pair.env, "pwa-background-opened-bob.png")
+        .await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
+/// "Share invite" hands the invite link to the Web Share API, and "Install Confab" appears
+/// when the browser offers to install, calls the offer's `prompt()` when clicked, and goes
+/// away once the app is installed.
+///
+/// Headless Chromium on Linux has no share sheet and makes no install offer on demand, so a
+/// script installed before the page loads stands in for `navigator.share` (it records the
+/// call and resolves, as a share sheet does when the user shares), and the test dispatches
+/// `beforeinstallprompt` itself (an `Event` with `prompt()` and `userChoice`, as Chromium
+/// makes it). What this checks is our side: the clicks reach the browser's APIs with the
+/// right data and the page follows what they answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_and_install_clicks_reach_the_browser() -> anyhow::Result<()> {
+    let env = Env::from_env()?;
+    let chromedriver = Chromedriver::start(&env).await?;
+    let alice = Browser::open(&chromedriver, &env, "alice").await?;
+    let outcome = share_install_scenario(&env, &alice).await;
+    alice.screenshot(&env, "pwa-share-alice.png").await.ok();
+    alice.quit().await.ok();
+    outcome
+}
+
+async fn share_install_scenario(env: &Env, alice: &Browser) -> anyhow::Result<()> {
+    let server = Server::start(env, false).await?;
+    alice
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source":
+                "window.shared = [];
+                 Object.defineProperty(Navigator.prototype, 'share', {
+                   configurable: true,
+                   writable: true,
+                   value: function (data) {
+                     window.shared.push({ title: data.title, text: data.text, url: data.url });
+                     return Promise.resolve();
+                   },
+                 });"
+            }),
+        )
+        .await?;
+    let a = alice.open_chat(&format!("{}/", server.url)).await?;
+    let invite = a.invite_link().await?;
+
+    a.click("button", "Share invite").await?;
+    let shared = eventually("the invite to reach navigator.share", || async {
+        let shared = alice
+            .driver()
+            .execute("return window.shared;", Vec::new())
+            .await?;
+        let shared = shared.json().clone();
+        Ok((shared != serde_json::json!([])).then_some(shared))
+    })
+    .await?;
+    anyhow::ensure!(
+        shared
+            == serde_json::json!([{ "title": "Confab", "text": "Join me on Confab", "url": invite }]),
+        "shared: {shared}"
+    );
+    eventually("the page to say it was shared", || async {
+        Ok(page_text(alice).await?.contains("Shared").then_some(()))
+    })
+    .await?;
+
+    // The browser offers to install: the button appears (the browser's own bar is kept
+    // away), a click shows the offer's dialog, and accepting it takes the button away.
+    let offer = offer_install(alice, "accepted").await?;
+    anyhow::ensure!(offer["defaultPrevented"] == true, "{offer}");
+    a.by_role("button", "Install Confab").await?;
+    alice.screenshot(env, "pwa-install-offered.png").await?;
+    a.click("button", "Install Confab").await?;
+    eventually("prompt() to be called", || async {
+        let prompted = alice
+            .driver()
+            .execute("return window.prompted;", Vec::new())
+            .await?;
+        Ok((prompted.json() == &serde_json::json!(1)).then_some(()))
+    })
+    .await?;
+    eventually("the button to go once accepted", || async {
+        Ok((!a.has_role("button", "Install Confab").await?).then_some(()))
+    })
+    .await?;
+
+    // A new offer, then the browser says the app was installed (from its own menu, say).
+    offer_install(alice, "dismissed").await?;
+    a.by_role("button", "Install Confab").await?;
+    alice
+        .driver()
+        .execute(
+            "window.dispatchEvent(new Event('appinstalled'));",
+            Vec::new(),
+        )
+        .await?;
+    eventually("the button to go once installed", || async {
+        Ok((!a.has_role("button", "Install Confab").await?).then_some(()))
+    })
+    .await?;
+    anyhow::ensure!(
+        alice
+            .driver()
+            .execute("return window.prompted;", Vec::new())
+            .await?
+            .json()
+            == &serde_json::json!(1),
+        "prompt() called again"
+    );
+    alice.screenshot(env, "pwa-install-gone.png").await?;
+    alice.assert_no_console_errors().await
+}
+
+/// Bob comes back to a room where nobody else is (Alice wrote and left): the member list
+/// says so plainly and does not claim to be connecting to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_in_the_room_says_so() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = alone_scenario(&pair).await;
+    pair.finish("pwa-alone", outcome).await
+}
+
+async fn alone_scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let (a, b) = pair.meet("").await?;
+    a.send("see you later").await?;
+    b.wait_for_messages(&["see you later"]).await?;
+    bob.driver().goto("about:blank").await?;
+    a.wait_for_member("Bob gone", |m| m.text.contains("left"))
+        .await?;
+    eventually("Alice's list to say she is alone", || async {
+        Ok(members_text(alice).await?.contains(ALONE).then_some(()))
+    })
+    .await?;
+    alice.driver().goto("about:blank").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let b = bob.open_chat(&format!("{}/", pair.server.url)).await?;
+    b.wait_for_messages(&["see you later"]).await?;
+    // The server lists nobody else in the room (Alice's page closed its connection when
+    // it went, even into the back/forward cache), so nothing is "connecting".
+    let text = members_text(bob).await?;
+    anyhow::ensure!(!text.contains("Connecting to"), "{text}");
+    let said = eventually("Bob's list to say he is alone", || async {
+        let text = members_text(bob).await?;
+        Ok(text.contains(ALONE).then_some(text))
+    })
+    .await;
+    if said.is_err() {
+        for entry in bob.console_all().await? {
+            println!("bob console: {entry}");
+        }
+    }
+    let said = said?;
+    anyhow::ensure!(!said.contains("Connecting to"), "{said}");
+    // And it stays true.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = members_text(bob).await?;
+    anyhow::ensure!(
+        text.contains(ALONE) && !text.contains("Connecting to"),
+        "{text}"
+    );
+    bob.screenshot(&pair.env, "pwa-alone-bob.png").await?;
+    bob.assert_no_console_errors().await
+}
+
+/// The text of the whole page, as shown.
+async fn page_text(browser: &Browser) -> anyhow::Result<String> {
+    let ret = browser
+        .driver()
+        .execute("return document.body.innerText;", Vec::new())
+        .await?;
+    Ok(ret.json().as_str().unwrap_or_default().to_owned())
+}
+
+/// The text of the "Members" panel, as shown.
+async fn members_text(browser: &Browser) -> anyhow::Result<String> {
+    let ret = browser
+        .driver()
+        .execute(
+            "const panel = document.querySelector('section.members');
+             return panel ? panel.innerText : '';",
+            Vec::new(),
+        )
+        .await?;
+    Ok(ret.json().as_str().unwrap_or_default().to_owned())
+}
+
+/// What the member list says when nobody else is online.
+const ALONE: &str = "Nobody else is here right now";
+
+/// Dispatches an install offer as Chromium makes it; its `prompt()` counts calls in
+/// `window.prompted` and its `userChoice` resolves with `outcome`. Returns whether the page
+/// prevented the browser's default handling.
+async fn offer_install(browser: &Browser, outcome: &str) -> anyhow::Result<serde_json::Value> {
+    let ret = browser
+        .driver()
+        .execute(
+            "window.prompted = window.prompted || 0;
+             const offer = new Event('beforeinstallprompt', { cancelable: true });
+             offer.prompt = () => { window.prompted += 1; return Promise.resolve(); };
+             offer.userChoice = Promise.resolve({ outcome: arguments[0], platform: 'web' });
+             window.dispatchEvent(offer);
+             return { defaultPrevented: offer.defaultPrevented };",
+            vec![serde_json::json!(outcome)],
+        )
+        .await?;
+    Ok(ret.json().clone())
+}
+
+/// Records the notifications the page makes: `window.notified` holds `[title, body]` of
+/// each, `window.notifications` the notifications themselves.
+async fn spy_on_notifications(browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .driver()
+        .execute(
+            "window.notified = [];
+             window.notifications = [];
+             const Real = window.Notification;
+             window.Notification = class extends Real {
+               constructor(title, options) {
+                 super(title, options);
+                 window.notified.push([title, options && options.body]);
+                 window.notifications.push(this);
+               }
+             };",
+            Vec::new(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The WebSocket to the stopped server failing, as Chromium logs it.

@@ -28,13 +28,24 @@ pub fn MemberList() -> impl IntoView {
                 .count()
         })
     };
-    let empty = move || state.members.with(|members| members.is_empty());
+    let alone = move || {
+        let online = state.members.with(|members| {
+            members
+                .iter()
+                .any(|m| matches!(m.status, MemberStatus::Online(_)))
+        });
+        match (online || connecting() != 0, met_someone(&state)) {
+            (true, _) => None,
+            (false, false) => Some("Nobody else is here yet. Share the invite link."),
+            (false, true) => Some(
+                "Nobody else is here right now — messages will be delivered when they come back.",
+            ),
+        }
+    };
     view! {
         <section class="panel members">
             <h2>"Members"</h2>
-            <Show when=empty>
-                <p class="hint">"Nobody else is here yet. Share the invite link."</p>
-            </Show>
+            {move || alone().map(|text| view! { <p class="hint" role="status">{text}</p> })}
             <ul aria-label="Members" class="member-list">
                 <For
                     each=shown
@@ -47,6 +58,14 @@ pub fn MemberList() -> impl IntoView {
             </Show>
         </section>
     }
+}
+
+/// Someone else was in this room: a member row (even one that left) or a message of theirs.
+fn met_someone(state: &AppState) -> bool {
+    state.members.with(|members| !members.is_empty())
+        || state
+            .messages
+            .with(|messages| messages.iter().any(|m| !m.mine))
 }
 
 /// One member.

@@ -65,7 +65,7 @@ pub fn NotificationsPanel() -> impl IntoView {
         Permission::Granted => view! {
             <section class="panel notifications">
                 <h2>"Notifications"</h2>
-                <p class="hint" role="status">"On: new messages notify you while Confab is hidden."</p>
+                <p class="hint" role="status">"On: new messages notify you while Confab is hidden, and those in your other rooms at any time."</p>
             </section>
         }
         .into_any(),
@@ -80,11 +80,12 @@ pub fn NotificationsPanel() -> impl IntoView {
     }
 }
 
-/// Keeps the page title ("(3) Confab") and the app badge showing the unread count.
+/// Keeps the page title ("(3) Confab") and the app badge showing the unread count of
+/// every room: this one's while hidden, and the background rooms'.
 #[component]
 pub fn UnreadTitle() -> impl IntoView {
     let state = expect_context::<AppState>();
-    Effect::new(move |_| pwa::show_unread(state.unread.get()));
+    Effect::new(move |_| pwa::show_unread(state.total_unread()));
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -5,8 +5,8 @@ use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
 use super::{InstallButton, InstallOffer, UnreadTitle};
-use crate::components::InvitePanel;
 use crate::components::tests::fresh_parent;
+use crate::components::{InvitePanel, RoomsPanel};
 use crate::platform::pwa::{preview, unread_title};
 use crate::state::AppState;
 
@@ -125,6 +125,63 @@ async fn install_button_only_while_the_browser_offers_it() {
     let handle = leptos::mount::mount_to(parent.clone(), || view! { <InstallButton /> });
     leptos::task::tick().await;
     assert!(buttons(&parent).is_empty());
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn background_rooms_show_their_unread_count_in_the_list_and_the_title() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let room = |n: u8| confab_core::RoomSecret::from_bytes([n; 32]).room_id();
+    let view = |n: u8, title: &str, current: bool| crate::state::RoomView {
+        id: room(n),
+        title: title.into(),
+        link: format!("http://127.0.0.1/#{n}"),
+        last_opened: String::new(),
+        current,
+    };
+    state.rooms.set(vec![view(1, "Group", true)]);
+    // Bob's room starts in the background after start-up: it joins the list.
+    let bob_unread = RwSignal::new(0u32);
+    state
+        .background_unread
+        .update(|rooms| _ = rooms.insert(room(2), bob_unread));
+    state.show_room(view(2, "Direct: Bob", false));
+    state.show_room(view(1, "Group", false));
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(state);
+        view! { <RoomsPanel /> <UnreadTitle /> }
+    });
+    let document = web_sys::window().unwrap().document().unwrap();
+    let names = || {
+        let links = parent.query_selector_all("ul[aria-label=Rooms] a").unwrap();
+        (0..links.length())
+            .filter_map(|i| links.item(i))
+            .map(|link| {
+                let link: web_sys::Element = link.unchecked_into();
+                link.get_attribute("aria-label").unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+    };
+    leptos::task::tick().await;
+    assert_eq!(names(), ["Group", "Direct: Bob"]);
+    assert_eq!(document.title(), "Confab");
+
+    // Bob's room's driver counts three of his messages: the list and the title show them,
+    // even while the page is in front.
+    bob_unread.set(3);
+    leptos::task::tick().await;
+    assert_eq!(names(), ["Group", "Direct: Bob, 3 unread"]);
+    assert_eq!(document.title(), "(3) Confab");
+    // The room on screen's own count (page hidden) adds to it.
+    state.unread.set(1);
+    leptos::task::tick().await;
+    assert_eq!(document.title(), "(4) Confab");
+    state.unread.set(0);
+    bob_unread.set(0);
+    leptos::task::tick().await;
+    assert_eq!(names(), ["Group", "Direct: Bob"]);
+    assert_eq!(document.title(), "Confab");
     drop(handle);
 }
 

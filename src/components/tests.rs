@@ -122,6 +122,60 @@ async fn member_list_shows_presence_and_fingerprint() {
 }
 
 #[wasm_bindgen_test]
+async fn member_list_says_when_nobody_else_is_here() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(state);
+        view! { <MemberList /> }
+    });
+    let text = || parent.text_content().unwrap_or_default();
+    leptos::task::tick().await;
+    assert!(text().contains("Nobody else is here yet."), "{}", text());
+
+    // Someone is on the way: only that is said.
+    state.member_connecting(PeerId::new(1));
+    leptos::task::tick().await;
+    assert!(text().contains("Connecting to 1 more…"), "{}", text());
+    assert!(!text().contains("Nobody else"), "{}", text());
+
+    // Here, then gone: alone again, with someone to come back.
+    state.member_verified(
+        PeerId::new(1),
+        member(1),
+        "Alice".into(),
+        "11111 22222 33333 44444 55555 66666".into(),
+        Path::Direct,
+    );
+    leptos::task::tick().await;
+    assert!(!text().contains("Nobody else"), "{}", text());
+    state.member_status(PeerId::new(1), MemberStatus::Left);
+    leptos::task::tick().await;
+    assert!(
+        text().contains(
+            "Nobody else is here right now — messages will be delivered when they come back."
+        ),
+        "{}",
+        text()
+    );
+    assert!(!text().contains("Connecting"), "{}", text());
+    drop(handle);
+
+    // Coming back to a room with someone's messages and nobody online says the same.
+    let parent = fresh_parent();
+    let state = AppState::new();
+    state.set_messages(vec![message(1, member(2), "see you later")]);
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(state);
+        view! { <MemberList /> }
+    });
+    leptos::task::tick().await;
+    let shown = parent.text_content().unwrap_or_default();
+    assert!(shown.contains("Nobody else is here right now"), "{shown}");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
 async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() {
     let parent = fresh_parent();
     let me = member(1);

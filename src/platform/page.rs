@@ -94,6 +94,25 @@ pub fn on_page_hide(handler: impl Fn() + 'static) {
     listener.forget();
 }
 
+/// Calls `handler` when the page comes back from the back/forward cache (`pageshow` with
+/// `persisted`). Lives as long as the page.
+pub fn on_page_restored(handler: impl Fn() + 'static) {
+    let Some(window) = window() else { return };
+    let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(
+        move |event: web_sys::Event| {
+            let persisted = js_sys::Reflect::get(&event, &"persisted".into())
+                .ok()
+                .and_then(|p| p.as_bool())
+                .unwrap_or(false);
+            if persisted {
+                handler();
+            }
+        },
+    );
+    let _ = window.add_event_listener_with_callback("pageshow", listener.as_ref().unchecked_ref());
+    listener.forget();
+}
+
 /// Calls `handler(detail)` whenever the benchmark harness dispatches
 /// `new CustomEvent(name, { detail: [numbers] })` on `window`. Lives as long as the page.
 /// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these.

@@ -170,23 +170,40 @@ pub async fn request_notifications() -> Permission {
 }
 
 /// Shows a notification for a message (`title`: who wrote it), if the user allowed them.
-/// Clicking it brings this tab forward. Where pages cannot make notifications themselves
-/// (Android), the service worker shows it; its click handler focuses the tab.
-pub fn notify(title: &str, body: &str) {
+/// Clicking it brings this tab forward; with `room` (its id and link: a room kept in the
+/// background), it also opens that room, and its tag is that room's, so each room keeps
+/// its own latest notification. Where pages cannot make notifications themselves
+/// (Android), the service worker shows it; its click handler focuses the tab (and opens
+/// the room's link, given as the notification's `data.url`).
+pub fn notify(title: &str, body: &str, room: Option<(&str, &str)>) {
     if notification_permission() != Permission::Granted {
         return;
     }
     let options = web_sys::NotificationOptions::new();
     options.set_body(body);
-    options.set_tag(NOTIFICATION_TAG);
+    let tag = match room {
+        Some((id, _)) => format!("{NOTIFICATION_TAG}-{id}"),
+        None => NOTIFICATION_TAG.to_owned(),
+    };
+    options.set_tag(&tag);
     options.set_renotify(true);
     options.set_icon("/icons/icon-192.png");
+    let link = room.map(|(_, link)| link.to_owned());
+    if let Some(link) = &link {
+        let data = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&data, &"url".into(), &link.into());
+        options.set_data(&data);
+    }
     match web_sys::Notification::new_with_options(title, &options) {
         Ok(notification) => {
             let shown = notification.clone();
             let on_click = Closure::once_into_js(move || {
                 if let Some(window) = window() {
                     let _ = window.focus();
+                    // Another room's link: the page reloads into it (hashchange).
+                    if let Some(link) = link {
+                        let _ = window.location().set_href(&link);
+                    }
                 }
                 shown.close();
             });
