@@ -5,7 +5,7 @@
 //! server load bench (`confab-load-bench`, crates/confab-load): Confab's release
 //! server against the y-webrtc and PeerJS signalling servers (npm, installed into
 //! `target/bench` first), also in a loopback-only namespace; figures in
-//! `target/bench/load.json`. `CONFAB_BENCH_ONLY=traffic|idle|cluster` (comma-separated)
+//! `target/bench/load.json`. `CONFAB_LOAD_ONLY=traffic|idle|cluster` (comma-separated)
 //! narrows the load bench to some of its scenarios.
 
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! ```text
 //! confab-load-bench --install-only                      # npm packages (needs the registry)
 //! confab-load-bench --only traffic --servers confab --clients 200 --secs 5
-//! CONFAB_BENCH_ONLY=idle confab-load-bench --idle-clients 10000
+//! CONFAB_LOAD_ONLY=idle confab-load-bench --idle-clients 10000
 //! ```
 
 use std::path::PathBuf;
@@ -20,6 +20,9 @@ use confab_load::scenario::{self, RunConfig};
 use confab_load::servers::{self, Programs};
 use confab_load::{RunResult, proc_stats};
 
+/// What `--only` may name.
+const SCENARIOS: &[&str] = &["traffic", "idle", "cluster"];
+
 /// File descriptors kept free for everything but client connections.
 const FD_MARGIN: u64 = 300;
 
@@ -32,10 +35,11 @@ struct Args {
     /// Only install the npm baselines into --node-dir, then exit.
     #[arg(long)]
     install_only: bool,
-    /// Scenarios to run: traffic, idle, cluster (comma-separated).
+    /// Scenarios to run: traffic, idle, cluster (comma-separated). Not CONFAB_BENCH_ONLY:
+    /// that one picks parts of the browser bench, which refuses names it does not know.
     #[arg(
         long,
-        env = "CONFAB_BENCH_ONLY",
+        env = "CONFAB_LOAD_ONLY",
         value_delimiter = ',',
         default_value = "traffic,idle,cluster"
     )]
@@ -63,6 +67,11 @@ struct Args {
     /// Servers for the idle run.
     #[arg(long, value_delimiter = ',', default_value = "confab,y-webrtc,peerjs")]
     idle_servers: Vec<Protocol>,
+    /// Runs of each traffic and cluster configuration, interleaved (A B C A B C ..); the
+    /// comparison uses each server's median, so one run disturbed by other work on the
+    /// machine does not decide it.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Clients of the 2-node against 1-node comparison.
     #[arg(long, default_value_t = 1000)]
     cluster_clients: usize,
@@ -100,7 +109,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(bench(&args, nofile_limit))?;
+    // On Ctrl-C or SIGTERM the bench future is dropped, and with it every server process
+    // (kill on drop); a signal's default action would leave them running.
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = bench(&args, nofile_limit) => report,
+            signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    })?;
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -119,6 +135,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
+    for only in &args.only {
+        anyhow::ensure!(
+            SCENARIOS.contains(&only.as_str()),
+            "no scenario {only:?} ({})",
+            SCENARIOS.join(", ")
+        );
+    }
     let wants = |scenario: &str| args.only.iter().any(|only| only == scenario);
     let programs = Programs {
         confab_server: args.confab_server.clone(),
@@ -171,22 +194,24 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
 
     if wants("traffic") {
         for &clients in &args.clients {
-            for &server in &args.servers {
-                let run = config(server, clients, args.rate);
-                let result = if clients > max_clients {
-                    Err(anyhow::anyhow!(
-                        "{clients} clients need more file descriptors than RLIMIT_NOFILE {nofile_limit} allows"
-                    ))
-                } else {
-                    one_run(&programs, &run, 1).await
-                };
-                record(
-                    &mut report.traffic,
-                    &mut report.failures,
-                    "traffic",
-                    &run,
-                    result,
-                );
+            for _ in 0..args.repeat {
+                for &server in &args.servers {
+                    let run = config(server, clients, args.rate);
+                    let result = if clients > max_clients {
+                        Err(anyhow::anyhow!(
+                            "{clients} clients need more file descriptors than RLIMIT_NOFILE {nofile_limit} allows"
+                        ))
+                    } else {
+                        one_run(&programs, &run, 1).await
+                    };
+                    record(
+                        &mut report.traffic,
+                        &mut report.failures,
+                        "traffic",
+                        &run,
+                        result,
+                    );
+                }
             }
         }
     }
@@ -214,35 +239,37 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
         }
     }
     if wants("cluster") {
-        let one = config(Protocol::Confab, args.cluster_clients, args.rate);
-        let two = config(Protocol::Confab, args.cluster_clients, args.rate);
-        match (
-            one_run(&programs, &one, 1).await,
-            one_run(&programs, &two, 2).await,
-        ) {
-            (Ok(one_node), Ok(two_nodes)) => {
-                println!(
-                    "{}\n{}",
-                    summary("cluster", &one_node),
-                    summary("cluster", &two_nodes)
-                );
-                report.cluster = Some(ClusterRun {
-                    added_p50_ms: two_nodes.p50_ms - one_node.p50_ms,
-                    added_p99_ms: two_nodes.p99_ms - one_node.p99_ms,
-                    one_node,
-                    two_nodes,
-                });
-            }
-            (one_result, two_result) => {
-                if let Err(err) = one_result {
-                    report
-                        .failures
-                        .push(failure("cluster (1 node)", &one, &err));
+        for _ in 0..args.repeat {
+            let one = config(Protocol::Confab, args.cluster_clients, args.rate);
+            let two = config(Protocol::Confab, args.cluster_clients, args.rate);
+            match (
+                one_run(&programs, &one, 1).await,
+                one_run(&programs, &two, 2).await,
+            ) {
+                (Ok(one_node), Ok(two_nodes)) => {
+                    println!(
+                        "{}\n{}",
+                        summary("cluster", &one_node),
+                        summary("cluster", &two_nodes)
+                    );
+                    report.cluster.push(ClusterRun {
+                        added_p50_ms: two_nodes.p50_ms - one_node.p50_ms,
+                        added_p99_ms: two_nodes.p99_ms - one_node.p99_ms,
+                        one_node,
+                        two_nodes,
+                    });
                 }
-                if let Err(err) = two_result {
-                    report
-                        .failures
-                        .push(failure("cluster (2 nodes)", &two, &err));
+                (one_result, two_result) => {
+                    if let Err(err) = one_result {
+                        report
+                            .failures
+                            .push(failure("cluster (1 node)", &one, &err));
+                    }
+                    if let Err(err) = two_result {
+                        report
+                            .failures
+                            .push(failure("cluster (2 nodes)", &two, &err));
+                    }
                 }
             }
         }
@@ -250,6 +277,21 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
     report.machine.loadavg_at_end = scenario::loadavg();
     report.compare();
     Ok(report)
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it (never, if neither can be listened for).
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
 }
 
 /// Starts the server(s), runs, stops them.

@@ -22,7 +22,11 @@ pub struct Report {
     pub traffic: Vec<RunResult>,
     /// Idle connections: memory only.
     pub idle: Vec<IdleRun>,
-    pub cluster: Option<ClusterRun>,
+    /// Pairs of runs: one node, then two.
+    pub cluster: Vec<ClusterRun>,
+    /// Medians over [`Report::cluster`].
+    pub cluster_added_p50_ms_median: Option<f64>,
+    pub cluster_added_p99_ms_median: Option<f64>,
     /// Runs that could not be made.
     pub failures: Vec<Failure>,
     /// Confab against the better baseline, per client count.
@@ -55,7 +59,7 @@ pub struct IdleRun {
     pub result: RunResult,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ClusterRun {
     pub one_node: RunResult,
     pub two_nodes: RunResult,
@@ -83,6 +87,8 @@ pub struct Comparison {
     /// Confab's memory per connection / the lower baseline's.
     pub memory_ratio: Option<f64>,
     pub goals_met: bool,
+    /// How many runs per server the medians are over.
+    pub runs_per_server: usize,
 }
 
 impl Report {
@@ -109,6 +115,12 @@ impl Report {
             comparisons.push(comparison);
         }
         self.comparisons = comparisons;
+        let added = |key: fn(&ClusterRun) -> f64| {
+            let values: Vec<f64> = self.cluster.iter().map(key).collect();
+            median(&values)
+        };
+        self.cluster_added_p50_ms_median = added(|run| run.added_p50_ms);
+        self.cluster_added_p99_ms_median = added(|run| run.added_p99_ms);
     }
 
     /// The human-readable summary.
@@ -159,21 +171,25 @@ impl Report {
                 );
             }
         }
-        if let Some(cluster) = &self.cluster {
+        if !self.cluster.is_empty() {
             let _ = writeln!(out, "\nscale-out: confab, 2 nodes + NATS against 1 node:");
             out.push_str(&header());
-            out.push_str(&row(&cluster.one_node));
-            out.push_str(&row(&cluster.two_nodes));
+            for cluster in &self.cluster {
+                out.push_str(&row(&cluster.one_node));
+                out.push_str(&row(&cluster.two_nodes));
+            }
             let _ = writeln!(
                 out,
-                "added latency: p50 {:+.2} ms, p99 {:+.2} ms",
-                cluster.added_p50_ms, cluster.added_p99_ms
+                "added latency (median of {} pairs): p50 {:+.2} ms, p99 {:+.2} ms",
+                self.cluster.len(),
+                self.cluster_added_p50_ms_median.unwrap_or(0.0),
+                self.cluster_added_p99_ms_median.unwrap_or(0.0)
             );
         }
         if !self.comparisons.is_empty() {
             let _ = writeln!(
                 out,
-                "\nconfab against the better baseline (goals: zero loss, p99 <= {P99_GOAL:.2}x, memory/conn <= {MEMORY_GOAL:.2}x):"
+                "\nconfab against the better baseline, medians per server (goals: zero loss in every run, p99 <= {P99_GOAL:.2}x, memory/conn <= {MEMORY_GOAL:.2}x):"
             );
             for comparison in &self.comparisons {
                 let ratio = |ratio: Option<f64>, baseline: Option<Protocol>| match (ratio, baseline)
@@ -218,28 +234,46 @@ fn compare(
     runs: &[&RunResult],
     with_latency: bool,
 ) -> Option<Comparison> {
-    let confab = runs.iter().find(|run| run.server == Protocol::Confab)?;
-    let baselines: Vec<&&RunResult> = runs
+    let of = |server: Protocol, key: fn(&RunResult) -> f64| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|run| run.server == server)
+            .map(|run| key(run))
+            .collect();
+        median(&values)
+    };
+    let confab_runs: Vec<&&RunResult> = runs
         .iter()
-        .filter(|run| run.server != Protocol::Confab)
+        .filter(|run| run.server == Protocol::Confab)
         .collect();
+    if confab_runs.is_empty() {
+        return None;
+    }
+    let mut baselines: Vec<Protocol> = Vec::new();
+    for run in runs {
+        if run.server != Protocol::Confab && !baselines.contains(&run.server) {
+            baselines.push(run.server);
+        }
+    }
     let best_by = |key: fn(&RunResult) -> f64| {
         baselines
             .iter()
-            .min_by(|a, b| key(a).total_cmp(&key(b)))
-            .map(|run| (run.server, key(run)))
+            .filter_map(|&server| Some((server, of(server, key)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
     };
-    let (p99_baseline, p99_ratio) = match best_by(|run| run.p99_ms) {
-        Some((server, p99)) if with_latency && p99 > 0.0 => {
-            (Some(server), Some(confab.p99_ms / p99))
-        }
+    let ratio_to = |key: fn(&RunResult) -> f64| match (best_by(key), of(Protocol::Confab, key)) {
+        (Some((server, best)), Some(confab)) if best > 0.0 => (Some(server), Some(confab / best)),
         _ => (None, None),
     };
-    let (memory_baseline, memory_ratio) = match best_by(|run| run.mem_per_conn_bytes) {
-        Some((server, mem)) if mem > 0.0 => (Some(server), Some(confab.mem_per_conn_bytes / mem)),
-        _ => (None, None),
+    let (p99_baseline, p99_ratio) = if with_latency {
+        ratio_to(|run| run.p99_ms)
+    } else {
+        (None, None)
     };
-    let confab_zero_loss = confab.delivered == confab.expected && confab.failed_clients == 0;
+    let (memory_baseline, memory_ratio) = ratio_to(|run| run.mem_per_conn_bytes);
+    let confab_zero_loss = confab_runs
+        .iter()
+        .all(|run| run.delivered == run.expected && run.failed_clients == 0);
     let goals_met = confab_zero_loss
         && (!with_latency || p99_ratio.is_some_and(|ratio| ratio <= P99_GOAL))
         && memory_ratio.is_some_and(|ratio| ratio <= MEMORY_GOAL);
@@ -252,7 +286,20 @@ fn compare(
         memory_baseline,
         memory_ratio,
         goals_met,
+        runs_per_server: confab_runs.len(),
     })
+}
+
+/// The median (the mean of the middle two for an even count); `None` if empty.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 fn header() -> String {
@@ -299,4 +346,16 @@ fn row(run: &RunResult) -> String {
     }
     line.push('\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_take_the_middle() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0]), Some(2.5));
+    }
 }
