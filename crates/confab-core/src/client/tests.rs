@@ -213,7 +213,9 @@ fn a_member_missing_events_learns_of_them_from_whoever_it_sends_its_marks_to() {
     // A writes and the frame carrying it is lost; A's timers do not fire, so A never
     // announces it on its own.
     let now = duo.now;
-    duo.clients[A].send_text(now, UnixMillis(1), "lost").unwrap();
+    duo.clients[A]
+        .send_text(now, UnixMillis(1), "lost")
+        .unwrap();
     duo.drain_dropping();
     assert!(duo.texts(B).is_empty());
     // B's anti-entropy sends its full marks to its one peer, A. A answers with the marks B
