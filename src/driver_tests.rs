@@ -1,7 +1,7 @@
 //! The driver against an in-memory network: a fake signalling server fed by the test, and a
 //! real second `Client` playing the peer through relay envelopes (no WebRTC involved).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ struct Wire {
     texts: RefCell<Vec<String>>,
     binaries: RefCell<Vec<Vec<u8>>>,
     socket_sink: RefCell<Option<Sink<SocketEvent>>>,
+    /// The driver dropped (closed) its socket.
+    closed: Cell<bool>,
 }
 
 impl Wire {
@@ -53,6 +55,12 @@ impl Signalling for FakeSocket {
     fn send_binary(&self, bytes: &[u8]) -> bool {
         self.0.binaries.borrow_mut().push(bytes.to_vec());
         true
+    }
+}
+
+impl Drop for FakeSocket {
+    fn drop(&mut self) {
+        self.0.closed.set(true);
     }
 }
 
@@ -225,4 +233,10 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
             .with_untracked(|members| members.iter().any(|m| m.status == MemberStatus::Left))
     })
     .await;
+
+    // The page goes (`pagehide`): the server connection is closed at once, so the server
+    // does not go on listing a page frozen in the back/forward cache as a member.
+    assert!(!wire.closed.get());
+    commands.send(Command::Leave);
+    until("the server connection to close", || wire.closed.get()).await;
 }
