@@ -437,6 +437,24 @@ fn confirmed_events_are_never_deposited_again() {
 }
 
 #[test]
+fn a_record_beyond_the_restored_chain_covers_nothing_published_later() {
+    // The events were lost (say, storage was cleared) but a record says 1..=9 are held.
+    let now = Instant::now();
+    let record =
+        OutboxRecord::decode(&hex("01 0000000000000009 00000001 000000000000000c")).unwrap();
+    let (mut alice, events) = restarted(&[], record);
+    assert!(deposited(&events).is_empty());
+    assert_eq!(alice.outbox_record(), &OutboxRecord::default());
+    // A new event 1, sent live and lost with Bob's tab, still goes to the mailbox.
+    let mut bob = client(2, ROOM);
+    link(&mut alice, &mut bob, now);
+    alice.send_text(now, UnixMillis(1), "new").unwrap();
+    drain(&mut alice);
+    alice.remove_peer(now, PeerId::new(2));
+    assert_eq!(deposited(&drain(&mut alice)), [1]);
+}
+
+#[test]
 fn outbox_records_that_do_not_decode_are_refused() {
     let record = OutboxRecord::decode(&hex(
         "01 0000000000000002 00000002 0000000000000004 0000000000000007",
