@@ -1092,6 +1092,12 @@ impl Driver {
                 self.mailbox_joined();
             }
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
+            // Was there before us (learned late, from another node): we are the newcomer.
+            ServerMessage::PeerPresent { room: _, peer } => {
+                if !self.links.contains_key(&peer) {
+                    self.start_link(now, peer);
+                }
+            }
             ServerMessage::PeerLeft { room: _, peer } => {
                 // A direct link can outlive the peer's server connection (its network
                 // blipped), but usually the peer closed its tab: ask it directly.
@@ -1368,14 +1374,30 @@ impl Driver {
         match event {
             Event::PeerVerified { peer, info } => {
                 let fingerprint = info.identity.fingerprint().to_string();
-                let duplicate = self.client.verified_peers().any(|(other, other_info)| {
-                    other != peer && other_info.identity == info.identity
-                });
-                if duplicate {
-                    // Same person on a second link (e.g. after a server reconnect): keep the first.
-                    self.duplicates.insert(peer);
-                    self.drop_link(now, peer);
-                    return;
+                let earlier = self
+                    .client
+                    .verified_peers()
+                    .find(|(other, other_info)| {
+                        *other != peer && other_info.identity == info.identity
+                    })
+                    .map(|(other, _)| other);
+                if let Some(earlier) = earlier {
+                    // Same person on a second link. A direct link outlives the server (they
+                    // reconnected to it and we met again there): keep it. A relayed link
+                    // belongs to their old server connection, which a new one from them
+                    // means is gone (their node died, or the server has not noticed a
+                    // dropped socket yet): keep the new link, or frames would go on to an
+                    // id nobody holds while they wait for us.
+                    let earlier_is_direct = self
+                        .links
+                        .get(&earlier)
+                        .is_some_and(|link| link.path == Path::Direct);
+                    let stale = if earlier_is_direct { peer } else { earlier };
+                    self.duplicates.insert(stale);
+                    self.drop_link(now, stale);
+                    if stale == peer {
+                        return;
+                    }
                 }
                 let path = self
                     .links

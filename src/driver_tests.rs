@@ -145,9 +145,16 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         entropy::seed(),
     );
     peer.add_peer(clock::now(), my_id, Role::Responder);
+    // Our server learns of them only after our join (they are on another node of a
+    // cluster): `peer-present` says they were there first, so we are still the one who
+    // connects. (Every end-to-end test covers members listed in `joined` itself.)
     wire.deliver_json(&ServerMessage::Joined {
         room: room_id,
-        peers: vec![peer_id],
+        peers: vec![],
+    });
+    wire.deliver_json(&ServerMessage::PeerPresent {
+        room: room_id,
+        peer: peer_id,
     });
     let mut peer_events = Vec::new();
     let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {

@@ -459,7 +459,7 @@ async fn alone_scenario(pair: &Pair) -> anyhow::Result<()> {
     a.wait_for_member("Bob gone", |m| m.text.contains("left"))
         .await?;
     eventually("Alice's list to say she is alone", || async {
-        Ok(members_text(alice).await?.contains(ALONE).then_some(()))
+        Ok(alice.members_text().await?.contains(ALONE).then_some(()))
     })
     .await?;
     alice.driver().goto("about:blank").await?;
@@ -469,10 +469,10 @@ async fn alone_scenario(pair: &Pair) -> anyhow::Result<()> {
     b.wait_for_messages(&["see you later"]).await?;
     // The server lists nobody else in the room (Alice's page closed its connection when
     // it went, even into the back/forward cache), so nothing is "connecting".
-    let text = members_text(bob).await?;
+    let text = bob.members_text().await?;
     anyhow::ensure!(!text.contains("Connecting to"), "{text}");
     let said = eventually("Bob's list to say he is alone", || async {
-        let text = members_text(bob).await?;
+        let text = bob.members_text().await?;
         Ok(text.contains(ALONE).then_some(text))
     })
     .await;
@@ -485,7 +485,7 @@ async fn alone_scenario(pair: &Pair) -> anyhow::Result<()> {
     anyhow::ensure!(!said.contains("Connecting to"), "{said}");
     // And it stays true.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let text = members_text(bob).await?;
+    let text = bob.members_text().await?;
     anyhow::ensure!(
         text.contains(ALONE) && !text.contains("Connecting to"),
         "{text}"
@@ -499,19 +499,6 @@ async fn page_text(browser: &Browser) -> anyhow::Result<String> {
     let ret = browser
         .driver()
         .execute("return document.body.innerText;", Vec::new())
-        .await?;
-    Ok(ret.json().as_str().unwrap_or_default().to_owned())
-}
-
-/// The text of the "Members" panel, as shown.
-async fn members_text(browser: &Browser) -> anyhow::Result<String> {
-    let ret = browser
-        .driver()
-        .execute(
-            "const panel = document.querySelector('section.members');
-             return panel ? panel.innerText : '';",
-            Vec::new(),
-        )
         .await?;
     Ok(ret.json().as_str().unwrap_or_default().to_owned())
 }

@@ -174,6 +174,20 @@ impl Browser {
         Ok(response.value()?)
     }
 
+    /// The text of the page's member list panel (rows and the line under them, such as
+    /// "Connecting to 1 more…"); empty when there is none.
+    pub async fn members_text(&self) -> anyhow::Result<String> {
+        let ret = self
+            .driver
+            .execute(
+                "const panel = document.querySelector('section.members');
+                 return panel ? panel.innerText : '';",
+                Vec::new(),
+            )
+            .await?;
+        Ok(ret.json().as_str().unwrap_or_default().to_owned())
+    }
+
     /// Fails if the console logged any error.
     pub async fn assert_no_console_errors(&self) -> anyhow::Result<()> {
         let errors = self.console_errors().await?;

@@ -5,11 +5,13 @@
 //! Run through `cargo xtask test`, which builds the app and server and runs these tests in
 //! a network namespace that has only `lo`.
 
+mod balancer;
 mod browser;
 mod process;
 
+pub use balancer::{Balancer, NODE_COOKIE};
 pub use browser::{Browser, ChatPage, MemberRow};
-pub use process::{Chromedriver, Server};
+pub use process::{Chromedriver, Nats, Server, metric};
 
 use std::path::PathBuf;
 use std::time::Duration;

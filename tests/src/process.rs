@@ -42,6 +42,12 @@ impl Server {
         Server::launch(env, port, false, args).await
     }
 
+    /// Starts one node of a scaled-out set: a server on a free port that shares rooms and
+    /// the mailbox with the others through `nats`.
+    pub async fn start_node(env: &Env, nats: &Nats) -> anyhow::Result<Server> {
+        Server::start_with(env, &["--nats-url".to_owned(), nats.url()]).await
+    }
+
     /// Starts the server on `port` (to restart it where clients expect it), with the data
     /// directory it had there.
     pub async fn start_on(env: &Env, port: u16, record_relay: bool) -> anyhow::Result<Server> {
@@ -63,7 +69,11 @@ impl Server {
             .arg(&env.dist)
             .arg("--data-dir")
             .arg(data_dir(env, port))
-            .env("RUST_LOG", "info")
+            // More detail with `CONFAB_E2E_SERVER_LOG=confab_server=debug`.
+            .env(
+                "RUST_LOG",
+                std::env::var("CONFAB_E2E_SERVER_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(log_file(&env.out, &format!("server-{port}.log"))?)
             .kill_on_drop(true);
@@ -106,6 +116,67 @@ impl Server {
             .context("server was not started with relay recording")?;
         Ok(std::fs::read(path).unwrap_or_default())
     }
+}
+
+/// A running `nats-server` with JetStream (Debian's package; `cargo xtask install` puts
+/// it there), its store in the tests' output directory.
+pub struct Nats {
+    _child: Child,
+    port: u16,
+}
+
+impl Nats {
+    /// Starts one on a free port.
+    pub async fn start(env: &Env) -> anyhow::Result<Nats> {
+        let port = free_port()?;
+        let store = env.out.join(format!("nats-{port}"));
+        let _ = std::fs::remove_dir_all(&store);
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|path| Path::new(path).is_file())
+            .unwrap_or("nats-server");
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(log_file(&env.out, &format!("nats-{port}.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .context(
+                "starting nats-server (cargo xtask install, or apt-get install nats-server)",
+            )?;
+        wait_for_port(port)
+            .await
+            .context("nats-server did not start listening")?;
+        Ok(Nats {
+            _child: child,
+            port,
+        })
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A value from the `/metrics` of the server on `port` (the first sample of `name`, which
+/// may carry labels).
+pub async fn metric(port: u16, name: &str) -> anyhow::Result<u64> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    response
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = rest.rsplit_once(' ')?.1;
+            (rest.starts_with(' ') || rest.starts_with('{')).then(|| value.parse().ok())?
+        })
+        .with_context(|| format!("no {name} in the /metrics of :{port}"))
 }
 
 /// A running chromedriver.

@@ -111,6 +111,16 @@ pub enum ServerMessage {
         /// Newcomer.
         peer: PeerId,
     },
+    /// A member who was in the room before us, learned of after our `Joined` (in a cluster,
+    /// from another node): we are the newcomer to them, as if they had been in `Joined`'s
+    /// list. Every pair of members hears of each other once as `Joined`/`PeerPresent` on
+    /// one side (the newcomer, who connects) and `PeerJoined` on the other.
+    PeerPresent {
+        /// The room.
+        room: RoomId,
+        /// The earlier member.
+        peer: PeerId,
+    },
     /// Someone left a room we are in (or their connection closed).
     PeerLeft {
         /// The room.

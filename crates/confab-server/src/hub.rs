@@ -18,7 +18,7 @@ use confab_core::{PeerId, RoomId};
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, error, info, warn};
 
-use crate::cluster::{NodeId, Outgoing};
+use crate::cluster::{NodeId, Outgoing, Presence};
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -72,9 +72,18 @@ pub(crate) enum HubError {
 struct Inner {
     /// Local members in join order. Never empty: empty rooms are removed.
     rooms: HashMap<RoomId, Vec<PeerId>>,
+    /// When each local member joined each of its rooms (see [`Presence`]).
+    since: HashMap<(RoomId, PeerId), u64>,
     peers: HashMap<PeerId, Member>,
     /// Members on other nodes, only for rooms in `rooms`.
-    remote: HashMap<RoomId, Vec<(PeerId, NodeId)>>,
+    remote: HashMap<RoomId, Vec<Remote>>,
+}
+
+/// A member of a room on another node.
+#[derive(Clone, Copy, Debug)]
+struct Remote {
+    presence: Presence,
+    node: NodeId,
 }
 
 struct Member {
@@ -140,6 +149,7 @@ impl Hub {
         let mut inner = self.lock();
         let Inner {
             rooms,
+            since,
             peers,
             remote,
         } = &mut *inner;
@@ -153,7 +163,7 @@ impl Hub {
                 .iter()
                 .copied()
                 .filter(|&other| other != peer)
-                .chain(remote_members.iter().map(|&(other, _)| other))
+                .chain(remote_members.iter().map(|other| other.presence.peer))
                 .collect()
         };
         if member.rooms.contains(&room) {
@@ -170,6 +180,15 @@ impl Hub {
             });
         }
         let before = others(members);
+        // Later than everyone we know in the room, so they are all "before" us on every
+        // node, whatever the nodes' clocks say.
+        let latest = members
+            .iter()
+            .filter_map(|other| since.get(&(room, *other)).copied())
+            .chain(remote_members.iter().map(|other| other.presence.since))
+            .max();
+        let joined_at = latest.map_or(0, |latest| latest + 1).max(now_ms());
+        since.insert((room, peer), joined_at);
         member.rooms.push(room);
         let is_new_room = !rooms.contains_key(&room);
         let members = rooms.entry(room).or_default();
@@ -179,7 +198,13 @@ impl Hub {
         if is_new_room {
             self.tell_cluster(Outgoing::RoomOpened(room));
         }
-        self.tell_cluster(Outgoing::Joined { room, peer });
+        self.tell_cluster(Outgoing::Joined {
+            room,
+            presence: Presence {
+                peer,
+                since: joined_at,
+            },
+        });
         if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
             for other in &local_before {
                 deliver(peers, *other, note.clone());
@@ -223,8 +248,11 @@ impl Hub {
             .iter()
             .find_map(|room| {
                 let remote = inner.remote.get(room)?;
-                let &(_, node) = remote.iter().find(|&&(peer, _)| peer == to)?;
-                Some(Route::Remote { node, room: *room })
+                let other = remote.iter().find(|other| other.presence.peer == to)?;
+                Some(Route::Remote {
+                    node: other.node,
+                    room: *room,
+                })
             })
             .ok_or(HubError::UnknownPeer)
     }
@@ -243,27 +271,31 @@ impl Hub {
         is_member
     }
 
-    /// Another node says `peer` joined `room` there.
-    pub(crate) fn remote_joined(&self, room: RoomId, node: NodeId, peer: PeerId) {
+    /// Another node says a member joined `room` there.
+    pub(crate) fn remote_joined(&self, room: RoomId, node: NodeId, presence: Presence) {
         let mut inner = self.lock();
-        inner.add_remote(room, node, peer);
+        inner.add_remote(room, node, presence);
     }
 
     /// Another node says `peer` left `room` there.
     pub(crate) fn remote_left(&self, room: RoomId, node: NodeId, peer: PeerId) {
         let mut inner = self.lock();
-        inner.remove_remote(room, |&(other, on)| other == peer && on == node);
+        inner.remove_remote(room, |other| {
+            other.presence.peer == peer && other.node == node
+        });
     }
 
     /// Another node's whole list of members of `room`: replaces what we knew of it.
-    pub(crate) fn remote_present(&self, room: RoomId, node: NodeId, present: &[PeerId]) {
+    pub(crate) fn remote_present(&self, room: RoomId, node: NodeId, present: &[Presence]) {
         let mut inner = self.lock();
         if !inner.rooms.contains_key(&room) {
             return;
         }
-        inner.remove_remote(room, |&(peer, on)| on == node && !present.contains(&peer));
-        for &peer in present {
-            inner.add_remote(room, node, peer);
+        inner.remove_remote(room, |other| {
+            other.node == node && !present.iter().any(|p| p.peer == other.presence.peer)
+        });
+        for &presence in present {
+            inner.add_remote(room, node, presence);
         }
     }
 
@@ -272,7 +304,7 @@ impl Hub {
         let mut inner = self.lock();
         let rooms: Vec<RoomId> = inner.remote.keys().copied().collect();
         for room in rooms {
-            inner.remove_remote(room, |&(_, on)| on == node);
+            inner.remove_remote(room, |other| other.node == node);
         }
     }
 
@@ -286,18 +318,18 @@ impl Hub {
     }
 
     /// Every room with local members, and those members (to announce them again).
-    pub(crate) fn local_rooms(&self) -> Vec<(RoomId, Vec<PeerId>)> {
+    pub(crate) fn local_rooms(&self) -> Vec<(RoomId, Vec<Presence>)> {
         let inner = self.lock();
         inner
             .rooms
-            .iter()
-            .map(|(room, members)| (*room, members.clone()))
+            .keys()
+            .map(|room| (*room, inner.local_members(*room)))
             .collect()
     }
 
     /// The local members of `room`.
-    pub(crate) fn local_members(&self, room: RoomId) -> Vec<PeerId> {
-        self.lock().rooms.get(&room).cloned().unwrap_or_default()
+    pub(crate) fn local_members(&self, room: RoomId) -> Vec<Presence> {
+        self.lock().local_members(room)
     }
 
     /// Queues a note for the cluster task. A full queue drops it (logged): the next
@@ -401,7 +433,7 @@ impl Inner {
     fn is_remote(&self, peer: PeerId) -> bool {
         self.remote
             .values()
-            .any(|members| members.iter().any(|&(other, _)| other == peer))
+            .any(|members| members.iter().any(|other| other.presence.peer == peer))
     }
 
     /// Removes `peer` from the room's member list (not from its own room list), tells the
@@ -409,6 +441,7 @@ impl Inner {
     fn remove_from_room(&mut self, peer: PeerId, room: RoomId, hub: &Hub) {
         let Inner {
             rooms,
+            since,
             peers,
             remote,
         } = self;
@@ -416,6 +449,7 @@ impl Inner {
             return;
         };
         members.retain(|&member| member != peer);
+        since.remove(&(room, peer));
         info!(?peer, ?room, n_peers = members.len(), "left");
         hub.tell_cluster(Outgoing::Left { room, peer });
         if members.is_empty() {
@@ -431,8 +465,24 @@ impl Inner {
         }
     }
 
-    /// Records a remote member of a room that has local members and tells them.
-    fn add_remote(&mut self, room: RoomId, node: NodeId, peer: PeerId) {
+    /// The local members of `room`, with when they joined.
+    fn local_members(&self, room: RoomId) -> Vec<Presence> {
+        let members = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
+        members
+            .iter()
+            .map(|&peer| Presence {
+                peer,
+                since: self.since.get(&(room, peer)).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Records a remote member of a room that has local members and tells each local one,
+    /// as a newcomer (`peer-joined`: it will connect to them) or as an earlier member
+    /// (`peer-present`: they connect to it), by [`Presence`] order, which the remote
+    /// member's node applies the same way.
+    fn add_remote(&mut self, room: RoomId, node: NodeId, presence: Presence) {
+        let peer = presence.peer;
         let Some(members) = self.rooms.get(&room) else {
             return;
         };
@@ -445,20 +495,30 @@ impl Inner {
             return;
         }
         let remote = self.remote.entry(room).or_default();
-        if remote.iter().any(|&(other, _)| other == peer) {
+        if remote.iter().any(|other| other.presence.peer == peer) {
             return;
         }
-        remote.push((peer, node));
+        remote.push(Remote { presence, node });
         debug!(?peer, ?room, ?node, "remote member joined");
-        if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
-            for other in members.clone() {
+        let members = members.clone();
+        let joined = encode(&ServerMessage::PeerJoined { room, peer });
+        let present = encode(&ServerMessage::PeerPresent { room, peer });
+        for other in members {
+            let since = self.since.get(&(room, other)).copied().unwrap_or(0);
+            let ours = Presence { peer: other, since };
+            let note = if presence.is_before(&ours) {
+                &present
+            } else {
+                &joined
+            };
+            if let Some(note) = note {
                 deliver(&mut self.peers, other, note.clone());
             }
         }
     }
 
     /// Removes the remote members of `room` that `gone` selects, and tells the local ones.
-    fn remove_remote(&mut self, room: RoomId, gone: impl Fn(&(PeerId, NodeId)) -> bool) {
+    fn remove_remote(&mut self, room: RoomId, gone: impl Fn(&Remote) -> bool) {
         let Some(remote) = self.remote.get_mut(&room) else {
             return;
         };
@@ -466,7 +526,7 @@ impl Inner {
         remote.retain(|entry| {
             let is_gone = gone(entry);
             if is_gone {
-                left.push(entry.0);
+                left.push(entry.presence.peer);
             }
             !is_gone
         });
@@ -483,6 +543,15 @@ impl Inner {
             }
         }
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 for a clock before it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Serialises a server message as a text frame.
@@ -676,6 +745,46 @@ mod tests {
         let hex = room.to_string();
         assert!(logs.contains(&format!("RoomId({}…)", &hex[..8])), "{logs}");
         assert!(!logs.contains(&hex[..9]), "{logs}");
+    }
+
+    #[test]
+    fn a_remote_member_is_announced_as_earlier_or_newcomer_by_its_presence() {
+        let hub = Arc::new(Hub::new(2, 4, 4, None));
+        let mut a = hub.register();
+        hub.join(a.peer(), room(1)).unwrap();
+        let ours = hub.local_members(room(1))[0];
+        let node = NodeId(7);
+        let earlier = Presence {
+            peer: PeerId::new(1),
+            since: ours.since - 1,
+        };
+        let later = Presence {
+            peer: PeerId::new(2),
+            since: ours.since + 1,
+        };
+        hub.remote_joined(room(1), node, earlier);
+        hub.remote_joined(room(1), node, later);
+        // Announced again (a `present` after a `joined`): nothing new to say.
+        hub.remote_present(room(1), node, &[earlier, later]);
+        assert_eq!(
+            drain(&mut a),
+            [
+                ServerMessage::PeerPresent {
+                    room: room(1),
+                    peer: earlier.peer
+                },
+                ServerMessage::PeerJoined {
+                    room: room(1),
+                    peer: later.peer
+                },
+            ]
+        );
+        // Whoever joins next is later than everything its node knew, whatever the clock.
+        let b = hub.register();
+        let listed = hub.join(b.peer(), room(1)).unwrap();
+        assert_eq!(listed, [a.peer(), earlier.peer, later.peer]);
+        let theirs = hub.local_members(room(1))[1];
+        assert!(later.is_before(&theirs));
     }
 
     #[tokio::test]

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use notes::{NODES_SUBJECT, NodeNote, RoomNote, decode_relay, encode_relay, room_subject};
-pub(crate) use notes::{NodeId, SignalNote};
+pub(crate) use notes::{NodeId, Presence, SignalNote};
 pub(crate) use replica::Replica;
 
 use crate::hub::{Hub, encode};
@@ -59,7 +59,7 @@ pub(crate) enum Outgoing {
     /// A room lost its last local member: stop listening.
     RoomClosed(RoomId),
     /// A local peer joined a room.
-    Joined { room: RoomId, peer: PeerId },
+    Joined { room: RoomId, presence: Presence },
     /// A local peer left a room.
     Left { room: RoomId, peer: PeerId },
     /// A signal for a peer on `node`.
@@ -281,7 +281,7 @@ impl Link {
     }
 
     /// Says who is here in `room`, and asks the others to say it too.
-    async fn announce(&self, room: RoomId, peers: Vec<PeerId>) {
+    async fn announce(&self, room: RoomId, peers: Vec<Presence>) {
         let present = RoomNote::Present {
             node: self.node,
             peers,
@@ -313,10 +313,10 @@ impl Link {
                     task.abort();
                 }
             }
-            Outgoing::Joined { room, peer } => {
+            Outgoing::Joined { room, presence } => {
                 let note = RoomNote::Joined {
                     node: self.node,
-                    peer,
+                    presence,
                 };
                 self.publish_json(room_subject(room), &note).await;
             }
@@ -408,8 +408,8 @@ impl Link {
             self.nodes.insert(node, Instant::now());
         }
         match note {
-            RoomNote::Joined { node, peer } if node != self.node => {
-                self.hub.remote_joined(room, node, peer);
+            RoomNote::Joined { node, presence } if node != self.node => {
+                self.hub.remote_joined(room, node, presence);
             }
             RoomNote::Left { node, peer } if node != self.node => {
                 self.hub.remote_left(room, node, peer);

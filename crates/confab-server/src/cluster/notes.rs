@@ -29,18 +29,36 @@ pub(crate) const MAILBOX_STREAM: &str = "CONFAB_MAILBOX";
 #[serde(transparent)]
 pub(crate) struct NodeId(pub(crate) u64);
 
+/// A member of a room and when it joined: a hybrid logical clock in milliseconds (the
+/// node's wall clock, raised above every member the node knew in the room), so a member
+/// is later than everyone its node knew of when it joined. Of two members, the one with
+/// the later `(since, peer)` is the newcomer, who connects to the other; both nodes
+/// compare the same two values, so they agree whatever their clocks say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Presence {
+    pub(crate) peer: PeerId,
+    pub(crate) since: u64,
+}
+
+impl Presence {
+    /// Whether `self` was in the room before `other` (so `other` connects to it).
+    pub(crate) fn is_before(&self, other: &Presence) -> bool {
+        (self.since, self.peer) < (other.since, other.peer)
+    }
+}
+
 /// Presence in one room, on the room's subject.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub(crate) enum RoomNote {
-    /// `peer` joined the room on `node`.
-    Joined { node: NodeId, peer: PeerId },
+    /// A member joined the room on `node`.
+    Joined { node: NodeId, presence: Presence },
     /// `peer` left the room on `node`.
     Left { node: NodeId, peer: PeerId },
     /// `node` started listening to the room: the others answer with `present`.
     Hello { node: NodeId },
     /// All of `node`'s members of the room (replaces what others knew).
-    Present { node: NodeId, peers: Vec<PeerId> },
+    Present { node: NodeId, peers: Vec<Presence> },
 }
 
 /// A signal for a peer on the node whose subject it is sent to.
@@ -169,12 +187,21 @@ mod tests {
         let room = RoomId::from_bytes([7; 32]);
         let note = RoomNote::Present {
             node: NodeId(5),
-            peers: vec![PeerId::new(1), PeerId::new(2)],
+            peers: vec![
+                Presence {
+                    peer: PeerId::new(1),
+                    since: 10,
+                },
+                Presence {
+                    peer: PeerId::new(2),
+                    since: 11,
+                },
+            ],
         };
         let json = serde_json::to_string(&note).unwrap();
         assert_eq!(
             json,
-            r#"{"type":"present","node":5,"peers":["0000000000000001","0000000000000002"]}"#
+            r#"{"type":"present","node":5,"peers":[{"peer":"0000000000000001","since":10},{"peer":"0000000000000002","since":11}]}"#
         );
         assert_eq!(serde_json::from_str::<RoomNote>(&json).unwrap(), note);
         let relay = encode_relay(room, PeerId::new(9), b"env");

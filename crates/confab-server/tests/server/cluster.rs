@@ -5,6 +5,7 @@
 //! Needs Debian's `nats-server` (`cargo xtask install` puts it there); without it these
 //! tests say so and pass. `CONFAB_NATS_SERVER` names another binary.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -210,44 +211,115 @@ impl Client {
                     return;
                 }
                 Received::Server(
-                    ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. },
+                    ServerMessage::PeerJoined { .. }
+                    | ServerMessage::PeerPresent { .. }
+                    | ServerMessage::PeerLeft { .. },
                 ) => {}
                 other => panic!("expected presence of {peer:?}, got {other:?}"),
             }
         }
     }
 
-    /// Waits until `peer-joined` of every one of `peers` in `room` has come, in any order
-    /// (other presence news is skipped).
-    async fn expect_joins(&mut self, room: RoomId, peers: &[PeerId]) {
-        let mut missing = peers.to_vec();
+    /// Waits until every one of `peers` in `room` has been announced, in any order, and
+    /// returns for each whether we connect to it: it was there before us (`peer-present`)
+    /// rather than a newcomer who connects to us (`peer-joined`). Other presence news is
+    /// skipped.
+    async fn news_of(&mut self, room: RoomId, peers: &[PeerId]) -> HashMap<PeerId, bool> {
+        let mut news = HashMap::new();
         let deadline = tokio::time::Instant::now() + NODE_WAIT;
-        while !missing.is_empty() {
+        while peers.iter().any(|peer| !news.contains_key(peer)) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.try_recv(left).await {
                 Some(Received::Server(ServerMessage::PeerJoined { room: r, peer }))
                     if r == room =>
                 {
+                    news.insert(peer, false);
+                }
+                Some(Received::Server(ServerMessage::PeerPresent { room: r, peer }))
+                    if r == room =>
+                {
+                    news.insert(peer, true);
+                }
+                Some(Received::Server(
+                    ServerMessage::PeerJoined { .. }
+                    | ServerMessage::PeerPresent { .. }
+                    | ServerMessage::PeerLeft { .. },
+                )) => {}
+                other => panic!("waiting for news of {peers:?}, got {other:?}"),
+            }
+        }
+        news.retain(|peer, _| peers.contains(peer));
+        news
+    }
+
+    /// Waits until `peer-left` of every one of `peers` in `room` has come, in any order
+    /// (other presence news is skipped).
+    async fn expect_lefts(&mut self, room: RoomId, peers: &[PeerId]) {
+        let mut missing = peers.to_vec();
+        let deadline = tokio::time::Instant::now() + NODE_WAIT;
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_recv(left).await {
+                Some(Received::Server(ServerMessage::PeerLeft { room: r, peer })) if r == room => {
                     missing.retain(|&other| other != peer);
                 }
                 Some(Received::Server(
-                    ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. },
+                    ServerMessage::PeerJoined { .. }
+                    | ServerMessage::PeerPresent { .. }
+                    | ServerMessage::PeerLeft { .. },
                 )) => {}
-                other => panic!("waiting for {missing:?} to join, got {other:?}"),
+                other => panic!("waiting for {missing:?} to leave, got {other:?}"),
             }
         }
     }
 
-    /// Joins `room` where `others` are on another node: they are in the answer or are
-    /// announced right after it.
-    async fn join_across(&mut self, room: RoomId, others: &[PeerId]) {
+    /// Joins `room` where `others` are on another node: each is in the answer or announced
+    /// right after it. Returns, for each, whether we connect to it (see [`Client::news_of`];
+    /// listed members are ones we connect to).
+    async fn join_with_news(&mut self, room: RoomId, others: &[PeerId]) -> HashMap<PeerId, bool> {
         let listed = self.join(room).await;
         let missing: Vec<PeerId> = others
             .iter()
             .copied()
             .filter(|other| !listed.contains(other))
             .collect();
-        self.expect_joins(room, &missing).await;
+        let mut news = self.news_of(room, &missing).await;
+        for other in others.iter().filter(|other| listed.contains(other)) {
+            news.insert(*other, true);
+        }
+        news
+    }
+}
+
+/// `newcomer` joins `room` on another node than `members`: each side hears of the other,
+/// and each pair agrees on which of them connects.
+async fn join_across(newcomer: &mut Client, room: RoomId, members: &mut [&mut Client]) {
+    let peers: Vec<PeerId> = members.iter().map(|member| member.peer).collect();
+    let news = newcomer.join_with_news(room, &peers).await;
+    for member in members.iter_mut() {
+        let theirs = member.news_of(room, &[newcomer.peer]).await;
+        assert_one_connects(&[(newcomer.peer, &news), (member.peer, &theirs)]);
+    }
+}
+
+/// Every pair of members across the nodes agrees on which of them connects to the other:
+/// exactly one does (the app connects to the members it hears were there before it, and
+/// waits for the newcomers).
+fn assert_one_connects(news: &[(PeerId, &HashMap<PeerId, bool>)]) {
+    for (x, of_x) in news {
+        for (y, of_y) in news {
+            if let (Some(x_connects), Some(y_connects)) = (of_x.get(y), of_y.get(x)) {
+                assert_ne!(x_connects, y_connects, "{x:?} and {y:?} disagree");
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Whether we connect to `peer` of `room` (it was listed in our join answer, `listed`,
+    /// or announced as `peer-present`) rather than it to us (`peer-joined`).
+    async fn we_connect_to(&mut self, room: RoomId, peer: PeerId, listed: &[PeerId]) -> bool {
+        listed.contains(&peer) || self.news_of(room, &[peer]).await[&peer]
     }
 }
 
@@ -281,8 +353,7 @@ async fn members_on_two_nodes_signal_relay_and_share_the_mailbox() {
     let mut b = two.client().await;
     assert_ne!(a.peer, b.peer);
     assert_eq!(a.join(room(1)).await, []);
-    b.join_across(room(1), &[a.peer]).await;
-    a.expect_presence(room(1), b.peer, true).await;
+    join_across(&mut b, room(1), &mut [&mut a]).await;
     talk(&mut a, &mut b, "one").await;
 
     // Only room members: a peer on node two in another room is out of reach.
@@ -315,6 +386,27 @@ async fn members_on_two_nodes_signal_relay_and_share_the_mailbox() {
 }
 
 #[tokio::test]
+async fn members_joining_on_two_nodes_at_once_agree_on_who_connects() {
+    // The app connects to the members it is told were there before it (`joined`,
+    // `peer-present`) and waits for the ones announced as newcomers (`peer-joined`). When
+    // a room opens on two nodes at once, each node learns of the other's member only after
+    // its own joined: both must still agree on one newcomer per pair, or neither connects
+    // (or both do).
+    let Some((_nats, one, two)) = cluster().await else {
+        return;
+    };
+    for n in 0..6u8 {
+        let mut a = one.client().await;
+        let mut b = two.client().await;
+        let room = room(20 + n);
+        let (a_listed, b_listed) = tokio::join!(a.join(room), b.join(room));
+        let a_connects = a.we_connect_to(room, b.peer, &a_listed).await;
+        let b_connects = b.we_connect_to(room, a.peer, &b_listed).await;
+        assert_ne!(a_connects, b_connects, "round {n}: exactly one connects");
+    }
+}
+
+#[tokio::test]
 async fn a_nats_outage_leaves_each_node_serving_its_own_and_then_heals() {
     let Some((mut nats, one, two)) = cluster().await else {
         return;
@@ -325,9 +417,7 @@ async fn a_nats_outage_leaves_each_node_serving_its_own_and_then_heals() {
     a.join(room(3)).await;
     c.join(room(3)).await;
     a.expect_presence(room(3), c.peer, true).await;
-    b.join_across(room(3), &[a.peer, c.peer]).await;
-    a.expect_presence(room(3), b.peer, true).await;
-    c.expect_presence(room(3), b.peer, true).await;
+    join_across(&mut b, room(3), &mut [&mut a, &mut c]).await;
     talk(&mut a, &mut b, "before").await;
 
     nats.kill().await;
@@ -336,13 +426,12 @@ async fn a_nats_outage_leaves_each_node_serving_its_own_and_then_heals() {
     // Each side sees the other side leave, and goes on alone.
     a.expect_presence(room(3), b.peer, false).await;
     c.expect_presence(room(3), b.peer, false).await;
-    b.expect_presence(room(3), a.peer, false).await;
-    b.expect_presence(room(3), c.peer, false).await;
+    b.expect_lefts(room(3), &[a.peer, c.peer]).await;
     talk(&mut a, &mut c, "alone").await;
     a.relay(b.peer, b"nowhere").await;
     a.expect_error(ErrorCode::UnknownPeer).await;
     let mut d = two.client().await;
-    d.join_across(room(3), &[b.peer]).await;
+    assert_eq!(d.join(room(3)).await, [b.peer]);
     b.expect_presence(room(3), d.peer, true).await;
     talk(&mut b, &mut d, "alone too").await;
     // Deposits need the shared log: refused while it is gone, never half-stored.
@@ -353,10 +442,17 @@ async fn a_nats_outage_leaves_each_node_serving_its_own_and_then_heals() {
     nats.restart().await;
     one.wait_nats_connected(true).await;
     two.wait_nats_connected(true).await;
-    a.expect_joins(room(3), &[b.peer, d.peer]).await;
-    b.expect_joins(room(3), &[a.peer, c.peer]).await;
-    c.expect_joins(room(3), &[b.peer, d.peer]).await;
-    d.expect_joins(room(3), &[a.peer, c.peer]).await;
+    // Everyone hears of the other side again, and each pair agrees who connects.
+    let a_news = a.news_of(room(3), &[b.peer, d.peer]).await;
+    let c_news = c.news_of(room(3), &[b.peer, d.peer]).await;
+    let b_news = b.news_of(room(3), &[a.peer, c.peer]).await;
+    let d_news = d.news_of(room(3), &[a.peer, c.peer]).await;
+    assert_one_connects(&[
+        (a.peer, &a_news),
+        (b.peer, &b_news),
+        (c.peer, &c_news),
+        (d.peer, &d_news),
+    ]);
     talk(&mut a, &mut b, "healed").await;
     talk(&mut d, &mut c, "healed too").await;
     let seq = a.deposit(&keys, b"now").await;
@@ -373,8 +469,7 @@ async fn a_killed_node_s_clients_reconnect_to_the_other_and_lose_nothing() {
     let mut a = one.client().await;
     let mut b = two.client().await;
     a.join(room(4)).await;
-    b.join_across(room(4), &[a.peer]).await;
-    a.expect_presence(room(4), b.peer, true).await;
+    join_across(&mut b, room(4), &mut [&mut a]).await;
     talk(&mut a, &mut b, "before").await;
     let keys = keys(7);
     let seq = b.deposit(&keys, b"written on two").await;
