@@ -582,8 +582,13 @@ impl AppState {
                 if *member == me {
                     continue;
                 }
-                let read = member_progress.read.is_some_and(|read| read >= message.key);
-                if read || member_progress.delivered >= message.key.seq {
+                // A read marker covers the room order up to a point, but a member may have
+                // read past one of ours it does not hold yet (a concurrent message ordered
+                // before theirs): it counts once they hold ours.
+                let delivered = member_progress.delivered >= message.key.seq;
+                let read =
+                    delivered && member_progress.read.is_some_and(|read| read >= message.key);
+                if delivered {
                     receipt.delivered.push(self.name_of(member));
                 }
                 if read {

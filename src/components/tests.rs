@@ -242,6 +242,11 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
             .unwrap()
             .contains("Read by: Bob")
     );
+    // Carol read past our message without holding it (she read a concurrent message
+    // ordered after it): no receipt from her.
+    state.update_progress(member(3), None, Some(key));
+    leptos::task::tick().await;
+    assert!(text(1).contains("Read by 1"), "{}", text(1));
     assert_eq!(
         state
             .progress
