@@ -282,16 +282,7 @@ impl Tab {
             tab.screen
                 .background_unread
                 .update(|rooms| _ = rooms.insert(room.id(), state.unread));
-            tab.screen.show_room(RoomView {
-                id: room.id(),
-                title: room.title.clone(),
-                link: room_link(&room.secret),
-                last_opened: match room.last_opened_ms {
-                    0 => String::new(),
-                    ms => clock::format_time(confab_core::UnixMillis(ms)),
-                },
-                current: false,
-            });
+            tab.screen.show_room(room_view(&room, false));
             let commands = Commands::new();
             driver::start(
                 client,
@@ -334,6 +325,20 @@ fn show_restored(client: &Client, state: &AppState) {
             names.insert(*member, name.to_owned());
         }
     });
+}
+
+/// How the rooms list shows a saved room.
+fn room_view(room: &SavedRoom, current: bool) -> RoomView {
+    RoomView {
+        id: room.id(),
+        title: room.title.clone(),
+        link: room_link(&room.secret),
+        last_opened: match room.last_opened_ms {
+            0 => String::new(),
+            ms => clock::format_time(confab_core::UnixMillis(ms)),
+        },
+        current,
+    }
 }
 
 /// The link that opens `room` (its secret in the fragment).
@@ -443,16 +448,7 @@ async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoo
     let others = saved.iter().filter(|r| r.id() != id);
     let views = std::iter::once(&current)
         .chain(others)
-        .map(|room| RoomView {
-            id: room.id(),
-            title: room.title.clone(),
-            link: room_link(&room.secret),
-            last_opened: match room.last_opened_ms {
-                0 => String::new(),
-                ms => clock::format_time(confab_core::UnixMillis(ms)),
-            },
-            current: room.id() == id,
-        })
+        .map(|room| room_view(room, room.id() == id))
         .collect();
     state.rooms.set(views);
     current

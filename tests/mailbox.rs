@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use confab_e2e::{Browser, Chromedriver, Env, Pair, Server, eventually};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, metric};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_written_while_away_arrive_from_the_mailbox() -> anyhow::Result<()> {
@@ -51,18 +50,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Bob opens the app again (no link: his last room), alone, and reads the mailbox.
-    let b = bob.open_chat(&format!("{}/", pair.server.url)).await?;
-    anyhow::ensure!(
-        b.invite_link().await? == invite,
-        "Bob is not back in the same room"
-    );
-    let items = b.wait_for_messages(&all).await?;
-    for (item, text) in items.iter().zip(all) {
-        anyhow::ensure!(
-            item.contains(&alice_name),
-            "{text:?} is not shown as Alice's: {item:?}"
-        );
-    }
+    let b = back_in_the_room(bob, &pair.server, &invite, &all, &alice_name).await?;
     // Nobody was linked to Bob (online, or online and then gone): the mailbox it was.
     let members = b.members().await?;
     anyhow::ensure!(
@@ -195,18 +183,7 @@ async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> a
     // Alice closes her tab; Bob comes back alone and reads everything.
     alice.driver().goto("about:blank").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let b = bob.open_chat(&format!("{}/", server.url)).await?;
-    anyhow::ensure!(
-        b.invite_link().await? == invite,
-        "Bob is not back in the same room"
-    );
-    let items = b.wait_for_messages(&all).await?;
-    for (item, text) in items.iter().zip(all) {
-        anyhow::ensure!(
-            item.contains(&alice_name),
-            "{text:?} is not shown as Alice's: {item:?}"
-        );
-    }
+    let b = back_in_the_room(bob, &server, &invite, &all, &alice_name).await?;
     let members = b.members().await?;
     anyhow::ensure!(
         !members.iter().any(|m| m.is_online()),
@@ -216,23 +193,34 @@ async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> a
     bob.assert_no_console_errors().await
 }
 
+/// Bob opens the app again (no link: his last room) and it is the room of `invite`, showing
+/// `all` as messages from `alice_name`.
+async fn back_in_the_room<'a>(
+    bob: &'a Browser,
+    server: &Server,
+    invite: &str,
+    all: &[&str],
+    alice_name: &str,
+) -> anyhow::Result<ChatPage<'a>> {
+    let b = bob.open_chat(&format!("{}/", server.url)).await?;
+    anyhow::ensure!(
+        b.invite_link().await? == invite,
+        "Bob is not back in the same room"
+    );
+    let items = b.wait_for_messages(all).await?;
+    for (item, text) in items.iter().zip(all) {
+        anyhow::ensure!(
+            item.contains(alice_name),
+            "{text:?} is not shown as Alice's: {item:?}"
+        );
+    }
+    Ok(b)
+}
+
 /// Waits until the header's status line contains `text`.
 async fn wait_status(page: &confab_e2e::ChatPage<'_>, text: &str) -> anyhow::Result<()> {
     eventually(&format!("the status to say {text:?}"), || async {
         Ok(page.server_status().await?.contains(text).then_some(()))
     })
     .await
-}
-
-/// A counter from the server's `/metrics`.
-async fn metric(port: u16, name: &str) -> anyhow::Result<u64> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let request = format!("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    response
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
 }
