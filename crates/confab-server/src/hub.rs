@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::extract::ws::Message;
 use confab_core::signal::{ErrorCode, ServerMessage};
 use confab_core::{PeerId, RoomId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::cluster::{NodeId, Outgoing, Presence};
+use crate::inbox::{Full, Inbox};
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -44,8 +45,7 @@ pub(crate) enum Route {
 pub(crate) struct Registration {
     hub: Arc<Hub>,
     peer: PeerId,
-    outbound: mpsc::Receiver<Message>,
-    kick: Arc<Notify>,
+    inbox: Arc<Inbox>,
 }
 
 /// Why the hub refused a request.
@@ -87,8 +87,7 @@ struct Remote {
 }
 
 struct Member {
-    outbound: mpsc::Sender<Message>,
-    kick: Arc<Notify>,
+    inbox: Arc<Inbox>,
     /// Kicked already: do not log it again.
     is_kicked: bool,
     /// Rooms in join order; at most `max_rooms`.
@@ -115,8 +114,7 @@ impl Hub {
     /// Registers a new connection under a fresh random id: never 0, unique among live
     /// connections.
     pub(crate) fn register(self: &Arc<Hub>) -> Registration {
-        let (sender, outbound) = mpsc::channel(self.queue_len);
-        let kick = Arc::new(Notify::new());
+        let inbox = Arc::new(Inbox::new(self.queue_len));
         let mut inner = self.lock();
         let peer = loop {
             let candidate = rand::random::<u64>();
@@ -129,8 +127,7 @@ impl Hub {
             }
         };
         let member = Member {
-            outbound: sender,
-            kick: Arc::clone(&kick),
+            inbox: Arc::clone(&inbox),
             is_kicked: false,
             rooms: Vec::new(),
         };
@@ -138,8 +135,7 @@ impl Hub {
         Registration {
             hub: Arc::clone(self),
             peer,
-            outbound,
-            kick,
+            inbox,
         }
     }
 
@@ -409,10 +405,9 @@ impl Registration {
         &self.hub
     }
 
-    /// The queue of messages other connections sent us, and the kick signal, borrowed
-    /// together so a connection can wait on both.
-    pub(crate) fn inbox(&mut self) -> (&mut mpsc::Receiver<Message>, &Notify) {
-        (&mut self.outbound, &self.kick)
+    /// The queue of messages other connections sent us, and the kick signal.
+    pub(crate) fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 }
 
@@ -572,17 +567,10 @@ fn deliver(peers: &mut HashMap<PeerId, Member>, to: PeerId, message: Message) {
     let Some(member) = peers.get_mut(&to) else {
         return;
     };
-    match member.outbound.try_send(message) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            if !member.is_kicked {
-                warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
-                member.is_kicked = true;
-                member.kick.notify_one();
-            }
-        }
-        // Its task is already gone; `Registration::drop` is about to unregister it.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    if member.inbox.try_push(message) == Err(Full) && !member.is_kicked {
+        warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
+        member.is_kicked = true;
+        member.inbox.kick();
     }
 }
 
@@ -600,8 +588,8 @@ mod tests {
 
     /// Everything queued for `registration`, decoded.
     fn drain(registration: &mut Registration) -> Vec<ServerMessage> {
-        let (outbound, _) = registration.inbox();
-        std::iter::from_fn(|| outbound.try_recv().ok())
+        let inbox = registration.inbox();
+        std::iter::from_fn(|| inbox.try_pop())
             .map(|message| match message {
                 Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
                 other => panic!("unexpected {other:?}"),
@@ -687,7 +675,7 @@ mod tests {
     fn forward_needs_a_shared_room() {
         let hub = hub();
         let a = hub.register();
-        let mut b = hub.register();
+        let b = hub.register();
         let c = hub.register();
         hub.join(a.peer(), room(1)).unwrap();
         hub.join(b.peer(), room(1)).unwrap();
@@ -708,8 +696,7 @@ mod tests {
             hub.forward(a.peer(), b.peer(), Message::binary(vec![7])),
             Ok(())
         );
-        let (outbound, _) = b.inbox();
-        assert_eq!(outbound.try_recv().ok(), Some(Message::binary(vec![7])));
+        assert_eq!(b.inbox().try_pop(), Some(Message::binary(vec![7])));
     }
 
     #[test]
@@ -791,7 +778,7 @@ mod tests {
     async fn a_full_queue_kicks_the_recipient() {
         let hub = hub();
         let a = hub.register();
-        let mut b = hub.register();
+        let b = hub.register();
         hub.join(a.peer(), room(1)).unwrap();
         hub.join(b.peer(), room(1)).unwrap();
         for n in 0..5 {
@@ -800,12 +787,12 @@ mod tests {
                 Ok(())
             );
         }
-        let (outbound, kick) = b.inbox();
-        tokio::time::timeout(std::time::Duration::from_secs(1), kick.notified())
+        let inbox = b.inbox();
+        tokio::time::timeout(std::time::Duration::from_secs(1), inbox.kicked())
             .await
             .expect("kicked");
         assert_eq!(
-            std::iter::from_fn(|| outbound.try_recv().ok()).count(),
+            std::iter::from_fn(|| inbox.try_pop()).count(),
             4,
             "queue stays bounded"
         );

@@ -32,6 +32,7 @@
 mod cluster;
 mod config;
 mod hub;
+mod inbox;
 mod limits;
 mod mailbox;
 mod metrics;

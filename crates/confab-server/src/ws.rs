@@ -200,21 +200,25 @@ impl Connection {
             relay_bytes_per_sec: self.shared.relay_bytes_per_sec.get(),
             relay_burst_bytes: self.shared.relay_burst_bytes,
         };
-        self.send_server(&welcome).await?;
+        Box::pin(self.send_server(&welcome)).await?;
+        drop(welcome);
         loop {
-            let (outbound, kick) = self.registration.inbox();
+            let inbox = self.registration.inbox();
             let event = tokio::select! {
                 biased;
                 () = stopped(&mut self.stop) => return Err(End::Shutdown),
-                () = kick.notified() => return Err(End::TooSlow),
-                Some(message) = outbound.recv() => Event::Outbound(message),
+                () = inbox.kicked() => return Err(End::TooSlow),
+                message = inbox.recv() => Event::Outbound(message),
                 inbound = self.socket.recv() => Event::Inbound(inbound),
             };
+            // Handling and sending are boxed: their futures (a mailbox deposit through
+            // the cluster's log, a write under a timeout) are far larger than the wait
+            // above, and inline they would size every idle connection's task.
             match event {
-                Event::Outbound(message) => self.send(message).await?,
+                Event::Outbound(message) => Box::pin(self.send(message)).await?,
                 Event::Inbound(None) => return Err(End::ClientClosed),
                 Event::Inbound(Some(Err(err))) => return Err(classify(err)),
-                Event::Inbound(Some(Ok(message))) => self.handle(message).await?,
+                Event::Inbound(Some(Ok(message))) => Box::pin(self.handle(message)).await?,
             }
         }
     }
@@ -590,11 +594,11 @@ impl Connection {
 
     /// Writes one frame, giving up on shutdown, on a kick, or after [`SEND_TIMEOUT`].
     async fn send(&mut self, message: Message) -> Result<(), End> {
-        let (_, kick) = self.registration.inbox();
+        let inbox = self.registration.inbox();
         tokio::select! {
             biased;
             () = stopped(&mut self.stop) => Err(End::Shutdown),
-            () = kick.notified() => Err(End::TooSlow),
+            () = inbox.kicked() => Err(End::TooSlow),
             sent = timeout(SEND_TIMEOUT, self.socket.send(message)) => match sent {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(End::TransportFailed),
