@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confab_core::RoomSecret;
-use confab_core::client::OutboxRecord;
+use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::Frame;
@@ -400,6 +400,8 @@ struct Driver {
     store: Option<Rc<BrowserStore>>,
     /// Accepted events not yet handed to the store.
     unsaved: Vec<Vec<u8>>,
+    /// Core's latest receipts record, not saved yet.
+    unsaved_receipts: Option<ReceiptsRecord>,
     /// Frame bytes handed to links or the relay since start (benchmarks read it).
     bytes_sent: u64,
     /// People met before.
@@ -461,6 +463,7 @@ pub fn start(
         idle_at: clock::now() + IDLE_AFTER,
         store,
         unsaved: Vec::new(),
+        unsaved_receipts: None,
         bytes_sent: 0,
         contacts,
         saved_room: room,
@@ -624,6 +627,15 @@ impl Driver {
                 "mailbox cursor unreadable, reading from the start: {error}"
             )),
         }
+        // Receipts before the first message views are drawn, so what members hold and read
+        // shows at once, not "pending" until one links.
+        match store.receipts(self.room).await {
+            Ok(Some(record)) => self.client.restore_receipts(record),
+            Ok(None) => {}
+            Err(error) => log(&format!(
+                "receipts record unreadable, showing none until members link: {error}"
+            )),
+        }
         let record = match store.outbox(self.room).await {
             Ok(record) => record.unwrap_or_default(),
             Err(error) => {
@@ -643,7 +655,8 @@ impl Driver {
     fn save_events(&mut self) {
         let cursor = self.mailbox.take_unsaved_cursor();
         let outbox = self.mailbox.take_unsaved_outbox();
-        if self.unsaved.is_empty() && cursor.is_none() && outbox.is_none() {
+        let receipts = self.unsaved_receipts.take();
+        if self.unsaved.is_empty() && cursor.is_none() && outbox.is_none() && receipts.is_none() {
             return;
         }
         let events = std::mem::take(&mut self.unsaved);
@@ -662,6 +675,11 @@ impl Driver {
                 && let Err(error) = store.save_outbox(room, &outbox).await
             {
                 log(&format!("outbox record not saved: {error}"));
+            }
+            if let Some(receipts) = receipts
+                && let Err(error) = store.save_receipts(room, &receipts).await
+            {
+                log(&format!("receipts record not saved: {error}"));
             }
             if let Err(error) = saved {
                 let text = match error {
@@ -1497,6 +1515,7 @@ impl Driver {
             Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
             Event::MailboxDeposit { seq, entry } => self.deposit(seq, entry),
             Event::PersistOutbox { record } => self.mailbox.note_outbox(record),
+            Event::PersistReceipts { record } => self.unsaved_receipts = Some(record),
             _ => {}
         }
     }

@@ -97,13 +97,13 @@ async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> a
     b.wait_for_member("Alice online", |m| m.is_online()).await?;
     a.send("before the outage").await?;
     b.wait_for_messages(&["before the outage"]).await?;
-    // Bob's receipt reaches Alice ("Delivered to 1", or "Read by 1" once he has read it),
-    // then he closes his tab.
-    eventually("Bob's delivery receipt", || async {
+    // Bob's receipts reach Alice (his page is visible, so he reads it), then he closes
+    // his tab.
+    eventually("Bob's read receipt", || async {
         Ok(a.message_items()
             .await?
             .first()
-            .is_some_and(|item| item.contains("Delivered to 1") || item.contains("Read by 1"))
+            .is_some_and(|item| item.contains("Read by 1"))
             .then_some(()))
     })
     .await?;
@@ -123,6 +123,11 @@ async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> a
     alice.driver().refresh().await?;
     let a = alice.open_page_current().await?;
     a.wait_for_messages(&["before the outage"]).await?;
+    // Receipts are kept: alone after the reload, she still sees Bob read it.
+    read_by_one(&a, "before the outage").await?;
+    alice
+        .screenshot(env, "mailbox-reload-alice-receipts-kept.png")
+        .await?;
 
     // The server dies; Alice, alone, writes three messages: her tab can deposit nothing.
     server.kill().await?;
@@ -147,6 +152,16 @@ async fn offline_reload_scenario(env: &Env, alice: &Browser, bob: &Browser) -> a
     let a = alice.open_page_current().await?;
     a.wait_for_messages(&all).await?;
     wait_status(&a, "unreachable").await?;
+    read_by_one(&a, "before the outage").await?;
+    let items = a.message_items().await?;
+    for text in offline {
+        anyhow::ensure!(
+            items
+                .iter()
+                .any(|item| item.contains(text) && item.contains("Pending")),
+            "{text:?} is not shown as pending: {items:#?}"
+        );
+    }
     alice
         .screenshot(env, "mailbox-reload-alice-reloaded.png")
         .await?;
@@ -215,6 +230,21 @@ async fn back_in_the_room<'a>(
         );
     }
     Ok(b)
+}
+
+/// Waits until the message `text` shows as read by one member (not pending).
+async fn read_by_one(page: &ChatPage<'_>, text: &str) -> anyhow::Result<()> {
+    eventually(&format!("{text:?} to show \"Read by 1\""), || async {
+        Ok(page
+            .message_items()
+            .await?
+            .iter()
+            .any(|item| {
+                item.contains(text) && item.contains("Read by 1") && !item.contains("Pending")
+            })
+            .then_some(()))
+    })
+    .await
 }
 
 /// Waits until the header's status line contains `text`.

@@ -36,6 +36,7 @@
 //! | `meta`     | `"profile"`                       | [`Profile`]                     |
 //! | `meta`     | `"mailbox:"` ‖ room id            | the room's mailbox cursor       |
 //! | `meta`     | `"outbox:"` ‖ room id             | the room's [`OutboxRecord`]     |
+//! | `meta`     | `"receipts:"` ‖ room id           | the room's [`ReceiptsRecord`]   |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -61,7 +62,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use confab_core::client::OutboxRecord;
+use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::signal::MailboxSeq;
 use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
 use confab_core::{RoomId, RoomSecret};
@@ -95,6 +96,8 @@ const KEY_PROFILE: &[u8] = b"profile";
 const KEY_MAILBOX_CURSOR: &[u8] = b"mailbox:";
 /// Prefix of a room's outbox record in `meta` (followed by the room id).
 const KEY_OUTBOX: &[u8] = b"outbox:";
+/// Prefix of a room's receipts record in `meta` (followed by the room id).
+const KEY_RECEIPTS: &[u8] = b"receipts:";
 /// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
 const RECORD_VERSION: u8 = 1;
 
@@ -479,8 +482,8 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
-    /// Deletes a room, all its events, its mailbox cursor and its outbox record, in one
-    /// transaction.
+    /// Deletes a room, all its events, its mailbox cursor, its outbox record and its
+    /// receipts, in one transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
         let prefix = room.as_bytes().to_vec();
         self.backend
@@ -500,6 +503,10 @@ impl<B: Backend> Store<B> {
                 Op::DeletePrefix {
                     store: META,
                     prefix: outbox_key(room),
+                },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: receipts_key(room),
                 },
             ])
             .await?;
@@ -567,6 +574,28 @@ impl<B: Backend> Store<B> {
     /// its unacknowledged events once more, which members ignore.
     pub async fn save_outbox(&self, room: RoomId, record: &OutboxRecord) -> Result<(), StoreError> {
         let op = self.sealed_put(META, outbox_key(room), &record.encode())?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// What members of `room` hold of our events and how far they read (core's
+    /// [`ReceiptsRecord`]); `None` if none was saved.
+    pub async fn receipts(&self, room: RoomId) -> Result<Option<ReceiptsRecord>, StoreError> {
+        match self.load(META, &receipts_key(room)).await? {
+            Some(plain) => ReceiptsRecord::decode(&plain)
+                .map(Some)
+                .map_err(|error| StoreError::Corrupt(error.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves (replaces) `room`'s receipts record. Not exported: an imported profile shows
+    /// our messages as pending until members link again and say what they hold.
+    pub async fn save_receipts(
+        &self,
+        room: RoomId,
+        record: &ReceiptsRecord,
+    ) -> Result<(), StoreError> {
+        let op = self.sealed_put(META, receipts_key(room), &record.encode())?;
         self.backend.write(vec![op]).await
     }
 
@@ -848,6 +877,14 @@ fn mailbox_cursor_key(room: RoomId) -> Vec<u8> {
 /// core's, [`OutboxRecord::encode`]).
 fn outbox_key(room: RoomId) -> Vec<u8> {
     let mut key = KEY_OUTBOX.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// `"receipts:" ‖ room id`: where a room's receipts record lives in `meta` (its encoding
+/// is core's, [`ReceiptsRecord::encode`]).
+fn receipts_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_RECEIPTS.to_vec();
     key.extend_from_slice(room.as_bytes());
     key
 }

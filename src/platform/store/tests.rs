@@ -852,3 +852,60 @@ async fn outbox_records_are_per_room_and_forgotten_with_the_room() {
     assert_eq!(store.outbox(a.id()).await.unwrap(), None);
     assert!(store.outbox(b.id()).await.unwrap().is_some());
 }
+
+#[wasm_bindgen_test]
+async fn receipts_records_are_sealed_per_room_and_forgotten_with_the_room() {
+    use confab_core::client::ReceiptsRecord;
+    use confab_core::{MemberKey, OrderKey};
+    let backend = MemoryBackend::default();
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    let (a, b) = (room(1, "A", 1), room(2, "B", 2));
+    store.save_room(&a).await.unwrap();
+    store.save_room(&b).await.unwrap();
+    assert_eq!(store.receipts(a.id()).await.unwrap(), None);
+    // Bob holds our events up to 3 and read up to one of them; Carol holds 1.
+    let (bob, carol) = (
+        MemberKey::from_bytes([7; 32]),
+        MemberKey::from_bytes([8; 32]),
+    );
+    let read = OrderKey {
+        lamport: 4,
+        author: MemberKey::from_bytes([1; 32]),
+        seq: 3,
+    };
+    let record = ReceiptsRecord::new([(bob, 3, Some(read)), (carol, 1, None)]);
+    store.save_receipts(a.id(), &record).await.unwrap();
+    store
+        .save_receipts(b.id(), &ReceiptsRecord::new([(carol, 9, None)]))
+        .await
+        .unwrap();
+    // Sealed: the plain encoding is not what is stored.
+    let mut key = b"receipts:".to_vec();
+    key.extend_from_slice(a.id().as_bytes());
+    let raw = store.backend().get(META, &key).await.unwrap().unwrap();
+    assert_ne!(raw, record.encode());
+    // Reopened: still there, each room its own.
+    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+        .await
+        .unwrap();
+    let loaded = store.receipts(a.id()).await.unwrap().unwrap();
+    assert_eq!(loaded, record);
+    assert_eq!(loaded.get(&bob), Some((3, Some(read))));
+    assert_eq!(
+        store.receipts(b.id()).await.unwrap().unwrap().get(&carol),
+        Some((9, None))
+    );
+    // Not exported.
+    let exported = store.export("export passphrase").await.unwrap();
+    let fresh: MemoryStore = Store::open_backend(MemoryBackend::default(), None, FAST)
+        .await
+        .unwrap();
+    fresh.import(&exported, "export passphrase").await.unwrap();
+    assert_eq!(fresh.receipts(a.id()).await.unwrap(), None);
+    // Forgetting a room forgets its record, not the other room's.
+    store.forget_room(a.id()).await.unwrap();
+    assert_eq!(store.receipts(a.id()).await.unwrap(), None);
+    assert!(store.receipts(b.id()).await.unwrap().is_some());
+}

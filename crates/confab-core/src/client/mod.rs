@@ -11,6 +11,7 @@
 
 mod files;
 mod mailbox;
+mod receipts;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,9 @@ use crate::wire::{
 };
 pub use files::{Direction, TransferState, TransferUpdate};
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
+pub use receipts::{
+    MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
+};
 
 /// The ChaCha20 stream of the client's seed that deposit nonces come from.
 const MAILBOX_RNG_STREAM: u64 = 1;
@@ -286,6 +290,13 @@ pub enum Event {
     PersistOutbox {
         /// What is known now.
         record: OutboxRecord,
+    },
+    /// Receipts moved (gathered for [`PERSIST_RECEIPTS_AFTER`]): persist this record
+    /// (replacing the last) and give it back to [`Client::restore_receipts`] on the next
+    /// start.
+    PersistReceipts {
+        /// Every member's receipts now.
+        record: ReceiptsRecord,
     },
 }
 
@@ -761,6 +772,8 @@ impl Client {
         for member in self.typing.keys().copied().collect::<Vec<_>>() {
             self.stop_typing(member);
         }
+        // The page may be going away: report receipts not reported yet now.
+        self.flush_receipts();
     }
 
     /// Fires every expired timer. Early or repeated calls do nothing.
@@ -945,6 +958,7 @@ impl Client {
             Body::Read { up_to } => {
                 if self.sync.note_read(member, up_to) {
                     self.events.push_back(Event::Read { member, up_to });
+                    self.receipts_moved(now);
                 }
             }
             Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
@@ -986,6 +1000,7 @@ impl Client {
         }
         self.request_missing_all(now);
         self.deposit_outbox_if_alone();
+        self.flush_receipts();
     }
 
     /// A verified peer sent authenticated nonsense: drop it, tell the caller to close the

@@ -51,6 +51,9 @@ pub(crate) struct Sync {
     anti_entropy_due: Option<Instant>,
     /// Per member: our events they hold (delivery receipts) and how far they read.
     progress: HashMap<MemberKey, Progress>,
+    /// From when receipts that moved may be reported for persisting (not a deadline of
+    /// its own: see the `receipts` module).
+    pub(super) receipts_due: Option<Instant>,
     /// When a proof of equivocation was last shown to a link (frames may be lost, so it
     /// is shown again if the link still holds that author's events later).
     proofs_sent: BTreeMap<(PeerId, MemberKey), Instant>,
@@ -78,6 +81,23 @@ impl Sync {
             self.anti_entropy_due = None;
             self.have_due = None;
         }
+    }
+
+    /// Records that a member holds our events up to `up_to`; true if that moved forward.
+    pub(crate) fn note_delivered(&mut self, member: MemberKey, up_to: u64) -> bool {
+        let progress = self.progress.entry(member).or_default();
+        if up_to <= progress.delivered {
+            return false;
+        }
+        progress.delivered = up_to;
+        true
+    }
+
+    /// Every member's receipts: delivered, read marker.
+    pub(crate) fn receipts(&self) -> impl Iterator<Item = (MemberKey, u64, Option<OrderKey>)> + '_ {
+        self.progress
+            .iter()
+            .map(|(member, progress)| (*member, progress.delivered, progress.read))
     }
 
     /// Records a member's read marker; true if it moved forward.
@@ -181,15 +201,12 @@ impl Client {
                 continue;
             }
             self.note_peer_holds(peer, author, mark.seq);
-            if author == me {
-                let progress = self.sync.progress.entry(member).or_default();
-                if mark.seq > progress.delivered {
-                    progress.delivered = mark.seq;
-                    self.events.push_back(Event::Delivered {
-                        member,
-                        up_to: mark.seq,
-                    });
-                }
+            if author == me && self.sync.note_delivered(member, mark.seq) {
+                self.events.push_back(Event::Delivered {
+                    member,
+                    up_to: mark.seq,
+                });
+                self.receipts_moved(now);
             }
         }
         for mark in marks {
@@ -570,6 +587,7 @@ impl Client {
                 }
             }
         }
+        self.handle_receipts_timeout(now);
     }
 
     /// Tells the authors of newly accepted events (receipts) and a few random peers that

@@ -1,0 +1,323 @@
+//! Receipts record unit tests: its encoding (round trip, corrupt records refused, the
+//! member cap), restoring it (progress and events come back, banned members and claims
+//! beyond our chain do not), and coalescing (one report per burst, at a timer or when a
+//! link goes).
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::Duration;
+
+use super::super::{Client, Config, Event, Output, Role};
+use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
+use crate::history::{OrderKey, UnixMillis};
+use crate::identity::Identity;
+use crate::ids::PeerId;
+use crate::room::RoomSecret;
+use crate::{Instant, MemberKey};
+
+const A: usize = 0;
+const B: usize = 1;
+
+fn client(n: u8) -> Client {
+    let config = Config {
+        display_name: format!("c{n}"),
+        ..Config::default()
+    };
+    Client::new(
+        Identity::from_seed([n; 32]),
+        RoomSecret::from_bytes([5; 32]),
+        config,
+        [n; 32],
+    )
+}
+
+fn peer_of(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+fn key(n: u8) -> MemberKey {
+    MemberKey::from_bytes([n; 32])
+}
+
+fn order_key(lamport: u64, author: u8, seq: u64) -> OrderKey {
+    OrderKey {
+        lamport,
+        author: key(author),
+        seq,
+    }
+}
+
+/// Two clients back to back, collecting their events.
+struct Duo {
+    now: Instant,
+    clients: [Client; 2],
+    events: [Vec<Event>; 2],
+}
+
+impl Duo {
+    fn new() -> Duo {
+        Duo {
+            now: Instant::now(),
+            clients: [client(1), client(2)],
+            events: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn connect(&mut self) {
+        let now = self.now;
+        self.clients[B].add_peer(now, peer_of(A), Role::Responder);
+        self.clients[A].add_peer(now, peer_of(B), Role::Initiator);
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for idx in [A, B] {
+                loop {
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            let now = self.now;
+                            self.clients[to].handle_frame(now, peer_of(idx), &t.bytes);
+                        }
+                        Output::Event(e) => self.events[idx].push(e),
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn wait(&mut self, by: Duration) {
+        self.now += by;
+        let now = self.now;
+        for client in &mut self.clients {
+            client.handle_timeout(now);
+        }
+        self.pump();
+    }
+
+    /// A posts, B catches up and reads it; A hears both receipts.
+    fn post_and_read(&mut self, text: &str) -> OrderKey {
+        let now = self.now;
+        self.clients[A].send_text(now, UnixMillis(1), text).unwrap();
+        self.pump();
+        // B's delivery receipt goes out after its announcement delay.
+        self.wait(Duration::from_millis(300));
+        let key = self.clients[B].messages().last().unwrap().key;
+        let now = self.now;
+        self.clients[B].mark_read(now, key);
+        self.pump();
+        key
+    }
+
+    /// The receipts records A reported, in order.
+    fn reported(&self) -> Vec<ReceiptsRecord> {
+        self.events[A]
+            .iter()
+            .filter_map(|event| match event {
+                Event::PersistReceipts { record } => Some(record.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn drain(client: &mut Client) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        match client.poll_output() {
+            Output::Transmit(_) => {}
+            Output::Event(event) => events.push(event),
+            Output::Timeout(_) => return events,
+        }
+    }
+}
+
+#[test]
+fn a_record_round_trips_byte_exactly() {
+    let record = ReceiptsRecord::new([
+        (key(9), 3, Some(order_key(7, 1, 2))),
+        (key(2), 5, None),
+        // Says nothing: left out.
+        (key(4), 0, None),
+    ]);
+    assert_eq!(record.len(), 2);
+    let bytes = record.encode();
+    let expected = [
+        &[1u8, 0, 2][..],
+        &[2; 32],
+        &5u64.to_be_bytes(),
+        &[0],
+        &[9; 32],
+        &3u64.to_be_bytes(),
+        &[1],
+        &7u64.to_be_bytes(),
+        &[1; 32],
+        &2u64.to_be_bytes(),
+    ]
+    .concat();
+    assert_eq!(bytes, expected);
+    assert_eq!(ReceiptsRecord::decode(&bytes), Ok(record.clone()));
+    assert_eq!(record.get(&key(9)), Some((3, Some(order_key(7, 1, 2)))));
+    assert_eq!(
+        ReceiptsRecord::decode(&[1, 0, 0]),
+        Ok(ReceiptsRecord::default())
+    );
+}
+
+#[test]
+fn a_corrupt_record_is_refused_whole() {
+    let record = ReceiptsRecord::new([(key(2), 5, None), (key(9), 3, Some(order_key(7, 1, 2)))]);
+    let good = record.encode();
+    let mut cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![1],
+        vec![1, 0],
+        // Another version.
+        [&[0u8][..], &good[1..]].concat(),
+        [&[2u8][..], &good[1..]].concat(),
+        // A byte missing, a byte left over.
+        good[..good.len() - 1].to_vec(),
+        [&good[..], &[0]].concat(),
+        // One member more than it holds.
+        [&[1u8, 0, 3][..], &good[3..]].concat(),
+        // More members than a room has.
+        [&[1u8][..], &(MAX_RECEIPT_MEMBERS as u16 + 1).to_be_bytes()].concat(),
+    ];
+    // A read flag other than 0 or 1.
+    let mut flag = good.clone();
+    flag[3 + 32 + 8] = 2;
+    cases.push(flag);
+    // Members out of order (and repeated).
+    let first = &good[3..3 + 41];
+    let second = &good[3 + 41..];
+    cases.push([&good[..3], second, first].concat());
+    cases.push([&good[..3], first, first].concat());
+    for case in cases {
+        assert!(ReceiptsRecord::decode(&case).is_err(), "{case:?}");
+    }
+}
+
+#[test]
+fn a_record_keeps_the_members_whose_receipts_cover_most() {
+    let receipts = (0..300u64).map(|n| {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+        (MemberKey::from_bytes(bytes), n + 1, None)
+    });
+    let record = ReceiptsRecord::new(receipts);
+    assert_eq!(record.len(), MAX_RECEIPT_MEMBERS);
+    let bytes = record.encode();
+    let decoded = ReceiptsRecord::decode(&bytes).unwrap();
+    // The 44 who hold least of our chain were dropped.
+    let mut lowest = [0u8; 32];
+    lowest[..8].copy_from_slice(&43u64.to_be_bytes());
+    assert_eq!(decoded.get(&MemberKey::from_bytes(lowest)), None);
+    lowest[..8].copy_from_slice(&44u64.to_be_bytes());
+    assert_eq!(
+        decoded.get(&MemberKey::from_bytes(lowest)),
+        Some((45, None))
+    );
+}
+
+#[test]
+fn receipts_moving_are_reported_once_per_burst_at_a_timer() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let read = duo.post_and_read("hello");
+    let b_key = duo.clients[B].identity().member_key();
+    assert_eq!(duo.clients[A].member_progress(&b_key), (1, Some(read)));
+    // Both receipts arrived, nothing reported yet: a timer before the delay does nothing.
+    assert!(duo.reported().is_empty());
+    duo.wait(PERSIST_RECEIPTS_AFTER / 4);
+    assert!(duo.reported().is_empty());
+    // The next timer after it reports everything, once.
+    duo.wait(PERSIST_RECEIPTS_AFTER);
+    let reported = duo.reported();
+    assert_eq!(reported.len(), 1);
+    assert_eq!(reported[0].get(&b_key), Some((1, Some(read))));
+    assert_eq!(reported[0], duo.clients[A].receipts_record());
+    // Quiet receipts are not reported again.
+    duo.wait(Duration::from_secs(3));
+    assert_eq!(duo.reported().len(), 1);
+    // A link going reports at once what moved since.
+    let read = duo.post_and_read("again");
+    assert_eq!(duo.reported().len(), 1);
+    let now = duo.now;
+    duo.clients[A].remove_peer(now, peer_of(B));
+    duo.pump();
+    let reported = duo.reported();
+    assert_eq!(reported.len(), 2);
+    assert_eq!(reported[1].get(&b_key), Some((2, Some(read))));
+}
+
+#[test]
+fn restored_receipts_show_before_anyone_links() {
+    let mut duo = Duo::new();
+    duo.connect();
+    duo.post_and_read("one");
+    let read = duo.post_and_read("two");
+    duo.wait(PERSIST_RECEIPTS_AFTER * 2);
+    let record = duo.reported().pop().unwrap();
+    let bytes = record.encode();
+    let b_key = duo.clients[B].identity().member_key();
+    // A reloads alone: history first, then the record.
+    let stored: Vec<Vec<u8>> = duo.clients[A]
+        .history()
+        .iter()
+        .map(|event| event.bytes().to_vec())
+        .collect();
+    let mut alice = client(1);
+    alice.restore(stored.iter().map(Vec::as_slice));
+    assert_eq!(alice.member_progress(&b_key), (0, None));
+    alice.restore_receipts(ReceiptsRecord::decode(&bytes).unwrap());
+    assert_eq!(alice.member_progress(&b_key), (2, Some(read)));
+    let events = drain(&mut alice);
+    assert!(events.contains(&Event::Delivered {
+        member: b_key,
+        up_to: 2
+    }));
+    assert!(events.contains(&Event::Read {
+        member: b_key,
+        up_to: read
+    }));
+    // Restoring is not a move: nothing to persist again.
+    alice.handle_timeout(duo.now + Duration::from_secs(5));
+    assert!(
+        !drain(&mut alice)
+            .iter()
+            .any(|event| matches!(event, Event::PersistReceipts { .. }))
+    );
+    // Restoring again, or an older record, changes nothing.
+    alice.restore_receipts(ReceiptsRecord::new([(b_key, 1, None)]));
+    assert!(drain(&mut alice).is_empty());
+    assert_eq!(alice.member_progress(&b_key), (2, Some(read)));
+}
+
+#[test]
+fn a_restored_delivery_beyond_our_chain_counts_up_to_its_head() {
+    let mut alice = client(1);
+    let now = Instant::now();
+    alice.send_text(now, UnixMillis(1), "only one").unwrap();
+    drain(&mut alice);
+    // A record from a longer chain (events lost since), and a member who only read.
+    alice.restore_receipts(ReceiptsRecord::new([
+        (key(7), 40, None),
+        (key(8), 0, Some(order_key(3, 1, 1))),
+    ]));
+    assert_eq!(alice.member_progress(&key(7)), (1, None));
+    assert_eq!(
+        alice.member_progress(&key(8)),
+        (0, Some(order_key(3, 1, 1)))
+    );
+    let events = drain(&mut alice);
+    assert_eq!(events.len(), 2, "{events:?}");
+}
