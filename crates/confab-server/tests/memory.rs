@@ -8,10 +8,10 @@
 //! clock: every connection makes one more round trip before the second reading, so each
 //! connection task has handled everything it was sent and is back to waiting.
 //!
-//! The bound is generous: a connection costs about 8 KiB in a debug build (most of it the
-//! socket's 4 KiB read buffer and the connection task), and it catches what used to cost
-//! more: tungstenite's default 128 KiB read buffer many times over, a tokio channel per
-//! connection plus the request handler's futures inline in the task (15 KiB).
+//! The bound is generous: a connection costs under 5 KiB in a debug build (the connection
+//! task, the socket's 1 KiB read buffer, tungstenite's state), and it catches what used to
+//! cost more: tungstenite's default 128 KiB read buffer many times over, or a tokio channel
+//! per connection plus the request handlers' futures inline in the task (15 KiB).
 
 // clippy.toml's allow-*-in-tests covers `#[test]` functions only, not the helpers.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -32,7 +32,7 @@ const N_WARM_UP: usize = 20;
 const N_MEASURED: usize = 500;
 const ROOM_SIZE: usize = 5;
 /// Server heap one idle joined connection may cost.
-const MAX_BYTES_PER_CONNECTION: isize = 12 * 1024;
+const MAX_BYTES_PER_CONNECTION: isize = 10 * 1024;
 
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
