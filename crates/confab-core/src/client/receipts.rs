@@ -59,7 +59,7 @@ impl ReceiptsRecord {
             .collect();
         if entries.len() > MAX_RECEIPT_MEMBERS {
             // Most useful first: who holds most of our chain, then who read furthest.
-            entries.sort_by(|a, b| (b.1, b.2, b.0).cmp(&(a.1, a.2, a.0)));
+            entries.sort_by_key(|entry| std::cmp::Reverse((entry.1, entry.2, entry.0)));
             entries.truncate(MAX_RECEIPT_MEMBERS);
         }
         ReceiptsRecord {
