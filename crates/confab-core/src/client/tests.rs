@@ -8,29 +8,36 @@
 use super::*;
 use crate::history::Content;
 
-struct Duo {
-    now: Instant,
-    clients: [Client; 2],
-    events: [Vec<Event>; 2],
+/// Two clients back to back (also used by the receipts tests).
+pub(super) struct Duo {
+    pub(super) now: Instant,
+    pub(super) clients: [Client; 2],
+    pub(super) events: [Vec<Event>; 2],
 }
 
-const A: usize = 0;
-const B: usize = 1;
+pub(super) const A: usize = 0;
+pub(super) const B: usize = 1;
 
-fn peer_of(idx: usize) -> PeerId {
+pub(super) fn peer_of(idx: usize) -> PeerId {
     PeerId::new(idx as u64 + 1)
 }
 
+/// Client `n` of the test room, named "c<n>".
+pub(super) fn client(n: u8) -> Client {
+    let config = Config {
+        display_name: format!("c{n}"),
+        ..Config::default()
+    };
+    Client::new(
+        Identity::from_seed([n; 32]),
+        RoomSecret::from_bytes([5; 32]),
+        config,
+        [n; 32],
+    )
+}
+
 impl Duo {
-    fn new() -> Duo {
-        let room = RoomSecret::from_bytes([5; 32]);
-        let client = |n: u8| {
-            let config = Config {
-                display_name: format!("c{n}"),
-                ..Config::default()
-            };
-            Client::new(Identity::from_seed([n; 32]), room.clone(), config, [n; 32])
-        };
+    pub(super) fn new() -> Duo {
         Duo {
             now: Instant::now(),
             clients: [client(1), client(2)],
@@ -38,7 +45,7 @@ impl Duo {
         }
     }
 
-    fn connect(&mut self) {
+    pub(super) fn connect(&mut self) {
         let now = self.now;
         self.clients[B].add_peer(now, peer_of(A), Role::Responder);
         self.clients[A].add_peer(now, peer_of(B), Role::Initiator);
@@ -53,7 +60,7 @@ impl Duo {
     }
 
     /// Delivers every transmit until both are quiet.
-    fn pump(&mut self) {
+    pub(super) fn pump(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
             for idx in [A, B] {
@@ -84,7 +91,7 @@ impl Duo {
     }
 
     /// Advances time and fires timers on both.
-    fn wait(&mut self, by: Duration) {
+    pub(super) fn wait(&mut self, by: Duration) {
         self.now += by;
         let now = self.now;
         for client in &mut self.clients {

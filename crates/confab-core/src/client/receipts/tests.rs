@@ -8,33 +8,11 @@
 
 use std::time::Duration;
 
-use super::super::{Client, Config, Event, Output, Role};
+use super::super::tests::{A, B, Duo, client, peer_of};
+use super::super::{Client, Event, Output};
 use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
 use crate::history::{OrderKey, UnixMillis};
-use crate::identity::Identity;
-use crate::ids::PeerId;
-use crate::room::RoomSecret;
 use crate::{Instant, MemberKey};
-
-const A: usize = 0;
-const B: usize = 1;
-
-fn client(n: u8) -> Client {
-    let config = Config {
-        display_name: format!("c{n}"),
-        ..Config::default()
-    };
-    Client::new(
-        Identity::from_seed([n; 32]),
-        RoomSecret::from_bytes([5; 32]),
-        config,
-        [n; 32],
-    )
-}
-
-fn peer_of(idx: usize) -> PeerId {
-    PeerId::new(idx as u64 + 1)
-}
 
 fn key(n: u8) -> MemberKey {
     MemberKey::from_bytes([n; 32])
@@ -48,62 +26,7 @@ fn order_key(lamport: u64, author: u8, seq: u64) -> OrderKey {
     }
 }
 
-/// Two clients back to back, collecting their events.
-struct Duo {
-    now: Instant,
-    clients: [Client; 2],
-    events: [Vec<Event>; 2],
-}
-
 impl Duo {
-    fn new() -> Duo {
-        Duo {
-            now: Instant::now(),
-            clients: [client(1), client(2)],
-            events: [Vec::new(), Vec::new()],
-        }
-    }
-
-    fn connect(&mut self) {
-        let now = self.now;
-        self.clients[B].add_peer(now, peer_of(A), Role::Responder);
-        self.clients[A].add_peer(now, peer_of(B), Role::Initiator);
-        self.pump();
-    }
-
-    fn pump(&mut self) {
-        for _ in 0..10_000 {
-            let mut moved = false;
-            for idx in [A, B] {
-                loop {
-                    match self.clients[idx].poll_output() {
-                        Output::Transmit(t) => {
-                            moved = true;
-                            let to = t.peer.to_u64() as usize - 1;
-                            let now = self.now;
-                            self.clients[to].handle_frame(now, peer_of(idx), &t.bytes);
-                        }
-                        Output::Event(e) => self.events[idx].push(e),
-                        Output::Timeout(_) => break,
-                    }
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("no quiescence");
-    }
-
-    fn wait(&mut self, by: Duration) {
-        self.now += by;
-        let now = self.now;
-        for client in &mut self.clients {
-            client.handle_timeout(now);
-        }
-        self.pump();
-    }
-
     /// A posts, B catches up and reads it; A hears both receipts.
     fn post_and_read(&mut self, text: &str) -> OrderKey {
         let now = self.now;
