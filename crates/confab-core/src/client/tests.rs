@@ -36,6 +36,18 @@ pub(super) fn client(n: u8) -> Client {
     )
 }
 
+/// Drains `client`, returning its events (transmits are dropped: nobody is linked).
+pub(super) fn drain(client: &mut Client) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        match client.poll_output() {
+            Output::Transmit(_) => {}
+            Output::Event(event) => events.push(event),
+            Output::Timeout(_) => return events,
+        }
+    }
+}
+
 impl Duo {
     pub(super) fn new() -> Duo {
         Duo {

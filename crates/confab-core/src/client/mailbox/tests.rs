@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::super::tests::drain;
 use super::super::{Client, Config, Event, Output, Role};
 use super::OutboxRecord;
 use crate::history::{Content, UnixMillis};
@@ -30,18 +31,6 @@ fn client(n: u8, room: [u8; 32]) -> Client {
         config,
         [n; 32],
     )
-}
-
-/// Drains `client`, returning its events (transmits are dropped: nobody is linked).
-fn drain(client: &mut Client) -> Vec<Event> {
-    let mut events = Vec::new();
-    loop {
-        match client.poll_output() {
-            Output::Transmit(_) => {}
-            Output::Event(event) => events.push(event),
-            Output::Timeout(_) => return events,
-        }
-    }
 }
 
 fn deposits(events: &[Event]) -> Vec<SealedEntry> {

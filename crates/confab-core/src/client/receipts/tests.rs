@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use super::super::tests::{A, B, Duo, client, peer_of};
-use super::super::{Client, Event, Output};
+use super::super::Event;
+use super::super::tests::{A, B, Duo, client, drain, peer_of};
 use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
 use crate::history::{OrderKey, UnixMillis};
 use crate::{Instant, MemberKey};
@@ -50,17 +50,6 @@ impl Duo {
                 _ => None,
             })
             .collect()
-    }
-}
-
-fn drain(client: &mut Client) -> Vec<Event> {
-    let mut events = Vec::new();
-    loop {
-        match client.poll_output() {
-            Output::Transmit(_) => {}
-            Output::Event(event) => events.push(event),
-            Output::Timeout(_) => return events,
-        }
     }
 }
 
