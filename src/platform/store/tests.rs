@@ -758,72 +758,82 @@ async fn a_version_2_database_is_upgraded_to_3_keeping_its_data() {
     delete(&name).await;
 }
 
-#[wasm_bindgen_test]
-async fn mailbox_cursors_are_per_room_sealed_and_forgotten_with_the_room() {
-    use confab_core::signal::MailboxSeq;
+/// A memory store with two saved rooms (for the per-room `meta` records), and its backend
+/// to [`reopen`] it.
+async fn two_rooms() -> (MemoryBackend, MemoryStore, RoomId, RoomId) {
     let backend = MemoryBackend::default();
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
-        .await
-        .unwrap();
+    let store = reopen(&backend).await;
     let (a, b) = (room(1, "A", 1), room(2, "B", 2));
     store.save_room(&a).await.unwrap();
     store.save_room(&b).await.unwrap();
-    assert_eq!(
-        store.mailbox_cursor(a.id()).await.unwrap(),
-        MailboxSeq::default()
-    );
-    store
-        .save_mailbox_cursor(a.id(), MailboxSeq::new(41))
+    (backend, store, a.id(), b.id())
+}
+
+/// The store on `backend` opened again, as after a reload.
+async fn reopen(backend: &MemoryBackend) -> MemoryStore {
+    Store::open_backend(backend.clone(), None, FAST)
         .await
-        .unwrap();
-    store
-        .save_mailbox_cursor(a.id(), MailboxSeq::new(0x0102_0304_0506))
-        .await
-        .unwrap();
-    store
-        .save_mailbox_cursor(b.id(), MailboxSeq::new(7))
-        .await
-        .unwrap();
-    // Reopened: still there, each room its own.
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.mailbox_cursor(a.id()).await.unwrap(),
-        MailboxSeq::new(0x0102_0304_0506)
-    );
-    assert_eq!(
-        store.mailbox_cursor(b.id()).await.unwrap(),
-        MailboxSeq::new(7)
-    );
-    // Sealed like every record: the raw value is not the plain encoding.
-    let mut key = b"mailbox:".to_vec();
-    key.extend_from_slice(b.id().as_bytes());
-    let raw = store.backend().get(META, &key).await.unwrap().unwrap();
-    assert_ne!(raw, [&[1u8][..], &7u64.to_be_bytes()].concat());
-    // Forgetting a room forgets its cursor, not the other room's.
-    store.forget_room(a.id()).await.unwrap();
-    assert_eq!(
-        store.mailbox_cursor(a.id()).await.unwrap(),
-        MailboxSeq::default()
-    );
-    assert_eq!(
-        store.mailbox_cursor(b.id()).await.unwrap(),
-        MailboxSeq::new(7)
-    );
+        .unwrap()
+}
+
+/// What `meta` holds under `prefix ‖ room` (sealed), exactly as stored.
+async fn raw_meta(store: &MemoryStore, prefix: &[u8], room: RoomId) -> Vec<u8> {
+    let key = [prefix, room.as_bytes()].concat();
+    store.backend().get(META, &key).await.unwrap().unwrap()
+}
+
+/// A fresh store with `store`'s export imported.
+async fn exported_and_imported(store: &MemoryStore) -> MemoryStore {
+    let exported = store.export("export passphrase").await.unwrap();
+    let fresh = reopen(&MemoryBackend::default()).await;
+    fresh.import(&exported, "export passphrase").await.unwrap();
+    fresh
 }
 
 #[wasm_bindgen_test]
-async fn outbox_records_are_per_room_and_forgotten_with_the_room() {
-    use confab_core::client::OutboxRecord;
-    let backend = MemoryBackend::default();
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
+async fn mailbox_cursors_are_per_room_sealed_and_forgotten_with_the_room() {
+    use confab_core::signal::MailboxSeq;
+    let (backend, store, a, b) = two_rooms().await;
+    assert_eq!(
+        store.mailbox_cursor(a).await.unwrap(),
+        MailboxSeq::default()
+    );
+    store
+        .save_mailbox_cursor(a, MailboxSeq::new(41))
         .await
         .unwrap();
-    let (a, b) = (room(1, "A", 1), room(2, "B", 2));
-    store.save_room(&a).await.unwrap();
-    store.save_room(&b).await.unwrap();
-    assert_eq!(store.outbox(a.id()).await.unwrap(), None);
+    store
+        .save_mailbox_cursor(a, MailboxSeq::new(0x0102_0304_0506))
+        .await
+        .unwrap();
+    store
+        .save_mailbox_cursor(b, MailboxSeq::new(7))
+        .await
+        .unwrap();
+    // Reopened: still there, each room its own.
+    let store = reopen(&backend).await;
+    assert_eq!(
+        store.mailbox_cursor(a).await.unwrap(),
+        MailboxSeq::new(0x0102_0304_0506)
+    );
+    assert_eq!(store.mailbox_cursor(b).await.unwrap(), MailboxSeq::new(7));
+    // Sealed like every record: the raw value is not the plain encoding.
+    let raw = raw_meta(&store, b"mailbox:", b).await;
+    assert_ne!(raw, [&[1u8][..], &7u64.to_be_bytes()].concat());
+    // Forgetting a room forgets its cursor, not the other room's.
+    store.forget_room(a).await.unwrap();
+    assert_eq!(
+        store.mailbox_cursor(a).await.unwrap(),
+        MailboxSeq::default()
+    );
+    assert_eq!(store.mailbox_cursor(b).await.unwrap(), MailboxSeq::new(7));
+}
+
+#[wasm_bindgen_test]
+async fn outbox_records_are_per_room_sealed_and_forgotten_with_the_room() {
+    use confab_core::client::OutboxRecord;
+    let (backend, store, a, b) = two_rooms().await;
+    assert_eq!(store.outbox(a).await.unwrap(), None);
     // Everything up to 5 in other hands, and 9 stored beyond it.
     let plain = [
         &[1u8][..],
@@ -833,38 +843,31 @@ async fn outbox_records_are_per_room_and_forgotten_with_the_room() {
     ]
     .concat();
     let record = OutboxRecord::decode(&plain).unwrap();
-    store.save_outbox(a.id(), &record).await.unwrap();
+    store.save_outbox(a, &record).await.unwrap();
     store
-        .save_outbox(b.id(), &OutboxRecord::default())
+        .save_outbox(b, &OutboxRecord::default())
         .await
         .unwrap();
+    assert_ne!(raw_meta(&store, b"outbox:", a).await, plain);
     // Reopened: still there, each room its own.
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
-        .await
-        .unwrap();
-    assert_eq!(store.outbox(a.id()).await.unwrap(), Some(record));
+    let store = reopen(&backend).await;
+    assert_eq!(store.outbox(a).await.unwrap(), Some(record));
     assert_eq!(
-        store.outbox(b.id()).await.unwrap(),
+        store.outbox(b).await.unwrap(),
         Some(OutboxRecord::default())
     );
     // Forgetting a room forgets its record, not the other room's.
-    store.forget_room(a.id()).await.unwrap();
-    assert_eq!(store.outbox(a.id()).await.unwrap(), None);
-    assert!(store.outbox(b.id()).await.unwrap().is_some());
+    store.forget_room(a).await.unwrap();
+    assert_eq!(store.outbox(a).await.unwrap(), None);
+    assert!(store.outbox(b).await.unwrap().is_some());
 }
 
 #[wasm_bindgen_test]
 async fn receipts_records_are_sealed_per_room_and_forgotten_with_the_room() {
     use confab_core::client::ReceiptsRecord;
     use confab_core::{MemberKey, OrderKey};
-    let backend = MemoryBackend::default();
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
-        .await
-        .unwrap();
-    let (a, b) = (room(1, "A", 1), room(2, "B", 2));
-    store.save_room(&a).await.unwrap();
-    store.save_room(&b).await.unwrap();
-    assert_eq!(store.receipts(a.id()).await.unwrap(), None);
+    let (backend, store, a, b) = two_rooms().await;
+    assert_eq!(store.receipts(a).await.unwrap(), None);
     // Bob holds our events up to 3 and read up to one of them; Carol holds 1.
     let (bob, carol) = (
         MemberKey::from_bytes([7; 32]),
@@ -876,36 +879,27 @@ async fn receipts_records_are_sealed_per_room_and_forgotten_with_the_room() {
         seq: 3,
     };
     let record = ReceiptsRecord::new([(bob, 3, Some(read)), (carol, 1, None)]);
-    store.save_receipts(a.id(), &record).await.unwrap();
+    store.save_receipts(a, &record).await.unwrap();
     store
-        .save_receipts(b.id(), &ReceiptsRecord::new([(carol, 9, None)]))
+        .save_receipts(b, &ReceiptsRecord::new([(carol, 9, None)]))
         .await
         .unwrap();
     // Sealed: the plain encoding is not what is stored.
-    let mut key = b"receipts:".to_vec();
-    key.extend_from_slice(a.id().as_bytes());
-    let raw = store.backend().get(META, &key).await.unwrap().unwrap();
-    assert_ne!(raw, record.encode());
+    assert_ne!(raw_meta(&store, b"receipts:", a).await, record.encode());
     // Reopened: still there, each room its own.
-    let store: MemoryStore = Store::open_backend(backend.clone(), None, FAST)
-        .await
-        .unwrap();
-    let loaded = store.receipts(a.id()).await.unwrap().unwrap();
+    let store = reopen(&backend).await;
+    let loaded = store.receipts(a).await.unwrap().unwrap();
     assert_eq!(loaded, record);
     assert_eq!(loaded.get(&bob), Some((3, Some(read))));
     assert_eq!(
-        store.receipts(b.id()).await.unwrap().unwrap().get(&carol),
+        store.receipts(b).await.unwrap().unwrap().get(&carol),
         Some((9, None))
     );
     // Not exported.
-    let exported = store.export("export passphrase").await.unwrap();
-    let fresh: MemoryStore = Store::open_backend(MemoryBackend::default(), None, FAST)
-        .await
-        .unwrap();
-    fresh.import(&exported, "export passphrase").await.unwrap();
-    assert_eq!(fresh.receipts(a.id()).await.unwrap(), None);
+    let imported = exported_and_imported(&store).await;
+    assert_eq!(imported.receipts(a).await.unwrap(), None);
     // Forgetting a room forgets its record, not the other room's.
-    store.forget_room(a.id()).await.unwrap();
-    assert_eq!(store.receipts(a.id()).await.unwrap(), None);
-    assert!(store.receipts(b.id()).await.unwrap().is_some());
+    store.forget_room(a).await.unwrap();
+    assert_eq!(store.receipts(a).await.unwrap(), None);
+    assert!(store.receipts(b).await.unwrap().is_some());
 }
