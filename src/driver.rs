@@ -24,7 +24,7 @@ use leptos::prelude::*;
 use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
-use crate::platform::store::{BrowserStore, SavedRoom, StoreError};
+use crate::platform::store::{BrowserStore, ReadMarks, SavedRoom, StoreError};
 use crate::platform::{clock, page, pwa};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
@@ -402,6 +402,10 @@ struct Driver {
     unsaved: Vec<Vec<u8>>,
     /// Core's latest receipts record, not saved yet.
     unsaved_receipts: Option<ReceiptsRecord>,
+    /// What the user has seen here, as last handed to the store (only while on screen).
+    seen: Option<ReadMarks>,
+    /// `seen`, if it has not been saved yet.
+    unsaved_seen: Option<ReadMarks>,
     /// Frame bytes handed to links or the relay since start (benchmarks read it).
     bytes_sent: u64,
     /// People met before.
@@ -464,6 +468,8 @@ pub fn start(
         store,
         unsaved: Vec::new(),
         unsaved_receipts: None,
+        seen: None,
+        unsaved_seen: None,
         bytes_sent: 0,
         contacts,
         saved_room: room,
@@ -650,13 +656,19 @@ impl Driver {
     }
 
     /// Hands accepted events to the store, in order, in one write; then the mailbox cursor
-    /// if it moved (after them, so it never promises events that were not saved), and the
-    /// outbox record if it grew.
+    /// if it moved (after them, so it never promises events that were not saved), the
+    /// outbox record if it grew, the receipts and the read marks if they moved.
     fn save_events(&mut self) {
         let cursor = self.mailbox.take_unsaved_cursor();
         let outbox = self.mailbox.take_unsaved_outbox();
         let receipts = self.unsaved_receipts.take();
-        if self.unsaved.is_empty() && cursor.is_none() && outbox.is_none() && receipts.is_none() {
+        let seen = self.unsaved_seen.take();
+        if self.unsaved.is_empty()
+            && cursor.is_none()
+            && outbox.is_none()
+            && receipts.is_none()
+            && seen.is_none()
+        {
             return;
         }
         let events = std::mem::take(&mut self.unsaved);
@@ -680,6 +692,11 @@ impl Driver {
                 && let Err(error) = store.save_receipts(room, &receipts).await
             {
                 log(&format!("receipts record not saved: {error}"));
+            }
+            if let Some(seen) = seen
+                && let Err(error) = store.save_read_marks(room, &seen).await
+            {
+                log(&format!("read marks not saved: {error}"));
             }
             if let Err(error) = saved {
                 let text = match error {
@@ -751,6 +768,20 @@ impl Driver {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// While this room is seen (on screen, the page visible), everything it holds is seen:
+    /// that becomes its read marks, from which its unread count starts when it next runs in
+    /// the background (after the user opens another room).
+    fn note_seen(&mut self) {
+        if !self.settings.on_screen || !page::is_visible() || self.store.is_none() {
+            return;
+        }
+        let seen = read_marks_of(&self.client);
+        if self.seen.as_ref() != Some(&seen) {
+            self.seen = Some(seen.clone());
+            self.unsaved_seen = Some(seen);
         }
     }
 
@@ -1341,6 +1372,7 @@ impl Driver {
                 Output::Event(event) => self.apply_event(now, event),
                 Output::Timeout(_) => {
                     if !self.mark_read(now) {
+                        self.note_seen();
                         self.save_events();
                         self.save_chunks();
                         if self.settings.on_screen {
@@ -1593,6 +1625,17 @@ fn contact_view(contact: &Contact, chat: &RoomSecret) -> ContactView {
         fingerprint: contact.identity.fingerprint().to_string(),
         last_seen: clock::format_time(contact.last_seen),
     }
+}
+
+/// Everything `client`'s history holds, as read marks: all of it counts as seen.
+pub(crate) fn read_marks_of(client: &Client) -> ReadMarks {
+    ReadMarks::new(
+        client
+            .history()
+            .marks()
+            .into_iter()
+            .map(|mark| (mark.author, mark.seq)),
+    )
 }
 
 /// Core's message as the UI shows it.

@@ -275,10 +275,22 @@ impl Tab {
                 entropy::seed(),
             );
             client.restore(stored.iter().map(Vec::as_slice));
-            // Its restored history is shown (though not on screen), so only messages that
-            // arrive after this count as unread, as in the room on screen.
+            // Its restored history is shown (though not on screen). Unread are the messages
+            // from others the user had not seen when this room was last on screen (its read
+            // marks), and every one that arrives from now on.
             let state = AppState::new();
             show_restored(&client, &state);
+            if let Some(store) = &tab.store {
+                match store.read_marks(room.id()).await {
+                    Ok(Some(seen)) => state.count_unseen(&seen),
+                    // Never on screen here yet (a new one-to-one room, or a profile from
+                    // before read marks were kept): what it holds now counts as seen.
+                    Ok(None) | Err(_) => {
+                        let seen = driver::read_marks_of(&client);
+                        let _ = store.save_read_marks(room.id(), &seen).await;
+                    }
+                }
+            }
             tab.screen
                 .background_unread
                 .update(|rooms| _ = rooms.insert(room.id(), state.unread));

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence, RoomId};
 use leptos::prelude::*;
 
+use crate::platform::store::ReadMarks;
+
 /// Where start-up is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -363,7 +365,8 @@ pub struct AppState {
     pub can_call: RwSignal<bool>,
     /// Messages from others that arrived while the page was hidden (shown in the title and
     /// the app badge until the page is seen again). In a background room's state: messages
-    /// from others that arrived since this page opened (that room is not on screen).
+    /// from others the user has not seen (those its read marks did not cover at start-up,
+    /// and every one since: that room is not on screen).
     pub unread: RwSignal<u32>,
     /// On screen: each background room's `unread` (written by that room's driver), for the
     /// rooms list and the total in the title.
@@ -435,6 +438,19 @@ impl AppState {
             self.unread.update(|n| *n = n.saturating_add(1));
         }
         new
+    }
+
+    /// Counts the messages shown from others that `seen` does not cover as unread: a
+    /// background room's count at start-up, from what the user saw when it was last on
+    /// screen. Deleted messages do not count.
+    pub fn count_unseen(&self, seen: &ReadMarks) {
+        let unseen = self.messages.with_untracked(|messages| {
+            messages
+                .iter()
+                .filter(|m| !m.mine && !m.deleted && !seen.has_seen(&m.key))
+                .count()
+        });
+        self.unread.set(u32::try_from(unseen).unwrap_or(u32::MAX));
     }
 
     /// Everything was seen.

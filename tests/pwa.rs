@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use confab_e2e::{Browser, Chromedriver, Env, Pair, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually};
 
 const MESSAGES: [&str; 2] = ["written before going offline", "and kept on this device"];
 
@@ -180,17 +180,7 @@ async fn hidden_scenario(pair: &Pair) -> anyhow::Result<()> {
 
     // Alice turns notifications on (the browser is told to say yes when asked); a spy
     // records the notifications the page makes.
-    alice
-        .cdp(
-            "Browser.grantPermissions",
-            serde_json::json!({ "permissions": ["notifications"] }),
-        )
-        .await?;
-    a.click("button", "Turn on notifications").await?;
-    eventually("notifications to be on", || async {
-        Ok((!a.has_role("button", "Turn on notifications").await?).then_some(()))
-    })
-    .await?;
+    turn_on_notifications(alice, &a).await?;
     spy_on_notifications(alice).await?;
 
     // Alice switches to another tab: Confab is hidden.
@@ -237,8 +227,10 @@ async fn hidden_scenario(pair: &Pair) -> anyhow::Result<()> {
 /// Bob has two rooms with Alice: the one they met in (on his screen) and their one-to-one
 /// room, kept connected in the background. Alice writes in the one-to-one room: Bob's rooms
 /// list shows it with "1 unread", his title counts it although the page is in front, and a
-/// notification names Alice; clicking the notification opens that room, where the message
-/// is, and the counts are gone.
+/// notification names Alice. The count is kept per room: it is still there after Bob opens
+/// a new room and goes back (each a reload), and goes once he opens the one-to-one room.
+/// When Alice writes again, only that message counts, and clicking its notification opens
+/// that room, where both messages are, and the counts are gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_room_counts_unread_and_notifies() -> anyhow::Result<()> {
     let pair = Pair::start(false).await?;
@@ -252,50 +244,20 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
     let group = b.invite_link().await?;
     let alice_name = a.display_name().await?;
     let bob_name = b.display_name().await?;
-    bob.cdp(
-        "Browser.grantPermissions",
-        serde_json::json!({ "permissions": ["notifications"] }),
-    )
-    .await?;
-    b.click("button", "Turn on notifications").await?;
-    eventually("notifications to be on", || async {
-        Ok((!b.has_role("button", "Turn on notifications").await?).then_some(()))
-    })
-    .await?;
+    turn_on_notifications(bob, &b).await?;
     spy_on_notifications(bob).await?;
     // Bob's one-to-one room with Alice runs in the background and is listed, nothing unread.
     let direct_title = format!("Direct: {alice_name}");
     b.by_role("link", &direct_title).await?;
 
-    // Alice opens their one-to-one room and writes there.
-    a.click("link", &format!("Message {bob_name}")).await?;
-    let a = eventually("Alice in the one-to-one room", || async {
-        let page = alice.open_page_current().await?;
-        Ok((page.invite_link().await? != group).then_some(page))
-    })
-    .await?;
-    a.wait_for_member("Bob in the one-to-one room", |m| m.is_online())
-        .await?;
-    a.send("in our own room").await?;
-
+    let a = write_in_direct_room(alice, a, &bob_name, &group, "in our own room").await?;
     let unread_link = format!("{direct_title}, 1 unread");
     b.by_role("link", &unread_link)
         .await?
         .scroll_into_view()
         .await?;
-    eventually("Bob's title to count one unread", || async {
-        Ok((bob.driver().title().await? == "(1) Confab").then_some(()))
-    })
-    .await?;
-    let notified = eventually("a notification naming Alice", || async {
-        let notified = bob
-            .driver()
-            .execute("return window.notified;", Vec::new())
-            .await?;
-        let notified = notified.json().clone();
-        Ok((notified != serde_json::json!([])).then_some(notified))
-    })
-    .await?;
+    wait_for_title(bob, "(1) Confab").await?;
+    let notified = wait_for_notifications(bob).await?;
     anyhow::ensure!(
         notified == serde_json::json!([[alice_name, "in our own room"]]),
         "notifications: {notified}"
@@ -305,23 +267,63 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
     bob.screenshot(&pair.env, "pwa-background-unread-bob.png")
         .await?;
 
-    // A click on the notification opens the one-to-one room: the message is there and
+    // Bob opens a new room (the page reloads into it): Alice's message is still unread.
+    b.click("link", "New room").await?;
+    let b = in_room(bob, "a new room", |room| room != group).await?;
+    b.by_role("link", &unread_link)
+        .await?
+        .scroll_into_view()
+        .await?;
+    wait_for_title(bob, "(1) Confab").await?;
+    bob.screenshot(&pair.env, "pwa-background-unread-new-room-bob.png")
+        .await?;
+    // And back in the group room (titled after Alice), still.
+    b.click("link", &alice_name).await?;
+    let b = in_room(bob, "the group room", |room| room == group).await?;
+    b.by_role("link", &unread_link).await?;
+    wait_for_title(bob, "(1) Confab").await?;
+
+    // He opens the one-to-one room from the list: the message is there, nothing is unread.
+    b.click("link", &unread_link).await?;
+    let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
+    b.wait_for_messages(&["in our own room"]).await?;
+    wait_for_title(bob, "Confab").await?;
+    // Back in the group room, the one-to-one room has nothing unread once it runs again.
+    b.click("link", &alice_name).await?;
+    let b = in_room(bob, "the group room", |room| room == group).await?;
+    b.by_role("link", &direct_title).await?;
+    tokio::time::sleep(BACKGROUND_STARTED).await;
+    anyhow::ensure!(
+        b.has_role("link", &direct_title).await? && !b.has_role("link", &unread_link).await?,
+        "the one-to-one room shows unread messages after it was opened"
+    );
+    anyhow::ensure!(
+        bob.driver().title().await? == "Confab",
+        "unread in the title"
+    );
+
+    // Alice writes again: that one message is unread (not the one Bob saw).
+    spy_on_notifications(bob).await?;
+    a.send("once more").await?;
+    b.by_role("link", &unread_link).await?;
+    wait_for_title(bob, "(1) Confab").await?;
+    let notified = wait_for_notifications(bob).await?;
+    anyhow::ensure!(
+        notified == serde_json::json!([[alice_name, "once more"]]),
+        "notifications: {notified}"
+    );
+
+    // A click on the notification opens the one-to-one room: the messages are there and
     // nothing counts as unread any more.
     bob.driver()
         .execute("window.notifications[0].onclick();", Vec::new())
         .await?;
-    let b = eventually("Bob in the one-to-one room", || async {
-        let page = bob.open_page_current().await?;
-        Ok((page.invite_link().await? != group).then_some(page))
-    })
-    .await?;
-    b.wait_for_messages(&["in our own room"]).await?;
+    let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
+    b.wait_for_messages(&["in our own room", "once more"])
+        .await?;
     b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
         .await?;
-    eventually("Bob's title without a count", || async {
-        Ok((bob.driver().title().await? == "Confab").then_some(()))
-    })
-    .await?;
+    wait_for_title(bob, "Confab").await?;
     anyhow::ensure!(
         !b.has_role("link", &unread_link).await?,
         "the room still shows as unread"
@@ -330,6 +332,78 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
         .await?;
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
+}
+
+/// How long after a page opens its background rooms have surely started (the app starts
+/// them 1.5 s after the room on screen).
+const BACKGROUND_STARTED: Duration = Duration::from_secs(4);
+
+/// Grants `browser` the notification permission and clicks "Turn on notifications".
+async fn turn_on_notifications(browser: &Browser, page: &ChatPage<'_>) -> anyhow::Result<()> {
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({ "permissions": ["notifications"] }),
+        )
+        .await?;
+    page.click("button", "Turn on notifications").await?;
+    eventually("notifications to be on", || async {
+        Ok((!page.has_role("button", "Turn on notifications").await?).then_some(()))
+    })
+    .await
+}
+
+/// Alice (on the group room's page `a`) opens her one-to-one room with Bob and writes
+/// `text` there once he is online in it; returns her page in that room.
+async fn write_in_direct_room<'a>(
+    alice: &'a Browser,
+    a: ChatPage<'a>,
+    bob_name: &str,
+    group: &str,
+    text: &str,
+) -> anyhow::Result<ChatPage<'a>> {
+    a.click("link", &format!("Message {bob_name}")).await?;
+    let a = in_room(alice, "Alice in the one-to-one room", |room| room != group).await?;
+    a.wait_for_member("Bob in the one-to-one room", |m| m.is_online())
+        .await?;
+    a.send(text).await?;
+    Ok(a)
+}
+
+/// The page once `browser` shows a room whose invite link passes `wanted` (after a
+/// navigation reloaded the page into it).
+async fn in_room<'a>(
+    browser: &'a Browser,
+    what: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<ChatPage<'a>> {
+    let wanted = &wanted;
+    eventually(what, || async move {
+        let page = browser.open_page_current().await?;
+        Ok(wanted(&page.invite_link().await?).then_some(page))
+    })
+    .await
+}
+
+/// Waits until the page title is `title`.
+async fn wait_for_title(browser: &Browser, title: &str) -> anyhow::Result<()> {
+    eventually(&format!("the title {title:?}"), || async {
+        Ok((browser.driver().title().await? == title).then_some(()))
+    })
+    .await
+}
+
+/// The notifications the spy recorded ([`spy_on_notifications`]), once there is one.
+async fn wait_for_notifications(browser: &Browser) -> anyhow::Result<serde_json::Value> {
+    eventually("a notification", || async {
+        let notified = browser
+            .driver()
+            .execute("return window.notified;", Vec::new())
+            .await?;
+        let notified = notified.json().clone();
+        Ok((notified != serde_json::json!([])).then_some(notified))
+    })
+    .await
 }
 
 /// "Share invite" hands the invite link to the Web Share API, and "Install Confab" appears

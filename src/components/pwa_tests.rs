@@ -97,6 +97,63 @@ fn a_message_already_shown_is_not_unread_again() {
     assert_eq!(state.unread.get_untracked(), 0);
 }
 
+/// A message of `author`'s (their `seq`th event) as the driver shows it.
+fn message(author: u8, seq: u64, mine: bool, deleted: bool) -> crate::state::MessageView {
+    let key = confab_core::MemberKey::from_bytes([author; 32]);
+    let mut id = [0; 32];
+    id[..2].copy_from_slice(&[author, seq as u8]);
+    crate::state::MessageView {
+        id: confab_core::EventId::from_bytes_for_testing_only(id),
+        key: confab_core::OrderKey {
+            lamport: seq,
+            author: key,
+            seq,
+        },
+        revision: 0,
+        author: key,
+        mine,
+        time: "12:00".into(),
+        datetime: "2026-01-01T12:00:00.000Z".into(),
+        text: format!("message {seq} of {author}"),
+        edited: false,
+        deleted,
+        reply_to: None,
+        reactions: Vec::new(),
+        file: None,
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_background_room_counts_what_its_read_marks_do_not_cover() {
+    use crate::platform::store::ReadMarks;
+    let state = AppState::new();
+    let (me, bob, carol) = (1, 2, 3);
+    // Bob's 1 to 4 (his 3rd deleted), Carol's 1 and 2, ours 1 and 2.
+    for view in [
+        message(bob, 1, false, false),
+        message(me, 1, true, false),
+        message(bob, 2, false, false),
+        message(carol, 1, false, false),
+        message(bob, 3, false, true),
+        message(me, 2, true, false),
+        message(bob, 4, false, false),
+        message(carol, 2, false, false),
+    ] {
+        state.upsert_message(view);
+    }
+    let key = |n: u8| confab_core::MemberKey::from_bytes([n; 32]);
+    // Seen: Bob's up to 2 and nothing of Carol's (she was not here yet). Unread: Bob's 4
+    // (his 3 is deleted) and Carol's two; never our own.
+    state.count_unseen(&ReadMarks::new([(key(bob), 2), (key(me), 1)]));
+    assert_eq!(state.unread.get_untracked(), 3);
+    // Everything seen.
+    state.count_unseen(&ReadMarks::new([(key(bob), 4), (key(carol), 2)]));
+    assert_eq!(state.unread.get_untracked(), 0);
+    // Nothing seen (a room first kept while empty).
+    state.count_unseen(&ReadMarks::default());
+    assert_eq!(state.unread.get_untracked(), 5);
+}
+
 #[wasm_bindgen_test]
 async fn install_button_only_while_the_browser_offers_it() {
     let parent = fresh_parent();

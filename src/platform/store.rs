@@ -37,6 +37,7 @@
 //! | `meta`     | `"mailbox:"` ‖ room id            | the room's mailbox cursor       |
 //! | `meta`     | `"outbox:"` ‖ room id             | the room's [`OutboxRecord`]     |
 //! | `meta`     | `"receipts:"` ‖ room id           | the room's [`ReceiptsRecord`]   |
+//! | `meta`     | `"read:"` ‖ room id               | the room's [`ReadMarks`]        |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -65,7 +66,7 @@ use std::rc::Rc;
 use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::signal::MailboxSeq;
 use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
-use confab_core::{RoomId, RoomSecret};
+use confab_core::{MemberKey, OrderKey, RoomId, RoomSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::entropy;
@@ -98,6 +99,8 @@ const KEY_MAILBOX_CURSOR: &[u8] = b"mailbox:";
 const KEY_OUTBOX: &[u8] = b"outbox:";
 /// Prefix of a room's receipts record in `meta` (followed by the room id).
 const KEY_RECEIPTS: &[u8] = b"receipts:";
+/// Prefix of a room's read marks in `meta` (followed by the room id).
+const KEY_READ: &[u8] = b"read:";
 /// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
 const RECORD_VERSION: u8 = 1;
 
@@ -210,6 +213,60 @@ impl SavedRoom {
             title,
             last_opened_ms,
         })
+    }
+}
+
+/// What the user has seen of a room: for each author, every event of theirs up to a
+/// sequence number. Chains have no gaps, so one number per author says it exactly, whatever
+/// order events arrived or sort in (a message that arrives late and sorts above others is
+/// still new). Unread messages are those from others that it does not cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadMarks(BTreeMap<MemberKey, u64>);
+
+impl ReadMarks {
+    /// Seen: each `(author, seq)` given (the highest, if an author comes twice).
+    pub fn new(marks: impl IntoIterator<Item = (MemberKey, u64)>) -> ReadMarks {
+        let mut seen = BTreeMap::new();
+        for (author, seq) in marks {
+            let mark: &mut u64 = seen.entry(author).or_default();
+            *mark = (*mark).max(seq);
+        }
+        ReadMarks(seen)
+    }
+
+    /// Whether the event at `key` was seen.
+    pub fn has_seen(&self, key: &OrderKey) -> bool {
+        self.0.get(&key.author).is_some_and(|seq| key.seq <= *seq)
+    }
+
+    /// `version:u8(=1) n:u32be (author[32] seq:u64be)*`, authors ascending.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + 40 * self.0.len());
+        out.push(RECORD_VERSION);
+        // Authors of one room's history: far below 4 billion.
+        out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
+        for (author, seq) in &self.0 {
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<ReadMarks, StoreError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let n = u32::from_be_bytes(reader.array()?);
+        let mut seen = BTreeMap::new();
+        for _ in 0..n {
+            let author = MemberKey::from_bytes(reader.array()?);
+            let seq = u64::from_be_bytes(reader.array()?);
+            if seen.insert(author, seq).is_some() {
+                return Err(StoreError::Corrupt(
+                    "read marks name an author twice".into(),
+                ));
+            }
+        }
+        reader.finish()?;
+        Ok(ReadMarks(seen))
     }
 }
 
@@ -482,8 +539,8 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
-    /// Deletes a room, all its events, its mailbox cursor, its outbox record and its
-    /// receipts, in one transaction.
+    /// Deletes a room, all its events, its mailbox cursor, its outbox record, its receipts
+    /// and its read marks, in one transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
         let prefix = room.as_bytes().to_vec();
         self.backend
@@ -507,6 +564,10 @@ impl<B: Backend> Store<B> {
                 Op::DeletePrefix {
                     store: META,
                     prefix: receipts_key(room),
+                },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: read_key(room),
                 },
             ])
             .await?;
@@ -596,6 +657,21 @@ impl<B: Backend> Store<B> {
         record: &ReceiptsRecord,
     ) -> Result<(), StoreError> {
         let op = self.sealed_put(META, receipts_key(room), &record.encode())?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// What the user has seen of `room` ([`ReadMarks`]); `None` if none was saved.
+    pub async fn read_marks(&self, room: RoomId) -> Result<Option<ReadMarks>, StoreError> {
+        match self.load(META, &read_key(room)).await? {
+            Some(plain) => ReadMarks::decode(&plain).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves (replaces) what the user has seen of `room`. Not exported: an imported profile
+    /// starts with everything it holds seen.
+    pub async fn save_read_marks(&self, room: RoomId, marks: &ReadMarks) -> Result<(), StoreError> {
+        let op = self.sealed_put(META, read_key(room), &marks.encode())?;
         self.backend.write(vec![op]).await
     }
 
@@ -885,6 +961,13 @@ fn outbox_key(room: RoomId) -> Vec<u8> {
 /// is core's, [`ReceiptsRecord::encode`]).
 fn receipts_key(room: RoomId) -> Vec<u8> {
     let mut key = KEY_RECEIPTS.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// `"read:" ‖ room id`: where a room's [`ReadMarks`] live in `meta`.
+fn read_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_READ.to_vec();
     key.extend_from_slice(room.as_bytes());
     key
 }

@@ -16,7 +16,7 @@ use wasm_bindgen_test::*;
 use super::idb::{IdbBackend, SCHEMA_VERSION, idb_error, lock_name};
 use super::{
     Backend, BrowserStore, CHUNKS, CONTACTS, EVENTS, FILES, META, MemoryBackend, MemoryStore,
-    Profile, ROOMS, SavedRoom, Store, StoreError,
+    Profile, ROOMS, ReadMarks, SavedRoom, Store, StoreError,
 };
 use crate::platform::tab_lock::TabLock;
 use crate::platform::{clock, entropy};
@@ -902,4 +902,110 @@ async fn receipts_records_are_sealed_per_room_and_forgotten_with_the_room() {
     store.forget_room(a).await.unwrap();
     assert_eq!(store.receipts(a).await.unwrap(), None);
     assert!(store.receipts(b).await.unwrap().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn read_marks_are_sealed_per_room_and_forgotten_with_the_room() {
+    use confab_core::{MemberKey, OrderKey};
+    let (backend, store, a, b) = two_rooms().await;
+    assert_eq!(store.read_marks(a).await.unwrap(), None);
+    let (bob, carol, dave) = (
+        MemberKey::from_bytes([7; 32]),
+        MemberKey::from_bytes([8; 32]),
+        MemberKey::from_bytes([9; 32]),
+    );
+    // Seen in room a: Bob's events up to 4 (the higher of two marks), Carol's up to 2.
+    let seen = ReadMarks::new([(bob, 3), (carol, 2), (bob, 4)]);
+    store.save_read_marks(a, &seen).await.unwrap();
+    // Nothing yet in room b (a room whose history was empty when first kept).
+    store
+        .save_read_marks(b, &ReadMarks::default())
+        .await
+        .unwrap();
+    // Sealed: the plain encoding (and the member keys in it) is not what is stored.
+    let raw = raw_meta(&store, b"read:", a).await;
+    assert!(!contains(&raw, &[7; 32]) && !contains(&raw, &[8; 32]));
+    // Reopened: still there, each room its own, saying what was seen.
+    let store = reopen(&backend).await;
+    let loaded = store.read_marks(a).await.unwrap().unwrap();
+    assert_eq!(loaded, seen);
+    let key = |author, seq| OrderKey {
+        lamport: 1,
+        author,
+        seq,
+    };
+    assert!(loaded.has_seen(&key(bob, 1)) && loaded.has_seen(&key(bob, 4)));
+    assert!(!loaded.has_seen(&key(bob, 5)), "Bob's next message is new");
+    assert!(loaded.has_seen(&key(carol, 2)) && !loaded.has_seen(&key(carol, 3)));
+    assert!(
+        !loaded.has_seen(&key(dave, 1)),
+        "a newcomer's first message is new"
+    );
+    let empty = store.read_marks(b).await.unwrap().unwrap();
+    assert_eq!(empty, ReadMarks::default());
+    assert!(!empty.has_seen(&key(bob, 1)));
+    // Saving again replaces.
+    store
+        .save_read_marks(a, &ReadMarks::new([(bob, 6)]))
+        .await
+        .unwrap();
+    let replaced = store.read_marks(a).await.unwrap().unwrap();
+    assert!(replaced.has_seen(&key(bob, 6)) && !replaced.has_seen(&key(carol, 1)));
+    // Not exported: an imported profile starts with what it holds seen.
+    let imported = exported_and_imported(&store).await;
+    assert_eq!(imported.read_marks(a).await.unwrap(), None);
+    // Forgetting a room forgets its marks, not the other room's.
+    store.forget_room(a).await.unwrap();
+    assert_eq!(store.read_marks(a).await.unwrap(), None);
+    assert!(store.read_marks(b).await.unwrap().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn read_marks_that_do_not_decode_are_refused() {
+    let (_backend, store, a, _b) = two_rooms().await;
+    let author = [7u8; 32];
+    let record = |n: u32, entries: &[([u8; 32], u64)]| {
+        let mut plain = vec![1u8];
+        plain.extend_from_slice(&n.to_be_bytes());
+        for (author, seq) in entries {
+            plain.extend_from_slice(author);
+            plain.extend_from_slice(&seq.to_be_bytes());
+        }
+        plain
+    };
+    for (what, plain) in [
+        (
+            "another version",
+            [&[2u8][..], &0u32.to_be_bytes()].concat(),
+        ),
+        ("truncated", record(2, &[(author, 1)])),
+        (
+            "trailing bytes",
+            [record(1, &[(author, 1)]), vec![0]].concat(),
+        ),
+        ("an author twice", record(2, &[(author, 1), (author, 2)])),
+    ] {
+        let op = store
+            .sealed_put(META, [&b"read:"[..], a.as_bytes()].concat(), &plain)
+            .unwrap();
+        store.backend().write(vec![op]).await.unwrap();
+        assert!(
+            matches!(store.read_marks(a).await, Err(StoreError::Corrupt(_))),
+            "{what}"
+        );
+    }
+    // The well-formed one reads back.
+    let op = store
+        .sealed_put(
+            META,
+            [&b"read:"[..], a.as_bytes()].concat(),
+            &record(1, &[(author, 3)]),
+        )
+        .unwrap();
+    store.backend().write(vec![op]).await.unwrap();
+    let seen = store.read_marks(a).await.unwrap().unwrap();
+    assert_eq!(
+        seen,
+        ReadMarks::new([(confab_core::MemberKey::from_bytes(author), 3)])
+    );
 }
