@@ -84,7 +84,9 @@ async function cacheFirst(request, path) {
 }
 
 // A notification click brings the Confab tab forward (or opens one); a background room's
-// notification carries that room's link (`data.url`), which the tab then opens.
+// notification carries that room's link (`data.url`), which the tab then opens. Browsers
+// let a worker focus a window only briefly after the click (some not at all): a refused
+// focus must not keep the room from opening.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const data = event.notification.data;
@@ -93,7 +95,10 @@ self.addEventListener("notificationclick", (event) => {
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
       const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
       if (!open) return self.clients.openWindow(url || "/");
-      return open.focus().then((client) => (url && client.navigate ? client.navigate(url) : client));
+      return open
+        .focus()
+        .catch(() => open)
+        .then((client) => (url && client.navigate ? client.navigate(url) : client));
     }),
   );
 });

@@ -334,6 +334,152 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
     bob.assert_no_console_errors().await
 }
 
+/// Where pages cannot make notifications themselves (Android), the app asks its service
+/// worker to show them, and a click reaches the worker's `notificationclick`, which must
+/// bring the Confab tab forward and open the room the notification is about.
+///
+/// Bob's page here cannot construct a `Notification` (as on Android), so the notification
+/// of Alice's message in their one-to-one room is the worker's, a real one
+/// (`registration.getNotifications()` lists it). Headless Chromium shows no notification
+/// to click and DevTools has no command that clicks one, so the test dispatches the click
+/// inside the worker itself (attached over DevTools): a `NotificationEvent` carrying that
+/// notification, through the worker's own listener. Such an event is not trusted, which
+/// changes two things: `waitUntil` would throw (the test's event records the promise
+/// instead), and the browser refuses to let the worker focus a window (a real click allows
+/// it; the handler opens the room either way). Everything else is real: the notification
+/// is closed, the worker finds Bob's tab and navigates it to the room's link, and the page
+/// reloads into that room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_worker_notification_click_opens_the_room() -> anyhow::Result<()> {
+    let pair = Pair::start(false).await?;
+    let outcome = worker_click_scenario(&pair).await;
+    pair.finish("pwa-worker-click", outcome).await
+}
+
+async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (alice, bob) = (&pair.alice, &pair.bob);
+    let (a, b) = pair.meet("").await?;
+    let group = b.invite_link().await?;
+    let alice_name = a.display_name().await?;
+    let bob_name = b.display_name().await?;
+    eventually("the service worker to control Bob's page", || async {
+        let controlled = bob
+            .driver()
+            .execute("return !!navigator.serviceWorker.controller;", Vec::new())
+            .await?;
+        Ok((controlled.json() == &serde_json::json!(true)).then_some(()))
+    })
+    .await?;
+    turn_on_notifications(bob, &b).await?;
+    // As on Android: the page may not construct notifications.
+    bob.driver()
+        .execute(
+            "const Real = window.Notification;
+             window.Notification = class extends Real {
+               constructor() {
+                 throw new TypeError(\"Failed to construct 'Notification': Illegal constructor. Use ServiceWorkerRegistration.showNotification() instead.\");
+               }
+             };",
+            Vec::new(),
+        )
+        .await?;
+    let direct_title = format!("Direct: {alice_name}");
+    b.by_role("link", &direct_title).await?;
+
+    write_in_direct_room(alice, a, &bob_name, &group, "for your worker").await?;
+    let unread_link = format!("{direct_title}, 1 unread");
+    let unread = b.by_role("link", &unread_link).await?;
+    unread.scroll_into_view().await?;
+    let direct_link = unread.prop("href").await?.unwrap_or_default();
+    let shown = eventually("the worker's notification", || async {
+        let shown = run_async(
+            bob,
+            "navigator.serviceWorker.ready
+               .then(r => r.getNotifications())
+               .then(ns => done(ns.map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))))",
+        )
+        .await?;
+        Ok((shown != serde_json::json!([])).then_some(shown))
+    })
+    .await?;
+    println!("worker notifications: {shown}");
+    let shown = &shown[0];
+    anyhow::ensure!(
+        shown["title"] == alice_name.as_str()
+            && shown["body"] == "for your worker"
+            && shown["data"]["url"] == direct_link.as_str()
+            && shown["tag"]
+                .as_str()
+                .is_some_and(|tag| tag.starts_with("confab-message-")),
+        "the worker's notification: {shown} (the room's link: {direct_link})"
+    );
+    bob.screenshot(&pair.env, "pwa-worker-click-before-bob.png")
+        .await?;
+
+    // The click, in the worker. Spies (calling through) note what the handler asks of the
+    // browser and what it answers.
+    in_service_worker(
+        bob,
+        "self.clickLog = [];
+         const note = (entry) => self.clickLog.push(entry);
+         for (const [name, proto] of [['focus', WindowClient.prototype],
+                                      ['navigate', WindowClient.prototype],
+                                      ['openWindow', Clients.prototype]]) {
+           const real = proto[name];
+           proto[name] = function (...args) {
+             return real.apply(this, args).then(
+               (result) => { note([name, ...args, 'done']); return result; },
+               (error) => { note([name, ...args, error.name]); throw error; });
+           };
+         }
+         self.registration.getNotifications().then((notifications) => {
+           const click = new NotificationEvent('notificationclick', { notification: notifications[0] });
+           click.waitUntil = (promise) => promise.then(() => note(['handled']), (e) => note(['failed', String(e)]));
+           self.dispatchEvent(click);
+         });",
+    )
+    .await?;
+
+    // Bob's tab is now in the one-to-one room: the message is there, nothing is unread.
+    let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
+    anyhow::ensure!(
+        b.invite_link().await? == direct_link,
+        "the click opened another room"
+    );
+    b.wait_for_messages(&["for your worker"]).await?;
+    b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
+        .await?;
+    wait_for_title(bob, "Confab").await?;
+    let log = eventually("the worker's handler to finish", || async {
+        let log = ask_service_worker(bob, "self.clickLog").await?;
+        let finished = log.as_array().is_some_and(|log| {
+            log.iter()
+                .any(|entry| entry[0] == "handled" || entry[0] == "failed")
+        });
+        Ok(finished.then_some(log))
+    })
+    .await?;
+    println!("the worker's click: {log}");
+    anyhow::ensure!(
+        log == serde_json::json!([
+            ["focus", "InvalidAccessError"],
+            ["navigate", direct_link, "done"],
+            ["handled"]
+        ]),
+        "the worker's click: {log}"
+    );
+    let left = run_async(
+        bob,
+        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => done(ns.length))",
+    )
+    .await?;
+    anyhow::ensure!(left == 0, "the notification is still shown: {left}");
+    bob.screenshot(&pair.env, "pwa-worker-click-after-bob.png")
+        .await?;
+    alice.assert_no_console_errors().await?;
+    bob.assert_no_console_errors().await
+}
+
 /// How long after a page opens its background rooms have surely started (the app starts
 /// them 1.5 s after the room on screen).
 const BACKGROUND_STARTED: Duration = Duration::from_secs(4);
@@ -404,6 +550,69 @@ async fn wait_for_notifications(browser: &Browser) -> anyhow::Result<serde_json:
         Ok((notified != serde_json::json!([])).then_some(notified))
     })
     .await
+}
+
+/// Runs `script` in the service worker of `browser`'s page: DevTools attaches to the
+/// worker's target and sends it `Runtime.evaluate` (chromedriver passes DevTools commands
+/// to the page's target only, so the worker's answer is not read; see
+/// [`ask_service_worker`]).
+async fn in_service_worker(browser: &Browser, script: &str) -> anyhow::Result<()> {
+    let targets = browser
+        .cdp("Target.getTargets", serde_json::json!({}))
+        .await?;
+    let worker = targets["targetInfos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["type"] == "service_worker")
+        .ok_or_else(|| anyhow::anyhow!("no service worker target: {targets}"))?;
+    let attached = browser
+        .cdp(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": worker["targetId"], "flatten": false }),
+        )
+        .await?;
+    let message = serde_json::json!({
+        "id": 1,
+        "method": "Runtime.evaluate",
+        "params": { "expression": script },
+    });
+    browser
+        .cdp(
+            "Target.sendMessageToTarget",
+            serde_json::json!({
+                "sessionId": attached["sessionId"],
+                "message": message.to_string(),
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The value of `expression` in the service worker of `browser`'s page, which the worker
+/// posts to its pages.
+async fn ask_service_worker(
+    browser: &Browser,
+    expression: &str,
+) -> anyhow::Result<serde_json::Value> {
+    browser
+        .driver()
+        .execute(
+            "window.fromWorker = new Promise((resolve) =>
+               navigator.serviceWorker.addEventListener('message', (e) => resolve(e.data), { once: true }));",
+            Vec::new(),
+        )
+        .await?;
+    in_service_worker(
+        browser,
+        &format!(
+            "Promise.resolve({expression}).then((value) =>
+               self.clients.matchAll({{ includeUncontrolled: true }})
+                 .then((pages) => pages.forEach((page) => page.postMessage(value))))"
+        ),
+    )
+    .await?;
+    run_async(browser, "window.fromWorker.then(done)").await
 }
 
 /// "Share invite" hands the invite link to the Web Share API, and "Install Confab" appears
