@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::signal::{ClientMessage, ServerMessage};
+use confab_core::vault::KdfParams;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret};
 use leptos::prelude::*;
@@ -15,6 +16,7 @@ use super::{Command, Commands, Settings, start};
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
 use crate::platform::rtc::{IceServerConfig, RtcEvent};
 use crate::platform::socket::SocketEvent;
+use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
 use crate::state::{AppState, MemberStatus, Path};
 
@@ -106,13 +108,24 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         dangerously_withhold_ice_candidates: false,
         on_screen: true,
     };
+    // A real profile store (its own database, left to the test browser's throwaway
+    // profile: the driver keeps it open to the end).
+    let database = format!("confab-test-driver-{:02x?}", &entropy::seed()[..6]);
+    let store = Rc::new(
+        BrowserStore::open_database(&database, None, KdfParams::OWASP)
+            .await
+            .unwrap(),
+    );
     let commands = Commands::new();
     start(
         me,
         state,
         settings,
         Box::new(FakeNetwork(wire.clone())),
-        super::Kept::default(),
+        super::Kept {
+            store: Some(store.clone()),
+            ..super::Kept::default()
+        },
         &commands,
     );
     until("the driver to connect", || {
@@ -228,6 +241,35 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
             .with_untracked(|messages| messages.iter().any(|m| m.text == "hi back" && !m.mine))
     })
     .await;
+
+    // This room is on screen and the page visible: what it holds is seen, and the store
+    // keeps that (its read marks), so its unread count is right when it next runs in the
+    // background (after the user opens another room).
+    let reply = state.messages.with_untracked(|messages| {
+        messages
+            .iter()
+            .find(|m| m.text == "hi back")
+            .map(|m| m.key)
+            .unwrap()
+    });
+    let mut seen = None;
+    for _ in 0..250 {
+        seen = store.read_marks(room_id).await.unwrap();
+        if seen.as_ref().is_some_and(|seen| seen.has_seen(&reply)) {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.expect("read marks saved");
+    assert!(seen.has_seen(&reply), "the reply is not marked seen");
+    let next = confab_core::OrderKey {
+        seq: reply.seq + 1,
+        ..reply
+    };
+    assert!(
+        !seen.has_seen(&next),
+        "the peer's next message is seen already"
+    );
 
     // The server says the peer left: its relayed link ends and the row says so.
     wire.deliver_json(&ServerMessage::PeerLeft {
