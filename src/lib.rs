@@ -284,7 +284,8 @@ impl Tab {
                 match store.read_marks(room.id()).await {
                     Ok(Some(seen)) => state.count_unseen(&seen),
                     // Never on screen here yet (a new one-to-one room, or a profile from
-                    // before read marks were kept): what it holds now counts as seen.
+                    // before read marks were kept), or its marks do not read: what it holds
+                    // now counts as seen.
                     Ok(None) | Err(_) => {
                         let seen = driver::read_marks_of(&client);
                         let _ = store.save_read_marks(room.id(), &seen).await;

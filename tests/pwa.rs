@@ -3,7 +3,8 @@
 //! QR code, the service worker keeps the app shell, and with the server stopped the app still opens
 //! from the worker and shows the history kept in IndexedDB, saying the server is
 //! unreachable; when the server is back, the page reconnects by itself. Also: the unread
-//! count and notifications of the room on screen and of rooms kept in the background, the
+//! count and notifications of the room on screen and of rooms kept in the background (whose
+//! counts outlive opening another room), a click on the service worker's notification, the
 //! "Share invite" and "Install Confab" clicks reaching the browser's APIs, and what the
 //! member list says to someone who comes back to a room where nobody else is.
 
