@@ -447,8 +447,9 @@ pub fn start(
         return;
     };
     let inbox = commands.inbox.clone();
+    let room_id = client.room_id();
     let mut driver = Driver {
-        room: client.room_id(),
+        room: room_id,
         client,
         state,
         settings,
@@ -476,7 +477,7 @@ pub fn start(
         on_contact,
         transfers: files::Transfers::default(),
         calls: calls::Calls::default(),
-        mailbox: mailbox::Mailbox::default(),
+        mailbox: mailbox::Mailbox::new(room_id),
     };
     for contact in driver.contacts.iter() {
         let chat = driver.client.direct_room_with(&contact.identity);
@@ -829,6 +830,7 @@ impl Driver {
             .chain(idle)
             .chain(self.transfers.deadline())
             .chain(self.calls.deadline())
+            .chain(self.mailbox.deadline())
             .min()
     }
 
@@ -1028,6 +1030,9 @@ impl Driver {
         if self.transfers.deadline().is_some_and(|at| at <= now) {
             self.pump_uploads(now);
         }
+        if self.mailbox.deadline().is_some_and(|at| at <= now) {
+            self.mailbox_timeout(now);
+        }
         self.call_levels(now);
     }
 
@@ -1117,9 +1122,10 @@ impl Driver {
                 ice_servers,
                 relay_bytes_per_sec,
                 relay_burst_bytes,
+                mailbox_puts_per_minute,
             } => {
                 self.reconnect_attempts = 0;
-                self.mailbox_welcome(peer);
+                self.mailbox_welcome(now, peer, mailbox_puts_per_minute);
                 self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
                 self.ice_servers = ice_servers
                     .into_iter()
@@ -1138,7 +1144,7 @@ impl Driver {
                         self.start_link(now, peer);
                     }
                 }
-                self.mailbox_joined();
+                self.mailbox_joined(now);
             }
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
             // Was there before us (learned late, from another node): we are the newcomer.
@@ -1174,7 +1180,7 @@ impl Driver {
                 }
             }
             ServerMessage::Error { code, message } => {
-                if !self.mailbox_error(code) {
+                if !self.mailbox_error(now, code) {
                     log(&format!("server refused a request: {code:?}: {message}"))
                 }
             }
@@ -1545,7 +1551,7 @@ impl Driver {
             Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
             Event::Transfer(update) => self.transfer_update(now, update),
             Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
-            Event::MailboxDeposit { seq, entry } => self.deposit(seq, entry),
+            Event::MailboxDeposit { seq, entry } => self.deposit(now, seq, entry),
             Event::PersistOutbox { record } => self.mailbox.note_outbox(record),
             Event::PersistReceipts { record } => self.unsaved_receipts = Some(record),
             _ => {}

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use confab_core::signal::{ClientMessage, ServerMessage};
+use confab_core::signal::{ClientMessage, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::vault::KdfParams;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret};
@@ -43,6 +43,20 @@ impl Wire {
     }
     fn deliver_json(&self, message: &ServerMessage) {
         self.deliver(SocketEvent::Text(serde_json::to_string(message).unwrap()));
+    }
+    fn deliver_mailbox(&self, reply: &MailboxReply) {
+        self.deliver(SocketEvent::Text(serde_json::to_string(reply).unwrap()));
+    }
+    /// The `after` of every `mailbox-fetch` sent so far.
+    fn fetches(&self) -> Vec<u64> {
+        self.texts
+            .borrow()
+            .iter()
+            .filter_map(|text| match serde_json::from_str(text) {
+                Ok(ClientMessage::MailboxFetch { after, .. }) => Some(after.to_u64()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -141,6 +155,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         ice_servers: vec![],
         relay_bytes_per_sec: 0,
         relay_burst_bytes: 0,
+        mailbox_puts_per_minute: 0,
     });
     until("a join", || !wire.texts.borrow().is_empty()).await;
     let join: ClientMessage = serde_json::from_str(&wire.texts.borrow()[0]).unwrap();
@@ -288,4 +303,73 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     assert!(!wire.closed.get());
     commands.send(Command::Leave);
     until("the server connection to close", || wire.closed.get()).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_driver_fetches_the_mailbox_on_notice_once_per_fetch_under_way() {
+    let wire = Rc::new(Wire::default());
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let room_id = room.room_id();
+    let me = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room,
+        Config::default(),
+        entropy::seed(),
+    );
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: false,
+    };
+    start(
+        me,
+        AppState::new(),
+        settings,
+        Box::new(FakeNetwork(wire.clone())),
+        super::Kept::default(),
+        &Commands::new(),
+    );
+    until("the driver to connect", || {
+        wire.socket_sink.borrow().is_some()
+    })
+    .await;
+    wire.deliver(SocketEvent::Open);
+    wire.deliver_json(&ServerMessage::Welcome {
+        peer: PeerId::new(1),
+        ice_servers: vec![],
+        relay_bytes_per_sec: 0,
+        relay_burst_bytes: 0,
+        mailbox_puts_per_minute: 120,
+    });
+    wire.deliver_json(&ServerMessage::Joined {
+        room: room_id,
+        peers: vec![],
+    });
+    until("the fetch after joined", || wire.fetches() == [0]).await;
+
+    // Someone deposited (twice) while that fetch is under way: one more fetch, after it.
+    let new = |seq| MailboxReply::MailboxNew {
+        room: room_id,
+        seq: MailboxSeq::new(seq),
+    };
+    wire.deliver_mailbox(&new(3));
+    wire.deliver_mailbox(&new(4));
+    clock::sleep(Duration::from_millis(100)).await;
+    assert_eq!(wire.fetches(), [0]);
+    let empty = MailboxReply::MailboxEntries {
+        room: room_id,
+        entries: vec![],
+        more: false,
+    };
+    wire.deliver_mailbox(&empty);
+    until("the fetch the notices asked for", || {
+        wire.fetches() == [0, 0]
+    })
+    .await;
+    wire.deliver_mailbox(&empty);
+    // Later notices fetch again, one at a time.
+    wire.deliver_mailbox(&new(5));
+    until("a fetch on notice", || wire.fetches() == [0, 0, 0]).await;
+    clock::sleep(Duration::from_millis(100)).await;
+    assert_eq!(wire.fetches(), [0, 0, 0]);
 }

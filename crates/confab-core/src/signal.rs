@@ -5,9 +5,11 @@
 //! Binary WebSocket frames carry relay envelopes ([`crate::wire::relay`]).
 //!
 //! The offline mailbox ([`crate::mailbox`]) is three requests, `mailbox-put`,
-//! `mailbox-fetch` and `mailbox-ack`, answered by a [`MailboxReply`] (or an `error`). Its
-//! replies are a separate enum so that matches on [`ServerMessage`] stay exhaustive for
-//! clients that do not use the mailbox yet; [`ServerFrame`] reads either.
+//! `mailbox-fetch` and `mailbox-ack`, answered by a [`MailboxReply`] (or an `error`), and
+//! one notice, `mailbox-new` (another connection deposited into a room we are in), also a
+//! [`MailboxReply`]. The mailbox's frames are a separate enum so that matches on
+//! [`ServerMessage`] stay exhaustive for clients that do not use the mailbox yet;
+//! [`ServerFrame`] reads either.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +98,11 @@ pub enum ServerMessage {
         /// 0: unknown.
         #[serde(default)]
         relay_burst_bytes: u64,
+        /// Mailbox deposits this connection may make a minute (also the most at once);
+        /// beyond it they are refused `rate-limited`. 0: unknown (a server from before
+        /// it said so; its default was 120).
+        #[serde(default)]
+        mailbox_puts_per_minute: u32,
     },
     /// We are in the room; these peers were already there.
     Joined {
@@ -144,8 +151,10 @@ pub enum ServerMessage {
     },
 }
 
-/// Server to app: answers to mailbox requests. A separate enum from [`ServerMessage`] (see
-/// the module docs); the `type` tags do not overlap, so [`ServerFrame`] tells them apart.
+/// Server to app: answers to mailbox requests, and the notice of a new deposit. A separate
+/// enum from [`ServerMessage`] (see the module docs); the `type` tags do not overlap, so
+/// [`ServerFrame`] tells them apart. A client that does not know a tag (an older one) logs
+/// the frame as unreadable and goes on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MailboxReply {
@@ -163,6 +172,16 @@ pub enum MailboxReply {
         /// The room.
         room: RoomId,
         /// Its sequence number.
+        seq: MailboxSeq,
+    },
+    /// Not an answer: another connection (on this node or another) deposited into `room`,
+    /// which we joined, under `seq`. Fetch from the cursor to read it. Never sent to the
+    /// depositor, nor for a room we did not join; at most one per deposit, and none is
+    /// resent after a reconnect (the fetch after `joined` covers that).
+    MailboxNew {
+        /// The room.
+        room: RoomId,
+        /// The new entry's sequence number.
         seq: MailboxSeq,
     },
 }
@@ -271,17 +290,19 @@ mod tests {
             ice_servers: vec![],
             relay_bytes_per_sec: 2_097_152,
             relay_burst_bytes: 8_388_608,
+            mailbox_puts_per_minute: 120,
         };
         let json = serde_json::to_string(&welcome).unwrap();
         assert_eq!(
             json,
-            r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[],"relay_bytes_per_sec":2097152,"relay_burst_bytes":8388608}"#
+            r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[],"relay_bytes_per_sec":2097152,"relay_burst_bytes":8388608,"mailbox_puts_per_minute":120}"#
         );
         assert_eq!(
             serde_json::from_str::<ServerMessage>(&json).unwrap(),
             welcome
         );
-        // A welcome from a server before the relay cap: the cap is unknown (0).
+        // A welcome from a server before the relay cap and the deposit allowance: both
+        // are unknown (0).
         let old = r#"{"type":"welcome","peer":"0000000000000005","ice_servers":[]}"#;
         assert_eq!(
             serde_json::from_str::<ServerMessage>(old).unwrap(),
@@ -290,6 +311,7 @@ mod tests {
                 ice_servers: vec![],
                 relay_bytes_per_sec: 0,
                 relay_burst_bytes: 0,
+                mailbox_puts_per_minute: 0,
             }
         );
         let error = ServerMessage::Error {
@@ -389,6 +411,16 @@ mod tests {
                 seq: MailboxSeq::new(12),
             })
         );
+        let new = ServerFrame::Mailbox(MailboxReply::MailboxNew {
+            room,
+            seq: MailboxSeq::new(13),
+        });
+        let json = serde_json::to_string(&new).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"type":"mailbox-new","room":"{room}","seq":13}}"#)
+        );
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), new);
         // Signalling still reads as before, through either type.
         let joined = r#"{"type":"joined","room":"0303030303030303030303030303030303030303030303030303030303030303","peers":[]}"#;
         assert!(matches!(

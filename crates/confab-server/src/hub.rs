@@ -8,12 +8,16 @@
 //! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
 //! the rooms that have members here, and tells the cluster task (through a bounded queue,
 //! in the order things happened under the lock) about local joins, leaves and rooms.
+//!
+//! It also tells a room's members of every deposit into its mailbox (`mailbox-new`):
+//! deposits made here, and in a cluster those another node made, as this node applies
+//! them from the replicated log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Message;
-use confab_core::signal::{ErrorCode, ServerMessage};
+use confab_core::signal::{ErrorCode, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::{PeerId, RoomId};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -328,6 +332,31 @@ impl Hub {
         self.lock().local_members(room)
     }
 
+    /// A deposit into `room`'s mailbox was stored under `seq`: tells every local member of
+    /// the room but `depositor` (`mailbox-new`), so that a member with no link to whoever
+    /// deposited fetches it now rather than at its next join. The notice carries only what
+    /// the server knows anyway.
+    pub(crate) fn mailbox_deposited(
+        &self,
+        room: RoomId,
+        seq: MailboxSeq,
+        depositor: Option<PeerId>,
+    ) {
+        let Some(note) = encode(&MailboxReply::MailboxNew { room, seq }) else {
+            return;
+        };
+        let mut inner = self.lock();
+        let Inner { rooms, peers, .. } = &mut *inner;
+        let Some(members) = rooms.get(&room) else {
+            return;
+        };
+        for &member in members {
+            if Some(member) != depositor {
+                deliver(peers, member, note.clone());
+            }
+        }
+    }
+
     /// Queues a note for the cluster task. A full queue drops it (logged): the next
     /// re-announcement repairs presence.
     fn tell_cluster(&self, note: Outgoing) {
@@ -549,8 +578,8 @@ fn now_ms() -> u64 {
         })
 }
 
-/// Serialises a server message as a text frame.
-pub(crate) fn encode(message: &ServerMessage) -> Option<Message> {
+/// Serialises a server message (a [`ServerMessage`] or a [`MailboxReply`]) as a text frame.
+pub(crate) fn encode(message: &impl serde::Serialize) -> Option<Message> {
     match serde_json::to_string(message) {
         Ok(json) => Some(Message::text(json)),
         Err(err) => {
@@ -772,6 +801,40 @@ mod tests {
         assert_eq!(listed, [a.peer(), earlier.peer, later.peer]);
         let theirs = hub.local_members(room(1))[1];
         assert!(later.is_before(&theirs));
+    }
+
+    #[test]
+    fn a_deposit_is_announced_to_the_room_s_other_members_only() {
+        let hub = hub();
+        let mut a = hub.register();
+        let mut b = hub.register();
+        let mut c = hub.register();
+        hub.join(a.peer(), room(1)).unwrap();
+        hub.join(b.peer(), room(1)).unwrap();
+        hub.join(c.peer(), room(2)).unwrap();
+        drain(&mut a);
+        let seq = MailboxSeq::new(7);
+        hub.mailbox_deposited(room(1), seq, Some(a.peer()));
+        let notices = |registration: &mut Registration| -> Vec<MailboxReply> {
+            let inbox = registration.inbox();
+            std::iter::from_fn(|| inbox.try_pop())
+                .map(|message| match message {
+                    Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect()
+        };
+        let new = MailboxReply::MailboxNew { room: room(1), seq };
+        assert_eq!(notices(&mut b), std::slice::from_ref(&new));
+        assert_eq!(notices(&mut a), [], "not the depositor");
+        assert_eq!(notices(&mut c), [], "not another room");
+        // Deposited on another node (or by a connection not in the room): every member.
+        hub.mailbox_deposited(room(1), seq, None);
+        assert_eq!(notices(&mut a), std::slice::from_ref(&new));
+        assert_eq!(notices(&mut b), [new]);
+        // A room with no member here: nobody.
+        hub.mailbox_deposited(room(3), seq, None);
+        assert_eq!(notices(&mut c), []);
     }
 
     #[tokio::test]

@@ -10,8 +10,9 @@
 //!                (confab_core::wire::relay)
 //!   client → server  join, leave, signal;
 //!                    mailbox-put, mailbox-fetch, mailbox-ack (confab_core::mailbox)
-//!   server → client  welcome, joined, peer-joined, peer-left, signal, error;
-//!                    mailbox-stored, mailbox-entries
+//!   server → client  welcome, joined, peer-joined, peer-present, peer-left, signal,
+//!                    error; mailbox-stored, mailbox-entries, and mailbox-new (not an
+//!                    answer: another connection deposited into a room we joined)
 //! GET /healthz  200 "ok"
 //! GET /metrics  Prometheus text format: connections, rooms, relayed bytes, rejected
 //!               frames by reason, the mailbox (no room ids, peer ids or addresses)
@@ -24,7 +25,9 @@
 //! deleted at expiry (`--mailbox-ttl`, default 7 days; swept at start and on a timer);
 //! acknowledgements move only the acknowledging connection's cursor. A full room or store
 //! refuses new entries and keeps the old ones. If the database cannot be opened, the server
-//! runs without a mailbox and answers `mailbox-unavailable`.
+//! runs without a mailbox and answers `mailbox-unavailable`. Every stored deposit is
+//! announced (`mailbox-new`, room and sequence number) to the room's members but the
+//! depositor, on every node; `welcome` states the deposits a minute a connection may make.
 //!
 //! Start it with [`run`] on a bound listener; the `confab-server` binary does exactly that
 //! with [`Config`] from flags and environment.

@@ -199,6 +199,7 @@ impl Connection {
             ice_servers: self.shared.ice_servers.clone(),
             relay_bytes_per_sec: self.shared.relay_bytes_per_sec.get(),
             relay_burst_bytes: self.shared.relay_burst_bytes,
+            mailbox_puts_per_minute: self.shared.mailbox_puts_per_minute.get(),
         };
         Box::pin(self.send_server(&welcome)).await?;
         drop(welcome);
@@ -390,6 +391,9 @@ impl Connection {
         };
         match stored {
             Ok(seq) => {
+                self.registration
+                    .hub()
+                    .mailbox_deposited(room, seq, Some(peer));
                 self.send_mailbox(&MailboxReply::MailboxStored { room, seq })
                     .await
             }

@@ -9,6 +9,7 @@
 //! returns `Err`: it leaves the state as it was and surfaces as [`Event::PeerRejected`] (one
 //! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
 
+mod courier;
 mod files;
 mod mailbox;
 mod receipts;
@@ -35,6 +36,7 @@ use crate::wire::{
     AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_NAME_LEN, MAX_TEXT_LEN, Presence,
     truncate_utf8,
 };
+pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
 pub use receipts::{

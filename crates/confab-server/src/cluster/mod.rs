@@ -144,7 +144,7 @@ impl Cluster {
             });
         let client = options.connect(url).await?;
         let state = Arc::new(LinkState::default());
-        let replica = Arc::new(Replica::new(node, client.clone(), mailbox).await);
+        let replica = Arc::new(Replica::new(node, client.clone(), mailbox, Arc::clone(&hub)).await);
         let (inbound_sender, inbound) = mpsc::channel(4096);
         let link = Link {
             node,

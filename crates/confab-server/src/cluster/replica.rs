@@ -11,8 +11,12 @@
 //!
 //! Without NATS (or JetStream) deposits are answered `mailbox-unavailable`, while fetches
 //! go on from the local copy. A node catches up when the stream is reachable again.
+//!
+//! Applying another node's deposit tells this node's members of that room (`mailbox-new`,
+//! through the hub; the depositor's node told its own). A pass over the log tells each
+//! room once, of its newest entry, so catching up after an outage is not a burst.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +31,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use super::notes::{MAILBOX_STREAM, MAILBOX_SUBJECT, MailboxNote, NodeId};
+use crate::hub::Hub;
 use crate::mailbox::{Mailbox, MailboxError, unix_ms};
 use crate::ws::stopped;
 
@@ -45,6 +50,8 @@ pub(crate) struct Replica {
     client: Client,
     jetstream: jetstream::Context,
     mailbox: Arc<Mailbox>,
+    /// Told of other nodes' deposits, for the rooms' members here.
+    hub: Arc<Hub>,
     ttl: Duration,
     /// The highest log sequence number applied to the store.
     applied: watch::Sender<u64>,
@@ -56,7 +63,12 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
-    pub(crate) async fn new(node: NodeId, client: Client, mailbox: Arc<Mailbox>) -> Replica {
+    pub(crate) async fn new(
+        node: NodeId,
+        client: Client,
+        mailbox: Arc<Mailbox>,
+        hub: Arc<Hub>,
+    ) -> Replica {
         let applied = mailbox.last_seq().await.unwrap_or(0);
         let ttl = mailbox.ttl();
         Replica {
@@ -64,6 +76,7 @@ impl Replica {
             jetstream: jetstream::new(client.clone()),
             client,
             mailbox,
+            hub,
             ttl,
             applied: watch::Sender::new(applied),
             results: Mutex::new(BTreeMap::new()),
@@ -179,10 +192,16 @@ impl Replica {
             }
         };
         let mut next = (*self.applied.borrow() + 1).max(info.state.first_sequence);
+        // Per room, the newest entry other nodes deposited in this pass.
+        let mut news = HashMap::new();
         while next <= info.state.last_sequence {
             match stream.get_raw_message(next).await {
                 Ok(message) => match MailboxNote::decode(&message.payload) {
-                    Some(note) => self.apply(next, note).await,
+                    Some(note) => {
+                        if let Some((room, seq)) = self.apply(next, note).await {
+                            news.insert(room, seq);
+                        }
+                    }
                     None => warn!(
                         seq = next,
                         "a mailbox stream message does not decode; skipped"
@@ -191,19 +210,25 @@ impl Replica {
                 Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
                 Err(err) => {
                     debug!(%err, "cannot read the mailbox stream");
-                    return;
+                    break;
                 }
             }
             self.applied.send_replace(next);
             next += 1;
         }
+        for (room, seq) in news {
+            self.hub.mailbox_deposited(room, seq, None);
+        }
     }
 
-    async fn apply(&self, seq: u64, note: MailboxNote) {
+    /// Applies one entry of the log; returns its room and number if another node
+    /// deposited it and it was stored here (its members here are to be told).
+    async fn apply(&self, seq: u64, note: MailboxNote) -> Option<(RoomId, MailboxSeq)> {
         let is_ours = note.node == self.node;
+        let room = note.room;
         let result = self
             .mailbox
-            .apply(seq, note.at_ms, note.room, note.key, note.entry, !is_ours)
+            .apply(seq, note.at_ms, room, note.key, note.entry, !is_ours)
             .await;
         if is_ours {
             let mut results = self.lock_results();
@@ -211,6 +236,11 @@ impl Replica {
             while results.len() > MAX_RESULTS {
                 results.pop_first();
             }
+            return None;
+        }
+        match result {
+            Ok(Some(stored)) => Some((room, stored)),
+            Ok(None) | Err(_) => None,
         }
     }
 

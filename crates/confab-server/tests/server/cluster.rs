@@ -1,6 +1,6 @@
 //! Scale-out: two `confab-server` processes and a real `nats-server` (JetStream on), all
-//! on loopback ports chosen here. Cross-node presence, signals, relay and mailbox; NATS
-//! killed and restarted mid-test; a node killed mid-chat.
+//! on loopback ports chosen here. Cross-node presence, signals, relay and mailbox (and its
+//! new-deposit notices); NATS killed and restarted mid-test; a node killed mid-chat.
 //!
 //! Needs Debian's `nats-server` (`cargo xtask install` puts it there); without it these
 //! tests say so and pass. `CONFAB_NATS_SERVER` names another binary.
@@ -383,6 +383,37 @@ async fn members_on_two_nodes_signal_relay_and_share_the_mailbox() {
     // Leaving is seen across nodes.
     b.leave(room(1)).await;
     a.expect_presence(room(1), b.peer, false).await;
+}
+
+#[tokio::test]
+async fn a_deposit_on_one_node_is_announced_to_the_room_s_members_on_both() {
+    let Some((_nats, one, two)) = cluster().await else {
+        return;
+    };
+    let keys = keys(8);
+    let room = keys.room();
+    let mut a = one.client().await;
+    let mut c = one.client().await;
+    let mut b = two.client().await;
+    a.join(room).await;
+    c.join(room).await;
+    a.expect_presence(room, c.peer, true).await;
+    join_across(&mut b, room, &mut [&mut a, &mut c]).await;
+
+    // On node one: c hears through the hub, b through node two applying the log.
+    let seq = a.deposit(&keys, b"to everyone").await;
+    assert_eq!(c.expect_mailbox_new(&keys).await, seq);
+    assert_eq!(b.expect_mailbox_new(&keys).await, seq);
+    assert_eq!(
+        b.fetch_page(&keys, 0).await.0,
+        [(seq, b"to everyone".to_vec())]
+    );
+    a.expect_quiet(Duration::from_millis(300)).await;
+    // And the other way round: node one tells both its members.
+    let seq = b.deposit(&keys, b"back").await;
+    assert_eq!(a.expect_mailbox_new(&keys).await, seq);
+    assert_eq!(c.expect_mailbox_new(&keys).await, seq);
+    b.expect_quiet(Duration::from_millis(300)).await;
 }
 
 #[tokio::test]

@@ -51,6 +51,8 @@ pub struct Client {
     /// The relay byte cap the welcome stated.
     pub relay_bytes_per_sec: u64,
     pub relay_burst_bytes: u64,
+    /// The mailbox deposits a minute the welcome stated.
+    pub mailbox_puts_per_minute: u32,
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
@@ -154,6 +156,7 @@ impl Client {
             ice_servers: Vec::new(),
             relay_bytes_per_sec: 0,
             relay_burst_bytes: 0,
+            mailbox_puts_per_minute: 0,
             socket,
         };
         match client.recv().await {
@@ -162,11 +165,13 @@ impl Client {
                 ice_servers,
                 relay_bytes_per_sec,
                 relay_burst_bytes,
+                mailbox_puts_per_minute,
             }) => {
                 client.peer = peer;
                 client.ice_servers = ice_servers;
                 client.relay_bytes_per_sec = relay_bytes_per_sec;
                 client.relay_burst_bytes = relay_burst_bytes;
+                client.mailbox_puts_per_minute = mailbox_puts_per_minute;
             }
             other => panic!("expected welcome, got {other:?}"),
         }

@@ -1,5 +1,6 @@
 //! The offline mailbox over real WebSockets: deposit, fetch, acknowledge, pages, expiry,
-//! caps, deposit keys, malformed input and a restart on the same data directory.
+//! caps, deposit keys, malformed input, the notice of a new deposit and a restart on the
+//! same data directory.
 
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use confab_core::RoomSecret;
 use confab_core::mailbox::{DepositProof, MailboxKeys};
 use confab_core::signal::{
     ClientMessage, ErrorCode, MAX_MAILBOX_PUT_LEN, MAX_SIGNAL_LEN, MailboxReply, MailboxSeq,
+    ServerMessage,
 };
 
 use crate::harness::{Client, Received, TestServer, room};
@@ -79,6 +81,17 @@ impl Client {
                 (opened, more)
             }
             other => panic!("expected mailbox-entries, got {other:?}"),
+        }
+    }
+
+    /// Expects the notice that someone else deposited into `keys`' room; returns its
+    /// sequence number.
+    pub(crate) async fn expect_mailbox_new(&mut self, keys: &MailboxKeys) -> u64 {
+        match self.recv().await {
+            Received::Mailbox(MailboxReply::MailboxNew { room, seq }) if room == keys.room() => {
+                seq.to_u64()
+            }
+            other => panic!("expected mailbox-new, got {other:?}"),
         }
     }
 
@@ -334,6 +347,74 @@ async fn malformed_and_oversized_mailbox_requests_are_refused_and_the_connection
 }
 
 #[tokio::test]
+async fn the_room_s_other_members_hear_of_a_deposit_and_the_depositor_does_not() {
+    let server = TestServer::start().await;
+    let keys = keys(1);
+    let mut alice = server.client().await;
+    let mut bob = server.client().await;
+    let mut carol = server.client().await;
+    assert_eq!(
+        alice.mailbox_puts_per_minute, 120,
+        "the welcome states the allowance"
+    );
+    alice.join(keys.room()).await;
+    bob.join(keys.room()).await;
+    alice
+        .expect(ServerMessage::PeerJoined {
+            room: keys.room(),
+            peer: bob.peer,
+        })
+        .await;
+    carol.join(self::keys(2).room()).await;
+
+    // Alice's answer comes first and alone: no notice of her own deposit.
+    let seq = alice.deposit(&keys, b"for bob").await;
+    assert_eq!(bob.expect_mailbox_new(&keys).await, seq);
+    alice.expect_quiet(Duration::from_millis(200)).await;
+    carol.expect_quiet(Duration::from_millis(1)).await;
+    assert_eq!(
+        bob.fetch_page(&keys, 0).await.0,
+        [(seq, b"for bob".to_vec())]
+    );
+
+    // A depositor outside the room (it left, or never joined): every member hears.
+    bob.leave(keys.room()).await;
+    alice
+        .expect(ServerMessage::PeerLeft {
+            room: keys.room(),
+            peer: bob.peer,
+        })
+        .await;
+    let seq = bob.deposit(&keys, b"from outside").await;
+    assert_eq!(alice.expect_mailbox_new(&keys).await, seq);
+    bob.expect_quiet(Duration::from_millis(200)).await;
+    // Refused deposits tell nobody.
+    let mut mallory = server.client().await;
+    mallory.mailbox_put(&self::keys(2), b"x").await;
+    let entry = seal(&keys, b"forged");
+    let proof = self::keys(2).prove_put(mallory.peer, &entry);
+    mallory
+        .send(&ClientMessage::MailboxPut {
+            room: keys.room(),
+            entry,
+            key: self::keys(2).deposit_key(),
+            proof,
+        })
+        .await;
+    assert!(matches!(
+        mallory.recv().await,
+        Received::Mailbox(MailboxReply::MailboxStored { .. })
+    ));
+    mallory.expect_error(ErrorCode::MailboxDenied).await;
+    alice.expect_quiet(Duration::from_millis(200)).await;
+    // Carol is in the other room, which mallory's first deposit went to.
+    assert!(matches!(
+        carol.recv().await,
+        Received::Mailbox(MailboxReply::MailboxNew { .. })
+    ));
+}
+
+#[tokio::test]
 async fn deposits_are_rate_limited_and_capped_per_connection() {
     let server = TestServer::start_with(|config| {
         config.mailbox_puts_per_minute = NonZeroU32::new(2).unwrap();
@@ -341,6 +422,8 @@ async fn deposits_are_rate_limited_and_capped_per_connection() {
     .await;
     let keys = keys(1);
     let mut alice = server.client().await;
+    // The welcome says so, and a client pacing to it is never refused.
+    assert_eq!(alice.mailbox_puts_per_minute, 2);
     alice.deposit(&keys, b"1").await;
     alice.deposit(&keys, b"2").await;
     alice.mailbox_put(&keys, b"3").await;

@@ -1,0 +1,425 @@
+//! The offline mailbox on one server connection ([`Courier`]): which mailbox requests go
+//! out when, and what their answers mean. [`Client`] decides *what* to deposit
+//! ([`Event::MailboxDeposit`](super::Event::MailboxDeposit)) and takes in what was fetched;
+//! the courier carries both over the connection the app holds.
+//!
+//! - **Order on a connection.** `welcome` (our peer id, which every proof names, and the
+//!   deposit allowance) → `joined` → a fetch from the cursor, and the deposits queued
+//!   meanwhile → `mailbox-entries` → core → `mailbox-ack`, and the next page if there is
+//!   one.
+//! - **Notices.** `mailbox-new` (someone else deposited into our room) fetches from the
+//!   cursor; while a fetch is under way it only marks that one more is due when it ends,
+//!   so any number of notices costs at most one more fetch. The server never tells the
+//!   depositor, so our own deposits fetch nothing.
+//! - **Pacing.** Deposits go out under a token bucket that mirrors the server's
+//!   allowance: `mailbox_puts_per_minute` from `welcome` (or
+//!   [`DEFAULT_PUTS_PER_MINUTE`] from a server that does not say), as many at once, then
+//!   one per 60/n s. The rest wait in a queue; [`Courier::poll_timeout`] says when the
+//!   next may go.
+//! - **Matching answers to deposits.** The server answers each request of a connection
+//!   in turn, a deposit with `mailbox-stored` (which does not name the entry) or an
+//!   `error`, so the n-th `mailbox-stored` answers the oldest deposit still unanswered,
+//!   unless an error that a deposit can get came while deposits were unanswered (it may
+//!   answer a deposit or another request). From then on this connection confirms
+//!   nothing: its unanswered and unconfirmed deposits go again on the next connection
+//!   (the server keeps a duplicate, which members ignore), and core deposits whatever was
+//!   never confirmed again after a reload. Errors no deposit gets (`unknown-peer`,
+//!   `relay-cap`, ...) leave the matching alone.
+//! - **Refused as too many.** A `rate-limited` error while deposits are unanswered is
+//!   taken as the oldest one's refusal (the per-address allowance, shared by every room
+//!   of the tab, can refuse what the pacing let through): that deposit goes back to the
+//!   front of the queue and the bucket starts empty, so it goes again on this connection
+//!   once a token is due, not on the next connection.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::{Client, MailboxIngest};
+use crate::Instant;
+use crate::ids::{PeerId, RoomId};
+use crate::mailbox::SealedEntry;
+use crate::signal::{ClientMessage, ErrorCode, MailboxReply, MailboxSeq};
+
+/// The deposits a minute assumed of a server whose `welcome` does not say (its default).
+pub const DEFAULT_PUTS_PER_MINUTE: u32 = 120;
+/// Deposits kept waiting (for a connection, or for the allowance); beyond it the oldest
+/// are dropped: the events stay in history and reach members through catch-up, and core
+/// deposits them again after a reload, as the server never confirmed them.
+pub const MAX_QUEUED_DEPOSITS: usize = 512;
+
+/// The mailbox's state on the app's server connection. Feed it the connection's events
+/// and the server's mailbox answers and errors, then send what
+/// [`Courier::poll_transmit`] returns, in order; wake it at [`Courier::poll_timeout`].
+#[derive(Debug)]
+pub struct Courier {
+    room: RoomId,
+    /// Our peer id on this connection (from `welcome`); `None` while disconnected.
+    server_peer: Option<PeerId>,
+    /// `joined` arrived on this connection: requests may go out.
+    joined: bool,
+    /// The highest entry taken in (from the store at start, then from each page).
+    cursor: MailboxSeq,
+    /// A cursor newer than the stored one, to save after the events it brought.
+    unsaved_cursor: Option<MailboxSeq>,
+    /// Deposits waiting for a connection or for the allowance, oldest first.
+    queued: VecDeque<Deposit>,
+    /// Deposits sent on this connection and not yet answered, oldest first.
+    puts_in_flight: VecDeque<Deposit>,
+    /// An error came while deposits were unanswered: answers on this connection can no
+    /// longer be matched to deposits.
+    answers_unmatched: bool,
+    /// Deposits answered on this connection but not confirmed: sent again on the next.
+    unconfirmed: Vec<Deposit>,
+    /// A fetch is unanswered.
+    fetching: bool,
+    /// A notice came while fetching: fetch again when this one ends.
+    fetch_again: bool,
+    /// The deposit allowance on this connection; `None` while disconnected.
+    pacer: Option<Pacer>,
+    /// Requests to send, in order.
+    transmits: VecDeque<ClientMessage>,
+}
+
+/// What a server `error` turned out to refuse, as far as the mailbox can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// A deposit (taken to be the oldest unanswered one): it goes again on the next
+    /// connection.
+    Deposit,
+    /// A deposit over the server's allowance: it goes again on this connection once the
+    /// allowance refills.
+    DepositDeferred,
+    /// The fetch under way: it ended (another follows if a notice came meanwhile).
+    Fetch,
+    /// Neither a deposit nor a fetch was waiting for this answer.
+    Nothing,
+}
+
+/// One of core's deposits: our event's number in our chain, and its sealed copy.
+#[derive(Debug)]
+struct Deposit {
+    seq: u64,
+    entry: SealedEntry,
+}
+
+/// A token bucket mirroring the server's: `per_minute` tokens a minute, holding at most
+/// that many, full when the connection starts.
+#[derive(Debug)]
+struct Pacer {
+    per_minute: u32,
+    tokens: f64,
+    last_refill: Instant,
+}
+
+impl Courier {
+    /// A courier for `room`'s mailbox (the client's room), disconnected, reading from the
+    /// start until [`Courier::set_cursor`].
+    pub fn new(room: RoomId) -> Courier {
+        Courier {
+            room,
+            server_peer: None,
+            joined: false,
+            cursor: MailboxSeq::default(),
+            unsaved_cursor: None,
+            queued: VecDeque::new(),
+            puts_in_flight: VecDeque::new(),
+            answers_unmatched: false,
+            unconfirmed: Vec::new(),
+            fetching: false,
+            fetch_again: false,
+            pacer: None,
+            transmits: VecDeque::new(),
+        }
+    }
+
+    /// The cursor kept for this room (never moves it back).
+    pub fn set_cursor(&mut self, cursor: MailboxSeq) {
+        self.cursor = self.cursor.max(cursor);
+    }
+
+    /// The highest entry taken in.
+    pub fn cursor(&self) -> MailboxSeq {
+        self.cursor
+    }
+
+    /// A cursor to save with the next batch of events, if it moved.
+    pub fn take_unsaved_cursor(&mut self) -> Option<MailboxSeq> {
+        self.unsaved_cursor.take()
+    }
+
+    /// Deposits waiting to go out.
+    pub fn n_queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// `welcome` on a new connection: our peer id there, and its deposit allowance (0:
+    /// the server did not say).
+    pub fn handle_welcome(&mut self, now: Instant, peer: PeerId, puts_per_minute: u32) {
+        self.disconnected();
+        self.server_peer = Some(peer);
+        let per_minute = match puts_per_minute {
+            0 => DEFAULT_PUTS_PER_MINUTE,
+            n => n,
+        };
+        self.pacer = Some(Pacer::new(per_minute, now));
+    }
+
+    /// `joined`: read what was left for us, and send what is queued (as the allowance
+    /// permits).
+    pub fn handle_joined(&mut self, now: Instant, client: &Client) {
+        let Some(peer) = self.server_peer else {
+            return;
+        };
+        self.joined = true;
+        self.fetch(client, peer, self.cursor);
+        self.pump(now, client);
+    }
+
+    /// The server connection closed: requests wait for the next one, and so do the
+    /// deposits it did not confirm (whether it stored them is unknown).
+    pub fn disconnected(&mut self) {
+        self.server_peer = None;
+        self.joined = false;
+        self.fetching = false;
+        self.fetch_again = false;
+        self.answers_unmatched = false;
+        self.pacer = None;
+        self.transmits.clear();
+        let unanswered = std::mem::take(&mut self.puts_in_flight);
+        let again: Vec<Deposit> = self.unconfirmed.drain(..).chain(unanswered).collect();
+        for deposit in again.into_iter().rev() {
+            self.queued.push_front(deposit);
+        }
+        self.queued.truncate(MAX_QUEUED_DEPOSITS);
+    }
+
+    /// Core's [`Event::MailboxDeposit`](super::Event::MailboxDeposit): sent as soon as
+    /// the connection and the allowance permit.
+    pub fn deposit(&mut self, now: Instant, client: &Client, seq: u64, entry: SealedEntry) {
+        if self.queued.len() >= MAX_QUEUED_DEPOSITS {
+            self.queued.pop_front();
+        }
+        self.queued.push_back(Deposit { seq, entry });
+        self.pump(now, client);
+    }
+
+    /// A mailbox frame from the server. Returns what a page of entries did in core.
+    pub fn handle_reply(
+        &mut self,
+        now: Instant,
+        client: &mut Client,
+        reply: MailboxReply,
+    ) -> Option<MailboxIngest> {
+        match reply {
+            MailboxReply::MailboxEntries {
+                room,
+                entries,
+                more,
+            } => {
+                if room != self.room {
+                    return None;
+                }
+                let ingest = client.handle_mailbox_entries(now, &entries);
+                let peer = self.server_peer?;
+                match ingest.up_to {
+                    Some(up_to) => {
+                        if up_to > self.cursor {
+                            self.cursor = up_to;
+                            self.unsaved_cursor = Some(up_to);
+                        }
+                        self.transmits.push_back(client.mailbox_ack(peer, up_to));
+                        if more {
+                            self.transmits.push_back(client.mailbox_fetch(peer, up_to));
+                        } else {
+                            self.fetch_ended(client);
+                        }
+                    }
+                    None => self.fetch_ended(client),
+                }
+                Some(ingest)
+            }
+            MailboxReply::MailboxStored { room: _, seq: _ } => {
+                if let Some(deposit) = self.puts_in_flight.pop_front() {
+                    if self.answers_unmatched {
+                        self.unconfirmed.push(deposit);
+                    } else {
+                        client.mailbox_stored(deposit.seq);
+                    }
+                }
+                None
+            }
+            MailboxReply::MailboxNew { room, seq } => {
+                let peer = self.server_peer.filter(|_| self.joined)?;
+                if room != self.room || seq <= self.cursor {
+                    return None;
+                }
+                if self.fetching {
+                    self.fetch_again = true;
+                } else {
+                    self.fetch(client, peer, self.cursor);
+                }
+                None
+            }
+        }
+    }
+
+    /// A server `error`: which mailbox request it refused, if any.
+    pub fn handle_error(&mut self, now: Instant, client: &Client, code: ErrorCode) -> Refused {
+        let deposit = if answers_deposit(code) {
+            self.puts_in_flight.pop_front()
+        } else {
+            None
+        };
+        if let Some(deposit) = deposit {
+            self.answers_unmatched = true;
+            if code == ErrorCode::RateLimited {
+                self.queued.push_front(deposit);
+                if let Some(pacer) = &mut self.pacer {
+                    pacer.empty(now);
+                }
+                return Refused::DepositDeferred;
+            }
+            self.unconfirmed.push(deposit);
+            return Refused::Deposit;
+        }
+        if self.fetching && answers_fetch(code) {
+            self.fetch_ended(client);
+            return Refused::Fetch;
+        }
+        Refused::Nothing
+    }
+
+    /// When the next queued deposit may go: call [`Courier::handle_timeout`] then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.joined || self.queued.is_empty() {
+            return None;
+        }
+        self.pacer.as_ref().map(Pacer::next_token_at)
+    }
+
+    /// Sends what the allowance permits by `now`.
+    pub fn handle_timeout(&mut self, now: Instant, client: &Client) {
+        self.pump(now, client);
+    }
+
+    /// The next request to send on the connection.
+    pub fn poll_transmit(&mut self) -> Option<ClientMessage> {
+        self.transmits.pop_front()
+    }
+
+    /// Sends queued deposits while the allowance has tokens.
+    fn pump(&mut self, now: Instant, client: &Client) {
+        let (Some(peer), true, Some(pacer)) = (self.server_peer, self.joined, &mut self.pacer)
+        else {
+            return;
+        };
+        while !self.queued.is_empty() && pacer.try_take(now) {
+            let Some(deposit) = self.queued.pop_front() else {
+                break;
+            };
+            self.transmits
+                .push_back(client.mailbox_put(peer, deposit.entry.clone()));
+            self.puts_in_flight.push_back(deposit);
+        }
+    }
+
+    fn fetch(&mut self, client: &Client, peer: PeerId, after: MailboxSeq) {
+        self.fetching = true;
+        self.fetch_again = false;
+        self.transmits.push_back(client.mailbox_fetch(peer, after));
+    }
+
+    /// The fetch under way read its last page (or was refused): the next, if a notice
+    /// came meanwhile.
+    fn fetch_ended(&mut self, client: &Client) {
+        self.fetching = false;
+        if std::mem::take(&mut self.fetch_again)
+            && let Some(peer) = self.server_peer
+        {
+            self.fetch(client, peer, self.cursor);
+        }
+    }
+}
+
+/// Whether the server may answer a `mailbox-put` with this error.
+fn answers_deposit(code: ErrorCode) -> bool {
+    match code {
+        ErrorCode::BadRequest
+        | ErrorCode::TooLarge
+        | ErrorCode::RateLimited
+        | ErrorCode::MailboxFull
+        | ErrorCode::MailboxDenied
+        | ErrorCode::MailboxUnavailable => true,
+        ErrorCode::TooManyRooms
+        | ErrorCode::RoomFull
+        | ErrorCode::UnknownPeer
+        | ErrorCode::BadEnvelope
+        | ErrorCode::RelayCap => false,
+    }
+}
+
+/// Whether the server may answer a `mailbox-fetch` with this error.
+fn answers_fetch(code: ErrorCode) -> bool {
+    match code {
+        ErrorCode::BadRequest
+        | ErrorCode::RateLimited
+        | ErrorCode::MailboxDenied
+        | ErrorCode::MailboxUnavailable => true,
+        ErrorCode::TooLarge
+        | ErrorCode::MailboxFull
+        | ErrorCode::TooManyRooms
+        | ErrorCode::RoomFull
+        | ErrorCode::UnknownPeer
+        | ErrorCode::BadEnvelope
+        | ErrorCode::RelayCap => false,
+    }
+}
+
+impl Pacer {
+    fn new(per_minute: u32, now: Instant) -> Pacer {
+        Pacer {
+            per_minute,
+            tokens: f64::from(per_minute),
+            last_refill: now,
+        }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// No token left as of `now` (the server refused one).
+    fn empty(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = 0.0;
+    }
+
+    /// When the bucket holds a whole token again.
+    fn next_token_at(&self) -> Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        let secs = missing * 60.0 / f64::from(self.per_minute);
+        // Rounded up to the millisecond, so a wake-up at this instant finds the token.
+        let wait = Duration::from_millis((secs * 1000.0).ceil() as u64);
+        self.last_refill + wait
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last_refill);
+        if now > self.last_refill {
+            self.last_refill = now;
+        }
+        let capacity = f64::from(self.per_minute);
+        let added = elapsed.as_secs_f64() * capacity / 60.0;
+        self.tokens = (self.tokens + added).min(capacity);
+    }
+}
+
+#[cfg(test)]
+mod tests;
