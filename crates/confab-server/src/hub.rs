@@ -16,14 +16,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::extract::ws::Message;
+use crate::socket::Message;
 use confab_core::signal::{ErrorCode, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::{PeerId, RoomId};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::cluster::{NodeId, Outgoing, Presence};
-use crate::inbox::{Full, Inbox};
+use crate::inbox::{Ended, Full, Inbox};
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -81,6 +81,8 @@ struct Inner {
     peers: HashMap<PeerId, Member>,
     /// Members on other nodes, only for rooms in `rooms`.
     remote: HashMap<RoomId, Vec<Remote>>,
+    /// The server is stopping: every connection, and any that registers now, must go.
+    is_stopping: bool,
 }
 
 /// A member of a room on another node.
@@ -115,6 +117,16 @@ impl Hub {
         }
     }
 
+    /// Tells every connection, and each that registers from now on, that the server is
+    /// stopping.
+    pub(crate) fn shut_down(&self) {
+        let mut inner = self.lock();
+        inner.is_stopping = true;
+        for member in inner.peers.values() {
+            member.inbox.end(Ended::Stopping);
+        }
+    }
+
     /// Registers a new connection under a fresh random id: never 0, unique among live
     /// connections.
     pub(crate) fn register(self: &Arc<Hub>) -> Registration {
@@ -130,6 +142,9 @@ impl Hub {
                 break PeerId::new(candidate);
             }
         };
+        if inner.is_stopping {
+            inbox.end(Ended::Stopping);
+        }
         let member = Member {
             inbox: Arc::clone(&inbox),
             is_kicked: false,
@@ -152,6 +167,7 @@ impl Hub {
             since,
             peers,
             remote,
+            ..
         } = &mut *inner;
         let Some(member) = peers.get_mut(&peer) else {
             return Err(HubError::UnknownPeer);
@@ -189,6 +205,8 @@ impl Hub {
             .max();
         let joined_at = latest.map_or(0, |latest| latest + 1).max(now_ms());
         since.insert((room, peer), joined_at);
+        // Most connections are in one room: no room for four up front.
+        member.rooms.reserve_exact(1);
         member.rooms.push(room);
         let is_new_room = !rooms.contains_key(&room);
         let members = rooms.entry(room).or_default();
@@ -468,6 +486,7 @@ impl Inner {
             since,
             peers,
             remote,
+            ..
         } = self;
         let Some(members) = rooms.get_mut(&room) else {
             return;
@@ -599,7 +618,7 @@ fn deliver(peers: &mut HashMap<PeerId, Member>, to: PeerId, message: Message) {
     if member.inbox.try_push(message) == Err(Full) && !member.is_kicked {
         warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
         member.is_kicked = true;
-        member.inbox.kick();
+        member.inbox.end(Ended::Kicked);
     }
 }
 
@@ -851,9 +870,8 @@ mod tests {
             );
         }
         let inbox = b.inbox();
-        tokio::time::timeout(std::time::Duration::from_secs(1), inbox.kicked())
-            .await
-            .expect("kicked");
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(1), inbox.ended());
+        assert_eq!(ended.await.expect("kicked"), Ended::Kicked);
         assert_eq!(
             std::iter::from_fn(|| inbox.try_pop()).count(),
             4,

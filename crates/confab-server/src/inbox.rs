@@ -1,28 +1,50 @@
-//! One connection's outbound queue (what other connections send it) and its kick signal.
+//! One connection's outbound queue (what other connections send it), and why the
+//! connection must end (its queue overflowed, or the server is stopping).
 //!
 //! Bounded like a channel, but it holds memory only while it holds messages: an idle
 //! connection's queue is an empty `VecDeque` (no allocation), where a tokio bounded channel
-//! allocates its first block of 32 slots and a cache-padded header up front (about 2 KiB,
-//! the largest part of an idle connection after the socket's read buffer). A queue that
-//! empties gives back what a burst made it grow to.
+//! allocates its first block of 32 slots and a cache-padded header up front (about 2 KiB).
+//! A queue that empties gives its buffer back. The connection task waits on it through a
+//! poll that stores the task's waker, rather than a `Notify` future per wait.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use axum::extract::ws::Message;
-use tokio::sync::Notify;
-
-/// Capacity an emptied queue may keep; beyond it, emptying frees the buffer.
-const KEPT_CAPACITY: usize = 8;
+use crate::socket::Message;
 
 /// The queue; shared by the hub (pushing, under its lock) and the connection task.
+///
+/// The task waits through [`Inbox::poll_next`], which keeps only its waker here: no
+/// `Notify` and no future per wait, so an idle connection's task stays small.
 pub(crate) struct Inbox {
-    queue: Mutex<VecDeque<Message>>,
+    state: Mutex<State>,
     capacity: usize,
-    /// A message was queued.
-    ready: Notify,
-    /// The connection must go (its queue overflowed).
-    kick: Notify,
+}
+
+struct State {
+    queue: VecDeque<Message>,
+    /// The connection task, if it waits.
+    waker: Option<Waker>,
+    /// Set once the connection must go.
+    end: Option<Ended>,
+}
+
+/// Why a connection must go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The server is stopping.
+    Stopping,
+    /// Its queue overflowed.
+    Kicked,
+}
+
+/// What [`Inbox::poll_next`] gives.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    Message(Message),
+    Ended(Ended),
 }
 
 /// The queue holds `capacity` messages already; the message was dropped.
@@ -33,61 +55,99 @@ impl Inbox {
     /// An empty queue for at most `capacity` messages (at least one).
     pub(crate) fn new(capacity: usize) -> Inbox {
         Inbox {
-            queue: Mutex::new(VecDeque::new()),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                waker: None,
+                end: None,
+            }),
             capacity: capacity.max(1),
-            ready: Notify::new(),
-            kick: Notify::new(),
         }
     }
 
     /// Queues `message` unless the queue is full.
     pub(crate) fn try_push(&self, message: Message) -> Result<(), Full> {
-        {
-            let mut queue = self.lock();
-            if queue.len() >= self.capacity {
+        let waker = {
+            let mut state = self.lock();
+            if state.queue.len() >= self.capacity {
                 return Err(Full);
             }
-            queue.push_back(message);
+            state.queue.push_back(message);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        // A permit is stored if the task is not waiting, so the wake-up is never lost.
-        self.ready.notify_one();
         Ok(())
     }
 
     /// The oldest queued message, if any.
+    #[cfg(test)]
     pub(crate) fn try_pop(&self) -> Option<Message> {
-        let mut queue = self.lock();
-        let message = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > KEPT_CAPACITY {
-            *queue = VecDeque::new();
+        pop(&mut self.lock())
+    }
+
+    /// The end, if the connection must go; else the oldest queued message; else `Pending`,
+    /// and the task is woken by the next push or end. Cancel-safe: a message is taken
+    /// only when this returns it.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let mut state = self.lock();
+        if let Some(end) = state.end {
+            return Poll::Ready(Next::Ended(end));
         }
-        message
+        if let Some(message) = pop(&mut state) {
+            return Poll::Ready(Next::Message(message));
+        }
+        register(&mut state, cx);
+        Poll::Pending
     }
 
-    /// The oldest queued message, waiting for one. Cancel-safe: a message is taken only
-    /// when this returns it.
-    pub(crate) async fn recv(&self) -> Message {
-        loop {
-            if let Some(message) = self.try_pop() {
-                return message;
-            }
-            self.ready.notified().await;
+    /// Why the connection must go, once it must; messages stay queued.
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
+        let mut state = self.lock();
+        if let Some(end) = state.end {
+            return Poll::Ready(end);
+        }
+        register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Resolves once the connection must go.
+    pub(crate) async fn ended(&self) -> Ended {
+        poll_fn(|cx| self.poll_ended(cx)).await
+    }
+
+    /// Tells the connection task to go; the first reason given stays.
+    pub(crate) fn end(&self, end: Ended) {
+        let waker = {
+            let mut state = self.lock();
+            state.end.get_or_insert(end);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
-    /// Tells the connection task to go.
-    pub(crate) fn kick(&self) {
-        self.kick.notify_one();
-    }
-
-    /// Resolves once [`Inbox::kick`] was called (before or while waiting).
-    pub(crate) async fn kicked(&self) {
-        self.kick.notified().await;
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Message>> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding it; a poisoned queue is still a valid queue.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn pop(state: &mut State) -> Option<Message> {
+    let message = state.queue.pop_front();
+    // An emptied queue frees its buffer: most connections wait far longer than they
+    // send, and one message left a buffer of four behind.
+    if state.queue.is_empty() && state.queue.capacity() > 0 {
+        state.queue = VecDeque::new();
+    }
+    message
+}
+
+fn register(state: &mut State, cx: &mut Context<'_>) {
+    match &mut state.waker {
+        Some(waker) => waker.clone_from(cx.waker()),
+        None => state.waker = Some(cx.waker().clone()),
     }
 }
 
@@ -113,34 +173,51 @@ mod tests {
     #[test]
     fn an_emptied_queue_gives_its_buffer_back() {
         let inbox = Inbox::new(1024);
-        assert_eq!(inbox.lock().capacity(), 0);
+        assert_eq!(inbox.lock().queue.capacity(), 0);
         for n in 0..100 {
             inbox.try_push(Message::binary(vec![n])).unwrap();
         }
         while inbox.try_pop().is_some() {}
-        assert_eq!(inbox.lock().capacity(), 0);
+        assert_eq!(inbox.lock().queue.capacity(), 0);
     }
 
     #[tokio::test]
-    async fn recv_waits_for_a_message_pushed_later() {
+    async fn a_waiting_task_is_woken_by_a_push() {
         let inbox = std::sync::Arc::new(Inbox::new(4));
         let pusher = std::sync::Arc::clone(&inbox);
-        let task = tokio::spawn(async move { inbox.recv().await });
+        let task = tokio::spawn(async move { poll_fn(|cx| inbox.poll_next(cx)).await });
         tokio::task::yield_now().await;
         pusher.try_push(Message::binary(vec![9])).unwrap();
         let received = tokio::time::timeout(std::time::Duration::from_secs(5), task)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(received, Message::binary(vec![9]));
+        assert_eq!(received, Next::Message(Message::binary(vec![9])));
     }
 
     #[tokio::test]
-    async fn a_kick_before_waiting_is_kept() {
+    async fn an_end_before_waiting_is_kept_and_comes_before_messages() {
         let inbox = Inbox::new(4);
-        inbox.kick();
-        tokio::time::timeout(std::time::Duration::from_secs(5), inbox.kicked())
+        inbox.try_push(Message::binary(vec![1])).unwrap();
+        inbox.end(Ended::Kicked);
+        inbox.end(Ended::Stopping);
+        let next = poll_fn(|cx| inbox.poll_next(cx));
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), next);
+        assert_eq!(next.await.unwrap(), Next::Ended(Ended::Kicked));
+        assert_eq!(inbox.ended().await, Ended::Kicked);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_task_is_woken_by_an_end() {
+        let inbox = std::sync::Arc::new(Inbox::new(4));
+        let ender = std::sync::Arc::clone(&inbox);
+        let task = tokio::spawn(async move { inbox.ended().await });
+        tokio::task::yield_now().await;
+        ender.end(Ended::Stopping);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), task)
             .await
+            .unwrap()
             .unwrap();
+        assert_eq!(ended, Ended::Stopping);
     }
 }

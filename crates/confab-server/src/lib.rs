@@ -41,6 +41,7 @@ mod mailbox;
 mod metrics;
 mod per_ip;
 mod record;
+mod socket;
 mod web;
 mod ws;
 
@@ -164,7 +165,6 @@ pub async fn run(
             .unwrap_or(usize::MAX),
         mailbox_puts_per_minute: config.mailbox_puts_per_minute,
         mailbox_puts_per_connection: config.mailbox_puts_per_connection,
-        stop: stop.clone(),
         n_running: watch::Sender::new(0),
         metrics: Metrics::default(),
         per_ip: Arc::new(PerIp::new(
@@ -174,6 +174,7 @@ pub async fn run(
         trust_forwarded_for: config.trust_forwarded_for,
     });
     let mut n_running = shared.n_running.subscribe();
+    let hub = Arc::clone(&shared.hub);
     let app = web::router(shared, &config.dist);
 
     let address = listener
@@ -188,6 +189,7 @@ pub async fn run(
         shutdown.await;
         info!("shutting down");
         stop_sender.send_replace(true);
+        hub.shut_down();
         // Keeping `stop_sender` alive until here; dropping it also reads as "stop".
     };
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -244,8 +246,6 @@ pub(crate) struct Shared {
     mailbox_max_entry_bytes: usize,
     mailbox_puts_per_minute: NonZeroU32,
     mailbox_puts_per_connection: u64,
-    /// Becomes `true` when the server starts shutting down.
-    stop: watch::Receiver<bool>,
     /// WebSocket connection tasks still running.
     n_running: watch::Sender<usize>,
     /// Counters for `/metrics`.

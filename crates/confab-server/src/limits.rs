@@ -11,14 +11,6 @@ use tokio::time::Instant;
 /// larger than the protocol allows, answered with `too-large`; larger ones fail the
 /// connection (close 1009) because the transport stops reading mid-frame.
 pub(crate) const TRANSPORT_MAX_LEN: usize = 2 * MAX_ENVELOPE_LEN;
-/// Bytes one connection reads from its socket at a time. tungstenite allocates this much
-/// up front for every connection, zero-fills it on the first read and keeps it: its
-/// default, 128 KiB, was nine tenths of a connection's memory (`confab-load-bench`'s idle
-/// run), and 4 KiB still half of what was left. Most signalling frames fit; a larger frame
-/// gets a buffer of its own length (tungstenite reserves it from the header) filled by
-/// several reads: a largest relay envelope (64 KiB) takes 64, at most 32 a second under
-/// the relay cap.
-pub(crate) const READ_BUFFER_LEN: usize = 1024;
 /// Messages queued for one connection before it counts as too slow and is disconnected.
 pub(crate) const OUTBOUND_QUEUE_LEN: usize = 1024;
 /// Consecutive rate-limited messages after which a connection is closed with 1008.

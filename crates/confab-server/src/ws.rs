@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
@@ -26,12 +27,14 @@ use tracing::{debug, info};
 use crate::Shared;
 use crate::cluster::{Outgoing, SignalNote};
 use crate::hub::{HubError, Registration, Route, encode};
+use crate::inbox::{Ended, Next};
 use crate::limits::{
-    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, READ_BUFFER_LEN, RELAY_CAP_ERROR_INTERVAL,
-    SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket,
+    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT,
+    TRANSPORT_MAX_LEN, TokenBucket,
 };
 use crate::mailbox::{MailboxError, PutError};
 use crate::per_ip::{IpPermit, client_ip};
+use crate::socket::{self, Message, Socket, Upgrade};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
 /// a page from another site may not use this server as its signalling or relay service.
@@ -40,7 +43,7 @@ use crate::per_ip::{IpPermit, client_ip};
 /// upgrade, one `rate-limited` error saying so, and close 1008: browsers cannot read the
 /// body of a refused upgrade, so this is the only way to tell them why.
 pub(crate) async fn upgrade(
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
     headers: HeaderMap,
     ConnectInfo(peer_addr): ConnectInfo<SocketAddr>,
     State(shared): State<Arc<Shared>>,
@@ -51,13 +54,10 @@ pub(crate) async fn upgrade(
     }
     let ip = client_ip(peer_addr, &headers, shared.trust_forwarded_for);
     let permit = shared.per_ip.try_connect(ip);
-    let upgrade = upgrade
-        .max_message_size(TRANSPORT_MAX_LEN)
-        .max_frame_size(TRANSPORT_MAX_LEN)
-        .read_buffer_size(READ_BUFFER_LEN)
-        .on_failed_upgrade(|err| debug!(%err, "websocket upgrade failed"));
     match permit {
-        Some(permit) => upgrade.on_upgrade(move |socket| serve(socket, shared, permit)),
+        Some(permit) => upgrade.on_upgrade(TRANSPORT_MAX_LEN, move |socket| {
+            serve(socket, shared, permit)
+        }),
         None => {
             shared
                 .metrics
@@ -65,20 +65,22 @@ pub(crate) async fn upgrade(
                 .fetch_add(1, Ordering::Relaxed);
             // The address is not logged: it is personal data, and the counter says enough.
             info!("websocket refused: too many connections from one address");
-            upgrade.on_upgrade(move |socket| refuse_too_many(socket, shared))
+            upgrade.on_upgrade(TRANSPORT_MAX_LEN, move |socket| {
+                refuse_too_many(socket, shared)
+            })
         }
     }
 }
 
 /// Tells a client over the per-address connection cap why, and closes.
-async fn refuse_too_many(mut socket: WebSocket, shared: Arc<Shared>) {
+async fn refuse_too_many(mut socket: Socket, shared: Arc<Shared>) {
     let max = shared.per_ip.max_connections();
     let error = ServerMessage::Error {
         code: ErrorCode::RateLimited,
         message: format!("too many connections from your address (at most {max})"),
     };
     if let Some(message) = encode(&error) {
-        let _ = timeout(SEND_TIMEOUT, socket.send(message)).await;
+        let _ = timeout(SEND_TIMEOUT, socket.send(&message)).await;
     }
     close(socket, End::TooManyFromAddress).await;
 }
@@ -123,15 +125,22 @@ pub(crate) enum End {
 }
 
 struct Connection {
-    socket: WebSocket,
+    socket: Socket,
     registration: Registration,
     /// This connection's place in its address's count; also its address's deposits.
     ip_permit: IpPermit,
     shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
     /// Messages of any kind.
     bucket: TokenBucket,
     n_strikes: u32,
+    /// What only relaying and the mailbox use, made on first use: a connection that
+    /// only signals (most of them, most of the time) does not carry it.
+    extras: Option<Box<Extras>>,
+}
+
+/// A connection's relay and mailbox state. Its buckets start full, as they would be by
+/// now had they been made with the connection.
+struct Extras {
     /// Relayed bytes: each relay envelope costs its whole length.
     relay_bucket: TokenBucket,
     /// When we last answered `relay-cap`.
@@ -145,55 +154,115 @@ struct Connection {
     mailbox_acked: HashMap<RoomId, MailboxSeq>,
 }
 
+impl Extras {
+    fn new(shared: &Shared, now: Instant) -> Extras {
+        Extras {
+            relay_bucket: TokenBucket::new(
+                shared.relay_bytes_per_sec,
+                shared.relay_burst_bytes,
+                now,
+            ),
+            last_relay_cap_error: None,
+            mailbox_bucket: TokenBucket::per_minute(shared.mailbox_puts_per_minute, now),
+            n_mailbox_puts: 0,
+            mailbox_acked: HashMap::new(),
+        }
+    }
+}
+
 /// Counts this connection in [`Shared::n_running`] until dropped; shutdown waits for
 /// the count to reach zero, so close frames go out before `run` returns.
 struct RunningGuard(Arc<Shared>);
 
 enum Event {
+    Ended(Ended),
     Outbound(Message),
-    Inbound(Option<Result<Message, axum::Error>>),
+    Inbound(Option<Result<Message, socket::Error>>),
 }
 
-async fn serve(socket: WebSocket, shared: Arc<Shared>, ip_permit: IpPermit) {
-    let _running = RunningGuard::enter(Arc::clone(&shared));
+/// Opens the connection and returns the task that serves it until it ends.
+///
+/// Not an `async fn`: the arguments of one are kept in its future next to the
+/// [`Connection`] they are moved into, which would double what every idle task holds.
+fn serve(
+    socket: Socket,
+    shared: Arc<Shared>,
+    ip_permit: IpPermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    let running = RunningGuard::enter(Arc::clone(&shared));
     let registration = shared.hub.register();
-    let peer = registration.peer();
     shared
         .metrics
         .connections_opened
         .fetch_add(1, Ordering::Relaxed);
-    info!(?peer, "connection opened");
+    info!(peer = ?registration.peer(), "connection opened");
     let now = Instant::now();
     let mut connection = Connection {
         socket,
         registration,
         ip_permit,
-        stop: shared.stop.clone(),
         bucket: TokenBucket::messages(shared.messages_per_second, now),
         n_strikes: 0,
-        relay_bucket: TokenBucket::new(shared.relay_bytes_per_sec, shared.relay_burst_bytes, now),
-        last_relay_cap_error: None,
-        mailbox_bucket: TokenBucket::per_minute(shared.mailbox_puts_per_minute, now),
-        n_mailbox_puts: 0,
-        mailbox_acked: HashMap::new(),
+        extras: None,
         shared,
     };
-    let Err(end) = connection.drive().await;
-    let Connection {
-        socket,
-        registration,
-        shared,
-        ..
-    } = connection;
-    shared.metrics.count_close(end);
-    // Unregister first, so the others get `peer-left` without waiting for our close.
-    drop(registration);
-    close(socket, end).await;
-    info!(?peer, ?end, "connection closed");
+    async move {
+        let Err(end) = connection.drive().await;
+        let Connection {
+            socket,
+            registration,
+            shared,
+            ..
+        } = connection;
+        let peer = registration.peer();
+        shared.metrics.count_close(end);
+        // Unregister first, so the others get `peer-left` without waiting for our close.
+        drop(registration);
+        // Boxed: it runs once, and inline its timer would size every idle task.
+        Box::pin(close(socket, end)).await;
+        info!(?peer, ?end, "connection closed");
+        drop(running);
+    }
 }
 
 impl Connection {
     async fn drive(&mut self) -> Result<Infallible, End> {
+        Box::pin(self.send_welcome()).await?;
+        loop {
+            let Connection {
+                registration,
+                socket,
+                ..
+            } = &mut *self;
+            let inbox = registration.inbox();
+            // One hand-written wait: the inbox (why we must go, then queued messages),
+            // then the socket. It holds references only: an idle task stays small.
+            let event = poll_fn(|cx| match inbox.poll_next(cx) {
+                Poll::Ready(Next::Ended(end)) => Poll::Ready(Event::Ended(end)),
+                Poll::Ready(Next::Message(message)) => Poll::Ready(Event::Outbound(message)),
+                Poll::Pending => socket.poll_recv(cx).map(Event::Inbound),
+            })
+            .await;
+            // Handling and sending are boxed: their futures (a mailbox deposit through
+            // the cluster's log, a write under a timeout) are far larger than the wait
+            // above, and inline they would size every idle connection's task.
+            match event {
+                Event::Ended(end) => return Err(End::from(end)),
+                Event::Outbound(message) => Box::pin(self.send(message)).await?,
+                Event::Inbound(None) => return Err(End::ClientClosed),
+                Event::Inbound(Some(Err(err))) => return Err(classify(err)),
+                Event::Inbound(Some(Ok(message))) => Box::pin(self.handle(message)).await?,
+            }
+        }
+    }
+
+    fn extras(&mut self) -> &mut Extras {
+        let shared = &self.shared;
+        self.extras
+            .get_or_insert_with(|| Box::new(Extras::new(shared, Instant::now())))
+    }
+
+    async fn send_welcome(&mut self) -> Result<(), End> {
         let welcome = ServerMessage::Welcome {
             peer: self.registration.peer(),
             ice_servers: self.shared.ice_servers.clone(),
@@ -201,27 +270,7 @@ impl Connection {
             relay_burst_bytes: self.shared.relay_burst_bytes,
             mailbox_puts_per_minute: self.shared.mailbox_puts_per_minute.get(),
         };
-        Box::pin(self.send_server(&welcome)).await?;
-        drop(welcome);
-        loop {
-            let inbox = self.registration.inbox();
-            let event = tokio::select! {
-                biased;
-                () = stopped(&mut self.stop) => return Err(End::Shutdown),
-                () = inbox.kicked() => return Err(End::TooSlow),
-                message = inbox.recv() => Event::Outbound(message),
-                inbound = self.socket.recv() => Event::Inbound(inbound),
-            };
-            // Handling and sending are boxed: their futures (a mailbox deposit through
-            // the cluster's log, a write under a timeout) are far larger than the wait
-            // above, and inline they would size every idle connection's task.
-            match event {
-                Event::Outbound(message) => Box::pin(self.send(message)).await?,
-                Event::Inbound(None) => return Err(End::ClientClosed),
-                Event::Inbound(Some(Err(err))) => return Err(classify(err)),
-                Event::Inbound(Some(Ok(message))) => Box::pin(self.handle(message)).await?,
-            }
-        }
+        self.send_server(&welcome).await
     }
 
     async fn handle(&mut self, message: Message) -> Result<(), End> {
@@ -236,9 +285,6 @@ impl Connection {
                     self.handle_binary(&bytes).await?;
                 }
             }
-            // The transport answers pings itself (at most one pending pong), and after a
-            // close frame the next `recv` flushes its reply and ends the stream.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
         }
         Ok(())
     }
@@ -357,13 +403,13 @@ impl Connection {
             return self.send_error(ErrorCode::TooLarge, message).await;
         }
         let max_puts = self.shared.mailbox_puts_per_connection;
-        if self.n_mailbox_puts >= max_puts {
+        if self.extras().n_mailbox_puts >= max_puts {
             let message = format!(
                 "this connection has made its {max_puts} mailbox deposits; the stored entries are kept"
             );
             return self.send_error(ErrorCode::MailboxFull, message).await;
         }
-        if !self.mailbox_bucket.try_take(Instant::now(), 1) {
+        if !self.extras().mailbox_bucket.try_take(Instant::now(), 1) {
             let message = format!(
                 "mailbox deposits are limited to {} a minute; this one was dropped",
                 self.shared.mailbox_puts_per_minute
@@ -384,7 +430,7 @@ impl Connection {
                 .send_error(ErrorCode::MailboxDenied, message.into())
                 .await;
         }
-        self.n_mailbox_puts += 1;
+        self.extras().n_mailbox_puts += 1;
         let stored = match &self.shared.cluster {
             Some(cluster) => cluster.replica().put(room, key, entry).await,
             None => self.shared.mailbox.put(room, key, entry).await,
@@ -408,7 +454,12 @@ impl Connection {
         after: MailboxSeq,
         proof: DepositProof,
     ) -> Result<(), End> {
-        let acked = self.mailbox_acked.get(&room).copied().unwrap_or_default();
+        let acked = self
+            .extras()
+            .mailbox_acked
+            .get(&room)
+            .copied()
+            .unwrap_or_default();
         let peer = self.registration.peer();
         if let Some(cluster) = &self.shared.cluster {
             cluster.replica().sync().await;
@@ -452,9 +503,10 @@ impl Connection {
         if let Err(err) = self.shared.mailbox.check_access(room, peer, proof).await {
             return self.send_mailbox_error(err).await;
         }
-        let is_known = self.mailbox_acked.contains_key(&room);
-        if is_known || self.mailbox_acked.len() < MAILBOX_ACKED_ROOMS {
-            let acked = self.mailbox_acked.entry(room).or_default();
+        let mailbox_acked = &mut self.extras().mailbox_acked;
+        let is_known = mailbox_acked.contains_key(&room);
+        if is_known || mailbox_acked.len() < MAILBOX_ACKED_ROOMS {
+            let acked = mailbox_acked.entry(room).or_default();
             *acked = (*acked).max(up_to);
         }
         Ok(())
@@ -475,7 +527,7 @@ impl Connection {
 
     async fn send_mailbox(&mut self, reply: &MailboxReply) -> Result<(), End> {
         match serde_json::to_string(reply) {
-            Ok(text) => self.send(Message::Text(text.into())).await,
+            Ok(text) => self.send(Message::text(text)).await,
             Err(_) => Ok(()),
         }
     }
@@ -513,11 +565,10 @@ impl Connection {
         }
         .encode();
         let sent = match self.registration.hub().route(peer, to) {
-            Ok(Route::Local) => {
-                self.registration
-                    .hub()
-                    .forward(peer, to, Message::Binary(relayed.into()))
-            }
+            Ok(Route::Local) => self
+                .registration
+                .hub()
+                .forward(peer, to, Message::binary(relayed)),
             Ok(Route::Remote { node, room }) => self.to_node(Outgoing::Relay {
                 node,
                 room,
@@ -545,18 +596,18 @@ impl Connection {
     async fn charge_relay(&mut self, len: usize) -> Result<bool, End> {
         let now = Instant::now();
         let cost = u64::try_from(len).unwrap_or(u64::MAX);
-        if self.relay_bucket.try_take(now, cost) {
+        if self.extras().relay_bucket.try_take(now, cost) {
             return Ok(true);
         }
         self.shared
             .metrics
             .relay_cap_drops
             .fetch_add(1, Ordering::Relaxed);
-        let is_error_due = self
-            .last_relay_cap_error
+        let last_error = &mut self.extras().last_relay_cap_error;
+        let is_error_due = last_error
             .is_none_or(|last| now.saturating_duration_since(last) >= RELAY_CAP_ERROR_INTERVAL);
         if is_error_due {
-            self.last_relay_cap_error = Some(now);
+            *last_error = Some(now);
             let message = format!(
                 "relay cap of {} bytes/s (burst {} bytes) exceeded; this envelope was dropped",
                 self.shared.relay_bytes_per_sec, self.shared.relay_burst_bytes
@@ -601,9 +652,8 @@ impl Connection {
         let inbox = self.registration.inbox();
         tokio::select! {
             biased;
-            () = stopped(&mut self.stop) => Err(End::Shutdown),
-            () = inbox.kicked() => Err(End::TooSlow),
-            sent = timeout(SEND_TIMEOUT, self.socket.send(message)) => match sent {
+            end = inbox.ended() => Err(End::from(end)),
+            sent = timeout(SEND_TIMEOUT, self.socket.send(&message)) => match sent {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(End::TransportFailed),
                 Err(_) => Err(End::SendTimedOut),
@@ -622,6 +672,15 @@ impl RunningGuard {
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         self.0.n_running.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl From<Ended> for End {
+    fn from(end: Ended) -> End {
+        match end {
+            Ended::Stopping => End::Shutdown,
+            Ended::Kicked => End::TooSlow,
+        }
     }
 }
 
@@ -647,17 +706,13 @@ impl End {
 /// Not after an oversized frame: the transport would go on to buffer the rest of that
 /// frame, whatever length its header claims. The client may then see a reset instead
 /// of our close frame if it is still writing.
-async fn close(mut socket: WebSocket, end: End) {
+async fn close(mut socket: Socket, end: End) {
     let Some((code, reason)) = end.close_frame() else {
         return;
     };
-    let close = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }));
     let linger = end != End::FrameTooBig;
     let _ = timeout(CLOSE_LINGER, async {
-        if socket.send(close).await.is_ok() && linger {
+        if socket.close(code, reason).await.is_ok() && linger {
             while let Some(Ok(_)) = socket.recv().await {}
         }
     })
@@ -669,18 +724,19 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&is_stopping| is_stopping).await;
 }
 
-fn classify(err: axum::Error) -> End {
-    match err.into_inner().downcast::<tungstenite::Error>() {
-        Ok(err) => match *err {
-            tungstenite::Error::Capacity(_) => End::FrameTooBig,
-            tungstenite::Error::Protocol(_) => End::ProtocolViolation,
-            tungstenite::Error::Utf8(_) => End::InvalidUtf8,
-            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                End::ClientClosed
-            }
-            _ => End::TransportFailed,
-        },
-        Err(_) => End::TransportFailed,
+fn classify(err: socket::Error) -> End {
+    match err {
+        socket::Error::TooBig => End::FrameTooBig,
+        socket::Error::Protocol(why) => {
+            debug!(why, "websocket protocol violation");
+            End::ProtocolViolation
+        }
+        socket::Error::InvalidUtf8 => End::InvalidUtf8,
+        socket::Error::Closed => End::ClientClosed,
+        socket::Error::Io(err) => {
+            debug!(%err, "websocket transport failed");
+            End::TransportFailed
+        }
     }
 }
 

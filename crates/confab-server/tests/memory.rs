@@ -8,10 +8,12 @@
 //! clock: every connection makes one more round trip before the second reading, so each
 //! connection task has handled everything it was sent and is back to waiting.
 //!
-//! The bound is generous: a connection costs under 5 KiB in a debug build (the connection
-//! task, the socket's 1 KiB read buffer, tungstenite's state), and it catches what used to
-//! cost more: tungstenite's default 128 KiB read buffer many times over, or a tokio channel
-//! per connection plus the request handlers' futures inline in the task (15 KiB).
+//! A connection costs about 1.2 KiB (its task, about 500 bytes; tokio's registration of the
+//! socket, 256; its queue; hyper's box around the socket; its place in the hub's tables).
+//! The bound leaves room for that, and catches what used to cost more: a socket buffer
+//! kept while idle (tungstenite's, 1 KiB at the least, 128 KiB by default), a `Notify` or
+//! channel per connection, a request handler's future inline in the task, or a future that
+//! holds a copy of its arguments (5 KiB before `src/socket.rs`).
 
 // clippy.toml's allow-*-in-tests covers `#[test]` functions only, not the helpers.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -32,7 +34,7 @@ const N_WARM_UP: usize = 20;
 const N_MEASURED: usize = 500;
 const ROOM_SIZE: usize = 5;
 /// Server heap one idle joined connection may cost.
-const MAX_BYTES_PER_CONNECTION: isize = 10 * 1024;
+const MAX_BYTES_PER_CONNECTION: isize = 2 * 1024;
 
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

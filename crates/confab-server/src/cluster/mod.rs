@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::socket::Message;
 use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use axum::body::Bytes;
-use axum::extract::ws::Message;
 use confab_core::signal::ServerMessage;
 use confab_core::{PeerId, RoomId};
 use futures_util::StreamExt as _;
