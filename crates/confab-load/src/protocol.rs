@@ -34,7 +34,7 @@ pub enum Protocol {
 /// Where one client's frames go: the other members of its room, in this protocol's terms.
 #[derive(Clone, Debug)]
 pub enum Members {
-    /// Confab: the server's peer ids, learnt from `joined` and `peer-joined`.
+    /// Confab: the server's peer ids, learnt from `joined`, `peer-joined` and `peer-present`.
     Confab(Vec<PeerId>),
     /// y-webrtc: the topic.
     YWebrtc(String),
@@ -173,9 +173,10 @@ impl Protocol {
                     .unwrap_or_default();
                 Incoming::Joined(peers)
             }
-            (Protocol::Confab, "peer-joined" | "peer-left") => {
+            // `peer-present`: a member on another node who was there first (scale-out).
+            (Protocol::Confab, "peer-joined" | "peer-present" | "peer-left") => {
                 match field("peer").and_then(|peer| peer.parse().ok()) {
-                    Some(peer) if kind == "peer-joined" => Incoming::PeerJoined(peer),
+                    Some(peer) if kind != "peer-left" => Incoming::PeerJoined(peer),
                     Some(peer) => Incoming::PeerLeft(peer),
                     None => Incoming::Error(format!("bad {kind}: {}", abbreviate(text))),
                 }
@@ -305,6 +306,29 @@ mod tests {
             Protocol::Confab.parse(&joined.to_string()),
             Incoming::Joined(vec![PeerId::new(5), PeerId::new(10)])
         );
+    }
+
+    #[test]
+    fn confab_members_come_from_peer_joined_and_peer_present_and_go_with_peer_left() {
+        use confab_core::signal::ServerMessage;
+        let (room, peer) = (room_id(0, 1), PeerId::new(7));
+        for (message, expected) in [
+            (
+                ServerMessage::PeerJoined { room, peer },
+                Incoming::PeerJoined(peer),
+            ),
+            (
+                ServerMessage::PeerPresent { room, peer },
+                Incoming::PeerJoined(peer),
+            ),
+            (
+                ServerMessage::PeerLeft { room, peer },
+                Incoming::PeerLeft(peer),
+            ),
+        ] {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(Protocol::Confab.parse(&text), expected, "{text}");
+        }
     }
 
     #[test]
