@@ -636,6 +636,12 @@ mod tests {
 
     /// Everything queued for `registration`, decoded.
     fn drain(registration: &mut Registration) -> Vec<ServerMessage> {
+        drain_as(registration)
+    }
+
+    /// Everything queued for `registration`, decoded as `T` (the mailbox's frames are
+    /// `MailboxReply`s).
+    fn drain_as<T: serde::de::DeserializeOwned>(registration: &mut Registration) -> Vec<T> {
         let inbox = registration.inbox();
         std::iter::from_fn(|| inbox.try_pop())
             .map(|message| match message {
@@ -834,15 +840,7 @@ mod tests {
         drain(&mut a);
         let seq = MailboxSeq::new(7);
         hub.mailbox_deposited(room(1), seq, Some(a.peer()));
-        let notices = |registration: &mut Registration| -> Vec<MailboxReply> {
-            let inbox = registration.inbox();
-            std::iter::from_fn(|| inbox.try_pop())
-                .map(|message| match message {
-                    Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
-                    other => panic!("unexpected {other:?}"),
-                })
-                .collect()
-        };
+        let notices = drain_as::<MailboxReply>;
         let new = MailboxReply::MailboxNew { room: room(1), seq };
         assert_eq!(notices(&mut b), std::slice::from_ref(&new));
         assert_eq!(notices(&mut a), [], "not the depositor");
