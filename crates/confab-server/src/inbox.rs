@@ -102,7 +102,7 @@ impl Inbox {
     }
 
     /// Why the connection must go, once it must; messages stay queued.
-    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
+    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
         let mut state = self.lock();
         if let Some(end) = state.end {
             return Poll::Ready(end);
