@@ -385,6 +385,9 @@ struct Driver {
     inbox: UnboundedSender<Input>,
     network: Box<dyn Network>,
     socket: Option<Box<dyn Signalling>>,
+    /// Our peer id on the current server connection (from `welcome`): signals are sealed
+    /// from it and must be sealed to it.
+    server_peer: Option<PeerId>,
     ice_servers: Vec<IceServerConfig>,
     links: HashMap<PeerId, Link>,
     duplicates: HashSet<PeerId>,
@@ -456,6 +459,7 @@ pub fn start(
         inbox: inbox.clone(),
         network,
         socket: None,
+        server_peer: None,
         ice_servers: Vec::new(),
         links: HashMap::new(),
         duplicates: HashSet::new(),
@@ -1080,6 +1084,20 @@ impl Driver {
         }
     }
 
+    /// Sends a WebRTC signal to `to` through the server, sealed by core for `to` alone.
+    fn send_rtc_signal(&mut self, to: PeerId, signal: &RtcSignal) {
+        let Some(me) = self.server_peer else {
+            return log("no signal can be sent before welcome");
+        };
+        let Ok(text) = serde_json::to_string(signal) else {
+            return;
+        };
+        match self.client.seal_signal(me, to, &text) {
+            Ok(message) => self.send_signal(&message),
+            Err(error) => log(&format!("signal to {to} not sent: {error}")),
+        }
+    }
+
     fn handle_socket(&mut self, now: Instant, event: SocketEvent) {
         match event {
             SocketEvent::Open => {}
@@ -1099,6 +1117,7 @@ impl Driver {
             SocketEvent::Closed { code, reason } => {
                 log(&format!("server connection closed ({code} {reason})"));
                 self.socket = None;
+                self.server_peer = None;
                 self.mailbox.disconnected();
                 // Relayed links die with the socket; direct ones carry on.
                 let relayed: Vec<PeerId> = self
@@ -1125,6 +1144,7 @@ impl Driver {
                 mailbox_puts_per_minute,
             } => {
                 self.reconnect_attempts = 0;
+                self.server_peer = Some(peer);
                 self.mailbox_welcome(now, peer, mailbox_puts_per_minute);
                 self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
                 self.ice_servers = ice_servers
@@ -1174,7 +1194,15 @@ impl Driver {
                 }
             }
             ServerMessage::Signal { from, data } => {
-                match serde_json::from_str::<RtcSignal>(&data) {
+                // Only a signal sealed to us by a member opens; anything else is dropped
+                // (core reports it as `PeerRejected`, logged without its contents).
+                let Some(me) = self.server_peer else {
+                    return log(&format!("a signal from {from} before welcome"));
+                };
+                let Some(text) = self.client.handle_signal(me, from, &data) else {
+                    return;
+                };
+                match serde_json::from_str::<RtcSignal>(&text) {
                     Ok(signal) => self.handle_rtc_signal(now, from, signal),
                     Err(error) => log(&format!("unreadable signal from {from}: {error}")),
                 }
@@ -1265,8 +1293,7 @@ impl Driver {
                 self.use_relay(now, from, false);
             }
             RtcSignal::Offer { .. } if self.settings.force_relay => {
-                let data = serde_json::to_string(&RtcSignal::UseRelay).unwrap_or_default();
-                self.send_signal(&ClientMessage::Signal { to: from, data });
+                self.send_rtc_signal(from, &RtcSignal::UseRelay);
             }
             offer @ RtcSignal::Offer { .. } => {
                 self.close_rtc(from);
@@ -1299,10 +1326,7 @@ impl Driver {
         match event {
             RtcEvent::Signal(RtcSignal::Candidate { .. })
                 if self.settings.dangerously_withhold_ice_candidates => {}
-            RtcEvent::Signal(signal) => {
-                let data = serde_json::to_string(&signal).unwrap_or_default();
-                self.send_signal(&ClientMessage::Signal { to: peer, data });
-            }
+            RtcEvent::Signal(signal) => self.send_rtc_signal(peer, &signal),
             RtcEvent::Open => {
                 let Some(link) = self.links.get_mut(&peer) else {
                     return;
@@ -1344,8 +1368,7 @@ impl Driver {
             link.fallback_at = None;
         }
         if tell_peer {
-            let data = serde_json::to_string(&RtcSignal::UseRelay).unwrap_or_default();
-            self.send_signal(&ClientMessage::Signal { to: peer, data });
+            self.send_rtc_signal(peer, &RtcSignal::UseRelay);
         }
         if role == Role::Initiator {
             self.client.add_peer(now, peer, Role::Initiator);

@@ -8,13 +8,13 @@ use std::time::Duration;
 use confab_core::signal::{ClientMessage, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::vault::KdfParams;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
-use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret};
+use confab_core::{Client, Config, Event, EventId, Identity, Output, PeerId, Role, RoomSecret};
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
 
 use super::{Command, Commands, Settings, start};
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
-use crate::platform::rtc::{IceServerConfig, RtcEvent};
+use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
@@ -372,4 +372,176 @@ async fn the_driver_fetches_the_mailbox_on_notice_once_per_fetch_under_way() {
     until("a fetch on notice", || wire.fetches() == [0, 0, 0]).await;
     clock::sleep(Duration::from_millis(100)).await;
     assert_eq!(wire.fetches(), [0, 0, 0]);
+}
+
+/// A network whose direct links only record the signals they are fed, and hand the test
+/// their sink so it can make them speak.
+#[derive(Default)]
+struct LinkLog {
+    opened: Cell<usize>,
+    fed: RefCell<Vec<RtcSignal>>,
+    sink: RefCell<Option<Sink<RtcEvent>>>,
+}
+
+struct RecordingNetwork(Rc<Wire>, Rc<LinkLog>);
+struct RecordingLink(Rc<LinkLog>);
+
+impl Network for RecordingNetwork {
+    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+        FakeNetwork(self.0.clone()).connect(url, sink)
+    }
+    fn open_link(
+        &self,
+        _: &[IceServerConfig],
+        _: bool,
+        sink: Sink<RtcEvent>,
+    ) -> Result<Box<dyn DirectLink>, String> {
+        self.1.opened.set(self.1.opened.get() + 1);
+        *self.1.sink.borrow_mut() = Some(sink);
+        Ok(Box::new(RecordingLink(self.1.clone())))
+    }
+}
+
+impl DirectLink for RecordingLink {
+    fn send(&self, _: &[u8]) -> bool {
+        false
+    }
+    fn send_file(&self, _: EventId, _: &[u8]) -> bool {
+        false
+    }
+    fn file_buffered(&self, _: EventId) -> u64 {
+        0
+    }
+    fn close_file(&self, _: EventId) {}
+    fn handle_signal(&self, signal: RtcSignal) {
+        self.0.fed.borrow_mut().push(signal);
+    }
+    fn close(&self) {}
+}
+
+#[wasm_bindgen_test]
+async fn the_driver_answers_only_signals_sealed_to_it_by_a_member() {
+    let wire = Rc::new(Wire::default());
+    let links = Rc::new(LinkLog::default());
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let room_id = room.room_id();
+    let me = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    let settings = Settings {
+        force_relay: false,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: false,
+    };
+    start(
+        me,
+        AppState::new(),
+        settings,
+        Box::new(RecordingNetwork(wire.clone(), links.clone())),
+        super::Kept::default(),
+        &Commands::new(),
+    );
+    until("the driver to connect", || {
+        wire.socket_sink.borrow().is_some()
+    })
+    .await;
+    let (my_id, member_id, stranger_id) = (PeerId::new(1), PeerId::new(2), PeerId::new(3));
+    wire.deliver(SocketEvent::Open);
+    wire.deliver_json(&ServerMessage::Welcome {
+        peer: my_id,
+        ice_servers: vec![],
+        relay_bytes_per_sec: 0,
+        relay_burst_bytes: 0,
+        mailbox_puts_per_minute: 0,
+    });
+    wire.deliver_json(&ServerMessage::Joined {
+        room: room_id,
+        peers: vec![],
+    });
+    let offer = |sdp: &str| RtcSignal::Offer { sdp: sdp.into() };
+    let signal = |from, data: String| ServerMessage::Signal { from, data };
+
+    // Someone who only knows the room id offers in the clear (today's format), and a
+    // member of another room offers sealed with its own secret: neither gets a link, so
+    // neither learns our addresses.
+    let forged = serde_json::to_string(&offer("v=0 forged")).unwrap();
+    wire.deliver_json(&signal(stranger_id, forged));
+    let mut other_room = Client::new(
+        Identity::from_seed(entropy::seed()),
+        RoomSecret::from_bytes(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+    );
+    let json = serde_json::to_string(&offer("v=0 other room")).unwrap();
+    let Ok(ClientMessage::Signal { data, .. }) = other_room.seal_signal(stranger_id, my_id, &json)
+    else {
+        panic!("sealed");
+    };
+    wire.deliver_json(&signal(stranger_id, data));
+
+    // A member's offer, sealed to someone else, is refused too; sealed to us, it opens.
+    let mut member = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room,
+        Config::default(),
+        entropy::seed(),
+    );
+    let seal = |member: &mut Client, to, signal: &RtcSignal| {
+        let json = serde_json::to_string(signal).unwrap();
+        match member.seal_signal(member_id, to, &json) {
+            Ok(ClientMessage::Signal { data, .. }) => data,
+            other => panic!("sealed: {other:?}"),
+        }
+    };
+    let misaddressed = seal(&mut member, stranger_id, &offer("v=0 not for us"));
+    wire.deliver_json(&signal(member_id, misaddressed));
+    let genuine = seal(&mut member, my_id, &offer("v=0 genuine"));
+    wire.deliver_json(&signal(member_id, genuine.clone()));
+    until("a link for the member's offer", || links.opened.get() > 0).await;
+    assert_eq!(links.opened.get(), 1);
+    assert_eq!(*links.fed.borrow(), [offer("v=0 genuine")]);
+
+    // The server replays the offer: refused (a second link would replace the first).
+    wire.deliver_json(&signal(member_id, genuine));
+    let candidate = RtcSignal::Candidate {
+        candidate: "candidate:1 1 udp 1 192.0.2.1 9 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    };
+    let sealed_candidate = seal(&mut member, my_id, &candidate);
+    wire.deliver_json(&signal(member_id, sealed_candidate));
+    until("the member's candidate", || links.fed.borrow().len() == 2).await;
+    assert_eq!(links.opened.get(), 1);
+    assert_eq!(*links.fed.borrow(), [offer("v=0 genuine"), candidate]);
+
+    // Our answer leaves sealed for the member alone: the server reads no SDP.
+    let answer = RtcSignal::Answer {
+        sdp: "v=0 answer\r\na=fingerprint:sha-256 AB".into(),
+    };
+    let sink = links.sink.borrow().clone().expect("the link's sink");
+    sink(RtcEvent::Signal(answer.clone()));
+    let sent = || {
+        wire.texts
+            .borrow()
+            .iter()
+            .filter_map(|text| match serde_json::from_str(text) {
+                Ok(ClientMessage::Signal { to, data }) => Some((to, data)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    until("our answer", || !sent().is_empty()).await;
+    let [(to, data)] = &sent()[..] else {
+        panic!("one signal: {:?}", sent());
+    };
+    assert_eq!(*to, member_id);
+    assert!(
+        !data.contains("v=0") && !data.contains("fingerprint"),
+        "{data}"
+    );
+    let opened = member.handle_signal(member_id, my_id, data).expect("opens");
+    assert_eq!(serde_json::from_str::<RtcSignal>(&opened).unwrap(), answer);
 }

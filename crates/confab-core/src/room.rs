@@ -1,6 +1,6 @@
 //! The room secret: 256 bits carried in the invite link's `#fragment`, from which the
-//! public room id, the Noise pre-shared key and the mailbox keys are derived with
-//! HKDF-SHA256.
+//! public room id, the Noise pre-shared key, the mailbox keys and the signalling seal key
+//! are derived with HKDF-SHA256.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,7 @@ const INFO_ROOM_ID: &[u8] = b"confab/v1/room-id";
 const INFO_NOISE_PSK: &[u8] = b"confab/v1/noise-psk";
 const INFO_MAILBOX_SEAL: &[u8] = b"confab/v1/mailbox-seal";
 const INFO_MAILBOX_DEPOSIT: &[u8] = b"confab/v1/mailbox-deposit";
+const INFO_SIGNAL_SEAL: &[u8] = b"confab/v1/signal-seal";
 
 /// A room's secret. Whoever holds it may join the room; the server never sees it.
 ///
@@ -80,6 +81,12 @@ impl RoomSecret {
             self.expand(INFO_MAILBOX_SEAL),
             self.expand(INFO_MAILBOX_DEPOSIT),
         )
+    }
+
+    /// The key that seals signalling payloads between members (see
+    /// [`crate::signal::SignalSeal`]).
+    pub(crate) fn signal_key(&self) -> [u8; 32] {
+        self.expand(INFO_SIGNAL_SEAL)
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {

@@ -1,6 +1,8 @@
 //! The signalling protocol between the app and `confab-server`: JSON text frames over one
 //! WebSocket. The server introduces peers of a room (known to it only by [`RoomId`]) and
-//! forwards opaque SDP/ICE strings; it never sees room secrets or chat content.
+//! forwards opaque strings between them: WebRTC signals (SDP, ICE candidates) sealed by
+//! [`SignalSeal`] for one member from another, so the server reads no SDP, address or
+//! DTLS fingerprint; it never sees room secrets or chat content.
 //!
 //! Binary WebSocket frames carry relay envelopes ([`crate::wire::relay`]).
 //!
@@ -15,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{PeerId, RoomId};
 use crate::mailbox::{DepositKey, DepositProof, MAX_ENTRY_LEN, SealedEntry};
+
+mod seal;
+
+pub use seal::{MAX_SENDERS, REPLAY_WINDOW, SignalRefusal, SignalSeal, SignalTooLong};
 
 /// Largest signalling text frame the server accepts (SDP with many candidates fits).
 /// Only `mailbox-put` may be longer, up to [`MAX_MAILBOX_PUT_LEN`].
@@ -36,8 +42,8 @@ pub enum ClientMessage {
         /// Which room.
         room: RoomId,
     },
-    /// Forward an opaque WebRTC signal (SDP or ICE candidate, JSON-encoded) to a peer that
-    /// shares a room with us.
+    /// Forward an opaque signal to a peer that shares a room with us. Confab's clients send
+    /// a WebRTC signal sealed by [`SignalSeal`] (unpadded URL-safe base64).
     Signal {
         /// Recipient.
         to: PeerId,

@@ -198,8 +198,9 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// TEST ONLY: append the payload of every relay envelope clients send (the bytes after
-    /// the 10-byte header, concatenated without framing) to FILE, so end-to-end tests can
-    /// check the server only ever sees ciphertext. Never use in production.
+    /// the 10-byte header, concatenated without framing) to FILE, and the data of every
+    /// signal they send to FILE.signals, so end-to-end tests can check the server only ever
+    /// sees ciphertext. Never use in production.
     #[arg(long, env = "CONFAB_DANGEROUSLY_RECORD_RELAY", value_name = "FILE")]
     pub dangerously_record_relay: Option<PathBuf>,
 }

@@ -97,7 +97,7 @@ pub async fn run(
         Some(path) => {
             warn!(
                 path = %path.display(),
-                "!!! --dangerously-record-relay is set: every relay payload is written to disk. \
+                "!!! --dangerously-record-relay is set: every relay payload and signal is written to disk. \
                  This is a test hook; never run it in production. !!!"
             );
             let recorder = RelayRecorder::open(path)

@@ -347,6 +347,9 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Signal { to, data } => {
+                if let Some(recorder) = &self.shared.recorder {
+                    recorder.record_signal(&data);
+                }
                 let sent = match self.registration.hub().route(peer, to) {
                     Ok(Route::Local) => {
                         let Some(message) = encode(&ServerMessage::Signal { from: peer, data })

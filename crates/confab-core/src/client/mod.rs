@@ -32,6 +32,7 @@ use crate::rng::SeededRng;
 use crate::room::RoomSecret;
 pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
+use crate::signal::{ClientMessage, SignalRefusal, SignalSeal, SignalTooLong};
 use crate::wire::{
     AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_NAME_LEN, MAX_TEXT_LEN, Presence,
     truncate_utf8,
@@ -321,6 +322,10 @@ pub enum RejectReason {
     /// A frame that makes no sense in the current state.
     #[error("unexpected {0} frame")]
     Unexpected(&'static str),
+    /// A signal through the server that did not open (see [`SignalSeal`]): unsealed,
+    /// sealed for another pair of peers or another room, altered, or replayed.
+    #[error("refused signal: {0}")]
+    Signal(SignalRefusal),
 }
 
 /// Why a peer link failed.
@@ -415,6 +420,8 @@ pub struct Client {
     mailbox: MailboxKeys,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
+    /// Seals our WebRTC signals and opens those sent to us (nonces from a stream of its own).
+    signal_seal: SignalSeal,
     /// Our events in nobody else's hands, and what was deposited of them.
     outbox: mailbox::Outbox,
     latest_now: Option<Instant>,
@@ -441,6 +448,7 @@ impl Client {
             read_up_to: None,
             files: files::Files::default(),
             mailbox: room.mailbox_keys(),
+            signal_seal: SignalSeal::new(&room, seed),
             room,
             config,
             rng: SeededRng::from_seed(seed),
@@ -471,6 +479,34 @@ impl Client {
     /// The public room id to join at the signalling server.
     pub fn room_id(&self) -> RoomId {
         self.room.room_id()
+    }
+
+    /// Seals a WebRTC signal (the adapter's text: an offer, answer, ICE candidate or the
+    /// switch to the relay) from `me`, our peer id on this server connection, to `to`:
+    /// the frame to send. Only `to`, holding this room's secret, can open it; the server
+    /// forwards ciphertext. `Err` only for a signal longer than a frame can carry.
+    pub fn seal_signal(
+        &mut self,
+        me: PeerId,
+        to: PeerId,
+        signal: &str,
+    ) -> Result<ClientMessage, SignalTooLong> {
+        let data = self.signal_seal.seal(me, to, signal)?;
+        Ok(ClientMessage::Signal { to, data })
+    }
+
+    /// A signal's `data` that the server says `from` sent to `me` (our peer id on this
+    /// connection): the signal it carries, if it opens. Anything else (unsealed, sealed
+    /// for another pair or room, altered, replayed) is dropped as
+    /// [`Event::PeerRejected`] with [`RejectReason::Signal`], and changes nothing.
+    pub fn handle_signal(&mut self, me: PeerId, from: PeerId, data: &str) -> Option<String> {
+        match self.signal_seal.open(from, me, data) {
+            Ok(signal) => Some(signal),
+            Err(refusal) => {
+                self.reject(from, RejectReason::Signal(refusal));
+                None
+            }
+        }
     }
 
     /// The room's accepted events.

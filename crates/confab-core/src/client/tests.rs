@@ -384,3 +384,44 @@ fn call_signalling_reaches_only_the_verified_peer_it_was_sent_to() {
     let too_big = vec![0; crate::session::MAX_PLAINTEXT_LEN];
     assert!(!duo.clients[A].send_call(now, peer_of(B), &too_big));
 }
+
+#[test]
+fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
+    let (mut a, mut b) = (client(1), client(2));
+    let (pa, pb) = (peer_of(A), peer_of(B));
+    let offer = r#"{"kind":"offer","sdp":"v=0\r\n"}"#;
+    let Ok(ClientMessage::Signal { to, data }) = a.seal_signal(pa, pb, offer) else {
+        panic!("sealed");
+    };
+    assert_eq!(to, pb);
+    assert!(!data.contains("v=0"));
+    // Unsealed, then misaddressed: dropped as rejections, nothing opened.
+    assert_eq!(b.handle_signal(pb, pa, offer), None);
+    assert_eq!(b.handle_signal(pa, pb, &data), None);
+    let rejected: Vec<Event> = drain(&mut b);
+    assert!(
+        matches!(
+            &rejected[..],
+            [
+                Event::PeerRejected {
+                    reason: RejectReason::Signal(SignalRefusal::Malformed(_)),
+                    ..
+                },
+                Event::PeerRejected {
+                    reason: RejectReason::Signal(SignalRefusal::Open),
+                    ..
+                },
+            ]
+        ),
+        "{rejected:?}"
+    );
+    assert_eq!(b.handle_signal(pb, pa, &data).as_deref(), Some(offer));
+    assert_eq!(b.handle_signal(pb, pa, &data), None);
+    assert!(matches!(
+        &drain(&mut b)[..],
+        [Event::PeerRejected {
+            reason: RejectReason::Signal(SignalRefusal::Replay),
+            ..
+        }]
+    ));
+}

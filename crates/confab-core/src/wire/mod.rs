@@ -12,12 +12,14 @@
 //! Inside a transport frame the plaintext is a [`Body`]. Frames are at most
 //! [`MAX_FRAME_LEN`] bytes; Noise messages at most 65,535.
 //!
-//! The relay envelope wraps a frame for the server's WebSocket relay (see [`relay`]).
+//! The relay envelope wraps a frame for the server's WebSocket relay (see [`relay`]); a
+//! sealed signal carries a WebRTC signal through the server (see [`signal`]).
 
 mod body;
 pub mod event;
 mod reader;
 pub mod relay;
+pub mod signal;
 
 pub use body::{
     Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, FILE_CHUNK_HEADER_LEN,

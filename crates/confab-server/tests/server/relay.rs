@@ -1,4 +1,4 @@
-//! Binary relay envelopes and the relay record hook.
+//! Binary relay envelopes and the relay record hook (relay payloads and signals).
 
 use confab_core::signal::{ErrorCode, ServerMessage};
 use confab_core::wire::MAX_FRAME_LEN;
@@ -87,6 +87,16 @@ async fn relay_record_file_receives_exactly_the_payloads() {
     assert_eq!(b.expect_relay_from(a.peer).await, first);
     b.relay(a.peer, &second).await;
     assert_eq!(a.expect_relay_from(b.peer).await, second);
+
+    // Signals go to their own file, so the relay's stays exactly the relayed payloads.
+    a.signal(b.peer, "sealed-one").await;
+    b.expect(ServerMessage::Signal {
+        from: a.peer,
+        data: "sealed-one".into(),
+    })
+    .await;
+    let signals = record_dir.path().join("relay.bin.signals");
+    assert_eq!(read_at_least(&signals, 10).await, b"sealed-one");
 
     let expected = [first, second].concat();
     assert_eq!(read_at_least(&record, expected.len()).await, expected);
