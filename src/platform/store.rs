@@ -63,16 +63,18 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use confab_core::RoomId;
 use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::signal::MailboxSeq;
+use confab_core::vault::records::{RecordError, decode_cursor, encode_cursor};
 use confab_core::vault::{self, KdfParams, Record, Vault, VaultError, WrappedKey};
-use confab_core::{MemberKey, OrderKey, RoomId, RoomSecret};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::entropy;
 
 pub mod idb;
 
+pub use confab_core::vault::records::{Profile, ReadMarks, SavedRoom};
 pub use idb::IdbBackend;
 
 /// The app's IndexedDB database.
@@ -101,8 +103,6 @@ const KEY_OUTBOX: &[u8] = b"outbox:";
 const KEY_RECEIPTS: &[u8] = b"receipts:";
 /// Prefix of a room's read marks in `meta` (followed by the room id).
 const KEY_READ: &[u8] = b"read:";
-/// Version byte of the [`Profile`] and [`SavedRoom`] encodings.
-const RECORD_VERSION: u8 = 1;
 
 /// What went wrong, in terms the app can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +129,12 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+impl From<RecordError> for StoreError {
+    fn from(error: RecordError) -> StoreError {
+        StoreError::Corrupt(error.to_string())
+    }
+}
+
 impl From<VaultError> for StoreError {
     fn from(error: VaultError) -> StoreError {
         match error {
@@ -136,137 +142,6 @@ impl From<VaultError> for StoreError {
             VaultError::PassphraseRequired => StoreError::Locked,
             other => StoreError::Corrupt(other.to_string()),
         }
-    }
-}
-
-/// Who we are: the 32-byte seed of [`confab_core::Identity::from_seed`] and the name shown
-/// to others. Secret: zeroized on drop, neither `Debug` nor `Display`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct Profile {
-    /// The identity seed.
-    pub identity_seed: [u8; 32],
-    /// The display name.
-    pub display_name: String,
-}
-
-impl Profile {
-    /// `version:u8(=1) seed[32] name_len:u32be name`
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(37 + self.display_name.len()));
-        out.push(RECORD_VERSION);
-        out.extend_from_slice(&self.identity_seed);
-        put_str(&mut out, &self.display_name);
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Profile, StoreError> {
-        let mut reader = Reader::versioned(bytes)?;
-        let profile = Profile {
-            identity_seed: reader.array()?,
-            display_name: reader.string()?,
-        };
-        reader.finish()?;
-        Ok(profile)
-    }
-}
-
-/// A room we joined: its secret (from which its id derives), a title and when it was last
-/// opened. Holds the secret, so it is neither `Debug` nor `Display`.
-#[derive(Clone)]
-pub struct SavedRoom {
-    /// The room secret.
-    pub secret: RoomSecret,
-    /// The title the user gave it.
-    pub title: String,
-    /// When it was last opened, in Unix milliseconds.
-    pub last_opened_ms: u64,
-}
-
-impl SavedRoom {
-    /// The room's id, its key in the `rooms` store.
-    pub fn id(&self) -> RoomId {
-        self.secret.room_id()
-    }
-
-    /// `version:u8(=1) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
-    /// title_len:u32be title`
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let fragment = Zeroizing::new(self.secret.to_fragment());
-        let mut out = Zeroizing::new(Vec::with_capacity(17 + fragment.len() + self.title.len()));
-        out.push(RECORD_VERSION);
-        out.extend_from_slice(&self.last_opened_ms.to_be_bytes());
-        put_str(&mut out, &fragment);
-        put_str(&mut out, &self.title);
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<SavedRoom, StoreError> {
-        let mut reader = Reader::versioned(bytes)?;
-        let last_opened_ms = u64::from_be_bytes(reader.array()?);
-        let fragment = Zeroizing::new(reader.string()?);
-        let secret = RoomSecret::from_fragment(&fragment)
-            .map_err(|e| StoreError::Corrupt(format!("a saved room's secret: {e}")))?;
-        let title = reader.string()?;
-        reader.finish()?;
-        Ok(SavedRoom {
-            secret,
-            title,
-            last_opened_ms,
-        })
-    }
-}
-
-/// What the user has seen of a room: for each author, every event of theirs up to a
-/// sequence number. Chains have no gaps, so one number per author says it exactly, whatever
-/// order events arrived or sort in (a message that arrives late and sorts above others is
-/// still new). Unread messages are those from others that it does not cover.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReadMarks(BTreeMap<MemberKey, u64>);
-
-impl ReadMarks {
-    /// Seen: each `(author, seq)` given (the highest, if an author comes twice).
-    pub fn new(marks: impl IntoIterator<Item = (MemberKey, u64)>) -> ReadMarks {
-        let mut seen = BTreeMap::new();
-        for (author, seq) in marks {
-            let mark: &mut u64 = seen.entry(author).or_default();
-            *mark = (*mark).max(seq);
-        }
-        ReadMarks(seen)
-    }
-
-    /// Whether the event at `key` was seen.
-    pub fn has_seen(&self, key: &OrderKey) -> bool {
-        self.0.get(&key.author).is_some_and(|seq| key.seq <= *seq)
-    }
-
-    /// `version:u8(=1) n:u32be (author[32] seq:u64be)*`, authors ascending.
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(5 + 40 * self.0.len());
-        out.push(RECORD_VERSION);
-        // Authors of one room's history: far below 4 billion.
-        out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
-        for (author, seq) in &self.0 {
-            out.extend_from_slice(author.as_bytes());
-            out.extend_from_slice(&seq.to_be_bytes());
-        }
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<ReadMarks, StoreError> {
-        let mut reader = Reader::versioned(bytes)?;
-        let n = u32::from_be_bytes(reader.array()?);
-        let mut seen = BTreeMap::new();
-        for _ in 0..n {
-            let author = MemberKey::from_bytes(reader.array()?);
-            let seq = u64::from_be_bytes(reader.array()?);
-            if seen.insert(author, seq).is_some() {
-                return Err(StoreError::Corrupt(
-                    "read marks name an author twice".into(),
-                ));
-            }
-        }
-        reader.finish()?;
-        Ok(ReadMarks(seen))
     }
 }
 
@@ -604,7 +479,7 @@ impl<B: Backend> Store<B> {
     /// sequence number taken in (0: nothing yet, fetch from the start).
     pub async fn mailbox_cursor(&self, room: RoomId) -> Result<MailboxSeq, StoreError> {
         match self.load(META, &mailbox_cursor_key(room)).await? {
-            Some(plain) => decode_cursor(&plain),
+            Some(plain) => Ok(decode_cursor(&plain)?),
             None => Ok(MailboxSeq::default()),
         }
     }
@@ -663,7 +538,7 @@ impl<B: Backend> Store<B> {
     /// What the user has seen of `room` ([`ReadMarks`]); `None` if none was saved.
     pub async fn read_marks(&self, room: RoomId) -> Result<Option<ReadMarks>, StoreError> {
         match self.load(META, &read_key(room)).await? {
-            Some(plain) => ReadMarks::decode(&plain).map(Some),
+            Some(plain) => Ok(Some(ReadMarks::decode(&plain)?)),
             None => Ok(None),
         }
     }
@@ -972,21 +847,6 @@ fn read_key(room: RoomId) -> Vec<u8> {
     key
 }
 
-/// A mailbox cursor record: `version:u8(=1) seq:u64be`.
-fn encode_cursor(cursor: MailboxSeq) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9);
-    out.push(RECORD_VERSION);
-    out.extend_from_slice(&cursor.to_u64().to_be_bytes());
-    out
-}
-
-fn decode_cursor(bytes: &[u8]) -> Result<MailboxSeq, StoreError> {
-    let mut reader = Reader::versioned(bytes)?;
-    let seq = u64::from_be_bytes(reader.array()?);
-    reader.finish()?;
-    Ok(MailboxSeq::new(seq))
-}
-
 /// `file id ‖ index:u32be`: bytewise order is index order within a file.
 fn chunk_key(file: [u8; 32], index: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(36);
@@ -1020,56 +880,6 @@ fn check_imported(record: &Record) -> Result<&'static str, StoreError> {
         EVENTS if record.key.len() == 40 => Ok(EVENTS),
         CONTACTS if record.key.len() == 32 => Ok(CONTACTS),
         _ => bad("a record Confab does not know"),
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, text: &str) {
-    // Lengths are u32: names and titles are far below 4 GiB.
-    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
-    out.extend_from_slice(text.as_bytes());
-}
-
-/// A bounds-checked cursor over a decrypted record.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn versioned(bytes: &'a [u8]) -> Result<Reader<'a>, StoreError> {
-        let mut reader = Reader(bytes);
-        match reader.array::<1>()? {
-            [RECORD_VERSION] => Ok(reader),
-            [got] => Err(StoreError::Corrupt(format!(
-                "record version {got} (this build reads {RECORD_VERSION})"
-            ))),
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
-        if self.0.len() < n {
-            return Err(StoreError::Corrupt("a record is truncated".into()));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn string(&mut self) -> Result<String, StoreError> {
-        let len = u32::from_be_bytes(self.array()?) as usize;
-        String::from_utf8(self.take(len)?.to_vec())
-            .map_err(|_| StoreError::Corrupt("a record holds text that is not UTF-8".into()))
-    }
-
-    fn finish(self) -> Result<(), StoreError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt("a record has trailing bytes".into()))
-        }
     }
 }
 

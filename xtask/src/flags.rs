@@ -46,13 +46,20 @@ xflags::xflags! {
         }
         /// Run the benchmarks.
         cmd bench {}
-        /// Fuzz one target of `fuzz/` (`wire` or `client`) for a bounded time, with
-        /// cargo-fuzz on nightly (both installed on first use).
+        /// Fuzz one target of `fuzz/` (see `fuzz/README.md` for the list) for a bounded
+        /// time or number of runs, with cargo-fuzz on nightly (both installed on first
+        /// use). New inputs go to `fuzz/target/corpus/<target>/`; the committed corpus
+        /// `fuzz/corpus/<target>/` is read, and changed only with `--cmin`.
         cmd fuzz {
             /// The target: a file name in fuzz/fuzz_targets/ without `.rs`.
             required target: String
             /// How long to fuzz, in seconds (default 60).
             optional --secs secs: u32
+            /// Stop after this many executions instead (or first, with --secs).
+            optional --runs runs: u64
+            /// Afterwards, merge what was found into the committed corpus and minimise it
+            /// (`cargo fuzz cmin`).
+            optional --cmin
         }
     }
 }

@@ -71,7 +71,16 @@ fn run() -> Result<()> {
             Ok(())
         }
         XtaskCmd::Bench(_) => bench::run(&sh, &root),
-        XtaskCmd::Fuzz(cmd) => fuzz::run(&sh, &root, &cmd.target, cmd.secs.unwrap_or(60)),
+        XtaskCmd::Fuzz(cmd) => fuzz::run(
+            &sh,
+            &root,
+            &cmd.target,
+            fuzz::Budget {
+                secs: cmd.secs.unwrap_or(if cmd.runs.is_some() { 0 } else { 60 }),
+                runs: cmd.runs,
+            },
+            cmd.cmin,
+        ),
     }
 }
 

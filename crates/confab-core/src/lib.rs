@@ -29,6 +29,11 @@
 
 pub mod client;
 pub mod contacts;
+// What the fuzz targets in `fuzz/` run (and the tests that replay their corpora): built
+// with `--cfg fuzzing` by cargo-fuzz, and in this crate's tests.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod identity;
 pub mod ids;

@@ -50,6 +50,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::rng::SeededRng;
 
+pub mod records;
+
 /// Format version: byte 0 of sealed records, wrapped keys and exports.
 pub const VERSION: u8 = 1;
 /// Length of the data key and of passphrase-derived keys.
@@ -425,19 +427,7 @@ pub fn export_profile(
     params: KdfParams,
     seed: [u8; 32],
 ) -> Result<Vec<u8>, VaultError> {
-    let mut body = Zeroizing::new(Vec::new());
-    let count = u32::try_from(records.len()).map_err(|_| VaultError::TooLarge)?;
-    body.extend_from_slice(&count.to_be_bytes());
-    for record in records {
-        let store_len = u8::try_from(record.store.len()).map_err(|_| VaultError::TooLarge)?;
-        body.push(store_len);
-        body.extend_from_slice(record.store.as_bytes());
-        for field in [&record.key, &record.value] {
-            let len = u32::try_from(field.len()).map_err(|_| VaultError::TooLarge)?;
-            body.extend_from_slice(&len.to_be_bytes());
-            body.extend_from_slice(field);
-        }
-    }
+    let body = encode_export_body(records)?;
     let mut rng = SeededRng::from_seed(seed);
     let mut salt = [0u8; SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
@@ -489,7 +479,31 @@ pub fn import_profile(bytes: &[u8], passphrase: &str) -> Result<Vec<Record>, Vau
         )
         .map(Zeroizing::new)
         .map_err(|_| VaultError::WrongPassphrase)?;
-    let mut reader = Reader::new(&body);
+    decode_export_body(&body)
+}
+
+/// An export's body in the clear: `count:u32be { store_len:u8 store(UTF-8) key_len:u32be
+/// key value_len:u32be value }*`.
+pub(crate) fn encode_export_body(records: &[Record]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let mut body = Zeroizing::new(Vec::new());
+    let count = u32::try_from(records.len()).map_err(|_| VaultError::TooLarge)?;
+    body.extend_from_slice(&count.to_be_bytes());
+    for record in records {
+        let store_len = u8::try_from(record.store.len()).map_err(|_| VaultError::TooLarge)?;
+        body.push(store_len);
+        body.extend_from_slice(record.store.as_bytes());
+        for field in [&record.key, &record.value] {
+            let len = u32::try_from(field.len()).map_err(|_| VaultError::TooLarge)?;
+            body.extend_from_slice(&len.to_be_bytes());
+            body.extend_from_slice(field);
+        }
+    }
+    Ok(body)
+}
+
+/// Reads [`encode_export_body`]'s form back (once decrypted: its bytes are the exporter's).
+pub(crate) fn decode_export_body(body: &[u8]) -> Result<Vec<Record>, VaultError> {
+    let mut reader = Reader::new(body);
     let count = reader.u32()?;
     let mut records = Vec::new();
     for _ in 0..count {

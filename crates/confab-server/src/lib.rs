@@ -45,6 +45,12 @@ mod socket;
 mod web;
 mod ws;
 
+// What the fuzz targets in `fuzz/` drive (and the corpus replay tests): built with
+// `--cfg fuzzing` by cargo-fuzz, and in this crate's tests.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 use std::future::Future;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;

@@ -8,8 +8,9 @@
 //! - reads go through a chunk on the stack of the poll that reads; bytes that do not make a
 //!   whole frame yet move to a heap buffer sized to that frame, freed once it is complete;
 //! - a frame to send is written into a heap buffer that is freed once written;
-//! - the frame header codec is tungstenite's ([`FrameHeader`]); this module does buffering,
-//!   unmasking, reassembly of fragments, the control frames and the close handshake.
+//! - parsing is sans-IO, in [`Decoder`] (`socket/decode.rs`, fuzzed): tungstenite's frame
+//!   header codec ([`FrameHeader`]), limits, unmasking, reassembly of fragments, checks on
+//!   control frames; this module does the I/O, answers pings and runs the close handshake.
 //!
 //! The handshake ([`Upgrade`]) answers a valid HTTP/1.1 upgrade with 101 and
 //! `Sec-WebSocket-Accept`, and takes the connection from hyper once the response is out.
@@ -19,8 +20,9 @@
 //! socket before the read returns, and a half-written frame stays queued, to go out first on
 //! the next call.
 
+mod decode;
+
 use std::future::{Future, poll_fn};
-use std::io::Cursor;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -36,7 +38,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::debug;
 use tungstenite::Utf8Bytes;
 use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+pub use decode::{Decoded, Decoder};
 
 /// Bytes one read takes from the socket, on the reading poll's stack.
 const READ_CHUNK: usize = 8 * 1024;
@@ -45,7 +49,7 @@ const MAX_CONTROL_LEN: u64 = 125;
 
 /// A whole message, received or to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Message {
+pub enum Message {
     Text(Utf8Bytes),
     Binary(Bytes),
 }
@@ -69,7 +73,7 @@ impl Message {
 
 /// Why reading or writing failed; the connection is over after any of these.
 #[derive(Debug)]
-pub(crate) enum Error {
+pub enum Error {
     /// The socket failed.
     Io(std::io::Error),
     /// A frame or a reassembled message longer than the socket's limit.
@@ -86,13 +90,8 @@ pub(crate) enum Error {
 /// One upgraded WebSocket connection, server side (over any byte stream in tests).
 pub(crate) struct Socket<Io = TokioIo<Upgraded>> {
     io: Io,
-    /// The longest frame and the longest reassembled message accepted.
-    max_len: usize,
-    /// Bytes read that do not make a whole frame yet. Empty, with no allocation, between
-    /// messages.
-    input: Vec<u8>,
-    /// A fragmented message being reassembled: whether it is text, and its payload so far.
-    fragments: Option<(bool, Vec<u8>)>,
+    /// Bytes read and not yet a whole frame, and a fragmented message being reassembled.
+    decoder: Decoder,
     /// Frames not yet (wholly) written, from `written` on. Freed once written.
     output: Vec<u8>,
     written: usize,
@@ -115,9 +114,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
     fn new(io: Io, max_len: usize) -> Socket<Io> {
         Socket {
             io,
-            max_len,
-            input: Vec::new(),
-            fragments: None,
+            decoder: Decoder::new(max_len),
             output: Vec::new(),
             written: 0,
             needs_flush: false,
@@ -232,90 +229,26 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
         let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
         let mut buf = ReadBuf::uninit(&mut chunk);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-        self.input.extend_from_slice(buf.filled());
+        self.decoder.extend(buf.filled());
         Poll::Ready(Ok(buf.filled().len()))
     }
 
-    /// Takes the first whole frame off the input, if there is one.
+    /// Acts on the first whole frame of the input, if there is one: answers a ping,
+    /// runs the close handshake, returns a message.
     fn parse(&mut self) -> Result<Step, Error> {
-        let mut cursor = Cursor::new(&self.input[..]);
-        let Some((header, len)) =
-            FrameHeader::parse(&mut cursor).map_err(|_| Error::Protocol("invalid opcode"))?
-        else {
-            return Ok(Step::NeedMore);
-        };
-        if len > self.max_len as u64 {
-            return Err(Error::TooBig);
-        }
-        let Some(mask) = header.mask else {
-            return Err(Error::Protocol("unmasked client frame"));
-        };
-        if header.rsv1 || header.rsv2 || header.rsv3 {
-            return Err(Error::Protocol("reserved bits set"));
-        }
-        let start = cursor.position() as usize;
-        let end = start + len as usize;
-        if self.input.len() < end {
-            // The buffer grows as bytes arrive, not by what a header claims: a header
-            // alone reserves nothing.
-            return Ok(Step::NeedMore);
-        }
-        for chunk in self.input[start..end].chunks_mut(4) {
-            for (byte, mask) in chunk.iter_mut().zip(mask) {
-                *byte ^= mask;
-            }
-        }
-        let step = match header.opcode {
-            OpCode::Control(control) => self.control(control, header.is_final, start, end),
-            OpCode::Data(data) => self.data(data, header.is_final, start, end),
-        };
-        // The frame is consumed whatever it was.
-        if end == self.input.len() {
-            self.input = Vec::new();
-        } else {
-            self.input.drain(..end);
-        }
-        step
-    }
-
-    /// A control frame whose payload is `input[start..end]`.
-    fn control(
-        &mut self,
-        control: Control,
-        is_final: bool,
-        start: usize,
-        end: usize,
-    ) -> Result<Step, Error> {
-        if !is_final || (end - start) as u64 > MAX_CONTROL_LEN {
-            return Err(Error::Protocol("fragmented or long control frame"));
-        }
-        match control {
-            Control::Ping => {
+        match self.decoder.decode()? {
+            None => Ok(Step::NeedMore),
+            Some(Decoded::Message(message)) => Ok(Step::Message(message)),
+            Some(Decoded::Ping(payload)) => {
                 // Answered with its payload, before anything else is read (recv flushes
                 // first); none once our close frame is out.
                 if !self.is_close_sent {
-                    let payload = self.input[start..end].to_vec();
                     self.queue(OpCode::Control(Control::Pong), &[&payload]);
                 }
                 Ok(Step::Handled)
             }
-            Control::Pong => Ok(Step::Handled),
-            Control::Close => {
-                let payload = &self.input[start..end];
-                let code = match payload.len() {
-                    0 => None,
-                    1 => return Err(Error::Protocol("one-byte close payload")),
-                    _ => {
-                        let code = u16::from_be_bytes([payload[0], payload[1]]);
-                        if !CloseCode::from(code).is_allowed() {
-                            return Err(Error::Protocol("close code not allowed"));
-                        }
-                        if std::str::from_utf8(&payload[2..]).is_err() {
-                            return Err(Error::InvalidUtf8);
-                        }
-                        Some(code)
-                    }
-                };
+            Some(Decoded::Pong | Decoded::Fragment) => Ok(Step::Handled),
+            Some(Decoded::Close(code)) => {
                 self.is_close_received = true;
                 if !self.is_close_sent {
                     // Our half of the handshake echoes the peer's code (RFC 6455 §5.5.1).
@@ -326,49 +259,6 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
                 }
                 Ok(Step::Handled)
             }
-            Control::Reserved(_) => Err(Error::Protocol("invalid opcode")),
-        }
-    }
-
-    /// A data frame whose payload is `input[start..end]`.
-    fn data(
-        &mut self,
-        data: Data,
-        is_final: bool,
-        start: usize,
-        end: usize,
-    ) -> Result<Step, Error> {
-        let payload = &self.input[start..end];
-        let (is_text, whole) = match (data, self.fragments.take()) {
-            (Data::Text | Data::Binary, Some(_)) => {
-                return Err(Error::Protocol("a new message inside a fragmented one"));
-            }
-            (Data::Continue, None) => return Err(Error::Protocol("continuation of nothing")),
-            (Data::Reserved(_), _) => return Err(Error::Protocol("invalid opcode")),
-            (Data::Text | Data::Binary, None) if is_final => {
-                (data == Data::Text, Bytes::copy_from_slice(payload))
-            }
-            (Data::Text | Data::Binary, None) => {
-                self.fragments = Some((data == Data::Text, payload.to_vec()));
-                return Ok(Step::Handled);
-            }
-            (Data::Continue, Some((is_text, mut so_far))) => {
-                if so_far.len() + payload.len() > self.max_len {
-                    return Err(Error::TooBig);
-                }
-                so_far.extend_from_slice(payload);
-                if !is_final {
-                    self.fragments = Some((is_text, so_far));
-                    return Ok(Step::Handled);
-                }
-                (is_text, Bytes::from(so_far))
-            }
-        };
-        if is_text {
-            let text = Utf8Bytes::try_from(whole).map_err(|_| Error::InvalidUtf8)?;
-            Ok(Step::Message(Message::Text(text)))
-        } else {
-            Ok(Step::Message(Message::Binary(whole)))
         }
     }
 }
@@ -545,7 +435,10 @@ mod tests {
         });
         let received = socket.recv().await.unwrap().unwrap();
         assert_eq!(received, Message::text(text));
-        assert_eq!((socket.input.capacity(), socket.output.capacity()), (0, 0));
+        assert_eq!(
+            (socket.decoder.capacity(), socket.output.capacity()),
+            (0, 0)
+        );
         let mut client = writer.await.unwrap();
 
         socket.send(&Message::binary(vec![7; 300])).await.unwrap();
@@ -564,7 +457,7 @@ mod tests {
         assert_eq!(socket.recv().await.unwrap().unwrap(), Message::binary(long));
         assert_eq!(socket.recv().await.unwrap().unwrap(), Message::text("a"));
         assert_eq!(socket.recv().await.unwrap().unwrap(), Message::text(""));
-        assert_eq!(socket.input.capacity(), 0);
+        assert_eq!(socket.decoder.capacity(), 0);
     }
 
     #[tokio::test]
@@ -577,7 +470,7 @@ mod tests {
         client.write_all(&bytes).await.unwrap();
         let received = socket.recv().await.unwrap().unwrap();
         assert_eq!(received, Message::text("héllo, world"));
-        assert_eq!(socket.fragments, None);
+        assert_eq!(socket.decoder.capacity(), 0, "no fragment left behind");
         assert_eq!(
             read_frame(&mut client).await,
             (0x8a, b"are you there".to_vec())
@@ -677,9 +570,9 @@ mod tests {
         client.write_all(header).await.unwrap();
         assert!(matches!(socket.recv().await, Some(Err(Error::TooBig))));
         assert!(
-            socket.input.capacity() < 1024,
+            socket.decoder.capacity() < 1024,
             "{}",
-            socket.input.capacity()
+            socket.decoder.capacity()
         );
 
         let half = vec![0; MAX_LEN / 2 + 1];

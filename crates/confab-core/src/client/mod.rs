@@ -13,6 +13,8 @@ mod courier;
 mod files;
 mod mailbox;
 mod receipts;
+#[cfg(fuzzing)]
+mod snapshot;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -103,6 +105,7 @@ pub enum Output {
 }
 
 /// Bytes for one peer.
+#[cfg_attr(fuzzing, derive(Clone))]
 pub struct Transmit {
     /// Recipient.
     pub peer: PeerId,

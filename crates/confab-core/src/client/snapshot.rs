@@ -1,0 +1,84 @@
+//! A copy of a client, for fuzz targets only (`--cfg fuzzing`): a target starts every run
+//! from one prepared client (handshakes done, a history held) instead of paying for the
+//! handshakes again, which cost far more than the run itself.
+
+use super::{Client, PeerState};
+
+impl Client {
+    /// An independent copy of this client, minus its peers still handshaking (a Noise
+    /// handshake in progress cannot be copied). Established sessions are copied whole
+    /// (counters and replay windows); their keys are shared, read-only.
+    #[doc(hidden)]
+    pub fn snapshot_for_fuzzing(&self) -> Client {
+        // Every field named: a field added to `Client` breaks the fuzz build until it is
+        // copied here too.
+        let Client {
+            identity,
+            public,
+            own_card,
+            room,
+            config,
+            rng,
+            peers,
+            history,
+            timeline,
+            sync,
+            typing_sent,
+            typing,
+            presence,
+            read_up_to,
+            files,
+            mailbox,
+            mailbox_rng,
+            outbox,
+            latest_now,
+            transmits,
+            events,
+        } = self;
+        let peers = peers
+            .iter()
+            .filter_map(|(id, peer)| match peer {
+                PeerState::Handshaking { .. } => None,
+                PeerState::Established {
+                    session,
+                    info,
+                    last_sent,
+                    last_received,
+                    probe_deadline,
+                } => Some((
+                    *id,
+                    PeerState::Established {
+                        session: session.clone(),
+                        info: info.clone(),
+                        last_sent: *last_sent,
+                        last_received: *last_received,
+                        probe_deadline: *probe_deadline,
+                    },
+                )),
+            })
+            .collect();
+        Client {
+            identity: identity.clone(),
+            public: *public,
+            own_card: own_card.clone(),
+            room: room.clone(),
+            config: config.clone(),
+            rng: rng.clone(),
+            peers,
+            history: history.clone(),
+            timeline: timeline.clone(),
+            sync: sync.clone(),
+            typing_sent: *typing_sent,
+            typing: typing.clone(),
+            presence: *presence,
+            read_up_to: *read_up_to,
+            files: files.clone(),
+            mailbox: mailbox.clone(),
+            mailbox_rng: mailbox_rng.clone(),
+            outbox: outbox.clone(),
+            latest_now: *latest_now,
+            transmits: transmits.clone(),
+            events: events.clone(),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The app store's own records in the clear (what [`crate::vault::Vault::seal`] seals in
+//! the browser's store): the profile, a saved room, a room's read marks and its mailbox
+//! cursor. Pure codecs, here rather than in the app so they are tested natively and
+//! fuzzed (`fuzz/fuzz_targets/records.rs`). Core's own records
+//! ([`crate::client::OutboxRecord`], [`crate::client::ReceiptsRecord`]) sit with the
+//! machines they belong to.
+//!
+//! Every record starts with the version byte [`RECORD_VERSION`]; decoding refuses any other
+//! version, truncation and trailing bytes, and never panics.
+
+use std::collections::BTreeMap;
+
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::history::OrderKey;
+use crate::ids::MemberKey;
+use crate::ids::RoomId;
+use crate::room::RoomSecret;
+use crate::signal::MailboxSeq;
+
+/// Version byte of every record of this module.
+pub const RECORD_VERSION: u8 = 1;
+
+/// A stored record that does not decode; the text says what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordError(String);
+
+/// Who we are: the 32-byte seed of [`crate::Identity::from_seed`] and the name shown
+/// to others. Secret: zeroized on drop, neither `Debug` nor `Display`.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct Profile {
+    /// The identity seed.
+    pub identity_seed: [u8; 32],
+    /// The display name.
+    pub display_name: String,
+}
+
+/// A room we joined: its secret (from which its id derives), a title and when it was last
+/// opened. Holds the secret, so it is neither `Debug` nor `Display`.
+#[derive(Clone)]
+pub struct SavedRoom {
+    /// The room secret.
+    pub secret: RoomSecret,
+    /// The title the user gave it.
+    pub title: String,
+    /// When it was last opened, in Unix milliseconds.
+    pub last_opened_ms: u64,
+}
+
+/// What the user has seen of a room: for each author, every event of theirs up to a
+/// sequence number. Chains have no gaps, so one number per author says it exactly, whatever
+/// order events arrived or sort in (a message that arrives late and sorts above others is
+/// still new). Unread messages are those from others that it does not cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadMarks(BTreeMap<MemberKey, u64>);
+
+impl Profile {
+    /// `version:u8(=1) seed[32] name_len:u32be name`
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(37 + self.display_name.len()));
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.identity_seed);
+        put_str(&mut out, &self.display_name);
+        out
+    }
+
+    /// Reads [`Profile::encode`]'s form back.
+    pub fn decode(bytes: &[u8]) -> Result<Profile, RecordError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let profile = Profile {
+            identity_seed: reader.array()?,
+            display_name: reader.string()?,
+        };
+        reader.finish()?;
+        Ok(profile)
+    }
+}
+
+impl SavedRoom {
+    /// The room's id, its key in the store.
+    pub fn id(&self) -> RoomId {
+        self.secret.room_id()
+    }
+
+    /// `version:u8(=1) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
+    /// title_len:u32be title`
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let fragment = Zeroizing::new(self.secret.to_fragment());
+        let mut out = Zeroizing::new(Vec::with_capacity(17 + fragment.len() + self.title.len()));
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.last_opened_ms.to_be_bytes());
+        put_str(&mut out, &fragment);
+        put_str(&mut out, &self.title);
+        out
+    }
+
+    /// Reads [`SavedRoom::encode`]'s form back.
+    pub fn decode(bytes: &[u8]) -> Result<SavedRoom, RecordError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let last_opened_ms = u64::from_be_bytes(reader.array()?);
+        let fragment = Zeroizing::new(reader.string()?);
+        let secret = RoomSecret::from_fragment(&fragment)
+            .map_err(|e| RecordError(format!("a saved room's secret: {e}")))?;
+        let title = reader.string()?;
+        reader.finish()?;
+        Ok(SavedRoom {
+            secret,
+            title,
+            last_opened_ms,
+        })
+    }
+}
+
+impl ReadMarks {
+    /// Seen: each `(author, seq)` given (the highest, if an author comes twice).
+    pub fn new(marks: impl IntoIterator<Item = (MemberKey, u64)>) -> ReadMarks {
+        let mut seen = BTreeMap::new();
+        for (author, seq) in marks {
+            let mark: &mut u64 = seen.entry(author).or_default();
+            *mark = (*mark).max(seq);
+        }
+        ReadMarks(seen)
+    }
+
+    /// Whether the event at `key` was seen.
+    pub fn has_seen(&self, key: &OrderKey) -> bool {
+        self.0.get(&key.author).is_some_and(|seq| key.seq <= *seq)
+    }
+
+    /// `version:u8(=1) n:u32be (author[32] seq:u64be)*`, authors ascending.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + 40 * self.0.len());
+        out.push(RECORD_VERSION);
+        // Authors of one room's history: far below 4 billion.
+        out.extend_from_slice(&(self.0.len() as u32).to_be_bytes());
+        for (author, seq) in &self.0 {
+            out.extend_from_slice(author.as_bytes());
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
+        out
+    }
+
+    /// Reads [`ReadMarks::encode`]'s form back (authors in any order, each once).
+    pub fn decode(bytes: &[u8]) -> Result<ReadMarks, RecordError> {
+        let mut reader = Reader::versioned(bytes)?;
+        let n = u32::from_be_bytes(reader.array()?);
+        let mut seen = BTreeMap::new();
+        for _ in 0..n {
+            let author = MemberKey::from_bytes(reader.array()?);
+            let seq = u64::from_be_bytes(reader.array()?);
+            if seen.insert(author, seq).is_some() {
+                return Err(RecordError("read marks name an author twice".into()));
+            }
+        }
+        reader.finish()?;
+        Ok(ReadMarks(seen))
+    }
+}
+
+/// A mailbox cursor record: `version:u8(=1) seq:u64be`.
+pub fn encode_cursor(cursor: MailboxSeq) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9);
+    out.push(RECORD_VERSION);
+    out.extend_from_slice(&cursor.to_u64().to_be_bytes());
+    out
+}
+
+/// Reads [`encode_cursor`]'s form back.
+pub fn decode_cursor(bytes: &[u8]) -> Result<MailboxSeq, RecordError> {
+    let mut reader = Reader::versioned(bytes)?;
+    let seq = u64::from_be_bytes(reader.array()?);
+    reader.finish()?;
+    Ok(MailboxSeq::new(seq))
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    // Lengths are u32: names and titles are far below 4 GiB.
+    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// A bounds-checked cursor over a decrypted record.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn versioned(bytes: &'a [u8]) -> Result<Reader<'a>, RecordError> {
+        let mut reader = Reader(bytes);
+        match reader.array::<1>()? {
+            [RECORD_VERSION] => Ok(reader),
+            [got] => Err(RecordError(format!(
+                "record version {got} (this build reads {RECORD_VERSION})"
+            ))),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let (head, tail) = self
+            .0
+            .split_at_checked(n)
+            .ok_or_else(|| RecordError("a record is truncated".into()))?;
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
+        let (head, tail) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or_else(|| RecordError("a record is truncated".into()))?;
+        self.0 = tail;
+        Ok(*head)
+    }
+
+    fn string(&mut self) -> Result<String, RecordError> {
+        let len = u32::from_be_bytes(self.array()?) as usize;
+        String::from_utf8(self.take(len)?.to_vec())
+            .map_err(|_| RecordError("a record holds text that is not UTF-8".into()))
+    }
+
+    fn finish(self) -> Result<(), RecordError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(RecordError("a record has trailing bytes".into()))
+        }
+    }
+}

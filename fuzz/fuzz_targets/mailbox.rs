@@ -1,0 +1,10 @@
+//! See `confab_core::fuzzing::check_mailbox_entry`: the check this target runs is the one
+//! core's tests replay on `fuzz/corpus/mailbox/`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    confab_core::fuzzing::check_mailbox_entry(bytes);
+});
