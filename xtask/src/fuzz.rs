@@ -19,6 +19,7 @@ pub(crate) const TARGETS: &[(&str, &str)] = &[
     ("records", "confab-core (src/fuzzing.rs)"),
     ("mailbox", "confab-core (src/fuzzing.rs)"),
     ("vault", "confab-core (src/fuzzing.rs)"),
+    ("signal", "confab-core (src/fuzzing.rs)"),
     ("wire", "none (no committed corpus)"),
     ("client", "confab-core (src/fuzzing.rs)"),
 ];

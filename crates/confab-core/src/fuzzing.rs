@@ -25,8 +25,10 @@ use crate::identity::Identity;
 use crate::ids::PeerId;
 use crate::mailbox::{self, MailboxKeys, SealedEntry};
 use crate::room::RoomSecret;
+use crate::signal::{SignalRefusal, SignalSeal};
 use crate::vault::records::{self, Profile, ReadMarks, SavedRoom};
 use crate::vault::{self, KdfParams, Vault, WrappedKey};
+use crate::wire::signal::{self as sealed_signal, SealedSignal};
 
 /// The `records` target: the persisted plain records ([`OutboxRecord`],
 /// [`ReceiptsRecord`], and the app store's [`Profile`], [`SavedRoom`], [`ReadMarks`] and
@@ -313,6 +315,53 @@ fn transmits(client: &mut Client) -> Vec<Vec<u8>> {
     }
 }
 
+/// The `signal` target: sealed signalling (what members send each other through the
+/// server, [`SignalSeal`]) on arbitrary bytes. The sealed layout and the plaintext
+/// re-encode to the bytes read; nothing forged opens (as text, or as the base64 of the
+/// bytes), and a refusal changes nothing: the sender's genuine signals still open after
+/// it, once each; whatever is sealed opens to itself for its recipient only.
+pub fn check_signal(bytes: &[u8]) {
+    const ALICE: PeerId = PeerId::new(0x0a);
+    const BOB: PeerId = PeerId::new(0x0b);
+    if let Ok(sealed) = SealedSignal::decode(bytes) {
+        assert_eq!(sealed.encode(), bytes);
+    }
+    if let Ok((counter, payload)) = sealed_signal::decode_plaintext(bytes) {
+        assert_eq!(sealed_signal::encode_plaintext(counter, payload), bytes);
+    }
+    let room = RoomSecret::from_bytes([7; 32]);
+    let mut alice = SignalSeal::new(&room, [1; 32]);
+    let mut bob = SignalSeal::new(&room, [2; 32]);
+    let first = alice.seal(ALICE, BOB, "first").unwrap();
+    let second = alice.seal(ALICE, BOB, "second").unwrap();
+    let text = String::from_utf8_lossy(bytes);
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    for forged in [&text[..], &encoded[..]] {
+        assert!(bob.open(ALICE, BOB, forged).is_err());
+    }
+    assert_eq!(bob.open(ALICE, BOB, &second).as_deref(), Ok("second"));
+    assert_eq!(bob.open(ALICE, BOB, &first).as_deref(), Ok("first"));
+    assert_eq!(bob.open(ALICE, BOB, &first), Err(SignalRefusal::Replay));
+    // The input as a payload.
+    let Ok(sealed) = alice.seal(ALICE, BOB, &text) else {
+        assert!(text.len() > sealed_signal::MAX_PAYLOAD_LEN);
+        return;
+    };
+    let mut carol = SignalSeal::new(&room, [3; 32]);
+    assert_eq!(
+        carol.open(ALICE, PeerId::new(0x0c), &sealed),
+        Err(SignalRefusal::Open)
+    );
+    assert_eq!(bob.open(BOB, ALICE, &sealed), Err(SignalRefusal::Open));
+    let mut altered = sealed.clone().into_bytes();
+    let at = text.len() * 7 % altered.len();
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    if let Ok(altered) = String::from_utf8(altered) {
+        assert!(bob.open(ALICE, BOB, &altered).is_err(), "byte {at} altered");
+    }
+    assert_eq!(bob.open(ALICE, BOB, &sealed).as_deref(), Ok(&text[..]));
+}
+
 fn mailbox_keys() -> &'static MailboxKeys {
     static KEYS: OnceLock<MailboxKeys> = OnceLock::new();
     KEYS.get_or_init(|| RoomSecret::from_bytes([7; 32]).mailbox_keys())
@@ -356,6 +405,13 @@ mod tests {
         corpus("client")
             .iter()
             .for_each(|input| super::check_client(input));
+    }
+
+    #[test]
+    fn the_signal_corpus_replays() {
+        corpus("signal")
+            .iter()
+            .for_each(|input| super::check_signal(input));
     }
 
     #[test]

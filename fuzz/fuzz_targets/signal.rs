@@ -1,0 +1,10 @@
+//! Sealed signalling on arbitrary bytes: see `confab_core::fuzzing::check_signal`, which
+//! core's tests also replay on `fuzz/corpus/signal/`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    confab_core::fuzzing::check_signal(bytes);
+});
