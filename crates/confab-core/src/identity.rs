@@ -17,7 +17,7 @@ const DIRECT_ROOM_SALT: &[u8] = b"confab/v1/direct-room";
 const CONTACT_ROOM_SALT: &[u8] = b"confab/v1/contact-room";
 
 /// The local identity. Secret: neither `Debug` nor `Display`; keys are zeroized on drop.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Identity {
     signing: SigningKey,
     dh: StaticSecret,

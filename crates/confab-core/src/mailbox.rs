@@ -73,7 +73,7 @@ const ACCESS_CONTEXT: &[u8] = b"confab/v1/mailbox-access";
 /// A room's mailbox keys: the seal key and the deposit signing key, both derived from the
 /// room secret. Secret: neither `Debug` nor `Display`, zeroized on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct MailboxKeys {
     #[zeroize(skip)]
     room: RoomId,

@@ -4,7 +4,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore as _, SeedableRng as _};
 
 /// A ChaCha20 stream seeded by the adapter; never the OS RNG.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(crate) struct SeededRng(ChaCha20Rng);
 
 impl SeededRng {

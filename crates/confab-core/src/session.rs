@@ -150,7 +150,7 @@ impl Handshake {
     }
 
     /// The verified peer and its session. `None` until [`Handshake::is_finished`].
-    // `into` is the identity but under `--cfg fuzzing` (see `Transport`).
+    // `into` is the identity but in tests and fuzzing (see `Transport`).
     #[allow(clippy::useless_conversion)]
     pub(crate) fn into_session(self) -> Option<(Session, PublicIdentity, String)> {
         let (identity, name) = self.remote?;
@@ -198,23 +198,24 @@ impl Handshake {
 }
 
 /// An established, mutually authenticated session with one peer.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Session {
     transport: Transport,
     send_counter: u64,
     received: ReplayWindow,
 }
 
-/// The session's keys. Fuzz targets copy prepared sessions (`Client::snapshot_for_fuzzing`):
-/// there the keys are shared, read-only (a stateless transport never changes them).
-#[cfg(not(fuzzing))]
+/// The session's keys. Fuzz targets (and tests) copy prepared sessions
+/// (`Client::snapshot_for_fuzzing`): there the keys are shared, read-only (a stateless
+/// transport never changes them).
+#[cfg(not(any(test, fuzzing)))]
 type Transport = snow::StatelessTransportState;
-#[cfg(fuzzing)]
+#[cfg(any(test, fuzzing))]
 type Transport = std::sync::Arc<snow::StatelessTransportState>;
 
 /// Which recent counters were accepted: a ring of bits over the last [`REPLAY_WORDS`]
 /// 64-counter blocks (RFC 6479).
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 struct ReplayWindow {
     /// One more than the highest counter accepted (0: none yet).
     next: u64,

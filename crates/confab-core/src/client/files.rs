@@ -95,7 +95,7 @@ pub struct TransferUpdate {
 }
 
 #[derive(Default)]
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(crate) struct Files {
     /// Our files whose bytes the caller can read.
     held: BTreeMap<EventId, FileMeta>,

@@ -152,7 +152,7 @@ impl OutboxRecord {
 
 /// The deposit rule's state.
 #[derive(Default)]
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(super) struct Outbox {
     /// What is known to be in other hands (persisted).
     record: OutboxRecord,

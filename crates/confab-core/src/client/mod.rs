@@ -13,7 +13,7 @@ mod courier;
 mod files;
 mod mailbox;
 mod receipts;
-#[cfg(fuzzing)]
+#[cfg(any(test, fuzzing))]
 mod snapshot;
 mod sync;
 #[cfg(test)]
@@ -105,7 +105,7 @@ pub enum Output {
 }
 
 /// Bytes for one peer.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Transmit {
     /// Recipient.
     pub peer: PeerId,

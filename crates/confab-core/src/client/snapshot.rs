@@ -1,6 +1,6 @@
-//! A copy of a client, for fuzz targets only (`--cfg fuzzing`): a target starts every run
-//! from one prepared client (handshakes done, a history held) instead of paying for the
-//! handshakes again, which cost far more than the run itself.
+//! A copy of a client, for fuzz targets and tests only (`--cfg fuzzing`, `cfg(test)`): a
+//! target starts every run from one prepared client (handshakes done, a history held)
+//! instead of paying for the handshakes again, which cost far more than the run itself.
 
 use super::{Client, PeerState};
 
@@ -10,7 +10,7 @@ impl Client {
     /// (counters and replay windows); their keys are shared, read-only.
     #[doc(hidden)]
     pub fn snapshot_for_fuzzing(&self) -> Client {
-        // Every field named: a field added to `Client` breaks the fuzz build until it is
+        // Every field named: a field added to `Client` breaks the tests' build until it is
         // copied here too.
         let Client {
             identity,

@@ -38,7 +38,7 @@ const MAX_MARKS_PER_FRAME: usize = (MAX_PLAINTEXT_LEN - 4) / HAVE_LEN_PER_MARK;
 /// Catch-up state: what we know peers hold, what we asked for, what to announce. Maps
 /// that are iterated are ordered, so a seeded run replays exactly.
 #[derive(Default)]
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(crate) struct Sync {
     /// Per linked peer: per author, the mark we know it holds.
     peer_marks: BTreeMap<PeerId, BTreeMap<MemberKey, u64>>,

@@ -67,7 +67,7 @@ type ReactionVotes = BTreeMap<(MemberKey, String), (OrderKey, bool)>;
 
 /// See the module documentation.
 #[derive(Default)]
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Timeline {
     messages: HashMap<EventId, MessageView>,
     /// Key of the edit or delete currently applied, per message.

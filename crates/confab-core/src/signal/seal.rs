@@ -53,7 +53,7 @@ pub const REPLAY_WINDOW: u64 = 64;
 
 /// Seals our signals and opens those sent to us. One per room and client; see the module
 /// docs.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct SignalSeal {
     key: Zeroizing<[u8; 32]>,
     rng: SeededRng,

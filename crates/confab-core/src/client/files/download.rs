@@ -10,7 +10,7 @@ use crate::transfer::{ACK_EVERY, FileDigest, FileMeta, StopReason, TransferError
 use crate::wire::Body;
 
 /// Receiving one file of another member from its author, whichever link it comes by.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(super) struct Download {
     pub(super) meta: FileMeta,
     pub(super) author: MemberKey,

@@ -14,7 +14,7 @@ use crate::wire::Body;
 pub(super) const PROBES_AFTER_RETURN: u8 = 3;
 
 /// Sending one of our files to one receiver over one link.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(super) struct Upload {
     pub(super) member: MemberKey,
     /// Next chunk to ask the caller for.
