@@ -43,6 +43,14 @@ pub const DEFAULT_MAILBOX_ROOM_MAX_ENTRIES: u64 = 10_000;
 pub const DEFAULT_MAILBOX_ROOM_MAX_BYTES: u64 = 64 << 20;
 /// Default `--mailbox-max-bytes`: 1 GiB for the whole store.
 pub const DEFAULT_MAILBOX_MAX_BYTES: u64 = 1 << 30;
+/// Default `--mailbox-max-bytes-per-ip`: 64 MiB, a sixteenth of the default store.
+pub const DEFAULT_MAILBOX_MAX_BYTES_PER_IP: u64 = 64 << 20;
+/// Default `--memory-budget`: 512 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 512 << 20;
+/// Smallest `--memory-budget`: 16 MiB.
+pub const MIN_MEMORY_BUDGET: u64 = 16 << 20;
+/// Default `--queue-bytes-per-connection`: 1 MiB, sixteen largest relay envelopes.
+pub const DEFAULT_QUEUE_BYTES_PER_CONNECTION: u64 = 1 << 20;
 /// Default `--mailbox-puts-per-minute` (per connection; also the burst).
 pub const DEFAULT_MAILBOX_PUTS_PER_MINUTE: NonZeroU32 = match NonZeroU32::new(120) {
     Some(n) => n,
@@ -161,9 +169,15 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAILBOX_ROOM_MAX_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_ROOM_MAX_BYTES)]
     pub mailbox_room_max_bytes: u64,
 
-    /// Entry bytes the whole mailbox store may hold.
+    /// Entry bytes the whole mailbox store may hold. When it is full, a deposit deletes the
+    /// oldest entries of the address holding the most bytes.
     #[arg(long, env = "CONFAB_MAILBOX_MAX_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_MAX_BYTES)]
     pub mailbox_max_bytes: u64,
+
+    /// Entry bytes the rooms created from one client address (IPv6: per /48) may hold;
+    /// beyond it a deposit deletes that address's oldest entries.
+    #[arg(long, env = "CONFAB_MAILBOX_MAX_BYTES_PER_IP", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_MAX_BYTES_PER_IP)]
+    pub mailbox_max_bytes_per_ip: u64,
 
     /// Deposits per minute per connection (also the burst); beyond it `rate-limited`.
     #[arg(long, env = "CONFAB_MAILBOX_PUTS_PER_MINUTE", value_name = "N", default_value_t = DEFAULT_MAILBOX_PUTS_PER_MINUTE)]
@@ -185,6 +199,28 @@ pub struct Config {
     /// Entry bytes in one fetched page (one entry is always served, however large).
     #[arg(long, env = "CONFAB_MAILBOX_PAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAILBOX_PAGE_BYTES)]
     pub mailbox_page_bytes: usize,
+
+    /// Memory the server may use (bytes): half for messages queued to connections, an
+    /// eighth for the mailbox database's cache, the rest for connections themselves.
+    #[arg(
+        long,
+        env = "CONFAB_MEMORY_BUDGET",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_MEMORY_BUDGET,
+        value_parser = clap::value_parser!(u64).range(MIN_MEMORY_BUDGET..)
+    )]
+    pub memory_budget: u64,
+
+    /// Bytes queued for one connection (messages it has not read yet) before it counts as
+    /// too slow and is disconnected (close 1008).
+    #[arg(
+        long,
+        env = "CONFAB_QUEUE_BYTES_PER_CONNECTION",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_QUEUE_BYTES_PER_CONNECTION,
+        value_parser = clap::value_parser!(u64).range(MIN_RELAY_BURST_BYTES..)
+    )]
+    pub queue_bytes_per_connection: u64,
 
     /// Scale out: the NATS server(s) this node shares rooms through with other nodes
     /// (e.g. `nats://127.0.0.1:4222`, comma-separated for several). The mailbox then needs
@@ -260,6 +296,9 @@ impl Default for Config {
             mailbox_room_max_entries: DEFAULT_MAILBOX_ROOM_MAX_ENTRIES,
             mailbox_room_max_bytes: DEFAULT_MAILBOX_ROOM_MAX_BYTES,
             mailbox_max_bytes: DEFAULT_MAILBOX_MAX_BYTES,
+            mailbox_max_bytes_per_ip: DEFAULT_MAILBOX_MAX_BYTES_PER_IP,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            queue_bytes_per_connection: DEFAULT_QUEUE_BYTES_PER_CONNECTION,
             mailbox_puts_per_minute: DEFAULT_MAILBOX_PUTS_PER_MINUTE,
             mailbox_puts_per_ip_per_minute: DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE,
             mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
@@ -292,6 +331,9 @@ impl fmt::Debug for Config {
             mailbox_room_max_entries,
             mailbox_room_max_bytes,
             mailbox_max_bytes,
+            mailbox_max_bytes_per_ip,
+            memory_budget,
+            queue_bytes_per_connection,
             mailbox_puts_per_minute,
             mailbox_puts_per_ip_per_minute,
             mailbox_puts_per_connection,
@@ -322,6 +364,9 @@ impl fmt::Debug for Config {
             .field("mailbox_room_max_entries", mailbox_room_max_entries)
             .field("mailbox_room_max_bytes", mailbox_room_max_bytes)
             .field("mailbox_max_bytes", mailbox_max_bytes)
+            .field("mailbox_max_bytes_per_ip", mailbox_max_bytes_per_ip)
+            .field("memory_budget", memory_budget)
+            .field("queue_bytes_per_connection", queue_bytes_per_connection)
             .field("mailbox_puts_per_minute", mailbox_puts_per_minute)
             .field(
                 "mailbox_puts_per_ip_per_minute",
@@ -576,6 +621,7 @@ mod tests {
         let config = Config::try_parse_from(["confab-server"]).unwrap();
         assert_eq!(config.max_connections_per_ip.get(), 64);
         assert_eq!(config.mailbox_puts_per_ip_per_minute.get(), 600);
+        assert_eq!(config.mailbox_max_bytes_per_ip, 64 << 20);
         assert!(!config.trust_forwarded_for);
         let config = Config::try_parse_from([
             "confab-server",
@@ -590,6 +636,30 @@ mod tests {
         assert!(config.trust_forwarded_for);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(Config::try_parse_from(["confab-server", "--max-connections-per-ip=0"]).is_err());
+    }
+
+    #[test]
+    fn memory_flags_parse_with_their_floors() {
+        let config = Config::try_parse_from(["confab-server"]).unwrap();
+        assert_eq!(config.memory_budget, 512 << 20);
+        assert_eq!(config.queue_bytes_per_connection, 1 << 20);
+        let config = Config::try_parse_from([
+            "confab-server",
+            "--memory-budget=33554432",
+            "--queue-bytes-per-connection=200000",
+            "--mailbox-max-bytes-per-ip=5",
+        ])
+        .unwrap();
+        assert_eq!(config.memory_budget, 32 << 20);
+        assert_eq!(config.queue_bytes_per_connection, 200_000);
+        assert_eq!(config.mailbox_max_bytes_per_ip, 5);
+        // A queue must hold one largest envelope, a budget a few connections' worth.
+        for bad in ["--memory-budget=1000", "--queue-bytes-per-connection=65554"] {
+            assert!(
+                Config::try_parse_from(["confab-server", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

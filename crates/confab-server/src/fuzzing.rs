@@ -29,6 +29,8 @@ pub fn check_socket_frames(bytes: &[u8]) {
             Decoded::Message(Message::Text(text)) => assert!(text.len() <= max_len),
             Decoded::Message(Message::Binary(binary)) => assert!(binary.len() <= max_len),
             Decoded::Ping(payload) => assert!(payload.len() <= 125),
+            // The decoder gives pings as `Decoded::Ping`; the socket makes them messages.
+            Decoded::Message(Message::Ping(payload)) => assert!(payload.len() <= 125),
             Decoded::Pong | Decoded::Close(_) | Decoded::Fragment => {}
         }
         let Some(again) = client_frame(decoded, [0xa5, 0x5a, 0x00, 0xff]) else {
@@ -89,6 +91,7 @@ fn client_frame(decoded: &Decoded, mask: [u8; 4]) -> Option<Vec<u8>> {
         Decoded::Message(Message::Text(text)) => (OpCode::Data(Data::Text), text.as_bytes()),
         Decoded::Message(Message::Binary(binary)) => (OpCode::Data(Data::Binary), binary),
         Decoded::Ping(payload) => (OpCode::Control(Control::Ping), payload),
+        Decoded::Message(Message::Ping(payload)) => (OpCode::Control(Control::Ping), payload),
         Decoded::Pong => (OpCode::Control(Control::Pong), &[]),
         Decoded::Close(None) => (OpCode::Control(Control::Close), &[]),
         Decoded::Close(Some(close)) => {

@@ -2,8 +2,9 @@
 //! messages to a connection's bounded outbound queue.
 //!
 //! All state sits behind one short-lived mutex; nothing awaits while holding it. Delivery
-//! is `try_send`: a recipient whose queue is full is kicked (its connection task closes it)
-//! rather than buffered without bound.
+//! never waits: a recipient whose queue is full (in messages or bytes) is kicked (its
+//! connection task closes it) rather than buffered without bound; when all queues together
+//! hold the server's budget, the connection holding the most is kicked to make room.
 //!
 //! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
 //! the rooms that have members here, and tells the cluster task (through a bounded queue,
@@ -23,14 +24,15 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::cluster::{NodeId, Outgoing, Presence};
-use crate::inbox::{Ended, Full, Inbox};
+use crate::inbox::{Ended, Inbox, QueueBudget, Refused};
 
 /// The shared registry.
 pub(crate) struct Hub {
     inner: Mutex<Inner>,
     max_rooms: usize,
     room_capacity: usize,
-    queue_len: usize,
+    /// The bounds of every connection's queue.
+    budget: Arc<QueueBudget>,
     /// To the cluster task, if there is one.
     cluster: Option<mpsc::Sender<Outgoing>>,
 }
@@ -105,16 +107,21 @@ impl Hub {
     pub(crate) fn new(
         max_rooms: usize,
         room_capacity: usize,
-        queue_len: usize,
+        budget: Arc<QueueBudget>,
         cluster: Option<mpsc::Sender<Outgoing>>,
     ) -> Hub {
         Hub {
             inner: Mutex::new(Inner::default()),
             max_rooms,
             room_capacity,
-            queue_len: queue_len.max(1),
+            budget,
             cluster,
         }
+    }
+
+    /// The bounds of the connections' queues (and what they hold now).
+    pub(crate) fn budget(&self) -> &QueueBudget {
+        &self.budget
     }
 
     /// Tells every connection, and each that registers from now on, that the server is
@@ -130,7 +137,7 @@ impl Hub {
     /// Registers a new connection under a fresh random id: never 0, unique among live
     /// connections.
     pub(crate) fn register(self: &Arc<Hub>) -> Registration {
-        let inbox = Arc::new(Inbox::new(self.queue_len));
+        let inbox = Arc::new(Inbox::new(Arc::clone(&self.budget)));
         let mut inner = self.lock();
         let peer = loop {
             let candidate = rand::random::<u64>();
@@ -610,13 +617,44 @@ pub(crate) fn encode(message: &impl serde::Serialize) -> Option<Message> {
 }
 
 /// Queues `message` for `to` without waiting. A full queue means `to` is not keeping up:
-/// it is kicked, and its connection task closes it and unregisters it.
+/// it is kicked, and its connection task closes it and unregisters it. When all queues
+/// together are at the budget, the connection holding the most (the slowest reader) is
+/// kicked, its queue dropped, and the message queued if it now fits (else dropped).
 fn deliver(peers: &mut HashMap<PeerId, Member>, to: PeerId, message: Message) {
-    let Some(member) = peers.get_mut(&to) else {
+    let Some(member) = peers.get(&to) else {
         return;
     };
-    if member.inbox.try_push(message) == Err(Full) && !member.is_kicked {
-        warn!(peer = ?to, "outbound queue full; disconnecting slow peer");
+    let refused = match member.inbox.try_push(message.clone()) {
+        Ok(()) => return,
+        Err(Refused::OverBudget) => {
+            let largest = peers
+                .iter()
+                .filter(|(_, member)| !member.is_kicked)
+                .max_by_key(|(peer, member)| (member.inbox.queued_bytes(), **peer))
+                .map(|(peer, _)| *peer);
+            if let Some(largest) = largest {
+                kick(peers, largest, "the server's queues are at their budget");
+            }
+            match peers.get(&to).map(|member| member.inbox.try_push(message)) {
+                Some(Err(refused)) => refused,
+                _ => return,
+            }
+        }
+        Err(Refused::Full) => Refused::Full,
+    };
+    if refused == Refused::Full {
+        kick(peers, to, "outbound queue full");
+    } else {
+        debug!(peer = ?to, "the server's queues are at their budget; a message was dropped");
+    }
+}
+
+/// Tells `peer` to go as too slow (once) and drops its queue.
+fn kick(peers: &mut HashMap<PeerId, Member>, peer: PeerId, why: &str) {
+    if let Some(member) = peers.get_mut(&peer)
+        && !member.is_kicked
+    {
+        warn!(?peer, why, "disconnecting slow peer");
         member.is_kicked = true;
         member.inbox.end(Ended::Kicked);
     }
@@ -631,7 +669,11 @@ mod tests {
     }
 
     fn hub() -> Arc<Hub> {
-        Arc::new(Hub::new(2, 3, 4, None))
+        Arc::new(Hub::new(2, 3, budget(4, usize::MAX, usize::MAX), None))
+    }
+
+    fn budget(max_messages: usize, max_bytes: usize, max_total: usize) -> Arc<QueueBudget> {
+        Arc::new(QueueBudget::new(max_messages, max_bytes, max_total))
     }
 
     /// Everything queued for `registration`, decoded.
@@ -790,7 +832,7 @@ mod tests {
 
     #[test]
     fn a_remote_member_is_announced_as_earlier_or_newcomer_by_its_presence() {
-        let hub = Arc::new(Hub::new(2, 4, 4, None));
+        let hub = Arc::new(Hub::new(2, 4, budget(4, usize::MAX, usize::MAX), None));
         let mut a = hub.register();
         hub.join(a.peer(), room(1)).unwrap();
         let ours = hub.local_members(room(1))[0];
@@ -872,8 +914,36 @@ mod tests {
         assert_eq!(ended.await.expect("kicked"), Ended::Kicked);
         assert_eq!(
             std::iter::from_fn(|| inbox.try_pop()).count(),
-            4,
-            "queue stays bounded"
+            0,
+            "a kicked connection's queue is dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn at_the_budget_the_largest_queue_is_kicked_to_make_room() {
+        // 4 KiB per connection, 6 KiB in all; each message costs 1 KiB.
+        let payload = 1024 - 64;
+        let hub = Arc::new(Hub::new(2, 4, budget(100, 4096, 6144), None));
+        let (a, b, c) = (hub.register(), hub.register(), hub.register());
+        for member in [&a, &b, &c] {
+            hub.join(member.peer(), room(1)).unwrap();
+        }
+        while a.inbox().try_pop().is_some() || b.inbox().try_pop().is_some() {}
+        let send = |to: &Registration| {
+            hub.forward(c.peer(), to.peer(), Message::binary(vec![0; payload]))
+                .unwrap();
+        };
+        for _ in 0..4 {
+            send(&b);
+        }
+        send(&a);
+        send(&a);
+        assert_eq!(hub.budget().total(), 6144);
+        // No room for a's third: b, holding the most, goes, and a's message fits.
+        send(&a);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(1), b.inbox().ended());
+        assert_eq!(ended.await.expect("b kicked"), Ended::Kicked);
+        assert_eq!(a.inbox().queued_bytes(), 3 * 1024);
+        assert_eq!(hub.budget().total(), 3 * 1024);
     }
 }

@@ -1,6 +1,10 @@
 //! One connection's outbound queue (what other connections send it), and why the
 //! connection must end (its queue overflowed, or the server is stopping).
 //!
+//! Bounded in messages and in bytes, per connection and, through [`QueueBudget`], for all
+//! connections together: a recipient that does not read holds at most its share, and the
+//! server's queues at most the budget. A connection that must end drops its queue at once.
+//!
 //! Bounded like a channel, but it holds memory only while it holds messages: an idle
 //! connection's queue is an empty `VecDeque` (no allocation), where a tokio bounded channel
 //! allocates its first block of 32 slots and a cache-padded header up front (about 2 KiB).
@@ -9,10 +13,15 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::socket::Message;
+
+/// What a queued message costs beyond its payload: its place in the queue and the shared
+/// buffer's header.
+const MESSAGE_OVERHEAD: usize = 64;
 
 /// The queue; shared by the hub (pushing, under its lock) and the connection task.
 ///
@@ -20,11 +29,29 @@ use crate::socket::Message;
 /// `Notify` and no future per wait, so an idle connection's task stays small.
 pub(crate) struct Inbox {
     state: Mutex<State>,
-    capacity: usize,
+    budget: Arc<QueueBudget>,
+}
+
+/// The bounds every queue shares: messages and bytes per connection, and the bytes all
+/// queues together may hold.
+#[derive(Debug)]
+pub(crate) struct QueueBudget {
+    /// Messages one queue may hold (at least one).
+    max_messages: usize,
+    /// Bytes one queue may hold.
+    max_bytes: usize,
+    /// Bytes all queues together may hold.
+    max_total: usize,
+    /// Bytes all queues hold now.
+    total: AtomicUsize,
+    /// Pushes that found the total at its bound.
+    n_over: AtomicU64,
 }
 
 struct State {
     queue: VecDeque<Message>,
+    /// What the queued messages cost (payloads and [`MESSAGE_OVERHEAD`]).
+    n_bytes: usize,
     /// The connection task, if it waits.
     waker: Option<Waker>,
     /// Set once the connection must go.
@@ -47,30 +74,90 @@ pub(crate) enum Next {
     Ended(Ended),
 }
 
-/// The queue holds `capacity` messages already; the message was dropped.
+/// Why a message was not queued (it was dropped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Full;
+pub(crate) enum Refused {
+    /// This queue holds as many messages or bytes as one may: its reader is too slow.
+    Full,
+    /// All queues together hold as many bytes as the server's budget allows.
+    OverBudget,
+}
 
-impl Inbox {
-    /// An empty queue for at most `capacity` messages (at least one).
-    pub(crate) fn new(capacity: usize) -> Inbox {
-        Inbox {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                waker: None,
-                end: None,
-            }),
-            capacity: capacity.max(1),
+impl QueueBudget {
+    /// Bounds of `max_messages` (at least one) and `max_bytes` per queue, `max_total`
+    /// bytes in all.
+    pub(crate) fn new(max_messages: usize, max_bytes: usize, max_total: usize) -> QueueBudget {
+        QueueBudget {
+            max_messages: max_messages.max(1),
+            max_bytes,
+            max_total,
+            total: AtomicUsize::new(0),
+            n_over: AtomicU64::new(0),
         }
     }
 
-    /// Queues `message` unless the queue is full.
-    pub(crate) fn try_push(&self, message: Message) -> Result<(), Full> {
+    /// Bytes all queues hold now.
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Pushes refused because all queues together were at the budget.
+    pub(crate) fn n_over(&self) -> u64 {
+        self.n_over.load(Ordering::Relaxed)
+    }
+
+    /// Takes `cost` bytes from the total, if they fit.
+    fn try_take(&self, cost: usize) -> bool {
+        let taken = self
+            .total
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                total
+                    .checked_add(cost)
+                    .filter(|&after| after <= self.max_total)
+            });
+        if taken.is_err() {
+            self.n_over.fetch_add(1, Ordering::Relaxed);
+        }
+        taken.is_ok()
+    }
+
+    fn give_back(&self, cost: usize) {
+        self.total.fetch_sub(cost, Ordering::Relaxed);
+    }
+}
+
+impl Inbox {
+    /// An empty queue within `budget`.
+    pub(crate) fn new(budget: Arc<QueueBudget>) -> Inbox {
+        Inbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                n_bytes: 0,
+                waker: None,
+                end: None,
+            }),
+            budget,
+        }
+    }
+
+    /// Queues `message` unless this queue or all of them are full. A connection that must
+    /// end takes nothing more (it will send nothing more): the message is dropped quietly.
+    pub(crate) fn try_push(&self, message: Message) -> Result<(), Refused> {
+        let cost = cost(&message);
         let waker = {
             let mut state = self.lock();
-            if state.queue.len() >= self.capacity {
-                return Err(Full);
+            if state.end.is_some() {
+                return Ok(());
             }
+            if state.queue.len() >= self.budget.max_messages
+                || state.n_bytes.saturating_add(cost) > self.budget.max_bytes
+            {
+                return Err(Refused::Full);
+            }
+            if !self.budget.try_take(cost) {
+                return Err(Refused::OverBudget);
+            }
+            state.n_bytes += cost;
             state.queue.push_back(message);
             state.waker.take()
         };
@@ -80,10 +167,15 @@ impl Inbox {
         Ok(())
     }
 
+    /// What the queued messages cost now.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().n_bytes
+    }
+
     /// The oldest queued message, if any.
     #[cfg(test)]
     pub(crate) fn try_pop(&self) -> Option<Message> {
-        pop(&mut self.lock())
+        self.pop(&mut self.lock())
     }
 
     /// The end, if the connection must go; else the oldest queued message; else `Pending`,
@@ -94,7 +186,7 @@ impl Inbox {
         if let Some(end) = state.end {
             return Poll::Ready(Next::Ended(end));
         }
-        if let Some(message) = pop(&mut state) {
+        if let Some(message) = self.pop(&mut state) {
             return Poll::Ready(Next::Message(message));
         }
         register(&mut state, cx);
@@ -116,11 +208,14 @@ impl Inbox {
         poll_fn(|cx| self.poll_ended(cx)).await
     }
 
-    /// Tells the connection task to go; the first reason given stays.
+    /// Tells the connection task to go; the first reason given stays. What was queued is
+    /// dropped: it will not be sent.
     pub(crate) fn end(&self, end: Ended) {
         let waker = {
             let mut state = self.lock();
             state.end.get_or_insert(end);
+            state.queue = VecDeque::new();
+            self.budget.give_back(std::mem::take(&mut state.n_bytes));
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -132,16 +227,31 @@ impl Inbox {
         // Nothing panics while holding it; a poisoned queue is still a valid queue.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn pop(&self, state: &mut State) -> Option<Message> {
+        let message = state.queue.pop_front()?;
+        let cost = cost(&message);
+        state.n_bytes -= cost;
+        self.budget.give_back(cost);
+        // An emptied queue frees its buffer: most connections wait far longer than they
+        // send, and one message left a buffer of four behind.
+        if state.queue.is_empty() && state.queue.capacity() > 0 {
+            state.queue = VecDeque::new();
+        }
+        Some(message)
+    }
 }
 
-fn pop(state: &mut State) -> Option<Message> {
-    let message = state.queue.pop_front();
-    // An emptied queue frees its buffer: most connections wait far longer than they
-    // send, and one message left a buffer of four behind.
-    if state.queue.is_empty() && state.queue.capacity() > 0 {
-        state.queue = VecDeque::new();
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let n_bytes = self.lock().n_bytes;
+        self.budget.give_back(n_bytes);
     }
-    message
+}
+
+/// What `message` costs a queue.
+fn cost(message: &Message) -> usize {
+    message.payload_len() + MESSAGE_OVERHEAD
 }
 
 fn register(state: &mut State, cx: &mut Context<'_>) {
@@ -155,13 +265,21 @@ fn register(state: &mut State, cx: &mut Context<'_>) {
 mod tests {
     use super::*;
 
+    fn inbox(max_messages: usize) -> Inbox {
+        Inbox::new(Arc::new(QueueBudget::new(
+            max_messages,
+            usize::MAX,
+            usize::MAX,
+        )))
+    }
+
     #[test]
     fn the_queue_is_bounded_and_in_order() {
-        let inbox = Inbox::new(3);
+        let inbox = inbox(3);
         for n in 0..3 {
             assert_eq!(inbox.try_push(Message::binary(vec![n])), Ok(()));
         }
-        assert_eq!(inbox.try_push(Message::binary(vec![3])), Err(Full));
+        assert_eq!(inbox.try_push(Message::binary(vec![3])), Err(Refused::Full));
         let drained: Vec<_> = std::iter::from_fn(|| inbox.try_pop()).collect();
         assert_eq!(
             drained,
@@ -172,7 +290,7 @@ mod tests {
 
     #[test]
     fn an_emptied_queue_gives_its_buffer_back() {
-        let inbox = Inbox::new(1024);
+        let inbox = inbox(1024);
         assert_eq!(inbox.lock().queue.capacity(), 0);
         for n in 0..100 {
             inbox.try_push(Message::binary(vec![n])).unwrap();
@@ -181,9 +299,40 @@ mod tests {
         assert_eq!(inbox.lock().queue.capacity(), 0);
     }
 
+    #[test]
+    fn queues_are_bounded_in_bytes_each_and_together_and_an_end_frees_them() {
+        let per_message = 1_000 + MESSAGE_OVERHEAD;
+        let budget = Arc::new(QueueBudget::new(100, 3 * per_message, 5 * per_message));
+        let (a, b) = (
+            Inbox::new(Arc::clone(&budget)),
+            Inbox::new(Arc::clone(&budget)),
+        );
+        let message = || Message::binary(vec![0; 1_000]);
+        for _ in 0..3 {
+            assert_eq!(a.try_push(message()), Ok(()));
+        }
+        assert_eq!(a.try_push(message()), Err(Refused::Full));
+        assert_eq!(a.queued_bytes(), 3 * per_message);
+        assert_eq!(b.try_push(message()), Ok(()));
+        assert_eq!(b.try_push(message()), Ok(()));
+        assert_eq!(b.try_push(message()), Err(Refused::OverBudget));
+        assert_eq!((budget.total(), budget.n_over()), (5 * per_message, 1));
+        // Reading gives bytes back; so does an end, which drops the queue.
+        assert!(b.try_pop().is_some());
+        assert_eq!(budget.total(), 4 * per_message);
+        a.end(Ended::Kicked);
+        assert_eq!((a.queued_bytes(), budget.total()), (0, per_message));
+        assert_eq!(a.try_pop(), None);
+        // An ended queue takes nothing more, quietly.
+        assert_eq!(a.try_push(message()), Ok(()));
+        assert_eq!(a.queued_bytes(), 0);
+        drop(b);
+        assert_eq!(budget.total(), 0);
+    }
+
     #[tokio::test]
     async fn a_waiting_task_is_woken_by_a_push() {
-        let inbox = std::sync::Arc::new(Inbox::new(4));
+        let inbox = std::sync::Arc::new(inbox(4));
         let pusher = std::sync::Arc::clone(&inbox);
         let task = tokio::spawn(async move { poll_fn(|cx| inbox.poll_next(cx)).await });
         tokio::task::yield_now().await;
@@ -197,7 +346,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_end_before_waiting_is_kept_and_comes_before_messages() {
-        let inbox = Inbox::new(4);
+        let inbox = inbox(4);
         inbox.try_push(Message::binary(vec![1])).unwrap();
         inbox.end(Ended::Kicked);
         inbox.end(Ended::Stopping);
@@ -209,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_task_is_woken_by_an_end() {
-        let inbox = std::sync::Arc::new(Inbox::new(4));
+        let inbox = std::sync::Arc::new(inbox(4));
         let ender = std::sync::Arc::clone(&inbox);
         let task = tokio::spawn(async move { inbox.ended().await });
         tokio::task::yield_now().await;

@@ -64,19 +64,21 @@ use tracing::{info, warn};
 
 pub use config::{
     Config, DEFAULT_DATA_DIR, DEFAULT_DIST, DEFAULT_LISTEN, DEFAULT_MAILBOX_MAX_BYTES,
-    DEFAULT_MAILBOX_MAX_ENTRY_BYTES, DEFAULT_MAILBOX_PAGE_BYTES, DEFAULT_MAILBOX_PAGE_ENTRIES,
-    DEFAULT_MAILBOX_PUTS_PER_CONNECTION, DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE,
-    DEFAULT_MAILBOX_PUTS_PER_MINUTE, DEFAULT_MAILBOX_ROOM_MAX_BYTES,
-    DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL, DEFAULT_MAX_CONNECTIONS_PER_IP,
-    DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MESSAGES_PER_SECOND, DEFAULT_RELAY_BURST_BYTES,
+    DEFAULT_MAILBOX_MAX_BYTES_PER_IP, DEFAULT_MAILBOX_MAX_ENTRY_BYTES, DEFAULT_MAILBOX_PAGE_BYTES,
+    DEFAULT_MAILBOX_PAGE_ENTRIES, DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
+    DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
+    DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
+    DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_QUEUE_BYTES_PER_CONNECTION, DEFAULT_RELAY_BURST_BYTES,
     DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat,
-    MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
+    MIN_MEMORY_BUDGET, MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
 use crate::cluster::{Cluster, OUTGOING_QUEUE_LEN};
 use crate::hub::Hub;
-use crate::limits::{OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
+use crate::inbox::QueueBudget;
+use crate::limits::{MemoryBudget, OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
 use crate::mailbox::{Mailbox, StoreLimits};
 use crate::metrics::Metrics;
 use crate::per_ip::PerIp;
@@ -119,14 +121,20 @@ pub async fn run(
         ttl_ms: u64::try_from(config.mailbox_ttl.as_millis()).unwrap_or(u64::MAX),
         room_max_entries: config.mailbox_room_max_entries,
         room_max_bytes: config.mailbox_room_max_bytes,
+        owner_max_bytes: config.mailbox_max_bytes_per_ip,
         total_max_bytes: config.mailbox_max_bytes,
         page_max_entries: config.mailbox_page_entries.get(),
         page_max_bytes: config.mailbox_page_bytes,
     };
     let data_dir = config.data_dir.clone();
-    let mailbox = tokio::task::spawn_blocking(move || Mailbox::open(&data_dir, store_limits))
-        .await
-        .context("opening the mailbox store failed")?;
+    let budget = MemoryBudget::new(config.memory_budget);
+    let cache_bytes = budget.database_cache;
+    let expires_by_log = config.nats_url.is_some();
+    let mailbox = tokio::task::spawn_blocking(move || {
+        Mailbox::open(&data_dir, store_limits, cache_bytes, expires_by_log)
+    })
+    .await
+    .context("opening the mailbox store failed")?;
     let mailbox = Arc::new(mailbox);
     mailbox.expire().await;
     let (stop_sender, stop) = watch::channel(false);
@@ -136,10 +144,15 @@ pub async fn run(
         stop.clone(),
     ));
     let (cluster_sender, cluster_queue) = mpsc::channel(OUTGOING_QUEUE_LEN);
+    let queue_budget = Arc::new(QueueBudget::new(
+        OUTBOUND_QUEUE_LEN,
+        usize::try_from(config.queue_bytes_per_connection).unwrap_or(usize::MAX),
+        budget.queues,
+    ));
     let hub = Arc::new(Hub::new(
         config.max_rooms_per_connection.get(),
         config.room_capacity.get(),
-        OUTBOUND_QUEUE_LEN,
+        queue_budget,
         config.nats_url.is_some().then(|| cluster_sender.clone()),
     ));
     let (cluster, cluster_task) = match &config.nats_url {

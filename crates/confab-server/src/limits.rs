@@ -11,7 +11,8 @@ use tokio::time::Instant;
 /// larger than the protocol allows, answered with `too-large`; larger ones fail the
 /// connection (close 1009) because the transport stops reading mid-frame.
 pub(crate) const TRANSPORT_MAX_LEN: usize = 2 * MAX_ENVELOPE_LEN;
-/// Messages queued for one connection before it counts as too slow and is disconnected.
+/// Messages queued for one connection before it counts as too slow and is disconnected
+/// (bytes are bounded too: `--queue-bytes-per-connection`).
 pub(crate) const OUTBOUND_QUEUE_LEN: usize = 1024;
 /// Consecutive rate-limited messages after which a connection is closed with 1008.
 pub(crate) const FLOOD_STRIKES: u32 = 10;
@@ -27,6 +28,27 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub(crate) const MAILBOX_ACKED_ROOMS: usize = 64;
 /// At most one `relay-cap` error per this interval per connection; further drops are silent.
 pub(crate) const RELAY_CAP_ERROR_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How `--memory-budget` is shared out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MemoryBudget {
+    /// Bytes queued to connections, all together: half.
+    pub(crate) queues: usize,
+    /// The mailbox database's page cache: an eighth.
+    pub(crate) database_cache: usize,
+}
+
+impl MemoryBudget {
+    /// The shares of `total` bytes; the rest (three eighths) is for the connections
+    /// themselves (about 1.5 KiB each idle), the cluster's queues and the runtime.
+    pub(crate) fn new(total: u64) -> MemoryBudget {
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        MemoryBudget {
+            queues: total / 2,
+            database_cache: total / 8,
+        }
+    }
+}
 
 /// A token bucket: `rate` tokens per second, holding at most `capacity`. A take costs any
 /// number of tokens (one per message, or one per byte).

@@ -67,6 +67,10 @@ pub(crate) struct Gauges {
     pub(crate) mailbox_bytes: u64,
     /// Whether the node has a working store.
     pub(crate) mailbox_available: bool,
+    /// Bytes queued to connections now (payloads and per-message overhead).
+    pub(crate) queued_bytes: u64,
+    /// Messages refused because all queues were at the budget.
+    pub(crate) queue_budget_refusals: u64,
     /// Whether `--nats-url` is set.
     pub(crate) nats_configured: bool,
     /// Whether the node is connected to NATS now.
@@ -78,6 +82,7 @@ pub(crate) struct Gauges {
 pub(crate) struct MailboxCounts {
     pub(crate) puts_stored: u64,
     pub(crate) puts_refused_full: u64,
+    pub(crate) entries_evicted: u64,
     pub(crate) requests_denied: u64,
     pub(crate) fetches: u64,
     pub(crate) entries_served: u64,
@@ -198,6 +203,18 @@ impl Metrics {
             "Relay envelopes dropped over the per-connection byte cap.",
             load(&self.relay_cap_drops),
         );
+        gauge(
+            &mut out,
+            "confab_queued_bytes",
+            "Bytes queued to connections that have not read them yet.",
+            gauges.queued_bytes,
+        );
+        counter(
+            &mut out,
+            "confab_queue_budget_refusals_total",
+            "Messages that found every queue together at the memory budget (the largest queue's connection was disconnected).",
+            gauges.queue_budget_refusals,
+        );
         header(
             &mut out,
             "confab_rejected_frames_total",
@@ -247,6 +264,12 @@ impl Metrics {
             "confab_mailbox_puts_refused_full_total",
             "Deposits refused: a room, the store or a connection's allowance was full.",
             mailbox.puts_refused_full,
+        );
+        counter(
+            &mut out,
+            "confab_mailbox_entries_evicted_total",
+            "Entries deleted before expiry to make room: their address's share or the store was full.",
+            mailbox.entries_evicted,
         );
         counter(
             &mut out,

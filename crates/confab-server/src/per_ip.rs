@@ -1,11 +1,17 @@
 //! Per-address limits: open WebSocket connections and mailbox deposits a minute, per
-//! client address. IPv6 addresses count by their /64 (one subscriber's usual share), and
-//! IPv4-mapped IPv6 addresses as the IPv4 address.
+//! client address, and the address tag the mailbox counts a room's bytes against.
+//! IPv4-mapped IPv6 addresses count as the IPv4 address. IPv6 connections count by their
+//! /64 (one subscriber's usual smallest share, so neighbours do not share a cap); IPv6
+//! deposits by their /48, the usual largest assignment to one site: a subscriber routinely
+//! holds 256 to 65,536 /64s, so counting deposits by /64 would give one flooder that many
+//! allowances of bytes in the store, while a /48 is one site (everyone in it shares the
+//! allowance, which only matters to a site that deposits as much as a flood does).
 //!
 //! The client address is the TCP peer, or, with `--trust-forwarded-for`, the last address
 //! in `X-Forwarded-For` (the one the operator's own reverse proxy appended).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,26 +20,32 @@ use axum::http::HeaderMap;
 use tokio::time::Instant;
 
 use crate::limits::TokenBucket;
+use crate::mailbox::AddressTag;
 
-/// Above this many tracked addresses, idle ones are pruned on the next connection.
+/// Above this many tracked addresses, idle ones are pruned on the next use.
 const PRUNE_AT: usize = 4096;
 
 /// The table of addresses with open connections or recent deposits.
 pub(crate) struct PerIp {
-    inner: Mutex<HashMap<IpAddr, Usage>>,
+    inner: Mutex<Tables>,
     max_connections: usize,
     puts_per_minute: NonZeroU32,
+    /// The key of [`AddressTag`]s: random per process, never stored.
+    tag_key: RandomState,
+}
+
+#[derive(Default)]
+struct Tables {
+    /// Open connections by connection key (IPv4, IPv6 /64).
+    connections: HashMap<IpAddr, usize>,
+    /// Deposit allowances by deposit key (IPv4, IPv6 /48); they outlive connections.
+    deposits: HashMap<IpAddr, TokenBucket>,
 }
 
 /// One open connection's place in its address's count; dropping it frees the place.
 pub(crate) struct IpPermit {
     table: Arc<PerIp>,
-    key: IpAddr,
-}
-
-struct Usage {
-    n_connections: usize,
-    puts: TokenBucket,
+    ip: IpAddr,
 }
 
 impl PerIp {
@@ -41,32 +53,25 @@ impl PerIp {
     /// deposits a minute per address (also the burst).
     pub(crate) fn new(max_connections: usize, puts_per_minute: NonZeroU32) -> PerIp {
         PerIp {
-            inner: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Tables::default()),
             max_connections,
             puts_per_minute,
+            tag_key: RandomState::new(),
         }
     }
 
     /// A place for one more connection from `ip`, or `None` if it has as many as allowed.
     pub(crate) fn try_connect(self: &Arc<PerIp>, ip: IpAddr) -> Option<IpPermit> {
-        let key = address_key(ip);
-        let now = Instant::now();
+        let key = connection_key(ip);
         let mut inner = self.lock();
-        if inner.len() >= PRUNE_AT {
-            inner.retain(|_, usage| !usage.is_idle(now));
-        }
-        let puts_per_minute = self.puts_per_minute;
-        let usage = inner.entry(key).or_insert_with(|| Usage {
-            n_connections: 0,
-            puts: TokenBucket::per_minute(puts_per_minute, now),
-        });
-        if usage.n_connections >= self.max_connections {
+        let n_connections = inner.connections.entry(key).or_default();
+        if *n_connections >= self.max_connections {
             return None;
         }
-        usage.n_connections += 1;
+        *n_connections += 1;
         Some(IpPermit {
             table: Arc::clone(self),
-            key,
+            ip,
         })
     }
 
@@ -80,7 +85,7 @@ impl PerIp {
         self.puts_per_minute
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, Usage>> {
+    fn lock(&self) -> MutexGuard<'_, Tables> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -88,31 +93,38 @@ impl PerIp {
 impl IpPermit {
     /// Takes one deposit from this address's allowance; false if it is spent.
     pub(crate) fn try_put(&self) -> bool {
+        let now = Instant::now();
+        let key = deposit_key(self.ip);
+        let puts_per_minute = self.table.puts_per_minute;
         let mut inner = self.table.lock();
-        match inner.get_mut(&self.key) {
-            Some(usage) => usage.puts.try_take(Instant::now(), 1),
-            None => true,
+        if inner.deposits.len() >= PRUNE_AT {
+            inner.deposits.retain(|_, bucket| !bucket.is_full(now));
         }
+        inner
+            .deposits
+            .entry(key)
+            .or_insert_with(|| TokenBucket::per_minute(puts_per_minute, now))
+            .try_take(now, 1)
+    }
+
+    /// What the mailbox counts this address's rooms against: its deposit key (IPv4, IPv6
+    /// /48) hashed under this process's random key. Never [`AddressTag::UNKNOWN`].
+    pub(crate) fn tag(&self) -> AddressTag {
+        let hash = self.table.tag_key.hash_one(deposit_key(self.ip));
+        AddressTag(hash.max(1))
     }
 }
 
 impl Drop for IpPermit {
     fn drop(&mut self) {
-        let now = Instant::now();
+        let key = connection_key(self.ip);
         let mut inner = self.table.lock();
-        if let Some(usage) = inner.get_mut(&self.key) {
-            usage.n_connections = usage.n_connections.saturating_sub(1);
-            if usage.is_idle(now) {
-                inner.remove(&self.key);
+        if let Some(n_connections) = inner.connections.get_mut(&key) {
+            *n_connections = n_connections.saturating_sub(1);
+            if *n_connections == 0 {
+                inner.connections.remove(&key);
             }
         }
-    }
-}
-
-impl Usage {
-    /// No connections, and a full deposit allowance (forgetting it loses nothing).
-    fn is_idle(&mut self, now: Instant) -> bool {
-        self.n_connections == 0 && self.puts.is_full(now)
     }
 }
 
@@ -138,15 +150,25 @@ pub(crate) fn client_ip(
     peer.ip()
 }
 
-/// What addresses are counted by: IPv4 as is, IPv6 by its /64.
-fn address_key(ip: IpAddr) -> IpAddr {
+/// What connections are counted by: IPv4 as is, IPv6 by its /64.
+fn connection_key(ip: IpAddr) -> IpAddr {
+    prefix(ip, 64)
+}
+
+/// What deposits are counted by: IPv4 as is, IPv6 by its /48.
+fn deposit_key(ip: IpAddr) -> IpAddr {
+    prefix(ip, 48)
+}
+
+/// IPv4 (also when mapped into IPv6) as is; IPv6 cut to its first `bits` bits.
+fn prefix(ip: IpAddr, bits: u32) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
-                let prefix = v6.to_bits() & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from_bits(prefix))
+                let mask = u128::MAX << (128 - bits);
+                IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & mask))
             }
         },
     }
@@ -209,6 +231,25 @@ mod tests {
                 .try_connect("::ffff:192.0.2.7".parse().unwrap())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn ipv6_deposits_and_tags_count_by_the_48() {
+        let table = table(100, 2);
+        let connect = |ip: &str| table.try_connect(ip.parse().unwrap()).unwrap();
+        let (a, b) = (connect("2001:db8:1:2::1"), connect("2001:db8:1:ffff::9"));
+        let other_site = connect("2001:db8:2::1");
+        assert_eq!(a.tag(), b.tag());
+        assert_ne!(a.tag(), other_site.tag());
+        assert_ne!(a.tag(), AddressTag::UNKNOWN);
+        // Two /64s of one /48 share one allowance; another /48 has its own.
+        assert!(a.try_put() && b.try_put());
+        assert!(!a.try_put() && !b.try_put());
+        assert!(other_site.try_put());
+        // IPv4 and its mapped form are one address.
+        let v4 = connect("192.0.2.7");
+        assert_eq!(v4.tag(), connect("::ffff:192.0.2.7").tag());
+        assert_ne!(v4.tag(), connect("192.0.2.8").tag());
     }
 
     #[test]

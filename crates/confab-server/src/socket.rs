@@ -10,7 +10,8 @@
 //! - a frame to send is written into a heap buffer that is freed once written;
 //! - parsing is sans-IO, in [`Decoder`] (`socket/decode.rs`, fuzzed): tungstenite's frame
 //!   header codec ([`FrameHeader`]), limits, unmasking, reassembly of fragments, checks on
-//!   control frames; this module does the I/O, answers pings and runs the close handshake.
+//!   control frames; this module does the I/O, hands pings to its caller to answer (so
+//!   they count against its limits) and runs the close handshake.
 //!
 //! The handshake ([`Upgrade`]) answers a valid HTTP/1.1 upgrade with 101 and
 //! `Sec-WebSocket-Accept`, and takes the connection from hyper once the response is out.
@@ -52,6 +53,9 @@ const MAX_CONTROL_LEN: u64 = 125;
 pub enum Message {
     Text(Utf8Bytes),
     Binary(Bytes),
+    /// A ping received, with its payload (at most 125 bytes). The receiver decides whether
+    /// it is answered ([`Socket::pong`]), so pings count against its limits like any frame.
+    Ping(Bytes),
 }
 
 impl Message {
@@ -63,10 +67,16 @@ impl Message {
         Message::Binary(bytes.into())
     }
 
-    fn opcode_and_payload(&self) -> (Data, &[u8]) {
+    /// The payload's length in bytes.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.opcode_and_payload().1.len()
+    }
+
+    fn opcode_and_payload(&self) -> (OpCode, &[u8]) {
         match self {
-            Message::Text(text) => (Data::Text, text.as_bytes()),
-            Message::Binary(bytes) => (Data::Binary, bytes),
+            Message::Text(text) => (OpCode::Data(Data::Text), text.as_bytes()),
+            Message::Binary(bytes) => (OpCode::Data(Data::Binary), bytes),
+            Message::Ping(bytes) => (OpCode::Control(Control::Ping), bytes),
         }
     }
 }
@@ -123,8 +133,8 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
         }
     }
 
-    /// The next text or binary message; `None` once the close handshake is over or the
-    /// peer's end of the stream arrived. Pings are answered and pongs dropped on the way.
+    /// The next text, binary or ping message; `None` once the close handshake is over or
+    /// the peer's end of the stream arrived. Pongs are dropped on the way.
     pub(crate) async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -163,8 +173,17 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
             return Err(Error::Closed);
         }
         let (opcode, payload) = message.opcode_and_payload();
-        self.queue(OpCode::Data(opcode), &[payload]);
+        self.queue(opcode, &[payload]);
         poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Answers a ping with its `payload`: the pong goes out before anything else is read
+    /// (and with the next message sent). None once our close frame is out.
+    pub(crate) fn pong(&mut self, payload: &[u8]) {
+        if !self.is_close_sent {
+            let payload = &payload[..payload.len().min(MAX_CONTROL_LEN as usize)];
+            self.queue(OpCode::Control(Control::Pong), &[payload]);
+        }
     }
 
     /// Sends a close frame with `code` and `reason` (at most 123 bytes; longer is cut).
@@ -233,20 +252,15 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Socket<Io> {
         Poll::Ready(Ok(buf.filled().len()))
     }
 
-    /// Acts on the first whole frame of the input, if there is one: answers a ping,
-    /// runs the close handshake, returns a message.
+    /// Acts on the first whole frame of the input, if there is one: runs the close
+    /// handshake, returns a message or a ping.
     fn parse(&mut self) -> Result<Step, Error> {
         match self.decoder.decode()? {
             None => Ok(Step::NeedMore),
             Some(Decoded::Message(message)) => Ok(Step::Message(message)),
-            Some(Decoded::Ping(payload)) => {
-                // Answered with its payload, before anything else is read (recv flushes
-                // first); none once our close frame is out.
-                if !self.is_close_sent {
-                    self.queue(OpCode::Control(Control::Pong), &[&payload]);
-                }
-                Ok(Step::Handled)
-            }
+            // The caller answers it (`pong`), or not: a flood of pings is rate-limited
+            // like any other frame.
+            Some(Decoded::Ping(payload)) => Ok(Step::Message(Message::Ping(payload.into()))),
             Some(Decoded::Pong | Decoded::Fragment) => Ok(Step::Handled),
             Some(Decoded::Close(code)) => {
                 self.is_close_received = true;
@@ -461,13 +475,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fragments_are_reassembled_and_a_ping_between_them_is_answered() {
+    async fn fragments_are_reassembled_and_a_ping_between_them_is_answered_when_asked() {
         let (mut socket, mut client) = pair();
         let mut bytes = frame(0x01, "héllo, ".as_bytes(), true);
         bytes.extend(frame(0x89, b"are you there", true));
         bytes.extend(frame(0x00, b"wor", true));
         bytes.extend(frame(0x80, b"ld", true));
         client.write_all(&bytes).await.unwrap();
+        let ping = socket.recv().await.unwrap().unwrap();
+        assert_eq!(ping, Message::Ping(Bytes::from_static(b"are you there")));
+        socket.pong(b"are you there");
         let received = socket.recv().await.unwrap().unwrap();
         assert_eq!(received, Message::text("héllo, world"));
         assert_eq!(socket.decoder.capacity(), 0, "no fragment left behind");

@@ -74,6 +74,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         mailbox_entries,
         mailbox_bytes,
         mailbox_available: shared.mailbox.is_available(),
+        queued_bytes: u64::try_from(shared.hub.budget().total()).unwrap_or(u64::MAX),
+        queue_budget_refusals: shared.hub.budget().n_over(),
         nats_configured: shared.cluster.is_some(),
         nats_connected: shared.cluster.as_ref().is_some_and(Cluster::is_connected),
     };

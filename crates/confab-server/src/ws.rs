@@ -285,6 +285,13 @@ impl Connection {
                     self.handle_binary(&bytes).await?;
                 }
             }
+            // A ping costs a token like any frame: a flood of them is answered
+            // `rate-limited`, then closed, rather than each answered with a pong.
+            Message::Ping(payload) => {
+                if self.admit().await? {
+                    self.socket.pong(&payload);
+                }
+            }
         }
         Ok(())
     }
@@ -434,9 +441,10 @@ impl Connection {
                 .await;
         }
         self.extras().n_mailbox_puts += 1;
+        let depositor = self.ip_permit.tag();
         let stored = match &self.shared.cluster {
-            Some(cluster) => cluster.replica().put(room, key, entry).await,
-            None => self.shared.mailbox.put(room, key, entry).await,
+            Some(cluster) => cluster.replica().put(room, key, entry, depositor).await,
+            None => self.shared.mailbox.put(room, key, entry, depositor).await,
         };
         match stored {
             Ok(seq) => {

@@ -14,6 +14,8 @@
 use std::fmt;
 
 use confab_core::mailbox::DepositKey;
+
+use crate::mailbox::AddressTag;
 use confab_core::{PeerId, RoomId};
 use serde::{Deserialize, Serialize};
 
@@ -81,18 +83,21 @@ pub(crate) enum NodeNote {
 }
 
 /// A mailbox deposit as the stream keeps it:
-/// `version:u8(=1) node:u64be at_ms:u64be room[32] key[32] entry`.
+/// `version:u8(=2) node:u64be at_ms:u64be depositor:u64be room[32] key[32] entry`
+/// (version 1, without `depositor`, still decodes: its deposits have an unknown owner).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MailboxNote {
     pub(crate) node: NodeId,
     pub(crate) at_ms: u64,
+    /// The depositor's address tag, as the depositing node computed it.
+    pub(crate) depositor: AddressTag,
     pub(crate) room: RoomId,
     pub(crate) key: DepositKey,
     pub(crate) entry: Vec<u8>,
 }
 
-const MAILBOX_NOTE_VERSION: u8 = 1;
-const MAILBOX_NOTE_HEADER: usize = 1 + 8 + 8 + 32 + 32;
+const MAILBOX_NOTE_VERSION: u8 = 2;
+const MAILBOX_NOTE_HEADER: usize = 1 + 8 + 8 + 8 + 32 + 32;
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,6 +158,7 @@ impl MailboxNote {
         out.push(MAILBOX_NOTE_VERSION);
         out.extend_from_slice(&self.node.0.to_be_bytes());
         out.extend_from_slice(&self.at_ms.to_be_bytes());
+        out.extend_from_slice(&self.depositor.0.to_be_bytes());
         out.extend_from_slice(self.room.as_bytes());
         out.extend_from_slice(&self.key.to_bytes());
         out.extend_from_slice(&self.entry);
@@ -161,16 +167,25 @@ impl MailboxNote {
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<MailboxNote> {
         let (&version, rest) = bytes.split_first()?;
-        if version != MAILBOX_NOTE_VERSION || bytes.len() < MAILBOX_NOTE_HEADER {
-            return None;
-        }
         let (node, rest) = rest.split_at_checked(8)?;
         let (at_ms, rest) = rest.split_at_checked(8)?;
+        let (depositor, rest) = match version {
+            1 => (AddressTag::UNKNOWN, rest),
+            MAILBOX_NOTE_VERSION => {
+                let (depositor, rest) = rest.split_at_checked(8)?;
+                (
+                    AddressTag(u64::from_be_bytes(depositor.try_into().ok()?)),
+                    rest,
+                )
+            }
+            _ => return None,
+        };
         let (room, rest) = rest.split_at_checked(32)?;
         let (key, entry) = rest.split_at_checked(32)?;
         Some(MailboxNote {
             node: NodeId(u64::from_be_bytes(node.try_into().ok()?)),
             at_ms: u64::from_be_bytes(at_ms.try_into().ok()?),
+            depositor,
             room: RoomId::from_bytes(room.try_into().ok()?),
             key: DepositKey::from_bytes(key.try_into().ok()?).ok()?,
             entry: entry.to_vec(),
@@ -214,6 +229,7 @@ mod tests {
         let mailbox = MailboxNote {
             node: NodeId(u64::MAX),
             at_ms: 1234,
+            depositor: AddressTag(77),
             room: keys.room(),
             key: keys.deposit_key(),
             entry: vec![1, 2, 3],
@@ -222,7 +238,14 @@ mod tests {
             MailboxNote::decode(&mailbox.encode()),
             Some(mailbox.clone())
         );
-        assert_eq!(MailboxNote::decode(&mailbox.encode()[..80]), None);
+        assert_eq!(MailboxNote::decode(&mailbox.encode()[..88]), None);
+        // Version 1 (before depositors were noted): an unknown owner.
+        let mut old = mailbox.encode();
+        old[0] = 1;
+        old.drain(17..25);
+        let old = MailboxNote::decode(&old).unwrap();
+        assert_eq!(old.depositor, AddressTag::UNKNOWN);
+        assert_eq!(old.entry, mailbox.entry);
         assert_eq!(
             room_subject(room),
             format!("confab.room.{}", "07".repeat(32))

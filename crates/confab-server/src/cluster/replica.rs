@@ -6,7 +6,8 @@
 //! number becomes the entry's sequence number on every node, so a client's cursor is valid
 //! wherever it reconnects. The trust-on-first-use binding and the caps are decided when a
 //! deposit is applied, in log order, so every node decides the same (given the same
-//! `--mailbox-*` settings). Entries expire by their deposit time, as on a single node; the
+//! `--mailbox-*` settings): the deposit carries its depositor's address tag, and each node
+//! expires by the log's time before applying one (see `mailbox/store.rs`). Entries expire by their deposit time, as on a single node; the
 //! stream keeps them for `--mailbox-ttl` too, so a new or wiped node catches up from it.
 //!
 //! Without NATS (or JetStream) deposits are answered `mailbox-unavailable`, while fetches
@@ -32,7 +33,7 @@ use tracing::{debug, info, warn};
 
 use super::notes::{MAILBOX_STREAM, MAILBOX_SUBJECT, MailboxNote, NodeId};
 use crate::hub::Hub;
-use crate::mailbox::{Mailbox, MailboxError, unix_ms};
+use crate::mailbox::{AddressTag, Mailbox, MailboxError, unix_ms};
 use crate::ws::stopped;
 
 /// How long a deposit may wait for the stream and for being applied here.
@@ -96,6 +97,7 @@ impl Replica {
         room: RoomId,
         key: DepositKey,
         entry: SealedEntry,
+        depositor: AddressTag,
     ) -> Result<MailboxSeq, MailboxError> {
         if self.client.connection_state() != State::Connected || !self.mailbox.is_available() {
             return Err(MailboxError::Unavailable);
@@ -103,6 +105,7 @@ impl Replica {
         let note = MailboxNote {
             node: self.node,
             at_ms: unix_ms(),
+            depositor,
             room,
             key,
             entry: entry.as_bytes().to_vec(),
@@ -228,7 +231,15 @@ impl Replica {
         let room = note.room;
         let result = self
             .mailbox
-            .apply(seq, note.at_ms, room, note.key, note.entry, !is_ours)
+            .apply(
+                seq,
+                note.at_ms,
+                room,
+                note.key,
+                note.entry,
+                note.depositor,
+                !is_ours,
+            )
             .await;
         if is_ours {
             let mut results = self.lock_results();

@@ -20,7 +20,7 @@ use confab_core::{PeerId, RoomId};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub(crate) use store::{AccessError, Page, PutError, StoreError, StoreLimits};
+pub(crate) use store::{AccessError, AddressTag, Page, PutError, StoreError, StoreLimits};
 
 use crate::metrics::MailboxCounts;
 use crate::ws::stopped;
@@ -34,6 +34,9 @@ pub(crate) struct Mailbox {
     store: Option<Arc<Store>>,
     /// How long entries are kept.
     ttl: Duration,
+    /// In a cluster: sweeps expire by the log's time, never beyond it, so what a node
+    /// holds when it applies a deposit depends on the log alone.
+    expires_by_log: bool,
     /// Counters for operators (`/metrics`).
     pub(crate) metrics: MailboxMetrics,
 }
@@ -45,6 +48,8 @@ pub(crate) struct MailboxMetrics {
     pub(crate) puts_stored: AtomicU64,
     /// Deposits refused because a room, the store or a connection's allowance was full.
     pub(crate) puts_refused_full: AtomicU64,
+    /// Entries deleted before expiry to make room (an owner's share or the store was full).
+    pub(crate) entries_evicted: AtomicU64,
     /// Requests refused for a wrong deposit key or proof.
     pub(crate) requests_denied: AtomicU64,
     /// Pages served.
@@ -79,11 +84,19 @@ impl Mailbox {
     /// Opens `data_dir/mailbox.redb`, creating the directory if needed. If that fails the
     /// server still runs, without a mailbox: every mailbox request is answered
     /// `mailbox-unavailable`, and the reason is logged as an error.
-    pub(crate) fn open(data_dir: &Path, limits: StoreLimits) -> Mailbox {
+    ///
+    /// `cache_bytes` bounds the database's page cache; `expires_by_log`: the store is a
+    /// cluster's replica (see [`Mailbox::expire`]).
+    pub(crate) fn open(
+        data_dir: &Path,
+        limits: StoreLimits,
+        cache_bytes: usize,
+        expires_by_log: bool,
+    ) -> Mailbox {
         let path = data_dir.join(DATABASE_FILE);
         let opened = std::fs::create_dir_all(data_dir)
             .map_err(|err| err.to_string())
-            .and_then(|()| Store::open(&path, limits).map_err(|err| err.to_string()));
+            .and_then(|()| Store::open(&path, limits, cache_bytes).map_err(|err| err.to_string()));
         let store = match opened {
             Ok(store) => {
                 info!(path = %path.display(), "mailbox store open");
@@ -97,6 +110,7 @@ impl Mailbox {
         Mailbox {
             store,
             ttl: Duration::from_millis(limits.ttl_ms),
+            expires_by_log,
             metrics: MailboxMetrics::default(),
         }
     }
@@ -137,6 +151,7 @@ impl Mailbox {
         MailboxCounts {
             puts_stored: load(&metrics.puts_stored),
             puts_refused_full: load(&metrics.puts_refused_full),
+            entries_evicted: load(&metrics.entries_evicted),
             requests_denied: load(&metrics.requests_denied),
             fetches: load(&metrics.fetches),
             entries_served: load(&metrics.entries_served),
@@ -147,23 +162,34 @@ impl Mailbox {
         }
     }
 
-    /// Stores an entry whose put proof the caller has checked against `key`.
+    /// Stores an entry whose put proof the caller has checked against `key`, deposited
+    /// from the address `depositor`.
     pub(crate) async fn put(
         &self,
         room: RoomId,
         key: DepositKey,
         entry: SealedEntry,
+        depositor: AddressTag,
     ) -> Result<MailboxSeq, MailboxError> {
         let result = self
-            .blocking(move |store| store.put(unix_ms(), &room, &key, entry.as_bytes()))
+            .blocking(move |store| store.put(unix_ms(), &room, &key, entry.as_bytes(), depositor))
             .await;
         match result {
-            Some(Ok(seq)) => {
+            Some(Ok(stored)) => {
                 self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
-                Ok(seq)
+                self.count_evicted(stored.n_evicted);
+                Ok(stored.seq)
             }
             Some(Err(err)) => Err(self.refused(err)),
             None => Err(MailboxError::Unavailable),
+        }
+    }
+
+    fn count_evicted(&self, n_evicted: u64) {
+        if n_evicted > 0 {
+            self.metrics
+                .entries_evicted
+                .fetch_add(n_evicted, Ordering::Relaxed);
         }
     }
 
@@ -186,6 +212,7 @@ impl Mailbox {
 
     /// Applies a deposit numbered `seq` by the cluster's shared log (see `cluster`):
     /// `Ok(None)` if it was applied before. `replicated`: it was deposited on another node.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn apply(
         &self,
         seq: u64,
@@ -193,18 +220,20 @@ impl Mailbox {
         room: RoomId,
         key: DepositKey,
         entry: Vec<u8>,
+        depositor: AddressTag,
         replicated: bool,
     ) -> Result<Option<MailboxSeq>, MailboxError> {
         let result = self
-            .blocking(move |store| store.apply(seq, at_ms, &room, &key, &entry))
+            .blocking(move |store| store.apply(seq, at_ms, &room, &key, &entry, depositor))
             .await;
         match result {
-            Some(Ok(Some(seq))) => {
+            Some(Ok(Some(stored))) => {
                 self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
+                self.count_evicted(stored.n_evicted);
                 if replicated {
                     self.metrics.replicated_in.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(Some(seq))
+                Ok(Some(stored.seq))
             }
             Some(Ok(None)) => Ok(None),
             Some(Err(err)) => Err(self.refused(err)),
@@ -264,9 +293,23 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Deletes expired entries now.
+    /// Deletes expired entries now; in a cluster, only those expired by the time the log
+    /// has reached (the latest deposit's), since applying the next deposit expires by its
+    /// time too. Entries past their time are never served either way.
     pub(crate) async fn expire(&self) {
-        match self.blocking(|store| store.expire(unix_ms())).await {
+        let expires_by_log = self.expires_by_log;
+        let expired = self
+            .blocking(move |store| {
+                let now = unix_ms();
+                let now = if expires_by_log {
+                    now.min(store.log_clock()?)
+                } else {
+                    now
+                };
+                store.expire(now)
+            })
+            .await;
+        match expired {
             Some(Ok(0)) | None => {}
             Some(Ok(n_expired)) => {
                 info!(n_expired, "mailbox entries expired");

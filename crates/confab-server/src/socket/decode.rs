@@ -98,11 +98,7 @@ impl Decoder {
             // alone reserves nothing.
             return Ok(None);
         }
-        for chunk in self.input[start..end].chunks_mut(4) {
-            for (byte, mask) in chunk.iter_mut().zip(mask) {
-                *byte ^= mask;
-            }
-        }
+        unmask(&mut self.input[start..end], mask);
         let decoded = match header.opcode {
             OpCode::Control(control) => self.control(control, header.is_final, start, end),
             OpCode::Data(data) => self.data(data, header.is_final, start, end),
@@ -191,6 +187,44 @@ impl Decoder {
             Ok(Decoded::Message(Message::Text(text)))
         } else {
             Ok(Decoded::Message(Message::Binary(whole)))
+        }
+    }
+}
+
+/// XORs `payload` with the 4-byte `mask` repeated, eight bytes at a time: every relayed
+/// byte passes through here, and a byte-wise loop is several times slower.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let [a, b, c, d] = mask;
+    let word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = payload.chunks_exact_mut(8);
+    for chunk in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    // The remainder starts at a multiple of eight, so at the mask's first byte.
+    for (byte, mask) in words.into_remainder().iter_mut().zip(mask.iter().cycle()) {
+        *byte ^= mask;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmasking_by_words_equals_unmasking_by_bytes() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            let original: Vec<u8> = (0..len).map(|n| (n * 7) as u8).collect();
+            let mut fast = original.clone();
+            unmask(&mut fast, mask);
+            let slow: Vec<u8> = original
+                .iter()
+                .enumerate()
+                .map(|(idx, byte)| byte ^ mask[idx % 4])
+                .collect();
+            assert_eq!(fast, slow, "{len}");
         }
     }
 }

@@ -147,8 +147,20 @@ impl TestServer {
 impl Client {
     /// Connects to `/ws` and reads the welcome.
     pub async fn connect(addr: SocketAddr) -> Client {
-        let url = format!("ws://{addr}/ws");
-        let (socket, _) = within("connect", tokio_tungstenite::connect_async(url))
+        Client::connect_from(addr, None).await
+    }
+
+    /// Connects to `/ws` claiming to come from `forwarded_for` (an `X-Forwarded-For`
+    /// header, believed by a server with `--trust-forwarded-for`) and reads the welcome.
+    pub async fn connect_from(addr: SocketAddr, forwarded_for: Option<&str>) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        if let Some(forwarded_for) = forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        }
+        let (socket, _) = within("connect", tokio_tungstenite::connect_async(request))
             .await
             .unwrap();
         let mut client = Client {

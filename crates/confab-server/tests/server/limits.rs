@@ -302,3 +302,35 @@ async fn pair_in_room(server: &TestServer) -> (Client, Client) {
     .await;
     (a, b)
 }
+
+#[tokio::test]
+async fn pings_count_against_the_rate_limit_and_a_ping_flood_is_closed() {
+    let server =
+        TestServer::start_with(|config| config.messages_per_second = NonZeroU32::new(1).unwrap())
+            .await;
+    let mut a = server.client().await;
+    // Burst is 2: two pings are answered (the harness skips pongs), then the drops begin.
+    for _ in 0..40 {
+        if a.send_lossy(Message::Ping(vec![7; 8].into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (before, end) = a.recv_until_closed().await;
+    assert!(
+        before.iter().any(|r| matches!(
+            r,
+            Received::Server(ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            })
+        )),
+        "{before:?}"
+    );
+    assert_eq!(
+        end,
+        Received::Closed(Some((1008, "rate limit exceeded".into())))
+    );
+}

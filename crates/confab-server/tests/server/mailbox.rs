@@ -215,18 +215,22 @@ async fn a_full_room_refuses_new_entries_and_keeps_the_old_ones() {
 }
 
 #[tokio::test]
-async fn the_whole_store_has_a_byte_cap() {
+async fn the_whole_store_has_a_byte_cap_and_makes_room_from_the_largest_holder() {
     let server = TestServer::start_with(|config| {
         config.mailbox_max_bytes = 200;
     })
     .await;
     let mut alice = server.client().await;
-    // Each entry is 41 bytes of overhead + 50.
+    // Each entry is 41 bytes of overhead + 50; one address holds them all.
     alice.deposit(&keys(1), &[1; 50]).await;
     alice.deposit(&keys(2), &[2; 50]).await;
-    alice.mailbox_put(&keys(3), &[3; 50]).await;
-    alice.expect_error(ErrorCode::MailboxFull).await;
+    assert_eq!(alice.deposit(&keys(3), &[3; 50]).await, 3);
+    assert_eq!(alice.fetch_page(&keys(1), 0).await, (vec![], false));
     assert_eq!(seqs(&alice.fetch_page(&keys(2), 0).await.0), [2]);
+    // An entry larger than the whole store is refused, and nothing goes for it.
+    alice.mailbox_put(&keys(4), &[4; 200]).await;
+    alice.expect_error(ErrorCode::MailboxFull).await;
+    assert_eq!(seqs(&alice.fetch_page(&keys(3), 0).await.0), [3]);
 }
 
 #[tokio::test]
