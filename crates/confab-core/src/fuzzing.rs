@@ -250,6 +250,9 @@ fn prepare_client() -> PreparedClient {
         Config::default(),
         [4; 32],
     );
+    // No store: their events go out as soon as they are signed (no write-ahead wait).
+    victim.run_without_store();
+    friend.run_without_store();
     let (victim_id, friend_id, stranger_id) = (PeerId::new(1), PeerId::new(2), PeerId::new(3));
     victim.add_peer(now, friend_id, Role::Responder);
     friend.add_peer(now, victim_id, Role::Initiator);

@@ -267,8 +267,9 @@ impl Client {
         if member == self.public.member_key() {
             return;
         }
-        // A member's claim beyond our head holds nothing more.
-        let head = self.history.mark(&self.public.member_key());
+        // A member's claim beyond what we sent holds nothing more (receipts are clamped
+        // so already; this keeps the watermark within our chain whatever they say).
+        let head = self.own_sent_up_to();
         let delivered = self.member_progress(&member).0.min(head);
         if self.outbox.record.cover_up_to(delivered) {
             self.outbox.deposited.retain(|seq| *seq > delivered);
@@ -292,7 +293,8 @@ impl Client {
             return;
         }
         let me = self.public.member_key();
-        let head = self.history.mark(&me);
+        // Write-ahead: only what the store holds (and so may go out).
+        let head = self.own_sent_up_to();
         for seq in self.outbox.record.up_to + 1..=head {
             if self.outbox.record.covers(seq) || self.outbox.deposited.contains(&seq) {
                 continue;

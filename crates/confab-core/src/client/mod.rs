@@ -12,6 +12,7 @@
 mod courier;
 mod files;
 mod mailbox;
+mod own;
 mod receipts;
 #[cfg(any(test, fuzzing))]
 mod snapshot;
@@ -42,6 +43,8 @@ use crate::wire::{
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
+pub use own::HEAD_WAIT;
+use own::OwnChain;
 pub use receipts::{
     MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
 };
@@ -197,7 +200,10 @@ pub enum Event {
     /// theirs are gone): redraw everything from [`Client::messages`].
     Rebuilt,
     /// Persist this accepted event (ours or anyone's); give it back to
-    /// [`Client::restore`] on the next start.
+    /// [`Client::restore`] on the next start. Once the store's write has committed, report
+    /// it with [`Client::handle_persisted`] (or its failure with
+    /// [`Client::handle_persist_failed`]): an event of ours goes to nobody before that
+    /// (write-ahead), unless the client runs [without a store](Client::run_without_store).
     Persist {
         /// Its id.
         id: EventId,
@@ -297,6 +303,14 @@ pub enum Event {
         /// What is known now.
         record: OutboxRecord,
     },
+    /// Our events that could not be stored ([`Client::handle_persist_failed`]) were
+    /// withdrawn before anyone saw them: they are gone from history (a [`Event::Rebuilt`]
+    /// comes with this), and their numbers will be signed again. Tell the user they were
+    /// not sent.
+    NotSent {
+        /// The withdrawn events, in our chain's order, with what they said.
+        events: Vec<(EventId, Content)>,
+    },
     /// Receipts moved (gathered for [`PERSIST_RECEIPTS_AFTER`]): persist this record
     /// (replacing the last) and give it back to [`Client::restore_receipts`] on the next
     /// start.
@@ -381,6 +395,10 @@ pub enum SendError {
     /// Files are announced with [`Client::post_file`].
     #[error("announce files with post_file")]
     UseFilePost,
+    /// Our own earlier events are still arriving (a member or the mailbox holds more of
+    /// our chain than this device): signing now would fork it. Try again shortly.
+    #[error("your earlier messages are still arriving from the room; try again in a moment")]
+    CatchingUp,
 }
 
 #[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
@@ -427,6 +445,8 @@ pub struct Client {
     signal_seal: SignalSeal,
     /// Our events in nobody else's hands, and what was deposited of them.
     outbox: mailbox::Outbox,
+    /// Write-ahead: which of our events may leave this client.
+    own: OwnChain,
     latest_now: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -457,6 +477,7 @@ impl Client {
             rng: SeededRng::from_seed(seed),
             mailbox_rng: SeededRng::from_seed_stream(seed, MAILBOX_RNG_STREAM),
             outbox: mailbox::Outbox::default(),
+            own: OwnChain::default(),
             peers: BTreeMap::new(),
             latest_now: None,
             transmits: VecDeque::new(),
@@ -541,6 +562,8 @@ impl Client {
                 let _ = self.history.insert(event);
             }
         }
+        // What the store holds of our chain was written before anything of it was sent.
+        self.own.sent = self.history.mark(&self.public.member_key());
         self.rebuild_timeline();
         self.history.len()
     }
@@ -562,7 +585,11 @@ impl Client {
             self.own_card = self.identity.encoded_card(&name);
             self.config.display_name = name;
         }
-        if self.timeline.name(&self.public.member_key()) != Some(&self.config.display_name) {
+        // While our chain's head is still arriving the card alone carries the name.
+        let now = self.monotonic(now);
+        if self.timeline.name(&self.public.member_key()) != Some(&self.config.display_name)
+            && !self.learning_own_head(now)
+        {
             let content = Content::Profile {
                 name: self.config.display_name.clone(),
             };
@@ -581,6 +608,7 @@ impl Client {
     ) -> Result<EventId, SendError> {
         let now = self.monotonic(now);
         let content = self.check_post(content)?;
+        self.check_own_head(now)?;
         Ok(self.publish(now, sent_at, content))
     }
 
@@ -996,12 +1024,7 @@ impl Client {
                     self.stop_typing(member);
                 }
             }
-            Body::Read { up_to } => {
-                if self.sync.note_read(member, up_to) {
-                    self.events.push_back(Event::Read { member, up_to });
-                    self.receipts_moved(now);
-                }
-            }
+            Body::Read { up_to } => self.handle_read(now, member, up_to),
             Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
             Body::Call(data) => self.events.push_back(Event::Call { peer, member, data }),
             body @ (Body::FileWant { .. }
@@ -1142,13 +1165,16 @@ impl Client {
         })
     }
 
-    /// Signs, stores and sends one of our events.
+    /// Signs one of our events and asks for it to be stored; it goes out (to every
+    /// verified peer, and to the mailbox if nobody is linked) once the store has it
+    /// ([`Client::handle_persisted`]), at once without a store.
     fn publish(&mut self, now: Instant, sent_at: UnixMillis, content: Content) -> EventId {
         let event = self.history.create(&self.identity, sent_at, content);
         self.note_accepted(&event);
-        let body = Body::Events(vec![event.bytes().to_vec()]);
-        self.broadcast(now, &body);
-        self.deposit_if_alone(&event);
+        if !self.own.write_ahead {
+            self.own.stored.insert(event.event().seq);
+            self.send_stored_own(now);
+        }
         event.id()
     }
 

@@ -71,6 +71,8 @@ struct Want {
 struct Progress {
     delivered: u64,
     read: Option<OrderKey>,
+    /// A read marker naming an event we do not hold yet: believed once it arrives.
+    read_pending: Option<OrderKey>,
 }
 
 impl Sync {
@@ -138,6 +140,53 @@ impl Client {
         }
     }
 
+    /// A member's read marker. It is believed only as far as events exist: it must name an
+    /// event we hold (at the place it claims), else it waits until that event arrives
+    /// (the latest such marker per member), so nobody can show "Read" for what was never
+    /// written.
+    pub(super) fn handle_read(&mut self, now: Instant, member: MemberKey, up_to: OrderKey) {
+        if !self.holds_sent(&up_to) {
+            let progress = self.sync.progress.entry(member).or_default();
+            if progress.read < Some(up_to) && progress.read_pending < Some(up_to) {
+                progress.read_pending = Some(up_to);
+            }
+            return;
+        }
+        if self.sync.note_read(member, up_to) {
+            self.events.push_back(Event::Read { member, up_to });
+            self.receipts_moved(now);
+        }
+    }
+
+    /// Whether the event `key` names is one we hold and that has gone out.
+    fn holds_sent(&self, key: &OrderKey) -> bool {
+        if key.author == self.public.member_key() && key.seq > self.own_sent_up_to() {
+            return false;
+        }
+        self.history
+            .id_at(&key.author, key.seq)
+            .and_then(|id| self.history.get(&id))
+            .is_some_and(|event| event.event().order_key() == *key)
+    }
+
+    /// Read markers that waited for events we now hold are believed.
+    fn settle_pending_reads(&mut self, now: Instant) {
+        let mut ready: Vec<(MemberKey, OrderKey)> = self
+            .sync
+            .progress
+            .iter()
+            .filter_map(|(member, progress)| progress.read_pending.map(|key| (*member, key)))
+            .filter(|(_, key)| self.holds_sent(key))
+            .collect();
+        ready.sort_unstable();
+        for (member, up_to) in ready {
+            if let Some(progress) = self.sync.progress.get_mut(&member) {
+                progress.read_pending = None;
+            }
+            self.handle_read(now, member, up_to);
+        }
+    }
+
     /// Receipts we hold for a member: our events they hold, how far they read.
     pub fn member_progress(&self, member: &MemberKey) -> (u64, Option<OrderKey>) {
         self.sync
@@ -147,7 +196,7 @@ impl Client {
     }
 
     fn send_full_marks(&mut self, now: Instant, peer: PeerId) {
-        let marks = self.history.marks();
+        let marks = self.shared_marks();
         if marks.is_empty() {
             // An empty list still tells the peer we hold nothing, so it can send.
             self.send_body(
@@ -202,12 +251,19 @@ impl Client {
                 continue;
             }
             self.note_peer_holds(peer, author, mark.seq);
-            if author == me && self.sync.note_delivered(member, mark.seq) {
-                self.events.push_back(Event::Delivered {
-                    member,
-                    up_to: mark.seq,
-                });
-                self.receipts_moved(now);
+            if author == me {
+                // A delivery receipt is believed only for events that exist and went out,
+                // named by their id (checked above): a claim beyond them says nothing of
+                // what the member holds, and must not stop our deposits. It may mean our
+                // store lost some of our chain: learn it before signing.
+                self.note_own_claim(now, mark.seq);
+                if mark.seq <= self.own_sent_up_to() && self.sync.note_delivered(member, mark.seq) {
+                    self.events.push_back(Event::Delivered {
+                        member,
+                        up_to: mark.seq,
+                    });
+                    self.receipts_moved(now);
+                }
             }
         }
         for mark in marks {
@@ -227,8 +283,7 @@ impl Client {
         let theirs: HashMap<MemberKey, u64> =
             theirs.iter().map(|mark| (mark.author, mark.seq)).collect();
         let ahead: Vec<Mark> = self
-            .history
-            .marks()
+            .shared_marks()
             .into_iter()
             .filter(|ours| theirs.get(&ours.author).copied().unwrap_or(0) < ours.seq)
             .collect();
@@ -251,7 +306,11 @@ impl Client {
         after: u64,
         up_to: u64,
     ) {
-        let up_to = up_to.min(after.saturating_add(MAX_WANT));
+        let mut up_to = up_to.min(after.saturating_add(MAX_WANT));
+        if author == self.public.member_key() {
+            // Write-ahead: what has not gone out is nobody's to fetch yet.
+            up_to = up_to.min(self.own_sent_up_to());
+        }
         let events: Vec<VerifiedEvent> =
             self.history.range(&author, after, up_to).cloned().collect();
         self.send_run(now, peer, author, &events);
@@ -369,6 +428,9 @@ impl Client {
         match inserted {
             Inserted::Accepted(ids) => {
                 let accepted = ids.len();
+                if author == self.public.member_key() {
+                    self.note_own_received();
+                }
                 for id in ids {
                     if let Some(event) = self.history.get(&id).cloned() {
                         self.note_accepted(&event);
@@ -381,7 +443,13 @@ impl Client {
                 self.handle_equivocation(now, author);
                 0
             }
-            Inserted::Duplicate | Inserted::Held { .. } => 0,
+            Inserted::Held { author, seq, .. } => {
+                if author == self.public.member_key() {
+                    self.note_own_held(seq);
+                }
+                0
+            }
+            Inserted::Duplicate => 0,
         }
     }
 
@@ -400,6 +468,7 @@ impl Client {
             }
             self.request_missing(now, author);
         }
+        self.settle_pending_reads(now);
         if !self.sync.dirty.is_empty() && self.sync.have_due.is_none() {
             self.sync.have_due = Some(now + self.config.have_delay);
         }
@@ -595,9 +664,10 @@ impl Client {
     /// may lack them (gossip) what we now hold.
     fn announce_dirty(&mut self, now: Instant) {
         let dirty = std::mem::take(&mut self.sync.dirty);
-        let marks: Vec<Mark> = dirty
-            .iter()
-            .filter_map(|author| self.history.mark_of(author))
+        let marks: Vec<Mark> = self
+            .shared_marks()
+            .into_iter()
+            .filter(|mark| dirty.contains(&mark.author))
             .collect();
         if marks.is_empty() {
             return;

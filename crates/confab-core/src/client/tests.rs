@@ -28,12 +28,15 @@ pub(super) fn client(n: u8) -> Client {
         display_name: format!("c{n}"),
         ..Config::default()
     };
-    Client::new(
+    let mut client = Client::new(
         Identity::from_seed([n; 32]),
         RoomSecret::from_bytes([5; 32]),
         config,
         [n; 32],
-    )
+    );
+    // These tests are not about the store (see `own::tests` for write-ahead).
+    client.run_without_store();
+    client
 }
 
 /// Drains `client`, returning its events (transmits are dropped: nobody is linked).

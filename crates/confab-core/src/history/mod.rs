@@ -341,3 +341,29 @@ fn continues(log: &AuthorLog, event: &VerifiedEvent) -> bool {
         && fields.prev == prev
         && fields.lamport > log.last_lamport
 }
+
+impl History {
+    /// Removes `author`'s accepted events after `after` (the newest first is fine: the
+    /// chain is cut at `after`) and returns them in sequence. Only for our own events that
+    /// never left this client (their write to the store failed, so nobody saw them and
+    /// their numbers may be signed again); anyone else's chain is only ever extended.
+    pub fn withdraw_tail(&mut self, author: &MemberKey, after: u64) -> Vec<VerifiedEvent> {
+        let Some(log) = self.logs.get_mut(author) else {
+            return Vec::new();
+        };
+        let keep = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(log.chain.len());
+        let cut: Vec<EventId> = log.chain.split_off(keep);
+        let mut withdrawn = Vec::with_capacity(cut.len());
+        for id in cut {
+            if let Some(event) = self.events.remove(&id) {
+                self.order.remove(&event.event().order_key());
+                withdrawn.push(event);
+            }
+        }
+        let last = log.chain.last().and_then(|id| self.events.get(id));
+        log.last_lamport = last.map_or(0, |event| event.event().lamport);
+        withdrawn
+    }
+}

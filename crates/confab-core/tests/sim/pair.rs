@@ -180,14 +180,19 @@ fn malformed_tampered_and_replayed_frames_are_rejected_and_the_session_survives(
     net.settle();
     net.nodes[0].events.clear();
 
-    // Build frames from node 0's next transmission by hand.
-    net.nodes[0]
+    // Build frames from node 0's next transmission by hand (it goes out once stored).
+    let second = net.nodes[0]
         .client
         .send_text(net.now, UnixMillis(2), "second")
         .unwrap();
+    net.nodes[0].client.handle_persisted(net.now, &[second]);
     let mut frames = Vec::new();
-    while let confab_core::Output::Transmit(t) = net.nodes[0].client.poll_output() {
-        frames.push(t.bytes);
+    loop {
+        match net.nodes[0].client.poll_output() {
+            confab_core::Output::Transmit(t) => frames.push(t.bytes),
+            confab_core::Output::Event(_) => {}
+            confab_core::Output::Timeout(_) => break,
+        }
     }
     net.drain(0);
     let frame = frames.pop().expect("one frame for the one peer");

@@ -84,7 +84,10 @@ fn client(room: &RoomSecret, n: u8) -> Client {
         display_name: format!("c{n}"),
         ..Config::default()
     };
-    Client::new(Identity::from_seed([n; 32]), room.clone(), config, [n; 32])
+    let mut client = Client::new(Identity::from_seed([n; 32]), room.clone(), config, [n; 32]);
+    // These tests are not about the store (see `own::tests` for write-ahead).
+    client.run_without_store();
+    client
 }
 
 fn random_bytes(len: usize, seed: u8) -> Vec<u8> {

@@ -50,6 +50,7 @@ impl Client {
                 max: usize::try_from(MAX_FILE_SIZE).unwrap_or(usize::MAX),
             });
         }
+        self.check_own_head(now)?;
         let meta = FileMeta {
             name: safe_file_name(&meta.name),
             mime: safe_mime(&meta.mime),

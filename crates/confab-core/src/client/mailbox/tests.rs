@@ -25,12 +25,15 @@ fn client(n: u8, room: [u8; 32]) -> Client {
         display_name: format!("c{n}"),
         ..Config::default()
     };
-    Client::new(
+    let mut client = Client::new(
         Identity::from_seed([n; 32]),
         RoomSecret::from_bytes(room),
         config,
         [n; 32],
-    )
+    );
+    // These tests are not about the store (see `own::tests` for write-ahead).
+    client.run_without_store();
+    client
 }
 
 fn deposits(events: &[Event]) -> Vec<SealedEntry> {

@@ -233,3 +233,64 @@ fn a_restored_delivery_beyond_our_chain_counts_up_to_its_head() {
     let events = drain(&mut alice);
     assert_eq!(events.len(), 2, "{events:?}");
 }
+
+#[test]
+fn a_forged_receipt_beyond_our_chain_neither_shows_nor_stops_a_deposit() {
+    use crate::client::Output;
+    use crate::ids::EventId;
+    use crate::wire::{Body, Mark};
+    let mut duo = Duo::new();
+    duo.connect();
+    duo.post_and_read("one");
+    let me = duo.clients[A].identity().member_key();
+    let member = duo.clients[B].identity().member_key();
+    // B claims to hold our chain up to 100 and to have read far beyond it.
+    let forged_have = Body::Have {
+        full: false,
+        marks: vec![Mark {
+            author: me,
+            seq: 100,
+            head: EventId::from_bytes_for_testing_only([7; 32]),
+        }],
+    };
+    let forged_read = Body::Read {
+        up_to: OrderKey {
+            lamport: 1_000_000,
+            author: me,
+            seq: 100,
+        },
+    };
+    duo.events[A].clear();
+    let now = duo.now;
+    for body in [&forged_have, &forged_read] {
+        duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), body);
+    }
+    duo.pump();
+    assert!(
+        !duo.events[A].iter().any(|event| matches!(
+            event,
+            Event::Delivered { up_to, .. } if *up_to > 1
+        ) || matches!(event, Event::Read { up_to, .. } if up_to.seq > 1)),
+        "a receipt for events that do not exist was believed"
+    );
+    let (delivered, read) = duo.clients[A].member_progress(&member);
+    assert_eq!(delivered, 1);
+    assert_eq!(read.map(|read| read.seq), Some(1));
+    // Our next event (once the claim no longer holds posting back) never reaches B (it
+    // drops it), B says anything again, then leaves: nobody holds it, so it is deposited.
+    duo.wait(Duration::from_secs(6));
+    let now = duo.now;
+    duo.clients[A].send_text(now, UnixMillis(2), "two").unwrap();
+    while let Output::Transmit(_) | Output::Event(_) = duo.clients[A].poll_output() {}
+    duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &forged_have);
+    duo.pump();
+    duo.clients[A].remove_peer(now, peer_of(B));
+    let deposited: Vec<u64> = drain(&mut duo.clients[A])
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::MailboxDeposit { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deposited, [2]);
+}
