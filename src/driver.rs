@@ -345,6 +345,12 @@ enum Input {
         up_to: u32,
         result: Result<(), StoreError>,
     },
+    /// The store's write of these events committed (or failed): ours among them may go
+    /// out now (or are withdrawn).
+    Persisted {
+        ids: Vec<EventId>,
+        result: Result<(), StoreError>,
+    },
 }
 
 struct Link {
@@ -402,7 +408,13 @@ struct Driver {
     /// The encrypted profile store (None: nothing is kept, e.g. storage unavailable).
     store: Option<Rc<BrowserStore>>,
     /// Accepted events not yet handed to the store.
-    unsaved: Vec<Vec<u8>>,
+    unsaved: Vec<(EventId, Vec<u8>)>,
+    /// A write of events is under way: the next waits for it (our events go out in
+    /// order as each commits, and one that failed is withdrawn before a later one is
+    /// written).
+    writing: bool,
+    /// Why the last write failed, for the "not sent" notice that follows it.
+    write_failure: Option<String>,
     /// Core's latest receipts record, not saved yet.
     unsaved_receipts: Option<ReceiptsRecord>,
     /// What the user has seen here, as last handed to the store (only while on screen).
@@ -451,6 +463,11 @@ pub fn start(
     };
     let inbox = commands.inbox.clone();
     let room_id = client.room_id();
+    let mut client = client;
+    if store.is_none() {
+        // Nothing is kept (the user was told at start): our events go out at once.
+        client.run_without_store();
+    }
     let mut driver = Driver {
         room: room_id,
         client,
@@ -472,6 +489,8 @@ pub fn start(
         idle_at: clock::now() + IDLE_AFTER,
         store,
         unsaved: Vec::new(),
+        writing: false,
+        write_failure: None,
         unsaved_receipts: None,
         seen: None,
         unsaved_seen: None,
@@ -660,10 +679,15 @@ impl Driver {
         self.drain(clock::now());
     }
 
-    /// Hands accepted events to the store, in order, in one write; then the mailbox cursor
-    /// if it moved (after them, so it never promises events that were not saved), the
-    /// outbox record if it grew, the receipts and the read marks if they moved.
+    /// Hands accepted events to the store, in order, in one write (one at a time: the next
+    /// waits for this one's [`Input::Persisted`], which tells core our events in it may go
+    /// out: write-ahead); then the mailbox cursor if it moved (after them, so it never
+    /// promises events that were not saved), the outbox record if it grew, the receipts and
+    /// the read marks if they moved.
     fn save_events(&mut self) {
+        if self.writing {
+            return;
+        }
         let cursor = self.mailbox.take_unsaved_cursor();
         let outbox = self.mailbox.take_unsaved_outbox();
         let receipts = self.unsaved_receipts.take();
@@ -676,13 +700,20 @@ impl Driver {
         {
             return;
         }
-        let events = std::mem::take(&mut self.unsaved);
+        let (ids, events): (Vec<EventId>, Vec<Vec<u8>>) =
+            std::mem::take(&mut self.unsaved).into_iter().unzip();
         let Some(store) = self.store.clone() else {
             return;
         };
-        let (room, state) = (self.room, self.state);
+        self.writing = true;
+        let (room, inbox) = (self.room, self.inbox.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let saved = store.append_events(room, &events).await;
+            // Core hears of it first: our events in this write may go out now.
+            let _ = inbox.unbounded_send(Input::Persisted {
+                ids,
+                result: saved.clone(),
+            });
             if let (Ok(()), Some(cursor)) = (&saved, cursor)
                 && let Err(error) = store.save_mailbox_cursor(room, cursor).await
             {
@@ -703,17 +734,66 @@ impl Driver {
             {
                 log(&format!("read marks not saved: {error}"));
             }
-            if let Err(error) = saved {
-                let text = match error {
-                    StoreError::QuotaExceeded => "The browser's storage for Confab is full: \
-                        new messages are shown but not kept. Free some space (or export your \
-                        profile) and reload."
-                        .to_owned(),
-                    other => format!("New messages could not be saved: {other}."),
-                };
-                state.notice.set(Some(text));
-            }
         });
+    }
+
+    /// A write of events ended ([`Input::Persisted`]). Committed: core sends ours among
+    /// them. Failed: core withdraws ours not sent yet (reported as [`Event::NotSent`]);
+    /// others' stay shown but are not kept, and the user is told.
+    fn persisted(&mut self, now: Instant, ids: Vec<EventId>, result: Result<(), StoreError>) {
+        self.writing = false;
+        match result {
+            Ok(()) => self.client.handle_persisted(now, &ids),
+            Err(error) => {
+                let (reason, text) = match error {
+                    StoreError::QuotaExceeded => (
+                        "the browser's storage for Confab is full".to_owned(),
+                        "The browser's storage for Confab is full: messages from others are \
+                         shown but not kept, and yours are not sent. Free some space (or export \
+                         your profile) and reload."
+                            .to_owned(),
+                    ),
+                    other => (
+                        format!("it could not be saved on this device ({other})"),
+                        format!("New messages could not be saved: {other}."),
+                    ),
+                };
+                log(&format!("events not saved: {reason}"));
+                self.state.notice.set(Some(text));
+                self.write_failure = Some(reason);
+                self.client.handle_persist_failed(now, &ids);
+            }
+        }
+    }
+
+    /// Core withdrew our events that could not be stored: they are gone from the timeline
+    /// (core redraws it) and from the next write; the user gets their text back in the
+    /// notice, to send again.
+    fn not_sent(&mut self, events: Vec<(EventId, Content)>) {
+        self.unsaved
+            .retain(|(id, _)| !events.iter().any(|(withdrawn, _)| withdrawn == id));
+        let texts: Vec<String> = events
+            .into_iter()
+            .filter_map(|(_, content)| match content {
+                Content::Text { text, .. } | Content::Edit { text, .. } => Some(text),
+                Content::File(meta) => Some(meta.name),
+                _ => None,
+            })
+            .collect();
+        let reason = self
+            .write_failure
+            .clone()
+            .unwrap_or_else(|| "it could not be saved on this device".to_owned());
+        let text = match texts.as_slice() {
+            [] => format!("Not sent: {reason}."),
+            [one] => format!("Not sent — {reason}: “{one}”. Free some space, then send it again."),
+            many => format!(
+                "{} messages not sent — {reason}: “{}”. Free some space, then send them again.",
+                many.len(),
+                many.join("”, “")
+            ),
+        };
+        self.state.notice.set(Some(text));
     }
 
     /// Runs a store operation in the background and reports its outcome as a notice.
@@ -962,6 +1042,7 @@ impl Driver {
                 first,
                 data,
             } => self.chunks_read(now, peer, file, first, data),
+            Input::Persisted { ids, result } => self.persisted(now, ids, result),
             Input::ChunksSaved {
                 file,
                 up_to,
@@ -1551,7 +1632,8 @@ impl Driver {
                         .collect(),
                 );
             }
-            Event::Persist { bytes, .. } => self.unsaved.push(bytes),
+            Event::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
+            Event::NotSent { events } => self.not_sent(events),
             Event::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self
