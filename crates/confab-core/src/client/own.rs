@@ -30,7 +30,7 @@ use crate::wire::{Body, Mark};
 pub const HEAD_WAIT: Duration = Duration::from_secs(5);
 
 /// Which of our events may leave this client, and what others claim of our chain.
-#[cfg_attr(fuzzing, derive(Clone))]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(super) struct OwnChain {
     /// Whether our events wait for the store (false: no store, they go at once).
     pub(super) write_ahead: bool,
