@@ -17,6 +17,7 @@
 //! in a loopback-only network namespace); `tests/smoke.rs` runs a small load against an
 //! in-process server on every `cargo xtask test`.
 
+pub mod abuse;
 pub mod client;
 pub mod proc_stats;
 pub mod protocol;

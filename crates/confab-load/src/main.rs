@@ -21,7 +21,7 @@ use confab_load::servers::{self, Programs};
 use confab_load::{RunResult, proc_stats};
 
 /// What `--only` may name.
-const SCENARIOS: &[&str] = &["traffic", "idle", "cluster"];
+const SCENARIOS: &[&str] = &["traffic", "idle", "cluster", "abuse"];
 
 /// File descriptors kept free for everything but client connections.
 const FD_MARGIN: u64 = 300;
@@ -35,15 +35,18 @@ struct Args {
     /// Only install the npm baselines into --node-dir, then exit.
     #[arg(long)]
     install_only: bool,
-    /// Scenarios to run: traffic, idle, cluster (comma-separated). Not CONFAB_BENCH_ONLY:
+    /// Scenarios to run: traffic, idle, cluster, abuse (comma-separated). Not CONFAB_BENCH_ONLY:
     /// that one picks parts of the browser bench, which refuses names it does not know.
     #[arg(
         long,
         env = "CONFAB_LOAD_ONLY",
         value_delimiter = ',',
-        default_value = "traffic,idle,cluster"
+        default_value = "traffic,idle,cluster,abuse"
     )]
     only: Vec<String>,
+    /// Attacking clients of the abuse scenario (each from an address of its own).
+    #[arg(long, default_value_t = 100)]
+    abuse_flooders: usize,
     /// Servers for the traffic runs.
     #[arg(long, value_delimiter = ',', default_value = "confab,y-webrtc,peerjs")]
     servers: Vec<Protocol>,
@@ -274,6 +277,31 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
             }
         }
     }
+    if wants("abuse") {
+        match abuse_run(&programs, args.abuse_flooders).await {
+            Ok(result) => {
+                println!(
+                    "    abuse confab {} flooders: real room deposits {}/{} stored ({} kept), chat p50/p99 {:.2}/{:.2} ms alone, {:.2}/{:.2} ms attacked, server peak RSS {:.1} MiB of a {:.0} MiB budget",
+                    args.abuse_flooders,
+                    result.real_deposits_accepted,
+                    result.real_deposits_attempted,
+                    result.real_entries_fetched,
+                    result.chat_p50_ms_alone,
+                    result.chat_p99_ms_alone,
+                    result.chat_p50_ms_attacked,
+                    result.chat_p99_ms_attacked,
+                    result.server_peak_rss_bytes as f64 / 1048576.0,
+                    result.memory_budget_bytes as f64 / 1048576.0,
+                );
+                report.abuse.push(result);
+            }
+            Err(err) => {
+                let run = config(Protocol::Confab, args.abuse_flooders, 0.0);
+                println!("abuse FAILED: {err:#}");
+                report.failures.push(failure("abuse", &run, &err));
+            }
+        }
+    }
     report.machine.loadavg_at_end = scenario::loadavg();
     report.compare();
     Ok(report)
@@ -292,6 +320,57 @@ async fn interrupted() -> &'static str {
         },
         _ => std::future::pending().await,
     }
+}
+
+/// The abuse scenario against a release server of its own: a 256 MiB mailbox, 16 MiB per
+/// address, the default memory budget; fails if the real room was denied anything or the
+/// server went over its budget.
+async fn abuse_run(
+    programs: &Programs,
+    flooders: usize,
+) -> anyhow::Result<confab_load::abuse::AbuseResult> {
+    use confab_load::abuse::{self, AbuseConfig};
+    println!("--> confab abuse: {flooders} flooders");
+    let budget = confab_server_default_budget();
+    let extra = [
+        "--trust-forwarded-for".to_owned(),
+        format!("--mailbox-max-bytes={}", 256u64 << 20),
+        format!("--mailbox-max-bytes-per-ip={}", 16u64 << 20),
+        format!("--memory-budget={budget}"),
+    ];
+    let mut running = programs.start_confab_with(&extra).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let config = AbuseConfig {
+        flooders,
+        flood_deposits: 40,
+        flood_entry_bytes: 64 * 1024 - 64,
+        flood_envelopes: 400,
+        slow_read_every: Duration::from_millis(100),
+        chat_messages: 200,
+        real_deposits: 100,
+        chat_every: Duration::from_millis(25),
+        memory_budget: budget,
+    };
+    let result = abuse::run(running.target.addrs[0], running.target.pids[0], &config).await;
+    let alive = running.check_alive();
+    running.stop().await;
+    let result = result?;
+    alive?;
+    anyhow::ensure!(
+        result.real_deposits_accepted == result.real_deposits_attempted
+            && result.real_entries_fetched == result.real_deposits_accepted,
+        "the real room was denied: {result:?}"
+    );
+    anyhow::ensure!(
+        result.server_peak_rss_bytes < budget,
+        "the server went over its memory budget: {result:?}"
+    );
+    Ok(result)
+}
+
+/// The server's default `--memory-budget` (512 MiB), stated here for the run.
+fn confab_server_default_budget() -> u64 {
+    512 << 20
 }
 
 /// Starts the server(s), runs, stops them.

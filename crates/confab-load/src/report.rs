@@ -27,6 +27,8 @@ pub struct Report {
     /// Medians over [`Report::cluster`].
     pub cluster_added_p50_ms_median: Option<f64>,
     pub cluster_added_p99_ms_median: Option<f64>,
+    /// The abuse scenario: a real room under a mailbox and relay flood.
+    pub abuse: Vec<crate::abuse::AbuseResult>,
     /// Runs that could not be made.
     pub failures: Vec<Failure>,
     /// Confab against the better baseline, per client count.

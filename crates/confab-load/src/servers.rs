@@ -101,7 +101,7 @@ impl Programs {
     /// One server for `protocol`.
     pub async fn start(&self, protocol: Protocol) -> anyhow::Result<Running> {
         match protocol {
-            Protocol::Confab => self.start_confab(None).await,
+            Protocol::Confab => self.start_confab(None, &[]).await,
             Protocol::YWebrtc => {
                 let script = self.node_dir.join("node_modules/y-webrtc/bin/server.js");
                 self.start_node(protocol, &script, |_| Vec::new(), true)
@@ -155,14 +155,23 @@ impl Programs {
             _dirs: vec![store],
         };
         for _ in 0..n_nodes {
-            let node = self.start_confab(Some(&url)).await?;
+            let node = self.start_confab(Some(&url), &[]).await?;
             wait_nats_connected(node.target.addrs[0]).await?;
             cluster.absorb(node);
         }
         Ok(cluster)
     }
 
-    async fn start_confab(&self, nats_url: Option<&str>) -> anyhow::Result<Running> {
+    /// One confab-server with `extra` flags (the abuse scenario's).
+    pub async fn start_confab_with(&self, extra: &[String]) -> anyhow::Result<Running> {
+        self.start_confab(None, extra).await
+    }
+
+    async fn start_confab(
+        &self,
+        nats_url: Option<&str>,
+        extra: &[String],
+    ) -> anyhow::Result<Running> {
         let dir = tempfile::tempdir()?;
         let dist = dir.path().join("dist");
         std::fs::create_dir_all(&dist)?;
@@ -186,6 +195,7 @@ impl Programs {
         if let Some(url) = nats_url {
             command.arg("--nats-url").arg(url);
         }
+        command.args(extra);
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", self.confab_server.display()))?;

@@ -69,3 +69,63 @@ async fn fifty_clients_lose_nothing_against_confab() {
         .unwrap()
         .unwrap();
 }
+
+/// The abuse scenario, small: 20 flooders from addresses of their own fill a 1 MiB
+/// mailbox from fresh room ids and relay to slow readers while a real room deposits and
+/// chats; every deposit of the real room is stored and kept, every chat message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_does_not_deny_a_real_room() {
+    use confab_load::abuse::{self, AbuseConfig};
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<!doctype html>").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = confab_server::Config {
+        dist: dist.path().to_owned(),
+        data_dir: data.path().to_owned(),
+        trust_forwarded_for: true,
+        mailbox_max_bytes: 1 << 20,
+        mailbox_max_bytes_per_ip: 128 << 10,
+        ..confab_server::Config::default()
+    };
+    let memory_budget = config.memory_budget;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(confab_server::run(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    let run = AbuseConfig {
+        flooders: 20,
+        flood_deposits: 10,
+        flood_entry_bytes: 16 * 1024,
+        flood_envelopes: 40,
+        slow_read_every: Duration::from_millis(50),
+        chat_messages: 20,
+        real_deposits: 10,
+        chat_every: Duration::from_millis(20),
+        memory_budget,
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        abuse::run(addr, std::process::id(), &run),
+    )
+    .await
+    .expect("the run ends by itself")
+    .unwrap();
+    eprintln!("{result:#?}");
+    assert_eq!(result.real_deposits_accepted, 10, "{result:#?}");
+    assert_eq!(result.real_entries_fetched, 10, "{result:#?}");
+    assert_eq!(result.chat_delivered_attacked, 20, "{result:#?}");
+    assert_eq!(result.chat_delivered_alone, 20, "{result:#?}");
+    // 200 flood deposits of 16 KiB: more than the store holds, and all stored (pushing
+    // out only flood entries).
+    assert_eq!(result.flood_deposits_stored, 200, "{result:#?}");
+    // In-process, the RSS is the test's and the server's together.
+    assert!(result.server_peak_rss_bytes < memory_budget, "{result:#?}");
+    drop(stop);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
