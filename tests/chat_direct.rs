@@ -1,6 +1,8 @@
 //! Two browsers chat end-to-end encrypted over a direct WebRTC data channel: A opens the
 //! app, B opens A's invite link, both see each other verified with matching fingerprints,
-//! three messages flow each way in order, and markup in a message stays text.
+//! three messages flow each way in order, and markup in a message stays text. The
+//! signals that set up the direct link went through the server sealed: it forwarded no
+//! SDP, ICE candidate or DTLS fingerprint.
 
 use confab_e2e::{Browser, Pair, Server, exchange};
 
@@ -63,6 +65,21 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
     );
 
     exchange(&a, &b).await?;
+    // The offer, answer and candidates crossed the server, sealed.
+    let signalled = String::from_utf8(server.signalled_bytes()?)?;
+    anyhow::ensure!(
+        signalled.len() > 200,
+        "the server forwarded only {} bytes of signals",
+        signalled.len()
+    );
+    // (None of these can occur in unpadded base64url by chance: it has no `=`, `:` or space,
+    // and nine given characters are one in 2^54.)
+    for needle in ["v=0", "a=fingerprint", "candidate:", "ice-ufrag"] {
+        anyhow::ensure!(
+            !signalled.contains(needle),
+            "the server read {needle:?} in a signal"
+        );
+    }
     // No CSP violation, panic or failed load anywhere.
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await

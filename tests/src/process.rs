@@ -116,6 +116,17 @@ impl Server {
             .context("server was not started with relay recording")?;
         Ok(std::fs::read(path).unwrap_or_default())
     }
+
+    /// The data of every signal clients sent through the server, concatenated.
+    pub fn signalled_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let path = self
+            .relay_record
+            .as_ref()
+            .context("server was not started with relay recording")?;
+        let mut signals = path.as_os_str().to_owned();
+        signals.push(".signals");
+        Ok(std::fs::read(signals).unwrap_or_default())
+    }
 }
 
 /// A running `nats-server` with JetStream (Debian's package; `cargo xtask install` puts
