@@ -1,45 +1,143 @@
 // Confab's service worker: keeps the app shell so Confab opens with no network (history
-// is in IndexedDB, the app reads it itself). `cargo xtask build` fills in VERSION and
-// SHELL (xtask/src/service_worker.rs); unfilled (a dev build), it caches nothing.
+// is in IndexedDB, the app reads it itself), and runs the build the user has: a new one
+// the server offers is fetched, checked and kept, but runs only once the user chose
+// "Update". `cargo xtask build` fills in BUILD and SHELL (xtask/src/service_worker.rs);
+// unfilled (a dev build), it keeps nothing.
 //
-// Navigations: network first (a fresh index.html when the server answers within
-// NAVIGATION_TIMEOUT_MS), else the cached one. Shell files (hashed names): cache first.
-// Everything else, /ws and /healthz above all, is left to the network.
+// One build is one set: its files (their SHA-256 in SHELL, checked as they arrive) sit in
+// the cache "confab-shell-<BUILD>", and BUILD is the SHA-256 of their `sha256sum`
+// listing (the fingerprint the Security panel shows). Which build pages run is recorded
+// apart ("confab-running"), not implied by which worker is active: navigations to the
+// app and every file of that build come from its cache only (cache first; the network
+// only for what it lacks), so an old page never gets a new build's files, and a new
+// worker that activates on its own (every tab closed) still serves the old build until
+// the user updates. The first build a browser keeps runs at once.
+//
+// Update: a page posts {type: "confab-update"} to the worker holding the new build; it
+// records its build as the running one, drops the other builds, takes over the pages
+// (skipWaiting, then clients.claim) and asks them to reload. Pages ask any worker
+// {type: "confab-build"} (reply on the message's port): {running, newest}.
+// /ws and /healthz, and anything not in the running build, are left to the network.
 
-const VERSION = "__CONFAB_SW_VERSION__";
+const BUILD = "__CONFAB_SW_BUILD__";
 const SHELL = ["__CONFAB_SW_SHELL__"];
-const NAVIGATION_TIMEOUT_MS = 3000;
 
-const FILLED = !VERSION.startsWith("__");
-const CACHE = "confab-shell-" + VERSION;
+const FILLED = !BUILD.startsWith("__");
+const PREFIX = "confab-shell-";
+const CACHE = PREFIX + BUILD;
+const RUNNING = "confab-running";
+const RUNNING_KEY = "/confab-running-build";
 const INDEX = "/index.html";
+const APP_PAGES = ["/", INDEX];
 const NEVER = ["/ws", "/healthz"];
+
+/** The build pages run (null: none kept yet); read once per worker start. */
+let running = null;
+
+async function runningBuild() {
+  if (running === null) {
+    const answer = await caches.match(RUNNING_KEY, { cacheName: RUNNING });
+    running = answer ? (await answer.text()).trim() : null;
+  }
+  return running;
+}
+
+async function setRunning(build) {
+  const cache = await caches.open(RUNNING);
+  await cache.put(RUNNING_KEY, new Response(build));
+  running = build;
+}
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+async function sha256(bytes) {
+  return hex(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/** Fetches this build's files into its cache, each checked against its SHA-256. */
+async function keepShell() {
+  const cache = await caches.open(CACHE);
+  const files = await Promise.all(
+    SHELL.map(async ([path, expected]) => {
+      // `cache: "reload"` skips the HTTP cache: the bytes are the server's now.
+      const response = await fetch(new Request(path, { cache: "reload" }));
+      if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+      const bytes = await response.arrayBuffer();
+      const got = await sha256(bytes);
+      if (got !== expected) throw new Error(`${path} is not this build's: SHA-256 ${got}`);
+      return { path, bytes, response };
+    }),
+  );
+  const listing = SHELL.map(([path, hash]) => `${hash}  ${path.slice(1)}\n`).join("");
+  const fingerprint = await sha256(new TextEncoder().encode(listing));
+  if (fingerprint !== BUILD) throw new Error(`the shell's fingerprint is ${fingerprint}`);
+  for (const { path, bytes, response } of files) {
+    const { status, statusText, headers } = response;
+    await cache.put(path, new Response(bytes, { status, statusText, headers }));
+  }
+}
 
 self.addEventListener("install", (event) => {
   if (!FILLED) return;
-  // `cache: "reload"` skips the HTTP cache, so the shell is this build's bytes.
   event.waitUntil(
-    caches
-      .open(CACHE)
-      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: "reload" }))))
-      .then(() => self.skipWaiting()),
+    (async () => {
+      try {
+        await keepShell();
+      } catch (error) {
+        if ((await runningBuild()) !== BUILD) await caches.delete(CACHE);
+        throw error;
+      }
+      // The first build kept runs at once; later ones wait for "Update".
+      if ((await runningBuild()) === null) {
+        await setRunning(BUILD);
+        await self.skipWaiting();
+      }
+    })(),
   );
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(
-    caches
-      .keys()
-      .then((names) =>
-        Promise.all(
-          names
-            .filter((name) => name.startsWith("confab-shell-") && name !== CACHE)
-            .map((name) => caches.delete(name)),
-        ),
-      )
-      .then(() => self.clients.claim()),
+    (async () => {
+      const keep = [CACHE, PREFIX + ((await runningBuild()) || BUILD)];
+      for (const name of await caches.keys()) {
+        if (name.startsWith(PREFIX) && !keep.includes(name)) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
   );
 });
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  const port = event.ports && event.ports[0];
+  if (data.type === "confab-build" && port) {
+    event.waitUntil(
+      runningBuild().then((build) =>
+        port.postMessage(FILLED ? { running: build || BUILD, newest: BUILD } : { running: null, newest: null }),
+      ),
+    );
+  } else if (data.type === "confab-update" && FILLED) {
+    event.waitUntil(update());
+  }
+});
+
+async function update() {
+  // Install checked every file of this build into CACHE: it becomes the running one.
+  await setRunning(BUILD);
+  for (const name of await caches.keys()) {
+    if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
+  }
+  if (self.serviceWorker && self.serviceWorker.state !== "activated") {
+    // Waiting: activating claims the pages; their `controllerchange` reloads them.
+    await self.skipWaiting();
+  } else {
+    const pages = await self.clients.matchAll({ type: "window" });
+    for (const page of pages) page.postMessage({ type: "confab-reload" });
+  }
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -47,40 +145,26 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin || NEVER.includes(url.pathname)) return;
   if (request.mode === "navigate") {
-    event.respondWith(navigate(request));
-  } else if (SHELL.includes(url.pathname)) {
-    event.respondWith(cacheFirst(request, url.pathname));
+    if (APP_PAGES.includes(url.pathname)) event.respondWith(fromShell(request, INDEX));
+  } else {
+    event.respondWith(fromShell(request, url.pathname));
   }
 });
 
-async function navigate(request) {
-  // A navigation request cannot be re-made with an abort signal, so the timeout races it.
-  const network = fetch(request);
-  network.catch(() => {});
-  const late = new Promise((resolve) => setTimeout(resolve, NAVIGATION_TIMEOUT_MS, null));
-  let response = null;
+/** `path` from the running build's cache, else the network (else a plain 503 page). */
+async function fromShell(request, path) {
+  const build = (await runningBuild()) || BUILD;
+  const kept = await caches.match(path, { cacheName: PREFIX + build });
+  if (kept) return kept;
   try {
-    response = await Promise.race([network, late]);
-  } catch (_offline) {
-    response = null;
-  }
-  // The server's own answers (a 404 too) stand; no answer, or a proxy whose backend is
-  // down (5xx), gets the kept app.
-  if (response && response.status < 500) return response;
-  const cached = await caches.match(INDEX, { cacheName: CACHE });
-  if (cached) return cached;
-  return (
-    response ||
-    new Response("Confab is offline and not kept on this device yet.", {
+    return await fetch(request);
+  } catch (offline) {
+    if (request.mode !== "navigate") throw offline;
+    return new Response("Confab is offline and not kept on this device yet.", {
       status: 503,
       headers: { "Content-Type": "text/plain; charset=utf-8" },
-    })
-  );
-}
-
-async function cacheFirst(request, path) {
-  const cached = await caches.match(path, { cacheName: CACHE });
-  return cached || fetch(request);
+    });
+  }
 }
 
 // A notification click brings the Confab tab forward (or opens one); a background room's

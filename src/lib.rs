@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
     provide_context(commands);
     provide_context(boot.clone());
     provide_context(components::InstallOffer::listen());
+    provide_context(components::AppBuild::listen());
     (boot.0)(None);
     view! { <components::Shell /> }
 }

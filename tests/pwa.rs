@@ -5,10 +5,16 @@
 //! unreachable; when the server is back, the page reconnects by itself. Also: the unread
 //! count and notifications of the room on screen and of rooms kept in the background (whose
 //! counts outlive opening another room), a click on the service worker's notification, the
-//! "Share invite" and "Install Confab" clicks reaching the browser's APIs, and what the
-//! member list says to someone who comes back to a room where nobody else is.
+//! "Share invite" and "Install Confab" clicks reaching the browser's APIs, what the
+//! member list says to someone who comes back to a room where nobody else is, and the app
+//! shell: a new build the server offers runs only after "Update", the Security panel shows
+//! the running build's fingerprint, and the boot script and wasm carry their integrity.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256, Sha384};
 
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually};
 
@@ -921,4 +927,306 @@ async fn run_async(browser: &Browser, script: &str) -> anyhow::Result<serde_json
     let wrapped = format!("const done = arguments[arguments.length - 1];\n{script}");
     let ret = browser.driver().execute_async(&wrapped, Vec::new()).await?;
     Ok(ret.json().clone())
+}
+
+/// The installed app runs the build it keeps. Build A is served, opened and kept; then
+/// the server serves build B (A with a changed `index.html`, its worker filled in for it).
+/// On reload the page still runs A (A's fingerprint in the Security panel, no trace of B's
+/// page) and says "Update available"; B runs only after a click on "Update", which shows
+/// B's fingerprint, and A's files are gone. A network-first worker would run B at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_build_runs_only_after_update() -> anyhow::Result<()> {
+    let env = Env::from_env()?;
+    let chromedriver = Chromedriver::start(&env).await?;
+    let alice = Browser::open(&chromedriver, &env, "alice").await?;
+    let outcome = update_scenario(&env, &alice).await;
+    alice.screenshot(&env, "pwa-update-alice.png").await.ok();
+    alice.quit().await.ok();
+    outcome
+}
+
+/// The `<meta>` that only build B's page has.
+const NEXT_BUILD_MARK: &str = r#"<meta name="confab-test-build" content="next" />"#;
+
+async fn update_scenario(env: &Env, alice: &Browser) -> anyhow::Result<()> {
+    check_integrity(&env.dist)?;
+    let next = next_build(env)?;
+    let (build_a, build_b) = (fingerprint(&env.dist)?, fingerprint(&next)?);
+    println!("build A {build_a}, build B {build_b}");
+    anyhow::ensure!(build_a != build_b, "build B has A's fingerprint");
+
+    let server = Server::start(env, false).await?;
+    let port = server.port();
+    let a = alice.open_chat(&format!("{}/", server.url)).await?;
+    a.send("kept across the update").await?;
+    // The worker keeps build A and takes the page; the panel shows A's fingerprint.
+    shows_fingerprint(alice, &build_a).await?;
+    anyhow::ensure!(
+        !a.has_role("region", "Update available").await?,
+        "an update before any"
+    );
+
+    // The server now serves build B.
+    server.kill().await?;
+    let env_b = Env {
+        server_bin: env.server_bin.clone(),
+        dist: next.clone(),
+        out: env.out.clone(),
+    };
+    let server = Server::start_on(&env_b, port, false).await?;
+    alice.driver().refresh().await?;
+    let a = alice.open_page_current().await?;
+    a.by_role("textbox", "Message").await?;
+    a.by_role("region", "Update available").await?;
+    // Still build A: its page, its fingerprint.
+    shows_fingerprint(alice, &build_a).await?;
+    anyhow::ensure!(
+        !page_is_next(alice).await?,
+        "build B runs before the update"
+    );
+    a.wait_for_messages(&["kept across the update"]).await?;
+    screenshots(env, alice, &a, "pwa-update-available").await?;
+
+    a.click("button", "Update").await?;
+    // The page reloads into build B.
+    eventually("build B to run", || async {
+        Ok(page_is_next(alice).await.unwrap_or(false).then_some(()))
+    })
+    .await?;
+    let a = alice.open_page_current().await?;
+    a.by_role("textbox", "Message").await?;
+    shows_fingerprint(alice, &build_b).await?;
+    anyhow::ensure!(
+        !a.has_role("region", "Update available").await?,
+        "still an update"
+    );
+    a.wait_for_messages(&["kept across the update"]).await?;
+    let kept = run_async(
+        alice,
+        "caches.keys().then(names => done(names.filter(n => n.startsWith('confab-shell-'))))",
+    )
+    .await?;
+    anyhow::ensure!(
+        kept == serde_json::json!([format!("confab-shell-{build_b}")]),
+        "kept after the update: {kept}"
+    );
+    screenshots(env, alice, &a, "pwa-updated").await?;
+    alice.assert_no_console_errors().await?;
+    drop(server);
+    Ok(())
+}
+
+/// Waits until the Security panel shows `build` as the running build's fingerprint.
+async fn shows_fingerprint(browser: &Browser, build: &str) -> anyhow::Result<()> {
+    let page = browser.open_page_current().await?;
+    let wanted = grouped(build);
+    eventually(&format!("the fingerprint {wanted}"), || async {
+        let shown = page
+            .by_role("status", "App fingerprint")
+            .await?
+            .text()
+            .await?;
+        Ok((shown.trim() == wanted).then_some(()))
+    })
+    .await
+}
+
+/// Whether the page running is build B's (its `index.html` has [`NEXT_BUILD_MARK`]).
+async fn page_is_next(browser: &Browser) -> anyhow::Result<bool> {
+    let found = browser
+        .driver()
+        .execute(
+            "return !!document.querySelector('meta[name=confab-test-build]');",
+            Vec::new(),
+        )
+        .await?;
+    Ok(found.json() == &serde_json::json!(true))
+}
+
+/// Desktop and phone-sized screenshots of the banner and the Security panel.
+async fn screenshots(
+    env: &Env,
+    browser: &Browser,
+    page: &ChatPage<'_>,
+    name: &str,
+) -> anyhow::Result<()> {
+    browser
+        .screenshot(env, &format!("{name}-desktop.png"))
+        .await?;
+    let fingerprint = page.by_role("status", "App fingerprint").await?;
+    fingerprint.scroll_into_view().await?;
+    browser
+        .screenshot(env, &format!("{name}-desktop-security.png"))
+        .await?;
+    browser
+        .cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true }),
+        )
+        .await?;
+    browser
+        .driver()
+        .execute("window.scrollTo(0, 0); document.querySelectorAll('.sidebar').forEach(s => s.scrollTo(0, 0));", Vec::new())
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser
+        .screenshot(env, &format!("{name}-phone.png"))
+        .await?;
+    fingerprint.scroll_into_view().await?;
+    browser
+        .screenshot(env, &format!("{name}-phone-security.png"))
+        .await?;
+    browser
+        .cdp(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Build B: a copy of `env.dist` whose `index.html` has one more `<meta>`, with its
+/// service worker's shell and fingerprint changed to match (as `cargo xtask build` would
+/// have filled them in; the worker checks both before it keeps anything).
+fn next_build(env: &Env) -> anyhow::Result<PathBuf> {
+    let next = env.out.join("dist-next");
+    let _ = std::fs::remove_dir_all(&next);
+    copy_dir(&env.dist, &next)?;
+    let index = next.join("index.html");
+    let old_index = std::fs::read(&index)?;
+    let html = String::from_utf8(old_index.clone())?;
+    anyhow::ensure!(html.contains("<head>"), "no <head> in index.html");
+    std::fs::write(
+        &index,
+        html.replacen("<head>", &format!("<head>{NEXT_BUILD_MARK}"), 1),
+    )?;
+    let worker = next.join("sw.js");
+    let text = std::fs::read_to_string(&worker)?;
+    let (old_hash, new_hash) = (sha256_hex(&old_index), sha256_hex(&std::fs::read(&index)?));
+    let old_entry = format!(r#"["/index.html", "{old_hash}"]"#);
+    anyhow::ensure!(text.contains(&old_entry), "sw.js lacks {old_entry}");
+    let old_build = fingerprint(&env.dist)?;
+    anyhow::ensure!(
+        text.contains(&format!(r#"const BUILD = "{old_build}";"#)),
+        "sw.js does not hold the fingerprint of {}",
+        env.dist.display()
+    );
+    let text = text
+        .replace(&old_entry, &format!(r#"["/index.html", "{new_hash}"]"#))
+        .replace(&old_build, &fingerprint(&next)?);
+    std::fs::write(&worker, text)?;
+    Ok(next)
+}
+
+/// The fingerprint of the build in `dist`, as README defines it: the SHA-256 of the
+/// `sha256sum` listing (`<hex>  <path>\n`, sorted by path) of every file but `sw.js`.
+fn fingerprint(dist: &Path) -> anyhow::Result<String> {
+    let mut files = Vec::new();
+    list_files(dist, dist, &mut files)?;
+    files.sort();
+    let listing: String = files
+        .iter()
+        .filter(|path| path.as_str() != "sw.js")
+        .map(|path| {
+            Ok(format!(
+                "{}  {path}\n",
+                sha256_hex(&std::fs::read(dist.join(path))?)
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(sha256_hex(listing.as_bytes()))
+}
+
+/// The boot `<script>` of `index.html` names the boot file's SHA-384, and the boot
+/// script fetches the wasm with the wasm's SHA-384 (Chromium refuses either if it
+/// differs; the app running at all in these tests shows they match what is served).
+fn check_integrity(dist: &Path) -> anyhow::Result<()> {
+    let html = std::fs::read_to_string(dist.join("index.html"))?;
+    let sri = |bytes: &[u8]| {
+        format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
+        )
+    };
+    let boot_name = between(&html, r#"<script type="module" src="/"#, "\"")?;
+    let boot = std::fs::read(dist.join(boot_name))?;
+    let tag = format!(
+        r#"<script type="module" src="/{boot_name}" integrity="{}"></script>"#,
+        sri(&boot)
+    );
+    anyhow::ensure!(html.contains(&tag), "index.html lacks {tag}:\n{html}");
+    let script = String::from_utf8(boot)?;
+    let wasm_name = between(&script, "new Request('/", "'")?;
+    let wasm = std::fs::read(dist.join(wasm_name))?;
+    let pinned = format!(
+        "new Request('/{wasm_name}', {{ integrity: '{}' }})",
+        sri(&wasm)
+    );
+    anyhow::ensure!(
+        script.contains(&pinned),
+        "the boot script lacks {pinned}:\n{script}"
+    );
+    println!("integrity: {tag}; {pinned}");
+    Ok(())
+}
+
+/// The text between the first `start` and the next `end`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> anyhow::Result<&'a str> {
+    let from = text
+        .find(start)
+        .map(|at| at + start.len())
+        .ok_or_else(|| anyhow::anyhow!("no {start:?}"))?;
+    let len = text[from..]
+        .find(end)
+        .ok_or_else(|| anyhow::anyhow!("no {end:?} after {start:?}"))?;
+    Ok(&text[from..from + len])
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// `a1b2c3d4...` -> `a1b2 c3d4 ...`, as the Security panel shows it.
+fn grouped(fingerprint: &str) -> String {
+    let chars: Vec<char> = fingerprint.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Paths of the files under `dir`, relative to `root`, with `/` separators.
+fn list_files(root: &Path, dir: &Path, files: &mut Vec<String>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            list_files(root, &path, files)?;
+        } else {
+            let relative = path.strip_prefix(root)?;
+            let parts: Vec<String> = relative
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            files.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_dir(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target)?;
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod pwa;
 mod rooms;
 mod security;
 mod unlock;
+mod update;
 
 use leptos::prelude::*;
 
@@ -27,20 +28,22 @@ pub use pwa::{InstallButton, InstallOffer, NotificationsPanel, UnreadTitle};
 pub use rooms::RoomsPanel;
 pub use security::SecurityPanel;
 pub use unlock::{OtherTabScreen, UnlockScreen};
+pub use update::{AppBuild, BuildFingerprint, UpdateBanner};
 
 /// The whole page: the passphrase prompt or the other-tab notice before the profile is
 /// open, then header, sidebar (invite, members, you, this device), conversation, composer.
 #[component]
 pub fn Shell() -> impl IntoView {
     let state = expect_context::<AppState>();
-    move || {
+    let phase = move || {
         match state.phase.get() {
         Phase::Opening => view! { <main class="gate"><p class="hint" role="status">"Opening your profile…"</p></main> }.into_any(),
         Phase::Locked(_) => view! { <UnlockScreen /> }.into_any(),
         Phase::OtherTab => view! { <OtherTabScreen /> }.into_any(),
         Phase::Ready => view! { <ChatLayout /> }.into_any(),
     }
-    }
+    };
+    view! { <UpdateBanner /> {phase} }
 }
 
 /// The chat itself.

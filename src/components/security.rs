@@ -1,15 +1,16 @@
 //! Protection of the stored profile: set, change or remove the passphrase, export the
-//! profile as one encrypted file, import one.
+//! profile as one encrypted file, import one; and the running app build's fingerprint.
 
 use leptos::html::Input;
 use leptos::prelude::*;
 
+use super::BuildFingerprint;
 use crate::driver::Command;
 use crate::platform::page;
 use crate::state::AppState;
 use crate::use_commands;
 
-/// Passphrase and export/import controls.
+/// Passphrase and export/import controls, and the app build's fingerprint.
 #[component]
 pub fn SecurityPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -72,6 +73,7 @@ pub fn SecurityPanel() -> impl IntoView {
             </p>
             <label class="hint">"Import a profile: " <input type="file" accept=".confab" node_ref=file /></label>
             <button type="button" class="button" on:click=on_import>"Import profile"</button>
+            <BuildFingerprint />
         </section>
     }
 }

@@ -1,8 +1,10 @@
 //! The installable app: the service worker (`assets/sw.js`, which keeps the app shell so
-//! Confab opens offline), the browser's install offer, notifications, the unread count in
-//! the title and app badge, and the Web Share API.
+//! Confab opens offline, and a new build until the user updates), the running build's
+//! fingerprint and the "Update" step, the browser's install offer, notifications, the
+//! unread count in the title and app badge, and the Web Share API.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -281,6 +283,171 @@ pub async fn share(title: &str, text: &str, url: &str) -> Result<(), String> {
                 .map(|e| String::from(e.message()))
                 .unwrap_or_else(|| "not shared".into())
         })
+}
+
+/// The build this page runs and whether a newer one is kept, as the service worker says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildStatus {
+    /// The running build's fingerprint (64 hex digits: the SHA-256 of the `sha256sum`
+    /// listing of its files, see `xtask/src/service_worker.rs`); `None` until the worker
+    /// answers, and in a development build (which keeps nothing).
+    pub running: Option<String>,
+    /// A newer build is fetched, checked and kept; it runs once [`apply_update`] is called.
+    pub update_ready: bool,
+}
+
+thread_local! {
+    /// The user chose "Update": the next worker to take over reloads the page.
+    static UPDATING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Follows the service worker: calls `handler` with the build status at start, whenever
+/// a new build finishes installing and when a worker takes over. Reloads the page when
+/// the user's update takes over (in every tab: the page a worker controlled never runs
+/// on with another build's worker). Lives as long as the page.
+pub fn watch_build(handler: impl Fn(BuildStatus) + 'static) {
+    let Some(window) = window() else { return };
+    if !has(&window.navigator(), "serviceWorker") {
+        return;
+    }
+    let container = window.navigator().service_worker();
+    let had_controller = container.controller().is_some();
+    let handler: Rc<dyn Fn(BuildStatus)> = Rc::new(handler);
+    let refresh = Rc::new(move || {
+        let handler = handler.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(status) = build_status().await {
+                handler(status);
+            }
+        });
+    });
+    let taken_over = {
+        let refresh = refresh.clone();
+        Closure::<dyn Fn()>::new(move || {
+            // The first worker claiming a fresh page changes nothing it runs.
+            if had_controller || UPDATING.with(Cell::get) {
+                reload();
+            } else {
+                refresh();
+            }
+        })
+    };
+    let told = Closure::<dyn Fn(web_sys::MessageEvent)>::new(|event: web_sys::MessageEvent| {
+        if message_type(&event.data()).as_deref() == Some("confab-reload") {
+            reload();
+        }
+    });
+    let _ = container
+        .add_event_listener_with_callback("controllerchange", taken_over.as_ref().unchecked_ref());
+    let _ = container.add_event_listener_with_callback("message", told.as_ref().unchecked_ref());
+    taken_over.forget();
+    told.forget();
+    let Ok(ready) = container.ready() else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(registration) = JsFuture::from(ready).await else {
+            return;
+        };
+        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
+        // A new build installing: its state changes (installed, activated) may make an update.
+        let installing = {
+            let refresh = refresh.clone();
+            let registration = registration.clone();
+            Closure::<dyn Fn()>::new(move || {
+                let Some(worker) = registration.installing() else {
+                    return;
+                };
+                let refresh = refresh.clone();
+                let changed = Closure::<dyn Fn()>::new(move || refresh());
+                let _ = worker.add_event_listener_with_callback(
+                    "statechange",
+                    changed.as_ref().unchecked_ref(),
+                );
+                changed.forget();
+            })
+        };
+        let _ = registration
+            .add_event_listener_with_callback("updatefound", installing.as_ref().unchecked_ref());
+        installing.forget();
+        refresh();
+    });
+}
+
+/// Runs the newer build: the worker holding it makes it the running one and takes over,
+/// and every Confab tab reloads into it.
+pub fn apply_update() {
+    UPDATING.with(|updating| updating.set(true));
+    let Some(window) = window() else { return };
+    let container = window.navigator().service_worker();
+    let Ok(ready) = container.ready() else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(registration) = JsFuture::from(ready).await else {
+            return;
+        };
+        let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
+        let Some(worker) = registration.waiting().or_else(|| container.controller()) else {
+            return;
+        };
+        let message = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&message, &"type".into(), &"confab-update".into());
+        if let Err(error) = worker.post_message(&message) {
+            warn(&format!("the update could not start: {error:?}"));
+        }
+    });
+}
+
+/// Asks the worker controlling this page which build runs and which is newest.
+async fn build_status() -> Option<BuildStatus> {
+    let container = window()?.navigator().service_worker();
+    let ready = JsFuture::from(container.ready().ok()?).await.ok()?;
+    let registration: web_sys::ServiceWorkerRegistration = ready.unchecked_into();
+    let waiting = registration
+        .waiting()
+        .is_some_and(|worker| worker.state() == web_sys::ServiceWorkerState::Installed);
+    let controller = container.controller()?;
+    let answer = ask(&controller, "confab-build").await?;
+    let field = |name: &str| {
+        js_sys::Reflect::get(&answer, &name.into())
+            .ok()
+            .and_then(|value| value.as_string())
+    };
+    let (running, newest) = (field("running"), field("newest"));
+    let newer_active = running.is_some() && newest.is_some() && running != newest;
+    Some(BuildStatus {
+        running,
+        update_ready: waiting || newer_active,
+    })
+}
+
+/// Posts `{type}` to `worker` with a reply port; resolves with the reply.
+async fn ask(worker: &web_sys::ServiceWorker, kind: &str) -> Option<JsValue> {
+    let channel = web_sys::MessageChannel::new().ok()?;
+    let port = channel.port1();
+    let reply = js_sys::Promise::new(&mut |resolve, _reject| {
+        let on_reply = Closure::once_into_js(move |event: web_sys::MessageEvent| {
+            let _ = resolve.call1(&JsValue::NULL, &event.data());
+        });
+        port.set_onmessage(Some(on_reply.unchecked_ref()));
+    });
+    let message = js_sys::Object::new();
+    js_sys::Reflect::set(&message, &"type".into(), &kind.into()).ok()?;
+    worker
+        .post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))
+        .ok()?;
+    let answer = JsFuture::from(reply).await.ok();
+    port.close();
+    answer
+}
+
+fn message_type(data: &JsValue) -> Option<String> {
+    js_sys::Reflect::get(data, &"type".into())
+        .ok()
+        .and_then(|kind| kind.as_string())
+}
+
+fn reload() {
+    if let Some(window) = window() {
+        let _ = window.location().reload();
+    }
 }
 
 fn has(object: &JsValue, name: &str) -> bool {

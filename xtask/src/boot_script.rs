@@ -1,10 +1,15 @@
 //! Moves Trunk's inline boot `<script>` out of `dist/index.html` into its own
 //! file, because the server's CSP (`script-src 'self' 'wasm-unsafe-eval'`)
-//! forbids inline script. Pure string work, so it is tested on Trunk's real
+//! forbids inline script, and pins what it loads with Subresource Integrity:
+//! the `<script>` tag carries the boot file's SHA-384, and the boot script
+//! fetches the wasm with its SHA-384 (Trunk 0.21 puts `integrity` only on its
+//! `<link>` preloads, which the glue import uses but wasm-bindgen's own fetch
+//! of the wasm does not). Pure string work, so it is tested on Trunk's real
 //! output; it fails loudly when that output changes shape.
 
 use anyhow::{Result, bail, ensure};
-use sha2::{Digest, Sha256};
+use base64::Engine as _;
+use sha2::{Digest, Sha256, Sha384};
 
 /// `index.html` rewritten, plus the script file it now references.
 #[derive(Debug)]
@@ -19,10 +24,15 @@ pub(crate) struct Externalized {
 
 /// Replaces the one inline module script that imports Trunk's wasm-bindgen
 /// glue (`import init ... from '<base>confab-<hash>.js'`) with
-/// `<script type="module" src="<base>boot-<hash>.js"></script>`, and strips
+/// `<script type="module" src="<base>boot-<hash>.js" integrity="sha384-...">`,
+/// makes that script fetch the wasm with its integrity (`file` reads a file
+/// of the build by its URL path, e.g. `/confab-<hash>_bg.wasm`), and strips
 /// every `nonce="..."` attribute. Errors if the boot script is missing or
 /// ambiguous, or if any other inline script remains (the CSP would block it).
-pub(crate) fn externalize(html: &str) -> Result<Externalized> {
+pub(crate) fn externalize(
+    html: &str,
+    file: &dyn Fn(&str) -> Result<Vec<u8>>,
+) -> Result<Externalized> {
     let html = strip_nonces(html)?;
     let scripts = find_scripts(&html)?;
     let mut boot = None;
@@ -54,7 +64,7 @@ pub(crate) fn externalize(html: &str) -> Result<Externalized> {
         "Trunk's boot script is not a module script: {open_tag}"
     );
 
-    let script = html[boot.body.clone()].trim().to_owned() + "\n";
+    let script = pin_wasm(&(html[boot.body.clone()].trim().to_owned() + "\n"), file)?;
     let base = glue_base(&script)?;
     let digest = Sha256::digest(script.as_bytes());
     let hash: String = digest
@@ -63,7 +73,10 @@ pub(crate) fn externalize(html: &str) -> Result<Externalized> {
         .map(|byte| format!("{byte:02x}"))
         .collect();
     let script_name = format!("boot-{hash}.js");
-    let tag = format!(r#"<script type="module" src="{base}{script_name}"></script>"#);
+    let integrity = sri(script.as_bytes());
+    let tag = format!(
+        r#"<script type="module" src="{base}{script_name}" integrity="{integrity}"></script>"#
+    );
     let html = format!(
         "{}{tag}{}",
         &html[..boot.whole.start],
@@ -74,6 +87,43 @@ pub(crate) fn externalize(html: &str) -> Result<Externalized> {
         script_name,
         script,
     })
+}
+
+/// The Subresource Integrity value of `bytes`: `sha384-<base64>`.
+pub(crate) fn sri(bytes: &[u8]) -> String {
+    let digest = Sha384::digest(bytes);
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// `init({ module_or_path: '/x_bg.wasm' })` ->
+/// `init({ module_or_path: new Request('/x_bg.wasm', { integrity: 'sha384-...' }) })`:
+/// wasm-bindgen's glue fetches a `Request` as given, so the browser checks the bytes.
+fn pin_wasm(script: &str, file: &dyn Fn(&str) -> Result<Vec<u8>>) -> Result<String> {
+    const KEY: &str = "module_or_path: '";
+    ensure!(
+        script.matches(KEY).count() == 1,
+        "Trunk's boot script does not pass `{KEY}...'` to init exactly once:\n{script}"
+    );
+    let Some(start) = script.find(KEY).map(|at| at + KEY.len()) else {
+        bail!("unreachable: {KEY} counted once")
+    };
+    let Some(len) = script[start..].find('\'') else {
+        bail!("unterminated wasm path in Trunk's boot script")
+    };
+    let path = &script[start..start + len];
+    ensure!(
+        path.starts_with('/') && path.ends_with(".wasm") && !path.contains(['\\', '"']),
+        "unexpected wasm path {path:?} in Trunk's boot script"
+    );
+    let integrity = sri(&file(path)?);
+    Ok(format!(
+        "{}module_or_path: new Request('{path}', {{ integrity: '{integrity}' }}){}",
+        &script[..start - KEY.len()],
+        &script[start + len + 1..]
+    ))
 }
 
 /// One `<script ...>...</script>` element, as byte ranges into the document.
@@ -214,7 +264,13 @@ fn glue_base(script: &str) -> Result<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::externalize;
+    use super::{externalize, sri};
+
+    /// The wasm file of the build, as `externalize` reads it.
+    fn wasm(path: &str) -> anyhow::Result<Vec<u8>> {
+        anyhow::ensure!(path == "/confab-b7434c1d1304434d_bg.wasm", "{path}");
+        Ok(b"\0asm the wasm".to_vec())
+    }
 
     /// `dist/index.html` as trunk 0.21.14 wrote it for this repo's index.html
     /// (with a Leptos counter as the app).
@@ -224,7 +280,7 @@ mod tests {
 
     #[test]
     fn moves_boot_script_out() {
-        let out = externalize(TRUNK_OUTPUT).unwrap();
+        let out = externalize(TRUNK_OUTPUT, &wasm).unwrap();
         assert!(out.script_name.starts_with("boot-") && out.script_name.ends_with(".js"));
         assert_eq!(out.script_name.len(), "boot-".len() + 16 + ".js".len());
         assert!(
@@ -233,10 +289,17 @@ mod tests {
             "{}",
             out.script
         );
-        assert!(out.script.contains("module_or_path: '/confab-"));
+        // The wasm is fetched with its integrity.
+        let pinned = format!(
+            "module_or_path: new Request('/confab-b7434c1d1304434d_bg.wasm', {{ integrity: '{}' }})",
+            sri(b"\0asm the wasm")
+        );
+        assert!(out.script.contains(&pinned), "{}", out.script);
+        // The tag carries the boot script's own integrity.
         let tag = format!(
-            r#"<script type="module" src="/{}"></script>"#,
-            out.script_name
+            r#"<script type="module" src="/{}" integrity="{}"></script>"#,
+            out.script_name,
+            sri(out.script.as_bytes())
         );
         assert!(out.html.contains(&tag), "{}", out.html);
         assert!(!out.html.contains("import init"));
@@ -247,20 +310,37 @@ mod tests {
     }
 
     #[test]
+    fn sri_is_sha384_in_base64() {
+        // `printf abc | openssl dgst -sha384 -binary | base64`
+        assert_eq!(
+            sri(b"abc"),
+            "sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn"
+        );
+    }
+
+    #[test]
+    fn fails_when_the_wasm_is_missing() {
+        let missing = |path: &str| -> anyhow::Result<Vec<u8>> { anyhow::bail!("no {path}") };
+        let err = externalize(TRUNK_OUTPUT, &missing).unwrap_err().to_string();
+        assert!(err.contains("no /confab-"), "{err}");
+    }
+
+    #[test]
     fn same_script_same_name() {
-        let first = externalize(TRUNK_OUTPUT).unwrap();
-        let second = externalize(TRUNK_OUTPUT).unwrap();
+        let first = externalize(TRUNK_OUTPUT, &wasm).unwrap();
+        let second = externalize(TRUNK_OUTPUT, &wasm).unwrap();
         assert_eq!(first.script_name, second.script_name);
-        let changed = externalize(&TRUNK_OUTPUT.replace("wasmBindings", "otherName")).unwrap();
+        let changed =
+            externalize(&TRUNK_OUTPUT.replace("wasmBindings", "otherName"), &wasm).unwrap();
         assert_ne!(first.script_name, changed.script_name);
     }
 
     #[test]
     fn strips_nonces() {
         assert_eq!(TRUNK_OUTPUT_NONCE.matches("nonce=").count(), 3);
-        let out = externalize(TRUNK_OUTPUT_NONCE).unwrap();
+        let out = externalize(TRUNK_OUTPUT_NONCE, &wasm).unwrap();
         assert!(!out.html.contains("nonce"), "{}", out.html);
-        let plain = externalize(TRUNK_OUTPUT).unwrap();
+        let plain = externalize(TRUNK_OUTPUT, &wasm).unwrap();
         assert_eq!(out.html, plain.html);
         assert_eq!(out.script, plain.script);
     }
@@ -279,24 +359,24 @@ mod tests {
     #[test]
     fn nonce_in_text_is_kept() {
         let html = TRUNK_OUTPUT.replace("<body>", r#"<body><p>a nonce="x" in text</p>"#);
-        let out = externalize(&html).unwrap();
+        let out = externalize(&html, &wasm).unwrap();
         assert!(out.html.contains(r#"<p>a nonce="x" in text</p>"#));
     }
 
     #[test]
     fn fails_without_boot_script() {
         let without = TRUNK_OUTPUT.replace("import init", "import start");
-        let err = externalize(&without).unwrap_err().to_string();
+        let err = externalize(&without, &wasm).unwrap_err().to_string();
         assert!(err.contains("not Trunk's boot script"), "{err}");
-        let processed = externalize(TRUNK_OUTPUT).unwrap().html;
-        let err = externalize(&processed).unwrap_err().to_string();
+        let processed = externalize(TRUNK_OUTPUT, &wasm).unwrap().html;
+        let err = externalize(&processed, &wasm).unwrap_err().to_string();
         assert!(err.contains("did Trunk change its output"), "{err}");
     }
 
     #[test]
     fn fails_on_other_inline_script() {
         let html = TRUNK_OUTPUT.replace("</head>", "<script>alert(1)</script></head>");
-        let err = externalize(&html).unwrap_err().to_string();
+        let err = externalize(&html, &wasm).unwrap_err().to_string();
         assert!(err.contains("alert(1)"), "{err}");
     }
 }

@@ -1,6 +1,15 @@
 //! `cargo xtask build`: release `dist/` via trunk, the boot script moved out
-//! of `index.html` (see [`crate::boot_script`]), the service worker's precache
-//! list filled in (see [`crate::service_worker`]), then the release server.
+//! of `index.html` with Subresource Integrity (see [`crate::boot_script`]), the
+//! service worker's shell and the build's fingerprint filled in (see
+//! [`crate::service_worker`]), then the release server.
+//!
+//! Reproducible: the same commit gives the same `dist/`, byte for byte, in any
+//! directory. Workspace paths reach rustc relative; the one absolute path that
+//! would end up in the wasm (panic locations of dependencies, under
+//! `CARGO_HOME`) is remapped to `/cargo`; trunk names files by content; nothing
+//! records a time. `--check-reproducible` proves it: two clean checkouts of
+//! `HEAD` in different directories, each built with its own target directory,
+//! must give the same fingerprint, and no file may name either directory.
 
 use std::{
     fs,
@@ -9,49 +18,191 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail, ensure};
 use flate2::{Compression, write::GzEncoder};
 use xshell::{Shell, cmd};
 
-use crate::{boot_script, service_worker};
+use crate::{boot_script, install, service_worker};
 
-/// Builds the app into `dist` (normally `<root>/dist`). Expects
-/// [`crate::install::run`] to have set up `sh`.
+/// Builds the app into `dist` (normally `<root>/dist`), then the server.
+/// Expects [`crate::install::run`] to have set up `sh`.
 pub(crate) fn run(sh: &Shell, root: &Path, dist: &Path) -> Result<()> {
     let started = Instant::now();
+    let fingerprint = app(sh, root, dist)?;
+    cmd!(sh, "cargo build --release -p confab-server")
+        .run()
+        .context("building confab-server failed")?;
+    println!("build: {}", page_size_summary(dist)?);
+    println!(
+        "build: fingerprint {} (sha256 of `sha256sum` over dist/ but sw.js; see xtask/src/service_worker.rs)",
+        service_worker::grouped(&fingerprint)
+    );
+    println!("build: done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `cargo xtask build --check-reproducible`: builds the committed `HEAD` twice,
+/// from clean checkouts under `<root>/target/reproducible/` in directories of
+/// different depth, each with its own (empty) target directory, and fails
+/// unless both `dist/`s have the same fingerprint and neither names its
+/// checkout or `CARGO_HOME`.
+pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
+    let started = Instant::now();
+    let dirty = cmd!(sh, "git -C {root} status --porcelain --untracked-files=no")
+        .quiet()
+        .read()?;
+    if !dirty.trim().is_empty() {
+        println!("build: note: uncommitted changes are not part of the check (it builds HEAD)");
+    }
+    let commit = cmd!(sh, "git -C {root} rev-parse HEAD").quiet().read()?;
+    let base = root.join("target").join("reproducible");
+    let _ = fs::remove_dir_all(&base);
+    let checkouts = [base.join("one"), base.join("two").join("deeper")];
+    let archive = base.join("head.tar");
+    fs::create_dir_all(&base)?;
+    cmd!(
+        sh,
+        "git -C {root} archive --format=tar -o {archive} {commit}"
+    )
+    .run()?;
+    let mut results = Vec::new();
+    for checkout in &checkouts {
+        let build_started = Instant::now();
+        fs::create_dir_all(checkout)?;
+        cmd!(sh, "tar -xf {archive} -C {checkout}").run()?;
+        let dist = checkout.join("dist");
+        let _dir = sh.push_dir(checkout);
+        let _target = sh.push_env("CARGO_TARGET_DIR", checkout.join("target"));
+        let fingerprint = app(sh, checkout, &dist)
+            .with_context(|| format!("building in {}", checkout.display()))?;
+        println!(
+            "build: {} gave {} in {:.0}s",
+            checkout.display(),
+            service_worker::grouped(&fingerprint),
+            build_started.elapsed().as_secs_f64()
+        );
+        results.push((checkout.clone(), dist, fingerprint));
+    }
+    let cargo_home = install::cargo_home()?;
+    for (checkout, dist, _) in &results {
+        for (path, bytes) in dist_files(dist)? {
+            for leak in [&**checkout, root, &cargo_home] {
+                let leak = leak.to_string_lossy();
+                ensure!(
+                    !contains(&bytes, leak.as_bytes()),
+                    "{path} of the build in {} names {leak}: a path reached the build",
+                    checkout.display()
+                );
+            }
+        }
+    }
+    let (first, second) = (&results[0], &results[1]);
+    if first.2 != second.2 {
+        let (one, two) = (dist_files(&first.1)?, dist_files(&second.1)?);
+        let one_listing = service_worker::listing(&one);
+        let two_listing = service_worker::listing(&two);
+        let differ: Vec<&str> = one_listing
+            .lines()
+            .filter(|line| !two_listing.lines().any(|other| other == *line))
+            .collect();
+        bail!(
+            "not reproducible: {} and {} differ in\n{}\n(other side:\n{})",
+            first.1.display(),
+            second.1.display(),
+            differ.join("\n"),
+            two_listing
+                .lines()
+                .filter(|line| !one_listing.lines().any(|other| other == *line))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    println!(
+        "build: reproducible: two clean checkouts of {} give fingerprint {} ({:.0}s)",
+        &commit[..12.min(commit.len())],
+        service_worker::grouped(&first.2),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The app alone: trunk into `dist`, then the post-processing. Returns the
+/// build's fingerprint. `root` is the checkout `sh` runs in.
+fn app(sh: &Shell, root: &Path, dist: &Path) -> Result<String> {
     // trunk's tool-download cache would land in ~/.cache/trunk (RECIPE pitfall 8).
     let cache = root.join("target").join("trunk-cache");
     cmd!(sh, "trunk build --release --dist {dist}")
         .env("XDG_CACHE_HOME", &cache)
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            wasm_rustflags(root)?.join("\x1f"),
+        )
         .run()
         .context("trunk build failed")?;
 
     let index = dist.join("index.html");
     let html =
         fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
-    let out = boot_script::externalize(&html)
+    let read = |url_path: &str| -> Result<Vec<u8>> {
+        let path = dist.join(url_path.trim_start_matches('/'));
+        fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let out = boot_script::externalize(&html, &read)
         .with_context(|| format!("post-processing {}", index.display()))?;
     fs::write(dist.join(&out.script_name), &out.script)?;
     fs::write(&index, &out.html)?;
     println!(
-        "build: moved the inline boot script to {}",
+        "build: moved the inline boot script to {} (with integrity)",
         dist.join(&out.script_name).display()
     );
-    fill_service_worker(dist)?;
-
-    cmd!(sh, "cargo build --release -p confab-server")
-        .run()
-        .context("building confab-server failed")?;
-    println!("build: {}", page_size_summary(dist)?);
-    println!("build: done in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(())
+    fill_service_worker(dist)
 }
 
-/// Writes the precache list and version into `dist/sw.js`.
-fn fill_service_worker(dist: &Path) -> Result<()> {
+/// The rustflags of the wasm build: those `.cargo/config.toml` gives the wasm
+/// target (`CARGO_ENCODED_RUSTFLAGS` replaces them, so they are repeated), and
+/// `CARGO_HOME` remapped to `/cargo` (the same string in every checkout, so
+/// cargo's hashes do not depend on the checkout either).
+fn wasm_rustflags(root: &Path) -> Result<Vec<String>> {
+    let config_path = root.join(".cargo").join("config.toml");
+    let config: toml::Table = fs::read_to_string(&config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?
+        .parse()
+        .with_context(|| format!("parsing {}", config_path.display()))?;
+    let mut flags: Vec<String> = config
+        .get("target")
+        .and_then(|target| target.get(install::WASM_TARGET))
+        .and_then(|wasm| wasm.get("rustflags"))
+        .and_then(|flags| flags.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|flag| flag.as_str().map(str::to_owned))
+        .collect();
+    let cargo_home = install::cargo_home()?;
+    let real = fs::canonicalize(&cargo_home).unwrap_or_else(|_| cargo_home.clone());
+    for home in [&cargo_home, &real] {
+        let flag = format!("--remap-path-prefix={}=/cargo", home.display());
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    Ok(flags)
+}
+
+/// Writes the shell and fingerprint into `dist/sw.js`; returns the fingerprint.
+fn fill_service_worker(dist: &Path) -> Result<String> {
     let worker = dist.join(service_worker::FILE_NAME);
     let template =
         fs::read_to_string(&worker).with_context(|| format!("reading {}", worker.display()))?;
+    let files = dist_files(dist)?;
+    let filled = service_worker::fill(&template, &files)
+        .with_context(|| format!("filling in {}", worker.display()))?;
+    fs::write(&worker, filled)?;
+    println!("build: the service worker keeps {} files", files.len() - 1);
+    Ok(service_worker::fingerprint(&files))
+}
+
+/// Every file under `dist` as `(path with '/' separators, bytes)`.
+fn dist_files(dist: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut paths = Vec::new();
     collect_files(dist, &mut paths)?;
     let mut files = Vec::new();
@@ -65,14 +216,14 @@ fn fill_service_worker(dist: &Path) -> Result<()> {
             .collect();
         files.push((name.join("/"), fs::read(&path)?));
     }
-    let filled = service_worker::fill(&template, &files)
-        .with_context(|| format!("filling in {}", worker.display()))?;
-    fs::write(&worker, filled)?;
-    println!(
-        "build: the service worker precaches {} files",
-        files.len() - 1
-    );
-    Ok(())
+    Ok(files)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// One line with the raw and `gzip -9` sizes of what a browser downloads for
@@ -142,7 +293,14 @@ fn thousands(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::{contains, thousands};
+
+    #[test]
+    fn finds_a_path_in_bytes() {
+        assert!(contains(b"at /root/.cargo/registry/x.rs", b"/root/.cargo"));
+        assert!(!contains(b"at /cargo/registry/x.rs", b"/root/.cargo"));
+        assert!(!contains(b"anything", b""));
+    }
 
     #[test]
     fn thousands_groups_digits() {

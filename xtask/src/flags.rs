@@ -14,11 +14,16 @@ xflags::xflags! {
             optional --browser
         }
         /// Release build: `trunk build --release` into `dist/` (then move the
-        /// inline boot script into `dist/boot-<hash>.js` and fill in the service
-        /// worker's precache list), then the server.
+        /// inline boot script into `dist/boot-<hash>.js` with its integrity and
+        /// fill in the service worker's shell and the build's fingerprint), then
+        /// the server. Reproducible: it prints the fingerprint to compare.
         cmd build {
             /// Where the app goes (default `dist/` in the repository).
             optional --dist dist: PathBuf
+            /// Instead: build the committed HEAD twice, from clean checkouts in two
+            /// directories under target/reproducible/ with empty target
+            /// directories, and fail unless both give the same fingerprint.
+            optional --check-reproducible
         }
         /// Draw the app icons of the web app manifest into `assets/icons/`.
         cmd icons {}

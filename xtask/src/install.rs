@@ -230,7 +230,7 @@ pub(crate) fn is_root(sh: &Shell) -> bool {
         .is_ok_and(|uid| uid.trim() == "0")
 }
 
-fn cargo_home() -> Result<PathBuf> {
+pub(crate) fn cargo_home() -> Result<PathBuf> {
     if let Some(home) = env::var_os("CARGO_HOME") {
         return Ok(PathBuf::from(home));
     }

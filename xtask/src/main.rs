@@ -53,6 +53,9 @@ fn run() -> Result<()> {
         }
         XtaskCmd::Build(cmd) => {
             install::run(&sh, &root, install::Browser::NotNeeded)?;
+            if cmd.check_reproducible {
+                return build::check_reproducible(&sh, &root);
+            }
             let dist = match cmd.dist {
                 Some(dist) => std::env::current_dir()?.join(dist),
                 None => root.join("dist"),

@@ -1,57 +1,101 @@
-//! Fills in `dist/sw.js` (from `assets/sw.js`) after the build: the list of files the
-//! service worker precaches (the app shell, whose hashed names exist only once Trunk
-//! ran) and a version derived from their bytes, so every build that changes any of them
-//! gets a new worker and a new cache. Pure, so it is tested without a build.
+//! Fills in `dist/sw.js` (from `assets/sw.js`) after the build: the app shell the service
+//! worker keeps (every file of `dist/` but the worker itself, each with its SHA-256) and
+//! the build's fingerprint, which names the worker's cache and which the Security panel
+//! shows. Pure, so it is tested without a build.
+//!
+//! The fingerprint, precisely: the SHA-256 of the shell's `sha256sum` listing, i.e. of
+//! the lines `<sha256 of the file, 64 lowercase hex>  <path inside dist/>\n`, one per
+//! shell file, sorted by path (bytewise, `/` as separator). Anyone can recompute it:
+//! `cd dist && find . -type f ! -path ./sw.js -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum`.
 
 use anyhow::{Result, ensure};
 use sha2::{Digest, Sha256};
 
-/// The placeholder `assets/sw.js` holds where the version goes (a JS string literal).
-pub(crate) const VERSION_PLACEHOLDER: &str = "\"__CONFAB_SW_VERSION__\"";
-/// The placeholder `assets/sw.js` holds where the precache list goes (a JS array).
+/// The placeholder `assets/sw.js` holds where the fingerprint goes (a JS string literal).
+pub(crate) const BUILD_PLACEHOLDER: &str = "\"__CONFAB_SW_BUILD__\"";
+/// The placeholder `assets/sw.js` holds where the shell goes (a JS array of
+/// `[path, sha256 hex]` pairs).
 pub(crate) const SHELL_PLACEHOLDER: &str = "[\"__CONFAB_SW_SHELL__\"]";
-/// The worker's own file name in `dist/` (never precached: browsers fetch it themselves).
+/// The worker's own file name in `dist/` (not in the shell: browsers fetch it themselves,
+/// and it holds the fingerprint).
 pub(crate) const FILE_NAME: &str = "sw.js";
 
-/// `template` (the worker as Trunk copied it) with the precache list and version filled
-/// in. `files` are `(path inside dist with '/' separators, bytes)`, in any order; the
-/// worker itself is left out of the list. Errors if a placeholder is missing or repeated
-/// (the worker and this code disagree), or if the shell lacks `index.html`.
+/// `template` (the worker as Trunk copied it) with the shell and fingerprint filled in.
+/// `files` are `(path inside dist with '/' separators, bytes)`, in any order; the worker
+/// itself is left out. Errors if a placeholder is missing or repeated (the worker and
+/// this code disagree), or if the shell lacks `index.html`.
 pub(crate) fn fill(template: &str, files: &[(String, Vec<u8>)]) -> Result<String> {
-    for placeholder in [VERSION_PLACEHOLDER, SHELL_PLACEHOLDER] {
+    for placeholder in [BUILD_PLACEHOLDER, SHELL_PLACEHOLDER] {
         ensure!(
             template.matches(placeholder).count() == 1,
             "{FILE_NAME} must hold {placeholder} exactly once (was it already filled in?)"
         );
     }
-    let mut shell: Vec<&(String, Vec<u8>)> =
-        files.iter().filter(|(path, _)| path != FILE_NAME).collect();
-    shell.sort_by(|a, b| a.0.cmp(&b.0));
+    let shell = shell(files);
     ensure!(
         shell.iter().any(|(path, _)| path == "index.html"),
         "no index.html among the built files"
     );
-    let mut hasher = Sha256::new();
-    for (path, bytes) in &shell {
-        hasher.update((path.len() as u64).to_be_bytes());
-        hasher.update(path.as_bytes());
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(bytes);
-    }
-    let version: String = hasher
-        .finalize()
+    let entries: Vec<String> = shell
         .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
+        .map(|(path, sha256)| {
+            format!(
+                "[{}, {}]",
+                js_string(&format!("/{path}")),
+                js_string(sha256)
+            )
+        })
         .collect();
-    let urls: Vec<String> = shell
-        .iter()
-        .map(|(path, _)| js_string(&format!("/{path}")))
-        .collect();
-    let list = format!("[\n  {},\n]", urls.join(",\n  "));
+    let list = format!("[\n  {},\n]", entries.join(",\n  "));
     Ok(template
-        .replace(VERSION_PLACEHOLDER, &js_string(&version))
+        .replace(BUILD_PLACEHOLDER, &js_string(&fingerprint_of(&shell)))
         .replace(SHELL_PLACEHOLDER, &list))
+}
+
+/// The build's fingerprint (see the module doc), 64 lowercase hex digits.
+pub(crate) fn fingerprint(files: &[(String, Vec<u8>)]) -> String {
+    fingerprint_of(&shell(files))
+}
+
+/// The shell's `sha256sum` listing (see the module doc).
+pub(crate) fn listing(files: &[(String, Vec<u8>)]) -> String {
+    listing_of(&shell(files))
+}
+
+/// `a1b2c3d4e5f6...` -> `a1b2 c3d4 e5f6 ...`, as the Security panel shows it.
+pub(crate) fn grouped(fingerprint: &str) -> String {
+    let chars: Vec<char> = fingerprint.chars().collect();
+    let groups: Vec<String> = chars
+        .chunks(4)
+        .map(|group| group.iter().collect())
+        .collect();
+    groups.join(" ")
+}
+
+/// `(path, sha256 hex)` of every shell file, sorted by path.
+fn shell(files: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
+    let mut shell: Vec<(String, String)> = files
+        .iter()
+        .filter(|(path, _)| path != FILE_NAME)
+        .map(|(path, bytes)| (path.clone(), hex(&Sha256::digest(bytes))))
+        .collect();
+    shell.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    shell
+}
+
+fn listing_of(shell: &[(String, String)]) -> String {
+    shell
+        .iter()
+        .map(|(path, sha256)| format!("{sha256}  {path}\n"))
+        .collect()
+}
+
+fn fingerprint_of(shell: &[(String, String)]) -> String {
+    hex(&Sha256::digest(listing_of(shell).as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A double-quoted JS string literal (file names are plain, but be safe).
@@ -71,7 +115,7 @@ fn js_string(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{SHELL_PLACEHOLDER, VERSION_PLACEHOLDER, fill};
+    use super::{BUILD_PLACEHOLDER, SHELL_PLACEHOLDER, fill, fingerprint, grouped, listing};
 
     /// The real worker, as committed.
     const TEMPLATE: &str = include_str!("../../assets/sw.js");
@@ -96,36 +140,44 @@ mod tests {
         .collect()
     }
 
-    /// The precache list as the filled worker spells it.
-    fn shell_of(worker: &str) -> Vec<String> {
+    /// The shell as the filled worker spells it: `(path, sha256)`.
+    fn shell_of(worker: &str) -> Vec<(String, String)> {
         let start = worker.find("const SHELL = [").expect("SHELL") + "const SHELL = [".len();
-        let end = start + worker[start..].find(']').expect("]");
+        let end = start + worker[start..].find("\n];").expect("];");
         worker[start..end]
-            .split(',')
-            .map(|item| item.trim().trim_matches('"').to_owned())
+            .split("],")
+            .map(|item| item.trim().trim_start_matches('[').trim_end_matches(']'))
             .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (path, sha256) = item.split_once(", ").expect("pair");
+                (
+                    path.trim_matches('"').to_owned(),
+                    sha256.trim_matches('"').to_owned(),
+                )
+            })
             .collect()
     }
 
-    fn version_of(worker: &str) -> String {
-        let start = worker.find("const VERSION = \"").expect("VERSION") + 17;
-        worker[start..start + 16].to_owned()
+    fn build_of(worker: &str) -> String {
+        let start = worker.find("const BUILD = \"").expect("BUILD") + 15;
+        worker[start..start + 64].to_owned()
     }
 
     #[test]
     fn the_committed_worker_has_both_placeholders() {
-        assert_eq!(TEMPLATE.matches(VERSION_PLACEHOLDER).count(), 1);
+        assert_eq!(TEMPLATE.matches(BUILD_PLACEHOLDER).count(), 1);
         assert_eq!(TEMPLATE.matches(SHELL_PLACEHOLDER).count(), 1);
-        assert!(TEMPLATE.contains(&format!("const VERSION = {VERSION_PLACEHOLDER};")));
+        assert!(TEMPLATE.contains(&format!("const BUILD = {BUILD_PLACEHOLDER};")));
         assert!(TEMPLATE.contains(&format!("const SHELL = {SHELL_PLACEHOLDER};")));
     }
 
     #[test]
-    fn lists_the_whole_shell_sorted_without_the_worker() {
+    fn lists_the_whole_shell_sorted_with_hashes_without_the_worker() {
         let worker = fill(TEMPLATE, &dist()).unwrap();
         let shell = shell_of(&worker);
+        let paths: Vec<&str> = shell.iter().map(|(path, _)| path.as_str()).collect();
         assert_eq!(
-            shell,
+            paths,
             [
                 "/boot-0f022d02ea5b184b.js",
                 "/confab-acb03924f5b82540.js",
@@ -140,32 +192,55 @@ mod tests {
                 "/manifest.webmanifest",
             ]
         );
-        assert!(!worker.contains("__CONFAB_SW_"), "{worker}");
-        let version = version_of(&worker);
-        assert!(
-            version.len() == 16 && version.chars().all(|c| c.is_ascii_hexdigit()),
-            "{version}"
+        // `printf '<html>' | sha256sum`
+        assert_eq!(
+            shell[8].1,
+            "b7d082ee12e91b756ea22e8513b8594eebcf5d39fab813da3cb55794dc888ad7"
         );
+        assert!(!worker.contains("__CONFAB_SW_"), "{worker}");
+        assert_eq!(build_of(&worker), fingerprint(&dist()));
         // Filled once, it cannot be filled again by mistake.
         assert!(fill(&worker, &dist()).is_err());
     }
 
     #[test]
-    fn version_follows_every_byte_and_name_but_not_the_order() {
-        let first = version_of(&fill(TEMPLATE, &dist()).unwrap());
+    fn fingerprint_is_the_sha256_of_the_sha256sum_listing() {
+        let files: Vec<(String, Vec<u8>)> = [("index.html", "a\n"), ("b/c.js", ""), ("sw.js", "x")]
+            .into_iter()
+            .map(|(path, bytes)| (path.to_owned(), bytes.as_bytes().to_vec()))
+            .collect();
+        // What `sha256sum b/c.js index.html` prints for these files.
+        let expected_listing = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b/c.js\n\
+             87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7  index.html\n";
+        assert_eq!(listing(&files), expected_listing);
+        // `printf '%s' "$listing" | sha256sum`
+        assert_eq!(
+            fingerprint(&files),
+            "cd432ad98f4508dc866aeeab66dc15cb822ac18483c474da3c956c1dcee75d6a"
+        );
+    }
+
+    #[test]
+    fn fingerprint_follows_every_byte_and_name_but_not_the_order() {
+        let first = fingerprint(&dist());
         let mut reversed = dist();
         reversed.reverse();
-        assert_eq!(first, version_of(&fill(TEMPLATE, &reversed).unwrap()));
+        assert_eq!(first, fingerprint(&reversed));
         let mut changed = dist();
         changed[3].1.push(0);
-        assert_ne!(first, version_of(&fill(TEMPLATE, &changed).unwrap()));
+        assert_ne!(first, fingerprint(&changed));
         let mut renamed = dist();
         renamed[4].0 = "main-0000000000000000.css".into();
-        assert_ne!(first, version_of(&fill(TEMPLATE, &renamed).unwrap()));
-        // The worker's own bytes do not count: the version is the shell's.
+        assert_ne!(first, fingerprint(&renamed));
+        // The worker's own bytes do not count: the fingerprint is the shell's.
         let mut other_worker = dist();
         other_worker.last_mut().unwrap().1.push(b'\n');
-        assert_eq!(first, version_of(&fill(TEMPLATE, &other_worker).unwrap()));
+        assert_eq!(first, fingerprint(&other_worker));
+    }
+
+    #[test]
+    fn groups_of_four() {
+        assert_eq!(grouped("0123456789abcdef01"), "0123 4567 89ab cdef 01");
     }
 
     #[test]
