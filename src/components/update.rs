@@ -64,3 +64,7 @@ pub fn grouped(fingerprint: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "update_tests.rs"]
+mod tests;

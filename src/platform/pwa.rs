@@ -313,7 +313,7 @@ pub fn watch_build(handler: impl Fn(BuildStatus) + 'static) {
     let container = window.navigator().service_worker();
     let had_controller = container.controller().is_some();
     let handler: Rc<dyn Fn(BuildStatus)> = Rc::new(handler);
-    let refresh = Rc::new(move || {
+    let refresh: Rc<dyn Fn()> = Rc::new(move || {
         let handler = handler.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if let Some(status) = build_status().await {
@@ -348,28 +348,30 @@ pub fn watch_build(handler: impl Fn(BuildStatus) + 'static) {
             return;
         };
         let registration: web_sys::ServiceWorkerRegistration = registration.unchecked_into();
-        // A new build installing: its state changes (installed, activated) may make an update.
+        // A new build installing (now, or found later): its state changes may make an update.
+        follow_installing(&registration, &refresh);
         let installing = {
             let refresh = refresh.clone();
             let registration = registration.clone();
-            Closure::<dyn Fn()>::new(move || {
-                let Some(worker) = registration.installing() else {
-                    return;
-                };
-                let refresh = refresh.clone();
-                let changed = Closure::<dyn Fn()>::new(move || refresh());
-                let _ = worker.add_event_listener_with_callback(
-                    "statechange",
-                    changed.as_ref().unchecked_ref(),
-                );
-                changed.forget();
-            })
+            Closure::<dyn Fn()>::new(move || follow_installing(&registration, &refresh))
         };
         let _ = registration
             .add_event_listener_with_callback("updatefound", installing.as_ref().unchecked_ref());
         installing.forget();
         refresh();
     });
+}
+
+/// Calls `refresh` on every state change of the worker `registration` is installing.
+fn follow_installing(registration: &web_sys::ServiceWorkerRegistration, refresh: &Rc<dyn Fn()>) {
+    let Some(worker) = registration.installing() else {
+        return;
+    };
+    let refresh = refresh.clone();
+    let changed = Closure::<dyn Fn()>::new(move || refresh());
+    let _ =
+        worker.add_event_listener_with_callback("statechange", changed.as_ref().unchecked_ref());
+    changed.forget();
 }
 
 /// Runs the newer build: the worker holding it makes it the running one and takes over,
