@@ -21,7 +21,7 @@ mod replica;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::socket::Message;
@@ -50,6 +50,9 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const NODE_SILENCE: Duration = Duration::from_millis(3500);
 /// Notes from the hub waiting for the cluster task.
 pub(crate) const OUTGOING_QUEUE_LEN: usize = 16 * 1024;
+/// Bytes of signals and relay envelopes waiting for the cluster task (within the part of
+/// `--memory-budget` not given to the connections' queues and the database's cache).
+const OUTGOING_QUEUE_BYTES: usize = 32 << 20;
 
 /// What the hub and the connections ask the cluster task to tell other nodes.
 #[derive(Debug)]
@@ -73,6 +76,17 @@ pub(crate) enum Outgoing {
     },
 }
 
+impl Outgoing {
+    /// What the note holds that a client sent: a signal's data, a relay envelope.
+    fn cost(&self) -> usize {
+        match self {
+            Outgoing::Signal { note, .. } => note.data.len(),
+            Outgoing::Relay { envelope, .. } => envelope.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// The connections' handle on the cluster.
 pub(crate) struct Cluster {
     outgoing: mpsc::Sender<Outgoing>,
@@ -83,6 +97,8 @@ pub(crate) struct Cluster {
 /// What the link knows, shared with `/metrics`.
 #[derive(Debug, Default)]
 struct LinkState {
+    /// Bytes of the notes waiting in the outgoing queue (see [`Outgoing::cost`]).
+    queued_bytes: AtomicUsize,
     is_connected: AtomicBool,
     published: AtomicU64,
     publish_failures: AtomicU64,
@@ -167,9 +183,24 @@ impl Cluster {
         Ok((cluster, task))
     }
 
-    /// Queues a message for another node; false if the queue is full (dropped).
+    /// Queues a message for another node; false if the queue is full, in notes or in
+    /// bytes (dropped).
     pub(crate) fn send(&self, note: Outgoing) -> bool {
-        self.outgoing.try_send(note).is_ok()
+        let cost = note.cost();
+        let queued = &self.state.queued_bytes;
+        let taken = queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+            total
+                .checked_add(cost)
+                .filter(|&after| after <= OUTGOING_QUEUE_BYTES)
+        });
+        if taken.is_err() {
+            return false;
+        }
+        let is_sent = self.outgoing.try_send(note).is_ok();
+        if !is_sent {
+            queued.fetch_sub(cost, Ordering::Relaxed);
+        }
+        is_sent
     }
 
     /// The mailbox's replication.
@@ -292,6 +323,9 @@ impl Link {
     }
 
     async fn handle_outgoing(&mut self, note: Outgoing) {
+        self.state
+            .queued_bytes
+            .fetch_sub(note.cost(), Ordering::Relaxed);
         match note {
             Outgoing::RoomOpened(room) => {
                 match self.client.subscribe(room_subject(room)).await {
