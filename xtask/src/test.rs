@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every suite, in order: native tests, confab-core on
 //! wasm32 (plus a check for `"env"` imports), the app's browser tests, and
-//! (unless `--fast`) the end-to-end tests against a release build. Browser
-//! steps run in a loopback-only network namespace.
+//! (unless `--fast`) the end-to-end tests against a release build and the
+//! reproducible-build check. Browser steps run in a loopback-only network
+//! namespace.
 
 use std::{
     fs,
@@ -34,7 +35,7 @@ const CHROME_ARGS: &[&str] = &[
 
 pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
-    let mut steps = Steps::new("test", if fast { 3 } else { 4 });
+    let mut steps = Steps::new("test", if fast { 3 } else { 5 });
     steps.run(
         "native: cargo test -p confab-core -p confab-server -p confab-load -p xtask",
         || {
@@ -58,6 +59,12 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
         steps.run(
             "end-to-end: release build, cargo test -p confab-e2e",
             || e2e(sh, root),
+        );
+        // Two clean release builds: 24 min each on this 2-core machine while ~7 other
+        // builds shared it; CI's budget (90 min, ~23 used) holds both.
+        steps.run(
+            "reproducible: two clean checkouts of HEAD give one fingerprint",
+            || crate::build::check_reproducible(sh, root),
         );
     }
     steps.finish()
