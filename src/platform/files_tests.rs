@@ -38,7 +38,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 /// A store on a new IndexedDB database; delete it with [`delete`] after dropping the store.
 async fn test_store(test: &str) -> (BrowserStore, String) {
     let name = format!("confab-test-{test}-{}", hex(&entropy::seed()[..6]));
-    let store = Store::open_database(&name, Some("pass"), FAST)
+    let store = Store::open_database(&name, Some("store pass"), FAST)
         .await
         .unwrap();
     (store, name)

@@ -57,7 +57,10 @@
 //! With a passphrase, the data key is stored wrapped under Argon2id (default costs
 //! [`KdfParams::OWASP`]: 19 MiB, 2 passes); without one it is stored as is, so the records are
 //! only as private as the browser profile. [`Store::set_passphrase`] re-wraps the data key
-//! and touches no record. An empty passphrase means none.
+//! and touches no record. An empty passphrase means none. A passphrase being chosen
+//! (here or for an export) must pass core's check ([`vault::passphrase`]): very weak ones
+//! are [`StoreError::WeakPassphrase`]. Exports use [`KdfParams::EXPORT`] (64 MiB, 3
+//! passes): the file can be attacked offline.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -117,6 +120,10 @@ pub enum StoreError {
     /// The browser refused to store more for this site.
     #[error("the browser's storage for this site is full")]
     QuotaExceeded,
+    /// A passphrase being chosen (for the profile or an export) is too easy to guess; the
+    /// text says why. Nothing changed.
+    #[error("{0}")]
+    WeakPassphrase(vault::WeakPassphrase),
     /// Another tab holds this profile; only one tab may write it.
     #[error("Confab is open in another tab")]
     OtherTab,
@@ -140,6 +147,7 @@ impl From<VaultError> for StoreError {
         match error {
             VaultError::WrongPassphrase => StoreError::WrongPassphrase,
             VaultError::PassphraseRequired => StoreError::Locked,
+            VaultError::WeakPassphrase(why) => StoreError::WeakPassphrase(why),
             other => StoreError::Corrupt(other.to_string()),
         }
     }
@@ -258,6 +266,8 @@ pub struct Store<B> {
     backend: B,
     vault: RefCell<Vault>,
     kdf: KdfParams,
+    /// Argon2 costs of exported files ([`KdfParams::EXPORT`] in the app).
+    export_kdf: KdfParams,
     protected: Cell<bool>,
     /// Next sequence number per room, once looked up. Only one tab writes (the lock), so
     /// the cache stays true.
@@ -265,10 +275,12 @@ pub struct Store<B> {
 }
 
 impl Store<IdbBackend> {
-    /// Opens the app's profile ([`DB_NAME`]) with the default Argon2 costs. See
-    /// [`Store::open_backend`] for what `passphrase` does.
+    /// Opens the app's profile ([`DB_NAME`]) with the default Argon2 costs, and
+    /// [`KdfParams::EXPORT`] for exports. See [`Store::open_backend`] for what
+    /// `passphrase` does.
     pub async fn open(passphrase: Option<&str>) -> Result<BrowserStore, StoreError> {
-        Store::open_database(DB_NAME, passphrase, KdfParams::default()).await
+        let store = Store::open_database(DB_NAME, passphrase, KdfParams::default()).await?;
+        Ok(store.with_export_kdf(KdfParams::EXPORT))
     }
 
     /// Opens the profile in database `name` (tests use their own), creating or upgrading
@@ -309,6 +321,7 @@ impl Store<IdbBackend> {
             backend: IdbBackend::open_in_worker(name).await?,
             vault: RefCell::new(vault),
             kdf: KdfParams::default(),
+            export_kdf: KdfParams::EXPORT,
             protected: Cell::new(false),
             next_seq: RefCell::new(HashMap::new()),
         })
@@ -324,7 +337,8 @@ impl<B: Backend> Store<B> {
     /// - Empty backend: a new data key, wrapped under `passphrase` if there is one.
     ///
     /// `kdf` sets the Argon2 costs for passphrases set from now on (here, by
-    /// [`Store::set_passphrase`] and by [`Store::export`]); a stored key keeps its own.
+    /// [`Store::set_passphrase`], and by [`Store::export`] unless
+    /// [`Store::with_export_kdf`] says otherwise); a stored key keeps its own.
     pub async fn open_backend(
         backend: B,
         passphrase: Option<&str>,
@@ -350,9 +364,16 @@ impl<B: Backend> Store<B> {
             backend,
             vault: RefCell::new(vault),
             kdf,
+            export_kdf: kdf,
             protected: Cell::new(protected),
             next_seq: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// This store, exporting with `params` (until now: the costs it was opened with).
+    pub fn with_export_kdf(mut self, params: KdfParams) -> Store<B> {
+        self.export_kdf = params;
+        self
     }
 
     /// Whether a passphrase protects the profile.
@@ -573,9 +594,12 @@ impl<B: Backend> Store<B> {
     /// The whole profile (profile, rooms, events, contacts; not the data key, and not the
     /// `files` and `chunks` stores: files can be huge, and an export must fit in memory) as
     /// one file, encrypted under `passphrase` with Argon2id and XChaCha20-Poly1305 (format:
-    /// [`confab_core::vault::export_profile`]). Takes one Argon2id run. Each object store
+    /// [`confab_core::vault::export_profile`]). Takes one Argon2id run. A passphrase too
+    /// easy to guess is [`StoreError::WeakPassphrase`]. Each object store
     /// is read in its own transaction, so export while nothing is being written.
     pub async fn export(&self, passphrase: &str) -> Result<Vec<u8>, StoreError> {
+        // Before reading everything (core checks again).
+        vault::passphrase::check(passphrase).map_err(StoreError::WeakPassphrase)?;
         let mut records = Vec::new();
         if let Some(value) = self.load(META, KEY_PROFILE).await? {
             records.push(Record {
@@ -596,7 +620,7 @@ impl<B: Backend> Store<B> {
         Ok(vault::export_profile(
             &records,
             passphrase,
-            self.kdf,
+            self.export_kdf,
             entropy::seed(),
         )?)
     }

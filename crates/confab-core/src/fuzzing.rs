@@ -152,8 +152,9 @@ pub fn check_vault(bytes: &[u8]) {
             t_cost: 1,
             p_cost: 1,
         };
-        let export = vault::export_profile(&records, "passphrase", cheap, [3; 32]);
-        let imported = export.and_then(|export| vault::import_profile(&export, "passphrase"));
+        let export = vault::export_profile(&records, "fuzzing passphrase", cheap, [3; 32]);
+        let imported =
+            export.and_then(|export| vault::import_profile(&export, "fuzzing passphrase"));
         assert!(imported.as_deref() == Ok(&records[..]));
     }
 }

@@ -48,6 +48,9 @@ use chacha20poly1305::aead::{Aead as _, AeadInPlace as _, KeyInit as _, Payload}
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+pub mod passphrase;
+pub use passphrase::WeakPassphrase;
+
 use crate::rng::SeededRng;
 
 pub mod records;
@@ -106,6 +109,9 @@ pub enum VaultError {
     /// A record or export larger than the format can describe.
     #[error("too large to encrypt")]
     TooLarge,
+    /// A passphrase being chosen is too easy to guess ([`passphrase::check`]).
+    #[error("{0}")]
+    WeakPassphrase(#[from] WeakPassphrase),
 }
 
 /// Argon2id cost parameters. [`Default`] is [`KdfParams::OWASP`].
@@ -124,6 +130,15 @@ impl KdfParams {
     pub const OWASP: KdfParams = KdfParams {
         m_cost_kib: 19_456,
         t_cost: 2,
+        p_cost: 1,
+    };
+    /// For the exported profile file, which an attacker who gets it can attack offline
+    /// for as long as they like: 65,536 KiB (64 MiB), 3 passes, 1 lane (five times OWASP's
+    /// memory × passes per guess, and the memory RFC 9106 suggests where 2 GiB cannot be
+    /// had). Older files, exported with [`KdfParams::OWASP`], name their costs and import.
+    pub const EXPORT: KdfParams = KdfParams {
+        m_cost_kib: 65_536,
+        t_cost: 3,
         p_cost: 1,
     };
     /// Largest memory accepted, 256 MiB: a crafted file must not exhaust the tab.
@@ -349,7 +364,8 @@ impl Vault {
 
     /// The data key wrapped for storage: under `passphrase` (Argon2id with `params`, a
     /// fresh salt and nonce), or as is for `None`. Changing or removing the passphrase is
-    /// exactly this: store the new result in place of the old; no record changes.
+    /// exactly this: store the new result in place of the old; no record changes. A
+    /// passphrase too easy to guess is refused ([`VaultError::WeakPassphrase`]).
     pub fn wrap(
         &mut self,
         passphrase: Option<&str>,
@@ -358,6 +374,16 @@ impl Vault {
         let Some(passphrase) = passphrase else {
             return Ok(WrappedKey::Plain(PlainKey(*self.key)));
         };
+        passphrase::check(passphrase)?;
+        self.wrap_unchecked(passphrase, params)
+    }
+
+    /// [`Vault::wrap`] under `passphrase`, whatever it is.
+    fn wrap_unchecked(
+        &mut self,
+        passphrase: &str,
+        params: KdfParams,
+    ) -> Result<WrappedKey, VaultError> {
         let mut salt = [0u8; SALT_LEN];
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut salt);
@@ -419,14 +445,16 @@ pub struct Record {
 }
 
 /// One byte blob holding `records`, encrypted under a key derived from `passphrase` by
-/// Argon2id with `params` (use [`KdfParams::default`]) and a salt drawn from `seed`.
-/// The format is in the module docs. Takes as long as one [`Vault::unlock`].
+/// Argon2id with `params` (use [`KdfParams::EXPORT`]) and a salt drawn from `seed`.
+/// The format is in the module docs. Takes as long as one Argon2id run with `params`. A
+/// passphrase too easy to guess is refused ([`VaultError::WeakPassphrase`]).
 pub fn export_profile(
     records: &[Record],
     passphrase: &str,
     params: KdfParams,
     seed: [u8; 32],
 ) -> Result<Vec<u8>, VaultError> {
+    passphrase::check(passphrase)?;
     let body = encode_export_body(records)?;
     let mut rng = SeededRng::from_seed(seed);
     let mut salt = [0u8; SALT_LEN];

@@ -204,6 +204,48 @@ async fn passphrase_right_wrong_changed_and_removed() {
     delete(&name).await;
 }
 
+#[wasm_bindgen_test]
+async fn weak_passphrases_are_refused_with_the_reason_and_change_nothing() {
+    let name = unique_db("weak");
+    let store = open(&name, None).await.unwrap();
+    store.save_profile(&profile("Alice")).await.unwrap();
+    for (weak, reason) in [
+        ("hunter2", "at least 10 characters"),
+        ("aaaaaaaaaaaa", "at least 5 different characters"),
+        ("Password123!", "most common passwords"),
+    ] {
+        let refused = store.set_passphrase(Some(weak)).await.unwrap_err();
+        assert!(refused.to_string().contains(reason), "{weak}: {refused}");
+        assert!(!store.has_passphrase());
+        let refused = store.export(weak).await.err().unwrap();
+        assert!(matches!(refused, StoreError::WeakPassphrase(_)), "{weak}");
+    }
+    drop(store);
+    // Still unprotected: it opens without a passphrase.
+    let store = open(&name, None).await.unwrap();
+    assert!(store.load_profile().await.unwrap().unwrap() == profile("Alice"));
+    drop(store);
+    delete(&name).await;
+}
+
+#[wasm_bindgen_test]
+async fn exports_use_their_own_argon2_costs() {
+    let name = unique_db("export-costs");
+    let costs = KdfParams {
+        m_cost_kib: 128,
+        t_cost: 2,
+        p_cost: 1,
+    };
+    let store = open(&name, None).await.unwrap().with_export_kdf(costs);
+    store.save_profile(&profile("Alice")).await.unwrap();
+    let file = store.export("export pass").await.unwrap();
+    // version, "confab-profile", then m, t, p as u32be.
+    let params = |at: usize| u32::from_be_bytes(file[at..at + 4].try_into().unwrap());
+    assert_eq!((params(15), params(19), params(23)), (128, 2, 1));
+    drop(store);
+    delete(&name).await;
+}
+
 /// Every key and value in every object store, read with raw IndexedDB calls.
 async fn raw_contents(name: &str) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let db = Database::open(name).await.unwrap();
@@ -243,7 +285,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn with_a_passphrase_nothing_readable_reaches_indexeddb() {
     let name = unique_db("raw");
     {
-        let store = open(&name, Some("pass")).await.unwrap();
+        let store = open(&name, Some("store pass")).await.unwrap();
         fill(&store).await;
     }
     let raw = raw_contents(&name).await;
@@ -500,7 +542,7 @@ fn a_quota_error_is_reported_as_such() {
 async fn the_memory_store_behaves_the_same() {
     let backend = MemoryBackend::default();
     let ids = {
-        let store: MemoryStore = Store::open_backend(backend.clone(), Some("p"), FAST)
+        let store: MemoryStore = Store::open_backend(backend.clone(), Some("memory pass"), FAST)
             .await
             .unwrap();
         fill(&store).await
@@ -511,15 +553,15 @@ async fn the_memory_store_behaves_the_same() {
             .err(),
         Some(StoreError::WrongPassphrase)
     );
-    let store = Store::open_backend(backend.clone(), Some("p"), FAST)
+    let store = Store::open_backend(backend.clone(), Some("memory pass"), FAST)
         .await
         .unwrap();
     check_filled(&store, ids).await;
-    let file = store.export("e").await.unwrap();
+    let file = store.export("export pass").await.unwrap();
     let copy = Store::open_backend(MemoryBackend::default(), None, FAST)
         .await
         .unwrap();
-    copy.import(&file, "e").await.unwrap();
+    copy.import(&file, "export pass").await.unwrap();
     check_filled(&copy, ids).await;
     // Sealed values are bound to their key: one moved to another key does not open.
     let sealed = store
@@ -609,7 +651,7 @@ async fn check_files<B: Backend>(store: &Store<B>) {
     let copy = Store::open_backend(MemoryBackend::default(), None, FAST)
         .await
         .unwrap();
-    copy.import(&store.export("e").await.unwrap(), "e")
+    copy.import(&store.export("export pass").await.unwrap(), "export pass")
         .await
         .unwrap();
     assert!(copy.file_records().await.unwrap().is_empty());
@@ -632,10 +674,10 @@ async fn check_files<B: Backend>(store: &Store<B>) {
 async fn file_chunks_round_trip_through_a_reopen_and_are_forgotten() {
     let name = unique_db("chunks");
     {
-        let store = open(&name, Some("pass")).await.unwrap();
+        let store = open(&name, Some("store pass")).await.unwrap();
         fill_files(&store).await;
     }
-    let store = open(&name, Some("pass")).await.unwrap();
+    let store = open(&name, Some("store pass")).await.unwrap();
     check_files(&store).await;
     drop(store);
     delete(&name).await;
@@ -694,7 +736,7 @@ async fn chunks_are_bound_to_their_file_and_index() {
 async fn with_a_passphrase_no_file_content_reaches_indexeddb() {
     let name = unique_db("raw-chunks");
     {
-        let store = open(&name, Some("pass")).await.unwrap();
+        let store = open(&name, Some("store pass")).await.unwrap();
         fill_files(&store).await;
         store.save_file_record([9; 32], b"photo.jpg").await.unwrap();
     }

@@ -135,18 +135,25 @@ fn passphrase_right_wrong_and_missing() {
 #[test]
 fn changing_and_removing_the_passphrase_only_rewraps_the_key() {
     let mut vault = Vault::create([8; 32]);
-    let first = vault.wrap(Some("old"), FAST).unwrap().encode();
+    let first = vault.wrap(Some("old passphrase"), FAST).unwrap().encode();
     let record = vault.seal(&ctx(b"r"), b"kept").unwrap();
 
-    let mut unlocked =
-        Vault::unlock(&WrappedKey::decode(&first).unwrap(), Some("old"), [9; 32]).unwrap();
-    let second = unlocked.wrap(Some("new"), FAST).unwrap().encode();
+    let mut unlocked = Vault::unlock(
+        &WrappedKey::decode(&first).unwrap(),
+        Some("old passphrase"),
+        [9; 32],
+    )
+    .unwrap();
+    let second = unlocked
+        .wrap(Some("new passphrase"), FAST)
+        .unwrap()
+        .encode();
     let second = WrappedKey::decode(&second).unwrap();
     assert!(matches!(
         Vault::unlock(&second, Some("old"), [10; 32]),
         Err(VaultError::WrongPassphrase)
     ));
-    let mut renewed = Vault::unlock(&second, Some("new"), [10; 32]).unwrap();
+    let mut renewed = Vault::unlock(&second, Some("new passphrase"), [10; 32]).unwrap();
     assert_eq!(renewed.open(&ctx(b"r"), &record).unwrap(), b"kept");
 
     let third = renewed.wrap(None, FAST).unwrap();
@@ -158,8 +165,8 @@ fn changing_and_removing_the_passphrase_only_rewraps_the_key() {
 fn fresh_salts_and_nonces_for_every_wrap() {
     let mut vault = Vault::create([12; 32]);
     let (WrappedKey::Passphrase(a), WrappedKey::Passphrase(b)) = (
-        vault.wrap(Some("p"), FAST).unwrap(),
-        vault.wrap(Some("p"), FAST).unwrap(),
+        vault.wrap(Some("a passphrase"), FAST).unwrap(),
+        vault.wrap(Some("a passphrase"), FAST).unwrap(),
     ) else {
         panic!("expected passphrase wraps");
     };
@@ -170,7 +177,7 @@ fn fresh_salts_and_nonces_for_every_wrap() {
 #[test]
 fn every_tampered_wrapped_key_is_an_error() {
     let mut vault = Vault::create([13; 32]);
-    let bytes = vault.wrap(Some("pw"), FAST).unwrap().encode();
+    let bytes = vault.wrap(Some("some passphrase"), FAST).unwrap().encode();
     for i in 0..bytes.len() {
         for bit in 0..8 {
             let mut bad = bytes.to_vec();
@@ -221,12 +228,16 @@ fn out_of_range_parameters_are_refused_before_any_work() {
     ] {
         assert_eq!(params.check(), Err(VaultError::KdfParams(params)));
         assert_eq!(
-            vault.wrap(Some("x"), params).err(),
+            vault.wrap(Some("some passphrase"), params).err(),
             Some(VaultError::KdfParams(params))
         );
     }
     // A stored key claiming 4 GiB of memory is refused while decoding.
-    let mut bytes = vault.wrap(Some("x"), FAST).unwrap().encode().to_vec();
+    let mut bytes = vault
+        .wrap(Some("some passphrase"), FAST)
+        .unwrap()
+        .encode()
+        .to_vec();
     bytes[2..6].copy_from_slice(&u32::MAX.to_be_bytes());
     assert!(matches!(
         WrappedKey::decode(&bytes),
@@ -246,11 +257,13 @@ fn default_parameters_wrap_and_unlock() {
         }
     );
     let mut vault = Vault::create([15; 32]);
-    let wrapped = vault.wrap(Some("pass"), KdfParams::default()).unwrap();
-    let unlocked = Vault::unlock(&wrapped, Some("pass"), [16; 32]).unwrap();
+    let wrapped = vault
+        .wrap(Some("a long pass phrase"), KdfParams::default())
+        .unwrap();
+    let unlocked = Vault::unlock(&wrapped, Some("a long pass phrase"), [16; 32]).unwrap();
     assert!(same_key(&mut vault, &unlocked));
     assert!(matches!(
-        Vault::unlock(&wrapped, Some("Pass"), [16; 32]),
+        Vault::unlock(&wrapped, Some("A long pass phrase"), [16; 32]),
         Err(VaultError::WrongPassphrase)
     ));
 }
@@ -259,7 +272,8 @@ fn default_parameters_wrap_and_unlock() {
 #[test]
 fn version_1_bytes_still_open() {
     let mut vault = Vault::create([17; 32]);
-    let wrapped = vault.wrap(Some("pinned"), FAST).unwrap().encode();
+    // "pinned" is too weak to choose today; the bytes must still open with it.
+    let wrapped = vault.wrap_unchecked("pinned", FAST).unwrap().encode();
     let sealed = vault.seal(&ctx(b"pin"), b"pinned text").unwrap();
     assert_eq!(hex(&wrapped), PINNED_WRAPPED_KEY);
     assert_eq!(hex(&sealed), PINNED_RECORD);
@@ -321,29 +335,32 @@ fn export_round_trips_and_refuses_the_wrong_passphrase() {
         import_profile(&blob, "export pas").err(),
         Some(VaultError::WrongPassphrase)
     );
-    let empty = export_profile(&[], "p", FAST, [19; 32]).unwrap();
-    assert!(import_profile(&empty, "p").unwrap().is_empty());
+    let empty = export_profile(&[], "an empty one", FAST, [19; 32]).unwrap();
+    assert!(import_profile(&empty, "an empty one").unwrap().is_empty());
 }
 
 #[test]
 fn every_tampered_or_truncated_export_is_an_error() {
-    let blob = export_profile(&sample_records(), "p", FAST, [20; 32]).unwrap();
+    let blob = export_profile(&sample_records(), "export pass", FAST, [20; 32]).unwrap();
     for i in 0..blob.len() {
         let mut bad = blob.clone();
         bad[i] ^= 0x10;
-        assert!(import_profile(&bad, "p").is_err(), "byte {i}");
+        assert!(import_profile(&bad, "export pass").is_err(), "byte {i}");
     }
     for len in 0..blob.len() {
-        assert!(import_profile(&blob[..len], "p").is_err(), "length {len}");
+        assert!(
+            import_profile(&blob[..len], "export pass").is_err(),
+            "length {len}"
+        );
     }
     let mut wrapped = Vault::create([21; 32])
-        .wrap(Some("p"), FAST)
+        .wrap(Some("export pass"), FAST)
         .unwrap()
         .encode()
         .to_vec();
     wrapped.extend_from_slice(&[0; 64]);
     assert!(matches!(
-        import_profile(&wrapped, "p"),
+        import_profile(&wrapped, "export pass"),
         Err(VaultError::Corrupt(_))
     ));
 }
@@ -356,7 +373,7 @@ fn oversized_store_names_are_refused_on_export() {
         value: Vec::new(),
     }];
     assert_eq!(
-        export_profile(&records, "p", FAST, [22; 32]).err(),
+        export_profile(&records, "export pass", FAST, [22; 32]).err(),
         Some(VaultError::TooLarge)
     );
 }
@@ -386,6 +403,8 @@ proptest! {
 
     #[test]
     fn wrapped_keys_round_trip(seed in any::<[u8; 32]>(), passphrase in proptest::option::of(".{0,24}")) {
+        // Any text after a strong start: the check is tested on its own.
+        let passphrase = passphrase.map(|p| format!("wrapping key {p}"));
         let mut vault = Vault::create(seed);
         let bytes = vault.wrap(passphrase.as_deref(), FAST).unwrap().encode();
         let decoded = WrappedKey::decode(&bytes).unwrap();
@@ -404,6 +423,7 @@ proptest! {
             .into_iter()
             .map(|(store, key, value)| Record { store, key, value })
             .collect();
+        let passphrase = format!("export pass {passphrase}");
         let blob = export_profile(&records, &passphrase, FAST, seed).unwrap();
         prop_assert!(import_profile(&blob, &passphrase).unwrap() == records);
     }
@@ -419,3 +439,49 @@ proptest! {
         let _ = import_profile(&bytes, "p");
     }
 }
+
+#[test]
+fn weak_passphrases_are_refused_when_chosen_and_still_open_what_they_protect() {
+    let mut vault = Vault::create([30; 32]);
+    assert_eq!(
+        vault.wrap(Some("hunter2"), FAST).err(),
+        Some(VaultError::WeakPassphrase(WeakPassphrase::TooShort))
+    );
+    assert_eq!(
+        export_profile(&sample_records(), "Password123!", FAST, [31; 32]).err(),
+        Some(VaultError::WeakPassphrase(WeakPassphrase::Common))
+    );
+    // Unlocking takes whatever protected the key (pinned bytes: "pinned").
+    let pinned = WrappedKey::decode(&unhex(PINNED_WRAPPED_KEY)).unwrap();
+    assert!(Vault::unlock(&pinned, Some("pinned"), [0; 32]).is_ok());
+}
+
+#[test]
+fn exports_cost_more_than_the_stored_key() {
+    assert_eq!(
+        KdfParams::EXPORT,
+        KdfParams {
+            m_cost_kib: 65_536,
+            t_cost: 3,
+            p_cost: 1
+        }
+    );
+    assert!(KdfParams::EXPORT.check().is_ok());
+    let work = |p: KdfParams| u64::from(p.m_cost_kib) * u64::from(p.t_cost);
+    assert!(work(KdfParams::EXPORT) >= 5 * work(KdfParams::OWASP));
+}
+
+/// An export made before exports had their own costs (OWASP's, 19 MiB and 2 passes,
+/// the stored key's) must keep importing: the file names its costs.
+#[test]
+fn an_export_with_the_older_costs_still_imports() {
+    let bytes = unhex(PINNED_OWASP_EXPORT);
+    assert_eq!(&bytes[1..15], EXPORT_MAGIC);
+    assert_eq!(
+        KdfParams::decode(&mut Reader::new(&bytes[15..])),
+        Ok(KdfParams::OWASP)
+    );
+    assert!(import_profile(&bytes, "older export pass").unwrap() == sample_records());
+}
+
+const PINNED_OWASP_EXPORT: &str = "01636f6e6661622d70726f66696c6500004c00000000020000000185618366c2a0b0bfa8bb2e26a208b9f17f86d3724cde2b403ea63433fec858393ae0c13b12d321747164825947923ecd66aaeabd9dab1d802ff2c0d9d15828b45ef7d5ac8739076ef5dd4813ea9bf2f5327e7e34b3beb861ff2a0ed02bab4085c1f85a060fcfdf5a1cee2dc74aa3965d034e5afda0049ae40115ae67ccf40876ccd6d3f7f1ae9a3a64d24369167d178217205be160a76e40930bd4dd492d69207e14aaeba26a458ed6a6927cb6f4020b48de8c3685cc2b67b4cc5fbbf3c5b8c8fb6b64d88a274e91ebbea7c1b425b244480adc434fb3";
