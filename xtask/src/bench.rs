@@ -69,7 +69,9 @@ fn load(sh: &Shell, root: &Path) -> Result<()> {
 /// Builds the app and server, and the bench binary, outside the namespace (it
 /// has no network); then runs the binary inside it.
 fn browser(sh: &Shell, root: &Path) -> Result<()> {
-    build::run(sh, root, &root.join("dist"))?;
+    // With the benchmark hooks, and apart from `dist/`: release builds never have them.
+    let dist = root.join("target").join("bench").join("dist");
+    build::run_with(sh, root, &dist, build::Hooks::Bench)?;
     // The bench profile (opt-level 3, like criterion's build), not release: the
     // release profile builds for size, which would slow the native half of the
     // wasm-versus-native seal+open comparison. Its output still goes to
@@ -83,7 +85,7 @@ fn browser(sh: &Shell, root: &Path) -> Result<()> {
     let bin = target.join("release").join("confab-browser-bench");
     let bin = bin.to_str().context("the target directory is not UTF-8")?;
     test::in_netns(sh, &[bin])?
-        .env("CONFAB_DIST", root.join("dist"))
+        .env("CONFAB_DIST", &dist)
         .env(
             "CONFAB_SERVER_BIN",
             target.join("release").join("confab-server"),

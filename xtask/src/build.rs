@@ -27,8 +27,21 @@ use crate::{boot_script, install, service_worker};
 /// Builds the app into `dist` (normally `<root>/dist`), then the server.
 /// Expects [`crate::install::run`] to have set up `sh`.
 pub(crate) fn run(sh: &Shell, root: &Path, dist: &Path) -> Result<()> {
+    run_with(sh, root, dist, Hooks::Release)
+}
+
+/// Whether a build has the benchmark harness's page events (the app's `bench-hooks`
+/// feature): only `cargo xtask bench`'s do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hooks {
+    Release,
+    Bench,
+}
+
+/// [`run`], for a release or a benchmark build.
+pub(crate) fn run_with(sh: &Shell, root: &Path, dist: &Path, hooks: Hooks) -> Result<()> {
     let started = Instant::now();
-    let fingerprint = app(sh, root, dist)?;
+    let fingerprint = app(sh, root, dist, hooks)?;
     cmd!(sh, "cargo build --release -p confab-server")
         .run()
         .context("building confab-server failed")?;
@@ -73,7 +86,7 @@ pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
         let dist = checkout.join("dist");
         let _dir = sh.push_dir(checkout);
         let _target = sh.push_env("CARGO_TARGET_DIR", checkout.join("target"));
-        let fingerprint = app(sh, checkout, &dist)
+        let fingerprint = app(sh, checkout, &dist, Hooks::Release)
             .with_context(|| format!("building in {}", checkout.display()))?;
         println!(
             "build: {} gave {} in {:.0}s",
@@ -130,10 +143,14 @@ pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
 
 /// The app alone: trunk into `dist`, then the post-processing. Returns the
 /// build's fingerprint. `root` is the checkout `sh` runs in.
-fn app(sh: &Shell, root: &Path, dist: &Path) -> Result<String> {
+fn app(sh: &Shell, root: &Path, dist: &Path, hooks: Hooks) -> Result<String> {
     // trunk's tool-download cache would land in ~/.cache/trunk (RECIPE pitfall 8).
     let cache = root.join("target").join("trunk-cache");
-    cmd!(sh, "trunk build --release --dist {dist}")
+    let features: &[&str] = match hooks {
+        Hooks::Release => &[],
+        Hooks::Bench => &["--features", "bench-hooks"],
+    };
+    cmd!(sh, "trunk build --release --dist {dist} {features...}")
         .env("XDG_CACHE_HOME", &cache)
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
@@ -141,6 +158,9 @@ fn app(sh: &Shell, root: &Path, dist: &Path) -> Result<String> {
         )
         .run()
         .context("trunk build failed")?;
+    if hooks == Hooks::Release {
+        check_no_bench_hooks(dist)?;
+    }
 
     let index = dist.join("index.html");
     let html =
@@ -159,6 +179,27 @@ fn app(sh: &Shell, root: &Path, dist: &Path) -> Result<String> {
     );
     fill_service_worker(dist)
 }
+
+/// The benchmark harness's page events let any script of the origin make the app work
+/// (one posts 100,000 signed messages): a release build must not name them.
+fn check_no_bench_hooks(dist: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    collect_files(dist, &mut files)?;
+    for file in files {
+        let bytes = fs::read(&file)?;
+        if contains(&bytes, BENCH_EVENT_PREFIX) {
+            anyhow::bail!(
+                "{} names the benchmark hooks ({}…) in a release build",
+                file.display(),
+                String::from_utf8_lossy(BENCH_EVENT_PREFIX)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// How every benchmark event's name starts (src/driver.rs, `listen_to_bench`).
+const BENCH_EVENT_PREFIX: &[u8] = b"confab-bench";
 
 /// The rustflags of the wasm build: those `.cargo/config.toml` gives the wasm
 /// target (`CARGO_ENCODED_RUSTFLAGS` replaces them, so they are repeated), and
@@ -295,13 +336,35 @@ fn thousands(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{contains, thousands};
+    use super::{check_no_bench_hooks, contains, thousands};
 
     #[test]
     fn finds_a_path_in_bytes() {
         assert!(contains(b"at /root/.cargo/registry/x.rs", b"/root/.cargo"));
         assert!(!contains(b"at /cargo/registry/x.rs", b"/root/.cargo"));
         assert!(!contains(b"anything", b""));
+    }
+
+    #[test]
+    fn a_release_dist_naming_the_bench_hooks_is_refused() {
+        let dist = std::env::temp_dir().join(format!("confab-xtask-hooks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dist);
+        std::fs::create_dir_all(dist.join("snippets")).unwrap();
+        std::fs::write(dist.join("index.html"), "<html>confab</html>").unwrap();
+        std::fs::write(
+            dist.join("snippets").join("app_bg.wasm"),
+            b"\0asm..bench message",
+        )
+        .unwrap();
+        assert!(check_no_bench_hooks(&dist).is_ok());
+        std::fs::write(
+            dist.join("snippets").join("app_bg.wasm"),
+            b"\0asm..confab-bench-fill..",
+        )
+        .unwrap();
+        let refused = check_no_bench_hooks(&dist).unwrap_err().to_string();
+        assert!(refused.contains("app_bg.wasm"), "{refused}");
+        std::fs::remove_dir_all(&dist).unwrap();
     }
 
     #[test]
