@@ -353,6 +353,9 @@ pub struct AppState {
     pub draft: RwSignal<Draft>,
     /// A problem the user should know about (invalid link, message too long, ...).
     pub notice: RwSignal<Option<String>>,
+    /// This room refuses our posts for good: our profile was used in another browser too
+    /// and both posted (core's `SendError::ProfileForked`).
+    pub forked: RwSignal<bool>,
     /// Transfers of the files in this room's messages.
     pub files: RwSignal<HashMap<EventId, FileProgress>>,
     /// Files being read and hashed before they are offered: (name, fraction done).
@@ -392,6 +395,7 @@ impl AppState {
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
             notice: RwSignal::new(None),
+            forked: RwSignal::new(false),
             files: RwSignal::new(HashMap::new()),
             preparing: RwSignal::new(Vec::new()),
             call: RwSignal::new(None),

@@ -4,6 +4,7 @@ mod call;
 mod composer;
 mod contacts;
 mod conversation;
+mod device;
 mod file;
 mod invite;
 mod members;
@@ -21,6 +22,7 @@ use crate::state::{AppState, Phase, ServerStatus};
 pub use composer::Composer;
 pub use contacts::ContactsPanel;
 pub use conversation::Conversation;
+pub use device::{ForkedNotice, IMPORT_MEANS};
 pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
@@ -94,6 +96,7 @@ fn ChatLayout() -> impl IntoView {
             >
                 <call::CallBar />
                 <Conversation />
+                <ForkedNotice />
                 <Show when=move || state.notice.get().is_some()>
                     <p class="notice" role="alert">{move || state.notice.get()}</p>
                 </Show>

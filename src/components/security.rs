@@ -71,8 +71,9 @@ pub fn SecurityPanel() -> impl IntoView {
                 </Show>
                 <button type="button" class="button" on:click=on_export>"Export profile"</button>
             </p>
+            <p class="hint" id="import-means">{super::IMPORT_MEANS}</p>
             <label class="hint">"Import a profile: " <input type="file" accept=".confab" node_ref=file /></label>
-            <button type="button" class="button" on:click=on_import>"Import profile"</button>
+            <button type="button" class="button" on:click=on_import aria-describedby="import-means">"Import profile"</button>
             <BuildFingerprint />
         </section>
     }

@@ -450,3 +450,47 @@ async fn a_download_shows_progress_speed_and_time_left_then_save() {
     assert!(text.contains("Save report.pdf"), "{text}");
     drop(handle);
 }
+
+#[wasm_bindgen_test]
+async fn a_forked_profile_gets_a_lasting_alert_and_import_says_what_it_means() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <super::ForkedNotice /> <super::SecurityPanel /> }
+    });
+    leptos::task::tick().await;
+    assert!(parent.query_selector("[role=alert]").unwrap().is_none());
+    // Import says, before anyone imports, that the old browser must not be used any more.
+    let means = parent
+        .query_selector("#import-means")
+        .unwrap()
+        .expect("the import hint");
+    let text = means.text_content().unwrap_or_default();
+    assert!(
+        text.contains("makes this browser your device")
+            && text.contains("Stop using the profile in the browser it came from"),
+        "{text}"
+    );
+    let import = parent
+        .query_selector("button[aria-describedby=import-means]")
+        .unwrap()
+        .expect("Import profile, described by the hint");
+    assert_eq!(import.text_content().unwrap_or_default(), "Import profile");
+
+    state.forked.set(true);
+    leptos::task::tick().await;
+    let alert = parent
+        .query_selector("[role=alert][aria-label='Posting stopped']")
+        .unwrap()
+        .expect("the forked alert");
+    let text = alert.text_content().unwrap_or_default();
+    assert!(
+        text.contains("You cannot post from this browser any more")
+            && text.contains("used in another browser too")
+            && text.contains("Everything posted before stays"),
+        "{text}"
+    );
+    drop(handle);
+}
