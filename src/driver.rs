@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use confab_core::RoomSecret;
 use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
@@ -132,6 +131,8 @@ pub enum Command {
         rounds: u32,
     },
     /// Benchmark: post `messages` short messages at once (history and catch-up benches).
+    /// Only in benchmark builds (feature `bench-hooks`).
+    #[cfg(feature = "bench-hooks")]
     BenchFill {
         /// How many.
         messages: u32,
@@ -182,9 +183,10 @@ impl Default for Commands {
     }
 }
 
-/// Routes page-level events to the driver: `pagehide` says goodbye, and the benchmark
-/// harness's `confab-bench` (`[rounds]`) and `confab-bench-crypto` (`[size, iterations]`)
-/// events start measurements.
+/// Routes page-level events to the driver: `pagehide` says goodbye, and (in benchmark
+/// builds only, feature `bench-hooks`) the benchmark harness's `confab-bench`
+/// (`[rounds]`), `confab-bench-crypto` (`[size, iterations]`) and `confab-bench-fill`
+/// (`[messages]`) events start measurements.
 pub fn listen_to_page(commands: &Commands) {
     follow_page(commands);
     // Another room's link: start over in that room (the boot sequence picks it up).
@@ -192,6 +194,7 @@ pub fn listen_to_page(commands: &Commands) {
     // Back from the back/forward cache: every room's connection was closed on `pagehide`;
     // start over.
     page::on_page_restored(page::reload);
+    #[cfg(feature = "bench-hooks")]
     listen_to_bench(commands);
 }
 
@@ -206,7 +209,10 @@ pub fn follow_page(commands: &Commands) {
     page::on_activity(move || activity.send(Command::Activity));
 }
 
-/// The benchmark harness's events, for the room on screen only.
+/// The benchmark harness's events, for the room on screen only. Any script of the page's
+/// origin can dispatch them (one posts up to 100,000 signed messages), so release builds
+/// leave them out: `cargo xtask build` checks that its output does not name them.
+#[cfg(feature = "bench-hooks")]
 fn listen_to_bench(commands: &Commands) {
     /// The `idx`-th number of an event's detail, or `default`, kept within `range`.
     fn arg(detail: &[f64], idx: usize, default: f64, range: (f64, f64)) -> f64 {
@@ -503,8 +509,8 @@ pub fn start(
         mailbox: mailbox::Mailbox::new(room_id),
     };
     for contact in driver.contacts.iter() {
-        let chat = driver.client.direct_room_with(&contact.identity);
-        driver.state.upsert_contact(contact_view(contact, &chat));
+        let view = contact_view(&driver.client, contact);
+        driver.state.upsert_contact(view);
     }
     // Not a component: the driver runs on the browser's microtask queue directly.
     wasm_bindgen_futures::spawn_local(async move {
@@ -590,8 +596,8 @@ impl Driver {
     fn remember(&mut self, identity: &PublicIdentity, name: &str) {
         let key = identity.member_key();
         let (_, contact) = self.contacts.observe(identity, name, clock::wall());
-        let chat = self.client.direct_room_with(&contact.identity);
-        self.state.upsert_contact(contact_view(contact, &chat));
+        self.state
+            .upsert_contact(contact_view(&self.client, contact));
         let bytes = contact.encode();
         self.with_store_quietly(move |store| async move {
             store.save_contact(key.as_bytes().to_owned(), &bytes).await
@@ -895,8 +901,11 @@ impl Driver {
                     title if title.ends_with(&author) => author,
                     title => format!("{author} in {title}"),
                 };
-                let link = format!("{}/#{}", page::origin(), room.secret.to_fragment());
-                pwa::notify(&title, &body, Some((&room.id().to_string(), &link)));
+                // The room's address, never its secret: notifications and their links
+                // outlive the page (the system's notification centre, the worker).
+                let address = self.client.room_address(&room.id());
+                let link = page::room_link(address);
+                pwa::notify(&title, &body, Some((&address.to_string(), &link)));
             }
             None => pwa::notify(&author, &body, None),
         }
@@ -1065,6 +1074,7 @@ impl Driver {
             }
             Input::Command(Command::Leave) => self.leave(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
+            #[cfg(feature = "bench-hooks")]
             Input::Command(Command::BenchFill { messages }) => {
                 for msg_idx in 0..messages {
                     let text = format!("bench message {msg_idx:05}: a typical sentence of chat.");
@@ -1727,10 +1737,11 @@ fn bench_crypto(size: usize, iterations: u32) {
     );
 }
 
-/// A contact as the UI shows it; `chat` is the secret of our one-to-one room.
-fn contact_view(contact: &Contact, chat: &RoomSecret) -> ContactView {
+/// A contact as the UI shows it; its link opens our one-to-one room by its address.
+fn contact_view(client: &Client, contact: &Contact) -> ContactView {
+    let chat = client.direct_room_with(&contact.identity).room_id();
     ContactView {
-        chat_link: format!("{}/#{}", page::origin(), chat.to_fragment()),
+        chat_link: page::room_link(client.room_address(&chat)),
         key: contact.identity.member_key(),
         name: contact.name.clone(),
         fingerprint: contact.identity.fingerprint().to_string(),

@@ -7,6 +7,11 @@
 //! if one is set, or saying that another tab has it), load or create the identity, pick
 //! the room (the link's fragment, else the last room, else a new one), restore its history
 //! and start the driver.
+//!
+//! The room secret in an invite link's fragment is read once, when the page loads, and
+//! removed from the address bar and its history entry at once; from then on the page
+//! names rooms by their *address* (`#room-<16 hex>`, [`Identity::room_address`]), which
+//! opens nothing anywhere else. Invites are built from the secret kept in the store.
 
 pub mod components;
 pub mod driver;
@@ -43,11 +48,16 @@ impl Boot {
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     let commands = Commands::new();
+    // Read once: the address bar loses it as soon as the profile is opened (or asks for
+    // its passphrase); this copy, in memory only, is what boot uses.
+    let opened: Arc<str> = page::fragment().into();
     let boot = {
         let commands = commands.clone();
         Boot(Arc::new(move |passphrase: Option<String>| {
-            let commands = commands.clone();
-            leptos::task::spawn_local(async move { boot(state, commands, passphrase).await });
+            let (commands, opened) = (commands.clone(), Arc::clone(&opened));
+            leptos::task::spawn_local(
+                async move { boot(state, commands, passphrase, &opened).await },
+            );
         }))
     };
     provide_context(state);
@@ -59,9 +69,15 @@ pub fn App() -> impl IntoView {
     view! { <components::Shell /> }
 }
 
-async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
+async fn boot(state: AppState, commands: Commands, passphrase: Option<String>, opened: &str) {
     state.phase.set(Phase::Opening);
-    let store = match BrowserStore::open(passphrase.as_deref()).await {
+    let store = BrowserStore::open(passphrase.as_deref()).await;
+    // Another tab has the profile: the link stays in the address bar, so that closing that
+    // tab and reloading this one still opens it. Anything else: it goes now.
+    if !matches!(store, Err(StoreError::OtherTab)) {
+        page::forget_fragment();
+    }
+    let store = match store {
         Ok(store) => Some(Rc::new(store)),
         Err(StoreError::Locked) => return state.phase.set(Phase::Locked(None)),
         Err(StoreError::WrongPassphrase) => {
@@ -78,7 +94,9 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         }
     };
     let profile = load_or_create_profile(store.as_deref(), &state).await;
-    let saved_room = choose_room(store.as_deref(), &state).await;
+    let identity = Identity::from_seed(profile.identity_seed);
+    let contacts = load_contacts(store.as_deref()).await;
+    let saved_room = choose_room(store.as_deref(), &state, &identity, &contacts, opened).await;
     let room = saved_room.secret.clone();
     let stored = match &store {
         Some(store) => store
@@ -97,12 +115,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         display_name: profile.display_name.clone(),
         ..Config::default()
     };
-    let mut client = Client::new(
-        Identity::from_seed(profile.identity_seed),
-        room,
-        config,
-        entropy::seed(),
-    );
+    let mut client = Client::new(identity, room, config, entropy::seed());
     client.restore(stored.iter().map(Vec::as_slice));
     show_restored(&client, &state);
     state
@@ -110,7 +123,6 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
         .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
     state.phase.set(Phase::Ready);
 
-    let contacts = load_contacts(store.as_deref()).await;
     let tab = Rc::new(Tab {
         identity_seed: profile.clone(),
         store: store.clone(),
@@ -142,11 +154,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>) {
     // kept, receipts sent): a contact who opens Confab reaches us without a new link.
     // They start once the room on screen had its turn, so it opens as fast as it can.
     let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
-    state.contact_link.set(format!(
-        "{}/#{}",
-        page::origin(),
-        contact_room.to_fragment()
-    ));
+    state.contact_link.set(invite_link(&contact_room));
     clock::sleep(BACKGROUND_DELAY).await;
     let saved = match &store {
         Some(store) => store.rooms().await.unwrap_or_default(),
@@ -214,7 +222,7 @@ impl Tab {
             name: name.to_owned(),
             fingerprint: identity.fingerprint().to_string(),
             last_seen: clock::format_time(clock::wall()),
-            chat_link: format!("{}/#{}", page::origin(), chat.to_fragment()),
+            chat_link: page::room_link(me.room_address(&chat.room_id())),
         });
         self.ensure_direct(identity, name);
     }
@@ -296,7 +304,8 @@ impl Tab {
             tab.screen
                 .background_unread
                 .update(|rooms| _ = rooms.insert(room.id(), state.unread));
-            tab.screen.show_room(room_view(&room, false));
+            let identity = Identity::from_seed(tab.identity_seed.identity_seed);
+            tab.screen.show_room(room_view(&identity, &room, false));
             let commands = Commands::new();
             driver::start(
                 client,
@@ -341,12 +350,12 @@ fn show_restored(client: &Client, state: &AppState) {
     });
 }
 
-/// How the rooms list shows a saved room.
-fn room_view(room: &SavedRoom, current: bool) -> RoomView {
+/// How the rooms list shows a saved room (its link names it by `me`'s address for it).
+fn room_view(me: &Identity, room: &SavedRoom, current: bool) -> RoomView {
     RoomView {
         id: room.id(),
         title: room.title.clone(),
-        link: room_link(&room.secret),
+        link: page::room_link(me.room_address(&room.id())),
         last_opened: match room.last_opened_ms {
             0 => String::new(),
             ms => clock::format_time(confab_core::UnixMillis(ms)),
@@ -355,8 +364,9 @@ fn room_view(room: &SavedRoom, current: bool) -> RoomView {
     }
 }
 
-/// The link that opens `room` (its secret in the fragment).
-fn room_link(room: &RoomSecret) -> String {
+/// The invite link of `room`: its secret in the fragment. Shown, copied, shared and
+/// drawn as a QR code, never put in the address bar.
+fn invite_link(room: &RoomSecret) -> String {
     format!("{}/#{}", page::origin(), room.to_fragment())
 }
 
@@ -396,10 +406,7 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
         }
     }
     let identity_seed = entropy::seed();
-    let display_name = format!(
-        "Guest {:04}",
-        u16::from_le_bytes([identity_seed[30], identity_seed[31]]) % 10_000
-    );
+    let display_name = default_name(&Identity::from_seed(identity_seed).public());
     let profile = Profile {
         identity_seed,
         display_name,
@@ -414,34 +421,73 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
     profile
 }
 
-/// The room from the link's fragment (`#new` for a new one), else the last one opened,
-/// else a new one; it is saved (keeping its title, with the time), and the fragment, the
-/// invite link and the rooms list show it.
-async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoom {
-    let fragment = page::fragment();
+/// The name a new profile starts with: "Guest" and four digits of its public key, so
+/// others can tell guests apart and the name tells nothing about the secret seed.
+fn default_name(me: &PublicIdentity) -> String {
+    let key = me.member_key();
+    let [a, b, ..] = *key.as_bytes();
+    format!("Guest {:04}", u16::from_le_bytes([a, b]) % 10_000)
+}
+
+/// The room the page opened with: an invite's secret in `fragment`, a room's address
+/// (`#room-…`, one of ours: saved, our contact room or a one-to-one room with a contact),
+/// `new` for a new one; with none, the last one opened, else a new one. It is saved
+/// (keeping its title, with the time); the address bar shows its address, the invite link
+/// its secret, and the rooms list lists it.
+async fn choose_room(
+    store: Option<&BrowserStore>,
+    state: &AppState,
+    me: &Identity,
+    contacts: &Contacts,
+    fragment: &str,
+) -> SavedRoom {
     let saved = match store {
         Some(store) => store.rooms().await.unwrap_or_default(),
         None => Vec::new(),
     };
-    let room = match RoomSecret::from_fragment(&fragment) {
-        Ok(room) => room,
-        Err(_) if fragment.is_empty() => saved
+    let last_or_new = || {
+        saved
             .first()
             .map(|room| room.secret.clone())
-            .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed())),
-        Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
-        Err(error) => {
-            state
-                .notice
-                .set(Some(format!("{error} A new room was started instead.")));
-            RoomSecret::from_bytes(entropy::seed())
-        }
+            .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed()))
     };
-    page::set_fragment(&room.to_fragment());
-    state
-        .invite_link
-        .set(format!("{}/#{}", page::origin(), room.to_fragment()));
+    let room = match RoomSecret::from_fragment(fragment) {
+        Ok(room) => room,
+        Err(_) if fragment.is_empty() => last_or_new(),
+        Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
+        Err(error) => match page::room_address_in(fragment) {
+            Some(address) => {
+                let ours = saved
+                    .iter()
+                    .map(|room| room.secret.clone())
+                    .chain([me.contact_room()])
+                    .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)));
+                match ours
+                    .into_iter()
+                    .find(|room| me.room_address(&room.room_id()) == address)
+                {
+                    Some(room) => room,
+                    None => {
+                        state.notice.set(Some(
+                            "That address names a room this browser does not know: \
+                             to join a room, open its invite link."
+                                .into(),
+                        ));
+                        last_or_new()
+                    }
+                }
+            }
+            None => {
+                state
+                    .notice
+                    .set(Some(format!("{error} A new room was started instead.")));
+                RoomSecret::from_bytes(entropy::seed())
+            }
+        },
+    };
     let id = room.room_id();
+    page::show_room_address(me.room_address(&id));
+    state.invite_link.set(invite_link(&room));
     let title = saved
         .iter()
         .find(|r| r.id() == id)
@@ -462,7 +508,7 @@ async fn choose_room(store: Option<&BrowserStore>, state: &AppState) -> SavedRoo
     let others = saved.iter().filter(|r| r.id() != id);
     let views = std::iter::once(&current)
         .chain(others)
-        .map(|room| room_view(room, room.id() == id))
+        .map(|room| room_view(me, room, room.id() == id))
         .collect();
     state.rooms.set(views);
     current
@@ -491,4 +537,35 @@ pub fn run_file_worker() {
 /// The command handle from context.
 pub(crate) fn use_commands() -> Commands {
     expect_context::<Commands>()
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use confab_core::Identity;
+    use wasm_bindgen_test::*;
+
+    use super::default_name;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// The old name showed bytes 30 and 31 of the secret seed; the name now comes from the
+    /// public key alone, which everyone sees anyway.
+    #[wasm_bindgen_test]
+    fn the_default_name_comes_from_the_public_key_not_the_seed() {
+        let (mut first, mut second) = ([1u8; 32], [2u8; 32]);
+        first[30..].copy_from_slice(&[0x34, 0x12]);
+        second[30..].copy_from_slice(&[0x34, 0x12]);
+        let names = [first, second].map(|seed| {
+            let public = Identity::from_seed(seed).public();
+            let key = public.member_key();
+            let [a, b, ..] = *key.as_bytes();
+            let expected = format!("Guest {:04}", u16::from_le_bytes([a, b]) % 10_000);
+            let name = default_name(&public);
+            assert_eq!(name, expected);
+            name
+        });
+        // Same seed bytes 30 and 31 (the old name, "Guest 4660", for both), other keys.
+        assert_ne!(names[0], names[1]);
+        assert!(!names.contains(&"Guest 4660".to_owned()), "{names:?}");
+    }
 }

@@ -1,6 +1,8 @@
 //! Moving to another browser: Alice exports her profile as one file encrypted with a
-//! passphrase; a fresh browser imports it (a wrong passphrase is refused first) and is
-//! Alice, with her room and its history.
+//! passphrase (a very weak one is refused first, saying why; the file is protected with
+//! the export's Argon2id costs, 64 MiB and 3 passes); a fresh browser, which says what
+//! importing means, imports it (a wrong passphrase is refused first) and is Alice, with
+//! her room and its history.
 
 use std::time::Duration;
 
@@ -25,11 +27,22 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     b.send("see you on the other side").await?;
     a.wait_for_messages(&["see you on the other side"]).await?;
 
-    // Export, encrypted with a passphrase typed in "This device".
-    a.by_role("textbox", "Passphrase")
-        .await?
-        .send_keys(PASSPHRASE)
+    // Export, encrypted with a passphrase typed in "This device"; a very weak one first.
+    let field = a.by_role("textbox", "Passphrase").await?;
+    field.send_keys("password1").await?;
+    a.by_role("button", "Export profile").await?.click().await?;
+    eventually("the weak passphrase refused with the reason", || async {
+        let text = a.by_role("region", "Conversation").await?.text().await?;
+        Ok(text
+            .contains("Could not export the profile: a passphrase needs at least 10 characters")
+            .then_some(()))
+    })
+    .await?;
+    pair.alice
+        .screenshot(&pair.env, "export-weak-passphrase.png")
         .await?;
+    field.clear().await?;
+    field.send_keys(PASSPHRASE).await?;
     a.by_role("button", "Export profile").await?.click().await?;
     let file = pair.alice.downloads().join("confab-profile.confab");
     eventually("the exported file", || async {
@@ -40,6 +53,17 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     })
     .await?;
     let bytes = std::fs::read(&file)?;
+    // version, "confab-profile", then Argon2id's m (KiB), t and p as u32be.
+    let cost = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    anyhow::ensure!(
+        (cost(15), cost(19), cost(23)) == (Some(65_536), Some(3), Some(1)),
+        "the export's Argon2id costs: {:?}",
+        (cost(15), cost(19), cost(23))
+    );
     anyhow::ensure!(
         !bytes.windows(b"see you".len()).any(|w| w == b"see you"),
         "the export holds a message in the clear"
@@ -54,6 +78,16 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let outcome = async {
         let n = other.open_chat(&home).await?;
         anyhow::ensure!(n.own_fingerprint().await? != fingerprint, "not fresh");
+        let page = other
+            .driver()
+            .execute("return document.body.innerText;", Vec::new())
+            .await?;
+        let page = page.json().as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(
+            page.contains("Importing makes this browser your device for that profile")
+                && page.contains("Stop using the profile in the browser it came from"),
+            "the import control does not say what importing means"
+        );
         n.choose_file(&file).await?;
         let field = n.by_role("textbox", "Passphrase").await?;
         field.send_keys("wrong").await?;

@@ -322,10 +322,28 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
 
     // A click on the notification opens the one-to-one room: the messages are there and
     // nothing counts as unread any more.
+    let direct_link = b
+        .by_role("link", &unread_link)
+        .await?
+        .prop("href")
+        .await?
+        .unwrap_or_default();
     bob.driver()
         .execute("window.notifications[0].onclick();", Vec::new())
         .await?;
     let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
+    // Its link (`data.url`) is the room's address, never its secret.
+    let urls = bob
+        .driver()
+        .execute("return window.notifiedUrls;", Vec::new())
+        .await?;
+    let invite = b.invite_link().await?;
+    let secret = secret_of(&invite);
+    anyhow::ensure!(
+        urls.json() == &serde_json::json!([direct_link]) && !direct_link.contains(secret),
+        "notification links {} (the room's address {direct_link})",
+        urls.json()
+    );
     b.wait_for_messages(&["in our own room", "once more"])
         .await?;
     b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
@@ -448,11 +466,22 @@ async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
     .await?;
 
     // Bob's tab is now in the one-to-one room: the message is there, nothing is unread.
+    // The notification, the list's link and the address bar name the room by its address,
+    // never by its secret.
     let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
     anyhow::ensure!(
-        b.invite_link().await? == direct_link,
+        address(bob).await? == direct_link,
         "the click opened another room"
     );
+    let invite = b.invite_link().await?;
+    let secret = secret_of(&invite);
+    for url in [
+        &direct_link,
+        &address(bob).await?,
+        &shown["data"]["url"].to_string(),
+    ] {
+        anyhow::ensure!(!url.contains(secret), "a room secret in {url}");
+    }
     b.wait_for_messages(&["for your worker"]).await?;
     b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
         .await?;
@@ -536,6 +565,20 @@ async fn in_room<'a>(
         Ok(wanted(&page.invite_link().await?).then_some(page))
     })
     .await
+}
+
+/// The page's address (`location.href`).
+async fn address(browser: &Browser) -> anyhow::Result<String> {
+    let href = browser
+        .driver()
+        .execute("return location.href;", Vec::new())
+        .await?;
+    Ok(href.json().as_str().unwrap_or_default().to_owned())
+}
+
+/// The room secret in an invite link (what follows `#`).
+fn secret_of(invite: &str) -> &str {
+    invite.split_once('#').map_or("", |(_, secret)| secret)
 }
 
 /// Waits until the page title is `title`.
@@ -816,18 +859,22 @@ async fn offer_install(browser: &Browser, outcome: &str) -> anyhow::Result<serde
 }
 
 /// Records the notifications the page makes: `window.notified` holds `[title, body]` of
-/// each, `window.notifications` the notifications themselves.
+/// each, `window.notifiedUrls` the links of those that have one (`data.url`),
+/// `window.notifications` the notifications themselves.
 async fn spy_on_notifications(browser: &Browser) -> anyhow::Result<()> {
     browser
         .driver()
         .execute(
             "window.notified = [];
+             window.notifiedUrls = [];
              window.notifications = [];
              const Real = window.Notification;
              window.Notification = class extends Real {
                constructor(title, options) {
                  super(title, options);
                  window.notified.push([title, options && options.body]);
+                 const data = options && options.data;
+                 if (data) window.notifiedUrls.push(data.url);
                  window.notifications.push(this);
                }
              };",

@@ -1,5 +1,7 @@
-//! The page itself: URL fragment (room secret), query settings, clipboard.
+//! The page itself: URL fragment (an invite's room secret, read once; then the room's
+//! address), query settings, clipboard.
 
+use confab_core::RoomAddress;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_futures::JsFuture;
 
@@ -17,14 +19,46 @@ pub fn fragment() -> String {
 }
 
 /// Replaces the fragment without reloading or adding a history entry.
-pub fn set_fragment(fragment: &str) {
+fn set_fragment(fragment: &str) {
+    replace_url(&format!("#{fragment}"));
+}
+
+/// Removes the fragment (an invite's room secret) from the address bar and from this
+/// history entry, without reloading: the browser's history then never holds it again.
+pub fn forget_fragment() {
+    let Some(location) = window().map(|w| w.location()) else {
+        return;
+    };
+    let path = location.pathname().unwrap_or_else(|_| "/".into());
+    let search = location.search().unwrap_or_default();
+    replace_url(&format!("{path}{search}"));
+}
+
+/// Shows `room`'s address (never its secret) in the address bar, in place of this
+/// history entry's URL: a reload opens that room again.
+pub fn show_room_address(room: RoomAddress) {
+    set_fragment(&format!("{ROOM_PREFIX}{room}"));
+}
+
+fn replace_url(url: &str) {
     if let Some(history) = window().and_then(|w| w.history().ok()) {
-        let _ = history.replace_state_with_url(
-            &wasm_bindgen::JsValue::NULL,
-            "",
-            Some(&format!("#{fragment}")),
-        );
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
     }
+}
+
+/// How a room's address starts in a fragment: `#room-0123456789abcdef`.
+const ROOM_PREFIX: &str = "room-";
+
+/// The link that opens one of this profile's saved rooms by its address (never its
+/// secret: see [`confab_core::Identity::room_address`]): for the rooms list, contacts,
+/// notifications. It opens nothing in another browser.
+pub fn room_link(room: RoomAddress) -> String {
+    format!("{}/#{ROOM_PREFIX}{room}", origin())
+}
+
+/// The room address a fragment names (`room-<16 hex>`), if it names one.
+pub fn room_address_in(fragment: &str) -> Option<RoomAddress> {
+    fragment.strip_prefix(ROOM_PREFIX)?.parse().ok()
 }
 
 /// `scheme://host` of the page.
@@ -115,7 +149,9 @@ pub fn on_page_restored(handler: impl Fn() + 'static) {
 
 /// Calls `handler(detail)` whenever the benchmark harness dispatches
 /// `new CustomEvent(name, { detail: [numbers] })` on `window`. Lives as long as the page.
-/// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these.
+/// Results come back through [`publish`]. Only the harness (WebDriver) dispatches these,
+/// and only benchmark builds listen (feature `bench-hooks`).
+#[cfg(feature = "bench-hooks")]
 pub fn on_bench_request(name: &str, handler: impl Fn(Vec<f64>) + 'static) {
     let Some(window) = window() else { return };
     let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(
@@ -238,7 +274,8 @@ pub fn publish_after_paint(key: &'static str) {
 }
 
 /// Calls `handler` when the URL fragment changes by navigation (a pasted invite link, a
-/// room picked from the list; not [`set_fragment`]). Lives as long as the page.
+/// room picked from the list; not [`forget_fragment`] or [`show_room_address`]). Lives as
+/// long as the page.
 pub fn on_hash_change(handler: impl Fn() + 'static) {
     let Some(window) = window() else { return };
     let listener = wasm_bindgen::closure::Closure::<dyn Fn()>::new(handler);

@@ -15,6 +15,7 @@ const CARD_CONTEXT: &[u8] = b"confab/v1/identity-card";
 const FINGERPRINT_CONTEXT: &[u8] = b"confab/v1/fingerprint";
 const DIRECT_ROOM_SALT: &[u8] = b"confab/v1/direct-room";
 const CONTACT_ROOM_SALT: &[u8] = b"confab/v1/contact-room";
+const ROOM_ADDRESS_SALT: &[u8] = b"confab/v1/room-address";
 
 /// The local identity. Secret: neither `Debug` nor `Display`; keys are zeroized on drop.
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
@@ -118,12 +119,58 @@ impl Identity {
         crate::room::RoomSecret::from_bytes(*secret)
     }
 
+    /// How our app names `room` in its own addresses (the page's `#fragment`, a
+    /// notification's link) instead of the room's secret: 8 bytes of HKDF-SHA256 over our
+    /// signing key and the room id. The same on every device with this identity; without
+    /// our key nobody can link it to the room id, and it opens nothing by itself.
+    pub fn room_address(&self, room: &crate::ids::RoomId) -> RoomAddress {
+        let key = Zeroizing::new(self.signing.to_bytes());
+        let hkdf = Hkdf::<Sha256>::new(Some(ROOM_ADDRESS_SALT), key.as_slice());
+        let mut address = [0u8; 8];
+        // 8-byte outputs are always valid for HKDF-SHA256.
+        #[allow(clippy::expect_used)]
+        hkdf.expand(room.as_bytes(), &mut address)
+            .expect("valid HKDF length");
+        RoomAddress(address)
+    }
+
     /// Signs the card that binds our Noise static key and display name to our signing key.
     pub(crate) fn sign_card(&self, display_name: &str) -> [u8; 64] {
         let public = self.public();
         self.signing
             .sign(&card_message(&public.dh, display_name))
             .to_bytes()
+    }
+}
+
+/// A room as one identity's app addresses it ([`Identity::room_address`]): shown as 16
+/// lowercase hex digits, safe in URLs and the browser's history.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RoomAddress([u8; 8]);
+
+impl fmt::Display for RoomAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::str::FromStr for RoomAddress {
+    type Err = crate::ids::IdParseError;
+    /// 16 hex digits (either case).
+    fn from_str(text: &str) -> Result<RoomAddress, Self::Err> {
+        use crate::ids::IdParseError;
+        if text.len() != 16 {
+            return Err(IdParseError::Length {
+                expected: 16,
+                got: text.len(),
+            });
+        }
+        if !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(IdParseError::NotHex);
+        }
+        u64::from_str_radix(text, 16)
+            .map(|value| RoomAddress(value.to_be_bytes()))
+            .map_err(|_| IdParseError::NotHex)
     }
 }
 
@@ -236,6 +283,32 @@ mod tests {
         assert_eq!(a, Identity::from_seed([1; 32]).public());
         assert_ne!(a, Identity::from_seed([2; 32]).public());
         assert_ne!(a.signing_key_bytes(), a.dh_key_bytes());
+    }
+
+    #[test]
+    fn a_room_address_is_per_identity_and_reads_back() {
+        let (alice, bob) = (Identity::from_seed([1; 32]), Identity::from_seed([2; 32]));
+        let room = crate::RoomSecret::from_bytes([7; 32]).room_id();
+        let other = crate::RoomSecret::from_bytes([8; 32]).room_id();
+        let address = alice.room_address(&room);
+        assert_eq!(address, Identity::from_seed([1; 32]).room_address(&room));
+        assert_ne!(address, bob.room_address(&room));
+        assert_ne!(address, alice.room_address(&other));
+        let text = address.to_string();
+        assert_eq!(text.len(), 16);
+        assert!(!room.to_string().contains(&text));
+        assert_eq!(text.parse::<RoomAddress>(), Ok(address));
+        assert_eq!(text.to_uppercase().parse::<RoomAddress>(), Ok(address));
+        for bad in [
+            "",
+            "00",
+            "0123456789abcdeg",
+            "0123456789abcdef0",
+            "+123456789abcdef",
+            "é123456789abcde",
+        ] {
+            assert!(bad.parse::<RoomAddress>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub use client::{
     SendError, TransferState, TransferUpdate, Transmit,
 };
 pub use history::{Content, MessageView, OrderKey, UnixMillis};
-pub use identity::{Fingerprint, Identity, PublicIdentity};
+pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};
 pub use ids::{EventId, MemberKey, PeerId, RoomId};
 pub use room::{RoomSecret, RoomSecretError};
 pub use wire::Presence;

@@ -500,6 +500,12 @@ impl Client {
         self.identity.direct_room_with(other)
     }
 
+    /// How our app addresses `room` in place of its secret (see
+    /// [`Identity::room_address`]).
+    pub fn room_address(&self, room: &RoomId) -> crate::RoomAddress {
+        self.identity.room_address(room)
+    }
+
     /// The public room id to join at the signalling server.
     pub fn room_id(&self) -> RoomId {
         self.room.room_id()
