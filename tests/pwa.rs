@@ -328,15 +328,16 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
         .prop("href")
         .await?
         .unwrap_or_default();
-    bob.driver()
-        .execute("window.notifications[0].onclick();", Vec::new())
-        .await?;
-    let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
-    // Its link (`data.url`) is the room's address, never its secret.
+    // Its link (`data.url`) is the room's address, never its secret (read before the
+    // click: the page reloads into the room).
     let urls = bob
         .driver()
         .execute("return window.notifiedUrls;", Vec::new())
         .await?;
+    bob.driver()
+        .execute("window.notifications[0].onclick();", Vec::new())
+        .await?;
+    let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
     let invite = b.invite_link().await?;
     let secret = secret_of(&invite);
     anyhow::ensure!(
