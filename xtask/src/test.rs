@@ -60,8 +60,8 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
             "end-to-end: release build, cargo test -p confab-e2e",
             || e2e(sh, root),
         );
-        // Two clean release builds: 24 min each on this 2-core machine while ~7 other
-        // builds shared it; CI's budget (90 min, ~23 used) holds both.
+        // Two clean release builds: 36 min (7.6 min of CPU) on a 2-core machine that
+        // ~7 other builds shared; CI's budget (90 min, ~23 used) holds them.
         steps.run(
             "reproducible: two clean checkouts of HEAD give one fingerprint",
             || crate::build::check_reproducible(sh, root),
