@@ -21,14 +21,16 @@ fn history(seed: u8, n: usize) -> History {
     let mut history = History::new(ROOM);
     for idx in 0..n {
         let text = format!("message {idx}: a typical sentence of chat, sixty bytes long.");
-        history.create(
-            &authors[idx % 2],
-            UnixMillis(idx as u64),
-            Content::Text {
-                text,
-                reply_to: None,
-            },
-        );
+        history
+            .create(
+                &authors[idx % 2],
+                UnixMillis(idx as u64),
+                Content::Text {
+                    text,
+                    reply_to: None,
+                },
+            )
+            .unwrap();
     }
     history
 }
@@ -44,7 +46,7 @@ fn merge(c: &mut Criterion) {
             || ours.clone(),
             |mut merged| {
                 for event in &theirs {
-                    let _ = merged.insert(event.clone());
+                    let _ = merged.insert(event.clone(), confab_core::history::Horizon::UNBOUNDED);
                 }
                 merged.len()
             },
@@ -58,7 +60,7 @@ fn merge(c: &mut Criterion) {
             |mut merged| {
                 for event in &bytes {
                     if let Ok(event) = VerifiedEvent::verify(&ROOM, event) {
-                        let _ = merged.insert(event);
+                        let _ = merged.insert(event, confab_core::history::Horizon::UNBOUNDED);
                     }
                 }
                 merged.len()
@@ -71,7 +73,7 @@ fn merge(c: &mut Criterion) {
             let mut restored = History::new(ROOM);
             for event in &bytes {
                 if let Ok(event) = VerifiedEvent::restore(&ROOM, event, None) {
-                    let _ = restored.insert(event);
+                    let _ = restored.insert(event, confab_core::history::Horizon::UNBOUNDED);
                 }
             }
             restored.len()

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::{Digest as _, Sha256};
 use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
@@ -192,8 +192,10 @@ impl PublicIdentity {
     ) -> Option<PublicIdentity> {
         let signing = VerifyingKey::from_bytes(signing_key).ok()?;
         let signature = Signature::from_bytes(signature);
+        // Strict, as for events: no small-order (weak) keys, no non-canonical signatures,
+        // so one card verifies under one key only and a weak key is no identity.
         signing
-            .verify(&card_message(dh, display_name), &signature)
+            .verify_strict(&card_message(dh, display_name), &signature)
             .ok()?;
         Some(PublicIdentity { signing, dh: *dh })
     }
@@ -276,6 +278,7 @@ fn card_message(dh: &[u8; 32], display_name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Verifier as _;
 
     #[test]
     fn the_same_seed_gives_the_same_identity() {
@@ -368,5 +371,30 @@ mod tests {
         let mut bad = signature;
         bad[0] ^= 1;
         assert_eq!(PublicIdentity::verify_card(&key, &dh, "Alice", &bad), None);
+    }
+
+    /// Issue 14, item 4: cards were checked with `verify`, which accepts a small-order
+    /// signing key. With the identity point as key, `R` = identity and `s` = 0 is a valid
+    /// `verify` signature over every message: anyone could present that "identity" with
+    /// any Noise key and name.
+    #[test]
+    fn cards_with_a_weak_key_never_verify() {
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        let key = VerifyingKey::from_bytes(&identity_point).unwrap();
+        let dh = [7; 32];
+        let message = card_message(&dh, "Anyone");
+        // What the lax check accepts ...
+        assert!(
+            key.verify(&message, &Signature::from_bytes(&signature))
+                .is_ok()
+        );
+        // ... a card must not.
+        assert_eq!(
+            PublicIdentity::verify_card(&identity_point, &dh, "Anyone", &signature),
+            None
+        );
     }
 }

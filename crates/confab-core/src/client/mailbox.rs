@@ -222,7 +222,7 @@ impl Client {
                 }
             };
             let author = event.event().author;
-            match self.history.insert(event) {
+            match self.history.insert(event, self.horizon(now)) {
                 Ok(inserted) => {
                     touched.insert(author);
                     ingest.accepted += self.apply_inserted(now, author, inserted);

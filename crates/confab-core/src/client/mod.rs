@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use crate::Instant;
 use crate::history::{
-    Content, EventError, History, MessageView, OrderKey, Timeline, TimelineChange, UnixMillis,
-    VerifiedEvent,
+    Content, CreateError, EventError, History, Horizon, MessageView, OrderKey, Timeline,
+    TimelineChange, UnixMillis, VerifiedEvent,
 };
 use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{EventId, MemberKey, PeerId, RoomId};
@@ -399,6 +399,17 @@ pub enum SendError {
     /// our chain than this device): signing now would fork it. Try again shortly.
     #[error("your earlier messages are still arriving from the room; try again in a moment")]
     CatchingUp,
+    /// Our own chain in this room was proven forked: this profile signed different
+    /// events with one sequence number, which happens when it is used in two browsers.
+    /// Members refuse anything more it signs here; what it posted before the fork stays.
+    #[error(
+        "this profile was also used in another browser, so this room no longer accepts \
+         its messages; what it posted before stays"
+    )]
+    ProfileForked,
+    /// No sequence number or Lamport time is left in this room (unreachable in practice).
+    #[error("this room's history is exhausted")]
+    HistoryExhausted,
 }
 
 #[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
@@ -448,6 +459,9 @@ pub struct Client {
     /// Write-ahead: which of our events may leave this client.
     own: OwnChain,
     latest_now: Option<Instant>,
+    /// The wall clock the caller last gave (with `post` and the like), and when: peers'
+    /// events are bounded by it (see [`Horizon`]).
+    wall: Option<(Instant, UnixMillis)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -480,6 +494,7 @@ impl Client {
             own: OwnChain::default(),
             peers: BTreeMap::new(),
             latest_now: None,
+            wall: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -565,7 +580,8 @@ impl Client {
         let room = self.room.room_id();
         for bytes in stored {
             if let Ok(event) = VerifiedEvent::restore(&room, bytes, None) {
-                let _ = self.history.insert(event);
+                // Ours were bounded (or written by us) when accepted: no clock bound now.
+                let _ = self.history.insert(event, Horizon::UNBOUNDED);
             }
         }
         // What the store holds of our chain was written before anything of it was sent.
@@ -586,20 +602,22 @@ impl Client {
     /// Changes our display name: new handshakes carry it, and a profile event tells the
     /// room (also after a restore whose latest profile event names us differently).
     pub fn set_display_name(&mut self, now: Instant, sent_at: UnixMillis, name: &str) {
+        let now = self.monotonic(now);
+        self.note_wall(now, sent_at);
         let name = truncate_utf8(name.trim(), MAX_NAME_LEN).to_owned();
         if !name.is_empty() && name != self.config.display_name {
             self.own_card = self.identity.encoded_card(&name);
             self.config.display_name = name;
         }
         // While our chain's head is still arriving the card alone carries the name.
-        let now = self.monotonic(now);
         if self.timeline.name(&self.public.member_key()) != Some(&self.config.display_name)
             && !self.learning_own_head(now)
         {
             let content = Content::Profile {
                 name: self.config.display_name.clone(),
             };
-            self.publish(now, sent_at, content);
+            // A forked profile cannot publish it; the card still carries the name.
+            let _ = self.publish(now, sent_at, content);
         }
     }
 
@@ -615,7 +633,7 @@ impl Client {
         let now = self.monotonic(now);
         let content = self.check_post(content)?;
         self.check_own_head(now)?;
-        Ok(self.publish(now, sent_at, content))
+        self.publish(now, sent_at, content)
     }
 
     /// Posts a plain message.
@@ -1174,14 +1192,43 @@ impl Client {
     /// Signs one of our events and asks for it to be stored; it goes out (to every
     /// verified peer, and to the mailbox if nobody is linked) once the store has it
     /// ([`Client::handle_persisted`]), at once without a store.
-    fn publish(&mut self, now: Instant, sent_at: UnixMillis, content: Content) -> EventId {
-        let event = self.history.create(&self.identity, sent_at, content);
+    fn publish(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        content: Content,
+    ) -> Result<EventId, SendError> {
+        self.note_wall(now, sent_at);
+        let event = self
+            .history
+            .create(&self.identity, sent_at, content)
+            .map_err(|error| match error {
+                CreateError::Forked => SendError::ProfileForked,
+                _ => SendError::HistoryExhausted,
+            })?;
         self.note_accepted(&event);
         if !self.own.write_ahead {
             self.own.stored.insert(event.event().seq);
             self.send_stored_own(now);
         }
-        event.id()
+        Ok(event.id())
+    }
+
+    /// The caller's wall clock reads `wall` at `now`.
+    fn note_wall(&mut self, now: Instant, wall: UnixMillis) {
+        self.wall = Some((now, wall));
+    }
+
+    /// How far ahead peers' events may run at `now`: the wall clock last given, moved on
+    /// by the monotonic clock since. Before any is given, the clock is taken to read 0,
+    /// which bounds events more tightly, never less (honest Lamport times are small).
+    pub(crate) fn horizon(&self, now: Instant) -> Horizon {
+        let wall = self.wall.map_or(0, |(at, wall)| {
+            let since = now.saturating_duration_since(at).as_millis();
+            wall.0
+                .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+        });
+        Horizon::at(UnixMillis(wall))
     }
 
     /// Reports a newly accepted event to the caller: what to redraw and what to persist.
@@ -1218,6 +1265,8 @@ impl Client {
             | EventError::Chain
             | EventError::Banned
             | EventError::TooFarAhead { .. }
+            | EventError::NotYet { .. }
+            | EventError::HeldFull { .. }
             | EventError::Corrupt => {
                 self.reject(peer, RejectReason::Content(error.to_string()));
                 true

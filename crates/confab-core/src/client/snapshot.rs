@@ -34,6 +34,7 @@ impl Client {
             outbox,
             own,
             latest_now,
+            wall,
             transmits,
             events,
         } = self;
@@ -81,6 +82,7 @@ impl Client {
             outbox: outbox.clone(),
             own: own.clone(),
             latest_now: *latest_now,
+            wall: *wall,
             transmits: transmits.clone(),
             events: events.clone(),
         }

@@ -232,8 +232,13 @@ impl Client {
         let me = self.public.member_key();
         for mark in marks {
             let author = mark.author;
-            if self.history.is_banned(&author) {
-                // It still holds a banned author's events: show it why they are gone.
+            if self
+                .history
+                .forked_from(&author)
+                .is_some_and(|from_seq| mark.seq >= from_seq)
+            {
+                // It still holds events of a fork we have proof of: show it why they
+                // are gone. (Below the fork, the author's chain is compared as any.)
                 self.send_proof(now, peer, author);
                 continue;
             }
@@ -401,7 +406,7 @@ impl Client {
             };
             let author = event.event().author;
             let seq = event.event().seq;
-            let inserted = match self.history.insert(event.clone()) {
+            let inserted = match self.history.insert(event.clone(), self.horizon(now)) {
                 Ok(inserted) => inserted,
                 Err(error) => {
                     self.refuse_forwarded(now, peer, author, seq, error);
@@ -439,9 +444,17 @@ impl Client {
                 self.sync.dirty.insert(author);
                 accepted
             }
-            Inserted::Equivocation { author, .. } => {
+            Inserted::Equivocation {
+                author, accepted, ..
+            } => {
+                let n_accepted = accepted.len();
+                for id in accepted {
+                    if let Some(event) = self.history.get(&id).cloned() {
+                        self.note_accepted(&event);
+                    }
+                }
                 self.handle_equivocation(now, author);
-                0
+                n_accepted
             }
             Inserted::Held { author, seq, .. } => {
                 if author == self.public.member_key() {
@@ -508,7 +521,7 @@ impl Client {
         self.refuse_event(peer, error);
     }
 
-    /// `author` was proven to sign two events with one `seq`: everything of theirs is gone.
+    /// `author` was proven to fork their chain: their events from the fork on are gone.
     /// Redraw, keep the proof (so a restore bans them again) and show it to everyone.
     fn handle_equivocation(&mut self, now: Instant, author: MemberKey) {
         self.rebuild_timeline();
@@ -558,10 +571,11 @@ impl Client {
     /// If some linked peer holds more of `author`'s events than we do and no request is in
     /// flight, asks one such peer (chosen at random) for the next range.
     fn request_missing(&mut self, now: Instant, author: MemberKey) {
-        if self.history.is_banned(&author) {
-            self.sync.wants.remove(&author);
-            return;
-        }
+        // Of an author proven to fork, only events before the fork are taken.
+        let limit = self
+            .history
+            .forked_from(&author)
+            .map_or(u64::MAX, |from_seq| from_seq - 1);
         if self
             .sync
             .wants
@@ -576,7 +590,7 @@ impl Client {
             .peer_marks
             .iter()
             .filter_map(|(peer, marks)| {
-                let theirs = marks.get(&author).copied().unwrap_or(0);
+                let theirs = marks.get(&author).copied().unwrap_or(0).min(limit);
                 (theirs > ours).then_some((*peer, theirs))
             })
             .collect();

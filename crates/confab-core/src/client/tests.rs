@@ -344,6 +344,7 @@ fn a_peer_that_forwards_a_forged_event_is_dropped() {
                     reply_to: None,
                 },
             )
+            .unwrap()
             .bytes()
             .to_vec()
     };
@@ -427,4 +428,90 @@ fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
             ..
         }]
     ));
+}
+
+/// Issue 14, item 1: one event at Lamport `u64::MAX - 1` from any member left every other
+/// member able to post once more; after that their messages looked sent but were refused
+/// by everyone, their own history included.
+#[test]
+fn a_lamport_bomb_does_not_stop_the_others_from_posting() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let now = duo.now;
+    let wall = UnixMillis(1_800_000_000_000);
+    let bomber = Identity::from_seed([2; 32]);
+    let bomb = VerifiedEvent::sign(
+        &bomber,
+        &duo.clients[A].room_id(),
+        crate::history::Event {
+            author: bomber.member_key(),
+            seq: 1,
+            lamport: u64::MAX - 1,
+            prev: EventId::GENESIS,
+            sent_at: wall,
+            content: Content::Text {
+                text: "boom".into(),
+                reply_to: None,
+            },
+        },
+    );
+    let body = Body::Events(vec![bomb.bytes().to_vec()]);
+    duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &body);
+    duo.pump();
+    assert!(!duo.clients[A].history().contains(&bomb.id()));
+    let posts: Vec<EventId> = ["one", "two"]
+        .into_iter()
+        .map(|text| duo.clients[A].send_text(now, wall, text).unwrap())
+        .collect();
+    duo.pump();
+    for post in &posts {
+        assert!(
+            duo.clients[A].history().contains(post),
+            "not in its own history"
+        );
+        assert!(
+            duo.clients[B].history().contains(post),
+            "refused by the peer"
+        );
+    }
+}
+
+/// Issue 14, items 6 and 7: a profile whose chain turns out forked (used in a second
+/// browser) lost everything it had written, in its own client too, and went on signing
+/// events every member refused.
+#[test]
+fn a_profile_that_finds_its_chain_forked_refuses_to_post_and_keeps_what_came_before() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let before = duo.post(A, "before the fork");
+    let stored: Vec<Vec<u8>> = duo.events[A]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Persist { bytes, .. } => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect();
+    // The same profile, imported in another browser, writes its own second event.
+    let mut elsewhere = client(1);
+    elsewhere.restore(stored.iter().map(Vec::as_slice));
+    let other_second = elsewhere
+        .send_text(duo.now, UnixMillis(2), "in the other browser")
+        .unwrap();
+    let other_second = elsewhere.history().get(&other_second).unwrap().clone();
+    duo.post(A, "here");
+    let now = duo.now;
+    let body = Body::Events(vec![other_second.bytes().to_vec()]);
+    duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &body);
+    duo.pump();
+    let result = duo.clients[A].send_text(now, UnixMillis(3), "after");
+    assert!(result.is_err(), "a forked profile signed another event");
+    assert_eq!(result, Err(SendError::ProfileForked));
+    for idx in [A, B] {
+        let history = duo.clients[idx].history();
+        assert!(
+            history.contains(&before),
+            "{idx} lost what came before the fork"
+        );
+        assert_eq!(history.mark(&duo.clients[A].identity().member_key()), 1);
+    }
 }

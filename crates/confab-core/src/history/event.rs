@@ -116,7 +116,8 @@ pub enum EventError {
         /// The sequence number.
         seq: u64,
     },
-    /// The author was proven to equivocate: nothing of theirs is accepted.
+    /// The author was proven to fork their chain before this event: nothing of theirs
+    /// from the fork on is accepted.
     #[error("the author signed conflicting events")]
     Banned,
     /// `prev` or `lamport` do not continue the author's chain.
@@ -125,6 +126,20 @@ pub enum EventError {
     /// Too far ahead of what we have from this author to hold until the gap fills.
     #[error("event {seq} is too far ahead")]
     TooFarAhead {
+        /// The sequence number.
+        seq: u64,
+    },
+    /// Its Lamport time is beyond what the receiver's clock allows yet (see
+    /// [`super::Horizon`]): offered again later, it is accepted once the clock passes it.
+    #[error("event lamport time {lamport} is ahead of the clock")]
+    NotYet {
+        /// The Lamport time.
+        lamport: u64,
+    },
+    /// No room is left to hold this out-of-sequence event (see
+    /// [`super::MAX_HELD_BYTES_PER_AUTHOR`]): it is asked for again in sequence.
+    #[error("no room to hold event {seq}")]
+    HeldFull {
         /// The sequence number.
         seq: u64,
     },

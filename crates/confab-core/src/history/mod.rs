@@ -34,6 +34,28 @@ pub const MAX_AHEAD: u64 = 4096;
 pub const MAX_HELD_PER_AUTHOR: usize = 1024;
 /// How many out-of-sequence events are held in all.
 pub const MAX_HELD: usize = 16 * 1024;
+/// How many bytes of out-of-sequence events are held per author (63 of the largest).
+pub const MAX_HELD_BYTES_PER_AUTHOR: usize = 1 << 20;
+/// How many bytes of out-of-sequence events are held in all, per room.
+pub const MAX_HELD_BYTES: usize = 8 << 20;
+/// How far an event's Lamport time may run ahead of the receiver's wall clock, in
+/// milliseconds (see [`Horizon`]).
+pub const MAX_AHEAD_OF_CLOCK_MS: u64 = 60 * 60 * 1000;
+/// Lamport ticks per millisecond of wall-clock time allowed to an attacker: Lamport times
+/// are bounded by `wall_ms << 16` (see [`Horizon`]).
+pub const LAMPORT_SHIFT: u32 = 16;
+
+/// The largest Lamport time an event from a peer may carry to be taken now: the
+/// receiver's wall clock plus [`MAX_AHEAD_OF_CLOCK_MS`], in units of 2^-16 ms. This is
+/// the maximum offset of a hybrid logical clock (Kulkarni et al.; CockroachDB's
+/// `max-offset`): without it one signed event at Lamport `u64::MAX - 1` would leave no
+/// successor for anyone. With it a member can push Lamport times ahead only as fast as
+/// real time passes (2^64 ticks take about 8,900 years), while honest events keep
+/// `max_lamport + 1` and never read a clock. An event beyond the horizon is refused as
+/// "not yet" ([`EventError::NotYet`]): nothing is stored, and once the receiver's clock
+/// passes it, it is accepted like any other, so members converge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Horizon(u64);
 
 /// The outcome of [`History::insert`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,13 +64,20 @@ pub enum Inserted {
     Duplicate,
     /// Accepted, followed by any held events it made contiguous, in acceptance order.
     Accepted(Vec<EventId>),
-    /// The author signed two different events with one sequence number: that pair is
-    /// proof they equivocated. Every event of theirs was removed and none will be
-    /// accepted again (members who see the proof all do the same, so they agree again).
+    /// The author signed two events that cannot both belong to one chain (two with one
+    /// sequence number, or one that does not continue its predecessor): that pair is
+    /// proof they forked their chain at `from_seq`. Their events from `from_seq` on were
+    /// removed and none at or beyond it will be accepted again; those before it are the
+    /// same on every branch and stay. Members who see the proof all do the same, so
+    /// they agree again.
     Equivocation {
         /// The author.
         author: MemberKey,
-        /// Their events that were accepted and are now gone.
+        /// The first sequence number in dispute.
+        from_seq: u64,
+        /// Events this insert accepted before the proof turned up (below `from_seq`).
+        accepted: Vec<EventId>,
+        /// Their events that were accepted and are now gone, in sequence.
         removed: Vec<EventId>,
     },
     /// Held until `author`'s events `have + 1 .. seq` arrive.
@@ -62,6 +91,21 @@ pub enum Inserted {
     },
 }
 
+/// Why [`History::create`] could not write an event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// Our own chain was proven forked: this key signed two different events with one
+    /// sequence number (the profile was used in two places). Anything we signed now
+    /// would be refused by every member.
+    #[error("this identity's history was forked")]
+    Forked,
+    /// No sequence number or Lamport time is left (2^64 events, or 8,900 years of a
+    /// room's clock).
+    #[error("this room's history is exhausted")]
+    Exhausted,
+}
+
 /// A room's events; see the module documentation.
 #[derive(Clone)]
 pub struct History {
@@ -72,7 +116,10 @@ pub struct History {
     max_lamport: u64,
     /// Held events over all authors.
     n_held: usize,
-    /// Authors proven to equivocate, with the proof (two events, one `seq`).
+    /// Bytes of held events over all authors.
+    held_bytes: usize,
+    /// Authors proven to fork their chain, with the proof: two events that cannot both
+    /// belong to one chain, the later of whose sequence numbers is the first in dispute.
     banned: BTreeMap<MemberKey, [VerifiedEvent; 2]>,
 }
 
@@ -82,6 +129,25 @@ struct AuthorLog {
     chain: Vec<EventId>,
     last_lamport: u64,
     held: BTreeMap<u64, VerifiedEvent>,
+    /// Bytes of `held`.
+    held_bytes: usize,
+}
+
+impl Horizon {
+    /// No bound: for events restored from our own store, which were bounded (or written
+    /// by us) when they were accepted.
+    pub const UNBOUNDED: Horizon = Horizon(u64::MAX);
+
+    /// The horizon for a receiver whose wall clock reads `wall`.
+    pub fn at(wall: UnixMillis) -> Horizon {
+        let ms = wall.0.saturating_add(MAX_AHEAD_OF_CLOCK_MS);
+        Horizon(ms.checked_mul(1 << LAMPORT_SHIFT).unwrap_or(u64::MAX))
+    }
+
+    /// The largest Lamport time accepted.
+    pub fn lamport(self) -> u64 {
+        self.0
+    }
 }
 
 impl History {
@@ -94,6 +160,7 @@ impl History {
             order: BTreeMap::new(),
             max_lamport: 0,
             n_held: 0,
+            held_bytes: 0,
             banned: BTreeMap::new(),
         }
     }
@@ -189,12 +256,19 @@ impl History {
         self.order.values().copied()
     }
 
-    /// Whether `author` was proven to equivocate.
+    /// Whether `author` was proven to fork their chain.
     pub fn is_banned(&self, author: &MemberKey) -> bool {
         self.banned.contains_key(author)
     }
 
-    /// The proof that `author` equivocated: two of their events with one `seq`.
+    /// The first of `author`'s sequence numbers proven forked: nothing of theirs from
+    /// there on is accepted.
+    pub fn forked_from(&self, author: &MemberKey) -> Option<u64> {
+        self.banned.get(author).map(fork_seq)
+    }
+
+    /// The proof that `author` forked their chain: two of their events that cannot both
+    /// belong to it.
     pub fn proof(&self, author: &MemberKey) -> Option<&[VerifiedEvent; 2]> {
         self.banned.get(author)
     }
@@ -204,116 +278,208 @@ impl History {
         self.max_lamport
     }
 
+    /// Bytes of out-of-sequence events held.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
     /// Signs a new event by `identity` that follows its chain and everything seen, and
     /// accepts it. `identity` must be the one this history's own events are written by.
+    ///
+    /// The event continues our chain by construction (the next `seq`, our head as `prev`,
+    /// a Lamport time above everything seen, hence above our own last one), so it is
+    /// appended without the checks peers' events go through: what `create` returns is
+    /// always in this history.
     pub fn create(
         &mut self,
         identity: &Identity,
         sent_at: UnixMillis,
         content: Content,
-    ) -> VerifiedEvent {
+    ) -> Result<VerifiedEvent, CreateError> {
         let author = identity.member_key();
-        let log = self.logs.entry(author).or_default();
+        if self.banned.contains_key(&author) {
+            return Err(CreateError::Forked);
+        }
+        let (mark, prev) = self.logs.get(&author).map_or((0, EventId::GENESIS), |log| {
+            (
+                log.chain.len() as u64,
+                log.chain.last().copied().unwrap_or(EventId::GENESIS),
+            )
+        });
+        let seq = mark.checked_add(1).ok_or(CreateError::Exhausted)?;
+        // `u64::MAX` never decodes, so the largest usable time is one below it.
+        let lamport = self
+            .max_lamport
+            .checked_add(1)
+            .filter(|lamport| *lamport < u64::MAX)
+            .ok_or(CreateError::Exhausted)?;
         let event = Event {
             author,
-            seq: log.chain.len() as u64 + 1,
-            lamport: self.max_lamport.saturating_add(1).min(u64::MAX - 1),
-            prev: log.chain.last().copied().unwrap_or(EventId::GENESIS),
+            seq,
+            lamport,
+            prev,
             sent_at,
             content,
         };
         let signed = VerifiedEvent::sign(identity, &self.room, event);
-        // Our own next event always continues our chain; any error would be a bug in
-        // `create` and leaves the history unchanged.
-        let _ = self.insert(signed.clone());
-        signed
+        self.append(signed.clone());
+        Ok(signed)
     }
 
-    /// Adds a verified event (see [`VerifiedEvent::verify`]). A refused event leaves the
-    /// history exactly as it was.
-    pub fn insert(&mut self, event: VerifiedEvent) -> Result<Inserted, EventError> {
+    /// Adds a verified event (see [`VerifiedEvent::verify`]) from a peer, whose Lamport
+    /// time must not pass `horizon` (give [`Horizon::UNBOUNDED`] for our own stored
+    /// events). A refused event leaves the history exactly as it was.
+    pub fn insert(
+        &mut self,
+        event: VerifiedEvent,
+        horizon: Horizon,
+    ) -> Result<Inserted, EventError> {
         if self.events.contains_key(&event.id()) {
             return Ok(Inserted::Duplicate);
         }
-        let author = event.event().author;
-        let seq = event.event().seq;
-        if self.banned.contains_key(&author) {
+        let fields = event.event();
+        let (author, seq, lamport) = (fields.author, fields.seq, fields.lamport);
+        // Invalid whatever else is known: no chain starts elsewhere.
+        if seq == 1 && fields.prev != EventId::GENESIS {
+            return Err(EventError::Chain);
+        }
+        if self
+            .forked_from(&author)
+            .is_some_and(|from_seq| seq >= from_seq)
+        {
             return Err(EventError::Banned);
         }
         let empty = AuthorLog::default();
         let log = self.logs.get(&author).unwrap_or(&empty);
         let mark = log.chain.len() as u64;
         if seq <= mark {
-            let accepted = usize::try_from(seq - 1)
-                .ok()
-                .and_then(|idx| log.chain.get(idx))
-                .and_then(|id| self.events.get(id))
-                .cloned();
-            return match accepted {
-                Some(accepted) => Ok(self.ban(author, [accepted, event])),
+            // A different event where we hold one: a fork.
+            return match self.chain_event(log, seq) {
+                Some(ours) => Ok(self.ban(author, [ours, event], Vec::new())),
                 None => Err(EventError::Conflict { seq }),
             };
         }
-        if seq > mark + 1 {
-            if seq > mark + MAX_AHEAD {
-                return Err(EventError::TooFarAhead { seq });
+        if seq == mark + 1 {
+            if !continues(log, &event) {
+                // Signed by the author, yet not after their event `mark`: a fork.
+                return match self.chain_event(log, mark) {
+                    Some(ours) => Ok(self.ban(author, [ours, event], Vec::new())),
+                    None => Err(EventError::Chain),
+                };
             }
-            if let Some(held) = log.held.get(&seq) {
-                if held.id() == event.id() {
-                    return Ok(Inserted::Duplicate);
-                }
-                let held = held.clone();
-                return Ok(self.ban(author, [held, event]));
+            if lamport > horizon.0 {
+                return Err(EventError::NotYet { lamport });
             }
-            if log.held.len() >= MAX_HELD_PER_AUTHOR || self.n_held >= MAX_HELD {
-                return Err(EventError::TooFarAhead { seq });
-            }
-            self.n_held += 1;
-            self.logs.entry(author).or_default().held.insert(seq, event);
-            return Ok(Inserted::Held {
-                author,
-                have: mark,
-                seq,
-            });
+            let accepted = vec![event.id()];
+            self.append(event);
+            return Ok(self.release_held(author, accepted));
         }
-        if !continues(log, &event) {
-            return Err(EventError::Chain);
+        if seq > mark + MAX_AHEAD {
+            return Err(EventError::TooFarAhead { seq });
         }
-        let mut accepted = vec![event.id()];
-        self.append(event);
-        // Held events that are now next in line.
+        if let Some(held) = log.held.get(&seq) {
+            if held.id() == event.id() {
+                return Ok(Inserted::Duplicate);
+            }
+            let held = held.clone();
+            return Ok(self.ban(author, [held, event], Vec::new()));
+        }
+        if lamport > horizon.0 {
+            return Err(EventError::NotYet { lamport });
+        }
+        let size = event.bytes().len();
+        if log.held.len() >= MAX_HELD_PER_AUTHOR
+            || self.n_held >= MAX_HELD
+            || log.held_bytes + size > MAX_HELD_BYTES_PER_AUTHOR
+            || self.held_bytes + size > MAX_HELD_BYTES
+        {
+            return Err(EventError::HeldFull { seq });
+        }
+        self.n_held += 1;
+        self.held_bytes += size;
+        let log = self.logs.entry(author).or_default();
+        log.held_bytes += size;
+        log.held.insert(seq, event);
+        Ok(Inserted::Held {
+            author,
+            have: mark,
+            seq,
+        })
+    }
+
+    /// After `author`'s chain grew: accepts held events that are now next in line, until
+    /// a gap, or until one does not continue the chain, which proves a fork there.
+    fn release_held(&mut self, author: MemberKey, mut accepted: Vec<EventId>) -> Inserted {
         while let Some(log) = self.logs.get_mut(&author) {
             let next = log.chain.len() as u64 + 1;
             let Some(held) = log.held.remove(&next) else {
                 break;
             };
+            let size = held.bytes().len();
+            log.held_bytes -= size;
             self.n_held -= 1;
+            self.held_bytes -= size;
             if !continues(log, &held) {
-                // An invalid successor held for later: drop it and anything after it.
-                self.n_held -= log.held.len();
-                log.held.clear();
+                let ours = self
+                    .logs
+                    .get(&author)
+                    .and_then(|log| self.chain_event(log, next - 1));
+                if let Some(ours) = ours {
+                    return self.ban(author, [ours, held], accepted);
+                }
                 break;
             }
             accepted.push(held.id());
             self.append(held);
         }
-        Ok(Inserted::Accepted(accepted))
+        Inserted::Accepted(accepted)
     }
 
-    /// Removes every event of `author` and refuses theirs from now on.
-    fn ban(&mut self, author: MemberKey, proof: [VerifiedEvent; 2]) -> Inserted {
+    /// `log`'s event `seq`, if accepted.
+    fn chain_event(&self, log: &AuthorLog, seq: u64) -> Option<VerifiedEvent> {
+        let idx = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.events.get(log.chain.get(idx)?).cloned()
+    }
+
+    /// `proof` shows that `author` forked their chain at its later sequence number, below
+    /// any fork known before: removes their events from there on and refuses any from
+    /// there on. Events before it are the same on every branch and stay.
+    fn ban(
+        &mut self,
+        author: MemberKey,
+        proof: [VerifiedEvent; 2],
+        accepted: Vec<EventId>,
+    ) -> Inserted {
+        let from_seq = fork_seq(&proof);
         let mut removed = Vec::new();
-        if let Some(log) = self.logs.remove(&author) {
-            self.n_held -= log.held.len();
-            for id in log.chain {
-                if let Some(event) = self.events.remove(&id) {
-                    self.order.remove(&event.event().order_key());
-                    removed.push(id);
+        if let Some(log) = self.logs.get_mut(&author) {
+            let dropped = log.held.split_off(&from_seq);
+            let dropped_bytes: usize = dropped.values().map(|e| e.bytes().len()).sum();
+            log.held_bytes -= dropped_bytes;
+            self.n_held -= dropped.len();
+            self.held_bytes -= dropped_bytes;
+            let keep = usize::try_from(from_seq - 1).unwrap_or(usize::MAX);
+            if keep < log.chain.len() {
+                for id in log.chain.split_off(keep) {
+                    if let Some(event) = self.events.remove(&id) {
+                        self.order.remove(&event.event().order_key());
+                        removed.push(id);
+                    }
                 }
             }
+            log.last_lamport = log
+                .chain
+                .last()
+                .and_then(|id| self.events.get(id))
+                .map_or(0, |event| event.event().lamport);
         }
         self.banned.insert(author, proof);
-        Inserted::Equivocation { author, removed }
+        Inserted::Equivocation {
+            author,
+            from_seq,
+            accepted,
+            removed,
+        }
     }
 
     fn append(&mut self, event: VerifiedEvent) {
@@ -324,13 +490,22 @@ impl History {
         let log = self.logs.entry(fields.author).or_default();
         log.chain.push(id);
         log.last_lamport = fields.lamport;
+        // Only `create` can pass a held event (one of ours from elsewhere): it is stale.
         let mark = log.chain.len() as u64;
-        let n_before = log.held.len();
-        log.held.retain(|seq, _| *seq > mark);
-        self.n_held -= n_before - log.held.len();
+        let stale = log.held.split_off(&(mark + 1));
+        let stale = std::mem::replace(&mut log.held, stale);
+        let stale_bytes: usize = stale.values().map(|e| e.bytes().len()).sum();
+        log.held_bytes -= stale_bytes;
+        self.n_held -= stale.len();
+        self.held_bytes -= stale_bytes;
         self.order.insert(key, id);
         self.events.insert(id, event);
     }
+}
+
+/// The first sequence number a proof puts in dispute: the later of its two events'.
+fn fork_seq(proof: &[VerifiedEvent; 2]) -> u64 {
+    proof[0].event().seq.max(proof[1].event().seq)
 }
 
 /// Whether `event` is a valid successor of `log`'s last event.

@@ -84,14 +84,16 @@ fn world(seed: u64, n_authors: u8, n_events: usize) -> Vec<VerifiedEvent> {
         // Learn some of what others wrote (in order per author, as sync would deliver).
         for event in &all {
             if next(&mut rng).is_multiple_of(3) {
-                let _ = views[writer].insert(event.clone());
+                let _ = views[writer].insert(event.clone(), Horizon::UNBOUNDED);
             }
         }
-        let event = views[writer].create(
-            &authors[writer],
-            UnixMillis(msg_idx as u64),
-            text(&format!("m{msg_idx}")),
-        );
+        let event = views[writer]
+            .create(
+                &authors[writer],
+                UnixMillis(msg_idx as u64),
+                text(&format!("m{msg_idx}")),
+            )
+            .unwrap();
         all.push(event);
     }
     all
@@ -108,7 +110,7 @@ fn next(state: &mut u64) -> u64 {
 fn merged(events: impl IntoIterator<Item = VerifiedEvent>) -> History {
     let mut history = History::new(ROOM);
     for event in events {
-        let _ = history.insert(event).unwrap();
+        let _ = history.insert(event, Horizon::UNBOUNDED);
     }
     history
 }
@@ -198,21 +200,24 @@ fn gaps_are_held_until_filled_then_accepted_in_sequence() {
     let mut history = History::new(ROOM);
     let author = identity(1).member_key();
     assert_eq!(
-        history.insert(events[2].clone()),
+        history.insert(events[2].clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Held {
             author,
             have: 0,
             seq: 3
         })
     );
-    assert_eq!(history.insert(events[2].clone()), Ok(Inserted::Duplicate));
+    assert_eq!(
+        history.insert(events[2].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Duplicate)
+    );
     assert!(matches!(
-        history.insert(events[1].clone()),
+        history.insert(events[1].clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Held { seq: 2, .. })
     ));
     assert_eq!(history.mark(&author), 0);
     assert_eq!(
-        history.insert(events[0].clone()),
+        history.insert(events[0].clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Accepted(vec![
             events[0].id(),
             events[1].id(),
@@ -227,31 +232,45 @@ fn gaps_are_held_until_filled_then_accepted_in_sequence() {
 }
 
 #[test]
-fn an_author_who_equivocates_loses_every_event_everywhere() {
+fn a_fork_at_the_first_event_removes_every_event_of_its_author_everywhere() {
     let (author, honest_author) = (identity(1), identity(2));
     let mut history = History::new(ROOM);
-    let first = history.create(&author, UnixMillis(1), text("first"));
-    let second = history.create(&author, UnixMillis(2), text("second"));
-    let other = history.create(&honest_author, UnixMillis(3), text("unrelated"));
+    let first = history
+        .create(&author, UnixMillis(1), text("first"))
+        .unwrap();
+    let second = history
+        .create(&author, UnixMillis(2), text("second"))
+        .unwrap();
+    let other = history
+        .create(&honest_author, UnixMillis(3), text("unrelated"))
+        .unwrap();
     let mut fork = History::new(ROOM);
-    let forked = fork.create(&author, UnixMillis(1), text("other first"));
+    let forked = fork
+        .create(&author, UnixMillis(1), text("other first"))
+        .unwrap();
     assert_eq!(
-        history.insert(forked.clone()),
+        history.insert(forked.clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Equivocation {
             author: author.member_key(),
+            from_seq: 1,
+            accepted: Vec::new(),
             removed: vec![first.id(), second.id()]
         })
     );
     assert_eq!(history.ids().collect::<Vec<_>>(), vec![other.id()]);
     assert_eq!(history.mark(&author.member_key()), 0);
-    assert_eq!(history.insert(first.clone()), Err(EventError::Banned));
+    assert_eq!(
+        history.insert(first.clone(), Horizon::UNBOUNDED),
+        Err(EventError::Banned)
+    );
     // Another member who saw the other branch first reaches the same state from the proof.
     let mut elsewhere = History::new(ROOM);
-    let _ = elsewhere.insert(other.clone()).unwrap();
-    let _ = elsewhere.insert(forked).unwrap();
+    let _ = elsewhere.insert(other.clone(), Horizon::UNBOUNDED).unwrap();
+    let _ = elsewhere.insert(forked, Horizon::UNBOUNDED).unwrap();
     let proof = history.proof(&author.member_key()).unwrap().clone();
     for event in proof {
-        let _ = elsewhere.insert(event); // the second one is refused: already banned
+        // The second one is refused: already banned.
+        let _ = elsewhere.insert(event, Horizon::UNBOUNDED);
     }
     assert!(elsewhere.is_banned(&author.member_key()));
     assert_eq!(
@@ -260,27 +279,322 @@ fn an_author_who_equivocates_loses_every_event_everywhere() {
     );
     // A fork among held events is a proof too.
     let mut holder = History::new(ROOM);
-    let held = fork.create(&author, UnixMillis(4), text("fork two"));
+    let held = fork
+        .create(&author, UnixMillis(4), text("fork two"))
+        .unwrap();
     assert!(matches!(
-        holder.insert(second.clone()),
+        holder.insert(second.clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Held { .. })
     ));
     assert!(matches!(
-        holder.insert(held),
-        Ok(Inserted::Equivocation { removed, .. }) if removed.is_empty()
+        holder.insert(held, Horizon::UNBOUNDED),
+        Ok(Inserted::Equivocation { removed, from_seq: 2, .. }) if removed.is_empty()
     ));
-    assert_eq!(holder.n_held, 0);
+    assert_eq!((holder.n_held, holder.held_bytes), (0, 0));
+}
+
+/// An author's events 1..=`prefix`, then two branches from `prefix + 1` on.
+fn forked_chains(
+    author: &Identity,
+    prefix: usize,
+    branch_a: usize,
+    branch_b: usize,
+) -> (Vec<VerifiedEvent>, Vec<VerifiedEvent>, Vec<VerifiedEvent>) {
+    let mut history = History::new(ROOM);
+    let common: Vec<VerifiedEvent> = (0..prefix)
+        .map(|n| {
+            history
+                .create(author, UnixMillis(n as u64), text(&format!("c{n}")))
+                .unwrap()
+        })
+        .collect();
+    let mut other = history.clone();
+    let a = (0..branch_a)
+        .map(|n| {
+            history
+                .create(author, UnixMillis(n as u64), text(&format!("a{n}")))
+                .unwrap()
+        })
+        .collect();
+    let b = (0..branch_b)
+        .map(|n| {
+            other
+                .create(author, UnixMillis(n as u64), text(&format!("b{n}")))
+                .unwrap()
+        })
+        .collect();
+    (common, a, b)
+}
+
+/// Item 6 of issue 14: the proof removed every event of the author, though those before
+/// the fork are the same on both branches.
+#[test]
+fn a_proven_fork_removes_only_what_is_in_dispute_and_everyone_keeps_the_rest() {
+    let author = identity(1);
+    let key = author.member_key();
+    let (common, a, b) = forked_chains(&author, 3, 3, 2);
+    // X saw branch a, then one event of branch b.
+    let mut x = merged(common.iter().chain(&a).cloned());
+    assert!(matches!(
+        x.insert(b[1].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Equivocation { from_seq: 5, .. })
+    ));
+    // Y saw branch b first, then the first event of a: the fork is proven at seq 4.
+    let mut y = merged(common.iter().chain(&b).cloned());
+    assert!(matches!(
+        y.insert(a[0].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Equivocation { from_seq: 4, ref removed, .. }) if removed.len() == 2
+    ));
+    // X learns Y's proof (sent to whoever still holds events from seq 4 on).
+    for event in y.proof(&key).unwrap().clone() {
+        let _ = x.insert(event, Horizon::UNBOUNDED);
+    }
+    // Z had only the common part, then gets Y's proof and the rest of both branches.
+    let mut z = merged(common.iter().cloned());
+    for event in y.proof(&key).unwrap().iter().chain(&a).chain(&b) {
+        let _ = z.insert(event.clone(), Horizon::UNBOUNDED);
+    }
+    let common_ids: Vec<EventId> = common.iter().map(|e| e.id()).collect();
+    for member in [&mut x, &mut y, &mut z] {
+        assert_eq!(member.ids().collect::<Vec<_>>(), common_ids);
+        assert_eq!(member.forked_from(&key), Some(4));
+        assert_eq!(
+            member.insert(a[2].clone(), Horizon::UNBOUNDED),
+            Err(EventError::Banned)
+        );
+    }
+}
+
+/// Item 7 of issue 14: a profile whose own chain is proven forked (used in two browsers)
+/// must refuse to write, not return an event its own history and everyone else refuse.
+#[test]
+fn a_forked_profile_cannot_create_and_keeps_what_it_wrote_before() {
+    let me = identity(1);
+    let (common, mine, elsewhere) = forked_chains(&me, 2, 1, 1);
+    let mut history = merged(common.iter().chain(&mine).cloned());
+    let _ = history.insert(elsewhere[0].clone(), Horizon::UNBOUNDED);
+    assert_eq!(
+        history.create(&me, UnixMillis(9), text("more")),
+        Err(CreateError::Forked)
+    );
+    assert_eq!(history.mark(&me.member_key()), 2);
 }
 
 #[test]
-fn a_successor_of_another_branch_does_not_chain() {
+fn a_successor_of_another_branch_proves_a_fork() {
     let author = identity(1);
-    let mut honest = History::new(ROOM);
-    honest.create(&author, UnixMillis(1), text("first"));
-    let mut fork = History::new(ROOM);
-    fork.create(&author, UnixMillis(1), text("other first"));
-    let fork_next = fork.create(&author, UnixMillis(2), text("second"));
-    assert_eq!(honest.insert(fork_next), Err(EventError::Chain));
+    let (common, a, b) = forked_chains(&author, 1, 1, 2);
+    let mut honest = merged(common.iter().chain(&a).cloned());
+    // b[1] is seq 3: held, then shown not to follow a[0] when... it is never reached; but
+    // a successor that names another predecessor right after our head is a proof.
+    let mut short = merged(common.iter().cloned());
+    assert!(matches!(
+        short.insert(b[1].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Held { seq: 3, .. })
+    ));
+    assert!(matches!(
+        short.insert(a[0].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Equivocation { from_seq: 3, ref accepted, .. }) if accepted == &vec![a[0].id()]
+    ));
+    assert!(matches!(
+        honest.insert(b[1].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Equivocation { from_seq: 3, .. })
+    ));
+    assert_eq!(
+        short.ids().collect::<Vec<_>>(),
+        honest.ids().collect::<Vec<_>>()
+    );
+    // A first event that names a predecessor is invalid by itself, not a proof.
+    let bad = VerifiedEvent::sign(
+        &author,
+        &ROOM,
+        Event {
+            prev: EventId([1; 32]),
+            ..common[0].event().clone()
+        },
+    );
+    assert_eq!(
+        honest.insert(bad, Horizon::UNBOUNDED),
+        Err(EventError::Chain)
+    );
+}
+
+/// Item 1 of issue 14: after one event at Lamport `u64::MAX - 1`, a member could post once
+/// more, then never: `create` capped the time, its own history refused the event, and it
+/// was sent anyway.
+#[test]
+fn a_lamport_bomb_is_not_yet_and_everyone_goes_on_posting() {
+    let (bomber, member) = (identity(1), identity(2));
+    let wall = UnixMillis(1_800_000_000_000);
+    let bomb = VerifiedEvent::sign(
+        &bomber,
+        &ROOM,
+        Event {
+            author: bomber.member_key(),
+            seq: 1,
+            lamport: u64::MAX - 1,
+            prev: EventId::GENESIS,
+            sent_at: wall,
+            content: text("boom"),
+        },
+    );
+    let mut history = History::new(ROOM);
+    assert_eq!(
+        history.insert(bomb.clone(), Horizon::at(wall)),
+        Err(EventError::NotYet {
+            lamport: u64::MAX - 1
+        })
+    );
+    assert!(history.is_empty());
+    let posts: Vec<VerifiedEvent> = (0..2)
+        .map(|n| {
+            history
+                .create(&member, wall, text(&format!("after {n}")))
+                .unwrap()
+        })
+        .collect();
+    let fresh = merged(posts.iter().cloned());
+    for post in &posts {
+        assert!(history.contains(&post.id()) && fresh.contains(&post.id()));
+    }
+    // Even a history that holds the bomb (restored from a store) refuses to sign past it.
+    let mut bombed = merged([bomb]);
+    assert_eq!(
+        bombed
+            .create(&member, wall, text("one"))
+            .map(|e| e.event().lamport),
+        Err(CreateError::Exhausted)
+    );
+}
+
+#[test]
+fn an_event_from_the_future_is_accepted_once_the_clock_passes_it() {
+    let author = identity(1);
+    let wall = UnixMillis(1_800_000_000_000);
+    let horizon = Horizon::at(wall);
+    assert_eq!(
+        horizon.lamport(),
+        (wall.0 + MAX_AHEAD_OF_CLOCK_MS) << LAMPORT_SHIFT
+    );
+    let sign = |seq, lamport, prev| {
+        VerifiedEvent::sign(
+            &author,
+            &ROOM,
+            Event {
+                author: author.member_key(),
+                seq,
+                lamport,
+                prev,
+                sent_at: wall,
+                content: text("early"),
+            },
+        )
+    };
+    let early = sign(1, horizon.lamport() + 1, EventId::GENESIS);
+    let next = sign(2, horizon.lamport() + 2, early.id());
+    let mut history = History::new(ROOM);
+    // Not held either: nothing is kept of it.
+    assert!(matches!(
+        history.insert(next.clone(), horizon),
+        Err(EventError::NotYet { .. })
+    ));
+    assert!(matches!(
+        history.insert(early.clone(), horizon),
+        Err(EventError::NotYet { .. })
+    ));
+    assert!(history.is_empty() && history.n_held == 0);
+    let later = Horizon::at(UnixMillis(wall.0 + 1));
+    assert_eq!(
+        history.insert(early.clone(), later),
+        Ok(Inserted::Accepted(vec![early.id()]))
+    );
+    assert_eq!(
+        history.insert(next.clone(), later),
+        Ok(Inserted::Accepted(vec![next.id()]))
+    );
+    // Our own restored events are never bounded.
+    let restored = merged([early, next]);
+    assert_eq!(restored.len(), 2);
+}
+
+/// Item 3 of issue 14: held events were bounded by count only (16,384 of up to 16.6 KB).
+#[test]
+fn a_flood_of_held_events_stays_under_the_byte_bounds_and_honest_ones_fill_in() {
+    let held_bytes = |history: &History| -> (usize, usize) {
+        let per_author = history
+            .logs
+            .values()
+            .map(|log| log.held.values().map(|e| e.bytes().len()).sum())
+            .max()
+            .unwrap_or(0);
+        let all = history
+            .logs
+            .values()
+            .flat_map(|log| log.held.values())
+            .map(|e| e.bytes().len())
+            .sum();
+        (per_author, all)
+    };
+    let long = |n: usize| Content::Text {
+        text: format!("{n:0>width$}", width = MAX_TEXT_LEN),
+        reply_to: None,
+    };
+    let mut history = History::new(ROOM);
+    // An honest author's events 2..=4 arrive before their first.
+    let honest = identity(100);
+    let mut writer = History::new(ROOM);
+    let honest_events: Vec<VerifiedEvent> = (0..4)
+        .map(|n| writer.create(&honest, UnixMillis(0), long(n)).unwrap())
+        .collect();
+    for event in &honest_events[1..] {
+        assert!(matches!(
+            history.insert(event.clone(), Horizon::UNBOUNDED),
+            Ok(Inserted::Held { .. })
+        ));
+    }
+    // Ten flooders send their events 2..=100 (about 1.6 MB each) and never their first.
+    for flooder in 1..=10 {
+        let flooder = identity(flooder);
+        let mut writer = History::new(ROOM);
+        for n in 0..100 {
+            let event = writer.create(&flooder, UnixMillis(0), long(n)).unwrap();
+            if n > 0 {
+                let _ = history.insert(event, Horizon::UNBOUNDED);
+            }
+        }
+        let (per_author, all) = held_bytes(&history);
+        assert!(
+            per_author <= MAX_HELD_BYTES_PER_AUTHOR,
+            "{per_author} bytes held for one author"
+        );
+        assert!(all <= MAX_HELD_BYTES, "{all} bytes held");
+    }
+    assert_eq!(held_bytes(&history).1, history.held_bytes());
+    // The honest events held before the flood fill in once the gap does.
+    let ids: Vec<EventId> = honest_events.iter().map(|e| e.id()).collect();
+    assert_eq!(
+        history.insert(honest_events[0].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Accepted(ids))
+    );
+    // Another member's events, out of order while nothing more can be held, still arrive
+    // in sequence (as catch-up asks for them).
+    let other = identity(101);
+    let mut writer = History::new(ROOM);
+    let other_events: Vec<VerifiedEvent> = (0..2)
+        .map(|n| writer.create(&other, UnixMillis(0), long(n)).unwrap())
+        .collect();
+    let refused = history.insert(other_events[1].clone(), Horizon::UNBOUNDED);
+    assert!(
+        matches!(
+            refused,
+            Ok(Inserted::Held { .. }) | Err(EventError::HeldFull { seq: 2 })
+        ),
+        "{refused:?}"
+    );
+    for event in &other_events {
+        let _ = history.insert(event.clone(), Horizon::UNBOUNDED);
+    }
+    assert_eq!(history.mark(&other.member_key()), 2);
 }
 
 #[test]
@@ -289,15 +603,19 @@ fn too_far_ahead_is_refused_without_holding() {
     let mut writer = History::new(ROOM);
     let mut last = None;
     for n in 0..=MAX_AHEAD {
-        last = Some(writer.create(
-            &author,
-            UnixMillis(n),
-            Content::Profile { name: "a".into() },
-        ));
+        last = Some(
+            writer
+                .create(
+                    &author,
+                    UnixMillis(n),
+                    Content::Profile { name: "a".into() },
+                )
+                .unwrap(),
+        );
     }
     let mut history = History::new(ROOM);
     assert_eq!(
-        history.insert(last.unwrap()),
+        history.insert(last.unwrap(), Horizon::UNBOUNDED),
         Err(EventError::TooFarAhead { seq: MAX_AHEAD + 1 })
     );
     assert_eq!(history.n_held, 0);
@@ -311,7 +629,7 @@ fn timeline_applies_edits_deletes_reactions_and_names_by_room_order() {
     let mut timeline = Timeline::new();
     macro_rules! post {
         ($who:expr, $content:expr) => {{
-            let event = history.create($who, UnixMillis(0), $content);
+            let event = history.create($who, UnixMillis(0), $content).unwrap();
             timeline.apply(&event);
             event.id()
         }};
@@ -394,18 +712,22 @@ fn timeline_applies_edits_deletes_reactions_and_names_by_room_order() {
 fn a_reaction_that_arrives_before_its_message_is_shown_with_it() {
     let (alice, bob) = (identity(1), identity(2));
     let mut alice_history = History::new(ROOM);
-    let hello = alice_history.create(&alice, UnixMillis(0), text("hello"));
+    let hello = alice_history
+        .create(&alice, UnixMillis(0), text("hello"))
+        .unwrap();
     let mut bob_history = History::new(ROOM);
-    let _ = bob_history.insert(hello.clone());
-    let like = bob_history.create(
-        &bob,
-        UnixMillis(1),
-        Content::React {
-            target: hello.id(),
-            emoji: "❤".into(),
-            on: true,
-        },
-    );
+    let _ = bob_history.insert(hello.clone(), Horizon::UNBOUNDED);
+    let like = bob_history
+        .create(
+            &bob,
+            UnixMillis(1),
+            Content::React {
+                target: hello.id(),
+                emoji: "❤".into(),
+                on: true,
+            },
+        )
+        .unwrap();
     let mut timeline = Timeline::new();
     assert_eq!(timeline.apply(&like), None);
     let Some(TimelineChange::Message(view)) = timeline.apply(&hello) else {
@@ -418,14 +740,16 @@ fn a_reaction_that_arrives_before_its_message_is_shown_with_it() {
 fn the_longest_reply_fits_the_event_limit() {
     let author = identity(1);
     let mut history = History::new(ROOM);
-    let event = history.create(
-        &author,
-        UnixMillis(u64::MAX),
-        Content::Text {
-            text: "é".repeat(MAX_TEXT_LEN / 2),
-            reply_to: Some(EventId([9; 32])),
-        },
-    );
+    let event = history
+        .create(
+            &author,
+            UnixMillis(u64::MAX),
+            Content::Text {
+                text: "é".repeat(MAX_TEXT_LEN / 2),
+                reply_to: Some(EventId([9; 32])),
+            },
+        )
+        .unwrap();
     assert_eq!(event.bytes().len(), crate::wire::MAX_EVENT_LEN);
     assert!(VerifiedEvent::verify(&ROOM, event.bytes()).is_ok());
 }

@@ -56,7 +56,7 @@ impl Client {
             mime: safe_mime(&meta.mime),
             ..meta
         };
-        let id = self.publish(now, sent_at, Content::File(meta.clone()));
+        let id = self.publish(now, sent_at, Content::File(meta.clone()))?;
         self.files.held.insert(id, meta);
         Ok(id)
     }
