@@ -141,7 +141,7 @@ impl Horizon {
     /// The horizon for a receiver whose wall clock reads `wall`.
     pub fn at(wall: UnixMillis) -> Horizon {
         let ms = wall.0.saturating_add(MAX_AHEAD_OF_CLOCK_MS);
-        Horizon(ms.checked_mul(1 << LAMPORT_SHIFT).unwrap_or(u64::MAX))
+        Horizon(ms.saturating_mul(1 << LAMPORT_SHIFT))
     }
 
     /// The largest Lamport time accepted.

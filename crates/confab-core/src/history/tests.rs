@@ -167,6 +167,37 @@ proptest! {
         prop_assert_eq!(ab.ids().collect::<Vec<_>>(), ba.ids().collect::<Vec<_>>());
     }
 
+    /// An author who forks (two branches after a common prefix) among honest authors: any
+    /// arrival order, with duplicates, ends with the same history, which keeps the prefix
+    /// and drops both branches.
+    #[test]
+    fn forks_merge_to_the_same_history_in_any_order(
+        seed in any::<u64>(),
+        prefix in 0usize..4,
+        branch_a in 1usize..4,
+        branch_b in 1usize..4,
+        shuffle_seeds in any::<[u64; 2]>(),
+    ) {
+        let forker = identity(9);
+        let (common, a, b) = forked_chains(&forker, prefix, branch_a, branch_b);
+        let honest = world(seed, 2, 12);
+        let undisputed = merged(honest.iter().chain(&common).cloned());
+        let all: Vec<VerifiedEvent> = honest.iter().chain(&common).chain(&a).chain(&b).cloned().collect();
+        for shuffle_seed in shuffle_seeds {
+            let mut shuffled: Vec<VerifiedEvent> =
+                all.iter().chain(all.iter().step_by(3)).cloned().collect();
+            let mut rng = shuffle_seed;
+            for idx in (1..shuffled.len()).rev() {
+                let pick = (next(&mut rng) % (idx as u64 + 1)) as usize;
+                shuffled.swap(idx, pick);
+            }
+            let history = merged(shuffled);
+            prop_assert_eq!(history.ids().collect::<Vec<_>>(), undisputed.ids().collect::<Vec<_>>());
+            prop_assert_eq!(history.forked_from(&forker.member_key()), Some(prefix as u64 + 1));
+            prop_assert_eq!((history.n_held, history.held_bytes), (0, 0));
+        }
+    }
+
     /// Flipping any byte of a signed event makes it fail verification (or decoding); it
     /// never panics and never verifies as something else.
     #[test]

@@ -238,7 +238,7 @@ impl Room {
         if !self.forked {
             self.before_fork = prefix.iter().map(|e| e.id()).collect();
         }
-        let mut base = History::new(history.room().clone());
+        let mut base = History::new(*history.room());
         for event in prefix {
             let _ = base.insert(event, Horizon::UNBOUNDED);
         }
