@@ -14,7 +14,7 @@ use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
     Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence,
-    PublicIdentity, Role, RoomId,
+    PublicIdentity, Role, RoomId, SendError,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -837,6 +837,8 @@ impl Driver {
     fn post(&mut self, now: Instant, content: Content) {
         match self.client.post(now, clock::wall(), content) {
             Ok(_) => self.state.notice.set(None),
+            // A lasting alert says what happened; a notice would be replaced.
+            Err(SendError::ProfileForked) => self.state.forked.set(true),
             Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
         }
     }
@@ -1629,6 +1631,11 @@ impl Driver {
             }
             Event::Rebuilt => {
                 let me = self.client.identity().member_key();
+                // A proof that our own chain forked (this profile signs in another
+                // browser too): say so before the next post is refused.
+                if self.client.history().is_banned(&me) {
+                    self.state.forked.set(true);
+                }
                 let messages = self.client.messages();
                 for message in &messages {
                     if let Some(file) = &message.file {
