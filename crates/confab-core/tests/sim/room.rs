@@ -334,6 +334,10 @@ fn run(seed: u64, style: ForkStyle) {
     let honest_converged = |room: &Room| {
         let reference = room.net.nodes[0].client.history().ids().collect::<Vec<_>>();
         reference.len() >= room.posted.len()
+            && room
+                .before_fork
+                .iter()
+                .all(|id| room.net.nodes[0].client.history().contains(id))
             && (1..N_HONEST).all(|n| {
                 room.net.nodes[n]
                     .client
