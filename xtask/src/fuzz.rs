@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz <target> [--secs N] [--runs N] [--cmin]`: runs one cargo-fuzz target
+//! `cargo xtask fuzz <target> [--secs N] [--runs N] [--cmin] [--no-sanitizer]`: runs one cargo-fuzz target
 //! of `fuzz/` for a bounded time or number of executions. Installs the nightly toolchain
 //! and cargo-fuzz when missing.
 //!
@@ -30,7 +30,27 @@ pub(crate) struct Budget {
     pub(crate) runs: Option<u64>,
 }
 
-pub(crate) fn run(sh: &Shell, root: &Path, target: &str, budget: Budget, cmin: bool) -> Result<()> {
+/// What else a run does.
+pub(crate) struct Options {
+    /// Merge new inputs into the committed corpus and minimise it afterwards.
+    pub(crate) cmin: bool,
+    /// Build with AddressSanitizer (cargo-fuzz's default).
+    pub(crate) sanitizer: bool,
+}
+
+pub(crate) fn run(
+    sh: &Shell,
+    root: &Path,
+    target: &str,
+    budget: Budget,
+    options: Options,
+) -> Result<()> {
+    let Options { cmin, sanitizer } = options;
+    let sanitizer: &[&str] = if sanitizer {
+        &[]
+    } else {
+        &["--sanitizer", "none"]
+    };
     let fuzz_dir = root.join("fuzz");
     let target_file = fuzz_dir.join("fuzz_targets").join(format!("{target}.rs"));
     if !target_file.exists() || !TARGETS.iter().any(|(name, _)| *name == target) {
@@ -78,7 +98,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, target: &str, budget: Budget, cmin: b
     // Release with debug assertions: overflow checks catch arithmetic on peer lengths.
     cmd!(
         sh,
-        "cargo +nightly fuzz run --release --debug-assertions {target} {found} {committed} -- {limits...}"
+        "cargo +nightly fuzz run --release --debug-assertions {sanitizer...} {target} {found} {committed} -- {limits...}"
     )
     .run()
     .with_context(|| format!("fuzz target {target} found a failure: see fuzz/artifacts/{target}/"))?;
@@ -92,7 +112,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, target: &str, budget: Budget, cmin: b
         // Minimised on edges, not hit counts: the same coverage in tens of files.
         cmd!(
             sh,
-            "cargo +nightly fuzz cmin --release --debug-assertions {target} {committed} -- -use_counters=0"
+            "cargo +nightly fuzz cmin --release --debug-assertions {sanitizer...} {target} {committed} -- -use_counters=0"
         )
         .run()?;
         let n = fs::read_dir(&committed)?.count();

@@ -82,7 +82,10 @@ fn run() -> Result<()> {
                 secs: cmd.secs.unwrap_or(if cmd.runs.is_some() { 0 } else { 60 }),
                 runs: cmd.runs,
             },
-            cmd.cmin,
+            fuzz::Options {
+                cmin: cmd.cmin,
+                sanitizer: !cmd.no_sanitizer,
+            },
         ),
     }
 }
