@@ -1,6 +1,39 @@
 //! The driver: one task that owns the [`confab_core::Client`], the signalling socket and
 //! the peer links. It awaits {UI command, socket event, link event, deadline}, feeds one
 //! input to core, drains core's output into links and UI state, and repeats.
+//! JS callbacks only push `Input`s onto its channel.
+//!
+//! - **Persisting (write-ahead).** Every `Event::Persist` is appended to the store after a
+//!   drain, in order, one write at a time (the outbox, receipts and read-marks records,
+//!   if they moved, after the events). When the write commits the driver reports it
+//!   (`Input::Persisted` → `Client::handle_persisted`), and only then do our events in it
+//!   go out. A failed write (a full quota) goes to `Client::handle_persist_failed`: our
+//!   events in it and after it are withdrawn before anyone saw them (`Event::NotSent`:
+//!   they leave the timeline, are dropped from the next write, and the notice quotes their
+//!   text, "Not sent — the browser's storage for Confab is full: “…”. Free some space, then
+//!   send it again."); others' events stay shown but not kept, and the notice says so.
+//!   Without a usable store the driver tells core at start (`Client::run_without_store`:
+//!   our events go out at once; `boot` already told the user nothing is kept).
+//! - **The path per peer.** The newcomer offers WebRTC to each existing member (those
+//!   listed in `joined`, or announced later by `peer-present`; members announced by
+//!   `peer-joined` offer to us). If the data channel is not open within 6 s
+//!   (`DIRECT_PATH_TIMEOUT`), or `?relay=force` is set, the initiator restarts the
+//!   handshake over the relay and tells the peer (`UseRelay`); a handshake start arriving
+//!   over the relay always restarts the responder. The test hook `?ice=withhold` keeps a
+//!   page's ICE candidates to itself so the end-to-end suite exercises that fallback for
+//!   real. A direct link survives the server going away; the socket reconnects with
+//!   backoff (at most 10 s apart), and a second link to an identity already verified is
+//!   dropped.
+//! - **Liveness.** When the server reports that a directly linked peer left, the driver
+//!   asks core for a liveness probe (a ping that must be answered within 3 s) instead of
+//!   trusting the server. Pages say Bye on `pagehide` and close every room's server
+//!   connection (a page frozen in the back/forward cache kept it open, so the server went
+//!   on listing it and newcomers showed "Connecting to 1 more…" for a page that never
+//!   answers); a page restored from that cache reloads.
+//! - **Contacts.** Verified peers are recorded as contacts; a known contact's name on
+//!   another key puts a warning (role `alert`) on that member's row. The member list says
+//!   "Nobody else is here right now — messages will be delivered when they come back."
+//!   when nobody is online or connecting in a room someone else was in.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;

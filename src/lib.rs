@@ -12,6 +12,22 @@
 //! removed from the address bar and its history entry at once; from then on the page
 //! names rooms by their *address* (`#room-<16 hex>`, [`Identity::room_address`]), which
 //! opens nothing anywhere else. Invites are built from the secret kept in the store.
+//! The fragment leaves the address bar as soon as the profile opens or asks for its
+//! passphrase (not while another tab has the profile, so closing that tab and reloading
+//! still opens the link). An address resolves only against this profile's saved rooms,
+//! its contact room and its one-to-one rooms; elsewhere it opens nothing and says so. The
+//! default name ("Guest" and four digits) comes from the public key, never the seed.
+//!
+//! The room: the link's fragment, `#new` for a new one, else the last room opened, else a
+//! new one. A profile exists from the first visit, so a reload keeps identity and history.
+//! Then `Tab` keeps the other rooms connected **in the background** (up to `MAX_ROOMS`
+//! per tab), each a full driver with its own socket, links and `AppState` that is not
+//! shown: every saved room, our *contact room* (`Identity::contact_room`, derived from our
+//! signing key; its invite link is our contact link) and the *one-to-one room* with every
+//! contact (`Identity::direct_room_with`: HKDF over an X25519 agreement of both static
+//! keys, bound to both signing keys, so both sides derive it and nobody else can). Peer
+//! ids are per connection, so rooms never share a socket. People verified in any room
+//! become contacts and get a one-to-one room at once. Switching rooms reloads the page.
 
 pub mod components;
 pub mod driver;

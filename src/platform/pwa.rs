@@ -2,6 +2,34 @@
 //! Confab opens offline, and a new build until the user updates), the running build's
 //! fingerprint and the "Update" step, the browser's install offer, notifications, the
 //! unread count in the title and app badge, and the Web Share API.
+//!
+//! - **Registration.** `/sw.js` is registered for scope `/` only when the page is served
+//!   over http(s) and links the manifest, so wasm-bindgen-test pages never get a worker.
+//! - **Install.** `beforeinstallprompt` is kept (its default prevented) and shows "Install
+//!   Confab" in the header; a click calls its `prompt()`; `appinstalled` hides the button.
+//! - **Unread.** The driver of the room on screen counts messages from others that arrive
+//!   while the page is hidden (`AppState::unread`; edits and reactions of shown messages
+//!   do not count) and clears the count when the page is shown. A background room's
+//!   driver counts every new message from others, whatever the page's visibility, and
+//!   sends no read receipts. What the user has seen of each room is kept as its **read
+//!   marks** (`ReadMarks`: per author, the highest sequence number held; chains have no
+//!   gaps, so this says exactly which events were seen): while a room is on screen and the
+//!   page visible, its driver saves them when they move (`"read:" ‖ room id` in `meta`,
+//!   with the next batch of events). A background room's count starts from the messages
+//!   from others in its restored history that its marks do not cover (deleted ones
+//!   aside); a room without marks saves its history as seen, so only what arrives from
+//!   then on counts. Marks are per device and not exported. `Tab` registers each
+//!   background room's count in the screen's `AppState::background_unread`: `RoomsPanel`
+//!   adds ", 3 unread" to that room's link name with a badge, and `UnreadTitle` puts the
+//!   total in the title ("(3) Confab") and the app badge. Opening a room reloads the page
+//!   into it; that room saves its marks at once, the others' counts carry over.
+//! - **Notifications.** With permission (asked only by the "Turn on notifications"
+//!   button), each counted message also makes a notification with the sender's name
+//!   ("Alice in Book club" for a background room) and an 80-character preview; one tag per
+//!   room, so a burst leaves one notification per room. Clicking it focuses the tab and,
+//!   for a background room, opens that room by its address (the worker's
+//!   `notificationclick` does the same from `data.url`, that address; a refused focus does
+//!   not stop it from opening the room). Notification data never holds a room secret.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -2,7 +2,7 @@
 //! wrapped under a passphrase (Argon2id) or, without one, as is; plus the
 //! passphrase-protected profile export.
 //!
-//! Pure like the rest of core: salts, nonces and data keys come from a [`SeededRng`]
+//! Pure like the rest of core: salts, nonces and data keys come from a `SeededRng`
 //! seeded by the caller (`crypto.getRandomValues` in the app), never from the OS.
 //!
 //! # Keys

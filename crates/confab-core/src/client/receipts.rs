@@ -10,7 +10,9 @@
 //! deadline of its own would add wake-ups, and move every simulation's timing, for
 //! nothing. At start the app gives the record back to [`Client::restore_receipts`]: the
 //! receipts come out again as [`Event::Delivered`] and [`Event::Read`], so a member who is
-//! not linked yet still shows as holding and having read what they did.
+//! not linked yet still shows as holding and having read what they did (entries of
+//! banned members are ignored, deliveries clamped to our restored chain). Exports leave
+//! the record out: an imported profile shows pending until members link again.
 //!
 //! [`Config::anti_entropy_interval`]: super::Config::anti_entropy_interval
 
