@@ -136,8 +136,9 @@ pub enum EventError {
         /// The Lamport time.
         lamport: u64,
     },
-    /// No room is left to hold this out-of-sequence event (see
-    /// [`super::MAX_HELD_BYTES_PER_AUTHOR`]): it is asked for again in sequence.
+    /// No room is left to hold this out-of-sequence event: its author holds as much as
+    /// it may, or would hold the most of a full room (see [`super::MAX_HELD_BYTES`]). It
+    /// is asked for again in sequence.
     #[error("no room to hold event {seq}")]
     HeldFull {
         /// The sequence number.

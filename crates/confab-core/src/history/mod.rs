@@ -51,6 +51,7 @@
 //! regression test).
 
 mod event;
+mod held;
 mod timeline;
 
 #[cfg(test)]
@@ -59,6 +60,7 @@ pub(crate) mod tests;
 use std::collections::{BTreeMap, HashMap};
 
 pub use event::{Content, Event, EventError, OrderKey, UnixMillis, VerifiedEvent};
+pub use held::{MAX_HELD_BYTES, MAX_HELD_BYTES_PER_AUTHOR, MIN_HELD_COST};
 pub use timeline::{MessageView, Reaction, Timeline, TimelineChange};
 
 use crate::identity::Identity;
@@ -67,14 +69,6 @@ use crate::wire::Mark;
 
 /// How far ahead of an author's mark an event may be and still be held for later.
 pub const MAX_AHEAD: u64 = 4096;
-/// How many out-of-sequence events are held per author.
-pub const MAX_HELD_PER_AUTHOR: usize = 1024;
-/// How many out-of-sequence events are held in all.
-pub const MAX_HELD: usize = 16 * 1024;
-/// How many bytes of out-of-sequence events are held per author (63 of the largest).
-pub const MAX_HELD_BYTES_PER_AUTHOR: usize = 1 << 20;
-/// How many bytes of out-of-sequence events are held in all, per room.
-pub const MAX_HELD_BYTES: usize = 8 << 20;
 /// How far an event's Lamport time may run ahead of the receiver's wall clock, in
 /// milliseconds (see [`Horizon`]).
 pub const MAX_AHEAD_OF_CLOCK_MS: u64 = 60 * 60 * 1000;
@@ -151,10 +145,8 @@ pub struct History {
     logs: HashMap<MemberKey, AuthorLog>,
     order: BTreeMap<OrderKey, EventId>,
     max_lamport: u64,
-    /// Held events over all authors.
-    n_held: usize,
-    /// Bytes of held events over all authors.
-    held_bytes: usize,
+    /// Out-of-sequence events, bounded and shared fairly (see [`held`]).
+    held: held::Held,
     /// Authors proven to fork their chain, with the proof: two events that cannot both
     /// belong to one chain, the later of whose sequence numbers is the first in dispute.
     banned: BTreeMap<MemberKey, [VerifiedEvent; 2]>,
@@ -165,9 +157,6 @@ struct AuthorLog {
     /// Ids of events 1..=mark.
     chain: Vec<EventId>,
     last_lamport: u64,
-    held: BTreeMap<u64, VerifiedEvent>,
-    /// Bytes of `held`.
-    held_bytes: usize,
 }
 
 impl Horizon {
@@ -196,8 +185,7 @@ impl History {
             logs: HashMap::new(),
             order: BTreeMap::new(),
             max_lamport: 0,
-            n_held: 0,
-            held_bytes: 0,
+            held: held::Held::new(),
             banned: BTreeMap::new(),
         }
     }
@@ -315,9 +303,9 @@ impl History {
         self.max_lamport
     }
 
-    /// Bytes of out-of-sequence events held.
+    /// Bytes out-of-sequence events held count for (see [`MIN_HELD_COST`]).
     pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+        self.held.cost()
     }
 
     /// Signs a new event by `identity` that follows its chain and everything seen, and
@@ -414,7 +402,7 @@ impl History {
         if seq > mark + MAX_AHEAD {
             return Err(EventError::TooFarAhead { seq });
         }
-        if let Some(held) = log.held.get(&seq) {
+        if let Some(held) = self.held.get(&author, seq) {
             if held.id() == event.id() {
                 return Ok(Inserted::Duplicate);
             }
@@ -424,19 +412,9 @@ impl History {
         if lamport > horizon.0 {
             return Err(EventError::NotYet { lamport });
         }
-        let size = event.bytes().len();
-        if log.held.len() >= MAX_HELD_PER_AUTHOR
-            || self.n_held >= MAX_HELD
-            || log.held_bytes + size > MAX_HELD_BYTES_PER_AUTHOR
-            || self.held_bytes + size > MAX_HELD_BYTES
-        {
+        if !self.held.hold(event) {
             return Err(EventError::HeldFull { seq });
         }
-        self.n_held += 1;
-        self.held_bytes += size;
-        let log = self.logs.entry(author).or_default();
-        log.held_bytes += size;
-        log.held.insert(seq, event);
         Ok(Inserted::Held {
             author,
             have: mark,
@@ -447,15 +425,11 @@ impl History {
     /// After `author`'s chain grew: accepts held events that are now next in line, until
     /// a gap, or until one does not continue the chain, which proves a fork there.
     fn release_held(&mut self, author: MemberKey, mut accepted: Vec<EventId>) -> Inserted {
-        while let Some(log) = self.logs.get_mut(&author) {
+        while let Some(log) = self.logs.get(&author) {
             let next = log.chain.len() as u64 + 1;
-            let Some(held) = log.held.remove(&next) else {
+            let Some(held) = self.held.take(&author, next) else {
                 break;
             };
-            let size = held.bytes().len();
-            log.held_bytes -= size;
-            self.n_held -= 1;
-            self.held_bytes -= size;
             if !continues(log, &held) {
                 let ours = self
                     .logs
@@ -489,12 +463,8 @@ impl History {
     ) -> Inserted {
         let from_seq = fork_seq(&proof);
         let mut removed = Vec::new();
+        self.held.drop_from(&author, from_seq);
         if let Some(log) = self.logs.get_mut(&author) {
-            let dropped = log.held.split_off(&from_seq);
-            let dropped_bytes: usize = dropped.values().map(|e| e.bytes().len()).sum();
-            log.held_bytes -= dropped_bytes;
-            self.n_held -= dropped.len();
-            self.held_bytes -= dropped_bytes;
             let keep = usize::try_from(from_seq - 1).unwrap_or(usize::MAX);
             if keep < log.chain.len() {
                 for id in log.chain.split_off(keep) {
@@ -529,12 +499,7 @@ impl History {
         log.last_lamport = fields.lamport;
         // Only `create` can pass a held event (one of ours from elsewhere): it is stale.
         let mark = log.chain.len() as u64;
-        let stale = log.held.split_off(&(mark + 1));
-        let stale = std::mem::replace(&mut log.held, stale);
-        let stale_bytes: usize = stale.values().map(|e| e.bytes().len()).sum();
-        log.held_bytes -= stale_bytes;
-        self.n_held -= stale.len();
-        self.held_bytes -= stale_bytes;
+        self.held.drop_through(&fields.author, mark);
         self.order.insert(key, id);
         self.events.insert(id, event);
     }

@@ -146,7 +146,7 @@ proptest! {
         let other = merged(with_dups);
         prop_assert_eq!(other.ids().collect::<Vec<_>>(), reference.ids().collect::<Vec<_>>());
         prop_assert_eq!(other.marks(), reference.marks());
-        prop_assert_eq!(other.n_held, 0);
+        prop_assert_eq!(other.held_bytes(), 0);
     }
 
     /// Merging two histories (union) is commutative.
@@ -194,7 +194,7 @@ proptest! {
             let history = merged(shuffled);
             prop_assert_eq!(history.ids().collect::<Vec<_>>(), undisputed.ids().collect::<Vec<_>>());
             prop_assert_eq!(history.forked_from(&forker.member_key()), Some(prefix as u64 + 1));
-            prop_assert_eq!((history.n_held, history.held_bytes), (0, 0));
+            prop_assert_eq!(history.held_bytes(), 0);
         }
     }
 
@@ -256,7 +256,7 @@ fn gaps_are_held_until_filled_then_accepted_in_sequence() {
         ]))
     );
     assert_eq!(history.mark(&author), 3);
-    assert_eq!(history.n_held, 0);
+    assert_eq!(history.held_bytes(), 0);
     let range: Vec<EventId> = history.range(&author, 1, 3).map(|e| e.id()).collect();
     assert_eq!(range, vec![events[1].id(), events[2].id()]);
     assert_eq!(history.range(&author, 3, 99).count(), 0);
@@ -321,7 +321,7 @@ fn a_fork_at_the_first_event_removes_every_event_of_its_author_everywhere() {
         holder.insert(held, Horizon::UNBOUNDED),
         Ok(Inserted::Equivocation { removed, from_seq: 2, .. }) if removed.is_empty()
     ));
-    assert_eq!((holder.n_held, holder.held_bytes), (0, 0));
+    assert_eq!(holder.held_bytes(), 0);
 }
 
 /// An author's events 1..=`prefix`, then two branches from `prefix + 1` on.
@@ -533,7 +533,7 @@ fn an_event_from_the_future_is_accepted_once_the_clock_passes_it() {
         history.insert(early.clone(), horizon),
         Err(EventError::NotYet { .. })
     ));
-    assert!(history.is_empty() && history.n_held == 0);
+    assert!(history.is_empty() && history.held_bytes() == 0);
     let later = Horizon::at(UnixMillis(wall.0 + 1));
     assert_eq!(
         history.insert(early.clone(), later),
@@ -548,35 +548,32 @@ fn an_event_from_the_future_is_accepted_once_the_clock_passes_it() {
     assert_eq!(restored.len(), 2);
 }
 
+/// `n` events of `author`, each of [`LONG`] bytes, so 64 fill an author's held bytes and
+/// 512 the room's.
+fn long_chain(author: &Identity, n: usize) -> Vec<VerifiedEvent> {
+    let mut writer = History::new(ROOM);
+    let filler = |len: usize| Content::Text {
+        text: "x".repeat(len),
+        reply_to: None,
+    };
+    (0..n)
+        .map(|_| {
+            let probe = writer.clone().create(author, UnixMillis(0), filler(0));
+            let overhead = probe.unwrap().bytes().len();
+            let event = writer.create(author, UnixMillis(0), filler(LONG - overhead));
+            event.unwrap()
+        })
+        .collect()
+}
+
+const LONG: usize = 16 * 1024;
+
 /// Item 3 of issue 14: held events were bounded by count only (16,384 of up to 16.6 KB).
 #[test]
 fn a_flood_of_held_events_stays_under_the_byte_bounds_and_honest_ones_fill_in() {
-    let held_bytes = |history: &History| -> (usize, usize) {
-        let per_author = history
-            .logs
-            .values()
-            .map(|log| log.held.values().map(|e| e.bytes().len()).sum())
-            .max()
-            .unwrap_or(0);
-        let all = history
-            .logs
-            .values()
-            .flat_map(|log| log.held.values())
-            .map(|e| e.bytes().len())
-            .sum();
-        (per_author, all)
-    };
-    let long = |n: usize| Content::Text {
-        text: format!("{n:0>width$}", width = MAX_TEXT_LEN),
-        reply_to: None,
-    };
     let mut history = History::new(ROOM);
     // An honest author's events 2..=4 arrive before their first.
-    let honest = identity(100);
-    let mut writer = History::new(ROOM);
-    let honest_events: Vec<VerifiedEvent> = (0..4)
-        .map(|n| writer.create(&honest, UnixMillis(0), long(n)).unwrap())
-        .collect();
+    let honest_events = long_chain(&identity(100), 4);
     for event in &honest_events[1..] {
         assert!(matches!(
             history.insert(event.clone(), Horizon::UNBOUNDED),
@@ -585,47 +582,65 @@ fn a_flood_of_held_events_stays_under_the_byte_bounds_and_honest_ones_fill_in() 
     }
     // Ten flooders send their events 2..=100 (about 1.6 MB each) and never their first.
     for flooder in 1..=10 {
-        let flooder = identity(flooder);
-        let mut writer = History::new(ROOM);
-        for n in 0..100 {
-            let event = writer.create(&flooder, UnixMillis(0), long(n)).unwrap();
-            if n > 0 {
-                let _ = history.insert(event, Horizon::UNBOUNDED);
-            }
+        for event in long_chain(&identity(flooder), 100).into_iter().skip(1) {
+            let _ = history.insert(event, Horizon::UNBOUNDED);
         }
-        let (per_author, all) = held_bytes(&history);
-        assert!(
-            per_author <= MAX_HELD_BYTES_PER_AUTHOR,
-            "{per_author} bytes held for one author"
-        );
-        assert!(all <= MAX_HELD_BYTES, "{all} bytes held");
+        // Checks the bounds per author and in all.
+        history.held.checked();
     }
-    assert_eq!(held_bytes(&history).1, history.held_bytes());
+    assert_eq!(history.held_bytes(), MAX_HELD_BYTES);
     // The honest events held before the flood fill in once the gap does.
     let ids: Vec<EventId> = honest_events.iter().map(|e| e.id()).collect();
     assert_eq!(
         history.insert(honest_events[0].clone(), Horizon::UNBOUNDED),
         Ok(Inserted::Accepted(ids))
     );
-    // Another member's events, out of order while nothing more can be held, still arrive
-    // in sequence (as catch-up asks for them).
-    let other = identity(101);
-    let mut writer = History::new(ROOM);
-    let other_events: Vec<VerifiedEvent> = (0..2)
-        .map(|n| writer.create(&other, UnixMillis(0), long(n)).unwrap())
+}
+
+/// Keys are cheap: eight attackers who kept the room's held bytes full made every honest
+/// author's out-of-order events `HeldFull`. The room's bound is now shared fairly.
+#[test]
+fn attackers_filling_the_held_bytes_do_not_keep_an_honest_authors_events_out() {
+    let mut history = History::new(ROOM);
+    let mut attackers: Vec<Vec<VerifiedEvent>> = (1..=8)
+        .map(|attacker| long_chain(&identity(attacker), 65))
         .collect();
-    let refused = history.insert(other_events[1].clone(), Horizon::UNBOUNDED);
-    assert!(
-        matches!(
-            refused,
-            Ok(Inserted::Held { .. }) | Err(EventError::HeldFull { seq: 2 })
-        ),
-        "{refused:?}"
+    for chain in &attackers {
+        for event in &chain[1..] {
+            let _ = history.insert(event.clone(), Horizon::UNBOUNDED);
+        }
+    }
+    assert_eq!(history.held_bytes(), MAX_HELD_BYTES);
+    let honest = identity(100);
+    let honest_events = long_chain(&honest, 3);
+    for event in &honest_events[1..] {
+        assert_eq!(
+            history.insert(event.clone(), Horizon::UNBOUNDED),
+            Ok(Inserted::Held {
+                author: honest.member_key(),
+                have: 0,
+                seq: event.event().seq
+            })
+        );
+    }
+    // More attackers, and the first ones again, evict only attackers' events.
+    attackers.extend((9..=12).map(|attacker| long_chain(&identity(attacker), 65)));
+    for chain in &attackers {
+        for event in &chain[1..] {
+            let _ = history.insert(event.clone(), Horizon::UNBOUNDED);
+        }
+    }
+    assert_eq!(history.held.checked()[&honest.member_key()], vec![2, 3]);
+    let ids: Vec<EventId> = honest_events.iter().map(|e| e.id()).collect();
+    assert_eq!(
+        history.insert(honest_events[0].clone(), Horizon::UNBOUNDED),
+        Ok(Inserted::Accepted(ids))
     );
-    for event in &other_events {
+    // An evicted attacker's events are taken again in sequence (as catch-up sends them).
+    for event in &attackers[0] {
         let _ = history.insert(event.clone(), Horizon::UNBOUNDED);
     }
-    assert_eq!(history.mark(&other.member_key()), 2);
+    assert_eq!(history.mark(&identity(1).member_key()), 65);
 }
 
 #[test]
@@ -649,7 +664,7 @@ fn too_far_ahead_is_refused_without_holding() {
         history.insert(last.unwrap(), Horizon::UNBOUNDED),
         Err(EventError::TooFarAhead { seq: MAX_AHEAD + 1 })
     );
-    assert_eq!(history.n_held, 0);
+    assert_eq!(history.held_bytes(), 0);
     assert!(history.logs.is_empty());
 }
 
