@@ -12,6 +12,17 @@
 //! [`MailboxReply`]. The mailbox's frames are a separate enum so that matches on
 //! [`ServerMessage`] stay exhaustive for clients that do not use the mailbox yet;
 //! [`ServerFrame`] reads either.
+//!
+//! **Order.** The server answers a connection's requests in the order it sent them: each
+//! `mailbox-put` with `mailbox-stored` or an `error`, `join` with `joined` or an `error`,
+//! any request it refuses (`rate-limited`, `bad-request`, ...) with an `error` in its
+//! place; requests that succeed silently (`leave`, `signal`, `mailbox-ack`, relay
+//! envelopes) take no place. One connection's deposits are stored in that order too (their
+//! sequence numbers increase). What is not an answer (`peer-joined`, `peer-left`, a
+//! forwarded `signal` or relay envelope, `mailbox-new`) may come between, also before the
+//! answer to an earlier request: the server forwards while a deposit waits for its store.
+//! A `mailbox-fetch` sees the deposits answered before it was read, not necessarily those
+//! of the same connection still waiting.
 
 use serde::{Deserialize, Serialize};
 

@@ -65,6 +65,9 @@ pub struct AbuseResult {
     pub chat_p99_ms_alone: f64,
     pub chat_p50_ms_attacked: f64,
     pub chat_p99_ms_attacked: f64,
+    /// How long the real room's deposits waited for their answers under attack.
+    pub deposit_p50_ms_attacked: f64,
+    pub deposit_p99_ms_attacked: f64,
     pub flood_deposits_stored: u64,
     pub flood_deposits_refused: u64,
     pub flood_envelopes_sent: u64,
@@ -78,6 +81,23 @@ pub struct AbuseResult {
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 type Stream = SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>;
+
+/// The real room: Alice chats to Bob (and deposits); times count from `epoch`.
+struct RealRoom {
+    alice: Conn,
+    bob: Conn,
+    keys: MailboxKeys,
+    epoch: std::time::Instant,
+}
+
+/// What one phase of the real room's chat measured (times in µs).
+struct Chat {
+    /// Of each chat message Bob got.
+    latencies: Vec<u32>,
+    /// Deposits stored, and how long each deposit's answer took.
+    n_stored: usize,
+    deposit_waits: Vec<u32>,
+}
 
 /// One connection: its peer id and halves.
 struct Conn {
@@ -93,27 +113,22 @@ pub async fn run(addr: SocketAddr, pid: u32, config: &AbuseConfig) -> anyhow::Re
         ..AbuseResult::default()
     };
     let real = RoomSecret::from_bytes(*b"confab load abuse: the real room").mailbox_keys();
-    let epoch = std::time::Instant::now();
     // The real room: Alice and Bob, from addresses of their own.
     let mut alice = connect(addr, "203.0.113.1").await?;
-    let bob = connect(addr, "203.0.113.2").await?;
-    let (bob_peer, mut bob_stream, mut bob_sink) = (bob.peer, bob.stream, bob.sink);
-    join(&mut bob_sink, &mut bob_stream, real.room()).await?;
+    let mut bob = connect(addr, "203.0.113.2").await?;
+    join(&mut bob.sink, &mut bob.stream, real.room()).await?;
     join(&mut alice.sink, &mut alice.stream, real.room()).await?;
+    let mut room = RealRoom {
+        alice,
+        bob,
+        keys: real,
+        epoch: std::time::Instant::now(),
+    };
 
     // Phase 1: the room alone.
-    let (delivered, latencies, _) = chat(
-        &mut alice,
-        bob_peer,
-        &mut bob_stream,
-        &real,
-        config,
-        epoch,
-        false,
-    )
-    .await?;
-    result.chat_delivered_alone = delivered;
-    (result.chat_p50_ms_alone, result.chat_p99_ms_alone) = percentiles(latencies);
+    let alone = chat(&mut room, config, false).await?;
+    result.chat_delivered_alone = alone.latencies.len();
+    (result.chat_p50_ms_alone, result.chat_p99_ms_alone) = percentiles(alone.latencies);
     result.server_rss_before_bytes = proc_stats::rss_bytes(pid)?;
 
     // Phase 2: the attack, and the room at the same time.
@@ -166,20 +181,15 @@ pub async fn run(addr: SocketAddr, pid: u32, config: &AbuseConfig) -> anyhow::Re
             peak
         })
     };
-    let (delivered, latencies, n_stored) = chat(
-        &mut alice,
-        bob_peer,
-        &mut bob_stream,
-        &real,
-        config,
-        epoch,
-        true,
-    )
-    .await?;
-    result.chat_delivered_attacked = delivered;
-    (result.chat_p50_ms_attacked, result.chat_p99_ms_attacked) = percentiles(latencies);
+    let attacked = chat(&mut room, config, true).await?;
+    result.chat_delivered_attacked = attacked.latencies.len();
+    (result.chat_p50_ms_attacked, result.chat_p99_ms_attacked) = percentiles(attacked.latencies);
+    (
+        result.deposit_p50_ms_attacked,
+        result.deposit_p99_ms_attacked,
+    ) = percentiles(attacked.deposit_waits);
     result.real_deposits_attempted = config.real_deposits;
-    result.real_deposits_accepted = n_stored;
+    result.real_deposits_accepted = attacked.n_stored;
     for flooder in flooders {
         let _ = timeout(WAIT * 3, flooder).await;
     }
@@ -191,29 +201,34 @@ pub async fn run(addr: SocketAddr, pid: u32, config: &AbuseConfig) -> anyhow::Re
     result.flood_envelopes_sent = sent.load(Ordering::Relaxed);
     result.slow_readers_dropped = dropped.load(Ordering::Relaxed);
     // Bob fetches what Alice deposited.
-    result.real_entries_fetched =
-        fetch_all(&mut bob_sink, &mut bob_stream, bob_peer, &real).await?;
+    result.real_entries_fetched = fetch_all(
+        &mut room.bob.sink,
+        &mut room.bob.stream,
+        room.bob.peer,
+        &room.keys,
+    )
+    .await?;
     Ok(result)
 }
 
 /// Alice sends `chat_messages` signals to Bob, one per `chat_every` (and, if `deposit`,
-/// a mailbox deposit with each of the first `real_deposits`): the chat messages Bob got,
-/// their latencies (µs), and the deposits stored.
-async fn chat(
-    alice: &mut Conn,
-    bob: PeerId,
-    bob_stream: &mut Stream,
-    real: &MailboxKeys,
-    config: &AbuseConfig,
-    epoch: std::time::Instant,
-    deposit: bool,
-) -> anyhow::Result<(usize, Vec<u32>, usize)> {
+/// a mailbox deposit with each of the first `real_deposits`; a deposit's answer is
+/// matched to it by order, as the server answers in request order).
+async fn chat(room: &mut RealRoom, config: &AbuseConfig, deposit: bool) -> anyhow::Result<Chat> {
+    let RealRoom {
+        alice,
+        bob,
+        keys: real,
+        epoch,
+    } = room;
+    let (bob, bob_stream, epoch) = (bob.peer, &mut bob.stream, *epoch);
     let n_messages = config.chat_messages;
     let n_deposits = if deposit { config.real_deposits } else { 0 };
     let every = config.chat_every;
     let sink = &mut alice.sink;
     let alice_peer = alice.peer;
     let alice_stream = &mut alice.stream;
+    let deposits_sent = std::cell::RefCell::new(std::collections::VecDeque::new());
     let send = async {
         for idx in 0..n_messages.max(n_deposits) {
             if idx < n_messages {
@@ -240,6 +255,9 @@ async fn chat(
                     key: real.deposit_key(),
                     proof,
                 };
+                deposits_sent
+                    .borrow_mut()
+                    .push_back(std::time::Instant::now());
                 send(sink, &put).await?;
             }
             sleep(every).await;
@@ -249,18 +267,22 @@ async fn chat(
     // Alice's answers: one per deposit.
     let answers = async {
         let (mut n_answered, mut n_stored) = (0, 0);
+        let mut waits = Vec::with_capacity(n_deposits);
         while n_answered < n_deposits {
-            match next_frame(alice_stream).await? {
-                Some(ServerFrame::Mailbox(MailboxReply::MailboxStored { .. })) => {
-                    n_answered += 1;
-                    n_stored += 1;
-                }
-                Some(ServerFrame::Server(ServerMessage::Error { .. })) => n_answered += 1,
-                Some(_) => {}
+            let is_stored = match next_frame(alice_stream).await? {
+                Some(ServerFrame::Mailbox(MailboxReply::MailboxStored { .. })) => true,
+                Some(ServerFrame::Server(ServerMessage::Error { .. })) => false,
+                Some(_) => continue,
                 None => bail!("the real room's depositor was disconnected"),
+            };
+            n_answered += 1;
+            n_stored += usize::from(is_stored);
+            if let Some(sent) = deposits_sent.borrow_mut().pop_front() {
+                let wait = sent.elapsed().as_micros();
+                waits.push(u32::try_from(wait).unwrap_or(u32::MAX));
             }
         }
-        anyhow::Ok(n_stored)
+        anyhow::Ok((n_stored, waits))
     };
     let receive = async {
         let mut latencies = Vec::with_capacity(n_messages);
@@ -283,9 +305,12 @@ async fn chat(
     };
     let (sent, n_stored, latencies) = tokio::join!(send, answers, receive);
     sent?;
-    let n_stored = n_stored?;
-    let latencies = latencies?;
-    Ok((latencies.len(), latencies, n_stored))
+    let (n_stored, deposit_waits) = n_stored?;
+    Ok(Chat {
+        latencies: latencies?,
+        n_stored,
+        deposit_waits,
+    })
 }
 
 /// One flooder: `flood_deposits` deposits into fresh room ids, as fast as answers come.

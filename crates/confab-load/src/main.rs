@@ -281,7 +281,7 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
         match abuse_run(&programs, args.abuse_flooders).await {
             Ok(result) => {
                 println!(
-                    "    abuse confab {} flooders: real room deposits {}/{} stored ({} kept), chat p50/p99 {:.2}/{:.2} ms alone, {:.2}/{:.2} ms attacked, server peak RSS {:.1} MiB of a {:.0} MiB budget",
+                    "    abuse confab {} flooders: real room deposits {}/{} stored ({} kept), chat p50/p99 {:.2}/{:.2} ms alone, {:.2}/{:.2} ms attacked, its deposits answered in p50/p99 {:.2}/{:.2} ms, server peak RSS {:.1} MiB of a {:.0} MiB budget",
                     args.abuse_flooders,
                     result.real_deposits_accepted,
                     result.real_deposits_attempted,
@@ -290,6 +290,8 @@ async fn bench(args: &Args, nofile_limit: u64) -> anyhow::Result<Report> {
                     result.chat_p99_ms_alone,
                     result.chat_p50_ms_attacked,
                     result.chat_p99_ms_attacked,
+                    result.deposit_p50_ms_attacked,
+                    result.deposit_p99_ms_attacked,
                     result.server_peak_rss_bytes as f64 / 1048576.0,
                     result.memory_budget_bytes as f64 / 1048576.0,
                 );

@@ -201,7 +201,8 @@ pub struct Config {
     pub mailbox_page_bytes: usize,
 
     /// Memory the server may use (bytes): half for messages queued to connections, an
-    /// eighth for the mailbox database's cache, the rest for connections themselves.
+    /// eighth for the mailbox database's cache, a sixteenth for mailbox deposits waiting to
+    /// be written, the rest for connections themselves.
     #[arg(
         long,
         env = "CONFAB_MEMORY_BUDGET",

@@ -12,7 +12,8 @@
 //!                    mailbox-put, mailbox-fetch, mailbox-ack (confab_core::mailbox)
 //!   server → client  welcome, joined, peer-joined, peer-present, peer-left, signal,
 //!                    error; mailbox-stored, mailbox-entries, and mailbox-new (not an
-//!                    answer: another connection deposited into a room we joined)
+//!                    answer: another connection deposited into a room we joined);
+//!                    answers in request order (see confab_core::signal, "Order")
 //! GET /healthz  200 "ok"
 //! GET /metrics  Prometheus text format: connections, rooms, relayed bytes, rejected
 //!               frames by reason, the mailbox (no room ids, peer ids or addresses)
@@ -128,10 +129,16 @@ pub async fn run(
     };
     let data_dir = config.data_dir.clone();
     let budget = MemoryBudget::new(config.memory_budget);
-    let cache_bytes = budget.database_cache;
+    let (cache_bytes, waiting_bytes) = (budget.database_cache, budget.deposits);
     let expires_by_log = config.nats_url.is_some();
     let mailbox = tokio::task::spawn_blocking(move || {
-        Mailbox::open(&data_dir, store_limits, cache_bytes, expires_by_log)
+        Mailbox::open(
+            &data_dir,
+            store_limits,
+            cache_bytes,
+            waiting_bytes,
+            expires_by_log,
+        )
     })
     .await
     .context("opening the mailbox store failed")?;

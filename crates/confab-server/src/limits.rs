@@ -26,6 +26,14 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Rooms whose acknowledged mailbox cursor one connection keeps; acknowledgements for
 /// more rooms are accepted but not remembered.
 pub(crate) const MAILBOX_ACKED_ROOMS: usize = 64;
+/// Mailbox deposits one connection may have waiting to be stored; more are refused
+/// `rate-limited` (the connection keeps reading meanwhile, see `ws`).
+pub(crate) const DEPOSITS_IN_FLIGHT: usize = 8;
+/// Entry bytes one connection may have waiting to be stored (a deposit always fits alone).
+pub(crate) const DEPOSIT_BYTES_IN_FLIGHT: usize = 1 << 20;
+/// Answers one connection may have waiting behind its deposits; with this many it is not
+/// read until they go.
+pub(crate) const ANSWERS_WAITING: usize = 64;
 /// At most one `relay-cap` error per this interval per connection; further drops are silent.
 pub(crate) const RELAY_CAP_ERROR_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -36,16 +44,19 @@ pub(crate) struct MemoryBudget {
     pub(crate) queues: usize,
     /// The mailbox database's page cache: an eighth.
     pub(crate) database_cache: usize,
+    /// Mailbox deposits waiting to be written, all together: a sixteenth.
+    pub(crate) deposits: usize,
 }
 
 impl MemoryBudget {
-    /// The shares of `total` bytes; the rest (three eighths) is for the connections
+    /// The shares of `total` bytes; the rest (five sixteenths) is for the connections
     /// themselves (about 1.5 KiB each idle), the cluster's queues and the runtime.
     pub(crate) fn new(total: u64) -> MemoryBudget {
         let total = usize::try_from(total).unwrap_or(usize::MAX);
         MemoryBudget {
             queues: total / 2,
             database_cache: total / 8,
+            deposits: total / 16,
         }
     }
 }

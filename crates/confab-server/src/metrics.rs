@@ -90,6 +90,10 @@ pub(crate) struct MailboxCounts {
     pub(crate) entries_expired: u64,
     pub(crate) store_errors: u64,
     pub(crate) replicated_in: u64,
+    /// Write transactions of deposits (a batch each: group commit).
+    pub(crate) commits: u64,
+    /// Bytes of deposits waiting to be written.
+    pub(crate) waiting_bytes: u64,
 }
 
 /// What the NATS link counted, copied for rendering.
@@ -306,6 +310,18 @@ impl Metrics {
             "confab_mailbox_store_errors_total",
             "Mailbox store operations that failed.",
             mailbox.store_errors,
+        );
+        counter(
+            &mut out,
+            "confab_mailbox_commits_total",
+            "Write transactions of deposits: each stores a batch of them (group commit).",
+            mailbox.commits,
+        );
+        gauge(
+            &mut out,
+            "confab_mailbox_waiting_bytes",
+            "Bytes of deposits waiting to be written.",
+            mailbox.waiting_bytes,
         );
         gauge(
             &mut out,

@@ -1,10 +1,11 @@
 //! One WebSocket connection: welcome, JSON signalling requests, relay envelopes, limits,
 //! and the close that ends it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
@@ -29,10 +30,10 @@ use crate::cluster::{Outgoing, SignalNote};
 use crate::hub::{HubError, Registration, Route, encode};
 use crate::inbox::{Ended, Next};
 use crate::limits::{
-    CLOSE_LINGER, FLOOD_STRIKES, MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT,
-    TRANSPORT_MAX_LEN, TokenBucket,
+    ANSWERS_WAITING, CLOSE_LINGER, DEPOSIT_BYTES_IN_FLIGHT, DEPOSITS_IN_FLIGHT, FLOOD_STRIKES,
+    MAILBOX_ACKED_ROOMS, RELAY_CAP_ERROR_INTERVAL, SEND_TIMEOUT, TRANSPORT_MAX_LEN, TokenBucket,
 };
-use crate::mailbox::{MailboxError, PutError};
+use crate::mailbox::{Answer, MailboxError, PutError};
 use crate::per_ip::{IpPermit, client_ip};
 use crate::socket::{self, Message, Socket, Upgrade};
 
@@ -152,6 +153,27 @@ struct Extras {
     /// Per room, the highest sequence number this connection acknowledged: fetches start
     /// after it. At most [`MAILBOX_ACKED_ROOMS`] rooms.
     mailbox_acked: HashMap<RoomId, MailboxSeq>,
+    /// Answers in request order: deposits on their way to the store, and the answers to
+    /// later requests waiting behind them. Empty unless a deposit is waiting.
+    answers: VecDeque<Waiting>,
+    /// Deposits in `answers`, and their entry bytes.
+    n_deposits_waiting: usize,
+    deposit_bytes_waiting: usize,
+    /// In a cluster: the task of this connection's latest deposit; the next one waits
+    /// for it, so one connection's deposits enter the log in order.
+    last_cluster_put: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// One answer in [`Extras::answers`].
+enum Waiting {
+    /// A deposit of `len` entry bytes into `room`, until the store answers.
+    Deposit {
+        room: RoomId,
+        len: usize,
+        answer: Answer,
+    },
+    /// The answer to a later request.
+    Ready(Message),
 }
 
 impl Extras {
@@ -166,6 +188,10 @@ impl Extras {
             mailbox_bucket: TokenBucket::per_minute(shared.mailbox_puts_per_minute, now),
             n_mailbox_puts: 0,
             mailbox_acked: HashMap::new(),
+            answers: VecDeque::new(),
+            n_deposits_waiting: 0,
+            deposit_bytes_waiting: 0,
+            last_cluster_put: None,
         }
     }
 }
@@ -177,6 +203,8 @@ struct RunningGuard(Arc<Shared>);
 enum Event {
     Ended(Ended),
     Outbound(Message),
+    /// The store answered this connection's oldest waiting deposit.
+    Deposited(Result<MailboxSeq, MailboxError>),
     Inbound(Option<Result<Message, socket::Error>>),
 }
 
@@ -232,15 +260,35 @@ impl Connection {
             let Connection {
                 registration,
                 socket,
+                extras,
                 ..
             } = &mut *self;
             let inbox = registration.inbox();
             // One hand-written wait: the inbox (why we must go, then queued messages),
-            // then the socket. It holds references only: an idle task stays small.
-            let event = poll_fn(|cx| match inbox.poll_next(cx) {
-                Poll::Ready(Next::Ended(end)) => Poll::Ready(Event::Ended(end)),
-                Poll::Ready(Next::Message(message)) => Poll::Ready(Event::Outbound(message)),
-                Poll::Pending => socket.poll_recv(cx).map(Event::Inbound),
+            // the oldest deposit's answer, then the socket. It holds references only: an
+            // idle task stays small. The socket is read while deposits wait for the store;
+            // only answers piling up behind them (a stuck store) stop it.
+            let event = poll_fn(|cx| {
+                match inbox.poll_next(cx) {
+                    Poll::Ready(Next::Ended(end)) => return Poll::Ready(Event::Ended(end)),
+                    Poll::Ready(Next::Message(message)) => {
+                        return Poll::Ready(Event::Outbound(message));
+                    }
+                    Poll::Pending => {}
+                }
+                if let Some(extras) = extras.as_deref_mut() {
+                    if let Some(Waiting::Deposit { answer, .. }) = extras.answers.front_mut()
+                        && let Poll::Ready(answered) = Pin::new(answer).poll(cx)
+                    {
+                        // A dropped answer: the writer stopped (the server is stopping).
+                        let answered = answered.unwrap_or(Err(MailboxError::Unavailable));
+                        return Poll::Ready(Event::Deposited(answered));
+                    }
+                    if extras.answers.len() >= ANSWERS_WAITING {
+                        return Poll::Pending;
+                    }
+                }
+                socket.poll_recv(cx).map(Event::Inbound)
             })
             .await;
             // Handling and sending are boxed: their futures (a mailbox deposit through
@@ -249,6 +297,7 @@ impl Connection {
             match event {
                 Event::Ended(end) => return Err(End::from(end)),
                 Event::Outbound(message) => Box::pin(self.send(message)).await?,
+                Event::Deposited(answered) => Box::pin(self.deposited(answered)).await?,
                 Event::Inbound(None) => return Err(End::ClientClosed),
                 Event::Inbound(Some(Err(err))) => return Err(classify(err)),
                 Event::Inbound(Some(Ok(message))) => Box::pin(self.handle(message)).await?,
@@ -399,7 +448,11 @@ impl Connection {
         }
     }
 
-    /// Checks size, allowance and proof, then stores: `mailbox-stored`, or an error.
+    /// Checks size, allowances and proof, then hands the deposit to the store and goes
+    /// on: its answer, `mailbox-stored` or an error, comes in request order (see
+    /// [`Connection::deposited`]). Beyond [`DEPOSITS_IN_FLIGHT`] deposits or
+    /// [`DEPOSIT_BYTES_IN_FLIGHT`] waiting, or the server's budget for waiting deposits,
+    /// it is refused `rate-limited` rather than buffered.
     async fn mailbox_put(
         &mut self,
         room: RoomId,
@@ -408,7 +461,8 @@ impl Connection {
         proof: DepositProof,
     ) -> Result<(), End> {
         let max_len = self.shared.mailbox_max_entry_bytes;
-        if entry.len() > max_len {
+        let len = entry.len();
+        if len > max_len {
             let message = format!("mailbox entries are limited to {max_len} bytes");
             return self.send_error(ErrorCode::TooLarge, message).await;
         }
@@ -419,6 +473,23 @@ impl Connection {
             );
             return self.send_error(ErrorCode::MailboxFull, message).await;
         }
+        let extras = self.extras();
+        let n_waiting = extras.n_deposits_waiting;
+        let bytes_waiting = extras.deposit_bytes_waiting;
+        if n_waiting >= DEPOSITS_IN_FLIGHT
+            || (n_waiting > 0 && bytes_waiting.saturating_add(len) > DEPOSIT_BYTES_IN_FLIGHT)
+        {
+            let message = format!(
+                "{n_waiting} deposits of this connection are waiting to be stored; this one was dropped"
+            );
+            return self.send_error(ErrorCode::RateLimited, message).await;
+        }
+        let Some(permit) = self.shared.mailbox.reserve(len) else {
+            let message = "the server's deposits waiting to be stored are at their bound; this one was dropped";
+            return self
+                .send_error(ErrorCode::RateLimited, message.into())
+                .await;
+        };
         if !self.extras().mailbox_bucket.try_take(Instant::now(), 1) {
             let message = format!(
                 "mailbox deposits are limited to {} a minute; this one was dropped",
@@ -440,22 +511,71 @@ impl Connection {
                 .send_error(ErrorCode::MailboxDenied, message.into())
                 .await;
         }
-        self.extras().n_mailbox_puts += 1;
         let depositor = self.ip_permit.tag();
-        let stored = match &self.shared.cluster {
-            Some(cluster) => cluster.replica().put(room, key, entry, depositor).await,
-            None => self.shared.mailbox.put(room, key, entry, depositor).await,
+        let shared = Arc::clone(&self.shared);
+        let extras = self.extras();
+        extras.n_mailbox_puts += 1;
+        let answer = match &shared.cluster {
+            Some(cluster) => {
+                let replica = Arc::clone(cluster.replica());
+                let previous = extras.last_cluster_put.take();
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                extras.last_cluster_put = Some(tokio::spawn(async move {
+                    if let Some(previous) = previous {
+                        let _ = previous.await;
+                    }
+                    let stored = replica.put(room, key, entry, depositor).await;
+                    drop(permit);
+                    let _ = answer.send(stored);
+                }));
+                answered
+            }
+            None => shared.mailbox.submit(room, key, entry, depositor, permit),
         };
-        match stored {
+        extras.n_deposits_waiting += 1;
+        extras.deposit_bytes_waiting += len;
+        extras
+            .answers
+            .push_back(Waiting::Deposit { room, len, answer });
+        Ok(())
+    }
+
+    /// The store answered the oldest waiting deposit: tells the room's members here, sends
+    /// the answer, then the answers waiting behind it up to the next deposit.
+    async fn deposited(&mut self, answered: Result<MailboxSeq, MailboxError>) -> Result<(), End> {
+        let extras = self.extras();
+        let Some(Waiting::Deposit { room, len, .. }) = extras.answers.pop_front() else {
+            return Ok(());
+        };
+        extras.n_deposits_waiting -= 1;
+        extras.deposit_bytes_waiting -= len;
+        let message = match answered {
             Ok(seq) => {
+                let peer = self.registration.peer();
                 self.registration
                     .hub()
                     .mailbox_deposited(room, seq, Some(peer));
-                self.send_mailbox(&MailboxReply::MailboxStored { room, seq })
-                    .await
+                mailbox_frame(&MailboxReply::MailboxStored { room, seq })
             }
-            Err(err) => self.send_mailbox_error(err).await,
+            Err(err) => self.error_frame(mailbox_error_code(&err), err.to_string()),
+        };
+        if let Some(message) = message {
+            self.send(message).await?;
         }
+        loop {
+            let extras = self.extras();
+            if !matches!(extras.answers.front(), Some(Waiting::Ready(_))) {
+                break;
+            }
+            if let Some(Waiting::Ready(message)) = extras.answers.pop_front() {
+                self.send(message).await?;
+            }
+        }
+        if self.extras().answers.is_empty() {
+            // Give the buffer back: most connections deposit now and then.
+            self.extras().answers = VecDeque::new();
+        }
+        Ok(())
     }
 
     /// One page after `max(after, acknowledged)`: `mailbox-entries`, or an error.
@@ -524,22 +644,14 @@ impl Connection {
     }
 
     async fn send_mailbox_error(&mut self, err: MailboxError) -> Result<(), End> {
-        let code = match &err {
-            MailboxError::Put(PutError::Denied) | MailboxError::Denied => ErrorCode::MailboxDenied,
-            MailboxError::Put(PutError::Store(_)) | MailboxError::Unavailable => {
-                ErrorCode::MailboxUnavailable
-            }
-            MailboxError::Put(PutError::RoomFull { .. } | PutError::StoreFull { .. }) => {
-                ErrorCode::MailboxFull
-            }
-        };
-        self.send_error(code, err.to_string()).await
+        self.send_error(mailbox_error_code(&err), err.to_string())
+            .await
     }
 
     async fn send_mailbox(&mut self, reply: &MailboxReply) -> Result<(), End> {
-        match serde_json::to_string(reply) {
-            Ok(text) => self.send(Message::text(text)).await,
-            Err(_) => Ok(()),
+        match mailbox_frame(reply) {
+            Some(message) => self.reply(message).await,
+            None => Ok(()),
         }
     }
 
@@ -644,17 +756,36 @@ impl Connection {
     }
 
     async fn send_error(&mut self, code: ErrorCode, message: String) -> Result<(), End> {
+        match self.error_frame(code, message) {
+            Some(message) => self.reply(message).await,
+            None => Ok(()),
+        }
+    }
+
+    /// An `error` frame, counted and logged.
+    fn error_frame(&self, code: ErrorCode, message: String) -> Option<Message> {
         // The message may quote the client's input: log only the code.
         debug!(peer = ?self.registration.peer(), ?code, "refused");
         self.shared.metrics.count_rejection(code);
-        self.send_server(&ServerMessage::Error { code, message })
-            .await
+        encode(&ServerMessage::Error { code, message })
     }
 
     async fn send_server(&mut self, message: &ServerMessage) -> Result<(), End> {
         match encode(message) {
-            Some(message) => self.send(message).await,
+            Some(message) => self.reply(message).await,
             None => Ok(()),
+        }
+    }
+
+    /// Sends the answer to a request now, or, while deposits wait for the store, after
+    /// theirs: a connection's answers go in request order.
+    async fn reply(&mut self, message: Message) -> Result<(), End> {
+        match self.extras.as_deref_mut() {
+            Some(extras) if !extras.answers.is_empty() => {
+                extras.answers.push_back(Waiting::Ready(message));
+                Ok(())
+            }
+            _ => self.send(message).await,
         }
     }
 
@@ -733,6 +864,23 @@ async fn close(mut socket: Socket, end: End) {
 /// Resolves once the server is stopping (or the stop sender is gone with `run`).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&is_stopping| is_stopping).await;
+}
+
+/// The `error` code a mailbox refusal is answered with.
+fn mailbox_error_code(err: &MailboxError) -> ErrorCode {
+    match err {
+        MailboxError::Put(PutError::Denied) | MailboxError::Denied => ErrorCode::MailboxDenied,
+        MailboxError::Put(PutError::Store(_)) | MailboxError::Unavailable => {
+            ErrorCode::MailboxUnavailable
+        }
+        MailboxError::Put(PutError::RoomFull { .. } | PutError::StoreFull { .. }) => {
+            ErrorCode::MailboxFull
+        }
+    }
+}
+
+fn mailbox_frame(reply: &MailboxReply) -> Option<Message> {
+    serde_json::to_string(reply).ok().map(Message::text)
 }
 
 fn classify(err: socket::Error) -> End {

@@ -204,7 +204,7 @@ impl Cluster {
     }
 
     /// The mailbox's replication.
-    pub(crate) fn replica(&self) -> &Replica {
+    pub(crate) fn replica(&self) -> &Arc<Replica> {
         &self.replica
     }
 

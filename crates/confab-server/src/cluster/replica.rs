@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 
 use super::notes::{MAILBOX_STREAM, MAILBOX_SUBJECT, MailboxNote, NodeId};
 use crate::hub::Hub;
-use crate::mailbox::{AddressTag, Mailbox, MailboxError, unix_ms};
+use crate::mailbox::{AddressTag, Deposit, Mailbox, MailboxError, unix_ms};
 use crate::ws::stopped;
 
 /// How long a deposit may wait for the stream and for being applied here.
@@ -44,6 +44,8 @@ const POLL: Duration = Duration::from_secs(1);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// Outcomes of this node's deposits kept for their waiting connections.
 const MAX_RESULTS: usize = 4096;
+/// Most entries of the log applied in one transaction.
+const MAX_BATCH: usize = 256;
 
 /// This node's side of the replicated mailbox.
 pub(crate) struct Replica {
@@ -197,62 +199,76 @@ impl Replica {
         let mut next = (*self.applied.borrow() + 1).max(info.state.first_sequence);
         // Per room, the newest entry other nodes deposited in this pass.
         let mut news = HashMap::new();
-        while next <= info.state.last_sequence {
-            match stream.get_raw_message(next).await {
-                Ok(message) => match MailboxNote::decode(&message.payload) {
-                    Some(note) => {
-                        if let Some((room, seq)) = self.apply(next, note).await {
-                            news.insert(room, seq);
-                        }
+        let mut is_read_failing = false;
+        while next <= info.state.last_sequence && !is_read_failing {
+            // What the log holds, up to a batch, is applied in one transaction.
+            let mut batch = Vec::new();
+            while next <= info.state.last_sequence && batch.len() < MAX_BATCH {
+                match stream.get_raw_message(next).await {
+                    Ok(message) => match MailboxNote::decode(&message.payload) {
+                        Some(note) => batch.push((next, note)),
+                        None => warn!(
+                            seq = next,
+                            "a mailbox stream message does not decode; skipped"
+                        ),
+                    },
+                    Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                    Err(err) => {
+                        debug!(%err, "cannot read the mailbox stream");
+                        is_read_failing = true;
+                        break;
                     }
-                    None => warn!(
-                        seq = next,
-                        "a mailbox stream message does not decode; skipped"
-                    ),
-                },
-                Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
-                Err(err) => {
-                    debug!(%err, "cannot read the mailbox stream");
-                    break;
                 }
+                next += 1;
             }
-            self.applied.send_replace(next);
-            next += 1;
+            for (room, seq) in self.apply(batch).await {
+                news.insert(room, seq);
+            }
+            self.applied.send_replace(next - 1);
         }
         for (room, seq) in news {
             self.hub.mailbox_deposited(room, seq, None);
         }
     }
 
-    /// Applies one entry of the log; returns its room and number if another node
-    /// deposited it and it was stored here (its members here are to be told).
-    async fn apply(&self, seq: u64, note: MailboxNote) -> Option<(RoomId, MailboxSeq)> {
-        let is_ours = note.node == self.node;
-        let room = note.room;
-        let result = self
-            .mailbox
-            .apply(
-                seq,
-                note.at_ms,
-                room,
-                note.key,
-                note.entry,
-                note.depositor,
-                !is_ours,
-            )
-            .await;
-        if is_ours {
-            let mut results = self.lock_results();
-            results.insert(seq, result.map(|_| ()));
-            while results.len() > MAX_RESULTS {
-                results.pop_first();
+    /// Applies entries of the log, in order, in one transaction; returns the rooms and
+    /// numbers of those another node deposited that were stored here (their members here
+    /// are to be told).
+    async fn apply(&self, batch: Vec<(u64, MailboxNote)>) -> Vec<(RoomId, MailboxSeq)> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let mut origins = Vec::with_capacity(batch.len());
+        let logged = batch
+            .into_iter()
+            .map(|(seq, note)| {
+                let is_ours = note.node == self.node;
+                origins.push((seq, note.room, is_ours));
+                let deposit = Deposit {
+                    at_ms: note.at_ms,
+                    seq: Some(seq),
+                    room: note.room,
+                    key: note.key,
+                    entry: note.entry,
+                    depositor: note.depositor,
+                };
+                (deposit, !is_ours)
+            })
+            .collect();
+        let outcomes = self.mailbox.apply_all(logged).await;
+        let mut news = Vec::new();
+        let mut results = self.lock_results();
+        for ((seq, room, is_ours), outcome) in origins.into_iter().zip(outcomes) {
+            if is_ours {
+                results.insert(seq, outcome.map(|_| ()));
+            } else if let Ok(Some(stored)) = outcome {
+                news.push((room, stored));
             }
-            return None;
         }
-        match result {
-            Ok(Some(stored)) => Some((room, stored)),
-            Ok(None) | Err(_) => None,
+        while results.len() > MAX_RESULTS {
+            results.pop_first();
         }
+        news
     }
 
     /// Finds or creates the stream; `None` if JetStream cannot be reached.

@@ -8,6 +8,7 @@
 //! blocking thread) and holds the counters `/metrics` reads.
 
 mod store;
+mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,11 +21,13 @@ use confab_core::{PeerId, RoomId};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub(crate) use store::{AccessError, AddressTag, Page, PutError, StoreError, StoreLimits};
+pub(crate) use store::{AccessError, AddressTag, Deposit, Page, PutError, StoreError, StoreLimits};
+pub(crate) use writer::{Answer, DepositBudget, DepositPermit};
 
 use crate::metrics::MailboxCounts;
 use crate::ws::stopped;
 use store::Store;
+use writer::Writer;
 
 /// The file in `--data-dir` that holds the mailbox.
 pub(crate) const DATABASE_FILE: &str = "mailbox.redb";
@@ -37,8 +40,12 @@ pub(crate) struct Mailbox {
     /// In a cluster: sweeps expire by the log's time, never beyond it, so what a node
     /// holds when it applies a deposit depends on the log alone.
     expires_by_log: bool,
-    /// Counters for operators (`/metrics`).
-    pub(crate) metrics: MailboxMetrics,
+    /// Deposits waiting for the store, and its writer.
+    writer: Arc<Writer>,
+    /// Bytes of deposits waiting, within a share of `--memory-budget`.
+    budget: Arc<DepositBudget>,
+    /// Counters for operators (`/metrics`); shared with the writer.
+    pub(crate) metrics: Arc<MailboxMetrics>,
 }
 
 /// Plain counters since start.
@@ -64,6 +71,44 @@ pub(crate) struct MailboxMetrics {
     pub(crate) store_errors: AtomicU64,
     /// Entries stored here that were deposited on another node.
     pub(crate) replicated_in: AtomicU64,
+    /// Write transactions of deposits, each a batch of them (group commit).
+    pub(crate) commits: AtomicU64,
+}
+
+impl MailboxMetrics {
+    /// Counts a deposit the store decided to store (`None`: one the log applied before).
+    fn stored(&self, stored: Option<store::Stored>) -> Option<MailboxSeq> {
+        let stored = stored?;
+        self.puts_stored.fetch_add(1, Ordering::Relaxed);
+        if stored.n_evicted > 0 {
+            self.entries_evicted
+                .fetch_add(stored.n_evicted, Ordering::Relaxed);
+        }
+        Some(stored.seq)
+    }
+
+    /// A deposit the store refused, counted by why.
+    fn refused(&self, err: PutError) -> MailboxError {
+        match err {
+            PutError::Denied => {
+                self.requests_denied.fetch_add(1, Ordering::Relaxed);
+                MailboxError::Denied
+            }
+            PutError::Store(err) => self.failed(&err, 1),
+            err => {
+                self.puts_refused_full.fetch_add(1, Ordering::Relaxed);
+                MailboxError::Put(err)
+            }
+        }
+    }
+
+    /// A store operation that failed, counted once per request it fails.
+    fn failed(&self, err: &StoreError, n_requests: usize) -> MailboxError {
+        let n_requests = u64::try_from(n_requests).unwrap_or(u64::MAX);
+        self.store_errors.fetch_add(n_requests, Ordering::Relaxed);
+        error!(%err, n_requests, "mailbox store failed");
+        MailboxError::Unavailable
+    }
 }
 
 /// Why a mailbox request could not be served.
@@ -85,12 +130,14 @@ impl Mailbox {
     /// server still runs, without a mailbox: every mailbox request is answered
     /// `mailbox-unavailable`, and the reason is logged as an error.
     ///
-    /// `cache_bytes` bounds the database's page cache; `expires_by_log`: the store is a
-    /// cluster's replica (see [`Mailbox::expire`]).
+    /// `cache_bytes` bounds the database's page cache, `waiting_bytes` the deposits waiting
+    /// to be written; `expires_by_log`: the store is a cluster's replica (see
+    /// [`Mailbox::expire`]).
     pub(crate) fn open(
         data_dir: &Path,
         limits: StoreLimits,
         cache_bytes: usize,
+        waiting_bytes: usize,
         expires_by_log: bool,
     ) -> Mailbox {
         let path = data_dir.join(DATABASE_FILE);
@@ -111,7 +158,9 @@ impl Mailbox {
             store,
             ttl: Duration::from_millis(limits.ttl_ms),
             expires_by_log,
-            metrics: MailboxMetrics::default(),
+            writer: Arc::default(),
+            budget: Arc::new(DepositBudget::new(waiting_bytes)),
+            metrics: Arc::default(),
         }
     }
 
@@ -138,7 +187,7 @@ impl Mailbox {
         match self.blocking(|store| store.usage()).await? {
             Ok(usage) => Some(usage),
             Err(err) => {
-                self.failed(&err);
+                self.metrics.failed(&err, 1);
                 None
             }
         }
@@ -159,86 +208,84 @@ impl Mailbox {
             entries_expired: load(&metrics.entries_expired),
             store_errors: load(&metrics.store_errors),
             replicated_in: load(&metrics.replicated_in),
+            commits: load(&metrics.commits),
+            waiting_bytes: u64::try_from(self.budget.held()).unwrap_or(u64::MAX),
         }
     }
 
-    /// Stores an entry whose put proof the caller has checked against `key`, deposited
-    /// from the address `depositor`.
-    pub(crate) async fn put(
+    /// Bytes of deposits waiting to be written, all connections together (see
+    /// [`Mailbox::submit`]); `None` if the budget is at its bound.
+    pub(crate) fn reserve(&self, entry_len: usize) -> Option<DepositPermit> {
+        self.budget.try_take(entry_len)
+    }
+
+    /// Queues an entry whose put proof the caller has checked against `key`, deposited
+    /// from the address `depositor`, for the writer (see `writer`); never waits. The
+    /// answer says its sequence number, or why it was refused.
+    pub(crate) fn submit(
         &self,
         room: RoomId,
         key: DepositKey,
         entry: SealedEntry,
         depositor: AddressTag,
-    ) -> Result<MailboxSeq, MailboxError> {
-        let result = self
-            .blocking(move |store| store.put(unix_ms(), &room, &key, entry.as_bytes(), depositor))
-            .await;
-        match result {
-            Some(Ok(stored)) => {
-                self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
-                self.count_evicted(stored.n_evicted);
-                Ok(stored.seq)
-            }
-            Some(Err(err)) => Err(self.refused(err)),
-            None => Err(MailboxError::Unavailable),
-        }
+        permit: DepositPermit,
+    ) -> Answer {
+        let Some(store) = &self.store else {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let _ = answer.send(Err(MailboxError::Unavailable));
+            return answered;
+        };
+        let deposit = Deposit {
+            at_ms: 0,
+            seq: None,
+            room,
+            key,
+            entry: entry.into_bytes(),
+            depositor,
+        };
+        self.writer.submit(store, &self.metrics, deposit, permit)
     }
 
-    fn count_evicted(&self, n_evicted: u64) {
-        if n_evicted > 0 {
-            self.metrics
-                .entries_evicted
-                .fetch_add(n_evicted, Ordering::Relaxed);
-        }
-    }
-
-    /// A deposit the store refused, counted by why.
-    fn refused(&self, err: PutError) -> MailboxError {
-        match err {
-            PutError::Denied => {
-                self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
-                MailboxError::Denied
-            }
-            PutError::Store(err) => self.failed(&err),
-            err => {
-                self.metrics
-                    .puts_refused_full
-                    .fetch_add(1, Ordering::Relaxed);
-                MailboxError::Put(err)
-            }
-        }
-    }
-
-    /// Applies a deposit numbered `seq` by the cluster's shared log (see `cluster`):
-    /// `Ok(None)` if it was applied before. `replicated`: it was deposited on another node.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn apply(
+    /// Applies deposits numbered by the cluster's shared log (see `cluster`), in log
+    /// order, in one transaction: for each, `Ok(None)` if it was applied before.
+    /// `replicated`: it was deposited on another node. If the transaction fails, each fails.
+    pub(crate) async fn apply_all(
         &self,
-        seq: u64,
-        at_ms: u64,
-        room: RoomId,
-        key: DepositKey,
-        entry: Vec<u8>,
-        depositor: AddressTag,
-        replicated: bool,
-    ) -> Result<Option<MailboxSeq>, MailboxError> {
-        let result = self
-            .blocking(move |store| store.apply(seq, at_ms, &room, &key, &entry, depositor))
+        logged: Vec<(Deposit, bool)>,
+    ) -> Vec<Result<Option<MailboxSeq>, MailboxError>> {
+        let n_logged = logged.len();
+        let (deposits, replicated): (Vec<Deposit>, Vec<bool>) = logged.into_iter().unzip();
+        let outcomes = self
+            .blocking(move |store| store.insert_all(&deposits))
             .await;
-        match result {
-            Some(Ok(Some(stored))) => {
-                self.metrics.puts_stored.fetch_add(1, Ordering::Relaxed);
-                self.count_evicted(stored.n_evicted);
-                if replicated {
-                    self.metrics.replicated_in.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(Some(stored.seq))
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        let outcomes = match outcomes {
+            Some(Ok(outcomes)) => outcomes,
+            Some(Err(err)) => {
+                self.metrics.failed(&err, n_logged);
+                return (0..n_logged)
+                    .map(|_| Err(MailboxError::Unavailable))
+                    .collect();
             }
-            Some(Ok(None)) => Ok(None),
-            Some(Err(err)) => Err(self.refused(err)),
-            None => Err(MailboxError::Unavailable),
-        }
+            None => {
+                return (0..n_logged)
+                    .map(|_| Err(MailboxError::Unavailable))
+                    .collect();
+            }
+        };
+        outcomes
+            .into_iter()
+            .zip(replicated)
+            .map(|(outcome, replicated)| match outcome {
+                Ok(stored) => {
+                    if replicated && stored.is_some() {
+                        self.metrics.replicated_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(self.metrics.stored(stored))
+                }
+                Err(err) => Err(self.metrics.refused(err)),
+            })
+            .collect()
     }
 
     /// The highest sequence number stored or applied; `None` without a working store.
@@ -246,7 +293,7 @@ impl Mailbox {
         match self.blocking(|store| store.last_seq()).await? {
             Ok(seq) => Some(seq),
             Err(err) => {
-                self.failed(&err);
+                self.metrics.failed(&err, 1);
                 None
             }
         }
@@ -318,7 +365,7 @@ impl Mailbox {
                     .fetch_add(n_expired, Ordering::Relaxed);
             }
             Some(Err(err)) => {
-                self.failed(&err);
+                self.metrics.failed(&err, 1);
             }
         }
     }
@@ -330,15 +377,9 @@ impl Mailbox {
                 self.metrics.requests_denied.fetch_add(1, Ordering::Relaxed);
                 Err(MailboxError::Denied)
             }
-            Some(Err(AccessError::Store(err))) => Err(self.failed(&err)),
+            Some(Err(AccessError::Store(err))) => Err(self.metrics.failed(&err, 1)),
             None => Err(MailboxError::Unavailable),
         }
-    }
-
-    fn failed(&self, err: &StoreError) -> MailboxError {
-        self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-        error!(%err, "mailbox store failed");
-        MailboxError::Unavailable
     }
 
     /// Runs `work` on a blocking thread. `None` without a store, or if the thread panicked.

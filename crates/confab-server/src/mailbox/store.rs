@@ -29,11 +29,14 @@
 //! flooding address does, and a deposit is refused only by its room's own caps.
 //!
 //! Every decision is a function of the store and the deposit, time included: before
-//! deciding, a deposit expires what is older than the TTL at its own `stored_at`. Nodes
-//! that apply the same log in order therefore hold the same entries (see `cluster`).
+//! deciding, a deposit (stored or refused) expires what is older than the TTL at its own
+//! `stored_at`. Nodes that apply the same log in order therefore hold the same entries (see
+//! `cluster`), however the log is cut into transactions: [`Store::insert_all`] decides a
+//! batch of deposits in order in one transaction, each exactly as it would be alone.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use confab_core::RoomId;
 use confab_core::mailbox::DepositKey;
@@ -105,6 +108,21 @@ pub(crate) struct Stored {
     pub(crate) n_evicted: u64,
 }
 
+/// A deposit to decide: what [`Store::put`] and [`Store::apply`] take, for
+/// [`Store::insert_all`].
+#[derive(Clone, Debug)]
+pub(crate) struct Deposit {
+    /// When it was deposited (unix ms).
+    pub(crate) at_ms: u64,
+    /// Its number in a cluster's log; `None` on a single node (the next one is used).
+    pub(crate) seq: Option<u64>,
+    pub(crate) room: RoomId,
+    pub(crate) key: DepositKey,
+    /// The sealed entry.
+    pub(crate) entry: Vec<u8>,
+    pub(crate) depositor: AddressTag,
+}
+
 /// One page of a room's mailbox.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Page {
@@ -115,19 +133,20 @@ pub(crate) struct Page {
 }
 
 /// The database failed, or holds something this server cannot read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    /// redb failed (I/O, corruption, a lock held by another process). Boxed: redb's error
-    /// is large and this path is rare.
+    /// redb failed (I/O, corruption, a lock held by another process). Behind an `Arc`:
+    /// redb's error is large, this path is rare, and a failed group commit gives it to
+    /// every deposit in it.
     #[error("mailbox database: {0}")]
-    Database(Box<redb::Error>),
+    Database(Arc<redb::Error>),
     /// A format this server does not know, or a record that does not decode.
     #[error("mailbox database: {0}")]
     Format(String),
 }
 
 /// Why a deposit was refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub(crate) enum PutError {
     /// The room is bound to another deposit key.
     #[error("this room's mailbox belongs to another deposit key")]
@@ -222,6 +241,7 @@ impl Store {
     /// The first entry of a room binds `key` and makes `depositor` its owner; later ones
     /// need the same key. A full room refuses and keeps what it holds; a full owner's
     /// share or store makes room (see the module's "Fair share").
+    #[cfg(test)]
     pub(crate) fn put(
         &self,
         now_ms: u64,
@@ -230,19 +250,27 @@ impl Store {
         entry: &[u8],
         depositor: AddressTag,
     ) -> Result<Stored, PutError> {
-        self.insert(now_ms, room, key, entry, depositor, None)
-            .map(|stored| {
-                stored.unwrap_or(Stored {
-                    seq: MailboxSeq::default(),
-                    n_evicted: 0,
-                })
+        let deposit = Deposit {
+            at_ms: now_ms,
+            seq: None,
+            room: *room,
+            key: *key,
+            entry: entry.to_vec(),
+            depositor,
+        };
+        self.one(deposit).map(|stored| {
+            stored.unwrap_or(Stored {
+                seq: MailboxSeq::default(),
+                n_evicted: 0,
             })
+        })
     }
 
     /// Applies a deposit that a cluster's shared log numbered `seq` (deposited at `at_ms`
     /// on its node), with the same rules as [`Store::put`]. Deposits must come in log
     /// order: one numbered at or below the last applied is skipped (`Ok(None)`). A refused
     /// one still counts as applied, so every node moves past it the same way.
+    #[cfg(test)]
     pub(crate) fn apply(
         &self,
         seq: u64,
@@ -252,14 +280,44 @@ impl Store {
         entry: &[u8],
         depositor: AddressTag,
     ) -> Result<Option<Stored>, PutError> {
-        match self.insert(at_ms, room, key, entry, depositor, Some(seq)) {
-            Err(PutError::Store(err)) => Err(PutError::Store(err)),
-            Err(refused) => {
-                self.skip_to(seq)?;
-                Err(refused)
+        self.one(Deposit {
+            at_ms,
+            seq: Some(seq),
+            room: *room,
+            key: *key,
+            entry: entry.to_vec(),
+            depositor,
+        })
+    }
+
+    /// Decides `deposits` in order, each as if alone given those before it, in one write
+    /// transaction (one commit, one fsync: group commit). A refusal refuses only its own
+    /// deposit. If the transaction fails, every deposit fails with that error and none is
+    /// stored.
+    pub(crate) fn insert_all(
+        &self,
+        deposits: &[Deposit],
+    ) -> Result<Vec<Result<Option<Stored>, PutError>>, StoreError> {
+        let txn = self.db.begin_write().map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(deposits.len());
+        for deposit in deposits {
+            match self.insert(&txn, deposit) {
+                Err(PutError::Store(err)) => return Err(err),
+                Err(refused) => {
+                    // A refused deposit of the log still moves the log past it.
+                    if let Some(seq) = deposit.seq {
+                        let mut meta = txn.open_table(META).map_err(db_error)?;
+                        if meta_get(&meta, META_LAST_SEQ)? < seq {
+                            meta.insert(META_LAST_SEQ, seq).map_err(db_error)?;
+                        }
+                    }
+                    outcomes.push(Err(refused));
+                }
+                Ok(stored) => outcomes.push(Ok(stored)),
             }
-            applied => applied,
         }
+        txn.commit().map_err(db_error)?;
+        Ok(outcomes)
     }
 
     /// The highest sequence number used (stored or, in a cluster, applied).
@@ -269,45 +327,46 @@ impl Store {
         meta_get(&meta, META_LAST_SEQ)
     }
 
-    fn skip_to(&self, seq: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_error)?;
-        {
-            let mut meta = txn.open_table(META).map_err(db_error)?;
-            if meta_get(&meta, META_LAST_SEQ)? < seq {
-                meta.insert(META_LAST_SEQ, seq).map_err(db_error)?;
-            }
-        }
-        txn.commit().map_err(db_error)
+    #[cfg(test)]
+    fn one(&self, deposit: Deposit) -> Result<Option<Stored>, PutError> {
+        let mut outcomes = self.insert_all(std::slice::from_ref(&deposit))?;
+        outcomes
+            .pop()
+            .unwrap_or(Err(PutError::Store(StoreError::Format(
+                "a transaction of one deposit decided none".into(),
+            ))))
     }
 
-    /// Stores under the next sequence number, or under `given` if it is above the last one
-    /// (`Ok(None)` if not).
+    /// Decides one deposit within `txn`: stores it under the next sequence number, or under
+    /// its own if that is above the last one (`Ok(None)` if not). It first expires what is
+    /// older than the TTL at its time, stored or refused; a refusal changes nothing else.
     fn insert(
         &self,
-        now_ms: u64,
-        room: &RoomId,
-        key: &DepositKey,
-        entry: &[u8],
-        depositor: AddressTag,
-        given: Option<u64>,
+        txn: &WriteTransaction,
+        deposit: &Deposit,
     ) -> Result<Option<Stored>, PutError> {
+        let (room, key, entry, depositor) = (
+            &deposit.room,
+            &deposit.key,
+            deposit.entry.as_slice(),
+            deposit.depositor,
+        );
         let len = u64::try_from(entry.len()).unwrap_or(u64::MAX);
         let limits = self.limits;
-        let txn = self.db.begin_write().map_err(db_error)?;
         let (seq, n_evicted) = {
             let last_seq = meta_get(&txn.open_table(META).map_err(db_error)?, META_LAST_SEQ)?;
-            let seq = match given {
+            let seq = match deposit.seq {
                 Some(given) if given <= last_seq => return Ok(None),
                 Some(given) => given,
                 None => last_seq.saturating_add(1),
             };
             let stored_at = {
                 let meta = txn.open_table(META).map_err(db_error)?;
-                now_ms.max(meta_get(&meta, META_LAST_STORED_AT)?)
+                deposit.at_ms.max(meta_get(&meta, META_LAST_STORED_AT)?)
             };
             // What has expired by this deposit's time goes first, so what is decided
             // below depends on the log alone, not on when this node last swept.
-            while self.expire_batch(&txn, stored_at)? == EXPIRE_BATCH {}
+            while self.expire_batch(txn, stored_at)? == EXPIRE_BATCH {}
             let record = room_record(&txn.open_table(ROOMS).map_err(db_error)?, room)?;
             if let Some(record) = &record {
                 if record.key != *key {
@@ -339,11 +398,11 @@ impl Store {
             let owner = record.map_or(depositor, |record| record.owner);
             let mut n_evicted = 0u64;
             // The owner's share: its own oldest entries make room.
-            while owner_bytes(&txn, owner)?.saturating_add(len) > limits.owner_max_bytes {
-                let Some(oldest) = oldest_of(&txn, owner)? else {
+            while owner_bytes(txn, owner)?.saturating_add(len) > limits.owner_max_bytes {
+                let Some(oldest) = oldest_of(txn, owner)? else {
                     break;
                 };
-                remove_entries(&txn, &[oldest])?;
+                remove_entries(txn, &[oldest])?;
                 n_evicted += 1;
             }
             // The store: the oldest entries of whoever holds the most make room.
@@ -352,13 +411,13 @@ impl Store {
                 if total.saturating_add(len) <= limits.total_max_bytes {
                     break;
                 }
-                let Some(largest) = largest_owner(&txn)? else {
+                let Some(largest) = largest_owner(txn)? else {
                     break;
                 };
-                let Some(oldest) = oldest_of(&txn, largest)? else {
+                let Some(oldest) = oldest_of(txn, largest)? else {
                     break;
                 };
-                remove_entries(&txn, &[oldest])?;
+                remove_entries(txn, &[oldest])?;
                 n_evicted += 1;
             }
             // Eviction may have taken the room's last entry, and its record with it.
@@ -403,8 +462,8 @@ impl Store {
                 .map_err(db_error)?
                 .insert(room.as_bytes().as_slice(), record.encode().as_slice())
                 .map_err(db_error)?;
-            let held = owner_bytes(&txn, owner)?;
-            set_owner_bytes(&txn, owner, held, held.saturating_add(len))?;
+            let held = owner_bytes(txn, owner)?;
+            set_owner_bytes(txn, owner, held, held.saturating_add(len))?;
             let mut meta = txn.open_table(META).map_err(db_error)?;
             let total = meta_get(&meta, META_TOTAL_BYTES)?;
             meta.insert(META_LAST_SEQ, seq).map_err(db_error)?;
@@ -414,7 +473,6 @@ impl Store {
                 .map_err(db_error)?;
             (seq, n_evicted)
         };
-        txn.commit().map_err(db_error)?;
         Ok(Some(Stored {
             seq: MailboxSeq::new(seq),
             n_evicted,
@@ -843,7 +901,7 @@ fn decode_index(value: &[u8]) -> Result<(RoomId, u64, u64), StoreError> {
 }
 
 fn db_error(err: impl Into<redb::Error>) -> StoreError {
-    StoreError::Database(Box::new(err.into()))
+    StoreError::Database(Arc::new(err.into()))
 }
 
 #[cfg(test)]

@@ -283,6 +283,11 @@ impl Client {
         }
     }
 
+    /// The next frame as it came, pings and pongs included.
+    pub async fn recv_raw(&mut self) -> Message {
+        within("recv", self.socket.next()).await.unwrap().unwrap()
+    }
+
     /// Checks that the next message is `expected`.
     pub async fn expect(&mut self, expected: ServerMessage) {
         assert_eq!(

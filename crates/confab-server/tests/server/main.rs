@@ -7,6 +7,7 @@
 mod harness;
 
 mod cluster;
+mod deposits;
 mod flood;
 mod http;
 mod limits;

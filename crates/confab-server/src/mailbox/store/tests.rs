@@ -284,6 +284,75 @@ fn the_same_deposits_leave_two_stores_the_same() {
 }
 
 #[test]
+fn a_log_decided_in_batches_leaves_the_store_as_one_by_one() {
+    // Group commit: how deposits are cut into transactions changes no decision, refusals
+    // (another key, a full room) and evictions and expiry included.
+    let mut log = Vec::new();
+    for n in 0..60u64 {
+        // Every other deposit goes to room 0, which fills up.
+        let room = if n % 2 == 0 {
+            0
+        } else {
+            u8::try_from(n % 7).unwrap()
+        };
+        let len = if room == 0 {
+            50
+        } else {
+            60 + (n as usize * 37) % 200
+        };
+        // Every fifth deposit claims its room with another room's key.
+        let key = if n % 5 == 4 {
+            keys(room + 1)
+        } else {
+            keys(room)
+        };
+        log.push(Deposit {
+            at_ms: T0 + n * 25,
+            seq: Some(n + 1),
+            room: keys(room).room(),
+            key: key.deposit_key(),
+            entry: vec![0; len],
+            depositor: AddressTag(n % 3 + 1),
+        });
+    }
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let stores = dirs.each_ref().map(open);
+    let outcome = |outcome: Result<Option<Stored>, PutError>| match outcome {
+        Ok(stored) => format!("{stored:?}"),
+        Err(err) => err.to_string(),
+    };
+    let mut outcomes: [Vec<String>; 3] = Default::default();
+    for (idx, batch_len) in [1, 7, log.len()].into_iter().enumerate() {
+        for batch in log.chunks(batch_len) {
+            let decided = stores[idx].insert_all(batch).unwrap();
+            outcomes[idx].extend(decided.into_iter().map(outcome));
+        }
+    }
+    assert!(
+        outcomes[0]
+            .iter()
+            .any(|o| o.contains("another deposit key"))
+    );
+    assert!(outcomes[0].iter().any(|o| o.contains("is full")));
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0], outcomes[2]);
+    let now = T0 + 60 * 25;
+    for room in 0..7 {
+        // Whichever key the room is bound to (a wrong key may have come first).
+        let pages = stores.each_ref().map(|store| {
+            let page = store.fetch(now, &keys(room).room(), MailboxSeq::new(0), |_| true);
+            seqs(&page.unwrap())
+        });
+        assert_eq!(pages[0], pages[1], "room {room}");
+        assert_eq!(pages[0], pages[2], "room {room}");
+    }
+    let totals = stores.each_ref().map(|store| store.total_bytes().unwrap());
+    assert_eq!(totals, [totals[0]; 3]);
+    let last = stores.each_ref().map(|store| store.last_seq().unwrap());
+    assert_eq!(last, [60; 3]);
+}
+
+#[test]
 fn the_first_deposit_binds_the_room_to_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
