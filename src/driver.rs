@@ -56,7 +56,7 @@ use leptos::prelude::*;
 use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
-use crate::platform::store::{BrowserStore, ReadMarks, SavedRoom, StoreError};
+use crate::platform::store::{BrowserStore, EventRecord, ReadMarks, SavedRoom, StoreError};
 use crate::platform::{clock, page, pwa};
 use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
 
@@ -220,6 +220,36 @@ impl Default for Commands {
 /// builds only, feature `bench-hooks`) the benchmark harness's `confab-bench`
 /// (`[rounds]`), `confab-bench-crypto` (`[size, iterations]`) and `confab-bench-fill`
 /// (`[messages]`) events start measurements.
+/// Restores the room's stored events into `client` ([`Client::restore`]) and deletes the
+/// records it refused: others' events beyond the clock's horizon, which older versions
+/// kept (an honest one comes again by catch-up once the clock passes it). `Err`: the store
+/// could not be read, and nothing was restored.
+pub async fn restore_history(
+    client: &mut Client,
+    store: Option<&BrowserStore>,
+) -> Result<(), StoreError> {
+    let stored = match store {
+        Some(store) => store.load_event_records(client.room_id()).await?,
+        None => Vec::new(),
+    };
+    let events = stored
+        .iter()
+        .map(|(record, event)| (record, event.as_slice()));
+    let restored = client.restore(clock::now(), clock::wall(), events);
+    if let Some(store) = store
+        && !restored.refused.is_empty()
+    {
+        log(&format!(
+            "deleting {} stored events beyond the clock's horizon",
+            restored.refused.len()
+        ));
+        let refused: Vec<EventRecord> = restored.refused.into_iter().cloned().collect();
+        // Should this fail, the next start refuses them again: nothing depends on it.
+        let _ = store.delete_events(&refused).await;
+    }
+    Ok(())
+}
+
 pub fn listen_to_page(commands: &Commands) {
     follow_page(commands);
     // Another room's link: start over in that room (the boot sequence picks it up).

@@ -5,10 +5,13 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use confab_core::history::{History, Horizon, VerifiedEvent};
 use confab_core::signal::{ClientMessage, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::vault::KdfParams;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
-use confab_core::{Client, Config, Event, EventId, Identity, Output, PeerId, Role, RoomSecret};
+use confab_core::{
+    Client, Config, Content, Event, EventId, Identity, Output, PeerId, Role, RoomSecret,
+};
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -546,4 +549,61 @@ async fn the_driver_answers_only_signals_sealed_to_it_by_a_member() {
     );
     let opened = member.handle_signal(member_id, my_id, data).expect("opens");
     assert_eq!(serde_json::from_str::<RtcSignal>(&opened).unwrap(), answer);
+}
+
+/// Older versions kept a Lamport bomb (another member's event at `u64::MAX - 1`), which a
+/// restore without the clock's bound made stop every post for good: restoring now refuses
+/// it, deletes its record, and posting goes on.
+#[wasm_bindgen_test]
+async fn restoring_deletes_a_stored_lamport_bomb_and_posting_goes_on() {
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let room_id = room.room_id();
+    let text = |text: &str| Content::Text {
+        text: text.into(),
+        reply_to: None,
+    };
+    let bob = Identity::from_seed([2; 32]);
+    let hello = History::new(room_id)
+        .create(&bob, clock::wall(), text("hello"))
+        .unwrap();
+    // Mallory signs after a time near the end, which her own history believes (a restore
+    // does not check signatures) though nobody signed it.
+    let stranger = History::new(room_id)
+        .create(
+            &Identity::from_seed([9; 32]),
+            clock::wall(),
+            text("planted"),
+        )
+        .unwrap();
+    let mut planted = stranger.bytes().to_vec();
+    // version, author, seq: the Lamport time follows (see core's `wire::event`).
+    planted[41..49].copy_from_slice(&(u64::MAX - 2).to_be_bytes());
+    let mut writer = History::new(room_id);
+    let planted = VerifiedEvent::restore(&room_id, &planted, None).unwrap();
+    writer.insert(planted, Horizon::UNBOUNDED).unwrap();
+    let bomb = writer
+        .create(&Identity::from_seed([7; 32]), clock::wall(), text("boom"))
+        .unwrap();
+    assert_eq!(bomb.event().lamport, u64::MAX - 1);
+
+    let database = format!("confab-test-bomb-{:02x?}", &entropy::seed()[..6]);
+    let store = BrowserStore::open_database(&database, None, KdfParams::OWASP)
+        .await
+        .unwrap();
+    let stored = [hello.bytes().to_vec(), bomb.bytes().to_vec()];
+    store.append_events(room_id, &stored).await.unwrap();
+    let mut client = Client::new(
+        Identity::from_seed([1; 32]),
+        room,
+        Config::default(),
+        entropy::seed(),
+    );
+    super::restore_history(&mut client, Some(&store))
+        .await
+        .unwrap();
+    assert_eq!(client.history().len(), 1);
+    assert_eq!(store.load_events(room_id).await.unwrap(), [hello.bytes()]);
+    let posted = client.send_text(clock::now(), clock::wall(), "after");
+    assert!(posted.is_ok(), "{posted:?}");
+    assert_eq!(client.messages().last().unwrap().text, "after");
 }

@@ -114,25 +114,16 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>, o
     let contacts = load_contacts(store.as_deref()).await;
     let saved_room = choose_room(store.as_deref(), &state, &identity, &contacts, opened).await;
     let room = saved_room.secret.clone();
-    let stored = match &store {
-        Some(store) => store
-            .load_events(room.room_id())
-            .await
-            .unwrap_or_else(|error| {
-                state.notice.set(Some(format!(
-                    "Could not read this room's history: {error}."
-                )));
-                Vec::new()
-            }),
-        None => Vec::new(),
-    };
-
     let config = Config {
         display_name: profile.display_name.clone(),
         ..Config::default()
     };
     let mut client = Client::new(identity, room, config, entropy::seed());
-    client.restore(stored.iter().map(Vec::as_slice));
+    if let Err(error) = driver::restore_history(&mut client, store.as_deref()).await {
+        state.notice.set(Some(format!(
+            "Could not read this room's history: {error}."
+        )));
+    }
     show_restored(&client, &state);
     state
         .has_passphrase
@@ -285,10 +276,6 @@ impl Tab {
         }
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
-            let stored = match &tab.store {
-                Some(store) => store.load_events(room.id()).await.unwrap_or_default(),
-                None => Vec::new(),
-            };
             let config = Config {
                 display_name: tab.identity_seed.display_name.clone(),
                 ..Config::default()
@@ -299,7 +286,8 @@ impl Tab {
                 config,
                 entropy::seed(),
             );
-            client.restore(stored.iter().map(Vec::as_slice));
+            // Unreadable, it starts empty and catches up.
+            let _ = driver::restore_history(&mut client, tab.store.as_deref()).await;
             // Its restored history is shown (though not on screen). Unread are the messages
             // from others the user had not seen when this room was last on screen (its read
             // marks), and every one that arrives from now on.

@@ -107,6 +107,10 @@ const KEY_RECEIPTS: &[u8] = b"receipts:";
 /// Prefix of a room's read marks in `meta` (followed by the room id).
 const KEY_READ: &[u8] = b"read:";
 
+/// Where one stored event lives (its key in [`EVENTS`]), to delete it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord(Vec<u8>);
+
 /// What went wrong, in terms the app can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -488,12 +492,37 @@ impl<B: Backend> Store<B> {
 
     /// `room`'s events, in the order they were appended.
     pub async fn load_events(&self, room: RoomId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let records = self.load_event_records(room).await?;
+        Ok(records.into_iter().map(|(_, event)| event).collect())
+    }
+
+    /// `room`'s events with their records, in the order they were appended.
+    pub async fn load_event_records(
+        &self,
+        room: RoomId,
+    ) -> Result<Vec<(EventRecord, Vec<u8>)>, StoreError> {
         Ok(self
             .load_all(EVENTS, room.as_bytes())
             .await?
             .into_iter()
-            .map(|(_, plain)| plain.to_vec())
+            .map(|(key, plain)| (EventRecord(key), plain.to_vec()))
             .collect())
+    }
+
+    /// Deletes these event records (from [`Store::load_event_records`]), atomically.
+    pub async fn delete_events(&self, records: &[EventRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        // Every event key has 40 bytes, so a whole key is a prefix of that key alone.
+        let ops = records
+            .iter()
+            .map(|EventRecord(key)| Op::DeletePrefix {
+                store: EVENTS,
+                prefix: key.clone(),
+            })
+            .collect();
+        self.backend.write(ops).await
     }
 
     /// How far this device has read `room`'s mailbox on the server: the highest entry

@@ -47,8 +47,8 @@ pub mod vault;
 pub mod wire;
 
 pub use client::{
-    Channel, Client, Config, Direction, Event, FailReason, Output, PeerInfo, RejectReason, Role,
-    SendError, TransferState, TransferUpdate, Transmit,
+    Channel, Client, Config, Direction, Event, FailReason, Output, PeerInfo, RejectReason,
+    Restored, Role, SendError, TransferState, TransferUpdate, Transmit,
 };
 pub use history::{Content, MessageView, OrderKey, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};

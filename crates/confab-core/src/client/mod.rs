@@ -107,6 +107,16 @@ pub enum Output {
     Timeout(Option<Instant>),
 }
 
+/// What [`Client::restore`] made of a store's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored<K> {
+    /// Events history holds now.
+    pub n_events: usize,
+    /// Keys of the records refused (others' events beyond the clock's horizon), in the
+    /// order given: delete them from the store.
+    pub refused: Vec<K>,
+}
+
 /// Bytes for one peer.
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Transmit {
@@ -572,22 +582,50 @@ impl Client {
             .collect()
     }
 
-    /// Loads events this client persisted earlier (from [`Event::Persist`]), in any order,
-    /// without sending anything. Signatures were checked before they were persisted, so
-    /// only the content hash is checked. Returns how many events history holds; corrupt
-    /// entries are skipped (and proofs of equivocation take effect again).
-    pub fn restore<'a>(&mut self, stored: impl IntoIterator<Item = &'a [u8]>) -> usize {
+    /// Loads events this client persisted earlier (from [`Event::Persist`]), each under
+    /// the caller's key for its record, in any order, without sending anything; the
+    /// caller's wall clock reads `wall` at `now`. Signatures were checked before they were
+    /// persisted, so only the content hash is checked; corrupt entries are skipped, and
+    /// proofs of equivocation take effect again.
+    ///
+    /// Others' events are bounded by the [`Horizon`] at `wall`, as when they arrive: a
+    /// store written before that rule may hold an event that would stop every later one
+    /// (a Lamport time at `u64::MAX - 1`). What is refused so is not restored, and its key
+    /// is in [`Restored::refused`]: delete those records (catch-up brings an honest one
+    /// again once the clock passes it). Our own events are always restored: we wrote them
+    /// under the rule, and dropping one would let us sign its number again.
+    pub fn restore<'a, K>(
+        &mut self,
+        now: Instant,
+        wall: UnixMillis,
+        stored: impl IntoIterator<Item = (K, &'a [u8])>,
+    ) -> Restored<K> {
+        let now = self.monotonic(now);
+        self.note_wall(now, wall);
         let room = self.room.room_id();
-        for bytes in stored {
-            if let Ok(event) = VerifiedEvent::restore(&room, bytes, None) {
-                // Ours were bounded (or written by us) when accepted: no clock bound now.
-                let _ = self.history.insert(event, Horizon::UNBOUNDED);
+        let me = self.public.member_key();
+        let horizon = self.horizon(now);
+        let mut refused = Vec::new();
+        for (key, bytes) in stored {
+            let Ok(event) = VerifiedEvent::restore(&room, bytes, None) else {
+                continue;
+            };
+            let bound = if event.event().author == me {
+                Horizon::UNBOUNDED
+            } else {
+                horizon
+            };
+            if let Err(EventError::NotYet { .. }) = self.history.insert(event, bound) {
+                refused.push(key);
             }
         }
         // What the store holds of our chain was written before anything of it was sent.
-        self.own.sent = self.history.mark(&self.public.member_key());
+        self.own.sent = self.history.mark(&me);
         self.rebuild_timeline();
-        self.history.len()
+        Restored {
+            n_events: self.history.len(),
+            refused,
+        }
     }
 
     /// Folds the whole history into a fresh timeline (after a restore or a ban).

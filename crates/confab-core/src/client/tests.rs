@@ -39,6 +39,13 @@ pub(super) fn client(n: u8) -> Client {
     client
 }
 
+/// Restores `stored` into `client` as the app does at start (records keyed by position,
+/// the wall clock reading 0).
+pub(super) fn restore(client: &mut Client, now: Instant, stored: &[Vec<u8>]) -> Restored<usize> {
+    let stored = stored.iter().map(Vec::as_slice).enumerate();
+    client.restore(now, UnixMillis(0), stored)
+}
+
 /// Drains `client`, returning its events (transmits are dropped: nobody is linked).
 pub(super) fn drain(client: &mut Client) -> Vec<Event> {
     let mut events = Vec::new();
@@ -123,6 +130,17 @@ impl Duo {
             .collect()
     }
 
+    /// What client `idx` asked to persist, in order: its store.
+    fn persisted(&self, idx: usize) -> Vec<Vec<u8>> {
+        self.events[idx]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Persist { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn post(&mut self, idx: usize, text: &str) -> EventId {
         let now = self.now;
         let id = self.clients[idx]
@@ -130,6 +148,13 @@ impl Duo {
             .unwrap();
         self.pump();
         id
+    }
+}
+
+fn plain(text: &str) -> Content {
+    Content::Text {
+        text: text.to_owned(),
+        reply_to: None,
     }
 }
 
@@ -298,14 +323,8 @@ fn restore_brings_back_history_and_continues_the_chain() {
     duo.connect();
     duo.post(A, "one");
     duo.post(B, "two");
-    let stored: Vec<Vec<u8>> = duo.events[A]
-        .iter()
-        .filter_map(|e| match e {
-            Event::Persist { bytes, .. } => Some(bytes.clone()),
-            _ => None,
-        })
-        .rev() // any order
-        .collect();
+    let mut stored = duo.persisted(A);
+    stored.reverse(); // any order
     let room = RoomSecret::from_bytes([5; 32]);
     let mut again = Client::new(
         Identity::from_seed([1; 32]),
@@ -313,7 +332,7 @@ fn restore_brings_back_history_and_continues_the_chain() {
         Config::default(),
         [9; 32],
     );
-    assert_eq!(again.restore(stored.iter().map(Vec::as_slice)), 2);
+    assert_eq!(restore(&mut again, duo.now, &stored).n_events, 2);
     assert_eq!(
         again
             .messages()
@@ -476,6 +495,74 @@ fn a_lamport_bomb_does_not_stop_the_others_from_posting() {
     }
 }
 
+/// Old code took a Lamport bomb (another member's event at `u64::MAX - 1`) and stored it.
+/// Restored without the clock's bound, it left every later `create` exhausted, for good.
+#[test]
+fn a_stored_lamport_bomb_is_refused_on_restore_and_the_room_goes_on() {
+    let mut duo = Duo::new();
+    duo.connect();
+    duo.post(A, "one");
+    duo.post(B, "two");
+    let mallory = Identity::from_seed([7; 32]);
+    let room = RoomSecret::from_bytes([5; 32]).room_id();
+    // Mallory had seen "one" and "two".
+    let mut writer = History::new(room);
+    for bytes in duo.persisted(A) {
+        let event = VerifiedEvent::verify(&room, &bytes).unwrap();
+        writer.insert(event, Horizon::UNBOUNDED).unwrap();
+    }
+    let first = writer.create(&mallory, UnixMillis(1), plain("hi")).unwrap();
+    let bomb = VerifiedEvent::sign(
+        &mallory,
+        &room,
+        crate::history::Event {
+            author: mallory.member_key(),
+            seq: 2,
+            lamport: u64::MAX - 1,
+            prev: first.id(),
+            sent_at: UnixMillis(2),
+            content: plain("boom"),
+        },
+    );
+    let mut stored = duo.persisted(A);
+    stored.insert(1, first.bytes().to_vec());
+    stored.insert(2, bomb.bytes().to_vec());
+    duo.disconnect();
+    let now = duo.now;
+    let wall = UnixMillis(1_800_000_000_000);
+    let mut again = client(1);
+    let restored = again.restore(now, wall, stored.iter().map(Vec::as_slice).enumerate());
+    assert_eq!(
+        restored,
+        Restored {
+            n_events: 3,
+            refused: vec![2]
+        },
+        "the bomb is refused, to be deleted from the store"
+    );
+    let three = again.send_text(now, wall, "three");
+    assert!(three.is_ok(), "{three:?}");
+    let three = again
+        .history()
+        .get(&three.unwrap())
+        .unwrap()
+        .event()
+        .clone();
+    assert_eq!((three.seq, three.lamport), (2, 4), "right after \"hi\"");
+    // The room keeps one order: B, who never took the bomb, takes "hi" and "three" from
+    // A and shows them as A does.
+    duo.clients[A] = again;
+    duo.connect();
+    assert_eq!(duo.texts(A), ["one", "two", "hi", "three"]);
+    assert_eq!(duo.texts(B), duo.texts(A));
+    // Offered the bomb again, A refuses it as not yet.
+    let body = Body::Events(vec![bomb.bytes().to_vec()]);
+    duo.clients[B].dangerously_send_body_for_testing_only(now, peer_of(A), &body);
+    duo.pump();
+    assert!(!duo.clients[A].history().contains(&bomb.id()));
+    assert!(duo.clients[A].send_text(now, wall, "four").is_ok());
+}
+
 /// Issue 14, items 6 and 7: a profile whose chain turns out forked (used in a second
 /// browser) lost everything it had written, in its own client too, and went on signing
 /// events every member refused.
@@ -484,16 +571,10 @@ fn a_profile_that_finds_its_chain_forked_refuses_to_post_and_keeps_what_came_bef
     let mut duo = Duo::new();
     duo.connect();
     let before = duo.post(A, "before the fork");
-    let stored: Vec<Vec<u8>> = duo.events[A]
-        .iter()
-        .filter_map(|e| match e {
-            Event::Persist { bytes, .. } => Some(bytes.clone()),
-            _ => None,
-        })
-        .collect();
+    let stored = duo.persisted(A);
     // The same profile, imported in another browser, writes its own second event.
     let mut elsewhere = client(1);
-    elsewhere.restore(stored.iter().map(Vec::as_slice));
+    restore(&mut elsewhere, duo.now, &stored);
     let other_second = elsewhere
         .send_text(duo.now, UnixMillis(2), "in the other browser")
         .unwrap();

@@ -160,8 +160,8 @@ struct AuthorLog {
 }
 
 impl Horizon {
-    /// No bound: for events restored from our own store, which were bounded (or written
-    /// by us) when they were accepted.
+    /// No bound: for our own events restored from our store (we wrote them under the
+    /// rule), and for tests.
     pub const UNBOUNDED: Horizon = Horizon(u64::MAX);
 
     /// The horizon for a receiver whose wall clock reads `wall`.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use confab_core::wire::Frame;
 use confab_core::{
-    Channel, Client, Config, Event, Identity, Instant, Output, PeerId, Role, RoomSecret,
+    Channel, Client, Config, Event, Identity, Instant, Output, PeerId, Role, RoomSecret, UnixMillis,
 };
 
 /// Network behaviour.
@@ -218,7 +218,14 @@ impl Net {
         let room = self.nodes[node].room.clone();
         let mut client = self.new_client(node, seed, &room);
         let persisted = std::mem::take(&mut self.nodes[node].persisted);
-        client.restore(persisted.iter().map(Vec::as_slice));
+        // Walls in these simulations read near 0, as when the events were written.
+        let now = self.now;
+        let restored = client.restore(
+            now,
+            UnixMillis(0),
+            persisted.iter().map(Vec::as_slice).enumerate(),
+        );
+        assert_eq!(restored.refused, [], "restore refused honest events");
         let before: Vec<_> = self.nodes[node].client.history().ids().collect();
         let after: Vec<_> = client.history().ids().collect();
         if !std::mem::take(&mut self.nodes[node].lost_writes) {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::upload::PROBES_AFTER_RETURN;
 use super::*;
+use crate::client::tests::restore;
 use crate::client::{Channel, SendError};
 use crate::history::{Content, UnixMillis};
 use crate::identity::Identity;
@@ -255,7 +256,7 @@ impl Duo {
         self.clients[A].remove_peer(now, peer_of(B));
         self.pump();
         let mut fresh = client(&self.room, 2);
-        fresh.restore(self.apps[B].persisted.iter().map(Vec::as_slice));
+        restore(&mut fresh, now, &self.apps[B].persisted);
         self.clients[B] = fresh;
         self.connect();
     }
@@ -918,7 +919,7 @@ fn a_sender_that_reloads_serves_its_file_again_from_a_kept_copy() {
     duo.clients[B].remove_peer(now, peer_of(A));
     duo.pump();
     let mut fresh = client(&duo.room, 1);
-    fresh.restore(duo.apps[A].persisted.iter().map(Vec::as_slice));
+    restore(&mut fresh, now, &duo.apps[A].persisted);
     assert!(!fresh.holds_file(&file));
     assert!(fresh.hold_file(file), "our own file message");
     assert!(!fresh.hold_file(EventId([7; 32])), "not a message");

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::super::tests::drain;
+use super::super::tests::{drain, restore};
 use super::super::{Client, Config, Event, Output, Role};
 use super::OutboxRecord;
 use crate::history::{Content, UnixMillis};
@@ -79,7 +79,7 @@ fn last_record(events: &[Event]) -> Option<OutboxRecord> {
 /// Alice as she starts again: her persisted events, then her outbox record.
 fn restarted(stored: &[Vec<u8>], record: OutboxRecord) -> (Client, Vec<Event>) {
     let mut alice = client(1, ROOM);
-    alice.restore(stored.iter().map(Vec::as_slice));
+    restore(&mut alice, Instant::now(), stored);
     alice.restore_outbox(record);
     let events = drain(&mut alice);
     (alice, events)

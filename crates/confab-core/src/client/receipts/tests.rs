@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::super::Event;
-use super::super::tests::{A, B, Duo, client, drain, peer_of};
+use super::super::tests::{A, B, Duo, client, drain, peer_of, restore};
 use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
 use crate::history::{OrderKey, UnixMillis};
 use crate::{Instant, MemberKey};
@@ -188,7 +188,7 @@ fn restored_receipts_show_before_anyone_links() {
         .map(|event| event.bytes().to_vec())
         .collect();
     let mut alice = client(1);
-    alice.restore(stored.iter().map(Vec::as_slice));
+    restore(&mut alice, duo.now, &stored);
     assert_eq!(alice.member_progress(&b_key), (0, None));
     alice.restore_receipts(ReceiptsRecord::decode(&bytes).unwrap());
     assert_eq!(alice.member_progress(&b_key), (2, Some(read)));
