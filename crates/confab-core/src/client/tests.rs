@@ -22,19 +22,25 @@ pub(super) fn peer_of(idx: usize) -> PeerId {
     PeerId::new(idx as u64 + 1)
 }
 
-/// Client `n` of the test room, named "c<n>".
-pub(super) fn client(n: u8) -> Client {
+/// Client `n` of the test room, named "c<n>", with a store (write-ahead) as the app runs
+/// it, its randomness from `seed`.
+pub(super) fn client_with_store(n: u8, seed: u8) -> Client {
     let config = Config {
         display_name: format!("c{n}"),
         ..Config::default()
     };
-    let mut client = Client::new(
+    Client::new(
         Identity::from_seed([n; 32]),
         RoomSecret::from_bytes([5; 32]),
         config,
-        [n; 32],
-    );
-    // These tests are not about the store (see `own::tests` for write-ahead).
+        [seed; 32],
+    )
+}
+
+/// Client `n` of the test room, named "c<n>", without a store: these tests are not about
+/// it (see `own::tests` for write-ahead).
+pub(super) fn client(n: u8) -> Client {
+    let mut client = client_with_store(n, n);
     client.run_without_store();
     client
 }
@@ -122,7 +128,7 @@ impl Duo {
         self.pump();
     }
 
-    fn texts(&self, idx: usize) -> Vec<String> {
+    pub(super) fn texts(&self, idx: usize) -> Vec<String> {
         self.clients[idx]
             .messages()
             .into_iter()

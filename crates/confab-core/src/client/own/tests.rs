@@ -8,32 +8,16 @@
 
 use std::time::Duration;
 
-use super::super::tests::{A, B, Duo, peer_of};
+use super::super::tests::{A, B, Duo, client_with_store, peer_of};
 use super::HEAD_WAIT;
-use crate::client::{Client, Config, Event, Output, SendError};
+use crate::client::{Event, Output, Role, SendError};
 use crate::history::{Content, UnixMillis};
-use crate::identity::Identity;
 use crate::ids::EventId;
-use crate::room::RoomSecret;
 use crate::wire::{Body, Mark};
-
-/// Client `n` with a store (write-ahead), as the app runs it.
-fn stored_client(n: u8, seed: u8) -> Client {
-    let config = Config {
-        display_name: format!("c{n}"),
-        ..Config::default()
-    };
-    Client::new(
-        Identity::from_seed([n; 32]),
-        RoomSecret::from_bytes([5; 32]),
-        config,
-        [seed; 32],
-    )
-}
 
 fn stored_duo() -> Duo {
     let mut duo = Duo::new();
-    duo.clients = [stored_client(1, 1), stored_client(2, 2)];
+    duo.clients = [client_with_store(1, 1), client_with_store(2, 2)];
     duo
 }
 
@@ -72,10 +56,6 @@ fn deliver_once(duo: &mut Duo, idx: usize) {
     }
 }
 
-fn texts(client: &Client) -> Vec<String> {
-    client.messages().into_iter().map(|m| m.text).collect()
-}
-
 fn post(duo: &mut Duo, idx: usize, text: &str) -> Result<EventId, SendError> {
     let now = duo.now;
     duo.clients[idx].send_text(now, UnixMillis(1), text)
@@ -90,14 +70,14 @@ fn our_event_reaches_nobody_before_the_store_has_it() {
     post(&mut duo, A, "hello").unwrap();
     duo.pump();
     // Shown to us and handed to the store, but not sent, not even as a mark.
-    assert_eq!(texts(&duo.clients[A]), ["hello"]);
-    assert!(texts(&duo.clients[B]).is_empty());
+    assert_eq!(duo.texts(A), ["hello"]);
+    assert!(duo.texts(B).is_empty());
     duo.wait(Duration::from_secs(11)); // an anti-entropy round: full marks go out
-    assert!(texts(&duo.clients[B]).is_empty());
+    assert!(duo.texts(B).is_empty());
     let me = duo.clients[A].identity().member_key();
     assert_eq!(duo.clients[B].history().mark(&me), 0);
     commit(&mut duo, A);
-    assert_eq!(texts(&duo.clients[B]), ["hello"]);
+    assert_eq!(duo.texts(B), ["hello"]);
 }
 
 #[test]
@@ -149,13 +129,13 @@ fn a_failed_write_withdraws_our_unsent_events_and_their_numbers_are_signed_again
         .expect("the user is told");
     assert_eq!(not_sent, ["two", "three"]);
     assert!(duo.events[A].iter().any(|e| matches!(e, Event::Rebuilt)));
-    assert_eq!(texts(&duo.clients[A]), ["one"]);
-    assert_eq!(texts(&duo.clients[B]), ["one"]);
+    assert_eq!(duo.texts(A), ["one"]);
+    assert_eq!(duo.texts(B), ["one"]);
     // A late acknowledgement of the failed write sends nothing.
     let now = duo.now;
     duo.clients[A].handle_persisted(now, &[two]);
     duo.pump();
-    assert_eq!(texts(&duo.clients[B]), ["one"]);
+    assert_eq!(duo.texts(B), ["one"]);
     // The next post takes number 2 again; nobody saw the old one, so nobody is banned.
     let again = post(&mut duo, A, "two, again").unwrap();
     let now = duo.now;
@@ -163,7 +143,7 @@ fn a_failed_write_withdraws_our_unsent_events_and_their_numbers_are_signed_again
     duo.pump();
     let me = duo.clients[A].identity().member_key();
     assert_eq!(duo.clients[A].history().get(&again).unwrap().event().seq, 2);
-    assert_eq!(texts(&duo.clients[B]), ["one", "two, again"]);
+    assert_eq!(duo.texts(B), ["one", "two, again"]);
     assert!(!duo.clients[B].history().is_banned(&me));
     assert!(!duo.clients[A].history().is_banned(&me));
 }
@@ -175,7 +155,18 @@ fn a_client_without_a_store_sends_at_once() {
     duo.connect();
     post(&mut duo, A, "now").unwrap();
     duo.pump();
-    assert_eq!(texts(&duo.clients[B]), ["now"]);
+    assert_eq!(duo.texts(B), ["now"]);
+}
+
+/// Links A (initiating) and B, delivering just enough for B's marks to reach A: A's request
+/// for what they name is not answered yet.
+fn link_until_marks_arrive(duo: &mut Duo) {
+    let now = duo.now;
+    duo.clients[B].add_peer(now, peer_of(A), Role::Responder);
+    duo.clients[A].add_peer(now, peer_of(B), Role::Initiator);
+    deliver_once(duo, A);
+    deliver_once(duo, B);
+    deliver_once(duo, A);
 }
 
 /// B holds A's chain 1..=3; A comes back with an empty store (it lost its data) and links.
@@ -187,10 +178,10 @@ fn returning_author_with_an_empty_store() -> Duo {
         commit(&mut duo, A);
     }
     commit(&mut duo, B);
-    assert_eq!(texts(&duo.clients[B]), ["one", "two", "three"]);
+    assert_eq!(duo.texts(B), ["one", "two", "three"]);
     let now = duo.now;
     duo.clients[B].remove_peer(now, peer_of(A));
-    duo.clients[A] = stored_client(1, 9);
+    duo.clients[A] = client_with_store(1, 9);
     duo.events = [Vec::new(), Vec::new()];
     duo.pump();
     duo
@@ -199,23 +190,18 @@ fn returning_author_with_an_empty_store() -> Duo {
 #[test]
 fn a_restarted_author_learns_its_chain_from_a_member_before_signing() {
     let mut duo = returning_author_with_an_empty_store();
-    let now = duo.now;
-    duo.clients[B].add_peer(now, peer_of(A), crate::client::Role::Responder);
-    duo.clients[A].add_peer(now, peer_of(B), crate::client::Role::Initiator);
     // Handshake, then B's marks (A: 3) reach A; A's request for them is not answered yet.
-    deliver_once(&mut duo, A);
-    deliver_once(&mut duo, B);
-    deliver_once(&mut duo, A);
+    link_until_marks_arrive(&mut duo);
     deliver_once(&mut duo, B);
     assert_eq!(duo.clients[A].verified_peers().count(), 1);
     assert_eq!(post(&mut duo, A, "too soon"), Err(SendError::CatchingUp));
     duo.pump();
-    assert_eq!(texts(&duo.clients[A]), ["one", "two", "three"]);
+    assert_eq!(duo.texts(A), ["one", "two", "three"]);
     let id = post(&mut duo, A, "four").unwrap();
     commit(&mut duo, A);
     let me = duo.clients[A].identity().member_key();
     assert_eq!(duo.clients[A].history().get(&id).unwrap().event().seq, 4);
-    assert_eq!(texts(&duo.clients[B]), ["one", "two", "three", "four"]);
+    assert_eq!(duo.texts(B), ["one", "two", "three", "four"]);
     assert!(!duo.clients[B].history().is_banned(&me));
 }
 
@@ -230,12 +216,7 @@ fn a_signed_event_of_ours_beyond_our_mark_holds_posting_until_the_gap_fills() {
         .unwrap()
         .bytes()
         .to_vec();
-    let now = duo.now;
-    duo.clients[B].add_peer(now, peer_of(A), crate::client::Role::Responder);
-    duo.clients[A].add_peer(now, peer_of(B), crate::client::Role::Initiator);
-    deliver_once(&mut duo, A);
-    deliver_once(&mut duo, B);
-    deliver_once(&mut duo, A);
+    link_until_marks_arrive(&mut duo);
     // With B's marks, our own event 3 (proof that our chain is longer); A's request for
     // 1..=3 is not answered yet.
     let now = duo.now;
@@ -254,10 +235,10 @@ fn a_signed_event_of_ours_beyond_our_mark_holds_posting_until_the_gap_fills() {
     );
     duo.pump();
     duo.wait(Duration::from_secs(4));
-    assert_eq!(texts(&duo.clients[A]), ["one", "two", "three"]);
+    assert_eq!(duo.texts(A), ["one", "two", "three"]);
     post(&mut duo, A, "four").unwrap();
     commit(&mut duo, A);
-    assert_eq!(texts(&duo.clients[B]), ["one", "two", "three", "four"]);
+    assert_eq!(duo.texts(B), ["one", "two", "three", "four"]);
     assert!(!duo.clients[B].history().is_banned(&me));
 }
 
