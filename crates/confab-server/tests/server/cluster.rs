@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use confab_core::signal::{ErrorCode, ServerMessage};
+use confab_core::signal::{ErrorCode, MailboxReply, ServerMessage};
 use confab_core::{PeerId, RoomId};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
@@ -383,6 +383,43 @@ async fn members_on_two_nodes_signal_relay_and_share_the_mailbox() {
     // Leaving is seen across nodes.
     b.leave(room(1)).await;
     a.expect_presence(room(1), b.peer, false).await;
+}
+
+#[tokio::test]
+async fn deposits_sent_at_once_on_two_nodes_keep_each_connection_s_order_everywhere() {
+    let Some((_nats, one, two)) = cluster().await else {
+        return;
+    };
+    let keys = keys(6);
+    let (mut a, mut b) = (one.client().await, two.client().await);
+    // Each sends six deposits without waiting; the log interleaves them, in batches.
+    for n in 0..6u8 {
+        a.mailbox_put(&keys, &[b'a', n]).await;
+        b.mailbox_put(&keys, &[b'b', n]).await;
+    }
+    for client in [&mut a, &mut b] {
+        let mut seqs = Vec::new();
+        for _ in 0..6 {
+            match client.recv().await {
+                Received::Mailbox(MailboxReply::MailboxStored { seq, .. }) => {
+                    seqs.push(seq.to_u64());
+                }
+                other => panic!("expected mailbox-stored, got {other:?}"),
+            }
+        }
+        assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
+    }
+    let (page_one, _) = a.fetch_page(&keys, 0).await;
+    let (page_two, _) = b.fetch_page(&keys, 0).await;
+    assert_eq!(page_one, page_two, "both nodes hold the same entries");
+    for author in [b'a', b'b'] {
+        let sent: Vec<u8> = page_one
+            .iter()
+            .filter(|(_, bytes)| bytes[0] == author)
+            .map(|(_, bytes)| bytes[1])
+            .collect();
+        assert_eq!(sent, [0, 1, 2, 3, 4, 5], "in the order they were sent");
+    }
 }
 
 #[tokio::test]
