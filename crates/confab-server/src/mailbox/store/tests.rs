@@ -353,6 +353,41 @@ fn a_log_decided_in_batches_leaves_the_store_as_one_by_one() {
 }
 
 #[test]
+fn a_failed_transaction_stores_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (good, broken) = (keys(1), keys(2));
+    // A room record that does not decode: deciding a deposit into that room fails.
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(ROOMS)
+        .unwrap()
+        .insert(broken.room().as_bytes().as_slice(), [9u8; 3].as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    let deposit = |keys: &MailboxKeys| Deposit {
+        at_ms: T0,
+        seq: None,
+        room: keys.room(),
+        key: keys.deposit_key(),
+        entry: vec![1; 100],
+        depositor: OWNER,
+    };
+    let failed = store.insert_all(&[deposit(&good), deposit(&broken), deposit(&good)]);
+    assert!(matches!(failed, Err(StoreError::Format(_))), "{failed:?}");
+    // Nothing of the batch was kept, not even the deposit decided before the failure.
+    assert_eq!(store.last_seq().unwrap(), 0);
+    assert_eq!(store.total_bytes().unwrap(), 0);
+    assert!(fetch_all(&store, T0, &good, 0).entries.is_empty());
+    // The next batch is decided afresh.
+    let stored = store.insert_all(&[deposit(&good)]).unwrap();
+    assert!(matches!(
+        stored[..],
+        [Ok(Some(Stored { n_evicted: 0, .. }))]
+    ));
+    assert_eq!(store.last_seq().unwrap(), 1);
+}
+
+#[test]
 fn the_first_deposit_binds_the_room_to_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
