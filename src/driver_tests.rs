@@ -98,6 +98,65 @@ impl Network for FakeNetwork {
     }
 }
 
+/// How a test's driver starts: a fresh identity in a fresh room.
+struct Launch {
+    settings: Settings,
+    state: AppState,
+    kept: super::Kept,
+    commands: Commands,
+    /// Deposits a minute the server's welcome allows.
+    mailbox_puts_per_minute: u32,
+}
+
+impl Launch {
+    fn new(force_relay: bool, on_screen: bool) -> Launch {
+        Launch {
+            settings: Settings {
+                force_relay,
+                dangerously_withhold_ice_candidates: false,
+                on_screen,
+            },
+            state: AppState::new(),
+            kept: super::Kept::default(),
+            commands: Commands::new(),
+            mailbox_puts_per_minute: 0,
+        }
+    }
+
+    /// Starts the driver on `network` (whose socket is `wire`'s), waits for its socket and
+    /// has the server welcome it as `me`. Returns the room.
+    async fn welcomed(self, wire: &Wire, network: Box<dyn Network>, me: PeerId) -> RoomSecret {
+        let room = RoomSecret::from_bytes(entropy::seed());
+        let client = Client::new(
+            Identity::from_seed(entropy::seed()),
+            room.clone(),
+            Config::default(),
+            entropy::seed(),
+        );
+        let Launch {
+            settings,
+            state,
+            kept,
+            commands,
+            mailbox_puts_per_minute,
+        } = self;
+        start(client, state, settings, network, kept, &commands);
+        until("the driver to connect", || {
+            wire.socket_sink.borrow().is_some()
+        })
+        .await;
+        wire.deliver(SocketEvent::Open);
+        wire.deliver_json(&ServerMessage::Welcome {
+            peer: me,
+            ice_servers: vec![],
+            relay_bytes_per_sec: 0,
+            relay_burst_bytes: 0,
+            mailbox_puts_per_minute,
+        });
+        room
+    }
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..250 {
         if done() {
@@ -111,20 +170,6 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[wasm_bindgen_test]
 async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     let wire = Rc::new(Wire::default());
-    let state = AppState::new();
-    let room = RoomSecret::from_bytes(entropy::seed());
-    let room_id = room.room_id();
-    let me = Client::new(
-        Identity::from_seed(entropy::seed()),
-        room.clone(),
-        Config::default(),
-        entropy::seed(),
-    );
-    let settings = Settings {
-        force_relay: true,
-        dangerously_withhold_ice_candidates: false,
-        on_screen: true,
-    };
     // A real profile store (its own database, left to the test browser's throwaway
     // profile: the driver keeps it open to the end).
     let database = format!("confab-test-driver-{:02x?}", &entropy::seed()[..6]);
@@ -133,33 +178,20 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
             .await
             .unwrap(),
     );
-    let commands = Commands::new();
-    start(
-        me,
-        state,
-        settings,
-        Box::new(FakeNetwork(wire.clone())),
-        super::Kept {
+    let launch = Launch {
+        kept: super::Kept {
             store: Some(store.clone()),
             ..super::Kept::default()
         },
-        &commands,
-    );
-    until("the driver to connect", || {
-        wire.socket_sink.borrow().is_some()
-    })
-    .await;
+        ..Launch::new(true, true)
+    };
+    let (state, commands) = (launch.state, launch.commands.clone());
 
     // The server welcomes us; we join our room by its id.
     let (my_id, peer_id) = (PeerId::new(1), PeerId::new(2));
-    wire.deliver(SocketEvent::Open);
-    wire.deliver_json(&ServerMessage::Welcome {
-        peer: my_id,
-        ice_servers: vec![],
-        relay_bytes_per_sec: 0,
-        relay_burst_bytes: 0,
-        mailbox_puts_per_minute: 0,
-    });
+    let network = Box::new(FakeNetwork(wire.clone()));
+    let room = launch.welcomed(&wire, network, my_id).await;
+    let room_id = room.room_id();
     until("a join", || !wire.texts.borrow().is_empty()).await;
     let join: ClientMessage = serde_json::from_str(&wire.texts.borrow()[0]).unwrap();
     assert_eq!(join, ClientMessage::Join { room: room_id });
@@ -313,39 +345,15 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
 #[wasm_bindgen_test]
 async fn the_driver_fetches_the_mailbox_on_notice_once_per_fetch_under_way() {
     let wire = Rc::new(Wire::default());
-    let room = RoomSecret::from_bytes(entropy::seed());
-    let room_id = room.room_id();
-    let me = Client::new(
-        Identity::from_seed(entropy::seed()),
-        room,
-        Config::default(),
-        entropy::seed(),
-    );
-    let settings = Settings {
-        force_relay: true,
-        dangerously_withhold_ice_candidates: false,
-        on_screen: false,
-    };
-    start(
-        me,
-        AppState::new(),
-        settings,
-        Box::new(FakeNetwork(wire.clone())),
-        super::Kept::default(),
-        &Commands::new(),
-    );
-    until("the driver to connect", || {
-        wire.socket_sink.borrow().is_some()
-    })
-    .await;
-    wire.deliver(SocketEvent::Open);
-    wire.deliver_json(&ServerMessage::Welcome {
-        peer: PeerId::new(1),
-        ice_servers: vec![],
-        relay_bytes_per_sec: 0,
-        relay_burst_bytes: 0,
+    let launch = Launch {
         mailbox_puts_per_minute: 120,
-    });
+        ..Launch::new(true, false)
+    };
+    let network = Box::new(FakeNetwork(wire.clone()));
+    let room_id = launch
+        .welcomed(&wire, network, PeerId::new(1))
+        .await
+        .room_id();
     wire.deliver_json(&ServerMessage::Joined {
         room: room_id,
         peers: vec![],
@@ -428,40 +436,12 @@ impl DirectLink for RecordingLink {
 async fn the_driver_answers_only_signals_sealed_to_it_by_a_member() {
     let wire = Rc::new(Wire::default());
     let links = Rc::new(LinkLog::default());
-    let room = RoomSecret::from_bytes(entropy::seed());
-    let room_id = room.room_id();
-    let me = Client::new(
-        Identity::from_seed(entropy::seed()),
-        room.clone(),
-        Config::default(),
-        entropy::seed(),
-    );
-    let settings = Settings {
-        force_relay: false,
-        dangerously_withhold_ice_candidates: false,
-        on_screen: false,
-    };
-    start(
-        me,
-        AppState::new(),
-        settings,
-        Box::new(RecordingNetwork(wire.clone(), links.clone())),
-        super::Kept::default(),
-        &Commands::new(),
-    );
-    until("the driver to connect", || {
-        wire.socket_sink.borrow().is_some()
-    })
-    .await;
     let (my_id, member_id, stranger_id) = (PeerId::new(1), PeerId::new(2), PeerId::new(3));
-    wire.deliver(SocketEvent::Open);
-    wire.deliver_json(&ServerMessage::Welcome {
-        peer: my_id,
-        ice_servers: vec![],
-        relay_bytes_per_sec: 0,
-        relay_burst_bytes: 0,
-        mailbox_puts_per_minute: 0,
-    });
+    let network = Box::new(RecordingNetwork(wire.clone(), links.clone()));
+    let room = Launch::new(false, false)
+        .welcomed(&wire, network, my_id)
+        .await;
+    let room_id = room.room_id();
     wire.deliver_json(&ServerMessage::Joined {
         room: room_id,
         peers: vec![],
