@@ -162,23 +162,30 @@ fn write(mut guard: WritingGuard, store: &Store, metrics: &MailboxMetrics) {
             batch
         };
         let now_ms = unix_ms();
-        let (deposits, answers): (Vec<Deposit>, Vec<_>) = batch
-            .into_iter()
-            .map(|queued| {
-                let Queued {
-                    mut deposit,
-                    answer,
-                    _permit,
-                } = queued;
-                deposit.at_ms = now_ms;
-                (deposit, (answer, _permit))
-            })
-            .unzip();
+        let mut deposits = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut permits = Vec::with_capacity(batch.len());
+        for Queued {
+            mut deposit,
+            answer,
+            _permit,
+        } in batch
+        {
+            deposit.at_ms = now_ms;
+            deposits.push(deposit);
+            answers.push(answer);
+            permits.push(_permit);
+        }
         let outcomes = store.insert_all(&deposits);
         metrics.commits.fetch_add(1, Ordering::Relaxed);
+        // The entries are written (or failed): their bytes go back before the answers,
+        // so whoever has an answer sees them gone.
+        let n_deposits = deposits.len();
+        drop(deposits);
+        drop(permits);
         match outcomes {
             Ok(outcomes) => {
-                for ((answer, _permit), outcome) in answers.into_iter().zip(outcomes) {
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let outcome = match outcome {
                         Ok(stored) => Ok(metrics.stored(stored).unwrap_or_default()),
                         Err(err) => Err(metrics.refused(err)),
@@ -188,8 +195,8 @@ fn write(mut guard: WritingGuard, store: &Store, metrics: &MailboxMetrics) {
             }
             Err(err) => {
                 // Nothing of the batch is stored: each deposit gets the store's error.
-                metrics.failed(&err, deposits.len());
-                for (answer, _permit) in answers {
+                metrics.failed(&err, n_deposits);
+                for answer in answers {
                     let _ = answer.send(Err(MailboxError::Unavailable));
                 }
             }
