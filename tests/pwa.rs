@@ -16,7 +16,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use sha2::{Digest, Sha256, Sha384};
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually};
+use confab_e2e::{
+    Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room, secret_of,
+};
 
 const MESSAGES: [&str; 2] = ["written before going offline", "and kept on this device"];
 
@@ -339,7 +341,7 @@ async fn background_scenario(pair: &Pair) -> anyhow::Result<()> {
         .await?;
     let b = in_room(bob, "the one-to-one room", |room| room != group).await?;
     let invite = b.invite_link().await?;
-    let secret = secret_of(&invite);
+    let secret = secret_of(&invite)?;
     anyhow::ensure!(
         urls.json() == &serde_json::json!([direct_link]) && !direct_link.contains(secret),
         "notification links {} (the room's address {direct_link})",
@@ -475,7 +477,7 @@ async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
         "the click opened another room"
     );
     let invite = b.invite_link().await?;
-    let secret = secret_of(&invite);
+    let secret = secret_of(&invite)?;
     for url in [
         &direct_link,
         &address(bob).await?,
@@ -551,35 +553,6 @@ async fn write_in_direct_room<'a>(
         .await?;
     a.send(text).await?;
     Ok(a)
-}
-
-/// The page once `browser` shows a room whose invite link passes `wanted` (after a
-/// navigation reloaded the page into it).
-async fn in_room<'a>(
-    browser: &'a Browser,
-    what: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> anyhow::Result<ChatPage<'a>> {
-    let wanted = &wanted;
-    eventually(what, || async move {
-        let page = browser.open_page_current().await?;
-        Ok(wanted(&page.invite_link().await?).then_some(page))
-    })
-    .await
-}
-
-/// The page's address (`location.href`).
-async fn address(browser: &Browser) -> anyhow::Result<String> {
-    let href = browser
-        .driver()
-        .execute("return location.href;", Vec::new())
-        .await?;
-    Ok(href.json().as_str().unwrap_or_default().to_owned())
-}
-
-/// The room secret in an invite link (what follows `#`).
-fn secret_of(invite: &str) -> &str {
-    invite.split_once('#').map_or("", |(_, secret)| secret)
 }
 
 /// Waits until the page title is `title`.

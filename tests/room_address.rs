@@ -3,7 +3,7 @@
 //! nothing elsewhere), after opening it, reloading, switching rooms and going back. The
 //! invite, copied with "Copy", still lets someone else join.
 
-use confab_e2e::{Browser, ChatPage, Pair, eventually};
+use confab_e2e::{Browser, Pair, address, eventually, in_room, secret_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_room_secret_leaves_the_address_bar_and_history() -> anyhow::Result<()> {
@@ -89,15 +89,6 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     bob.assert_no_console_errors().await
 }
 
-/// The room secret of an invite link: what follows `#`.
-fn secret_of(invite: &str) -> anyhow::Result<&str> {
-    let (_, secret) = invite
-        .split_once('#')
-        .ok_or_else(|| anyhow::anyhow!("no fragment in {invite}"))?;
-    anyhow::ensure!(secret.len() == 43, "not a room secret: {secret}");
-    Ok(secret)
-}
-
 /// Checks that neither the address bar (`location.href`) nor any entry of the tab's
 /// history (DevTools' navigation history: every entry, not only this document's) holds
 /// one of `secrets`; returns the address.
@@ -106,11 +97,7 @@ async fn check_no_secret(
     secrets: &[&str],
     what: &str,
 ) -> anyhow::Result<String> {
-    let href = browser
-        .driver()
-        .execute("return location.href;", Vec::new())
-        .await?;
-    let href = href.json().as_str().unwrap_or_default().to_owned();
+    let href = address(browser).await?;
     let history = browser
         .cdp("Page.getNavigationHistory", serde_json::json!({}))
         .await?;
@@ -133,18 +120,4 @@ async fn check_no_secret(
         );
     }
     Ok(href)
-}
-
-/// The page once `browser` shows a room whose invite link passes `wanted`.
-async fn in_room<'a>(
-    browser: &'a Browser,
-    what: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> anyhow::Result<ChatPage<'a>> {
-    let wanted = &wanted;
-    eventually(what, || async move {
-        let page = browser.open_page_current().await?;
-        Ok(wanted(&page.invite_link().await?).then_some(page))
-    })
-    .await
 }

@@ -151,6 +151,39 @@ where
     }
 }
 
+/// The page once `browser` shows a room whose invite link passes `wanted` (after a
+/// navigation, a reload or a click brought the page there).
+pub async fn in_room<'a>(
+    browser: &'a Browser,
+    what: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<ChatPage<'a>> {
+    let wanted = &wanted;
+    eventually(what, || async move {
+        let page = browser.open_page_current().await?;
+        Ok(wanted(&page.invite_link().await?).then_some(page))
+    })
+    .await
+}
+
+/// The room secret of an invite link: what follows `#` (43 base64url characters).
+pub fn secret_of(invite: &str) -> anyhow::Result<&str> {
+    let (_, secret) = invite
+        .split_once('#')
+        .ok_or_else(|| anyhow::anyhow!("no fragment in {invite}"))?;
+    anyhow::ensure!(secret.len() == 43, "not a room secret: {secret}");
+    Ok(secret)
+}
+
+/// The page's address (`location.href`).
+pub async fn address(browser: &Browser) -> anyhow::Result<String> {
+    let href = browser
+        .driver()
+        .execute("return location.href;", Vec::new())
+        .await?;
+    Ok(href.json().as_str().unwrap_or_default().to_owned())
+}
+
 /// The conversation every chat scenario runs: three messages each way, strictly
 /// alternating (each awaited by the other side); Alice sends her second with a click on
 /// "Send" and her third by keyboard alone (Tab to "Send", Enter); then a message full of
