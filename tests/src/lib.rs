@@ -5,10 +5,12 @@
 //! Run through `cargo xtask test`, which builds the app and server and runs these tests in
 //! a network namespace that has only `lo`.
 
+mod adversary;
 mod balancer;
 mod browser;
 mod process;
 
+pub use adversary::{Adversary, Mallory, Member};
 pub use balancer::{Balancer, NODE_COOKIE};
 pub use browser::{Browser, ChatPage, MemberRow};
 pub use process::{Chromedriver, Nats, Server, metric};
