@@ -14,13 +14,13 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use confab_core::RoomId;
 use confab_core::mailbox::{DepositKey, DepositProof, SealedEntry};
 use confab_core::signal::{
     ClientMessage, ErrorCode, MAX_MAILBOX_PUT_LEN, MAX_SIGNAL_LEN, MailboxItem, MailboxReply,
     MailboxSeq, ServerMessage,
 };
 use confab_core::wire::relay::{Direction, Envelope, MAX_ENVELOPE_LEN};
+use confab_core::{PeerId, RoomId};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tracing::{debug, info};
@@ -240,10 +240,14 @@ fn serve(
             socket,
             registration,
             shared,
+            extras,
             ..
         } = connection;
         let peer = registration.peer();
         shared.metrics.count_close(end);
+        if let Some(extras) = extras {
+            announce_when_stored(&shared, peer, extras.answers);
+        }
         // Unregister first, so the others get `peer-left` without waiting for our close.
         drop(registration);
         // Boxed: it runs once, and inline its timer would size every idle task.
@@ -839,6 +843,29 @@ impl End {
             End::TooManyFromAddress => Some((1008, "too many connections from your address")),
         }
     }
+}
+
+/// Deposits still waiting when their connection ends are stored all the same: the room's
+/// members are told of each (`mailbox-new`) once it is, as they would have been.
+fn announce_when_stored(shared: &Shared, depositor: PeerId, answers: VecDeque<Waiting>) {
+    let waiting: Vec<(RoomId, Answer)> = answers
+        .into_iter()
+        .filter_map(|waiting| match waiting {
+            Waiting::Deposit { room, answer, .. } => Some((room, answer)),
+            Waiting::Ready(_) => None,
+        })
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let hub = Arc::clone(&shared.hub);
+    tokio::spawn(async move {
+        for (room, answer) in waiting {
+            if let Ok(Ok(seq)) = answer.await {
+                hub.mailbox_deposited(room, seq, Some(depositor));
+            }
+        }
+    });
 }
 
 /// Sends the close frame `end` calls for, then reads (and drops) input until the

@@ -104,6 +104,27 @@ async fn a_connection_is_read_and_served_while_its_deposit_waits_for_the_store()
 }
 
 #[tokio::test]
+async fn a_deposit_still_waiting_when_its_connection_closes_is_announced_once_stored() {
+    let server = server().await;
+    let real = keys(9);
+    let mut bob = Client::connect_from(server.addr, Some("203.0.113.2")).await;
+    bob.join(real.room()).await;
+    let mut flooders = flood(&server, 40, 8).await;
+    let first = answers(&mut flooders[0], 1).await;
+    assert_ne!(first, [0], "the flood is stored");
+    // Alice deposits and goes at once, before the busy store has answered her.
+    let mut alice = Client::connect_from(server.addr, Some("203.0.113.1")).await;
+    alice.mailbox_put(&real, b"and goodbye").await;
+    alice.close().await;
+    let seq = bob.expect_mailbox_new(&real).await;
+    let (page, _) = bob.fetch_page(&real, 0).await;
+    assert_eq!(page, [(seq, b"and goodbye".to_vec())]);
+    for (flooder, n) in flooders.iter_mut().zip([7].into_iter().chain([8; 39])) {
+        answers(flooder, n).await;
+    }
+}
+
+#[tokio::test]
 async fn answers_keep_request_order_while_deposits_wait() {
     let server = server().await;
     let mut flooders = flood(&server, 20, 8).await;
