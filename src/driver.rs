@@ -100,6 +100,8 @@ pub enum Command {
     Delete(EventId),
     /// We are typing, or stopped.
     Typing(bool),
+    /// Keep what the composer holds and was not sent (empty: forget it).
+    SaveDraft(String),
     /// Change our display name.
     SetName(String),
     /// Protect the profile with a passphrase, change it, or (`None`) remove it.
@@ -202,6 +204,23 @@ impl Commands {
     #[doc(hidden)]
     pub fn detached_for_testing_only() -> Commands {
         Commands::new()
+    }
+
+    /// The commands queued so far and not taken by a driver (a component test's view of
+    /// what the UI asked for), in order.
+    #[doc(hidden)]
+    pub fn sent_for_testing_only(&self) -> Vec<Command> {
+        let mut sent = Vec::new();
+        if let Ok(mut inputs) = self.inputs.lock()
+            && let Some(inputs) = inputs.as_mut()
+        {
+            while let Ok(input) = inputs.try_recv() {
+                if let Input::Command(command) = input {
+                    sent.push(command);
+                }
+            }
+        }
+        sent
     }
 
     /// Queues a command; the driver handles it in order.
@@ -715,7 +734,8 @@ impl Driver {
     }
 
     /// Where this room's mailbox was read up to on this device, and which of our events
-    /// are in other hands (core then deposits the rest if nobody is linked: nobody is yet).
+    /// are in other hands (core then deposits the rest if nobody is linked: nobody is yet);
+    /// and the composer's unsent draft.
     async fn load_mailbox_state(&mut self) {
         let Some(store) = self.store.clone() else {
             return;
@@ -745,6 +765,12 @@ impl Driver {
             }
         };
         self.client.restore_outbox(record);
+        match store.draft(self.room).await {
+            Ok(draft) => self.state.saved_draft.set(draft),
+            Err(error) => log(&format!(
+                "draft unreadable, the composer starts empty: {error}"
+            )),
+        }
         self.drain(clock::now());
     }
 
@@ -1021,6 +1047,12 @@ impl Driver {
             }
             Input::Command(Command::Delete(target)) => self.post(now, Content::Delete { target }),
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
+            Input::Command(Command::SaveDraft(text)) => {
+                let room = self.room;
+                self.with_store_quietly(
+                    move |store| async move { store.save_draft(room, &text).await },
+                );
+            }
             Input::Command(Command::SetPassphrase(passphrase)) => {
                 self.with_store("change the passphrase", move |store, state| async move {
                     store.set_passphrase(passphrase.as_deref()).await?;

@@ -351,6 +351,9 @@ pub struct AppState {
     pub typing: RwSignal<Vec<MemberKey>>,
     /// What the composer is writing.
     pub draft: RwSignal<Draft>,
+    /// The text the composer held, unsent, when this room was last open (loaded from the
+    /// store when the room starts; the composer fills its box with it).
+    pub saved_draft: RwSignal<Option<String>>,
     /// A problem the user should know about (invalid link, message too long, ...).
     pub notice: RwSignal<Option<String>>,
     /// This room refuses our posts for good: our profile was used in another browser too
@@ -394,6 +397,7 @@ impl AppState {
             rooms: RwSignal::new(Vec::new()),
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
+            saved_draft: RwSignal::new(None),
             notice: RwSignal::new(None),
             forked: RwSignal::new(false),
             files: RwSignal::new(HashMap::new()),

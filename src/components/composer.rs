@@ -1,21 +1,31 @@
-//! The composer: a textbox named "Message" and a "Send" button; Enter sends. Shows what a
-//! reply answers or that an edit is under way, with a way to cancel; tells the room while
-//! we type.
+//! The composer: a multi-line textbox named "Message" that grows with its text, and a
+//! "Send" button. Enter sends, Shift+Enter starts a new line, and Enter while an input
+//! method is composing never sends. Shows what a reply answers or that an edit is under
+//! way, with a way to cancel; tells the room while we type; keeps what is typed and not
+//! sent as the room's draft (saved a moment after typing stops, restored when the room
+//! opens, forgotten when sent).
 
-use leptos::html::Input;
+use std::time::Duration;
+
+use leptos::html::{Input, Textarea};
 use leptos::prelude::*;
 
-use crate::driver::Command;
+use crate::driver::{Command, Commands};
 use crate::state::{AppState, Draft};
 use crate::use_commands;
+
+/// How long typing must pause before the draft is saved.
+const DRAFT_SAVE_DELAY: Duration = Duration::from_millis(300);
 
 /// Writes, replies to and edits messages.
 #[component]
 pub fn Composer() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let input = NodeRef::<Input>::new();
-    // Starting an edit puts the old text in the field (a DOM effect, not state).
+    let input = NodeRef::<Textarea>::new();
+    let drafts = DraftSaver::new(commands.clone());
+    // Starting an edit puts the old text in the field, and a draft restored from the store
+    // fills an empty one (DOM effects, not state).
     Effect::new(move |_| {
         let draft = state.draft.get();
         let Some(field) = input.get() else { return };
@@ -23,30 +33,63 @@ pub fn Composer() -> impl IntoView {
             let text = state
                 .messages
                 .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.text.clone()));
-            field.set_value(&text.unwrap_or_default());
+            set_text(&field, &text.unwrap_or_default());
         }
         if draft != Draft::New {
             let _ = field.focus();
         }
     });
-    let submit_commands = commands.clone();
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    Effect::new(move |_| {
+        let saved = state.saved_draft.get();
         let Some(field) = input.get() else { return };
-        let text = field.value();
-        if text.trim().is_empty() {
-            return;
+        if let Some(text) = saved
+            && field.value().is_empty()
+        {
+            set_text(&field, &text);
         }
-        let draft = state.draft.get_untracked();
-        submit_commands.send(Command::Post { draft, text });
-        state.draft.set(Draft::New);
-        field.set_value("");
-        let _ = field.focus();
+    });
+    let send = {
+        let (commands, drafts) = (commands.clone(), drafts.clone());
+        move || {
+            let Some(field) = input.get() else { return };
+            let text = field.value();
+            if text.trim().is_empty() {
+                return;
+            }
+            let draft = state.draft.get_untracked();
+            commands.send(Command::Post { draft, text });
+            state.draft.set(Draft::New);
+            set_text(&field, "");
+            drafts.save_now(String::new());
+            let _ = field.focus();
+        }
+    };
+    let on_submit = {
+        let send = send.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            send();
+        }
+    };
+    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
+        if sends(&ev) {
+            ev.prevent_default();
+            send();
+        }
     };
     let typing = commands.clone();
-    let on_input = move |_| {
-        let active = input.get().is_some_and(|f| !f.value().trim().is_empty());
-        typing.send(Command::Typing(active));
+    let on_input = {
+        let drafts = drafts.clone();
+        move |_| {
+            let Some(field) = input.get() else { return };
+            fit(&field);
+            let text = field.value();
+            typing.send(Command::Typing(!text.trim().is_empty()));
+            // An edit is not a draft: the message it changes is kept already.
+            if !matches!(state.draft.get_untracked(), Draft::Edit(_)) {
+                drafts.save_later(text);
+            }
+        }
     };
     let on_blur = {
         let commands = commands.clone();
@@ -89,8 +132,9 @@ pub fn Composer() -> impl IntoView {
     let cancel = move |_| {
         state.draft.set(Draft::New);
         if let Some(field) = input.get() {
-            field.set_value("");
+            set_text(&field, "");
         }
+        drafts.save_now(String::new());
     };
     let banner = move || {
         let what = match state.draft.get() {
@@ -98,6 +142,7 @@ pub fn Composer() -> impl IntoView {
             Draft::Reply(id) => format!("Replying to {}", author_of(&state, id)),
             Draft::Edit(_) => "Editing your message".to_owned(),
         };
+        let cancel = cancel.clone();
         Some(view! {
             <p class="draft-banner">
                 <span>{what}</span>
@@ -123,20 +168,80 @@ pub fn Composer() -> impl IntoView {
             >
                 "📎"
             </button>
-            <input
-                type="text"
+            <textarea
                 aria-label="Message"
                 placeholder="Write a message…"
                 autocomplete="off"
+                rows="1"
                 maxlength="16384"
                 node_ref=input
+                on:keydown=on_keydown
                 on:input=on_input
                 on:blur=on_blur
                 on:paste=on_paste
                 autofocus
-            />
+            ></textarea>
             <button type="submit" class="button primary">"Send"</button>
         </form>
+    }
+}
+
+/// Whether this key press sends: Enter without Shift, and not while an input method is
+/// composing (Enter then confirms the composition; 229 is what some browsers report for
+/// a key the input method took).
+fn sends(ev: &web_sys::KeyboardEvent) -> bool {
+    ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() && ev.key_code() != 229
+}
+
+/// Replaces the field's text and fits its height to it.
+fn set_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
+    field.set_value(text);
+    fit(field);
+}
+
+/// Grows (or shrinks) the field to its text; past the stylesheet's `max-height` it
+/// scrolls.
+fn fit(field: &web_sys::HtmlTextAreaElement) {
+    let style = web_sys::HtmlElement::style(field);
+    let _ = style.set_property("height", "auto");
+    let _ = style.set_property("height", &format!("{}px", field.scroll_height() + 2));
+}
+
+/// Saves the draft through the driver: after a pause in typing, or at once (which
+/// cancels a save still waiting, so an older text never lands after a newer one).
+#[derive(Clone)]
+struct DraftSaver {
+    commands: Commands,
+    pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>, LocalStorage>,
+}
+
+impl DraftSaver {
+    fn new(commands: Commands) -> DraftSaver {
+        DraftSaver {
+            commands,
+            pending: StoredValue::new_local(None),
+        }
+    }
+
+    fn save_later(&self, text: String) {
+        self.cancel();
+        let commands = self.commands.clone();
+        let handle = set_timeout_with_handle(
+            move || commands.send(Command::SaveDraft(text)),
+            DRAFT_SAVE_DELAY,
+        );
+        self.pending.set_value(handle.ok());
+    }
+
+    fn save_now(&self, text: String) {
+        self.cancel();
+        self.commands.send(Command::SaveDraft(text));
+    }
+
+    fn cancel(&self) {
+        if let Some(handle) = self.pending.try_update_value(Option::take).flatten() {
+            handle.clear();
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
 use super::conversation::typing_text;
-use super::{Conversation, MemberList};
+use super::{Composer, Conversation, MemberList};
 use crate::state::{AppState, Me, MemberStatus, MessageView, Path, Progress};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -493,4 +493,213 @@ async fn a_forked_profile_gets_a_lasting_alert_and_import_says_what_it_means() {
         "{text}"
     );
     drop(handle);
+}
+
+/// The composer's textbox named "Message".
+fn message_box(parent: &web_sys::HtmlElement) -> web_sys::HtmlTextAreaElement {
+    parent
+        .query_selector("textarea[aria-label=Message]")
+        .unwrap()
+        .expect("a multi-line textbox named Message")
+        .unchecked_into()
+}
+
+/// Types `text` into `field` as the browser reports it (the value, then `input`).
+fn type_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
+    field.set_value(text);
+    let input = web_sys::Event::new_with_event_init_dict("input", &{
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        init
+    })
+    .unwrap();
+    field.dispatch_event(&input).unwrap();
+}
+
+/// Presses Enter in `field` (with Shift, or while an input method composes); `true` if
+/// the page left the key's default action (a new line) to the browser.
+fn press_enter(field: &web_sys::HtmlTextAreaElement, shift: bool, composing: bool) -> bool {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Enter");
+    init.set_shift_key(shift);
+    init.set_is_composing(composing);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    field.dispatch_event(&event).unwrap()
+}
+
+/// The texts posted among `sent`, and the drafts saved, in order.
+fn posts_and_drafts(sent: Vec<crate::driver::Command>) -> (Vec<String>, Vec<String>) {
+    use crate::driver::Command;
+    let (mut posts, mut drafts) = (Vec::new(), Vec::new());
+    for command in sent {
+        match command {
+            Command::Post { text, .. } => posts.push(text),
+            Command::SaveDraft(text) => drafts.push(text),
+            _ => {}
+        }
+    }
+    (posts, drafts)
+}
+
+#[wasm_bindgen_test]
+async fn enter_sends_shift_enter_is_a_new_line_and_composing_never_sends() {
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(AppState::new());
+            provide_context(commands);
+            view! { <Composer /> }
+        }
+    });
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    type_text(&field, "first line\nsecond line");
+    // Shift+Enter: the browser inserts the new line; nothing is sent.
+    assert!(
+        press_enter(&field, true, false),
+        "Shift+Enter was prevented"
+    );
+    // Enter that confirms an input method's composition: nothing is sent either.
+    assert!(
+        press_enter(&field, false, true),
+        "Enter while composing was prevented"
+    );
+    leptos::task::tick().await;
+    let (posts, _) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(posts.is_empty(), "sent {posts:?}");
+    assert_eq!(field.value(), "first line\nsecond line");
+    // Enter sends the whole text, lines and all, empties the box and forgets the draft.
+    assert!(
+        !press_enter(&field, false, false),
+        "Enter also made a new line"
+    );
+    leptos::task::tick().await;
+    let (posts, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert_eq!(posts, ["first line\nsecond line"]);
+    assert_eq!(drafts, [""]);
+    assert_eq!(field.value(), "");
+    // An empty (or blank) box sends nothing.
+    type_text(&field, " \n ");
+    press_enter(&field, false, false);
+    leptos::task::tick().await;
+    let (posts, _) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(posts.is_empty(), "sent {posts:?}");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_draft_is_saved_after_a_pause_and_back_after_a_reload() {
+    use crate::platform::store::{MemoryBackend, Store};
+    let room = confab_core::RoomId::from_bytes([5; 32]);
+    let backend = MemoryBackend::default();
+    let reopen = || async {
+        Store::open_backend(
+            backend.clone(),
+            None,
+            confab_core::vault::KdfParams {
+                m_cost_kib: 64,
+                t_cost: 1,
+                p_cost: 1,
+            },
+        )
+        .await
+        .unwrap()
+    };
+    // What the driver does with the composer's SaveDraft commands.
+    let apply = |drafts: Vec<String>| async {
+        let store = reopen().await;
+        for text in drafts {
+            store.save_draft(room, &text).await.unwrap();
+        }
+    };
+    let mount = |saved: Option<String>| {
+        let parent = fresh_parent();
+        let commands = test_commands();
+        let state = AppState::new();
+        state.saved_draft.set(saved);
+        let handle = leptos::mount::mount_to(parent.clone(), {
+            let commands = commands.clone();
+            move || {
+                provide_context(state);
+                provide_context(commands);
+                view! { <Composer /> }
+            }
+        });
+        (parent, commands, handle)
+    };
+
+    let (parent, commands, handle) = mount(None);
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    type_text(&field, "half a");
+    type_text(&field, "half a thought\nand more");
+    // Not on every key: only once typing pauses, and only the latest text.
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(drafts.is_empty(), "saved at once: {drafts:?}");
+    crate::platform::clock::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert_eq!(drafts, ["half a thought\nand more"]);
+    apply(drafts).await;
+    drop(handle);
+
+    // Reloaded: the store gives it back and the new composer shows it.
+    let saved = reopen().await.draft(room).await.unwrap();
+    assert_eq!(saved.as_deref(), Some("half a thought\nand more"));
+    let (parent, commands, handle) = mount(saved);
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    assert_eq!(field.value(), "half a thought\nand more");
+    // Sent: the draft is forgotten, and a reload finds the box empty.
+    press_enter(&field, false, false);
+    leptos::task::tick().await;
+    let (posts, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert_eq!(posts, ["half a thought\nand more"]);
+    apply(drafts).await;
+    assert_eq!(reopen().await.draft(room).await.unwrap(), None);
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_message_with_new_lines_shows_its_lines_as_text() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let style = document.create_element("style").unwrap();
+    style.set_text_content(Some(include_str!("../../style/main.css")));
+    document.head().unwrap().append_child(&style).unwrap();
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        let state = AppState::new();
+        state.set_messages(vec![
+            message(1, member(2), "one line"),
+            message(2, member(2), "first\n<b>second</b>\nthird"),
+        ]);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let texts = parent.query_selector_all(".message .text").unwrap();
+    assert_eq!(texts.length(), 2);
+    let text = |i| {
+        texts
+            .item(i)
+            .unwrap()
+            .unchecked_into::<web_sys::HtmlElement>()
+    };
+    let (one, three) = (text(0), text(1));
+    // As text: the same characters, no element made of them.
+    assert_eq!(three.text_content().unwrap(), "first\n<b>second</b>\nthird");
+    assert_eq!(three.child_element_count(), 0, "{}", three.inner_html());
+    // Drawn on three lines.
+    let (h1, h3) = (one.offset_height(), three.offset_height());
+    assert!(
+        h1 > 0 && h3 >= 3 * h1 - 2,
+        "one line {h1} px, three lines {h3} px"
+    );
+    drop(handle);
+    style.remove();
 }

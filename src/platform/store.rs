@@ -38,6 +38,7 @@
 //! | `meta`     | `"outbox:"` ‖ room id             | the room's [`OutboxRecord`]     |
 //! | `meta`     | `"receipts:"` ‖ room id           | the room's [`ReceiptsRecord`]   |
 //! | `meta`     | `"read:"` ‖ room id               | the room's [`ReadMarks`]        |
+//! | `meta`     | `"draft:"` ‖ room id              | the composer's unsent text (UTF-8) |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -106,6 +107,12 @@ const KEY_OUTBOX: &[u8] = b"outbox:";
 const KEY_RECEIPTS: &[u8] = b"receipts:";
 /// Prefix of a room's read marks in `meta` (followed by the room id).
 const KEY_READ: &[u8] = b"read:";
+/// Prefix of a room's unsent draft in `meta` (followed by the room id).
+const KEY_DRAFT: &[u8] = b"draft:";
+
+/// The most of a draft kept, in bytes of UTF-8 (the message limit): longer text is cut at
+/// a character boundary, so saving never grows with what is pasted.
+pub const DRAFT_CAP: usize = 16 * 1024;
 
 /// Where one stored event lives (its key in [`EVENTS`]), to delete it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -439,8 +446,8 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
-    /// Deletes a room, all its events, its mailbox cursor, its outbox record, its receipts
-    /// and its read marks, in one transaction.
+    /// Deletes a room, all its events, its mailbox cursor, its outbox record, its receipts,
+    /// its read marks and its draft, in one transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {
         let prefix = room.as_bytes().to_vec();
         self.backend
@@ -468,6 +475,10 @@ impl<B: Backend> Store<B> {
                 Op::DeletePrefix {
                     store: META,
                     prefix: read_key(room),
+                },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: draft_key(room),
                 },
             ])
             .await?;
@@ -597,6 +608,31 @@ impl<B: Backend> Store<B> {
     /// starts with everything it holds seen.
     pub async fn save_read_marks(&self, room: RoomId, marks: &ReadMarks) -> Result<(), StoreError> {
         let op = self.sealed_put(META, read_key(room), &marks.encode())?;
+        self.backend.write(vec![op]).await
+    }
+
+    /// What the user typed in `room` and did not send; `None` if nothing.
+    pub async fn draft(&self, room: RoomId) -> Result<Option<String>, StoreError> {
+        match self.load(META, &draft_key(room)).await? {
+            Some(plain) => String::from_utf8(plain.to_vec())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("a draft is not UTF-8".into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves (replaces) `room`'s draft, cut to [`DRAFT_CAP`] bytes; an empty one deletes it.
+    /// Not exported.
+    pub async fn save_draft(&self, room: RoomId, text: &str) -> Result<(), StoreError> {
+        let op = if text.is_empty() {
+            Op::DeletePrefix {
+                store: META,
+                prefix: draft_key(room),
+            }
+        } else {
+            let end = text.floor_char_boundary(DRAFT_CAP);
+            self.sealed_put(META, draft_key(room), &text.as_bytes()[..end])?
+        };
         self.backend.write(vec![op]).await
     }
 
@@ -896,6 +932,13 @@ fn receipts_key(room: RoomId) -> Vec<u8> {
 /// `"read:" ‖ room id`: where a room's [`ReadMarks`] live in `meta`.
 fn read_key(room: RoomId) -> Vec<u8> {
     let mut key = KEY_READ.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// `"draft:" ‖ room id`: where a room's unsent text lives in `meta`.
+fn draft_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_DRAFT.to_vec();
     key.extend_from_slice(room.as_bytes());
     key
 }

@@ -1003,6 +1003,37 @@ async fn read_marks_are_sealed_per_room_and_forgotten_with_the_room() {
 }
 
 #[wasm_bindgen_test]
+async fn drafts_are_sealed_per_room_capped_and_forgotten_with_the_room() {
+    let (backend, store, a, b) = two_rooms().await;
+    assert_eq!(store.draft(a).await.unwrap(), None);
+    store.save_draft(a, SECRET_TEXT).await.unwrap();
+    // Longer than the cap (2-byte characters, one across the cap's byte): cut to the
+    // whole characters before it.
+    let long = format!("x{}", "é".repeat(super::DRAFT_CAP));
+    store.save_draft(b, &long).await.unwrap();
+    // Sealed: the text is not what is stored.
+    let raw = raw_meta(&store, b"draft:", a).await;
+    assert!(!contains(&raw, SECRET_TEXT.as_bytes()));
+    // Reopened: each room its own.
+    let store = reopen(&backend).await;
+    assert_eq!(store.draft(a).await.unwrap().as_deref(), Some(SECRET_TEXT));
+    let cut = store.draft(b).await.unwrap().unwrap();
+    assert_eq!(cut.len(), super::DRAFT_CAP - 1);
+    assert!(long.starts_with(&cut));
+    // Saving empty forgets it; the other room keeps its own.
+    store.save_draft(b, "").await.unwrap();
+    assert_eq!(store.draft(b).await.unwrap(), None);
+    store.save_draft(b, "again").await.unwrap();
+    // Not exported.
+    let imported = exported_and_imported(&store).await;
+    assert_eq!(imported.draft(a).await.unwrap(), None);
+    // Forgetting a room forgets its draft, not the other room's.
+    store.forget_room(a).await.unwrap();
+    assert_eq!(store.draft(a).await.unwrap(), None);
+    assert_eq!(store.draft(b).await.unwrap().as_deref(), Some("again"));
+}
+
+#[wasm_bindgen_test]
 async fn read_marks_that_do_not_decode_are_refused() {
     let (_backend, store, a, _b) = two_rooms().await;
     let author = [7u8; 32];
