@@ -275,8 +275,9 @@ pub enum ErrorCode {
     UnknownPeer,
     /// The relay envelope was malformed.
     BadEnvelope,
-    /// Relaying faster than the byte cap stated in `Welcome`: the envelope was dropped
-    /// (sent at most once a second; later drops are silent). The connection stays open.
+    /// Relaying faster than the byte cap stated in `Welcome`, or than the recipient reads
+    /// (its queue on the server is full): the envelope or signal was dropped (sent at most
+    /// once a second; later drops are silent). The connection stays open.
     RelayCap,
     /// The room's mailbox (or the server's, or this connection's deposit allowance) is
     /// full: the entry was refused; the stored ones are kept.

@@ -49,6 +49,9 @@ pub const DEFAULT_MAILBOX_MAX_BYTES_PER_IP: u64 = 64 << 20;
 pub const DEFAULT_MEMORY_BUDGET: u64 = 512 << 20;
 /// Smallest `--memory-budget`: 16 MiB.
 pub const MIN_MEMORY_BUDGET: u64 = 16 << 20;
+/// Default `--queue-stall`: a queue that holds messages and has none written for this
+/// long belongs to a stuck reader.
+pub const DEFAULT_QUEUE_STALL: Duration = Duration::from_secs(30);
 /// Default `--queue-bytes-per-connection`: 1 MiB, sixteen largest relay envelopes.
 pub const DEFAULT_QUEUE_BYTES_PER_CONNECTION: u64 = 1 << 20;
 /// Default `--mailbox-puts-per-minute` (per connection; also the burst).
@@ -212,8 +215,9 @@ pub struct Config {
     )]
     pub memory_budget: u64,
 
-    /// Bytes queued for one connection (messages it has not read yet) before it counts as
-    /// too slow and is disconnected (close 1008).
+    /// Bytes queued for one connection (messages it has not read yet). A relay envelope or
+    /// signal that does not fit is dropped and its sender told; a server notice that does
+    /// not fit disconnects the connection as too slow (close 1008).
     #[arg(
         long,
         env = "CONFAB_QUEUE_BYTES_PER_CONNECTION",
@@ -222,6 +226,11 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(MIN_RELAY_BURST_BYTES..)
     )]
     pub queue_bytes_per_connection: u64,
+
+    /// How long a connection's queue may hold messages with none written to it before the
+    /// connection counts as stuck and is disconnected (close 1008); a ms/s/m/h/d duration.
+    #[arg(long, env = "CONFAB_QUEUE_STALL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub queue_stall: Duration,
 
     /// Scale out: the NATS server(s) this node shares rooms through with other nodes
     /// (e.g. `nats://127.0.0.1:4222`, comma-separated for several). The mailbox then needs
@@ -300,6 +309,7 @@ impl Default for Config {
             mailbox_max_bytes_per_ip: DEFAULT_MAILBOX_MAX_BYTES_PER_IP,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             queue_bytes_per_connection: DEFAULT_QUEUE_BYTES_PER_CONNECTION,
+            queue_stall: DEFAULT_QUEUE_STALL,
             mailbox_puts_per_minute: DEFAULT_MAILBOX_PUTS_PER_MINUTE,
             mailbox_puts_per_ip_per_minute: DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE,
             mailbox_puts_per_connection: DEFAULT_MAILBOX_PUTS_PER_CONNECTION,
@@ -335,6 +345,7 @@ impl fmt::Debug for Config {
             mailbox_max_bytes_per_ip,
             memory_budget,
             queue_bytes_per_connection,
+            queue_stall,
             mailbox_puts_per_minute,
             mailbox_puts_per_ip_per_minute,
             mailbox_puts_per_connection,
@@ -368,6 +379,7 @@ impl fmt::Debug for Config {
             .field("mailbox_max_bytes_per_ip", mailbox_max_bytes_per_ip)
             .field("memory_budget", memory_budget)
             .field("queue_bytes_per_connection", queue_bytes_per_connection)
+            .field("queue_stall", queue_stall)
             .field("mailbox_puts_per_minute", mailbox_puts_per_minute)
             .field(
                 "mailbox_puts_per_ip_per_minute",

@@ -2,9 +2,13 @@
 //! messages to a connection's bounded outbound queue.
 //!
 //! All state sits behind one short-lived mutex; nothing awaits while holding it. Delivery
-//! never waits: a recipient whose queue is full (in messages or bytes) is kicked (its
-//! connection task closes it) rather than buffered without bound; when all queues together
-//! hold the server's budget, the connection holding the most is kicked to make room.
+//! never waits, and what one member forwards never gets another disconnected: a relay
+//! envelope or signal that does not fit the recipient's queue (or the server's budget) is
+//! dropped and its sender told ([`HubError::RecipientBusy`]). A recipient is kicked (its
+//! connection task closes it) only when it is stuck (its queue made no progress for the
+//! stall time), or when a server notice does not fit its queue; when all queues together
+//! hold the server's budget, a notice kicks the connection holding the most, a forwarded
+//! message only a stuck one.
 //!
 //! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
 //! the rooms that have members here, and tells the cluster task (through a bounded queue,
@@ -24,7 +28,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::cluster::{NodeId, Outgoing, Presence};
-use crate::inbox::{Ended, Inbox, QueueBudget, Refused};
+use crate::inbox::{Class, Ended, Inbox, QueueBudget, Refused};
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -72,6 +76,9 @@ pub(crate) enum HubError {
     /// The named peer is not live, is the sender, or shares no room with the sender.
     #[error("no peer by that id shares a room with you")]
     UnknownPeer,
+    /// The recipient's queue (or all queues together) is full: the message was dropped.
+    #[error("the recipient is not reading fast enough; this message was dropped")]
+    RecipientBusy,
 }
 
 #[derive(Default)]
@@ -232,7 +239,7 @@ impl Hub {
         });
         if let Some(note) = encode(&ServerMessage::PeerJoined { room, peer }) {
             for other in &local_before {
-                deliver(peers, *other, note.clone());
+                let _ = deliver(peers, *other, note.clone(), Class::Notice);
             }
         }
         Ok(before)
@@ -291,7 +298,8 @@ impl Hub {
             .get(&room)
             .is_some_and(|members| members.contains(&to));
         if is_member {
-            deliver(&mut inner.peers, to, message);
+            // The sender is on another node: a drop is logged, not told.
+            let _ = deliver(&mut inner.peers, to, message, Class::Forwarded);
         }
         is_member
     }
@@ -377,7 +385,7 @@ impl Hub {
         };
         for &member in members {
             if Some(member) != depositor {
-                deliver(peers, member, note.clone());
+                let _ = deliver(peers, member, note.clone(), Class::Notice);
             }
         }
     }
@@ -393,7 +401,8 @@ impl Hub {
     }
 
     /// Delivers `message` to `to` if it is another live connection sharing a room with
-    /// `from`. The caller builds the message; the hub never looks inside it.
+    /// `from`. The caller builds the message; the hub never looks inside it. A message
+    /// that does not fit is dropped: [`HubError::RecipientBusy`].
     pub(crate) fn forward(
         &self,
         from: PeerId,
@@ -404,8 +413,7 @@ impl Hub {
         if from == to || !inner.share_a_room(from, to) {
             return Err(HubError::UnknownPeer);
         }
-        deliver(&mut inner.peers, to, message);
-        Ok(())
+        deliver(&mut inner.peers, to, message, Class::Forwarded)
     }
 
     /// (rooms, memberships, members on other nodes of those rooms) now.
@@ -444,6 +452,7 @@ impl HubError {
             HubError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
             HubError::RoomFull { .. } => ErrorCode::RoomFull,
             HubError::UnknownPeer => ErrorCode::UnknownPeer,
+            HubError::RecipientBusy => ErrorCode::RelayCap,
         }
     }
 }
@@ -510,7 +519,7 @@ impl Inner {
         }
         if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
             for other in members.iter() {
-                deliver(peers, *other, note.clone());
+                let _ = deliver(peers, *other, note.clone(), Class::Notice);
             }
         }
     }
@@ -562,7 +571,7 @@ impl Inner {
                 &joined
             };
             if let Some(note) = note {
-                deliver(&mut self.peers, other, note.clone());
+                let _ = deliver(&mut self.peers, other, note.clone(), Class::Notice);
             }
         }
     }
@@ -588,7 +597,7 @@ impl Inner {
             debug!(?peer, ?room, "remote member left");
             if let Some(note) = encode(&ServerMessage::PeerLeft { room, peer }) {
                 for &other in &members {
-                    deliver(&mut self.peers, other, note.clone());
+                    let _ = deliver(&mut self.peers, other, note.clone(), Class::Notice);
                 }
             }
         }
@@ -616,36 +625,51 @@ pub(crate) fn encode(message: &impl serde::Serialize) -> Option<Message> {
     }
 }
 
-/// Queues `message` for `to` without waiting. A full queue means `to` is not keeping up:
-/// it is kicked, and its connection task closes it and unregisters it. When all queues
-/// together are at the budget, the connection holding the most (the slowest reader) is
-/// kicked, its queue dropped, and the message queued if it now fits (else dropped).
-fn deliver(peers: &mut HashMap<PeerId, Member>, to: PeerId, message: Message) {
+/// Queues `message` for `to` without waiting. A message of `class` `Forwarded` that does
+/// not fit is dropped (`RecipientBusy`), and `to` kicked only if it is stuck; a notice
+/// that does not fit kicks `to`. When all queues together are at the budget, the
+/// connection holding the most is kicked (for a forwarded message only if it is stuck),
+/// its queue dropped, and the message queued if it now fits (else dropped).
+fn deliver(
+    peers: &mut HashMap<PeerId, Member>,
+    to: PeerId,
+    message: Message,
+    class: Class,
+) -> Result<(), HubError> {
     let Some(member) = peers.get(&to) else {
-        return;
+        return Ok(());
     };
-    let refused = match member.inbox.try_push(message.clone()) {
-        Ok(()) => return,
+    let refused = match member.inbox.try_push(message.clone(), class) {
+        Ok(()) => return Ok(()),
         Err(Refused::OverBudget) => {
             let largest = peers
                 .iter()
                 .filter(|(_, member)| !member.is_kicked)
                 .max_by_key(|(peer, member)| (member.inbox.queued_bytes(), **peer))
+                .filter(|(_, member)| class == Class::Notice || member.inbox.is_stuck())
                 .map(|(peer, _)| *peer);
             if let Some(largest) = largest {
                 kick(peers, largest, "the server's queues are at their budget");
             }
-            match peers.get(&to).map(|member| member.inbox.try_push(message)) {
+            match peers
+                .get(&to)
+                .map(|member| member.inbox.try_push(message, class))
+            {
                 Some(Err(refused)) => refused,
-                _ => return,
+                _ => return Ok(()),
             }
         }
         Err(Refused::Full) => Refused::Full,
     };
-    if refused == Refused::Full {
-        kick(peers, to, "outbound queue full");
-    } else {
-        debug!(peer = ?to, "the server's queues are at their budget; a message was dropped");
+    let is_stuck = peers.get(&to).is_some_and(|member| member.inbox.is_stuck());
+    if refused == Refused::Full && (class == Class::Notice || is_stuck) {
+        kick(peers, to, "outbound queue full and not read");
+        return Ok(());
+    }
+    debug!(peer = ?to, ?refused, "a message for a busy recipient was dropped");
+    match class {
+        Class::Forwarded => Err(HubError::RecipientBusy),
+        Class::Notice => Ok(()),
     }
 }
 
@@ -662,6 +686,8 @@ fn kick(peers: &mut HashMap<PeerId, Member>, peer: PeerId, why: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn room(n: u8) -> RoomId {
@@ -673,7 +699,16 @@ mod tests {
     }
 
     fn budget(max_messages: usize, max_bytes: usize, max_total: usize) -> Arc<QueueBudget> {
-        Arc::new(QueueBudget::new(max_messages, max_bytes, max_total))
+        budget_with(max_messages, max_bytes, max_total, Duration::from_secs(30))
+    }
+
+    fn budget_with(
+        max_messages: usize,
+        max_bytes: usize,
+        max_total: usize,
+        stall: Duration,
+    ) -> Arc<QueueBudget> {
+        Arc::new(QueueBudget::new(max_messages, max_bytes, max_total, stall))
     }
 
     /// Everything queued for `registration`, decoded.
@@ -897,53 +932,88 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_queue_kicks_the_recipient() {
-        let hub = hub();
-        let a = hub.register();
-        let b = hub.register();
-        hub.join(a.peer(), room(1)).unwrap();
-        hub.join(b.peer(), room(1)).unwrap();
-        for n in 0..5 {
-            assert_eq!(
-                hub.forward(a.peer(), b.peer(), Message::binary(vec![n])),
-                Ok(())
-            );
+    async fn a_full_queue_drops_forwarded_messages_and_kicks_only_a_stuck_recipient() {
+        for (stall, is_kicked) in [(Duration::from_secs(3600), false), (Duration::ZERO, true)] {
+            // Four messages a queue, three of them for forwarded ones.
+            let hub = Arc::new(Hub::new(
+                2,
+                3,
+                budget_with(4, usize::MAX, usize::MAX, stall),
+                None,
+            ));
+            let (a, b) = (hub.register(), hub.register());
+            hub.join(a.peer(), room(1)).unwrap();
+            hub.join(b.peer(), room(1)).unwrap();
+            let inbox = b.inbox();
+            for n in 0..3 {
+                assert_eq!(
+                    hub.forward(a.peer(), b.peer(), Message::binary(vec![n])),
+                    Ok(())
+                );
+            }
+            let sent = hub.forward(a.peer(), b.peer(), Message::binary(vec![3]));
+            if is_kicked {
+                assert_eq!(
+                    sent,
+                    Ok(()),
+                    "the recipient is gone, not the sender's fault"
+                );
+                let ended = tokio::time::timeout(Duration::from_secs(1), inbox.ended());
+                assert_eq!(ended.await.expect("kicked"), Ended::Kicked);
+                assert_eq!(
+                    inbox.try_pop(),
+                    None,
+                    "a kicked connection's queue is dropped"
+                );
+            } else {
+                assert_eq!(sent, Err(HubError::RecipientBusy));
+                // The notices' quarter is still free, and what was queued still goes.
+                hub.leave(a.peer(), room(1));
+                let queued: Vec<_> = std::iter::from_fn(|| inbox.try_pop()).collect();
+                assert_eq!(queued.len(), 4, "{queued:?}");
+                assert!(
+                    matches!(queued[3], Message::Text(_)),
+                    "peer-left: {queued:?}"
+                );
+                let ended = tokio::time::timeout(Duration::from_millis(10), inbox.ended());
+                assert!(ended.await.is_err(), "not kicked");
+            }
         }
-        let inbox = b.inbox();
-        let ended = tokio::time::timeout(std::time::Duration::from_secs(1), inbox.ended());
-        assert_eq!(ended.await.expect("kicked"), Ended::Kicked);
-        assert_eq!(
-            std::iter::from_fn(|| inbox.try_pop()).count(),
-            0,
-            "a kicked connection's queue is dropped"
-        );
     }
 
     #[tokio::test]
-    async fn at_the_budget_the_largest_queue_is_kicked_to_make_room() {
-        // 4 KiB per connection, 6 KiB in all; each message costs 1 KiB.
-        let payload = 1024 - 64;
-        let hub = Arc::new(Hub::new(2, 4, budget(100, 4096, 6144), None));
-        let (a, b, c) = (hub.register(), hub.register(), hub.register());
-        for member in [&a, &b, &c] {
-            hub.join(member.peer(), room(1)).unwrap();
+    async fn at_the_budget_forwarded_messages_are_dropped_unless_the_largest_is_stuck() {
+        for (stall, is_kicked) in [(Duration::from_secs(3600), false), (Duration::ZERO, true)] {
+            // 8 KiB per connection (6 KiB for forwarded), 6 KiB in all; each message
+            // costs 1 KiB.
+            let payload = 1024 - 64;
+            let hub = Arc::new(Hub::new(2, 4, budget_with(100, 8192, 6144, stall), None));
+            let (a, b, c) = (hub.register(), hub.register(), hub.register());
+            for member in [&a, &b, &c] {
+                hub.join(member.peer(), room(1)).unwrap();
+            }
+            while a.inbox().try_pop().is_some() || b.inbox().try_pop().is_some() {}
+            let send = |to: &Registration| {
+                hub.forward(c.peer(), to.peer(), Message::binary(vec![0; payload]))
+            };
+            for _ in 0..4 {
+                send(&b).unwrap();
+            }
+            send(&a).unwrap();
+            send(&a).unwrap();
+            assert_eq!(hub.budget().total(), 6144);
+            let ended = tokio::time::timeout(Duration::from_millis(10), b.inbox().ended());
+            if is_kicked {
+                // b, holding the most and stuck, goes, and a's message fits.
+                assert_eq!(send(&a), Ok(()));
+                assert_eq!(ended.await.expect("b kicked"), Ended::Kicked);
+                assert_eq!(a.inbox().queued_bytes(), 3 * 1024);
+                assert_eq!(hub.budget().total(), 3 * 1024);
+            } else {
+                assert_eq!(send(&a), Err(HubError::RecipientBusy));
+                assert!(ended.await.is_err(), "b, reading, stays");
+                assert_eq!(hub.budget().total(), 6144);
+            }
         }
-        while a.inbox().try_pop().is_some() || b.inbox().try_pop().is_some() {}
-        let send = |to: &Registration| {
-            hub.forward(c.peer(), to.peer(), Message::binary(vec![0; payload]))
-                .unwrap();
-        };
-        for _ in 0..4 {
-            send(&b);
-        }
-        send(&a);
-        send(&a);
-        assert_eq!(hub.budget().total(), 6144);
-        // No room for a's third: b, holding the most, goes, and a's message fits.
-        send(&a);
-        let ended = tokio::time::timeout(std::time::Duration::from_secs(1), b.inbox().ended());
-        assert_eq!(ended.await.expect("b kicked"), Ended::Kicked);
-        assert_eq!(a.inbox().queued_bytes(), 3 * 1024);
-        assert_eq!(hub.budget().total(), 3 * 1024);
     }
 }

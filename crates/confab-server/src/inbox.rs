@@ -1,9 +1,13 @@
 //! One connection's outbound queue (what other connections send it), and why the
-//! connection must end (its queue overflowed, or the server is stopping).
+//! connection must end (it is stuck, or the server is stopping).
 //!
 //! Bounded in messages and in bytes, per connection and, through [`QueueBudget`], for all
 //! connections together: a recipient that does not read holds at most its share, and the
-//! server's queues at most the budget. A connection that must end drops its queue at once.
+//! server's queues at most the budget. What members forward (relay envelopes, signals) may
+//! fill only [`FORWARDED_SHARE`] of a queue, so the server's own notices always fit in a
+//! queue that is read. The queue records when it last made progress (was empty, or had a
+//! message taken for writing): one holding messages with no progress for the stall time
+//! belongs to a stuck reader. A connection that must end drops its queue at once.
 //!
 //! Bounded like a channel, but it holds memory only while it holds messages: an idle
 //! connection's queue is an empty `VecDeque` (no allocation), where a tokio bounded channel
@@ -16,12 +20,19 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::socket::Message;
 
 /// What a queued message costs beyond its payload: its place in the queue and the shared
 /// buffer's header.
 const MESSAGE_OVERHEAD: usize = 64;
+
+/// What members forward may fill of a queue (in messages and in bytes), as a fraction:
+/// three quarters. The rest is for the server's notices (`peer-joined`, `mailbox-new`).
+const FORWARDED_SHARE: (usize, usize) = (3, 4);
 
 /// The queue; shared by the hub (pushing, under its lock) and the connection task.
 ///
@@ -42,6 +53,8 @@ pub(crate) struct QueueBudget {
     max_bytes: usize,
     /// Bytes all queues together may hold.
     max_total: usize,
+    /// How long a queue may hold messages without progress before its reader is stuck.
+    stall: Duration,
     /// Bytes all queues hold now.
     total: AtomicUsize,
     /// Pushes that found the total at its bound.
@@ -56,6 +69,8 @@ struct State {
     waker: Option<Waker>,
     /// Set once the connection must go.
     end: Option<Ended>,
+    /// When the queue was last empty or last had a message taken.
+    progress: Instant,
 }
 
 /// Why a connection must go.
@@ -63,7 +78,7 @@ struct State {
 pub(crate) enum Ended {
     /// The server is stopping.
     Stopping,
-    /// Its queue overflowed.
+    /// Its reader is stuck (or a server notice found its queue full).
     Kicked,
 }
 
@@ -74,10 +89,19 @@ pub(crate) enum Next {
     Ended(Ended),
 }
 
+/// Who a message comes from, which decides how much of a queue it may fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// A relay envelope or signal another member sent: [`FORWARDED_SHARE`] of the queue.
+    Forwarded,
+    /// The server's own message: the whole queue.
+    Notice,
+}
+
 /// Why a message was not queued (it was dropped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
-    /// This queue holds as many messages or bytes as one may: its reader is too slow.
+    /// This queue holds as many messages or bytes as one may (of the message's class).
     Full,
     /// All queues together hold as many bytes as the server's budget allows.
     OverBudget,
@@ -85,12 +109,18 @@ pub(crate) enum Refused {
 
 impl QueueBudget {
     /// Bounds of `max_messages` (at least one) and `max_bytes` per queue, `max_total`
-    /// bytes in all.
-    pub(crate) fn new(max_messages: usize, max_bytes: usize, max_total: usize) -> QueueBudget {
+    /// bytes in all; a queue is stuck after `stall` without progress.
+    pub(crate) fn new(
+        max_messages: usize,
+        max_bytes: usize,
+        max_total: usize,
+        stall: Duration,
+    ) -> QueueBudget {
         QueueBudget {
             max_messages: max_messages.max(1),
             max_bytes,
             max_total,
+            stall,
             total: AtomicUsize::new(0),
             n_over: AtomicU64::new(0),
         }
@@ -135,27 +165,41 @@ impl Inbox {
                 n_bytes: 0,
                 waker: None,
                 end: None,
+                progress: Instant::now(),
             }),
             budget,
         }
     }
 
-    /// Queues `message` unless this queue or all of them are full. A connection that must
-    /// end takes nothing more (it will send nothing more): the message is dropped quietly.
-    pub(crate) fn try_push(&self, message: Message) -> Result<(), Refused> {
+    /// Queues `message` unless this queue (for its `class`) or all of them are full. A
+    /// connection that must end takes nothing more (it will send nothing more): the
+    /// message is dropped quietly.
+    pub(crate) fn try_push(&self, message: Message, class: Class) -> Result<(), Refused> {
         let cost = cost(&message);
+        let (max_messages, max_bytes) = match class {
+            Class::Notice => (self.budget.max_messages, self.budget.max_bytes),
+            Class::Forwarded => {
+                let (num, den) = FORWARDED_SHARE;
+                let share = |max: usize| (max / den).saturating_mul(num).max(1);
+                (
+                    share(self.budget.max_messages),
+                    share(self.budget.max_bytes),
+                )
+            }
+        };
         let waker = {
             let mut state = self.lock();
             if state.end.is_some() {
                 return Ok(());
             }
-            if state.queue.len() >= self.budget.max_messages
-                || state.n_bytes.saturating_add(cost) > self.budget.max_bytes
-            {
+            if state.queue.len() >= max_messages || state.n_bytes.saturating_add(cost) > max_bytes {
                 return Err(Refused::Full);
             }
             if !self.budget.try_take(cost) {
                 return Err(Refused::OverBudget);
+            }
+            if state.queue.is_empty() {
+                state.progress = Instant::now();
             }
             state.n_bytes += cost;
             state.queue.push_back(message);
@@ -165,6 +209,14 @@ impl Inbox {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Whether the queue holds messages and none was taken for the stall time: its reader
+    /// is stuck.
+    pub(crate) fn is_stuck(&self) -> bool {
+        let state = self.lock();
+        !state.queue.is_empty()
+            && Instant::now().saturating_duration_since(state.progress) >= self.budget.stall
     }
 
     /// What the queued messages cost now.
@@ -230,6 +282,7 @@ impl Inbox {
 
     fn pop(&self, state: &mut State) -> Option<Message> {
         let message = state.queue.pop_front()?;
+        state.progress = Instant::now();
         let cost = cost(&message);
         state.n_bytes -= cost;
         self.budget.give_back(cost);
@@ -270,6 +323,7 @@ mod tests {
             max_messages,
             usize::MAX,
             usize::MAX,
+            Duration::from_secs(30),
         )))
     }
 
@@ -277,15 +331,24 @@ mod tests {
     fn the_queue_is_bounded_and_in_order() {
         let inbox = inbox(3);
         for n in 0..3 {
-            assert_eq!(inbox.try_push(Message::binary(vec![n])), Ok(()));
+            assert_eq!(
+                inbox.try_push(Message::binary(vec![n]), Class::Notice),
+                Ok(())
+            );
         }
-        assert_eq!(inbox.try_push(Message::binary(vec![3])), Err(Refused::Full));
+        assert_eq!(
+            inbox.try_push(Message::binary(vec![3]), Class::Notice),
+            Err(Refused::Full)
+        );
         let drained: Vec<_> = std::iter::from_fn(|| inbox.try_pop()).collect();
         assert_eq!(
             drained,
             (0..3).map(|n| Message::binary(vec![n])).collect::<Vec<_>>()
         );
-        assert_eq!(inbox.try_push(Message::binary(vec![4])), Ok(()));
+        assert_eq!(
+            inbox.try_push(Message::binary(vec![4]), Class::Notice),
+            Ok(())
+        );
     }
 
     #[test]
@@ -293,7 +356,9 @@ mod tests {
         let inbox = inbox(1024);
         assert_eq!(inbox.lock().queue.capacity(), 0);
         for n in 0..100 {
-            inbox.try_push(Message::binary(vec![n])).unwrap();
+            inbox
+                .try_push(Message::binary(vec![n]), Class::Notice)
+                .unwrap();
         }
         while inbox.try_pop().is_some() {}
         assert_eq!(inbox.lock().queue.capacity(), 0);
@@ -302,20 +367,28 @@ mod tests {
     #[test]
     fn queues_are_bounded_in_bytes_each_and_together_and_an_end_frees_them() {
         let per_message = 1_000 + MESSAGE_OVERHEAD;
-        let budget = Arc::new(QueueBudget::new(100, 3 * per_message, 5 * per_message));
+        let budget = Arc::new(QueueBudget::new(
+            100,
+            3 * per_message,
+            5 * per_message,
+            Duration::from_secs(30),
+        ));
         let (a, b) = (
             Inbox::new(Arc::clone(&budget)),
             Inbox::new(Arc::clone(&budget)),
         );
         let message = || Message::binary(vec![0; 1_000]);
         for _ in 0..3 {
-            assert_eq!(a.try_push(message()), Ok(()));
+            assert_eq!(a.try_push(message(), Class::Notice), Ok(()));
         }
-        assert_eq!(a.try_push(message()), Err(Refused::Full));
+        assert_eq!(a.try_push(message(), Class::Notice), Err(Refused::Full));
         assert_eq!(a.queued_bytes(), 3 * per_message);
-        assert_eq!(b.try_push(message()), Ok(()));
-        assert_eq!(b.try_push(message()), Ok(()));
-        assert_eq!(b.try_push(message()), Err(Refused::OverBudget));
+        assert_eq!(b.try_push(message(), Class::Notice), Ok(()));
+        assert_eq!(b.try_push(message(), Class::Notice), Ok(()));
+        assert_eq!(
+            b.try_push(message(), Class::Notice),
+            Err(Refused::OverBudget)
+        );
         assert_eq!((budget.total(), budget.n_over()), (5 * per_message, 1));
         // Reading gives bytes back; so does an end, which drops the queue.
         assert!(b.try_pop().is_some());
@@ -324,7 +397,7 @@ mod tests {
         assert_eq!((a.queued_bytes(), budget.total()), (0, per_message));
         assert_eq!(a.try_pop(), None);
         // An ended queue takes nothing more, quietly.
-        assert_eq!(a.try_push(message()), Ok(()));
+        assert_eq!(a.try_push(message(), Class::Notice), Ok(()));
         assert_eq!(a.queued_bytes(), 0);
         drop(b);
         assert_eq!(budget.total(), 0);
@@ -336,7 +409,9 @@ mod tests {
         let pusher = std::sync::Arc::clone(&inbox);
         let task = tokio::spawn(async move { poll_fn(|cx| inbox.poll_next(cx)).await });
         tokio::task::yield_now().await;
-        pusher.try_push(Message::binary(vec![9])).unwrap();
+        pusher
+            .try_push(Message::binary(vec![9]), Class::Notice)
+            .unwrap();
         let received = tokio::time::timeout(std::time::Duration::from_secs(5), task)
             .await
             .unwrap()
@@ -347,7 +422,9 @@ mod tests {
     #[tokio::test]
     async fn an_end_before_waiting_is_kept_and_comes_before_messages() {
         let inbox = inbox(4);
-        inbox.try_push(Message::binary(vec![1])).unwrap();
+        inbox
+            .try_push(Message::binary(vec![1]), Class::Notice)
+            .unwrap();
         inbox.end(Ended::Kicked);
         inbox.end(Ended::Stopping);
         let next = poll_fn(|cx| inbox.poll_next(cx));

@@ -70,9 +70,10 @@ pub use config::{
     DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
     DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MEMORY_BUDGET,
-    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_QUEUE_BYTES_PER_CONNECTION, DEFAULT_RELAY_BURST_BYTES,
-    DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat,
-    MIN_MEMORY_BUDGET, MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_QUEUE_BYTES_PER_CONNECTION, DEFAULT_QUEUE_STALL,
+    DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError,
+    IceServerError, LogFormat, MIN_MEMORY_BUDGET, MIN_RELAY_BURST_BYTES, parse_duration,
+    parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
@@ -155,6 +156,7 @@ pub async fn run(
         OUTBOUND_QUEUE_LEN,
         usize::try_from(config.queue_bytes_per_connection).unwrap_or(usize::MAX),
         budget.queues,
+        config.queue_stall,
     ));
     let hub = Arc::new(Hub::new(
         config.max_rooms_per_connection.get(),

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 /// larger than the protocol allows, answered with `too-large`; larger ones fail the
 /// connection (close 1009) because the transport stops reading mid-frame.
 pub(crate) const TRANSPORT_MAX_LEN: usize = 2 * MAX_ENVELOPE_LEN;
-/// Messages queued for one connection before it counts as too slow and is disconnected
-/// (bytes are bounded too: `--queue-bytes-per-connection`).
+/// Messages queued for one connection; beyond, what others send it is dropped (bytes are
+/// bounded too: `--queue-bytes-per-connection`; see `inbox`).
 pub(crate) const OUTBOUND_QUEUE_LEN: usize = 1024;
 /// Consecutive rate-limited messages after which a connection is closed with 1008.
 pub(crate) const FLOOD_STRIKES: u32 = 10;

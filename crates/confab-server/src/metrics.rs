@@ -26,6 +26,8 @@ pub(crate) struct Metrics {
     pub(crate) relayed_bytes: AtomicU64,
     /// Relay envelopes dropped over the per-connection byte cap (answered or not).
     pub(crate) relay_cap_drops: AtomicU64,
+    /// Relay envelopes and signals dropped because the recipient's queue was full.
+    pub(crate) recipient_busy_drops: AtomicU64,
     /// Signals delivered.
     pub(crate) signals: AtomicU64,
 }
@@ -206,6 +208,12 @@ impl Metrics {
             "confab_relay_cap_drops_total",
             "Relay envelopes dropped over the per-connection byte cap.",
             load(&self.relay_cap_drops),
+        );
+        counter(
+            &mut out,
+            "confab_recipient_busy_drops_total",
+            "Relay envelopes and signals dropped because the recipient's queue was full.",
+            load(&self.recipient_busy_drops),
         );
         gauge(
             &mut out,

@@ -111,7 +111,7 @@ pub(crate) enum End {
     SendTimedOut,
     /// The server is stopping.
     Shutdown,
-    /// Our outbound queue overflowed.
+    /// Our outbound queue made no progress for the stall time (or a notice overflowed it).
     TooSlow,
     /// Too many rate-limited messages in a row.
     Flood,
@@ -434,6 +434,7 @@ impl Connection {
                         self.shared.metrics.signals.fetch_add(1, Ordering::Relaxed);
                         Ok(())
                     }
+                    Err(HubError::RecipientBusy) => self.recipient_busy().await,
                     Err(err) => self.send_hub_error(err).await,
                 }
             }
@@ -712,6 +713,7 @@ impl Connection {
                 metrics.relayed_bytes.fetch_add(len, Ordering::Relaxed);
                 Ok(())
             }
+            Err(HubError::RecipientBusy) => self.recipient_busy().await,
             Err(err) => self.send_hub_error(err).await,
         }
     }
@@ -742,6 +744,26 @@ impl Connection {
             self.send_error(ErrorCode::RelayCap, message).await?;
         }
         Ok(false)
+    }
+
+    /// A relay envelope or signal was dropped because its recipient's queue was full: the
+    /// sender, not the recipient, pays for it. Answered `relay-cap` (the same kind of loss,
+    /// which the sessions repair) at most once per [`RELAY_CAP_ERROR_INTERVAL`], sharing
+    /// that clock with the cap itself; not a flood strike.
+    async fn recipient_busy(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        self.shared
+            .metrics
+            .recipient_busy_drops
+            .fetch_add(1, Ordering::Relaxed);
+        let last_error = &mut self.extras().last_relay_cap_error;
+        let is_error_due = last_error
+            .is_none_or(|last| now.saturating_duration_since(last) >= RELAY_CAP_ERROR_INTERVAL);
+        if !is_error_due {
+            return Ok(());
+        }
+        *last_error = Some(now);
+        self.send_hub_error(HubError::RecipientBusy).await
     }
 
     /// Hands a message for a peer on another node to the cluster task. A full queue

@@ -153,6 +153,20 @@ impl Client {
     /// Connects to `/ws` claiming to come from `forwarded_for` (an `X-Forwarded-For`
     /// header, believed by a server with `--trust-forwarded-for`) and reads the welcome.
     pub async fn connect_from(addr: SocketAddr, forwarded_for: Option<&str>) -> Client {
+        Client::connect_with(addr, forwarded_for, None).await
+    }
+
+    /// Connects to `/ws` with a kernel receive buffer of `receive_buffer` bytes (what
+    /// the client has not read then waits in the server) and reads the welcome.
+    pub async fn connect_with_receive_buffer(addr: SocketAddr, receive_buffer: u32) -> Client {
+        Client::connect_with(addr, None, Some(receive_buffer)).await
+    }
+
+    async fn connect_with(
+        addr: SocketAddr,
+        forwarded_for: Option<&str>,
+        receive_buffer: Option<u32>,
+    ) -> Client {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
         let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
         if let Some(forwarded_for) = forwarded_for {
@@ -160,9 +174,18 @@ impl Client {
                 .headers_mut()
                 .insert("x-forwarded-for", forwarded_for.parse().unwrap());
         }
-        let (socket, _) = within("connect", tokio_tungstenite::connect_async(request))
-            .await
-            .unwrap();
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(receive_buffer) = receive_buffer {
+            tcp.set_recv_buffer_size(receive_buffer).unwrap();
+        }
+        let stream = within("connect", tcp.connect(addr)).await.unwrap();
+        let stream = MaybeTlsStream::Plain(stream);
+        let (socket, _) = within(
+            "handshake",
+            tokio_tungstenite::client_async(request, stream),
+        )
+        .await
+        .unwrap();
         let mut client = Client {
             peer: PeerId::new(0),
             ice_servers: Vec::new(),

@@ -105,56 +105,133 @@ async fn rate_limit_drops_messages_and_a_flood_is_closed_with_1008() {
     );
 }
 
+/// The receive buffer of a recipient that reads slowly or not at all: what it has not
+/// read waits in the server's queue for it rather than in its kernel.
+const SMALL_RECEIVE_BUFFER: u32 = 64 * 1024;
+
+/// A member relaying its whole allowance at once to a member that reads slowly but
+/// steadily does not get it disconnected: what does not fit its queue is dropped, and the
+/// sender is told (`relay-cap`). Before, the recipient was disconnected as too slow.
 #[tokio::test]
-async fn a_recipient_that_does_not_read_is_disconnected() {
-    let server = TestServer::start_with(|config| {
-        config.messages_per_second = NonZeroU32::new(1_000_000).unwrap();
-        // Tens of megabytes must reach the queue: no relay cap in the way.
-        config.relay_bytes_per_sec = NonZeroU64::new(1 << 40).unwrap();
-        config.relay_burst_bytes = 1 << 40;
-    })
-    .await;
-    let (mut sender, mut slow) = (server.client().await, server.client().await);
+async fn a_burst_to_a_slow_but_steady_reader_costs_the_sender_not_the_reader() {
+    let server = TestServer::start().await;
+    let mut sender = server.client().await;
+    let mut reader = Client::connect_with_receive_buffer(server.addr, SMALL_RECEIVE_BUFFER).await;
     sender.join(room(1)).await;
-    slow.join(room(1)).await;
+    reader.join(room(1)).await;
     sender
         .expect(ServerMessage::PeerJoined {
             room: room(1),
-            peer: slow.peer,
+            peer: reader.peer,
         })
         .await;
-    // `slow` never reads again. Its outbound queue (1024 messages) and the socket buffers
-    // fill; then the server drops it and tells the sender.
+    // The whole burst (8 MiB, eight times what the reader's queue holds), at once.
     let envelope = Envelope {
-        direction: confab_core::wire::relay::Direction::To(slow.peer),
+        direction: confab_core::wire::relay::Direction::To(reader.peer),
+        payload: &[7; MAX_ENVELOPE_LEN - HEADER_LEN],
+    }
+    .encode();
+    let n_envelopes = sender.relay_burst_bytes / MAX_ENVELOPE_LEN as u64;
+    for _ in 0..n_envelopes {
+        sender.send_binary(envelope.clone()).await;
+    }
+    // The reader reads an envelope every 20 ms (about 3 MiB/s, more than the relay rate)
+    // until nothing more comes.
+    let mut n_received = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match reader.try_recv(Duration::from_millis(500)).await {
+            Some(Received::Binary(_)) => n_received += 1,
+            None => break,
+            Some(other) => panic!("after {n_received} envelopes the reader got {other:?}"),
+        }
+    }
+    assert!(
+        0 < n_received && n_received < n_envelopes,
+        "{n_received} of {n_envelopes} relayed"
+    );
+    // The sender was told (once: at most one a second), and both are still connected.
+    let told = sender.expect_error(ErrorCode::RelayCap).await;
+    assert!(told.contains("recipient"), "{told}");
+    sender.signal(reader.peer, "still there?").await;
+    reader
+        .expect(ServerMessage::Signal {
+            from: sender.peer,
+            data: "still there?".into(),
+        })
+        .await;
+    sender.expect_quiet(Duration::from_millis(100)).await;
+    let metrics = String::from_utf8(server.get("/metrics", &[]).await.body).unwrap();
+    let drops = format!(
+        "confab_recipient_busy_drops_total {}\n",
+        n_envelopes - n_received
+    );
+    assert!(metrics.contains(&drops), "{drops} in {metrics}");
+}
+
+/// A recipient that reads nothing at all is disconnected once its queue made no
+/// progress for `--queue-stall`; meanwhile its sender's envelopes are dropped and the
+/// sender is told.
+#[tokio::test]
+async fn a_recipient_that_does_not_read_is_disconnected_after_the_stall_time() {
+    let stall = Duration::from_secs(1);
+    let server = TestServer::start_with(|config| {
+        config.messages_per_second = NonZeroU32::new(1_000_000).unwrap();
+        // Megabytes must reach the queue: no relay cap in the way.
+        config.relay_bytes_per_sec = NonZeroU64::new(1 << 40).unwrap();
+        config.relay_burst_bytes = 1 << 40;
+        config.queue_stall = stall;
+    })
+    .await;
+    let mut sender = server.client().await;
+    let mut stuck = Client::connect_with_receive_buffer(server.addr, SMALL_RECEIVE_BUFFER).await;
+    sender.join(room(1)).await;
+    stuck.join(room(1)).await;
+    sender
+        .expect(ServerMessage::PeerJoined {
+            room: room(1),
+            peer: stuck.peer,
+        })
+        .await;
+    // `stuck` never reads again. Its queue fills; then envelopes are dropped (the sender
+    // is told) until the queue has made no progress for the stall time.
+    let envelope = Envelope {
+        direction: confab_core::wire::relay::Direction::To(stuck.peer),
         payload: &[7; 60_000],
     }
     .encode();
-    let mut left = None;
-    for _ in 0..100 {
-        for _ in 0..50 {
-            sender.send_binary(envelope.clone()).await;
-        }
-        left = sender.try_recv(Duration::from_millis(1)).await;
-        if left.is_some() {
-            break;
+    let started = Instant::now();
+    let (mut is_told, mut left) = (false, None);
+    while left.is_none() && started.elapsed() < 4 * stall {
+        sender.send_binary(envelope.clone()).await;
+        while let Some(received) = sender.try_recv(Duration::from_millis(1)).await {
+            match received {
+                Received::Server(ServerMessage::Error {
+                    code: ErrorCode::RelayCap,
+                    ..
+                }) => is_told = true,
+                other => left = Some(other),
+            }
         }
     }
-    let left = match left {
-        Some(left) => left,
-        None => sender.recv().await,
-    };
+    let elapsed = started.elapsed();
+    assert!(is_told, "the sender was told its envelopes were dropped");
     assert_eq!(
         left,
-        Received::Server(ServerMessage::PeerLeft {
+        Some(Received::Server(ServerMessage::PeerLeft {
             room: room(1),
-            peer: slow.peer
-        })
+            peer: stuck.peer
+        })),
+        "after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= stall,
+        "disconnected after {elapsed:?}, before the stall time"
     );
     // The sender itself is fine.
-    sender.signal(slow.peer, "gone?").await;
+    sender.signal(stuck.peer, "gone?").await;
     sender.expect_error(ErrorCode::UnknownPeer).await;
-    drop(slow);
+    drop(stuck);
     let mut c = Client::connect(server.addr).await;
     assert_eq!(c.join(room(1)).await, [sender.peer]);
 }
