@@ -169,6 +169,55 @@ async fn a_burst_to_a_slow_but_steady_reader_costs_the_sender_not_the_reader() {
     assert!(metrics.contains(&drops), "{drops} in {metrics}");
 }
 
+/// The same for signals: a burst of large signals (400 of 15 KB, the message rate's
+/// burst) to a slow but steady reader is dropped in part, the sender told.
+#[tokio::test]
+async fn a_burst_of_signals_to_a_slow_reader_costs_the_sender_not_the_reader() {
+    let server = TestServer::start().await;
+    let mut sender = server.client().await;
+    let mut reader = Client::connect_with_receive_buffer(server.addr, SMALL_RECEIVE_BUFFER).await;
+    sender.join(room(1)).await;
+    reader.join(room(1)).await;
+    sender
+        .expect(ServerMessage::PeerJoined {
+            room: room(1),
+            peer: reader.peer,
+        })
+        .await;
+    let data = "s".repeat(15_000);
+    let n_signals = 2 * server_messages_per_second() - 10;
+    for _ in 0..n_signals {
+        sender.signal(reader.peer, &data).await;
+    }
+    let mut n_received = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        match reader.try_recv(Duration::from_millis(500)).await {
+            Some(Received::Server(ServerMessage::Signal { .. })) => n_received += 1,
+            None => break,
+            Some(other) => panic!("after {n_received} signals the reader got {other:?}"),
+        }
+    }
+    assert!(
+        0 < n_received && n_received < n_signals,
+        "{n_received} of {n_signals} forwarded"
+    );
+    let told = sender.expect_error(ErrorCode::RelayCap).await;
+    assert!(told.contains("recipient"), "{told}");
+    sender.signal(reader.peer, "still there?").await;
+    reader
+        .expect(ServerMessage::Signal {
+            from: sender.peer,
+            data: "still there?".into(),
+        })
+        .await;
+}
+
+/// The default message rate a second (its burst is twice that).
+fn server_messages_per_second() -> usize {
+    confab_server::DEFAULT_MESSAGES_PER_SECOND.get() as usize
+}
+
 /// A recipient that reads nothing at all is disconnected once its queue made no
 /// progress for `--queue-stall`; meanwhile its sender's envelopes are dropped and the
 /// sender is told.
