@@ -131,35 +131,21 @@ async fn a_burst_to_a_slow_but_steady_reader_costs_the_sender_not_the_reader() {
         payload: &[7; MAX_ENVELOPE_LEN - HEADER_LEN],
     }
     .encode();
-    let n_envelopes = sender.relay_burst_bytes / MAX_ENVELOPE_LEN as u64;
+    let n_envelopes = (sender.relay_burst_bytes / MAX_ENVELOPE_LEN as u64) as usize;
     for _ in 0..n_envelopes {
         sender.send_binary(envelope.clone()).await;
     }
-    // The reader reads an envelope every 20 ms (about 3 MiB/s, more than the relay rate)
-    // until nothing more comes.
-    let mut n_received = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        match reader.try_recv(Duration::from_millis(500)).await {
-            Some(Received::Binary(_)) => n_received += 1,
-            None => break,
-            Some(other) => panic!("after {n_received} envelopes the reader got {other:?}"),
-        }
-    }
+    // The reader reads an envelope every 20 ms (about 3 MiB/s, more than the relay rate).
+    let n_received = read_slowly(&mut reader, Duration::from_millis(20), |received| {
+        matches!(received, Received::Binary(_))
+    })
+    .await;
     assert!(
         0 < n_received && n_received < n_envelopes,
         "{n_received} of {n_envelopes} relayed"
     );
-    // The sender was told (once: at most one a second), and both are still connected.
-    let told = sender.expect_error(ErrorCode::RelayCap).await;
-    assert!(told.contains("recipient"), "{told}");
-    sender.signal(reader.peer, "still there?").await;
-    reader
-        .expect(ServerMessage::Signal {
-            from: sender.peer,
-            data: "still there?".into(),
-        })
-        .await;
+    told_and_still_connected(&mut sender, &mut reader).await;
+    // Told once: at most one a second.
     sender.expect_quiet(Duration::from_millis(100)).await;
     let metrics = String::from_utf8(server.get("/metrics", &[]).await.body).unwrap();
     let drops = format!(
@@ -189,19 +175,38 @@ async fn a_burst_of_signals_to_a_slow_reader_costs_the_sender_not_the_reader() {
     for _ in 0..n_signals {
         sender.signal(reader.peer, &data).await;
     }
-    let mut n_received = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        match reader.try_recv(Duration::from_millis(500)).await {
-            Some(Received::Server(ServerMessage::Signal { .. })) => n_received += 1,
-            None => break,
-            Some(other) => panic!("after {n_received} signals the reader got {other:?}"),
-        }
-    }
+    let n_received = read_slowly(&mut reader, Duration::from_millis(5), |received| {
+        matches!(received, Received::Server(ServerMessage::Signal { .. }))
+    })
+    .await;
     assert!(
         0 < n_received && n_received < n_signals,
         "{n_received} of {n_signals} forwarded"
     );
+    told_and_still_connected(&mut sender, &mut reader).await;
+}
+
+/// Reads, pausing `pause` before each read, until nothing comes for 500 ms; counts what
+/// `is_expected` accepts and fails on anything else (a close above all).
+async fn read_slowly(
+    reader: &mut Client,
+    pause: Duration,
+    is_expected: impl Fn(&Received) -> bool,
+) -> usize {
+    let mut n_received = 0;
+    loop {
+        tokio::time::sleep(pause).await;
+        match reader.try_recv(Duration::from_millis(500)).await {
+            Some(received) if is_expected(&received) => n_received += 1,
+            None => return n_received,
+            Some(other) => panic!("after {n_received} messages the reader got {other:?}"),
+        }
+    }
+}
+
+/// The sender was told its recipient was busy, and both are still connected: a signal
+/// still gets through.
+async fn told_and_still_connected(sender: &mut Client, reader: &mut Client) {
     let told = sender.expect_error(ErrorCode::RelayCap).await;
     assert!(told.contains("recipient"), "{told}");
     sender.signal(reader.peer, "still there?").await;
