@@ -664,12 +664,18 @@ async fn a_draft_is_saved_after_a_pause_and_back_after_a_reload() {
     drop(handle);
 }
 
-#[wasm_bindgen_test]
-async fn a_message_with_new_lines_shows_its_lines_as_text() {
+/// The app's stylesheet, added to the page (remove it when done).
+fn with_stylesheet() -> web_sys::Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let style = document.create_element("style").unwrap();
     style.set_text_content(Some(include_str!("../../style/main.css")));
     document.head().unwrap().append_child(&style).unwrap();
+    style
+}
+
+#[wasm_bindgen_test]
+async fn a_message_with_new_lines_shows_its_lines_as_text() {
+    let style = with_stylesheet();
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
         let state = AppState::new();
@@ -702,4 +708,97 @@ async fn a_message_with_new_lines_shows_its_lines_as_text() {
     );
     drop(handle);
     style.remove();
+}
+
+#[wasm_bindgen_test]
+async fn message_actions_are_large_enough_and_contrast_at_least_4_5_to_1() {
+    let style = with_stylesheet();
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        let state = AppState::new();
+        state.me.set(Some(Me {
+            key: member(1),
+            name: "Me".into(),
+            fingerprint: String::new(),
+        }));
+        // Someone else's (Reply, 👍) and ours (also Edit, Delete), on their own backgrounds.
+        state.set_messages(vec![
+            message(1, member(2), "theirs"),
+            message(2, member(1), "mine"),
+        ]);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let window = web_sys::window().unwrap();
+    let computed = |element: &web_sys::Element, property: &str| {
+        window
+            .get_computed_style(element)
+            .unwrap()
+            .unwrap()
+            .get_property_value(property)
+            .unwrap()
+    };
+    let buttons = parent
+        .query_selector_all(".message .actions button")
+        .unwrap();
+    assert_eq!(buttons.length(), 6, "Reply, 👍, and Edit, Delete on ours");
+    for i in 0..buttons.length() {
+        let button: web_sys::Element = buttons.item(i).unwrap().unchecked_into();
+        let row = button.closest("li").unwrap().unwrap();
+        // What is drawn: the text colour faded by every opacity between it and the row.
+        let mut opacity = 1.0;
+        let mut element = Some(button.clone());
+        while let Some(e) = element.filter(|e| *e != row) {
+            opacity *= computed(&e, "opacity").parse::<f64>().unwrap();
+            element = e.parent_element();
+        }
+        let (fg, bg) = (
+            rgb(&computed(&button, "color")),
+            rgb(&computed(&row, "background-color")),
+        );
+        let drawn: [f64; 3] = std::array::from_fn(|c| opacity * fg[c] + (1.0 - opacity) * bg[c]);
+        let ratio = contrast(drawn, bg);
+        let name = button.text_content().unwrap_or_default();
+        assert!(
+            ratio >= 4.5,
+            "{name}: {ratio:.2}:1 ({fg:?} at {opacity} on {bg:?})"
+        );
+        let size = computed(&button, "font-size");
+        let px: f64 = size.trim_end_matches("px").parse().unwrap();
+        assert!(px >= 12.0, "{name}: {size}");
+    }
+    drop(handle);
+    style.remove();
+}
+
+/// `rgb(r, g, b)` (or `rgba`) as three channels 0-255.
+fn rgb(css: &str) -> [f64; 3] {
+    let inside = css
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a colour: {css}"));
+    let channels: Vec<f64> = inside
+        .split(',')
+        .map(|c| c.trim().parse().unwrap())
+        .collect();
+    [channels[0], channels[1], channels[2]]
+}
+
+/// WCAG 2 contrast ratio of two sRGB colours.
+fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let luminance = |c: [f64; 3]| {
+        let [r, g, b] = c.map(|v| {
+            let v = v / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    };
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
 }
