@@ -1,4 +1,4 @@
-//! Headless Chromium sessions and the chat page object. Elements are found by accessible
+//! Headless Chromium and Firefox sessions and the chat page object. Elements are found by accessible
 //! role and name, computed by the browser itself (WebDriver `computedrole` and
 //! `computedlabel`), so the tests see the page as a screen reader does.
 
@@ -6,18 +6,49 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use thirtyfour::common::capabilities::firefox::FirefoxPreferences;
 use thirtyfour::common::command::{Command, ExtensionCommand};
 use thirtyfour::prelude::*;
 
-use crate::{Chromedriver, Env, eventually};
+use crate::{Chromedriver, Env, Geckodriver, eventually};
 
-/// One headless Chromium process with its own profile.
+/// One headless browser process with its own profile.
 pub struct Browser {
     driver: WebDriver,
     /// A short name for screenshots ("alice").
     pub name: String,
     profile: PathBuf,
+    engine: Engine,
 }
+
+/// Which browser runs, and what only that one has.
+enum Engine {
+    Chromium,
+    Firefox {
+        /// Its own driver, ended after the session.
+        geckodriver: Box<Geckodriver>,
+        /// How much of the driver's log the console readers have already seen.
+        console_seen: std::sync::Mutex<usize>,
+    },
+}
+
+/// Firefox prefs for WebRTC in the test namespace (RECIPE.md, "Firefox"): fake media and no
+/// permission prompts, loopback and host candidates in the clear. Firefox also needs a
+/// non-127 address in the namespace (`in_netns` in xtask gives `lo` one).
+const FIREFOX_PREFS: &[(&str, bool)] = &[
+    ("media.navigator.streams.fake", true),
+    ("media.navigator.permission.disabled", true),
+    ("media.peerconnection.ice.loopback", true),
+    ("media.peerconnection.ice.obfuscate_host_addresses", false),
+    ("media.peerconnection.ice.no_host", false),
+    ("media.peerconnection.ice.default_address_only", false),
+    // The page's console goes to the driver's log, where `console_errors` reads it.
+    ("devtools.console.stdout.content", true),
+    ("devtools.console.stdout.chrome", false),
+    ("browser.dom.window.dump.enabled", true),
+    ("browser.download.useDownloadDir", true),
+    ("browser.shell.checkDefaultBrowser", false),
+];
 
 impl Browser {
     /// Opens a new Chromium process through `chromedriver`.
@@ -70,6 +101,42 @@ impl Browser {
             driver,
             name: name.to_owned(),
             profile,
+            engine: Engine::Chromium,
+        })
+    }
+
+    /// Opens a new headless Firefox (`/usr/bin/firefox-esr`) under its own geckodriver.
+    pub async fn open_firefox(env: &Env, name: &str) -> anyhow::Result<Browser> {
+        let geckodriver = Geckodriver::start(env, name).await?;
+        let profile = env
+            .out
+            .join(format!("profile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        let downloads = profile.join("downloads");
+        std::fs::create_dir_all(&downloads)?;
+        let mut caps = DesiredCapabilities::firefox();
+        caps.set_firefox_binary("/usr/bin/firefox-esr")?;
+        caps.set_headless()?;
+        caps.add_arg("--width=1100")?;
+        caps.add_arg("--height=760")?;
+        let mut prefs = FirefoxPreferences::new();
+        for (pref, value) in FIREFOX_PREFS {
+            prefs.set(pref, *value)?;
+        }
+        prefs.set("browser.download.folderList", 2)?;
+        prefs.set("browser.download.dir", downloads.display().to_string())?;
+        caps.set_preferences(prefs)?;
+        let driver = WebDriver::new(&geckodriver.url, caps)
+            .await
+            .context("starting a Firefox session")?;
+        Ok(Browser {
+            driver,
+            name: name.to_owned(),
+            profile,
+            engine: Engine::Firefox {
+                geckodriver: Box::new(geckodriver),
+                console_seen: std::sync::Mutex::new(0),
+            },
         })
     }
 
@@ -105,10 +172,15 @@ impl Browser {
         Ok(path)
     }
 
-    /// Ends the session and the Chromium process.
+    /// Ends the session and the browser process (and a Firefox's geckodriver after it).
     pub async fn quit(self) -> anyhow::Result<()> {
         self.driver.quit().await?;
         Ok(())
+    }
+
+    /// Whether this is Firefox (for the few steps that differ).
+    pub fn is_firefox(&self) -> bool {
+        matches!(self.engine, Engine::Firefox { .. })
     }
 
     /// A number the page published for tests and benchmarks (`window.confab[key]`).
@@ -154,7 +226,20 @@ impl Browser {
     }
 
     /// Console entries at level SEVERE (errors, CSP violations, panics) since the last call.
+    ///
+    /// Firefox has no console endpoint in WebDriver classic; with the pref
+    /// `devtools.console.stdout.content` it writes the page's `console.*` calls to its
+    /// output (geckodriver's log), and this reads the `console.error` lines there. Errors
+    /// the page never passes to `console.error` (an uncaught exception, a CSP violation)
+    /// are not among them in Firefox.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        if let Engine::Firefox { .. } = self.engine {
+            return Ok(self
+                .firefox_console_lines()?
+                .into_iter()
+                .filter_map(|line| line.strip_prefix("console.error: ").map(str::to_owned))
+                .collect());
+        }
         Ok(self
             .console_entries()
             .await?
@@ -164,8 +249,39 @@ impl Browser {
             .collect())
     }
 
+    /// Firefox's console lines (`console.<level>: ...`) written since the last call.
+    fn firefox_console_lines(&self) -> anyhow::Result<Vec<String>> {
+        let Engine::Firefox {
+            geckodriver,
+            console_seen,
+        } = &self.engine
+        else {
+            anyhow::bail!("{} is not Firefox", self.name);
+        };
+        let log = std::fs::read(&geckodriver.log)?;
+        let mut seen = console_seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("console reader poisoned"))?;
+        let new = String::from_utf8_lossy(log.get(*seen..).unwrap_or_default()).into_owned();
+        // Only whole lines: a line still being written is read next time.
+        let complete = new.rfind('\n').map_or(0, |end| end + 1);
+        *seen += complete;
+        Ok(new[..complete]
+            .lines()
+            .filter(|line| line.starts_with("console."))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The console entries since the last call (ChromeDriver hands each out once).
     async fn console_entries(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        if self.is_firefox() {
+            return Ok(self
+                .firefox_console_lines()?
+                .into_iter()
+                .map(serde_json::Value::String)
+                .collect());
+        }
         let response = self
             .driver
             .handle()

@@ -1,5 +1,6 @@
-//! Harness for Confab's end-to-end tests: starts a `confab-server` and a chromedriver on
-//! loopback, opens headless Chromium processes, and offers page objects that find
+//! Harness for Confab's end-to-end tests: starts a `confab-server` and a chromedriver (or
+//! a geckodriver per Firefox) on loopback, opens headless Chromium and Firefox processes,
+//! and offers page objects that find
 //! elements by accessible role and name, as a screen reader would.
 //!
 //! Run through `cargo xtask test`, which builds the app and server and runs these tests in
@@ -13,7 +14,7 @@ mod process;
 pub use adversary::{Adversary, Mallory, Member};
 pub use balancer::{Balancer, NODE_COOKIE};
 pub use browser::{Browser, ChatPage, MemberRow};
-pub use process::{Chromedriver, Nats, Server, metric};
+pub use process::{Chromedriver, Geckodriver, Nats, Server, metric};
 
 use std::path::PathBuf;
 use std::time::Duration;

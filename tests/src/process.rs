@@ -1,5 +1,5 @@
-//! Child processes the tests need: the Confab server and chromedriver, both on 127.0.0.1
-//! with ports picked by the OS, killed when dropped.
+//! Child processes the tests need: the Confab server, chromedriver and geckodriver, all on
+//! 127.0.0.1 with ports picked by the OS, killed when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -217,6 +217,58 @@ impl Chromedriver {
             url: format!("http://127.0.0.1:{port}"),
         })
     }
+}
+
+/// A running `geckodriver`: one per Firefox (it drives a single session at a time).
+pub struct Geckodriver {
+    _child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Where its output goes, Firefox's console included (see `Browser::open_firefox`).
+    pub log: PathBuf,
+}
+
+impl Geckodriver {
+    /// Starts `geckodriver` (from `PATH`, else `~/.cargo/bin`) on a free port, logging to
+    /// `<out>/geckodriver-<name>.log`.
+    pub async fn start(env: &Env, name: &str) -> anyhow::Result<Geckodriver> {
+        let port = free_port()?;
+        let log_name = format!("geckodriver-{name}-{}.log", std::process::id());
+        let log = env.out.join(&log_name);
+        let _ = std::fs::remove_file(&log);
+        let child = Command::new(geckodriver_bin())
+            .arg(format!("--port={port}"))
+            .arg("--host=127.0.0.1")
+            .stdout(log_file(&env.out, &log_name)?)
+            .stderr(log_file(&env.out, &log_name)?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting geckodriver (cargo xtask install --browser)")?;
+        wait_for_port(port)
+            .await
+            .context("geckodriver did not start listening")?;
+        Ok(Geckodriver {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+}
+
+/// `geckodriver` on `PATH`, else where `cargo install` puts it.
+fn geckodriver_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("geckodriver"))
+            .find(|file| file.is_file())
+    });
+    on_path.unwrap_or_else(|| {
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+            .unwrap_or_default();
+        cargo_home.join("bin").join("geckodriver")
+    })
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -4,7 +4,8 @@
 //! Pins (see `/work/shared/RECIPE.md`): trunk 0.21.14 (0.22 needs a newer
 //! rustc), wasm-bindgen-cli 0.2.130 (equal to `Cargo.lock`; installed without
 //! `--locked`, whose lockfile wants a crate this registry lacks), binaryen 132
-//! from npm (Debian's 108 breaks the app at runtime).
+//! from npm (Debian's 108 breaks the app at runtime), geckodriver 0.37.1 (for
+//! Debian's firefox-esr in the end-to-end suite).
 
 use std::{
     env,
@@ -22,6 +23,8 @@ pub(crate) const BINARYEN_VERSION: &str = "132";
 pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const FIREFOX: &str = "/usr/bin/firefox-esr";
+pub(crate) const GECKODRIVER_VERSION: &str = "0.37.1";
 
 /// Whether the command about to run drives a browser.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,6 +117,9 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
             .run()
         })?;
     }
+    if browser == Browser::Needed {
+        install_geckodriver(sh)?;
+    }
     println!("install: done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -137,6 +143,7 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
     if browser == Browser::Needed {
         wanted.extend([
             ("chromium", Path::new(CHROMIUM).exists(), "chromium"),
+            ("firefox-esr", Path::new(FIREFOX).exists(), "firefox-esr"),
             // The server's scale-out tests run a real NATS server (with JetStream).
             (
                 "nats-server",
@@ -190,6 +197,31 @@ fn install_apt_packages(sh: &Shell, browser: Browser) -> Result<()> {
             .run()
     })?;
     Ok(())
+}
+
+/// The WebDriver server for Firefox, from crates.io (Debian does not package it).
+fn install_geckodriver(sh: &Shell) -> Result<()> {
+    let have = cmd!(sh, "geckodriver --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
+    if version_word(have.as_deref()) == Some(GECKODRIVER_VERSION) {
+        found(&format!("geckodriver {GECKODRIVER_VERSION}"));
+        return Ok(());
+    }
+    installing(
+        &format!("geckodriver {GECKODRIVER_VERSION}"),
+        have.as_deref().and_then(|out| out.lines().next()),
+        "about 3 min",
+    );
+    timed(|| {
+        cmd!(
+            sh,
+            "cargo install --locked geckodriver --version {GECKODRIVER_VERSION}"
+        )
+        .run()
+    })
 }
 
 fn install_wasm_target(sh: &Shell) -> Result<()> {

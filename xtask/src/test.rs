@@ -177,13 +177,21 @@ fn e2e(sh: &Shell, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `args` run in a new network namespace whose only interface is `lo` (up).
+/// The namespace's own address on `lo` (with a default route through `lo`): Firefox
+/// gathers no ICE candidate where `lo` has only 127.0.0.1 (RECIPE.md, "Firefox"). It
+/// exists only inside the namespace; nothing leaves it.
+pub(crate) const NETNS_ADDRESS: &str = "10.200.0.1/24";
+
+/// `args` run in a new network namespace whose only interface is `lo` (up, with
+/// [`NETNS_ADDRESS`] and a default route).
 /// As root that is `unshare --net`; otherwise a user namespace maps us to root.
 pub(crate) fn in_netns<'a>(sh: &'a Shell, args: &[&str]) -> Result<Cmd<'a>> {
     let Some(ip) = install::find_sbin_tool(sh, "ip") else {
         bail!("`ip` not found (apt package iproute2)")
     };
-    let script = r#""$0" link set lo up && exec "$@""#;
+    let script = format!(
+        r#""$0" link set lo up && "$0" addr add {NETNS_ADDRESS} dev lo && "$0" route add default dev lo && exec "$@""#
+    );
     let user_ns: &[&str] = if install::is_root(sh) {
         &[]
     } else {
