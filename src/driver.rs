@@ -923,13 +923,34 @@ impl Driver {
         self.client.set_presence(now, presence);
     }
 
-    fn post(&mut self, now: Instant, content: Content) {
+    /// Posts `content`; false if core refused it (the user is told why).
+    fn post(&mut self, now: Instant, content: Content) -> bool {
         match self.client.post(now, clock::wall(), content) {
-            Ok(_) => self.state.notice.set(None),
+            Ok(_) => {
+                self.state.notice.set(None);
+                return true;
+            }
             // A lasting alert says what happened; a notice would be replaced.
             Err(SendError::ProfileForked) => self.state.forked.set(true),
             Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
         }
+        false
+    }
+
+    /// A message core refused (say while our earlier messages are still arriving, which
+    /// any member can cause for a few seconds) goes back into the composer, in the mode
+    /// it was written in, and is kept as the room's draft: nothing typed is lost, and
+    /// sending again is one key. (The composer asked to forget the draft before posting.)
+    /// An edit goes back to editing that message, whose current text the box shows.
+    fn keep_unsent(&mut self, draft: Draft, text: String) {
+        let editing = matches!(draft, Draft::Edit(_));
+        self.state.draft.set(draft);
+        if editing {
+            return;
+        }
+        self.state.saved_draft.set(Some(text.clone()));
+        let room = self.room;
+        self.with_store_quietly(move |store| async move { store.save_draft(room, &text).await });
     }
 
     /// While the page is visible, everything shown counts as read. True if that told
@@ -1030,22 +1051,29 @@ impl Driver {
             Input::Command(Command::Post { draft, text }) => {
                 let content = match draft {
                     Draft::New => Content::Text {
-                        text,
+                        text: text.clone(),
                         reply_to: None,
                     },
                     Draft::Reply(target) => Content::Text {
-                        text,
+                        text: text.clone(),
                         reply_to: Some(target),
                     },
-                    Draft::Edit(target) => Content::Edit { target, text },
+                    Draft::Edit(target) => Content::Edit {
+                        target,
+                        text: text.clone(),
+                    },
                 };
-                self.post(now, content);
+                if !self.post(now, content) {
+                    self.keep_unsent(draft, text);
+                }
                 self.client.set_typing(now, false);
             }
             Input::Command(Command::React { target, emoji, on }) => {
                 self.post(now, Content::React { target, emoji, on });
             }
-            Input::Command(Command::Delete(target)) => self.post(now, Content::Delete { target }),
+            Input::Command(Command::Delete(target)) => {
+                self.post(now, Content::Delete { target });
+            }
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SaveDraft(text)) => {
                 let room = self.room;

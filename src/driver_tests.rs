@@ -21,7 +21,7 @@ use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
-use crate::state::{AppState, MemberStatus, Path};
+use crate::state::{AppState, Draft, MemberStatus, Path};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -586,4 +586,32 @@ async fn restoring_deletes_a_stored_lamport_bomb_and_posting_goes_on() {
     let posted = client.send_text(clock::now(), clock::wall(), "after");
     assert!(posted.is_ok(), "{posted:?}");
     assert_eq!(client.messages().last().unwrap().text, "after");
+}
+
+/// A message core refuses goes back into the composer in the mode it was written in,
+/// kept as the room's draft: nothing typed is lost.
+#[wasm_bindgen_test]
+async fn a_refused_message_goes_back_into_the_composer() {
+    let wire = Rc::new(Wire::default());
+    let launch = Launch::new(true, true);
+    let (state, commands) = (launch.state, launch.commands.clone());
+    let network = Box::new(FakeNetwork(wire.clone()));
+    launch.welcomed(&wire, network, PeerId::new(1)).await;
+    let target = EventId::from_bytes([9; 32]);
+    // Longer than a message may be: refused.
+    let text = "a".repeat(confab_core::wire::MAX_TEXT_LEN + 1);
+    commands.send(Command::Post {
+        draft: Draft::Reply(target),
+        text: text.clone(),
+    });
+    until("the refusal", || {
+        state
+            .notice
+            .get_untracked()
+            .is_some_and(|n| n.starts_with("Not sent"))
+    })
+    .await;
+    assert_eq!(state.draft.get_untracked(), Draft::Reply(target));
+    assert_eq!(state.saved_draft.get_untracked(), Some(text));
+    assert!(state.messages.get_untracked().is_empty());
 }

@@ -57,10 +57,11 @@ pub fn Composer() -> impl IntoView {
                 return;
             }
             let draft = state.draft.get_untracked();
+            // Forgotten first: if the post is refused, the driver keeps it as the draft.
+            drafts.save_now(String::new());
             commands.send(Command::Post { draft, text });
             state.draft.set(Draft::New);
             set_text(&field, "");
-            drafts.save_now(String::new());
             let _ = field.focus();
         }
     };
