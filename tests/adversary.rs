@@ -54,7 +54,7 @@ async fn scenario(server: &Server, browsers: &[Browser]) -> anyhow::Result<()> {
         pages.push(browser.open_chat(&invite).await?);
     }
     for page in &pages {
-        wait_online(page, 2).await?;
+        page.wait_online(2).await?;
     }
     let mut said = Vec::new();
     say(&pages, 0, "hello from Alice", &mut said).await?;
@@ -222,19 +222,6 @@ async fn wait_all_contain(pages: &[ChatPage<'_>], texts: &[String]) -> anyhow::R
         }
     }
     Ok(())
-}
-
-async fn wait_online(page: &ChatPage<'_>, n: usize) -> anyhow::Result<()> {
-    eventually(&format!("{n} members online"), || async {
-        let online = page
-            .members()
-            .await?
-            .iter()
-            .filter(|m| m.is_online())
-            .count();
-        Ok((online >= n).then_some(()))
-    })
-    .await
 }
 
 /// Every page shows the same messages in the same order: each honest one once, Mallory's

@@ -315,16 +315,7 @@ async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
     let b = bob.open_chat(&invite).await?;
     let c = carol.open_chat(&invite).await?;
     for page in [&a, &b, &c] {
-        eventually("two members online", || async {
-            let online = page
-                .members()
-                .await?
-                .iter()
-                .filter(|m| m.is_online())
-                .count();
-            Ok((online == 2).then_some(()))
-        })
-        .await?;
+        page.wait_online(2).await?;
     }
     let names = [
         a.display_name().await?,

@@ -33,7 +33,7 @@ async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::R
         pages.push(browser.open_chat(&invite).await?);
     }
     for page in &pages {
-        wait_online(page, 3).await?;
+        page.wait_online(3).await?;
     }
 
     // Everyone writes once, in turn; all show the same four in the same order.
@@ -119,7 +119,7 @@ async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::R
         dave_fingerprint_before.contains(&fingerprint),
         "Dave came back as someone else: {fingerprint} vs {dave_fingerprint_before:?}"
     );
-    wait_online(&page, 3).await?;
+    page.wait_online(3).await?;
     let everyone = pages[0].messages().await?;
     eventually("Dave caught up", || async {
         Ok((page.messages().await? == everyone).then_some(()))
@@ -131,19 +131,6 @@ async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::R
         browser.assert_no_console_errors().await?;
     }
     Ok(())
-}
-
-async fn wait_online(page: &ChatPage<'_>, n: usize) -> anyhow::Result<()> {
-    eventually(&format!("{n} members online"), || async {
-        let online = page
-            .members()
-            .await?
-            .iter()
-            .filter(|m| m.is_online())
-            .count();
-        Ok((online >= n).then_some(()))
-    })
-    .await
 }
 
 async fn wait_contains(page: &ChatPage<'_>, texts: &[String]) -> anyhow::Result<()> {

@@ -583,6 +583,16 @@ impl ChatPage<'_> {
             .collect())
     }
 
+    /// Waits until at least `n` members are shown online.
+    pub async fn wait_online(&self, n: usize) -> anyhow::Result<()> {
+        eventually(&format!("{n} members online"), || async {
+            let members = self.members().await?;
+            Ok((members.iter().filter(|m| m.is_online()).count() >= n).then_some(()))
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.browser.name))
+    }
+
     /// Waits until some member row satisfies `pred`; returns it.
     pub async fn wait_for_member(
         &self,
