@@ -12,7 +12,9 @@
 use std::time::{Duration, Instant};
 
 use confab_core::client::HEAD_WAIT;
-use confab_e2e::{Adversary, Browser, ChatPage, Chromedriver, Env, Member, Server, eventually};
+use confab_e2e::{
+    Adversary, Browser, ChatPage, Chromedriver, Env, Member, Server, eventually, open_room,
+};
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 const PRE_FORK: &str = "Mallory, before the fork";
@@ -47,19 +49,12 @@ async fn a_malicious_member_cannot_break_the_room() -> anyhow::Result<()> {
 }
 
 async fn scenario(server: &Server, browsers: &[Browser]) -> anyhow::Result<()> {
-    let alice = browsers[0].open_chat(&format!("{}/", server.url)).await?;
-    let invite = alice.invite_link().await?;
-    let mut pages = vec![alice];
-    for browser in &browsers[1..] {
-        pages.push(browser.open_chat(&invite).await?);
-    }
-    for page in &pages {
-        page.wait_online(2).await?;
-    }
+    let pages = open_room(server, browsers).await?;
     let mut said = Vec::new();
     say(&pages, 0, "hello from Alice", &mut said).await?;
 
     // Mallory joins over the relay and is verified by everyone.
+    let invite = pages[0].invite_link().await?;
     let adversary = Adversary::join(&server.url, &invite, "Mallory").await?;
     for page in &pages {
         page.wait_for_member("Mallory online via relay", |m| {

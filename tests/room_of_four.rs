@@ -3,7 +3,7 @@
 //! who read a message; one member closes the tab, the others go on, and when they come
 //! back (same browser, same identity) they catch up with nothing missing.
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, open_room};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_browsers_share_one_room() -> anyhow::Result<()> {
@@ -26,15 +26,8 @@ async fn four_browsers_share_one_room() -> anyhow::Result<()> {
 }
 
 async fn scenario(env: &Env, server: &Server, browsers: &[Browser]) -> anyhow::Result<()> {
-    let alice = browsers[0].open_chat(&format!("{}/", server.url)).await?;
-    let invite = alice.invite_link().await?;
-    let mut pages = vec![alice];
-    for browser in &browsers[1..] {
-        pages.push(browser.open_chat(&invite).await?);
-    }
-    for page in &pages {
-        page.wait_online(3).await?;
-    }
+    let pages = open_room(server, browsers).await?;
+    let invite = pages[0].invite_link().await?;
 
     // Everyone writes once, in turn; all show the same four in the same order.
     let mut script = Vec::new();

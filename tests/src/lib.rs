@@ -235,3 +235,24 @@ pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// Opens one room in every browser: the first makes it, the others open its invite
+/// link; returns once each page shows all the others online.
+pub async fn open_room<'a>(
+    server: &Server,
+    browsers: &'a [Browser],
+) -> anyhow::Result<Vec<ChatPage<'a>>> {
+    let Some((first, others)) = browsers.split_first() else {
+        return Ok(Vec::new());
+    };
+    let creator = first.open_chat(&format!("{}/", server.url)).await?;
+    let invite = creator.invite_link().await?;
+    let mut pages = vec![creator];
+    for browser in others {
+        pages.push(browser.open_chat(&invite).await?);
+    }
+    for page in &pages {
+        page.wait_online(others.len()).await?;
+    }
+    Ok(pages)
+}
