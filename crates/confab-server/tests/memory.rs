@@ -71,6 +71,9 @@ const FLOOD_DEADLINE: Duration = Duration::from_secs(30);
 /// write had blocked for 10 s: 1.9 to 2.7 MiB a pair on a loaded 2-core machine, about 11
 /// where the server relays faster.
 const MAX_BYTES_PER_SLOW_PAIR: isize = 3 * 1024 * 1024 / 2;
+/// How long after the flood every stuck recipient must have been disconnected: the
+/// default `--queue-stall` and a margin for a loaded machine.
+const STUCK_COUNTED_WITHIN: Duration = Duration::from_secs(45);
 /// The receive buffer of a recipient that never reads.
 const RECIPIENT_RCVBUF: usize = 64 * 1024;
 
@@ -204,7 +207,25 @@ fn relaying_to_recipients_that_never_read_costs_a_bounded_heap() {
          {per_pair} bytes ({:.1} MiB)",
         per_pair as f64 / (1024.0 * 1024.0)
     );
-    let metrics = http_get(addr, "/metrics");
+    // Disconnected as stuck: a write blocked for 10 s, or its queue made no progress for
+    // the stall time, whichever comes first (a full queue alone drops what does not fit).
+    // Senders may be closed for flooding before then, so the count is read until every
+    // recipient is in it, for at most the stall time and a margin.
+    let n_closed = |metrics: &str, reason: &str| {
+        let line = format!("confab_connections_closed_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|text| text.strip_prefix(line.as_str()))
+            .map_or(0, |n| n.trim().parse::<usize>().unwrap())
+    };
+    let n_stuck =
+        |metrics: &str| n_closed(metrics, "too-slow") + n_closed(metrics, "send-timed-out");
+    let counted_by = Instant::now() + STUCK_COUNTED_WITHIN;
+    let mut metrics = http_get(addr, "/metrics");
+    while n_stuck(&metrics) < N_SLOW_PAIRS && Instant::now() < counted_by {
+        std::thread::sleep(Duration::from_millis(250));
+        metrics = http_get(addr, "/metrics");
+    }
     let readers: Vec<_> = sockets
         .into_iter()
         .map(|(sender, recipient, reader)| {
@@ -218,17 +239,8 @@ fn relaying_to_recipients_that_never_read_costs_a_bounded_heap() {
     }
     let _ = stop.send(());
     runtime.block_on(server).unwrap().unwrap();
-    // Disconnected as stuck: a write blocked for 10 s, or its queue made no progress for
-    // the stall time, whichever came first (a full queue alone drops what does not fit).
-    let n_closed = |reason: &str| {
-        let line = format!("confab_connections_closed_total{{reason=\"{reason}\"}} ");
-        metrics
-            .lines()
-            .find_map(|text| text.strip_prefix(line.as_str()))
-            .map_or(0, |n| n.trim().parse::<usize>().unwrap())
-    };
     assert_eq!(
-        n_closed("too-slow") + n_closed("send-timed-out"),
+        n_stuck(&metrics),
         N_SLOW_PAIRS,
         "every recipient that never reads is disconnected as stuck:\n{metrics}"
     );
