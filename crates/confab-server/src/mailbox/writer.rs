@@ -181,6 +181,11 @@ fn write(mut guard: WritingGuard, store: &Store, metrics: &MailboxMetrics) {
         // The entries are written (or failed): their bytes go back before the answers,
         // so whoever has an answer sees them gone.
         let n_deposits = deposits.len();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for (deposit, outcome) in deposits.iter().zip(outcomes.iter().flatten()) {
+                tracing::debug!(room = %deposit.room, bytes = deposit.entry.len(), stored = outcome.is_ok(), "mailbox deposit");
+            }
+        }
         drop(deposits);
         drop(permits);
         match outcomes {
