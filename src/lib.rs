@@ -31,6 +31,8 @@
 
 pub mod components;
 pub mod driver;
+pub mod emoji;
+pub mod markdown;
 pub mod platform;
 pub mod state;
 

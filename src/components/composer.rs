@@ -3,13 +3,15 @@
 //! method is composing never sends. Shows what a reply answers or that an edit is under
 //! way, with a way to cancel; tells the room while we type; keeps what is typed and not
 //! sent as the room's draft (saved a moment after typing stops, restored when the room
-//! opens, forgotten when sent).
+//! opens, forgotten when sent). "Emoji" opens the emoji picker, whose pick goes in at
+//! the caret.
 
 use std::time::Duration;
 
-use leptos::html::{Input, Textarea};
+use leptos::html::{Button, Input, Textarea};
 use leptos::prelude::*;
 
+use super::emoji::EmojiPicker;
 use crate::driver::{Command, Commands};
 use crate::state::{AppState, Draft};
 use crate::use_commands;
@@ -79,10 +81,12 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let typing = commands.clone();
-    let on_input = {
+    let changed = {
         let drafts = drafts.clone();
-        move |_| {
-            let Some(field) = input.get() else { return };
+        move || {
+            let Some(field) = input.get_untracked() else {
+                return;
+            };
             fit(&field);
             let text = field.value();
             typing.send(Command::Typing(!text.trim().is_empty()));
@@ -92,6 +96,30 @@ pub fn Composer() -> impl IntoView {
             }
         }
     };
+    let on_input = {
+        let changed = changed.clone();
+        move |_| changed()
+    };
+    // The emoji picker: a pick goes in at the caret (replacing a selection) and the caret
+    // after it; closing puts focus back on "Emoji".
+    let picking = RwSignal::new(false);
+    let emoji_button = NodeRef::<Button>::new();
+    let insert = Callback::new(move |glyph: String| {
+        picking.set(false);
+        let Some(field) = input.get_untracked() else {
+            return;
+        };
+        let caret = insert_at_caret(&field, &glyph);
+        let _ = field.focus();
+        let _ = field.set_selection_range(caret, caret);
+        changed();
+    });
+    let close_picker = Callback::new(move |()| {
+        picking.set(false);
+        if let Some(button) = emoji_button.get_untracked() {
+            let _ = button.focus();
+        }
+    });
     let on_blur = {
         let commands = commands.clone();
         move |_| commands.send(Command::Typing(false))
@@ -154,6 +182,9 @@ pub fn Composer() -> impl IntoView {
     view! {
         {banner}
         {preparing}
+        <Show when=move || picking.get()>
+            <EmojiPicker on_pick=insert on_close=close_picker />
+        </Show>
         <form class="composer" on:submit=on_submit>
             <input type="file" multiple class="visually-hidden" tabindex="-1" aria-hidden="true" node_ref=chooser on:change=attach />
             <button
@@ -182,6 +213,18 @@ pub fn Composer() -> impl IntoView {
                 on:paste=on_paste
                 autofocus
             ></textarea>
+            <button
+                type="button"
+                class="button emoji-open"
+                aria-label="Emoji"
+                aria-haspopup="dialog"
+                aria-expanded=move || picking.get().to_string()
+                title="Emoji"
+                node_ref=emoji_button
+                on:click=move |_| picking.update(|open| *open = !*open)
+            >
+                "😀"
+            </button>
             <button type="submit" class="button primary">"Send"</button>
         </form>
     }
@@ -192,6 +235,31 @@ pub fn Composer() -> impl IntoView {
 /// a key the input method took).
 fn sends(ev: &web_sys::KeyboardEvent) -> bool {
     ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() && ev.key_code() != 229
+}
+
+/// Puts `text` in the field at the caret, replacing what is selected; returns where the
+/// caret goes (after it, in UTF-16 code units as the DOM counts).
+fn insert_at_caret(field: &web_sys::HtmlTextAreaElement, text: &str) -> u32 {
+    let value = field.value();
+    let end_of = |units: Option<u32>| units.map_or(value.len(), |units| byte_index(&value, units));
+    let start = end_of(field.selection_start().ok().flatten());
+    let end = end_of(field.selection_end().ok().flatten()).max(start);
+    let joined = format!("{}{text}{}", &value[..start], &value[end..]);
+    set_text(field, &joined);
+    let caret = value[..start].encode_utf16().count() + text.encode_utf16().count();
+    u32::try_from(caret).unwrap_or(u32::MAX)
+}
+
+/// The byte index of a UTF-16 offset in `text` (the end if past it; a char boundary).
+fn byte_index(text: &str, units: u32) -> usize {
+    let mut seen = 0u32;
+    for (idx, c) in text.char_indices() {
+        if seen >= units {
+            return idx;
+        }
+        seen += c.len_utf16() as u32;
+    }
+    text.len()
 }
 
 /// Replaces the field's text and fits its height to it.

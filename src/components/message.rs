@@ -1,15 +1,18 @@
-//! One message: author, time, text (always as text, never markup), reply quote,
-//! reactions, receipts for our own, and its actions.
+//! One message: author, time, text (its Markdown drawn from `crate::markdown`'s tree as
+//! elements and text nodes, never as HTML), reply quote, reactions, receipts for our own,
+//! and its actions.
 
 use leptos::prelude::*;
 
+use super::emoji::EmojiPicker;
 use super::file::FileCard;
 use crate::driver::Command;
+use crate::markdown::{self, Block, Inline};
 use crate::state::{AppState, Draft, MessageView};
 use crate::use_commands;
 
 /// The one-tap reaction offered on every message.
-const QUICK_REACTION: &str = "👍";
+const QUICK_REACTION: &str = crate::emoji::QUICK_REACTIONS[0];
 
 /// One row of the conversation.
 #[component]
@@ -37,11 +40,10 @@ pub fn MessageRow(
     let text = if message.deleted {
         view! { <p class="text gone">"This message was deleted."</p> }.into_any()
     } else if let Some(file) = message.file.clone() {
-        let caption = (!message.text.is_empty())
-            .then(|| view! { <p class="text">{message.text.clone()}</p> });
+        let caption = (!message.text.is_empty()).then(|| text_view(&message.text));
         view! { <FileCard id=message.id file=file mine=message.mine />{caption} }.into_any()
     } else {
-        view! { <p class="text">{message.text.clone()}</p> }.into_any()
+        text_view(&message.text)
     };
     let edited = (message.edited && !message.deleted)
         .then(|| view! { <span class="edited">" (edited)"</span> });
@@ -65,6 +67,55 @@ pub fn MessageRow(
     }
 }
 
+/// A message's text with its Markdown: one paragraph is a `p.text` (as plain messages
+/// always were), anything else a `div.text` of blocks.
+fn text_view(text: &str) -> AnyView {
+    let mut blocks = markdown::parse(text);
+    if let [Block::Paragraph(pieces)] = blocks.as_mut_slice() {
+        let pieces = std::mem::take(pieces);
+        return view! { <p class="text">{inline_views(pieces)}</p> }.into_any();
+    }
+    let blocks: Vec<AnyView> = blocks
+        .into_iter()
+        .map(|block| match block {
+            Block::Paragraph(pieces) => view! { <p>{inline_views(pieces)}</p> }.into_any(),
+            Block::Quote(pieces) => {
+                view! { <blockquote>{inline_views(pieces)}</blockquote> }.into_any()
+            }
+            Block::Code(code) => view! { <pre><code>{code}</code></pre> }.into_any(),
+        })
+        .collect();
+    view! { <div class="text">{blocks}</div> }.into_any()
+}
+
+/// Inline pieces as text nodes and elements (at most two spans deep, see `markdown`).
+fn inline_views(pieces: Vec<Inline>) -> Vec<AnyView> {
+    pieces
+        .into_iter()
+        .map(|piece| match piece {
+            Inline::Text(text) => text.into_any(),
+            Inline::Strong(inner) => view! { <strong>{inline_views(inner)}</strong> }.into_any(),
+            Inline::Emphasis(inner) => view! { <em>{inline_views(inner)}</em> }.into_any(),
+            Inline::Code(code) => view! { <code>{code}</code> }.into_any(),
+            Inline::Link { text, url } => {
+                // The target is always what the link says; `markdown` let through only
+                // http, https and mailto (checked again here, cheaply).
+                if !markdown::may_link(&url) {
+                    return url.into_any();
+                }
+                let href = url.clone();
+                let link = view! {
+                    <a href=href target="_blank" rel="noopener noreferrer">{url}</a>
+                };
+                match text {
+                    Some(text) => view! { {text}" ("{link}")" }.into_any(),
+                    None => link.into_any(),
+                }
+            }
+        })
+        .collect()
+}
+
 /// Reaction chips: each toggles our own reaction with that emoji.
 #[component]
 fn Reactions(
@@ -80,7 +131,8 @@ fn Reactions(
         .map(|(emoji, by)| {
             let names: Vec<String> = by.iter().map(|key| state.name_of(key)).collect();
             let mine = me.is_some_and(|me| by.contains(&me));
-            let label = format!("{emoji} {} by {}", by.len(), names.join(", "));
+            let label = format!("{emoji} {}, react", by.len());
+            let title = format!("{emoji} {} by {}", by.len(), names.join(", "));
             let (target, emoji_owned, commands) = (message.id, emoji.clone(), commands.clone());
             let toggle = move |_| {
                 commands.send(Command::React {
@@ -90,7 +142,7 @@ fn Reactions(
                 })
             };
             view! {
-                <button type="button" class="reaction" aria-pressed=mine.to_string() title=label.clone() aria-label=label on:click=toggle>
+                <button type="button" class="reaction" aria-pressed=mine.to_string() title=title aria-label=label on:click=toggle>
                     {format!("{emoji} {}", by.len())}
                 </button>
             }
@@ -136,7 +188,9 @@ fn list_or_nobody(names: &[String]) -> String {
     }
 }
 
-/// Reply, quick reaction, and for our own messages edit and delete.
+/// Reply, a quick 👍, "Add reaction" (the emoji picker: the six most common first, then
+/// search), and for our own messages edit and delete. Reacting with an emoji we already
+/// reacted with takes it back.
 #[component]
 fn Actions(
     /// The message acted on.
@@ -149,22 +203,41 @@ fn Actions(
     }
     let id = message.id;
     let me = state.me.get_untracked().map(|m| m.key);
-    let reacted = me.is_some_and(|me| {
-        message
-            .reactions
-            .iter()
-            .any(|(emoji, by)| emoji == QUICK_REACTION && by.contains(&me))
-    });
-    let react = {
+    let reactions = message.reactions.clone();
+    let reacted = move |glyph: &str| {
+        me.is_some_and(|me| {
+            reactions
+                .iter()
+                .any(|(emoji, by)| emoji == glyph && by.contains(&me))
+        })
+    };
+    let toggle = {
         let commands = commands.clone();
-        move |_| {
+        move |glyph: String| {
+            let on = !reacted(&glyph);
             commands.send(Command::React {
                 target: id,
-                emoji: QUICK_REACTION.to_owned(),
-                on: !reacted,
+                emoji: glyph,
+                on,
             })
         }
     };
+    let react = {
+        let toggle = toggle.clone();
+        move |_| toggle(QUICK_REACTION.to_owned())
+    };
+    let picking = RwSignal::new(false);
+    let add_button = NodeRef::<leptos::html::Button>::new();
+    let pick = Callback::new(move |glyph: String| {
+        picking.set(false);
+        toggle(glyph);
+    });
+    let close = Callback::new(move |()| {
+        picking.set(false);
+        if let Some(button) = add_button.get_untracked() {
+            let _ = button.focus();
+        }
+    });
     let own = message.mine.then(|| {
         let delete = move |_| commands.send(Command::Delete(id));
         view! {
@@ -176,8 +249,16 @@ fn Actions(
         <p class="actions">
             <button type="button" class="link" on:click=move |_| state.draft.set(Draft::Reply(id))>"Reply"</button>
             <button type="button" class="link" aria-label=format!("React with {QUICK_REACTION}") on:click=react>{QUICK_REACTION}</button>
+            <button type="button" class="link" aria-label="Add reaction" title="Add reaction"
+                aria-haspopup="dialog" aria-expanded=move || picking.get().to_string()
+                node_ref=add_button on:click=move |_| picking.update(|open| *open = !*open)>
+                "＋😀"
+            </button>
             {own}
         </p>
+        <Show when=move || picking.get()>
+            <EmojiPicker on_pick=pick on_close=close />
+        </Show>
     }
     .into_any()
 }

@@ -5,6 +5,7 @@ mod composer;
 mod contacts;
 mod conversation;
 mod device;
+mod emoji;
 mod file;
 mod invite;
 mod members;
@@ -106,5 +107,7 @@ fn ChatLayout() -> impl IntoView {
     }
 }
 
+#[cfg(all(test, target_arch = "wasm32"))]
+mod composer_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

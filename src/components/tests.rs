@@ -221,8 +221,9 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
         .query_selector("button.reaction")
         .unwrap()
         .expect("a reaction chip");
+    assert_eq!(reaction.get_attribute("aria-label").unwrap(), "👍 2, react");
     assert_eq!(
-        reaction.get_attribute("aria-label").unwrap(),
+        reaction.get_attribute("title").unwrap(),
         "👍 2 by Carol, You"
     );
     assert_eq!(reaction.get_attribute("aria-pressed").unwrap(), "true");
@@ -283,11 +284,11 @@ fn typing_sentences() {
     );
 }
 
-fn member(n: u8) -> MemberKey {
+pub(super) fn member(n: u8) -> MemberKey {
     MemberKey::from_bytes([n; 32])
 }
 
-fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
+pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
     MessageView {
         // Ids come from core's content hash; any distinct value works for rendering.
         id: EventId::from_bytes_for_testing_only([n; 32]),
@@ -311,7 +312,7 @@ fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
 }
 
 /// A command handle whose commands go nowhere (components only send).
-fn test_commands() -> crate::driver::Commands {
+pub(super) fn test_commands() -> crate::driver::Commands {
     crate::driver::Commands::detached_for_testing_only()
 }
 
@@ -496,7 +497,7 @@ async fn a_forked_profile_gets_a_lasting_alert_and_import_says_what_it_means() {
 }
 
 /// The composer's textbox named "Message".
-fn message_box(parent: &web_sys::HtmlElement) -> web_sys::HtmlTextAreaElement {
+pub(super) fn message_box(parent: &web_sys::HtmlElement) -> web_sys::HtmlTextAreaElement {
     parent
         .query_selector("textarea[aria-label=Message]")
         .unwrap()
@@ -505,7 +506,7 @@ fn message_box(parent: &web_sys::HtmlElement) -> web_sys::HtmlTextAreaElement {
 }
 
 /// Types `text` into `field` as the browser reports it (the value, then `input`).
-fn type_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
+pub(super) fn type_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
     field.set_value(text);
     let input = web_sys::Event::new_with_event_init_dict("input", &{
         let init = web_sys::EventInit::new();
@@ -518,7 +519,11 @@ fn type_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
 
 /// Presses Enter in `field` (with Shift, or while an input method composes); `true` if
 /// the page left the key's default action (a new line) to the browser.
-fn press_enter(field: &web_sys::HtmlTextAreaElement, shift: bool, composing: bool) -> bool {
+pub(super) fn press_enter(
+    field: &web_sys::HtmlTextAreaElement,
+    shift: bool,
+    composing: bool,
+) -> bool {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key("Enter");
     init.set_shift_key(shift);
@@ -531,7 +536,7 @@ fn press_enter(field: &web_sys::HtmlTextAreaElement, shift: bool, composing: boo
 }
 
 /// The texts posted among `sent`, and the drafts saved, in order.
-fn posts_and_drafts(sent: Vec<crate::driver::Command>) -> (Vec<String>, Vec<String>) {
+pub(super) fn posts_and_drafts(sent: Vec<crate::driver::Command>) -> (Vec<String>, Vec<String>) {
     use crate::driver::Command;
     let (mut posts, mut drafts) = (Vec::new(), Vec::new());
     for command in sent {
@@ -665,7 +670,7 @@ async fn a_draft_is_saved_after_a_pause_and_back_after_a_reload() {
 }
 
 /// The app's stylesheet, added to the page (remove it when done).
-fn with_stylesheet() -> web_sys::Element {
+pub(super) fn with_stylesheet() -> web_sys::Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let style = document.create_element("style").unwrap();
     style.set_text_content(Some(include_str!("../../style/main.css")));
@@ -743,7 +748,11 @@ async fn message_actions_are_large_enough_and_contrast_at_least_4_5_to_1() {
     let buttons = parent
         .query_selector_all(".message .actions button")
         .unwrap();
-    assert_eq!(buttons.length(), 6, "Reply, 👍, and Edit, Delete on ours");
+    assert_eq!(
+        buttons.length(),
+        8,
+        "Reply, 👍, Add reaction, and Edit, Delete on ours"
+    );
     for i in 0..buttons.length() {
         let button: web_sys::Element = buttons.item(i).unwrap().unchecked_into();
         let row = button.closest("li").unwrap().unwrap();

@@ -1,0 +1,247 @@
+//! Component tests of the composer's parts: Markdown in messages, the emoji picker,
+//! reactions, mentions and a room's mute.
+
+use leptos::prelude::*;
+use wasm_bindgen_test::*;
+
+use super::Conversation;
+use super::tests::{
+    fresh_parent, member, message, message_box, posts_and_drafts, test_commands, type_text,
+};
+use crate::state::AppState;
+use wasm_bindgen::JsCast as _;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Mounts a conversation of messages by Bob with these texts.
+fn conversation_of(texts: &[&'static str]) -> (web_sys::HtmlElement, impl Drop) {
+    let parent = fresh_parent();
+    let texts: Vec<&'static str> = texts.to_vec();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        let state = AppState::new();
+        state.set_messages(
+            texts
+                .iter()
+                .enumerate()
+                .map(|(idx, text)| message(idx as u8 + 1, member(2), text))
+                .collect(),
+        );
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    (parent, handle)
+}
+
+#[wasm_bindgen_test]
+async fn markdown_becomes_elements_and_html_in_a_message_stays_text() {
+    let (parent, _handle) = conversation_of(&[
+        "**bold** *it* `code` [docs](https://docs.rs) [x](javascript:alert(1))",
+        "> quoted <img src=x onerror=alert(1)>\n```\n<script>alert(1)</script>\n```",
+    ]);
+    leptos::task::tick().await;
+    let one = |selector: &str| parent.query_selector(selector).unwrap();
+    let all = |selector: &str| parent.query_selector_all(selector).unwrap().length();
+    assert_eq!(one(".text strong").unwrap().text_content().unwrap(), "bold");
+    assert_eq!(one(".text em").unwrap().text_content().unwrap(), "it");
+    assert_eq!(one(".text code").unwrap().text_content().unwrap(), "code");
+    // One link, its target shown, opened apart from this page.
+    assert_eq!(all(".text a"), 1);
+    let link = one(".text a").unwrap();
+    assert_eq!(link.get_attribute("href").unwrap(), "https://docs.rs");
+    assert_eq!(link.text_content().unwrap(), "https://docs.rs");
+    assert_eq!(link.get_attribute("target").unwrap(), "_blank");
+    assert_eq!(link.get_attribute("rel").unwrap(), "noopener noreferrer");
+    let first = one("li:first-child .text").unwrap().text_content().unwrap();
+    assert_eq!(
+        first,
+        "bold it code docs (https://docs.rs) [x](javascript:alert(1))"
+    );
+    // Quote and code block as elements; their markup as text.
+    assert_eq!(
+        one(".text blockquote").unwrap().text_content().unwrap(),
+        "quoted <img src=x onerror=alert(1)>"
+    );
+    assert_eq!(
+        one(".text pre code").unwrap().text_content().unwrap(),
+        "<script>alert(1)</script>"
+    );
+    assert_eq!(all("img, script, [onerror]"), 0, "{}", parent.inner_html());
+}
+
+/// The element `selector` finds under `parent`, as an `HtmlElement`.
+fn find(parent: &web_sys::Element, selector: &str) -> Option<web_sys::HtmlElement> {
+    parent
+        .query_selector(selector)
+        .unwrap()
+        .map(|element| element.unchecked_into())
+}
+
+fn focused() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.active_element()
+}
+
+fn press(element: &web_sys::HtmlElement, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    element.dispatch_event(&event).unwrap();
+}
+
+fn search_for(dialog: &web_sys::HtmlElement, query: &str) {
+    let search: web_sys::HtmlInputElement = find(dialog, "input[aria-label='Search emoji']")
+        .expect("a search box")
+        .unchecked_into();
+    search.set_value(query);
+    let input = web_sys::Event::new_with_event_init_dict("input", &{
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        init
+    })
+    .unwrap();
+    search.dispatch_event(&input).unwrap();
+}
+
+const EMOJI_DIALOG: &str = "[role=dialog][aria-label=Emoji]";
+
+#[wasm_bindgen_test]
+async fn the_emoji_picker_inserts_at_the_caret_and_escape_returns_focus() {
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let _handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(AppState::new());
+            provide_context(commands);
+            view! { <super::Composer /> }
+        }
+    });
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    type_text(&field, "Hi there");
+    field.set_selection_range(2, 2).unwrap();
+    let open = find(&parent, "button[aria-label=Emoji]").expect("a button named Emoji");
+    assert!(find(&parent, EMOJI_DIALOG).is_none());
+    open.click();
+    leptos::task::tick().await;
+    let dialog = find(&parent, EMOJI_DIALOG).expect("a dialog named Emoji");
+    assert_eq!(
+        focused().and_then(|e| e.get_attribute("aria-label")),
+        Some("Search emoji".into())
+    );
+    // Every emoji is a button named by its name; the search narrows them by name.
+    let named = |name: &str| find(&dialog, &format!("button[aria-label='{name}']"));
+    assert!(named("red heart").is_some() && named("party popper").is_some());
+    search_for(&dialog, "THUMBS");
+    leptos::task::tick().await;
+    let shown = dialog.query_selector_all(".emoji-grid button").unwrap();
+    let names: Vec<String> = (0..shown.length())
+        .map(|i| {
+            let button: web_sys::Element = shown.item(i).unwrap().unchecked_into();
+            button.get_attribute("aria-label").unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["thumbs up", "thumbs down"]);
+    named("thumbs up").unwrap().click();
+    leptos::task::tick().await;
+    assert!(
+        find(&parent, EMOJI_DIALOG).is_none(),
+        "still open after a pick"
+    );
+    assert_eq!(field.value(), "Hi👍 there");
+    // After the emoji (two UTF-16 units), in the box.
+    assert_eq!(field.selection_start().unwrap(), Some(4));
+    assert_eq!(focused(), Some(field.clone().unchecked_into()));
+    crate::platform::clock::sleep(std::time::Duration::from_millis(600)).await;
+    let (posts, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(posts.is_empty());
+    assert_eq!(drafts, ["Hi👍 there"]);
+
+    // Escape closes it and puts focus back on "Emoji".
+    open.click();
+    leptos::task::tick().await;
+    let dialog = find(&parent, EMOJI_DIALOG).expect("open again");
+    let search = find(&dialog, "input[aria-label='Search emoji']").unwrap();
+    press(&search, "Escape");
+    leptos::task::tick().await;
+    assert!(find(&parent, EMOJI_DIALOG).is_none(), "Escape left it open");
+    assert_eq!(focused(), Some(open.clone().unchecked_into()));
+    assert_eq!(field.value(), "Hi👍 there");
+}
+
+/// What reactions the UI asked for, as (emoji, on).
+fn reactions_sent(commands: &crate::driver::Commands) -> Vec<(String, bool)> {
+    commands
+        .sent_for_testing_only()
+        .into_iter()
+        .filter_map(|command| match command {
+            crate::driver::Command::React { emoji, on, .. } => Some((emoji, on)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn reactions_come_from_the_picker_and_the_same_emoji_again_takes_ours_back() {
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let me = member(1);
+    let _handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            let state = AppState::new();
+            state.me.set(Some(crate::state::Me {
+                name: "Me".into(),
+                fingerprint: String::new(),
+                key: me,
+            }));
+            let mut theirs = message(1, member(2), "party tonight");
+            theirs.reactions = vec![("🎉".into(), vec![me, member(3)])];
+            state.set_messages(vec![theirs]);
+            provide_context(state);
+            provide_context(commands);
+            view! { <Conversation /> }
+        }
+    });
+    leptos::task::tick().await;
+    let chip = find(&parent, "button.reaction").expect("a reaction chip");
+    assert_eq!(chip.get_attribute("aria-label").unwrap(), "🎉 2, react");
+    assert_eq!(chip.get_attribute("aria-pressed").unwrap(), "true");
+    let add = find(&parent, "button[aria-label='Add reaction']").expect("Add reaction");
+    add.click();
+    leptos::task::tick().await;
+    let dialog = find(&parent, EMOJI_DIALOG).expect("a dialog named Emoji");
+    // The six most common come first.
+    let first: Vec<String> = (0..6)
+        .map(|i| {
+            let buttons = dialog.query_selector_all(".emoji-grid button").unwrap();
+            buttons.item(i).unwrap().text_content().unwrap()
+        })
+        .collect();
+    assert_eq!(first, crate::emoji::QUICK_REACTIONS);
+    find(&dialog, "button[aria-label='red heart']")
+        .unwrap()
+        .click();
+    leptos::task::tick().await;
+    assert!(find(&parent, EMOJI_DIALOG).is_none());
+    assert_eq!(reactions_sent(&commands), [("❤️".to_owned(), true)]);
+    // The one we already gave, picked again: taken back. Enter picks the first match.
+    add.click();
+    leptos::task::tick().await;
+    let dialog = find(&parent, EMOJI_DIALOG).unwrap();
+    search_for(&dialog, "popper");
+    leptos::task::tick().await;
+    press(
+        &find(&dialog, "input[aria-label='Search emoji']").unwrap(),
+        "Enter",
+    );
+    leptos::task::tick().await;
+    assert_eq!(reactions_sent(&commands), [("🎉".to_owned(), false)]);
+    // The chip toggles too.
+    chip.click();
+    leptos::task::tick().await;
+    assert_eq!(reactions_sent(&commands), [("🎉".to_owned(), false)]);
+}
