@@ -2,8 +2,8 @@
 //! "Send" button. Enter sends, Shift+Enter starts a new line, and Enter while an input
 //! method is composing never sends. Shows what a reply answers or that an edit is under
 //! way, with a way to cancel; tells the room while we type; keeps what is typed and not
-//! sent as the room's draft (saved a moment after typing stops, restored when the room
-//! opens, forgotten when sent). "Emoji" opens the emoji picker, whose pick goes in at
+//! sent as the room's draft (saved a moment after typing stops or at once when the page
+//! is hidden or goes, restored when the room opens, forgotten when sent). "Emoji" opens the emoji picker, whose pick goes in at
 //! the caret.
 
 use std::time::Duration;
@@ -26,6 +26,23 @@ pub fn Composer() -> impl IntoView {
     let commands = use_commands();
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
+    // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
+    // typed in the last moments too: the save waiting for a pause happens at once.
+    let hidden = {
+        let drafts = drafts.clone();
+        let on_hide = drafts.clone();
+        let listeners = [
+            window_event_listener_untyped("pagehide", move |_| on_hide.flush()),
+            window_event_listener_untyped("visibilitychange", move |_| {
+                let hidden = document().visibility_state() == web_sys::VisibilityState::Hidden;
+                if hidden {
+                    drafts.flush();
+                }
+            }),
+        ];
+        listeners
+    };
+    on_cleanup(move || hidden.into_iter().for_each(|listener| listener.remove()));
     // Starting an edit puts the old text in the field, and a draft restored from the store
     // fills an empty one (DOM effects, not state).
     Effect::new(move |_| {
@@ -277,11 +294,13 @@ fn fit(field: &web_sys::HtmlTextAreaElement) {
 }
 
 /// Saves the draft through the driver: after a pause in typing, or at once (which
-/// cancels a save still waiting, so an older text never lands after a newer one).
+/// cancels a save still waiting, so an older text never lands after a newer one), or
+/// now if one is waiting (`flush`, when the page goes).
 #[derive(Clone)]
 struct DraftSaver {
     commands: Commands,
-    pending: StoredValue<Option<leptos::leptos_dom::helpers::TimeoutHandle>, LocalStorage>,
+    pending:
+        StoredValue<Option<(leptos::leptos_dom::helpers::TimeoutHandle, String)>, LocalStorage>,
 }
 
 impl DraftSaver {
@@ -294,12 +313,24 @@ impl DraftSaver {
 
     fn save_later(&self, text: String) {
         self.cancel();
-        let commands = self.commands.clone();
+        let (commands, pending, later) = (self.commands.clone(), self.pending, text.clone());
         let handle = set_timeout_with_handle(
-            move || commands.send(Command::SaveDraft(text)),
+            move || {
+                pending.try_set_value(None);
+                commands.send(Command::SaveDraft(later));
+            },
             DRAFT_SAVE_DELAY,
         );
-        self.pending.set_value(handle.ok());
+        self.pending
+            .try_set_value(handle.ok().map(|handle| (handle, text)));
+    }
+
+    /// Saves at once the text whose save waits for a pause, if any.
+    fn flush(&self) {
+        if let Some((handle, text)) = self.pending.try_update_value(Option::take).flatten() {
+            handle.clear();
+            self.commands.send(Command::SaveDraft(text));
+        }
     }
 
     fn save_now(&self, text: String) {
@@ -308,7 +339,7 @@ impl DraftSaver {
     }
 
     fn cancel(&self) {
-        if let Some(handle) = self.pending.try_update_value(Option::take).flatten() {
+        if let Some((handle, _)) = self.pending.try_update_value(Option::take).flatten() {
             handle.clear();
         }
     }

@@ -245,3 +245,42 @@ async fn reactions_come_from_the_picker_and_the_same_emoji_again_takes_ours_back
     leptos::task::tick().await;
     assert_eq!(reactions_sent(&commands), [("🎉".to_owned(), false)]);
 }
+
+/// A draft typed just before the page goes was lost: its save waited 300 ms for a pause
+/// in typing. Now `pagehide` saves it at once (and only once).
+#[wasm_bindgen_test]
+async fn a_draft_typed_just_before_the_page_goes_is_saved_at_once() {
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(AppState::new());
+            provide_context(commands);
+            view! { <super::Composer /> }
+        }
+    });
+    leptos::task::tick().await;
+    let window = web_sys::window().unwrap();
+    let page_hide = || {
+        let event = web_sys::Event::new("pagehide").unwrap();
+        window.dispatch_event(&event).unwrap();
+    };
+    // Nothing typed: nothing to save.
+    page_hide();
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(drafts.is_empty(), "{drafts:?}");
+    let field = message_box(&parent);
+    type_text(&field, "typed in a hurry");
+    page_hide();
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert_eq!(drafts, ["typed in a hurry"]);
+    crate::platform::clock::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(drafts.is_empty(), "saved twice: {drafts:?}");
+    // Unmounted, the composer listens no more.
+    drop(handle);
+    page_hide();
+    let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(drafts.is_empty(), "{drafts:?}");
+}
