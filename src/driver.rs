@@ -1358,6 +1358,7 @@ impl Driver {
                 relay_bytes_per_sec,
                 relay_burst_bytes,
                 mailbox_puts_per_minute,
+                push_key: _,
             } => {
                 self.reconnect_attempts = 0;
                 self.server_peer = Some(peer);

@@ -152,6 +152,7 @@ impl Launch {
             relay_bytes_per_sec: 0,
             relay_burst_bytes: 0,
             mailbox_puts_per_minute,
+            push_key: None,
         });
         room
     }

@@ -29,8 +29,12 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{PeerId, RoomId};
 use crate::mailbox::{DepositKey, DepositProof, MAX_ENTRY_LEN, SealedEntry};
 
+mod push;
 mod seal;
 
+pub use push::{
+    AUTH_LEN, MAX_ENDPOINT_LEN, MAX_TAG_LEN, P256DH_LEN, PushSubscription, PushSubscriptionError,
+};
 pub use seal::{MAX_SENDERS, REPLAY_WINDOW, SignalRefusal, SignalSeal, SignalTooLong};
 
 /// Largest signalling text frame the server accepts (SDP with many candidates fits).
@@ -94,6 +98,31 @@ pub enum ClientMessage {
         /// The deposit key's access proof for (room, our peer id).
         proof: DepositProof,
     },
+    /// Asks for a Web Push to `subscription` whenever someone else deposits into `room`'s
+    /// mailbox: a push with no content but the subscription's tag. Registering the same
+    /// endpoint for the room again replaces it. No reply unless refused
+    /// (`push-unavailable`, `mailbox-denied`, `bad-request`, `rate-limited`).
+    PushSubscribe {
+        /// Which room's mailbox.
+        room: RoomId,
+        /// Where to push, with which keys and tag.
+        subscription: PushSubscription,
+        /// The room's deposit public key (bound to the room's mailbox, if it has entries).
+        key: DepositKey,
+        /// The deposit key's access proof for (room, our peer id).
+        proof: DepositProof,
+    },
+    /// Stops pushes for `room` to `endpoint`. No reply unless refused.
+    PushUnsubscribe {
+        /// Which room.
+        room: RoomId,
+        /// The subscription's endpoint URL.
+        endpoint: String,
+        /// The room's deposit public key.
+        key: DepositKey,
+        /// The deposit key's access proof for (room, our peer id).
+        proof: DepositProof,
+    },
 }
 
 /// Server to app.
@@ -120,6 +149,11 @@ pub enum ServerMessage {
         /// it said so; its default was 120).
         #[serde(default)]
         mailbox_puts_per_minute: u32,
+        /// The server's VAPID public key (RFC 8292; an uncompressed P-256 point, unpadded
+        /// base64url), the `applicationServerKey` for `pushManager.subscribe`. Absent: this
+        /// server sends no Web Push (turned off, or from before it could).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        push_key: Option<String>,
     },
     /// We are in the room; these peers were already there.
     Joined {
@@ -286,6 +320,8 @@ pub enum ErrorCode {
     MailboxDenied,
     /// The server's mailbox store is not available (disabled or failing).
     MailboxUnavailable,
+    /// This server sends no Web Push (`--no-push`, or its keys could not be loaded).
+    PushUnavailable,
 }
 
 #[cfg(test)]
@@ -309,6 +345,7 @@ mod tests {
             relay_bytes_per_sec: 2_097_152,
             relay_burst_bytes: 8_388_608,
             mailbox_puts_per_minute: 120,
+            push_key: None,
         };
         let json = serde_json::to_string(&welcome).unwrap();
         assert_eq!(
@@ -330,6 +367,7 @@ mod tests {
                 relay_bytes_per_sec: 0,
                 relay_burst_bytes: 0,
                 mailbox_puts_per_minute: 0,
+                push_key: None,
             }
         );
         let error = ServerMessage::Error {

@@ -35,6 +35,8 @@ pub const DEFAULT_RELAY_BURST_BYTES: u64 = 8 << 20;
 pub const DEFAULT_DATA_DIR: &str = "confab-data";
 /// Default `--mailbox-ttl`: 7 days.
 pub const DEFAULT_MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default `--push-interval`.
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(30);
 /// Default `--mailbox-max-entry-bytes`: the protocol's largest sealed entry, 64 KiB.
 pub const DEFAULT_MAILBOX_MAX_ENTRY_BYTES: u64 = MAX_ENTRY_LEN as u64;
 /// Default `--mailbox-room-max-entries`.
@@ -238,6 +240,27 @@ pub struct Config {
     #[arg(long, env = "CONFAB_NATS_URL", value_name = "URL")]
     pub nats_url: Option<String>,
 
+    /// Send no Web Push: the welcome carries no push key and subscriptions are refused
+    /// `push-unavailable`.
+    #[arg(long, env = "CONFAB_NO_PUSH")]
+    pub no_push: bool,
+
+    /// Who runs this server, for push services (the VAPID `sub` claim), e.g.
+    /// `mailto:ops@example.org`; some services (Apple's) refuse pushes without it.
+    #[arg(long, env = "CONFAB_PUSH_CONTACT", value_name = "URI")]
+    pub push_contact: Option<String>,
+
+    /// At most one push per subscription in this long (a ms/s/m/h/d duration); deposits
+    /// within it are pushed once at its end.
+    #[arg(long, env = "CONFAB_PUSH_INTERVAL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub push_interval: Duration,
+
+    /// TEST ONLY: accept push endpoints over plain http and on loopback or private
+    /// addresses (without it only https endpoints on public addresses are called: an SSRF
+    /// guard). Never use in production.
+    #[arg(long, env = "CONFAB_DANGEROUSLY_ALLOW_ANY_PUSH_ENDPOINT")]
+    pub dangerously_allow_any_push_endpoint: bool,
+
     /// Log lines as human-readable text or as one JSON object per line (for collectors).
     /// `RUST_LOG` sets the level (default `info`).
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -302,6 +325,10 @@ impl Default for Config {
             relay_burst_bytes: DEFAULT_RELAY_BURST_BYTES,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             mailbox_ttl: DEFAULT_MAILBOX_TTL,
+            no_push: false,
+            push_contact: None,
+            push_interval: DEFAULT_PUSH_INTERVAL,
+            dangerously_allow_any_push_endpoint: false,
             mailbox_max_entry_bytes: DEFAULT_MAILBOX_MAX_ENTRY_BYTES,
             mailbox_room_max_entries: DEFAULT_MAILBOX_ROOM_MAX_ENTRIES,
             mailbox_room_max_bytes: DEFAULT_MAILBOX_ROOM_MAX_BYTES,
@@ -351,6 +378,10 @@ impl fmt::Debug for Config {
             mailbox_puts_per_connection,
             mailbox_page_entries,
             mailbox_page_bytes,
+            no_push,
+            push_contact,
+            push_interval,
+            dangerously_allow_any_push_endpoint,
             nats_url,
             log_format,
             dangerously_record_relay,
@@ -388,6 +419,13 @@ impl fmt::Debug for Config {
             .field("mailbox_puts_per_connection", mailbox_puts_per_connection)
             .field("mailbox_page_entries", mailbox_page_entries)
             .field("mailbox_page_bytes", mailbox_page_bytes)
+            .field("no_push", no_push)
+            .field("push_contact", push_contact)
+            .field("push_interval", push_interval)
+            .field(
+                "dangerously_allow_any_push_endpoint",
+                dangerously_allow_any_push_endpoint,
+            )
             // The URL may carry credentials (nats://user:pass@host).
             .field("nats_url", &nats_url.as_ref().map(|_| "(set)"))
             .field("log_format", log_format)

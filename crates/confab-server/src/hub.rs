@@ -29,6 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::cluster::{NodeId, Outgoing, Presence};
 use crate::inbox::{Class, Ended, Inbox, QueueBudget, Refused};
+use crate::push::Push;
 
 /// The shared registry.
 pub(crate) struct Hub {
@@ -39,6 +40,8 @@ pub(crate) struct Hub {
     budget: Arc<QueueBudget>,
     /// To the cluster task, if there is one.
     cluster: Option<mpsc::Sender<Outgoing>>,
+    /// Web Push, told of every stored deposit.
+    push: Option<Arc<Push>>,
 }
 
 /// Where a message for a peer goes.
@@ -116,6 +119,7 @@ impl Hub {
         room_capacity: usize,
         budget: Arc<QueueBudget>,
         cluster: Option<mpsc::Sender<Outgoing>>,
+        push: Option<Arc<Push>>,
     ) -> Hub {
         Hub {
             inner: Mutex::new(Inner::default()),
@@ -123,6 +127,7 @@ impl Hub {
             room_capacity,
             budget,
             cluster,
+            push,
         }
     }
 
@@ -367,14 +372,18 @@ impl Hub {
 
     /// A deposit into `room`'s mailbox was stored under `seq`: tells every local member of
     /// the room but `depositor` (`mailbox-new`), so that a member with no link to whoever
-    /// deposited fetches it now rather than at its next join. The notice carries only what
-    /// the server knows anyway.
+    /// deposited fetches it now rather than at its next join, and has the room's push
+    /// subscriptions here pushed (but `depositor`'s). The notice carries only what the
+    /// server knows anyway.
     pub(crate) fn mailbox_deposited(
         &self,
         room: RoomId,
         seq: MailboxSeq,
         depositor: Option<PeerId>,
     ) {
+        if let Some(push) = &self.push {
+            push.notify(room, depositor);
+        }
         let Some(note) = encode(&MailboxReply::MailboxNew { room, seq }) else {
             return;
         };
@@ -695,7 +704,13 @@ mod tests {
     }
 
     fn hub() -> Arc<Hub> {
-        Arc::new(Hub::new(2, 3, budget(4, usize::MAX, usize::MAX), None))
+        Arc::new(Hub::new(
+            2,
+            3,
+            budget(4, usize::MAX, usize::MAX),
+            None,
+            None,
+        ))
     }
 
     fn budget(max_messages: usize, max_bytes: usize, max_total: usize) -> Arc<QueueBudget> {
@@ -867,7 +882,13 @@ mod tests {
 
     #[test]
     fn a_remote_member_is_announced_as_earlier_or_newcomer_by_its_presence() {
-        let hub = Arc::new(Hub::new(2, 4, budget(4, usize::MAX, usize::MAX), None));
+        let hub = Arc::new(Hub::new(
+            2,
+            4,
+            budget(4, usize::MAX, usize::MAX),
+            None,
+            None,
+        ));
         let mut a = hub.register();
         hub.join(a.peer(), room(1)).unwrap();
         let ours = hub.local_members(room(1))[0];
@@ -940,6 +961,7 @@ mod tests {
                 3,
                 budget_with(4, usize::MAX, usize::MAX, stall),
                 None,
+                None,
             ));
             let (a, b) = (hub.register(), hub.register());
             hub.join(a.peer(), room(1)).unwrap();
@@ -987,7 +1009,13 @@ mod tests {
             // 8 KiB per connection (6 KiB for forwarded), 6 KiB in all; each message
             // costs 1 KiB.
             let payload = 1024 - 64;
-            let hub = Arc::new(Hub::new(2, 4, budget_with(100, 8192, 6144, stall), None));
+            let hub = Arc::new(Hub::new(
+                2,
+                4,
+                budget_with(100, 8192, 6144, stall),
+                None,
+                None,
+            ));
             let (a, b, c) = (hub.register(), hub.register(), hub.register());
             for member in [&a, &b, &c] {
                 hub.join(member.peer(), room(1)).unwrap();

@@ -14,6 +14,9 @@
 //!                    error; mailbox-stored, mailbox-entries, and mailbox-new (not an
 //!                    answer: another connection deposited into a room we joined);
 //!                    answers in request order (see confab_core::signal, "Order")
+//!   client → server  push-subscribe, push-unsubscribe (src/push/: Web Push with no
+//!                    content when someone else deposits; welcome's push_key is the
+//!                    server's VAPID key, absent with --no-push)
 //! GET /healthz  200 "ok"
 //! GET /metrics  Prometheus text format: connections, rooms, relayed bytes, rejected
 //!               frames by reason, the mailbox (no room ids, peer ids or addresses)
@@ -41,6 +44,7 @@ mod limits;
 mod mailbox;
 mod metrics;
 mod per_ip;
+mod push;
 mod record;
 mod socket;
 mod web;
@@ -70,10 +74,10 @@ pub use config::{
     DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
     DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MEMORY_BUDGET,
-    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_QUEUE_BYTES_PER_CONNECTION, DEFAULT_QUEUE_STALL,
-    DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError,
-    IceServerError, LogFormat, MIN_MEMORY_BUDGET, MIN_RELAY_BURST_BYTES, parse_duration,
-    parse_ice_server,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_PUSH_INTERVAL, DEFAULT_QUEUE_BYTES_PER_CONNECTION,
+    DEFAULT_QUEUE_STALL, DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC,
+    DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat, MIN_MEMORY_BUDGET,
+    MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
@@ -84,6 +88,7 @@ use crate::limits::{MemoryBudget, OUTBOUND_QUEUE_LEN, SHUTDOWN_GRACE};
 use crate::mailbox::{Mailbox, StoreLimits};
 use crate::metrics::Metrics;
 use crate::per_ip::PerIp;
+use crate::push::{Push, PushConfig};
 use crate::record::RelayRecorder;
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, closes every
@@ -158,11 +163,23 @@ pub async fn run(
         budget.queues,
         config.queue_stall,
     ));
+    let push = Arc::new(Push::start(
+        PushConfig {
+            enabled: !config.no_push,
+            contact: config.push_contact.clone(),
+            interval: config.push_interval,
+            allow_any_endpoint: config.dangerously_allow_any_push_endpoint,
+        },
+        &config.data_dir,
+        Arc::clone(&mailbox),
+        stop.clone(),
+    ));
     let hub = Arc::new(Hub::new(
         config.max_rooms_per_connection.get(),
         config.room_capacity.get(),
         queue_budget,
         config.nats_url.is_some().then(|| cluster_sender.clone()),
+        Some(Arc::clone(&push)),
     ));
     let (cluster, cluster_task) = match &config.nats_url {
         Some(url) => {
@@ -189,6 +206,7 @@ pub async fn run(
         relay_burst_bytes: config.relay_burst_bytes,
         recorder,
         mailbox: Arc::clone(&mailbox),
+        push,
         mailbox_max_entry_bytes: usize::try_from(config.mailbox_max_entry_bytes)
             .unwrap_or(usize::MAX),
         mailbox_puts_per_minute: config.mailbox_puts_per_minute,
@@ -271,6 +289,8 @@ pub(crate) struct Shared {
     relay_burst_bytes: u64,
     recorder: Option<RelayRecorder>,
     mailbox: Arc<Mailbox>,
+    /// Web Push (off with `--no-push`).
+    push: Arc<Push>,
     mailbox_max_entry_bytes: usize,
     mailbox_puts_per_minute: NonZeroU32,
     mailbox_puts_per_connection: u64,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use confab_core::signal::ErrorCode;
 
+use crate::push::PushCounts;
+
 /// Counters since start, shared by every connection task.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -462,6 +464,52 @@ impl Rejection {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The Web Push series (`push/`), appended to [`Metrics::render`]'s.
+pub(crate) fn render_push(out: &mut String, push: PushCounts) {
+    gauge(
+        out,
+        "confab_push_enabled",
+        "1 if this server sends Web Push (not --no-push, and its VAPID key loaded).",
+        u64::from(push.enabled),
+    );
+    gauge(
+        out,
+        "confab_push_subscriptions",
+        "Push subscriptions kept.",
+        push.subscriptions,
+    );
+    counter(
+        out,
+        "confab_pushes_sent_total",
+        "Pushes a push service accepted.",
+        push.sent,
+    );
+    counter(
+        out,
+        "confab_pushes_failed_total",
+        "Pushes refused by a push service or not delivered to it.",
+        push.failed,
+    );
+    counter(
+        out,
+        "confab_push_subscriptions_gone_total",
+        "Subscriptions forgotten because their push service answered 404 or 410.",
+        push.gone,
+    );
+    counter(
+        out,
+        "confab_pushes_coalesced_total",
+        "Deposits not pushed at once because their subscription was pushed within --push-interval.",
+        push.coalesced,
+    );
+    counter(
+        out,
+        "confab_push_notices_dropped_total",
+        "Deposits not pushed because the push queue was full.",
+        push.notices_dropped,
+    );
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {

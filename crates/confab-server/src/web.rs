@@ -84,7 +84,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         .as_ref()
         .map(Cluster::counts)
         .unwrap_or_default();
-    let text = shared.metrics.render(gauges, shared.mailbox.counts(), nats);
+    let mut text = shared.metrics.render(gauges, shared.mailbox.counts(), nats);
+    crate::metrics::render_push(&mut text, shared.push.counts());
     (
         [(
             header::CONTENT_TYPE,

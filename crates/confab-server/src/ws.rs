@@ -35,6 +35,7 @@ use crate::limits::{
 };
 use crate::mailbox::{Answer, MailboxError, PutError};
 use crate::per_ip::{IpPermit, client_ip};
+use crate::push::PushError;
 use crate::socket::{self, Message, Socket, Upgrade};
 
 /// `GET /ws`: upgrades and hands the socket to [`serve`]. Browsers always send `Origin`;
@@ -322,6 +323,7 @@ impl Connection {
             relay_bytes_per_sec: self.shared.relay_bytes_per_sec.get(),
             relay_burst_bytes: self.shared.relay_burst_bytes,
             mailbox_puts_per_minute: self.shared.mailbox_puts_per_minute.get(),
+            push_key: self.shared.push.public_key(),
         };
         self.send_server(&welcome).await
     }
@@ -450,7 +452,46 @@ impl Connection {
             ClientMessage::MailboxAck { room, up_to, proof } => {
                 self.mailbox_ack(room, up_to, proof).await
             }
+            ClientMessage::PushSubscribe {
+                room,
+                subscription,
+                key,
+                proof,
+            } => {
+                let subscribed = self
+                    .shared
+                    .push
+                    .subscribe(room, subscription, key, proof, peer, self.ip_permit.tag())
+                    .await;
+                self.push_answer(subscribed).await
+            }
+            ClientMessage::PushUnsubscribe {
+                room,
+                endpoint,
+                key,
+                proof,
+            } => {
+                let unsubscribed = self
+                    .shared
+                    .push
+                    .unsubscribe(room, endpoint, key, proof, peer)
+                    .await;
+                self.push_answer(unsubscribed).await
+            }
         }
+    }
+
+    /// Nothing for a push request that succeeded; an `error` in its place otherwise.
+    async fn push_answer(&mut self, result: Result<(), PushError>) -> Result<(), End> {
+        let code = match &result {
+            Ok(()) => return Ok(()),
+            Err(PushError::Unavailable) => ErrorCode::PushUnavailable,
+            Err(PushError::Denied) => ErrorCode::MailboxDenied,
+            Err(PushError::Endpoint(_)) => ErrorCode::BadRequest,
+            Err(PushError::TooMany) => ErrorCode::RateLimited,
+        };
+        let message = result.err().map(|err| err.to_string()).unwrap_or_default();
+        self.send_error(code, message).await
     }
 
     /// Checks size, allowances and proof, then hands the deposit to the store and goes

@@ -355,7 +355,8 @@ fn answers_deposit(code: ErrorCode) -> bool {
         | ErrorCode::RoomFull
         | ErrorCode::UnknownPeer
         | ErrorCode::BadEnvelope
-        | ErrorCode::RelayCap => false,
+        | ErrorCode::RelayCap
+        | ErrorCode::PushUnavailable => false,
     }
 }
 
@@ -372,7 +373,8 @@ fn answers_fetch(code: ErrorCode) -> bool {
         | ErrorCode::RoomFull
         | ErrorCode::UnknownPeer
         | ErrorCode::BadEnvelope
-        | ErrorCode::RelayCap => false,
+        | ErrorCode::RelayCap
+        | ErrorCode::PushUnavailable => false,
     }
 }
 

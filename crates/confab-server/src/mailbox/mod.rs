@@ -340,6 +340,15 @@ impl Mailbox {
         Ok(())
     }
 
+    /// The deposit key bound to `room`'s mailbox: `None` if it holds no entries or the
+    /// store cannot be read.
+    pub(crate) async fn room_key(&self, room: RoomId) -> Option<DepositKey> {
+        self.blocking(move |store| store.room_key(&room))
+            .await
+            .and_then(Result::ok)
+            .flatten()
+    }
+
     /// Deletes expired entries now; in a cluster, only those expired by the time the log
     /// has reached (the latest deposit's), since applying the next deposit expires by its
     /// time too. Entries past their time are never served either way.

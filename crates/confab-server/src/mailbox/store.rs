@@ -543,6 +543,13 @@ impl Store {
         }
     }
 
+    /// The deposit key bound to `room`'s mailbox, if it holds entries.
+    pub(crate) fn room_key(&self, room: &RoomId) -> Result<Option<DepositKey>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let rooms = txn.open_table(ROOMS).map_err(db_error)?;
+        Ok(room_record(&rooms, room)?.map(|record| record.key))
+    }
+
     /// Deletes every entry older than the TTL at `now_ms`, and the records of rooms left
     /// empty. Returns how many entries went.
     pub(crate) fn expire(&self, now_ms: u64) -> Result<u64, StoreError> {

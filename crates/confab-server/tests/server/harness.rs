@@ -53,6 +53,8 @@ pub struct Client {
     pub relay_burst_bytes: u64,
     /// The mailbox deposits a minute the welcome stated.
     pub mailbox_puts_per_minute: u32,
+    /// The VAPID public key the welcome stated (none: no Web Push).
+    pub push_key: Option<String>,
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
@@ -192,6 +194,7 @@ impl Client {
             relay_bytes_per_sec: 0,
             relay_burst_bytes: 0,
             mailbox_puts_per_minute: 0,
+            push_key: None,
             socket,
         };
         match client.recv().await {
@@ -201,7 +204,9 @@ impl Client {
                 relay_bytes_per_sec,
                 relay_burst_bytes,
                 mailbox_puts_per_minute,
+                push_key,
             }) => {
+                client.push_key = push_key;
                 client.peer = peer;
                 client.ice_servers = ice_servers;
                 client.relay_bytes_per_sec = relay_bytes_per_sec;
