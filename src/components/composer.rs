@@ -31,7 +31,7 @@ pub fn Composer() -> impl IntoView {
     let hidden = {
         let drafts = drafts.clone();
         let on_hide = drafts.clone();
-        let listeners = [
+        [
             window_event_listener_untyped("pagehide", move |_| on_hide.flush()),
             window_event_listener_untyped("visibilitychange", move |_| {
                 let hidden = document().visibility_state() == web_sys::VisibilityState::Hidden;
@@ -39,8 +39,7 @@ pub fn Composer() -> impl IntoView {
                     drafts.flush();
                 }
             }),
-        ];
-        listeners
+        ]
     };
     on_cleanup(move || hidden.into_iter().for_each(|listener| listener.remove()));
     // Starting an edit puts the old text in the field, and a draft restored from the store
