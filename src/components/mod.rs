@@ -9,6 +9,7 @@ mod emoji;
 mod file;
 mod invite;
 mod members;
+mod menu;
 mod message;
 mod profile;
 mod pwa;
@@ -34,7 +35,9 @@ pub use unlock::{OtherTabScreen, UnlockScreen};
 pub use update::{AppBuild, BuildFingerprint, UpdateBanner};
 
 /// The whole page: the passphrase prompt or the other-tab notice before the profile is
-/// open, then header, sidebar (invite, members, you, this device), conversation, composer.
+/// open, then header, side panels (invite, members, rooms, contacts, you, this device),
+/// conversation, composer. On phones the conversation fills the screen and the panels
+/// are behind "Menu" (menu.rs).
 #[component]
 pub fn Shell() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -55,6 +58,7 @@ fn ChatLayout() -> impl IntoView {
     let state = expect_context::<AppState>();
     let drop_commands = crate::use_commands();
     let me = move || state.me.get();
+    let menu = menu::Menu::closed();
     let server = move || match state.server.get() {
         ServerStatus::Connecting => "Connecting to the server…",
         ServerStatus::Online => "Connected",
@@ -71,10 +75,11 @@ fn ChatLayout() -> impl IntoView {
             </p>
             <p class="server-status" role="status">{server}</p>
             <InstallButton />
+            <menu::MenuButton menu />
         </header>
         <UnreadTitle />
-        <main class="layout">
-            <aside class="sidebar">
+        <main class="layout" class:menu-open=move || menu.is_open()>
+            <menu::Panels menu>
                 <InvitePanel />
                 <MemberList />
                 <RoomsPanel />
@@ -82,7 +87,7 @@ fn ChatLayout() -> impl IntoView {
                 <ProfilePanel />
                 <NotificationsPanel />
                 <SecurityPanel />
-            </aside>
+            </menu::Panels>
             <section
                 class="chat"
                 aria-label="Conversation"

@@ -32,6 +32,9 @@ enum Engine {
     },
 }
 
+/// The user agent of the phone [`Browser::open_phone`] poses as (Chromium on Android).
+const PHONE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36";
+
 /// Firefox prefs for WebRTC in the test namespace (RECIPE.md, "Firefox"): fake media and no
 /// permission prompts, loopback and host candidates in the clear. Firefox also needs a
 /// non-127 address in the namespace (`in_netns` in xtask gives `lo` one).
@@ -56,6 +59,49 @@ impl Browser {
         chromedriver: &Chromedriver,
         env: &Env,
         name: &str,
+    ) -> anyhow::Result<Browser> {
+        Browser::open_chromium(chromedriver, env, name, None).await
+    }
+
+    /// Opens a new Chromium process that poses as a phone held upright: a 390×844 CSS px
+    /// screen at device scale 3, touch, a mobile user agent (chromedriver's
+    /// `mobileEmulation`). [`Browser::turn_phone`] turns it on its side.
+    pub async fn open_phone(
+        chromedriver: &Chromedriver,
+        env: &Env,
+        name: &str,
+    ) -> anyhow::Result<Browser> {
+        let emulation = serde_json::json!({
+            "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true, "mobile": true },
+            "userAgent": PHONE_USER_AGENT,
+        });
+        Browser::open_chromium(chromedriver, env, name, Some(emulation)).await
+    }
+
+    /// A phone's screen upright (390×844) or on its side (844×390), as the screen turns.
+    pub async fn turn_phone(&self, landscape: bool) -> anyhow::Result<()> {
+        let (width, height, angle, orientation) = if landscape {
+            (844, 390, 90, "landscapePrimary")
+        } else {
+            (390, 844, 0, "portraitPrimary")
+        };
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true,
+                "screenOrientation": { "type": orientation, "angle": angle },
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Chromium with the harness's flags, posing as a phone if `mobile_emulation` says how.
+    async fn open_chromium(
+        chromedriver: &Chromedriver,
+        env: &Env,
+        name: &str,
+        mobile_emulation: Option<serde_json::Value>,
     ) -> anyhow::Result<Browser> {
         let profile = env
             .out
@@ -93,6 +139,9 @@ impl Browser {
                 "download.prompt_for_download": false,
             }),
         )?;
+        if let Some(emulation) = mobile_emulation {
+            caps.add_experimental_option("mobileEmulation", emulation)?;
+        }
         caps.set("goog:loggingPrefs", serde_json::json!({ "browser": "ALL" }))?;
         let driver = WebDriver::new(&chromedriver.url, caps)
             .await
@@ -507,6 +556,15 @@ impl ChatPage<'_> {
         Ok(false)
     }
 
+    /// The accessible role and name of the element that has focus.
+    pub async fn focused(&self) -> anyhow::Result<(String, String)> {
+        let focused = self.browser.driver.active_element().await?;
+        Ok((
+            computed(&focused, "computedrole").await?,
+            computed(&focused, "computedlabel").await?,
+        ))
+    }
+
     /// The text of the status line named "Typing".
     pub async fn typing_line(&self) -> anyhow::Result<String> {
         Ok(self.by_role("status", "Typing").await?.text().await?)
@@ -526,15 +584,12 @@ impl ChatPage<'_> {
         let field = self.by_role("textbox", "Message").await?;
         field.send_keys(text).await?;
         field.send_keys(Key::Tab).await?;
-        let focused = self.browser.driver.active_element().await?;
-        let (role, name) = (
-            computed(&focused, "computedrole").await?,
-            computed(&focused, "computedlabel").await?,
-        );
+        let (role, name) = self.focused().await?;
         anyhow::ensure!(
             (role.as_str(), name.as_str()) == ("button", "Send"),
             "Tab moved focus to {role} {name:?}"
         );
+        let focused = self.browser.driver.active_element().await?;
         focused.send_keys(Key::Enter).await?;
         Ok(())
     }

@@ -1,0 +1,246 @@
+//! Confab on a phone (Chromium posing as one: 390×844, device scale 3, touch) beside a
+//! desktop. On the phone the conversation fills the screen and the panels are behind
+//! "Menu"; focus moves into them and back. On the start page, with the menu open, in a
+//! room, while a call rings, with a file offered and on its side (844×390): nothing
+//! scrolls sideways, every control is reachable with Tab and at least 44 px each way.
+//! Screenshots of each go to target/e2e/phone-*.png.
+
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, exchange};
+use thirtyfour::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_chats_with_a_desktop_and_everything_fits() -> anyhow::Result<()> {
+    let env = Env::from_env()?;
+    let server = Server::start(&env, false).await?;
+    let chromedriver = Chromedriver::start(&env).await?;
+    let alice = Browser::open_phone(&chromedriver, &env, "phone").await?;
+    let bob = Browser::open(&chromedriver, &env, "desktop").await?;
+    let pair = Pair {
+        env,
+        server,
+        chromedriver,
+        alice,
+        bob,
+    };
+    let outcome = scenario(&pair).await;
+    pair.finish("phone-end", outcome).await
+}
+
+async fn scenario(pair: &Pair) -> anyhow::Result<()> {
+    let (phone, env) = (&pair.alice, &pair.env);
+    let a = phone.open_chat(&format!("{}/", pair.server.url)).await?;
+
+    // The start page: the conversation, the panels behind "Menu".
+    let menu = a.by_role("button", "Menu").await?;
+    anyhow::ensure!(menu.is_displayed().await?, "no Menu button on the phone");
+    anyhow::ensure!(
+        a.by_role("region", "Conversation")
+            .await?
+            .is_displayed()
+            .await?,
+        "the conversation is hidden on the start page"
+    );
+    anyhow::ensure!(
+        !panels_shown(phone).await?,
+        "the panels are shown beside the conversation on a phone"
+    );
+    everything_fits(&a, env, "the start page", Some("phone-start.png")).await?;
+
+    // The menu: focus moves in, everything fits, Escape leads back to "Menu".
+    a.click("button", "Menu").await?;
+    focused_is(&a, "button", "Close").await?;
+    anyhow::ensure!(panels_shown(phone).await?, "Menu did not open the panels");
+    let invite = a.invite_link().await?;
+    everything_fits(&a, env, "the menu", Some("phone-menu.png")).await?;
+    phone
+        .driver()
+        .action_chain()
+        .send_keys(Key::Escape)
+        .perform()
+        .await?;
+    focused_is(&a, "button", "Menu").await?;
+    anyhow::ensure!(!panels_shown(phone).await?, "Escape left the menu open");
+
+    // A room with the desktop: the usual exchange, Alice's second message by a tap on
+    // "Send" and her third by Tab to it.
+    let b = pair.bob.open_chat(&invite).await?;
+    b.wait_for_member("the phone online", |m| m.is_online())
+        .await?;
+    let send = a.by_role("button", "Send").await?;
+    anyhow::ensure!(send.is_displayed().await?, "no Send button on the phone");
+    exchange(&a, &b).await?;
+    everything_fits(&a, env, "a room", Some("phone-room.png")).await?;
+
+    // An incoming call.
+    let desktop_name = b.display_name().await?;
+    eventually("Video call enabled at the desktop", || async {
+        let button = b.by_role("button", "Video call").await?;
+        Ok(button.is_enabled().await?.then_some(()))
+    })
+    .await?;
+    b.click("button", "Video call").await?;
+    a.by_role("alertdialog", &format!("{desktop_name} is calling"))
+        .await?;
+    everything_fits(&a, env, "a ringing call", Some("phone-call.png")).await?;
+    a.click("button", "Decline").await?;
+
+    // A file offered to the phone.
+    let file = env.out.join("phone-notes.txt");
+    std::fs::write(&file, "notes for the phone\n".repeat(40))?;
+    b.attach_file(&file).await?;
+    a.by_role("group", "File phone-notes.txt").await?;
+    everything_fits(&a, env, "a file offered", Some("phone-file.png")).await?;
+
+    // On its side: still no sideways scrolling, and the message box and "Send" in view.
+    phone.turn_phone(true).await?;
+    eventually("the landscape viewport", || async {
+        let width = phone.driver().execute("return innerWidth;", vec![]).await?;
+        Ok((width.json().as_f64() == Some(844.0)).then_some(()))
+    })
+    .await?;
+    for (role, name) in [("textbox", "Message"), ("button", "Send")] {
+        let element = a.by_role(role, name).await?;
+        let rect = phone
+            .driver()
+            .execute(
+                "const r = arguments[0].getBoundingClientRect(); return r.bottom <= innerHeight && r.top >= 0 && r.right <= innerWidth;",
+                vec![element.to_json()?],
+            )
+            .await?;
+        anyhow::ensure!(
+            rect.json().as_bool() == Some(true),
+            "{role} {name:?} is out of view in landscape"
+        );
+    }
+    everything_fits(&a, env, "landscape", Some("phone-landscape.png")).await?;
+    a.click("button", "Menu").await?;
+    focused_is(&a, "button", "Close").await?;
+    everything_fits(
+        &a,
+        env,
+        "the menu in landscape",
+        Some("phone-menu-landscape.png"),
+    )
+    .await?;
+    a.click("button", "Close").await?;
+    focused_is(&a, "button", "Menu").await?;
+
+    phone.assert_no_console_errors().await?;
+    pair.bob.assert_no_console_errors().await
+}
+
+/// Whether the side panels (the invite among them) are shown.
+async fn panels_shown(phone: &Browser) -> anyhow::Result<bool> {
+    let shown = phone
+        .driver()
+        .execute(
+            "const p = document.getElementById('panels'); return !!p && p.getClientRects().length > 0;",
+            vec![],
+        )
+        .await?;
+    Ok(shown.json().as_bool() == Some(true))
+}
+
+/// Waits until the focused element has this role and name.
+async fn focused_is(page: &ChatPage<'_>, role: &str, name: &str) -> anyhow::Result<()> {
+    let want = (role.to_owned(), name.to_owned());
+    eventually(&format!("focus on {role} {name:?}"), || async {
+        Ok((page.focused().await? == want).then_some(()))
+    })
+    .await
+}
+
+/// Every control shown now, as `[description, width, height]` (and how many), and whether the page
+/// scrolls sideways (with what sticks out).
+const LAYOUT_SCRIPT: &str = r#"
+    const shown = el => {
+      const r = el.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+    };
+    const controls = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')]
+      .filter(el => !el.disabled && el.getAttribute('tabindex') !== '-1'
+        && !el.closest('[aria-hidden=true], [inert]') && shown(el));
+    const describe = el => `${el.tagName.toLowerCase()} ${JSON.stringify(el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40))}`;
+    const root = document.documentElement;
+    const wide = [...document.querySelectorAll('body *')]
+      .filter(el => shown(el) && el.getBoundingClientRect().right > root.clientWidth + 0.5)
+      .slice(0, 10).map(describe);
+    window.__confabControls = controls;
+    return {
+      scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide, count: controls.length,
+      // A link in a message's text is inline, like one in a sentence: exempt from size.
+      controls: controls.filter(el => !el.closest('.message .text'))
+        .map(el => { const r = el.getBoundingClientRect(); return [describe(el), r.width, r.height]; }),
+    };
+"#;
+
+/// Saves `screenshot` (if named) as shown, then checks: no sideways scrolling; every
+/// control shown is at least 44×44 px and gets focus with Tab (pressed until focus has been
+/// round the page).
+async fn everything_fits(
+    page: &ChatPage<'_>,
+    env: &Env,
+    what: &str,
+    screenshot: Option<&str>,
+) -> anyhow::Result<()> {
+    let browser = page.browser();
+    if let Some(file) = screenshot {
+        browser.screenshot(env, file).await?;
+    }
+    let driver = browser.driver();
+    let layout = driver.execute(LAYOUT_SCRIPT, vec![]).await?;
+    let layout = layout.json();
+    let (scroll_width, client_width) = (
+        layout["scrollWidth"].as_f64().unwrap_or(f64::MAX),
+        layout["clientWidth"].as_f64().unwrap_or(0.0),
+    );
+    anyhow::ensure!(
+        scroll_width <= client_width,
+        "{what}: scrolls sideways ({scroll_width} > {client_width}); sticking out: {}",
+        layout["wide"]
+    );
+    let controls = layout["controls"].as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(!controls.is_empty(), "{what}: no controls found");
+    let small: Vec<_> = controls
+        .iter()
+        .filter(|c| c[1].as_f64().unwrap_or(0.0) < 44.0 || c[2].as_f64().unwrap_or(0.0) < 44.0)
+        .collect();
+    anyhow::ensure!(
+        small.is_empty(),
+        "{what}: touch targets under 44 px: {small:?}"
+    );
+
+    // From the first control, Tab round the page noting what gets focus (a scrolling box
+    // may take a stop too, hence the margin); then ask which control never did.
+    driver
+        .execute(
+            "window.__confabFocused = new Set();
+             window.__confabNote = e => window.__confabFocused.add(e.target);
+             document.addEventListener('focusin', window.__confabNote);
+             window.__confabControls[0].focus();",
+            vec![],
+        )
+        .await?;
+    let n_controls = layout["count"].as_u64().unwrap_or(0);
+    for _ in 0..n_controls + 10 {
+        driver.action_chain().send_keys(Key::Tab).perform().await?;
+    }
+    // Back as it was for the next look: nothing focused, the newest message in view.
+    let missed = driver
+        .execute(
+            "document.removeEventListener('focusin', window.__confabNote);
+             document.activeElement && document.activeElement.blur();
+             const list = document.querySelector('ul.messages');
+             if (list) list.scrollTop = list.scrollHeight;
+             return window.__confabControls.filter(el => !window.__confabFocused.has(el))
+               .map(el => `${el.tagName.toLowerCase()} ${el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40)}`);",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        missed.json().as_array().is_some_and(Vec::is_empty),
+        "{what}: not reachable with Tab: {}",
+        missed.json()
+    );
+    Ok(())
+}
