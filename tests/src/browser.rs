@@ -578,20 +578,43 @@ impl ChatPage<'_> {
         Ok(())
     }
 
-    /// Keyboard only: types `text`, presses Tab (focus must land on the button named
-    /// "Send"), then Enter.
+    /// Keyboard only: types `text`, presses Tab until focus lands on the button named
+    /// "Send" (past the composer's other buttons, such as "Emoji"; it must get there
+    /// within the composer), then Enter.
     pub async fn send_with_keyboard_via_button(&self, text: &str) -> anyhow::Result<()> {
         let field = self.by_role("textbox", "Message").await?;
         field.send_keys(text).await?;
-        field.send_keys(Key::Tab).await?;
-        let (role, name) = self.focused().await?;
-        anyhow::ensure!(
-            (role.as_str(), name.as_str()) == ("button", "Send"),
-            "Tab moved focus to {role} {name:?}"
-        );
-        let focused = self.browser.driver.active_element().await?;
-        focused.send_keys(Key::Enter).await?;
-        Ok(())
+        let mut passed = Vec::new();
+        loop {
+            self.browser
+                .driver
+                .action_chain()
+                .send_keys(Key::Tab)
+                .perform()
+                .await?;
+            let focused = self.browser.driver.active_element().await?;
+            let (role, name) = self.focused().await?;
+            if (role.as_str(), name.as_str()) == ("button", "Send") {
+                focused.send_keys(Key::Enter).await?;
+                return Ok(());
+            }
+            passed.push(format!("{role} {name:?}"));
+            let in_composer = self
+                .browser
+                .driver
+                .execute(
+                    "return !!arguments[0].closest('form.composer');",
+                    vec![focused.to_json()?],
+                )
+                .await?
+                .json()
+                .as_bool()
+                == Some(true);
+            anyhow::ensure!(
+                in_composer && passed.len() < 5,
+                "Tab left the composer before \"Send\": {passed:?}"
+            );
+        }
     }
 
     /// The body of every message in the list named "Messages", in order.
