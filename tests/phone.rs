@@ -1,9 +1,10 @@
 //! Confab on a phone (Chromium posing as one: 390×844, device scale 3, touch) beside a
 //! desktop. On the phone the conversation fills the screen and the panels are behind
-//! "Menu"; focus moves into them and back. On the start page, with the menu open, in a
+//! "Menu" (tapped with a finger); focus moves into them and back. On the start page, with the menu open, in a
 //! room, while a call rings, with a file offered and on its side (844×390): nothing
 //! scrolls sideways, every control is reachable with Tab and at least 44 px each way.
-//! Screenshots of each go to target/e2e/phone-*.png.
+//! As a tablet (820×1180) the panels sit beside the conversation again. Screenshots of
+//! each go to target/e2e/phone-*.png.
 
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, exchange};
 use thirtyfour::prelude::*;
@@ -46,8 +47,9 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     );
     everything_fits(&a, env, "the start page", Some("phone-start.png")).await?;
 
-    // The menu: focus moves in, everything fits, Escape leads back to "Menu".
-    a.click("button", "Menu").await?;
+    // The menu (tapped with a finger): focus moves in, everything fits, Escape leads
+    // back to "Menu".
+    a.tap("button", "Menu").await?;
     focused_is(&a, "button", "Close").await?;
     anyhow::ensure!(panels_shown(phone).await?, "Menu did not open the panels");
     let invite = a.invite_link().await?;
@@ -69,6 +71,15 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let send = a.by_role("button", "Send").await?;
     anyhow::ensure!(send.is_displayed().await?, "no Send button on the phone");
     exchange(&a, &b).await?;
+    a.type_draft("and one by a tap").await?;
+    a.tap("button", "Send").await?;
+    eventually("the tapped message at the desktop", || async {
+        Ok(
+            (b.messages().await?.last().map(String::as_str) == Some("and one by a tap"))
+                .then_some(()),
+        )
+    })
+    .await?;
     everything_fits(&a, env, "a room", Some("phone-room.png")).await?;
 
     // An incoming call.
@@ -82,7 +93,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     a.by_role("alertdialog", &format!("{desktop_name} is calling"))
         .await?;
     everything_fits(&a, env, "a ringing call", Some("phone-call.png")).await?;
-    a.click("button", "Decline").await?;
+    a.tap("button", "Decline").await?;
 
     // A file offered to the phone.
     let file = env.out.join("phone-notes.txt");
@@ -113,7 +124,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         );
     }
     everything_fits(&a, env, "landscape", Some("phone-landscape.png")).await?;
-    a.click("button", "Menu").await?;
+    a.tap("button", "Menu").await?;
     focused_is(&a, "button", "Close").await?;
     everything_fits(
         &a,
@@ -122,8 +133,36 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Some("phone-menu-landscape.png"),
     )
     .await?;
-    a.click("button", "Close").await?;
+    a.tap("button", "Close").await?;
     focused_is(&a, "button", "Menu").await?;
+
+    // A tablet (820×1180): the panels beside the conversation, no "Menu".
+    phone.set_screen(820, 1180, 2.0).await?;
+    eventually("the tablet viewport", || async {
+        let width = phone.driver().execute("return innerWidth;", vec![]).await?;
+        Ok((width.json().as_f64() == Some(820.0)).then_some(()))
+    })
+    .await?;
+    anyhow::ensure!(
+        panels_shown(phone).await?,
+        "no panels beside the conversation on a tablet"
+    );
+    anyhow::ensure!(
+        !a.has_role("button", "Menu").await?,
+        "Menu shown on a tablet"
+    );
+    let fits = phone
+        .driver()
+        .execute(
+            "const root = document.documentElement; return root.scrollWidth <= root.clientWidth;",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        fits.json().as_bool() == Some(true),
+        "the tablet scrolls sideways"
+    );
+    phone.screenshot(env, "phone-tablet.png").await?;
 
     phone.assert_no_console_errors().await?;
     pair.bob.assert_no_console_errors().await

@@ -80,15 +80,25 @@ impl Browser {
 
     /// A phone's screen upright (390×844) or on its side (844×390), as the screen turns.
     pub async fn turn_phone(&self, landscape: bool) -> anyhow::Result<()> {
-        let (width, height, angle, orientation) = if landscape {
-            (844, 390, 90, "landscapePrimary")
+        if landscape {
+            self.set_screen(844, 390, 3.0).await
         } else {
-            (390, 844, 0, "portraitPrimary")
+            self.set_screen(390, 844, 3.0).await
+        }
+    }
+
+    /// A touch screen of `width`×`height` CSS px at device scale `scale` (a phone or a
+    /// tablet), over DevTools.
+    pub async fn set_screen(&self, width: u32, height: u32, scale: f64) -> anyhow::Result<()> {
+        let (angle, orientation) = if width > height {
+            (90, "landscapePrimary")
+        } else {
+            (0, "portraitPrimary")
         };
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
             serde_json::json!({
-                "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true,
+                "width": width, "height": height, "deviceScaleFactor": scale, "mobile": true,
                 "screenOrientation": { "type": orientation, "angle": angle },
             }),
         )
@@ -537,6 +547,45 @@ impl ChatPage<'_> {
             Ok(element.click().await.ok())
         })
         .await
+    }
+
+    /// Taps the element with this role and name with a finger (touch events at its
+    /// centre, over DevTools, as a touch screen sends them), after scrolling it into view;
+    /// fails if something else is drawn on top of it there.
+    pub async fn tap(&self, role: &str, name: &str) -> anyhow::Result<()> {
+        let element = self.by_role(role, name).await?;
+        let centre = self
+            .browser
+            .driver
+            .execute(
+                "const el = arguments[0];
+                 el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+                 const r = el.getBoundingClientRect();
+                 const x = r.left + r.width / 2, y = r.top + r.height / 2;
+                 const hit = document.elementFromPoint(x, y);
+                 return { x, y, on_top: !!hit && (hit === el || el.contains(hit)) };",
+                vec![element.to_json()?],
+            )
+            .await?;
+        let centre = centre.json();
+        anyhow::ensure!(
+            centre["on_top"] == true,
+            "{role} {name:?} is covered where a finger would tap it"
+        );
+        let point = serde_json::json!([{ "x": centre["x"], "y": centre["y"] }]);
+        self.browser
+            .cdp(
+                "Input.dispatchTouchEvent",
+                serde_json::json!({ "type": "touchStart", "touchPoints": point }),
+            )
+            .await?;
+        self.browser
+            .cdp(
+                "Input.dispatchTouchEvent",
+                serde_json::json!({ "type": "touchEnd", "touchPoints": [] }),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Whether an element with this role and name is shown now (no waiting).
