@@ -928,6 +928,8 @@ impl Driver {
         match self.client.post(now, clock::wall(), content) {
             Ok(_) => {
                 self.state.notice.set(None);
+                // Something the user wrote is now saved on this device: ask to keep it.
+                crate::platform::files::ask_to_keep_storage();
                 return true;
             }
             // A lasting alert says what happened; a notice would be replaced.

@@ -5,7 +5,8 @@
 //! 1280×720 screen) and Bob's video of her switches to it; she mutes, and Bob sees it;
 //! then she hangs up. The SDP of all this travels inside the Noise session.
 
-use confab_e2e::{Browser, ChatPage, Pair, eventually};
+use confab_e2e::calls::{hears, playing, ring_and_answer, video_state, wait_enabled};
+use confab_e2e::{Browser, Pair, eventually};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,11 +53,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         "no frames: {at_alice:?} {at_bob:?}"
     );
     for (browser, label) in [(alice, &bob_name), (bob, &alice_name)] {
-        eventually(
-            &format!("sound from {label} at {}", browser.name),
-            || async { Ok((audio_level(browser, label).await? > 0.0).then_some(())) },
-        )
-        .await?;
+        hears(browser, label).await?;
     }
     // The timer runs.
     eventually("the call timer", || async {
@@ -97,10 +94,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         )
         .await?;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    eventually("sound from the new microphone at Bob", || async {
-        Ok((audio_level(bob, &alice_name).await? > 0.0).then_some(()))
-    })
-    .await?;
+    hears(bob, &alice_name).await?;
 
     // Mute shows at Bob; hanging up ends it for both.
     a.click("button", "Mute").await?;
@@ -154,11 +148,7 @@ async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
     // He sees and hears Alice; she hears him, and gets no video from him.
     playing(bob, &alice_name).await?;
     for (browser, label) in [(alice, &bob_name), (bob, &alice_name)] {
-        eventually(
-            &format!("sound from {label} at {}", browser.name),
-            || async { Ok((audio_level(browser, label).await? > 0.0).then_some(())) },
-        )
-        .await?;
+        hears(browser, label).await?;
     }
     anyhow::ensure!(
         video_state(alice, &bob_name).await?.0 == 0,
@@ -173,30 +163,12 @@ async fn blocked_devices(pair: &Pair) -> anyhow::Result<()> {
     block("video,audio").await?;
     ring_and_answer(&a, &b, "Call", &alice_name).await?;
     wait_note(bob, "they cannot hear you").await?;
-    eventually(&format!("sound from {alice_name} at Bob"), || async {
-        Ok((audio_level(bob, &alice_name).await? > 0.0).then_some(()))
-    })
-    .await?;
+    hears(bob, &alice_name).await?;
     bob.screenshot(&pair.env, "call-all-blocked-bob.png")
         .await?;
     b.click("button", "Hang up").await?;
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
-}
-
-/// `caller` rings with `button` ("Call" or "Video call"); the other page accepts.
-async fn ring_and_answer(
-    caller: &ChatPage<'_>,
-    callee: &ChatPage<'_>,
-    button: &str,
-    caller_name: &str,
-) -> anyhow::Result<()> {
-    wait_enabled(caller, button).await?;
-    caller.click("button", button).await?;
-    callee
-        .by_role("alertdialog", &format!("{caller_name} is calling"))
-        .await?;
-    callee.click("button", "Accept").await
 }
 
 /// Waits until the call's note (what the browser did not allow) contains `part`.
@@ -220,77 +192,6 @@ async fn text_of(browser: &Browser, selector: &str) -> anyhow::Result<String> {
         )
         .await?;
     Ok(ret.json().as_str().unwrap_or_default().to_owned())
-}
-
-async fn wait_enabled(page: &ChatPage<'_>, name: &str) -> anyhow::Result<()> {
-    eventually(&format!("{name} enabled"), || async {
-        let button = page.by_role("button", name).await?;
-        Ok(button.is_enabled().await?.then_some(()))
-    })
-    .await
-}
-
-/// (videoWidth, currentTime) of the `<video>` labelled `label`.
-async fn video_state(browser: &Browser, label: &str) -> anyhow::Result<(u64, f64)> {
-    let ret = browser
-        .driver()
-        .execute(
-            "const v = [...document.querySelectorAll('video')].find(v => v.getAttribute('aria-label') === arguments[0]);
-             return v ? [v.videoWidth, v.currentTime] : [0, 0];",
-            vec![json!(label)],
-        )
-        .await?;
-    let value = ret.json();
-    Ok((
-        value[0].as_u64().unwrap_or(0),
-        value[1].as_f64().unwrap_or(0.0),
-    ))
-}
-
-/// Waits until the video labelled `label` has frames and its time advances.
-async fn playing(browser: &Browser, label: &str) -> anyhow::Result<(u64, f64)> {
-    let first = eventually(
-        &format!("frames of {label} at {}", browser.name),
-        || async {
-            let (width, time) = video_state(browser, label).await?;
-            Ok((width > 0 && time > 0.0).then_some((width, time)))
-        },
-    )
-    .await?;
-    eventually(
-        &format!("{label}'s video advancing at {}", browser.name),
-        || async {
-            let (width, time) = video_state(browser, label).await?;
-            Ok((time > first.1 + 0.2).then_some((width, time)))
-        },
-    )
-    .await
-}
-
-/// The RMS level of the audio in the stream of the video labelled `label`, measured for
-/// half a second by an analyser the test attaches.
-async fn audio_level(browser: &Browser, label: &str) -> anyhow::Result<f64> {
-    let ret = browser
-        .driver()
-        .execute_async(
-            "const [label, done] = arguments;
-             const v = [...document.querySelectorAll('video')].find(v => v.getAttribute('aria-label') === label);
-             if (!v || !v.srcObject || v.srcObject.getAudioTracks().length === 0) { done(-1); return; }
-             const ctx = new AudioContext();
-             const analyser = ctx.createAnalyser();
-             ctx.createMediaStreamSource(v.srcObject).connect(analyser);
-             const data = new Float32Array(analyser.fftSize);
-             let peak = 0;
-             const timer = setInterval(() => {
-               analyser.getFloatTimeDomainData(data);
-               let sum = 0; for (const x of data) sum += x * x;
-               peak = Math.max(peak, Math.sqrt(sum / data.length));
-             }, 50);
-             setTimeout(() => { clearInterval(timer); ctx.close(); done(peak); }, 1500);",
-            vec![json!(label)],
-        )
-        .await?;
-    Ok(ret.json().as_f64().unwrap_or(-1.0))
 }
 
 /// Three people in one room call (a mesh): Alice calls, Bob and Carol accept, and each
@@ -340,11 +241,7 @@ async fn room_call(pair: &Pair, carol: &Browser) -> anyhow::Result<()> {
     for (me, browser) in browsers.iter().enumerate() {
         for (other, name) in names.iter().enumerate() {
             if other != me {
-                eventually(
-                    &format!("sound from {name} at {}", browser.name),
-                    || async { Ok((audio_level(browser, name).await? > 0.0).then_some(())) },
-                )
-                .await?;
+                hears(browser, name).await?;
             }
         }
     }

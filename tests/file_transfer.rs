@@ -6,11 +6,10 @@
 //! the *sender* reloads mid-transfer, the download resumes from the encrypted copy her
 //! page kept.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use confab_core::transfer::FileDigest;
+use confab_e2e::files::{random_file, save_and_compare, wait_progress, wait_received};
 use confab_e2e::{ChatPage, Pair, eventually};
 
 const SIZE: usize = 50 << 20;
@@ -21,26 +20,6 @@ async fn a_large_file_arrives_whole_after_a_reload_mid_way() -> anyhow::Result<(
     let pair = Pair::start(false).await?;
     let outcome = scenario(&pair).await;
     pair.finish("file-transfer", outcome).await
-}
-
-fn random_file(path: &Path, len: usize) -> anyhow::Result<[u8; 32]> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut bytes = vec![0u8; len];
-    for chunk in bytes.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let word = x.to_le_bytes();
-        chunk.copy_from_slice(&word[..chunk.len()]);
-    }
-    std::fs::write(path, &bytes)?;
-    Ok(blake3(&bytes))
-}
-
-fn blake3(bytes: &[u8]) -> [u8; 32] {
-    let mut digest = FileDigest::new();
-    digest.update(bytes);
-    digest.finish()
 }
 
 async fn scenario(pair: &Pair) -> anyhow::Result<()> {
@@ -95,28 +74,6 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     }
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
-}
-
-/// Waits until the progress bar `label` shows at least `percent`; returns what it shows.
-async fn wait_progress(
-    page: &confab_e2e::ChatPage<'_>,
-    label: &str,
-    percent: u64,
-    within: Duration,
-) -> anyhow::Result<u64> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(shown) = page.progress(label).await?
-            && shown >= percent
-        {
-            return Ok(shown);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{label} never reached {percent}%"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,39 +155,4 @@ async fn open_on_relay(pair: &Pair) -> anyhow::Result<(ChatPage<'_>, ChatPage<'_
         "{bob_at_alice:?}"
     );
     Ok((a, b))
-}
-
-/// Waits until `name` is received whole ("Save <name>" is offered).
-async fn wait_received(page: &ChatPage<'_>, name: &str, within: Duration) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + within;
-    while !page.has_role("button", &format!("Save {name}")).await? {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{name} did not arrive (progress {:?})",
-            page.progress(&format!("Receiving {name}")).await?
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
-}
-
-/// Clicks "Save <name>" and checks the downloaded file: `len` bytes hashing to `hash`.
-async fn save_and_compare(
-    page: &ChatPage<'_>,
-    name: &str,
-    len: usize,
-    hash: [u8; 32],
-) -> anyhow::Result<()> {
-    page.click("button", &format!("Save {name}")).await?;
-    let saved = page.browser().downloads().join(name);
-    let bytes = eventually("the saved file", || {
-        let saved = saved.clone();
-        async move { Ok(std::fs::read(&saved).ok().filter(|b| b.len() == len)) }
-    })
-    .await?;
-    anyhow::ensure!(
-        blake3(&bytes) == hash,
-        "the saved {name} differs from the sent one"
-    );
-    Ok(())
 }

@@ -10,12 +10,12 @@
 //! shell: a new build the server offers runs only after "Update", the Security panel shows
 //! the running build's fingerprint, and the boot script and wasm carry their integrity.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256, Sha384};
-
+use confab_e2e::shell::{
+    check_integrity, check_shell_cached, fingerprint, is_controlled, next_build, open_offline,
+    reconnect, run_async, wait_worker_active,
+};
 use confab_e2e::{
     Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room, secret_of,
 };
@@ -54,99 +54,24 @@ async fn scenario(env: &Env, alice: &Browser) -> anyhow::Result<()> {
 
     // The worker installs (precaching the shell) and activates; after a reload it
     // controls the page.
-    let state = eventually("the service worker to be active", || async {
-        let state = run_async(
-            alice,
-            "navigator.serviceWorker.ready.then(r => done(r.active ? r.active.state : null))",
-        )
-        .await?;
-        Ok((state == "activated").then_some(state))
-    })
-    .await?;
+    let state = wait_worker_active(alice).await?;
     println!("service worker: {state}");
     alice.driver().refresh().await?;
     let a = alice.open_page_current().await?;
     a.wait_for_messages(&MESSAGES).await?;
-    let controlled = alice
-        .driver()
-        .execute("return !!navigator.serviceWorker.controller;", Vec::new())
-        .await?;
     anyhow::ensure!(
-        controlled.json() == &serde_json::json!(true),
+        is_controlled(alice).await?,
         "the page is not controlled by the service worker after a reload"
     );
     // Installable (and controlled by the worker), so Chromium offers to install the app
     // and the header shows the offer.
     a.by_role("button", "Install Confab").await?;
-    let cached = run_async(
-        alice,
-        "caches.keys().then(async names => {
-           const name = names.find(n => n.startsWith('confab-shell-'));
-           if (!name) return done([]);
-           const requests = await (await caches.open(name)).keys();
-           done(requests.map(r => new URL(r.url).pathname));
-         })",
-    )
-    .await?;
-    let cached: Vec<String> = serde_json::from_value(cached)?;
+    let cached = check_shell_cached(alice).await?;
     println!("precached: {cached:?}");
-    for wanted in ["/index.html", "/file-worker.js", "/manifest.webmanifest"] {
-        anyhow::ensure!(
-            cached.iter().any(|path| path == wanted),
-            "{wanted} not precached: {cached:?}"
-        );
-    }
-    for (prefix, suffix) in [
-        ("/boot-", ".js"),
-        ("/confab-", ".js"),
-        ("/confab-", "_bg.wasm"),
-        ("/main-", ".css"),
-        ("/icons/", ".png"),
-    ] {
-        anyhow::ensure!(
-            cached
-                .iter()
-                .any(|path| path.starts_with(prefix) && path.ends_with(suffix)),
-            "no {prefix}*{suffix} precached: {cached:?}"
-        );
-    }
-    anyhow::ensure!(
-        !cached.iter().any(|path| path == "/sw.js" || path == "/ws"),
-        "{cached:?}"
-    );
     alice.assert_no_console_errors().await?;
 
     // The server stops. The app opens anyway, from the worker, with its history.
-    server.kill().await?;
-    alice.driver().refresh().await?;
-    let a = alice.open_page_current().await?;
-    a.by_role("textbox", "Message").await?;
-    a.wait_for_messages(&MESSAGES).await?;
-    anyhow::ensure!(
-        a.invite_link().await? == invite,
-        "offline, the app opened another room"
-    );
-    eventually("the page to say the server is unreachable", || async {
-        Ok(a.server_status()
-            .await?
-            .contains("unreachable")
-            .then_some(()))
-    })
-    .await?;
-    let from_worker = alice
-        .driver()
-        .execute(
-            "const nav = performance.getEntriesByType('navigation')[0];
-             return { controlled: !!navigator.serviceWorker.controller, workerStart: nav ? nav.workerStart : 0 };",
-            Vec::new(),
-        )
-        .await?;
-    let from_worker = from_worker.json();
-    anyhow::ensure!(
-        from_worker["controlled"] == true
-            && from_worker["workerStart"].as_f64().unwrap_or(0.0) > 0.0,
-        "the offline page did not come from the service worker: {from_worker}"
-    );
+    let a = open_offline(alice, server, &invite, &MESSAGES).await?;
     alice.screenshot(env, "pwa-offline.png").await?;
     // The only errors allowed: the WebSocket (and nothing else) failing to connect.
     let errors = alice.console_errors().await?;
@@ -160,14 +85,7 @@ async fn scenario(env: &Env, alice: &Browser) -> anyhow::Result<()> {
     );
 
     // The server is back where it was: the page reconnects by itself.
-    let server = Server::start_on(env, port, false).await?;
-    eventually("the page to reconnect", || async {
-        Ok((a.server_status().await? == "Connected").then_some(()))
-    })
-    .await?;
-    a.send("back online").await?;
-    a.wait_for_messages(&[MESSAGES[0], MESSAGES[1], "back online"])
-        .await?;
+    let server = reconnect(env, port, &a, &MESSAGES).await?;
     drop(server);
     Ok(())
 }
@@ -943,13 +861,6 @@ async fn check_manifest(alice: &Browser) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `script` as an async WebDriver script (it calls `done(value)`); returns the value.
-async fn run_async(browser: &Browser, script: &str) -> anyhow::Result<serde_json::Value> {
-    let wrapped = format!("const done = arguments[arguments.length - 1];\n{script}");
-    let ret = browser.driver().execute_async(&wrapped, Vec::new()).await?;
-    Ok(ret.json().clone())
-}
-
 /// The installed app runs the build it keeps. Build A is served, opened and kept; then
 /// the server serves build B (A with a changed `index.html`, its worker filled in for it).
 /// On reload the page still runs A (A's fingerprint in the Security panel, no trace of B's
@@ -965,9 +876,6 @@ async fn a_new_build_runs_only_after_update() -> anyhow::Result<()> {
     alice.quit().await.ok();
     outcome
 }
-
-/// The `<meta>` that only build B's page has.
-const NEXT_BUILD_MARK: &str = r#"<meta name="confab-test-build" content="next" />"#;
 
 async fn update_scenario(env: &Env, alice: &Browser) -> anyhow::Result<()> {
     check_integrity(&env.dist)?;
@@ -1052,7 +960,7 @@ async fn shows_fingerprint(browser: &Browser, build: &str) -> anyhow::Result<()>
     .await
 }
 
-/// Whether the page running is build B's (its `index.html` has [`NEXT_BUILD_MARK`]).
+/// Whether the page running is build B's (its `index.html` has [`NEXT_BUILD_MARK`](confab_e2e::shell::NEXT_BUILD_MARK)).
 async fn page_is_next(browser: &Browser) -> anyhow::Result<bool> {
     let found = browser
         .driver()
@@ -1106,110 +1014,6 @@ async fn screenshots(
     Ok(())
 }
 
-/// Build B: a copy of `env.dist` whose `index.html` has one more `<meta>`, with its
-/// service worker's shell and fingerprint changed to match (as `cargo xtask build` would
-/// have filled them in; the worker checks both before it keeps anything).
-fn next_build(env: &Env) -> anyhow::Result<PathBuf> {
-    let next = env.out.join("dist-next");
-    let _ = std::fs::remove_dir_all(&next);
-    copy_dir(&env.dist, &next)?;
-    let index = next.join("index.html");
-    let old_index = std::fs::read(&index)?;
-    let html = String::from_utf8(old_index.clone())?;
-    anyhow::ensure!(html.contains("<head>"), "no <head> in index.html");
-    std::fs::write(
-        &index,
-        html.replacen("<head>", &format!("<head>{NEXT_BUILD_MARK}"), 1),
-    )?;
-    let worker = next.join("sw.js");
-    let text = std::fs::read_to_string(&worker)?;
-    let (old_hash, new_hash) = (sha256_hex(&old_index), sha256_hex(&std::fs::read(&index)?));
-    let old_entry = format!(r#"["/index.html", "{old_hash}"]"#);
-    anyhow::ensure!(text.contains(&old_entry), "sw.js lacks {old_entry}");
-    let old_build = fingerprint(&env.dist)?;
-    anyhow::ensure!(
-        text.contains(&format!(r#"const BUILD = "{old_build}";"#)),
-        "sw.js does not hold the fingerprint of {}",
-        env.dist.display()
-    );
-    let text = text
-        .replace(&old_entry, &format!(r#"["/index.html", "{new_hash}"]"#))
-        .replace(&old_build, &fingerprint(&next)?);
-    std::fs::write(&worker, text)?;
-    Ok(next)
-}
-
-/// The fingerprint of the build in `dist`, as README defines it: the SHA-256 of the
-/// `sha256sum` listing (`<hex>  <path>\n`, sorted by path) of every file but `sw.js`.
-fn fingerprint(dist: &Path) -> anyhow::Result<String> {
-    let mut files = Vec::new();
-    list_files(dist, dist, &mut files)?;
-    files.sort();
-    let listing: String = files
-        .iter()
-        .filter(|path| path.as_str() != "sw.js")
-        .map(|path| {
-            Ok(format!(
-                "{}  {path}\n",
-                sha256_hex(&std::fs::read(dist.join(path))?)
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(sha256_hex(listing.as_bytes()))
-}
-
-/// The boot `<script>` of `index.html` names the boot file's SHA-384, and the boot
-/// script fetches the wasm with the wasm's SHA-384 (Chromium refuses either if it
-/// differs; the app running at all in these tests shows they match what is served).
-fn check_integrity(dist: &Path) -> anyhow::Result<()> {
-    let html = std::fs::read_to_string(dist.join("index.html"))?;
-    let sri = |bytes: &[u8]| {
-        format!(
-            "sha384-{}",
-            base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
-        )
-    };
-    let boot_name = between(&html, r#"<script type="module" src="/"#, "\"")?;
-    let boot = std::fs::read(dist.join(boot_name))?;
-    let tag = format!(
-        r#"<script type="module" src="/{boot_name}" integrity="{}"></script>"#,
-        sri(&boot)
-    );
-    anyhow::ensure!(html.contains(&tag), "index.html lacks {tag}:\n{html}");
-    let script = String::from_utf8(boot)?;
-    let wasm_name = between(&script, "new Request('/", "'")?;
-    let wasm = std::fs::read(dist.join(wasm_name))?;
-    let pinned = format!(
-        "new Request('/{wasm_name}', {{ integrity: '{}' }})",
-        sri(&wasm)
-    );
-    anyhow::ensure!(
-        script.contains(&pinned),
-        "the boot script lacks {pinned}:\n{script}"
-    );
-    println!("integrity: {tag}; {pinned}");
-    Ok(())
-}
-
-/// The text between the first `start` and the next `end`.
-fn between<'a>(text: &'a str, start: &str, end: &str) -> anyhow::Result<&'a str> {
-    let from = text
-        .find(start)
-        .map(|at| at + start.len())
-        .ok_or_else(|| anyhow::anyhow!("no {start:?}"))?;
-    let len = text[from..]
-        .find(end)
-        .ok_or_else(|| anyhow::anyhow!("no {end:?} after {start:?}"))?;
-    Ok(&text[from..from + len])
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// `a1b2c3d4...` -> `a1b2 c3d4 ...`, as the Security panel shows it.
 fn grouped(fingerprint: &str) -> String {
     let chars: Vec<char> = fingerprint.chars().collect();
@@ -1218,36 +1022,4 @@ fn grouped(fingerprint: &str) -> String {
         .map(|group| group.iter().collect::<String>())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Paths of the files under `dir`, relative to `root`, with `/` separators.
-fn list_files(root: &Path, dir: &Path, files: &mut Vec<String>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            list_files(root, &path, files)?;
-        } else {
-            let relative = path.strip_prefix(root)?;
-            let parts: Vec<String> = relative
-                .components()
-                .map(|part| part.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            files.push(parts.join("/"));
-        }
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let path = entry?.path();
-        let target = to.join(path.file_name().unwrap_or_default());
-        if path.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)?;
-        }
-    }
-    Ok(())
 }

@@ -91,6 +91,35 @@ pub async fn storage_free() -> Option<u64> {
     Some((quota - usage).max(0.0) as u64)
 }
 
+/// Asks the browser to keep this site's storage (the profile, history and files) when
+/// space runs low or the site goes unused (`navigator.storage.persist()`), unless it is
+/// kept already; at most once per page. Without it Safari clears a site's storage after 7
+/// days without use, and any browser may clear it under storage pressure.
+///
+/// Call it right after a user gesture that saves something (the app asks when a message
+/// is posted): Chromium decides silently, Firefox may ask the user, and a prompt should
+/// follow something the user did, not the page opening.
+pub fn ask_to_keep_storage() {
+    thread_local! {
+        static ASKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if ASKED.with(|asked| asked.replace(true)) {
+        return;
+    }
+    let Some(storage) = storage_manager() else {
+        return;
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let kept = |promise: Result<Promise, JsValue>| async move {
+            JsFuture::from(promise.ok()?).await.ok()?.as_bool()
+        };
+        if kept(storage.persisted()).await != Some(true) {
+            let granted = kept(storage.persist()).await;
+            web_sys::console::info_1(&format!("persistent storage granted: {granted:?}").into());
+        }
+    });
+}
+
 /// Saves chunks `0..chunks` of `file` from `store` as a download named `name` of type
 /// `mime`: [`assemble`] writes them into a temporary file, which an `<a download>` then
 /// offers to the user. `name` is used as given: sanitise it first.

@@ -51,6 +51,10 @@ const FIREFOX_PREFS: &[(&str, bool)] = &[
     ("browser.dom.window.dump.enabled", true),
     ("browser.download.useDownloadDir", true),
     ("browser.shell.checkDefaultBrowser", false),
+    // `navigator.storage.persist()` answered as by a user who allows it, without a prompt
+    // nobody could click here.
+    ("dom.storageManager.prompt.testing", true),
+    ("dom.storageManager.prompt.testing.allow", true),
 ];
 
 impl Browser {
@@ -217,6 +221,41 @@ impl Browser {
         let page = ChatPage { browser: self };
         page.by_role("textbox", "Message").await?;
         Ok(page)
+    }
+
+    /// Reloads the page as the browser's reload button does. geckodriver's Refresh
+    /// reloads past the service worker, as Shift+Reload does (the page it loads has no
+    /// controller, checked in Firefox 153), so Firefox reloads from a script.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        if !self.is_firefox() {
+            self.driver.refresh().await?;
+            return Ok(());
+        }
+        let before = self
+            .driver
+            .execute("return performance.timeOrigin;", Vec::new())
+            .await?
+            .json()
+            .clone();
+        self.driver
+            .execute("setTimeout(() => location.reload(), 0);", Vec::new())
+            .await?;
+        eventually("the page to reload", || {
+            let before = before.clone();
+            async move {
+                let now = self
+                    .driver
+                    .execute(
+                        "return document.readyState === 'complete' ? performance.timeOrigin : null;",
+                        Vec::new(),
+                    )
+                    .await
+                    .ok()
+                    .map(|ret| ret.json().clone());
+                Ok(now.filter(|now| !now.is_null() && *now != before).map(|_| ()))
+            }
+        })
+        .await
     }
 
     /// Where this browser saves downloads.

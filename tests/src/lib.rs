@@ -7,9 +7,13 @@
 //! a network namespace that has only `lo`.
 
 mod adversary;
+pub mod audit;
 mod balancer;
 mod browser;
+pub mod calls;
+pub mod files;
 mod process;
+pub mod shell;
 
 pub use adversary::{Adversary, Mallory, Member};
 pub use balancer::{Balancer, NODE_COOKIE};

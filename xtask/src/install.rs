@@ -5,7 +5,8 @@
 //! rustc), wasm-bindgen-cli 0.2.130 (equal to `Cargo.lock`; installed without
 //! `--locked`, whose lockfile wants a crate this registry lacks), binaryen 132
 //! from npm (Debian's 108 breaks the app at runtime), geckodriver 0.37.1 (for
-//! Debian's firefox-esr in the end-to-end suite).
+//! Debian's firefox-esr in the end-to-end suite), axe-core 4.10.3 from npm (the
+//! accessibility audit the end-to-end suite runs in the page).
 
 use std::{
     env,
@@ -25,6 +26,7 @@ pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub(crate) const FIREFOX: &str = "/usr/bin/firefox-esr";
 pub(crate) const GECKODRIVER_VERSION: &str = "0.37.1";
+pub(crate) const AXE_CORE_VERSION: &str = "4.10.3";
 
 /// Whether the command about to run drives a browser.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,9 +121,43 @@ pub(crate) fn run(sh: &Shell, root: &Path, browser: Browser) -> Result<()> {
     }
     if browser == Browser::Needed {
         install_geckodriver(sh)?;
+        install_axe_core(sh, &tools_dir)?;
     }
     println!("install: done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `axe.min.js` of the pinned axe-core, under `tools_dir` (where [`install_axe_core`] puts it).
+pub(crate) fn axe_script(tools_dir: &Path) -> PathBuf {
+    tools_dir
+        .join("node_modules")
+        .join("axe-core")
+        .join("axe.min.js")
+}
+
+/// axe-core from npm into `tools_dir`, unless the pinned version is there.
+fn install_axe_core(sh: &Shell, tools_dir: &Path) -> Result<()> {
+    let manifest = tools_dir
+        .join("node_modules")
+        .join("axe-core")
+        .join("package.json");
+    let have = std::fs::read_to_string(&manifest).ok();
+    let pinned = format!("\"version\": \"{AXE_CORE_VERSION}\"");
+    let tool = format!("axe-core {AXE_CORE_VERSION} (npm, .tools/)");
+    if have.as_deref().is_some_and(|text| text.contains(&pinned)) && axe_script(tools_dir).exists()
+    {
+        found(&tool);
+        return Ok(());
+    }
+    installing(&tool, None, "seconds");
+    let package = format!("axe-core@{AXE_CORE_VERSION}");
+    timed(|| {
+        cmd!(
+            sh,
+            "npm install --prefix {tools_dir} --no-audit --no-fund --loglevel=error {package}"
+        )
+        .run()
+    })
 }
 
 /// Installed by Debian's coturn (the TURN end-to-end test starts it).

@@ -172,6 +172,7 @@ fn e2e(sh: &Shell, root: &Path) -> Result<()> {
         root.join("target").join("release").join("confab-server"),
     )
     .env("CONFAB_E2E_OUT", &out_dir)
+    .env("CONFAB_AXE", install::axe_script(&root.join(".tools")))
     .env("CHROMEDRIVER", CHROMEDRIVER)
     .run()?;
     Ok(())
