@@ -46,8 +46,8 @@ use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
-    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence,
-    PublicIdentity, Role, RoomId, SendError,
+    Client, Content, Event, EventId, FailReason, Instant, MemberKey, OrderKey, Output, PeerId,
+    Presence, PublicIdentity, Role, RoomId, SendError,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -86,7 +86,11 @@ pub enum Command {
         draft: Draft,
         /// The text.
         text: String,
+        /// The members it mentions (ignored by an edit).
+        mentions: Vec<MemberKey>,
     },
+    /// Mute this room's notifications (mentions of us still notify), or unmute them.
+    SetMuted(bool),
     /// Add (`on`) or withdraw our reaction.
     React {
         /// The message.
@@ -771,6 +775,10 @@ impl Driver {
                 "draft unreadable, the composer starts empty: {error}"
             )),
         }
+        match store.muted(self.room).await {
+            Ok(muted) => self.state.muted.set(muted),
+            Err(error) => log(&format!("mute unreadable, the room notifies: {error}")),
+        }
         self.drain(clock::now());
     }
 
@@ -992,14 +1000,18 @@ impl Driver {
 
     /// A new message from someone else while this room is not seen (the room on screen
     /// while the page is hidden; a background room always): count it as unread (title, app
-    /// badge, rooms list) and notify, if the user turned notifications on. Clicking the
-    /// notification of a background room opens that room.
+    /// badge, rooms list) and notify, if the user turned notifications on and did not mute
+    /// the room, or if it mentions us. Clicking the notification of a background room
+    /// opens that room.
     fn note_unread(&self, view: &MessageView) {
         let on_screen = self.settings.on_screen;
         if view.mine || view.deleted || (on_screen && page::is_visible()) {
             return;
         }
         if !self.state.note_unread(view.id) {
+            return;
+        }
+        if self.state.muted.get_untracked() && !view.mentions_me {
             return;
         }
         let text = match &view.file {
@@ -1047,18 +1059,25 @@ impl Driver {
                 let content = Content::Text {
                     text,
                     reply_to: None,
+                    mentions: Vec::new(),
                 };
                 self.post(now, content);
             }
-            Input::Command(Command::Post { draft, text }) => {
+            Input::Command(Command::Post {
+                draft,
+                text,
+                mentions,
+            }) => {
                 let content = match draft {
                     Draft::New => Content::Text {
                         text: text.clone(),
                         reply_to: None,
+                        mentions,
                     },
                     Draft::Reply(target) => Content::Text {
                         text: text.clone(),
                         reply_to: Some(target),
+                        mentions,
                     },
                     Draft::Edit(target) => Content::Edit {
                         target,
@@ -1077,6 +1096,13 @@ impl Driver {
                 self.post(now, Content::Delete { target });
             }
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
+            Input::Command(Command::SetMuted(muted)) => {
+                self.state.muted.set(muted);
+                let room = self.room;
+                self.with_store_quietly(
+                    move |store| async move { store.save_muted(room, muted).await },
+                );
+            }
             Input::Command(Command::SaveDraft(text)) => {
                 let room = self.room;
                 self.with_store_quietly(
@@ -1910,6 +1936,7 @@ pub(crate) fn message_view(
         edited: message.edited,
         deleted: message.deleted,
         reply_to: message.reply_to,
+        mentions_me: message.mentions.contains(me),
         reactions: message
             .reactions
             .into_iter()

@@ -542,6 +542,7 @@ async fn restoring_deletes_a_stored_lamport_bomb_and_posting_goes_on() {
     let text = |text: &str| Content::Text {
         text: text.into(),
         reply_to: None,
+        mentions: Vec::new(),
     };
     let bob = Identity::from_seed([2; 32]);
     let hello = History::new(room_id)
@@ -604,6 +605,7 @@ async fn a_refused_message_goes_back_into_the_composer() {
     commands.send(Command::Post {
         draft: Draft::Reply(target),
         text: text.clone(),
+        mentions: Vec::new(),
     });
     until("the refusal", || {
         state

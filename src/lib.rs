@@ -33,6 +33,7 @@ pub mod components;
 pub mod driver;
 pub mod emoji;
 pub mod markdown;
+pub mod mentions;
 pub mod platform;
 pub mod state;
 

@@ -131,6 +131,8 @@ pub struct MessageView {
     pub deleted: bool,
     /// The message it answers.
     pub reply_to: Option<EventId>,
+    /// It mentions us (notified even where the room is muted).
+    pub mentions_me: bool,
     /// Emoji and who reacted with it.
     pub reactions: Vec<(String, Vec<MemberKey>)>,
     /// The file this message offers (its name and type already made safe).
@@ -354,6 +356,9 @@ pub struct AppState {
     /// The text the composer held, unsent, when this room was last open (loaded from the
     /// store when the room starts; the composer fills its box with it).
     pub saved_draft: RwSignal<Option<String>>,
+    /// Notifications of this room are off, but for messages that mention us (loaded from
+    /// the store when the room starts).
+    pub muted: RwSignal<bool>,
     /// A problem the user should know about (invalid link, message too long, ...).
     pub notice: RwSignal<Option<String>>,
     /// This room refuses our posts for good: our profile was used in another browser too
@@ -398,6 +403,7 @@ impl AppState {
             typing: RwSignal::new(Vec::new()),
             draft: RwSignal::new(Draft::New),
             saved_draft: RwSignal::new(None),
+            muted: RwSignal::new(false),
             notice: RwSignal::new(None),
             forked: RwSignal::new(false),
             files: RwSignal::new(HashMap::new()),

@@ -97,7 +97,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     hears(bob, &alice_name).await?;
 
     // Mute shows at Bob; hanging up ends it for both.
-    a.click("button", "Mute").await?;
+    a.click("button", "Mute microphone").await?;
     eventually("Alice muted at Bob", || async {
         Ok(b.list_items_in("Call")
             .await?

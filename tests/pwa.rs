@@ -18,6 +18,7 @@ use confab_e2e::shell::{
 };
 use confab_e2e::{
     Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room, secret_of,
+    spy_on_notifications, turn_on_notifications, wait_for_notifications,
 };
 
 const MESSAGES: [&str; 2] = ["written before going offline", "and kept on this device"];
@@ -441,21 +442,6 @@ async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
 /// them 1.5 s after the room on screen).
 const BACKGROUND_STARTED: Duration = Duration::from_secs(4);
 
-/// Grants `browser` the notification permission and clicks "Turn on notifications".
-async fn turn_on_notifications(browser: &Browser, page: &ChatPage<'_>) -> anyhow::Result<()> {
-    browser
-        .cdp(
-            "Browser.grantPermissions",
-            serde_json::json!({ "permissions": ["notifications"] }),
-        )
-        .await?;
-    page.click("button", "Turn on notifications").await?;
-    eventually("notifications to be on", || async {
-        Ok((!page.has_role("button", "Turn on notifications").await?).then_some(()))
-    })
-    .await
-}
-
 /// Alice (on the group room's page `a`) opens her one-to-one room with Bob and writes
 /// `text` there once he is online in it; returns her page in that room.
 async fn write_in_direct_room<'a>(
@@ -477,19 +463,6 @@ async fn write_in_direct_room<'a>(
 async fn wait_for_title(browser: &Browser, title: &str) -> anyhow::Result<()> {
     eventually(&format!("the title {title:?}"), || async {
         Ok((browser.driver().title().await? == title).then_some(()))
-    })
-    .await
-}
-
-/// The notifications the spy recorded ([`spy_on_notifications`]), once there is one.
-async fn wait_for_notifications(browser: &Browser) -> anyhow::Result<serde_json::Value> {
-    eventually("a notification", || async {
-        let notified = browser
-            .driver()
-            .execute("return window.notified;", Vec::new())
-            .await?;
-        let notified = notified.json().clone();
-        Ok((notified != serde_json::json!([])).then_some(notified))
     })
     .await
 }
@@ -748,32 +721,6 @@ async fn offer_install(browser: &Browser, outcome: &str) -> anyhow::Result<serde
         )
         .await?;
     Ok(ret.json().clone())
-}
-
-/// Records the notifications the page makes: `window.notified` holds `[title, body]` of
-/// each, `window.notifiedUrls` the links of those that have one (`data.url`),
-/// `window.notifications` the notifications themselves.
-async fn spy_on_notifications(browser: &Browser) -> anyhow::Result<()> {
-    browser
-        .driver()
-        .execute(
-            "window.notified = [];
-             window.notifiedUrls = [];
-             window.notifications = [];
-             const Real = window.Notification;
-             window.Notification = class extends Real {
-               constructor(title, options) {
-                 super(title, options);
-                 window.notified.push([title, options && options.body]);
-                 const data = options && options.data;
-                 if (data) window.notifiedUrls.push(data.url);
-                 window.notifications.push(this);
-               }
-             };",
-            Vec::new(),
-        )
-        .await?;
-    Ok(())
 }
 
 /// The WebSocket to the stopped server failing, as Chromium logs it.

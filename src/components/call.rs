@@ -1,6 +1,7 @@
 //! Calls: "Call" and "Video call" to start one, the ringing banner (Accept / Decline), and
 //! the call itself: a video per person labelled with their name, who is speaking, the call
-//! timer, and Mute, Camera off, Share screen, Hang up.
+//! timer, and Mute microphone, Camera off, Share screen, Hang up. Beside "Call", the room's
+//! "Mute" (its notifications; `mute.rs`).
 
 use leptos::html::Video;
 use leptos::prelude::*;
@@ -35,6 +36,7 @@ pub fn CallBar() -> impl IntoView {
                 <div class="call-bar">
                     <button type="button" class="button small" aria-label="Call" disabled=disabled title=title on:click=start(false)>"📞 Call"</button>
                     <button type="button" class="button small" aria-label="Video call" disabled=disabled title=title on:click=start(true)>"🎥 Video call"</button>
+                    <super::mute::MuteButton />
                 </div>
             }
         >
@@ -194,7 +196,7 @@ fn CallPanel() -> impl IntoView {
             <p class="call-controls">
                 <button type="button" class="button small" aria-pressed=move || muted().to_string()
                     on:click=send(|_| Command::ToggleMute, |_| false)>
-                    {move || if muted() { "Unmute" } else { "Mute" }}
+                    {move || if muted() { "Unmute microphone" } else { "Mute microphone" }}
                 </button>
                 <button type="button" class="button small" aria-pressed=move || camera_off().to_string()
                     on:click=send(|_| Command::ToggleCamera, |_| false)>

@@ -12,6 +12,7 @@ use leptos::html::{Button, Input, Textarea};
 use leptos::prelude::*;
 
 use super::emoji::EmojiPicker;
+use super::mention::{self, MentionList, MentionPicker};
 use crate::driver::{Command, Commands};
 use crate::state::{AppState, Draft};
 use crate::use_commands;
@@ -77,7 +78,12 @@ pub fn Composer() -> impl IntoView {
             let draft = state.draft.get_untracked();
             // Forgotten first: if the post is refused, the driver keeps it as the draft.
             drafts.save_now(String::new());
-            commands.send(Command::Post { draft, text });
+            let mentions = crate::mentions::mentioned(&text, &mention::members(&state));
+            commands.send(Command::Post {
+                draft,
+                text,
+                mentions,
+            });
             state.draft.set(Draft::New);
             set_text(&field, "");
             let _ = field.focus();
@@ -90,12 +96,7 @@ pub fn Composer() -> impl IntoView {
             send();
         }
     };
-    let on_keydown = move |ev: leptos::ev::KeyboardEvent| {
-        if sends(&ev) {
-            ev.prevent_default();
-            send();
-        }
-    };
+    let mentions = MentionPicker::new(state);
     let typing = commands.clone();
     let changed = {
         let drafts = drafts.clone();
@@ -114,7 +115,37 @@ pub fn Composer() -> impl IntoView {
     };
     let on_input = {
         let changed = changed.clone();
-        move |_| changed()
+        move |_| {
+            changed();
+            if let Some(field) = input.get_untracked() {
+                mentions.follow(&field);
+            }
+        }
+    };
+    let on_keydown = {
+        let changed = changed.clone();
+        move |ev: leptos::ev::KeyboardEvent| {
+            let Some(field) = input.get_untracked() else {
+                return;
+            };
+            if !ev.is_composing() && mentions.key(&ev.key(), &field) {
+                ev.prevent_default();
+                changed();
+            } else if sends(&ev) {
+                ev.prevent_default();
+                send();
+            }
+        }
+    };
+    let choose_mention = {
+        let changed = changed.clone();
+        Callback::new(move |idx: usize| {
+            let Some(field) = input.get_untracked() else {
+                return;
+            };
+            mentions.choose(idx, &field);
+            changed();
+        })
     };
     // The emoji picker: a pick goes in at the caret (replacing a selection) and the caret
     // after it; closing puts focus back on "Emoji".
@@ -138,7 +169,10 @@ pub fn Composer() -> impl IntoView {
     });
     let on_blur = {
         let commands = commands.clone();
-        move |_| commands.send(Command::Typing(false))
+        move |_| {
+            mentions.close();
+            commands.send(Command::Typing(false))
+        }
     };
     let chooser = NodeRef::<Input>::new();
     let attach = {
@@ -201,6 +235,7 @@ pub fn Composer() -> impl IntoView {
         <Show when=move || picking.get()>
             <EmojiPicker on_pick=insert on_close=close_picker />
         </Show>
+        <MentionList picker=mentions on_choose=choose_mention />
         <form class="composer" on:submit=on_submit>
             <input type="file" multiple class="visually-hidden" tabindex="-1" aria-hidden="true" node_ref=chooser on:change=attach />
             <button
@@ -222,6 +257,7 @@ pub fn Composer() -> impl IntoView {
                 autocomplete="off"
                 rows="1"
                 maxlength="16384"
+                aria-activedescendant=move || mentions.active_id()
                 node_ref=input
                 on:keydown=on_keydown
                 on:input=on_input
@@ -267,7 +303,7 @@ fn insert_at_caret(field: &web_sys::HtmlTextAreaElement, text: &str) -> u32 {
 }
 
 /// The byte index of a UTF-16 offset in `text` (the end if past it; a char boundary).
-fn byte_index(text: &str, units: u32) -> usize {
+pub(super) fn byte_index(text: &str, units: u32) -> usize {
     let mut seen = 0u32;
     for (idx, c) in text.char_indices() {
         if seen >= units {
@@ -279,7 +315,7 @@ fn byte_index(text: &str, units: u32) -> usize {
 }
 
 /// Replaces the field's text and fits its height to it.
-fn set_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
+pub(super) fn set_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
     field.set_value(text);
     fit(field);
 }

@@ -284,3 +284,152 @@ async fn a_draft_typed_just_before_the_page_goes_is_saved_at_once() {
     let (_, drafts) = posts_and_drafts(commands.sent_for_testing_only());
     assert!(drafts.is_empty(), "{drafts:?}");
 }
+
+/// Mounts a composer in a room where Alice (us), Bob and Bobby are known by name.
+fn composer_with_members() -> (
+    web_sys::HtmlElement,
+    crate::driver::Commands,
+    AppState,
+    impl Drop,
+) {
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            state.me.set(Some(crate::state::Me {
+                name: "Alice".into(),
+                fingerprint: String::new(),
+                key: member(1),
+            }));
+            state.member_named(member(1), "Alice".into());
+            state.member_named(member(2), "Bob".into());
+            state.member_named(member(3), "Bobby".into());
+            provide_context(state);
+            provide_context(commands);
+            view! { <super::Composer /> }
+        }
+    });
+    (parent, commands, state, handle)
+}
+
+fn options(parent: &web_sys::HtmlElement) -> Vec<(String, bool)> {
+    let Some(list) = find(parent, "[role=listbox][aria-label=Mention]") else {
+        return Vec::new();
+    };
+    let items = list.query_selector_all("[role=option]").unwrap();
+    (0..items.length())
+        .map(|i| {
+            let item: web_sys::Element = items.item(i).unwrap().unchecked_into();
+            (
+                item.text_content().unwrap(),
+                item.get_attribute("aria-selected").as_deref() == Some("true"),
+            )
+        })
+        .collect()
+}
+
+fn key_in(field: &web_sys::HtmlTextAreaElement, key: &str) -> bool {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    field.dispatch_event(&event).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn typing_at_offers_members_and_the_message_carries_who_it_mentions() {
+    let (parent, commands, _state, _handle) = composer_with_members();
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    type_text(&field, "hi @bo");
+    leptos::task::tick().await;
+    // Ourselves aside, names that start with it; the first is active.
+    assert_eq!(
+        options(&parent),
+        [("Bob".to_owned(), true), ("Bobby".to_owned(), false)]
+    );
+    assert_eq!(
+        field.get_attribute("aria-activedescendant").as_deref(),
+        Some("mention-option-0")
+    );
+    assert!(!key_in(&field, "ArrowDown"), "ArrowDown moved the caret");
+    leptos::task::tick().await;
+    assert_eq!(
+        options(&parent),
+        [("Bob".to_owned(), false), ("Bobby".to_owned(), true)]
+    );
+    // Enter takes the active name and sends nothing.
+    assert!(!key_in(&field, "Enter"));
+    leptos::task::tick().await;
+    assert_eq!(field.value(), "hi @Bobby ");
+    assert!(options(&parent).is_empty(), "still offering");
+    assert_eq!(field.get_attribute("aria-activedescendant"), None);
+    let (posts, _) = posts_and_drafts(commands.sent_for_testing_only());
+    assert!(posts.is_empty(), "sent {posts:?}");
+    // Tab takes one too; Escape closes without taking one.
+    type_text(&field, "hi @Bobby and @B");
+    leptos::task::tick().await;
+    assert_eq!(options(&parent).len(), 2);
+    assert!(!key_in(&field, "Escape"));
+    leptos::task::tick().await;
+    assert!(options(&parent).is_empty());
+    type_text(&field, "hi @Bobby and @Bo");
+    leptos::task::tick().await;
+    assert!(!key_in(&field, "Tab"));
+    leptos::task::tick().await;
+    assert_eq!(field.value(), "hi @Bobby and @Bob ");
+    // Sent: the post names both, once each, in key order.
+    assert!(!key_in(&field, "Enter"));
+    leptos::task::tick().await;
+    let mentions: Vec<Vec<confab_core::MemberKey>> = commands
+        .sent_for_testing_only()
+        .into_iter()
+        .filter_map(|command| match command {
+            crate::driver::Command::Post { mentions, .. } => Some(mentions),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mentions, [vec![member(2), member(3)]]);
+}
+
+#[wasm_bindgen_test]
+async fn mute_asks_to_mute_the_room_and_then_offers_unmute() {
+    let (parent, commands, state, _handle) = composer_with_members();
+    let _bar = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(state);
+            provide_context(commands);
+            view! { <super::mute::MuteButton /> }
+        }
+    });
+    leptos::task::tick().await;
+    let muted_asked = || -> Vec<bool> {
+        commands
+            .sent_for_testing_only()
+            .into_iter()
+            .filter_map(|command| match command {
+                crate::driver::Command::SetMuted(muted) => Some(muted),
+                _ => None,
+            })
+            .collect()
+    };
+    find(&parent, "button[aria-label=Mute]")
+        .expect("a button named Mute")
+        .click();
+    leptos::task::tick().await;
+    assert_eq!(muted_asked(), [true]);
+    // The driver mutes the room (and keeps that in the store).
+    state.muted.set(true);
+    leptos::task::tick().await;
+    assert!(find(&parent, "button[aria-label=Mute]").is_none());
+    find(&parent, "button[aria-label=Unmute]")
+        .expect("a button named Unmute")
+        .click();
+    leptos::task::tick().await;
+    assert_eq!(muted_asked(), [false]);
+}

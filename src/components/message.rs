@@ -21,10 +21,11 @@ pub fn MessageRow(
     message: MessageView,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let class = match (message.mine, message.deleted) {
-        (_, true) => "message deleted",
-        (true, false) => "message mine",
-        (false, false) => "message theirs",
+    let class = match (message.mine, message.deleted, message.mentions_me) {
+        (_, true, _) => "message deleted",
+        (true, false, _) => "message mine",
+        (false, false, true) => "message theirs mentions-me",
+        (false, false, false) => "message theirs",
     };
     let author = state.name_of(&message.author);
     let quote = message.reply_to.map(|target| {
@@ -252,7 +253,7 @@ fn Actions(
             <button type="button" class="link" aria-label="Add reaction" title="Add reaction"
                 aria-haspopup="dialog" aria-expanded=move || picking.get().to_string()
                 node_ref=add_button on:click=move |_| picking.update(|open| *open = !*open)>
-                "＋😀"
+                "+😀"
             </button>
             {own}
         </p>

@@ -90,6 +90,7 @@ fn a_message_already_shown_is_not_unread_again() {
         edited: false,
         deleted: false,
         reply_to: None,
+        mentions_me: false,
         reactions: Vec::new(),
         file: None,
     });
@@ -118,6 +119,7 @@ fn message(author: u8, seq: u64, mine: bool, deleted: bool) -> crate::state::Mes
         edited: false,
         deleted,
         reply_to: None,
+        mentions_me: false,
         reactions: Vec::new(),
         file: None,
     }

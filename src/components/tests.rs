@@ -306,6 +306,7 @@ pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
         edited: false,
         deleted: false,
         reply_to: None,
+        mentions_me: false,
         reactions: Vec::new(),
         file: None,
     }

@@ -26,7 +26,9 @@
 //! - **Notifications.** With permission (asked only by the "Turn on notifications"
 //!   button), each counted message also makes a notification with the sender's name
 //!   ("Alice in Book club" for a background room) and an 80-character preview; one tag per
-//!   room, so a burst leaves one notification per room. Clicking it focuses the tab and,
+//!   room, so a burst leaves one notification per room. A room the user muted ("Mute";
+//!   `"mute:" ‖ room id` in `meta`, per device) still counts unread but notifies only of
+//!   messages that mention us (the signed event names whom it mentions). Clicking it focuses the tab and,
 //!   for a background room, opens that room by its address (the worker's
 //!   `notificationclick` does the same from `data.url`, that address; a refused focus does
 //!   not stop it from opening the room). Notification data never holds a room secret.

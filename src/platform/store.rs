@@ -39,6 +39,7 @@
 //! | `meta`     | `"receipts:"` ‖ room id           | the room's [`ReceiptsRecord`]   |
 //! | `meta`     | `"read:"` ‖ room id               | the room's [`ReadMarks`]        |
 //! | `meta`     | `"draft:"` ‖ room id              | the composer's unsent text (UTF-8) |
+//! | `meta`     | `"mute:"` ‖ room id               | present while the room is muted (empty) |
 //! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
 //! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
@@ -109,6 +110,8 @@ const KEY_RECEIPTS: &[u8] = b"receipts:";
 const KEY_READ: &[u8] = b"read:";
 /// Prefix of a room's unsent draft in `meta` (followed by the room id).
 const KEY_DRAFT: &[u8] = b"draft:";
+/// Prefix of a room's mute in `meta` (followed by the room id).
+const KEY_MUTE: &[u8] = b"mute:";
 
 /// The most of a draft kept, in bytes of UTF-8 (the message limit): longer text is cut at
 /// a character boundary, so saving never grows with what is pasted.
@@ -480,6 +483,10 @@ impl<B: Backend> Store<B> {
                     store: META,
                     prefix: draft_key(room),
                 },
+                Op::DeletePrefix {
+                    store: META,
+                    prefix: mute_key(room),
+                },
             ])
             .await?;
         self.next_seq.borrow_mut().remove(&room);
@@ -632,6 +639,24 @@ impl<B: Backend> Store<B> {
         } else {
             let end = text.floor_char_boundary(DRAFT_CAP);
             self.sealed_put(META, draft_key(room), &text.as_bytes()[..end])?
+        };
+        self.backend.write(vec![op]).await
+    }
+
+    /// Whether the user muted `room`'s notifications (mentions of us still notify).
+    pub async fn muted(&self, room: RoomId) -> Result<bool, StoreError> {
+        Ok(self.load(META, &mute_key(room)).await?.is_some())
+    }
+
+    /// Mutes `room`'s notifications, or unmutes them. Not exported.
+    pub async fn save_muted(&self, room: RoomId, muted: bool) -> Result<(), StoreError> {
+        let op = if muted {
+            self.sealed_put(META, mute_key(room), &[])?
+        } else {
+            Op::DeletePrefix {
+                store: META,
+                prefix: mute_key(room),
+            }
         };
         self.backend.write(vec![op]).await
     }
@@ -939,6 +964,13 @@ fn read_key(room: RoomId) -> Vec<u8> {
 /// `"draft:" ‖ room id`: where a room's unsent text lives in `meta`.
 fn draft_key(room: RoomId) -> Vec<u8> {
     let mut key = KEY_DRAFT.to_vec();
+    key.extend_from_slice(room.as_bytes());
+    key
+}
+
+/// `"mute:" ‖ room id`: present while a room is muted.
+fn mute_key(room: RoomId) -> Vec<u8> {
+    let mut key = KEY_MUTE.to_vec();
     key.extend_from_slice(room.as_bytes());
     key
 }

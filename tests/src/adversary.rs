@@ -515,6 +515,7 @@ fn text(text: &str) -> Content {
     Content::Text {
         text: text.to_owned(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 

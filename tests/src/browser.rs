@@ -841,6 +841,10 @@ fn candidates_for(role: &str) -> &'static str {
         "img" | "image" => "img, [role=img], [role=image]",
         "alertdialog" => "[role=alertdialog]",
         "combobox" => "select, [role=combobox]",
+        "dialog" => "dialog, [role=dialog]",
+        "searchbox" => "input[type=search], [role=searchbox]",
+        "listbox" => "select, [role=listbox]",
+        "option" => "option, [role=option]",
         _ => "*",
     }
 }

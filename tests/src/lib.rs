@@ -260,3 +260,57 @@ pub async fn open_room<'a>(
     }
     Ok(pages)
 }
+
+/// Grants `browser` the notification permission and clicks "Turn on notifications".
+pub async fn turn_on_notifications(browser: &Browser, page: &ChatPage<'_>) -> anyhow::Result<()> {
+    browser
+        .cdp(
+            "Browser.grantPermissions",
+            serde_json::json!({ "permissions": ["notifications"] }),
+        )
+        .await?;
+    page.click("button", "Turn on notifications").await?;
+    eventually("notifications to be on", || async {
+        Ok((!page.has_role("button", "Turn on notifications").await?).then_some(()))
+    })
+    .await
+}
+
+/// Records the notifications the page makes: `window.notified` holds `[title, body]` of
+/// each, `window.notifiedUrls` the links of those that have one (`data.url`),
+/// `window.notifications` the notifications themselves.
+pub async fn spy_on_notifications(browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .driver()
+        .execute(
+            "window.notified = [];
+             window.notifiedUrls = [];
+             window.notifications = [];
+             const Real = window.Notification;
+             window.Notification = class extends Real {
+               constructor(title, options) {
+                 super(title, options);
+                 window.notified.push([title, options && options.body]);
+                 const data = options && options.data;
+                 if (data) window.notifiedUrls.push(data.url);
+                 window.notifications.push(this);
+               }
+             };",
+            Vec::new(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The notifications the spy recorded ([`spy_on_notifications`]), once there is one.
+pub async fn wait_for_notifications(browser: &Browser) -> anyhow::Result<serde_json::Value> {
+    eventually("a notification", || async {
+        let notified = browser
+            .driver()
+            .execute("return window.notified;", Vec::new())
+            .await?;
+        let notified = notified.json().clone();
+        Ok((notified != serde_json::json!([])).then_some(notified))
+    })
+    .await
+}

@@ -28,6 +28,7 @@ fn history(seed: u8, n: usize) -> History {
             Content::Text {
                 text,
                 reply_to: None,
+                mentions: Vec::new(),
             },
         );
     }

@@ -37,8 +37,8 @@ pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
 use crate::signal::{ClientMessage, SignalRefusal, SignalSeal, SignalTooLong};
 use crate::wire::{
-    AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_NAME_LEN, MAX_TEXT_LEN, Presence,
-    truncate_utf8,
+    AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_MENTIONS, MAX_NAME_LEN, MAX_TEXT_LEN,
+    Presence, truncate_utf8,
 };
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
@@ -402,6 +402,14 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// Mentions more members than one message may.
+    #[error("message mentions {got} members; the limit is {max}")]
+    TooManyMentions {
+        /// How many.
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Files are announced with [`Client::post_file`].
     #[error("announce files with post_file")]
     UseFilePost,
@@ -684,6 +692,7 @@ impl Client {
         let content = Content::Text {
             text: text.to_owned(),
             reply_to: None,
+            mentions: Vec::new(),
         };
         self.post(now, sent_at, content)
     }
@@ -1177,15 +1186,29 @@ impl Client {
             Ok(())
         };
         Ok(match content {
-            Content::Text { text, reply_to } => {
+            Content::Text {
+                text,
+                reply_to,
+                mut mentions,
+            } => {
                 if let Some(target) = &reply_to
                     && self.timeline.message(target).is_none()
                 {
                     return Err(SendError::UnknownTarget);
                 }
+                // One encoding per set (wire/event.rs): in key order, once each.
+                mentions.sort_unstable();
+                mentions.dedup();
+                if mentions.len() > MAX_MENTIONS {
+                    return Err(SendError::TooManyMentions {
+                        got: mentions.len(),
+                        max: MAX_MENTIONS,
+                    });
+                }
                 Content::Text {
                     text: check_text(&text)?,
                     reply_to,
+                    mentions,
                 }
             }
             Content::Edit { target, text } => {

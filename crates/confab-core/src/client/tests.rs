@@ -161,6 +161,7 @@ fn plain(text: &str) -> Content {
     Content::Text {
         text: text.to_owned(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -220,6 +221,52 @@ fn only_the_author_edits_and_deletes() {
         duo.clients[A].post(now, UnixMillis(3), Content::Delete { target: hello }),
         Err(SendError::Deleted)
     );
+}
+
+/// Whom a message mentions reaches the other member with it, signed: in key order, once
+/// each, however the app listed them; more than a message may hold is refused unsigned.
+#[test]
+fn mentions_reach_the_other_member_in_key_order_once_each() {
+    let mut duo = Duo::new();
+    duo.connect();
+    let now = duo.now;
+    let (alice, bob) = (
+        duo.clients[A].identity().member_key(),
+        duo.clients[B].identity().member_key(),
+    );
+    let too_many = (0..=crate::wire::MAX_MENTIONS)
+        .map(|n| MemberKey([n as u8; 32]))
+        .collect();
+    assert!(matches!(
+        duo.clients[A].post(
+            now,
+            UnixMillis(1),
+            Content::Text {
+                text: "everyone!".into(),
+                reply_to: None,
+                mentions: too_many,
+            }
+        ),
+        Err(SendError::TooManyMentions { .. })
+    ));
+    duo.clients[A]
+        .post(
+            now,
+            UnixMillis(1),
+            Content::Text {
+                text: "@Bob and me".into(),
+                reply_to: None,
+                mentions: vec![bob, alice, bob],
+            },
+        )
+        .unwrap();
+    duo.pump();
+    let mut expected = vec![alice, bob];
+    expected.sort();
+    let shown = duo.clients[B].messages();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].mentions, expected);
+    assert_eq!(duo.clients[A].messages()[0].mentions, expected);
 }
 
 #[test]
@@ -367,6 +414,7 @@ fn a_peer_that_forwards_a_forged_event_is_dropped() {
                 Content::Text {
                     text: "forged".into(),
                     reply_to: None,
+                    mentions: Vec::new(),
                 },
             )
             .unwrap()
@@ -477,6 +525,7 @@ fn a_lamport_bomb_does_not_stop_the_others_from_posting() {
             content: Content::Text {
                 text: "boom".into(),
                 reply_to: None,
+                mentions: Vec::new(),
             },
         },
     );

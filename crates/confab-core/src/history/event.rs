@@ -43,6 +43,9 @@ pub enum Content {
         text: String,
         /// The message this one answers.
         reply_to: Option<EventId>,
+        /// The members it mentions (`@name`), so they are told even where they muted the
+        /// room: in key order, no repeats, at most [`wire::MAX_MENTIONS`].
+        mentions: Vec<MemberKey>,
     },
     /// Replaces the text of one of the author's own messages.
     Edit {

@@ -271,6 +271,7 @@ mod tests {
             let content = |text: &str| Content::Text {
                 text: text.to_owned(),
                 reply_to: None,
+                mentions: Vec::new(),
             };
             history
                 .create(&identity, UnixMillis(0), content("1"))

@@ -9,12 +9,17 @@ const ROOM: RoomId = RoomId::from_bytes([3; 32]);
 
 pub(crate) fn arb_event() -> impl Strategy<Value = Event> {
     let content = prop_oneof![
-        (".{0,40}", proptest::option::of(any::<[u8; 32]>())).prop_map(|(text, reply)| {
-            Content::Text {
+        (
+            ".{0,40}",
+            proptest::option::of(any::<[u8; 32]>()),
+            proptest::collection::btree_set(any::<[u8; 32]>(), 0..4)
+        )
+            .prop_map(|(text, reply, mentions)| Content::Text {
                 text,
                 reply_to: reply.map(EventId),
-            }
-        }),
+                // In key order, once each, as core posts them.
+                mentions: mentions.into_iter().map(MemberKey).collect(),
+            }),
         (any::<[u8; 32]>(), ".{0,40}").prop_map(|(t, text)| Content::Edit {
             target: EventId(t),
             text
@@ -69,6 +74,7 @@ fn text(s: &str) -> Content {
     Content::Text {
         text: s.to_owned(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -555,6 +561,7 @@ fn long_chain(author: &Identity, n: usize) -> Vec<VerifiedEvent> {
     let filler = |len: usize| Content::Text {
         text: "x".repeat(len),
         reply_to: None,
+        mentions: Vec::new(),
     };
     (0..n)
         .map(|_| {
@@ -786,6 +793,9 @@ fn a_reaction_that_arrives_before_its_message_is_shown_with_it() {
 fn the_longest_reply_fits_the_event_limit() {
     let author = identity(1);
     let mut history = History::new(ROOM);
+    let most_mentions = (0..crate::wire::MAX_MENTIONS)
+        .map(|n| MemberKey([n as u8; 32]))
+        .collect();
     let event = history
         .create(
             &author,
@@ -793,6 +803,7 @@ fn the_longest_reply_fits_the_event_limit() {
             Content::Text {
                 text: "é".repeat(MAX_TEXT_LEN / 2),
                 reply_to: Some(EventId([9; 32])),
+                mentions: most_mentions,
             },
         )
         .unwrap();

@@ -27,6 +27,8 @@ pub struct MessageView {
     pub text: String,
     /// The message it answers.
     pub reply_to: Option<EventId>,
+    /// The members it mentions, in key order.
+    pub mentions: Vec<MemberKey>,
     /// Edited at least once.
     pub edited: bool,
     /// Withdrawn by its author.
@@ -116,7 +118,11 @@ impl Timeline {
         let fields = event.event();
         let key = fields.order_key();
         match &fields.content {
-            Content::Text { text, reply_to } => {
+            Content::Text {
+                text,
+                reply_to,
+                mentions,
+            } => {
                 let mut view = MessageView {
                     id,
                     key,
@@ -124,6 +130,7 @@ impl Timeline {
                     sent_at: fields.sent_at,
                     text: text.clone(),
                     reply_to: *reply_to,
+                    mentions: mentions.clone(),
                     edited: false,
                     deleted: false,
                     reactions: Vec::new(),
@@ -141,6 +148,7 @@ impl Timeline {
                     sent_at: fields.sent_at,
                     text: String::new(),
                     reply_to: None,
+                    mentions: Vec::new(),
                     edited: false,
                     deleted: false,
                     reactions: self.reactions_of(&id),

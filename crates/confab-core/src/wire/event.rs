@@ -5,7 +5,8 @@
 //! signed   = unsigned signature[64]                (Ed25519 over context, room id, unsigned)
 //! unsigned = version:u8 (=1) author[32] seq:u64be lamport:u64be prev[32] sent_at_ms:u64be
 //!            kind:u8 content
-//!   text    = kind 1, has_reply:u8 (0|1), [reply_to[32]], len:u16be, text
+//!   text    = kind 1, flags:u8 (bit 0 reply, bit 1 mentions), [reply_to[32]],
+//!             [count:u8 (1..=MAX_MENTIONS), member[32] * count (ascending)], len:u16be, text
 //!   edit    = kind 2, target[32], len:u16be, text
 //!   delete  = kind 3, target[32]
 //!   react   = kind 4, target[32], on:u8 (0|1), len:u8, emoji (<= MAX_EMOJI_LEN)
@@ -32,8 +33,14 @@ use crate::transfer::{FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN};
 
 /// Longest reaction, in UTF-8 bytes (one emoji with modifiers fits).
 pub const MAX_EMOJI_LEN: usize = 32;
-/// Longest signed event: a reply of the longest text.
-pub const MAX_EVENT_LEN: usize = HEADER_LEN + 1 + 1 + 32 + 2 + MAX_TEXT_LEN + SIGNATURE_LEN;
+/// Most members one message may mention.
+pub const MAX_MENTIONS: usize = 32;
+/// Longest signed event: a reply of the longest text, mentioning the most members.
+pub const MAX_EVENT_LEN: usize =
+    HEADER_LEN + 1 + 1 + 32 + 1 + 32 * MAX_MENTIONS + 2 + MAX_TEXT_LEN + SIGNATURE_LEN;
+
+const TEXT_REPLY: u8 = 1;
+const TEXT_MENTIONS: u8 = 2;
 
 const HEADER_LEN: usize = 1 + 32 + 8 + 8 + 32 + 8;
 const SIGNATURE_LEN: usize = 64;
@@ -56,14 +63,29 @@ pub(crate) fn encode_unsigned(event: &Event) -> Vec<u8> {
     out.extend_from_slice(event.prev.as_bytes());
     out.extend_from_slice(&event.sent_at.0.to_be_bytes());
     match &event.content {
-        Content::Text { text, reply_to } => {
+        Content::Text {
+            text,
+            reply_to,
+            mentions,
+        } => {
             out.push(KIND_TEXT);
-            match reply_to {
-                Some(target) => {
-                    out.push(1);
-                    out.extend_from_slice(target.as_bytes());
+            let mentions = mentions.get(..MAX_MENTIONS).unwrap_or(mentions);
+            let mut flags = 0;
+            if reply_to.is_some() {
+                flags |= TEXT_REPLY;
+            }
+            if !mentions.is_empty() {
+                flags |= TEXT_MENTIONS;
+            }
+            out.push(flags);
+            if let Some(target) = reply_to {
+                out.extend_from_slice(target.as_bytes());
+            }
+            if !mentions.is_empty() {
+                out.push(u8::try_from(mentions.len()).unwrap_or(u8::MAX));
+                for member in mentions {
+                    out.extend_from_slice(member.as_bytes());
                 }
-                None => out.push(0),
             }
             push_text(&mut out, text);
         }
@@ -129,13 +151,24 @@ pub(crate) fn decode_signed(bytes: &[u8]) -> Result<(Event, &[u8], [u8; 64]), De
     let sent_at = UnixMillis(reader.u64()?);
     let content = match reader.u8()? {
         KIND_TEXT => {
-            let reply_to = match reader.u8()? {
+            let flags = reader.u8()?;
+            if flags & !(TEXT_REPLY | TEXT_MENTIONS) != 0 {
+                return Err(DecodeError::Invalid("text flags"));
+            }
+            let reply_to = match flags & TEXT_REPLY {
                 0 => None,
-                1 => Some(EventId(reader.array()?)),
-                _ => return Err(DecodeError::Invalid("reply flag")),
+                _ => Some(EventId(reader.array()?)),
+            };
+            let mentions = match flags & TEXT_MENTIONS {
+                0 => Vec::new(),
+                _ => read_mentions(&mut reader)?,
             };
             let text = read_text(&mut reader)?;
-            Content::Text { text, reply_to }
+            Content::Text {
+                text,
+                reply_to,
+                mentions,
+            }
         }
         KIND_EDIT => {
             let target = EventId(reader.array()?);
@@ -212,6 +245,24 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
 fn push_short(out: &mut Vec<u8>, text: &str) {
     out.push(u8::try_from(text.len()).unwrap_or(u8::MAX));
     out.extend_from_slice(text.as_bytes());
+}
+
+/// 1..=[`MAX_MENTIONS`] members in ascending order (one encoding per set, so decoding and
+/// encoding again gives the same bytes).
+fn read_mentions(reader: &mut Reader<'_>) -> Result<Vec<MemberKey>, DecodeError> {
+    let count = usize::from(reader.u8()?);
+    if count == 0 || count > MAX_MENTIONS {
+        return Err(DecodeError::Invalid("mention count"));
+    }
+    let mut mentions: Vec<MemberKey> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let member = MemberKey(reader.array()?);
+        if mentions.last().is_some_and(|last| *last >= member) {
+            return Err(DecodeError::Invalid("mentions out of order"));
+        }
+        mentions.push(member);
+    }
+    Ok(mentions)
 }
 
 fn read_text(reader: &mut Reader<'_>) -> Result<String, DecodeError> {

@@ -25,7 +25,7 @@ pub use body::{
     Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, FILE_CHUNK_HEADER_LEN,
     HAVE_LEN_PER_MARK, MAX_NAME_LEN, MAX_TEXT_LEN, Mark, Presence, RUN_HEADER_LEN, truncate_utf8,
 };
-pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN};
+pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN, MAX_MENTIONS};
 use reader::Reader;
 
 /// Current format version, byte 0 of every frame.

@@ -159,6 +159,7 @@ fn sample_event() -> Event {
         content: Content::Text {
             text: "hé".into(),
             reply_to: None,
+            mentions: Vec::new(),
         },
     }
 }
@@ -181,6 +182,56 @@ fn events_have_a_fixed_layout() {
     assert_eq!(decoded, event);
     assert_eq!(rest, &unsigned[..]);
     assert_eq!(signature, [0x66; 64]);
+}
+
+/// A reply that mentions two members: flags 3, the reply's id, then the count and the
+/// members in key order; events without mentions keep their old bytes (flags 0 or 1).
+#[test]
+fn mentions_follow_the_reply_in_key_order() {
+    let mut event = sample_event();
+    event.content = Content::Text {
+        text: "hé".into(),
+        reply_to: Some(EventId([0x77; 32])),
+        mentions: vec![MemberKey([0x11; 32]), MemberKey([0x22; 32])],
+    };
+    let unsigned = event::encode_unsigned(&event);
+    let content = hex(&unsigned[89..]);
+    assert_eq!(
+        content,
+        format!(
+            "01 03 {} 02 {}{} 0003 68c3a9",
+            "77".repeat(32),
+            "11".repeat(32),
+            "22".repeat(32)
+        )
+        .replace(' ', "")
+    );
+    let signed = |unsigned: &[u8]| [unsigned, &[0x66; 64]].concat();
+    let (decoded, _, _) = event::decode_signed(&signed(&unsigned)).unwrap();
+    assert_eq!(decoded, event);
+    // One encoding per set: out of order, repeated, none or unknown flags are refused.
+    let at_count = 89 + 2 + 32;
+    let mut swapped = unsigned.clone();
+    swapped[at_count + 1..at_count + 33].copy_from_slice(&[0x22; 32]);
+    swapped[at_count + 33..at_count + 65].copy_from_slice(&[0x11; 32]);
+    let mut repeated = unsigned.clone();
+    repeated[at_count + 33..at_count + 65].copy_from_slice(&[0x11; 32]);
+    let mut none = unsigned[..at_count].to_vec();
+    none.push(0);
+    none.extend_from_slice(&unsigned[at_count + 65..]);
+    let mut flags = unsigned.clone();
+    flags[90] = 0x07;
+    for (what, bytes) in [
+        ("mentions out of order", swapped),
+        ("mentions out of order", repeated),
+        ("mention count", none),
+        ("text flags", flags),
+    ] {
+        assert_eq!(
+            event::decode_signed(&signed(&bytes)).map(|_| ()),
+            Err(DecodeError::Invalid(what))
+        );
+    }
 }
 
 #[test]

@@ -189,6 +189,7 @@ impl Room {
                     Content::Text {
                         text: format!("fork {round}"),
                         reply_to: None,
+                        mentions: Vec::new(),
                     },
                 )
                 .unwrap();
@@ -250,6 +251,7 @@ impl Room {
                     let content = Content::Text {
                         text: format!("branch {branch} of fork {round}, {n}"),
                         reply_to: None,
+                        mentions: Vec::new(),
                     };
                     writer
                         .create(&identity, UnixMillis(1), content)
