@@ -1,6 +1,7 @@
 //! Confab on a phone (Chromium posing as one: 390×844, device scale 3, touch) beside a
 //! desktop. On the phone the conversation fills the screen and the panels are behind
-//! "Menu" (tapped with a finger); focus moves into them and back. On the start page, with the menu open, in a
+//! "Menu" (tapped with a finger); focus moves into them and back; a call that rings
+//! while they are open shows below them. On the start page, with the menu open, in a
 //! room, while a call rings, with a file offered and on its side (844×390): nothing
 //! scrolls sideways, every control is reachable with Tab and at least 44 px each way.
 //! As a tablet (820×1180) the panels sit beside the conversation again. Screenshots of
@@ -84,16 +85,35 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
 
     // An incoming call.
     let desktop_name = b.display_name().await?;
-    eventually("Video call enabled at the desktop", || async {
-        let button = b.by_role("button", "Video call").await?;
-        Ok(button.is_enabled().await?.then_some(()))
-    })
-    .await?;
+    video_call_enabled(&b).await?;
     b.click("button", "Video call").await?;
     a.by_role("alertdialog", &format!("{desktop_name} is calling"))
         .await?;
     everything_fits(&a, env, "a ringing call", Some("phone-call.png")).await?;
     a.tap("button", "Decline").await?;
+
+    // A call that rings while the menu is open shows below the panels, to be answered.
+    a.tap("button", "Menu").await?;
+    focused_is(&a, "button", "Close").await?;
+    video_call_enabled(&b).await?;
+    b.click("button", "Video call").await?;
+    let ringing = a
+        .by_role("alertdialog", &format!("{desktop_name} is calling"))
+        .await?;
+    anyhow::ensure!(
+        ringing.is_displayed().await?,
+        "a call rang unseen behind the open menu"
+    );
+    everything_fits(
+        &a,
+        env,
+        "a ringing call with the menu open",
+        Some("phone-call-menu.png"),
+    )
+    .await?;
+    a.tap("button", "Decline").await?;
+    a.tap("button", "Close").await?;
+    focused_is(&a, "button", "Menu").await?;
 
     // A file offered to the phone.
     let file = env.out.join("phone-notes.txt");
@@ -166,6 +186,15 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
 
     phone.assert_no_console_errors().await?;
     pair.bob.assert_no_console_errors().await
+}
+
+/// Waits until "Video call" can be pressed (someone online on a direct path, no call).
+async fn video_call_enabled(page: &ChatPage<'_>) -> anyhow::Result<()> {
+    eventually("Video call enabled", || async {
+        let button = page.by_role("button", "Video call").await?;
+        Ok(button.is_enabled().await?.then_some(()))
+    })
+    .await
 }
 
 /// Whether the side panels (the invite among them) are shown.
