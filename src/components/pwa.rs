@@ -42,7 +42,8 @@ pub fn InstallButton() -> impl IntoView {
 }
 
 /// Notifications for new messages while Confab is hidden: a button to ask for them, or
-/// where they stand.
+/// where they stand (in Safari on iPhone and iPad, how to install the app that can have
+/// them: that Safari never offers to install).
 #[component]
 pub fn NotificationsPanel() -> impl IntoView {
     let permission = RwSignal::new(pwa::notification_permission());
@@ -53,6 +54,14 @@ pub fn NotificationsPanel() -> impl IntoView {
     };
     move || {
         match permission.get() {
+        // Safari on iPhone and iPad notifies only the app added to the Home Screen.
+        Permission::Unsupported if pwa::can_add_to_home_screen() => view! {
+            <section class="panel notifications">
+                <h2>"Notifications"</h2>
+                <p class="hint">"On iPhone and iPad, Confab can notify you once it is on your Home Screen: tap Share, then “Add to Home Screen”, and open it from there."</p>
+            </section>
+        }
+        .into_any(),
         Permission::Unsupported => ().into_any(),
         Permission::Ask => view! {
             <section class="panel notifications">

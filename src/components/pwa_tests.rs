@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
-use super::{InstallButton, InstallOffer, UnreadTitle};
+use super::{InstallButton, InstallOffer, NotificationsPanel, UnreadTitle};
 use crate::components::tests::fresh_parent;
 use crate::components::{InvitePanel, RoomsPanel};
 use crate::platform::pwa::{preview, unread_title};
@@ -185,6 +185,46 @@ async fn install_button_only_while_the_browser_offers_it() {
     leptos::task::tick().await;
     assert!(buttons(&parent).is_empty());
     drop(handle);
+}
+
+/// Safari on iPhone and iPad, in a tab: no `Notification` (only the app on the Home
+/// Screen has it) and `navigator.standalone` false, and never an install offer. The
+/// notifications panel says how to add the app; where `navigator.standalone` does not
+/// exist (any other browser without notifications) it shows nothing.
+#[wasm_bindgen_test]
+async fn safari_on_a_phone_is_told_how_to_add_the_app_to_the_home_screen() {
+    let window = web_sys::window().unwrap();
+    let navigator = window.navigator();
+    let notification = js_sys::Reflect::get(&window, &"Notification".into()).unwrap();
+    js_sys::Reflect::set(
+        &window,
+        &"Notification".into(),
+        &wasm_bindgen::JsValue::UNDEFINED,
+    )
+    .unwrap();
+    let panel_text = |parent: &web_sys::HtmlElement| parent.text_content().unwrap_or_default();
+
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || view! { <NotificationsPanel /> });
+    leptos::task::tick().await;
+    assert_eq!(panel_text(&parent), "", "without navigator.standalone");
+    drop(handle);
+
+    let standalone = js_sys::Object::new();
+    js_sys::Reflect::set(&standalone, &"value".into(), &false.into()).unwrap();
+    js_sys::Reflect::set(&standalone, &"configurable".into(), &true.into()).unwrap();
+    js_sys::Object::define_property(&navigator, &"standalone".into(), &standalone);
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), || view! { <NotificationsPanel /> });
+    leptos::task::tick().await;
+    let shown = panel_text(&parent);
+    drop(handle);
+    js_sys::Reflect::delete_property(&navigator, &"standalone".into()).unwrap();
+    js_sys::Reflect::set(&window, &"Notification".into(), &notification).unwrap();
+    assert!(
+        shown.contains("Share, then “Add to Home Screen”"),
+        "{shown:?}"
+    );
 }
 
 #[wasm_bindgen_test]

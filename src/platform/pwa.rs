@@ -133,6 +133,16 @@ pub fn on_install_offer(handler: impl Fn(bool) + 'static) {
     installed.forget();
 }
 
+/// Whether this is Safari on an iPhone or iPad, in a tab rather than the app added to the
+/// Home Screen: only there does `navigator.standalone` exist, `false` in a tab. Safari
+/// never offers to install a page (no `beforeinstallprompt`); the user adds it from the
+/// Share menu.
+pub fn can_add_to_home_screen() -> bool {
+    window()
+        .and_then(|window| js_sys::Reflect::get(&window.navigator(), &"standalone".into()).ok())
+        .is_some_and(|standalone| standalone == JsValue::FALSE)
+}
+
 /// Shows the browser's install dialog for the offer [`on_install_offer`] reported; true if
 /// the user accepted. An offer can be shown once.
 pub async fn install() -> bool {
