@@ -167,6 +167,47 @@ async function fromShell(request, path) {
   }
 }
 
+// Web Push (issue 15): the server pushes, with no content, the tag this browser chose for
+// a room (src/platform/push.rs keeps tag -> room address in the cache "confab-push") when
+// someone deposits into that room's mailbox while no member is reachable. The worker shows
+// "New message" for that room (its notification tag is the page's for the room, so the two
+// replace each other), unless a Confab app page is visible (it shows its own). It cannot open
+// the message yet: that needs the room's keys, which are sealed in the page's store. A tag
+// it does not know (a room forgotten here) shows nothing rather than something misleading.
+const PUSH_CACHE = "confab-push";
+
+async function roomOfTag(tag) {
+  if (!/^[0-9a-f]{32}$/.test(tag)) return null;
+  const kept = await caches.match("/tag/" + tag, { cacheName: PUSH_CACHE });
+  const address = kept ? (await kept.text()).trim() : "";
+  return /^[0-9a-f]{16}$/.test(address) ? address : null;
+}
+
+async function showPush(tag) {
+  const address = await roomOfTag(tag);
+  if (!address) return;
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const isApp = (client) => APP_PAGES.includes(new URL(client.url).pathname);
+  if (windows.some((client) => isApp(client) && client.visibilityState === "visible")) return;
+  await self.registration.showNotification("New message", {
+    body: "Open Confab to read it.",
+    tag: "confab-message-" + address,
+    renotify: true,
+    icon: "/icons/icon-192.png",
+    data: { url: self.location.origin + "/#room-" + address },
+  });
+}
+
+self.addEventListener("push", (event) => {
+  let tag = "";
+  try {
+    tag = event.data ? event.data.text().trim() : "";
+  } catch (unreadable) {
+    tag = "";
+  }
+  event.waitUntil(showPush(tag));
+});
+
 // A notification click brings the Confab tab forward (or opens one); a background room's
 // notification carries that room's link (`data.url`), which the tab then opens. Browsers
 // let a worker focus a window only briefly after the click (some not at all): a refused

@@ -63,6 +63,7 @@ use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path
 mod calls;
 mod files;
 mod mailbox;
+mod push;
 
 pub use files::format_bytes;
 
@@ -149,6 +150,8 @@ pub enum Command {
     ToggleMute,
     /// Turn our camera off or on.
     ToggleCamera,
+    /// Notifications were just allowed: subscribe this browser to push for this room.
+    TurnOnPush,
     /// Start (`true`) or stop sharing our screen.
     ShareScreen(bool),
     /// Use this microphone (`camera: false`) or camera in the call.
@@ -360,6 +363,11 @@ pub struct Settings {
 #[derive(Debug)]
 enum Input {
     Command(Command),
+    /// This browser's push subscription for the room, made for server connection `peer`.
+    PushSubscription {
+        peer: PeerId,
+        subscription: confab_core::signal::PushSubscription,
+    },
     Socket(SocketEvent),
     Rtc {
         peer: PeerId,
@@ -486,6 +494,8 @@ struct Driver {
     /// Our peer id on the current server connection (from `welcome`): signals are sealed
     /// from it and must be sealed to it.
     server_peer: Option<PeerId>,
+    /// The server's VAPID key from `welcome` (none: it sends no Web Push).
+    push_key: Option<String>,
     ice_servers: Vec<IceServerConfig>,
     links: HashMap<PeerId, Link>,
     duplicates: HashSet<PeerId>,
@@ -569,6 +579,7 @@ pub fn start(
         network,
         socket: None,
         server_peer: None,
+        push_key: None,
         ice_servers: Vec::new(),
         links: HashMap::new(),
         duplicates: HashSet::new(),
@@ -1166,6 +1177,10 @@ impl Driver {
             Input::Command(Command::HangUp) => self.hang_up(now),
             Input::Command(Command::ToggleMute) => self.toggle_mute(now),
             Input::Command(Command::ToggleCamera) => self.toggle_camera(now),
+            Input::Command(Command::TurnOnPush) => self.push_subscribe(),
+            Input::PushSubscription { peer, subscription } => {
+                self.push_subscribed(peer, subscription);
+            }
             Input::Command(Command::ShareScreen(on)) => self.share_screen(now, on),
             Input::CallSend { peer, message } => {
                 if let Ok(json) = serde_json::to_vec(&message) {
@@ -1386,10 +1401,11 @@ impl Driver {
                 relay_bytes_per_sec,
                 relay_burst_bytes,
                 mailbox_puts_per_minute,
-                push_key: _,
+                push_key,
             } => {
                 self.reconnect_attempts = 0;
                 self.server_peer = Some(peer);
+                self.push_welcome(push_key);
                 self.mailbox_welcome(now, peer, mailbox_puts_per_minute);
                 self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
                 self.ice_servers = ice_servers

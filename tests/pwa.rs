@@ -17,8 +17,9 @@ use confab_e2e::shell::{
     reconnect, run_async, wait_worker_active,
 };
 use confab_e2e::{
-    Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room, secret_of,
-    spy_on_notifications, turn_on_notifications, wait_for_notifications,
+    Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room,
+    in_service_worker, secret_of, spy_on_notifications, turn_on_notifications,
+    wait_for_notifications,
 };
 
 const MESSAGES: [&str; 2] = ["written before going offline", "and kept on this device"];
@@ -465,43 +466,6 @@ async fn wait_for_title(browser: &Browser, title: &str) -> anyhow::Result<()> {
         Ok((browser.driver().title().await? == title).then_some(()))
     })
     .await
-}
-
-/// Runs `script` in the service worker of `browser`'s page: DevTools attaches to the
-/// worker's target and sends it `Runtime.evaluate` (chromedriver passes DevTools commands
-/// to the page's target only, so the worker's answer is not read; see
-/// [`ask_service_worker`]).
-async fn in_service_worker(browser: &Browser, script: &str) -> anyhow::Result<()> {
-    let targets = browser
-        .cdp("Target.getTargets", serde_json::json!({}))
-        .await?;
-    let worker = targets["targetInfos"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["type"] == "service_worker")
-        .ok_or_else(|| anyhow::anyhow!("no service worker target: {targets}"))?;
-    let attached = browser
-        .cdp(
-            "Target.attachToTarget",
-            serde_json::json!({ "targetId": worker["targetId"], "flatten": false }),
-        )
-        .await?;
-    let message = serde_json::json!({
-        "id": 1,
-        "method": "Runtime.evaluate",
-        "params": { "expression": script },
-    });
-    browser
-        .cdp(
-            "Target.sendMessageToTarget",
-            serde_json::json!({
-                "sessionId": attached["sessionId"],
-                "message": message.to_string(),
-            }),
-        )
-        .await?;
-    Ok(())
 }
 
 /// The value of `expression` in the service worker of `browser`'s page, which the worker

@@ -3,8 +3,10 @@
 
 use leptos::prelude::*;
 
+use crate::driver::Command;
 use crate::platform::pwa::{self, Permission};
 use crate::state::AppState;
+use crate::use_commands;
 
 /// Whether the browser offers to install the app now (context; the app sets it from the
 /// browser's `beforeinstallprompt` and `appinstalled`). Without it, nothing is offered.
@@ -41,15 +43,21 @@ pub fn InstallButton() -> impl IntoView {
     }
 }
 
-/// Notifications for new messages while Confab is hidden: a button to ask for them, or
-/// where they stand (in Safari on iPhone and iPad, how to install the app that can have
-/// them: that Safari never offers to install).
+/// Notifications for new messages while Confab is hidden or closed: a button to ask for
+/// them (once allowed, the room subscribes this browser to Web Push), or where they stand
+/// (in Safari on iPhone and iPad, how to install the app that can have them: that Safari
+/// never offers to install).
 #[component]
 pub fn NotificationsPanel() -> impl IntoView {
     let permission = RwSignal::new(pwa::notification_permission());
+    let commands = StoredValue::new(use_commands());
     let turn_on = move |_| {
         leptos::task::spawn_local(async move {
-            permission.set(pwa::request_notifications().await);
+            let answer = pwa::request_notifications().await;
+            if answer == Permission::Granted {
+                commands.with_value(|commands| commands.send(Command::TurnOnPush));
+            }
+            permission.set(answer);
         });
     };
     move || {
@@ -74,7 +82,7 @@ pub fn NotificationsPanel() -> impl IntoView {
         Permission::Granted => view! {
             <section class="panel notifications">
                 <h2>"Notifications"</h2>
-                <p class="hint" role="status">"On: new messages notify you while Confab is hidden, and those in your other rooms at any time."</p>
+                <p class="hint" role="status">"On: new messages notify you while Confab is hidden or closed, and those in your other rooms at any time."</p>
             </section>
         }
         .into_any(),

@@ -8,6 +8,7 @@ pub mod files;
 pub mod media;
 pub mod net;
 pub mod page;
+pub mod push;
 pub mod pwa;
 pub mod rtc;
 pub mod socket;

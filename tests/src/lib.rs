@@ -314,3 +314,40 @@ pub async fn wait_for_notifications(browser: &Browser) -> anyhow::Result<serde_j
     })
     .await
 }
+
+/// Runs `script` in the service worker of `browser`'s page: DevTools attaches to the
+/// worker's target and sends it `Runtime.evaluate` (chromedriver passes DevTools commands
+/// to the page's target only, so the worker's answer is not read; see
+/// `ask_service_worker` in `pwa.rs`).
+pub async fn in_service_worker(browser: &Browser, script: &str) -> anyhow::Result<()> {
+    let targets = browser
+        .cdp("Target.getTargets", serde_json::json!({}))
+        .await?;
+    let worker = targets["targetInfos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["type"] == "service_worker")
+        .ok_or_else(|| anyhow::anyhow!("no service worker target: {targets}"))?;
+    let attached = browser
+        .cdp(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": worker["targetId"], "flatten": false }),
+        )
+        .await?;
+    let message = serde_json::json!({
+        "id": 1,
+        "method": "Runtime.evaluate",
+        "params": { "expression": script },
+    });
+    browser
+        .cdp(
+            "Target.sendMessageToTarget",
+            serde_json::json!({
+                "sessionId": attached["sessionId"],
+                "message": message.to_string(),
+            }),
+        )
+        .await?;
+    Ok(())
+}

@@ -185,6 +185,21 @@ impl Client {
         }
     }
 
+    /// The server's `push-subscribe` request: push `subscription` when someone else
+    /// deposits into this room's mailbox, proven with the room's deposit key like a fetch.
+    pub fn push_subscribe(
+        &self,
+        server_peer: PeerId,
+        subscription: crate::signal::PushSubscription,
+    ) -> ClientMessage {
+        ClientMessage::PushSubscribe {
+            room: self.mailbox.room(),
+            subscription,
+            key: self.mailbox.deposit_key(),
+            proof: self.mailbox.prove_access(server_peer),
+        }
+    }
+
     /// The server's `mailbox-ack` request: this connection holds everything up to `up_to`.
     pub fn mailbox_ack(&self, server_peer: PeerId, up_to: MailboxSeq) -> ClientMessage {
         ClientMessage::MailboxAck {
