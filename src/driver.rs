@@ -1468,6 +1468,14 @@ impl Driver {
                     Err(error) => log(&format!("unreadable signal from {from}: {error}")),
                 }
             }
+            // Push stays off for this room until the next welcome asks again.
+            ServerMessage::PushRefused {
+                room,
+                code,
+                message,
+            } => log(&format!(
+                "the server refused push notifications for room {room}: {code:?}: {message}"
+            )),
             ServerMessage::Error { code, message } => {
                 if !self.mailbox_error(now, code) {
                     log(&format!("server refused a request: {code:?}: {message}"))

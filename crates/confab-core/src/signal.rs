@@ -100,8 +100,10 @@ pub enum ClientMessage {
     },
     /// Asks for a Web Push to `subscription` whenever someone else deposits into `room`'s
     /// mailbox: a push with no content but the subscription's tag. Registering the same
-    /// endpoint for the room again replaces it. No reply unless refused
-    /// (`push-unavailable`, `mailbox-denied`, `bad-request`, `rate-limited`).
+    /// endpoint for the room again replaces it. No reply unless refused: then
+    /// [`ServerMessage::PushRefused`] (`push-unavailable`, `mailbox-denied`, `bad-request`,
+    /// `rate-limited`), never an `error`, which could be taken for the answer to a mailbox
+    /// request in flight.
     PushSubscribe {
         /// Which room's mailbox.
         room: RoomId,
@@ -112,7 +114,8 @@ pub enum ClientMessage {
         /// The deposit key's access proof for (room, our peer id).
         proof: DepositProof,
     },
-    /// Stops pushes for `room` to `endpoint`. No reply unless refused.
+    /// Stops pushes for `room` to `endpoint`. No reply unless refused
+    /// ([`ServerMessage::PushRefused`]).
     PushUnsubscribe {
         /// Which room.
         room: RoomId,
@@ -192,6 +195,17 @@ pub enum ServerMessage {
         from: PeerId,
         /// Opaque.
         data: String,
+    },
+    /// A `push-subscribe` or `push-unsubscribe` for `room` was refused. Its own message, not
+    /// an `error`: mailbox requests are answered in order, and an `error` in their place
+    /// reads as the answer to the oldest one in flight.
+    PushRefused {
+        /// The room the request named.
+        room: RoomId,
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
     },
     /// A request was refused; the connection stays open unless it is abusive.
     Error {

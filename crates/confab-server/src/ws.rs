@@ -463,7 +463,7 @@ impl Connection {
                     .push
                     .subscribe(room, subscription, key, proof, peer, self.ip_permit.tag())
                     .await;
-                self.push_answer(subscribed).await
+                self.push_answer(room, subscribed).await
             }
             ClientMessage::PushUnsubscribe {
                 room,
@@ -476,13 +476,18 @@ impl Connection {
                     .push
                     .unsubscribe(room, endpoint, key, proof, peer)
                     .await;
-                self.push_answer(unsubscribed).await
+                self.push_answer(room, unsubscribed).await
             }
         }
     }
 
-    /// Nothing for a push request that succeeded; an `error` in its place otherwise.
-    async fn push_answer(&mut self, result: Result<(), PushError>) -> Result<(), End> {
+    /// Nothing for a push request that succeeded; `push-refused` otherwise (never an
+    /// `error`, which the app would match with a mailbox request in flight).
+    async fn push_answer(
+        &mut self,
+        room: RoomId,
+        result: Result<(), PushError>,
+    ) -> Result<(), End> {
         let code = match &result {
             Ok(()) => return Ok(()),
             Err(PushError::Unavailable) => ErrorCode::PushUnavailable,
@@ -491,7 +496,14 @@ impl Connection {
             Err(PushError::TooMany) => ErrorCode::RateLimited,
         };
         let message = result.err().map(|err| err.to_string()).unwrap_or_default();
-        self.send_error(code, message).await
+        debug!(peer = ?self.registration.peer(), ?code, "push request refused");
+        self.shared.metrics.count_rejection(code);
+        self.send_server(&ServerMessage::PushRefused {
+            room,
+            code,
+            message,
+        })
+        .await
     }
 
     /// Checks size, allowances and proof, then hands the deposit to the store and goes

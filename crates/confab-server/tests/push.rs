@@ -20,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use confab_core::RoomSecret;
 use confab_core::mailbox::MailboxKeys;
 use confab_core::signal::{
     ClientMessage, ErrorCode, MailboxReply, PushSubscription, ServerMessage,
 };
+use confab_core::{RoomId, RoomSecret};
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -355,7 +355,7 @@ async fn with_no_push_the_welcome_has_no_key_subscribing_is_refused_and_nothing_
         browser.subscription(service.endpoint("bob"), "t"),
     )
     .await;
-    bob.expect_error(ErrorCode::PushUnavailable).await;
+    expect_push_refused(&mut bob, room.room(), ErrorCode::PushUnavailable).await;
     deposit(&mut alice, &room, b"one").await;
     service.expect_quiet(Duration::from_millis(500)).await;
     assert_eq!(metric(&server, "confab_push_enabled").await, 0);
@@ -413,7 +413,7 @@ async fn only_public_https_endpoints_are_taken_without_the_test_flag() {
             browser.subscription(endpoint.to_owned(), "t"),
         )
         .await;
-        let message = bob.expect_error(ErrorCode::BadRequest).await;
+        let message = expect_push_refused(&mut bob, room.room(), ErrorCode::BadRequest).await;
         assert!(message.contains("endpoint"), "{endpoint}: {message}");
     }
     subscribed(
@@ -444,7 +444,7 @@ async fn subscribing_needs_the_room_s_deposit_key() {
             proof: stranger.prove_access(mallory.peer),
         })
         .await;
-    mallory.expect_error(ErrorCode::MailboxDenied).await;
+    expect_push_refused(&mut mallory, room.room(), ErrorCode::MailboxDenied).await;
     mallory
         .send(&ClientMessage::PushSubscribe {
             room: room.room(),
@@ -453,7 +453,7 @@ async fn subscribing_needs_the_room_s_deposit_key() {
             proof: room.prove_access(alice.peer),
         })
         .await;
-    mallory.expect_error(ErrorCode::MailboxDenied).await;
+    expect_push_refused(&mut mallory, room.room(), ErrorCode::MailboxDenied).await;
     deposit(&mut alice, &room, b"no push").await;
     service.expect_quiet(Duration::from_millis(500)).await;
 }
@@ -484,4 +484,18 @@ async fn the_key_and_subscriptions_survive_a_restart() {
     let pushed = service.next().await;
     check_vapid(&pushed, &push_key, &format!("http://{}", service.addr));
     assert_eq!(browser.open(&pushed.body), b"kept");
+}
+
+/// Checks that the next message refuses a push request for `room` with `code`, as
+/// `push-refused` (an `error` would read as the answer to a mailbox request in flight);
+/// returns its text.
+async fn expect_push_refused(client: &mut Client, room: RoomId, code: ErrorCode) -> String {
+    match client.recv().await {
+        Received::Server(ServerMessage::PushRefused {
+            room: got_room,
+            code: got,
+            message,
+        }) if got == code && got_room == room => message,
+        other => panic!("expected push-refused {code:?} for {room}, got {other:?}"),
+    }
 }
