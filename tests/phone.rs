@@ -129,6 +129,20 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((width.json().as_f64() == Some(844.0)).then_some(()))
     })
     .await?;
+    // The newest message stays in view as the list gets shorter (as when the on-screen
+    // keyboard opens).
+    eventually("the newest message in view in landscape", || async {
+        let at_end = phone
+            .driver()
+            .execute(
+                "const list = document.querySelector('ul.messages');
+                 return list.scrollTop + list.clientHeight >= list.scrollHeight - 8;",
+                vec![],
+            )
+            .await?;
+        Ok((at_end.json().as_bool() == Some(true)).then_some(()))
+    })
+    .await?;
     for (role, name) in [("textbox", "Message"), ("button", "Send")] {
         let element = a.by_role(role, name).await?;
         let rect = phone

@@ -23,13 +23,37 @@ pub fn Conversation() -> impl IntoView {
             .messages
             .with(|m| m[m.len().saturating_sub(limit)..].to_vec())
     };
+    let seen_height = StoredValue::new(0);
     // Scrolling is a DOM effect, not state: keep the newest message in view.
     Effect::new(move |_| {
         let count = state.messages.with(Vec::len);
         if let (Some(list), true) = (list.get(), count > 0) {
             list.set_scroll_top(list.scroll_height());
+            seen_height.set_value(list.client_height());
         }
     });
+    // When the list gets shorter (a phone turning, the on-screen keyboard opening), the
+    // newest message stays in view if it was. Whether it was is judged by the height the
+    // list had when last seen (a resize is handled before that frame's scroll events), and
+    // the scroll waits a frame for the new layout.
+    let on_scroll = move |_| {
+        if let Some(list) = list.get_untracked() {
+            seen_height.set_value(list.client_height());
+        }
+    };
+    let resized = window_event_listener(leptos::ev::resize, move |_| {
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        let was_at_end = list.scroll_top() + seen_height.get_value() >= list.scroll_height() - 8;
+        request_animation_frame(move || {
+            if was_at_end {
+                list.set_scroll_top(list.scroll_height());
+            }
+            seen_height.set_value(list.client_height());
+        });
+    });
+    on_cleanup(move || resized.remove());
     view! {
         <Show when=move || state.messages.with(Vec::is_empty)>
             <p class="empty hint">"No messages yet. Messages are end-to-end encrypted."</p>
@@ -41,7 +65,7 @@ pub fn Conversation() -> impl IntoView {
                 </button>
             </p>
         </Show>
-        <ul class="messages" aria-label="Messages" aria-live="polite" aria-relevant="additions" node_ref=list>
+        <ul class="messages" aria-label="Messages" aria-live="polite" aria-relevant="additions" node_ref=list on:scroll=on_scroll>
             <For
                 each=shown
                 key=|message| (message.id, message.revision)
