@@ -171,9 +171,10 @@ async function fromShell(request, path) {
 // a room (src/platform/push.rs keeps tag -> room address in the cache "confab-push") when
 // someone deposits into that room's mailbox while no member is reachable. The worker shows
 // "New message" for that room (its notification tag is the page's for the room, so the two
-// replace each other), unless a Confab app page is visible (it shows its own). It cannot open
-// the message yet: that needs the room's keys, which are sealed in the page's store. A tag
-// it does not know (a room forgotten here) shows nothing rather than something misleading.
+// replace each other), unless a Confab app page is visible (it shows its own) or the room is
+// muted. It cannot open the message yet: that needs the room's keys, which are sealed in
+// the page's store. A tag it does not know (a room forgotten here) shows nothing rather
+// than something misleading.
 const PUSH_CACHE = "confab-push";
 
 async function roomOfTag(tag) {
@@ -186,6 +187,9 @@ async function roomOfTag(tag) {
 async function showPush(tag) {
   const address = await roomOfTag(tag);
   if (!address) return;
+  // Muted here (the page marks it): the worker cannot read the message to see whether it
+  // mentions us, so a muted room shows nothing while Confab is closed.
+  if (await caches.match("/muted/" + address, { cacheName: PUSH_CACHE })) return;
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const isApp = (client) => APP_PAGES.includes(new URL(client.url).pathname);
   if (windows.some((client) => isApp(client) && client.visibilityState === "visible")) return;

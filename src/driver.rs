@@ -787,7 +787,10 @@ impl Driver {
             )),
         }
         match store.muted(self.room).await {
-            Ok(muted) => self.state.muted.set(muted),
+            Ok(muted) => {
+                self.state.muted.set(muted);
+                self.push_mirror_muted(muted);
+            }
             Err(error) => log(&format!("mute unreadable, the room notifies: {error}")),
         }
         self.drain(clock::now());
@@ -1109,6 +1112,7 @@ impl Driver {
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
                 self.state.muted.set(muted);
+                self.push_mirror_muted(muted);
                 let room = self.room;
                 self.with_store_quietly(
                     move |store| async move { store.save_muted(room, muted).await },

@@ -33,6 +33,13 @@ impl Driver {
         });
     }
 
+    /// Tells the service worker whether this room is muted (it notifies of pushes for
+    /// unmuted rooms only).
+    pub(super) fn push_mirror_muted(&self, muted: bool) {
+        let address = self.client.room_address(&self.room).to_string();
+        wasm_bindgen_futures::spawn_local(async move { push::mirror_muted(&address, muted).await });
+    }
+
     /// The subscription for connection `peer` is ready: register it, if that connection
     /// is still the current one (the next `welcome` subscribes again otherwise).
     pub(super) fn push_subscribed(&mut self, peer: PeerId, subscription: PushSubscription) {

@@ -8,7 +8,9 @@
 //! and the push service see only the tag; the address (a room's name in our URLs,
 //! unlinkable without our key) stays on the device; neither is a secret. The worker
 //! (`assets/sw.js`) shows "New message" for a known tag and opens the room on a click; a
-//! tag it does not know shows nothing.
+//! tag it does not know shows nothing. A muted room is marked there too (`/muted/<address>`,
+//! present while muted): the worker, which cannot read the message to see a mention,
+//! shows nothing for it.
 
 use confab_core::signal::PushSubscription;
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -77,6 +79,27 @@ async fn subscribe(push_key: &str, address: &str) -> Result<PushSubscription, Js
             .to_string();
     serde_json::from_str::<PushSubscription>(&text)
         .map_err(|error| JsValue::from(format!("the browser's subscription is refused: {error}")))
+}
+
+/// Marks the room at `address` muted (or not) for the worker; a failure is logged (the
+/// worker then notifies as if unmuted).
+pub async fn mirror_muted(address: &str, muted: bool) {
+    let marked = async {
+        let window: JsValue = web_sys::window().ok_or("no window")?.into();
+        let caches = get(&window, "caches")?;
+        let cache = call(&caches, "open", &[CACHE.into()]).await?;
+        let key: JsValue = format!("/muted/{address}").into();
+        if muted {
+            call(&cache, "put", &[key, web_sys_response("muted")?]).await
+        } else {
+            call(&cache, "delete", &[key]).await
+        }
+    };
+    if let Err(error) = marked.await {
+        web_sys::console::warn_1(
+            &format!("the worker was not told this room's mute: {error:?}").into(),
+        );
+    }
 }
 
 /// The room's tag, made and kept on first use.
