@@ -205,7 +205,10 @@ async fn safari_on_a_phone_is_told_how_to_add_the_app_to_the_home_screen() {
     let panel_text = |parent: &web_sys::HtmlElement| parent.text_content().unwrap_or_default();
 
     let parent = fresh_parent();
-    let handle = leptos::mount::mount_to(parent.clone(), || view! { <NotificationsPanel /> });
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::components::tests::test_commands());
+        view! { <NotificationsPanel /> }
+    });
     leptos::task::tick().await;
     assert_eq!(panel_text(&parent), "", "without navigator.standalone");
     drop(handle);
@@ -215,7 +218,10 @@ async fn safari_on_a_phone_is_told_how_to_add_the_app_to_the_home_screen() {
     js_sys::Reflect::set(&standalone, &"configurable".into(), &true.into()).unwrap();
     js_sys::Object::define_property(&navigator, &"standalone".into(), &standalone);
     let parent = fresh_parent();
-    let handle = leptos::mount::mount_to(parent.clone(), || view! { <NotificationsPanel /> });
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::components::tests::test_commands());
+        view! { <NotificationsPanel /> }
+    });
     leptos::task::tick().await;
     let shown = panel_text(&parent);
     drop(handle);

@@ -29,7 +29,7 @@ pub fn UnlockScreen() -> impl IntoView {
     view! {
         <main class="gate">
             <form class="panel gate-panel" on:submit=on_submit>
-                <h2>"Unlock Confab"</h2>
+                <h1>"Unlock Confab"</h1>
                 <p class="hint">"Your keys and history on this device are encrypted with your passphrase."</p>
                 <input type="password" aria-label="Passphrase" autocomplete="current-password" node_ref=input autofocus />
                 <button type="submit" class="button primary">"Unlock"</button>
@@ -45,7 +45,7 @@ pub fn OtherTabScreen() -> impl IntoView {
     view! {
         <main class="gate">
             <section class="panel gate-panel" role="alert">
-                <h2>"Confab is open in another tab"</h2>
+                <h1>"Confab is open in another tab"</h1>
                 <p class="hint">"Only one tab can use your profile at a time, so that nothing is written twice. Switch to that tab, or close it and reload this one."</p>
             </section>
         </main>
