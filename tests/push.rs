@@ -12,7 +12,7 @@
 //! click is dispatched inside the worker as in `pwa.rs`
 //! (`service_worker_notification_click_opens_the_room`).
 
-use confab_e2e::shell::run_async;
+use confab_e2e::shell::{run_async, wait_worker_notifications, worker_notifications};
 use confab_e2e::{Pair, address, eventually, in_room, in_service_worker, secret_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,17 +84,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     )
     .await?;
     deliver_push(bob, &origin, &tag).await?;
-    let shown = eventually("the worker's notification", || async {
-        let shown = run_async(
-            bob,
-            "navigator.serviceWorker.ready
-               .then(r => r.getNotifications())
-               .then(ns => done(ns.map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))))",
-        )
-        .await?;
-        Ok((shown != serde_json::json!([])).then_some(shown))
-    })
-    .await?;
+    let shown = serde_json::Value::from(wait_worker_notifications(bob).await?);
     println!("the worker's notifications: {shown}");
     // The plain /healthz page makes the browser ask for /favicon.ico (404): the only
     // error allowed, read now so the final check sees what came after.
@@ -140,11 +130,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         !shown.to_string().contains(secret),
         "a room secret in the notification"
     );
-    let left = run_async(
-        bob,
-        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => done(ns.length))",
-    )
-    .await?;
+    let left = worker_notifications(bob).await?.len();
     anyhow::ensure!(left == 0, "notifications left after the click: {left}");
 
     // Bob mutes the room and closes Confab again: a push for it shows nothing (the worker
@@ -168,11 +154,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         .await?;
     deliver_push(bob, &origin, &tag).await?;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let shown_muted = run_async(
-        bob,
-        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => done(ns.length))",
-    )
-    .await?;
+    let shown_muted = worker_notifications(bob).await?.len();
     anyhow::ensure!(
         shown_muted == 0,
         "a muted room's push showed {shown_muted} notification(s)"

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use confab_e2e::shell::{
     check_integrity, check_shell_cached, fingerprint, is_controlled, next_build, open_offline,
-    reconnect, run_async, wait_worker_active,
+    reconnect, run_async, wait_worker_active, wait_worker_notifications, worker_notifications,
 };
 use confab_e2e::{
     Browser, ChatPage, Chromedriver, Env, Pair, Server, address, eventually, in_room,
@@ -339,17 +339,7 @@ async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
     let unread = b.by_role("link", &unread_link).await?;
     unread.scroll_into_view().await?;
     let direct_link = unread.prop("href").await?.unwrap_or_default();
-    let shown = eventually("the worker's notification", || async {
-        let shown = run_async(
-            bob,
-            "navigator.serviceWorker.ready
-               .then(r => r.getNotifications())
-               .then(ns => done(ns.map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))))",
-        )
-        .await?;
-        Ok((shown != serde_json::json!([])).then_some(shown))
-    })
-    .await?;
+    let shown = serde_json::Value::from(wait_worker_notifications(bob).await?);
     println!("worker notifications: {shown}");
     let shown = &shown[0];
     anyhow::ensure!(
@@ -427,11 +417,7 @@ async fn worker_click_scenario(pair: &Pair) -> anyhow::Result<()> {
         ]),
         "the worker's click: {log}"
     );
-    let left = run_async(
-        bob,
-        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => done(ns.length))",
-    )
-    .await?;
+    let left = worker_notifications(bob).await?.len();
     anyhow::ensure!(left == 0, "the notification is still shown: {left}");
     bob.screenshot(&pair.env, "pwa-worker-click-after-bob.png")
         .await?;

@@ -152,6 +152,30 @@ pub async fn run_async(browser: &Browser, script: &str) -> anyhow::Result<serde_
     Ok(ret.json().clone())
 }
 
+/// The notifications the origin's service worker shows now (`registration.getNotifications()`),
+/// each as `{title, body, tag, data}`.
+pub async fn worker_notifications(browser: &Browser) -> anyhow::Result<Vec<serde_json::Value>> {
+    let shown = run_async(
+        browser,
+        "navigator.serviceWorker.ready
+           .then(r => r.getNotifications())
+           .then(ns => done(ns.map(n => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))))",
+    )
+    .await?;
+    Ok(shown.as_array().cloned().unwrap_or_default())
+}
+
+/// Waits until the service worker shows a notification; returns what it shows then.
+pub async fn wait_worker_notifications(
+    browser: &Browser,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    crate::eventually("the worker's notification", || async {
+        let shown = worker_notifications(browser).await?;
+        Ok((!shown.is_empty()).then_some(shown))
+    })
+    .await
+}
+
 /// The `<meta>` that only build B's page has.
 pub const NEXT_BUILD_MARK: &str = r#"<meta name="confab-test-build" content="next" />"#;
 
