@@ -288,7 +288,8 @@ pub fn listen_to_page(commands: &Commands) {
 }
 
 /// What every room's driver needs from the page, the shown room's or a background one's:
-/// goodbye on `pagehide`, presence from visibility and activity.
+/// goodbye on `pagehide`, presence from visibility and activity, push once notifications
+/// are allowed.
 pub fn follow_page(commands: &Commands) {
     let leave = commands.clone();
     page::on_page_hide(move || leave.send(Command::Leave));
@@ -296,6 +297,8 @@ pub fn follow_page(commands: &Commands) {
     page::on_visibility_change(move |visible| visibility.send(Command::Visible(visible)));
     let activity = commands.clone();
     page::on_activity(move || activity.send(Command::Activity));
+    let push = commands.clone();
+    crate::platform::pwa::on_notifications_allowed(move || push.send(Command::TurnOnPush));
 }
 
 /// The benchmark harness's events, for the room on screen only. Any script of the page's

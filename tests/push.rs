@@ -13,7 +13,7 @@
 //! (`service_worker_notification_click_opens_the_room`).
 
 use confab_e2e::shell::{run_async, wait_worker_notifications, worker_notifications};
-use confab_e2e::{Pair, address, eventually, in_room, in_service_worker, secret_of};
+use confab_e2e::{Pair, address, eventually, in_room, in_service_worker, metric, secret_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_with_the_page_closed_notifies_and_the_click_opens_the_room() -> anyhow::Result<()> {
@@ -38,12 +38,39 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((controlled.json() == &serde_json::json!(true)).then_some(()))
     })
     .await?;
+    // Bob's one-to-one room with Alice runs in the background: wait until it is connected
+    // (both rooms have both members, and nobody joins for 2 s), so that its welcome has
+    // come and gone before notifications are turned on.
+    let port = pair.server.port();
+    let mut members = 0;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = metric(port, "confab_room_members").await?;
+        if now >= 4 && now == members {
+            break;
+        }
+        members = now;
+    }
     bob.cdp(
         "Browser.grantPermissions",
         serde_json::json!({ "permissions": ["notifications"] }),
     )
     .await?;
     b.click("button", "Turn on notifications").await?;
+    // Every room of Bob's tab subscribes at once, the background one too (not at its
+    // next welcome): each has its tag. (The subscription itself needs the browser's push
+    // service, out of reach here; the tag is kept before it is asked.)
+    eventually("both of Bob's rooms subscribing", || async {
+        let rooms = run_async(
+            bob,
+            "caches.open('confab-push')
+               .then((cache) => cache.keys())
+               .then((keys) => done(keys.filter((k) => new URL(k.url).pathname.startsWith('/room/')).length), () => done(0))",
+        )
+        .await?;
+        Ok((rooms.as_u64() >= Some(2)).then_some(()))
+    })
+    .await?;
     let tag = eventually("the room's push tag", || async {
         let tag = run_async(
             bob,

@@ -200,6 +200,46 @@ pub fn notification_permission() -> Permission {
     }
 }
 
+/// Calls `handler` each time notifications become allowed in this page (the Permissions
+/// API's `change` event: "Turn on notifications" in any room, or the browser's site
+/// settings), so every room of the tab, the background ones too, subscribes to push at
+/// once rather than at its next `welcome`. Lives as long as the page; does nothing where
+/// the API is missing.
+pub fn on_notifications_allowed(handler: impl Fn() + 'static) {
+    let Some(window) = window() else { return };
+    let navigator: JsValue = window.navigator().into();
+    let Ok(permissions) = js_sys::Reflect::get(&navigator, &"permissions".into()) else {
+        return;
+    };
+    let query = js_sys::Reflect::get(&permissions, &"query".into())
+        .ok()
+        .and_then(|query| query.dyn_into::<js_sys::Function>().ok());
+    let Some(query) = query else { return };
+    let descriptor = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&descriptor, &"name".into(), &"notifications".into());
+    let promise = query
+        .call1(&permissions, &descriptor)
+        .ok()
+        .and_then(|promise| promise.dyn_into::<js_sys::Promise>().ok());
+    let Some(promise) = promise else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(status) = JsFuture::from(promise).await else {
+            return;
+        };
+        let watched = status.clone();
+        let listener = Closure::<dyn Fn()>::new(move || {
+            let state = js_sys::Reflect::get(&watched, &"state".into()).ok();
+            if state.and_then(|state| state.as_string()).as_deref() == Some("granted") {
+                handler();
+            }
+        });
+        let target: web_sys::EventTarget = status.unchecked_into();
+        let _ =
+            target.add_event_listener_with_callback("change", listener.as_ref().unchecked_ref());
+        listener.forget();
+    });
+}
+
 /// Asks the user for permission to notify (call it from a click); returns the answer.
 pub async fn request_notifications() -> Permission {
     if notification_permission() == Permission::Unsupported {
