@@ -161,6 +161,43 @@ async fn server(configure: impl FnOnce(&mut confab_server::Config)) -> TestServe
     .await
 }
 
+/// A push service stand-in and a server; Alice and Bob on it, Bob subscribed to room 1 at
+/// the stand-in's `/push/bob` with the tag "t".
+struct Subscribed {
+    service: PushService,
+    server: TestServer,
+    room: MailboxKeys,
+    browser: Browser,
+    alice: Client,
+    /// Kept connected for the test's length.
+    _bob: Client,
+}
+
+impl Subscribed {
+    async fn start(configure: impl FnOnce(&mut confab_server::Config)) -> Subscribed {
+        let service = PushService::start().await;
+        let server = server(configure).await;
+        let room = keys(1);
+        let browser = Browser::new();
+        let alice = server.client().await;
+        let mut bob = server.client().await;
+        subscribed(
+            &mut bob,
+            &room,
+            browser.subscription(service.endpoint("bob"), "t"),
+        )
+        .await;
+        Subscribed {
+            service,
+            server,
+            room,
+            browser,
+            alice,
+            _bob: bob,
+        }
+    }
+}
+
 async fn subscribe(client: &mut Client, keys: &MailboxKeys, subscription: PushSubscription) {
     client
         .send(&ClientMessage::PushSubscribe {
@@ -305,18 +342,13 @@ async fn a_deposit_pushes_only_the_tag_encrypted_and_signed_to_the_others_subscr
 
 #[tokio::test]
 async fn a_subscription_the_push_service_says_is_gone_is_dropped() {
-    let mut service = PushService::start().await;
-    let server = server(|_| {}).await;
-    let room = keys(1);
-    let browser = Browser::new();
-    let mut alice = server.client().await;
-    let mut bob = server.client().await;
-    subscribed(
-        &mut bob,
-        &room,
-        browser.subscription(service.endpoint("bob"), "t"),
-    )
-    .await;
+    let Subscribed {
+        mut service,
+        server,
+        room,
+        mut alice,
+        ..
+    } = Subscribed::start(|_| {}).await;
     service.status.store(410, Ordering::Relaxed);
     deposit(&mut alice, &room, b"one").await;
     assert_eq!(service.next().await.path, "/push/bob");
@@ -364,18 +396,14 @@ async fn with_no_push_the_welcome_has_no_key_subscribing_is_refused_and_nothing_
 
 #[tokio::test]
 async fn deposits_within_the_interval_are_pushed_once_at_its_end() {
-    let mut service = PushService::start().await;
-    let server = server(|config| config.push_interval = Duration::from_millis(800)).await;
-    let room = keys(1);
-    let browser = Browser::new();
-    let mut alice = server.client().await;
-    let mut bob = server.client().await;
-    subscribed(
-        &mut bob,
-        &room,
-        browser.subscription(service.endpoint("bob"), "t"),
-    )
-    .await;
+    let Subscribed {
+        mut service,
+        server,
+        room,
+        browser,
+        mut alice,
+        ..
+    } = Subscribed::start(|config| config.push_interval = Duration::from_millis(800)).await;
     deposit(&mut alice, &room, b"one").await;
     let first = service.next().await;
     let started = tokio::time::Instant::now();
