@@ -21,12 +21,7 @@ async fn shift_enter_makes_lines_and_drafts_survive_a_reload() -> anyhow::Result
 }
 
 async fn scenario(pair: &Pair) -> anyhow::Result<()> {
-    let a = pair
-        .alice
-        .open_chat(&format!("{}/", pair.server.url))
-        .await?;
-    let b = pair.bob.open_chat(&a.invite_link().await?).await?;
-    a.wait_for_member("Bob online", |m| m.is_online()).await?;
+    let (a, b) = pair.meet("").await?;
 
     let field = a.by_role("textbox", "Message").await?;
     field.send_keys("Shopping list:").await?;
@@ -91,12 +86,7 @@ async fn markdown_renders_and_a_picked_reaction_reaches_the_other_member() -> an
 }
 
 async fn markdown_and_reactions(pair: &Pair) -> anyhow::Result<()> {
-    let a = pair
-        .alice
-        .open_chat(&format!("{}/", pair.server.url))
-        .await?;
-    let b = pair.bob.open_chat(&a.invite_link().await?).await?;
-    a.wait_for_member("Bob online", |m| m.is_online()).await?;
+    let (a, b) = pair.meet("").await?;
 
     a.send("**bold** and *soft* [click](javascript:alert(1)) see https://example.org/x")
         .await?;
