@@ -1958,7 +1958,6 @@ pub(crate) fn message_view(
     MessageView {
         id: message.id,
         key: message.key,
-        revision: 0,
         author: message.author,
         mine: message.author == *me,
         time: clock::format_time(message.sent_at),

@@ -113,8 +113,6 @@ pub struct MessageView {
     pub id: EventId,
     /// Place in room order (the list is sorted by it).
     pub key: OrderKey,
-    /// Bumped on every change, so the row redraws.
-    pub revision: u32,
     /// Author.
     pub author: MemberKey,
     /// Written here.
@@ -654,12 +652,11 @@ impl AppState {
     }
 
     /// Shows a message at its place in room order, or redraws it if shown.
-    pub fn upsert_message(&self, mut message: MessageView) {
+    pub fn upsert_message(&self, message: MessageView) {
         self.messages.update(|messages| {
             match messages.binary_search_by(|m| m.key.cmp(&message.key)) {
                 Ok(idx) => {
                     if let Some(shown) = messages.get_mut(idx) {
-                        message.revision = shown.revision.wrapping_add(1);
                         *shown = message;
                     }
                 }

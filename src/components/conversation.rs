@@ -4,7 +4,9 @@ use leptos::html::Ul;
 use leptos::prelude::*;
 
 use crate::components::message::MessageRow;
-use crate::state::AppState;
+use confab_core::{EventId, OrderKey};
+
+use crate::state::{AppState, MessageView};
 
 /// Messages drawn at first, and added per "Show earlier messages".
 const PAGE: usize = 200;
@@ -17,11 +19,30 @@ pub fn Conversation() -> impl IntoView {
     let list = NodeRef::<Ul>::new();
     let limit = RwSignal::new(PAGE);
     let hidden = move || state.messages.with(|m| m.len().saturating_sub(limit.get()));
+    // Rows are keyed by message id and each follows its message (see `MessageRow`): a
+    // change redraws only what changed in that row, never the row, so focus stays put.
     let shown = move || {
         let limit = limit.get();
-        state
-            .messages
-            .with(|m| m[m.len().saturating_sub(limit)..].to_vec())
+        state.messages.with(|m| {
+            m[m.len().saturating_sub(limit)..]
+                .iter()
+                .map(|m| (m.id, m.key))
+                .collect::<Vec<_>>()
+        })
+    };
+    // The list is sorted by room order, which never changes for a message.
+    let follow = move |(id, key): (EventId, OrderKey)| {
+        Memo::new(move |previous: Option<&MessageView>| {
+            state.messages.with(|m| {
+                m.binary_search_by(|m| m.key.cmp(&key))
+                    .ok()
+                    .and_then(|idx| m.get(idx))
+                    .filter(|m| m.id == id)
+                    .or(previous)
+                    .cloned()
+                    .expect("a shown message is in the list")
+            })
+        })
     };
     let seen_height = StoredValue::new(0);
     // Scrolling is a DOM effect, not state: keep the newest message in view.
@@ -68,8 +89,8 @@ pub fn Conversation() -> impl IntoView {
         <ul class="messages" aria-label="Messages" aria-live="polite" aria-relevant="additions" node_ref=list on:scroll=on_scroll>
             <For
                 each=shown
-                key=|message| (message.id, message.revision)
-                children=|message| view! { <MessageRow message /> }
+                key=|(id, _)| *id
+                children=move |shown| view! { <MessageRow message=follow(shown) /> }
             />
         </ul>
         <TypingLine />

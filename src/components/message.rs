@@ -2,33 +2,40 @@
 //! elements and text nodes, never as HTML), reply quote, reactions, receipts for our own,
 //! and its actions.
 
+use confab_core::{EventId, MemberKey};
 use leptos::prelude::*;
 
 use super::emoji::EmojiPicker;
 use super::file::FileCard;
 use crate::driver::Command;
 use crate::markdown::{self, Block, Inline};
+
 use crate::state::{AppState, Draft, MessageView};
 use crate::use_commands;
 
 /// The one-tap reaction offered on every message.
 const QUICK_REACTION: &str = crate::emoji::QUICK_REACTIONS[0];
 
-/// One row of the conversation.
+/// One row of the conversation. The row lives as long as the message is shown and
+/// follows it (`message` changes with edits, deletes and reactions): only the parts that
+/// changed are redrawn, so a button the user is on keeps focus while, say, a reaction lands.
 #[component]
 pub fn MessageRow(
-    /// The message to show.
-    message: MessageView,
+    /// The message to show, as it changes.
+    #[prop(into)]
+    message: Signal<MessageView>,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let class = match (message.mine, message.deleted, message.mentions_me) {
+    let first = message.get_untracked();
+    let (id, author, mine, mentions_me) = (first.id, first.author, first.mine, first.mentions_me);
+    let deleted = Memo::new(move |_| message.with(|m| m.deleted));
+    let class = move || match (mine, deleted.get(), mentions_me) {
         (_, true, _) => "message deleted",
         (true, false, _) => "message mine",
         (false, false, true) => "message theirs mentions-me",
         (false, false, false) => "message theirs",
     };
-    let author = state.name_of(&message.author);
-    let quote = message.reply_to.map(|target| {
+    let quote = first.reply_to.map(|target| {
         let quoted = state.messages.with_untracked(|messages| {
             messages
                 .iter()
@@ -38,32 +45,43 @@ pub fn MessageRow(
         let (who, text) = quoted.unwrap_or_else(|| ("Someone".into(), "an earlier message".into()));
         view! { <blockquote class="quote">{format!("{who}: {text}")}</blockquote> }
     });
-    let text = if message.deleted {
-        view! { <p class="text gone">"This message was deleted."</p> }.into_any()
-    } else if let Some(file) = message.file.clone() {
-        let caption = (!message.text.is_empty()).then(|| text_view(&message.text));
-        view! { <FileCard id=message.id file=file mine=message.mine />{caption} }.into_any()
-    } else {
-        text_view(&message.text)
+    let body = Memo::new(move |_| message.with(|m| (m.deleted, m.text.clone())));
+    let file = first.file.clone();
+    let text = move || {
+        let (deleted, text) = body.get();
+        if deleted {
+            view! { <p class="text gone">"This message was deleted."</p> }.into_any()
+        } else if let Some(file) = file.clone() {
+            let caption = (!text.is_empty()).then(|| text_view(&text));
+            view! { <FileCard id=id file=file mine=mine />{caption} }.into_any()
+        } else {
+            text_view(&text)
+        }
     };
-    let edited = (message.edited && !message.deleted)
-        .then(|| view! { <span class="edited">" (edited)"</span> });
-    let show_receipt = message.mine && !message.deleted;
-    let (for_reactions, for_receipt, for_actions) =
-        (message.clone(), message.clone(), message.clone());
+    let edited = move || {
+        message
+            .with(|m| m.edited && !m.deleted)
+            .then(|| view! { <span class="edited">" (edited)"</span> })
+    };
+    let reactions = Memo::new(move |_| message.with(|m| m.reactions.clone()));
+    let for_receipt = first.clone();
+    let receipt = move || {
+        (mine && !deleted.get()).then(|| view! { <ReceiptLine message=for_receipt.clone() /> })
+    };
+    let actions = move || (!deleted.get()).then(|| view! { <Actions id mine reactions /> });
     view! {
         <li class=class>
             <p class="meta">
-                <span class="author">{author}</span>
+                <span class="author">{move || state.name_of(&author)}</span>
                 " "
-                <time datetime=message.datetime.clone()>{message.time.clone()}</time>
+                <time datetime=first.datetime.clone()>{first.time.clone()}</time>
                 {edited}
             </p>
             {quote}
             {text}
-            <Reactions message=for_reactions />
-            {show_receipt.then(|| view! { <ReceiptLine message=for_receipt /> })}
-            <Actions message=for_actions />
+            <Reactions id reactions />
+            {receipt}
+            {actions}
         </li>
     }
 }
@@ -117,38 +135,76 @@ fn inline_views(pieces: Vec<Inline>) -> Vec<AnyView> {
         .collect()
 }
 
-/// Reaction chips: each toggles our own reaction with that emoji.
+/// Reaction chips: each toggles our own reaction with that emoji. A chip stays the same
+/// element while its count changes (keyed by its emoji), so focus stays on it.
 #[component]
 fn Reactions(
     /// The message reacted to.
-    message: MessageView,
+    id: EventId,
+    /// Its reactions: emoji and who reacted with it.
+    reactions: Memo<Vec<(String, Vec<MemberKey>)>>,
+) -> impl IntoView {
+    let emojis =
+        move || reactions.with(|r| r.iter().map(|(emoji, _)| emoji.clone()).collect::<Vec<_>>());
+    view! {
+        <For each=emojis key=|emoji| emoji.clone() let:emoji>
+            <ReactionChip id emoji reactions />
+        </For>
+    }
+}
+
+/// One emoji's chip: its count, who (in the tooltip), and whether we are among them.
+#[component]
+fn ReactionChip(
+    id: EventId,
+    emoji: String,
+    reactions: Memo<Vec<(String, Vec<MemberKey>)>>,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
     let me = state.me.get_untracked().map(|m| m.key);
-    message
-        .reactions
-        .iter()
-        .map(|(emoji, by)| {
-            let names: Vec<String> = by.iter().map(|key| state.name_of(key)).collect();
-            let mine = me.is_some_and(|me| by.contains(&me));
-            let label = format!("{emoji} {}, react", by.len());
-            let title = format!("{emoji} {} by {}", by.len(), names.join(", "));
-            let (target, emoji_owned, commands) = (message.id, emoji.clone(), commands.clone());
-            let toggle = move |_| {
-                commands.send(Command::React {
-                    target,
-                    emoji: emoji_owned.clone(),
-                    on: !mine,
-                })
-            };
-            view! {
-                <button type="button" class="reaction" aria-pressed=mine.to_string() title=title aria-label=label on:click=toggle>
-                    {format!("{emoji} {}", by.len())}
-                </button>
-            }
+    let by = {
+        let emoji = emoji.clone();
+        Memo::new(move |_| {
+            reactions.with(|r| {
+                r.iter()
+                    .find(|(e, _)| *e == emoji)
+                    .map(|(_, by)| by.clone())
+                    .unwrap_or_default()
+            })
         })
-        .collect_view()
+    };
+    let mine = move || me.is_some_and(|me| by.with(|by| by.contains(&me)));
+    let count = move || by.with(Vec::len);
+    let label = {
+        let emoji = emoji.clone();
+        move || format!("{emoji} {}, react", count())
+    };
+    let title = {
+        let emoji = emoji.clone();
+        move || {
+            let names: Vec<String> =
+                by.with(|by| by.iter().map(|key| state.name_of(key)).collect());
+            format!("{emoji} {} by {}", names.len(), names.join(", "))
+        }
+    };
+    let shown = {
+        let emoji = emoji.clone();
+        move || format!("{emoji} {}", count())
+    };
+    let toggle = move |_| {
+        let on = !by.with_untracked(|by| me.is_some_and(|me| by.contains(&me)));
+        commands.send(Command::React {
+            target: id,
+            emoji: emoji.clone(),
+            on,
+        })
+    };
+    view! {
+        <button type="button" class="reaction" aria-pressed=move || mine().to_string() title=title aria-label=label on:click=toggle>
+            {shown}
+        </button>
+    }
 }
 
 /// "Sent" / "Delivered to N" / "Read by N" (names in the tooltip), or pending while
@@ -194,22 +250,23 @@ fn list_or_nobody(names: &[String]) -> String {
 /// reacted with takes it back.
 #[component]
 fn Actions(
-    /// The message acted on.
-    message: MessageView,
+    /// The message acted on (not deleted).
+    id: EventId,
+    /// It is ours: it can be edited and deleted.
+    mine: bool,
+    /// Its reactions, read when one is toggled.
+    reactions: Memo<Vec<(String, Vec<MemberKey>)>>,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    if message.deleted {
-        return ().into_any();
-    }
-    let id = message.id;
     let me = state.me.get_untracked().map(|m| m.key);
-    let reactions = message.reactions.clone();
     let reacted = move |glyph: &str| {
         me.is_some_and(|me| {
-            reactions
-                .iter()
-                .any(|(emoji, by)| emoji == glyph && by.contains(&me))
+            reactions.with_untracked(|reactions| {
+                reactions
+                    .iter()
+                    .any(|(emoji, by)| emoji == glyph && by.contains(&me))
+            })
         })
     };
     let toggle = {
@@ -239,7 +296,7 @@ fn Actions(
             let _ = button.focus();
         }
     });
-    let own = message.mine.then(|| {
+    let own = mine.then(|| {
         let delete = move |_| commands.send(Command::Delete(id));
         view! {
             <button type="button" class="link" on:click=move |_| state.draft.set(Draft::Edit(id))>"Edit"</button>
@@ -261,5 +318,4 @@ fn Actions(
             <EmojiPicker on_pick=pick on_close=close />
         </Show>
     }
-    .into_any()
 }

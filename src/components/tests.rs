@@ -271,6 +271,98 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
     drop(handle);
 }
 
+/// Reacting must not take the user's place: the row, and the button they are on, stay the
+/// same elements while reactions, receipts or an edit change the message. (Rows were keyed
+/// by a revision, so every change drew the row anew and focus fell back to the page.)
+#[wasm_bindgen_test]
+async fn focus_stays_on_a_message_button_while_the_message_changes() {
+    let parent = fresh_parent();
+    let me = member(1);
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        state.me.set(Some(Me {
+            name: "Me".into(),
+            fingerprint: String::new(),
+            key: me,
+        }));
+        state.member_named(member(2), "Bob".into());
+        state.upsert_message(message(1, member(2), "hello"));
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let document = web_sys::window().unwrap().document().unwrap();
+    let focused = || document.active_element().unwrap();
+    let button = |selector: &str| -> web_sys::HtmlElement {
+        parent
+            .query_selector(selector)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {selector}"))
+            .unchecked_into()
+    };
+    let row = parent
+        .query_selector("ul[aria-label=Messages] > li")
+        .unwrap()
+        .unwrap();
+    let quick = button("button[aria-label='React with 👍']");
+    quick.focus().unwrap();
+    assert_eq!(focused(), AsRef::<web_sys::Element>::as_ref(&quick).clone());
+
+    // Our 👍 comes back from the driver; then Bob edits the message.
+    let mut changed = message(1, member(2), "hello");
+    changed.reactions = vec![("👍".into(), vec![me])];
+    state.upsert_message(changed.clone());
+    leptos::task::tick().await;
+    changed.text = "hello again".into();
+    changed.edited = true;
+    state.upsert_message(changed.clone());
+    leptos::task::tick().await;
+    let same_row = parent
+        .query_selector("ul[aria-label=Messages] > li")
+        .unwrap()
+        .unwrap();
+    assert_eq!(same_row, row, "the row was drawn anew");
+    assert!(quick.is_connected(), "the 👍 button was drawn anew");
+    assert_eq!(
+        focused(),
+        AsRef::<web_sys::Element>::as_ref(&quick).clone(),
+        "focus left the 👍 button"
+    );
+    let shown = same_row.text_content().unwrap();
+    assert!(
+        shown.contains("(edited)") && shown.contains("hello again"),
+        "{shown}"
+    );
+
+    // On the chip: Bob reacts too, and the chip counts 2 while keeping focus.
+    let chip = button("button.reaction");
+    assert_eq!(chip.get_attribute("aria-label").unwrap(), "👍 1, react");
+    chip.focus().unwrap();
+    changed.reactions = vec![
+        ("👍".into(), vec![member(2), me]),
+        ("🎉".into(), vec![member(2)]),
+    ];
+    state.upsert_message(changed);
+    leptos::task::tick().await;
+    assert!(chip.is_connected(), "the chip was drawn anew");
+    assert_eq!(chip.get_attribute("aria-label").unwrap(), "👍 2, react");
+    assert_eq!(chip.get_attribute("title").unwrap(), "👍 2 by Bob, You");
+    assert_eq!(
+        focused(),
+        AsRef::<web_sys::Element>::as_ref(&chip).clone(),
+        "focus left the chip"
+    );
+    assert_eq!(
+        parent
+            .query_selector_all("button.reaction")
+            .unwrap()
+            .length(),
+        2
+    );
+    drop(handle);
+}
+
 #[wasm_bindgen_test]
 fn typing_sentences() {
     assert_eq!(typing_text(&[]), "");
@@ -297,7 +389,6 @@ pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
             author,
             seq: 1,
         },
-        revision: 0,
         author,
         mine: author == member(1),
         time: "12:00".into(),
