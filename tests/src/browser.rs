@@ -170,6 +170,42 @@ impl Browser {
 
     /// Opens a new headless Firefox (`/usr/bin/firefox-esr`) under its own geckodriver.
     pub async fn open_firefox(env: &Env, name: &str) -> anyhow::Result<Browser> {
+        Browser::open_firefox_with(env, name, &[]).await
+    }
+
+    /// Opens a headless Firefox whose push client talks to the autopush service at
+    /// `push_server` (`ws://`, such as [`crate::autopush::PushService`]):
+    /// the Web Push path of a real browser, offline. Notifications are allowed as in
+    /// Chromium, per site: [`Browser::set_permission`].
+    pub async fn open_firefox_with_push(
+        env: &Env,
+        name: &str,
+        push_server: &str,
+    ) -> anyhow::Result<Browser> {
+        let prefs = [
+            ("dom.push.enabled", serde_json::json!(true)),
+            ("dom.push.connection.enabled", serde_json::json!(true)),
+            ("dom.push.serverURL", serde_json::json!(push_server)),
+            // ws:// is taken only with this (`getServiceForServerURI` in PushService.sys.mjs).
+            (
+                "dom.push.testing.allowInsecureServerURL",
+                serde_json::json!(true),
+            ),
+            ("dom.serviceWorkers.enabled", serde_json::json!(true)),
+            ("dom.webnotifications.enabled", serde_json::json!(true)),
+            // Firefox's own notification windows: the system's (libnotify over D-Bus) are
+            // out of reach here, and `showNotification` rejects without them.
+            ("alerts.useSystemBackend", serde_json::json!(false)),
+        ];
+        Browser::open_firefox_with(env, name, &prefs).await
+    }
+
+    /// Firefox with the harness's prefs and `extra` ones.
+    async fn open_firefox_with(
+        env: &Env,
+        name: &str,
+        extra: &[(&str, serde_json::Value)],
+    ) -> anyhow::Result<Browser> {
         let geckodriver = Geckodriver::start(env, name).await?;
         let profile = env
             .out
@@ -188,6 +224,9 @@ impl Browser {
         }
         prefs.set("browser.download.folderList", 2)?;
         prefs.set("browser.download.dir", downloads.display().to_string())?;
+        for (pref, value) in extra {
+            prefs.set(pref, value)?;
+        }
         caps.set_preferences(prefs)?;
         let driver = WebDriver::new(&geckodriver.url, caps)
             .await
@@ -296,6 +335,21 @@ impl Browser {
     /// The underlying WebDriver, for scenario-specific scripts.
     pub fn driver(&self) -> &WebDriver {
         &self.driver
+    }
+
+    /// Sets a permission of the page's origin (`"notifications"`, `"granted"`) as a user
+    /// would, with WebDriver's Set Permission (the Permissions spec's extension; Firefox
+    /// and Chromium both take it).
+    pub async fn set_permission(&self, name: &str, state: &str) -> anyhow::Result<()> {
+        self.driver
+            .handle()
+            .cmd(Command::ExtensionCommand(Box::new(SetPermission {
+                descriptor: serde_json::json!({ "name": name }),
+                state: state.to_owned(),
+            })))
+            .await
+            .with_context(|| format!("setting the permission {name} to {state}"))?;
+        Ok(())
     }
 
     /// A DevTools command (`goog/cdp/execute`), e.g. `Browser.setPermission`.
@@ -869,6 +923,24 @@ impl ExtensionCommand for Cdp {
     }
     fn endpoint(&self) -> Arc<str> {
         "/goog/cdp/execute".into()
+    }
+}
+
+#[derive(Debug)]
+struct SetPermission {
+    descriptor: serde_json::Value,
+    state: String,
+}
+
+impl ExtensionCommand for SetPermission {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "descriptor": self.descriptor, "state": self.state }))
+    }
+    fn method(&self) -> http::Method {
+        http::Method::POST
+    }
+    fn endpoint(&self) -> Arc<str> {
+        "/permissions".into()
     }
 }
 

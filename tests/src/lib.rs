@@ -8,6 +8,7 @@
 
 mod adversary;
 pub mod audit;
+pub mod autopush;
 mod balancer;
 mod browser;
 pub mod calls;
