@@ -1149,6 +1149,8 @@ impl Driver {
             Input::Command(Command::Import { bytes, passphrase }) => {
                 self.with_store("import the profile", move |store, _| async move {
                     store.import(&bytes, &passphrase).await?;
+                    // The old profile's rooms are gone: so are their pushes.
+                    crate::platform::push::forget_all().await;
                     // Start over as the imported profile, in its last room.
                     page::open_home();
                     Ok("Profile imported; reloading…".to_owned())

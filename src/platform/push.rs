@@ -102,6 +102,40 @@ pub async fn mirror_muted(address: &str, muted: bool) {
     }
 }
 
+/// Forgets every push this browser set up, for a profile that is being replaced (an
+/// import): drops the browser's push subscription, so the push service answers the servers
+/// that still hold its endpoint 410 and they forget it (RFC 8030 §7.3), and deletes the
+/// tags and marks the worker reads, so a push for a room of the old profile shows nothing.
+/// The new profile's rooms subscribe afresh (a new endpoint, new tags). Failures are
+/// logged: what is left is harmless (a tag the new profile does not know shows nothing).
+pub async fn forget_all() {
+    let forgotten = async {
+        let global = js_sys::global();
+        let navigator = get(&global, "navigator")?;
+        if has(&navigator, "serviceWorker") {
+            // `getRegistration`, not `ready`: with no worker, `ready` never settles.
+            let container = get(&navigator, "serviceWorker")?;
+            let registration = call(&container, "getRegistration", &[]).await?;
+            if !registration.is_undefined() && has(&registration, "pushManager") {
+                let manager = get(&registration, "pushManager")?;
+                let subscription = call(&manager, "getSubscription", &[]).await?;
+                if !subscription.is_null() && !subscription.is_undefined() {
+                    call(&subscription, "unsubscribe", &[]).await?;
+                }
+            }
+        }
+        if has(&global, "caches") {
+            call(&get(&global, "caches")?, "delete", &[CACHE.into()]).await?;
+        }
+        Ok::<(), JsValue>(())
+    };
+    if let Err(error) = forgotten.await {
+        web_sys::console::warn_1(
+            &format!("push notifications were not all forgotten: {error:?}").into(),
+        );
+    }
+}
+
 /// The room's tag, made and kept on first use.
 async fn tag_of(address: &str) -> Result<String, JsValue> {
     let window: JsValue = web_sys::window().ok_or("no window")?.into();

@@ -191,3 +191,20 @@ async fn two_links_connect_and_carry_a_noise_session() {
     })
     .await;
 }
+
+/// An import replaces the profile: the worker must not keep the old rooms' tags and marks,
+/// and forgetting works where no service worker is registered (as here).
+#[wasm_bindgen_test]
+async fn forgetting_pushes_deletes_the_workers_tags_and_marks() {
+    let has = || async {
+        let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into()).unwrap();
+        let has: js_sys::Function = js_sys::Reflect::get(&caches, &"has".into()).unwrap().into();
+        let promise: js_sys::Promise = has.call1(&caches, &"confab-push".into()).unwrap().into();
+        let has = wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+        has.as_bool().unwrap()
+    };
+    super::push::mirror_muted("0123456789abcdef", true).await;
+    assert!(has().await, "the mark was not kept");
+    super::push::forget_all().await;
+    assert!(!has().await, "the worker's cache is still there");
+}
