@@ -5,8 +5,9 @@
 //! **SSRF guard.** An endpoint is a URL a client hands us, and the server POSTs to it. In
 //! production only `https://` endpoints are taken, and the host must resolve to public
 //! addresses only: loopback, private (RFC 1918, ULA), link-local, CGNAT, multicast,
-//! documentation and unspecified addresses are refused, so a client cannot make the server
-//! reach its own network. The address checked is the one connected to (no second lookup).
+//! documentation and unspecified addresses are refused, and so are IPv6 addresses carrying
+//! such an IPv4 address (mapped, NAT64, 6to4) or a tunnel (Teredo), so a client cannot make
+//! the server reach its own network. The address checked is the one connected to (no second lookup).
 //! `--dangerously-allow-any-push-endpoint` (tests only) lifts both rules.
 
 use std::net::{IpAddr, SocketAddr};
@@ -233,17 +234,40 @@ pub(crate) fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            // Addresses that carry an IPv4 address reach it: judged by that address.
+            // NAT64's well-known prefix (64:ff9b::/96, what DNS64 gives an IPv6-only host
+            // for an IPv4-only service) and 6to4 (2002::/16, the v4 address in bits 16-47).
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(segments[6], segments[7]);
+            }
+            if segments[0] == 0x2002 {
+                return embedded(segments[1], segments[2]);
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // IPv4-compatible (::/96, deprecated) and discard-only (100::/64).
+                || segments[..6] == [0; 6]
+                || segments[..4] == [0x100, 0, 0, 0]
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
-                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+                // Site-local (fec0::/10, deprecated but still routed by some stacks).
+                || (first & 0xffc0) == 0xfec0
+                // Teredo (2001::/32): tunnels to an IPv4 address we cannot judge.
+                || first == 0x2001 && segments[1] == 0
+                || first == 0x2001 && segments[1] == 0x0db8
+                // NAT64 for local use (64:ff9b:1::/48, RFC 8215).
+                || first == 0x0064 && segments[1] == 0xff9b)
         }
     }
 }
@@ -276,11 +300,24 @@ mod tests {
             "https://[fd00::1]/a",
             "https://[fe80::1]/a",
             "https://[::ffff:127.0.0.1]/a",
+            // IPv6 forms that carry a private or local IPv4 address, or a tunnel.
+            "https://[64:ff9b::a00:1]/a",
+            "https://[64:ff9b::7f00:1]/a",
+            "https://[2002:a00:1::1]/a",
+            "https://[2002:c0a8:1::1]/a",
+            "https://[2001:0:4136:e378::1]/a",
+            "https://[::127.0.0.1]/a",
+            "https://[fec0::1]/a",
+            "https://[100::1]/a",
+            "https://[64:ff9b:1::1]/a",
         ] {
             assert!(Target::parse(refused, false).is_err(), "{refused}");
         }
         assert!(Target::parse("https://93.184.215.14/a", false).is_ok());
         assert!(Target::parse("https://[2a00:1450:4001::1]/a", false).is_ok());
+        // The same forms carrying a public IPv4 address pass: DNS64 gives these.
+        assert!(Target::parse("https://[64:ff9b::5db8:d70e]/a", false).is_ok());
+        assert!(Target::parse("https://[2002:5db8:d70e::1]/a", false).is_ok());
         let loopback = Target::parse("http://127.0.0.1:9/a", true).unwrap();
         assert_eq!(loopback.origin(), "http://127.0.0.1:9");
     }
