@@ -37,6 +37,11 @@ pub const DEFAULT_DATA_DIR: &str = "confab-data";
 pub const DEFAULT_MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default `--push-interval`.
 pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `--push-services`: the push services of Chrome and the browsers built on it
+/// (Firebase Cloud Messaging, and its older name), Edge (Windows Notification Services),
+/// Firefox (Mozilla's autopush) and Safari (Apple's).
+pub const DEFAULT_PUSH_SERVICES: &str = "fcm.googleapis.com,android.googleapis.com,\
+*.notify.windows.com,*.push.services.mozilla.com,*.push.apple.com";
 /// Default `--mailbox-max-entry-bytes`: the protocol's largest sealed entry, 64 KiB.
 pub const DEFAULT_MAILBOX_MAX_ENTRY_BYTES: u64 = MAX_ENTRY_LEN as u64;
 /// Default `--mailbox-room-max-entries`.
@@ -255,6 +260,14 @@ pub struct Config {
     #[arg(long, env = "CONFAB_PUSH_INTERVAL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub push_interval: Duration,
 
+    /// The push services whose endpoints this server calls: host names, `*.domain` for
+    /// every host under a domain, comma-separated; or `any`. A subscription naming another
+    /// host is refused, so clients cannot make the server POST to sites of their choosing
+    /// (a reflector). The default names the push services of Chrome, Edge, Firefox and
+    /// Safari.
+    #[arg(long, env = "CONFAB_PUSH_SERVICES", value_name = "HOSTS", default_value = DEFAULT_PUSH_SERVICES, value_parser = parse_push_services)]
+    pub push_services: PushServices,
+
     /// TEST ONLY: accept push endpoints over plain http and on loopback or private
     /// addresses (without it only https endpoints on public addresses are called: an SSRF
     /// guard). Never use in production.
@@ -328,6 +341,9 @@ impl Default for Config {
             no_push: false,
             push_contact: None,
             push_interval: DEFAULT_PUSH_INTERVAL,
+            // The default parses (a unit test says so); were it ever broken, no service.
+            push_services: parse_push_services(DEFAULT_PUSH_SERVICES)
+                .unwrap_or_else(|_| PushServices::Hosts(Vec::new())),
             dangerously_allow_any_push_endpoint: false,
             mailbox_max_entry_bytes: DEFAULT_MAILBOX_MAX_ENTRY_BYTES,
             mailbox_room_max_entries: DEFAULT_MAILBOX_ROOM_MAX_ENTRIES,
@@ -381,6 +397,7 @@ impl fmt::Debug for Config {
             no_push,
             push_contact,
             push_interval,
+            push_services,
             dangerously_allow_any_push_endpoint,
             nats_url,
             log_format,
@@ -422,6 +439,7 @@ impl fmt::Debug for Config {
             .field("no_push", no_push)
             .field("push_contact", push_contact)
             .field("push_interval", push_interval)
+            .field("push_services", push_services)
             .field(
                 "dangerously_allow_any_push_endpoint",
                 dangerously_allow_any_push_endpoint,
@@ -470,6 +488,66 @@ pub fn parse_ice_server(url: &str) -> Result<IceServer, IceServerError> {
         username,
         credential,
     })
+}
+
+/// Which hosts push endpoints may name (`--push-services`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushServices {
+    /// Any host (`any`); the SSRF guard still applies.
+    Any,
+    /// These host names (lowercase, no trailing dot); `*.domain` matches every host under
+    /// `domain`, not `domain` itself.
+    Hosts(Vec<String>),
+}
+
+impl PushServices {
+    /// Whether an endpoint on `host` may be called.
+    pub fn allows(&self, host: &str) -> bool {
+        let Self::Hosts(patterns) = self else {
+            return true;
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        patterns
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(domain) => host
+                    .strip_suffix(domain)
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                None => host == *pattern,
+            })
+    }
+}
+
+/// A `--push-services` list with an empty or malformed entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected host names or *.domain, comma-separated, or `any`: {0:?}")]
+pub struct PushServicesError(String);
+
+/// Parses `--push-services`: `any`, or host names and `*.domain` entries, comma-separated.
+pub fn parse_push_services(text: &str) -> Result<PushServices, PushServicesError> {
+    if text.trim().eq_ignore_ascii_case("any") {
+        return Ok(PushServices::Any);
+    }
+    let hosts = text
+        .split(',')
+        .map(|entry| {
+            let entry = entry.trim().trim_end_matches('.').to_ascii_lowercase();
+            let name = entry.strip_prefix("*.").unwrap_or(&entry);
+            let valid = !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid {
+                Ok(entry)
+            } else {
+                Err(PushServicesError(entry))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PushServices::Hosts(hosts))
 }
 
 /// Parses `7d`, `12h`, `30m`, `90s` or `250ms` (a whole number and a unit).

@@ -74,10 +74,11 @@ pub use config::{
     DEFAULT_MAILBOX_PUTS_PER_IP_PER_MINUTE, DEFAULT_MAILBOX_PUTS_PER_MINUTE,
     DEFAULT_MAILBOX_ROOM_MAX_BYTES, DEFAULT_MAILBOX_ROOM_MAX_ENTRIES, DEFAULT_MAILBOX_TTL,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ROOMS_PER_CONNECTION, DEFAULT_MEMORY_BUDGET,
-    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_PUSH_INTERVAL, DEFAULT_QUEUE_BYTES_PER_CONNECTION,
-    DEFAULT_QUEUE_STALL, DEFAULT_RELAY_BURST_BYTES, DEFAULT_RELAY_BYTES_PER_SEC,
-    DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat, MIN_MEMORY_BUDGET,
-    MIN_RELAY_BURST_BYTES, parse_duration, parse_ice_server,
+    DEFAULT_MESSAGES_PER_SECOND, DEFAULT_PUSH_INTERVAL, DEFAULT_PUSH_SERVICES,
+    DEFAULT_QUEUE_BYTES_PER_CONNECTION, DEFAULT_QUEUE_STALL, DEFAULT_RELAY_BURST_BYTES,
+    DEFAULT_RELAY_BYTES_PER_SEC, DEFAULT_ROOM_CAPACITY, DurationError, IceServerError, LogFormat,
+    MIN_MEMORY_BUDGET, MIN_RELAY_BURST_BYTES, PushServices, PushServicesError, parse_duration,
+    parse_ice_server, parse_push_services,
 };
 pub use web::CONTENT_SECURITY_POLICY;
 
@@ -169,6 +170,7 @@ pub async fn run(
             contact: config.push_contact.clone(),
             interval: config.push_interval,
             allow_any_endpoint: config.dangerously_allow_any_push_endpoint,
+            services: config.push_services.clone(),
         },
         &config.data_dir,
         Arc::clone(&mailbox),

@@ -423,7 +423,7 @@ async fn deposits_within_the_interval_are_pushed_once_at_its_end() {
 }
 
 #[tokio::test]
-async fn only_public_https_endpoints_are_taken_without_the_test_flag() {
+async fn only_public_https_push_service_endpoints_are_taken_without_the_test_flag() {
     let server = TestServer::start().await;
     let room = keys(1);
     let browser = Browser::new();
@@ -434,6 +434,9 @@ async fn only_public_https_endpoints_are_taken_without_the_test_flag() {
         "https://10.0.0.1/a",
         "https://[::1]/a",
         "https://169.254.169.254/latest",
+        // Public, but not a push service (`--push-services`): no reflector.
+        "https://push.example/a",
+        "https://93.184.215.14/a",
     ] {
         subscribe(
             &mut bob,
@@ -447,7 +450,10 @@ async fn only_public_https_endpoints_are_taken_without_the_test_flag() {
     subscribed(
         &mut bob,
         &room,
-        browser.subscription("https://push.example/a".to_owned(), "t"),
+        browser.subscription(
+            "https://updates.push.services.mozilla.com/wpush/v2/a".to_owned(),
+            "t",
+        ),
     )
     .await;
     assert_eq!(metric(&server, "confab_push_subscriptions").await, 1);

@@ -25,6 +25,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+use super::PushConfig;
+
 /// The whole exchange with a push service (resolve, connect, TLS, request, answer).
 pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// What is read of a push service's answer body.
@@ -46,6 +48,8 @@ pub(crate) enum EndpointError {
     Url,
     #[error("the host resolves to an address that is not public")]
     NotPublic,
+    #[error("not a push service this server calls (--push-services)")]
+    NotAPushService,
     #[error("the host does not resolve")]
     Resolve,
     #[error("connecting failed: {0}")]
@@ -62,9 +66,11 @@ pub(crate) struct Caller {
 }
 
 impl Target {
-    /// Checks `endpoint`'s shape: https (or http with `allow_any`), a host, no user info;
-    /// an IP literal host must be public unless `allow_any`.
-    pub(crate) fn parse(endpoint: &str, allow_any: bool) -> Result<Target, EndpointError> {
+    /// Checks `endpoint`'s shape: https (or http with `allow_any_endpoint`), a host, no
+    /// user info; the host one of `services`, and an IP literal host public, unless
+    /// `allow_any_endpoint`.
+    pub(crate) fn parse(endpoint: &str, config: &PushConfig) -> Result<Target, EndpointError> {
+        let allow_any = config.allow_any_endpoint;
         let uri: Uri = endpoint.parse().map_err(|_| EndpointError::Url)?;
         let is_tls = match uri.scheme() {
             Some(scheme) if *scheme == Scheme::HTTPS => true,
@@ -84,6 +90,9 @@ impl Target {
             && !is_public(ip)
         {
             return Err(EndpointError::NotPublic);
+        }
+        if !allow_any && !config.services.allows(host) {
+            return Err(EndpointError::NotAPushService);
         }
         let port = authority
             .port_u16()
@@ -275,14 +284,36 @@ pub(crate) fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{DEFAULT_PUSH_SERVICES, parse_push_services};
+
+    /// Push as configured by default (`--push-services` default), or with
+    /// `--dangerously-allow-any-push-endpoint`.
+    fn config(allow_any_endpoint: bool) -> PushConfig {
+        with_services(allow_any_endpoint, DEFAULT_PUSH_SERVICES)
+    }
+
+    fn with_services(allow_any_endpoint: bool, services: &str) -> PushConfig {
+        PushConfig {
+            enabled: true,
+            contact: None,
+            interval: Duration::ZERO,
+            allow_any_endpoint,
+            services: parse_push_services(services).unwrap(),
+        }
+    }
 
     #[test]
     fn only_public_https_endpoints_pass_unless_dangerously_allowed() {
-        let target = Target::parse("https://push.example:8443/wpush/v2/abc?x=1", false).unwrap();
+        // The address rules, apart from which push services are called.
+        let any_service = with_services(false, "any");
+        let target =
+            Target::parse("https://push.example:8443/wpush/v2/abc?x=1", &any_service).unwrap();
         assert_eq!(target.origin(), "https://push.example:8443");
         assert_eq!(target.port, 8443);
         assert_eq!(
-            Target::parse("https://push.example/a", false).unwrap().port,
+            Target::parse("https://push.example/a", &any_service)
+                .unwrap()
+                .port,
             443
         );
         for refused in [
@@ -311,21 +342,60 @@ mod tests {
             "https://[100::1]/a",
             "https://[64:ff9b:1::1]/a",
         ] {
-            assert!(Target::parse(refused, false).is_err(), "{refused}");
+            assert!(Target::parse(refused, &any_service).is_err(), "{refused}");
         }
-        assert!(Target::parse("https://93.184.215.14/a", false).is_ok());
-        assert!(Target::parse("https://[2a00:1450:4001::1]/a", false).is_ok());
+        assert!(Target::parse("https://93.184.215.14/a", &any_service).is_ok());
+        assert!(Target::parse("https://[2a00:1450:4001::1]/a", &any_service).is_ok());
         // The same forms carrying a public IPv4 address pass: DNS64 gives these.
-        assert!(Target::parse("https://[64:ff9b::5db8:d70e]/a", false).is_ok());
-        assert!(Target::parse("https://[2002:5db8:d70e::1]/a", false).is_ok());
-        let loopback = Target::parse("http://127.0.0.1:9/a", true).unwrap();
+        assert!(Target::parse("https://[64:ff9b::5db8:d70e]/a", &any_service).is_ok());
+        assert!(Target::parse("https://[2002:5db8:d70e::1]/a", &any_service).is_ok());
+        let loopback = Target::parse("http://127.0.0.1:9/a", &config(true)).unwrap();
         assert_eq!(loopback.origin(), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn only_the_listed_push_services_are_called() {
+        let default = config(false);
+        for taken in [
+            "https://fcm.googleapis.com/fcm/send/abc",
+            "https://updates.push.services.mozilla.com/wpush/v2/abc",
+            "https://web.push.apple.com/QGuQ",
+            "https://wns2-db5p.notify.windows.com/w/?token=abc",
+            "https://FCM.googleapis.com./fcm/send/abc",
+        ] {
+            assert!(Target::parse(taken, &default).is_ok(), "{taken}");
+        }
+        for refused in [
+            "https://example.org/hook",
+            "https://googleapis.com/fcm",
+            "https://evilfcm.googleapis.com.example.org/a",
+            "https://push.apple.com/a",
+            "https://notpush.apple.com/a",
+            "https://93.184.215.14/a",
+        ] {
+            assert!(
+                matches!(
+                    Target::parse(refused, &default),
+                    Err(EndpointError::NotAPushService)
+                ),
+                "{refused}"
+            );
+        }
+        let own = with_services(false, "push.example.org, *.push.example.net");
+        assert!(Target::parse("https://push.example.org/a", &own).is_ok());
+        assert!(Target::parse("https://eu.push.example.net/a", &own).is_ok());
+        assert!(Target::parse("https://fcm.googleapis.com/a", &own).is_err());
+        assert!(Target::parse("https://example.org/hook", &with_services(false, "any")).is_ok());
+        for bad in ["", "a,,b", "*.", "exa mple.org", "*.*.org", "http://x.org"] {
+            assert!(parse_push_services(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[tokio::test]
     async fn a_name_resolving_to_loopback_is_refused_at_send_time() {
+        let any_service = with_services(false, "any");
         let caller = Caller::new(false);
-        let target = Target::parse("https://localhost:9/a", false).unwrap();
+        let target = Target::parse("https://localhost:9/a", &any_service).unwrap();
         assert!(matches!(
             caller.post(&target, &[], Vec::new()).await,
             Err(EndpointError::NotPublic)

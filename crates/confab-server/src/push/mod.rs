@@ -42,6 +42,8 @@ use confab_core::signal::PushSubscription;
 use confab_core::{PeerId, RoomId};
 use rand::RngCore as _;
 use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::config::PushServices;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -71,6 +73,7 @@ pub(crate) struct PushConfig {
     pub(crate) contact: Option<String>,
     pub(crate) interval: Duration,
     pub(crate) allow_any_endpoint: bool,
+    pub(crate) services: PushServices,
 }
 
 /// Web Push for the whole server; off when `--no-push` or its key cannot be loaded.
@@ -260,7 +263,7 @@ impl Push {
         address: AddressTag,
     ) -> Result<(), PushError> {
         let on = self.on.as_ref().ok_or(PushError::Unavailable)?;
-        Target::parse(subscription.endpoint(), on.shared.config.allow_any_endpoint)
+        Target::parse(subscription.endpoint(), &on.shared.config)
             .map_err(|err| PushError::Endpoint(err.to_string()))?;
         key.verify_access(&room, by, &proof)
             .map_err(|_| PushError::Denied)?;
@@ -552,8 +555,8 @@ fn spawn_send(shared: &Arc<Shared>, room: RoomId, subscription: PushSubscription
 }
 
 async fn send(shared: &Shared, subscription: &PushSubscription) -> Result<u16, String> {
-    let target = Target::parse(subscription.endpoint(), shared.config.allow_any_endpoint)
-        .map_err(|err| err.to_string())?;
+    let target =
+        Target::parse(subscription.endpoint(), &shared.config).map_err(|err| err.to_string())?;
     let (body, authorization) = {
         let mut rng = rand::rng();
         let as_private = vapid::new_secret(|| {
