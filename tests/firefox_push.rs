@@ -11,18 +11,18 @@
 //! (the tab stays, blank); Alice writes, which is deposited in the room's mailbox; the
 //! server pushes; Bob's worker shows its notification, read from a page of the origin that
 //! is not the app (`/healthz`, left to the network) with `registration.getNotifications()`.
-//! Then the push service expires Bob's subscription (410): the server forgets it, and a
-//! later deposit is pushed no more.
-//!
-//! Not tested here: clicking the notification. Headless Firefox shows none to click, and
-//! WebDriver has no way into the service worker to dispatch the click there (the Chromium
-//! test, `push.rs`, does it over DevTools).
+//! Bob clicks it in Firefox's own alert window (reached over WebDriver's chrome context;
+//! headless Firefox cannot reach the system's notifications), which opens the room with
+//! the message. Then the push service expires Bob's subscription (410): the server forgets
+//! it, and a later deposit is pushed no more.
 
 use std::time::Duration;
 
 use confab_e2e::autopush::PushService;
-use confab_e2e::shell::{run_async, wait_worker_active, wait_worker_notifications};
-use confab_e2e::{Browser, Chromedriver, Env, Server, address, eventually, metric, secret_of};
+use confab_e2e::shell::{wait_worker_active, wait_worker_notifications, worker_notifications};
+use confab_e2e::{
+    Browser, Chromedriver, Env, Server, address, eventually, in_room, metric, secret_of,
+};
 
 /// The server's `--push-interval` here: short, so the test need not wait 30 s between pushes.
 const PUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -135,15 +135,18 @@ async fn scenario(
         !shown.to_string().contains(secret_of(&invite)?),
         "a room secret in the notification"
     );
-    // Read the worker's notifications away (closed, as a click would), so that a later
-    // push would show again.
-    run_async(
-        bob,
-        "navigator.serviceWorker.ready
-           .then((r) => r.getNotifications())
-           .then((ns) => { ns.forEach((n) => n.close()); done(true); })",
-    )
-    .await?;
+    // Bob clicks it (Firefox's own alert window): the worker opens the room in the tab
+    // that has the origin, with Alice's message, and the notification is gone.
+    bob.click_firefox_notification("New message").await?;
+    let b = in_room(bob, "Bob back in the room", |_| true).await?;
+    anyhow::ensure!(
+        address(bob).await? == room_link,
+        "the click opened {}",
+        address(bob).await?
+    );
+    b.wait_for_messages(&["while you were away"]).await?;
+    let left = worker_notifications(bob).await?.len();
+    anyhow::ensure!(left == 0, "notifications left after the click: {left}");
 
     // The push service expires Bob's subscription: the next push is answered 410 and the
     // server forgets the subscription, so a later deposit reaches the push service no more.

@@ -170,7 +170,7 @@ impl Browser {
 
     /// Opens a new headless Firefox (`/usr/bin/firefox-esr`) under its own geckodriver.
     pub async fn open_firefox(env: &Env, name: &str) -> anyhow::Result<Browser> {
-        Browser::open_firefox_with(env, name, &[]).await
+        Browser::open_firefox_with(env, name, &[], &[]).await
     }
 
     /// Opens a headless Firefox whose push client talks to the autopush service at
@@ -197,16 +197,19 @@ impl Browser {
             // out of reach here, and `showNotification` rejects without them.
             ("alerts.useSystemBackend", serde_json::json!(false)),
         ];
-        Browser::open_firefox_with(env, name, &prefs).await
+        // The chrome context, for `click_firefox_notification`.
+        Browser::open_firefox_with(env, name, &prefs, &["--allow-system-access"]).await
     }
 
-    /// Firefox with the harness's prefs and `extra` ones.
+    /// Firefox with the harness's prefs and `extra` ones, under a geckodriver started with
+    /// `geckodriver_args`.
     async fn open_firefox_with(
         env: &Env,
         name: &str,
         extra: &[(&str, serde_json::Value)],
+        geckodriver_args: &[&str],
     ) -> anyhow::Result<Browser> {
-        let geckodriver = Geckodriver::start(env, name).await?;
+        let geckodriver = Geckodriver::start_with(env, name, geckodriver_args).await?;
         let profile = env
             .out
             .join(format!("profile-{name}-{}", std::process::id()));
@@ -349,6 +352,49 @@ impl Browser {
             })))
             .await
             .with_context(|| format!("setting the permission {name} to {state}"))?;
+        Ok(())
+    }
+
+    /// Clicks, as a user would, the notification titled `title` that Firefox shows in its
+    /// own alert window ([`Browser::open_firefox_with_push`] turns the system's off):
+    /// WebDriver's chrome context reaches that window (geckodriver runs with
+    /// `--allow-system-access` for such a Firefox) and the click goes to the alert's box.
+    /// The window lasts 20 s (alert.css), so click soon after the notification shows.
+    /// Returns to the page's context and window, whatever the outcome.
+    pub async fn click_firefox_notification(&self, title: &str) -> anyhow::Result<()> {
+        let page_window = self.driver.window().await?;
+        self.set_firefox_context("chrome").await?;
+        let clicked = eventually(&format!("Firefox's alert {title:?}"), || async {
+            for window in self.driver.windows().await? {
+                self.driver.switch_to_window(window).await?;
+                let url = self.driver.current_url().await?;
+                if url.as_str() != "chrome://global/content/alerts/alert.xhtml" {
+                    continue;
+                }
+                let label = self.driver.find(By::Id("alertTitleLabel")).await?;
+                if label.attr("value").await?.as_deref() == Some(title) {
+                    self.driver.find(By::Id("alertBox")).await?.click().await?;
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        self.set_firefox_context("content").await?;
+        self.driver.switch_to_window(page_window).await?;
+        clicked
+    }
+
+    /// Marionette's context for the commands that follow: `"chrome"` (the browser's own
+    /// windows) or `"content"` (pages).
+    async fn set_firefox_context(&self, context: &'static str) -> anyhow::Result<()> {
+        self.driver
+            .handle()
+            .cmd(Command::ExtensionCommand(Box::new(FirefoxContext {
+                context,
+            })))
+            .await
+            .with_context(|| format!("switching Firefox to its {context} context"))?;
         Ok(())
     }
 
@@ -926,6 +972,25 @@ impl ExtensionCommand for Cdp {
     }
 }
 
+/// `POST /session/{id}/moz/context` (geckodriver).
+#[derive(Debug)]
+struct FirefoxContext {
+    context: &'static str,
+}
+
+impl ExtensionCommand for FirefoxContext {
+    fn parameters_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "context": self.context }))
+    }
+    fn method(&self) -> http::Method {
+        http::Method::POST
+    }
+    fn endpoint(&self) -> Arc<str> {
+        "/moz/context".into()
+    }
+}
+
+/// `POST /session/{id}/permissions`: WebDriver's Set Permission.
 #[derive(Debug)]
 struct SetPermission {
     descriptor: serde_json::Value,

@@ -232,6 +232,11 @@ impl Geckodriver {
     /// Starts `geckodriver` (from `PATH`, else `~/.cargo/bin`) on a free port, logging to
     /// `<out>/geckodriver-<name>.log`.
     pub async fn start(env: &Env, name: &str) -> anyhow::Result<Geckodriver> {
+        Geckodriver::start_with(env, name, &[]).await
+    }
+
+    /// [`Geckodriver::start`] with more arguments (`--allow-system-access`).
+    pub async fn start_with(env: &Env, name: &str, args: &[&str]) -> anyhow::Result<Geckodriver> {
         let port = free_port()?;
         let log_name = format!("geckodriver-{name}-{}.log", std::process::id());
         let log = env.out.join(&log_name);
@@ -239,6 +244,7 @@ impl Geckodriver {
         let child = Command::new(geckodriver_bin())
             .arg(format!("--port={port}"))
             .arg("--host=127.0.0.1")
+            .args(args)
             .stdout(log_file(&env.out, &log_name)?)
             .stderr(log_file(&env.out, &log_name)?)
             .kill_on_drop(true)
