@@ -11,23 +11,26 @@
 //! message only a stuck one.
 //!
 //! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
-//! the rooms that have members here, and tells the cluster task (through a bounded queue,
-//! in the order things happened under the lock) about local joins, leaves and rooms.
+//! the rooms that have members here, and tells the cluster task ([`Outgoing`], through a
+//! bounded queue, in the order things happened under the lock) about local joins, leaves
+//! and rooms. Membership is decided here, the newcomer rule too ([`Presence`]); the
+//! cluster only carries it between nodes, so the hub never depends on the cluster.
 //!
 //! It also tells a room's members of every deposit into its mailbox (`mailbox-new`):
 //! deposits made here, and in a cluster those another node made, as this node applies
 //! them from the replicated log.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::socket::Message;
 use confab_core::signal::{ErrorCode, MailboxReply, MailboxSeq, ServerMessage};
 use confab_core::{PeerId, RoomId};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use crate::cluster::{NodeId, Outgoing, Presence};
 use crate::inbox::{Class, Ended, Inbox, QueueBudget, Refused};
 use crate::push::Push;
 
@@ -42,6 +45,82 @@ pub(crate) struct Hub {
     cluster: Option<mpsc::Sender<Outgoing>>,
     /// Web Push, told of every stored deposit.
     push: Option<Arc<Push>>,
+}
+
+/// One node process: random at every start.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct NodeId(pub(crate) u64);
+
+/// A member of a room and when it joined: a hybrid logical clock in milliseconds (the
+/// node's wall clock, raised above every member the node knew in the room), so a member
+/// is later than everyone its node knew of when it joined. Of two members, the one with
+/// the later `(since, peer)` is the newcomer, who connects to the other; both nodes
+/// compare the same two values, so they agree whatever their clocks say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Presence {
+    pub(crate) peer: PeerId,
+    pub(crate) since: u64,
+}
+
+impl Presence {
+    /// Whether `self` was in the room before `other` (so `other` connects to it).
+    pub(crate) fn is_before(&self, other: &Presence) -> bool {
+        (self.since, self.peer) < (other.since, other.peer)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({:016x})", self.0)
+    }
+}
+
+impl NodeId {
+    /// A fresh random id.
+    pub(crate) fn random() -> NodeId {
+        NodeId(rand::random())
+    }
+}
+
+/// What the hub and the connections ask the cluster task to tell other nodes: the hub
+/// emits its own changes, the cluster publishes them.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A room got its first local member: listen to it.
+    RoomOpened(RoomId),
+    /// A room lost its last local member: stop listening.
+    RoomClosed(RoomId),
+    /// A local peer joined a room.
+    Joined { room: RoomId, presence: Presence },
+    /// A local peer left a room.
+    Left { room: RoomId, peer: PeerId },
+    /// A signal from `from` for `to`, a member of `room` on `node`.
+    Signal {
+        node: NodeId,
+        room: RoomId,
+        from: PeerId,
+        to: PeerId,
+        data: String,
+    },
+    /// A relay envelope (already "from") for `to` on `node`.
+    Relay {
+        node: NodeId,
+        room: RoomId,
+        to: PeerId,
+        envelope: Vec<u8>,
+    },
+}
+
+impl Outgoing {
+    /// What the note holds that a client sent: a signal's data, a relay envelope.
+    pub(crate) fn cost(&self) -> usize {
+        match self {
+            Outgoing::Signal { data, .. } => data.len(),
+            Outgoing::Relay { envelope, .. } => envelope.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// Where a message for a peer goes.

@@ -46,6 +46,7 @@ mod metrics;
 mod per_ip;
 mod push;
 mod record;
+mod shutdown;
 mod socket;
 mod web;
 mod ws;
@@ -246,7 +247,7 @@ pub async fn run(
     tokio::select! {
         served = serve.into_future() => served.context("the HTTP server failed")?,
         () = async {
-            ws::stopped(&mut stop_for_grace).await;
+            shutdown::stopped(&mut stop_for_grace).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => warn!("HTTP connections still open after the grace period; dropping them"),
     }

@@ -21,13 +21,11 @@ use confab_core::signal::{
 };
 use confab_core::wire::relay::{Direction, Envelope, MAX_ENVELOPE_LEN};
 use confab_core::{PeerId, RoomId};
-use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tracing::{debug, info};
 
 use crate::Shared;
-use crate::cluster::{Outgoing, SignalNote};
-use crate::hub::{HubError, Registration, Route, encode};
+use crate::hub::{HubError, Outgoing, Registration, Route, encode};
 use crate::inbox::{Ended, Next};
 use crate::limits::{
     ANSWERS_WAITING, CLOSE_LINGER, DEPOSIT_BYTES_IN_FLIGHT, DEPOSITS_IN_FLIGHT, FLOOD_STRIKES,
@@ -420,15 +418,13 @@ impl Connection {
                         };
                         self.registration.hub().forward(peer, to, message)
                     }
-                    Ok(Route::Remote { node, room }) => {
-                        let note = SignalNote {
-                            room,
-                            from: peer,
-                            to,
-                            data,
-                        };
-                        self.to_node(Outgoing::Signal { node, note })
-                    }
+                    Ok(Route::Remote { node, room }) => self.to_node(Outgoing::Signal {
+                        node,
+                        room,
+                        from: peer,
+                        to,
+                        data,
+                    }),
                     Err(err) => Err(err),
                 };
                 match sent {
@@ -961,11 +957,6 @@ async fn close(mut socket: Socket, end: End) {
         }
     })
     .await;
-}
-
-/// Resolves once the server is stopping (or the stop sender is gone with `run`).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|&is_stopping| is_stopping).await;
 }
 
 /// The `error` code a mailbox refusal is answered with.

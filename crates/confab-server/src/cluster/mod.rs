@@ -27,22 +27,22 @@ use std::time::Duration;
 use crate::socket::Message;
 use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use axum::body::Bytes;
+use confab_core::RoomId;
 use confab_core::signal::ServerMessage;
-use confab_core::{PeerId, RoomId};
 use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use notes::SignalNote;
 use notes::{NODES_SUBJECT, NodeNote, RoomNote, decode_relay, encode_relay, room_subject};
-pub(crate) use notes::{NodeId, Presence, SignalNote};
 pub(crate) use replica::Replica;
 
-use crate::hub::{Hub, encode};
+use crate::hub::{Hub, NodeId, Outgoing, Presence, encode};
 use crate::mailbox::Mailbox;
 use crate::metrics::NatsCounts;
-use crate::ws::stopped;
+use crate::shutdown::stopped;
 
 /// How often a node says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -53,39 +53,6 @@ pub(crate) const OUTGOING_QUEUE_LEN: usize = 16 * 1024;
 /// Bytes of signals and relay envelopes waiting for the cluster task (within the part of
 /// `--memory-budget` not given to the connections' queues and the database's cache).
 const OUTGOING_QUEUE_BYTES: usize = 32 << 20;
-
-/// What the hub and the connections ask the cluster task to tell other nodes.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A room got its first local member: listen to it.
-    RoomOpened(RoomId),
-    /// A room lost its last local member: stop listening.
-    RoomClosed(RoomId),
-    /// A local peer joined a room.
-    Joined { room: RoomId, presence: Presence },
-    /// A local peer left a room.
-    Left { room: RoomId, peer: PeerId },
-    /// A signal for a peer on `node`.
-    Signal { node: NodeId, note: SignalNote },
-    /// A relay envelope (already "from") for `to` on `node`.
-    Relay {
-        node: NodeId,
-        room: RoomId,
-        to: PeerId,
-        envelope: Vec<u8>,
-    },
-}
-
-impl Outgoing {
-    /// What the note holds that a client sent: a signal's data, a relay envelope.
-    fn cost(&self) -> usize {
-        match self {
-            Outgoing::Signal { note, .. } => note.data.len(),
-            Outgoing::Relay { envelope, .. } => envelope.len(),
-            _ => 0,
-        }
-    }
-}
 
 /// The connections' handle on the cluster.
 pub(crate) struct Cluster {
@@ -361,7 +328,19 @@ impl Link {
                 };
                 self.publish_json(room_subject(room), &note).await;
             }
-            Outgoing::Signal { node, note } => {
+            Outgoing::Signal {
+                node,
+                room,
+                from,
+                to,
+                data,
+            } => {
+                let note = SignalNote {
+                    room,
+                    from,
+                    to,
+                    data,
+                };
                 self.publish_json(node.signal_subject(), &note).await;
             }
             Outgoing::Relay {

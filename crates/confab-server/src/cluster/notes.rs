@@ -11,10 +11,9 @@
 //! Nodes trust each other: NATS is the operator's own network. A node still checks that
 //! a message's recipient is a local member of the room it names.
 
-use std::fmt;
-
 use confab_core::mailbox::DepositKey;
 
+use crate::hub::{NodeId, Presence};
 use crate::mailbox::AddressTag;
 use confab_core::{PeerId, RoomId};
 use serde::{Deserialize, Serialize};
@@ -25,29 +24,6 @@ pub(crate) const NODES_SUBJECT: &str = "confab.nodes";
 pub(crate) const MAILBOX_SUBJECT: &str = "confab.mailbox";
 /// The JetStream stream that orders and keeps mailbox deposits.
 pub(crate) const MAILBOX_STREAM: &str = "CONFAB_MAILBOX";
-
-/// One node process: random at every start.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub(crate) struct NodeId(pub(crate) u64);
-
-/// A member of a room and when it joined: a hybrid logical clock in milliseconds (the
-/// node's wall clock, raised above every member the node knew in the room), so a member
-/// is later than everyone its node knew of when it joined. Of two members, the one with
-/// the later `(since, peer)` is the newcomer, who connects to the other; both nodes
-/// compare the same two values, so they agree whatever their clocks say.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Presence {
-    pub(crate) peer: PeerId,
-    pub(crate) since: u64,
-}
-
-impl Presence {
-    /// Whether `self` was in the room before `other` (so `other` connects to it).
-    pub(crate) fn is_before(&self, other: &Presence) -> bool {
-        (self.since, self.peer) < (other.since, other.peer)
-    }
-}
 
 /// Presence in one room, on the room's subject.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,18 +75,7 @@ pub(crate) struct MailboxNote {
 const MAILBOX_NOTE_VERSION: u8 = 2;
 const MAILBOX_NOTE_HEADER: usize = 1 + 8 + 8 + 8 + 32 + 32;
 
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId({:016x})", self.0)
-    }
-}
-
 impl NodeId {
-    /// A fresh random id.
-    pub(crate) fn random() -> NodeId {
-        NodeId(rand::random())
-    }
-
     /// This node's signal subject.
     pub(crate) fn signal_subject(self) -> String {
         format!("confab.node.{:016x}.signal", self.0)

@@ -31,10 +31,11 @@ use futures_util::StreamExt as _;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use super::notes::{MAILBOX_STREAM, MAILBOX_SUBJECT, MailboxNote, NodeId};
+use super::notes::{MAILBOX_STREAM, MAILBOX_SUBJECT, MailboxNote};
 use crate::hub::Hub;
+use crate::hub::NodeId;
 use crate::mailbox::{AddressTag, Deposit, Mailbox, MailboxError, unix_ms};
-use crate::ws::stopped;
+use crate::shutdown::stopped;
 
 /// How long a deposit may wait for the stream and for being applied here.
 const PUT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -25,7 +25,7 @@ pub(crate) use store::{AccessError, AddressTag, Deposit, Page, PutError, StoreEr
 pub(crate) use writer::{Answer, DepositBudget, DepositPermit};
 
 use crate::metrics::MailboxCounts;
-use crate::ws::stopped;
+use crate::shutdown::stopped;
 use store::Store;
 use writer::Writer;
 

@@ -50,7 +50,7 @@ use tracing::{debug, info, warn};
 pub(crate) use endpoint::Target;
 
 use crate::mailbox::{AddressTag, Mailbox};
-use crate::ws::stopped;
+use crate::shutdown::stopped;
 use endpoint::Caller;
 use store::Store;
 use vapid::Vapid;
