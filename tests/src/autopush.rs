@@ -493,3 +493,112 @@ fn check_push(request: &HttpRequest, key: &[u8], origin: &str) -> Result<(), Str
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "http://127.0.0.1:9";
+    const KEY: &[u8] = b"the application server key";
+
+    /// A push from an application server as the Confab server makes it, to channel "c1".
+    fn push() -> HttpRequest {
+        let claims = BASE64URL.encode(format!(r#"{{"aud":"{ORIGIN}","exp":1}}"#));
+        let headers = [
+            ("ttl", "86400".to_owned()),
+            ("content-encoding", "aes128gcm".to_owned()),
+            (
+                "authorization",
+                format!("vapid t=e30.{claims}.c2ln, k={}", BASE64URL.encode(KEY)),
+            ),
+        ];
+        HttpRequest {
+            method: "POST".to_owned(),
+            path: "/wpush/c1".to_owned(),
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            body: vec![7; 100],
+        }
+    }
+
+    /// What the stand-in answers `request` (channel "c1" registered with `KEY`, "c2"
+    /// expired), and the notification Firefox got, if any.
+    fn check(request: HttpRequest) -> (u16, Option<serde_json::Value>) {
+        let mut state = State::default();
+        state
+            .channels
+            .insert("c1".to_owned(), Channel { key: KEY.to_vec() });
+        state
+            .channels
+            .insert("c2".to_owned(), Channel { key: KEY.to_vec() });
+        state.expired.insert("c2".to_owned());
+        let (browser, mut firefox) = mpsc::unbounded_channel();
+        state.browser = Some(browser);
+        let status = take_push(&mut state, request, ORIGIN);
+        let sent = firefox
+            .try_recv()
+            .ok()
+            .and_then(|frame| serde_json::from_str(&frame).ok());
+        (status, sent)
+    }
+
+    #[test]
+    fn a_well_formed_push_goes_to_firefox_unchanged() {
+        let (status, sent) = check(push());
+        assert_eq!(status, 201);
+        let sent = sent.unwrap();
+        assert_eq!(sent["messageType"], "notification");
+        assert_eq!(sent["channelID"], "c1");
+        assert_eq!(sent["headers"]["encoding"], "aes128gcm");
+        let data = BASE64URL.decode(sent["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data, vec![7; 100]);
+    }
+
+    #[test]
+    fn a_push_missing_what_rfc_8030_and_8292_ask_is_refused() {
+        let without = |name: &str| {
+            let mut request = push();
+            request.headers.remove(name);
+            request
+        };
+        let with = |name: &str, value: &str| {
+            let mut request = push();
+            request.headers.insert(name.to_owned(), value.to_owned());
+            request
+        };
+        let other_audience = format!(
+            "vapid t=e30.{}.c2ln, k={}",
+            BASE64URL.encode(r#"{"aud":"http://elsewhere"}"#),
+            BASE64URL.encode(KEY)
+        );
+        for request in [
+            without("ttl"),
+            without("content-encoding"),
+            without("authorization"),
+            with("content-encoding", "aesgcm"),
+            with("authorization", "WebPush abc"),
+            with(
+                "authorization",
+                &format!(
+                    "vapid t=e30.e30.c2ln, k={}",
+                    BASE64URL.encode(b"another key")
+                ),
+            ),
+            with("authorization", &other_audience),
+        ] {
+            assert_eq!(check(request), (400, None));
+        }
+    }
+
+    #[test]
+    fn unknown_and_expired_channels_are_answered_404_and_410() {
+        let to = |path: &str| HttpRequest {
+            path: path.to_owned(),
+            ..push()
+        };
+        assert_eq!(check(to("/wpush/nobody")), (404, None));
+        assert_eq!(check(to("/wpush/c2")), (410, None));
+    }
+}
