@@ -193,21 +193,26 @@ async fn browser_connection(
             }
         }
     });
-    while let Some(message) = source.next().await {
-        let text = match message? {
-            Message::Text(text) => text.as_str().to_owned(),
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        let frame: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
-        let replies = handle_frame(&mut lock(state), &frame, &outgoing, origin);
-        for reply in replies {
-            outgoing.send(reply.to_string())?;
+    let reading = async {
+        while let Some(message) = source.next().await {
+            let text = match message? {
+                Message::Text(text) => text.as_str().to_owned(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let frame: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
+            let replies = handle_frame(&mut lock(state), &frame, &outgoing, origin);
+            for reply in replies {
+                outgoing.send(reply.to_string())?;
+            }
         }
-    }
+        anyhow::Ok(())
+    };
+    let read = reading.await;
+    // The writer ends with the connection, whatever ended it.
     writer.abort();
-    Ok(())
+    read
 }
 
 /// Firefox asks for the `push-notification` subprotocol; the answer names it back.
