@@ -532,6 +532,8 @@ pub fn mount() {
     console_error_panic_hook::set_once();
     // Keeps the app shell for opening offline (only in a real build; see the function).
     platform::pwa::register_service_worker();
+    // Keeps the composer above an on-screen keyboard that covers the page (iOS Safari).
+    platform::viewport::follow_keyboard();
     leptos::mount::mount_to_body(App);
 }
 

@@ -1,12 +1,16 @@
 //! Confab on a phone (Chromium posing as one: 390×844, device scale 3, touch) beside a
 //! desktop. On the phone the conversation fills the screen and the panels are behind
 //! "Menu" (tapped with a finger); focus moves into them and back; a call that rings
-//! while they are open shows below them. On the start page, with the menu open, in a
-//! room, while a call rings, with a file offered and on its side (844×390): nothing
-//! scrolls sideways, every control is reachable with Tab and at least 44 px each way.
-//! As a tablet (820×1180) the panels sit beside the conversation again. Screenshots of
-//! each go to target/e2e/phone-*.png.
+//! while they are open shows below them; an on-screen keyboard that covers the page (as
+//! iOS Safari's does) leaves the composer and the newest message above it. On the start
+//! page, with the menu open, in a room, while a call rings, with a file offered, on its
+//! side (844×390) and in a video call on its side: nothing scrolls sideways, every control
+//! is reachable with Tab and by a finger (at least 44 px each way, nothing on top of it).
+//! As a tablet (820×1180) the panels sit beside the conversation again. Firefox posing as
+//! a phone passes the same checks. Screenshots of each (a room, the menu and a ringing
+//! call in the dark theme too) go to target/e2e/phone-*.png.
 
+use confab_e2e::calls::playing;
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, exchange};
 use thirtyfour::prelude::*;
 
@@ -24,13 +28,48 @@ async fn a_phone_chats_with_a_desktop_and_everything_fits() -> anyhow::Result<()
         alice,
         bob,
     };
-    let outcome = scenario(&pair).await;
+    let outcome = scenario(&pair, "phone").await;
     pair.finish("phone-end", outcome).await
 }
 
-async fn scenario(pair: &Pair) -> anyhow::Result<()> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_in_firefox_chats_with_a_desktop_and_everything_fits() -> anyhow::Result<()> {
+    let env = Env::from_env()?;
+    let server = Server::start(&env, false).await?;
+    let chromedriver = Chromedriver::start(&env).await?;
+    let alice = Browser::open_firefox_phone(&env, "phone-firefox").await?;
+    let bob = Browser::open(&chromedriver, &env, "desktop").await?;
+    let pair = Pair {
+        env,
+        server,
+        chromedriver,
+        alice,
+        bob,
+    };
+    let outcome = scenario(&pair, "phone-firefox").await;
+    pair.finish("phone-firefox-end", outcome).await
+}
+
+/// The phone's side of the scenario; screenshots are named `<prefix>-*.png`.
+async fn scenario(pair: &Pair, prefix: &str) -> anyhow::Result<()> {
     let (phone, env) = (&pair.alice, &pair.env);
     let a = phone.open_chat(&format!("{}/", pair.server.url)).await?;
+    let pose = phone
+        .driver()
+        .execute(
+            "return [innerWidth, innerHeight, devicePixelRatio, navigator.maxTouchPoints > 0 && 'ontouchstart' in window];",
+            vec![],
+        )
+        .await?;
+    println!(
+        "{prefix}: [width, height, pixel ratio, touch] {}",
+        pose.json()
+    );
+    anyhow::ensure!(
+        pose.json()[0] == 390 && pose.json()[2] == 3 && pose.json()[3] == true,
+        "not posing as a phone: {}",
+        pose.json()
+    );
 
     // The start page: the conversation, the panels behind "Menu".
     let menu = a.by_role("button", "Menu").await?;
@@ -46,7 +85,13 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         !panels_shown(phone).await?,
         "the panels are shown beside the conversation on a phone"
     );
-    everything_fits(&a, env, "the start page", Some("phone-start.png")).await?;
+    everything_fits(
+        &a,
+        env,
+        "the start page",
+        Some(&format!("{prefix}-start.png")),
+    )
+    .await?;
 
     // The menu (tapped with a finger): focus moves in, everything fits, Escape leads
     // back to "Menu".
@@ -54,7 +99,8 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     focused_is(&a, "button", "Close").await?;
     anyhow::ensure!(panels_shown(phone).await?, "Menu did not open the panels");
     let invite = a.invite_link().await?;
-    everything_fits(&a, env, "the menu", Some("phone-menu.png")).await?;
+    screenshot_dark(phone, env, &format!("{prefix}-menu-dark.png")).await?;
+    everything_fits(&a, env, "the menu", Some(&format!("{prefix}-menu.png"))).await?;
     phone
         .driver()
         .action_chain()
@@ -81,7 +127,32 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         )
     })
     .await?;
-    everything_fits(&a, env, "a room", Some("phone-room.png")).await?;
+    screenshot_dark(phone, env, &format!("{prefix}-room-dark.png")).await?;
+    everything_fits(&a, env, "a room", Some(&format!("{prefix}-room.png"))).await?;
+
+    // An on-screen keyboard that covers the page (iOS Safari's: only the visual viewport
+    // gets shorter): the message box, "Send" and the newest message stay above it.
+    a.by_role("textbox", "Message").await?.focus().await?;
+    keyboard(phone, Some(336.0)).await?;
+    eventually("the composer above the keyboard", || async {
+        Ok(above_keyboard(&a).await?.then_some(()))
+    })
+    .await?;
+    phone
+        .screenshot(env, &format!("{prefix}-keyboard.png"))
+        .await?;
+    keyboard(phone, None).await?;
+    eventually("the keyboard gone", || async {
+        let inset = phone
+            .driver()
+            .execute(
+                "return document.documentElement.style.getPropertyValue('--keyboard-inset');",
+                vec![],
+            )
+            .await?;
+        Ok((inset.json().as_str() == Some("0px")).then_some(()))
+    })
+    .await?;
 
     // An incoming call.
     let desktop_name = b.display_name().await?;
@@ -89,7 +160,14 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     b.click("button", "Video call").await?;
     a.by_role("alertdialog", &format!("{desktop_name} is calling"))
         .await?;
-    everything_fits(&a, env, "a ringing call", Some("phone-call.png")).await?;
+    screenshot_dark(phone, env, &format!("{prefix}-call-dark.png")).await?;
+    everything_fits(
+        &a,
+        env,
+        "a ringing call",
+        Some(&format!("{prefix}-call.png")),
+    )
+    .await?;
     a.tap("button", "Decline").await?;
 
     // A call that rings while the menu is open shows below the panels, to be answered.
@@ -108,7 +186,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         &a,
         env,
         "a ringing call with the menu open",
-        Some("phone-call-menu.png"),
+        Some(&format!("{prefix}-call-menu.png")),
     )
     .await?;
     a.tap("button", "Decline").await?;
@@ -120,7 +198,13 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     std::fs::write(&file, "notes for the phone\n".repeat(40))?;
     b.attach_file(&file).await?;
     a.by_role("group", "File phone-notes.txt").await?;
-    everything_fits(&a, env, "a file offered", Some("phone-file.png")).await?;
+    everything_fits(
+        &a,
+        env,
+        "a file offered",
+        Some(&format!("{prefix}-file.png")),
+    )
+    .await?;
 
     // On its side: still no sideways scrolling, and the message box and "Send" in view.
     phone.turn_phone(true).await?;
@@ -157,18 +241,60 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
             "{role} {name:?} is out of view in landscape"
         );
     }
-    everything_fits(&a, env, "landscape", Some("phone-landscape.png")).await?;
+    everything_fits(
+        &a,
+        env,
+        "landscape",
+        Some(&format!("{prefix}-landscape.png")),
+    )
+    .await?;
     a.tap("button", "Menu").await?;
     focused_is(&a, "button", "Close").await?;
     everything_fits(
         &a,
         env,
         "the menu in landscape",
-        Some("phone-menu-landscape.png"),
+        Some(&format!("{prefix}-menu-landscape.png")),
     )
     .await?;
     a.tap("button", "Close").await?;
     focused_is(&a, "button", "Menu").await?;
+
+    // A video call on its side: the videos take the height beside the conversation, the
+    // controls in a column within reach.
+    video_call_enabled(&b).await?;
+    b.click("button", "Video call").await?;
+    a.by_role("alertdialog", &format!("{desktop_name} is calling"))
+        .await?;
+    a.tap("button", "Accept").await?;
+    playing(phone, &desktop_name).await?;
+    let tiles = phone
+        .driver()
+        .execute(
+            "const r = document.querySelector('.call .tiles').getBoundingClientRect();
+             return { height: r.height, bottom: r.bottom, shown: innerHeight };",
+            vec![],
+        )
+        .await?;
+    let tiles = tiles.json();
+    let (height, shown) = (
+        tiles["height"].as_f64().unwrap_or(0.0),
+        tiles["shown"].as_f64().unwrap_or(f64::MAX),
+    );
+    anyhow::ensure!(
+        height >= shown * 0.6 && tiles["bottom"].as_f64().unwrap_or(f64::MAX) <= shown,
+        "in landscape the call's videos are {height} px high of {shown}: {tiles}"
+    );
+    everything_fits(
+        &a,
+        env,
+        "a call in landscape",
+        Some(&format!("{prefix}-call-landscape.png")),
+    )
+    .await?;
+    a.tap("button", "Hang up").await?;
+    b.by_role("button", "Video call").await?;
+    a.by_role("button", "Video call").await?;
 
     // A tablet (820×1180): the panels beside the conversation, no "Menu".
     phone.set_screen(820, 1180, 2.0).await?;
@@ -196,10 +322,69 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         fits.json().as_bool() == Some(true),
         "the tablet scrolls sideways"
     );
-    phone.screenshot(env, "phone-tablet.png").await?;
+    phone
+        .screenshot(env, &format!("{prefix}-tablet.png"))
+        .await?;
 
     phone.assert_no_console_errors().await?;
     pair.bob.assert_no_console_errors().await
+}
+
+/// Saves `file` as the page looks in the dark theme (`prefers-color-scheme: dark`), then
+/// goes back to light.
+async fn screenshot_dark(phone: &Browser, env: &Env, file: &str) -> anyhow::Result<()> {
+    if phone.is_firefox() {
+        // Its colour scheme is a pref read at start; the dark theme is looked at in Chromium.
+        return Ok(());
+    }
+    phone.set_dark(true).await?;
+    let saved = phone.screenshot(env, file).await;
+    phone.set_dark(false).await?;
+    saved.map(|_| ())
+}
+
+/// Stands in for an on-screen keyboard `cover` CSS px high that covers the page, as iOS
+/// Safari's does (headless Chromium has none): the visual viewport gets that much shorter
+/// (an own `height` on `visualViewport` shadows the real one) and fires `resize`, which is
+/// all the page hears of it. `None` closes it.
+async fn keyboard(phone: &Browser, cover: Option<f64>) -> anyhow::Result<()> {
+    phone
+        .driver()
+        .execute(
+            "const [cover] = arguments, vv = visualViewport;
+             if (cover === null) delete vv.height;
+             else Object.defineProperty(vv, 'height', {
+               value: document.documentElement.clientHeight - cover, configurable: true });
+             vv.dispatchEvent(new Event('resize'));",
+            vec![serde_json::json!(cover)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether the message box, "Send" and the newest message are inside the visual viewport,
+/// and the list is scrolled to its end.
+async fn above_keyboard(page: &ChatPage<'_>) -> anyhow::Result<bool> {
+    let (textbox, send) = (
+        page.by_role("textbox", "Message").await?,
+        page.by_role("button", "Send").await?,
+    );
+    let inside = page
+        .browser()
+        .driver()
+        .execute(
+            "const vv = visualViewport, top = vv.offsetTop, bottom = vv.offsetTop + vv.height;
+             const list = document.querySelector('ul.messages');
+             const newest = list.lastElementChild;
+             return [arguments[0], arguments[1], newest].every(el => {
+                 const r = el.getBoundingClientRect();
+                 return r.top >= top && r.bottom <= bottom + 0.5;
+               })
+               && list.scrollTop + list.clientHeight >= list.scrollHeight - 8;",
+            vec![textbox.to_json()?, send.to_json()?],
+        )
+        .await?;
+    Ok(inside.json().as_bool() == Some(true))
 }
 
 /// Waits until "Video call" can be pressed (someone online on a direct path, no call).
@@ -232,8 +417,10 @@ async fn focused_is(page: &ChatPage<'_>, role: &str, name: &str) -> anyhow::Resu
     .await
 }
 
-/// Every control shown now, as `[description, width, height]` (and how many), and whether the page
-/// scrolls sideways (with what sticks out).
+/// Every control shown now, as `[description, width, height]` (and how many), which of them
+/// a finger cannot reach (scrolled into view, something else is on top of its centre; a
+/// label that holds it is not something else), and whether the page scrolls sideways (with
+/// what sticks out).
 const LAYOUT_SCRIPT: &str = r#"
     const shown = el => {
       const r = el.getBoundingClientRect();
@@ -248,7 +435,14 @@ const LAYOUT_SCRIPT: &str = r#"
       .filter(el => shown(el) && el.getBoundingClientRect().right > root.clientWidth + 0.5)
       .slice(0, 10).map(describe);
     window.__confabControls = controls;
+    const covered = controls.filter(el => {
+      el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return !hit || !(hit === el || el.contains(hit) || (hit.closest('label') && hit.closest('label').control === el));
+    }).map(describe);
     return {
+      covered,
       scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide, count: controls.length,
       // A link in a message's text is inline, like one in a sentence: exempt from size.
       controls: controls.filter(el => !el.closest('.message .text'))
@@ -257,8 +451,8 @@ const LAYOUT_SCRIPT: &str = r#"
 "#;
 
 /// Saves `screenshot` (if named) as shown, then checks: no sideways scrolling; every
-/// control shown is at least 44×44 px and gets focus with Tab (pressed until focus has been
-/// round the page).
+/// control shown is at least 44×44 px, has nothing on top of it where a finger would tap,
+/// and gets focus with Tab (pressed until focus has been round the page).
 async fn everything_fits(
     page: &ChatPage<'_>,
     env: &Env,
@@ -291,29 +485,38 @@ async fn everything_fits(
         small.is_empty(),
         "{what}: touch targets under 44 px: {small:?}"
     );
+    anyhow::ensure!(
+        layout["covered"].as_array().is_some_and(Vec::is_empty),
+        "{what}: covered where a finger would tap: {}",
+        layout["covered"]
+    );
 
-    // From the first control, Tab round the page noting what gets focus (a scrolling box
-    // may take a stop too, hence the margin); then ask which control never did.
+    // From the first control, Tab round the page noting what has focus after each press
+    // (read from `document.activeElement`: Firefox fires no focus events after a touch
+    // action); a scrolling box may take a stop too, hence the margin. Then ask which control
+    // never had it.
+    let note_focus = "window.__confabFocused.add(document.activeElement);";
     driver
         .execute(
-            "window.__confabFocused = new Set();
-             window.__confabNote = e => window.__confabFocused.add(e.target);
-             document.addEventListener('focusin', window.__confabNote);
-             window.__confabControls[0].focus();",
+            &format!("window.__confabFocused = new Set(); window.__confabControls[0].focus(); {note_focus}"),
             vec![],
         )
         .await?;
     let n_controls = layout["count"].as_u64().unwrap_or(0);
     for _ in 0..n_controls + 10 {
         driver.action_chain().send_keys(Key::Tab).perform().await?;
+        driver.execute(note_focus, vec![]).await?;
     }
-    // Back as it was for the next look: nothing focused, the newest message in view.
+    browser.focus_page().await?;
+    // Back as it was for the next look: nothing focused, the newest message in view, the
+    // panels at their top.
     let missed = driver
         .execute(
-            "document.removeEventListener('focusin', window.__confabNote);
-             document.activeElement && document.activeElement.blur();
+            "document.activeElement && document.activeElement.blur();
              const list = document.querySelector('ul.messages');
              if (list) list.scrollTop = list.scrollHeight;
+             const panels = document.getElementById('panels');
+             if (panels) panels.scrollTop = 0;
              return window.__confabControls.filter(el => !window.__confabFocused.has(el))
                .map(el => `${el.tagName.toLowerCase()} ${el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40)}`);",
             vec![],

@@ -14,6 +14,7 @@ pub mod rtc;
 pub mod socket;
 pub mod store;
 pub mod tab_lock;
+pub mod viewport;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

@@ -92,8 +92,15 @@ impl Browser {
     }
 
     /// A touch screen of `width`×`height` CSS px at device scale `scale` (a phone or a
-    /// tablet), over DevTools.
+    /// tablet), over DevTools; Firefox resizes its window (its scale stays as it opened).
     pub async fn set_screen(&self, width: u32, height: u32, scale: f64) -> anyhow::Result<()> {
+        if self.is_firefox() {
+            self.driver
+                .set_window_rect(0, 0, width, height)
+                .await
+                .context("resizing Firefox's window")?;
+            return Ok(());
+        }
         let (angle, orientation) = if width > height {
             (90, "landscapePrimary")
         } else {
@@ -105,6 +112,17 @@ impl Browser {
                 "width": width, "height": height, "deviceScaleFactor": scale, "mobile": true,
                 "screenOrientation": { "type": orientation, "angle": angle },
             }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The page's `prefers-color-scheme` as dark or light (Chromium, over DevTools).
+    pub async fn set_dark(&self, dark: bool) -> anyhow::Result<()> {
+        let scheme = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
         )
         .await?;
         Ok(())
@@ -170,7 +188,28 @@ impl Browser {
 
     /// Opens a new headless Firefox (`/usr/bin/firefox-esr`) under its own geckodriver.
     pub async fn open_firefox(env: &Env, name: &str) -> anyhow::Result<Browser> {
-        Browser::open_firefox_with(env, name, &[], &[]).await
+        Browser::open_firefox_with(env, name, &[], &[], None).await
+    }
+
+    /// Opens a new headless Firefox that poses as a phone held upright, as far as desktop
+    /// Firefox can: a 390×844 CSS px window at 3 device pixels per CSS px, with touch
+    /// events (W3C touch actions reach the page as touches; see [`ChatPage::tap`]).
+    pub async fn open_firefox_phone(env: &Env, name: &str) -> anyhow::Result<Browser> {
+        let prefs = [
+            ("layout.css.devPixelsPerPx", serde_json::json!("3.0")),
+            ("dom.w3c_touch_events.enabled", serde_json::json!(1)),
+            (
+                "dom.w3c_touch_events.legacy_apis.enabled",
+                serde_json::json!(true),
+            ),
+            ("dom.maxtouchpoints.testing.value", serde_json::json!(5)),
+            // For the userChrome.css that `open_firefox_with` writes for a phone.
+            (
+                "toolkit.legacyUserProfileCustomizations.stylesheets",
+                serde_json::json!(true),
+            ),
+        ];
+        Browser::open_firefox_with(env, name, &prefs, &[], Some((390, 844))).await
     }
 
     /// Opens a headless Firefox whose push client talks to the autopush service at
@@ -198,16 +237,17 @@ impl Browser {
             ("alerts.useSystemBackend", serde_json::json!(false)),
         ];
         // The chrome context, for `click_firefox_notification`.
-        Browser::open_firefox_with(env, name, &prefs, &["--allow-system-access"]).await
+        Browser::open_firefox_with(env, name, &prefs, &["--allow-system-access"], None).await
     }
 
     /// Firefox with the harness's prefs and `extra` ones, under a geckodriver started with
-    /// `geckodriver_args`.
+    /// `geckodriver_args`; a window of `phone` CSS px if given, all of it the page's.
     async fn open_firefox_with(
         env: &Env,
         name: &str,
         extra: &[(&str, serde_json::Value)],
         geckodriver_args: &[&str],
+        phone: Option<(u32, u32)>,
     ) -> anyhow::Result<Browser> {
         let geckodriver = Geckodriver::start_with(env, name, geckodriver_args).await?;
         let profile = env
@@ -219,8 +259,23 @@ impl Browser {
         let mut caps = DesiredCapabilities::firefox();
         caps.set_firefox_binary("/usr/bin/firefox-esr")?;
         caps.set_headless()?;
-        caps.add_arg("--width=1100")?;
-        caps.add_arg("--height=760")?;
+        let (width, height) = phone.unwrap_or((1100, 760));
+        if phone.is_some() {
+            // No toolbars (the page gets the whole window), and a profile of our own whose
+            // userChrome.css lifts the browser window's minimum width (500 px), which only
+            // Firefox's popups are spared.
+            caps.add_arg("--kiosk")?;
+            let chrome = profile.join("firefox").join("chrome");
+            std::fs::create_dir_all(&chrome)?;
+            std::fs::write(
+                chrome.join("userChrome.css"),
+                ":root, #main-window { min-width: 0 !important; min-height: 0 !important; }\n",
+            )?;
+            caps.add_arg("-profile")?;
+            caps.add_arg(&profile.join("firefox").display().to_string())?;
+        }
+        caps.add_arg(&format!("--width={width}"))?;
+        caps.add_arg(&format!("--height={height}"))?;
         let mut prefs = FirefoxPreferences::new();
         for (pref, value) in FIREFOX_PREFS {
             prefs.set(pref, *value)?;
@@ -234,6 +289,9 @@ impl Browser {
         let driver = WebDriver::new(&geckodriver.url, caps)
             .await
             .context("starting a Firefox session")?;
+        if phone.is_some() {
+            driver.set_window_rect(0, 0, width, height).await?;
+        }
         Ok(Browser {
             driver,
             name: name.to_owned(),
@@ -298,6 +356,15 @@ impl Browser {
             }
         })
         .await
+    }
+
+    /// Gives the page focus back. In Firefox, Tab past the page's last control moves focus
+    /// into the browser's own window, and the page, no longer focused, then ignores keys
+    /// (Enter on a button does nothing); WebDriver's Switch To Window focuses it again.
+    pub async fn focus_page(&self) -> anyhow::Result<()> {
+        let window = self.driver.window().await?;
+        self.driver.switch_to_window(window).await?;
+        Ok(())
     }
 
     /// Where this browser saves downloads.
@@ -689,7 +756,8 @@ impl ChatPage<'_> {
     }
 
     /// Taps the element with this role and name with a finger (touch events at its
-    /// centre, over DevTools, as a touch screen sends them), after scrolling it into view;
+    /// centre as a touch screen sends them: over DevTools in Chromium, a W3C touch pointer
+    /// in Firefox), after scrolling it into view;
     /// fails if something else is drawn on top of it there.
     pub async fn tap(&self, role: &str, name: &str) -> anyhow::Result<()> {
         let element = self.by_role(role, name).await?;
@@ -711,6 +779,25 @@ impl ChatPage<'_> {
             centre["on_top"] == true,
             "{role} {name:?} is covered where a finger would tap it"
         );
+        if self.browser.is_firefox() {
+            // geckodriver has no DevTools; a W3C pointer of type "touch" sends touches.
+            let finger = serde_json::json!([{
+                "type": "pointer", "id": "finger", "parameters": { "pointerType": "touch" },
+                "actions": [
+                    { "type": "pointerMove", "origin": "viewport", "duration": 0,
+                      "x": centre["x"].as_f64().unwrap_or(0.0).floor() as i64,
+                      "y": centre["y"].as_f64().unwrap_or(0.0).floor() as i64 },
+                    { "type": "pointerDown", "button": 0 },
+                    { "type": "pointerUp", "button": 0 },
+                ],
+            }]);
+            self.browser
+                .driver
+                .handle()
+                .cmd(Command::PerformActions(finger.into()))
+                .await?;
+            return Ok(());
+        }
         let point = serde_json::json!([{ "x": centre["x"], "y": centre["y"] }]);
         self.browser
             .cdp(
