@@ -1,8 +1,9 @@
 // Confab's service worker: keeps the app shell so Confab opens with no network (history
 // is in IndexedDB, the app reads it itself), and runs the build the user has: a new one
 // the server offers is fetched, checked and kept, but runs only once the user chose
-// "Update". `cargo xtask build` fills in BUILD and SHELL (xtask/src/service_worker.rs);
-// unfilled (a dev build), it keeps nothing.
+// "Update". `cargo xtask build` fills in BUILD, SHELL and the app's glue and wasm
+// (xtask/src/service_worker.rs); unfilled (a dev build), it keeps nothing. A module worker
+// (registered with type "module"): the glue comes in by a static import.
 //
 // One build is one set: its files (their SHA-256 in SHELL, checked as they arrive) sit in
 // the cache "confab-shell-<BUILD>", and BUILD is the SHA-256 of their `sha256sum`
@@ -21,6 +22,10 @@
 
 const BUILD = "__CONFAB_SW_BUILD__";
 const SHELL = ["__CONFAB_SW_SHELL__"];
+// The app's wasm-bindgen glue and wasm, which open a pushed message (see "Web Push" below).
+// Unfilled, `app` is null and a push shows "New message".
+/* __CONFAB_SW_IMPORT__ */ const app = null;
+const APP_WASM = "__CONFAB_SW_WASM__";
 
 const FILLED = !BUILD.startsWith("__");
 const PREFIX = "confab-shell-";
@@ -169,12 +174,18 @@ async function fromShell(request, path) {
 
 // Web Push (issue 15): the server pushes, with no content, the tag this browser chose for
 // a room (src/platform/push.rs keeps tag -> room address in the cache "confab-push") when
-// someone deposits into that room's mailbox while no member is reachable. The worker shows
-// "New message" for that room (its notification tag is the page's for the room, so the two
-// replace each other), unless a Confab app page is visible (it shows its own) or the room is
-// muted. It cannot open the message yet: that needs the room's keys, which are sealed in
-// the page's store. A tag it does not know (a room forgotten here) shows nothing rather
-// than something misleading.
+// someone deposits into that room's mailbox. Unless a Confab app page is visible (it shows
+// its own), the worker runs the app's wasm (loaded at the first push, from this build's
+// cache, else the network, checked against SHELL) and asks it what to show:
+// push_preview (src/platform/service_worker.rs) opens the profile read-only, fetches the
+// room's mailbox itself and opens what it can, answering "Alice in Book club" and the
+// text, "New message" where it cannot read (a passphrase, the server unreachable), or
+// nothing (a room it does not know, nothing new, a muted room without a mention). The
+// notification's tag is the page's for the room, so the two replace each other. A tag the
+// worker does not know (a room forgotten here) shows nothing rather than something
+// misleading. The page marks a muted room ("/muted/<address>") and previews turned off
+// ("/previews-off": "New message" without name or text) in the same cache, which the
+// worker reads even when a passphrase locks the profile.
 const PUSH_CACHE = "confab-push";
 
 async function roomOfTag(tag) {
@@ -184,17 +195,65 @@ async function roomOfTag(tag) {
   return /^[0-9a-f]{16}$/.test(address) ? address : null;
 }
 
+/** The app's module, instantiated once per worker start (null: none here). */
+let appLoaded = null;
+
+function loadApp() {
+  if (!app || !FILLED) return Promise.resolve(null);
+  if (!appLoaded) {
+    appLoaded = (async () => {
+      // This worker's own build: the glue imported above is that build's.
+      let response = await caches.match(APP_WASM, { cacheName: CACHE });
+      if (!response) response = await fetch(APP_WASM);
+      const bytes = await response.arrayBuffer();
+      const expected = SHELL.find(([path]) => path === APP_WASM);
+      if (!expected || (await sha256(bytes)) !== expected[1]) throw new Error(`${APP_WASM} is not this build's`);
+      await app.default({ module_or_path: bytes });
+      return app;
+    })().catch((error) => {
+      console.warn("push: the app did not load in the worker", error);
+      appLoaded = null;
+      return null;
+    });
+  }
+  return appLoaded;
+}
+
+/** How long the app may take to answer before the worker shows "New message" anyway. */
+const PREVIEW_TIMEOUT_MS = 20000;
+/** The app's answers, one at a time (each opens the profile and a connection). */
+let previewChain = Promise.resolve();
+
+/** push_preview's answer, or undefined if it failed or took too long. */
+function previewOf(loaded, address, mutedHere, previews) {
+  const late = new Promise((resolve) => setTimeout(() => resolve(undefined), PREVIEW_TIMEOUT_MS));
+  const answer = previewChain.then(() => loaded.push_preview(address, mutedHere, previews));
+  const settled = answer.catch((error) => {
+    console.warn("push: the message was not opened", error);
+    return undefined;
+  });
+  previewChain = Promise.race([settled, late]);
+  return previewChain;
+}
+
 async function showPush(tag) {
   const address = await roomOfTag(tag);
   if (!address) return;
-  // Muted here (the page marks it): the worker cannot read the message to see whether it
-  // mentions us, so a muted room shows nothing while Confab is closed.
-  if (await caches.match("/muted/" + address, { cacheName: PUSH_CACHE })) return;
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const isApp = (client) => APP_PAGES.includes(new URL(client.url).pathname);
   if (windows.some((client) => isApp(client) && client.visibilityState === "visible")) return;
-  await self.registration.showNotification("New message", {
-    body: "Open Confab to read it.",
+  const mutedHere = !!(await caches.match("/muted/" + address, { cacheName: PUSH_CACHE }));
+  const previews = !(await caches.match("/previews-off", { cacheName: PUSH_CACHE }));
+  // Without the app: "New message", but nothing for a muted room (a mention is unseen).
+  let shown = mutedHere ? null : { title: "New message", body: "Open Confab to read it." };
+  const loaded = await loadApp();
+  if (loaded) {
+    const answer = await previewOf(loaded, address, mutedHere, previews);
+    if (answer !== undefined) shown = answer;
+  }
+  if (!shown) return;
+  await self.registration.showNotification(shown.title, {
+    body: shown.body,
     tag: "confab-message-" + address,
     renotify: true,
     icon: "/icons/icon-192.png",

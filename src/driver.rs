@@ -1039,11 +1039,7 @@ impl Driver {
         let body = pwa::preview(&text);
         match self.saved_room.as_ref().filter(|_| !on_screen) {
             Some(room) => {
-                let title = match room.title.as_str() {
-                    "" => author,
-                    title if title.ends_with(&author) => author,
-                    title => format!("{author} in {title}"),
-                };
+                let title = pwa::message_title(&author, &room.title);
                 // The room's address, never its secret: notifications and their links
                 // outlive the page (the system's notification centre, the worker).
                 let address = self.client.room_address(&room.id());

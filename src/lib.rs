@@ -43,7 +43,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use confab_core::contacts::{Contact, Contacts};
-use confab_core::{Client, Config, Identity, PublicIdentity, RoomId, RoomSecret};
+use confab_core::{Client, Config, Identity, PublicIdentity, RoomAddress, RoomId, RoomSecret};
 use leptos::prelude::*;
 
 use crate::driver::{Commands, Settings};
@@ -387,7 +387,7 @@ fn settings(on_screen: bool) -> Settings {
 }
 
 /// The people met before (unreadable entries are skipped).
-async fn load_contacts(store: Option<&BrowserStore>) -> Contacts {
+pub(crate) async fn load_contacts(store: Option<&BrowserStore>) -> Contacts {
     let mut contacts = Contacts::new();
     if let Some(store) = store
         && let Ok(saved) = store.contacts().await
@@ -463,27 +463,17 @@ async fn choose_room(
         Err(_) if fragment.is_empty() => last_or_new(),
         Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
         Err(error) => match page::room_address_in(fragment) {
-            Some(address) => {
-                let ours = saved
-                    .iter()
-                    .map(|room| room.secret.clone())
-                    .chain([me.contact_room()])
-                    .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)));
-                match ours
-                    .into_iter()
-                    .find(|room| me.room_address(&room.room_id()) == address)
-                {
-                    Some(room) => room,
-                    None => {
-                        state.notice.set(Some(
-                            "That address names a room this browser does not know: \
+            Some(address) => match room_at(&saved, me, contacts, address) {
+                Some(room) => room,
+                None => {
+                    state.notice.set(Some(
+                        "That address names a room this browser does not know: \
                              to join a room, open its invite link."
-                                .into(),
-                        ));
-                        last_or_new()
-                    }
+                            .into(),
+                    ));
+                    last_or_new()
                 }
-            }
+            },
             None => {
                 state
                     .notice
@@ -519,6 +509,23 @@ async fn choose_room(
         .collect();
     state.rooms.set(views);
     current
+}
+
+/// The room of ours at `address`: a saved one, our contact room or the one-to-one room
+/// with a contact (`None`: a room this profile does not know). The page opening a
+/// `#room-…` link and the service worker opening a push resolve addresses alike.
+pub fn room_at(
+    saved: &[SavedRoom],
+    me: &Identity,
+    contacts: &Contacts,
+    address: RoomAddress,
+) -> Option<RoomSecret> {
+    saved
+        .iter()
+        .map(|room| room.secret.clone())
+        .chain([me.contact_room()])
+        .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)))
+        .find(|room| me.room_address(&room.room_id()) == address)
 }
 
 fn clock_ms() -> f64 {

@@ -9,8 +9,8 @@
 //!
 //! Bob (Firefox) turns notifications on in a room with Alice (Chromium) and closes Confab
 //! (the tab stays, blank); Alice writes, which is deposited in the room's mailbox; the
-//! server pushes; Bob's worker shows its notification, read from a page of the origin that
-//! is not the app (`/healthz`, left to the network) with `registration.getNotifications()`.
+//! server pushes; Bob's worker fetches the mailbox and shows Alice's name and message,
+//! read from a page of the origin that is not the app (`/healthz`, left to the network) with `registration.getNotifications()`.
 //! Bob clicks it in Firefox's own alert window (reached over WebDriver's chrome context;
 //! headless Firefox cannot reach the system's notifications), which opens the room with
 //! the message. Then the push service expires Bob's subscription (410): the server forgets
@@ -93,6 +93,7 @@ async fn scenario(
     bob.driver().goto("about:blank").await?;
     a.wait_for_member("Bob gone at Alice", |m| m.text.contains("left"))
         .await?;
+    let alice_name = a.display_name().await?;
     a.send("while you were away").await?;
 
     let push = eventually("the server's push at the push service", || async {
@@ -125,8 +126,8 @@ async fn scenario(
     let shown_one = &shown[0];
     anyhow::ensure!(
         shown.as_array().map(Vec::len) == Some(1)
-            && shown_one["title"] == "New message"
-            && shown_one["body"] == "Open Confab to read it."
+            && shown_one["title"] == alice_name.as_str()
+            && shown_one["body"] == "while you were away"
             && shown_one["tag"] == format!("confab-message-{room_address}").as_str()
             && shown_one["data"]["url"] == room_link.as_str(),
         "the worker's notification: {shown} (the room's link: {room_link})"
@@ -137,7 +138,7 @@ async fn scenario(
     );
     // Bob clicks it (Firefox's own alert window): the worker opens the room in the tab
     // that has the origin, with Alice's message, and the notification is gone.
-    bob.click_firefox_notification("New message").await?;
+    bob.click_firefox_notification(&alice_name).await?;
     let b = in_room(bob, "Bob back in the room", |_| true).await?;
     anyhow::ensure!(
         address(bob).await? == room_link,

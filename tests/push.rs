@@ -1,6 +1,9 @@
 //! Web Push, the worker's side: a push delivered to Bob's real service worker while no
-//! Confab page of his is open shows a notification for the right room, and clicking it
-//! opens that room with the message left there.
+//! Confab page of his is open makes the worker fetch the room's mailbox itself and open
+//! the message: the notification reads "Alice" (the room is titled with her name) and
+//! her text, and clicking it opens that room with the message there. A muted room stays
+//! silent until a message mentions Bob; a push for a room Bob's profile does not know, or
+//! with a tag he never made, shows nothing.
 //!
 //! Bob turns notifications on, which gives his room a push tag (kept on the device for the
 //! worker). The push service of headless Chromium is out of reach in the test's network
@@ -12,7 +15,7 @@
 //! click is dispatched inside the worker as in `pwa.rs`
 //! (`service_worker_notification_click_opens_the_room`).
 
-use confab_e2e::shell::{run_async, wait_worker_notifications, worker_notifications};
+use confab_e2e::shell::{run_async, worker_notifications};
 use confab_e2e::{Pair, address, eventually, in_room, in_service_worker, metric, secret_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,12 +94,14 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     );
     let origin = pair.server.url.trim_end_matches('/').to_owned();
 
+    let (alice_name, bob_name) = (a.display_name().await?, b.display_name().await?);
+
     // Bob closes Confab (the tab stays, blank: the WebDriver session and the DevTools
     // permission override, which ends with the tab's session, need it).
     bob.driver().goto("about:blank").await?;
     a.wait_for_member("Bob gone at Alice", |m| m.text.contains("left"))
         .await?;
-    a.send("while you were away").await?;
+    send_deposited(pair, &a, "while you were away").await?;
 
     // A page of the origin that is not the app (the worker leaves /healthz to the
     // network) reads the worker's notifications. DevTools answers ServiceWorker commands
@@ -110,9 +115,26 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
     )
     .await?;
+    // First, pushes that must show nothing: a tag Bob never made, and one the worker maps
+    // to a room his profile does not know (as after the room is forgotten).
+    deliver_push(bob, &origin, &"00".repeat(16)).await?;
+    let unknown_tag = "ff".repeat(16);
+    run_async(
+        bob,
+        &format!(
+            "caches.open('confab-push')
+               .then((cache) => cache.put('/tag/{unknown_tag}', new Response('0123456789abcdef')))
+               .then(() => done(true))"
+        ),
+    )
+    .await?;
+    deliver_push(bob, &origin, &unknown_tag).await?;
     deliver_push(bob, &origin, &tag).await?;
-    let shown = serde_json::Value::from(wait_worker_notifications(bob).await?);
+    let shown = serde_json::Value::from(wait_opened(bob).await?);
     println!("the worker's notifications: {shown}");
+    // Give the pushes that must show nothing time to have shown something.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let shown = serde_json::Value::from(worker_notifications(bob).await?);
     // The plain /healthz page makes the browser ask for /favicon.ico (404): the only
     // error allowed, read now so the final check sees what came after.
     let healthz_errors = bob.console_errors().await?;
@@ -125,16 +147,12 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let shown_one = &shown[0];
     anyhow::ensure!(
         shown.as_array().map(Vec::len) == Some(1)
-            && shown_one["title"] == "New message"
+            && shown_one["title"] == alice_name.as_str()
+            && shown_one["body"] == "while you were away"
             && shown_one["tag"] == format!("confab-message-{room_address}").as_str()
             && shown_one["data"]["url"] == room_link.as_str(),
         "the worker's notification: {shown} (the room's link: {room_link})"
     );
-    // A push with a tag this browser never made shows nothing.
-    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
-        .await?;
-    deliver_push(bob, &origin, &"00".repeat(16)).await?;
-
     in_service_worker(
         bob,
         "self.registration.getNotifications().then((notifications) => {
@@ -151,6 +169,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         address(bob).await?
     );
     b.wait_for_messages(&["while you were away"]).await?;
+    pair.bob.screenshot(&pair.env, "push-opened.png").await?;
     let invite = b.invite_link().await?;
     let secret = secret_of(&invite)?;
     anyhow::ensure!(
@@ -160,8 +179,10 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     let left = worker_notifications(bob).await?.len();
     anyhow::ensure!(left == 0, "notifications left after the click: {left}");
 
-    // Bob mutes the room and closes Confab again: a push for it shows nothing (the worker
-    // cannot read the message to see a mention, so a muted room stays silent).
+    // Bob mutes the room and closes Confab again: a push for a message in it shows
+    // nothing, but one for a message that mentions him does.
+    a.wait_for_member("Bob back at Alice", |m| m.is_online())
+        .await?;
     b.click("button", "Mute").await?;
     eventually("the worker told of the mute", || async {
         let marked = run_async(
@@ -177,17 +198,121 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     })
     .await?;
     bob.driver().goto(&format!("{origin}/healthz")).await?;
+    a.wait_for_member("Bob gone again at Alice", |m| m.text.contains("left"))
+        .await?;
+    send_deposited(pair, &a, "nothing for Bob").await?;
     bob.cdp("ServiceWorker.enable", serde_json::json!({}))
         .await?;
+    bob.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
+    )
+    .await?;
     deliver_push(bob, &origin, &tag).await?;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let shown_muted = worker_notifications(bob).await?.len();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let shown_muted = worker_notifications(bob).await?;
     anyhow::ensure!(
-        shown_muted == 0,
-        "a muted room's push showed {shown_muted} notification(s)"
+        shown_muted.is_empty(),
+        "a muted room's push showed {shown_muted:?}"
+    );
+    let mention = format!("look, @{bob_name} here");
+    send_deposited(pair, &a, &mention).await?;
+    deliver_push(bob, &origin, &tag).await?;
+    let shown = serde_json::Value::from(wait_opened(bob).await?);
+    anyhow::ensure!(
+        shown.as_array().map(Vec::len) == Some(1)
+            && shown[0]["title"] == alice_name.as_str()
+            && shown[0]["body"] == mention.as_str(),
+        "the mention's notification in the muted room: {shown}"
+    );
+
+    // Bob turns off "Show names and text in notifications": a push then reads "New
+    // message", with neither name nor text.
+    bob.driver().goto(&room_link).await?;
+    let b = in_room(bob, "Bob back to turn previews off", |_| true).await?;
+    b.wait_for_messages(&["while you were away", "nothing for Bob", mention.as_str()])
+        .await?;
+    a.wait_for_member("Bob back at Alice again", |m| m.is_online())
+        .await?;
+    b.click("checkbox", "Show names and text in notifications")
+        .await?;
+    eventually("the worker told previews are off", || async {
+        let marked = run_async(
+            bob,
+            "caches.open('confab-push')
+               .then((cache) => cache.match('/previews-off'))
+               .then((kept) => done(!!kept), () => done(false))",
+        )
+        .await?;
+        Ok((marked == serde_json::json!(true)).then_some(()))
+    })
+    .await?;
+    bob.driver().goto(&format!("{origin}/healthz")).await?;
+    a.wait_for_member("Bob gone a third time at Alice", |m| {
+        m.text.contains("left")
+    })
+    .await?;
+    let private = format!("private, @{bob_name} only");
+    send_deposited(pair, &a, &private).await?;
+    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
+        .await?;
+    bob.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
+    )
+    .await?;
+    deliver_push(bob, &origin, &tag).await?;
+    let shown = eventually("the worker's notification without a preview", || async {
+        let shown = worker_notifications(bob).await?;
+        Ok(shown
+            .iter()
+            .any(|n| n["title"] == "New message")
+            .then_some(shown))
+    })
+    .await?;
+    let shown = serde_json::Value::from(shown);
+    anyhow::ensure!(
+        shown.as_array().map(Vec::len) == Some(1)
+            && shown[0]["body"] == ""
+            && !shown.to_string().contains(&alice_name)
+            && !shown.to_string().contains("private"),
+        "with previews off: {shown}"
     );
     alice.assert_no_console_errors().await?;
     bob.assert_no_console_errors().await
+}
+
+/// Waits (up to a minute: the worker first loads the app's wasm, then fetches the mailbox)
+/// until Bob's worker shows a notification; returns what it shows then.
+async fn wait_opened(bob: &confab_e2e::Browser) -> anyhow::Result<Vec<serde_json::Value>> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let shown = worker_notifications(bob).await?;
+        if !shown.is_empty() {
+            return Ok(shown);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the worker's notification"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Alice sends `text` while Bob is away, and waits until the server has stored it in the
+/// room's mailbox.
+async fn send_deposited(
+    pair: &Pair,
+    a: &confab_e2e::ChatPage<'_>,
+    text: &str,
+) -> anyhow::Result<()> {
+    let port = pair.server.port();
+    let puts_before = metric(port, "confab_mailbox_puts_total").await?;
+    a.send(text).await?;
+    eventually("Alice's message deposited", || async {
+        Ok((metric(port, "confab_mailbox_puts_total").await? > puts_before).then_some(()))
+    })
+    .await
 }
 
 /// Delivers a push carrying `data` to the origin's service worker over DevTools (the

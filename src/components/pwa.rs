@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::driver::Command;
+use crate::platform::push;
 use crate::platform::pwa::{self, Permission};
 use crate::state::AppState;
 use crate::use_commands;
@@ -46,7 +47,7 @@ pub fn InstallButton() -> impl IntoView {
 /// Notifications for new messages while Confab is hidden or closed: a button to ask for
 /// them (once allowed, the room subscribes this browser to Web Push), or where they stand
 /// (in Safari on iPhone and iPad, how to install the app that can have them: that Safari
-/// never offers to install).
+/// never offers to install); once asked for or on, whether they show names and text.
 #[component]
 pub fn NotificationsPanel() -> impl IntoView {
     let permission = RwSignal::new(pwa::notification_permission());
@@ -76,6 +77,7 @@ pub fn NotificationsPanel() -> impl IntoView {
                 <h2>"Notifications"</h2>
                 <p class="hint">"Hear about new messages while Confab is in the background."</p>
                 <button type="button" class="button" on:click=turn_on>"Turn on notifications"</button>
+                <PreviewsChoice />
             </section>
         }
         .into_any(),
@@ -83,6 +85,7 @@ pub fn NotificationsPanel() -> impl IntoView {
             <section class="panel notifications">
                 <h2>"Notifications"</h2>
                 <p class="hint" role="status">"On: new messages notify you while Confab is hidden or closed, and those in your other rooms at any time."</p>
+                <PreviewsChoice />
             </section>
         }
         .into_any(),
@@ -94,6 +97,32 @@ pub fn NotificationsPanel() -> impl IntoView {
         }
         .into_any(),
     }
+    }
+}
+
+/// "Show names and text in notifications" (on by default): off, this page's
+/// notifications and the service worker's read "New message" with no name or text. Kept
+/// where the worker reads it even while a passphrase locks the profile
+/// ([`push::set_previews_shown`]).
+#[component]
+fn PreviewsChoice() -> impl IntoView {
+    let shown = RwSignal::new(pwa::previews());
+    leptos::task::spawn_local(async move {
+        let kept = push::previews_shown().await;
+        pwa::set_previews(kept);
+        shown.set(kept);
+    });
+    let toggle = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        shown.set(on);
+        pwa::set_previews(on);
+        leptos::task::spawn_local(push::set_previews_shown(on));
+    };
+    view! {
+        <label class="check">
+            <input type="checkbox" prop:checked=move || shown.get() on:change=toggle />
+            " Show names and text in notifications"
+        </label>
     }
 }
 

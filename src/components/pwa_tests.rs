@@ -398,3 +398,82 @@ fn decode(side: usize, dark: &[bool]) -> String {
     assert_eq!(grids.len(), 1, "QR codes found");
     grids[0].decode().expect("a readable QR code").1
 }
+
+/// "Show names and text in notifications" is on by default; turned off, the page's
+/// notifications read "New message" and the service worker is told (`/previews-off` in
+/// the cache it reads, even while a passphrase locks the profile); a panel mounted later
+/// shows the choice kept.
+#[wasm_bindgen_test]
+async fn previews_can_be_turned_off_for_the_page_and_the_worker() {
+    let window = web_sys::window().unwrap();
+    let notification = js_sys::Reflect::get(&window, &"Notification".into()).unwrap();
+    let asking = js_sys::Object::new();
+    js_sys::Reflect::set(&asking, &"permission".into(), &"default".into()).unwrap();
+    js_sys::Reflect::set(&window, &"Notification".into(), &asking).unwrap();
+    // As the worker reads it: `caches.match("/previews-off", {cacheName: "confab-push"})`.
+    let marked = || async {
+        let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into()).unwrap();
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(&options, &"cacheName".into(), &"confab-push".into()).unwrap();
+        let lookup = js_sys::Reflect::get(&caches, &"match".into())
+            .unwrap()
+            .unchecked_into::<js_sys::Function>()
+            .call2(&caches, &"/previews-off".into(), &options)
+            .unwrap();
+        let kept = wasm_bindgen_futures::JsFuture::from(lookup.unchecked_into::<js_sys::Promise>())
+            .await
+            .unwrap();
+        !kept.is_undefined()
+    };
+    let mount = || {
+        let parent = fresh_parent();
+        let handle = leptos::mount::mount_to(parent.clone(), || {
+            provide_context(crate::components::tests::test_commands());
+            view! { <NotificationsPanel /> }
+        });
+        (parent, handle)
+    };
+    let choice = |parent: &web_sys::HtmlElement| -> web_sys::HtmlInputElement {
+        let labels = parent.query_selector_all("label").unwrap();
+        let label = (0..labels.length())
+            .filter_map(|i| labels.item(i))
+            .find(|label| {
+                label.text_content().unwrap_or_default().trim()
+                    == "Show names and text in notifications"
+            })
+            .expect("a checkbox named \"Show names and text in notifications\"");
+        label
+            .unchecked_ref::<web_sys::Element>()
+            .query_selector("input[type=checkbox]")
+            .unwrap()
+            .unwrap()
+            .unchecked_into()
+    };
+    let settle = || gloo_timers::future::TimeoutFuture::new(100);
+
+    let (parent, handle) = mount();
+    settle().await;
+    let checkbox = choice(&parent);
+    assert!(checkbox.checked(), "on by default");
+    assert!(crate::platform::pwa::previews());
+    checkbox.click();
+    settle().await;
+    assert!(!checkbox.checked());
+    assert!(
+        !crate::platform::pwa::previews(),
+        "the page's notifications"
+    );
+    assert!(marked().await, "the worker's mark");
+    drop(handle);
+
+    let (parent, handle) = mount();
+    settle().await;
+    let checkbox = choice(&parent);
+    assert!(!checkbox.checked(), "kept");
+    checkbox.click();
+    settle().await;
+    assert!(crate::platform::pwa::previews());
+    assert!(!marked().await);
+    drop(handle);
+    js_sys::Reflect::set(&window, &"Notification".into(), &notification).unwrap();
+}

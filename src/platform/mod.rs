@@ -11,6 +11,7 @@ pub mod page;
 pub mod push;
 pub mod pwa;
 pub mod rtc;
+pub mod service_worker;
 pub mod socket;
 pub mod store;
 pub mod tab_lock;

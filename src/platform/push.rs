@@ -10,7 +10,8 @@
 //! (`assets/sw.js`) shows "New message" for a known tag and opens the room on a click; a
 //! tag it does not know shows nothing. A muted room is marked there too (`/muted/<address>`,
 //! present while muted): the worker, which cannot read the message to see a mention,
-//! shows nothing for it.
+//! shows nothing for it. So is "Show names and text in notifications" turned off
+//! (`/previews-off`, [`set_previews_shown`]).
 
 use confab_core::signal::PushSubscription;
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -20,6 +21,8 @@ use super::pwa::{Permission, notification_permission};
 
 /// The cache holding the room ↔ tag pairs (see the module docs).
 const CACHE: &str = "confab-push";
+/// Present in [`CACHE`] while notifications show no names or text.
+const PREVIEWS_OFF: &str = "/previews-off";
 
 /// This browser's push subscription for the room at `address`, with the room's tag:
 /// subscribes (or reuses the subscription made for the same key) if notifications are
@@ -132,6 +135,43 @@ pub async fn forget_all() {
     if let Err(error) = forgotten.await {
         web_sys::console::warn_1(
             &format!("push notifications were not all forgotten: {error:?}").into(),
+        );
+    }
+}
+
+/// Whether notifications may show names and text ("Show names and text in
+/// notifications"): true unless the page marked `/previews-off` in the worker's cache,
+/// which the worker reads even while a passphrase locks the profile. Unreadable: true.
+pub async fn previews_shown() -> bool {
+    let marked = async {
+        let caches = get(&js_sys::global(), "caches")?;
+        let cache = call(&caches, "open", &[CACHE.into()]).await?;
+        let kept = call(&cache, "match", &[PREVIEWS_OFF.into()]).await?;
+        Ok::<bool, JsValue>(!kept.is_undefined() && !kept.is_null())
+    };
+    !marked.await.unwrap_or(false)
+}
+
+/// Marks (or unmarks) `/previews-off` for the page and the worker; a failure is logged
+/// (the worker then shows what it showed before).
+pub async fn set_previews_shown(shown: bool) {
+    let marked = async {
+        let caches = get(&js_sys::global(), "caches")?;
+        let cache = call(&caches, "open", &[CACHE.into()]).await?;
+        if shown {
+            call(&cache, "delete", &[PREVIEWS_OFF.into()]).await
+        } else {
+            call(
+                &cache,
+                "put",
+                &[PREVIEWS_OFF.into(), web_sys_response("off")?],
+            )
+            .await
+        }
+    };
+    if let Err(error) = marked.await {
+        web_sys::console::warn_1(
+            &format!("the worker was not told whether to show previews: {error:?}").into(),
         );
     }
 }

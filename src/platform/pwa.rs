@@ -73,6 +73,33 @@ pub fn preview(text: &str) -> String {
     format!("{}…", cut.trim_end())
 }
 
+thread_local! {
+    /// Whether notifications show names and text (the user's choice, kept by
+    /// `platform::push` for the worker too; [`set_previews`]).
+    static PREVIEWS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Notifications show names and text (`true`, the default) or only "New message".
+pub fn set_previews(shown: bool) {
+    PREVIEWS.set(shown);
+}
+
+/// What [`set_previews`] last set.
+pub fn previews() -> bool {
+    PREVIEWS.get()
+}
+
+/// A message notification's title: "Alice in Book club", or just "Alice" for a room
+/// without a title or whose title ends with her name (a one-to-one room). The page's
+/// notifications and the service worker's (`platform/service_worker.rs`) use it alike.
+pub fn message_title(author: &str, room_title: &str) -> String {
+    match room_title {
+        "" => author.to_owned(),
+        title if title.ends_with(author) => author.to_owned(),
+        title => format!("{author} in {title}"),
+    }
+}
+
 /// Registers `/sw.js` for the whole origin, in a real build only: the page must be served
 /// over http(s) and link the web app manifest (which a test page, e.g. wasm-bindgen-test's,
 /// does not). Failures are logged as warnings: the app works without the worker.
@@ -92,6 +119,10 @@ pub fn register_service_worker() {
     }
     let options = web_sys::RegistrationOptions::new();
     options.set_scope("/");
+    // A module worker: it imports the app's glue to open pushed messages. Browsers without
+    // module service workers (Chromium < 91, Firefox < 147, Safari < 15) refuse it: logged,
+    // and the app runs without the worker, as where there is none.
+    options.set_type("module");
     let registered = navigator
         .service_worker()
         .register_with_options("/sw.js", &options);
@@ -261,6 +292,11 @@ pub fn notify(title: &str, body: &str, room: Option<(&str, &str)>) {
     if notification_permission() != Permission::Granted {
         return;
     }
+    let (title, body) = if PREVIEWS.get() {
+        (title, body)
+    } else {
+        ("New message", "")
+    };
     let options = web_sys::NotificationOptions::new();
     options.set_body(body);
     let tag = match room {

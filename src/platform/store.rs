@@ -342,6 +342,34 @@ impl Store<IdbBackend> {
     }
 }
 
+impl Store<IdbBackend> {
+    /// Opens the profile in database `name` from the service worker, to read what a push
+    /// needs (`platform/service_worker.rs`): no tab lock (a tab may hold it, or none),
+    /// no upgrade (a database that is missing or at another version is refused, and none
+    /// is created) and no writes. A profile protected by a passphrase is
+    /// [`StoreError::Locked`]: the worker never asks for one.
+    pub async fn open_read_only_in_worker(name: &str) -> Result<BrowserStore, StoreError> {
+        let backend = IdbBackend::open_in_worker(name).await?;
+        let bytes = backend
+            .get(META, KEY_WRAPPED)
+            .await?
+            .ok_or_else(|| StoreError::Unavailable("no profile here".into()))?;
+        let wrapped = WrappedKey::decode(&bytes)?;
+        if wrapped.needs_passphrase() {
+            return Err(StoreError::Locked);
+        }
+        let vault = Vault::unlock(&wrapped, None, entropy::seed())?;
+        Ok(Store {
+            backend,
+            vault: RefCell::new(vault),
+            kdf: KdfParams::default(),
+            export_kdf: KdfParams::EXPORT,
+            protected: Cell::new(false),
+            next_seq: RefCell::new(HashMap::new()),
+        })
+    }
+}
+
 impl<B: Backend> Store<B> {
     /// Unlocks the profile in `backend`, or creates one there if it is empty.
     ///

@@ -1032,6 +1032,7 @@ fn candidates_for(role: &str) -> &'static str {
         "searchbox" => "input[type=search], [role=searchbox]",
         "listbox" => "select, [role=listbox]",
         "option" => "option, [role=option]",
+        "checkbox" => "input[type=checkbox], [role=checkbox]",
         _ => "*",
     }
 }

@@ -1,7 +1,9 @@
 //! Fills in `dist/sw.js` (from `assets/sw.js`) after the build: the app shell the service
-//! worker keeps (every file of `dist/` but the worker itself, each with its SHA-256) and
-//! the build's fingerprint, which names the worker's cache and which the Security panel
-//! shows. Pure, so it is tested without a build.
+//! worker keeps (every file of `dist/` but the worker itself, each with its SHA-256), the
+//! build's fingerprint, which names the worker's cache and which the Security panel
+//! shows, and the app's wasm-bindgen glue (a static `import`: service workers may not
+//! `import()`) and wasm, which the worker runs to open a pushed message
+//! (`src/platform/service_worker.rs`). Pure, so it is tested without a build.
 //!
 //! The fingerprint, precisely: the SHA-256 of the shell's `sha256sum` listing, i.e. of
 //! the lines `<sha256 of the file, 64 lowercase hex>  <path inside dist/>\n`, one per
@@ -16,16 +18,27 @@ pub(crate) const BUILD_PLACEHOLDER: &str = "\"__CONFAB_SW_BUILD__\"";
 /// The placeholder `assets/sw.js` holds where the shell goes (a JS array of
 /// `[path, sha256 hex]` pairs).
 pub(crate) const SHELL_PLACEHOLDER: &str = "[\"__CONFAB_SW_SHELL__\"]";
+/// The placeholder line `assets/sw.js` holds where the glue's import goes (unfilled, the
+/// worker has no app: `app` is null).
+pub(crate) const IMPORT_PLACEHOLDER: &str = "/* __CONFAB_SW_IMPORT__ */ const app = null;";
+/// The placeholder `assets/sw.js` holds where the wasm's path goes (a JS string literal).
+pub(crate) const WASM_PLACEHOLDER: &str = "\"__CONFAB_SW_WASM__\"";
 /// The worker's own file name in `dist/` (not in the shell: browsers fetch it themselves,
 /// and it holds the fingerprint).
 pub(crate) const FILE_NAME: &str = "sw.js";
 
-/// `template` (the worker as Trunk copied it) with the shell and fingerprint filled in.
-/// `files` are `(path inside dist with '/' separators, bytes)`, in any order; the worker
-/// itself is left out. Errors if a placeholder is missing or repeated (the worker and
-/// this code disagree), or if the shell lacks `index.html`.
+/// `template` (the worker as Trunk copied it) with the shell, fingerprint, glue and wasm
+/// filled in. `files` are `(path inside dist with '/' separators, bytes)`, in any order;
+/// the worker itself is left out. Errors if a placeholder is missing or repeated (the
+/// worker and this code disagree), or if the shell lacks `index.html` or the app (one
+/// `confab-<hash>.js` with its `confab-<hash>_bg.wasm`).
 pub(crate) fn fill(template: &str, files: &[(String, Vec<u8>)]) -> Result<String> {
-    for placeholder in [BUILD_PLACEHOLDER, SHELL_PLACEHOLDER] {
+    for placeholder in [
+        BUILD_PLACEHOLDER,
+        SHELL_PLACEHOLDER,
+        IMPORT_PLACEHOLDER,
+        WASM_PLACEHOLDER,
+    ] {
         ensure!(
             template.matches(placeholder).count() == 1,
             "{FILE_NAME} must hold {placeholder} exactly once (was it already filled in?)"
@@ -47,9 +60,38 @@ pub(crate) fn fill(template: &str, files: &[(String, Vec<u8>)]) -> Result<String
         })
         .collect();
     let list = format!("[\n  {},\n]", entries.join(",\n  "));
+    let (glue, wasm) = app_of(&shell)?;
     Ok(template
         .replace(BUILD_PLACEHOLDER, &js_string(&fingerprint_of(&shell)))
-        .replace(SHELL_PLACEHOLDER, &list))
+        .replace(SHELL_PLACEHOLDER, &list)
+        .replace(
+            IMPORT_PLACEHOLDER,
+            &format!("import * as app from {};", js_string(&format!("/{glue}"))),
+        )
+        .replace(WASM_PLACEHOLDER, &js_string(&format!("/{wasm}"))))
+}
+
+/// The app's glue and wasm among the shell's files: `confab-<hash>.js` at the top, with
+/// `confab-<hash>_bg.wasm` beside it, exactly one.
+fn app_of(shell: &[(String, String)]) -> Result<(String, String)> {
+    let names: Vec<&str> = shell.iter().map(|(path, _)| path.as_str()).collect();
+    let glues: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|path| {
+            path.strip_prefix("confab-")
+                .and_then(|rest| rest.strip_suffix(".js"))
+                .is_some_and(|hash| !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .collect();
+    ensure!(
+        glues.len() == 1,
+        "the build must hold one app glue confab-<hash>.js, found {glues:?}"
+    );
+    let glue = glues[0].to_owned();
+    let wasm = format!("{}_bg.wasm", glue.trim_end_matches(".js"));
+    ensure!(names.contains(&wasm.as_str()), "no {wasm} beside {glue}");
+    Ok((glue, wasm))
 }
 
 /// The build's fingerprint (see the module doc), 64 lowercase hex digits.
@@ -115,7 +157,10 @@ fn js_string(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{BUILD_PLACEHOLDER, SHELL_PLACEHOLDER, fill, fingerprint, grouped, listing};
+    use super::{
+        BUILD_PLACEHOLDER, IMPORT_PLACEHOLDER, SHELL_PLACEHOLDER, WASM_PLACEHOLDER, fill,
+        fingerprint, grouped, listing,
+    };
 
     /// The real worker, as committed.
     const TEMPLATE: &str = include_str!("../../assets/sw.js");
@@ -169,6 +214,28 @@ mod tests {
         assert_eq!(TEMPLATE.matches(SHELL_PLACEHOLDER).count(), 1);
         assert!(TEMPLATE.contains(&format!("const BUILD = {BUILD_PLACEHOLDER};")));
         assert!(TEMPLATE.contains(&format!("const SHELL = {SHELL_PLACEHOLDER};")));
+        assert_eq!(TEMPLATE.matches(IMPORT_PLACEHOLDER).count(), 1);
+        assert!(TEMPLATE.contains(&format!("const APP_WASM = {WASM_PLACEHOLDER};")));
+    }
+
+    #[test]
+    fn imports_the_app_glue_and_names_its_wasm() {
+        let worker = fill(TEMPLATE, &dist()).unwrap();
+        assert!(
+            worker.contains("\nimport * as app from \"/confab-acb03924f5b82540.js\";\n"),
+            "{worker}"
+        );
+        assert!(worker.contains("const APP_WASM = \"/confab-acb03924f5b82540_bg.wasm\";"));
+        // A build without the app (or with two) is refused.
+        let without_wasm: Vec<_> = dist()
+            .into_iter()
+            .filter(|(path, _)| !path.ends_with(".wasm"))
+            .collect();
+        let err = fill(TEMPLATE, &without_wasm).unwrap_err().to_string();
+        assert!(err.contains("_bg.wasm"), "{err}");
+        let mut two = dist();
+        two.push(("confab-0123.js".into(), b"glue".to_vec()));
+        assert!(fill(TEMPLATE, &two).is_err());
     }
 
     #[test]
