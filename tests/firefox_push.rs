@@ -9,12 +9,12 @@
 //!
 //! Bob (Firefox) turns notifications on in a room with Alice (Chromium) and closes Confab
 //! (the tab stays, blank); Alice writes, which is deposited in the room's mailbox; the
-//! server pushes; Bob's worker fetches the mailbox and shows Alice's name and message,
-//! read from a page of the origin that is not the app (`/healthz`, left to the network) with `registration.getNotifications()`.
-//! Bob clicks it in Firefox's own alert window (reached over WebDriver's chrome context;
-//! headless Firefox cannot reach the system's notifications), which opens the room with
-//! the message. Then the push service expires Bob's subscription (410): the server forgets
-//! it, and a later deposit is pushed no more.
+//! server pushes; Bob's worker opens the message and shows it (Alice's name, her text),
+//! read from a page of the origin that is not the app (`/healthz`, left to the network)
+//! with `registration.getNotifications()`. Bob clicks it in Firefox's own alert window
+//! (reached over WebDriver's chrome context; headless Firefox cannot reach the system's
+//! notifications), which opens the room with the message. Then the push service expires
+//! Bob's subscription (410): the server forgets it, and a later deposit is pushed no more.
 
 use std::time::Duration;
 
