@@ -129,8 +129,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     )
     .await?;
     deliver_push(bob, &origin, &unknown_tag).await?;
-    deliver_push(bob, &origin, &tag).await?;
-    let shown = serde_json::Value::from(wait_opened(bob).await?);
+    let shown = serde_json::Value::from(wait_opened(bob, &origin, &tag).await?);
     println!("the worker's notifications: {shown}");
     // Give the pushes that must show nothing time to have shown something.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -217,8 +216,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
     );
     let mention = format!("look, @{bob_name} here");
     send_deposited(pair, &a, &mention).await?;
-    deliver_push(bob, &origin, &tag).await?;
-    let shown = serde_json::Value::from(wait_opened(bob).await?);
+    let shown = serde_json::Value::from(wait_opened(bob, &origin, &tag).await?);
     anyhow::ensure!(
         shown.as_array().map(Vec::len) == Some(1)
             && shown[0]["title"] == alice_name.as_str()
@@ -234,7 +232,23 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         .await?;
     a.wait_for_member("Bob back at Alice again", |m| m.is_online())
         .await?;
+    let choice = b
+        .by_role("checkbox", "Show names and text in notifications")
+        .await?;
+    anyhow::ensure!(
+        choice.prop("checked").await?.as_deref() == Some("true"),
+        "previews are on by default"
+    );
     b.click("checkbox", "Show names and text in notifications")
+        .await?;
+    bob.driver()
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![choice.to_json()?],
+        )
+        .await?;
+    pair.bob
+        .screenshot(&pair.env, "push-previews-off.png")
         .await?;
     eventually("the worker told previews are off", || async {
         let marked = run_async(
@@ -261,18 +275,19 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
     )
     .await?;
-    deliver_push(bob, &origin, &tag).await?;
-    let shown = eventually("the worker's notification without a preview", || async {
-        let shown = worker_notifications(bob).await?;
-        Ok(shown
-            .iter()
-            .any(|n| n["title"] == "New message")
-            .then_some(shown))
-    })
+    // The mention's notification is still up: closed first, as the user would.
+    run_async(
+        bob,
+        "navigator.serviceWorker.ready
+           .then((r) => r.getNotifications())
+           .then((ns) => { ns.forEach((n) => n.close()); done(ns.length); })",
+    )
     .await?;
+    let shown = wait_opened(bob, &origin, &tag).await?;
     let shown = serde_json::Value::from(shown);
     anyhow::ensure!(
         shown.as_array().map(Vec::len) == Some(1)
+            && shown[0]["title"] == "New message"
             && shown[0]["body"] == ""
             && !shown.to_string().contains(&alice_name)
             && !shown.to_string().contains("private"),
@@ -283,18 +298,30 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
 }
 
 /// Waits (up to a minute: the worker first loads the app's wasm, then fetches the mailbox)
-/// until Bob's worker shows a notification; returns what it shows then.
-async fn wait_opened(bob: &confab_e2e::Browser) -> anyhow::Result<Vec<serde_json::Value>> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+/// until Bob's worker shows a notification; returns what it shows then. The push carrying
+/// `tag` goes again every 5 s, as the server pushes again after a later deposit: a push
+/// that came before the deposit was stored rightly shows nothing.
+async fn wait_opened(
+    bob: &confab_e2e::Browser,
+    origin: &str,
+    tag: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let start = tokio::time::Instant::now();
+    let mut pushed = start;
+    deliver_push(bob, origin, tag).await?;
     loop {
         let shown = worker_notifications(bob).await?;
         if !shown.is_empty() {
             return Ok(shown);
         }
         anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
+            start.elapsed() < std::time::Duration::from_secs(60),
             "timed out waiting for the worker's notification"
         );
+        if pushed.elapsed() >= std::time::Duration::from_secs(5) {
+            deliver_push(bob, origin, tag).await?;
+            pushed = tokio::time::Instant::now();
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -309,10 +336,20 @@ async fn send_deposited(
     let port = pair.server.port();
     let puts_before = metric(port, "confab_mailbox_puts_total").await?;
     a.send(text).await?;
-    eventually("Alice's message deposited", || async {
-        Ok((metric(port, "confab_mailbox_puts_total").await? > puts_before).then_some(()))
+    let mut puts = eventually("Alice's message deposited", || async {
+        let puts = metric(port, "confab_mailbox_puts_total").await?;
+        Ok((puts > puts_before).then_some(puts))
     })
-    .await
+    .await?;
+    // Until no more deposits come for a second (Alice may deposit older events too).
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = metric(port, "confab_mailbox_puts_total").await?;
+        if now == puts {
+            return Ok(());
+        }
+        puts = now;
+    }
 }
 
 /// Delivers a push carrying `data` to the origin's service worker over DevTools (the
