@@ -2,13 +2,14 @@
 //! desktop. On the phone the conversation fills the screen and the panels are behind
 //! "Menu" (tapped with a finger); focus moves into them and back; a call that rings
 //! while they are open shows below them; an on-screen keyboard that covers the page (as
-//! iOS Safari's does) leaves the composer and the newest message above it. On the start
-//! page, with the menu open, in a room, while a call rings, with a file offered, on its
-//! side (844×390) and in a video call on its side: nothing scrolls sideways, every control
-//! is reachable with Tab and by a finger (at least 44 px each way, nothing on top of it).
-//! As a tablet (820×1180) the panels sit beside the conversation again. Firefox posing as
-//! a phone passes the same checks. Screenshots of each (a room, the menu and a ringing
-//! call in the dark theme too) go to target/e2e/phone-*.png.
+//! iOS Safari's does) leaves the composer and the newest message above it, and the
+//! composer keeps clear of the home indicator (34 px of safe area) only while no keyboard
+//! covers it. On the start page, with the menu open, in a room, while a call rings, with a
+//! file offered, on its side (844×390) and in a video call on its side: nothing scrolls
+//! sideways, every control is reachable with Tab and by a finger (at least 44 px each way,
+//! nothing on top of it). As a tablet (820×1180) the panels sit beside the conversation
+//! again. Firefox posing as a phone passes the same checks. Screenshots of each (a room,
+//! the menu and a ringing call in the dark theme too) go to target/e2e/phone-*.png.
 
 use confab_e2e::calls::playing;
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, exchange};
@@ -53,6 +54,15 @@ async fn a_phone_in_firefox_chats_with_a_desktop_and_everything_fits() -> anyhow
 /// The phone's side of the scenario; screenshots are named `<prefix>-*.png`.
 async fn scenario(pair: &Pair, prefix: &str) -> anyhow::Result<()> {
     let (phone, env) = (&pair.alice, &pair.env);
+    if !phone.is_firefox() {
+        // A home indicator: 34 px of safe area at the bottom (DevTools; Firefox has none).
+        phone
+            .cdp(
+                "Emulation.setSafeAreaInsetsOverride",
+                serde_json::json!({ "insets": { "bottom": 34, "bottomMax": 34 } }),
+            )
+            .await?;
+    }
     let a = phone.open_chat(&format!("{}/", pair.server.url)).await?;
     let pose = phone
         .driver()
@@ -132,12 +142,21 @@ async fn scenario(pair: &Pair, prefix: &str) -> anyhow::Result<()> {
 
     // An on-screen keyboard that covers the page (iOS Safari's: only the visual viewport
     // gets shorter): the message box, "Send" and the newest message stay above it.
+    // The composer keeps clear of the home indicator, but not above the keyboard, which
+    // covers it.
+    let home_indicator = !phone.is_firefox();
+    if home_indicator {
+        composer_padding_is(phone, 34.0).await?;
+    }
     a.by_role("textbox", "Message").await?.focus().await?;
     keyboard(phone, Some(336.0)).await?;
     eventually("the composer above the keyboard", || async {
         Ok(above_keyboard(&a).await?.then_some(()))
     })
     .await?;
+    if home_indicator {
+        composer_padding_is(phone, 7.5).await?;
+    }
     phone
         .screenshot(env, &format!("{prefix}-keyboard.png"))
         .await?;
@@ -153,6 +172,9 @@ async fn scenario(pair: &Pair, prefix: &str) -> anyhow::Result<()> {
         Ok((inset.json().as_str() == Some("0px")).then_some(()))
     })
     .await?;
+    if home_indicator {
+        composer_padding_is(phone, 34.0).await?;
+    }
 
     // An incoming call.
     let desktop_name = b.display_name().await?;
@@ -360,6 +382,25 @@ async fn keyboard(phone: &Browser, cover: Option<f64>) -> anyhow::Result<()> {
         )
         .await?;
     Ok(())
+}
+
+/// Waits until the composer's bottom padding is `padding` CSS px (.5rem is 7.5 px).
+async fn composer_padding_is(phone: &Browser, padding: f64) -> anyhow::Result<()> {
+    eventually(&format!("the composer's bottom padding {padding} px"), || async {
+        let now = phone
+            .driver()
+            .execute(
+                "return parseFloat(getComputedStyle(document.querySelector('form.composer')).paddingBottom);",
+                vec![],
+            )
+            .await?;
+        Ok(now
+            .json()
+            .as_f64()
+            .filter(|now| (now - padding).abs() < 0.1)
+            .map(|_| ()))
+    })
+    .await
 }
 
 /// Whether the message box, "Send" and the newest message are inside the visual viewport,
