@@ -458,7 +458,8 @@ async fn focused_is(page: &ChatPage<'_>, role: &str, name: &str) -> anyhow::Resu
     .await
 }
 
-/// Every control shown now, as `[description, width, height]` (and how many), which of them
+/// Every control shown now, as `[description, width, height]` (of the label that holds it,
+/// if one does: a finger may tap anywhere on that) (and how many), which of them
 /// a finger cannot reach (scrolled into view, something else is on top of its centre; a
 /// label that holds it is not something else), and whether the page scrolls sideways (with
 /// what sticks out).
@@ -486,8 +487,13 @@ const LAYOUT_SCRIPT: &str = r#"
       covered,
       scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide, count: controls.length,
       // A link in a message's text is inline, like one in a sentence: exempt from size.
+      // A control inside its label is tapped anywhere on the label.
       controls: controls.filter(el => !el.closest('.message .text'))
-        .map(el => { const r = el.getBoundingClientRect(); return [describe(el), r.width, r.height]; }),
+        .map(el => {
+          const label = el.closest('label'), target = label && label.control === el ? label : el;
+          const r = target.getBoundingClientRect();
+          return [describe(el), r.width, r.height];
+        }),
     };
 "#;
 
