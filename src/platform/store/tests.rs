@@ -1082,3 +1082,58 @@ async fn read_marks_that_do_not_decode_are_refused() {
         ReadMarks::new([(confab_core::MemberKey::from_bytes(author), 3)])
     );
 }
+
+/// The service worker's read of the profile (`Store::open_read_only_in_worker`): beside
+/// the tab that holds the lock it reads the profile, rooms and marks as they are; a
+/// passphrase makes it `Locked` (it never asks); a database that does not exist is
+/// refused and not created.
+#[wasm_bindgen_test]
+async fn the_service_worker_reads_the_profile_beside_the_tab_and_never_unlocks_it() {
+    use wasm_bindgen::JsCast as _;
+    let name = unique_db("push-read");
+    let tab = open(&name, None).await.unwrap();
+    let (garden, _) = fill(&tab).await;
+    let marks = ReadMarks::new([(confab_core::MemberKey::from_bytes([9; 32]), 3)]);
+    tab.save_read_marks(garden, &marks).await.unwrap();
+    let worker = Store::open_read_only_in_worker(&name).await.unwrap();
+    let read = worker.load_profile().await.unwrap().unwrap();
+    assert_eq!(read.display_name, "Alice");
+    assert_eq!(read.identity_seed, profile("Alice").identity_seed);
+    let titles: Vec<String> = worker
+        .rooms()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|room| room.title)
+        .collect();
+    assert!(titles.contains(&"Garden club".to_owned()), "{titles:?}");
+    assert_eq!(worker.read_marks(garden).await.unwrap(), Some(marks));
+    drop(worker);
+
+    tab.set_passphrase(Some("correct horse battery staple"))
+        .await
+        .unwrap();
+    assert_eq!(
+        Store::open_read_only_in_worker(&name).await.err(),
+        Some(StoreError::Locked)
+    );
+    drop(tab);
+    delete(&name).await;
+
+    let missing = unique_db("push-missing");
+    assert!(Store::open_read_only_in_worker(&missing).await.is_err());
+    let databases = js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap();
+    let list = js_sys::Reflect::get(&databases, &"databases".into())
+        .unwrap()
+        .unchecked_into::<js_sys::Function>()
+        .call0(&databases)
+        .unwrap();
+    let list = wasm_bindgen_futures::JsFuture::from(list.unchecked_into::<js_sys::Promise>())
+        .await
+        .unwrap();
+    let names: Vec<String> = js_sys::Array::from(&list)
+        .iter()
+        .filter_map(|db| js_sys::Reflect::get(&db, &"name".into()).ok()?.as_string())
+        .collect();
+    assert!(!names.contains(&missing), "created {missing}");
+}
