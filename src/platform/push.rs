@@ -108,9 +108,10 @@ pub async fn mirror_muted(address: &str, muted: bool) {
 /// Forgets every push this browser set up, for a profile that is being replaced (an
 /// import): drops the browser's push subscription, so the push service answers the servers
 /// that still hold its endpoint 410 and they forget it (RFC 8030 §7.3), and deletes the
-/// tags and marks the worker reads, so a push for a room of the old profile shows nothing.
-/// The new profile's rooms subscribe afresh (a new endpoint, new tags). Failures are
-/// logged: what is left is harmless (a tag the new profile does not know shows nothing).
+/// rooms' tags and mute marks the worker reads, so a push for a room of the old profile
+/// shows nothing. The device's choice of previews stays. The new profile's rooms
+/// subscribe afresh (a new endpoint, new tags). Failures are logged: what is left is
+/// harmless (a tag the new profile does not know shows nothing).
 pub async fn forget_all() {
     let forgotten = async {
         let global = js_sys::global();
@@ -128,7 +129,17 @@ pub async fn forget_all() {
             }
         }
         if has(&global, "caches") {
-            call(&get(&global, "caches")?, "delete", &[CACHE.into()]).await?;
+            let cache = call(&get(&global, "caches")?, "open", &[CACHE.into()]).await?;
+            let requests: js_sys::Array = call(&cache, "keys", &[]).await?.dyn_into()?;
+            for request in requests.iter() {
+                let url = get(&request, "url")?.as_string().unwrap_or_default();
+                let path = url.split_once("://").map_or("", |(_, rest)| {
+                    rest.find('/').map_or("", |slash| &rest[slash..])
+                });
+                if path != PREVIEWS_OFF {
+                    call(&cache, "delete", &[request]).await?;
+                }
+            }
         }
         Ok::<(), JsValue>(())
     };

@@ -192,19 +192,49 @@ async fn two_links_connect_and_carry_a_noise_session() {
     .await;
 }
 
-/// An import replaces the profile: the worker must not keep the old rooms' tags and marks,
-/// and forgetting works where no service worker is registered (as here).
+/// An import replaces the profile: the worker must not keep the old rooms' tags and marks
+/// (the device's choice of previews stays), and forgetting works where no service worker
+/// is registered (as here).
 #[wasm_bindgen_test]
-async fn forgetting_pushes_deletes_the_workers_tags_and_marks() {
-    let has = || async {
+async fn forgetting_pushes_deletes_the_workers_tags_and_marks_but_not_previews() {
+    let kept = || async {
         let caches = js_sys::Reflect::get(&js_sys::global(), &"caches".into()).unwrap();
-        let has: js_sys::Function = js_sys::Reflect::get(&caches, &"has".into()).unwrap().into();
-        let promise: js_sys::Promise = has.call1(&caches, &"confab-push".into()).unwrap().into();
-        let has = wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
-        has.as_bool().unwrap()
+        let open: js_sys::Function = js_sys::Reflect::get(&caches, &"open".into())
+            .unwrap()
+            .into();
+        let promise: js_sys::Promise = open.call1(&caches, &"confab-push".into()).unwrap().into();
+        let cache = wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+        let keys: js_sys::Function = js_sys::Reflect::get(&cache, &"keys".into()).unwrap().into();
+        let promise: js_sys::Promise = keys.call0(&cache).unwrap().into();
+        let requests: js_sys::Array = wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .unwrap()
+            .into();
+        let mut urls: Vec<String> = requests
+            .iter()
+            .map(|request| {
+                let url = js_sys::Reflect::get(&request, &"url".into()).unwrap();
+                let url = url.as_string().unwrap();
+                url.rsplit_once('/')
+                    .map(|(_, last)| last.to_owned())
+                    .unwrap()
+            })
+            .collect();
+        urls.sort();
+        urls
     };
     super::push::mirror_muted("0123456789abcdef", true).await;
-    assert!(has().await, "the mark was not kept");
+    super::push::set_previews_shown(false).await;
+    assert_eq!(kept().await, ["0123456789abcdef", "previews-off"]);
     super::push::forget_all().await;
-    assert!(!has().await, "the worker's cache is still there");
+    assert_eq!(
+        kept().await,
+        ["previews-off"],
+        "the worker's marks are still there"
+    );
+    assert!(
+        !super::push::previews_shown().await,
+        "the previews choice was lost"
+    );
+    super::push::set_previews_shown(true).await;
 }
