@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::components::message::MessageRow;
 use confab_core::{EventId, OrderKey};
 
+use crate::platform::page;
 use crate::state::{AppState, MessageView};
 
 /// Messages drawn at first, and added per "Show earlier messages".
@@ -53,28 +54,32 @@ pub fn Conversation() -> impl IntoView {
             seen_height.set_value(list.client_height());
         }
     });
-    // When the list gets shorter (a phone turning, the on-screen keyboard opening), the
-    // newest message stays in view if it was. Whether it was is judged by the height the
-    // list had when last seen (a resize is handled before that frame's scroll events), and
-    // the scroll waits a frame for the new layout.
+    // When the list gets shorter (a phone turning, the on-screen keyboard opening, the
+    // composer growing a line), the newest message stays in view if it was. Whether it
+    // was is judged by the height the list had when last seen: the size watch runs after
+    // layout, before that frame's scroll events.
     let on_scroll = move |_| {
         if let Some(list) = list.get_untracked() {
             seen_height.set_value(list.client_height());
         }
     };
-    let resized = window_event_listener(leptos::ev::resize, move |_| {
-        let Some(list) = list.get_untracked() else {
+    let size_watch = StoredValue::new_local(None::<page::SizeWatch>);
+    Effect::new(move |_| {
+        let Some(element) = list.get() else {
             return;
         };
-        let was_at_end = list.scroll_top() + seen_height.get_value() >= list.scroll_height() - 8;
-        request_animation_frame(move || {
+        let watched = element.clone();
+        let watch = page::on_size_change(&element, move || {
+            let was_at_end =
+                watched.scroll_top() + seen_height.get_value() >= watched.scroll_height() - 8;
             if was_at_end {
-                list.set_scroll_top(list.scroll_height());
+                watched.set_scroll_top(watched.scroll_height());
             }
-            seen_height.set_value(list.client_height());
+            seen_height.set_value(watched.client_height());
         });
+        size_watch.set_value(watch);
     });
-    on_cleanup(move || resized.remove());
+    on_cleanup(move || size_watch.set_value(None));
     view! {
         <Show when=move || state.messages.with(Vec::is_empty)>
             <p class="empty hint">"No messages yet. Messages are end-to-end encrypted."</p>

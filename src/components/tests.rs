@@ -363,6 +363,57 @@ async fn focus_stays_on_a_message_button_while_the_message_changes() {
     drop(handle);
 }
 
+/// The newest message stays in view when the list gets shorter for any reason, not only a
+/// window resize: here its container shrinks (as when the composer grows a line or a
+/// keyboard covers the page) and no window event fires.
+#[wasm_bindgen_test]
+async fn the_newest_message_stays_in_view_when_the_list_gets_shorter() {
+    let parent = fresh_parent();
+    parent
+        .style()
+        .set_css_text("display: flex; flex-direction: column; height: 400px");
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        let state = AppState::new();
+        state.set_messages((1..=40).map(|n| message(n, member(2), "a line")).collect());
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    let list: web_sys::HtmlElement = parent
+        .query_selector("ul[aria-label=Messages]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    list.style()
+        .set_css_text("flex: 1 1 auto; min-height: 0; overflow-y: auto; margin: 0");
+    let at_end = || list.scroll_top() + list.client_height() >= list.scroll_height() - 8;
+    for _ in 0..50 {
+        if at_end() && list.client_height() > 300 {
+            break;
+        }
+        crate::platform::clock::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(at_end(), "the list does not start at its newest message");
+    parent
+        .style()
+        .set_css_text("display: flex; flex-direction: column; height: 150px");
+    for _ in 0..50 {
+        if list.client_height() < 160 && at_end() {
+            break;
+        }
+        crate::platform::clock::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(list.client_height() < 160, "the list did not get shorter");
+    assert!(
+        at_end(),
+        "the newest message left the view: scrolled to {} of {} ({} high)",
+        list.scroll_top(),
+        list.scroll_height(),
+        list.client_height()
+    );
+    drop(handle);
+}
+
 #[wasm_bindgen_test]
 fn typing_sentences() {
     assert_eq!(typing_text(&[]), "");

@@ -171,6 +171,34 @@ pub fn on_bench_request(name: &str, handler: impl Fn(Vec<f64>) + 'static) {
     listener.forget();
 }
 
+/// Watches an element's size (a `ResizeObserver`) until dropped.
+pub struct SizeWatch {
+    observer: web_sys::ResizeObserver,
+    _handler: wasm_bindgen::closure::Closure<dyn Fn()>,
+}
+
+impl Drop for SizeWatch {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Calls `handler` after layout whenever `element`'s box changes size, whatever changed
+/// it (the window, an on-screen keyboard, a composer growing, a panel opening), and once
+/// when the watch starts. `None` where the browser has no `ResizeObserver`.
+pub fn on_size_change(
+    element: &web_sys::Element,
+    handler: impl Fn() + 'static,
+) -> Option<SizeWatch> {
+    let handler = wasm_bindgen::closure::Closure::<dyn Fn()>::new(handler);
+    let observer = web_sys::ResizeObserver::new(handler.as_ref().unchecked_ref()).ok()?;
+    observer.observe(element);
+    Some(SizeWatch {
+        observer,
+        _handler: handler,
+    })
+}
+
 /// Whether the page is visible (not a background tab, not minimised).
 pub fn is_visible() -> bool {
     window()
