@@ -19,7 +19,10 @@
 use std::time::Duration;
 
 use confab_e2e::autopush::PushService;
-use confab_e2e::shell::{wait_worker_active, wait_worker_notifications, worker_notifications};
+use confab_e2e::shell::{
+    ensure_one_message_notification, wait_worker_active, wait_worker_notifications,
+    worker_notifications,
+};
 use confab_e2e::{
     Browser, Chromedriver, Env, Server, address, eventually, in_room, metric, secret_of,
 };
@@ -123,15 +126,13 @@ async fn scenario(
     bob.driver().goto(&format!("{origin}/healthz")).await?;
     let shown = serde_json::Value::from(wait_worker_notifications(bob).await?);
     println!("Firefox's worker shows: {shown}");
-    let shown_one = &shown[0];
-    anyhow::ensure!(
-        shown.as_array().map(Vec::len) == Some(1)
-            && shown_one["title"] == alice_name.as_str()
-            && shown_one["body"] == "while you were away"
-            && shown_one["tag"] == format!("confab-message-{room_address}").as_str()
-            && shown_one["data"]["url"] == room_link.as_str(),
-        "the worker's notification: {shown} (the room's link: {room_link})"
-    );
+    ensure_one_message_notification(
+        &shown,
+        &alice_name,
+        "while you were away",
+        &room_address,
+        &room_link,
+    )?;
     anyhow::ensure!(
         !shown.to_string().contains(secret_of(&invite)?),
         "a room secret in the notification"

@@ -17,28 +17,25 @@ use thirtyfour::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_chats_with_a_desktop_and_everything_fits() -> anyhow::Result<()> {
-    let env = Env::from_env()?;
-    let server = Server::start(&env, false).await?;
-    let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open_phone(&chromedriver, &env, "phone").await?;
-    let bob = Browser::open(&chromedriver, &env, "desktop").await?;
-    let pair = Pair {
-        env,
-        server,
-        chromedriver,
-        alice,
-        bob,
-    };
-    let outcome = scenario(&pair, "phone").await;
-    pair.finish("phone-end", outcome).await
+    phone_with_desktop(false, "phone").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_in_firefox_chats_with_a_desktop_and_everything_fits() -> anyhow::Result<()> {
+    phone_with_desktop(true, "phone-firefox").await
+}
+
+/// Alice on a phone (Chromium's, or Firefox's) and Bob at a desktop run [`scenario`];
+/// screenshots and profiles are named after `prefix`.
+async fn phone_with_desktop(firefox: bool, prefix: &str) -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open_firefox_phone(&env, "phone-firefox").await?;
+    let alice = if firefox {
+        Browser::open_firefox_phone(&env, prefix).await?
+    } else {
+        Browser::open_phone(&chromedriver, &env, prefix).await?
+    };
     let bob = Browser::open(&chromedriver, &env, "desktop").await?;
     let pair = Pair {
         env,
@@ -47,8 +44,8 @@ async fn a_phone_in_firefox_chats_with_a_desktop_and_everything_fits() -> anyhow
         alice,
         bob,
     };
-    let outcome = scenario(&pair, "phone-firefox").await;
-    pair.finish("phone-firefox-end", outcome).await
+    let outcome = scenario(&pair, prefix).await;
+    pair.finish(&format!("{prefix}-end"), outcome).await
 }
 
 /// The phone's side of the scenario; screenshots are named `<prefix>-*.png`.

@@ -15,7 +15,7 @@
 //! click is dispatched inside the worker as in `pwa.rs`
 //! (`service_worker_notification_click_opens_the_room`).
 
-use confab_e2e::shell::{run_async, worker_notifications};
+use confab_e2e::shell::{ensure_one_message_notification, run_async, worker_notifications};
 use confab_e2e::{Pair, address, eventually, in_room, in_service_worker, metric, secret_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,18 +103,7 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         .await?;
     send_deposited(pair, &a, "while you were away").await?;
 
-    // A page of the origin that is not the app (the worker leaves /healthz to the
-    // network) reads the worker's notifications. DevTools answers ServiceWorker commands
-    // only once the domain is enabled.
-    bob.driver().goto(&format!("{origin}/healthz")).await?;
-    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
-        .await?;
-    // DevTools permission overrides are the session's: set again on this page.
-    bob.cdp(
-        "Browser.grantPermissions",
-        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
-    )
-    .await?;
+    open_worker_page(bob, &origin).await?;
     // First, pushes that must show nothing: a tag Bob never made, and one the worker maps
     // to a room his profile does not know (as after the room is forgotten).
     deliver_push(bob, &origin, &"00".repeat(16)).await?;
@@ -143,15 +132,13 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
             .all(|error| error.contains("/favicon.ico")),
         "console errors while the app was closed: {healthz_errors:?}"
     );
-    let shown_one = &shown[0];
-    anyhow::ensure!(
-        shown.as_array().map(Vec::len) == Some(1)
-            && shown_one["title"] == alice_name.as_str()
-            && shown_one["body"] == "while you were away"
-            && shown_one["tag"] == format!("confab-message-{room_address}").as_str()
-            && shown_one["data"]["url"] == room_link.as_str(),
-        "the worker's notification: {shown} (the room's link: {room_link})"
-    );
+    ensure_one_message_notification(
+        &shown,
+        &alice_name,
+        "while you were away",
+        &room_address,
+        &room_link,
+    )?;
     in_service_worker(
         bob,
         "self.registration.getNotifications().then((notifications) => {
@@ -196,17 +183,10 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((marked == serde_json::json!(true)).then_some(()))
     })
     .await?;
-    bob.driver().goto(&format!("{origin}/healthz")).await?;
+    open_worker_page(bob, &origin).await?;
     a.wait_for_member("Bob gone again at Alice", |m| m.text.contains("left"))
         .await?;
     send_deposited(pair, &a, "nothing for Bob").await?;
-    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
-        .await?;
-    bob.cdp(
-        "Browser.grantPermissions",
-        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
-    )
-    .await?;
     deliver_push(bob, &origin, &tag).await?;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let shown_muted = worker_notifications(bob).await?;
@@ -261,20 +241,13 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((marked == serde_json::json!(true)).then_some(()))
     })
     .await?;
-    bob.driver().goto(&format!("{origin}/healthz")).await?;
+    open_worker_page(bob, &origin).await?;
     a.wait_for_member("Bob gone a third time at Alice", |m| {
         m.text.contains("left")
     })
     .await?;
     let private = format!("private, @{bob_name} only");
     send_deposited(pair, &a, &private).await?;
-    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
-        .await?;
-    bob.cdp(
-        "Browser.grantPermissions",
-        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
-    )
-    .await?;
     // The mention's notification is still up: closed first, as the user would.
     run_async(
         bob,
@@ -355,6 +328,22 @@ async fn send_deposited(
 /// Delivers a push carrying `data` to the origin's service worker over DevTools (the
 /// domain enabled on the current page). Its registration id is not exposed to pages:
 /// unknown ids are ignored, so the first few are tried and the one registration takes it.
+/// Opens a page of the origin that is not the app (the worker leaves /healthz to the
+/// network), from which the test reads the worker's notifications and delivers pushes.
+/// DevTools answers ServiceWorker commands only once the domain is enabled, and its
+/// permission overrides are the page's session's: granted again here.
+async fn open_worker_page(bob: &confab_e2e::Browser, origin: &str) -> anyhow::Result<()> {
+    bob.driver().goto(&format!("{origin}/healthz")).await?;
+    bob.cdp("ServiceWorker.enable", serde_json::json!({}))
+        .await?;
+    bob.cdp(
+        "Browser.grantPermissions",
+        serde_json::json!({ "origin": origin, "permissions": ["notifications"] }),
+    )
+    .await?;
+    Ok(())
+}
+
 async fn deliver_push(bob: &confab_e2e::Browser, origin: &str, data: &str) -> anyhow::Result<()> {
     for registration in 0..4 {
         bob.cdp(

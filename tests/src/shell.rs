@@ -165,6 +165,28 @@ pub async fn worker_notifications(browser: &Browser) -> anyhow::Result<Vec<serde
     Ok(shown.as_array().cloned().unwrap_or_default())
 }
 
+/// Checks that `shown` (from [`worker_notifications`]) is exactly one notification for a
+/// message in the room at `room_address`: `title` and `body`, the room's tag (the page's
+/// notifications for the room replace it) and its link `room_link`.
+pub fn ensure_one_message_notification(
+    shown: &serde_json::Value,
+    title: &str,
+    body: &str,
+    room_address: &str,
+    room_link: &str,
+) -> anyhow::Result<()> {
+    let one = &shown[0];
+    anyhow::ensure!(
+        shown.as_array().map(Vec::len) == Some(1)
+            && one["title"] == title
+            && one["body"] == body
+            && one["tag"] == format!("confab-message-{room_address}").as_str()
+            && one["data"]["url"] == room_link,
+        "the worker's notification: {shown} (the room's link: {room_link})"
+    );
+    Ok(())
+}
+
 /// Waits until the service worker shows a notification; returns what it shows then.
 pub async fn wait_worker_notifications(
     browser: &Browser,
