@@ -45,22 +45,28 @@ pub fn Conversation() -> impl IntoView {
             })
         })
     };
-    let seen_height = StoredValue::new(0);
+    // Whether the newest message is in view as the user left the list, and the list's
+    // height when its size was last observed.
+    let at_end = StoredValue::new(true);
+    let observed_height = StoredValue::new(0);
     // Scrolling is a DOM effect, not state: keep the newest message in view.
     Effect::new(move |_| {
         let count = state.messages.with(Vec::len);
         if let (Some(list), true) = (list.get(), count > 0) {
             list.set_scroll_top(list.scroll_height());
-            seen_height.set_value(list.client_height());
+            at_end.set_value(true);
         }
     });
     // When the list gets shorter (a phone turning, the on-screen keyboard opening, the
-    // composer growing a line), the newest message stays in view if it was. Whether it
-    // was is judged by the height the list had when last seen: the size watch runs after
-    // layout, before that frame's scroll events.
+    // composer growing a line), the newest message stays in view if it was. A frame runs
+    // scroll events before size observations, so a scroll event can come after a resize
+    // was laid out but before it is observed: it would judge by the new height, so it is
+    // not judged; the size watch then judges by the height observed before.
     let on_scroll = move |_| {
-        if let Some(list) = list.get_untracked() {
-            seen_height.set_value(list.client_height());
+        if let Some(list) = list.get_untracked()
+            && list.client_height() == observed_height.get_value()
+        {
+            at_end.set_value(list.scroll_top() + list.client_height() >= list.scroll_height() - 8);
         }
     };
     let size_watch = StoredValue::new_local(None::<page::SizeWatch>);
@@ -70,12 +76,14 @@ pub fn Conversation() -> impl IntoView {
         };
         let watched = element.clone();
         let watch = page::on_size_change(&element, move || {
-            let was_at_end =
-                watched.scroll_top() + seen_height.get_value() >= watched.scroll_height() - 8;
+            let was_at_end = at_end.get_value()
+                || watched.scroll_top() + observed_height.get_value()
+                    >= watched.scroll_height() - 8;
             if was_at_end {
                 watched.set_scroll_top(watched.scroll_height());
             }
-            seen_height.set_value(watched.client_height());
+            at_end.set_value(was_at_end);
+            observed_height.set_value(watched.client_height());
         });
         size_watch.set_value(watch);
     });

@@ -411,6 +411,36 @@ async fn the_newest_message_stays_in_view_when_the_list_gets_shorter() {
         list.scroll_height(),
         list.client_height()
     );
+
+    // Scrolled up, the list stays where the user left it when it shrinks.
+    let settle = || crate::platform::clock::sleep(std::time::Duration::from_millis(100));
+    list.set_scroll_top(0);
+    settle().await;
+    parent
+        .style()
+        .set_css_text("display: flex; flex-direction: column; height: 120px");
+    settle().await;
+    assert_eq!(
+        list.scroll_top(),
+        0,
+        "the list moved while the user read above"
+    );
+
+    // Back at the end, and in the same moment the list shrinks (a phone turning right
+    // after a scroll): that frame's scroll event comes after the new layout and before the
+    // resize is observed, and must not make the list forget it was at its end.
+    list.set_scroll_top(list.scroll_height());
+    parent
+        .style()
+        .set_css_text("display: flex; flex-direction: column; height: 60px");
+    settle().await;
+    assert!(
+        at_end(),
+        "the newest message left the view after a scroll and a resize in one frame: {} of {} ({} high)",
+        list.scroll_top(),
+        list.scroll_height(),
+        list.client_height()
+    );
     drop(handle);
 }
 
