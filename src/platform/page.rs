@@ -68,15 +68,23 @@ pub fn origin() -> String {
         .unwrap_or_default()
 }
 
-/// The WebSocket endpoint on the server that served the page.
+/// The WebSocket endpoint on the server that served the page (or the worker: any global
+/// with a `location`).
 pub fn socket_url() -> String {
-    let location = window().map(|w| w.location());
-    let secure = location
-        .as_ref()
-        .and_then(|l| l.protocol().ok())
-        .is_some_and(|p| p == "https:");
-    let host = location.and_then(|l| l.host().ok()).unwrap_or_default();
-    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+    let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).ok();
+    let field = |name: &str| {
+        location
+            .as_ref()
+            .and_then(|location| js_sys::Reflect::get(location, &name.into()).ok())
+            .and_then(|value| value.as_string())
+            .unwrap_or_default()
+    };
+    let scheme = if field("protocol") == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!("{scheme}://{}/ws", field("host"))
 }
 
 /// A query parameter (`?relay=force`).

@@ -31,9 +31,9 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::clock;
-use super::pwa;
 use super::socket::{Socket, SocketEvent};
 use super::store::{BrowserStore, DB_NAME, StoreError};
+use super::{page, pwa};
 
 /// How long a peek may take, connecting included: push events must finish soon (browsers
 /// give a worker about 30 s), and the notification should not lag much behind the push.
@@ -93,10 +93,10 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     let store = match BrowserStore::open_read_only_in_worker(DB_NAME).await {
         Ok(store) => store,
         // Locked, or no profile we can read: the deposit is real, its text is not ours.
-        Err(StoreError::Locked) => return locked_preview(muted_here),
+        Err(StoreError::Locked) => return unread_here(muted_here),
         Err(error) => {
             log(&format!("the profile does not open here: {error}"));
-            return locked_preview(muted_here);
+            return unread_here(muted_here);
         }
     };
     let Ok(Some(profile)) = store.load_profile().await else {
@@ -131,11 +131,7 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     };
     if let Err(error) = fetched {
         log(&format!("the mailbox was not read: {error}"));
-        return if muted {
-            Preview::Nothing
-        } else {
-            Preview::opaque()
-        };
+        return unread_here(muted);
     }
     let summary = peek.summary();
     let Some(latest) = summary.latest else {
@@ -161,10 +157,10 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     }
 }
 
-/// A profile we cannot read: "New message", unless the room is muted here (a mention
-/// cannot be seen).
-fn locked_preview(muted_here: bool) -> Preview {
-    if muted_here {
+/// A deposit we cannot read (the profile locked, the mailbox out of reach): "New
+/// message", unless the room is muted (a mention cannot be seen).
+fn unread_here(muted: bool) -> Preview {
+    if muted {
         Preview::Nothing
     } else {
         Preview::opaque()
@@ -185,7 +181,7 @@ fn name_of(contacts: &Contacts, peek: &MailboxPeek, author: &confab_core::Member
 /// room's pages into `peek`.
 async fn fetch(peek: &mut MailboxPeek) -> Result<(), String> {
     let (sink, mut events) = mpsc::unbounded::<SocketEvent>();
-    let socket = Socket::connect(&socket_url()?, move |event| {
+    let socket = Socket::connect(&page::socket_url(), move |event| {
         let _ = sink.unbounded_send(event);
     })?;
     let mut server_peer = None;
@@ -229,24 +225,6 @@ fn send(socket: &Socket, message: &confab_core::signal::ClientMessage) -> Result
     } else {
         Err("the connection is not open".into())
     }
-}
-
-/// `ws(s)://<the worker's host>/ws`.
-fn socket_url() -> Result<String, String> {
-    let location = js_sys::Reflect::get(&js_sys::global(), &"location".into())
-        .map_err(|_| "no location".to_owned())?;
-    let field = |name: &str| {
-        js_sys::Reflect::get(&location, &name.into())
-            .ok()
-            .and_then(|value| value.as_string())
-            .unwrap_or_default()
-    };
-    let scheme = if field("protocol") == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
-    Ok(format!("{scheme}://{}/ws", field("host")))
 }
 
 fn log(text: &str) {
