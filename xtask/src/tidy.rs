@@ -3,7 +3,15 @@
 //!
 //! - every `.rs` file opens with a `//!` line saying what it owns (STYLE 8);
 //! - `confab-core` depends on nothing that does I/O (STYLE 1);
-//! - no ignored or should-panic tests (STYLE 9).
+//! - no ignored or should-panic tests (STYLE 9);
+//! - no `web_sys`/`js_sys` outside `src/platform/` (STYLE 1), tests aside;
+//! - no file over its size limit ([`line_limit`]);
+//! - no import circle between the modules of a crate (`circles.rs`).
+//!
+//! Each rule has a short list of known exceptions, each with the reason; an exception that
+//! no longer applies is itself a violation, so the lists only shrink.
+
+mod circles;
 
 use std::{fs, path::Path};
 
@@ -24,6 +32,148 @@ const CORE_FORBIDDEN_DEPS: &[&str] = &[
 const CORE_MANIFEST: &str = "crates/confab-core/Cargo.toml";
 /// This file spells the banned attributes; it is exempt from that search.
 const THIS_FILE: &str = "xtask/src/tidy.rs";
+
+/// Files over their [`line_limit`], each with the reason it may be for now.
+const OVERSIZED: &[(&str, &str)] = &[
+    (
+        "src/driver.rs",
+        "the lead splits it into driver/{server, links, …} (issue 16, items 1 and 5)",
+    ),
+    (
+        "src/driver/files.rs",
+        "file transfers move into core's machines (issue 16, item 5)",
+    ),
+    (
+        "src/components/tests.rs",
+        "split with the views (issue 16, items 6 and 9)",
+    ),
+    (
+        "src/platform/store.rs",
+        "split into backend, records, keys and lock (issue 16, item 5)",
+    ),
+    (
+        "src/platform/store/tests.rs",
+        "split with the store (issue 16, item 5)",
+    ),
+    (
+        "crates/confab-core/src/client/mod.rs",
+        "the Link machine moves out of it (issue 16, item 1)",
+    ),
+    (
+        "crates/confab-server/src/hub.rs",
+        "the server's hub, cluster and ws split (issue 16, item 5)",
+    ),
+    (
+        "crates/confab-server/src/ws.rs",
+        "the server's hub, cluster and ws split (issue 16, item 5)",
+    ),
+];
+
+/// App files outside `src/platform/` that still name `web_sys`/`js_sys`, with the reason.
+const BROWSER_API_OUTSIDE_PLATFORM: &[(&str, &str)] = &[
+    (
+        "src/lib.rs",
+        "boot and tab code moves behind platform/ (issue 16, item 5)",
+    ),
+    (
+        "src/driver.rs",
+        "the lead moves links into core and RTC behind platform/ (issue 16, item 1)",
+    ),
+    (
+        "src/driver/calls.rs",
+        "helper \"calls\" moves call negotiation into core (issue 16, item 3)",
+    ),
+    (
+        "src/driver/files.rs",
+        "file reading and saving move behind platform/ (issue 16, item 5)",
+    ),
+    (
+        "src/components/call.rs",
+        "views stop calling browser APIs (issue 16, item 9)",
+    ),
+    (
+        "src/components/composer.rs",
+        "views stop calling browser APIs (issue 16, item 9)",
+    ),
+    (
+        "src/components/invite.rs",
+        "views stop calling browser APIs (issue 16, item 9)",
+    ),
+    (
+        "src/components/mention.rs",
+        "views stop calling browser APIs (issue 16, item 9)",
+    ),
+];
+
+/// Root files of the crates whose module graphs must have no circle.
+const CRATE_ROOTS: &[&str] = &[
+    "src/lib.rs",
+    "crates/confab-core/src/lib.rs",
+    "crates/confab-server/src/lib.rs",
+    "crates/confab-load/src/lib.rs",
+    "tests/src/lib.rs",
+    "xtask/src/main.rs",
+];
+
+/// Known import circles, `(crate root, "a ↔ b", reason)`.
+const CIRCLES: &[(&str, &str, &str)] = &[
+    (
+        "src/lib.rs",
+        "components::composer ↔ components::mention",
+        "the views' split (issue 16, items 6 and 9)",
+    ),
+    (
+        "src/lib.rs",
+        "platform::store ↔ platform::tab_lock",
+        "the store's split (issue 16, item 5)",
+    ),
+    (
+        "crates/confab-core/src/lib.rs",
+        "history ↔ identity ↔ mailbox ↔ room ↔ signal ↔ transfer ↔ vault ↔ wire",
+        "being cut: byte layouts into wire/, shared types below their users (issue 16, item 5)",
+    ),
+    (
+        "crates/confab-server/src/lib.rs",
+        "hub ↔ mailbox ↔ metrics ↔ per_ip ↔ push ↔ ws",
+        "the server's hub, cluster and ws split (issue 16, item 5)",
+    ),
+];
+
+/// The most lines a file may have: 800 in the app (`src/`, its tests too: STYLE 8 splits
+/// at ~600 lines of code), 1200 for test files elsewhere (`tests.rs`, `*_tests.rs`,
+/// anything under a `tests/` or `benches/` directory), 1000 for other code (core,
+/// server, load, xtask, fuzz).
+fn line_limit(path: &str) -> usize {
+    if path.starts_with("src/") {
+        800
+    } else if is_test_file(path) {
+        1200
+    } else {
+        1000
+    }
+}
+
+/// Test code: browser tests may use the DOM, and tests are allowed a larger size.
+fn is_test_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "tests.rs"
+        || name.ends_with("_tests.rs")
+        || path
+            .split('/')
+            .any(|dir| dir == "tests" || dir == "benches")
+}
+
+/// Whether (comment- and literal-free) code names `web_sys` or `js_sys` paths.
+fn names_browser_api(text: &str) -> bool {
+    let code = circles::strip(text);
+    ["web_sys", "js_sys"].iter().any(|krate| {
+        code.match_indices(krate).any(|(at, _)| {
+            let before = code[..at].chars().next_back();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && code[at + krate.len()..].starts_with("::")
+        })
+    })
+}
 
 pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
     let violations = check(sh, root)?;
@@ -70,11 +220,106 @@ fn check(sh: &Shell, root: &Path) -> Result<Vec<String>> {
             }
         }
     }
+    violations.extend(check_sizes_and_browser_apis(root, listing.lines())?);
+    violations.extend(check_circles(root)?);
     let manifest = fs::read_to_string(root.join(CORE_MANIFEST)).context(CORE_MANIFEST)?;
     for dep in forbidden_core_deps(&manifest).context(CORE_MANIFEST)? {
         violations.push(format!(
             "{CORE_MANIFEST}: confab-core must not depend on `{dep}` (it does no I/O)"
         ));
+    }
+    Ok(violations)
+}
+
+/// Files over their limit, and browser APIs outside `src/platform/`, against the lists
+/// of exceptions.
+fn check_sizes_and_browser_apis<'a>(
+    root: &Path,
+    paths: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>> {
+    let mut violations = Vec::new();
+    let mut oversized = Vec::new();
+    let mut browser = Vec::new();
+    for path in paths {
+        let file = root.join(path);
+        if !file.is_file() {
+            continue;
+        }
+        let text = fs::read_to_string(&file).with_context(|| format!("reading {path}"))?;
+        let lines = text.lines().count();
+        if lines > line_limit(path) {
+            oversized.push(path);
+            if !OVERSIZED.iter().any(|(listed, _)| *listed == path) {
+                violations.push(format!(
+                    "{path}: {lines} lines, over the limit of {} (split it by responsibility)",
+                    line_limit(path)
+                ));
+            }
+        }
+        let in_platform = path.starts_with("src/platform/");
+        if !in_platform && !is_test_file(path) && path != THIS_FILE && names_browser_api(&text) {
+            browser.push(path);
+            if !BROWSER_API_OUTSIDE_PLATFORM
+                .iter()
+                .any(|(listed, _)| *listed == path)
+            {
+                violations.push(format!(
+                    "{path}: uses web_sys/js_sys outside src/platform/ (put the browser API \
+                     behind a platform type)"
+                ));
+            }
+        }
+    }
+    for (listed, _) in OVERSIZED {
+        if !oversized.contains(listed) {
+            violations.push(format!(
+                "{listed}: within its size limit now; remove it from tidy's OVERSIZED"
+            ));
+        }
+    }
+    for (listed, _) in BROWSER_API_OUTSIDE_PLATFORM {
+        if !browser.contains(listed) {
+            violations.push(format!(
+                "{listed}: no web_sys/js_sys any more; remove it from tidy's \
+                 BROWSER_API_OUTSIDE_PLATFORM"
+            ));
+        }
+    }
+    Ok(violations)
+}
+
+/// Import circles in every crate, against [`CIRCLES`].
+fn check_circles(root: &Path) -> Result<Vec<String>> {
+    let mut violations = Vec::new();
+    for crate_root in CRATE_ROOTS {
+        let found = circles::circles(root, &root.join(crate_root))?;
+        for circle in &found {
+            let name = circle.name();
+            if CIRCLES
+                .iter()
+                .any(|(listed_root, listed, _)| listed_root == crate_root && *listed == name)
+            {
+                continue;
+            }
+            let uses: Vec<String> = circle
+                .edges
+                .iter()
+                .map(|(from, to, at)| {
+                    format!("{from} → {to} ({}:{} {})", at.file, at.line, at.path)
+                })
+                .collect();
+            violations.push(format!(
+                "{crate_root}: import circle {name}: {}",
+                uses.join("; ")
+            ));
+        }
+        for (listed_root, listed, _) in CIRCLES {
+            if listed_root == crate_root && !found.iter().any(|c| c.name() == *listed) {
+                violations.push(format!(
+                    "{crate_root}: the circle {listed} is cut; remove it from tidy's CIRCLES"
+                ));
+            }
+        }
     }
     Ok(violations)
 }
@@ -141,7 +386,10 @@ fn forbidden_core_deps(manifest: &str) -> Result<Vec<String>> {
 mod tests {
     use xshell::Shell;
 
-    use super::{banned_test_attributes, check, forbidden_core_deps, starts_with_module_doc};
+    use super::{
+        BROWSER_API_OUTSIDE_PLATFORM, OVERSIZED, banned_test_attributes, check,
+        check_sizes_and_browser_apis, forbidden_core_deps, line_limit, starts_with_module_doc,
+    };
 
     /// The rules themselves, on this repository.
     #[test]
@@ -153,6 +401,68 @@ mod tests {
             "tidy violations:\n{}",
             violations.join("\n")
         );
+    }
+
+    /// Seeded violations in a scratch tree: an app file one line over 800, one naming
+    /// `web_sys` outside `src/platform/`; the same in a test file or in platform/ pass.
+    #[test]
+    fn sizes_and_browser_apis() {
+        let dir = std::env::temp_dir().join(format!("tidy-sizes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src/platform")).unwrap();
+        let write = |path: &str, text: String| std::fs::write(dir.join(path), text).unwrap();
+        write("src/big.rs", "//! Big.\n".repeat(801));
+        write("src/fits.rs", "//! Fits.\n".repeat(800));
+        write("src/big_tests.rs", "//! Tests.\n".repeat(900));
+        write(
+            "src/view.rs",
+            "//! View.\nfn f(e: web_sys::Element) {}\n".into(),
+        );
+        write(
+            "src/said.rs",
+            "//! Only says web_sys::Element in a comment.\n".into(),
+        );
+        write(
+            "src/platform/page.rs",
+            "//! Page.\nuse js_sys::Array;\n".into(),
+        );
+        write(
+            "src/view_tests.rs",
+            "//! Tests.\nuse web_sys::Element;\n".into(),
+        );
+        let paths = [
+            "src/big.rs",
+            "src/fits.rs",
+            "src/big_tests.rs",
+            "src/view.rs",
+            "src/said.rs",
+            "src/platform/page.rs",
+            "src/view_tests.rs",
+        ];
+        let violations = check_sizes_and_browser_apis(&dir, paths.into_iter()).unwrap();
+        let seeded: Vec<&String> = violations
+            .iter()
+            .filter(|v| !v.contains("remove it from tidy"))
+            .collect();
+        assert_eq!(seeded.len(), 3, "{seeded:?}");
+        assert!(seeded[0].starts_with("src/big.rs: 801 lines, over the limit of 800"));
+        assert!(seeded[1].starts_with("src/big_tests.rs: 900 lines, over the limit of 800"));
+        assert!(seeded[2].starts_with("src/view.rs: uses web_sys/js_sys outside src/platform/"));
+        // The listed exceptions are absent here, so each is reported as stale.
+        let stale = violations.len() - seeded.len();
+        assert_eq!(stale, OVERSIZED.len() + BROWSER_API_OUTSIDE_PLATFORM.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(line_limit("src/driver.rs"), 800);
+        assert_eq!(line_limit("src/platform/store/tests.rs"), 800);
+        assert_eq!(line_limit("crates/confab-core/src/client/tests.rs"), 1200);
+        assert_eq!(line_limit("crates/confab-core/tests/sim/files.rs"), 1200);
+        assert_eq!(line_limit("tests/src/browser.rs"), 1200);
+        assert_eq!(line_limit("crates/confab-server/src/hub.rs"), 1000);
+        assert_eq!(line_limit("xtask/src/tidy.rs"), 1000);
     }
 
     #[test]
