@@ -10,7 +10,10 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::store::StoreError;
+/// The browser would not take or refuse the lock (the text says why).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tab lock: {0}")]
+pub struct TabLockError(String);
 
 /// A held Web Lock. Dropping it releases the lock.
 pub struct TabLock {
@@ -22,16 +25,16 @@ pub struct TabLock {
 impl TabLock {
     /// Takes the lock `name` if nobody (in any tab, this one included) holds it:
     /// `Ok(None)` if somebody does. Browsers without Web Locks always get the lock.
-    pub async fn try_acquire(name: &str) -> Result<Option<TabLock>, StoreError> {
+    pub async fn try_acquire(name: &str) -> Result<Option<TabLock>, TabLockError> {
         request(name, true).await
     }
 
     /// Waits until the lock `name` is free, then takes it ("use Confab here" after the
     /// other tab closed).
-    pub async fn acquire(name: &str) -> Result<TabLock, StoreError> {
+    pub async fn acquire(name: &str) -> Result<TabLock, TabLockError> {
         request(name, false)
             .await?
-            .ok_or_else(|| StoreError::Unavailable("the tab lock was not granted".into()))
+            .ok_or_else(|| unavailable("the lock was not granted"))
     }
 }
 
@@ -44,7 +47,7 @@ impl Drop for TabLock {
     }
 }
 
-async fn request(name: &str, if_available: bool) -> Result<Option<TabLock>, StoreError> {
+async fn request(name: &str, if_available: bool) -> Result<Option<TabLock>, TabLockError> {
     let Some(locks) = lock_manager() else {
         return Ok(Some(TabLock { release: None }));
     };
@@ -100,8 +103,8 @@ fn lock_manager() -> Option<JsValue> {
         .filter(|locks| !locks.is_undefined() && !locks.is_null())
 }
 
-fn unavailable(what: &str) -> StoreError {
-    StoreError::Unavailable(format!("tab lock: {what}"))
+fn unavailable(what: &str) -> TabLockError {
+    TabLockError(what.to_owned())
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -48,14 +48,6 @@ const OVERSIZED: &[(&str, &str)] = &[
         "split with the views (issue 16, items 6 and 9)",
     ),
     (
-        "src/platform/store.rs",
-        "split into backend, records, keys and lock (issue 16, item 5)",
-    ),
-    (
-        "src/platform/store/tests.rs",
-        "split with the store (issue 16, item 5)",
-    ),
-    (
         "crates/confab-core/src/client/mod.rs",
         "the Link machine moves out of it (issue 16, item 1)",
     ),
@@ -121,11 +113,6 @@ const CIRCLES: &[(&str, &str, &str)] = &[
         "src/lib.rs",
         "components::composer ↔ components::mention",
         "the views' split (issue 16, items 6 and 9)",
-    ),
-    (
-        "src/lib.rs",
-        "platform::store ↔ platform::tab_lock",
-        "the store's split (issue 16, item 5)",
     ),
     (
         "crates/confab-core/src/lib.rs",

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::bytes::Reader;
 use crate::history::UnixMillis;
 use crate::identity::PublicIdentity;
 use crate::ids::MemberKey;
@@ -64,30 +65,19 @@ impl Contact {
 
     /// Parses the stored form. Never panics.
     pub fn decode(bytes: &[u8]) -> Result<Contact, DecodeError> {
-        let (&version, rest) = bytes
-            .split_first()
-            .ok_or(DecodeError::Truncated { needed: 1 })?;
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
         if version != VERSION {
             return Err(DecodeError::Version {
                 expected: VERSION,
                 got: version,
             });
         }
-        let take = |rest: &[u8], n: usize| -> Result<(Vec<u8>, Vec<u8>), DecodeError> {
-            if rest.len() < n {
-                return Err(DecodeError::Truncated {
-                    needed: n - rest.len(),
-                });
-            }
-            let (head, tail) = rest.split_at(n);
-            Ok((head.to_vec(), tail.to_vec()))
-        };
-        let (signing, rest) = take(rest, 32)?;
-        let (dh, rest) = take(&rest, 32)?;
-        let (first, rest) = take(&rest, 8)?;
-        let (last, rest) = take(&rest, 8)?;
-        let (len, rest) = take(&rest, 1)?;
-        let len = usize::from(len.first().copied().unwrap_or(0));
+        let signing: [u8; 32] = reader.array()?;
+        let dh: [u8; 32] = reader.array()?;
+        let first_seen = UnixMillis(reader.u64()?);
+        let last_seen = UnixMillis(reader.u64()?);
+        let len = usize::from(reader.u8()?);
         if len > MAX_NAME_LEN {
             return Err(DecodeError::TooLong {
                 what: "display name",
@@ -95,19 +85,15 @@ impl Contact {
                 got: len,
             });
         }
-        let (name, rest) = take(&rest, len)?;
-        if !rest.is_empty() {
-            return Err(DecodeError::TrailingBytes(rest.len()));
-        }
-        let array32 = |v: &[u8]| <[u8; 32]>::try_from(v).map_err(|_| DecodeError::Invalid("key"));
-        let array8 = |v: &[u8]| <[u8; 8]>::try_from(v).map_err(|_| DecodeError::Invalid("time"));
-        let identity = PublicIdentity::from_keys(&array32(&signing)?, &array32(&dh)?)
-            .ok_or(DecodeError::Invalid("signing key"))?;
+        let name = reader.take(len)?.to_vec();
+        reader.finish()?;
+        let identity =
+            PublicIdentity::from_keys(&signing, &dh).ok_or(DecodeError::Invalid("signing key"))?;
         Ok(Contact {
             identity,
             name: String::from_utf8(name).map_err(|_| DecodeError::Utf8)?,
-            first_seen: UnixMillis(u64::from_be_bytes(array8(&first)?)),
-            last_seen: UnixMillis(u64::from_be_bytes(array8(&last)?)),
+            first_seen,
+            last_seen,
         })
     }
 }

@@ -27,13 +27,14 @@ use crate::mailbox::{self, MailboxKeys, SealedEntry};
 use crate::room::RoomSecret;
 use crate::signal::{SignalRefusal, SignalSeal};
 use crate::vault::records::{self, Profile, ReadMarks, SavedRoom};
-use crate::vault::{self, KdfParams, Vault, WrappedKey};
+use crate::vault::{self, KdfParams, Record, Vault, WrappedKey, layout};
 use crate::wire::signal::{self as sealed_signal, SealedSignal};
 
 /// The `records` target: the persisted plain records ([`OutboxRecord`],
 /// [`ReceiptsRecord`], and the app store's [`Profile`], [`SavedRoom`], [`ReadMarks`] and
-/// mailbox cursor). Each has one encoding per value, except read marks (authors in any
-/// order) and a saved room (its secret's text form).
+/// mailbox cursor), and the store's keys and import check ([`layout`]). Each has one
+/// encoding per value, except read marks (authors in any order) and a saved room (its
+/// secret's text form).
 pub fn check_records(bytes: &[u8]) {
     if let Ok(record) = OutboxRecord::decode(bytes) {
         assert_eq!(record.encode(), bytes);
@@ -68,6 +69,35 @@ pub fn check_records(bytes: &[u8]) {
     }
     if let Ok(cursor) = records::decode_cursor(bytes) {
         assert_eq!(records::encode_cursor(cursor), bytes);
+    }
+    // The store's keys: one encoding per value.
+    if let Ok((room, seq)) = layout::decode_event_key(bytes) {
+        assert_eq!(layout::event_key(room, seq), bytes);
+    }
+    if let Ok((file, index)) = layout::decode_chunk_key(bytes) {
+        assert_eq!(layout::chunk_key(file, index), bytes);
+    }
+    // An imported record with these bytes as its value: only a profile or a room under
+    // its own id is taken, and what is taken decodes.
+    for store in [layout::META, layout::ROOMS] {
+        let key = match store {
+            layout::META => layout::KEY_PROFILE.to_vec(),
+            _ => bytes.get(..32).unwrap_or(bytes).to_vec(),
+        };
+        let record = Record {
+            store: store.to_owned(),
+            key,
+            value: bytes.to_vec(),
+        };
+        if layout::check_imported(&record) == Ok(layout::META) {
+            assert!(Profile::decode(bytes).is_ok());
+        }
+        if layout::check_imported(&record) == Ok(layout::ROOMS) {
+            assert_eq!(
+                SavedRoom::decode(bytes).map(|room| room.id().as_bytes().to_vec()),
+                Ok(record.key.clone())
+            );
+        }
     }
 }
 

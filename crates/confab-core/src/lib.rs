@@ -27,6 +27,7 @@
 //! }
 //! ```
 
+mod bytes;
 pub mod client;
 pub mod contacts;
 // What the fuzz targets in `fuzz/` run (and the tests that replay their corpora): built

@@ -51,8 +51,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 pub mod passphrase;
 pub use passphrase::WeakPassphrase;
 
+use crate::bytes::{ReadError, Reader};
 use crate::rng::SeededRng;
 
+pub mod layout;
 pub mod records;
 
 /// Format version: byte 0 of sealed records, wrapped keys and exports.
@@ -285,7 +287,7 @@ impl WrappedKey {
 
     /// Parses [`WrappedKey::encode`]'s output. Never panics.
     pub fn decode(bytes: &[u8]) -> Result<WrappedKey, VaultError> {
-        let mut reader = Reader::versioned(bytes)?;
+        let mut reader = versioned(bytes)?;
         let wrapped = match reader.u8()? {
             KIND_PLAIN => WrappedKey::Plain(PlainKey(reader.array()?)),
             KIND_PASSPHRASE => WrappedKey::Passphrase(PassphraseWrap {
@@ -485,7 +487,7 @@ pub fn export_profile(
 /// [`VaultError::WrongPassphrase`]; anything that is not an export is
 /// [`VaultError::Corrupt`] or [`VaultError::Version`]. Never panics.
 pub fn import_profile(bytes: &[u8], passphrase: &str) -> Result<Vec<Record>, VaultError> {
-    let mut reader = Reader::versioned(bytes)?;
+    let mut reader = versioned(bytes)?;
     if reader.take(EXPORT_MAGIC.len())? != EXPORT_MAGIC {
         return Err(VaultError::Corrupt("not a Confab profile export"));
     }
@@ -583,7 +585,7 @@ fn seal_with(
 
 /// Opens `seal_with`'s output.
 fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-    let mut reader = Reader::versioned(sealed)?;
+    let mut reader = versioned(sealed)?;
     let nonce: [u8; NONCE_LEN] = reader.array()?;
     let ciphertext = reader.rest();
     if ciphertext.len() < TAG_LEN {
@@ -600,68 +602,24 @@ fn open_with(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
         .map_err(|_| VaultError::Corrupt("a record failed to decrypt"))
 }
 
-/// A bounds-checked cursor over untrusted bytes (the vault's formats are not frames, so
-/// they keep their own small reader instead of `wire`'s).
-struct Reader<'a> {
-    bytes: &'a [u8],
+impl From<ReadError> for VaultError {
+    fn from(error: ReadError) -> VaultError {
+        match error {
+            ReadError::Truncated { .. } => VaultError::Corrupt("truncated"),
+            ReadError::Trailing { .. } => VaultError::Corrupt("trailing bytes"),
+        }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
-    }
-
-    /// A reader past byte 0, after checking that it is [`VERSION`].
-    fn versioned(bytes: &'a [u8]) -> Result<Reader<'a>, VaultError> {
-        let mut reader = Reader::new(bytes);
-        match reader.u8()? {
-            VERSION => Ok(reader),
-            got => Err(VaultError::Version {
-                expected: VERSION,
-                got,
-            }),
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], VaultError> {
-        if self.bytes.len() < n {
-            return Err(VaultError::Corrupt("truncated"));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], VaultError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, VaultError> {
-        let [byte] = self.array()?;
-        Ok(byte)
-    }
-
-    fn u32(&mut self) -> Result<u32, VaultError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    /// A `u32be` length, as `usize`.
-    fn len32(&mut self) -> Result<usize, VaultError> {
-        usize::try_from(self.u32()?).map_err(|_| VaultError::TooLarge)
-    }
-
-    fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.bytes)
-    }
-
-    fn finish(self) -> Result<(), VaultError> {
-        if self.bytes.is_empty() {
-            Ok(())
-        } else {
-            Err(VaultError::Corrupt("trailing bytes"))
-        }
+/// A reader past byte 0, after checking that it is [`VERSION`].
+fn versioned(bytes: &[u8]) -> Result<Reader<'_>, VaultError> {
+    let mut reader = Reader::new(bytes);
+    match reader.u8()? {
+        VERSION => Ok(reader),
+        got => Err(VaultError::Version {
+            expected: VERSION,
+            got,
+        }),
     }
 }
 

@@ -1,8 +1,8 @@
 //! [`IdbBackend`]: the store's bytes in IndexedDB (via `indexed_db_futures`), the schema
-//! and its upgrades, and the one-writer [`TabLock`] taken before the database is opened.
+//! and its upgrades. The one-writer tab lock is taken first (`lock.rs`).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
@@ -13,8 +13,7 @@ use indexed_db_futures::transaction::TransactionMode;
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 
-use super::{Backend, CHUNKS, CONTACTS, EVENTS, FILES, META, Op, ROOMS, StoreError};
-use crate::platform::tab_lock::TabLock;
+use super::{Backend, CHUNKS, CONTACTS, EVENTS, FILES, META, Op, ROOMS, StoreError, lock};
 
 /// The IndexedDB schema version. Each version's step in [`upgrade`] takes a database from
 /// the one before to it; a new database runs them all.
@@ -25,15 +24,11 @@ use crate::platform::tab_lock::TabLock;
 pub const SCHEMA_VERSION: u32 = 3;
 
 thread_local! {
-    /// Tab locks this page holds. Once taken, a lock is kept for the page's life (the
-    /// browser frees it when the tab goes), so reopening a store, after a wrong passphrase
-    /// say, never races the asynchronous release of our own lock.
-    static HELD: RefCell<HashMap<String, TabLock>> = RefCell::new(HashMap::new());
     /// Databases an [`IdbBackend`] in this page has open.
     static OPEN: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
-/// IndexedDB under a [`TabLock`]: while one tab has the profile, another gets
+/// IndexedDB under the tab lock: while one tab has the profile, another gets
 /// [`StoreError::OtherTab`]. Dropping it closes the database; the page keeps the lock.
 pub struct IdbBackend {
     db: Option<Database>,
@@ -62,12 +57,7 @@ impl IdbBackend {
             ));
         }
         let mark = OpenMark(name.to_owned());
-        if !HELD.with(|held| held.borrow().contains_key(name)) {
-            let lock = TabLock::try_acquire(&lock_name(name))
-                .await?
-                .ok_or(StoreError::OtherTab)?;
-            HELD.with(|held| held.borrow_mut().insert(name.to_owned(), lock));
-        }
+        lock::hold(name).await?;
         let db = Database::open(name)
             .with_version(SCHEMA_VERSION)
             .with_on_upgrade_needed(|event, db| upgrade(event.old_version(), &db))
@@ -126,11 +116,6 @@ impl Drop for IdbBackend {
             db.close();
         }
     }
-}
-
-/// The Web Lock that makes one tab the writer of database `name`.
-pub fn lock_name(name: &str) -> String {
-    format!("confab-store/{name}")
 }
 
 /// Runs in the `versionchange` transaction, from `old_version` to [`SCHEMA_VERSION`].

@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 
 use super::{Client, Event};
 use crate::Instant;
+use crate::bytes::{ReadError, Reader};
 use crate::history::VerifiedEvent;
 use crate::ids::{MemberKey, PeerId};
 use crate::mailbox::NONCE_LEN;
@@ -66,6 +67,12 @@ pub struct OutboxRecord {
 #[error("the outbox record is corrupt")]
 pub struct OutboxRecordError;
 
+impl From<ReadError> for OutboxRecordError {
+    fn from(_: ReadError) -> OutboxRecordError {
+        OutboxRecordError
+    }
+}
+
 impl OutboxRecord {
     /// Every one of our events up to this sequence number is in other hands.
     pub fn up_to(&self) -> u64 {
@@ -93,28 +100,27 @@ impl OutboxRecord {
 
     /// Reads [`OutboxRecord::encode`]'s form back.
     pub fn decode(bytes: &[u8]) -> Result<OutboxRecord, OutboxRecordError> {
-        let (&version, rest) = bytes.split_first().ok_or(OutboxRecordError)?;
-        if version != OUTBOX_RECORD_VERSION || rest.len() < 12 {
+        let mut reader = Reader::new(bytes);
+        if reader.u8()? != OUTBOX_RECORD_VERSION {
             return Err(OutboxRecordError);
         }
-        let (up_to, rest) = rest.split_at(8);
-        let (n, rest) = rest.split_at(4);
-        let up_to = u64::from_be_bytes(up_to.try_into().map_err(|_| OutboxRecordError)?);
-        let n = u32::from_be_bytes(n.try_into().map_err(|_| OutboxRecordError)?) as usize;
-        if n > MAX_STORED_BEYOND || rest.len() != 8 * n {
+        let up_to = reader.u64()?;
+        let n = reader.u32()? as usize;
+        if n > MAX_STORED_BEYOND || reader.remaining() != 8 * n {
             return Err(OutboxRecordError);
         }
         let mut record = OutboxRecord {
             up_to,
             stored: BTreeSet::new(),
         };
-        for chunk in rest.chunks_exact(8) {
-            let seq = u64::from_be_bytes(chunk.try_into().map_err(|_| OutboxRecordError)?);
+        for _ in 0..n {
+            let seq = reader.u64()?;
             if seq <= up_to || record.stored.last().is_some_and(|last| *last >= seq) {
                 return Err(OutboxRecordError);
             }
             record.stored.insert(seq);
         }
+        reader.finish()?;
         Ok(record)
     }
 

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::{Client, Event};
 use crate::Instant;
+use crate::bytes::{ReadError, Reader};
 use crate::history::OrderKey;
 use crate::ids::MemberKey;
 
@@ -115,49 +116,42 @@ impl ReceiptsRecord {
     /// many members, members out of order or repeated, a bad flag, bytes missing or left
     /// over) is refused whole.
     pub fn decode(bytes: &[u8]) -> Result<ReceiptsRecord, ReceiptsRecordError> {
-        let mut reader = Reader(bytes);
-        if reader.take::<1>()? != [RECEIPTS_RECORD_VERSION] {
+        let mut reader = Reader::new(bytes);
+        if reader.array::<1>()? != [RECEIPTS_RECORD_VERSION] {
             return Err(ReceiptsRecordError);
         }
-        let n = u16::from_be_bytes(reader.take()?) as usize;
+        let n = u16::from_be_bytes(reader.array()?) as usize;
         if n > MAX_RECEIPT_MEMBERS {
             return Err(ReceiptsRecordError);
         }
         let mut members = BTreeMap::new();
         let mut last: Option<MemberKey> = None;
         for _ in 0..n {
-            let member = MemberKey::from_bytes(reader.take()?);
+            let member = MemberKey::from_bytes(reader.array()?);
             if last.is_some_and(|last| last >= member) {
                 return Err(ReceiptsRecordError);
             }
             last = Some(member);
-            let delivered = u64::from_be_bytes(reader.take()?);
-            let read = match reader.take::<1>()? {
+            let delivered = u64::from_be_bytes(reader.array()?);
+            let read = match reader.array::<1>()? {
                 [0] => None,
                 [1] => Some(OrderKey {
-                    lamport: u64::from_be_bytes(reader.take()?),
-                    author: MemberKey::from_bytes(reader.take()?),
-                    seq: u64::from_be_bytes(reader.take()?),
+                    lamport: u64::from_be_bytes(reader.array()?),
+                    author: MemberKey::from_bytes(reader.array()?),
+                    seq: u64::from_be_bytes(reader.array()?),
                 }),
                 _ => return Err(ReceiptsRecordError),
             };
             members.insert(member, (delivered, read));
         }
-        if !reader.0.is_empty() {
-            return Err(ReceiptsRecordError);
-        }
+        reader.finish()?;
         Ok(ReceiptsRecord { members })
     }
 }
 
-/// Takes fixed-size fields off the front of a record.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], ReceiptsRecordError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(ReceiptsRecordError)?;
-        self.0 = rest;
-        Ok(*head)
+impl From<ReadError> for ReceiptsRecordError {
+    fn from(_: ReadError) -> ReceiptsRecordError {
+        ReceiptsRecordError
     }
 }
 

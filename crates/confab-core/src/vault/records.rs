@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::bytes::{ReadError, Reader};
 use crate::history::OrderKey;
 use crate::ids::MemberKey;
 use crate::ids::RoomId;
@@ -25,6 +26,12 @@ pub const RECORD_VERSION: u8 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct RecordError(String);
+
+impl RecordError {
+    pub(crate) fn new(what: impl Into<String>) -> RecordError {
+        RecordError(what.into())
+    }
+}
 
 /// Who we are: the 32-byte seed of [`crate::Identity::from_seed`] and the name shown
 /// to others. Secret: zeroized on drop, neither `Debug` nor `Display`.
@@ -67,10 +74,10 @@ impl Profile {
 
     /// Reads [`Profile::encode`]'s form back.
     pub fn decode(bytes: &[u8]) -> Result<Profile, RecordError> {
-        let mut reader = Reader::versioned(bytes)?;
+        let mut reader = versioned(bytes)?;
         let profile = Profile {
             identity_seed: reader.array()?,
-            display_name: reader.string()?,
+            display_name: string(&mut reader)?,
         };
         reader.finish()?;
         Ok(profile)
@@ -97,12 +104,12 @@ impl SavedRoom {
 
     /// Reads [`SavedRoom::encode`]'s form back.
     pub fn decode(bytes: &[u8]) -> Result<SavedRoom, RecordError> {
-        let mut reader = Reader::versioned(bytes)?;
+        let mut reader = versioned(bytes)?;
         let last_opened_ms = u64::from_be_bytes(reader.array()?);
-        let fragment = Zeroizing::new(reader.string()?);
+        let fragment = Zeroizing::new(string(&mut reader)?);
         let secret = RoomSecret::from_fragment(&fragment)
             .map_err(|e| RecordError(format!("a saved room's secret: {e}")))?;
-        let title = reader.string()?;
+        let title = string(&mut reader)?;
         reader.finish()?;
         Ok(SavedRoom {
             secret,
@@ -143,7 +150,7 @@ impl ReadMarks {
 
     /// Reads [`ReadMarks::encode`]'s form back (authors in any order, each once).
     pub fn decode(bytes: &[u8]) -> Result<ReadMarks, RecordError> {
-        let mut reader = Reader::versioned(bytes)?;
+        let mut reader = versioned(bytes)?;
         let n = u32::from_be_bytes(reader.array()?);
         let mut seen = BTreeMap::new();
         for _ in 0..n {
@@ -168,7 +175,7 @@ pub fn encode_cursor(cursor: MailboxSeq) -> Vec<u8> {
 
 /// Reads [`encode_cursor`]'s form back.
 pub fn decode_cursor(bytes: &[u8]) -> Result<MailboxSeq, RecordError> {
-    let mut reader = Reader::versioned(bytes)?;
+    let mut reader = versioned(bytes)?;
     let seq = u64::from_be_bytes(reader.array()?);
     reader.finish()?;
     Ok(MailboxSeq::new(seq))
@@ -180,49 +187,29 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// A bounds-checked cursor over a decrypted record.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn versioned(bytes: &'a [u8]) -> Result<Reader<'a>, RecordError> {
-        let mut reader = Reader(bytes);
-        match reader.array::<1>()? {
-            [RECORD_VERSION] => Ok(reader),
-            [got] => Err(RecordError(format!(
-                "record version {got} (this build reads {RECORD_VERSION})"
-            ))),
-        }
+impl From<ReadError> for RecordError {
+    fn from(error: ReadError) -> RecordError {
+        RecordError(match error {
+            ReadError::Truncated { .. } => "a record is truncated".into(),
+            ReadError::Trailing { .. } => "a record has trailing bytes".into(),
+        })
     }
+}
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        let (head, tail) = self
-            .0
-            .split_at_checked(n)
-            .ok_or_else(|| RecordError("a record is truncated".into()))?;
-        self.0 = tail;
-        Ok(head)
+/// A reader past byte 0, after checking that it is [`RECORD_VERSION`].
+fn versioned(bytes: &[u8]) -> Result<Reader<'_>, RecordError> {
+    let mut reader = Reader::new(bytes);
+    match reader.u8()? {
+        RECORD_VERSION => Ok(reader),
+        got => Err(RecordError(format!(
+            "record version {got} (this build reads {RECORD_VERSION})"
+        ))),
     }
+}
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let (head, tail) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or_else(|| RecordError("a record is truncated".into()))?;
-        self.0 = tail;
-        Ok(*head)
-    }
-
-    fn string(&mut self) -> Result<String, RecordError> {
-        let len = u32::from_be_bytes(self.array()?) as usize;
-        String::from_utf8(self.take(len)?.to_vec())
-            .map_err(|_| RecordError("a record holds text that is not UTF-8".into()))
-    }
-
-    fn finish(self) -> Result<(), RecordError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError("a record has trailing bytes".into()))
-        }
-    }
+/// Text of a `u32be` length.
+fn string(reader: &mut Reader<'_>) -> Result<String, RecordError> {
+    let len = reader.len32()?;
+    String::from_utf8(reader.take(len)?.to_vec())
+        .map_err(|_| RecordError("a record holds text that is not UTF-8".into()))
 }

@@ -24,6 +24,7 @@
 //!
 //! Tag 1 (the foundation's unsigned chat message) is retired: messages are history events.
 
+use super::reader::WireRead as _;
 use super::{DecodeError, Reader};
 use crate::history::OrderKey;
 use crate::ids::{EventId, MemberKey};

@@ -26,6 +26,7 @@
 //! entry = version:u8 lamport:u64be sent_at_ms:u64be kind:u8 content signature[64]
 //! ```
 
+use super::reader::WireRead as _;
 use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
 use crate::history::{Content, Event, UnixMillis};
 use crate::ids::{EventId, MemberKey};

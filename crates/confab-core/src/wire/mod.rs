@@ -21,12 +21,13 @@ mod reader;
 pub mod relay;
 pub mod signal;
 
+use crate::bytes::Reader;
 pub use body::{
     Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, FILE_CHUNK_HEADER_LEN,
     HAVE_LEN_PER_MARK, MAX_NAME_LEN, MAX_TEXT_LEN, Mark, Presence, RUN_HEADER_LEN, truncate_utf8,
 };
 pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN, MAX_MENTIONS};
-use reader::Reader;
+use reader::WireRead as _;
 
 /// Current format version, byte 0 of every frame.
 pub const VERSION: u8 = 1;

@@ -8,6 +8,7 @@
 //!   kind 2: server -> client, peer = sender
 //! ```
 
+use super::reader::WireRead as _;
 use super::{DecodeError, MAX_FRAME_LEN, Reader, VERSION};
 use crate::ids::PeerId;
 

@@ -8,6 +8,7 @@
 //! associated data = "confab/v1/signal" version:u8 from:u64be to:u64be
 //! ```
 
+use super::reader::WireRead as _;
 use super::{DecodeError, Reader, TAG_LEN, VERSION};
 use crate::ids::PeerId;
 
