@@ -15,7 +15,8 @@ use confab_core::{
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
 
-use super::{Command, Commands, Settings, start};
+use super::{Settings, start};
+use crate::commands::{Command, Commands};
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;

@@ -29,6 +29,7 @@
 //! ids are per connection, so rooms never share a socket. People verified in any room
 //! become contacts and get a one-to-one room at once. Switching rooms reloads the page.
 
+pub mod commands;
 pub mod components;
 pub mod driver;
 pub mod emoji;
@@ -46,7 +47,8 @@ use confab_core::contacts::{Contact, Contacts};
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomAddress, RoomId, RoomSecret};
 use leptos::prelude::*;
 
-use crate::driver::{Commands, Settings};
+use crate::commands::Commands;
+use crate::driver::Settings;
 use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
 use crate::state::{AppState, Me, Phase, RoomView};
@@ -155,7 +157,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>, o
         },
         &commands,
     );
-    driver::listen_to_page(&commands);
+    commands::listen_to_page(&commands);
     page::publish("restoredAt", &clock_ms().into());
     page::publish_after_paint("renderedAt");
 
@@ -329,7 +331,7 @@ impl Tab {
                 },
                 &commands,
             );
-            driver::follow_page(&commands);
+            commands::follow_page(&commands);
         });
     }
 }

@@ -6,7 +6,7 @@
 use leptos::html::Video;
 use leptos::prelude::*;
 
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::platform::media;
 use crate::state::AppState;
 use crate::use_commands;

@@ -13,7 +13,8 @@ use leptos::prelude::*;
 
 use super::emoji::EmojiPicker;
 use super::mention::{self, MentionList, MentionPicker};
-use crate::driver::{Command, Commands};
+use crate::commands::{Command, Commands};
+use crate::platform;
 use crate::state::{AppState, Draft};
 use crate::use_commands;
 
@@ -179,7 +180,10 @@ pub fn Composer() -> impl IntoView {
         let commands = commands.clone();
         move |_| {
             let Some(chooser) = chooser.get() else { return };
-            let files = chooser.files().map(files_of).unwrap_or_default();
+            let files = chooser
+                .files()
+                .map(platform::files::files_of)
+                .unwrap_or_default();
             chooser.set_value("");
             if !files.is_empty() {
                 commands.send(Command::AttachFiles(files));
@@ -190,7 +194,7 @@ pub fn Composer() -> impl IntoView {
         let files = ev
             .clipboard_data()
             .and_then(|data| data.files())
-            .map(files_of)
+            .map(platform::files::files_of)
             .unwrap_or_default();
         if !files.is_empty() {
             ev.prevent_default();
@@ -385,9 +389,4 @@ fn author_of(state: &AppState, id: confab_core::EventId) -> String {
         .messages
         .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.author));
     author.map_or_else(|| "a message".to_owned(), |key| state.name_of(&key))
-}
-
-/// The files of a file list (from the chooser, a drop or a paste).
-pub(super) fn files_of(list: web_sys::FileList) -> Vec<web_sys::File> {
-    (0..list.length()).filter_map(|i| list.item(i)).collect()
 }

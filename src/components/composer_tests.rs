@@ -173,12 +173,12 @@ async fn the_emoji_picker_inserts_at_the_caret_and_escape_returns_focus() {
 }
 
 /// What reactions the UI asked for, as (emoji, on).
-fn reactions_sent(commands: &crate::driver::Commands) -> Vec<(String, bool)> {
+fn reactions_sent(commands: &crate::commands::Commands) -> Vec<(String, bool)> {
     commands
         .sent_for_testing_only()
         .into_iter()
         .filter_map(|command| match command {
-            crate::driver::Command::React { emoji, on, .. } => Some((emoji, on)),
+            crate::commands::Command::React { emoji, on, .. } => Some((emoji, on)),
             _ => None,
         })
         .collect()
@@ -288,7 +288,7 @@ async fn a_draft_typed_just_before_the_page_goes_is_saved_at_once() {
 /// Mounts a composer in a room where Alice (us), Bob and Bobby are known by name.
 fn composer_with_members() -> (
     web_sys::HtmlElement,
-    crate::driver::Commands,
+    crate::commands::Commands,
     AppState,
     impl Drop,
 ) {
@@ -389,7 +389,7 @@ async fn typing_at_offers_members_and_the_message_carries_who_it_mentions() {
         .sent_for_testing_only()
         .into_iter()
         .filter_map(|command| match command {
-            crate::driver::Command::Post { mentions, .. } => Some(mentions),
+            crate::commands::Command::Post { mentions, .. } => Some(mentions),
             _ => None,
         })
         .collect();
@@ -413,7 +413,7 @@ async fn mute_asks_to_mute_the_room_and_then_offers_unmute() {
             .sent_for_testing_only()
             .into_iter()
             .filter_map(|command| match command {
-                crate::driver::Command::SetMuted(muted) => Some(muted),
+                crate::commands::Command::SetMuted(muted) => Some(muted),
                 _ => None,
             })
             .collect()

@@ -3,9 +3,10 @@
 //! an inline preview for images; for our own files each receiver's progress.
 
 use confab_core::EventId;
+use confab_core::units::{format_bytes, format_duration, format_speed, percent};
 use leptos::prelude::*;
 
-use crate::driver::{Command, format_bytes};
+use crate::commands::Command;
 use crate::state::{AppState, FileInfo, FileProgress, FileStatus};
 use crate::use_commands;
 
@@ -43,7 +44,7 @@ pub fn FileCard(
 }
 
 fn button(
-    commands: &crate::driver::Commands,
+    commands: &crate::commands::Commands,
     label: String,
     command: impl Fn() -> Command + 'static,
     primary: bool,
@@ -62,7 +63,7 @@ fn button(
 
 fn file_body(
     state: &AppState,
-    commands: &crate::driver::Commands,
+    commands: &crate::commands::Commands,
     id: EventId,
     name: &str,
     size: u64,
@@ -161,7 +162,7 @@ fn file_body(
 
 fn own_file(
     state: &AppState,
-    commands: &crate::driver::Commands,
+    commands: &crate::commands::Commands,
     id: EventId,
     progress: FileProgress,
 ) -> AnyView {
@@ -174,7 +175,7 @@ fn own_file(
                 "Sending" => format!(
                     "{who}: {}% · {}",
                     percent(upload.done, progress.total),
-                    speed_text(upload.speed)
+                    format_speed(upload.speed)
                 ),
                 status => format!("{who}: {status}"),
             };
@@ -209,7 +210,7 @@ fn own_file(
 fn progress_bar(name: &str, done: u64, total: u64, speed: f64) -> AnyView {
     let pct = percent(done, total);
     let left = if speed > 0.0 && total > done {
-        format!(" · {} left", duration_text((total - done) as f64 / speed))
+        format!(" · {} left", format_duration((total - done) as f64 / speed))
     } else {
         String::new()
     };
@@ -217,7 +218,7 @@ fn progress_bar(name: &str, done: u64, total: u64, speed: f64) -> AnyView {
         "{} of {} · {}{left}",
         format_bytes(done),
         format_bytes(total),
-        speed_text(speed)
+        format_speed(speed)
     );
     view! {
         <div class="file-progress">
@@ -226,25 +227,4 @@ fn progress_bar(name: &str, done: u64, total: u64, speed: f64) -> AnyView {
         </div>
     }
     .into_any()
-}
-
-fn percent(done: u64, total: u64) -> u64 {
-    done.saturating_mul(100).checked_div(total).unwrap_or(100)
-}
-
-fn speed_text(bytes_per_sec: f64) -> String {
-    if bytes_per_sec <= 0.0 {
-        "starting…".to_owned()
-    } else {
-        format!("{}/s", format_bytes(bytes_per_sec as u64))
-    }
-}
-
-fn duration_text(secs: f64) -> String {
-    let secs = secs.ceil() as u64;
-    match secs {
-        0..=59 => format!("{secs} s"),
-        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
-    }
 }

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::emoji::EmojiPicker;
 use super::file::FileCard;
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::markdown::{self, Block, Inline};
 
 use crate::state::{AppState, Draft, MessageView};

@@ -96,9 +96,9 @@ fn ChatLayout() -> impl IntoView {
                 on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
                 on:drop=move |ev: leptos::ev::DragEvent| {
                     ev.prevent_default();
-                    let files = ev.data_transfer().and_then(|t| t.files()).map(composer::files_of).unwrap_or_default();
+                    let files = ev.data_transfer().and_then(|t| t.files()).map(crate::platform::files::files_of).unwrap_or_default();
                     if !files.is_empty() {
-                        drop_commands.send(crate::driver::Command::AttachFiles(files));
+                        drop_commands.send(crate::commands::Command::AttachFiles(files));
                     }
                 }
             >

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::state::AppState;
 use crate::use_commands;
 

@@ -4,7 +4,7 @@
 use leptos::html::Input;
 use leptos::prelude::*;
 
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::state::AppState;
 use crate::use_commands;
 

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::platform::push;
 use crate::platform::pwa::{self, Permission};
 use crate::state::AppState;

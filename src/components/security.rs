@@ -5,7 +5,7 @@ use leptos::html::Input;
 use leptos::prelude::*;
 
 use super::BuildFingerprint;
-use crate::driver::Command;
+use crate::commands::Command;
 use crate::platform::page;
 use crate::state::AppState;
 use crate::use_commands;

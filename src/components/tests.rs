@@ -485,8 +485,8 @@ pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
 }
 
 /// A command handle whose commands go nowhere (components only send).
-pub(super) fn test_commands() -> crate::driver::Commands {
-    crate::driver::Commands::detached_for_testing_only()
+pub(super) fn test_commands() -> crate::commands::Commands {
+    crate::commands::Commands::detached_for_testing_only()
 }
 
 #[wasm_bindgen_test]
@@ -709,8 +709,8 @@ pub(super) fn press_enter(
 }
 
 /// The texts posted among `sent`, and the drafts saved, in order.
-pub(super) fn posts_and_drafts(sent: Vec<crate::driver::Command>) -> (Vec<String>, Vec<String>) {
-    use crate::driver::Command;
+pub(super) fn posts_and_drafts(sent: Vec<crate::commands::Command>) -> (Vec<String>, Vec<String>) {
+    use crate::commands::Command;
     let (mut posts, mut drafts) = (Vec::new(), Vec::new());
     for command in sent {
         match command {

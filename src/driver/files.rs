@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError};
+use confab_core::units::format_bytes;
 use confab_core::{
     Direction, EventId, Instant, MemberKey, PeerId, RoomId, TransferState, TransferUpdate,
 };
@@ -211,13 +212,13 @@ impl Driver {
     }
 
     /// Reads and hashes each file, then offers it (one at a time, in order).
-    pub(super) fn attach_files(&mut self, files: Vec<web_sys::File>) {
+    pub(super) fn attach_files(&mut self, files: Vec<platform_files::LocalFile>) {
         let inbox = self.inbox.clone();
         let state = self.state;
         wasm_bindgen_futures::spawn_local(async move {
             for file in files {
                 let name = file.name();
-                let size = file.size() as u64;
+                let size = file.size();
                 state.preparing.update(|p| p.push((name.clone(), 0.0)));
                 let mut digest = FileDigest::new();
                 let mut offset = 0u64;
@@ -225,7 +226,7 @@ impl Driver {
                 let mut error = None;
                 while offset < size {
                     let end = (offset + step).min(size);
-                    match platform_files::read_slice(&file, offset, end).await {
+                    match platform_files::read_slice(file.blob(), offset, end).await {
                         Ok(bytes) => digest.update(&bytes),
                         Err(e) => {
                             error = Some(e);
@@ -245,13 +246,13 @@ impl Driver {
                     Some(error) => Err(format!("Could not send {name}: {error}.")),
                     None => Ok(FileMeta {
                         name,
-                        mime: file.type_(),
+                        mime: file.mime(),
                         size,
                         hash: digest.finish(),
                     }),
                 };
                 let _ = inbox.unbounded_send(Input::FilePrepared {
-                    blob: file.into(),
+                    blob: file.blob().clone(),
                     meta,
                 });
             }
@@ -1047,22 +1048,6 @@ async fn read_copy(
     Ok(out)
 }
 
-/// "1.5 MB", "320 KB", "12 B".
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes} B"),
-        _ if value < 10.0 => format!("{value:.1} {}", UNITS[unit]),
-        _ => format!("{value:.0} {}", UNITS[unit]),
-    }
-}
-
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
@@ -1087,12 +1072,5 @@ mod tests {
         }
         assert_eq!(decode_record(&[2; 34]), None);
         assert_eq!(decode_record(&[1; 10]), None);
-    }
-
-    #[wasm_bindgen_test]
-    fn sizes_read_like_a_file_manager() {
-        assert_eq!(format_bytes(12), "12 B");
-        assert_eq!(format_bytes(1_500_000), "1.5 MB");
-        assert_eq!(format_bytes(52_428_800), "52 MB");
     }
 }

@@ -26,6 +26,41 @@ const SAVING_DIR: &str = "saving";
 /// download starts, so this only has to outlast the click.
 const REVOKE_AFTER: Duration = Duration::from_secs(60);
 
+/// A file the user chose, dropped or pasted, as [`crate::commands::Command::AttachFiles`]
+/// carries it to the driver.
+#[derive(Debug, Clone)]
+pub struct LocalFile(web_sys::File);
+
+impl LocalFile {
+    /// Its name.
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.0.size() as u64
+    }
+
+    /// Its media type ("" when the browser does not know it).
+    pub fn mime(&self) -> String {
+        self.0.type_()
+    }
+
+    /// Its bytes, to read a piece at a time ([`read_slice`]).
+    pub fn blob(&self) -> &Blob {
+        &self.0
+    }
+}
+
+/// The files of a file list (from the chooser, a drop or a paste).
+pub fn files_of(list: web_sys::FileList) -> Vec<LocalFile> {
+    (0..list.length())
+        .filter_map(|idx| list.item(idx))
+        .map(LocalFile)
+        .collect()
+}
+
 /// Bytes `start..end` of `blob` (a `File` the user chose, say), read without reading the
 /// rest. A range past the end is cut short, as `Blob.slice` does.
 pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {

@@ -44,6 +44,7 @@ pub mod room;
 pub mod session;
 pub mod signal;
 pub mod transfer;
+pub mod units;
 pub mod vault;
 pub mod wire;
 
