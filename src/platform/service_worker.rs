@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use confab_core::contacts::Contacts;
-use confab_core::mailbox::peek::{MailboxPeek, PeekedContent};
+use confab_core::peek::{MailboxPeek, PeekedContent};
 use confab_core::signal::{MailboxReply, ServerFrame, ServerMessage};
 use confab_core::{Identity, RoomAddress};
 use futures::StreamExt as _;

@@ -108,23 +108,11 @@ const CRATE_ROOTS: &[&str] = &[
 ];
 
 /// Known import circles, `(crate root, "a ↔ b", reason)`.
-const CIRCLES: &[(&str, &str, &str)] = &[
-    (
-        "src/lib.rs",
-        "components::composer ↔ components::mention",
-        "the views' split (issue 16, items 6 and 9)",
-    ),
-    (
-        "crates/confab-core/src/lib.rs",
-        "history ↔ identity ↔ mailbox ↔ room ↔ signal ↔ transfer ↔ vault ↔ wire",
-        "being cut: byte layouts into wire/, shared types below their users (issue 16, item 5)",
-    ),
-    (
-        "crates/confab-server/src/lib.rs",
-        "hub ↔ mailbox ↔ metrics ↔ per_ip ↔ push ↔ ws",
-        "the server's hub, cluster and ws split (issue 16, item 5)",
-    ),
-];
+const CIRCLES: &[(&str, &str, &str)] = &[(
+    "src/lib.rs",
+    "components::composer ↔ components::mention",
+    "the views' split (issue 16, items 6 and 9)",
+)];
 
 /// The most lines a file may have: 800 in the app (`src/`, its tests too: STYLE 8 splits
 /// at ~600 lines of code), 1200 for test files elsewhere (`tests.rs`, `*_tests.rs`,

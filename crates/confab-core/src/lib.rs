@@ -39,6 +39,7 @@ pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod mailbox;
+pub mod peek;
 mod rng;
 pub mod room;
 pub mod session;

@@ -49,8 +49,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ids::{PeerId, RoomId};
 
-pub mod peek;
-
 /// Format version: byte 0 of every sealed entry.
 pub const VERSION: u8 = 1;
 /// Length of an XChaCha20-Poly1305 nonce.

@@ -11,35 +11,15 @@
 //! confirmed is ever sent twice. At the end the receiver compares the BLAKE3 hash of what it
 //! received with the one the author signed.
 
+pub use crate::wire::file::{
+    CHUNK_LEN, FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN, StopReason,
+};
 use crate::wire::truncate_utf8;
 
-/// Bytes per chunk (every chunk but the last is exactly this long). With its header a
-/// chunk fills one transport frame.
-pub const CHUNK_LEN: usize = 64_512;
 /// Chunks the sender may have in flight without an acknowledgement (4 MiB).
 pub const WINDOW: u32 = 64;
 /// The receiver acknowledges after storing this many chunks (and at the end).
 pub const ACK_EVERY: u32 = 16;
-/// Longest file name kept, in UTF-8 bytes.
-pub const MAX_FILE_NAME_LEN: usize = 255;
-/// Longest media type kept, in bytes.
-pub const MAX_MIME_LEN: usize = 127;
-/// Largest file that can be announced: `u32::MAX` chunks.
-pub const MAX_FILE_SIZE: u64 = u32::MAX as u64 * CHUNK_LEN as u64;
-
-/// What a file message says about its file. The author signs it with the event.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FileMeta {
-    /// The name to show and save under; see [`safe_file_name`].
-    pub name: String,
-    /// Its media type as the sender's browser gave it (`application/octet-stream` if
-    /// unknown); only used to decide on an inline preview.
-    pub mime: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// BLAKE3 hash of the whole file.
-    pub hash: [u8; 32],
-}
 
 impl FileMeta {
     /// Number of chunks.
@@ -164,45 +144,6 @@ pub fn safe_mime(mime: &str) -> String {
 
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
-}
-
-/// Why a transfer stopped, as either side reports it (`Body::FileStop`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StopReason {
-    /// The receiver does not want the file.
-    Declined,
-    /// The receiver paused; it will ask again to resume.
-    Paused,
-    /// Either side cancelled.
-    Cancelled,
-    /// The sender no longer has the file (its page was reloaded or closed).
-    Unavailable,
-    /// The receiver rejected what arrived (a chunk failed authentication or the hash did
-    /// not match).
-    Failed,
-}
-
-impl StopReason {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            StopReason::Declined => 1,
-            StopReason::Paused => 2,
-            StopReason::Cancelled => 3,
-            StopReason::Unavailable => 4,
-            StopReason::Failed => 5,
-        }
-    }
-
-    pub(crate) fn from_code(code: u8) -> Option<StopReason> {
-        Some(match code {
-            1 => StopReason::Declined,
-            2 => StopReason::Paused,
-            3 => StopReason::Cancelled,
-            4 => StopReason::Unavailable,
-            5 => StopReason::Failed,
-            _ => return None,
-        })
-    }
 }
 
 /// Why a download failed. What was stored before the failure stays stored.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use confab_core::signal::ErrorCode;
 
+use crate::mailbox::MailboxCounts;
 use crate::push::PushCounts;
 
 /// Counters since start, shared by every connection task.
@@ -79,25 +80,6 @@ pub(crate) struct Gauges {
     pub(crate) nats_configured: bool,
     /// Whether the node is connected to NATS now.
     pub(crate) nats_connected: bool,
-}
-
-/// What the mailbox counted (see `mailbox::MailboxMetrics`), copied for rendering.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct MailboxCounts {
-    pub(crate) puts_stored: u64,
-    pub(crate) puts_refused_full: u64,
-    pub(crate) entries_evicted: u64,
-    pub(crate) requests_denied: u64,
-    pub(crate) fetches: u64,
-    pub(crate) entries_served: u64,
-    pub(crate) acks: u64,
-    pub(crate) entries_expired: u64,
-    pub(crate) store_errors: u64,
-    pub(crate) replicated_in: u64,
-    /// Write transactions of deposits (a batch each: group commit).
-    pub(crate) commits: u64,
-    /// Bytes of deposits waiting to be written.
-    pub(crate) waiting_bytes: u64,
 }
 
 /// What the NATS link counted, copied for rendering.

@@ -10,89 +10,12 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Identity;
-use crate::ids::{EventId, MemberKey, RoomId};
-use crate::transfer::FileMeta;
+use crate::ids::{EventId, RoomId};
+pub use crate::wire::event::{Content, Event, OrderKey, UnixMillis};
 use crate::wire::{self, DecodeError};
 
 const SIGNATURE_CONTEXT: &[u8] = b"confab/v1/event-signature";
 const ID_CONTEXT: &[u8] = b"confab/v1/event-id";
-
-/// Wall-clock time as Unix milliseconds, supplied by the adapter (core never reads clocks).
-/// Shown to people, never used for ordering.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UnixMillis(pub u64);
-
-/// Where an event sits in the room's one order: by Lamport time, then author key, then
-/// sequence number. Every member derives the same key from the same event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OrderKey {
-    /// Lamport time.
-    pub lamport: u64,
-    /// Author.
-    pub author: MemberKey,
-    /// The author's sequence number.
-    pub seq: u64,
-}
-
-/// What an event does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Content {
-    /// A message, optionally replying to another.
-    Text {
-        /// Shown literally, never as markup. At most [`wire::MAX_TEXT_LEN`] bytes.
-        text: String,
-        /// The message this one answers.
-        reply_to: Option<EventId>,
-        /// The members it mentions (`@name`), so they are told even where they muted the
-        /// room: in key order, no repeats, at most [`wire::MAX_MENTIONS`].
-        mentions: Vec<MemberKey>,
-    },
-    /// Replaces the text of one of the author's own messages.
-    Edit {
-        /// The message edited (must be the same author's).
-        target: EventId,
-        /// The new text.
-        text: String,
-    },
-    /// Withdraws one of the author's own messages.
-    Delete {
-        /// The message deleted (must be the same author's).
-        target: EventId,
-    },
-    /// Adds or removes the author's reaction to any message.
-    React {
-        /// The message reacted to.
-        target: EventId,
-        /// One emoji (at most [`wire::MAX_EMOJI_LEN`] bytes).
-        emoji: String,
-        /// Added (`true`) or withdrawn.
-        on: bool,
-    },
-    /// The author's display name from now on.
-    Profile {
-        /// At most [`wire::MAX_NAME_LEN`] bytes.
-        name: String,
-    },
-    /// A file the author offers; its bytes travel outside history (see [`crate::transfer`]).
-    File(FileMeta),
-}
-
-/// An event's fields, before or after signing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// Who wrote it.
-    pub author: MemberKey,
-    /// The author's sequence number, from 1, without gaps.
-    pub seq: u64,
-    /// Lamport time: larger than that of every event the author had seen.
-    pub lamport: u64,
-    /// The id of the author's event `seq - 1` ([`EventId::GENESIS`] for `seq == 1`).
-    pub prev: EventId,
-    /// The author's wall clock when writing.
-    pub sent_at: UnixMillis,
-    /// What it does.
-    pub content: Content,
-}
 
 /// A decoded event whose signature checked out: safe to store, show and forward.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,11 +24,11 @@
 //!
 //! Tag 1 (the foundation's unsigned chat message) is retired: messages are history events.
 
+use super::event::OrderKey;
+use super::file::{CHUNK_LEN, StopReason};
 use super::reader::WireRead as _;
 use super::{DecodeError, Reader};
-use crate::history::OrderKey;
 use crate::ids::{EventId, MemberKey};
-use crate::transfer::{CHUNK_LEN, StopReason};
 
 /// Longest chat text, in UTF-8 bytes.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;

@@ -26,11 +26,10 @@
 //! entry = version:u8 lamport:u64be sent_at_ms:u64be kind:u8 content signature[64]
 //! ```
 
+use super::file::{FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN};
 use super::reader::WireRead as _;
 use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
-use crate::history::{Content, Event, UnixMillis};
 use crate::ids::{EventId, MemberKey};
-use crate::transfer::{FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN};
 
 /// Longest reaction, in UTF-8 bytes (one emoji with modifiers fits).
 pub const MAX_EMOJI_LEN: usize = 32;
@@ -39,6 +38,83 @@ pub const MAX_MENTIONS: usize = 32;
 /// Longest signed event: a reply of the longest text, mentioning the most members.
 pub const MAX_EVENT_LEN: usize =
     HEADER_LEN + 1 + 1 + 32 + 1 + 32 * MAX_MENTIONS + 2 + MAX_TEXT_LEN + SIGNATURE_LEN;
+
+/// Wall-clock time as Unix milliseconds, supplied by the adapter (core never reads clocks).
+/// Shown to people, never used for ordering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMillis(pub u64);
+
+/// Where an event sits in the room's one order: by Lamport time, then author key, then
+/// sequence number. Every member derives the same key from the same event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderKey {
+    /// Lamport time.
+    pub lamport: u64,
+    /// Author.
+    pub author: MemberKey,
+    /// The author's sequence number.
+    pub seq: u64,
+}
+
+/// What an event does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A message, optionally replying to another.
+    Text {
+        /// Shown literally, never as markup. At most [`MAX_TEXT_LEN`] bytes.
+        text: String,
+        /// The message this one answers.
+        reply_to: Option<EventId>,
+        /// The members it mentions (`@name`), so they are told even where they muted the
+        /// room: in key order, no repeats, at most [`MAX_MENTIONS`].
+        mentions: Vec<MemberKey>,
+    },
+    /// Replaces the text of one of the author's own messages.
+    Edit {
+        /// The message edited (must be the same author's).
+        target: EventId,
+        /// The new text.
+        text: String,
+    },
+    /// Withdraws one of the author's own messages.
+    Delete {
+        /// The message deleted (must be the same author's).
+        target: EventId,
+    },
+    /// Adds or removes the author's reaction to any message.
+    React {
+        /// The message reacted to.
+        target: EventId,
+        /// One emoji (at most [`MAX_EMOJI_LEN`] bytes).
+        emoji: String,
+        /// Added (`true`) or withdrawn.
+        on: bool,
+    },
+    /// The author's display name from now on.
+    Profile {
+        /// At most [`MAX_NAME_LEN`] bytes.
+        name: String,
+    },
+    /// A file the author offers; its bytes travel outside history (see [`crate::transfer`]).
+    File(FileMeta),
+}
+
+/// An event's fields, before or after signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Who wrote it.
+    pub author: MemberKey,
+    /// The author's sequence number, from 1, without gaps.
+    pub seq: u64,
+    /// Lamport time: larger than that of every event the author had seen.
+    pub lamport: u64,
+    /// The id of the author's event `seq - 1` ([`EventId::GENESIS`] for `seq == 1`).
+    pub prev: EventId,
+    /// The author's wall clock when writing.
+    pub sent_at: UnixMillis,
+    /// What it does.
+    pub content: Content,
+}
 
 const TEXT_REPLY: u8 = 1;
 const TEXT_MENTIONS: u8 = 2;

@@ -17,6 +17,7 @@
 
 mod body;
 pub mod event;
+pub mod file;
 mod reader;
 pub mod relay;
 pub mod signal;

@@ -24,10 +24,28 @@ use tracing::{error, info, warn};
 pub(crate) use store::{AccessError, AddressTag, Deposit, Page, PutError, StoreError, StoreLimits};
 pub(crate) use writer::{Answer, DepositBudget, DepositPermit};
 
-use crate::metrics::MailboxCounts;
 use crate::shutdown::stopped;
 use store::Store;
 use writer::Writer;
+
+/// What the mailbox counted (see `MailboxMetrics`), copied for rendering.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MailboxCounts {
+    pub(crate) puts_stored: u64,
+    pub(crate) puts_refused_full: u64,
+    pub(crate) entries_evicted: u64,
+    pub(crate) requests_denied: u64,
+    pub(crate) fetches: u64,
+    pub(crate) entries_served: u64,
+    pub(crate) acks: u64,
+    pub(crate) entries_expired: u64,
+    pub(crate) store_errors: u64,
+    pub(crate) replicated_in: u64,
+    /// Write transactions of deposits (a batch each: group commit).
+    pub(crate) commits: u64,
+    /// Bytes of deposits waiting to be written.
+    pub(crate) waiting_bytes: u64,
+}
 
 /// The file in `--data-dir` that holds the mailbox.
 pub(crate) const DATABASE_FILE: &str = "mailbox.redb";
