@@ -184,17 +184,13 @@ enum Input {
         first: u32,
         data: Result<Vec<u8>, String>,
     },
-    /// Call signalling to send to a peer inside its session.
-    CallSend {
-        peer: PeerId,
-        message: calls::CallMessage,
-    },
+    /// Our connection's offer or answer for a call, to send inside the peer's session.
+    CallDescription(calls::LocalDescription),
     /// Our devices for the call opened (or not).
     CallMedia {
         stream: Option<web_sys::MediaStream>,
         note: Option<String>,
         devices: Vec<(bool, String, String)>,
-        answering: Option<PeerId>,
     },
     /// The screen to share was chosen (or refused).
     ScreenCaptured(Result<web_sys::MediaStream, String>),
@@ -337,6 +333,7 @@ pub fn start(
     let inputs = futures::stream::select(inputs, queued.map(Input::Command));
     let room_id = client.room_id();
     let mut client = client;
+    let calls = calls::Calls::new(client.identity().member_key());
     if store.is_none() {
         // Nothing is kept (the user was told at start): our events go out at once.
         client.run_without_store();
@@ -373,7 +370,7 @@ pub fn start(
         saved_room: room,
         on_contact,
         transfers: files::Transfers::default(),
-        calls: calls::Calls::default(),
+        calls,
         mailbox: mailbox::Mailbox::new(room_id),
     };
     for contact in driver.contacts.iter() {
@@ -945,7 +942,7 @@ impl Driver {
             Input::Command(Command::CancelFile(file)) => self.cancel_file(now, file),
             Input::Command(Command::SaveFile(file)) => self.save_file(file),
             Input::Command(Command::StartCall { video }) => self.start_call(video),
-            Input::Command(Command::AcceptCall) => self.accept_call(),
+            Input::Command(Command::AcceptCall) => self.accept_call(now),
             Input::Command(Command::DeclineCall) => self.decline_call(now),
             Input::Command(Command::HangUp) => self.hang_up(now),
             Input::Command(Command::ToggleMute) => self.toggle_mute(now),
@@ -955,17 +952,12 @@ impl Driver {
                 self.push_subscribed(peer, subscription);
             }
             Input::Command(Command::ShareScreen(on)) => self.share_screen(now, on),
-            Input::CallSend { peer, message } => {
-                if let Ok(json) = serde_json::to_vec(&message) {
-                    self.client.send_call(now, peer, &json);
-                }
-            }
+            Input::CallDescription(description) => self.call_description(now, description),
             Input::CallMedia {
                 stream,
                 note,
                 devices,
-                answering,
-            } => self.call_media(now, stream, note, devices, answering),
+            } => self.call_media(now, stream, note, devices),
             Input::ScreenCaptured(result) => self.screen_captured(now, result),
             Input::CallMediaOf { peer, stream } => self.call_track(peer, stream),
             Input::Command(Command::ChooseDevice { camera, id }) => self.choose_device(camera, id),

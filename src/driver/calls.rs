@@ -1,72 +1,47 @@
-//! Calls: voice and video between the members of a room (a mesh of up to 4), added to the
-//! existing peer connections by renegotiation. Every signalling message — ringing, SDP,
-//! mute state — travels inside the peer's Noise session (`Client::send_call`), never
-//! through the server.
-//!
-//! **Why the media is end-to-end encrypted.** The first SDP of a link went through the
-//! server, which could have replaced the DTLS fingerprints and sat in the middle. So as
-//! soon as a direct link is verified, each side sends its own DTLS fingerprints inside
-//! Noise (`dtls`), and the other compares them with the fingerprints of the description
-//! its DTLS handshake accepted: a mismatch means a man in the middle, and the link is
-//! dropped. Calls are offered only to peers whose fingerprints matched; media is bundled
-//! on that same DTLS transport (`max-bundle`), so SRTP keys come from a DTLS handshake
-//! with the certificate the verified Confab identity vouched for. Every renegotiation
-//! SDP must carry the same fingerprints, or it is refused.
+//! Calls' adapter: voice and video between the members of a room, added to the existing
+//! peer connections by renegotiation. Core's [`confab_core::client::Calls`] decides
+//! everything about the call (ringing, who is in it, who offers, when it ends) and checks
+//! every session description against the DTLS fingerprints the peer vouched for inside
+//! Noise (the module documentation there says why the media is then end-to-end
+//! encrypted); this file captures media, shows the call, and runs the `RTCPeerConnection`
+//! when a `CallEvent` says so.
 
-use confab_core::{Instant, MemberKey, PeerId};
+use confab_core::client::{CallEnd, CallEvent};
+use confab_core::{CallId, Instant, MemberKey, PeerId};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{Driver, Input, log};
 use crate::platform::media;
 use crate::platform::rtc::RtcLink;
 use crate::state::{CallPeer, CallView, IncomingCall, MemberStatus, Path};
 
-/// Most people in one call (a full mesh: each sends its media to every other).
-pub const MAX_CALL: usize = 4;
 /// How often speaking levels are measured.
 const LEVEL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// RMS level above which someone counts as speaking.
 const SPEAKING: f64 = 0.01;
 
-/// The call signalling, JSON inside the Noise session.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "kebab-case")]
-pub(super) enum CallMessage {
-    /// The DTLS fingerprints of our end of the direct link.
-    Dtls { fingerprints: Vec<String> },
-    /// Ringing: join call `call`.
-    Invite { call: u64, video: bool },
-    /// We are in call `call` (accepted).
-    Join { call: u64 },
-    /// We will not join.
-    Decline { call: u64 },
-    /// We left (or stopped ringing).
-    Leave { call: u64 },
-    /// Renegotiation offer / answer for our media.
-    Offer { call: u64, sdp: String },
-    /// Answer to `Offer`.
-    Answer { call: u64, sdp: String },
-    /// Our microphone, camera and screen.
-    State {
-        call: u64,
-        muted: bool,
-        camera_off: bool,
-        sharing: bool,
+/// A description our connection made for a call, to send inside Noise.
+#[derive(Debug)]
+pub(super) enum LocalDescription {
+    /// Our offer to `peer`.
+    Offer {
+        peer: PeerId,
+        call: CallId,
+        sdp: String,
+    },
+    /// Our answer to `peer`'s offer.
+    Answer {
+        peer: PeerId,
+        call: CallId,
+        sdp: String,
     },
 }
 
-/// The call the driver runs.
-#[derive(Default)]
+/// The call the driver runs: core's machine and our media.
 pub(super) struct Calls {
-    /// Our call's id, and whether it is a video call.
-    current: Option<(u64, bool)>,
-    /// The ringing call: (id, from, video).
-    ringing: Option<(u64, PeerId, bool)>,
+    machine: confab_core::client::Calls,
     local: Option<web_sys::MediaStream>,
     screen: Option<web_sys::MediaStream>,
-    /// Fingerprints each direct peer declared inside Noise and we checked.
-    verified_dtls: std::collections::HashMap<PeerId, Vec<String>>,
     /// When to measure speaking levels next.
     level_at: Option<Instant>,
     /// Streams registered so far (each remote stream gets a new key).
@@ -74,6 +49,17 @@ pub(super) struct Calls {
 }
 
 impl Calls {
+    /// No call; `me` is our member key (the lower key of a pair offers).
+    pub(super) fn new(me: MemberKey) -> Calls {
+        Calls {
+            machine: confab_core::client::Calls::new(me, crate::platform::entropy::seed()),
+            local: None,
+            screen: None,
+            level_at: None,
+            streams: 0,
+        }
+    }
+
     pub(super) fn deadline(&self) -> Option<Instant> {
         self.level_at
     }
@@ -88,34 +74,17 @@ impl Driver {
         link.rtc.as_ref()?.rtc()
     }
 
-    fn send_call_message(&mut self, now: Instant, peer: PeerId, message: &CallMessage) {
-        if let Ok(json) = serde_json::to_vec(message) {
-            self.client.send_call(now, peer, &json);
-        }
-    }
-
-    /// A link was verified: if it is direct, vouch for our DTLS fingerprints inside Noise.
+    /// A link was verified: if it is direct, core vouches for our DTLS fingerprints inside
+    /// Noise and checks the peer's against the description its DTLS handshake accepted.
     pub(super) fn announce_dtls(&mut self, now: Instant, peer: PeerId) {
         if let Some(rtc) = self.rtc_of(peer) {
-            let fingerprints = rtc.local_fingerprints();
-            self.send_call_message(now, peer, &CallMessage::Dtls { fingerprints });
+            let (local, remote) = (rtc.local_description(), rtc.remote_description());
+            self.calls.machine.handle_direct_link(peer, &local, &remote);
+            self.drain_calls(now);
         }
     }
 
-    fn update_can_call(&self) {
-        let can = !self.calls.verified_dtls.is_empty();
-        self.state.can_call.set(can);
-    }
-
-    /// Peers we may call: verified, direct, DTLS fingerprints checked.
-    fn callable(&self) -> Vec<PeerId> {
-        self.client
-            .verified_peers()
-            .map(|(peer, _)| peer)
-            .filter(|peer| self.calls.verified_dtls.contains_key(peer))
-            .collect()
-    }
-
+    /// Call signalling from a verified peer.
     pub(super) fn call_message(
         &mut self,
         now: Instant,
@@ -123,164 +92,127 @@ impl Driver {
         member: MemberKey,
         data: &[u8],
     ) {
-        let message = match serde_json::from_slice::<CallMessage>(data) {
-            Ok(message) => message,
-            Err(error) => return log(&format!("unreadable call message from {peer}: {error}")),
-        };
-        match message {
-            CallMessage::Dtls { fingerprints } => {
-                let Some(rtc) = self.rtc_of(peer) else { return };
-                let accepted = rtc.remote_fingerprints();
-                if accepted.is_empty() || fingerprints != accepted {
-                    log(&format!(
-                        "DTLS fingerprints of {peer} differ from what it vouched for: {accepted:?} vs {fingerprints:?}"
-                    ));
-                    self.state.member_status(
-                        peer,
-                        MemberStatus::Failed(
-                            "the connection was tampered with (its encryption keys were swapped)"
-                                .into(),
-                        ),
-                    );
-                    self.drop_link(now, peer);
-                    return;
-                }
-                self.calls.verified_dtls.insert(peer, fingerprints);
-                self.update_can_call();
+        if let Err(error) = self.calls.machine.handle_message(peer, member, data) {
+            log(&format!("call message from {peer} refused: {error}"));
+        }
+        self.drain_calls(now);
+    }
+
+    /// Our connection made a description for the call: it goes inside Noise.
+    pub(super) fn call_description(&mut self, now: Instant, description: LocalDescription) {
+        match description {
+            LocalDescription::Offer { peer, call, sdp } => {
+                self.calls.machine.handle_local_offer(peer, call, sdp);
             }
-            CallMessage::Invite { call, video } => {
-                if self.calls.current.is_some() || self.calls.ringing.is_some() {
-                    if self.calls.current.map(|(id, _)| id) != Some(call) {
-                        self.send_call_message(now, peer, &CallMessage::Decline { call });
-                    }
-                    return;
-                }
-                self.calls.ringing = Some((call, peer, video));
-                self.state.incoming_call.set(Some(IncomingCall {
-                    peer,
-                    member,
-                    video,
-                }));
+            LocalDescription::Answer { peer, call, sdp } => {
+                self.calls.machine.handle_local_answer(peer, call, sdp);
             }
-            CallMessage::Join { call } => {
-                if self.calls.current.map(|(id, _)| id) != Some(call) {
-                    return;
-                }
-                let known = self.state.call.with_untracked(|v| {
-                    v.as_ref()
-                        .is_some_and(|v| v.peers.iter().any(|p| p.peer == peer))
-                });
-                self.add_call_peer(peer, member);
-                if self.client.identity().member_key() < member {
-                    self.negotiate(peer, call);
-                } else if !known {
-                    // They offer (lower key): tell them we are in it too.
-                    self.send_call_message(now, peer, &CallMessage::Join { call });
-                }
-            }
-            CallMessage::Decline { call } | CallMessage::Leave { call } => {
-                if self
-                    .calls
-                    .ringing
-                    .is_some_and(|(id, from, _)| id == call && from == peer)
-                {
-                    self.calls.ringing = None;
-                    self.state.incoming_call.set(None);
-                }
-                if self.calls.current.map(|(id, _)| id) == Some(call) {
-                    let was_with = self.call_peer_count();
-                    self.remove_call_peer(peer);
-                    // The last one with us left, or the only one we rang said no: the
-                    // call is over (someone rung in a room may still come, though).
-                    let alone =
-                        self.call_peer_count() == 0 && (was_with > 0 || self.callable().len() <= 1);
-                    if alone {
-                        self.hang_up(now);
-                        self.state.notice.set(Some("Call ended.".into()));
-                    }
-                }
-            }
-            CallMessage::Offer { call, sdp } => {
-                if self.calls.current.map(|(id, _)| id) != Some(call)
-                    || !self.sdp_vouched(peer, &sdp)
-                {
-                    return;
-                }
-                self.add_call_peer(peer, member);
-                let Some(rtc) = self.rtc_of(peer) else { return };
-                let local = self.calls.local.clone();
-                let inbox = self.inbox.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    match rtc.media_answer(&sdp, local.as_ref()).await {
-                        Ok(sdp) => {
-                            let _ = inbox.unbounded_send(Input::CallSend {
-                                peer,
-                                message: CallMessage::Answer { call, sdp },
-                            });
-                            if let Some(stream) = rtc.received_media() {
-                                let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
-                            }
-                        }
-                        Err(error) => log(&format!("could not answer {peer}'s media: {error}")),
-                    }
-                });
-            }
-            CallMessage::Answer { call, sdp } => {
-                if self.calls.current.map(|(id, _)| id) != Some(call)
-                    || !self.sdp_vouched(peer, &sdp)
-                {
-                    return;
-                }
-                let Some(rtc) = self.rtc_of(peer) else { return };
-                let inbox = self.inbox.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    match rtc.media_answered(&sdp).await {
-                        Ok(()) => {
-                            if let Some(stream) = rtc.received_media() {
-                                let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
-                            }
-                        }
-                        Err(error) => log(&format!("{peer}'s media answer failed: {error}")),
-                    }
-                });
-            }
-            CallMessage::State {
-                call,
-                muted,
-                camera_off,
-                sharing,
-            } => {
-                if self.calls.current.map(|(id, _)| id) != Some(call) {
-                    return;
-                }
-                self.state.call.update(|view| {
-                    if let Some(entry) = view
-                        .as_mut()
-                        .and_then(|v| v.peers.iter_mut().find(|p| p.peer == peer))
-                    {
-                        entry.muted = muted;
-                        entry.camera_off = camera_off;
-                        entry.sharing = sharing;
-                    }
-                });
+        }
+        self.drain_calls(now);
+    }
+
+    /// Sends what core's call machine queued and does what it says.
+    fn drain_calls(&mut self, now: Instant) {
+        loop {
+            if let Some((peer, bytes)) = self.calls.machine.poll_transmit() {
+                self.client.send_call(now, peer, &bytes);
+            } else if let Some(event) = self.calls.machine.poll_event() {
+                self.apply_call_event(now, event);
+            } else {
+                return;
             }
         }
     }
 
-    /// A renegotiation SDP must declare the DTLS fingerprints vouched for in Noise.
-    fn sdp_vouched(&self, peer: PeerId, sdp: &str) -> bool {
-        let declared = media::fingerprints(sdp);
-        let ok = self
-            .calls
-            .verified_dtls
-            .get(&peer)
-            .is_some_and(|vouched| *vouched == declared);
-        if !ok {
-            log(&format!(
-                "refused {peer}'s media description: fingerprints {declared:?}"
-            ));
+    fn apply_call_event(&mut self, now: Instant, event: CallEvent) {
+        match event {
+            CallEvent::CanCall(can) => self.state.can_call.set(can),
+            CallEvent::Ringing {
+                peer,
+                member,
+                video,
+            } => self.state.incoming_call.set(Some(IncomingCall {
+                peer,
+                member,
+                video,
+            })),
+            CallEvent::RingingStopped => self.state.incoming_call.set(None),
+            CallEvent::PeerJoined { peer, member } => self.add_call_peer(peer, member),
+            CallEvent::PeerLeft { peer } => self.remove_call_peer(peer),
+            CallEvent::MakeOffer { peer, call } => self.negotiate(peer, call),
+            CallEvent::TakeOffer { peer, call, sdp } => self.answer_media(peer, call, sdp),
+            CallEvent::TakeAnswer { peer, sdp } => self.take_media_answer(peer, sdp),
+            CallEvent::PeerState {
+                peer,
+                muted,
+                camera_off,
+                sharing,
+            } => self.state.call.update(|view| {
+                if let Some(entry) = view
+                    .as_mut()
+                    .and_then(|v| v.peers.iter_mut().find(|p| p.peer == peer))
+                {
+                    entry.muted = muted;
+                    entry.camera_off = camera_off;
+                    entry.sharing = sharing;
+                }
+            }),
+            CallEvent::Ended(end) => {
+                self.close_call_media();
+                if end == CallEnd::Alone {
+                    self.state.notice.set(Some("Call ended.".into()));
+                }
+            }
+            CallEvent::Tampered { peer, reason } => {
+                log(&format!(
+                    "DTLS fingerprints of {peer} differ from what it vouched for: {reason:?}"
+                ));
+                self.state.member_status(
+                    peer,
+                    MemberStatus::Failed(
+                        "the connection was tampered with (its encryption keys were swapped)"
+                            .into(),
+                    ),
+                );
+                self.drop_link(now, peer);
+            }
+            other => log(&format!("call event not handled: {other:?}")),
         }
-        ok
+    }
+
+    /// Takes `peer`'s offer and answers with our media.
+    fn answer_media(&self, peer: PeerId, call: CallId, sdp: String) {
+        let Some(rtc) = self.rtc_of(peer) else { return };
+        let local = self.calls.local.clone();
+        let inbox = self.inbox.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match rtc.media_answer(&sdp, local.as_ref()).await {
+                Ok(sdp) => {
+                    let answer = LocalDescription::Answer { peer, call, sdp };
+                    let _ = inbox.unbounded_send(Input::CallDescription(answer));
+                    if let Some(stream) = rtc.received_media() {
+                        let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
+                    }
+                }
+                Err(error) => log(&format!("could not answer {peer}'s media: {error}")),
+            }
+        });
+    }
+
+    /// Takes `peer`'s answer to our offer.
+    fn take_media_answer(&self, peer: PeerId, sdp: String) {
+        let Some(rtc) = self.rtc_of(peer) else { return };
+        let inbox = self.inbox.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match rtc.media_answered(&sdp).await {
+                Ok(()) => {
+                    if let Some(stream) = rtc.received_media() {
+                        let _ = inbox.unbounded_send(Input::CallMediaOf { peer, stream });
+                    }
+                }
+                Err(error) => log(&format!("{peer}'s media answer failed: {error}")),
+            }
+        });
     }
 
     fn add_call_peer(&self, peer: PeerId, member: MemberKey) {
@@ -317,18 +249,16 @@ impl Driver {
         });
     }
 
-    /// We offer our media to `peer` (the lower member key of each pair offers).
-    fn negotiate(&self, peer: PeerId, call: u64) {
+    /// We offer our media to `peer` (core decided: the lower member key of each pair).
+    fn negotiate(&self, peer: PeerId, call: CallId) {
         let Some(rtc) = self.rtc_of(peer) else { return };
         rtc.set_media(self.calls.local.as_ref());
         let inbox = self.inbox.clone();
         wasm_bindgen_futures::spawn_local(async move {
             match rtc.media_offer().await {
                 Ok(sdp) => {
-                    let _ = inbox.unbounded_send(Input::CallSend {
-                        peer,
-                        message: CallMessage::Offer { call, sdp },
-                    });
+                    let offer = LocalDescription::Offer { peer, call, sdp };
+                    let _ = inbox.unbounded_send(Input::CallDescription(offer));
                 }
                 Err(error) => log(&format!("could not offer media to {peer}: {error}")),
             }
@@ -337,7 +267,7 @@ impl Driver {
 
     /// Remote media arrived on `peer`'s link.
     pub(super) fn call_track(&mut self, peer: PeerId, stream: web_sys::MediaStream) {
-        if self.calls.current.is_none() {
+        if self.calls.machine.current().is_none() {
             return;
         }
         self.calls.streams += 1;
@@ -369,35 +299,25 @@ impl Driver {
 
     /// Starts a call to everyone we can call.
     pub(super) fn start_call(&mut self, video: bool) {
-        if self.calls.current.is_some() {
-            return;
+        if self.calls.machine.start_call(video).is_some() {
+            self.open_call_view(video);
+            self.capture_for_call(video);
         }
-        let call = u64::from_le_bytes(
-            crate::platform::entropy::seed()[..8]
-                .try_into()
-                .unwrap_or([1; 8]),
-        );
-        self.calls.current = Some((call, video));
-        self.open_call_view(video);
-        self.capture_for_call(video, None);
     }
 
     /// Accepts the ringing call.
-    pub(super) fn accept_call(&mut self) {
-        let Some((call, from, video)) = self.calls.ringing.take() else {
-            return;
-        };
-        self.state.incoming_call.set(None);
-        self.calls.current = Some((call, video));
-        self.open_call_view(video);
-        self.capture_for_call(video, Some(from));
+    pub(super) fn accept_call(&mut self, now: Instant) {
+        let accepted = self.calls.machine.accept_call();
+        self.drain_calls(now);
+        if let Some(video) = accepted {
+            self.open_call_view(video);
+            self.capture_for_call(video);
+        }
     }
 
     pub(super) fn decline_call(&mut self, now: Instant) {
-        if let Some((call, from, _)) = self.calls.ringing.take() {
-            self.send_call_message(now, from, &CallMessage::Decline { call });
-        }
-        self.state.incoming_call.set(None);
+        self.calls.machine.decline_call();
+        self.drain_calls(now);
     }
 
     fn open_call_view(&self, video: bool) {
@@ -414,9 +334,9 @@ impl Driver {
         }));
     }
 
-    /// Captures the microphone (and camera), falling back to what is allowed; then
-    /// invites everyone (`answering: None`) or joins.
-    fn capture_for_call(&self, video: bool, answering: Option<PeerId>) {
+    /// Captures the microphone (and camera), falling back to what is allowed; then core
+    /// rings everyone (we started the call) or joins (we accepted).
+    fn capture_for_call(&self, video: bool) {
         let inbox = self.inbox.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let (stream, note) = match media::capture(true, video, None, None).await {
@@ -448,7 +368,6 @@ impl Driver {
                 stream,
                 note,
                 devices,
-                answering,
             });
         });
     }
@@ -459,15 +378,14 @@ impl Driver {
         stream: Option<web_sys::MediaStream>,
         note: Option<String>,
         devices: Vec<(bool, String, String)>,
-        answering: Option<PeerId>,
     ) {
-        let Some((call, video)) = self.calls.current else {
+        if self.calls.machine.current().is_none() {
             // Hung up while the devices opened.
             if let Some(stream) = &stream {
                 media::stop(stream);
             }
             return;
-        };
+        }
         if let Some(stream) = &stream {
             media::register("local", stream);
         }
@@ -483,39 +401,19 @@ impl Driver {
                 view.note = note;
             }
         });
-        let targets = self.callable();
-        match answering {
-            None => {
-                for peer in targets.into_iter().take(MAX_CALL - 1) {
-                    self.send_call_message(now, peer, &CallMessage::Invite { call, video });
-                }
-            }
-            Some(_) => {
-                // Everyone in the call pairs with us; those only ringing ignore it.
-                for peer in targets {
-                    self.send_call_message(now, peer, &CallMessage::Join { call });
-                }
-            }
-        }
+        self.calls.machine.handle_media_ready();
+        self.drain_calls(now);
         self.calls.level_at = Some(now + LEVEL_EVERY);
         self.send_call_state(now);
     }
 
-    /// How many others are in our call.
-    fn call_peer_count(&self) -> usize {
-        self.state
-            .call
-            .with_untracked(|v| v.as_ref().map_or(0, |v| v.peers.len()))
+    pub(super) fn hang_up(&mut self, now: Instant) {
+        self.calls.machine.hang_up();
+        self.drain_calls(now);
     }
 
-    pub(super) fn hang_up(&mut self, now: Instant) {
-        let Some((call, _)) = self.calls.current.take() else {
-            return;
-        };
-        for peer in self.callable() {
-            self.send_call_message(now, peer, &CallMessage::Leave { call });
-            self.remove_call_peer(peer);
-        }
+    /// Our call ended (core said so): stop capturing and close the call view.
+    fn close_call_media(&mut self) {
         for stream in [self.calls.local.take(), self.calls.screen.take()]
             .into_iter()
             .flatten()
@@ -573,7 +471,7 @@ impl Driver {
                 .local
                 .as_ref()
                 .and_then(|s| media::tracks(s, "video").into_iter().next());
-            for peer in self.callable() {
+            for peer in self.calls.machine.callable() {
                 if let Some(rtc) = self.rtc_of(peer) {
                     rtc.replace_track("video", camera.as_ref());
                 }
@@ -615,12 +513,12 @@ impl Driver {
                 return;
             }
         };
-        if self.calls.current.is_none() {
+        if self.calls.machine.current().is_none() {
             media::stop(&stream);
             return;
         }
         let track = media::tracks(&stream, "video").into_iter().next();
-        for peer in self.callable() {
+        for peer in self.calls.machine.callable() {
             if let Some(rtc) = self.rtc_of(peer) {
                 rtc.replace_track("video", track.as_ref());
             }
@@ -689,7 +587,7 @@ impl Driver {
         });
         track.set_enabled(if camera { !camera_off } else { !muted });
         if !(camera && sharing) {
-            for peer in self.callable() {
+            for peer in self.calls.machine.callable() {
                 if let Some(rtc) = self.rtc_of(peer) {
                     rtc.replace_track(kind, Some(&track));
                 }
@@ -713,30 +611,12 @@ impl Driver {
     }
 
     fn send_call_state(&mut self, now: Instant) {
-        let Some((call, _)) = self.calls.current else {
-            return;
-        };
         let (muted, camera_off, sharing) = self.state.call.with_untracked(|v| {
             v.as_ref()
                 .map_or((false, true, false), |v| (v.muted, v.camera_off, v.sharing))
         });
-        let peers: Vec<PeerId> = self
-            .state
-            .call
-            .with_untracked(|v| v.as_ref().map(|v| v.peers.iter().map(|p| p.peer).collect()))
-            .unwrap_or_default();
-        for peer in peers {
-            self.send_call_message(
-                now,
-                peer,
-                &CallMessage::State {
-                    call,
-                    muted,
-                    camera_off,
-                    sharing,
-                },
-            );
-        }
+        self.calls.machine.set_state(muted, camera_off, sharing);
+        self.drain_calls(now);
     }
 
     /// Measures who is speaking.
@@ -761,12 +641,7 @@ impl Driver {
 
     /// A link went away: it is out of the call and no longer vouched for.
     pub(super) fn forget_call_peer(&mut self, peer: PeerId) {
-        self.calls.verified_dtls.remove(&peer);
-        self.update_can_call();
-        if self.calls.ringing.is_some_and(|(_, from, _)| from == peer) {
-            self.calls.ringing = None;
-            self.state.incoming_call.set(None);
-        }
-        self.remove_call_peer(peer);
+        self.calls.machine.remove_peer(peer);
+        self.drain_calls(super::clock::now());
     }
 }

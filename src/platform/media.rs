@@ -1,7 +1,6 @@
 //! Cameras, microphones and screens: capturing them (`getUserMedia`, `getDisplayMedia`),
 //! listing devices, a registry of the streams the page shows (components look them up by
-//! key to set a `<video>`'s `srcObject`), audio level meters for "who is speaking", and
-//! reading DTLS fingerprints out of SDP.
+//! key to set a `<video>`'s `srcObject`), and audio level meters for "who is speaking".
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -174,30 +173,4 @@ pub fn level(key: &str) -> Option<f64> {
         let energy: f32 = samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32;
         Some(f64::from(energy.sqrt()))
     })
-}
-
-/// The DTLS certificate fingerprints an SDP declares (`a=fingerprint:` lines), each as
-/// "algorithm HEX", upper-cased, in order.
-pub fn fingerprints(sdp: &str) -> Vec<String> {
-    let mut found: Vec<String> = sdp
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("a=fingerprint:"))
-        .map(|value| value.trim().to_ascii_uppercase())
-        .collect();
-    found.dedup();
-    found
-}
-
-#[cfg(all(test, target_arch = "wasm32"))]
-mod tests {
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    use super::fingerprints;
-
-    #[wasm_bindgen_test]
-    fn fingerprints_are_read_from_every_media_section_once() {
-        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 ab:CD:01\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AB:CD:01\r\n";
-        assert_eq!(fingerprints(sdp), ["SHA-256 AB:CD:01"]);
-        assert!(fingerprints("v=0\r\n").is_empty());
-    }
 }

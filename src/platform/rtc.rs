@@ -291,20 +291,18 @@ impl RtcLink {
         }
     }
 
-    /// Our DTLS certificate's fingerprints, as our local description declares them.
-    pub fn local_fingerprints(&self) -> Vec<String> {
+    /// Our current description's SDP (empty before there is one); its `a=fingerprint`
+    /// lines name our DTLS certificate.
+    pub fn local_description(&self) -> String {
         let pc = self.inner.borrow().pc.clone();
-        pc.local_description()
-            .map(|d| super::media::fingerprints(&d.sdp()))
-            .unwrap_or_default()
+        pc.local_description().map(|d| d.sdp()).unwrap_or_default()
     }
 
-    /// The fingerprints the peer's description declares (the certificate DTLS accepted).
-    pub fn remote_fingerprints(&self) -> Vec<String> {
+    /// The peer's current description's SDP (empty before there is one): the one whose
+    /// certificate the DTLS handshake accepted.
+    pub fn remote_description(&self) -> String {
         let pc = self.inner.borrow().pc.clone();
-        pc.remote_description()
-            .map(|d| super::media::fingerprints(&d.sdp()))
-            .unwrap_or_default()
+        pc.remote_description().map(|d| d.sdp()).unwrap_or_default()
     }
 
     /// Sends `stream`'s audio and video (or nothing, for `None`) on this connection,

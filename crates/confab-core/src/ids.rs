@@ -144,6 +144,28 @@ impl FromStr for EventId {
     }
 }
 
+/// A call's id, drawn at random by whoever starts the call; every call message names it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(u64);
+
+impl CallId {
+    /// Wraps a raw id.
+    pub const fn new(raw: u64) -> CallId {
+        CallId(raw)
+    }
+}
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+impl fmt::Debug for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CallId({self})")
+    }
+}
+
 /// A member of a room as history knows them: their Ed25519 public key. Events name their
 /// author by it, receipts and read markers are kept per member key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -55,7 +55,7 @@ pub use client::{
 };
 pub use history::{Content, MessageView, OrderKey, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};
-pub use ids::{EventId, MemberKey, PeerId, RoomId};
+pub use ids::{CallId, EventId, MemberKey, PeerId, RoomId};
 pub use room::{RoomSecret, RoomSecretError};
 pub use wire::Presence;
 

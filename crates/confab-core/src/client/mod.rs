@@ -9,6 +9,7 @@
 //! returns `Err`: it leaves the state as it was and surfaces as [`Event::PeerRejected`] (one
 //! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
 
+mod call;
 mod courier;
 mod files;
 mod mailbox;
@@ -40,6 +41,7 @@ use crate::wire::{
     AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_MENTIONS, MAX_NAME_LEN, MAX_TEXT_LEN,
     Presence, truncate_utf8,
 };
+pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};

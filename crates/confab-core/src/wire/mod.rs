@@ -12,10 +12,13 @@
 //! Inside a transport frame the plaintext is a [`Body`]. Frames are at most
 //! [`MAX_FRAME_LEN`] bytes; Noise messages at most 65,535.
 //!
+//! Call signalling is JSON inside `Body::Call` (see [`call`]).
+//!
 //! The relay envelope wraps a frame for the server's WebSocket relay (see [`relay`]); a
 //! sealed signal carries a WebRTC signal through the server (see [`signal`]).
 
 mod body;
+pub mod call;
 pub mod event;
 pub mod file;
 mod reader;
