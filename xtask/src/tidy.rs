@@ -52,10 +52,6 @@ const OVERSIZED: &[(&str, &str)] = &[
         "the Link machine moves out of it (issue 16, item 1)",
     ),
     (
-        "crates/confab-server/src/hub.rs",
-        "the server's hub, cluster and ws split (issue 16, item 5)",
-    ),
-    (
         "crates/confab-server/src/ws.rs",
         "the server's hub, cluster and ws split (issue 16, item 5)",
     ),
