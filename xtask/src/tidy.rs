@@ -51,10 +51,6 @@ const OVERSIZED: &[(&str, &str)] = &[
         "crates/confab-core/src/client/mod.rs",
         "the Link machine moves out of it (issue 16, item 1)",
     ),
-    (
-        "crates/confab-server/src/ws.rs",
-        "the server's hub, cluster and ws split (issue 16, item 5)",
-    ),
 ];
 
 /// App files outside `src/platform/` that still name `web_sys`/`js_sys`, with the reason.

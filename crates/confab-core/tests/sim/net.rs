@@ -225,7 +225,10 @@ impl Net {
             UnixMillis(0),
             persisted.iter().map(Vec::as_slice).enumerate(),
         );
-        assert_eq!(restored.refused, [0usize; 0], "restore refused honest events");
+        assert_eq!(
+            restored.refused, [0usize; 0],
+            "restore refused honest events"
+        );
         let before: Vec<_> = self.nodes[node].client.history().ids().collect();
         let after: Vec<_> = client.history().ids().collect();
         if !std::mem::take(&mut self.nodes[node].lost_writes) {
