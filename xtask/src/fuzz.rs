@@ -20,6 +20,7 @@ pub(crate) const TARGETS: &[(&str, &str)] = &[
     ("mailbox", "confab-core (src/fuzzing.rs)"),
     ("vault", "confab-core (src/fuzzing.rs)"),
     ("signal", "confab-core (src/fuzzing.rs)"),
+    ("call", "confab-core (src/fuzzing.rs)"),
     ("wire", "none (no committed corpus)"),
     ("client", "confab-core (src/fuzzing.rs)"),
 ];
