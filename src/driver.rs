@@ -14,39 +14,36 @@
 //!   send it again."); others' events stay shown but not kept, and the notice says so.
 //!   Without a usable store the driver tells core at start (`Client::run_without_store`:
 //!   our events go out at once; `boot` already told the user nothing is kept).
-//! - **The path per peer.** The newcomer offers WebRTC to each existing member (those
-//!   listed in `joined`, or announced later by `peer-present`; members announced by
-//!   `peer-joined` offer to us). If the data channel is not open within 6 s
-//!   (`DIRECT_PATH_TIMEOUT`), or `?relay=force` is set, the initiator restarts the
-//!   handshake over the relay and tells the peer (`UseRelay`); a handshake start arriving
-//!   over the relay always restarts the responder. The test hook `?ice=withhold` keeps a
-//!   page's ICE candidates to itself so the end-to-end suite exercises that fallback for
-//!   real. A direct link survives the server going away; the socket reconnects with
-//!   backoff (at most 10 s apart), and a second link to an identity already verified is
-//!   dropped.
-//! - **Liveness.** When the server reports that a directly linked peer left, the driver
-//!   asks core for a liveness probe (a ping that must be answered within 3 s) instead of
-//!   trusting the server. Pages say Bye on `pagehide` and close every room's server
-//!   connection (a page frozen in the back/forward cache kept it open, so the server went
-//!   on listing it and newcomers showed "Connecting to 1 more…" for a page that never
-//!   answers); a page restored from that cache reloads.
+//! - **Links.** Core decides every link (`confab_core::client::link`): whom to connect
+//!   to, when a direct path gives way to the relay, which link of a member seen twice
+//!   stays, and that nothing through the server changes a verified link. The driver opens
+//!   and closes RTCPeerConnections when core says so (`Event::OpenDirect`,
+//!   `CloseDirect`), hands them the signals core lets through (`RemoteSignal`), reports
+//!   what they do (`handle_direct_open`, `handle_direct_closed`, `handle_local_signal`),
+//!   and moves each frame on the path core chose (`Transmit::via`). The test hook
+//!   `?ice=withhold` keeps a page's ICE candidates to itself so the end-to-end suite
+//!   exercises the relay fallback for real; `?relay=force` never tries a direct path.
+//!   The socket reconnects with backoff (at most 10 s apart). Pages say Bye on
+//!   `pagehide` and close every room's server connection (a page frozen in the
+//!   back/forward cache kept it open, so the server went on listing it and newcomers
+//!   showed "Connecting to 1 more…" for a page that never answers); a page restored from
+//!   that cache reloads.
 //! - **Contacts.** Verified peers are recorded as contacts; a known contact's name on
 //!   another key puts a warning (role `alert`) on that member's row. The member list says
 //!   "Nobody else is here right now — messages will be delivered when they come back."
 //!   when nobody is online or connecting in a room someone else was in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::client::{OutboxRecord, ReceiptsRecord};
 use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
-use confab_core::wire::Frame;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
-    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, PeerId, Presence,
-    PublicIdentity, Role, RoomId, SendError,
+    Client, Content, Event, EventId, FailReason, Generation, Instant, OrderKey, Output, Path,
+    PeerId, Presence, PublicIdentity, RoomId, SendError, Via,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
@@ -58,17 +55,15 @@ use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::{BrowserStore, EventRecord, ReadMarks, SavedRoom, StoreError};
 use crate::platform::{clock, page, pwa};
-use crate::state::{AppState, ContactView, Draft, MemberStatus, MessageView, Path, ServerStatus};
+use crate::state::{
+    AppState, ContactView, Draft, MemberStatus, MessageView, Path as ViewPath, ServerStatus,
+};
 
 mod calls;
 mod files;
 mod mailbox;
 mod push;
 
-/// How long a WebRTC link may take to open before we fall back to the relay.
-const DIRECT_PATH_TIMEOUT: Duration = Duration::from_secs(6);
-/// After the server says a directly linked peer left, how long it has to answer a ping.
-const LIVENESS_PROBE: Duration = Duration::from_secs(3);
 /// Without input for this long, a visible page counts as away.
 const IDLE_AFTER: Duration = Duration::from_secs(5 * 60);
 /// Longest wait between reconnection attempts to the server.
@@ -145,7 +140,7 @@ enum Input {
     Socket(SocketEvent),
     Rtc {
         peer: PeerId,
-        generation: u64,
+        generation: Generation,
         event: RtcEvent,
     },
     /// A file was read and hashed (or could not be).
@@ -223,26 +218,10 @@ enum Input {
     },
 }
 
-struct Link {
-    generation: u64,
-    rtc: Option<Box<dyn DirectLink>>,
-    path: Path,
-    role: Role,
-    /// When the direct path must be open by, else fall back to the relay.
-    fallback_at: Option<Instant>,
-}
-
-impl Link {
-    /// A link whose frames go through the server's relay.
-    fn relay(generation: u64, role: Role) -> Link {
-        Link {
-            generation,
-            rtc: None,
-            path: Path::Relay,
-            role,
-            fallback_at: None,
-        }
-    }
+/// A direct connection the driver holds because core asked for it.
+struct Direct {
+    generation: Generation,
+    rtc: Box<dyn DirectLink>,
 }
 
 struct BenchRun {
@@ -261,15 +240,11 @@ struct Driver {
     inbox: UnboundedSender<Input>,
     network: Box<dyn Network>,
     socket: Option<Box<dyn Signalling>>,
-    /// Our peer id on the current server connection (from `welcome`): signals are sealed
-    /// from it and must be sealed to it.
-    server_peer: Option<PeerId>,
     /// The server's VAPID key from `welcome` (none: it sends no Web Push).
     push_key: Option<String>,
     ice_servers: Vec<IceServerConfig>,
-    links: HashMap<PeerId, Link>,
-    duplicates: HashSet<PeerId>,
-    next_generation: u64,
+    /// Direct connections by peer (core decides when they open and close).
+    rtcs: HashMap<PeerId, Direct>,
     reconnect_attempts: u32,
     reconnect_at: Option<Instant>,
     bench: Option<BenchRun>,
@@ -334,6 +309,7 @@ pub fn start(
     let room_id = client.room_id();
     let mut client = client;
     let calls = calls::Calls::new(client.identity().member_key());
+    client.set_force_relay(settings.force_relay);
     if store.is_none() {
         // Nothing is kept (the user was told at start): our events go out at once.
         client.run_without_store();
@@ -346,12 +322,9 @@ pub fn start(
         inbox: inbox.clone(),
         network,
         socket: None,
-        server_peer: None,
         push_key: None,
         ice_servers: Vec::new(),
-        links: HashMap::new(),
-        duplicates: HashSet::new(),
-        next_generation: 0,
+        rtcs: HashMap::new(),
         reconnect_attempts: 0,
         reconnect_at: None,
         bench: None,
@@ -816,13 +789,11 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let links = self.links.values().filter_map(|link| link.fallback_at);
         // The idle deadline matters only while it can still change our presence.
         let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
         self.client
             .poll_timeout()
             .into_iter()
-            .chain(links)
             .chain(self.reconnect_at)
             .chain(idle)
             .chain(self.transfers.deadline())
@@ -1022,15 +993,7 @@ impl Driver {
                 peer,
                 generation,
                 event,
-            } => {
-                if self
-                    .links
-                    .get(&peer)
-                    .is_some_and(|link| link.generation == generation)
-                {
-                    self.handle_rtc(now, peer, event);
-                }
-            }
+            } => self.handle_rtc(now, peer, generation, event),
         }
     }
 
@@ -1038,18 +1001,6 @@ impl Driver {
         self.client.handle_timeout(now);
         if self.idle_at <= now {
             self.update_presence(now);
-        }
-        let expired: Vec<PeerId> = self
-            .links
-            .iter()
-            .filter(|(_, link)| link.fallback_at.is_some_and(|at| at <= now))
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in expired {
-            log(&format!(
-                "no direct path to {peer} after {DIRECT_PATH_TIMEOUT:?}; using the relay"
-            ));
-            self.use_relay(now, peer, true);
         }
         if self.reconnect_at.is_some_and(|at| at <= now) {
             self.reconnect_at = None;
@@ -1108,20 +1059,6 @@ impl Driver {
         }
     }
 
-    /// Sends a WebRTC signal to `to` through the server, sealed by core for `to` alone.
-    fn send_rtc_signal(&mut self, to: PeerId, signal: &RtcSignal) {
-        let Some(me) = self.server_peer else {
-            return log("no signal can be sent before welcome");
-        };
-        let Ok(text) = serde_json::to_string(signal) else {
-            return;
-        };
-        match self.client.seal_signal(me, to, &text) {
-            Ok(message) => self.send_signal(&message),
-            Err(error) => log(&format!("signal to {to} not sent: {error}")),
-        }
-    }
-
     fn handle_socket(&mut self, now: Instant, event: SocketEvent) {
         match event {
             SocketEvent::Open => {}
@@ -1134,25 +1071,16 @@ impl Driver {
                 Ok(Envelope {
                     direction: RelayDirection::From(peer),
                     payload,
-                }) => self.handle_relayed(now, peer, payload),
+                }) => self.client.handle_relayed(now, peer, payload),
                 Ok(_) => log("relay envelope with the wrong direction"),
                 Err(error) => log(&format!("malformed relay envelope: {error}")),
             },
             SocketEvent::Closed { code, reason } => {
                 log(&format!("server connection closed ({code} {reason})"));
                 self.socket = None;
-                self.server_peer = None;
                 self.mailbox.disconnected();
                 // Relayed links die with the socket; direct ones carry on.
-                let relayed: Vec<PeerId> = self
-                    .links
-                    .iter()
-                    .filter(|(_, l)| l.path != Path::Direct)
-                    .map(|(p, _)| *p)
-                    .collect();
-                for peer in relayed {
-                    self.drop_link(now, peer);
-                }
+                self.client.disconnected(now);
                 self.schedule_reconnect(now);
             }
         }
@@ -1169,7 +1097,7 @@ impl Driver {
                 push_key,
             } => {
                 self.reconnect_attempts = 0;
-                self.server_peer = Some(peer);
+                self.client.connected(now, peer);
                 self.push_welcome(push_key);
                 self.mailbox_welcome(now, peer, mailbox_puts_per_minute);
                 self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
@@ -1186,53 +1114,24 @@ impl Driver {
             ServerMessage::Joined { room: _, peers } => {
                 self.state.server.set(ServerStatus::Online);
                 for peer in peers {
-                    if !self.links.contains_key(&peer) {
-                        self.start_link(now, peer);
-                    }
+                    self.client.connect_peer(now, peer);
                 }
                 self.mailbox_joined(now);
             }
             ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
             // Was there before us (learned late, from another node): we are the newcomer.
-            ServerMessage::PeerPresent { room: _, peer } => {
-                if !self.links.contains_key(&peer) {
-                    self.start_link(now, peer);
-                }
-            }
+            ServerMessage::PeerPresent { room: _, peer } => self.client.connect_peer(now, peer),
             ServerMessage::PeerLeft { room: _, peer } => {
-                // A direct link can outlive the peer's server connection (its network
-                // blipped), but usually the peer closed its tab: ask it directly.
-                let direct = self
-                    .links
-                    .get(&peer)
-                    .is_some_and(|link| link.path == Path::Direct);
-                if direct {
-                    self.client.check_liveness(now, peer, LIVENESS_PROBE);
-                } else {
-                    // Decide before dropping: dropping un-verifies the peer.
-                    let was_verified = self.is_verified(peer);
-                    self.drop_link(now, peer);
-                    if !was_verified {
-                        // A link that never became anyone; a row that already says
-                        // "left" (their goodbye came first) stays.
-                        self.state.member_forget_connecting(peer);
-                    }
+                if !self.client.handle_peer_left(now, peer) {
+                    // A link that never became anyone (or none at all: they joined and
+                    // left before offering); a row that already says "left" (their
+                    // goodbye came first) stays.
+                    self.state.member_forget_connecting(peer);
                 }
             }
-            ServerMessage::Signal { from, data } => {
-                // Only a signal sealed to us by a member opens; anything else is dropped
-                // (core reports it as `PeerRejected`, logged without its contents).
-                let Some(me) = self.server_peer else {
-                    return log(&format!("a signal from {from} before welcome"));
-                };
-                let Some(text) = self.client.handle_signal(me, from, &data) else {
-                    return;
-                };
-                match serde_json::from_str::<RtcSignal>(&text) {
-                    Ok(signal) => self.handle_rtc_signal(now, from, signal),
-                    Err(error) => log(&format!("unreadable signal from {from}: {error}")),
-                }
-            }
+            // Only a signal sealed to us by a member opens, and only an unverified link
+            // heeds it (core reports the rest as `PeerRejected`).
+            ServerMessage::Signal { from, data } => self.client.handle_signal(now, from, &data),
             // Push stays off for this room until the next welcome asks again.
             ServerMessage::PushRefused {
                 room,
@@ -1249,60 +1148,9 @@ impl Driver {
         }
     }
 
-    fn handle_relayed(&mut self, now: Instant, peer: PeerId, payload: &[u8]) {
-        let is_new_handshake =
-            matches!(Frame::decode(payload), Ok(Frame::Handshake { step: 0, .. }));
-        let on_relay = self
-            .links
-            .get(&peer)
-            .is_some_and(|link| link.path == Path::Relay);
-        if is_new_handshake {
-            // The peer (the initiator) starts over on the relay, whether or not its
-            // `UseRelay` signal already moved our link there: answer as a new responder.
-            if !on_relay {
-                self.close_rtc(peer);
-                let generation = self.bump_generation();
-                self.links
-                    .insert(peer, Link::relay(generation, Role::Responder));
-            }
-            self.state.member_connecting(peer);
-            self.client.add_peer(now, peer, Role::Responder);
-        }
-        self.client.handle_frame(now, peer, payload);
-    }
+    // ---- direct connections (opened and closed when core says so) ---------------------
 
-    // ---- links ------------------------------------------------------------------------
-
-    fn bump_generation(&mut self) -> u64 {
-        self.next_generation += 1;
-        self.next_generation
-    }
-
-    /// We are the newcomer: we open a link to `peer` and initiate.
-    fn start_link(&mut self, now: Instant, peer: PeerId) {
-        self.state.member_connecting(peer);
-        let generation = self.bump_generation();
-        if self.settings.force_relay {
-            self.links
-                .insert(peer, Link::relay(generation, Role::Initiator));
-            self.client.add_peer(now, peer, Role::Initiator);
-            return;
-        }
-        let rtc = self.new_rtc(peer, generation, true);
-        let fallback_at = Some(now + DIRECT_PATH_TIMEOUT);
-        self.links.insert(
-            peer,
-            Link {
-                generation,
-                rtc,
-                path: Path::Pending,
-                role: Role::Initiator,
-                fallback_at,
-            },
-        );
-    }
-
-    fn new_rtc(&self, peer: PeerId, generation: u64, offerer: bool) -> Option<Box<dyn DirectLink>> {
+    fn open_direct(&mut self, now: Instant, peer: PeerId, generation: Generation, offerer: bool) {
         let inbox = self.inbox.clone();
         let sink = Rc::new(move |event| {
             let _ = inbox.unbounded_send(Input::Rtc {
@@ -1312,64 +1160,52 @@ impl Driver {
             });
         });
         match self.network.open_link(&self.ice_servers, offerer, sink) {
-            Ok(link) => Some(link),
+            Ok(rtc) => {
+                if let Some(old) = self.rtcs.insert(peer, Direct { generation, rtc }) {
+                    old.rtc.close();
+                }
+            }
             Err(error) => {
                 log(&format!("cannot create a peer connection: {error}"));
-                None
+                self.client.handle_direct_closed(now, peer, generation);
             }
         }
     }
 
-    fn handle_rtc_signal(&mut self, now: Instant, from: PeerId, signal: RtcSignal) {
-        match signal {
-            RtcSignal::UseRelay => {
-                log(&format!("{from} asked for the relay"));
-                self.use_relay(now, from, false);
-            }
-            RtcSignal::Offer { .. } if self.settings.force_relay => {
-                self.send_rtc_signal(from, &RtcSignal::UseRelay);
-            }
-            offer @ RtcSignal::Offer { .. } => {
-                self.close_rtc(from);
-                self.state.member_connecting(from);
-                let generation = self.bump_generation();
-                let rtc = self.new_rtc(from, generation, false);
-                if let Some(rtc) = &rtc {
-                    rtc.handle_signal(offer);
-                }
-                self.links.insert(
-                    from,
-                    Link {
-                        generation,
-                        rtc,
-                        path: Path::Pending,
-                        role: Role::Responder,
-                        fallback_at: None,
-                    },
-                );
-            }
-            other => {
-                if let Some(rtc) = self.links.get(&from).and_then(|link| link.rtc.as_ref()) {
-                    rtc.handle_signal(other);
-                }
-            }
+    fn close_direct(&mut self, peer: PeerId, generation: Generation) {
+        if self
+            .rtcs
+            .get(&peer)
+            .is_some_and(|direct| direct.generation == generation)
+            && let Some(direct) = self.rtcs.remove(&peer)
+        {
+            direct.rtc.close();
         }
     }
 
-    fn handle_rtc(&mut self, now: Instant, peer: PeerId, event: RtcEvent) {
+    /// `peer`'s direct connection, while its link runs on it.
+    fn direct(&self, peer: PeerId) -> Option<&dyn DirectLink> {
+        if self.client.path(peer) != Some(Path::Direct) {
+            return None;
+        }
+        self.rtcs.get(&peer).map(|direct| direct.rtc.as_ref())
+    }
+
+    fn handle_rtc(&mut self, now: Instant, peer: PeerId, generation: Generation, event: RtcEvent) {
+        let current = self
+            .rtcs
+            .get(&peer)
+            .is_some_and(|direct| direct.generation == generation);
+        if !current {
+            return;
+        }
         match event {
             RtcEvent::Signal(RtcSignal::Candidate { .. })
                 if self.settings.dangerously_withhold_ice_candidates => {}
-            RtcEvent::Signal(signal) => self.send_rtc_signal(peer, &signal),
-            RtcEvent::Open => {
-                let Some(link) = self.links.get_mut(&peer) else {
-                    return;
-                };
-                link.path = Path::Direct;
-                link.fallback_at = None;
-                let role = link.role;
-                self.client.add_peer(now, peer, role);
-            }
+            RtcEvent::Signal(signal) => self
+                .client
+                .handle_local_signal(now, peer, generation, &signal),
+            RtcEvent::Open => self.client.handle_direct_open(now, peer, generation),
             RtcEvent::Message(bytes) => self.client.handle_frame(now, peer, &bytes),
             RtcEvent::FileMessage { file, bytes } => {
                 self.client.handle_file_frame(now, peer, file, &bytes)
@@ -1377,53 +1213,10 @@ impl Driver {
             RtcEvent::FileDrained(_) => self.pump_uploads(now),
             RtcEvent::Track(stream) => self.call_track(peer, stream),
             RtcEvent::Closed => {
-                let Some(link) = self.links.get(&peer) else {
-                    return;
-                };
-                if link.path == Path::Direct {
-                    self.drop_link(now, peer);
-                } else if link.role == Role::Initiator {
-                    self.use_relay(now, peer, true);
-                } else {
-                    self.close_rtc(peer);
-                }
+                self.rtcs.remove(&peer);
+                self.client.handle_direct_closed(now, peer, generation);
             }
         }
-    }
-
-    /// Moves `peer` to the relay path. The initiator restarts the handshake there.
-    fn use_relay(&mut self, now: Instant, peer: PeerId, tell_peer: bool) {
-        let Some(role) = self.links.get(&peer).map(|link| link.role) else {
-            return;
-        };
-        self.close_rtc(peer);
-        if let Some(link) = self.links.get_mut(&peer) {
-            link.path = Path::Relay;
-            link.fallback_at = None;
-        }
-        if tell_peer {
-            self.send_rtc_signal(peer, &RtcSignal::UseRelay);
-        }
-        if role == Role::Initiator {
-            self.client.add_peer(now, peer, Role::Initiator);
-        }
-    }
-
-    fn close_rtc(&mut self, peer: PeerId) {
-        if let Some(rtc) = self.links.get_mut(&peer).and_then(|link| link.rtc.take()) {
-            rtc.close();
-        }
-    }
-
-    fn drop_link(&mut self, now: Instant, peer: PeerId) {
-        self.close_rtc(peer);
-        if self.links.remove(&peer).is_some() {
-            self.client.remove_peer(now, peer);
-        }
-    }
-
-    fn is_verified(&self, peer: PeerId) -> bool {
-        self.client.verified_peers().any(|(p, _)| p == peer)
     }
 
     // ---- core output ------------------------------------------------------------------
@@ -1456,30 +1249,30 @@ impl Driver {
             peer,
             bytes,
             channel,
+            via,
         } = transmit;
         let bytes = bytes.as_slice();
         self.bytes_sent += bytes.len() as u64;
-        let direct = self
-            .links
-            .get(&peer)
-            .and_then(|link| link.rtc.as_ref())
-            .is_some_and(|rtc| match channel {
-                confab_core::Channel::Main => rtc.send(bytes),
-                confab_core::Channel::File(file) => rtc.send_file(file, bytes),
-            });
-        if !direct {
-            let envelope = Envelope {
-                direction: RelayDirection::To(peer),
-                payload: bytes,
+        let sent = match via {
+            Via::Direct => self.rtcs.get(&peer).is_some_and(|direct| match channel {
+                confab_core::Channel::Main => direct.rtc.send(bytes),
+                confab_core::Channel::File(file) => direct.rtc.send_file(file, bytes),
+            }),
+            Via::Relay => {
+                let envelope = Envelope {
+                    direction: RelayDirection::To(peer),
+                    payload: bytes,
+                }
+                .encode();
+                self.socket
+                    .as_ref()
+                    .is_some_and(|socket| socket.send_binary(&envelope))
             }
-            .encode();
-            if !self
-                .socket
-                .as_ref()
-                .is_some_and(|socket| socket.send_binary(&envelope))
-            {
-                log(&format!("frame to {peer} dropped: no path"));
-            }
+        };
+        if !sent {
+            log(&format!(
+                "frame to {peer} dropped: its {via:?} path is closed"
+            ));
         }
     }
 
@@ -1487,35 +1280,11 @@ impl Driver {
         match event {
             Event::PeerVerified { peer, info } => {
                 let fingerprint = info.identity.fingerprint().to_string();
-                let earlier = self
-                    .client
-                    .verified_peers()
-                    .find(|(other, other_info)| {
-                        *other != peer && other_info.identity == info.identity
-                    })
-                    .map(|(other, _)| other);
-                if let Some(earlier) = earlier {
-                    // Same person on a second link. A direct link outlives the server (they
-                    // reconnected to it and we met again there): keep it. A relayed link
-                    // belongs to their old server connection, which a new one from them
-                    // means is gone (their node died, or the server has not noticed a
-                    // dropped socket yet): keep the new link, or frames would go on to an
-                    // id nobody holds while they wait for us.
-                    let earlier_is_direct = self
-                        .links
-                        .get(&earlier)
-                        .is_some_and(|link| link.path == Path::Direct);
-                    let stale = if earlier_is_direct { peer } else { earlier };
-                    self.duplicates.insert(stale);
-                    self.drop_link(now, stale);
-                    if stale == peer {
-                        return;
-                    }
-                }
-                let path = self
-                    .links
-                    .get(&peer)
-                    .map_or(Path::Pending, |link| link.path);
+                let path = match self.client.path(peer) {
+                    Some(Path::Direct) => ViewPath::Direct,
+                    Some(Path::Relay) => ViewPath::Relay,
+                    _ => ViewPath::Pending,
+                };
                 let key = info.identity.member_key();
                 self.state
                     .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
@@ -1526,14 +1295,33 @@ impl Driver {
                     page::publish("readyAt", &now_ms().into());
                 }
             }
+            Event::PeerConnecting { peer } => self.state.member_connecting(peer),
+            Event::OpenDirect {
+                peer,
+                generation,
+                offerer,
+            } => self.open_direct(now, peer, generation, offerer),
+            Event::CloseDirect { peer, generation } => self.close_direct(peer, generation),
+            Event::RemoteSignal {
+                peer,
+                generation,
+                signal,
+            } => {
+                if let Some(direct) = self
+                    .rtcs
+                    .get(&peer)
+                    .filter(|direct| direct.generation == generation)
+                {
+                    direct.rtc.handle_signal(signal);
+                }
+            }
+            Event::Signal { message } => self.send_signal(&message),
             Event::PeerRejected { peer, reason } => {
                 log(&format!("dropped a frame from {peer}: {reason}"))
             }
             Event::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
                 self.forget_call_peer(peer);
-                self.close_rtc(peer);
-                self.links.remove(&peer);
                 match reason {
                     // Nobody answered: not a person the user needs to hear about.
                     FailReason::Timeout | FailReason::Closed => self.state.member_forget(peer),
@@ -1542,23 +1330,22 @@ impl Driver {
                         .member_status(peer, MemberStatus::Failed(reason.to_string())),
                 }
             }
+            // The same person on another link, which stays.
+            Event::PeerReplaced { peer } => {
+                self.forget_call_peer(peer);
+                self.state.member_forget(peer);
+            }
             Event::PeerLeft { peer } => {
                 self.forget_call_peer(peer);
-                self.close_rtc(peer);
-                self.links.remove(&peer);
-                if self.duplicates.remove(&peer) {
-                    self.state.member_forget(peer);
-                } else {
-                    self.state.member_status(peer, MemberStatus::Left);
-                    // "Last seen" is when they left.
-                    let key = self
-                        .state
-                        .members
-                        .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
-                    let known = key.and_then(|key| self.contacts.get(&key)).cloned();
-                    if let Some(contact) = known {
-                        self.remember(&contact.identity, &contact.name);
-                    }
+                self.state.member_status(peer, MemberStatus::Left);
+                // "Last seen" is when they left.
+                let key = self
+                    .state
+                    .members
+                    .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
+                let known = key.and_then(|key| self.contacts.get(&key)).cloned();
+                if let Some(contact) = known {
+                    self.remember(&contact.identity, &contact.name);
                 }
             }
             Event::Message(message) => {

@@ -325,7 +325,8 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         "the peer's next message is seen already"
     );
 
-    // The server says the peer left: its relayed link ends and the row says so.
+    // The server says the peer left: the peer (not pumped any more) does not answer the
+    // liveness probe, so its link ends and the row says so.
     wire.deliver_json(&ServerMessage::PeerLeft {
         room: room_id,
         peer: peer_id,
@@ -342,6 +343,158 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     assert!(!wire.closed.get());
     commands.send(Command::Leave);
     until("the server connection to close", || wire.closed.get()).await;
+}
+
+/// Everything the server carries, said "from" a member whose relayed link is verified: a
+/// fresh handshake start, every kind of sealed signal (authentic ones, as a server replays
+/// them or a member colludes), and `peer-left` while the member still answers. None of it
+/// may replace, close or re-route the session: the row stays online over the relay, and
+/// messages go on flowing both ways in the same session.
+#[wasm_bindgen_test]
+async fn the_server_cannot_tear_down_a_verified_link() {
+    let wire = Rc::new(Wire::default());
+    let launch = Launch::new(true, false);
+    let (state, commands) = (launch.state, launch.commands.clone());
+    let (my_id, peer_id) = (PeerId::new(1), PeerId::new(2));
+    let network = Box::new(FakeNetwork(wire.clone()));
+    let room = launch.welcomed(&wire, network, my_id).await;
+    let room_id = room.room_id();
+    let new_client = |room: &RoomSecret| {
+        let mut client = Client::new(
+            Identity::from_seed(entropy::seed()),
+            room.clone(),
+            Config::default(),
+            entropy::seed(),
+        );
+        client.run_without_store();
+        client
+    };
+    let mut peer = new_client(&room);
+    peer.add_peer(clock::now(), my_id, Role::Responder);
+    wire.deliver_json(&ServerMessage::Joined {
+        room: room_id,
+        peers: vec![peer_id],
+    });
+    let mut peer_events = Vec::new();
+    let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
+        for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
+            let envelope = Envelope::decode(&bytes).unwrap();
+            peer.handle_frame(clock::now(), my_id, envelope.payload);
+        }
+        loop {
+            match peer.poll_output() {
+                Output::Transmit(t) => {
+                    let back = Envelope {
+                        direction: RelayDirection::From(peer_id),
+                        payload: &t.bytes,
+                    };
+                    wire.deliver(SocketEvent::Binary(back.encode()));
+                }
+                Output::Event(event) => peer_events.push(event),
+                Output::Timeout(_) => break,
+            }
+        }
+    };
+    let online = || {
+        state.members.with_untracked(|members| {
+            members.len() == 1 && members[0].status == MemberStatus::Online(Path::Relay)
+        })
+    };
+    for _ in 0..100 {
+        pump(&mut peer, &mut peer_events);
+        if online() && peer.verified_peers().count() == 1 {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(online(), "verified over the relay");
+
+    // A fresh handshake start "from" the member (a valid one: another client of the room
+    // made it), relayed by the server.
+    let mut other = new_client(&room);
+    other.add_peer(clock::now(), my_id, Role::Initiator);
+    let Output::Transmit(start) = other.poll_output() else {
+        panic!("a handshake start");
+    };
+    wire.deliver(SocketEvent::Binary(
+        Envelope {
+            direction: RelayDirection::From(peer_id),
+            payload: &start.bytes,
+        }
+        .encode(),
+    ));
+    // Every kind of signal, sealed by the member itself.
+    let signals = [
+        RtcSignal::Offer {
+            sdp: "v=0\r\n".into(),
+        },
+        RtcSignal::Answer {
+            sdp: "v=0\r\n".into(),
+        },
+        RtcSignal::Candidate {
+            candidate: "candidate:1 1 udp 1 10.200.0.9 9 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+        },
+        RtcSignal::UseRelay,
+    ];
+    for signal in &signals {
+        let json = serde_json::to_string(signal).unwrap();
+        let Ok(ClientMessage::Signal { data, .. }) = peer.seal_signal(peer_id, my_id, &json) else {
+            panic!("sealed");
+        };
+        wire.deliver_json(&ServerMessage::Signal {
+            from: peer_id,
+            data,
+        });
+    }
+    // And the server says the member left, while it is still there and answers.
+    wire.deliver_json(&ServerMessage::PeerLeft {
+        room: room_id,
+        peer: peer_id,
+    });
+    // Past the liveness probe (3 s), the member still answering.
+    for _ in 0..200 {
+        pump(&mut peer, &mut peer_events);
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(online(), "{:?}", state.members.get_untracked());
+    assert_eq!(peer.verified_peers().count(), 1);
+
+    // The same session carries messages both ways.
+    commands.send(Command::SendText("still here".into()));
+    for _ in 0..100 {
+        pump(&mut peer, &mut peer_events);
+        if peer_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "still here"))
+        {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        peer_events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.text == "still here")),
+        "{peer_events:?}"
+    );
+    assert!(
+        !peer_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerLeft { .. } | Event::PeerFailed { .. })),
+        "{peer_events:?}"
+    );
+    peer.send_text(clock::now(), clock::wall(), "me too")
+        .unwrap();
+    pump(&mut peer, &mut peer_events);
+    until("the member's message to be shown", || {
+        state
+            .messages
+            .with_untracked(|messages| messages.iter().any(|m| m.text == "me too" && !m.mine))
+    })
+    .await;
+    assert!(online());
 }
 
 #[wasm_bindgen_test]
@@ -529,7 +682,7 @@ async fn the_driver_answers_only_signals_sealed_to_it_by_a_member() {
         !data.contains("v=0") && !data.contains("fingerprint"),
         "{data}"
     );
-    let opened = member.handle_signal(member_id, my_id, data).expect("opens");
+    let opened = member.open_signal(member_id, my_id, data).expect("opens");
     assert_eq!(serde_json::from_str::<RtcSignal>(&opened).unwrap(), answer);
 }
 

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use super::{Driver, Input, log};
 use crate::platform::media;
 use crate::platform::rtc::RtcLink;
-use crate::state::{CallPeer, CallView, IncomingCall, MemberStatus, Path};
+use crate::state::{CallPeer, CallView, IncomingCall};
 
 /// How often speaking levels are measured.
 const LEVEL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -67,11 +67,7 @@ impl Calls {
 
 impl Driver {
     fn rtc_of(&self, peer: PeerId) -> Option<RtcLink> {
-        let link = self.links.get(&peer)?;
-        if link.path != Path::Direct {
-            return None;
-        }
-        link.rtc.as_ref()?.rtc()
+        self.direct(peer)?.rtc()
     }
 
     /// A link was verified: if it is direct, core vouches for our DTLS fingerprints inside
@@ -167,14 +163,8 @@ impl Driver {
                 log(&format!(
                     "DTLS fingerprints of {peer} differ from what it vouched for: {reason:?}"
                 ));
-                self.state.member_status(
-                    peer,
-                    MemberStatus::Failed(
-                        "the connection was tampered with (its encryption keys were swapped)"
-                            .into(),
-                    ),
-                );
-                self.drop_link(now, peer);
+                // Core ends the link; its `PeerFailed` (Tampered) puts the reason on the row.
+                self.client.tampered(now, peer);
             }
             other => log(&format!("call event not handled: {other:?}")),
         }

@@ -22,7 +22,7 @@ use crate::platform::file_worker::FileWorker;
 use crate::platform::files as platform_files;
 use crate::platform::store::StoreError;
 use crate::platform::{clock, page};
-use crate::state::{FileStatus, Path, UploadView};
+use crate::state::{FileStatus, UploadView};
 
 /// A file channel with this much queued gets no more chunks until it drains.
 const HIGH_WATER: u64 = 4 << 20;
@@ -645,12 +645,12 @@ impl Driver {
             .copied()
             .collect();
         for (file, peer) in keys {
-            let Some(link) = self.links.get(&peer) else {
+            if self.client.path(peer).is_none() {
                 self.transfers.queued.remove(&(file, peer));
                 self.transfers.ready.remove(&(file, peer));
                 continue;
-            };
-            let direct = link.path == Path::Direct && link.rtc.is_some();
+            }
+            let direct = self.direct(peer).is_some();
             self.send_ready(now, file, peer, direct);
             self.read_ahead(file, peer, direct);
         }
@@ -661,9 +661,7 @@ impl Driver {
         loop {
             let full = direct
                 && self
-                    .links
-                    .get(&peer)
-                    .and_then(|link| link.rtc.as_ref())
+                    .direct(peer)
                     .is_some_and(|rtc| rtc.file_buffered(file) >= HIGH_WATER);
             if full {
                 return;
@@ -992,9 +990,9 @@ impl Driver {
     fn close_file_channels(&self, file: EventId, member: MemberKey) {
         for (peer, info) in self.client.verified_peers() {
             if info.identity.member_key() == member
-                && let Some(rtc) = self.links.get(&peer).and_then(|l| l.rtc.as_ref())
+                && let Some(direct) = self.rtcs.get(&peer)
             {
-                rtc.close_file(file);
+                direct.rtc.close_file(file);
             }
         }
     }

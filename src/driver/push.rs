@@ -21,7 +21,8 @@ impl Driver {
     /// Makes (or reuses) the browser's subscription for this room, if the server pushes and
     /// notifications are allowed; registers it once made.
     pub(super) fn push_subscribe(&mut self) {
-        let (Some(push_key), Some(peer)) = (self.push_key.clone(), self.server_peer) else {
+        let (Some(push_key), Some(peer)) = (self.push_key.clone(), self.client.server_peer())
+        else {
             return;
         };
         let address = self.client.room_address(&self.room).to_string();
@@ -43,7 +44,7 @@ impl Driver {
     /// The subscription for connection `peer` is ready: register it, if that connection
     /// is still the current one (the next `welcome` subscribes again otherwise).
     pub(super) fn push_subscribed(&mut self, peer: PeerId, subscription: PushSubscription) {
-        if self.server_peer != Some(peer) {
+        if self.client.server_peer() != Some(peer) {
             return;
         }
         log("registering this browser's push subscription for the room");

@@ -14,7 +14,6 @@ use std::rc::Rc;
 
 use confab_core::EventId;
 
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -24,32 +23,7 @@ use web_sys::{
     RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
-/// The signalling payload between two links, JSON in `ClientMessage::Signal::data`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum RtcSignal {
-    /// An SDP offer.
-    Offer {
-        /// SDP text.
-        sdp: String,
-    },
-    /// An SDP answer.
-    Answer {
-        /// SDP text.
-        sdp: String,
-    },
-    /// One trickled ICE candidate.
-    Candidate {
-        /// candidate-attribute.
-        candidate: String,
-        /// Media id.
-        sdp_mid: Option<String>,
-        /// Media line index.
-        sdp_m_line_index: Option<u16>,
-    },
-    /// "Don't try WebRTC with me: use the relay" (sent by a peer that forces relay).
-    UseRelay,
-}
+pub use confab_core::RtcSignal;
 
 /// A file channel asks for more once its queue falls below this many bytes.
 pub const FILE_LOW_WATER: u32 = 1 << 20;

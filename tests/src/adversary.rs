@@ -411,7 +411,7 @@ impl Mallory {
             ServerMessage::Signal { from, data } => {
                 let Some(me) = self.me else { return };
                 // A newcomer's offer: we take no WebRTC, only the relay.
-                if self.client.handle_signal(me, from, &data).is_some() && !self.deaf {
+                if self.client.open_signal(me, from, &data).is_some() && !self.deaf {
                     self.send_sealed(from, r#"{"kind":"use-relay"}"#);
                 }
             }

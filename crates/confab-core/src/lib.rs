@@ -50,8 +50,9 @@ pub mod vault;
 pub mod wire;
 
 pub use client::{
-    Channel, Client, Config, Direction, Event, FailReason, Output, PeerInfo, RejectReason,
-    Restored, Role, SendError, TransferState, TransferUpdate, Transmit,
+    Channel, Client, Config, Direction, Event, FailReason, Generation, Output, Path, PeerInfo,
+    RejectReason, Restored, Role, RtcSignal, SendError, TransferState, TransferUpdate, Transmit,
+    Via,
 };
 pub use history::{Content, MessageView, OrderKey, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};

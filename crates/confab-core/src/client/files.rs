@@ -204,15 +204,7 @@ impl Client {
             }
             Err(_) => self.handle_frame(now, peer, bytes),
             Ok(plaintext) => {
-                if let Some(PeerState::Established {
-                    last_received,
-                    probe_deadline,
-                    ..
-                }) = self.peers.get_mut(&peer)
-                {
-                    *last_received = now;
-                    *probe_deadline = None;
-                }
+                self.note_received(now, peer);
                 self.files.on_file_channel = true;
                 self.handle_body(now, peer, &plaintext);
                 self.files.on_file_channel = false;

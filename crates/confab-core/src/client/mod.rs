@@ -1,7 +1,7 @@
-//! [`Client`]: the façade the app drives. It owns the identity, the room secret, one
-//! handshake or session per peer link, the room's [`History`] and [`Timeline`], the
-//! catch-up exchange (`sync`), typing, presence and receipts, and the timers; it turns
-//! inputs into transmits and events.
+//! [`Client`]: the façade the app drives. It owns the identity, the room secret, each
+//! peer link (its path, handshake or session and timers: `link`), the room's [`History`]
+//! and [`Timeline`], the catch-up exchange (`sync`), typing, presence and receipts; it
+//! turns inputs into transmits and events.
 //!
 //! Call order: after any mutating call (`add_peer`, `remove_peer`, `handle_frame`, `post`,
 //! `send_ping`, `set_typing`, `mark_read`, `leave`, `handle_timeout`, ...), drain
@@ -12,6 +12,7 @@
 mod call;
 mod courier;
 mod files;
+mod link;
 mod mailbox;
 mod own;
 mod receipts;
@@ -44,6 +45,10 @@ use crate::wire::{
 pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
+use link::{Close, Link, LinkTimers};
+pub use link::{
+    DEFAULT_DIRECT_PATH_TIMEOUT, DEFAULT_LIVENESS_PROBE, Generation, LinkTimer, Path, RtcSignal,
+};
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
 pub use own::HEAD_WAIT;
 use own::OwnChain;
@@ -78,6 +83,12 @@ pub struct Config {
     pub typing_timeout: Duration,
     /// A download that receives nothing for this long asks again from its next chunk.
     pub transfer_stall: Duration,
+    /// A direct path not open by then gives way to the relay.
+    pub direct_path_timeout: Duration,
+    /// A verified peer the server says left must answer a probe within this.
+    pub liveness_probe: Duration,
+    /// Never try a direct path: every link runs through the server's relay.
+    pub force_relay: bool,
 }
 
 impl Default for Config {
@@ -93,6 +104,9 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(10),
             typing_timeout: Duration::from_secs(6),
             transfer_stall: Duration::from_secs(5),
+            direct_path_timeout: DEFAULT_DIRECT_PATH_TIMEOUT,
+            liveness_probe: DEFAULT_LIVENESS_PROBE,
+            force_relay: false,
         }
     }
 }
@@ -128,6 +142,18 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
     /// Which data channel should carry it on a direct link (the relay carries all).
     pub channel: Channel,
+    /// Which path carries it.
+    pub via: Via,
+}
+
+/// The path a [`Transmit`] takes: the one its link is on when it is queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The link's direct connection (or the transport the caller opened the link on,
+    /// for links of [`Client::add_peer`]).
+    Direct,
+    /// The server's relay.
+    Relay,
 }
 
 /// The data channel a frame belongs on. Every channel carries frames of the same Noise
@@ -141,26 +167,17 @@ pub enum Channel {
     File(EventId),
 }
 
-impl Transmit {
-    fn main(peer: PeerId, bytes: Vec<u8>) -> Transmit {
-        Transmit {
-            peer,
-            bytes,
-            channel: Channel::Main,
-        }
-    }
-}
-
 impl std::fmt::Debug for Transmit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Transmit {
             peer,
             bytes,
             channel,
+            via,
         } = self;
         write!(
             f,
-            "Transmit {{ peer: {peer:?}, len: {}, channel: {channel:?} }}",
+            "Transmit {{ peer: {peer:?}, len: {}, channel: {channel:?}, via: {via:?} }}",
             bytes.len()
         )
     }
@@ -204,6 +221,51 @@ pub enum Event {
     PeerLeft {
         /// Link.
         peer: PeerId,
+    },
+    /// A link to `peer` is being set up (show it as connecting).
+    PeerConnecting {
+        /// Link.
+        peer: PeerId,
+    },
+    /// The link to `peer` closed because its member is linked as another peer too, and
+    /// that link was kept: forget this one.
+    PeerReplaced {
+        /// Link.
+        peer: PeerId,
+    },
+    /// Open a direct connection (a WebRTC peer connection with its data channel) to
+    /// `peer`; report it with [`Client::handle_direct_open`],
+    /// [`Client::handle_direct_closed`] and [`Client::handle_local_signal`] under this
+    /// generation. The offerer makes the offer; the other side is handed it next
+    /// ([`Event::RemoteSignal`]).
+    OpenDirect {
+        /// Link.
+        peer: PeerId,
+        /// Names this connection in later calls and events.
+        generation: Generation,
+        /// We make the offer.
+        offerer: bool,
+    },
+    /// Close that direct connection (without reporting it closed).
+    CloseDirect {
+        /// Link.
+        peer: PeerId,
+        /// Which connection.
+        generation: Generation,
+    },
+    /// Hand this signal from the peer to that direct connection.
+    RemoteSignal {
+        /// Link.
+        peer: PeerId,
+        /// Which connection.
+        generation: Generation,
+        /// Offer, answer or candidate.
+        signal: RtcSignal,
+    },
+    /// Send this to the signalling server (a sealed signal for a peer).
+    Signal {
+        /// The message.
+        message: ClientMessage,
     },
     /// A message is new or changed (edited, deleted, reacted to): show it as it is now, at
     /// its place in room order ([`MessageView::key`]). Ours are reported as posted.
@@ -378,6 +440,10 @@ pub enum FailReason {
     /// room goes on without it.
     #[error("the peer sent invalid data: {0}")]
     Misbehaved(String),
+    /// The verified peer's direct connection is not the one it vouched for (see
+    /// [`Client::tampered`]).
+    #[error("the connection was tampered with (its encryption keys were swapped)")]
+    Tampered,
 }
 
 /// A local `post` that could not be done.
@@ -433,19 +499,10 @@ pub enum SendError {
 }
 
 #[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
+/// A link's secure channel (its timers are in `Client::timers`).
 enum PeerState {
-    Handshaking {
-        handshake: Box<Handshake>,
-        deadline: Instant,
-    },
-    Established {
-        session: Session,
-        info: PeerInfo,
-        last_sent: Instant,
-        last_received: Instant,
-        /// Set by `check_liveness`: the peer is gone unless it speaks before this.
-        probe_deadline: Option<Instant>,
-    },
+    Handshaking { handshake: Box<Handshake> },
+    Established { session: Session, info: PeerInfo },
 }
 
 /// The façade: see the module documentation for the call order.
@@ -457,7 +514,16 @@ pub struct Client {
     room: RoomSecret,
     config: Config,
     rng: SeededRng,
+    /// Each link's secure channel.
     peers: BTreeMap<PeerId, PeerState>,
+    /// Each managed link's path (see `link`).
+    links: BTreeMap<PeerId, Link>,
+    /// Each link's timers.
+    timers: BTreeMap<PeerId, LinkTimers>,
+    /// The last direct connection generation handed out.
+    generation: u64,
+    /// Our peer id on the current server connection.
+    server_peer: Option<PeerId>,
     history: History,
     timeline: Timeline,
     sync: sync::Sync,
@@ -513,6 +579,10 @@ impl Client {
             outbox: mailbox::Outbox::default(),
             own: OwnChain::default(),
             peers: BTreeMap::new(),
+            links: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            generation: 0,
+            server_peer: None,
             latest_now: None,
             wall: None,
             transmits: VecDeque::new(),
@@ -564,7 +634,8 @@ impl Client {
     /// connection): the signal it carries, if it opens. Anything else (unsealed, sealed
     /// for another pair or room, altered, replayed) is dropped as
     /// [`Event::PeerRejected`] with [`RejectReason::Signal`], and changes nothing.
-    pub fn handle_signal(&mut self, me: PeerId, from: PeerId, data: &str) -> Option<String> {
+    /// (The app's links use [`Client::handle_signal`], which also acts on the signal.)
+    pub fn open_signal(&mut self, me: PeerId, from: PeerId, data: &str) -> Option<String> {
         match self.signal_seal.open(from, me, data) {
             Ok(signal) => Some(signal),
             Err(refusal) => {
@@ -749,13 +820,19 @@ impl Client {
         })
     }
 
-    /// A link to `peer` is open: start a handshake. An existing handshake or session with
-    /// the same peer is replaced (the old link is gone).
+    /// A transport to `peer` that the caller manages itself is open: start a handshake on
+    /// it (the app's links use [`Client::connect_peer`] and the calls after it). An
+    /// existing link to the same peer is closed first (the old transport is gone).
     pub fn add_peer(&mut self, now: Instant, peer: PeerId, role: Role) {
         let now = self.monotonic(now);
-        if let Some(PeerState::Established { .. }) = self.peers.get(&peer) {
-            self.events.push_back(Event::PeerLeft { peer });
+        if self.peers.contains_key(&peer) || self.links.contains_key(&peer) {
+            self.close(now, peer, Close::Left);
         }
+        self.start_handshake(now, peer, role);
+    }
+
+    /// Starts (or restarts) the handshake of the link to `peer`, which is not verified.
+    fn start_handshake(&mut self, now: Instant, peer: PeerId, role: Role) {
         let seed = self.rng.child_seed();
         let mut handshake = Box::new(Handshake::new(
             &self.identity,
@@ -765,34 +842,33 @@ impl Client {
             seed,
         ));
         if let Some(bytes) = handshake.start() {
-            self.transmits.push_back(Transmit::main(peer, bytes));
+            self.queue(peer, bytes, Channel::Main);
         }
-        let deadline = now + self.config.handshake_timeout;
-        self.peers.insert(
-            peer,
-            PeerState::Handshaking {
-                handshake,
-                deadline,
-            },
-        );
+        self.peers
+            .insert(peer, PeerState::Handshaking { handshake });
+        let timers = self.timers.entry(peer).or_default();
+        *timers = LinkTimers::default();
+        timers.set(LinkTimer::Handshake, now + self.config.handshake_timeout);
     }
 
-    /// The link to `peer` closed.
+    /// Queues `bytes` for `peer` on the path its link is on now.
+    fn queue(&mut self, peer: PeerId, bytes: Vec<u8>, channel: Channel) {
+        let via = match self.links.get(&peer) {
+            Some(link) if link.path == Path::Relay => Via::Relay,
+            _ => Via::Direct,
+        };
+        self.transmits.push_back(Transmit {
+            peer,
+            bytes,
+            channel,
+            via,
+        });
+    }
+
+    /// The transport of [`Client::add_peer`] to `peer` closed.
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
         let now = self.monotonic(now);
-        match self.peers.remove(&peer) {
-            Some(PeerState::Established { info, .. }) => {
-                self.forget_peer(now, peer, info.identity.member_key());
-                self.events.push_back(Event::PeerLeft { peer });
-            }
-            Some(PeerState::Handshaking { .. }) => {
-                self.events.push_back(Event::PeerFailed {
-                    peer,
-                    reason: FailReason::Closed,
-                });
-            }
-            None => {}
-        }
+        self.close(now, peer, Close::Left);
     }
 
     /// Bytes arrived from `peer`.
@@ -810,35 +886,29 @@ impl Client {
                 match handshake.handle_message(step, message) {
                     Ok(reply) => {
                         if let Some(bytes) = reply {
-                            self.transmits.push_back(Transmit::main(peer, bytes));
+                            self.queue(peer, bytes, Channel::Main);
                         }
                         self.finish_handshake_if_done(now, peer);
                     }
                     Err(HandshakeError::Duplicate(_)) => self.reject(peer, RejectReason::Replay),
-                    Err(error) => self.fail(peer, FailReason::Handshake(error), true),
+                    Err(error) => self.fail(now, peer, FailReason::Handshake(error), true),
                 }
             }
             (PeerState::Handshaking { .. }, Frame::Abort { .. }) => {
-                self.fail(peer, FailReason::Aborted, false)
+                self.fail(now, peer, FailReason::Aborted, false)
             }
             (PeerState::Handshaking { .. }, Frame::Transport { .. }) => {
                 self.reject(peer, RejectReason::Unexpected("transport before handshake"));
             }
             (
-                PeerState::Established {
-                    session,
-                    last_received,
-                    probe_deadline,
-                    ..
-                },
+                PeerState::Established { session, .. },
                 Frame::Transport {
                     counter,
                     ciphertext,
                 },
             ) => match session.open_transport(counter, ciphertext) {
                 Ok(plaintext) => {
-                    *last_received = now;
-                    *probe_deadline = None;
+                    self.note_received(now, peer);
                     self.handle_body(now, peer, &plaintext);
                 }
                 Err(OpenError::Replay { .. }) => self.reject(peer, RejectReason::Replay),
@@ -893,9 +963,13 @@ impl Client {
     /// authentic frame arrives from it within `within`. No-op for unverified peers.
     pub fn check_liveness(&mut self, now: Instant, peer: PeerId, within: Duration) {
         let now = self.monotonic(now);
-        if let Some(PeerState::Established { probe_deadline, .. }) = self.peers.get_mut(&peer) {
+        if self.is_verified(peer) {
             let deadline = now + within;
-            *probe_deadline = Some(probe_deadline.map_or(deadline, |d| d.min(deadline)));
+            let timers = self.timers.entry(peer).or_default();
+            let probe = timers
+                .get(LinkTimer::Probe)
+                .map_or(deadline, |d| d.min(deadline));
+            timers.set(LinkTimer::Probe, probe);
             let nonce = self.rng.next_u64();
             self.send_body(now, peer, &Body::Ping { nonce });
         }
@@ -905,11 +979,14 @@ impl Client {
     pub fn leave(&mut self, now: Instant) {
         let now = self.monotonic(now);
         self.broadcast(now, &Body::Bye);
-        for peer in std::mem::take(&mut self.peers).into_keys() {
-            self.sync.forget_peer(peer);
-            let orphaned = self.files.forget_peer(peer);
-            self.orphan_downloads(now, orphaned);
-            self.events.push_back(Event::PeerLeft { peer });
+        let peers: Vec<PeerId> = self
+            .peers
+            .keys()
+            .chain(self.links.keys())
+            .copied()
+            .collect();
+        for peer in peers {
+            self.close(now, peer, Close::Leaving);
         }
         for member in self.typing.keys().copied().collect::<Vec<_>>() {
             self.stop_typing(member);
@@ -921,43 +998,7 @@ impl Client {
     /// Fires every expired timer. Early or repeated calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.monotonic(now);
-        let mut expired_handshakes = Vec::new();
-        let mut idle = Vec::new();
-        let mut keepalive = Vec::new();
-        for (peer, state) in &self.peers {
-            match state {
-                PeerState::Handshaking { deadline, .. } if now >= *deadline => {
-                    expired_handshakes.push(*peer)
-                }
-                PeerState::Handshaking { .. } => {}
-                PeerState::Established {
-                    last_sent,
-                    last_received,
-                    probe_deadline,
-                    ..
-                } => {
-                    let probe_expired = probe_deadline.is_some_and(|deadline| now >= deadline);
-                    if probe_expired || now >= *last_received + self.config.idle_timeout {
-                        idle.push(*peer);
-                    } else if now >= *last_sent + self.config.keepalive_interval {
-                        keepalive.push(*peer);
-                    }
-                }
-            }
-        }
-        for peer in expired_handshakes {
-            self.fail(peer, FailReason::Timeout, false);
-        }
-        for peer in idle {
-            if let Some(PeerState::Established { info, .. }) = self.peers.remove(&peer) {
-                self.forget_peer(now, peer, info.identity.member_key());
-            }
-            self.events.push_back(Event::PeerLeft { peer });
-        }
-        for peer in keepalive {
-            let nonce = self.rng.next_u64();
-            self.send_body(now, peer, &Body::Ping { nonce });
-        }
+        self.handle_link_timeouts(now);
         let stopped: Vec<MemberKey> = self
             .typing
             .iter()
@@ -985,24 +1026,7 @@ impl Client {
     /// The earliest deadline of any peer, catch-up or typing timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let typing = self.typing.values().min().copied();
-        let links = self
-            .peers
-            .values()
-            .map(|state| match state {
-                PeerState::Handshaking { deadline, .. } => *deadline,
-                PeerState::Established {
-                    last_sent,
-                    last_received,
-                    probe_deadline,
-                    ..
-                } => {
-                    let keepalive = *last_sent + self.config.keepalive_interval;
-                    let idle = *last_received + self.config.idle_timeout;
-                    let due = keepalive.min(idle);
-                    probe_deadline.map_or(due, |probe| due.min(probe))
-                }
-            })
-            .min();
+        let links = self.links_timeout();
         [
             links,
             typing,
@@ -1035,20 +1059,25 @@ impl Client {
                     PeerState::Established {
                         session,
                         info: info.clone(),
-                        last_sent: now,
-                        last_received: now,
-                        probe_deadline: None,
                     },
                 );
+                let timers = self.timers.entry(peer).or_default();
+                *timers = LinkTimers::default();
+                timers.set(LinkTimer::Keepalive, now + self.config.keepalive_interval);
+                timers.set(LinkTimer::Idle, now + self.config.idle_timeout);
+                if self.keep_one_link(now, peer) {
+                    return;
+                }
                 let member = info.identity.member_key();
                 self.events.push_back(Event::PeerVerified { peer, info });
                 self.greet(now, peer);
                 self.resume_downloads_from(now, member);
             }
-            None => self.events.push_back(Event::PeerFailed {
+            None => self.close(
+                now,
                 peer,
-                reason: FailReason::Handshake(HandshakeError::Verify),
-            }),
+                Close::Failed(FailReason::Handshake(HandshakeError::Verify)),
+            ),
         }
     }
 
@@ -1056,7 +1085,7 @@ impl Client {
         let body = match Body::decode(plaintext) {
             Ok(body) => body,
             // Authenticated, so it came from the peer itself: it is broken or hostile.
-            Err(error) => return self.misbehaved(peer, error.to_string()),
+            Err(error) => return self.misbehaved(now, peer, error.to_string()),
         };
         let Some(member) = self.member_of(peer) else {
             return;
@@ -1066,11 +1095,7 @@ impl Client {
                 self.send_body(now, peer, &Body::Pong { nonce });
             }
             Body::Pong { nonce } => self.events.push_back(Event::Pong { peer, nonce }),
-            Body::Bye => {
-                self.peers.remove(&peer);
-                self.forget_peer(now, peer, member);
-                self.events.push_back(Event::PeerLeft { peer });
-            }
+            Body::Bye => self.close(now, peer, Close::Left),
             Body::Events(events) => self.handle_events(now, peer, &events),
             Body::Run {
                 author,
@@ -1124,7 +1149,7 @@ impl Client {
         }
     }
 
-    /// A verified link is gone (the caller has removed it from `peers`).
+    /// A verified link is gone (`close` has removed it from `peers`).
     fn forget_peer(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
         self.sync.forget_peer(peer);
         let orphaned = self.files.forget_peer(peer);
@@ -1142,22 +1167,8 @@ impl Client {
 
     /// A verified peer sent authenticated nonsense: drop it, tell the caller to close the
     /// link, and carry on with everyone else.
-    fn misbehaved(&mut self, peer: PeerId, why: String) {
-        let member = self.member_of(peer);
-        self.peers.remove(&peer);
-        self.sync.forget_peer(peer);
-        let orphaned = self.files.forget_peer(peer);
-        if let Some(now) = self.latest_now {
-            self.orphan_downloads(now, orphaned);
-        }
-        if let Some(member) = member {
-            self.stop_typing(member);
-        }
-        self.events.push_back(Event::PeerFailed {
-            peer,
-            reason: FailReason::Misbehaved(why),
-        });
-        self.deposit_outbox_if_alone();
+    fn misbehaved(&mut self, now: Instant, peer: PeerId, why: String) {
+        self.close(now, peer, Close::Failed(FailReason::Misbehaved(why)));
     }
 
     fn check_post(&self, content: Content) -> Result<Content, SendError> {
@@ -1315,12 +1326,12 @@ impl Client {
 
     /// Turns a history refusal into the right reaction: forged or malformed events end the
     /// link; a conflict or an event too far ahead only drops the event.
-    fn refuse_event(&mut self, peer: PeerId, error: EventError) -> bool {
+    fn refuse_event(&mut self, now: Instant, peer: PeerId, error: EventError) -> bool {
         match error {
             // Only a peer that is broken or hostile forwards these: we forward only events
             // whose signature checked out.
             EventError::Malformed(_) | EventError::Signature => {
-                self.misbehaved(peer, error.to_string());
+                self.misbehaved(now, peer, error.to_string());
                 false
             }
             // The author equivocated, or we are far behind: not the forwarder's fault.
@@ -1350,29 +1361,19 @@ impl Client {
 
     /// Seals `body` for a verified peer and queues it for `channel`.
     fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
-        let Some(PeerState::Established {
-            session, last_sent, ..
-        }) = self.peers.get_mut(&peer)
-        else {
+        let Some(PeerState::Established { session, .. }) = self.peers.get_mut(&peer) else {
             return false;
         };
         match session.seal(&body.encode()) {
             Ok(bytes) => {
-                *last_sent = now;
-                self.transmits.push_back(Transmit {
-                    peer,
-                    bytes,
-                    channel,
-                });
+                self.note_sent(now, peer);
+                self.queue(peer, bytes, channel);
                 true
             }
             // Bodies are bounded far below the frame limit; exhaustion after 2^64 frames
             // ends the session rather than reusing a nonce.
             Err(_) => {
-                self.peers.remove(&peer);
-                self.sync.forget_peer(peer);
-                self.files.forget_peer(peer);
-                self.events.push_back(Event::PeerLeft { peer });
+                self.close(now, peer, Close::Left);
                 false
             }
         }
@@ -1382,16 +1383,15 @@ impl Client {
         self.events.push_back(Event::PeerRejected { peer, reason });
     }
 
-    fn fail(&mut self, peer: PeerId, reason: FailReason, tell_peer: bool) {
-        self.peers.remove(&peer);
+    fn fail(&mut self, now: Instant, peer: PeerId, reason: FailReason, tell_peer: bool) {
         if tell_peer {
             let bytes = Frame::Abort {
                 reason: AbortReason::HandshakeFailed,
             }
             .encode();
-            self.transmits.push_back(Transmit::main(peer, bytes));
+            self.queue(peer, bytes, Channel::Main);
         }
-        self.events.push_back(Event::PeerFailed { peer, reason });
+        self.close(now, peer, Close::Failed(reason));
     }
 
     /// Time never runs backwards inside core: a stale `now` is treated as the latest seen.

@@ -20,6 +20,10 @@ impl Client {
             config,
             rng,
             peers,
+            links,
+            timers,
+            generation,
+            server_peer,
             history,
             timeline,
             sync,
@@ -38,27 +42,29 @@ impl Client {
             transmits,
             events,
         } = self;
-        let peers = peers
+        let peers: std::collections::BTreeMap<_, _> = peers
             .iter()
             .filter_map(|(id, peer)| match peer {
                 PeerState::Handshaking { .. } => None,
-                PeerState::Established {
-                    session,
-                    info,
-                    last_sent,
-                    last_received,
-                    probe_deadline,
-                } => Some((
+                PeerState::Established { session, info } => Some((
                     *id,
                     PeerState::Established {
                         session: session.clone(),
                         info: info.clone(),
-                        last_sent: *last_sent,
-                        last_received: *last_received,
-                        probe_deadline: *probe_deadline,
                     },
                 )),
             })
+            .collect();
+        // Links and timers of the peers left out go with them.
+        let links = links
+            .iter()
+            .filter(|(id, _)| peers.contains_key(id))
+            .map(|(id, link)| (*id, link.clone()))
+            .collect();
+        let timers = timers
+            .iter()
+            .filter(|(id, _)| peers.contains_key(id))
+            .map(|(id, timers)| (*id, *timers))
             .collect();
         Client {
             identity: identity.clone(),
@@ -68,6 +74,10 @@ impl Client {
             config: config.clone(),
             rng: rng.clone(),
             peers,
+            links,
+            timers,
+            generation: *generation,
+            server_peer: *server_peer,
             history: history.clone(),
             timeline: timeline.clone(),
             sync: sync.clone(),

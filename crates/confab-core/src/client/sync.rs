@@ -375,7 +375,7 @@ impl Client {
         let mut events = Vec::with_capacity(entries.len());
         for (idx, entry) in entries.iter().enumerate() {
             let Some(seq) = first_seq.checked_add(idx as u64) else {
-                return self.misbehaved(peer, "run past the last sequence number".into());
+                return self.misbehaved(now, peer, "run past the last sequence number".into());
             };
             let restored = wire::event::expand(entry, &author, seq, &prev)
                 .map_err(crate::history::EventError::Malformed)
@@ -385,7 +385,7 @@ impl Client {
                     prev = event.id();
                     events.push(bytes);
                 }
-                Err(error) => return self.misbehaved(peer, error.to_string()),
+                Err(error) => return self.misbehaved(now, peer, error.to_string()),
             }
         }
         // Signatures are checked here, as for any event.
@@ -400,7 +400,7 @@ impl Client {
                 Ok(event) => event,
                 Err(error) => {
                     // Forged or malformed: the peer is dropped.
-                    self.refuse_event(peer, error);
+                    self.refuse_event(now, peer, error);
                     return;
                 }
             };
@@ -518,7 +518,7 @@ impl Client {
             }
             _ => {}
         }
-        self.refuse_event(peer, error);
+        self.refuse_event(now, peer, error);
     }
 
     /// `author` was proven to fork their chain: their events from the fork on are gone.

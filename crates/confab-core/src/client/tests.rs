@@ -473,8 +473,8 @@ fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
     assert_eq!(to, pb);
     assert!(!data.contains("v=0"));
     // Unsealed, then misaddressed: dropped as rejections, nothing opened.
-    assert_eq!(b.handle_signal(pb, pa, offer), None);
-    assert_eq!(b.handle_signal(pa, pb, &data), None);
+    assert_eq!(b.open_signal(pb, pa, offer), None);
+    assert_eq!(b.open_signal(pa, pb, &data), None);
     let rejected: Vec<Event> = drain(&mut b);
     assert!(
         matches!(
@@ -492,8 +492,8 @@ fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
         ),
         "{rejected:?}"
     );
-    assert_eq!(b.handle_signal(pb, pa, &data).as_deref(), Some(offer));
-    assert_eq!(b.handle_signal(pb, pa, &data), None);
+    assert_eq!(b.open_signal(pb, pa, &data).as_deref(), Some(offer));
+    assert_eq!(b.open_signal(pb, pa, &data), None);
     assert!(matches!(
         &drain(&mut b)[..],
         [Event::PeerRejected {

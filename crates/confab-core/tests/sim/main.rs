@@ -18,3 +18,4 @@ mod mesh;
 mod net;
 mod pair;
 mod room;
+mod server;
