@@ -59,45 +59,26 @@ use crate::state::{
     AppState, ContactView, Draft, MemberStatus, MessageView, Path as ViewPath, ServerStatus,
 };
 
+mod bench;
 mod calls;
 mod files;
+mod links;
 mod mailbox;
+mod people;
+mod persist;
 mod push;
+mod seen;
+mod server;
+
+use bench::{BenchRun, bench_crypto};
+use links::Direct;
+use people::contact_view;
+pub use persist::restore_history;
 
 /// Without input for this long, a visible page counts as away.
 const IDLE_AFTER: Duration = Duration::from_secs(5 * 60);
 /// Longest wait between reconnection attempts to the server.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
-
-/// Restores the room's stored events into `client` ([`Client::restore`]) and deletes the
-/// records it refused: others' events beyond the clock's horizon, which older versions
-/// kept (an honest one comes again by catch-up once the clock passes it). `Err`: the store
-/// could not be read, and nothing was restored.
-pub async fn restore_history(
-    client: &mut Client,
-    store: Option<&BrowserStore>,
-) -> Result<(), StoreError> {
-    let stored = match store {
-        Some(store) => store.load_event_records(client.room_id()).await?,
-        None => Vec::new(),
-    };
-    let events = stored
-        .iter()
-        .map(|(record, event)| (record, event.as_slice()));
-    let restored = client.restore(clock::now(), clock::wall(), events);
-    if let Some(store) = store
-        && !restored.refused.is_empty()
-    {
-        log(&format!(
-            "deleting {} stored events beyond the clock's horizon",
-            restored.refused.len()
-        ));
-        let refused: Vec<EventRecord> = restored.refused.into_iter().cloned().collect();
-        // Should this fail, the next start refuses them again: nothing depends on it.
-        let _ = store.delete_events(&refused).await;
-    }
-    Ok(())
-}
 
 /// Told about each person a driver verifies (their keys and the name they use).
 pub type OnContact = Rc<dyn Fn(&PublicIdentity, &str)>;
@@ -216,20 +197,6 @@ enum Input {
         ids: Vec<EventId>,
         result: Result<(), StoreError>,
     },
-}
-
-/// A direct connection the driver holds because core asked for it.
-struct Direct {
-    generation: Generation,
-    rtc: Box<dyn DirectLink>,
-}
-
-struct BenchRun {
-    peer: PeerId,
-    remaining: u32,
-    nonce: u64,
-    started_ms: f64,
-    samples: Vec<f64>,
 }
 
 struct Driver {
@@ -408,284 +375,6 @@ impl Driver {
         }
     }
 
-    /// We verified `identity` calling itself `name`: warn if a known contact goes by that
-    /// name with another key, then remember them.
-    fn meet(&mut self, identity: &PublicIdentity, name: &str) {
-        let key = identity.member_key();
-        if let Some(namesake) = self.contacts.namesake(&key, name) {
-            self.state.member_warning(
-                key,
-                format!(
-                    "Not the {} you know: this safety number is different ({} before). \
-                     It may be someone else, or them on a new device: ask them before trusting it.",
-                    namesake.name,
-                    namesake.identity.fingerprint()
-                ),
-            );
-        }
-        self.title_room(name);
-        self.remember(identity, name);
-        if let Some(on_contact) = &self.on_contact {
-            on_contact(identity, name);
-        }
-    }
-
-    /// Records (or refreshes "last seen" of) a contact, on screen and on this device.
-    fn remember(&mut self, identity: &PublicIdentity, name: &str) {
-        let key = identity.member_key();
-        let (_, contact) = self.contacts.observe(identity, name, clock::wall());
-        self.state
-            .upsert_contact(contact_view(&self.client, contact));
-        let bytes = contact.encode();
-        self.with_store_quietly(move |store| async move {
-            store.save_contact(key.as_bytes().to_owned(), &bytes).await
-        });
-    }
-
-    /// Names the saved room after the first few people met in it.
-    fn title_room(&mut self, name: &str) {
-        let Some(room) = self.saved_room.as_mut() else {
-            return;
-        };
-        if room.title.starts_with("Direct: ") || room.title == crate::CONTACT_ROOM_TITLE {
-            return;
-        }
-        let mut names: Vec<&str> = room
-            .title
-            .split(", ")
-            .filter(|n| !n.is_empty() && *n != name)
-            .collect();
-        if names.len() >= 3 {
-            return;
-        }
-        names.push(name);
-        room.title = names.join(", ");
-        let saved = room.clone();
-        let id = saved.id();
-        let title = saved.title.clone();
-        self.state.rooms.update(|rooms| {
-            if let Some(view) = rooms.iter_mut().find(|r| r.id == id) {
-                view.title = title;
-            }
-        });
-        self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
-    }
-
-    /// Runs a store write in the background; only failures are reported.
-    fn with_store_quietly<F, Fut>(&self, task: F)
-    where
-        F: FnOnce(Rc<BrowserStore>) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<(), StoreError>> + 'static,
-    {
-        let (Some(store), state) = (self.store.clone(), self.state) else {
-            return;
-        };
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(error) = task(store).await {
-                state
-                    .notice
-                    .set(Some(format!("Could not save to this device: {error}.")));
-            }
-        });
-    }
-
-    /// Where this room's mailbox was read up to on this device, and which of our events
-    /// are in other hands (core then deposits the rest if nobody is linked: nobody is yet);
-    /// and the composer's unsent draft.
-    async fn load_mailbox_state(&mut self) {
-        let Some(store) = self.store.clone() else {
-            return;
-        };
-        match store.mailbox_cursor(self.room).await {
-            Ok(cursor) => self.mailbox.set_cursor(cursor),
-            Err(error) => log(&format!(
-                "mailbox cursor unreadable, reading from the start: {error}"
-            )),
-        }
-        // Receipts before the first message views are drawn, so what members hold and read
-        // shows at once, not "pending" until one links.
-        match store.receipts(self.room).await {
-            Ok(Some(record)) => self.client.restore_receipts(record),
-            Ok(None) => {}
-            Err(error) => log(&format!(
-                "receipts record unreadable, showing none until members link: {error}"
-            )),
-        }
-        let record = match store.outbox(self.room).await {
-            Ok(record) => record.unwrap_or_default(),
-            Err(error) => {
-                log(&format!(
-                    "outbox record unreadable, depositing every unacknowledged event: {error}"
-                ));
-                OutboxRecord::default()
-            }
-        };
-        self.client.restore_outbox(record);
-        match store.draft(self.room).await {
-            Ok(draft) => self.state.saved_draft.set(draft),
-            Err(error) => log(&format!(
-                "draft unreadable, the composer starts empty: {error}"
-            )),
-        }
-        match store.muted(self.room).await {
-            Ok(muted) => {
-                self.state.muted.set(muted);
-                self.push_mirror_muted(muted);
-            }
-            Err(error) => log(&format!("mute unreadable, the room notifies: {error}")),
-        }
-        self.drain(clock::now());
-    }
-
-    /// Hands accepted events to the store, in order, in one write (one at a time: the next
-    /// waits for this one's [`Input::Persisted`], which tells core our events in it may go
-    /// out: write-ahead); then the mailbox cursor if it moved (after them, so it never
-    /// promises events that were not saved), the outbox record if it grew, the receipts and
-    /// the read marks if they moved.
-    fn save_events(&mut self) {
-        if self.writing {
-            return;
-        }
-        let cursor = self.mailbox.take_unsaved_cursor();
-        let outbox = self.mailbox.take_unsaved_outbox();
-        let receipts = self.unsaved_receipts.take();
-        let seen = self.unsaved_seen.take();
-        if self.unsaved.is_empty()
-            && cursor.is_none()
-            && outbox.is_none()
-            && receipts.is_none()
-            && seen.is_none()
-        {
-            return;
-        }
-        let (ids, events): (Vec<EventId>, Vec<Vec<u8>>) =
-            std::mem::take(&mut self.unsaved).into_iter().unzip();
-        let Some(store) = self.store.clone() else {
-            return;
-        };
-        self.writing = true;
-        let (room, inbox) = (self.room, self.inbox.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let saved = store.append_events(room, &events).await;
-            // Core hears of it first: our events in this write may go out now.
-            let _ = inbox.unbounded_send(Input::Persisted {
-                ids,
-                result: saved.clone(),
-            });
-            if let (Ok(()), Some(cursor)) = (&saved, cursor)
-                && let Err(error) = store.save_mailbox_cursor(room, cursor).await
-            {
-                log(&format!("mailbox cursor not saved: {error}"));
-            }
-            if let Some(outbox) = outbox
-                && let Err(error) = store.save_outbox(room, &outbox).await
-            {
-                log(&format!("outbox record not saved: {error}"));
-            }
-            if let Some(receipts) = receipts
-                && let Err(error) = store.save_receipts(room, &receipts).await
-            {
-                log(&format!("receipts record not saved: {error}"));
-            }
-            if let Some(seen) = seen
-                && let Err(error) = store.save_read_marks(room, &seen).await
-            {
-                log(&format!("read marks not saved: {error}"));
-            }
-        });
-    }
-
-    /// A write of events ended ([`Input::Persisted`]). Committed: core sends ours among
-    /// them. Failed: core withdraws ours not sent yet (reported as [`Event::NotSent`]);
-    /// others' stay shown but are not kept, and the user is told.
-    fn persisted(&mut self, now: Instant, ids: Vec<EventId>, result: Result<(), StoreError>) {
-        self.writing = false;
-        match result {
-            Ok(()) => self.client.handle_persisted(now, &ids),
-            Err(error) => {
-                let (reason, text) = match error {
-                    StoreError::QuotaExceeded => (
-                        "the browser's storage for Confab is full".to_owned(),
-                        "The browser's storage for Confab is full: messages from others are \
-                         shown but not kept, and yours are not sent. Free some space (or export \
-                         your profile) and reload."
-                            .to_owned(),
-                    ),
-                    other => (
-                        format!("it could not be saved on this device ({other})"),
-                        format!("New messages could not be saved: {other}."),
-                    ),
-                };
-                log(&format!("events not saved: {reason}"));
-                self.state.notice.set(Some(text));
-                self.write_failure = Some(reason);
-                self.client.handle_persist_failed(now, &ids);
-            }
-        }
-    }
-
-    /// Core withdrew our events that could not be stored: they are gone from the timeline
-    /// (core redraws it) and from the next write; the user gets their text back in the
-    /// notice, to send again.
-    fn not_sent(&mut self, events: Vec<(EventId, Content)>) {
-        self.unsaved
-            .retain(|(id, _)| !events.iter().any(|(withdrawn, _)| withdrawn == id));
-        let texts: Vec<String> = events
-            .into_iter()
-            .filter_map(|(_, content)| match content {
-                Content::Text { text, .. } | Content::Edit { text, .. } => Some(text),
-                Content::File(meta) => Some(meta.name),
-                _ => None,
-            })
-            .collect();
-        let reason = self
-            .write_failure
-            .clone()
-            .unwrap_or_else(|| "it could not be saved on this device".to_owned());
-        let text = match texts.as_slice() {
-            [] => format!("Not sent: {reason}."),
-            [one] => format!("Not sent — {reason}: “{one}”. Free some space, then send it again."),
-            many => format!(
-                "{} messages not sent — {reason}: “{}”. Free some space, then send them again.",
-                many.len(),
-                many.join("”, “")
-            ),
-        };
-        self.state.notice.set(Some(text));
-    }
-
-    /// Runs a store operation in the background and reports its outcome as a notice.
-    fn with_store<F, Fut>(&self, what: &'static str, task: F)
-    where
-        F: FnOnce(Rc<BrowserStore>, AppState) -> Fut + 'static,
-        Fut: std::future::Future<Output = Result<String, StoreError>> + 'static,
-    {
-        let state = self.state;
-        let Some(store) = self.store.clone() else {
-            state
-                .notice
-                .set(Some(format!("Cannot {what}: storage is unavailable.")));
-            return;
-        };
-        wasm_bindgen_futures::spawn_local(async move {
-            let text = match task(store, state).await {
-                Ok(done) => done,
-                Err(error) => format!("Could not {what}: {error}."),
-            };
-            state.notice.set(Some(text));
-        });
-    }
-
-    /// Online while the page is visible and used; away when hidden or idle.
-    fn update_presence(&mut self, now: Instant) {
-        let presence = if page::is_visible() && now < self.idle_at {
-            Presence::Online
-        } else {
-            Presence::Away
-        };
-        self.client.set_presence(now, presence);
-    }
-
     /// Posts `content`; false if core refused it (the user is told why).
     fn post(&mut self, now: Instant, content: Content) -> bool {
         match self.client.post(now, clock::wall(), content) {
@@ -700,92 +389,6 @@ impl Driver {
             Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
         }
         false
-    }
-
-    /// A message core refused (say while our earlier messages are still arriving, which
-    /// any member can cause for a few seconds) goes back into the composer, in the mode
-    /// it was written in, and is kept as the room's draft: nothing typed is lost, and
-    /// sending again is one key. (The composer asked to forget the draft before posting.)
-    /// An edit goes back to editing that message, whose current text the box shows.
-    fn keep_unsent(&mut self, draft: Draft, text: String) {
-        let editing = matches!(draft, Draft::Edit(_));
-        self.state.draft.set(draft);
-        if editing {
-            return;
-        }
-        self.state.saved_draft.set(Some(text.clone()));
-        let room = self.room;
-        self.with_store_quietly(move |store| async move { store.save_draft(room, &text).await });
-    }
-
-    /// While the page is visible, everything shown counts as read. True if that told
-    /// core something new (its output must be drained).
-    fn mark_read(&mut self, now: Instant) -> bool {
-        // A background room is not seen, however visible the page.
-        if !self.settings.on_screen || !page::is_visible() {
-            return false;
-        }
-        let last = self
-            .state
-            .messages
-            .with_untracked(|m| m.last().map(|m| m.key));
-        match last {
-            Some(last) if self.read_up_to.is_none_or(|read| read < last) => {
-                self.read_up_to = Some(last);
-                self.client.mark_read(now, last);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// While this room is seen (on screen, the page visible), everything it holds is seen:
-    /// that becomes its read marks, from which its unread count starts when it next runs in
-    /// the background (after the user opens another room).
-    fn note_seen(&mut self) {
-        if !self.settings.on_screen || !page::is_visible() || self.store.is_none() {
-            return;
-        }
-        let seen = read_marks_of(&self.client);
-        if self.seen.as_ref() != Some(&seen) {
-            self.seen = Some(seen.clone());
-            self.unsaved_seen = Some(seen);
-        }
-    }
-
-    /// A new message from someone else while this room is not seen (the room on screen
-    /// while the page is hidden; a background room always): count it as unread (title, app
-    /// badge, rooms list) and notify, if the user turned notifications on and did not mute
-    /// the room, or if it mentions us. Clicking the notification of a background room
-    /// opens that room.
-    fn note_unread(&self, view: &MessageView) {
-        let on_screen = self.settings.on_screen;
-        if view.mine || view.deleted || (on_screen && page::is_visible()) {
-            return;
-        }
-        if !self.state.note_unread(view.id) {
-            return;
-        }
-        if self.state.muted.get_untracked() && !view.mentions_me {
-            return;
-        }
-        let text = match &view.file {
-            Some(file) => format!("File: {}", file.name),
-            None => view.text.clone(),
-        };
-        let author = self.state.name_of(&view.author);
-        let body = pwa::preview(&text);
-        match self.saved_room.as_ref().filter(|_| !on_screen) {
-            Some(room) => {
-                let title = pwa::message_title(&author, &room.title);
-                // The room's address, never its secret: notifications and their links
-                // outlive the page (the system's notification centre, the worker).
-                let address = self.client.room_address(&room.id());
-                let link = page::room_link(address);
-                pwa::notify(&title, &body, Some((&address.to_string(), &link)));
-            }
-            None => pwa::notify(&author, &body, None),
-        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -859,52 +462,10 @@ impl Driver {
                     move |store| async move { store.save_draft(room, &text).await },
                 );
             }
-            Input::Command(Command::SetPassphrase(passphrase)) => {
-                self.with_store("change the passphrase", move |store, state| async move {
-                    store.set_passphrase(passphrase.as_deref()).await?;
-                    state.has_passphrase.set(store.has_passphrase());
-                    Ok(if store.has_passphrase() {
-                        "Passphrase set: it will be asked for when Confab opens.".to_owned()
-                    } else {
-                        "Passphrase removed.".to_owned()
-                    })
-                });
-            }
-            Input::Command(Command::Export(passphrase)) => {
-                self.with_store("export the profile", move |store, _| async move {
-                    let bytes = store.export(&passphrase).await?;
-                    page::download("confab-profile.confab", &bytes)
-                        .map_err(StoreError::Unavailable)?;
-                    Ok("Profile exported (encrypted with that passphrase).".to_owned())
-                });
-            }
-            Input::Command(Command::Import { bytes, passphrase }) => {
-                self.with_store("import the profile", move |store, _| async move {
-                    store.import(&bytes, &passphrase).await?;
-                    // The old profile's rooms are gone: so are their pushes.
-                    crate::platform::push::forget_all().await;
-                    // Start over as the imported profile, in its last room.
-                    page::open_home();
-                    Ok("Profile imported; reloading…".to_owned())
-                });
-            }
-            Input::Command(Command::SetName(name)) => {
-                self.client.set_display_name(now, clock::wall(), &name);
-                let name = self.client.display_name().to_owned();
-                self.state.me.update(|me| {
-                    if let Some(me) = me {
-                        me.name = name.clone();
-                    }
-                });
-                self.with_store("save your name", move |store, _| async move {
-                    let Some(mut profile) = store.load_profile().await? else {
-                        return Ok(String::new());
-                    };
-                    profile.display_name = name;
-                    store.save_profile(&profile).await?;
-                    Ok("Name saved.".to_owned())
-                });
-            }
+            Input::Command(Command::SetPassphrase(passphrase)) => self.set_passphrase(passphrase),
+            Input::Command(Command::Export(passphrase)) => self.export(passphrase),
+            Input::Command(Command::Import { bytes, passphrase }) => self.import(bytes, passphrase),
+            Input::Command(Command::SetName(name)) => self.set_name(now, name),
             Input::Command(Command::AttachFiles(files)) => self.attach_files(files),
             Input::Command(Command::AcceptFile(file)) => self.accept_file(file),
             Input::Command(Command::DeclineFile(file)) => self.decline_file(now, file),
@@ -1015,210 +576,6 @@ impl Driver {
         self.call_levels(now);
     }
 
-    // ---- signalling server ------------------------------------------------------------
-
-    fn connect_socket(&mut self) {
-        let inbox = self.inbox.clone();
-        let sink = Rc::new(move |event| {
-            let _ = inbox.unbounded_send(Input::Socket(event));
-        });
-        match self.network.connect(&page::socket_url(), sink) {
-            Ok(socket) => self.socket = Some(socket),
-            Err(error) => {
-                log(&error);
-                self.schedule_reconnect(clock::now());
-            }
-        }
-    }
-
-    /// The page goes away (closed, left, or frozen in the back/forward cache): say goodbye,
-    /// then close the server connection, so the server tells the room at once. A frozen page that kept its connection stayed listed in the room without ever
-    /// answering, and whoever came meanwhile showed "Connecting to 1 more…" for it.
-    fn leave(&mut self, now: Instant) {
-        self.client.leave(now);
-        self.drain(now);
-        // Dropping the socket closes it (a page restored from the cache reloads). Direct
-        // links stay open for the goodbyes just sent on them; the browser closes them with
-        // the page.
-        self.socket = None;
-        self.reconnect_at = None;
-        self.mailbox.disconnected();
-    }
-
-    fn schedule_reconnect(&mut self, now: Instant) {
-        let delay =
-            Duration::from_secs(1u64 << self.reconnect_attempts.min(4)).min(MAX_RECONNECT_DELAY);
-        self.reconnect_attempts += 1;
-        self.reconnect_at = Some(now + delay);
-        self.state.server.set(ServerStatus::Reconnecting);
-    }
-
-    fn send_signal(&self, message: &ClientMessage) {
-        if let (Some(socket), Ok(text)) = (&self.socket, serde_json::to_string(message)) {
-            socket.send_text(&text);
-        }
-    }
-
-    fn handle_socket(&mut self, now: Instant, event: SocketEvent) {
-        match event {
-            SocketEvent::Open => {}
-            SocketEvent::Text(text) => match serde_json::from_str::<ServerFrame>(&text) {
-                Ok(ServerFrame::Server(message)) => self.handle_server_message(now, message),
-                Ok(ServerFrame::Mailbox(reply)) => self.handle_mailbox_reply(now, reply),
-                Err(error) => log(&format!("unreadable message from the server: {error}")),
-            },
-            SocketEvent::Binary(bytes) => match Envelope::decode(&bytes) {
-                Ok(Envelope {
-                    direction: RelayDirection::From(peer),
-                    payload,
-                }) => self.client.handle_relayed(now, peer, payload),
-                Ok(_) => log("relay envelope with the wrong direction"),
-                Err(error) => log(&format!("malformed relay envelope: {error}")),
-            },
-            SocketEvent::Closed { code, reason } => {
-                log(&format!("server connection closed ({code} {reason})"));
-                self.socket = None;
-                self.mailbox.disconnected();
-                // Relayed links die with the socket; direct ones carry on.
-                self.client.disconnected(now);
-                self.schedule_reconnect(now);
-            }
-        }
-    }
-
-    fn handle_server_message(&mut self, now: Instant, message: ServerMessage) {
-        match message {
-            ServerMessage::Welcome {
-                peer,
-                ice_servers,
-                relay_bytes_per_sec,
-                relay_burst_bytes,
-                mailbox_puts_per_minute,
-                push_key,
-            } => {
-                self.reconnect_attempts = 0;
-                self.client.connected(now, peer);
-                self.push_welcome(push_key);
-                self.mailbox_welcome(now, peer, mailbox_puts_per_minute);
-                self.set_relay_cap(relay_bytes_per_sec, relay_burst_bytes);
-                self.ice_servers = ice_servers
-                    .into_iter()
-                    .map(|s| IceServerConfig {
-                        urls: s.urls,
-                        username: s.username,
-                        credential: s.credential,
-                    })
-                    .collect();
-                self.send_signal(&ClientMessage::Join { room: self.room });
-            }
-            ServerMessage::Joined { room: _, peers } => {
-                self.state.server.set(ServerStatus::Online);
-                for peer in peers {
-                    self.client.connect_peer(now, peer);
-                }
-                self.mailbox_joined(now);
-            }
-            ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
-            // Was there before us (learned late, from another node): we are the newcomer.
-            ServerMessage::PeerPresent { room: _, peer } => self.client.connect_peer(now, peer),
-            ServerMessage::PeerLeft { room: _, peer } => {
-                if !self.client.handle_peer_left(now, peer) {
-                    // A link that never became anyone (or none at all: they joined and
-                    // left before offering); a row that already says "left" (their
-                    // goodbye came first) stays.
-                    self.state.member_forget_connecting(peer);
-                }
-            }
-            // Only a signal sealed to us by a member opens, and only an unverified link
-            // heeds it (core reports the rest as `PeerRejected`).
-            ServerMessage::Signal { from, data } => self.client.handle_signal(now, from, &data),
-            // Push stays off for this room until the next welcome asks again.
-            ServerMessage::PushRefused {
-                room,
-                code,
-                message,
-            } => log(&format!(
-                "the server refused push notifications for room {room}: {code:?}: {message}"
-            )),
-            ServerMessage::Error { code, message } => {
-                if !self.mailbox_error(now, code) {
-                    log(&format!("server refused a request: {code:?}: {message}"))
-                }
-            }
-        }
-    }
-
-    // ---- direct connections (opened and closed when core says so) ---------------------
-
-    fn open_direct(&mut self, now: Instant, peer: PeerId, generation: Generation, offerer: bool) {
-        let inbox = self.inbox.clone();
-        let sink = Rc::new(move |event| {
-            let _ = inbox.unbounded_send(Input::Rtc {
-                peer,
-                generation,
-                event,
-            });
-        });
-        match self.network.open_link(&self.ice_servers, offerer, sink) {
-            Ok(rtc) => {
-                if let Some(old) = self.rtcs.insert(peer, Direct { generation, rtc }) {
-                    old.rtc.close();
-                }
-            }
-            Err(error) => {
-                log(&format!("cannot create a peer connection: {error}"));
-                self.client.handle_direct_closed(now, peer, generation);
-            }
-        }
-    }
-
-    fn close_direct(&mut self, peer: PeerId, generation: Generation) {
-        if self
-            .rtcs
-            .get(&peer)
-            .is_some_and(|direct| direct.generation == generation)
-            && let Some(direct) = self.rtcs.remove(&peer)
-        {
-            direct.rtc.close();
-        }
-    }
-
-    /// `peer`'s direct connection, while its link runs on it.
-    fn direct(&self, peer: PeerId) -> Option<&dyn DirectLink> {
-        if self.client.path(peer) != Some(Path::Direct) {
-            return None;
-        }
-        self.rtcs.get(&peer).map(|direct| direct.rtc.as_ref())
-    }
-
-    fn handle_rtc(&mut self, now: Instant, peer: PeerId, generation: Generation, event: RtcEvent) {
-        let current = self
-            .rtcs
-            .get(&peer)
-            .is_some_and(|direct| direct.generation == generation);
-        if !current {
-            return;
-        }
-        match event {
-            RtcEvent::Signal(RtcSignal::Candidate { .. })
-                if self.settings.dangerously_withhold_ice_candidates => {}
-            RtcEvent::Signal(signal) => self
-                .client
-                .handle_local_signal(now, peer, generation, &signal),
-            RtcEvent::Open => self.client.handle_direct_open(now, peer, generation),
-            RtcEvent::Message(bytes) => self.client.handle_frame(now, peer, &bytes),
-            RtcEvent::FileMessage { file, bytes } => {
-                self.client.handle_file_frame(now, peer, file, &bytes)
-            }
-            RtcEvent::FileDrained(_) => self.pump_uploads(now),
-            RtcEvent::Track(stream) => self.call_track(peer, stream),
-            RtcEvent::Closed => {
-                self.rtcs.remove(&peer);
-                self.client.handle_direct_closed(now, peer, generation);
-            }
-        }
-    }
-
     // ---- core output ------------------------------------------------------------------
 
     fn drain(&mut self, now: Instant) {
@@ -1241,38 +598,6 @@ impl Driver {
                     }
                 }
             }
-        }
-    }
-
-    fn transmit(&mut self, transmit: confab_core::Transmit) {
-        let confab_core::Transmit {
-            peer,
-            bytes,
-            channel,
-            via,
-        } = transmit;
-        let bytes = bytes.as_slice();
-        self.bytes_sent += bytes.len() as u64;
-        let sent = match via {
-            Via::Direct => self.rtcs.get(&peer).is_some_and(|direct| match channel {
-                confab_core::Channel::Main => direct.rtc.send(bytes),
-                confab_core::Channel::File(file) => direct.rtc.send_file(file, bytes),
-            }),
-            Via::Relay => {
-                let envelope = Envelope {
-                    direction: RelayDirection::To(peer),
-                    payload: bytes,
-                }
-                .encode();
-                self.socket
-                    .as_ref()
-                    .is_some_and(|socket| socket.send_binary(&envelope))
-            }
-        };
-        if !sent {
-            log(&format!(
-                "frame to {peer} dropped: its {via:?} path is closed"
-            ));
         }
     }
 
@@ -1306,15 +631,7 @@ impl Driver {
                 peer,
                 generation,
                 signal,
-            } => {
-                if let Some(direct) = self
-                    .rtcs
-                    .get(&peer)
-                    .filter(|direct| direct.generation == generation)
-                {
-                    direct.rtc.handle_signal(signal);
-                }
-            }
+            } => self.remote_signal(peer, generation, signal),
             Event::Signal { message } => self.send_signal(&message),
             Event::PeerRejected { peer, reason } => {
                 log(&format!("dropped a frame from {peer}: {reason}"))
@@ -1406,81 +723,6 @@ impl Driver {
             Event::PersistReceipts { record } => self.unsaved_receipts = Some(record),
             _ => {}
         }
-    }
-
-    // ---- benchmark hook ---------------------------------------------------------------
-
-    fn start_bench(&mut self, now: Instant, rounds: u32) {
-        let Some(peer) = self.client.verified_peers().map(|(peer, _)| peer).next() else {
-            page::publish("benchError", &"no verified peer".into());
-            return;
-        };
-        self.bench = Some(BenchRun {
-            peer,
-            remaining: rounds,
-            nonce: 1 << 63,
-            started_ms: now_ms(),
-            samples: Vec::new(),
-        });
-        self.client.send_ping(now, peer, 1 << 63);
-    }
-
-    fn continue_bench(&mut self, now: Instant, peer: PeerId, nonce: u64) {
-        let Some(run) = self.bench.as_mut() else {
-            return;
-        };
-        if run.peer != peer || run.nonce != nonce {
-            return;
-        }
-        let end = now_ms();
-        run.samples.push(end - run.started_ms);
-        run.remaining = run.remaining.saturating_sub(1);
-        if run.remaining == 0 {
-            let samples: js_sys::Array = run
-                .samples
-                .iter()
-                .map(|s| wasm_bindgen::JsValue::from_f64(*s))
-                .collect();
-            page::publish("benchResult", &samples.into());
-            self.bench = None;
-            return;
-        }
-        run.nonce += 1;
-        run.started_ms = now_ms();
-        let nonce = run.nonce;
-        self.client.send_ping(now, peer, nonce);
-    }
-}
-
-/// Seals and opens frames in a loop; publishes nanoseconds per seal+open as `cryptoResult`.
-fn bench_crypto(size: usize, iterations: u32) {
-    let (mut sender, mut receiver) = confab_core::session::Session::pair_for_testing_only(7);
-    let plaintext = vec![0x5a; size.min(confab_core::session::MAX_PLAINTEXT_LEN)];
-    let started = now_ms();
-    let mut opened = 0usize;
-    for _ in 0..iterations {
-        let Ok(frame) = sender.seal(&plaintext) else {
-            break;
-        };
-        opened += receiver.open(&frame).map_or(0, |p| p.len());
-    }
-    let elapsed_ms = now_ms() - started;
-    let per_frame_ns = elapsed_ms * 1e6 / f64::from(iterations.max(1));
-    page::publish(
-        "cryptoResult",
-        &wasm_bindgen::JsValue::from_f64(if opened > 0 { per_frame_ns } else { -1.0 }),
-    );
-}
-
-/// A contact as the UI shows it; its link opens our one-to-one room by its address.
-fn contact_view(client: &Client, contact: &Contact) -> ContactView {
-    let chat = client.direct_room_with(&contact.identity).room_id();
-    ContactView {
-        chat_link: page::room_link(client.room_address(&chat)),
-        key: contact.identity.member_key(),
-        name: contact.name.clone(),
-        fingerprint: contact.identity.fingerprint().to_string(),
-        last_seen: clock::format_time(contact.last_seen),
     }
 }
 

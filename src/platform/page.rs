@@ -113,6 +113,15 @@ pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
         })
 }
 
+/// Publishes a list of numbers (benchmark samples) like [`publish`].
+pub fn publish_numbers(key: &str, values: &[f64]) {
+    let array: js_sys::Array = values
+        .iter()
+        .map(|value| wasm_bindgen::JsValue::from_f64(*value))
+        .collect();
+    publish(key, &array.into());
+}
+
 /// Publishes a value on `window` for the benchmark harness (`window.confab.<key>`).
 pub fn publish(key: &str, value: &wasm_bindgen::JsValue) {
     let Some(window) = window() else { return };
