@@ -721,7 +721,6 @@ impl Driver {
             Event::MailboxDeposit { seq, entry } => self.deposit(now, seq, entry),
             Event::PersistOutbox { record } => self.mailbox.note_outbox(record),
             Event::PersistReceipts { record } => self.unsaved_receipts = Some(record),
-            _ => {}
         }
     }
 }

@@ -85,8 +85,9 @@ pub struct PeerInfo {
 }
 
 /// What happened.
+// Not `non_exhaustive`: the app matches every event, so a new one does not build until
+// it is handled.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// The handshake with `peer` completed: the channel is encrypted and authenticated.
     PeerVerified {
