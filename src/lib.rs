@@ -49,6 +49,7 @@ use leptos::prelude::*;
 
 use crate::commands::Commands;
 use crate::driver::Settings;
+use crate::platform::device::Device;
 use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
 use crate::state::{AppState, Me, Phase, RoomView};
@@ -83,9 +84,11 @@ pub fn App() -> impl IntoView {
     };
     provide_context(state);
     provide_context(commands);
+    let device = Device::new();
+    provide_context(device);
     provide_context(boot.clone());
-    provide_context(components::InstallOffer::listen());
-    provide_context(components::AppBuild::listen());
+    provide_context(components::InstallOffer::listen(device));
+    provide_context(components::AppBuild::listen(device));
     (boot.0)(None);
     view! { <components::Shell /> }
 }
@@ -555,6 +558,11 @@ pub fn run_file_worker() {
 /// The command handle from context.
 pub(crate) fn use_commands() -> Commands {
     expect_context::<Commands>()
+}
+
+/// The browser handle from context (what views may ask of the browser directly).
+pub(crate) fn use_device() -> Device {
+    expect_context::<Device>()
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -7,9 +7,8 @@ use leptos::html::Video;
 use leptos::prelude::*;
 
 use crate::commands::Command;
-use crate::platform::media;
 use crate::state::AppState;
-use crate::use_commands;
+use crate::{use_commands, use_device};
 
 /// The call bar above the conversation.
 #[component]
@@ -70,6 +69,7 @@ fn Incoming() -> impl IntoView {
 fn CallPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
+    let device = use_device();
     let call = move || state.call.get();
     let tick = RwSignal::new(0u64);
     let handle = set_interval_with_handle(
@@ -87,7 +87,7 @@ fn CallPanel() -> impl IntoView {
         let connected = call().and_then(|c| c.connected_at);
         match connected {
             Some(at) => {
-                let secs = ((now_ms() - at) / 1000.0).max(0.0) as u64;
+                let secs = ((device.now_ms() - at) / 1000.0).max(0.0) as u64;
                 format!("{:02}:{:02}", secs / 60, secs % 60)
             }
             None => "Calling…".to_owned(),
@@ -262,23 +262,11 @@ fn DeviceChoice(camera: bool) -> impl IntoView {
 #[component]
 fn StreamVideo(key: Option<String>, label: String, muted: bool) -> impl IntoView {
     let video = NodeRef::<Video>::new();
+    let device = use_device();
     Effect::new(move |_| {
-        let (Some(element), Some(key)) = (video.get(), key.as_deref()) else {
-            return;
-        };
-        let stream = media::stream(key);
-        element.set_src_object(stream.as_ref());
-        if let Ok(promise) = element.play() {
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-            });
+        if let (Some(element), Some(key)) = (video.get(), key.as_deref()) {
+            device.play_stream(&element, key);
         }
     });
     view! { <video node_ref=video aria-label=label autoplay playsinline muted=muted></video> }
-}
-
-fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
 }

@@ -14,9 +14,9 @@ use leptos::prelude::*;
 use super::emoji::EmojiPicker;
 use super::mention::{self, MentionList, MentionPicker};
 use crate::commands::{Command, Commands};
-use crate::platform;
+use crate::platform::text_field::TextField;
 use crate::state::{AppState, Draft};
-use crate::use_commands;
+use crate::{use_commands, use_device};
 
 /// How long typing must pause before the draft is saved.
 const DRAFT_SAVE_DELAY: Duration = Duration::from_millis(300);
@@ -26,6 +26,7 @@ const DRAFT_SAVE_DELAY: Duration = Duration::from_millis(300);
 pub fn Composer() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
+    let device = use_device();
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
     // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
@@ -36,8 +37,7 @@ pub fn Composer() -> impl IntoView {
         [
             window_event_listener_untyped("pagehide", move |_| on_hide.flush()),
             window_event_listener_untyped("visibilitychange", move |_| {
-                let hidden = document().visibility_state() == web_sys::VisibilityState::Hidden;
-                if hidden {
+                if device.is_hidden() {
                     drafts.flush();
                 }
             }),
@@ -48,31 +48,37 @@ pub fn Composer() -> impl IntoView {
     // fills an empty one (DOM effects, not state).
     Effect::new(move |_| {
         let draft = state.draft.get();
-        let Some(field) = input.get() else { return };
+        let Some(field) = input.get().map(TextField::from) else {
+            return;
+        };
         if let Draft::Edit(id) = draft {
             let text = state
                 .messages
                 .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.text.clone()));
-            set_text(&field, &text.unwrap_or_default());
+            field.set_text(&text.unwrap_or_default());
         }
         if draft != Draft::New {
-            let _ = field.focus();
+            field.focus();
         }
     });
     Effect::new(move |_| {
         let saved = state.saved_draft.get();
-        let Some(field) = input.get() else { return };
+        let Some(field) = input.get().map(TextField::from) else {
+            return;
+        };
         if let Some(text) = saved
-            && field.value().is_empty()
+            && field.text().is_empty()
         {
-            set_text(&field, &text);
+            field.set_text(&text);
         }
     });
     let send = {
         let (commands, drafts) = (commands.clone(), drafts.clone());
         move || {
-            let Some(field) = input.get() else { return };
-            let text = field.value();
+            let Some(field) = input.get().map(TextField::from) else {
+                return;
+            };
+            let text = field.text();
             if text.trim().is_empty() {
                 return;
             }
@@ -86,8 +92,8 @@ pub fn Composer() -> impl IntoView {
                 mentions,
             });
             state.draft.set(Draft::New);
-            set_text(&field, "");
-            let _ = field.focus();
+            field.set_text("");
+            field.focus();
         }
     };
     let on_submit = {
@@ -102,11 +108,11 @@ pub fn Composer() -> impl IntoView {
     let changed = {
         let drafts = drafts.clone();
         move || {
-            let Some(field) = input.get_untracked() else {
+            let Some(field) = input.get_untracked().map(TextField::from) else {
                 return;
             };
-            fit(&field);
-            let text = field.value();
+            field.fit();
+            let text = field.text();
             typing.send(Command::Typing(!text.trim().is_empty()));
             // An edit is not a draft: the message it changes is kept already.
             if !matches!(state.draft.get_untracked(), Draft::Edit(_)) {
@@ -118,7 +124,7 @@ pub fn Composer() -> impl IntoView {
         let changed = changed.clone();
         move |_| {
             changed();
-            if let Some(field) = input.get_untracked() {
+            if let Some(field) = input.get_untracked().map(TextField::from) {
                 mentions.follow(&field);
             }
         }
@@ -126,7 +132,7 @@ pub fn Composer() -> impl IntoView {
     let on_keydown = {
         let changed = changed.clone();
         move |ev: leptos::ev::KeyboardEvent| {
-            let Some(field) = input.get_untracked() else {
+            let Some(field) = input.get_untracked().map(TextField::from) else {
                 return;
             };
             if !ev.is_composing() && mentions.key(&ev.key(), &field) {
@@ -141,7 +147,7 @@ pub fn Composer() -> impl IntoView {
     let choose_mention = {
         let changed = changed.clone();
         Callback::new(move |idx: usize| {
-            let Some(field) = input.get_untracked() else {
+            let Some(field) = input.get_untracked().map(TextField::from) else {
                 return;
             };
             mentions.choose(idx, &field);
@@ -154,12 +160,10 @@ pub fn Composer() -> impl IntoView {
     let emoji_button = NodeRef::<Button>::new();
     let insert = Callback::new(move |glyph: String| {
         picking.set(false);
-        let Some(field) = input.get_untracked() else {
+        let Some(field) = input.get_untracked().map(TextField::from) else {
             return;
         };
-        let caret = insert_at_caret(&field, &glyph);
-        let _ = field.focus();
-        let _ = field.set_selection_range(caret, caret);
+        field.insert_at_caret(&glyph);
         changed();
     });
     let close_picker = Callback::new(move |()| {
@@ -182,7 +186,7 @@ pub fn Composer() -> impl IntoView {
             let Some(chooser) = chooser.get() else { return };
             let files = chooser
                 .files()
-                .map(platform::files::files_of)
+                .map(|list| device.files_of(list))
                 .unwrap_or_default();
             chooser.set_value("");
             if !files.is_empty() {
@@ -194,7 +198,7 @@ pub fn Composer() -> impl IntoView {
         let files = ev
             .clipboard_data()
             .and_then(|data| data.files())
-            .map(platform::files::files_of)
+            .map(|list| device.files_of(list))
             .unwrap_or_default();
         if !files.is_empty() {
             ev.prevent_default();
@@ -214,8 +218,8 @@ pub fn Composer() -> impl IntoView {
     };
     let cancel = move |_| {
         state.draft.set(Draft::New);
-        if let Some(field) = input.get() {
-            set_text(&field, "");
+        if let Some(field) = input.get().map(TextField::from) {
+            field.set_text("");
         }
         drafts.save_now(String::new());
     };
@@ -289,47 +293,8 @@ pub fn Composer() -> impl IntoView {
 /// Whether this key press sends: Enter without Shift, and not while an input method is
 /// composing (Enter then confirms the composition; 229 is what some browsers report for
 /// a key the input method took).
-fn sends(ev: &web_sys::KeyboardEvent) -> bool {
+fn sends(ev: &leptos::ev::KeyboardEvent) -> bool {
     ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() && ev.key_code() != 229
-}
-
-/// Puts `text` in the field at the caret, replacing what is selected; returns where the
-/// caret goes (after it, in UTF-16 code units as the DOM counts).
-fn insert_at_caret(field: &web_sys::HtmlTextAreaElement, text: &str) -> u32 {
-    let value = field.value();
-    let end_of = |units: Option<u32>| units.map_or(value.len(), |units| byte_index(&value, units));
-    let start = end_of(field.selection_start().ok().flatten());
-    let end = end_of(field.selection_end().ok().flatten()).max(start);
-    let joined = format!("{}{text}{}", &value[..start], &value[end..]);
-    set_text(field, &joined);
-    let caret = value[..start].encode_utf16().count() + text.encode_utf16().count();
-    u32::try_from(caret).unwrap_or(u32::MAX)
-}
-
-/// The byte index of a UTF-16 offset in `text` (the end if past it; a char boundary).
-pub(super) fn byte_index(text: &str, units: u32) -> usize {
-    let mut seen = 0u32;
-    for (idx, c) in text.char_indices() {
-        if seen >= units {
-            return idx;
-        }
-        seen += c.len_utf16() as u32;
-    }
-    text.len()
-}
-
-/// Replaces the field's text and fits its height to it.
-pub(super) fn set_text(field: &web_sys::HtmlTextAreaElement, text: &str) {
-    field.set_value(text);
-    fit(field);
-}
-
-/// Grows (or shrinks) the field to its text; past the stylesheet's `max-height` it
-/// scrolls.
-fn fit(field: &web_sys::HtmlTextAreaElement) {
-    let style = web_sys::HtmlElement::style(field);
-    let _ = style.set_property("height", "auto");
-    let _ = style.set_property("height", &format!("{}px", field.scroll_height() + 2));
 }
 
 /// Saves the draft through the driver: after a pause in typing, or at once (which

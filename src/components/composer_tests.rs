@@ -18,6 +18,7 @@ fn conversation_of(texts: &[&'static str]) -> (web_sys::HtmlElement, impl Drop) 
     let parent = fresh_parent();
     let texts: Vec<&'static str> = texts.to_vec();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.set_messages(
             texts
@@ -114,6 +115,7 @@ async fn the_emoji_picker_inserts_at_the_caret_and_escape_returns_focus() {
     let _handle = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             provide_context(AppState::new());
             provide_context(commands);
             view! { <super::Composer /> }
@@ -192,6 +194,7 @@ async fn reactions_come_from_the_picker_and_the_same_emoji_again_takes_ours_back
     let _handle = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             let state = AppState::new();
             state.me.set(Some(crate::state::Me {
                 name: "Me".into(),
@@ -255,6 +258,7 @@ async fn a_draft_typed_just_before_the_page_goes_is_saved_at_once() {
     let handle = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             provide_context(AppState::new());
             provide_context(commands);
             view! { <super::Composer /> }
@@ -298,6 +302,7 @@ fn composer_with_members() -> (
     let handle = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             state.me.set(Some(crate::state::Me {
                 name: "Alice".into(),
                 fingerprint: String::new(),
@@ -402,6 +407,7 @@ async fn mute_asks_to_mute_the_room_and_then_offers_unmute() {
     let _bar = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             provide_context(state);
             provide_context(commands);
             view! { <super::mute::MuteButton /> }

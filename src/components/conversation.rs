@@ -6,8 +6,9 @@ use leptos::prelude::*;
 use crate::components::message::MessageRow;
 use confab_core::{EventId, OrderKey};
 
-use crate::platform::page;
+use crate::platform::page::SizeWatch;
 use crate::state::{AppState, MessageView};
+use crate::use_device;
 
 /// Messages drawn at first, and added per "Show earlier messages".
 const PAGE: usize = 200;
@@ -69,13 +70,14 @@ pub fn Conversation() -> impl IntoView {
             at_end.set_value(list.scroll_top() + list.client_height() >= list.scroll_height() - 8);
         }
     };
-    let size_watch = StoredValue::new_local(None::<page::SizeWatch>);
+    let device = use_device();
+    let size_watch = StoredValue::new_local(None::<SizeWatch>);
     Effect::new(move |_| {
         let Some(element) = list.get() else {
             return;
         };
         let watched = element.clone();
-        let watch = page::on_size_change(&element, move || {
+        let watch = device.on_size_change(&element, move || {
             let was_at_end = at_end.get_value()
                 || watched.scroll_top() + observed_height.get_value()
                     >= watched.scroll_height() - 8;

@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::platform::{page, pwa};
 use crate::state::AppState;
+use crate::use_device;
 
 /// Blank modules around a QR code, as the standard asks.
 const QUIET_ZONE: usize = 4;
@@ -14,12 +14,13 @@ const QUIET_ZONE: usize = 4;
 #[component]
 pub fn InvitePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let device = use_device();
     let copied = RwSignal::new(None::<String>);
     let show_qr = RwSignal::new(false);
     let copy = move |_| {
-        let link = state.invite_link.get_untracked();
+        let copying = device.copy_to_clipboard(state.invite_link.get_untracked());
         leptos::task::spawn_local(async move {
-            let outcome = match page::copy_to_clipboard(&link).await {
+            let outcome = match copying.await {
                 Ok(()) => "Copied".to_owned(),
                 Err(_) => "Copy failed: select the link and copy it".to_owned(),
             };
@@ -27,18 +28,20 @@ pub fn InvitePanel() -> impl IntoView {
         });
     };
     let share = move |_| {
-        let link = state.invite_link.get_untracked();
+        let sharing = device.share(
+            "Confab",
+            "Join me on Confab",
+            state.invite_link.get_untracked(),
+        );
         leptos::task::spawn_local(async move {
             // Closing the share sheet is no failure worth a message.
-            if pwa::share("Confab", "Join me on Confab", &link)
-                .await
-                .is_ok()
-            {
+            if sharing.await.is_ok() {
                 copied.set(Some("Shared".to_owned()));
             }
         });
     };
-    let can_share = pwa::can_share();
+    let can_share = device.can_share();
+    let field = NodeRef::<leptos::html::Input>::new();
     view! {
         <section class="panel invite">
             <h2 id="invite-heading">"Invite"</h2>
@@ -50,10 +53,10 @@ pub fn InvitePanel() -> impl IntoView {
                     readonly
                     aria-label="Invite link"
                     prop:value=move || state.invite_link.get()
-                    on:focus=|ev| {
-                        use wasm_bindgen::JsCast as _;
-                        if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
-                            input.select();
+                    node_ref=field
+                    on:focus=move |_| {
+                        if let Some(field) = field.get() {
+                            field.select();
                         }
                     }
                 />

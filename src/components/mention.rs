@@ -7,6 +7,7 @@ use confab_core::MemberKey;
 use leptos::prelude::*;
 
 use crate::mentions;
+use crate::platform::text_field::TextField;
 use crate::state::AppState;
 
 /// The id of option `idx` (for `aria-activedescendant`).
@@ -53,15 +54,9 @@ impl MentionPicker {
     }
 
     /// Looks again at the text before the caret (after each input).
-    pub fn follow(&self, field: &web_sys::HtmlTextAreaElement) {
-        let text = field.value();
-        let caret = field
-            .selection_start()
-            .ok()
-            .flatten()
-            .map_or(text.len(), |units| {
-                super::composer::byte_index(&text, units)
-            });
+    pub fn follow(&self, field: &TextField) {
+        let text = field.text();
+        let caret = field.caret();
         let found = mentions::query_at(&text, caret).map(|(at, query)| (at, query.to_owned()));
         if found != self.query.get_untracked() {
             self.query.set(found);
@@ -76,7 +71,7 @@ impl MentionPicker {
 
     /// Handles a key in the box while the listbox is open; true if it was used (the
     /// caller then neither sends nor lets the browser act on it).
-    pub fn key(&self, key: &str, field: &web_sys::HtmlTextAreaElement) -> bool {
+    pub fn key(&self, key: &str, field: &TextField) -> bool {
         let n_offered = self.offered.with_untracked(Vec::len);
         if n_offered == 0 {
             return false;
@@ -94,7 +89,7 @@ impl MentionPicker {
     }
 
     /// Puts `@Name ` in place of the `@` and what follows it up to the caret.
-    pub fn choose(&self, idx: usize, field: &web_sys::HtmlTextAreaElement) {
+    pub fn choose(&self, idx: usize, field: &TextField) {
         let Some((at, query)) = self.query.get_untracked() else {
             return;
         };
@@ -104,15 +99,14 @@ impl MentionPicker {
         else {
             return;
         };
-        let text = field.value();
+        let text = field.text();
         let end = (at + 1 + query.len()).min(text.len());
         let (Some(before), Some(after)) = (text.get(..at), text.get(end..)) else {
             return;
         };
         let inserted = format!("@{name} ");
-        super::composer::set_text(field, &format!("{before}{inserted}{after}"));
-        let caret = (before.encode_utf16().count() + inserted.encode_utf16().count()) as u32;
-        let _ = field.set_selection_range(caret, caret);
+        field.set_text(&format!("{before}{inserted}{after}"));
+        field.set_caret(before.len() + inserted.len());
         self.close();
     }
 }

@@ -16,6 +16,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn menu_opens_the_panels_and_focus_goes_in_and_back() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let menu = Menu::closed();
         view! {
             <MenuButton menu />

@@ -59,6 +59,7 @@ pub fn Shell() -> impl IntoView {
 fn ChatLayout() -> impl IntoView {
     let state = expect_context::<AppState>();
     let drop_commands = crate::use_commands();
+    let drop_device = crate::use_device();
     let me = move || state.me.get();
     let menu = menu::Menu::closed();
     let server = move || match state.server.get() {
@@ -96,7 +97,7 @@ fn ChatLayout() -> impl IntoView {
                 on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
                 on:drop=move |ev: leptos::ev::DragEvent| {
                     ev.prevent_default();
-                    let files = ev.data_transfer().and_then(|t| t.files()).map(crate::platform::files::files_of).unwrap_or_default();
+                    let files = ev.data_transfer().and_then(|t| t.files()).map(|list| drop_device.files_of(list)).unwrap_or_default();
                     if !files.is_empty() {
                         drop_commands.send(crate::commands::Command::AttachFiles(files));
                     }

@@ -6,13 +6,14 @@ use leptos::prelude::*;
 
 use crate::commands::Command;
 use crate::state::AppState;
-use crate::use_commands;
+use crate::{use_commands, use_device};
 
 /// Edits our display name and shows our fingerprint.
 #[component]
 pub fn ProfilePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
+    let device = use_device();
     let input = NodeRef::<Input>::new();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -24,9 +25,9 @@ pub fn ProfilePanel() -> impl IntoView {
     };
     let name = move || state.me.get().map(|me| me.name).unwrap_or_default();
     let copy = move |_| {
-        let link = state.contact_link.get_untracked();
+        let copied = device.copy_to_clipboard(state.contact_link.get_untracked());
         leptos::task::spawn_local(async move {
-            let outcome = match crate::platform::page::copy_to_clipboard(&link).await {
+            let outcome = match copied.await {
                 Ok(()) => "Contact link copied.".to_owned(),
                 Err(_) => "Copy failed: select the link and copy it.".to_owned(),
             };

@@ -4,10 +4,10 @@
 use leptos::prelude::*;
 
 use crate::commands::Command;
-use crate::platform::push;
-use crate::platform::pwa::{self, Permission};
+use crate::platform::device::Device;
+use crate::platform::pwa::Permission;
 use crate::state::AppState;
-use crate::use_commands;
+use crate::{use_commands, use_device};
 
 /// Whether the browser offers to install the app now (context; the app sets it from the
 /// browser's `beforeinstallprompt` and `appinstalled`). Without it, nothing is offered.
@@ -15,10 +15,10 @@ use crate::use_commands;
 pub struct InstallOffer(pub RwSignal<bool>);
 
 impl InstallOffer {
-    /// Nothing offered yet; [`pwa::on_install_offer`] keeps it current.
-    pub fn listen() -> InstallOffer {
+    /// Nothing offered yet; [`Device::on_install_offer`] keeps it current.
+    pub fn listen(device: Device) -> InstallOffer {
         let offered = RwSignal::new(false);
-        pwa::on_install_offer(move |available| offered.set(available));
+        device.on_install_offer(move |available| offered.set(available));
         InstallOffer(offered)
     }
 }
@@ -27,10 +27,11 @@ impl InstallOffer {
 #[component]
 pub fn InstallButton() -> impl IntoView {
     let offer = use_context::<InstallOffer>().map(|offer| offer.0);
+    let device = use_device();
     let offered = move || offer.is_some_and(|offered| offered.get());
     let install = move |_| {
         leptos::task::spawn_local(async move {
-            pwa::install().await;
+            device.install().await;
             // An offer can be shown once; the browser makes a new one if it wants to.
             if let Some(offered) = offer {
                 offered.set(false);
@@ -50,11 +51,12 @@ pub fn InstallButton() -> impl IntoView {
 /// never offers to install); once asked for or on, whether they show names and text.
 #[component]
 pub fn NotificationsPanel() -> impl IntoView {
-    let permission = RwSignal::new(pwa::notification_permission());
+    let device = use_device();
+    let permission = RwSignal::new(device.notification_permission());
     let commands = StoredValue::new(use_commands());
     let turn_on = move |_| {
         leptos::task::spawn_local(async move {
-            let answer = pwa::request_notifications().await;
+            let answer = device.request_notifications().await;
             if answer == Permission::Granted {
                 commands.with_value(|commands| commands.send(Command::TurnOnPush));
             }
@@ -64,7 +66,7 @@ pub fn NotificationsPanel() -> impl IntoView {
     move || {
         match permission.get() {
         // Safari on iPhone and iPad notifies only the app added to the Home Screen.
-        Permission::Unsupported if pwa::can_add_to_home_screen() => view! {
+        Permission::Unsupported if device.can_add_to_home_screen() => view! {
             <section class="panel notifications">
                 <h2>"Notifications"</h2>
                 <p class="hint">"On iPhone and iPad, Confab can notify you once it is on your Home Screen: tap Share, then “Add to Home Screen”, and open it from there."</p>
@@ -103,20 +105,17 @@ pub fn NotificationsPanel() -> impl IntoView {
 /// "Show names and text in notifications" (on by default): off, this page's
 /// notifications and the service worker's read "New message" with no name or text. Kept
 /// where the worker reads it even while a passphrase locks the profile
-/// ([`push::set_previews_shown`]).
+/// ([`Device::set_previews`]).
 #[component]
 fn PreviewsChoice() -> impl IntoView {
-    let shown = RwSignal::new(pwa::previews());
-    leptos::task::spawn_local(async move {
-        let kept = push::previews_shown().await;
-        pwa::set_previews(kept);
-        shown.set(kept);
-    });
+    let device = use_device();
+    let shown = RwSignal::new(device.previews());
+    let kept = device.kept_previews();
+    leptos::task::spawn_local(async move { shown.set(kept.await) });
     let toggle = move |ev: leptos::ev::Event| {
         let on = event_target_checked(&ev);
         shown.set(on);
-        pwa::set_previews(on);
-        leptos::task::spawn_local(push::set_previews_shown(on));
+        device.set_previews(on);
     };
     view! {
         <label class="check">
@@ -131,7 +130,8 @@ fn PreviewsChoice() -> impl IntoView {
 #[component]
 pub fn UnreadTitle() -> impl IntoView {
     let state = expect_context::<AppState>();
-    Effect::new(move |_| pwa::show_unread(state.total_unread()));
+    let device = use_device();
+    Effect::new(move |_| device.show_unread(state.total_unread()));
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

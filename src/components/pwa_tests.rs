@@ -49,6 +49,7 @@ async fn unread_count_shows_in_the_title_until_cleared() {
     let parent = fresh_parent();
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(state);
         view! { <UnreadTitle /> }
     });
@@ -158,7 +159,8 @@ fn a_background_room_counts_what_its_read_marks_do_not_cover() {
 async fn install_button_only_while_the_browser_offers_it() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
-        provide_context(InstallOffer::listen());
+        provide_context(crate::platform::device::Device::new());
+        provide_context(InstallOffer::listen(crate::platform::device::Device::new()));
         view! { <InstallButton /> }
     });
     leptos::task::tick().await;
@@ -179,7 +181,10 @@ async fn install_button_only_while_the_browser_offers_it() {
 
     // Without the context (a test page, an old browser) there is never a button.
     let parent = fresh_parent();
-    let handle = leptos::mount::mount_to(parent.clone(), || view! { <InstallButton /> });
+    let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
+        view! { <InstallButton /> }
+    });
     leptos::task::tick().await;
     assert!(buttons(&parent).is_empty());
     drop(handle);
@@ -204,6 +209,7 @@ async fn safari_on_a_phone_is_told_how_to_add_the_app_to_the_home_screen() {
 
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(crate::components::tests::test_commands());
         view! { <NotificationsPanel /> }
     });
@@ -217,6 +223,7 @@ async fn safari_on_a_phone_is_told_how_to_add_the_app_to_the_home_screen() {
     js_sys::Object::define_property(&navigator, &"standalone".into(), &standalone);
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(crate::components::tests::test_commands());
         view! { <NotificationsPanel /> }
     });
@@ -252,6 +259,7 @@ async fn background_rooms_show_their_unread_count_in_the_list_and_the_title() {
     state.show_room(view(2, "Direct: Bob", false));
     state.show_room(view(1, "Group", false));
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(state);
         view! { <RoomsPanel /> <UnreadTitle /> }
     });
@@ -295,6 +303,7 @@ const LINK: &str = "http://127.0.0.1:8080/#q7Zt0mW9xYp3LkR2vB8nC5dF1gH4jK6sA0eU2
 async fn invite_qr_code_reads_back_as_the_whole_link() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.invite_link.set(LINK.to_owned());
         provide_context(state);
@@ -428,6 +437,7 @@ async fn previews_can_be_turned_off_for_the_page_and_the_worker() {
     let mount = || {
         let parent = fresh_parent();
         let handle = leptos::mount::mount_to(parent.clone(), || {
+            provide_context(crate::platform::device::Device::new());
             provide_context(crate::components::tests::test_commands());
             view! { <NotificationsPanel /> }
         });

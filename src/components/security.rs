@@ -6,15 +6,15 @@ use leptos::prelude::*;
 
 use super::BuildFingerprint;
 use crate::commands::Command;
-use crate::platform::page;
 use crate::state::AppState;
-use crate::use_commands;
+use crate::{use_commands, use_device};
 
 /// Passphrase and export/import controls, and the app build's fingerprint.
 #[component]
 pub fn SecurityPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
+    let device = use_device();
     let passphrase = NodeRef::<Input>::new();
     let file = NodeRef::<Input>::new();
     let value = move || passphrase.get().map(|f| f.value()).unwrap_or_default();
@@ -41,8 +41,9 @@ pub fn SecurityPanel() -> impl IntoView {
     let on_import = move |_| match (value(), file.get()) {
         (passphrase, Some(input)) if !passphrase.is_empty() => {
             let import = import.clone();
+            let reading = device.read_chosen_file(input);
             leptos::task::spawn_local(async move {
-                match page::read_chosen_file(&input).await {
+                match reading.await {
                     Ok(bytes) => import.send(Command::Import { bytes, passphrase }),
                     Err(error) => state
                         .notice

@@ -26,6 +26,7 @@ pub(super) fn fresh_parent() -> web_sys::HtmlElement {
 async fn messages_render_markup_as_text_in_a_named_list() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.member_named(member(9), "Mallory".into());
         state.upsert_message(message(
@@ -64,6 +65,7 @@ async fn messages_render_markup_as_text_in_a_named_list() {
 async fn member_list_shows_presence_and_fingerprint() {
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.member_connecting(PeerId::new(1));
         state.member_verified(
@@ -126,6 +128,7 @@ async fn member_list_says_when_nobody_else_is_here() {
     let parent = fresh_parent();
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(state);
         view! { <MemberList /> }
     });
@@ -166,6 +169,7 @@ async fn member_list_says_when_nobody_else_is_here() {
     let state = AppState::new();
     state.set_messages(vec![message(1, member(2), "see you later")]);
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(state);
         view! { <MemberList /> }
     });
@@ -181,6 +185,7 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
     let me = member(1);
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         state.me.set(Some(Me {
             name: "Me".into(),
             fingerprint: String::new(),
@@ -280,6 +285,7 @@ async fn focus_stays_on_a_message_button_while_the_message_changes() {
     let me = member(1);
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         state.me.set(Some(Me {
             name: "Me".into(),
             fingerprint: String::new(),
@@ -373,6 +379,7 @@ async fn the_newest_message_stays_in_view_when_the_list_gets_shorter() {
         .style()
         .set_css_text("display: flex; flex-direction: column; height: 400px");
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.set_messages((1..=40).map(|n| message(n, member(2), "a line")).collect());
         provide_context(state);
@@ -494,6 +501,7 @@ async fn long_rooms_draw_the_latest_messages_and_earlier_ones_on_request() {
     let parent = fresh_parent();
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         let messages = (0..250u32)
             .map(|n| {
                 let mut m = message(1, member(2), &format!("m{n}"));
@@ -545,6 +553,7 @@ async fn a_file_offer_shows_its_name_as_text_with_accept_and_decline() {
     let parent = fresh_parent();
     let name = "<img src=x onerror=alert(1)>.png";
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.member_named(member(9), "Mallory".into());
         let mut offer = message(1, member(9), "");
@@ -588,6 +597,7 @@ async fn a_download_shows_progress_speed_and_time_left_then_save() {
     let state = AppState::new();
     let id = EventId::from_bytes_for_testing_only([1; 32]);
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         let mut offer = message(1, member(9), "");
         offer.file = Some(crate::state::FileInfo {
             name: "report.pdf".into(),
@@ -630,6 +640,7 @@ async fn a_forked_profile_gets_a_lasting_alert_and_import_says_what_it_means() {
     let parent = fresh_parent();
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(state);
         provide_context(test_commands());
         view! { <super::ForkedNotice /> <super::SecurityPanel /> }
@@ -729,6 +740,7 @@ async fn enter_sends_shift_enter_is_a_new_line_and_composing_never_sends() {
     let handle = leptos::mount::mount_to(parent.clone(), {
         let commands = commands.clone();
         move || {
+            provide_context(crate::platform::device::Device::new());
             provide_context(AppState::new());
             provide_context(commands);
             view! { <Composer /> }
@@ -803,6 +815,7 @@ async fn a_draft_is_saved_after_a_pause_and_back_after_a_reload() {
         let handle = leptos::mount::mount_to(parent.clone(), {
             let commands = commands.clone();
             move || {
+                provide_context(crate::platform::device::Device::new());
                 provide_context(state);
                 provide_context(commands);
                 view! { <Composer /> }
@@ -856,6 +869,7 @@ async fn a_message_with_new_lines_shows_its_lines_as_text() {
     let style = with_stylesheet();
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.set_messages(vec![
             message(1, member(2), "one line"),
@@ -893,6 +907,7 @@ async fn message_actions_are_large_enough_and_contrast_at_least_4_5_to_1() {
     let style = with_stylesheet();
     let parent = fresh_parent();
     let handle = leptos::mount::mount_to(parent.clone(), || {
+        provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
         state.me.set(Some(Me {
             key: member(1),

@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::platform::pwa::{self, BuildStatus};
+use crate::platform::device::Device;
+use crate::platform::pwa::BuildStatus;
+use crate::use_device;
 
 /// The build status as the service worker tells it (context; the app sets it up with
 /// [`AppBuild::listen`]). Without it, no banner and no fingerprint.
@@ -12,10 +14,10 @@ use crate::platform::pwa::{self, BuildStatus};
 pub struct AppBuild(pub RwSignal<BuildStatus>);
 
 impl AppBuild {
-    /// Unknown at first; [`pwa::watch_build`] keeps it current.
-    pub fn listen() -> AppBuild {
+    /// Unknown at first; [`Device::watch_build`] keeps it current.
+    pub fn listen(device: Device) -> AppBuild {
         let status = RwSignal::new(BuildStatus::default());
-        pwa::watch_build(move |new| status.set(new));
+        device.watch_build(move |new| status.set(new));
         AppBuild(status)
     }
 }
@@ -24,11 +26,12 @@ impl AppBuild {
 #[component]
 pub fn UpdateBanner() -> impl IntoView {
     let build = use_context::<AppBuild>().map(|build| build.0);
+    let device = use_device();
     let ready = move || build.is_some_and(|status| status.with(|s| s.update_ready));
     let updating = RwSignal::new(false);
     let update = move |_| {
         updating.set(true);
-        pwa::apply_update();
+        device.apply_update();
     };
     view! {
         <Show when=ready>

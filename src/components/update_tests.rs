@@ -16,6 +16,7 @@ async fn banner_shows_only_while_an_update_waits() {
     let parent = fresh_parent();
     let status = RwSignal::new(BuildStatus::default());
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(AppBuild(status));
         view! { <UpdateBanner /> }
     });
@@ -44,6 +45,7 @@ async fn fingerprint_shows_in_groups_of_four() {
     let parent = fresh_parent();
     let status = RwSignal::new(BuildStatus::default());
     let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
         provide_context(AppBuild(status));
         view! { <BuildFingerprint /> }
     });

@@ -2,6 +2,7 @@
 //! app-owned type; JS callbacks only push onto the driver's channel, never touch core.
 
 pub mod clock;
+pub mod device;
 pub mod entropy;
 pub mod file_worker;
 pub mod files;
@@ -15,6 +16,7 @@ pub mod service_worker;
 pub mod socket;
 pub mod store;
 pub mod tab_lock;
+pub mod text_field;
 pub mod viewport;
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -293,6 +293,13 @@ pub async fn read_chosen_file(input: &web_sys::HtmlInputElement) -> Result<Vec<u
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// Milliseconds on the page's monotonic clock (`performance.now()`; 0 without one).
+pub fn now_ms() -> f64 {
+    window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 /// Reloads the page.
 pub fn reload() {
     if let Some(window) = window() {
