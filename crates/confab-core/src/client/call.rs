@@ -18,9 +18,11 @@
 //! - **Who is called.** Only peers whose fingerprints matched ([`Calls::callable`]); a
 //!   new call rings at most [`MAX_CALL`] − 1 of them (a full mesh: each sends its media
 //!   to every other). Call messages from other peers about media are ignored.
-//! - **Who offers.** When someone joins our call, the member with the lower key of each
-//!   pair offers its media ([`CallEvent::MakeOffer`]); the other answers with
-//!   [`CallMessage::Join`], once, so a call of n members makes one offer per pair.
+//! - **Who offers.** When someone new joins our call, the member with the lower key of
+//!   each pair offers its media ([`CallEvent::MakeOffer`]); the other answers with
+//!   [`CallMessage::Join`], once. A Join from a peer already in the call (two accepted at
+//!   once, and their Joins crossed) changes nothing, so a call of n members makes one
+//!   offer per pair.
 //! - **When it ends.** We hang up, or the last member with us leaves, or the only peer
 //!   we rang declines ([`CallEnd`]). A busy member declines any other call.
 //!
@@ -280,10 +282,15 @@ impl Calls {
             CallMessage::Invite { call, video } => self.handle_invite(peer, member, call, video),
             CallMessage::Join { call } => {
                 if self.in_call(call) && self.is_callable(peer) {
+                    // Joins cross when two accept at once, and the higher key answers a
+                    // Join with its own: only a peer new to the call gets an offer.
                     let known = self.add_to_call(peer, member);
+                    if known {
+                        return Ok(());
+                    }
                     if self.me < member {
                         self.events.push_back(CallEvent::MakeOffer { peer, call });
-                    } else if !known {
+                    } else {
                         // They offer (lower key): tell them we are in it too.
                         self.send(peer, &CallMessage::Join { call });
                     }

@@ -11,6 +11,7 @@
 )]
 #![allow(clippy::disallowed_methods)]
 
+mod calls;
 mod crash;
 mod files;
 mod mailbox;

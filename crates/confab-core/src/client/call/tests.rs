@@ -169,6 +169,21 @@ fn a_call_of_four_is_a_mesh_with_one_offer_per_pair() {
 }
 
 #[test]
+fn joins_that_cross_make_one_offer() {
+    let mut room = Room::linked(3);
+    room.start(2);
+    // 0 and 1 accept before either's Join reaches the other.
+    for i in [0, 1] {
+        assert_eq!(room.calls[i].accept_call(), Some(true));
+        room.calls[i].handle_media_ready();
+    }
+    room.pump();
+    let mut offers = room.offers.clone();
+    offers.sort();
+    assert_eq!(offers, [(0, 1), (0, 2), (1, 2)]);
+}
+
+#[test]
 fn a_call_rings_at_most_three_others() {
     let mut room = Room::linked(6);
     room.start(0);
