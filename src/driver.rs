@@ -199,6 +199,23 @@ enum Input {
     },
 }
 
+/// The driver's timers (core's are one of them: `Client::poll_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Core's next deadline (links, catch-up, typing, transfers).
+    Core,
+    /// Connect to the server again.
+    Reconnect,
+    /// Without input since, a visible page counts as away.
+    Idle,
+    /// Uploads waiting for the relay's byte budget.
+    Uploads,
+    /// Measure the call's speaking levels.
+    CallLevels,
+    /// The mailbox courier's next request.
+    Mailbox,
+}
+
 struct Driver {
     client: Client,
     room: RoomId,
@@ -391,18 +408,22 @@ impl Driver {
         false
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    /// Every timer the driver runs, with its deadline.
+    fn timers(&self) -> [(Timer, Option<Instant>); 6] {
         // The idle deadline matters only while it can still change our presence.
         let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
-        self.client
-            .poll_timeout()
-            .into_iter()
-            .chain(self.reconnect_at)
-            .chain(idle)
-            .chain(self.transfers.deadline())
-            .chain(self.calls.deadline())
-            .chain(self.mailbox.deadline())
-            .min()
+        [
+            (Timer::Core, self.client.poll_timeout()),
+            (Timer::Reconnect, self.reconnect_at),
+            (Timer::Idle, idle),
+            (Timer::Uploads, self.transfers.deadline()),
+            (Timer::CallLevels, self.calls.deadline()),
+            (Timer::Mailbox, self.mailbox.deadline()),
+        ]
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers().into_iter().filter_map(|(_, at)| at).min()
     }
 
     fn handle_input(&mut self, now: Instant, input: Input) {
@@ -558,22 +579,24 @@ impl Driver {
         }
     }
 
+    /// Fires each timer due at `now`, by kind.
     fn handle_timeout(&mut self, now: Instant) {
-        self.client.handle_timeout(now);
-        if self.idle_at <= now {
-            self.update_presence(now);
+        for (timer, at) in self.timers() {
+            if !at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            match timer {
+                Timer::Core => self.client.handle_timeout(now),
+                Timer::Reconnect => {
+                    self.reconnect_at = None;
+                    self.connect_socket();
+                }
+                Timer::Idle => self.update_presence(now),
+                Timer::Uploads => self.pump_uploads(now),
+                Timer::CallLevels => self.call_levels(now),
+                Timer::Mailbox => self.mailbox_timeout(now),
+            }
         }
-        if self.reconnect_at.is_some_and(|at| at <= now) {
-            self.reconnect_at = None;
-            self.connect_socket();
-        }
-        if self.transfers.deadline().is_some_and(|at| at <= now) {
-            self.pump_uploads(now);
-        }
-        if self.mailbox.deadline().is_some_and(|at| at <= now) {
-            self.mailbox_timeout(now);
-        }
-        self.call_levels(now);
     }
 
     // ---- core output ------------------------------------------------------------------
