@@ -50,6 +50,7 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use leptos::prelude::*;
 
 use crate::commands::{Command, Commands};
+use crate::platform::clock::{log, now_ms};
 use crate::platform::net::{DirectLink, Network, Signalling};
 use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
 use crate::platform::socket::SocketEvent;
@@ -62,6 +63,7 @@ use crate::state::{
 mod bench;
 mod calls;
 mod files;
+mod input;
 mod links;
 mod mailbox;
 mod people;
@@ -71,6 +73,7 @@ mod seen;
 mod server;
 
 use bench::{BenchRun, bench_crypto};
+use input::Input;
 use links::Direct;
 use people::contact_view;
 pub use persist::restore_history;
@@ -108,95 +111,6 @@ pub struct Settings {
     /// This room is on screen (not one kept connected in the background): only it
     /// publishes figures for the benchmark harness.
     pub on_screen: bool,
-}
-
-#[derive(Debug)]
-enum Input {
-    Command(Command),
-    /// This browser's push subscription for the room, made for server connection `peer`.
-    PushSubscription {
-        peer: PeerId,
-        subscription: confab_core::signal::PushSubscription,
-    },
-    Socket(SocketEvent),
-    Rtc {
-        peer: PeerId,
-        generation: Generation,
-        event: RtcEvent,
-    },
-    /// A file was read and hashed (or could not be).
-    FilePrepared {
-        blob: web_sys::Blob,
-        meta: Result<confab_core::transfer::FileMeta, String>,
-    },
-    /// A stored file record of this room, with its chunks stored.
-    FileRecord {
-        file: EventId,
-        decision: files::Decision,
-        stored: u32,
-    },
-    /// The stored part of a download was hashed: resume it.
-    Rehashed {
-        file: EventId,
-        stored: u32,
-        // Boxed: BLAKE3's hasher state is about 2 KB.
-        digest: Box<confab_core::transfer::FileDigest>,
-    },
-    /// Resume from `stored` chunks (hash them first).
-    RehashFrom {
-        file: EventId,
-        stored: u32,
-    },
-    /// Storage checked before accepting a file.
-    SpaceChecked {
-        file: EventId,
-        enough: bool,
-        free: Option<u64>,
-    },
-    /// Consecutive chunks of our file, read from it.
-    ChunksRead {
-        peer: PeerId,
-        file: EventId,
-        first: u32,
-        data: Result<Vec<u8>, String>,
-    },
-    /// Our connection's offer or answer for a call, to send inside the peer's session.
-    CallDescription(calls::LocalDescription),
-    /// Our devices for the call opened (or not).
-    CallMedia {
-        stream: Option<web_sys::MediaStream>,
-        note: Option<String>,
-        devices: Vec<(bool, String, String)>,
-    },
-    /// The screen to share was chosen (or refused).
-    ScreenCaptured(Result<web_sys::MediaStream, String>),
-    /// What a peer's link receives after a renegotiation.
-    CallMediaOf {
-        peer: PeerId,
-        stream: web_sys::MediaStream,
-    },
-    /// Another microphone or camera opened (or not).
-    DeviceCaptured {
-        camera: bool,
-        result: Result<web_sys::MediaStream, String>,
-    },
-    /// The copy of our file was kept in the store (or not).
-    FileKept {
-        file: EventId,
-        result: Result<(), StoreError>,
-    },
-    /// Received chunks before `up_to` are stored (or failed to be).
-    ChunksSaved {
-        file: EventId,
-        up_to: u32,
-        result: Result<(), StoreError>,
-    },
-    /// The store's write of these events committed (or failed): ours among them may go
-    /// out now (or are withdrawn).
-    Persisted {
-        ids: Vec<EventId>,
-        result: Result<(), StoreError>,
-    },
 }
 
 /// The driver's timers (core's are one of them: `Client::poll_timeout`).
@@ -582,7 +496,7 @@ impl Driver {
     /// Fires each timer due at `now`, by kind.
     fn handle_timeout(&mut self, now: Instant) {
         for (timer, at) in self.timers() {
-            if !at.is_some_and(|at| at <= now) {
+            if at.is_none_or(|at| at > now) {
                 continue;
             }
             match timer {
@@ -788,16 +702,6 @@ pub(crate) fn message_view(
             size: file.size,
         }),
     }
-}
-
-fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
-
-fn log(text: &str) {
-    web_sys::console::warn_1(&text.into());
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -34,3 +34,16 @@ pub fn sleep(duration: Duration) -> gloo_timers::future::TimeoutFuture {
         .max(1);
     gloo_timers::future::TimeoutFuture::new(millis)
 }
+
+/// Milliseconds on the page's high-resolution clock (`performance.now()`), for benchmark
+/// figures; 0 where there is none.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// A warning in the browser's console.
+pub fn log(text: &str) {
+    web_sys::console::warn_1(&text.into());
+}

@@ -10,8 +10,10 @@ use std::time::Duration;
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
+/// File data the browser holds (a chosen file, a kept copy).
+pub use web_sys::Blob;
 use web_sys::{
-    Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
+    BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
     FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
     FileSystemWritableFileStream, HtmlAnchorElement, StorageManager, Url,
 };

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
+/// A set of audio and video tracks (a capture, or a peer's media in a call).
+pub use web_sys::MediaStream;
 use web_sys::{
     AnalyserNode, AudioContext, DisplayMediaStreamConstraints, MediaDeviceInfo, MediaDeviceKind,
-    MediaStream, MediaStreamConstraints, MediaStreamTrack,
+    MediaStreamConstraints, MediaStreamTrack,
 };
 
 thread_local! {

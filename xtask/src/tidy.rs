@@ -52,10 +52,6 @@ const BROWSER_API_OUTSIDE_PLATFORM: &[(&str, &str)] = &[
         "boot and tab code moves behind platform/ (issue 16, item 5)",
     ),
     (
-        "src/driver.rs",
-        "the lead moves links into core and RTC behind platform/ (issue 16, item 1)",
-    ),
-    (
         "src/driver/calls.rs",
         "helper \"calls\" moves call negotiation into core (issue 16, item 3)",
     ),

@@ -1,0 +1,95 @@
+//! What the driver's task awaits: the UI's commands and what the browser reports back
+//! (socket, direct connections, media, the store, file reads), one at a time.
+
+use super::*;
+use crate::platform::media::MediaStream;
+
+/// One input to the driver.
+#[derive(Debug)]
+pub(super) enum Input {
+    Command(Command),
+    /// This browser's push subscription for the room, made for server connection `peer`.
+    PushSubscription {
+        peer: PeerId,
+        subscription: confab_core::signal::PushSubscription,
+    },
+    Socket(SocketEvent),
+    Rtc {
+        peer: PeerId,
+        generation: Generation,
+        event: RtcEvent,
+    },
+    /// A file was read and hashed (or could not be).
+    FilePrepared {
+        blob: crate::platform::files::Blob,
+        meta: Result<confab_core::transfer::FileMeta, String>,
+    },
+    /// A stored file record of this room, with its chunks stored.
+    FileRecord {
+        file: EventId,
+        decision: files::Decision,
+        stored: u32,
+    },
+    /// The stored part of a download was hashed: resume it.
+    Rehashed {
+        file: EventId,
+        stored: u32,
+        // Boxed: BLAKE3's hasher state is about 2 KB.
+        digest: Box<confab_core::transfer::FileDigest>,
+    },
+    /// Resume from `stored` chunks (hash them first).
+    RehashFrom {
+        file: EventId,
+        stored: u32,
+    },
+    /// Storage checked before accepting a file.
+    SpaceChecked {
+        file: EventId,
+        enough: bool,
+        free: Option<u64>,
+    },
+    /// Consecutive chunks of our file, read from it.
+    ChunksRead {
+        peer: PeerId,
+        file: EventId,
+        first: u32,
+        data: Result<Vec<u8>, String>,
+    },
+    /// Our connection's offer or answer for a call, to send inside the peer's session.
+    CallDescription(calls::LocalDescription),
+    /// Our devices for the call opened (or not).
+    CallMedia {
+        stream: Option<MediaStream>,
+        note: Option<String>,
+        devices: Vec<(bool, String, String)>,
+    },
+    /// The screen to share was chosen (or refused).
+    ScreenCaptured(Result<MediaStream, String>),
+    /// What a peer's link receives after a renegotiation.
+    CallMediaOf {
+        peer: PeerId,
+        stream: MediaStream,
+    },
+    /// Another microphone or camera opened (or not).
+    DeviceCaptured {
+        camera: bool,
+        result: Result<MediaStream, String>,
+    },
+    /// The copy of our file was kept in the store (or not).
+    FileKept {
+        file: EventId,
+        result: Result<(), StoreError>,
+    },
+    /// Received chunks before `up_to` are stored (or failed to be).
+    ChunksSaved {
+        file: EventId,
+        up_to: u32,
+        result: Result<(), StoreError>,
+    },
+    /// The store's write of these events committed (or failed): ours among them may go
+    /// out now (or are withdrawn).
+    Persisted {
+        ids: Vec<EventId>,
+        result: Result<(), StoreError>,
+    },
+}
