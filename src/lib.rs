@@ -16,7 +16,8 @@
 //! passphrase (not while another tab has the profile, so closing that tab and reloading
 //! still opens the link). An address resolves only against this profile's saved rooms,
 //! its contact room and its one-to-one rooms; elsewhere it opens nothing and says so. The
-//! default name ("Guest" and four digits) comes from the public key, never the seed.
+//! default name ("Guest" and four digits) comes from the public key, never the seed. Out of
+//! our reach: the browser records the invite link opened before the page runs.
 //!
 //! The room: the link's fragment, `#new` for a new one, else the last room opened, else a
 //! new one. A profile exists from the first visit, so a reload keeps identity and history.

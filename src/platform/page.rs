@@ -1,5 +1,7 @@
 //! The page itself: URL fragment (an invite's room secret, read once; then the room's
-//! address), query settings, clipboard.
+//! address), query settings, clipboard. Its benchmark events exist only with the
+//! `bench-hooks` feature, because any script of the origin could dispatch them; `cargo
+//! xtask build` fails if its output names them.
 
 use confab_core::RoomAddress;
 use wasm_bindgen::JsCast as _;

@@ -3,6 +3,21 @@
 //! fingerprint and the "Update" step, the browser's install offer, notifications, the
 //! unread count in the title and app badge, and the Web Share API.
 //!
+//! - **The page comes from the device, not the server** (issue 14), which could otherwise
+//!   change the code a member runs at any load. The worker keeps each build whole or not at
+//!   all in its own cache, checked against the shell's SHA-256s and the fingerprint
+//!   (`xtask/src/service_worker.rs` says how anyone recomputes it from a release), and
+//!   answers from the *running* build's cache only, so a page never mixes builds. The first
+//!   build runs at once, a later one only after "Update available" — "Update"; every tab
+//!   then reloads. The Security panel shows the running fingerprint. Offline, the app opens
+//!   from the cache and IndexedDB.
+//! - **Limits.** Browsers fetch `sw.js` itself from the server (at least daily, bypassing
+//!   caches), so a hostile server can still ship a worker that takes over at once, and the
+//!   fingerprint is shown by the code it describes. This makes a change of code explicit and
+//!   visible, and with reproducible builds (`xtask/src/build.rs`) checkable against a
+//!   release; a guarantee against a hostile origin needs the browser's help (as Meta's Code
+//!   Verify gives WhatsApp Web). The boot script and the wasm are pinned with SHA-384
+//!   (`xtask/src/boot_script.rs`), the glue and CSS by Trunk's `integrity`.
 //! - **Registration.** `/sw.js` is registered for scope `/` only when the page is served
 //!   over http(s) and links the manifest, so wasm-bindgen-test pages never get a worker.
 //! - **Install.** `beforeinstallprompt` is kept (its default prevented) and shows "Install

@@ -4,7 +4,13 @@
 //! elements by accessible role and name, as a screen reader would.
 //!
 //! Run through `cargo xtask test`, which builds the app and server and runs these tests in
-//! a network namespace that has only `lo`.
+//! a network namespace that has only `lo` (plus 10.200.0.1 on it, for Firefox's ICE).
+//!
+//! One scenario per file in `tests/`; shared steps here (`calls`, `files`, `shell`).
+//! `adversary` is a malicious member built on core that attacks from inside its verified
+//! sessions; `audit` runs a pinned axe-core on every screen and dialog (`a11y.rs`);
+//! `autopush` is a push service stand-in that speaks Mozilla's autopush protocol to
+//! Firefox and takes the server's RFC 8030 POSTs (`firefox_push.rs`).
 
 mod adversary;
 pub mod audit;

@@ -1,8 +1,38 @@
 //! The Noise handshake and the encrypted session it becomes.
 //!
-//! Pattern: `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s` (see ARCHITECTURE.md for why). The
-//! responder's identity card travels in message 2, the initiator's in message 3, each
-//! binding the Noise static key to an Ed25519 identity. Transport frames carry an explicit
+//! Pattern: `Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s`:
+//!
+//! ```text
+//! -> psk, e                       (payload: empty, but MACed under the psk)
+//! <- e, ee, s, es                 (payload: responder's identity card)
+//! -> s, se                        (payload: initiator's identity card)
+//! ```
+//!
+//! Why this pattern:
+//! - **KCI resistance.** Authentication comes from ephemeral–static DH (`es`, `se`)
+//!   combined with `ee`, never from a static–static DH. Stealing Alice's static key lets an
+//!   attacker decrypt nothing old (`ee`: forward secrecy) and impersonate Alice, but not
+//!   impersonate anyone *to* Alice; Tox's static–static handshake fails exactly there.
+//! - **Mutual authentication without prior knowledge.** In a URL room nobody knows the
+//!   others' keys yet, which rules out `IK`/`KK` (they fit contacts whose keys we keep).
+//! - **psk at position 0.** The PSK is HKDF(room secret, `confab/v1/noise-psk`). Mixed in
+//!   before the first message, it authenticates every handshake message to room
+//!   membership: a party without the secret, such as the server, cannot get a responder to
+//!   answer, so cannot even learn its static key (with `psk3` it could).
+//! - **Identity cards.** Each payload is `{ed25519 key, signature over (context ‖ noise
+//!   static key ‖ display name), name}`, verified with `verify_strict` (no small-order keys
+//!   or non-canonical signatures, as everywhere) against the static key `snow`
+//!   authenticated, binding the session to the Ed25519 identity that signs history. The
+//!   fingerprint shown is SHA-256 over an identity's two public keys, as six groups of five
+//!   digits.
+//! - **The DTLS layer below is not trusted.** A member (or a server that learned the room
+//!   secret) could swap DTLS fingerprints in SDP and sit in the middle; it would see only
+//!   Noise ciphertext.
+//!
+//! Noise ephemerals come from a seeded ChaCha20 RNG plugged into `snow` through a custom
+//! resolver, so core reads no OS randomness. The responder's identity card travels in
+//! message 2, the initiator's in message 3, each binding the Noise static key to an Ed25519
+//! identity. Transport frames carry an explicit
 //! counter used as the nonce. A session's frames may travel over several data channels
 //! (the main one and one per file), which reorders them a little, so the receiver keeps a
 //! sliding window of [`REPLAY_WINDOW`] counters (as IPsec and WireGuard do, RFC 6479): a

@@ -10,6 +10,13 @@
 //! unacknowledged. Resuming is asking again from the first chunk not yet stored: nothing
 //! confirmed is ever sent twice. At the end the receiver compares the BLAKE3 hash of what it
 //! received with the one the author signed.
+//!
+//! Bounds: chunks of [`CHUNK_LEN`] bytes, at most [`WINDOW`] (4 MiB) beyond the last
+//! acknowledgement, one acknowledgement every [`ACK_EVERY`] chunks *stored* (the disk's
+//! backpressure; the app paces sending by the channel's `bufferedAmount`, the network's).
+//! A chunk failing authentication fails the transfer (`Corrupt`), a hash differing from
+//! the signed one too (`HashMismatch`). Nothing is allocated from the announced size, and
+//! names pass [`safe_file_name`] before they reach the user.
 
 pub use crate::wire::file::{
     CHUNK_LEN, FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN, StopReason,

@@ -3,7 +3,10 @@
 //! The server introduces peers that name the same [`confab_core::RoomId`], forwards their
 //! opaque WebRTC signals, relays already-encrypted frames when no direct path exists, and
 //! keeps sealed entries in each room's offline mailbox until they expire. It never sees
-//! room secrets, keys or plaintext.
+//! room secrets, keys or plaintext. It knows room ids (one-way HKDF output), per-connection
+//! random peer ids, IP addresses, timing and sizes. Signals it forwards are sealed for
+//! their recipient (it reads no SDP, ICE candidate or DTLS fingerprint); it never parses a
+//! relayed frame beyond the 10-byte envelope header.
 //!
 //! ```text
 //! GET /ws       WebSocket: JSON text frames (confab_core::signal), binary relay envelopes
@@ -32,6 +35,35 @@
 //! runs without a mailbox and answers `mailbox-unavailable`. Every stored deposit is
 //! announced (`mailbox-new`, room and sequence number) to the room's members but the
 //! depositor, on every node; `welcome` states the deposits a minute a connection may make.
+//!
+//! # Limits
+//!
+//! Every input is bounded: connections per client address (64; IPv6 per /64; the address
+//! from `X-Forwarded-For` only with `--trust-forwarded-for`), mailbox deposits per address
+//! (600 a minute; IPv6 per /48) and the mailbox's bytes (see `mailbox/`), text ≤ 16 KiB,
+//! binary ≤ one envelope, 16 rooms per connection, 256 members per room, 200 frames/s per
+//! connection, pings included (burst 400), relayed bytes 2 MiB/s per connection (burst
+//! 8 MiB; stated in `welcome`; an envelope over it is dropped and answered `relay-cap` at
+//! most once a second), what is queued for one recipient (1,024 frames and 1 MiB, of which
+//! relayed envelopes and signals may fill three quarters) and for all together (half of
+//! `--memory-budget`, default 512 MiB), what waits for other nodes (16,384 notes and
+//! 32 MiB, beyond which they are dropped), and deposits waiting for the store (8 and 1 MiB
+//! a connection, a sixteenth of the budget for all; beyond, `rate-limited`). Violations get
+//! an `error` frame; floods are disconnected.
+//!
+//! A member cannot get another disconnected: a relayed envelope or signal that does not
+//! fit its recipient's queue (or the budget) is dropped and its sender answered
+//! `relay-cap` (at most once a second; Noise counters, catch-up and download stall
+//! detection repair the loss). A recipient is disconnected only when stuck: its queue made
+//! no progress for `--queue-stall` (30 s) or a write blocked for 10 s; a server notice
+//! that does not fit, or the budget with a notice pending, drops the connection holding the
+//! most (`hub`, `inbox`). An idle connection costs about 1.2 KiB of heap
+//! (`tests/memory.rs`).
+//!
+//! WebSocket upgrades whose `Origin` differs from `Host` are refused, so other sites cannot
+//! use a Confab server as their relay. `/metrics` and the logs never name a room (logs: an
+//! 8-hex-digit prefix at most), a client address, a secret or a payload; metric labels are
+//! fixed reasons only.
 //!
 //! Start it with [`run`] on a bound listener; the `confab-server` binary does exactly that
 //! with [`Config`] from flags and environment.

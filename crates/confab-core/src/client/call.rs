@@ -2,7 +2,8 @@
 //! fingerprint rule that keeps the server out of the media. The app captures media and
 //! runs the `RTCPeerConnection`s when a [`CallEvent`] says so; every call message travels
 //! inside the peer's Noise session ([`Client::send_call`](super::Client::send_call)),
-//! never through the server.
+//! never through the server. Calls ride each direct link's `RTCPeerConnection`
+//! (renegotiation; a mesh of up to [`MAX_CALL`]); the relay carries no media.
 //!
 //! - **Why the media is end-to-end encrypted.** The first session description of a link
 //!   crossed the server, which could have replaced its DTLS fingerprints and sat in the

@@ -1,6 +1,7 @@
 //! The offline mailbox, client side: depositing our events when no member can receive them,
-//! and taking in what others deposited (see [`crate::mailbox`] for the crypto and ARCHITECTURE.md
-//! "Mailbox" for the whole design).
+//! and taking in what others deposited (see [`crate::mailbox`] for the crypto,
+//! [`super::courier`] for the requests on a connection, and the server's `mailbox` module
+//! for trust on first use, caps and the fair share).
 //!
 //! - **Deposit rule.** Our *outbox* is our own events that are in nobody else's hands: no
 //!   member has acknowledged them (a delivery receipt: a member's mark for our chain) and the
@@ -17,7 +18,10 @@
 //!   event like one from catch-up: its signature, its author's hash chain and the room order
 //!   decide what is accepted and where it goes, so the server cannot forge, alter or
 //!   reorder anything members show. What does not open or verify is dropped and counted,
-//!   never an error: the server (or anyone with the room id) may serve garbage.
+//!   never an error: the server (or anyone with the room id) may serve garbage. Entries
+//!   may come in any order, repeated or not at all; the history rules absorb it. The
+//!   courier fetches after every `joined` and `mailbox-new`, after the room's cursor,
+//!   which is saved after the events its page brought.
 
 use std::collections::BTreeSet;
 

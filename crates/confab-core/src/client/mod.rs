@@ -1,7 +1,9 @@
 //! [`Client`]: the façade the app drives. It owns the identity, the room secret, each
 //! peer link (its path, handshake or session and timers: `link`), the room's [`History`]
 //! and [`Timeline`], the catch-up exchange (`sync`), typing, presence and receipts; it
-//! turns inputs into transmits and events.
+//! turns inputs into transmits and events. Typing (repeated every third of, and shown for,
+//! [`Config::typing_timeout`]) and presence are not history and go to verified peers
+//! only.
 //!
 //! Call order: after any mutating call (`add_peer`, `remove_peer`, `handle_frame`, `post`,
 //! `send_ping`, `set_typing`, `mark_read`, `leave`, `handle_timeout`, ...), drain

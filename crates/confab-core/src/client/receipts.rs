@@ -1,6 +1,12 @@
 //! Receipts that outlive a session: what each member holds of our events (delivery) and
 //! how far they read, as one small record per room ([`ReceiptsRecord`]).
 //!
+//! Delivered is a member's mark for our chain; read is its read marker. Each is believed
+//! only as far as the events exist (a delivery up to what of our chain went out, with that
+//! event's id as head; a read marker once we hold the event it names, at that place), so
+//! nobody can show "Read" for what was never written or stop our deposits. Our *outbox*
+//! is our events nobody acknowledged (see `mailbox.rs`).
+//!
 //! Receipts move in `sync` ([`Event::Delivered`], [`Event::Read`]). The whole record goes
 //! out as [`Event::PersistReceipts`] at the first [`Client::handle_timeout`] at least
 //! [`PERSIST_RECEIPTS_AFTER`] after the first move not yet reported, and at once when a

@@ -1,10 +1,11 @@
 //! History events as the protocol knows them: what a member said or did, signed by them.
 //!
-//! An event names its author ([`MemberKey`]), a per-author sequence number (1, 2, ...), the
-//! id of the author's previous event (a hash chain, so an author's events form one line),
-//! a Lamport time (one more than the largest the author had seen), the author's wall clock,
-//! and its [`Content`]. The signature covers all of it and the room id, so a member who
-//! forwards an event can neither alter it nor move it to another room.
+//! An event names its author ([`MemberKey`](crate::MemberKey)), a per-author sequence
+//! number (1, 2, ...), the id of the author's previous event (a hash chain, so an author's
+//! events form one line), a Lamport time (one more than the largest the author had seen),
+//! the author's wall clock, and its [`Content`]. The signature covers all of it and the
+//! room id, so a member who forwards an event can neither alter it nor move it to another
+//! room.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};

@@ -21,8 +21,8 @@ use crate::ids::MemberKey;
 
 /// How many bytes of out-of-sequence events are held per author (63 of the largest).
 pub const MAX_HELD_BYTES_PER_AUTHOR: usize = 1 << 20;
-/// How many bytes of out-of-sequence events are held in all, per room (shared fairly, see
-/// [`Held`]).
+/// How many bytes of out-of-sequence events are held in all, per room (shared fairly
+/// between authors, see this module's docs).
 pub const MAX_HELD_BYTES: usize = 8 << 20;
 /// The least a held event counts for against the byte bounds: at most 2,048 events are
 /// held per author and 16,384 per room.

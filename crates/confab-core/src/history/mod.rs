@@ -9,6 +9,14 @@
 //! [`OrderKey`] (Lamport time, author, seq), so two members holding the same events show
 //! them in the same order, whatever order they arrived in.
 //!
+//! An event's id is SHA-256 over the room id and its signed fields; its wall clock is shown,
+//! never used to order. An author's events are accepted strictly in sequence (`prev` must
+//! match, Lamport must grow); one ahead of a gap is held ([`MAX_AHEAD`] at most, and
+//! bounded in bytes per author and per room with a fair share between keys: `held.rs`).
+//! Nothing dropped is lost: catch-up asks for everything after our mark, so it comes again
+//! in sequence. A bad signature or an undecodable event drops the link it came on
+//! (`FailReason::Misbehaved`); one beyond the [`Horizon`] is taken later.
+//!
 //! Merge laws (tested with proptest): inserting the same set of events in any order, any
 //! number of times, gives the same history; nothing valid is lost; an invalid or forged
 //! event changes nothing.
@@ -24,7 +32,8 @@
 //! members who see proofs in any order end with the same set (proptest
 //! `forks_merge_to_the_same_history_in_any_order`). Keeping neither branch is the one
 //! choice every member can make from the proof alone: both are signed, different members
-//! saw different ones, and keeping either would split the room's history for good.
+//! saw different ones, and keeping either would split the room's history for good. A
+//! profile whose own key is forked refuses to post (`SendError::ProfileForked`).
 //!
 //! Why the proof reaches every honest member that took a disputed event:
 //! 1. A member that accepted any event at or after *n* advertises a mark ≥ *n*: on every

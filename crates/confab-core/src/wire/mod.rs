@@ -1,18 +1,53 @@
-//! The only place that maps bytes to types.
+//! The only place that maps what peers exchange to bytes and back.
 //!
-//! Every peer-to-peer frame starts with the format version byte, checked first, then a kind:
+//! It depends on no other module but `ids` and `bytes` (docs and tests aside): the types
+//! peers exchange live here (`Event`, `Content`, `OrderKey`, `UnixMillis` in `event.rs`;
+//! `FileMeta`, `StopReason` in `file.rs`), and `history` and `transfer` re-export them.
+//! Layouts that never cross between peers live beside their owners, each versioned by
+//! byte 0 too: `mailbox.rs` (sealed entry), `vault.rs` and `vault/`, `contacts.rs`,
+//! `client/mailbox.rs` (`OutboxRecord`), `client/receipts.rs` (`ReceiptsRecord`), and the
+//! app's transfer record.
+//!
+//! Every peer-to-peer frame starts with the format version byte, checked first, then a kind.
+//! The whole format (version 1):
 //!
 //! ```text
-//! frame      = version:u8 (=1) kind:u8 body
-//! handshake  = kind 1, step:u8 (0..=2), noise_message          (authenticated by Noise)
-//! transport  = kind 2, counter:u64be, ciphertext (>= 16 bytes) (ChaCha20-Poly1305, nonce = counter)
-//! abort      = kind 3, reason:u8                               (unauthenticated hint; see below)
+//! frame      = version:u8(=1) kind:u8 …
+//!   handshake  kind 1: step:u8(0..2) noise_message
+//!   transport  kind 2: counter:u64be ciphertext(≥16 B)     nonce = counter
+//!   abort      kind 3: reason:u8                           unauthenticated; ends handshakes only
+//! body (transport plaintext) = tag:u8 …        (tag 1, the foundation's unsigned chat, is retired)
+//!   ping 2 / pong 3: nonce:u64be      bye 4
+//!   events 5: count:u16be (len:u16be signed_event)*
+//!   have 6: full:u8 count:u16be (author[32] seq:u64be head[32])*    want 7: author[32] after:u64be up_to:u64be
+//!   typing 8: active:u8     read 9: lamport:u64be author[32] seq:u64be     presence 10: 1 online | 2 away
+//!   run 11: author[32] first_seq:u64be prev[32] count:u16be (len:u16be compact_event)*
+//!   file_want 12: file[32] from:u32be    file_chunk 13: file[32] index:u32be data(1..=64,512 B)
+//!   file_ack 14: file[32] next:u32be     file_stop 15: file[32] reason:u8 (1 declined 2 paused 3 cancelled 4 unavailable 5 failed)
+//!   call 16: data (JSON call signalling, see `call.rs`)
+//! compact_event = signed_event without author, seq and prev (restored from the run, then verified)
+//! signed_event = version:u8 author[32] seq:u64be lamport:u64be prev[32] sent_at_ms:u64be kind:u8 content signature[64]
+//!   text 1: flags:u8(1 reply, 2 mentions) [reply_to[32]] [count:u8(1..=32) member[32]* (ascending)] len:u16be text
+//!   edit 2: target[32] len:u16be text
+//!   delete 3: target[32]   react 4: target[32] on:u8 len:u8 emoji(≤32 B)   profile 5: len:u8 name(≤64 B)
+//!   file 6: size:u64be blake3[32] len:u8 media_type(≤127 B) len:u8 name(1..=255 B)
+//! card       = signing_key[32] signature[64] len:u8 name(UTF-8, ≤64 B)
+//! relay envelope (WebSocket binary) = version:u8 kind:u8(1=to,2=from) peer:u64be frame
+//! sealed signal (signal `data`, unpadded base64url) = version:u8(=1) nonce[24] XChaCha20-Poly1305(counter:u64be signal_json) tag[16]
+//!   associated data = "confab/v1/signal" version:u8 from:u64be to:u64be;  signal_json ≤ 12,000 B
 //! ```
 //!
-//! Inside a transport frame the plaintext is a [`Body`]. Frames are at most
-//! [`MAX_FRAME_LEN`] bytes; Noise messages at most 65,535.
+//! Frames are at most 65,545 bytes (Noise's 65,535 plus header). A transport frame whose
+//! counter was already accepted, or is more than 8,128 below the highest accepted, is a
+//! replay and is dropped (frames of one session cross several data channels, so some
+//! reordering is normal); a failed MAC is dropped; neither touches the session (`snow`'s
+//! stateless transport, explicit nonces). Events are at most 17,598 bytes (a reply of the
+//! longest text mentioning 32 members), so a frame carries at least three. Mentions are
+//! signed with the message, so whoever is mentioned is told reliably (even in a room they
+//! muted), and nobody can add or remove one in transit.
 //!
-//! Call signalling is JSON inside `Body::Call` (see [`call`]).
+//! Inside a transport frame the plaintext is a [`Body`] ([`MAX_FRAME_LEN`] bounds the
+//! frame). Call signalling is JSON inside `Body::Call` (see [`call`]).
 //!
 //! The relay envelope wraps a frame for the server's WebSocket relay (see [`relay`]); a
 //! sealed signal carries a WebRTC signal through the server (see [`signal`]).

@@ -9,6 +9,8 @@
 //! `--mailbox-*` settings): the deposit carries its depositor's address tag, and each node
 //! expires by the log's time before applying one (see `mailbox/store.rs`). Entries expire by their deposit time, as on a single node; the
 //! stream keeps them for `--mailbox-ttl` too, so a new or wiped node catches up from it.
+//! Why a log rather than publishing each deposit to every node: a node that is down would
+//! miss deposits, and nodes would number entries differently.
 //!
 //! Without NATS (or JetStream) deposits are answered `mailbox-unavailable`, while fetches
 //! go on from the local copy. A node catches up when the stream is reachable again.

@@ -4,6 +4,26 @@
 //! they expire. Acknowledgements move only the acknowledging connection's cursor: nothing
 //! is deleted before expiry, because the server cannot tell members apart.
 //!
+//! - **Trust on first use.** A room's first deposit binds its deposit key; requests that
+//!   do not prove it are `mailbox-denied`. The binding goes with the room's last entry:
+//!   someone who learns a room id while its mailbox is empty can deny members deposits
+//!   until their entries go (denial of service only, and only with the room id).
+//! - **Sequence and fetch.** Entries are numbered across the whole store, so a cursor
+//!   stays valid when a room empties and fills again; a fetch returns at most 100 entries
+//!   and 512 KiB after a cursor (`--mailbox-page-*`). Entries go
+//!   at expiry (`--mailbox-ttl`, 7 days) or to make room (`store.rs`: the fair share).
+//! - **A connection never waits for the store**: deposits are written many to a
+//!   transaction by one writer, round robin across addresses (`writer.rs`); each is
+//!   decided as if alone, so nodes applying one log agree however it is cut.
+//! - **Caps** (each a flag with env): entry ≤ 64 KiB, a room ≤ 10,000 entries and 64 MiB
+//!   (full: `mailbox-full`, its entries kept), the rooms created from one address
+//!   ≤ 64 MiB, the store ≤ 1 GiB, 120 deposits a minute per connection (`rate-limited`)
+//!   and 2,000 in all per connection. A deposit's text frame may reach 87,896 bytes (one
+//!   largest entry in base64); other texts stay ≤ 16 KiB.
+//! - **What the server can do**: neither read an entry, forge one members accept, nor move
+//!   one to another room; it can drop, delay, replay or reorder entries, which members'
+//!   history rules absorb.
+//!
 //! [`Mailbox`] wraps the [`store`] for the async connection tasks (every call runs on a
 //! blocking thread) and holds the counters `/metrics` reads.
 

@@ -26,7 +26,9 @@
 //! deposit beyond that deletes the owner's own oldest entries. When the whole store is
 //! full, a deposit deletes the oldest entries of the owner holding the most bytes. So a
 //! flood pushes out only its own entries, or those of an owner holding more than every
-//! flooding address does, and a deposit is refused only by its room's own caps.
+//! flooding address does, and a deposit is refused only by its room's own caps (a room
+//! holding h bytes is reached only from more than `max_bytes` / h addresses); fresh room
+//! ids gain a flooder nothing. Cost: everyone behind one address shares one share.
 //!
 //! Every decision is a function of the store and the deposit, time included: before
 //! deciding, a deposit (stored or refused) expires what is older than the TTL at its own

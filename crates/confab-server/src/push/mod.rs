@@ -22,7 +22,15 @@
 //! - **What others learn.** The push service learns when a subscription is pushed and
 //!   that this server pushes it (the VAPID key), and sees only ciphertext of the tag, a
 //!   random string the app chose for the subscription and room. This server learns
-//!   which endpoint subscribed to which room id, and when.
+//!   which endpoint subscribed to which room id, from which address, and when it pushes;
+//!   a browser has one endpoint for all its rooms, so the server can tell which rooms one
+//!   browser follows (as it could from the connecting address). Neither learns a name, a
+//!   message, the tag's meaning or a room secret: the app's service worker fetches the
+//!   mailbox like any member and reads it on the device.
+//! - **Endpoints** must be https on public addresses (`endpoint.rs`, an SSRF guard) of a
+//!   known push service (`--push-services`: a client cannot use the server as a
+//!   reflector). A refusal is its own `push-refused`, never an `error`, which would read
+//!   as the answer to a mailbox request in flight.
 //! - `--no-push` turns it all off: no key is loaded, `welcome` has no `push_key`,
 //!   `push-subscribe` is answered `push-unavailable`.
 

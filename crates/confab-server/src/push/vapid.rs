@@ -67,7 +67,7 @@ impl Vapid {
         &self.public
     }
 
-    /// The `Authorization` header for a push to `origin` (scheme://host[:port] of the
+    /// The `Authorization` header for a push to `origin` (`scheme://host[:port]` of the
     /// endpoint) at `now_unix` seconds.
     pub(crate) fn authorization(&self, origin: &str, now_unix: u64) -> String {
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
