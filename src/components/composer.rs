@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use confab_core::wire::MAX_TEXT_LEN;
 use leptos::html::{Button, Input, Textarea};
 use leptos::prelude::*;
 
@@ -29,6 +30,8 @@ pub fn Composer() -> impl IntoView {
     let device = use_device();
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
+    // What the box holds is longer than a message may be.
+    let over = RwSignal::new(false);
     // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
     // typed in the last moments too: the save waiting for a pause happens at once.
     let hidden = {
@@ -55,7 +58,9 @@ pub fn Composer() -> impl IntoView {
             let text = state
                 .messages
                 .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.text.clone()));
-            field.set_text(&text.unwrap_or_default());
+            let text = text.unwrap_or_default();
+            over.set(too_long(&text));
+            field.set_text(&text);
         }
         if draft != Draft::New {
             field.focus();
@@ -69,6 +74,7 @@ pub fn Composer() -> impl IntoView {
         if let Some(text) = saved
             && field.text().is_empty()
         {
+            over.set(too_long(&text));
             field.set_text(&text);
         }
     });
@@ -80,6 +86,13 @@ pub fn Composer() -> impl IntoView {
             };
             let text = field.text();
             if text.trim().is_empty() {
+                return;
+            }
+            // Core refuses more than MAX_TEXT_LEN bytes (of the trimmed text): say so here,
+            // and keep what was typed.
+            if too_long(&text) {
+                over.set(true);
+                field.focus();
                 return;
             }
             let draft = state.draft.get_untracked();
@@ -113,6 +126,7 @@ pub fn Composer() -> impl IntoView {
             };
             field.fit();
             let text = field.text();
+            over.set(too_long(&text));
             typing.send(Command::Typing(!text.trim().is_empty()));
             // An edit is not a draft: the message it changes is kept already.
             if !matches!(state.draft.get_untracked(), Draft::Edit(_)) {
@@ -218,6 +232,7 @@ pub fn Composer() -> impl IntoView {
     };
     let cancel = move |_| {
         state.draft.set(Draft::New);
+        over.set(false);
         if let Some(field) = input.get().map(TextField::from) {
             field.set_text("");
         }
@@ -240,6 +255,9 @@ pub fn Composer() -> impl IntoView {
     view! {
         {banner}
         {preparing}
+        <Show when=move || over.get()>
+            <p class="too-long" id="message-too-long" role="alert">{too_long_notice()}</p>
+        </Show>
         <Show when=move || picking.get()>
             <EmojiPicker on_pick=insert on_close=close_picker />
         </Show>
@@ -264,7 +282,11 @@ pub fn Composer() -> impl IntoView {
                 placeholder="Write a message…"
                 autocomplete="off"
                 rows="1"
-                maxlength="16384"
+                // In UTF-16 units, which never outnumber UTF-8 bytes: a bound on pastes
+                // that never cuts a message that fits; the byte limit is checked above.
+                maxlength=MAX_TEXT_LEN.to_string()
+                aria-invalid=move || over.get().then_some("true")
+                aria-describedby=move || over.get().then_some("message-too-long")
                 aria-activedescendant=move || mentions.active_id()
                 node_ref=input
                 on:keydown=on_keydown
@@ -288,6 +310,20 @@ pub fn Composer() -> impl IntoView {
             <button type="submit" class="button primary">"Send"</button>
         </form>
     }
+}
+
+/// Why a message is not sent when it is over [`MAX_TEXT_LEN`] bytes.
+fn too_long_notice() -> String {
+    format!(
+        "Too long to send: a message holds at most {MAX_TEXT_LEN} bytes, and a character \
+         takes 1 to 4 (emoji and many scripts take 3 or 4). Shorten it."
+    )
+}
+
+/// Whether `text` is longer than core lets a message be (counted as core counts it: UTF-8
+/// bytes of the trimmed text).
+fn too_long(text: &str) -> bool {
+    text.trim().len() > MAX_TEXT_LEN
 }
 
 /// Whether this key press sends: Enter without Shift, and not while an input method is

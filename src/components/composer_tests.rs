@@ -6,7 +6,8 @@ use wasm_bindgen_test::*;
 
 use super::Conversation;
 use super::tests::{
-    fresh_parent, member, message, message_box, posts_and_drafts, test_commands, type_text,
+    fresh_parent, member, message, message_box, posts_and_drafts, press_enter, test_commands,
+    type_text,
 };
 use crate::state::AppState;
 use wasm_bindgen::JsCast as _;
@@ -438,4 +439,64 @@ async fn mute_asks_to_mute_the_room_and_then_offers_unmute() {
         .click();
     leptos::task::tick().await;
     assert_eq!(muted_asked(), [false]);
+}
+
+/// The composer holds a message to core's limit in UTF-8 bytes, not in the UTF-16 units
+/// `maxlength` counts: CJK text and emoji within `maxlength` but over the byte limit are
+/// not sent; the box says why (an alert the box is described by) and keeps the text. A
+/// text of exactly the limit in two-byte characters is sent.
+#[wasm_bindgen_test]
+async fn a_message_over_the_byte_limit_is_kept_with_a_reason() {
+    use confab_core::wire::MAX_TEXT_LEN;
+    let parent = fresh_parent();
+    let commands = test_commands();
+    let handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(crate::platform::device::Device::new());
+            provide_context(AppState::new());
+            provide_context(commands);
+            view! { <super::Composer /> }
+        }
+    });
+    leptos::task::tick().await;
+    let field = message_box(&parent);
+    let alert = || {
+        parent
+            .query_selector("[role=alert]#message-too-long")
+            .unwrap()
+            .and_then(|alert| alert.text_content())
+    };
+    // 6,000 CJK characters: 6,000 UTF-16 units, 18,000 bytes. 4,097 emoji: 8,194 units,
+    // 16,388 bytes.
+    for text in ["漢".repeat(6_000), "😀".repeat(MAX_TEXT_LEN / 4 + 1)] {
+        assert!(text.encode_utf16().count() <= MAX_TEXT_LEN);
+        assert!(text.len() > MAX_TEXT_LEN);
+        type_text(&field, &text);
+        leptos::task::tick().await;
+        let reason = alert().expect("an alert while the text is too long");
+        assert!(reason.contains("Too long to send"), "{reason}");
+        assert!(reason.contains(&MAX_TEXT_LEN.to_string()), "{reason}");
+        assert_eq!(field.get_attribute("aria-invalid").as_deref(), Some("true"));
+        assert_eq!(
+            field.get_attribute("aria-describedby").as_deref(),
+            Some("message-too-long")
+        );
+        press_enter(&field, false, false);
+        leptos::task::tick().await;
+        let (posts, _) = posts_and_drafts(commands.sent_for_testing_only());
+        assert!(posts.is_empty(), "sent {} bytes", posts.concat().len());
+        assert_eq!(field.value(), text, "the text was not kept");
+    }
+    // Exactly the limit (two bytes a character) goes, and the alert goes away.
+    let fits = "é".repeat(MAX_TEXT_LEN / 2);
+    type_text(&field, &fits);
+    leptos::task::tick().await;
+    assert_eq!(alert(), None);
+    assert_eq!(field.get_attribute("aria-invalid"), None);
+    press_enter(&field, false, false);
+    leptos::task::tick().await;
+    let (posts, _) = posts_and_drafts(commands.sent_for_testing_only());
+    assert_eq!(posts, [fits]);
+    drop(handle);
 }
