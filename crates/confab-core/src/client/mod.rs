@@ -118,8 +118,21 @@ impl Default for Config {
     }
 }
 
-#[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
+/// The room's timers (see `Client::timers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The earliest of every link's [`LinkTimer`]s.
+    Links,
+    /// A member shown typing stops being shown.
+    Typing,
+    /// Catch-up: gossip of new events, requests to retry, anti-entropy.
+    Sync,
+    /// Transfers: stalled downloads ask again.
+    Files,
+}
+
 /// A link's secure channel (its timers are in `Client::timers`).
+#[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
 enum PeerState {
     Handshaking { handshake: Box<Handshake> },
     Established { session: Session, info: PeerInfo },
@@ -588,18 +601,42 @@ impl Client {
     /// Fires every expired timer. Early or repeated calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.monotonic(now);
-        self.handle_link_timeouts(now);
-        let stopped: Vec<MemberKey> = self
-            .typing
-            .iter()
-            .filter(|(_, until)| now >= **until)
-            .map(|(member, _)| *member)
-            .collect();
-        for member in stopped {
-            self.stop_typing(member);
+        for (timer, at) in self.timers() {
+            if at.is_none_or(|at| at > now) {
+                continue;
+            }
+            match timer {
+                Timer::Links => self.handle_link_timeouts(now),
+                Timer::Typing => {
+                    let stopped: Vec<MemberKey> = self
+                        .typing
+                        .iter()
+                        .filter(|(_, until)| now >= **until)
+                        .map(|(member, _)| *member)
+                        .collect();
+                    for member in stopped {
+                        self.stop_typing(member);
+                    }
+                }
+                Timer::Sync => self.handle_sync_timeout(now),
+                Timer::Files => self.handle_files_timeout(now),
+            }
         }
-        self.handle_sync_timeout(now);
-        self.handle_files_timeout(now);
+        // Receipts to persist have no deadline of their own: they ride any timer (see
+        // `receipts`).
+        self.handle_receipts_timeout(now);
+    }
+
+    /// Every timer of the room with its deadline: each link's table ([`LinkTimer`]), a
+    /// typing member's expiry, catch-up and transfers. The one source of
+    /// [`Client::poll_timeout`], and what [`Client::handle_timeout`] fires by kind.
+    fn timers(&self) -> [(Timer, Option<Instant>); 4] {
+        [
+            (Timer::Links, self.links_timeout()),
+            (Timer::Typing, self.typing.values().min().copied()),
+            (Timer::Sync, self.sync.poll_timeout()),
+            (Timer::Files, self.files_timeout()),
+        ]
     }
 
     /// The next thing to do; see the module documentation.
@@ -613,19 +650,9 @@ impl Client {
         Output::Timeout(self.poll_timeout())
     }
 
-    /// The earliest deadline of any peer, catch-up or typing timer.
+    /// The earliest deadline of any timer of the room (see `Client::timers`).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let typing = self.typing.values().min().copied();
-        let links = self.links_timeout();
-        [
-            links,
-            typing,
-            self.sync.poll_timeout(),
-            self.files_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers().into_iter().filter_map(|(_, at)| at).min()
     }
 
     fn finish_handshake_if_done(&mut self, now: Instant, peer: PeerId) {

@@ -671,7 +671,6 @@ impl Client {
                 }
             }
         }
-        self.handle_receipts_timeout(now);
     }
 
     /// Tells the authors of newly accepted events (receipts) and a few random peers that
