@@ -170,7 +170,7 @@ async fn boot(state: AppState, commands: Commands, passphrase: Option<String>, o
     // kept, receipts sent): a contact who opens Confab reaches us without a new link.
     // They start once the room on screen had its turn, so it opens as fast as it can.
     let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
-    state.contact_link.set(invite_link(&contact_room));
+    state.contact_link.set(page::invite_link(&contact_room));
     clock::sleep(BACKGROUND_DELAY).await;
     let saved = match &store {
         Some(store) => store.rooms().await.unwrap_or_default(),
@@ -377,12 +377,6 @@ fn room_view(me: &Identity, room: &SavedRoom, current: bool) -> RoomView {
     }
 }
 
-/// The invite link of `room`: its secret in the fragment. Shown, copied, shared and
-/// drawn as a QR code, never put in the address bar.
-fn invite_link(room: &RoomSecret) -> String {
-    format!("{}/#{}", page::origin(), room.to_fragment())
-}
-
 fn settings(on_screen: bool) -> Settings {
     Settings {
         force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
@@ -490,7 +484,7 @@ async fn choose_room(
     };
     let id = room.room_id();
     page::show_room_address(me.room_address(&id));
-    state.invite_link.set(invite_link(&room));
+    state.invite_link.set(page::invite_link(&room));
     let title = saved
         .iter()
         .find(|r| r.id() == id)

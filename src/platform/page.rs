@@ -3,7 +3,7 @@
 //! `bench-hooks` feature, because any script of the origin could dispatch them; `cargo
 //! xtask build` fails if its output names them.
 
-use confab_core::RoomAddress;
+use confab_core::{RoomAddress, RoomSecret};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_futures::JsFuture;
 
@@ -55,7 +55,19 @@ const ROOM_PREFIX: &str = "room-";
 /// secret: see [`confab_core::Identity::room_address`]): for the rooms list, contacts,
 /// notifications. It opens nothing in another browser.
 pub fn room_link(room: RoomAddress) -> String {
-    format!("{}/#{ROOM_PREFIX}{room}", origin())
+    link_with_fragment(&format!("{ROOM_PREFIX}{room}"))
+}
+
+/// The invite link of `room`: its secret in the fragment. Shown, copied, shared and
+/// drawn as a QR code, never put in the address bar.
+pub fn invite_link(room: &RoomSecret) -> String {
+    link_with_fragment(&room.to_fragment())
+}
+
+/// The one shape of every link to the app: `<origin>/#<fragment>` (the fragment never
+/// reaches the server).
+fn link_with_fragment(fragment: &str) -> String {
+    format!("{}/#{fragment}", origin())
 }
 
 /// The room address a fragment names (`room-<16 hex>`), if it names one.
@@ -64,7 +76,7 @@ pub fn room_address_in(fragment: &str) -> Option<RoomAddress> {
 }
 
 /// `scheme://host` of the page.
-pub fn origin() -> String {
+fn origin() -> String {
     window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()

@@ -238,3 +238,25 @@ async fn forgetting_pushes_deletes_the_workers_tags_and_marks_but_not_previews()
     );
     super::push::set_previews_shown(true).await;
 }
+
+/// Invite and room links share one shape, `<origin>/#<fragment>`, and each fragment reads
+/// back as what it names: the secret, or the room's address.
+#[wasm_bindgen_test]
+fn links_open_what_they_name() {
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    let secret = RoomSecret::from_bytes([3; 32]);
+    let invite = super::page::invite_link(&secret);
+    let fragment = invite
+        .strip_prefix(&format!("{origin}/#"))
+        .expect("origin, then /#");
+    assert_eq!(
+        RoomSecret::from_fragment(fragment).map(|read| read.to_fragment()),
+        Ok(secret.to_fragment())
+    );
+    let address = Identity::from_seed([4; 32]).room_address(&secret.room_id());
+    let link = super::page::room_link(address);
+    let fragment = link
+        .strip_prefix(&format!("{origin}/#"))
+        .expect("origin, then /#");
+    assert_eq!(super::page::room_address_in(fragment), Some(address));
+}
