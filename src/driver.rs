@@ -37,13 +37,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use confab_core::client::{OutboxRecord, ReceiptsRecord};
-use confab_core::contacts::{Contact, Contacts};
-use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
-use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
+use confab_core::client::ReceiptsRecord;
+use confab_core::contacts::Contacts;
 use confab_core::{
-    Client, Content, Event, EventId, FailReason, Generation, Instant, OrderKey, Output, Path,
-    PeerId, Presence, PublicIdentity, RoomId, SendError, Via,
+    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId, Presence,
+    PublicIdentity, RoomId, SendError,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
@@ -51,14 +49,11 @@ use leptos::prelude::*;
 
 use crate::commands::{Command, Commands};
 use crate::platform::clock::{log, now_ms};
-use crate::platform::net::{DirectLink, Network, Signalling};
-use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
-use crate::platform::socket::SocketEvent;
-use crate::platform::store::{BrowserStore, EventRecord, ReadMarks, SavedRoom, StoreError};
-use crate::platform::{clock, page, pwa};
-use crate::state::{
-    AppState, ContactView, Draft, MemberStatus, MessageView, Path as ViewPath, ServerStatus,
-};
+use crate::platform::net::{Network, Signalling};
+use crate::platform::rtc::IceServerConfig;
+use crate::platform::store::{BrowserStore, ReadMarks, SavedRoom};
+use crate::platform::{clock, page};
+use crate::state::{AppState, Draft, MemberStatus, MessageView, Path as ViewPath};
 
 mod bench;
 mod calls;

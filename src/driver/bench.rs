@@ -1,7 +1,12 @@
 //! The benchmark hooks (`cargo xtask bench`): round trips to a verified peer, and the
 //! cost of sealing frames in this browser.
 
-use super::*;
+use confab_core::Instant;
+use confab_core::PeerId;
+
+use super::Driver;
+use crate::platform::clock::now_ms;
+use crate::platform::page;
 
 pub(super) struct BenchRun {
     peer: PeerId,

@@ -1,8 +1,17 @@
 //! What the driver's task awaits: the UI's commands and what the browser reports back
 //! (socket, direct connections, media, the store, file reads), one at a time.
 
-use super::*;
+use confab_core::EventId;
+use confab_core::Generation;
+use confab_core::PeerId;
+
+use super::calls;
+use super::files;
+use crate::commands::Command;
 use crate::platform::media::MediaStream;
+use crate::platform::rtc::RtcEvent;
+use crate::platform::socket::SocketEvent;
+use crate::platform::store::StoreError;
 
 /// One input to the driver.
 #[derive(Debug)]

@@ -2,7 +2,22 @@
 //! (`Event::OpenDirect`, `CloseDirect`), reports what they do, and sends each frame on
 //! the path core chose (`Transmit::via`).
 
-use super::*;
+use std::rc::Rc;
+
+use confab_core::Generation;
+use confab_core::Instant;
+use confab_core::Path;
+use confab_core::PeerId;
+use confab_core::Via;
+use confab_core::wire::relay::Direction as RelayDirection;
+use confab_core::wire::relay::Envelope;
+
+use super::Driver;
+use super::Input;
+use crate::platform::clock::log;
+use crate::platform::net::DirectLink;
+use crate::platform::rtc::RtcEvent;
+use crate::platform::rtc::RtcSignal;
 
 /// A direct connection the driver holds because core asked for it.
 pub(super) struct Direct {

@@ -1,6 +1,14 @@
 //! The people met: contacts, their names, and the room's title from who we met here.
 
-use super::*;
+use confab_core::Client;
+use confab_core::PublicIdentity;
+use confab_core::contacts::Contact;
+use leptos::prelude::*;
+
+use super::Driver;
+use crate::platform::clock;
+use crate::platform::page;
+use crate::state::ContactView;
 
 /// A contact as the UI shows it; its link opens our one-to-one room by its address.
 pub(super) fn contact_view(client: &Client, contact: &Contact) -> ContactView {

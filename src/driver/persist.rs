@@ -1,7 +1,25 @@
 //! Persisting, write-ahead: accepted events go to the store in order, one write at a
 //! time; our events go out once their write commits (see the driver's module docs).
 
-use super::*;
+use std::rc::Rc;
+
+use confab_core::Client;
+use confab_core::Content;
+use confab_core::EventId;
+use confab_core::Instant;
+use confab_core::client::OutboxRecord;
+use leptos::prelude::*;
+
+use super::Driver;
+use super::Input;
+use crate::platform::clock;
+use crate::platform::clock::log;
+use crate::platform::page;
+use crate::platform::store::BrowserStore;
+use crate::platform::store::EventRecord;
+use crate::platform::store::StoreError;
+use crate::state::AppState;
+use crate::state::Draft;
 
 /// Restores the room's stored events into `client` ([`Client::restore`]) and deletes the
 /// records it refused: others' events beyond the clock's horizon, which older versions

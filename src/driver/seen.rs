@@ -1,6 +1,14 @@
 //! What the user has seen: presence, read receipts, read marks and unread notices.
 
-use super::*;
+use confab_core::Instant;
+use confab_core::Presence;
+use leptos::prelude::*;
+
+use super::Driver;
+use super::read_marks_of;
+use crate::platform::page;
+use crate::platform::pwa;
+use crate::state::MessageView;
 
 impl Driver {
     /// Online while the page is visible and used; away when hidden or idle.

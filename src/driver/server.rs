@@ -2,7 +2,26 @@
 //! server says (welcome, who is in the room, sealed signals, relayed frames), handed to
 //! core, which decides what each means for the links.
 
-use super::*;
+use std::rc::Rc;
+use std::time::Duration;
+
+use confab_core::Instant;
+use confab_core::signal::ClientMessage;
+use confab_core::signal::ServerFrame;
+use confab_core::signal::ServerMessage;
+use confab_core::wire::relay::Direction as RelayDirection;
+use confab_core::wire::relay::Envelope;
+use leptos::prelude::*;
+
+use super::Driver;
+use super::Input;
+use super::MAX_RECONNECT_DELAY;
+use crate::platform::clock;
+use crate::platform::clock::log;
+use crate::platform::page;
+use crate::platform::rtc::IceServerConfig;
+use crate::platform::socket::SocketEvent;
+use crate::state::ServerStatus;
 
 impl Driver {
     pub(super) fn connect_socket(&mut self) {

@@ -31,21 +31,18 @@ use std::time::Duration;
 
 use crate::Instant;
 use crate::history::{
-    Content, CreateError, EventError, History, Horizon, MessageView, OrderKey, Timeline,
-    TimelineChange, UnixMillis, VerifiedEvent,
+    Content, EventError, History, Horizon, MessageView, OrderKey, Timeline, TimelineChange,
+    UnixMillis, VerifiedEvent,
 };
 use crate::identity::{Identity, PublicIdentity};
-use crate::ids::{EventId, MemberKey, PeerId, RoomId};
-use crate::mailbox::{MailboxKeys, SealedEntry};
+use crate::ids::{MemberKey, PeerId, RoomId};
+use crate::mailbox::MailboxKeys;
 use crate::rng::SeededRng;
 use crate::room::RoomSecret;
 pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
-use crate::signal::{ClientMessage, SignalRefusal, SignalSeal, SignalTooLong};
-use crate::wire::{
-    AbortReason, Body, DecodeError, Frame, MAX_EMOJI_LEN, MAX_MENTIONS, MAX_NAME_LEN, MAX_TEXT_LEN,
-    Presence, truncate_utf8,
-};
+use crate::signal::{ClientMessage, SignalSeal, SignalTooLong};
+use crate::wire::{AbortReason, Body, Frame, MAX_NAME_LEN, Presence, truncate_utf8};
 pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};

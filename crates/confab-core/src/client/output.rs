@@ -1,8 +1,17 @@
-//! What [`Client`] gives back: [`Output`] (transmits, [`Event`]s, the next deadline) and
+//! What [`Client`](super::Client) gives back: [`Output`] (transmits, [`Event`]s, the next deadline) and
 //! the reasons it gives for refusing input ([`RejectReason`], [`FailReason`]) or a local
 //! call ([`SendError`]).
 
-use super::*;
+use super::{Generation, OutboxRecord, ReceiptsRecord, RtcSignal, TransferUpdate};
+use crate::Instant;
+use crate::history::{Content, MessageView, OrderKey};
+use crate::identity::PublicIdentity;
+use crate::ids::{EventId, MemberKey, PeerId};
+use crate::mailbox::SealedEntry;
+use crate::session::HandshakeError;
+use crate::signal::{ClientMessage, SignalRefusal};
+use crate::wire::{DecodeError, Presence};
+
 /// What the caller must do next.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // returned once per poll, never stored in bulk
@@ -15,7 +24,7 @@ pub enum Output {
     Timeout(Option<Instant>),
 }
 
-/// What [`Client::restore`] made of a store's events.
+/// What [`Client::restore`](super::Client::restore) made of a store's events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restored<K> {
     /// Events history holds now.
@@ -42,7 +51,7 @@ pub struct Transmit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
     /// The link's direct connection (or the transport the caller opened the link on,
-    /// for links of [`Client::add_peer`]).
+    /// for links of [`Client::add_peer`](super::Client::add_peer)).
     Direct,
     /// The server's relay.
     Relay,
@@ -127,8 +136,8 @@ pub enum Event {
         peer: PeerId,
     },
     /// Open a direct connection (a WebRTC peer connection with its data channel) to
-    /// `peer`; report it with [`Client::handle_direct_open`],
-    /// [`Client::handle_direct_closed`] and [`Client::handle_local_signal`] under this
+    /// `peer`; report it with [`Client::handle_direct_open`](super::Client::handle_direct_open),
+    /// [`Client::handle_direct_closed`](super::Client::handle_direct_closed) and [`Client::handle_local_signal`](super::Client::handle_local_signal) under this
     /// generation. The offerer makes the offer; the other side is handed it next
     /// ([`Event::RemoteSignal`]).
     OpenDirect {
@@ -164,12 +173,12 @@ pub enum Event {
     /// its place in room order ([`MessageView::key`]). Ours are reported as posted.
     Message(MessageView),
     /// Messages were removed (an author was proven to sign conflicting events, so all of
-    /// theirs are gone): redraw everything from [`Client::messages`].
+    /// theirs are gone): redraw everything from [`Client::messages`](super::Client::messages).
     Rebuilt,
     /// Persist this accepted event (ours or anyone's); give it back to
-    /// [`Client::restore`] on the next start. Once the store's write has committed, report
-    /// it with [`Client::handle_persisted`] (or its failure with
-    /// [`Client::handle_persist_failed`]): an event of ours goes to nobody before that
+    /// [`Client::restore`](super::Client::restore) on the next start. Once the store's write has committed, report
+    /// it with [`Client::handle_persisted`](super::Client::handle_persisted) (or its failure with
+    /// [`Client::handle_persist_failed`](super::Client::handle_persist_failed)): an event of ours goes to nobody before that
     /// (write-ahead), unless the client runs [without a store](Client::run_without_store).
     Persist {
         /// Its id.
@@ -216,7 +225,7 @@ pub enum Event {
         presence: Presence,
     },
     /// A member asked for chunk `index` of our `file`: read it and hand it to
-    /// [`Client::send_chunk`] (in order, as the data channel has room).
+    /// [`Client::send_chunk`](super::Client::send_chunk) (in order, as the data channel has room).
     ChunkWanted {
         /// The receiver's link.
         peer: PeerId,
@@ -226,7 +235,7 @@ pub enum Event {
         index: u32,
     },
     /// The next chunk of a download arrived, authenticated and in order: store it, then
-    /// report it with [`Client::chunks_stored`].
+    /// report it with [`Client::chunks_stored`](super::Client::chunks_stored).
     ChunkReceived {
         /// The file message.
         file: EventId,
@@ -237,7 +246,7 @@ pub enum Event {
     },
     /// A transfer progressed or changed state.
     Transfer(TransferUpdate),
-    /// Call signalling from a verified peer (see [`Client::send_call`]).
+    /// Call signalling from a verified peer (see [`Client::send_call`](super::Client::send_call)).
     Call {
         /// Its link.
         peer: PeerId,
@@ -246,7 +255,7 @@ pub enum Event {
         /// The app's signalling message.
         data: Vec<u8>,
     },
-    /// Answer to [`Client::send_ping`].
+    /// Answer to [`Client::send_ping`](super::Client::send_ping).
     Pong {
         /// Link.
         peer: PeerId,
@@ -254,9 +263,9 @@ pub enum Event {
         nonce: u64,
     },
     /// One of our events is in nobody else's hands while no member is linked: deposit this
-    /// sealed copy in the server's mailbox for the room ([`Client::mailbox_put`] makes the
+    /// sealed copy in the server's mailbox for the room ([`Client::mailbox_put`](super::Client::mailbox_put) makes the
     /// request once the server connection's peer id is known), and report the server's
-    /// `mailbox-stored` with [`Client::mailbox_stored`]`(seq)`.
+    /// `mailbox-stored` with [`Client::mailbox_stored`](super::Client::mailbox_stored)`(seq)`.
     MailboxDeposit {
         /// The event's sequence number in our chain.
         seq: u64,
@@ -265,12 +274,12 @@ pub enum Event {
     },
     /// More of our events are known to be in other hands (a member holds them or the
     /// mailbox stored them): persist this record (replacing the last) and give it back to
-    /// [`Client::restore_outbox`] on the next start.
+    /// [`Client::restore_outbox`](super::Client::restore_outbox) on the next start.
     PersistOutbox {
         /// What is known now.
         record: OutboxRecord,
     },
-    /// Our events that could not be stored ([`Client::handle_persist_failed`]) were
+    /// Our events that could not be stored ([`Client::handle_persist_failed`](super::Client::handle_persist_failed)) were
     /// withdrawn before anyone saw them: they are gone from history (a [`Event::Rebuilt`]
     /// comes with this), and their numbers will be signed again. Tell the user they were
     /// not sent.
@@ -279,7 +288,7 @@ pub enum Event {
         events: Vec<(EventId, Content)>,
     },
     /// Receipts moved (gathered for [`PERSIST_RECEIPTS_AFTER`]): persist this record
-    /// (replacing the last) and give it back to [`Client::restore_receipts`] on the next
+    /// (replacing the last) and give it back to [`Client::restore_receipts`](super::Client::restore_receipts) on the next
     /// start.
     PersistReceipts {
         /// Every member's receipts now.
@@ -334,7 +343,7 @@ pub enum FailReason {
     #[error("the peer sent invalid data: {0}")]
     Misbehaved(String),
     /// The verified peer's direct connection is not the one it vouched for (see
-    /// [`Client::tampered`]).
+    /// [`Client::tampered`](super::Client::tampered)).
     #[error("the connection was tampered with (its encryption keys were swapped)")]
     Tampered,
 }
@@ -371,7 +380,7 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
-    /// Files are announced with [`Client::post_file`].
+    /// Files are announced with [`Client::post_file`](super::Client::post_file).
     #[error("announce files with post_file")]
     UseFilePost,
     /// Our own earlier events are still arriving (a member or the mailbox holds more of

@@ -1,7 +1,11 @@
 //! Posting: what we may post (length, targets that exist and are ours), then signing it
 //! into our chain and sending it (once the store has it: see `own`).
 
-use super::*;
+use super::{Client, SendError};
+use crate::Instant;
+use crate::history::{Content, CreateError, UnixMillis};
+use crate::ids::EventId;
+use crate::wire::{MAX_EMOJI_LEN, MAX_MENTIONS, MAX_NAME_LEN, MAX_TEXT_LEN, truncate_utf8};
 
 impl Client {
     /// Writes a new event (message, reply, edit, delete, reaction) to history, sends it to

@@ -7,6 +7,9 @@
 
 use super::*;
 use crate::history::Content;
+use crate::ids::EventId;
+use crate::signal::SignalRefusal;
+use crate::wire::MAX_TEXT_LEN;
 
 /// Two clients back to back (also used by the receipts tests).
 pub(super) struct Duo {
