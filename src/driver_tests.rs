@@ -169,6 +169,38 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Plays the relay for a peer the test runs as a real `Client`: what the driver relayed to
+/// `peer` (ids: the driver's, the peer's) is handed to it, and what it sends goes back to
+/// the driver as relayed from the peer; its events are kept.
+fn relay_pump(wire: &Wire, peer: &mut Client, ids: (PeerId, PeerId), events: &mut Vec<Event>) {
+    let (driver_id, peer_id) = ids;
+    for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
+        let envelope = Envelope::decode(&bytes).unwrap();
+        assert_eq!(envelope.direction, RelayDirection::To(peer_id));
+        peer.handle_frame(clock::now(), driver_id, envelope.payload);
+    }
+    loop {
+        match peer.poll_output() {
+            Output::Transmit(t) => {
+                let back = Envelope {
+                    direction: RelayDirection::From(peer_id),
+                    payload: &t.bytes,
+                };
+                wire.deliver(SocketEvent::Binary(back.encode()));
+            }
+            Output::Event(event) => events.push(event),
+            Output::Timeout(_) => break,
+        }
+    }
+}
+
+/// The peer's events include the message `text`.
+fn received(events: &[Event], text: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if m.text == text))
+}
+
 #[wasm_bindgen_test]
 async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     let wire = Rc::new(Wire::default());
@@ -225,24 +257,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     });
     let mut peer_events = Vec::new();
     let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
-        for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
-            let envelope = Envelope::decode(&bytes).unwrap();
-            assert_eq!(envelope.direction, RelayDirection::To(peer_id));
-            peer.handle_frame(clock::now(), my_id, envelope.payload);
-        }
-        loop {
-            match peer.poll_output() {
-                Output::Transmit(t) => {
-                    let back = Envelope {
-                        direction: RelayDirection::From(peer_id),
-                        payload: &t.bytes,
-                    };
-                    wire.deliver(SocketEvent::Binary(back.encode()));
-                }
-                Output::Event(event) => peer_events.push(event),
-                Output::Timeout(_) => break,
-            }
-        }
+        relay_pump(&wire, peer, (my_id, peer_id), peer_events)
     };
     for _ in 0..100 {
         pump(&mut peer, &mut peer_events);
@@ -273,19 +288,12 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     commands.send(Command::SendText("hello from the driver".into()));
     for _ in 0..100 {
         pump(&mut peer, &mut peer_events);
-        if peer_events
-            .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "hello from the driver"))
-        {
+        if received(&peer_events, "hello from the driver") {
             break;
         }
         clock::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        peer_events
-            .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "hello from the driver"))
-    );
+    assert!(received(&peer_events, "hello from the driver"));
     peer.send_text(clock::now(), clock::wall(), "hi back")
         .unwrap();
     pump(&mut peer, &mut peer_events);
@@ -377,23 +385,7 @@ async fn the_server_cannot_tear_down_a_verified_link() {
     });
     let mut peer_events = Vec::new();
     let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
-        for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
-            let envelope = Envelope::decode(&bytes).unwrap();
-            peer.handle_frame(clock::now(), my_id, envelope.payload);
-        }
-        loop {
-            match peer.poll_output() {
-                Output::Transmit(t) => {
-                    let back = Envelope {
-                        direction: RelayDirection::From(peer_id),
-                        payload: &t.bytes,
-                    };
-                    wire.deliver(SocketEvent::Binary(back.encode()));
-                }
-                Output::Event(event) => peer_events.push(event),
-                Output::Timeout(_) => break,
-            }
-        }
+        relay_pump(&wire, peer, (my_id, peer_id), peer_events)
     };
     let online = || {
         state.members.with_untracked(|members| {
@@ -465,20 +457,12 @@ async fn the_server_cannot_tear_down_a_verified_link() {
     commands.send(Command::SendText("still here".into()));
     for _ in 0..100 {
         pump(&mut peer, &mut peer_events);
-        if peer_events
-            .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "still here"))
-        {
+        if received(&peer_events, "still here") {
             break;
         }
         clock::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        peer_events
-            .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "still here")),
-        "{peer_events:?}"
-    );
+    assert!(received(&peer_events, "still here"), "{peer_events:?}");
     assert!(
         !peer_events
             .iter()
