@@ -9,8 +9,8 @@ use std::future::Future;
 use wasm_bindgen_futures::JsFuture;
 
 use super::files::{self, LocalFile};
-use super::page::{self, SizeWatch};
-use super::pwa::{self, BuildStatus, Permission};
+use super::page::{self, ChosenFileError, ClipboardError, SizeWatch};
+use super::pwa::{self, BuildStatus, Permission, ShareError};
 use super::{media, push};
 
 /// The browser, as views see it. Cheap to copy; every method acts on this page.
@@ -26,7 +26,7 @@ impl Device {
     }
 
     /// Copies `text` to the clipboard (`Err`: why it could not, e.g. plain http).
-    pub async fn copy_to_clipboard(self, text: String) -> Result<(), String> {
+    pub async fn copy_to_clipboard(self, text: String) -> Result<(), ClipboardError> {
         page::copy_to_clipboard(&text).await
     }
 
@@ -41,7 +41,7 @@ impl Device {
         title: &'static str,
         text: &'static str,
         url: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), ShareError> {
         pwa::share(title, text, &url).await
     }
 
@@ -49,7 +49,7 @@ impl Device {
     pub async fn read_chosen_file(
         self,
         input: web_sys::HtmlInputElement,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, ChosenFileError> {
         page::read_chosen_file(&input).await
     }
 

@@ -109,21 +109,39 @@ pub fn query_param(name: &str) -> Option<String> {
         .get(name)
 }
 
+/// Why the clipboard did not take a text.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipboardError {
+    /// Not on a page (no `window`).
+    #[error("no window")]
+    NoWindow,
+    /// Outside a secure context (plain http on a non-local host) there is no clipboard.
+    #[error("the clipboard needs https")]
+    NeedsHttps,
+    /// The browser refused (the message it gave, or "denied").
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Copies `text` to the clipboard.
-pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
-    let navigator = window().map(|w| w.navigator()).ok_or("no window")?;
+pub async fn copy_to_clipboard(text: &str) -> Result<(), ClipboardError> {
+    let navigator = window()
+        .map(|w| w.navigator())
+        .ok_or(ClipboardError::NoWindow)?;
     // Undefined outside secure contexts (plain http on a non-local host).
     if !js_sys::Reflect::has(&navigator, &"clipboard".into()).unwrap_or(false) {
-        return Err("the clipboard needs https".into());
+        return Err(ClipboardError::NeedsHttps);
     }
     let clipboard = navigator.clipboard();
     JsFuture::from(clipboard.write_text(text))
         .await
         .map(|_| ())
         .map_err(|e| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-                .unwrap_or_else(|| "denied".into())
+            ClipboardError::Refused(
+                e.dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .unwrap_or_else(|| "denied".into()),
+            )
         })
 }
 
@@ -295,15 +313,28 @@ pub fn download(file_name: &str, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a chosen file's bytes could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ChosenFileError {
+    /// The input holds no file.
+    #[error("no file chosen")]
+    NoneChosen,
+    /// The browser could not read it (moved, deleted, no permission).
+    #[error("the file could not be read")]
+    Unreadable,
+}
+
 /// The bytes of the first file chosen in `input` (an `<input type=file>`).
-pub async fn read_chosen_file(input: &web_sys::HtmlInputElement) -> Result<Vec<u8>, String> {
+pub async fn read_chosen_file(
+    input: &web_sys::HtmlInputElement,
+) -> Result<Vec<u8>, ChosenFileError> {
     let file = input
         .files()
         .and_then(|files| files.get(0))
-        .ok_or_else(|| "no file chosen".to_owned())?;
+        .ok_or(ChosenFileError::NoneChosen)?;
     let buffer = JsFuture::from(file.array_buffer())
         .await
-        .map_err(|_| "the file could not be read".to_owned())?;
+        .map_err(|_| ChosenFileError::Unreadable)?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 

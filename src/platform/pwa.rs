@@ -395,12 +395,28 @@ pub fn can_share() -> bool {
     window().is_some_and(|w| has(&w.navigator(), "share"))
 }
 
+/// Why the share sheet did not share.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// Not on a page (no `window`).
+    #[error("no window")]
+    NoWindow,
+    /// This browser has no Web Share API.
+    #[error("sharing is not available in this browser")]
+    Unavailable,
+    /// The user closed the sheet, or the browser refused (its message, or "not shared").
+    #[error("{0}")]
+    NotShared(String),
+}
+
 /// Opens the system's share sheet for `url`; Err with what happened if it did not share
 /// (the user closing the sheet included).
-pub async fn share(title: &str, text: &str, url: &str) -> Result<(), String> {
-    let navigator = window().map(|w| w.navigator()).ok_or("no window")?;
+pub async fn share(title: &str, text: &str, url: &str) -> Result<(), ShareError> {
+    let navigator = window()
+        .map(|w| w.navigator())
+        .ok_or(ShareError::NoWindow)?;
     if !has(&navigator, "share") {
-        return Err("sharing is not available in this browser".into());
+        return Err(ShareError::Unavailable);
     }
     let data = web_sys::ShareData::new();
     data.set_title(title);
@@ -410,9 +426,11 @@ pub async fn share(title: &str, text: &str, url: &str) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-                .unwrap_or_else(|| "not shared".into())
+            ShareError::NotShared(
+                e.dyn_ref::<js_sys::Error>()
+                    .map(|e| String::from(e.message()))
+                    .unwrap_or_else(|| "not shared".into()),
+            )
         })
 }
 
