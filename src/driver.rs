@@ -424,7 +424,7 @@ impl Driver {
             Input::CallMediaOf { peer, stream } => self.call_track(peer, stream),
             Input::Command(Command::ChooseDevice { camera, id }) => self.choose_device(camera, id),
             Input::DeviceCaptured { camera, result } => self.device_captured(camera, result),
-            Input::FilePrepared { blob, meta } => self.file_prepared(now, blob, meta),
+            Input::FilePrepared { file, meta } => self.file_prepared(now, file, meta),
             Input::FileKept { file, result } => self.file_kept(file, result),
             Input::FileRecord {
                 file,

@@ -6,7 +6,6 @@ use confab_core::Generation;
 use confab_core::PeerId;
 
 use super::calls;
-use super::files;
 use crate::commands::Command;
 use crate::platform::media::MediaStream;
 use crate::platform::rtc::RtcEvent;
@@ -30,13 +29,13 @@ pub(super) enum Input {
     },
     /// A file was read and hashed (or could not be).
     FilePrepared {
-        blob: crate::platform::files::Blob,
+        file: crate::platform::files::LocalFile,
         meta: Result<confab_core::transfer::FileMeta, String>,
     },
     /// A stored file record of this room, with its chunks stored.
     FileRecord {
         file: EventId,
-        decision: files::Decision,
+        decision: confab_core::vault::records::FileDecision,
         stored: u32,
     },
     /// The stored part of a download was hashed: resume it.

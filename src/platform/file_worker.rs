@@ -195,20 +195,19 @@ impl FileWorker {
         self.request(fields, transfer)
     }
 
-    /// [`files::keep_copy`] in the worker: it reads `blob` (a `File` is passed by
+    /// [`files::keep_copy`] in the worker: it reads `local` (a `File` is passed by
     /// reference, not copied) and stores the sealed copy.
     pub fn keep_copy(
         &self,
         file: [u8; 32],
-        blob: &web_sys::Blob,
-        size: u64,
+        local: &files::LocalFile,
         record: &[u8],
     ) -> impl Future<Output = Result<(), StoreError>> + 'static {
         let fields = vec![
             ("op", JsValue::from_str("keep")),
             ("file", Uint8Array::from(file.as_slice()).into()),
-            ("blob", blob.into()),
-            ("size", JsValue::from(size as f64)),
+            ("blob", local.blob().into()),
+            ("size", JsValue::from(local.size() as f64)),
             ("record", Uint8Array::from(record).into()),
         ];
         self.request(fields, Array::new())

@@ -10,10 +10,8 @@ use std::time::Duration;
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
-/// File data the browser holds (a chosen file, a kept copy).
-pub use web_sys::Blob;
 use web_sys::{
-    BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
+    Blob, BlobPropertyBag, FileSystemDirectoryHandle, FileSystemFileHandle,
     FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemRemoveOptions,
     FileSystemWritableFileStream, HtmlAnchorElement, StorageManager, Url,
 };
@@ -49,8 +47,13 @@ impl LocalFile {
         self.0.type_()
     }
 
-    /// Its bytes, to read a piece at a time ([`read_slice`]).
-    pub fn blob(&self) -> &Blob {
+    /// Bytes `start..end` of it, read without reading the rest ([`read_slice`]).
+    pub async fn read(&self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+        read_slice(&self.0, start, end).await
+    }
+
+    /// Its bytes, for the file worker to read.
+    pub(super) fn blob(&self) -> &Blob {
         &self.0
     }
 }
@@ -116,6 +119,16 @@ pub async fn keep_copy<B: Backend>(
         let _ = store.forget_file(file).await;
     }
     result
+}
+
+/// [`keep_copy`] of a file the user chose, on this thread.
+pub async fn keep_local_copy<B: Backend>(
+    store: &Store<B>,
+    file: [u8; 32],
+    local: &LocalFile,
+    record: &[u8],
+) -> Result<(), super::store::StoreError> {
+    keep_copy(store, file, &local.0, local.size(), record).await
 }
 
 /// How many more bytes this site may store (`navigator.storage.estimate()`: quota minus

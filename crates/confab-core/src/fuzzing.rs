@@ -27,14 +27,14 @@ use crate::ids::{MemberKey, PeerId};
 use crate::mailbox::{self, MailboxKeys, SealedEntry};
 use crate::room::RoomSecret;
 use crate::signal::{SignalRefusal, SignalSeal};
-use crate::vault::records::{self, Profile, ReadMarks, SavedRoom};
+use crate::vault::records::{self, FileRecord, Profile, ReadMarks, SavedRoom};
 use crate::vault::{self, KdfParams, Record, Vault, WrappedKey, layout};
 use crate::wire::call::{CallMessage, MAX_CALL_MESSAGE_LEN, fingerprints};
 use crate::wire::signal::{self as sealed_signal, SealedSignal};
 
 /// The `records` target: the persisted plain records ([`OutboxRecord`],
-/// [`ReceiptsRecord`], and the app store's [`Profile`], [`SavedRoom`], [`ReadMarks`] and
-/// mailbox cursor), and the store's keys and import check ([`layout`]). Each has one
+/// [`ReceiptsRecord`], and the app store's [`Profile`], [`SavedRoom`], [`ReadMarks`],
+/// mailbox cursor and [`FileRecord`]), and the store's keys and import check ([`layout`]). Each has one
 /// encoding per value, except read marks (authors in any order) and a saved room (its
 /// secret's text form).
 pub fn check_records(bytes: &[u8]) {
@@ -71,6 +71,9 @@ pub fn check_records(bytes: &[u8]) {
     }
     if let Ok(cursor) = records::decode_cursor(bytes) {
         assert_eq!(records::encode_cursor(cursor), bytes);
+    }
+    if let Ok(record) = FileRecord::decode(bytes) {
+        assert_eq!(record.encode(), bytes);
     }
     // The store's keys: one encoding per value.
     if let Ok((room, seq)) = layout::decode_event_key(bytes) {

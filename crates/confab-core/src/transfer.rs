@@ -23,6 +23,8 @@ pub use crate::wire::file::{
 };
 use crate::wire::truncate_utf8;
 
+pub mod pace;
+
 /// Chunks the sender may have in flight without an acknowledgement (4 MiB).
 pub const WINDOW: u32 = 64;
 /// The receiver acknowledges after storing this many chunks (and at the end).

@@ -1,7 +1,7 @@
 //! The app store's own records in the clear (what [`crate::vault::Vault::seal`] seals in
-//! the browser's store): the profile, a saved room, a room's read marks and its mailbox
-//! cursor. Pure codecs, here rather than in the app so they are tested natively and
-//! fuzzed (`fuzz/fuzz_targets/records.rs`). Core's own records
+//! the browser's store): the profile, a saved room, a room's read marks, its mailbox
+//! cursor and what we decided about each file ([`FileRecord`]). Pure codecs, here rather
+//! than in the app so they are tested natively and fuzzed (`fuzz/fuzz_targets/records.rs`). Core's own records
 //! ([`crate::client::OutboxRecord`], [`crate::client::ReceiptsRecord`]) sit with the
 //! machines they belong to.
 //!
@@ -181,6 +181,80 @@ pub fn decode_cursor(bytes: &[u8]) -> Result<MailboxSeq, RecordError> {
     Ok(MailboxSeq::new(seq))
 }
 
+/// What we decided about a file of a room, kept per file so a reload resumes it: the
+/// record `version:u8(=1) room[32] decision:u8`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The room whose history announces the file.
+    pub room: RoomId,
+    /// What we decided.
+    pub decision: FileDecision,
+}
+
+/// What we decided about someone's file, or what we keep of our own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileDecision {
+    /// Downloading (resume at start-up).
+    Accepted,
+    /// Paused by us.
+    Paused,
+    /// Received whole and verified.
+    Received,
+    /// Declined.
+    Declined,
+    /// Failed: the kept part is unusable.
+    Failed,
+    /// Our own file, with a complete encrypted copy stored (served after a reload).
+    Kept,
+}
+
+impl FileDecision {
+    fn code(self) -> u8 {
+        match self {
+            FileDecision::Accepted => 1,
+            FileDecision::Paused => 2,
+            FileDecision::Received => 3,
+            FileDecision::Declined => 4,
+            FileDecision::Failed => 5,
+            FileDecision::Kept => 6,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<FileDecision> {
+        Some(match code {
+            1 => FileDecision::Accepted,
+            2 => FileDecision::Paused,
+            3 => FileDecision::Received,
+            4 => FileDecision::Declined,
+            5 => FileDecision::Failed,
+            6 => FileDecision::Kept,
+            _ => return None,
+        })
+    }
+}
+
+impl FileRecord {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(34);
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(self.room.as_bytes());
+        out.push(self.decision.code());
+        out
+    }
+
+    /// Reads [`FileRecord::encode`]'s form back.
+    pub fn decode(bytes: &[u8]) -> Result<FileRecord, RecordError> {
+        let mut reader = versioned(bytes)?;
+        let room = RoomId::from_bytes(reader.array()?);
+        let code = reader.u8()?;
+        reader.finish()?;
+        let decision = FileDecision::from_code(code)
+            .ok_or_else(|| RecordError(format!("unknown file decision {code}")))?;
+        Ok(FileRecord { room, decision })
+    }
+}
+
 fn put_str(out: &mut Vec<u8>, text: &str) {
     // Lengths are u32: names and titles are far below 4 GiB.
     out.extend_from_slice(&(text.len() as u32).to_be_bytes());
@@ -212,4 +286,39 @@ fn string(reader: &mut Reader<'_>) -> Result<String, RecordError> {
     let len = reader.len32()?;
     String::from_utf8(reader.take(len)?.to_vec())
         .map_err(|_| RecordError("a record holds text that is not UTF-8".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_records_round_trip_and_bad_ones_are_refused() {
+        let room = RoomId::from_bytes([4; 32]);
+        for decision in [
+            FileDecision::Accepted,
+            FileDecision::Paused,
+            FileDecision::Received,
+            FileDecision::Declined,
+            FileDecision::Failed,
+            FileDecision::Kept,
+        ] {
+            let record = FileRecord { room, decision };
+            assert_eq!(FileRecord::decode(&record.encode()), Ok(record));
+        }
+        let mut kept = vec![1];
+        kept.extend_from_slice(&[4; 32]);
+        kept.push(6);
+        assert_eq!(
+            FileRecord::decode(&kept).map(|record| record.decision),
+            Ok(FileDecision::Kept)
+        );
+        // Another version, truncated, trailing bytes, an unknown decision.
+        assert!(FileRecord::decode(&[2; 34]).is_err());
+        assert!(FileRecord::decode(&[1; 10]).is_err());
+        assert!(FileRecord::decode(&[1; 35]).is_err());
+        let mut unknown = kept.clone();
+        unknown[33] = 7;
+        assert!(FileRecord::decode(&unknown).is_err());
+    }
 }
