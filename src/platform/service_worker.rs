@@ -5,7 +5,7 @@
 //! in the app's own wasm, loaded into the worker as the file worker loads it (the page's
 //! glue and module; `main` sees a service worker and does nothing). It opens the profile
 //! in IndexedDB read-only, without the tab lock ([`Store::open_read_only_in_worker`]),
-//! resolves the address to the room's secret as the page does ([`crate::room_at`]),
+//! resolves the address to the room's secret as the page does ([`confab_core::contacts::room_at`]),
 //! connects to `/ws` (no `join`: a mailbox fetch needs only the connection's peer id and
 //! the room's access proof), peeks into the room's mailbox ([`MailboxPeek`]) after the
 //! app's cursor, and closes. It writes nothing: no cursor, no acknowledgement, no event;
@@ -104,8 +104,8 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     };
     let me = Identity::from_seed(profile.identity_seed);
     let saved = store.rooms().await.unwrap_or_default();
-    let contacts = crate::load_contacts(Some(&store)).await;
-    let Some(room) = crate::room_at(&saved, &me, &contacts, address) else {
+    let contacts = store.load_contacts().await;
+    let Some(room) = confab_core::contacts::room_at(&saved, &me, &contacts, address) else {
         return Preview::Nothing;
     };
     let id = room.room_id();

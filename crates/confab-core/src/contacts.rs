@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 
 use crate::bytes::Reader;
 use crate::history::UnixMillis;
-use crate::identity::PublicIdentity;
+use crate::identity::{Identity, PublicIdentity, RoomAddress};
 use crate::ids::MemberKey;
+use crate::room::RoomSecret;
+use crate::vault::records::SavedRoom;
 use crate::wire::{DecodeError, MAX_NAME_LEN, truncate_utf8};
 
 const VERSION: u8 = 1;
@@ -160,6 +162,23 @@ impl Contacts {
     }
 }
 
+/// The room of ours at `address`: a saved one, our contact room or the one-to-one room
+/// with a contact (`None`: a room this profile does not know). The page opening a
+/// `#room-…` link and the service worker opening a push resolve addresses alike.
+pub fn room_at(
+    saved: &[SavedRoom],
+    me: &Identity,
+    contacts: &Contacts,
+    address: RoomAddress,
+) -> Option<RoomSecret> {
+    saved
+        .iter()
+        .map(|room| room.secret.clone())
+        .chain([me.contact_room()])
+        .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)))
+        .find(|room| me.room_address(&room.room_id()) == address)
+}
+
 fn normalize(name: &str) -> String {
     name.trim().to_lowercase()
 }
@@ -169,10 +188,39 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::identity::Identity;
 
     fn public(n: u8) -> PublicIdentity {
         Identity::from_seed([n; 32]).public()
+    }
+
+    #[test]
+    fn an_address_names_a_saved_room_our_contact_room_or_a_direct_room_and_nothing_else() {
+        let me = Identity::from_seed([7; 32]);
+        let (bob, stranger) = (public(1), public(2));
+        let mut contacts = Contacts::new();
+        contacts.observe(&bob, "Bob", UnixMillis(1));
+        let saved = SavedRoom {
+            secret: RoomSecret::from_bytes([9; 32]),
+            title: "Plans".into(),
+            last_opened_ms: 0,
+        };
+        let saved = [saved];
+        let at = |room: &RoomSecret| me.room_address(&room.room_id());
+        let found = |address| room_at(&saved, &me, &contacts, address).map(|r| r.room_id());
+        for room in [
+            saved[0].secret.clone(),
+            me.contact_room(),
+            me.direct_room_with(&bob),
+        ] {
+            assert_eq!(found(at(&room)), Some(room.room_id()));
+        }
+        // Not ours: a room we never saved, a direct room with a stranger, another
+        // profile's address for our own saved room.
+        let unknown = RoomSecret::from_bytes([8; 32]);
+        assert_eq!(found(at(&unknown)), None);
+        assert_eq!(found(at(&me.direct_room_with(&stranger))), None);
+        let other = Identity::from_seed([6; 32]);
+        assert_eq!(found(other.room_address(&saved[0].secret.room_id())), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use confab_core::RoomId;
 use confab_core::client::{OutboxRecord, ReceiptsRecord};
+use confab_core::contacts::{Contact, Contacts};
 use confab_core::signal::MailboxSeq;
 use confab_core::vault::layout::{
     self, CHUNKS, CONTACTS, EVENTS, FILES, KEY_PROFILE, META, ROOMS, RoomMeta,
@@ -263,6 +264,18 @@ impl<B: Backend> Store<B> {
                 Ok((key, plain.to_vec()))
             })
             .collect()
+    }
+
+    /// The people met before: entries that do not read are skipped, and a store that
+    /// cannot be read gives none.
+    pub async fn load_contacts(&self) -> Contacts {
+        let mut contacts = Contacts::new();
+        for (_, bytes) in self.contacts().await.unwrap_or_default() {
+            if let Ok(contact) = Contact::decode(&bytes) {
+                contacts.insert(contact);
+            }
+        }
+        contacts
     }
 
     /// Stores `chunks` as chunks `first`, `first + 1`, … of `file` (replacing any already

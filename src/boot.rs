@@ -1,0 +1,286 @@
+//! Start-up: open the encrypted profile in IndexedDB (asking for the passphrase if one is
+//! set, or saying that another tab has it), load or create the identity, pick the room
+//! (the link's fragment, else the last room, else a new one), restore its history and
+//! start its driver; then, a moment later, the background rooms ([`crate::tab`]).
+//!
+//! The room secret in an invite link's fragment is read once, when the page loads, and
+//! removed from the address bar and its history entry at once; from then on the page
+//! names rooms by their *address* (`#room-<16 hex>`, [`Identity::room_address`]), which
+//! opens nothing anywhere else. Invites are built from the secret kept in the store.
+//! The fragment leaves the address bar as soon as the profile opens or asks for its
+//! passphrase (not while another tab has the profile, so closing that tab and reloading
+//! still opens the link). An address resolves only against this profile's saved rooms,
+//! its contact room and its one-to-one rooms ([`room_at`]); elsewhere it opens nothing and
+//! says so. The default name ("Guest" and four digits) comes from the public key, never
+//! the seed. Out of our reach: the browser records the invite link opened before the page
+//! runs.
+
+use std::rc::Rc;
+
+use confab_core::contacts::{Contact, Contacts, room_at};
+use confab_core::{Client, Config, Identity, PublicIdentity, RoomSecret};
+use leptos::prelude::*;
+
+use crate::CONTACT_ROOM_TITLE;
+use crate::commands::{self, Commands};
+use crate::driver;
+use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
+use crate::platform::{clock, entropy, page};
+use crate::state::{AppState, Phase};
+use crate::tab::{Tab, network, room_view, settings, show_restored};
+
+/// Opens the profile with `passphrase` (`None`: try without), the room `opened` names
+/// (the page's fragment when it loaded) or the last one, and runs it on `state`; then
+/// starts the background rooms.
+pub(crate) async fn boot(
+    state: AppState,
+    commands: Commands,
+    passphrase: Option<String>,
+    opened: &str,
+) {
+    state.phase.set(Phase::Opening);
+    let store = BrowserStore::open(passphrase.as_deref()).await;
+    // Another tab has the profile: the link stays in the address bar, so that closing that
+    // tab and reloading this one still opens it. Anything else: it goes now.
+    if !matches!(store, Err(StoreError::OtherTab)) {
+        page::forget_fragment();
+    }
+    let store = match store {
+        Ok(store) => Some(Rc::new(store)),
+        Err(StoreError::Locked) => return state.phase.set(Phase::Locked(None)),
+        Err(StoreError::WrongPassphrase) => {
+            return state.phase.set(Phase::Locked(Some(
+                "Wrong passphrase. Nothing was changed.".into(),
+            )));
+        }
+        Err(StoreError::OtherTab) => return state.phase.set(Phase::OtherTab),
+        Err(error) => {
+            state.notice.set(Some(format!(
+                "History will not be kept on this device: {error}."
+            )));
+            None
+        }
+    };
+    let profile = load_or_create_profile(store.as_deref(), &state).await;
+    let identity = Identity::from_seed(profile.identity_seed);
+    let contacts = match &store {
+        Some(store) => store.load_contacts().await,
+        None => Contacts::new(),
+    };
+    let saved_room = choose_room(store.as_deref(), &state, &identity, &contacts, opened).await;
+    let room = saved_room.secret.clone();
+    let config = Config {
+        display_name: profile.display_name.clone(),
+        ..Config::default()
+    };
+    let mut client = Client::new(identity, room, config, entropy::seed());
+    if let Err(error) = driver::restore_history(&mut client, store.as_deref()).await {
+        state.notice.set(Some(format!(
+            "Could not read this room's history: {error}."
+        )));
+    }
+    show_restored(&client, &state);
+    state
+        .has_passphrase
+        .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
+    state.phase.set(Phase::Ready);
+
+    let tab = Tab::new(
+        profile.clone(),
+        store.clone(),
+        saved_room.id(),
+        state,
+        &contacts,
+    );
+    driver::start(
+        client,
+        state,
+        settings(true),
+        network(),
+        driver::Kept {
+            store: store.clone(),
+            contacts: contacts.clone(),
+            room: Some(saved_room),
+            on_contact: Some(tab.on_contact()),
+        },
+        &commands,
+    );
+    commands::listen_to_page(&commands);
+    page::publish("restoredAt", &page::now_ms().into());
+    page::publish_after_paint("renderedAt");
+
+    // Our contact room (its invite link is our contact link), the other rooms, and the
+    // one-to-one room with each recent contact stay connected in the background (history
+    // kept, receipts sent): a contact who opens Confab reaches us without a new link.
+    // They start once the room on screen had its turn, so it opens as fast as it can.
+    let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
+    state.contact_link.set(page::invite_link(&contact_room));
+    clock::sleep(BACKGROUND_DELAY).await;
+    let saved = match &store {
+        Some(store) => store.rooms().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if !saved.iter().any(|r| r.id() == contact_room.room_id()) {
+        let room = SavedRoom {
+            secret: contact_room,
+            title: CONTACT_ROOM_TITLE.to_owned(),
+            last_opened_ms: 0,
+        };
+        if let Some(store) = &store {
+            let _ = store.save_room(&room).await;
+        }
+        tab.start_background(room);
+    }
+    for room in saved {
+        tab.start_background(room);
+    }
+    let mut recent: Vec<Contact> = contacts.iter().cloned().collect();
+    recent.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+    for contact in recent {
+        tab.ensure_direct(&contact.identity, &contact.name);
+    }
+}
+
+/// How long after start-up the background rooms start.
+const BACKGROUND_DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The saved identity, or a new one (saved at once so a reload keeps it).
+async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) -> Profile {
+    if let Some(store) = store {
+        match store.load_profile().await {
+            Ok(Some(profile)) => return profile,
+            Ok(None) => {}
+            Err(error) => state.notice.set(Some(format!(
+                "Your saved profile could not be read: {error}."
+            ))),
+        }
+    }
+    let identity_seed = entropy::seed();
+    let display_name = default_name(&Identity::from_seed(identity_seed).public());
+    let profile = Profile {
+        identity_seed,
+        display_name,
+    };
+    if let Some(store) = store
+        && let Err(error) = store.save_profile(&profile).await
+    {
+        state
+            .notice
+            .set(Some(format!("Your profile could not be saved: {error}.")));
+    }
+    profile
+}
+
+/// The name a new profile starts with: "Guest" and four digits of its public key, so
+/// others can tell guests apart and the name tells nothing about the secret seed.
+fn default_name(me: &PublicIdentity) -> String {
+    let key = me.member_key();
+    let [a, b, ..] = *key.as_bytes();
+    format!("Guest {:04}", u16::from_le_bytes([a, b]) % 10_000)
+}
+
+/// The room the page opened with: an invite's secret in `fragment`, a room's address
+/// (`#room-…`, one of ours: saved, our contact room or a one-to-one room with a contact),
+/// `new` for a new one; with none, the last one opened, else a new one. It is saved
+/// (keeping its title, with the time); the address bar shows its address, the invite link
+/// its secret, and the rooms list lists it.
+async fn choose_room(
+    store: Option<&BrowserStore>,
+    state: &AppState,
+    me: &Identity,
+    contacts: &Contacts,
+    fragment: &str,
+) -> SavedRoom {
+    let saved = match store {
+        Some(store) => store.rooms().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let last_or_new = || {
+        saved
+            .first()
+            .map(|room| room.secret.clone())
+            .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed()))
+    };
+    let room = match RoomSecret::from_fragment(fragment) {
+        Ok(room) => room,
+        Err(_) if fragment.is_empty() => last_or_new(),
+        Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
+        Err(error) => match page::room_address_in(fragment) {
+            Some(address) => match room_at(&saved, me, contacts, address) {
+                Some(room) => room,
+                None => {
+                    state.notice.set(Some(
+                        "That address names a room this browser does not know: \
+                             to join a room, open its invite link."
+                            .into(),
+                    ));
+                    last_or_new()
+                }
+            },
+            None => {
+                state
+                    .notice
+                    .set(Some(format!("{error} A new room was started instead.")));
+                RoomSecret::from_bytes(entropy::seed())
+            }
+        },
+    };
+    let id = room.room_id();
+    page::show_room_address(me.room_address(&id));
+    state.invite_link.set(page::invite_link(&room));
+    let title = saved
+        .iter()
+        .find(|r| r.id() == id)
+        .map(|r| r.title.clone())
+        .unwrap_or_default();
+    let current = SavedRoom {
+        secret: room,
+        title,
+        last_opened_ms: clock::wall().0,
+    };
+    if let Some(store) = store
+        && let Err(error) = store.save_room(&current).await
+    {
+        state
+            .notice
+            .set(Some(format!("This room could not be saved: {error}.")));
+    }
+    let others = saved.iter().filter(|r| r.id() != id);
+    let views = std::iter::once(&current)
+        .chain(others)
+        .map(|room| room_view(me, room, room.id() == id))
+        .collect();
+    state.rooms.set(views);
+    current
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use confab_core::Identity;
+    use wasm_bindgen_test::*;
+
+    use super::default_name;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// The old name showed bytes 30 and 31 of the secret seed; the name now comes from the
+    /// public key alone, which everyone sees anyway.
+    #[wasm_bindgen_test]
+    fn the_default_name_comes_from_the_public_key_not_the_seed() {
+        let (mut first, mut second) = ([1u8; 32], [2u8; 32]);
+        first[30..].copy_from_slice(&[0x34, 0x12]);
+        second[30..].copy_from_slice(&[0x34, 0x12]);
+        let names = [first, second].map(|seed| {
+            let public = Identity::from_seed(seed).public();
+            let key = public.member_key();
+            let [a, b, ..] = *key.as_bytes();
+            let expected = format!("Guest {:04}", u16::from_le_bytes([a, b]) % 10_000);
+            let name = default_name(&public);
+            assert_eq!(name, expected);
+            name
+        });
+        // Same seed bytes 30 and 31 (the old name, "Guest 4660", for both), other keys.
+        assert_ne!(names[0], names[1]);
+        assert!(!names.contains(&"Guest 4660".to_owned()), "{names:?}");
+    }
+}

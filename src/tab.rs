@@ -1,0 +1,228 @@
+//! The rooms of this tab: the one on screen and, **in the background**, up to
+//! [`MAX_ROOMS`] more, each a full driver with its own socket, links and `AppState` that is
+//! not shown: every saved room, our *contact room* (`Identity::contact_room`, derived from
+//! our signing key; its invite link is our contact link) and the *one-to-one room* with
+//! every contact (`Identity::direct_room_with`: HKDF over an X25519 agreement of both
+//! static keys, bound to both signing keys, so both sides derive it and nobody else can).
+//! Peer ids are per connection, so rooms never share a socket. People verified in any room
+//! become contacts and get a one-to-one room at once.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use confab_core::contacts::Contacts;
+use confab_core::{Client, Config, Identity, PublicIdentity, RoomId};
+use leptos::prelude::*;
+
+use crate::commands::{self, Commands};
+use crate::driver::{self, Settings};
+use crate::platform::store::{BrowserStore, Profile, SavedRoom};
+use crate::platform::{self, clock, entropy, page};
+use crate::state::{self, AppState, Me, RoomView};
+
+/// Most rooms one tab keeps connected (each has its own socket and links).
+const MAX_ROOMS: usize = 12;
+
+/// What every room of this tab shares: who we are, the store, and which rooms run.
+pub(crate) struct Tab {
+    identity_seed: Profile,
+    store: Option<Rc<BrowserStore>>,
+    running: RefCell<HashSet<RoomId>>,
+    /// The state on screen: its contacts list also shows people met in background rooms.
+    screen: AppState,
+    /// Contacts as read at start-up, read once and copied to each background room's driver
+    /// (which uses them to spot namesakes; the list on screen is kept current by `met`).
+    contacts: Contacts,
+}
+
+impl Tab {
+    /// The tab of profile `identity_seed`, with `on_screen` running on `screen`.
+    pub(crate) fn new(
+        identity_seed: Profile,
+        store: Option<Rc<BrowserStore>>,
+        on_screen: RoomId,
+        screen: AppState,
+        contacts: &Contacts,
+    ) -> Rc<Tab> {
+        Rc::new(Tab {
+            identity_seed,
+            store,
+            running: RefCell::new(HashSet::from([on_screen])),
+            screen,
+            contacts: contacts.clone(),
+        })
+    }
+
+    /// The callback drivers call with each person they verify.
+    pub(crate) fn on_contact(self: &Rc<Self>) -> driver::OnContact {
+        let tab = Rc::clone(self);
+        Rc::new(move |identity, name| tab.met(identity, name))
+    }
+
+    /// A driver (maybe of a background room) verified someone: list them on screen as a
+    /// contact and keep our one-to-one room with them running.
+    fn met(self: &Rc<Self>, identity: &PublicIdentity, name: &str) {
+        let me = Identity::from_seed(self.identity_seed.identity_seed);
+        if identity.member_key() == me.member_key() {
+            return;
+        }
+        let chat = me.direct_room_with(identity);
+        self.screen.upsert_contact(state::ContactView {
+            key: identity.member_key(),
+            name: name.to_owned(),
+            fingerprint: identity.fingerprint().to_string(),
+            last_seen: clock::format_time(clock::wall()),
+            chat_link: page::room_link(me.room_address(&chat.room_id())),
+        });
+        self.ensure_direct(identity, name);
+    }
+
+    /// Keeps our one-to-one room with `identity` running (saved, titled with their name).
+    pub(crate) fn ensure_direct(self: &Rc<Self>, identity: &PublicIdentity, name: &str) {
+        let me = Identity::from_seed(self.identity_seed.identity_seed);
+        if identity.member_key() == me.member_key() {
+            return;
+        }
+        let secret = me.direct_room_with(identity);
+        if self.running.borrow().contains(&secret.room_id()) {
+            return;
+        }
+        let room = SavedRoom {
+            secret,
+            title: format!("Direct: {name}"),
+            last_opened_ms: 0,
+        };
+        let tab = Rc::clone(self);
+        leptos::task::spawn_local(async move {
+            if let Some(store) = &tab.store {
+                let known = store.rooms().await.unwrap_or_default();
+                let room = known
+                    .into_iter()
+                    .find(|r| r.id() == room.id())
+                    .unwrap_or(room);
+                let _ = store.save_room(&room).await;
+                tab.start_background(room);
+            } else {
+                tab.start_background(room);
+            }
+        });
+    }
+
+    /// Runs a driver for `room` whose state is not on screen.
+    pub(crate) fn start_background(self: &Rc<Self>, room: SavedRoom) {
+        {
+            let mut running = self.running.borrow_mut();
+            if running.len() >= MAX_ROOMS || running.contains(&room.id()) {
+                return;
+            }
+            running.insert(room.id());
+        }
+        let tab = Rc::clone(self);
+        leptos::task::spawn_local(async move {
+            let config = Config {
+                display_name: tab.identity_seed.display_name.clone(),
+                ..Config::default()
+            };
+            let mut client = Client::new(
+                Identity::from_seed(tab.identity_seed.identity_seed),
+                room.secret.clone(),
+                config,
+                entropy::seed(),
+            );
+            // Unreadable, it starts empty and catches up.
+            let _ = driver::restore_history(&mut client, tab.store.as_deref()).await;
+            // Its restored history is shown (though not on screen). Unread are the messages
+            // from others the user had not seen when this room was last on screen (its read
+            // marks), and every one that arrives from now on.
+            let state = AppState::new();
+            show_restored(&client, &state);
+            if let Some(store) = &tab.store {
+                match store.read_marks(room.id()).await {
+                    Ok(Some(seen)) => state.count_unseen(&seen),
+                    // Never on screen here yet (a new one-to-one room, or a profile from
+                    // before read marks were kept), or its marks do not read: what it holds
+                    // now counts as seen.
+                    Ok(None) | Err(_) => {
+                        let seen = driver::read_marks_of(&client);
+                        let _ = store.save_read_marks(room.id(), &seen).await;
+                    }
+                }
+            }
+            tab.screen
+                .background_unread
+                .update(|rooms| _ = rooms.insert(room.id(), state.unread));
+            let identity = Identity::from_seed(tab.identity_seed.identity_seed);
+            tab.screen.show_room(room_view(&identity, &room, false));
+            let commands = Commands::new();
+            driver::start(
+                client,
+                state,
+                settings(false),
+                network(),
+                driver::Kept {
+                    store: tab.store.clone(),
+                    contacts: tab.contacts.clone(),
+                    room: Some(room),
+                    on_contact: Some(tab.on_contact()),
+                },
+                &commands,
+            );
+            commands::follow_page(&commands);
+        });
+    }
+}
+
+/// Shows who we are, the restored messages and the names in `client`'s history.
+pub(crate) fn show_restored(client: &Client, state: &AppState) {
+    let me = client.identity().member_key();
+    state.me.set(Some(Me {
+        name: client.display_name().to_owned(),
+        fingerprint: client.identity().fingerprint().to_string(),
+        key: me,
+    }));
+    state.set_messages(
+        client
+            .messages()
+            .into_iter()
+            .map(|message| driver::message_view(&me, message))
+            .collect(),
+    );
+    // Names of everyone in this history, from their profile events.
+    state.names.update(|names| {
+        for (member, name) in client.timeline().names() {
+            names.insert(*member, name.to_owned());
+        }
+    });
+}
+
+/// How the rooms list shows a saved room (its link names it by `me`'s address for it).
+pub(crate) fn room_view(me: &Identity, room: &SavedRoom, current: bool) -> RoomView {
+    RoomView {
+        id: room.id(),
+        title: room.title.clone(),
+        link: page::room_link(me.room_address(&room.id())),
+        last_opened: match room.last_opened_ms {
+            0 => String::new(),
+            ms => clock::format_time(confab_core::UnixMillis(ms)),
+        },
+        current,
+    }
+}
+
+/// The driver's settings, from the page's query (`?relay=force`, `?ice=withhold`).
+pub(crate) fn settings(on_screen: bool) -> Settings {
+    Settings {
+        force_relay: page::query_param("relay").is_some_and(|v| v == "force"),
+        dangerously_withhold_ice_candidates: page::query_param("ice")
+            .is_some_and(|v| v == "withhold"),
+        on_screen,
+    }
+}
+
+/// The network a driver opens links on (`?ice=relay`: through TURN only).
+pub(crate) fn network() -> Box<platform::net::BrowserNetwork> {
+    Box::new(platform::net::BrowserNetwork {
+        turn_only: page::query_param("ice").is_some_and(|v| v == "relay"),
+    })
+}
