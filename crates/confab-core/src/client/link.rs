@@ -37,6 +37,9 @@ use crate::session::Role;
 use crate::signal::ClientMessage;
 use crate::wire::{Body, Frame};
 
+#[cfg(test)]
+mod tests;
+
 /// How a link's frames travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
