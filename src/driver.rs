@@ -53,7 +53,7 @@ use crate::platform::net::{Network, Signalling};
 use crate::platform::rtc::IceServerConfig;
 use crate::platform::store::{BrowserStore, ReadMarks, SavedRoom};
 use crate::platform::{clock, page};
-use crate::state::{AppState, Draft, MemberStatus, MessageView, Path as ViewPath};
+use crate::state::{AppState, Draft, MemberStatus, MessageView};
 
 mod bench;
 mod calls;
@@ -537,11 +537,7 @@ impl Driver {
         match event {
             Event::PeerVerified { peer, info } => {
                 let fingerprint = info.identity.fingerprint().to_string();
-                let path = match self.client.path(peer) {
-                    Some(Path::Direct) => ViewPath::Direct,
-                    Some(Path::Relay) => ViewPath::Relay,
-                    _ => ViewPath::Pending,
-                };
+                let path = self.client.path(peer).unwrap_or(Path::Pending);
                 let key = info.identity.member_key();
                 self.state
                     .member_verified(peer, key, info.display_name.clone(), fingerprint, path);

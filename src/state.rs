@@ -32,16 +32,8 @@ pub enum ServerStatus {
     Reconnecting,
 }
 
-/// How the bytes to a member travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Path {
-    /// Not yet known.
-    Pending,
-    /// WebRTC data channel, browser to browser.
-    Direct,
-    /// Through the server's relay (ciphertext only).
-    Relay,
-}
+/// How the bytes to a member travel: core's link path, shown as it is.
+pub use confab_core::Path;
 
 /// A member's state as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -185,10 +185,9 @@ pub(crate) struct Link {
 /// Why a link ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Close {
-    /// Its connection closed, or the peer said goodbye.
+    /// Its connection closed, the peer said goodbye, or it went silent (idle, or the
+    /// liveness probe unanswered).
     Left,
-    /// Nothing authentic came for too long (or the liveness probe went unanswered).
-    Silent,
     /// It failed (reported as [`Event::PeerFailed`]).
     Failed(FailReason),
     /// The same member is linked as another peer, which is kept.
@@ -561,10 +560,8 @@ impl Client {
         let event = match why {
             Close::Replaced => Event::PeerReplaced { peer },
             Close::Failed(reason) => Event::PeerFailed { peer, reason },
-            Close::Left | Close::Silent | Close::Leaving if member.is_some() => {
-                Event::PeerLeft { peer }
-            }
-            Close::Left | Close::Silent | Close::Leaving => {
+            Close::Left | Close::Leaving if member.is_some() => Event::PeerLeft { peer },
+            Close::Left | Close::Leaving => {
                 if state.is_none() && link.is_none() {
                     return;
                 }
@@ -643,7 +640,7 @@ impl Client {
             match timer {
                 LinkTimer::DirectPath => self.use_relay(now, peer, true),
                 LinkTimer::Handshake => self.close(now, peer, Close::Failed(FailReason::Timeout)),
-                LinkTimer::Probe | LinkTimer::Idle => self.close(now, peer, Close::Silent),
+                LinkTimer::Probe | LinkTimer::Idle => self.close(now, peer, Close::Left),
                 LinkTimer::Keepalive => {
                     let nonce = self.rng.next_u64();
                     // Sending re-arms the keepalive.
