@@ -35,6 +35,7 @@ pub mod contacts;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod governance;
 pub mod history;
 pub mod identity;
 pub mod ids;

@@ -1,0 +1,665 @@
+//! [`Governance`]: who may do what in a room (its owner, admins and members, who was removed,
+//! the room's epochs and settings), computed by every member from the same signed actions.
+//!
+//! # Model
+//!
+//! Governance actions are history events ([`crate::history`]): signed by their author, in the
+//! author's hash chain, caught up and stored like messages. So every member eventually holds
+//! the same set of actions, and [`Governance::resolve`] is a pure function of that set: the
+//! same set gives every member the same ranks, removals, epoch and settings, whatever order
+//! the actions arrived in (proptest `the_outcome_depends_only_on_the_set`).
+//!
+//! - **Authority traces back to the creator.** The room's first action, `Create`, is named by
+//!   the invite link (its id is the room's lasting id), so nobody can substitute another one.
+//!   Its author is the **owner**. Only the owner makes and unmakes **admins**; the owner and
+//!   admins remove members (an admin may remove an admin, nobody the owner), start epochs,
+//!   change settings and admit newcomers.
+//! - **An action about a member says how much of that member it had seen.** `Promote`,
+//!   `Demote`, `Remove` and `Admit` carry `seen`: the sequence number of the member's last event
+//!   the author held. That is a causal cut: the member's events up to `seen` come before the
+//!   action, those after it come after, whether or not the member had seen the action. A
+//!   removed member's events after the cut are refused, messages included
+//!   ([`Governance::accepts`]), and a demoted admin's later actions are judged as a member's.
+//!   Chains cannot be rewritten (a second version of an event is a fork and bans its author
+//!   from there on), so a member cannot backdate past a cut: this is the rule "actions
+//!   concurrent with one's removal do not count" of @localfirst/auth, read from the hash
+//!   chains history already has instead of a separate graph of parents.
+//! - **One order.** The actions are put in one order that keeps each author's chain and every
+//!   cut, and otherwise sorts by [`OrderKey`] (Lamport time, author, seq); then they are
+//!   applied in that order, each checked against the ranks of that moment. Lamport times can
+//!   be chosen by their author, but only the order of actions that no cut relates can be
+//!   moved that way, and those do not decide each other's validity.
+//! - **Concurrent conflicts resolve by seniority.** Two actions that each had not seen the
+//!   other and each cut the other's author (two admins removing each other while partitioned;
+//!   an admin demoting while being removed) cannot both come first. Of such a cycle, the
+//!   action of the least senior author is refused: the owner is the most senior, then admins
+//!   by when they became admin (earlier is more senior), then members. Every member breaks
+//!   the cycle the same way because seniority is read from the order decided so far.
+//! - **Epochs.** A `Rekey` starts epoch `n + 1` (a fresh secret sealed to its `holders`, which
+//!   is not this module's business: see the room keys) and is valid only as the successor of
+//!   the current epoch, so epochs form one chain; of two concurrent rekeys from one epoch the
+//!   one ordered first wins and the other is refused as stale. A removal does not rekey by
+//!   itself: [`Governance::needs_rekey`] says that a removed member still holds the current
+//!   epoch's secret (a page closed between the two actions, or a rekey that lost the race
+//!   did not know of a concurrent removal), and any admin's client then rekeys again. So an
+//!   honest admin online always leads the room to an epoch no removed member holds.
+//! - **Settings** are last-writer-wins in the one order.
+//!
+//! How this compares: MLS (RFC 9420) rekeys every epoch through a ratchet tree and relies on
+//! a delivery service to order commits; Confab has no trusted orderer, so it orders actions
+//! itself as above, rekeys by sealing one fresh secret to each remaining member (linear in
+//! the room's size, fine at the sizes a browser room holds), and gets forward secrecy and
+//! post-compromise security at epoch granularity only when an epoch changes. @localfirst/auth
+//! (Quiet) keeps a signed graph of membership actions with parents and resolves concurrent
+//! removals by seniority; this module takes the same rules, with cuts instead of parents.
+//! Signal groups and Keybase teams rely on a server to order changes.
+//!
+//! A room without a `Create` (every room made before roles, direct rooms) is ungoverned:
+//! everyone with the link is a member and no action applies.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use crate::history::OrderKey;
+use crate::ids::{EventId, MemberKey};
+
+/// A member's standing in a governed room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rank {
+    /// Created the room: every power, and nobody can remove them.
+    Owner,
+    /// Made admin by the owner: removes members, rekeys, changes settings, admits.
+    Admin,
+    /// Anyone else in the room.
+    Member,
+}
+
+/// Who may join.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Joining {
+    /// Anyone with the link (the default).
+    #[default]
+    Open,
+    /// An owner or admin approves each newcomer.
+    Approval,
+}
+
+/// What newcomers may read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backlog {
+    /// Everything said before they came (the default).
+    #[default]
+    All,
+    /// Only what is said from when they joined.
+    SinceJoining,
+}
+
+/// A room's settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Who may join.
+    pub joining: Joining,
+    /// What newcomers may read.
+    pub backlog: Backlog,
+    /// Each member erases a message's content this many seconds after it was sent (`None`:
+    /// never).
+    pub disappear_after_secs: Option<u32>,
+}
+
+/// One governance action, as the history event that carries it names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// The event's id.
+    pub id: EventId,
+    /// Its place in room order; its author and sequence number.
+    pub order: OrderKey,
+    /// What it does.
+    pub kind: ActionKind,
+}
+
+/// What a governance action does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// The room's first action: its author owns the room.
+    Create,
+    /// Makes `member` an admin (owner only).
+    Promote {
+        /// Who.
+        member: MemberKey,
+        /// Their last event the author held (0: none).
+        seen: u64,
+    },
+    /// Makes an admin a member again (owner only).
+    Demote {
+        /// Who.
+        member: MemberKey,
+        /// Their last event the author held.
+        seen: u64,
+    },
+    /// Removes `member` from the room: their events after `seen` are refused.
+    Remove {
+        /// Who.
+        member: MemberKey,
+        /// Their last event the author held.
+        seen: u64,
+    },
+    /// Lets `member` in, where joining needs approval.
+    Admit {
+        /// Who.
+        member: MemberKey,
+        /// Their last event the author held (0: none).
+        seen: u64,
+    },
+    /// Starts epoch `epoch`, whose secret is sealed to `holders`.
+    Rekey {
+        /// The new epoch: one more than the current one.
+        epoch: u64,
+        /// Who receives its secret.
+        holders: BTreeSet<MemberKey>,
+    },
+    /// The room's settings from now on.
+    Configure(Settings),
+}
+
+impl ActionKind {
+    /// The member an action is about and how much of them its author had seen.
+    fn cut(&self) -> Option<(MemberKey, u64)> {
+        match *self {
+            ActionKind::Promote { member, seen }
+            | ActionKind::Demote { member, seen }
+            | ActionKind::Remove { member, seen }
+            | ActionKind::Admit { member, seen } => Some((member, seen)),
+            ActionKind::Create | ActionKind::Rekey { .. } | ActionKind::Configure(_) => None,
+        }
+    }
+}
+
+/// What became of an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It took effect.
+    Applied,
+    /// It did not, and why.
+    Refused(Refusal),
+}
+
+/// Why an action did not take effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The room has no `Create` (it is ungoverned), or this is not the one the link names.
+    NotGenesis,
+    /// Its author was removed before it.
+    AuthorRemoved,
+    /// Its author's rank does not allow it.
+    NoAuthority,
+    /// It is about someone it cannot concern: the owner, a removed member, or its author.
+    BadTarget,
+    /// A rekey that does not continue the current epoch.
+    StaleEpoch,
+    /// It and another action each came before the other, and its author is the less senior.
+    Contested,
+    /// Another action has the same author and sequence number (history refuses such forks
+    /// before they get here; kept only so the outcome stays defined).
+    Duplicate,
+}
+
+/// The room's governance as its actions decide it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Governance {
+    owner: Option<MemberKey>,
+    /// Admins, with when they became admin (their position in the order): the seniority.
+    admins: BTreeMap<MemberKey, usize>,
+    /// Removed members and the last of their events that counts.
+    removed: BTreeMap<MemberKey, u64>,
+    admitted: BTreeSet<MemberKey>,
+    epoch: u64,
+    /// Who holds the current epoch's secret (`None`: epoch 0, everyone with the link).
+    holders: Option<BTreeSet<MemberKey>>,
+    settings: Settings,
+    outcomes: BTreeMap<EventId, Outcome>,
+    /// The actions in the order they were judged.
+    order: Vec<EventId>,
+}
+
+impl Governance {
+    /// The governance of a room whose `Create` is `genesis` (`None`: an ungoverned room),
+    /// given every governance action it holds, in any order.
+    pub fn resolve(genesis: Option<EventId>, actions: impl IntoIterator<Item = Action>) -> Self {
+        let mut governance = Governance {
+            owner: None,
+            admins: BTreeMap::new(),
+            removed: BTreeMap::new(),
+            admitted: BTreeSet::new(),
+            epoch: 0,
+            holders: None,
+            settings: Settings::default(),
+            outcomes: BTreeMap::new(),
+            order: Vec::new(),
+        };
+        let mut graph = Graph::new(actions, &mut governance.outcomes);
+        // Cuts bind only actions that could carry authority: those of the genesis's author
+        // and of anyone some action promotes. Anyone else's cuts could only be refused, and
+        // would otherwise let them reorder other people's actions.
+        let empowered: BTreeSet<MemberKey> = graph
+            .nodes
+            .values()
+            .filter_map(|node| match node.action.kind {
+                ActionKind::Create if Some(node.action.id) == genesis => {
+                    Some(node.action.order.author)
+                }
+                ActionKind::Promote { member, .. } => Some(member),
+                _ => None,
+            })
+            .collect();
+        graph.link(&empowered);
+        while let Some(at) = graph.next(|author| governance.seniority(author)) {
+            let Some((action, contested)) = graph.take(at) else {
+                continue;
+            };
+            governance.order.push(action.id);
+            let outcome = if contested {
+                Outcome::Refused(Refusal::Contested)
+            } else {
+                match governance.judge(genesis, &action) {
+                    Ok(()) => {
+                        governance.apply(&action);
+                        Outcome::Applied
+                    }
+                    Err(refusal) => Outcome::Refused(refusal),
+                }
+            };
+            governance.outcomes.insert(action.id, outcome);
+        }
+        governance
+    }
+
+    /// The owner (`None` in an ungoverned room).
+    pub fn owner(&self) -> Option<MemberKey> {
+        self.owner
+    }
+
+    /// `member`'s rank, `None` once removed.
+    pub fn rank(&self, member: &MemberKey) -> Option<Rank> {
+        if self.removed.contains_key(member) {
+            None
+        } else if self.owner == Some(*member) {
+            Some(Rank::Owner)
+        } else if self.admins.contains_key(member) {
+            Some(Rank::Admin)
+        } else {
+            Some(Rank::Member)
+        }
+    }
+
+    /// The admins, most senior first.
+    pub fn admins(&self) -> Vec<MemberKey> {
+        let mut admins: Vec<_> = self.admins.iter().map(|(k, since)| (*since, *k)).collect();
+        admins.sort();
+        admins.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// The last event of `member`'s that counts, if they were removed.
+    pub fn removed(&self, member: &MemberKey) -> Option<u64> {
+        self.removed.get(member).copied()
+    }
+
+    /// Whether `author`'s event `seq` counts: not after their removal.
+    pub fn accepts(&self, author: &MemberKey, seq: u64) -> bool {
+        self.removed.get(author).is_none_or(|cut| seq <= *cut)
+    }
+
+    /// Whether `member` was admitted (only asked where joining needs approval; the owner and
+    /// admins count as admitted).
+    pub fn admitted(&self, member: &MemberKey) -> bool {
+        matches!(self.rank(member), Some(Rank::Owner | Rank::Admin))
+            || (self.admitted.contains(member) && !self.removed.contains_key(member))
+    }
+
+    /// The current epoch (0 until the first rekey).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Who holds the current epoch's secret (`None` in epoch 0: everyone with the link).
+    pub fn holders(&self) -> Option<&BTreeSet<MemberKey>> {
+        self.holders.as_ref()
+    }
+
+    /// A removed member may still hold the current epoch's secret: an owner or admin should
+    /// start a new epoch for everyone else.
+    pub fn needs_rekey(&self) -> bool {
+        if self.removed.is_empty() {
+            return false;
+        }
+        match &self.holders {
+            None => true,
+            Some(holders) => holders.iter().any(|h| self.removed.contains_key(h)),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// What became of the action `id` (`None`: not given).
+    pub fn outcome(&self, id: &EventId) -> Option<Outcome> {
+        self.outcomes.get(id).copied()
+    }
+
+    /// The actions in the order they were judged.
+    pub fn order(&self) -> &[EventId] {
+        &self.order
+    }
+
+    /// Whether `action` may take effect now.
+    fn judge(&self, genesis: Option<EventId>, action: &Action) -> Result<(), Refusal> {
+        let author = action.order.author;
+        if genesis.is_none() {
+            return Err(Refusal::NotGenesis);
+        }
+        if let ActionKind::Create = action.kind {
+            return if Some(action.id) == genesis && self.owner.is_none() {
+                Ok(())
+            } else {
+                Err(Refusal::NotGenesis)
+            };
+        }
+        if self.owner.is_none() {
+            // Nothing counts before the genesis: no authority exists yet.
+            return Err(Refusal::NoAuthority);
+        }
+        if !self.accepts(&author, action.order.seq) {
+            return Err(Refusal::AuthorRemoved);
+        }
+        let rank = self.rank(&author).ok_or(Refusal::AuthorRemoved)?;
+        let powerful = matches!(rank, Rank::Owner | Rank::Admin);
+        match &action.kind {
+            ActionKind::Create => Err(Refusal::NotGenesis),
+            ActionKind::Promote { member, .. } | ActionKind::Demote { member, .. } => {
+                if rank != Rank::Owner {
+                    return Err(Refusal::NoAuthority);
+                }
+                match self.rank(member) {
+                    Some(Rank::Owner) | None => Err(Refusal::BadTarget),
+                    Some(_) => Ok(()),
+                }
+            }
+            ActionKind::Remove { member, .. } => {
+                if !powerful {
+                    return Err(Refusal::NoAuthority);
+                }
+                match self.rank(member) {
+                    Some(Rank::Owner) | None => Err(Refusal::BadTarget),
+                    Some(_) if *member == author => Err(Refusal::BadTarget),
+                    Some(_) => Ok(()),
+                }
+            }
+            ActionKind::Admit { member, .. } => {
+                if !powerful {
+                    return Err(Refusal::NoAuthority);
+                }
+                if self.removed.contains_key(member) {
+                    return Err(Refusal::BadTarget);
+                }
+                Ok(())
+            }
+            ActionKind::Rekey { epoch, .. } => {
+                if !powerful {
+                    return Err(Refusal::NoAuthority);
+                }
+                if *epoch != self.epoch + 1 {
+                    return Err(Refusal::StaleEpoch);
+                }
+                Ok(())
+            }
+            ActionKind::Configure(_) => {
+                if powerful {
+                    Ok(())
+                } else {
+                    Err(Refusal::NoAuthority)
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, action: &Action) {
+        match &action.kind {
+            ActionKind::Create => self.owner = Some(action.order.author),
+            ActionKind::Promote { member, .. } => {
+                let since = self.order.len();
+                self.admins.entry(*member).or_insert(since);
+            }
+            ActionKind::Demote { member, .. } => {
+                self.admins.remove(member);
+            }
+            ActionKind::Remove { member, seen } => {
+                self.admins.remove(member);
+                self.admitted.remove(member);
+                self.removed.insert(*member, *seen);
+            }
+            ActionKind::Admit { member, .. } => {
+                self.admitted.insert(*member);
+            }
+            ActionKind::Rekey { epoch, holders } => {
+                self.epoch = *epoch;
+                self.holders = Some(holders.clone());
+            }
+            ActionKind::Configure(settings) => self.settings = *settings,
+        }
+    }
+
+    /// How senior `author` is now: smaller is more senior.
+    fn seniority(&self, author: &MemberKey) -> (u8, usize) {
+        match self.rank(author) {
+            Some(Rank::Owner) => (0, 0),
+            Some(Rank::Admin) => (1, self.admins.get(author).copied().unwrap_or(usize::MAX)),
+            Some(Rank::Member) => (2, 0),
+            None => (3, 0),
+        }
+    }
+}
+
+/// An action's place: its author and sequence number (one action per place).
+type Place = (MemberKey, u64);
+
+/// The actions as a graph of "must come before" edges: each author's chain, and each cut.
+struct Graph {
+    nodes: BTreeMap<Place, Node>,
+    /// An edge made by a cut remembers the action that made it.
+    edges: Vec<Edge>,
+    /// Actions still to order, with how many of their incoming live edges are unordered.
+    waiting: BTreeMap<Place, usize>,
+}
+
+struct Node {
+    action: Action,
+    /// Its cut's edges were dropped when a cycle was broken: it is refused.
+    contested: bool,
+}
+
+struct Edge {
+    from: Place,
+    to: Place,
+    /// The action whose cut made this edge (`None`: a chain edge).
+    cut_of: Option<Place>,
+    live: bool,
+}
+
+fn place(action: &Action) -> Place {
+    (action.order.author, action.order.seq)
+}
+
+impl Graph {
+    fn new(
+        actions: impl IntoIterator<Item = Action>,
+        outcomes: &mut BTreeMap<EventId, Outcome>,
+    ) -> Self {
+        // One action per id, and per place: the smaller id wins a collision.
+        let mut by_id = BTreeMap::new();
+        for action in actions {
+            by_id.entry(action.id).or_insert(action);
+        }
+        let mut nodes = BTreeMap::new();
+        for (id, action) in by_id {
+            match nodes.entry(place(&action)) {
+                Entry::Occupied(_) => {
+                    outcomes.insert(id, Outcome::Refused(Refusal::Duplicate));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(Node {
+                        action,
+                        contested: false,
+                    });
+                }
+            }
+        }
+        Graph {
+            nodes,
+            edges: Vec::new(),
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the chain edges, and the cut edges of actions by `empowered` authors.
+    fn link(&mut self, empowered: &BTreeSet<MemberKey>) {
+        let mut edges = Vec::new();
+        let places: Vec<Place> = self.nodes.keys().copied().collect();
+        for (from, to) in places.iter().zip(places.iter().skip(1)) {
+            if from.0 == to.0 {
+                edges.push((*from, *to, None));
+            }
+        }
+        for (at, node) in &self.nodes {
+            let Some((member, seen)) = node.action.kind.cut() else {
+                continue;
+            };
+            if !empowered.contains(&at.0) || member == at.0 {
+                continue;
+            }
+            // The member's last action at or before the cut comes before this one, and
+            // their first after it comes after.
+            if let Some((before, _)) = self.nodes.range((member, 0)..=(member, seen)).next_back() {
+                edges.push((*before, *at, Some(*at)));
+            }
+            let later = (
+                Bound::Excluded((member, seen)),
+                Bound::Included((member, u64::MAX)),
+            );
+            if let Some((after, _)) = self.nodes.range(later).next() {
+                edges.push((*at, *after, Some(*at)));
+            }
+        }
+        self.waiting = places.into_iter().map(|p| (p, 0)).collect();
+        for (from, to, cut_of) in edges {
+            self.edges.push(Edge {
+                from,
+                to,
+                cut_of,
+                live: true,
+            });
+            *self.waiting.entry(to).or_default() += 1;
+        }
+    }
+
+    fn order_of(&self, at: &Place) -> Option<OrderKey> {
+        self.nodes.get(at).map(|node| node.action.order)
+    }
+
+    /// The next action to judge: of those nothing unordered must precede, the first in room
+    /// order. When every remaining action waits for another (a cycle of cuts), the cuts of
+    /// the least senior author's action in the cycle are dropped and it is marked contested.
+    fn next(&mut self, seniority: impl Fn(&MemberKey) -> (u8, usize)) -> Option<Place> {
+        loop {
+            if self.waiting.is_empty() {
+                return None;
+            }
+            let ready = self
+                .waiting
+                .iter()
+                .filter(|(_, count)| **count == 0)
+                .map(|(at, _)| *at)
+                .min_by_key(|at| self.order_of(at));
+            if ready.is_some() {
+                return ready;
+            }
+            // Every waiting action is on or behind a cycle; only cut edges close cycles
+            // (chains alone are ordered by seq). Drop the cuts of the least senior action
+            // whose own cut lies on a cycle, the latest in room order on a tie.
+            let victim = self
+                .waiting
+                .keys()
+                .copied()
+                .filter(|at| self.cut_on_cycle(at))
+                .max_by_key(|at| (seniority(&at.0), self.order_of(at)));
+            let Some(victim) = victim else {
+                // Unreachable (a cycle needs a cut edge); order the rest by room order anyway.
+                return self
+                    .waiting
+                    .keys()
+                    .copied()
+                    .min_by_key(|at| self.order_of(at));
+            };
+            if let Some(node) = self.nodes.get_mut(&victim) {
+                node.contested = true;
+            }
+            for edge in self
+                .edges
+                .iter_mut()
+                .filter(|e| e.live && e.cut_of == Some(victim))
+            {
+                edge.live = false;
+                if let Some(count) = self.waiting.get_mut(&edge.to) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// Whether one of the live edges `at`'s cut made closes a cycle.
+    fn cut_on_cycle(&self, at: &Place) -> bool {
+        self.edges
+            .iter()
+            .filter(|e| e.live && e.cut_of == Some(*at))
+            .any(|e| self.reaches(e.to, e.from))
+    }
+
+    /// Whether live edges lead from `from` to `to`.
+    fn reaches(&self, from: Place, to: Place) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            if at == to {
+                return true;
+            }
+            if !seen.insert(at) {
+                continue;
+            }
+            stack.extend(
+                self.edges
+                    .iter()
+                    .filter(|e| e.live && e.from == at)
+                    .map(|e| e.to),
+            );
+        }
+        false
+    }
+
+    /// Marks `at` ordered and releases what waited for it; returns its action and whether
+    /// it was contested.
+    fn take(&mut self, at: Place) -> Option<(Action, bool)> {
+        self.waiting.remove(&at);
+        for edge in self.edges.iter_mut().filter(|e| e.live && e.from == at) {
+            edge.live = false;
+            if let Some(count) = self.waiting.get_mut(&edge.to) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        let node = self.nodes.get(&at)?;
+        Some((node.action.clone(), node.contested))
+    }
+}

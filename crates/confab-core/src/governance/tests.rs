@@ -1,0 +1,516 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn key(n: u8) -> MemberKey {
+    MemberKey::from_bytes([n; 32])
+}
+
+const OWNER: u8 = 1;
+const ANN: u8 = 2;
+const BEN: u8 = 3;
+const DAVE: u8 = 4;
+const EVE: u8 = 5;
+
+/// Writes actions as their authors would: each author's chain numbered from 1, Lamport times
+/// given explicitly so tests can make them as adversarial as a real author could.
+#[derive(Default)]
+struct Room {
+    actions: Vec<Action>,
+    seqs: BTreeMap<u8, u64>,
+}
+
+impl Room {
+    fn new() -> Room {
+        let mut room = Room::default();
+        room.act(OWNER, 1, ActionKind::Create);
+        room
+    }
+
+    fn genesis(&self) -> Option<EventId> {
+        Some(self.actions[0].id)
+    }
+
+    /// `author`'s next event (a message, which governance only counts), returning its seq.
+    fn say(&mut self, author: u8) -> u64 {
+        let seq = self.seqs.entry(author).or_default();
+        *seq += 1;
+        *seq
+    }
+
+    fn seq(&self, author: u8) -> u64 {
+        self.seqs.get(&author).copied().unwrap_or(0)
+    }
+
+    fn act(&mut self, author: u8, lamport: u64, kind: ActionKind) -> EventId {
+        let seq = self.say(author);
+        let mut id = [0; 32];
+        id[0] = author;
+        id[1..9].copy_from_slice(&seq.to_be_bytes());
+        id[9] = self.actions.len() as u8;
+        let id = EventId::from_bytes(id);
+        self.actions.push(Action {
+            id,
+            order: OrderKey {
+                lamport,
+                author: key(author),
+                seq,
+            },
+            kind,
+        });
+        id
+    }
+
+    fn promote(&mut self, by: u8, lamport: u64, member: u8) -> EventId {
+        let seen = self.seq(member);
+        self.act(
+            by,
+            lamport,
+            ActionKind::Promote {
+                member: key(member),
+                seen,
+            },
+        )
+    }
+
+    fn remove(&mut self, by: u8, lamport: u64, member: u8, seen: u64) -> EventId {
+        self.act(
+            by,
+            lamport,
+            ActionKind::Remove {
+                member: key(member),
+                seen,
+            },
+        )
+    }
+
+    fn resolve(&self) -> Governance {
+        Governance::resolve(self.genesis(), self.actions.clone())
+    }
+}
+
+#[test]
+fn the_creator_owns_the_room_and_makes_and_unmakes_admins() {
+    let mut room = Room::new();
+    room.say(ANN);
+    room.promote(OWNER, 2, ANN);
+    let g = room.resolve();
+    assert_eq!(g.owner(), Some(key(OWNER)));
+    assert_eq!(g.rank(&key(OWNER)), Some(Rank::Owner));
+    assert_eq!(g.rank(&key(ANN)), Some(Rank::Admin));
+    assert_eq!(g.rank(&key(BEN)), Some(Rank::Member));
+
+    let seen = room.seq(ANN);
+    room.act(
+        OWNER,
+        3,
+        ActionKind::Demote {
+            member: key(ANN),
+            seen,
+        },
+    );
+    assert_eq!(room.resolve().rank(&key(ANN)), Some(Rank::Member));
+}
+
+#[test]
+fn members_without_authority_change_nothing() {
+    let mut room = Room::new();
+    room.say(BEN);
+    let promote = room.promote(BEN, 5, BEN);
+    let remove = room.remove(BEN, 6, OWNER, 1);
+    let rekey = room.act(
+        BEN,
+        7,
+        ActionKind::Rekey {
+            epoch: 1,
+            holders: [key(BEN)].into(),
+        },
+    );
+    let configure = room.act(
+        BEN,
+        8,
+        ActionKind::Configure(Settings {
+            joining: Joining::Approval,
+            ..Settings::default()
+        }),
+    );
+    let g = room.resolve();
+    assert_eq!(
+        g.outcome(&promote),
+        Some(Outcome::Refused(Refusal::NoAuthority))
+    );
+    for id in [remove, rekey, configure] {
+        assert_eq!(g.outcome(&id), Some(Outcome::Refused(Refusal::NoAuthority)));
+    }
+    assert_eq!(g.rank(&key(BEN)), Some(Rank::Member));
+    assert_eq!(g.rank(&key(OWNER)), Some(Rank::Owner));
+    assert_eq!((g.epoch(), g.settings()), (0, Settings::default()));
+}
+
+#[test]
+fn only_the_links_create_counts() {
+    let mut room = Room::new();
+    let rival = room.act(EVE, 0, ActionKind::Create);
+    room.say(EVE);
+    let promote = room.promote(EVE, 1, EVE);
+    let g = room.resolve();
+    assert_eq!(g.owner(), Some(key(OWNER)));
+    assert_eq!(
+        g.outcome(&rival),
+        Some(Outcome::Refused(Refusal::NotGenesis))
+    );
+    assert_eq!(
+        g.outcome(&promote),
+        Some(Outcome::Refused(Refusal::NoAuthority))
+    );
+
+    // A room without a genesis is ungoverned: nothing applies.
+    let ungoverned = Governance::resolve(None, room.actions.clone());
+    assert_eq!(ungoverned.owner(), None);
+    assert!(
+        room.actions
+            .iter()
+            .all(|a| ungoverned.outcome(&a.id) == Some(Outcome::Refused(Refusal::NotGenesis)))
+    );
+}
+
+#[test]
+fn a_removed_member_counts_up_to_the_cut_and_no_further() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    room.say(DAVE);
+    room.say(DAVE);
+    let seen = room.seq(DAVE);
+    room.remove(ANN, 10, DAVE, seen);
+    // Dave, not having seen it, keeps writing, with Lamport times before the removal.
+    room.say(DAVE);
+    let g = room.resolve();
+    assert_eq!(g.rank(&key(DAVE)), None);
+    assert_eq!(g.removed(&key(DAVE)), Some(2));
+    assert!(g.accepts(&key(DAVE), 2));
+    assert!(!g.accepts(&key(DAVE), 3));
+    assert!(g.accepts(&key(ANN), 100));
+}
+
+#[test]
+fn nobody_removes_the_owner_or_themselves() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    let owner_seen = room.seq(OWNER);
+    let owner = room.remove(ANN, 3, OWNER, owner_seen);
+    let herself = room.remove(ANN, 4, ANN, 1);
+    let g = room.resolve();
+    assert_eq!(
+        g.outcome(&owner),
+        Some(Outcome::Refused(Refusal::BadTarget))
+    );
+    assert_eq!(
+        g.outcome(&herself),
+        Some(Outcome::Refused(Refusal::BadTarget))
+    );
+    assert_eq!(g.rank(&key(ANN)), Some(Rank::Admin));
+}
+
+/// Two admins remove each other while partitioned: the senior one (made admin first) wins,
+/// whatever Lamport times either picks.
+#[test]
+fn admins_removing_each_other_resolve_by_seniority() {
+    for (ann_lamport, ben_lamport) in [(10, 20), (20, 10), (15, 15)] {
+        let mut room = Room::new();
+        room.promote(OWNER, 2, ANN);
+        room.promote(OWNER, 3, BEN);
+        let (ann_seen, ben_seen) = (room.seq(ANN), room.seq(BEN));
+        let ann = room.remove(ANN, ann_lamport, BEN, ben_seen);
+        let ben = room.remove(BEN, ben_lamport, ANN, ann_seen);
+        let g = room.resolve();
+        assert_eq!(
+            g.outcome(&ann),
+            Some(Outcome::Applied),
+            "{ann_lamport} {ben_lamport}"
+        );
+        assert_eq!(g.outcome(&ben), Some(Outcome::Refused(Refusal::Contested)));
+        assert_eq!(g.rank(&key(ANN)), Some(Rank::Admin));
+        assert_eq!(g.rank(&key(BEN)), None);
+    }
+}
+
+/// The owner demotes Ann while Ann, not having seen it, removes Ben: the demotion comes
+/// first, even though Ann picked an earlier Lamport time.
+#[test]
+fn the_owner_outranks_an_admin_acting_concurrently() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    room.say(BEN);
+    let ann_seen = room.seq(ANN);
+    let ben_seen = room.seq(BEN);
+    // Ann removes Ben at Lamport 3, before the demotion (Lamport 9) in room order.
+    let removal = room.remove(ANN, 3, BEN, ben_seen);
+    let demotion = room.act(
+        OWNER,
+        9,
+        ActionKind::Demote {
+            member: key(ANN),
+            seen: ann_seen,
+        },
+    );
+    let g = room.resolve();
+    assert_eq!(g.outcome(&demotion), Some(Outcome::Applied));
+    assert_eq!(
+        g.outcome(&removal),
+        Some(Outcome::Refused(Refusal::NoAuthority))
+    );
+    assert_eq!(g.rank(&key(BEN)), Some(Rank::Member));
+    assert_eq!(g.rank(&key(ANN)), Some(Rank::Member));
+}
+
+/// A removed admin's actions that the remover had not seen do not count, even when their
+/// Lamport time puts them first; those it had seen do.
+#[test]
+fn actions_concurrent_with_ones_removal_do_not_count() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    let before = room.act(
+        ANN,
+        3,
+        ActionKind::Configure(Settings {
+            backlog: Backlog::SinceJoining,
+            ..Settings::default()
+        }),
+    );
+    let seen = room.seq(ANN);
+    let after = room.remove(ANN, 4, EVE, 0);
+    room.remove(OWNER, 50, ANN, seen);
+    let g = room.resolve();
+    assert_eq!(g.outcome(&before), Some(Outcome::Applied));
+    assert_eq!(
+        g.outcome(&after),
+        Some(Outcome::Refused(Refusal::AuthorRemoved))
+    );
+    assert_eq!(g.rank(&key(EVE)), Some(Rank::Member));
+    assert_eq!(g.settings().backlog, Backlog::SinceJoining);
+}
+
+/// A member without authority cannot use cuts to reorder or contest the owner's actions.
+#[test]
+fn a_members_forged_cuts_do_not_move_the_owners_actions() {
+    let mut room = Room::new();
+    room.say(EVE);
+    let eve_seen = room.seq(EVE);
+    let owner_seen = room.seq(OWNER);
+    // Eve, a member, "removes" the owner having seen only the genesis, while the owner
+    // removes her having seen her first event: a cycle, if Eve's cut counted.
+    let eve = room.remove(EVE, 1, OWNER, owner_seen);
+    let owner = room.remove(OWNER, 5, EVE, eve_seen);
+    let g = room.resolve();
+    assert_eq!(g.outcome(&owner), Some(Outcome::Applied));
+    assert_eq!(
+        g.outcome(&eve),
+        Some(Outcome::Refused(Refusal::AuthorRemoved))
+    );
+    assert_eq!(g.rank(&key(EVE)), None);
+}
+
+#[test]
+fn epochs_form_one_chain_and_a_lost_race_asks_for_another_rekey() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    room.promote(OWNER, 3, BEN);
+    room.say(DAVE);
+    room.say(EVE);
+    let everyone: BTreeSet<_> = [OWNER, ANN, BEN, DAVE, EVE].map(key).into();
+    // Partitioned, Ann removes Dave and Ben removes Eve, each rekeying to epoch 1.
+    room.remove(ANN, 10, DAVE, 1);
+    let mut ann_holders = everyone.clone();
+    ann_holders.remove(&key(DAVE));
+    let ann = room.act(
+        ANN,
+        11,
+        ActionKind::Rekey {
+            epoch: 1,
+            holders: ann_holders,
+        },
+    );
+    room.remove(BEN, 12, EVE, 1);
+    let mut ben_holders = everyone.clone();
+    ben_holders.remove(&key(EVE));
+    let ben = room.act(
+        BEN,
+        13,
+        ActionKind::Rekey {
+            epoch: 1,
+            holders: ben_holders,
+        },
+    );
+    let g = room.resolve();
+    assert_eq!(g.outcome(&ann), Some(Outcome::Applied));
+    assert_eq!(g.outcome(&ben), Some(Outcome::Refused(Refusal::StaleEpoch)));
+    assert_eq!(g.epoch(), 1);
+    // Eve holds epoch 1's secret but was removed: the room must rekey again.
+    assert!(g.needs_rekey());
+
+    let holders: BTreeSet<_> = [OWNER, ANN, BEN].map(key).into();
+    let next = room.act(BEN, 14, ActionKind::Rekey { epoch: 2, holders });
+    let g = room.resolve();
+    assert_eq!(g.outcome(&next), Some(Outcome::Applied));
+    assert_eq!(g.epoch(), 2);
+    assert!(!g.needs_rekey());
+}
+
+#[test]
+fn a_removal_in_epoch_zero_needs_a_rekey_until_one_comes() {
+    let mut room = Room::new();
+    room.say(DAVE);
+    room.remove(OWNER, 2, DAVE, 1);
+    assert!(room.resolve().needs_rekey());
+    room.act(
+        OWNER,
+        3,
+        ActionKind::Rekey {
+            epoch: 1,
+            holders: [key(OWNER)].into(),
+        },
+    );
+    assert!(!room.resolve().needs_rekey());
+}
+
+#[test]
+fn admission_and_settings() {
+    let mut room = Room::new();
+    let approval = Settings {
+        joining: Joining::Approval,
+        ..Settings::default()
+    };
+    room.act(OWNER, 2, ActionKind::Configure(approval));
+    room.promote(OWNER, 3, ANN);
+    room.act(
+        ANN,
+        4,
+        ActionKind::Admit {
+            member: key(EVE),
+            seen: 0,
+        },
+    );
+    let g = room.resolve();
+    assert_eq!(g.settings(), approval);
+    assert!(g.admitted(&key(EVE)));
+    assert!(g.admitted(&key(ANN)));
+    assert!(!g.admitted(&key(DAVE)));
+}
+
+#[test]
+fn duplicates_of_one_place_are_refused_deterministically() {
+    let mut room = Room::new();
+    room.promote(OWNER, 2, ANN);
+    let mut twin = room.actions[1].clone();
+    twin.id = EventId::from_bytes([0xff; 32]);
+    twin.kind = ActionKind::Promote {
+        member: key(BEN),
+        seen: 0,
+    };
+    room.actions.push(twin.clone());
+    let g = room.resolve();
+    assert_eq!(
+        g.outcome(&twin.id),
+        Some(Outcome::Refused(Refusal::Duplicate))
+    );
+    assert_eq!(g.rank(&key(BEN)), Some(Rank::Member));
+}
+
+/// Random rooms of five authors doing anything a member could sign.
+fn arb_actions() -> impl Strategy<Value = Vec<(u8, u64, u8, u8, u64)>> {
+    // (author, lamport, what, target, seen)
+    proptest::collection::vec((1u8..=5, 1u64..40, 0u8..7, 1u8..=5, 0u64..6), 0..40)
+}
+
+fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
+    let mut room = Room::new();
+    for &(author, lamport, what, target, seen) in script {
+        let member = key(target);
+        let kind = match what {
+            0 => ActionKind::Promote { member, seen },
+            1 => ActionKind::Demote { member, seen },
+            2 => ActionKind::Remove { member, seen },
+            3 => ActionKind::Admit { member, seen },
+            4 => ActionKind::Rekey {
+                epoch: seen,
+                holders: (1..=target).map(key).collect(),
+            },
+            5 => ActionKind::Configure(Settings {
+                disappear_after_secs: Some(u32::from(target)),
+                ..Settings::default()
+            }),
+            _ => {
+                room.say(author);
+                continue;
+            }
+        };
+        room.act(author, lamport, kind);
+    }
+    room
+}
+
+proptest! {
+    #[test]
+    fn the_outcome_depends_only_on_the_set(
+        script in arb_actions(),
+        shuffle in proptest::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let room = build(&script);
+        let mut actions = room.actions.clone();
+        for (i, j) in shuffle.into_iter().enumerate() {
+            let len = actions.len();
+            actions.swap(i % len, j % len);
+        }
+        // Sent twice, as catch-up may.
+        actions.extend(room.actions.iter().cloned());
+        prop_assert_eq!(Governance::resolve(room.genesis(), actions), room.resolve());
+    }
+
+    /// Whatever members sign: the owner stays, every action is judged once, and every
+    /// applied action was allowed by the ranks of its moment in the one order.
+    #[test]
+    fn every_applied_action_had_authority(script in arb_actions()) {
+        let room = build(&script);
+        let g = room.resolve();
+        prop_assert_eq!(g.owner(), Some(key(OWNER)));
+        prop_assert_eq!(g.rank(&key(OWNER)), Some(Rank::Owner));
+        prop_assert_eq!(g.order().len(), room.actions.len());
+        let by_id: BTreeMap<_, _> = room.actions.iter().map(|a| (a.id, a.clone())).collect();
+        let mut replay = Governance::resolve(room.genesis(), []);
+        for id in g.order() {
+            let action = &by_id[id];
+            let applied = g.outcome(id) == Some(Outcome::Applied);
+            if applied {
+                prop_assert_eq!(replay.judge(room.genesis(), action), Ok(()));
+                replay.apply(action);
+            }
+            replay.order.push(*id);
+        }
+        prop_assert_eq!(replay.rank(&key(ANN)), g.rank(&key(ANN)));
+        prop_assert_eq!(replay.epoch(), g.epoch());
+        // Every applied action about a member sits at its cut: the member's actions up to
+        // it come before, the rest after.
+        let place: BTreeMap<_, _> = g.order().iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        for action in &room.actions {
+            let Some((member, seen)) = action.kind.cut() else { continue };
+            if g.outcome(&action.id) != Some(Outcome::Applied) || member == action.order.author {
+                continue;
+            }
+            for theirs in room.actions.iter().filter(|a| a.order.author == member) {
+                if g.outcome(&theirs.id) == Some(Outcome::Refused(Refusal::Duplicate)) {
+                    continue;
+                }
+                prop_assert_eq!(theirs.order.seq <= seen, place[&theirs.id] < place[&action.id]);
+            }
+        }
+        // A removed member's actions after the cut never applied.
+        for action in &room.actions {
+            if g.outcome(&action.id) == Some(Outcome::Applied) {
+                let author = action.order.author;
+                if let Some(cut) = g.removed(&author) {
+                    prop_assert!(action.order.seq <= cut);
+                }
+            }
+        }
+    }
+}
