@@ -11,6 +11,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::ids::RoomId;
 use crate::mailbox::MailboxKeys;
 
+mod epoch;
+
+pub use epoch::{Commitment, EpochSecret, Invite, LOCKBOX_LEN, LockboxError};
+
 const INFO_ROOM_ID: &[u8] = b"confab/v1/room-id";
 const INFO_NOISE_PSK: &[u8] = b"confab/v1/noise-psk";
 const INFO_MAILBOX_SEAL: &[u8] = b"confab/v1/mailbox-seal";
@@ -87,6 +91,11 @@ impl RoomSecret {
     /// [`crate::signal::SignalSeal`]).
     pub(crate) fn signal_key(&self) -> [u8; 32] {
         self.expand(INFO_SIGNAL_SEAL)
+    }
+
+    /// The raw bytes, for encodings that carry the secret (the invite link).
+    fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {
