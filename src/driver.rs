@@ -667,7 +667,7 @@ pub(crate) fn read_marks_of(client: &Client) -> ReadMarks {
 /// Core's message as the UI shows it.
 pub(crate) fn message_view(
     me: &confab_core::MemberKey,
-    message: confab_core::MessageView,
+    message: confab_core::TimelineMessage,
 ) -> MessageView {
     MessageView {
         id: message.id,

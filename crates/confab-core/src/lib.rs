@@ -55,7 +55,7 @@ pub use client::{
     RejectReason, Restored, Role, RtcSignal, SendError, TransferState, TransferUpdate, Transmit,
     Via,
 };
-pub use history::{Content, MessageView, OrderKey, UnixMillis};
+pub use history::{Content, OrderKey, TimelineMessage, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};
 pub use ids::{CallId, EventId, MemberKey, PeerId, RoomId};
 pub use room::{RoomSecret, RoomSecretError};

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::Instant;
 use crate::history::{
-    Content, EventError, History, Horizon, MessageView, OrderKey, Timeline, TimelineChange,
+    Content, EventError, History, Horizon, OrderKey, Timeline, TimelineChange, TimelineMessage,
     UnixMillis, VerifiedEvent,
 };
 use crate::identity::{Identity, PublicIdentity};
@@ -286,7 +286,7 @@ impl Client {
     }
 
     /// Every message in room order, as shown (for the first render after [`Client::restore`]).
-    pub fn messages(&self) -> Vec<MessageView> {
+    pub fn messages(&self) -> Vec<TimelineMessage> {
         self.history
             .ids()
             .filter_map(|id| self.timeline.message(&id).cloned())

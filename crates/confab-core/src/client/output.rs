@@ -4,7 +4,7 @@
 
 use super::{Generation, OutboxRecord, ReceiptsRecord, RtcSignal, TransferUpdate};
 use crate::Instant;
-use crate::history::{Content, MessageView, OrderKey};
+use crate::history::{Content, OrderKey, TimelineMessage};
 use crate::identity::PublicIdentity;
 use crate::ids::{EventId, MemberKey, PeerId};
 use crate::mailbox::SealedEntry;
@@ -170,8 +170,8 @@ pub enum Event {
         message: ClientMessage,
     },
     /// A message is new or changed (edited, deleted, reacted to): show it as it is now, at
-    /// its place in room order ([`MessageView::key`]). Ours are reported as posted.
-    Message(MessageView),
+    /// its place in room order ([`TimelineMessage::key`]). Ours are reported as posted.
+    Message(TimelineMessage),
     /// Messages were removed (an author was proven to sign conflicting events, so all of
     /// theirs are gone): redraw everything from [`Client::messages`](super::Client::messages).
     Rebuilt,

@@ -70,7 +70,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use event::{Content, Event, EventError, OrderKey, UnixMillis, VerifiedEvent};
 pub use held::{MAX_HELD_BYTES, MAX_HELD_BYTES_PER_AUTHOR, MIN_HELD_COST};
-pub use timeline::{MessageView, Reaction, Timeline, TimelineChange};
+pub use timeline::{Reaction, Timeline, TimelineChange, TimelineMessage};
 
 use crate::identity::Identity;
 use crate::ids::{EventId, MemberKey, RoomId};

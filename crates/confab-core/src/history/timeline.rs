@@ -12,9 +12,9 @@ use super::{Content, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 
-/// One message as shown.
+/// One message as the timeline folds it (the app turns it into what it shows).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageView {
+pub struct TimelineMessage {
     /// Its event id (stable: list key).
     pub id: EventId,
     /// Its place in room order.
@@ -54,7 +54,7 @@ pub struct Reaction {
 #[allow(clippy::large_enum_variant)] // returned once per event, never stored
 pub enum TimelineChange {
     /// This message is new or changed: show it as it is now.
-    Message(MessageView),
+    Message(TimelineMessage),
     /// A member's display name changed.
     Name {
         /// Who.
@@ -71,7 +71,7 @@ type ReactionVotes = BTreeMap<(MemberKey, String), (OrderKey, bool)>;
 #[derive(Default)]
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Timeline {
-    messages: HashMap<EventId, MessageView>,
+    messages: HashMap<EventId, TimelineMessage>,
     /// Key of the edit or delete currently applied, per message.
     last_change: HashMap<EventId, OrderKey>,
     /// Per message: (who, emoji) → (key of the deciding event, on).
@@ -86,7 +86,7 @@ impl Timeline {
     }
 
     /// A message as currently shown.
-    pub fn message(&self, id: &EventId) -> Option<&MessageView> {
+    pub fn message(&self, id: &EventId) -> Option<&TimelineMessage> {
         self.messages.get(id)
     }
 
@@ -123,7 +123,7 @@ impl Timeline {
                 reply_to,
                 mentions,
             } => {
-                let mut view = MessageView {
+                let mut view = TimelineMessage {
                     id,
                     key,
                     author: fields.author,
@@ -141,7 +141,7 @@ impl Timeline {
                 Some(TimelineChange::Message(view))
             }
             Content::File(file) => {
-                let view = MessageView {
+                let view = TimelineMessage {
                     id,
                     key,
                     author: fields.author,
