@@ -3,12 +3,12 @@
 //! input to core, drains core's output into links and UI state, and repeats.
 //! JS callbacks only push `Input`s onto its channel.
 //!
-//! - **Persisting (write-ahead).** Every `Event::Persist` is appended to the store after a
+//! - **Persisting (write-ahead).** Every `ClientEvent::Persist` is appended to the store after a
 //!   drain, in order, one write at a time (the outbox, receipts and read-marks records,
 //!   if they moved, after the events). When the write commits the driver reports it
 //!   (`Input::Persisted` → `Client::handle_persisted`), and only then do our events in it
 //!   go out. A failed write (a full quota) goes to `Client::handle_persist_failed`: our
-//!   events in it and after it are withdrawn before anyone saw them (`Event::NotSent`:
+//!   events in it and after it are withdrawn before anyone saw them (`ClientEvent::NotSent`:
 //!   they leave the timeline, are dropped from the next write, and the notice quotes their
 //!   text, "Not sent — the browser's storage for Confab is full: “…”. Free some space, then
 //!   send it again."); others' events stay shown but not kept, and the notice says so.
@@ -17,7 +17,7 @@
 //! - **Links.** Core decides every link (`confab_core::client::link`): whom to connect
 //!   to, when a direct path gives way to the relay, which link of a member seen twice
 //!   stays, and that nothing through the server changes a verified link. The driver opens
-//!   and closes RTCPeerConnections when core says so (`Event::OpenDirect`,
+//!   and closes RTCPeerConnections when core says so (`ClientEvent::OpenDirect`,
 //!   `CloseDirect`), hands them the signals core lets through (`RemoteSignal`), reports
 //!   what they do (`handle_direct_open`, `handle_direct_closed`, `handle_local_signal`),
 //!   and moves each frame on the path core chose (`Transmit::via`). The test hook
@@ -40,8 +40,8 @@ use std::time::Duration;
 use confab_core::client::ReceiptsRecord;
 use confab_core::contacts::Contacts;
 use confab_core::{
-    Client, Content, Event, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId, Presence,
-    PublicIdentity, RoomId, SendError,
+    Client, ClientEvent, Content, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId,
+    Presence, PublicIdentity, RoomId, SendError,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
@@ -533,9 +533,9 @@ impl Driver {
         }
     }
 
-    fn apply_event(&mut self, now: Instant, event: Event) {
+    fn apply_event(&mut self, now: Instant, event: ClientEvent) {
         match event {
-            Event::PeerVerified { peer, info } => {
+            ClientEvent::PeerVerified { peer, info } => {
                 let fingerprint = info.identity.fingerprint().to_string();
                 let path = self.client.path(peer).unwrap_or(Path::Pending);
                 let key = info.identity.member_key();
@@ -548,23 +548,23 @@ impl Driver {
                     page::publish("readyAt", &now_ms().into());
                 }
             }
-            Event::PeerConnecting { peer } => self.state.member_connecting(peer),
-            Event::OpenDirect {
+            ClientEvent::PeerConnecting { peer } => self.state.member_connecting(peer),
+            ClientEvent::OpenDirect {
                 peer,
                 generation,
                 offerer,
             } => self.open_direct(now, peer, generation, offerer),
-            Event::CloseDirect { peer, generation } => self.close_direct(peer, generation),
-            Event::RemoteSignal {
+            ClientEvent::CloseDirect { peer, generation } => self.close_direct(peer, generation),
+            ClientEvent::RemoteSignal {
                 peer,
                 generation,
                 signal,
             } => self.remote_signal(peer, generation, signal),
-            Event::Signal { message } => self.send_signal(&message),
-            Event::PeerRejected { peer, reason } => {
+            ClientEvent::Signal { message } => self.send_signal(&message),
+            ClientEvent::PeerRejected { peer, reason } => {
                 log(&format!("dropped a frame from {peer}: {reason}"))
             }
-            Event::PeerFailed { peer, reason } => {
+            ClientEvent::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
                 self.forget_call_peer(peer);
                 match reason {
@@ -576,11 +576,11 @@ impl Driver {
                 }
             }
             // The same person on another link, which stays.
-            Event::PeerReplaced { peer } => {
+            ClientEvent::PeerReplaced { peer } => {
                 self.forget_call_peer(peer);
                 self.state.member_forget(peer);
             }
-            Event::PeerLeft { peer } => {
+            ClientEvent::PeerLeft { peer } => {
                 self.forget_call_peer(peer);
                 self.state.member_status(peer, MemberStatus::Left);
                 // "Last seen" is when they left.
@@ -593,7 +593,7 @@ impl Driver {
                     self.remember(&contact.identity, &contact.name);
                 }
             }
-            Event::Message(message) => {
+            ClientEvent::Message(message) => {
                 let me = self.client.identity().member_key();
                 if let Some(file) = &message.file {
                     self.note_file_message(message.id, message.author == me, file.size);
@@ -602,7 +602,7 @@ impl Driver {
                 self.note_unread(&view);
                 self.state.upsert_message(view);
             }
-            Event::Rebuilt => {
+            ClientEvent::Rebuilt => {
                 let me = self.client.identity().member_key();
                 // A proof that our own chain forked (this profile signs in another
                 // browser too): say so before the next post is refused.
@@ -622,9 +622,9 @@ impl Driver {
                         .collect(),
                 );
             }
-            Event::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
-            Event::NotSent { events } => self.not_sent(events),
-            Event::Name { member, name } => {
+            ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
+            ClientEvent::NotSent { events } => self.not_sent(events),
+            ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self
                     .client
@@ -635,20 +635,28 @@ impl Driver {
                     self.meet(&identity, &name);
                 }
             }
-            Event::Delivered { member, up_to } => {
+            ClientEvent::Delivered { member, up_to } => {
                 self.state.update_progress(member, Some(up_to), None)
             }
-            Event::Read { member, up_to } => self.state.update_progress(member, None, Some(up_to)),
-            Event::Typing { member, active } => self.state.set_typing(member, active),
-            Event::Presence { member, presence } => self.state.member_presence(member, presence),
-            Event::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
-            Event::ChunkWanted { peer, file, index } => self.chunk_wanted(now, peer, file, index),
-            Event::ChunkReceived { file, index, data } => self.chunk_received(file, index, data),
-            Event::Transfer(update) => self.transfer_update(now, update),
-            Event::Call { peer, member, data } => self.call_message(now, peer, member, &data),
-            Event::MailboxDeposit { seq, entry } => self.deposit(now, seq, entry),
-            Event::PersistOutbox { record } => self.mailbox.note_outbox(record),
-            Event::PersistReceipts { record } => self.unsaved_receipts = Some(record),
+            ClientEvent::Read { member, up_to } => {
+                self.state.update_progress(member, None, Some(up_to))
+            }
+            ClientEvent::Typing { member, active } => self.state.set_typing(member, active),
+            ClientEvent::Presence { member, presence } => {
+                self.state.member_presence(member, presence)
+            }
+            ClientEvent::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
+            ClientEvent::ChunkWanted { peer, file, index } => {
+                self.chunk_wanted(now, peer, file, index)
+            }
+            ClientEvent::ChunkReceived { file, index, data } => {
+                self.chunk_received(file, index, data)
+            }
+            ClientEvent::Transfer(update) => self.transfer_update(now, update),
+            ClientEvent::Call { peer, member, data } => self.call_message(now, peer, member, &data),
+            ClientEvent::MailboxDeposit { seq, entry } => self.deposit(now, seq, entry),
+            ClientEvent::PersistOutbox { record } => self.mailbox.note_outbox(record),
+            ClientEvent::PersistReceipts { record } => self.unsaved_receipts = Some(record),
         }
     }
 }

@@ -10,7 +10,7 @@ use confab_core::signal::{ClientMessage, MailboxReply, MailboxSeq, ServerMessage
 use confab_core::vault::KdfParams;
 use confab_core::wire::relay::{Direction as RelayDirection, Envelope};
 use confab_core::{
-    Client, Config, Content, Event, EventId, Identity, Output, PeerId, Role, RoomSecret,
+    Client, ClientEvent, Config, Content, EventId, Identity, Output, PeerId, Role, RoomSecret,
 };
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
@@ -172,7 +172,12 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 /// Plays the relay for a peer the test runs as a real `Client`: what the driver relayed to
 /// `peer` (ids: the driver's, the peer's) is handed to it, and what it sends goes back to
 /// the driver as relayed from the peer; its events are kept.
-fn relay_pump(wire: &Wire, peer: &mut Client, ids: (PeerId, PeerId), events: &mut Vec<Event>) {
+fn relay_pump(
+    wire: &Wire,
+    peer: &mut Client,
+    ids: (PeerId, PeerId),
+    events: &mut Vec<ClientEvent>,
+) {
     let (driver_id, peer_id) = ids;
     for bytes in wire.binaries.borrow_mut().drain(..).collect::<Vec<_>>() {
         let envelope = Envelope::decode(&bytes).unwrap();
@@ -195,10 +200,10 @@ fn relay_pump(wire: &Wire, peer: &mut Client, ids: (PeerId, PeerId), events: &mu
 }
 
 /// The peer's events include the message `text`.
-fn received(events: &[Event], text: &str) -> bool {
+fn received(events: &[ClientEvent], text: &str) -> bool {
     events
         .iter()
-        .any(|e| matches!(e, Event::Message(m) if m.text == text))
+        .any(|e| matches!(e, ClientEvent::Message(m) if m.text == text))
 }
 
 #[wasm_bindgen_test]
@@ -256,7 +261,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         peer: peer_id,
     });
     let mut peer_events = Vec::new();
-    let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
+    let pump = |peer: &mut Client, peer_events: &mut Vec<ClientEvent>| {
         relay_pump(&wire, peer, (my_id, peer_id), peer_events)
     };
     for _ in 0..100 {
@@ -384,7 +389,7 @@ async fn the_server_cannot_tear_down_a_verified_link() {
         peers: vec![peer_id],
     });
     let mut peer_events = Vec::new();
-    let pump = |peer: &mut Client, peer_events: &mut Vec<Event>| {
+    let pump = |peer: &mut Client, peer_events: &mut Vec<ClientEvent>| {
         relay_pump(&wire, peer, (my_id, peer_id), peer_events)
     };
     let online = || {
@@ -464,9 +469,10 @@ async fn the_server_cannot_tear_down_a_verified_link() {
     }
     assert!(received(&peer_events, "still here"), "{peer_events:?}");
     assert!(
-        !peer_events
-            .iter()
-            .any(|e| matches!(e, Event::PeerLeft { .. } | Event::PeerFailed { .. })),
+        !peer_events.iter().any(|e| matches!(
+            e,
+            ClientEvent::PeerLeft { .. } | ClientEvent::PeerFailed { .. }
+        )),
         "{peer_events:?}"
     );
     peer.send_text(clock::now(), clock::wall(), "me too")

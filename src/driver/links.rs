@@ -1,5 +1,5 @@
 //! Direct connections: the driver opens and closes RTCPeerConnections when core says so
-//! (`Event::OpenDirect`, `CloseDirect`), reports what they do, and sends each frame on
+//! (`ClientEvent::OpenDirect`, `CloseDirect`), reports what they do, and sends each frame on
 //! the path core chose (`Transmit::via`).
 
 use std::rc::Rc;

@@ -48,7 +48,7 @@ impl Mailbox {
         self.courier.take_unsaved_cursor()
     }
 
-    /// Core's [`confab_core::Event::PersistOutbox`]: saved with the next batch of events.
+    /// Core's [`confab_core::ClientEvent::PersistOutbox`]: saved with the next batch of events.
     pub(super) fn note_outbox(&mut self, record: OutboxRecord) {
         self.unsaved_outbox = Some(record);
     }
@@ -79,7 +79,7 @@ impl Driver {
         self.send_mailbox_requests();
     }
 
-    /// Core's [`confab_core::Event::MailboxDeposit`]: send it when connected and the
+    /// Core's [`confab_core::ClientEvent::MailboxDeposit`]: send it when connected and the
     /// server's allowance permits.
     pub(super) fn deposit(&mut self, now: Instant, seq: u64, entry: SealedEntry) {
         self.mailbox.courier.deposit(now, &self.client, seq, entry);

@@ -177,7 +177,7 @@ impl Driver {
     }
 
     /// A write of events ended ([`Input::Persisted`]). Committed: core sends ours among
-    /// them. Failed: core withdraws ours not sent yet (reported as [`Event::NotSent`]);
+    /// them. Failed: core withdraws ours not sent yet (reported as [`ClientEvent::NotSent`]);
     /// others' stay shown but are not kept, and the user is told.
     pub(super) fn persisted(
         &mut self,

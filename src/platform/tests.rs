@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use confab_core::{Client, Config, Event, Identity, Output, PeerId, Role, RoomSecret, UnixMillis};
+use confab_core::{
+    Client, ClientEvent, Config, Identity, Output, PeerId, Role, RoomSecret, UnixMillis,
+};
 use wasm_bindgen_test::*;
 
 use super::rtc::{RtcEvent, RtcLink, RtcSignal};
@@ -163,7 +165,7 @@ async fn two_links_connect_and_carry_a_noise_session() {
         }
         if bob_events
             .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel"))
+            .any(|e| matches!(e, ClientEvent::Message(m) if m.text == "over a real data channel"))
         {
             break;
         }
@@ -171,13 +173,13 @@ async fn two_links_connect_and_carry_a_noise_session() {
     assert!(
         bob_events
             .iter()
-            .any(|e| matches!(e, Event::PeerVerified { .. })),
+            .any(|e| matches!(e, ClientEvent::PeerVerified { .. })),
         "{bob_events:?}"
     );
     assert!(
         bob_events
             .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "over a real data channel"))
+            .any(|e| matches!(e, ClientEvent::Message(m) if m.text == "over a real data channel"))
     );
 
     // Closing one side is seen by the other.

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use confab_core::client::{Config, Event, Output, PeerInfo, Role};
+use confab_core::client::{ClientEvent, Config, Output, PeerInfo, Role};
 use confab_core::history::{Content, History, Horizon, OrderKey, UnixMillis, VerifiedEvent};
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::relay::{Direction, Envelope};
@@ -437,7 +437,9 @@ impl Mallory {
                     };
                     self.outgoing.push_back(Message::binary(envelope.encode()));
                 }
-                Output::Event(Event::PeerRejected { .. } | Event::PeerFailed { .. }) => {}
+                Output::Event(
+                    ClientEvent::PeerRejected { .. } | ClientEvent::PeerFailed { .. },
+                ) => {}
                 Output::Event(_) => {}
                 Output::Timeout(deadline) => {
                     self.deadline = deadline;

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use crate::Instant;
 use crate::client::{CallEvent, Calls};
-use crate::client::{Client, Config, Event, OutboxRecord, Output, ReceiptsRecord, Role};
+use crate::client::{Client, ClientEvent, Config, OutboxRecord, Output, ReceiptsRecord, Role};
 use crate::history::UnixMillis;
 use crate::identity::Identity;
 use crate::ids::{MemberKey, PeerId};
@@ -241,7 +241,7 @@ pub fn check_client(bytes: &[u8]) {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::Message(m) if m.text == "still here")),
+            .any(|e| matches!(e, ClientEvent::Message(m) if m.text == "still here")),
         "the established session no longer carries messages"
     );
 }
@@ -325,7 +325,7 @@ fn prepare_client() -> PreparedClient {
 }
 
 /// Drains `client`, returning its events.
-fn drain(client: &mut Client) -> Vec<Event> {
+fn drain(client: &mut Client) -> Vec<ClientEvent> {
     let mut events = Vec::new();
     loop {
         match client.poll_output() {

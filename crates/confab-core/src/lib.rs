@@ -51,9 +51,9 @@ pub mod vault;
 pub mod wire;
 
 pub use client::{
-    Channel, Client, Config, Direction, Event, FailReason, Generation, Output, Path, PeerInfo,
-    RejectReason, Restored, Role, RtcSignal, SendError, TransferState, TransferUpdate, Transmit,
-    Via,
+    Channel, Client, ClientEvent, Config, Direction, FailReason, Generation, Output, Path,
+    PeerInfo, RejectReason, Restored, Role, RtcSignal, SendError, TransferState, TransferUpdate,
+    Transmit, Via,
 };
 pub use history::{Content, OrderKey, TimelineMessage, UnixMillis};
 pub use identity::{Fingerprint, Identity, PublicIdentity, RoomAddress};

@@ -1,6 +1,6 @@
 //! Others' files coming in: accepting one (after checking the space left), resuming
 //! accepted downloads after a reload (re-hashing what is stored), storing received chunks
-//! in order, one write per file at a time (`Event::ChunkReceived`, reported stored to core),
+//! in order, one write per file at a time (`ClientEvent::ChunkReceived`, reported stored to core),
 //! pausing, declining and resuming, and handing a received file to the user (saved, or
 //! previewed inline).
 

@@ -1,6 +1,6 @@
 //! Our files going out: reading a chosen file and hashing it before it is offered, keeping
 //! an encrypted copy so it can be sent after a reload, and the chunks core asks for
-//! (`Event::ChunkWanted`), read a slice ahead of each upload and sent while its file
+//! (`ClientEvent::ChunkWanted`), read a slice ahead of each upload and sent while its file
 //! channel is below [`HIGH_WATER`] or, relayed, as the server's relay budget allows
 //! ([`confab_core::transfer::pace`] decides what to read and when relayed bytes may go).
 

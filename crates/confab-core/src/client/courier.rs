@@ -1,6 +1,6 @@
 //! The offline mailbox on one server connection ([`Courier`]): which mailbox requests go
 //! out when, and what their answers mean. [`Client`] decides *what* to deposit
-//! ([`Event::MailboxDeposit`](super::Event::MailboxDeposit)) and takes in what was fetched;
+//! ([`ClientEvent::MailboxDeposit`](super::ClientEvent::MailboxDeposit)) and takes in what was fetched;
 //! the courier carries both over the connection the app holds.
 //!
 //! - **Order on a connection.** `welcome` (our peer id, which every proof names, and the
@@ -194,7 +194,7 @@ impl Courier {
         self.queued.truncate(MAX_QUEUED_DEPOSITS);
     }
 
-    /// Core's [`Event::MailboxDeposit`](super::Event::MailboxDeposit): sent as soon as
+    /// Core's [`ClientEvent::MailboxDeposit`](super::ClientEvent::MailboxDeposit): sent as soon as
     /// the connection and the allowance permit.
     pub fn deposit(&mut self, now: Instant, client: &Client, seq: u64, entry: SealedEntry) {
         if self.queued.len() >= MAX_QUEUED_DEPOSITS {

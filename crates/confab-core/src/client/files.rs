@@ -3,7 +3,7 @@
 //!
 //! - **Upload** (we are the file's author and the caller still has its bytes): a
 //!   `FileWant{from}` starts or resumes sending at `from`; we ask the caller for chunks
-//!   ([`Event::ChunkWanted`]) while fewer than [`WINDOW`] are unacknowledged, and it hands
+//!   ([`ClientEvent::ChunkWanted`]) while fewer than [`WINDOW`] are unacknowledged, and it hands
 //!   them back with [`Client::send_chunk`]. Chunks below the last acknowledgement are
 //!   refused: nothing confirmed goes out twice. When the receiver has said nothing for
 //!   twice [`Config::transfer_stall`] while chunks are unacknowledged (its final
@@ -13,7 +13,7 @@
 //!   link to the receiver appears: unless the receiver asks, we probe it that way a few
 //!   times.
 //! - **Download**: [`Client::download`] asks the author's link for chunks from what the
-//!   caller has stored; chunks are taken strictly in order ([`Event::ChunkReceived`]),
+//!   caller has stored; chunks are taken strictly in order ([`ClientEvent::ChunkReceived`]),
 //!   hashed, and acknowledged once the caller reports them stored
 //!   ([`Client::chunks_stored`]). A gap (a lost frame) or [`Config::transfer_stall`] of
 //!   silence asks again from the next chunk. When the author's link goes, the download
@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Client, Event, PeerState};
+use super::{Client, ClientEvent, PeerState};
 use crate::Instant;
 use crate::ids::{EventId, MemberKey, PeerId};
 use crate::session::OpenError;
@@ -259,7 +259,7 @@ impl Client {
     /// that ended with a link are reported too.
     pub(super) fn orphan_downloads(&mut self, now: Instant, files: Vec<EventId>) {
         for update in std::mem::take(&mut self.files.dropped) {
-            self.events.push_back(Event::Transfer(update));
+            self.events.push_back(ClientEvent::Transfer(update));
         }
         for file in files {
             let Some(download) = self.files.downloads.get_mut(&file) else {
@@ -270,7 +270,7 @@ impl Client {
             }
             download.state = TransferState::Waiting;
             self.events
-                .push_back(Event::Transfer(download.update(file)));
+                .push_back(ClientEvent::Transfer(download.update(file)));
             // Another link to the same author may still be there.
             self.request_chunks(now, file);
         }

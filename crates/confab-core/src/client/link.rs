@@ -5,7 +5,7 @@
 //!
 //! **Paths.** The newcomer (told by the server who is in the room:
 //! [`Client::connect_peer`]) asks the adapter for a direct connection
-//! ([`Event::OpenDirect`], offerer) and initiates the handshake once it is open. If it is
+//! ([`ClientEvent::OpenDirect`], offerer) and initiates the handshake once it is open. If it is
 //! not open within [`Config::direct_path_timeout`](super::Config::direct_path_timeout), closes before, or the client forces
 //! the relay, the initiator moves to the relay, tells the peer (`UseRelay`) and restarts
 //! the handshake there; a handshake start arriving over the relay makes an unverified
@@ -16,7 +16,7 @@
 //! server — relayed handshake messages, sealed WebRTC signals (offers, answers,
 //! candidates, `UseRelay`), `peer-left` — may set up or abandon a link that is not
 //! verified yet, and nothing more: once the handshake has verified the peer, such input
-//! is refused ([`Event::PeerRejected`]), so it can neither replace, close nor re-route the
+//! is refused ([`ClientEvent::PeerRejected`]), so it can neither replace, close nor re-route the
 //! session. A `peer-left` for a verified peer only starts a liveness probe that any
 //! authentic frame answers. A verified link ends only by its own failure (its connection
 //! closed, it went silent, its peer misbehaved) or by a goodbye inside the session.
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Event, FailReason, PeerState, RejectReason};
+use super::{Client, ClientEvent, FailReason, PeerState, RejectReason};
 use crate::Instant;
 use crate::ids::PeerId;
 use crate::session::Role;
@@ -188,7 +188,7 @@ pub(crate) enum Close {
     /// Its connection closed, the peer said goodbye, or it went silent (idle, or the
     /// liveness probe unanswered).
     Left,
-    /// It failed (reported as [`Event::PeerFailed`]).
+    /// It failed (reported as [`ClientEvent::PeerFailed`]).
     Failed(FailReason),
     /// The same member is linked as another peer, which is kept.
     Replaced,
@@ -205,7 +205,7 @@ impl Client {
         if self.links.contains_key(&peer) || self.peers.contains_key(&peer) {
             return;
         }
-        self.events.push_back(Event::PeerConnecting { peer });
+        self.events.push_back(ClientEvent::PeerConnecting { peer });
         let generation = self.next_generation();
         if self.config.force_relay {
             self.links.insert(
@@ -232,7 +232,7 @@ impl Client {
             .entry(peer)
             .or_default()
             .set(LinkTimer::DirectPath, now + self.config.direct_path_timeout);
-        self.events.push_back(Event::OpenDirect {
+        self.events.push_back(ClientEvent::OpenDirect {
             peer,
             generation,
             offerer: true,
@@ -310,7 +310,7 @@ impl Client {
                 .is_some_and(|link| link.path == Path::Relay && link.role == Role::Responder);
             if !on_relay {
                 if !self.links.contains_key(&peer) {
-                    self.events.push_back(Event::PeerConnecting { peer });
+                    self.events.push_back(ClientEvent::PeerConnecting { peer });
                 }
                 let generation = self.next_generation();
                 self.replace_link(
@@ -365,7 +365,8 @@ impl Client {
             }
             offer @ RtcSignal::Offer { .. } => {
                 if !self.links.contains_key(&from) {
-                    self.events.push_back(Event::PeerConnecting { peer: from });
+                    self.events
+                        .push_back(ClientEvent::PeerConnecting { peer: from });
                 }
                 let generation = self.next_generation();
                 self.replace_link(
@@ -377,12 +378,12 @@ impl Client {
                         direct: true,
                     },
                 );
-                self.events.push_back(Event::OpenDirect {
+                self.events.push_back(ClientEvent::OpenDirect {
                     peer: from,
                     generation,
                     offerer: false,
                 });
-                self.events.push_back(Event::RemoteSignal {
+                self.events.push_back(ClientEvent::RemoteSignal {
                     peer: from,
                     generation,
                     signal: offer,
@@ -390,7 +391,7 @@ impl Client {
             }
             signal @ (RtcSignal::Answer { .. } | RtcSignal::Candidate { .. }) => {
                 match self.links.get(&from).filter(|link| link.direct) {
-                    Some(link) => self.events.push_back(Event::RemoteSignal {
+                    Some(link) => self.events.push_back(ClientEvent::RemoteSignal {
                         peer: from,
                         generation: link.generation,
                         signal,
@@ -471,7 +472,7 @@ impl Client {
         if let Some(old) = self.links.insert(peer, link)
             && old.direct
         {
-            self.events.push_back(Event::CloseDirect {
+            self.events.push_back(ClientEvent::CloseDirect {
                 peer,
                 generation: old.generation,
             });
@@ -491,7 +492,7 @@ impl Client {
         if std::mem::take(&mut link.direct) {
             let generation = link.generation;
             self.events
-                .push_back(Event::CloseDirect { peer, generation });
+                .push_back(ClientEvent::CloseDirect { peer, generation });
         }
         if let Some(timers) = self.timers.get_mut(&peer) {
             timers.stop(LinkTimer::DirectPath);
@@ -514,7 +515,7 @@ impl Client {
         };
         // An SDP is a few kilobytes; a frame carries far more.
         if let Ok(data) = self.signal_seal.seal(me, to, &text) {
-            self.events.push_back(Event::Signal {
+            self.events.push_back(ClientEvent::Signal {
                 message: ClientMessage::Signal { to, data },
             });
         }
@@ -536,7 +537,7 @@ impl Client {
 
     /// Ends the link to `peer`, whatever ended it: its direct connection is closed (unless
     /// we are leaving), catch-up, transfers and typing forget it, and the caller hears
-    /// once, as [`Event::PeerLeft`], [`Event::PeerFailed`] or [`Event::PeerReplaced`].
+    /// once, as [`ClientEvent::PeerLeft`], [`ClientEvent::PeerFailed`] or [`ClientEvent::PeerReplaced`].
     pub(crate) fn close(&mut self, now: Instant, peer: PeerId, why: Close) {
         let link = self.links.remove(&peer);
         self.timers.remove(&peer);
@@ -544,7 +545,7 @@ impl Client {
             && link.direct
             && why != Close::Leaving
         {
-            self.events.push_back(Event::CloseDirect {
+            self.events.push_back(ClientEvent::CloseDirect {
                 peer,
                 generation: link.generation,
             });
@@ -558,14 +559,14 @@ impl Client {
             self.forget_peer(now, peer, member);
         }
         let event = match why {
-            Close::Replaced => Event::PeerReplaced { peer },
-            Close::Failed(reason) => Event::PeerFailed { peer, reason },
-            Close::Left | Close::Leaving if member.is_some() => Event::PeerLeft { peer },
+            Close::Replaced => ClientEvent::PeerReplaced { peer },
+            Close::Failed(reason) => ClientEvent::PeerFailed { peer, reason },
+            Close::Left | Close::Leaving if member.is_some() => ClientEvent::PeerLeft { peer },
             Close::Left | Close::Leaving => {
                 if state.is_none() && link.is_none() {
                     return;
                 }
-                Event::PeerFailed {
+                ClientEvent::PeerFailed {
                     peer,
                     reason: FailReason::Closed,
                 }

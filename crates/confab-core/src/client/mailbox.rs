@@ -9,9 +9,9 @@
 //!   member's link is verified, the outbox is deposited: an event published then, the whole
 //!   outbox when the last member link drops, and the whole outbox after
 //!   [`Client::restore_outbox`] (start-up). Each event's signed bytes, sealed for the room's
-//!   mailbox, come out as [`Event::MailboxDeposit`], once per session (the app resends
+//!   mailbox, come out as [`ClientEvent::MailboxDeposit`], once per session (the app resends
 //!   what a connection lost); what we know is in other hands is an [`OutboxRecord`], reported
-//!   as [`Event::PersistOutbox`] whenever it grows, so a reload deposits again only what was
+//!   as [`ClientEvent::PersistOutbox`] whenever it grows, so a reload deposits again only what was
 //!   not confirmed. Events a member acknowledged are never deposited: that member forwards
 //!   them through catch-up.
 //! - **Intake.** [`Client::handle_mailbox_entries`] opens fetched entries and treats each
@@ -25,7 +25,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Client, Event};
+use super::{Client, ClientEvent};
 use crate::Instant;
 use crate::bytes::{ReadError, Reader};
 use crate::history::VerifiedEvent;
@@ -57,7 +57,7 @@ pub struct MailboxIngest {
 
 /// Which of our own events are known to be in other hands (held by a member, or stored in
 /// the server's mailbox): the part of the deposit rule that outlives a session. Persist it
-/// from [`Event::PersistOutbox`] and give it back to [`Client::restore_outbox`].
+/// from [`ClientEvent::PersistOutbox`] and give it back to [`Client::restore_outbox`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboxRecord {
     /// Every one of our events up to this sequence number is in other hands.
@@ -171,7 +171,7 @@ pub(super) struct Outbox {
 }
 
 impl Client {
-    /// The server's `mailbox-put` request for `entry` (from [`Event::MailboxDeposit`]),
+    /// The server's `mailbox-put` request for `entry` (from [`ClientEvent::MailboxDeposit`]),
     /// proven for the connection the server calls `server_peer` (its `welcome`).
     pub fn mailbox_put(
         &self,
@@ -221,7 +221,7 @@ impl Client {
 
     /// Takes in one page of this room's mailbox (from `mailbox-entries`), in any order:
     /// opens each entry and handles its event as one from catch-up (verified, merged into
-    /// history by its own fields, reported as [`Event::Message`] and [`Event::Persist`];
+    /// history by its own fields, reported as [`ClientEvent::Message`] and [`ClientEvent::Persist`];
     /// linked peers then hear of it as usual). Entries that do not open or whose event is
     /// refused are dropped and counted. Duplicates are harmless.
     pub fn handle_mailbox_entries(
@@ -277,8 +277,8 @@ impl Client {
         &self.outbox.record
     }
 
-    /// The server confirmed storing our event `seq` (the [`Event::MailboxDeposit`] of
-    /// that number): it is never deposited again. Reports [`Event::PersistOutbox`].
+    /// The server confirmed storing our event `seq` (the [`ClientEvent::MailboxDeposit`] of
+    /// that number): it is never deposited again. Reports [`ClientEvent::PersistOutbox`].
     pub fn mailbox_stored(&mut self, seq: u64) {
         self.outbox.deposited.remove(&seq);
         if seq <= self.history.mark(&self.public.member_key()) && self.outbox.record.cover(seq) {
@@ -351,13 +351,14 @@ impl Client {
         // simply not deposited (catch-up still delivers it).
         if let Ok(entry) = self.mailbox.seal(nonce, &bytes) {
             self.outbox.deposited.insert(seq);
-            self.events.push_back(Event::MailboxDeposit { seq, entry });
+            self.events
+                .push_back(ClientEvent::MailboxDeposit { seq, entry });
         }
     }
 
     fn persist_outbox(&mut self) {
         let record = self.outbox.record.clone();
-        self.events.push_back(Event::PersistOutbox { record });
+        self.events.push_back(ClientEvent::PersistOutbox { record });
     }
 }
 

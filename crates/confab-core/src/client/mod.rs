@@ -8,8 +8,8 @@
 //! Call order: after any mutating call (`add_peer`, `remove_peer`, `handle_frame`, `post`,
 //! `send_ping`, `set_typing`, `mark_read`, `leave`, `handle_timeout`, ...), drain
 //! [`Client::poll_output`] until it returns [`Output::Timeout`]. Rejected peer input never
-//! returns `Err`: it leaves the state as it was and surfaces as [`Event::PeerRejected`] (one
-//! frame dropped) or [`Event::PeerFailed`] (the link must close: its peer misbehaved).
+//! returns `Err`: it leaves the state as it was and surfaces as [`ClientEvent::PeerRejected`] (one
+//! frame dropped) or [`ClientEvent::PeerFailed`] (the link must close: its peer misbehaved).
 
 mod call;
 mod courier;
@@ -52,7 +52,8 @@ pub use link::{
 };
 pub use mailbox::{MailboxIngest, OutboxRecord, OutboxRecordError};
 pub use output::{
-    Channel, Event, FailReason, Output, PeerInfo, RejectReason, Restored, SendError, Transmit, Via,
+    Channel, ClientEvent, FailReason, Output, PeerInfo, RejectReason, Restored, SendError,
+    Transmit, Via,
 };
 pub use own::HEAD_WAIT;
 use own::OwnChain;
@@ -179,7 +180,7 @@ pub struct Client {
     /// events are bounded by it (see [`Horizon`]).
     wall: Option<(Instant, UnixMillis)>,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
+    events: VecDeque<ClientEvent>,
 }
 
 impl Client {
@@ -263,7 +264,7 @@ impl Client {
     /// A signal's `data` that the server says `from` sent to `me` (our peer id on this
     /// connection): the signal it carries, if it opens. Anything else (unsealed, sealed
     /// for another pair or room, altered, replayed) is dropped as
-    /// [`Event::PeerRejected`] with [`RejectReason::Signal`], and changes nothing.
+    /// [`ClientEvent::PeerRejected`] with [`RejectReason::Signal`], and changes nothing.
     /// (The app's links use [`Client::handle_signal`], which also acts on the signal.)
     pub fn open_signal(&mut self, me: PeerId, from: PeerId, data: &str) -> Option<String> {
         match self.signal_seal.open(from, me, data) {
@@ -293,7 +294,7 @@ impl Client {
             .collect()
     }
 
-    /// Loads events this client persisted earlier (from [`Event::Persist`]), each under
+    /// Loads events this client persisted earlier (from [`ClientEvent::Persist`]), each under
     /// the caller's key for its record, in any order, without sending anything; the
     /// caller's wall clock reads `wall` at `now`. Signatures were checked before they were
     /// persisted, so only the content hash is checked; corrupt entries are skipped, and
@@ -551,7 +552,7 @@ impl Client {
         self.send_body(now, peer, &Body::Call(data.to_vec()))
     }
 
-    /// Sends a ping to one verified peer; its pong surfaces as [`Event::Pong`]. Returns
+    /// Sends a ping to one verified peer; its pong surfaces as [`ClientEvent::Pong`]. Returns
     /// `false` if the peer is not verified.
     pub fn send_ping(&mut self, now: Instant, peer: PeerId, nonce: u64) -> bool {
         let now = self.monotonic(now);
@@ -559,7 +560,7 @@ impl Client {
     }
 
     /// The peer may be gone (say, the server saw its connection close while our direct
-    /// link still looks open): ping it now, and report [`Event::PeerLeft`] unless any
+    /// link still looks open): ping it now, and report [`ClientEvent::PeerLeft`] unless any
     /// authentic frame arrives from it within `within`. No-op for unverified peers.
     pub fn check_liveness(&mut self, now: Instant, peer: PeerId, within: Duration) {
         let now = self.monotonic(now);
@@ -683,7 +684,8 @@ impl Client {
                     return;
                 }
                 let member = info.identity.member_key();
-                self.events.push_back(Event::PeerVerified { peer, info });
+                self.events
+                    .push_back(ClientEvent::PeerVerified { peer, info });
                 self.greet(now, peer);
                 self.resume_downloads_from(now, member);
             }
@@ -708,7 +710,7 @@ impl Client {
             Body::Ping { nonce } => {
                 self.send_body(now, peer, &Body::Pong { nonce });
             }
-            Body::Pong { nonce } => self.events.push_back(Event::Pong { peer, nonce }),
+            Body::Pong { nonce } => self.events.push_back(ClientEvent::Pong { peer, nonce }),
             Body::Bye => self.close(now, peer, Close::Left),
             Body::Events(events) => self.handle_events(now, peer, &events),
             Body::Run {
@@ -730,15 +732,20 @@ impl Client {
                 if active {
                     let until = now + self.config.typing_timeout;
                     if self.typing.insert(member, until).is_none() {
-                        self.events.push_back(Event::Typing { member, active });
+                        self.events
+                            .push_back(ClientEvent::Typing { member, active });
                     }
                 } else {
                     self.stop_typing(member);
                 }
             }
             Body::Read { up_to } => self.handle_read(now, member, up_to),
-            Body::Presence(presence) => self.events.push_back(Event::Presence { member, presence }),
-            Body::Call(data) => self.events.push_back(Event::Call { peer, member, data }),
+            Body::Presence(presence) => self
+                .events
+                .push_back(ClientEvent::Presence { member, presence }),
+            Body::Call(data) => self
+                .events
+                .push_back(ClientEvent::Call { peer, member, data }),
             body @ (Body::FileWant { .. }
             | Body::FileChunk { .. }
             | Body::FileAck { .. }
@@ -756,7 +763,7 @@ impl Client {
 
     fn stop_typing(&mut self, member: MemberKey) {
         if self.typing.remove(&member).is_some() {
-            self.events.push_back(Event::Typing {
+            self.events.push_back(ClientEvent::Typing {
                 member,
                 active: false,
             });
@@ -804,7 +811,7 @@ impl Client {
 
     /// Reports a newly accepted event to the caller: what to redraw and what to persist.
     fn note_accepted(&mut self, event: &VerifiedEvent) {
-        self.events.push_back(Event::Persist {
+        self.events.push_back(ClientEvent::Persist {
             id: event.id(),
             key: event.event().order_key(),
             bytes: event.bytes().to_vec(),
@@ -813,9 +820,11 @@ impl Client {
             self.stop_typing(event.event().author);
         }
         match self.timeline.apply(event) {
-            Some(TimelineChange::Message(view)) => self.events.push_back(Event::Message(view)),
+            Some(TimelineChange::Message(view)) => {
+                self.events.push_back(ClientEvent::Message(view))
+            }
             Some(TimelineChange::Name { member, name }) => {
-                self.events.push_back(Event::Name { member, name })
+                self.events.push_back(ClientEvent::Name { member, name })
             }
             None => {}
         }
@@ -877,7 +886,8 @@ impl Client {
     }
 
     fn reject(&mut self, peer: PeerId, reason: RejectReason) {
-        self.events.push_back(Event::PeerRejected { peer, reason });
+        self.events
+            .push_back(ClientEvent::PeerRejected { peer, reason });
     }
 
     fn fail(&mut self, now: Instant, peer: PeerId, reason: FailReason, tell_peer: bool) {

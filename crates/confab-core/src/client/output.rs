@@ -1,4 +1,4 @@
-//! What [`Client`](super::Client) gives back: [`Output`] (transmits, [`Event`]s, the next deadline) and
+//! What [`Client`](super::Client) gives back: [`Output`] (transmits, [`ClientEvent`]s, the next deadline) and
 //! the reasons it gives for refusing input ([`RejectReason`], [`FailReason`]) or a local
 //! call ([`SendError`]).
 
@@ -19,7 +19,7 @@ pub enum Output {
     /// Send these bytes to this peer (over its data channel or the relay).
     Transmit(Transmit),
     /// Something happened that the UI may show.
-    Event(Event),
+    Event(ClientEvent),
     /// Nothing more to do until new input or this deadline (`None`: no deadline).
     Timeout(Option<Instant>),
 }
@@ -97,7 +97,7 @@ pub struct PeerInfo {
 // Not `non_exhaustive`: the app matches every event, so a new one does not build until
 // it is handled.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum ClientEvent {
     /// The handshake with `peer` completed: the channel is encrypted and authenticated.
     PeerVerified {
         /// Link.
@@ -139,7 +139,7 @@ pub enum Event {
     /// `peer`; report it with [`Client::handle_direct_open`](super::Client::handle_direct_open),
     /// [`Client::handle_direct_closed`](super::Client::handle_direct_closed) and [`Client::handle_local_signal`](super::Client::handle_local_signal) under this
     /// generation. The offerer makes the offer; the other side is handed it next
-    /// ([`Event::RemoteSignal`]).
+    /// ([`ClientEvent::RemoteSignal`]).
     OpenDirect {
         /// Link.
         peer: PeerId,
@@ -280,7 +280,7 @@ pub enum Event {
         record: OutboxRecord,
     },
     /// Our events that could not be stored ([`Client::handle_persist_failed`](super::Client::handle_persist_failed)) were
-    /// withdrawn before anyone saw them: they are gone from history (a [`Event::Rebuilt`]
+    /// withdrawn before anyone saw them: they are gone from history (a [`ClientEvent::Rebuilt`]
     /// comes with this), and their numbers will be signed again. Tell the user they were
     /// not sent.
     NotSent {

@@ -1,12 +1,12 @@
 //! Our own chain: write-ahead, and learning its head before signing.
 //!
-//! - **Write-ahead.** An event we sign is reported as [`Event::Persist`] and goes to nobody
+//! - **Write-ahead.** An event we sign is reported as [`ClientEvent::Persist`] and goes to nobody
 //!   (no peer, no relay, no mailbox, not even as a mark in `Have`) until the app reports
 //!   that its store committed it ([`Client::handle_persisted`]). Otherwise a page that dies
 //!   between sending and storing comes back with a shorter chain, signs another event with
 //!   a number members already hold, and is banned for equivocating. A write that fails
 //!   ([`Client::handle_persist_failed`]) withdraws our events not sent yet: nobody saw them,
-//!   so their numbers can be signed again ([`Event::NotSent`] tells the user). A client
+//!   so their numbers can be signed again ([`ClientEvent::NotSent`] tells the user). A client
 //!   without a store says so ([`Client::run_without_store`]) and sends at once.
 //! - **Learning our head.** With write-ahead our store is authoritative, but it may have
 //!   lost data (evicted, unreadable, an older copy of the profile). Before signing we
@@ -20,7 +20,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{Client, Event, SendError};
+use super::{Client, ClientEvent, SendError};
 use crate::Instant;
 use crate::ids::EventId;
 use crate::wire::{Body, Mark};
@@ -74,7 +74,7 @@ impl Client {
         }
     }
 
-    /// The store committed these events (ids from [`Event::Persist`], any of them): ours
+    /// The store committed these events (ids from [`ClientEvent::Persist`], any of them): ours
     /// among them go out now, in our chain's order.
     pub fn handle_persisted(&mut self, now: Instant, ids: &[EventId]) {
         let now = self.monotonic(now);
@@ -90,9 +90,9 @@ impl Client {
         self.send_stored_own(now);
     }
 
-    /// The store could not write these events (ids from [`Event::Persist`]): ours among
+    /// The store could not write these events (ids from [`ClientEvent::Persist`]): ours among
     /// them, and every later one of ours not sent yet, are withdrawn (they never left this
-    /// client) and reported as [`Event::NotSent`]. Others' events stay shown.
+    /// client) and reported as [`ClientEvent::NotSent`]. Others' events stay shown.
     pub fn handle_persist_failed(&mut self, now: Instant, ids: &[EventId]) {
         let _ = self.monotonic(now);
         let me = self.public.member_key();
@@ -111,12 +111,12 @@ impl Client {
             return;
         }
         self.rebuild_timeline();
-        self.events.push_back(Event::Rebuilt);
+        self.events.push_back(ClientEvent::Rebuilt);
         let events = withdrawn
             .into_iter()
             .map(|event| (event.id(), event.event().content.clone()))
             .collect();
-        self.events.push_back(Event::NotSent { events });
+        self.events.push_back(ClientEvent::NotSent { events });
     }
 
     /// Our events that may go out: up to this number of our chain.

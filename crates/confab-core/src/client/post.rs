@@ -9,7 +9,7 @@ use crate::wire::{MAX_EMOJI_LEN, MAX_MENTIONS, MAX_NAME_LEN, MAX_TEXT_LEN, trunc
 
 impl Client {
     /// Writes a new event (message, reply, edit, delete, reaction) to history, sends it to
-    /// every verified peer, and reports it as [`Event::Message`] and [`Event::Persist`].
+    /// every verified peer, and reports it as [`ClientEvent::Message`] and [`ClientEvent::Persist`].
     /// Members not connected now get it when they catch up.
     pub fn post(
         &mut self,

@@ -7,15 +7,15 @@
 //! nobody can show "Read" for what was never written or stop our deposits. Our *outbox*
 //! is our events nobody acknowledged (see `mailbox.rs`).
 //!
-//! Receipts move in `sync` ([`Event::Delivered`], [`Event::Read`]). The whole record goes
-//! out as [`Event::PersistReceipts`] at the first [`Client::handle_timeout`] at least
+//! Receipts move in `sync` ([`ClientEvent::Delivered`], [`ClientEvent::Read`]). The whole record goes
+//! out as [`ClientEvent::PersistReceipts`] at the first [`Client::handle_timeout`] at least
 //! [`PERSIST_RECEIPTS_AFTER`] after the first move not yet reported, and at once when a
 //! link goes or we leave; so a burst of marks and read markers is written once, not per
 //! frame. This rides the timers that already run while a link is up (anti-entropy alone
 //! fires every [`Config::anti_entropy_interval`]), and receipts only move while one is: a
 //! deadline of its own would add wake-ups, and move every simulation's timing, for
 //! nothing. At start the app gives the record back to [`Client::restore_receipts`]: the
-//! receipts come out again as [`Event::Delivered`] and [`Event::Read`], so a member who is
+//! receipts come out again as [`ClientEvent::Delivered`] and [`ClientEvent::Read`], so a member who is
 //! not linked yet still shows as holding and having read what they did (entries of
 //! banned members are ignored, deliveries clamped to our restored chain). Exports leave
 //! the record out: an imported profile shows pending until members link again.
@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Client, Event};
+use super::{Client, ClientEvent};
 use crate::Instant;
 use crate::bytes::{ReadError, Reader};
 use crate::history::OrderKey;
@@ -44,7 +44,7 @@ const ENTRY_LEN: usize = 32 + 8 + 1;
 const READ_LEN: usize = 8 + 32 + 8;
 
 /// Per member, our events they hold (delivered up to our sequence number) and how far they
-/// read (in room order). Persist it from [`Event::PersistReceipts`] and give it back to
+/// read (in room order). Persist it from [`ClientEvent::PersistReceipts`] and give it back to
 /// [`Client::restore_receipts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReceiptsRecord {
@@ -163,8 +163,8 @@ impl From<ReadError> for ReceiptsRecordError {
 
 impl Client {
     /// Gives back the [`ReceiptsRecord`] persisted earlier (after [`Client::restore`]):
-    /// receipts that move a member forward come out as [`Event::Delivered`] and
-    /// [`Event::Read`], and [`Client::member_progress`] reports them. Entries of banned
+    /// receipts that move a member forward come out as [`ClientEvent::Delivered`] and
+    /// [`ClientEvent::Read`], and [`Client::member_progress`] reports them. Entries of banned
     /// members are ignored, and a delivery beyond our restored chain counts up to its head.
     pub fn restore_receipts(&mut self, record: ReceiptsRecord) {
         let head = self.history.mark(&self.public.member_key());
@@ -174,7 +174,7 @@ impl Client {
             }
             let delivered = delivered.min(head);
             if self.sync.note_delivered(member, delivered) {
-                self.events.push_back(Event::Delivered {
+                self.events.push_back(ClientEvent::Delivered {
                     member,
                     up_to: delivered,
                 });
@@ -182,7 +182,7 @@ impl Client {
             if let Some(up_to) = read
                 && self.sync.note_read(member, up_to)
             {
-                self.events.push_back(Event::Read { member, up_to });
+                self.events.push_back(ClientEvent::Read { member, up_to });
             }
         }
     }
@@ -215,7 +215,8 @@ impl Client {
     pub(super) fn flush_receipts(&mut self) {
         if self.sync.receipts_due.take().is_some() {
             let record = self.receipts_record();
-            self.events.push_back(Event::PersistReceipts { record });
+            self.events
+                .push_back(ClientEvent::PersistReceipts { record });
         }
     }
 }

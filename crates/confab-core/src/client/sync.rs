@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Client, Event, PeerState};
+use super::{Client, ClientEvent, PeerState};
 use crate::Instant;
 use crate::history::{Inserted, OrderKey, VerifiedEvent};
 use crate::ids::EventId;
@@ -153,7 +153,7 @@ impl Client {
             return;
         }
         if self.sync.note_read(member, up_to) {
-            self.events.push_back(Event::Read { member, up_to });
+            self.events.push_back(ClientEvent::Read { member, up_to });
             self.receipts_moved(now);
         }
     }
@@ -263,7 +263,7 @@ impl Client {
                 // store lost some of our chain: learn it before signing.
                 self.note_own_claim(now, mark.seq);
                 if mark.seq <= self.own_sent_up_to() && self.sync.note_delivered(member, mark.seq) {
-                    self.events.push_back(Event::Delivered {
+                    self.events.push_back(ClientEvent::Delivered {
                         member,
                         up_to: mark.seq,
                     });
@@ -525,12 +525,12 @@ impl Client {
     /// Redraw, keep the proof (so a restore bans them again) and show it to everyone.
     fn handle_equivocation(&mut self, now: Instant, author: MemberKey) {
         self.rebuild_timeline();
-        self.events.push_back(Event::Rebuilt);
+        self.events.push_back(ClientEvent::Rebuilt);
         self.sync.wants.remove(&author);
         self.sync.dirty.remove(&author);
         if let Some(proof) = self.history.proof(&author).cloned() {
             for event in &proof {
-                self.events.push_back(Event::Persist {
+                self.events.push_back(ClientEvent::Persist {
                     id: event.id(),
                     key: event.event().order_key(),
                     bytes: event.bytes().to_vec(),

@@ -15,7 +15,7 @@ use crate::wire::MAX_TEXT_LEN;
 pub(super) struct Duo {
     pub(super) now: Instant,
     pub(super) clients: [Client; 2],
-    pub(super) events: [Vec<Event>; 2],
+    pub(super) events: [Vec<ClientEvent>; 2],
 }
 
 pub(super) const A: usize = 0;
@@ -56,7 +56,7 @@ pub(super) fn restore(client: &mut Client, now: Instant, stored: &[Vec<u8>]) -> 
 }
 
 /// Drains `client`, returning its events (transmits are dropped: nobody is linked).
-pub(super) fn drain(client: &mut Client) -> Vec<Event> {
+pub(super) fn drain(client: &mut Client) -> Vec<ClientEvent> {
     let mut events = Vec::new();
     loop {
         match client.poll_output() {
@@ -144,7 +144,7 @@ impl Duo {
         self.events[idx]
             .iter()
             .filter_map(|e| match e {
-                Event::Persist { bytes, .. } => Some(bytes.clone()),
+                ClientEvent::Persist { bytes, .. } => Some(bytes.clone()),
                 _ => None,
             })
             .collect()
@@ -298,7 +298,7 @@ fn what_was_written_while_apart_is_caught_up_once_on_reconnect() {
     // Each message was shown once on B.
     let shown: usize = duo.events[B]
         .iter()
-        .filter(|e| matches!(e, Event::Message(m) if m.text.starts_with("bulk")))
+        .filter(|e| matches!(e, ClientEvent::Message(m) if m.text.starts_with("bulk")))
         .count();
     assert_eq!(shown, 600);
     // B's receipts reach A: delivered up to A's last event.
@@ -343,7 +343,7 @@ fn read_markers_typing_and_presence_reach_the_other_side() {
         duo.events[B]
             .iter()
             .filter_map(|e| match e {
-                Event::Typing { member, active } if *member == a_key => Some(*active),
+                ClientEvent::Typing { member, active } if *member == a_key => Some(*active),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -367,7 +367,7 @@ fn read_markers_typing_and_presence_reach_the_other_side() {
     duo.pump();
     let b_key = duo.clients[B].identity().member_key();
     assert_eq!(duo.clients[A].member_progress(&b_key).1, Some(key));
-    assert!(duo.events[A].contains(&Event::Presence {
+    assert!(duo.events[A].contains(&ClientEvent::Presence {
         member: b_key,
         presence: Presence::Away
     }));
@@ -436,7 +436,7 @@ fn a_peer_that_forwards_a_forged_event_is_dropped() {
     duo.pump();
     assert!(duo.events[A].iter().any(|e| matches!(
         e,
-        Event::PeerFailed {
+        ClientEvent::PeerFailed {
             reason: FailReason::Misbehaved(_),
             ..
         }
@@ -459,7 +459,7 @@ fn call_signalling_reaches_only_the_verified_peer_it_was_sent_to() {
     let a_key = duo.clients[A].identity().member_key();
     assert!(duo.events[B].iter().any(|e| matches!(
         e,
-        Event::Call { peer, member, data } if *peer == peer_of(A) && *member == a_key && data == b"{\"type\":\"invite\"}"
+        ClientEvent::Call { peer, member, data } if *peer == peer_of(A) && *member == a_key && data == b"{\"type\":\"invite\"}"
     )));
     let too_big = vec![0; crate::session::MAX_PLAINTEXT_LEN];
     assert!(!duo.clients[A].send_call(now, peer_of(B), &too_big));
@@ -478,16 +478,16 @@ fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
     // Unsealed, then misaddressed: dropped as rejections, nothing opened.
     assert_eq!(b.open_signal(pb, pa, offer), None);
     assert_eq!(b.open_signal(pa, pb, &data), None);
-    let rejected: Vec<Event> = drain(&mut b);
+    let rejected: Vec<ClientEvent> = drain(&mut b);
     assert!(
         matches!(
             &rejected[..],
             [
-                Event::PeerRejected {
+                ClientEvent::PeerRejected {
                     reason: RejectReason::Signal(SignalRefusal::Malformed(_)),
                     ..
                 },
-                Event::PeerRejected {
+                ClientEvent::PeerRejected {
                     reason: RejectReason::Signal(SignalRefusal::Open),
                     ..
                 },
@@ -499,7 +499,7 @@ fn signals_open_only_sealed_to_us_and_refusals_are_peer_rejections() {
     assert_eq!(b.open_signal(pb, pa, &data), None);
     assert!(matches!(
         &drain(&mut b)[..],
-        [Event::PeerRejected {
+        [ClientEvent::PeerRejected {
             reason: RejectReason::Signal(SignalRefusal::Replay),
             ..
         }]

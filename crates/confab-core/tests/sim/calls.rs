@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use confab_core::client::{CallEvent, Calls, Tamper};
-use confab_core::{Event, MemberKey, PeerId};
+use confab_core::{ClientEvent, MemberKey, PeerId};
 
 use crate::net::{Conditions, Net, seeds};
 
@@ -120,7 +120,7 @@ impl Room {
             };
             self.apps[node].cursor += 1;
             match event {
-                Event::PeerVerified { peer, .. } => {
+                ClientEvent::PeerVerified { peer, .. } => {
                     let other = self.node_of(peer);
                     let remote = if self.substituted.contains(&(node, other)) {
                         sdp(0x99)
@@ -132,13 +132,13 @@ impl Room {
                         .calls
                         .handle_direct_link(peer, &local, &remote);
                 }
-                Event::Call { peer, member, data } => {
+                ClientEvent::Call { peer, member, data } => {
                     self.apps[node]
                         .calls
                         .handle_message(peer, member, &data)
                         .unwrap();
                 }
-                Event::PeerLeft { peer } | Event::PeerFailed { peer, .. } => {
+                ClientEvent::PeerLeft { peer } | ClientEvent::PeerFailed { peer, .. } => {
                     self.apps[node].calls.remove_peer(peer);
                 }
                 _ => {}

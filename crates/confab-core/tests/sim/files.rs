@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError, chunk_count};
 use confab_core::{
-    Direction, Event, EventId, FailReason, Instant, MemberKey, PeerId, TransferState,
+    ClientEvent, Direction, EventId, FailReason, Instant, MemberKey, PeerId, TransferState,
     TransferUpdate, UnixMillis,
 };
 
@@ -944,16 +944,16 @@ impl Sim {
         }
     }
 
-    fn handle_event(&mut self, node: usize, event: Event) {
+    fn handle_event(&mut self, node: usize, event: ClientEvent) {
         let now = self.net.now;
         match event {
-            Event::ChunkWanted { peer, file, index } => {
+            ClientEvent::ChunkWanted { peer, file, index } => {
                 let took = self.random_duration(self.disk.read_max);
                 let app = &mut self.apps[node];
                 let start = app.reads.back().map_or(now, |read| read.0.max(now));
                 app.reads.push_back((start + took, peer, file, index));
             }
-            Event::ChunkReceived { file, index, data } => {
+            ClientEvent::ChunkReceived { file, index, data } => {
                 let received = self.apps[node].received(file);
                 assert_eq!(
                     index as usize, received,
@@ -969,7 +969,7 @@ impl Sim {
                 let start = app.writes.back().map_or(now, |write| write.0.max(now));
                 app.writes.push_back((start + took, file, data));
             }
-            Event::Transfer(update) => {
+            ClientEvent::Transfer(update) => {
                 let other = self.node_of_member(update.member);
                 let key = (update.file, update.member, update.direction);
                 match update.direction {
@@ -1024,15 +1024,15 @@ impl Sim {
                     ));
                 }
             }
-            Event::PeerVerified { peer, .. } => {
+            ClientEvent::PeerVerified { peer, .. } => {
                 let other = self.node_of(peer);
                 self.trace(format!("node {node} verified node {other}"));
             }
-            Event::PeerLeft { peer } => {
+            ClientEvent::PeerLeft { peer } => {
                 let other = self.node_of(peer);
                 self.trace(format!("node {node}: node {other} left"));
             }
-            Event::PeerFailed { peer, reason } => {
+            ClientEvent::PeerFailed { peer, reason } => {
                 let other = self.node_of(peer);
                 self.trace(format!(
                     "node {node}: link to node {other} failed: {reason}"

@@ -6,7 +6,7 @@
 
 use confab_core::client::OutboxRecord;
 use confab_core::signal::{MailboxItem, MailboxSeq};
-use confab_core::{Event, MemberKey, UnixMillis};
+use confab_core::{ClientEvent, MemberKey, UnixMillis};
 
 use crate::net::{Conditions, Net, seeds};
 
@@ -50,7 +50,7 @@ impl Mailbox {
         self.seen[node] = net.nodes[node].events.len();
         let mut deposited = Vec::new();
         for event in events {
-            if let Event::MailboxDeposit { seq, entry } = event {
+            if let ClientEvent::MailboxDeposit { seq, entry } = event {
                 deposited.push(*seq);
                 if keep {
                     let seq = MailboxSeq::new(self.entries.len() as u64 + 1);
@@ -118,7 +118,7 @@ fn last_record(net: &Net, node: usize) -> OutboxRecord {
         .iter()
         .rev()
         .find_map(|event| match event {
-            Event::PersistOutbox { record } => Some(record.clone()),
+            ClientEvent::PersistOutbox { record } => Some(record.clone()),
             _ => None,
         })
         .unwrap_or_default()

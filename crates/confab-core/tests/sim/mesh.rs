@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use confab_core::{Event, UnixMillis};
+use confab_core::{ClientEvent, UnixMillis};
 
 use crate::net::{Conditions, Net, seeds};
 
@@ -51,7 +51,7 @@ fn run_room(seed: u64, conditions: Conditions) {
     for (node_idx, node) in net.nodes.iter().enumerate() {
         if node.client.messages() != reference {
             for e in &node.events {
-                if !matches!(e, Event::Message(_) | Event::Persist { .. }) {
+                if !matches!(e, ClientEvent::Message(_) | ClientEvent::Persist { .. }) {
                     eprintln!("node {node_idx}: {e:?}");
                 }
             }
@@ -66,7 +66,7 @@ fn run_room(seed: u64, conditions: Conditions) {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Message(m) => Some(m.id),
+                ClientEvent::Message(m) => Some(m.id),
                 _ => None,
             })
             .collect();
@@ -83,7 +83,7 @@ fn run_room(seed: u64, conditions: Conditions) {
         net.nodes.iter().all(|node| !node
             .events
             .iter()
-            .any(|e| matches!(e, Event::PeerFailed { .. }))),
+            .any(|e| matches!(e, ClientEvent::PeerFailed { .. }))),
         "seed {seed}: a handshake failed"
     );
 }

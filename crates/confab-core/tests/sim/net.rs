@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use confab_core::wire::Frame;
 use confab_core::{
-    Channel, Client, Config, Event, Identity, Instant, Output, PeerId, Role, RoomSecret, UnixMillis,
+    Channel, Client, ClientEvent, Config, Identity, Instant, Output, PeerId, Role, RoomSecret,
+    UnixMillis,
 };
 
 /// Network behaviour.
@@ -46,11 +47,11 @@ impl Default for Conditions {
 pub struct Node {
     pub id: PeerId,
     pub client: Client,
-    pub events: Vec<Event>,
-    /// What the client asked to persist (`Event::Persist`), as the app's store would keep it.
+    pub events: Vec<ClientEvent>,
+    /// What the client asked to persist (`ClientEvent::Persist`), as the app's store would keep it.
     pub persisted: Vec<Vec<u8>>,
     /// The store's writes never happen (the page is about to die before they commit):
-    /// `Event::Persist` is neither kept nor acknowledged.
+    /// `ClientEvent::Persist` is neither kept nor acknowledged.
     pub drop_persists: bool,
     /// Some write was dropped: the next `come_back` restores less than the client held.
     lost_writes: bool,
@@ -297,7 +298,7 @@ impl Net {
                     self.send(from, transmit.peer, transmit.channel, transmit.bytes);
                 }
                 Output::Event(event) => {
-                    if let Event::Persist { id, bytes, .. } = &event {
+                    if let ClientEvent::Persist { id, bytes, .. } = &event {
                         if self.nodes[node].drop_persists {
                             self.nodes[node].lost_writes = true;
                         } else {

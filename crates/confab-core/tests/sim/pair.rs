@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use confab_core::wire::Frame;
 use confab_core::{
-    Event, FailReason, MemberKey, PeerId, RejectReason, RoomSecret, SendError, UnixMillis,
+    ClientEvent, FailReason, MemberKey, PeerId, RejectReason, RoomSecret, SendError, UnixMillis,
 };
 
 use crate::net::{Conditions, Net};
@@ -15,7 +15,7 @@ fn texts(net: &Net, node: usize) -> Vec<(MemberKey, String)> {
         .events
         .iter()
         .filter_map(|event| match event {
-            Event::Message(message) => Some((message.author, message.text.clone())),
+            ClientEvent::Message(message) => Some((message.author, message.text.clone())),
             _ => None,
         })
         .collect()
@@ -37,7 +37,7 @@ fn rejections(net: &Net, node: usize) -> Vec<RejectReason> {
         .events
         .iter()
         .filter_map(|event| match event {
-            Event::PeerRejected { reason, .. } => Some(reason.clone()),
+            ClientEvent::PeerRejected { reason, .. } => Some(reason.clone()),
             _ => None,
         })
         .collect()
@@ -51,7 +51,7 @@ fn handshake_verifies_both_identities() {
             .events
             .iter()
             .filter_map(|event| match event {
-                Event::PeerVerified { peer, info } => Some((*peer, info.clone())),
+                ClientEvent::PeerVerified { peer, info } => Some((*peer, info.clone())),
                 _ => None,
             })
             .collect();
@@ -112,7 +112,7 @@ fn messages_flow_both_ways_in_order() {
     // Same id on both sides.
     let id_at = |node: usize, text: &str| {
         net.nodes[node].events.iter().find_map(|e| match e {
-            Event::Message(m) if m.text == text => Some(m.id),
+            ClientEvent::Message(m) if m.text == text => Some(m.id),
             _ => None,
         })
     };
@@ -155,7 +155,7 @@ fn a_peer_with_another_room_secret_is_dropped_on_both_sides() {
     net.settle();
     let failure = |node: usize| {
         net.nodes[node].events.iter().find_map(|e| match e {
-            Event::PeerFailed { reason, .. } => Some(reason.clone()),
+            ClientEvent::PeerFailed { reason, .. } => Some(reason.clone()),
             _ => None,
         })
     };
@@ -270,7 +270,7 @@ fn an_unanswered_handshake_times_out() {
         net.nodes[0].events.iter().any(|e| {
             matches!(
                 e,
-                Event::PeerFailed {
+                ClientEvent::PeerFailed {
                     reason: FailReason::Timeout,
                     ..
                 }
@@ -316,7 +316,7 @@ fn keepalives_hold_an_idle_session_and_silence_ends_it() {
         net.nodes[0]
             .events
             .iter()
-            .any(|e| matches!(e, Event::PeerLeft { .. }))
+            .any(|e| matches!(e, ClientEvent::PeerLeft { .. }))
     );
 }
 
@@ -349,7 +349,7 @@ fn a_liveness_check_ends_a_silent_peer_quickly_and_spares_a_live_one() {
     assert!(
         net.nodes[0]
             .events
-            .contains(&Event::PeerLeft { peer: id_1 })
+            .contains(&ClientEvent::PeerLeft { peer: id_1 })
     );
     // Probing someone unknown does nothing.
     net.with(0, |c, now| {
@@ -367,7 +367,7 @@ fn leaving_says_goodbye() {
         net.nodes[1]
             .events
             .iter()
-            .any(|e| matches!(e, Event::PeerLeft { .. }))
+            .any(|e| matches!(e, ClientEvent::PeerLeft { .. }))
     );
 }
 
@@ -398,7 +398,7 @@ fn pings_are_answered() {
     assert!(
         net.nodes[0]
             .events
-            .contains(&Event::Pong { peer, nonce: 42 })
+            .contains(&ClientEvent::Pong { peer, nonce: 42 })
     );
     assert!(!net.with(0, |c, now| c.send_ping(now, PeerId::new(77), 1)));
 }

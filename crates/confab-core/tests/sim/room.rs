@@ -422,7 +422,7 @@ fn run(seed: u64, style: ForkStyle) {
             .events
             .iter()
             .filter_map(|e| match e {
-                confab_core::Event::Message(m) => Some(m.id),
+                confab_core::ClientEvent::Message(m) => Some(m.id),
                 _ => None,
             })
             .collect();
@@ -442,7 +442,7 @@ fn run(seed: u64, style: ForkStyle) {
             room.net.nodes[n].events.iter().any(|e| {
                 matches!(
                     e,
-                    confab_core::Event::PeerFailed {
+                    confab_core::ClientEvent::PeerFailed {
                         reason: FailReason::Misbehaved(_),
                         ..
                     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use confab_core::signal::ClientMessage;
 use confab_core::{
-    Client, Config, Event, Generation, Identity, Instant, Output, Path, PeerId, Role, RoomSecret,
-    RtcSignal, Via,
+    Client, ClientEvent, Config, Generation, Identity, Instant, Output, Path, PeerId, Role,
+    RoomSecret, RtcSignal, Via,
 };
 
 use super::net::seeds;
@@ -74,7 +74,7 @@ struct World {
     clients: Vec<Client>,
     rtcs: Vec<HashMap<PeerId, Rtc>>,
     /// Every event each node saw, with the step it came at.
-    events: Vec<Vec<(u64, Event)>>,
+    events: Vec<Vec<(u64, ClientEvent)>>,
     queue: VecDeque<Carried>,
     carried: Vec<Carried>,
     room: RoomSecret,
@@ -174,10 +174,10 @@ impl World {
         }
     }
 
-    fn apply(&mut self, node: usize, event: Event) {
+    fn apply(&mut self, node: usize, event: ClientEvent) {
         let now = self.now;
         match &event {
-            Event::Signal {
+            ClientEvent::Signal {
                 message: ClientMessage::Signal { to, data },
             } => {
                 if let Some(to) = World::node_of(*to) {
@@ -188,7 +188,7 @@ impl World {
                     });
                 }
             }
-            Event::OpenDirect {
+            ClientEvent::OpenDirect {
                 peer,
                 generation,
                 offerer,
@@ -207,7 +207,7 @@ impl World {
                     self.clients[node].handle_local_signal(now, *peer, *generation, &offer);
                 }
             }
-            Event::RemoteSignal {
+            ClientEvent::RemoteSignal {
                 peer,
                 generation,
                 signal,
@@ -231,7 +231,7 @@ impl World {
                     _ => {}
                 }
             }
-            Event::CloseDirect { peer, generation }
+            ClientEvent::CloseDirect { peer, generation }
                 if self.rtcs[node]
                     .get(peer)
                     .is_some_and(|rtc| rtc.generation == *generation) =>
@@ -420,19 +420,19 @@ fn a_hostile_server_cannot_replace_close_or_reroute_a_verified_link() {
         }
 
         for node in 0..N {
-            let after: Vec<&Event> = world.events[node]
+            let after: Vec<&ClientEvent> = world.events[node]
                 .iter()
                 .filter(|(step, _)| *step >= calm)
                 .map(|(_, event)| event)
                 .collect();
             for event in after {
                 let peer = match event {
-                    Event::PeerLeft { peer }
-                    | Event::PeerFailed { peer, .. }
-                    | Event::PeerReplaced { peer }
-                    | Event::PeerVerified { peer, .. }
-                    | Event::CloseDirect { peer, .. }
-                    | Event::OpenDirect { peer, .. } => *peer,
+                    ClientEvent::PeerLeft { peer }
+                    | ClientEvent::PeerFailed { peer, .. }
+                    | ClientEvent::PeerReplaced { peer }
+                    | ClientEvent::PeerVerified { peer, .. }
+                    | ClientEvent::CloseDirect { peer, .. }
+                    | ClientEvent::OpenDirect { peer, .. } => *peer,
                     _ => continue,
                 };
                 // Links "from" ids nobody verified (the node's own, made up) come and go.

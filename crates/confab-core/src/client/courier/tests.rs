@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::super::tests::{client, drain};
-use super::super::{Client, Event};
+use super::super::{Client, ClientEvent};
 use super::{Courier, DEFAULT_PUTS_PER_MINUTE, Refused};
 use crate::Instant;
 use crate::history::UnixMillis;
@@ -59,7 +59,7 @@ fn writer(n: u8, now: Instant, n_messages: u64) -> (Client, Vec<(u64, SealedEntr
     let deposits = drain(&mut alice)
         .into_iter()
         .filter_map(|event| match event {
-            Event::MailboxDeposit { seq, entry } => Some((seq, entry)),
+            ClientEvent::MailboxDeposit { seq, entry } => Some((seq, entry)),
             _ => None,
         })
         .collect();
@@ -141,7 +141,7 @@ fn deposits_go_out_paced_under_the_announced_allowance() {
     let (seq, entry) = drain(&mut alice)
         .into_iter()
         .find_map(|event| match event {
-            Event::MailboxDeposit { seq, entry } => Some((seq, entry)),
+            ClientEvent::MailboxDeposit { seq, entry } => Some((seq, entry)),
             _ => None,
         })
         .unwrap();
@@ -202,7 +202,7 @@ fn a_deposit_refused_as_too_many_goes_again_once_the_allowance_refills() {
     assert!(
         !drain(&mut alice)
             .iter()
-            .any(|e| matches!(e, Event::PersistOutbox { .. }))
+            .any(|e| matches!(e, ClientEvent::PersistOutbox { .. }))
     );
     courier.disconnected();
     assert_eq!(courier.n_queued(), 3);

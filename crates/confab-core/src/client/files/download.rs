@@ -2,7 +2,7 @@
 //! while hashing them, acknowledging what the caller stored, pause, resume, cancel, and
 //! failing on a lost, corrupt or mismatched chunk (see the parent module).
 
-use super::{Client, Direction, Event, TransferState, TransferUpdate};
+use super::{Client, ClientEvent, Direction, TransferState, TransferUpdate};
 use crate::Instant;
 use crate::client::RejectReason;
 use crate::ids::{EventId, MemberKey, PeerId};
@@ -72,7 +72,7 @@ impl Client {
     /// Starts or resumes downloading `file` (a file message in this room, not ours).
     /// `stored` chunks are already stored by the caller and `digest` is the hash of
     /// exactly those (a fresh one for `stored == 0`). Chunks then arrive as
-    /// [`Event::ChunkReceived`]; progress as [`Event::Transfer`].
+    /// [`ClientEvent::ChunkReceived`]; progress as [`ClientEvent::Transfer`].
     pub fn download(
         &mut self,
         now: Instant,
@@ -112,7 +112,7 @@ impl Client {
                 _ => TransferState::Failed(TransferError::HashMismatch),
             };
             self.events
-                .push_back(Event::Transfer(download.update(file)));
+                .push_back(ClientEvent::Transfer(download.update(file)));
             let complete = download.state == TransferState::Complete;
             self.files.downloads.insert(file, download);
             // The author may not have heard it (our page reloaded before the final
@@ -134,7 +134,7 @@ impl Client {
     /// from the first chunk not received. False if there is none to resume (after a
     /// reload, or a failed hash): call [`Client::download`] with what is stored. A
     /// download that is going or complete is left as it is: true, and its state is
-    /// reported again ([`Event::Transfer`]).
+    /// reported again ([`ClientEvent::Transfer`]).
     pub fn resume_download(&mut self, now: Instant, file: EventId) -> bool {
         let now = self.monotonic(now);
         let Some(download) = self.files.downloads.get(&file) else {
@@ -145,7 +145,7 @@ impl Client {
             TransferState::Complete | TransferState::Active
         ) {
             self.events
-                .push_back(Event::Transfer(download.update(file)));
+                .push_back(ClientEvent::Transfer(download.update(file)));
             return true;
         }
         let resumable = download.digest.is_some()
@@ -224,7 +224,7 @@ impl Client {
     }
 
     /// The caller has stored every chunk of `file` before `up_to` (after
-    /// [`Event::ChunkReceived`]): acknowledges them to the sender.
+    /// [`ClientEvent::ChunkReceived`]): acknowledges them to the sender.
     pub fn chunks_stored(&mut self, now: Instant, file: EventId, up_to: u32) {
         let now = self.monotonic(now);
         let Some(author) = self.files.downloads.get(&file).map(|d| d.author) else {
@@ -257,7 +257,7 @@ impl Client {
             download.acked = up_to;
         }
         self.events
-            .push_back(Event::Transfer(download.update(file)));
+            .push_back(ClientEvent::Transfer(download.update(file)));
         if let Some(peer) = ack {
             self.send_body(now, peer, &Body::FileAck { file, next: up_to });
         }
@@ -347,7 +347,7 @@ impl Client {
         if download.state != state {
             download.state = state;
             self.events
-                .push_back(Event::Transfer(download.update(file)));
+                .push_back(ClientEvent::Transfer(download.update(file)));
         }
         if let Some(peer) = source {
             self.send_body(now, peer, &Body::FileWant { file, from });
@@ -370,7 +370,7 @@ impl Client {
         // [`Client::resume_download`] asks from the first one not received.
         download.state = state;
         self.events
-            .push_back(Event::Transfer(download.update(file)));
+            .push_back(ClientEvent::Transfer(download.update(file)));
         if let Some(peer) = source {
             self.send_body(now, peer, &Body::FileStop { file, reason });
         }
@@ -384,7 +384,7 @@ impl Client {
         download.state = TransferState::Failed(error);
         download.digest = None;
         self.events
-            .push_back(Event::Transfer(download.update(file)));
+            .push_back(ClientEvent::Transfer(download.update(file)));
         if let Some(peer) = source {
             self.send_body(
                 now,
@@ -451,7 +451,7 @@ impl Client {
                 .is_some_and(|hash| hash == download.meta.hash)
         });
         self.events
-            .push_back(Event::ChunkReceived { file, index, data });
+            .push_back(ClientEvent::ChunkReceived { file, index, data });
         if matched == Some(false) {
             self.fail_download(now, file, TransferError::HashMismatch);
         }
@@ -471,6 +471,6 @@ impl Client {
             other => TransferState::Stopped(other),
         };
         self.events
-            .push_back(Event::Transfer(download.update(file)));
+            .push_back(ClientEvent::Transfer(download.update(file)));
     }
 }

@@ -200,12 +200,12 @@ impl Duo {
         panic!("no quiescence");
     }
 
-    fn app_event(&mut self, idx: usize, event: Event) {
+    fn app_event(&mut self, idx: usize, event: ClientEvent) {
         let now = self.now;
         let app = &mut self.apps[idx];
         match event {
-            Event::Persist { bytes, .. } => app.persisted.push(bytes),
-            Event::ChunkWanted { peer, file, index } => {
+            ClientEvent::Persist { bytes, .. } => app.persisted.push(bytes),
+            ClientEvent::ChunkWanted { peer, file, index } => {
                 let Some(bytes) = app.files.get(&file) else {
                     return;
                 };
@@ -220,7 +220,7 @@ impl Duo {
                     *app.sent.entry((file, index)).or_default() += 1;
                 }
             }
-            Event::ChunkReceived { file, index, data } => {
+            ClientEvent::ChunkReceived { file, index, data } => {
                 let chunks = app.stored.entry(file).or_default();
                 assert_eq!(chunks.len(), index as usize, "chunks arrive in order");
                 chunks.push(data);
@@ -229,7 +229,7 @@ impl Duo {
                     self.clients[idx].chunks_stored(now, file, count);
                 }
             }
-            Event::Transfer(update) => {
+            ClientEvent::Transfer(update) => {
                 if update.direction == Direction::Upload {
                     let chunks = crate::transfer::chunk_count(update.done);
                     let confirmed = app.confirmed.entry(update.file).or_default();

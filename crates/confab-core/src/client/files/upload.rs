@@ -2,7 +2,7 @@
 //! receiver's wants from a window of chunks, their acknowledgements, and probing
 //! receivers that went quiet (see the parent module).
 
-use super::{Client, Direction, Event, TransferState, TransferUpdate};
+use super::{Client, ClientEvent, Direction, TransferState, TransferUpdate};
 use crate::Instant;
 use crate::client::{Channel, RejectReason, SendError};
 use crate::history::{Content, UnixMillis};
@@ -33,7 +33,7 @@ pub(super) struct Upload {
 
 impl Client {
     /// Announces a file to the room: a signed file message, after which members may ask
-    /// us for its bytes (see [`Event::ChunkWanted`]) for as long as this client lives or
+    /// us for its bytes (see [`ClientEvent::ChunkWanted`]) for as long as this client lives or
     /// until [`Client::release_file`]. `hash` is the BLAKE3 hash of the whole file
     /// ([`FileDigest`](crate::transfer::FileDigest)); the name and type are made safe
     /// first.
@@ -85,7 +85,7 @@ impl Client {
                     reason: StopReason::Cancelled,
                 },
             );
-            self.events.push_back(Event::Transfer(TransferUpdate {
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
                 file,
                 member,
                 direction: Direction::Upload,
@@ -118,7 +118,7 @@ impl Client {
         true
     }
 
-    /// Sends chunk `index` of our `file` to `peer`, as asked by [`Event::ChunkWanted`].
+    /// Sends chunk `index` of our `file` to `peer`, as asked by [`ClientEvent::ChunkWanted`].
     /// False (and nothing sent) if the upload ended, the chunk was already confirmed, or
     /// `data` is not that chunk's length.
     pub fn send_chunk(
@@ -208,7 +208,7 @@ impl Client {
                     None => {}
                 }
                 upload.last_heard = now;
-                probes.push(Event::ChunkWanted {
+                probes.push(ClientEvent::ChunkWanted {
                     peer: *peer,
                     file: *file,
                     index: upload.next - 1,
@@ -268,7 +268,7 @@ impl Client {
         // not be stored yet, so they count as done only once acknowledged.
         let confirmed = self.files.confirmed.entry((file, member)).or_default();
         *confirmed = (*confirmed).min(from);
-        self.events.push_back(Event::Transfer(TransferUpdate {
+        self.events.push_back(ClientEvent::Transfer(TransferUpdate {
             file,
             member,
             direction: Direction::Upload,
@@ -294,7 +294,7 @@ impl Client {
         let limit = upload.acked.saturating_add(WINDOW).min(total);
         for index in upload.next..limit {
             self.events
-                .push_back(Event::ChunkWanted { peer, file, index });
+                .push_back(ClientEvent::ChunkWanted { peer, file, index });
         }
         upload.next = upload.next.max(limit);
     }
@@ -336,7 +336,7 @@ impl Client {
         let progressed = next > *confirmed;
         *confirmed = (*confirmed).max(next);
         if progressed {
-            self.events.push_back(Event::Transfer(TransferUpdate {
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
                 file,
                 member,
                 direction: Direction::Upload,
@@ -361,7 +361,7 @@ impl Client {
             .map_or((0, 0), |meta| (meta.size, meta.chunks()));
         self.files.confirmed.insert((file, upload.member), total);
         self.files.unfinished.remove(&(file, upload.member));
-        self.events.push_back(Event::Transfer(TransferUpdate {
+        self.events.push_back(ClientEvent::Transfer(TransferUpdate {
             file,
             member: upload.member,
             direction: Direction::Upload,
@@ -383,7 +383,7 @@ impl Client {
             return;
         }
         *confirmed = total;
-        self.events.push_back(Event::Transfer(TransferUpdate {
+        self.events.push_back(ClientEvent::Transfer(TransferUpdate {
             file,
             member,
             direction: Direction::Upload,
@@ -406,7 +406,7 @@ impl Client {
         if self.files.uploads.remove(&(file, peer)).is_some() {
             let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
             let confirmed = self.files.confirmed.get(&(file, member)).copied();
-            self.events.push_back(Event::Transfer(TransferUpdate {
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
                 file,
                 member,
                 direction: Direction::Upload,
@@ -419,7 +419,7 @@ impl Client {
         if reason == StopReason::Declined {
             // Declined before asking: nothing was in flight.
             let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
-            self.events.push_back(Event::Transfer(TransferUpdate {
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
                 file,
                 member,
                 direction: Direction::Upload,

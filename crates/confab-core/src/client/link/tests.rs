@@ -14,7 +14,7 @@ const A_ID: PeerId = PeerId::new(100);
 /// Moves frames between `a` and `b` (A's link to `b` is `b_id`) until both are quiet;
 /// what reaches A arrives the way A sent (direct, or relayed "from" `b_id`). Returns A's
 /// events.
-fn pump(now: Instant, a: &mut Client, b: &mut Client, b_id: PeerId) -> Vec<Event> {
+fn pump(now: Instant, a: &mut Client, b: &mut Client, b_id: PeerId) -> Vec<ClientEvent> {
     let mut events = Vec::new();
     let mut relayed = false;
     loop {
@@ -74,7 +74,7 @@ fn a_second_relayed_link_of_a_member_replaces_its_relayed_one() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::PeerVerified { peer, .. } if *peer == p1))
+            .any(|e| matches!(e, ClientEvent::PeerVerified { peer, .. } if *peer == p1))
     );
     assert_eq!(a.path(p1), Some(Path::Relay));
 
@@ -83,13 +83,13 @@ fn a_second_relayed_link_of_a_member_replaces_its_relayed_one() {
     b2.add_peer(now, A_ID, Role::Responder);
     let events = pump(now, &mut a, &mut b2, p2);
     assert!(
-        events.contains(&Event::PeerReplaced { peer: p1 }),
+        events.contains(&ClientEvent::PeerReplaced { peer: p1 }),
         "{events:?}"
     );
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::PeerVerified { peer, .. } if *peer == p2))
+            .any(|e| matches!(e, ClientEvent::PeerVerified { peer, .. } if *peer == p2))
     );
     let linked: Vec<PeerId> = a.verified_peers().map(|(peer, _)| peer).collect();
     assert_eq!(linked, [p2]);
@@ -106,9 +106,9 @@ fn a_direct_link_of_a_member_outlives_a_second_link_of_it() {
 
     // A direct link: A offers, the connection opens, the handshake runs on it.
     a.connect_peer(now, p1);
-    let Some(Event::OpenDirect { generation, .. }) = drain_events(&mut a)
+    let Some(ClientEvent::OpenDirect { generation, .. }) = drain_events(&mut a)
         .into_iter()
-        .find(|e| matches!(e, Event::OpenDirect { .. }))
+        .find(|e| matches!(e, ClientEvent::OpenDirect { .. }))
     else {
         panic!("a direct connection asked for");
     };
@@ -118,7 +118,7 @@ fn a_direct_link_of_a_member_outlives_a_second_link_of_it() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::PeerVerified { peer, .. } if *peer == p1))
+            .any(|e| matches!(e, ClientEvent::PeerVerified { peer, .. } if *peer == p1))
     );
     assert_eq!(a.path(p1), Some(Path::Direct));
 
@@ -131,20 +131,20 @@ fn a_direct_link_of_a_member_outlives_a_second_link_of_it() {
     a.handle_relayed(now, p2, &start.bytes);
     let events = pump(now, &mut a, &mut b2, p2);
     assert!(
-        events.contains(&Event::PeerReplaced { peer: p2 }),
+        events.contains(&ClientEvent::PeerReplaced { peer: p2 }),
         "{events:?}"
     );
     assert!(
         !events
             .iter()
-            .any(|e| matches!(e, Event::PeerVerified { peer, .. } if *peer == p2))
+            .any(|e| matches!(e, ClientEvent::PeerVerified { peer, .. } if *peer == p2))
     );
     let linked: Vec<PeerId> = a.verified_peers().map(|(peer, _)| peer).collect();
     assert_eq!(linked, [p1]);
     assert_eq!(a.path(p1), Some(Path::Direct));
 }
 
-fn drain_events(client: &mut Client) -> Vec<Event> {
+fn drain_events(client: &mut Client) -> Vec<ClientEvent> {
     let mut events = Vec::new();
     loop {
         match client.poll_output() {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::super::tests::{drain, restore};
-use super::super::{Client, Config, Event, Output, Role};
+use super::super::{Client, ClientEvent, Config, Output, Role};
 use super::OutboxRecord;
 use crate::history::{Content, UnixMillis};
 use crate::identity::Identity;
@@ -36,48 +36,48 @@ fn client(n: u8, room: [u8; 32]) -> Client {
     client
 }
 
-fn deposits(events: &[Event]) -> Vec<SealedEntry> {
+fn deposits(events: &[ClientEvent]) -> Vec<SealedEntry> {
     events
         .iter()
         .filter_map(|event| match event {
-            Event::MailboxDeposit { entry, .. } => Some(entry.clone()),
+            ClientEvent::MailboxDeposit { entry, .. } => Some(entry.clone()),
             _ => None,
         })
         .collect()
 }
 
 /// The sequence numbers (in our chain) of the events deposited.
-fn deposited(events: &[Event]) -> Vec<u64> {
+fn deposited(events: &[ClientEvent]) -> Vec<u64> {
     events
         .iter()
         .filter_map(|event| match event {
-            Event::MailboxDeposit { seq, .. } => Some(*seq),
+            ClientEvent::MailboxDeposit { seq, .. } => Some(*seq),
             _ => None,
         })
         .collect()
 }
 
 /// The persisted events' bytes.
-fn persisted(events: &[Event]) -> Vec<Vec<u8>> {
+fn persisted(events: &[ClientEvent]) -> Vec<Vec<u8>> {
     events
         .iter()
         .filter_map(|event| match event {
-            Event::Persist { bytes, .. } => Some(bytes.clone()),
+            ClientEvent::Persist { bytes, .. } => Some(bytes.clone()),
             _ => None,
         })
         .collect()
 }
 
 /// The last outbox record reported, if any.
-fn last_record(events: &[Event]) -> Option<OutboxRecord> {
+fn last_record(events: &[ClientEvent]) -> Option<OutboxRecord> {
     events.iter().rev().find_map(|event| match event {
-        Event::PersistOutbox { record } => Some(record.clone()),
+        ClientEvent::PersistOutbox { record } => Some(record.clone()),
         _ => None,
     })
 }
 
 /// Alice as she starts again: her persisted events, then her outbox record.
-fn restarted(stored: &[Vec<u8>], record: OutboxRecord) -> (Client, Vec<Event>) {
+fn restarted(stored: &[Vec<u8>], record: OutboxRecord) -> (Client, Vec<ClientEvent>) {
     let mut alice = client(1, ROOM);
     restore(&mut alice, Instant::now(), stored);
     alice.restore_outbox(record);
@@ -158,7 +158,7 @@ fn exchange(a: &mut Client, b: &mut Client, (pa, pb): (PeerId, PeerId), now: Ins
 
 /// Lets a second pass on both linked clients (timers fire: catch-up, delivery receipts),
 /// carrying frames between them; `a`'s events are returned, `b`'s dropped.
-fn settle(a: &mut Client, b: &mut Client, now: &mut Instant) -> Vec<Event> {
+fn settle(a: &mut Client, b: &mut Client, now: &mut Instant) -> Vec<ClientEvent> {
     let (pa, pb) = (PeerId::new(1), PeerId::new(2));
     let mut events = Vec::new();
     for _ in 0..10 {
@@ -184,7 +184,7 @@ fn settle(a: &mut Client, b: &mut Client, now: &mut Instant) -> Vec<Event> {
 }
 
 /// Drains `client`: the bytes of its transmits to `peer` (others are lost) and its events.
-fn outputs(client: &mut Client, peer: PeerId) -> (Vec<Vec<u8>>, Vec<Event>) {
+fn outputs(client: &mut Client, peer: PeerId) -> (Vec<Vec<u8>>, Vec<ClientEvent>) {
     let (mut out, mut events) = (Vec::new(), Vec::new());
     loop {
         match client.poll_output() {
@@ -217,7 +217,7 @@ fn deposits_happen_only_while_no_member_is_linked() {
     let persisted: Vec<&Vec<u8>> = events
         .iter()
         .filter_map(|event| match event {
-            Event::Persist { bytes, .. } => Some(bytes),
+            ClientEvent::Persist { bytes, .. } => Some(bytes),
             _ => None,
         })
         .collect();
@@ -294,7 +294,7 @@ fn the_last_link_dropping_deposits_what_no_member_acknowledged() {
     now += Duration::from_secs(60);
     alice.handle_timeout(now);
     let events = drain(&mut alice);
-    assert!(events.contains(&Event::PeerLeft {
+    assert!(events.contains(&ClientEvent::PeerLeft {
         peer: carol_at_alice
     }));
     assert_eq!(deposited(&events), [2, 3]);
@@ -495,7 +495,7 @@ fn a_returning_member_reads_the_mailbox_in_room_order() {
     let events = drain(&mut bob);
     let persisted = events
         .iter()
-        .filter(|event| matches!(event, Event::Persist { .. }))
+        .filter(|event| matches!(event, ClientEvent::Persist { .. }))
         .count();
     assert_eq!(persisted, 6);
     assert!(deposits(&events).is_empty(), "intake never deposits");
@@ -549,7 +549,7 @@ fn duplicates_are_harmless() {
         assert!(
             !events
                 .iter()
-                .any(|e| matches!(e, Event::Message(_) | Event::Persist { .. })),
+                .any(|e| matches!(e, ClientEvent::Message(_) | ClientEvent::Persist { .. })),
             "{events:?}"
         );
     }

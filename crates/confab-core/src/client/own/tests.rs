@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::super::tests::{A, B, Duo, client_with_store, peer_of};
 use super::HEAD_WAIT;
-use crate::client::{Event, Output, Role, SendError};
+use crate::client::{ClientEvent, Output, Role, SendError};
 use crate::history::{Content, UnixMillis};
 use crate::ids::EventId;
 use crate::wire::{Body, Mark};
@@ -26,7 +26,7 @@ fn to_persist(duo: &Duo, idx: usize) -> Vec<EventId> {
     duo.events[idx]
         .iter()
         .filter_map(|event| match event {
-            Event::Persist { id, .. } => Some(*id),
+            ClientEvent::Persist { id, .. } => Some(*id),
             _ => None,
         })
         .collect()
@@ -88,7 +88,7 @@ fn alone_our_event_is_deposited_only_once_stored() {
     let id = post(&mut duo, A, "for later").unwrap();
     duo.pump();
     let deposited =
-        |duo: &Duo| (duo.events[A].iter()).any(|e| matches!(e, Event::MailboxDeposit { .. }));
+        |duo: &Duo| (duo.events[A].iter()).any(|e| matches!(e, ClientEvent::MailboxDeposit { .. }));
     assert!(!deposited(&duo));
     let now = duo.now;
     duo.clients[A].handle_persisted(now, &[id]);
@@ -115,7 +115,7 @@ fn a_failed_write_withdraws_our_unsent_events_and_their_numbers_are_signed_again
     let not_sent: Vec<String> = duo.events[A]
         .iter()
         .find_map(|event| match event {
-            Event::NotSent { events } => Some(
+            ClientEvent::NotSent { events } => Some(
                 events
                     .iter()
                     .filter_map(|(_, content)| match content {
@@ -128,7 +128,11 @@ fn a_failed_write_withdraws_our_unsent_events_and_their_numbers_are_signed_again
         })
         .expect("the user is told");
     assert_eq!(not_sent, ["two", "three"]);
-    assert!(duo.events[A].iter().any(|e| matches!(e, Event::Rebuilt)));
+    assert!(
+        duo.events[A]
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Rebuilt))
+    );
     assert_eq!(duo.texts(A), ["one"]);
     assert_eq!(duo.texts(B), ["one"]);
     // A late acknowledgement of the failed write sends nothing.

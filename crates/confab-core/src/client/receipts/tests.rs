@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::super::Event;
+use super::super::ClientEvent;
 use super::super::tests::{A, B, Duo, client, drain, peer_of, restore};
 use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
 use crate::history::{OrderKey, UnixMillis};
@@ -46,7 +46,7 @@ impl Duo {
         self.events[A]
             .iter()
             .filter_map(|event| match event {
-                Event::PersistReceipts { record } => Some(record.clone()),
+                ClientEvent::PersistReceipts { record } => Some(record.clone()),
                 _ => None,
             })
             .collect()
@@ -193,11 +193,11 @@ fn restored_receipts_show_before_anyone_links() {
     alice.restore_receipts(ReceiptsRecord::decode(&bytes).unwrap());
     assert_eq!(alice.member_progress(&b_key), (2, Some(read)));
     let events = drain(&mut alice);
-    assert!(events.contains(&Event::Delivered {
+    assert!(events.contains(&ClientEvent::Delivered {
         member: b_key,
         up_to: 2
     }));
-    assert!(events.contains(&Event::Read {
+    assert!(events.contains(&ClientEvent::Read {
         member: b_key,
         up_to: read
     }));
@@ -206,7 +206,7 @@ fn restored_receipts_show_before_anyone_links() {
     assert!(
         !drain(&mut alice)
             .iter()
-            .any(|event| matches!(event, Event::PersistReceipts { .. }))
+            .any(|event| matches!(event, ClientEvent::PersistReceipts { .. }))
     );
     // Restoring again, or an older record, changes nothing.
     alice.restore_receipts(ReceiptsRecord::new([(b_key, 1, None)]));
@@ -269,8 +269,8 @@ fn a_forged_receipt_beyond_our_chain_neither_shows_nor_stops_a_deposit() {
     assert!(
         !duo.events[A].iter().any(|event| matches!(
             event,
-            Event::Delivered { up_to, .. } if *up_to > 1
-        ) || matches!(event, Event::Read { up_to, .. } if up_to.seq > 1)),
+            ClientEvent::Delivered { up_to, .. } if *up_to > 1
+        ) || matches!(event, ClientEvent::Read { up_to, .. } if up_to.seq > 1)),
         "a receipt for events that do not exist was believed"
     );
     let (delivered, read) = duo.clients[A].member_progress(&member);
@@ -288,7 +288,7 @@ fn a_forged_receipt_beyond_our_chain_neither_shows_nor_stops_a_deposit() {
     let deposited: Vec<u64> = drain(&mut duo.clients[A])
         .into_iter()
         .filter_map(|event| match event {
-            Event::MailboxDeposit { seq, .. } => Some(seq),
+            ClientEvent::MailboxDeposit { seq, .. } => Some(seq),
             _ => None,
         })
         .collect();
