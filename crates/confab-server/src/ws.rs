@@ -201,7 +201,9 @@ impl Extras {
 /// the count to reach zero, so close frames go out before `run` returns.
 struct RunningGuard(Arc<Shared>);
 
-enum Event {
+/// What woke a connection's task: the hub ended it or has a message for it, the store
+/// answered a deposit, or the socket delivered a frame.
+enum ConnectionEvent {
     Ended(Ended),
     Outbound(Message),
     /// The store answered this connection's oldest waiting deposit.
@@ -275,9 +277,11 @@ impl Connection {
             // only answers piling up behind them (a stuck store) stop it.
             let event = poll_fn(|cx| {
                 match inbox.poll_next(cx) {
-                    Poll::Ready(Next::Ended(end)) => return Poll::Ready(Event::Ended(end)),
+                    Poll::Ready(Next::Ended(end)) => {
+                        return Poll::Ready(ConnectionEvent::Ended(end));
+                    }
                     Poll::Ready(Next::Message(message)) => {
-                        return Poll::Ready(Event::Outbound(message));
+                        return Poll::Ready(ConnectionEvent::Outbound(message));
                     }
                     Poll::Pending => {}
                 }
@@ -287,25 +291,27 @@ impl Connection {
                     {
                         // A dropped answer: the writer stopped (the server is stopping).
                         let answered = answered.unwrap_or(Err(MailboxError::Unavailable));
-                        return Poll::Ready(Event::Deposited(answered));
+                        return Poll::Ready(ConnectionEvent::Deposited(answered));
                     }
                     if extras.answers.len() >= ANSWERS_WAITING {
                         return Poll::Pending;
                     }
                 }
-                socket.poll_recv(cx).map(Event::Inbound)
+                socket.poll_recv(cx).map(ConnectionEvent::Inbound)
             })
             .await;
             // Handling and sending are boxed: their futures (a mailbox deposit through
             // the cluster's log, a write under a timeout) are far larger than the wait
             // above, and inline they would size every idle connection's task.
             match event {
-                Event::Ended(end) => return Err(End::from(end)),
-                Event::Outbound(message) => Box::pin(self.send(message)).await?,
-                Event::Deposited(answered) => Box::pin(self.deposited(answered)).await?,
-                Event::Inbound(None) => return Err(End::ClientClosed),
-                Event::Inbound(Some(Err(err))) => return Err(classify(err)),
-                Event::Inbound(Some(Ok(message))) => Box::pin(self.handle(message)).await?,
+                ConnectionEvent::Ended(end) => return Err(End::from(end)),
+                ConnectionEvent::Outbound(message) => Box::pin(self.send(message)).await?,
+                ConnectionEvent::Deposited(answered) => Box::pin(self.deposited(answered)).await?,
+                ConnectionEvent::Inbound(None) => return Err(End::ClientClosed),
+                ConnectionEvent::Inbound(Some(Err(err))) => return Err(classify(err)),
+                ConnectionEvent::Inbound(Some(Ok(message))) => {
+                    Box::pin(self.handle(message)).await?
+                }
             }
         }
     }
