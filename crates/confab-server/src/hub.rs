@@ -13,7 +13,7 @@
 //! In a cluster (`--nats-url`) the hub also knows the members other nodes announced for
 //! the rooms that have members here, and tells the cluster task ([`Outgoing`], through a
 //! bounded queue, in the order things happened under the lock) about local joins, leaves
-//! and rooms. Membership is decided here, the newcomer rule too ([`Presence`]); the
+//! and rooms. Membership is decided here, the newcomer rule too ([`Arrival`]); the
 //! cluster only carries it between nodes, so the hub never depends on the cluster.
 //!
 //! It also tells a room's members of every deposit into its mailbox (`mailbox-new`):
@@ -58,14 +58,14 @@ pub(crate) struct NodeId(pub(crate) u64);
 /// the later `(since, peer)` is the newcomer, who connects to the other; both nodes
 /// compare the same two values, so they agree whatever their clocks say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Presence {
+pub(crate) struct Arrival {
     pub(crate) peer: PeerId,
     pub(crate) since: u64,
 }
 
-impl Presence {
+impl Arrival {
     /// Whether `self` was in the room before `other` (so `other` connects to it).
-    pub(crate) fn is_before(&self, other: &Presence) -> bool {
+    pub(crate) fn is_before(&self, other: &Arrival) -> bool {
         (self.since, self.peer) < (other.since, other.peer)
     }
 }
@@ -92,7 +92,7 @@ pub(crate) enum Outgoing {
     /// A room lost its last local member: stop listening.
     RoomClosed(RoomId),
     /// A local peer joined a room.
-    Joined { room: RoomId, presence: Presence },
+    Joined { room: RoomId, presence: Arrival },
     /// A local peer left a room.
     Left { room: RoomId, peer: PeerId },
     /// A signal from `from` for `to`, a member of `room` on `node`.
@@ -167,7 +167,7 @@ pub(crate) enum HubError {
 struct Inner {
     /// Local members in join order. Never empty: empty rooms are removed.
     rooms: HashMap<RoomId, Vec<PeerId>>,
-    /// When each local member joined each of its rooms (see [`Presence`]).
+    /// When each local member joined each of its rooms (see [`Arrival`]).
     since: HashMap<(RoomId, PeerId), u64>,
     peers: HashMap<PeerId, Member>,
     /// Members on other nodes, only for rooms in `rooms`.
@@ -179,7 +179,7 @@ struct Inner {
 /// A member of a room on another node.
 #[derive(Clone, Copy, Debug)]
 struct Remote {
-    presence: Presence,
+    presence: Arrival,
     node: NodeId,
 }
 
@@ -316,7 +316,7 @@ impl Hub {
         }
         self.tell_cluster(Outgoing::Joined {
             room,
-            presence: Presence {
+            presence: Arrival {
                 peer,
                 since: joined_at,
             },
@@ -389,7 +389,7 @@ impl Hub {
     }
 
     /// Another node says a member joined `room` there.
-    pub(crate) fn remote_joined(&self, room: RoomId, node: NodeId, presence: Presence) {
+    pub(crate) fn remote_joined(&self, room: RoomId, node: NodeId, presence: Arrival) {
         let mut inner = self.lock();
         inner.add_remote(room, node, presence);
     }
@@ -403,7 +403,7 @@ impl Hub {
     }
 
     /// Another node's whole list of members of `room`: replaces what we knew of it.
-    pub(crate) fn remote_present(&self, room: RoomId, node: NodeId, present: &[Presence]) {
+    pub(crate) fn remote_present(&self, room: RoomId, node: NodeId, present: &[Arrival]) {
         let mut inner = self.lock();
         if !inner.rooms.contains_key(&room) {
             return;
@@ -435,7 +435,7 @@ impl Hub {
     }
 
     /// Every room with local members, and those members (to announce them again).
-    pub(crate) fn local_rooms(&self) -> Vec<(RoomId, Vec<Presence>)> {
+    pub(crate) fn local_rooms(&self) -> Vec<(RoomId, Vec<Arrival>)> {
         let inner = self.lock();
         inner
             .rooms
@@ -445,7 +445,7 @@ impl Hub {
     }
 
     /// The local members of `room`.
-    pub(crate) fn local_members(&self, room: RoomId) -> Vec<Presence> {
+    pub(crate) fn local_members(&self, room: RoomId) -> Vec<Arrival> {
         self.lock().local_members(room)
     }
 
@@ -613,11 +613,11 @@ impl Inner {
     }
 
     /// The local members of `room`, with when they joined.
-    fn local_members(&self, room: RoomId) -> Vec<Presence> {
+    fn local_members(&self, room: RoomId) -> Vec<Arrival> {
         let members = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
         members
             .iter()
-            .map(|&peer| Presence {
+            .map(|&peer| Arrival {
                 peer,
                 since: self.since.get(&(room, peer)).copied().unwrap_or(0),
             })
@@ -626,9 +626,9 @@ impl Inner {
 
     /// Records a remote member of a room that has local members and tells each local one,
     /// as a newcomer (`peer-joined`: it will connect to them) or as an earlier member
-    /// (`peer-present`: they connect to it), by [`Presence`] order, which the remote
+    /// (`peer-present`: they connect to it), by [`Arrival`] order, which the remote
     /// member's node applies the same way.
-    fn add_remote(&mut self, room: RoomId, node: NodeId, presence: Presence) {
+    fn add_remote(&mut self, room: RoomId, node: NodeId, presence: Arrival) {
         let peer = presence.peer;
         let Some(members) = self.rooms.get(&room) else {
             return;
@@ -652,7 +652,7 @@ impl Inner {
         let present = encode(&ServerMessage::PeerPresent { room, peer });
         for other in members {
             let since = self.since.get(&(room, other)).copied().unwrap_or(0);
-            let ours = Presence { peer: other, since };
+            let ours = Arrival { peer: other, since };
             let note = if presence.is_before(&ours) {
                 &present
             } else {

@@ -39,7 +39,7 @@ use notes::SignalNote;
 use notes::{NODES_SUBJECT, NodeNote, RoomNote, decode_relay, encode_relay, room_subject};
 pub(crate) use replica::Replica;
 
-use crate::hub::{Hub, NodeId, Outgoing, Presence, encode};
+use crate::hub::{Arrival, Hub, NodeId, Outgoing, encode};
 use crate::mailbox::Mailbox;
 use crate::metrics::NatsCounts;
 use crate::shutdown::stopped;
@@ -279,7 +279,7 @@ impl Link {
     }
 
     /// Says who is here in `room`, and asks the others to say it too.
-    async fn announce(&self, room: RoomId, peers: Vec<Presence>) {
+    async fn announce(&self, room: RoomId, peers: Vec<Arrival>) {
         let present = RoomNote::Present {
             node: self.node,
             peers,

@@ -13,7 +13,7 @@
 
 use confab_core::mailbox::DepositKey;
 
-use crate::hub::{NodeId, Presence};
+use crate::hub::{Arrival, NodeId};
 use crate::mailbox::AddressTag;
 use confab_core::{PeerId, RoomId};
 use serde::{Deserialize, Serialize};
@@ -30,13 +30,13 @@ pub(crate) const MAILBOX_STREAM: &str = "CONFAB_MAILBOX";
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub(crate) enum RoomNote {
     /// A member joined the room on `node`.
-    Joined { node: NodeId, presence: Presence },
+    Joined { node: NodeId, presence: Arrival },
     /// `peer` left the room on `node`.
     Left { node: NodeId, peer: PeerId },
     /// `node` started listening to the room: the others answer with `present`.
     Hello { node: NodeId },
     /// All of `node`'s members of the room (replaces what others knew).
-    Present { node: NodeId, peers: Vec<Presence> },
+    Present { node: NodeId, peers: Vec<Arrival> },
 }
 
 /// A signal for a peer on the node whose subject it is sent to.
@@ -168,11 +168,11 @@ mod tests {
         let note = RoomNote::Present {
             node: NodeId(5),
             peers: vec![
-                Presence {
+                Arrival {
                     peer: PeerId::new(1),
                     since: 10,
                 },
-                Presence {
+                Arrival {
                     peer: PeerId::new(2),
                     since: 11,
                 },

@@ -199,11 +199,11 @@ fn a_remote_member_is_announced_as_earlier_or_newcomer_by_its_presence() {
     hub.join(a.peer(), room(1)).unwrap();
     let ours = hub.local_members(room(1))[0];
     let node = NodeId(7);
-    let earlier = Presence {
+    let earlier = Arrival {
         peer: PeerId::new(1),
         since: ours.since - 1,
     };
-    let later = Presence {
+    let later = Arrival {
         peer: PeerId::new(2),
         since: ours.since + 1,
     };
