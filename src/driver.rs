@@ -174,7 +174,7 @@ struct Driver {
     /// Our call.
     calls: calls::Calls,
     /// The server's offline mailbox for this room.
-    mailbox: mailbox::Mailbox,
+    mailbox: mailbox::MailboxAdapter,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -237,7 +237,7 @@ pub fn start(
         on_contact,
         transfers: files::Transfers::default(),
         calls,
-        mailbox: mailbox::Mailbox::new(room_id),
+        mailbox: mailbox::MailboxAdapter::new(room_id),
     };
     for contact in driver.contacts.iter() {
         let view = contact_view(&driver.client, contact);

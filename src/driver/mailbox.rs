@@ -17,16 +17,16 @@ use leptos::prelude::Set as _;
 
 use super::{Driver, log};
 
-/// The mailbox's state beside the connection.
-pub(super) struct Mailbox {
+/// The mailbox's state beside the connection: the adapter over core's [`Courier`].
+pub(super) struct MailboxAdapter {
     courier: Courier,
     /// Core's latest outbox record, not saved yet.
     unsaved_outbox: Option<OutboxRecord>,
 }
 
-impl Mailbox {
-    pub(super) fn new(room: RoomId) -> Mailbox {
-        Mailbox {
+impl MailboxAdapter {
+    pub(super) fn new(room: RoomId) -> MailboxAdapter {
+        MailboxAdapter {
             courier: Courier::new(room),
             unsaved_outbox: None,
         }
@@ -86,7 +86,7 @@ impl Driver {
         self.send_mailbox_requests();
     }
 
-    /// The deadline from [`Mailbox::deadline`] came.
+    /// The deadline from [`MailboxAdapter::deadline`] came.
     pub(super) fn mailbox_timeout(&mut self, now: Instant) {
         self.mailbox.courier.handle_timeout(now, &self.client);
         self.send_mailbox_requests();

@@ -10,15 +10,16 @@ use confab_core::{ClientEvent, MemberKey, UnixMillis};
 
 use crate::net::{Conditions, Net, seeds};
 
-/// The server's side, as far as clients can tell: entries numbered in deposit order.
+/// A model of the server's mailbox, as far as clients can tell: entries numbered in deposit
+/// order.
 #[derive(Default)]
-struct Mailbox {
+struct MailboxModel {
     entries: Vec<MailboxItem>,
     /// How many of each node's events were already looked at for deposits.
     seen: Vec<usize>,
 }
 
-impl Mailbox {
+impl MailboxModel {
     /// Takes every deposit `node` asked for since the last call.
     fn collect(&mut self, net: &Net, node: usize) -> usize {
         self.take(net, node, true).len()
@@ -81,7 +82,7 @@ impl Mailbox {
 /// page to `node` (shuffled and with a repeat when `scramble`); returns the new cursor.
 fn read_mailbox(
     net: &mut Net,
-    mailbox: &Mailbox,
+    mailbox: &MailboxModel,
     node: usize,
     mut cursor: MailboxSeq,
     limit: usize,
@@ -148,7 +149,7 @@ fn texts(net: &Net, node: usize) -> Vec<(MemberKey, String)> {
 #[test]
 fn a_lone_writer_reaches_a_newcomer_through_the_mailbox() {
     let mut net = Net::new(3, 2, Conditions::default());
-    let mut mailbox = Mailbox::default();
+    let mut mailbox = MailboxModel::default();
     for idx in 0..5 {
         net.with(0, |client, now| {
             client
@@ -172,7 +173,7 @@ fn a_lone_writer_reaches_a_newcomer_through_the_mailbox() {
 fn an_away_member_reads_everything_after_the_writer_closed_too() {
     for seed in seeds(50) {
         let mut net = Net::new(seed, 2, Conditions::default());
-        let mut mailbox = Mailbox::default();
+        let mut mailbox = MailboxModel::default();
         // The first visit: the writer's name event is deposited while she is alone.
         net.with(0, |client, now| {
             client.set_display_name(now, UnixMillis(1), "Alice")
@@ -229,7 +230,7 @@ fn an_away_member_reads_everything_after_the_writer_closed_too() {
 fn what_the_last_member_never_acknowledged_goes_to_the_mailbox() {
     for seed in seeds(50) {
         let mut net = Net::new(seed, 2, Conditions::default());
-        let mut mailbox = Mailbox::default();
+        let mut mailbox = MailboxModel::default();
         net.connect(1, 0);
         net.run_until(1_000, |net| net.verified(0) == 1 && net.verified(1) == 1);
         net.with(0, |client, now| {
@@ -272,7 +273,7 @@ fn what_the_last_member_never_acknowledged_goes_to_the_mailbox() {
 fn deposits_lost_with_a_reload_go_again_and_confirmed_ones_never() {
     for seed in seeds(50) {
         let mut net = Net::new(seed, 2, Conditions::default());
-        let mut mailbox = Mailbox::default();
+        let mut mailbox = MailboxModel::default();
         // Alice writes alone while the server is unreachable, and reloads: the deposits
         // the tab held are gone.
         for idx in 0..3 {
