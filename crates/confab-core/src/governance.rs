@@ -3,7 +3,8 @@
 //!
 //! # Model
 //!
-//! Governance actions are history events ([`crate::history`]): signed by their author, in the
+//! Governance actions are history events ([`crate::history`], `Content::Govern`, laid out in
+//! `wire/govern.rs`): signed by their author, in the
 //! author's hash chain, caught up and stored like messages. So every member eventually holds
 //! the same set of actions, and [`Governance::resolve`] is a pure function of that set: the
 //! same set gives every member the same ranks, removals, epoch and settings, whatever order
@@ -66,6 +67,7 @@ use std::ops::Bound;
 
 use crate::history::OrderKey;
 use crate::ids::{EventId, MemberKey};
+pub use crate::wire::govern::{Backlog, Govern, Joining, Rekey, Settings};
 
 /// A member's standing in a governed room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,38 +80,6 @@ pub enum Rank {
     Member,
 }
 
-/// Who may join.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Joining {
-    /// Anyone with the link (the default).
-    #[default]
-    Open,
-    /// An owner or admin approves each newcomer.
-    Approval,
-}
-
-/// What newcomers may read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backlog {
-    /// Everything said before they came (the default).
-    #[default]
-    All,
-    /// Only what is said from when they joined.
-    SinceJoining,
-}
-
-/// A room's settings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// Who may join.
-    pub joining: Joining,
-    /// What newcomers may read.
-    pub backlog: Backlog,
-    /// Each member erases a message's content this many seconds after it was sent (`None`:
-    /// never).
-    pub disappear_after_secs: Option<u32>,
-}
-
 /// One governance action, as the history event that carries it names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
@@ -118,64 +88,7 @@ pub struct Action {
     /// Its place in room order; its author and sequence number.
     pub order: OrderKey,
     /// What it does.
-    pub kind: ActionKind,
-}
-
-/// What a governance action does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ActionKind {
-    /// The room's first action: its author owns the room.
-    Create,
-    /// Makes `member` an admin (owner only).
-    Promote {
-        /// Who.
-        member: MemberKey,
-        /// Their last event the author held (0: none).
-        seen: u64,
-    },
-    /// Makes an admin a member again (owner only).
-    Demote {
-        /// Who.
-        member: MemberKey,
-        /// Their last event the author held.
-        seen: u64,
-    },
-    /// Removes `member` from the room: their events after `seen` are refused.
-    Remove {
-        /// Who.
-        member: MemberKey,
-        /// Their last event the author held.
-        seen: u64,
-    },
-    /// Lets `member` in, where joining needs approval.
-    Admit {
-        /// Who.
-        member: MemberKey,
-        /// Their last event the author held (0: none).
-        seen: u64,
-    },
-    /// Starts epoch `epoch`, whose secret is sealed to `holders`.
-    Rekey {
-        /// The new epoch: one more than the current one.
-        epoch: u64,
-        /// Who receives its secret.
-        holders: BTreeSet<MemberKey>,
-    },
-    /// The room's settings from now on.
-    Configure(Settings),
-}
-
-impl ActionKind {
-    /// The member an action is about and how much of them its author had seen.
-    fn cut(&self) -> Option<(MemberKey, u64)> {
-        match *self {
-            ActionKind::Promote { member, seen }
-            | ActionKind::Demote { member, seen }
-            | ActionKind::Remove { member, seen }
-            | ActionKind::Admit { member, seen } => Some((member, seen)),
-            ActionKind::Create | ActionKind::Rekey { .. } | ActionKind::Configure(_) => None,
-        }
-    }
+    pub what: Govern,
 }
 
 /// What became of an action.
@@ -247,11 +160,9 @@ impl Governance {
         let empowered: BTreeSet<MemberKey> = graph
             .nodes
             .values()
-            .filter_map(|node| match node.action.kind {
-                ActionKind::Create if Some(node.action.id) == genesis => {
-                    Some(node.action.order.author)
-                }
-                ActionKind::Promote { member, .. } => Some(member),
+            .filter_map(|node| match node.action.what {
+                Govern::Create if Some(node.action.id) == genesis => Some(node.action.order.author),
+                Govern::Promote { member, .. } => Some(member),
                 _ => None,
             })
             .collect();
@@ -362,7 +273,7 @@ impl Governance {
         if genesis.is_none() {
             return Err(Refusal::NotGenesis);
         }
-        if let ActionKind::Create = action.kind {
+        if let Govern::Create = action.what {
             return if Some(action.id) == genesis && self.owner.is_none() {
                 Ok(())
             } else {
@@ -378,9 +289,9 @@ impl Governance {
         }
         let rank = self.rank(&author).ok_or(Refusal::AuthorRemoved)?;
         let powerful = matches!(rank, Rank::Owner | Rank::Admin);
-        match &action.kind {
-            ActionKind::Create => Err(Refusal::NotGenesis),
-            ActionKind::Promote { member, .. } | ActionKind::Demote { member, .. } => {
+        match &action.what {
+            Govern::Create => Err(Refusal::NotGenesis),
+            Govern::Promote { member, .. } | Govern::Demote { member, .. } => {
                 if rank != Rank::Owner {
                     return Err(Refusal::NoAuthority);
                 }
@@ -389,7 +300,7 @@ impl Governance {
                     Some(_) => Ok(()),
                 }
             }
-            ActionKind::Remove { member, .. } => {
+            Govern::Remove { member, .. } => {
                 if !powerful {
                     return Err(Refusal::NoAuthority);
                 }
@@ -399,7 +310,7 @@ impl Governance {
                     Some(_) => Ok(()),
                 }
             }
-            ActionKind::Admit { member, .. } => {
+            Govern::Admit { member, .. } => {
                 if !powerful {
                     return Err(Refusal::NoAuthority);
                 }
@@ -408,7 +319,7 @@ impl Governance {
                 }
                 Ok(())
             }
-            ActionKind::Rekey { epoch, .. } => {
+            Govern::Rekey(Rekey { epoch, .. }) => {
                 if !powerful {
                     return Err(Refusal::NoAuthority);
                 }
@@ -417,7 +328,7 @@ impl Governance {
                 }
                 Ok(())
             }
-            ActionKind::Configure(_) => {
+            Govern::Configure(_) => {
                 if powerful {
                     Ok(())
                 } else {
@@ -428,28 +339,28 @@ impl Governance {
     }
 
     fn apply(&mut self, action: &Action) {
-        match &action.kind {
-            ActionKind::Create => self.owner = Some(action.order.author),
-            ActionKind::Promote { member, .. } => {
+        match &action.what {
+            Govern::Create => self.owner = Some(action.order.author),
+            Govern::Promote { member, .. } => {
                 let since = self.order.len();
                 self.admins.entry(*member).or_insert(since);
             }
-            ActionKind::Demote { member, .. } => {
+            Govern::Demote { member, .. } => {
                 self.admins.remove(member);
             }
-            ActionKind::Remove { member, seen } => {
+            Govern::Remove { member, seen } => {
                 self.admins.remove(member);
                 self.admitted.remove(member);
                 self.removed.insert(*member, *seen);
             }
-            ActionKind::Admit { member, .. } => {
+            Govern::Admit { member, .. } => {
                 self.admitted.insert(*member);
             }
-            ActionKind::Rekey { epoch, holders } => {
-                self.epoch = *epoch;
-                self.holders = Some(holders.clone());
+            Govern::Rekey(rekey) => {
+                self.epoch = rekey.epoch;
+                self.holders = Some(rekey.lockboxes.keys().copied().collect());
             }
-            ActionKind::Configure(settings) => self.settings = *settings,
+            Govern::Configure(settings) => self.settings = *settings,
         }
     }
 
@@ -535,7 +446,7 @@ impl Graph {
             }
         }
         for (at, node) in &self.nodes {
-            let Some((member, seen)) = node.action.kind.cut() else {
+            let Some((member, seen)) = node.action.what.cut() else {
                 continue;
             };
             if !empowered.contains(&at.0) || member == at.0 {

@@ -185,7 +185,7 @@ impl MailboxPeek {
                 self.deleted.insert((event.author, *target));
                 return;
             }
-            Content::Edit { .. } | Content::React { .. } => return,
+            Content::Edit { .. } | Content::React { .. } | Content::Govern(_) => return,
             Content::Text { text, mentions, .. } => (
                 PeekedContent::Text(text.clone()),
                 mentions.contains(&self.me),

@@ -383,6 +383,9 @@ pub enum SendError {
     /// Files are announced with [`Client::post_file`](super::Client::post_file).
     #[error("announce files with post_file")]
     UseFilePost,
+    /// Governance actions are not posted as messages.
+    #[error("governance actions are not messages")]
+    UseGovern,
     /// Our own earlier events are still arriving (a member or the mailbox holds more of
     /// our chain than this device): signing now would fork it. Try again shortly.
     #[error("your earlier messages are still arriving from the room; try again in a moment")]

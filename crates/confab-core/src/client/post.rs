@@ -127,6 +127,8 @@ impl Client {
             },
             // Files go through `post_file`, which also starts serving them.
             Content::File(_) => return Err(SendError::UseFilePost),
+            // Governance actions are checked against the room's governance first.
+            Content::Govern(_) => return Err(SendError::UseGovern),
         })
     }
 

@@ -2,6 +2,14 @@ use proptest::prelude::*;
 
 use super::*;
 
+fn rekey(epoch: u64, holders: BTreeSet<MemberKey>) -> Govern {
+    Govern::Rekey(Rekey {
+        epoch,
+        commitment: [0; 32],
+        lockboxes: holders.into_iter().map(|h| (h, [0; 80])).collect(),
+    })
+}
+
 fn key(n: u8) -> MemberKey {
     MemberKey::from_bytes([n; 32])
 }
@@ -23,7 +31,7 @@ struct Room {
 impl Room {
     fn new() -> Room {
         let mut room = Room::default();
-        room.act(OWNER, 1, ActionKind::Create);
+        room.act(OWNER, 1, Govern::Create);
         room
     }
 
@@ -42,7 +50,7 @@ impl Room {
         self.seqs.get(&author).copied().unwrap_or(0)
     }
 
-    fn act(&mut self, author: u8, lamport: u64, kind: ActionKind) -> EventId {
+    fn act(&mut self, author: u8, lamport: u64, what: Govern) -> EventId {
         let seq = self.say(author);
         let mut id = [0; 32];
         id[0] = author;
@@ -56,7 +64,7 @@ impl Room {
                 author: key(author),
                 seq,
             },
-            kind,
+            what,
         });
         id
     }
@@ -66,7 +74,7 @@ impl Room {
         self.act(
             by,
             lamport,
-            ActionKind::Promote {
+            Govern::Promote {
                 member: key(member),
                 seen,
             },
@@ -77,7 +85,7 @@ impl Room {
         self.act(
             by,
             lamport,
-            ActionKind::Remove {
+            Govern::Remove {
                 member: key(member),
                 seen,
             },
@@ -104,7 +112,7 @@ fn the_creator_owns_the_room_and_makes_and_unmakes_admins() {
     room.act(
         OWNER,
         3,
-        ActionKind::Demote {
+        Govern::Demote {
             member: key(ANN),
             seen,
         },
@@ -118,18 +126,11 @@ fn members_without_authority_change_nothing() {
     room.say(BEN);
     let promote = room.promote(BEN, 5, BEN);
     let remove = room.remove(BEN, 6, OWNER, 1);
-    let rekey = room.act(
-        BEN,
-        7,
-        ActionKind::Rekey {
-            epoch: 1,
-            holders: [key(BEN)].into(),
-        },
-    );
+    let rekey = room.act(BEN, 7, rekey(1, [key(BEN)].into()));
     let configure = room.act(
         BEN,
         8,
-        ActionKind::Configure(Settings {
+        Govern::Configure(Settings {
             joining: Joining::Approval,
             ..Settings::default()
         }),
@@ -150,7 +151,7 @@ fn members_without_authority_change_nothing() {
 #[test]
 fn only_the_links_create_counts() {
     let mut room = Room::new();
-    let rival = room.act(EVE, 0, ActionKind::Create);
+    let rival = room.act(EVE, 0, Govern::Create);
     room.say(EVE);
     let promote = room.promote(EVE, 1, EVE);
     let g = room.resolve();
@@ -248,7 +249,7 @@ fn the_owner_outranks_an_admin_acting_concurrently() {
     let demotion = room.act(
         OWNER,
         9,
-        ActionKind::Demote {
+        Govern::Demote {
             member: key(ANN),
             seen: ann_seen,
         },
@@ -272,7 +273,7 @@ fn actions_concurrent_with_ones_removal_do_not_count() {
     let before = room.act(
         ANN,
         3,
-        ActionKind::Configure(Settings {
+        Govern::Configure(Settings {
             backlog: Backlog::SinceJoining,
             ..Settings::default()
         }),
@@ -322,25 +323,11 @@ fn epochs_form_one_chain_and_a_lost_race_asks_for_another_rekey() {
     room.remove(ANN, 10, DAVE, 1);
     let mut ann_holders = everyone.clone();
     ann_holders.remove(&key(DAVE));
-    let ann = room.act(
-        ANN,
-        11,
-        ActionKind::Rekey {
-            epoch: 1,
-            holders: ann_holders,
-        },
-    );
+    let ann = room.act(ANN, 11, rekey(1, ann_holders));
     room.remove(BEN, 12, EVE, 1);
     let mut ben_holders = everyone.clone();
     ben_holders.remove(&key(EVE));
-    let ben = room.act(
-        BEN,
-        13,
-        ActionKind::Rekey {
-            epoch: 1,
-            holders: ben_holders,
-        },
-    );
+    let ben = room.act(BEN, 13, rekey(1, ben_holders));
     let g = room.resolve();
     assert_eq!(g.outcome(&ann), Some(Outcome::Applied));
     assert_eq!(g.outcome(&ben), Some(Outcome::Refused(Refusal::StaleEpoch)));
@@ -349,7 +336,7 @@ fn epochs_form_one_chain_and_a_lost_race_asks_for_another_rekey() {
     assert!(g.needs_rekey());
 
     let holders: BTreeSet<_> = [OWNER, ANN, BEN].map(key).into();
-    let next = room.act(BEN, 14, ActionKind::Rekey { epoch: 2, holders });
+    let next = room.act(BEN, 14, rekey(2, holders));
     let g = room.resolve();
     assert_eq!(g.outcome(&next), Some(Outcome::Applied));
     assert_eq!(g.epoch(), 2);
@@ -362,14 +349,7 @@ fn a_removal_in_epoch_zero_needs_a_rekey_until_one_comes() {
     room.say(DAVE);
     room.remove(OWNER, 2, DAVE, 1);
     assert!(room.resolve().needs_rekey());
-    room.act(
-        OWNER,
-        3,
-        ActionKind::Rekey {
-            epoch: 1,
-            holders: [key(OWNER)].into(),
-        },
-    );
+    room.act(OWNER, 3, rekey(1, [key(OWNER)].into()));
     assert!(!room.resolve().needs_rekey());
 }
 
@@ -380,12 +360,12 @@ fn admission_and_settings() {
         joining: Joining::Approval,
         ..Settings::default()
     };
-    room.act(OWNER, 2, ActionKind::Configure(approval));
+    room.act(OWNER, 2, Govern::Configure(approval));
     room.promote(OWNER, 3, ANN);
     room.act(
         ANN,
         4,
-        ActionKind::Admit {
+        Govern::Admit {
             member: key(EVE),
             seen: 0,
         },
@@ -403,7 +383,7 @@ fn duplicates_of_one_place_are_refused_deterministically() {
     room.promote(OWNER, 2, ANN);
     let mut twin = room.actions[1].clone();
     twin.id = EventId::from_bytes([0xff; 32]);
-    twin.kind = ActionKind::Promote {
+    twin.what = Govern::Promote {
         member: key(BEN),
         seen: 0,
     };
@@ -426,16 +406,13 @@ fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
     let mut room = Room::new();
     for &(author, lamport, what, target, seen) in script {
         let member = key(target);
-        let kind = match what {
-            0 => ActionKind::Promote { member, seen },
-            1 => ActionKind::Demote { member, seen },
-            2 => ActionKind::Remove { member, seen },
-            3 => ActionKind::Admit { member, seen },
-            4 => ActionKind::Rekey {
-                epoch: seen,
-                holders: (1..=target).map(key).collect(),
-            },
-            5 => ActionKind::Configure(Settings {
+        let what = match what {
+            0 => Govern::Promote { member, seen },
+            1 => Govern::Demote { member, seen },
+            2 => Govern::Remove { member, seen },
+            3 => Govern::Admit { member, seen },
+            4 => rekey(seen, (1..=target).map(key).collect()),
+            5 => Govern::Configure(Settings {
                 disappear_after_secs: Some(u32::from(target)),
                 ..Settings::default()
             }),
@@ -444,7 +421,7 @@ fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
                 continue;
             }
         };
-        room.act(author, lamport, kind);
+        room.act(author, lamport, what);
     }
     room
 }
@@ -492,7 +469,7 @@ proptest! {
         // it come before, the rest after.
         let place: BTreeMap<_, _> = g.order().iter().enumerate().map(|(i, id)| (*id, i)).collect();
         for action in &room.actions {
-            let Some((member, seen)) = action.kind.cut() else { continue };
+            let Some((member, seen)) = action.what.cut() else { continue };
             if g.outcome(&action.id) != Some(Outcome::Applied) || member == action.order.author {
                 continue;
             }

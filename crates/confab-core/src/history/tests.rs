@@ -47,6 +47,7 @@ pub(crate) fn arb_event() -> impl Strategy<Value = Event> {
                     hash
                 }
             )),
+        crate::wire::govern::tests::arb_govern().prop_map(Content::Govern),
     ];
     (
         any::<[u8; 32]>(),

@@ -213,6 +213,8 @@ impl Timeline {
                     name: name.clone(),
                 })
             }
+            // Shown once governance reaches the client (issue 17); never a message.
+            Content::Govern(_) => None,
         }
     }
 

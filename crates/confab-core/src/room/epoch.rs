@@ -41,6 +41,7 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{EventId, MemberKey};
 use crate::mailbox::MailboxKeys;
 use crate::rng::SeededResolver;
+use crate::wire::govern::LOCKBOX_LEN;
 
 const INFO_LINK: &[u8] = b"confab/v2/link";
 const INFO_MAILBOX_SEAL: &[u8] = b"confab/v2/mailbox-seal";
@@ -49,8 +50,6 @@ const COMMITMENT_CONTEXT: &[u8] = b"confab/v2/epoch-commitment";
 const LOCKBOX_CONTEXT: &[u8] = b"confab/v2/lockbox";
 /// The lockbox's one-way Noise pattern.
 pub const LOCKBOX_PARAMS: &str = "Noise_N_25519_ChaChaPoly_BLAKE2s";
-/// A lockbox's length: the ephemeral key, the secret and the AEAD tag.
-pub const LOCKBOX_LEN: usize = 32 + 32 + 16;
 
 /// One epoch's secret. Members only; neither `Debug` nor `Display`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]

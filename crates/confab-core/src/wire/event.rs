@@ -13,6 +13,7 @@
 //!   profile = kind 5, len:u8, name (<= MAX_NAME_LEN)
 //!   file    = kind 6, size:u64be, blake3[32], len:u8, media type (<= 127 B),
 //!             len:u8, name (1..=255 B)
+//!   govern  = kind 7, action   (see `govern.rs`)
 //! ```
 //!
 //! `seq` and `lamport` are at least 1 and `lamport` is below `u64::MAX`, so a successor
@@ -27,6 +28,7 @@
 //! ```
 
 use super::file::{FileMeta, MAX_FILE_NAME_LEN, MAX_FILE_SIZE, MAX_MIME_LEN};
+use super::govern::{self, Govern};
 use super::reader::WireRead as _;
 use super::{DecodeError, MAX_NAME_LEN, MAX_TEXT_LEN, Reader, truncate_utf8};
 use crate::ids::{EventId, MemberKey};
@@ -97,6 +99,8 @@ pub enum Content {
     },
     /// A file the author offers; its bytes travel outside history (see [`crate::transfer`]).
     File(FileMeta),
+    /// A governance action (roles, removals, epochs, settings: see [`crate::governance`]).
+    Govern(Govern),
 }
 
 /// An event's fields, before or after signing.
@@ -128,6 +132,7 @@ const KIND_DELETE: u8 = 3;
 const KIND_REACT: u8 = 4;
 const KIND_PROFILE: u8 = 5;
 const KIND_FILE: u8 = 6;
+const KIND_GOVERN: u8 = 7;
 
 /// Encodes an event's signed part. Over-long texts and names are cut on a char boundary
 /// (the client refuses them before this point).
@@ -191,6 +196,10 @@ pub(crate) fn encode_unsigned(event: &Event) -> Vec<u8> {
             out.extend_from_slice(&file.hash);
             push_short(&mut out, truncate_utf8(&file.mime, MAX_MIME_LEN));
             push_short(&mut out, truncate_utf8(&file.name, MAX_FILE_NAME_LEN));
+        }
+        Content::Govern(action) => {
+            out.push(KIND_GOVERN);
+            govern::encode(action, &mut out);
         }
     }
     out
@@ -294,6 +303,7 @@ pub(crate) fn decode_signed(bytes: &[u8]) -> Result<(Event, &[u8], [u8; 64]), De
                 hash,
             })
         }
+        KIND_GOVERN => Content::Govern(govern::decode(&mut reader)?),
         got => {
             return Err(DecodeError::UnknownKind {
                 what: "event kind",

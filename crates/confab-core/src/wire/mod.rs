@@ -31,6 +31,7 @@
 //!   edit 2: target[32] len:u16be text
 //!   delete 3: target[32]   react 4: target[32] on:u8 len:u8 emoji(≤32 B)   profile 5: len:u8 name(≤64 B)
 //!   file 6: size:u64be blake3[32] len:u8 media_type(≤127 B) len:u8 name(1..=255 B)
+//!   govern 7: action:u8 … (roles, removals, rekeys with lockboxes, settings: see `govern.rs`)
 //! card       = signing_key[32] signature[64] len:u8 name(UTF-8, ≤64 B)
 //! relay envelope (WebSocket binary) = version:u8 kind:u8(1=to,2=from) peer:u64be frame
 //! sealed signal (signal `data`, unpadded base64url) = version:u8(=1) nonce[24] XChaCha20-Poly1305(counter:u64be signal_json) tag[16]
@@ -56,6 +57,7 @@ mod body;
 pub mod call;
 pub mod event;
 pub mod file;
+pub mod govern;
 mod reader;
 pub mod relay;
 pub mod signal;
