@@ -17,9 +17,10 @@ use wasm_bindgen_test::*;
 
 use super::{Settings, start};
 use crate::commands::{Command, Commands};
+use crate::platform::error::BrowserError;
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
-use crate::platform::rtc::{IceServerConfig, RtcEvent, RtcSignal};
-use crate::platform::socket::SocketEvent;
+use crate::platform::rtc::{IceServerConfig, RtcError, RtcEvent, RtcSignal};
+use crate::platform::socket::{SocketError, SocketEvent};
 use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
 use crate::state::{AppState, Draft, MemberStatus, Path};
@@ -85,7 +86,11 @@ impl Drop for FakeSocket {
 }
 
 impl Network for FakeNetwork {
-    fn connect(&self, _url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+    fn connect(
+        &self,
+        _url: &str,
+        sink: Sink<SocketEvent>,
+    ) -> Result<Box<dyn Signalling>, SocketError> {
         *self.0.socket_sink.borrow_mut() = Some(sink);
         Ok(Box::new(FakeSocket(self.0.clone())))
     }
@@ -94,8 +99,10 @@ impl Network for FakeNetwork {
         _: &[IceServerConfig],
         _: bool,
         _: Sink<RtcEvent>,
-    ) -> Result<Box<dyn DirectLink>, String> {
-        Err("this test has no WebRTC".into())
+    ) -> Result<Box<dyn DirectLink>, RtcError> {
+        Err(RtcError::Unavailable(BrowserError::because(
+            "this test has no WebRTC",
+        )))
     }
 }
 
@@ -545,7 +552,11 @@ struct RecordingNetwork(Rc<Wire>, Rc<LinkLog>);
 struct RecordingLink(Rc<LinkLog>);
 
 impl Network for RecordingNetwork {
-    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+    fn connect(
+        &self,
+        url: &str,
+        sink: Sink<SocketEvent>,
+    ) -> Result<Box<dyn Signalling>, SocketError> {
         FakeNetwork(self.0.clone()).connect(url, sink)
     }
     fn open_link(
@@ -553,7 +564,7 @@ impl Network for RecordingNetwork {
         _: &[IceServerConfig],
         _: bool,
         sink: Sink<RtcEvent>,
-    ) -> Result<Box<dyn DirectLink>, String> {
+    ) -> Result<Box<dyn DirectLink>, RtcError> {
         self.1.opened.set(self.1.opened.get() + 1);
         *self.1.sink.borrow_mut() = Some(sink);
         Ok(Box::new(RecordingLink(self.1.clone())))

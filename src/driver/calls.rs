@@ -11,7 +11,7 @@ use confab_core::{CallId, Instant, MemberKey, PeerId};
 use leptos::prelude::*;
 
 use super::{Driver, Input, log};
-use crate::platform::media;
+use crate::platform::media::{self, CaptureError, MediaStream};
 use crate::platform::rtc::RtcLink;
 use crate::state::{CallPeer, CallView, IncomingCall};
 
@@ -40,8 +40,8 @@ pub(super) enum LocalDescription {
 /// The call the driver runs: core's machine and our media.
 pub(super) struct Calls {
     machine: confab_core::client::Calls,
-    local: Option<web_sys::MediaStream>,
-    screen: Option<web_sys::MediaStream>,
+    local: Option<MediaStream>,
+    screen: Option<MediaStream>,
     /// When to measure speaking levels next.
     level_at: Option<Instant>,
     /// Streams registered so far (each remote stream gets a new key).
@@ -256,7 +256,7 @@ impl Driver {
     }
 
     /// Remote media arrived on `peer`'s link.
-    pub(super) fn call_track(&mut self, peer: PeerId, stream: web_sys::MediaStream) {
+    pub(super) fn call_track(&mut self, peer: PeerId, stream: MediaStream) {
         if self.calls.machine.current().is_none() {
             return;
         }
@@ -331,8 +331,7 @@ impl Driver {
         wasm_bindgen_futures::spawn_local(async move {
             let (stream, note) = match media::capture(true, video, None, None).await {
                 Ok(stream) => (Some(stream), None),
-                Err(first) => {
-                    let reason = media::describe(&first);
+                Err(reason) => {
                     // Try with less: the microphone alone, or the camera alone.
                     let fallback = if video {
                         media::capture(true, false, None, None).await.ok()
@@ -365,7 +364,7 @@ impl Driver {
     pub(super) fn call_media(
         &mut self,
         now: Instant,
-        stream: Option<web_sys::MediaStream>,
+        stream: Option<MediaStream>,
         note: Option<String>,
         devices: Vec<(bool, String, String)>,
     ) {
@@ -480,9 +479,7 @@ impl Driver {
         }
         let inbox = self.inbox.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = media::capture_screen()
-                .await
-                .map_err(|e| media::describe(&e));
+            let result = media::capture_screen().await;
             let _ = inbox.unbounded_send(Input::ScreenCaptured(result));
         });
     }
@@ -490,7 +487,7 @@ impl Driver {
     pub(super) fn screen_captured(
         &mut self,
         now: Instant,
-        result: Result<web_sys::MediaStream, String>,
+        result: Result<MediaStream, CaptureError>,
     ) {
         let stream = match result {
             Ok(stream) => stream,
@@ -532,8 +529,7 @@ impl Driver {
                 media::capture(false, true, None, Some(&id)).await
             } else {
                 media::capture(true, false, Some(&id), None).await
-            }
-            .map_err(|e| media::describe(&e));
+            };
             let _ = inbox.unbounded_send(Input::DeviceCaptured { camera, result });
         });
     }
@@ -541,7 +537,7 @@ impl Driver {
     pub(super) fn device_captured(
         &mut self,
         camera: bool,
-        result: Result<web_sys::MediaStream, String>,
+        result: Result<MediaStream, CaptureError>,
     ) {
         let kind = if camera { "video" } else { "audio" };
         let stream = match result {
@@ -565,17 +561,14 @@ impl Driver {
             media::stop(&stream);
             return;
         };
-        for old in media::tracks(&local, kind) {
-            local.remove_track(&old);
-            old.stop();
-        }
-        local.add_track(&track);
         let (muted, camera_off, sharing) = self.state.call.with_untracked(|v| {
             v.as_ref().map_or((false, false, false), |v| {
                 (v.muted, v.camera_off, v.sharing)
             })
         });
-        track.set_enabled(if camera { !camera_off } else { !muted });
+        let enabled = if camera { !camera_off } else { !muted };
+        // A new stream object under a new key, so the preview picks up the new track.
+        let fresh = media::swap_track(&local, kind, &track, enabled);
         if !(camera && sharing) {
             for peer in self.calls.machine.callable() {
                 if let Some(rtc) = self.rtc_of(peer) {
@@ -583,8 +576,7 @@ impl Driver {
                 }
             }
         }
-        // A new stream object under a new key, so the preview picks up the new track.
-        if let Ok(fresh) = web_sys::MediaStream::new_with_tracks(&local.get_tracks()) {
+        if let Some(fresh) = fresh {
             self.calls.streams += 1;
             let key = format!("local-{}", self.calls.streams);
             media::register(&key, &fresh);

@@ -7,7 +7,8 @@ use confab_core::PeerId;
 
 use super::calls;
 use crate::commands::Command;
-use crate::platform::media::MediaStream;
+use crate::platform::files::{FileError, LocalFile};
+use crate::platform::media::{CaptureError, MediaStream};
 use crate::platform::rtc::RtcEvent;
 use crate::platform::socket::SocketEvent;
 use crate::platform::store::StoreError;
@@ -29,8 +30,8 @@ pub(super) enum Input {
     },
     /// A file was read and hashed (or could not be).
     FilePrepared {
-        file: crate::platform::files::LocalFile,
-        meta: Result<confab_core::transfer::FileMeta, String>,
+        file: LocalFile,
+        meta: Result<confab_core::transfer::FileMeta, FileError>,
     },
     /// A stored file record of this room, with its chunks stored.
     FileRecord {
@@ -61,7 +62,7 @@ pub(super) enum Input {
         peer: PeerId,
         file: EventId,
         first: u32,
-        data: Result<Vec<u8>, String>,
+        data: Result<Vec<u8>, FileError>,
     },
     /// Our connection's offer or answer for a call, to send inside the peer's session.
     CallDescription(calls::LocalDescription),
@@ -72,7 +73,7 @@ pub(super) enum Input {
         devices: Vec<(bool, String, String)>,
     },
     /// The screen to share was chosen (or refused).
-    ScreenCaptured(Result<MediaStream, String>),
+    ScreenCaptured(Result<MediaStream, CaptureError>),
     /// What a peer's link receives after a renegotiation.
     CallMediaOf {
         peer: PeerId,
@@ -81,7 +82,7 @@ pub(super) enum Input {
     /// Another microphone or camera opened (or not).
     DeviceCaptured {
         camera: bool,
-        result: Result<MediaStream, String>,
+        result: Result<MediaStream, CaptureError>,
     },
     /// The copy of our file was kept in the store (or not).
     FileKept {

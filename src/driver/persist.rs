@@ -221,7 +221,11 @@ impl Driver {
             .filter_map(|(_, content)| match content {
                 Content::Text { text, .. } | Content::Edit { text, .. } => Some(text),
                 Content::File(meta) => Some(meta.name),
-                _ => None,
+                // Nothing typed to give back.
+                Content::Delete { .. }
+                | Content::React { .. }
+                | Content::Profile { .. }
+                | Content::Govern(_) => None,
             })
             .collect();
         let reason = self
@@ -293,7 +297,7 @@ impl Driver {
     pub(super) fn export(&self, passphrase: String) {
         self.with_store("export the profile", move |store, _| async move {
             let bytes = store.export(&passphrase).await?;
-            page::download("confab-profile.confab", &bytes).map_err(StoreError::Unavailable)?;
+            page::download("confab-profile.confab", &bytes)?;
             Ok("Profile exported (encrypted with that passphrase).".to_owned())
         });
     }

@@ -32,7 +32,7 @@ impl Driver {
         match self.network.connect(&page::socket_url(), sink) {
             Ok(socket) => self.socket = Some(socket),
             Err(error) => {
-                log(&error);
+                log(&error.to_string());
                 self.schedule_reconnect(clock::now());
             }
         }

@@ -44,6 +44,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use zeroize::Zeroizing;
 
+use super::error::BrowserError;
 use super::files;
 use super::store::{BrowserStore, StoreError};
 
@@ -57,6 +58,30 @@ pub fn in_worker() -> bool {
     Reflect::get(&js_sys::global(), &JsValue::from_str("window"))
         .map(|window| window.is_undefined())
         .unwrap_or(false)
+}
+
+/// Why no file worker runs here (the page then stores files itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The page links no wasm glue for the worker to load (a development build).
+    #[error("this page has no wasm glue link")]
+    NoGlue,
+    /// The store could not hand its database over.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The browser refused to start the worker or to message it.
+    #[error("{0}")]
+    Refused(BrowserError),
+    /// The worker failed as it started (its reason).
+    #[error("{0}")]
+    Failed(String),
+    /// The worker went away before saying it started.
+    #[error("the file worker went away")]
+    Gone,
+    /// The worker did not start in time.
+    #[error("the file worker did not start")]
+    TimedOut,
 }
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<(), StoreError>>>>>;
@@ -74,16 +99,15 @@ pub struct FileWorker {
 impl FileWorker {
     /// Starts a worker and opens `store`'s database in it. An error means no worker can
     /// run here; nothing else changes.
-    pub async fn start(store: &BrowserStore) -> Result<FileWorker, String> {
-        let glue = glue_url().ok_or("this page has no wasm glue link")?;
-        let (db, key) = store.worker_credentials().map_err(|e| e.to_string())?;
+    pub async fn start(store: &BrowserStore) -> Result<FileWorker, WorkerError> {
+        let glue = glue_url().ok_or(WorkerError::NoGlue)?;
+        let (db, key) = store.worker_credentials()?;
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
-        let worker =
-            web_sys::Worker::new_with_options(SCRIPT, &options).map_err(|e| js_error(&e))?;
+        let worker = web_sys::Worker::new_with_options(SCRIPT, &options).map_err(refused)?;
 
         let pending: Pending = Rc::default();
-        let (started_tx, started_rx) = oneshot::channel::<Result<(), String>>();
+        let (started_tx, started_rx) = oneshot::channel::<Result<(), WorkerError>>();
         let started = Rc::new(RefCell::new(Some(started_tx)));
         let open_message = RefCell::new(Some((db, key)));
         let on_message = {
@@ -99,14 +123,14 @@ impl FileWorker {
                                 ("key", Uint8Array::from(key.as_slice()).into()),
                             ]);
                             if let Err(error) = worker.post_message(&message) {
-                                finish(&started, Err(js_error(&error)));
+                                finish(&started, Err(refused(error)));
                             }
                         }
                     }
                     Some("opened") => finish(
                         &started,
                         match get_str(&data, "error") {
-                            Some(error) => Err(error),
+                            Some(error) => Err(WorkerError::Failed(error)),
                             None => Ok(()),
                         },
                     ),
@@ -133,7 +157,7 @@ impl FileWorker {
                     .map(|e| e.message())
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "the file worker failed".into());
-                finish(&started, Err(message.clone()));
+                finish(&started, Err(WorkerError::Failed(message.clone())));
                 for (_, reply) in pending.borrow_mut().drain() {
                     let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
                 }
@@ -152,17 +176,14 @@ impl FileWorker {
             ("glue", JsValue::from_str(&glue)),
             ("module", wasm_bindgen::module()),
         ]);
-        handle
-            .worker
-            .post_message(&boot)
-            .map_err(|e| js_error(&e))?;
+        handle.worker.post_message(&boot).map_err(refused)?;
 
         let timeout = gloo_timers::future::TimeoutFuture::new(START_TIMEOUT_MS);
         match futures::future::select(started_rx, timeout).await {
             futures::future::Either::Left((Ok(Ok(())), _)) => Ok(handle),
             futures::future::Either::Left((Ok(Err(error)), _)) => Err(error),
-            futures::future::Either::Left((Err(_), _)) => Err("the file worker went away".into()),
-            futures::future::Either::Right(_) => Err("the file worker did not start".into()),
+            futures::future::Either::Left((Err(_), _)) => Err(WorkerError::Gone),
+            futures::future::Either::Right(_) => Err(WorkerError::TimedOut),
         }
     }
 
@@ -230,7 +251,8 @@ impl FileWorker {
         if posted.is_err() {
             self.pending.borrow_mut().remove(&id);
         }
-        let posted = posted.map_err(|e| StoreError::Unavailable(js_error(&e)));
+        let posted =
+            posted.map_err(|error| StoreError::Unavailable(BrowserError::from(error).to_string()));
         async move {
             posted?;
             answer
@@ -365,8 +387,8 @@ fn glue_url() -> Option<String> {
 }
 
 fn finish(
-    started: &RefCell<Option<oneshot::Sender<Result<(), String>>>>,
-    result: Result<(), String>,
+    started: &RefCell<Option<oneshot::Sender<Result<(), WorkerError>>>>,
+    result: Result<(), WorkerError>,
 ) {
     if let Some(started) = started.borrow_mut().take() {
         let _ = started.send(result);
@@ -410,10 +432,6 @@ fn get_bytes(value: &JsValue, name: &str) -> Option<Vec<u8>> {
         .map(|array| array.to_vec())
 }
 
-fn js_error(error: &JsValue) -> String {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
+fn refused(error: JsValue) -> WorkerError {
+    WorkerError::Refused(error.into())
 }

@@ -3,7 +3,8 @@
 //! chunk in the Origin Private File System, never whole in memory) or, when small, as an
 //! object URL for an inline preview.
 //!
-//! Errors are sentences a user can read ("the file could not be read (NotReadableError: …)").
+//! Errors are [`FileError`]s, whose text is a sentence a user can read ("the file could
+//! not be read (NotReadableError: …)").
 
 use std::time::Duration;
 
@@ -17,7 +18,8 @@ use web_sys::{
 };
 
 use super::clock;
-use super::store::{Backend, Store};
+use super::error::BrowserError;
+use super::store::{Backend, Store, StoreError};
 
 /// The Origin Private File System directory where downloads are assembled.
 const SAVING_DIR: &str = "saving";
@@ -25,6 +27,65 @@ const SAVING_DIR: &str = "saving";
 /// How long the object URL of a download stays valid. The browser resolves it when the
 /// download starts, so this only has to outlast the click.
 const REVOKE_AFTER: Duration = Duration::from_secs(60);
+
+/// Why a file could not be read, saved or shown, in terms the caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The browser's storage for this site is full: free some space, then try again.
+    #[error("the browser's storage for this site is full")]
+    StorageFull,
+    /// The file on this device could not be read (moved, changed or deleted since it was
+    /// chosen): nobody can get it any more.
+    #[error("the file could not be read{}", .0.in_parens())]
+    Unreadable(BrowserError),
+    /// The browser refused to offer the download.
+    #[error("the browser refused the download{}", .0.in_parens())]
+    DownloadRefused(BrowserError),
+    /// Writing the file to be saved failed.
+    #[error("the file could not be saved{}", .0.in_parens())]
+    NotSaved(BrowserError),
+    /// This browser has no Origin Private File System to assemble downloads in (or
+    /// refused it, with the reason).
+    #[error(
+        "this browser cannot save files here{}",
+        .0.as_ref().map(BrowserError::in_parens).unwrap_or_default()
+    )]
+    NoFileSystem(Option<BrowserError>),
+    /// The preview could not be made.
+    #[error("the file could not be shown{}", .0.in_parens())]
+    NotShown(BrowserError),
+    /// The file is over the size previews are made for.
+    #[error("the file is too large to show here (over {max_len} bytes)")]
+    TooLarge {
+        /// The most bytes a preview may have.
+        max_len: u64,
+    },
+    /// Chunk `index` of the file is not stored.
+    #[error("part {} of the file is missing", .index + 1)]
+    MissingPart {
+        /// The chunk's index.
+        index: u32,
+    },
+    /// The store failed to read a chunk.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store failed to read a chunk of our kept copy (sending it after a reload).
+    #[error("the kept copy could not be read ({0})")]
+    KeptCopyUnreadable(StoreError),
+}
+
+/// In the store's terms, for tasks that report a [`StoreError`]: a full disk is
+/// [`StoreError::QuotaExceeded`], the rest makes storage unavailable.
+impl From<FileError> for StoreError {
+    fn from(error: FileError) -> StoreError {
+        match error {
+            FileError::StorageFull => StoreError::QuotaExceeded,
+            FileError::Store(error) => error,
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
 
 /// A file the user chose, dropped or pasted, as [`crate::commands::Command::AttachFiles`]
 /// carries it to the driver.
@@ -48,7 +109,7 @@ impl LocalFile {
     }
 
     /// Bytes `start..end` of it, read without reading the rest ([`read_slice`]).
-    pub async fn read(&self, start: u64, end: u64) -> Result<Vec<u8>, String> {
+    pub async fn read(&self, start: u64, end: u64) -> Result<Vec<u8>, FileError> {
         read_slice(&self.0, start, end).await
     }
 
@@ -68,8 +129,8 @@ pub fn files_of(list: web_sys::FileList) -> Vec<LocalFile> {
 
 /// Bytes `start..end` of `blob` (a `File` the user chose, say), read without reading the
 /// rest. A range past the end is cut short, as `Blob.slice` does.
-pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, String> {
-    const WHAT: &str = "the file could not be read";
+pub async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, FileError> {
+    const WHAT: Failure = FileError::Unreadable;
     // Offsets are exact in an f64 up to 2^53 bytes.
     let part = blob
         .slice_with_f64_and_f64(start as f64, end as f64)
@@ -91,7 +152,7 @@ pub async fn keep_copy<B: Backend>(
     blob: &Blob,
     size: u64,
     record: &[u8],
-) -> Result<(), super::store::StoreError> {
+) -> Result<(), StoreError> {
     use confab_core::transfer::CHUNK_LEN;
     let step = (CHUNK_LEN * KEEP_READ_CHUNKS) as u64;
     let mut offset = 0u64;
@@ -99,7 +160,7 @@ pub async fn keep_copy<B: Backend>(
         let end = (offset + step).min(size);
         let bytes = match read_slice(blob, offset, end).await {
             Ok(bytes) => bytes,
-            Err(error) => break Err(super::store::StoreError::Unavailable(error)),
+            Err(error) => break Err(error.into()),
         };
         let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_LEN).collect();
         let first = (offset / CHUNK_LEN as u64) as u32;
@@ -127,7 +188,7 @@ pub async fn keep_local_copy<B: Backend>(
     file: [u8; 32],
     local: &LocalFile,
     record: &[u8],
-) -> Result<(), super::store::StoreError> {
+) -> Result<(), StoreError> {
     keep_copy(store, file, &local.0, local.size(), record).await
 }
 
@@ -182,8 +243,8 @@ pub async fn save_download<B: Backend>(
     chunks: u32,
     name: &str,
     mime: &str,
-) -> Result<(), String> {
-    const WHAT: &str = "the browser refused the download";
+) -> Result<(), FileError> {
+    const WHAT: Failure = FileError::DownloadRefused;
     let assembled = assemble(store, file, chunks).await?;
     // A blob of the file with the right type; the browser refers to the bytes, no copy.
     let blob = Blob::new_with_blob_sequence_and_options(&Array::of1(&assembled), &typed(mime))
@@ -204,8 +265,8 @@ pub async fn assemble<B: Backend>(
     store: &Store<B>,
     file: [u8; 32],
     chunks: u32,
-) -> Result<web_sys::File, String> {
-    const WHAT: &str = "the file could not be saved";
+) -> Result<web_sys::File, FileError> {
+    const WHAT: Failure = FileError::NotSaved;
     let directory = saving_directory(true).await?;
     let options = FileSystemGetFileOptions::new();
     options.set_create(true);
@@ -250,17 +311,15 @@ pub async fn object_url<B: Backend>(
     chunks: u32,
     mime: &str,
     max_len: u64,
-) -> Result<String, String> {
-    const WHAT: &str = "the file could not be shown";
+) -> Result<String, FileError> {
+    const WHAT: Failure = FileError::NotShown;
     let parts = Array::new();
     let mut total: u64 = 0;
     for index in 0..chunks {
         let chunk = read_chunk(store, file, index).await?;
         total = total.saturating_add(chunk.len() as u64);
         if total > max_len {
-            return Err(format!(
-                "the file is too large to show here (over {max_len} bytes)"
-            ));
+            return Err(FileError::TooLarge { max_len });
         }
         parts.push(&Uint8Array::from(chunk.as_slice()));
     }
@@ -282,8 +341,8 @@ async fn write_chunks<B: Backend>(
     file: [u8; 32],
     chunks: u32,
     writable: &FileSystemWritableFileStream,
-) -> Result<(), String> {
-    const WHAT: &str = "the file could not be saved";
+) -> Result<(), FileError> {
+    const WHAT: Failure = FileError::NotSaved;
     for index in 0..chunks {
         // A copy in JS memory: the write completes after this call returns, and a view into
         // wasm memory could move under it.
@@ -301,17 +360,16 @@ async fn read_chunk<B: Backend>(
     store: &Store<B>,
     file: [u8; 32],
     index: u32,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FileError> {
     store
         .chunk(file, index)
-        .await
-        .map_err(|error| error.to_string())?
-        .ok_or_else(|| format!("part {} of the file is missing", index + 1))
+        .await?
+        .ok_or(FileError::MissingPart { index })
 }
 
 /// Clicks a temporary `<a href=url download=name>` in the page's body.
-fn click_download(url: &str, name: &str) -> Result<(), String> {
-    let fail = |what: &str| format!("the browser refused the download ({what})");
+fn click_download(url: &str, name: &str) -> Result<(), FileError> {
+    let fail = |what: &str| FileError::DownloadRefused(BrowserError::because(what));
     let document = web_sys::window()
         .and_then(|window| window.document())
         .ok_or_else(|| fail("no document"))?;
@@ -335,50 +393,49 @@ fn storage_manager() -> Option<StorageManager> {
 }
 
 /// The root of the Origin Private File System.
-async fn root_directory() -> Result<FileSystemDirectoryHandle, String> {
-    const WHAT: &str = "this browser cannot save files here";
-    let storage = storage_manager().ok_or_else(|| WHAT.to_owned())?;
+async fn root_directory() -> Result<FileSystemDirectoryHandle, FileError> {
+    let storage = storage_manager().ok_or(FileError::NoFileSystem(None))?;
     // `getDirectory` is missing from older browsers, and calling it then would throw.
     if !js_sys::Reflect::has(&storage, &JsValue::from_str("getDirectory")).unwrap_or(false) {
-        return Err(WHAT.to_owned());
+        return Err(FileError::NoFileSystem(None));
     }
-    Ok(resolve(storage.get_directory(), WHAT)
-        .await?
-        .unchecked_into())
+    Ok(resolve(storage.get_directory(), |error| {
+        FileError::NoFileSystem(Some(error))
+    })
+    .await?
+    .unchecked_into())
 }
 
 /// The [`SAVING_DIR`] directory, created if `create`.
-async fn saving_directory(create: bool) -> Result<FileSystemDirectoryHandle, String> {
+async fn saving_directory(create: bool) -> Result<FileSystemDirectoryHandle, FileError> {
     let root = root_directory().await?;
     let options = FileSystemGetDirectoryOptions::new();
     options.set_create(create);
     Ok(resolve(
         root.get_directory_handle_with_options(SAVING_DIR, &options),
-        "the file could not be saved",
+        FileError::NotSaved,
     )
     .await?
     .unchecked_into())
 }
 
+/// Which [`FileError`] a refusal becomes (unless the disk is full).
+type Failure = fn(BrowserError) -> FileError;
+
 /// Awaits `promise`; a rejection becomes [`failed`]`(what, reason)`.
-async fn resolve(promise: Promise, what: &str) -> Result<JsValue, String> {
+async fn resolve(promise: Promise, what: Failure) -> Result<JsValue, FileError> {
     JsFuture::from(promise)
         .await
         .map_err(|error| failed(what, error))
 }
 
-/// `what`, with the browser's reason when it gave one; a full disk gets its own words.
-fn failed(what: &str, error: JsValue) -> String {
-    if let Some(exception) = error.dyn_ref::<web_sys::DomException>() {
-        if exception.name() == "QuotaExceededError" {
-            return "the browser's storage for this site is full".to_owned();
-        }
-        return format!("{what} ({}: {})", exception.name(), exception.message());
+/// `what` the browser refused, with its reason; a full disk is [`FileError::StorageFull`].
+fn failed(what: Failure, error: JsValue) -> FileError {
+    let error = BrowserError::from(error);
+    if error.is_quota_exceeded() {
+        return FileError::StorageFull;
     }
-    match error.dyn_ref::<js_sys::Error>() {
-        Some(error) => format!("{what} ({})", String::from(error.message())),
-        None => what.to_owned(),
-    }
+    what(error)
 }
 
 /// Blob options with type `mime`.

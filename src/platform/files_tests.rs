@@ -4,7 +4,7 @@
 use confab_core::transfer::CHUNK_LEN;
 use confab_core::vault::KdfParams;
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::JsCast as _;
+use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Blob, FileSystemFileHandle};
 
@@ -80,11 +80,17 @@ async fn read_all(blob: &Blob) -> Vec<u8> {
 /// The file `saving/<hex id>`, if it exists.
 async fn saved_copy(file: [u8; 32]) -> Option<web_sys::File> {
     let directory = saving_directory(false).await.ok()?;
-    let handle: FileSystemFileHandle = resolve(directory.get_file_handle(&hex(&file)), "")
-        .await
-        .ok()?
-        .unchecked_into();
-    Some(resolve(handle.get_file(), "").await.ok()?.unchecked_into())
+    let handle: FileSystemFileHandle =
+        resolve(directory.get_file_handle(&hex(&file)), FileError::NotSaved)
+            .await
+            .ok()?
+            .unchecked_into();
+    Some(
+        resolve(handle.get_file(), FileError::NotSaved)
+            .await
+            .ok()?
+            .unchecked_into(),
+    )
 }
 
 #[wasm_bindgen_test]
@@ -145,7 +151,8 @@ async fn a_missing_chunk_fails_the_save_and_leaves_no_copy() {
     let file = [0xcd; 32];
     let chunks = store_chunks(&store, file, &random_bytes(2 * CHUNK_LEN)).await;
     let error = assemble(&store, file, chunks + 1).await.unwrap_err();
-    assert_eq!(error, "part 3 of the file is missing");
+    assert_eq!(error, FileError::MissingPart { index: 2 });
+    assert_eq!(error.to_string(), "part 3 of the file is missing");
     assert!(saved_copy(file).await.is_none());
 }
 
@@ -163,11 +170,13 @@ async fn object_url_refuses_a_file_over_max_len() {
     let error = object_url(&store, file, 3, "image/png", 22)
         .await
         .unwrap_err();
-    assert!(error.contains("too large"), "{error}");
+    assert_eq!(error, FileError::TooLarge { max_len: 22 });
+    assert!(error.to_string().contains("too large"), "{error}");
     let error = object_url(&store, file, 4, "image/png", 100)
         .await
         .unwrap_err();
-    assert!(error.contains("missing"), "{error}");
+    assert_eq!(error, FileError::MissingPart { index: 3 });
+    assert!(error.to_string().contains("missing"), "{error}");
 }
 
 #[wasm_bindgen_test]
@@ -194,4 +203,34 @@ async fn clean_saved_removes_leftovers() {
 async fn storage_free_is_reported() {
     let free = storage_free().await.expect("Chromium gives an estimate");
     assert!(free > 0);
+}
+
+#[wasm_bindgen_test]
+fn a_full_disk_is_its_own_error_in_files_and_in_the_store() {
+    let quota: JsValue =
+        web_sys::DomException::new_with_message_and_name("full", "QuotaExceededError")
+            .unwrap()
+            .into();
+    let full = failed(FileError::NotSaved, quota);
+    assert_eq!(full, FileError::StorageFull);
+    assert_eq!(
+        full.to_string(),
+        "the browser's storage for this site is full"
+    );
+    assert_eq!(StoreError::from(full), StoreError::QuotaExceeded);
+    let gone: JsValue = web_sys::DomException::new_with_message_and_name("gone", "NotFoundError")
+        .unwrap()
+        .into();
+    let not_saved = failed(FileError::NotSaved, gone);
+    assert_eq!(
+        not_saved.to_string(),
+        "the file could not be saved (NotFoundError: gone)"
+    );
+    let refused = FileError::DownloadRefused(BrowserError::because("blob"));
+    assert_eq!(
+        StoreError::from(refused),
+        StoreError::Unavailable("the browser refused the download (blob)".to_owned())
+    );
+    let missing = FileError::from(StoreError::Locked);
+    assert_eq!(missing.to_string(), StoreError::Locked.to_string());
 }

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+use super::error::BrowserError;
 /// A set of audio and video tracks (a capture, or a peer's media in a call).
 pub use web_sys::MediaStream;
 use web_sys::{
@@ -37,17 +39,33 @@ pub fn unregister(key: &str) {
     }
 }
 
-/// Why capture failed, in words for the user.
-pub fn describe(error: &JsValue) -> String {
-    let name = error
-        .dyn_ref::<web_sys::DomException>()
-        .map(|e| e.name())
-        .unwrap_or_default();
-    match name.as_str() {
-        "NotAllowedError" | "SecurityError" => "permission was denied".to_owned(),
-        "NotFoundError" | "OverconstrainedError" => "no such device was found".to_owned(),
-        "NotReadableError" => "the device is in use or unavailable".to_owned(),
-        _ => format!("{error:?}"),
+/// Why a camera, microphone or screen could not be captured; the text is for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The user or the browser's settings refused it.
+    #[error("permission was denied")]
+    Denied,
+    /// There is no such device (or none matching what was asked).
+    #[error("no such device was found")]
+    NotFound,
+    /// Another program holds the device, or it failed.
+    #[error("the device is in use or unavailable")]
+    InUse,
+    /// Another refusal, as the browser put it.
+    #[error("{0}")]
+    Failed(BrowserError),
+}
+
+impl From<JsValue> for CaptureError {
+    fn from(error: JsValue) -> CaptureError {
+        let error = BrowserError::from(error);
+        match error.name() {
+            Some("NotAllowedError" | "SecurityError") => CaptureError::Denied,
+            Some("NotFoundError" | "OverconstrainedError") => CaptureError::NotFound,
+            Some("NotReadableError") => CaptureError::InUse,
+            _ => CaptureError::Failed(error),
+        }
     }
 }
 
@@ -57,16 +75,20 @@ pub async fn capture(
     video: bool,
     microphone: Option<&str>,
     camera: Option<&str>,
-) -> Result<MediaStream, JsValue> {
-    let devices = web_sys::window()
-        .ok_or_else(|| JsValue::from_str("no window"))?
-        .navigator()
-        .media_devices()?;
+) -> Result<MediaStream, CaptureError> {
+    let devices = media_devices()?;
     let constraints = MediaStreamConstraints::new();
     constraints.set_audio(&device_constraint(audio, microphone));
     constraints.set_video(&device_constraint(video, camera));
     let stream = JsFuture::from(devices.get_user_media_with_constraints(&constraints)?).await?;
     Ok(stream.unchecked_into())
+}
+
+/// `navigator.mediaDevices` (missing outside secure contexts).
+fn media_devices() -> Result<web_sys::MediaDevices, CaptureError> {
+    let window = web_sys::window()
+        .ok_or_else(|| CaptureError::Failed(BrowserError::because("no window")))?;
+    Ok(window.navigator().media_devices()?)
 }
 
 fn device_constraint(wanted: bool, device: Option<&str>) -> JsValue {
@@ -84,11 +106,8 @@ fn device_constraint(wanted: bool, device: Option<&str>) -> JsValue {
 }
 
 /// Captures a screen, window or tab (the browser asks the user which).
-pub async fn capture_screen() -> Result<MediaStream, JsValue> {
-    let devices = web_sys::window()
-        .ok_or_else(|| JsValue::from_str("no window"))?
-        .navigator()
-        .media_devices()?;
+pub async fn capture_screen() -> Result<MediaStream, CaptureError> {
+    let devices = media_devices()?;
     let constraints = DisplayMediaStreamConstraints::new();
     constraints.set_video(&JsValue::TRUE);
     let stream = JsFuture::from(devices.get_display_media_with_constraints(&constraints)?).await?;
@@ -134,6 +153,23 @@ pub fn tracks(stream: &MediaStream, kind: &str) -> Vec<MediaStreamTrack> {
         .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
         .filter(|t| t.kind() == kind)
         .collect()
+}
+
+/// Puts `track` in `stream` instead of its tracks of `kind` (which stop), enabled or not;
+/// returns a new stream object with the same tracks, for a `<video>` to pick up the change.
+pub fn swap_track(
+    stream: &MediaStream,
+    kind: &str,
+    track: &MediaStreamTrack,
+    enabled: bool,
+) -> Option<MediaStream> {
+    for old in tracks(stream, kind) {
+        stream.remove_track(&old);
+        old.stop();
+    }
+    stream.add_track(track);
+    track.set_enabled(enabled);
+    MediaStream::new_with_tracks(&stream.get_tracks()).ok()
 }
 
 /// Stops every track of `stream` (the camera light goes off).

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod device;
 pub mod entropy;
+pub mod error;
 pub mod file_worker;
 pub mod files;
 pub mod media;

@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use confab_core::EventId;
 
-use super::rtc::{IceServerConfig, RtcEvent, RtcLink, RtcSignal};
-use super::socket::{Socket, SocketEvent};
+use super::rtc::{IceServerConfig, RtcError, RtcEvent, RtcLink, RtcSignal};
+use super::socket::{Socket, SocketError, SocketEvent};
 
 /// Where an adapter delivers its events (the driver's inbox).
 pub type Sink<T> = Rc<dyn Fn(T)>;
@@ -43,14 +43,18 @@ pub trait DirectLink {
 /// Opens signalling connections and direct links.
 pub trait Network {
     /// Connects to the signalling server at `url`.
-    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String>;
+    fn connect(
+        &self,
+        url: &str,
+        sink: Sink<SocketEvent>,
+    ) -> Result<Box<dyn Signalling>, SocketError>;
     /// Opens a direct link; the offerer starts the negotiation.
     fn open_link(
         &self,
         ice_servers: &[IceServerConfig],
         offerer: bool,
         sink: Sink<RtcEvent>,
-    ) -> Result<Box<dyn DirectLink>, String>;
+    ) -> Result<Box<dyn DirectLink>, RtcError>;
 }
 
 /// The real thing: a WebSocket and RTCPeerConnections.
@@ -61,7 +65,11 @@ pub struct BrowserNetwork {
 }
 
 impl Network for BrowserNetwork {
-    fn connect(&self, url: &str, sink: Sink<SocketEvent>) -> Result<Box<dyn Signalling>, String> {
+    fn connect(
+        &self,
+        url: &str,
+        sink: Sink<SocketEvent>,
+    ) -> Result<Box<dyn Signalling>, SocketError> {
         Ok(Box::new(Socket::connect(url, move |event| sink(event))?))
     }
 
@@ -70,7 +78,7 @@ impl Network for BrowserNetwork {
         ice_servers: &[IceServerConfig],
         offerer: bool,
         sink: Sink<RtcEvent>,
-    ) -> Result<Box<dyn DirectLink>, String> {
+    ) -> Result<Box<dyn DirectLink>, RtcError> {
         Ok(Box::new(RtcLink::new(
             ice_servers,
             offerer,

@@ -7,6 +7,9 @@ use confab_core::{RoomAddress, RoomSecret};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_futures::JsFuture;
 
+use super::error::BrowserError;
+use super::files::FileError;
+
 fn window() -> Option<web_sys::Window> {
     web_sys::window()
 }
@@ -291,8 +294,8 @@ pub fn on_activity(handler: impl Fn() + 'static) {
 }
 
 /// Offers `bytes` as a file download named `file_name`.
-pub fn download(file_name: &str, bytes: &[u8]) -> Result<(), String> {
-    let fail = |what: &str| format!("the browser refused the download ({what})");
+pub fn download(file_name: &str, bytes: &[u8]) -> Result<(), FileError> {
+    let fail = |what: &str| FileError::DownloadRefused(BrowserError::because(what));
     let document = window()
         .and_then(|w| w.document())
         .ok_or_else(|| fail("no document"))?;

@@ -17,6 +17,7 @@ use confab_core::signal::PushSubscription;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::error::BrowserError;
 use super::pwa::{Permission, notification_permission};
 
 /// The cache holding the room ↔ tag pairs (see the module docs).
@@ -36,7 +37,11 @@ pub async fn subscription_for(push_key: &str, address: &str) -> Option<PushSubsc
         Ok(subscription) => Some(subscription),
         Err(error) => {
             web_sys::console::warn_1(
-                &format!("push notifications are not set up: {error:?}").into(),
+                &format!(
+                    "push notifications are not set up: {}",
+                    BrowserError::from(error)
+                )
+                .into(),
             );
             None
         }
@@ -100,7 +105,11 @@ pub async fn mirror_muted(address: &str, muted: bool) {
     };
     if let Err(error) = marked.await {
         web_sys::console::warn_1(
-            &format!("the worker was not told this room's mute: {error:?}").into(),
+            &format!(
+                "the worker was not told this room's mute: {}",
+                BrowserError::from(error)
+            )
+            .into(),
         );
     }
 }
@@ -145,7 +154,11 @@ pub async fn forget_all() {
     };
     if let Err(error) = forgotten.await {
         web_sys::console::warn_1(
-            &format!("push notifications were not all forgotten: {error:?}").into(),
+            &format!(
+                "push notifications were not all forgotten: {}",
+                BrowserError::from(error)
+            )
+            .into(),
         );
     }
 }
@@ -182,7 +195,11 @@ pub async fn set_previews_shown(shown: bool) {
     };
     if let Err(error) = marked.await {
         web_sys::console::warn_1(
-            &format!("the worker was not told whether to show previews: {error:?}").into(),
+            &format!(
+                "the worker was not told whether to show previews: {}",
+                BrowserError::from(error)
+            )
+            .into(),
         );
     }
 }

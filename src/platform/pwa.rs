@@ -55,6 +55,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::error::BrowserError;
+
 /// The page title with no unread messages.
 pub const TITLE: &str = "Confab";
 
@@ -143,7 +145,10 @@ pub fn register_service_worker() {
         .register_with_options("/sw.js", &options);
     wasm_bindgen_futures::spawn_local(async move {
         if let Err(error) = JsFuture::from(registered).await {
-            warn(&format!("the service worker did not register: {error:?}"));
+            warn(&format!(
+                "the service worker did not register: {}",
+                BrowserError::from(error)
+            ));
         }
     });
 }
@@ -541,7 +546,10 @@ pub fn apply_update() {
         let message = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&message, &"type".into(), &"confab-update".into());
         if let Err(error) = worker.post_message(&message) {
-            warn(&format!("the update could not start: {error:?}"));
+            warn(&format!(
+                "the update could not start: {}",
+                BrowserError::from(error)
+            ));
         }
     });
 }

@@ -25,12 +25,34 @@ use web_sys::{
 
 pub use confab_core::RtcSignal;
 
+use super::error::BrowserError;
+
 /// A file channel asks for more once its queue falls below this many bytes.
 pub const FILE_LOW_WATER: u32 = 1 << 20;
 /// The main channel's label.
 const MAIN_LABEL: &str = "confab";
 /// File channels' label prefix (then the file id in hex).
 const FILE_LABEL: &str = "file:";
+
+/// Why a peer connection could not be made or negotiated (the caller logs it; a link
+/// that fails to negotiate closes, and core falls back to the relay).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RtcError {
+    /// The browser would not create a peer connection (WebRTC disabled or missing).
+    #[error("{0}")]
+    Unavailable(BrowserError),
+    /// The browser refused a description or candidate, or to make one (a malformed or
+    /// mismatched SDP, or the connection closed meanwhile).
+    #[error("{0}")]
+    Refused(BrowserError),
+}
+
+impl From<wasm_bindgen::JsValue> for RtcError {
+    fn from(error: wasm_bindgen::JsValue) -> RtcError {
+        RtcError::Refused(error.into())
+    }
+}
 
 /// What a link reports.
 #[derive(Debug)]
@@ -100,7 +122,7 @@ impl RtcLink {
         offerer: bool,
         turn_only: bool,
         sink: impl Fn(RtcEvent) + 'static,
-    ) -> Result<RtcLink, String> {
+    ) -> Result<RtcLink, RtcError> {
         let config = RtcConfiguration::new();
         let servers = js_sys::Array::new();
         for server in ice_servers {
@@ -122,8 +144,8 @@ impl RtcLink {
         // Calls add media to this connection later: one transport for everything, whose
         // DTLS fingerprint the Noise session has vouched for.
         config.set_bundle_policy(web_sys::RtcBundlePolicy::MaxBundle);
-        let pc =
-            RtcPeerConnection::new_with_configuration(&config).map_err(|e| format!("{e:?}"))?;
+        let pc = RtcPeerConnection::new_with_configuration(&config)
+            .map_err(|error| RtcError::Unavailable(error.into()))?;
         let link = RtcLink {
             inner: Rc::new(RefCell::new(Inner {
                 pc: pc.clone(),
@@ -168,30 +190,24 @@ impl RtcLink {
     }
 
     /// Feeds a signal from the peer.
-    pub async fn handle_signal(&self, signal: RtcSignal) -> Result<(), String> {
+    pub async fn handle_signal(&self, signal: RtcSignal) -> Result<(), RtcError> {
         let pc = self.inner.borrow().pc.clone();
         match signal {
             RtcSignal::Offer { sdp } => {
                 let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
                 offer.set_sdp(&sdp);
-                JsFuture::from(pc.set_remote_description(&offer))
-                    .await
-                    .map_err(js_error)?;
+                JsFuture::from(pc.set_remote_description(&offer)).await?;
                 self.flush_candidates().await;
-                let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
+                let answer = JsFuture::from(pc.create_answer()).await?;
                 let answer: RtcSessionDescriptionInit = answer.unchecked_into();
-                JsFuture::from(pc.set_local_description(&answer))
-                    .await
-                    .map_err(js_error)?;
+                JsFuture::from(pc.set_local_description(&answer)).await?;
                 let sdp = pc.local_description().map(|d| d.sdp()).unwrap_or_default();
                 (self.sink)(RtcEvent::Signal(RtcSignal::Answer { sdp }));
             }
             RtcSignal::Answer { sdp } => {
                 let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
                 answer.set_sdp(&sdp);
-                JsFuture::from(pc.set_remote_description(&answer))
-                    .await
-                    .map_err(js_error)?;
+                JsFuture::from(pc.set_remote_description(&answer)).await?;
                 self.flush_candidates().await;
             }
             candidate @ RtcSignal::Candidate { .. } => {
@@ -327,13 +343,11 @@ impl RtcLink {
     }
 
     /// A new offer for this connection (the first one, or after [`RtcLink::set_media`]).
-    pub async fn media_offer(&self) -> Result<String, String> {
+    pub async fn media_offer(&self) -> Result<String, RtcError> {
         let pc = self.inner.borrow().pc.clone();
-        let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
+        let offer = JsFuture::from(pc.create_offer()).await?;
         let offer: RtcSessionDescriptionInit = offer.unchecked_into();
-        JsFuture::from(pc.set_local_description(&offer))
-            .await
-            .map_err(js_error)?;
+        JsFuture::from(pc.set_local_description(&offer)).await?;
         Ok(pc.local_description().map(|d| d.sdp()).unwrap_or_default())
     }
 
@@ -343,30 +357,24 @@ impl RtcLink {
         &self,
         sdp: &str,
         stream: Option<&web_sys::MediaStream>,
-    ) -> Result<String, String> {
+    ) -> Result<String, RtcError> {
         let pc = self.inner.borrow().pc.clone();
         let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
         offer.set_sdp(sdp);
-        JsFuture::from(pc.set_remote_description(&offer))
-            .await
-            .map_err(js_error)?;
+        JsFuture::from(pc.set_remote_description(&offer)).await?;
         self.set_media(stream);
-        let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
+        let answer = JsFuture::from(pc.create_answer()).await?;
         let answer: RtcSessionDescriptionInit = answer.unchecked_into();
-        JsFuture::from(pc.set_local_description(&answer))
-            .await
-            .map_err(js_error)?;
+        JsFuture::from(pc.set_local_description(&answer)).await?;
         Ok(pc.local_description().map(|d| d.sdp()).unwrap_or_default())
     }
 
     /// Takes the peer's answer to our renegotiation offer.
-    pub async fn media_answered(&self, sdp: &str) -> Result<(), String> {
+    pub async fn media_answered(&self, sdp: &str) -> Result<(), RtcError> {
         let pc = self.inner.borrow().pc.clone();
         let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
         answer.set_sdp(sdp);
-        JsFuture::from(pc.set_remote_description(&answer))
-            .await
-            .map_err(js_error)?;
+        JsFuture::from(pc.set_remote_description(&answer)).await?;
         Ok(())
     }
 
@@ -404,7 +412,7 @@ impl RtcLink {
         wasm_bindgen_futures::spawn_local(async move { drop(closures) });
     }
 
-    async fn make_offer(&self) -> Result<(), String> {
+    async fn make_offer(&self) -> Result<(), RtcError> {
         let sdp = self.media_offer().await?;
         (self.sink)(RtcEvent::Signal(RtcSignal::Offer { sdp }));
         Ok(())
@@ -573,7 +581,7 @@ fn parse_file_id(hex: &str) -> Option<EventId> {
     hex.parse().ok()
 }
 
-async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(), String> {
+async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(), RtcError> {
     let RtcSignal::Candidate {
         candidate,
         sdp_mid,
@@ -585,16 +593,6 @@ async fn add_candidate(pc: &RtcPeerConnection, signal: &RtcSignal) -> Result<(),
     let init = RtcIceCandidateInit::new(candidate);
     init.set_sdp_mid(sdp_mid.as_deref());
     init.set_sdp_m_line_index(*sdp_m_line_index);
-    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)))
-        .await
-        .map_err(js_error)?;
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
     Ok(())
-}
-
-fn js_error(value: JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
 }

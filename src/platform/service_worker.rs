@@ -31,7 +31,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use super::clock;
-use super::socket::{Socket, SocketEvent};
+use super::socket::{Socket, SocketError, SocketEvent};
 use super::store::{BrowserStore, DB_NAME, StoreError};
 use super::{page, pwa};
 
@@ -127,7 +127,7 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     let timeout = Box::pin(clock::sleep(PEEK_TIMEOUT));
     let fetched = match future::select(Box::pin(fetch(&mut peek)), timeout).await {
         Either::Left((fetched, _)) => fetched,
-        Either::Right(_) => Err("timed out".to_owned()),
+        Either::Right(_) => Err(FetchError::TimedOut),
     };
     if let Err(error) = fetched {
         log(&format!("the mailbox was not read: {error}"));
@@ -177,9 +177,30 @@ fn name_of(contacts: &Contacts, peek: &MailboxPeek, author: &confab_core::Member
         .unwrap_or_else(|| "Someone".to_owned())
 }
 
+/// Why the mailbox was not read (the notification then says less).
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error("the connection closed ({code} {reason})")]
+    Closed { code: u16, reason: String },
+    #[error("entries before welcome")]
+    EntriesBeforeWelcome,
+    #[error("the server refused: {0}")]
+    Refused(String),
+    #[error("the connection ended")]
+    Ended,
+    #[error("the connection is not open")]
+    NotOpen,
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    #[error("timed out")]
+    TimedOut,
+}
+
 /// Connects to the server that served the worker, waits for `welcome`, and fetches the
 /// room's pages into `peek`.
-async fn fetch(peek: &mut MailboxPeek) -> Result<(), String> {
+async fn fetch(peek: &mut MailboxPeek) -> Result<(), FetchError> {
     let (sink, mut events) = mpsc::unbounded::<SocketEvent>();
     let socket = Socket::connect(&page::socket_url(), move |event| {
         let _ = sink.unbounded_send(event);
@@ -189,7 +210,7 @@ async fn fetch(peek: &mut MailboxPeek) -> Result<(), String> {
         let text = match event {
             SocketEvent::Open | SocketEvent::Binary(_) => continue,
             SocketEvent::Closed { code, reason } => {
-                return Err(format!("the connection closed ({code} {reason})"));
+                return Err(FetchError::Closed { code, reason });
             }
             SocketEvent::Text(text) => text,
         };
@@ -203,27 +224,27 @@ async fn fetch(peek: &mut MailboxPeek) -> Result<(), String> {
                 entries,
                 more,
             })) => {
-                let peer = server_peer.ok_or("entries before welcome")?;
+                let peer = server_peer.ok_or(FetchError::EntriesBeforeWelcome)?;
                 match peek.handle_entries(peer, room, &entries, more) {
                     Some(next) => send(&socket, &next)?,
                     None => return Ok(()),
                 }
             }
             Ok(ServerFrame::Server(ServerMessage::Error { .. })) => {
-                return Err(format!("the server refused: {text}"));
+                return Err(FetchError::Refused(text));
             }
             _ => {}
         }
     }
-    Err("the connection ended".into())
+    Err(FetchError::Ended)
 }
 
-fn send(socket: &Socket, message: &confab_core::signal::ClientMessage) -> Result<(), String> {
-    let json = serde_json::to_string(message).map_err(|error| error.to_string())?;
+fn send(socket: &Socket, message: &confab_core::signal::ClientMessage) -> Result<(), FetchError> {
+    let json = serde_json::to_string(message)?;
     if socket.send_text(&json) {
         Ok(())
     } else {
-        Err("the connection is not open".into())
+        Err(FetchError::NotOpen)
     }
 }
 

@@ -4,6 +4,17 @@ use wasm_bindgen::JsCast as _;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
+use super::error::BrowserError;
+
+/// Why no socket was opened: the browser refused the URL (malformed, or a blocked
+/// port or scheme). The caller retries later or gives up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot open {url}: {reason}")]
+pub struct SocketError {
+    url: String,
+    reason: BrowserError,
+}
+
 /// What the socket reports.
 #[derive(Debug)]
 pub enum SocketEvent {
@@ -35,8 +46,11 @@ impl Socket {
     pub fn connect(
         url: &str,
         sink: impl Fn(SocketEvent) + Clone + 'static,
-    ) -> Result<Socket, String> {
-        let ws = WebSocket::new(url).map_err(|e| format!("cannot open {url}: {e:?}"))?;
+    ) -> Result<Socket, SocketError> {
+        let ws = WebSocket::new(url).map_err(|error| SocketError {
+            url: url.to_owned(),
+            reason: error.into(),
+        })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let open_sink = sink.clone();
         let on_open = Closure::<dyn FnMut()>::new(move || open_sink(SocketEvent::Open));

@@ -10,6 +10,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::error::BrowserError;
+
 /// The browser would not take or refuse the lock (the text says why).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("tab lock: {0}")]
@@ -82,14 +84,24 @@ async fn request(name: &str, if_available: bool) -> Result<Option<TabLock>, TabL
     });
     let requested = request
         .call3(&locks, &JsValue::from_str(name), &options, &callback)
-        .map_err(|e| unavailable(&format!("navigator.locks.request threw: {e:?}")))?;
+        .map_err(|e| {
+            unavailable(&format!(
+                "navigator.locks.request threw: {}",
+                BrowserError::from(e)
+            ))
+        })?;
     // A refused request (an opaque origin, say) rejects without calling back.
     let requested: Promise = requested
         .dyn_into()
         .map_err(|_| unavailable("navigator.locks.request returned no promise"))?;
     let outcome = JsFuture::from(Promise::race(&Array::of2(&decided, &requested)))
         .await
-        .map_err(|e| unavailable(&format!("the lock request failed: {e:?}")))?;
+        .map_err(|e| {
+            unavailable(&format!(
+                "the lock request failed: {}",
+                BrowserError::from(e)
+            ))
+        })?;
     Ok(outcome.dyn_into::<Function>().ok().map(|release| TabLock {
         release: Some(release),
     }))

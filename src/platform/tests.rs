@@ -262,3 +262,45 @@ fn links_open_what_they_name() {
         .expect("origin, then /#");
     assert_eq!(super::page::room_address_in(fragment), Some(address));
 }
+
+fn dom_exception(message: &str, name: &str) -> wasm_bindgen::JsValue {
+    web_sys::DomException::new_with_message_and_name(message, name)
+        .unwrap()
+        .into()
+}
+
+#[wasm_bindgen_test]
+fn browser_errors_are_read_once_into_what_callers_match() {
+    use super::error::BrowserError;
+    use super::media::CaptureError;
+    use wasm_bindgen::JsValue;
+
+    let full = BrowserError::from(dom_exception("full", "QuotaExceededError"));
+    assert!(full.is_quota_exceeded());
+    assert_eq!(full.to_string(), "QuotaExceededError: full");
+    assert_eq!(full.in_parens(), " (QuotaExceededError: full)");
+    let thrown = BrowserError::from(JsValue::from(js_sys::Error::new("boom")));
+    assert_eq!(
+        (thrown.name(), thrown.in_parens()),
+        (None, " (boom)".to_owned())
+    );
+    assert!(!thrown.is_quota_exceeded());
+    assert_eq!(
+        BrowserError::from(JsValue::from_str("said")).to_string(),
+        "said"
+    );
+    let silent = BrowserError::from(JsValue::UNDEFINED);
+    assert_eq!(silent.in_parens(), "");
+    assert_eq!(silent.to_string(), "no reason given");
+
+    // Capture: the caller gets a variant, the user the sentence the call view shows.
+    let denied = CaptureError::from(dom_exception("Permission denied", "NotAllowedError"));
+    assert_eq!(denied, CaptureError::Denied);
+    assert_eq!(denied.to_string(), "permission was denied");
+    let missing = CaptureError::from(dom_exception("none", "OverconstrainedError"));
+    assert_eq!(missing.to_string(), "no such device was found");
+    let busy = CaptureError::from(dom_exception("busy", "NotReadableError"));
+    assert_eq!(busy.to_string(), "the device is in use or unavailable");
+    let other = CaptureError::from(dom_exception("stopped", "AbortError"));
+    assert_eq!(other.to_string(), "AbortError: stopped");
+}

@@ -40,10 +40,7 @@ const OVERSIZED: &[(&str, &str)] = &[(
 )];
 
 /// App files outside `src/platform/` that still name `web_sys`/`js_sys`, with the reason.
-const BROWSER_API_OUTSIDE_PLATFORM: &[(&str, &str)] = &[(
-    "src/driver/calls.rs",
-    "helper \"calls\" moves call negotiation into core (issue 16, item 3)",
-)];
+const BROWSER_API_OUTSIDE_PLATFORM: &[(&str, &str)] = &[];
 
 /// Root files of the crates whose module graphs must have no circle.
 const CRATE_ROOTS: &[&str] = &[

@@ -332,8 +332,7 @@ impl Driver {
                 &meta.name,
                 &meta.mime,
             )
-            .await
-            .map_err(StoreError::Unavailable)?;
+            .await?;
             Ok(format!("{} saved to your downloads.", meta.name))
         });
     }

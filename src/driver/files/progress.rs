@@ -68,7 +68,12 @@ impl Driver {
                     TransferState::Failed(TransferError::HashMismatch) => {
                         self.save_decision(file, FileDecision::Failed)
                     }
-                    _ => {}
+                    // Nothing to keep: the status below says it.
+                    TransferState::Waiting
+                    | TransferState::Active
+                    | TransferState::Paused
+                    | TransferState::Stopped(_)
+                    | TransferState::Failed(_) => {}
                 }
                 self.state.update_file(file, total, |progress| {
                     progress.status = status;

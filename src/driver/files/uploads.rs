@@ -16,7 +16,7 @@ use leptos::prelude::*;
 
 use super::super::{Driver, Input};
 use crate::platform::clock;
-use crate::platform::files::{self as platform_files, LocalFile};
+use crate::platform::files::{self as platform_files, FileError, LocalFile};
 use crate::platform::store::{BrowserStore, StoreError};
 use crate::state::FileStatus;
 
@@ -61,7 +61,7 @@ impl Driver {
                 }
                 state.preparing.update(|p| p.retain(|(n, _)| *n != name));
                 let meta = match error {
-                    Some(error) => Err(format!("Could not send {name}: {error}.")),
+                    Some(error) => Err(error),
                     None => Ok(FileMeta {
                         name,
                         mime: file.mime(),
@@ -78,11 +78,17 @@ impl Driver {
         &mut self,
         now: Instant,
         local: LocalFile,
-        meta: Result<FileMeta, String>,
+        meta: Result<FileMeta, FileError>,
     ) {
         let meta = match meta {
             Ok(meta) => meta,
-            Err(error) => return self.state.notice.set(Some(error)),
+            Err(error) => {
+                let name = local.name();
+                return self
+                    .state
+                    .notice
+                    .set(Some(format!("Could not send {name}: {error}.")));
+            }
         };
         let size = meta.size;
         match self.client.post_file(now, clock::wall(), meta) {
@@ -268,7 +274,7 @@ impl Driver {
         peer: PeerId,
         file: EventId,
         first: u32,
-        data: Result<Vec<u8>, String>,
+        data: Result<Vec<u8>, FileError>,
     ) {
         self.transfers.reading.remove(&(file, peer));
         match data {
@@ -304,13 +310,13 @@ async fn read_copy(
     file: EventId,
     first: u32,
     count: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FileError> {
     let mut out = Vec::with_capacity(count * CHUNK_LEN);
     for index in first..first + count as u32 {
         match store.chunk(*file.as_bytes(), index).await {
             Ok(Some(chunk)) => out.extend_from_slice(&chunk),
             Ok(None) => break,
-            Err(error) => return Err(format!("the kept copy could not be read ({error})")),
+            Err(error) => return Err(FileError::KeptCopyUnreadable(error)),
         }
     }
     Ok(out)

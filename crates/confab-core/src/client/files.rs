@@ -244,7 +244,18 @@ impl Client {
             }
             Body::FileAck { file, next } => self.handle_file_ack(now, peer, file, next),
             Body::FileStop { file, reason } => self.handle_file_stop(peer, member, file, reason),
-            _ => {}
+            // `handle_body` passes only the file bodies above.
+            Body::Ping { .. }
+            | Body::Pong { .. }
+            | Body::Bye
+            | Body::Events(_)
+            | Body::Have { .. }
+            | Body::Want { .. }
+            | Body::Typing { .. }
+            | Body::Read { .. }
+            | Body::Presence(_)
+            | Body::Run { .. }
+            | Body::Call(_) => {}
         }
     }
 

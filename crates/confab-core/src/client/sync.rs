@@ -516,7 +516,14 @@ impl Client {
                     self.send_body(now, peer, &body);
                 }
             }
-            _ => {}
+            // Refused, and nothing to send first.
+            EventError::Malformed(_)
+            | EventError::Signature
+            | EventError::Conflict { .. }
+            | EventError::TooFarAhead { .. }
+            | EventError::NotYet { .. }
+            | EventError::HeldFull { .. }
+            | EventError::Corrupt => {}
         }
         self.refuse_event(now, peer, error);
     }

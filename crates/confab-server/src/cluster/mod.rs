@@ -437,7 +437,11 @@ impl Link {
             RoomNote::Present { node, peers } if node != self.node => {
                 self.hub.remote_present(room, node, &peers);
             }
-            _ => {}
+            // Our own notes, back from NATS.
+            RoomNote::Joined { .. }
+            | RoomNote::Left { .. }
+            | RoomNote::Hello { .. }
+            | RoomNote::Present { .. } => {}
         }
     }
 
