@@ -16,15 +16,16 @@ pub mod mentions;
 pub mod platform;
 pub mod state;
 mod tab;
+pub mod view_api;
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
 use crate::commands::Commands;
-use crate::platform::device::Device;
 use crate::platform::page;
 use crate::state::AppState;
+use crate::view_api::Device;
 
 /// Starts (or, after a passphrase is entered, resumes) the boot sequence.
 #[derive(Clone)]

@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use super::emoji::EmojiPicker;
 use super::mention::{self, MentionList, MentionPicker};
 use crate::commands::{Command, Commands};
-use crate::platform::text_field::TextField;
 use crate::state::{AppState, Draft};
+use crate::view_api::TextField;
 use crate::{use_commands, use_device};
 
 /// How long typing must pause before the draft is saved.

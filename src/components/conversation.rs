@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use crate::components::message::MessageRow;
 use confab_core::{EventId, OrderKey};
 
-use crate::platform::page::SizeWatch;
 use crate::state::{AppState, MessageView};
 use crate::use_device;
+use crate::view_api::SizeWatch;
 
 /// Messages drawn at first, and added per "Show earlier messages".
 const PAGE: usize = 200;

@@ -7,8 +7,8 @@ use confab_core::MemberKey;
 use leptos::prelude::*;
 
 use crate::mentions;
-use crate::platform::text_field::TextField;
 use crate::state::AppState;
+use crate::view_api::TextField;
 
 /// The id of option `idx` (for `aria-activedescendant`).
 pub fn option_id(idx: usize) -> String {

@@ -4,9 +4,8 @@
 use leptos::prelude::*;
 
 use crate::commands::Command;
-use crate::platform::device::Device;
-use crate::platform::pwa::Permission;
 use crate::state::AppState;
+use crate::view_api::{Device, Permission};
 use crate::{use_commands, use_device};
 
 /// Whether the browser offers to install the app now (context; the app sets it from the

@@ -4,9 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::platform::device::Device;
-use crate::platform::pwa::BuildStatus;
 use crate::use_device;
+use crate::view_api::{BuildStatus, Device};
 
 /// The build status as the service worker tells it (context; the app sets it up with
 /// [`AppBuild::listen`]). Without it, no banner and no fingerprint.

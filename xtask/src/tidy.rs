@@ -5,6 +5,8 @@
 //! - `confab-core` depends on nothing that does I/O (STYLE 1);
 //! - no ignored or should-panic tests (STYLE 9);
 //! - no `web_sys`/`js_sys` outside `src/platform/` (STYLE 1), tests aside;
+//! - no component (`src/components/`) naming `platform`: views reach the browser through
+//!   `view_api` (the `Device` handle), tests aside;
 //! - no file over its size limit ([`line_limit`]);
 //! - no import circle between the modules of a crate (`circles.rs`).
 //!
@@ -41,6 +43,9 @@ const OVERSIZED: &[(&str, &str)] = &[(
 
 /// App files outside `src/platform/` that still name `web_sys`/`js_sys`, with the reason.
 const BROWSER_API_OUTSIDE_PLATFORM: &[(&str, &str)] = &[];
+
+/// Components that still name `platform` paths, with the reason.
+const PLATFORM_IN_COMPONENTS: &[(&str, &str)] = &[];
 
 /// Root files of the crates whose module graphs must have no circle.
 const CRATE_ROOTS: &[&str] = &[
@@ -85,10 +90,26 @@ fn names_browser_api(text: &str) -> bool {
     ["web_sys", "js_sys"].iter().any(|krate| {
         code.match_indices(krate).any(|(at, _)| {
             let before = code[..at].chars().next_back();
-            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
-                && code[at + krate.len()..].starts_with("::")
+            !before.is_some_and(is_ident_char) && code[at + krate.len()..].starts_with("::")
         })
     })
+}
+
+/// Whether (comment- and literal-free) code names the `platform` module: the word as a
+/// path segment, followed by `::` (`platform::pwa`) or after it (`use crate::platform;`).
+fn names_platform(text: &str) -> bool {
+    const WORD: &str = "platform";
+    let code = circles::strip(text);
+    code.match_indices(WORD).any(|(at, _)| {
+        let (before, after) = (&code[..at], &code[at + WORD.len()..]);
+        let whole = !before.chars().next_back().is_some_and(is_ident_char)
+            && !after.chars().next().is_some_and(is_ident_char);
+        whole && (before.trim_end().ends_with("::") || after.trim_start().starts_with("::"))
+    })
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 pub(crate) fn run(sh: &Shell, root: &Path) -> Result<()> {
@@ -147,8 +168,8 @@ fn check(sh: &Shell, root: &Path) -> Result<Vec<String>> {
     Ok(violations)
 }
 
-/// Files over their limit, and browser APIs outside `src/platform/`, against the lists
-/// of exceptions.
+/// Files over their limit, browser APIs outside `src/platform/` and components naming
+/// `platform`, against the lists of exceptions.
 fn check_sizes_and_browser_apis<'a>(
     root: &Path,
     paths: impl Iterator<Item = &'a str>,
@@ -156,6 +177,7 @@ fn check_sizes_and_browser_apis<'a>(
     let mut violations = Vec::new();
     let mut oversized = Vec::new();
     let mut browser = Vec::new();
+    let mut components = Vec::new();
     for path in paths {
         let file = root.join(path);
         if !file.is_file() {
@@ -185,6 +207,18 @@ fn check_sizes_and_browser_apis<'a>(
                 ));
             }
         }
+        if path.starts_with("src/components/") && !is_test_file(path) && names_platform(&text) {
+            components.push(path);
+            if !PLATFORM_IN_COMPONENTS
+                .iter()
+                .any(|(listed, _)| *listed == path)
+            {
+                violations.push(format!(
+                    "{path}: a component names platform (reach the browser through \
+                     crate::view_api)"
+                ));
+            }
+        }
     }
     for (listed, _) in OVERSIZED {
         if !oversized.contains(listed) {
@@ -198,6 +232,14 @@ fn check_sizes_and_browser_apis<'a>(
             violations.push(format!(
                 "{listed}: no web_sys/js_sys any more; remove it from tidy's \
                  BROWSER_API_OUTSIDE_PLATFORM"
+            ));
+        }
+    }
+    for (listed, _) in PLATFORM_IN_COMPONENTS {
+        if !components.contains(listed) {
+            violations.push(format!(
+                "{listed}: names no platform path any more; remove it from tidy's \
+                 PLATFORM_IN_COMPONENTS"
             ));
         }
     }
@@ -303,8 +345,9 @@ mod tests {
     use xshell::Shell;
 
     use super::{
-        BROWSER_API_OUTSIDE_PLATFORM, OVERSIZED, banned_test_attributes, check,
-        check_sizes_and_browser_apis, forbidden_core_deps, line_limit, starts_with_module_doc,
+        BROWSER_API_OUTSIDE_PLATFORM, OVERSIZED, PLATFORM_IN_COMPONENTS, banned_test_attributes,
+        check, check_sizes_and_browser_apis, forbidden_core_deps, line_limit, names_platform,
+        starts_with_module_doc,
     };
 
     /// The rules themselves, on this repository.
@@ -320,12 +363,14 @@ mod tests {
     }
 
     /// Seeded violations in a scratch tree: an app file one line over 800, one naming
-    /// `web_sys` outside `src/platform/`; the same in a test file or in platform/ pass.
+    /// `web_sys` outside `src/platform/`, a component naming `platform`; the same in a
+    /// test file or in platform/ pass.
     #[test]
     fn sizes_and_browser_apis() {
         let dir = std::env::temp_dir().join(format!("tidy-sizes-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("src/platform")).unwrap();
+        std::fs::create_dir_all(dir.join("src/components")).unwrap();
         let write = |path: &str, text: String| std::fs::write(dir.join(path), text).unwrap();
         write("src/big.rs", "//! Big.\n".repeat(801));
         write("src/fits.rs", "//! Fits.\n".repeat(800));
@@ -346,6 +391,14 @@ mod tests {
             "src/view_tests.rs",
             "//! Tests.\nuse web_sys::Element;\n".into(),
         );
+        write(
+            "src/components/view.rs",
+            "//! View.\nuse crate::platform::pwa::Permission;\n".into(),
+        );
+        write(
+            "src/components/view_tests.rs",
+            "//! Tests.\nuse crate::platform::clock;\n".into(),
+        );
         let paths = [
             "src/big.rs",
             "src/fits.rs",
@@ -354,20 +407,39 @@ mod tests {
             "src/said.rs",
             "src/platform/page.rs",
             "src/view_tests.rs",
+            "src/components/view.rs",
+            "src/components/view_tests.rs",
         ];
         let violations = check_sizes_and_browser_apis(&dir, paths.into_iter()).unwrap();
         let seeded: Vec<&String> = violations
             .iter()
             .filter(|v| !v.contains("remove it from tidy"))
             .collect();
-        assert_eq!(seeded.len(), 3, "{seeded:?}");
+        assert_eq!(seeded.len(), 4, "{seeded:?}");
         assert!(seeded[0].starts_with("src/big.rs: 801 lines, over the limit of 800"));
         assert!(seeded[1].starts_with("src/big_tests.rs: 900 lines, over the limit of 800"));
         assert!(seeded[2].starts_with("src/view.rs: uses web_sys/js_sys outside src/platform/"));
+        assert!(seeded[3].starts_with("src/components/view.rs: a component names platform"));
         // The listed exceptions are absent here, so each is reported as stale.
         let stale = violations.len() - seeded.len();
-        assert_eq!(stale, OVERSIZED.len() + BROWSER_API_OUTSIDE_PLATFORM.len());
+        assert_eq!(
+            stale,
+            OVERSIZED.len() + BROWSER_API_OUTSIDE_PLATFORM.len() + PLATFORM_IN_COMPONENTS.len()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn platform_paths() {
+        assert!(names_platform("use crate::platform::pwa::Permission;"));
+        assert!(names_platform("use crate::platform;"));
+        assert!(names_platform("use super::super::platform as p;"));
+        assert!(names_platform("platform::clock::sleep(d)"));
+        assert!(!names_platform("// the platform:: module\nfn f() {}"));
+        assert!(!names_platform("let s = \"platform::x\";"));
+        assert!(!names_platform(
+            "my_platform::x(); platforms::y(); let platform = 1;"
+        ));
     }
 
     #[test]
