@@ -10,9 +10,10 @@
 //! same set gives every member the same ranks, removals, epoch and settings, whatever order
 //! the actions arrived in (proptest `the_outcome_depends_only_on_the_set`).
 //!
-//! - **Authority traces back to the creator.** The room's first action, `Create`, is named by
-//!   the invite link (its id is the room's lasting id), so nobody can substitute another one.
-//!   Its author is the **owner**. Only the owner makes and unmakes **admins**; the owner and
+//! - **Authority traces back to the creator.** The invite link carries the room's lasting id,
+//!   its *genesis*: the hash of the creator's key and a nonce ([`genesis_of`]), which every
+//!   event of the room is signed over. The `Create` whose author and nonce hash to it is the
+//!   only one that counts (nobody else can make one), and its author is the **owner**. Only the owner makes and unmakes **admins**; the owner and
 //!   admins remove members (an admin may remove an admin, nobody the owner), start epochs,
 //!   change settings and admit newcomers.
 //! - **An action about a member says how much of that member it had seen.** `Promote`,
@@ -74,8 +75,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use crate::history::OrderKey;
-use crate::ids::{EventId, MemberKey};
+use sha2::{Digest as _, Sha256};
+
+use crate::ids::{EventId, MemberKey, RoomId};
 pub use crate::wire::govern::{Backlog, Govern, Joining, Rekey, Settings};
+
+const GENESIS_CONTEXT: &[u8] = b"confab/v2/genesis";
+
+/// A governed room's lasting id: what its owner's `Create` (`author`, `nonce`) hashes to. The
+/// invite link carries it, and the room's events are signed over it.
+pub fn genesis_of(owner: &MemberKey, nonce: &[u8; 32]) -> RoomId {
+    let mut hash = Sha256::new();
+    hash.update(GENESIS_CONTEXT);
+    hash.update(owner.as_bytes());
+    hash.update(nonce);
+    RoomId::from_bytes(hash.finalize().into())
+}
 
 /// A member's standing in a governed room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,7 +126,7 @@ pub enum Outcome {
 /// Why an action did not take effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The room has no `Create` (it is ungoverned), or this is not the one the link names.
+    /// The room is ungoverned, or this `Create` does not hash to the room's genesis.
     NotGenesis,
     /// Its author was removed before it.
     AuthorRemoved,
@@ -147,9 +162,9 @@ pub struct Governance {
 }
 
 impl Governance {
-    /// The governance of a room whose `Create` is `genesis` (`None`: an ungoverned room),
+    /// The governance of the room `genesis` (`None`: an ungoverned room),
     /// given every governance action it holds, in any order.
-    pub fn resolve(genesis: Option<EventId>, actions: impl IntoIterator<Item = Action>) -> Self {
+    pub fn resolve(genesis: Option<RoomId>, actions: impl IntoIterator<Item = Action>) -> Self {
         let mut governance = Governance {
             owner: None,
             admins: BTreeMap::new(),
@@ -169,7 +184,11 @@ impl Governance {
             .nodes
             .values()
             .filter_map(|node| match node.action.what {
-                Govern::Create if Some(node.action.id) == genesis => Some(node.action.order.author),
+                Govern::Create { nonce }
+                    if genesis == Some(genesis_of(&node.action.order.author, &nonce)) =>
+                {
+                    Some(node.action.order.author)
+                }
                 Govern::Promote { member, .. } => Some(member),
                 _ => None,
             })
@@ -276,13 +295,13 @@ impl Governance {
     }
 
     /// Whether `action` may take effect now.
-    fn judge(&self, genesis: Option<EventId>, action: &Action) -> Result<(), Refusal> {
+    fn judge(&self, genesis: Option<RoomId>, action: &Action) -> Result<(), Refusal> {
         let author = action.order.author;
         if genesis.is_none() {
             return Err(Refusal::NotGenesis);
         }
-        if let Govern::Create = action.what {
-            return if Some(action.id) == genesis && self.owner.is_none() {
+        if let Govern::Create { nonce } = action.what {
+            return if genesis == Some(genesis_of(&author, &nonce)) && self.owner.is_none() {
                 Ok(())
             } else {
                 Err(Refusal::NotGenesis)
@@ -298,7 +317,7 @@ impl Governance {
         let rank = self.rank(&author).ok_or(Refusal::AuthorRemoved)?;
         let powerful = matches!(rank, Rank::Owner | Rank::Admin);
         match &action.what {
-            Govern::Create => Err(Refusal::NotGenesis),
+            Govern::Create { .. } => Err(Refusal::NotGenesis),
             Govern::Promote { member, .. } | Govern::Demote { member, .. } => {
                 if rank != Rank::Owner {
                     return Err(Refusal::NoAuthority);
@@ -348,7 +367,7 @@ impl Governance {
 
     fn apply(&mut self, action: &Action) {
         match &action.what {
-            Govern::Create => self.owner = Some(action.order.author),
+            Govern::Create { .. } => self.owner = Some(action.order.author),
             Govern::Promote { member, .. } => {
                 let since = self.order.len();
                 self.admins.entry(*member).or_insert(since);

@@ -19,6 +19,7 @@ const ANN: u8 = 2;
 const BEN: u8 = 3;
 const DAVE: u8 = 4;
 const EVE: u8 = 5;
+const NONCE: [u8; 32] = [0x42; 32];
 
 /// Writes actions as their authors would: each author's chain numbered from 1, Lamport times
 /// given explicitly so tests can make them as adversarial as a real author could.
@@ -31,12 +32,12 @@ struct Room {
 impl Room {
     fn new() -> Room {
         let mut room = Room::default();
-        room.act(OWNER, 1, Govern::Create);
+        room.act(OWNER, 1, Govern::Create { nonce: NONCE });
         room
     }
 
-    fn genesis(&self) -> Option<EventId> {
-        Some(self.actions[0].id)
+    fn genesis(&self) -> Option<RoomId> {
+        Some(genesis_of(&key(OWNER), &NONCE))
     }
 
     /// `author`'s next event (a message, which governance only counts), returning its seq.
@@ -151,15 +152,19 @@ fn members_without_authority_change_nothing() {
 #[test]
 fn only_the_links_create_counts() {
     let mut room = Room::new();
-    let rival = room.act(EVE, 0, Govern::Create);
+    // Eve makes a Create of her own (the nonce she likes), and the owner a second one.
+    let rival = room.act(EVE, 0, Govern::Create { nonce: NONCE });
+    let again = room.act(OWNER, 2, Govern::Create { nonce: [1; 32] });
     room.say(EVE);
     let promote = room.promote(EVE, 1, EVE);
     let g = room.resolve();
     assert_eq!(g.owner(), Some(key(OWNER)));
-    assert_eq!(
-        g.outcome(&rival),
-        Some(Outcome::Refused(Refusal::NotGenesis))
-    );
+    for create in [rival, again] {
+        assert_eq!(
+            g.outcome(&create),
+            Some(Outcome::Refused(Refusal::NotGenesis))
+        );
+    }
     assert_eq!(
         g.outcome(&promote),
         Some(Outcome::Refused(Refusal::NoAuthority))

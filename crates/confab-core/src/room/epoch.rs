@@ -7,7 +7,7 @@
 //!   │                                                 signal seal (what the link gives)
 //!   ├─ mailbox keys = HKDF(E_n, "confab/v2/mailbox-*") (the offline mailbox: members only)
 //!   └─ commitment   = SHA-256("confab/v2/epoch-commitment" ‖ E_n)  (in the rekey event)
-//! invite link #fragment = base64url(link secret ‖ genesis event id)   (86 characters)
+//! invite link #fragment = base64url(link secret ‖ genesis)   (86 characters)
 //! ```
 //!
 //! Why two levels: whoever holds a link may reach the room and complete a handshake, but
@@ -16,9 +16,10 @@
 //! mailbox, which anyone with the link could otherwise open, holds nothing a newcomer may not
 //! read. A new epoch (a removal, "Reset invite link") draws a new `E_{n+1}`: a removed member
 //! cannot derive its link secret, so cannot find the room on the server, complete a
-//! handshake, or open the mailbox. The genesis id in the link names the room's `Create`
-//! (whose author is the owner, see [`crate::governance`]): a member cannot hand a newcomer
-//! another room's governance.
+//! handshake, or open the mailbox. The genesis in the link is the room's lasting id: the
+//! hash of its owner's key and a nonce (see [`crate::governance::genesis_of`]), which every
+//! event of the room is signed over, so the owner's `Create` is the only one that matches it
+//! and a member cannot hand a newcomer another room's history or governance.
 //!
 //! A lockbox seals `E_n` to one member's X25519 key with the one-way Noise pattern
 //! `Noise_N_25519_ChaChaPoly_BLAKE2s` (an ephemeral key and an AEAD, no home-made
@@ -38,7 +39,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{RoomSecret, RoomSecretError};
 use crate::identity::{Identity, PublicIdentity};
-use crate::ids::{EventId, MemberKey};
+use crate::ids::{MemberKey, RoomId};
 use crate::mailbox::MailboxKeys;
 use crate::rng::SeededResolver;
 use crate::wire::govern::LOCKBOX_LEN;
@@ -93,7 +94,7 @@ impl EpochSecret {
     /// the ephemeral key (one per lockbox).
     pub fn seal(
         &self,
-        genesis: EventId,
+        genesis: RoomId,
         epoch: u64,
         holder: &PublicIdentity,
         seed: [u8; 32],
@@ -125,7 +126,7 @@ impl EpochSecret {
     /// secret against the rekey event's `commitment`.
     pub fn open(
         identity: &Identity,
-        genesis: EventId,
+        genesis: RoomId,
         epoch: u64,
         lockbox: &[u8],
         commitment: Commitment,
@@ -173,7 +174,7 @@ impl EpochSecret {
     }
 }
 
-fn prologue(genesis: EventId, epoch: u64, holder: &MemberKey) -> Vec<u8> {
+fn prologue(genesis: RoomId, epoch: u64, holder: &MemberKey) -> Vec<u8> {
     let mut prologue = Vec::with_capacity(LOCKBOX_CONTEXT.len() + 32 + 8 + 32);
     prologue.extend_from_slice(LOCKBOX_CONTEXT);
     prologue.extend_from_slice(genesis.as_bytes());
@@ -202,8 +203,8 @@ pub enum LockboxError {
 pub struct Invite {
     /// Reaching the room and the handshake.
     pub link: RoomSecret,
-    /// The room's `Create` event.
-    pub genesis: Option<EventId>,
+    /// The room's lasting id (its history is signed over it).
+    pub genesis: Option<RoomId>,
 }
 
 impl Invite {
@@ -219,7 +220,7 @@ impl Invite {
             32 | 64 => {
                 let (link, genesis) = bytes.split_at(32);
                 let link: [u8; 32] = link.try_into().map_err(|_| RoomSecretError::Encoding)?;
-                let genesis = <[u8; 32]>::try_from(genesis).ok().map(EventId::from_bytes);
+                let genesis = <[u8; 32]>::try_from(genesis).ok().map(RoomId::from_bytes);
                 Ok(Invite {
                     link: RoomSecret::from_bytes(link),
                     genesis,
@@ -244,8 +245,8 @@ impl Invite {
 mod tests {
     use super::*;
 
-    fn genesis(n: u8) -> EventId {
-        EventId::from_bytes([n; 32])
+    fn genesis(n: u8) -> RoomId {
+        RoomId::from_bytes([n; 32])
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! govern    = kind 7, action:u8 fields
-//!   create    1
+//!   create    1: nonce[32]                    (genesis = SHA-256(context ‖ author ‖ nonce))
 //!   promote   2: member[32] seen:u64be        demote 3: member[32] seen:u64be
 //!   remove    4: member[32] seen:u64be        admit  5: member[32] seen:u64be
 //!   rekey     6: epoch:u64be(≥1) commitment[32] count:u16be(1..=128)
@@ -37,8 +37,12 @@ const CONFIGURE: u8 = 7;
 /// What a governance action does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Govern {
-    /// The room's first action: its author owns the room.
-    Create,
+    /// The room's first action: its author owns the room. The room's lasting id (its
+    /// genesis, in the invite link) is the hash of the author's key and `nonce`.
+    Create {
+        /// Drawn at random when the room is made.
+        nonce: [u8; 32],
+    },
     /// Makes `member` an admin (owner only).
     Promote {
         /// Who.
@@ -124,7 +128,7 @@ impl Govern {
             | Govern::Demote { member, seen }
             | Govern::Remove { member, seen }
             | Govern::Admit { member, seen } => Some((member, seen)),
-            Govern::Create | Govern::Rekey(_) | Govern::Configure(_) => None,
+            Govern::Create { .. } | Govern::Rekey(_) | Govern::Configure(_) => None,
         }
     }
 }
@@ -137,7 +141,10 @@ pub(crate) fn encode(action: &Govern, out: &mut Vec<u8>) {
         out.extend_from_slice(&seen.to_be_bytes());
     };
     match action {
-        Govern::Create => out.push(CREATE),
+        Govern::Create { nonce } => {
+            out.push(CREATE);
+            out.extend_from_slice(nonce);
+        }
         Govern::Promote { member, seen } => about(PROMOTE, member, *seen),
         Govern::Demote { member, seen } => about(DEMOTE, member, *seen),
         Govern::Remove { member, seen } => about(REMOVE, member, *seen),
@@ -175,7 +182,9 @@ pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Govern, DecodeError> {
         Ok((MemberKey(reader.array()?), reader.u64()?))
     };
     Ok(match reader.u8()? {
-        CREATE => Govern::Create,
+        CREATE => Govern::Create {
+            nonce: reader.array()?,
+        },
         PROMOTE => {
             let (member, seen) = about(reader)?;
             Govern::Promote { member, seen }
@@ -308,7 +317,7 @@ pub(crate) mod tests {
             (&[2, 1, 2], "truncated member"),
             (&[7, 3, 1, 0, 0, 0, 0], "joining 3"),
             (&[7, 1, 0, 0, 0, 0, 0], "backlog 0"),
-            (&[1, 0], "trailing byte"),
+            (&[1, 0], "short nonce"),
             (&[6, 0, 0, 0, 0, 0, 0, 0, 0], "epoch 0"),
             (&[6, 0, 0, 0, 0, 0, 0, 0, 1], "no commitment"),
         ];
@@ -336,7 +345,7 @@ pub(crate) mod tests {
     pub(crate) fn arb_govern() -> impl Strategy<Value = Govern> {
         let member = any::<[u8; 32]>().prop_map(MemberKey);
         prop_oneof![
-            Just(Govern::Create),
+            any::<[u8; 32]>().prop_map(|nonce| Govern::Create { nonce }),
             (member.clone(), any::<u64>())
                 .prop_map(|(member, seen)| Govern::Promote { member, seen }),
             (member.clone(), any::<u64>())
