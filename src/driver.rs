@@ -624,6 +624,8 @@ impl Driver {
             }
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
             ClientEvent::NotSent { events } => self.not_sent(events),
+            // The app makes no governed rooms yet (issue 17): nothing shows ranks.
+            ClientEvent::Governance => {}
             ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self

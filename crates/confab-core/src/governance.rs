@@ -146,6 +146,7 @@ pub enum Refusal {
 /// The room's governance as its actions decide it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Governance {
+    genesis: Option<RoomId>,
     owner: Option<MemberKey>,
     /// Admins, with when they became admin (their position in the order): the seniority.
     admins: BTreeMap<MemberKey, usize>,
@@ -166,6 +167,7 @@ impl Governance {
     /// given every governance action it holds, in any order.
     pub fn resolve(genesis: Option<RoomId>, actions: impl IntoIterator<Item = Action>) -> Self {
         let mut governance = Governance {
+            genesis,
             owner: None,
             admins: BTreeMap::new(),
             removed: BTreeMap::new(),
@@ -213,6 +215,16 @@ impl Governance {
             governance.outcomes.insert(action.id, outcome);
         }
         governance
+    }
+
+    /// The room's genesis (`None`: an ungoverned room).
+    pub fn genesis(&self) -> Option<RoomId> {
+        self.genesis
+    }
+
+    /// Every removed member, with the last of their events that counts.
+    pub fn removals(&self) -> &BTreeMap<MemberKey, u64> {
+        &self.removed
     }
 
     /// The owner (`None` in an ungoverned room).

@@ -39,6 +39,7 @@ pub mod governance;
 pub mod history;
 pub mod identity;
 pub mod ids;
+pub mod lockbox;
 pub mod mailbox;
 pub mod peek;
 mod rng;

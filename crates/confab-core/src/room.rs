@@ -13,7 +13,7 @@ use crate::mailbox::MailboxKeys;
 
 mod epoch;
 
-pub use epoch::{Commitment, EpochSecret, Invite, LockboxError};
+pub use epoch::{Commitment, EpochSecret, Invite};
 
 const INFO_ROOM_ID: &[u8] = b"confab/v1/room-id";
 const INFO_NOISE_PSK: &[u8] = b"confab/v1/noise-psk";

@@ -230,7 +230,7 @@ impl Client {
         entries: &[MailboxItem],
     ) -> MailboxIngest {
         let now = self.monotonic(now);
-        let room = self.room.room_id();
+        let room = *self.history.room();
         let mut ingest = MailboxIngest::default();
         let mut touched = BTreeSet::new();
         for item in entries {

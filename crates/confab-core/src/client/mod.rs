@@ -14,6 +14,7 @@
 mod call;
 mod courier;
 mod files;
+mod govern;
 mod link;
 mod mailbox;
 mod output;
@@ -30,6 +31,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::Instant;
+use crate::governance::Governance;
 use crate::history::{
     Content, EventError, History, Horizon, OrderKey, Timeline, TimelineChange, TimelineMessage,
     UnixMillis, VerifiedEvent,
@@ -46,6 +48,7 @@ use crate::wire::{AbortReason, Body, Frame, MAX_NAME_LEN, Presence, truncate_utf
 pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
+pub use govern::GovernError;
 use link::{Close, Link, LinkTimers};
 pub use link::{
     DEFAULT_DIRECT_PATH_TIMEOUT, DEFAULT_LIVENESS_PROBE, Generation, LinkTimer, Path, RtcSignal,
@@ -156,6 +159,8 @@ pub struct Client {
     /// Our peer id on the current server connection.
     server_peer: Option<PeerId>,
     history: History,
+    /// Who may do what (see `govern`); an ungoverned room's refuses every action.
+    governance: Governance,
     timeline: Timeline,
     sync: sync::Sync,
     /// When we last said we are typing (None: we are not).
@@ -194,6 +199,7 @@ impl Client {
             own_card: identity.encoded_card(&config.display_name),
             identity,
             history: History::new(room.room_id()),
+            governance: Governance::resolve(None, []),
             timeline: Timeline::new(),
             sync: sync::Sync::default(),
             typing_sent: None,
@@ -314,7 +320,7 @@ impl Client {
     ) -> Restored<K> {
         let now = self.monotonic(now);
         self.note_wall(now, wall);
-        let room = self.room.room_id();
+        let room = *self.history.room();
         let me = self.public.member_key();
         let horizon = self.horizon(now);
         let mut refused = Vec::new();
@@ -340,10 +346,12 @@ impl Client {
         }
     }
 
-    /// Folds the whole history into a fresh timeline (after a restore or a ban).
+    /// Folds the whole history into a fresh timeline (after a restore or a ban), governance
+    /// first: what a removed member wrote after their cut stays off it.
     fn rebuild_timeline(&mut self) {
+        self.refresh_governance();
         let mut timeline = Timeline::new();
-        for event in self.history.iter() {
+        for event in self.history.iter().filter(|event| self.counts(event)) {
             timeline.apply(event);
         }
         self.timeline = timeline;
@@ -818,6 +826,10 @@ impl Client {
         });
         if let Content::Text { .. } = event.event().content {
             self.stop_typing(event.event().author);
+        }
+        self.note_governance(event);
+        if !self.counts(event) {
+            return;
         }
         match self.timeline.apply(event) {
             Some(TimelineChange::Message(view)) => {

@@ -188,6 +188,9 @@ pub enum ClientEvent {
         /// The signed encoding.
         bytes: Vec<u8>,
     },
+    /// The room's governance changed (ranks, removals, epoch or settings): read
+    /// [`Client::governance`](super::Client::governance).
+    Governance,
     /// A member's display name (from their profile event).
     Name {
         /// Who.

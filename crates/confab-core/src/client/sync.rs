@@ -371,7 +371,7 @@ impl Client {
         mut prev: EventId,
         entries: &[Vec<u8>],
     ) {
-        let room = self.room.room_id();
+        let room = *self.history.room();
         let mut events = Vec::with_capacity(entries.len());
         for (idx, entry) in entries.iter().enumerate() {
             let Some(seq) = first_seq.checked_add(idx as u64) else {
@@ -393,7 +393,7 @@ impl Client {
     }
 
     pub(super) fn handle_events(&mut self, now: Instant, peer: PeerId, events: &[Vec<u8>]) {
-        let room = self.room.room_id();
+        let room = *self.history.room();
         let mut touched = BTreeSet::new();
         for bytes in events {
             let event = match VerifiedEvent::verify(&room, bytes) {

@@ -83,7 +83,7 @@ impl Duo {
         self.pump();
     }
 
-    fn disconnect(&mut self) {
+    pub(super) fn disconnect(&mut self) {
         let now = self.now;
         self.clients[A].remove_peer(now, peer_of(B));
         self.clients[B].remove_peer(now, peer_of(A));
@@ -150,7 +150,7 @@ impl Duo {
             .collect()
     }
 
-    fn post(&mut self, idx: usize, text: &str) -> EventId {
+    pub(super) fn post(&mut self, idx: usize, text: &str) -> EventId {
         let now = self.now;
         let id = self.clients[idx]
             .send_text(now, UnixMillis(1), text)

@@ -1,3 +1,6 @@
+//! The governance rules: authority, cuts, seniority, epochs, and that the outcome depends
+//! only on the set of actions (proptest).
+
 use proptest::prelude::*;
 
 use super::*;

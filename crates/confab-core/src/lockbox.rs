@@ -1,0 +1,184 @@
+//! Lockboxes: an epoch's secret sealed to one member (see `room/epoch.rs` for the keys).
+//!
+//! A lockbox is one message of the one-way Noise pattern `Noise_N_25519_ChaChaPoly_BLAKE2s`
+//! (`snow`, already linked: an ephemeral X25519 key and an AEAD, no home-made construction)
+//! to the member's X25519 key, its prologue binding the room's genesis, the epoch and the
+//! member, so a lockbox cannot be moved to another room, epoch or member. Who sealed it is
+//! proven by the signed rekey event that carries it; the event's commitment lets every member
+//! check they all received the same secret (a malicious admin cannot split the room).
+
+use zeroize::Zeroizing;
+
+use crate::identity::{Identity, PublicIdentity};
+use crate::ids::{MemberKey, RoomId};
+use crate::rng::SeededResolver;
+use crate::room::{Commitment, EpochSecret};
+use crate::wire::govern::LOCKBOX_LEN;
+
+const LOCKBOX_CONTEXT: &[u8] = b"confab/v2/lockbox";
+/// The lockbox's one-way Noise pattern.
+pub const LOCKBOX_PARAMS: &str = "Noise_N_25519_ChaChaPoly_BLAKE2s";
+
+/// Seals `secret` to `holder` for epoch `epoch` of the room `genesis`. `seed` gives
+/// the ephemeral key (one per lockbox).
+pub fn seal(
+    secret: &EpochSecret,
+    genesis: RoomId,
+    epoch: u64,
+    holder: &PublicIdentity,
+    seed: [u8; 32],
+) -> [u8; LOCKBOX_LEN] {
+    let prologue = prologue(genesis, epoch, &holder.member_key());
+    let mut out = [0; LOCKBOX_LEN];
+    // Fixed pattern and key lengths: building and writing cannot fail, so a failure is a
+    // bug in this function, not input.
+    #[allow(clippy::expect_used)]
+    {
+        let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
+        let mut noise = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
+            .remote_public_key(&holder.dh_key_bytes())
+            .expect("32-byte X25519 key")
+            .prologue(&prologue)
+            .expect("a prologue")
+            .build_initiator()
+            .expect("complete Noise builder");
+        let len = noise
+            .write_message(secret.as_bytes(), &mut out)
+            .expect("the lockbox fits its buffer");
+        debug_assert_eq!(len, LOCKBOX_LEN);
+    }
+    out
+}
+
+/// Opens a lockbox sealed to `identity` for epoch `epoch` of `genesis`, and checks the
+/// secret against the rekey event's `commitment`.
+pub fn open(
+    identity: &Identity,
+    genesis: RoomId,
+    epoch: u64,
+    lockbox: &[u8],
+    commitment: Commitment,
+) -> Result<EpochSecret, LockboxError> {
+    if lockbox.len() != LOCKBOX_LEN {
+        return Err(LockboxError::Length);
+    }
+    let prologue = prologue(genesis, epoch, &identity.member_key());
+    let secret = identity.dh_secret_bytes();
+    // As in `seal`: fixed parameters cannot fail to build.
+    #[allow(clippy::expect_used)]
+    let mut noise = {
+        let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
+        snow::Builder::with_resolver(params, Box::new(SeededResolver::new([0; 32])))
+            .local_private_key(secret.as_slice())
+            .expect("32-byte X25519 key")
+            .prologue(&prologue)
+            .expect("a prologue")
+            .build_responder()
+            .expect("complete Noise builder")
+    };
+    let mut plain = Zeroizing::new([0u8; LOCKBOX_LEN]);
+    let len = noise
+        .read_message(lockbox, plain.as_mut_slice())
+        .map_err(|_| LockboxError::Sealing)?;
+    let bytes: [u8; 32] = plain
+        .get(..len)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(LockboxError::Length)?;
+    let opened = EpochSecret::from_bytes(bytes);
+    if opened.commitment() != commitment {
+        return Err(LockboxError::Commitment);
+    }
+    Ok(opened)
+}
+
+fn prologue(genesis: RoomId, epoch: u64, holder: &MemberKey) -> Vec<u8> {
+    let mut prologue = Vec::with_capacity(LOCKBOX_CONTEXT.len() + 32 + 8 + 32);
+    prologue.extend_from_slice(LOCKBOX_CONTEXT);
+    prologue.extend_from_slice(genesis.as_bytes());
+    prologue.extend_from_slice(&epoch.to_be_bytes());
+    prologue.extend_from_slice(holder.as_bytes());
+    prologue
+}
+
+/// A lockbox that does not open to a secret for us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockboxError {
+    /// Not a lockbox's length.
+    #[error("a lockbox has the wrong length")]
+    Length,
+    /// Not sealed to us for this room and epoch, or altered.
+    #[error("a lockbox is not sealed to us for this epoch")]
+    Sealing,
+    /// It opened, but to another secret than the one the rekey announced.
+    #[error("a lockbox holds another secret than the one announced")]
+    Commitment,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis(n: u8) -> RoomId {
+        RoomId::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn a_lockbox_opens_only_for_its_member_room_and_epoch() {
+        let bob = Identity::from_seed([2; 32]);
+        let carol = Identity::from_seed([3; 32]);
+        let secret = EpochSecret::from_bytes([7; 32]);
+        let commitment = secret.commitment();
+        let lockbox = seal(&secret, genesis(1), 4, &bob.public(), [9; 32]);
+        assert_eq!(lockbox.len(), LOCKBOX_LEN);
+
+        let opened = open(&bob, genesis(1), 4, &lockbox, commitment);
+        assert_eq!(opened.map(|s| s.commitment()), Ok(commitment));
+        // Not Carol's, not another epoch's, not another room's.
+        let refused = [
+            open(&carol, genesis(1), 4, &lockbox, commitment),
+            open(&bob, genesis(1), 5, &lockbox, commitment),
+            open(&bob, genesis(2), 4, &lockbox, commitment),
+        ];
+        for result in refused {
+            assert_eq!(result.err(), Some(LockboxError::Sealing));
+        }
+        // Altered anywhere.
+        for at in [0, 31, 32, LOCKBOX_LEN - 1] {
+            let mut altered = lockbox;
+            altered[at] ^= 1;
+            let result = open(&bob, genesis(1), 4, &altered, commitment);
+            assert_eq!(result.err(), Some(LockboxError::Sealing), "byte {at}");
+        }
+        assert_eq!(
+            open(&bob, genesis(1), 4, &lockbox[1..], commitment).err(),
+            Some(LockboxError::Length)
+        );
+    }
+
+    #[test]
+    fn a_secret_other_than_the_announced_one_is_refused() {
+        let bob = Identity::from_seed([2; 32]);
+        let announced = EpochSecret::from_bytes([7; 32]).commitment();
+        // A malicious admin seals Bob another secret than everyone else's.
+        let lockbox = seal(
+            &EpochSecret::from_bytes([8; 32]),
+            genesis(1),
+            1,
+            &bob.public(),
+            [9; 32],
+        );
+        assert_eq!(
+            open(&bob, genesis(1), 1, &lockbox, announced).err(),
+            Some(LockboxError::Commitment)
+        );
+    }
+
+    #[test]
+    fn lockboxes_replay_from_their_seed_and_differ_between_seeds() {
+        let bob = Identity::from_seed([2; 32]).public();
+        let secret = EpochSecret::from_bytes([7; 32]);
+        let a = seal(&secret, genesis(1), 1, &bob, [9; 32]);
+        assert_eq!(a, seal(&secret, genesis(1), 1, &bob, [9; 32]));
+        assert_ne!(a, seal(&secret, genesis(1), 1, &bob, [10; 32]));
+    }
+}
