@@ -61,7 +61,7 @@ pub use output::{
 pub use own::HEAD_WAIT;
 use own::OwnChain;
 pub use receipts::{
-    MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
+    MAX_RECEIPT_MEMBERS, MemberReceipt, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
 };
 
 /// The ChaCha20 stream of the client's seed that deposit nonces come from.

@@ -56,6 +56,16 @@ pub struct ReceiptsRecord {
 #[error("the receipts record is corrupt")]
 pub struct ReceiptsRecordError;
 
+/// What one member has of our events, as [`Event::Delivered`] and [`Event::Read`] moved
+/// it: what an app shows as a message's "delivered to" and "read by".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberReceipt {
+    /// They hold our events up to this sequence number.
+    pub delivered: u64,
+    /// They read up to here (room order).
+    pub read: Option<OrderKey>,
+}
+
 impl ReceiptsRecord {
     /// A record of these receipts (delivered, read marker) per member, keeping at most
     /// [`MAX_RECEIPT_MEMBERS`] (those covering most) and none that says nothing.
@@ -152,6 +162,31 @@ impl ReceiptsRecord {
         }
         reader.finish()?;
         Ok(ReceiptsRecord { members })
+    }
+}
+
+impl MemberReceipt {
+    /// Takes what a [`Event::Delivered`] (`delivered`) or [`Event::Read`] (`read`) says;
+    /// receipts only move forward.
+    pub fn advance(&mut self, delivered: Option<u64>, read: Option<OrderKey>) {
+        if let Some(delivered) = delivered {
+            self.delivered = self.delivered.max(delivered);
+        }
+        if read.is_some() && self.read < read {
+            self.read = read;
+        }
+    }
+
+    /// They hold our message at `message` (its place in room order).
+    pub fn holds(&self, message: &OrderKey) -> bool {
+        self.delivered >= message.seq
+    }
+
+    /// They read our message at `message`. A read marker covers the room order up to a
+    /// point, but a member may have read past one of ours it does not hold yet (a
+    /// concurrent message ordered before theirs): it counts once they hold ours.
+    pub fn has_read(&self, message: &OrderKey) -> bool {
+        self.holds(message) && self.read.is_some_and(|read| read >= *message)
     }
 }
 

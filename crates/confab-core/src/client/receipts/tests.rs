@@ -1,7 +1,7 @@
-//! Receipts record unit tests: its encoding (round trip, corrupt records refused, the
-//! member cap), restoring it (progress and events come back, banned members and claims
-//! beyond our chain do not), and coalescing (one report per burst, at a timer or when a
-//! link goes).
+//! Receipts unit tests: a member's receipt (only forward, read only once held), the
+//! record's encoding (round trip, corrupt records refused, the member cap), restoring it
+//! (progress and events come back, banned members and claims beyond our chain do not), and
+//! coalescing (one report per burst, at a timer or when a link goes).
 
 // The virtual clock starts from one real reading.
 #![allow(clippy::disallowed_methods)]
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::super::ClientEvent;
 use super::super::tests::{A, B, Duo, client, drain, peer_of, restore};
-use super::{MAX_RECEIPT_MEMBERS, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
+use super::{MAX_RECEIPT_MEMBERS, MemberReceipt, PERSIST_RECEIPTS_AFTER, ReceiptsRecord};
 use crate::history::{OrderKey, UnixMillis};
 use crate::{Instant, MemberKey};
 
@@ -51,6 +51,50 @@ impl Duo {
             })
             .collect()
     }
+}
+
+#[test]
+fn a_member_receipt_only_moves_forward() {
+    let mut receipt = MemberReceipt::default();
+    receipt.advance(Some(3), Some(order_key(5, 1, 2)));
+    // An older delivery or read marker (reordered, or restored after a newer one) is
+    // ignored; neither moves the other.
+    receipt.advance(Some(2), Some(order_key(4, 9, 9)));
+    receipt.advance(None, None);
+    assert_eq!(
+        receipt,
+        MemberReceipt {
+            delivered: 3,
+            read: Some(order_key(5, 1, 2)),
+        }
+    );
+    receipt.advance(None, Some(order_key(6, 1, 1)));
+    receipt.advance(Some(4), None);
+    assert_eq!(
+        receipt,
+        MemberReceipt {
+            delivered: 4,
+            read: Some(order_key(6, 1, 1)),
+        }
+    );
+}
+
+#[test]
+fn a_message_counts_as_read_only_once_it_is_held() {
+    // Our 3rd event, at Lamport time 7.
+    let ours = order_key(7, 1, 3);
+    let receipt = |delivered, read| MemberReceipt { delivered, read };
+    // Read past it (a concurrent message ordered after ours) without holding it: neither.
+    let unheld = receipt(2, Some(order_key(9, 2, 1)));
+    assert!(!unheld.holds(&ours) && !unheld.has_read(&ours));
+    // Held, read marker before it: delivered, not read.
+    let behind = receipt(3, Some(order_key(6, 2, 1)));
+    assert!(behind.holds(&ours) && !behind.has_read(&ours));
+    // Held, no read marker at all.
+    assert!(!receipt(5, None).has_read(&ours));
+    // Held and read at it, or past it.
+    assert!(receipt(3, Some(ours)).has_read(&ours));
+    assert!(receipt(4, Some(order_key(9, 2, 1))).has_read(&ours));
 }
 
 #[test]
