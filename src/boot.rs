@@ -19,14 +19,13 @@ use std::rc::Rc;
 
 use confab_core::contacts::{Contact, Contacts, room_at};
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomSecret};
-use leptos::prelude::*;
 
 use crate::CONTACT_ROOM_TITLE;
 use crate::commands::{self, Commands};
 use crate::driver;
 use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
-use crate::state::{AppState, Phase};
+use crate::state::AppState;
 use crate::tab::{Tab, network, room_view, settings, show_restored};
 
 /// Opens the profile with `passphrase` (`None`: try without), the room `opened` names
@@ -38,7 +37,6 @@ pub(crate) async fn boot(
     passphrase: Option<String>,
     opened: &str,
 ) {
-    state.phase.set(Phase::Opening);
     let store = BrowserStore::open(passphrase.as_deref()).await;
     // Another tab has the profile: the link stays in the address bar, so that closing that
     // tab and reloading this one still opens it. Anything else: it goes now.
@@ -47,17 +45,13 @@ pub(crate) async fn boot(
     }
     let store = match store {
         Ok(store) => Some(Rc::new(store)),
-        Err(StoreError::Locked) => return state.phase.set(Phase::Locked(None)),
+        Err(StoreError::Locked) => return state.locked(None),
         Err(StoreError::WrongPassphrase) => {
-            return state.phase.set(Phase::Locked(Some(
-                "Wrong passphrase. Nothing was changed.".into(),
-            )));
+            return state.locked(Some("Wrong passphrase. Nothing was changed.".into()));
         }
-        Err(StoreError::OtherTab) => return state.phase.set(Phase::OtherTab),
+        Err(StoreError::OtherTab) => return state.open_in_another_tab(),
         Err(error) => {
-            state.notice.set(Some(format!(
-                "History will not be kept on this device: {error}."
-            )));
+            state.notify(format!("History will not be kept on this device: {error}."));
             None
         }
     };
@@ -75,15 +69,10 @@ pub(crate) async fn boot(
     };
     let mut client = Client::new(identity, room, config, entropy::seed());
     if let Err(error) = driver::restore_history(&mut client, store.as_deref()).await {
-        state.notice.set(Some(format!(
-            "Could not read this room's history: {error}."
-        )));
+        state.notify(format!("Could not read this room's history: {error}."));
     }
     show_restored(&client, &state);
-    state
-        .has_passphrase
-        .set(store.as_ref().is_some_and(|s| s.has_passphrase()));
-    state.phase.set(Phase::Ready);
+    state.ready(store.as_ref().is_some_and(|s| s.has_passphrase()));
 
     let tab = Tab::new(
         profile.clone(),
@@ -114,7 +103,7 @@ pub(crate) async fn boot(
     // kept, receipts sent): a contact who opens Confab reaches us without a new link.
     // They start once the room on screen had its turn, so it opens as fast as it can.
     let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
-    state.contact_link.set(page::invite_link(&contact_room));
+    state.show_contact_link(page::invite_link(&contact_room));
     clock::sleep(BACKGROUND_DELAY).await;
     let saved = match &store {
         Some(store) => store.rooms().await.unwrap_or_default(),
@@ -150,9 +139,7 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
         match store.load_profile().await {
             Ok(Some(profile)) => return profile,
             Ok(None) => {}
-            Err(error) => state.notice.set(Some(format!(
-                "Your saved profile could not be read: {error}."
-            ))),
+            Err(error) => state.notify(format!("Your saved profile could not be read: {error}.")),
         }
     }
     let identity_seed = entropy::seed();
@@ -164,9 +151,7 @@ async fn load_or_create_profile(store: Option<&BrowserStore>, state: &AppState) 
     if let Some(store) = store
         && let Err(error) = store.save_profile(&profile).await
     {
-        state
-            .notice
-            .set(Some(format!("Your profile could not be saved: {error}.")));
+        state.notify(format!("Your profile could not be saved: {error}."));
     }
     profile
 }
@@ -209,25 +194,22 @@ async fn choose_room(
             Some(address) => match room_at(&saved, me, contacts, address) {
                 Some(room) => room,
                 None => {
-                    state.notice.set(Some(
+                    state.notify(
                         "That address names a room this browser does not know: \
-                             to join a room, open its invite link."
-                            .into(),
-                    ));
+                             to join a room, open its invite link.",
+                    );
                     last_or_new()
                 }
             },
             None => {
-                state
-                    .notice
-                    .set(Some(format!("{error} A new room was started instead.")));
+                state.notify(format!("{error} A new room was started instead."));
                 RoomSecret::from_bytes(entropy::seed())
             }
         },
     };
     let id = room.room_id();
     page::show_room_address(me.room_address(&id));
-    state.invite_link.set(page::invite_link(&room));
+    state.show_invite_link(page::invite_link(&room));
     let title = saved
         .iter()
         .find(|r| r.id() == id)
@@ -241,16 +223,14 @@ async fn choose_room(
     if let Some(store) = store
         && let Err(error) = store.save_room(&current).await
     {
-        state
-            .notice
-            .set(Some(format!("This room could not be saved: {error}.")));
+        state.notify(format!("This room could not be saved: {error}."));
     }
     let others = saved.iter().filter(|r| r.id() != id);
     let views = std::iter::once(&current)
         .chain(others)
         .map(|room| room_view(me, room, room.id() == id))
         .collect();
-    state.rooms.set(views);
+    state.show_rooms(views);
     current
 }
 

@@ -305,14 +305,14 @@ impl Driver {
     fn post(&mut self, now: Instant, content: Content) -> bool {
         match self.client.post(now, clock::wall(), content) {
             Ok(_) => {
-                self.state.notice.set(None);
+                self.state.clear_notice();
                 // Something the user wrote is now saved on this device: ask to keep it.
                 crate::platform::files::ask_to_keep_storage();
                 return true;
             }
             // A lasting alert says what happened; a notice would be replaced.
-            Err(SendError::ProfileForked) => self.state.forked.set(true),
-            Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+            Err(SendError::ProfileForked) => self.state.profile_forked(),
+            Err(error) => self.state.notify(format!("Not sent: {error}.")),
         }
         false
     }
@@ -379,7 +379,7 @@ impl Driver {
             }
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
-                self.state.muted.set(muted);
+                self.state.room_muted(muted);
                 self.push_mirror_muted(muted);
                 let room = self.room;
                 self.with_store_quietly(
@@ -586,7 +586,7 @@ impl Driver {
                 // "Last seen" is when they left.
                 let key = self
                     .state
-                    .members
+                    .members()
                     .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
                 let known = key.and_then(|key| self.contacts.get(&key)).cloned();
                 if let Some(contact) = known {
@@ -607,7 +607,7 @@ impl Driver {
                 // A proof that our own chain forked (this profile signs in another
                 // browser too): say so before the next post is refused.
                 if self.client.history().is_banned(&me) {
-                    self.state.forked.set(true);
+                    self.state.profile_forked();
                 }
                 let messages = self.client.messages();
                 for message in &messages {

@@ -273,7 +273,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     };
     for _ in 0..100 {
         pump(&mut peer, &mut peer_events);
-        let online = state.members.with_untracked(|members| {
+        let online = state.members().with_untracked(|members| {
             members
                 .iter()
                 .any(|m| m.status == MemberStatus::Online(Path::Relay))
@@ -284,7 +284,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
         clock::sleep(Duration::from_millis(20)).await;
     }
     let member = state
-        .members
+        .members()
         .get_untracked()
         .into_iter()
         .next()
@@ -311,7 +311,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     pump(&mut peer, &mut peer_events);
     until("the reply to be shown", || {
         state
-            .messages
+            .messages()
             .with_untracked(|messages| messages.iter().any(|m| m.text == "hi back" && !m.mine))
     })
     .await;
@@ -319,7 +319,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     // This room is on screen and the page visible: what it holds is seen, and the store
     // keeps that (its read marks), so its unread count is right when it next runs in the
     // background (after the user opens another room).
-    let reply = state.messages.with_untracked(|messages| {
+    let reply = state.messages().with_untracked(|messages| {
         messages
             .iter()
             .find(|m| m.text == "hi back")
@@ -353,7 +353,7 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     });
     until("the member to be shown as left", || {
         state
-            .members
+            .members()
             .with_untracked(|members| members.iter().any(|m| m.status == MemberStatus::Left))
     })
     .await;
@@ -400,7 +400,7 @@ async fn the_server_cannot_tear_down_a_verified_link() {
         relay_pump(&wire, peer, (my_id, peer_id), peer_events)
     };
     let online = || {
-        state.members.with_untracked(|members| {
+        state.members().with_untracked(|members| {
             members.len() == 1 && members[0].status == MemberStatus::Online(Path::Relay)
         })
     };
@@ -462,7 +462,7 @@ async fn the_server_cannot_tear_down_a_verified_link() {
         pump(&mut peer, &mut peer_events);
         clock::sleep(Duration::from_millis(20)).await;
     }
-    assert!(online(), "{:?}", state.members.get_untracked());
+    assert!(online(), "{:?}", state.members().get_untracked());
     assert_eq!(peer.verified_peers().count(), 1);
 
     // The same session carries messages both ways.
@@ -487,7 +487,7 @@ async fn the_server_cannot_tear_down_a_verified_link() {
     pump(&mut peer, &mut peer_events);
     until("the member's message to be shown", || {
         state
-            .messages
+            .messages()
             .with_untracked(|messages| messages.iter().any(|m| m.text == "me too" && !m.mine))
     })
     .await;
@@ -764,12 +764,12 @@ async fn a_refused_message_goes_back_into_the_composer() {
     });
     until("the refusal", || {
         state
-            .notice
+            .notice()
             .get_untracked()
             .is_some_and(|n| n.starts_with("Not sent"))
     })
     .await;
-    assert_eq!(state.draft.get_untracked(), Draft::Reply(target));
-    assert_eq!(state.saved_draft.get_untracked(), Some(text));
-    assert!(state.messages.get_untracked().is_empty());
+    assert_eq!(state.draft().get_untracked(), Draft::Reply(target));
+    assert_eq!(state.saved_draft().get_untracked(), Some(text));
+    assert!(state.messages().get_untracked().is_empty());
 }

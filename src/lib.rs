@@ -49,6 +49,8 @@ pub fn App() -> impl IntoView {
     let boot = {
         let commands = commands.clone();
         Boot(Arc::new(move |passphrase: Option<String>| {
+            // Said at once: the unlock screen gives way before the profile opens.
+            state.opening();
             let (commands, opened) = (commands.clone(), Arc::clone(&opened));
             leptos::task::spawn_local(async move {
                 boot::boot(state, commands, passphrase, &opened).await

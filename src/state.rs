@@ -1,5 +1,7 @@
-//! What the UI shows, as signals. Only the driver writes them, through the methods here;
-//! components only read.
+//! What the UI shows, as signals: private, read through `AppState`'s read handles, and
+//! changed only through its methods, each named for what happened. Most are the driver's
+//! (their docs say so); components call only those for their own state (the composer's
+//! mode, a notice) and send commands for anything else.
 
 use std::collections::HashMap;
 
@@ -8,438 +10,403 @@ use leptos::prelude::*;
 
 use crate::platform::store::ReadMarks;
 
-/// Where start-up is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Opening the profile.
-    Opening,
-    /// The profile has a passphrase: ask for it (with what went wrong last time).
-    Locked(Option<String>),
-    /// Another tab has the profile open.
-    OtherTab,
-    /// Chatting.
-    Ready,
+mod call;
+mod views;
+
+pub use views::{
+    CallPeer, CallView, ContactView, Draft, FileInfo, FileProgress, FileStatus, IncomingCall, Me,
+    Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt, RoomView, ServerStatus,
+    UploadView,
+};
+
+/// A signal anyone may read (through [`AppState`]'s read handles) and only this module
+/// writes: the handles are made once, so reading one allocates nothing.
+struct Shown<T: 'static> {
+    read: ReadSignal<T>,
+    write: WriteSignal<T>,
 }
 
-/// How the signalling server connection is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServerStatus {
-    /// Opening the first connection.
-    Connecting,
-    /// Connected and in the room.
-    Online,
-    /// Lost; trying again (direct chats go on meanwhile).
-    Reconnecting,
-}
-
-/// How the bytes to a member travel: core's link path, shown as it is.
-pub use confab_core::Path;
-
-/// A member's state as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MemberStatus {
-    /// Link or handshake in progress.
-    Connecting,
-    /// Encrypted and verified.
-    Online(Path),
-    /// Was here, now gone.
-    Left,
-    /// Could not be verified; dropped.
-    Failed(String),
-}
-
-/// One row of the member list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Member {
-    /// Link id (stable key of the row).
-    pub peer: PeerId,
-    /// Their key, once verified.
-    pub key: Option<MemberKey>,
-    /// Display name, once verified.
-    pub name: Option<String>,
-    /// Key fingerprint, once verified.
-    pub fingerprint: Option<String>,
-    /// Status.
-    pub status: MemberStatus,
-    /// Looking at the room or not (while online).
-    pub presence: Presence,
-    /// Something the user must know before trusting this member (a known contact's name
-    /// with another key).
-    pub warning: Option<String>,
-}
-
-/// One row of the rooms list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomView {
-    /// Its id (stable key of the row).
-    pub id: confab_core::RoomId,
-    /// Who is in it ("Alice, Bob"), or empty.
-    pub title: String,
-    /// Its invite link (opening it switches to the room).
-    pub link: String,
-    /// When it was last opened, `HH:MM`.
-    pub last_opened: String,
-    /// The room on screen.
-    pub current: bool,
-}
-
-/// One row of the contacts list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContactView {
-    /// Their key (stable key of the row).
-    pub key: MemberKey,
-    /// The name they last used.
-    pub name: String,
-    /// Their safety number.
-    pub fingerprint: String,
-    /// When we last saw them, `HH:MM`.
-    pub last_seen: String,
-    /// Our one-to-one room with them.
-    pub chat_link: String,
-}
-
-/// One row of the message list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageView {
-    /// Content-hash id (stable key of the row).
-    pub id: EventId,
-    /// Place in room order (the list is sorted by it).
-    pub key: OrderKey,
-    /// Author.
-    pub author: MemberKey,
-    /// Written here.
-    pub mine: bool,
-    /// `HH:MM`.
-    pub time: String,
-    /// ISO 8601 for `<time datetime>`.
-    pub datetime: String,
-    /// The text, rendered as text (empty once deleted).
-    pub text: String,
-    /// Edited by its author.
-    pub edited: bool,
-    /// Deleted by its author.
-    pub deleted: bool,
-    /// The message it answers.
-    pub reply_to: Option<EventId>,
-    /// It mentions us (notified even where the room is muted).
-    pub mentions_me: bool,
-    /// Emoji and who reacted with it.
-    pub reactions: Vec<(String, Vec<MemberKey>)>,
-    /// The file this message offers (its name and type already made safe).
-    pub file: Option<FileInfo>,
-}
-
-/// A file message's file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Name to show and save under.
-    pub name: String,
-    /// Media type.
-    pub mime: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// An image type drawn inline once received.
-    pub image: bool,
-}
-
-/// Where a file stands for us.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FileStatus {
-    /// Someone's file we have not accepted: Accept or Decline.
-    Offered,
-    /// Accepted; its sender is not connected now.
-    Waiting,
-    /// Arriving.
-    Receiving,
-    /// Paused by us.
-    Paused,
-    /// Received whole, hash checked; Save.
-    Received,
-    /// We declined it.
-    Declined,
-    /// Stopped, with why; what arrived verified is kept (Resume) unless `retry` says the
-    /// file must start over.
-    Failed {
-        /// What happened.
-        reason: String,
-        /// The kept part is unusable (hash mismatch): start again from nothing.
-        restart: bool,
-    },
-    /// Our file, offered to the room.
-    Sharing,
-    /// Our file, not offered any more (cancelled, or this page was reloaded since).
-    Withdrawn,
-}
-
-/// One receiver of our file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct UploadView {
-    /// Who.
-    pub member: MemberKey,
-    /// Bytes they confirmed.
-    pub done: u64,
-    /// Bytes per second lately.
-    pub speed: f64,
-    /// "Sending", "Received", "Declined", "Paused", "Cancelled", "Failed".
-    pub status: String,
-}
-
-/// A file's transfer, as shown on its message.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FileProgress {
-    /// Where it stands.
-    pub status: FileStatus,
-    /// Bytes received and stored (downloads).
-    pub done: u64,
-    /// The file's size.
-    pub total: u64,
-    /// Bytes per second lately (downloads).
-    pub speed: f64,
-    /// An object URL of the received image, for the inline preview.
-    pub preview: Option<String>,
-    /// Our file: each receiver's progress.
-    pub uploads: Vec<UploadView>,
-    /// Our file: an encrypted copy is kept on this device (it can be sent after a reload).
-    pub kept: bool,
-}
-
-impl FileProgress {
-    /// A file in this status, nothing transferred.
-    pub fn new(status: FileStatus, total: u64) -> FileProgress {
-        FileProgress {
-            status,
-            done: 0,
-            total,
-            speed: 0.0,
-            preview: None,
-            uploads: Vec::new(),
-            kept: false,
-        }
+impl<T: Send + Sync + 'static> Shown<T> {
+    fn new(value: T) -> Shown<T> {
+        let (read, write) = signal(value);
+        Shown { read, write }
     }
 }
 
-/// What a member has of ours: delivery and read receipts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// They hold our events up to this sequence number.
-    pub delivered: u64,
-    /// They read up to here.
-    pub read: Option<OrderKey>,
+impl<T> Clone for Shown<T> {
+    fn clone(&self) -> Shown<T> {
+        *self
+    }
 }
 
-/// Receipt of one of our messages, as shown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Receipt {
-    /// Who holds it.
-    pub delivered: Vec<String>,
-    /// Who read it.
-    pub read: Vec<String>,
-}
+impl<T> Copy for Shown<T> {}
 
-/// What the composer is writing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Draft {
-    /// A new message.
-    #[default]
-    New,
-    /// A reply to this message.
-    Reply(EventId),
-    /// A new text for this message of ours.
-    Edit(EventId),
-}
-
-/// Who we are, shown in the header.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Me {
-    /// Display name.
-    pub name: String,
-    /// Our key fingerprint.
-    pub fingerprint: String,
-    /// Our key.
-    pub key: MemberKey,
-}
-
-/// One other person in our call.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallPeer {
-    /// Their link.
-    pub peer: PeerId,
-    /// Who.
-    pub member: MemberKey,
-    /// Their media stream's key in `platform::media` (once it arrived).
-    pub stream: Option<String>,
-    /// They muted their microphone.
-    pub muted: bool,
-    /// Their camera is off.
-    pub camera_off: bool,
-    /// They share their screen.
-    pub sharing: bool,
-    /// Their audio level is above speaking level now.
-    pub speaking: bool,
-}
-
-/// Our call, as shown.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CallView {
-    /// Started as a video call.
-    pub video: bool,
-    /// Since when (page clock, ms) media flows; `None` while ringing.
-    pub connected_at: Option<f64>,
-    /// Who else is in it.
-    pub peers: Vec<CallPeer>,
-    /// Our microphone is muted.
-    pub muted: bool,
-    /// Our camera is off (or we have none).
-    pub camera_off: bool,
-    /// We share our screen.
-    pub sharing: bool,
-    /// Key of our own stream in `platform::media`.
-    pub local: Option<String>,
-    /// Something the user should know (a device refused, say).
-    pub note: Option<String>,
-    /// Microphones and cameras: (is a camera, id, label).
-    pub devices: Vec<(bool, String, String)>,
-}
-
-/// A call ringing for us.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncomingCall {
-    /// The caller's link.
-    pub peer: PeerId,
-    /// The caller.
-    pub member: MemberKey,
-    /// A video call.
-    pub video: bool,
-}
-
-/// All UI state. `Copy`: every field is a signal handle.
+/// All UI state. `Copy`: every field is a signal handle. Components read it through the
+/// read handles (`state.messages().get()`); it changes only through the methods below,
+/// each named for what happened. Components call only those for pure UI state (the
+/// composer's mode, a notice); the rest is the driver's, whose methods say so.
 #[derive(Clone, Copy)]
 pub struct AppState {
     /// Start-up.
-    pub phase: RwSignal<Phase>,
+    phase: Shown<Phase>,
     /// A passphrase protects the stored profile.
-    pub has_passphrase: RwSignal<bool>,
+    has_passphrase: Shown<bool>,
     /// Us.
-    pub me: RwSignal<Option<Me>>,
+    me: Shown<Option<Me>>,
     /// The invite link, with the secret in its fragment.
-    pub invite_link: RwSignal<String>,
+    invite_link: Shown<String>,
     /// Our contact link: opening it meets us and makes a contact.
-    pub contact_link: RwSignal<String>,
+    contact_link: Shown<String>,
     /// Server connection.
-    pub server: RwSignal<ServerStatus>,
+    server: Shown<ServerStatus>,
     /// Other people in the room, in order of arrival.
-    pub members: RwSignal<Vec<Member>>,
+    members: Shown<Vec<Member>>,
     /// The conversation, in room order (the same for every member).
-    pub messages: RwSignal<Vec<MessageView>>,
+    messages: Shown<Vec<MessageView>>,
     /// Display names by member key (from profile events and handshakes).
-    pub names: RwSignal<HashMap<MemberKey, String>>,
+    names: Shown<HashMap<MemberKey, String>>,
     /// Receipts per member.
-    pub progress: RwSignal<HashMap<MemberKey, Progress>>,
+    progress: Shown<HashMap<MemberKey, MemberReceipt>>,
     /// People met before, by name.
-    pub contacts: RwSignal<Vec<ContactView>>,
+    contacts: Shown<Vec<ContactView>>,
     /// Rooms kept on this device, most recent first.
-    pub rooms: RwSignal<Vec<RoomView>>,
+    rooms: Shown<Vec<RoomView>>,
     /// Who is typing now.
-    pub typing: RwSignal<Vec<MemberKey>>,
+    typing: Shown<Vec<MemberKey>>,
     /// What the composer is writing.
-    pub draft: RwSignal<Draft>,
+    draft: Shown<Draft>,
     /// The text the composer held, unsent, when this room was last open (loaded from the
     /// store when the room starts; the composer fills its box with it).
-    pub saved_draft: RwSignal<Option<String>>,
+    saved_draft: Shown<Option<String>>,
     /// Notifications of this room are off, but for messages that mention us (loaded from
     /// the store when the room starts).
-    pub muted: RwSignal<bool>,
+    muted: Shown<bool>,
     /// A problem the user should know about (invalid link, message too long, ...).
-    pub notice: RwSignal<Option<String>>,
+    notice: Shown<Option<String>>,
     /// This room refuses our posts for good: our profile was used in another browser too
     /// and both posted (core's `SendError::ProfileForked`).
-    pub forked: RwSignal<bool>,
+    forked: Shown<bool>,
     /// Transfers of the files in this room's messages.
-    pub files: RwSignal<HashMap<EventId, FileProgress>>,
+    files: Shown<HashMap<EventId, FileProgress>>,
     /// Files being read and hashed before they are offered: (name, fraction done).
-    pub preparing: RwSignal<Vec<(String, f64)>>,
+    preparing: Shown<Vec<(String, f64)>>,
     /// Our call, if any.
-    pub call: RwSignal<Option<CallView>>,
+    call: Shown<Option<CallView>>,
     /// A call ringing for us.
-    pub incoming_call: RwSignal<Option<IncomingCall>>,
+    incoming_call: Shown<Option<IncomingCall>>,
     /// Someone can be called (a verified member on a direct path).
-    pub can_call: RwSignal<bool>,
+    can_call: Shown<bool>,
     /// Messages from others that arrived while the page was hidden (shown in the title and
     /// the app badge until the page is seen again). In a background room's state: messages
     /// from others the user has not seen (those its read marks did not cover at start-up,
     /// and every one since: that room is not on screen).
-    pub unread: RwSignal<u32>,
-    /// On screen: each background room's `unread` (written by that room's driver), for the
-    /// rooms list and the total in the title.
-    pub background_unread: RwSignal<HashMap<RoomId, RwSignal<u32>>>,
+    unread: Shown<u32>,
+    /// On screen: each background room's `unread` (written by that room's driver through
+    /// its own state), for the rooms list and the total in the title.
+    background_unread: Shown<HashMap<RoomId, ReadSignal<u32>>>,
+}
+
+/// Read handles: what the UI shows, to read (tracked or not) and never to write.
+impl AppState {
+    /// Where start-up is.
+    pub fn phase(&self) -> ReadSignal<Phase> {
+        self.phase.read
+    }
+
+    /// A passphrase protects the stored profile.
+    pub fn has_passphrase(&self) -> ReadSignal<bool> {
+        self.has_passphrase.read
+    }
+
+    /// Us (once the profile is open).
+    pub fn me(&self) -> ReadSignal<Option<Me>> {
+        self.me.read
+    }
+
+    /// The room's invite link, with the secret in its fragment.
+    pub fn invite_link(&self) -> ReadSignal<String> {
+        self.invite_link.read
+    }
+
+    /// Our contact link.
+    pub fn contact_link(&self) -> ReadSignal<String> {
+        self.contact_link.read
+    }
+
+    /// How the signalling server connection is doing.
+    pub fn server(&self) -> ReadSignal<ServerStatus> {
+        self.server.read
+    }
+
+    /// Other people in the room, in order of arrival.
+    pub fn members(&self) -> ReadSignal<Vec<Member>> {
+        self.members.read
+    }
+
+    /// The conversation, in room order.
+    pub fn messages(&self) -> ReadSignal<Vec<MessageView>> {
+        self.messages.read
+    }
+
+    /// Display names by member key.
+    pub fn names(&self) -> ReadSignal<HashMap<MemberKey, String>> {
+        self.names.read
+    }
+
+    /// Receipts per member.
+    pub fn progress(&self) -> ReadSignal<HashMap<MemberKey, MemberReceipt>> {
+        self.progress.read
+    }
+
+    /// People met before, by name.
+    pub fn contacts(&self) -> ReadSignal<Vec<ContactView>> {
+        self.contacts.read
+    }
+
+    /// Rooms kept on this device, most recent first.
+    pub fn rooms(&self) -> ReadSignal<Vec<RoomView>> {
+        self.rooms.read
+    }
+
+    /// Who is typing now.
+    pub fn typing(&self) -> ReadSignal<Vec<MemberKey>> {
+        self.typing.read
+    }
+
+    /// What the composer is writing.
+    pub fn draft(&self) -> ReadSignal<Draft> {
+        self.draft.read
+    }
+
+    /// The unsent text the composer held when this room was last open.
+    pub fn saved_draft(&self) -> ReadSignal<Option<String>> {
+        self.saved_draft.read
+    }
+
+    /// This room's notifications are off (but for mentions of us).
+    pub fn muted(&self) -> ReadSignal<bool> {
+        self.muted.read
+    }
+
+    /// A problem the user should know about.
+    pub fn notice(&self) -> ReadSignal<Option<String>> {
+        self.notice.read
+    }
+
+    /// This room refuses our posts for good (our profile forked).
+    pub fn forked(&self) -> ReadSignal<bool> {
+        self.forked.read
+    }
+
+    /// Transfers of the files in this room's messages.
+    pub fn files(&self) -> ReadSignal<HashMap<EventId, FileProgress>> {
+        self.files.read
+    }
+
+    /// Files being read and hashed before they are offered: (name, fraction done).
+    pub fn preparing(&self) -> ReadSignal<Vec<(String, f64)>> {
+        self.preparing.read
+    }
+
+    /// Our call, if any.
+    pub fn call(&self) -> ReadSignal<Option<CallView>> {
+        self.call.read
+    }
+
+    /// A call ringing for us.
+    pub fn incoming_call(&self) -> ReadSignal<Option<IncomingCall>> {
+        self.incoming_call.read
+    }
+
+    /// Someone can be called.
+    pub fn can_call(&self) -> ReadSignal<bool> {
+        self.can_call.read
+    }
+
+    /// This room's unread messages (see the field's doc for when they count).
+    pub fn unread(&self) -> ReadSignal<u32> {
+        self.unread.read
+    }
 }
 
 impl AppState {
     /// Empty state.
     pub fn new() -> AppState {
         AppState {
-            phase: RwSignal::new(Phase::Opening),
-            has_passphrase: RwSignal::new(false),
-            me: RwSignal::new(None),
-            invite_link: RwSignal::new(String::new()),
-            contact_link: RwSignal::new(String::new()),
-            server: RwSignal::new(ServerStatus::Connecting),
-            members: RwSignal::new(Vec::new()),
-            messages: RwSignal::new(Vec::new()),
-            names: RwSignal::new(HashMap::new()),
-            progress: RwSignal::new(HashMap::new()),
-            contacts: RwSignal::new(Vec::new()),
-            rooms: RwSignal::new(Vec::new()),
-            typing: RwSignal::new(Vec::new()),
-            draft: RwSignal::new(Draft::New),
-            saved_draft: RwSignal::new(None),
-            muted: RwSignal::new(false),
-            notice: RwSignal::new(None),
-            forked: RwSignal::new(false),
-            files: RwSignal::new(HashMap::new()),
-            preparing: RwSignal::new(Vec::new()),
-            call: RwSignal::new(None),
-            incoming_call: RwSignal::new(None),
-            can_call: RwSignal::new(false),
-            unread: RwSignal::new(0),
-            background_unread: RwSignal::new(HashMap::new()),
+            phase: Shown::new(Phase::Opening),
+            has_passphrase: Shown::new(false),
+            me: Shown::new(None),
+            invite_link: Shown::new(String::new()),
+            contact_link: Shown::new(String::new()),
+            server: Shown::new(ServerStatus::Connecting),
+            members: Shown::new(Vec::new()),
+            messages: Shown::new(Vec::new()),
+            names: Shown::new(HashMap::new()),
+            progress: Shown::new(HashMap::new()),
+            contacts: Shown::new(Vec::new()),
+            rooms: Shown::new(Vec::new()),
+            typing: Shown::new(Vec::new()),
+            draft: Shown::new(Draft::New),
+            saved_draft: Shown::new(None),
+            muted: Shown::new(false),
+            notice: Shown::new(None),
+            forked: Shown::new(false),
+            files: Shown::new(HashMap::new()),
+            preparing: Shown::new(Vec::new()),
+            call: Shown::new(None),
+            incoming_call: Shown::new(None),
+            can_call: Shown::new(false),
+            unread: Shown::new(0),
+            background_unread: Shown::new(HashMap::new()),
         }
     }
 
-    /// Unread messages in the background room `room` (0 if it does not run).
-    pub fn unread_in(&self, room: RoomId) -> u32 {
-        self.background_unread
-            .with(|rooms| rooms.get(&room).map_or(0, |unread| unread.get()))
+    // ---- start-up and the page (boot and the driver) -------------------------------------
+
+    /// The profile is being opened (at start, and after a passphrase is entered).
+    pub fn opening(&self) {
+        self.phase.write.set(Phase::Opening);
     }
 
-    /// Unread messages in every room: this one's and the background rooms'.
-    pub fn total_unread(&self) -> u32 {
-        let background = self.background_unread.with(|rooms| {
-            rooms
-                .values()
-                .fold(0u32, |sum, unread| sum.saturating_add(unread.get()))
+    /// The profile needs its passphrase; `problem` says what went wrong with the last one.
+    pub fn locked(&self, problem: Option<String>) {
+        self.phase.write.set(Phase::Locked(problem));
+    }
+
+    /// Another tab has the profile open.
+    pub fn open_in_another_tab(&self) {
+        self.phase.write.set(Phase::OtherTab);
+    }
+
+    /// The profile is open (`protected`: by a passphrase) and its room shown: chatting.
+    pub fn ready(&self, protected: bool) {
+        self.has_passphrase.write.set(protected);
+        self.phase.write.set(Phase::Ready);
+    }
+
+    /// The profile's passphrase was set (`protected`) or removed. Only the driver calls
+    /// this.
+    pub fn passphrase_changed(&self, protected: bool) {
+        self.has_passphrase.write.set(protected);
+    }
+
+    /// Shows who we are.
+    pub fn show_me(&self, me: Me) {
+        self.me.write.set(Some(me));
+    }
+
+    /// We took another display name. Only the driver calls this.
+    pub fn renamed(&self, name: String) {
+        self.me.write.update(|me| {
+            if let Some(me) = me {
+                me.name = name;
+            }
         });
-        self.unread.get().saturating_add(background)
+    }
+
+    /// Shows the room's invite link.
+    pub fn show_invite_link(&self, link: String) {
+        self.invite_link.write.set(link);
+    }
+
+    /// Shows our contact link.
+    pub fn show_contact_link(&self, link: String) {
+        self.contact_link.write.set(link);
+    }
+
+    /// The signalling server took us into the room. Only the driver calls this.
+    pub fn server_online(&self) {
+        self.server.write.set(ServerStatus::Online);
+    }
+
+    /// The signalling server connection was lost; the driver tries again (and says so
+    /// through this).
+    pub fn server_lost(&self) {
+        self.server.write.set(ServerStatus::Reconnecting);
+    }
+
+    /// Tells the user `text` (replacing what was told before).
+    pub fn notify(&self, text: impl Into<String>) {
+        self.notice.write.set(Some(text.into()));
+    }
+
+    /// Nothing to tell any more (a post went out). Only the driver calls this.
+    pub fn clear_notice(&self) {
+        self.notice.write.set(None);
+    }
+
+    /// Our profile signs in another browser too: this room refuses our posts for good.
+    /// Only the driver calls this.
+    pub fn profile_forked(&self) {
+        self.forked.write.set(true);
+    }
+
+    /// This room's notifications were turned off (`muted`) or on, or loaded so from the
+    /// store. Only the driver calls this.
+    pub fn room_muted(&self, muted: bool) {
+        self.muted.write.set(muted);
+    }
+
+    // ---- rooms and unread counts -----------------------------------------------------------
+
+    /// Shows the rooms kept on this device (at start-up), most recent first.
+    pub fn show_rooms(&self, rooms: Vec<RoomView>) {
+        self.rooms.write.set(rooms);
     }
 
     /// Shows `room` in the rooms list unless it is there (a room started in the background
     /// after start-up, e.g. the one-to-one room with someone just met).
     pub fn show_room(&self, room: RoomView) {
-        self.rooms.update(|rooms| {
+        self.rooms.write.update(|rooms| {
             if !rooms.iter().any(|r| r.id == room.id) {
                 rooms.push(room);
             }
         });
     }
 
+    /// The room `id` is now called `title`. Only the driver calls this.
+    pub fn room_titled(&self, id: RoomId, title: String) {
+        self.rooms.write.update(|rooms| {
+            if let Some(view) = rooms.iter_mut().find(|r| r.id == id) {
+                view.title = title;
+            }
+        });
+    }
+
+    /// The room `room` runs in the background on `its_state`: its unread count shows here
+    /// (in the rooms list and the title's total).
+    pub fn background_room_started(&self, room: RoomId, its_state: AppState) {
+        self.background_unread.write.update(|rooms| {
+            rooms.insert(room, its_state.unread.read);
+        });
+    }
+
+    /// Unread messages in the background room `room` (0 if it does not run).
+    pub fn unread_in(&self, room: RoomId) -> u32 {
+        self.background_unread
+            .read
+            .with(|rooms| rooms.get(&room).map_or(0, |unread| unread.get()))
+    }
+
+    /// Unread messages in every room: this one's and the background rooms'.
+    pub fn total_unread(&self) -> u32 {
+        let background = self.background_unread.read.with(|rooms| {
+            rooms
+                .values()
+                .fold(0u32, |sum, unread| sum.saturating_add(unread.get()))
+        });
+        self.unread.read.get().saturating_add(background)
+    }
+
     /// Counts the message `id` as unread unless it is already shown (then this is an edit,
-    /// a reaction or a repeat). True if it counted.
+    /// a reaction or a repeat). True if it counted. Only the driver calls this.
     pub fn note_unread(&self, id: EventId) -> bool {
         let new = self
             .messages
+            .read
             .with_untracked(|messages| !messages.iter().any(|m| m.id == id));
         if new {
-            self.unread.update(|n| *n = n.saturating_add(1));
+            self.unread.write.update(|n| *n = n.saturating_add(1));
         }
         new
     }
@@ -448,25 +415,29 @@ impl AppState {
     /// background room's count at start-up, from what the user saw when it was last on
     /// screen. Deleted messages do not count.
     pub fn count_unseen(&self, seen: &ReadMarks) {
-        let unseen = self.messages.with_untracked(|messages| {
+        let unseen = self.messages.read.with_untracked(|messages| {
             messages
                 .iter()
                 .filter(|m| !m.mine && !m.deleted && !seen.has_seen(&m.key))
                 .count()
         });
-        self.unread.set(u32::try_from(unseen).unwrap_or(u32::MAX));
+        self.unread
+            .write
+            .set(u32::try_from(unseen).unwrap_or(u32::MAX));
     }
 
-    /// Everything was seen.
+    /// Everything was seen. Only the driver calls this.
     pub fn clear_unread(&self) {
-        if self.unread.get_untracked() != 0 {
-            self.unread.set(0);
+        if self.unread.read.get_untracked() != 0 {
+            self.unread.write.set(0);
         }
     }
 
+    // ---- members and contacts (the driver) -------------------------------------------------
+
     /// Adds a member row in `Connecting` state unless one exists for `peer`.
     pub fn member_connecting(&self, peer: PeerId) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             if !members.iter().any(|m| m.peer == peer) {
                 members.push(Member {
                     peer,
@@ -490,10 +461,10 @@ impl AppState {
         fingerprint: String,
         path: Path,
     ) {
-        self.names.update(|names| {
+        self.names.write.update(|names| {
             names.entry(key).or_insert_with(|| name.clone());
         });
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             members.retain(|m| {
                 m.peer == peer || m.fingerprint.as_deref() != Some(fingerprint.as_str())
             });
@@ -520,7 +491,7 @@ impl AppState {
 
     /// Shows a warning on `key`'s rows.
     pub fn member_warning(&self, key: MemberKey, warning: String) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
                 member.warning = Some(warning.clone());
             }
@@ -529,7 +500,7 @@ impl AppState {
 
     /// Adds or replaces a contact row (kept sorted by name).
     pub fn upsert_contact(&self, contact: ContactView) {
-        self.contacts.update(|contacts| {
+        self.contacts.write.update(|contacts| {
             contacts.retain(|c| c.key != contact.key);
             contacts.push(contact);
             contacts.sort_by_key(|c| c.name.to_lowercase());
@@ -538,7 +509,7 @@ impl AppState {
 
     /// A member's presence changed.
     pub fn member_presence(&self, key: MemberKey, presence: Presence) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
                 member.presence = presence;
             }
@@ -547,13 +518,22 @@ impl AppState {
 
     /// A member's display name changed.
     pub fn member_named(&self, key: MemberKey, name: String) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
                 member.name = Some(name.clone());
             }
         });
-        self.names.update(|names| {
+        self.names.write.update(|names| {
             names.insert(key, name);
+        });
+    }
+
+    /// Names learnt from a restored history's profile events.
+    pub fn learn_names<'a>(&self, names: impl IntoIterator<Item = (&'a MemberKey, &'a str)>) {
+        self.names.write.update(|known| {
+            for (member, name) in names {
+                known.insert(*member, name.to_owned());
+            }
         });
     }
 
@@ -561,18 +541,20 @@ impl AppState {
     pub fn name_of(&self, key: &MemberKey) -> String {
         if self
             .me
+            .read
             .with_untracked(|me| me.as_ref().is_some_and(|me| me.key == *key))
         {
             return "You".to_owned();
         }
         self.names
+            .read
             .with(|names| names.get(key).cloned())
             .unwrap_or_else(|| "Someone".to_owned())
     }
 
     /// Starts or stops showing `key` as typing.
     pub fn set_typing(&self, key: MemberKey, active: bool) {
-        self.typing.update(|typing| {
+        self.typing.write.update(|typing| {
             typing.retain(|k| *k != key);
             if active {
                 typing.push(key);
@@ -582,14 +564,8 @@ impl AppState {
 
     /// Updates a member's receipts (only forward).
     pub fn update_progress(&self, key: MemberKey, delivered: Option<u64>, read: Option<OrderKey>) {
-        self.progress.update(|progress| {
-            let entry = progress.entry(key).or_default();
-            if let Some(delivered) = delivered {
-                entry.delivered = entry.delivered.max(delivered);
-            }
-            if read.is_some() && entry.read < read {
-                entry.read = read;
-            }
+        self.progress.write.update(|progress| {
+            progress.entry(key).or_default().advance(delivered, read);
         });
     }
 
@@ -597,21 +573,15 @@ impl AppState {
     pub fn receipt(&self, message: &MessageView) -> Receipt {
         let me = message.author;
         let mut receipt = Receipt::default();
-        self.progress.with(|progress| {
-            for (member, member_progress) in progress {
+        self.progress.read.with(|progress| {
+            for (member, member_receipt) in progress {
                 if *member == me {
                     continue;
                 }
-                // A read marker covers the room order up to a point, but a member may have
-                // read past one of ours it does not hold yet (a concurrent message ordered
-                // before theirs): it counts once they hold ours.
-                let delivered = member_progress.delivered >= message.key.seq;
-                let read =
-                    delivered && member_progress.read.is_some_and(|read| read >= message.key);
-                if delivered {
+                if member_receipt.holds(&message.key) {
                     receipt.delivered.push(self.name_of(member));
                 }
-                if read {
+                if member_receipt.has_read(&message.key) {
                     receipt.read.push(self.name_of(member));
                 }
             }
@@ -623,7 +593,7 @@ impl AppState {
 
     /// Sets a member's status (no-op for unknown peers).
     pub fn member_status(&self, peer: PeerId, status: MemberStatus) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             if let Some(member) = members.iter_mut().find(|m| m.peer == peer) {
                 member.status = status;
             }
@@ -633,19 +603,22 @@ impl AppState {
     /// Removes a row (a link that never became anyone, or a duplicate).
     pub fn member_forget(&self, peer: PeerId) {
         self.members
+            .write
             .update(|members| members.retain(|m| m.peer != peer));
     }
 
     /// Removes `peer`'s row if it is still connecting (it never became anyone).
     pub fn member_forget_connecting(&self, peer: PeerId) {
-        self.members.update(|members| {
+        self.members.write.update(|members| {
             members.retain(|m| m.peer != peer || m.status != MemberStatus::Connecting)
         });
     }
 
+    // ---- messages and files (the driver) ---------------------------------------------------
+
     /// Shows a message at its place in room order, or redraws it if shown.
     pub fn upsert_message(&self, message: MessageView) {
-        self.messages.update(|messages| {
+        self.messages.write.update(|messages| {
             match messages.binary_search_by(|m| m.key.cmp(&message.key)) {
                 Ok(idx) => {
                     if let Some(shown) = messages.get_mut(idx) {
@@ -657,9 +630,15 @@ impl AppState {
         });
     }
 
+    /// Replaces every message (first render of a restored room).
+    pub fn set_messages(&self, mut messages: Vec<MessageView>) {
+        messages.sort_by_key(|m| m.key);
+        self.messages.write.set(messages);
+    }
+
     /// Changes a file's transfer as shown (creating it with `total` if new).
     pub fn update_file(&self, file: EventId, total: u64, change: impl FnOnce(&mut FileProgress)) {
-        self.files.update(|files| {
+        self.files.write.update(|files| {
             change(
                 files
                     .entry(file)
@@ -668,10 +647,59 @@ impl AppState {
         });
     }
 
-    /// Replaces every message (first render of a restored room).
-    pub fn set_messages(&self, mut messages: Vec<MessageView>) {
-        messages.sort_by_key(|m| m.key);
-        self.messages.set(messages);
+    /// The file `name` is being read and hashed before it is offered.
+    pub fn preparing_file(&self, name: String) {
+        self.preparing.write.update(|files| files.push((name, 0.0)));
+    }
+
+    /// This `fraction` of the file `name` was read and hashed.
+    pub fn prepared_part(&self, name: &str, fraction: f64) {
+        self.preparing.write.update(|files| {
+            if let Some(entry) = files.iter_mut().find(|(n, _)| n == name) {
+                entry.1 = fraction;
+            }
+        });
+    }
+
+    /// The file `name` was read and hashed (or could not be).
+    pub fn prepared(&self, name: &str) {
+        self.preparing
+            .write
+            .update(|files| files.retain(|(n, _)| n != name));
+    }
+
+    // ---- the composer ------------------------------------------------------------------------
+
+    /// The composer writes a new message (after a post, or to cancel a reply or an edit).
+    pub fn compose_new(&self) {
+        self.draft.write.set(Draft::New);
+    }
+
+    /// The composer writes a reply to the message `id`.
+    pub fn reply_to(&self, id: EventId) {
+        self.draft.write.set(Draft::Reply(id));
+    }
+
+    /// The composer writes a new text for our message `id`.
+    pub fn edit(&self, id: EventId) {
+        self.draft.write.set(Draft::Edit(id));
+    }
+
+    /// The room's unsent text from the store (the composer fills an empty box with it).
+    /// Only the driver calls this.
+    pub fn draft_loaded(&self, text: Option<String>) {
+        self.saved_draft.write.set(text);
+    }
+
+    /// Core refused a post: it goes back into the composer in the mode it was written in,
+    /// and its text as the unsent draft (not an edit's: the box shows the message's text).
+    /// Only the driver calls this.
+    pub fn post_refused(&self, draft: Draft, text: String) {
+        let editing = matches!(draft, Draft::Edit(_));
+        self.draft.write.set(draft);
+        if !editing {
+            self.saved_draft.write.set(Some(text));
+        }
     }
 }
 

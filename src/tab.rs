@@ -13,7 +13,6 @@ use std::rc::Rc;
 
 use confab_core::contacts::Contacts;
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomId};
-use leptos::prelude::*;
 
 use crate::commands::{self, Commands};
 use crate::driver::{self, Settings};
@@ -149,9 +148,7 @@ impl Tab {
                     }
                 }
             }
-            tab.screen
-                .background_unread
-                .update(|rooms| _ = rooms.insert(room.id(), state.unread));
+            tab.screen.background_room_started(room.id(), state);
             let identity = Identity::from_seed(tab.identity_seed.identity_seed);
             tab.screen.show_room(room_view(&identity, &room, false));
             let commands = Commands::new();
@@ -176,11 +173,11 @@ impl Tab {
 /// Shows who we are, the restored messages and the names in `client`'s history.
 pub(crate) fn show_restored(client: &Client, state: &AppState) {
     let me = client.identity().member_key();
-    state.me.set(Some(Me {
+    state.show_me(Me {
         name: client.display_name().to_owned(),
         fingerprint: client.identity().fingerprint().to_string(),
         key: me,
-    }));
+    });
     state.set_messages(
         client
             .messages()
@@ -189,11 +186,7 @@ pub(crate) fn show_restored(client: &Client, state: &AppState) {
             .collect(),
     );
     // Names of everyone in this history, from their profile events.
-    state.names.update(|names| {
-        for (member, name) in client.timeline().names() {
-            names.insert(*member, name.to_owned());
-        }
-    });
+    state.learn_names(client.timeline().names());
 }
 
 /// How the rooms list shows a saved room (its link names it by `me`'s address for it).

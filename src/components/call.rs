@@ -19,9 +19,9 @@ pub fn CallBar() -> impl IntoView {
         let commands = commands.clone();
         move |_| commands.send(Command::StartCall { video })
     };
-    let disabled = move || !state.can_call.get();
+    let disabled = move || !state.can_call().get();
     let title = move || {
-        if state.can_call.get() {
+        if state.can_call().get() {
             "Call everyone here who is online".to_owned()
         } else {
             "Calls need someone online on a direct connection".to_owned()
@@ -30,7 +30,7 @@ pub fn CallBar() -> impl IntoView {
     view! {
         <Incoming />
         <Show
-            when=move || state.call.with(Option::is_some)
+            when=move || state.call().with(Option::is_some)
             fallback=move || view! {
                 <div class="call-bar">
                     <button type="button" class="button small" aria-label="Call" disabled=disabled title=title on:click=start(false)>"📞 Call"</button>
@@ -50,7 +50,7 @@ fn Incoming() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
     move || {
-        let incoming = state.incoming_call.get()?;
+        let incoming = state.incoming_call().get()?;
         let who = state.name_of(&incoming.member);
         let what = if incoming.video { "video call" } else { "call" };
         let (accept, decline) = (commands.clone(), commands.clone());
@@ -70,7 +70,7 @@ fn CallPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
     let device = use_device();
-    let call = move || state.call.get();
+    let call = move || state.call().get();
     let tick = RwSignal::new(0u64);
     let handle = set_interval_with_handle(
         move || tick.update(|t| *t += 1),
@@ -117,7 +117,7 @@ fn CallPanel() -> impl IntoView {
     )| {
         let name = state.name_of(&member);
         let this = move || {
-            state.call.with(|c| {
+            state.call().with(|c| {
                 c.as_ref()
                     .and_then(|c| c.peers.iter().find(|p| p.peer == peer).cloned())
             })
@@ -203,7 +203,7 @@ fn CallPanel() -> impl IntoView {
                     {move || if camera_off() { "Camera on" } else { "Camera off" }}
                 </button>
                 <button type="button" class="button small" aria-pressed=move || sharing().to_string()
-                    on:click=send(Command::ShareScreen, |s| !s.call.with_untracked(|c| c.as_ref().is_some_and(|c| c.sharing)))>
+                    on:click=send(Command::ShareScreen, |s| !s.call().with_untracked(|c| c.as_ref().is_some_and(|c| c.sharing)))>
                     {move || if sharing() { "Stop sharing" } else { "Share screen" }}
                 </button>
                 <button type="button" class="button small danger" on:click=send(|_| Command::HangUp, |_| false)>"Hang up"</button>
@@ -223,7 +223,7 @@ fn DeviceChoice(camera: bool) -> impl IntoView {
     let commands = use_commands();
     let label = if camera { "Camera" } else { "Microphone" };
     let devices = Memo::new(move |_| {
-        state.call.with(|c| {
+        state.call().with(|c| {
             c.as_ref()
                 .map(|c| {
                     c.devices

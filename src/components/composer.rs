@@ -50,13 +50,13 @@ pub fn Composer() -> impl IntoView {
     // Starting an edit puts the old text in the field, and a draft restored from the store
     // fills an empty one (DOM effects, not state).
     Effect::new(move |_| {
-        let draft = state.draft.get();
+        let draft = state.draft().get();
         let Some(field) = input.get().map(TextField::from) else {
             return;
         };
         if let Draft::Edit(id) = draft {
             let text = state
-                .messages
+                .messages()
                 .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.text.clone()));
             let text = text.unwrap_or_default();
             over.set(too_long(&text));
@@ -67,7 +67,7 @@ pub fn Composer() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let saved = state.saved_draft.get();
+        let saved = state.saved_draft().get();
         let Some(field) = input.get().map(TextField::from) else {
             return;
         };
@@ -95,7 +95,7 @@ pub fn Composer() -> impl IntoView {
                 field.focus();
                 return;
             }
-            let draft = state.draft.get_untracked();
+            let draft = state.draft().get_untracked();
             // Forgotten first: if the post is refused, the driver keeps it as the draft.
             drafts.save_now(String::new());
             let mentions = crate::mentions::mentioned(&text, &mention::members(&state));
@@ -104,7 +104,7 @@ pub fn Composer() -> impl IntoView {
                 text,
                 mentions,
             });
-            state.draft.set(Draft::New);
+            state.compose_new();
             field.set_text("");
             field.focus();
         }
@@ -129,7 +129,7 @@ pub fn Composer() -> impl IntoView {
             over.set(too_long(&text));
             typing.send(Command::Typing(!text.trim().is_empty()));
             // An edit is not a draft: the message it changes is kept already.
-            if !matches!(state.draft.get_untracked(), Draft::Edit(_)) {
+            if !matches!(state.draft().get_untracked(), Draft::Edit(_)) {
                 drafts.save_later(text);
             }
         }
@@ -220,7 +220,7 @@ pub fn Composer() -> impl IntoView {
         }
     };
     let preparing = move || {
-        state.preparing.with(|files| {
+        state.preparing().with(|files| {
             files
                 .iter()
                 .map(|(name, fraction)| {
@@ -231,7 +231,7 @@ pub fn Composer() -> impl IntoView {
         })
     };
     let cancel = move |_| {
-        state.draft.set(Draft::New);
+        state.compose_new();
         over.set(false);
         if let Some(field) = input.get().map(TextField::from) {
             field.set_text("");
@@ -239,7 +239,7 @@ pub fn Composer() -> impl IntoView {
         drafts.save_now(String::new());
     };
     let banner = move || {
-        let what = match state.draft.get() {
+        let what = match state.draft().get() {
             Draft::New => return None,
             Draft::Reply(id) => format!("Replying to {}", author_of(&state, id)),
             Draft::Edit(_) => "Editing your message".to_owned(),
@@ -387,7 +387,7 @@ impl DraftSaver {
 
 fn author_of(state: &AppState, id: confab_core::EventId) -> String {
     let author = state
-        .messages
+        .messages()
         .with_untracked(|m| m.iter().find(|m| m.id == id).map(|m| m.author));
     author.map_or_else(|| "a message".to_owned(), |key| state.name_of(&key))
 }

@@ -197,11 +197,11 @@ async fn reactions_come_from_the_picker_and_the_same_emoji_again_takes_ours_back
         move || {
             provide_context(crate::platform::device::Device::new());
             let state = AppState::new();
-            state.me.set(Some(crate::state::Me {
+            state.show_me(crate::state::Me {
                 name: "Me".into(),
                 fingerprint: String::new(),
                 key: me,
-            }));
+            });
             let mut theirs = message(1, member(2), "party tonight");
             theirs.reactions = vec![("🎉".into(), vec![me, member(3)])];
             state.set_messages(vec![theirs]);
@@ -304,11 +304,11 @@ fn composer_with_members() -> (
         let commands = commands.clone();
         move || {
             provide_context(crate::platform::device::Device::new());
-            state.me.set(Some(crate::state::Me {
+            state.show_me(crate::state::Me {
                 name: "Alice".into(),
                 fingerprint: String::new(),
                 key: member(1),
-            }));
+            });
             state.member_named(member(1), "Alice".into());
             state.member_named(member(2), "Bob".into());
             state.member_named(member(3), "Bobby".into());
@@ -431,7 +431,7 @@ async fn mute_asks_to_mute_the_room_and_then_offers_unmute() {
     leptos::task::tick().await;
     assert_eq!(muted_asked(), [true]);
     // The driver mutes the room (and keeps that in the store).
-    state.muted.set(true);
+    state.room_muted(true);
     leptos::task::tick().await;
     assert!(find(&parent, "button[aria-label=Mute]").is_none());
     find(&parent, "button[aria-label=Unmute]")

@@ -9,10 +9,10 @@ use crate::state::AppState;
 #[component]
 pub fn ContactsPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let empty = move || state.contacts.with(Vec::is_empty);
+    let empty = move || state.contacts().with(Vec::is_empty);
     // Online: verified in this room right now.
     let online = move |key| {
-        state.members.with(|members| {
+        state.members().with(|members| {
             members.iter().any(|m| {
                 m.key == Some(key) && matches!(m.status, crate::state::MemberStatus::Online(_))
             })
@@ -26,7 +26,7 @@ pub fn ContactsPanel() -> impl IntoView {
             </Show>
             <ul aria-label="Contacts" class="contact-list">
                 <For
-                    each=move || state.contacts.get()
+                    each=move || state.contacts().get()
                     key=|contact| (contact.key, contact.name.clone(), contact.last_seen.clone())
                     children=move |contact| {
                         let key = contact.key;

@@ -20,12 +20,16 @@ pub fn Conversation() -> impl IntoView {
     let state = expect_context::<AppState>();
     let list = NodeRef::<Ul>::new();
     let limit = RwSignal::new(PAGE);
-    let hidden = move || state.messages.with(|m| m.len().saturating_sub(limit.get()));
+    let hidden = move || {
+        state
+            .messages()
+            .with(|m| m.len().saturating_sub(limit.get()))
+    };
     // Rows are keyed by message id and each follows its message (see `MessageRow`): a
     // change redraws only what changed in that row, never the row, so focus stays put.
     let shown = move || {
         let limit = limit.get();
-        state.messages.with(|m| {
+        state.messages().with(|m| {
             m[m.len().saturating_sub(limit)..]
                 .iter()
                 .map(|m| (m.id, m.key))
@@ -35,7 +39,7 @@ pub fn Conversation() -> impl IntoView {
     // The list is sorted by room order, which never changes for a message.
     let follow = move |(id, key): (EventId, OrderKey)| {
         Memo::new(move |previous: Option<&MessageView>| {
-            state.messages.with(|m| {
+            state.messages().with(|m| {
                 m.binary_search_by(|m| m.key.cmp(&key))
                     .ok()
                     .and_then(|idx| m.get(idx))
@@ -52,7 +56,7 @@ pub fn Conversation() -> impl IntoView {
     let observed_height = StoredValue::new(0);
     // Scrolling is a DOM effect, not state: keep the newest message in view.
     Effect::new(move |_| {
-        let count = state.messages.with(Vec::len);
+        let count = state.messages().with(Vec::len);
         if let (Some(list), true) = (list.get(), count > 0) {
             list.set_scroll_top(list.scroll_height());
             at_end.set_value(true);
@@ -91,7 +95,7 @@ pub fn Conversation() -> impl IntoView {
     });
     on_cleanup(move || size_watch.set_value(None));
     view! {
-        <Show when=move || state.messages.with(Vec::is_empty)>
+        <Show when=move || state.messages().with(Vec::is_empty)>
             <p class="empty hint">"No messages yet. Messages are end-to-end encrypted."</p>
         </Show>
         <Show when=move || hidden() != 0>
@@ -118,7 +122,7 @@ fn TypingLine() -> impl IntoView {
     let state = expect_context::<AppState>();
     let text = move || {
         let names: Vec<String> = state
-            .typing
+            .typing()
             .with(|typing| typing.iter().map(|key| state.name_of(key)).collect());
         typing_text(&names)
     };

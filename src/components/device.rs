@@ -26,7 +26,7 @@ pub const FORKED_DETAIL: &str = "Your profile was used in another browser too, a
 pub fn ForkedNotice() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
-        <Show when=move || state.forked.get()>
+        <Show when=move || state.forked().get()>
             <section class="panel forked" role="alert" aria-label="Posting stopped">
                 <h2>{FORKED_HEADLINE}</h2>
                 <p class="hint">{FORKED_DETAIL}</p>

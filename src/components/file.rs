@@ -22,7 +22,7 @@ pub fn FileCard(
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let progress = Memo::new(move |_| state.files.with(|files| files.get(&id).cloned()));
+    let progress = Memo::new(move |_| state.files().with(|files| files.get(&id).cloned()));
     let name = file.name.clone();
     let size = file.size;
     let body = move || {

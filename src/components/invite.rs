@@ -18,7 +18,7 @@ pub fn InvitePanel() -> impl IntoView {
     let copied = RwSignal::new(None::<String>);
     let show_qr = RwSignal::new(false);
     let copy = move |_| {
-        let copying = device.copy_to_clipboard(state.invite_link.get_untracked());
+        let copying = device.copy_to_clipboard(state.invite_link().get_untracked());
         leptos::task::spawn_local(async move {
             let outcome = match copying.await {
                 Ok(()) => "Copied".to_owned(),
@@ -31,7 +31,7 @@ pub fn InvitePanel() -> impl IntoView {
         let sharing = device.share(
             "Confab",
             "Join me on Confab",
-            state.invite_link.get_untracked(),
+            state.invite_link().get_untracked(),
         );
         leptos::task::spawn_local(async move {
             // Closing the share sheet is no failure worth a message.
@@ -52,7 +52,7 @@ pub fn InvitePanel() -> impl IntoView {
                     type="text"
                     readonly
                     aria-label="Invite link"
-                    prop:value=move || state.invite_link.get()
+                    prop:value=move || state.invite_link().get()
                     node_ref=field
                     on:focus=move |_| {
                         if let Some(field) = field.get() {
@@ -76,7 +76,7 @@ pub fn InvitePanel() -> impl IntoView {
                 </button>
             </div>
             <Show when=move || show_qr.get()>
-                <InviteQr link=Signal::derive(move || state.invite_link.get()) />
+                <InviteQr link=Signal::derive(move || state.invite_link().get()) />
             </Show>
             <p class="copied" aria-live="polite">{move || copied.get()}</p>
         </section>

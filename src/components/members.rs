@@ -12,7 +12,7 @@ pub fn MemberList() -> impl IntoView {
     let state = expect_context::<AppState>();
     // Links still handshaking are not people yet: counted, not listed.
     let shown = move || {
-        state.members.with(|members| {
+        state.members().with(|members| {
             members
                 .iter()
                 .filter(|m| m.status != MemberStatus::Connecting)
@@ -21,7 +21,7 @@ pub fn MemberList() -> impl IntoView {
         })
     };
     let connecting = move || {
-        state.members.with(|members| {
+        state.members().with(|members| {
             members
                 .iter()
                 .filter(|m| m.status == MemberStatus::Connecting)
@@ -29,7 +29,7 @@ pub fn MemberList() -> impl IntoView {
         })
     };
     let alone = move || {
-        let online = state.members.with(|members| {
+        let online = state.members().with(|members| {
             members
                 .iter()
                 .any(|m| matches!(m.status, MemberStatus::Online(_)))
@@ -62,9 +62,9 @@ pub fn MemberList() -> impl IntoView {
 
 /// Someone else was in this room: a member row (even one that left) or a message of theirs.
 fn met_someone(state: &AppState) -> bool {
-    state.members.with(|members| !members.is_empty())
+    state.members().with(|members| !members.is_empty())
         || state
-            .messages
+            .messages()
             .with(|messages| messages.iter().any(|m| !m.mine))
 }
 

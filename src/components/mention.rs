@@ -113,8 +113,8 @@ impl MentionPicker {
 
 /// The room's members by name, ourselves aside.
 pub fn members(state: &AppState) -> Vec<(MemberKey, String)> {
-    let me = state.me.with_untracked(|me| me.as_ref().map(|me| me.key));
-    state.names.with(|names| {
+    let me = state.me().with_untracked(|me| me.as_ref().map(|me| me.key));
+    state.names().with(|names| {
         names
             .iter()
             .filter(|(key, _)| Some(**key) != me)

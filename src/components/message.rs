@@ -10,7 +10,7 @@ use super::file::FileCard;
 use crate::commands::Command;
 use crate::markdown::{self, Block, Inline};
 
-use crate::state::{AppState, Draft, MessageView};
+use crate::state::{AppState, MessageView};
 use crate::use_commands;
 
 /// The one-tap reaction offered on every message.
@@ -36,7 +36,7 @@ pub fn MessageRow(
         (false, false, false) => "message theirs",
     };
     let quote = first.reply_to.map(|target| {
-        let quoted = state.messages.with_untracked(|messages| {
+        let quoted = state.messages().with_untracked(|messages| {
             messages
                 .iter()
                 .find(|m| m.id == target)
@@ -162,7 +162,7 @@ fn ReactionChip(
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let me = state.me.get_untracked().map(|m| m.key);
+    let me = state.me().get_untracked().map(|m| m.key);
     let by = {
         let emoji = emoji.clone();
         Memo::new(move |_| {
@@ -259,7 +259,7 @@ fn Actions(
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let me = state.me.get_untracked().map(|m| m.key);
+    let me = state.me().get_untracked().map(|m| m.key);
     let reacted = move |glyph: &str| {
         me.is_some_and(|me| {
             reactions.with_untracked(|reactions| {
@@ -299,13 +299,13 @@ fn Actions(
     let own = mine.then(|| {
         let delete = move |_| commands.send(Command::Delete(id));
         view! {
-            <button type="button" class="link" on:click=move |_| state.draft.set(Draft::Edit(id))>"Edit"</button>
+            <button type="button" class="link" on:click=move |_| state.edit(id)>"Edit"</button>
             <button type="button" class="link" on:click=delete>"Delete"</button>
         }
     });
     view! {
         <p class="actions">
-            <button type="button" class="link" on:click=move |_| state.draft.set(Draft::Reply(id))>"Reply"</button>
+            <button type="button" class="link" on:click=move |_| state.reply_to(id)>"Reply"</button>
             <button type="button" class="link" aria-label=format!("React with {QUICK_REACTION}") on:click=react>{QUICK_REACTION}</button>
             <button type="button" class="link" aria-label="Add reaction" title="Add reaction"
                 aria-haspopup="dialog" aria-expanded=move || picking.get().to_string()

@@ -44,7 +44,7 @@ pub use update::{AppBuild, BuildFingerprint, UpdateBanner};
 pub fn Shell() -> impl IntoView {
     let state = expect_context::<AppState>();
     let phase = move || {
-        match state.phase.get() {
+        match state.phase().get() {
         Phase::Opening => view! { <main class="gate"><p class="hint" role="status">"Opening your profile…"</p></main> }.into_any(),
         Phase::Locked(_) => view! { <UnlockScreen /> }.into_any(),
         Phase::OtherTab => view! { <OtherTabScreen /> }.into_any(),
@@ -60,9 +60,9 @@ fn ChatLayout() -> impl IntoView {
     let state = expect_context::<AppState>();
     let drop_commands = crate::use_commands();
     let drop_device = crate::use_device();
-    let me = move || state.me.get();
+    let me = move || state.me().get();
     let menu = menu::Menu::closed();
-    let server = move || match state.server.get() {
+    let server = move || match state.server().get() {
         ServerStatus::Connecting => "Connecting to the server…",
         ServerStatus::Online => "Connected",
         ServerStatus::Reconnecting => "Server unreachable, retrying (direct chats continue)",
@@ -106,8 +106,8 @@ fn ChatLayout() -> impl IntoView {
                 <call::CallBar />
                 <Conversation />
                 <ForkedNotice />
-                <Show when=move || state.notice.get().is_some()>
-                    <p class="notice" role="alert">{move || state.notice.get()}</p>
+                <Show when=move || state.notice().get().is_some()>
+                    <p class="notice" role="alert">{move || state.notice().get()}</p>
                 </Show>
                 <Composer />
             </section>

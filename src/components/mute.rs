@@ -11,8 +11,8 @@ use crate::use_commands;
 pub fn MuteButton() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let muted = move || state.muted.get();
-    let toggle = move |_| commands.send(Command::SetMuted(!state.muted.get_untracked()));
+    let muted = move || state.muted().get();
+    let toggle = move |_| commands.send(Command::SetMuted(!state.muted().get_untracked()));
     view! {
         <button type="button" class="button small mute"
             aria-label=move || if muted() { "Unmute" } else { "Mute" }

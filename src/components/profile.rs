@@ -23,18 +23,24 @@ pub fn ProfilePanel() -> impl IntoView {
             commands.send(Command::SetName(name));
         }
     };
-    let name = move || state.me.get().map(|me| me.name).unwrap_or_default();
+    let name = move || state.me().get().map(|me| me.name).unwrap_or_default();
     let copy = move |_| {
-        let copied = device.copy_to_clipboard(state.contact_link.get_untracked());
+        let copied = device.copy_to_clipboard(state.contact_link().get_untracked());
         leptos::task::spawn_local(async move {
             let outcome = match copied.await {
                 Ok(()) => "Contact link copied.".to_owned(),
                 Err(_) => "Copy failed: select the link and copy it.".to_owned(),
             };
-            state.notice.set(Some(outcome));
+            state.notify(outcome);
         });
     };
-    let fingerprint = move || state.me.get().map(|me| me.fingerprint).unwrap_or_default();
+    let fingerprint = move || {
+        state
+            .me()
+            .get()
+            .map(|me| me.fingerprint)
+            .unwrap_or_default()
+    };
     view! {
         <section class="panel profile">
             <h2>"You"</h2>
@@ -55,7 +61,7 @@ pub fn ProfilePanel() -> impl IntoView {
             </p>
             <p class="hint">"Your contact link: whoever opens it meets you and can message you later."</p>
             <div class="invite-row">
-                <input class="invite-link" type="text" readonly aria-label="Contact link" prop:value=move || state.contact_link.get() />
+                <input class="invite-link" type="text" readonly aria-label="Contact link" prop:value=move || state.contact_link().get() />
                 <button type="button" class="button" on:click=copy aria-label="Copy contact link">"Copy"</button>
             </div>
         </section>

@@ -95,7 +95,7 @@ fn a_message_already_shown_is_not_unread_again() {
         file: None,
     });
     assert!(!state.note_unread(id), "an edit or reaction counted as new");
-    assert_eq!(state.unread.get_untracked(), 0);
+    assert_eq!(state.unread().get_untracked(), 0);
 }
 
 /// A message of `author`'s (their `seq`th event) as the driver shows it.
@@ -146,13 +146,13 @@ fn a_background_room_counts_what_its_read_marks_do_not_cover() {
     // Seen: Bob's up to 2 and nothing of Carol's (she was not here yet). Unread: Bob's 4
     // (his 3 is deleted) and Carol's two; never our own.
     state.count_unseen(&ReadMarks::new([(key(bob), 2), (key(me), 1)]));
-    assert_eq!(state.unread.get_untracked(), 3);
+    assert_eq!(state.unread().get_untracked(), 3);
     // Everything seen.
     state.count_unseen(&ReadMarks::new([(key(bob), 4), (key(carol), 2)]));
-    assert_eq!(state.unread.get_untracked(), 0);
+    assert_eq!(state.unread().get_untracked(), 0);
     // Nothing seen (a room first kept while empty).
     state.count_unseen(&ReadMarks::default());
-    assert_eq!(state.unread.get_untracked(), 5);
+    assert_eq!(state.unread().get_untracked(), 5);
 }
 
 #[wasm_bindgen_test]
@@ -250,12 +250,10 @@ async fn background_rooms_show_their_unread_count_in_the_list_and_the_title() {
         last_opened: String::new(),
         current,
     };
-    state.rooms.set(vec![view(1, "Group", true)]);
+    state.show_rooms(vec![view(1, "Group", true)]);
     // Bob's room starts in the background after start-up: it joins the list.
-    let bob_unread = RwSignal::new(0u32);
-    state
-        .background_unread
-        .update(|rooms| _ = rooms.insert(room(2), bob_unread));
+    let bob = AppState::new();
+    state.background_room_started(room(2), bob);
     state.show_room(view(2, "Direct: Bob", false));
     state.show_room(view(1, "Group", false));
     let handle = leptos::mount::mount_to(parent.clone(), move || {
@@ -280,16 +278,18 @@ async fn background_rooms_show_their_unread_count_in_the_list_and_the_title() {
 
     // Bob's room's driver counts three of his messages: the list and the title show them,
     // even while the page is in front.
-    bob_unread.set(3);
+    for n in 1..=3 {
+        bob.note_unread(message(2, n, false, false).id);
+    }
     leptos::task::tick().await;
     assert_eq!(names(), ["Group", "Direct: Bob, 3 unread"]);
     assert_eq!(document.title(), "(3) Confab");
     // The room on screen's own count (page hidden) adds to it.
-    state.unread.set(1);
+    state.note_unread(message(3, 1, false, false).id);
     leptos::task::tick().await;
     assert_eq!(document.title(), "(4) Confab");
-    state.unread.set(0);
-    bob_unread.set(0);
+    state.clear_unread();
+    bob.clear_unread();
     leptos::task::tick().await;
     assert_eq!(names(), ["Group", "Direct: Bob"]);
     assert_eq!(document.title(), "Confab");
@@ -305,7 +305,7 @@ async fn invite_qr_code_reads_back_as_the_whole_link() {
     let handle = leptos::mount::mount_to(parent.clone(), || {
         provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
-        state.invite_link.set(LINK.to_owned());
+        state.show_invite_link(LINK.to_owned());
         provide_context(state);
         view! { <InvitePanel /> }
     });

@@ -13,7 +13,7 @@ pub fn RoomsPanel() -> impl IntoView {
             <h2>"Rooms"</h2>
             <ul aria-label="Rooms" class="room-list">
                 <For
-                    each=move || state.rooms.get()
+                    each=move || state.rooms().get()
                     key=|room| (room.id, room.title.clone(), room.current)
                     children=move |room| {
                         let title = if room.title.is_empty() {

@@ -19,9 +19,7 @@ pub fn SecurityPanel() -> impl IntoView {
     let file = NodeRef::<Input>::new();
     let value = move || passphrase.get().map(|f| f.value()).unwrap_or_default();
     let needs_passphrase = move |what: &str| {
-        state
-            .notice
-            .set(Some(format!("Type a passphrase first, then {what}.")));
+        state.notify(format!("Type a passphrase first, then {what}."));
     };
     let (set, remove, export, import) = (
         commands.clone(),
@@ -45,16 +43,14 @@ pub fn SecurityPanel() -> impl IntoView {
             leptos::task::spawn_local(async move {
                 match reading.await {
                     Ok(bytes) => import.send(Command::Import { bytes, passphrase }),
-                    Err(error) => state
-                        .notice
-                        .set(Some(format!("Could not import: {error}."))),
+                    Err(error) => state.notify(format!("Could not import: {error}.")),
                 }
             });
         }
         _ => needs_passphrase("choose a profile file to import"),
     };
     let status = move || {
-        if state.has_passphrase.get() {
+        if state.has_passphrase().get() {
             "Protected by a passphrase."
         } else {
             "Not protected: anyone using this browser profile can read it."
@@ -67,7 +63,7 @@ pub fn SecurityPanel() -> impl IntoView {
             <input type="password" aria-label="Passphrase" autocomplete="new-password" node_ref=passphrase />
             <p class="button-row">
                 <button type="button" class="button" on:click=on_set>"Set passphrase"</button>
-                <Show when=move || state.has_passphrase.get()>
+                <Show when=move || state.has_passphrase().get()>
                     <button type="button" class="button" on:click=on_remove.clone()>"Remove passphrase"</button>
                 </Show>
                 <button type="button" class="button" on:click=on_export>"Export profile"</button>

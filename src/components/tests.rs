@@ -7,7 +7,7 @@ use wasm_bindgen_test::*;
 
 use super::conversation::typing_text;
 use super::{Composer, Conversation, MemberList};
-use crate::state::{AppState, Me, MemberStatus, MessageView, Path, Progress};
+use crate::state::{AppState, Me, MemberReceipt, MemberStatus, MessageView, Path};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -186,11 +186,11 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
         provide_context(crate::platform::device::Device::new());
-        state.me.set(Some(Me {
+        state.show_me(Me {
             name: "Me".into(),
             fingerprint: String::new(),
             key: me,
-        }));
+        });
         state.member_named(member(2), "Bob".into());
         state.member_named(member(3), "Carol".into());
         let mut later = message(2, me, "second");
@@ -237,7 +237,7 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
     state.update_progress(member(2), Some(1), None);
     leptos::task::tick().await;
     assert!(text(1).contains("Delivered to 1"), "{}", text(1));
-    let key = state.messages.with_untracked(|m| m[1].key);
+    let key = state.messages().with_untracked(|m| m[1].key);
     state.update_progress(member(2), None, Some(key));
     leptos::task::tick().await;
     assert!(text(1).contains("Read by 1"), "{}", text(1));
@@ -255,9 +255,9 @@ async fn messages_show_in_room_order_with_receipts_reactions_edits_and_typing() 
     assert!(text(1).contains("Read by 1"), "{}", text(1));
     assert_eq!(
         state
-            .progress
+            .progress()
             .with_untracked(|p| p.get(&member(2)).copied()),
-        Some(Progress {
+        Some(MemberReceipt {
             delivered: 1,
             read: Some(key)
         })
@@ -286,11 +286,11 @@ async fn focus_stays_on_a_message_button_while_the_message_changes() {
     let state = AppState::new();
     let handle = leptos::mount::mount_to(parent.clone(), move || {
         provide_context(crate::platform::device::Device::new());
-        state.me.set(Some(Me {
+        state.show_me(Me {
             name: "Me".into(),
             fingerprint: String::new(),
             key: me,
-        }));
+        });
         state.member_named(member(2), "Bob".into());
         state.upsert_message(message(1, member(2), "hello"));
         provide_context(state);
@@ -664,7 +664,7 @@ async fn a_forked_profile_gets_a_lasting_alert_and_import_says_what_it_means() {
         .expect("Import profile, described by the hint");
     assert_eq!(import.text_content().unwrap_or_default(), "Import profile");
 
-    state.forked.set(true);
+    state.profile_forked();
     leptos::task::tick().await;
     let alert = parent
         .query_selector("[role=alert][aria-label='Posting stopped']")
@@ -811,7 +811,7 @@ async fn a_draft_is_saved_after_a_pause_and_back_after_a_reload() {
         let parent = fresh_parent();
         let commands = test_commands();
         let state = AppState::new();
-        state.saved_draft.set(saved);
+        state.draft_loaded(saved);
         let handle = leptos::mount::mount_to(parent.clone(), {
             let commands = commands.clone();
             move || {
@@ -909,11 +909,11 @@ async fn message_actions_are_large_enough_and_contrast_at_least_4_5_to_1() {
     let handle = leptos::mount::mount_to(parent.clone(), || {
         provide_context(crate::platform::device::Device::new());
         let state = AppState::new();
-        state.me.set(Some(Me {
+        state.show_me(Me {
             key: member(1),
             name: "Me".into(),
             fingerprint: String::new(),
-        }));
+        });
         // Someone else's (Reply, 👍) and ours (also Edit, Delete), on their own backgrounds.
         state.set_messages(vec![
             message(1, member(2), "theirs"),

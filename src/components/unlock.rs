@@ -16,11 +16,10 @@ pub fn UnlockScreen() -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some(field) = input.get() {
-            state.phase.set(Phase::Opening);
             boot.unlock(field.value());
         }
     };
-    let problem = move || match state.phase.get() {
+    let problem = move || match state.phase().get() {
         Phase::Locked(Some(problem)) => {
             Some(view! { <p class="notice" role="alert">{problem}</p> })
         }

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use super::{Driver, Input, log};
 use crate::platform::media::{self, CaptureError, MediaStream};
 use crate::platform::rtc::RtcLink;
-use crate::state::{CallPeer, CallView, IncomingCall};
+use crate::state::IncomingCall;
 
 /// How often speaking levels are measured.
 const LEVEL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -122,17 +122,17 @@ impl Driver {
 
     fn apply_call_event(&mut self, now: Instant, event: CallEvent) {
         match event {
-            CallEvent::CanCall(can) => self.state.can_call.set(can),
+            CallEvent::CanCall(can) => self.state.callable(can),
             CallEvent::Ringing {
                 peer,
                 member,
                 video,
-            } => self.state.incoming_call.set(Some(IncomingCall {
+            } => self.state.ringing(IncomingCall {
                 peer,
                 member,
                 video,
-            })),
-            CallEvent::RingingStopped => self.state.incoming_call.set(None),
+            }),
+            CallEvent::RingingStopped => self.state.ringing_stopped(),
             CallEvent::PeerJoined { peer, member } => self.add_call_peer(peer, member),
             CallEvent::PeerLeft { peer } => self.remove_call_peer(peer),
             CallEvent::MakeOffer { peer, call } => self.negotiate(peer, call),
@@ -143,20 +143,13 @@ impl Driver {
                 muted,
                 camera_off,
                 sharing,
-            } => self.state.call.update(|view| {
-                if let Some(entry) = view
-                    .as_mut()
-                    .and_then(|v| v.peers.iter_mut().find(|p| p.peer == peer))
-                {
-                    entry.muted = muted;
-                    entry.camera_off = camera_off;
-                    entry.sharing = sharing;
-                }
-            }),
+            } => self
+                .state
+                .call_peer_changed(peer, muted, camera_off, sharing),
             CallEvent::Ended(end) => {
                 self.close_call_media();
                 if end == CallEnd::Alone {
-                    self.state.notice.set(Some("Call ended.".into()));
+                    self.state.notify("Call ended.");
                 }
             }
             CallEvent::Tampered { peer, reason } => {
@@ -206,37 +199,16 @@ impl Driver {
     }
 
     fn add_call_peer(&self, peer: PeerId, member: MemberKey) {
-        self.state.call.update(|view| {
-            if let Some(view) = view
-                && !view.peers.iter().any(|p| p.peer == peer)
-            {
-                view.peers.push(CallPeer {
-                    peer,
-                    member,
-                    stream: None,
-                    muted: false,
-                    camera_off: false,
-                    sharing: false,
-                    speaking: false,
-                });
-            }
-        });
+        self.state.call_peer_joined(peer, member);
     }
 
     fn remove_call_peer(&self, peer: PeerId) {
         if let Some(rtc) = self.rtc_of(peer) {
             rtc.set_media(None);
         }
-        self.state.call.update(|view| {
-            if let Some(view) = view {
-                for gone in view.peers.iter().filter(|p| p.peer == peer) {
-                    if let Some(key) = &gone.stream {
-                        media::unregister(key);
-                    }
-                }
-                view.peers.retain(|p| p.peer != peer);
-            }
-        });
+        for stream in self.state.call_peer_left(peer) {
+            media::unregister(&stream);
+        }
     }
 
     /// We offer our media to `peer` (core decided: the lower member key of each pair).
@@ -263,23 +235,10 @@ impl Driver {
         self.calls.streams += 1;
         let key = format!("peer-{peer}-{}", self.calls.streams);
         media::register(&key, &stream);
-        let old = self.state.call.with_untracked(|view| {
-            view.as_ref()
-                .and_then(|v| v.peers.iter().find(|p| p.peer == peer))
-                .and_then(|p| p.stream.clone())
-        });
-        if let Some(old) = old {
+        let now_ms = super::now_ms();
+        if let Some(old) = self.state.call_peer_stream(peer, key, now_ms) {
             media::unregister(&old);
         }
-        let now_ms = super::now_ms();
-        self.state.call.update(|view| {
-            if let Some(view) = view {
-                view.connected_at.get_or_insert(now_ms);
-                if let Some(entry) = view.peers.iter_mut().find(|p| p.peer == peer) {
-                    entry.stream = Some(key.clone());
-                }
-            }
-        });
         if self.settings.on_screen {
             crate::platform::page::publish("callConnectedAt", &now_ms.into());
         }
@@ -311,17 +270,7 @@ impl Driver {
     }
 
     fn open_call_view(&self, video: bool) {
-        self.state.call.set(Some(CallView {
-            video,
-            connected_at: None,
-            peers: Vec::new(),
-            muted: false,
-            camera_off: !video,
-            sharing: false,
-            local: None,
-            note: None,
-            devices: Vec::new(),
-        }));
+        self.state.call_opened(video);
     }
 
     /// Captures the microphone (and camera), falling back to what is allowed; then core
@@ -381,15 +330,10 @@ impl Driver {
         let has_video = stream
             .as_ref()
             .is_some_and(|s| !media::tracks(s, "video").is_empty());
+        let local = stream.as_ref().map(|_| "local".to_owned());
         self.calls.local = stream;
-        self.state.call.update(|view| {
-            if let Some(view) = view {
-                view.local = self.calls.local.as_ref().map(|_| "local".to_owned());
-                view.camera_off = !has_video;
-                view.devices = devices;
-                view.note = note;
-            }
-        });
+        self.state
+            .call_media_ready(local, !has_video, devices, note);
         self.calls.machine.handle_media_ready();
         self.drain_calls(now);
         self.calls.level_at = Some(now + LEVEL_EVERY);
@@ -409,47 +353,34 @@ impl Driver {
         {
             media::stop(&stream);
         }
-        if let Some(key) = self
-            .state
-            .call
-            .with_untracked(|v| v.as_ref().and_then(|v| v.local.clone()))
-        {
+        if let Some(key) = self.state.call_closed() {
             media::unregister(&key);
         }
         media::unregister("screen");
         self.calls.level_at = None;
-        self.state.call.set(None);
     }
 
     pub(super) fn toggle_mute(&mut self, now: Instant) {
         let muted = !self
             .state
-            .call
+            .call()
             .with_untracked(|v| v.as_ref().is_some_and(|v| v.muted));
         if let Some(local) = &self.calls.local {
             media::set_enabled(local, "audio", !muted);
         }
-        self.state.call.update(|v| {
-            if let Some(v) = v {
-                v.muted = muted;
-            }
-        });
+        self.state.call_muted(muted);
         self.send_call_state(now);
     }
 
     pub(super) fn toggle_camera(&mut self, now: Instant) {
         let off = !self
             .state
-            .call
+            .call()
             .with_untracked(|v| v.as_ref().is_some_and(|v| v.camera_off));
         if let Some(local) = &self.calls.local {
             media::set_enabled(local, "video", !off);
         }
-        self.state.call.update(|v| {
-            if let Some(v) = v {
-                v.camera_off = off;
-            }
-        });
+        self.state.call_camera_off(off);
         self.send_call_state(now);
     }
 
@@ -469,11 +400,7 @@ impl Driver {
                 media::stop(&screen);
             }
             media::unregister("screen");
-            self.state.call.update(|v| {
-                if let Some(v) = v {
-                    v.sharing = false;
-                }
-            });
+            self.state.call_sharing(false);
             self.send_call_state(now);
             return;
         }
@@ -492,11 +419,8 @@ impl Driver {
         let stream = match result {
             Ok(stream) => stream,
             Err(reason) => {
-                self.state.call.update(|v| {
-                    if let Some(v) = v {
-                        v.note = Some(format!("Screen not shared: {reason}."));
-                    }
-                });
+                self.state
+                    .call_note(format!("Screen not shared: {reason}."));
                 return;
             }
         };
@@ -512,12 +436,7 @@ impl Driver {
         }
         media::register("screen", &stream);
         self.calls.screen = Some(stream);
-        self.state.call.update(|v| {
-            if let Some(v) = v {
-                v.sharing = true;
-                v.note = None;
-            }
-        });
+        self.state.call_sharing(true);
         self.send_call_state(now);
     }
 
@@ -543,14 +462,10 @@ impl Driver {
         let stream = match result {
             Ok(stream) => stream,
             Err(reason) => {
-                self.state.call.update(|v| {
-                    if let Some(v) = v {
-                        v.note = Some(format!(
-                            "Could not switch the {}: {reason}.",
-                            if camera { "camera" } else { "microphone" }
-                        ));
-                    }
-                });
+                self.state.call_note(format!(
+                    "Could not switch the {}: {reason}.",
+                    if camera { "camera" } else { "microphone" }
+                ));
                 return;
             }
         };
@@ -561,7 +476,7 @@ impl Driver {
             media::stop(&stream);
             return;
         };
-        let (muted, camera_off, sharing) = self.state.call.with_untracked(|v| {
+        let (muted, camera_off, sharing) = self.state.call().with_untracked(|v| {
             v.as_ref().map_or((false, false, false), |v| {
                 (v.muted, v.camera_off, v.sharing)
             })
@@ -581,19 +496,14 @@ impl Driver {
             let key = format!("local-{}", self.calls.streams);
             media::register(&key, &fresh);
             self.calls.local = Some(fresh);
-            self.state.call.update(|v| {
-                if let Some(v) = v {
-                    if let Some(old) = v.local.replace(key) {
-                        media::unregister(&old);
-                    }
-                    v.note = None;
-                }
-            });
+            if let Some(old) = self.state.call_local_stream(key) {
+                media::unregister(&old);
+            }
         }
     }
 
     fn send_call_state(&mut self, now: Instant) {
-        let (muted, camera_off, sharing) = self.state.call.with_untracked(|v| {
+        let (muted, camera_off, sharing) = self.state.call().with_untracked(|v| {
             v.as_ref()
                 .map_or((false, true, false), |v| (v.muted, v.camera_off, v.sharing))
         });
@@ -607,18 +517,8 @@ impl Driver {
             return;
         }
         self.calls.level_at = Some(now + LEVEL_EVERY);
-        self.state.call.update(|view| {
-            if let Some(view) = view {
-                for entry in &mut view.peers {
-                    let speaking = entry
-                        .stream
-                        .as_deref()
-                        .and_then(media::level)
-                        .is_some_and(|level| level > SPEAKING);
-                    entry.speaking = speaking && !entry.muted;
-                }
-            }
-        });
+        self.state
+            .call_speaking(|stream| media::level(stream).is_some_and(|level| level > SPEAKING));
     }
 
     /// A link went away: it is out of the call and no longer vouched for.

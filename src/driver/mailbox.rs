@@ -13,8 +13,6 @@ use confab_core::mailbox::SealedEntry;
 use confab_core::signal::{ErrorCode, MailboxReply, MailboxSeq};
 use confab_core::{Instant, PeerId, RoomId};
 
-use leptos::prelude::Set as _;
-
 use super::{Driver, log};
 
 /// The mailbox's state beside the connection: the adapter over core's [`Courier`].
@@ -142,7 +140,7 @@ impl Driver {
             _ => return false,
         };
         log(&format!("server refused a mailbox request: {code:?}"));
-        self.state.notice.set(Some(text.to_owned()));
+        self.state.notify(text.to_owned());
         true
     }
 

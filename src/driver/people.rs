@@ -3,7 +3,6 @@
 use confab_core::Client;
 use confab_core::PublicIdentity;
 use confab_core::contacts::Contact;
-use leptos::prelude::*;
 
 use super::Driver;
 use crate::platform::clock;
@@ -78,11 +77,7 @@ impl Driver {
         let saved = room.clone();
         let id = saved.id();
         let title = saved.title.clone();
-        self.state.rooms.update(|rooms| {
-            if let Some(view) = rooms.iter_mut().find(|r| r.id == id) {
-                view.title = title;
-            }
-        });
+        self.state.room_titled(id, title);
         self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
     }
 }

@@ -8,7 +8,6 @@ use confab_core::Content;
 use confab_core::EventId;
 use confab_core::Instant;
 use confab_core::client::OutboxRecord;
-use leptos::prelude::*;
 
 use super::Driver;
 use super::Input;
@@ -63,9 +62,7 @@ impl Driver {
         };
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(error) = task(store).await {
-                state
-                    .notice
-                    .set(Some(format!("Could not save to this device: {error}.")));
+                state.notify(format!("Could not save to this device: {error}."));
             }
         });
     }
@@ -103,14 +100,14 @@ impl Driver {
         };
         self.client.restore_outbox(record);
         match store.draft(self.room).await {
-            Ok(draft) => self.state.saved_draft.set(draft),
+            Ok(draft) => self.state.draft_loaded(draft),
             Err(error) => log(&format!(
                 "draft unreadable, the composer starts empty: {error}"
             )),
         }
         match store.muted(self.room).await {
             Ok(muted) => {
-                self.state.muted.set(muted);
+                self.state.room_muted(muted);
                 self.push_mirror_muted(muted);
             }
             Err(error) => log(&format!("mute unreadable, the room notifies: {error}")),
@@ -203,7 +200,7 @@ impl Driver {
                     ),
                 };
                 log(&format!("events not saved: {reason}"));
-                self.state.notice.set(Some(text));
+                self.state.notify(text);
                 self.write_failure = Some(reason);
                 self.client.handle_persist_failed(now, &ids);
             }
@@ -241,7 +238,7 @@ impl Driver {
                 many.join("”, “")
             ),
         };
-        self.state.notice.set(Some(text));
+        self.state.notify(text);
     }
 
     /// Runs a store operation in the background and reports its outcome as a notice.
@@ -252,9 +249,7 @@ impl Driver {
     {
         let state = self.state;
         let Some(store) = self.store.clone() else {
-            state
-                .notice
-                .set(Some(format!("Cannot {what}: storage is unavailable.")));
+            state.notify(format!("Cannot {what}: storage is unavailable."));
             return;
         };
         wasm_bindgen_futures::spawn_local(async move {
@@ -262,7 +257,7 @@ impl Driver {
                 Ok(done) => done,
                 Err(error) => format!("Could not {what}: {error}."),
             };
-            state.notice.set(Some(text));
+            state.notify(text);
         });
     }
 
@@ -273,11 +268,10 @@ impl Driver {
     /// An edit goes back to editing that message, whose current text the box shows.
     pub(super) fn keep_unsent(&mut self, draft: Draft, text: String) {
         let editing = matches!(draft, Draft::Edit(_));
-        self.state.draft.set(draft);
+        self.state.post_refused(draft, text.clone());
         if editing {
             return;
         }
-        self.state.saved_draft.set(Some(text.clone()));
         let room = self.room;
         self.with_store_quietly(move |store| async move { store.save_draft(room, &text).await });
     }
@@ -285,7 +279,7 @@ impl Driver {
     pub(super) fn set_passphrase(&self, passphrase: Option<String>) {
         self.with_store("change the passphrase", move |store, state| async move {
             store.set_passphrase(passphrase.as_deref()).await?;
-            state.has_passphrase.set(store.has_passphrase());
+            state.passphrase_changed(store.has_passphrase());
             Ok(if store.has_passphrase() {
                 "Passphrase set: it will be asked for when Confab opens.".to_owned()
             } else {
@@ -316,11 +310,7 @@ impl Driver {
     pub(super) fn set_name(&mut self, now: Instant, name: String) {
         self.client.set_display_name(now, clock::wall(), &name);
         let name = self.client.display_name().to_owned();
-        self.state.me.update(|me| {
-            if let Some(me) = me {
-                me.name = name.clone();
-            }
-        });
+        self.state.renamed(name.clone());
         self.with_store("save your name", move |store, _| async move {
             let Some(mut profile) = store.load_profile().await? else {
                 return Ok(String::new());

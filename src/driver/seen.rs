@@ -30,7 +30,7 @@ impl Driver {
         }
         let last = self
             .state
-            .messages
+            .messages()
             .with_untracked(|m| m.last().map(|m| m.key));
         match last {
             Some(last) if self.read_up_to.is_none_or(|read| read < last) => {
@@ -69,7 +69,7 @@ impl Driver {
         if !self.state.note_unread(view.id) {
             return;
         }
-        if self.state.muted.get_untracked() && !view.mentions_me {
+        if self.state.muted().get_untracked() && !view.mentions_me {
             return;
         }
         let text = match &view.file {

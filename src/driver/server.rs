@@ -11,7 +11,6 @@ use confab_core::signal::ServerFrame;
 use confab_core::signal::ServerMessage;
 use confab_core::wire::relay::Direction as RelayDirection;
 use confab_core::wire::relay::Envelope;
-use leptos::prelude::*;
 
 use super::Driver;
 use super::Input;
@@ -21,7 +20,6 @@ use crate::platform::clock::log;
 use crate::platform::page;
 use crate::platform::rtc::IceServerConfig;
 use crate::platform::socket::SocketEvent;
-use crate::state::ServerStatus;
 
 impl Driver {
     pub(super) fn connect_socket(&mut self) {
@@ -57,7 +55,7 @@ impl Driver {
             Duration::from_secs(1u64 << self.reconnect_attempts.min(4)).min(MAX_RECONNECT_DELAY);
         self.reconnect_attempts += 1;
         self.reconnect_at = Some(now + delay);
-        self.state.server.set(ServerStatus::Reconnecting);
+        self.state.server_lost();
     }
 
     pub(super) fn send_signal(&self, message: &ClientMessage) {
@@ -119,7 +117,7 @@ impl Driver {
                 self.send_signal(&ClientMessage::Join { room: self.room });
             }
             ServerMessage::Joined { room: _, peers } => {
-                self.state.server.set(ServerStatus::Online);
+                self.state.server_online();
                 for peer in peers {
                     self.client.connect_peer(now, peer);
                 }

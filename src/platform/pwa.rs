@@ -34,10 +34,11 @@
 //!   from others in its restored history that its marks do not cover (deleted ones
 //!   aside); a room without marks saves its history as seen, so only what arrives from
 //!   then on counts. Marks are per device and not exported. `Tab` registers each
-//!   background room's count in the screen's `AppState::background_unread`: `RoomsPanel`
-//!   adds ", 3 unread" to that room's link name with a badge, and `UnreadTitle` puts the
-//!   total in the title ("(3) Confab") and the app badge. Opening a room reloads the page
-//!   into it; that room saves its marks at once, the others' counts carry over.
+//!   background room's count with the screen's state (`AppState::background_room_started`):
+//!   `RoomsPanel` adds ", 3 unread" to that room's link name with a badge, and
+//!   `UnreadTitle` puts the total in the title ("(3) Confab") and the app badge. Opening a
+//!   room reloads the page into it; that room saves its marks at once, the others' counts
+//!   carry over.
 //! - **Notifications.** With permission (asked only by the "Turn on notifications"
 //!   button), each counted message also makes a notification with the sender's name
 //!   ("Alice in Book club" for a background room) and an 80-character preview; one tag per

@@ -128,8 +128,7 @@ impl Driver {
     ) {
         if let Err(error) = self.client.download(now, file, stored, digest) {
             self.state
-                .notice
-                .set(Some(format!("Could not resume the download: {error}.")));
+                .notify(format!("Could not resume the download: {error}."));
         }
     }
 
@@ -138,9 +137,8 @@ impl Driver {
             return;
         };
         if self.store.is_none() {
-            self.state.notice.set(Some(
-                "Files need this browser's storage, which is unavailable here.".to_owned(),
-            ));
+            self.state
+                .notify("Files need this browser's storage, which is unavailable here.".to_owned());
             return;
         }
         let inbox = self.inbox.clone();
@@ -165,12 +163,12 @@ impl Driver {
             return;
         };
         if !enough {
-            self.state.notice.set(Some(format!(
+            self.state.notify(format!(
                 "Not enough space for {}: it needs {}, the browser allows {} more.",
                 meta.name,
                 format_bytes(meta.size),
                 format_bytes(free.unwrap_or(0))
-            )));
+            ));
             return;
         }
         self.save_decision(file, FileDecision::Accepted);
@@ -179,9 +177,7 @@ impl Driver {
             progress.done = 0;
         });
         if let Err(error) = self.client.download(now, file, 0, FileDigest::new()) {
-            self.state
-                .notice
-                .set(Some(format!("Cannot download: {error}.")));
+            self.state.notify(format!("Cannot download: {error}."));
         }
     }
 
@@ -200,7 +196,7 @@ impl Driver {
     }
 
     pub(in crate::driver) fn resume_file(&mut self, now: Instant, file: EventId) {
-        let restart = self.state.files.with_untracked(|files| {
+        let restart = self.state.files().with_untracked(|files| {
             files
                 .get(&file)
                 .is_some_and(|p| matches!(p.status, FileStatus::Failed { restart: true, .. }))
@@ -312,7 +308,7 @@ impl Driver {
                     ),
                     other => format!("{name} is paused: it could not be stored ({other})."),
                 };
-                self.state.notice.set(Some(text));
+                self.state.notify(text);
                 self.transfers.unsaved.remove(&file);
                 self.client.pause_download(now, file);
                 self.save_decision(file, FileDecision::Paused);

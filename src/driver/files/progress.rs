@@ -132,7 +132,7 @@ impl Driver {
     pub(in crate::driver) fn note_file_message(&mut self, file: EventId, mine: bool, size: u64) {
         let known = self
             .state
-            .files
+            .files()
             .with_untracked(|files| files.contains_key(&file));
         if known {
             return;

@@ -12,8 +12,6 @@ use confab_core::transfer::{CHUNK_LEN, FileDigest, FileMeta};
 use confab_core::vault::records::{FileDecision, FileRecord};
 use confab_core::{EventId, Instant, PeerId};
 
-use leptos::prelude::*;
-
 use super::super::{Driver, Input};
 use crate::platform::clock;
 use crate::platform::files::{self as platform_files, FileError, LocalFile};
@@ -37,7 +35,7 @@ impl Driver {
             for file in files {
                 let name = file.name();
                 let size = file.size();
-                state.preparing.update(|p| p.push((name.clone(), 0.0)));
+                state.preparing_file(name.clone());
                 let mut digest = FileDigest::new();
                 let mut offset = 0u64;
                 let step = (CHUNK_LEN * pace::READ_CHUNKS) as u64;
@@ -53,13 +51,9 @@ impl Driver {
                     }
                     offset = end;
                     let fraction = offset as f64 / size as f64;
-                    state.preparing.update(|p| {
-                        if let Some(entry) = p.iter_mut().find(|(n, _)| *n == name) {
-                            entry.1 = fraction;
-                        }
-                    });
+                    state.prepared_part(&name, fraction);
                 }
-                state.preparing.update(|p| p.retain(|(n, _)| *n != name));
+                state.prepared(&name);
                 let meta = match error {
                     Some(error) => Err(error),
                     None => Ok(FileMeta {
@@ -86,8 +80,7 @@ impl Driver {
                 let name = local.name();
                 return self
                     .state
-                    .notice
-                    .set(Some(format!("Could not send {name}: {error}.")));
+                    .notify(format!("Could not send {name}: {error}."));
             }
         };
         let size = meta.size;
@@ -98,7 +91,7 @@ impl Driver {
                     .update_file(file, size, |progress| progress.status = FileStatus::Sharing);
                 self.keep_copy(file, local);
             }
-            Err(error) => self.state.notice.set(Some(format!("Not sent: {error}."))),
+            Err(error) => self.state.notify(format!("Not sent: {error}.")),
         }
     }
 
@@ -137,9 +130,9 @@ impl Driver {
             Ok(()) => self.with_store_quietly(move |store| async move {
                 store.forget_file(*file.as_bytes()).await
             }),
-            Err(error) => self.state.notice.set(Some(format!(
+            Err(error) => self.state.notify(format!(
                 "No copy of the file could be kept on this device ({error}): it can be sent only while this page stays open."
-            ))),
+            )),
         }
     }
 
@@ -287,8 +280,7 @@ impl Driver {
             Err(error) => {
                 // The file changed or vanished on disk: nobody can get it any more.
                 self.state
-                    .notice
-                    .set(Some(format!("Stopped sending a file: {error}.")));
+                    .notify(format!("Stopped sending a file: {error}."));
                 self.cancel_file(now, file);
             }
         }
