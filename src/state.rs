@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use crate::platform::store::ReadMarks;
 
 mod call;
+mod files;
 mod views;
 
 pub use views::{
@@ -634,38 +635,6 @@ impl AppState {
     pub fn set_messages(&self, mut messages: Vec<MessageView>) {
         messages.sort_by_key(|m| m.key);
         self.messages.write.set(messages);
-    }
-
-    /// Changes a file's transfer as shown (creating it with `total` if new).
-    pub fn update_file(&self, file: EventId, total: u64, change: impl FnOnce(&mut FileProgress)) {
-        self.files.write.update(|files| {
-            change(
-                files
-                    .entry(file)
-                    .or_insert_with(|| FileProgress::new(FileStatus::Offered, total)),
-            )
-        });
-    }
-
-    /// The file `name` is being read and hashed before it is offered.
-    pub fn preparing_file(&self, name: String) {
-        self.preparing.write.update(|files| files.push((name, 0.0)));
-    }
-
-    /// This `fraction` of the file `name` was read and hashed.
-    pub fn prepared_part(&self, name: &str, fraction: f64) {
-        self.preparing.write.update(|files| {
-            if let Some(entry) = files.iter_mut().find(|(n, _)| n == name) {
-                entry.1 = fraction;
-            }
-        });
-    }
-
-    /// The file `name` was read and hashed (or could not be).
-    pub fn prepared(&self, name: &str) {
-        self.preparing
-            .write
-            .update(|files| files.retain(|(n, _)| n != name));
     }
 
     // ---- the composer ------------------------------------------------------------------------

@@ -606,11 +606,13 @@ async fn a_download_shows_progress_speed_and_time_left_then_save() {
             image: false,
         });
         state.upsert_message(offer);
-        state.update_file(id, 10_000_000, |p| {
-            p.status = crate::state::FileStatus::Receiving;
-            p.done = 2_500_000;
-            p.speed = 1_000_000.0;
-        });
+        state.download_moved(
+            id,
+            10_000_000,
+            crate::state::FileStatus::Receiving,
+            2_500_000,
+            1_000_000.0,
+        );
         provide_context(state);
         provide_context(test_commands());
         view! { <Conversation /> }
@@ -626,9 +628,7 @@ async fn a_download_shows_progress_speed_and_time_left_then_save() {
         text.contains("2.5 MB of 10 MB") && text.contains("1.0 MB/s") && text.contains("8 s left"),
         "{text}"
     );
-    state.update_file(id, 10_000_000, |p| {
-        p.status = crate::state::FileStatus::Received
-    });
+    state.file_status(id, 10_000_000, crate::state::FileStatus::Received);
     leptos::task::tick().await;
     let text = parent.text_content().unwrap_or_default();
     assert!(text.contains("Save report.pdf"), "{text}");

@@ -24,7 +24,6 @@ use super::Driver;
 use crate::platform::clock::log;
 use crate::platform::file_worker::FileWorker;
 use crate::platform::files::LocalFile;
-use crate::state::FileStatus;
 
 /// Transfer bookkeeping the driver keeps beside core.
 #[derive(Default)]
@@ -124,10 +123,7 @@ impl Driver {
             self.client.release_file(now, file);
             self.transfers.queued.retain(|(f, _), _| *f != file);
             self.transfers.ready.retain(|(f, _), _| *f != file);
-            self.state.update_file(file, total, |progress| {
-                progress.status = FileStatus::Withdrawn;
-                progress.kept = false;
-            });
+            self.state.file_withdrawn(file, total);
             self.with_store_quietly(move |store| async move {
                 store.forget_file(*file.as_bytes()).await
             });
@@ -136,11 +132,7 @@ impl Driver {
         self.client.cancel_download(now, file);
         self.transfers.unsaved.remove(&file);
         self.transfers.decisions.remove(&file);
-        self.state.update_file(file, total, |progress| {
-            progress.status = FileStatus::Offered;
-            progress.done = 0;
-            progress.speed = 0.0;
-        });
+        self.state.download_cancelled(file, total);
         self.with_store_quietly(
             move |store| async move { store.forget_file(*file.as_bytes()).await },
         );

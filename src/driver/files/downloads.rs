@@ -76,8 +76,7 @@ impl Driver {
             FileDecision::Kept => {
                 if stored == meta.chunks() && self.client.hold_file(file) {
                     self.transfers.kept.insert(file);
-                    self.state
-                        .update_file(file, meta.size, |progress| progress.kept = true);
+                    self.state.file_kept(file, meta.size);
                     FileStatus::Sharing
                 } else {
                     FileStatus::Withdrawn
@@ -89,10 +88,7 @@ impl Driver {
             },
         };
         let _ = now;
-        self.state.update_file(file, meta.size, |progress| {
-            progress.status = status;
-            progress.done = done;
-        });
+        self.state.file_restored(file, meta.size, status, done);
     }
 
     /// Re-hashes the `stored` chunks of `file` (after a reload, or to resume after a
@@ -172,10 +168,8 @@ impl Driver {
             return;
         }
         self.save_decision(file, FileDecision::Accepted);
-        self.state.update_file(file, meta.size, |progress| {
-            progress.status = FileStatus::Waiting;
-            progress.done = 0;
-        });
+        self.state
+            .file_restored(file, meta.size, FileStatus::Waiting, 0);
         if let Err(error) = self.client.download(now, file, 0, FileDigest::new()) {
             self.state.notify(format!("Cannot download: {error}."));
         }
@@ -185,9 +179,7 @@ impl Driver {
         self.client.decline_file(now, file);
         self.save_decision(file, FileDecision::Declined);
         let total = self.file_meta(&file).map_or(0, |m| m.size);
-        self.state.update_file(file, total, |progress| {
-            progress.status = FileStatus::Declined
-        });
+        self.state.file_status(file, total, FileStatus::Declined);
     }
 
     pub(in crate::driver) fn pause_file(&mut self, now: Instant, file: EventId) {
@@ -203,9 +195,7 @@ impl Driver {
         });
         self.save_decision(file, FileDecision::Accepted);
         let total = self.file_meta(&file).map_or(0, |m| m.size);
-        self.state.update_file(file, total, |progress| {
-            progress.status = FileStatus::Waiting
-        });
+        self.state.file_status(file, total, FileStatus::Waiting);
         if restart {
             // The kept part does not add up to the signed hash: start from nothing.
             let (store, inbox) = (self.store.clone(), self.inbox.clone());
@@ -345,7 +335,7 @@ impl Driver {
             match platform_files::object_url(&store, *file.as_bytes(), chunks, &mime, MAX_PREVIEW)
                 .await
             {
-                Ok(url) => state.update_file(file, size, |progress| progress.preview = Some(url)),
+                Ok(url) => state.file_preview(file, size, url),
                 Err(error) => log(&format!("no preview: {error}")),
             }
         });

@@ -75,12 +75,7 @@ impl Driver {
                     | TransferState::Stopped(_)
                     | TransferState::Failed(_) => {}
                 }
-                self.state.update_file(file, total, |progress| {
-                    progress.status = status;
-                    progress.done = done;
-                    progress.total = total;
-                    progress.speed = speed;
-                });
+                self.state.download_moved(file, total, status, done, speed);
             }
             Direction::Upload => {
                 let speed = self
@@ -102,18 +97,13 @@ impl Driver {
                 if finished {
                     self.close_file_channels(file, member);
                 }
-                self.state.update_file(file, total, |progress| {
-                    let view = UploadView {
-                        member,
-                        done,
-                        speed,
-                        status: status.to_owned(),
-                    };
-                    match progress.uploads.iter_mut().find(|u| u.member == member) {
-                        Some(existing) => *existing = view,
-                        None => progress.uploads.push(view),
-                    }
-                });
+                let upload = UploadView {
+                    member,
+                    done,
+                    speed,
+                    status: status.to_owned(),
+                };
+                self.state.upload_moved(file, total, upload);
             }
         }
     }
@@ -146,7 +136,6 @@ impl Driver {
         } else {
             FileStatus::Offered
         };
-        self.state
-            .update_file(file, size, |progress| progress.status = status);
+        self.state.file_status(file, size, status);
     }
 }

@@ -87,8 +87,7 @@ impl Driver {
         match self.client.post_file(now, clock::wall(), meta) {
             Ok(file) => {
                 self.transfers.outgoing.insert(file, local.clone());
-                self.state
-                    .update_file(file, size, |progress| progress.status = FileStatus::Sharing);
+                self.state.file_status(file, size, FileStatus::Sharing);
                 self.keep_copy(file, local);
             }
             Err(error) => self.state.notify(format!("Not sent: {error}.")),
@@ -124,7 +123,7 @@ impl Driver {
         match result {
             Ok(()) if self.client.holds_file(&file) => {
                 self.transfers.kept.insert(file);
-                self.state.update_file(file, total, |progress| progress.kept = true);
+                self.state.file_kept(file, total);
             }
             // Stopped sharing while it was being copied.
             Ok(()) => self.with_store_quietly(move |store| async move {
