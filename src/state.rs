@@ -265,21 +265,25 @@ impl AppState {
     // ---- start-up and the page (boot and the driver) -------------------------------------
 
     /// The profile is being opened (at start, and after a passphrase is entered).
+    /// Only start-up (boot) calls this.
     pub fn opening(&self) {
         self.phase.write.set(Phase::Opening);
     }
 
     /// The profile needs its passphrase; `problem` says what went wrong with the last one.
+    /// Only start-up (boot) calls this.
     pub fn locked(&self, problem: Option<String>) {
         self.phase.write.set(Phase::Locked(problem));
     }
 
     /// Another tab has the profile open.
+    /// Only start-up (boot) calls this.
     pub fn open_in_another_tab(&self) {
         self.phase.write.set(Phase::OtherTab);
     }
 
     /// The profile is open (`protected`: by a passphrase) and its room shown: chatting.
+    /// Only start-up (boot) calls this.
     pub fn ready(&self, protected: bool) {
         self.has_passphrase.write.set(protected);
         self.phase.write.set(Phase::Ready);
@@ -292,6 +296,7 @@ impl AppState {
     }
 
     /// Shows who we are.
+    /// Only start-up calls this (boot, and the tab for background rooms).
     pub fn show_me(&self, me: Me) {
         self.me.write.set(Some(me));
     }
@@ -306,11 +311,13 @@ impl AppState {
     }
 
     /// Shows the room's invite link.
+    /// Only start-up (boot) calls this.
     pub fn show_invite_link(&self, link: String) {
         self.invite_link.write.set(link);
     }
 
     /// Shows our contact link.
+    /// Only start-up (boot) calls this.
     pub fn show_contact_link(&self, link: String) {
         self.contact_link.write.set(link);
     }
@@ -320,8 +327,8 @@ impl AppState {
         self.server.write.set(ServerStatus::Online);
     }
 
-    /// The signalling server connection was lost; the driver tries again (and says so
-    /// through this).
+    /// The signalling server connection was lost; the driver tries again.
+    /// Only the driver calls this.
     pub fn server_lost(&self) {
         self.server.write.set(ServerStatus::Reconnecting);
     }
@@ -351,12 +358,14 @@ impl AppState {
     // ---- rooms and unread counts -----------------------------------------------------------
 
     /// Shows the rooms kept on this device (at start-up), most recent first.
+    /// Only start-up (boot) calls this.
     pub fn show_rooms(&self, rooms: Vec<RoomView>) {
         self.rooms.write.set(rooms);
     }
 
     /// Shows `room` in the rooms list unless it is there (a room started in the background
     /// after start-up, e.g. the one-to-one room with someone just met).
+    /// Only the tab calls this.
     pub fn show_room(&self, room: RoomView) {
         self.rooms.write.update(|rooms| {
             if !rooms.iter().any(|r| r.id == room.id) {
@@ -376,6 +385,7 @@ impl AppState {
 
     /// The room `room` runs in the background on `its_state`: its unread count shows here
     /// (in the rooms list and the title's total).
+    /// Only the tab calls this.
     pub fn background_room_started(&self, room: RoomId, its_state: AppState) {
         self.background_unread.write.update(|rooms| {
             rooms.insert(room, its_state.unread.read);
@@ -415,6 +425,7 @@ impl AppState {
     /// Counts the messages shown from others that `seen` does not cover as unread: a
     /// background room's count at start-up, from what the user saw when it was last on
     /// screen. Deleted messages do not count.
+    /// Only the tab calls this.
     pub fn count_unseen(&self, seen: &ReadMarks) {
         let unseen = self.messages.read.with_untracked(|messages| {
             messages
@@ -437,6 +448,7 @@ impl AppState {
     // ---- members and contacts (the driver) -------------------------------------------------
 
     /// Adds a member row in `Connecting` state unless one exists for `peer`.
+    /// Only the driver calls this.
     pub fn member_connecting(&self, peer: PeerId) {
         self.members.write.update(|members| {
             if !members.iter().any(|m| m.peer == peer) {
@@ -454,6 +466,7 @@ impl AppState {
     }
 
     /// Marks `peer` verified as `key`. Rows of the same person that had left are dropped.
+    /// Only the driver calls this.
     pub fn member_verified(
         &self,
         peer: PeerId,
@@ -491,6 +504,7 @@ impl AppState {
     }
 
     /// Shows a warning on `key`'s rows.
+    /// Only the driver calls this.
     pub fn member_warning(&self, key: MemberKey, warning: String) {
         self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
@@ -500,6 +514,7 @@ impl AppState {
     }
 
     /// Adds or replaces a contact row (kept sorted by name).
+    /// Only the driver calls this.
     pub fn upsert_contact(&self, contact: ContactView) {
         self.contacts.write.update(|contacts| {
             contacts.retain(|c| c.key != contact.key);
@@ -509,6 +524,7 @@ impl AppState {
     }
 
     /// A member's presence changed.
+    /// Only the driver calls this.
     pub fn member_presence(&self, key: MemberKey, presence: Presence) {
         self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
@@ -518,6 +534,7 @@ impl AppState {
     }
 
     /// A member's display name changed.
+    /// Only the driver calls this.
     pub fn member_named(&self, key: MemberKey, name: String) {
         self.members.write.update(|members| {
             for member in members.iter_mut().filter(|m| m.key == Some(key)) {
@@ -530,6 +547,7 @@ impl AppState {
     }
 
     /// Names learnt from a restored history's profile events.
+    /// Only start-up calls this (boot, and the tab for background rooms).
     pub fn learn_names<'a>(&self, names: impl IntoIterator<Item = (&'a MemberKey, &'a str)>) {
         self.names.write.update(|known| {
             for (member, name) in names {
@@ -554,6 +572,7 @@ impl AppState {
     }
 
     /// Starts or stops showing `key` as typing.
+    /// Only the driver calls this.
     pub fn set_typing(&self, key: MemberKey, active: bool) {
         self.typing.write.update(|typing| {
             typing.retain(|k| *k != key);
@@ -564,6 +583,7 @@ impl AppState {
     }
 
     /// Updates a member's receipts (only forward).
+    /// Only the driver calls this.
     pub fn update_progress(&self, key: MemberKey, delivered: Option<u64>, read: Option<OrderKey>) {
         self.progress.write.update(|progress| {
             progress.entry(key).or_default().advance(delivered, read);
@@ -593,6 +613,7 @@ impl AppState {
     }
 
     /// Sets a member's status (no-op for unknown peers).
+    /// Only the driver calls this.
     pub fn member_status(&self, peer: PeerId, status: MemberStatus) {
         self.members.write.update(|members| {
             if let Some(member) = members.iter_mut().find(|m| m.peer == peer) {
@@ -602,6 +623,7 @@ impl AppState {
     }
 
     /// Removes a row (a link that never became anyone, or a duplicate).
+    /// Only the driver calls this.
     pub fn member_forget(&self, peer: PeerId) {
         self.members
             .write
@@ -609,6 +631,7 @@ impl AppState {
     }
 
     /// Removes `peer`'s row if it is still connecting (it never became anyone).
+    /// Only the driver calls this.
     pub fn member_forget_connecting(&self, peer: PeerId) {
         self.members.write.update(|members| {
             members.retain(|m| m.peer != peer || m.status != MemberStatus::Connecting)
@@ -618,6 +641,7 @@ impl AppState {
     // ---- messages and files (the driver) ---------------------------------------------------
 
     /// Shows a message at its place in room order, or redraws it if shown.
+    /// Only the driver calls this.
     pub fn upsert_message(&self, message: MessageView) {
         self.messages.write.update(|messages| {
             match messages.binary_search_by(|m| m.key.cmp(&message.key)) {
@@ -632,6 +656,7 @@ impl AppState {
     }
 
     /// Replaces every message (first render of a restored room).
+    /// Only the driver and start-up call this.
     pub fn set_messages(&self, mut messages: Vec<MessageView>) {
         messages.sort_by_key(|m| m.key);
         self.messages.write.set(messages);
