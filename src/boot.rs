@@ -17,13 +17,12 @@
 
 use std::rc::Rc;
 
-use confab_core::contacts::{Contact, Contacts, room_at};
+use confab_core::contacts::{Contact, Contacts, kind_of, room_at};
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomSecret};
 
-use crate::CONTACT_ROOM_TITLE;
 use crate::commands::{self, Commands};
 use crate::driver;
-use crate::platform::store::{BrowserStore, Profile, SavedRoom, StoreError};
+use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
 use crate::state::AppState;
 use crate::tab::{Tab, network, room_view, settings, show_restored};
@@ -112,7 +111,8 @@ pub(crate) async fn boot(
     if !saved.iter().any(|r| r.id() == contact_room.room_id()) {
         let room = SavedRoom {
             secret: contact_room,
-            title: CONTACT_ROOM_TITLE.to_owned(),
+            kind: RoomKind::Contact,
+            title: String::new(),
             last_opened_ms: 0,
         };
         if let Some(store) = &store {
@@ -210,13 +210,16 @@ async fn choose_room(
     let id = room.room_id();
     page::show_room_address(me.room_address(&id));
     state.show_invite_link(page::invite_link(&room));
-    let title = saved
+    // A saved room keeps its kind and title; a new one is a group unless it is our
+    // contact room or our one-to-one room with a contact.
+    let (kind, title) = saved
         .iter()
         .find(|r| r.id() == id)
-        .map(|r| r.title.clone())
-        .unwrap_or_default();
+        .map(|r| (r.kind, r.title.clone()))
+        .unwrap_or_else(|| (kind_of(&room, me, contacts), String::new()));
     let current = SavedRoom {
         secret: room,
+        kind,
         title,
         last_opened_ms: clock::wall().0,
     };
@@ -228,7 +231,7 @@ async fn choose_room(
     let others = saved.iter().filter(|r| r.id() != id);
     let views = std::iter::once(&current)
         .chain(others)
-        .map(|room| room_view(me, room, room.id() == id))
+        .map(|room| room_view(me, contacts, room, room.id() == id))
         .collect();
     state.show_rooms(views);
     current

@@ -21,7 +21,7 @@ use crate::platform::error::BrowserError;
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
 use crate::platform::rtc::{IceServerConfig, RtcError, RtcEvent, RtcSignal};
 use crate::platform::socket::{SocketError, SocketEvent};
-use crate::platform::store::BrowserStore;
+use crate::platform::store::{BrowserStore, RoomKind, SavedRoom};
 use crate::platform::{clock, entropy};
 use crate::state::{AppState, Draft, MemberStatus, Path};
 
@@ -106,8 +106,9 @@ impl Network for FakeNetwork {
     }
 }
 
-/// How a test's driver starts: a fresh identity in a fresh room.
+/// How a test's driver starts: a fresh identity in a room (a fresh one unless told).
 struct Launch {
+    room: RoomSecret,
     settings: Settings,
     state: AppState,
     kept: super::Kept,
@@ -119,6 +120,7 @@ struct Launch {
 impl Launch {
     fn new(force_relay: bool, on_screen: bool) -> Launch {
         Launch {
+            room: RoomSecret::from_bytes(entropy::seed()),
             settings: Settings {
                 force_relay,
                 dangerously_withhold_ice_candidates: false,
@@ -134,7 +136,7 @@ impl Launch {
     /// Starts the driver on `network` (whose socket is `wire`'s), waits for its socket and
     /// has the server welcome it as `me`. Returns the room.
     async fn welcomed(self, wire: &Wire, network: Box<dyn Network>, me: PeerId) -> RoomSecret {
-        let room = RoomSecret::from_bytes(entropy::seed());
+        let room = self.room.clone();
         let client = Client::new(
             Identity::from_seed(entropy::seed()),
             room.clone(),
@@ -142,6 +144,7 @@ impl Launch {
             entropy::seed(),
         );
         let Launch {
+            room: _,
             settings,
             state,
             kept,
@@ -206,6 +209,58 @@ fn relay_pump(
     }
 }
 
+/// A peer called `name` (a real `Client` that keeps nothing) who was in `room` before us:
+/// we connect to it over the relay, and the pump runs until its row on `state` is online
+/// and it verified us. Returns it and its events so far.
+async fn peer_met_over_relay(
+    wire: &Wire,
+    state: AppState,
+    room: RoomSecret,
+    ids: (PeerId, PeerId),
+    name: &str,
+) -> (Client, Vec<ClientEvent>) {
+    let (my_id, peer_id) = ids;
+    let room_id = room.room_id();
+    let config = Config {
+        display_name: name.into(),
+        ..Config::default()
+    };
+    let mut peer = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room,
+        config,
+        entropy::seed(),
+    );
+    // The peer keeps nothing: its events go out at once.
+    peer.run_without_store();
+    peer.add_peer(clock::now(), my_id, Role::Responder);
+    // Our server learns of them only after our join (they are on another node of a
+    // cluster): `peer-present` says they were there first, so we are still the one who
+    // connects. (Every end-to-end test covers members listed in `joined` itself.)
+    wire.deliver_json(&ServerMessage::Joined {
+        room: room_id,
+        peers: vec![],
+    });
+    wire.deliver_json(&ServerMessage::PeerPresent {
+        room: room_id,
+        peer: peer_id,
+    });
+    let mut peer_events = Vec::new();
+    for _ in 0..100 {
+        relay_pump(wire, &mut peer, ids, &mut peer_events);
+        let online = state.members().with_untracked(|members| {
+            members
+                .iter()
+                .any(|m| m.status == MemberStatus::Online(Path::Relay))
+        });
+        if online && peer.verified_peers().count() == 1 {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    (peer, peer_events)
+}
+
 /// The peer's events include the message `text`.
 fn received(events: &[ClientEvent], text: &str) -> bool {
     events
@@ -243,46 +298,12 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     assert_eq!(join, ClientMessage::Join { room: room_id });
 
     // Someone is already there: we initiate to them over the relay.
-    let config = Config {
-        display_name: "Relay Rita".into(),
-        ..Config::default()
-    };
-    let mut peer = Client::new(
-        Identity::from_seed(entropy::seed()),
-        room,
-        config,
-        entropy::seed(),
-    );
-    // The peer keeps nothing: its events go out at once.
-    peer.run_without_store();
-    peer.add_peer(clock::now(), my_id, Role::Responder);
-    // Our server learns of them only after our join (they are on another node of a
-    // cluster): `peer-present` says they were there first, so we are still the one who
-    // connects. (Every end-to-end test covers members listed in `joined` itself.)
-    wire.deliver_json(&ServerMessage::Joined {
-        room: room_id,
-        peers: vec![],
-    });
-    wire.deliver_json(&ServerMessage::PeerPresent {
-        room: room_id,
-        peer: peer_id,
-    });
-    let mut peer_events = Vec::new();
+    let ids = (my_id, peer_id);
+    let (mut peer, mut peer_events) =
+        peer_met_over_relay(&wire, state, room, ids, "Relay Rita").await;
     let pump = |peer: &mut Client, peer_events: &mut Vec<ClientEvent>| {
-        relay_pump(&wire, peer, (my_id, peer_id), peer_events)
+        relay_pump(&wire, peer, ids, peer_events)
     };
-    for _ in 0..100 {
-        pump(&mut peer, &mut peer_events);
-        let online = state.members().with_untracked(|members| {
-            members
-                .iter()
-                .any(|m| m.status == MemberStatus::Online(Path::Relay))
-        });
-        if online && peer.verified_peers().count() == 1 {
-            break;
-        }
-        clock::sleep(Duration::from_millis(20)).await;
-    }
     let member = state
         .members()
         .get_untracked()
@@ -363,6 +384,111 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     assert!(!wire.closed.get());
     commands.send(Command::Leave);
     until("the server connection to close", || wire.closed.get()).await;
+}
+
+/// A room's kind decides whether meeting someone renames it, never its title. A one-to-one
+/// room saved by an older build (a version 1 record titled `Direct: Bob`, written through
+/// the store and read back after a reload) still shows as Bob's and keeps its name when
+/// someone is met in it; a group whose title reads the same way is named after who is met
+/// in it (an old build took it for a one-to-one room and left it alone).
+#[wasm_bindgen_test]
+async fn meeting_someone_renames_a_group_never_a_one_to_one_room_whatever_their_titles() {
+    let me = Identity::from_seed(entropy::seed());
+    for direct in [true, false] {
+        let room = RoomSecret::from_bytes(entropy::seed());
+        let database = format!("confab-test-kind-{:02x?}", &entropy::seed()[..6]);
+        let store = BrowserStore::open_database(&database, None, KdfParams::OWASP)
+            .await
+            .unwrap();
+        if direct {
+            // Version 1: `1 last_opened_ms:u64be fragment_len:u32be fragment
+            // title_len:u32be title`, assembled by hand.
+            let fragment = room.to_fragment();
+            let title = "Direct: Bob";
+            let mut v1 = vec![1, 0, 0, 0, 0, 0, 0, 0, 5];
+            v1.extend_from_slice(&(fragment.len() as u32).to_be_bytes());
+            v1.extend_from_slice(fragment.as_bytes());
+            v1.extend_from_slice(&(title.len() as u32).to_be_bytes());
+            v1.extend_from_slice(title.as_bytes());
+            store
+                .save_room_bytes_for_testing_only(room.room_id(), &v1)
+                .await
+                .unwrap();
+        } else {
+            let group = SavedRoom {
+                secret: room.clone(),
+                kind: RoomKind::Group,
+                title: "Direct: Bob".into(),
+                last_opened_ms: 5,
+            };
+            store.save_room(&group).await.unwrap();
+        }
+        drop(store);
+        // The page reloads: the room is read back from the store.
+        let store = Rc::new(
+            BrowserStore::open_database(&database, None, KdfParams::OWASP)
+                .await
+                .unwrap(),
+        );
+        let saved = store.rooms().await.unwrap().remove(0);
+        let view = crate::tab::room_view(&me, &Default::default(), &saved, true);
+        assert_eq!(view.title, "Direct: Bob");
+        assert_eq!(
+            (saved.kind, saved.title.as_str()),
+            match direct {
+                true => (RoomKind::Direct { with: None }, "Bob"),
+                false => (RoomKind::Group, "Direct: Bob"),
+            }
+        );
+
+        let wire = Rc::new(Wire::default());
+        let launch = Launch {
+            room: room.clone(),
+            kept: super::Kept {
+                store: Some(store.clone()),
+                room: Some(saved),
+                ..super::Kept::default()
+            },
+            ..Launch::new(true, true)
+        };
+        let state = launch.state;
+        state.show_room(view);
+        let ids = (PeerId::new(1), PeerId::new(2));
+        let network = Box::new(FakeNetwork(wire.clone()));
+        launch.welcomed(&wire, network, ids.0).await;
+        until("a join", || !wire.texts.borrow().is_empty()).await;
+        let (peer, _) = peer_met_over_relay(&wire, state, room, ids, "Rita").await;
+        assert_eq!(peer.verified_peers().count(), 1);
+
+        let shown = || state.rooms().with_untracked(|rooms| rooms[0].title.clone());
+        let stored = || async {
+            let saved = store.rooms().await.unwrap().remove(0);
+            (saved.kind, saved.title)
+        };
+        if direct {
+            // Met, and the row shows it: the title stays, on screen and in the store.
+            assert_eq!(shown(), "Direct: Bob");
+            clock::sleep(Duration::from_millis(100)).await;
+            assert_eq!(
+                stored().await,
+                (RoomKind::Direct { with: None }, "Bob".to_owned())
+            );
+        } else {
+            until("the group to be named after Rita", || {
+                shown() == "Direct: Bob, Rita"
+            })
+            .await;
+            let mut saved = stored().await;
+            for _ in 0..50 {
+                if saved.1 == "Direct: Bob, Rita" {
+                    break;
+                }
+                clock::sleep(Duration::from_millis(20)).await;
+                saved = stored().await;
+            }
+            assert_eq!(saved, (RoomKind::Group, "Direct: Bob, Rita".to_owned()));
+        }
+    }
 }
 
 /// Everything the server carries, said "from" a member whose relayed link is verified: a

@@ -68,9 +68,6 @@ pub fn App() -> impl IntoView {
     view! { <components::Shell /> }
 }
 
-/// The title of the room behind our contact link.
-pub const CONTACT_ROOM_TITLE: &str = "Your contact room";
-
 /// Mounts the app on `<body>`.
 pub fn mount() {
     console_error_panic_hook::set_once();

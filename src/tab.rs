@@ -11,12 +11,12 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use confab_core::contacts::Contacts;
+use confab_core::contacts::{Contacts, room_title};
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomId};
 
 use crate::commands::{self, Commands};
 use crate::driver::{self, Settings};
-use crate::platform::store::{BrowserStore, Profile, SavedRoom};
+use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom};
 use crate::platform::{self, clock, entropy, page};
 use crate::state::{self, AppState, Me, RoomView};
 
@@ -30,9 +30,9 @@ pub(crate) struct Tab {
     running: RefCell<HashSet<RoomId>>,
     /// The state on screen: its contacts list also shows people met in background rooms.
     screen: AppState,
-    /// Contacts as read at start-up, read once and copied to each background room's driver
-    /// (which uses them to spot namesakes; the list on screen is kept current by `met`).
-    contacts: Contacts,
+    /// Contacts as read at start-up and met since (`met`), copied to each background
+    /// room's driver (which uses them to spot namesakes) and naming one-to-one rooms.
+    contacts: RefCell<Contacts>,
 }
 
 impl Tab {
@@ -49,7 +49,7 @@ impl Tab {
             store,
             running: RefCell::new(HashSet::from([on_screen])),
             screen,
-            contacts: contacts.clone(),
+            contacts: RefCell::new(contacts.clone()),
         })
     }
 
@@ -67,6 +67,9 @@ impl Tab {
             return;
         }
         let chat = me.direct_room_with(identity);
+        self.contacts
+            .borrow_mut()
+            .observe(identity, name, clock::wall());
         self.screen.upsert_contact(state::ContactView {
             key: identity.member_key(),
             name: name.to_owned(),
@@ -77,7 +80,8 @@ impl Tab {
         self.ensure_direct(identity, name);
     }
 
-    /// Keeps our one-to-one room with `identity` running (saved, titled with their name).
+    /// Keeps our one-to-one room with `identity` running (saved as theirs, with the name
+    /// they use now: a record from before rooms had kinds learns who it is with).
     pub(crate) fn ensure_direct(self: &Rc<Self>, identity: &PublicIdentity, name: &str) {
         let me = Identity::from_seed(self.identity_seed.identity_seed);
         if identity.member_key() == me.member_key() {
@@ -89,17 +93,23 @@ impl Tab {
         }
         let room = SavedRoom {
             secret,
-            title: format!("Direct: {name}"),
+            kind: RoomKind::Direct {
+                with: Some(identity.member_key()),
+            },
+            title: name.to_owned(),
             last_opened_ms: 0,
         };
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
             if let Some(store) = &tab.store {
                 let known = store.rooms().await.unwrap_or_default();
-                let room = known
-                    .into_iter()
-                    .find(|r| r.id() == room.id())
-                    .unwrap_or(room);
+                let room = match known.into_iter().find(|r| r.id() == room.id()) {
+                    Some(saved) => SavedRoom {
+                        last_opened_ms: saved.last_opened_ms,
+                        ..room
+                    },
+                    None => room,
+                };
                 let _ = store.save_room(&room).await;
                 tab.start_background(room);
             } else {
@@ -150,7 +160,8 @@ impl Tab {
             }
             tab.screen.background_room_started(room.id(), state);
             let identity = Identity::from_seed(tab.identity_seed.identity_seed);
-            tab.screen.show_room(room_view(&identity, &room, false));
+            let view = room_view(&identity, &tab.contacts.borrow(), &room, false);
+            tab.screen.show_room(view);
             let commands = Commands::new();
             driver::start(
                 client,
@@ -159,7 +170,7 @@ impl Tab {
                 network(),
                 driver::Kept {
                     store: tab.store.clone(),
-                    contacts: tab.contacts.clone(),
+                    contacts: tab.contacts.borrow().clone(),
                     room: Some(room),
                     on_contact: Some(tab.on_contact()),
                 },
@@ -189,11 +200,17 @@ pub(crate) fn show_restored(client: &Client, state: &AppState) {
     state.learn_names(client.timeline().names());
 }
 
-/// How the rooms list shows a saved room (its link names it by `me`'s address for it).
-pub(crate) fn room_view(me: &Identity, room: &SavedRoom, current: bool) -> RoomView {
+/// How the rooms list shows a saved room: titled by its kind ([`room_title`]), its link
+/// naming it by `me`'s address for it.
+pub(crate) fn room_view(
+    me: &Identity,
+    contacts: &Contacts,
+    room: &SavedRoom,
+    current: bool,
+) -> RoomView {
     RoomView {
         id: room.id(),
-        title: room.title.clone(),
+        title: room_title(room, contacts),
         link: page::room_link(me.room_address(&room.id())),
         last_opened: match room.last_opened_ms {
             0 => String::new(),

@@ -3,6 +3,7 @@
 use confab_core::Client;
 use confab_core::PublicIdentity;
 use confab_core::contacts::Contact;
+use confab_core::vault::records::RoomKind;
 
 use super::Driver;
 use crate::platform::clock;
@@ -56,12 +57,13 @@ impl Driver {
         });
     }
 
-    /// Names the saved room after the first few people met in it.
+    /// Names a saved group after the first few people met in it (other kinds of room are
+    /// named by their kind).
     pub(super) fn title_room(&mut self, name: &str) {
         let Some(room) = self.saved_room.as_mut() else {
             return;
         };
-        if room.title.starts_with("Direct: ") || room.title == crate::CONTACT_ROOM_TITLE {
+        if room.kind != RoomKind::Group {
             return;
         }
         let mut names: Vec<&str> = room

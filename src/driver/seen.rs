@@ -2,6 +2,7 @@
 
 use confab_core::Instant;
 use confab_core::Presence;
+use confab_core::contacts::room_title;
 use leptos::prelude::*;
 
 use super::Driver;
@@ -80,7 +81,8 @@ impl Driver {
         let body = pwa::preview(&text);
         match self.saved_room.as_ref().filter(|_| !on_screen) {
             Some(room) => {
-                let title = pwa::message_title(&author, &room.title);
+                let room_title = room_title(room, &self.contacts);
+                let title = pwa::message_title(&author, &room_title);
                 // The room's address, never its secret: notifications and their links
                 // outlive the page (the system's notification centre, the worker).
                 let address = self.client.room_address(&room.id());

@@ -120,7 +120,7 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     let title = saved
         .iter()
         .find(|saved| saved.id() == id)
-        .map(|saved| saved.title.clone())
+        .map(|saved| confab_core::contacts::room_title(saved, &contacts))
         .unwrap_or_default();
     drop(store);
     let mut peek = MailboxPeek::new(&room, me.member_key(), read, cursor);

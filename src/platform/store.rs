@@ -89,7 +89,7 @@ mod records;
 
 pub use backend::{Backend, MemoryBackend, Op};
 pub use confab_core::vault::layout::{CHUNKS, CONTACTS, EVENTS, FILES, META, ROOMS};
-pub use confab_core::vault::records::{Profile, ReadMarks, SavedRoom};
+pub use confab_core::vault::records::{Profile, ReadMarks, RoomKind, SavedRoom};
 pub use idb::IdbBackend;
 
 /// The app's IndexedDB database.

@@ -17,7 +17,7 @@ use crate::history::UnixMillis;
 use crate::identity::{Identity, PublicIdentity, RoomAddress};
 use crate::ids::MemberKey;
 use crate::room::RoomSecret;
-use crate::vault::records::SavedRoom;
+use crate::vault::records::{RoomKind, SavedRoom};
 use crate::wire::{DecodeError, MAX_NAME_LEN, truncate_utf8};
 
 const VERSION: u8 = 1;
@@ -179,6 +179,41 @@ pub fn room_at(
         .find(|room| me.room_address(&room.room_id()) == address)
 }
 
+/// What kind of room `room` is to us: our contact room, our one-to-one room with a
+/// contact, or a group (any other room). For a room not saved yet; a saved one says.
+pub fn kind_of(room: &RoomSecret, me: &Identity, contacts: &Contacts) -> RoomKind {
+    let id = room.room_id();
+    if me.contact_room().room_id() == id {
+        return RoomKind::Contact;
+    }
+    contacts
+        .iter()
+        .find(|c| me.direct_room_with(&c.identity).room_id() == id)
+        .map_or(RoomKind::Group, |c| RoomKind::Direct {
+            with: Some(c.identity.member_key()),
+        })
+}
+
+/// What our contact room is called.
+pub const CONTACT_ROOM_TITLE: &str = "Your contact room";
+
+/// What the rooms list (and a notification) calls `room`, by its kind: a group its title;
+/// a one-to-one room `Direct: ` and the name its contact last used (the name saved with
+/// the room while the contacts do not know them); our contact room
+/// [`CONTACT_ROOM_TITLE`].
+pub fn room_title(room: &SavedRoom, contacts: &Contacts) -> String {
+    match room.kind {
+        RoomKind::Group => room.title.clone(),
+        RoomKind::Direct { with } => {
+            let name = with
+                .and_then(|key| contacts.get(&key))
+                .map_or(room.title.as_str(), |contact| contact.name.as_str());
+            format!("Direct: {name}")
+        }
+        RoomKind::Contact => CONTACT_ROOM_TITLE.to_owned(),
+    }
+}
+
 fn normalize(name: &str) -> String {
     name.trim().to_lowercase()
 }
@@ -201,6 +236,7 @@ mod tests {
         contacts.observe(&bob, "Bob", UnixMillis(1));
         let saved = SavedRoom {
             secret: RoomSecret::from_bytes([9; 32]),
+            kind: RoomKind::Group,
             title: "Plans".into(),
             last_opened_ms: 0,
         };
@@ -221,6 +257,48 @@ mod tests {
         assert_eq!(found(at(&me.direct_room_with(&stranger))), None);
         let other = Identity::from_seed([6; 32]);
         assert_eq!(found(other.room_address(&saved[0].secret.room_id())), None);
+    }
+
+    #[test]
+    fn a_room_is_titled_by_its_kind_and_a_direct_room_by_its_contact_s_current_name() {
+        let me = Identity::from_seed([7; 32]);
+        let (bob, stranger) = (public(1), public(2));
+        let mut contacts = Contacts::new();
+        contacts.observe(&bob, "Bob", UnixMillis(1));
+        let room = |secret: RoomSecret, title: &str| SavedRoom {
+            kind: kind_of(&secret, &me, &contacts),
+            secret,
+            title: title.into(),
+            last_opened_ms: 0,
+        };
+        let group = room(RoomSecret::from_bytes([9; 32]), "Direct: Eve");
+        let contact_room = room(me.contact_room(), "");
+        let with_bob = room(me.direct_room_with(&bob), "Robert");
+        let with_stranger = room(me.direct_room_with(&stranger), "Stranger");
+        assert_eq!(group.kind, RoomKind::Group);
+        assert_eq!(contact_room.kind, RoomKind::Contact);
+        let bob_key = Some(bob.member_key());
+        assert_eq!(with_bob.kind, RoomKind::Direct { with: bob_key });
+        // Not a contact: nothing says it is ours with them.
+        assert_eq!(with_stranger.kind, RoomKind::Group);
+        let titles = |contacts: &Contacts| {
+            [&group, &contact_room, &with_bob].map(|room| room_title(room, contacts))
+        };
+        assert_eq!(
+            titles(&contacts),
+            ["Direct: Eve", "Your contact room", "Direct: Bob"]
+        );
+        // Bob renames: his room follows; without him among the contacts, the name saved
+        // with the room shows.
+        contacts.observe(&bob, "Bobby", UnixMillis(2));
+        assert_eq!(titles(&contacts)[2], "Direct: Bobby");
+        assert_eq!(titles(&Contacts::new())[2], "Direct: Robert");
+        // A room from a version 1 record (with whom unknown) shows its saved name.
+        let legacy = SavedRoom {
+            kind: RoomKind::Direct { with: None },
+            ..with_bob.clone()
+        };
+        assert_eq!(room_title(&legacy, &contacts), "Direct: Robert");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::wire::signal::{self as sealed_signal, SealedSignal};
 /// [`ReceiptsRecord`], and the app store's [`Profile`], [`SavedRoom`], [`ReadMarks`],
 /// mailbox cursor and [`FileRecord`]), and the store's keys and import check ([`layout`]). Each has one
 /// encoding per value, except read marks (authors in any order) and a saved room (its
-/// secret's text form).
+/// secret's text form, and version 1, which re-encodes as version 2 with the same kind).
 pub fn check_records(bytes: &[u8]) {
     if let Ok(record) = OutboxRecord::decode(bytes) {
         assert_eq!(record.encode(), bytes);
@@ -52,12 +52,22 @@ pub fn check_records(bytes: &[u8]) {
     if let Ok(room) = SavedRoom::decode(bytes) {
         let encoded = room.encode();
         let again = SavedRoom::decode(&encoded).ok();
-        let again = again
-            .as_ref()
-            .map(|again| (again.id(), again.title.as_str(), again.last_opened_ms));
+        let again = again.as_ref().map(|again| {
+            (
+                again.id(),
+                again.kind,
+                again.title.as_str(),
+                again.last_opened_ms,
+            )
+        });
         assert_eq!(
             again,
-            Some((room.id(), room.title.as_str(), room.last_opened_ms))
+            Some((
+                room.id(),
+                room.kind,
+                room.title.as_str(),
+                room.last_opened_ms
+            ))
         );
         assert_eq!(
             SavedRoom::decode(&encoded).map(|again| again.encode()),

@@ -53,6 +53,18 @@ impl<B: Backend> Store<B> {
         self.backend.write(vec![op]).await
     }
 
+    /// Saves `bytes` as the record of room `id`, whatever they hold: a record as an older
+    /// build wrote it.
+    #[cfg(test)]
+    pub(crate) async fn save_room_bytes_for_testing_only(
+        &self,
+        id: RoomId,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let op = self.sealed_put(ROOMS, id.as_bytes().to_vec(), bytes)?;
+        self.backend.write(vec![op]).await
+    }
+
     /// Deletes a room, all its events, its mailbox cursor, its outbox record, its receipts,
     /// its read marks and its draft, in one transaction.
     pub async fn forget_room(&self, room: RoomId) -> Result<(), StoreError> {

@@ -16,7 +16,7 @@ use super::idb::{IdbBackend, SCHEMA_VERSION, idb_error};
 use super::lock::lock_name;
 use super::{
     Backend, BrowserStore, CHUNKS, CONTACTS, EVENTS, FILES, META, MemoryBackend, MemoryStore,
-    Profile, ROOMS, SavedRoom, Store, StoreError,
+    Profile, ROOMS, RoomKind, SavedRoom, Store, StoreError,
 };
 use crate::platform::tab_lock::TabLock;
 use crate::platform::{clock, entropy};
@@ -60,6 +60,7 @@ pub(super) fn profile(name: &str) -> Profile {
 pub(super) fn room(byte: u8, title: &str, last_opened_ms: u64) -> SavedRoom {
     SavedRoom {
         secret: RoomSecret::from_bytes([byte; 32]),
+        kind: RoomKind::Group,
         title: title.to_owned(),
         last_opened_ms,
     }

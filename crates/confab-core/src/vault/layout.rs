@@ -216,6 +216,7 @@ mod tests {
         };
         let saved = SavedRoom {
             secret: RoomSecret::from_bytes([7; 32]),
+            kind: crate::vault::records::RoomKind::Group,
             title: "Book club".into(),
             last_opened_ms: 5,
         };

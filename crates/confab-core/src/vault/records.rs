@@ -5,8 +5,9 @@
 //! ([`crate::client::OutboxRecord`], [`crate::client::ReceiptsRecord`]) sit with the
 //! machines they belong to.
 //!
-//! Every record starts with the version byte [`RECORD_VERSION`]; decoding refuses any other
-//! version, truncation and trailing bytes, and never panics.
+//! Every record starts with the version byte [`RECORD_VERSION`] (a saved room:
+//! [`SAVED_ROOM_VERSION`], and it still reads version 1); decoding refuses any other version,
+//! truncation and trailing bytes, and never panics.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +20,22 @@ use crate::ids::RoomId;
 use crate::room::RoomSecret;
 use crate::signal::MailboxSeq;
 
-/// Version byte of every record of this module.
+/// Version byte of every record of this module but [`SavedRoom`].
 pub const RECORD_VERSION: u8 = 1;
+
+/// Version byte of a [`SavedRoom`] record: 2 added its [`RoomKind`]. Version 1 records
+/// (whose kind was read from the title) still decode.
+pub const SAVED_ROOM_VERSION: u8 = 2;
+
+/// How version 1 titled a one-to-one room (`Direct: <their name>`) and our contact room:
+/// the app then told a room's kind by its title. Frozen: only for reading old records.
+const V1_DIRECT_PREFIX: &str = "Direct: ";
+const V1_CONTACT_TITLE: &str = "Your contact room";
+
+/// A saved room's `kind` byte (version 2).
+const KIND_GROUP: u8 = 1;
+const KIND_DIRECT: u8 = 2;
+const KIND_CONTACT: u8 = 3;
 
 /// A stored record that does not decode; the text says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,16 +58,37 @@ pub struct Profile {
     pub display_name: String,
 }
 
-/// A room we joined: its secret (from which its id derives), a title and when it was last
-/// opened. Holds the secret, so it is neither `Debug` nor `Display`.
+/// A room we joined: its secret (from which its id derives), what kind of room it is, a
+/// title and when it was last opened. Holds the secret, so it is neither `Debug` nor
+/// `Display`.
 #[derive(Clone)]
 pub struct SavedRoom {
     /// The room secret.
     pub secret: RoomSecret,
-    /// The title the user gave it.
+    /// What kind of room: decides how it is titled and shown, never the title.
+    pub kind: RoomKind,
+    /// A group's title (the names of the first people met in it); a one-to-one room's
+    /// contact's name when it was saved, shown while the contacts do not know them; empty
+    /// for our contact room.
     pub title: String,
     /// When it was last opened, in Unix milliseconds.
     pub last_opened_ms: u64,
+}
+
+/// What kind of room a [`SavedRoom`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomKind {
+    /// A room made here or joined by an invite link: titled after the people met in it.
+    Group,
+    /// Our one-to-one room with a contact, whose secret both of us derive
+    /// ([`crate::Identity::direct_room_with`]).
+    Direct {
+        /// Who it is with. `None`: saved by a version 1 record, which did not say; the app
+        /// fills it in when it next keeps the room with that contact.
+        with: Option<MemberKey>,
+    },
+    /// Our contact room, behind our contact link ([`crate::Identity::contact_room`]).
+    Contact,
 }
 
 /// What the user has seen of a room: for each author, every event of theirs up to a
@@ -90,29 +126,78 @@ impl SavedRoom {
         self.secret.room_id()
     }
 
-    /// `version:u8(=1) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
-    /// title_len:u32be title`
+    /// `version:u8(=2) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
+    /// title_len:u32be title kind`, where `kind` is `1` (group), `3` (contact), `2 0` (direct,
+    /// with whom unknown) or `2 1 member_key[32]` (direct).
+    ///
+    /// Version 1 had no `kind`: a title `Direct: <name>` made a direct room (with whom
+    /// unknown, `name` its title now), `Your contact room` the contact room (its title now
+    /// empty), any other title a group.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let fragment = Zeroizing::new(self.secret.to_fragment());
-        let mut out = Zeroizing::new(Vec::with_capacity(17 + fragment.len() + self.title.len()));
-        out.push(RECORD_VERSION);
+        let mut out = Zeroizing::new(Vec::with_capacity(52 + fragment.len() + self.title.len()));
+        out.push(SAVED_ROOM_VERSION);
         out.extend_from_slice(&self.last_opened_ms.to_be_bytes());
         put_str(&mut out, &fragment);
         put_str(&mut out, &self.title);
+        match self.kind {
+            RoomKind::Group => out.push(KIND_GROUP),
+            RoomKind::Direct { with: None } => out.extend_from_slice(&[KIND_DIRECT, 0]),
+            RoomKind::Direct { with: Some(with) } => {
+                out.extend_from_slice(&[KIND_DIRECT, 1]);
+                out.extend_from_slice(with.as_bytes());
+            }
+            RoomKind::Contact => out.push(KIND_CONTACT),
+        }
         out
     }
 
-    /// Reads [`SavedRoom::encode`]'s form back.
+    /// Reads [`SavedRoom::encode`]'s form back, and version 1's (see there).
     pub fn decode(bytes: &[u8]) -> Result<SavedRoom, RecordError> {
-        let mut reader = versioned(bytes)?;
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != 1 && version != SAVED_ROOM_VERSION {
+            return Err(RecordError(format!(
+                "saved room version {version} (this build reads 1 and {SAVED_ROOM_VERSION})"
+            )));
+        }
         let last_opened_ms = u64::from_be_bytes(reader.array()?);
         let fragment = Zeroizing::new(string(&mut reader)?);
         let secret = RoomSecret::from_fragment(&fragment)
             .map_err(|e| RecordError(format!("a saved room's secret: {e}")))?;
-        let title = string(&mut reader)?;
+        let mut title = string(&mut reader)?;
+        let kind = if version == 1 {
+            if let Some(name) = title.strip_prefix(V1_DIRECT_PREFIX) {
+                title = name.to_owned();
+                RoomKind::Direct { with: None }
+            } else if title == V1_CONTACT_TITLE {
+                title.clear();
+                RoomKind::Contact
+            } else {
+                RoomKind::Group
+            }
+        } else {
+            match reader.u8()? {
+                KIND_GROUP => RoomKind::Group,
+                KIND_CONTACT => RoomKind::Contact,
+                KIND_DIRECT => match reader.u8()? {
+                    0 => RoomKind::Direct { with: None },
+                    1 => RoomKind::Direct {
+                        with: Some(MemberKey::from_bytes(reader.array()?)),
+                    },
+                    other => {
+                        return Err(RecordError(format!(
+                            "a direct room's partner flag is {other}"
+                        )));
+                    }
+                },
+                other => return Err(RecordError(format!("unknown room kind {other}"))),
+            }
+        };
         reader.finish()?;
         Ok(SavedRoom {
             secret,
+            kind,
             title,
             last_opened_ms,
         })
@@ -291,6 +376,117 @@ fn string(reader: &mut Reader<'_>) -> Result<String, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `RoomSecret::from_bytes([9; 32])`'s invite fragment.
+    const FRAGMENT_9: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk";
+
+    /// A version 1 saved room as older builds wrote it, assembled by hand (not by today's
+    /// encoder): `1 last_opened_ms:u64be fragment_len:u32be fragment title_len:u32be title`.
+    fn v1_room(title: &str) -> Vec<u8> {
+        let mut bytes = vec![1, 0, 0, 0, 0, 0, 0, 0x30, 0x39]; // opened at 12345 ms
+        bytes.extend_from_slice(&[0, 0, 0, 43]);
+        bytes.extend_from_slice(FRAGMENT_9.as_bytes());
+        bytes.extend_from_slice(&(title.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(title.as_bytes());
+        bytes
+    }
+
+    fn kind_and_title(room: &SavedRoom) -> (RoomKind, &str) {
+        (room.kind, room.title.as_str())
+    }
+
+    #[test]
+    fn version_1_rooms_take_the_kind_their_title_gave_them() {
+        for (title, kind, title_now) in [
+            ("Direct: Bob", RoomKind::Direct { with: None }, "Bob"),
+            ("Direct: ", RoomKind::Direct { with: None }, ""),
+            ("Your contact room", RoomKind::Contact, ""),
+            ("Ada, Bob", RoomKind::Group, "Ada, Bob"),
+            ("", RoomKind::Group, ""),
+            // Only the exact prefix and title counted.
+            ("direct: Bob", RoomKind::Group, "direct: Bob"),
+            ("Your contact room!", RoomKind::Group, "Your contact room!"),
+        ] {
+            let room = SavedRoom::decode(&v1_room(title)).unwrap();
+            assert_eq!(kind_and_title(&room), (kind, title_now), "{title:?}");
+            assert_eq!(room.id(), RoomSecret::from_bytes([9; 32]).room_id());
+            assert_eq!(room.last_opened_ms, 12345);
+            // Written again as version 2, it keeps its kind.
+            let again = room.encode();
+            assert_eq!(again[0], SAVED_ROOM_VERSION);
+            let again = SavedRoom::decode(&again).unwrap();
+            assert_eq!(kind_and_title(&again), (kind, title_now));
+        }
+    }
+
+    #[test]
+    fn version_2_rooms_round_trip_whatever_their_title() {
+        for kind in [
+            RoomKind::Group,
+            RoomKind::Contact,
+            RoomKind::Direct { with: None },
+            RoomKind::Direct {
+                with: Some(MemberKey::from_bytes([3; 32])),
+            },
+        ] {
+            // A group named like a version 1 direct room stays a group, and so on.
+            for title in ["Direct: x", "Your contact room", "Zoë"] {
+                let room = SavedRoom {
+                    secret: RoomSecret::from_bytes([9; 32]),
+                    kind,
+                    title: title.into(),
+                    last_opened_ms: 7,
+                };
+                let bytes = room.encode();
+                let again = SavedRoom::decode(&bytes).unwrap();
+                assert_eq!(kind_and_title(&again), (kind, title));
+                assert_eq!((again.id(), again.last_opened_ms), (room.id(), 7));
+                assert_eq!(again.encode(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_or_unknown_saved_rooms_are_refused() {
+        let direct = SavedRoom {
+            secret: RoomSecret::from_bytes([9; 32]),
+            kind: RoomKind::Direct {
+                with: Some(MemberKey::from_bytes([3; 32])),
+            },
+            title: "Bob".into(),
+            last_opened_ms: 7,
+        }
+        .encode()
+        .to_vec();
+        for len in 0..direct.len() {
+            assert!(SavedRoom::decode(&direct[..len]).is_err(), "{len} bytes");
+        }
+        let v1 = v1_room("Direct: Bob");
+        for len in 0..v1.len() {
+            assert!(SavedRoom::decode(&v1[..len]).is_err(), "{len} bytes");
+        }
+        let mut trailing = direct.clone();
+        trailing.push(0);
+        assert!(SavedRoom::decode(&trailing).is_err());
+        // A version 1 record followed by a kind is not a version 1 record.
+        let mut v1_with_kind = v1.clone();
+        v1_with_kind.push(KIND_GROUP);
+        assert!(SavedRoom::decode(&v1_with_kind).is_err());
+        for version in [0, 3, 255] {
+            let mut other = direct.clone();
+            other[0] = version;
+            assert!(SavedRoom::decode(&other).is_err());
+        }
+        let kind_at = direct.len() - 34;
+        for (at, byte) in [(kind_at, 0), (kind_at, 4), (kind_at + 1, 2)] {
+            let mut unknown = direct.clone();
+            unknown[at] = byte;
+            assert!(SavedRoom::decode(&unknown).is_err(), "byte {at} = {byte}");
+        }
+        let mut bad_secret = v1.clone();
+        bad_secret[13] = b'!';
+        assert!(SavedRoom::decode(&bad_secret).is_err());
+    }
 
     #[test]
     fn file_records_round_trip_and_bad_ones_are_refused() {
