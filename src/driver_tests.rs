@@ -21,7 +21,7 @@ use crate::platform::error::BrowserError;
 use crate::platform::net::{DirectLink, Network, Signalling, Sink};
 use crate::platform::rtc::{IceServerConfig, RtcError, RtcEvent, RtcSignal};
 use crate::platform::socket::{SocketError, SocketEvent};
-use crate::platform::store::{BrowserStore, RoomKind, SavedRoom};
+use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
 use crate::state::{AppState, Draft, MemberStatus, Path};
 
@@ -29,8 +29,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// What the driver sent, and the handle to talk back to it.
 #[derive(Default)]
-struct Wire {
-    texts: RefCell<Vec<String>>,
+pub(super) struct Wire {
+    pub(super) texts: RefCell<Vec<String>>,
     binaries: RefCell<Vec<Vec<u8>>>,
     socket_sink: RefCell<Option<Sink<SocketEvent>>>,
     /// The driver dropped (closed) its socket.
@@ -65,7 +65,7 @@ impl Wire {
     }
 }
 
-struct FakeNetwork(Rc<Wire>);
+pub(super) struct FakeNetwork(pub(super) Rc<Wire>);
 struct FakeSocket(Rc<Wire>);
 
 impl Signalling for FakeSocket {
@@ -107,18 +107,18 @@ impl Network for FakeNetwork {
 }
 
 /// How a test's driver starts: a fresh identity in a room (a fresh one unless told).
-struct Launch {
-    room: RoomSecret,
-    settings: Settings,
-    state: AppState,
-    kept: super::Kept,
-    commands: Commands,
+pub(super) struct Launch {
+    pub(super) room: RoomSecret,
+    pub(super) settings: Settings,
+    pub(super) state: AppState,
+    pub(super) kept: super::Kept,
+    pub(super) commands: Commands,
     /// Deposits a minute the server's welcome allows.
-    mailbox_puts_per_minute: u32,
+    pub(super) mailbox_puts_per_minute: u32,
 }
 
 impl Launch {
-    fn new(force_relay: bool, on_screen: bool) -> Launch {
+    pub(super) fn new(force_relay: bool, on_screen: bool) -> Launch {
         Launch {
             room: RoomSecret::from_bytes(entropy::seed()),
             settings: Settings {
@@ -135,23 +135,23 @@ impl Launch {
 
     /// Starts the driver on `network` (whose socket is `wire`'s), waits for its socket and
     /// has the server welcome it as `me`. Returns the room.
-    async fn welcomed(self, wire: &Wire, network: Box<dyn Network>, me: PeerId) -> RoomSecret {
-        let room = self.room.clone();
-        let client = Client::new(
-            Identity::from_seed(entropy::seed()),
-            room.clone(),
-            Config::default(),
-            entropy::seed(),
-        );
+    pub(super) async fn welcomed(
+        self,
+        wire: &Wire,
+        net: Box<dyn Network>,
+        me: PeerId,
+    ) -> RoomSecret {
         let Launch {
-            room: _,
+            room,
             settings,
             state,
             kept,
             commands,
             mailbox_puts_per_minute,
         } = self;
-        start(client, state, settings, network, kept, &commands);
+        let id = Identity::from_seed(entropy::seed());
+        let client = Client::new(id, room.clone(), Config::default(), entropy::seed());
+        start(client, state, settings, net, kept, &commands);
         until("the driver to connect", || {
             wire.socket_sink.borrow().is_some()
         })
@@ -169,7 +169,7 @@ impl Launch {
     }
 }
 
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..250 {
         if done() {
             return;
@@ -212,7 +212,7 @@ fn relay_pump(
 /// A peer called `name` (a real `Client` that keeps nothing) who was in `room` before us:
 /// we connect to it over the relay, and the pump runs until its row on `state` is online
 /// and it verified us. Returns it and its events so far.
-async fn peer_met_over_relay(
+pub(super) async fn peer_met_over_relay(
     wire: &Wire,
     state: AppState,
     room: RoomSecret,
@@ -384,111 +384,6 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
     assert!(!wire.closed.get());
     commands.send(Command::Leave);
     until("the server connection to close", || wire.closed.get()).await;
-}
-
-/// A room's kind decides whether meeting someone renames it, never its title. A one-to-one
-/// room saved by an older build (a version 1 record titled `Direct: Bob`, written through
-/// the store and read back after a reload) still shows as Bob's and keeps its name when
-/// someone is met in it; a group whose title reads the same way is named after who is met
-/// in it (an old build took it for a one-to-one room and left it alone).
-#[wasm_bindgen_test]
-async fn meeting_someone_renames_a_group_never_a_one_to_one_room_whatever_their_titles() {
-    let me = Identity::from_seed(entropy::seed());
-    for direct in [true, false] {
-        let room = RoomSecret::from_bytes(entropy::seed());
-        let database = format!("confab-test-kind-{:02x?}", &entropy::seed()[..6]);
-        let store = BrowserStore::open_database(&database, None, KdfParams::OWASP)
-            .await
-            .unwrap();
-        if direct {
-            // Version 1: `1 last_opened_ms:u64be fragment_len:u32be fragment
-            // title_len:u32be title`, assembled by hand.
-            let fragment = room.to_fragment();
-            let title = "Direct: Bob";
-            let mut v1 = vec![1, 0, 0, 0, 0, 0, 0, 0, 5];
-            v1.extend_from_slice(&(fragment.len() as u32).to_be_bytes());
-            v1.extend_from_slice(fragment.as_bytes());
-            v1.extend_from_slice(&(title.len() as u32).to_be_bytes());
-            v1.extend_from_slice(title.as_bytes());
-            store
-                .save_room_bytes_for_testing_only(room.room_id(), &v1)
-                .await
-                .unwrap();
-        } else {
-            let group = SavedRoom {
-                secret: room.clone(),
-                kind: RoomKind::Group,
-                title: "Direct: Bob".into(),
-                last_opened_ms: 5,
-            };
-            store.save_room(&group).await.unwrap();
-        }
-        drop(store);
-        // The page reloads: the room is read back from the store.
-        let store = Rc::new(
-            BrowserStore::open_database(&database, None, KdfParams::OWASP)
-                .await
-                .unwrap(),
-        );
-        let saved = store.rooms().await.unwrap().remove(0);
-        let view = crate::tab::room_view(&me, &Default::default(), &saved, true);
-        assert_eq!(view.title, "Direct: Bob");
-        assert_eq!(
-            (saved.kind, saved.title.as_str()),
-            match direct {
-                true => (RoomKind::Direct { with: None }, "Bob"),
-                false => (RoomKind::Group, "Direct: Bob"),
-            }
-        );
-
-        let wire = Rc::new(Wire::default());
-        let launch = Launch {
-            room: room.clone(),
-            kept: super::Kept {
-                store: Some(store.clone()),
-                room: Some(saved),
-                ..super::Kept::default()
-            },
-            ..Launch::new(true, true)
-        };
-        let state = launch.state;
-        state.show_room(view);
-        let ids = (PeerId::new(1), PeerId::new(2));
-        let network = Box::new(FakeNetwork(wire.clone()));
-        launch.welcomed(&wire, network, ids.0).await;
-        until("a join", || !wire.texts.borrow().is_empty()).await;
-        let (peer, _) = peer_met_over_relay(&wire, state, room, ids, "Rita").await;
-        assert_eq!(peer.verified_peers().count(), 1);
-
-        let shown = || state.rooms().with_untracked(|rooms| rooms[0].title.clone());
-        let stored = || async {
-            let saved = store.rooms().await.unwrap().remove(0);
-            (saved.kind, saved.title)
-        };
-        if direct {
-            // Met, and the row shows it: the title stays, on screen and in the store.
-            assert_eq!(shown(), "Direct: Bob");
-            clock::sleep(Duration::from_millis(100)).await;
-            assert_eq!(
-                stored().await,
-                (RoomKind::Direct { with: None }, "Bob".to_owned())
-            );
-        } else {
-            until("the group to be named after Rita", || {
-                shown() == "Direct: Bob, Rita"
-            })
-            .await;
-            let mut saved = stored().await;
-            for _ in 0..50 {
-                if saved.1 == "Direct: Bob, Rita" {
-                    break;
-                }
-                clock::sleep(Duration::from_millis(20)).await;
-                saved = stored().await;
-            }
-            assert_eq!(saved, (RoomKind::Group, "Direct: Bob, Rita".to_owned()));
-        }
-    }
 }
 
 /// Everything the server carries, said "from" a member whose relayed link is verified: a

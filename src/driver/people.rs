@@ -83,3 +83,6 @@ impl Driver {
         self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;
