@@ -624,8 +624,9 @@ impl Driver {
             }
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
             ClientEvent::NotSent { events } => self.not_sent(events),
-            // The app makes no governed rooms yet (issue 17): nothing shows ranks.
-            ClientEvent::Governance => {}
+            // The app makes no governed rooms yet (issue 17): nothing shows ranks, and no
+            // room moves to a new epoch.
+            ClientEvent::Governance | ClientEvent::Moved { .. } => {}
             ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self

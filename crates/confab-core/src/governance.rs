@@ -46,6 +46,9 @@
 //!   did not know of a concurrent removal), and any admin's client then rekeys again. So an
 //!   honest admin online always leads the room to an epoch no removed member holds.
 //! - **Settings** are last-writer-wins in the one order.
+//! - **Members** announce themselves with `Join`, naming the X25519 key their lockboxes are
+//!   sealed to (signed, so nobody can substitute another); where joining needs approval, it is
+//!   the request an admin's `Admit` answers.
 //!
 //! How this compares: MLS (RFC 9420) rekeys every epoch through a ratchet tree and relies on
 //! a delivery service to order commits; Confab has no trusted orderer, so it orders actions
@@ -153,6 +156,8 @@ pub struct Governance {
     /// Removed members and the last of their events that counts.
     removed: BTreeMap<MemberKey, u64>,
     admitted: BTreeSet<MemberKey>,
+    /// Who announced themselves (`Join`), with the key their lockboxes are sealed to.
+    joined: BTreeMap<MemberKey, [u8; 32]>,
     epoch: u64,
     /// Who holds the current epoch's secret (`None`: epoch 0, everyone with the link).
     holders: Option<BTreeSet<MemberKey>>,
@@ -172,6 +177,7 @@ impl Governance {
             admins: BTreeMap::new(),
             removed: BTreeMap::new(),
             admitted: BTreeSet::new(),
+            joined: BTreeMap::new(),
             epoch: 0,
             holders: None,
             settings: Settings::default(),
@@ -267,6 +273,19 @@ impl Governance {
     pub fn admitted(&self, member: &MemberKey) -> bool {
         matches!(self.rank(member), Some(Rank::Owner | Rank::Admin))
             || (self.admitted.contains(member) && !self.removed.contains_key(member))
+    }
+
+    /// The members who announced themselves and were not removed, with the X25519 key to
+    /// seal their lockboxes to.
+    pub fn members(&self) -> impl Iterator<Item = (&MemberKey, &[u8; 32])> {
+        self.joined
+            .iter()
+            .filter(|(member, _)| !self.removed.contains_key(*member))
+    }
+
+    /// Whether `member` announced themselves with `Join`.
+    pub fn joined(&self, member: &MemberKey) -> bool {
+        self.joined.contains_key(member)
     }
 
     /// The current epoch (0 until the first rekey).
@@ -374,6 +393,8 @@ impl Governance {
                     Err(Refusal::NoAuthority)
                 }
             }
+            // Anyone in the room may say they are here.
+            Govern::Join { .. } => Ok(()),
         }
     }
 
@@ -400,6 +421,9 @@ impl Governance {
                 self.holders = Some(rekey.lockboxes.keys().copied().collect());
             }
             Govern::Configure(settings) => self.settings = *settings,
+            Govern::Join { dh_key } => {
+                self.joined.insert(action.order.author, *dh_key);
+            }
         }
     }
 

@@ -228,9 +228,9 @@ impl Courier {
                             self.cursor = up_to;
                             self.unsaved_cursor = Some(up_to);
                         }
-                        self.transmits.push_back(client.mailbox_ack(peer, up_to));
-                        if more {
-                            self.transmits.push_back(client.mailbox_fetch(peer, up_to));
+                        self.transmits.extend(client.mailbox_ack(peer, up_to));
+                        if more && let Some(fetch) = client.mailbox_fetch(peer, up_to) {
+                            self.transmits.push_back(fetch);
                         } else {
                             self.fetch_ended(client);
                         }
@@ -318,16 +318,24 @@ impl Courier {
             let Some(deposit) = self.queued.pop_front() else {
                 break;
             };
-            self.transmits
-                .push_back(client.mailbox_put(peer, deposit.entry.clone()));
+            // Deposits are sealed with the keys that make the put: both come and go together.
+            let Some(put) = client.mailbox_put(peer, deposit.entry.clone()) else {
+                self.queued.push_front(deposit);
+                break;
+            };
+            self.transmits.push_back(put);
             self.puts_in_flight.push_back(deposit);
         }
     }
 
     fn fetch(&mut self, client: &Client, peer: PeerId, after: MailboxSeq) {
+        // Without mailbox keys there is nothing we could read.
+        let Some(fetch) = client.mailbox_fetch(peer, after) else {
+            return;
+        };
         self.fetching = true;
         self.fetch_again = false;
-        self.transmits.push_back(client.mailbox_fetch(peer, after));
+        self.transmits.push_back(fetch);
     }
 
     /// The fetch under way read its last page (or was refused): the next, if a notice

@@ -255,7 +255,8 @@ impl Client {
             | Body::Read { .. }
             | Body::Presence(_)
             | Body::Run { .. }
-            | Body::Call(_) => {}
+            | Body::Call(_)
+            | Body::Epoch { .. } => {}
         }
     }
 

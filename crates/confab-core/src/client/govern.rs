@@ -6,14 +6,27 @@
 //! the invite link) rather than its current room id, so history outlives epochs.
 
 use crate::Instant;
-use crate::governance::{Action, Govern, Governance, Refusal};
+use crate::governance::{Action, Govern, Governance, Outcome, Refusal, Rekey, genesis_of};
 use crate::history::{Content, History, OrderKey, UnixMillis, VerifiedEvent};
-use crate::ids::{EventId, RoomId};
+use crate::identity::{Identity, PublicIdentity};
+use crate::ids::{EventId, MemberKey, PeerId, RoomId};
+use crate::lockbox;
+use crate::room::{Commitment, EpochSecret, Invite};
+use crate::signal::SignalSeal;
+use crate::wire::{Body, EpochKey};
 
-use super::{Client, ClientEvent, SendError};
+use super::link::Close;
+use super::{Client, ClientEvent, Config, SendError};
 
 #[cfg(test)]
 mod tests;
+
+/// The founding draw's stream of the seed (see `rng.rs`): the room's nonce and first secret
+/// change no other random choice.
+const FOUNDING_RNG_STREAM: u64 = 3;
+
+/// How many of the remover's events a removed member is handed with the removal.
+const REMOVAL_NEWS: u64 = 8;
 
 /// Why a governance action was not posted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +48,92 @@ impl Client {
     /// [`Client::restore`].
     pub fn with_genesis(mut self, genesis: RoomId) -> Client {
         self.history = History::new(genesis);
+        // The mailbox is the epoch secret's: a member hands it over once we are let in.
+        self.mailbox = None;
         self.governance = Governance::resolve(Some(genesis), []);
         self
+    }
+
+    /// Founds a governed room: we own it. Draws its nonce and first epoch secret from our
+    /// randomness (`seed`, as for [`Client::new`]) and posts its `Create` and our `Join`.
+    pub fn found(
+        identity: Identity,
+        config: Config,
+        seed: [u8; 32],
+        now: Instant,
+        sent_at: UnixMillis,
+    ) -> Result<Client, GovernError> {
+        let mut rng = crate::rng::SeededRng::from_seed_stream(seed, FOUNDING_RNG_STREAM);
+        let (mut nonce, mut secret) = ([0; 32], [0; 32]);
+        rng.fill_bytes(&mut nonce);
+        rng.fill_bytes(&mut secret);
+        let secret = EpochSecret::from_bytes(secret);
+        let genesis = genesis_of(&identity.member_key(), &nonce);
+        let mut client = Client::new(identity, secret.link(), config, seed)
+            .with_genesis(genesis)
+            .with_epoch(0, secret);
+        client.govern(now, sent_at, Govern::Create { nonce })?;
+        client.join_if_new(now, sent_at);
+        Ok(client)
+    }
+
+    /// Gives a governed room's client the epoch secret it holds (stored, or just founded).
+    /// Call after [`Client::with_genesis`].
+    pub fn with_epoch(mut self, epoch: u64, secret: EpochSecret) -> Client {
+        self.enter_epoch(epoch, secret);
+        self.events.clear();
+        self
+    }
+
+    /// The link that invites others: the current epoch's link secret, and the genesis in a
+    /// governed room.
+    pub fn invite(&self) -> Invite {
+        Invite {
+            link: self.room.clone(),
+            genesis: self.governance.genesis(),
+        }
+    }
+
+    /// The epoch we are in and its secret (what the app stores to come back), once we hold it.
+    pub fn epoch(&self) -> Option<(u64, &EpochSecret)> {
+        self.epoch.as_ref().map(|(n, secret)| (*n, secret))
+    }
+
+    /// Starts a new epoch for every member but the removed (an owner's or admin's "Reset
+    /// invite link", and the second half of removing someone): a fresh secret, sealed to
+    /// each member's announced key. We move to it once history holds it (as every member
+    /// does); the old link then leads nowhere.
+    pub fn rekey(&mut self, now: Instant, sent_at: UnixMillis) -> Result<EventId, GovernError> {
+        let Some(genesis) = self.governance.genesis() else {
+            return Err(GovernError::Ungoverned);
+        };
+        let epoch = self.governance.epoch().saturating_add(1);
+        let mut bytes = [0; 32];
+        self.rng.fill_bytes(&mut bytes);
+        let secret = EpochSecret::from_bytes(bytes);
+        let mut lockboxes = std::collections::BTreeMap::new();
+        let members: Vec<(MemberKey, [u8; 32])> = self
+            .governance
+            .members()
+            .map(|(member, dh)| (*member, *dh))
+            .collect();
+        for (member, dh) in members {
+            let Some(holder) = PublicIdentity::from_keys(member.as_bytes(), &dh) else {
+                continue;
+            };
+            let mut seed = [0; 32];
+            self.rng.fill_bytes(&mut seed);
+            lockboxes.insert(
+                member,
+                lockbox::seal(&secret, genesis, epoch, &holder, seed),
+            );
+        }
+        let rekey = Rekey {
+            epoch,
+            commitment: secret.commitment().0,
+            lockboxes,
+        };
+        self.govern(now, sent_at, Govern::Rekey(rekey))
     }
 
     /// The room's governance as the actions held so far decide it.
@@ -77,7 +174,7 @@ impl Client {
         let mut actions = self.governance_actions();
         actions.push(candidate.clone());
         let outcome = Governance::resolve(Some(genesis), actions).outcome(&candidate.id);
-        if let Some(crate::governance::Outcome::Refused(refusal)) = outcome {
+        if let Some(Outcome::Refused(refusal)) = outcome {
             return Err(GovernError::Refused(refusal));
         }
         self.check_own_head(now)?;
@@ -100,15 +197,189 @@ impl Client {
     }
 
     /// After history accepted `event`: if it is a governance action, resolves again; a
-    /// changed removal redraws the timeline without what the removed wrote after their cut.
+    /// changed removal redraws the timeline without what the removed wrote after their cut
+    /// and ends their links; a new epoch moves us to it if it holds a lockbox for us.
     pub(super) fn note_governance(&mut self, event: &VerifiedEvent) {
         if !matches!(event.event().content, Content::Govern(_)) {
             return;
         }
-        if self.refresh_governance() == Some(true) {
+        let Some(removals_changed) = self.refresh_governance() else {
+            return;
+        };
+        if removals_changed {
             self.rebuild_timeline();
             self.events.push_back(ClientEvent::Rebuilt);
         }
+        let now = self.latest_now;
+        if let Some(now) = now {
+            self.drop_removed(now);
+            self.follow_epochs();
+            let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
+            self.join_if_new(now, sent_at);
+            let peers: Vec<(PeerId, MemberKey)> = self
+                .verified_peers()
+                .map(|(peer, info)| (peer, info.identity.member_key()))
+                .collect();
+            for (peer, member) in peers {
+                self.offer_epoch(now, peer, member);
+            }
+        }
+    }
+
+    /// Ends the links of members who were removed.
+    fn drop_removed(&mut self, now: Instant) {
+        let removed: Vec<(PeerId, MemberKey)> = self
+            .verified_peers()
+            .map(|(peer, info)| (peer, info.identity.member_key()))
+            .filter(|(_, member)| self.governance.rank(member).is_none())
+            .collect();
+        for (peer, member) in removed {
+            self.dismiss(now, peer, member);
+        }
+    }
+
+    /// Ends the link of a removed member, after handing them the news: the removal and the
+    /// remover's few events before it (so their history takes it in sequence), one event a
+    /// frame. They learn they were removed; their past history stays theirs.
+    pub(super) fn dismiss(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
+        let removal = self.governance_actions().into_iter().find(|action| {
+            matches!(action.what, Govern::Remove { member: m, .. } if m == member)
+                && self.governance.outcome(&action.id) == Some(Outcome::Applied)
+        });
+        if let Some(removal) = removal {
+            let (author, seq) = (removal.order.author, removal.order.seq);
+            let news: Vec<Vec<u8>> = self
+                .history
+                .range(&author, seq.saturating_sub(REMOVAL_NEWS), seq)
+                .map(|event| event.bytes().to_vec())
+                .collect();
+            for event in news {
+                self.send_body(now, peer, &Body::Events(vec![event]));
+            }
+        }
+        self.close(now, peer, Close::Failed(super::FailReason::Removed));
+    }
+
+    /// Moves through every epoch history holds a lockbox of ours for, one after another.
+    fn follow_epochs(&mut self) {
+        let Some(genesis) = self.governance.genesis() else {
+            return;
+        };
+        let Some(mut ours) = self.epoch.as_ref().map(|(n, _)| *n) else {
+            return;
+        };
+        let actions = self.governance_actions();
+        while ours < self.governance.epoch() {
+            let next = ours.saturating_add(1);
+            let rekey = actions.iter().find_map(|action| match &action.what {
+                Govern::Rekey(rekey)
+                    if rekey.epoch == next
+                        && self.governance.outcome(&action.id) == Some(Outcome::Applied) =>
+                {
+                    Some(rekey)
+                }
+                _ => None,
+            });
+            let Some(rekey) = rekey else { return };
+            let me = self.public.member_key();
+            let Some(sealed) = rekey.lockboxes.get(&me) else {
+                return;
+            };
+            let commitment = Commitment(rekey.commitment);
+            let Ok(secret) = lockbox::open(&self.identity, genesis, next, sealed, commitment)
+            else {
+                return;
+            };
+            self.enter_epoch(next, secret);
+            ours = next;
+        }
+    }
+
+    /// Takes `secret` as epoch `epoch`'s: the room's link, signal seal and mailbox follow it.
+    fn enter_epoch(&mut self, epoch: u64, secret: EpochSecret) {
+        let link = secret.link();
+        let moved = link.room_id() != self.room.room_id();
+        let mut seed = [0; 32];
+        self.rng.fill_bytes(&mut seed);
+        self.signal_seal = SignalSeal::new(&link, seed);
+        self.mailbox = Some(secret.mailbox_keys());
+        self.room = link;
+        self.epoch = Some((epoch, secret));
+        if moved {
+            self.events.push_back(ClientEvent::Moved {
+                room: self.room.room_id(),
+            });
+        }
+    }
+
+    /// Hands `member` the current epoch's secret if they may read the room: not removed,
+    /// and admitted where joining needs approval.
+    pub(super) fn offer_epoch(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
+        let Some((epoch, secret)) = &self.epoch else {
+            return;
+        };
+        if self.governance.genesis().is_none() || !self.entitled(&member) {
+            return;
+        }
+        let body = Body::Epoch {
+            epoch: *epoch,
+            secret: EpochKey(*secret.as_bytes()),
+        };
+        self.send_body(now, peer, &body);
+    }
+
+    /// Whether `member` may hold the room's secret.
+    fn entitled(&self, member: &MemberKey) -> bool {
+        use crate::governance::Joining;
+        self.governance.rank(member).is_some()
+            && (self.governance.settings().joining == Joining::Open
+                || self.governance.admitted(member))
+    }
+
+    /// A member handed us the room's epoch secret: taken if it is the secret of the room we
+    /// reached (its link derives from it) and of no epoch older than ours.
+    pub(super) fn handle_epoch_key(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        _member: MemberKey,
+        epoch: u64,
+        key: &EpochKey,
+    ) {
+        if self.governance.genesis().is_none() {
+            return self.reject(peer, super::RejectReason::Content("no epochs here".into()));
+        }
+        if self.epoch.as_ref().is_some_and(|(ours, _)| *ours >= epoch) {
+            return;
+        }
+        let secret = EpochSecret::from_bytes(key.0);
+        if secret.link().room_id() != self.room.room_id() {
+            return self.reject(
+                peer,
+                super::RejectReason::Content("another room's secret".into()),
+            );
+        }
+        self.enter_epoch(epoch, secret);
+        let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
+        self.join_if_new(now, sent_at);
+    }
+
+    /// Announces us (`Join`, with our X25519 key) once we hold the room's secret and its
+    /// `Create`, if we have not yet.
+    fn join_if_new(&mut self, now: Instant, sent_at: UnixMillis) {
+        let me = self.public.member_key();
+        if self.epoch.is_none()
+            || self.governance.owner().is_none()
+            || self.governance.joined(&me)
+            || self.governance.rank(&me).is_none()
+        {
+            return;
+        }
+        let join = Govern::Join {
+            dh_key: self.public.dh_key_bytes(),
+        };
+        // A forked profile cannot post; it stays unannounced.
+        let _ = self.govern(now, sent_at, join);
     }
 
     /// Resolves the governance again from history. `None`: unchanged; otherwise reported to

@@ -172,51 +172,59 @@ pub(super) struct Outbox {
 
 impl Client {
     /// The server's `mailbox-put` request for `entry` (from [`ClientEvent::MailboxDeposit`]),
-    /// proven for the connection the server calls `server_peer` (its `welcome`).
+    /// proven for the connection the server calls `server_peer` (its `welcome`). `None`
+    /// while we hold no mailbox keys (a governed room before a member let us in).
     pub fn mailbox_put(
         &self,
         server_peer: PeerId,
         entry: crate::mailbox::SealedEntry,
-    ) -> ClientMessage {
-        ClientMessage::MailboxPut {
-            room: self.mailbox.room(),
-            proof: self.mailbox.prove_put(server_peer, &entry),
-            key: self.mailbox.deposit_key(),
+    ) -> Option<ClientMessage> {
+        let keys = self.mailbox.as_ref()?;
+        Some(ClientMessage::MailboxPut {
+            room: keys.room(),
+            proof: keys.prove_put(server_peer, &entry),
+            key: keys.deposit_key(),
             entry,
-        }
+        })
     }
 
-    /// The server's `mailbox-fetch` request: this room's entries after `after`.
-    pub fn mailbox_fetch(&self, server_peer: PeerId, after: MailboxSeq) -> ClientMessage {
-        ClientMessage::MailboxFetch {
-            room: self.mailbox.room(),
+    /// The server's `mailbox-fetch` request: this room's entries after `after` (`None`
+    /// without mailbox keys).
+    pub fn mailbox_fetch(&self, server_peer: PeerId, after: MailboxSeq) -> Option<ClientMessage> {
+        let keys = self.mailbox.as_ref()?;
+        Some(ClientMessage::MailboxFetch {
+            room: keys.room(),
             after,
-            proof: self.mailbox.prove_access(server_peer),
-        }
+            proof: keys.prove_access(server_peer),
+        })
     }
 
     /// The server's `push-subscribe` request: push `subscription` when someone else
-    /// deposits into this room's mailbox, proven with the room's deposit key like a fetch.
+    /// deposits into this room's mailbox, proven with the room's deposit key like a fetch
+    /// (`None` without mailbox keys).
     pub fn push_subscribe(
         &self,
         server_peer: PeerId,
         subscription: crate::signal::PushSubscription,
-    ) -> ClientMessage {
-        ClientMessage::PushSubscribe {
-            room: self.mailbox.room(),
+    ) -> Option<ClientMessage> {
+        let keys = self.mailbox.as_ref()?;
+        Some(ClientMessage::PushSubscribe {
+            room: keys.room(),
             subscription,
-            key: self.mailbox.deposit_key(),
-            proof: self.mailbox.prove_access(server_peer),
-        }
+            key: keys.deposit_key(),
+            proof: keys.prove_access(server_peer),
+        })
     }
 
-    /// The server's `mailbox-ack` request: this connection holds everything up to `up_to`.
-    pub fn mailbox_ack(&self, server_peer: PeerId, up_to: MailboxSeq) -> ClientMessage {
-        ClientMessage::MailboxAck {
-            room: self.mailbox.room(),
+    /// The server's `mailbox-ack` request: this connection holds everything up to `up_to`
+    /// (`None` without mailbox keys).
+    pub fn mailbox_ack(&self, server_peer: PeerId, up_to: MailboxSeq) -> Option<ClientMessage> {
+        let keys = self.mailbox.as_ref()?;
+        Some(ClientMessage::MailboxAck {
+            room: keys.room(),
             up_to,
-            proof: self.mailbox.prove_access(server_peer),
-        }
+            proof: keys.prove_access(server_peer),
+        })
     }
 
     /// Takes in one page of this room's mailbox (from `mailbox-entries`), in any order:
@@ -235,7 +243,7 @@ impl Client {
         let mut touched = BTreeSet::new();
         for item in entries {
             ingest.up_to = ingest.up_to.max(Some(item.seq));
-            let Ok(bytes) = self.mailbox.open(&item.entry) else {
+            let Some(Ok(bytes)) = self.mailbox.as_ref().map(|keys| keys.open(&item.entry)) else {
                 ingest.unreadable += 1;
                 continue;
             };
@@ -349,7 +357,7 @@ impl Client {
         self.mailbox_rng.fill_bytes(&mut nonce);
         // Events are far below the largest payload an entry holds; one that is not is
         // simply not deposited (catch-up still delivers it).
-        if let Ok(entry) = self.mailbox.seal(nonce, &bytes) {
+        if let Some(Ok(entry)) = self.mailbox.as_ref().map(|keys| keys.seal(nonce, &bytes)) {
             self.outbox.deposited.insert(seq);
             self.events
                 .push_back(ClientEvent::MailboxDeposit { seq, entry });

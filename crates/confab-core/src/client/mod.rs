@@ -40,7 +40,7 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{MemberKey, PeerId, RoomId};
 use crate::mailbox::MailboxKeys;
 use crate::rng::SeededRng;
-use crate::room::RoomSecret;
+use crate::room::{EpochSecret, RoomSecret};
 pub use crate::session::Role;
 use crate::session::{Handshake, HandshakeError, OpenError, Session};
 use crate::signal::{ClientMessage, SignalSeal, SignalTooLong};
@@ -170,8 +170,11 @@ pub struct Client {
     presence: Presence,
     read_up_to: Option<OrderKey>,
     files: files::Files,
-    /// This room's mailbox keys (sealing deposits, proving access to the server).
-    mailbox: MailboxKeys,
+    /// This room's mailbox keys (sealing deposits, proving access to the server); `None` in
+    /// a governed room until a member lets us in.
+    mailbox: Option<MailboxKeys>,
+    /// A governed room's current epoch and its secret, once we hold it.
+    epoch: Option<(u64, EpochSecret)>,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
     /// Seals our WebRTC signals and opens those sent to us (nonces from a stream of its own).
@@ -207,7 +210,8 @@ impl Client {
             presence: Presence::Online,
             read_up_to: None,
             files: files::Files::default(),
-            mailbox: room.mailbox_keys(),
+            mailbox: Some(room.mailbox_keys()),
+            epoch: None,
             signal_seal: SignalSeal::new(&room, seed),
             room,
             config,
@@ -692,9 +696,13 @@ impl Client {
                     return;
                 }
                 let member = info.identity.member_key();
+                if self.governance.rank(&member).is_none() {
+                    return self.dismiss(now, peer, member);
+                }
                 self.events
                     .push_back(ClientEvent::PeerVerified { peer, info });
                 self.greet(now, peer);
+                self.offer_epoch(now, peer, member);
                 self.resume_downloads_from(now, member);
             }
             None => self.close(
@@ -754,6 +762,9 @@ impl Client {
             Body::Call(data) => self
                 .events
                 .push_back(ClientEvent::Call { peer, member, data }),
+            Body::Epoch { epoch, secret } => {
+                self.handle_epoch_key(now, peer, member, epoch, &secret)
+            }
             body @ (Body::FileWant { .. }
             | Body::FileChunk { .. }
             | Body::FileAck { .. }

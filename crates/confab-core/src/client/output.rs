@@ -6,7 +6,7 @@ use super::{Generation, OutboxRecord, ReceiptsRecord, RtcSignal, TransferUpdate}
 use crate::Instant;
 use crate::history::{Content, OrderKey, TimelineMessage};
 use crate::identity::PublicIdentity;
-use crate::ids::{EventId, MemberKey, PeerId};
+use crate::ids::{EventId, MemberKey, PeerId, RoomId};
 use crate::mailbox::SealedEntry;
 use crate::session::HandshakeError;
 use crate::signal::{ClientMessage, SignalRefusal};
@@ -191,6 +191,13 @@ pub enum ClientEvent {
     /// The room's governance changed (ranks, removals, epoch or settings): read
     /// [`Client::governance`](super::Client::governance).
     Governance,
+    /// A governed room moved to a new epoch, or we received its secret: the room is now
+    /// reached at `room` ([`Client::room_id`](super::Client::room_id)), and its mailbox with
+    /// the new keys. The adapter joins `room` at the server (direct links carry on).
+    Moved {
+        /// The room id to join.
+        room: RoomId,
+    },
     /// A member's display name (from their profile event).
     Name {
         /// Who.
@@ -349,6 +356,9 @@ pub enum FailReason {
     /// [`Client::tampered`](super::Client::tampered)).
     #[error("the connection was tampered with (its encryption keys were swapped)")]
     Tampered,
+    /// The member was removed from the room (see [`crate::governance`]).
+    #[error("removed from the room")]
+    Removed,
 }
 
 /// A local `post` that could not be done.

@@ -386,6 +386,19 @@ fn admission_and_settings() {
 }
 
 #[test]
+fn members_are_those_who_joined_and_were_not_removed() {
+    let mut room = Room::new();
+    for (who, lamport) in [(OWNER, 2), (ANN, 3), (DAVE, 4)] {
+        room.act(who, lamport, Govern::Join { dh_key: [who; 32] });
+    }
+    let seen = room.seq(DAVE);
+    room.remove(OWNER, 5, DAVE, seen);
+    let g = room.resolve();
+    let members: Vec<_> = g.members().map(|(m, dh)| (*m, *dh)).collect();
+    assert_eq!(members, [(key(OWNER), [OWNER; 32]), (key(ANN), [ANN; 32])]);
+}
+
+#[test]
 fn duplicates_of_one_place_are_refused_deterministically() {
     let mut room = Room::new();
     room.promote(OWNER, 2, ANN);
@@ -407,7 +420,7 @@ fn duplicates_of_one_place_are_refused_deterministically() {
 /// Random rooms of five authors doing anything a member could sign.
 fn arb_actions() -> impl Strategy<Value = Vec<(u8, u64, u8, u8, u64)>> {
     // (author, lamport, what, target, seen)
-    proptest::collection::vec((1u8..=5, 1u64..40, 0u8..7, 1u8..=5, 0u64..6), 0..40)
+    proptest::collection::vec((1u8..=5, 1u64..40, 0u8..8, 1u8..=5, 0u64..6), 0..40)
 }
 
 fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
@@ -420,6 +433,9 @@ fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
             2 => Govern::Remove { member, seen },
             3 => Govern::Admit { member, seen },
             4 => rekey(seen, (1..=target).map(key).collect()),
+            6 => Govern::Join {
+                dh_key: [target; 32],
+            },
             5 => Govern::Configure(Settings {
                 disappear_after_secs: Some(u32::from(target)),
                 ..Settings::default()

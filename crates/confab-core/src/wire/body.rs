@@ -19,6 +19,8 @@
 //!   file_stop  = tag 15, file[32], reason:u8         (1 declined 2 paused 3 cancelled
 //!                                                     4 unavailable 5 failed)
 //!   call       = tag 16, data                         (call signalling: opaque to core)
+//!   epoch      = tag 17, epoch:u64be, secret[32]      (a governed room's epoch secret, handed
+//!                                                     to a member let in: see `room/epoch.rs`)
 //! card  = signing_key[32] signature[64] name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
 //! ```
 //!
@@ -50,6 +52,7 @@ const TAG_FILE_CHUNK: u8 = 13;
 const TAG_FILE_ACK: u8 = 14;
 const TAG_FILE_STOP: u8 = 15;
 const TAG_CALL: u8 = 16;
+const TAG_EPOCH: u8 = 17;
 
 /// Bytes a `Body::FileChunk` adds before its data.
 pub const FILE_CHUNK_HEADER_LEN: usize = 1 + 32 + 4;
@@ -167,6 +170,23 @@ pub enum Body {
     /// Call signalling (ringing, SDP, ICE, media state) between two verified members;
     /// its meaning is the app's, its secrecy and authenticity the session's.
     Call(Vec<u8>),
+    /// A governed room's current epoch secret, handed to a member who may read the room.
+    Epoch {
+        /// Its number.
+        epoch: u64,
+        /// The secret.
+        secret: EpochKey,
+    },
+}
+
+/// An epoch secret on the wire: zeroized on drop, never printed.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct EpochKey(pub [u8; 32]);
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochKey(..)")
+    }
 }
 
 impl Body {
@@ -287,6 +307,10 @@ impl Body {
                 Body::FileStop { file, reason }
             }
             TAG_CALL => Body::Call(reader.rest().to_vec()),
+            TAG_EPOCH => Body::Epoch {
+                epoch: reader.u64()?,
+                secret: EpochKey(reader.array()?),
+            },
             got => {
                 return Err(DecodeError::UnknownKind {
                     what: "body tag",
@@ -382,6 +406,9 @@ impl Body {
                 [&[TAG_FILE_STOP][..], file.as_bytes(), &[reason.code()]].concat()
             }
             Body::Call(data) => [&[TAG_CALL][..], data].concat(),
+            Body::Epoch { epoch, secret } => {
+                [&[TAG_EPOCH][..], &epoch.to_be_bytes(), &secret.0].concat()
+            }
             Body::Presence(presence) => vec![
                 TAG_PRESENCE,
                 match presence {

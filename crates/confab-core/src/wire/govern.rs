@@ -10,6 +10,7 @@
 //!                (member[32] lockbox[80])*     (members ascending: one encoding per set)
 //!   configure 7: joining:u8(1 open, 2 approval) backlog:u8(1 all, 2 since joining)
 //!                disappear_after_secs:u32be(0 never)
+//!   join      8: dh_key[32]                    (the author's X25519 key: lockboxes are sealed to it)
 //! ```
 //!
 //! `seen` is the sequence number of the member's last event the author held (0: none); a
@@ -33,6 +34,7 @@ const REMOVE: u8 = 4;
 const ADMIT: u8 = 5;
 const REKEY: u8 = 6;
 const CONFIGURE: u8 = 7;
+const JOIN: u8 = 8;
 
 /// What a governance action does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,13 @@ pub enum Govern {
     Rekey(Rekey),
     /// The room's settings from now on.
     Configure(Settings),
+    /// The author is here: every member's first action in a governed room. It names the
+    /// X25519 key new epochs' secrets are sealed to for them (the signature binds it to the
+    /// author), and where joining needs approval it is the request an admin answers.
+    Join {
+        /// The author's X25519 public key.
+        dh_key: [u8; 32],
+    },
 }
 
 /// A new epoch: its number, a commitment to its secret, and the secret sealed to each holder.
@@ -128,7 +137,10 @@ impl Govern {
             | Govern::Demote { member, seen }
             | Govern::Remove { member, seen }
             | Govern::Admit { member, seen } => Some((member, seen)),
-            Govern::Create { .. } | Govern::Rekey(_) | Govern::Configure(_) => None,
+            Govern::Create { .. }
+            | Govern::Rekey(_)
+            | Govern::Configure(_)
+            | Govern::Join { .. } => None,
         }
     }
 }
@@ -172,6 +184,10 @@ pub(crate) fn encode(action: &Govern, out: &mut Vec<u8>) {
                 Backlog::SinceJoining => 2,
             });
             out.extend_from_slice(&settings.disappear_after_secs.unwrap_or(0).to_be_bytes());
+        }
+        Govern::Join { dh_key } => {
+            out.push(JOIN);
+            out.extend_from_slice(dh_key);
         }
     }
 }
@@ -245,6 +261,9 @@ pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Govern, DecodeError> {
                 disappear_after_secs: (secs != 0).then_some(secs),
             })
         }
+        JOIN => Govern::Join {
+            dh_key: reader.array()?,
+        },
         got => {
             return Err(DecodeError::UnknownKind {
                 what: "governance action",
@@ -311,9 +330,10 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_actions_are_refused() {
-        let cases: [(&[u8], &str); 8] = [
+        let cases: [(&[u8], &str); 9] = [
             (&[], "empty"),
             (&[9], "unknown action"),
+            (&[8, 1], "short key"),
             (&[2, 1, 2], "truncated member"),
             (&[7, 3, 1, 0, 0, 0, 0], "joining 3"),
             (&[7, 1, 0, 0, 0, 0, 0], "backlog 0"),
@@ -346,6 +366,7 @@ pub(crate) mod tests {
         let member = any::<[u8; 32]>().prop_map(MemberKey);
         prop_oneof![
             any::<[u8; 32]>().prop_map(|nonce| Govern::Create { nonce }),
+            any::<[u8; 32]>().prop_map(|dh_key| Govern::Join { dh_key }),
             (member.clone(), any::<u64>())
                 .prop_map(|(member, seen)| Govern::Promote { member, seen }),
             (member.clone(), any::<u64>())

@@ -24,7 +24,7 @@
 //!   run 11: author[32] first_seq:u64be prev[32] count:u16be (len:u16be compact_event)*
 //!   file_want 12: file[32] from:u32be    file_chunk 13: file[32] index:u32be data(1..=64,512 B)
 //!   file_ack 14: file[32] next:u32be     file_stop 15: file[32] reason:u8 (1 declined 2 paused 3 cancelled 4 unavailable 5 failed)
-//!   call 16: data (JSON call signalling, see `call.rs`)
+//!   call 16: data (JSON call signalling, see `call.rs`)     epoch 17: epoch:u64be secret[32]
 //! compact_event = signed_event without author, seq and prev (restored from the run, then verified)
 //! signed_event = version:u8 author[32] seq:u64be lamport:u64be prev[32] sent_at_ms:u64be kind:u8 content signature[64]
 //!   text 1: flags:u8(1 reply, 2 mentions) [reply_to[32]] [count:u8(1..=32) member[32]* (ascending)] len:u16be text
@@ -64,7 +64,7 @@ pub mod signal;
 
 use crate::bytes::Reader;
 pub use body::{
-    Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, FILE_CHUNK_HEADER_LEN,
+    Body, Card, EVENTS_HEADER_LEN, EVENTS_OVERHEAD_PER_EVENT, EpochKey, FILE_CHUNK_HEADER_LEN,
     HAVE_LEN_PER_MARK, MAX_NAME_LEN, MAX_TEXT_LEN, Mark, Presence, RUN_HEADER_LEN, truncate_utf8,
 };
 pub use event::{MAX_EMOJI_LEN, MAX_EVENT_LEN, MAX_MENTIONS};

@@ -85,6 +85,13 @@ fn bodies_have_a_fixed_layout() {
     );
     check_body(Body::Presence(Presence::Away), "0a02");
     check_body(
+        Body::Epoch {
+            epoch: 3,
+            secret: super::EpochKey([0x77; 32]),
+        },
+        &format!("110000000000000003{}", "77".repeat(32)),
+    );
+    check_body(
         Body::FileWant {
             file: EventId([0x66; 32]),
             from: 3,
@@ -472,6 +479,10 @@ fn arb_body() -> impl Strategy<Value = Body> {
         any::<u64>().prop_map(|nonce| Body::Pong { nonce }),
         Just(Body::Bye),
         proptest::collection::vec(any::<u8>(), 0..100).prop_map(Body::Call),
+        (any::<u64>(), any::<[u8; 32]>()).prop_map(|(epoch, secret)| Body::Epoch {
+            epoch,
+            secret: super::EpochKey(secret)
+        }),
         (any::<[u8; 32]>(), any::<u32>()).prop_map(|(f, from)| Body::FileWant {
             file: EventId(f),
             from

@@ -8,6 +8,7 @@ use super::super::tests::{A, B, Duo, client};
 use super::*;
 use crate::governance::{Rank, genesis_of};
 use crate::ids::MemberKey;
+use crate::{Output, PeerId};
 
 const NONCE: [u8; 32] = [0x42; 32];
 
@@ -92,8 +93,9 @@ fn a_room_made_before_governance_has_none() {
     assert_eq!(duo.clients[A].governance().owner(), None);
 }
 
-/// B writes while apart, after the last of B's events A held; A removes B. Back together,
-/// neither shows what B wrote after the cut, and both show what came before.
+/// B writes while apart, after the last of B's events A held; A removes B. When B comes
+/// back, A hands B the removal and ends the link: neither shows what B wrote after the cut,
+/// and B never receives what A wrote after the removal.
 #[test]
 fn a_removed_members_later_messages_leave_every_timeline() {
     let mut duo = governed_duo();
@@ -110,7 +112,226 @@ fn a_removed_members_later_messages_leave_every_timeline() {
     assert_eq!(duo.texts(A), ["before", "after"]);
     duo.connect();
     assert_eq!(duo.texts(A), ["before", "after"]);
-    assert_eq!(duo.texts(B), ["before", "after"]);
+    assert_eq!(duo.texts(B), ["before"]);
     assert_eq!(duo.clients[B].governance().rank(&key(B)), None);
     assert!(duo.events[B].contains(&ClientEvent::Rebuilt));
+}
+
+/// Clients linked pairwise, as a room of several members (the Duo generalised).
+struct Mesh {
+    now: Instant,
+    clients: Vec<Client>,
+    events: Vec<Vec<ClientEvent>>,
+    /// Which pairs are linked.
+    linked: std::collections::BTreeSet<(usize, usize)>,
+}
+
+fn peer(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+impl Mesh {
+    /// The owner (client 0) founds a room; the others open its invite.
+    fn found(n: usize) -> Mesh {
+        let now = Instant::now();
+        let config = |i: usize| Config {
+            display_name: format!("c{i}"),
+            ..Config::default()
+        };
+        let mut owner = Client::found(
+            Identity::from_seed([1; 32]),
+            config(0),
+            [100; 32],
+            now,
+            UnixMillis(1),
+        )
+        .unwrap();
+        owner.run_without_store();
+        let invite = owner.invite();
+        let mut clients = vec![owner];
+        for i in 1..n {
+            let mut client = Client::new(
+                Identity::from_seed([i as u8 + 1; 32]),
+                invite.link.clone(),
+                config(i),
+                [100 + i as u8; 32],
+            )
+            .with_genesis(invite.genesis.unwrap());
+            client.run_without_store();
+            clients.push(client);
+        }
+        let mut mesh = Mesh {
+            now,
+            events: vec![Vec::new(); n],
+            clients,
+            linked: Default::default(),
+        };
+        for i in 0..n {
+            for j in i + 1..n {
+                mesh.link(i, j);
+            }
+        }
+        mesh
+    }
+
+    fn link(&mut self, i: usize, j: usize) {
+        let now = self.now;
+        self.clients[j].add_peer(now, peer(i), crate::Role::Responder);
+        self.clients[i].add_peer(now, peer(j), crate::Role::Initiator);
+        self.linked.insert((i, j));
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for idx in 0..self.clients.len() {
+                loop {
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            if self.linked.contains(&(idx.min(to), idx.max(to))) {
+                                let now = self.now;
+                                self.clients[to].handle_frame(now, peer(idx), &t.bytes);
+                            }
+                        }
+                        Output::Event(e) => self.events[idx].push(e),
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn key(&self, idx: usize) -> MemberKey {
+        self.clients[idx].identity().member_key()
+    }
+
+    fn texts(&self, idx: usize) -> Vec<String> {
+        self.clients[idx]
+            .messages()
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
+
+    fn post(&mut self, idx: usize, text: &str) {
+        let now = self.now;
+        self.clients[idx]
+            .send_text(now, UnixMillis(5), text)
+            .unwrap();
+        self.pump();
+    }
+
+    fn govern(&mut self, idx: usize, what: Govern) -> Result<EventId, GovernError> {
+        let now = self.now;
+        let result = self.clients[idx].govern(now, UnixMillis(5), what);
+        self.pump();
+        result
+    }
+
+    fn rekey(&mut self, idx: usize) -> EventId {
+        let now = self.now;
+        let id = self.clients[idx].rekey(now, UnixMillis(5)).unwrap();
+        self.pump();
+        id
+    }
+
+    fn epoch(&self, idx: usize) -> Option<u64> {
+        self.clients[idx].epoch().map(|(n, _)| n)
+    }
+}
+
+#[test]
+fn a_founded_room_invites_with_its_genesis_and_lets_newcomers_in() {
+    let mesh = Mesh::found(3);
+    let invite = mesh.clients[0].invite();
+    assert_eq!(invite.to_fragment().len(), 86);
+    let owner = mesh.key(0);
+    for idx in 0..3 {
+        let client = &mesh.clients[idx];
+        assert_eq!(client.governance().owner(), Some(owner), "client {idx}");
+        // Everyone was handed the secret, announced themselves, and reads the mailbox.
+        assert_eq!(mesh.epoch(idx), Some(0), "client {idx}");
+        assert_eq!(client.room_id(), invite.link.room_id());
+        assert!(client.mailbox.is_some());
+        let members: Vec<MemberKey> = client.governance().members().map(|(m, _)| *m).collect();
+        assert_eq!(members.len(), 3, "client {idx}");
+    }
+    // The mailbox is not the one a stranger with the link could derive.
+    let keys = mesh.clients[1].mailbox.as_ref().unwrap();
+    let sealed = keys.seal([1; 24], b"x").unwrap();
+    assert!(invite.link.mailbox_keys().open(&sealed).is_err());
+}
+
+/// The owner removes Carol and starts a new epoch: Ann and the owner move to a room id Carol
+/// cannot derive, her links end, and nothing she writes afterwards shows.
+#[test]
+fn removing_a_member_moves_everyone_else_to_an_epoch_she_cannot_reach() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, carol) = (0, 1, 2);
+    let carol_key = mesh.key(carol);
+    let old_room = mesh.clients[owner].room_id();
+    mesh.govern(
+        owner,
+        Govern::Remove {
+            member: carol_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    let rekey = mesh.rekey(owner);
+    let new_room = mesh.clients[owner].room_id();
+    assert_ne!(new_room, old_room);
+    assert_eq!(mesh.clients[ann].room_id(), new_room);
+    assert_eq!((mesh.epoch(owner), mesh.epoch(ann)), (Some(1), Some(1)));
+    assert!(mesh.events[ann].contains(&ClientEvent::Moved { room: new_room }));
+    // Carol sees the removal, has no lockbox, and stays where she was.
+    assert_eq!(mesh.clients[carol].governance().rank(&carol_key), None);
+    assert_eq!(mesh.epoch(carol), Some(0));
+    assert_eq!(mesh.clients[carol].room_id(), old_room);
+    let Some(Content::Govern(Govern::Rekey(sealed))) = mesh.clients[ann]
+        .history
+        .get(&rekey)
+        .map(|e| e.event().content.clone())
+    else {
+        panic!("the rekey is in history");
+    };
+    assert!(!sealed.lockboxes.contains_key(&carol_key));
+    assert_eq!(sealed.lockboxes.len(), 2);
+    // Her links to the others ended.
+    for idx in [owner, ann] {
+        assert!(
+            mesh.events[idx].iter().any(|e| matches!(
+                e,
+                ClientEvent::PeerFailed { peer: p, reason: crate::FailReason::Removed } if *p == peer(carol)
+            )),
+            "client {idx}"
+        );
+    }
+    mesh.post(ann, "still here");
+    assert_eq!(mesh.texts(owner), ["still here"]);
+    assert!(!mesh.texts(carol).contains(&"still here".to_owned()));
+    assert!(!mesh.clients[ann].governance().needs_rekey());
+}
+
+#[test]
+fn a_member_cannot_rekey_and_an_ungoverned_room_has_no_epochs() {
+    let mut mesh = Mesh::found(2);
+    let now = mesh.now;
+    assert_eq!(
+        mesh.clients[1].rekey(now, UnixMillis(5)),
+        Err(GovernError::Refused(Refusal::NoAuthority))
+    );
+    let mut duo = Duo::new();
+    assert_eq!(
+        duo.clients[A].rekey(now, UnixMillis(5)),
+        Err(GovernError::Ungoverned)
+    );
+    assert_eq!(duo.clients[A].epoch().map(|(n, _)| n), None);
 }
