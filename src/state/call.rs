@@ -11,22 +11,22 @@ use super::{AppState, CallPeer, CallView, IncomingCall};
 impl AppState {
     /// Someone can be called (`can`), or nobody any more.
     pub fn callable(&self, can: bool) {
-        self.can_call.write.set(can);
+        self.can_call.set(can);
     }
 
     /// A call rings for us.
     pub fn ringing(&self, call: IncomingCall) {
-        self.incoming_call.write.set(Some(call));
+        self.incoming_call.set(Some(call));
     }
 
     /// The call that rang for us stopped ringing (answered, declined or hung up).
     pub fn ringing_stopped(&self) {
-        self.incoming_call.write.set(None);
+        self.incoming_call.set(None);
     }
 
     /// We started or accepted a call (`video`: with the camera); nobody is in it yet.
     pub fn call_opened(&self, video: bool) {
-        self.call.write.set(Some(CallView {
+        self.call.set(Some(CallView {
             video,
             connected_at: None,
             peers: Vec::new(),
@@ -43,9 +43,8 @@ impl AppState {
     pub fn call_closed(&self) -> Option<String> {
         let local = self
             .call
-            .read
             .with_untracked(|view| view.as_ref().and_then(|view| view.local.clone()));
-        self.call.write.set(None);
+        self.call.set(None);
         local
     }
 
@@ -172,7 +171,7 @@ impl AppState {
 
     /// Changes our call as shown, if there is one.
     fn change_call(&self, change: impl FnOnce(&mut CallView)) {
-        self.call.write.update(|view| {
+        self.call.update(|view| {
             if let Some(view) = view {
                 change(view);
             }

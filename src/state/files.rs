@@ -84,12 +84,12 @@ impl AppState {
 
     /// The file `name` is being read and hashed before it is offered.
     pub fn preparing_file(&self, name: String) {
-        self.preparing.write.update(|files| files.push((name, 0.0)));
+        self.preparing.update(|files| files.push((name, 0.0)));
     }
 
     /// This `fraction` of the file `name` was read and hashed.
     pub fn prepared_part(&self, name: &str, fraction: f64) {
-        self.preparing.write.update(|files| {
+        self.preparing.update(|files| {
             if let Some(entry) = files.iter_mut().find(|(n, _)| n == name) {
                 entry.1 = fraction;
             }
@@ -99,13 +99,12 @@ impl AppState {
     /// The file `name` was read and hashed (or could not be).
     pub fn prepared(&self, name: &str) {
         self.preparing
-            .write
             .update(|files| files.retain(|(n, _)| n != name));
     }
 
     /// Changes a file's transfer as shown (creating it with `total` if new).
     fn change_file(&self, file: EventId, total: u64, change: impl FnOnce(&mut FileProgress)) {
-        self.files.write.update(|files| {
+        self.files.update(|files| {
             change(
                 files
                     .entry(file)
