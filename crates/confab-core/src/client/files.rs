@@ -179,7 +179,7 @@ impl Client {
     /// that download ([`TransferError::Corrupt`]) instead of being dropped quietly.
     pub fn handle_file_frame(&mut self, now: Instant, peer: PeerId, file: EventId, bytes: &[u8]) {
         let now = self.monotonic(now);
-        let opened = match (self.peers.get_mut(&peer), Frame::decode(bytes)) {
+        let opened = match (self.channel_mut(peer), Frame::decode(bytes)) {
             (
                 Some(PeerState::Established { session, .. }),
                 Ok(Frame::Transport {

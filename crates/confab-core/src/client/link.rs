@@ -170,10 +170,31 @@ impl LinkTimers {
     }
 }
 
-/// The path layer of one link the client manages (links a caller opened itself with
-/// [`Client::add_peer`] have none).
-#[derive(Clone, Debug)]
+/// Everything the client holds about one link, in one entry of `Client::links`: its
+/// path, its secure channel and its timers. An entry lives while it has a route or a
+/// channel.
+#[derive(Default)]
 pub(crate) struct Link {
+    /// The path (links a caller opened itself with [`Client::add_peer`] have none).
+    pub(crate) route: Option<Route>,
+    /// The handshake, then the session (none while a direct path is set up).
+    pub(crate) channel: Option<PeerState>,
+    pub(crate) timers: LinkTimers,
+}
+
+impl Link {
+    /// A link on `route`, with no channel or timers yet.
+    fn on(route: Route) -> Link {
+        Link {
+            route: Some(route),
+            ..Link::default()
+        }
+    }
+}
+
+/// The path layer of one link the client manages.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
     /// The current direct connection's generation.
     pub(crate) generation: Generation,
     pub(crate) path: Path,
@@ -202,7 +223,7 @@ impl Client {
     /// link to `peer` exists.
     pub fn connect_peer(&mut self, now: Instant, peer: PeerId) {
         let now = self.monotonic(now);
-        if self.links.contains_key(&peer) || self.peers.contains_key(&peer) {
+        if self.links.contains_key(&peer) {
             return;
         }
         self.events.push_back(ClientEvent::PeerConnecting { peer });
@@ -210,28 +231,24 @@ impl Client {
         if self.config.force_relay {
             self.links.insert(
                 peer,
-                Link {
+                Link::on(Route {
                     generation,
                     path: Path::Relay,
                     role: Role::Initiator,
                     direct: false,
-                },
+                }),
             );
             return self.start_handshake(now, peer, Role::Initiator);
         }
-        self.links.insert(
-            peer,
-            Link {
-                generation,
-                path: Path::Pending,
-                role: Role::Initiator,
-                direct: true,
-            },
-        );
-        self.timers
-            .entry(peer)
-            .or_default()
+        let mut link = Link::on(Route {
+            generation,
+            path: Path::Pending,
+            role: Role::Initiator,
+            direct: true,
+        });
+        link.timers
             .set(LinkTimer::DirectPath, now + self.config.direct_path_timeout);
+        self.links.insert(peer, link);
         self.events.push_back(ClientEvent::OpenDirect {
             peer,
             generation,
@@ -249,7 +266,7 @@ impl Client {
             self.check_liveness(now, peer, self.config.liveness_probe);
             return true;
         }
-        if self.links.contains_key(&peer) || self.peers.contains_key(&peer) {
+        if self.links.contains_key(&peer) {
             self.close(now, peer, Close::Left);
         }
         false
@@ -270,7 +287,11 @@ impl Client {
         let gone: Vec<PeerId> = self
             .links
             .iter()
-            .filter(|(_, link)| link.path != Path::Direct)
+            .filter(|(_, link)| {
+                link.route
+                    .as_ref()
+                    .is_some_and(|route| route.path != Path::Direct)
+            })
             .map(|(peer, _)| *peer)
             .collect();
         for peer in gone {
@@ -291,7 +312,7 @@ impl Client {
 
     /// The path of our link to `peer`, if the client manages one.
     pub fn path(&self, peer: PeerId) -> Option<Path> {
-        self.links.get(&peer).map(|link| link.path)
+        self.route(peer).map(|route| route.path)
     }
 
     /// A frame the server relayed "from" `peer`. A handshake start makes an unverified
@@ -305,17 +326,16 @@ impl Client {
                 return self.reject(peer, RejectReason::Unexpected("handshake in session"));
             }
             let on_relay = self
-                .links
-                .get(&peer)
-                .is_some_and(|link| link.path == Path::Relay && link.role == Role::Responder);
+                .route(peer)
+                .is_some_and(|route| route.path == Path::Relay && route.role == Role::Responder);
             if !on_relay {
-                if !self.links.contains_key(&peer) {
+                if self.route(peer).is_none() {
                     self.events.push_back(ClientEvent::PeerConnecting { peer });
                 }
                 let generation = self.next_generation();
-                self.replace_link(
+                self.replace_route(
                     peer,
-                    Link {
+                    Route {
                         generation,
                         path: Path::Relay,
                         role: Role::Responder,
@@ -351,7 +371,7 @@ impl Client {
         }
         match signal {
             RtcSignal::UseRelay => {
-                if self.links.contains_key(&from) {
+                if self.route(from).is_some() {
                     self.use_relay(now, from, false);
                 } else {
                     self.reject(
@@ -364,14 +384,14 @@ impl Client {
                 self.send_signal(from, &RtcSignal::UseRelay);
             }
             offer @ RtcSignal::Offer { .. } => {
-                if !self.links.contains_key(&from) {
+                if self.route(from).is_none() {
                     self.events
                         .push_back(ClientEvent::PeerConnecting { peer: from });
                 }
                 let generation = self.next_generation();
-                self.replace_link(
+                self.replace_route(
                     from,
-                    Link {
+                    Route {
                         generation,
                         path: Path::Pending,
                         role: Role::Responder,
@@ -390,10 +410,10 @@ impl Client {
                 });
             }
             signal @ (RtcSignal::Answer { .. } | RtcSignal::Candidate { .. }) => {
-                match self.links.get(&from).filter(|link| link.direct) {
-                    Some(link) => self.events.push_back(ClientEvent::RemoteSignal {
+                match self.route(from).filter(|route| route.direct) {
+                    Some(route) => self.events.push_back(ClientEvent::RemoteSignal {
                         peer: from,
-                        generation: link.generation,
+                        generation: route.generation,
                         signal,
                     }),
                     None => self.reject(
@@ -411,14 +431,16 @@ impl Client {
         let Some(link) = self.current_direct(peer, generation) else {
             return;
         };
-        if link.path != Path::Pending {
+        let Some(route) = link
+            .route
+            .as_mut()
+            .filter(|route| route.path == Path::Pending)
+        else {
             return;
-        }
-        link.path = Path::Direct;
-        let role = link.role;
-        if let Some(timers) = self.timers.get_mut(&peer) {
-            timers.stop(LinkTimer::DirectPath);
-        }
+        };
+        route.path = Path::Direct;
+        let role = route.role;
+        link.timers.stop(LinkTimer::DirectPath);
         self.start_handshake(now, peer, role);
     }
 
@@ -427,11 +449,14 @@ impl Client {
     /// initiator) or waits for the initiator there (the responder).
     pub fn handle_direct_closed(&mut self, now: Instant, peer: PeerId, generation: Generation) {
         let now = self.monotonic(now);
-        let Some(link) = self.current_direct(peer, generation) else {
+        let Some(route) = self
+            .current_direct(peer, generation)
+            .and_then(|link| link.route.as_mut())
+        else {
             return;
         };
-        link.direct = false;
-        match (link.path, link.role) {
+        route.direct = false;
+        match (route.path, route.role) {
             (Path::Direct, _) => self.close(now, peer, Close::Left),
             (_, Role::Initiator) => self.use_relay(now, peer, true),
             (_, Role::Responder) => {}
@@ -455,9 +480,30 @@ impl Client {
 
     /// The link to `peer`, if `generation` is its current direct connection.
     fn current_direct(&mut self, peer: PeerId, generation: Generation) -> Option<&mut Link> {
-        self.links
-            .get_mut(&peer)
-            .filter(|link| link.direct && link.generation == generation)
+        self.links.get_mut(&peer).filter(|link| {
+            link.route
+                .as_ref()
+                .is_some_and(|route| route.direct && route.generation == generation)
+        })
+    }
+
+    /// The path of the link to `peer`, if the client manages it.
+    pub(super) fn route(&self, peer: PeerId) -> Option<&Route> {
+        self.links.get(&peer)?.route.as_ref()
+    }
+
+    /// The secure channel of the link to `peer`, once its handshake started.
+    pub(super) fn channel(&self, peer: PeerId) -> Option<&PeerState> {
+        self.links.get(&peer)?.channel.as_ref()
+    }
+
+    pub(super) fn channel_mut(&mut self, peer: PeerId) -> Option<&mut PeerState> {
+        self.links.get_mut(&peer)?.channel.as_mut()
+    }
+
+    /// The timers of the link to `peer`, if there is one.
+    pub(super) fn link_timers(&mut self, peer: PeerId) -> Option<&mut LinkTimers> {
+        Some(&mut self.links.get_mut(&peer)?.timers)
     }
 
     fn next_generation(&mut self) -> Generation {
@@ -465,11 +511,15 @@ impl Client {
         Generation(self.generation)
     }
 
-    /// Puts `link` in place of the link to `peer` (closing that one's direct connection)
-    /// and forgets the old handshake; never called for a verified link.
-    fn replace_link(&mut self, peer: PeerId, link: Link) {
+    /// Puts a link on `route` in place of the link to `peer` (closing that one's direct
+    /// connection), forgetting the old handshake and timers; never called for a verified
+    /// link.
+    fn replace_route(&mut self, peer: PeerId, route: Route) {
         debug_assert!(!self.is_verified(peer));
-        if let Some(old) = self.links.insert(peer, link)
+        if let Some(old) = self
+            .links
+            .insert(peer, Link::on(route))
+            .and_then(|old| old.route)
             && old.direct
         {
             self.events.push_back(ClientEvent::CloseDirect {
@@ -477,8 +527,6 @@ impl Client {
                 generation: old.generation,
             });
         }
-        self.peers.remove(&peer);
-        self.timers.remove(&peer);
     }
 
     /// Moves the unverified link to `peer` to the relay; the initiator restarts the
@@ -487,16 +535,17 @@ impl Client {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        let role = link.role;
-        link.path = Path::Relay;
-        if std::mem::take(&mut link.direct) {
-            let generation = link.generation;
+        let Some(route) = &mut link.route else {
+            return;
+        };
+        let role = route.role;
+        route.path = Path::Relay;
+        if std::mem::take(&mut route.direct) {
+            let generation = route.generation;
             self.events
                 .push_back(ClientEvent::CloseDirect { peer, generation });
         }
-        if let Some(timers) = self.timers.get_mut(&peer) {
-            timers.stop(LinkTimer::DirectPath);
-        }
+        link.timers.stop(LinkTimer::DirectPath);
         if tell_peer {
             self.send_signal(peer, &RtcSignal::UseRelay);
         }
@@ -526,31 +575,32 @@ impl Client {
     /// first, server-carried, description): its link fails as [`FailReason::Tampered`].
     pub fn tampered(&mut self, now: Instant, peer: PeerId) {
         let now = self.monotonic(now);
-        if self.peers.contains_key(&peer) || self.links.contains_key(&peer) {
+        if self.links.contains_key(&peer) {
             self.close(now, peer, Close::Failed(FailReason::Tampered));
         }
     }
 
     pub(super) fn is_verified(&self, peer: PeerId) -> bool {
-        matches!(self.peers.get(&peer), Some(PeerState::Established { .. }))
+        matches!(self.channel(peer), Some(PeerState::Established { .. }))
     }
 
     /// Ends the link to `peer`, whatever ended it: its direct connection is closed (unless
     /// we are leaving), catch-up, transfers and typing forget it, and the caller hears
     /// once, as [`ClientEvent::PeerLeft`], [`ClientEvent::PeerFailed`] or [`ClientEvent::PeerReplaced`].
     pub(crate) fn close(&mut self, now: Instant, peer: PeerId, why: Close) {
-        let link = self.links.remove(&peer);
-        self.timers.remove(&peer);
-        if let Some(link) = &link
-            && link.direct
+        let (route, state) = match self.links.remove(&peer) {
+            Some(link) => (link.route, link.channel),
+            None => (None, None),
+        };
+        if let Some(route) = &route
+            && route.direct
             && why != Close::Leaving
         {
             self.events.push_back(ClientEvent::CloseDirect {
                 peer,
-                generation: link.generation,
+                generation: route.generation,
             });
         }
-        let state = self.peers.remove(&peer);
         let member = match &state {
             Some(PeerState::Established { info, .. }) => Some(info.identity.member_key()),
             _ => None,
@@ -563,7 +613,7 @@ impl Client {
             Close::Failed(reason) => ClientEvent::PeerFailed { peer, reason },
             Close::Left | Close::Leaving if member.is_some() => ClientEvent::PeerLeft { peer },
             Close::Left | Close::Leaving => {
-                if state.is_none() && link.is_none() {
+                if state.is_none() && route.is_none() {
                     return;
                 }
                 ClientEvent::PeerFailed {
@@ -582,23 +632,27 @@ impl Client {
     /// server has not noticed a dropped socket yet): the new link is kept, or frames would
     /// go on to an id nobody holds. Returns whether `peer` was the one to go.
     pub(super) fn keep_one_link(&mut self, now: Instant, peer: PeerId) -> bool {
-        let Some(PeerState::Established { info, .. }) = self.peers.get(&peer) else {
+        let Some(PeerState::Established { info, .. }) = self.channel(peer) else {
             return false;
         };
         let identity = info.identity;
-        let earlier = self.peers.iter().find_map(|(other, state)| match state {
-            PeerState::Established { info, .. } if *other != peer && info.identity == identity => {
-                Some(*other)
-            }
-            _ => None,
-        });
+        let earlier = self
+            .links
+            .iter()
+            .find_map(|(other, link)| match &link.channel {
+                Some(PeerState::Established { info, .. })
+                    if *other != peer && info.identity == identity =>
+                {
+                    Some(*other)
+                }
+                _ => None,
+            });
         let Some(earlier) = earlier else {
             return false;
         };
         let earlier_direct = self
-            .links
-            .get(&earlier)
-            .is_some_and(|link| link.path == Path::Direct);
+            .route(earlier)
+            .is_some_and(|route| route.path == Path::Direct);
         let stale = if earlier_direct { peer } else { earlier };
         self.close(now, stale, Close::Replaced);
         stale == peer
@@ -607,7 +661,7 @@ impl Client {
     /// Sets the timers of a session just verified, or that sent or received.
     pub(super) fn note_sent(&mut self, now: Instant, peer: PeerId) {
         let keepalive = self.config.keepalive_interval;
-        if let Some(timers) = self.timers.get_mut(&peer) {
+        if let Some(timers) = self.link_timers(peer) {
             timers.set(LinkTimer::Keepalive, now + keepalive);
         }
     }
@@ -615,7 +669,7 @@ impl Client {
     /// An authentic frame from `peer` arrived: it is alive.
     pub(super) fn note_received(&mut self, now: Instant, peer: PeerId) {
         let idle = self.config.idle_timeout;
-        if let Some(timers) = self.timers.get_mut(&peer) {
+        if let Some(timers) = self.link_timers(peer) {
             timers.set(LinkTimer::Idle, now + idle);
             timers.stop(LinkTimer::Probe);
         }
@@ -624,16 +678,16 @@ impl Client {
     /// Handles every link timer due at `now`.
     pub(super) fn handle_link_timeouts(&mut self, now: Instant) {
         let due: Vec<(PeerId, LinkTimer)> = self
-            .timers
+            .links
             .iter()
-            .flat_map(|(peer, timers)| timers.expired(now).map(move |timer| (*peer, timer)))
+            .flat_map(|(peer, link)| link.timers.expired(now).map(move |timer| (*peer, timer)))
             .collect();
         for (peer, timer) in due {
             // An earlier timer of this round may have ended the link.
             let still_due = self
-                .timers
+                .links
                 .get(&peer)
-                .and_then(|timers| timers.get(timer))
+                .and_then(|link| link.timers.get(timer))
                 .is_some_and(|at| at <= now);
             if !still_due {
                 continue;
@@ -646,7 +700,7 @@ impl Client {
                     let nonce = self.rng.next_u64();
                     // Sending re-arms the keepalive.
                     if !self.send_body(now, peer, &Body::Ping { nonce })
-                        && let Some(timers) = self.timers.get_mut(&peer)
+                        && let Some(timers) = self.link_timers(peer)
                     {
                         timers.stop(LinkTimer::Keepalive);
                     }
@@ -657,7 +711,10 @@ impl Client {
 
     /// The earliest deadline of any link.
     pub(super) fn links_timeout(&self) -> Option<Instant> {
-        self.timers.values().filter_map(LinkTimers::next).min()
+        self.links
+            .values()
+            .filter_map(|link| link.timers.next())
+            .min()
     }
 }
 

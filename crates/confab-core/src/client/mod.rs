@@ -132,7 +132,7 @@ enum Timer {
     Files,
 }
 
-/// A link's secure channel (its timers are in `Client::timers`).
+/// A link's secure channel (see [`Link`]).
 #[allow(clippy::large_enum_variant)] // one per peer; boxing the session gains nothing
 enum PeerState {
     Handshaking { handshake: Box<Handshake> },
@@ -148,12 +148,8 @@ pub struct Client {
     room: RoomSecret,
     config: Config,
     rng: SeededRng,
-    /// Each link's secure channel.
-    peers: BTreeMap<PeerId, PeerState>,
-    /// Each managed link's path (see `link`).
+    /// Each link: its path, secure channel and timers (see `link`).
     links: BTreeMap<PeerId, Link>,
-    /// Each link's timers.
-    timers: BTreeMap<PeerId, LinkTimers>,
     /// The last direct connection generation handed out.
     generation: u64,
     /// Our peer id on the current server connection.
@@ -219,9 +215,7 @@ impl Client {
             mailbox_rng: SeededRng::from_seed_stream(seed, MAILBOX_RNG_STREAM),
             outbox: mailbox::Outbox::default(),
             own: OwnChain::default(),
-            peers: BTreeMap::new(),
             links: BTreeMap::new(),
-            timers: BTreeMap::new(),
             generation: 0,
             server_peer: None,
             latest_now: None,
@@ -427,10 +421,12 @@ impl Client {
 
     /// Verified peers.
     pub fn verified_peers(&self) -> impl Iterator<Item = (PeerId, &PeerInfo)> {
-        self.peers.iter().filter_map(|(peer, state)| match state {
-            PeerState::Established { info, .. } => Some((*peer, info)),
-            PeerState::Handshaking { .. } => None,
-        })
+        self.links
+            .iter()
+            .filter_map(|(peer, link)| match &link.channel {
+                Some(PeerState::Established { info, .. }) => Some((*peer, info)),
+                Some(PeerState::Handshaking { .. }) | None => None,
+            })
     }
 
     /// A transport to `peer` that the caller manages itself is open: start a handshake on
@@ -438,7 +434,7 @@ impl Client {
     /// existing link to the same peer is closed first (the old transport is gone).
     pub fn add_peer(&mut self, now: Instant, peer: PeerId, role: Role) {
         let now = self.monotonic(now);
-        if self.peers.contains_key(&peer) || self.links.contains_key(&peer) {
+        if self.links.contains_key(&peer) {
             self.close(now, peer, Close::Left);
         }
         self.start_handshake(now, peer, role);
@@ -457,17 +453,17 @@ impl Client {
         if let Some(bytes) = handshake.start() {
             self.queue(peer, bytes, Channel::Main);
         }
-        self.peers
-            .insert(peer, PeerState::Handshaking { handshake });
-        let timers = self.timers.entry(peer).or_default();
-        *timers = LinkTimers::default();
-        timers.set(LinkTimer::Handshake, now + self.config.handshake_timeout);
+        let link = self.links.entry(peer).or_default();
+        link.channel = Some(PeerState::Handshaking { handshake });
+        link.timers = LinkTimers::default();
+        link.timers
+            .set(LinkTimer::Handshake, now + self.config.handshake_timeout);
     }
 
     /// Queues `bytes` for `peer` on the path its link is on now.
     fn queue(&mut self, peer: PeerId, bytes: Vec<u8>, channel: Channel) {
-        let via = match self.links.get(&peer) {
-            Some(link) if link.path == Path::Relay => Via::Relay,
+        let via = match self.route(peer) {
+            Some(route) if route.path == Path::Relay => Via::Relay,
             _ => Via::Direct,
         };
         self.transmits.push_back(Transmit {
@@ -491,7 +487,7 @@ impl Client {
             Ok(frame) => frame,
             Err(error) => return self.reject(peer, RejectReason::Malformed(error)),
         };
-        let Some(state) = self.peers.get_mut(&peer) else {
+        let Some(state) = self.channel_mut(peer) else {
             return self.reject(peer, RejectReason::Unexpected("unknown peer"));
         };
         match (state, frame) {
@@ -578,7 +574,9 @@ impl Client {
         let now = self.monotonic(now);
         if self.is_verified(peer) {
             let deadline = now + within;
-            let timers = self.timers.entry(peer).or_default();
+            let Some(timers) = self.link_timers(peer) else {
+                return;
+            };
             let probe = timers
                 .get(LinkTimer::Probe)
                 .map_or(deadline, |d| d.min(deadline));
@@ -592,12 +590,12 @@ impl Client {
     pub fn leave(&mut self, now: Instant) {
         let now = self.monotonic(now);
         self.broadcast(now, &Body::Bye);
-        let peers: Vec<PeerId> = self
-            .peers
+        // Those with a channel first, then those still setting up a direct path.
+        let (mut peers, pending): (Vec<PeerId>, Vec<PeerId>) = self
+            .links
             .keys()
-            .chain(self.links.keys())
-            .copied()
-            .collect();
+            .partition(|peer| self.channel(**peer).is_some());
+        peers.extend(pending);
         for peer in peers {
             self.close(now, peer, Close::Leaving);
         }
@@ -666,13 +664,16 @@ impl Client {
     }
 
     fn finish_handshake_if_done(&mut self, now: Instant, peer: PeerId) {
-        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.get(&peer) else {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let Some(PeerState::Handshaking { handshake, .. }) = &link.channel else {
             return;
         };
         if !handshake.is_finished() {
             return;
         }
-        let Some(PeerState::Handshaking { handshake, .. }) = self.peers.remove(&peer) else {
+        let Some(PeerState::Handshaking { handshake, .. }) = link.channel.take() else {
             return;
         };
         match handshake.into_session() {
@@ -681,17 +682,16 @@ impl Client {
                     identity,
                     display_name,
                 };
-                self.peers.insert(
-                    peer,
-                    PeerState::Established {
-                        session,
-                        info: info.clone(),
-                    },
-                );
-                let timers = self.timers.entry(peer).or_default();
-                *timers = LinkTimers::default();
-                timers.set(LinkTimer::Keepalive, now + self.config.keepalive_interval);
-                timers.set(LinkTimer::Idle, now + self.config.idle_timeout);
+                let link = self.links.entry(peer).or_default();
+                link.channel = Some(PeerState::Established {
+                    session,
+                    info: info.clone(),
+                });
+                link.timers = LinkTimers::default();
+                link.timers
+                    .set(LinkTimer::Keepalive, now + self.config.keepalive_interval);
+                link.timers
+                    .set(LinkTimer::Idle, now + self.config.idle_timeout);
                 if self.keep_one_link(now, peer) {
                     return;
                 }
@@ -774,7 +774,7 @@ impl Client {
 
     /// The member behind a verified link.
     fn member_of(&self, peer: PeerId) -> Option<MemberKey> {
-        match self.peers.get(&peer) {
+        match self.channel(peer) {
             Some(PeerState::Established { info, .. }) => Some(info.identity.member_key()),
             _ => None,
         }
@@ -890,7 +890,7 @@ impl Client {
 
     /// Seals `body` for a verified peer and queues it for `channel`.
     fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
-        let Some(PeerState::Established { session, .. }) = self.peers.get_mut(&peer) else {
+        let Some(PeerState::Established { session, .. }) = self.channel_mut(peer) else {
             return false;
         };
         match session.seal(&body.encode()) {

@@ -2,7 +2,7 @@
 //! target starts every run from one prepared client (handshakes done, a history held)
 //! instead of paying for the handshakes again, which cost far more than the run itself.
 
-use super::{Client, PeerState};
+use super::{Client, PeerState, link::Link};
 
 impl Client {
     /// An independent copy of this client, minus its peers still handshaking (a Noise
@@ -19,9 +19,7 @@ impl Client {
             room,
             config,
             rng,
-            peers,
             links,
-            timers,
             generation,
             server_peer,
             history,
@@ -44,29 +42,23 @@ impl Client {
             transmits,
             events,
         } = self;
-        let peers: std::collections::BTreeMap<_, _> = peers
-            .iter()
-            .filter_map(|(id, peer)| match peer {
-                PeerState::Handshaking { .. } => None,
-                PeerState::Established { session, info } => Some((
-                    *id,
-                    PeerState::Established {
-                        session: session.clone(),
-                        info: info.clone(),
-                    },
-                )),
-            })
-            .collect();
-        // Links and timers of the peers left out go with them.
+        // Routes and timers of the links left out go with them.
         let links = links
             .iter()
-            .filter(|(id, _)| peers.contains_key(id))
-            .map(|(id, link)| (*id, link.clone()))
-            .collect();
-        let timers = timers
-            .iter()
-            .filter(|(id, _)| peers.contains_key(id))
-            .map(|(id, timers)| (*id, *timers))
+            .filter_map(|(id, link)| match &link.channel {
+                Some(PeerState::Established { session, info }) => Some((
+                    *id,
+                    Link {
+                        route: link.route.clone(),
+                        channel: Some(PeerState::Established {
+                            session: session.clone(),
+                            info: info.clone(),
+                        }),
+                        timers: link.timers,
+                    },
+                )),
+                Some(PeerState::Handshaking { .. }) | None => None,
+            })
             .collect();
         Client {
             identity: identity.clone(),
@@ -75,9 +67,7 @@ impl Client {
             room: room.clone(),
             config: config.clone(),
             rng: rng.clone(),
-            peers,
             links,
-            timers,
             generation: *generation,
             server_peer: *server_peer,
             history: history.clone(),

@@ -729,9 +729,9 @@ impl Client {
     }
 
     fn verified_peer_ids(&self) -> Vec<PeerId> {
-        self.peers
+        self.links
             .iter()
-            .filter(|(_, state)| matches!(state, PeerState::Established { .. }))
+            .filter(|(_, link)| matches!(link.channel, Some(PeerState::Established { .. })))
             .map(|(peer, _)| *peer)
             .collect()
     }

@@ -427,7 +427,7 @@ fn a_peer_that_forwards_a_forged_event_is_dropped() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     // B sends it inside its authentic session.
-    let Some(PeerState::Established { session, .. }) = duo.clients[B].peers.get_mut(&peer_of(A))
+    let Some(PeerState::Established { session, .. }) = duo.clients[B].channel_mut(peer_of(A))
     else {
         panic!("not established");
     };
