@@ -222,7 +222,8 @@ impl Driver {
                 Content::Delete { .. }
                 | Content::React { .. }
                 | Content::Profile { .. }
-                | Content::Govern(_) => None,
+                | Content::Govern(_)
+                | Content::Redacted { .. } => None,
             })
             .collect();
         let reason = self

@@ -185,7 +185,11 @@ impl MailboxPeek {
                 self.deleted.insert((event.author, *target));
                 return;
             }
-            Content::Edit { .. } | Content::React { .. } | Content::Govern(_) => return,
+            // A message without its content has nothing to preview.
+            Content::Edit { .. }
+            | Content::React { .. }
+            | Content::Govern(_)
+            | Content::Redacted { .. } => return,
             Content::Text { text, mentions, .. } => (
                 PeekedContent::Text(text.clone()),
                 mentions.contains(&self.me),

@@ -13,6 +13,7 @@
 
 mod call;
 mod courier;
+mod erase;
 mod files;
 mod govern;
 mod link;
@@ -338,6 +339,8 @@ impl Client {
         // What the store holds of our chain was written before anything of it was sent.
         self.own.sent = self.history.mark(&me);
         self.rebuild_timeline();
+        // A store may hold a message whole and its delete (written before the rewrite).
+        self.note_rewritten();
         Restored {
             n_events: self.history.len(),
             refused,
@@ -353,6 +356,7 @@ impl Client {
             timeline.apply(event);
         }
         self.timeline = timeline;
+        self.show_expired_as_gone();
     }
 
     /// Changes our display name: new handshakes carry it, and a profile event tells the

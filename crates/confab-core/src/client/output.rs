@@ -188,6 +188,18 @@ pub enum ClientEvent {
         /// The signed encoding.
         bytes: Vec<u8>,
     },
+    /// The stored form of an accepted event changed: overwrite what was persisted for it
+    /// (from [`ClientEvent::Persist`]) with these bytes. A deleted message loses its
+    /// content this way (every member erases it), and a message some peer served without
+    /// its content gets it back once another serves it whole. Nothing is sent on it.
+    Rewrite {
+        /// Its id.
+        id: EventId,
+        /// Its place in room order.
+        key: OrderKey,
+        /// The signed encoding now held.
+        bytes: Vec<u8>,
+    },
     /// The room's governance changed (ranks, removals, epoch or settings): read
     /// [`Client::governance`](super::Client::governance).
     Governance,

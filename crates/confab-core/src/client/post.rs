@@ -129,6 +129,8 @@ impl Client {
             Content::File(_) => return Err(SendError::UseFilePost),
             // Governance actions are checked against the room's governance first.
             Content::Govern(_) => return Err(SendError::UseGovern),
+            // Only ever decoded (a redacted form): there is nothing to post.
+            Content::Redacted { .. } => return Err(SendError::Empty),
         })
     }
 
@@ -150,6 +152,8 @@ impl Client {
                 _ => SendError::HistoryExhausted,
             })?;
         self.note_accepted(&event);
+        // A delete erases the content of the message it withdraws.
+        self.note_rewritten();
         if !self.own.write_ahead {
             self.own.stored.insert(event.event().seq);
             self.send_stored_own(now);

@@ -15,7 +15,9 @@
 //!   repairs whatever a lost frame or an expired request left behind. That peer answers
 //!   with its marks for every author it holds more of (push-pull), so a member missing
 //!   events learns of them from whichever peer it picks, not only when a holder happens to
-//!   pick it.
+//!   pick it. That peer is also asked for the full form of events we hold only redacted
+//!   though nobody deleted them.
+//! - Events are served as held: a deleted message only in its redacted form.
 //!
 //! [`Config::gossip_fanout`]: super::Config::gossip_fanout
 //! [`Config::anti_entropy_interval`]: super::Config::anti_entropy_interval
@@ -32,6 +34,8 @@ use crate::wire::{self, Body, EVENTS_OVERHEAD_PER_EVENT, HAVE_LEN_PER_MARK, Mark
 
 /// Most events asked for in one request.
 pub const MAX_WANT: u64 = 512;
+/// Most events whose content we ask one peer for at a time (see `ask_for_content`).
+const MAX_CONTENT_ASKS: usize = 8;
 /// Most marks in one `Have` frame.
 const MAX_MARKS_PER_FRAME: usize = (MAX_PLAINTEXT_LEN - 4) / HAVE_LEN_PER_MARK;
 
@@ -469,6 +473,7 @@ impl Client {
     /// After new events of `touched` authors: settle requests they answered, ask for what
     /// is still missing, and schedule the announcement of what was accepted.
     pub(super) fn settle_touched(&mut self, now: Instant, touched: BTreeSet<MemberKey>) {
+        self.note_rewritten();
         for author in touched {
             let mark = self.history.mark(&author);
             if self
@@ -675,7 +680,34 @@ impl Client {
                 let pick = self.rng.next_u64() as usize % peers.len();
                 if let Some(&peer) = peers.get(pick) {
                     self.send_full_marks(now, peer);
+                    self.ask_for_content(now, peer);
                 }
+            }
+        }
+    }
+
+    /// Asks `peer` for the full form of events we hold only redacted though nobody deleted
+    /// them (a peer dropped their content: see `history`), those it holds, a few at a
+    /// time. Whoever holds the content serves it whole, which fills ours in.
+    fn ask_for_content(&mut self, now: Instant, peer: PeerId) {
+        let held = self.sync.peer_marks.get(&peer);
+        let asks: Vec<Body> = self
+            .history
+            .unavailable()
+            .filter(|(author, seq, _)| {
+                held.and_then(|marks| marks.get(author))
+                    .is_some_and(|mark| mark >= seq)
+            })
+            .take(MAX_CONTENT_ASKS)
+            .map(|(author, seq, _)| Body::Want {
+                author,
+                after: seq - 1,
+                up_to: seq,
+            })
+            .collect();
+        for body in asks {
+            if !self.send_body(now, peer, &body) {
+                return;
             }
         }
     }

@@ -3,9 +3,13 @@
 //! An event names its author ([`MemberKey`](crate::MemberKey)), a per-author sequence
 //! number (1, 2, ...), the id of the author's previous event (a hash chain, so an author's
 //! events form one line), a Lamport time (one more than the largest the author had seen),
-//! the author's wall clock, and its [`Content`]. The signature covers all of it and the
-//! room id, so a member who forwards an event can neither alter it nor move it to another
-//! room.
+//! the author's wall clock, and its [`Content`]. The signature covers all of it (the
+//! content through its hash, in version 2) and the room id, so a member who forwards an
+//! event can neither alter it nor move it to another room.
+//!
+//! A version-2 event has a *redacted form* without its content (see [`crate::wire::event`]):
+//! it has the same id and still verifies, so a deleted message's content can be erased
+//! while the history around it stays checkable.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest as _, Sha256};
@@ -95,12 +99,55 @@ impl Event {
 impl VerifiedEvent {
     /// Signs `event` (whose `author` must be `identity`'s key) for `room`.
     pub(crate) fn sign(identity: &Identity, room: &RoomId, event: Event) -> VerifiedEvent {
-        let unsigned = wire::event::encode_unsigned(&event);
+        let (unsigned, tail) = wire::event::encode_v2(&event);
+        let signature = identity.sign_raw(&signing_message(room, &unsigned));
+        let id = event_id(room, &unsigned);
+        let mut bytes = unsigned;
+        bytes.extend_from_slice(&signature);
+        bytes.extend_from_slice(&tail);
+        VerifiedEvent { id, event, bytes }
+    }
+
+    /// Signs `event` in the version-1 layout (content signed itself), as stores written
+    /// before version 2 hold.
+    #[cfg(test)]
+    pub(crate) fn sign_v1(identity: &Identity, room: &RoomId, event: Event) -> VerifiedEvent {
+        let unsigned = wire::event::encode_unsigned_v1(&event);
         let signature = identity.sign_raw(&signing_message(room, &unsigned));
         let id = event_id(room, &unsigned);
         let mut bytes = unsigned;
         bytes.extend_from_slice(&signature);
         VerifiedEvent { id, event, bytes }
+    }
+
+    /// This event without its content (same id, still verifies), if it is a full
+    /// version-2 message, file or edit; version 1 signs its content, which then cannot be
+    /// dropped.
+    pub fn redacted(&self) -> Option<VerifiedEvent> {
+        let bytes = wire::event::redact(&self.bytes)?;
+        let (event, _, _) = wire::event::decode_signed(&bytes).ok()?;
+        Some(VerifiedEvent {
+            id: self.id,
+            event,
+            bytes,
+        })
+    }
+
+    /// The message an edit changes, whole or redacted.
+    pub(crate) fn edit_target(&self) -> Option<EventId> {
+        match self.event.content {
+            Content::Edit { target, .. }
+            | Content::Redacted {
+                target: Some(target),
+                ..
+            } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a redacted form (its content erased).
+    pub fn is_redacted(&self) -> bool {
+        matches!(self.event.content, Content::Redacted { .. })
     }
 
     /// Decodes and checks a signed event received for `room`. Never panics.
@@ -143,7 +190,7 @@ impl VerifiedEvent {
         })
     }
 
-    /// The content hash.
+    /// The hash of its signed part (the same for the full and the redacted form).
     pub fn id(&self) -> EventId {
         self.id
     }

@@ -21,6 +21,19 @@
 //! number of times, gives the same history; nothing valid is lost; an invalid or forged
 //! event changes nothing.
 //!
+//! # Redaction (delete means delete)
+//!
+//! A version-2 event's redacted form (content erased, same id, still verifies) is
+//! accepted like the full form: a peer may hold only that. Which form history keeps is
+//! decided per id, whatever the arrival order: the redacted form once a valid `Delete`
+//! (by the message's author, of a message or file) targets it or the author's edit of it,
+//! for good (its content is gone, [`History::erased`]); otherwise the full form as soon as any arrives (a redacted
+//! form nobody deleted is *unavailable*, [`History::unavailable`], and the client keeps
+//! asking peers for the full one, so a member who drops content it had no right to drop
+//! hides nothing for good). Each change of a stored form is listed for the store
+//! ([`History::take_rewritten`]). Version-1 events sign their content and keep it. A
+//! room's disappearing-messages timer erases the same way ([`expiry`]).
+//!
 //! # Forks (equivocation)
 //!
 //! Two validly signed events of one author that cannot both be in one chain prove that the
@@ -60,13 +73,14 @@
 //! regression test).
 
 mod event;
+pub mod expiry;
 mod held;
 mod timeline;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub use event::{Content, Event, EventError, OrderKey, UnixMillis, VerifiedEvent};
 pub use held::{MAX_HELD_BYTES, MAX_HELD_BYTES_PER_AUTHOR, MIN_HELD_COST};
@@ -74,7 +88,7 @@ pub use timeline::{Reaction, Timeline, TimelineChange, TimelineMessage};
 
 use crate::identity::Identity;
 use crate::ids::{EventId, MemberKey, RoomId};
-use crate::wire::Mark;
+use crate::wire::{self, Mark};
 
 /// How far ahead of an author's mark an event may be and still be held for later.
 pub const MAX_AHEAD: u64 = 4096;
@@ -159,6 +173,13 @@ pub struct History {
     /// Authors proven to fork their chain, with the proof: two events that cannot both
     /// belong to one chain, the later of whose sequence numbers is the first in dispute.
     banned: BTreeMap<MemberKey, [VerifiedEvent; 2]>,
+    /// Messages a valid `Delete` targets or a disappearing-messages timer erased
+    /// ([`History::expire`]): kept redacted whatever form arrives.
+    erased: HashSet<EventId>,
+    /// Held in redacted form though nothing deleted them, by author and sequence number.
+    unavailable: BTreeSet<(MemberKey, u64, EventId)>,
+    /// Events whose stored form changed, until the store is told.
+    rewritten: Vec<EventId>,
 }
 
 #[derive(Clone, Default)]
@@ -196,7 +217,33 @@ impl History {
             max_lamport: 0,
             held: held::Held::new(),
             banned: BTreeMap::new(),
+            erased: HashSet::new(),
+            unavailable: BTreeSet::new(),
+            rewritten: Vec::new(),
         }
+    }
+
+    /// Whether a valid `Delete` targets `id` or its timer ran out (its content is erased,
+    /// or will be as soon as it arrives).
+    pub fn erased(&self, id: &EventId) -> bool {
+        self.erased.contains(id)
+    }
+
+    /// Events held only in redacted form though nothing deleted them (author, sequence
+    /// number, id), in key order: their full form is still to be fetched.
+    pub fn unavailable(&self) -> impl Iterator<Item = (MemberKey, u64, EventId)> + '_ {
+        self.unavailable.iter().copied()
+    }
+
+    /// The events whose stored form changed since the last call (redacted once deleted,
+    /// or filled in when the full form of an unavailable one arrived), as held now.
+    pub fn take_rewritten(&mut self) -> Vec<VerifiedEvent> {
+        let ids = std::mem::take(&mut self.rewritten);
+        let mut seen = HashSet::new();
+        ids.into_iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| self.events.get(&id).cloned())
+            .collect()
     }
 
     /// The room this history belongs to.
@@ -368,7 +415,15 @@ impl History {
         event: VerifiedEvent,
         horizon: Horizon,
     ) -> Result<Inserted, EventError> {
-        if self.events.contains_key(&event.id()) {
+        if let Some(held) = self.events.get(&event.id()) {
+            // The full form of an event held redacted though nobody deleted it fills it in.
+            if held.is_redacted() && !event.is_redacted() && !self.erased.contains(&event.id()) {
+                let fields = event.event();
+                self.unavailable
+                    .remove(&(fields.author, fields.seq, event.id()));
+                self.rewritten.push(event.id());
+                self.events.insert(event.id(), event);
+            }
             return Ok(Inserted::Duplicate);
         }
         let fields = event.event();
@@ -413,7 +468,20 @@ impl History {
         }
         if let Some(held) = self.held.get(&author, seq) {
             if held.id() == event.id() {
-                return Ok(Inserted::Duplicate);
+                if !held.is_redacted() || event.is_redacted() {
+                    return Ok(Inserted::Duplicate);
+                }
+                // The full form replaces a redacted one held (it may not fit: then it
+                // comes again in sequence, like anything dropped).
+                self.held.take(&author, seq);
+                if !self.held.hold(event) {
+                    return Err(EventError::HeldFull { seq });
+                }
+                return Ok(Inserted::Held {
+                    author,
+                    have: mark,
+                    seq,
+                });
             }
             let held = held.clone();
             return Ok(self.ban(author, [held, event], Vec::new()));
@@ -479,6 +547,8 @@ impl History {
                 for id in log.chain.split_off(keep) {
                     if let Some(event) = self.events.remove(&id) {
                         self.order.remove(&event.event().order_key());
+                        let seq = event.event().seq;
+                        self.unavailable.remove(&(author, seq, id));
                         removed.push(id);
                     }
                 }
@@ -510,7 +580,92 @@ impl History {
         let mark = log.chain.len() as u64;
         self.held.drop_through(&fields.author, mark);
         self.order.insert(key, id);
+        let (author, seq) = (fields.author, fields.seq);
+        let delete = match fields.content {
+            Content::Delete { target } => Some(target),
+            _ => None,
+        };
+        if event.is_redacted() {
+            if self.erased.contains(&id) {
+                // Nothing to fetch: a Delete we held (then lost to a fork cut) erased it.
+            } else {
+                self.unavailable.insert((author, seq, id));
+            }
+        }
+        let event = match event.redacted() {
+            Some(redacted) if self.erased.contains(&id) => redacted,
+            _ => event,
+        };
+        let edit_of = event.edit_target();
         self.events.insert(id, event);
+        if let Some(target) = delete {
+            self.erase(author, target);
+        }
+        // An edit its author wrote after deleting the message goes the same way.
+        if let Some(target) = edit_of
+            && self.erased.contains(&target)
+            && self
+                .get(&target)
+                .is_some_and(|m| m.event().author == author)
+        {
+            self.erase_one(id);
+        }
+    }
+
+    /// A `Delete` by `author` of `target` was accepted: if `target` is one of `author`'s
+    /// messages or files, its content is erased for good, and so is that of `author`'s
+    /// edits of it.
+    fn erase(&mut self, author: MemberKey, target: EventId) {
+        let Some(held) = self.events.get(&target) else {
+            return;
+        };
+        let fields = held.event();
+        let message = matches!(
+            fields.content,
+            Content::Text { .. }
+                | Content::File(_)
+                | Content::Redacted {
+                    kind: wire::event::KIND_TEXT | wire::event::KIND_FILE,
+                    ..
+                }
+        );
+        if fields.author != author || !message {
+            return;
+        }
+        self.erase_one(target);
+        // The author's edits of it carry its text too.
+        let edits: Vec<EventId> = self
+            .logs
+            .get(&author)
+            .map(|log| {
+                log.chain
+                    .iter()
+                    .filter(|id| {
+                        self.events
+                            .get(id)
+                            .is_some_and(|event| event.edit_target() == Some(target))
+                    })
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for edit in edits {
+            self.erase_one(edit);
+        }
+    }
+
+    /// Erases the content of the accepted event `id` for good (see [`History::erase`]).
+    fn erase_one(&mut self, id: EventId) {
+        let Some(held) = self.events.get(&id) else {
+            return;
+        };
+        self.erased.insert(id);
+        let (author, seq) = (held.event().author, held.event().seq);
+        self.unavailable.remove(&(author, seq, id));
+        if let Some(redacted) = held.redacted() {
+            self.events.insert(id, redacted);
+            self.rewritten.push(id);
+        }
     }
 }
 
@@ -545,6 +700,7 @@ impl History {
         for id in cut {
             if let Some(event) = self.events.remove(&id) {
                 self.order.remove(&event.event().order_key());
+                self.unavailable.remove(&(*author, event.event().seq, id));
                 withdrawn.push(event);
             }
         }

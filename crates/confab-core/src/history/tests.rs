@@ -2,6 +2,8 @@
 
 use proptest::prelude::*;
 
+use std::collections::BTreeSet;
+
 use super::*;
 use crate::wire::MAX_TEXT_LEN;
 
@@ -122,6 +124,71 @@ fn merged(events: impl IntoIterator<Item = VerifiedEvent>) -> History {
     history
 }
 
+/// Like [`world`], but now and then a writer edits or deletes one of its own messages
+/// still shown. Returns every event (full forms) and the ids a delete erases (the messages
+/// and their edits).
+fn world_with_deletes(
+    seed: u64,
+    n_authors: u8,
+    n_events: usize,
+) -> (Vec<VerifiedEvent>, BTreeSet<EventId>) {
+    let mut rng = seed;
+    let authors: Vec<Identity> = (1..=n_authors).map(identity).collect();
+    let mut views: Vec<History> = authors.iter().map(|_| History::new(ROOM)).collect();
+    let mut shown: Vec<Vec<EventId>> = authors.iter().map(|_| Vec::new()).collect();
+    let mut edits: Vec<(EventId, EventId)> = Vec::new();
+    let mut all: Vec<VerifiedEvent> = Vec::new();
+    let mut deleted = BTreeSet::new();
+    for msg_idx in 0..n_events {
+        let writer = (next(&mut rng) % u64::from(n_authors)) as usize;
+        for event in &all {
+            if next(&mut rng).is_multiple_of(3) {
+                let _ = views[writer].insert(event.clone(), Horizon::UNBOUNDED);
+            }
+        }
+        let roll = next(&mut rng) % 6;
+        let content = if !shown[writer].is_empty() && roll < 2 {
+            let pick = (next(&mut rng) % shown[writer].len() as u64) as usize;
+            let target = shown[writer].swap_remove(pick);
+            deleted.insert(target);
+            Content::Delete { target }
+        } else if !shown[writer].is_empty() && roll == 2 {
+            let pick = (next(&mut rng) % shown[writer].len() as u64) as usize;
+            Content::Edit {
+                target: shown[writer][pick],
+                text: format!("edited{msg_idx}"),
+            }
+        } else {
+            text(&format!("secret{msg_idx}"))
+        };
+        let event = views[writer]
+            .create(&authors[writer], UnixMillis(msg_idx as u64), content)
+            .unwrap();
+        match event.event().content {
+            Content::Text { .. } => shown[writer].push(event.id()),
+            Content::Edit { target, .. } => edits.push((event.id(), target)),
+            _ => {}
+        }
+        all.push(event.clone());
+    }
+    // What a writer erased in its own view is what it would serve: the full forms are
+    // the ones signed, taken before any erasure.
+    for (edit, target) in edits {
+        if deleted.contains(&target) {
+            deleted.insert(edit);
+        }
+    }
+    (all, deleted)
+}
+
+/// Each accepted event's stored bytes, by id.
+fn stored(history: &History) -> Vec<(EventId, Vec<u8>)> {
+    history
+        .iter()
+        .map(|event| (event.id(), event.bytes().to_vec()))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -205,6 +272,73 @@ proptest! {
         }
     }
 
+    /// Redacted forms mixed in (those of deleted messages, as members serve them, and
+    /// forged ones of messages nobody deleted), in any order, with duplicates: every
+    /// member ends with the same events in the same forms. A deleted message is held
+    /// redacted whatever arrived first; every other event whole, as soon as any full form
+    /// arrived; one only ever seen redacted waits as unavailable.
+    #[test]
+    fn redacted_forms_merge_to_the_same_history_in_any_order(
+        seed in any::<u64>(),
+        n_authors in 1u8..4,
+        n_events in 1usize..30,
+        shuffle_seeds in any::<[u64; 2]>(),
+        forge_every in 1usize..5,
+        withhold in any::<prop::sample::Index>(),
+    ) {
+        let (events, deleted) = world_with_deletes(seed, n_authors, n_events);
+        let redacted: Vec<VerifiedEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| deleted.contains(&e.id()) || i % forge_every == 0)
+            .filter_map(|(_, e)| e.redacted())
+            .collect();
+        let reference = merged(events.clone());
+        let mut runs = Vec::new();
+        for shuffle_seed in shuffle_seeds {
+            let mut shuffled: Vec<VerifiedEvent> =
+                events.iter().chain(&redacted).chain(events.iter().step_by(2)).cloned().collect();
+            let mut rng = shuffle_seed;
+            for idx in (1..shuffled.len()).rev() {
+                let pick = (next(&mut rng) % (idx as u64 + 1)) as usize;
+                shuffled.swap(idx, pick);
+            }
+            let history = merged(shuffled);
+            prop_assert_eq!(history.ids().collect::<Vec<_>>(), reference.ids().collect::<Vec<_>>());
+            prop_assert_eq!(history.marks(), reference.marks());
+            prop_assert_eq!(history.unavailable().count(), 0);
+            runs.push(stored(&history));
+        }
+        prop_assert_eq!(&runs[0], &runs[1]);
+        prop_assert_eq!(&runs[0], &stored(&reference));
+        for event in &events {
+            let held = reference.get(&event.id()).unwrap();
+            prop_assert_eq!(held.is_redacted(), deleted.contains(&event.id()));
+            if let Content::Text { text, .. } | Content::Edit { text, .. } = &event.event().content
+                && deleted.contains(&event.id())
+            {
+                let bytes = held.bytes();
+                prop_assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()));
+            }
+        }
+        // One event's full form withheld: it waits as unavailable, unless deleted.
+        let gone = &events[withhold.index(events.len())];
+        let history = merged(
+            events
+                .iter()
+                .filter(|e| e.id() != gone.id())
+                .cloned()
+                .chain(gone.redacted()),
+        );
+        let waiting: Vec<EventId> = history.unavailable().map(|(_, _, id)| id).collect();
+        let expected = if deleted.contains(&gone.id()) || gone.redacted().is_none() {
+            vec![]
+        } else {
+            vec![gone.id()]
+        };
+        prop_assert_eq!(waiting, expected);
+    }
+
     /// Flipping any byte of a signed event makes it fail verification (or decoding); it
     /// never panics and never verifies as something else.
     #[test]
@@ -267,6 +401,93 @@ fn gaps_are_held_until_filled_then_accepted_in_sequence() {
     let range: Vec<EventId> = history.range(&author, 1, 3).map(|e| e.id()).collect();
     assert_eq!(range, vec![events[1].id(), events[2].id()]);
     assert_eq!(history.range(&author, 3, 99).count(), 0);
+}
+
+/// Only the author's own delete of a message erases it: Eve's delete of Alice's message,
+/// and Alice's delete of her own reaction, leave the content. A version-1 message (from a
+/// store written before version 2) signs its text, which then cannot be dropped: deleted,
+/// it is hidden from the timeline but its bytes stay whole (the documented limit).
+#[test]
+fn only_an_authors_delete_of_a_version_2_message_erases_it() {
+    let (alice, eve) = (identity(1), identity(2));
+    let mut history = History::new(ROOM);
+    let secret = history
+        .create(&alice, UnixMillis(1), text("secret"))
+        .unwrap();
+    let react = Content::React {
+        target: secret.id(),
+        emoji: "👍".into(),
+        on: true,
+    };
+    let reaction = history.create(&alice, UnixMillis(2), react).unwrap();
+    let mut eves = History::new(ROOM);
+    eves.insert(secret.clone(), Horizon::UNBOUNDED).unwrap();
+    let forged = eves
+        .create(
+            &eve,
+            UnixMillis(3),
+            Content::Delete {
+                target: secret.id(),
+            },
+        )
+        .unwrap();
+    history.insert(forged, Horizon::UNBOUNDED).unwrap();
+    history
+        .create(
+            &alice,
+            UnixMillis(4),
+            Content::Delete {
+                target: reaction.id(),
+            },
+        )
+        .unwrap();
+    assert_eq!(history.get(&secret.id()).unwrap().bytes(), secret.bytes());
+    assert_eq!(
+        history.get(&reaction.id()).unwrap().bytes(),
+        reaction.bytes()
+    );
+    assert!(history.take_rewritten().is_empty());
+    assert!(!history.erased(&secret.id()));
+
+    history
+        .create(
+            &alice,
+            UnixMillis(5),
+            Content::Delete {
+                target: secret.id(),
+            },
+        )
+        .unwrap();
+    let held = history.get(&secret.id()).unwrap().clone();
+    assert!(held.is_redacted());
+    assert_eq!(Some(&held), secret.redacted().as_ref());
+    assert_eq!(history.take_rewritten(), vec![held.clone()]);
+    assert!(VerifiedEvent::verify(&ROOM, held.bytes()).is_ok());
+
+    let old = VerifiedEvent::sign_v1(
+        &identity(3),
+        &ROOM,
+        Event {
+            author: identity(3).member_key(),
+            seq: 1,
+            lamport: 1,
+            prev: EventId::GENESIS,
+            sent_at: UnixMillis(0),
+            content: text("old"),
+        },
+    );
+    assert_eq!(old.redacted(), None);
+    let mut history = History::new(ROOM);
+    history.insert(old.clone(), Horizon::UNBOUNDED).unwrap();
+    history
+        .create(
+            &identity(3),
+            UnixMillis(1),
+            Content::Delete { target: old.id() },
+        )
+        .unwrap();
+    assert_eq!(history.get(&old.id()).unwrap().bytes(), old.bytes());
+    assert!(history.take_rewritten().is_empty());
 }
 
 #[test]
@@ -810,4 +1031,71 @@ fn the_longest_reply_fits_the_event_limit() {
         .unwrap();
     assert_eq!(event.bytes().len(), crate::wire::MAX_EVENT_LEN);
     assert!(VerifiedEvent::verify(&ROOM, event.bytes()).is_ok());
+}
+
+/// A message disappears under the timer in force at its place in room order, once the
+/// clock passes its `sent_at` plus the timer: not what was said before the timer was set,
+/// nor after it was turned off; erased like a deleted message; the next due time is said.
+#[test]
+fn messages_disappear_under_the_timer_in_force_where_they_were_said() {
+    use super::expiry::{Timer, expired};
+    let alice = identity(1);
+    let mut history = History::new(ROOM);
+    let post = |history: &mut History, at: u64, content: Content| {
+        history.create(&alice, UnixMillis(at), content).unwrap()
+    };
+    let before = post(&mut history, 1000, text("before"));
+    // Stand-ins for the settings actions that set the timer and turned it off.
+    let on = post(&mut history, 1500, Content::Profile { name: "on".into() });
+    let due = post(&mut history, 2000, text("due"));
+    let later = post(&mut history, 5000, text("later"));
+    let off = post(&mut history, 5500, Content::Profile { name: "off".into() });
+    let kept = post(&mut history, 3000, text("kept"));
+    let timers = [
+        Timer {
+            since: on.event().order_key(),
+            after_secs: Some(2),
+        },
+        Timer {
+            since: off.event().order_key(),
+            after_secs: None,
+        },
+    ];
+    assert_eq!(
+        expired(&history, &timers, UnixMillis(3999)),
+        (vec![], Some(UnixMillis(4000)))
+    );
+    assert_eq!(
+        expired(&history, &timers, UnixMillis(4000)),
+        (vec![due.id()], Some(UnixMillis(7000)))
+    );
+    assert!(history.expire(&due.id()));
+    assert!(history.get(&due.id()).unwrap().is_redacted());
+    assert!(history.erased(&due.id()));
+    assert_eq!(history.take_rewritten().len(), 1);
+    assert_eq!(
+        expired(&history, &timers, UnixMillis(u64::MAX)),
+        (vec![later.id()], None)
+    );
+    // Held redacted though nobody deleted it (restored so): erased once due, no rewrite.
+    let mut restored = History::new(ROOM);
+    for event in history.iter() {
+        let form = if event.id() == later.id() {
+            event.redacted().unwrap()
+        } else {
+            event.clone()
+        };
+        restored.insert(form, Horizon::UNBOUNDED).unwrap();
+    }
+    let waiting: Vec<EventId> = restored.unavailable().map(|(_, _, id)| id).collect();
+    assert_eq!(waiting.len(), 2);
+    assert!(waiting.contains(&due.id()) && waiting.contains(&later.id()));
+    assert!(restored.expire(&later.id()) && restored.expire(&due.id()));
+    assert!(!restored.expire(&due.id()), "once");
+    assert_eq!(restored.unavailable().count(), 0);
+    assert!(restored.take_rewritten().is_empty());
+    for whole in [&before, &later, &kept, &off] {
+        assert!(!history.get(&whole.id()).unwrap().is_redacted());
+    }
+    assert!(!history.expire(&off.id()), "only messages disappear");
 }

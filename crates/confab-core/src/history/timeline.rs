@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Content, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
+use crate::wire::event::{KIND_FILE, KIND_TEXT};
 
 /// One message as the timeline folds it (the app turns it into what it shows).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub struct TimelineMessage {
     pub edited: bool,
     /// Withdrawn by its author.
     pub deleted: bool,
+    /// Its content is not here: a peer served it without (its redacted form) though its
+    /// author did not delete it. Shown as unavailable until the content or a delete comes.
+    pub unavailable: bool,
     /// Reactions, by emoji (sorted).
     pub reactions: Vec<Reaction>,
     /// The file this message offers, its name and type made safe to show and save
@@ -133,6 +137,7 @@ impl Timeline {
                     mentions: mentions.clone(),
                     edited: false,
                     deleted: false,
+                    unavailable: false,
                     reactions: Vec::new(),
                     file: None,
                 };
@@ -151,6 +156,7 @@ impl Timeline {
                     mentions: Vec::new(),
                     edited: false,
                     deleted: false,
+                    unavailable: false,
                     reactions: self.reactions_of(&id),
                     file: Some(FileMeta {
                         name: safe_file_name(&file.name),
@@ -180,6 +186,7 @@ impl Timeline {
                 }
                 view.text.clear();
                 view.deleted = true;
+                view.unavailable = false;
                 self.last_change.insert(*target, key);
                 Some(TimelineChange::Message(view.clone()))
             }
@@ -215,7 +222,45 @@ impl Timeline {
             }
             // Shown once governance reaches the client (issue 17); never a message.
             Content::Govern(_) => None,
+            // A message whose content is erased: a delete follows it in its author's chain
+            // (then it shows as deleted), or its full form is still to come. An erased
+            // edit changes nothing (its message is deleted, or its full form is to come).
+            Content::Redacted {
+                kind: KIND_TEXT | KIND_FILE,
+                ..
+            } => {
+                let view = TimelineMessage {
+                    id,
+                    key,
+                    author: fields.author,
+                    sent_at: fields.sent_at,
+                    text: String::new(),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                    edited: false,
+                    deleted: false,
+                    unavailable: true,
+                    reactions: self.reactions_of(&id),
+                    file: None,
+                };
+                self.messages.insert(id, view.clone());
+                Some(TimelineChange::Message(view))
+            }
+            Content::Redacted { .. } => None,
         }
+    }
+
+    /// Shows `id` as gone: its content was erased without a delete (a disappearing
+    /// message's timer ran out). Returns what to redraw.
+    pub fn erase(&mut self, id: &EventId) -> Option<TimelineMessage> {
+        let view = self.messages.get_mut(id)?;
+        if view.deleted {
+            return None;
+        }
+        view.text.clear();
+        view.deleted = true;
+        view.unavailable = false;
+        Some(view.clone())
     }
 
     fn reactions_of(&self, target: &EventId) -> Vec<Reaction> {

@@ -174,7 +174,7 @@ fn sample_event() -> Event {
 #[test]
 fn events_have_a_fixed_layout() {
     let event = sample_event();
-    let unsigned = event::encode_unsigned(&event);
+    let unsigned = event::encode_unsigned_v1(&event);
     assert_eq!(
         hex(&unsigned),
         format!(
@@ -191,6 +191,125 @@ fn events_have_a_fixed_layout() {
     assert_eq!(signature, [0x66; 64]);
 }
 
+/// Version 2 (what is written now) signs the header, the kind and a hash of the content;
+/// the content follows the signature after form byte 1, and the redacted form of a text
+/// is form byte 0 and the hash of its content. Both decode (the redacted one to
+/// `Content::Redacted`), and their signed parts are the same bytes, hence so are their ids.
+#[test]
+fn version_2_events_sign_a_content_hash_and_redact_to_form_0() {
+    let event = sample_event();
+    let (unsigned, tail) = event::encode_v2(&event);
+    // SHA-256("confab/v2/content" || 01 || SHA-256(00 0003 68c3a9)): a text keeps
+    // nothing public.
+    let hash = "d429b214150420381252ddc579c3ea6261d2419e069842602b212fcb74af5682";
+    let private_hash = "5ce02b072f1973bb37b61186a9e4d606bc8efaf6181b993914112a767b0d909a";
+    assert_eq!(
+        hex(&unsigned),
+        format!(
+            "02{}00000000000000020000000000000005{}00000000000003e8 01 {hash}",
+            "44".repeat(32),
+            "55".repeat(32)
+        )
+        .replace(' ', "")
+    );
+    assert_eq!(hex(&tail), "01 00 0003 68c3a9".replace(' ', ""));
+    let full = [unsigned.clone(), vec![0x66; 64], tail].concat();
+    let (decoded, signed, signature) = event::decode_signed(&full).unwrap();
+    assert_eq!(decoded, event);
+    assert_eq!(signed, &unsigned[..]);
+    assert_eq!(signature, [0x66; 64]);
+
+    let redacted = event::redact(&full).unwrap();
+    assert_eq!(
+        hex(&redacted[unsigned.len()..]),
+        format!("{}00{private_hash}", "66".repeat(64))
+    );
+    let (decoded, signed, _) = event::decode_signed(&redacted).unwrap();
+    let erased = Content::Redacted {
+        kind: 1,
+        target: None,
+    };
+    assert_eq!(decoded.content, erased);
+    assert_eq!((decoded.seq, decoded.author), (event.seq, event.author));
+    assert_eq!(signed, &unsigned[..]);
+    assert_eq!(event::redact(&redacted), None);
+    // Version 1 signs its content: it has no redacted form.
+    let v1 = [event::encode_unsigned_v1(&event), vec![0x66; 64]].concat();
+    assert_eq!(event::redact(&v1), None);
+
+    // Content that does not hash to the signed hash (whole or redacted), an empty
+    // content (form 1 and nothing), bytes after a redacted form and an unknown form are
+    // all refused.
+    let mut altered = full.clone();
+    *altered.last_mut().unwrap() ^= 1;
+    let mut altered_hash = redacted.clone();
+    *altered_hash.last_mut().unwrap() ^= 1;
+    let empty = [unsigned.clone(), vec![0x66; 64], vec![1]].concat();
+    let trailing = [redacted.clone(), vec![0]].concat();
+    let mut form = full.clone();
+    form[unsigned.len() + 64] = 2;
+    let mismatch = DecodeError::Invalid("content does not match its hash");
+    for (bytes, error) in [
+        (altered, mismatch.clone()),
+        (altered_hash, mismatch.clone()),
+        (empty, mismatch.clone()),
+        (trailing, DecodeError::TrailingBytes(1)),
+        (form, DecodeError::Invalid("event form")),
+    ] {
+        assert_eq!(event::decode_signed(&bytes).map(|_| ()), Err(error));
+    }
+    assert!(matches!(
+        event::decode_signed(&full[..unsigned.len() + 64]),
+        Err(DecodeError::Truncated { .. })
+    ));
+
+    // An edit's redacted form keeps its target (public), not its text.
+    let mut edit = event.clone();
+    edit.content = Content::Edit {
+        target: EventId([0x77; 32]),
+        text: "hé".into(),
+    };
+    let (edit_unsigned, edit_tail) = event::encode_v2(&edit);
+    let edit_full = [edit_unsigned.clone(), vec![0x66; 64], edit_tail].concat();
+    let edit_redacted = event::redact(&edit_full).unwrap();
+    assert_eq!(edit_redacted.len(), edit_unsigned.len() + 64 + 1 + 32 + 32);
+    assert!(edit_redacted.ends_with(&[0x77; 32]));
+    let (decoded, _, _) = event::decode_signed(&edit_redacted).unwrap();
+    let erased_edit = Content::Redacted {
+        kind: 2,
+        target: Some(EventId([0x77; 32])),
+    };
+    assert_eq!(decoded.content, erased_edit);
+    let mut retargeted = edit_redacted.clone();
+    *retargeted.last_mut().unwrap() = 0x78;
+    assert_eq!(event::decode_signed(&retargeted).map(|_| ()), Err(mismatch));
+
+    // Only messages, files and edits are ever erased: a delete (like a reaction, a name
+    // or a governance action) has no redacted form, and one made up is refused.
+    let mut delete = event.clone();
+    delete.content = Content::Delete {
+        target: EventId([0x77; 32]),
+    };
+    let (delete_unsigned, delete_tail) = event::encode_v2(&delete);
+    let whole = [delete_unsigned.clone(), vec![0x66; 64], delete_tail].concat();
+    assert_eq!(event::redact(&whole), None);
+    let made_up = [delete_unsigned, vec![0x66; 64], vec![0], vec![0; 32]].concat();
+    assert_eq!(
+        event::decode_signed(&made_up).map(|_| ()),
+        Err(DecodeError::Invalid("redacted form of a kind kept whole"))
+    );
+
+    // Runs carry both forms: the header fields a run restores are at the same offsets.
+    for signed in [&full, &redacted, &edit_redacted] {
+        let entry = event::compact(signed).unwrap();
+        assert_eq!(entry.len(), signed.len() - 72);
+        assert_eq!(
+            event::expand(&entry, &event.author, event.seq, &event.prev).as_ref(),
+            Ok(signed)
+        );
+    }
+}
+
 /// A reply that mentions two members: flags 3, the reply's id, then the count and the
 /// members in key order; events without mentions keep their old bytes (flags 0 or 1).
 #[test]
@@ -201,7 +320,7 @@ fn mentions_follow_the_reply_in_key_order() {
         reply_to: Some(EventId([0x77; 32])),
         mentions: vec![MemberKey([0x11; 32]), MemberKey([0x22; 32])],
     };
-    let unsigned = event::encode_unsigned(&event);
+    let unsigned = event::encode_unsigned_v1(&event);
     let content = hex(&unsigned[89..]);
     assert_eq!(
         content,
@@ -244,7 +363,7 @@ fn mentions_follow_the_reply_in_key_order() {
 #[test]
 fn runs_drop_author_seq_and_prev_and_restore_them() {
     let event = sample_event();
-    let signed = [event::encode_unsigned(&event), vec![0x66; 64]].concat();
+    let signed = [event::encode_unsigned_v1(&event), vec![0x66; 64]].concat();
     let entry = event::compact(&signed).unwrap();
     assert_eq!(entry.len(), signed.len() - 72);
     assert_eq!(
@@ -303,7 +422,7 @@ fn bad_bodies_and_events_say_what_is_wrong() {
         sent_at: UnixMillis(0),
         content: Content::Profile { name: "x".into() },
     };
-    let signed = [event::encode_unsigned(&zero_seq), vec![0; 64]].concat();
+    let signed = [event::encode_unsigned_v1(&zero_seq), vec![0; 64]].concat();
     assert_eq!(
         event::decode_signed(&signed).map(|_| ()),
         Err(DecodeError::Invalid("sequence number 0"))
@@ -394,7 +513,7 @@ fn bad_bodies_and_cards_say_what_is_wrong() {
             text: "ab".into(),
         },
     };
-    let unsigned = event::encode_unsigned(&event);
+    let unsigned = event::encode_unsigned_v1(&event);
     let len_at = unsigned.len() - 4;
     let mut too_long = unsigned.clone();
     too_long[len_at..len_at + 2].copy_from_slice(&u16::MAX.to_be_bytes());
@@ -516,7 +635,11 @@ proptest! {
 
     #[test]
     fn events_round_trip(event in crate::history::tests::arb_event()) {
-        let signed = [event::encode_unsigned(&event), vec![7; 64]].concat();
+        let signed = [event::encode_unsigned_v1(&event), vec![7; 64]].concat();
+        let (decoded, _, _) = event::decode_signed(&signed).unwrap();
+        prop_assert_eq!(&decoded, &event);
+        let (unsigned, tail) = event::encode_v2(&event);
+        let signed = [unsigned, vec![7; 64], tail].concat();
         let (decoded, _, _) = event::decode_signed(&signed).unwrap();
         prop_assert_eq!(decoded, event);
     }
@@ -547,7 +670,7 @@ proptest! {
             prop_assert_eq!(Body::decode(&body.encode()), Ok(body));
         }
         if let Ok((event, unsigned, _)) = event::decode_signed(&bytes) {
-            prop_assert_eq!(event::encode_unsigned(&event), unsigned.to_vec());
+            prop_assert_eq!(event::encode_unsigned_v1(&event), unsigned.to_vec());
         }
         let _ = Card::decode(&bytes);
         if let Ok(envelope) = Envelope::decode(&bytes) {
