@@ -661,7 +661,7 @@ impl Driver {
             }
             ClientEvent::Transfer(update) => self.transfer_update(now, update),
             ClientEvent::Call { peer, member, data } => self.call_message(now, peer, member, &data),
-            ClientEvent::MailboxDeposit { seq, entry } => self.deposit(now, seq, entry),
+            ClientEvent::MailboxDeposit { seq, room, entry } => self.deposit(now, seq, room, entry),
             ClientEvent::PersistOutbox { record } => self.mailbox.note_outbox(record),
             ClientEvent::PersistReceipts { record } => self.unsaved_receipts = Some(record),
         }

@@ -79,8 +79,10 @@ impl Driver {
 
     /// Core's [`confab_core::ClientEvent::MailboxDeposit`]: send it when connected and the
     /// server's allowance permits.
-    pub(super) fn deposit(&mut self, now: Instant, seq: u64, entry: SealedEntry) {
-        self.mailbox.courier.deposit(now, &self.client, seq, entry);
+    pub(super) fn deposit(&mut self, now: Instant, seq: u64, room: RoomId, entry: SealedEntry) {
+        self.mailbox
+            .courier
+            .deposit(now, &self.client, seq, room, entry);
         self.send_mailbox_requests();
     }
 

@@ -100,6 +100,7 @@ pub enum Refused {
 #[derive(Debug)]
 struct Deposit {
     seq: u64,
+    room: RoomId,
     entry: SealedEntry,
 }
 
@@ -196,11 +197,18 @@ impl Courier {
 
     /// Core's [`ClientEvent::MailboxDeposit`](super::ClientEvent::MailboxDeposit): sent as soon as
     /// the connection and the allowance permit.
-    pub fn deposit(&mut self, now: Instant, client: &Client, seq: u64, entry: SealedEntry) {
+    pub fn deposit(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        seq: u64,
+        room: RoomId,
+        entry: SealedEntry,
+    ) {
         if self.queued.len() >= MAX_QUEUED_DEPOSITS {
             self.queued.pop_front();
         }
-        self.queued.push_back(Deposit { seq, entry });
+        self.queued.push_back(Deposit { seq, room, entry });
         self.pump(now, client);
     }
 
@@ -319,7 +327,7 @@ impl Courier {
                 break;
             };
             // Deposits are sealed with the keys that make the put: both come and go together.
-            let Some(put) = client.mailbox_put(peer, deposit.entry.clone()) else {
+            let Some(put) = client.mailbox_put(peer, deposit.room, deposit.entry.clone()) else {
                 self.queued.push_front(deposit);
                 break;
             };

@@ -25,7 +25,11 @@ mod tests;
 /// change no other random choice.
 const FOUNDING_RNG_STREAM: u64 = 3;
 
-/// How many of the remover's events a removed member is handed with the removal.
+/// How many left epochs' mailbox keys are kept (to deposit the news of a new epoch).
+const LEFT_MAILBOXES: usize = 2;
+
+/// How many of the remover's events a removed member is handed with the removal (and a
+/// rekeyer deposits into the mailbox of the epoch it leaves).
 const REMOVAL_NEWS: u64 = 8;
 
 /// Why a governance action was not posted.
@@ -290,7 +294,26 @@ impl Client {
             else {
                 return;
             };
+            let rekeyer = actions
+                .iter()
+                .find(|action| matches!(&action.what, Govern::Rekey(r) if r.epoch == next))
+                .map(|action| (action.order.author, action.order.seq));
+            let left = self.mailbox.as_ref().map(|keys| keys.room());
             self.enter_epoch(next, secret);
+            // Ours: members still in the epoch we left find it in its mailbox, with the few
+            // events of ours before it (a removal, say) that history needs to take it in.
+            if let (Some((author, seq)), Some(left)) = (rekeyer, left)
+                && author == me
+            {
+                let news: Vec<(u64, Vec<u8>)> = self
+                    .history
+                    .range(&me, seq.saturating_sub(REMOVAL_NEWS), seq)
+                    .map(|event| (event.event().seq, event.bytes().to_vec()))
+                    .collect();
+                for (seq, bytes) in news {
+                    self.deposit_into(left, seq, &bytes);
+                }
+            }
             ours = next;
         }
     }
@@ -302,7 +325,12 @@ impl Client {
         let mut seed = [0; 32];
         self.rng.fill_bytes(&mut seed);
         self.signal_seal = SignalSeal::new(&link, seed);
-        self.mailbox = Some(secret.mailbox_keys());
+        if let Some(left) = self.mailbox.replace(secret.mailbox_keys())
+            && moved
+        {
+            self.left_mailboxes.insert(0, left);
+            self.left_mailboxes.truncate(LEFT_MAILBOXES);
+        }
         self.room = link;
         self.epoch = Some((epoch, secret));
         if moved {

@@ -29,7 +29,7 @@ use super::{Client, ClientEvent};
 use crate::Instant;
 use crate::bytes::{ReadError, Reader};
 use crate::history::VerifiedEvent;
-use crate::ids::{MemberKey, PeerId};
+use crate::ids::{MemberKey, PeerId, RoomId};
 use crate::mailbox::NONCE_LEN;
 use crate::signal::{ClientMessage, MailboxItem, MailboxSeq};
 
@@ -171,15 +171,21 @@ pub(super) struct Outbox {
 }
 
 impl Client {
-    /// The server's `mailbox-put` request for `entry` (from [`ClientEvent::MailboxDeposit`]),
-    /// proven for the connection the server calls `server_peer` (its `welcome`). `None`
-    /// while we hold no mailbox keys (a governed room before a member let us in).
+    /// The server's `mailbox-put` request for `entry` into `room`'s mailbox (both from
+    /// [`ClientEvent::MailboxDeposit`]), proven for the connection the server calls
+    /// `server_peer` (its `welcome`). `None` without that mailbox's keys (a governed room
+    /// before a member let us in, or an epoch left long ago).
     pub fn mailbox_put(
         &self,
         server_peer: PeerId,
+        room: RoomId,
         entry: crate::mailbox::SealedEntry,
     ) -> Option<ClientMessage> {
-        let keys = self.mailbox.as_ref()?;
+        let keys = self
+            .mailbox
+            .iter()
+            .chain(&self.left_mailboxes)
+            .find(|keys| keys.room() == room)?;
         Some(ClientMessage::MailboxPut {
             room: keys.room(),
             proof: keys.prove_put(server_peer, &entry),
@@ -353,15 +359,32 @@ impl Client {
 
     /// Seals our event `seq` for the mailbox and asks the app to deposit it.
     fn deposit(&mut self, seq: u64, bytes: Vec<u8>) {
+        let Some(keys) = self.mailbox.as_ref() else {
+            return;
+        };
+        let room = keys.room();
+        if self.deposit_into(room, seq, &bytes) {
+            self.outbox.deposited.insert(seq);
+        }
+    }
+
+    /// Seals our event `seq` for `room`'s mailbox (ours, or one of an epoch we left) and
+    /// asks the app to deposit it. Events are far below the largest payload an entry holds;
+    /// one that is not is simply not deposited (catch-up still delivers it).
+    pub(super) fn deposit_into(&mut self, room: RoomId, seq: u64, bytes: &[u8]) -> bool {
         let mut nonce = [0u8; NONCE_LEN];
         self.mailbox_rng.fill_bytes(&mut nonce);
-        // Events are far below the largest payload an entry holds; one that is not is
-        // simply not deposited (catch-up still delivers it).
-        if let Some(Ok(entry)) = self.mailbox.as_ref().map(|keys| keys.seal(nonce, &bytes)) {
-            self.outbox.deposited.insert(seq);
-            self.events
-                .push_back(ClientEvent::MailboxDeposit { seq, entry });
-        }
+        let keys = self
+            .mailbox
+            .iter()
+            .chain(&self.left_mailboxes)
+            .find(|keys| keys.room() == room);
+        let Some(Ok(entry)) = keys.map(|keys| keys.seal(nonce, bytes)) else {
+            return false;
+        };
+        self.events
+            .push_back(ClientEvent::MailboxDeposit { seq, room, entry });
+        true
     }
 
     fn persist_outbox(&mut self) {

@@ -172,6 +172,9 @@ pub struct Client {
     mailbox: Option<MailboxKeys>,
     /// A governed room's current epoch and its secret, once we hold it.
     epoch: Option<(u64, EpochSecret)>,
+    /// The mailbox keys of the last epochs we left (the news of a new epoch is deposited
+    /// there, for members still in them).
+    left_mailboxes: Vec<MailboxKeys>,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
     /// Seals our WebRTC signals and opens those sent to us (nonces from a stream of its own).
@@ -209,6 +212,7 @@ impl Client {
             files: files::Files::default(),
             mailbox: Some(room.mailbox_keys()),
             epoch: None,
+            left_mailboxes: Vec::new(),
             signal_seal: SignalSeal::new(&room, seed),
             room,
             config,

@@ -291,7 +291,10 @@ pub enum ClientEvent {
     MailboxDeposit {
         /// The event's sequence number in our chain.
         seq: u64,
-        /// The event, sealed for this room's mailbox.
+        /// The mailbox it is sealed for: this room's, or, for the news of a new epoch, the
+        /// epoch we left (where members still there look).
+        room: RoomId,
+        /// The event, sealed for that mailbox.
         entry: SealedEntry,
     },
     /// More of our events are known to be in other hands (a member holds them or the

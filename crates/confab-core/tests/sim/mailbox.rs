@@ -51,7 +51,7 @@ impl MailboxModel {
         self.seen[node] = net.nodes[node].events.len();
         let mut deposited = Vec::new();
         for event in events {
-            if let ClientEvent::MailboxDeposit { seq, entry } = event {
+            if let ClientEvent::MailboxDeposit { seq, entry, .. } = event {
                 deposited.push(*seq);
                 if keep {
                     let seq = MailboxSeq::new(self.entries.len() as u64 + 1);

@@ -59,7 +59,7 @@ fn writer(n: u8, now: Instant, n_messages: u64) -> (Client, Vec<(u64, SealedEntr
     let deposits = drain(&mut alice)
         .into_iter()
         .filter_map(|event| match event {
-            ClientEvent::MailboxDeposit { seq, entry } => Some((seq, entry)),
+            ClientEvent::MailboxDeposit { seq, entry, .. } => Some((seq, entry)),
             _ => None,
         })
         .collect();
@@ -76,7 +76,7 @@ fn connected(
 ) -> (Courier, Vec<Request>) {
     let mut courier = Courier::new(client.room_id());
     for (seq, entry) in deposits {
-        courier.deposit(now, client, *seq, entry.clone());
+        courier.deposit(now, client, *seq, client.room_id(), entry.clone());
     }
     assert_eq!(sent(&mut courier), [], "nothing goes out before joined");
     courier.handle_welcome(now, SERVER_PEER, per_minute);
@@ -141,11 +141,11 @@ fn deposits_go_out_paced_under_the_announced_allowance() {
     let (seq, entry) = drain(&mut alice)
         .into_iter()
         .find_map(|event| match event {
-            ClientEvent::MailboxDeposit { seq, entry } => Some((seq, entry)),
+            ClientEvent::MailboxDeposit { seq, entry, .. } => Some((seq, entry)),
             _ => None,
         })
         .unwrap();
-    courier.deposit(later, &alice, seq, entry.clone());
+    courier.deposit(later, &alice, seq, alice.room_id(), entry.clone());
     assert_eq!(sent(&mut courier), [], "one token is 20 s away");
     assert_eq!(courier.poll_timeout(), Some(due + Duration::from_secs(40)));
     courier.handle_timeout(due + Duration::from_secs(40), &alice);
@@ -163,7 +163,7 @@ fn a_server_that_does_not_announce_its_allowance_gets_the_default() {
     sent(&mut courier);
     let n = DEFAULT_PUTS_PER_MINUTE as usize + 5;
     for seq in 0..n {
-        courier.deposit(now, &alice, seq as u64 + 1, entry.clone());
+        courier.deposit(now, &alice, seq as u64 + 1, alice.room_id(), entry.clone());
     }
     assert_eq!(
         puts(&sent(&mut courier)).len(),

@@ -182,6 +182,38 @@ impl Mesh {
         self.pump();
     }
 
+    fn unlink_all(&mut self, i: usize) {
+        let now = self.now;
+        for j in 0..self.clients.len() {
+            if self.linked.remove(&(i.min(j), i.max(j))) {
+                self.clients[i].remove_peer(now, peer(j));
+                self.clients[j].remove_peer(now, peer(i));
+            }
+        }
+        self.pump();
+    }
+
+    /// What everyone deposited into `room`'s mailbox so far, as the server would hand it out.
+    fn mailbox(&self, room: RoomId) -> Vec<crate::signal::MailboxItem> {
+        let entries = self
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|event| match event {
+                ClientEvent::MailboxDeposit { room: r, entry, .. } if *r == room => {
+                    Some(entry.clone())
+                }
+                _ => None,
+            });
+        entries
+            .enumerate()
+            .map(|(i, entry)| crate::signal::MailboxItem {
+                seq: crate::signal::MailboxSeq::new(i as u64 + 1),
+                entry,
+            })
+            .collect()
+    }
+
     fn pump(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
@@ -318,6 +350,39 @@ fn removing_a_member_moves_everyone_else_to_an_epoch_she_cannot_reach() {
     assert_eq!(mesh.texts(owner), ["still here"]);
     assert!(!mesh.texts(carol).contains(&"still here".to_owned()));
     assert!(!mesh.clients[ann].governance().needs_rekey());
+}
+
+/// Ann is away while the owner resets the link twice. Back, she finds nobody in her old
+/// room, but its mailbox holds the first rekey; it takes her to the next room, whose mailbox
+/// holds the second.
+#[test]
+fn a_member_away_through_several_epochs_follows_them_through_the_mailboxes() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, ben) = (0, 1, 2);
+    mesh.post(ben, "before");
+    mesh.unlink_all(ann);
+    mesh.rekey(owner);
+    mesh.post(ben, "in epoch 1");
+    mesh.rekey(owner);
+    assert_eq!(
+        (mesh.epoch(owner), mesh.epoch(ben), mesh.epoch(ann)),
+        (Some(2), Some(2), Some(0))
+    );
+    let now = mesh.now;
+    let mut rooms = vec![mesh.clients[ann].room_id()];
+    for _ in 0..5 {
+        let room = mesh.clients[ann].room_id();
+        let entries = mesh.mailbox(room);
+        mesh.clients[ann].handle_mailbox_entries(now, &entries);
+        mesh.pump();
+        if mesh.clients[ann].room_id() == room {
+            break;
+        }
+        rooms.push(mesh.clients[ann].room_id());
+    }
+    assert_eq!(mesh.epoch(ann), Some(2));
+    assert_eq!(rooms.len(), 3, "two moves, one room at a time");
+    assert_eq!(mesh.clients[ann].room_id(), mesh.clients[owner].room_id());
 }
 
 #[test]
