@@ -99,14 +99,19 @@ impl RoomSecret {
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {
-        let hkdf = Hkdf::<Sha256>::new(None, &self.0);
-        let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 255 * 32 limit, so expand cannot fail.
-        #[allow(clippy::expect_used)]
-        hkdf.expand(info, &mut out)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        out
+        expand(&self.0, info)
     }
+}
+
+/// 32 bytes of HKDF-SHA256 (no salt) from `secret` under the label `info`.
+fn expand(secret: &[u8; 32], info: &[u8]) -> [u8; 32] {
+    let hkdf = Hkdf::<Sha256>::new(None, secret);
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's 255 * 32 limit, so expand cannot fail.
+    #[allow(clippy::expect_used)]
+    hkdf.expand(info, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
 }
 
 #[cfg(test)]

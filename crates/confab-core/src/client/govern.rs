@@ -19,7 +19,7 @@ use super::link::Close;
 use super::{Client, ClientEvent, Config, SendError};
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 /// The founding draw's stream of the seed (see `rng.rs`): the room's nonce and first secret
 /// change no other random choice.

@@ -29,7 +29,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hkdf::Hkdf;
 use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -86,13 +85,7 @@ impl EpochSecret {
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {
-        let hkdf = Hkdf::<Sha256>::new(None, &self.0);
-        let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 255 * 32 limit, so expand cannot fail.
-        #[allow(clippy::expect_used)]
-        hkdf.expand(info, &mut out)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        out
+        super::expand(&self.0, info)
     }
 }
 

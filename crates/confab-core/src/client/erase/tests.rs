@@ -154,21 +154,9 @@ fn a_forged_redaction_hides_a_message_only_until_someone_serves_it_whole() {
 /// its time plus a minute (not before), shown as deleted, and still so after a restore.
 #[test]
 fn a_disappearing_message_is_erased_everywhere_once_its_timer_runs_out() {
-    use crate::governance::{Govern, Settings, genesis_of};
-    use crate::identity::Identity;
-    const NONCE: [u8; 32] = [0x42; 32];
-    let owner = Identity::from_seed([1; 32]).member_key();
-    let genesis = genesis_of(&owner, &NONCE);
-    let mut duo = Duo::new();
-    duo.clients = [
-        client(1).with_genesis(genesis),
-        client(2).with_genesis(genesis),
-    ];
+    use crate::governance::{Govern, Settings};
+    let mut duo = crate::client::govern::tests::governed_duo();
     let now = duo.now;
-    duo.clients[A]
-        .govern(now, UnixMillis(1), Govern::Create { nonce: NONCE })
-        .unwrap();
-    duo.connect();
     let before = duo.clients[A]
         .send_text(now, UnixMillis(1_000), "said before")
         .unwrap();
@@ -202,6 +190,7 @@ fn a_disappearing_message_is_erased_everywhere_once_its_timer_runs_out() {
             !stored.values().any(|bytes| contains_secret(bytes)),
             "client {idx}"
         );
+        let genesis = duo.clients[idx].governance().genesis().unwrap();
         let mut again = client(idx as u8 + 1).with_genesis(genesis);
         let records: Vec<Vec<u8>> = stored.into_values().collect();
         restore(&mut again, now, &records);

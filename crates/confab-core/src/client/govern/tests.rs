@@ -16,8 +16,8 @@ fn key(idx: usize) -> MemberKey {
     Identity::from_seed([idx as u8 + 1; 32]).member_key()
 }
 
-/// A and B in a governed room that A created.
-fn governed_duo() -> Duo {
+/// A and B in a governed room that A created (no epoch secret: governance only).
+pub(in crate::client) fn governed_duo() -> Duo {
     let genesis = genesis_of(&key(A), &NONCE);
     let mut duo = Duo::new();
     duo.clients = [
