@@ -4,7 +4,9 @@
 //! once she sends it. Markdown reaches the other member as elements (bold is `<strong>`,
 //! a `javascript:` link is text), and a reaction picked in the "Emoji" dialog shows on
 //! the other member's screen. In a room Bob muted, a message that mentions him (picked
-//! from the "@" autocomplete) notifies him, and one that does not stays quiet.
+//! from the "@" autocomplete) notifies him, and one that does not stays quiet. A message
+//! over the byte limit is not sent: an alert says why and the text stays (screenshots at
+//! desktop and phone width: composer-too-long-*.png).
 
 use std::time::Duration;
 
@@ -74,6 +76,64 @@ async fn scenario(pair: &Pair) -> anyhow::Result<()> {
         Ok((value == "typed in a hurry").then_some(()))
     })
     .await?;
+
+    // Over the byte limit (4,097 emoji are 16,388 bytes of UTF-8): an alert says why, the
+    // text stays in the box and nothing is sent; at a phone's width the page still fits.
+    let long = "😀".repeat(4_097);
+    let field = a.by_role("textbox", "Message").await?;
+    let set_value = "const f = arguments[0]; f.value = arguments[1]; \
+                     f.dispatchEvent(new Event('input', { bubbles: true }));";
+    let driver = pair.alice.driver();
+    driver
+        .execute(set_value, vec![field.to_json()?, serde_json::json!(long)])
+        .await?;
+    field.send_keys(Key::Enter).await?;
+    let alert = eventually("the too-long alert", || async {
+        let found = driver.find_all(By::Id("message-too-long")).await?;
+        Ok(found.into_iter().next())
+    })
+    .await?;
+    anyhow::ensure!(
+        alert.attr("role").await?.as_deref() == Some("alert")
+            && alert.text().await?.starts_with("Too long to send"),
+        "the alert says why: {:?}",
+        alert.text().await?
+    );
+    anyhow::ensure!(
+        field.prop("value").await?.unwrap_or_default() == long,
+        "the long text was not kept"
+    );
+    pair.alice
+        .screenshot(&pair.env, "composer-too-long-alice.png")
+        .await?;
+    let rect = driver.get_window_rect().await?;
+    driver.set_window_rect(0, 0, 390, 844).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sideways = driver
+        .execute(
+            "return document.scrollingElement.scrollWidth - innerWidth;",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        sideways.json().as_i64() == Some(0),
+        "the page scrolls sideways at a phone's width: {}",
+        sideways.json()
+    );
+    pair.alice
+        .screenshot(&pair.env, "composer-too-long-phone-alice.png")
+        .await?;
+    driver
+        .set_window_rect(
+            rect.x,
+            rect.y,
+            u32::try_from(rect.width)?,
+            u32::try_from(rect.height)?,
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    b.wait_for_messages(&[text, "not sent yet"]).await?;
+
     pair.alice.assert_no_console_errors().await?;
     pair.bob.assert_no_console_errors().await
 }
