@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Content, OrderKey, UnixMillis, VerifiedEvent};
+use super::{Content, Event, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
@@ -147,22 +147,12 @@ impl Timeline {
             }
             Content::File(file) => {
                 let view = TimelineMessage {
-                    id,
-                    key,
-                    author: fields.author,
-                    sent_at: fields.sent_at,
-                    text: String::new(),
-                    reply_to: None,
-                    mentions: Vec::new(),
-                    edited: false,
-                    deleted: false,
-                    unavailable: false,
-                    reactions: self.reactions_of(&id),
                     file: Some(FileMeta {
                         name: safe_file_name(&file.name),
                         mime: safe_mime(&file.mime),
                         ..file.clone()
                     }),
+                    ..self.empty_message(id, key, fields)
                 };
                 self.messages.insert(id, view.clone());
                 Some(TimelineChange::Message(view))
@@ -230,23 +220,32 @@ impl Timeline {
                 ..
             } => {
                 let view = TimelineMessage {
-                    id,
-                    key,
-                    author: fields.author,
-                    sent_at: fields.sent_at,
-                    text: String::new(),
-                    reply_to: None,
-                    mentions: Vec::new(),
-                    edited: false,
-                    deleted: false,
                     unavailable: true,
-                    reactions: self.reactions_of(&id),
-                    file: None,
+                    ..self.empty_message(id, key, fields)
                 };
                 self.messages.insert(id, view.clone());
                 Some(TimelineChange::Message(view))
             }
             Content::Redacted { .. } => None,
+        }
+    }
+
+    /// A message of `fields`'s author with nothing in it yet (a file's or a withheld
+    /// message's row starts so).
+    fn empty_message(&self, id: EventId, key: OrderKey, fields: &Event) -> TimelineMessage {
+        TimelineMessage {
+            id,
+            key,
+            author: fields.author,
+            sent_at: fields.sent_at,
+            text: String::new(),
+            reply_to: None,
+            mentions: Vec::new(),
+            edited: false,
+            deleted: false,
+            unavailable: false,
+            reactions: self.reactions_of(&id),
+            file: None,
         }
     }
 
