@@ -13,6 +13,7 @@ use crate::ids::{EventId, MemberKey, PeerId, RoomId};
 use crate::lockbox;
 use crate::room::{Commitment, EpochSecret, Invite};
 use crate::signal::SignalSeal;
+use crate::wire::govern::MAX_LOCKBOXES;
 use crate::wire::{Body, EpochKey};
 
 use super::link::Close;
@@ -41,6 +42,12 @@ pub enum GovernError {
     /// It would not count (our rank does not allow it, or its target cannot be concerned).
     #[error("not allowed: {0:?}")]
     Refused(Refusal),
+    /// More members than one rekey can seal to ([`MAX_LOCKBOXES`]).
+    #[error("a new link can be made for at most {MAX_LOCKBOXES} members; this room has {members}")]
+    TooManyMembers {
+        /// Members who would need the new secret.
+        members: usize,
+    },
     /// It could not be signed.
     #[error(transparent)]
     Send(#[from] SendError),
@@ -85,7 +92,6 @@ impl Client {
     /// Call after [`Client::with_genesis`].
     pub fn with_epoch(mut self, epoch: u64, secret: EpochSecret) -> Client {
         self.enter_epoch(epoch, secret);
-        self.events.clear();
         self
     }
 
@@ -115,12 +121,20 @@ impl Client {
         let mut bytes = [0; 32];
         self.rng.fill_bytes(&mut bytes);
         let secret = EpochSecret::from_bytes(bytes);
-        let mut lockboxes = std::collections::BTreeMap::new();
+        // Every member who may read the room: joined, not removed, admitted where that is
+        // needed. Never silently fewer: a rekey that cannot seal to all of them is refused.
         let members: Vec<(MemberKey, [u8; 32])> = self
             .governance
             .members()
+            .filter(|(member, _)| self.entitled(member))
             .map(|(member, dh)| (*member, *dh))
             .collect();
+        if members.len() > MAX_LOCKBOXES {
+            return Err(GovernError::TooManyMembers {
+                members: members.len(),
+            });
+        }
+        let mut lockboxes = std::collections::BTreeMap::new();
         for (member, dh) in members {
             let Some(holder) = PublicIdentity::from_keys(member.as_bytes(), &dh) else {
                 continue;

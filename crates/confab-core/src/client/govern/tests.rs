@@ -400,3 +400,54 @@ fn a_member_cannot_rekey_and_an_ungoverned_room_has_no_epochs() {
     );
     assert_eq!(duo.clients[A].epoch().map(|(n, _)| n), None);
 }
+
+/// 128 people join an open room (anyone with the link may, sybils included): the owner's
+/// reset is refused with a reason rather than sealing to the first 128 keys and silently
+/// leaving the others (the owner among them) out of the room.
+#[test]
+fn a_rekey_never_leaves_members_out_silently() {
+    use crate::history::Horizon;
+    use crate::wire::govern::MAX_LOCKBOXES;
+    let now = Instant::now();
+    let mut owner = Client::found(
+        Identity::from_seed([1; 32]),
+        Config::default(),
+        [100; 32],
+        now,
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let genesis = owner.governance().genesis().unwrap();
+    let mut scratch = History::new(genesis);
+    for event in owner.history.iter() {
+        scratch.insert(event.clone(), Horizon::UNBOUNDED).unwrap();
+    }
+    let keys = owner.mailbox.as_ref().unwrap();
+    let entries: Vec<crate::signal::MailboxItem> = (0..MAX_LOCKBOXES as u64)
+        .map(|i| {
+            let mut seed = [7; 32];
+            seed[..8].copy_from_slice(&i.to_be_bytes());
+            let joiner = Identity::from_seed(seed);
+            let join = Govern::Join {
+                dh_key: joiner.public().dh_key_bytes(),
+            };
+            let event = scratch
+                .create(&joiner, UnixMillis(2), Content::Govern(join))
+                .unwrap();
+            crate::signal::MailboxItem {
+                seq: crate::signal::MailboxSeq::new(i + 1),
+                entry: keys.seal([i as u8; 24], event.bytes()).unwrap(),
+            }
+        })
+        .collect();
+    owner.handle_mailbox_entries(now, &entries);
+    assert_eq!(owner.governance().members().count(), MAX_LOCKBOXES + 1);
+    assert_eq!(
+        owner.rekey(now, UnixMillis(3)),
+        Err(GovernError::TooManyMembers {
+            members: MAX_LOCKBOXES + 1
+        })
+    );
+    assert_eq!(owner.governance().epoch(), 0);
+}
