@@ -14,6 +14,8 @@
 //!   send it again."); others' events stay shown but not kept, and the notice says so.
 //!   Without a usable store the driver tells core at start (`Client::run_without_store`:
 //!   our events go out at once; `boot` already told the user nothing is kept).
+//!   `ClientEvent::Rewrite` (a deleted message erased) overwrites the event's record in
+//!   the next write, or its bytes in the queue if not written yet (`erase`).
 //! - **Links.** Core decides every link (`confab_core::client::link`): whom to connect
 //!   to, when a direct path gives way to the relay, which link of a member seen twice
 //!   stays, and that nothing through the server changes a verified link. The driver opens
@@ -57,6 +59,7 @@ use crate::state::{AppState, Draft, MemberStatus, MessageView};
 
 mod bench;
 mod calls;
+mod erase;
 mod files;
 mod input;
 mod links;
@@ -149,6 +152,10 @@ struct Driver {
     store: Option<Rc<BrowserStore>>,
     /// Accepted events not yet handed to the store.
     unsaved: Vec<(EventId, Vec<u8>)>,
+    /// Saved events whose stored form core changed, with their new bytes, not written yet.
+    unsaved_rewrites: Vec<(EventId, Vec<u8>)>,
+    /// Where saved events live, for those rewrites.
+    records: erase::RecordIndex,
     /// A write of events is under way: the next waits for it (our events go out in
     /// order as each commits, and one that failed is withdrawn before a later one is
     /// written).
@@ -226,6 +233,8 @@ pub fn start(
         idle_at: clock::now() + IDLE_AFTER,
         store,
         unsaved: Vec::new(),
+        unsaved_rewrites: Vec::new(),
+        records: erase::RecordIndex::default(),
         writing: false,
         write_failure: None,
         unsaved_receipts: None,
@@ -623,10 +632,7 @@ impl Driver {
                 );
             }
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
-            // Issue 17 item 6, app side still to do: overwrite the event's record with
-            // these bytes (a deleted message's content is erased from the store). Until
-            // then the store keeps what was appended and a restore erases it again.
-            ClientEvent::Rewrite { .. } => {}
+            ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(id, bytes),
             ClientEvent::NotSent { events } => self.not_sent(events),
             // The app makes no governed rooms yet (issue 17): nothing shows ranks, and no
             // room moves to a new epoch.

@@ -117,9 +117,10 @@ impl Driver {
 
     /// Hands accepted events to the store, in order, in one write (one at a time: the next
     /// waits for this one's [`Input::Persisted`], which tells core our events in it may go
-    /// out: write-ahead); then the mailbox cursor if it moved (after them, so it never
-    /// promises events that were not saved), the outbox record if it grew, the receipts and
-    /// the read marks if they moved.
+    /// out: write-ahead), after the rewrites of events saved before (`erase`); then the
+    /// mailbox cursor if it moved (after the events, so it never promises events that were
+    /// not saved), the outbox record if it grew, the receipts and the read marks if they
+    /// moved.
     pub(super) fn save_events(&mut self) {
         if self.writing {
             return;
@@ -129,6 +130,7 @@ impl Driver {
         let receipts = self.unsaved_receipts.take();
         let seen = self.unsaved_seen.take();
         if self.unsaved.is_empty()
+            && self.unsaved_rewrites.is_empty()
             && cursor.is_none()
             && outbox.is_none()
             && receipts.is_none()
@@ -138,13 +140,24 @@ impl Driver {
         }
         let (ids, events): (Vec<EventId>, Vec<Vec<u8>>) =
             std::mem::take(&mut self.unsaved).into_iter().unzip();
+        let rewrites = std::mem::take(&mut self.unsaved_rewrites);
         let Some(store) = self.store.clone() else {
             return;
         };
         self.writing = true;
         let (room, inbox) = (self.room, self.inbox.clone());
+        let (records, context) = (self.records.clone(), *self.client.history().room());
         wasm_bindgen_futures::spawn_local(async move {
+            // Before the append, while no other write runs (the index is built from what
+            // is stored, then kept up by appends).
+            if let Err(error) = records.rewrite(&store, room, context, rewrites).await {
+                log(&format!("erased events not rewritten: {error}"));
+            }
             let saved = store.append_events(room, &events).await;
+            if let Ok(saved) = &saved {
+                records.appended(&ids, saved);
+            }
+            let saved = saved.map(drop);
             // Core hears of it first: our events in this write may go out now.
             let _ = inbox.unbounded_send(Input::Persisted {
                 ids,

@@ -99,7 +99,7 @@ pub const DB_NAME: &str = "confab";
 /// a character boundary, so saving never grows with what is pasted.
 pub const DRAFT_CAP: usize = 16 * 1024;
 
-/// Where one stored event lives (its key in [`EVENTS`]), to delete it.
+/// Where one stored event lives (its key in [`EVENTS`]), to delete or rewrite it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord(pub(super) Vec<u8>);
 

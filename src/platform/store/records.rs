@@ -90,15 +90,42 @@ impl<B: Backend> Store<B> {
 
     /// Appends `events` to `room`'s history, in order, atomically. Each gets the next
     /// sequence number of the room; [`Store::load_events`] returns them in that order.
-    pub async fn append_events(&self, room: RoomId, events: &[Vec<u8>]) -> Result<(), StoreError> {
+    /// Returns their records, in the same order.
+    pub async fn append_events(
+        &self,
+        room: RoomId,
+        events: &[Vec<u8>],
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.reserve_seqs(room, events.len() as u64).await?;
+        let records: Vec<EventRecord> = (first..first + events.len() as u64)
+            .map(|seq| EventRecord(layout::event_key(room, seq)))
+            .collect();
+        let ops = events
+            .iter()
+            .zip(&records)
+            .map(|(event, EventRecord(key))| self.sealed_put(EVENTS, key.clone(), event))
+            .collect::<Result<Vec<Op>, StoreError>>()?;
+        self.backend.write(ops).await?;
+        Ok(records)
+    }
+
+    /// Overwrites these event records (from [`Store::append_events`] or
+    /// [`Store::load_event_records`]) with new bytes, atomically: a deleted message's
+    /// record then holds only its redacted form (issue 17, item 6). The old value is
+    /// replaced in place; exports read what is stored, so they carry the new form too.
+    pub async fn rewrite_events(
+        &self,
+        events: &[(EventRecord, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
-        let first = self.reserve_seqs(room, events.len() as u64).await?;
         let ops = events
             .iter()
-            .zip(first..)
-            .map(|(event, seq)| self.sealed_put(EVENTS, layout::event_key(room, seq), event))
+            .map(|(EventRecord(key), event)| self.sealed_put(EVENTS, key.clone(), event))
             .collect::<Result<Vec<Op>, StoreError>>()?;
         self.backend.write(ops).await
     }

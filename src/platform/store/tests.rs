@@ -585,3 +585,42 @@ async fn the_memory_store_behaves_the_same() {
         Err(StoreError::Corrupt(_))
     ));
 }
+
+/// A rewritten event replaces its record where it was (no other record changes), and an
+/// export made after it holds only the new form (issue 17, item 6).
+#[wasm_bindgen_test]
+async fn a_rewritten_event_replaces_its_record_in_the_store_and_in_exports() {
+    let name = unique_db("rewrite");
+    let store = open(&name, None).await.unwrap().with_export_kdf(FAST);
+    let room = room(6, "r", 0).id();
+    let records = store
+        .append_events(room, &[event("before"), event(SECRET_TEXT)])
+        .await
+        .unwrap();
+    store.append_events(room, &[event("after")]).await.unwrap();
+    store
+        .rewrite_events(&[(records[1].clone(), event("erased"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_events(room).await.unwrap(),
+        [event("before"), event("erased"), event("after")]
+    );
+    // The records load_event_records hands out rewrite the same way.
+    let (record, _) = store.load_event_records(room).await.unwrap().remove(0);
+    store
+        .rewrite_events(&[(record, event("first"))])
+        .await
+        .unwrap();
+    assert_eq!(store.load_events(room).await.unwrap()[0], event("first"));
+    let file = store.export("export pass").await.unwrap();
+    let exported = vault::import_profile(&file, "export pass").unwrap();
+    assert!(exported.iter().any(|r| r.value == event("erased")));
+    assert!(
+        exported
+            .iter()
+            .all(|r| !contains(&r.value, SECRET_TEXT.as_bytes()))
+    );
+    drop(store);
+    delete(&name).await;
+}

@@ -1,0 +1,185 @@
+//! Delete means delete in the store (a browser test of the driver on real IndexedDB, on
+//! the fakes of `driver_tests.rs`): a deleted message's text leaves the stored records.
+
+use std::rc::Rc;
+
+use confab_core::history::VerifiedEvent;
+use confab_core::vault::KdfParams;
+use confab_core::{Client, Config, Content, Identity, Output, RoomSecret};
+use leptos::prelude::*;
+use wasm_bindgen_test::*;
+
+use crate::commands::{Command, Commands};
+use crate::driver::tests::{FakeNetwork, Wire, until};
+use crate::driver::{Kept, Settings, restore_history, start};
+use crate::platform::store::BrowserStore;
+use crate::platform::{clock, entropy};
+use crate::state::{AppState, Draft};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn new_store(test: &str) -> Rc<BrowserStore> {
+    let database = format!("confab-test-{test}-{:02x?}", &entropy::seed()[..6]);
+    Rc::new(
+        BrowserStore::open_database(&database, None, KdfParams::OWASP)
+            .await
+            .unwrap(),
+    )
+}
+
+/// Starts a driver for `client` that keeps its events in `store`; no server answers.
+fn start_kept(client: Client, store: &Rc<BrowserStore>) -> (AppState, Commands) {
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let kept = Kept {
+        store: Some(store.clone()),
+        ..Kept::default()
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    start(client, state, settings, network, kept, &commands);
+    (state, commands)
+}
+
+/// Whether any of the room's stored records holds `text`.
+async fn stored(store: &BrowserStore, client_room: confab_core::RoomId, text: &str) -> bool {
+    store
+        .load_events(client_room)
+        .await
+        .unwrap()
+        .iter()
+        .any(|event| event.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+async fn until_stored(store: &BrowserStore, room: confab_core::RoomId, text: &str, wanted: bool) {
+    for _ in 0..250 {
+        if stored(store, room, text).await == wanted {
+            return;
+        }
+        clock::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {text:?} stored: {wanted}");
+}
+
+/// Posts `text` through the driver, waits until it is stored, deletes it and waits until
+/// no stored record holds it (the delete itself is stored).
+async fn post_then_delete(
+    store: &BrowserStore,
+    room: confab_core::RoomId,
+    (state, commands): (AppState, &Commands),
+    text: &str,
+) {
+    commands.send(Command::Post {
+        draft: Draft::New,
+        text: text.to_owned(),
+        mentions: Vec::new(),
+    });
+    until_stored(store, room, text, true).await;
+    let id = state
+        .messages()
+        .with_untracked(|messages| messages.iter().find(|m| m.text == text).map(|m| m.id))
+        .unwrap();
+    let n_stored = store.load_events(room).await.unwrap().len();
+    commands.send(Command::Delete(id));
+    until_stored(store, room, text, false).await;
+    until("the delete stored", || {
+        state
+            .messages()
+            .with_untracked(|messages| messages.iter().any(|m| m.id == id && m.deleted))
+    })
+    .await;
+    // The record was overwritten, not removed: the delete is the one more.
+    let after = store.load_events(room).await.unwrap().len();
+    assert!(after >= n_stored, "{after} records, {n_stored} before");
+}
+
+/// A message deleted after it was stored leaves the store: its record is overwritten
+/// with the redacted form. The second one was stored after the driver first looked its
+/// records up (it learned where from the append).
+#[wasm_bindgen_test]
+async fn a_deleted_message_leaves_the_store() {
+    let store = new_store("erase").await;
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let client = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    let (state, commands) = start_kept(client, &store);
+    post_then_delete(
+        &store,
+        room.room_id(),
+        (state, &commands),
+        "first secret pie",
+    )
+    .await;
+    commands.send(Command::Post {
+        draft: Draft::New,
+        text: "kept".to_owned(),
+        mentions: Vec::new(),
+    });
+    post_then_delete(
+        &store,
+        room.room_id(),
+        (state, &commands),
+        "second secret cake",
+    )
+    .await;
+    assert!(stored(&store, room.room_id(), "kept").await);
+}
+
+/// Should the page die after a delete was stored but before the message's record was
+/// overwritten, the store holds both whole: the next start erases it (core erases it
+/// on restore and the driver overwrites the record).
+#[wasm_bindgen_test]
+async fn a_restore_erases_a_deleted_message_the_store_still_held() {
+    let store = new_store("erase-restore").await;
+    let room = RoomSecret::from_bytes(entropy::seed());
+    // Bob posts and deletes; the store got both events as they were persisted.
+    let mut bob = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    bob.run_without_store();
+    let id = bob
+        .send_text(clock::now(), clock::wall(), "left whole by a crash")
+        .unwrap();
+    bob.send_text(clock::now(), clock::wall(), "kept").unwrap();
+    bob.post(clock::now(), clock::wall(), Content::Delete { target: id })
+        .unwrap();
+    let mut persisted = Vec::new();
+    loop {
+        match bob.poll_output() {
+            Output::Event(confab_core::ClientEvent::Persist { bytes, .. }) => persisted.push(bytes),
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(persisted.len(), 3);
+    store
+        .append_events(room.room_id(), &persisted)
+        .await
+        .unwrap();
+    assert!(stored(&store, room.room_id(), "left whole by a crash").await);
+
+    let mut client = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    restore_history(&mut client, Some(&store)).await.unwrap();
+    start_kept(client, &store);
+    until_stored(&store, room.room_id(), "left whole by a crash", false).await;
+    assert!(stored(&store, room.room_id(), "kept").await);
+    // Overwritten where it was, with the redacted form of the same event.
+    let first = store.load_events(room.room_id()).await.unwrap().remove(0);
+    let erased = VerifiedEvent::restore(&room.room_id(), &first, Some(id)).unwrap();
+    assert!(erased.is_redacted());
+}
