@@ -280,48 +280,53 @@ impl Client {
 
     /// Moves through every epoch history holds a lockbox of ours for, one after another.
     fn follow_epochs(&mut self) {
-        let Some(genesis) = self.governance.genesis() else {
-            return;
-        };
-        let Some(mut ours) = self.epoch.as_ref().map(|(n, _)| *n) else {
+        let Some((mut ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
             return;
         };
         let actions = self.governance_actions();
+        let me = self.public.member_key();
+        // The rekey we followed lost to a rival for its epoch (two admins started it at
+        // once, or its author's removal won): back to the applied chain, at its latest epoch
+        // sealed to us. (Lockboxes open with our own key, whatever epoch we are in.)
+        let rival_won = ours > 0
+            && self
+                .applied_rekey(&actions, ours)
+                .is_none_or(|(_, rekey)| Commitment(rekey.commitment) != held);
+        if rival_won {
+            let back = (1..=ours.min(self.governance.epoch()))
+                .rev()
+                .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
+            let Some((n, secret)) = back else { return };
+            self.enter_epoch(n, secret);
+            ours = n;
+        }
         while ours < self.governance.epoch() {
             let next = ours.saturating_add(1);
-            let rekey = actions.iter().find_map(|action| match &action.what {
-                Govern::Rekey(rekey)
-                    if rekey.epoch == next
-                        && self.governance.outcome(&action.id) == Some(Outcome::Applied) =>
-                {
-                    Some(rekey)
-                }
-                _ => None,
-            });
-            let Some(rekey) = rekey else { return };
-            let me = self.public.member_key();
-            let Some(sealed) = rekey.lockboxes.get(&me) else {
+            let Some((rekeyer, _)) = self.applied_rekey(&actions, next) else {
                 return;
             };
-            let commitment = Commitment(rekey.commitment);
-            let Ok(secret) = lockbox::open(&self.identity, genesis, next, sealed, commitment)
-            else {
-                return;
+            let rekeyer = (rekeyer.order.author, rekeyer.order.seq);
+            let Some(secret) = self.open_epoch(&actions, next) else {
+                // Left out of it (its rekeyer had not seen our `Join`, or counted us
+                // removed by a removal that lost): a later epoch sealed to us takes us there.
+                let later = (next.saturating_add(1)..=self.governance.epoch())
+                    .rev()
+                    .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
+                let Some((n, secret)) = later else { return };
+                self.enter_epoch(n, secret);
+                ours = n;
+                continue;
             };
-            let rekeyer = actions
-                .iter()
-                .find(|action| matches!(&action.what, Govern::Rekey(r) if r.epoch == next))
-                .map(|action| (action.order.author, action.order.seq));
             let left = self.mailbox.as_ref().map(|keys| keys.room());
             self.enter_epoch(next, secret);
             // Ours: members still in the epoch we left find it in its mailbox, with the few
             // events of ours before it (a removal, say) that history needs to take it in.
-            if let (Some((author, seq)), Some(left)) = (rekeyer, left)
-                && author == me
+            if let Some(left) = left
+                && rekeyer.0 == me
             {
                 let news: Vec<(u64, Vec<u8>)> = self
                     .history
-                    .range(&me, seq.saturating_sub(REMOVAL_NEWS), seq)
+                    .range(&me, rekeyer.1.saturating_sub(REMOVAL_NEWS), rekeyer.1)
                     .map(|event| (event.event().seq, event.bytes().to_vec()))
                     .collect();
                 for (seq, bytes) in news {
@@ -330,6 +335,32 @@ impl Client {
             }
             ours = next;
         }
+    }
+
+    /// The rekey that started epoch `epoch`, of `actions`, as the governance applied it.
+    fn applied_rekey<'a>(
+        &self,
+        actions: &'a [Action],
+        epoch: u64,
+    ) -> Option<(&'a Action, &'a Rekey)> {
+        actions.iter().find_map(|action| match &action.what {
+            Govern::Rekey(rekey)
+                if rekey.epoch == epoch
+                    && self.governance.outcome(&action.id) == Some(Outcome::Applied) =>
+            {
+                Some((action, rekey))
+            }
+            _ => None,
+        })
+    }
+
+    /// Epoch `epoch`'s secret, from our lockbox in the rekey that started it, if it has one.
+    fn open_epoch(&self, actions: &[Action], epoch: u64) -> Option<EpochSecret> {
+        let genesis = self.governance.genesis()?;
+        let (_, rekey) = self.applied_rekey(actions, epoch)?;
+        let sealed = rekey.lockboxes.get(&self.public.member_key())?;
+        let commitment = Commitment(rekey.commitment);
+        lockbox::open(&self.identity, genesis, epoch, sealed, commitment).ok()
     }
 
     /// Takes `secret` as epoch `epoch`'s: the room's link, signal seal and mailbox follow it.

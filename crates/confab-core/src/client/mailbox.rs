@@ -205,6 +205,34 @@ impl Client {
         })
     }
 
+    /// The rooms of the epochs we left whose mailboxes we still read (most recent first):
+    /// after a rekey we followed lost to a rival one, the news of the winner is deposited there,
+    /// since nobody else is in the room we moved to. Fetch them like this room's
+    /// ([`Client::mailbox_fetch_left`]) and hand their entries to
+    /// [`Client::handle_mailbox_entries`].
+    pub fn left_rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.left_mailboxes.iter().map(|keys| keys.room())
+    }
+
+    /// The server's `mailbox-fetch` request for the mailbox of `room`, an epoch we left
+    /// ([`Client::left_rooms`]; `None` for any other).
+    pub fn mailbox_fetch_left(
+        &self,
+        server_peer: PeerId,
+        room: RoomId,
+        after: MailboxSeq,
+    ) -> Option<ClientMessage> {
+        let keys = self
+            .left_mailboxes
+            .iter()
+            .find(|keys| keys.room() == room)?;
+        Some(ClientMessage::MailboxFetch {
+            room: keys.room(),
+            after,
+            proof: keys.prove_access(server_peer),
+        })
+    }
+
     /// The server's `push-subscribe` request: push `subscription` when someone else
     /// deposits into this room's mailbox, proven with the room's deposit key like a fetch
     /// (`None` without mailbox keys).
@@ -233,7 +261,7 @@ impl Client {
         })
     }
 
-    /// Takes in one page of this room's mailbox (from `mailbox-entries`), in any order:
+    /// Takes in one page of this room's mailbox or a left epoch's (from `mailbox-entries`), in any order:
     /// opens each entry and handles its event as one from catch-up (verified, merged into
     /// history by its own fields, reported as [`ClientEvent::Message`] and [`ClientEvent::Persist`];
     /// linked peers then hear of it as usual). Entries that do not open or whose event is
@@ -249,7 +277,14 @@ impl Client {
         let mut touched = BTreeSet::new();
         for item in entries {
             ingest.up_to = ingest.up_to.max(Some(item.seq));
-            let Some(Ok(bytes)) = self.mailbox.as_ref().map(|keys| keys.open(&item.entry)) else {
+            // The room's mailbox, or one of an epoch we left (where the news of a rival
+            // epoch that won, or of the next one, is deposited).
+            let opened = self
+                .mailbox
+                .iter()
+                .chain(&self.left_mailboxes)
+                .find_map(|keys| keys.open(&item.entry).ok());
+            let Some(bytes) = opened else {
                 ingest.unreadable += 1;
                 continue;
             };

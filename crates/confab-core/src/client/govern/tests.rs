@@ -451,3 +451,59 @@ fn a_rekey_never_leaves_members_out_silently() {
     );
     assert_eq!(owner.governance().epoch(), 0);
 }
+
+/// While the room is split in two, the owner and an admin each start epoch 1. The owner's
+/// comes first in room order (the admin's side wrote more, so its rekey has the later
+/// Lamport time), so the admin's is refused: Ben, who followed the admin into its room,
+/// finds nobody there. The owner's rekey waits in the mailbox of the epoch both left; read
+/// from there, it takes Ben back to the epoch everyone else is in.
+#[test]
+fn a_member_who_followed_a_rival_rekey_that_lost_comes_back_to_the_winner() {
+    let mut mesh = Mesh::found(4);
+    let (owner, ann, admin, ben) = (0, 1, 2, 3);
+    let admin_key = mesh.key(admin);
+    mesh.govern(
+        owner,
+        Govern::Promote {
+            member: admin_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    let old_room = mesh.clients[owner].room_id();
+    // Split: {owner, ann} | {admin, ben}.
+    for (a, b) in [(owner, admin), (owner, ben), (ann, admin), (ann, ben)] {
+        let now = mesh.now;
+        mesh.linked.remove(&(a.min(b), a.max(b)));
+        mesh.clients[a].remove_peer(now, peer(b));
+        mesh.clients[b].remove_peer(now, peer(a));
+    }
+    mesh.pump();
+    mesh.post(admin, "one");
+    mesh.post(ben, "two");
+    let winner = mesh.rekey(owner);
+    let loser = mesh.rekey(admin);
+    assert_eq!(mesh.epoch(ben), Some(1));
+    let rival_room = mesh.clients[ben].room_id();
+    assert_ne!(rival_room, mesh.clients[owner].room_id());
+    assert_eq!(
+        mesh.clients[ben].left_rooms().collect::<Vec<_>>(),
+        [old_room]
+    );
+    // Ben reads the mailbox of the epoch he left.
+    let entries = mesh.mailbox(old_room);
+    let now = mesh.now;
+    mesh.clients[ben].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    let governance = mesh.clients[ben].governance();
+    assert_eq!(governance.outcome(&winner), Some(Outcome::Applied));
+    assert_eq!(
+        governance.outcome(&loser),
+        Some(Outcome::Refused(Refusal::StaleEpoch))
+    );
+    assert_eq!(mesh.epoch(ben), Some(1));
+    assert_eq!(mesh.clients[ben].room_id(), mesh.clients[owner].room_id());
+    assert!(mesh.events[ben].contains(&ClientEvent::Moved {
+        room: mesh.clients[owner].room_id()
+    }));
+}
