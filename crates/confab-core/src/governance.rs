@@ -48,7 +48,12 @@
 //! - **Settings** are last-writer-wins in the one order.
 //! - **Members** announce themselves with `Join`, naming the X25519 key their lockboxes are
 //!   sealed to (signed, so nobody can substitute another); where joining needs approval, it is
-//!   the request an admin's `Admit` answers.
+//!   the request an admin's `Admit` answers (Decline is a `Remove`). A `Join` needs no
+//!   authority, so it counts wherever it is ordered: a newcomer posts it holding nothing of
+//!   the room. [`Governance::needs_rekey`] knows who may hold the current secret: its
+//!   lockboxes' holders, whoever was admitted or promoted during the epoch, and anyone removed
+//!   during it if joining was open at some point of it (a room founded with approval, its
+//!   `Configure` right after the `Create`, never was), so declining a newcomer needs no rekey.
 //!
 //! How this compares: MLS (RFC 9420) rekeys every epoch through a ratchet tree and relies on
 //! a delivery service to order commits; Confab has no trusted orderer, so it orders actions
@@ -146,6 +151,19 @@ pub enum Refusal {
     Duplicate,
 }
 
+/// Who may hold the current epoch's secret besides its lockboxes' holders: members hand it
+/// to whoever may read the room (anyone while joining is open, else the admitted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Exposure {
+    /// Joining was open at some point of the epoch: anyone not removed before it began may
+    /// hold the secret.
+    open: bool,
+    /// Admitted or promoted during the epoch.
+    readers: BTreeSet<MemberKey>,
+    /// Removed during the epoch.
+    removed: BTreeSet<MemberKey>,
+}
+
 /// The room's governance as its actions decide it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Governance {
@@ -161,6 +179,11 @@ pub struct Governance {
     epoch: u64,
     /// Who holds the current epoch's secret (`None`: epoch 0, everyone with the link).
     holders: Option<BTreeSet<MemberKey>>,
+    /// Who else may have been handed the current epoch's secret: everyone (`open`) if the
+    /// room let anyone in at some point of the epoch, and those admitted or promoted in it.
+    exposure: Exposure,
+    /// The owner's action right after the `Create` asks for approval: epoch 0 was never open.
+    founded_with_approval: bool,
     settings: Settings,
     outcomes: BTreeMap<EventId, Outcome>,
     /// The actions in the order they were judged.
@@ -180,6 +203,8 @@ impl Governance {
             joined: BTreeMap::new(),
             epoch: 0,
             holders: None,
+            exposure: Exposure::default(),
+            founded_with_approval: false,
             settings: Settings::default(),
             outcomes: BTreeMap::new(),
             order: Vec::new(),
@@ -202,6 +227,7 @@ impl Governance {
             })
             .collect();
         graph.link(&empowered);
+        governance.founded_with_approval = graph.founded_with_approval(genesis);
         while let Some(at) = graph.next(|author| governance.seniority(author)) {
             let Some((action, contested)) = graph.take(at) else {
                 continue;
@@ -275,6 +301,11 @@ impl Governance {
             || (self.admitted.contains(member) && !self.removed.contains_key(member))
     }
 
+    /// Those an admin admitted (see [`Governance::admitted`] for who counts as admitted).
+    pub fn admissions(&self) -> &BTreeSet<MemberKey> {
+        &self.admitted
+    }
+
     /// The members who announced themselves and were not removed, with the X25519 key to
     /// seal their lockboxes to.
     pub fn members(&self) -> impl Iterator<Item = (&MemberKey, &[u8; 32])> {
@@ -299,15 +330,35 @@ impl Governance {
     }
 
     /// A removed member may still hold the current epoch's secret: an owner or admin should
-    /// start a new epoch for everyone else.
+    /// start a new epoch for everyone else. They may if they hold a lockbox of it, were
+    /// admitted or promoted during it (and so handed it), or were removed during an epoch
+    /// in which joining was open at some point (anyone could be handed it). A newcomer
+    /// declined in a room that needs approval never held it: no rekey.
     pub fn needs_rekey(&self) -> bool {
-        if self.removed.is_empty() {
-            return false;
-        }
-        match &self.holders {
-            None => true,
-            Some(holders) => holders.iter().any(|h| self.removed.contains_key(h)),
-        }
+        self.removed.keys().any(|member| {
+            self.holders
+                .as_ref()
+                .is_some_and(|holders| holders.contains(member))
+                || self.exposure.readers.contains(member)
+                || (self.exposure.open && self.exposure.removed.contains(member))
+        })
+    }
+
+    /// The join requests still open: where joining needs approval, those who announced
+    /// themselves and were neither admitted nor removed.
+    pub fn join_requests(&self) -> impl Iterator<Item = &MemberKey> {
+        let approval = self.settings.joining == Joining::Approval;
+        self.joined
+            .keys()
+            .filter(move |member| approval && !self.admitted(member))
+            .filter(|member| !self.removed.contains_key(*member))
+    }
+
+    /// Whether `member` may read the room (and be handed its secret and history): not
+    /// removed, and admitted where joining needs approval.
+    pub fn may_read(&self, member: &MemberKey) -> bool {
+        self.rank(member).is_some()
+            && (self.settings.joining == Joining::Open || self.admitted(member))
     }
 
     /// The settings.
@@ -336,6 +387,16 @@ impl Governance {
                 Ok(())
             } else {
                 Err(Refusal::NotGenesis)
+            };
+        }
+        // Saying one is here needs no authority, so it counts wherever it is ordered: a
+        // newcomer posts it (its join request) holding nothing of the room, so its Lamport
+        // time may put it before the `Create`.
+        if let Govern::Join { .. } = action.what {
+            return if self.accepts(&author, action.order.seq) {
+                Ok(())
+            } else {
+                Err(Refusal::AuthorRemoved)
             };
         }
         if self.owner.is_none() {
@@ -399,11 +460,18 @@ impl Governance {
     }
 
     fn apply(&mut self, action: &Action) {
+        let open = self.settings.joining == Joining::Open;
         match &action.what {
-            Govern::Create { .. } => self.owner = Some(action.order.author),
+            Govern::Create { .. } => {
+                self.owner = Some(action.order.author);
+                // Epoch 0 starts with the settings of the owner's next action if it is a
+                // `Configure` (`Client::found_with`): nobody could be let in between.
+                self.exposure.open = !self.founded_with_approval;
+            }
             Govern::Promote { member, .. } => {
                 let since = self.order.len();
                 self.admins.entry(*member).or_insert(since);
+                self.exposure.readers.insert(*member);
             }
             Govern::Demote { member, .. } => {
                 self.admins.remove(member);
@@ -412,15 +480,24 @@ impl Governance {
                 self.admins.remove(member);
                 self.admitted.remove(member);
                 self.removed.insert(*member, *seen);
+                self.exposure.removed.insert(*member);
             }
             Govern::Admit { member, .. } => {
                 self.admitted.insert(*member);
+                self.exposure.readers.insert(*member);
             }
             Govern::Rekey(rekey) => {
                 self.epoch = rekey.epoch;
                 self.holders = Some(rekey.lockboxes.keys().copied().collect());
+                self.exposure = Exposure {
+                    open,
+                    ..Exposure::default()
+                };
             }
-            Govern::Configure(settings) => self.settings = *settings,
+            Govern::Configure(settings) => {
+                self.settings = *settings;
+                self.exposure.open |= settings.joining == Joining::Open;
+            }
             Govern::Join { dh_key } => {
                 self.joined.insert(action.order.author, *dh_key);
             }
@@ -538,6 +615,27 @@ impl Graph {
             });
             *self.waiting.entry(to).or_default() += 1;
         }
+    }
+
+    /// Whether the genesis's author's action right after its `Create` (in their chain, but
+    /// for their Join) makes joining need approval.
+    fn founded_with_approval(&self, genesis: Option<RoomId>) -> bool {
+        let create = self.nodes.iter().find(|(at, node)| {
+            matches!(node.action.what, Govern::Create { nonce } if genesis == Some(genesis_of(&at.0, &nonce)))
+        });
+        let Some(((owner, seq), _)) = create else {
+            return false;
+        };
+        // The owner's own Join may come between (their client posts it on the Create).
+        let mut next = seq.saturating_add(1);
+        while let Some(node) = self.nodes.get(&(*owner, next)) {
+            match node.action.what {
+                Govern::Join { .. } => next = next.saturating_add(1),
+                Govern::Configure(Settings { joining, .. }) => return joining == Joining::Approval,
+                _ => return false,
+            }
+        }
+        false
     }
 
     fn order_of(&self, at: &Place) -> Option<OrderKey> {

@@ -6,7 +6,9 @@
 //! the invite link) rather than its current room id, so history outlives epochs.
 
 use crate::Instant;
-use crate::governance::{Action, Govern, Governance, Outcome, Refusal, Rekey, genesis_of};
+use crate::governance::{
+    Action, Govern, Governance, Joining, Outcome, Refusal, Rekey, Settings, genesis_of,
+};
 use crate::history::{Content, History, OrderKey, UnixMillis, VerifiedEvent};
 use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{EventId, MemberKey, PeerId, RoomId};
@@ -32,6 +34,22 @@ const LEFT_MAILBOXES: usize = 2;
 /// How many of the remover's events a removed member is handed with the removal (and a
 /// rekeyer deposits into the mailbox of the epoch it leaves).
 const REMOVAL_NEWS: u64 = 8;
+
+/// Most join requests a member keeps open at once (where joining needs approval): anyone
+/// with the link can ask, under as many identities as they like, so a request beyond this
+/// is refused until an admin answers some (it can be sent again later). Each costs one
+/// event in history.
+pub const MAX_JOIN_REQUESTS: usize = 32;
+
+/// Someone who asked to join a room that needs approval ("Dave wants to join").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Who: Approve is [`Govern::Admit`], Decline [`Govern::Remove`] (neither needs a new
+    /// epoch: they never held its secret).
+    pub member: MemberKey,
+    /// The name on their identity card, if they are linked now.
+    pub name: Option<String>,
+}
 
 /// Why a governance action was not posted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -65,14 +83,28 @@ impl Client {
         self
     }
 
-    /// Founds a governed room: we own it. Draws its nonce and first epoch secret from our
-    /// randomness (`seed`, as for [`Client::new`]) and posts its `Create` and our `Join`.
+    /// Founds a governed room with the default settings (see [`Client::found_with`]).
     pub fn found(
         identity: Identity,
         config: Config,
         seed: [u8; 32],
         now: Instant,
         sent_at: UnixMillis,
+    ) -> Result<Client, GovernError> {
+        Client::found_with(identity, config, seed, now, sent_at, Settings::default())
+    }
+
+    /// Founds a governed room: we own it. Draws its nonce and first epoch secret from our
+    /// randomness (`seed`, as for [`Client::new`]) and posts its `Create`, its settings
+    /// unless they are the default (right after the `Create`, so a room that needs approval
+    /// never was open), and our `Join`.
+    pub fn found_with(
+        identity: Identity,
+        config: Config,
+        seed: [u8; 32],
+        now: Instant,
+        sent_at: UnixMillis,
+        settings: Settings,
     ) -> Result<Client, GovernError> {
         let mut rng = crate::rng::SeededRng::from_seed_stream(seed, FOUNDING_RNG_STREAM);
         let (mut nonce, mut secret) = ([0; 32], [0; 32]);
@@ -84,6 +116,9 @@ impl Client {
             .with_genesis(genesis)
             .with_epoch(0, secret);
         client.govern(now, sent_at, Govern::Create { nonce })?;
+        if settings != Settings::default() {
+            client.govern(now, sent_at, Govern::Configure(settings))?;
+        }
         client.join_if_new(now, sent_at);
         Ok(client)
     }
@@ -126,7 +161,7 @@ impl Client {
         let members: Vec<(MemberKey, [u8; 32])> = self
             .governance
             .members()
-            .filter(|(member, _)| self.entitled(member))
+            .filter(|(member, _)| self.governance.may_read(member))
             .map(|(member, dh)| (*member, *dh))
             .collect();
         if members.len() > MAX_LOCKBOXES {
@@ -196,7 +231,68 @@ impl Client {
             return Err(GovernError::Refused(refusal));
         }
         self.check_own_head(now)?;
+        if let Govern::Configure(Settings {
+            joining: Joining::Approval,
+            ..
+        }) = what
+            && self.governance.settings().joining == Joining::Open
+        {
+            self.admit_everyone_in(now, sent_at)?;
+        }
         Ok(self.publish(now, sent_at, Content::Govern(what))?)
+    }
+
+    /// Before a room starts needing approval: admits everyone who joined while it did not
+    /// (they read it already), so their later events keep counting.
+    fn admit_everyone_in(&mut self, now: Instant, sent_at: UnixMillis) -> Result<(), GovernError> {
+        let members: Vec<MemberKey> = self
+            .governance
+            .members()
+            .map(|(member, _)| *member)
+            .filter(|member| !self.governance.admitted(member))
+            .collect();
+        for member in members {
+            let seen = self.history.mark(&member);
+            self.publish(
+                now,
+                sent_at,
+                Content::Govern(Govern::Admit { member, seen }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The open join requests, oldest member key first (see [`JoinRequest`]); the app shows
+    /// them to owners and admins, who answer with [`Client::govern`].
+    pub fn join_requests(&self) -> Vec<JoinRequest> {
+        self.governance
+            .join_requests()
+            .map(|member| JoinRequest {
+                member: *member,
+                name: self
+                    .verified_peers()
+                    .find(|(_, info)| info.identity.member_key() == *member)
+                    .map(|(_, info)| info.display_name.clone()),
+            })
+            .collect()
+    }
+
+    /// Whether history may take `event` in: where joining needs approval, only the admitted
+    /// write, and a newcomer only its Join (its first event), while fewer than
+    /// [`MAX_JOIN_REQUESTS`] are open. So a flood of strangers with the link grows nothing
+    /// without bound, and nobody shows what they did not let in.
+    pub(super) fn admissible(&self, event: &VerifiedEvent) -> Result<(), &'static str> {
+        let event = event.event();
+        if self.governance.genesis().is_none() || self.governance.may_read(&event.author) {
+            return Ok(());
+        }
+        if !matches!(event.content, Content::Govern(Govern::Join { .. })) || event.seq != 1 {
+            return Err("not let in yet");
+        }
+        if self.governance.join_requests().count() >= MAX_JOIN_REQUESTS {
+            return Err("too many join requests");
+        }
+        Ok(())
     }
 
     /// Every governance action history holds.
@@ -221,16 +317,21 @@ impl Client {
         if !matches!(event.event().content, Content::Govern(_)) {
             return;
         }
-        let Some(removals_changed) = self.refresh_governance() else {
+        let Some(readers_changed) = self.refresh_governance() else {
             return;
         };
-        if removals_changed {
+        if readers_changed {
             self.rebuild_timeline();
             self.events.push_back(ClientEvent::Rebuilt);
         }
         let now = self.latest_now;
         if let Some(now) = now {
             self.drop_removed(now);
+            if readers_changed {
+                // Newly let in: greet them, and fetch what they wrote that we refused.
+                self.greet_newly_served(now);
+                self.request_missing_all(now);
+            }
             self.follow_epochs();
             let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
             self.join_if_new(now, sent_at);
@@ -272,7 +373,7 @@ impl Client {
                 .map(|event| event.bytes().to_vec())
                 .collect();
             for event in news {
-                self.send_body(now, peer, &Body::Events(vec![event]));
+                self.seal_to(now, peer, &Body::Events(vec![event]), super::Channel::Main);
             }
         }
         self.close(now, peer, Close::Failed(super::FailReason::Removed));
@@ -391,7 +492,7 @@ impl Client {
         let Some((epoch, secret)) = &self.epoch else {
             return;
         };
-        if self.governance.genesis().is_none() || !self.entitled(&member) {
+        if self.governance.genesis().is_none() || !self.governance.may_read(&member) {
             return;
         }
         let body = Body::Epoch {
@@ -399,14 +500,6 @@ impl Client {
             secret: EpochKey(*secret.as_bytes()),
         };
         self.send_body(now, peer, &body);
-    }
-
-    /// Whether `member` may hold the room's secret.
-    fn entitled(&self, member: &MemberKey) -> bool {
-        use crate::governance::Joining;
-        self.governance.rank(member).is_some()
-            && (self.governance.settings().joining == Joining::Open
-                || self.governance.admitted(member))
     }
 
     /// A member handed us the room's epoch secret: taken if it is the secret of the room we
@@ -437,12 +530,15 @@ impl Client {
         self.join_if_new(now, sent_at);
     }
 
-    /// Announces us (`Join`, with our X25519 key) once we hold the room's secret and its
-    /// `Create`, if we have not yet.
-    fn join_if_new(&mut self, now: Instant, sent_at: UnixMillis) {
+    /// Announces us (`Join`, with our X25519 key) in a governed room, if we have not yet:
+    /// on founding, on meeting a member, or once handed the secret. A newcomer posts it
+    /// before it holds anything of the room: where joining needs approval it is the request
+    /// (see [`Client::join_requests`]), and members hand the secret only once it is
+    /// admitted.
+    pub(super) fn join_if_new(&mut self, now: Instant, sent_at: UnixMillis) {
         let me = self.public.member_key();
-        if self.epoch.is_none()
-            || self.governance.owner().is_none()
+        if self.governance.genesis().is_none()
+            || (self.epoch.is_none() && self.verified_peers().next().is_none())
             || self.governance.joined(&me)
             || self.governance.rank(&me).is_none()
         {
@@ -456,23 +552,38 @@ impl Client {
     }
 
     /// Resolves the governance again from history. `None`: unchanged; otherwise reported to
-    /// the caller, and whether the removals changed.
+    /// the caller, and whether who may read the room changed (removals, admissions, the
+    /// joining setting): the timeline and the peers we serve follow it.
     pub(super) fn refresh_governance(&mut self) -> Option<bool> {
         let genesis = self.governance.genesis()?;
         let governance = Governance::resolve(Some(genesis), self.governance_actions());
         if governance == self.governance {
             return None;
         }
-        let removals_changed = governance.removals() != self.governance.removals();
+        let readers = |g: &Governance| {
+            (
+                g.removals().clone(),
+                g.settings().joining,
+                g.admissions().clone(),
+            )
+        };
+        let readers_changed = readers(&governance) != readers(&self.governance);
         self.governance = governance;
         self.events.push_back(ClientEvent::Governance);
-        Some(removals_changed)
+        Some(readers_changed)
     }
 
     /// Whether `event` belongs on the timeline: not written by a removed member after
-    /// their cut.
+    /// their cut, nor (but for their Join) by someone not let in where that is needed.
     pub(super) fn counts(&self, event: &VerifiedEvent) -> bool {
         let event = event.event();
-        self.governance.accepts(&event.author, event.seq)
+        let removed = self.governance.removed(&event.author);
+        match removed {
+            Some(cut) => event.seq <= cut,
+            None => {
+                matches!(event.content, Content::Govern(_))
+                    || self.governance.may_read(&event.author)
+            }
+        }
     }
 }

@@ -296,6 +296,10 @@ impl Client {
                 }
             };
             let author = event.event().author;
+            if self.admissible(&event).is_err() {
+                ingest.refused += 1;
+                continue;
+            }
             match self.history.insert(event, self.horizon(now)) {
                 Ok(inserted) => {
                     touched.insert(author);

@@ -49,7 +49,7 @@ use crate::wire::{AbortReason, Body, Frame, MAX_NAME_LEN, Presence, truncate_utf
 pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
-pub use govern::GovernError;
+pub use govern::{GovernError, JoinRequest, MAX_JOIN_REQUESTS};
 use link::{Close, Link, LinkTimers};
 pub use link::{
     DEFAULT_DIRECT_PATH_TIMEOUT, DEFAULT_LIVENESS_PROBE, Generation, LinkTimer, Path, RtcSignal,
@@ -711,6 +711,9 @@ impl Client {
                     .push_back(ClientEvent::PeerVerified { peer, info });
                 self.greet(now, peer);
                 self.offer_epoch(now, peer, member);
+                // A newcomer's Join is its request to be let in: posted on meeting a member.
+                let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
+                self.join_if_new(now, sent_at);
                 self.resume_downloads_from(now, member);
             }
             None => self.close(
@@ -730,6 +733,10 @@ impl Client {
         let Some(member) = self.member_of(peer) else {
             return;
         };
+        if !self.serves(peer) && !Self::heard_from_strangers(&body) {
+            // A newcomer not let in yet: only its own events (its Join) and its marks.
+            return self.reject(peer, RejectReason::Unexpected("not let in yet"));
+        }
         match body {
             Body::Ping { nonce } => {
                 self.send_body(now, peer, &Body::Pong { nonce });
@@ -896,8 +903,57 @@ impl Client {
         self.send_body_on(now, peer, body, Channel::Main)
     }
 
-    /// Seals `body` for a verified peer and queues it for `channel`.
+    /// Seals `body` for a verified peer and queues it for `channel`. What the room says
+    /// (events, marks, typing, files, calls) goes only to peers we serve.
     fn send_body_on(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
+        if !Self::open_to_strangers(body) && !self.serves(peer) {
+            return false;
+        }
+        self.seal_to(now, peer, body, channel)
+    }
+
+    /// Whether a peer may read the room: anyone verified and not removed, but only the
+    /// admitted where joining needs approval (see `govern`).
+    fn serves(&self, peer: PeerId) -> bool {
+        self.member_of(peer)
+            .is_some_and(|member| self.governance.may_read(&member))
+    }
+
+    /// Bodies that say nothing of the room: they pass between a member and a newcomer who
+    /// is not let in yet. Events and marks pass *from* the newcomer (its Join), never to it.
+    fn open_to_strangers(body: &Body) -> bool {
+        match body {
+            Body::Ping { .. }
+            | Body::Pong { .. }
+            | Body::Bye
+            | Body::Want { .. }
+            | Body::Epoch { .. } => true,
+            Body::Events(_)
+            | Body::Run { .. }
+            | Body::Have { .. }
+            | Body::Typing { .. }
+            | Body::Read { .. }
+            | Body::Presence(_)
+            | Body::Call(_)
+            | Body::FileWant { .. }
+            | Body::FileChunk { .. }
+            | Body::FileAck { .. }
+            | Body::FileStop { .. } => false,
+        }
+    }
+
+    /// Bodies taken from a newcomer not let in yet: those above, and its own events (its
+    /// Join; see `admissible`) and marks, so members pull its request.
+    fn heard_from_strangers(body: &Body) -> bool {
+        match body {
+            Body::Events(_) | Body::Run { .. } | Body::Have { .. } => true,
+            Body::Want { .. } => false,
+            body => Self::open_to_strangers(body),
+        }
+    }
+
+    /// Seals `body` for a verified peer and queues it for `channel`, whoever it is.
+    fn seal_to(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
         let Some(PeerState::Established { session, .. }) = self.channel_mut(peer) else {
             return false;
         };

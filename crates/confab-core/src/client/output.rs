@@ -414,6 +414,9 @@ pub enum SendError {
     /// Governance actions are not posted as messages.
     #[error("governance actions are not messages")]
     UseGovern,
+    /// A governed room's newcomer can post once a member lets it in (hands it the room).
+    #[error("you can write here once a member lets you in")]
+    NotLetIn,
     /// Our own earlier events are still arriving (a member or the mailbox holds more of
     /// our chain than this device): signing now would fork it. Try again shortly.
     #[error("your earlier messages are still arriving from the room; try again in a moment")]

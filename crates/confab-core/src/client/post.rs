@@ -144,6 +144,22 @@ impl Client {
         content: Content,
     ) -> Result<EventId, SendError> {
         self.note_wall(now, sent_at);
+        // A newcomer to a governed room who holds nothing of it yet may only say it is
+        // here (its Join): anything else would come before it in its chain, and where
+        // joining needs approval members take nothing else of it.
+        if self.governance.genesis().is_some()
+            && self.epoch.is_none()
+            && self.governance.owner().is_none()
+            && !matches!(
+                content,
+                Content::Govern(
+                    crate::governance::Govern::Join { .. }
+                        | crate::governance::Govern::Create { .. }
+                )
+            )
+        {
+            return Err(SendError::NotLetIn);
+        }
         let event = self
             .history
             .create(&self.identity, sent_at, content)

@@ -62,6 +62,9 @@ pub(crate) struct Sync {
     /// When a proof of equivocation was last shown to a link (frames may be lost, so it
     /// is shown again if the link still holds that author's events later).
     proofs_sent: BTreeMap<(PeerId, MemberKey), Instant>,
+    /// Verified peers not greeted because we may not serve them yet (newcomers waiting to
+    /// be admitted): greeted once they are.
+    ungreeted: BTreeSet<PeerId>,
 }
 
 #[derive(Clone, Copy)]
@@ -82,6 +85,7 @@ struct Progress {
 impl Sync {
     pub(crate) fn forget_peer(&mut self, peer: PeerId) {
         self.peer_marks.remove(&peer);
+        self.ungreeted.remove(&peer);
         self.proofs_sent.retain(|(p, _), _| *p != peer);
         self.wants.retain(|_, want| want.peer != peer);
         if self.peer_marks.is_empty() {
@@ -130,8 +134,14 @@ impl Sync {
 impl Client {
     /// A peer was just verified: tell it everything we hold, how far we read, and whether
     /// we are away.
+    /// A newcomer not let in yet is greeted once it is (its marks are still taken, so we
+    /// can fetch its Join).
     pub(super) fn greet(&mut self, now: Instant, peer: PeerId) {
         self.sync.peer_marks.entry(peer).or_default();
+        if !self.serves(peer) {
+            self.sync.ungreeted.insert(peer);
+            return;
+        }
         if self.sync.anti_entropy_due.is_none() {
             self.sync.anti_entropy_due = Some(now + self.config.anti_entropy_interval);
         }
@@ -141,6 +151,21 @@ impl Client {
         }
         if self.presence != crate::wire::Presence::Online {
             self.send_body(now, peer, &Body::Presence(self.presence));
+        }
+    }
+
+    /// Greets the peers we were not serving and now do (a newcomer just admitted).
+    pub(super) fn greet_newly_served(&mut self, now: Instant) {
+        let ready: Vec<PeerId> = self
+            .sync
+            .ungreeted
+            .iter()
+            .copied()
+            .filter(|peer| self.serves(*peer))
+            .collect();
+        for peer in ready {
+            self.sync.ungreeted.remove(&peer);
+            self.greet(now, peer);
         }
     }
 
@@ -410,6 +435,10 @@ impl Client {
             };
             let author = event.event().author;
             let seq = event.event().seq;
+            if let Err(why) = self.admissible(&event) {
+                self.reject(peer, super::RejectReason::Content(why.into()));
+                continue;
+            }
             let inserted = match self.history.insert(event.clone(), self.horizon(now)) {
                 Ok(inserted) => inserted,
                 Err(error) => {
@@ -675,7 +704,7 @@ impl Client {
         }
         if self.sync.anti_entropy_due.is_some_and(|due| now >= due) {
             self.sync.anti_entropy_due = Some(now + self.config.anti_entropy_interval);
-            let peers = self.verified_peer_ids();
+            let peers = self.served_peer_ids();
             if !peers.is_empty() {
                 let pick = self.rng.next_u64() as usize % peers.len();
                 if let Some(&peer) = peers.get(pick) {
@@ -726,7 +755,7 @@ impl Client {
         }
         let mut authors_linked = Vec::new();
         let mut others = Vec::new();
-        for peer in self.verified_peer_ids() {
+        for peer in self.served_peer_ids() {
             let Some(member) = self.member_of(peer) else {
                 continue;
             };
@@ -758,6 +787,13 @@ impl Client {
         for peer in authors_linked.into_iter().chain(others) {
             self.send_body(now, peer, &body);
         }
+    }
+
+    /// Verified peers we may tell what the room says (see `Client::serves`).
+    fn served_peer_ids(&self) -> Vec<PeerId> {
+        let mut peers = self.verified_peer_ids();
+        peers.retain(|peer| self.serves(*peer));
+        peers
     }
 
     fn verified_peer_ids(&self) -> Vec<PeerId> {

@@ -417,6 +417,58 @@ fn duplicates_of_one_place_are_refused_deterministically() {
     assert_eq!(g.rank(&key(BEN)), Some(Rank::Member));
 }
 
+/// A newcomer holding nothing of the room posts its Join (its request) at Lamport time 1,
+/// which may order it before the `Create`: it counts anyway, needing no authority.
+#[test]
+fn a_join_counts_wherever_it_is_ordered() {
+    let mut room = Room::new();
+    let join = room.act(ANN, 0, Govern::Join { dh_key: [ANN; 32] });
+    let g = room.resolve();
+    assert_eq!(g.outcome(&join), Some(Outcome::Applied));
+    assert!(g.joined(&key(ANN)));
+}
+
+/// Who may still hold the epoch's secret after a removal: a newcomer declined where joining
+/// needs approval never did; one admitted during the epoch was handed it (no lockbox of
+/// that epoch names them, yet the room must rekey).
+#[test]
+fn needs_rekey_knows_who_was_handed_the_secret() {
+    let approval = Settings {
+        joining: Joining::Approval,
+        ..Settings::default()
+    };
+    let mut room = Room::new();
+    room.act(OWNER, 2, Govern::Configure(approval));
+    room.act(DAVE, 1, Govern::Join { dh_key: [DAVE; 32] });
+    room.remove(OWNER, 3, DAVE, 1);
+    assert!(!room.resolve().needs_rekey(), "declined, never let in");
+
+    room.act(OWNER, 4, rekey(1, [key(OWNER)].into()));
+    room.act(ANN, 1, Govern::Join { dh_key: [ANN; 32] });
+    room.act(
+        OWNER,
+        5,
+        Govern::Admit {
+            member: key(ANN),
+            seen: 1,
+        },
+    );
+    room.remove(OWNER, 6, ANN, 1);
+    let g = room.resolve();
+    assert_eq!(g.epoch(), 1);
+    assert!(!g.holders().unwrap().contains(&key(ANN)));
+    assert!(g.needs_rekey(), "admitted in epoch 1, so handed its secret");
+
+    // A room that was open for a while (the owner wrote before asking for approval):
+    // anyone removed in epoch 0 may hold its secret.
+    let mut open = Room::new();
+    open.say(OWNER);
+    open.act(OWNER, 2, Govern::Configure(approval));
+    open.act(EVE, 1, Govern::Join { dh_key: [EVE; 32] });
+    open.remove(OWNER, 3, EVE, 1);
+    assert!(open.resolve().needs_rekey());
+}
+
 /// Random rooms of five authors doing anything a member could sign.
 fn arb_actions() -> impl Strategy<Value = Vec<(u8, u64, u8, u8, u64)>> {
     // (author, lamport, what, target, seen)

@@ -6,7 +6,7 @@
 
 use super::super::tests::{A, B, Duo, client};
 use super::*;
-use crate::governance::{Rank, genesis_of};
+use crate::governance::{Joining, Rank, Settings, genesis_of};
 use crate::ids::MemberKey;
 use crate::{Output, PeerId};
 
@@ -133,45 +133,60 @@ fn peer(idx: usize) -> PeerId {
 impl Mesh {
     /// The owner (client 0) founds a room; the others open its invite.
     fn found(n: usize) -> Mesh {
+        let mut mesh = Mesh::found_with(Settings::default());
+        for _ in 1..n {
+            let all: Vec<usize> = (0..mesh.clients.len()).collect();
+            mesh.arrive(&all);
+        }
+        mesh
+    }
+
+    /// The owner (client 0) founds a room with `settings`, alone.
+    fn found_with(settings: Settings) -> Mesh {
         let now = Instant::now();
-        let config = |i: usize| Config {
-            display_name: format!("c{i}"),
-            ..Config::default()
-        };
-        let mut owner = Client::found(
+        let mut owner = Client::found_with(
             Identity::from_seed([1; 32]),
-            config(0),
+            Mesh::config(0),
             [100; 32],
             now,
             UnixMillis(1),
+            settings,
         )
         .unwrap();
         owner.run_without_store();
-        let invite = owner.invite();
-        let mut clients = vec![owner];
-        for i in 1..n {
-            let mut client = Client::new(
-                Identity::from_seed([i as u8 + 1; 32]),
-                invite.link.clone(),
-                config(i),
-                [100 + i as u8; 32],
-            )
-            .with_genesis(invite.genesis.unwrap());
-            client.run_without_store();
-            clients.push(client);
-        }
-        let mut mesh = Mesh {
+        Mesh {
             now,
-            events: vec![Vec::new(); n],
-            clients,
+            events: vec![Vec::new()],
+            clients: vec![owner],
             linked: Default::default(),
-        };
-        for i in 0..n {
-            for j in i + 1..n {
-                mesh.link(i, j);
-            }
         }
-        mesh
+    }
+
+    fn config(idx: usize) -> Config {
+        Config {
+            display_name: format!("c{idx}"),
+            ..Config::default()
+        }
+    }
+
+    /// Someone opens the owner's invite and links to the clients `to`: its index.
+    fn arrive(&mut self, to: &[usize]) -> usize {
+        let idx = self.clients.len();
+        let invite = self.clients[0].invite();
+        let mut client = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            invite.link.clone(),
+            Mesh::config(idx),
+            [100 + idx as u8; 32],
+        )
+        .with_genesis(invite.genesis.unwrap());
+        client.run_without_store();
+        self.clients.push(client);
+        self.events.push(Vec::new());
+        for &other in to {
+            self.link(other, idx);
+        }
+        idx
     }
 
     fn link(&mut self, i: usize, j: usize) {
@@ -450,6 +465,166 @@ fn a_rekey_never_leaves_members_out_silently() {
         })
     );
     assert_eq!(owner.governance().epoch(), 0);
+}
+
+fn approval() -> Settings {
+    Settings {
+        joining: Joining::Approval,
+        ..Settings::default()
+    }
+}
+
+fn admit(mesh: &mut Mesh, by: usize, who: usize) {
+    let member = mesh.key(who);
+    mesh.govern(by, Govern::Admit { member, seen: 0 }).unwrap();
+}
+
+/// In a room that needs approval, a newcomer's Join is its request: members keep it, but
+/// serve the newcomer nothing (no secret, no events, no marks) until an admin admits it;
+/// then a member it is linked to hands it the room. A request made while no admin is
+/// online reaches the owner when the owner comes back.
+#[test]
+fn a_newcomer_waits_for_approval_and_reads_nothing_until_admitted() {
+    let mut mesh = Mesh::found_with(approval());
+    let owner = 0;
+    mesh.post(owner, "before anyone came");
+    let ann = mesh.arrive(&[owner]);
+    let ann_key = mesh.key(ann);
+    assert_eq!(mesh.epoch(ann), None);
+    assert!(mesh.texts(ann).is_empty());
+    assert_eq!(mesh.clients[ann].history.len(), 1, "only her own Join");
+    assert_eq!(
+        mesh.clients[owner].join_requests(),
+        [JoinRequest {
+            member: ann_key,
+            name: Some("c1".into())
+        }]
+    );
+    let now = mesh.now;
+    assert_eq!(
+        mesh.clients[ann].send_text(now, UnixMillis(5), "let me in"),
+        Err(SendError::NotLetIn)
+    );
+
+    admit(&mut mesh, owner, ann);
+    assert_eq!(mesh.epoch(ann), Some(0));
+    assert_eq!(mesh.texts(ann), ["before anyone came"]);
+    assert!(mesh.clients[owner].join_requests().is_empty());
+    mesh.post(ann, "thanks");
+    assert_eq!(mesh.texts(owner), ["before anyone came", "thanks"]);
+
+    // The owner is away; Dave reaches only Ann, a member, who keeps his request.
+    mesh.unlink_all(owner);
+    let dave = mesh.arrive(&[ann]);
+    let dave_key = mesh.key(dave);
+    assert_eq!(mesh.epoch(dave), None);
+    assert!(mesh.texts(dave).is_empty());
+    let requests: Vec<MemberKey> = mesh.clients[ann]
+        .join_requests()
+        .iter()
+        .map(|r| r.member)
+        .collect();
+    assert_eq!(requests, [dave_key]);
+    // Back, the owner learns of it from Ann and admits him; Ann lets him in.
+    mesh.link(owner, ann);
+    let requests: Vec<MemberKey> = mesh.clients[owner]
+        .join_requests()
+        .iter()
+        .map(|r| r.member)
+        .collect();
+    assert_eq!(requests, [dave_key]);
+    admit(&mut mesh, owner, dave);
+    assert_eq!(mesh.epoch(dave), Some(0));
+    assert_eq!(mesh.texts(dave), ["before anyone came", "thanks"]);
+}
+
+/// Declining a newcomer (removing them before they were admitted) needs no new epoch:
+/// they never held its secret. Removing one who was let in does.
+#[test]
+fn declining_a_newcomer_needs_no_rekey_but_removing_an_admitted_one_does() {
+    let mut mesh = Mesh::found_with(approval());
+    let owner = 0;
+    let eve = mesh.arrive(&[owner]);
+    let eve_key = mesh.key(eve);
+    mesh.govern(
+        owner,
+        Govern::Remove {
+            member: eve_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    assert!(mesh.clients[owner].join_requests().is_empty());
+    assert!(!mesh.clients[owner].governance().needs_rekey());
+    assert_eq!(mesh.epoch(eve), None);
+
+    let ann = mesh.arrive(&[owner]);
+    admit(&mut mesh, owner, ann);
+    assert_eq!(mesh.epoch(ann), Some(0));
+    let ann_key = mesh.key(ann);
+    mesh.govern(
+        owner,
+        Govern::Remove {
+            member: ann_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    assert!(mesh.clients[owner].governance().needs_rekey());
+}
+
+/// Anyone with the link can ask to join under as many identities as they like: a member
+/// keeps at most MAX_JOIN_REQUESTS open requests, and nothing else of theirs.
+#[test]
+fn a_flood_of_join_requests_is_capped() {
+    use crate::history::Horizon;
+    let mut mesh = Mesh::found_with(approval());
+    let owner = 0;
+    let stranger = mesh.arrive(&[owner]);
+    let genesis = mesh.clients[owner].governance().genesis().unwrap();
+    let mut scratch = History::new(genesis);
+    for event in mesh.clients[owner].history.iter() {
+        scratch.insert(event.clone(), Horizon::UNBOUNDED).unwrap();
+    }
+    let mut events = Vec::new();
+    for i in 0..MAX_JOIN_REQUESTS as u64 + 8 {
+        let mut seed = [9; 32];
+        seed[..8].copy_from_slice(&i.to_be_bytes());
+        let sybil = Identity::from_seed(seed);
+        let join = Govern::Join {
+            dh_key: sybil.public().dh_key_bytes(),
+        };
+        let event = scratch
+            .create(&sybil, UnixMillis(2), Content::Govern(join))
+            .unwrap();
+        events.push(event.bytes().to_vec());
+        // And a message from each, which nobody let in.
+        let text = Content::Text {
+            text: "spam".into(),
+            reply_to: None,
+            mentions: Vec::new(),
+        };
+        let event = scratch.create(&sybil, UnixMillis(2), text).unwrap();
+        events.push(event.bytes().to_vec());
+    }
+    let held = mesh.clients[owner].history.len();
+    let now = mesh.now;
+    for chunk in events.chunks(16) {
+        mesh.clients[stranger].dangerously_send_body_for_testing_only(
+            now,
+            peer(owner),
+            &Body::Events(chunk.to_vec()),
+        );
+        mesh.pump();
+    }
+    let requests = mesh.clients[owner].join_requests().len();
+    assert_eq!(requests, MAX_JOIN_REQUESTS);
+    // The stranger's own request was the first; the sybils fill the rest.
+    assert_eq!(
+        mesh.clients[owner].history.len(),
+        held + MAX_JOIN_REQUESTS - 1
+    );
+    assert!(mesh.texts(owner).is_empty());
 }
 
 /// While the room is split in two, the owner and an admin each start epoch 1. The owner's
