@@ -700,6 +700,7 @@ pub(crate) fn message_view(
         text: message.text,
         edited: message.edited,
         deleted: message.deleted,
+        unavailable: message.unavailable,
         reply_to: message.reply_to,
         mentions_me: message.mentions.contains(me),
         reactions: message

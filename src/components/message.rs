@@ -29,6 +29,8 @@ pub fn MessageRow(
     let first = message.get_untracked();
     let (id, author, mine, mentions_me) = (first.id, first.author, first.mine, first.mentions_me);
     let deleted = Memo::new(move |_| message.with(|m| m.deleted));
+    // Nothing to act on or to receipt: the content is not here (yet).
+    let gone = Memo::new(move |_| message.with(|m| m.deleted || m.unavailable));
     let class = move || match (mine, deleted.get(), mentions_me) {
         (_, true, _) => "message deleted",
         (true, false, _) => "message mine",
@@ -45,12 +47,14 @@ pub fn MessageRow(
         let (who, text) = quoted.unwrap_or_else(|| ("Someone".into(), "an earlier message".into()));
         view! { <blockquote class="quote">{format!("{who}: {text}")}</blockquote> }
     });
-    let body = Memo::new(move |_| message.with(|m| (m.deleted, m.text.clone())));
+    let body = Memo::new(move |_| message.with(|m| (m.deleted, m.unavailable, m.text.clone())));
     let file = first.file.clone();
     let text = move || {
-        let (deleted, text) = body.get();
+        let (deleted, unavailable, text) = body.get();
         if deleted {
             view! { <p class="text gone">"This message was deleted."</p> }.into_any()
+        } else if unavailable {
+            view! { <p class="text gone">"Message unavailable"</p> }.into_any()
         } else if let Some(file) = file.clone() {
             let caption = (!text.is_empty()).then(|| text_view(&text));
             view! { <FileCard id=id file=file mine=mine />{caption} }.into_any()
@@ -66,9 +70,9 @@ pub fn MessageRow(
     let reactions = Memo::new(move |_| message.with(|m| m.reactions.clone()));
     let for_receipt = first.clone();
     let receipt = move || {
-        (mine && !deleted.get()).then(|| view! { <ReceiptLine message=for_receipt.clone() /> })
+        (mine && !gone.get()).then(|| view! { <ReceiptLine message=for_receipt.clone() /> })
     };
-    let actions = move || (!deleted.get()).then(|| view! { <Actions id mine reactions /> });
+    let actions = move || (!gone.get()).then(|| view! { <Actions id mine reactions /> });
     view! {
         <li class=class>
             <p class="meta">
@@ -319,3 +323,7 @@ fn Actions(
         </Show>
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "message_tests.rs"]
+mod tests;

@@ -484,6 +484,7 @@ pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
         text: text.into(),
         edited: false,
         deleted: false,
+        unavailable: false,
         reply_to: None,
         mentions_me: false,
         reactions: Vec::new(),

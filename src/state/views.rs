@@ -114,6 +114,9 @@ pub struct MessageView {
     pub edited: bool,
     /// Deleted by its author.
     pub deleted: bool,
+    /// Its content is not here (a peer served it erased though its author did not delete
+    /// it): shown as "Message unavailable" until the content or a delete comes.
+    pub unavailable: bool,
     /// The message it answers.
     pub reply_to: Option<EventId>,
     /// It mentions us (notified even where the room is muted).
