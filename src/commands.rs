@@ -39,6 +39,9 @@ pub enum Command {
     },
     /// Delete one of our messages.
     Delete(EventId),
+    /// Change a governed room's disappearing-messages timer: messages said from now on
+    /// disappear this many seconds after they were sent (`None`: they stay).
+    SetDisappearing(Option<u32>),
     /// We are typing, or stopped.
     Typing(bool),
     /// Keep what the composer holds and was not sent (empty: forget it).

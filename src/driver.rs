@@ -126,6 +126,8 @@ enum Timer {
     CallLevels,
     /// The mailbox courier's next request.
     Mailbox,
+    /// The room's disappearing-messages timer erases the next message.
+    Expiry,
 }
 
 struct Driver {
@@ -156,6 +158,8 @@ struct Driver {
     unsaved_rewrites: Vec<(EventId, Vec<u8>)>,
     /// Where saved events live, for those rewrites.
     records: erase::RecordIndex,
+    /// When the disappearing-messages timer next erases.
+    expiry: erase::Expiry,
     /// A write of events is under way: the next waits for it (our events go out in
     /// order as each commits, and one that failed is withdrawn before a later one is
     /// written).
@@ -235,6 +239,7 @@ pub fn start(
         unsaved: Vec::new(),
         unsaved_rewrites: Vec::new(),
         records: erase::RecordIndex::default(),
+        expiry: erase::Expiry::default(),
         writing: false,
         write_failure: None,
         unsaved_receipts: None,
@@ -262,6 +267,9 @@ pub fn start(
         let now = clock::now();
         let name = driver.client.display_name().to_owned();
         driver.client.set_display_name(now, clock::wall(), &name);
+        // What the restored history's timer erased while the page was closed.
+        driver.governance_changed();
+        driver.erase_expired(now);
         driver.drain(now);
         driver.load_file_records();
         if driver.settings.on_screen {
@@ -327,7 +335,7 @@ impl Driver {
     }
 
     /// Every timer the driver runs, with its deadline.
-    fn timers(&self) -> [(Timer, Option<Instant>); 6] {
+    fn timers(&self) -> [(Timer, Option<Instant>); 7] {
         // The idle deadline matters only while it can still change our presence.
         let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
         [
@@ -337,6 +345,7 @@ impl Driver {
             (Timer::Uploads, self.transfers.deadline()),
             (Timer::CallLevels, self.calls.deadline()),
             (Timer::Mailbox, self.mailbox.deadline()),
+            (Timer::Expiry, self.expiry.at),
         ]
     }
 
@@ -385,6 +394,9 @@ impl Driver {
             }
             Input::Command(Command::Delete(target)) => {
                 self.post(now, Content::Delete { target });
+            }
+            Input::Command(Command::SetDisappearing(after_secs)) => {
+                self.set_disappearing(now, after_secs)
             }
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
@@ -513,6 +525,7 @@ impl Driver {
                 Timer::Uploads => self.pump_uploads(now),
                 Timer::CallLevels => self.call_levels(now),
                 Timer::Mailbox => self.mailbox_timeout(now),
+                Timer::Expiry => self.erase_expired(now),
             }
         }
     }
@@ -525,6 +538,11 @@ impl Driver {
                 Output::Transmit(transmit) => self.transmit(transmit),
                 Output::Event(event) => self.apply_event(now, event),
                 Output::Timeout(_) => {
+                    // Erasing draws rows anew (as deleted): the loop drains them.
+                    if self.expiry_stale() {
+                        self.erase_expired(now);
+                        continue;
+                    }
                     if !self.mark_read(now) {
                         self.note_seen();
                         self.save_events();
@@ -607,6 +625,7 @@ impl Driver {
                 if let Some(file) = &message.file {
                     self.note_file_message(message.id, message.author == me, file.size);
                 }
+                self.note_message_for_expiry(&message);
                 let view = message_view(&me, message);
                 self.note_unread(&view);
                 self.state.upsert_message(view);
@@ -634,9 +653,9 @@ impl Driver {
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
             ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(id, bytes),
             ClientEvent::NotSent { events } => self.not_sent(events),
-            // The app makes no governed rooms yet (issue 17): nothing shows ranks, and no
-            // room moves to a new epoch.
-            ClientEvent::Governance | ClientEvent::Moved { .. } => {}
+            ClientEvent::Governance => self.governance_changed(),
+            // The app makes no governed rooms yet (issue 17): no room moves to a new epoch.
+            ClientEvent::Moved { .. } => {}
             ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self

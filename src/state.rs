@@ -16,9 +16,9 @@ mod files;
 mod views;
 
 pub use views::{
-    CallPeer, CallView, ContactView, Draft, FileInfo, FileProgress, FileStatus, IncomingCall, Me,
-    Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt, RoomView, ServerStatus,
-    UploadView,
+    CallPeer, CallView, ContactView, Disappearing, Draft, FileInfo, FileProgress, FileStatus,
+    IncomingCall, Me, Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt,
+    RoomView, ServerStatus, UploadView,
 };
 
 /// A read handle on one of [`AppState`]'s signals: it reads like any signal (`get`, `with`,
@@ -118,6 +118,8 @@ pub struct AppState {
     /// On screen: each background room's `unread` (written by that room's driver through
     /// its own state), for the rooms list and the total in the title.
     background_unread: RwSignal<HashMap<RoomId, RwSignal<u32>>>,
+    /// The room's disappearing-messages setting.
+    disappearing: RwSignal<Disappearing>,
 }
 
 /// Read handles: what the UI shows, to read (tracked or not) and never to write.
@@ -241,6 +243,11 @@ impl AppState {
     pub fn unread(&self) -> ReadOnly<u32> {
         ReadOnly(self.unread)
     }
+
+    /// The room's disappearing-messages setting.
+    pub fn disappearing(&self) -> ReadOnly<Disappearing> {
+        ReadOnly(self.disappearing)
+    }
 }
 
 impl AppState {
@@ -272,6 +279,7 @@ impl AppState {
             can_call: RwSignal::new(false),
             unread: RwSignal::new(0),
             background_unread: RwSignal::new(HashMap::new()),
+            disappearing: RwSignal::new(Disappearing::default()),
         }
     }
 
@@ -366,6 +374,14 @@ impl AppState {
     /// store. Only the driver calls this.
     pub fn room_muted(&self, muted: bool) {
         self.muted.set(muted);
+    }
+
+    /// The room's governance says this of disappearing messages (at start, and whenever
+    /// it changes). Only the driver calls this.
+    pub fn disappearing_changed(&self, setting: Disappearing) {
+        if self.disappearing.get_untracked() != setting {
+            self.disappearing.set(setting);
+        }
     }
 
     // ---- rooms and unread counts -----------------------------------------------------------

@@ -5,6 +5,7 @@ mod composer;
 mod contacts;
 mod conversation;
 mod device;
+mod disappearing;
 mod emoji;
 mod file;
 mod invite;
@@ -27,6 +28,7 @@ pub use composer::Composer;
 pub use contacts::ContactsPanel;
 pub use conversation::Conversation;
 pub use device::{ForkedNotice, IMPORT_MEANS};
+pub use disappearing::RoomSettings;
 pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
@@ -85,6 +87,7 @@ fn ChatLayout() -> impl IntoView {
             <menu::Panels menu>
                 <InvitePanel />
                 <MemberList />
+                <RoomSettings />
                 <RoomsPanel />
                 <ContactsPanel />
                 <ProfilePanel />

@@ -11,16 +11,35 @@
 //! - **Crash safety.** Should the page die after a delete was stored but before the
 //!   rewrite was, the store holds the message whole beside its delete; core erases it
 //!   again on restore and reports the same `Rewrite`, which lands here like any other.
+//! - **Disappearing messages.** The driver asks core what the room's timer erases
+//!   (`Client::erase_expired`) at start (after the restore), when governance changes,
+//!   after a drain that brought new messages while a timer is on, and when the deadline
+//!   core returned comes (the driver's `Timer::Expiry`); erased messages are rewritten
+//!   like deleted ones.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
+use confab_core::client::GovernError;
+use confab_core::governance::{Govern, Rank};
 use confab_core::history::VerifiedEvent;
-use confab_core::{EventId, RoomId};
+use confab_core::{EventId, Instant, RoomId, TimelineMessage};
 
 use super::Driver;
+use crate::platform::clock;
 use crate::platform::store::{BrowserStore, EventRecord, StoreError};
+use crate::state::Disappearing;
+
+/// When the room's disappearing-messages timer next erases something.
+#[derive(Default)]
+pub(super) struct Expiry {
+    /// The next message falls due then (`None`: none is under a timer).
+    pub(super) at: Option<Instant>,
+    /// Something changed that may make one fall due sooner: ask core after this drain.
+    stale: bool,
+}
 
 /// Where each of a room's stored events lives, by event id. Built from the store the
 /// first time a rewrite is written (restored events are not indexed before: most rooms
@@ -77,6 +96,73 @@ impl RecordIndex {
 }
 
 impl Driver {
+    /// Erases what the room's disappearing-messages timer says is gone now, and sets
+    /// [`Expiry::at`] to when the next falls due.
+    pub(super) fn erase_expired(&mut self, now: Instant) {
+        self.expiry.stale = false;
+        let wall = clock::wall();
+        self.expiry.at = self
+            .client
+            .erase_expired(now, wall)
+            .map(|due| now + Duration::from_millis(due.0.saturating_sub(wall.0)));
+    }
+
+    /// Whether the last drain left the timer to be looked at again (and marks it seen).
+    pub(super) fn expiry_stale(&self) -> bool {
+        self.expiry.stale
+    }
+
+    /// A message was shown or redrawn: one new under a timer may fall due before
+    /// [`Expiry::at`].
+    pub(super) fn note_message_for_expiry(&mut self, message: &TimelineMessage) {
+        if !message.deleted
+            && self
+                .client
+                .governance()
+                .settings()
+                .disappear_after_secs
+                .is_some()
+        {
+            self.expiry.stale = true;
+        }
+    }
+
+    /// The room's governance changed (or the driver starts): its setting shows, and the
+    /// timer is looked at again.
+    pub(super) fn governance_changed(&mut self) {
+        let governance = self.client.governance();
+        let me = self.client.identity().member_key();
+        self.state.disappearing_changed(Disappearing {
+            governed: governance.genesis().is_some(),
+            may_change: matches!(governance.rank(&me), Some(Rank::Owner | Rank::Admin)),
+            after_secs: governance.settings().disappear_after_secs,
+        });
+        self.expiry.stale = true;
+    }
+
+    /// The user changed the room's disappearing-messages timer ("Disappearing messages").
+    pub(super) fn set_disappearing(&mut self, now: Instant, after_secs: Option<u32>) {
+        let mut settings = self.client.governance().settings();
+        if settings.disappear_after_secs == after_secs {
+            return;
+        }
+        settings.disappear_after_secs = after_secs;
+        let posted = self
+            .client
+            .govern(now, clock::wall(), Govern::Configure(settings));
+        match posted {
+            Ok(_) => self.state.clear_notice(),
+            Err(GovernError::Refused(_)) => self.state.notify(
+                "Only the room's owner and admins can change disappearing messages.".to_owned(),
+            ),
+            Err(error) => self
+                .state
+                .notify(format!("Disappearing messages not changed: {error}.")),
+        }
+        // The control shows what governance says, whatever happened.
+        self.governance_changed();
+    }
+
     /// Core changed the stored form of event `id` ([`confab_core::ClientEvent::Rewrite`]).
     pub(super) fn rewrite(&mut self, id: EventId, bytes: Vec<u8>) {
         if self.store.is_none() {

@@ -3,9 +3,10 @@
 
 use std::rc::Rc;
 
+use confab_core::governance::{self, Govern};
 use confab_core::history::VerifiedEvent;
 use confab_core::vault::KdfParams;
-use confab_core::{Client, Config, Content, Identity, Output, RoomSecret};
+use confab_core::{Client, Config, Content, Identity, Output, RoomSecret, UnixMillis};
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -14,7 +15,7 @@ use crate::driver::tests::{FakeNetwork, Wire, until};
 use crate::driver::{Kept, Settings, restore_history, start};
 use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
-use crate::state::{AppState, Draft};
+use crate::state::{AppState, Disappearing, Draft};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -182,4 +183,59 @@ async fn a_restore_erases_a_deleted_message_the_store_still_held() {
     let first = store.load_events(room.room_id()).await.unwrap().remove(0);
     let erased = VerifiedEvent::restore(&room.room_id(), &first, Some(id)).unwrap();
     assert!(erased.is_redacted());
+}
+
+/// Disappearing messages through the driver: in a governed room whose timer is an hour,
+/// a message sent two hours ago (by its author's clock) is erased when the driver starts,
+/// in view and in the store; one sent now stays. The room's setting shows, and changing
+/// it from the settings posts the change (the setting then shows the new timer).
+#[wasm_bindgen_test]
+async fn the_driver_erases_messages_past_the_rooms_timer_at_start() {
+    let store = new_store("expire").await;
+    let (now, wall) = (clock::now(), clock::wall());
+    let hours_ago = |hours: u64| UnixMillis(wall.0 - hours * 3_600_000);
+    let mut owner = Client::found(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        hours_ago(3),
+    )
+    .unwrap();
+    let settings = governance::Settings {
+        disappear_after_secs: Some(3_600),
+        ..owner.governance().settings()
+    };
+    owner
+        .govern(now, hours_ago(3), Govern::Configure(settings))
+        .unwrap();
+    let old = "said two hours ago, gone";
+    owner.send_text(now, hours_ago(2), old).unwrap();
+    owner.send_text(now, wall, "said now").unwrap();
+    let room = owner.room_id();
+    let (state, commands) = start_kept(owner, &store);
+    until("the old message erased", || {
+        state.messages().with_untracked(|messages| {
+            messages.len() == 2
+                && messages[0].deleted
+                && messages[0].text.is_empty()
+                && messages[1].text == "said now"
+        })
+    })
+    .await;
+    until_stored(&store, room, old, false).await;
+    assert!(stored(&store, room, "said now").await);
+    assert_eq!(
+        state.disappearing().get_untracked(),
+        Disappearing {
+            governed: true,
+            may_change: true,
+            after_secs: Some(3_600),
+        }
+    );
+    commands.send(Command::SetDisappearing(Some(604_800)));
+    until("the new timer shown", || {
+        state.disappearing().get_untracked().after_secs == Some(604_800)
+    })
+    .await;
 }

@@ -1,0 +1,78 @@
+//! A governed room's settings panel: "Disappearing messages" (Off, 1 hour, 1 day or
+//! 1 week), which its owner and admins may change (issue 17, item 6).
+
+use leptos::prelude::*;
+
+use crate::commands::Command;
+use crate::state::AppState;
+use crate::use_commands;
+
+/// The timers offered, in seconds (`None`: off), with their names.
+pub const CHOICES: [(Option<u32>, &str); 4] = [
+    (None, "Off"),
+    (Some(3_600), "1 hour"),
+    (Some(86_400), "1 day"),
+    (Some(604_800), "1 week"),
+];
+
+/// The option value of a timer (`"off"` or its seconds).
+fn value_of(after_secs: Option<u32>) -> String {
+    after_secs.map_or_else(|| "off".to_owned(), |secs| secs.to_string())
+}
+
+/// The name of a timer another member's client set to a time not offered here.
+fn describe(secs: u32) -> String {
+    match secs {
+        secs if secs % 86_400 == 0 => format!("{} days", secs / 86_400),
+        secs if secs % 3_600 == 0 => format!("{} hours", secs / 3_600),
+        secs => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+/// Shown only in a governed room; members who may not change the timer see it disabled.
+#[component]
+pub fn RoomSettings() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = use_commands();
+    let setting = state.disappearing();
+    let choose = Callback::new(move |value: String| {
+        commands.send(Command::SetDisappearing(value.parse::<u32>().ok()));
+    });
+    let options = move || {
+        let current = setting.with(|s| s.after_secs);
+        let offered = CHOICES.iter().any(|(secs, _)| *secs == current);
+        let other = current.filter(|_| !offered).map(|secs| {
+            view! { <option value=secs.to_string() selected>{describe(secs)}</option> }
+        });
+        let choices = CHOICES
+            .iter()
+            .map(|(secs, name)| {
+                view! { <option value=value_of(*secs) selected=*secs == current>{*name}</option> }
+            })
+            .collect_view();
+        view! { {choices}{other} }
+    };
+    view! {
+        <Show when=move || setting.with(|s| s.governed)>
+            <section class="panel room-settings" aria-labelledby="room-settings-heading">
+                <h2 id="room-settings-heading">"Room settings"</h2>
+                <label class="setting">
+                    "Disappearing messages"
+                    <select
+                        aria-label="Disappearing messages"
+                        prop:value=move || value_of(setting.with(|s| s.after_secs))
+                        prop:disabled=move || !setting.with(|s| s.may_change)
+                        on:change=move |ev| choose.run(event_target_value(&ev))
+                    >
+                        {options}
+                    </select>
+                </label>
+                <p class="hint">"Each member's device erases a message this long after it was sent."</p>
+            </section>
+        </Show>
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "disappearing_tests.rs"]
+mod tests;

@@ -1,0 +1,94 @@
+//! Component tests of the room settings: "Disappearing messages" shows only in a governed
+//! room, says the room's timer, asks the driver to change it, and is disabled for members
+//! who may not change it.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_test::*;
+
+use super::RoomSettings;
+use crate::commands::Command;
+use crate::components::tests::{fresh_parent, test_commands};
+use crate::state::{AppState, Disappearing};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
+    let parent = fresh_parent();
+    let (state, commands) = (AppState::new(), test_commands());
+    let handle = {
+        let commands = commands.clone();
+        leptos::mount::mount_to(parent.clone(), move || {
+            provide_context(state);
+            provide_context(commands);
+            view! { <RoomSettings /> }
+        })
+    };
+    leptos::task::tick().await;
+    let select = || {
+        parent
+            .query_selector("select[aria-label='Disappearing messages']")
+            .unwrap()
+            .map(|e| e.unchecked_into::<web_sys::HtmlSelectElement>())
+    };
+    assert!(
+        select().is_none(),
+        "a room without governance has no settings"
+    );
+
+    state.disappearing_changed(Disappearing {
+        governed: true,
+        may_change: true,
+        after_secs: Some(3_600),
+    });
+    leptos::task::tick().await;
+    let field = select().expect("the setting in a governed room");
+    let names: Vec<String> = (0..field.length())
+        .map(|n| field.item(n).unwrap().text_content().unwrap())
+        .collect();
+    assert_eq!(names, ["Off", "1 hour", "1 day", "1 week"]);
+    assert_eq!(field.value(), "3600");
+    assert!(!field.disabled());
+    field.set_value("86400");
+    field
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    field.set_value("off");
+    field
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    let sent: Vec<String> = commands
+        .sent_for_testing_only()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            format!("{:?}", Command::SetDisappearing(Some(86_400))),
+            format!("{:?}", Command::SetDisappearing(None)),
+        ]
+    );
+
+    // A member who may not change it sees it disabled; a time set elsewhere is named.
+    state.disappearing_changed(Disappearing {
+        governed: true,
+        may_change: false,
+        after_secs: Some(7_200),
+    });
+    leptos::task::tick().await;
+    let field = select().unwrap();
+    assert!(field.disabled());
+    assert_eq!(field.value(), "7200");
+    assert_eq!(
+        field
+            .selected_options()
+            .item(0)
+            .unwrap()
+            .text_content()
+            .unwrap(),
+        "2 hours"
+    );
+    drop(handle);
+}
