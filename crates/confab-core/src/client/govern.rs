@@ -386,6 +386,15 @@ impl Client {
         };
         let actions = self.governance_actions();
         let me = self.public.member_key();
+        // The number of the epoch we hold is the rekey's whose commitment its secret
+        // matches, whatever a member that handed it to us said.
+        if let Some(number) = self.number_of(&actions, &held)
+            && number != ours
+            && let Some((_, secret)) = self.epoch.take()
+        {
+            self.epoch = Some((number, secret));
+            ours = number;
+        }
         // The rekey we followed lost to a rival for its epoch (two admins started it at
         // once, or its author's removal won): back to the applied chain, at its latest epoch
         // sealed to us. (Lockboxes open with our own key, whatever epoch we are in.)
@@ -455,6 +464,20 @@ impl Client {
         })
     }
 
+    /// The number of the applied epoch whose rekey commits to `held` (none for epoch 0,
+    /// which has no rekey).
+    fn number_of(&self, actions: &[Action], held: &Commitment) -> Option<u64> {
+        actions.iter().find_map(|action| match &action.what {
+            Govern::Rekey(rekey)
+                if Commitment(rekey.commitment) == *held
+                    && self.governance.outcome(&action.id) == Some(Outcome::Applied) =>
+            {
+                Some(rekey.epoch)
+            }
+            _ => None,
+        })
+    }
+
     /// Epoch `epoch`'s secret, from our lockbox in the rekey that started it, if it has one.
     fn open_epoch(&self, actions: &[Action], epoch: u64) -> Option<EpochSecret> {
         let genesis = self.governance.genesis()?;
@@ -515,7 +538,9 @@ impl Client {
         if self.governance.genesis().is_none() {
             return self.reject(peer, super::RejectReason::Content("no epochs here".into()));
         }
-        if self.epoch.as_ref().is_some_and(|(ours, _)| *ours >= epoch) {
+        if self.epoch.is_some() {
+            // We hold the secret of the room we are in already (a room's id derives from
+            // its secret): there is no other to take.
             return;
         }
         let secret = EpochSecret::from_bytes(key.0);
@@ -525,6 +550,12 @@ impl Client {
                 super::RejectReason::Content("another room's secret".into()),
             );
         }
+        // The number it is handed under is only a hint: history says which epoch's secret
+        // it is (its rekey's commitment), as soon as it holds that rekey (`follow_epochs`).
+        let actions = self.governance_actions();
+        let epoch = self
+            .number_of(&actions, &secret.commitment())
+            .unwrap_or(epoch);
         self.enter_epoch(epoch, secret);
         let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
         self.join_if_new(now, sent_at);

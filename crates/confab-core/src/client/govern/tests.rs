@@ -682,3 +682,27 @@ fn a_member_who_followed_a_rival_rekey_that_lost_comes_back_to_the_winner() {
         room: mesh.clients[owner].room_id()
     }));
 }
+
+/// A member hands a newcomer the right secret under a wrong epoch number (too high, so the
+/// newcomer would wait for epochs that never come): once history holds the rekey whose
+/// commitment the secret matches, the newcomer holds it under that rekey's number, and
+/// follows the next rekey.
+#[test]
+fn a_secret_handed_under_a_wrong_epoch_number_is_renumbered_from_history() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann) = (0, 1);
+    mesh.rekey(owner);
+    let dave = mesh.arrive(&[]);
+    let (number, secret) = mesh.clients[ann].epoch().unwrap();
+    assert_eq!(number, 1);
+    let key = EpochKey(*secret.as_bytes());
+    let now = mesh.now;
+    let ann_key = mesh.key(ann);
+    mesh.clients[dave].handle_epoch_key(now, peer(ann), ann_key, 7, &key);
+    mesh.link(ann, dave);
+    assert_eq!(mesh.epoch(dave), Some(1));
+    mesh.link(owner, dave);
+    mesh.rekey(owner);
+    assert_eq!(mesh.epoch(dave), Some(2));
+    assert_eq!(mesh.clients[dave].room_id(), mesh.clients[owner].room_id());
+}
