@@ -651,7 +651,7 @@ impl Driver {
                 );
             }
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
-            ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(id, bytes),
+            ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(now, id, bytes),
             ClientEvent::NotSent { events } => self.not_sent(events),
             ClientEvent::Governance => self.governance_changed(),
             // The app makes no governed rooms yet (issue 17): no room moves to a new epoch.

@@ -8,7 +8,10 @@
 //! - **Saved.** Otherwise it waits for the next write, which runs after every earlier
 //!   one: an event in a write under way has its record by then. Records are found by
 //!   event id in [`RecordIndex`].
-//! - **Crash safety.** Should the page die after a delete was stored but before the
+//! - **Files.** A file message erased takes the file with it: what this device kept of
+//!   it (its record and chunks) is deleted with the rewrite, and a transfer under way
+//!   stops (as "Cancel" does).
+//! - **Crash safety. Should the page die after a delete was stored but before the
 //!   rewrite was, the store holds the message whole beside its delete; core erases it
 //!   again on restore and reports the same `Rewrite`, which lands here like any other.
 //! - **Disappearing messages.** The driver asks core what the room's timer erases
@@ -26,6 +29,7 @@ use confab_core::client::GovernError;
 use confab_core::governance::{Govern, Rank};
 use confab_core::history::VerifiedEvent;
 use confab_core::{EventId, Instant, RoomId, TimelineMessage};
+use leptos::prelude::WithUntracked as _;
 
 use super::Driver;
 use crate::platform::clock;
@@ -59,7 +63,8 @@ impl RecordIndex {
 
     /// Overwrites the records of `rewrites` in one write. `room` is the store's room key
     /// of the events, `context` the id they are signed over (`History::room`). Events
-    /// with no record (their write failed) are skipped.
+    /// with no record (their write failed) are skipped. An event erased may have offered
+    /// a file: whatever is kept under its id in the files store goes too.
     pub(super) async fn rewrite(
         &self,
         store: &BrowserStore,
@@ -81,6 +86,13 @@ impl RecordIndex {
                 .collect();
             *self.0.borrow_mut() = Some(index);
         }
+        let erased: Vec<EventId> = rewrites
+            .iter()
+            .filter(|(id, bytes)| {
+                VerifiedEvent::restore(&context, bytes, Some(*id)).is_ok_and(|e| e.is_redacted())
+            })
+            .map(|(id, _)| *id)
+            .collect();
         let found: Vec<(EventRecord, Vec<u8>)> = {
             let index = self.0.borrow();
             rewrites
@@ -91,7 +103,11 @@ impl RecordIndex {
                 })
                 .collect()
         };
-        store.rewrite_events(&found).await
+        store.rewrite_events(&found).await?;
+        for file in erased {
+            store.forget_file(*file.as_bytes()).await?;
+        }
+        Ok(())
     }
 }
 
@@ -164,7 +180,19 @@ impl Driver {
     }
 
     /// Core changed the stored form of event `id` ([`confab_core::ClientEvent::Rewrite`]).
-    pub(super) fn rewrite(&mut self, id: EventId, bytes: Vec<u8>) {
+    pub(super) fn rewrite(&mut self, now: Instant, id: EventId, bytes: Vec<u8>) {
+        let file = self
+            .state
+            .files()
+            .with_untracked(|files| files.contains_key(&id));
+        let erased = || {
+            VerifiedEvent::restore(self.client.history().room(), &bytes, Some(id))
+                .is_ok_and(|event| event.is_redacted())
+        };
+        if file && erased() {
+            // Stops a transfer under way; the store forgets the file with the rewrite.
+            self.cancel_file(now, id);
+        }
         if self.store.is_none() {
             return;
         }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use confab_core::governance::{self, Govern};
 use confab_core::history::VerifiedEvent;
 use confab_core::vault::KdfParams;
+use confab_core::wire::file::FileMeta;
 use confab_core::{Client, Config, Content, Identity, Output, RoomSecret, UnixMillis};
 use leptos::prelude::*;
 use wasm_bindgen_test::*;
@@ -238,4 +239,74 @@ async fn the_driver_erases_messages_past_the_rooms_timer_at_start() {
         state.disappearing().get_untracked().after_secs == Some(604_800)
     })
     .await;
+}
+
+/// A file message deleted takes what this device kept of the file with it (its record and
+/// chunks), here on the restore that erases it; another file's stay.
+#[wasm_bindgen_test]
+async fn a_deleted_file_leaves_the_store_with_its_message() {
+    let store = new_store("erase-file").await;
+    let room = RoomSecret::from_bytes(entropy::seed());
+    let mut bob = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    bob.run_without_store();
+    let (now, wall) = (clock::now(), clock::wall());
+    let meta = |name: &str| FileMeta {
+        name: name.to_owned(),
+        mime: "text/plain".to_owned(),
+        size: 5,
+        hash: [7; 32],
+    };
+    let deleted = bob.post_file(now, wall, meta("plans.txt")).unwrap();
+    let kept = bob.post_file(now, wall, meta("kept.txt")).unwrap();
+    bob.post(now, wall, Content::Delete { target: deleted })
+        .unwrap();
+    let mut persisted = Vec::new();
+    loop {
+        match bob.poll_output() {
+            Output::Event(confab_core::ClientEvent::Persist { bytes, .. }) => persisted.push(bytes),
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    store
+        .append_events(room.room_id(), &persisted)
+        .await
+        .unwrap();
+    // What downloading each left on this device.
+    for file in [deleted, kept] {
+        store
+            .put_chunks(*file.as_bytes(), 0, &[b"bytes"], Some(b"a file record"))
+            .await
+            .unwrap();
+    }
+
+    let mut client = Client::new(
+        Identity::from_seed(entropy::seed()),
+        room.clone(),
+        Config::default(),
+        entropy::seed(),
+    );
+    restore_history(&mut client, Some(&store)).await.unwrap();
+    start_kept(client, &store);
+    for _ in 0..250 {
+        if store.file_records().await.unwrap().len() == 1 {
+            break;
+        }
+        clock::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let records: Vec<[u8; 32]> = store
+        .file_records()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(records, [*kept.as_bytes()]);
+    assert_eq!(store.chunk(*deleted.as_bytes(), 0).await.unwrap(), None);
+    assert!(store.chunk(*kept.as_bytes(), 0).await.unwrap().is_some());
 }
