@@ -16,6 +16,10 @@
 //!   only one that counts (nobody else can make one), and its author is the **owner**. Only the owner makes and unmakes **admins**; the owner and
 //!   admins remove members (an admin may remove an admin, nobody the owner), start epochs,
 //!   change settings and admit newcomers.
+//! - **Leaving** is removing oneself, which anyone may do, the owner too: the room then has
+//!   no owner (its admins go on removing, rekeying and admitting; nobody can make admins
+//!   any more). As after any removal, [`Governance::needs_rekey`] holds until an admin
+//!   starts a new epoch.
 //! - **An action about a member says how much of that member it had seen.** `Promote`,
 //!   `Demote`, `Remove` and `Admit` carry `seen`: the sequence number of the member's last event
 //!   the author held. That is a causal cut: the member's events up to `seen` come before the
@@ -140,7 +144,8 @@ pub enum Refusal {
     AuthorRemoved,
     /// Its author's rank does not allow it.
     NoAuthority,
-    /// It is about someone it cannot concern: the owner, a removed member, or its author.
+    /// It is about someone it cannot concern: the owner, a removed member, or its author
+    /// (but for leaving: removing oneself).
     BadTarget,
     /// A rekey that does not continue the current epoch.
     StaleEpoch,
@@ -259,7 +264,7 @@ impl Governance {
         &self.removed
     }
 
-    /// The owner (`None` in an ungoverned room).
+    /// The owner (`None` in an ungoverned room; still named after they left, with no rank).
     pub fn owner(&self) -> Option<MemberKey> {
         self.owner
     }
@@ -419,13 +424,14 @@ impl Governance {
                     Some(_) => Ok(()),
                 }
             }
+            // Leaving: anyone may remove themselves, the owner too.
+            Govern::Remove { member, .. } if *member == author => Ok(()),
             Govern::Remove { member, .. } => {
                 if !powerful {
                     return Err(Refusal::NoAuthority);
                 }
                 match self.rank(member) {
                     Some(Rank::Owner) | None => Err(Refusal::BadTarget),
-                    Some(_) if *member == author => Err(Refusal::BadTarget),
                     Some(_) => Ok(()),
                 }
             }
@@ -479,7 +485,13 @@ impl Governance {
             Govern::Remove { member, seen } => {
                 self.admins.remove(member);
                 self.admitted.remove(member);
-                self.removed.insert(*member, *seen);
+                // Leaving counts up to the leave itself (it is their last word).
+                let last = if *member == action.order.author {
+                    action.order.seq
+                } else {
+                    *seen
+                };
+                self.removed.insert(*member, last);
                 self.exposure.removed.insert(*member);
             }
             Govern::Admit { member, .. } => {

@@ -71,6 +71,18 @@ pub enum GovernError {
     Send(#[from] SendError),
 }
 
+/// What we may do about one member now, as core judges it (the app offers only these).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Powers {
+    /// "Remove from room" (someone else: leaving is removing ourselves, which any member
+    /// may do).
+    pub remove: bool,
+    /// "Make admin" (the owner, about a member).
+    pub promote: bool,
+    /// "Remove admin" (the owner, about an admin).
+    pub demote: bool,
+}
+
 impl Client {
     /// Makes this a governed room's client: its events are signed over `genesis` and judged
     /// by the governance its `Create` starts. Call right after [`Client::new`], before
@@ -203,17 +215,52 @@ impl Client {
         mut what: Govern,
     ) -> Result<EventId, GovernError> {
         let now = self.monotonic(now);
+        self.judge_own(&mut what)?;
+        self.check_own_head(now)?;
+        if let Govern::Configure(Settings {
+            joining: Joining::Approval,
+            ..
+        }) = what
+            && self.governance.settings().joining == Joining::Open
+        {
+            self.admit_everyone_in(now, sent_at)?;
+        }
+        Ok(self.publish(now, sent_at, Content::Govern(what))?)
+    }
+
+    /// Whether [`Client::govern`] would post `what` now (nothing is posted): what the app
+    /// asks before it offers an action, so the rule stays here.
+    pub fn allows(&self, mut what: Govern) -> Result<(), GovernError> {
+        self.judge_own(&mut what)
+    }
+
+    /// What we may do about `member` now (each as [`Client::allows`] would say).
+    pub fn powers_over(&self, member: MemberKey) -> Powers {
+        use crate::governance::Rank;
+        let allowed = |what: Govern| self.allows(what).is_ok();
+        let me = self.public.member_key();
+        let rank = self.governance.rank(&member);
+        // Promoting an admin or demoting a member would count, and change nothing.
+        Powers {
+            remove: member != me && allowed(Govern::Remove { member, seen: 0 }),
+            promote: rank == Some(Rank::Member) && allowed(Govern::Promote { member, seen: 0 }),
+            demote: rank == Some(Rank::Admin) && allowed(Govern::Demote { member, seen: 0 }),
+        }
+    }
+
+    /// Fills in `what`'s `seen` from what we hold and judges it where it would stand: our
+    /// next event, after everything we hold.
+    fn judge_own(&self, what: &mut Govern) -> Result<(), GovernError> {
         let Some(genesis) = self.governance.genesis() else {
             return Err(GovernError::Ungoverned);
         };
         if let Govern::Promote { member, seen }
         | Govern::Demote { member, seen }
         | Govern::Remove { member, seen }
-        | Govern::Admit { member, seen } = &mut what
+        | Govern::Admit { member, seen } = what
         {
             *seen = self.history.mark(member);
         }
-        // Judge it where it would stand: our next event, after everything we hold.
         let me = self.public.member_key();
         let candidate = Action {
             id: EventId::from_bytes([0; 32]),
@@ -230,16 +277,7 @@ impl Client {
         if let Some(Outcome::Refused(refusal)) = outcome {
             return Err(GovernError::Refused(refusal));
         }
-        self.check_own_head(now)?;
-        if let Govern::Configure(Settings {
-            joining: Joining::Approval,
-            ..
-        }) = what
-            && self.governance.settings().joining == Joining::Open
-        {
-            self.admit_everyone_in(now, sent_at)?;
-        }
-        Ok(self.publish(now, sent_at, Content::Govern(what))?)
+        Ok(())
     }
 
     /// Before a room starts needing approval: admits everyone who joined while it did not

@@ -49,7 +49,7 @@ use crate::wire::{AbortReason, Body, Frame, MAX_NAME_LEN, Presence, truncate_utf
 pub use call::{CallEnd, CallEvent, Calls, MAX_CALL, Tamper};
 pub use courier::{Courier, DEFAULT_PUTS_PER_MINUTE, MAX_QUEUED_DEPOSITS, Refused};
 pub use files::{Direction, TransferState, TransferUpdate};
-pub use govern::{GovernError, JoinRequest, MAX_JOIN_REQUESTS};
+pub use govern::{GovernError, JoinRequest, MAX_JOIN_REQUESTS, Powers};
 use link::{Close, Link, LinkTimers};
 pub use link::{
     DEFAULT_DIRECT_PATH_TIMEOUT, DEFAULT_LIVENESS_PROBE, Generation, LinkTimer, Path, RtcSignal,

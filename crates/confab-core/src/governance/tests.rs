@@ -202,22 +202,39 @@ fn a_removed_member_counts_up_to_the_cut_and_no_further() {
 }
 
 #[test]
-fn nobody_removes_the_owner_or_themselves() {
+fn nobody_removes_the_owner_but_anyone_leaves() {
     let mut room = Room::new();
     room.promote(OWNER, 2, ANN);
     let owner_seen = room.seq(OWNER);
     let owner = room.remove(ANN, 3, OWNER, owner_seen);
-    let herself = room.remove(ANN, 4, ANN, 1);
     let g = room.resolve();
     assert_eq!(
         g.outcome(&owner),
         Some(Outcome::Refused(Refusal::BadTarget))
     );
-    assert_eq!(
-        g.outcome(&herself),
-        Some(Outcome::Refused(Refusal::BadTarget))
-    );
     assert_eq!(g.rank(&key(ANN)), Some(Rank::Admin));
+    // A member leaves (removes himself): no authority needed.
+    room.say(DAVE);
+    let dave_seen = room.seq(DAVE);
+    let dave_left = room.remove(DAVE, 4, DAVE, dave_seen);
+    // The owner leaves too: the admin stays and can still remove, nobody can promote.
+    let owner_seen = room.seq(OWNER);
+    let owner_left = room.remove(OWNER, 5, OWNER, owner_seen);
+    room.say(BEN);
+    let promote = room.promote(OWNER, 6, BEN);
+    let ben_seen = room.seq(BEN);
+    let ben_removed = room.remove(ANN, 7, BEN, ben_seen);
+    let g = room.resolve();
+    assert_eq!(g.outcome(&dave_left), Some(Outcome::Applied));
+    assert_eq!(g.outcome(&owner_left), Some(Outcome::Applied));
+    assert_eq!((g.rank(&key(DAVE)), g.rank(&key(OWNER))), (None, None));
+    assert_eq!(
+        g.outcome(&promote),
+        Some(Outcome::Refused(Refusal::AuthorRemoved))
+    );
+    assert_eq!(g.outcome(&ben_removed), Some(Outcome::Applied));
+    assert_eq!(g.rank(&key(ANN)), Some(Rank::Admin));
+    assert!(g.needs_rekey(), "the leavers hold the epoch-0 link");
 }
 
 /// Two admins remove each other while partitioned: the senior one (made admin first) wins,
@@ -519,14 +536,20 @@ proptest! {
         prop_assert_eq!(Governance::resolve(room.genesis(), actions), room.resolve());
     }
 
-    /// Whatever members sign: the owner stays, every action is judged once, and every
-    /// applied action was allowed by the ranks of its moment in the one order.
+    /// Whatever members sign: the owner stays unless they left, every action is judged
+    /// once, and every applied action was allowed by the ranks of its moment in the one order.
     #[test]
     fn every_applied_action_had_authority(script in arb_actions()) {
         let room = build(&script);
         let g = room.resolve();
         prop_assert_eq!(g.owner(), Some(key(OWNER)));
-        prop_assert_eq!(g.rank(&key(OWNER)), Some(Rank::Owner));
+        let owner_left = room.actions.iter().any(|a| {
+            a.order.author == key(OWNER)
+                && matches!(a.what, Govern::Remove { member, .. } if member == key(OWNER))
+                && g.outcome(&a.id) == Some(Outcome::Applied)
+        });
+        let owner_rank = if owner_left { None } else { Some(Rank::Owner) };
+        prop_assert_eq!(g.rank(&key(OWNER)), owner_rank);
         prop_assert_eq!(g.order().len(), room.actions.len());
         let by_id: BTreeMap<_, _> = room.actions.iter().map(|a| (a.id, a.clone())).collect();
         let mut replay = Governance::resolve(room.genesis(), []);

@@ -706,3 +706,60 @@ fn a_secret_handed_under_a_wrong_epoch_number_is_renumbered_from_history() {
     assert_eq!(mesh.epoch(dave), Some(2));
     assert_eq!(mesh.clients[dave].room_id(), mesh.clients[owner].room_id());
 }
+
+/// What the app may offer on each member's row is what core would post: the owner makes
+/// and unmakes admins and removes; an admin removes members only; a member nothing. Any
+/// member may leave (remove themselves), and everyone then sees them gone.
+#[test]
+fn powers_follow_ranks_and_anyone_may_leave() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, carol) = (0, 1, 2);
+    let (owner_key, ann_key, carol_key) = (mesh.key(owner), mesh.key(ann), mesh.key(carol));
+    let all = Powers {
+        remove: true,
+        promote: true,
+        demote: false,
+    };
+    assert_eq!(mesh.clients[owner].powers_over(ann_key), all);
+    assert_eq!(
+        mesh.clients[owner].powers_over(owner_key),
+        Powers::default()
+    );
+    assert_eq!(mesh.clients[ann].powers_over(carol_key), Powers::default());
+    assert_eq!(mesh.clients[ann].powers_over(owner_key), Powers::default());
+    let promote = Govern::Promote {
+        member: ann_key,
+        seen: 0,
+    };
+    mesh.govern(owner, promote).unwrap();
+    let admin = Powers {
+        remove: true,
+        promote: false,
+        demote: true,
+    };
+    assert_eq!(mesh.clients[owner].powers_over(ann_key), admin);
+    let remove_only = Powers {
+        remove: true,
+        ..Powers::default()
+    };
+    assert_eq!(mesh.clients[ann].powers_over(carol_key), remove_only);
+    assert_eq!(mesh.clients[ann].powers_over(owner_key), Powers::default());
+    // Carol leaves.
+    let leave = Govern::Remove {
+        member: carol_key,
+        seen: 0,
+    };
+    assert_eq!(mesh.clients[carol].allows(leave.clone()), Ok(()));
+    mesh.post(carol, "bye");
+    mesh.govern(carol, leave).unwrap();
+    for idx in [owner, ann, carol] {
+        let governance = mesh.clients[idx].governance();
+        assert_eq!(governance.rank(&carol_key), None, "client {idx}");
+        assert!(governance.needs_rekey(), "client {idx}");
+    }
+    assert_eq!(mesh.texts(owner), ["bye"]);
+    assert_eq!(
+        mesh.clients[owner].powers_over(carol_key),
+        Powers::default()
+    );
+}
