@@ -355,10 +355,17 @@ impl Client {
         if !matches!(event.event().content, Content::Govern(_)) {
             return;
         }
+        let before = self.governance.clone();
         let Some(readers_changed) = self.refresh_governance() else {
             return;
         };
-        if readers_changed {
+        // An action held before that now takes effect, or no longer does (a cut arrived):
+        // its line on the timeline comes or goes.
+        let outcomes_changed = before
+            .order()
+            .iter()
+            .any(|id| before.outcome(id) != self.governance.outcome(id));
+        if readers_changed || outcomes_changed {
             self.rebuild_timeline();
             self.events.push_back(ClientEvent::Rebuilt);
         }
@@ -643,8 +650,14 @@ impl Client {
     }
 
     /// Whether `event` belongs on the timeline: not written by a removed member after
-    /// their cut, nor (but for their Join) by someone not let in where that is needed.
+    /// their cut, nor (but for their Join) by someone not let in where that is needed;
+    /// and, if it is a governance action, one that took effect.
     pub(super) fn counts(&self, event: &VerifiedEvent) -> bool {
+        if matches!(event.event().content, Content::Govern(_))
+            && self.governance.outcome(&event.id()) != Some(Outcome::Applied)
+        {
+            return false;
+        }
         let event = event.event();
         let removed = self.governance.removed(&event.author);
         match removed {

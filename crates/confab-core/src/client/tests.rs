@@ -135,6 +135,7 @@ impl Duo {
         self.clients[idx]
             .messages()
             .into_iter()
+            .filter(|m| m.notice.is_none())
             .map(|m| m.text)
             .collect()
     }

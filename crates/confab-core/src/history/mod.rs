@@ -84,7 +84,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub use event::{Content, Event, EventError, OrderKey, UnixMillis, VerifiedEvent};
 pub use held::{MAX_HELD_BYTES, MAX_HELD_BYTES_PER_AUTHOR, MIN_HELD_COST};
-pub use timeline::{Reaction, Timeline, TimelineChange, TimelineMessage};
+pub use timeline::{GovernNotice, Reaction, Timeline, TimelineChange, TimelineMessage};
 
 use crate::identity::Identity;
 use crate::ids::{EventId, MemberKey, RoomId};

@@ -4,11 +4,13 @@
 //! Every rule is decided by [`OrderKey`], never by arrival order, so members holding the
 //! same events show the same thing: an edit or delete counts only from the message's own
 //! author (whose events arrive in chain order anyway); for reactions and names the event
-//! latest in room order wins.
+//! latest in room order wins. Governance actions that took effect show as lines of their
+//! own ([`GovernNotice`]: "Alice removed Dave", "Dave left").
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Content, Event, OrderKey, UnixMillis, VerifiedEvent};
+use crate::governance::Govern;
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
@@ -42,6 +44,34 @@ pub struct TimelineMessage {
     /// The file this message offers, its name and type made safe to show and save
     /// ([`safe_file_name`], [`safe_mime`]); `text` is then a caption (empty unless edited).
     pub file: Option<FileMeta>,
+    /// Not a message but a line saying what its author did to the room ("Alice removed
+    /// Dave"): a governance action that took effect. `text` is then empty.
+    pub notice: Option<GovernNotice>,
+}
+
+/// A governance action as the timeline tells it, in room order (its author did it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GovernNotice {
+    /// "Alice removed Dave".
+    Removed {
+        /// Who was removed.
+        member: MemberKey,
+    },
+    /// "Dave left" (removed themselves).
+    Left,
+    /// "Alice made Bob an admin".
+    Promoted {
+        /// Who.
+        member: MemberKey,
+    },
+    /// "Alice made Bob a member again" (no longer an admin).
+    Demoted {
+        /// Who.
+        member: MemberKey,
+    },
+    /// "Alice reset the invite link": a new epoch that is not the second half of a removal
+    /// (the remover's next event; that one is told by "removed").
+    LinkReset,
 }
 
 /// Everyone who reacted to a message with one emoji.
@@ -81,6 +111,9 @@ pub struct Timeline {
     /// Per message: (who, emoji) → (key of the deciding event, on).
     reactions: HashMap<EventId, ReactionVotes>,
     names: HashMap<MemberKey, (OrderKey, String)>,
+    /// Per author: the sequence number of their latest removal of someone (a rekey right
+    /// after it is that removal's second half, not a reset).
+    last_removal: HashMap<MemberKey, u64>,
 }
 
 impl Timeline {
@@ -140,6 +173,7 @@ impl Timeline {
                     unavailable: false,
                     reactions: Vec::new(),
                     file: None,
+                    notice: None,
                 };
                 view.reactions = self.reactions_of(&id);
                 self.messages.insert(id, view.clone());
@@ -210,8 +244,16 @@ impl Timeline {
                     name: name.clone(),
                 })
             }
-            // Shown once governance reaches the client (issue 17); never a message.
-            Content::Govern(_) => None,
+            // The client applies only actions that took effect (`Client::counts`).
+            Content::Govern(what) => {
+                let notice = self.notice(fields, what)?;
+                let view = TimelineMessage {
+                    notice: Some(notice),
+                    ..self.empty_message(id, key, fields)
+                };
+                self.messages.insert(id, view.clone());
+                Some(TimelineChange::Message(view))
+            }
             // A message whose content is erased: a delete follows it in its author's chain
             // (then it shows as deleted), or its full form is still to come. An erased
             // edit changes nothing (its message is deleted, or its full form is to come).
@@ -246,6 +288,33 @@ impl Timeline {
             unavailable: false,
             reactions: self.reactions_of(&id),
             file: None,
+            notice: None,
+        }
+    }
+
+    /// How the timeline tells `what`, done by `fields`' author (`None`: it does not; a
+    /// join, say, or the rekey that completes its author's removal of someone).
+    fn notice(&mut self, fields: &Event, what: &Govern) -> Option<GovernNotice> {
+        let author = fields.author;
+        match what {
+            Govern::Remove { member, .. } if *member == author => Some(GovernNotice::Left),
+            Govern::Remove { member, .. } => {
+                self.last_removal.insert(author, fields.seq);
+                Some(GovernNotice::Removed { member: *member })
+            }
+            Govern::Promote { member, .. } => Some(GovernNotice::Promoted { member: *member }),
+            Govern::Demote { member, .. } => Some(GovernNotice::Demoted { member: *member }),
+            Govern::Rekey(_) => {
+                let completes_removal = self
+                    .last_removal
+                    .get(&author)
+                    .is_some_and(|seq| seq.saturating_add(1) == fields.seq);
+                (!completes_removal).then_some(GovernNotice::LinkReset)
+            }
+            Govern::Create { .. }
+            | Govern::Admit { .. }
+            | Govern::Configure(_)
+            | Govern::Join { .. } => None,
         }
     }
 

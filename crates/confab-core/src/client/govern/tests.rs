@@ -263,6 +263,7 @@ impl Mesh {
         self.clients[idx]
             .messages()
             .into_iter()
+            .filter(|m| m.notice.is_none())
             .map(|m| m.text)
             .collect()
     }
@@ -762,4 +763,72 @@ fn powers_follow_ranks_and_anyone_may_leave() {
         mesh.clients[owner].powers_over(carol_key),
         Powers::default()
     );
+}
+
+/// Governance actions that took effect are lines on every member's timeline, in room
+/// order: a removal (its rekey is part of it, not a reset), a promotion, a reset, a leave.
+/// An action that does not count shows nothing.
+#[test]
+fn actions_that_took_effect_are_lines_in_room_order() {
+    use crate::history::GovernNotice;
+    let mut mesh = Mesh::found(4);
+    let (owner, bob, carol, dave) = (0, 1, 2, 3);
+    let (bob_key, dave_key) = (mesh.key(bob), mesh.key(dave));
+    mesh.post(dave, "hello");
+    let promote = Govern::Promote {
+        member: bob_key,
+        seen: 0,
+    };
+    mesh.govern(owner, promote).unwrap();
+    let remove = Govern::Remove {
+        member: dave_key,
+        seen: 0,
+    };
+    mesh.govern(owner, remove).unwrap();
+    mesh.rekey(owner);
+    mesh.post(bob, "still here");
+    mesh.rekey(bob);
+    let carol_key = mesh.key(carol);
+    let leave = Govern::Remove {
+        member: carol_key,
+        seen: 0,
+    };
+    mesh.govern(carol, leave).unwrap();
+    let lines = |mesh: &Mesh, idx: usize| -> Vec<(MemberKey, Option<GovernNotice>, String)> {
+        mesh.clients[idx]
+            .messages()
+            .into_iter()
+            .map(|m| (m.author, m.notice, m.text))
+            .collect()
+    };
+    let owner_key = mesh.key(owner);
+    let expected = vec![
+        (dave_key, None, "hello".to_owned()),
+        (
+            owner_key,
+            Some(GovernNotice::Promoted { member: bob_key }),
+            String::new(),
+        ),
+        (
+            owner_key,
+            Some(GovernNotice::Removed { member: dave_key }),
+            String::new(),
+        ),
+        (bob_key, None, "still here".to_owned()),
+        (bob_key, Some(GovernNotice::LinkReset), String::new()),
+        (carol_key, Some(GovernNotice::Left), String::new()),
+    ];
+    for idx in [owner, bob] {
+        assert_eq!(lines(&mesh, idx), expected, "client {idx}");
+    }
+    // Dave saw his removal, and nothing after it.
+    assert_eq!(lines(&mesh, dave), expected[..3]);
+    // Bob, an admin, cannot promote: nothing posted, no line.
+    let before = mesh.clients[bob].messages().len();
+    let refused = Govern::Promote {
+        member: bob_key,
+        seen: 0,
+    };
+    assert!(mesh.govern(bob, refused).is_err());
+    assert_eq!(mesh.clients[bob].messages().len(), before);
 }
