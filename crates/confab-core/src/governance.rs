@@ -48,7 +48,14 @@
 //!   itself: [`Governance::needs_rekey`] says that a removed member still holds the current
 //!   epoch's secret (a page closed between the two actions, or a rekey that lost the race
 //!   did not know of a concurrent removal), and any admin's client then rekeys again. So an
-//!   honest admin online always leads the room to an epoch no removed member holds.
+//!   honest admin online always leads the room to an epoch no removed member holds. A member
+//!   who had joined yet got no lockbox (its rekeyer had not seen their `Join`, or counted
+//!   them removed by a removal that lost) is *left out* ([`Governance::left_out`]): nobody
+//!   hands them that epoch's secret, and `needs_rekey` asks for the next, sealed to them.
+//! - **Removal is final for a key.** Nothing un-removes a member (an `Admit` or `Promote` of
+//!   one is refused as a bad target), so nothing they write after their cut ever counts. A
+//!   removed person comes back only as a new member: a fresh profile (a new key) opening
+//!   the current link.
 //! - **Settings** are last-writer-wins in the one order.
 //! - **Members** announce themselves with `Join`, naming the X25519 key their lockboxes are
 //!   sealed to (signed, so nobody can substitute another); where joining needs approval, it is
@@ -189,6 +196,10 @@ pub struct Governance {
     exposure: Exposure,
     /// The owner's action right after the `Create` asks for approval: epoch 0 was never open.
     founded_with_approval: bool,
+    /// Members who had announced themselves and could read the room when the current epoch
+    /// started, but got no lockbox: its rekeyer had not seen their `Join`, or counted them
+    /// removed by a removal that lost.
+    left_out: BTreeSet<MemberKey>,
     settings: Settings,
     outcomes: BTreeMap<EventId, Outcome>,
     /// The actions in the order they were judged.
@@ -210,6 +221,7 @@ impl Governance {
             holders: None,
             exposure: Exposure::default(),
             founded_with_approval: false,
+            left_out: BTreeSet::new(),
             settings: Settings::default(),
             outcomes: BTreeMap::new(),
             order: Vec::new(),
@@ -334,12 +346,20 @@ impl Governance {
         self.holders.as_ref()
     }
 
-    /// A removed member may still hold the current epoch's secret: an owner or admin should
-    /// start a new epoch for everyone else. They may if they hold a lockbox of it, were
+    /// A removed member may still hold the current epoch's secret, or a member still in the
+    /// room was left out of it ([`Governance::left_out`]): an owner or admin should start a
+    /// new epoch for everyone in the room. They may if they hold a lockbox of it, were
     /// admitted or promoted during it (and so handed it), or were removed during an epoch
     /// in which joining was open at some point (anyone could be handed it). A newcomer
     /// declined in a room that needs approval never held it: no rekey.
     pub fn needs_rekey(&self) -> bool {
+        if self
+            .left_out
+            .iter()
+            .any(|member| self.rank(member).is_some())
+        {
+            return true;
+        }
         self.removed.keys().any(|member| {
             self.holders
                 .as_ref()
@@ -364,6 +384,15 @@ impl Governance {
     pub fn may_read(&self, member: &MemberKey) -> bool {
         self.rank(member).is_some()
             && (self.settings.joining == Joining::Open || self.admitted(member))
+    }
+
+    /// Whether `member` had announced themselves and could read the room when the current
+    /// epoch started, yet got no lockbox for it. Nobody hands them its secret (they may be
+    /// removed in a way we have not heard of yet); while they are still in the room, the
+    /// next epoch is sealed to them ([`Governance::needs_rekey`]). A newcomer who announced
+    /// themselves after the epoch started is not left out.
+    pub fn left_out(&self, member: &MemberKey) -> bool {
+        self.left_out.contains(member)
     }
 
     /// The settings.
@@ -501,6 +530,11 @@ impl Governance {
             Govern::Rekey(rekey) => {
                 self.epoch = rekey.epoch;
                 self.holders = Some(rekey.lockboxes.keys().copied().collect());
+                self.left_out = self
+                    .members()
+                    .map(|(member, _)| *member)
+                    .filter(|member| !rekey.lockboxes.contains_key(member) && self.may_read(member))
+                    .collect();
                 self.exposure = Exposure {
                     open,
                     ..Exposure::default()

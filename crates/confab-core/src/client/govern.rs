@@ -555,12 +555,29 @@ impl Client {
     }
 
     /// Hands `member` the current epoch's secret if they may read the room: not removed,
-    /// and admitted where joining needs approval.
+    /// admitted where joining needs approval, and not left out of the rekey that started it.
     pub(super) fn offer_epoch(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
         let Some((epoch, secret)) = &self.epoch else {
             return;
         };
         if self.governance.genesis().is_none() || !self.governance.may_read(&member) {
+            return;
+        }
+        // Only the current epoch's: an older one lets nobody in who should be (its link was
+        // reset), and who was left out (below) is known for the current one only.
+        if *epoch != self.governance.epoch() {
+            return;
+        }
+        // Only to a peer that reached us in this epoch's room, with its link: one linked
+        // before we moved was sealed a lockbox if it should have the secret.
+        let room = self.room.room_id();
+        if self.links.get(&peer).and_then(|link| link.keyed_for) != Some(room) {
+            return;
+        }
+        // A rekey sealed this epoch's secret to everyone it was meant for; a member it left
+        // out may have been removed in a way we have not heard of (the next epoch is sealed
+        // to them if not).
+        if self.governance.left_out(&member) {
             return;
         }
         let body = Body::Epoch {
@@ -592,7 +609,7 @@ impl Client {
         if secret.link().room_id() != self.room.room_id() {
             return self.reject(
                 peer,
-                super::RejectReason::Content("another room's secret".into()),
+                super::RejectReason::Content(format!("another room's secret (epoch {epoch})")),
             );
         }
         // The number it is handed under is only a hint: history says which epoch's secret

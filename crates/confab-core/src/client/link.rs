@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Client, ClientEvent, FailReason, PeerState, RejectReason};
 use crate::Instant;
-use crate::ids::PeerId;
+use crate::ids::{PeerId, RoomId};
 use crate::session::Role;
 use crate::signal::ClientMessage;
 use crate::wire::{Body, Frame};
@@ -180,6 +180,8 @@ pub(crate) struct Link {
     /// The handshake, then the session (none while a direct path is set up).
     pub(crate) channel: Option<PeerState>,
     pub(crate) timers: LinkTimers,
+    /// The room whose secret keyed its handshake (a governed room's changes each epoch).
+    pub(crate) keyed_for: Option<RoomId>,
 }
 
 impl Link {

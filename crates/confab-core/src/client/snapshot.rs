@@ -56,6 +56,7 @@ impl Client {
                             info: info.clone(),
                         }),
                         timers: link.timers,
+                        keyed_for: link.keyed_for,
                     },
                 )),
                 Some(PeerState::Handshaking { .. }) | None => None,

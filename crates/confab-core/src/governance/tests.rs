@@ -201,6 +201,35 @@ fn a_removed_member_counts_up_to_the_cut_and_no_further() {
     assert!(g.accepts(&key(ANN), 100));
 }
 
+/// Removal is final for a key: neither admitting nor promoting a removed member brings them
+/// back, and what they write afterwards never counts.
+#[test]
+fn nothing_brings_a_removed_member_back() {
+    let mut room = Room::new();
+    room.say(DAVE);
+    let seen = room.seq(DAVE);
+    room.remove(OWNER, 2, DAVE, seen);
+    let admit = room.act(
+        OWNER,
+        3,
+        Govern::Admit {
+            member: key(DAVE),
+            seen,
+        },
+    );
+    let promote = room.promote(OWNER, 4, DAVE);
+    room.say(DAVE);
+    let g = room.resolve();
+    for action in [admit, promote] {
+        assert_eq!(
+            g.outcome(&action),
+            Some(Outcome::Refused(Refusal::BadTarget))
+        );
+    }
+    assert_eq!(g.rank(&key(DAVE)), None);
+    assert!(!g.accepts(&key(DAVE), seen + 1));
+}
+
 #[test]
 fn nobody_removes_the_owner_but_anyone_leaves() {
     let mut room = Room::new();

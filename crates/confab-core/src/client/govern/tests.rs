@@ -197,6 +197,15 @@ impl Mesh {
         self.pump();
     }
 
+    fn unlink(&mut self, i: usize, j: usize) {
+        let now = self.now;
+        if self.linked.remove(&(i.min(j), i.max(j))) {
+            self.clients[i].remove_peer(now, peer(j));
+            self.clients[j].remove_peer(now, peer(i));
+        }
+        self.pump();
+    }
+
     fn unlink_all(&mut self, i: usize) {
         let now = self.now;
         for j in 0..self.clients.len() {
@@ -253,6 +262,19 @@ impl Mesh {
             }
         }
         panic!("no quiescence");
+    }
+
+    /// Lets `by` pass and runs every client's timers (periodic sync among them).
+    fn wait(&mut self, by: crate::Duration) {
+        let until = self.now + by;
+        while self.now < until {
+            self.now += crate::Duration::from_secs(1);
+            let now = self.now;
+            for client in &mut self.clients {
+                client.handle_timeout(now);
+            }
+            self.pump();
+        }
     }
 
     fn key(&self, idx: usize) -> MemberKey {
@@ -649,12 +671,8 @@ fn a_member_who_followed_a_rival_rekey_that_lost_comes_back_to_the_winner() {
     let old_room = mesh.clients[owner].room_id();
     // Split: {owner, ann} | {admin, ben}.
     for (a, b) in [(owner, admin), (owner, ben), (ann, admin), (ann, ben)] {
-        let now = mesh.now;
-        mesh.linked.remove(&(a.min(b), a.max(b)));
-        mesh.clients[a].remove_peer(now, peer(b));
-        mesh.clients[b].remove_peer(now, peer(a));
+        mesh.unlink(a, b);
     }
-    mesh.pump();
     mesh.post(admin, "one");
     mesh.post(ben, "two");
     let winner = mesh.rekey(owner);
@@ -831,4 +849,51 @@ fn actions_that_took_effect_are_lines_in_room_order() {
     };
     assert!(mesh.govern(bob, refused).is_err());
     assert_eq!(mesh.clients[bob].messages().len(), before);
+}
+
+/// Dave joins through Ann while the owner is away, and the owner resets the link without
+/// having seen Dave's `Join`: Dave is left out of epoch 1. Ann, who moves on (through the
+/// old room's mailbox) while still linked to Dave from the old room, does not hand him its
+/// secret (he might have been removed for all she knows); instead the room needs a new
+/// epoch, which is sealed to Dave too and takes him straight from epoch 0 to epoch 2.
+#[test]
+fn a_member_left_out_of_an_epoch_is_not_handed_it_but_sealed_the_next() {
+    let mut mesh = Mesh::found_with(Settings::default());
+    let owner = 0;
+    let ann = mesh.arrive(&[owner]);
+    mesh.unlink(owner, ann);
+    let dave = mesh.arrive(&[ann]);
+    let dave_key = mesh.key(dave);
+    assert!(mesh.clients[ann].governance().joined(&dave_key));
+    assert!(!mesh.clients[owner].governance().joined(&dave_key));
+    let old_room = mesh.clients[owner].room_id();
+    mesh.rekey(owner);
+    // Ann finds the rekey in the old room's mailbox, moves, and meets the owner again.
+    let entries = mesh.mailbox(old_room);
+    let now = mesh.now;
+    mesh.clients[ann].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    mesh.link(owner, ann);
+    assert_eq!((mesh.epoch(ann), mesh.epoch(dave)), (Some(1), Some(0)));
+    mesh.wait(crate::Duration::from_secs(30));
+    for idx in [owner, ann, dave] {
+        let governance = mesh.clients[idx].governance();
+        assert!(governance.left_out(&dave_key), "client {idx}");
+        assert!(governance.needs_rekey(), "client {idx}");
+    }
+    // Asked to hand Dave the secret (as on every change of governance), Ann sends nothing.
+    let now = mesh.now;
+    mesh.clients[ann].offer_epoch(now, peer(dave), dave_key);
+    assert!(
+        !std::iter::from_fn(|| match mesh.clients[ann].poll_output() {
+            Output::Timeout(_) => None,
+            output => Some(output),
+        })
+        .any(|output| matches!(output, Output::Transmit(t) if t.peer == peer(dave)))
+    );
+    mesh.rekey(owner);
+    mesh.wait(crate::Duration::from_secs(30));
+    assert_eq!(mesh.epoch(dave), Some(2));
+    assert_eq!(mesh.clients[dave].room_id(), mesh.clients[owner].room_id());
+    assert!(!mesh.clients[owner].governance().needs_rekey());
 }
