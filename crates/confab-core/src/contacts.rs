@@ -6,9 +6,13 @@
 //! Stored form (the app's store seals it), version byte first:
 //!
 //! ```text
-//! contact = version:u8 (=1) signing_key[32] dh_key[32] first_seen_ms:u64be
-//!           last_seen_ms:u64be name_len:u8 name (UTF-8, <= MAX_NAME_LEN)
+//! contact = version:u8 (=2) signing_key[32] dh_key[32] first_seen_ms:u64be
+//!           last_seen_ms:u64be name_len:u8 name (UTF-8, <= MAX_NAME_LEN) flags:u8
+//! flags   = bit 0: blocked (issue 17: their messages are hidden); other bits 0
 //! ```
+//!
+//! Version 1 (written before blocking existed) is the same without `flags`: it reads as
+//! not blocked.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +24,11 @@ use crate::room::RoomSecret;
 use crate::vault::records::{RoomKind, SavedRoom};
 use crate::wire::{DecodeError, MAX_NAME_LEN, truncate_utf8};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The stored form before `flags`.
+const VERSION_UNFLAGGED: u8 = 1;
+/// `flags` bit: blocked.
+const FLAG_BLOCKED: u8 = 1;
 
 /// Someone we met.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +41,9 @@ pub struct Contact {
     pub first_seen: UnixMillis,
     /// When we last verified or heard from them.
     pub last_seen: UnixMillis,
+    /// The user blocked them: their messages are hidden everywhere, no one-to-one room
+    /// with them connects, and they are not told.
+    pub blocked: bool,
 }
 
 /// What [`Contacts::observe`] found.
@@ -62,6 +73,7 @@ impl Contact {
         out.extend_from_slice(&self.last_seen.0.to_be_bytes());
         out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(name.as_bytes());
+        out.push(if self.blocked { FLAG_BLOCKED } else { 0 });
         out
     }
 
@@ -69,7 +81,7 @@ impl Contact {
     pub fn decode(bytes: &[u8]) -> Result<Contact, DecodeError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_UNFLAGGED {
             return Err(DecodeError::Version {
                 expected: VERSION,
                 got: version,
@@ -88,6 +100,10 @@ impl Contact {
             });
         }
         let name = reader.take(len)?.to_vec();
+        let flags = if version == VERSION { reader.u8()? } else { 0 };
+        if flags & !FLAG_BLOCKED != 0 {
+            return Err(DecodeError::Invalid("contact flags"));
+        }
         reader.finish()?;
         let identity =
             PublicIdentity::from_keys(&signing, &dh).ok_or(DecodeError::Invalid("signing key"))?;
@@ -96,6 +112,7 @@ impl Contact {
             name: String::from_utf8(name).map_err(|_| DecodeError::Utf8)?,
             first_seen,
             last_seen,
+            blocked: flags & FLAG_BLOCKED != 0,
         })
     }
 }
@@ -119,6 +136,25 @@ impl Contacts {
     /// A contact by key.
     pub fn get(&self, key: &MemberKey) -> Option<&Contact> {
         self.by_key.get(key)
+    }
+
+    /// Blocks (`blocked`) or unblocks the contact `key`; returns it if that changed it
+    /// (to store again), `None` if it was already so or is no contact.
+    pub fn set_blocked(&mut self, key: &MemberKey, blocked: bool) -> Option<&Contact> {
+        let contact = self.by_key.get_mut(key)?;
+        if contact.blocked == blocked {
+            return None;
+        }
+        contact.blocked = blocked;
+        Some(contact)
+    }
+
+    /// The keys of the contacts the user blocked.
+    pub fn blocked(&self) -> impl Iterator<Item = MemberKey> + '_ {
+        self.by_key
+            .iter()
+            .filter(|(_, contact)| contact.blocked)
+            .map(|(key, _)| *key)
     }
 
     /// A *different* contact already known by `name` (compared without case and outer
@@ -155,6 +191,7 @@ impl Contacts {
             name: name.clone(),
             first_seen: now,
             last_seen: now,
+            blocked: false,
         });
         contact.name = name;
         contact.last_seen = contact.last_seen.max(now);
@@ -319,22 +356,64 @@ mod tests {
     }
 
     #[test]
+    fn blocking_changes_a_contact_once_and_lists_it() {
+        let mut contacts = Contacts::new();
+        let (bob, carol) = (public(1), public(2));
+        contacts.observe(&bob, "Bob", UnixMillis(5));
+        contacts.observe(&carol, "Carol", UnixMillis(5));
+        assert!(contacts.set_blocked(&bob.member_key(), true).is_some());
+        assert!(contacts.set_blocked(&bob.member_key(), true).is_none());
+        assert!(
+            contacts
+                .set_blocked(&public(9).member_key(), true)
+                .is_none()
+        );
+        assert_eq!(contacts.blocked().collect::<Vec<_>>(), [bob.member_key()]);
+        // Meeting them again keeps them blocked.
+        contacts.observe(&bob, "Bobby", UnixMillis(9));
+        assert!(contacts.get(&bob.member_key()).unwrap().blocked);
+        assert!(contacts.set_blocked(&bob.member_key(), false).is_some());
+        assert_eq!(contacts.blocked().count(), 0);
+    }
+
+    #[test]
     fn contacts_round_trip_and_bad_bytes_say_why() {
         let contact = Contact {
             identity: public(3),
             name: "Zoë".into(),
             first_seen: UnixMillis(1),
             last_seen: UnixMillis(2),
+            blocked: true,
         };
         let bytes = contact.encode();
-        assert_eq!(Contact::decode(&bytes), Ok(contact));
+        assert_eq!(Contact::decode(&bytes), Ok(contact.clone()));
         assert_eq!(
-            Contact::decode(&[2]),
+            Contact::decode(&[3]),
             Err(DecodeError::Version {
-                expected: 1,
-                got: 2
+                expected: 2,
+                got: 3
             })
         );
+        // Unknown flags are refused, not dropped.
+        let mut flagged = bytes.clone();
+        *flagged.last_mut().unwrap() = 0b10;
+        assert_eq!(
+            Contact::decode(&flagged),
+            Err(DecodeError::Invalid("contact flags"))
+        );
+        // Version 1, as stored before blocking existed: the same without flags, not
+        // blocked; stored again, it is version 2.
+        let mut v1 = bytes[..bytes.len() - 1].to_vec();
+        v1[0] = 1;
+        let read = Contact::decode(&v1).unwrap();
+        assert_eq!(
+            read,
+            Contact {
+                blocked: false,
+                ..contact
+            }
+        );
+        assert_eq!((read.encode()[0], read.encode().len()), (2, bytes.len()));
         assert!(matches!(
             Contact::decode(&bytes[..40]),
             Err(DecodeError::Truncated { .. })

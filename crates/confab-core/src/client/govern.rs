@@ -668,7 +668,8 @@ impl Client {
 
     /// Whether `event` belongs on the timeline: not written by a removed member after
     /// their cut, nor (but for their Join) by someone not let in where that is needed;
-    /// and, if it is a governance action, one that took effect.
+    /// if it is a governance action, one that took effect; anything else not by a member
+    /// the user blocked (what they did to the room still shows).
     pub(super) fn counts(&self, event: &VerifiedEvent) -> bool {
         if matches!(event.event().content, Content::Govern(_))
             && self.governance.outcome(&event.id()) != Some(Outcome::Applied)
@@ -676,6 +677,9 @@ impl Client {
             return false;
         }
         let event = event.event();
+        if self.blocked.contains(&event.author) && !matches!(event.content, Content::Govern(_)) {
+            return false;
+        }
         let removed = self.governance.removed(&event.author);
         match removed {
             Some(cut) => event.seq <= cut,

@@ -11,6 +11,7 @@
 //! returns `Err`: it leaves the state as it was and surfaces as [`ClientEvent::PeerRejected`] (one
 //! frame dropped) or [`ClientEvent::PeerFailed`] (the link must close: its peer misbehaved).
 
+mod block;
 mod call;
 mod courier;
 mod erase;
@@ -28,7 +29,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::Instant;
@@ -158,6 +159,8 @@ pub struct Client {
     history: History,
     /// Who may do what (see `govern`); an ungoverned room's refuses every action.
     governance: Governance,
+    /// Members the user blocked: nothing of theirs is on the timeline (see `block`).
+    blocked: BTreeSet<MemberKey>,
     timeline: Timeline,
     sync: sync::Sync,
     /// When we last said we are typing (None: we are not).
@@ -203,6 +206,7 @@ impl Client {
             identity,
             history: History::new(room.room_id()),
             governance: Governance::resolve(None, []),
+            blocked: BTreeSet::new(),
             timeline: Timeline::new(),
             sync: sync::Sync::default(),
             typing_sent: None,
@@ -762,7 +766,7 @@ impl Client {
                 up_to,
             } => self.handle_want(now, peer, author, after, up_to),
             Body::Typing { active } => {
-                if active {
+                if active && !self.blocked.contains(&member) {
                     let until = now + self.config.typing_timeout;
                     if self.typing.insert(member, until).is_none() {
                         self.events
