@@ -42,6 +42,16 @@ pub enum Command {
     /// Change a governed room's disappearing-messages timer: messages said from now on
     /// disappear this many seconds after they were sent (`None`: they stay).
     SetDisappearing(Option<u32>),
+    /// Remove a member from this governed room, then move the room to a new epoch without
+    /// them.
+    RemoveMember(MemberKey),
+    /// Make a member of this governed room an admin (`admin`), or take it back.
+    SetAdmin {
+        /// Whom.
+        member: MemberKey,
+        /// Make (`true`) or unmake.
+        admin: bool,
+    },
     /// We are typing, or stopped.
     Typing(bool),
     /// Keep what the composer holds and was not sent (empty: forget it).

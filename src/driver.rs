@@ -61,6 +61,7 @@ mod bench;
 mod calls;
 mod erase;
 mod files;
+mod govern;
 mod input;
 mod links;
 mod mailbox;
@@ -269,6 +270,7 @@ pub fn start(
         driver.client.set_display_name(now, clock::wall(), &name);
         // What the restored history's timer erased while the page was closed.
         driver.governance_changed();
+        driver.show_ranks();
         driver.erase_expired(now);
         driver.drain(now);
         driver.load_file_records();
@@ -397,6 +399,10 @@ impl Driver {
             }
             Input::Command(Command::SetDisappearing(after_secs)) => {
                 self.set_disappearing(now, after_secs)
+            }
+            Input::Command(Command::RemoveMember(member)) => self.remove_member(now, member),
+            Input::Command(Command::SetAdmin { member, admin }) => {
+                self.set_admin(now, member, admin)
             }
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
@@ -595,8 +601,11 @@ impl Driver {
                 log(&format!("link to {peer} failed: {reason}"));
                 self.forget_call_peer(peer);
                 match reason {
-                    // Nobody answered: not a person the user needs to hear about.
-                    FailReason::Timeout | FailReason::Closed => self.state.member_forget(peer),
+                    // Nobody answered: not a person the user needs to hear about. Removed
+                    // from the room: the timeline says so, and they are no member now.
+                    FailReason::Timeout | FailReason::Closed | FailReason::Removed => {
+                        self.state.member_forget(peer)
+                    }
                     _ => self
                         .state
                         .member_status(peer, MemberStatus::Failed(reason.to_string())),
@@ -627,7 +636,10 @@ impl Driver {
                 }
                 self.note_message_for_expiry(&message);
                 let view = message_view(&me, message);
-                self.note_unread(&view);
+                // A line about the room ("Alice removed Dave") is no message to notify.
+                if view.notice.is_none() {
+                    self.note_unread(&view);
+                }
                 self.state.upsert_message(view);
             }
             ClientEvent::Rebuilt => {
@@ -653,7 +665,10 @@ impl Driver {
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
             ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(now, id, bytes),
             ClientEvent::NotSent { events } => self.not_sent(events),
-            ClientEvent::Governance => self.governance_changed(),
+            ClientEvent::Governance => {
+                self.governance_changed();
+                self.show_ranks();
+            }
             // The app makes no governed rooms yet (issue 17): no room moves to a new epoch.
             ClientEvent::Moved { .. } => {}
             ClientEvent::Name { member, name } => {
@@ -733,6 +748,7 @@ pub(crate) fn message_view(
             mime: file.mime,
             size: file.size,
         }),
+        notice: message.notice,
     }
 }
 

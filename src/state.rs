@@ -13,8 +13,10 @@ use crate::platform::store::ReadMarks;
 
 mod call;
 mod files;
+mod governance;
 mod views;
 
+pub use governance::{GovernanceView, Powers, Rank, RankedMember};
 pub use views::{
     CallPeer, CallView, ContactView, Disappearing, Draft, FileInfo, FileProgress, FileStatus,
     IncomingCall, Me, Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt,
@@ -120,6 +122,8 @@ pub struct AppState {
     background_unread: RwSignal<HashMap<RoomId, RwSignal<u32>>>,
     /// The room's disappearing-messages setting.
     disappearing: RwSignal<Disappearing>,
+    /// A governed room's ranks, and what we may do about each member.
+    governance: RwSignal<GovernanceView>,
 }
 
 /// Read handles: what the UI shows, to read (tracked or not) and never to write.
@@ -248,6 +252,11 @@ impl AppState {
     pub fn disappearing(&self) -> ReadOnly<Disappearing> {
         ReadOnly(self.disappearing)
     }
+
+    /// A governed room's ranks, and what we may do about each member.
+    pub fn governance(&self) -> ReadOnly<GovernanceView> {
+        ReadOnly(self.governance)
+    }
 }
 
 impl AppState {
@@ -280,6 +289,7 @@ impl AppState {
             unread: RwSignal::new(0),
             background_unread: RwSignal::new(HashMap::new()),
             disappearing: RwSignal::new(Disappearing::default()),
+            governance: RwSignal::new(GovernanceView::default()),
         }
     }
 
@@ -457,7 +467,7 @@ impl AppState {
         let unseen = self.messages.with_untracked(|messages| {
             messages
                 .iter()
-                .filter(|m| !m.mine && !m.deleted && !seen.has_seen(&m.key))
+                .filter(|m| !m.mine && !m.deleted && m.notice.is_none() && !seen.has_seen(&m.key))
                 .count()
         });
         self.unread.set(u32::try_from(unseen).unwrap_or(u32::MAX));

@@ -30,6 +30,8 @@ pub fn Composer() -> impl IntoView {
     let device = use_device();
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
+    // Removed from this governed room: nothing more can be said here.
+    let removed = move || state.governance().with(|g| g.removed_me());
     // What the box holds is longer than a message may be.
     let over = RwSignal::new(false);
     // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
@@ -279,7 +281,8 @@ pub fn Composer() -> impl IntoView {
             </button>
             <textarea
                 aria-label="Message"
-                placeholder="Write a message…"
+                placeholder=move || if removed() { REMOVED } else { "Write a message…" }
+                disabled=removed
                 autocomplete="off"
                 rows="1"
                 // In UTF-16 units, which never outnumber UTF-8 bytes: a bound on pastes
@@ -307,10 +310,13 @@ pub fn Composer() -> impl IntoView {
             >
                 "😀"
             </button>
-            <button type="submit" class="button primary">"Send"</button>
+            <button type="submit" class="button primary" disabled=removed>"Send"</button>
         </form>
     }
 }
+
+/// What a removed member's composer and page say.
+pub(crate) const REMOVED: &str = "You were removed from this room";
 
 /// Why a message is not sent when it is over [`MAX_TEXT_LEN`] bytes.
 fn too_long_notice() -> String {

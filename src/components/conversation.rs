@@ -4,6 +4,7 @@ use leptos::html::Ul;
 use leptos::prelude::*;
 
 use crate::components::message::MessageRow;
+use crate::components::notice::NoticeRow;
 use confab_core::{EventId, OrderKey};
 
 use crate::state::{AppState, MessageView};
@@ -109,7 +110,15 @@ pub fn Conversation() -> impl IntoView {
             <For
                 each=shown
                 key=|(id, _)| *id
-                children=move |shown| view! { <MessageRow message=follow(shown) /> }
+                children=move |shown| {
+                    let message = follow(shown);
+                    // A row is a governance line or a message for good (its id says which).
+                    if message.with_untracked(|m| m.notice.is_some()) {
+                        view! { <NoticeRow message /> }.into_any()
+                    } else {
+                        view! { <MessageRow message /> }.into_any()
+                    }
+                }
             />
         </ul>
         <TypingLine />

@@ -2,6 +2,7 @@
 
 mod call;
 mod composer;
+mod confirm;
 mod contacts;
 mod conversation;
 mod device;
@@ -14,6 +15,7 @@ mod mention;
 mod menu;
 mod message;
 mod mute;
+mod notice;
 mod profile;
 mod pwa;
 mod rooms;
@@ -109,6 +111,9 @@ fn ChatLayout() -> impl IntoView {
                 <call::CallBar />
                 <Conversation />
                 <ForkedNotice />
+                <Show when=move || state.governance().with(|g| g.removed_me())>
+                    <p class="notice" role="alert">{composer::REMOVED} ". What was said before stays here; nothing said from now on reaches you."</p>
+                </Show>
                 <Show when=move || state.notice().get().is_some()>
                     <p class="notice" role="alert">{move || state.notice().get()}</p>
                 </Show>
@@ -120,5 +125,7 @@ fn ChatLayout() -> impl IntoView {
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod composer_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod members_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

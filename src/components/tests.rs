@@ -485,6 +485,7 @@ pub(super) fn message(n: u8, author: MemberKey, text: &str) -> MessageView {
         edited: false,
         deleted: false,
         unavailable: false,
+        notice: None,
         reply_to: None,
         mentions_me: false,
         reactions: Vec::new(),

@@ -1,6 +1,7 @@
 //! The values `AppState` shows: one type per thing on screen (a member row, a message, a
 //! file's transfer, our call, ...), plain data the driver builds and views render.
 
+use confab_core::history::GovernNotice;
 use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
 
 /// Where start-up is.
@@ -125,6 +126,9 @@ pub struct MessageView {
     pub reactions: Vec<(String, Vec<MemberKey>)>,
     /// The file this message offers (its name and type already made safe).
     pub file: Option<FileInfo>,
+    /// Not a message but a line saying what its author did to the room ("Alice removed
+    /// Dave"), core's governance action that took effect.
+    pub notice: Option<GovernNotice>,
 }
 
 /// A file message's file.

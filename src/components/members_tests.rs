@@ -1,0 +1,294 @@
+//! Component tests of a governed room's Members list: ranks after names, offline members,
+//! the actions core allows, and the confirmation before removing someone.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_test::*;
+
+use super::MemberList;
+use crate::commands::{Command, Commands};
+use crate::components::tests::{fresh_parent, member};
+use crate::state::{AppState, GovernanceView, Me, Path, Powers, Rank, RankedMember};
+use confab_core::{MemberKey, PeerId};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The list item whose text starts with `name`.
+fn row(parent: &web_sys::HtmlElement, name: &str) -> web_sys::HtmlElement {
+    let items = parent
+        .query_selector_all("ul[aria-label=Members] > li")
+        .unwrap();
+    (0..items.length())
+        .filter_map(|i| items.item(i))
+        .find(|li| li.text_content().unwrap_or_default().starts_with(name))
+        .unwrap_or_else(|| panic!("a row for {name}"))
+        .unchecked_into()
+}
+
+/// The names of the buttons in `parent`.
+fn buttons(parent: &web_sys::Element) -> Vec<String> {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .filter_map(|b| b.text_content())
+        .collect()
+}
+
+fn button(parent: &web_sys::Element, name: &str) -> web_sys::HtmlElement {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .find(|b| b.text_content().as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("a button {name:?}"))
+        .unchecked_into()
+}
+
+fn dialog(parent: &web_sys::HtmlElement) -> Option<web_sys::Element> {
+    parent.query_selector("[role=dialog]").unwrap()
+}
+
+fn ranked(key: MemberKey, rank: Rank, powers: Powers) -> RankedMember {
+    RankedMember { key, rank, powers }
+}
+
+/// We own the room: Bob is an admin (online), Carol a member (online), Dave a member who
+/// is offline. Powers as core gives an owner.
+fn owners_view() -> GovernanceView {
+    let over_admin = Powers {
+        remove: true,
+        promote: false,
+        demote: true,
+    };
+    let over_member = Powers {
+        remove: true,
+        promote: true,
+        demote: false,
+    };
+    GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Owner),
+        members: vec![
+            ranked(member(1), Rank::Owner, Powers::default()),
+            ranked(member(2), Rank::Admin, over_admin),
+            ranked(member(3), Rank::Member, over_member),
+            ranked(member(4), Rank::Member, over_member),
+        ],
+    }
+}
+
+fn mount(state: AppState, commands: Commands) -> web_sys::HtmlElement {
+    let parent = fresh_parent();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
+        state.show_me(Me {
+            name: "Alice".into(),
+            fingerprint: "00000".into(),
+            key: member(1),
+        });
+        for (peer, name) in [(2, "Bob"), (3, "Carol")] {
+            state.member_verified(
+                PeerId::new(peer),
+                member(peer as u8),
+                name.into(),
+                format!("{peer}{peer}{peer}"),
+                Path::Direct,
+            );
+        }
+        state.member_named(member(4), "Dave".into());
+        provide_context(state);
+        provide_context(commands);
+        view! { <MemberList /> }
+    });
+    handle.forget();
+    parent
+}
+
+#[wasm_bindgen_test]
+async fn a_governed_room_lists_everyone_with_ranks_and_the_actions_core_allows() {
+    let state = AppState::new();
+    let commands = Commands::new();
+    let parent = mount(state, commands.clone());
+    leptos::task::tick().await;
+    // Ungoverned so far: the two online members, no ranks, no actions.
+    assert_eq!(
+        parent
+            .query_selector_all("ul[aria-label=Members] > li")
+            .unwrap()
+            .length(),
+        2
+    );
+    assert!(buttons(&parent).is_empty(), "{:?}", buttons(&parent));
+
+    state.governance_changed(owners_view());
+    leptos::task::tick().await;
+    let bob = row(&parent, "Bob");
+    assert!(bob.text_content().unwrap().starts_with("Bob Admin"));
+    assert_eq!(buttons(&bob), ["Remove admin", "Remove from room"]);
+    let carol = row(&parent, "Carol");
+    assert!(!carol.text_content().unwrap().contains("Admin"));
+    assert_eq!(buttons(&carol), ["Make admin", "Remove from room"]);
+    // Dave is offline but in the room.
+    let dave = row(&parent, "Dave");
+    assert!(dave.text_content().unwrap().contains("offline"));
+    assert_eq!(buttons(&dave), ["Make admin", "Remove from room"]);
+    // We are not listed.
+    assert!(!parent.text_content().unwrap().contains("Alice"));
+
+    button(&carol, "Make admin").click();
+    leptos::task::tick().await;
+    let sent = commands.sent_for_testing_only();
+    assert!(
+        matches!(sent.as_slice(), [Command::SetAdmin { member: m, admin: true }] if *m == member(3)),
+        "{sent:?}"
+    );
+
+    // Removing asks first; Cancel asks nothing of the driver.
+    button(&dave, "Remove from room").click();
+    leptos::task::tick().await;
+    let asked = dialog(&parent).expect("a confirmation");
+    assert_eq!(
+        asked.get_attribute("aria-label").as_deref(),
+        Some("Remove Dave from this room?")
+    );
+    assert_eq!(buttons(&asked), ["Remove", "Cancel"]);
+    let focused = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element();
+    assert_eq!(
+        focused.and_then(|f| f.text_content()).as_deref(),
+        Some("Cancel")
+    );
+    button(&asked, "Cancel").click();
+    leptos::task::tick().await;
+    assert!(dialog(&parent).is_none());
+    assert!(commands.sent_for_testing_only().is_empty());
+    button(&row(&parent, "Dave"), "Remove from room").click();
+    leptos::task::tick().await;
+    button(&dialog(&parent).unwrap(), "Remove").click();
+    leptos::task::tick().await;
+    assert!(dialog(&parent).is_none());
+    let sent = commands.sent_for_testing_only();
+    assert!(
+        matches!(sent.as_slice(), [Command::RemoveMember(m)] if *m == member(4)),
+        "{sent:?}"
+    );
+
+    // A plain member sees the ranks and no actions.
+    let mut members_view = owners_view();
+    members_view.my_rank = Some(Rank::Member);
+    for ranked in &mut members_view.members {
+        ranked.powers = Powers::default();
+    }
+    state.governance_changed(members_view);
+    leptos::task::tick().await;
+    assert!(
+        row(&parent, "Bob")
+            .text_content()
+            .unwrap()
+            .starts_with("Bob Admin")
+    );
+    assert!(buttons(&parent).is_empty(), "{:?}", buttons(&parent));
+}
+
+/// Governance lines sit among the messages in room order, named as the reader knows them.
+#[wasm_bindgen_test]
+async fn governance_actions_are_lines_among_the_messages() {
+    use confab_core::history::GovernNotice;
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let line = |n: u8, author: MemberKey, notice: GovernNotice| {
+        let mut line = crate::components::tests::message(n, author, "");
+        line.notice = Some(notice);
+        line
+    };
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
+        state.show_me(Me {
+            name: "Alice".into(),
+            fingerprint: "00000".into(),
+            key: member(1),
+        });
+        for (n, name) in [(2, "Bob"), (3, "Carol"), (4, "Dave")] {
+            state.member_named(member(n), name.into());
+        }
+        state.upsert_message(crate::components::tests::message(1, member(4), "hi"));
+        state.upsert_message(line(
+            2,
+            member(1),
+            GovernNotice::Promoted { member: member(2) },
+        ));
+        state.upsert_message(line(
+            3,
+            member(2),
+            GovernNotice::Removed { member: member(4) },
+        ));
+        state.upsert_message(line(
+            4,
+            member(2),
+            GovernNotice::Promoted { member: member(1) },
+        ));
+        state.upsert_message(line(5, member(2), GovernNotice::LinkReset));
+        state.upsert_message(line(6, member(3), GovernNotice::Left));
+        provide_context(state);
+        provide_context(crate::components::tests::test_commands());
+        view! { <crate::components::Conversation /> }
+    });
+    leptos::task::tick().await;
+    let items = parent
+        .query_selector_all("ul[aria-label=Messages] > li")
+        .unwrap();
+    let texts: Vec<String> = (0..items.length())
+        .map(|i| items.item(i).unwrap().text_content().unwrap_or_default())
+        .collect();
+    assert!(texts[0].contains("hi"), "{texts:?}");
+    let lines: Vec<&str> = texts[1..]
+        .iter()
+        .map(|t| {
+            t.trim_end_matches(|c: char| c.is_ascii_digit() || c == ':')
+                .trim()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "You made Bob an admin",
+            "Bob removed Dave",
+            "Bob made you an admin",
+            "Bob reset the invite link",
+            "Carol left",
+        ]
+    );
+    drop(handle);
+}
+
+/// A removed member's composer says why it is disabled; the messages stay.
+#[wasm_bindgen_test]
+async fn a_removed_member_cannot_write_and_is_told_why() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
+        provide_context(state);
+        provide_context(crate::components::tests::test_commands());
+        view! { <crate::components::Composer /> }
+    });
+    leptos::task::tick().await;
+    let field = crate::components::tests::message_box(&parent);
+    assert!(!field.disabled());
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: None,
+        members: vec![ranked(member(2), Rank::Owner, Powers::default())],
+    });
+    leptos::task::tick().await;
+    assert!(field.disabled());
+    assert_eq!(field.placeholder(), "You were removed from this room");
+    let send = button(&parent, "Send");
+    assert!(
+        send.unchecked_ref::<web_sys::HtmlButtonElement>()
+            .disabled()
+    );
+    drop(handle);
+}
