@@ -188,6 +188,8 @@ pub struct Governance {
     admitted: BTreeSet<MemberKey>,
     /// Who announced themselves (`Join`), with the key their lockboxes are sealed to.
     joined: BTreeMap<MemberKey, [u8; 32]>,
+    /// Where each member's (first counted) `Join` stands in room order.
+    join_places: BTreeMap<MemberKey, OrderKey>,
     epoch: u64,
     /// Who holds the current epoch's secret (`None`: epoch 0, everyone with the link).
     holders: Option<BTreeSet<MemberKey>>,
@@ -217,6 +219,7 @@ impl Governance {
             removed: BTreeMap::new(),
             admitted: BTreeSet::new(),
             joined: BTreeMap::new(),
+            join_places: BTreeMap::new(),
             epoch: 0,
             holders: None,
             exposure: Exposure::default(),
@@ -329,6 +332,11 @@ impl Governance {
         self.joined
             .iter()
             .filter(|(member, _)| !self.removed.contains_key(*member))
+    }
+
+    /// Where `member`'s `Join` stands in room order (what "since joining" counts from).
+    pub fn joined_at(&self, member: &MemberKey) -> Option<OrderKey> {
+        self.join_places.get(member).copied()
     }
 
     /// Whether `member` announced themselves with `Join`.
@@ -546,6 +554,9 @@ impl Governance {
             }
             Govern::Join { dh_key } => {
                 self.joined.insert(action.order.author, *dh_key);
+                self.join_places
+                    .entry(action.order.author)
+                    .or_insert(action.order);
             }
         }
     }

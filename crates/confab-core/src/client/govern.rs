@@ -4,10 +4,20 @@
 //!
 //! A governed room's events are signed over its genesis (the room's lasting id, carried by
 //! the invite link) rather than its current room id, so history outlives epochs.
+//!
+//! Where newcomers see only what is said from when they joined (`Backlog::SinceJoining`),
+//! a newcomer's `Join` is stamped with its wall clock (so it follows everything said before
+//! it), and members serve it what comes before only redacted: messages, files and edits keep
+//! their ids and signatures (chains stay whole) but not their content; governance, names,
+//! reactions and deletes go whole. Admitting does not start a new epoch: the epoch's mailbox
+//! may still hold events from before the Join (deposited by a member who was alone), which
+//! an honest newcomer keeps only redacted, but a modified client could read. A rekey per
+//! newcomer would cost a lockbox per member each time, and in an open room needs an admin
+//! online; a room that wants the hard line resets its link before letting someone in.
 
 use crate::Instant;
 use crate::governance::{
-    Action, Govern, Governance, Joining, Outcome, Refusal, Rekey, Settings, genesis_of,
+    Action, Backlog, Govern, Governance, Joining, Outcome, Refusal, Rekey, Settings, genesis_of,
 };
 use crate::history::{Content, History, OrderKey, UnixMillis, VerifiedEvent};
 use crate::identity::{Identity, PublicIdentity};
@@ -509,6 +519,31 @@ impl Client {
         })
     }
 
+    /// Where the room shows newcomers only what is said from when they joined: the place of
+    /// `reader`'s Join, before which their messages, files and edits are served only
+    /// redacted (`None`: nothing is hidden from them; before their Join is held, everything
+    /// is). Governance, names, reactions and deletes are served whole.
+    pub(super) fn backlog_start(&self, reader: &MemberKey) -> Option<OrderKey> {
+        if self.governance.settings().backlog != Backlog::SinceJoining {
+            return None;
+        }
+        Some(self.governance.joined_at(reader).unwrap_or(OrderKey {
+            lamport: u64::MAX,
+            author: *reader,
+            seq: u64::MAX,
+        }))
+    }
+
+    /// `event` as served to a reader whose backlog starts at `start` (see `backlog_start`).
+    pub(super) fn as_served(event: &VerifiedEvent, start: Option<OrderKey>) -> VerifiedEvent {
+        match start {
+            Some(start) if event.event().order_key() < start => {
+                event.redacted().unwrap_or_else(|| event.clone())
+            }
+            _ => event.clone(),
+        }
+    }
+
     /// The number of the applied epoch whose rekey commits to `held` (none for epoch 0,
     /// which has no rekey).
     fn number_of(&self, actions: &[Action], held: &Commitment) -> Option<u64> {
@@ -640,6 +675,11 @@ impl Client {
         let join = Govern::Join {
             dh_key: self.public.dh_key_bytes(),
         };
+        // Stamped with our wall clock (as a Lamport time, within every member's horizon
+        // when clocks agree): it follows everything said before we came, which is what
+        // "since joining" hides from us.
+        let wall = sent_at.0.saturating_mul(1 << crate::history::LAMPORT_SHIFT);
+        self.history.witness_lamport(wall);
         // A forked profile cannot post; it stays unannounced.
         let _ = self.govern(now, sent_at, join);
     }
@@ -678,6 +718,14 @@ impl Client {
         }
         let event = event.event();
         if self.blocked.contains(&event.author) && !matches!(event.content, Content::Govern(_)) {
+            return false;
+        }
+        // What was said before we joined, where that is hidden, is no row of ours.
+        if matches!(event.content, Content::Redacted { .. })
+            && self
+                .backlog_start(&self.public.member_key())
+                .is_some_and(|start| event.order_key() < start)
+        {
             return false;
         }
         let removed = self.governance.removed(&event.author);

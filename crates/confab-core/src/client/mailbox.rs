@@ -275,6 +275,9 @@ impl Client {
         let room = *self.history.room();
         let mut ingest = MailboxIngest::default();
         let mut touched = BTreeSet::new();
+        // The mailbox is the epoch's, so it may hold what was said before we joined: where
+        // that is hidden, we keep only its redacted form.
+        let start = self.backlog_start(&self.public.member_key());
         for item in entries {
             ingest.up_to = ingest.up_to.max(Some(item.seq));
             // The room's mailbox, or one of an epoch we left (where the news of a rival
@@ -295,6 +298,7 @@ impl Client {
                     continue;
                 }
             };
+            let event = Self::as_served(&event, start);
             let author = event.event().author;
             if self.admissible(&event).is_err() {
                 ingest.refused += 1;

@@ -345,8 +345,16 @@ impl Client {
             // Write-ahead: what has not gone out is nobody's to fetch yet.
             up_to = up_to.min(self.own_sent_up_to());
         }
-        let events: Vec<VerifiedEvent> =
-            self.history.range(&author, after, up_to).cloned().collect();
+        // Where newcomers see only what is said from when they joined, older messages go
+        // out redacted (same ids, still verifying, so chains stay whole).
+        let start = self
+            .member_of(peer)
+            .and_then(|member| self.backlog_start(&member));
+        let events: Vec<VerifiedEvent> = self
+            .history
+            .range(&author, after, up_to)
+            .map(|event| Self::as_served(event, start))
+            .collect();
         self.send_run(now, peer, author, &events);
     }
 
@@ -720,12 +728,21 @@ impl Client {
     /// time. Whoever holds the content serves it whole, which fills ours in.
     fn ask_for_content(&mut self, now: Instant, peer: PeerId) {
         let held = self.sync.peer_marks.get(&peer);
+        // Nobody serves us in full what was said before we joined, where that is hidden.
+        let start = self.backlog_start(&self.public.member_key());
         let asks: Vec<Body> = self
             .history
             .unavailable()
             .filter(|(author, seq, _)| {
                 held.and_then(|marks| marks.get(author))
                     .is_some_and(|mark| mark >= seq)
+            })
+            .filter(|(author, seq, _)| {
+                let event = self
+                    .history
+                    .id_at(author, *seq)
+                    .and_then(|id| self.history.get(&id));
+                start.is_none_or(|start| event.is_some_and(|e| e.event().order_key() >= start))
             })
             .take(MAX_CONTENT_ASKS)
             .map(|(author, seq, _)| Body::Want {

@@ -359,6 +359,12 @@ impl History {
         self.max_lamport
     }
 
+    /// Our next event comes after Lamport time `lamport` (a governed room's newcomer stamps
+    /// its Join with its wall clock, so it follows everything said before it came).
+    pub(crate) fn witness_lamport(&mut self, lamport: u64) {
+        self.max_lamport = self.max_lamport.max(lamport.min(u64::MAX - 2));
+    }
+
     /// Bytes out-of-sequence events held count for (see [`MIN_HELD_COST`]).
     pub fn held_bytes(&self) -> usize {
         self.held.cost()

@@ -6,7 +6,7 @@
 
 use super::super::tests::{A, B, Duo, client};
 use super::*;
-use crate::governance::{Joining, Rank, Settings, genesis_of};
+use crate::governance::{Backlog, Joining, Rank, Settings, genesis_of};
 use crate::ids::MemberKey;
 use crate::{Output, PeerId};
 
@@ -181,6 +181,8 @@ impl Mesh {
         )
         .with_genesis(invite.genesis.unwrap());
         client.run_without_store();
+        let now = self.now;
+        client.restore(now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
         self.clients.push(client);
         self.events.push(Vec::new());
         for &other in to {
@@ -896,4 +898,36 @@ fn a_member_left_out_of_an_epoch_is_not_handed_it_but_sealed_the_next() {
     assert_eq!(mesh.epoch(dave), Some(2));
     assert_eq!(mesh.clients[dave].room_id(), mesh.clients[owner].room_id());
     assert!(!mesh.clients[owner].governance().needs_rekey());
+}
+
+/// Where newcomers see only what is said from when they joined, members serve a newcomer
+/// the messages from before its Join only redacted (their ids and signatures, so chains
+/// stay whole), never their text; what is said afterwards reaches it whole.
+#[test]
+fn since_joining_a_newcomer_never_receives_what_was_said_before() {
+    let since_joining = Settings {
+        backlog: Backlog::SinceJoining,
+        ..Settings::default()
+    };
+    let mut mesh = Mesh::found_with(since_joining);
+    let owner = 0;
+    mesh.post(owner, "said before");
+    let ann = mesh.arrive(&[owner]);
+    assert_eq!(mesh.epoch(ann), Some(0));
+    mesh.post(owner, "said after");
+    assert_eq!(mesh.texts(ann), ["said after"]);
+    let owner_key = mesh.key(owner);
+    let first = mesh.clients[owner].history.id_at(&owner_key, 1).unwrap();
+    let before: Vec<EventId> = mesh.clients[owner]
+        .history
+        .iter()
+        .filter(|e| matches!(e.event().content, Content::Text { .. }))
+        .map(|e| e.id())
+        .collect();
+    // Ann holds the earlier message (its place in the owner's chain), but not its text.
+    assert!(mesh.clients[ann].history.get(&first).is_some());
+    let held = mesh.clients[ann].history.get(&before[0]).unwrap();
+    assert!(!matches!(held.event().content, Content::Text { .. }));
+    // The owner, in the room all along, still sees both.
+    assert_eq!(mesh.texts(owner), ["said before", "said after"]);
 }
