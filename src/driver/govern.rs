@@ -78,3 +78,6 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         members,
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;

@@ -167,7 +167,10 @@ impl Client {
     }
 
     /// Starts a new epoch for every member but the removed (an owner's or admin's "Reset
-    /// invite link", and the second half of removing someone): a fresh secret, sealed to
+    /// invite link", and the second half of removing someone: whoever removes someone
+    /// rekeys at once, so the app's "Remove from room" is `govern(Remove)` then this; after
+    /// a leave, or a removal whose rekey never came, [`Governance::needs_rekey`] asks an
+    /// owner or admin to): a fresh secret, sealed to
     /// each member's announced key. We move to it once history holds it (as every member
     /// does); the old link then leads nowhere.
     pub fn rekey(&mut self, now: Instant, sent_at: UnixMillis) -> Result<EventId, GovernError> {

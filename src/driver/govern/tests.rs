@@ -1,0 +1,122 @@
+//! The driver with a real governed room: the owner's Members list gets its ranks and
+//! powers from core, and "Remove from room" removes and moves the room on at once.
+
+use std::rc::Rc;
+
+use confab_core::{Client, Config, Identity, Output, PeerId, Role, UnixMillis};
+use leptos::prelude::*;
+use wasm_bindgen_test::*;
+
+use crate::commands::{Command, Commands};
+use crate::driver::tests::{FakeNetwork, Wire, until};
+use crate::driver::{Kept, Settings, start};
+use crate::platform::{clock, entropy};
+use crate::state::{AppState, Powers, Rank};
+use confab_core::history::GovernNotice;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Links `a` (peer 1 to `b`) and `b` (peer 2 to `a`) and moves frames until both are quiet.
+fn link_and_pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
+    b.add_peer(now, PeerId::new(1), Role::Responder);
+    a.add_peer(now, PeerId::new(2), Role::Initiator);
+    for _ in 0..1_000 {
+        let mut moved = false;
+        loop {
+            match a.poll_output() {
+                Output::Transmit(t) => {
+                    moved = true;
+                    b.handle_frame(now, PeerId::new(1), &t.bytes);
+                }
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        loop {
+            match b.poll_output() {
+                Output::Transmit(t) => {
+                    moved = true;
+                    a.handle_frame(now, PeerId::new(2), &t.bytes);
+                }
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("no quiescence");
+}
+
+#[wasm_bindgen_test]
+async fn the_owner_sees_ranks_from_core_and_removes_a_member() {
+    let now = clock::now();
+    let mut owner = Client::found(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let invite = owner.invite();
+    let dave_identity = Identity::from_seed(entropy::seed());
+    let dave_key = dave_identity.member_key();
+    let mut dave = Client::new(
+        dave_identity,
+        invite.link.clone(),
+        Config::default(),
+        entropy::seed(),
+    )
+    .with_genesis(invite.genesis.unwrap());
+    dave.run_without_store();
+    link_and_pump(now, &mut owner, &mut dave);
+    assert_eq!(owner.governance().members().count(), 2, "Dave joined");
+    let me = owner.identity().member_key();
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    start(owner, state, settings, network, Kept::default(), &commands);
+    until("the ranks shown", || {
+        state.governance().with_untracked(|g| g.governed)
+    })
+    .await;
+    let view = state.governance().get_untracked();
+    assert_eq!(view.my_rank, Some(Rank::Owner));
+    assert_eq!(view.rank_of(&me), Some(Rank::Owner));
+    assert_eq!(view.rank_of(&dave_key), Some(Rank::Member));
+    let over_dave = view
+        .members
+        .iter()
+        .find(|m| m.key == dave_key)
+        .unwrap()
+        .powers;
+    assert_eq!(
+        over_dave,
+        Powers {
+            remove: true,
+            promote: true,
+            demote: false
+        }
+    );
+    commands.send(Command::RemoveMember(dave_key));
+    until("Dave removed", || {
+        state
+            .governance()
+            .with_untracked(|g| g.rank_of(&dave_key).is_none())
+    })
+    .await;
+    let notices: Vec<GovernNotice> = state
+        .messages()
+        .with_untracked(|m| m.iter().filter_map(|m| m.notice).collect());
+    // The rekey that follows is the removal's second half: one line, and no notice that
+    // the new epoch could not start.
+    assert_eq!(notices, [GovernNotice::Removed { member: dave_key }]);
+    assert_eq!(state.notice().get_untracked(), None);
+}
