@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::{Client, ClientEvent, FailReason, PeerState, RejectReason};
 use crate::Instant;
 use crate::ids::{PeerId, RoomId};
-use crate::session::Role;
+use crate::session::{Handshake, Role};
 use crate::signal::ClientMessage;
 use crate::wire::{Body, Frame};
 
@@ -185,6 +185,12 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    /// Its channel starts over with `handshake`, keyed with `room`'s secret.
+    pub(crate) fn start_handshake(&mut self, handshake: Box<Handshake>, room: RoomId) {
+        self.channel = Some(PeerState::Handshaking { handshake });
+        self.keyed_for = Some(room);
+    }
+
     /// A link on `route`, with no channel or timers yet.
     fn on(route: Route) -> Link {
         Link {

@@ -465,10 +465,8 @@ impl Client {
         if let Some(bytes) = handshake.start() {
             self.queue(peer, bytes, Channel::Main);
         }
-        let room = self.room.room_id();
         let link = self.links.entry(peer).or_default();
-        link.channel = Some(PeerState::Handshaking { handshake });
-        link.keyed_for = Some(room);
+        link.start_handshake(handshake, self.room.room_id());
         link.timers = LinkTimers::default();
         link.timers
             .set(LinkTimer::Handshake, now + self.config.handshake_timeout);
