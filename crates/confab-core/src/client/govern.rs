@@ -328,6 +328,46 @@ impl Client {
             .collect()
     }
 
+    /// Whether a peer may read the room: anyone verified and not removed, but only the
+    /// admitted where joining needs approval (see `govern`).
+    pub(super) fn serves(&self, peer: PeerId) -> bool {
+        self.member_of(peer)
+            .is_some_and(|member| self.governance.may_read(&member))
+    }
+
+    /// Bodies that say nothing of the room: they pass between a member and a newcomer who
+    /// is not let in yet. Events and marks pass *from* the newcomer (its Join), never to it.
+    pub(super) fn open_to_strangers(body: &Body) -> bool {
+        match body {
+            Body::Ping { .. }
+            | Body::Pong { .. }
+            | Body::Bye
+            | Body::Want { .. }
+            | Body::Epoch { .. } => true,
+            Body::Events(_)
+            | Body::Run { .. }
+            | Body::Have { .. }
+            | Body::Typing { .. }
+            | Body::Read { .. }
+            | Body::Presence(_)
+            | Body::Call(_)
+            | Body::FileWant { .. }
+            | Body::FileChunk { .. }
+            | Body::FileAck { .. }
+            | Body::FileStop { .. } => false,
+        }
+    }
+
+    /// Bodies taken from a newcomer not let in yet: those above, and its own events (its
+    /// Join; see `admissible`) and marks, so members pull its request.
+    pub(super) fn heard_from_strangers(body: &Body) -> bool {
+        match body {
+            Body::Events(_) | Body::Run { .. } | Body::Have { .. } => true,
+            Body::Want { .. } => false,
+            body => Self::open_to_strangers(body),
+        }
+    }
+
     /// Whether history may take `event` in: where joining needs approval, only the admitted
     /// write, and a newcomer only its Join (its first event), while fewer than
     /// [`MAX_JOIN_REQUESTS`] are open. So a flood of strangers with the link grows nothing

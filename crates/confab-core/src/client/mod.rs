@@ -916,46 +916,6 @@ impl Client {
         self.seal_to(now, peer, body, channel)
     }
 
-    /// Whether a peer may read the room: anyone verified and not removed, but only the
-    /// admitted where joining needs approval (see `govern`).
-    fn serves(&self, peer: PeerId) -> bool {
-        self.member_of(peer)
-            .is_some_and(|member| self.governance.may_read(&member))
-    }
-
-    /// Bodies that say nothing of the room: they pass between a member and a newcomer who
-    /// is not let in yet. Events and marks pass *from* the newcomer (its Join), never to it.
-    fn open_to_strangers(body: &Body) -> bool {
-        match body {
-            Body::Ping { .. }
-            | Body::Pong { .. }
-            | Body::Bye
-            | Body::Want { .. }
-            | Body::Epoch { .. } => true,
-            Body::Events(_)
-            | Body::Run { .. }
-            | Body::Have { .. }
-            | Body::Typing { .. }
-            | Body::Read { .. }
-            | Body::Presence(_)
-            | Body::Call(_)
-            | Body::FileWant { .. }
-            | Body::FileChunk { .. }
-            | Body::FileAck { .. }
-            | Body::FileStop { .. } => false,
-        }
-    }
-
-    /// Bodies taken from a newcomer not let in yet: those above, and its own events (its
-    /// Join; see `admissible`) and marks, so members pull its request.
-    fn heard_from_strangers(body: &Body) -> bool {
-        match body {
-            Body::Events(_) | Body::Run { .. } | Body::Have { .. } => true,
-            Body::Want { .. } => false,
-            body => Self::open_to_strangers(body),
-        }
-    }
-
     /// Seals `body` for a verified peer and queues it for `channel`, whoever it is.
     fn seal_to(&mut self, now: Instant, peer: PeerId, body: &Body, channel: Channel) -> bool {
         let Some(PeerState::Established { session, .. }) = self.channel_mut(peer) else {

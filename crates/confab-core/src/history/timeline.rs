@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Content, Event, OrderKey, UnixMillis, VerifiedEvent};
-use crate::governance::Govern;
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
+use crate::wire::govern::Govern;
 
 /// One message as the timeline folds it (the app turns it into what it shows).
 #[derive(Clone, Debug, PartialEq, Eq)]
