@@ -28,6 +28,7 @@ mod snapshot;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod typing;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -386,23 +387,6 @@ impl Client {
             };
             // A forked profile cannot publish it; the card still carries the name.
             let _ = self.publish(now, sent_at, content);
-        }
-    }
-
-    /// We are typing (call on each edit of the draft; repeated to peers at most every
-    /// third of [`Config::typing_timeout`]) or stopped (sent, cleared, left the field).
-    pub fn set_typing(&mut self, now: Instant, active: bool) {
-        let now = self.monotonic(now);
-        let repeat = self.config.typing_timeout / 3;
-        let send = match (active, self.typing_sent) {
-            (true, Some(sent)) => now >= sent + repeat,
-            (true, None) => true,
-            (false, Some(_)) => true,
-            (false, None) => false,
-        };
-        if send {
-            self.typing_sent = active.then_some(now);
-            self.broadcast(now, &Body::Typing { active });
         }
     }
 
@@ -796,15 +780,6 @@ impl Client {
         match self.channel(peer) {
             Some(PeerState::Established { info, .. }) => Some(info.identity.member_key()),
             _ => None,
-        }
-    }
-
-    fn stop_typing(&mut self, member: MemberKey) {
-        if self.typing.remove(&member).is_some() {
-            self.events.push_back(ClientEvent::Typing {
-                member,
-                active: false,
-            });
         }
     }
 
