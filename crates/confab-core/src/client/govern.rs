@@ -477,8 +477,9 @@ impl Client {
         self.close(now, peer, Close::Failed(super::FailReason::Removed));
     }
 
-    /// Moves through every epoch history holds a lockbox of ours for, one after another.
-    fn follow_epochs(&mut self) {
+    /// Moves through every epoch history holds a lockbox of ours for, one after another
+    /// (live, and after a restore: a tab closed before the app saved the epoch it moved to).
+    pub(super) fn follow_epochs(&mut self) {
         let Some((mut ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
             return;
         };

@@ -348,6 +348,9 @@ impl Client {
         // What the store holds of our chain was written before anything of it was sent.
         self.own.sent = self.history.mark(&me);
         self.rebuild_timeline();
+        // A rekey with our lockbox may be stored while the epoch the caller restored is
+        // older (the tab closed before it saved the new one): we move as we did live.
+        self.follow_epochs();
         // A store may hold a message whole and its delete (written before the rewrite).
         self.note_rewritten();
         Restored {

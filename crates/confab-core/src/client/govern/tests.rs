@@ -425,6 +425,67 @@ fn a_member_away_through_several_epochs_follows_them_through_the_mailboxes() {
     assert_eq!(mesh.clients[ann].room_id(), mesh.clients[owner].room_id());
 }
 
+/// The owner resets the link; Ann's history takes the rekey in. Both tabs close before the
+/// app saves the epoch they moved to, so each restores the old epoch and the stored
+/// history: each moves again on restore, as it did live, and the owner deposits the news
+/// into the old room's mailbox again (for members still there).
+#[test]
+fn a_restored_member_follows_the_epochs_its_stored_history_holds() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann) = (0, 1);
+    let old_room = mesh.clients[ann].room_id();
+    let old_link = mesh.clients[ann].room.clone();
+    let (old_epoch, old_secret) = mesh.clients[ann]
+        .epoch()
+        .map(|(n, secret)| (n, secret.clone()))
+        .unwrap();
+    let genesis = mesh.clients[ann].governance().genesis().unwrap();
+    mesh.rekey(owner);
+    let new_room = mesh.clients[owner].room_id();
+    assert_ne!(new_room, old_room);
+    for idx in [owner, ann] {
+        let stored: Vec<Vec<u8>> = mesh.events[idx]
+            .iter()
+            .filter_map(|event| match event {
+                ClientEvent::Persist { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut restored = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            old_link.clone(),
+            Config::default(),
+            [50; 32],
+        )
+        .with_genesis(genesis)
+        .with_epoch(old_epoch, old_secret.clone());
+        let now = mesh.now;
+        restored.restore(
+            now,
+            UnixMillis(6),
+            stored.iter().map(|b| ((), b.as_slice())),
+        );
+        assert_eq!(restored.room_id(), new_room, "client {idx}");
+        assert_eq!(restored.epoch().map(|(n, _)| n), Some(1), "client {idx}");
+        let mut events = Vec::new();
+        loop {
+            match restored.poll_output() {
+                Output::Event(event) => events.push(event),
+                Output::Transmit(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        assert!(
+            events.contains(&ClientEvent::Moved { room: new_room }),
+            "client {idx}"
+        );
+        let deposited_old = events.iter().any(
+            |event| matches!(event, ClientEvent::MailboxDeposit { room, .. } if *room == old_room),
+        );
+        assert_eq!(deposited_old, idx == owner, "client {idx}");
+    }
+}
+
 #[test]
 fn a_member_cannot_rekey_and_an_ungoverned_room_has_no_epochs() {
     let mut mesh = Mesh::found(2);
