@@ -18,14 +18,17 @@
 use std::rc::Rc;
 
 use confab_core::contacts::{Contact, Contacts, kind_of, room_at};
-use confab_core::{Client, Config, Identity, PublicIdentity, RoomSecret};
+use confab_core::room::Invite;
+use confab_core::{Client, Config, Identity, PublicIdentity, RoomId, RoomSecret};
 
 use crate::commands::{self, Commands};
 use crate::driver;
+use crate::driver::note_epoch;
+use crate::platform::clock::log;
 use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
 use crate::state::AppState;
-use crate::tab::{Tab, network, room_view, settings, show_restored};
+use crate::tab::{Tab, client_for, network, room_view, settings, show_restored};
 
 /// Opens the profile with `passphrase` (`None`: try without), the room `opened` names
 /// (the page's fragment when it loaded) or the last one, and runs it on `state`; then
@@ -60,23 +63,55 @@ pub(crate) async fn boot(
         Some(store) => store.load_contacts().await,
         None => Contacts::new(),
     };
-    let saved_room = choose_room(store.as_deref(), &state, &identity, &contacts, opened).await;
-    let room = saved_room.secret.clone();
     let config = Config {
         display_name: profile.display_name.clone(),
         ..Config::default()
     };
-    let mut client = Client::new(identity, room, config, entropy::seed());
-    if let Err(error) = driver::restore_history(&mut client, store.as_deref()).await {
-        state.notify(format!("Could not read this room's history: {error}."));
-    }
+    let saved = match &store {
+        Some(store) => store.rooms().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let (saved_room, client) = match choose_room(&saved, &state, &identity, &contacts, opened) {
+        Chosen::New(room) => {
+            let founded = Client::found(
+                Identity::from_seed(profile.identity_seed),
+                config.clone(),
+                entropy::seed(),
+                clock::now(),
+                clock::wall(),
+            );
+            match founded {
+                Ok(client) => {
+                    let mut room = room;
+                    note_epoch(&mut room, &client);
+                    (room, client)
+                }
+                // Only a profile whose chain forked cannot post the Create: its new room
+                // has no owner, as rooms before governance.
+                Err(error) => {
+                    log(&format!("the new room has no owner: {error}"));
+                    let client = client_for(identity, &room, config);
+                    (room, client)
+                }
+            }
+        }
+        Chosen::Saved(room) => {
+            let mut client = client_for(identity, &room, config);
+            if let Err(error) = driver::restore_history(&mut client, store.as_deref()).await {
+                state.notify(format!("Could not read this room's history: {error}."));
+            }
+            (room, client)
+        }
+    };
+    let me = Identity::from_seed(profile.identity_seed);
+    let saved_room = open_room(store.as_deref(), &state, &me, &contacts, &saved, saved_room).await;
     show_restored(&client, &state);
     state.ready(store.as_ref().is_some_and(|s| s.has_passphrase()));
 
     let tab = Tab::new(
         profile.clone(),
         store.clone(),
-        saved_room.id(),
+        saved_room.home(),
         state,
         &contacts,
     );
@@ -102,18 +137,23 @@ pub(crate) async fn boot(
     // kept, receipts sent): a contact who opens Confab reaches us without a new link.
     // They start once the room on screen had its turn, so it opens as fast as it can.
     let contact_room = Identity::from_seed(profile.identity_seed).contact_room();
-    state.show_contact_link(page::invite_link(&contact_room));
+    state.show_contact_link(page::invite_link(&Invite {
+        link: contact_room.clone(),
+        genesis: None,
+    }));
     clock::sleep(BACKGROUND_DELAY).await;
     let saved = match &store {
         Some(store) => store.rooms().await.unwrap_or_default(),
         None => Vec::new(),
     };
-    if !saved.iter().any(|r| r.id() == contact_room.room_id()) {
+    if !saved.iter().any(|r| r.home() == contact_room.room_id()) {
         let room = SavedRoom {
             secret: contact_room,
             kind: RoomKind::Contact,
             title: String::new(),
             last_opened_ms: 0,
+            genesis: None,
+            epoch: None,
         };
         if let Some(store) = &store {
             let _ = store.save_room(&room).await;
@@ -164,35 +204,65 @@ fn default_name(me: &PublicIdentity) -> String {
     format!("Guest {:04}", u16::from_le_bytes([a, b]) % 10_000)
 }
 
-/// The room the page opened with: an invite's secret in `fragment`, a room's address
+/// The room the page opens: saved, or new.
+enum Chosen {
+    /// A saved room, or one joined by its invite link (not saved yet).
+    Saved(SavedRoom),
+    /// A new room, to found (its record until then: an ungoverned group).
+    New(SavedRoom),
+}
+
+/// The room the page opened with: an invite in `fragment` (a governed room's link opens the
+/// saved room with that genesis, at the epoch we hold, if we have it), a room's address
 /// (`#room-…`, one of ours: saved, our contact room or a one-to-one room with a contact),
-/// `new` for a new one; with none, the last one opened, else a new one. It is saved
-/// (keeping its title, with the time); the address bar shows its address, the invite link
-/// its secret, and the rooms list lists it.
-async fn choose_room(
-    store: Option<&BrowserStore>,
+/// `new` for a new one; with none, the last one opened, else a new one. A room not saved
+/// yet gets its kind: our contact room, our one-to-one room with a contact, else a group.
+fn choose_room(
+    saved: &[SavedRoom],
     state: &AppState,
     me: &Identity,
     contacts: &Contacts,
     fragment: &str,
-) -> SavedRoom {
-    let saved = match store {
-        Some(store) => store.rooms().await.unwrap_or_default(),
-        None => Vec::new(),
+) -> Chosen {
+    let new = || {
+        Chosen::New(SavedRoom {
+            secret: RoomSecret::from_bytes(entropy::seed()),
+            kind: RoomKind::Group,
+            title: String::new(),
+            last_opened_ms: 0,
+            genesis: None,
+            epoch: None,
+        })
     };
-    let last_or_new = || {
-        saved
-            .first()
-            .map(|room| room.secret.clone())
-            .unwrap_or_else(|| RoomSecret::from_bytes(entropy::seed()))
+    let last_or_new = || saved.first().cloned().map_or_else(new, Chosen::Saved);
+    // A saved room at `home`, else a room not saved yet.
+    let open = |home: RoomId, invite: Invite| match saved.iter().find(|r| r.home() == home) {
+        Some(room) => Chosen::Saved(room.clone()),
+        None => Chosen::Saved(SavedRoom {
+            kind: kind_of(&invite.link, me, contacts),
+            secret: invite.link,
+            title: String::new(),
+            last_opened_ms: 0,
+            genesis: invite.genesis,
+            epoch: None,
+        }),
     };
-    let room = match RoomSecret::from_fragment(fragment) {
-        Ok(room) => room,
+    match Invite::from_fragment(fragment) {
+        Ok(invite) => open(invite.genesis.unwrap_or(invite.link.room_id()), invite),
         Err(_) if fragment.is_empty() => last_or_new(),
-        Err(_) if fragment == "new" => RoomSecret::from_bytes(entropy::seed()),
+        Err(_) if fragment == "new" => new(),
         Err(error) => match page::room_address_in(fragment) {
-            Some(address) => match room_at(&saved, me, contacts, address) {
-                Some(room) => room,
+            Some(address) => match room_at(saved, me, contacts, address) {
+                Some(link) => match saved.iter().find(|r| r.room_id() == link.room_id()) {
+                    Some(room) => Chosen::Saved(room.clone()),
+                    None => open(
+                        link.room_id(),
+                        Invite {
+                            link,
+                            genesis: None,
+                        },
+                    ),
+                },
                 None => {
                     state.notify(
                         "That address names a room this browser does not know: \
@@ -203,35 +273,42 @@ async fn choose_room(
             },
             None => {
                 state.notify(format!("{error} A new room was started instead."));
-                RoomSecret::from_bytes(entropy::seed())
+                new()
             }
         },
-    };
-    let id = room.room_id();
-    page::show_room_address(me.room_address(&id));
-    state.show_invite_link(page::invite_link(&room));
-    // A saved room keeps its kind and title; a new one is a group unless it is our
-    // contact room or our one-to-one room with a contact.
-    let (kind, title) = saved
-        .iter()
-        .find(|r| r.id() == id)
-        .map(|r| (r.kind, r.title.clone()))
-        .unwrap_or_else(|| (kind_of(&room, me, contacts), String::new()));
+    }
+}
+
+/// Opens `room` on screen: saved (keeping its kind and title, with the time, so it is
+/// saved before it connects), the address bar showing its address, the invite link its
+/// link, and the rooms list listing it first among `saved`.
+async fn open_room(
+    store: Option<&BrowserStore>,
+    state: &AppState,
+    me: &Identity,
+    contacts: &Contacts,
+    saved: &[SavedRoom],
+    room: SavedRoom,
+) -> SavedRoom {
+    let home = room.home();
+    page::show_room_address(me.room_address(&home));
+    state.show_invite_link(page::invite_link(&Invite {
+        link: room.secret.clone(),
+        genesis: room.genesis,
+    }));
     let current = SavedRoom {
-        secret: room,
-        kind,
-        title,
         last_opened_ms: clock::wall().0,
+        ..room
     };
     if let Some(store) = store
         && let Err(error) = store.save_room(&current).await
     {
         state.notify(format!("This room could not be saved: {error}."));
     }
-    let others = saved.iter().filter(|r| r.id() != id);
+    let others = saved.iter().filter(|r| r.home() != home);
     let views = std::iter::once(&current)
         .chain(others)
-        .map(|room| room_view(me, contacts, room, room.id() == id))
+        .map(|room| room_view(me, contacts, room, room.home() == home))
         .collect();
     state.show_rooms(views);
     current

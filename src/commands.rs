@@ -116,6 +116,8 @@ pub enum Command {
     Activity,
     /// The page is going away: say goodbye to every peer.
     Leave,
+    /// "Reset invite link": move the governed room to a new epoch (owners and admins).
+    ResetLink,
     /// Benchmark: `rounds` sequential encrypted pings to the first verified peer.
     Bench {
         /// Round trips to measure.

@@ -65,6 +65,7 @@ mod govern;
 mod input;
 mod links;
 mod mailbox;
+mod moving;
 mod people;
 mod persist;
 mod push;
@@ -74,6 +75,7 @@ mod server;
 use bench::{BenchRun, bench_crypto};
 use input::Input;
 use links::Direct;
+pub(crate) use moving::note_epoch;
 use people::contact_view;
 pub use persist::restore_history;
 
@@ -133,7 +135,13 @@ enum Timer {
 
 struct Driver {
     client: Client,
+    /// The room's lasting id ([`SavedRoom::home`]): its records in the store, its address.
+    home: RoomId,
+    /// Where the room is on the server: the room id joined on each connection. A move to a
+    /// new epoch changes it once the record holding the new epoch is saved.
     room: RoomId,
+    /// The room id the client moved to, while its record is being saved.
+    moving: Option<RoomId>,
     state: AppState,
     settings: Settings,
     inbox: UnboundedSender<Input>,
@@ -212,6 +220,7 @@ pub fn start(
     // The UI's commands, in order, among the driver's other inputs.
     let inputs = futures::stream::select(inputs, queued.map(Input::Command));
     let room_id = client.room_id();
+    let home = home_of(&client);
     let mut client = client;
     let calls = calls::Calls::new(client.identity().member_key());
     client.set_force_relay(settings.force_relay);
@@ -220,7 +229,9 @@ pub fn start(
         client.run_without_store();
     }
     let mut driver = Driver {
+        home,
         room: room_id,
+        moving: None,
         client,
         state,
         settings,
@@ -408,13 +419,13 @@ impl Driver {
             Input::Command(Command::SetMuted(muted)) => {
                 self.state.room_muted(muted);
                 self.push_mirror_muted(muted);
-                let room = self.room;
+                let room = self.home;
                 self.with_store_quietly(
                     move |store| async move { store.save_muted(room, muted).await },
                 );
             }
             Input::Command(Command::SaveDraft(text)) => {
-                let room = self.room;
+                let room = self.home;
                 self.with_store_quietly(
                     move |store| async move { store.save_draft(room, &text).await },
                 );
@@ -474,6 +485,7 @@ impl Driver {
                 data,
             } => self.chunks_read(now, peer, file, first, data),
             Input::Persisted { ids, result } => self.persisted(now, ids, result),
+            Input::MoveSaved { room } => self.move_saved(room),
             Input::ChunksSaved {
                 file,
                 up_to,
@@ -495,6 +507,7 @@ impl Driver {
                 }
             }
             Input::Command(Command::Leave) => self.leave(now),
+            Input::Command(Command::ResetLink) => self.reset_link(now),
             Input::Command(Command::Bench { rounds }) => self.start_bench(now, rounds),
             #[cfg(feature = "bench-hooks")]
             Input::Command(Command::BenchFill { messages }) => {
@@ -550,6 +563,7 @@ impl Driver {
                         continue;
                     }
                     if !self.mark_read(now) {
+                        self.follow_epoch();
                         self.note_seen();
                         self.save_events();
                         self.save_chunks();
@@ -665,12 +679,12 @@ impl Driver {
             ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
             ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(now, id, bytes),
             ClientEvent::NotSent { events } => self.not_sent(events),
+            // An epoch a member handed us is saved after the drain.
             ClientEvent::Governance => {
                 self.governance_changed();
                 self.show_ranks();
             }
-            // The app makes no governed rooms yet (issue 17): no room moves to a new epoch.
-            ClientEvent::Moved { .. } => {}
+            ClientEvent::Moved { room } => self.moved(room),
             ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self
@@ -706,6 +720,15 @@ impl Driver {
             ClientEvent::PersistReceipts { record } => self.unsaved_receipts = Some(record),
         }
     }
+}
+
+/// The lasting id of `client`'s room ([`SavedRoom::home`]): a governed room's genesis,
+/// else its room id.
+pub(crate) fn home_of(client: &Client) -> RoomId {
+    client
+        .governance()
+        .genesis()
+        .unwrap_or_else(|| client.room_id())
 }
 
 /// Everything `client`'s history holds, as read marks: all of it counts as seen.

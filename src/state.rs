@@ -342,7 +342,7 @@ impl AppState {
     }
 
     /// Shows the room's invite link.
-    /// Only start-up (boot) calls this.
+    /// Start-up (boot) calls this, and the driver when the room moves to a new epoch.
     pub fn show_invite_link(&self, link: String) {
         self.invite_link.set(link);
     }

@@ -27,6 +27,7 @@ const MAX_ROOMS: usize = 12;
 pub(crate) struct Tab {
     identity_seed: Profile,
     store: Option<Rc<BrowserStore>>,
+    /// The rooms running, by home ([`SavedRoom::home`]).
     running: RefCell<HashSet<RoomId>>,
     /// The state on screen: its contacts list also shows people met in background rooms.
     screen: AppState,
@@ -98,12 +99,14 @@ impl Tab {
             },
             title: name.to_owned(),
             last_opened_ms: 0,
+            genesis: None,
+            epoch: None,
         };
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
             if let Some(store) = &tab.store {
                 let known = store.rooms().await.unwrap_or_default();
-                let room = match known.into_iter().find(|r| r.id() == room.id()) {
+                let room = match known.into_iter().find(|r| r.home() == room.home()) {
                     Some(saved) => SavedRoom {
                         last_opened_ms: saved.last_opened_ms,
                         ..room
@@ -122,10 +125,10 @@ impl Tab {
     pub(crate) fn start_background(self: &Rc<Self>, room: SavedRoom) {
         {
             let mut running = self.running.borrow_mut();
-            if running.len() >= MAX_ROOMS || running.contains(&room.id()) {
+            if running.len() >= MAX_ROOMS || running.contains(&room.home()) {
                 return;
             }
-            running.insert(room.id());
+            running.insert(room.home());
         }
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
@@ -133,12 +136,8 @@ impl Tab {
                 display_name: tab.identity_seed.display_name.clone(),
                 ..Config::default()
             };
-            let mut client = Client::new(
-                Identity::from_seed(tab.identity_seed.identity_seed),
-                room.secret.clone(),
-                config,
-                entropy::seed(),
-            );
+            let identity = Identity::from_seed(tab.identity_seed.identity_seed);
+            let mut client = client_for(identity, &room, config);
             // Unreadable, it starts empty and catches up.
             let _ = driver::restore_history(&mut client, tab.store.as_deref()).await;
             // Its restored history is shown (though not on screen). Unread are the messages
@@ -147,18 +146,18 @@ impl Tab {
             let state = AppState::new();
             show_restored(&client, &state);
             if let Some(store) = &tab.store {
-                match store.read_marks(room.id()).await {
+                match store.read_marks(room.home()).await {
                     Ok(Some(seen)) => state.count_unseen(&seen),
                     // Never on screen here yet (a new one-to-one room, or a profile from
                     // before read marks were kept), or its marks do not read: what it holds
                     // now counts as seen.
                     Ok(None) | Err(_) => {
                         let seen = driver::read_marks_of(&client);
-                        let _ = store.save_read_marks(room.id(), &seen).await;
+                        let _ = store.save_read_marks(room.home(), &seen).await;
                     }
                 }
             }
-            tab.screen.background_room_started(room.id(), state);
+            tab.screen.background_room_started(room.home(), state);
             let identity = Identity::from_seed(tab.identity_seed.identity_seed);
             let view = room_view(&identity, &tab.contacts.borrow(), &room, false);
             tab.screen.show_room(view);
@@ -178,6 +177,20 @@ impl Tab {
             );
             commands::follow_page(&commands);
         });
+    }
+}
+
+/// The client of `room` as saved: a governed room's with its genesis and the epoch we hold
+/// (restore its history next).
+pub(crate) fn client_for(identity: Identity, room: &SavedRoom, config: Config) -> Client {
+    let client = Client::new(identity, room.secret.clone(), config, entropy::seed());
+    let Some(genesis) = room.genesis else {
+        return client;
+    };
+    let client = client.with_genesis(genesis);
+    match &room.epoch {
+        Some((epoch, secret)) => client.with_epoch(*epoch, secret.clone()),
+        None => client,
     }
 }
 
@@ -209,9 +222,9 @@ pub(crate) fn room_view(
     current: bool,
 ) -> RoomView {
     RoomView {
-        id: room.id(),
+        id: room.home(),
         title: room_title(room, contacts),
-        link: page::room_link(me.room_address(&room.id())),
+        link: page::room_link(me.room_address(&room.home())),
         last_opened: match room.last_opened_ms {
             0 => String::new(),
             ms => clock::format_time(confab_core::UnixMillis(ms)),

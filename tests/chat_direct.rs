@@ -24,9 +24,10 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
         .split_once('#')
         .map(|(_, s)| s.to_owned())
         .unwrap_or_default();
+    // A new room is governed: its 256-bit link secret and its 256-bit genesis.
     anyhow::ensure!(
-        secret.len() == 43,
-        "a 256-bit secret is 43 base64url characters: {secret}"
+        secret.len() == 86,
+        "a governed room's link is 86 base64url characters: {secret}"
     );
 
     let b = bob.open_chat(&invite).await?;

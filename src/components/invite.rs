@@ -1,10 +1,12 @@
 //! The invite link with Copy, Share (where the browser has the Web Share API) and a QR
-//! code to scan from another device.
+//! code to scan from another device; "Reset invite link" for a governed room's owner and
+//! admins.
 
 use leptos::prelude::*;
 
-use crate::state::AppState;
-use crate::use_device;
+use crate::commands::Command;
+use crate::state::{AppState, Rank};
+use crate::{use_commands, use_device};
 
 /// Blank modules around a QR code, as the standard asks.
 const QUIET_ZONE: usize = 4;
@@ -74,12 +76,39 @@ pub fn InvitePanel() -> impl IntoView {
                 >
                     "Show QR code"
                 </button>
+                <ResetLink />
             </div>
             <Show when=move || show_qr.get()>
                 <InviteQr link=Signal::derive(move || state.invite_link().get()) />
             </Show>
             <p class="copied" aria-live="polite">{move || copied.get()}</p>
         </section>
+    }
+}
+
+/// "Reset invite link", shown to the owner and admins of a governed room: the room moves to
+/// a new epoch, members follow, and the old link no longer opens it.
+#[component]
+fn ResetLink() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = use_commands();
+    let allowed = move || {
+        let my_rank = state.governance().with(|governance| governance.my_rank);
+        matches!(my_rank, Some(Rank::Owner | Rank::Admin))
+    };
+    view! {
+        <Show when=allowed>
+            <button
+                type="button"
+                class="button"
+                on:click={
+                    let commands = commands.clone();
+                    move |_| commands.send(Command::ResetLink)
+                }
+            >
+                "Reset invite link"
+            </button>
+        </Show>
     }
 }
 

@@ -300,6 +300,51 @@ async fn background_rooms_show_their_unread_count_in_the_list_and_the_title() {
     drop(handle);
 }
 
+/// "Reset invite link" shows only to a governed room's owner and admins, and asks the
+/// driver to reset the link.
+#[wasm_bindgen_test]
+async fn only_owners_and_admins_can_reset_the_invite_link() {
+    use crate::state::Rank;
+
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let commands = crate::components::tests::test_commands();
+    let handle = leptos::mount::mount_to(parent.clone(), {
+        let commands = commands.clone();
+        move || {
+            provide_context(crate::platform::device::Device::new());
+            state.show_invite_link(LINK.to_owned());
+            provide_context(state);
+            provide_context(commands);
+            view! { <InvitePanel /> }
+        }
+    });
+    let reset = "Reset invite link".to_owned();
+    for (rank, shown) in [
+        (None, false),
+        (Some(Rank::Member), false),
+        (Some(Rank::Admin), true),
+        (Some(Rank::Owner), true),
+    ] {
+        state.governance_changed(crate::state::GovernanceView {
+            governed: rank.is_some(),
+            my_rank: rank,
+            members: Vec::new(),
+        });
+        leptos::task::tick().await;
+        assert_eq!(buttons(&parent).contains(&reset), shown, "{rank:?}");
+    }
+    assert!(commands.sent_for_testing_only().is_empty());
+    button(&parent, "Reset invite link").click();
+    leptos::task::tick().await;
+    let sent = commands.sent_for_testing_only();
+    assert!(
+        matches!(sent.as_slice(), [crate::commands::Command::ResetLink]),
+        "{sent:?}"
+    );
+    drop(handle);
+}
+
 /// The URL a real room's invite link has: origin, `/#`, 43 characters of secret.
 const LINK: &str = "http://127.0.0.1:8080/#q7Zt0mW9xYp3LkR2vB8nC5dF1gH4jK6sA0eU2iO9-_w";
 
@@ -311,6 +356,7 @@ async fn invite_qr_code_reads_back_as_the_whole_link() {
         let state = AppState::new();
         state.show_invite_link(LINK.to_owned());
         provide_context(state);
+        provide_context(crate::components::tests::test_commands());
         view! { <InvitePanel /> }
     });
     leptos::task::tick().await;

@@ -76,7 +76,7 @@ impl Driver {
     fn save_decision(&mut self, file: EventId, decision: FileDecision) {
         self.transfers.decisions.insert(file, decision);
         let record = FileRecord {
-            room: self.room,
+            room: self.home,
             decision,
         }
         .encode();

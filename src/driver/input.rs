@@ -23,6 +23,11 @@ pub(super) enum Input {
         subscription: confab_core::signal::PushSubscription,
     },
     Socket(SocketEvent),
+    /// The room moved to `room` (a new epoch) and the record holding its epoch was saved (or
+    /// could not be: nothing is kept): now the driver joins it at the server.
+    MoveSaved {
+        room: confab_core::RoomId,
+    },
     Rtc {
         peer: PeerId,
         generation: Generation,

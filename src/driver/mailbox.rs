@@ -30,6 +30,17 @@ impl MailboxAdapter {
         }
     }
 
+    /// The room whose mailbox is read (the store keeps its cursor under this id).
+    pub(super) fn room(&self) -> RoomId {
+        self.courier.room()
+    }
+
+    /// The client moved to `room`: read its mailbox from `cursor` once joined there;
+    /// deposits already queued keep the room they name.
+    pub(super) fn move_to(&mut self, room: RoomId, cursor: MailboxSeq) {
+        self.courier.move_to(room, cursor);
+    }
+
     /// The cursor the store kept for this room.
     pub(super) fn set_cursor(&mut self, cursor: MailboxSeq) {
         self.courier.set_cursor(cursor);

@@ -77,7 +77,7 @@ impl Driver {
         names.push(name);
         room.title = names.join(", ");
         let saved = room.clone();
-        let id = saved.id();
+        let id = saved.home();
         let title = saved.title.clone();
         self.state.room_titled(id, title);
         self.with_store_quietly(move |store| async move { store.save_room(&saved).await });

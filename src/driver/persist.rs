@@ -29,7 +29,7 @@ pub async fn restore_history(
     store: Option<&BrowserStore>,
 ) -> Result<(), StoreError> {
     let stored = match store {
-        Some(store) => store.load_event_records(client.room_id()).await?,
+        Some(store) => store.load_event_records(super::home_of(client)).await?,
         None => Vec::new(),
     };
     let events = stored
@@ -82,14 +82,14 @@ impl Driver {
         }
         // Receipts before the first message views are drawn, so what members hold and read
         // shows at once, not "pending" until one links.
-        match store.receipts(self.room).await {
+        match store.receipts(self.home).await {
             Ok(Some(record)) => self.client.restore_receipts(record),
             Ok(None) => {}
             Err(error) => log(&format!(
                 "receipts record unreadable, showing none until members link: {error}"
             )),
         }
-        let record = match store.outbox(self.room).await {
+        let record = match store.outbox(self.home).await {
             Ok(record) => record.unwrap_or_default(),
             Err(error) => {
                 log(&format!(
@@ -99,13 +99,13 @@ impl Driver {
             }
         };
         self.client.restore_outbox(record);
-        match store.draft(self.room).await {
+        match store.draft(self.home).await {
             Ok(draft) => self.state.draft_loaded(draft),
             Err(error) => log(&format!(
                 "draft unreadable, the composer starts empty: {error}"
             )),
         }
-        match store.muted(self.room).await {
+        match store.muted(self.home).await {
             Ok(muted) => {
                 self.state.room_muted(muted);
                 self.push_mirror_muted(muted);
@@ -125,7 +125,11 @@ impl Driver {
         if self.writing {
             return;
         }
-        let cursor = self.mailbox.take_unsaved_cursor();
+        // Under the room id of the mailbox it reads (each epoch has its own).
+        let cursor = self
+            .mailbox
+            .take_unsaved_cursor()
+            .map(|cursor| (self.mailbox.room(), cursor));
         let outbox = self.mailbox.take_unsaved_outbox();
         let receipts = self.unsaved_receipts.take();
         let seen = self.unsaved_seen.take();
@@ -145,7 +149,7 @@ impl Driver {
             return;
         };
         self.writing = true;
-        let (room, inbox) = (self.room, self.inbox.clone());
+        let (room, inbox) = (self.home, self.inbox.clone());
         let (records, context) = (self.records.clone(), *self.client.history().room());
         wasm_bindgen_futures::spawn_local(async move {
             // Before the append, while no other write runs (the index is built from what
@@ -163,8 +167,8 @@ impl Driver {
                 ids,
                 result: saved.clone(),
             });
-            if let (Ok(()), Some(cursor)) = (&saved, cursor)
-                && let Err(error) = store.save_mailbox_cursor(room, cursor).await
+            if let (Ok(()), Some((mailbox, cursor))) = (&saved, cursor)
+                && let Err(error) = store.save_mailbox_cursor(mailbox, cursor).await
             {
                 log(&format!("mailbox cursor not saved: {error}"));
             }
@@ -286,7 +290,7 @@ impl Driver {
         if editing {
             return;
         }
-        let room = self.room;
+        let room = self.home;
         self.with_store_quietly(move |store| async move { store.save_draft(room, &text).await });
     }
 

@@ -25,7 +25,7 @@ impl Driver {
         else {
             return;
         };
-        let address = self.client.room_address(&self.room).to_string();
+        let address = self.client.room_address(&self.home).to_string();
         let inbox = self.inbox.clone();
         wasm_bindgen_futures::spawn_local(async move {
             if let Some(subscription) = push::subscription_for(&push_key, &address).await {
@@ -37,7 +37,7 @@ impl Driver {
     /// Tells the service worker whether this room is muted (it notifies of pushes for
     /// unmuted rooms only).
     pub(super) fn push_mirror_muted(&self, muted: bool) {
-        let address = self.client.room_address(&self.room).to_string();
+        let address = self.client.room_address(&self.home).to_string();
         wasm_bindgen_futures::spawn_local(async move { push::mirror_muted(&address, muted).await });
     }
 

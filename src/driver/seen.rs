@@ -85,7 +85,7 @@ impl Driver {
                 let title = pwa::message_title(&author, &room_title);
                 // The room's address, never its secret: notifications and their links
                 // outlive the page (the system's notification centre, the worker).
-                let address = self.client.room_address(&room.id());
+                let address = self.client.room_address(&room.home());
                 let link = page::room_link(address);
                 pwa::notify(&title, &body, Some((&address.to_string(), &link)));
             }

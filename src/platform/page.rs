@@ -3,7 +3,8 @@
 //! `bench-hooks` feature, because any script of the origin could dispatch them; `cargo
 //! xtask build` fails if its output names them.
 
-use confab_core::{RoomAddress, RoomSecret};
+use confab_core::RoomAddress;
+use confab_core::room::Invite;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_futures::JsFuture;
 
@@ -61,10 +62,11 @@ pub fn room_link(room: RoomAddress) -> String {
     link_with_fragment(&format!("{ROOM_PREFIX}{room}"))
 }
 
-/// The invite link of `room`: its secret in the fragment. Shown, copied, shared and
-/// drawn as a QR code, never put in the address bar.
-pub fn invite_link(room: &RoomSecret) -> String {
-    link_with_fragment(&room.to_fragment())
+/// The invite link of a room: its link secret (and a governed room's genesis) in the
+/// fragment ([`Invite::to_fragment`]). Shown, copied, shared and drawn as a QR code, never
+/// put in the address bar.
+pub fn invite_link(invite: &Invite) -> String {
+    link_with_fragment(&invite.to_fragment())
 }
 
 /// The one shape of every link to the app: `<origin>/#<fragment>` (the fragment never

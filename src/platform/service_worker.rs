@@ -108,22 +108,33 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
     let Some(room) = confab_core::contacts::room_at(&saved, &me, &contacts, address) else {
         return Preview::Nothing;
     };
-    let id = room.room_id();
+    // A room's records are under its home (a governed room's genesis), its mailbox cursor
+    // under the room id it is at now.
+    let saved_room = saved.iter().find(|saved| saved.room_id() == room.room_id());
+    let id = saved_room.map_or_else(|| room.room_id(), |saved| saved.home());
     let read = store
         .read_marks(id)
         .await
         .ok()
         .flatten()
         .unwrap_or_default();
-    let cursor = store.mailbox_cursor(id).await.unwrap_or_default();
+    let cursor = store
+        .mailbox_cursor(room.room_id())
+        .await
+        .unwrap_or_default();
     let muted = muted_here || store.muted(id).await.unwrap_or(false);
-    let title = saved
-        .iter()
-        .find(|saved| saved.id() == id)
+    let title = saved_room
         .map(|saved| confab_core::contacts::room_title(saved, &contacts))
         .unwrap_or_default();
     drop(store);
-    let mut peek = MailboxPeek::new(&room, me.member_key(), read, cursor);
+    // A governed room's mailbox is its current epoch's, its events signed over its genesis.
+    let governed = saved_room.and_then(|saved| saved.genesis.zip(saved.epoch.clone()));
+    let mut peek = match governed {
+        Some((genesis, (_, epoch))) => {
+            MailboxPeek::governed(&epoch, genesis, me.member_key(), read, cursor)
+        }
+        None => MailboxPeek::new(&room, me.member_key(), read, cursor),
+    };
     let timeout = Box::pin(clock::sleep(PEEK_TIMEOUT));
     let fetched = match future::select(Box::pin(fetch(&mut peek)), timeout).await {
         Either::Left((fetched, _)) => fetched,

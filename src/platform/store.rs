@@ -41,17 +41,21 @@
 //! |------------|-----------------------------------|---------------------------------|
 //! | `meta`     | `"key"`                           | [`WrappedKey`], not sealed      |
 //! | `meta`     | `"profile"`                       | [`Profile`]                     |
-//! | `meta`     | `"mailbox:"` ‖ room id            | the room's mailbox cursor       |
-//! | `meta`     | `"outbox:"` ‖ room id             | the room's [`OutboxRecord`]     |
-//! | `meta`     | `"receipts:"` ‖ room id           | the room's [`ReceiptsRecord`]   |
-//! | `meta`     | `"read:"` ‖ room id               | the room's [`ReadMarks`]        |
-//! | `meta`     | `"draft:"` ‖ room id              | the composer's unsent text (UTF-8) |
-//! | `meta`     | `"mute:"` ‖ room id               | present while the room is muted (empty) |
-//! | `rooms`    | room id (32 bytes)                | [`SavedRoom`]                   |
-//! | `events`   | room id ‖ sequence number (u64be) | one event, bytes the caller chose |
+//! | `meta`     | `"mailbox:"` ‖ room id            | that room id's mailbox cursor   |
+//! | `meta`     | `"outbox:"` ‖ home                | the room's [`OutboxRecord`]     |
+//! | `meta`     | `"receipts:"` ‖ home              | the room's [`ReceiptsRecord`]   |
+//! | `meta`     | `"read:"` ‖ home                  | the room's [`ReadMarks`]        |
+//! | `meta`     | `"draft:"` ‖ home                 | the composer's unsent text (UTF-8) |
+//! | `meta`     | `"mute:"` ‖ home                  | present while the room is muted (empty) |
+//! | `rooms`    | home (32 bytes)                   | [`SavedRoom`]                   |
+//! | `events`   | home ‖ sequence number (u64be)    | one event, bytes the caller chose |
 //! | `contacts` | public signing key (32 bytes)     | bytes the caller chose          |
 //! | `files`    | file id (32 bytes)                | a transfer record, bytes the caller chose |
 //! | `chunks`   | file id ‖ chunk index (u32be)     | one chunk of the file's content |
+//!
+//! A room's *home* ([`SavedRoom::home`]) is its lasting id: a governed room's genesis,
+//! which outlives its epochs (each epoch has its own room id and mailbox, so the mailbox
+//! cursor is kept per room id), else its room id.
 //!
 //! Keys hold no message content: room ids are public (the server sees them), sequence
 //! numbers are assigned here, contacts are keyed by public keys, files by the id of the

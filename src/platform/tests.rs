@@ -247,13 +247,30 @@ async fn forgetting_pushes_deletes_the_workers_tags_and_marks_but_not_previews()
 fn links_open_what_they_name() {
     let origin = web_sys::window().unwrap().location().origin().unwrap();
     let secret = RoomSecret::from_bytes([3; 32]);
-    let invite = super::page::invite_link(&secret);
+    let invite = super::page::invite_link(&confab_core::room::Invite {
+        link: secret.clone(),
+        genesis: None,
+    });
     let fragment = invite
         .strip_prefix(&format!("{origin}/#"))
         .expect("origin, then /#");
     assert_eq!(
         RoomSecret::from_fragment(fragment).map(|read| read.to_fragment()),
         Ok(secret.to_fragment())
+    );
+    // A governed room's link also names its genesis.
+    let genesis = confab_core::RoomId::from_bytes([5; 32]);
+    let governed = super::page::invite_link(&confab_core::room::Invite {
+        link: secret.clone(),
+        genesis: Some(genesis),
+    });
+    let fragment = governed
+        .strip_prefix(&format!("{origin}/#"))
+        .expect("origin, then /#");
+    let read = confab_core::room::Invite::from_fragment(fragment).unwrap();
+    assert_eq!(
+        (read.link.to_fragment(), read.genesis),
+        (secret.to_fragment(), Some(genesis))
     );
     let address = Identity::from_seed([4; 32]).room_address(&secret.room_id());
     let link = super::page::room_link(address);

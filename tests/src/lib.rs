@@ -180,12 +180,16 @@ pub async fn in_room<'a>(
     .await
 }
 
-/// The room secret of an invite link: what follows `#` (43 base64url characters).
+/// The room secret of an invite link: what follows `#` (43 base64url characters; 86 for a
+/// governed room: its link secret, then its genesis).
 pub fn secret_of(invite: &str) -> anyhow::Result<&str> {
     let (_, secret) = invite
         .split_once('#')
         .ok_or_else(|| anyhow::anyhow!("no fragment in {invite}"))?;
-    anyhow::ensure!(secret.len() == 43, "not a room secret: {secret}");
+    anyhow::ensure!(
+        secret.len() == 43 || secret.len() == 86,
+        "not a room secret: {secret}"
+    );
     Ok(secret)
 }
 

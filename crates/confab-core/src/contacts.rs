@@ -199,21 +199,27 @@ impl Contacts {
     }
 }
 
-/// The room of ours at `address`: a saved one, our contact room or the one-to-one room
-/// with a contact (`None`: a room this profile does not know). The page opening a
-/// `#room-…` link and the service worker opening a push resolve addresses alike.
+/// The room of ours at `address`: a saved one (named by its [`SavedRoom::home`], so a
+/// governed room keeps its address through epochs; its current link is returned), our
+/// contact room or the one-to-one room with a contact (`None`: a room this profile does
+/// not know). The page opening a `#room-…` link and the service worker opening a push
+/// resolve addresses alike.
 pub fn room_at(
     saved: &[SavedRoom],
     me: &Identity,
     contacts: &Contacts,
     address: RoomAddress,
 ) -> Option<RoomSecret> {
+    let ours = [me.contact_room()]
+        .into_iter()
+        .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)))
+        .map(|room| (room.room_id(), room));
     saved
         .iter()
-        .map(|room| room.secret.clone())
-        .chain([me.contact_room()])
-        .chain(contacts.iter().map(|c| me.direct_room_with(&c.identity)))
-        .find(|room| me.room_address(&room.room_id()) == address)
+        .map(|room| (room.home(), room.secret.clone()))
+        .chain(ours)
+        .find(|(home, _)| me.room_address(home) == address)
+        .map(|(_, room)| room)
 }
 
 /// What kind of room `room` is to us: our contact room, our one-to-one room with a
@@ -260,6 +266,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::ids::RoomId;
 
     fn public(n: u8) -> PublicIdentity {
         Identity::from_seed([n; 32]).public()
@@ -276,6 +283,8 @@ mod tests {
             kind: RoomKind::Group,
             title: "Plans".into(),
             last_opened_ms: 0,
+            genesis: None,
+            epoch: None,
         };
         let saved = [saved];
         let at = |room: &RoomSecret| me.room_address(&room.room_id());
@@ -294,6 +303,19 @@ mod tests {
         assert_eq!(found(at(&me.direct_room_with(&stranger))), None);
         let other = Identity::from_seed([6; 32]);
         assert_eq!(found(other.room_address(&saved[0].secret.room_id())), None);
+        // A governed room is at its genesis's address whatever its epoch (its current link
+        // is returned); not at its current room id's.
+        let genesis = RoomId::from_bytes([4; 32]);
+        let governed = [SavedRoom {
+            genesis: Some(genesis),
+            ..saved[0].clone()
+        }];
+        let found = |address| room_at(&governed, &me, &contacts, address).map(|r| r.room_id());
+        assert_eq!(
+            found(me.room_address(&genesis)),
+            Some(saved[0].secret.room_id())
+        );
+        assert_eq!(found(at(&saved[0].secret)), None);
     }
 
     #[test]
@@ -307,6 +329,8 @@ mod tests {
             secret,
             title: title.into(),
             last_opened_ms: 0,
+            genesis: None,
+            epoch: None,
         };
         let group = room(RoomSecret::from_bytes([9; 32]), "Direct: Eve");
         let contact_room = room(me.contact_room(), "");

@@ -54,7 +54,7 @@ pub fn check_records(bytes: &[u8]) {
         let again = SavedRoom::decode(&encoded).ok();
         let again = again.as_ref().map(|again| {
             (
-                again.id(),
+                again.home(),
                 again.kind,
                 again.title.as_str(),
                 again.last_opened_ms,
@@ -63,7 +63,7 @@ pub fn check_records(bytes: &[u8]) {
         assert_eq!(
             again,
             Some((
-                room.id(),
+                room.home(),
                 room.kind,
                 room.title.as_str(),
                 room.last_opened_ms
@@ -109,7 +109,7 @@ pub fn check_records(bytes: &[u8]) {
         }
         if layout::check_imported(&record) == Ok(layout::ROOMS) {
             assert_eq!(
-                SavedRoom::decode(bytes).map(|room| room.id().as_bytes().to_vec()),
+                SavedRoom::decode(bytes).map(|room| room.home().as_bytes().to_vec()),
                 Ok(record.key.clone())
             );
         }

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::history::{Content, OrderKey, VerifiedEvent};
 use crate::ids::{EventId, MemberKey, PeerId, RoomId};
 use crate::mailbox::MailboxKeys;
-use crate::room::RoomSecret;
+use crate::room::{EpochSecret, RoomSecret};
 use crate::signal::{ClientMessage, MailboxItem, MailboxSeq};
 use crate::vault::records::ReadMarks;
 
@@ -36,6 +36,8 @@ pub const MAX_PAGES: usize = 4;
 pub struct MailboxPeek {
     keys: MailboxKeys,
     room: RoomId,
+    /// What the room's events are signed over: its room id, a governed room's genesis.
+    context: RoomId,
     me: MemberKey,
     read: ReadMarks,
     after: MailboxSeq,
@@ -90,9 +92,32 @@ impl MailboxPeek {
     /// A peek into the mailbox of the room `secret` names, for the member `me` who has read
     /// up to `read`, fetching the entries after `after` (the app's mailbox cursor).
     pub fn new(secret: &RoomSecret, me: MemberKey, read: ReadMarks, after: MailboxSeq) -> Self {
+        Self::with_keys(secret.mailbox_keys(), secret.room_id(), me, read, after)
+    }
+
+    /// A peek into a governed room's mailbox: its current epoch's (`epoch`'s mailbox keys),
+    /// whose events are signed over its `genesis`; otherwise as [`MailboxPeek::new`].
+    pub fn governed(
+        epoch: &EpochSecret,
+        genesis: RoomId,
+        me: MemberKey,
+        read: ReadMarks,
+        after: MailboxSeq,
+    ) -> Self {
+        Self::with_keys(epoch.mailbox_keys(), genesis, me, read, after)
+    }
+
+    fn with_keys(
+        keys: MailboxKeys,
+        context: RoomId,
+        me: MemberKey,
+        read: ReadMarks,
+        after: MailboxSeq,
+    ) -> Self {
         MailboxPeek {
-            keys: secret.mailbox_keys(),
-            room: secret.room_id(),
+            room: keys.room(),
+            keys,
+            context,
             me,
             read,
             after,
@@ -163,7 +188,7 @@ impl MailboxPeek {
             self.dropped += 1;
             return;
         };
-        let Ok(verified) = VerifiedEvent::verify(&self.room, &bytes) else {
+        let Ok(verified) = VerifiedEvent::verify(&self.context, &bytes) else {
             self.dropped += 1;
             return;
         };

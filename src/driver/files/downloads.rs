@@ -23,7 +23,7 @@ const MAX_PREVIEW: u64 = 16 << 20;
 impl Driver {
     /// Loads this room's file records: resumes accepted downloads, shows the rest.
     pub(in crate::driver) fn load_file_records(&self) {
-        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.room) else {
+        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.home) else {
             return;
         };
         wasm_bindgen_futures::spawn_local(async move {

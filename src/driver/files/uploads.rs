@@ -98,7 +98,7 @@ impl Driver {
     /// there is one), so that it can still be sent after this page reloads; the record
     /// saying so commits with the last chunks.
     fn keep_copy(&mut self, file: EventId, local: LocalFile) {
-        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.room) else {
+        let (Some(store), inbox, room) = (self.store.clone(), self.inbox.clone(), self.home) else {
             return;
         };
         let worker = self.file_worker();

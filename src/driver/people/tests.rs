@@ -49,6 +49,8 @@ async fn meeting_someone_renames_a_group_never_a_one_to_one_room_whatever_their_
                 kind: RoomKind::Group,
                 title: "Direct: Bob".into(),
                 last_opened_ms: 5,
+                genesis: None,
+                epoch: None,
             };
             store.save_room(&group).await.unwrap();
         }

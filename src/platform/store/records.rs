@@ -35,7 +35,7 @@ impl<B: Backend> Store<B> {
         let mut rooms = Vec::new();
         for (key, plain) in self.load_all(ROOMS, &[]).await? {
             let room = SavedRoom::decode(&plain)?;
-            if room.id().as_bytes().as_slice() != key.as_slice() {
+            if room.home().as_bytes().as_slice() != key.as_slice() {
                 return Err(StoreError::Corrupt(
                     "a room is saved under another id".into(),
                 ));
@@ -46,9 +46,9 @@ impl<B: Backend> Store<B> {
         Ok(rooms)
     }
 
-    /// Saves (replaces) a room, keyed by its id.
+    /// Saves (replaces) a room, keyed by its lasting id ([`SavedRoom::home`]).
     pub async fn save_room(&self, room: &SavedRoom) -> Result<(), StoreError> {
-        let key = room.id().as_bytes().to_vec();
+        let key = room.home().as_bytes().to_vec();
         let op = self.sealed_put(ROOMS, key, &room.encode())?;
         self.backend.write(vec![op]).await
     }

@@ -242,7 +242,7 @@ async fn two_rooms() -> (MemoryBackend, MemoryStore, RoomId, RoomId) {
     let (a, b) = (room(1, "A", 1), room(2, "B", 2));
     store.save_room(&a).await.unwrap();
     store.save_room(&b).await.unwrap();
-    (backend, store, a.id(), b.id())
+    (backend, store, a.home(), b.home())
 }
 
 /// The store on `backend` opened again, as after a reload.

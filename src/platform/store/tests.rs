@@ -63,6 +63,8 @@ pub(super) fn room(byte: u8, title: &str, last_opened_ms: u64) -> SavedRoom {
         kind: RoomKind::Group,
         title: title.to_owned(),
         last_opened_ms,
+        genesis: None,
+        epoch: None,
     }
 }
 
@@ -77,14 +79,14 @@ pub(super) async fn fill<B: Backend>(store: &Store<B>) -> (RoomId, RoomId) {
     store.save_room(&a).await.unwrap();
     store.save_room(&b).await.unwrap();
     store
-        .append_events(a.id(), &[event("a1"), event(SECRET_TEXT)])
+        .append_events(a.home(), &[event("a1"), event(SECRET_TEXT)])
         .await
         .unwrap();
-    store.append_events(b.id(), &[event("b1")]).await.unwrap();
-    store.append_events(a.id(), &[event("a3")]).await.unwrap();
+    store.append_events(b.home(), &[event("b1")]).await.unwrap();
+    store.append_events(a.home(), &[event("a3")]).await.unwrap();
     store.save_contact([9; 32], b"bob's card").await.unwrap();
     store.save_contact([3; 32], b"carol's card").await.unwrap();
-    (a.id(), b.id())
+    (a.home(), b.home())
 }
 
 /// Checks what [`fill`] wrote.
@@ -98,7 +100,7 @@ pub(super) async fn check_filled<B: Backend>(store: &Store<B>, (a, b): (RoomId, 
         ["Work", "Garden club"],
         "most recently opened first"
     );
-    assert_eq!(rooms[0].id(), b);
+    assert_eq!(rooms[0].home(), b);
     assert_eq!(rooms[1].last_opened_ms, 100);
     assert_eq!(
         store.load_events(a).await.unwrap(),
@@ -114,6 +116,74 @@ pub(super) async fn check_filled<B: Backend>(store: &Store<B>, (a, b): (RoomId, 
     );
 }
 
+/// A room saved by the previous build (a version 2 record, bytes as it wrote them) reads
+/// back as an ungoverned room at its room id; a governed room is saved under its genesis
+/// with the epoch we hold, and after a reopen it reads back whole, its events under the
+/// genesis too (they outlive epochs).
+#[wasm_bindgen_test]
+async fn version_2_rooms_still_read_and_governed_rooms_live_under_their_genesis() {
+    let name = unique_db("saved-room-v3");
+    let old = RoomSecret::from_bytes([4; 32]);
+    let genesis = RoomId::from_bytes([5; 32]);
+    let epoch_secret = confab_core::room::EpochSecret::from_bytes([6; 32]);
+    {
+        let store = open(&name, None).await.unwrap();
+        // Version 2: `2 last_opened_ms:u64be fragment_len:u32be fragment title_len:u32be
+        // title kind`, assembled by hand.
+        let fragment = old.to_fragment();
+        let mut v2 = vec![2, 0, 0, 0, 0, 0, 0, 0, 9];
+        v2.extend_from_slice(&(fragment.len() as u32).to_be_bytes());
+        v2.extend_from_slice(fragment.as_bytes());
+        v2.extend_from_slice(&4u32.to_be_bytes());
+        v2.extend_from_slice(b"Work");
+        v2.push(1);
+        store
+            .save_room_bytes_for_testing_only(old.room_id(), &v2)
+            .await
+            .unwrap();
+        let governed = SavedRoom {
+            secret: epoch_secret.link(),
+            kind: RoomKind::Group,
+            title: "Plans".into(),
+            last_opened_ms: 5,
+            genesis: Some(genesis),
+            epoch: Some((2, epoch_secret.clone())),
+        };
+        store.save_room(&governed).await.unwrap();
+        store
+            .append_events(governed.home(), &[event("in epoch 2")])
+            .await
+            .unwrap();
+    }
+    let store = open(&name, None).await.unwrap();
+    let rooms = store.rooms().await.unwrap();
+    assert_eq!(rooms.len(), 2);
+    let (before, governed) = (&rooms[0], &rooms[1]);
+    assert_eq!((before.title.as_str(), before.last_opened_ms), ("Work", 9));
+    assert_eq!(
+        (before.home(), before.room_id()),
+        (old.room_id(), old.room_id())
+    );
+    assert!(before.genesis.is_none() && before.epoch.is_none());
+    assert_eq!(governed.home(), genesis);
+    assert_eq!(governed.room_id(), epoch_secret.link().room_id());
+    let (n, secret) = governed.epoch.as_ref().unwrap();
+    assert_eq!(
+        (*n, secret.link().room_id()),
+        (2, epoch_secret.link().room_id())
+    );
+    assert_eq!(
+        store.load_events(genesis).await.unwrap(),
+        [event("in epoch 2")]
+    );
+    assert_eq!(
+        store.load_events(governed.room_id()).await.unwrap(),
+        Vec::<Vec<u8>>::new()
+    );
+    drop(store);
+    delete(&name).await;
+}
+
 #[wasm_bindgen_test]
 async fn everything_round_trips_and_survives_a_reopen() {
     let name = unique_db("round-trip");
@@ -126,7 +196,7 @@ async fn everything_round_trips_and_survives_a_reopen() {
         check_filled(&store, ids).await;
     }
     let store = open(&name, None).await.unwrap();
-    let (a, b) = (room(1, "", 0).id(), room(2, "", 0).id());
+    let (a, b) = (room(1, "", 0).home(), room(2, "", 0).home());
     check_filled(&store, (a, b)).await;
     // Sequence numbers continue after a reopen.
     store.append_events(a, &[event("a4")]).await.unwrap();
@@ -150,7 +220,7 @@ async fn everything_round_trips_and_survives_a_reopen() {
 async fn concurrent_appends_keep_every_event_in_call_order() {
     let name = unique_db("concurrent");
     let store = open(&name, None).await.unwrap();
-    let room = room(5, "r", 0).id();
+    let room = room(5, "r", 0).home();
     let batches: Vec<Vec<Vec<u8>>> = (0..5)
         .map(|i| vec![event(&format!("{i}a")), event(&format!("{i}b"))])
         .collect();
@@ -442,7 +512,7 @@ async fn a_version_1_database_is_upgraded_and_still_readable() {
         (rooms[0].title.as_str(), rooms[0].last_opened_ms),
         ("Old", 7)
     );
-    assert_eq!(rooms[0].id(), room_id);
+    assert_eq!(rooms[0].home(), room_id);
     store
         .append_events(room_id, &[event("new event")])
         .await
@@ -487,7 +557,7 @@ async fn export_then_import_into_another_database_gives_the_same_data() {
     let target = open(&to, Some("target pass")).await.unwrap();
     target.save_profile(&profile("Someone else")).await.unwrap();
     target
-        .append_events(room(8, "", 0).id(), &[event("to be replaced")])
+        .append_events(room(8, "", 0).home(), &[event("to be replaced")])
         .await
         .unwrap();
     assert_eq!(
@@ -509,7 +579,7 @@ async fn export_then_import_into_another_database_gives_the_same_data() {
     check_filled(&target, ids).await;
     assert!(
         target
-            .load_events(room(8, "", 0).id())
+            .load_events(room(8, "", 0).home())
             .await
             .unwrap()
             .is_empty()
@@ -592,7 +662,7 @@ async fn the_memory_store_behaves_the_same() {
 async fn a_rewritten_event_replaces_its_record_in_the_store_and_in_exports() {
     let name = unique_db("rewrite");
     let store = open(&name, None).await.unwrap().with_export_kdf(FAST);
-    let room = room(6, "r", 0).id();
+    let room = room(6, "r", 0).home();
     let records = store
         .append_events(room, &[event("before"), event(SECRET_TEXT)])
         .await

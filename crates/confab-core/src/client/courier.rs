@@ -134,6 +134,30 @@ impl Courier {
         }
     }
 
+    /// The room whose mailbox this courier reads (the client's room when it was made or
+    /// last moved): the store keeps its cursor under this id.
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+
+    /// The client moved to `room` (a governed room's new epoch,
+    /// [`ClientEvent::Moved`](super::ClientEvent::Moved)): from now on the courier reads
+    /// that room's mailbox, from the start (`cursor`: what the store kept for it, if
+    /// anything), once the app joined it (`joined` fetches). Deposits already queued keep
+    /// the room they name; a fetch of the old mailbox still under way is forgotten (its
+    /// answer names the old room and is ignored).
+    pub fn move_to(&mut self, room: RoomId, cursor: MailboxSeq) {
+        if room == self.room {
+            return;
+        }
+        self.room = room;
+        self.cursor = cursor;
+        self.unsaved_cursor = None;
+        self.fetching = false;
+        self.fetch_again = false;
+        self.joined = false;
+    }
+
     /// The cursor kept for this room (never moves it back).
     pub fn set_cursor(&mut self, cursor: MailboxSeq) {
         self.cursor = self.cursor.max(cursor);

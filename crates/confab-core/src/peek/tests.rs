@@ -359,3 +359,65 @@ fn pages_are_fetched_after_the_last_seen_entry_and_bounded() {
         None
     );
 }
+
+/// A governed room's peek opens the current epoch's mailbox and verifies events signed
+/// over the genesis; the link's mailbox keys (what a stranger with the link derives) and
+/// events signed over the epoch's room id are dropped.
+#[test]
+fn a_governed_rooms_peek_reads_its_epochs_mailbox_signed_over_the_genesis() {
+    let epoch = EpochSecret::from_bytes([8; 32]);
+    let genesis = RoomId::from_bytes([9; 32]);
+    let alice = alice();
+    let signed = |context: &RoomId, text_: &str| {
+        let event = Event {
+            author: alice.member_key(),
+            seq: 1,
+            lamport: 10,
+            prev: EventId::GENESIS,
+            sent_at: UnixMillis(10_000),
+            content: text(text_, vec![]),
+        };
+        VerifiedEvent::sign(&alice, context, event)
+    };
+    let sealed = |keys: &crate::mailbox::MailboxKeys, seq: u64, payload: &[u8]| MailboxItem {
+        seq: MailboxSeq::new(seq),
+        entry: keys
+            .seal([seq as u8; crate::mailbox::NONCE_LEN], payload)
+            .unwrap(),
+    };
+    let link = epoch.link();
+    let entries = [
+        sealed(&epoch.mailbox_keys(), 1, signed(&genesis, "hello").bytes()),
+        sealed(
+            &link.mailbox_keys(),
+            2,
+            signed(&genesis, "link keys").bytes(),
+        ),
+        sealed(
+            &epoch.mailbox_keys(),
+            3,
+            signed(&link.room_id(), "wrong context").bytes(),
+        ),
+    ];
+    let mut peek = MailboxPeek::governed(
+        &epoch,
+        genesis,
+        bob().member_key(),
+        ReadMarks::default(),
+        MailboxSeq::new(0),
+    );
+    let ClientMessage::MailboxFetch { room, .. } = peek.fetch(SERVER_PEER) else {
+        panic!("a fetch");
+    };
+    assert_eq!(room, link.room_id());
+    assert_eq!(
+        peek.handle_entries(SERVER_PEER, link.room_id(), &entries, false),
+        None
+    );
+    let summary = peek.summary();
+    assert_eq!((summary.unread, summary.dropped), (1, 2));
+    assert_eq!(
+        summary.latest.map(|m| m.content),
+        Some(PeekedContent::Text("hello".into()))
+    );
+}

@@ -137,7 +137,7 @@ pub fn check_imported(record: &Record) -> Result<&'static str, RecordError> {
         }
         ROOMS => {
             let room = SavedRoom::decode(&record.value)?;
-            if room.id().as_bytes().as_slice() != record.key.as_slice() {
+            if room.home().as_bytes().as_slice() != record.key.as_slice() {
                 return bad("a room under another id");
             }
             Ok(ROOMS)
@@ -219,6 +219,8 @@ mod tests {
             kind: crate::vault::records::RoomKind::Group,
             title: "Book club".into(),
             last_opened_ms: 5,
+            genesis: None,
+            epoch: None,
         };
         let ok = [
             record(META, KEY_PROFILE.to_vec(), profile.encode().to_vec()),

@@ -17,15 +17,16 @@ use crate::bytes::{ReadError, Reader};
 use crate::history::OrderKey;
 use crate::ids::MemberKey;
 use crate::ids::RoomId;
-use crate::room::RoomSecret;
+use crate::room::{EpochSecret, RoomSecret};
 use crate::signal::MailboxSeq;
 
 /// Version byte of every record of this module but [`SavedRoom`].
 pub const RECORD_VERSION: u8 = 1;
 
-/// Version byte of a [`SavedRoom`] record: 2 added its [`RoomKind`]. Version 1 records
-/// (whose kind was read from the title) still decode.
-pub const SAVED_ROOM_VERSION: u8 = 2;
+/// Version byte of a [`SavedRoom`] record: 2 added its [`RoomKind`], 3 a governed room's
+/// genesis and epoch. Versions 1 (whose kind was read from the title) and 2 (ungoverned)
+/// still decode.
+pub const SAVED_ROOM_VERSION: u8 = 3;
 
 /// How version 1 titled a one-to-one room (`Direct: <their name>`) and our contact room:
 /// the app then told a room's kind by its title. Frozen: only for reading old records.
@@ -59,11 +60,12 @@ pub struct Profile {
 }
 
 /// A room we joined: its secret (from which its id derives), what kind of room it is, a
-/// title and when it was last opened. Holds the secret, so it is neither `Debug` nor
-/// `Display`.
+/// title and when it was last opened; a governed room's genesis and the epoch we hold.
+/// Holds secrets, so it is neither `Debug` nor `Display`.
 #[derive(Clone)]
 pub struct SavedRoom {
-    /// The room secret.
+    /// The room secret: a governed room's link of its current epoch (what
+    /// [`crate::Client::invite`] gives), so its id is where the room is on the server now.
     pub secret: RoomSecret,
     /// What kind of room: decides how it is titled and shown, never the title.
     pub kind: RoomKind,
@@ -73,6 +75,12 @@ pub struct SavedRoom {
     pub title: String,
     /// When it was last opened, in Unix milliseconds.
     pub last_opened_ms: u64,
+    /// A governed room's lasting id (its history is signed over it); `None`: a room made
+    /// before governance, a one-to-one room or our contact room.
+    pub genesis: Option<RoomId>,
+    /// The epoch of a governed room we hold and its secret (`None` until a member hands it
+    /// to us). Members only: it stays in this sealed record, never in a link or a log.
+    pub epoch: Option<(u64, EpochSecret)>,
 }
 
 /// What kind of room a [`SavedRoom`] is.
@@ -121,18 +129,28 @@ impl Profile {
 }
 
 impl SavedRoom {
-    /// The room's id, its key in the store.
-    pub fn id(&self) -> RoomId {
+    /// The room's lasting id, its key in the store (its events, read marks, draft...) and
+    /// what its address names: a governed room's genesis, which outlives its epochs, else
+    /// its room id.
+    pub fn home(&self) -> RoomId {
+        self.genesis.unwrap_or_else(|| self.secret.room_id())
+    }
+
+    /// Where the room is on the server now: its (current link's) room id.
+    pub fn room_id(&self) -> RoomId {
         self.secret.room_id()
     }
 
-    /// `version:u8(=2) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
-    /// title_len:u32be title kind`, where `kind` is `1` (group), `3` (contact), `2 0` (direct,
-    /// with whom unknown) or `2 1 member_key[32]` (direct).
+    /// `version:u8(=3) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
+    /// title_len:u32be title kind governed`, where `kind` is `1` (group), `3` (contact), `2 0`
+    /// (direct, with whom unknown) or `2 1 member_key[32]` (direct), and `governed` is `0`
+    /// (ungoverned) or `1 genesis[32] epoch`, `epoch` being `0` (not held yet) or
+    /// `1 epoch:u64be epoch_secret[32]`.
     ///
-    /// Version 1 had no `kind`: a title `Direct: <name>` made a direct room (with whom
-    /// unknown, `name` its title now), `Your contact room` the contact room (its title now
-    /// empty), any other title a group.
+    /// Version 2 had no `governed` (its rooms are ungoverned). Version 1 had no `kind`
+    /// either: a title `Direct: <name>` made a direct room (with whom unknown, `name` its
+    /// title now), `Your contact room` the contact room (its title now empty), any other
+    /// title a group.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let fragment = Zeroizing::new(self.secret.to_fragment());
         let mut out = Zeroizing::new(Vec::with_capacity(52 + fragment.len() + self.title.len()));
@@ -149,6 +167,21 @@ impl SavedRoom {
             }
             RoomKind::Contact => out.push(KIND_CONTACT),
         }
+        match (self.genesis, &self.epoch) {
+            (None, _) => out.push(0),
+            (Some(genesis), epoch) => {
+                out.push(1);
+                out.extend_from_slice(genesis.as_bytes());
+                match epoch {
+                    None => out.push(0),
+                    Some((epoch, secret)) => {
+                        out.push(1);
+                        out.extend_from_slice(&epoch.to_be_bytes());
+                        out.extend_from_slice(secret.as_bytes());
+                    }
+                }
+            }
+        }
         out
     }
 
@@ -156,9 +189,9 @@ impl SavedRoom {
     pub fn decode(bytes: &[u8]) -> Result<SavedRoom, RecordError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
-        if version != 1 && version != SAVED_ROOM_VERSION {
+        if !(1..=SAVED_ROOM_VERSION).contains(&version) {
             return Err(RecordError(format!(
-                "saved room version {version} (this build reads 1 and {SAVED_ROOM_VERSION})"
+                "saved room version {version} (this build reads 1 to {SAVED_ROOM_VERSION})"
             )));
         }
         let last_opened_ms = u64::from_be_bytes(reader.array()?);
@@ -194,12 +227,35 @@ impl SavedRoom {
                 other => return Err(RecordError(format!("unknown room kind {other}"))),
             }
         };
+        let (genesis, epoch) = if version < 3 {
+            (None, None)
+        } else {
+            match reader.u8()? {
+                0 => (None, None),
+                1 => {
+                    let genesis = RoomId::from_bytes(reader.array()?);
+                    let epoch = match reader.u8()? {
+                        0 => None,
+                        1 => {
+                            let epoch = u64::from_be_bytes(reader.array()?);
+                            let secret = Zeroizing::new(reader.array::<32>()?);
+                            Some((epoch, EpochSecret::from_bytes(*secret)))
+                        }
+                        other => return Err(RecordError(format!("an epoch flag is {other}"))),
+                    };
+                    (Some(genesis), epoch)
+                }
+                other => return Err(RecordError(format!("a governed flag is {other}"))),
+            }
+        };
         reader.finish()?;
         Ok(SavedRoom {
             secret,
             kind,
             title,
             last_opened_ms,
+            genesis,
+            epoch,
         })
     }
 }
@@ -409,9 +465,9 @@ mod tests {
         ] {
             let room = SavedRoom::decode(&v1_room(title)).unwrap();
             assert_eq!(kind_and_title(&room), (kind, title_now), "{title:?}");
-            assert_eq!(room.id(), RoomSecret::from_bytes([9; 32]).room_id());
+            assert_eq!(room.home(), RoomSecret::from_bytes([9; 32]).room_id());
             assert_eq!(room.last_opened_ms, 12345);
-            // Written again as version 2, it keeps its kind.
+            // Written again as version 3, it keeps its kind.
             let again = room.encode();
             assert_eq!(again[0], SAVED_ROOM_VERSION);
             let again = SavedRoom::decode(&again).unwrap();
@@ -436,12 +492,22 @@ mod tests {
                     kind,
                     title: title.into(),
                     last_opened_ms: 7,
+                    genesis: None,
+                    epoch: None,
                 };
                 let bytes = room.encode();
                 let again = SavedRoom::decode(&bytes).unwrap();
                 assert_eq!(kind_and_title(&again), (kind, title));
-                assert_eq!((again.id(), again.last_opened_ms), (room.id(), 7));
+                assert_eq!((again.home(), again.last_opened_ms), (room.home(), 7));
                 assert_eq!(again.encode(), bytes);
+                // The same room as version 2 wrote it (no governed byte) reads alike.
+                let mut v2 = bytes.to_vec();
+                v2[0] = 2;
+                assert_eq!(v2.pop(), Some(0));
+                let old = SavedRoom::decode(&v2).unwrap();
+                assert_eq!(kind_and_title(&old), (kind, title));
+                assert!(old.genesis.is_none() && old.epoch.is_none());
+                assert_eq!(old.encode(), bytes);
             }
         }
     }
@@ -455,6 +521,8 @@ mod tests {
             },
             title: "Bob".into(),
             last_opened_ms: 7,
+            genesis: None,
+            epoch: None,
         }
         .encode()
         .to_vec();
@@ -472,12 +540,12 @@ mod tests {
         let mut v1_with_kind = v1.clone();
         v1_with_kind.push(KIND_GROUP);
         assert!(SavedRoom::decode(&v1_with_kind).is_err());
-        for version in [0, 3, 255] {
+        for version in [0, 4, 255] {
             let mut other = direct.clone();
             other[0] = version;
             assert!(SavedRoom::decode(&other).is_err());
         }
-        let kind_at = direct.len() - 34;
+        let kind_at = direct.len() - 35;
         for (at, byte) in [(kind_at, 0), (kind_at, 4), (kind_at + 1, 2)] {
             let mut unknown = direct.clone();
             unknown[at] = byte;
@@ -486,6 +554,58 @@ mod tests {
         let mut bad_secret = v1.clone();
         bad_secret[13] = b'!';
         assert!(SavedRoom::decode(&bad_secret).is_err());
+    }
+
+    #[test]
+    fn governed_rooms_keep_their_genesis_and_epoch_and_are_stored_under_the_genesis() {
+        let genesis = RoomId::from_bytes([5; 32]);
+        let epoch_secret = EpochSecret::from_bytes([6; 32]);
+        for epoch in [None, Some((3, epoch_secret.clone()))] {
+            let room = SavedRoom {
+                secret: epoch_secret.link(),
+                kind: RoomKind::Group,
+                title: "Plans".into(),
+                last_opened_ms: 7,
+                genesis: Some(genesis),
+                epoch,
+            };
+            let bytes = room.encode();
+            let again = SavedRoom::decode(&bytes).unwrap();
+            assert_eq!(again.home(), genesis);
+            assert_eq!(again.room_id(), epoch_secret.link().room_id());
+            assert_eq!(
+                again.epoch.as_ref().map(|(n, s)| (*n, *s.as_bytes())),
+                room.epoch.as_ref().map(|(n, s)| (*n, *s.as_bytes())),
+            );
+            assert_eq!(again.encode(), bytes);
+            for len in 0..bytes.len() {
+                assert!(SavedRoom::decode(&bytes[..len]).is_err(), "{len} bytes");
+            }
+            let mut trailing = bytes.to_vec();
+            trailing.push(0);
+            assert!(SavedRoom::decode(&trailing).is_err());
+        }
+        // Pinned: `... kind(1) 1 genesis 1 epoch:u64be secret`.
+        let room = SavedRoom {
+            secret: epoch_secret.link(),
+            kind: RoomKind::Group,
+            title: String::new(),
+            last_opened_ms: 0,
+            genesis: Some(genesis),
+            epoch: Some((3, epoch_secret)),
+        };
+        let bytes = room.encode();
+        let tail = &bytes[bytes.len() - 75..];
+        assert_eq!(tail[..2], [KIND_GROUP, 1]);
+        assert_eq!(tail[2..34], [5; 32]);
+        assert_eq!(tail[34..43], [1, 0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(tail[43..], [6; 32]);
+        // Unknown flags are refused.
+        for (at, byte) in [(bytes.len() - 74, 2), (bytes.len() - 41, 2)] {
+            let mut unknown = bytes.to_vec();
+            unknown[at] = byte;
+            assert!(SavedRoom::decode(&unknown).is_err(), "byte {at} = {byte}");
+        }
     }
 
     #[test]

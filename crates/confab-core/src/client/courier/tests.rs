@@ -337,3 +337,44 @@ fn pages_are_fetched_until_the_last() {
     );
     assert_eq!(sent(&mut courier), []);
 }
+
+/// The client moved to a new epoch's room: the courier reads that room's mailbox from the
+/// cursor it is given once the app joined it, ignores what the old room still answers, and
+/// a deposit naming the old room still goes.
+#[test]
+fn a_moved_courier_reads_the_new_rooms_mailbox_and_keeps_queued_deposits() {
+    let now = Instant::now();
+    let (_, bobs) = writer(2, now, 2);
+    let (mut alice, ours) = writer(1, now, 1);
+    let room = alice.room_id();
+    let (mut courier, requests) = connected(&alice, now, 120, &[]);
+    assert_eq!(requests, []);
+    let numbered: Vec<(u64, SealedEntry)> = bobs
+        .iter()
+        .zip(5..)
+        .map(|((_, entry), seq)| (seq, entry.clone()))
+        .collect();
+    courier.handle_reply(now, &mut alice, entries(room, &numbered[..1], false));
+    assert_eq!(courier.cursor(), MailboxSeq::new(5));
+    let _ = sent(&mut courier);
+
+    let new_room = RoomId::from_bytes([9; 32]);
+    courier.move_to(new_room, MailboxSeq::new(3));
+    assert_eq!(
+        (courier.room(), courier.cursor()),
+        (new_room, MailboxSeq::new(3))
+    );
+    // The old room's answers and anything before the new room's `joined` do nothing.
+    assert!(
+        courier
+            .handle_reply(now, &mut alice, entries(room, &numbered[1..], false))
+            .is_none()
+    );
+    courier.handle_reply(now, &mut alice, notice(new_room, 9));
+    let (seq, entry) = ours[0].clone();
+    courier.deposit(now, &alice, seq, room, entry.clone());
+    assert_eq!(sent(&mut courier), []);
+    assert_eq!(alice.messages().len(), 2, "ours and Bob's first");
+    courier.handle_joined(now, &alice);
+    assert_eq!(sent(&mut courier), [Request::Fetch(3), Request::Put(entry)]);
+}
