@@ -292,3 +292,41 @@ async fn a_removed_member_cannot_write_and_is_told_why() {
     );
     drop(handle);
 }
+
+/// At a phone's width (390 px) a row with a long name, its rank and all three actions, and
+/// the confirmation, fit without scrolling sideways.
+#[wasm_bindgen_test]
+async fn rows_and_the_confirmation_fit_a_phone_width() {
+    let style = crate::components::tests::with_stylesheet();
+    let state = AppState::new();
+    let parent = mount(state, Commands::new());
+    parent.set_attribute("style", "width: 390px").unwrap();
+    state.member_named(
+        member(4),
+        "Bartholomew Maximilian von Unterbrunnenhausen".into(),
+    );
+    let mut view = owners_view();
+    view.members[3].powers = Powers {
+        remove: true,
+        promote: true,
+        demote: true,
+    };
+    state.governance_changed(view);
+    leptos::task::tick().await;
+    button(&row(&parent, "Bartholomew"), "Remove from room").click();
+    leptos::task::tick().await;
+    assert!(dialog(&parent).is_some());
+    let panel: web_sys::HtmlElement = parent
+        .query_selector("section.members")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(
+        panel.scroll_width() <= panel.client_width(),
+        "{} > {}",
+        panel.scroll_width(),
+        panel.client_width()
+    );
+    assert!(parent.scroll_width() <= 390, "{}", parent.scroll_width());
+    style.remove();
+}
