@@ -81,6 +81,13 @@ async fn scenario(
     .await?;
     a.send("after the reset, from Alice").await?;
     said(&b, &["before the reset", "after the reset, from Alice"]).await?;
+    let lines = b.room_lines().await?;
+    anyhow::ensure!(
+        lines
+            .iter()
+            .any(|line| line.contains("reset the invite link")),
+        "Bob's page has no line for the reset: {lines:?}"
+    );
     b.send("after the reset, from Bob").await?;
     let after = [
         "before the reset",
@@ -127,8 +134,8 @@ async fn scenario(
     Ok(())
 }
 
-/// Waits until `page` shows exactly `expected` said, in order. The reset's own line (a
-/// governance action on the timeline) is left out: the app draws it as an empty row for now.
+/// Waits until `page` shows exactly `expected` said, in order (the reset's own line is a
+/// line of the room, not a message).
 async fn said(page: &ChatPage<'_>, expected: &[&str]) -> anyhow::Result<()> {
     eventually(&format!("messages {expected:?}"), || async {
         let texts = page.messages().await?;

@@ -892,12 +892,30 @@ impl ChatPage<'_> {
         }
     }
 
-    /// The body of every message in the list named "Messages", in order.
+    /// The body of every message in the list named "Messages", in order (lines saying
+    /// what someone did to the room are not messages: see [`ChatPage::room_lines`]).
     pub async fn messages(&self) -> anyhow::Result<Vec<String>> {
         let list = self.by_role("list", "Messages").await?;
         let mut texts = Vec::new();
-        for item in list.find_all(By::Css(":scope > li")).await? {
+        for item in list
+            .find_all(By::Css(":scope > li:not(.governance-line)"))
+            .await?
+        {
             texts.push(item.find(By::Css(".text")).await?.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// The lines of the list named "Messages" that say what someone did to the room
+    /// ("Alice removed Dave"), in order.
+    pub async fn room_lines(&self) -> anyhow::Result<Vec<String>> {
+        let list = self.by_role("list", "Messages").await?;
+        let mut texts = Vec::new();
+        for item in list
+            .find_all(By::Css(":scope > li.governance-line"))
+            .await?
+        {
+            texts.push(item.text().await?);
         }
         Ok(texts)
     }
@@ -999,6 +1017,33 @@ impl ChatPage<'_> {
             texts.push(caption.text().await.unwrap_or_default());
         }
         Ok(texts)
+    }
+
+    /// Clicks the button named `button` on the row of the list named `list_name` whose
+    /// text holds `row` (per-row actions share a name: the row says whom they are about).
+    pub async fn click_in_row(
+        &self,
+        list_name: &str,
+        row: &str,
+        button: &str,
+    ) -> anyhow::Result<()> {
+        let what = format!("a button {button:?} on the {list_name:?} row of {row:?}");
+        eventually(&what, || async move {
+            let list = self.by_role("list", list_name).await?;
+            for item in list.find_all(By::Css(":scope > li")).await? {
+                if !item.text().await.unwrap_or_default().contains(row) {
+                    continue;
+                }
+                for candidate in item.find_all(By::Css(candidates_for("button"))).await? {
+                    if computed(&candidate, "computedlabel").await.ok().as_deref() == Some(button) {
+                        return Ok(candidate.click().await.ok());
+                    }
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .with_context(|| format!("in {}'s browser", self.browser.name))
     }
 
     /// The text of each item of the list named `list_name`.
