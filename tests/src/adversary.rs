@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use confab_core::client::{ClientEvent, Config, Output, PeerInfo, Role};
 use confab_core::history::{Content, History, Horizon, OrderKey, UnixMillis, VerifiedEvent};
+use confab_core::room::Invite;
 use confab_core::signal::{ClientMessage, ServerFrame, ServerMessage};
 use confab_core::wire::relay::{Direction, Envelope};
 use confab_core::wire::{Body, Frame, Mark};
-use confab_core::{Client, EventId, Identity, Instant, MemberKey, PeerId, RoomId, RoomSecret};
+use confab_core::{Client, EventId, Identity, Instant, MemberKey, PeerId, RoomId};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -53,7 +54,6 @@ pub struct Member {
 /// Mallory's state, handed to closures run by [`Adversary::with`].
 pub struct Mallory {
     client: Client,
-    room: RoomSecret,
     /// Our peer id on this server connection (after the welcome).
     me: Option<PeerId>,
     /// WebSocket messages to send, in order.
@@ -81,8 +81,9 @@ impl Adversary {
             .split_once('#')
             .map(|(_, fragment)| fragment)
             .context("no room secret in the invite")?;
-        let room = RoomSecret::from_fragment(fragment)
-            .map_err(|error| anyhow::anyhow!("invite: {error}"))?;
+        // A governed room's link names its genesis too: Mallory signs over it, as members do.
+        let invite =
+            Invite::from_fragment(fragment).map_err(|error| anyhow::anyhow!("invite: {error}"))?;
         let ws_url = format!("{}/ws", server_url.replacen("http://", "ws://", 1));
         let (socket, _) = tokio_tungstenite::connect_async(ws_url.as_str())
             .await
@@ -93,15 +94,17 @@ impl Adversary {
         };
         let mut client = Client::new(
             Identity::from_seed(IDENTITY_SEED),
-            room.clone(),
+            invite.link,
             config,
             [0x5a; 32],
         );
+        if let Some(genesis) = invite.genesis {
+            client = client.with_genesis(genesis);
+        }
         // Mallory keeps nothing: its events go out at once.
         client.run_without_store();
         let mallory = Mallory {
             client,
-            room,
             me: None,
             outgoing: VecDeque::new(),
             deadline: None,
@@ -195,7 +198,8 @@ impl Mallory {
     /// A Lamport bomb: our chain's next event, validly signed, at Lamport time
     /// `u64::MAX - 1`, to every verified member. Returns its id.
     pub fn lamport_bomb(&mut self) -> anyhow::Result<EventId> {
-        let room = self.client.room_id();
+        // The id events are signed over: a governed room's genesis, else its room id.
+        let room = *self.client.history().room();
         // `create` stamps one above the highest time seen; a stored event (whose signature
         // `restore` does not check) by someone else makes that `u64::MAX - 2`.
         let stranger = Identity::from_seed([0x99; 32]);
@@ -423,7 +427,7 @@ impl Mallory {
     }
 
     fn room_id(&self) -> RoomId {
-        self.room.room_id()
+        self.client.room_id()
     }
 
     /// Drains the client: transmits become relay envelopes.
