@@ -54,7 +54,8 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
     .map(|s| s.as_bytes().to_vec())
     .collect();
     needles.push(secret.as_bytes().to_vec());
-    needles.push(base64url_decode(&secret)?);
+    // A governed room's link holds its link secret and its genesis: neither may pass.
+    needles.extend(base64url_decode(&secret)?.chunks(32).map(<[u8]>::to_vec));
     for needle in &needles {
         anyhow::ensure!(
             !relayed
@@ -67,7 +68,8 @@ async fn scenario(server: &Server, alice: &Browser, bob: &Browser) -> anyhow::Re
     Ok(())
 }
 
-/// The raw 32 secret bytes from the link's base64url fragment.
+/// The raw bytes from the link's base64url fragment: 32 (a room secret), or 64 (a governed
+/// room's link secret and genesis).
 fn base64url_decode(text: &str) -> anyhow::Result<Vec<u8>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bits = 0u32;
@@ -85,6 +87,10 @@ fn base64url_decode(text: &str) -> anyhow::Result<Vec<u8>> {
             out.push((bits >> n_bits) as u8);
         }
     }
-    anyhow::ensure!(out.len() == 32, "secret decodes to {} bytes", out.len());
+    anyhow::ensure!(
+        out.len() == 32 || out.len() == 64,
+        "secret decodes to {} bytes",
+        out.len()
+    );
     Ok(out)
 }
