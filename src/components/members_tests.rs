@@ -7,7 +7,7 @@ use wasm_bindgen_test::*;
 
 use super::MemberList;
 use crate::commands::{Command, Commands};
-use crate::components::tests::{fresh_parent, member};
+use crate::components::tests::{button, buttons, fresh_parent, member};
 use crate::state::{AppState, GovernanceView, Me, Path, Powers, Rank, RankedMember};
 use confab_core::{MemberKey, PeerId};
 
@@ -22,24 +22,6 @@ fn row(parent: &web_sys::HtmlElement, name: &str) -> web_sys::HtmlElement {
         .filter_map(|i| items.item(i))
         .find(|li| li.text_content().unwrap_or_default().starts_with(name))
         .unwrap_or_else(|| panic!("a row for {name}"))
-        .unchecked_into()
-}
-
-/// The names of the buttons in `parent`.
-fn buttons(parent: &web_sys::Element) -> Vec<String> {
-    let all = parent.query_selector_all("button").unwrap();
-    (0..all.length())
-        .filter_map(|i| all.item(i))
-        .filter_map(|b| b.text_content())
-        .collect()
-}
-
-fn button(parent: &web_sys::Element, name: &str) -> web_sys::HtmlElement {
-    let all = parent.query_selector_all("button").unwrap();
-    (0..all.length())
-        .filter_map(|i| all.item(i))
-        .find(|b| b.text_content().as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("a button {name:?}"))
         .unchecked_into()
 }
 

@@ -5,29 +5,12 @@ use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
 use super::{InstallButton, InstallOffer, NotificationsPanel, UnreadTitle};
-use crate::components::tests::fresh_parent;
+use crate::components::tests::{button, buttons, fresh_parent};
 use crate::components::{InvitePanel, RoomsPanel};
 use crate::platform::pwa::{preview, unread_title};
 use crate::state::AppState;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn buttons(parent: &web_sys::HtmlElement) -> Vec<String> {
-    let all = parent.query_selector_all("button").unwrap();
-    (0..all.length())
-        .filter_map(|i| all.item(i))
-        .filter_map(|b| b.text_content())
-        .collect()
-}
-
-fn button(parent: &web_sys::HtmlElement, name: &str) -> web_sys::HtmlElement {
-    let all = parent.query_selector_all("button").unwrap();
-    (0..all.length())
-        .filter_map(|i| all.item(i))
-        .find(|b| b.text_content().as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("a button {name:?}"))
-        .unchecked_into()
-}
 
 #[wasm_bindgen_test]
 fn unread_title_and_preview_formats() {

@@ -464,6 +464,25 @@ fn typing_sentences() {
     );
 }
 
+/// The names of the buttons in `parent`.
+pub(super) fn buttons(parent: &web_sys::Element) -> Vec<String> {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .filter_map(|b| b.text_content())
+        .collect()
+}
+
+/// The button in `parent` named `name` (panics if there is none).
+pub(super) fn button(parent: &web_sys::Element, name: &str) -> web_sys::HtmlElement {
+    let all = parent.query_selector_all("button").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .find(|b| b.text_content().as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("a button {name:?}"))
+        .unchecked_into()
+}
+
 pub(super) fn member(n: u8) -> MemberKey {
     MemberKey::from_bytes([n; 32])
 }
