@@ -271,6 +271,7 @@ pub fn Composer() -> impl IntoView {
                 class="button attach"
                 aria-label="Attach file"
                 title="Attach file (or drop files here, or paste)"
+                disabled=removed
                 on:click=move |_| {
                     if let Some(chooser) = chooser.get() {
                         chooser.click();
@@ -303,6 +304,7 @@ pub fn Composer() -> impl IntoView {
                 class="button emoji-open"
                 aria-label="Emoji"
                 aria-haspopup="dialog"
+                disabled=removed
                 aria-expanded=move || picking.get().to_string()
                 title="Emoji"
                 node_ref=emoji_button

@@ -272,6 +272,15 @@ async fn a_removed_member_cannot_write_and_is_told_why() {
         send.unchecked_ref::<web_sys::HtmlButtonElement>()
             .disabled()
     );
+    // Nor can a file or an emoji go in: nothing of the composer is left to press.
+    for name in ["Attach file", "Emoji"] {
+        let control: web_sys::HtmlButtonElement = parent
+            .query_selector(&format!("button[aria-label='{name}']"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("a button {name:?}"))
+            .unchecked_into();
+        assert!(control.disabled(), "{name} is enabled");
+    }
     drop(handle);
 }
 
