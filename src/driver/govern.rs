@@ -52,7 +52,8 @@ impl Driver {
 /// do about them (core's `powers_over`).
 pub(crate) fn governance_view(client: &Client) -> GovernanceView {
     let governance = client.governance();
-    if governance.owner().is_none() {
+    // A room stays governed when its owner leaves: its admins go on.
+    if governance.genesis().is_none() {
         return GovernanceView::default();
     }
     let me = client.identity().member_key();

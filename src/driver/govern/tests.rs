@@ -20,6 +20,11 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn link_and_pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
     b.add_peer(now, PeerId::new(1), Role::Responder);
     a.add_peer(now, PeerId::new(2), Role::Initiator);
+    pump(now, a, b);
+}
+
+/// Moves frames between `a` and `b` (linked by [`link_and_pump`]) until both are quiet.
+fn pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
     for _ in 0..1_000 {
         let mut moved = false;
         loop {
@@ -119,4 +124,73 @@ async fn the_owner_sees_ranks_from_core_and_removes_a_member() {
     // the new epoch could not start.
     assert_eq!(notices, [GovernNotice::Removed { member: dave_key }]);
     assert_eq!(state.notice().get_untracked(), None);
+}
+
+/// An owner who leaves leaves the room governed: its admin still sees ranks and may change
+/// the room's settings.
+#[wasm_bindgen_test]
+async fn after_the_owner_leaves_an_admin_still_governs() {
+    use confab_core::governance::Govern;
+    let now = clock::now();
+    let mut owner = Client::found(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let invite = owner.invite();
+    let bea_identity = Identity::from_seed(entropy::seed());
+    let bea_key = bea_identity.member_key();
+    let mut bea = Client::new(
+        bea_identity,
+        invite.link.clone(),
+        Config::default(),
+        entropy::seed(),
+    )
+    .with_genesis(invite.genesis.unwrap());
+    bea.run_without_store();
+    link_and_pump(now, &mut owner, &mut bea);
+    let owner_key = owner.identity().member_key();
+    owner
+        .govern(
+            now,
+            UnixMillis(2),
+            Govern::Promote {
+                member: bea_key,
+                seen: 0,
+            },
+        )
+        .unwrap();
+    owner
+        .govern(
+            now,
+            UnixMillis(3),
+            Govern::Remove {
+                member: owner_key,
+                seen: 0,
+            },
+        )
+        .unwrap();
+    pump(now, &mut owner, &mut bea);
+    assert_eq!(bea.governance().rank(&owner_key), None, "the owner left");
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    start(bea, state, settings, network, Kept::default(), &commands);
+    until("the ranks shown", || {
+        state.governance().with_untracked(|g| g.governed)
+    })
+    .await;
+    let view = state.governance().get_untracked();
+    assert_eq!(view.my_rank, Some(Rank::Admin));
+    assert_eq!(view.rank_of(&owner_key), None);
+    let disappearing = state.disappearing().get_untracked();
+    assert!(disappearing.governed && disappearing.may_change);
 }
