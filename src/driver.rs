@@ -281,7 +281,6 @@ pub fn start(
         driver.client.set_display_name(now, clock::wall(), &name);
         // What the restored history's timer erased while the page was closed.
         driver.governance_changed();
-        driver.show_ranks();
         driver.erase_expired(now);
         driver.drain(now);
         driver.load_file_records();
@@ -682,7 +681,6 @@ impl Driver {
             // An epoch a member handed us is saved after the drain.
             ClientEvent::Governance => {
                 self.governance_changed();
-                self.show_ranks();
             }
             ClientEvent::Moved { room } => self.moved(room),
             ClientEvent::Name { member, name } => {

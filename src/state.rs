@@ -18,9 +18,9 @@ mod views;
 
 pub use governance::{GovernanceView, Powers, Rank, RankedMember};
 pub use views::{
-    CallPeer, CallView, ContactView, Disappearing, Draft, FileInfo, FileProgress, FileStatus,
-    IncomingCall, Me, Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt,
-    RoomView, ServerStatus, UploadView,
+    CallPeer, CallView, ContactView, Draft, FileInfo, FileProgress, FileStatus, IncomingCall, Me,
+    Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt, RoomView, ServerStatus,
+    UploadView,
 };
 
 /// A read handle on one of [`AppState`]'s signals: it reads like any signal (`get`, `with`,
@@ -120,8 +120,6 @@ pub struct AppState {
     /// On screen: each background room's `unread` (written by that room's driver through
     /// its own state), for the rooms list and the total in the title.
     background_unread: RwSignal<HashMap<RoomId, RwSignal<u32>>>,
-    /// The room's disappearing-messages setting.
-    disappearing: RwSignal<Disappearing>,
     /// A governed room's ranks, and what we may do about each member.
     governance: RwSignal<GovernanceView>,
 }
@@ -248,11 +246,6 @@ impl AppState {
         ReadOnly(self.unread)
     }
 
-    /// The room's disappearing-messages setting.
-    pub fn disappearing(&self) -> ReadOnly<Disappearing> {
-        ReadOnly(self.disappearing)
-    }
-
     /// A governed room's ranks, and what we may do about each member.
     pub fn governance(&self) -> ReadOnly<GovernanceView> {
         ReadOnly(self.governance)
@@ -288,7 +281,6 @@ impl AppState {
             can_call: RwSignal::new(false),
             unread: RwSignal::new(0),
             background_unread: RwSignal::new(HashMap::new()),
-            disappearing: RwSignal::new(Disappearing::default()),
             governance: RwSignal::new(GovernanceView::default()),
         }
     }
@@ -384,14 +376,6 @@ impl AppState {
     /// store. Only the driver calls this.
     pub fn room_muted(&self, muted: bool) {
         self.muted.set(muted);
-    }
-
-    /// The room's governance says this of disappearing messages (at start, and whenever
-    /// it changes). Only the driver calls this.
-    pub fn disappearing_changed(&self, setting: Disappearing) {
-        if self.disappearing.get_untracked() != setting {
-            self.disappearing.set(setting);
-        }
     }
 
     // ---- rooms and unread counts -----------------------------------------------------------

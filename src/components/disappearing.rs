@@ -34,12 +34,12 @@ fn describe(secs: u32) -> String {
 pub fn RoomSettings() -> impl IntoView {
     let state = expect_context::<AppState>();
     let commands = use_commands();
-    let setting = state.disappearing();
+    let setting = state.governance();
     let choose = Callback::new(move |value: String| {
         commands.send(Command::SetDisappearing(value.parse::<u32>().ok()));
     });
     let options = move || {
-        let current = setting.with(|s| s.after_secs);
+        let current = setting.with(|s| s.disappear_after_secs);
         let offered = CHOICES.iter().any(|(secs, _)| *secs == current);
         let other = current.filter(|_| !offered).map(|secs| {
             view! { <option value=secs.to_string() selected>{describe(secs)}</option> }
@@ -60,8 +60,8 @@ pub fn RoomSettings() -> impl IntoView {
                     "Disappearing messages"
                     <select
                         aria-label="Disappearing messages"
-                        prop:value=move || value_of(setting.with(|s| s.after_secs))
-                        prop:disabled=move || !setting.with(|s| s.may_change)
+                        prop:value=move || value_of(setting.with(|s| s.disappear_after_secs))
+                        prop:disabled=move || !setting.with(|s| s.may_configure())
                         on:change=move |ev| choose.run(event_target_value(&ev))
                     >
                         {options}

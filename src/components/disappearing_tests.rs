@@ -9,7 +9,7 @@ use wasm_bindgen_test::*;
 use super::RoomSettings;
 use crate::commands::Command;
 use crate::components::tests::{fresh_parent, test_commands};
-use crate::state::{AppState, Disappearing};
+use crate::state::{AppState, GovernanceView, Rank};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -37,10 +37,11 @@ async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
         "a room without governance has no settings"
     );
 
-    state.disappearing_changed(Disappearing {
+    state.governance_changed(GovernanceView {
         governed: true,
-        may_change: true,
-        after_secs: Some(3_600),
+        my_rank: Some(Rank::Admin),
+        members: Vec::new(),
+        disappear_after_secs: Some(3_600),
     });
     leptos::task::tick().await;
     let field = select().expect("the setting in a governed room");
@@ -72,10 +73,11 @@ async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
     );
 
     // A member who may not change it sees it disabled; a time set elsewhere is named.
-    state.disappearing_changed(Disappearing {
+    state.governance_changed(GovernanceView {
         governed: true,
-        may_change: false,
-        after_secs: Some(7_200),
+        my_rank: Some(Rank::Member),
+        members: Vec::new(),
+        disappear_after_secs: Some(7_200),
     });
     leptos::task::tick().await;
     let field = select().unwrap();

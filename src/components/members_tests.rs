@@ -55,6 +55,7 @@ fn owners_view() -> GovernanceView {
             ranked(member(3), Rank::Member, over_member),
             ranked(member(4), Rank::Member, over_member),
         ],
+        disappear_after_secs: None,
     }
 }
 
@@ -263,6 +264,7 @@ async fn a_removed_member_cannot_write_and_is_told_why() {
         governed: true,
         my_rank: None,
         members: vec![ranked(member(2), Rank::Owner, Powers::default())],
+        disappear_after_secs: None,
     });
     leptos::task::tick().await;
     assert!(field.disabled());

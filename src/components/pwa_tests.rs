@@ -313,6 +313,7 @@ async fn only_owners_and_admins_can_reset_the_invite_link() {
             governed: rank.is_some(),
             my_rank: rank,
             members: Vec::new(),
+            disappear_after_secs: None,
         });
         leptos::task::tick().await;
         assert_eq!(buttons(&parent).contains(&reset), shown, "{rank:?}");

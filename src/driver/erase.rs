@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::client::GovernError;
-use confab_core::governance::{Govern, Rank};
+use confab_core::governance::Govern;
 use confab_core::history::VerifiedEvent;
 use confab_core::{EventId, Instant, RoomId, TimelineMessage};
 use leptos::prelude::WithUntracked as _;
@@ -34,7 +34,6 @@ use leptos::prelude::WithUntracked as _;
 use super::Driver;
 use crate::platform::clock;
 use crate::platform::store::{BrowserStore, EventRecord, StoreError};
-use crate::state::Disappearing;
 
 /// When the room's disappearing-messages timer next erases something.
 #[derive(Default)]
@@ -143,16 +142,9 @@ impl Driver {
         }
     }
 
-    /// The room's governance changed (or the driver starts): its setting shows, and the
-    /// timer is looked at again.
-    pub(super) fn governance_changed(&mut self) {
-        let governance = self.client.governance();
-        let me = self.client.identity().member_key();
-        self.state.disappearing_changed(Disappearing {
-            governed: governance.genesis().is_some(),
-            may_change: matches!(governance.rank(&me), Some(Rank::Owner | Rank::Admin)),
-            after_secs: governance.settings().disappear_after_secs,
-        });
+    /// The room's governance changed (or the driver starts): its timer may have, so it is
+    /// looked at again.
+    pub(super) fn recheck_expiry(&mut self) {
         self.expiry.stale = true;
     }
 

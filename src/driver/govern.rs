@@ -11,9 +11,10 @@ use crate::state::{GovernanceView, RankedMember};
 
 impl Driver {
     /// Core's governance changed (`ClientEvent::Governance`), or the room just started:
-    /// show the ranks and what we may do.
-    pub(super) fn show_ranks(&mut self) {
+    /// show the ranks, what we may do and the room's settings; the timer is looked at again.
+    pub(super) fn governance_changed(&mut self) {
         self.state.governance_changed(governance_view(&self.client));
+        self.recheck_expiry();
     }
 
     /// "Remove from room", confirmed: the removal, then at once a new epoch without them
@@ -77,6 +78,7 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         governed: true,
         my_rank: governance.rank(&me),
         members,
+        disappear_after_secs: governance.settings().disappear_after_secs,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct GovernanceView {
     /// Every member who announced themselves and was not removed, us included: the owner,
     /// then admins (most senior first), then members.
     pub members: Vec<RankedMember>,
+    /// Messages disappear this many seconds after they were sent (`None`: never).
+    pub disappear_after_secs: Option<u32>,
 }
 
 impl GovernanceView {
@@ -40,6 +42,11 @@ impl GovernanceView {
             .iter()
             .find(|m| m.key == *member)
             .map(|m| m.rank)
+    }
+
+    /// We may change the room's settings (its owner or an admin).
+    pub fn may_configure(&self) -> bool {
+        matches!(self.my_rank, Some(Rank::Owner | Rank::Admin))
     }
 
     /// We were removed from this governed room.

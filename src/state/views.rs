@@ -297,17 +297,6 @@ pub struct CallView {
     pub devices: Vec<(bool, String, String)>,
 }
 
-/// A governed room's disappearing-messages setting, as the room's settings show it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Disappearing {
-    /// The room is governed (only then has it settings).
-    pub governed: bool,
-    /// We may change it (the owner or an admin).
-    pub may_change: bool,
-    /// Messages disappear this many seconds after they were sent (`None`: never).
-    pub after_secs: Option<u32>,
-}
-
 /// A call ringing for us.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncomingCall {

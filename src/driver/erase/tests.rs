@@ -16,7 +16,7 @@ use crate::driver::tests::{FakeNetwork, Wire, until};
 use crate::driver::{Kept, Settings, restore_history, start};
 use crate::platform::store::BrowserStore;
 use crate::platform::{clock, entropy};
-use crate::state::{AppState, Disappearing, Draft};
+use crate::state::{AppState, Draft};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -227,17 +227,18 @@ async fn the_driver_erases_messages_past_the_rooms_timer_at_start() {
     .await;
     until_stored(&store, room, old, false).await;
     assert!(stored(&store, room, "said now").await);
+    // (governed, may change it, the timer)
     assert_eq!(
-        state.disappearing().get_untracked(),
-        Disappearing {
-            governed: true,
-            may_change: true,
-            after_secs: Some(3_600),
-        }
+        state.governance().with_untracked(|g| (
+            g.governed,
+            g.may_configure(),
+            g.disappear_after_secs
+        )),
+        (true, true, Some(3_600))
     );
     commands.send(Command::SetDisappearing(Some(604_800)));
     until("the new timer shown", || {
-        state.disappearing().get_untracked().after_secs == Some(604_800)
+        state.governance().get_untracked().disappear_after_secs == Some(604_800)
     })
     .await;
 }
