@@ -63,6 +63,7 @@ pub(crate) async fn boot(
         Some(store) => store.load_contacts().await,
         None => Contacts::new(),
     };
+    let book = driver::ContactBook::new(contacts.clone(), store.clone());
     let config = Config {
         display_name: profile.display_name.clone(),
         ..Config::default()
@@ -113,7 +114,7 @@ pub(crate) async fn boot(
         store.clone(),
         saved_room.home(),
         state,
-        &contacts,
+        Rc::clone(&book),
     );
     driver::start(
         client,
@@ -122,7 +123,7 @@ pub(crate) async fn boot(
         network(),
         driver::Kept {
             store: store.clone(),
-            contacts: contacts.clone(),
+            contacts: Rc::clone(&book),
             room: Some(saved_room),
             on_contact: Some(tab.on_contact()),
         },
@@ -163,7 +164,7 @@ pub(crate) async fn boot(
     for room in saved {
         tab.start_background(room);
     }
-    let mut recent: Vec<Contact> = contacts.iter().cloned().collect();
+    let mut recent: Vec<Contact> = book.contacts().iter().cloned().collect();
     recent.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
     for contact in recent {
         tab.ensure_direct(&contact.identity, &contact.name);

@@ -45,6 +45,14 @@ pub enum Command {
     /// Remove a member from this governed room, then move the room to a new epoch without
     /// them.
     RemoveMember(MemberKey),
+    /// Block (`blocked`) or unblock a contact: their messages are hidden in every room, no
+    /// one-to-one room with them connects, and they are not told.
+    SetBlocked {
+        /// Whom.
+        member: MemberKey,
+        /// Block (`true`) or unblock.
+        blocked: bool,
+    },
     /// Make a member of this governed room an admin (`admin`), or take it back.
     SetAdmin {
         /// Whom.

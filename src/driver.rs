@@ -30,7 +30,10 @@
 //!   back/forward cache kept it open, so the server went on listing it and newcomers
 //!   showed "Connecting to 1 more…" for a page that never answers); a page restored from
 //!   that cache reloads.
-//! - **Contacts.** Verified peers are recorded as contacts; a known contact's name on
+//! - **Contacts.** Verified peers are recorded as contacts in the tab's one
+//!   [`ContactBook`], which tells every driver when the user blocks or unblocks someone
+//!   (`Client::set_blocked`; a one-to-one room with someone blocked does not connect);
+//!   a known contact's name on
 //!   another key puts a warning (role `alert`) on that member's row. The member list says
 //!   "Nobody else is here right now — messages will be delivered when they come back."
 //!   when nobody is online or connecting in a room someone else was in.
@@ -40,7 +43,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::client::ReceiptsRecord;
-use confab_core::contacts::Contacts;
 use confab_core::{
     Client, ClientEvent, Content, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId,
     Presence, PublicIdentity, RoomId, SendError,
@@ -76,6 +78,7 @@ use bench::{BenchRun, bench_crypto};
 use input::Input;
 use links::Direct;
 pub(crate) use moving::note_epoch;
+pub use people::ContactBook;
 use people::contact_view;
 pub use persist::restore_history;
 
@@ -93,8 +96,8 @@ pub type OnContact = Rc<dyn Fn(&PublicIdentity, &str)>;
 pub struct Kept {
     /// The encrypted profile store.
     pub store: Option<Rc<BrowserStore>>,
-    /// People met before.
-    pub contacts: Contacts,
+    /// The tab's contacts (people met before, and whom the user blocked).
+    pub contacts: Rc<ContactBook>,
     /// This room as saved.
     pub room: Option<SavedRoom>,
     /// Called with each person verified here (used to keep a one-to-one room with every
@@ -183,8 +186,8 @@ struct Driver {
     unsaved_seen: Option<ReadMarks>,
     /// Frame bytes handed to links or the relay since start (benchmarks read it).
     bytes_sent: u64,
-    /// People met before.
-    contacts: Contacts,
+    /// The tab's contacts (people met before, and whom the user blocked).
+    contacts: Rc<ContactBook>,
     /// This room as saved (its title lists who we met here).
     saved_room: Option<SavedRoom>,
     /// Told about each person verified here.
@@ -228,6 +231,8 @@ pub fn start(
         // Nothing is kept (the user was told at start): our events go out at once.
         client.run_without_store();
     }
+    client.set_blocked(contacts.blocked());
+    contacts.follow(inbox.clone());
     let mut driver = Driver {
         home,
         room: room_id,
@@ -265,7 +270,7 @@ pub fn start(
         calls,
         mailbox: mailbox::MailboxAdapter::new(room_id),
     };
-    for contact in driver.contacts.iter() {
+    for contact in driver.contacts.contacts().iter() {
         let view = contact_view(&driver.client, contact);
         driver.state.upsert_contact(view);
     }
@@ -411,6 +416,10 @@ impl Driver {
                 self.set_disappearing(now, after_secs)
             }
             Input::Command(Command::RemoveMember(member)) => self.remove_member(now, member),
+            Input::Command(Command::SetBlocked { member, blocked }) => {
+                self.set_blocked(member, blocked);
+            }
+            Input::BlockedChanged => self.blocked_changed(now),
             Input::Command(Command::SetAdmin { member, admin }) => {
                 self.set_admin(now, member, admin)
             }
@@ -637,7 +646,7 @@ impl Driver {
                     .state
                     .members()
                     .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
-                let known = key.and_then(|key| self.contacts.get(&key)).cloned();
+                let known = key.and_then(|key| self.contacts.contacts().get(&key).cloned());
                 if let Some(contact) = known {
                     self.remember(&contact.identity, &contact.name);
                 }

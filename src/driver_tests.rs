@@ -38,6 +38,10 @@ pub(super) struct Wire {
 }
 
 impl Wire {
+    /// The driver opened its socket (and has not dropped it).
+    pub(super) fn connected(&self) -> bool {
+        self.socket_sink.borrow().is_some() && !self.closed.get()
+    }
     fn deliver(&self, event: SocketEvent) {
         let sink = self
             .socket_sink
@@ -92,6 +96,7 @@ impl Network for FakeNetwork {
         sink: Sink<SocketEvent>,
     ) -> Result<Box<dyn Signalling>, SocketError> {
         *self.0.socket_sink.borrow_mut() = Some(sink);
+        self.0.closed.set(false);
         Ok(Box::new(FakeSocket(self.0.clone())))
     }
     fn open_link(
@@ -182,7 +187,7 @@ pub(super) async fn until(what: &str, mut done: impl FnMut() -> bool) {
 /// Plays the relay for a peer the test runs as a real `Client`: what the driver relayed to
 /// `peer` (ids: the driver's, the peer's) is handed to it, and what it sends goes back to
 /// the driver as relayed from the peer; its events are kept.
-fn relay_pump(
+pub(super) fn relay_pump(
     wire: &Wire,
     peer: &mut Client,
     ids: (PeerId, PeerId),
@@ -219,18 +224,26 @@ pub(super) async fn peer_met_over_relay(
     ids: (PeerId, PeerId),
     name: &str,
 ) -> (Client, Vec<ClientEvent>) {
+    let identity = Identity::from_seed(entropy::seed());
+    peer_as_met_over_relay(wire, state, room, ids, identity, name).await
+}
+
+/// [`peer_met_over_relay`] with the peer's `identity` (the same person in two rooms).
+pub(super) async fn peer_as_met_over_relay(
+    wire: &Wire,
+    state: AppState,
+    room: RoomSecret,
+    ids: (PeerId, PeerId),
+    identity: Identity,
+    name: &str,
+) -> (Client, Vec<ClientEvent>) {
     let (my_id, peer_id) = ids;
     let room_id = room.room_id();
     let config = Config {
         display_name: name.into(),
         ..Config::default()
     };
-    let mut peer = Client::new(
-        Identity::from_seed(entropy::seed()),
-        room,
-        config,
-        entropy::seed(),
-    );
+    let mut peer = Client::new(identity, room, config, entropy::seed());
     // The peer keeps nothing: its events go out at once.
     peer.run_without_store();
     peer.add_peer(clock::now(), my_id, Role::Responder);

@@ -5,7 +5,8 @@
 //! every contact (`Identity::direct_room_with`: HKDF over an X25519 agreement of both
 //! static keys, bound to both signing keys, so both sides derive it and nobody else can).
 //! Peer ids are per connection, so rooms never share a socket. People verified in any room
-//! become contacts and get a one-to-one room at once.
+//! become contacts and get a one-to-one room at once. The tab owns the contacts, once
+//! ([`ContactBook`]): every room's driver records people in it and is told of blocks.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -15,7 +16,7 @@ use confab_core::contacts::{Contacts, room_title};
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomId};
 
 use crate::commands::{self, Commands};
-use crate::driver::{self, Settings};
+use crate::driver::{self, ContactBook, Settings};
 use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom};
 use crate::platform::{self, clock, entropy, page};
 use crate::state::{self, AppState, Me, RoomView};
@@ -31,9 +32,10 @@ pub(crate) struct Tab {
     running: RefCell<HashSet<RoomId>>,
     /// The state on screen: its contacts list also shows people met in background rooms.
     screen: AppState,
-    /// Contacts as read at start-up and met since (`met`), copied to each background
-    /// room's driver (which uses them to spot namesakes) and naming one-to-one rooms.
-    contacts: RefCell<Contacts>,
+    /// Contacts as read at start-up and met since, shared by every room's driver (which
+    /// records whom it meets, spots namesakes and hides whom the user blocked) and naming
+    /// one-to-one rooms.
+    contacts: Rc<ContactBook>,
 }
 
 impl Tab {
@@ -43,14 +45,14 @@ impl Tab {
         store: Option<Rc<BrowserStore>>,
         on_screen: RoomId,
         screen: AppState,
-        contacts: &Contacts,
+        contacts: Rc<ContactBook>,
     ) -> Rc<Tab> {
         Rc::new(Tab {
             identity_seed,
             store,
             running: RefCell::new(HashSet::from([on_screen])),
             screen,
-            contacts: RefCell::new(contacts.clone()),
+            contacts,
         })
     }
 
@@ -68,15 +70,15 @@ impl Tab {
             return;
         }
         let chat = me.direct_room_with(identity);
-        self.contacts
-            .borrow_mut()
-            .observe(identity, name, clock::wall());
+        // The driver that met them recorded them in the book.
+        let blocked = self.contacts.is_blocked(&identity.member_key());
         self.screen.upsert_contact(state::ContactView {
             key: identity.member_key(),
             name: name.to_owned(),
             fingerprint: identity.fingerprint().to_string(),
             last_seen: clock::format_time(clock::wall()),
             chat_link: page::room_link(me.room_address(&chat.room_id())),
+            blocked,
         });
         self.ensure_direct(identity, name);
     }
@@ -159,7 +161,7 @@ impl Tab {
             }
             tab.screen.background_room_started(room.home(), state);
             let identity = Identity::from_seed(tab.identity_seed.identity_seed);
-            let view = room_view(&identity, &tab.contacts.borrow(), &room, false);
+            let view = room_view(&identity, &tab.contacts.contacts(), &room, false);
             tab.screen.show_room(view);
             let commands = Commands::new();
             driver::start(
@@ -169,7 +171,7 @@ impl Tab {
                 network(),
                 driver::Kept {
                     store: tab.store.clone(),
-                    contacts: tab.contacts.borrow().clone(),
+                    contacts: Rc::clone(&tab.contacts),
                     room: Some(room),
                     on_contact: Some(tab.on_contact()),
                 },

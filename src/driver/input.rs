@@ -17,6 +17,9 @@ use crate::platform::store::StoreError;
 #[derive(Debug)]
 pub(super) enum Input {
     Command(Command),
+    /// Whom the user blocked changed (in this room or another): the tab's
+    /// [`super::ContactBook`] tells every driver.
+    BlockedChanged,
     /// This browser's push subscription for the room, made for server connection `peer`.
     PushSubscription {
         peer: PeerId,

@@ -81,7 +81,7 @@ impl Driver {
         let body = pwa::preview(&text);
         match self.saved_room.as_ref().filter(|_| !on_screen) {
             Some(room) => {
-                let room_title = room_title(room, &self.contacts);
+                let room_title = room_title(room, &self.contacts.contacts());
                 let title = pwa::message_title(&author, &room_title);
                 // The room's address, never its secret: notifications and their links
                 // outlive the page (the system's notification centre, the worker).

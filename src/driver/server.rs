@@ -23,6 +23,12 @@ use crate::platform::socket::SocketEvent;
 
 impl Driver {
     pub(super) fn connect_socket(&mut self) {
+        // A one-to-one room with someone the user blocked stays away from the server
+        // (unblocking connects it: `blocked_changed`).
+        if self.refuses_room() {
+            self.reconnect_at = None;
+            return;
+        }
         let inbox = self.inbox.clone();
         let sink = Rc::new(move |event| {
             let _ = inbox.unbounded_send(Input::Socket(event));

@@ -92,6 +92,8 @@ pub struct ContactView {
     pub last_seen: String,
     /// Our one-to-one room with them.
     pub chat_link: String,
+    /// The user blocked them.
+    pub blocked: bool,
 }
 
 /// One row of the message list.
