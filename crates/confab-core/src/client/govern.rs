@@ -371,10 +371,19 @@ impl Client {
     /// Whether history may take `event` in: where joining needs approval, only the admitted
     /// write, and a newcomer only its Join (its first event), while fewer than
     /// [`MAX_JOIN_REQUESTS`] are open. So a flood of strangers with the link grows nothing
-    /// without bound, and nobody shows what they did not let in.
+    /// without bound, and nobody shows what they did not let in. A removed member's events
+    /// up to their cut count (`counts`), so every member takes them in, however late they
+    /// arrive (after the removal, from a member who held them).
     pub(super) fn admissible(&self, event: &VerifiedEvent) -> Result<(), &'static str> {
         let event = event.event();
         if self.governance.genesis().is_none() || self.governance.may_read(&event.author) {
+            return Ok(());
+        }
+        if self
+            .governance
+            .removed(&event.author)
+            .is_some_and(|cut| event.seq <= cut)
+        {
             return Ok(());
         }
         if !matches!(event.content, Content::Govern(Govern::Join { .. })) || event.seq != 1 {

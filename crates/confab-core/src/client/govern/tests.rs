@@ -992,3 +992,31 @@ fn since_joining_a_newcomer_never_receives_what_was_said_before() {
     // The owner, in the room all along, still sees both.
     assert_eq!(mesh.texts(owner), ["said before", "said after"]);
 }
+
+/// A removed member's events up to their cut count, so they reach every member, whoever
+/// heard of the removal first: Carol's message reached only the owner, who removed her
+/// having seen it; Ann, handed the removal first, still takes the message in when the owner
+/// offers it (she refused it as "not let in yet", and her history stayed short of the
+/// owner's: the 50-member simulation's seed 0).
+#[test]
+fn a_removed_members_events_up_to_the_cut_reach_everyone() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, carol) = (0, 1, 2);
+    mesh.unlink(ann, carol);
+    mesh.post(carol, "before the cut");
+    assert_eq!(mesh.texts(ann), Vec::<String>::new());
+    let carol_key = mesh.key(carol);
+    let remove = Govern::Remove {
+        member: carol_key,
+        seen: 0,
+    };
+    mesh.govern(owner, remove).unwrap();
+    assert_eq!(mesh.clients[ann].governance().rank(&carol_key), None);
+    mesh.wait(crate::Duration::from_secs(60));
+    assert_eq!(mesh.texts(owner), ["before the cut"]);
+    assert_eq!(mesh.texts(ann), ["before the cut"]);
+    assert_eq!(
+        mesh.clients[ann].history.len(),
+        mesh.clients[owner].history.len()
+    );
+}
