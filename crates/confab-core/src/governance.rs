@@ -203,6 +203,8 @@ pub struct Governance {
     /// removed by a removal that lost.
     left_out: BTreeSet<MemberKey>,
     settings: Settings,
+    /// Whose cuts bind: the genesis's author and anyone some action promotes.
+    empowered: BTreeSet<MemberKey>,
     outcomes: BTreeMap<EventId, Outcome>,
     /// The actions in the order they were judged.
     order: Vec<EventId>,
@@ -226,6 +228,7 @@ impl Governance {
             founded_with_approval: false,
             left_out: BTreeSet::new(),
             settings: Settings::default(),
+            empowered: BTreeSet::new(),
             outcomes: BTreeMap::new(),
             order: Vec::new(),
         };
@@ -247,6 +250,7 @@ impl Governance {
             })
             .collect();
         graph.link(&empowered);
+        governance.empowered = empowered;
         governance.founded_with_approval = graph.founded_with_approval(genesis);
         while let Some(at) = graph.next(|author| governance.seniority(author)) {
             let Some((action, contested)) = graph.take(at) else {
@@ -307,6 +311,15 @@ impl Governance {
     /// The last event of `member`'s that counts, if they were removed.
     pub fn removed(&self, member: &MemberKey) -> Option<u64> {
         self.removed.get(member).copied()
+    }
+
+    /// Whether a removal of `member` may yet be undone by what they wrote after its cut: their
+    /// actions' cuts bind (they created the room or some action promotes them), so one of
+    /// them may have removed or demoted their remover concurrently, and seniority decides
+    /// which of the two counts. Members take such events in (they count only if the removal
+    /// loses), or the two sides of a partition would never learn of each other's removal.
+    pub fn may_contest(&self, member: &MemberKey) -> bool {
+        self.empowered.contains(member)
     }
 
     /// Whether `author`'s event `seq` counts: not after their removal.

@@ -373,16 +373,16 @@ impl Client {
     /// [`MAX_JOIN_REQUESTS`] are open. So a flood of strangers with the link grows nothing
     /// without bound, and nobody shows what they did not let in. A removed member's events
     /// up to their cut count (`counts`), so every member takes them in, however late they
-    /// arrive (after the removal, from a member who held them).
+    /// arrive (after the removal, from a member who held them); so are those after it of a
+    /// removed admin or owner, whose removal they may undo ([`Governance::may_contest`]):
+    /// they count only if it loses.
     pub(super) fn admissible(&self, event: &VerifiedEvent) -> Result<(), &'static str> {
         let event = event.event();
         if self.governance.genesis().is_none() || self.governance.may_read(&event.author) {
             return Ok(());
         }
-        if self
-            .governance
-            .removed(&event.author)
-            .is_some_and(|cut| event.seq <= cut)
+        if let Some(cut) = self.governance.removed(&event.author)
+            && (event.seq <= cut || self.governance.may_contest(&event.author))
         {
             return Ok(());
         }

@@ -1020,3 +1020,51 @@ fn a_removed_members_events_up_to_the_cut_reach_everyone() {
         mesh.clients[owner].history.len()
     );
 }
+
+/// Two admins remove each other while a partition keeps them apart. Each side took in its
+/// own admin's removal of the other, and refused the other admin's later events, that
+/// removal among them, as written after a cut: the two sides never met on one order (the
+/// 50-member simulation's seed 0). Once healed, everyone holds both removals, and the more
+/// senior admin's counts.
+#[test]
+fn admins_who_removed_each_other_apart_agree_once_healed() {
+    let mut mesh = Mesh::found(4);
+    let (owner, ann, bob, carol) = (0, 1, 2, 3);
+    for admin in [ann, bob] {
+        let member = mesh.key(admin);
+        mesh.govern(owner, Govern::Promote { member, seen: 0 })
+            .unwrap();
+    }
+    // Ann (admin first: more senior) with the owner; Bob with Carol.
+    for (i, j) in [(owner, bob), (owner, carol), (ann, bob), (ann, carol)] {
+        mesh.unlink(i, j);
+    }
+    let (ann_key, bob_key) = (mesh.key(ann), mesh.key(bob));
+    mesh.govern(
+        ann,
+        Govern::Remove {
+            member: bob_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    mesh.govern(
+        bob,
+        Govern::Remove {
+            member: ann_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(mesh.clients[carol].governance().rank(&ann_key), None);
+    for (i, j) in [(owner, bob), (owner, carol), (ann, bob), (ann, carol)] {
+        mesh.link(i, j);
+    }
+    mesh.wait(crate::Duration::from_secs(60));
+    for idx in [owner, ann, carol] {
+        let governance = mesh.clients[idx].governance();
+        assert_eq!(governance.rank(&ann_key), Some(Rank::Admin), "client {idx}");
+        assert_eq!(governance.rank(&bob_key), None, "client {idx}");
+        assert_eq!(governance, mesh.clients[owner].governance(), "client {idx}");
+    }
+}
