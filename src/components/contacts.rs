@@ -1,9 +1,13 @@
-//! The contacts list: everyone met in a room, with the safety number to compare and when
-//! they were last seen.
+//! The contacts list: everyone met in a room, with the safety number to compare, when
+//! they were last seen, and "Block"/"Unblock" (also on their row in the Members list).
 
 use leptos::prelude::*;
 
+use confab_core::MemberKey;
+
+use crate::commands::Command;
 use crate::state::AppState;
+use crate::use_commands;
 
 /// Lists the people we have met.
 #[component]
@@ -31,13 +35,17 @@ pub fn ContactsPanel() -> impl IntoView {
                     children=move |contact| {
                         let key = contact.key;
                         let last_seen = contact.last_seen.clone();
-                        let status = move || if online(key) { "online".to_owned() } else { format!("offline, last seen {last_seen}") };
+                        let status = move || {
+                            let seen = if online(key) { "online".to_owned() } else { format!("offline, last seen {last_seen}") };
+                            if blocked(&state, key) == Some(true) { format!("blocked, {seen}") } else { seen }
+                        };
                         view! {
                             <li class="contact">
                                 <span class="member-name">{contact.name.clone()}</span>
                                 <a href=contact.chat_link class="link">{format!("Message {}", contact.name)}</a>
                                 <span class="member-status">{status}</span>
                                 <span class="fingerprint">{format!("Key {}", contact.fingerprint)}</span>
+                                <BlockButton key />
                             </li>
                         }
                     }
@@ -45,4 +53,42 @@ pub fn ContactsPanel() -> impl IntoView {
             </ul>
         </section>
     }
+}
+
+/// "Block" (or "Unblock") someone we met: their messages are hidden in every room, no
+/// one-to-one room with them connects, and nothing tells them. Nothing for someone who is
+/// no contact yet (never verified).
+#[component]
+pub fn BlockButton(
+    /// Whom.
+    key: MemberKey,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    // Only a change of this answer redraws the button (not every "last seen").
+    let me = move || state.me().with(|me| me.as_ref().map(|me| me.key));
+    let blocked = Memo::new(move |_| blocked(&state, key).filter(|_| me() != Some(key)));
+    move || {
+        blocked.get().map(|blocked| {
+            let commands = use_commands();
+            let send = move |_| {
+                commands.send(Command::SetBlocked {
+                    member: key,
+                    blocked: !blocked,
+                })
+            };
+            let label = if blocked { "Unblock" } else { "Block" };
+            view! {
+                <span class="member-actions">
+                    <button class="button small" on:click=send>{label}</button>
+                </span>
+            }
+        })
+    }
+}
+
+/// Whether the user blocked contact `key` (`None`: no contact).
+fn blocked(state: &AppState, key: MemberKey) -> Option<bool> {
+    state
+        .contacts()
+        .with(|contacts| contacts.iter().find(|c| c.key == key).map(|c| c.blocked))
 }

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use confab_core::{MemberKey, Presence};
 
 use super::confirm::ConfirmDialog;
+use super::contacts::BlockButton;
 use crate::commands::Command;
 use crate::state::{AppState, Member, MemberStatus, Path, Rank};
 use crate::use_commands;
@@ -114,6 +115,7 @@ fn AbsentRow(
             <span class="member-name">{move || state.name_of(&key)}<RankLabel key /></span>
             <span class="member-status">"offline"</span>
             <MemberActions key confirming />
+            <BlockButton key />
         </li>
     }
 }
@@ -232,6 +234,7 @@ fn MemberRow(
                 <Show when=move || state.governance().with(|g| g.governed)>
                     <MemberActions key confirming />
                 </Show>
+                <BlockButton key />
             })}
         </li>
     }

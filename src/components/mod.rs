@@ -126,6 +126,8 @@ fn ChatLayout() -> impl IntoView {
 #[cfg(all(test, target_arch = "wasm32"))]
 mod composer_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
+mod contacts_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
 mod members_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

@@ -27,6 +27,10 @@ impl Driver {
         // (unblocking connects it: `blocked_changed`).
         if self.refuses_room() {
             self.reconnect_at = None;
+            if self.settings.on_screen {
+                self.state
+                    .notify("You blocked them: unblock them in Contacts to talk here again.");
+            }
             return;
         }
         let inbox = self.inbox.clone();

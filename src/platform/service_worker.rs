@@ -16,7 +16,8 @@
 //! when the message cannot be read here (a passphrase locks the profile, the server is
 //! unreachable or slow) but something was deposited; nothing for a room this profile does
 //! not know, nothing new, nothing that opens and verifies, or a muted room where nothing
-//! mentions us. With previews off, a message reads "New message" without name or text.
+//! mentions us. Messages of someone the user blocked do not count. With previews off, a
+//! message reads "New message" without name or text.
 
 use std::time::Duration;
 
@@ -134,7 +135,9 @@ async fn preview(address: RoomAddress, muted_here: bool, previews: bool) -> Prev
             MailboxPeek::governed(&epoch, genesis, me.member_key(), read, cursor)
         }
         None => MailboxPeek::new(&room, me.member_key(), read, cursor),
-    };
+    }
+    // Nothing of whom the user blocked notifies.
+    .blocking(contacts.blocked());
     let timeout = Box::pin(clock::sleep(PEEK_TIMEOUT));
     let fetched = match future::select(Box::pin(fetch(&mut peek)), timeout).await {
         Either::Left((fetched, _)) => fetched,

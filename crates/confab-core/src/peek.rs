@@ -10,7 +10,8 @@
 //! [`MailboxPeek::handle_entries`] for each `mailbox-entries` page, sending the request it
 //! returns, if any (more pages, at most [`MAX_PAGES`]); then read [`MailboxPeek::summary`].
 //!
-//! What counts: Text and File messages whose author is not us and whose sequence number
+//! What counts: Text and File messages whose author is neither us nor someone the user
+//! blocked ([`MailboxPeek::blocking`]: nothing of theirs notifies) and whose sequence number
 //! is beyond our read mark for that author (a server replaying old entries shows nothing),
 //! not deleted by a Delete in the same pages. Edits, deletes, reactions and profiles are
 //! not messages. An entry that does not open (another room, another key, altered) or whose
@@ -39,6 +40,8 @@ pub struct MailboxPeek {
     /// What the room's events are signed over: its room id, a governed room's genesis.
     context: RoomId,
     me: MemberKey,
+    /// Members the user blocked: their messages do not count.
+    blocked: BTreeSet<MemberKey>,
     read: ReadMarks,
     after: MailboxSeq,
     pages: usize,
@@ -119,6 +122,7 @@ impl MailboxPeek {
             keys,
             context,
             me,
+            blocked: BTreeSet::new(),
             read,
             after,
             pages: 0,
@@ -127,6 +131,12 @@ impl MailboxPeek {
             names: BTreeMap::new(),
             dropped: 0,
         }
+    }
+
+    /// This peek, not counting the messages of the members the user `blocked`.
+    pub fn blocking(mut self, blocked: impl IntoIterator<Item = MemberKey>) -> Self {
+        self.blocked = blocked.into_iter().collect();
+        self
     }
 
     /// The `mailbox-fetch` request for the next page, proven for the connection the server
@@ -221,7 +231,10 @@ impl MailboxPeek {
             ),
             Content::File(meta) => (PeekedContent::File(meta.name.clone()), false),
         };
-        if event.author == self.me || self.read.has_seen(&order) {
+        if event.author == self.me
+            || self.blocked.contains(&event.author)
+            || self.read.has_seen(&order)
+        {
             return;
         }
         self.messages.insert(

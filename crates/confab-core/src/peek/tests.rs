@@ -276,6 +276,45 @@ fn read_replayed_deleted_and_own_messages_show_nothing() {
     assert_eq!(peek.summary().unread, 1);
 }
 
+/// Bob blocked Carol: her messages (one mentioning him) neither count nor preview; Alice's
+/// still do.
+#[test]
+fn a_blocked_members_messages_do_not_count() {
+    let room = room();
+    let (alice, bob, carol) = (alice(), bob(), carol());
+    let entries = [
+        item(
+            &room,
+            1,
+            event(&alice, &room, 1, 10, text("from Alice", vec![])).bytes(),
+        ),
+        item(
+            &room,
+            2,
+            event(
+                &carol,
+                &room,
+                1,
+                11,
+                text("from Carol", vec![bob.member_key()]),
+            )
+            .bytes(),
+        ),
+    ];
+    let mut peek = peek_for_bob(ReadMarks::default()).blocking([carol.member_key()]);
+    peek.handle_entries(SERVER_PEER, room.room_id(), &entries, false);
+    let summary = peek.summary();
+    assert_eq!((summary.unread, summary.mentions_me), (1, false));
+    assert_eq!(
+        summary.latest.map(|m| m.content),
+        Some(PeekedContent::Text("from Alice".into()))
+    );
+    // Only Carol wrote: nothing to notify.
+    let mut peek = peek_for_bob(ReadMarks::default()).blocking([carol.member_key()]);
+    peek.handle_entries(SERVER_PEER, room.room_id(), &entries[1..], false);
+    assert_eq!(peek.summary(), PeekSummary::default());
+}
+
 #[test]
 fn forged_foreign_and_undecodable_entries_are_dropped_and_counted() {
     let room = room();
