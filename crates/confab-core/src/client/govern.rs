@@ -171,8 +171,9 @@ impl Client {
     /// rekeys at once, so the app's "Remove from room" is `govern(Remove)` then this; after
     /// a leave, or a removal whose rekey never came, [`Governance::needs_rekey`] asks an
     /// owner or admin to): a fresh secret, sealed to
-    /// each member's announced key. We move to it once history holds it (as every member
-    /// does); the old link then leads nowhere.
+    /// each member's announced key. We move to it once it has gone out (stored first, as
+    /// every event of ours), as every member does once history holds it, ending the old
+    /// room's links (see `leave_older_links`); the old link then leads nowhere.
     pub fn rekey(&mut self, now: Instant, sent_at: UnixMillis) -> Result<EventId, GovernError> {
         let Some(genesis) = self.governance.genesis() else {
             return Err(GovernError::Ungoverned);
@@ -329,10 +330,17 @@ impl Client {
     }
 
     /// Whether a peer may read the room: anyone verified and not removed, but only the
-    /// admitted where joining needs approval (see `govern`).
+    /// admitted where joining needs approval (see `govern`), and only over a link keyed for
+    /// the room we are in now (see `leave_older_links`: what is said in an epoch never
+    /// crosses a link keyed for an older one).
     pub(super) fn serves(&self, peer: PeerId) -> bool {
-        self.member_of(peer)
-            .is_some_and(|member| self.governance.may_read(&member))
+        let room = self.room.room_id();
+        self.links
+            .get(&peer)
+            .is_some_and(|link| link.keyed_for == Some(room))
+            && self
+                .member_of(peer)
+                .is_some_and(|member| self.governance.may_read(&member))
     }
 
     /// Bodies that say nothing of the room: they pass between a member and a newcomer who
@@ -473,22 +481,102 @@ impl Client {
                 && self.governance.outcome(&action.id) == Some(Outcome::Applied)
         });
         if let Some(removal) = removal {
-            let (author, seq) = (removal.order.author, removal.order.seq);
-            let news: Vec<Vec<u8>> = self
-                .history
-                .range(&author, seq.saturating_sub(REMOVAL_NEWS), seq)
-                .map(|event| event.bytes().to_vec())
-                .collect();
-            for event in news {
+            for event in self.news_of(&removal) {
                 self.seal_to(now, peer, &Body::Events(vec![event]), super::Channel::Main);
             }
         }
         self.close(now, peer, Close::Failed(super::FailReason::Removed));
     }
 
+    /// `action` and the few events of its author before it (what a member needs to take it
+    /// in sequence), oldest first.
+    fn news_of(&self, action: &Action) -> Vec<Vec<u8>> {
+        let (author, seq) = (action.order.author, action.order.seq);
+        self.history
+            .range(&author, seq.saturating_sub(REMOVAL_NEWS), seq)
+            .map(|event| event.bytes().to_vec())
+            .collect()
+    }
+
+    /// Moves through every epoch history holds a lockbox of ours for (see
+    /// `move_through_epochs`); if that moved us, ends every link keyed for another room
+    /// (`leave_older_links`).
+    pub(super) fn follow_epochs(&mut self) {
+        let left = self.room.room_id();
+        let news = self.news_for_the_room_we_leave();
+        self.move_through_epochs();
+        if self.room.room_id() != left {
+            self.leave_older_links(&news);
+        }
+    }
+
+    /// The rekey a member still in the epoch we hold needs to follow us, with its author's
+    /// few events before it: the next epoch's on our chain (even if we are left out of it
+    /// and jump further), or, when a rival rekey we followed lost, the winner's of the
+    /// epoch we hold. Either was written in an epoch that member was in, so it tells them
+    /// nothing said after they were left behind.
+    fn news_for_the_room_we_leave(&self) -> Vec<Vec<u8>> {
+        let Some((ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
+            return Vec::new();
+        };
+        let actions = self.governance_actions();
+        let ours = self.number_of(&actions, &held).unwrap_or(ours);
+        let rival_won = ours > 0
+            && self
+                .applied_rekey(&actions, ours)
+                .is_none_or(|(_, rekey)| Commitment(rekey.commitment) != held);
+        let next = if rival_won {
+            ours
+        } else {
+            ours.saturating_add(1)
+        };
+        self.applied_rekey(&actions, next)
+            .map(|(rekey, _)| self.news_of(rekey))
+            .unwrap_or_default()
+    }
+
+    /// After a move, every link keyed for another room (an older epoch's, or a rival's we
+    /// left) is handed `news` (so a member there can follow us) and a goodbye, and ends;
+    /// the app's server links us again within the room we are in now. Together with
+    /// `serves`, this is the rule that keeps an epoch's content from anyone it was not
+    /// sealed to: a member serves the room only over links keyed for its current room,
+    /// whose peer held that room's secret to key it; so what is posted in epoch `e` is
+    /// only ever held by members who were in epoch `e` or later, and a member removed
+    /// before `e` (no lockbox for it) never links to one of them in a room of `e`. Events
+    /// carry no epoch: which links may carry them is the rule, not the event.
+    fn leave_older_links(&mut self, news: &[Vec<u8>]) {
+        let Some(now) = self.latest_now else {
+            return;
+        };
+        let room = self.room.room_id();
+        let older: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.keyed_for.is_some_and(|keyed| keyed != room))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in older {
+            let reads = self
+                .member_of(peer)
+                .is_some_and(|member| self.governance.may_read(&member));
+            if reads {
+                for event in news {
+                    self.seal_to(
+                        now,
+                        peer,
+                        &Body::Events(vec![event.clone()]),
+                        super::Channel::Main,
+                    );
+                }
+            }
+            self.seal_to(now, peer, &Body::Bye, super::Channel::Main);
+            self.close(now, peer, Close::Left);
+        }
+    }
+
     /// Moves through every epoch history holds a lockbox of ours for, one after another
     /// (live, and after a restore: a tab closed before the app saved the epoch it moved to).
-    pub(super) fn follow_epochs(&mut self) {
+    fn move_through_epochs(&mut self) {
         let Some((mut ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
             return;
         };
@@ -524,6 +612,11 @@ impl Client {
                 return;
             };
             let rekeyer = (rekeyer.order.author, rekeyer.order.seq);
+            // Our own rekey moves us once it has gone out (write-ahead: stored first), to
+            // the members still in the room we leave too (see `leave_older_links`).
+            if rekeyer.0 == me && rekeyer.1 > self.own_sent_up_to() {
+                return;
+            }
             let Some(secret) = self.open_epoch(&actions, next) else {
                 // Left out of it (its rekeyer had not seen our `Join`, or counted us
                 // removed by a removal that lost): a later epoch sealed to us takes us there.

@@ -141,6 +141,13 @@ impl Client {
             let body = Body::Events(vec![event.bytes().to_vec()]);
             self.broadcast(now, &body);
             self.deposit_if_alone(&event);
+            // A rekey of ours that went out moves us (see `follow_epochs`).
+            if matches!(
+                event.event().content,
+                crate::history::Content::Govern(crate::governance::Govern::Rekey(_))
+            ) {
+                self.follow_epochs();
+            }
         }
     }
 

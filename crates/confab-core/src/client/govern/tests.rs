@@ -117,13 +117,23 @@ fn a_removed_members_later_messages_leave_every_timeline() {
     assert!(duo.events[B].contains(&ClientEvent::Rebuilt));
 }
 
-/// Clients linked pairwise, as a room of several members (the Duo generalised).
+/// Clients linked pairwise, as a room of several members (the Duo generalised). It models
+/// the server: a pair that can reach each other is linked while both are in the same room
+/// id (an epoch's), and linked again once both have moved to the same new one; a link a
+/// client ended stays ended until then. Links made in one room are not cut when a client
+/// moves (a direct link outlives the server room): ending them is the clients' rule.
 struct Mesh {
     now: Instant,
     clients: Vec<Client>,
     events: Vec<Vec<ClientEvent>>,
-    /// Which pairs are linked.
+    /// Which pairs are linked (smaller index first).
     linked: std::collections::BTreeSet<(usize, usize)>,
+    /// Which pairs can reach each other (smaller index first): the server links them
+    /// whenever they are in the same room id.
+    reach: std::collections::BTreeSet<(usize, usize)>,
+    /// The room id each pair was last linked in: the server introduces two members when
+    /// one of them arrives in a room the other is in, not again while both stay.
+    introduced: std::collections::BTreeMap<(usize, usize), RoomId>,
 }
 
 fn peer(idx: usize) -> PeerId {
@@ -159,6 +169,8 @@ impl Mesh {
             events: vec![Vec::new()],
             clients: vec![owner],
             linked: Default::default(),
+            reach: Default::default(),
+            introduced: Default::default(),
         }
     }
 
@@ -191,17 +203,19 @@ impl Mesh {
         idx
     }
 
+    /// `i` and `j` can reach each other: linked now if they are in the same room id, else
+    /// once they are.
     fn link(&mut self, i: usize, j: usize) {
-        let now = self.now;
-        self.clients[j].add_peer(now, peer(i), crate::Role::Responder);
-        self.clients[i].add_peer(now, peer(j), crate::Role::Initiator);
-        self.linked.insert((i, j));
+        self.reach.insert((i.min(j), i.max(j)));
         self.pump();
     }
 
     fn unlink(&mut self, i: usize, j: usize) {
         let now = self.now;
-        if self.linked.remove(&(i.min(j), i.max(j))) {
+        let pair = (i.min(j), i.max(j));
+        self.reach.remove(&pair);
+        self.introduced.remove(&pair);
+        if self.linked.remove(&pair) {
             self.clients[i].remove_peer(now, peer(j));
             self.clients[j].remove_peer(now, peer(i));
         }
@@ -209,14 +223,47 @@ impl Mesh {
     }
 
     fn unlink_all(&mut self, i: usize) {
-        let now = self.now;
         for j in 0..self.clients.len() {
-            if self.linked.remove(&(i.min(j), i.max(j))) {
-                self.clients[i].remove_peer(now, peer(j));
-                self.clients[j].remove_peer(now, peer(i));
-            }
+            self.unlink(i, j);
         }
-        self.pump();
+    }
+
+    /// The server's part: a link either client ended is gone (its transport closes); a
+    /// pair that can reach each other and is in one room id it was not introduced in yet
+    /// is linked (the smaller index initiates). Whether it linked any pair.
+    fn relink(&mut self) -> bool {
+        let now = self.now;
+        let ended: Vec<(usize, usize)> = self
+            .linked
+            .iter()
+            .copied()
+            .filter(|(i, j)| {
+                !self.clients[*i].links.contains_key(&peer(*j))
+                    || !self.clients[*j].links.contains_key(&peer(*i))
+            })
+            .collect();
+        for (i, j) in ended {
+            self.linked.remove(&(i, j));
+            self.clients[i].remove_peer(now, peer(j));
+            self.clients[j].remove_peer(now, peer(i));
+        }
+        let due: Vec<(usize, usize)> = self
+            .reach
+            .iter()
+            .copied()
+            .filter(|(i, j)| {
+                let room = self.clients[*i].room_id();
+                room == self.clients[*j].room_id() && self.introduced.get(&(*i, *j)) != Some(&room)
+            })
+            .collect();
+        for &(i, j) in &due {
+            self.clients[j].add_peer(now, peer(i), crate::Role::Responder);
+            self.clients[i].add_peer(now, peer(j), crate::Role::Initiator);
+            self.linked.insert((i, j));
+            let room = self.clients[i].room_id();
+            self.introduced.insert((i, j), room);
+        }
+        !due.is_empty()
     }
 
     /// What everyone deposited into `room`'s mailbox so far, as the server would hand it out.
@@ -259,7 +306,8 @@ impl Mesh {
                     }
                 }
             }
-            if !moved {
+            // Quiet: frames already queued were delivered; now the server's part.
+            if !moved && !self.relink() {
                 return;
             }
         }
@@ -954,11 +1002,22 @@ fn a_member_left_out_of_an_epoch_is_not_handed_it_but_sealed_the_next() {
         })
         .any(|output| matches!(output, Output::Transmit(t) if t.peer == peer(dave)))
     );
-    mesh.rekey(owner);
+    let rekey = mesh.rekey(owner);
     mesh.wait(crate::Duration::from_secs(30));
-    assert_eq!(mesh.epoch(dave), Some(2));
-    assert_eq!(mesh.clients[dave].room_id(), mesh.clients[owner].room_id());
+    let Some(Content::Govern(Govern::Rekey(sealed))) = mesh.clients[owner]
+        .history
+        .get(&rekey)
+        .map(|e| e.event().content.clone())
+    else {
+        panic!("the rekey is in history");
+    };
+    assert!(sealed.lockboxes.contains_key(&dave_key));
     assert!(!mesh.clients[owner].governance().needs_rekey());
+    // Nobody is left in Dave's room to bring it to him: a member serves only over links
+    // keyed for the room it is in, so epoch 2's rekey (after what was said in epoch 1 in
+    // its author's chain) reaches Dave only once something carries him there.
+    // Still open (issue 17): a way for a left-out member to reach a later epoch sealed to it.
+    assert_eq!(mesh.epoch(dave), Some(0));
 }
 
 /// Where newcomers see only what is said from when they joined, members serve a newcomer
@@ -1066,5 +1125,56 @@ fn admins_who_removed_each_other_apart_agree_once_healed() {
         assert_eq!(governance.rank(&ann_key), Some(Rank::Admin), "client {idx}");
         assert_eq!(governance.rank(&bob_key), None, "client {idx}");
         assert_eq!(governance, mesh.clients[owner].governance(), "client {idx}");
+    }
+}
+
+/// An admin removes Dave while linked only to the owner, who starts the new epoch and
+/// posts in it. Ben, linked to the owner directly (the server cannot introduce them again)
+/// and to Dave, has not heard of the removal (its author is out of his reach, and Dave,
+/// out of the owner's, has not either). Ben follows the owner's rekey, but serves Dave
+/// nothing of the new epoch: a member serves the room only over links keyed for the room
+/// it is in, and ends the old room's links when it moves. Ben, in the room, reads it.
+#[test]
+fn a_removed_member_receives_nothing_of_a_later_epoch_through_one_who_has_not_heard() {
+    let mut mesh = Mesh::found(4);
+    let (owner, admin, ben, dave) = (0, 1, 2, 3);
+    let (admin_key, dave_key) = (mesh.key(admin), mesh.key(dave));
+    let promote = Govern::Promote {
+        member: admin_key,
+        seen: 0,
+    };
+    mesh.govern(owner, promote).unwrap();
+    mesh.post(dave, "before");
+    for (i, j) in [(admin, ben), (admin, dave), (owner, dave)] {
+        mesh.unlink(i, j);
+    }
+    let remove = Govern::Remove {
+        member: dave_key,
+        seen: 0,
+    };
+    mesh.govern(admin, remove).unwrap();
+    assert!(mesh.clients[owner].governance().needs_rekey());
+    mesh.reach.remove(&(owner, ben));
+    mesh.rekey(owner);
+    let now = mesh.now;
+    let after = mesh.clients[owner]
+        .send_text(now, UnixMillis(6), "after")
+        .unwrap();
+    mesh.pump();
+    assert_eq!(mesh.epoch(ben), Some(1));
+    mesh.unlink(owner, ben);
+    mesh.wait(crate::Duration::from_secs(30));
+    assert!(mesh.clients[dave].history.get(&after).is_none());
+    assert_eq!(mesh.texts(dave), ["before"]);
+    // Ben, met again in the new room, reads it.
+    mesh.link(owner, ben);
+    assert_eq!(mesh.texts(ben), ["before", "after"]);
+    // Nobody is linked over a room they are not both in.
+    for (i, j) in mesh.linked.clone() {
+        assert_eq!(
+            mesh.clients[i].room_id(),
+            mesh.clients[j].room_id(),
+            "{i}-{j}"
+        );
     }
 }
