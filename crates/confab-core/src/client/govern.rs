@@ -170,7 +170,7 @@ impl Client {
     /// invite link", and the second half of removing someone: whoever removes someone
     /// rekeys at once, so the app's "Remove from room" is `govern(Remove)` then this; after
     /// a leave, or a removal whose rekey never came, [`Governance::needs_rekey`] asks an
-    /// owner or admin to): a fresh secret, sealed to
+    /// owner or admin to, and [`Client::should_rekey`] says which): a fresh secret, sealed to
     /// each member's announced key. We move to it once it has gone out (stored first, as
     /// every event of ours), as every member does once history holds it, ending the old
     /// room's links (see `leave_older_links`); the old link then leads nowhere.

@@ -23,6 +23,7 @@ mod output;
 mod own;
 mod post;
 mod receipts;
+mod rekey;
 #[cfg(any(test, fuzzing))]
 mod snapshot;
 mod sync;
@@ -66,6 +67,7 @@ use own::OwnChain;
 pub use receipts::{
     MAX_RECEIPT_MEMBERS, MemberReceipt, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
 };
+pub use rekey::REKEY_STAGGER;
 
 /// The ChaCha20 stream of the client's seed that deposit nonces come from.
 const MAILBOX_RNG_STREAM: u64 = 1;
@@ -179,6 +181,8 @@ pub struct Client {
     /// The mailbox keys of the last epochs we left (the news of a new epoch is deposited
     /// there, for members still in them).
     left_mailboxes: Vec<MailboxKeys>,
+    /// Since when the room needs a new epoch, as `Client::rekey_due` first saw it.
+    rekey_needed_since: Option<Instant>,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
     /// Seals our WebRTC signals and opens those sent to us (nonces from a stream of its own).
@@ -218,6 +222,7 @@ impl Client {
             mailbox: Some(room.mailbox_keys()),
             epoch: None,
             left_mailboxes: Vec::new(),
+            rekey_needed_since: None,
             signal_seal: SignalSeal::new(&room, seed),
             room,
             config,

@@ -1178,3 +1178,112 @@ fn a_removed_member_receives_nothing_of_a_later_epoch_through_one_who_has_not_he
         );
     }
 }
+
+/// Ann and Bob are admins (Ann first: more senior), the owner is away, and Carol leaves:
+/// the room needs a new epoch and both see it. Ann, the most senior linked, should start
+/// it at once, Bob only if she has not after REKEY_STAGGER; once she has, nobody should,
+/// and everyone left is in her epoch.
+#[test]
+fn the_most_senior_admin_online_rekeys_and_the_next_one_covers_for_her() {
+    use super::super::rekey::REKEY_STAGGER;
+    let mut mesh = Mesh::found(4);
+    let (owner, ann, bob, carol) = (0, 1, 2, 3);
+    for admin in [ann, bob] {
+        let member = mesh.key(admin);
+        mesh.govern(owner, Govern::Promote { member, seen: 0 })
+            .unwrap();
+    }
+    mesh.unlink_all(owner);
+    let carol_key = mesh.key(carol);
+    mesh.govern(
+        carol,
+        Govern::Remove {
+            member: carol_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    let now = mesh.now;
+    for idx in [ann, bob] {
+        assert!(mesh.clients[idx].governance().needs_rekey(), "client {idx}");
+    }
+    assert!(mesh.clients[ann].should_rekey(now));
+    assert!(!mesh.clients[bob].should_rekey(now));
+    assert!(!mesh.clients[carol].should_rekey(now));
+    let later = now + REKEY_STAGGER;
+    assert!(mesh.clients[bob].should_rekey(later));
+    mesh.rekey(ann);
+    let now = mesh.now;
+    for idx in [ann, bob] {
+        assert!(
+            !mesh.clients[idx].should_rekey(now + REKEY_STAGGER * 4),
+            "client {idx}"
+        );
+        assert_eq!(mesh.epoch(idx), Some(1), "client {idx}");
+    }
+    assert_eq!(mesh.clients[bob].room_id(), mesh.clients[ann].room_id());
+}
+
+/// The same need seen apart: Ann (with Dan) and Bob are each the most senior they can
+/// reach, so both start epoch 1 at once. Healed, and reading the mailbox of the epoch they
+/// left as the app does, everyone left converges on one of the two epochs, with nobody
+/// needing another.
+#[test]
+fn two_admins_who_rekey_at_once_apart_converge_on_one_epoch() {
+    let mut mesh = Mesh::found(5);
+    let (owner, ann, bob, carol, dan) = (0, 1, 2, 3, 4);
+    for admin in [ann, bob] {
+        let member = mesh.key(admin);
+        mesh.govern(owner, Govern::Promote { member, seen: 0 })
+            .unwrap();
+    }
+    mesh.unlink_all(owner);
+    let carol_key = mesh.key(carol);
+    mesh.govern(
+        carol,
+        Govern::Remove {
+            member: carol_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    mesh.unlink_all(carol);
+    mesh.unlink(ann, bob);
+    mesh.unlink(bob, dan);
+    let now = mesh.now;
+    assert!(mesh.clients[ann].should_rekey(now));
+    assert!(mesh.clients[bob].should_rekey(now));
+    mesh.rekey(ann);
+    mesh.rekey(bob);
+    assert_ne!(mesh.clients[ann].room_id(), mesh.clients[bob].room_id());
+    mesh.link(ann, bob);
+    mesh.link(bob, dan);
+    for _ in 0..4 {
+        let now = mesh.now;
+        for idx in [ann, bob, dan] {
+            let left: Vec<RoomId> = mesh.clients[idx].left_rooms().collect();
+            for room in left {
+                let entries = mesh.mailbox(room);
+                mesh.clients[idx].handle_mailbox_entries(now, &entries);
+            }
+        }
+        mesh.pump();
+        mesh.wait(crate::Duration::from_secs(5));
+    }
+    let room = mesh.clients[ann].room_id();
+    for idx in [ann, bob, dan] {
+        assert_eq!(mesh.epoch(idx), Some(1), "client {idx}");
+        assert_eq!(mesh.clients[idx].room_id(), room, "client {idx}");
+        assert_eq!(
+            mesh.clients[idx].governance(),
+            mesh.clients[ann].governance(),
+            "client {idx}"
+        );
+        assert!(
+            !mesh.clients[idx].governance().needs_rekey(),
+            "client {idx}"
+        );
+        let now = mesh.now;
+        assert!(!mesh.clients[idx].should_rekey(now), "client {idx}");
+    }
+}
