@@ -1,0 +1,261 @@
+//! The Mesh harness of governance tests: clients linked pairwise as the server would link
+//! them (see [`Mesh`]).
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+use super::super::*;
+use crate::governance::Settings;
+use crate::identity::Identity;
+use crate::ids::MemberKey;
+use crate::{Output, PeerId};
+
+/// Clients linked pairwise, as a room of several members (the Duo generalised). It models
+/// the server: a pair that can reach each other is linked while both are in the same room
+/// id (an epoch's), and linked again once both have moved to the same new one; a link a
+/// client ended stays ended until then. Links made in one room are not cut when a client
+/// moves (a direct link outlives the server room): ending them is the clients' rule.
+pub(super) struct Mesh {
+    pub(super) now: Instant,
+    pub(super) clients: Vec<Client>,
+    pub(super) events: Vec<Vec<ClientEvent>>,
+    /// Which pairs are linked (smaller index first).
+    pub(super) linked: std::collections::BTreeSet<(usize, usize)>,
+    /// Which pairs can reach each other (smaller index first): the server links them
+    /// whenever they are in the same room id.
+    pub(super) reach: std::collections::BTreeSet<(usize, usize)>,
+    /// The room id each pair was last linked in: the server introduces two members when
+    /// one of them arrives in a room the other is in, not again while both stay.
+    pub(super) introduced: std::collections::BTreeMap<(usize, usize), RoomId>,
+}
+
+pub(super) fn peer(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+impl Mesh {
+    /// The owner (client 0) founds a room; the others open its invite.
+    pub(super) fn found(n: usize) -> Mesh {
+        let mut mesh = Mesh::found_with(Settings::default());
+        for _ in 1..n {
+            let all: Vec<usize> = (0..mesh.clients.len()).collect();
+            mesh.arrive(&all);
+        }
+        mesh
+    }
+
+    /// The owner (client 0) founds a room with `settings`, alone.
+    pub(super) fn found_with(settings: Settings) -> Mesh {
+        let now = Instant::now();
+        let mut owner = Client::found_with(
+            Identity::from_seed([1; 32]),
+            Mesh::config(0),
+            [100; 32],
+            now,
+            UnixMillis(1),
+            settings,
+        )
+        .unwrap();
+        owner.run_without_store();
+        Mesh {
+            now,
+            events: vec![Vec::new()],
+            clients: vec![owner],
+            linked: Default::default(),
+            reach: Default::default(),
+            introduced: Default::default(),
+        }
+    }
+
+    pub(super) fn config(idx: usize) -> Config {
+        Config {
+            display_name: format!("c{idx}"),
+            ..Config::default()
+        }
+    }
+
+    /// Someone opens the owner's invite and links to the clients `to`: its index.
+    pub(super) fn arrive(&mut self, to: &[usize]) -> usize {
+        let idx = self.clients.len();
+        let invite = self.clients[0].invite();
+        let mut client = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            invite.link.clone(),
+            Mesh::config(idx),
+            [100 + idx as u8; 32],
+        )
+        .with_genesis(invite.genesis.unwrap());
+        client.run_without_store();
+        let now = self.now;
+        client.restore(now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
+        self.clients.push(client);
+        self.events.push(Vec::new());
+        for &other in to {
+            self.link(other, idx);
+        }
+        idx
+    }
+
+    /// `i` and `j` can reach each other: linked now if they are in the same room id, else
+    /// once they are.
+    pub(super) fn link(&mut self, i: usize, j: usize) {
+        self.reach.insert((i.min(j), i.max(j)));
+        self.pump();
+    }
+
+    pub(super) fn unlink(&mut self, i: usize, j: usize) {
+        let now = self.now;
+        let pair = (i.min(j), i.max(j));
+        self.reach.remove(&pair);
+        self.introduced.remove(&pair);
+        if self.linked.remove(&pair) {
+            self.clients[i].remove_peer(now, peer(j));
+            self.clients[j].remove_peer(now, peer(i));
+        }
+        self.pump();
+    }
+
+    pub(super) fn unlink_all(&mut self, i: usize) {
+        for j in 0..self.clients.len() {
+            self.unlink(i, j);
+        }
+    }
+
+    /// The server's part: a link either client ended is gone (its transport closes); a
+    /// pair that can reach each other and is in one room id it was not introduced in yet
+    /// is linked (the smaller index initiates). Whether it linked any pair.
+    pub(super) fn relink(&mut self) -> bool {
+        let now = self.now;
+        let ended: Vec<(usize, usize)> = self
+            .linked
+            .iter()
+            .copied()
+            .filter(|(i, j)| {
+                !self.clients[*i].links.contains_key(&peer(*j))
+                    || !self.clients[*j].links.contains_key(&peer(*i))
+            })
+            .collect();
+        for (i, j) in ended {
+            self.linked.remove(&(i, j));
+            self.clients[i].remove_peer(now, peer(j));
+            self.clients[j].remove_peer(now, peer(i));
+        }
+        let due: Vec<(usize, usize)> = self
+            .reach
+            .iter()
+            .copied()
+            .filter(|(i, j)| {
+                let room = self.clients[*i].room_id();
+                room == self.clients[*j].room_id() && self.introduced.get(&(*i, *j)) != Some(&room)
+            })
+            .collect();
+        for &(i, j) in &due {
+            self.clients[j].add_peer(now, peer(i), crate::Role::Responder);
+            self.clients[i].add_peer(now, peer(j), crate::Role::Initiator);
+            self.linked.insert((i, j));
+            let room = self.clients[i].room_id();
+            self.introduced.insert((i, j), room);
+        }
+        !due.is_empty()
+    }
+
+    /// What everyone deposited into `room`'s mailbox so far, as the server would hand it out.
+    pub(super) fn mailbox(&self, room: RoomId) -> Vec<crate::signal::MailboxItem> {
+        let entries = self
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|event| match event {
+                ClientEvent::MailboxDeposit { room: r, entry, .. } if *r == room => {
+                    Some(entry.clone())
+                }
+                _ => None,
+            });
+        entries
+            .enumerate()
+            .map(|(i, entry)| crate::signal::MailboxItem {
+                seq: crate::signal::MailboxSeq::new(i as u64 + 1),
+                entry,
+            })
+            .collect()
+    }
+
+    pub(super) fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for idx in 0..self.clients.len() {
+                loop {
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            if self.linked.contains(&(idx.min(to), idx.max(to))) {
+                                let now = self.now;
+                                self.clients[to].handle_frame(now, peer(idx), &t.bytes);
+                            }
+                        }
+                        Output::Event(e) => self.events[idx].push(e),
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            // Quiet: frames already queued were delivered; now the server's part.
+            if !moved && !self.relink() {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    /// Lets `by` pass and runs every client's timers (periodic sync among them).
+    pub(super) fn wait(&mut self, by: crate::Duration) {
+        let until = self.now + by;
+        while self.now < until {
+            self.now += crate::Duration::from_secs(1);
+            let now = self.now;
+            for client in &mut self.clients {
+                client.handle_timeout(now);
+            }
+            self.pump();
+        }
+    }
+
+    pub(super) fn key(&self, idx: usize) -> MemberKey {
+        self.clients[idx].identity().member_key()
+    }
+
+    pub(super) fn texts(&self, idx: usize) -> Vec<String> {
+        self.clients[idx]
+            .messages()
+            .into_iter()
+            .filter(|m| m.notice.is_none())
+            .map(|m| m.text)
+            .collect()
+    }
+
+    pub(super) fn post(&mut self, idx: usize, text: &str) {
+        let now = self.now;
+        self.clients[idx]
+            .send_text(now, UnixMillis(5), text)
+            .unwrap();
+        self.pump();
+    }
+
+    pub(super) fn govern(&mut self, idx: usize, what: Govern) -> Result<EventId, GovernError> {
+        let now = self.now;
+        let result = self.clients[idx].govern(now, UnixMillis(5), what);
+        self.pump();
+        result
+    }
+
+    pub(super) fn rekey(&mut self, idx: usize) -> EventId {
+        let now = self.now;
+        let id = self.clients[idx].rekey(now, UnixMillis(5)).unwrap();
+        self.pump();
+        id
+    }
+
+    pub(super) fn epoch(&self, idx: usize) -> Option<u64> {
+        self.clients[idx].epoch().map(|(n, _)| n)
+    }
+}
