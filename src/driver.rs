@@ -692,6 +692,7 @@ impl Driver {
                 self.governance_changed();
             }
             ClientEvent::Moved { room } => self.moved(room),
+            ClientEvent::LinkSuperseded => self.state.link_was_superseded(),
             ClientEvent::Name { member, name } => {
                 self.state.member_named(member, name.clone());
                 let linked = self

@@ -102,6 +102,8 @@ pub struct AppState {
     /// This room refuses our posts for good: our profile was used in another browser too
     /// and both posted (core's `SendError::ProfileForked`).
     forked: RwSignal<bool>,
+    /// The link we opened was superseded: the room moved on without us.
+    link_superseded: RwSignal<bool>,
     /// Transfers of the files in this room's messages.
     files: RwSignal<HashMap<EventId, FileProgress>>,
     /// Files being read and hashed before they are offered: (name, fraction done).
@@ -216,6 +218,12 @@ impl AppState {
         ReadOnly(self.forked)
     }
 
+    /// The invite link this room was opened with was superseded (core's
+    /// `ClientEvent::LinkSuperseded`): "This invite link is no longer valid".
+    pub fn link_superseded(&self) -> ReadOnly<bool> {
+        ReadOnly(self.link_superseded)
+    }
+
     /// Transfers of the files in this room's messages.
     pub fn files(&self) -> ReadOnly<HashMap<EventId, FileProgress>> {
         ReadOnly(self.files)
@@ -274,6 +282,7 @@ impl AppState {
             muted: RwSignal::new(false),
             notice: RwSignal::new(None),
             forked: RwSignal::new(false),
+            link_superseded: RwSignal::new(false),
             files: RwSignal::new(HashMap::new()),
             preparing: RwSignal::new(Vec::new()),
             call: RwSignal::new(None),
@@ -370,6 +379,11 @@ impl AppState {
     /// Only the driver calls this.
     pub fn profile_forked(&self) {
         self.forked.set(true);
+    }
+
+    /// The link we opened was superseded (see [`AppState::link_superseded`]).
+    pub fn link_was_superseded(&self) {
+        self.link_superseded.set(true);
     }
 
     /// This room's notifications were turned off (`muted`) or on, or loaded so from the

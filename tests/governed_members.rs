@@ -3,13 +3,14 @@
 //! admin: every page shows "Admin" after his name and "Owner" after hers. Alice removes
 //! Dave after confirming "Remove": Alice and Bob read "… removed …", Dave reads "You were
 //! removed from this room", keeps what was said before, and never sees what Alice and Bob
-//! say afterwards. Screenshots: target/e2e/members-*.png.
+//! say afterwards. Dave's old link, opened in a fresh browser, says "This invite link is no
+//! longer valid". Screenshots: target/e2e/members-*.png.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, wait_link_superseded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_promotes_and_removes_and_the_removed_member_reads_nothing_more()
@@ -31,6 +32,20 @@ async fn the_owner_promotes_and_removes_and_the_removed_member_reads_nothing_mor
     alice.quit().await.ok();
     bob.quit().await.ok();
     dave.quit().await.ok();
+    let link = outcome?;
+
+    // Dave's old link, on a fresh phone: it says the link is no longer valid.
+    let fresh = Browser::open_phone(&chromedriver, &env, "members-dave-fresh").await?;
+    let outcome = async {
+        let page = fresh.open_chat(&link).await?;
+        wait_link_superseded(&page).await
+    }
+    .await;
+    fresh
+        .screenshot(&env, "members-phone-dave-old-link.png")
+        .await
+        .ok();
+    fresh.quit().await.ok();
     outcome
 }
 
@@ -40,7 +55,7 @@ async fn scenario(
     alice: &Browser,
     bob: &Browser,
     dave: &Browser,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let a = alice.open_chat(&format!("{}/", server.url)).await?;
     let link = a.invite_link().await?;
     let b = bob.open_chat(&link).await?;
@@ -131,7 +146,7 @@ async fn scenario(
     for browser in [alice, bob] {
         browser.assert_no_console_errors().await?;
     }
-    Ok(())
+    Ok(link)
 }
 
 /// The text of `name`'s row in the Members list.

@@ -2,15 +2,19 @@
 //! Bob and Carol (on a phone) join by her link. Carol closes her tab; Alice presses "Reset
 //! invite link": Bob's link changes to Alice's new one and they chat on both ways. Carol
 //! opens Confab again (her saved room, at the old epoch): she follows the room through
-//! the old epoch's mailbox, reads what was said after the reset, and posts. A fresh
-//! browser opening the old link never sees anything said after the reset; one opening the
+//! the old epoch's mailbox, reads what was said after the reset, and posts (never told
+//! her link is no longer valid). A fresh browser opening the old link never sees anything
+//! said after the reset, and says "This invite link is no longer valid"; one opening the
 //! new link joins and reads the chat. Screenshots: target/e2e/governed-*.png.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, secret_of};
+use confab_e2e::{
+    Browser, ChatPage, Chromedriver, Env, LINK_SUPERSEDED, Server, eventually, secret_of,
+    wait_link_superseded,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resetting_the_link_moves_members_and_shuts_out_the_old_link() -> anyhow::Result<()> {
@@ -103,6 +107,11 @@ async fn scenario(
     let c = carol.open_chat(&format!("{}/", server.url)).await?;
     said(&c, &after).await?;
     c.send("Carol is back").await?;
+    let carol_alerts = alert_text(carol).await?;
+    anyhow::ensure!(
+        !carol_alerts.contains(LINK_SUPERSEDED),
+        "Carol, a member, was told her link is no longer valid: {carol_alerts:?}"
+    );
     let all = [after[0], after[1], after[2], "Carol is back"];
     said(&a, &all).await?;
     said(&b, &all).await?;
@@ -110,8 +119,8 @@ async fn scenario(
         .screenshot(env, "governed-phone-carol-back.png")
         .await?;
 
-    // A fresh browser with the old link: it reaches nobody and reads nothing said after
-    // the reset.
+    // A fresh browser with the old link: it reaches nobody, reads nothing said after the
+    // reset, and says the link is no longer valid.
     let dave = Browser::open(chromedriver, env, "governed-dave").await?;
     let outcome = old_link(env, &dave, &old, &all).await;
     dave.screenshot(env, "governed-dave-old-link.png")
@@ -168,7 +177,18 @@ async fn old_link(env: &Env, dave: &Browser, old: &str, said: &[&str]) -> anyhow
         "the old link reached members: {members:?}"
     );
     dave.screenshot(env, "governed-dave-waiting.png").await?;
-    Ok(())
+    wait_link_superseded(&d).await
+}
+
+/// The text of every alert on the page, joined.
+async fn alert_text(browser: &Browser) -> anyhow::Result<String> {
+    use thirtyfour::prelude::*;
+    let mut text = String::new();
+    for alert in browser.driver().find_all(By::Css("[role=alert]")).await? {
+        text.push_str(&alert.text().await.unwrap_or_default());
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 async fn new_link(erin: &Browser, new: &str, texts: &[&str]) -> anyhow::Result<()> {

@@ -31,7 +31,9 @@ pub fn Composer() -> impl IntoView {
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
     // Removed from this governed room: nothing more can be said here.
-    let removed = move || state.governance().with(|g| g.removed_me());
+    // Removed, or opened with a link the room left: nobody would read what we write.
+    let removed =
+        move || state.governance().with(|g| g.removed_me()) || state.link_superseded().get();
     // What the box holds is longer than a message may be.
     let over = RwSignal::new(false);
     // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
@@ -282,7 +284,15 @@ pub fn Composer() -> impl IntoView {
             </button>
             <textarea
                 aria-label="Message"
-                placeholder=move || if removed() { REMOVED } else { "Write a message…" }
+                placeholder=move || {
+                    if state.governance().with(|g| g.removed_me()) {
+                        REMOVED
+                    } else if state.link_superseded().get() {
+                        super::superseded::PLACEHOLDER
+                    } else {
+                        "Write a message…"
+                    }
+                }
                 disabled=removed
                 autocomplete="off"
                 rows="1"

@@ -43,6 +43,8 @@ pub fn MemberList() -> impl IntoView {
                 .any(|m| matches!(m.status, MemberStatus::Online(_)))
         });
         match (online || connecting() != 0, met_someone(&state)) {
+            // The room moved on: "This invite link is no longer valid" says why.
+            _ if state.link_superseded().get() => None,
             (true, _) => None,
             (false, false) => Some("Nobody else is here yet. Share the invite link."),
             (false, true) => Some(

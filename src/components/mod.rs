@@ -20,6 +20,7 @@ mod profile;
 mod pwa;
 mod rooms;
 mod security;
+mod superseded;
 mod unlock;
 mod update;
 
@@ -111,6 +112,7 @@ fn ChatLayout() -> impl IntoView {
                 <call::CallBar />
                 <Conversation />
                 <ForkedNotice />
+                <superseded::SupersededNotice />
                 <Show when=move || state.governance().with(|g| g.removed_me())>
                     <p class="notice" role="alert">{composer::REMOVED} ". What was said before stays here; nothing said from now on reaches you."</p>
                 </Show>

@@ -362,3 +362,23 @@ pub async fn in_service_worker(browser: &Browser, script: &str) -> anyhow::Resul
         .await?;
     Ok(())
 }
+
+/// What a page opened with a superseded invite link says (an alert named so).
+pub const LINK_SUPERSEDED: &str = "This invite link is no longer valid";
+
+/// Waits until `page` says the invite link it was opened with is no longer valid (an alert
+/// named [`LINK_SUPERSEDED`]) instead of "Nobody else is here yet", its message box disabled.
+pub async fn wait_link_superseded(page: &ChatPage<'_>) -> anyhow::Result<()> {
+    page.by_role("alert", LINK_SUPERSEDED).await?;
+    let members = page.browser().members_text().await?;
+    anyhow::ensure!(
+        !members.contains("Nobody else is here yet"),
+        "the superseded link still says the room is empty: {members:?}"
+    );
+    let field = page.by_role("textbox", "Message").await?;
+    anyhow::ensure!(
+        !field.is_enabled().await?,
+        "the superseded link's message box takes messages"
+    );
+    Ok(())
+}

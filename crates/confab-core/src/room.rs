@@ -87,6 +87,12 @@ impl RoomSecret {
         )
     }
 
+    /// The link of the mailbox where the notice that this link was superseded is left
+    /// (`client/superseded.rs`): whoever holds this link derives it, nobody else.
+    pub(crate) fn notice(&self) -> RoomSecret {
+        RoomSecret::from_bytes(self.expand(b"confab/v2/superseded-notice"))
+    }
+
     /// The key that seals signalling payloads between members (see
     /// [`crate::signal::SignalSeal`]).
     pub(crate) fn signal_key(&self) -> [u8; 32] {

@@ -250,7 +250,14 @@ impl Courier {
                 more,
             } => {
                 if room != self.room {
-                    return None;
+                    // Our link's notice mailbox (`superseded`): one page, read whole each
+                    // time; it moves no cursor of the room's mailbox.
+                    if Some(room) != client.notice_room() {
+                        return None;
+                    }
+                    let ingest = client.handle_mailbox_entries(now, &entries);
+                    self.fetch_ended(client);
+                    return Some(ingest);
                 }
                 let ingest = client.handle_mailbox_entries(now, &entries);
                 let peer = self.server_peer?;

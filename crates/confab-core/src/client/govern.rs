@@ -629,6 +629,7 @@ impl Client {
                 continue;
             };
             let left = self.mailbox.as_ref().map(|keys| keys.room());
+            let left_link = self.room.clone();
             self.enter_epoch(next, secret);
             // Ours: members still in the epoch we left find it in its mailbox, with the few
             // events of ours before it (a removal, say) that history needs to take it in.
@@ -643,6 +644,8 @@ impl Client {
                 for (seq, bytes) in news {
                     self.deposit_into(left, seq, &bytes);
                 }
+                // And strangers with the left link find that it was superseded.
+                self.deposit_notice(&left_link, rekeyer.1);
             }
             ours = next;
         }

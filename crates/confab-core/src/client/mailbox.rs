@@ -185,7 +185,8 @@ impl Client {
             .mailbox
             .iter()
             .chain(&self.left_mailboxes)
-            .find(|keys| keys.room() == room)?;
+            .find(|keys| keys.room() == room)
+            .or_else(|| self.left_notice(room))?;
         Some(ClientMessage::MailboxPut {
             room: keys.room(),
             proof: keys.prove_put(server_peer, &entry),
@@ -194,10 +195,14 @@ impl Client {
         })
     }
 
-    /// The server's `mailbox-fetch` request: this room's entries after `after` (`None`
-    /// without mailbox keys).
+    /// The server's `mailbox-fetch` request: this room's entries after `after`. Without
+    /// mailbox keys, a governed room's asks for its link's notice mailbox
+    /// ([`Client::notice_room`]); another room's is `None`.
     pub fn mailbox_fetch(&self, server_peer: PeerId, after: MailboxSeq) -> Option<ClientMessage> {
-        let keys = self.mailbox.as_ref()?;
+        // Before a member lets us in, the notice mailbox of our link (`superseded`).
+        let Some(keys) = self.mailbox.as_ref() else {
+            return self.notice_fetch(server_peer);
+        };
         Some(ClientMessage::MailboxFetch {
             room: keys.room(),
             after,
@@ -288,7 +293,11 @@ impl Client {
                 .chain(&self.left_mailboxes)
                 .find_map(|keys| keys.open(&item.entry).ok());
             let Some(bytes) = opened else {
-                ingest.unreadable += 1;
+                match self.take_notice(&item.entry) {
+                    Some(true) => {}
+                    Some(false) => ingest.refused += 1,
+                    None => ingest.unreadable += 1,
+                }
                 continue;
             };
             let event = match VerifiedEvent::verify(&room, &bytes) {

@@ -26,6 +26,7 @@ mod receipts;
 mod rekey;
 #[cfg(any(test, fuzzing))]
 mod snapshot;
+mod superseded;
 mod sync;
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,7 @@ pub use receipts::{
     MAX_RECEIPT_MEMBERS, MemberReceipt, PERSIST_RECEIPTS_AFTER, ReceiptsRecord, ReceiptsRecordError,
 };
 pub use rekey::REKEY_STAGGER;
+pub use superseded::{NoticeError, verify_notice};
 
 /// The ChaCha20 stream of the client's seed that deposit nonces come from.
 const MAILBOX_RNG_STREAM: u64 = 1;
@@ -183,6 +185,8 @@ pub struct Client {
     left_mailboxes: Vec<MailboxKeys>,
     /// Since when the room needs a new epoch, as `Client::rekey_due` first saw it.
     rekey_needed_since: Option<Instant>,
+    /// A superseded link's notices (see `superseded`).
+    notices: superseded::Notices,
     /// Deposit nonces: a stream of its own, so deposits change no other random choice.
     mailbox_rng: SeededRng,
     /// Seals our WebRTC signals and opens those sent to us (nonces from a stream of its own).
@@ -223,6 +227,7 @@ impl Client {
             epoch: None,
             left_mailboxes: Vec::new(),
             rekey_needed_since: None,
+            notices: superseded::Notices::default(),
             signal_seal: SignalSeal::new(&room, seed),
             room,
             config,

@@ -210,6 +210,11 @@ pub enum ClientEvent {
         /// The room id to join.
         room: RoomId,
     },
+    /// A governed room's link we opened was superseded: the room moved on to a new epoch
+    /// (its link was reset, or someone removed) and a valid notice says so (see
+    /// [`Client::link_superseded`](super::Client::link_superseded)). The app shows "This
+    /// invite link is no longer valid". Reported once.
+    LinkSuperseded,
     /// A member's display name (from their profile event).
     Name {
         /// Who.

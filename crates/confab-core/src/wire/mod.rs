@@ -61,6 +61,7 @@ pub mod govern;
 mod reader;
 pub mod relay;
 pub mod signal;
+pub mod superseded;
 
 use crate::bytes::Reader;
 pub use body::{

@@ -1,0 +1,250 @@
+//! A superseded invite link (issue 17, "This invite link is no longer valid"): what a
+//! stranger learns who opens the link of an epoch the room has left.
+//!
+//! A link holder has the link secret (not the epoch secret: it cannot open the epoch's
+//! mailbox) and the genesis. The member who rekeyed leaves a **notice** for it: the
+//! genesis's `Create`, the `Promote` that made it an admin (unless it owns the room), its
+//! `Rekey`, and its signature over the genesis, the left link's room id and the rekey's
+//! id (layout in `wire/superseded.rs`). The notice is sealed into a mailbox of its own,
+//! whose room id and keys derive from the left link secret (`RoomSecret::notice`): only
+//! a holder of that link can put there something that opens, and only for that link.
+//! A client that holds no epoch secret of its governed room fetches that mailbox, and a
+//! notice that verifies from the genesis alone makes it report
+//! [`ClientEvent::LinkSuperseded`] once. A client that holds an epoch secret (a member
+//! back from a closed tab with an old epoch) never reads notices: it follows its lockboxes.
+//!
+//! What it proves, and against whom: that someone with authority over the room (the owner,
+//! or an admin as the owner's `Promote` says) rekeyed away from *this* link. A stranger
+//! with an old link, the server (it never holds a link secret) and anyone who replays a
+//! genuine notice (it names one room id) cannot make another link look superseded. A
+//! notice cannot show that its signer had not been demoted or removed before it signed:
+//! a removed ex-admin could sign one for any room id, but can seal it only for links it
+//! holds, and the rekey that removed it gave the room a link it never held. A rekey that
+//! lost to a rival still left the same epoch, which the winner also left, so its notice is
+//! true and shows. Notices live as long as mailbox entries (the server's `--mailbox-ttl`,
+//! 7 days by default); after that an old link opens an empty room again.
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::governance::{Govern, Outcome, genesis_of};
+use crate::history::{Content, VerifiedEvent};
+use crate::ids::{EventId, PeerId, RoomId};
+use crate::mailbox::{MailboxKeys, SealedEntry};
+use crate::room::RoomSecret;
+use crate::signal::{ClientMessage, MailboxSeq};
+use crate::wire::DecodeError;
+use crate::wire::superseded::Notice;
+
+use super::{Client, ClientEvent};
+
+const NOTICE_CONTEXT: &[u8] = b"confab/v2/superseded";
+
+/// How many left links' notice mailboxes are kept (to deposit into them).
+const LEFT_NOTICES: usize = 2;
+
+/// Why a notice does not count.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoticeError {
+    /// Not a notice's layout.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// It names another genesis or another link's room id.
+    #[error("a notice for another room or link")]
+    OtherRoom,
+    /// One of its events does not verify over the genesis.
+    #[error("an event of the notice does not verify")]
+    Event,
+    /// Its first event is not the `Create` the genesis names.
+    #[error("the notice does not start at the genesis")]
+    NotGenesis,
+    /// Its last event is not a rekey.
+    #[error("the notice names no rekey")]
+    NotRekey,
+    /// The rekey's author is neither the owner nor promoted by the owner in the notice.
+    #[error("the notice's signer has no authority")]
+    NoAuthority,
+    /// The signature over the genesis, the room id and the rekey does not verify.
+    #[error("the notice's signature does not verify")]
+    Signature,
+}
+
+/// Checks `bytes` as a notice that the link of `room` in the governed room `genesis` was
+/// superseded (see the module doc).
+pub fn verify_notice(genesis: RoomId, room: RoomId, bytes: &[u8]) -> Result<(), NoticeError> {
+    let notice = Notice::decode(bytes)?;
+    if notice.genesis != genesis || notice.room != room {
+        return Err(NoticeError::OtherRoom);
+    }
+    let events = notice
+        .events
+        .iter()
+        .map(|bytes| VerifiedEvent::verify(&genesis, bytes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| NoticeError::Event)?;
+    let (Some(create), Some(rekey)) = (events.first(), events.last()) else {
+        return Err(NoticeError::NotGenesis);
+    };
+    let owner = create.event().author;
+    match create.event().content {
+        Content::Govern(Govern::Create { nonce }) if genesis_of(&owner, &nonce) == genesis => {}
+        _ => return Err(NoticeError::NotGenesis),
+    }
+    if !matches!(rekey.event().content, Content::Govern(Govern::Rekey(_))) {
+        return Err(NoticeError::NotRekey);
+    }
+    let signer = rekey.event().author;
+    let promoted = |event: &VerifiedEvent| {
+        event.event().author == owner
+            && matches!(event.event().content,
+                Content::Govern(Govern::Promote { member, .. }) if member == signer)
+    };
+    let empowered = match events.as_slice() {
+        [_, _] => signer == owner,
+        [_, promote, _] => signer != owner && promoted(promote),
+        _ => false,
+    };
+    if !empowered {
+        return Err(NoticeError::NoAuthority);
+    }
+    let key = VerifyingKey::from_bytes(signer.as_bytes()).map_err(|_| NoticeError::Signature)?;
+    key.verify_strict(
+        &statement(genesis, room, rekey.id()),
+        &Signature::from_bytes(&notice.signature),
+    )
+    .map_err(|_| NoticeError::Signature)
+}
+
+/// What the rekey's author signs: which link its rekey left.
+fn statement(genesis: RoomId, room: RoomId, rekey: EventId) -> Vec<u8> {
+    let mut message = NOTICE_CONTEXT.to_vec();
+    message.extend_from_slice(genesis.as_bytes());
+    message.extend_from_slice(room.as_bytes());
+    message.extend_from_slice(rekey.as_bytes());
+    message
+}
+
+/// The client's notices: whether ours was shown, and where we deposit for links we left.
+#[derive(Default)]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
+pub(super) struct Notices {
+    shown: bool,
+    /// The notice mailboxes of the last links we left by our own rekey.
+    left: Vec<MailboxKeys>,
+}
+
+impl Client {
+    /// The room id of the mailbox where the notice that our link was superseded would be:
+    /// only in a governed room while we hold none of its epoch secrets (a stranger with a
+    /// link). [`Client::mailbox_fetch`] reads it then.
+    pub fn notice_room(&self) -> Option<RoomId> {
+        self.notice_keys().map(|keys| keys.room())
+    }
+
+    /// Whether a valid notice said our link was superseded
+    /// ([`ClientEvent::LinkSuperseded`]).
+    pub fn link_superseded(&self) -> bool {
+        self.notices.shown
+    }
+
+    fn notice_keys(&self) -> Option<MailboxKeys> {
+        (self.governance.genesis().is_some() && self.epoch.is_none())
+            .then(|| self.room.notice().mailbox_keys())
+    }
+
+    /// The `mailbox-fetch` of our link's notice mailbox (see [`Client::notice_room`]).
+    /// It is read whole each time (a notice or two, one page), whatever the room's cursor.
+    pub(super) fn notice_fetch(&self, server_peer: PeerId) -> Option<ClientMessage> {
+        let keys = self.notice_keys()?;
+        Some(ClientMessage::MailboxFetch {
+            room: keys.room(),
+            after: MailboxSeq::new(0),
+            proof: keys.prove_access(server_peer),
+        })
+    }
+
+    /// The notice mailbox of a link we left, to deposit into it.
+    pub(super) fn left_notice(&self, room: RoomId) -> Option<&MailboxKeys> {
+        self.notices.left.iter().find(|keys| keys.room() == room)
+    }
+
+    /// A mailbox entry that did not open with the room's keys: if it is a notice for our
+    /// link, whether it verified (`None`: not one of ours). A valid one is reported once.
+    pub(super) fn take_notice(&mut self, entry: &SealedEntry) -> Option<bool> {
+        let genesis = self.governance.genesis()?;
+        let bytes = self.notice_keys()?.open(entry).ok()?;
+        if verify_notice(genesis, self.room.room_id(), &bytes).is_err() {
+            return Some(false);
+        }
+        if !std::mem::replace(&mut self.notices.shown, true) {
+            self.events.push_back(ClientEvent::LinkSuperseded);
+        }
+        Some(true)
+    }
+
+    /// We rekeyed away from `left` with our event `seq`: leaves the notice for its holders
+    /// in its notice mailbox ([`ClientEvent::MailboxDeposit`] under that room id).
+    pub(super) fn deposit_notice(&mut self, left: &RoomSecret, seq: u64) {
+        let Some(notice) = self.notice_for(left.room_id(), seq) else {
+            return;
+        };
+        let keys = left.notice().mailbox_keys();
+        let room = keys.room();
+        let mut nonce = [0; crate::mailbox::NONCE_LEN];
+        self.mailbox_rng.fill_bytes(&mut nonce);
+        let Ok(entry) = keys.seal(nonce, &notice.encode()) else {
+            return;
+        };
+        if self.left_notice(room).is_none() {
+            self.notices.left.insert(0, keys);
+            self.notices.left.truncate(LEFT_NOTICES);
+        }
+        self.events
+            .push_back(ClientEvent::MailboxDeposit { seq, room, entry });
+    }
+
+    /// The notice that our rekey `seq` left the link of `room`, if history holds what it
+    /// needs: the genesis's `Create` and, unless we own the room, the owner's applied
+    /// `Promote` of us.
+    fn notice_for(&self, room: RoomId, seq: u64) -> Option<Notice> {
+        let genesis = self.governance.genesis()?;
+        let me = self.public.member_key();
+        let owner = self.governance.owner()?;
+        let bytes_of = |id: &EventId| self.history.get(id).map(|event| event.bytes().to_vec());
+        let rekey = self.history.id_at(&me, seq)?;
+        let applied = |id: &EventId| self.governance.outcome(id) == Some(Outcome::Applied);
+        let mut create = None;
+        let mut promote = None;
+        for event in self.history.iter() {
+            let author = event.event().author;
+            match event.event().content {
+                Content::Govern(Govern::Create { nonce })
+                    if genesis_of(&author, &nonce) == genesis =>
+                {
+                    create = Some(event.id());
+                }
+                Content::Govern(Govern::Promote { member, .. })
+                    if member == me && author == owner && applied(&event.id()) =>
+                {
+                    promote = Some(event.id());
+                }
+                _ => {}
+            }
+        }
+        let mut events = vec![bytes_of(&create?)?];
+        if me != owner {
+            events.push(bytes_of(&promote?)?);
+        }
+        events.push(bytes_of(&rekey)?);
+        let signature = self.identity.sign_raw(&statement(genesis, room, rekey));
+        Some(Notice {
+            genesis,
+            room,
+            events,
+            signature,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,497 @@
+//! Notices of superseded links: a stranger with a left link is told, nobody else is, and no
+//! notice a stranger, a removed member or a replay can make shows for a current link.
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::client::Config;
+use crate::client::Courier;
+use crate::governance::{Govern, genesis_of};
+use crate::history::UnixMillis;
+use crate::identity::Identity;
+use crate::ids::MemberKey;
+use crate::room::Invite;
+use crate::signal::{MailboxItem, MailboxReply};
+use crate::{Instant, Output};
+
+/// A few clients of one governed room, linked in pairs, and what each reported (a smaller
+/// cousin of `govern/tests.rs`'s mesh: this file needs only founding, arriving and rekeys).
+struct Room {
+    now: Instant,
+    clients: Vec<Client>,
+    events: Vec<Vec<ClientEvent>>,
+    linked: BTreeSet<(usize, usize)>,
+}
+
+fn peer(idx: usize) -> PeerId {
+    PeerId::new(idx as u64 + 1)
+}
+
+fn config(idx: usize) -> Config {
+    Config {
+        display_name: format!("c{idx}"),
+        ..Config::default()
+    }
+}
+
+impl Room {
+    /// The owner (client 0) founds a room; `n - 1` others open its link.
+    fn found(n: usize) -> Room {
+        let now = Instant::now();
+        let mut owner = Client::found(
+            Identity::from_seed([1; 32]),
+            config(0),
+            [100; 32],
+            now,
+            UnixMillis(1),
+        )
+        .unwrap();
+        owner.run_without_store();
+        let mut room = Room {
+            now,
+            clients: vec![owner],
+            events: vec![Vec::new()],
+            linked: BTreeSet::new(),
+        };
+        for _ in 1..n {
+            let invite = room.clients[0].invite();
+            let idx = room.open(&invite);
+            for other in 0..idx {
+                room.link(other, idx);
+            }
+        }
+        room
+    }
+
+    /// A fresh client opens `invite`, linked to nobody: its index.
+    fn open(&mut self, invite: &Invite) -> usize {
+        let idx = self.clients.len();
+        let mut client = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            invite.link.clone(),
+            config(idx),
+            [100 + idx as u8; 32],
+        )
+        .with_genesis(invite.genesis.unwrap());
+        client.run_without_store();
+        client.restore(self.now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
+        self.clients.push(client);
+        self.events.push(Vec::new());
+        idx
+    }
+
+    fn link(&mut self, i: usize, j: usize) {
+        let now = self.now;
+        self.clients[j].add_peer(now, peer(i), crate::Role::Responder);
+        self.clients[i].add_peer(now, peer(j), crate::Role::Initiator);
+        self.linked.insert((i.min(j), i.max(j)));
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for idx in 0..self.clients.len() {
+                loop {
+                    match self.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            if self.linked.contains(&(idx.min(to), idx.max(to))) {
+                                let now = self.now;
+                                self.clients[to].handle_frame(now, peer(idx), &t.bytes);
+                            }
+                        }
+                        Output::Event(e) => self.events[idx].push(e),
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    fn key(&self, idx: usize) -> MemberKey {
+        self.clients[idx].identity().member_key()
+    }
+
+    fn govern(&mut self, idx: usize, what: Govern) -> EventId {
+        let now = self.now;
+        let id = self.clients[idx].govern(now, UnixMillis(5), what).unwrap();
+        self.pump();
+        id
+    }
+
+    fn rekey(&mut self, idx: usize) -> EventId {
+        let now = self.now;
+        let id = self.clients[idx].rekey(now, UnixMillis(5)).unwrap();
+        self.pump();
+        id
+    }
+
+    /// What everyone deposited into `room`'s mailbox, as the server would hand it out.
+    fn mailbox(&self, room: RoomId) -> Vec<MailboxItem> {
+        let entries = self
+            .events
+            .iter()
+            .flatten()
+            .filter_map(|event| match event {
+                ClientEvent::MailboxDeposit { room: r, entry, .. } if *r == room => {
+                    Some(entry.clone())
+                }
+                _ => None,
+            });
+        entries
+            .enumerate()
+            .map(|(i, entry)| MailboxItem {
+                seq: MailboxSeq::new(i as u64 + 1),
+                entry,
+            })
+            .collect()
+    }
+
+    /// Client `idx` fetches its link's notice mailbox: whether it reported the link superseded.
+    fn read_notices(&mut self, idx: usize) -> bool {
+        let entries = match self.clients[idx].notice_room() {
+            Some(room) => self.mailbox(room),
+            None => Vec::new(),
+        };
+        self.read(idx, &entries)
+    }
+
+    /// Client `idx` takes `entries` from the server: whether it reported the link superseded.
+    fn read(&mut self, idx: usize, entries: &[MailboxItem]) -> bool {
+        let now = self.now;
+        self.clients[idx].handle_mailbox_entries(now, entries);
+        self.pump();
+        self.events[idx].contains(&ClientEvent::LinkSuperseded)
+    }
+
+    /// The notice client `idx` left for `left`, decoded.
+    fn notice(&self, idx: usize, left: &RoomSecret) -> Notice {
+        let keys = left.notice().mailbox_keys();
+        let entry = self.mailbox(keys.room()).into_iter().last().unwrap();
+        let by = self.clients[idx].identity().member_key();
+        let notice = Notice::decode(&keys.open(&entry.entry).unwrap()).unwrap();
+        assert_eq!(
+            VerifiedEvent::verify(&notice.genesis, notice.events.last().unwrap())
+                .unwrap()
+                .event()
+                .author,
+            by
+        );
+        notice
+    }
+}
+
+/// `notice` sealed into the notice mailbox of `link`, by someone who holds that link.
+fn sealed_for(link: &RoomSecret, notice: &Notice) -> Vec<MailboxItem> {
+    let keys = link.notice().mailbox_keys();
+    let entry = keys.seal([7; 24], &notice.encode()).unwrap();
+    vec![MailboxItem {
+        seq: MailboxSeq::new(1),
+        entry,
+    }]
+}
+
+/// The owner resets the link: a stranger with the old link is told, once; one with the new
+/// link is not; nor is Ann, a member, given the same entries.
+#[test]
+fn a_reset_link_shows_as_superseded_to_strangers_only() {
+    let mut room = Room::found(2);
+    let (owner, ann) = (0, 1);
+    let old = room.clients[owner].invite();
+    room.rekey(owner);
+    let new = room.clients[owner].invite();
+    assert_ne!(old.link.room_id(), new.link.room_id());
+
+    let stranger = room.open(&old);
+    assert_eq!(
+        room.clients[stranger].notice_room(),
+        Some(old.link.notice().room_id())
+    );
+    assert!(!room.clients[stranger].link_superseded());
+    assert!(room.read_notices(stranger));
+    assert!(room.clients[stranger].link_superseded());
+    // Reported once, however often the mailbox is read.
+    room.read_notices(stranger);
+    let reported = room.events[stranger]
+        .iter()
+        .filter(|e| **e == ClientEvent::LinkSuperseded)
+        .count();
+    assert_eq!(reported, 1);
+
+    let newcomer = room.open(&new);
+    assert!(!room.read_notices(newcomer));
+    // The old link's notice sealed for the new link is not one: it names the old room.
+    let notice = room.notice(owner, &old.link);
+    assert!(!room.read(newcomer, &sealed_for(&new.link, &notice)));
+
+    // A member never reads notices: it holds an epoch secret and follows its lockboxes.
+    assert_eq!(room.clients[ann].notice_room(), None);
+    let entries = room.mailbox(old.link.notice().room_id());
+    assert!(!room.read(ann, &entries));
+}
+
+/// An admin removes Carol and rekeys: the notice carries the owner's promotion of the
+/// admin, and a stranger with the link Carol held is told.
+#[test]
+fn a_removed_members_link_shows_as_superseded_after_an_admins_rekey() {
+    let mut room = Room::found(3);
+    let (owner, admin, carol) = (0, 1, 2);
+    let admin_key = room.key(admin);
+    room.govern(
+        owner,
+        Govern::Promote {
+            member: admin_key,
+            seen: 0,
+        },
+    );
+    let old = room.clients[carol].invite();
+    let carol_key = room.key(carol);
+    room.govern(
+        admin,
+        Govern::Remove {
+            member: carol_key,
+            seen: 0,
+        },
+    );
+    room.rekey(admin);
+    let notice = room.notice(admin, &old.link);
+    assert_eq!(notice.events.len(), 3);
+    let fresh = room.open(&old);
+    assert!(room.read_notices(fresh));
+    // Carol's own client holds the old epoch's secret: it shows her removal, not this.
+    assert!(!room.read(carol, &room.mailbox(old.link.notice().room_id())));
+}
+
+/// Every part of a notice is checked: who signed, for which genesis and link, with what
+/// authority. Each forgery below is sealed for the link it targets, as a holder of that
+/// link could; none shows.
+#[test]
+fn forged_or_misdirected_notices_do_not_show() {
+    let mut room = Room::found(3);
+    let (owner, admin, member) = (0, 1, 2);
+    let admin_key = room.key(admin);
+    room.govern(
+        owner,
+        Govern::Promote {
+            member: admin_key,
+            seen: 0,
+        },
+    );
+    let link0 = room.clients[owner].invite();
+    let genesis = link0.genesis.unwrap();
+    room.rekey(admin);
+    let genuine = room.notice(admin, &link0.link);
+    let link1 = room.clients[owner].invite();
+    assert!(verify_notice(genesis, link0.link.room_id(), &genuine.encode()).is_ok());
+
+    let stranger = room.open(&link1);
+    let shows =
+        |room: &mut Room, notice: &Notice| room.read(stranger, &sealed_for(&link1.link, notice));
+    let sign = |idx: usize, notice: &Notice| {
+        let rekey = VerifiedEvent::verify(&genesis, notice.events.last().unwrap()).unwrap();
+        Identity::from_seed([idx as u8 + 1; 32]).sign_raw(&statement(
+            notice.genesis,
+            notice.room,
+            rekey.id(),
+        ))
+    };
+
+    // Replayed for another link: it names the link it left.
+    assert!(!shows(&mut room, &genuine));
+    let mut retargeted = genuine.clone();
+    retargeted.room = link1.link.room_id();
+    assert_eq!(
+        verify_notice(genesis, link1.link.room_id(), &retargeted.encode()),
+        Err(NoticeError::Signature)
+    );
+    assert!(!shows(&mut room, &retargeted));
+
+    // Signed by a member over the admin's genuine rekey, for the current link.
+    let mut by_member = retargeted.clone();
+    by_member.signature = sign(member, &by_member);
+    assert_eq!(
+        verify_notice(genesis, link1.link.room_id(), &by_member.encode()),
+        Err(NoticeError::Signature)
+    );
+    assert!(!shows(&mut room, &by_member));
+
+    // The admin's own signature, but without the promotion that gave her authority.
+    let mut unpromoted = retargeted.clone();
+    unpromoted.events.remove(1);
+    unpromoted.signature = sign(admin, &unpromoted);
+    assert_eq!(
+        verify_notice(genesis, link1.link.room_id(), &unpromoted.encode()),
+        Err(NoticeError::NoAuthority)
+    );
+    assert!(!shows(&mut room, &unpromoted));
+
+    // A "promotion" that is not the owner's: the member's own event in its place.
+    let member_event = room.clients[member]
+        .history
+        .iter()
+        .find(|e| e.event().author == room.key(member))
+        .unwrap()
+        .bytes()
+        .to_vec();
+    let mut self_made = retargeted.clone();
+    self_made.events[1] = member_event;
+    self_made.signature = sign(admin, &self_made);
+    assert_eq!(
+        verify_notice(genesis, link1.link.room_id(), &self_made.encode()),
+        Err(NoticeError::NoAuthority)
+    );
+
+    // Another genesis: the same notice judged for another room, or relabelled for it (its
+    // events are signed over the genesis they belong to).
+    let other = genesis_of(&room.key(member), &[9; 32]);
+    assert_eq!(
+        verify_notice(other, link0.link.room_id(), &genuine.encode()),
+        Err(NoticeError::OtherRoom)
+    );
+    let mut relabelled = genuine.clone();
+    relabelled.genesis = other;
+    assert_eq!(
+        verify_notice(other, link0.link.room_id(), &relabelled.encode()),
+        Err(NoticeError::Event)
+    );
+
+    // Not a rekey: the admin's signature over her promotion's place.
+    let mut no_rekey = retargeted.clone();
+    no_rekey.events.pop();
+    assert_eq!(
+        verify_notice(genesis, link1.link.room_id(), &no_rekey.encode()),
+        Err(NoticeError::NotRekey)
+    );
+    assert!(!room.clients[stranger].link_superseded());
+}
+
+/// Two rival rekeys from one epoch: the loser's notice still shows for the link both left
+/// (the room id is superseded either way: the winner left it too).
+#[test]
+fn a_rival_rekey_that_lost_still_supersedes_the_link_both_left() {
+    let mut room = Room::found(3);
+    let (owner, admin) = (0, 1);
+    let admin_key = room.key(admin);
+    room.govern(
+        owner,
+        Govern::Promote {
+            member: admin_key,
+            seen: 0,
+        },
+    );
+    let old = room.clients[owner].invite();
+    // The admin apart: both rekey from epoch 0, and the owner's wins.
+    room.linked.retain(|(i, j)| *i != admin && *j != admin);
+    room.rekey(owner);
+    let admin_notice_at = room.mailbox(old.link.notice().room_id()).len();
+    room.rekey(admin);
+    assert_eq!(
+        room.mailbox(old.link.notice().room_id()).len(),
+        admin_notice_at + 1
+    );
+    let loser = room.notice(admin, &old.link);
+    let genesis = old.genesis.unwrap();
+    assert!(verify_notice(genesis, old.link.room_id(), &loser.encode()).is_ok());
+    let stranger = room.open(&old);
+    assert!(room.read(stranger, &sealed_for(&old.link, &loser)));
+}
+
+/// A removed ex-admin signs a notice naming the current link's room id over her genuine
+/// rekey of an earlier epoch. The notice alone cannot show she lost her authority (that is
+/// an absence), so it verifies; but she cannot seal it for the current link, which the rekey
+/// that removed her drew without her: whatever she deposits, a stranger with the current
+/// link is not told.
+#[test]
+fn a_removed_ex_admin_cannot_make_the_current_link_look_superseded() {
+    let mut room = Room::found(3);
+    let (owner, eve) = (0, 1);
+    let eve_key = room.key(eve);
+    room.govern(
+        owner,
+        Govern::Promote {
+            member: eve_key,
+            seen: 0,
+        },
+    );
+    let link0 = room.clients[owner].invite();
+    room.rekey(eve);
+    let link1 = room.clients[eve].invite();
+    room.govern(
+        owner,
+        Govern::Remove {
+            member: eve_key,
+            seen: 0,
+        },
+    );
+    room.rekey(owner);
+    let current = room.clients[owner].invite();
+    assert_eq!(room.clients[eve].room_id(), link1.link.room_id());
+    let genesis = current.genesis.unwrap();
+
+    let mut forged = room.notice(eve, &link0.link);
+    forged.room = current.link.room_id();
+    let rekey = VerifiedEvent::verify(&genesis, forged.events.last().unwrap()).unwrap();
+    forged.signature = Identity::from_seed([eve as u8 + 1; 32]).sign_raw(&statement(
+        genesis,
+        forged.room,
+        rekey.id(),
+    ));
+    assert!(verify_notice(genesis, current.link.room_id(), &forged.encode()).is_ok());
+    // Sealed under every link she holds.
+    let entries: Vec<MailboxItem> = [&link0.link, &link1.link, &room.clients[eve].invite().link]
+        .into_iter()
+        .flat_map(|link| sealed_for(link, &forged))
+        .collect();
+    let stranger = room.open(&current);
+    assert!(!room.read(stranger, &entries));
+    assert!(!room.read_notices(stranger));
+}
+
+/// A stranger's courier asks for its link's notice mailbox on `joined`, from the start, and
+/// reads the one page whole: it moves no cursor of the room's own mailbox (which it would
+/// read from there once let in), acknowledges nothing and asks for no next page.
+#[test]
+fn a_strangers_courier_reads_the_notice_mailbox_without_moving_its_cursor() {
+    let mut room = Room::found(1);
+    let old = room.clients[0].invite();
+    room.rekey(0);
+    let stranger = room.open(&old);
+    let notice_room = room.clients[stranger].notice_room().unwrap();
+    let (now, server) = (room.now, PeerId::new(77));
+    let mut courier = Courier::new(room.clients[stranger].room_id());
+    courier.handle_welcome(now, server, 0);
+    courier.handle_joined(now, &room.clients[stranger]);
+    let fetch = courier.poll_transmit();
+    assert!(
+        matches!(fetch, Some(ClientMessage::MailboxFetch { room: r, after, .. })
+            if r == notice_room && after == MailboxSeq::new(0)),
+        "{fetch:?}"
+    );
+    let mut entries = room.mailbox(notice_room);
+    for item in &mut entries {
+        item.seq = MailboxSeq::new(item.seq.to_u64() + 40);
+    }
+    let reply = MailboxReply::MailboxEntries {
+        room: notice_room,
+        entries,
+        more: true,
+    };
+    courier.handle_reply(now, &mut room.clients[stranger], reply);
+    room.pump();
+    assert!(room.events[stranger].contains(&ClientEvent::LinkSuperseded));
+    assert_eq!(courier.cursor(), MailboxSeq::new(0));
+    assert_eq!(courier.take_unsaved_cursor(), None);
+    assert_eq!(courier.poll_transmit(), None);
+}
