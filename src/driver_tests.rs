@@ -32,16 +32,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 pub(super) struct Wire {
     pub(super) texts: RefCell<Vec<String>>,
     binaries: RefCell<Vec<Vec<u8>>>,
-    socket_sink: RefCell<Option<Sink<SocketEvent>>>,
+    pub(super) socket_sink: RefCell<Option<Sink<SocketEvent>>>,
     /// The driver dropped (closed) its socket.
-    closed: Cell<bool>,
+    pub(super) closed: Cell<bool>,
 }
 
 impl Wire {
-    /// The driver opened its socket (and has not dropped it).
-    pub(super) fn connected(&self) -> bool {
-        self.socket_sink.borrow().is_some() && !self.closed.get()
-    }
     fn deliver(&self, event: SocketEvent) {
         let sink = self
             .socket_sink
@@ -214,22 +210,10 @@ pub(super) fn relay_pump(
     }
 }
 
-/// A peer called `name` (a real `Client` that keeps nothing) who was in `room` before us:
+/// A peer `identity` called `name` (a real `Client` keeping nothing), in `room` before us:
 /// we connect to it over the relay, and the pump runs until its row on `state` is online
 /// and it verified us. Returns it and its events so far.
 pub(super) async fn peer_met_over_relay(
-    wire: &Wire,
-    state: AppState,
-    room: RoomSecret,
-    ids: (PeerId, PeerId),
-    name: &str,
-) -> (Client, Vec<ClientEvent>) {
-    let identity = Identity::from_seed(entropy::seed());
-    peer_as_met_over_relay(wire, state, room, ids, identity, name).await
-}
-
-/// [`peer_met_over_relay`] with the peer's `identity` (the same person in two rooms).
-pub(super) async fn peer_as_met_over_relay(
     wire: &Wire,
     state: AppState,
     room: RoomSecret,
@@ -312,8 +296,15 @@ async fn the_driver_joins_verifies_and_chats_over_the_relay() {
 
     // Someone is already there: we initiate to them over the relay.
     let ids = (my_id, peer_id);
-    let (mut peer, mut peer_events) =
-        peer_met_over_relay(&wire, state, room, ids, "Relay Rita").await;
+    let (mut peer, mut peer_events) = peer_met_over_relay(
+        &wire,
+        state,
+        room,
+        ids,
+        Identity::from_seed(entropy::seed()),
+        "Relay Rita",
+    )
+    .await;
     let pump = |peer: &mut Client, peer_events: &mut Vec<ClientEvent>| {
         relay_pump(&wire, peer, ids, peer_events)
     };
