@@ -42,6 +42,19 @@ pub enum Command {
     /// Change a governed room's disappearing-messages timer: messages said from now on
     /// disappear this many seconds after they were sent (`None`: they stay).
     SetDisappearing(Option<u32>),
+    /// "Who can join" in a governed room: an admin approves each newcomer (`true`), or
+    /// anyone with the link joins.
+    SetApproval(bool),
+    /// "New members see" in a governed room: only what is said from when they joined
+    /// (`true`), or the whole history.
+    SetSinceJoining(bool),
+    /// Answer someone asking to join this governed room: "Approve" (`admit`) or "Decline".
+    AnswerJoin {
+        /// Who asked.
+        member: MemberKey,
+        /// Let them in.
+        admit: bool,
+    },
     /// Remove a member from this governed room, then move the room to a new epoch without
     /// them.
     RemoveMember(MemberKey),

@@ -43,6 +43,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::client::ReceiptsRecord;
+use confab_core::governance::{Backlog, Joining};
 use confab_core::{
     Client, ClientEvent, Content, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId,
     Presence, PublicIdentity, RoomId, SendError,
@@ -420,6 +421,23 @@ impl Driver {
                 self.set_blocked(member, blocked);
             }
             Input::BlockedChanged => self.blocked_changed(now),
+            Input::Command(Command::SetApproval(approval)) => self.configure(now, |settings| {
+                settings.joining = if approval {
+                    Joining::Approval
+                } else {
+                    Joining::Open
+                }
+            }),
+            Input::Command(Command::SetSinceJoining(since)) => self.configure(now, |settings| {
+                settings.backlog = if since {
+                    Backlog::SinceJoining
+                } else {
+                    Backlog::All
+                }
+            }),
+            Input::Command(Command::AnswerJoin { member, admit }) => {
+                self.answer_join(now, member, admit)
+            }
             Input::Command(Command::SetAdmin { member, admin }) => {
                 self.set_admin(now, member, admin)
             }
@@ -597,6 +615,7 @@ impl Driver {
                 self.state
                     .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
                 self.meet(&info.identity, &info.display_name);
+                self.show_governance();
                 self.announce_dtls(now, peer);
                 if !self.announced_ready && self.settings.on_screen {
                     self.announced_ready = true;
@@ -621,6 +640,7 @@ impl Driver {
             }
             ClientEvent::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
+                self.show_governance();
                 self.forget_call_peer(peer);
                 match reason {
                     // Nobody answered: not a person the user needs to hear about. Removed
@@ -640,6 +660,7 @@ impl Driver {
             }
             ClientEvent::PeerLeft { peer } => {
                 self.forget_call_peer(peer);
+                self.show_governance();
                 self.state.member_status(peer, MemberStatus::Left);
                 // "Last seen" is when they left.
                 let key = self

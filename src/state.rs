@@ -16,7 +16,7 @@ mod files;
 mod governance;
 mod views;
 
-pub use governance::{GovernanceView, Powers, Rank, RankedMember};
+pub use governance::{Backlog, GovernanceView, JoinRequest, Joining, Powers, Rank, RankedMember};
 pub use views::{
     CallPeer, CallView, ContactView, Draft, FileInfo, FileProgress, FileStatus, IncomingCall, Me,
     Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt, RoomView, ServerStatus,

@@ -30,10 +30,28 @@ pub fn Composer() -> impl IntoView {
     let device = use_device();
     let input = NodeRef::<Textarea>::new();
     let drafts = DraftSaver::new(commands.clone());
-    // Removed from this governed room: nothing more can be said here.
-    // Removed, or opened with a link the room left: nobody would read what we write.
-    let removed =
-        move || state.governance().with(|g| g.removed_me()) || state.link_superseded().get();
+    // Removed, not let in yet, or opened with a link the room left: nothing can be said
+    // here (nobody would read it).
+    let shut_out = move || {
+        state
+            .governance()
+            .with(|g| {
+                if g.removed_me() {
+                    Some(REMOVED)
+                } else if g.waiting {
+                    Some(WAITING)
+                } else {
+                    None
+                }
+            })
+            .or_else(|| {
+                state
+                    .link_superseded()
+                    .get()
+                    .then_some(super::superseded::PLACEHOLDER)
+            })
+    };
+    let removed = move || shut_out().is_some();
     // What the box holds is longer than a message may be.
     let over = RwSignal::new(false);
     // A page that goes (reload, tab closed, app switched away on a phone) keeps what was
@@ -284,15 +302,7 @@ pub fn Composer() -> impl IntoView {
             </button>
             <textarea
                 aria-label="Message"
-                placeholder=move || {
-                    if state.governance().with(|g| g.removed_me()) {
-                        REMOVED
-                    } else if state.link_superseded().get() {
-                        super::superseded::PLACEHOLDER
-                    } else {
-                        "Write a message…"
-                    }
-                }
+                placeholder=move || shut_out().unwrap_or("Write a message…")
                 disabled=removed
                 autocomplete="off"
                 rows="1"
@@ -329,6 +339,9 @@ pub fn Composer() -> impl IntoView {
 
 /// What a removed member's composer and page say.
 pub(crate) const REMOVED: &str = "You were removed from this room";
+
+/// What the composer and page of a newcomer not let in yet say.
+pub(crate) const WAITING: &str = "Waiting for an admin to let you in";
 
 /// Why a message is not sent when it is over [`MAX_TEXT_LEN`] bytes.
 fn too_long_notice() -> String {

@@ -42,6 +42,7 @@ async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
         my_rank: Some(Rank::Admin),
         members: Vec::new(),
         disappear_after_secs: Some(3_600),
+        ..Default::default()
     });
     leptos::task::tick().await;
     let field = select().expect("the setting in a governed room");
@@ -78,6 +79,7 @@ async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
         my_rank: Some(Rank::Member),
         members: Vec::new(),
         disappear_after_secs: Some(7_200),
+        ..Default::default()
     });
     leptos::task::tick().await;
     let field = select().unwrap();
@@ -91,6 +93,88 @@ async fn disappearing_messages_show_the_timer_and_ask_to_change_it() {
             .text_content()
             .unwrap(),
         "2 hours"
+    );
+    drop(handle);
+}
+
+/// "Who can join" and "New members see" say the room's settings, ask the driver to change
+/// them, and are disabled for members who may not.
+#[wasm_bindgen_test]
+async fn who_can_join_and_what_newcomers_see_show_and_ask_to_change() {
+    use crate::state::{Backlog, Joining};
+    let parent = fresh_parent();
+    let (state, commands) = (AppState::new(), test_commands());
+    let handle = {
+        let commands = commands.clone();
+        leptos::mount::mount_to(parent.clone(), move || {
+            provide_context(state);
+            provide_context(commands);
+            view! { <RoomSettings /> }
+        })
+    };
+    let select = |name: &str| {
+        parent
+            .query_selector(&format!("select[aria-label='{name}']"))
+            .unwrap()
+            .map(|e| e.unchecked_into::<web_sys::HtmlSelectElement>())
+            .unwrap_or_else(|| panic!("a select {name:?}"))
+    };
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Owner),
+        joining: Joining::Approval,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    let (joining, backlog) = (select("Who can join"), select("New members see"));
+    let names = |field: &web_sys::HtmlSelectElement| -> Vec<String> {
+        (0..field.length())
+            .map(|n| field.item(n).unwrap().text_content().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        names(&joining),
+        ["Anyone with the link", "An admin approves each newcomer"]
+    );
+    assert_eq!(
+        names(&backlog),
+        ["The whole history", "Only messages from when they joined"]
+    );
+    assert_eq!(joining.value(), "approval");
+    assert_eq!(backlog.value(), "all");
+    assert!(!joining.disabled() && !backlog.disabled());
+    joining.set_value("open");
+    joining
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    backlog.set_value("since");
+    backlog
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    let sent: Vec<String> = commands
+        .sent_for_testing_only()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            format!("{:?}", Command::SetApproval(false)),
+            format!("{:?}", Command::SetSinceJoining(true)),
+        ]
+    );
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Member),
+        backlog: Backlog::SinceJoining,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    let (joining, backlog) = (select("Who can join"), select("New members see"));
+    assert!(joining.disabled() && backlog.disabled());
+    assert_eq!(
+        (joining.value(), backlog.value()),
+        ("open".into(), "since".into())
     );
     drop(handle);
 }

@@ -56,6 +56,7 @@ fn owners_view() -> GovernanceView {
             ranked(member(4), Rank::Member, over_member),
         ],
         disappear_after_secs: None,
+        ..Default::default()
     }
 }
 
@@ -214,6 +215,26 @@ async fn governance_actions_are_lines_among_the_messages() {
         ));
         state.upsert_message(line(5, member(2), GovernNotice::LinkReset));
         state.upsert_message(line(6, member(3), GovernNotice::Left));
+        // Settings changes are told against the change before them.
+        let approval = confab_core::governance::Settings {
+            joining: confab_core::governance::Joining::Approval,
+            ..Default::default()
+        };
+        state.upsert_message(line(
+            7,
+            member(2),
+            GovernNotice::Configured { settings: approval },
+        ));
+        state.upsert_message(line(
+            8,
+            member(2),
+            GovernNotice::Configured {
+                settings: confab_core::governance::Settings {
+                    disappear_after_secs: Some(86_400),
+                    ..approval
+                },
+            },
+        ));
         provide_context(state);
         provide_context(crate::components::tests::test_commands());
         view! { <crate::components::Conversation /> }
@@ -241,6 +262,8 @@ async fn governance_actions_are_lines_among_the_messages() {
             "Bob made you an admin",
             "Bob reset the invite link",
             "Carol left",
+            "Bob turned on approval for newcomers",
+            "Bob set disappearing messages to 1 day",
         ]
     );
     drop(handle);
@@ -265,6 +288,7 @@ async fn a_removed_member_cannot_write_and_is_told_why() {
         my_rank: None,
         members: vec![ranked(member(2), Rank::Owner, Powers::default())],
         disappear_after_secs: None,
+        ..Default::default()
     });
     leptos::task::tick().await;
     assert!(field.disabled());
@@ -322,4 +346,126 @@ async fn rows_and_the_confirmation_fit_a_phone_width() {
     );
     assert!(parent.scroll_width() <= 390, "{}", parent.scroll_width());
     style.remove();
+}
+
+/// "Join requests" is a region for the owner and admins, "Dave wants to join" with
+/// "Approve" and "Decline", which answer; without requests it is gone.
+#[wasm_bindgen_test]
+async fn join_requests_are_a_region_with_approve_and_decline() {
+    use crate::state::JoinRequest;
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let commands = crate::components::tests::test_commands();
+    let handle = {
+        let commands = commands.clone();
+        leptos::mount::mount_to(parent.clone(), move || {
+            provide_context(state);
+            provide_context(commands);
+            view! { <super::join_requests::JoinRequests /> }
+        })
+    };
+    leptos::task::tick().await;
+    let region = || {
+        parent
+            .query_selector("[role=region][aria-label='Join requests']")
+            .unwrap()
+    };
+    assert!(region().is_none());
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Admin),
+        join_requests: vec![
+            JoinRequest {
+                member: member(4),
+                name: Some("Dave".into()),
+            },
+            JoinRequest {
+                member: member(5),
+                name: None,
+            },
+        ],
+        ..owners_view()
+    });
+    leptos::task::tick().await;
+    let region = region().expect("the region");
+    let items = region.query_selector_all("li").unwrap();
+    let rows: Vec<String> = (0..items.length())
+        .map(|i| items.item(i).unwrap().text_content().unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "Dave wants to joinApproveDecline",
+            "Someone wants to joinApproveDecline"
+        ]
+    );
+    let dave_row: web_sys::Element = items.item(0).unwrap().unchecked_into();
+    button(&dave_row, "Approve").click();
+    let someone_row: web_sys::Element = items.item(1).unwrap().unchecked_into();
+    button(&someone_row, "Decline").click();
+    let sent: Vec<String> = commands
+        .sent_for_testing_only()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            format!(
+                "{:?}",
+                Command::AnswerJoin {
+                    member: member(4),
+                    admit: true
+                }
+            ),
+            format!(
+                "{:?}",
+                Command::AnswerJoin {
+                    member: member(5),
+                    admit: false
+                }
+            ),
+        ]
+    );
+    state.governance_changed(owners_view());
+    leptos::task::tick().await;
+    assert!(
+        parent
+            .query_selector("[role=region][aria-label='Join requests']")
+            .unwrap()
+            .is_none()
+    );
+    drop(handle);
+}
+
+/// A newcomer not let in yet cannot write, and is told it waits for an admin.
+#[wasm_bindgen_test]
+async fn a_newcomer_waiting_to_be_let_in_cannot_write() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
+        provide_context(state);
+        provide_context(crate::components::tests::test_commands());
+        view! { <crate::components::Composer /> }
+    });
+    leptos::task::tick().await;
+    let field = crate::components::tests::message_box(&parent);
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Member),
+        waiting: true,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    assert!(field.disabled());
+    assert_eq!(field.placeholder(), "Waiting for an admin to let you in");
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Member),
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    assert!(!field.disabled(), "let in");
+    drop(handle);
 }

@@ -10,6 +10,7 @@ mod disappearing;
 mod emoji;
 mod file;
 mod invite;
+mod join_requests;
 mod members;
 mod mention;
 mod menu;
@@ -116,6 +117,10 @@ fn ChatLayout() -> impl IntoView {
                 <Show when=move || state.governance().with(|g| g.removed_me())>
                     <p class="notice" role="alert">{composer::REMOVED} ". What was said before stays here; nothing said from now on reaches you."</p>
                 </Show>
+                <Show when=move || state.governance().with(|g| g.waiting)>
+                    <p class="notice" role="status">{composer::WAITING} ". This room lets in only whom its owner or an admin approves."</p>
+                </Show>
+                <join_requests::JoinRequests />
                 <Show when=move || state.notice().get().is_some()>
                     <p class="notice" role="alert">{move || state.notice().get()}</p>
                 </Show>

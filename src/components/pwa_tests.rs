@@ -314,6 +314,7 @@ async fn only_owners_and_admins_can_reset_the_invite_link() {
             my_rank: rank,
             members: Vec::new(),
             disappear_after_secs: None,
+            ..Default::default()
         });
         leptos::task::tick().await;
         assert_eq!(buttons(&parent).contains(&reset), shown, "{rank:?}");

@@ -2,12 +2,12 @@
 //! changes (and at start, after a restore), and carrying out the Members list's commands.
 //! Every rule is core's: what may be done (`Client::powers_over`), ranks, removals.
 
-use confab_core::governance::{Govern, Rank};
+use confab_core::governance::{Govern, Rank, Settings};
 use confab_core::{Client, Instant, MemberKey};
 
 use super::Driver;
 use crate::platform::clock;
-use crate::state::{GovernanceView, RankedMember};
+use crate::state::{GovernanceView, JoinRequest, RankedMember};
 
 impl Driver {
     /// Core's governance changed (`ClientEvent::Governance`), or the room just started:
@@ -15,6 +15,12 @@ impl Driver {
     pub(super) fn governance_changed(&mut self) {
         self.state.governance_changed(governance_view(&self.client));
         self.recheck_expiry();
+    }
+
+    /// Links came or went, or an epoch was taken: who asks to join (and by what name), and
+    /// whether we still wait to be let in, follow them.
+    pub(super) fn show_governance(&mut self) {
+        self.state.governance_changed(governance_view(&self.client));
     }
 
     /// "Remove from room", confirmed: the removal, then at once a new epoch without them
@@ -32,6 +38,42 @@ impl Driver {
                 "{name} was removed, but the room could not move to a new link: {error}."
             ));
         }
+    }
+
+    /// "Approve" (`admit`) or "Decline" someone asking to join: `Admit`, or `Remove` of a
+    /// member who never held the room's secret (no new epoch).
+    pub(super) fn answer_join(&mut self, now: Instant, member: MemberKey, admit: bool) {
+        let what = if admit {
+            Govern::Admit { member, seen: 0 }
+        } else {
+            Govern::Remove { member, seen: 0 }
+        };
+        if let Err(error) = self.client.govern(now, clock::wall(), what) {
+            self.state
+                .notify(format!("Could not answer the join request: {error}."));
+        }
+        self.governance_changed();
+    }
+
+    /// "Who can join" (`approval`: an admin approves each newcomer) or "New members see"
+    /// (`since_joining`: only what is said from when they joined), as `change` sets them.
+    pub(super) fn configure(&mut self, now: Instant, change: impl FnOnce(&mut Settings)) {
+        let mut settings = self.client.governance().settings();
+        change(&mut settings);
+        if settings == self.client.governance().settings() {
+            return;
+        }
+        match self
+            .client
+            .govern(now, clock::wall(), Govern::Configure(settings))
+        {
+            Ok(_) => self.state.clear_notice(),
+            Err(error) => self
+                .state
+                .notify(format!("The room's settings were not changed: {error}.")),
+        }
+        // The controls show what governance says, whatever happened.
+        self.governance_changed();
     }
 
     /// "Make admin" (`admin`) or "Remove admin".
@@ -74,11 +116,30 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         let seniority = admins.iter().position(|a| *a == m.key);
         (m.rank != Rank::Owner, seniority.is_none(), seniority, m.key)
     });
+    let my_rank = governance.rank(&me);
+    let may_answer = matches!(my_rank, Some(Rank::Owner | Rank::Admin));
+    let join_requests = client
+        .join_requests()
+        .into_iter()
+        .filter(|_| may_answer)
+        .map(|request| JoinRequest {
+            member: request.member,
+            name: request.name,
+        })
+        .collect();
+    let settings = governance.settings();
     GovernanceView {
         governed: true,
-        my_rank: governance.rank(&me),
+        my_rank,
         members,
-        disappear_after_secs: governance.settings().disappear_after_secs,
+        disappear_after_secs: settings.disappear_after_secs,
+        joining: settings.joining,
+        backlog: settings.backlog,
+        // Linked to a member, yet handed nothing: they let in only whom an admin approved.
+        waiting: my_rank.is_some()
+            && client.epoch().is_none()
+            && client.verified_peers().next().is_some(),
+        join_requests,
     }
 }
 

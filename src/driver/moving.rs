@@ -69,6 +69,10 @@ impl Driver {
             .as_mut()
             .is_some_and(|saved| note_epoch(saved, &self.client));
         let moving = room != self.room && self.moving != Some(room);
+        if changed {
+            // A newcomer handed the secret is let in: it waits no more.
+            self.show_governance();
+        }
         if !changed && !moving {
             return;
         }

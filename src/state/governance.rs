@@ -4,7 +4,7 @@
 
 use confab_core::MemberKey;
 pub use confab_core::client::Powers;
-pub use confab_core::governance::Rank;
+pub use confab_core::governance::{Backlog, Joining, Rank};
 use leptos::prelude::*;
 
 use super::AppState;
@@ -33,6 +33,24 @@ pub struct GovernanceView {
     pub members: Vec<RankedMember>,
     /// Messages disappear this many seconds after they were sent (`None`: never).
     pub disappear_after_secs: Option<u32>,
+    /// Who may join: anyone with the link, or whom an owner or admin approves.
+    pub joining: Joining,
+    /// What newcomers read: the whole history, or only from when they joined.
+    pub backlog: Backlog,
+    /// We asked to join and hold nothing of the room yet: an owner or admin must let us in.
+    pub waiting: bool,
+    /// Who asks to join ("Dave wants to join"), oldest key first: only for the owner and
+    /// admins, who answer (Approve or Decline).
+    pub join_requests: Vec<JoinRequest>,
+}
+
+/// Someone asking to join a room that needs approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Who.
+    pub member: MemberKey,
+    /// The name they gave, if they are linked to us now.
+    pub name: Option<String>,
 }
 
 impl GovernanceView {

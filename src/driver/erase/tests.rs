@@ -216,12 +216,14 @@ async fn the_driver_erases_messages_past_the_rooms_timer_at_start() {
     // A governed room's events are stored under its genesis (they outlive epochs).
     let room = crate::driver::home_of(&owner);
     let (state, commands) = start_kept(owner, &store);
+    // The settings change is a line before them ("… set disappearing messages to 1 hour").
     until("the old message erased", || {
         state.messages().with_untracked(|messages| {
-            messages.len() == 2
-                && messages[0].deleted
-                && messages[0].text.is_empty()
-                && messages[1].text == "said now"
+            messages.len() == 3
+                && messages[0].notice.is_some()
+                && messages[1].deleted
+                && messages[1].text.is_empty()
+                && messages[2].text == "said now"
         })
     })
     .await;

@@ -193,3 +193,116 @@ async fn after_the_owner_leaves_an_admin_still_governs() {
     assert_eq!(view.rank_of(&owner_key), None);
     assert!(view.may_configure(), "the settings are hers to change");
 }
+
+/// A founded room that needs approval, and Dave (not let in) linked to its owner.
+fn approval_room_with_a_newcomer() -> (Client, Client, confab_core::MemberKey) {
+    let now = clock::now();
+    let approval = confab_core::governance::Settings {
+        joining: confab_core::governance::Joining::Approval,
+        ..Default::default()
+    };
+    let mut owner = Client::found_with(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        UnixMillis(1),
+        approval,
+    )
+    .unwrap();
+    owner.run_without_store();
+    let invite = owner.invite();
+    let dave_identity = Identity::from_seed(entropy::seed());
+    let dave_key = dave_identity.member_key();
+    let mut dave = Client::new(
+        dave_identity,
+        invite.link.clone(),
+        Config::default(),
+        entropy::seed(),
+    )
+    .with_genesis(invite.genesis.unwrap());
+    dave.run_without_store();
+    link_and_pump(now, &mut owner, &mut dave);
+    (owner, dave, dave_key)
+}
+
+/// Where joining needs approval, the newcomer waits (linked, handed nothing) and the owner
+/// sees its request; once admitted it waits no more and the request is gone.
+#[wasm_bindgen_test]
+async fn a_newcomer_waits_until_an_admin_approves() {
+    use super::governance_view;
+    use confab_core::governance::Govern;
+    let now = clock::now();
+    let (mut owner, mut dave, dave_key) = approval_room_with_a_newcomer();
+    let daves = governance_view(&dave);
+    assert!(daves.waiting, "{daves:?}");
+    assert!(!daves.removed_me());
+    assert!(daves.join_requests.is_empty(), "only admins see requests");
+    let owners = governance_view(&owner);
+    assert!(!owners.waiting);
+    let asking: Vec<_> = owners.join_requests.iter().map(|r| r.member).collect();
+    assert_eq!(asking, [dave_key]);
+    let admit = Govern::Admit {
+        member: dave_key,
+        seen: 0,
+    };
+    owner.govern(now, UnixMillis(2), admit).unwrap();
+    pump(now, &mut owner, &mut dave);
+    assert!(!governance_view(&dave).waiting, "let in");
+    assert!(governance_view(&owner).join_requests.is_empty());
+}
+
+/// The owner's driver shows the request; "Approve" lets Dave in, and a change of "New
+/// members see" is a line in the conversation.
+#[wasm_bindgen_test]
+async fn the_owner_approves_and_changes_what_newcomers_see() {
+    let (owner, _dave, dave_key) = approval_room_with_a_newcomer();
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    start(owner, state, settings, network, Kept::default(), &commands);
+    until("Dave's request shown", || {
+        state
+            .governance()
+            .with_untracked(|g| g.join_requests.iter().any(|r| r.member == dave_key))
+    })
+    .await;
+    commands.send(Command::AnswerJoin {
+        member: dave_key,
+        admit: true,
+    });
+    until("the request answered", || {
+        state
+            .governance()
+            .with_untracked(|g| g.join_requests.is_empty())
+    })
+    .await;
+    commands.send(Command::SetSinceJoining(true));
+    until("the setting changed", || {
+        state
+            .governance()
+            .with_untracked(|g| g.backlog == confab_core::governance::Backlog::SinceJoining)
+    })
+    .await;
+    let settings_lines: Vec<_> = state.messages().with_untracked(|m| {
+        m.iter()
+            .filter_map(|m| match m.notice {
+                Some(GovernNotice::Configured { settings }) => Some(settings.backlog),
+                _ => None,
+            })
+            .collect()
+    });
+    // The founding's (approval on), then this change.
+    assert_eq!(
+        settings_lines,
+        [
+            confab_core::governance::Backlog::All,
+            confab_core::governance::Backlog::SinceJoining
+        ]
+    );
+    assert_eq!(state.notice().get_untracked(), None);
+}

@@ -13,7 +13,7 @@ use super::{Content, Event, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::{EventId, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
-use crate::wire::govern::Govern;
+use crate::wire::govern::{Govern, Settings};
 
 /// One message as the timeline folds it (the app turns it into what it shows).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +72,12 @@ pub enum GovernNotice {
     /// "Alice reset the invite link": a new epoch that is not the second half of a removal
     /// (the remover's next event; that one is told by "removed").
     LinkReset,
+    /// "Alice turned on approval for newcomers": the room's settings from now on (what
+    /// changed is told against the line of the change before it, in room order).
+    Configured {
+        /// The settings it set.
+        settings: Settings,
+    },
 }
 
 /// Everyone who reacted to a message with one emoji.
@@ -311,10 +317,10 @@ impl Timeline {
                     .is_some_and(|seq| seq.saturating_add(1) == fields.seq);
                 (!completes_removal).then_some(GovernNotice::LinkReset)
             }
-            Govern::Create { .. }
-            | Govern::Admit { .. }
-            | Govern::Configure(_)
-            | Govern::Join { .. } => None,
+            Govern::Configure(settings) => Some(GovernNotice::Configured {
+                settings: *settings,
+            }),
+            Govern::Create { .. } | Govern::Admit { .. } | Govern::Join { .. } => None,
         }
     }
 

@@ -647,6 +647,37 @@ fn powers_follow_ranks_and_anyone_may_leave() {
     );
 }
 
+/// A change of the room's settings is a line on every member's timeline, with the settings
+/// it set; one refused (a member's) shows nothing.
+#[test]
+fn a_settings_change_is_a_line() {
+    use crate::history::GovernNotice;
+    let mut mesh = Mesh::found(2);
+    let (owner, bob) = (0, 1);
+    let settings = Settings {
+        disappear_after_secs: Some(86_400),
+        ..Settings::default()
+    };
+    mesh.govern(owner, Govern::Configure(settings)).unwrap();
+    assert!(
+        mesh.govern(bob, Govern::Configure(Settings::default()))
+            .is_err()
+    );
+    let owner_key = mesh.key(owner);
+    for idx in [owner, bob] {
+        let lines: Vec<_> = mesh.clients[idx]
+            .messages()
+            .into_iter()
+            .filter_map(|m| m.notice.map(|notice| (m.author, notice)))
+            .collect();
+        assert_eq!(
+            lines,
+            [(owner_key, GovernNotice::Configured { settings })],
+            "client {idx}"
+        );
+    }
+}
+
 /// Governance actions that took effect are lines on every member's timeline, in room
 /// order: a removal (its rekey is part of it, not a reset), a promotion, a reset, a leave.
 /// An action that does not count shows nothing.
