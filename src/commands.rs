@@ -48,6 +48,9 @@ pub enum Command {
     /// "New members see" in a governed room: only what is said from when they joined
     /// (`true`), or the whole history.
     SetSinceJoining(bool),
+    /// "Leave room", confirmed: tell the others we left this governed room, then forget it
+    /// and its history on this device.
+    LeaveRoom,
     /// Answer someone asking to join this governed room: "Approve" (`admit`) or "Decline".
     AnswerJoin {
         /// Who asked.

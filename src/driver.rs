@@ -199,6 +199,9 @@ struct Driver {
     calls: calls::Calls,
     /// The server's offline mailbox for this room.
     mailbox: mailbox::MailboxAdapter,
+    /// We left this governed room: the number of our leave in our chain, until a member or
+    /// the server's mailbox holds it (then the room is forgotten here).
+    leaving: Option<u64>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -270,6 +273,7 @@ pub fn start(
         transfers: files::Transfers::default(),
         calls,
         mailbox: mailbox::MailboxAdapter::new(room_id),
+        leaving: None,
     };
     for contact in driver.contacts.contacts().iter() {
         let view = contact_view(&driver.client, contact);
@@ -435,6 +439,7 @@ impl Driver {
                     Backlog::All
                 }
             }),
+            Input::Command(Command::LeaveRoom) => self.leave_room(now),
             Input::Command(Command::AnswerJoin { member, admit }) => {
                 self.answer_join(now, member, admit)
             }
@@ -590,6 +595,7 @@ impl Driver {
                     }
                     if !self.mark_read(now) {
                         self.follow_epoch();
+                        self.finish_leaving();
                         self.note_seen();
                         self.save_events();
                         self.save_chunks();

@@ -4,7 +4,9 @@
 //! both read the line that says so. Erin (on a phone) opens the link: she reads "Waiting
 //! for an admin to let you in" with her composer disabled, and nothing said in the room.
 //! Bob sees "Erin wants to join" in the "Join requests" region and approves: Erin reads the
-//! chat and writes. Screenshots: target/e2e/join-*.png.
+//! chat and writes. Then Erin leaves ("Leave room", confirmed with "Leave"): Alice and Bob
+//! read "Erin left", and Erin's rooms list no longer has the room. Screenshots:
+//! target/e2e/join-*.png.
 
 use anyhow::Context as _;
 use thirtyfour::prelude::*;
@@ -74,7 +76,10 @@ async fn scenario(
         field.prop("disabled").await?.as_deref() == Some("true"),
         "Erin's composer is enabled before she is let in"
     );
+    // Erin's phone shows her name behind "Menu".
+    e.click("button", "Menu").await?;
     let erin_name = e.display_name().await?;
+    e.click("button", "Close").await?;
     let request = format!("{erin_name} wants to join");
     // Bob, an admin, sees her request; so does Alice.
     for page in [&b, &a] {
@@ -108,10 +113,54 @@ async fn scenario(
         "the request is still shown after Bob approved it"
     );
     erin.screenshot(env, "join-phone-erin-in.png").await?;
+
+    // Erin leaves, after confirming: the others are told, and her browser forgets the room.
+    e.click("button", "Menu").await?;
+    let room_href = current_room_href(&e).await?;
+    e.click("button", "Leave room").await?;
+    erin.screenshot(env, "join-phone-erin-leave.png").await?;
+    e.click("button", "Leave").await?;
+    for page in [&a, &b] {
+        line_holds(page, &format!("{erin_name} left")).await?;
+    }
+    eventually("the room gone from Erin's rooms list", || async {
+        // The page opens another room: its rooms list is behind "Menu" again.
+        let menu = e.by_role("button", "Menu").await?;
+        if menu.attr("aria-expanded").await?.as_deref() == Some("false") {
+            menu.click().await?;
+        }
+        let Ok(href) = current_room_href(&e).await else {
+            return Ok(None);
+        };
+        let hrefs = room_hrefs(&e).await?;
+        Ok((href != room_href && !hrefs.contains(&room_href)).then_some(()))
+    })
+    .await?;
+    erin.screenshot(env, "join-phone-erin-left.png").await?;
+    alice.screenshot(env, "join-alice-erin-left.png").await?;
     for browser in [alice, bob] {
         browser.assert_no_console_errors().await?;
     }
     Ok(())
+}
+
+/// The link of the room on screen in the "Rooms" list.
+async fn current_room_href(page: &ChatPage<'_>) -> anyhow::Result<String> {
+    let list = page.by_role("list", "Rooms").await?;
+    let link = list.find(By::Css("a[aria-current=page]")).await?;
+    link.attr("href")
+        .await?
+        .context("the current room's link has no href")
+}
+
+/// The links of every room in the "Rooms" list.
+async fn room_hrefs(page: &ChatPage<'_>) -> anyhow::Result<Vec<String>> {
+    let list = page.by_role("list", "Rooms").await?;
+    let mut hrefs = Vec::new();
+    for link in list.find_all(By::Css("a[href]")).await? {
+        hrefs.extend(link.attr("href").await?);
+    }
+    Ok(hrefs)
 }
 
 /// Chooses `option` in the select named `name` (the room's settings).

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 
+use super::confirm::ConfirmDialog;
 use crate::commands::Command;
 use crate::state::{AppState, Backlog, Joining};
 use crate::use_commands;
@@ -96,7 +97,34 @@ pub fn RoomSettings() -> impl IntoView {
                     </select>
                 </label>
                 <p class="hint">"Each member's device erases a message this long after it was sent."</p>
+                <LeaveRoom />
             </section>
+        </Show>
+    }
+}
+
+/// "Leave room", after a confirmation ("Leave" or "Cancel"), for a member of the room.
+#[component]
+fn LeaveRoom() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = use_commands();
+    let confirming = RwSignal::new(false);
+    let on_confirm = Callback::new(move |()| {
+        commands.send(Command::LeaveRoom);
+        confirming.set(false);
+    });
+    view! {
+        <Show when=move || state.governance().with(|g| g.may_leave)>
+            <button class="button" on:click=move |_| confirming.set(true)>"Leave room"</button>
+            <Show when=move || confirming.get()>
+                <ConfirmDialog
+                    question="Leave this room?".to_owned()
+                    detail="The others are told you left, and this room and everything said in it are removed from this device. To come back, someone must send you the invite link again.".to_owned()
+                    confirm="Leave"
+                    on_confirm
+                    on_cancel=Callback::new(move |()| confirming.set(false))
+                />
+            </Show>
         </Show>
     }
 }

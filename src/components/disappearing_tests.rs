@@ -178,3 +178,58 @@ async fn who_can_join_and_what_newcomers_see_show_and_ask_to_change() {
     );
     drop(handle);
 }
+
+/// "Leave room" asks first ("Leave" or "Cancel"), and only "Leave" asks the driver to
+/// leave; nobody who may not leave is offered it.
+#[wasm_bindgen_test]
+async fn leave_room_asks_first() {
+    use crate::components::tests::{button, buttons};
+    let parent = fresh_parent();
+    let (state, commands) = (AppState::new(), test_commands());
+    let handle = {
+        let commands = commands.clone();
+        leptos::mount::mount_to(parent.clone(), move || {
+            provide_context(state);
+            provide_context(commands);
+            view! { <RoomSettings /> }
+        })
+    };
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: None,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    assert!(!buttons(&parent).contains(&"Leave room".to_owned()));
+    state.governance_changed(GovernanceView {
+        governed: true,
+        my_rank: Some(Rank::Member),
+        may_leave: true,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    let dialog = || parent.query_selector("[role=dialog]").unwrap();
+    button(&parent, "Leave room").click();
+    leptos::task::tick().await;
+    let asked = dialog().expect("a confirmation");
+    assert_eq!(
+        asked.get_attribute("aria-label").unwrap(),
+        "Leave this room?"
+    );
+    button(&parent, "Cancel").click();
+    leptos::task::tick().await;
+    assert!(dialog().is_none());
+    assert!(commands.sent_for_testing_only().is_empty());
+    button(&parent, "Leave room").click();
+    leptos::task::tick().await;
+    button(&parent, "Leave").click();
+    leptos::task::tick().await;
+    assert!(dialog().is_none());
+    let sent: Vec<String> = commands
+        .sent_for_testing_only()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert_eq!(sent, [format!("{:?}", Command::LeaveRoom)]);
+    drop(handle);
+}

@@ -72,7 +72,10 @@ pub fn MessageRow(
     let receipt = move || {
         (mine && !gone.get()).then(|| view! { <ReceiptLine message=for_receipt.clone() /> })
     };
-    let actions = move || (!gone.get()).then(|| view! { <Actions id mine reactions /> });
+    // Removed from the room (or not let in yet): nothing can be sent, so nothing is offered.
+    let shut_out = Memo::new(move |_| state.governance().with(|g| !g.may_post()));
+    let actions =
+        move || (!gone.get() && !shut_out.get()).then(|| view! { <Actions id mine reactions /> });
     view! {
         <li class=class>
             <p class="meta">

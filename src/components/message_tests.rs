@@ -58,3 +58,38 @@ async fn a_message_without_its_content_shows_as_unavailable_without_actions() {
     assert_eq!((buttons(1), buttons(2)), (0, 0));
     drop(handle);
 }
+
+/// A member removed from the room is offered nothing on messages, their own included
+/// (no Edit or Delete: they can send nothing); before, their own still offered both.
+#[wasm_bindgen_test]
+async fn a_removed_member_is_offered_no_actions_on_messages() {
+    let parent = fresh_parent();
+    let state = AppState::new();
+    let handle = leptos::mount::mount_to(parent.clone(), move || {
+        provide_context(crate::platform::device::Device::new());
+        let mut own = message(1, member(1), "mine, before");
+        own.mine = true;
+        state.set_messages(vec![own, message(2, member(2), "theirs")]);
+        provide_context(state);
+        provide_context(test_commands());
+        view! { <Conversation /> }
+    });
+    leptos::task::tick().await;
+    let buttons = || {
+        let all = parent
+            .query_selector_all("ul[aria-label=Messages] button")
+            .unwrap();
+        (0..all.length())
+            .map(|i| all.item(i).unwrap().text_content().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(buttons().contains(&"Edit".to_owned()), "{:?}", buttons());
+    state.governance_changed(crate::state::GovernanceView {
+        governed: true,
+        my_rank: None,
+        ..Default::default()
+    });
+    leptos::task::tick().await;
+    assert!(buttons().is_empty(), "{:?}", buttons());
+    drop(handle);
+}

@@ -5,8 +5,9 @@
 use confab_core::governance::{Govern, Rank, Settings};
 use confab_core::{Client, Instant, MemberKey};
 
-use super::Driver;
-use crate::platform::clock;
+use super::{Driver, log};
+use crate::platform::store::RoomKind;
+use crate::platform::{clock, page};
 use crate::state::{GovernanceView, JoinRequest, RankedMember};
 
 impl Driver {
@@ -14,7 +15,42 @@ impl Driver {
     /// show the ranks, what we may do and the room's settings; the timer is looked at again.
     pub(super) fn governance_changed(&mut self) {
         self.state.governance_changed(governance_view(&self.client));
+        self.untitle_removed();
         self.recheck_expiry();
+    }
+
+    /// Members removed from the room (or who left) no longer name it: their names leave
+    /// the saved group's title (one a member still in the room also goes by stays).
+    fn untitle_removed(&mut self) {
+        let governance = self.client.governance();
+        // Names as the page shows them (from links and history), read outside any view.
+        let name_of = |key: &MemberKey| leptos::prelude::untrack(|| self.state.name_of(key));
+        let in_room: Vec<String> = governance.members().map(|(key, _)| name_of(key)).collect();
+        let gone: Vec<String> = governance
+            .removals()
+            .keys()
+            .map(name_of)
+            .filter(|name| !in_room.contains(name))
+            .collect();
+        let Some(room) = self.saved_room.as_mut() else {
+            return;
+        };
+        if room.kind != RoomKind::Group || gone.is_empty() {
+            return;
+        }
+        let title = room
+            .title
+            .split(", ")
+            .filter(|name| !gone.iter().any(|gone| gone == name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if title == room.title {
+            return;
+        }
+        room.title = title;
+        let saved = room.clone();
+        self.state.room_titled(saved.home(), saved.title.clone());
+        self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
     }
 
     /// Links came or went, or an epoch was taken: who asks to join (and by what name), and
@@ -76,6 +112,51 @@ impl Driver {
         self.governance_changed();
     }
 
+    /// "Leave room", confirmed: our leave (`Remove` of ourselves) is posted (stored, then
+    /// sent); the room is forgotten here only once it is in other hands
+    /// ([`Driver::finish_leaving`]): a leave that never left this browser is none.
+    pub(super) fn leave_room(&mut self, now: Instant) {
+        let me = self.client.identity().member_key();
+        let leave = Govern::Remove {
+            member: me,
+            seen: 0,
+        };
+        if let Err(error) = self.client.govern(now, clock::wall(), leave) {
+            return self
+                .state
+                .notify(format!("Could not leave the room: {error}."));
+        }
+        self.leaving = Some(self.client.history().mark(&me));
+        self.state.notify(LEAVING.to_owned());
+    }
+
+    /// After each drain: once a member acknowledged our leave or the server's mailbox
+    /// stored it (core's outbox), the room, its history and everything kept of it are
+    /// forgotten here, and the app opens the profile's last room instead.
+    pub(super) fn finish_leaving(&mut self) {
+        let Some(seq) = self.leaving else {
+            return;
+        };
+        if !self.client.outbox_record().covers(seq) {
+            return;
+        }
+        self.leaving = None;
+        // Nothing more of this room is written from here on.
+        let store = self.store.take();
+        let home = self.home;
+        let on_screen = self.settings.on_screen;
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(store) = store
+                && let Err(error) = store.forget_room(home).await
+            {
+                log(&format!("the room we left was not forgotten: {error}"));
+            }
+            if on_screen {
+                page::open_home();
+            }
+        });
+    }
+
     /// "Make admin" (`admin`) or "Remove admin".
     pub(super) fn set_admin(&mut self, now: Instant, member: MemberKey, admin: bool) {
         let what = if admin {
@@ -90,6 +171,9 @@ impl Driver {
         }
     }
 }
+
+/// What the page says while our leave is on its way.
+pub(crate) const LEAVING: &str = "Leaving this room: as soon as another member or the server has your goodbye, it is forgotten on this device.";
 
 /// `client`'s governance as the Members list shows it: each member's rank and what we may
 /// do about them (core's `powers_over`).
@@ -128,7 +212,12 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         })
         .collect();
     let settings = governance.settings();
+    let leave = Govern::Remove {
+        member: me,
+        seen: 0,
+    };
     GovernanceView {
+        may_leave: client.allows(leave).is_ok(),
         governed: true,
         my_rank,
         members,

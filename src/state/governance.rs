@@ -37,6 +37,8 @@ pub struct GovernanceView {
     pub joining: Joining,
     /// What newcomers read: the whole history, or only from when they joined.
     pub backlog: Backlog,
+    /// We may leave the room ("Leave room"; core's `Client::allows`).
+    pub may_leave: bool,
     /// We asked to join and hold nothing of the room yet: an owner or admin must let us in.
     pub waiting: bool,
     /// Who asks to join ("Dave wants to join"), oldest key first: only for the owner and
@@ -70,6 +72,12 @@ impl GovernanceView {
     /// We were removed from this governed room.
     pub fn removed_me(&self) -> bool {
         self.governed && self.my_rank.is_none()
+    }
+
+    /// We may post here (a message, a reply, a reaction, an edit): not removed, nor still
+    /// waiting to be let in.
+    pub fn may_post(&self) -> bool {
+        !self.removed_me() && !self.waiting
     }
 }
 

@@ -306,3 +306,74 @@ async fn the_owner_approves_and_changes_what_newcomers_see() {
     );
     assert_eq!(state.notice().get_untracked(), None);
 }
+
+/// A removed member's name leaves the room's title (the rooms list showed "Dave" for a
+/// room Dave was removed from; checked failing before the driver dropped it).
+#[wasm_bindgen_test]
+async fn a_removed_member_leaves_the_rooms_title() {
+    use crate::platform::store::{RoomKind, SavedRoom};
+    use crate::state::RoomView;
+    let now = clock::now();
+    let mut owner = Client::found(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let invite = owner.invite();
+    let dave_identity = Identity::from_seed(entropy::seed());
+    let dave_key = dave_identity.member_key();
+    let dave_config = Config {
+        display_name: "Dave".into(),
+        ..Config::default()
+    };
+    let mut dave = Client::new(
+        dave_identity,
+        invite.link.clone(),
+        dave_config,
+        entropy::seed(),
+    )
+    .with_genesis(invite.genesis.unwrap());
+    dave.run_without_store();
+    link_and_pump(now, &mut owner, &mut dave);
+    let saved = SavedRoom {
+        secret: invite.link.clone(),
+        kind: RoomKind::Group,
+        title: "Dave".into(),
+        last_opened_ms: 0,
+        genesis: invite.genesis,
+        epoch: owner.epoch().map(|(n, secret)| (n, secret.clone())),
+    };
+    let home = saved.home();
+    let (state, commands) = (AppState::new(), Commands::new());
+    state.show_rooms(vec![RoomView {
+        id: home,
+        title: "Dave".into(),
+        link: String::new(),
+        last_opened: String::new(),
+        current: true,
+    }]);
+    state.member_named(dave_key, "Dave".into());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    let kept = Kept {
+        room: Some(saved),
+        ..Kept::default()
+    };
+    start(owner, state, settings, network, kept, &commands);
+    until("the ranks shown", || {
+        state.governance().with_untracked(|g| g.governed)
+    })
+    .await;
+    let title = || state.rooms().with_untracked(|rooms| rooms[0].title.clone());
+    assert_eq!(title(), "Dave");
+    commands.send(Command::RemoveMember(dave_key));
+    until("Dave's name gone from the title", || title().is_empty()).await;
+}
