@@ -135,6 +135,8 @@ enum Timer {
     Mailbox,
     /// The room's disappearing-messages timer erases the next message.
     Expiry,
+    /// A governed room needs a new epoch and it will be ours to start (core's `rekey_due`).
+    Rekey,
 }
 
 struct Driver {
@@ -202,6 +204,8 @@ struct Driver {
     /// We left this governed room: the number of our leave in our chain, until a member or
     /// the server's mailbox holds it (then the room is forgotten here).
     leaving: Option<u64>,
+    /// When core says we should start the epoch the room needs (`Client::rekey_due`).
+    rekey_at: Option<Instant>,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -274,6 +278,7 @@ pub fn start(
         calls,
         mailbox: mailbox::MailboxAdapter::new(room_id),
         leaving: None,
+        rekey_at: None,
     };
     for contact in driver.contacts.contacts().iter() {
         let view = contact_view(&driver.client, contact);
@@ -357,7 +362,7 @@ impl Driver {
     }
 
     /// Every timer the driver runs, with its deadline.
-    fn timers(&self) -> [(Timer, Option<Instant>); 7] {
+    fn timers(&self) -> [(Timer, Option<Instant>); 8] {
         // The idle deadline matters only while it can still change our presence.
         let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
         [
@@ -368,6 +373,7 @@ impl Driver {
             (Timer::CallLevels, self.calls.deadline()),
             (Timer::Mailbox, self.mailbox.deadline()),
             (Timer::Expiry, self.expiry.at),
+            (Timer::Rekey, self.rekey_at),
         ]
     }
 
@@ -576,6 +582,7 @@ impl Driver {
                 Timer::CallLevels => self.call_levels(now),
                 Timer::Mailbox => self.mailbox_timeout(now),
                 Timer::Expiry => self.erase_expired(now),
+                Timer::Rekey => self.rekey_at = None,
             }
         }
     }
@@ -591,6 +598,9 @@ impl Driver {
                     // Erasing draws rows anew (as deleted): the loop drains them.
                     if self.expiry_stale() {
                         self.erase_expired(now);
+                        continue;
+                    }
+                    if self.rekey_if_ours(now) {
                         continue;
                     }
                     if !self.mark_read(now) {

@@ -157,6 +157,30 @@ impl Driver {
         });
     }
 
+    /// After each drain of a governed room: if core says the new epoch the room needs (after
+    /// a leave, say) is ours to start now (`Client::should_rekey`: the most senior owner or
+    /// admin online), starts it; else notes when it will be (the `Rekey` timer). True if it
+    /// rekeyed (drain again).
+    pub(super) fn rekey_if_ours(&mut self, now: Instant) -> bool {
+        if self.client.governance().genesis().is_none() {
+            return false;
+        }
+        self.rekey_at = self.client.rekey_due(now);
+        if !self.client.should_rekey(now) {
+            return false;
+        }
+        self.rekey_at = None;
+        match self.client.rekey(now, clock::wall()) {
+            Ok(_) => true,
+            Err(error) => {
+                self.state.notify(format!(
+                    "The room could not move to a new link after someone left: {error}."
+                ));
+                false
+            }
+        }
+    }
+
     /// "Make admin" (`admin`) or "Remove admin".
     pub(super) fn set_admin(&mut self, now: Instant, member: MemberKey, admin: bool) {
         let what = if admin {

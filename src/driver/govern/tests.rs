@@ -377,3 +377,62 @@ async fn a_removed_member_leaves_the_rooms_title() {
     commands.send(Command::RemoveMember(dave_key));
     until("Dave's name gone from the title", || title().is_empty()).await;
 }
+
+/// After a member leaves, the owner's driver starts the new epoch the room needs, as core's
+/// rule says it is hers to (the most senior online): a line says the link was reset.
+#[wasm_bindgen_test]
+async fn after_a_leave_the_owners_driver_moves_the_room_on() {
+    use confab_core::governance::Govern;
+    let now = clock::now();
+    let mut owner = Client::found(
+        Identity::from_seed(entropy::seed()),
+        Config::default(),
+        entropy::seed(),
+        now,
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let invite = owner.invite();
+    let carol_identity = Identity::from_seed(entropy::seed());
+    let carol_key = carol_identity.member_key();
+    let mut carol = Client::new(
+        carol_identity,
+        invite.link.clone(),
+        Config::default(),
+        entropy::seed(),
+    )
+    .with_genesis(invite.genesis.unwrap());
+    carol.run_without_store();
+    link_and_pump(now, &mut owner, &mut carol);
+    let leave = Govern::Remove {
+        member: carol_key,
+        seen: 0,
+    };
+    carol.govern(now, UnixMillis(2), leave).unwrap();
+    pump(now, &mut owner, &mut carol);
+    assert!(owner.governance().needs_rekey(), "Carol held the secret");
+    let epoch = owner.epoch().map(|(n, _)| n);
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = Settings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(Rc::new(Wire::default())));
+    start(owner, state, settings, network, Kept::default(), &commands);
+    until("the owner's new epoch", || {
+        state
+            .messages()
+            .with_untracked(|m| m.iter().any(|m| m.notice == Some(GovernNotice::LinkReset)))
+    })
+    .await;
+    // Once: the epoch it started needs no other.
+    let resets = state.messages().with_untracked(|m| {
+        m.iter()
+            .filter(|m| m.notice == Some(GovernNotice::LinkReset))
+            .count()
+    });
+    assert_eq!(resets, 1);
+    assert_eq!(epoch, Some(0));
+}
