@@ -43,7 +43,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use confab_core::client::ReceiptsRecord;
-use confab_core::governance::{Backlog, Joining};
 use confab_core::{
     Client, ClientEvent, Content, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId,
     Presence, PublicIdentity, RoomId, SendError,
@@ -201,11 +200,8 @@ struct Driver {
     calls: calls::Calls,
     /// The server's offline mailbox for this room.
     mailbox: mailbox::MailboxAdapter,
-    /// We left this governed room: the number of our leave in our chain, until a member or
-    /// the server's mailbox holds it (then the room is forgotten here).
-    leaving: Option<u64>,
-    /// When core says we should start the epoch the room needs (`Client::rekey_due`).
-    rekey_at: Option<Instant>,
+    /// A governed room's leave under way, and when to start the epoch it needs.
+    govern: govern::Pending,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -277,8 +273,7 @@ pub fn start(
         transfers: files::Transfers::default(),
         calls,
         mailbox: mailbox::MailboxAdapter::new(room_id),
-        leaving: None,
-        rekey_at: None,
+        govern: govern::Pending::default(),
     };
     for contact in driver.contacts.contacts().iter() {
         let view = contact_view(&driver.client, contact);
@@ -373,7 +368,7 @@ impl Driver {
             (Timer::CallLevels, self.calls.deadline()),
             (Timer::Mailbox, self.mailbox.deadline()),
             (Timer::Expiry, self.expiry.at),
-            (Timer::Rekey, self.rekey_at),
+            (Timer::Rekey, self.govern.rekey_at),
         ]
     }
 
@@ -423,35 +418,19 @@ impl Driver {
             Input::Command(Command::Delete(target)) => {
                 self.post(now, Content::Delete { target });
             }
-            Input::Command(Command::SetDisappearing(after_secs)) => {
-                self.set_disappearing(now, after_secs)
-            }
-            Input::Command(Command::RemoveMember(member)) => self.remove_member(now, member),
             Input::Command(Command::SetBlocked { member, blocked }) => {
                 self.set_blocked(member, blocked);
             }
             Input::BlockedChanged => self.blocked_changed(now),
-            Input::Command(Command::SetApproval(approval)) => self.configure(now, |settings| {
-                settings.joining = if approval {
-                    Joining::Approval
-                } else {
-                    Joining::Open
-                }
-            }),
-            Input::Command(Command::SetSinceJoining(since)) => self.configure(now, |settings| {
-                settings.backlog = if since {
-                    Backlog::SinceJoining
-                } else {
-                    Backlog::All
-                }
-            }),
-            Input::Command(Command::LeaveRoom) => self.leave_room(now),
-            Input::Command(Command::AnswerJoin { member, admit }) => {
-                self.answer_join(now, member, admit)
-            }
-            Input::Command(Command::SetAdmin { member, admin }) => {
-                self.set_admin(now, member, admin)
-            }
+            Input::Command(
+                command @ (Command::SetDisappearing(_)
+                | Command::RemoveMember(_)
+                | Command::SetAdmin { .. }
+                | Command::SetApproval(_)
+                | Command::SetSinceJoining(_)
+                | Command::AnswerJoin { .. }
+                | Command::LeaveRoom),
+            ) => self.govern_command(now, command),
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
                 self.state.room_muted(muted);
@@ -582,7 +561,7 @@ impl Driver {
                 Timer::CallLevels => self.call_levels(now),
                 Timer::Mailbox => self.mailbox_timeout(now),
                 Timer::Expiry => self.erase_expired(now),
-                Timer::Rekey => self.rekey_at = None,
+                Timer::Rekey => self.govern.rekey_at = None,
             }
         }
     }
@@ -600,12 +579,8 @@ impl Driver {
                         self.erase_expired(now);
                         continue;
                     }
-                    if self.rekey_if_ours(now) {
-                        continue;
-                    }
-                    if !self.mark_read(now) {
+                    if !self.governed_after_drain(now) && !self.mark_read(now) {
                         self.follow_epoch();
-                        self.finish_leaving();
                         self.note_seen();
                         self.save_events();
                         self.save_chunks();
@@ -656,7 +631,6 @@ impl Driver {
             }
             ClientEvent::PeerFailed { peer, reason } => {
                 log(&format!("link to {peer} failed: {reason}"));
-                self.show_governance();
                 self.forget_call_peer(peer);
                 match reason {
                     // Nobody answered: not a person the user needs to hear about. Removed

@@ -2,15 +2,52 @@
 //! changes (and at start, after a restore), and carrying out the Members list's commands.
 //! Every rule is core's: what may be done (`Client::powers_over`), ranks, removals.
 
-use confab_core::governance::{Govern, Rank, Settings};
+use confab_core::governance::{Backlog, Govern, Joining, Rank, Settings};
 use confab_core::{Client, Instant, MemberKey};
 
 use super::{Driver, log};
+use crate::commands::Command;
 use crate::platform::store::RoomKind;
 use crate::platform::{clock, page};
 use crate::state::{GovernanceView, JoinRequest, RankedMember};
 
+/// What a governed room's driver waits for.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// We left: the number of our leave in our chain, until a member or the server's
+    /// mailbox holds it (then the room is forgotten here).
+    leaving: Option<u64>,
+    /// When core says we should start the epoch the room needs (`Client::rekey_due`).
+    pub(super) rekey_at: Option<Instant>,
+}
+
 impl Driver {
+    /// The Members list's, the join requests' and the room settings' commands.
+    pub(super) fn govern_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::SetDisappearing(after_secs) => self.set_disappearing(now, after_secs),
+            Command::RemoveMember(member) => self.remove_member(now, member),
+            Command::SetAdmin { member, admin } => self.set_admin(now, member, admin),
+            Command::SetApproval(approval) => self.configure(now, |settings| {
+                settings.joining = if approval {
+                    Joining::Approval
+                } else {
+                    Joining::Open
+                }
+            }),
+            Command::SetSinceJoining(since) => self.configure(now, |settings| {
+                settings.backlog = if since {
+                    Backlog::SinceJoining
+                } else {
+                    Backlog::All
+                }
+            }),
+            Command::AnswerJoin { member, admit } => self.answer_join(now, member, admit),
+            Command::LeaveRoom => self.leave_room(now),
+            _ => {}
+        }
+    }
+
     /// Core's governance changed (`ClientEvent::Governance`), or the room just started:
     /// show the ranks, what we may do and the room's settings; the timer is looked at again.
     pub(super) fn governance_changed(&mut self) {
@@ -126,21 +163,21 @@ impl Driver {
                 .state
                 .notify(format!("Could not leave the room: {error}."));
         }
-        self.leaving = Some(self.client.history().mark(&me));
+        self.govern.leaving = Some(self.client.history().mark(&me));
         self.state.notify(LEAVING.to_owned());
     }
 
     /// After each drain: once a member acknowledged our leave or the server's mailbox
     /// stored it (core's outbox), the room, its history and everything kept of it are
     /// forgotten here, and the app opens the profile's last room instead.
-    pub(super) fn finish_leaving(&mut self) {
-        let Some(seq) = self.leaving else {
+    fn finish_leaving(&mut self) {
+        let Some(seq) = self.govern.leaving else {
             return;
         };
         if !self.client.outbox_record().covers(seq) {
             return;
         }
-        self.leaving = None;
+        self.govern.leaving = None;
         // Nothing more of this room is written from here on.
         let store = self.store.take();
         let home = self.home;
@@ -157,19 +194,26 @@ impl Driver {
         });
     }
 
+    /// After each drain: a leave that reached others ends here; then, if the room needs a
+    /// new epoch and it is ours, we start it. True if we did (drain again).
+    pub(super) fn governed_after_drain(&mut self, now: Instant) -> bool {
+        self.finish_leaving();
+        self.rekey_if_ours(now)
+    }
+
     /// After each drain of a governed room: if core says the new epoch the room needs (after
     /// a leave, say) is ours to start now (`Client::should_rekey`: the most senior owner or
     /// admin online), starts it; else notes when it will be (the `Rekey` timer). True if it
     /// rekeyed (drain again).
-    pub(super) fn rekey_if_ours(&mut self, now: Instant) -> bool {
+    fn rekey_if_ours(&mut self, now: Instant) -> bool {
         if self.client.governance().genesis().is_none() {
             return false;
         }
-        self.rekey_at = self.client.rekey_due(now);
+        self.govern.rekey_at = self.client.rekey_due(now);
         if !self.client.should_rekey(now) {
             return false;
         }
-        self.rekey_at = None;
+        self.govern.rekey_at = None;
         match self.client.rekey(now, clock::wall()) {
             Ok(_) => true,
             Err(error) => {
