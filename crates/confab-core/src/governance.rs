@@ -595,6 +595,10 @@ struct Graph {
     edges: Vec<Edge>,
     /// Actions still to order, with how many of their incoming live edges are unordered.
     waiting: BTreeMap<Place, usize>,
+    /// The waiting actions nothing unordered must precede, in room order.
+    ready: BTreeSet<(OrderKey, Place)>,
+    /// Each action's outgoing edges (indices into `edges`).
+    out: BTreeMap<Place, Vec<usize>>,
 }
 
 struct Node {
@@ -643,6 +647,8 @@ impl Graph {
             nodes,
             edges: Vec::new(),
             waiting: BTreeMap::new(),
+            ready: BTreeSet::new(),
+            out: BTreeMap::new(),
         }
     }
 
@@ -677,6 +683,7 @@ impl Graph {
         }
         self.waiting = places.into_iter().map(|p| (p, 0)).collect();
         for (from, to, cut_of) in edges {
+            self.out.entry(from).or_default().push(self.edges.len());
             self.edges.push(Edge {
                 from,
                 to,
@@ -684,6 +691,29 @@ impl Graph {
                 live: true,
             });
             *self.waiting.entry(to).or_default() += 1;
+        }
+        self.ready = self
+            .waiting
+            .iter()
+            .filter(|(_, count)| **count == 0)
+            .filter_map(|(at, _)| Some((self.order_of(at)?, *at)))
+            .collect();
+    }
+
+    /// Drops edge `idx`: what it led to waits for one edge fewer, and is ready at none.
+    fn release(&mut self, idx: usize) {
+        let Some(edge) = self.edges.get_mut(idx).filter(|edge| edge.live) else {
+            return;
+        };
+        edge.live = false;
+        let to = edge.to;
+        if let Some(count) = self.waiting.get_mut(&to) {
+            *count = count.saturating_sub(1);
+            if *count == 0
+                && let Some(order) = self.order_of(&to)
+            {
+                self.ready.insert((order, to));
+            }
         }
     }
 
@@ -720,14 +750,8 @@ impl Graph {
             if self.waiting.is_empty() {
                 return None;
             }
-            let ready = self
-                .waiting
-                .iter()
-                .filter(|(_, count)| **count == 0)
-                .map(|(at, _)| *at)
-                .min_by_key(|at| self.order_of(at));
-            if ready.is_some() {
-                return ready;
+            if let Some((_, at)) = self.ready.first() {
+                return Some(*at);
             }
             // Every waiting action is on or behind a cycle; only cut edges close cycles
             // (chains alone are ordered by seq). Drop the cuts of the least senior action
@@ -749,15 +773,15 @@ impl Graph {
             if let Some(node) = self.nodes.get_mut(&victim) {
                 node.contested = true;
             }
-            for edge in self
-                .edges
-                .iter_mut()
-                .filter(|e| e.live && e.cut_of == Some(victim))
-            {
-                edge.live = false;
-                if let Some(count) = self.waiting.get_mut(&edge.to) {
-                    *count = count.saturating_sub(1);
-                }
+            let cuts: Vec<usize> = (0..self.edges.len())
+                .filter(|idx| {
+                    self.edges
+                        .get(*idx)
+                        .is_some_and(|e| e.live && e.cut_of == Some(victim))
+                })
+                .collect();
+            for idx in cuts {
+                self.release(idx);
             }
         }
     }
@@ -781,10 +805,11 @@ impl Graph {
             if !seen.insert(at) {
                 continue;
             }
+            let out = self.out.get(&at).map_or(&[][..], Vec::as_slice);
             stack.extend(
-                self.edges
-                    .iter()
-                    .filter(|e| e.live && e.from == at)
+                out.iter()
+                    .filter_map(|idx| self.edges.get(*idx))
+                    .filter(|e| e.live)
                     .map(|e| e.to),
             );
         }
@@ -795,11 +820,11 @@ impl Graph {
     /// it was contested.
     fn take(&mut self, at: Place) -> Option<(Action, bool)> {
         self.waiting.remove(&at);
-        for edge in self.edges.iter_mut().filter(|e| e.live && e.from == at) {
-            edge.live = false;
-            if let Some(count) = self.waiting.get_mut(&edge.to) {
-                *count = count.saturating_sub(1);
-            }
+        if let Some(order) = self.order_of(&at) {
+            self.ready.remove(&(order, at));
+        }
+        for idx in self.out.get(&at).cloned().unwrap_or_default() {
+            self.release(idx);
         }
         let node = self.nodes.get(&at)?;
         Some((node.action.clone(), node.contested))
