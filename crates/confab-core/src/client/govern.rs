@@ -577,10 +577,19 @@ impl Client {
     /// Moves through every epoch history holds a lockbox of ours for, one after another
     /// (live, and after a restore: a tab closed before the app saved the epoch it moved to).
     fn move_through_epochs(&mut self) {
+        let actions = self.governance_actions();
+        if self.epoch.is_none() {
+            // Never handed a secret (the members we met had moved on, or we waited for
+            // approval), but a rekey sealed one to us: the latest such epoch.
+            let latest = (1..=self.governance.epoch())
+                .rev()
+                .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
+            let Some((n, secret)) = latest else { return };
+            self.enter_epoch(n, secret);
+        }
         let Some((mut ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
             return;
         };
-        let actions = self.governance_actions();
         let me = self.public.member_key();
         // The number of the epoch we hold is the rekey's whose commitment its secret
         // matches, whatever a member that handed it to us said.

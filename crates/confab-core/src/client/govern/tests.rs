@@ -1071,3 +1071,30 @@ fn two_admins_who_rekey_at_once_apart_converge_on_one_epoch() {
         assert!(!mesh.clients[idx].should_rekey(now), "client {idx}");
     }
 }
+
+/// A newcomer nobody handed the room's secret (it waited for approval, and was away when
+/// admitted) but whom the next epoch was sealed to takes that epoch from its lockbox as
+/// soon as history brings it the rekey. It stayed without any epoch (the 50-member
+/// simulation's re-added members, e.g. seed 17).
+#[test]
+fn a_newcomer_never_handed_the_secret_takes_the_epoch_sealed_to_it() {
+    let mut mesh = Mesh::found_with(approval());
+    let owner = 0;
+    let ann = mesh.arrive(&[owner]);
+    assert_eq!(mesh.epoch(ann), None);
+    mesh.unlink_all(ann);
+    admit(&mut mesh, owner, ann);
+    mesh.rekey(owner);
+    // Ann's old link leads to no member now; history reaches her another way (here,
+    // handed directly; in the app, from a member still in the room she reached, or a
+    // mailbox).
+    let events: Vec<Vec<u8>> = mesh.clients[owner]
+        .history
+        .iter()
+        .map(|event| event.bytes().to_vec())
+        .collect();
+    let now = mesh.now;
+    mesh.clients[ann].handle_events(now, peer(owner), &events);
+    assert_eq!(mesh.epoch(ann), Some(1));
+    assert_eq!(mesh.clients[ann].room_id(), mesh.clients[owner].room_id());
+}
