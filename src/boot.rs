@@ -214,7 +214,7 @@ enum Chosen {
 }
 
 /// The room the page opened with: an invite in `fragment` (a governed room's link opens the
-/// saved room with that genesis, at the epoch we hold, if we have it), a room's address
+/// saved room with that genesis, at the epoch we hold if we have it: `SavedRoom::opened_by`), a room's address
 /// (`#room-…`, one of ours: saved, our contact room or a one-to-one room with a contact),
 /// `new` for a new one; with none, the last one opened, else a new one. A room not saved
 /// yet gets its kind: our contact room, our one-to-one room with a contact, else a group.
@@ -238,7 +238,7 @@ fn choose_room(
     let last_or_new = || saved.first().cloned().map_or_else(new, Chosen::Saved);
     // A saved room at `home`, else a room not saved yet.
     let open = |home: RoomId, invite: Invite| match saved.iter().find(|r| r.home() == home) {
-        Some(room) => Chosen::Saved(room.clone()),
+        Some(room) => Chosen::Saved(room.clone().opened_by(invite)),
         None => Chosen::Saved(SavedRoom {
             kind: kind_of(&invite.link, me, contacts),
             secret: invite.link,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use confab_e2e::governed::{alert_text, row_of, row_says};
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, wait_link_superseded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,34 +148,6 @@ async fn scenario(
         browser.assert_no_console_errors().await?;
     }
     Ok(link)
-}
-
-/// The text of `name`'s row in the Members list.
-async fn row_of(page: &ChatPage<'_>, name: &str) -> anyhow::Result<String> {
-    let row = page
-        .wait_for_member(&format!("{name}'s row"), |row| row.text.contains(name))
-        .await?;
-    Ok(row.text)
-}
-
-/// Waits until `name`'s row in the Members list shows `rank` after the name.
-async fn row_says(page: &ChatPage<'_>, name: &str, rank: &str) -> anyhow::Result<()> {
-    page.wait_for_member(&format!("{name} shown as {rank}"), |row| {
-        row.text.contains(&format!("{name} {rank}"))
-    })
-    .await
-    .map(|_| ())
-}
-
-/// The text of every alert on the page, joined.
-async fn alert_text(browser: &Browser) -> anyhow::Result<String> {
-    use thirtyfour::prelude::*;
-    let mut text = String::new();
-    for alert in browser.driver().find_all(By::Css("[role=alert]")).await? {
-        text.push_str(&alert.text().await.unwrap_or_default());
-        text.push('\n');
-    }
-    Ok(text)
 }
 
 /// Waits until `page` shows exactly `expected` said, in order.

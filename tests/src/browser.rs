@@ -503,6 +503,9 @@ impl Browser {
                 .firefox_console_lines()?
                 .into_iter()
                 .filter_map(|line| line.strip_prefix("console.error: ").map(str::to_owned))
+                // Firefox's own experiment loader (Nimbus), not the page: it fails
+                // offline, whatever the prefs say (Firefox Labs is on by policy).
+                .filter(|error| !error.starts_with("RSLoader:"))
                 .collect());
         }
         Ok(self

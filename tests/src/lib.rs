@@ -19,6 +19,7 @@ mod balancer;
 mod browser;
 pub mod calls;
 pub mod files;
+pub mod governed;
 mod process;
 pub mod shell;
 

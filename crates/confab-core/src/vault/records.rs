@@ -17,7 +17,7 @@ use crate::bytes::{ReadError, Reader};
 use crate::history::OrderKey;
 use crate::ids::MemberKey;
 use crate::ids::RoomId;
-use crate::room::{EpochSecret, RoomSecret};
+use crate::room::{EpochSecret, Invite, RoomSecret};
 use crate::signal::MailboxSeq;
 
 /// Version byte of every record of this module but [`SavedRoom`].
@@ -139,6 +139,22 @@ impl SavedRoom {
     /// Where the room is on the server now: its (current link's) room id.
     pub fn room_id(&self) -> RoomId {
         self.secret.room_id()
+    }
+
+    /// This room as opened by `invite`, a link to it (the same genesis) that may name
+    /// another epoch. A room we were never let into (no member handed us its epoch: its
+    /// link was reset before anyone answered) takes the invite's link, so a newer link
+    /// opens the room where an older one led nowhere. A member keeps the epoch it holds
+    /// and follows the room's own rekeys: a link, older or forged, never moves a member
+    /// out of the room it is in.
+    pub fn opened_by(self, invite: Invite) -> SavedRoom {
+        if self.epoch.is_some() || self.genesis.is_none() || invite.genesis != self.genesis {
+            return self;
+        }
+        SavedRoom {
+            secret: invite.link,
+            ..self
+        }
     }
 
     /// `version:u8(=3) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
@@ -473,6 +489,41 @@ mod tests {
             let again = SavedRoom::decode(&again).unwrap();
             assert_eq!(kind_and_title(&again), (kind, title_now));
         }
+    }
+
+    #[test]
+    fn a_newer_link_opens_a_room_we_were_never_let_into_and_never_moves_a_member() {
+        let genesis = Some(RoomId::from_bytes([1; 32]));
+        let (old, new) = (
+            RoomSecret::from_bytes([2; 32]),
+            RoomSecret::from_bytes([3; 32]),
+        );
+        let room = |epoch: Option<(u64, EpochSecret)>| SavedRoom {
+            secret: old.clone(),
+            kind: RoomKind::Group,
+            title: String::new(),
+            last_opened_ms: 7,
+            genesis,
+            epoch,
+        };
+        let newer = |genesis| Invite {
+            link: new.clone(),
+            genesis,
+        };
+        // Never let in: the newer link is where to go.
+        assert_eq!(
+            room(None).opened_by(newer(genesis)).room_id(),
+            new.room_id()
+        );
+        // A member stays where it is, in whatever epoch it holds.
+        let member = room(Some((2, EpochSecret::from_bytes([4; 32]))));
+        let opened = member.opened_by(newer(genesis));
+        assert_eq!(opened.room_id(), old.room_id());
+        assert_eq!(opened.epoch.map(|(n, _)| n), Some(2));
+        // A link to another room changes nothing.
+        let other = Some(RoomId::from_bytes([5; 32]));
+        assert_eq!(room(None).opened_by(newer(other)).room_id(), old.room_id());
+        assert_eq!(room(None).opened_by(newer(None)).room_id(), old.room_id());
     }
 
     #[test]
