@@ -814,6 +814,8 @@ impl Client {
         self.enter_epoch(epoch, secret);
         let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
         self.join_if_new(now, sent_at);
+        // Our name could not be posted before we held the room (see `publish`).
+        self.announce_name(now, sent_at);
     }
 
     /// Announces us (`Join`, with our X25519 key) in a governed room, if we have not yet:

@@ -391,7 +391,15 @@ impl Client {
             self.own_card = self.identity.encoded_card(&name);
             self.config.display_name = name;
         }
-        // While our chain's head is still arriving the card alone carries the name.
+        self.announce_name(now, sent_at);
+    }
+
+    /// Posts our display name as a profile event if history does not say it yet, so
+    /// members who meet us later, or read history after we left, know the name. Not while
+    /// our chain's head is still arriving, nor while a newcomer to a governed room holds
+    /// nothing of it yet (it announces itself once handed the secret): the card alone
+    /// carries the name until then.
+    pub(super) fn announce_name(&mut self, now: Instant, sent_at: UnixMillis) {
         if self.timeline.name(&self.public.member_key()) != Some(&self.config.display_name)
             && !self.learning_own_head(now)
         {

@@ -1097,4 +1097,24 @@ fn a_newcomer_never_handed_the_secret_takes_the_epoch_sealed_to_it() {
     mesh.clients[ann].handle_events(now, peer(owner), &events);
     assert_eq!(mesh.epoch(ann), Some(1));
     assert_eq!(mesh.clients[ann].room_id(), mesh.clients[owner].room_id());
+
+/// A newcomer's name reaches history once it holds the room (the app's first attempt, on
+/// opening the link, comes before it may post): a member who arrives after it left still
+/// names it (before, a governed room's newcomers stayed "Someone" once offline).
+#[test]
+fn a_newcomer_posts_its_name_once_let_in() {
+    let mut mesh = Mesh::found(1);
+    let ann = mesh.arrive(&[]);
+    let now = mesh.now;
+    mesh.clients[ann].set_display_name(now, UnixMillis(5), "Ann");
+    mesh.link(0, ann);
+    mesh.unlink_all(ann);
+    let ben = mesh.arrive(&[0]);
+    let ann_key = mesh.key(ann);
+    let names: Vec<(MemberKey, String)> = mesh.clients[ben]
+        .timeline()
+        .names()
+        .map(|(member, name)| (*member, name.to_owned()))
+        .collect();
+    assert!(names.contains(&(ann_key, "Ann".to_owned())), "{names:?}");
 }
