@@ -5,13 +5,14 @@
 //! said after, and opening his old link again shows him no more. Carol, closed during the
 //! removal, opens Confab again, follows the room into its new epoch, reads what was said
 //! and posts. Then Alice resets the link: a fifth browser with the link from before the
-//! reset reaches nobody, and one with the new link joins and reads the chat.
+//! reset is told "This invite link is no longer valid" and reaches nobody, and with the
+//! new link it joins and reads the chat.
 //! Screenshots: target/e2e/four-*.png.
 
 use std::time::Duration;
 
 use confab_e2e::governed::{row_says, wait_alert, wait_line};
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, wait_link_superseded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_browsers_remove_a_member_and_reset_the_link() -> anyhow::Result<()> {
@@ -136,12 +137,12 @@ async fn scenario(
     Ok(())
 }
 
-/// Erin opens the link from before the reset: nobody answers and nothing said shows.
+/// Erin opens the link from before the reset: she is told it is no longer valid, and
+/// nobody answers and nothing said shows.
 /// Then she opens the new link and reads the whole chat.
 async fn fifth(erin: &Browser, stale: &str, current: &str, all: &[&str]) -> anyhow::Result<()> {
     let e = erin.open_chat(stale).await?;
-    // Long enough to link to anyone left in the old room and read its mailbox.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    wait_link_superseded(&e).await?;
     let shown = e.messages().await?;
     anyhow::ensure!(
         !shown.iter().any(|m| m.contains("Carol is back")),

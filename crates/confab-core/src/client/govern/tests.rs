@@ -1097,6 +1097,7 @@ fn a_newcomer_never_handed_the_secret_takes_the_epoch_sealed_to_it() {
     mesh.clients[ann].handle_events(now, peer(owner), &events);
     assert_eq!(mesh.epoch(ann), Some(1));
     assert_eq!(mesh.clients[ann].room_id(), mesh.clients[owner].room_id());
+}
 
 /// A newcomer's name reaches history once it holds the room (the app's first attempt, on
 /// opening the link, comes before it may post): a member who arrives after it left still
