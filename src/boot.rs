@@ -63,7 +63,7 @@ pub(crate) async fn boot(
         Some(store) => store.load_contacts().await,
         None => Contacts::new(),
     };
-    let book = driver::ContactBook::new(contacts.clone(), store.clone());
+    let book = driver::ContactBook::new(contacts.clone(), store.clone(), Some(state));
     let config = Config {
         display_name: profile.display_name.clone(),
         ..Config::default()

@@ -13,8 +13,9 @@ use confab_core::{MemberKey, PublicIdentity};
 use futures::channel::mpsc::UnboundedSender;
 
 use super::super::input::Input;
-use crate::platform::clock::{self, log};
+use crate::platform::clock;
 use crate::platform::store::BrowserStore;
+use crate::state::AppState;
 
 /// This tab's contacts; see the module documentation.
 #[derive(Default)]
@@ -22,6 +23,8 @@ pub struct ContactBook {
     contacts: RefCell<Contacts>,
     /// Where contact records are kept (None: nothing is kept).
     store: Option<Rc<BrowserStore>>,
+    /// The page told when a record could not be kept (None: nobody to tell).
+    state: Option<AppState>,
     /// Every driver that follows the book, told when whom the user blocked changes.
     drivers: RefCell<Vec<UnboundedSender<Input>>>,
     /// Contacts changed and not written yet (written one at a time, each as it is then).
@@ -31,11 +34,17 @@ pub struct ContactBook {
 }
 
 impl ContactBook {
-    /// The book of `contacts` (as loaded from `store`, where it keeps them).
-    pub fn new(contacts: Contacts, store: Option<Rc<BrowserStore>>) -> Rc<ContactBook> {
+    /// The book of `contacts` (as loaded from `store`, where it keeps them), telling the
+    /// page on `state` when one could not be kept.
+    pub fn new(
+        contacts: Contacts,
+        store: Option<Rc<BrowserStore>>,
+        state: Option<AppState>,
+    ) -> Rc<ContactBook> {
         Rc::new(ContactBook {
             contacts: RefCell::new(contacts),
             store,
+            state,
             ..ContactBook::default()
         })
     }
@@ -108,8 +117,9 @@ impl ContactBook {
                 let bytes = book.contacts.borrow().get(&key).map(Contact::encode);
                 if let (Some(store), Some(bytes)) = (&book.store, bytes)
                     && let Err(error) = store.save_contact(key.as_bytes().to_owned(), &bytes).await
+                    && let Some(state) = book.state
                 {
-                    log(&format!("a contact was not saved: {error}"));
+                    state.notify(format!("Could not save to this device: {error}."));
                 }
             }
             book.writing.set(false);

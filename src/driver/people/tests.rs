@@ -158,7 +158,7 @@ async fn a_block_made_in_one_room_reaches_every_room_and_no_room_overwrites_it()
             .await
             .unwrap(),
     );
-    let book = ContactBook::new(Contacts::new(), Some(store.clone()));
+    let book = ContactBook::new(Contacts::new(), Some(store.clone()), None);
     let kept = || crate::driver::Kept {
         store: Some(store.clone()),
         contacts: Rc::clone(&book),
@@ -261,7 +261,7 @@ async fn a_one_to_one_room_with_someone_blocked_does_not_connect_until_unblocked
     let mut contacts = Contacts::new();
     contacts.observe(&rita, "Rita", clock::wall());
     contacts.set_blocked(&rita.member_key(), true);
-    let book = ContactBook::new(contacts, None);
+    let book = ContactBook::new(contacts, None, None);
     let me = Identity::from_seed(entropy::seed());
     let secret = me.direct_room_with(&rita);
     let room = SavedRoom {
