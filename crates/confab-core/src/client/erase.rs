@@ -15,7 +15,7 @@
 use super::{Client, ClientEvent};
 use crate::Instant;
 use crate::governance::{Govern, Outcome};
-use crate::history::expiry::{self, Timer};
+use crate::history::expiry::Timer;
 use crate::history::{Content, UnixMillis};
 
 #[cfg(test)]
@@ -55,11 +55,10 @@ impl Client {
     pub fn erase_expired(&mut self, now: Instant, wall: UnixMillis) -> Option<UnixMillis> {
         let now = self.monotonic(now);
         self.note_wall(now, wall);
-        let (due, next) = expiry::expired(&self.history, &self.disappear_timers(), wall);
-        for id in due {
-            if self.history.expire(&id)
-                && let Some(view) = self.timeline.erase(&id)
-            {
+        self.history.set_disappear_timers(self.disappear_timers());
+        let (expired, next) = self.history.expire_due(wall);
+        for id in expired {
+            if let Some(view) = self.timeline.erase(&id) {
                 self.events.push_back(ClientEvent::Message(view));
             }
         }
@@ -67,20 +66,19 @@ impl Client {
         next
     }
 
-    /// The disappearing-messages timers the room's applied settings actions set, in room
-    /// order.
+    /// The disappearing-messages timers the room's applied settings actions set (read
+    /// from the governance actions, not the whole history).
     fn disappear_timers(&self) -> Vec<Timer> {
-        self.history
+        self.governance
+            .order()
             .iter()
+            .filter(|id| self.governance.outcome(id) == Some(Outcome::Applied))
+            .filter_map(|id| self.history.get(id))
             .filter_map(|event| match &event.event().content {
-                Content::Govern(Govern::Configure(settings))
-                    if self.governance.outcome(&event.id()) == Some(Outcome::Applied) =>
-                {
-                    Some(Timer {
-                        since: event.event().order_key(),
-                        after_secs: settings.disappear_after_secs,
-                    })
-                }
+                Content::Govern(Govern::Configure(settings)) => Some(Timer {
+                    since: event.event().order_key(),
+                    after_secs: settings.disappear_after_secs,
+                }),
                 _ => None,
             })
             .collect()

@@ -10,7 +10,9 @@
 //! other; a redacted form served early is shown as unavailable until the reader's own
 //! clock erases it too. Erasing uses the delete mechanism ([`super::History::expire`]).
 
-use super::{Content, History, OrderKey, UnixMillis};
+use std::collections::BTreeSet;
+
+use super::{Content, History, OrderKey, UnixMillis, VerifiedEvent};
 use crate::ids::EventId;
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
 
@@ -24,54 +26,86 @@ pub struct Timer {
     pub after_secs: Option<u32>,
 }
 
-/// The messages not yet erased whose content is due to be erased at `now` under `timers`
-/// (applied settings actions in room order), and when the next one falls due.
-pub fn expired(
-    history: &History,
-    timers: &[Timer],
-    now: UnixMillis,
-) -> (Vec<EventId>, Option<UnixMillis>) {
-    let mut due = Vec::new();
-    let mut next: Option<UnixMillis> = None;
-    for (idx, timer) in timers.iter().enumerate() {
-        let Some(secs) = timer.after_secs else {
-            continue;
-        };
-        let until = timers.get(idx + 1).map(|next| next.since);
-        let after = u64::from(secs).saturating_mul(1000);
-        for event in history.iter_after(timer.since, until) {
-            let fields = event.event();
-            if !is_message(&fields.content) || history.erased(&event.id()) {
-                continue;
-            }
-            let at = UnixMillis(fields.sent_at.0.saturating_add(after));
-            if at <= now {
-                due.push(event.id());
-            } else if next.is_none_or(|next| at < next) {
-                next = Some(at);
-            }
+/// Messages under a timer, by when they fall due: what [`History::expire_due`] reads, so
+/// a call costs what falls due (and the few timers), not the whole history.
+///
+/// It is kept as history accepts messages (each under the timers known then) and built
+/// again whenever the timers change ([`History::set_disappear_timers`]). Entries of
+/// messages erased otherwise (a delete) or no longer held (a fork cut, a withdrawn
+/// write) are dropped when they reach the front.
+#[derive(Clone, Default)]
+pub(super) struct Index {
+    /// The timers in force, in room order.
+    timers: Vec<Timer>,
+    /// `(when it falls due, message)`.
+    due: BTreeSet<(UnixMillis, EventId)>,
+}
+
+impl Index {
+    /// Files `event` by when it falls due, if it is a message under a timer.
+    pub(super) fn note(&mut self, event: &VerifiedEvent) {
+        let fields = event.event();
+        if !is_message(&fields.content) {
+            return;
         }
+        // The last timer set before the message, in room order, is the one in force.
+        let before = self
+            .timers
+            .partition_point(|timer| timer.since < fields.order_key());
+        let Some(secs) = before
+            .checked_sub(1)
+            .and_then(|idx| self.timers.get(idx))
+            .and_then(|timer| timer.after_secs)
+        else {
+            return;
+        };
+        let after = u64::from(secs).saturating_mul(1000);
+        let at = UnixMillis(fields.sent_at.0.saturating_add(after));
+        self.due.insert((at, event.id()));
     }
-    (due, next)
 }
 
 impl History {
-    /// Events strictly after `from` and before `until` (if given), in room order.
-    fn iter_after(
-        &self,
-        from: OrderKey,
-        until: Option<OrderKey>,
-    ) -> impl Iterator<Item = &super::VerifiedEvent> {
-        use std::ops::Bound;
-        let end = until.map_or(Bound::Unbounded, Bound::Excluded);
-        self.order
-            .range((Bound::Excluded(from), end))
-            .filter_map(|(_, id)| self.events.get(id))
+    /// Sets the disappearing-messages timers (the applied settings actions, any order);
+    /// files every message again if they changed.
+    pub fn set_disappear_timers(&mut self, mut timers: Vec<Timer>) {
+        timers.sort_by_key(|timer| timer.since);
+        if timers == self.expiry.timers {
+            return;
+        }
+        let mut index = Index {
+            timers,
+            due: BTreeSet::new(),
+        };
+        for (id, event) in &self.events {
+            if !self.erased.contains(id) {
+                index.note(event);
+            }
+        }
+        self.expiry = index;
+    }
+
+    /// Erases every message not yet erased that falls due at `now` under the timers
+    /// set ([`History::set_disappear_timers`]), and returns them and when the next one falls
+    /// due.
+    pub fn expire_due(&mut self, now: UnixMillis) -> (Vec<EventId>, Option<UnixMillis>) {
+        let mut expired = Vec::new();
+        while let Some(&(at, id)) = self.expiry.due.first() {
+            let live = self.events.contains_key(&id) && !self.erased.contains(&id);
+            if live && at > now {
+                return (expired, Some(at));
+            }
+            self.expiry.due.pop_first();
+            if live && self.expire(&id) {
+                expired.push(id);
+            }
+        }
+        (expired, None)
     }
 
     /// Erases the content of `id`, a message the room's timer says has disappeared (see
-    /// [`expired`]): held redacted from now on, like a deleted one. Whether it is due is the
-    /// caller's to say; `false` if it is not a message held whole.
+    /// [`History::expire_due`]): held redacted from now on, like a deleted one. Whether it
+    /// is due is the caller's to say; `false` if it is not a message held whole.
     ///
     /// A message held redacted (restored so, or served so by a member whose clock ran
     /// ahead) counts as erased from then on; a version-1 message keeps its signed bytes
@@ -101,3 +135,6 @@ fn is_message(content: &Content) -> bool {
             }
     )
 }
+
+#[cfg(test)]
+mod tests;

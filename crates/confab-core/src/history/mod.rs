@@ -180,6 +180,8 @@ pub struct History {
     unavailable: BTreeSet<(MemberKey, u64, EventId)>,
     /// Events whose stored form changed, until the store is told.
     rewritten: Vec<EventId>,
+    /// Messages under a disappearing-messages timer, by when they fall due.
+    expiry: expiry::Index,
 }
 
 #[derive(Clone, Default)]
@@ -220,6 +222,7 @@ impl History {
             erased: HashSet::new(),
             unavailable: BTreeSet::new(),
             rewritten: Vec::new(),
+            expiry: expiry::Index::default(),
         }
     }
 
@@ -603,6 +606,9 @@ impl History {
             _ => event,
         };
         let edit_of = event.edit_target();
+        if !self.erased.contains(&id) {
+            self.expiry.note(&event);
+        }
         self.events.insert(id, event);
         if let Some(target) = delete {
             self.erase(author, target);

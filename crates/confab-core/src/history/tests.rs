@@ -69,11 +69,11 @@ pub(crate) fn arb_event() -> impl Strategy<Value = Event> {
         })
 }
 
-fn identity(n: u8) -> Identity {
+pub(super) fn identity(n: u8) -> Identity {
     Identity::from_seed([n; 32])
 }
 
-fn text(s: &str) -> Content {
+pub(super) fn text(s: &str) -> Content {
     Content::Text {
         text: s.to_owned(),
         reply_to: None,
@@ -108,7 +108,7 @@ fn world(seed: u64, n_authors: u8, n_events: usize) -> Vec<VerifiedEvent> {
     all
 }
 
-fn next(state: &mut u64) -> u64 {
+pub(super) fn next(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -127,7 +127,7 @@ fn merged(events: impl IntoIterator<Item = VerifiedEvent>) -> History {
 /// Like [`world`], but now and then a writer edits or deletes one of its own messages
 /// still shown. Returns every event (full forms) and the ids a delete erases (the messages
 /// and their edits).
-fn world_with_deletes(
+pub(super) fn world_with_deletes(
     seed: u64,
     n_authors: u8,
     n_events: usize,
@@ -1031,71 +1031,4 @@ fn the_longest_reply_fits_the_event_limit() {
         .unwrap();
     assert_eq!(event.bytes().len(), crate::wire::MAX_EVENT_LEN);
     assert!(VerifiedEvent::verify(&ROOM, event.bytes()).is_ok());
-}
-
-/// A message disappears under the timer in force at its place in room order, once the
-/// clock passes its `sent_at` plus the timer: not what was said before the timer was set,
-/// nor after it was turned off; erased like a deleted message; the next due time is said.
-#[test]
-fn messages_disappear_under_the_timer_in_force_where_they_were_said() {
-    use super::expiry::{Timer, expired};
-    let alice = identity(1);
-    let mut history = History::new(ROOM);
-    let post = |history: &mut History, at: u64, content: Content| {
-        history.create(&alice, UnixMillis(at), content).unwrap()
-    };
-    let before = post(&mut history, 1000, text("before"));
-    // Stand-ins for the settings actions that set the timer and turned it off.
-    let on = post(&mut history, 1500, Content::Profile { name: "on".into() });
-    let due = post(&mut history, 2000, text("due"));
-    let later = post(&mut history, 5000, text("later"));
-    let off = post(&mut history, 5500, Content::Profile { name: "off".into() });
-    let kept = post(&mut history, 3000, text("kept"));
-    let timers = [
-        Timer {
-            since: on.event().order_key(),
-            after_secs: Some(2),
-        },
-        Timer {
-            since: off.event().order_key(),
-            after_secs: None,
-        },
-    ];
-    assert_eq!(
-        expired(&history, &timers, UnixMillis(3999)),
-        (vec![], Some(UnixMillis(4000)))
-    );
-    assert_eq!(
-        expired(&history, &timers, UnixMillis(4000)),
-        (vec![due.id()], Some(UnixMillis(7000)))
-    );
-    assert!(history.expire(&due.id()));
-    assert!(history.get(&due.id()).unwrap().is_redacted());
-    assert!(history.erased(&due.id()));
-    assert_eq!(history.take_rewritten().len(), 1);
-    assert_eq!(
-        expired(&history, &timers, UnixMillis(u64::MAX)),
-        (vec![later.id()], None)
-    );
-    // Held redacted though nobody deleted it (restored so): erased once due, no rewrite.
-    let mut restored = History::new(ROOM);
-    for event in history.iter() {
-        let form = if event.id() == later.id() {
-            event.redacted().unwrap()
-        } else {
-            event.clone()
-        };
-        restored.insert(form, Horizon::UNBOUNDED).unwrap();
-    }
-    let waiting: Vec<EventId> = restored.unavailable().map(|(_, _, id)| id).collect();
-    assert_eq!(waiting.len(), 2);
-    assert!(waiting.contains(&due.id()) && waiting.contains(&later.id()));
-    assert!(restored.expire(&later.id()) && restored.expire(&due.id()));
-    assert!(!restored.expire(&due.id()), "once");
-    assert_eq!(restored.unavailable().count(), 0);
-    assert!(restored.take_rewritten().is_empty());
-    for whole in [&before, &later, &kept, &off] {
-        assert!(!history.get(&whole.id()).unwrap().is_redacted());
-    }
-    assert!(!history.expire(&off.id()), "only messages disappear");
 }
