@@ -430,10 +430,9 @@ impl Client {
     }
 
     pub(super) fn handle_events(&mut self, now: Instant, peer: PeerId, events: &[Vec<u8>]) {
-        let room = *self.history.room();
         let mut touched = BTreeSet::new();
         for bytes in events {
-            let event = match VerifiedEvent::verify(&room, bytes) {
+            let event = match self.history.verify(bytes) {
                 Ok(event) => event,
                 Err(error) => {
                     // Forged or malformed: the peer is dropped.

@@ -152,17 +152,32 @@ impl VerifiedEvent {
 
     /// Decodes and checks a signed event received for `room`. Never panics.
     pub fn verify(room: &RoomId, bytes: &[u8]) -> Result<VerifiedEvent, EventError> {
+        VerifiedEvent::verify_unless_held(room, bytes, |_, _| false)
+    }
+
+    /// As [`VerifiedEvent::verify`], but the signature is not checked again when `held`
+    /// says these exact bytes (signature included) were verified before: `held` gets the
+    /// event's id and bytes. A copy that differs in any byte, its signature included, is
+    /// checked in full.
+    pub fn verify_unless_held(
+        room: &RoomId,
+        bytes: &[u8],
+        held: impl FnOnce(&EventId, &[u8]) -> bool,
+    ) -> Result<VerifiedEvent, EventError> {
         let (event, unsigned, signature) =
             wire::event::decode_signed(bytes).map_err(EventError::Malformed)?;
-        let key =
-            VerifyingKey::from_bytes(event.author.as_bytes()).map_err(|_| EventError::Signature)?;
-        key.verify_strict(
-            &signing_message(room, unsigned),
-            &Signature::from_bytes(&signature),
-        )
-        .map_err(|_| EventError::Signature)?;
+        let id = event_id(room, unsigned);
+        if !held(&id, bytes) {
+            let key = VerifyingKey::from_bytes(event.author.as_bytes())
+                .map_err(|_| EventError::Signature)?;
+            key.verify_strict(
+                &signing_message(room, unsigned),
+                &Signature::from_bytes(&signature),
+            )
+            .map_err(|_| EventError::Signature)?;
+        }
         Ok(VerifiedEvent {
-            id: event_id(room, unsigned),
+            id,
             event,
             bytes: bytes.to_vec(),
         })
