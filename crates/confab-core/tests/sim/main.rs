@@ -14,6 +14,7 @@
 mod calls;
 mod crash;
 mod files;
+mod governance;
 mod mailbox;
 mod mesh;
 mod net;

@@ -118,6 +118,13 @@ pub struct Net {
     queue_busy: HashMap<Queue, Instant>,
     rng: u64,
     order: u64,
+    /// Nodes drained since the caller last took them ([`Net::take_drained`]), when
+    /// `track_drains` is set (the governance simulation watches epochs move).
+    pub track_drains: bool,
+    drained: Vec<usize>,
+    /// A running digest of every frame delivered (from, to, bytes) and every timer run:
+    /// a seed replays identically only if this does.
+    pub digest: u64,
 }
 
 /// SplitMix64: tiny, seedable, good enough for scheduling decisions.
@@ -151,6 +158,9 @@ impl Net {
             queue_busy: HashMap::new(),
             rng,
             order: 0,
+            track_drains: false,
+            drained: Vec::new(),
+            digest: 0,
         };
         for _ in 0..n {
             net.add_node(&room);
@@ -175,6 +185,46 @@ impl Net {
             deadline: None,
         });
         idx
+    }
+
+    /// Adds a client made by the caller (a governed room's founder or newcomer), online,
+    /// linked to nobody yet. `identity_seed` is the seed of its identity.
+    pub fn add_client(&mut self, client: Client, identity_seed: [u8; 32]) -> usize {
+        let idx = self.nodes.len();
+        let room = client.invite().link;
+        self.nodes.push(Node {
+            id: PeerId::new(idx as u64 + 1),
+            client,
+            events: Vec::new(),
+            persisted: Vec::new(),
+            drop_persists: false,
+            lost_writes: false,
+            online: true,
+            identity_seed,
+            room,
+            deadline: None,
+        });
+        self.drain(idx);
+        idx
+    }
+
+    /// Fresh seed bytes from the network's generator (for identities and clients).
+    pub fn seed_bytes(&mut self) -> [u8; 32] {
+        seed_bytes(&mut self.rng)
+    }
+
+    /// The node's network comes back (its client kept running, as a tab that was offline):
+    /// it receives again and its timers run. Not linked to anyone.
+    pub fn resume(&mut self, node: usize) {
+        self.nodes[node].online = true;
+        let now = self.now;
+        self.nodes[node].client.handle_timeout(now);
+        self.drain(node);
+    }
+
+    /// The nodes drained since the last call (with `track_drains`), each once per drain.
+    pub fn take_drained(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.drained)
     }
 
     fn new_client(&mut self, idx: usize, identity_seed: [u8; 32], room: &RoomSecret) -> Client {
@@ -290,6 +340,9 @@ impl Net {
     /// kept, as the app's store would, and acknowledged once the output is drained (the
     /// store's write committing), which lets our own events go out.
     pub fn drain(&mut self, node: usize) {
+        if self.track_drains {
+            self.drained.push(node);
+        }
         let mut written = Vec::new();
         loop {
             match self.nodes[node].client.poll_output() {
@@ -443,6 +496,10 @@ impl Net {
                         Channel::Main => client.handle_frame(now, packet.from, &packet.bytes),
                     }
                     self.delivered += 1;
+                    self.digest = mix(
+                        self.digest,
+                        &[packet.from.to_u64(), packet.to.to_u64(), fnv(&packet.bytes)],
+                    );
                     self.drain(to);
                 }
                 true
@@ -450,6 +507,7 @@ impl Net {
             (_, Some((deadline, idx))) => {
                 self.now = self.now.max(deadline);
                 let now = self.now;
+                self.digest = mix(self.digest, &[u64::MAX, idx as u64]);
                 self.nodes[idx].client.handle_timeout(now);
                 self.drain(idx);
                 true
@@ -483,6 +541,21 @@ impl Net {
     pub fn verified(&self, node: usize) -> usize {
         self.nodes[node].client.verified_peers().count()
     }
+}
+
+/// FNV-1a of `bytes`: stable across processes (unlike `std`'s hasher keys).
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Folds `values` into `digest`.
+pub fn mix(digest: u64, values: &[u64]) -> u64 {
+    values.iter().fold(digest, |mut state, value| {
+        state ^= *value;
+        splitmix(&mut state)
+    })
 }
 
 fn seed_bytes(rng: &mut u64) -> [u8; 32] {

@@ -1,0 +1,176 @@
+//! What a governance seed must end with (see `mod.rs`), against the harness's own records.
+
+use std::collections::BTreeSet;
+
+use confab_core::EventId;
+
+use super::world::World;
+use crate::net::{fnv, mix};
+
+/// The members still in the room, as the owner's governance says: joined, not removed,
+/// allowed to read.
+pub fn in_room(world: &World) -> Vec<usize> {
+    let governance = world.client(0).governance();
+    (0..world.net.nodes.len())
+        .filter(|node| {
+            let key = world.members[*node].key;
+            governance.joined(&key)
+                && governance.removed(&key).is_none()
+                && governance.may_read(&key)
+        })
+        .collect()
+}
+
+/// The first member still in the room that differs from the owner, and how.
+fn divergence(world: &World) -> Option<String> {
+    let owner = world.client(0);
+    let epoch = owner.epoch().map(|(n, _)| n);
+    let commitment = world.epoch_of(0);
+    let ids: Vec<EventId> = owner.history().ids().collect();
+    for node in in_room(world) {
+        let client = world.client(node);
+        let theirs = client.epoch().map(|(n, _)| n);
+        if world.epoch_of(node) != commitment {
+            return Some(format!(
+                "member {node} is in epoch {theirs:?} (governance says {}), the owner in {epoch:?} (governance says {})",
+                client.governance().epoch(),
+                owner.governance().epoch()
+            ));
+        }
+        if client.governance() != owner.governance() {
+            return Some(format!(
+                "member {node} holds another governance than the owner's ({} removed, {} admins; the owner: {}, {})",
+                client.governance().removals().len(),
+                client.governance().admins().len(),
+                owner.governance().removals().len(),
+                owner.governance().admins().len()
+            ));
+        }
+        if !client.history().ids().eq(ids.iter().copied()) {
+            let held: BTreeSet<EventId> = client.history().ids().collect();
+            let reference: BTreeSet<EventId> = ids.iter().copied().collect();
+            let extra: Vec<String> = held
+                .difference(&reference)
+                .filter_map(|id| client.history().get(id))
+                .map(|event| {
+                    let author = event.event().author;
+                    let node = world.members.iter().position(|m| m.key == author);
+                    format!(
+                        "{:?} by member {node:?} (seq {}, its cut for the owner {:?})",
+                        event.id(),
+                        event.event().seq,
+                        owner.governance().removed(&author)
+                    )
+                })
+                .collect();
+            return Some(format!(
+                "member {node} holds another history: {} events the owner lacks ({}), lacks {} of the owner's",
+                extra.len(),
+                extra.join(", "),
+                reference.difference(&held).count()
+            ));
+        }
+    }
+    None
+}
+
+/// For a failing seed: where `node` stands.
+pub fn describe(world: &World, node: usize) -> String {
+    let client = world.client(node);
+    let member = &world.members[node];
+    let numbers = |set: &BTreeSet<[u8; 32]>| {
+        set.iter()
+            .filter_map(|c| world.epochs.get(c).map(|e| e.number))
+            .collect::<Vec<_>>()
+    };
+    let room = client.room_id();
+    format!(
+        "member {node}: online {}, epoch {:?}, governance epoch {}, held {:?}, allowed {:?}, {} verified peers, {} left rooms, its room's mailbox {} entries, needs_rekey {}, rank {:?}",
+        world.online(node),
+        client.epoch().map(|(n, _)| n),
+        client.governance().epoch(),
+        numbers(&member.held),
+        numbers(&member.allowed),
+        client.verified_peers().count(),
+        client.left_rooms().count(),
+        world.mailboxes.get(&room).map_or(0, Vec::len),
+        client.governance().needs_rekey(),
+        client.governance().rank(&member.key),
+    )
+}
+
+pub fn converged(world: &World) -> bool {
+    divergence(world).is_none()
+}
+
+/// Every check; the first failure, with the seed.
+pub fn check(world: &World, seed: u64) -> Result<(), String> {
+    let fail = |what: String| Err(format!("seed {seed}: {what}"));
+    let governance = world.client(0).governance();
+    for (node, member) in world.members.iter().enumerate() {
+        // No secret of an epoch that was not sealed to it (or its link's).
+        for held in &member.held {
+            if !member.allowed.contains(held) {
+                let number = world.epochs.get(held).map(|e| e.number);
+                return fail(format!(
+                    "member {node} held the secret of epoch {number:?}, never sealed to it"
+                ));
+            }
+        }
+        let history = world.client(node).history();
+        if let Some(before) = &member.at_removal {
+            let lost = before.iter().filter(|id| !history.contains(id)).count();
+            if lost > 0 {
+                return fail(format!(
+                    "member {node} lost {lost} events it held when it was removed"
+                ));
+            }
+        }
+        if governance.removed(&member.key).is_none() {
+            continue;
+        }
+        // Removed: nothing posted in an epoch not sealed to it, unless older than the last
+        // one that was (what came before is the history it was shown).
+        let last = member
+            .allowed
+            .iter()
+            .filter_map(|c| world.epochs.get(c))
+            .map(|e| e.number)
+            .max()
+            .unwrap_or(0);
+        for id in history.ids() {
+            let Some(posted) = world.posted_in.get(&id) else {
+                continue;
+            };
+            let number = world.epochs.get(posted).map_or(0, |e| e.number);
+            if !member.allowed.contains(posted) && number >= last {
+                return fail(format!(
+                    "removed member {node} holds an event posted in epoch {number}, after its last ({last})"
+                ));
+            }
+        }
+    }
+    // Last, as the safety checks above hold whether or not the room converged.
+    if let Some(what) = divergence(world) {
+        if std::env::var("CONFAB_SIM_VERBOSE").is_ok() {
+            for node in in_room(world) {
+                eprintln!("{}", describe(world, node));
+            }
+        }
+        return fail(what);
+    }
+    Ok(())
+}
+
+/// Everything delivered and every member's end state.
+pub fn digest(world: &World) -> u64 {
+    let mut digest = world.net.digest;
+    for node in 0..world.net.nodes.len() {
+        let client = world.client(node);
+        for id in client.history().ids() {
+            digest = mix(digest, &[fnv(format!("{id:?}").as_bytes())]);
+        }
+        digest = mix(digest, &[client.epoch().map_or(u64::MAX, |(n, _)| n)]);
+    }
+    digest
+}
