@@ -76,8 +76,13 @@ impl Mesh {
 
     /// Someone opens the owner's invite and links to the clients `to`: its index.
     pub(super) fn arrive(&mut self, to: &[usize]) -> usize {
+        self.arrive_by(0, to)
+    }
+
+    /// Someone opens the invite of client `by` and links to the clients `to`: its index.
+    pub(super) fn arrive_by(&mut self, by: usize, to: &[usize]) -> usize {
         let idx = self.clients.len();
-        let invite = self.clients[0].invite();
+        let invite = self.clients[by].invite();
         let mut client = Client::new(
             Identity::from_seed([idx as u8 + 1; 32]),
             invite.link.clone(),
@@ -253,6 +258,38 @@ impl Mesh {
         let id = self.clients[idx].rekey(now, UnixMillis(5)).unwrap();
         self.pump();
         id
+    }
+
+    /// Client `idx`'s tab reloads: a client made again from what it stored (its events and
+    /// epoch), linked to nobody until [`Mesh::link`].
+    pub(super) fn reload(&mut self, idx: usize) {
+        self.unlink_all(idx);
+        let old = &self.clients[idx];
+        let (epoch, secret) = old.epoch().map(|(n, s)| (n, s.clone())).unwrap();
+        let stored: Vec<Vec<u8>> = self.events[idx]
+            .iter()
+            .filter_map(|event| match event {
+                ClientEvent::Persist { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut client = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            old.room.clone(),
+            Mesh::config(idx),
+            [150 + idx as u8; 32],
+        )
+        .with_genesis(old.governance().genesis().unwrap())
+        .with_epoch(epoch, secret);
+        let now = self.now;
+        client.restore(
+            now,
+            UnixMillis(7),
+            stored.iter().map(|b| ((), b.as_slice())),
+        );
+        client.run_without_store();
+        self.clients[idx] = client;
+        self.pump();
     }
 
     pub(super) fn epoch(&self, idx: usize) -> Option<u64> {
