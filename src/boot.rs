@@ -18,10 +18,12 @@
 use std::rc::Rc;
 
 use confab_core::contacts::{Contact, Contacts, kind_of, room_at};
+use confab_core::governance::{Joining, Settings};
 use confab_core::room::Invite;
 use confab_core::{Client, Config, Identity, PublicIdentity, RoomId, RoomSecret};
 
 use crate::commands::{self, Commands};
+use crate::components::NEW_WITH_APPROVAL;
 use crate::driver;
 use crate::driver::note_epoch;
 use crate::platform::clock::log;
@@ -73,13 +75,14 @@ pub(crate) async fn boot(
         None => Vec::new(),
     };
     let (saved_room, client) = match choose_room(&saved, &state, &identity, &contacts, opened) {
-        Chosen::New(room) => {
-            let founded = Client::found(
+        Chosen::New(room, settings) => {
+            let founded = Client::found_with(
                 Identity::from_seed(profile.identity_seed),
                 config.clone(),
                 entropy::seed(),
                 clock::now(),
                 clock::wall(),
+                settings,
             );
             match founded {
                 Ok(client) => {
@@ -209,14 +212,15 @@ fn default_name(me: &PublicIdentity) -> String {
 enum Chosen {
     /// A saved room, or one joined by its invite link (not saved yet).
     Saved(SavedRoom),
-    /// A new room, to found (its record until then: an ungoverned group).
-    New(SavedRoom),
+    /// A new room, to found with these settings (its record until then: an ungoverned
+    /// group).
+    New(SavedRoom, Settings),
 }
 
 /// The room the page opened with: an invite in `fragment` (a governed room's link opens the
 /// saved room with that genesis, at the epoch we hold if we have it: `SavedRoom::opened_by`), a room's address
 /// (`#room-…`, one of ours: saved, our contact room or a one-to-one room with a contact),
-/// `new` for a new one; with none, the last one opened, else a new one. A room not saved
+/// `new` for a new one (`new-approval`: one where an admin approves each newcomer); with none, the last one opened, else a new one. A room not saved
 /// yet gets its kind: our contact room, our one-to-one room with a contact, else a group.
 fn choose_room(
     saved: &[SavedRoom],
@@ -225,16 +229,20 @@ fn choose_room(
     contacts: &Contacts,
     fragment: &str,
 ) -> Chosen {
-    let new = || {
-        Chosen::New(SavedRoom {
-            secret: RoomSecret::from_bytes(entropy::seed()),
-            kind: RoomKind::Group,
-            title: String::new(),
-            last_opened_ms: 0,
-            genesis: None,
-            epoch: None,
-        })
+    let new_with = |settings: Settings| {
+        Chosen::New(
+            SavedRoom {
+                secret: RoomSecret::from_bytes(entropy::seed()),
+                kind: RoomKind::Group,
+                title: String::new(),
+                last_opened_ms: 0,
+                genesis: None,
+                epoch: None,
+            },
+            settings,
+        )
     };
+    let new = || new_with(Settings::default());
     let last_or_new = || saved.first().cloned().map_or_else(new, Chosen::Saved);
     // A saved room at `home`, else a room not saved yet.
     let open = |home: RoomId, invite: Invite| match saved.iter().find(|r| r.home() == home) {
@@ -252,6 +260,11 @@ fn choose_room(
         Ok(invite) => open(invite.genesis.unwrap_or(invite.link.room_id()), invite),
         Err(_) if fragment.is_empty() => last_or_new(),
         Err(_) if fragment == "new" => new(),
+        // "New room" with "An admin approves each newcomer" chosen beside it.
+        Err(_) if fragment == NEW_WITH_APPROVAL => new_with(Settings {
+            joining: Joining::Approval,
+            ..Settings::default()
+        }),
         Err(error) => match page::room_address_in(fragment) {
             Some(address) => match room_at(saved, me, contacts, address) {
                 Some(link) => match saved.iter().find(|r| r.room_id() == link.room_id()) {

@@ -51,6 +51,9 @@ pub enum Command {
     /// "Leave room", confirmed: tell the others we left this governed room, then forget it
     /// and its history on this device.
     LeaveRoom,
+    /// "Remove from my rooms" on a room whose invite link was superseded before we were
+    /// let in: forget it on this device (nothing of it was ever ours to read).
+    ForgetRoom,
     /// Answer someone asking to join this governed room: "Approve" (`admit`) or "Decline".
     AnswerJoin {
         /// Who asked.

@@ -134,8 +134,8 @@ enum Timer {
     Mailbox,
     /// The room's disappearing-messages timer erases the next message.
     Expiry,
-    /// A governed room needs a new epoch and it will be ours to start (core's `rekey_due`).
-    Rekey,
+    /// A governed room's: a new epoch ours to start, or our leave unheard (`govern::Pending`).
+    Govern,
 }
 
 struct Driver {
@@ -368,7 +368,7 @@ impl Driver {
             (Timer::CallLevels, self.calls.deadline()),
             (Timer::Mailbox, self.mailbox.deadline()),
             (Timer::Expiry, self.expiry.at),
-            (Timer::Rekey, self.govern.rekey_at),
+            (Timer::Govern, self.govern.deadline()),
         ]
     }
 
@@ -429,7 +429,8 @@ impl Driver {
                 | Command::SetApproval(_)
                 | Command::SetSinceJoining(_)
                 | Command::AnswerJoin { .. }
-                | Command::LeaveRoom),
+                | Command::LeaveRoom
+                | Command::ForgetRoom),
             ) => self.govern_command(now, command),
             Input::Command(Command::Typing(active)) => self.client.set_typing(now, active),
             Input::Command(Command::SetMuted(muted)) => {
@@ -561,7 +562,7 @@ impl Driver {
                 Timer::CallLevels => self.call_levels(now),
                 Timer::Mailbox => self.mailbox_timeout(now),
                 Timer::Expiry => self.erase_expired(now),
-                Timer::Rekey => self.govern.rekey_at = None,
+                Timer::Govern => self.govern_timeout(now),
             }
         }
     }

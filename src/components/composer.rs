@@ -37,9 +37,9 @@ pub fn Composer() -> impl IntoView {
             .governance()
             .with(|g| {
                 if g.removed_me() {
-                    Some(REMOVED)
+                    Some(REMOVED_PLACEHOLDER)
                 } else if g.waiting {
-                    Some(WAITING)
+                    Some(WAITING_PLACEHOLDER)
                 } else {
                     None
                 }
@@ -337,11 +337,17 @@ pub fn Composer() -> impl IntoView {
     }
 }
 
-/// What a removed member's composer and page say.
+/// What a removed member's page says.
 pub(crate) const REMOVED: &str = "You were removed from this room";
 
-/// What the composer and page of a newcomer not let in yet say.
+/// What the page of a newcomer not let in yet says.
 pub(crate) const WAITING: &str = "Waiting for an admin to let you in";
+
+/// The disabled composer's placeholders, short enough for one line of a phone's message
+/// box beside its three buttons (the page above says it in full: [`REMOVED`], [`WAITING`]).
+pub(crate) const REMOVED_PLACEHOLDER: &str = "You were removed";
+/// See [`REMOVED_PLACEHOLDER`].
+pub(crate) const WAITING_PLACEHOLDER: &str = "Not let in yet";
 
 /// Why a message is not sent when it is over [`MAX_TEXT_LEN`] bytes.
 fn too_long_notice() -> String {

@@ -42,10 +42,13 @@ pub fn ContactsPanel() -> impl IntoView {
                         view! {
                             <li class="contact">
                                 <span class="member-name">{contact.name.clone()}</span>
-                                <a href=contact.chat_link class="link">{format!("Message {}", contact.name)}</a>
+                                // No one-to-one room with someone blocked connects.
+                                <Show when=move || blocked(&state, key) != Some(true)>
+                                    <a href=contact.chat_link.clone() class="link">{format!("Message {}", contact.name)}</a>
+                                </Show>
                                 <span class="member-status">{status}</span>
                                 <span class="fingerprint">{format!("Key {}", contact.fingerprint)}</span>
-                                <BlockButton key />
+                                <span class="member-actions"><BlockButton key /></span>
                             </li>
                         }
                     }
@@ -57,7 +60,7 @@ pub fn ContactsPanel() -> impl IntoView {
 
 /// "Block" (or "Unblock") someone we met: their messages are hidden in every room, no
 /// one-to-one room with them connects, and nothing tells them. Nothing for someone who is
-/// no contact yet (never verified).
+/// neither a contact (verified) nor a member of this governed room.
 #[component]
 pub fn BlockButton(
     /// Whom.
@@ -66,7 +69,14 @@ pub fn BlockButton(
     let state = expect_context::<AppState>();
     // Only a change of this answer redraws the button (not every "last seen").
     let me = move || state.me().with(|me| me.as_ref().map(|me| me.key));
-    let blocked = Memo::new(move |_| blocked(&state, key).filter(|_| me() != Some(key)));
+    // A governed room's member never verified here is no contact yet, and may be blocked
+    // all the same (the driver makes their record from the room's governance).
+    let blocked = Memo::new(move |_| {
+        let member = move || state.governance().with(|g| g.rank_of(&key).is_some());
+        blocked(&state, key)
+            .or_else(|| member().then_some(false))
+            .filter(|_| me() != Some(key))
+    });
     move || {
         blocked.get().map(|blocked| {
             let commands = use_commands();
@@ -77,11 +87,7 @@ pub fn BlockButton(
                 })
             };
             let label = if blocked { "Unblock" } else { "Block" };
-            view! {
-                <span class="member-actions">
-                    <button class="button small" on:click=send>{label}</button>
-                </span>
-            }
+            view! { <button class="button small" on:click=send>{label}</button> }
         })
     }
 }

@@ -26,6 +26,15 @@ fn row(parent: &web_sys::HtmlElement, list: &str, name: &str) -> web_sys::HtmlEl
         .unchecked_into()
 }
 
+/// The names of the links in `parent`.
+fn links(parent: &web_sys::HtmlElement) -> Vec<String> {
+    let all = parent.query_selector_all("a").unwrap();
+    (0..all.length())
+        .filter_map(|i| all.item(i))
+        .filter_map(|a| a.text_content())
+        .collect()
+}
+
 fn contact(n: u8, name: &str, blocked: bool) -> ContactView {
     ContactView {
         key: member(n),
@@ -76,6 +85,7 @@ async fn block_and_unblock_are_offered_on_a_contact_s_rows_only() {
     assert!(buttons(&row(&parent, "Members", "Carol")).is_empty());
     assert_eq!(buttons(&row(&parent, "Contacts", "Bob")), ["Block"]);
     assert!(buttons(&row(&parent, "Contacts", "Alice")).is_empty());
+    assert_eq!(links(&row(&parent, "Contacts", "Bob")), ["Message Bob"]);
 
     button(&row(&parent, "Members", "Bob"), "Block").click();
     leptos::task::tick().await;
@@ -90,6 +100,8 @@ async fn block_and_unblock_are_offered_on_a_contact_s_rows_only() {
     assert_eq!(buttons(&row(&parent, "Members", "Bob")), ["Unblock"]);
     let bob = row(&parent, "Contacts", "Bob");
     assert_eq!(buttons(&bob), ["Unblock"]);
+    // No one-to-one room with someone blocked connects: none is offered (it was).
+    assert!(links(&bob).is_empty(), "{:?}", links(&bob));
     assert!(
         bob.text_content().unwrap().contains("blocked, online"),
         "{:?}",

@@ -44,44 +44,51 @@ pub fn InvitePanel() -> impl IntoView {
     };
     let can_share = device.can_share();
     let field = NodeRef::<leptos::html::Input>::new();
+    let superseded = move || state.link_superseded().get();
     view! {
         <section class="panel invite">
             <h2 id="invite-heading">"Invite"</h2>
-            <p class="hint">"Anyone with this link can join. The secret after # never reaches the server."</p>
-            <div class="invite-row">
-                <input
-                    class="invite-link"
-                    type="text"
-                    readonly
-                    aria-label="Invite link"
-                    prop:value=move || state.invite_link().get()
-                    node_ref=field
-                    on:focus=move |_| {
-                        if let Some(field) = field.get() {
-                            field.select();
-                        }
-                    }
-                />
-                <button type="button" class="button" on:click=copy>"Copy"</button>
-            </div>
-            <div class="invite-actions">
-                <Show when=move || can_share>
-                    <button type="button" class="button" on:click=share>"Share invite"</button>
-                </Show>
-                <button
-                    type="button"
-                    class="button"
-                    aria-pressed=move || show_qr.get().to_string()
-                    on:click=move |_| show_qr.update(|shown| *shown = !*shown)
-                >
-                    "Show QR code"
-                </button>
-                <ResetLink />
-            </div>
-            <Show when=move || show_qr.get()>
-                <InviteQr link=Signal::derive(move || state.invite_link().get()) />
+            // The link we came with leads nowhere now: nothing of it to copy or show.
+            <Show when=superseded>
+                <p class="hint">{super::superseded::NO_LINK}</p>
             </Show>
-            <p class="copied" aria-live="polite">{move || copied.get()}</p>
+            <div hidden=superseded>
+                <p class="hint">"Anyone with this link can join. The secret after # never reaches the server."</p>
+                <div class="invite-row">
+                    <input
+                        class="invite-link"
+                        type="text"
+                        readonly
+                        aria-label="Invite link"
+                        prop:value=move || state.invite_link().get()
+                        node_ref=field
+                        on:focus=move |_| {
+                            if let Some(field) = field.get() {
+                                field.select();
+                            }
+                        }
+                    />
+                    <button type="button" class="button" on:click=copy>"Copy"</button>
+                </div>
+                <div class="invite-actions">
+                    <Show when=move || can_share>
+                        <button type="button" class="button" on:click=share>"Share invite"</button>
+                    </Show>
+                    <button
+                        type="button"
+                        class="button"
+                        aria-pressed=move || show_qr.get().to_string()
+                        on:click=move |_| show_qr.update(|shown| *shown = !*shown)
+                    >
+                        "Show QR code"
+                    </button>
+                    <ResetLink />
+                </div>
+                <Show when=move || show_qr.get()>
+                    <InviteQr link=Signal::derive(move || state.invite_link().get()) />
+                </Show>
+                <p class="copied" aria-live="polite">{move || copied.get()}</p>
+            </div>
         </section>
     }
 }

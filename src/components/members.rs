@@ -18,12 +18,17 @@ use crate::use_commands;
 #[component]
 pub fn MemberList() -> impl IntoView {
     let state = expect_context::<AppState>();
-    // Links still handshaking are not people yet: counted, not listed.
+    // Links still handshaking are not people yet: counted, not listed. Nor is a newcomer
+    // asking to join a member yet (admins see it under "Join requests").
     let shown = move || {
+        let asking = move |m: &Member| {
+            m.key
+                .is_some_and(|key| state.governance().with(|g| g.is_asking(&key)))
+        };
         state.members().with(|members| {
             members
                 .iter()
-                .filter(|m| m.status != MemberStatus::Connecting)
+                .filter(|m| m.status != MemberStatus::Connecting && !asking(m))
                 .cloned()
                 .collect::<Vec<_>>()
         })
@@ -116,8 +121,7 @@ fn AbsentRow(
             <span class="presence" aria-hidden="true"></span>
             <span class="member-name">{move || state.name_of(&key)}<RankLabel key /></span>
             <span class="member-status">"offline"</span>
-            <MemberActions key confirming />
-            <BlockButton key />
+            <RowActions key confirming />
         </li>
     }
 }
@@ -135,6 +139,26 @@ fn RankLabel(
         Some(Rank::Member) | None => None,
     };
     move || label().map(|label| view! { " " <span class="member-rank">{label}</span> })
+}
+
+/// A row's buttons, sharing one line that wraps: what core lets us do about a governed
+/// room's member, then "Block" (the line is hidden while it holds no button).
+#[component]
+fn RowActions(
+    /// About whom.
+    key: MemberKey,
+    /// Set to `key` to confirm removing them.
+    confirming: RwSignal<Option<MemberKey>>,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <span class="member-actions">
+            <Show when=move || state.governance().with(|g| g.governed)>
+                <MemberActions key confirming />
+            </Show>
+            <BlockButton key />
+        </span>
+    }
 }
 
 /// What we may do about a governed room's member, as core allows it.
@@ -159,18 +183,14 @@ fn MemberActions(
     let set_admin =
         Callback::new(move |admin: bool| commands.send(Command::SetAdmin { member: key, admin }));
     view! {
-        <Show when=move || powers() != Default::default()>
-            <span class="member-actions">
-                <Show when=move || powers().promote>
-                    <button class="button small" on:click=move |_| set_admin.run(true)>"Make admin"</button>
-                </Show>
-                <Show when=move || powers().demote>
-                    <button class="button small" on:click=move |_| set_admin.run(false)>"Remove admin"</button>
-                </Show>
-                <Show when=move || powers().remove>
-                    <button class="button small" on:click=move |_| confirming.set(Some(key))>"Remove from room"</button>
-                </Show>
-            </span>
+        <Show when=move || powers().promote>
+            <button class="button small" on:click=move |_| set_admin.run(true)>"Make admin"</button>
+        </Show>
+        <Show when=move || powers().demote>
+            <button class="button small" on:click=move |_| set_admin.run(false)>"Remove admin"</button>
+        </Show>
+        <Show when=move || powers().remove>
+            <button class="button small" on:click=move |_| confirming.set(Some(key))>"Remove from room"</button>
         </Show>
     }
 }
@@ -209,7 +229,6 @@ fn MemberRow(
     /// Whose removal is being confirmed.
     confirming: RwSignal<Option<MemberKey>>,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
     let (presence, class) = match (&member.status, member.presence) {
         (MemberStatus::Online(_), Presence::Online) => ("online", "online"),
         (MemberStatus::Online(_), Presence::Away) => ("away", "away"),
@@ -232,12 +251,7 @@ fn MemberRow(
             <span class="member-status">{status}</span>
             {member.fingerprint.map(|f| view! { <span class="fingerprint">{format!("Key {f}")}</span> })}
             {member.warning.map(|w| view! { <span class="member-warning" role="alert">{w}</span> })}
-            {member.key.map(|key| view! {
-                <Show when=move || state.governance().with(|g| g.governed)>
-                    <MemberActions key confirming />
-                </Show>
-                <BlockButton key />
-            })}
+            {member.key.map(|key| view! { <RowActions key confirming /> })}
         </li>
     }
 }

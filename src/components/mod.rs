@@ -37,7 +37,7 @@ pub use invite::InvitePanel;
 pub use members::MemberList;
 pub use profile::ProfilePanel;
 pub use pwa::{InstallButton, InstallOffer, NotificationsPanel, UnreadTitle};
-pub use rooms::RoomsPanel;
+pub use rooms::{NEW_WITH_APPROVAL, RoomsPanel};
 pub use security::SecurityPanel;
 pub use unlock::{OtherTabScreen, UnlockScreen};
 pub use update::{AppBuild, BuildFingerprint, UpdateBanner};
@@ -120,6 +120,7 @@ fn ChatLayout() -> impl IntoView {
                 <Show when=move || state.governance().with(|g| g.waiting)>
                     <p class="notice" role="status">{composer::WAITING} ". This room lets in only whom its owner or an admin approves."</p>
                 </Show>
+                <LeaveUnheard />
                 <join_requests::JoinRequests />
                 <Show when=move || state.notice().get().is_some()>
                     <p class="notice" role="alert">{move || state.notice().get()}</p>
@@ -127,6 +128,34 @@ fn ChatLayout() -> impl IntoView {
                 <Composer />
             </section>
         </main>
+    }
+}
+
+/// What the page says when our leave has gone unheard for a while.
+pub const LEAVE_UNHEARD: &str = "Nobody has heard that you left: no member or server can be reached. It is sent as soon as one can be. Or forget the room on this device now, and the others will not hear that you left.";
+
+/// Our leave went unheard (`GovernanceView::leave_unheard`): say so, and offer to forget
+/// the room at once rather than wait (the driver forgets it once someone hears anyway).
+#[component]
+fn LeaveUnheard() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let commands = crate::use_commands();
+    view! {
+        <Show when=move || state.governance().with(|g| g.leave_unheard)>
+            <div class="notice" role="alert">
+                <p>{LEAVE_UNHEARD}</p>
+                <button
+                    type="button"
+                    class="button"
+                    on:click={
+                        let commands = commands.clone();
+                        move |_| commands.send(crate::commands::Command::ForgetRoom)
+                    }
+                >
+                    "Forget the room now"
+                </button>
+            </div>
+        </Show>
     }
 }
 

@@ -3,7 +3,8 @@
 //! Every rule is core's: what may be done (`Client::powers_over`), ranks, removals.
 
 use confab_core::governance::{Backlog, Govern, Joining, Rank, Settings};
-use confab_core::{Client, Instant, MemberKey};
+use confab_core::{Client, Duration, Instant, MemberKey};
+use leptos::prelude::GetUntracked as _;
 
 use super::{Driver, log};
 use crate::commands::Command;
@@ -11,14 +12,33 @@ use crate::platform::store::RoomKind;
 use crate::platform::{clock, page};
 use crate::state::{GovernanceView, JoinRequest, RankedMember};
 
+/// How long a leave may go unheard (no member acknowledged it, no mailbox stored it) before
+/// the page says so and offers to forget the room at once. Online, one or the other takes
+/// a moment; this long means nobody can be reached.
+pub(crate) const LEAVE_UNHEARD_AFTER: Duration = Duration::from_secs(10);
+
 /// What a governed room's driver waits for.
 #[derive(Default)]
 pub(super) struct Pending {
     /// We left: the number of our leave in our chain, until a member or the server's
     /// mailbox holds it (then the room is forgotten here).
     leaving: Option<u64>,
+    /// When our leave counts as unheard (see [`LEAVE_UNHEARD_AFTER`]).
+    unheard_at: Option<Instant>,
+    /// Our leave went unheard: the page offers to forget the room now.
+    unheard: bool,
     /// When core says we should start the epoch the room needs (`Client::rekey_due`).
     pub(super) rekey_at: Option<Instant>,
+    /// Core refused the new epoch we started (too many members to seal it to, say): the
+    /// page was told once; it is tried again only once the room's governance changes.
+    rekey_refused: bool,
+}
+
+impl Pending {
+    /// The next of its deadlines (the driver's `Timer::Govern`).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        [self.rekey_at, self.unheard_at].into_iter().flatten().min()
+    }
 }
 
 impl Driver {
@@ -44,6 +64,7 @@ impl Driver {
             }),
             Command::AnswerJoin { member, admit } => self.answer_join(now, member, admit),
             Command::LeaveRoom => self.leave_room(now),
+            Command::ForgetRoom => self.forget_room(),
             _ => {}
         }
     }
@@ -51,7 +72,8 @@ impl Driver {
     /// Core's governance changed (`ClientEvent::Governance`), or the room just started:
     /// show the ranks, what we may do and the room's settings; the timer is looked at again.
     pub(super) fn governance_changed(&mut self) {
-        self.state.governance_changed(governance_view(&self.client));
+        self.govern.rekey_refused = false;
+        self.state.governance_changed(self.governance_view());
         self.untitle_removed();
         self.recheck_expiry();
     }
@@ -93,7 +115,15 @@ impl Driver {
     /// Links came or went, or an epoch was taken: who asks to join (and by what name), and
     /// whether we still wait to be let in, follow them.
     pub(super) fn show_governance(&mut self) {
-        self.state.governance_changed(governance_view(&self.client));
+        self.state.governance_changed(self.governance_view());
+    }
+
+    /// Core's governance as shown, and whether our leave went unheard.
+    fn governance_view(&self) -> GovernanceView {
+        GovernanceView {
+            leave_unheard: self.govern.unheard,
+            ..governance_view(&self.client)
+        }
     }
 
     /// "Remove from room", confirmed: the removal, then at once a new epoch without them
@@ -164,6 +194,7 @@ impl Driver {
                 .notify(format!("Could not leave the room: {error}."));
         }
         self.govern.leaving = Some(self.client.history().mark(&me));
+        self.govern.unheard_at = Some(now + LEAVE_UNHEARD_AFTER);
         self.state.notify(LEAVING.to_owned());
     }
 
@@ -178,6 +209,43 @@ impl Driver {
             return;
         }
         self.govern.leaving = None;
+        self.govern.unheard_at = None;
+        self.forget_here();
+    }
+
+    /// "Remove from my rooms" where our invite link was superseded before anyone let us
+    /// in (we hold no epoch: nothing of the room was ours to read, and nobody counts us
+    /// as a member who could be told we left), or "Forget the room now" while our leave
+    /// goes unheard (the user chose not to wait: the others will not hear it): the room
+    /// is forgotten here. A member leaves with "Leave room" first.
+    fn forget_room(&mut self) {
+        if self.client.epoch().is_some() && self.govern.leaving.is_none() {
+            return log("a member leaves with Leave room");
+        }
+        self.govern.leaving = None;
+        self.forget_here();
+    }
+
+    /// The `Govern` timer: a new epoch may be ours to start now (the drain after this looks),
+    /// or our leave went unheard, which the page is told.
+    pub(super) fn govern_timeout(&mut self, now: Instant) {
+        if self.govern.rekey_at.is_some_and(|at| at <= now) {
+            self.govern.rekey_at = None;
+        }
+        if self.govern.unheard_at.is_some_and(|at| at <= now) {
+            self.govern.unheard_at = None;
+            self.govern.unheard = self.govern.leaving.is_some();
+            // The page says what now instead ("Forget the room now").
+            if self.state.notice().get_untracked().as_deref() == Some(LEAVING) {
+                self.state.clear_notice();
+            }
+            self.show_governance();
+        }
+    }
+
+    /// Forgets the room, its history and everything kept of it on this device, and opens
+    /// the profile's last room instead.
+    fn forget_here(&mut self) {
         // Nothing more of this room is written from here on.
         let store = self.store.take();
         let home = self.home;
@@ -204,9 +272,12 @@ impl Driver {
     /// After each drain of a governed room: if core says the new epoch the room needs (after
     /// a leave, say) is ours to start now (`Client::should_rekey`: the most senior owner or
     /// admin online), starts it; else notes when it will be (the `Rekey` timer). True if it
-    /// rekeyed (drain again).
+    /// rekeyed (drain again). One core refused is said once and not tried again until the
+    /// room's governance changes (a drain comes with every input: it would be tried, and
+    /// said, again and again).
     fn rekey_if_ours(&mut self, now: Instant) -> bool {
-        if self.client.governance().genesis().is_none() {
+        if self.client.governance().genesis().is_none() || self.govern.rekey_refused {
+            self.govern.rekey_at = None;
             return false;
         }
         self.govern.rekey_at = self.client.rekey_due(now);
@@ -217,6 +288,7 @@ impl Driver {
         match self.client.rekey(now, clock::wall()) {
             Ok(_) => true,
             Err(error) => {
+                self.govern.rekey_refused = true;
                 self.state.notify(format!(
                     "The room could not move to a new link after someone left: {error}."
                 ));
@@ -252,8 +324,11 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         return GovernanceView::default();
     }
     let me = client.identity().member_key();
+    let requests = client.join_requests();
+    let asking: Vec<MemberKey> = requests.iter().map(|request| request.member).collect();
     let mut members: Vec<RankedMember> = governance
         .members()
+        .filter(|(key, _)| !asking.contains(key))
         .filter_map(|(key, _)| {
             Some(RankedMember {
                 key: *key,
@@ -270,8 +345,7 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
     });
     let my_rank = governance.rank(&me);
     let may_answer = matches!(my_rank, Some(Rank::Owner | Rank::Admin));
-    let join_requests = client
-        .join_requests()
+    let join_requests = requests
         .into_iter()
         .filter(|_| may_answer)
         .map(|request| JoinRequest {
@@ -289,6 +363,7 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
         governed: true,
         my_rank,
         members,
+        asking,
         disappear_after_secs: settings.disappear_after_secs,
         joining: settings.joining,
         backlog: settings.backlog,
@@ -297,6 +372,8 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
             && client.epoch().is_none()
             && client.verified_peers().next().is_some(),
         join_requests,
+        // The driver knows (`Pending`).
+        leave_unheard: false,
     }
 }
 

@@ -62,10 +62,25 @@ impl Driver {
 
     /// The user blocks (`blocked`) or unblocks `member`: the tab's book keeps it and tells
     /// every room's driver, this one too ([`Driver::blocked_changed`]). Nothing is sent.
+    /// Someone never verified (offline since we came) is no contact yet: a governed room's
+    /// member is known by the keys its `Join` carries, which make their record.
     pub(super) fn set_blocked(&mut self, member: MemberKey, blocked: bool) {
-        if !self.contacts.set_blocked(&member, blocked) {
-            log("only a contact can be blocked");
+        if self.contacts.set_blocked(&member, blocked) || !blocked {
+            return;
         }
+        let known = self.contacts.contacts().get(&member).is_some();
+        let unmet = self
+            .client
+            .governance()
+            .members()
+            .find(|(key, _)| **key == member && !known)
+            .and_then(|(key, dh)| PublicIdentity::from_keys(key.as_bytes(), dh));
+        let Some(identity) = unmet else {
+            return log("only a contact or a member of this room can be blocked");
+        };
+        let name = leptos::prelude::untrack(|| self.state.name_of(&member));
+        self.remember(&identity, &name);
+        self.contacts.set_blocked(&member, true);
     }
 
     /// Whom the user blocked changed (here or in another room): nothing of theirs shows,

@@ -28,9 +28,12 @@ pub struct GovernanceView {
     pub governed: bool,
     /// Our rank (`None` in a governed room: we were removed, or left).
     pub my_rank: Option<Rank>,
-    /// Every member who announced themselves and was not removed, us included: the owner,
-    /// then admins (most senior first), then members.
+    /// Every member who announced themselves and was not removed, us included, but those
+    /// still asking to join: the owner, then admins (most senior first), then members.
     pub members: Vec<RankedMember>,
+    /// Everyone asking to join and not let in yet, whatever our rank: no member yet, so
+    /// the Members list does not show them (the owner and admins see `join_requests`).
+    pub asking: Vec<MemberKey>,
     /// Messages disappear this many seconds after they were sent (`None`: never).
     pub disappear_after_secs: Option<u32>,
     /// Who may join: anyone with the link, or whom an owner or admin approves.
@@ -41,6 +44,9 @@ pub struct GovernanceView {
     pub may_leave: bool,
     /// We asked to join and hold nothing of the room yet: an owner or admin must let us in.
     pub waiting: bool,
+    /// We left, and for a while now no member or mailbox could be reached to hear it: the
+    /// page offers to forget the room at once (the others will then not hear we left).
+    pub leave_unheard: bool,
     /// Who asks to join ("Dave wants to join"), oldest key first: only for the owner and
     /// admins, who answer (Approve or Decline).
     pub join_requests: Vec<JoinRequest>,
@@ -72,6 +78,11 @@ impl GovernanceView {
     /// We were removed from this governed room.
     pub fn removed_me(&self) -> bool {
         self.governed && self.my_rank.is_none()
+    }
+
+    /// `member` asks to join and is not let in yet.
+    pub fn is_asking(&self, member: &MemberKey) -> bool {
+        self.asking.contains(member)
     }
 
     /// We may post here (a message, a reply, a reaction, an edit): not removed, nor still

@@ -145,6 +145,9 @@ fn app_browser_tests(sh: &Shell, root: &Path) -> Result<()> {
     )?
     .env("CHROMEDRIVER", CHROMEDRIVER)
     .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+    // The runner gives the whole suite 20 s by default; it takes about 30 on this machine
+    // (a few tests wait for real timers, such as a leave going unheard for 10 s).
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
     .run()?;
     Ok(())
 }
