@@ -96,6 +96,46 @@ async fn scenario(
     a.wait_for_messages(&["Bob, before", "Bob, while blocked", "Alice, after blocking"])
         .await?;
     alice.screenshot(env, "block-alice-unblocked.png").await?;
+
+    // The one-to-one room: while Bob is blocked, Alice's contacts offer no "Message Bob",
+    // and the one-to-one room Bob opens never connects to her (her browser keeps one
+    // with each contact running, but not with someone blocked); unblocked, it does.
+    a.click_in_row("Members", &bob_name, "Block").await?;
+    a.wait_for_member("Bob's row offering Unblock again", |row| {
+        row.text.contains(&bob_name) && row.text.contains("Unblock")
+    })
+    .await?;
+    let message_bob = format!("Message {bob_name}");
+    anyhow::ensure!(
+        !a.has_role("link", &message_bob).await?,
+        "Alice's contacts offer {message_bob:?} though she blocked him"
+    );
+    let group = b.invite_link().await?;
+    b.by_role("link", &format!("Message {alice_name}"))
+        .await?
+        .click()
+        .await?;
+    let b = eventually("Bob in the one-to-one room", || async {
+        let page = bob.open_page_current().await?;
+        Ok((page.invite_link().await? != group).then_some(page))
+    })
+    .await?;
+    // Unblocked, Alice's browser connects within a few seconds (below); blocked, never.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let members = b.members().await?;
+    anyhow::ensure!(
+        !members.iter().any(|m| m.is_online()),
+        "the one-to-one room with Alice, who blocked Bob, connected: {members:?}"
+    );
+    bob.screenshot(env, "block-bob-one-to-one-refused.png")
+        .await?;
+    a.click_in_row("Contacts", &bob_name, "Unblock").await?;
+    b.wait_for_member("Alice online in the one-to-one room", |m| m.is_online())
+        .await?;
+    eventually("Alice's contacts to offer Message Bob again", || async {
+        Ok(a.has_role("link", &message_bob).await?.then_some(()))
+    })
+    .await?;
     for browser in [alice, bob, carol] {
         browser.assert_no_console_errors().await?;
     }
