@@ -339,3 +339,7 @@ impl Driver {
         });
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "persist_tests.rs"]
+mod tests;

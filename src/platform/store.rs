@@ -247,4 +247,6 @@ pub(super) fn put(store: &'static str, key: &[u8], value: Vec<u8>) -> Op {
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]
+pub mod quota;
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

@@ -27,7 +27,8 @@ pub struct ContactBook {
     state: Option<AppState>,
     /// Every driver that follows the book, told when whom the user blocked changes.
     drivers: RefCell<Vec<UnboundedSender<Input>>>,
-    /// Contacts changed and not written yet (written one at a time, each as it is then).
+    /// Contacts changed and not written yet (written one at a time, each as it is then),
+    /// and any whose write failed, tried again with the next save.
     unsaved: RefCell<BTreeSet<MemberKey>>,
     /// A write is under way.
     writing: Cell<bool>,
@@ -117,9 +118,13 @@ impl ContactBook {
                 let bytes = book.contacts.borrow().get(&key).map(Contact::encode);
                 if let (Some(store), Some(bytes)) = (&book.store, bytes)
                     && let Err(error) = store.save_contact(key.as_bytes().to_owned(), &bytes).await
-                    && let Some(state) = book.state
                 {
-                    state.notify(format!("Could not save to this device: {error}."));
+                    // Kept to write with the next save (a full disk may have room then).
+                    book.unsaved.borrow_mut().insert(key);
+                    if let Some(state) = book.state {
+                        state.notify(format!("Could not save to this device: {error}."));
+                    }
+                    break;
                 }
             }
             book.writing.set(false);

@@ -297,3 +297,51 @@ async fn a_one_to_one_room_with_someone_blocked_does_not_connect_until_unblocked
     book.set_blocked(&rita.member_key(), true);
     until("the blocked room to disconnect", || !connected()).await;
 }
+
+/// The disk is full when Rita is met: the page says her contact could not be kept (the
+/// regression e1206f2 fixed: the book only logged it), and the book keeps her record to
+/// write with the next one, so once there is room nothing is lost: both Rita and Sam,
+/// met later, are in the store. (Checked: without the notice, or without the retry, this
+/// fails.)
+#[wasm_bindgen_test]
+async fn a_contact_that_cannot_be_kept_is_said_so_and_kept_once_there_is_room() {
+    let name = format!(
+        "confab-test-full-contact-{}",
+        entropy::seed()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let cramped = crate::platform::store::quota::Cramped::new(&name, 512 * 1024).await;
+    let store = Rc::new(
+        BrowserStore::open_database(&name, None, KdfParams::OWASP)
+            .await
+            .unwrap(),
+    );
+    let state = AppState::new();
+    let book = ContactBook::new(Contacts::new(), Some(store.clone()), Some(state));
+    cramped.fill().await;
+    book.observe(&Identity::from_seed(entropy::seed()).public(), "Rita");
+    until("the page to say the contact was not kept", || {
+        state.notice().get_untracked().is_some_and(|notice| {
+            notice.starts_with("Could not save to this device") && notice.contains("full")
+        })
+    })
+    .await;
+    assert!(store.contacts().await.unwrap().is_empty());
+    assert_eq!(book.contacts().iter().count(), 1, "still known in this tab");
+
+    cramped.free().await;
+    book.observe(&Identity::from_seed(entropy::seed()).public(), "Sam");
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = store.contacts().await.unwrap().len();
+        if stored == 2 {
+            break;
+        }
+        clock::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored, 2, "Rita and Sam kept");
+    drop(store);
+    drop(cramped);
+}

@@ -8,6 +8,7 @@ use indexed_db_futures::KeyRange;
 use indexed_db_futures::cursor::CursorDirection;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::error::{Error as IdbError, OpenDbError};
+use indexed_db_futures::internals::SystemRepr as _;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -214,6 +215,12 @@ impl Backend for IdbBackend {
             .with_mode(TransactionMode::Readwrite)
             .build()
             .map_err(idb_error)?;
+        // The transaction itself says why it aborted (a full disk fails at commit, with
+        // no request failing); the library only says that it did.
+        let raw = tx
+            .as_sys()
+            .unchecked_ref::<web_sys::IdbTransaction>()
+            .clone();
         for op in &ops {
             let object_store = tx.object_store(op.store()).map_err(idb_error)?;
             // Requests go out when built. A failed one aborts the transaction, and
@@ -239,7 +246,9 @@ impl Backend for IdbBackend {
                 }
             }
         }
-        tx.commit().await.map_err(idb_error)
+        tx.commit()
+            .await
+            .map_err(|error| raw.error().map_or_else(|| idb_error(error), idb_error))
     }
 }
 

@@ -608,6 +608,42 @@ fn a_quota_error_is_reported_as_such() {
     assert!(matches!(idb_error(other), StoreError::Unavailable(_)));
 }
 
+/// A full disk, for real (a storage bucket's quota, see `quota.rs`): a write that does not
+/// fit fails as [`StoreError::QuotaExceeded`], which the page words as "full", and leaves
+/// nothing of itself behind (IndexedDB rolls the transaction back); once there is room
+/// again, the same write is kept, after what was kept before.
+#[wasm_bindgen_test]
+async fn a_full_disk_refuses_a_write_whole_says_so_and_takes_it_once_freed() {
+    let name = unique_db("full");
+    let cramped = super::quota::Cramped::new(&name, 512 * 1024).await;
+    let store = open(&name, None).await.unwrap();
+    let home = room(7, "r", 0).home();
+    store.append_events(home, &[event("kept")]).await.unwrap();
+    cramped.fill().await;
+    let later = [event("later 1"), event("later 2")];
+    assert_eq!(
+        store.append_events(home, &later).await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(
+        store.save_contact([3; 32], b"card").await,
+        Err(StoreError::QuotaExceeded)
+    );
+    assert_eq!(store.load_events(home).await.unwrap(), [event("kept")]);
+    assert!(store.contacts().await.unwrap().is_empty());
+    cramped.free().await;
+    store.append_events(home, &later).await.unwrap();
+    store.save_contact([3; 32], b"card").await.unwrap();
+    assert_eq!(
+        store.load_events(home).await.unwrap(),
+        [event("kept"), event("later 1"), event("later 2")]
+    );
+    assert_eq!(store.contacts().await.unwrap().len(), 1);
+    drop(store);
+    delete(&name).await;
+    drop(cramped);
+}
+
 /// The same sealing code over the in-memory backend, as the driver's tests will use it.
 #[wasm_bindgen_test]
 async fn the_memory_store_behaves_the_same() {
