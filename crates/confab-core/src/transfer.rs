@@ -168,6 +168,14 @@ pub enum TransferError {
     /// The sender no longer has the file.
     #[error("the sender no longer has this file")]
     Unavailable,
+    /// We are no longer in the governed room (removed, or we left): no link of a later
+    /// epoch will carry the file to us.
+    #[error("you are no longer in this room")]
+    Removed,
+    /// The other side is no longer in the governed room (removed, or they left): for a
+    /// download, its sender; for an upload, its receiver.
+    #[error("the sender is no longer in this room")]
+    MemberGone,
     /// The file message is unknown or not a file.
     #[error("no such file")]
     UnknownFile,

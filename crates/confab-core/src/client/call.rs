@@ -24,8 +24,19 @@
 //!   [`CallMessage::Join`], once. A Join from a peer already in the call (two accepted at
 //!   once, and their Joins crossed) changes nothing, so a call of n members makes one
 //!   offer per pair.
-//! - **When it ends.** We hang up, or the last member with us leaves, or the only peer
-//!   we rang declines ([`CallEnd`]). A busy member declines any other call.
+//! - **When it ends.** We hang up, or the last member with us leaves (or their link goes
+//!   and no other link is left), or the only peer we rang declines ([`CallEnd`]). A busy
+//!   member declines any other call.
+//! - **When the room moves.** A governed room's move to a new epoch ends every call in
+//!   it, for everyone, with [`CallEnd::RoomMoved`]; a member who was removed, or left,
+//!   ends theirs with [`CallEnd::Removed`]. A call's media rides the `RTCPeerConnection`s
+//!   of direct links, and the move ends every link keyed for the old epoch's room (what
+//!   is said in an epoch never crosses an older one's link, and a removed member's links
+//!   must end); the DTLS fingerprints were vouched for inside those links' Noise
+//!   sessions. Carrying the call over would mean ringing and negotiating again on the
+//!   new room's links, pair by pair, with whoever reaches the new room: a new call in all
+//!   but name, and one that can half-succeed. So the call ends with one clear reason
+//!   and is placed again in the new room (a reset is rare; a call rings in seconds).
 //!
 //! Call order: after each verb, drain [`Calls::poll_transmit`] (hand the bytes to
 //! `Client::send_call`) and [`Calls::poll_event`]. No timers.
@@ -122,8 +133,13 @@ pub enum CallEvent {
 pub enum CallEnd {
     /// We hung up.
     HungUp,
-    /// The last member with us left, or the only one we rang declined.
+    /// The last member with us left or their link went, or the only one we rang declined.
     Alone,
+    /// The governed room moved to a new epoch ([`Calls::room_moved`]): its old links,
+    /// which carried the call, end; the call can be placed again in the new room.
+    RoomMoved,
+    /// We are no longer in the governed room ([`Calls::removed_from_room`]).
+    Removed,
 }
 
 /// A description whose DTLS fingerprints differ from those the peer vouched for.
@@ -253,8 +269,15 @@ impl Calls {
         self.check_dtls(peer);
     }
 
-    /// `peer`'s link is gone: it is out of the call and no longer vouched for.
+    /// `peer`'s link is gone: it is out of the call and no longer vouched for; if it was
+    /// the last one in the call with us and no link we could ring is left, the call ends
+    /// ([`CallEnd::Alone`]): nothing would bring anyone back (a new link is not in the
+    /// call).
     pub fn remove_peer(&mut self, peer: PeerId) {
+        let was_in_call = self
+            .current
+            .as_ref()
+            .is_some_and(|current| current.peers.iter().any(|(p, _)| *p == peer));
         if let Some(dtls) = self.links.remove(&peer)
             && dtls.matched().is_some()
         {
@@ -266,6 +289,14 @@ impl Calls {
             self.events.push_back(CallEvent::RingingStopped);
         }
         self.remove_from_call(peer);
+        let alone = self
+            .current
+            .as_ref()
+            .is_some_and(|current| current.peers.is_empty());
+        // Someone we rang may still come over a link that is left.
+        if was_in_call && alone && self.callable().is_empty() {
+            self.end(CallEnd::Alone);
+        }
     }
 
     /// A call message from verified `peer` (`member`), out of its session.
@@ -398,6 +429,18 @@ impl Calls {
     /// Leaves our call.
     pub fn hang_up(&mut self) {
         self.end(CallEnd::HungUp);
+    }
+
+    /// The room moved to a new epoch: a call ringing us stops, ours ends
+    /// ([`CallEnd::RoomMoved`]). Call it before the old links' `remove_peer`s.
+    pub fn room_moved(&mut self) {
+        self.leave_room(CallEnd::RoomMoved);
+    }
+
+    /// We are no longer in the room (removed, or we left): a call ringing us stops, ours
+    /// ends ([`CallEnd::Removed`]).
+    pub fn removed_from_room(&mut self) {
+        self.leave_room(CallEnd::Removed);
     }
 
     /// Tells the others in our call our microphone, camera and screen.
@@ -563,6 +606,13 @@ impl Calls {
         if current.peers.len() != before {
             self.events.push_back(CallEvent::PeerLeft { peer });
         }
+    }
+
+    fn leave_room(&mut self, reason: CallEnd) {
+        if self.ringing.take().is_some() {
+            self.events.push_back(CallEvent::RingingStopped);
+        }
+        self.end(reason);
     }
 
     fn end(&mut self, reason: CallEnd) {

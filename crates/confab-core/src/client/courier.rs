@@ -30,8 +30,19 @@
 //!   of the tab, can refuse what the pacing let through): that deposit goes back to the
 //!   front of the queue and the bucket starts empty, so it goes again on this connection
 //!   once a token is due, not on the next connection.
+//! - **Left epochs' mailboxes.** A governed room's client keeps the mailbox keys of the
+//!   few epochs it left last ([`Client::left_rooms`]): news can still arrive there (the
+//!   winner of a rival rekey we had followed, a member who had not heard of the move
+//!   writing on). With this room's fetch on each `joined`, and every [`LEFT_EVERY`]
+//!   while joined, the courier reads each of them from its own cursor, one fetch at a
+//!   time (pages followed), and hands the entries to the client like this room's. It
+//!   neither acknowledges them nor listens for their notices (we are not in those rooms
+//!   at the server). The cost to the server: with at most two left epochs kept, two
+//!   small fetches per connection and per [`LEFT_EVERY`], nearly always answered by an
+//!   empty page. The left cursors live as long as the courier (a reload reads those
+//!   mailboxes from the start once; members ignore what they hold already).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use super::{Client, MailboxIngest};
@@ -46,6 +57,8 @@ pub const DEFAULT_PUTS_PER_MINUTE: u32 = 120;
 /// are dropped: the events stay in history and reach members through catch-up, and core
 /// deposits them again after a reload, as the server never confirmed them.
 pub const MAX_QUEUED_DEPOSITS: usize = 512;
+/// How often the mailboxes of the epochs we left are read again while joined.
+pub const LEFT_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// The mailbox's state on the app's server connection. Feed it the connection's events
 /// and the server's mailbox answers and errors, then send what
@@ -78,6 +91,14 @@ pub struct Courier {
     pacer: Option<Pacer>,
     /// Requests to send, in order.
     transmits: VecDeque<ClientMessage>,
+    /// How far each left epoch's mailbox was read (see the module documentation).
+    left_cursors: BTreeMap<RoomId, MailboxSeq>,
+    /// Left epochs' mailboxes still to read in this round, in turn.
+    left_due: VecDeque<RoomId>,
+    /// The left epoch's mailbox whose fetch is unanswered.
+    left_fetching: Option<RoomId>,
+    /// When the last round of left mailboxes started (`None`: none on this connection).
+    left_read_at: Option<Instant>,
 }
 
 /// What a server `error` turned out to refuse, as far as the mailbox can tell.
@@ -131,6 +152,10 @@ impl Courier {
             fetch_again: false,
             pacer: None,
             transmits: VecDeque::new(),
+            left_cursors: BTreeMap::new(),
+            left_due: VecDeque::new(),
+            left_fetching: None,
+            left_read_at: None,
         }
     }
 
@@ -150,7 +175,10 @@ impl Courier {
         if room == self.room {
             return;
         }
-        self.room = room;
+        // The room we leave is read on as a left epoch's, from where we were.
+        let left = std::mem::replace(&mut self.room, room);
+        let read = self.left_cursors.entry(left).or_default();
+        *read = (*read).max(self.cursor);
         self.cursor = cursor;
         self.unsaved_cursor = None;
         self.fetching = false;
@@ -198,6 +226,7 @@ impl Courier {
         };
         self.joined = true;
         self.fetch(client, peer, self.cursor);
+        self.read_left(now, client);
         self.pump(now, client);
     }
 
@@ -208,6 +237,9 @@ impl Courier {
         self.joined = false;
         self.fetching = false;
         self.fetch_again = false;
+        self.left_due.clear();
+        self.left_fetching = None;
+        self.left_read_at = None;
         self.answers_unmatched = false;
         self.pacer = None;
         self.transmits.clear();
@@ -249,6 +281,9 @@ impl Courier {
                 entries,
                 more,
             } => {
+                if self.left_fetching == Some(room) {
+                    return Some(self.handle_left_entries(now, client, room, &entries, more));
+                }
                 if room != self.room {
                     // Our link's notice mailbox (`superseded`): one page, read whole each
                     // time; it moves no cursor of the room's mailbox.
@@ -326,19 +361,33 @@ impl Courier {
             self.fetch_ended(client);
             return Refused::Fetch;
         }
+        if self.left_fetching.is_some() && answers_fetch(code) {
+            self.left_fetching = None;
+            self.fetch_next_left(client);
+            return Refused::Fetch;
+        }
         Refused::Nothing
     }
 
     /// When the next queued deposit may go: call [`Courier::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.joined || self.queued.is_empty() {
+        if !self.joined {
             return None;
         }
-        self.pacer.as_ref().map(Pacer::next_token_at)
+        let left = self.left_read_at.map(|at| at + LEFT_EVERY);
+        let deposit = self
+            .pacer
+            .as_ref()
+            .filter(|_| !self.queued.is_empty())
+            .map(Pacer::next_token_at);
+        left.into_iter().chain(deposit).min()
     }
 
     /// Sends what the allowance permits by `now`.
     pub fn handle_timeout(&mut self, now: Instant, client: &Client) {
+        if self.joined && self.left_read_at.is_some_and(|at| now >= at + LEFT_EVERY) {
+            self.read_left(now, client);
+        }
         self.pump(now, client);
     }
 
@@ -379,6 +428,64 @@ impl Courier {
 
     /// The fetch under way read its last page (or was refused): the next, if a notice
     /// came meanwhile.
+    /// Starts a round over the left epochs' mailboxes (one already under way goes on).
+    fn read_left(&mut self, now: Instant, client: &Client) {
+        let rooms: Vec<RoomId> = client.left_rooms().collect();
+        self.left_cursors.retain(|room, _| rooms.contains(room));
+        // No timer for a room that left no epoch (every ungoverned room).
+        self.left_read_at = (!rooms.is_empty()).then_some(now);
+        for room in rooms {
+            if !self.left_due.contains(&room) && self.left_fetching != Some(room) {
+                self.left_due.push_back(room);
+            }
+        }
+        if self.left_fetching.is_none() {
+            self.fetch_next_left(client);
+        }
+    }
+
+    fn fetch_next_left(&mut self, client: &Client) {
+        let Some(peer) = self.server_peer.filter(|_| self.joined) else {
+            return;
+        };
+        while let Some(room) = self.left_due.pop_front() {
+            let after = self.left_cursors.get(&room).copied().unwrap_or_default();
+            if let Some(fetch) = client.mailbox_fetch_left(peer, room, after) {
+                self.left_fetching = Some(room);
+                self.transmits.push_back(fetch);
+                return;
+            }
+        }
+    }
+
+    /// A page of the left epoch's mailbox we asked for: into the client, then its next
+    /// page or the next left mailbox.
+    fn handle_left_entries(
+        &mut self,
+        now: Instant,
+        client: &mut Client,
+        room: RoomId,
+        entries: &[crate::signal::MailboxItem],
+        more: bool,
+    ) -> MailboxIngest {
+        let ingest = client.handle_mailbox_entries(now, entries);
+        self.left_fetching = None;
+        if let Some(up_to) = ingest.up_to {
+            let read = self.left_cursors.entry(room).or_default();
+            *read = (*read).max(up_to);
+            if more
+                && let Some(peer) = self.server_peer
+                && let Some(fetch) = client.mailbox_fetch_left(peer, room, up_to)
+            {
+                self.left_fetching = Some(room);
+                self.transmits.push_back(fetch);
+                return ingest;
+            }
+        }
+        self.fetch_next_left(client);
+        ingest
+    }
+
     fn fetch_ended(&mut self, client: &Client) {
         self.fetching = false;
         if std::mem::take(&mut self.fetch_again)

@@ -288,6 +288,77 @@ impl Client {
         }
     }
 
+    /// In a governed room, transfers with a member who is no longer in it (removed, or
+    /// gone) end, and all of ours once we are not: the old epoch's links are closed
+    /// (`leave_older_links`, `dismiss`) and none of a later epoch joins us, so waiting for
+    /// the other side would wait for ever. Downloads fail ([`TransferError::Removed`] when
+    /// we are out, [`TransferError::MemberGone`] when their author is) keeping what was
+    /// stored; uploads, going or left unfinished with a link, are reported failed the same
+    /// way and are not taken up again. Runs when governance
+    /// changes; [`Client::download`] and a resume find it out through `request_chunks`.
+    pub(super) fn end_transfers_of_removed(&mut self, now: Instant) {
+        let out = self.out_of_room(self.public.member_key());
+        let gone = |client: &Client, member: MemberKey| out || client.out_of_room(member);
+        let uploads: Vec<(EventId, PeerId, MemberKey)> = self
+            .files
+            .uploads
+            .iter()
+            .filter(|(_, upload)| gone(self, upload.member))
+            .map(|((file, peer), upload)| (*file, *peer, upload.member))
+            .collect();
+        let mut ended: BTreeSet<(EventId, MemberKey)> = BTreeSet::new();
+        for (file, peer, member) in uploads {
+            self.files.uploads.remove(&(file, peer));
+            ended.insert((file, member));
+        }
+        let unfinished: Vec<(EventId, MemberKey)> = self
+            .files
+            .unfinished
+            .iter()
+            .filter(|(_, member)| gone(self, *member))
+            .copied()
+            .collect();
+        for key in unfinished {
+            self.files.unfinished.remove(&key);
+            ended.insert(key);
+        }
+        let error = if out {
+            TransferError::Removed
+        } else {
+            TransferError::MemberGone
+        };
+        for (file, member) in ended {
+            let Some(meta) = self.files.held.get(&file) else {
+                continue;
+            };
+            let confirmed = self.files.confirmed.get(&(file, member)).copied();
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: meta.bytes_in(confirmed.unwrap_or(0)),
+                total: meta.size,
+                state: TransferState::Failed(error.clone()),
+            }));
+        }
+        let downloads: Vec<(EventId, MemberKey)> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|(_, d)| d.is_unfinished() && gone(self, d.author))
+            .map(|(file, d)| (*file, d.author))
+            .collect();
+        for (file, _) in downloads {
+            self.fail_download(now, file, error.clone());
+        }
+    }
+
+    /// Whether `member` is out of this governed room (removed, or left): no transfer
+    /// with them goes on. Never in an ungoverned room.
+    pub(super) fn out_of_room(&self, member: MemberKey) -> bool {
+        self.governance.removed(&member).is_some()
+    }
+
     pub(super) fn handle_files_timeout(&mut self, now: Instant) {
         self.handle_downloads_timeout(now);
         self.handle_uploads_timeout(now);

@@ -441,6 +441,7 @@ impl Client {
         let now = self.latest_now;
         if let Some(now) = now {
             self.drop_removed(now);
+            self.end_transfers_of_removed(now);
             if readers_changed {
                 // Newly let in: greet them, and fetch what they wrote that we refused.
                 self.greet_newly_served(now);

@@ -412,3 +412,68 @@ fn unreadable_messages_change_nothing() {
     assert_eq!(room.calls[0].poll_transmit(), None);
     assert!(room.calls[0].current().is_some());
 }
+
+/// The link of the only member in our call goes (the room moved on without us, or the
+/// network): the call ends, instead of staying open with nobody in it.
+#[test]
+fn a_call_whose_last_member_s_link_goes_ends() {
+    let mut room = Room::linked(2);
+    room.start(0);
+    room.accept(1);
+    room.clear();
+    room.calls[1].remove_peer(peer(0));
+    room.pump();
+    assert!(room.saw(1, &CallEvent::PeerLeft { peer: peer(0) }));
+    assert!(room.saw(1, &CallEvent::Ended(CallEnd::Alone)));
+    assert_eq!(room.calls[1].current(), None);
+}
+
+/// A move ends the call for everyone in it, with its reason, and stops one ringing; the
+/// old links go; over the new room's links a call can be placed again. A member removed
+/// meanwhile ends theirs with their own reason.
+#[test]
+fn a_move_ends_the_call_with_its_reason_and_it_can_be_placed_again() {
+    let mut room = Room::linked(4);
+    room.start(0);
+    room.accept(1);
+    room.accept(2);
+    room.clear();
+    // Dave (3) was removed, still ringing; the others move (each before its links go).
+    room.calls[3].removed_from_room();
+    for i in 0..3 {
+        room.calls[i].room_moved();
+    }
+    for a in 0..4 {
+        for b in 0..4 {
+            if a != b {
+                room.calls[a].remove_peer(peer(b));
+            }
+        }
+    }
+    room.pump();
+    for i in 0..3 {
+        assert!(room.saw(i, &CallEvent::Ended(CallEnd::RoomMoved)), "{i}");
+        assert!(!room.saw(i, &CallEvent::Ended(CallEnd::Alone)), "{i}");
+        assert_eq!(room.calls[i].current(), None);
+    }
+    assert!(room.saw(3, &CallEvent::RingingStopped));
+    assert!(room.calls[3].accept_call().is_none());
+    // The new room's links (the harness numbers them as before).
+    for a in 0..3 {
+        for b in 0..3 {
+            if a != b {
+                room.calls[a].handle_direct_link(peer(b), &sdp(a), &sdp(b));
+            }
+        }
+    }
+    room.pump();
+    room.clear();
+    assert!(room.calls[1].start_call(false).is_some());
+    room.calls[1].handle_media_ready();
+    room.pump();
+    assert!(
+        room.events[0]
+            .iter()
+            .any(|e| matches!(e, CallEvent::Ringing { .. }))
+    );
+}

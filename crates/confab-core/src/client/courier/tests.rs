@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::super::tests::{client, drain};
 use super::super::{Client, ClientEvent};
-use super::{Courier, DEFAULT_PUTS_PER_MINUTE, Refused};
+use super::{Courier, DEFAULT_PUTS_PER_MINUTE, LEFT_EVERY, Refused};
 use crate::Instant;
+use crate::client::govern::tests::mesh::Mesh;
 use crate::history::UnixMillis;
 use crate::ids::{PeerId, RoomId};
 use crate::mailbox::SealedEntry;
@@ -377,4 +378,64 @@ fn a_moved_courier_reads_the_new_rooms_mailbox_and_keeps_queued_deposits() {
     assert_eq!(alice.messages().len(), 2, "ours and Bob's first");
     courier.handle_joined(now, &alice);
     assert_eq!(sent(&mut courier), [Request::Fetch(3), Request::Put(entry)]);
+}
+
+/// The rooms and cursors of the fetches the courier asks, in order (other requests
+/// dropped).
+fn fetches(courier: &mut Courier) -> Vec<(RoomId, u64)> {
+    std::iter::from_fn(|| courier.poll_transmit())
+        .filter_map(|message| match message {
+            ClientMessage::MailboxFetch { room, after, .. } => Some((room, after.to_u64())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ben, cut off, never hears of the reset and writes on in the epoch the others left:
+/// his message waits in that epoch's mailbox. Ann's courier reads her room's mailbox and
+/// the left epoch's: Ben's message reaches her. Ten minutes on it reads the left one
+/// again, from where it got to. (Before, only the room's own mailbox was read.)
+#[test]
+fn the_mailboxes_of_left_epochs_are_read_on_joining_and_again_later() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, ben) = (0, 1, 2);
+    let old_room = mesh.clients[ann].room_id();
+    mesh.unlink_all(ben);
+    mesh.rekey(owner);
+    let new_room = mesh.clients[ann].room_id();
+    assert_ne!(new_room, old_room);
+    assert_eq!(
+        mesh.clients[ann].left_rooms().collect::<Vec<_>>(),
+        [old_room]
+    );
+    mesh.post(ben, "written in the old epoch");
+    let now = mesh.now;
+    let mut courier = Courier::new(new_room);
+    courier.handle_welcome(now, SERVER_PEER, 120);
+    courier.handle_joined(now, &mesh.clients[ann]);
+    assert_eq!(fetches(&mut courier), [(new_room, 0), (old_room, 0)]);
+    let items = mesh.mailbox(old_room);
+    let last = items.last().unwrap().seq;
+    let page = MailboxReply::MailboxEntries {
+        room: old_room,
+        entries: items,
+        more: false,
+    };
+    let ingest = courier
+        .handle_reply(now, &mut mesh.clients[ann], page)
+        .unwrap();
+    assert!(ingest.accepted > 0);
+    mesh.pump();
+    assert!(
+        mesh.texts(ann)
+            .contains(&"written in the old epoch".to_owned())
+    );
+    assert_eq!(fetches(&mut courier), []);
+    // Its cursor and the room's are apart; the next round comes after LEFT_EVERY.
+    assert_eq!(courier.cursor(), MailboxSeq::default());
+    assert_eq!(courier.poll_timeout(), Some(now + LEFT_EVERY));
+    courier.handle_timeout(now + LEFT_EVERY / 2, &mesh.clients[ann]);
+    assert_eq!(fetches(&mut courier), []);
+    courier.handle_timeout(now + LEFT_EVERY, &mesh.clients[ann]);
+    assert_eq!(fetches(&mut courier), [(old_room, last.to_u64())]);
 }

@@ -43,6 +43,15 @@ impl Download {
         self.next < self.meta.chunks()
     }
 
+    /// Waiting, going or paused with chunks still to come from the author: it needs them
+    /// to be linked (a download whose chunks all arrived completes once they are stored).
+    pub(super) fn is_unfinished(&self) -> bool {
+        matches!(
+            self.state,
+            TransferState::Waiting | TransferState::Active | TransferState::Paused
+        ) && self.missing_chunks()
+    }
+
     /// Receiving from a link, so silence means something was lost.
     pub(super) fn is_stalling_candidate(&self) -> bool {
         self.state == TransferState::Active && self.source.is_some() && self.missing_chunks()
@@ -333,6 +342,16 @@ impl Client {
             return;
         };
         let (author, from) = (download.author, download.next);
+        let me = self.public.member_key();
+        if self.out_of_room(me) || self.out_of_room(author) {
+            // Nobody of a later epoch will serve it (see `end_transfers_of_removed`).
+            let error = if self.out_of_room(me) {
+                TransferError::Removed
+            } else {
+                TransferError::MemberGone
+            };
+            return self.fail_download(now, file, error);
+        }
         let source = self.link_of(author);
         let Some(download) = self.files.downloads.get_mut(&file) else {
             return;

@@ -18,6 +18,8 @@ use crate::room::RoomSecret;
 use crate::transfer::{CHUNK_LEN, FileDigest, WINDOW};
 use crate::{Config, Output, Role};
 
+mod moves;
+
 const A: usize = 0;
 const B: usize = 1;
 

@@ -10,7 +10,7 @@ use crate::Output;
 use crate::governance::{Backlog, Joining, Rank, Settings, genesis_of};
 use crate::ids::MemberKey;
 
-mod mesh;
+pub(in crate::client) mod mesh;
 mod partition;
 use mesh::{Mesh, peer};
 

@@ -15,27 +15,27 @@ use crate::{Output, PeerId};
 /// id (an epoch's), and linked again once both have moved to the same new one; a link a
 /// client ended stays ended until then. Links made in one room are not cut when a client
 /// moves (a direct link outlives the server room): ending them is the clients' rule.
-pub(super) struct Mesh {
-    pub(super) now: Instant,
-    pub(super) clients: Vec<Client>,
-    pub(super) events: Vec<Vec<ClientEvent>>,
+pub(in crate::client) struct Mesh {
+    pub(in crate::client) now: Instant,
+    pub(in crate::client) clients: Vec<Client>,
+    pub(in crate::client) events: Vec<Vec<ClientEvent>>,
     /// Which pairs are linked (smaller index first).
-    pub(super) linked: std::collections::BTreeSet<(usize, usize)>,
+    pub(in crate::client) linked: std::collections::BTreeSet<(usize, usize)>,
     /// Which pairs can reach each other (smaller index first): the server links them
     /// whenever they are in the same room id.
-    pub(super) reach: std::collections::BTreeSet<(usize, usize)>,
+    pub(in crate::client) reach: std::collections::BTreeSet<(usize, usize)>,
     /// The room id each pair was last linked in: the server introduces two members when
     /// one of them arrives in a room the other is in, not again while both stay.
-    pub(super) introduced: std::collections::BTreeMap<(usize, usize), RoomId>,
+    pub(in crate::client) introduced: std::collections::BTreeMap<(usize, usize), RoomId>,
 }
 
-pub(super) fn peer(idx: usize) -> PeerId {
+pub(in crate::client) fn peer(idx: usize) -> PeerId {
     PeerId::new(idx as u64 + 1)
 }
 
 impl Mesh {
     /// The owner (client 0) founds a room; the others open its invite.
-    pub(super) fn found(n: usize) -> Mesh {
+    pub(in crate::client) fn found(n: usize) -> Mesh {
         let mut mesh = Mesh::found_with(Settings::default());
         for _ in 1..n {
             let all: Vec<usize> = (0..mesh.clients.len()).collect();
@@ -45,7 +45,7 @@ impl Mesh {
     }
 
     /// The owner (client 0) founds a room with `settings`, alone.
-    pub(super) fn found_with(settings: Settings) -> Mesh {
+    pub(in crate::client) fn found_with(settings: Settings) -> Mesh {
         let now = Instant::now();
         let mut owner = Client::found_with(
             Identity::from_seed([1; 32]),
@@ -67,7 +67,7 @@ impl Mesh {
         }
     }
 
-    pub(super) fn config(idx: usize) -> Config {
+    pub(in crate::client) fn config(idx: usize) -> Config {
         Config {
             display_name: format!("c{idx}"),
             ..Config::default()
@@ -75,12 +75,12 @@ impl Mesh {
     }
 
     /// Someone opens the owner's invite and links to the clients `to`: its index.
-    pub(super) fn arrive(&mut self, to: &[usize]) -> usize {
+    pub(in crate::client) fn arrive(&mut self, to: &[usize]) -> usize {
         self.arrive_by(0, to)
     }
 
     /// Someone opens the invite of client `by` and links to the clients `to`: its index.
-    pub(super) fn arrive_by(&mut self, by: usize, to: &[usize]) -> usize {
+    pub(in crate::client) fn arrive_by(&mut self, by: usize, to: &[usize]) -> usize {
         let idx = self.clients.len();
         let invite = self.clients[by].invite();
         let mut client = Client::new(
@@ -103,12 +103,12 @@ impl Mesh {
 
     /// `i` and `j` can reach each other: linked now if they are in the same room id, else
     /// once they are.
-    pub(super) fn link(&mut self, i: usize, j: usize) {
+    pub(in crate::client) fn link(&mut self, i: usize, j: usize) {
         self.reach.insert((i.min(j), i.max(j)));
         self.pump();
     }
 
-    pub(super) fn unlink(&mut self, i: usize, j: usize) {
+    pub(in crate::client) fn unlink(&mut self, i: usize, j: usize) {
         let now = self.now;
         let pair = (i.min(j), i.max(j));
         self.reach.remove(&pair);
@@ -120,7 +120,7 @@ impl Mesh {
         self.pump();
     }
 
-    pub(super) fn unlink_all(&mut self, i: usize) {
+    pub(in crate::client) fn unlink_all(&mut self, i: usize) {
         for j in 0..self.clients.len() {
             self.unlink(i, j);
         }
@@ -129,7 +129,7 @@ impl Mesh {
     /// The server's part: a link either client ended is gone (its transport closes); a
     /// pair that can reach each other and is in one room id it was not introduced in yet
     /// is linked (the smaller index initiates). Whether it linked any pair.
-    pub(super) fn relink(&mut self) -> bool {
+    pub(in crate::client) fn relink(&mut self) -> bool {
         let now = self.now;
         let ended: Vec<(usize, usize)> = self
             .linked
@@ -165,7 +165,7 @@ impl Mesh {
     }
 
     /// What everyone deposited into `room`'s mailbox so far, as the server would hand it out.
-    pub(super) fn mailbox(&self, room: RoomId) -> Vec<crate::signal::MailboxItem> {
+    pub(in crate::client) fn mailbox(&self, room: RoomId) -> Vec<crate::signal::MailboxItem> {
         let entries = self
             .events
             .iter()
@@ -185,7 +185,7 @@ impl Mesh {
             .collect()
     }
 
-    pub(super) fn pump(&mut self) {
+    pub(in crate::client) fn pump(&mut self) {
         for _ in 0..10_000 {
             let mut moved = false;
             for idx in 0..self.clients.len() {
@@ -213,7 +213,7 @@ impl Mesh {
     }
 
     /// Lets `by` pass and runs every client's timers (periodic sync among them).
-    pub(super) fn wait(&mut self, by: crate::Duration) {
+    pub(in crate::client) fn wait(&mut self, by: crate::Duration) {
         let until = self.now + by;
         while self.now < until {
             self.now += crate::Duration::from_secs(1);
@@ -225,11 +225,11 @@ impl Mesh {
         }
     }
 
-    pub(super) fn key(&self, idx: usize) -> MemberKey {
+    pub(in crate::client) fn key(&self, idx: usize) -> MemberKey {
         self.clients[idx].identity().member_key()
     }
 
-    pub(super) fn texts(&self, idx: usize) -> Vec<String> {
+    pub(in crate::client) fn texts(&self, idx: usize) -> Vec<String> {
         self.clients[idx]
             .messages()
             .into_iter()
@@ -238,7 +238,7 @@ impl Mesh {
             .collect()
     }
 
-    pub(super) fn post(&mut self, idx: usize, text: &str) {
+    pub(in crate::client) fn post(&mut self, idx: usize, text: &str) {
         let now = self.now;
         self.clients[idx]
             .send_text(now, UnixMillis(5), text)
@@ -246,14 +246,18 @@ impl Mesh {
         self.pump();
     }
 
-    pub(super) fn govern(&mut self, idx: usize, what: Govern) -> Result<EventId, GovernError> {
+    pub(in crate::client) fn govern(
+        &mut self,
+        idx: usize,
+        what: Govern,
+    ) -> Result<EventId, GovernError> {
         let now = self.now;
         let result = self.clients[idx].govern(now, UnixMillis(5), what);
         self.pump();
         result
     }
 
-    pub(super) fn rekey(&mut self, idx: usize) -> EventId {
+    pub(in crate::client) fn rekey(&mut self, idx: usize) -> EventId {
         let now = self.now;
         let id = self.clients[idx].rekey(now, UnixMillis(5)).unwrap();
         self.pump();
@@ -262,7 +266,7 @@ impl Mesh {
 
     /// Client `idx`'s tab reloads: a client made again from what it stored (its events and
     /// epoch), linked to nobody until [`Mesh::link`].
-    pub(super) fn reload(&mut self, idx: usize) {
+    pub(in crate::client) fn reload(&mut self, idx: usize) {
         self.unlink_all(idx);
         let old = &self.clients[idx];
         let (epoch, secret) = old.epoch().map(|(n, s)| (n, s.clone())).unwrap();
@@ -292,7 +296,7 @@ impl Mesh {
         self.pump();
     }
 
-    pub(super) fn epoch(&self, idx: usize) -> Option<u64> {
+    pub(in crate::client) fn epoch(&self, idx: usize) -> Option<u64> {
         self.clients[idx].epoch().map(|(n, _)| n)
     }
 }

@@ -1,0 +1,295 @@
+//! File transfers across a governed room's move to a new epoch: a download half-way when
+//! the link is reset resumes over the new room's link and completes; a removed member's
+//! transfers end with a clear state, and no further chunk reaches them.
+
+// The virtual clock starts from one real reading.
+#![allow(clippy::disallowed_methods)]
+
+use super::{App, digest_of, random_bytes};
+use crate::client::govern::tests::mesh::{Mesh, peer};
+use crate::client::{Channel, Client, ClientEvent};
+use crate::governance::Govern;
+use crate::history::UnixMillis;
+use crate::ids::{EventId, MemberKey};
+use crate::transfer::{CHUNK_LEN, FileDigest, FileMeta, TransferError};
+use crate::{Direction, Duration, Output, TransferState};
+
+/// The governance tests' [`Mesh`], with each client's app storing and serving chunks.
+struct Moving {
+    mesh: Mesh,
+    apps: Vec<App>,
+    /// Chunk frames delivered: (from, to).
+    chunk_frames: Vec<(usize, usize)>,
+}
+
+impl Moving {
+    fn found(n: usize) -> Moving {
+        let mesh = Mesh::found(n);
+        let apps = (0..n).map(|_| App::default()).collect();
+        let mut moving = Moving {
+            mesh,
+            apps,
+            chunk_frames: Vec::new(),
+        };
+        moving.pump();
+        moving
+    }
+
+    fn offer(&mut self, idx: usize, len: usize) -> (EventId, Vec<u8>) {
+        let bytes = random_bytes(len, idx as u8 + 7);
+        let meta = FileMeta {
+            name: "data.bin".into(),
+            mime: "application/octet-stream".into(),
+            size: len as u64,
+            hash: digest_of(&bytes),
+        };
+        let now = self.mesh.now;
+        let id = self.mesh.clients[idx]
+            .post_file(now, UnixMillis(6), meta)
+            .unwrap();
+        self.apps[idx].files.insert(id, bytes.clone());
+        self.pump();
+        (id, bytes)
+    }
+
+    fn download(&mut self, idx: usize, file: EventId) {
+        let now = self.mesh.now;
+        self.mesh.clients[idx]
+            .download(now, file, 0, FileDigest::new())
+            .unwrap();
+        self.pump();
+    }
+
+    /// `idx`'s app stores what it held back, and lets the rest through.
+    fn release_storage(&mut self, idx: usize, file: EventId) {
+        self.apps[idx].hold_storage = false;
+        let count = self.stored(idx, file) as u32;
+        let now = self.mesh.now;
+        self.mesh.clients[idx].chunks_stored(now, file, count);
+        self.pump();
+    }
+
+    fn remove(&mut self, by: usize, idx: usize) {
+        let now = self.mesh.now;
+        let member = self.mesh.key(idx);
+        self.mesh.clients[by]
+            .govern(now, UnixMillis(7), Govern::Remove { member, seen: 0 })
+            .unwrap();
+        self.pump();
+        self.rekey(by);
+    }
+
+    fn rekey(&mut self, by: usize) {
+        let now = self.mesh.now;
+        self.mesh.clients[by].rekey(now, UnixMillis(8)).unwrap();
+        self.pump();
+    }
+
+    fn stored(&self, idx: usize, file: EventId) -> usize {
+        self.apps[idx].stored.get(&file).map_or(0, Vec::len)
+    }
+
+    fn received(&self, idx: usize, file: EventId) -> Vec<u8> {
+        self.apps[idx]
+            .stored
+            .get(&file)
+            .map(|chunks| chunks.concat())
+            .unwrap_or_default()
+    }
+
+    /// The last state reported of `file` going `direction` with `member` at `idx`.
+    fn state(
+        &self,
+        idx: usize,
+        file: EventId,
+        direction: Direction,
+        member: MemberKey,
+    ) -> Option<TransferState> {
+        self.apps[idx]
+            .updates
+            .iter()
+            .rev()
+            .find(|u| u.file == file && u.direction == direction && u.member == member)
+            .map(|u| u.state.clone())
+    }
+
+    fn wait(&mut self, by: Duration) {
+        let until = self.mesh.now + by;
+        while self.mesh.now < until {
+            self.mesh.now += Duration::from_secs(1);
+            let now = self.mesh.now;
+            for client in &mut self.mesh.clients {
+                client.handle_timeout(now);
+            }
+            self.pump();
+        }
+    }
+
+    /// The Mesh's pump, with chunks on their own channels and each app at work.
+    fn pump(&mut self) {
+        for _ in 0..100_000 {
+            let mut moved = false;
+            for idx in 0..self.mesh.clients.len() {
+                loop {
+                    let now = self.mesh.now;
+                    match self.mesh.clients[idx].poll_output() {
+                        Output::Transmit(t) => {
+                            moved = true;
+                            let to = t.peer.to_u64() as usize - 1;
+                            if !self.mesh.linked.contains(&(idx.min(to), idx.max(to))) {
+                                continue;
+                            }
+                            let target = &mut self.mesh.clients[to];
+                            match t.channel {
+                                Channel::File(file) => {
+                                    self.chunk_frames.push((idx, to));
+                                    target.handle_file_frame(now, peer(idx), file, &t.bytes)
+                                }
+                                Channel::Main => target.handle_frame(now, peer(idx), &t.bytes),
+                            }
+                        }
+                        Output::Event(event) => {
+                            moved = true;
+                            self.mesh.events[idx].push(event.clone());
+                            let client = &mut self.mesh.clients[idx];
+                            app_event(client, &mut self.apps[idx], now, event);
+                        }
+                        Output::Timeout(_) => break,
+                    }
+                }
+            }
+            if !moved && !self.mesh.relink() {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+}
+
+fn app_event(client: &mut Client, app: &mut App, now: crate::Instant, event: ClientEvent) {
+    match event {
+        ClientEvent::ChunkWanted { peer, file, index } => {
+            let Some(bytes) = app.files.get(&file) else {
+                return;
+            };
+            let start = index as usize * CHUNK_LEN;
+            let end = (start + CHUNK_LEN).min(bytes.len());
+            let chunk = bytes[start..end].to_vec();
+            client.send_chunk(now, peer, file, index, &chunk);
+        }
+        ClientEvent::ChunkReceived { file, index, data } => {
+            let chunks = app.stored.entry(file).or_default();
+            assert_eq!(chunks.len(), index as usize, "chunks arrive in order");
+            chunks.push(data);
+            let count = chunks.len() as u32;
+            if !app.hold_storage {
+                client.chunks_stored(now, file, count);
+            }
+        }
+        ClientEvent::Transfer(update) => app.updates.push(update),
+        _ => {}
+    }
+}
+
+/// Alice resets the link while Bob is half-way through her file: the old room's link
+/// closes, the download waits, resumes from the next chunk over the link the new room
+/// forms, and completes with the hash checked; Alice sees it received.
+#[test]
+fn a_download_half_way_resumes_over_the_new_epochs_link_and_completes() {
+    let mut moving = Moving::found(3);
+    let (alice, bob) = (0, 1);
+    let (file, bytes) = moving.offer(alice, CHUNK_LEN * 200);
+    moving.apps[bob].hold_storage = true;
+    moving.download(bob, file);
+    let half_way = moving.stored(bob, file);
+    assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
+    let old_room = moving.mesh.clients[bob].room_id();
+    moving.rekey(alice);
+    let new_room = moving.mesh.clients[alice].room_id();
+    assert_ne!(new_room, old_room);
+    assert_eq!(moving.mesh.clients[bob].room_id(), new_room);
+    let (alice_key, bob_key) = (moving.mesh.key(alice), moving.mesh.key(bob));
+    // It went waiting with the old link, and goes on over the new one.
+    let states: Vec<TransferState> = moving.apps[bob]
+        .updates
+        .iter()
+        .filter(|u| u.file == file)
+        .map(|u| u.state.clone())
+        .collect();
+    assert!(states.contains(&TransferState::Waiting), "{states:?}");
+    assert_eq!(
+        moving.state(bob, file, Direction::Download, alice_key),
+        Some(TransferState::Active)
+    );
+    moving.release_storage(bob, file);
+    moving.wait(Duration::from_secs(30));
+    assert_eq!(moving.received(bob, file), bytes);
+    assert_eq!(
+        moving.state(bob, file, Direction::Download, alice_key),
+        Some(TransferState::Complete)
+    );
+    assert_eq!(
+        moving.state(alice, file, Direction::Upload, bob_key),
+        Some(TransferState::Complete)
+    );
+}
+
+/// Alice removes Dave while he is half-way through her file: his download ends as
+/// failed, saying he is no longer in the room, instead of waiting for a link that never
+/// comes; Alice's upload to him ends too; no chunk reaches him afterwards, even when he
+/// stores what he had and asks again. Bob, downloading a file of Dave's, is told its
+/// sender is gone.
+#[test]
+fn a_removed_members_transfers_end_and_no_further_chunk_reaches_them() {
+    let mut moving = Moving::found(3);
+    let (alice, bob, dave) = (0, 1, 2);
+    let (alice_key, dave_key) = (moving.mesh.key(alice), moving.mesh.key(dave));
+    let (file, _) = moving.offer(alice, CHUNK_LEN * 200);
+    let (daves_file, _) = moving.offer(dave, CHUNK_LEN * 200);
+    moving.apps[dave].hold_storage = true;
+    moving.apps[bob].hold_storage = true;
+    moving.download(dave, file);
+    moving.download(bob, daves_file);
+    let half_way = moving.stored(dave, file);
+    assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
+    moving.remove(alice, dave);
+    let frames_to_dave = |moving: &Moving| {
+        moving
+            .chunk_frames
+            .iter()
+            .filter(|(from, to)| *from == alice && *to == dave)
+            .count()
+    };
+    let sent = frames_to_dave(&moving);
+    assert_eq!(
+        moving.state(dave, file, Direction::Download, alice_key),
+        Some(TransferState::Failed(TransferError::Removed))
+    );
+    assert_eq!(
+        moving.state(alice, file, Direction::Upload, dave_key),
+        Some(TransferState::Failed(TransferError::MemberGone))
+    );
+    assert_eq!(
+        moving.state(bob, daves_file, Direction::Download, dave_key),
+        Some(TransferState::Failed(TransferError::MemberGone))
+    );
+    // Dave stores what he had and tries again: nothing more comes.
+    moving.release_storage(dave, file);
+    let now = moving.mesh.now;
+    assert!(!moving.mesh.clients[dave].resume_download(now, file));
+    moving.mesh.clients[dave]
+        .download(now, file, half_way as u32, FileDigest::new())
+        .unwrap();
+    moving.pump();
+    moving.wait(Duration::from_secs(60));
+    assert_eq!(frames_to_dave(&moving), sent);
+    assert_eq!(moving.stored(dave, file), half_way);
+    assert_eq!(
+        moving.state(dave, file, Direction::Download, alice_key),
+        Some(TransferState::Failed(TransferError::Removed))
+    );
+    assert_eq!(
+        moving.state(alice, file, Direction::Upload, dave_key),
+        Some(TransferState::Failed(TransferError::MemberGone))
+    );
+}
