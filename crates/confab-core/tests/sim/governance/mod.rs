@@ -11,6 +11,10 @@
 //!   to it that is not older than the last one it was (harness-side records: the epoch
 //!   each posted event was written in, every epoch secret each member ever held);
 //! - no member lost history it held when it was removed.
+//!
+//! The full run: `cargo test -p confab-core --profile sim --test sim -- --ignored governance`
+//! (about 2 s CPU a converging seed there, 3.2 s in the dev profile; signature checks of
+//! new events, handshakes and `RoomSecret::room_id`'s HKDF per frame lead the profile).
 
 mod checks;
 mod world;
