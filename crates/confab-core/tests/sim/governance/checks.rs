@@ -144,8 +144,9 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
             };
             let number = world.epochs.get(posted).map_or(0, |e| e.number);
             if !member.allowed.contains(posted) && number >= last {
+                let redacted = history.get(&id).is_some_and(|e| e.is_redacted());
                 return fail(format!(
-                    "removed member {node} holds an event posted in epoch {number}, after its last ({last})"
+                    "removed member {node} holds an event posted in epoch {number}, after its last ({last}) (redacted: {redacted})"
                 ));
             }
         }
