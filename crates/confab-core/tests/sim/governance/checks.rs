@@ -129,8 +129,11 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
         if governance.removed(&member.key).is_none() {
             continue;
         }
-        // Removed: nothing posted in an epoch not sealed to it, unless older than the last
-        // one that was (what came before is the history it was shown).
+        // Removed: nothing said in an epoch not sealed to it, unless older than the last
+        // one that was (what came before is the history it was shown). Governance actions
+        // and the redacted forms of messages (no content) of later epochs do reach it: a
+        // rekeyer deposits them into the mailboxes of epochs it left (be63140), which the
+        // removed member can still read; that is the design there, not checked here.
         let last = member
             .allowed
             .iter()
@@ -143,10 +146,14 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
                 continue;
             };
             let number = world.epochs.get(posted).map_or(0, |e| e.number);
-            if !member.allowed.contains(posted) && number >= last {
-                let redacted = history.get(&id).is_some_and(|e| e.is_redacted());
+            let Some(event) = history.get(&id) else {
+                continue;
+            };
+            let said = !event.is_redacted()
+                && !matches!(event.event().content, confab_core::Content::Govern(_));
+            if said && !member.allowed.contains(posted) && number >= last {
                 return fail(format!(
-                    "removed member {node} holds an event posted in epoch {number}, after its last ({last}) (redacted: {redacted})"
+                    "removed member {node} holds what was said in epoch {number}, after its last ({last})"
                 ));
             }
         }
