@@ -81,8 +81,18 @@ impl Mesh {
 
     /// Someone opens the invite of client `by` and links to the clients `to`: its index.
     pub(in crate::client) fn arrive_by(&mut self, by: usize, to: &[usize]) -> usize {
-        let idx = self.clients.len();
         let invite = self.clients[by].invite();
+        let idx = self.open(&invite);
+        for &other in to {
+            self.link(other, idx);
+        }
+        idx
+    }
+
+    /// A fresh client opens `invite` (the current link or an older one), linked to nobody:
+    /// its index.
+    pub(in crate::client) fn open(&mut self, invite: &crate::room::Invite) -> usize {
+        let idx = self.clients.len();
         let mut client = Client::new(
             Identity::from_seed([idx as u8 + 1; 32]),
             invite.link.clone(),
@@ -95,9 +105,6 @@ impl Mesh {
         client.restore(now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
         self.clients.push(client);
         self.events.push(Vec::new());
-        for &other in to {
-            self.link(other, idx);
-        }
         idx
     }
 
