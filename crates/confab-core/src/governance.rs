@@ -374,15 +374,13 @@ impl Governance {
     /// in which joining was open at some point (anyone could be handed it). A newcomer
     /// declined in a room that needs approval never held it: no rekey.
     pub fn needs_rekey(&self) -> bool {
-        self.left_out
+        if self
+            .left_out
             .iter()
             .any(|member| self.rank(member).is_some())
-            || self.exposed_to_removed()
-    }
-
-    /// A removed member may hold the current epoch's secret (see
-    /// [`Governance::needs_rekey`]): its mailbox is no place for what is said now.
-    pub fn exposed_to_removed(&self) -> bool {
+        {
+            return true;
+        }
         self.removed.keys().any(|member| {
             self.holders
                 .as_ref()
