@@ -374,13 +374,15 @@ impl Governance {
     /// in which joining was open at some point (anyone could be handed it). A newcomer
     /// declined in a room that needs approval never held it: no rekey.
     pub fn needs_rekey(&self) -> bool {
-        if self
-            .left_out
+        self.left_out
             .iter()
             .any(|member| self.rank(member).is_some())
-        {
-            return true;
-        }
+            || self.exposed_to_removed()
+    }
+
+    /// A removed member may hold the current epoch's secret (see
+    /// [`Governance::needs_rekey`]): its mailbox is no place for what is said now.
+    pub fn exposed_to_removed(&self) -> bool {
         self.removed.keys().any(|member| {
             self.holders
                 .as_ref()

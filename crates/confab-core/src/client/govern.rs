@@ -31,6 +31,9 @@ use crate::wire::{Body, EpochKey};
 use super::link::Close;
 use super::{Client, ClientEvent, Config, SendError};
 
+mod left;
+pub(super) use left::LeftEpochs;
+
 #[cfg(test)]
 pub(super) mod tests;
 
@@ -38,11 +41,7 @@ pub(super) mod tests;
 /// change no other random choice.
 const FOUNDING_RNG_STREAM: u64 = 3;
 
-/// How many left epochs' mailbox keys are kept (to deposit the news of a new epoch).
-const LEFT_MAILBOXES: usize = 2;
-
-/// How many of the remover's events a removed member is handed with the removal (and a
-/// rekeyer deposits into the mailbox of the epoch it leaves).
+/// How many of the remover's events a removed member is handed with the removal.
 const REMOVAL_NEWS: u64 = 8;
 
 /// Most join requests a member keeps open at once (where joining needs approval): anyone
@@ -503,11 +502,16 @@ impl Client {
     /// `move_through_epochs`); if that moved us, ends every link keyed for another room
     /// (`leave_older_links`).
     pub(super) fn follow_epochs(&mut self) {
+        self.recover_left_epochs();
         let left = self.room.room_id();
         let news = self.news_for_the_room_we_leave();
-        self.move_through_epochs();
+        let crossed_our_rekey = self.move_through_epochs();
         if self.room.room_id() != left {
+            // Members still in the epochs we left find the chain in their mailboxes.
+            self.deposit_bundles(crossed_our_rekey);
             self.leave_older_links(&news);
+            // What waited for an epoch no removed member holds (see `deposit`).
+            self.deposit_outbox_if_alone();
         }
     }
 
@@ -577,7 +581,13 @@ impl Client {
 
     /// Moves through every epoch history holds a lockbox of ours for, one after another
     /// (live, and after a restore: a tab closed before the app saved the epoch it moved to).
-    fn move_through_epochs(&mut self) {
+    /// Whether it moved us through a rekey of ours. A member removed stays where it is:
+    /// a rekeyer who had not heard of the removal may have sealed it the next epoch.
+    fn move_through_epochs(&mut self) -> bool {
+        let me = self.public.member_key();
+        if self.governance.removed(&me).is_some() {
+            return false;
+        }
         let actions = self.governance_actions();
         if self.epoch.is_none() {
             // Never handed a secret (the members we met had moved on, or we waited for
@@ -585,13 +595,14 @@ impl Client {
             let latest = (1..=self.governance.epoch())
                 .rev()
                 .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
-            let Some((n, secret)) = latest else { return };
+            let Some((n, secret)) = latest else {
+                return false;
+            };
             self.enter_epoch(n, secret);
         }
         let Some((mut ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
-            return;
+            return false;
         };
-        let me = self.public.member_key();
         // The number of the epoch we hold is the rekey's whose commitment its secret
         // matches, whatever a member that handed it to us said.
         if let Some(number) = self.number_of(&actions, &held)
@@ -612,20 +623,23 @@ impl Client {
             let back = (1..=ours.min(self.governance.epoch()))
                 .rev()
                 .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
-            let Some((n, secret)) = back else { return };
+            let Some((n, secret)) = back else {
+                return false;
+            };
             self.enter_epoch(n, secret);
             ours = n;
         }
+        let mut crossed_ours = false;
         while ours < self.governance.epoch() {
             let next = ours.saturating_add(1);
             let Some((rekeyer, _)) = self.applied_rekey(&actions, next) else {
-                return;
+                break;
             };
             let rekeyer = (rekeyer.order.author, rekeyer.order.seq);
             // Our own rekey moves us once it has gone out (write-ahead: stored first), to
             // the members still in the room we leave too (see `leave_older_links`).
             if rekeyer.0 == me && rekeyer.1 > self.own_sent_up_to() {
-                return;
+                break;
             }
             let Some(secret) = self.open_epoch(&actions, next) else {
                 // Left out of it (its rekeyer had not seen our `Join`, or counted us
@@ -633,32 +647,23 @@ impl Client {
                 let later = (next.saturating_add(1)..=self.governance.epoch())
                     .rev()
                     .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
-                let Some((n, secret)) = later else { return };
+                let Some((n, secret)) = later else { break };
                 self.enter_epoch(n, secret);
                 ours = n;
                 continue;
             };
-            let left = self.mailbox.as_ref().map(|keys| keys.room());
+            let had_mailbox = self.mailbox.is_some();
             let left_link = self.room.clone();
             self.enter_epoch(next, secret);
-            // Ours: members still in the epoch we left find it in its mailbox, with the few
-            // events of ours before it (a removal, say) that history needs to take it in.
-            if let Some(left) = left
-                && rekeyer.0 == me
-            {
-                let news: Vec<(u64, Vec<u8>)> = self
-                    .history
-                    .range(&me, rekeyer.1.saturating_sub(REMOVAL_NEWS), rekeyer.1)
-                    .map(|event| (event.event().seq, event.bytes().to_vec()))
-                    .collect();
-                for (seq, bytes) in news {
-                    self.deposit_into(left, seq, &bytes);
-                }
-                // And strangers with the left link find that it was superseded.
+            if had_mailbox && rekeyer.0 == me {
+                // Members still in the epoch we left find it in its mailbox (the bundles,
+                // `left`), and strangers with the left link find that it was superseded.
+                crossed_ours = true;
                 self.deposit_notice(&left_link, rekeyer.1);
             }
             ours = next;
         }
+        crossed_ours
     }
 
     /// The rekey that started epoch `epoch`, of `actions`, as the governance applied it.
@@ -733,11 +738,19 @@ impl Client {
         let mut seed = [0; 32];
         self.rng.fill_bytes(&mut seed);
         self.signal_seal = SignalSeal::new(&link, seed);
-        if let Some(left) = self.mailbox.replace(secret.mailbox_keys())
-            && moved
-        {
-            self.left_mailboxes.insert(0, left);
-            self.left_mailboxes.truncate(LEFT_MAILBOXES);
+        let left = self
+            .mailbox
+            .replace(secret.mailbox_keys())
+            .filter(|_| moved);
+        if moved {
+            // Whether the epoch we enter is ours (we look after its mailbox if it loses).
+            let me = self.public.member_key();
+            let actions = self.governance_actions();
+            let ours = self
+                .applied_rekey(&actions, epoch)
+                .filter(|(rekey, _)| rekey.order.author == me)
+                .map(|_| secret.commitment());
+            self.note_entered(left, ours);
         }
         self.room = link;
         self.epoch = Some((epoch, secret));

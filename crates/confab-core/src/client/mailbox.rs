@@ -184,7 +184,7 @@ impl Client {
         let keys = self
             .mailbox
             .iter()
-            .chain(&self.left_mailboxes)
+            .chain(self.left_mailboxes.keys())
             .find(|keys| keys.room() == room)
             .or_else(|| self.left_notice(room))?;
         Some(ClientMessage::MailboxPut {
@@ -216,7 +216,7 @@ impl Client {
     /// ([`Client::mailbox_fetch_left`]) and hand their entries to
     /// [`Client::handle_mailbox_entries`].
     pub fn left_rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
-        self.left_mailboxes.iter().map(|keys| keys.room())
+        self.left_mailboxes.keys().map(|keys| keys.room())
     }
 
     /// The server's `mailbox-fetch` request for the mailbox of `room`, an epoch we left
@@ -229,7 +229,7 @@ impl Client {
     ) -> Option<ClientMessage> {
         let keys = self
             .left_mailboxes
-            .iter()
+            .keys()
             .find(|keys| keys.room() == room)?;
         Some(ClientMessage::MailboxFetch {
             room: keys.room(),
@@ -290,7 +290,7 @@ impl Client {
             let opened = self
                 .mailbox
                 .iter()
-                .chain(&self.left_mailboxes)
+                .chain(self.left_mailboxes.keys())
                 .find_map(|keys| keys.open(&item.entry).ok());
             let Some(bytes) = opened else {
                 match self.take_notice(&item.entry) {
@@ -414,10 +414,23 @@ impl Client {
         let Some(keys) = self.mailbox.as_ref() else {
             return;
         };
+        // A removed member may hold this epoch's secret (a rekey is due, or we came back
+        // from a rival epoch to one sealed to someone our side had removed): what we said
+        // waits in the outbox for the next epoch, deposited there once we move. Governance
+        // actions go (a leave, a removal: what even the removed may learn).
+        if self.governance.exposed_to_removed() && !Self::is_governance(&bytes) {
+            return;
+        }
         let room = keys.room();
         if self.deposit_into(room, seq, &bytes) {
             self.outbox.deposited.insert(seq);
         }
+    }
+
+    /// Whether `bytes` is a governance action (of ours: it verifies).
+    fn is_governance(bytes: &[u8]) -> bool {
+        crate::wire::event::decode_signed(bytes)
+            .is_ok_and(|(event, _, _)| matches!(event.content, crate::history::Content::Govern(_)))
     }
 
     /// Seals our event `seq` for `room`'s mailbox (ours, or one of an epoch we left) and
@@ -429,7 +442,7 @@ impl Client {
         let keys = self
             .mailbox
             .iter()
-            .chain(&self.left_mailboxes)
+            .chain(self.left_mailboxes.keys())
             .find(|keys| keys.room() == room);
         let Some(Ok(entry)) = keys.map(|keys| keys.seal(nonce, bytes)) else {
             return false;

@@ -180,9 +180,9 @@ pub struct Client {
     mailbox: Option<MailboxKeys>,
     /// A governed room's current epoch and its secret, once we hold it.
     epoch: Option<(u64, EpochSecret)>,
-    /// The mailbox keys of the last epochs we left (the news of a new epoch is deposited
-    /// there, for members still in them).
-    left_mailboxes: Vec<MailboxKeys>,
+    /// The last epochs we left: their mailboxes, where we read and leave the news of the
+    /// epochs after them (`govern/left.rs`).
+    left_mailboxes: govern::LeftEpochs,
     /// Since when the room needs a new epoch, as `Client::rekey_due` first saw it.
     rekey_needed_since: Option<Instant>,
     /// A superseded link's notices (see `superseded`).
@@ -225,7 +225,7 @@ impl Client {
             files: files::Files::default(),
             mailbox: Some(room.mailbox_keys()),
             epoch: None,
-            left_mailboxes: Vec::new(),
+            left_mailboxes: Default::default(),
             rekey_needed_since: None,
             notices: superseded::Notices::default(),
             signal_seal: SignalSeal::new(&room, seed),

@@ -271,6 +271,38 @@ impl Mesh {
         id
     }
 
+    /// Client `idx`'s tab reloads: a client made again from what it stored (its events and
+    /// epoch), linked to nobody until [`Mesh::link`].
+    pub(in crate::client) fn reload(&mut self, idx: usize) {
+        self.unlink_all(idx);
+        let old = &self.clients[idx];
+        let (epoch, secret) = old.epoch().map(|(n, s)| (n, s.clone())).unwrap();
+        let stored: Vec<Vec<u8>> = self.events[idx]
+            .iter()
+            .filter_map(|event| match event {
+                ClientEvent::Persist { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut client = Client::new(
+            Identity::from_seed([idx as u8 + 1; 32]),
+            old.room.clone(),
+            Mesh::config(idx),
+            [150 + idx as u8; 32],
+        )
+        .with_genesis(old.governance().genesis().unwrap())
+        .with_epoch(epoch, secret);
+        let now = self.now;
+        client.restore(
+            now,
+            UnixMillis(7),
+            stored.iter().map(|b| ((), b.as_slice())),
+        );
+        client.run_without_store();
+        self.clients[idx] = client;
+        self.pump();
+    }
+
     pub(in crate::client) fn epoch(&self, idx: usize) -> Option<u64> {
         self.clients[idx].epoch().map(|(n, _)| n)
     }
