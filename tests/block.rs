@@ -7,28 +7,22 @@
 
 use std::time::Duration;
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, with_browsers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_member_is_hidden_from_the_blocker_alone_and_not_told() -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "block-alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "block-bob").await?;
-    let carol = Browser::open_phone(&chromedriver, &env, "block-carol").await?;
-    let outcome = scenario(&env, &server, &alice, &bob, &carol).await;
-    for (browser, file) in [
-        (&alice, "block-alice.png"),
-        (&bob, "block-bob.png"),
-        (&carol, "block-phone-carol.png"),
-    ] {
-        browser.screenshot(&env, file).await.ok();
-    }
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    carol.quit().await.ok();
-    outcome
+    let seats = [
+        Seat::desktop("block", "alice"),
+        Seat::desktop("block", "bob"),
+        Seat::phone("block", "carol"),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |[alice, bob, carol]| {
+        scenario(&env, &server, alice, bob, carol).await
+    })
+    .await
 }
 
 async fn scenario(

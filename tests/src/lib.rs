@@ -21,12 +21,14 @@ pub mod calls;
 pub mod files;
 pub mod governed;
 mod process;
+pub mod scenario;
 pub mod shell;
 
 pub use adversary::{Adversary, Mallory, Member};
 pub use balancer::{Balancer, NODE_COOKIE};
 pub use browser::{Browser, ChatPage, MemberRow};
 pub use process::{Chromedriver, Geckodriver, Nats, Server, metric};
+pub use scenario::{Seat, with_browsers};
 
 use std::path::PathBuf;
 use std::time::Duration;
