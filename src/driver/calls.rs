@@ -148,8 +148,15 @@ impl Driver {
                 .call_peer_changed(peer, muted, camera_off, sharing),
             CallEvent::Ended(end) => {
                 self.close_call_media();
-                if end == CallEnd::Alone {
-                    self.state.notify("Call ended.");
+                match end {
+                    CallEnd::Alone => self.state.notify("Call ended."),
+                    CallEnd::RoomMoved => self
+                        .state
+                        .notify("The call ended: the room moved. Call again to go on."),
+                    CallEnd::Removed => self
+                        .state
+                        .notify("The call ended: you are no longer in this room."),
+                    _ => {}
                 }
             }
             CallEvent::Tampered { peer, reason } => {
@@ -519,6 +526,23 @@ impl Driver {
         self.calls.level_at = Some(now + LEVEL_EVERY);
         self.state
             .call_speaking(|stream| media::level(stream).is_some_and(|level| level > SPEAKING));
+    }
+
+    /// Core's `ClientEvent::Moved`: the old room's links, which carry the call, end next
+    /// (core's `leave_older_links`): the call ends with that reason (see core's `Calls`).
+    pub(super) fn end_call_for_move(&mut self) {
+        self.calls.machine.room_moved();
+        self.drain_calls(super::clock::now());
+    }
+
+    /// Governance changed: once we are out of the room (removed, or we left), our call
+    /// ends, with that reason, before our links go.
+    pub(super) fn end_call_if_out_of_room(&mut self) {
+        let me = self.client.identity().member_key();
+        if self.client.governance().removed(&me).is_some() {
+            self.calls.machine.removed_from_room();
+            self.drain_calls(super::clock::now());
+        }
     }
 
     /// A link went away: it is out of the call and no longer vouched for.

@@ -76,6 +76,7 @@ impl Driver {
         self.state.governance_changed(self.governance_view());
         self.untitle_removed();
         self.recheck_expiry();
+        self.end_call_if_out_of_room();
     }
 
     /// Members removed from the room (or who left) no longer name it: their names leave

@@ -1,6 +1,7 @@
 //! The offline mailbox, app side: core's [`Courier`] decides which mailbox requests go
 //! out on the server connection and when (the fetch after every `joined` and every
-//! `mailbox-new`, deposits paced under the server's allowance, answers matched to
+//! `mailbox-new`, the mailboxes of the epochs a governed room left read on joining and
+//! every ten minutes, deposits paced under the server's allowance, answers matched to
 //! deposits; see its documentation); this file feeds it the connection's events and
 //! core's deposits, sends what it asks, keeps the cursor and the outbox record for the
 //! store, and tells the user when the server refuses.

@@ -57,6 +57,7 @@ impl Driver {
     /// for that.
     pub(super) fn moved(&mut self, room: RoomId) {
         self.mailbox.move_to(room, MailboxSeq::default());
+        self.end_call_for_move();
     }
 
     /// After each drain: if the client holds another epoch than the record says, saves

@@ -91,6 +91,10 @@ impl Driver {
                     TransferState::Complete => "Received",
                     TransferState::Stopped(StopReason::Declined) => "Declined",
                     TransferState::Stopped(_) => "Stopped",
+                    TransferState::Failed(TransferError::MemberGone) => "No longer in the room",
+                    TransferState::Failed(TransferError::Removed) => {
+                        "You are no longer in the room"
+                    }
                     TransferState::Failed(_) => "Failed",
                 };
                 let finished = !matches!(state, TransferState::Waiting | TransferState::Active);
