@@ -158,6 +158,7 @@ pub(crate) async fn boot(
             last_opened_ms: 0,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         };
         if let Some(store) = &store {
             let _ = store.save_room(&room).await;
@@ -238,6 +239,7 @@ fn choose_room(
                 last_opened_ms: 0,
                 genesis: None,
                 epoch: None,
+                first_epoch: None,
             },
             settings,
         )
@@ -254,6 +256,7 @@ fn choose_room(
             last_opened_ms: 0,
             genesis: invite.genesis,
             epoch: None,
+            first_epoch: None,
         }),
     };
     match Invite::from_fragment(fragment) {

@@ -44,12 +44,11 @@ use std::time::Duration;
 
 use confab_core::client::ReceiptsRecord;
 use confab_core::{
-    Client, ClientEvent, Content, EventId, FailReason, Instant, OrderKey, Output, Path, PeerId,
-    Presence, PublicIdentity, RoomId, SendError,
+    Client, Content, EventId, Instant, OrderKey, Output, PeerId, Presence, PublicIdentity, RoomId,
+    SendError,
 };
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
-use leptos::prelude::*;
 
 use crate::commands::{Command, Commands};
 use crate::platform::clock::{log, now_ms};
@@ -57,11 +56,12 @@ use crate::platform::net::{Network, Signalling};
 use crate::platform::rtc::IceServerConfig;
 use crate::platform::store::{BrowserStore, ReadMarks, SavedRoom};
 use crate::platform::{clock, page};
-use crate::state::{AppState, Draft, MemberStatus, MessageView};
+use crate::state::{AppState, Draft};
 
 mod bench;
 mod calls;
 mod erase;
+mod events;
 mod files;
 mod govern;
 mod input;
@@ -75,6 +75,7 @@ mod seen;
 mod server;
 
 use bench::{BenchRun, bench_crypto};
+pub(crate) use events::message_view;
 use input::Input;
 use links::Direct;
 pub(crate) use moving::note_epoch;
@@ -136,6 +137,8 @@ enum Timer {
     Expiry,
     /// A governed room's: a new epoch ours to start, or our leave unheard (`govern::Pending`).
     Govern,
+    /// The room's record, which could not be saved, is tried again.
+    RoomRecord,
 }
 
 struct Driver {
@@ -202,6 +205,8 @@ struct Driver {
     mailbox: mailbox::MailboxAdapter,
     /// A governed room's leave under way, and when to start the epoch it needs.
     govern: govern::Pending,
+    /// The writes of the room's record.
+    room_record: moving::RoomRecord,
 }
 
 /// Starts the driver task for `client`; returns the handle for UI commands.
@@ -274,6 +279,7 @@ pub fn start(
         calls,
         mailbox: mailbox::MailboxAdapter::new(room_id),
         govern: govern::Pending::default(),
+        room_record: moving::RoomRecord::default(),
     };
     for contact in driver.contacts.contacts().iter() {
         let view = contact_view(&driver.client, contact);
@@ -357,7 +363,7 @@ impl Driver {
     }
 
     /// Every timer the driver runs, with its deadline.
-    fn timers(&self) -> [(Timer, Option<Instant>); 8] {
+    fn timers(&self) -> [(Timer, Option<Instant>); 9] {
         // The idle deadline matters only while it can still change our presence.
         let idle = (self.client.presence() == Presence::Online).then_some(self.idle_at);
         [
@@ -369,6 +375,7 @@ impl Driver {
             (Timer::Mailbox, self.mailbox.deadline()),
             (Timer::Expiry, self.expiry.at),
             (Timer::Govern, self.govern.deadline()),
+            (Timer::RoomRecord, self.room_record.deadline()),
         ]
     }
 
@@ -503,6 +510,7 @@ impl Driver {
             } => self.chunks_read(now, peer, file, first, data),
             Input::Persisted { ids, result } => self.persisted(now, ids, result),
             Input::MoveSaved { room } => self.move_saved(room),
+            Input::RoomSaved { up_to, result } => self.room_saved(now, up_to, result),
             Input::ChunksSaved {
                 file,
                 up_to,
@@ -563,6 +571,8 @@ impl Driver {
                 Timer::Mailbox => self.mailbox_timeout(now),
                 Timer::Expiry => self.erase_expired(now),
                 Timer::Govern => self.govern_timeout(now),
+                // The drain after it writes the record.
+                Timer::RoomRecord => {}
             }
         }
     }
@@ -581,7 +591,7 @@ impl Driver {
                         continue;
                     }
                     if !self.governed_after_drain(now) && !self.mark_read(now) {
-                        self.follow_epoch();
+                        self.follow_epoch(now);
                         self.note_seen();
                         self.save_events();
                         self.save_chunks();
@@ -595,149 +605,6 @@ impl Driver {
                     }
                 }
             }
-        }
-    }
-
-    fn apply_event(&mut self, now: Instant, event: ClientEvent) {
-        match event {
-            ClientEvent::PeerVerified { peer, info } => {
-                let fingerprint = info.identity.fingerprint().to_string();
-                let path = self.client.path(peer).unwrap_or(Path::Pending);
-                let key = info.identity.member_key();
-                self.state
-                    .member_verified(peer, key, info.display_name.clone(), fingerprint, path);
-                self.meet(&info.identity, &info.display_name);
-                self.show_governance();
-                self.announce_dtls(now, peer);
-                if !self.announced_ready && self.settings.on_screen {
-                    self.announced_ready = true;
-                    page::publish("readyAt", &now_ms().into());
-                }
-            }
-            ClientEvent::PeerConnecting { peer } => self.state.member_connecting(peer),
-            ClientEvent::OpenDirect {
-                peer,
-                generation,
-                offerer,
-            } => self.open_direct(now, peer, generation, offerer),
-            ClientEvent::CloseDirect { peer, generation } => self.close_direct(peer, generation),
-            ClientEvent::RemoteSignal {
-                peer,
-                generation,
-                signal,
-            } => self.remote_signal(peer, generation, signal),
-            ClientEvent::Signal { message } => self.send_signal(&message),
-            ClientEvent::PeerRejected { peer, reason } => {
-                log(&format!("dropped a frame from {peer}: {reason}"))
-            }
-            ClientEvent::PeerFailed { peer, reason } => {
-                log(&format!("link to {peer} failed: {reason}"));
-                self.forget_call_peer(peer);
-                match reason {
-                    // Nobody answered: not a person the user needs to hear about. Removed
-                    // from the room: the timeline says so, and they are no member now.
-                    FailReason::Timeout | FailReason::Closed | FailReason::Removed => {
-                        self.state.member_forget(peer)
-                    }
-                    _ => self
-                        .state
-                        .member_status(peer, MemberStatus::Failed(reason.to_string())),
-                }
-            }
-            // The same person on another link, which stays.
-            ClientEvent::PeerReplaced { peer } => {
-                self.forget_call_peer(peer);
-                self.state.member_forget(peer);
-            }
-            ClientEvent::PeerLeft { peer } => {
-                self.forget_call_peer(peer);
-                self.show_governance();
-                self.state.member_status(peer, MemberStatus::Left);
-                // "Last seen" is when they left.
-                let key = self
-                    .state
-                    .members()
-                    .with_untracked(|m| m.iter().find(|m| m.peer == peer).and_then(|m| m.key));
-                let known = key.and_then(|key| self.contacts.contacts().get(&key).cloned());
-                if let Some(contact) = known {
-                    self.remember(&contact.identity, &contact.name);
-                }
-            }
-            ClientEvent::Message(message) => {
-                let me = self.client.identity().member_key();
-                if let Some(file) = &message.file {
-                    self.note_file_message(message.id, message.author == me, file.size);
-                }
-                self.note_message_for_expiry(&message);
-                let view = message_view(&me, message);
-                // A line about the room ("Alice removed Dave") is no message to notify.
-                if view.notice.is_none() {
-                    self.note_unread(&view);
-                }
-                self.state.upsert_message(view);
-            }
-            ClientEvent::Rebuilt => {
-                let me = self.client.identity().member_key();
-                // A proof that our own chain forked (this profile signs in another
-                // browser too): say so before the next post is refused.
-                if self.client.history().is_banned(&me) {
-                    self.state.profile_forked();
-                }
-                let messages = self.client.messages();
-                for message in &messages {
-                    if let Some(file) = &message.file {
-                        self.note_file_message(message.id, message.author == me, file.size);
-                    }
-                }
-                self.state.set_messages(
-                    messages
-                        .into_iter()
-                        .map(|message| message_view(&me, message))
-                        .collect(),
-                );
-            }
-            ClientEvent::Persist { id, bytes, .. } => self.unsaved.push((id, bytes)),
-            ClientEvent::Rewrite { id, bytes, .. } => self.rewrite(now, id, bytes),
-            ClientEvent::NotSent { events } => self.not_sent(events),
-            // An epoch a member handed us is saved after the drain.
-            ClientEvent::Governance => {
-                self.governance_changed();
-            }
-            ClientEvent::Moved { room } => self.moved(room),
-            ClientEvent::LinkSuperseded => self.state.link_was_superseded(),
-            ClientEvent::Name { member, name } => {
-                self.state.member_named(member, name.clone());
-                let linked = self
-                    .client
-                    .verified_peers()
-                    .find(|(_, info)| info.identity.member_key() == member)
-                    .map(|(_, info)| info.identity);
-                if let Some(identity) = linked {
-                    self.meet(&identity, &name);
-                }
-            }
-            ClientEvent::Delivered { member, up_to } => {
-                self.state.update_progress(member, Some(up_to), None)
-            }
-            ClientEvent::Read { member, up_to } => {
-                self.state.update_progress(member, None, Some(up_to))
-            }
-            ClientEvent::Typing { member, active } => self.state.set_typing(member, active),
-            ClientEvent::Presence { member, presence } => {
-                self.state.member_presence(member, presence)
-            }
-            ClientEvent::Pong { peer, nonce } => self.continue_bench(now, peer, nonce),
-            ClientEvent::ChunkWanted { peer, file, index } => {
-                self.chunk_wanted(now, peer, file, index)
-            }
-            ClientEvent::ChunkReceived { file, index, data } => {
-                self.chunk_received(file, index, data)
-            }
-            ClientEvent::Transfer(update) => self.transfer_update(now, update),
-            ClientEvent::Call { peer, member, data } => self.call_message(now, peer, member, &data),
-            ClientEvent::MailboxDeposit { seq, room, entry } => self.deposit(now, seq, room, entry),
-            ClientEvent::PersistOutbox { record } => self.mailbox.note_outbox(record),
-            ClientEvent::PersistReceipts { record } => self.unsaved_receipts = Some(record),
         }
     }
 }
@@ -760,39 +627,6 @@ pub(crate) fn read_marks_of(client: &Client) -> ReadMarks {
             .into_iter()
             .map(|mark| (mark.author, mark.seq)),
     )
-}
-
-/// Core's message as the UI shows it.
-pub(crate) fn message_view(
-    me: &confab_core::MemberKey,
-    message: confab_core::TimelineMessage,
-) -> MessageView {
-    MessageView {
-        id: message.id,
-        key: message.key,
-        author: message.author,
-        mine: message.author == *me,
-        time: clock::format_time(message.sent_at),
-        datetime: clock::iso_time(message.sent_at),
-        text: message.text,
-        edited: message.edited,
-        deleted: message.deleted,
-        unavailable: message.unavailable,
-        reply_to: message.reply_to,
-        mentions_me: message.mentions.contains(me),
-        reactions: message
-            .reactions
-            .into_iter()
-            .map(|reaction| (reaction.emoji, reaction.by))
-            .collect(),
-        file: message.file.map(|file| crate::state::FileInfo {
-            image: file.is_previewable_image(),
-            name: file.name,
-            mime: file.mime,
-            size: file.size,
-        }),
-        notice: message.notice,
-    }
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

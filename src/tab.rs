@@ -103,6 +103,7 @@ impl Tab {
             last_opened_ms: 0,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         };
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
@@ -182,16 +183,20 @@ impl Tab {
     }
 }
 
-/// The client of `room` as saved: a governed room's with its genesis and the epoch we hold
-/// (restore its history next).
+/// The client of `room` as saved: a governed room's with its genesis, the epoch we hold and
+/// the first we held if we left it (restore its history next).
 pub(crate) fn client_for(identity: Identity, room: &SavedRoom, config: Config) -> Client {
     let client = Client::new(identity, room.secret.clone(), config, entropy::seed());
     let Some(genesis) = room.genesis else {
         return client;
     };
     let client = client.with_genesis(genesis);
-    match &room.epoch {
+    let client = match &room.epoch {
         Some((epoch, secret)) => client.with_epoch(*epoch, secret.clone()),
+        None => client,
+    };
+    match &room.first_epoch {
+        Some((epoch, secret)) => client.with_left_epoch(*epoch, secret.clone()),
         None => client,
     }
 }

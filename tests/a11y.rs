@@ -11,7 +11,7 @@
 use confab_e2e::audit::{Axe, Scheme, Violation, check, emulate_scheme};
 use confab_e2e::calls::{playing, wait_enabled};
 use confab_e2e::shell::{is_controlled, next_build, wait_worker_active};
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, with_browsers};
 
 const PASSPHRASE: &str = "correct horse battery";
 
@@ -37,40 +37,31 @@ async fn audit_all(layout: Layout) -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let open = |name: &'static str| {
-        let (chromedriver, env) = (&chromedriver, &env);
-        async move {
-            match layout {
-                Layout::Desktop => Browser::open(chromedriver, env, name).await,
-                Layout::Phone => Browser::open_phone(chromedriver, env, name).await,
-            }
-        }
+    let seats = match layout {
+        Layout::Desktop => [
+            Seat::desktop("a11y-desktop", "alice"),
+            Seat::desktop("a11y-desktop", "bob"),
+        ],
+        Layout::Phone => [Seat::phone("a11y", "alice"), Seat::phone("a11y", "bob")],
     };
-    let alice = open("alice").await?;
-    let bob = open("bob").await?;
-    let pair = Pair {
-        env,
-        server,
-        chromedriver,
-        alice,
-        bob,
-    };
-    let mut found = Vec::new();
-    let outcome = screens(&pair, &axe, layout, &mut found).await;
-    let outcome = outcome.and_then(|()| check(&found));
-    let name = format!("a11y-{layout:?}").to_lowercase();
-    pair.finish(&name, outcome).await
+    with_browsers(&env, &chromedriver, seats, async |browsers| {
+        let mut found = Vec::new();
+        screens(&env, &server, browsers, &axe, layout, &mut found).await?;
+        check(&found)
+    })
+    .await
 }
 
 async fn screens(
-    pair: &Pair,
+    env: &Env,
+    server: &Server,
+    [alice, bob]: [&Browser; 2],
     axe: &Axe,
     layout: Layout,
     found: &mut Vec<Violation>,
 ) -> anyhow::Result<()> {
-    let (alice, bob) = (&pair.alice, &pair.bob);
     let at = |what: &str| format!("{what}, {layout:?}").to_lowercase();
-    let home = format!("{}/", pair.server.url);
+    let home = format!("{}/", server.url);
     let a = alice.open_chat(&home).await?;
     axe.check_finds_probe(alice).await?;
     found.extend(axe.audit(alice, &at("the start page")).await?);
@@ -96,13 +87,13 @@ async fn screens(
         Ok((a.messages().await?.len() == 2).then_some(()))
     })
     .await?;
-    let offered = pair.env.out.join("a11y-offer.txt");
+    let offered = env.out.join("a11y-offer.txt");
     std::fs::write(&offered, "a file to audit")?;
     a.attach_file(&offered).await?;
     b.by_role("button", "Decline").await?;
     found.extend(axe.audit(alice, &at("a room (sender)")).await?);
     found.extend(axe.audit(bob, &at("a room with a file offered")).await?);
-    screenshots(pair, bob, &format!("a11y-room-bob-{layout:?}")).await?;
+    screenshots(env, bob, &format!("a11y-room-bob-{layout:?}")).await?;
 
     // The emoji picker, a dialog.
     b.click("button", "Emoji").await?;
@@ -121,7 +112,7 @@ async fn screens(
     b.click("button", "Accept").await?;
     playing(alice, &bob_name).await?;
     found.extend(axe.audit(alice, &at("a call")).await?);
-    screenshots(pair, alice, &format!("a11y-call-alice-{layout:?}")).await?;
+    screenshots(env, alice, &format!("a11y-call-alice-{layout:?}")).await?;
     a.click("button", "Hang up").await?;
     a.by_role("button", "Video call").await?;
 
@@ -203,11 +194,11 @@ async fn display_name(page: &ChatPage<'_>, layout: Layout) -> anyhow::Result<Str
 }
 
 /// Saves `<name>-dark.png` of what `browser` shows, in the dark scheme.
-async fn screenshots(pair: &Pair, browser: &Browser, name: &str) -> anyhow::Result<()> {
+async fn screenshots(env: &Env, browser: &Browser, name: &str) -> anyhow::Result<()> {
     emulate_scheme(browser, Scheme::Dark).await?;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let file = format!("{name}-dark.png").to_lowercase();
-    browser.screenshot(&pair.env, &file).await?;
+    browser.screenshot(env, &file).await?;
     emulate_scheme(browser, Scheme::Light).await
 }
 
@@ -218,13 +209,13 @@ async fn the_update_banner_passes_the_audit() -> anyhow::Result<()> {
     let axe = Axe::load()?;
     let env = Env::from_env()?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "alice").await?;
-    let mut found = Vec::new();
-    let outcome = update_banner(&env, &alice, &axe, &mut found).await;
-    let outcome = outcome.and_then(|()| check(&found));
-    alice.screenshot(&env, "a11y-update-alice.png").await.ok();
-    alice.quit().await.ok();
-    outcome
+    let seats = [Seat::desktop("a11y-update", "alice")];
+    with_browsers(&env, &chromedriver, seats, async |[alice]| {
+        let mut found = Vec::new();
+        update_banner(&env, alice, &axe, &mut found).await?;
+        check(&found)
+    })
+    .await
 }
 
 async fn update_banner(

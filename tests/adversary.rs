@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use confab_core::client::HEAD_WAIT;
 use confab_e2e::{
-    Adversary, Browser, ChatPage, Chromedriver, Env, Member, Server, eventually, open_room,
+    Adversary, Browser, ChatPage, Chromedriver, Env, Member, Seat, Server, eventually, open_room,
+    with_browsers,
 };
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
@@ -27,20 +28,11 @@ async fn a_malicious_member_cannot_break_the_room() -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let mut browsers = Vec::new();
-    for name in NAMES {
-        browsers.push(Browser::open(&chromedriver, &env, name).await?);
-    }
-    let outcome = scenario(&server, &browsers).await;
-    for browser in &browsers {
-        browser
-            .screenshot(&env, &format!("adversary-{}.png", browser.name))
-            .await
-            .ok();
-    }
-    for browser in browsers {
-        browser.quit().await.ok();
-    }
+    let seats = NAMES.map(|name| Seat::desktop("adversary", name));
+    let outcome = with_browsers(&env, &chromedriver, seats, async |browsers| {
+        scenario(&server, browsers).await
+    })
+    .await;
     println!(
         "adversary scenario: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -48,7 +40,7 @@ async fn a_malicious_member_cannot_break_the_room() -> anyhow::Result<()> {
     outcome
 }
 
-async fn scenario(server: &Server, browsers: &[Browser]) -> anyhow::Result<()> {
+async fn scenario(server: &Server, browsers: [&Browser; 3]) -> anyhow::Result<()> {
     let pages = open_room(server, browsers).await?;
     let mut said = Vec::new();
     say(&pages, 0, "hello from Alice", &mut said).await?;

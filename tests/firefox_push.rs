@@ -24,7 +24,8 @@ use confab_e2e::shell::{
     worker_notifications,
 };
 use confab_e2e::{
-    Browser, Chromedriver, Env, Server, address, eventually, in_room, metric, secret_of,
+    Browser, Chromedriver, Env, Seat, Server, address, eventually, in_room, metric, secret_of,
+    with_browsers,
 };
 
 /// The server's `--push-interval` here: short, so the test need not wait 30 s between pushes.
@@ -44,17 +45,14 @@ async fn a_deposit_reaches_firefox_through_its_push_service() -> anyhow::Result<
     )
     .await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "alice").await?;
-    let bob = Browser::open_firefox_with_push(&env, "bob-firefox", &push_service.ws_url).await?;
-    let outcome = scenario(&server, &push_service, &alice, &bob).await;
-    for browser in [alice, bob] {
-        browser
-            .screenshot(&env, &format!("firefox-push-{}.png", browser.name))
-            .await
-            .ok();
-        browser.quit().await.ok();
-    }
-    outcome
+    let seats = [
+        Seat::desktop("firefox-push", "alice"),
+        Seat::firefox_with_push("firefox-push", "bob", &push_service.ws_url),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |[alice, bob]| {
+        scenario(&server, &push_service, alice, bob).await
+    })
+    .await
 }
 
 async fn scenario(

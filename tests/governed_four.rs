@@ -12,30 +12,26 @@
 use std::time::Duration;
 
 use confab_e2e::governed::{row_says, wait_alert, wait_line};
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, wait_link_superseded};
+use confab_e2e::{
+    Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, wait_link_superseded,
+    with_browsers,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_browsers_remove_a_member_and_reset_the_link() -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "four-alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "four-bob").await?;
-    let carol = Browser::open_firefox(&env, "four-carol-firefox").await?;
-    let dave = Browser::open_phone(&chromedriver, &env, "four-dave").await?;
-    let outcome = scenario(&env, &server, &chromedriver, [&alice, &bob, &carol, &dave]).await;
-    for (browser, file) in [
-        (&alice, "four-alice.png"),
-        (&bob, "four-bob.png"),
-        (&carol, "four-carol-firefox.png"),
-        (&dave, "four-phone-dave.png"),
-    ] {
-        browser.screenshot(&env, file).await.ok();
-    }
-    for browser in [alice, bob, carol, dave] {
-        browser.quit().await.ok();
-    }
-    outcome
+    let seats = [
+        Seat::desktop("four", "alice"),
+        Seat::desktop("four", "bob"),
+        Seat::firefox("four", "carol"),
+        Seat::phone("four", "dave"),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |browsers| {
+        scenario(&env, &server, &chromedriver, browsers).await
+    })
+    .await
 }
 
 async fn scenario(

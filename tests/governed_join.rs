@@ -11,28 +11,22 @@
 use anyhow::Context as _;
 use thirtyfour::prelude::*;
 
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually};
+use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, with_browsers};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_waits_for_approval_and_a_member_leaves() -> anyhow::Result<()> {
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "join-alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "join-bob").await?;
-    let erin = Browser::open_phone(&chromedriver, &env, "join-erin").await?;
-    let outcome = scenario(&env, &server, &alice, &bob, &erin).await;
-    for (browser, file) in [
-        (&alice, "join-alice.png"),
-        (&bob, "join-bob.png"),
-        (&erin, "join-phone-erin.png"),
-    ] {
-        browser.screenshot(&env, file).await.ok();
-    }
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    erin.quit().await.ok();
-    outcome
+    let seats = [
+        Seat::desktop("join", "alice"),
+        Seat::desktop("join", "bob"),
+        Seat::phone("join", "erin"),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |[alice, bob, erin]| {
+        scenario(&env, &server, alice, bob, erin).await
+    })
+    .await
 }
 
 async fn scenario(

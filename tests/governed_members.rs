@@ -11,7 +11,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use confab_e2e::governed::{alert_text, row_of, row_says};
-use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Server, eventually, wait_link_superseded};
+use confab_e2e::{
+    Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, wait_link_superseded,
+    with_browsers,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_promotes_and_removes_and_the_removed_member_reads_nothing_more()
@@ -19,35 +22,23 @@ async fn the_owner_promotes_and_removes_and_the_removed_member_reads_nothing_mor
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "members-alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "members-bob").await?;
-    let dave = Browser::open_phone(&chromedriver, &env, "members-dave").await?;
-    let outcome = scenario(&env, &server, &alice, &bob, &dave).await;
-    for (browser, file) in [
-        (&alice, "members-alice.png"),
-        (&bob, "members-bob.png"),
-        (&dave, "members-phone-dave.png"),
-    ] {
-        browser.screenshot(&env, file).await.ok();
-    }
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    dave.quit().await.ok();
-    let link = outcome?;
+    let seats = [
+        Seat::desktop("members", "alice"),
+        Seat::desktop("members", "bob"),
+        Seat::phone("members", "dave"),
+    ];
+    let link = with_browsers(&env, &chromedriver, seats, async |[alice, bob, dave]| {
+        scenario(&env, &server, alice, bob, dave).await
+    })
+    .await?;
 
     // Dave's old link, on a fresh phone: it says the link is no longer valid.
-    let fresh = Browser::open_phone(&chromedriver, &env, "members-dave-fresh").await?;
-    let outcome = async {
+    let fresh = [Seat::phone("members", "dave-old-link")];
+    with_browsers(&env, &chromedriver, fresh, async |[fresh]| {
         let page = fresh.open_chat(&link).await?;
         wait_link_superseded(&page).await
-    }
-    .await;
-    fresh
-        .screenshot(&env, "members-phone-dave-old-link.png")
-        .await
-        .ok();
-    fresh.quit().await.ok();
-    outcome
+    })
+    .await
 }
 
 async fn scenario(

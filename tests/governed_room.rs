@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use confab_e2e::{
-    Browser, ChatPage, Chromedriver, Env, LINK_SUPERSEDED, Server, eventually, secret_of,
-    wait_link_superseded,
+    Browser, ChatPage, Chromedriver, Env, LINK_SUPERSEDED, Seat, Server, eventually, secret_of,
+    wait_link_superseded, with_browsers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,21 +21,15 @@ async fn resetting_the_link_moves_members_and_shuts_out_the_old_link() -> anyhow
     let env = Env::from_env()?;
     let server = Server::start(&env, false).await?;
     let chromedriver = Chromedriver::start(&env).await?;
-    let alice = Browser::open(&chromedriver, &env, "governed-alice").await?;
-    let bob = Browser::open(&chromedriver, &env, "governed-bob").await?;
-    let carol = Browser::open_phone(&chromedriver, &env, "governed-carol").await?;
-    let outcome = scenario(&env, &server, &chromedriver, &alice, &bob, &carol).await;
-    for (browser, file) in [
-        (&alice, "governed-alice.png"),
-        (&bob, "governed-bob.png"),
-        (&carol, "governed-phone-carol.png"),
-    ] {
-        browser.screenshot(&env, file).await.ok();
-    }
-    alice.quit().await.ok();
-    bob.quit().await.ok();
-    carol.quit().await.ok();
-    outcome
+    let seats = [
+        Seat::desktop("governed", "alice"),
+        Seat::desktop("governed", "bob"),
+        Seat::phone("governed", "carol"),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |[alice, bob, carol]| {
+        scenario(&env, &server, &chromedriver, alice, bob, carol).await
+    })
+    .await
 }
 
 async fn scenario(

@@ -3,6 +3,7 @@
 //! an inline preview for images; for our own files each receiver's progress.
 
 use confab_core::EventId;
+use confab_core::transfer::Recovery;
 use confab_core::units::{format_bytes, format_duration, format_speed, percent};
 use leptos::prelude::*;
 
@@ -134,22 +135,35 @@ fn file_body(
             </p>
         }
         .into_any(),
-        FileStatus::Failed { reason, restart } => {
-            let kept = if !restart && progress.done > 0 {
-                format!(
-                    " {} received and verified is kept.",
-                    format_bytes(progress.done)
-                )
-            } else {
-                String::new()
+        FileStatus::Failed { reason, recovery } => {
+            let (kept, again) = match recovery {
+                Recovery::Resume if progress.done > 0 => (
+                    format!(
+                        " {} received and verified is kept.",
+                        format_bytes(progress.done)
+                    ),
+                    Some("Resume"),
+                ),
+                Recovery::Resume => (String::new(), Some("Resume")),
+                Recovery::Restart => (String::new(), Some("Retry")),
+                // It cannot go on: Cancel (which frees what was stored) is what is left.
+                Recovery::Ended => (" It cannot go on.".to_owned(), None),
             };
-            let again = if restart { "Retry" } else { "Resume" };
+            let ended = again.is_none();
+            let again = again.map(|again| {
+                button(
+                    commands,
+                    again.into(),
+                    move || Command::ResumeFile(id),
+                    true,
+                )
+            });
             view! {
                 <div>
                     <p class="file-state error" role="alert">{format!("Stopped: {reason}.{kept}")}</p>
                     <p class="file-actions">
-                        {button(commands, again.into(), move || Command::ResumeFile(id), true)}
-                        {button(commands, "Cancel".into(), move || Command::CancelFile(id), false)}
+                        {again}
+                        {button(commands, "Cancel".into(), move || Command::CancelFile(id), ended)}
                     </p>
                 </div>
             }

@@ -31,6 +31,11 @@ pub(super) enum Input {
     MoveSaved {
         room: confab_core::RoomId,
     },
+    /// A write of the room's record, holding its first `up_to` changes, ended.
+    RoomSaved {
+        up_to: u64,
+        result: Result<(), StoreError>,
+    },
     Rtc {
         peer: PeerId,
         generation: Generation,

@@ -2,6 +2,7 @@
 //! file's transfer, our call, ...), plain data the driver builds and views render.
 
 use confab_core::history::GovernNotice;
+use confab_core::transfer::Recovery;
 use confab_core::{EventId, MemberKey, OrderKey, PeerId, Presence};
 
 /// Where start-up is.
@@ -161,13 +162,13 @@ pub enum FileStatus {
     Received,
     /// We declined it.
     Declined,
-    /// Stopped, with why; what arrived verified is kept (Resume) unless `retry` says the
-    /// file must start over.
+    /// Stopped, with why, and what may follow (core's [`Recovery`]): Resume from what
+    /// arrived verified, Retry from nothing, or nothing at all.
     Failed {
         /// What happened.
         reason: String,
-        /// The kept part is unusable (hash mismatch): start again from nothing.
-        restart: bool,
+        /// What may follow.
+        recovery: Recovery,
     },
     /// Our file, offered to the room.
     Sharing,

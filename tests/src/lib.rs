@@ -254,23 +254,26 @@ pub async fn exchange(a: &ChatPage<'_>, b: &ChatPage<'_>) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Opens one room in every browser: the first makes it, the others open its invite
+/// Opens one room in every browser (a slice of them, or the array
+/// [`with_browsers`] hands a scenario): the first makes it, the others open its invite
 /// link; returns once each page shows all the others online.
 pub async fn open_room<'a>(
     server: &Server,
-    browsers: &'a [Browser],
+    browsers: impl IntoIterator<Item = &'a Browser>,
 ) -> anyhow::Result<Vec<ChatPage<'a>>> {
-    let Some((first, others)) = browsers.split_first() else {
+    let mut browsers = browsers.into_iter();
+    let Some(first) = browsers.next() else {
         return Ok(Vec::new());
     };
     let creator = first.open_chat(&format!("{}/", server.url)).await?;
     let invite = creator.invite_link().await?;
     let mut pages = vec![creator];
-    for browser in others {
+    for browser in browsers {
         pages.push(browser.open_chat(&invite).await?);
     }
+    let others = pages.len() - 1;
     for page in &pages {
-        page.wait_online(others.len()).await?;
+        page.wait_online(others).await?;
     }
     Ok(pages)
 }

@@ -15,6 +15,8 @@ enum Kind {
     Desktop,
     Phone,
     Firefox,
+    /// Firefox whose push client speaks to the push service at this `ws://` URL.
+    FirefoxWithPush(String),
 }
 
 impl Seat {
@@ -46,11 +48,23 @@ impl Seat {
         }
     }
 
+    /// Firefox whose push client speaks to `push_server` (see
+    /// [`Browser::open_firefox_with_push`]): named as [`Seat::firefox`].
+    pub fn firefox_with_push(scenario: &str, who: &str, push_server: &str) -> Seat {
+        Seat {
+            kind: Kind::FirefoxWithPush(push_server.to_owned()),
+            ..Seat::firefox(scenario, who)
+        }
+    }
+
     async fn open(&self, chromedriver: &Chromedriver, env: &Env) -> anyhow::Result<Browser> {
-        match self.kind {
+        match &self.kind {
             Kind::Desktop => Browser::open(chromedriver, env, &self.profile).await,
             Kind::Phone => Browser::open_phone(chromedriver, env, &self.profile).await,
             Kind::Firefox => Browser::open_firefox(env, &self.profile).await,
+            Kind::FirefoxWithPush(push_server) => {
+                Browser::open_firefox_with_push(env, &self.profile, push_server).await
+            }
         }
     }
 }

@@ -285,6 +285,7 @@ mod tests {
             last_opened_ms: 0,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         };
         let saved = [saved];
         let at = |room: &RoomSecret| me.room_address(&room.room_id());
@@ -331,6 +332,7 @@ mod tests {
             last_opened_ms: 0,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         };
         let group = room(RoomSecret::from_bytes([9; 32]), "Direct: Eve");
         let contact_room = room(me.contact_room(), "");

@@ -26,7 +26,13 @@ const INFO_SIGNAL_SEAL: &[u8] = b"confab/v1/signal-seal";
 /// Deliberately neither `Debug` nor `Display`: use [`RoomSecret::to_fragment`] where the
 /// secret must be shown (the invite link), and nowhere else.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct RoomSecret([u8; 32]);
+pub struct RoomSecret {
+    bytes: [u8; 32],
+    /// Derived once: every frame of the room names it, and its HKDF was 8 to 10 % of a
+    /// governed simulation's CPU when derived per frame. Public, so not zeroized.
+    #[zeroize(skip)]
+    room_id: RoomId,
+}
 
 /// A fragment that is not a room secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +52,8 @@ pub enum RoomSecretError {
 impl RoomSecret {
     /// Wraps 32 random bytes (the adapter draws them from a CSPRNG).
     pub fn from_bytes(bytes: [u8; 32]) -> RoomSecret {
-        RoomSecret(bytes)
+        let room_id = RoomId::from_bytes(expand(&bytes, INFO_ROOM_ID));
+        RoomSecret { bytes, room_id }
     }
 
     /// Parses the part of an invite link after `#` (43 characters of URL-safe base64).
@@ -59,17 +66,17 @@ impl RoomSecret {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| RoomSecretError::Length { got })?;
-        Ok(RoomSecret(arr))
+        Ok(RoomSecret::from_bytes(arr))
     }
 
     /// The invite link fragment (without `#`).
     pub fn to_fragment(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0)
+        URL_SAFE_NO_PAD.encode(self.bytes)
     }
 
     /// The public room id the signalling server introduces peers by.
     pub fn room_id(&self) -> RoomId {
-        RoomId::from_bytes(self.expand(INFO_ROOM_ID))
+        self.room_id
     }
 
     /// The Noise pre-shared key: only holders of the secret complete a handshake.
@@ -101,11 +108,11 @@ impl RoomSecret {
 
     /// The raw bytes, for encodings that carry the secret (the invite link).
     fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     fn expand(&self, info: &[u8]) -> [u8; 32] {
-        expand(&self.0, info)
+        expand(&self.bytes, info)
     }
 }
 

@@ -184,6 +184,35 @@ pub enum TransferError {
     BadProgress,
 }
 
+/// What can follow a download that failed ([`TransferError::recovery`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Go on from the verified chunks kept (the sender may serve the rest).
+    Resume,
+    /// Start again from nothing: what was kept does not add up.
+    Restart,
+    /// Nothing: no link will ever carry the rest to us.
+    Ended,
+}
+
+impl TransferError {
+    /// What can follow a download that failed so. Once we or the file's sender are out of
+    /// a governed room (removed, or left), no link of a later epoch joins the two of us (a
+    /// member let in again comes back under another key), so neither a resume nor a new
+    /// start reaches the sender; nor does one of a file nobody announced. (A removal that
+    /// a rival removal from across a partition undoes, `Governance::may_contest`, brings
+    /// the download back with the next reload: its decision stays "accepted".)
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            TransferError::Corrupt | TransferError::Unavailable => Recovery::Resume,
+            TransferError::HashMismatch | TransferError::BadProgress => Recovery::Restart,
+            TransferError::Removed | TransferError::MemberGone | TransferError::UnknownFile => {
+                Recovery::Ended
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! pausing, declining and resuming, and handing a received file to the user (saved, or
 //! previewed inline).
 
-use confab_core::transfer::{FileDigest, FileMeta, TransferError};
+use confab_core::transfer::{FileDigest, FileMeta, Recovery, TransferError};
 use confab_core::units::format_bytes;
 use confab_core::vault::records::{FileDecision, FileRecord};
 use confab_core::{EventId, Instant};
@@ -15,7 +15,7 @@ use super::super::{Driver, Input};
 use crate::platform::clock::log;
 use crate::platform::files as platform_files;
 use crate::platform::store::StoreError;
-use crate::state::FileStatus;
+use crate::state::{FileProgress, FileStatus};
 
 /// Largest image drawn inline.
 const MAX_PREVIEW: u64 = 16 << 20;
@@ -84,7 +84,7 @@ impl Driver {
             }
             FileDecision::Failed => FileStatus::Failed {
                 reason: TransferError::HashMismatch.to_string(),
-                restart: true,
+                recovery: TransferError::HashMismatch.recovery(),
             },
         };
         let _ = now;
@@ -188,11 +188,21 @@ impl Driver {
     }
 
     pub(in crate::driver) fn resume_file(&mut self, now: Instant, file: EventId) {
-        let restart = self.state.files().with_untracked(|files| {
-            files
-                .get(&file)
-                .is_some_and(|p| matches!(p.status, FileStatus::Failed { restart: true, .. }))
-        });
+        let recovery = self
+            .state
+            .files()
+            .with_untracked(|files| match files.get(&file) {
+                Some(FileProgress {
+                    status: FileStatus::Failed { recovery, .. },
+                    ..
+                }) => Some(*recovery),
+                _ => None,
+            });
+        if recovery == Some(Recovery::Ended) {
+            // Nothing will carry it (the card offers no Resume).
+            return;
+        }
+        let restart = recovery == Some(Recovery::Restart);
         self.save_decision(file, FileDecision::Accepted);
         let total = self.file_meta(&file).map_or(0, |m| m.size);
         self.state.file_status(file, total, FileStatus::Waiting);

@@ -3,7 +3,7 @@
 //! channels close, and a file message shows where it stands when it appears.
 
 use confab_core::transfer::pace;
-use confab_core::transfer::{StopReason, TransferError};
+use confab_core::transfer::{Recovery, StopReason, TransferError};
 use confab_core::vault::records::FileDecision;
 use confab_core::{Direction, EventId, Instant, MemberKey, TransferState, TransferUpdate};
 
@@ -41,20 +41,7 @@ impl Driver {
                     .entry((file, None))
                     .or_default()
                     .sample(now, done);
-                let status = match &state {
-                    TransferState::Waiting => FileStatus::Waiting,
-                    TransferState::Active => FileStatus::Receiving,
-                    TransferState::Paused => FileStatus::Paused,
-                    TransferState::Complete => FileStatus::Received,
-                    TransferState::Stopped(_) => FileStatus::Failed {
-                        reason: "the sender stopped offering it".to_owned(),
-                        restart: false,
-                    },
-                    TransferState::Failed(error) => FileStatus::Failed {
-                        reason: error.to_string(),
-                        restart: *error == TransferError::HashMismatch,
-                    },
-                };
+                let status = download_status(&state);
                 match &state {
                     TransferState::Complete => {
                         self.save_decision(file, FileDecision::Received);
@@ -143,3 +130,25 @@ impl Driver {
         self.state.file_status(file, size, status);
     }
 }
+
+/// What a download's card shows in core's `state`.
+pub(in crate::driver) fn download_status(state: &TransferState) -> FileStatus {
+    match state {
+        TransferState::Waiting => FileStatus::Waiting,
+        TransferState::Active => FileStatus::Receiving,
+        TransferState::Paused => FileStatus::Paused,
+        TransferState::Complete => FileStatus::Received,
+        TransferState::Stopped(_) => FileStatus::Failed {
+            reason: "the sender stopped offering it".to_owned(),
+            recovery: Recovery::Resume,
+        },
+        TransferState::Failed(error) => FileStatus::Failed {
+            reason: error.to_string(),
+            recovery: error.recovery(),
+        },
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "progress_tests.rs"]
+mod tests;

@@ -317,6 +317,7 @@ async fn a_removed_member_leaves_the_rooms_title() {
         last_opened_ms: 0,
         genesis: invite.genesis,
         epoch: owner.epoch().map(|(n, secret)| (n, secret.clone())),
+        first_epoch: None,
     };
     let home = saved.home();
     let kept = Kept {

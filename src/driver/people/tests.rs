@@ -57,6 +57,7 @@ async fn meeting_someone_renames_a_group_never_a_one_to_one_room_whatever_their_
                 last_opened_ms: 5,
                 genesis: None,
                 epoch: None,
+                first_epoch: None,
             };
             store.save_room(&group).await.unwrap();
         }
@@ -273,6 +274,7 @@ async fn a_one_to_one_room_with_someone_blocked_does_not_connect_until_unblocked
         last_opened_ms: 0,
         genesis: None,
         epoch: None,
+        first_epoch: None,
     };
     let wire = Rc::new(Wire::default());
     let launch = Launch::new(true, false);

@@ -65,6 +65,7 @@ pub(super) fn room(byte: u8, title: &str, last_opened_ms: u64) -> SavedRoom {
         last_opened_ms,
         genesis: None,
         epoch: None,
+        first_epoch: None,
     }
 }
 
@@ -148,6 +149,7 @@ async fn version_2_rooms_still_read_and_governed_rooms_live_under_their_genesis(
             last_opened_ms: 5,
             genesis: Some(genesis),
             epoch: Some((2, epoch_secret.clone())),
+            first_epoch: None,
         };
         store.save_room(&governed).await.unwrap();
         store

@@ -542,7 +542,10 @@ impl Client {
 
     /// After a move, every link keyed for another room (an older epoch's, or a rival's we
     /// left) is handed `news` (so a member there can follow us) and a goodbye, and ends;
-    /// the app's server links us again within the room we are in now. Together with
+    /// so does every link not keyed yet (its direct connection still being set up): it
+    /// was made through the room we left, and would otherwise linger as a peer connecting
+    /// until it timed out, then key itself for the new room with a peer never introduced
+    /// there. The app's server links us again within the room we are in now. Together with
     /// `serves`, this is the rule that keeps an epoch's content from anyone it was not
     /// sealed to: a member serves the room only over links keyed for its current room,
     /// whose peer held that room's secret to key it; so what is posted in epoch `e` is
@@ -557,7 +560,7 @@ impl Client {
         let older: Vec<PeerId> = self
             .links
             .iter()
-            .filter(|(_, link)| link.keyed_for.is_some_and(|keyed| keyed != room))
+            .filter(|(_, link)| link.keyed_for != Some(room))
             .map(|(peer, _)| *peer)
             .collect();
         for peer in older {

@@ -277,7 +277,6 @@ impl Client {
         entries: &[MailboxItem],
     ) -> MailboxIngest {
         let now = self.monotonic(now);
-        let room = *self.history.room();
         let mut ingest = MailboxIngest::default();
         let mut touched = BTreeSet::new();
         // The mailbox is the epoch's, so it may hold what was said before we joined: where
@@ -300,29 +299,51 @@ impl Client {
                 }
                 continue;
             };
-            let event = match VerifiedEvent::verify(&room, &bytes) {
-                Ok(event) => event,
-                Err(_) => {
+            // A bundle of events (`govern/left.rs`), or one event.
+            let events = if crate::wire::bundle::is_bundle(&bytes) {
+                let Ok(events) = crate::wire::bundle::decode(&bytes) else {
                     ingest.refused += 1;
                     continue;
-                }
+                };
+                events.into_iter().map(<[u8]>::to_vec).collect()
+            } else {
+                vec![bytes]
             };
-            let event = Self::as_served(&event, start);
-            let author = event.event().author;
-            if self.admissible(&event).is_err() {
-                ingest.refused += 1;
-                continue;
-            }
-            match self.history.insert(event, self.horizon(now)) {
-                Ok(inserted) => {
-                    touched.insert(author);
-                    ingest.accepted += self.apply_inserted(now, author, inserted);
-                }
-                Err(_) => ingest.refused += 1,
+            for bytes in events {
+                self.take_in_deposited(now, &bytes, start, &mut ingest, &mut touched);
             }
         }
         self.settle_touched(now, touched);
         ingest
+    }
+
+    /// Takes in one event a mailbox entry held (see [`Client::handle_mailbox_entries`]).
+    fn take_in_deposited(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        start: Option<crate::history::OrderKey>,
+        ingest: &mut MailboxIngest,
+        touched: &mut BTreeSet<MemberKey>,
+    ) {
+        let room = *self.history.room();
+        let Ok(event) = VerifiedEvent::verify(&room, bytes) else {
+            ingest.refused += 1;
+            return;
+        };
+        let event = Self::as_served(&event, start);
+        let author = event.event().author;
+        if self.admissible(&event).is_err() {
+            ingest.refused += 1;
+            return;
+        }
+        match self.history.insert(event, self.horizon(now)) {
+            Ok(inserted) => {
+                touched.insert(author);
+                ingest.accepted += self.apply_inserted(now, author, inserted);
+            }
+            Err(_) => ingest.refused += 1,
+        }
     }
 
     /// Gives back the [`OutboxRecord`] persisted earlier (after [`Client::restore`]); if no

@@ -294,12 +294,13 @@ pub enum ClientEvent {
     /// request once the server connection's peer id is known), and report the server's
     /// `mailbox-stored` with [`Client::mailbox_stored`](super::Client::mailbox_stored)`(seq)`.
     MailboxDeposit {
-        /// The event's sequence number in our chain.
+        /// The event's sequence number in our chain (0: not ours, or a bundle of the news
+        /// of a new epoch for the members of an epoch we left, `govern/left.rs`).
         seq: u64,
         /// The mailbox it is sealed for: this room's, or, for the news of a new epoch, the
         /// epoch we left (where members still there look).
         room: RoomId,
-        /// The event, sealed for that mailbox.
+        /// The event (or the bundle), sealed for that mailbox.
         entry: SealedEntry,
     },
     /// More of our events are known to be in other hands (a member holds them or the

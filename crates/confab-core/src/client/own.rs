@@ -213,6 +213,7 @@ impl Client {
                 None => false,
             }
         });
+        self.clip_to_served(&mut marks);
         marks
     }
 

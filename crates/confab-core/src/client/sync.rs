@@ -350,6 +350,10 @@ impl Client {
         let start = self
             .member_of(peer)
             .and_then(|member| self.backlog_start(&member));
+        // A removed member's events past their cut count for nobody: not served.
+        if let Some(last) = self.served_up_to(&author) {
+            up_to = up_to.min(last);
+        }
         let events: Vec<VerifiedEvent> = self
             .history
             .range(&author, after, up_to)
@@ -805,6 +809,48 @@ impl Client {
         }
     }
 
+    /// The last of `author`'s events we advertise and serve, if not every one we hold: a
+    /// removed member's up to their cut, unless their removal may yet lose
+    /// ([`crate::governance::Governance::may_contest`]). That is what `admissible` lets a
+    /// member take in, so what we advertise is what a peer that agrees with us on
+    /// governance takes: events we took before we learned of the removal stay in history
+    /// (it may still lose to a concurrent action, and then they count again and are
+    /// served again) but are neither shown nor offered, so an honest member is not
+    /// refused for forwarding them, nor asked for them again every anti-entropy round.
+    pub(super) fn served_up_to(&self, author: &MemberKey) -> Option<u64> {
+        let cut = self.governance.removed(author)?;
+        (!self.governance.may_contest(author)).then_some(cut)
+    }
+
+    /// Lowers `marks` to what we serve (see [`Client::served_up_to`]), dropping an author
+    /// of whom we serve nothing.
+    pub(super) fn clip_to_served(&self, marks: &mut Vec<Mark>) {
+        marks.retain_mut(|mark| {
+            let Some(last) = self.served_up_to(&mark.author) else {
+                return true;
+            };
+            if mark.seq <= last {
+                return true;
+            }
+            match self.history.id_at(&mark.author, last) {
+                Some(head) => {
+                    mark.seq = last;
+                    mark.head = head;
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
+    /// What we tell peers we hold: per author, the last event in sequence that we serve
+    /// (our own only once sent; a removed member's only up to their cut, see
+    /// [`Client::served_up_to`]). Catch-up compares these; members who agree on
+    /// governance and history advertise the same marks.
+    pub fn served_marks(&self) -> Vec<Mark> {
+        self.shared_marks()
+    }
+
     /// Verified peers we may tell what the room says (see `Client::serves`).
     fn served_peer_ids(&self) -> Vec<PeerId> {
         let mut peers = self.verified_peer_ids();
@@ -820,3 +866,6 @@ impl Client {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,6 +34,27 @@
 //! ([`History::take_rewritten`]). Version-1 events sign their content and keep it. A
 //! room's disappearing-messages timer erases the same way ([`expiry`]).
 //!
+//! # A removed member's events past their cut
+//!
+//! In a governed room a removal names the last of the removed member's events that counts
+//! (its *cut*, `crate::governance`); what they wrote after it counts for nobody. History
+//! does not judge that: a member that took such an event before it learned of the removal
+//! (it was a member then, on its side of a partition) keeps it. Once the removal is known,
+//! the client neither shows it (the timeline holds what counts) nor advertises nor serves
+//! it (`client/sync.rs`, `served_up_to`), and takes no more of them (`admissible`), so
+//! members agree on what counts and an honest member is never refused for forwarding it.
+//! It is not dropped because "settled" has no exact meaning here: a removal loses if its
+//! author was concurrently demoted or removed by someone more senior, and that action may
+//! arrive any time later from a member who was cut off; then the event counts again, is
+//! served again, and whoever kept it is how the room gets it back (nothing valid is lost;
+//! the author may never come back). Rekeys do not settle it either: governance (epochs
+//! included) is recomputed from the set of actions whenever one arrives.
+//!
+//! What it costs: a removed member can put events into a member's store only until that
+//! member learns of the removal, i.e. what any member could write in that time (a removed
+//! admin or owner, who may contest, is taken in for longer: `Governance::may_contest`).
+//! The store holds what history holds, so a tab that dies anywhere restores the same.
+//!
 //! # Forks (equivocation)
 //!
 //! Two validly signed events of one author that cannot both be in one chain prove that the

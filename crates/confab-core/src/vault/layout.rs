@@ -221,6 +221,7 @@ mod tests {
             last_opened_ms: 5,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         };
         let ok = [
             record(META, KEY_PROFILE.to_vec(), profile.encode().to_vec()),

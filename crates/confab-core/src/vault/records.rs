@@ -24,9 +24,9 @@ use crate::signal::MailboxSeq;
 pub const RECORD_VERSION: u8 = 1;
 
 /// Version byte of a [`SavedRoom`] record: 2 added its [`RoomKind`], 3 a governed room's
-/// genesis and epoch. Versions 1 (whose kind was read from the title) and 2 (ungoverned)
-/// still decode.
-pub const SAVED_ROOM_VERSION: u8 = 3;
+/// genesis and epoch, 4 its first epoch. Versions 1 (whose kind was read from the title),
+/// 2 (ungoverned) and 3 (no first epoch) still decode.
+pub const SAVED_ROOM_VERSION: u8 = 4;
 
 /// How version 1 titled a one-to-one room (`Direct: <their name>`) and our contact room:
 /// the app then told a room's kind by its title. Frozen: only for reading old records.
@@ -81,6 +81,11 @@ pub struct SavedRoom {
     /// The epoch of a governed room we hold and its secret (`None` until a member hands it
     /// to us). Members only: it stays in this sealed record, never in a link or a log.
     pub epoch: Option<(u64, EpochSecret)>,
+    /// The first epoch of a governed room we held (we founded the room, or a member handed
+    /// it to us), once we left it: no lockbox of ours holds its secret, so the client takes
+    /// its mailbox back from here ([`crate::Client::with_left_epoch`]). Members only, as
+    /// `epoch`.
+    pub first_epoch: Option<(u64, EpochSecret)>,
 }
 
 /// What kind of room a [`SavedRoom`] is.
@@ -160,9 +165,10 @@ impl SavedRoom {
     /// `version:u8(=3) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
     /// title_len:u32be title kind governed`, where `kind` is `1` (group), `3` (contact), `2 0`
     /// (direct, with whom unknown) or `2 1 member_key[32]` (direct), and `governed` is `0`
-    /// (ungoverned) or `1 genesis[32] epoch`, `epoch` being `0` (not held yet) or
+    /// (ungoverned) or `1 genesis[32] epoch first_epoch`, each epoch being `0` (none) or
     /// `1 epoch:u64be epoch_secret[32]`.
     ///
+    /// Version 3 had no `first_epoch`.
     /// Version 2 had no `governed` (its rooms are ungoverned). Version 1 had no `kind`
     /// either: a title `Direct: <name>` made a direct room (with whom unknown, `name` its
     /// title now), `Your contact room` the contact room (its title now empty), any other
@@ -183,17 +189,19 @@ impl SavedRoom {
             }
             RoomKind::Contact => out.push(KIND_CONTACT),
         }
-        match (self.genesis, &self.epoch) {
-            (None, _) => out.push(0),
-            (Some(genesis), epoch) => {
+        match self.genesis {
+            None => out.push(0),
+            Some(genesis) => {
                 out.push(1);
                 out.extend_from_slice(genesis.as_bytes());
-                match epoch {
-                    None => out.push(0),
-                    Some((epoch, secret)) => {
-                        out.push(1);
-                        out.extend_from_slice(&epoch.to_be_bytes());
-                        out.extend_from_slice(secret.as_bytes());
+                for epoch in [&self.epoch, &self.first_epoch] {
+                    match epoch {
+                        None => out.push(0),
+                        Some((epoch, secret)) => {
+                            out.push(1);
+                            out.extend_from_slice(&epoch.to_be_bytes());
+                            out.extend_from_slice(secret.as_bytes());
+                        }
                     }
                 }
             }
@@ -243,23 +251,20 @@ impl SavedRoom {
                 other => return Err(RecordError(format!("unknown room kind {other}"))),
             }
         };
-        let (genesis, epoch) = if version < 3 {
-            (None, None)
+        let (genesis, epoch, first_epoch) = if version < 3 {
+            (None, None, None)
         } else {
             match reader.u8()? {
-                0 => (None, None),
+                0 => (None, None, None),
                 1 => {
                     let genesis = RoomId::from_bytes(reader.array()?);
-                    let epoch = match reader.u8()? {
-                        0 => None,
-                        1 => {
-                            let epoch = u64::from_be_bytes(reader.array()?);
-                            let secret = Zeroizing::new(reader.array::<32>()?);
-                            Some((epoch, EpochSecret::from_bytes(*secret)))
-                        }
-                        other => return Err(RecordError(format!("an epoch flag is {other}"))),
+                    let epoch = saved_epoch(&mut reader)?;
+                    let first_epoch = if version < 4 {
+                        None
+                    } else {
+                        saved_epoch(&mut reader)?
                     };
-                    (Some(genesis), epoch)
+                    (Some(genesis), epoch, first_epoch)
                 }
                 other => return Err(RecordError(format!("a governed flag is {other}"))),
             }
@@ -272,7 +277,21 @@ impl SavedRoom {
             last_opened_ms,
             genesis,
             epoch,
+            first_epoch,
         })
+    }
+}
+
+/// An epoch as [`SavedRoom::encode`] writes it: `0`, or `1 epoch:u64be epoch_secret[32]`.
+fn saved_epoch(reader: &mut Reader<'_>) -> Result<Option<(u64, EpochSecret)>, RecordError> {
+    match reader.u8()? {
+        0 => Ok(None),
+        1 => {
+            let epoch = u64::from_be_bytes(reader.array()?);
+            let secret = Zeroizing::new(reader.array::<32>()?);
+            Ok(Some((epoch, EpochSecret::from_bytes(*secret))))
+        }
+        other => Err(RecordError(format!("an epoch flag is {other}"))),
     }
 }
 
@@ -483,7 +502,7 @@ mod tests {
             assert_eq!(kind_and_title(&room), (kind, title_now), "{title:?}");
             assert_eq!(room.home(), RoomSecret::from_bytes([9; 32]).room_id());
             assert_eq!(room.last_opened_ms, 12345);
-            // Written again as version 3, it keeps its kind.
+            // Written again in the current version, it keeps its kind.
             let again = room.encode();
             assert_eq!(again[0], SAVED_ROOM_VERSION);
             let again = SavedRoom::decode(&again).unwrap();
@@ -505,6 +524,7 @@ mod tests {
             last_opened_ms: 7,
             genesis,
             epoch,
+            first_epoch: None,
         };
         let newer = |genesis| Invite {
             link: new.clone(),
@@ -545,6 +565,7 @@ mod tests {
                     last_opened_ms: 7,
                     genesis: None,
                     epoch: None,
+                    first_epoch: None,
                 };
                 let bytes = room.encode();
                 let again = SavedRoom::decode(&bytes).unwrap();
@@ -574,6 +595,7 @@ mod tests {
             last_opened_ms: 7,
             genesis: None,
             epoch: None,
+            first_epoch: None,
         }
         .encode()
         .to_vec();
@@ -591,7 +613,7 @@ mod tests {
         let mut v1_with_kind = v1.clone();
         v1_with_kind.push(KIND_GROUP);
         assert!(SavedRoom::decode(&v1_with_kind).is_err());
-        for version in [0, 4, 255] {
+        for version in [0, 5, 255] {
             let mut other = direct.clone();
             other[0] = version;
             assert!(SavedRoom::decode(&other).is_err());
@@ -619,6 +641,7 @@ mod tests {
                 last_opened_ms: 7,
                 genesis: Some(genesis),
                 epoch,
+                first_epoch: None,
             };
             let bytes = room.encode();
             let again = SavedRoom::decode(&bytes).unwrap();
@@ -644,19 +667,68 @@ mod tests {
             last_opened_ms: 0,
             genesis: Some(genesis),
             epoch: Some((3, epoch_secret)),
+            first_epoch: None,
         };
         let bytes = room.encode();
-        let tail = &bytes[bytes.len() - 75..];
+        let tail = &bytes[bytes.len() - 76..];
         assert_eq!(tail[..2], [KIND_GROUP, 1]);
         assert_eq!(tail[2..34], [5; 32]);
         assert_eq!(tail[34..43], [1, 0, 0, 0, 0, 0, 0, 0, 3]);
-        assert_eq!(tail[43..], [6; 32]);
+        assert_eq!(tail[43..75], [6; 32]);
+        // No first epoch.
+        assert_eq!(tail[75], 0);
         // Unknown flags are refused.
-        for (at, byte) in [(bytes.len() - 74, 2), (bytes.len() - 41, 2)] {
+        let flags = [bytes.len() - 75, bytes.len() - 42, bytes.len() - 1];
+        for (at, byte) in flags.map(|at| (at, 2)) {
             let mut unknown = bytes.to_vec();
             unknown[at] = byte;
             assert!(SavedRoom::decode(&unknown).is_err(), "byte {at} = {byte}");
         }
+    }
+
+    /// A governed room keeps the first epoch it held once it left it (no lockbox holds that
+    /// one's secret); a version 3 record, which had none, still reads.
+    #[test]
+    fn governed_rooms_keep_their_first_epoch_and_version_3_records_read() {
+        let genesis = RoomId::from_bytes([5; 32]);
+        let (first, now) = (
+            EpochSecret::from_bytes([6; 32]),
+            EpochSecret::from_bytes([7; 32]),
+        );
+        let room = SavedRoom {
+            secret: now.link(),
+            kind: RoomKind::Group,
+            title: String::new(),
+            last_opened_ms: 0,
+            genesis: Some(genesis),
+            epoch: Some((2, now.clone())),
+            first_epoch: Some((0, first)),
+        };
+        let bytes = room.encode();
+        assert_eq!(
+            bytes[bytes.len() - 41..bytes.len() - 32],
+            [1, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(bytes[bytes.len() - 32..], [6; 32]);
+        let again = SavedRoom::decode(&bytes).unwrap();
+        let numbered =
+            |epoch: &Option<(u64, EpochSecret)>| epoch.as_ref().map(|(n, s)| (*n, *s.as_bytes()));
+        assert_eq!(numbered(&again.epoch), Some((2, [7; 32])));
+        assert_eq!(numbered(&again.first_epoch), Some((0, [6; 32])));
+        for len in 0..bytes.len() {
+            assert!(SavedRoom::decode(&bytes[..len]).is_err(), "{len} bytes");
+        }
+        // As version 3 wrote it: no first epoch.
+        let mut v3 = bytes[..bytes.len() - 41].to_vec();
+        v3[0] = 3;
+        let old = SavedRoom::decode(&v3).unwrap();
+        assert_eq!(numbered(&old.epoch), Some((2, [7; 32])));
+        assert!(old.first_epoch.is_none());
+        v3.push(0);
+        assert!(
+            SavedRoom::decode(&v3).is_err(),
+            "version 3 had no first epoch"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //!   govern 7: action:u8 … (roles, removals, rekeys with lockboxes, settings: see `govern.rs`)
 //! card       = signing_key[32] signature[64] len:u8 name(UTF-8, ≤64 B)
 //! relay envelope (WebSocket binary) = version:u8 kind:u8(1=to,2=from) peer:u64be frame
+//! bundle (a left epoch's mailbox entry, see `bundle.rs`) = version:u8(=0x81) count:u16be (len:u16be signed_event)*
 //! sealed signal (signal `data`, unpadded base64url) = version:u8(=1) nonce[24] XChaCha20-Poly1305(counter:u64be signal_json) tag[16]
 //!   associated data = "confab/v1/signal" version:u8 from:u64be to:u64be;  signal_json ≤ 12,000 B
 //! ```
@@ -54,6 +55,7 @@
 //! sealed signal carries a WebRTC signal through the server (see [`signal`]).
 
 mod body;
+pub mod bundle;
 pub mod call;
 pub mod event;
 pub mod file;

@@ -10,19 +10,25 @@
 //!   a partition of up to 8 rekeys on a side keeps the epoch both sides left), and the app
 //!   reads them ([`Client::left_rooms`]) as it reads the room's own.
 //! - **A rekeyer deposits into every left epoch's mailbox it keeps a self-contained
-//!   bundle** ([`Client::deposit_bundles`]): every governance action it holds that was
-//!   posted since it entered that epoch, each with its author's chain since then (history
-//!   takes an event only in its chain's sequence), up to [`BUNDLE_PER_AUTHOR`] events an
-//!   author. Whatever a member of that epoch missed, the rekey chain, the removals it
-//!   depends on and the `Join`s of newcomers it was sealed to then arrive together. Each
-//!   event is deposited into a mailbox once (per session).
+//!   bundle** ([`Client::deposit_bundles`]): every governance action it holds, each with
+//!   its author's chain before it (history takes an event only in its chain's sequence),
+//!   up to [`BUNDLE_PER_AUTHOR`] events an author. Whatever a member of that epoch missed,
+//!   the rekey chain, the promotions and removals it depends on and the `Join`s of
+//!   newcomers it was sealed to then arrive together, even for a newcomer handed that
+//!   epoch's secret just before everyone left it, holding nothing older. Each event is
+//!   deposited into a mailbox once (per session).
+//! - **Packed** (`crate::wire::bundle`). A bundle goes into as few entries as hold it
+//!   (each up to 64 KiB and taken in on its own, so an entry a server drops costs only its
+//!   events), at most [`BUNDLE_ENTRIES`] per mailbox per deposit: the depositor's chain
+//!   first, then the shortest chains (a member who makes its chain long is the one cut).
 //! - **Served redacted.** Messages, files and edits go without their content
 //!   (`VerifiedEvent::redacted`: same id, still verifies, so chains stay whole); the
 //!   governance actions go whole, and so do names, reactions and deletes. An old epoch's
 //!   mailbox can be read by everyone who held that epoch, members removed since included:
 //!   they learn the room's governance (what the superseded notice shows anyway) and no
-//!   message. Members fetch the full forms from whoever they link to later (sync asks for
-//!   what it holds only redacted).
+//!   message (sealing bundles for the new epoch's members only is open work). Members
+//!   fetch the full forms from whoever they link to later (sync asks for what it holds
+//!   only redacted).
 //! - **A rekey that lost keeps its epoch informed.** Whoever started an epoch whose rekey
 //!   then lost to a rival also deposits, on each move, into that epoch's mailbox: the
 //!   winner's rekeyer never held it, and members who were handed it (a newcomer on the
@@ -40,8 +46,9 @@ use std::collections::BTreeMap;
 use crate::governance::Action;
 use crate::history::VerifiedEvent;
 use crate::ids::MemberKey;
-use crate::mailbox::MailboxKeys;
-use crate::room::Commitment;
+use crate::mailbox::{MAX_PAYLOAD_LEN, MailboxKeys};
+use crate::room::{Commitment, EpochSecret};
+use crate::wire::bundle;
 
 use super::super::Client;
 
@@ -54,6 +61,18 @@ pub(in crate::client) const LEFT_MAILBOXES: usize = 8;
 /// (a member who misses the cut part takes the rest in once it links).
 pub(in crate::client) const BUNDLE_PER_AUTHOR: u64 = 256;
 
+/// Most entries one bundle deposit puts into one mailbox: what a long bundle is cut to (the
+/// rest goes with the next one). Each holds up to 64 KiB (a few hundred redacted events), so a
+/// rekey costs at most `LEFT_MAILBOXES * BUNDLE_ENTRIES` puts (64: within the server's
+/// default 120 a minute a connection) and 4 MiB.
+pub(in crate::client) const BUNDLE_ENTRIES: usize = 8;
+
+/// Each author's events for a bundle, in chain order: (sequence number, bytes as served).
+type Chain = (MemberKey, Vec<(u64, Vec<u8>)>);
+
+/// The event lists of a bundle's entries.
+type Parts = Vec<Vec<Vec<u8>>>;
+
 /// Each author's sequence number held at some point.
 type Marks = BTreeMap<MemberKey, u64>;
 
@@ -62,8 +81,6 @@ type Marks = BTreeMap<MemberKey, u64>;
 pub(in crate::client) struct LeftEpoch {
     /// Its mailbox's keys.
     keys: MailboxKeys,
-    /// What history held when we entered it: a bundle holds what came after.
-    since: Marks,
     /// What we deposited into its mailbox, by author.
     deposited: Marks,
     /// The commitment of its rekey if that was ours (we look after it if it lost).
@@ -74,14 +91,15 @@ pub(in crate::client) struct LeftEpoch {
 #[derive(Default)]
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(in crate::client) struct LeftEpochs {
-    /// What history held when we entered the epoch we are in.
-    since: Marks,
     /// The commitment of the rekey that started the epoch we are in, if it was ours.
     ours: Option<Commitment>,
     /// The epochs we left, most recent first.
     left: Vec<LeftEpoch>,
     /// Whether those of the applied chain were recovered from history (after a restore).
     recovered: bool,
+    /// An epoch we left that no lockbox of ours holds, as the app kept it
+    /// ([`Client::with_left_epoch`]): recovered with those that one does.
+    kept: Option<(u64, EpochSecret)>,
 }
 
 impl LeftEpochs {
@@ -90,17 +108,15 @@ impl LeftEpochs {
         self.left.iter().map(|epoch| &epoch.keys)
     }
 
-    /// We enter an epoch (started by our rekey of commitment `ours`, if it was ours)
-    /// holding `marks`; `left`, the mailbox of the one we leave, if we move.
-    fn enter(&mut self, left: Option<MailboxKeys>, marks: Marks, ours: Option<Commitment>) {
-        let since = std::mem::replace(&mut self.since, marks);
+    /// We enter an epoch (started by our rekey of commitment `ours`, if it was ours);
+    /// `left`, the mailbox of the one we leave, if we move.
+    fn enter(&mut self, left: Option<MailboxKeys>, ours: Option<Commitment>) {
         let was_ours = std::mem::replace(&mut self.ours, ours);
         if let Some(keys) = left {
             self.left.insert(
                 0,
                 LeftEpoch {
                     keys,
-                    since,
                     deposited: Marks::new(),
                     ours: was_ours,
                 },
@@ -114,20 +130,26 @@ impl Client {
     /// Notes that we enter an epoch (whose rekey of commitment `ours` was ours, if so),
     /// leaving the mailbox `left` (if we move).
     pub(super) fn note_entered(&mut self, left: Option<MailboxKeys>, ours: Option<Commitment>) {
-        let marks = self
-            .history
-            .marks()
-            .into_iter()
-            .map(|mark| (mark.author, mark.seq))
-            .collect();
-        self.left_mailboxes.enter(left, marks, ours);
+        self.left_mailboxes.enter(left, ours);
+    }
+
+    /// Gives back epoch `epoch`, which we left and whose secret no lockbox of ours in history
+    /// holds: the first we held in the room (we founded it, or a member handed it to us),
+    /// as the app kept it with the room (`SavedRoom::first_epoch`). Its mailbox is read and
+    /// deposited into like those recovered from lockboxes ([`Client::recover_left_epochs`]);
+    /// nothing if it is not older than the epoch we hold. Call after [`Client::with_epoch`].
+    pub fn with_left_epoch(mut self, epoch: u64, secret: EpochSecret) -> Client {
+        self.left_mailboxes.kept = Some((epoch, secret));
+        self
     }
 
     /// The epochs we left are not stored with the room, but history holds our lockboxes of
     /// those on the applied chain: once we hold an epoch, if we have left none yet (after a
     /// restore), the last [`LEFT_MAILBOXES`] before it that were sealed to us are taken
     /// back (what history held when we entered them is unknown: bundles take each author's
-    /// last [`BUNDLE_PER_AUTHOR`] events). Epoch 0 has no lockbox: it is lost with the page.
+    /// last [`BUNDLE_PER_AUTHOR`] events). The first epoch we held has no lockbox of ours
+    /// (epoch 0 has none at all; a later one was handed to us): the app keeps it
+    /// ([`Client::with_left_epoch`]), and it takes its place among them.
     pub(super) fn recover_left_epochs(&mut self) {
         if self.left_mailboxes.recovered || !self.left_mailboxes.left.is_empty() {
             return;
@@ -139,26 +161,34 @@ impl Client {
         let actions = self.governance_actions();
         let ours = self.number_of(&actions, &held).unwrap_or(ours);
         let me = self.public.member_key();
-        let mut left = Vec::new();
+        let mut left: Vec<(u64, EpochSecret)> = Vec::new();
         for n in (1..ours).rev() {
             if left.len() >= LEFT_MAILBOXES {
                 break;
             }
-            let Some(secret) = self.open_epoch(&actions, n) else {
-                continue;
-            };
-            let mine = self
-                .applied_rekey(&actions, n)
-                .filter(|(rekey, _)| rekey.order.author == me)
-                .map(|_| secret.commitment());
-            left.push(LeftEpoch {
-                keys: secret.mailbox_keys(),
-                since: Marks::new(),
-                deposited: Marks::new(),
-                ours: mine,
-            });
+            if let Some(secret) = self.open_epoch(&actions, n) {
+                left.push((n, secret));
+            }
         }
-        self.left_mailboxes.left = left;
+        if let Some((n, secret)) = self.left_mailboxes.kept.take()
+            && n < ours
+            && !left.iter().any(|(m, _)| *m == n)
+        {
+            let at = left.iter().position(|(m, _)| *m < n).unwrap_or(left.len());
+            left.insert(at, (n, secret));
+            left.truncate(LEFT_MAILBOXES);
+        }
+        self.left_mailboxes.left = left
+            .into_iter()
+            .map(|(n, secret)| LeftEpoch {
+                keys: secret.mailbox_keys(),
+                deposited: Marks::new(),
+                ours: self
+                    .applied_rekey(&actions, n)
+                    .filter(|(rekey, _)| rekey.order.author == me)
+                    .map(|_| secret.commitment()),
+            })
+            .collect();
     }
 
     /// Deposits the bundle (see the module doc) into the mailboxes of the epochs we left:
@@ -183,43 +213,57 @@ impl Client {
     }
 
     /// Deposits the bundle into the mailbox of the `idx`-th epoch we left (`actions`:
-    /// every governance action held).
+    /// every governance action held), packed into as few entries as hold it (at most
+    /// [`BUNDLE_ENTRIES`]).
     fn deposit_bundle(&mut self, idx: usize, actions: &[Action]) {
         let Some(epoch) = self.left_mailboxes.left.get(idx) else {
             return;
         };
         let room = epoch.keys.room();
         let me = self.public.member_key();
-        // Each author's last governance action since we entered that epoch.
+        // Each author's last governance action: from the start, not only since we entered
+        // that epoch, as a member of it may hold nothing older (a newcomer handed its
+        // secret just before the others left it takes no rekey without the promotions
+        // that empower its author).
         let mut last: Marks = Marks::new();
         for action in actions {
             let (author, seq) = (action.order.author, action.order.seq);
-            if seq > epoch.since.get(&author).copied().unwrap_or(0) {
-                let up_to = last.entry(author).or_insert(0);
-                *up_to = (*up_to).max(seq);
-            }
+            let up_to = last.entry(author).or_insert(0);
+            *up_to = (*up_to).max(seq);
         }
         // Ours only as far as the store holds them (write-ahead).
         if let Some(up_to) = last.get_mut(&me) {
             *up_to = (*up_to).min(self.own_sent_up_to());
         }
-        let mut bundle: Vec<Vec<u8>> = Vec::new();
-        for (author, up_to) in &last {
-            let since = epoch.since.get(author).copied().unwrap_or(0);
-            let done = epoch.deposited.get(author).copied().unwrap_or(0);
-            let after = since.max(done).max(up_to.saturating_sub(BUNDLE_PER_AUTHOR));
-            bundle.extend(
-                self.history
+        let mut chains: Vec<Chain> = last
+            .iter()
+            .map(|(author, up_to)| {
+                let done = epoch.deposited.get(author).copied().unwrap_or(0);
+                let after = done.max(up_to.saturating_sub(BUNDLE_PER_AUTHOR));
+                let events = self
+                    .history
                     .range(author, after, *up_to)
-                    .map(|event| Self::for_old_mailboxes(event).bytes().to_vec()),
-            );
-        }
-        for bytes in bundle {
+                    .map(|event| {
+                        let served = Self::for_old_mailboxes(event);
+                        (event.event().seq, served.bytes().to_vec())
+                    })
+                    .collect();
+                (*author, events)
+            })
+            .collect();
+        // Ours first (the chain of our rekeys), then the shortest chains: whoever makes a
+        // long one is the one cut by the bound.
+        chains.sort_by_key(|(author, events)| (*author != me, events.len()));
+        let (parts, packed) = pack(chains);
+        for part in parts {
+            let Some(payload) = bundle::encode(part.iter().map(Vec::as_slice)) else {
+                continue;
+            };
             // Not an outbox deposit (nothing of ours the room's mailbox now holds).
-            self.deposit_into(room, 0, &bytes);
+            self.deposit_into(room, 0, &payload);
         }
         if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
-            for (author, up_to) in last {
+            for (author, up_to) in packed {
                 let done = epoch.deposited.entry(author).or_insert(0);
                 *done = (*done).max(up_to);
             }
@@ -230,5 +274,71 @@ impl Client {
     /// and edits without their content.
     fn for_old_mailboxes(event: &VerifiedEvent) -> VerifiedEvent {
         event.redacted().unwrap_or_else(|| event.clone())
+    }
+}
+
+/// Packs `chains` (each author's events in chain order, by sequence number) into the
+/// bundles of entries: in order, each as full as an entry allows, at most
+/// [`BUNDLE_ENTRIES`] of them. Also returns how far each author's chain went in.
+fn pack(chains: Vec<Chain>) -> (Parts, Marks) {
+    let room = MAX_PAYLOAD_LEN.saturating_sub(bundle::BUNDLE_HEADER_LEN);
+    let mut parts: Parts = Vec::new();
+    let mut part: Vec<Vec<u8>> = Vec::new();
+    let mut used = 0;
+    let mut packed = Marks::new();
+    'chains: for (author, events) in chains {
+        for (seq, bytes) in events {
+            let cost = bytes.len() + bundle::BUNDLE_OVERHEAD_PER_EVENT;
+            if used + cost > room && !part.is_empty() {
+                parts.push(std::mem::take(&mut part));
+                used = 0;
+            }
+            if parts.len() >= BUNDLE_ENTRIES || cost > room || part.len() >= usize::from(u16::MAX) {
+                break 'chains;
+            }
+            part.push(bytes);
+            used += cost;
+            packed.insert(author, seq);
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    (parts, packed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chains far beyond the bound: every bundle fits one entry; there are at most
+    /// [`BUNDLE_ENTRIES`]; the first chain (the depositor's) goes in whole and the long one
+    /// is cut, its mark saying how far it went.
+    #[test]
+    fn a_bundle_packs_into_bounded_entries_that_each_fit() {
+        let (ours, long) = (
+            MemberKey::from_bytes([1; 32]),
+            MemberKey::from_bytes([2; 32]),
+        );
+        let chains = vec![
+            (ours, (1..=10).map(|seq| (seq, vec![1u8; 17_000])).collect()),
+            (
+                long,
+                (1..=2_000).map(|seq| (seq, vec![2u8; 1_000])).collect(),
+            ),
+        ];
+        let (parts, packed) = pack(chains);
+        assert_eq!(parts.len(), BUNDLE_ENTRIES);
+        for part in &parts {
+            let len = bundle::encode(part.iter().map(Vec::as_slice))
+                .unwrap()
+                .len();
+            assert!(len <= MAX_PAYLOAD_LEN, "{len} bytes");
+        }
+        let carried: usize = parts.iter().map(Vec::len).sum();
+        assert_eq!(packed.get(&ours), Some(&10));
+        let cut = packed.get(&long).copied().unwrap();
+        assert!(cut > 0 && cut < 2_000, "{cut}");
+        assert_eq!(carried as u64, 10 + cut);
     }
 }

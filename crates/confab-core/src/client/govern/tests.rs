@@ -10,8 +10,10 @@ use crate::Output;
 use crate::governance::{Backlog, Joining, Rank, Settings, genesis_of};
 use crate::ids::MemberKey;
 
+mod bundle;
 pub(in crate::client) mod mesh;
 mod partition;
+mod stranded;
 use mesh::{Mesh, peer};
 
 const NONCE: [u8; 32] = [0x42; 32];
@@ -223,6 +225,41 @@ fn a_member_away_through_several_epochs_follows_them_through_the_mailboxes() {
     mesh.link(owner, ann);
     mesh.link(ben, ann);
     assert_eq!(mesh.texts(ann), ["before", "in epoch 1"]);
+}
+
+/// Back in her old room, Ann starts linking to the one still there (Dave, say, removed
+/// since, whose page stayed open): the direct connection is still being set up when the
+/// mailbox moves her on. That link belongs to the room she left (its signals went through
+/// it): it ends with the move, as the older room's keyed links do, so no page keeps
+/// "Connecting to 1 more…" for it, nor keys it later with the new room's secret.
+#[test]
+fn a_link_still_setting_up_in_the_room_left_ends_with_the_move() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann) = (0, 1);
+    mesh.unlink_all(ann);
+    mesh.rekey(owner);
+    let now = mesh.now;
+    let stranger = PeerId::new(99);
+    mesh.clients[ann].connect_peer(now, stranger);
+    mesh.pump();
+    assert!(
+        mesh.events[ann]
+            .iter()
+            .any(|e| matches!(e, ClientEvent::OpenDirect { peer, .. } if *peer == stranger))
+    );
+    let room = mesh.clients[ann].room_id();
+    let entries = mesh.mailbox(room);
+    mesh.clients[ann].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    assert_eq!(mesh.epoch(ann), Some(1));
+    assert!(!mesh.clients[ann].links.contains_key(&stranger));
+    let ended: Vec<&ClientEvent> = mesh.events[ann]
+        .iter()
+        .filter(|e| {
+            matches!(e, ClientEvent::CloseDirect { peer, .. } | ClientEvent::PeerFailed { peer, .. } if *peer == stranger)
+        })
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
 }
 
 /// The owner resets the link; Ann's history takes the rekey in. Both tabs close before the

@@ -21,12 +21,62 @@ pub fn in_room(world: &World) -> Vec<usize> {
         .collect()
 }
 
+/// The events of `node`'s history that count, in room order: all but a removed member's
+/// past their cut. A member may hold such events (taken before it learned of the
+/// removal, kept in case the removal loses: see `confab_core::history`), but shows and
+/// serves none (`past_cut`), so they are inert; members compare the rest.
+fn counting(world: &World, node: usize) -> Vec<EventId> {
+    let client = world.client(node);
+    client
+        .history()
+        .iter()
+        .filter(|event| {
+            let event = event.event();
+            client.governance().accepts(&event.author, event.seq)
+        })
+        .map(|event| event.id())
+        .collect()
+}
+
+/// The first event of a removed member past their cut that `node` shows or serves.
+fn past_cut(world: &World, node: usize) -> Option<String> {
+    let client = world.client(node);
+    let governance = client.governance();
+    for (author, cut) in governance.removals() {
+        let member = world.members.iter().position(|m| m.key == *author);
+        let shown = client
+            .history()
+            .range(author, *cut, u64::MAX)
+            .find(|event| client.timeline().message(&event.id()).is_some());
+        if let Some(event) = shown {
+            return Some(format!(
+                "member {node} shows event {} of removed member {member:?}, past its cut {cut}",
+                event.event().seq
+            ));
+        }
+        if governance.may_contest(author) {
+            continue;
+        }
+        let served = client
+            .served_marks()
+            .into_iter()
+            .find(|mark| mark.author == *author);
+        if let Some(mark) = served.filter(|mark| mark.seq > *cut) {
+            return Some(format!(
+                "member {node} serves removed member {member:?}'s events up to {}, past its cut {cut}",
+                mark.seq
+            ));
+        }
+    }
+    None
+}
+
 /// The first member still in the room that differs from the owner, and how.
 fn divergence(world: &World) -> Option<String> {
     let owner = world.client(0);
     let epoch = owner.epoch().map(|(n, _)| n);
     let commitment = world.epoch_of(0);
-    let ids: Vec<EventId> = owner.history().ids().collect();
+    let ids = counting(world, 0);
     for node in in_room(world) {
         let client = world.client(node);
         let theirs = client.epoch().map(|(n, _)| n);
@@ -46,8 +96,9 @@ fn divergence(world: &World) -> Option<String> {
                 owner.governance().admins().len()
             ));
         }
-        if !client.history().ids().eq(ids.iter().copied()) {
-            let held: BTreeSet<EventId> = client.history().ids().collect();
+        let theirs = counting(world, node);
+        if theirs != ids {
+            let held: BTreeSet<EventId> = theirs.iter().copied().collect();
             let reference: BTreeSet<EventId> = ids.iter().copied().collect();
             let extra: Vec<String> = held
                 .difference(&reference)
@@ -64,7 +115,7 @@ fn divergence(world: &World) -> Option<String> {
                 })
                 .collect();
             return Some(format!(
-                "member {node} holds another history: {} events the owner lacks ({}), lacks {} of the owner's",
+                "member {node} holds another history (of what counts): {} events the owner lacks ({}), lacks {} of the owner's",
                 extra.len(),
                 extra.join(", "),
                 reference.difference(&held).count()
@@ -156,6 +207,12 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
                     "removed member {node} holds what was said in epoch {number}, after its last ({last})"
                 ));
             }
+        }
+    }
+    // What counts for nobody is inert: nobody in the room shows or serves it.
+    for node in in_room(world) {
+        if let Some(what) = past_cut(world, node) {
+            return fail(what);
         }
     }
     // Last, as the safety checks above hold whether or not the room converged.

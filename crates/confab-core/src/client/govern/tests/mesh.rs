@@ -92,6 +92,15 @@ impl Mesh {
     /// A fresh client opens `invite` (the current link or an older one), linked to nobody:
     /// its index.
     pub(in crate::client) fn open(&mut self, invite: &crate::room::Invite) -> usize {
+        self.open_at(invite, UnixMillis(5))
+    }
+
+    /// [`Mesh::open`] with the newcomer's wall clock reading `wall`.
+    pub(in crate::client) fn open_at(
+        &mut self,
+        invite: &crate::room::Invite,
+        wall: UnixMillis,
+    ) -> usize {
         let idx = self.clients.len();
         let mut client = Client::new(
             Identity::from_seed([idx as u8 + 1; 32]),
@@ -102,10 +111,32 @@ impl Mesh {
         .with_genesis(invite.genesis.unwrap());
         client.run_without_store();
         let now = self.now;
-        client.restore(now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
+        client.restore(now, wall, std::iter::empty::<((), &[u8])>());
         self.clients.push(client);
         self.events.push(Vec::new());
         idx
+    }
+
+    /// What the app does for `members`, `rounds` times: read the mailbox of the room and of
+    /// each epoch left, start the epoch `should_rekey` asks for, and let time pass.
+    pub(in crate::client) fn settle(&mut self, members: &[usize], rounds: usize) {
+        for _ in 0..rounds {
+            for &idx in members {
+                let now = self.now;
+                let mut rooms = vec![self.clients[idx].room_id()];
+                rooms.extend(self.clients[idx].left_rooms());
+                for room in rooms {
+                    let entries = self.mailbox(room);
+                    self.clients[idx].handle_mailbox_entries(now, &entries);
+                }
+                self.pump();
+                let now = self.now;
+                if self.clients[idx].should_rekey(now) {
+                    self.rekey(idx);
+                }
+            }
+            self.wait(crate::Duration::from_secs(7));
+        }
     }
 
     /// `i` and `j` can reach each other: linked now if they are in the same room id, else
