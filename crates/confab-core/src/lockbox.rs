@@ -1,11 +1,15 @@
-//! Lockboxes: an epoch's secret sealed to one member (see `room/epoch.rs` for the keys).
+//! Lockboxes: a secret sealed to one member. An epoch's secret (see `room/epoch.rs` for the
+//! keys), and the key of a bundle a rekeyer deposits into an old epoch's mailbox
+//! (`client/govern/left.rs`).
 //!
 //! A lockbox is one message of the one-way Noise pattern `Noise_N_25519_ChaChaPoly_BLAKE2s`
 //! (`snow`, already linked: an ephemeral X25519 key and an AEAD, no home-made construction)
-//! to the member's X25519 key, its prologue binding the room's genesis, the epoch and the
-//! member, so a lockbox cannot be moved to another room, epoch or member. Who sealed it is
-//! proven by the signed rekey event that carries it; the event's commitment lets every member
-//! check they all received the same secret (a malicious admin cannot split the room).
+//! to the member's X25519 key, its prologue binding what the secret is for (an epoch's:
+//! the room's genesis, the epoch and the member; a bundle key's: the genesis and the
+//! member), so a lockbox cannot be moved to another room, epoch or member. Who sealed an
+//! epoch's is proven by the signed rekey event that carries it; the event's commitment lets
+//! every member check they all received the same secret (a malicious admin cannot split the
+//! room). A bundle key's lockbox names nobody: its reader tries each until one opens.
 
 use zeroize::Zeroizing;
 
@@ -16,6 +20,7 @@ use crate::room::{Commitment, EpochSecret};
 use crate::wire::govern::LOCKBOX_LEN;
 
 const LOCKBOX_CONTEXT: &[u8] = b"confab/v2/lockbox";
+const BUNDLE_KEY_CONTEXT: &[u8] = b"confab/v2/bundle-key";
 /// The lockbox's one-way Noise pattern.
 pub const LOCKBOX_PARAMS: &str = "Noise_N_25519_ChaChaPoly_BLAKE2s";
 
@@ -29,25 +34,7 @@ pub fn seal(
     seed: [u8; 32],
 ) -> [u8; LOCKBOX_LEN] {
     let prologue = prologue(genesis, epoch, &holder.member_key());
-    let mut out = [0; LOCKBOX_LEN];
-    // Fixed pattern and key lengths: building and writing cannot fail, so a failure is a
-    // bug in this function, not input.
-    #[allow(clippy::expect_used)]
-    {
-        let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
-        let mut noise = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
-            .remote_public_key(&holder.dh_key_bytes())
-            .expect("32-byte X25519 key")
-            .prologue(&prologue)
-            .expect("a prologue")
-            .build_initiator()
-            .expect("complete Noise builder");
-        let len = noise
-            .write_message(secret.as_bytes(), &mut out)
-            .expect("the lockbox fits its buffer");
-        debug_assert_eq!(len, LOCKBOX_LEN);
-    }
-    out
+    seal_with(&prologue, secret.as_bytes(), holder, seed)
 }
 
 /// Opens a lockbox sealed to `identity` for epoch `epoch` of `genesis`, and checks the
@@ -59,19 +46,82 @@ pub fn open(
     lockbox: &[u8],
     commitment: Commitment,
 ) -> Result<EpochSecret, LockboxError> {
+    let prologue = prologue(genesis, epoch, &identity.member_key());
+    let opened = EpochSecret::from_bytes(*open_with(identity, &prologue, lockbox)?);
+    if opened.commitment() != commitment {
+        return Err(LockboxError::Commitment);
+    }
+    Ok(opened)
+}
+
+/// Seals a bundle's key (32 random bytes, one per deposit) to `holder`, a member of the
+/// room `genesis`. `seed` gives the ephemeral key (one per lockbox).
+pub fn seal_bundle_key(
+    key: &[u8; 32],
+    genesis: RoomId,
+    holder: &PublicIdentity,
+    seed: [u8; 32],
+) -> [u8; LOCKBOX_LEN] {
+    let prologue = bundle_prologue(genesis, &holder.member_key());
+    seal_with(&prologue, key, holder, seed)
+}
+
+/// Opens a bundle key's lockbox sealed to `identity` in the room `genesis`.
+pub fn open_bundle_key(
+    identity: &Identity,
+    genesis: RoomId,
+    lockbox: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, LockboxError> {
+    let prologue = bundle_prologue(genesis, &identity.member_key());
+    open_with(identity, &prologue, lockbox)
+}
+
+/// One Noise_N message carrying `secret` to `holder`, under `prologue`.
+fn seal_with(
+    prologue: &[u8],
+    secret: &[u8; 32],
+    holder: &PublicIdentity,
+    seed: [u8; 32],
+) -> [u8; LOCKBOX_LEN] {
+    let mut out = [0; LOCKBOX_LEN];
+    // Fixed pattern and key lengths: building and writing cannot fail, so a failure is a
+    // bug in this function, not input.
+    #[allow(clippy::expect_used)]
+    {
+        let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
+        let mut noise = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
+            .remote_public_key(&holder.dh_key_bytes())
+            .expect("32-byte X25519 key")
+            .prologue(prologue)
+            .expect("a prologue")
+            .build_initiator()
+            .expect("complete Noise builder");
+        let len = noise
+            .write_message(secret, &mut out)
+            .expect("the lockbox fits its buffer");
+        debug_assert_eq!(len, LOCKBOX_LEN);
+    }
+    out
+}
+
+/// Reads [`seal_with`]'s message with `identity`'s X25519 key.
+fn open_with(
+    identity: &Identity,
+    prologue: &[u8],
+    lockbox: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, LockboxError> {
     if lockbox.len() != LOCKBOX_LEN {
         return Err(LockboxError::Length);
     }
-    let prologue = prologue(genesis, epoch, &identity.member_key());
     let secret = identity.dh_secret_bytes();
-    // As in `seal`: fixed parameters cannot fail to build.
+    // As in `seal_with`: fixed parameters cannot fail to build.
     #[allow(clippy::expect_used)]
     let mut noise = {
         let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
         snow::Builder::with_resolver(params, Box::new(SeededResolver::new([0; 32])))
             .local_private_key(secret.as_slice())
             .expect("32-byte X25519 key")
-            .prologue(&prologue)
+            .prologue(prologue)
             .expect("a prologue")
             .build_responder()
             .expect("complete Noise builder")
@@ -84,11 +134,15 @@ pub fn open(
         .get(..len)
         .and_then(|b| b.try_into().ok())
         .ok_or(LockboxError::Length)?;
-    let opened = EpochSecret::from_bytes(bytes);
-    if opened.commitment() != commitment {
-        return Err(LockboxError::Commitment);
-    }
-    Ok(opened)
+    Ok(Zeroizing::new(bytes))
+}
+
+fn bundle_prologue(genesis: RoomId, holder: &MemberKey) -> Vec<u8> {
+    let mut prologue = Vec::with_capacity(BUNDLE_KEY_CONTEXT.len() + 32 + 32);
+    prologue.extend_from_slice(BUNDLE_KEY_CONTEXT);
+    prologue.extend_from_slice(genesis.as_bytes());
+    prologue.extend_from_slice(holder.as_bytes());
+    prologue
 }
 
 fn prologue(genesis: RoomId, epoch: u64, holder: &MemberKey) -> Vec<u8> {
@@ -180,5 +234,37 @@ mod tests {
         let a = seal(&secret, genesis(1), 1, &bob, [9; 32]);
         assert_eq!(a, seal(&secret, genesis(1), 1, &bob, [9; 32]));
         assert_ne!(a, seal(&secret, genesis(1), 1, &bob, [10; 32]));
+    }
+
+    /// A bundle key's lockbox opens only for its member in its room, and never as an
+    /// epoch's lockbox (another prologue), nor an epoch's as a bundle key's.
+    #[test]
+    fn a_bundle_key_opens_only_for_its_member_and_room() {
+        let bob = Identity::from_seed([2; 32]);
+        let carol = Identity::from_seed([3; 32]);
+        let key = [7u8; 32];
+        let lockbox = seal_bundle_key(&key, genesis(1), &bob.public(), [9; 32]);
+        assert_eq!(
+            open_bundle_key(&bob, genesis(1), &lockbox).map(|k| *k),
+            Ok(key)
+        );
+        assert_eq!(
+            open_bundle_key(&carol, genesis(1), &lockbox).err(),
+            Some(LockboxError::Sealing)
+        );
+        assert_eq!(
+            open_bundle_key(&bob, genesis(2), &lockbox).err(),
+            Some(LockboxError::Sealing)
+        );
+        let secret = EpochSecret::from_bytes(key);
+        assert_eq!(
+            open(&bob, genesis(1), 0, &lockbox, secret.commitment()).err(),
+            Some(LockboxError::Sealing)
+        );
+        let epoch_box = seal(&secret, genesis(1), 0, &bob.public(), [9; 32]);
+        assert_eq!(
+            open_bundle_key(&bob, genesis(1), &epoch_box).err(),
+            Some(LockboxError::Sealing)
+        );
     }
 }

@@ -617,13 +617,14 @@ impl Client {
         }
         // The rekey we followed lost to a rival for its epoch (two admins started it at
         // once, or its author's removal won): back to the applied chain, at its latest epoch
-        // sealed to us. (Lockboxes open with our own key, whatever epoch we are in.)
+        // sealed to us, older or newer than the one we followed (a rekey that left us out
+        // may have replaced it). (Lockboxes open with our own key, whatever epoch we are in.)
         let rival_won = ours > 0
             && self
                 .applied_rekey(&actions, ours)
                 .is_none_or(|(_, rekey)| Commitment(rekey.commitment) != held);
         if rival_won {
-            let back = (1..=ours.min(self.governance.epoch()))
+            let back = (1..=self.governance.epoch())
                 .rev()
                 .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
             let Some((n, secret)) = back else {

@@ -299,13 +299,14 @@ impl Client {
                 }
                 continue;
             };
-            // A bundle of events (`govern/left.rs`), or one event.
+            // A bundle of events (`govern/left.rs`), sealed to the members its depositor
+            // counted (not to us if we were removed), or one event.
             let events = if crate::wire::bundle::is_bundle(&bytes) {
-                let Ok(events) = crate::wire::bundle::decode(&bytes) else {
-                    ingest.refused += 1;
+                let Some(events) = self.open_bundle(&bytes) else {
+                    ingest.unreadable += 1;
                     continue;
                 };
-                events.into_iter().map(<[u8]>::to_vec).collect()
+                events
             } else {
                 vec![bytes]
             };
@@ -436,10 +437,12 @@ impl Client {
             return;
         };
         // A removed member may hold this epoch's secret (a rekey is due, or we came back
-        // from a rival epoch to one sealed to someone our side had removed): what we said
-        // waits in the outbox for the next epoch, deposited there once we move. Governance
-        // actions go (a leave, a removal: what even the removed may learn).
-        if self.governance.exposed_to_removed() && !Self::is_governance(&bytes) {
+        // from a rival epoch to one sealed to someone our side had removed): what we did
+        // waits in the outbox for the next epoch, deposited there once we move (and reaches
+        // members behind sooner in the sealed bundle of that move, `govern/left.rs`). Only
+        // a removal goes (a leave is one): what even the removed may learn, and what a
+        // member offline now needs to rekey, or a leaving page to forget the room.
+        if self.governance.exposed_to_removed() && !Self::is_removal(&bytes) {
             return;
         }
         let room = keys.room();
@@ -448,10 +451,14 @@ impl Client {
         }
     }
 
-    /// Whether `bytes` is a governance action (of ours: it verifies).
-    fn is_governance(bytes: &[u8]) -> bool {
-        crate::wire::event::decode_signed(bytes)
-            .is_ok_and(|(event, _, _)| matches!(event.content, crate::history::Content::Govern(_)))
+    /// Whether `bytes` is a removal (of ours: it verifies), a leave included.
+    fn is_removal(bytes: &[u8]) -> bool {
+        crate::wire::event::decode_signed(bytes).is_ok_and(|(event, _, _)| {
+            matches!(
+                event.content,
+                crate::history::Content::Govern(crate::governance::Govern::Remove { .. })
+            )
+        })
     }
 
     /// Seals our event `seq` for `room`'s mailbox (ours, or one of an epoch we left) and

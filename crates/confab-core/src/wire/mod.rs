@@ -34,7 +34,8 @@
 //!   govern 7: action:u8 … (roles, removals, rekeys with lockboxes, settings: see `govern.rs`)
 //! card       = signing_key[32] signature[64] len:u8 name(UTF-8, ≤64 B)
 //! relay envelope (WebSocket binary) = version:u8 kind:u8(1=to,2=from) peer:u64be frame
-//! bundle (a left epoch's mailbox entry, see `bundle.rs`) = version:u8(=0x81) count:u16be (len:u16be signed_event)*
+//! bundle (a left epoch's mailbox entry, see `bundle.rs`) = version:u8(=0x82) key_id[16] count:u16be lockbox[80]* nonce[24]
+//!   XChaCha20-Poly1305(count:u16be (len:u16be signed_event)*) tag[16];  0x81 (in clear) is dropped
 //! sealed signal (signal `data`, unpadded base64url) = version:u8(=1) nonce[24] XChaCha20-Poly1305(counter:u64be signal_json) tag[16]
 //!   associated data = "confab/v1/signal" version:u8 from:u64be to:u64be;  signal_json ≤ 12,000 B
 //! ```

@@ -16,19 +16,28 @@
 //!   the rekey chain, the promotions and removals it depends on and the `Join`s of
 //!   newcomers it was sealed to then arrive together, even for a newcomer handed that
 //!   epoch's secret just before everyone left it, holding nothing older. Each event is
-//!   deposited into a mailbox once (per session).
+//!   deposited into a mailbox once (per session) while the members it is sealed to stay
+//!   the same or fewer; once we count a member the deposits so far were not sealed to, it
+//!   goes again, sealed to them too.
 //! - **Packed** (`crate::wire::bundle`). A bundle goes into as few entries as hold it
 //!   (each up to 64 KiB and taken in on its own, so an entry a server drops costs only its
 //!   events), at most [`BUNDLE_ENTRIES`] per mailbox per deposit: the depositor's chain
 //!   first, then the shortest chains (a member who makes its chain long is the one cut).
+//! - **Sealed to the room as the depositor counts it** (`left/sealed.rs`). An old epoch's
+//!   mailbox can be opened by everyone who held that epoch, members removed since
+//!   included. So each deposit draws a fresh key, sealed (a lockbox, as a rekey seals its
+//!   epoch) to every member the depositor counts in the room now: joined, not removed,
+//!   may read. Whoever is still in the room opens it whatever epoch it is stuck in (a
+//!   straggler, the other side of a partition, a newcomer a rekey left out), not a member
+//!   removed: it finds entries it cannot open, naming nobody. (Sealing to the next epoch's
+//!   secret instead would shut out the members left out of that epoch.) A member removed on
+//!   the other side of a partition, whose removal the depositor has not heard of, still
+//!   opens it: it learns what that side's epochs, all sealed to it, held.
 //! - **Served redacted.** Messages, files and edits go without their content
-//!   (`VerifiedEvent::redacted`: same id, still verifies, so chains stay whole); the
-//!   governance actions go whole, and so do names, reactions and deletes. An old epoch's
-//!   mailbox can be read by everyone who held that epoch, members removed since included:
-//!   they learn the room's governance (what the superseded notice shows anyway) and no
-//!   message (sealing bundles for the new epoch's members only is open work). Members
-//!   fetch the full forms from whoever they link to later (sync asks for what it holds
-//!   only redacted).
+//!   (`VerifiedEvent::redacted`: same id, still verifies, so chains stay whole), as the
+//!   members reading it may not have held the epochs they were said in; the governance
+//!   actions go whole, and so do names, reactions and deletes. Members fetch the full forms
+//!   from whoever they link to later (sync asks for what it holds only redacted).
 //! - **A rekey that lost keeps its epoch informed.** Whoever started an epoch whose rekey
 //!   then lost to a rival also deposits, on each move, into that epoch's mailbox: the
 //!   winner's rekeyer never held it, and members who were handed it (a newcomer on the
@@ -39,18 +48,26 @@
 //! epoch sealed to it, where the server links the sides and sync merges their histories;
 //! whoever is then left out or still holds a secret of someone removed is sealed out by the
 //! next rekey (`needs_rekey`). What is said in an epoch still crosses only links keyed for
-//! it: the bundles carry no content.
+//! it: the bundles carry no content. A removed member learns of its removal from the member
+//! who ends its link (`dismiss`), or from the removal deposited into the epoch's mailbox
+//! (the one action of ours that goes there whole while a removed member may read it,
+//! `client/mailbox.rs`); nothing later.
 
-use std::collections::BTreeMap;
+mod sealed;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::governance::Action;
 use crate::history::VerifiedEvent;
+use crate::identity::PublicIdentity;
 use crate::ids::MemberKey;
-use crate::mailbox::{MAX_PAYLOAD_LEN, MailboxKeys};
+use crate::mailbox::MailboxKeys;
 use crate::room::{Commitment, EpochSecret};
 use crate::wire::bundle;
 
 use super::super::Client;
+pub(in crate::client) use sealed::BundleKeys;
+use sealed::Sealer;
 
 /// How many left epochs' mailboxes a member keeps (to read the news of the other side of
 /// a partition, and to deposit its own).
@@ -83,6 +100,8 @@ pub(in crate::client) struct LeftEpoch {
     keys: MailboxKeys,
     /// What we deposited into its mailbox, by author.
     deposited: Marks,
+    /// The members those deposits were sealed to.
+    sealed_to: BTreeSet<MemberKey>,
     /// The commitment of its rekey if that was ours (we look after it if it lost).
     ours: Option<Commitment>,
 }
@@ -100,6 +119,8 @@ pub(in crate::client) struct LeftEpochs {
     /// An epoch we left that no lockbox of ours holds, as the app kept it
     /// ([`Client::with_left_epoch`]): recovered with those that one does.
     kept: Option<(u64, EpochSecret)>,
+    /// The bundle deposits we opened, or could not (`sealed.rs`).
+    pub(in crate::client) bundle_keys: BundleKeys,
 }
 
 impl LeftEpochs {
@@ -118,6 +139,7 @@ impl LeftEpochs {
                 LeftEpoch {
                     keys,
                     deposited: Marks::new(),
+                    sealed_to: BTreeSet::new(),
                     ours: was_ours,
                 },
             );
@@ -183,6 +205,7 @@ impl Client {
             .map(|(n, secret)| LeftEpoch {
                 keys: secret.mailbox_keys(),
                 deposited: Marks::new(),
+                sealed_to: BTreeSet::new(),
                 ours: self
                     .applied_rekey(&actions, n)
                     .filter(|(rekey, _)| rekey.order.author == me)
@@ -193,6 +216,7 @@ impl Client {
 
     /// Deposits the bundle (see the module doc) into the mailboxes of the epochs we left:
     /// all of them after our own rekey (`all`), else those whose rekey was ours and lost.
+    /// One key for the whole deposit, sealed to every member we count in the room now.
     pub(super) fn deposit_bundles(&mut self, all: bool) {
         let actions = self.governance_actions();
         let lost: Vec<bool> = self
@@ -205,17 +229,58 @@ impl Client {
                     .is_some_and(|ours| self.number_of(&actions, &ours).is_none())
             })
             .collect();
-        for (idx, lost) in lost.into_iter().enumerate() {
-            if all || lost {
-                self.deposit_bundle(idx, &actions);
-            }
+        if !lost.iter().any(|lost| all || *lost) {
+            return;
         }
+        let Some((sealer, holders)) = self.bundle_sealer() else {
+            return;
+        };
+        for (idx, lost) in lost.into_iter().enumerate() {
+            if !(all || lost) {
+                continue;
+            }
+            // Someone we did not seal to before: what went in before goes again, for them.
+            if let Some(epoch) = self.left_mailboxes.left.get_mut(idx)
+                && !holders.is_subset(&epoch.sealed_to)
+            {
+                epoch.deposited.clear();
+                epoch.sealed_to.clone_from(&holders);
+            }
+            self.deposit_bundle(idx, &actions, &sealer);
+        }
+    }
+
+    /// A fresh key for one deposit, sealed to every member we count in the room now
+    /// (joined, not removed, may read: as a rekey seals its epoch). `None` outside a
+    /// governed room, or beyond what one entry's lockboxes hold.
+    /// Also returns who it is sealed to.
+    fn bundle_sealer(&mut self) -> Option<(Sealer, BTreeSet<MemberKey>)> {
+        let genesis = self.governance.genesis()?;
+        let holders: Vec<PublicIdentity> = self
+            .governance
+            .members()
+            .filter(|(member, _)| self.governance.may_read(member))
+            .filter_map(|(member, dh)| PublicIdentity::from_keys(member.as_bytes(), dh))
+            .collect();
+        let sealer = Sealer::new(genesis, &holders, &mut self.mailbox_rng)?;
+        sealer.remember(&mut self.left_mailboxes.bundle_keys);
+        let keys = holders.iter().map(PublicIdentity::member_key).collect();
+        Some((sealer, keys))
+    }
+
+    /// Takes in the events of the bundle entry `bytes` (an opened mailbox entry) if it was
+    /// sealed to us (see `sealed.rs`); `None` otherwise (or an old, clear bundle).
+    pub(in crate::client) fn open_bundle(&mut self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let genesis = self.governance.genesis()?;
+        self.left_mailboxes
+            .bundle_keys
+            .open(&self.identity, genesis, bytes)
     }
 
     /// Deposits the bundle into the mailbox of the `idx`-th epoch we left (`actions`:
     /// every governance action held), packed into as few entries as hold it (at most
-    /// [`BUNDLE_ENTRIES`]).
-    fn deposit_bundle(&mut self, idx: usize, actions: &[Action]) {
+    /// [`BUNDLE_ENTRIES`]), each sealed by `sealer`.
+    fn deposit_bundle(&mut self, idx: usize, actions: &[Action], sealer: &Sealer) {
         let Some(epoch) = self.left_mailboxes.left.get(idx) else {
             return;
         };
@@ -254,9 +319,12 @@ impl Client {
         // Ours first (the chain of our rekeys), then the shortest chains: whoever makes a
         // long one is the one cut by the bound.
         chains.sort_by_key(|(author, events)| (*author != me, events.len()));
-        let (parts, packed) = pack(chains);
+        let (parts, packed) = pack(chains, sealer.room_for_events());
         for part in parts {
-            let Some(payload) = bundle::encode(part.iter().map(Vec::as_slice)) else {
+            let Some(list) = bundle::encode_events(part.iter().map(Vec::as_slice)) else {
+                continue;
+            };
+            let Some(payload) = sealer.seal(&list, &mut self.mailbox_rng) else {
                 continue;
             };
             // Not an outbox deposit (nothing of ours the room's mailbox now holds).
@@ -278,10 +346,11 @@ impl Client {
 }
 
 /// Packs `chains` (each author's events in chain order, by sequence number) into the
-/// bundles of entries: in order, each as full as an entry allows, at most
-/// [`BUNDLE_ENTRIES`] of them. Also returns how far each author's chain went in.
-fn pack(chains: Vec<Chain>) -> (Parts, Marks) {
-    let room = MAX_PAYLOAD_LEN.saturating_sub(bundle::BUNDLE_HEADER_LEN);
+/// bundles of entries: in order, each as full as `room` bytes of an entry allow (the
+/// events, their lengths and count), at most [`BUNDLE_ENTRIES`] of them. Also returns how
+/// far each author's chain went in.
+fn pack(chains: Vec<Chain>, room: usize) -> (Parts, Marks) {
+    let room = room.saturating_sub(2);
     let mut parts: Parts = Vec::new();
     let mut part: Vec<Vec<u8>> = Vec::new();
     let mut used = 0;
@@ -327,13 +396,17 @@ mod tests {
                 (1..=2_000).map(|seq| (seq, vec![2u8; 1_000])).collect(),
             ),
         ];
-        let (parts, packed) = pack(chains);
+        // Room for the events of an entry sealed to 128 members.
+        let room = crate::mailbox::MAX_PAYLOAD_LEN
+            - (bundle::BUNDLE_HEADER_LEN - 2)
+            - crate::wire::govern::MAX_LOCKBOXES * crate::wire::govern::LOCKBOX_LEN;
+        let (parts, packed) = pack(chains, room);
         assert_eq!(parts.len(), BUNDLE_ENTRIES);
         for part in &parts {
-            let len = bundle::encode(part.iter().map(Vec::as_slice))
+            let len = bundle::encode_events(part.iter().map(Vec::as_slice))
                 .unwrap()
                 .len();
-            assert!(len <= MAX_PAYLOAD_LEN, "{len} bytes");
+            assert!(len <= room, "{len} bytes");
         }
         let carried: usize = parts.iter().map(Vec::len).sum();
         assert_eq!(packed.get(&ours), Some(&10));

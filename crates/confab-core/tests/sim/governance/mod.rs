@@ -9,9 +9,10 @@
 //!   removals, admissions, epoch, settings) and the same history of what counts (a removed
 //!   member's events past its cut, held by a member that took them before it learned of the
 //!   removal, count for nobody: no member in the room shows or serves them);
-//! - no removed member ever held an event posted in, or a secret of, an epoch not sealed
-//!   to it that is not older than the last one it was (harness-side records: the epoch
-//!   each posted event was written in, every epoch secret each member ever held);
+//! - no removed member ever held an event posted in (redacted or not, governance too,
+//!   beyond the news of its own removal), or a secret of, an epoch not sealed to it that is
+//!   not older than the last one it was (harness-side records: the epoch each posted event
+//!   was written in, every epoch secret each member ever held);
 //! - no member lost history it held when it was removed.
 //!
 //! The full run: `CONFAB_GOVERNANCE_SEEDS=1000 cargo test -p confab-core --profile sim --test sim

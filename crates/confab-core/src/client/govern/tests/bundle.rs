@@ -64,7 +64,8 @@ fn a_rekey_in_a_fifty_member_room_deposits_a_few_entries_per_mailbox() {
                 .find_map(|keys| keys.open(&item.entry).ok())
                 .unwrap();
             assert!(crate::wire::bundle::is_bundle(&payload));
-            carried += crate::wire::bundle::decode(&payload).unwrap().len();
+            assert!(payload.len() <= crate::mailbox::MAX_PAYLOAD_LEN);
+            carried += mesh.clients[owner].open_bundle(&payload).unwrap().len();
         }
     }
     eprintln!(
@@ -81,4 +82,106 @@ fn a_rekey_in_a_fifty_member_room_deposits_a_few_entries_per_mailbox() {
     );
     assert!(into_second.len() <= 3, "{} entries", into_second.len());
     assert!(carried >= 300, "{carried} events carried");
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Mallory is offline when the owner removes her and rekeys. In the next epoch Eve joins,
+/// the owner renames itself and promotes Ben, then rekeys again: its bundles go into the
+/// mailboxes of both epochs it left, epoch 0's among them, whose keys Mallory still holds.
+/// Reading every mailbox with every key she was ever handed, she finds no byte of Eve's
+/// keys, the new name or the new epoch's commitment, and once her client took it all in it
+/// holds no event of the later epochs (nor knows Eve). On the old code the bundle went into
+/// epoch 0's mailbox in clear: she read Eve's `Join`, the name, the promotion and the rekey.
+#[test]
+fn a_removed_member_finds_nothing_of_later_epochs_in_old_mailboxes() {
+    let mut mesh = Mesh::found(4);
+    let (owner, admin, ben, mallory) = (0, 1, 2, 3);
+    let member = mesh.key(admin);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    mesh.unlink_all(mallory);
+    let member = mesh.key(mallory);
+    mesh.govern(owner, Govern::Remove { member, seen: 0 })
+        .unwrap();
+    mesh.rekey(owner);
+    // The news of her own removal: what the owner held then.
+    let known: std::collections::BTreeSet<EventId> = mesh.clients[owner].history.ids().collect();
+    let eve = mesh.arrive(&[owner, admin, ben]);
+    let now = mesh.now;
+    mesh.clients[owner].set_display_name(now, UnixMillis(6), "Olivia Later");
+    let member = mesh.key(ben);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    mesh.post(eve, "hello from Eve");
+    let last = mesh.rekey(owner);
+    assert_eq!(mesh.epoch(eve), Some(2));
+    let later: Vec<EventId> = mesh.clients[owner]
+        .history
+        .ids()
+        .filter(|id| !known.contains(id))
+        .collect();
+    assert!(later.len() >= 4, "{} later events", later.len());
+    let commitment = match &mesh.clients[owner]
+        .history
+        .get(&last)
+        .unwrap()
+        .event()
+        .content
+    {
+        Content::Govern(Govern::Rekey(rekey)) => rekey.commitment,
+        _ => unreachable!(),
+    };
+    let eve_keys = [
+        mesh.key(eve).as_bytes().to_vec(),
+        mesh.clients[eve].identity().dh_key_bytes().to_vec(),
+    ];
+    // Every mailbox anyone deposited into, read with every key Mallory holds.
+    let rooms: std::collections::BTreeSet<RoomId> = mesh
+        .events
+        .iter()
+        .flatten()
+        .filter_map(|event| match event {
+            ClientEvent::MailboxDeposit { room, .. } => Some(*room),
+            _ => None,
+        })
+        .collect();
+    let mut keys: Vec<&crate::mailbox::MailboxKeys> =
+        mesh.clients[mallory].mailbox.iter().collect();
+    keys.extend(mesh.clients[mallory].left_mailboxes.keys());
+    let mut opened = 0;
+    for room in &rooms {
+        for item in mesh.mailbox(*room) {
+            for bytes in keys.iter().filter_map(|keys| keys.open(&item.entry).ok()) {
+                opened += 1;
+                for key in &eve_keys {
+                    assert!(!holds(&bytes, key), "Mallory reads a key of Eve's");
+                }
+                assert!(
+                    !holds(&bytes, b"Olivia Later"),
+                    "Mallory reads the new name"
+                );
+                assert!(!holds(&bytes, &commitment), "Mallory reads the last rekey");
+            }
+        }
+    }
+    assert!(opened > 0, "the owner's bundle is in epoch 0's mailbox");
+    let now = mesh.now;
+    for room in &rooms {
+        let entries = mesh.mailbox(*room);
+        mesh.clients[mallory].handle_mailbox_entries(now, &entries);
+    }
+    mesh.pump();
+    let held: Vec<&EventId> = later
+        .iter()
+        .filter(|id| mesh.clients[mallory].history.contains(id))
+        .collect();
+    assert!(held.is_empty(), "Mallory holds {} later events", held.len());
+    assert!(!mesh.clients[mallory].governance().joined(&mesh.key(eve)));
+    assert_eq!(mesh.epoch(mallory), Some(0));
 }

@@ -1,0 +1,236 @@
+//! A bundle sealed to the members its depositor counts in the room (`wire/bundle.rs` has
+//! the layout): what keeps a member removed in an old epoch, who still holds that epoch's
+//! mailbox keys, from reading the room's later governance in its mailbox.
+//!
+//! - **Sealing.** Each deposit draws a fresh random key; its lockbox
+//!   (`crate::lockbox::seal_bundle_key`: Noise_N to the member's X25519 key from its
+//!   `Join`) goes to every member the depositor counts in the room now (joined, not
+//!   removed, may read): stragglers in old epochs, the other side of a partition and
+//!   newcomers a rekey left out open it, whatever epoch they hold; a removed member does
+//!   not. Every entry of the deposit carries the same lockboxes, shuffled, under its own
+//!   nonce (so each entry is whole on its own). Nothing in an entry names a member.
+//! - **Opening.** A reader does not know which lockbox is its own: it tries each (one
+//!   X25519 operation a lockbox), once a deposit. It remembers the keys it opened by the
+//!   deposit's key id (a hash of the key, checked once opened), and the deposits it could
+//!   not open by a hash of their lockboxes (a forged entry reusing a deposit's key id
+//!   cannot make a reader drop the genuine one's entries), the last
+//!   [`OPENED_KEPT`] and [`UNOPENED_KEPT`].
+
+use std::collections::VecDeque;
+
+use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::identity::{Identity, PublicIdentity};
+use crate::ids::RoomId;
+use crate::lockbox;
+use crate::rng::SeededRng;
+use crate::wire::bundle::{self, KEY_ID_LEN, NONCE_LEN};
+use crate::wire::govern::{LOCKBOX_LEN, MAX_LOCKBOXES};
+
+/// How many deposits' keys a reader keeps (a rekey makes one deposit, or a few where rival
+/// rekeys lost).
+pub(in crate::client) const OPENED_KEPT: usize = 64;
+/// How many deposits a reader remembers it could not open.
+pub(in crate::client) const UNOPENED_KEPT: usize = 256;
+
+const KEY_ID_CONTEXT: &[u8] = b"confab/v2/bundle-key-id";
+
+/// One deposit's key and the header every entry of it carries.
+pub(in crate::client) struct Sealer {
+    key: Zeroizing<[u8; 32]>,
+    key_id: [u8; KEY_ID_LEN],
+    header: Vec<u8>,
+}
+
+/// The deposits a reader opened and those it could not.
+#[derive(Default)]
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
+pub(in crate::client) struct BundleKeys {
+    opened: VecDeque<([u8; KEY_ID_LEN], Zeroizing<[u8; 32]>)>,
+    unopened: VecDeque<[u8; 32]>,
+}
+
+impl Sealer {
+    /// A fresh key for one deposit, sealed to each of `holders` in the room `genesis`
+    /// (`None` for none or more than [`MAX_LOCKBOXES`]).
+    pub(in crate::client) fn new(
+        genesis: RoomId,
+        holders: &[PublicIdentity],
+        rng: &mut SeededRng,
+    ) -> Option<Sealer> {
+        if holders.is_empty() || holders.len() > MAX_LOCKBOXES {
+            return None;
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut_slice());
+        let mut lockboxes: Vec<[u8; LOCKBOX_LEN]> = holders
+            .iter()
+            .map(|holder| lockbox::seal_bundle_key(&key, genesis, holder, rng.child_seed()))
+            .collect();
+        // Fisher-Yates: the order says nothing of who (the caller's order is by key).
+        for at in (1..lockboxes.len()).rev() {
+            let other = (rng.next_u64() % (at as u64 + 1)) as usize;
+            lockboxes.swap(at, other);
+        }
+        let key_id = key_id(&key);
+        let header = bundle::encode_header(&key_id, &lockboxes)?;
+        Some(Sealer {
+            key,
+            key_id,
+            header,
+        })
+    }
+
+    /// How many bytes of an entry the events may fill (their lengths included).
+    pub(in crate::client) fn room_for_events(&self) -> usize {
+        crate::mailbox::MAX_PAYLOAD_LEN
+            .saturating_sub(self.header.len() + NONCE_LEN + bundle::TAG_LEN)
+    }
+
+    /// One entry holding `events` (a list from [`bundle::encode_events`]).
+    pub(in crate::client) fn seal(&self, events: &[u8], rng: &mut SeededRng) -> Option<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let sealed = cipher(&self.key)
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: events,
+                    aad: &self.header,
+                },
+            )
+            .ok()?;
+        Some(bundle::encode(&self.header, &nonce, &sealed))
+    }
+
+    /// The depositor's own reader remembers the key (it reads its deposits back).
+    pub(in crate::client) fn remember(&self, keys: &mut BundleKeys) {
+        keys.remember_opened(self.key_id, self.key.clone());
+    }
+}
+
+impl BundleKeys {
+    /// The events of the bundle entry `bytes` (an opened mailbox entry), if it is sealed to
+    /// `identity` in the room `genesis`; nothing verified yet. `None` for an entry not for
+    /// us (removed, or never counted by its depositor), altered or malformed.
+    pub(in crate::client) fn open(
+        &mut self,
+        identity: &Identity,
+        genesis: RoomId,
+        bytes: &[u8],
+    ) -> Option<Vec<Vec<u8>>> {
+        let entry = bundle::decode(bytes).ok()?;
+        let key = match self.opened.iter().find(|(id, _)| *id == entry.key_id) {
+            Some((_, key)) => key.clone(),
+            None => {
+                let tried: [u8; 32] = Sha256::digest(entry.aad).into();
+                if self.unopened.contains(&tried) {
+                    return None;
+                }
+                let key = entry
+                    .lockboxes
+                    .iter()
+                    .find_map(|sealed| lockbox::open_bundle_key(identity, genesis, sealed).ok())
+                    .filter(|key| key_id(key) == entry.key_id);
+                let Some(key) = key else {
+                    if self.unopened.len() >= UNOPENED_KEPT {
+                        self.unopened.pop_front();
+                    }
+                    self.unopened.push_back(tried);
+                    return None;
+                };
+                self.remember_opened(entry.key_id, key.clone());
+                key
+            }
+        };
+        let events = cipher(&key)
+            .decrypt(
+                XNonce::from_slice(&entry.nonce),
+                Payload {
+                    msg: entry.sealed,
+                    aad: entry.aad,
+                },
+            )
+            .ok()?;
+        let events = bundle::decode_events(&events).ok()?;
+        Some(events.into_iter().map(<[u8]>::to_vec).collect())
+    }
+
+    fn remember_opened(&mut self, key_id: [u8; KEY_ID_LEN], key: Zeroizing<[u8; 32]>) {
+        if self.opened.iter().any(|(id, _)| *id == key_id) {
+            return;
+        }
+        if self.opened.len() >= OPENED_KEPT {
+            self.opened.pop_front();
+        }
+        self.opened.push_back((key_id, key));
+    }
+}
+
+fn key_id(key: &[u8; 32]) -> [u8; KEY_ID_LEN] {
+    let hash = Sha256::new()
+        .chain_update(KEY_ID_CONTEXT)
+        .chain_update(key)
+        .finalize();
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(hash.get(..KEY_ID_LEN).unwrap_or_default());
+    id
+}
+
+fn cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(key.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn genesis() -> RoomId {
+        RoomId::from_bytes([1; 32])
+    }
+
+    /// Sealed to Bob and Carol: each opens every entry of the deposit (the lockboxes tried
+    /// once), Mallory none; an altered entry opens for nobody, and a forged entry under
+    /// the deposit's key id does not stop Bob reading the genuine ones.
+    #[test]
+    fn a_bundle_opens_for_its_holders_only() {
+        let [bob, carol, mallory] = [2, 3, 4].map(|n| Identity::from_seed([n; 32]));
+        let mut rng = SeededRng::from_seed([5; 32]);
+        let sealer = Sealer::new(genesis(), &[bob.public(), carol.public()], &mut rng).unwrap();
+        let events: [&[u8]; 2] = [b"one", b"two"];
+        let list = bundle::encode_events(events.into_iter()).unwrap();
+        let entries: Vec<Vec<u8>> = (0..2)
+            .map(|_| sealer.seal(&list, &mut rng).unwrap())
+            .collect();
+        assert_ne!(entries[0], entries[1], "a nonce per entry");
+        let want = Some(vec![b"one".to_vec(), b"two".to_vec()]);
+        for reader in [&bob, &carol] {
+            let mut keys = BundleKeys::default();
+            for entry in &entries {
+                assert_eq!(keys.open(reader, genesis(), entry), want);
+            }
+            assert_eq!(keys.opened.len(), 1);
+        }
+        let mut keys = BundleKeys::default();
+        for entry in &entries {
+            assert_eq!(keys.open(&mallory, genesis(), entry), None);
+        }
+        assert_eq!(keys.unopened.len(), 1, "tried once");
+        let mut altered = entries[0].clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(BundleKeys::default().open(&bob, genesis(), &altered), None);
+        // Mallory's forgery: the genuine key id, lockboxes of her own key sealed to Bob.
+        let forged_sealer = Sealer::new(genesis(), &[bob.public()], &mut rng).unwrap();
+        let mut forged = forged_sealer.seal(&list, &mut rng).unwrap();
+        forged[1..1 + KEY_ID_LEN].copy_from_slice(&sealer.key_id);
+        let mut keys = BundleKeys::default();
+        assert_eq!(keys.open(&bob, genesis(), &forged), None);
+        assert_eq!(keys.open(&bob, genesis(), &entries[0]), want);
+    }
+}
