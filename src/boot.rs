@@ -320,7 +320,11 @@ async fn open_room(
     if let Some(store) = store
         && let Err(error) = store.save_room(&current).await
     {
-        state.notify(format!("This room could not be saved: {error}."));
+        // Lasting: a later notice must not hide that the room is not kept here.
+        state.notify_about(
+            crate::state::Topic::RoomRecord,
+            format!("This room could not be saved: {error}."),
+        );
     }
     let others = saved.iter().filter(|r| r.home() != home);
     let views = std::iter::once(&current)

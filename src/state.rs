@@ -14,9 +14,11 @@ use crate::platform::store::ReadMarks;
 mod call;
 mod files;
 mod governance;
+mod notices;
 mod views;
 
 pub use governance::{Backlog, GovernanceView, JoinRequest, Joining, Powers, Rank, RankedMember};
+pub use notices::Topic;
 pub use views::{
     CallPeer, CallView, ContactView, Draft, FileInfo, FileProgress, FileStatus, IncomingCall, Me,
     Member, MemberReceipt, MemberStatus, MessageView, Path, Phase, Receipt, RoomView, ServerStatus,
@@ -99,6 +101,9 @@ pub struct AppState {
     muted: RwSignal<bool>,
     /// A problem the user should know about (invalid link, message too long, ...).
     notice: RwSignal<Option<String>>,
+    /// Notices about one matter each, which the general one does not replace
+    /// (`state/notices.rs`).
+    lasting: RwSignal<Vec<(Topic, String)>>,
     /// This room refuses our posts for good: our profile was used in another browser too
     /// and both posted (core's `SendError::ProfileForked`).
     forked: RwSignal<bool>,
@@ -281,6 +286,7 @@ impl AppState {
             saved_draft: RwSignal::new(None),
             muted: RwSignal::new(false),
             notice: RwSignal::new(None),
+            lasting: RwSignal::new(Vec::new()),
             forked: RwSignal::new(false),
             link_superseded: RwSignal::new(false),
             files: RwSignal::new(HashMap::new()),

@@ -11,7 +11,8 @@
 //! Calls (direct links, fake camera and microphone): Alice calls, Bob and Dave accept;
 //! Alice removes Dave: Dave reads "The call ended: you are no longer in this room", Alice
 //! and Bob "The call ended: the room moved" (its media rode the old room's links); Alice
-//! calls Bob again in the new room, and each sees the other's video.
+//! calls Bob again in the new room, and each sees the other's video (and that notice no
+//! more).
 //!
 //! Mailboxes: Bob closes his tab; Alice writes on alone through two resets and closes
 //! hers; Bob, back, follows each epoch's mailbox to the current link and reads all.
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use confab_e2e::calls::{playing, wait_enabled};
 use confab_e2e::files::{random_file, save_and_compare, wait_progress, wait_received};
-use confab_e2e::governed::wait_alert;
+use confab_e2e::governed::{alert_text, wait_alert};
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Seat, Server, eventually, with_browsers};
 
 const SIZE: usize = 24 << 20;
@@ -177,6 +178,15 @@ async fn calls(
     b.click("button", "Accept").await?;
     playing(alice, &bob_name).await?;
     playing(bob, &alice_name).await?;
+    // Why the last call ended is old news once another starts (it stayed up).
+    for browser in [alice, bob] {
+        let alerts = alert_text(browser).await?;
+        anyhow::ensure!(
+            !alerts.contains("The call ended"),
+            "{}: the last call's end still shows in the new call: {alerts:?}",
+            browser.name
+        );
+    }
     bob.screenshot(env, "moves-call-again-bob.png").await?;
     a.click("button", "Hang up").await?;
     for browser in [alice, bob] {

@@ -17,6 +17,7 @@ mod menu;
 mod message;
 mod mute;
 mod notice;
+mod notices;
 mod profile;
 mod pwa;
 mod rooms;
@@ -122,9 +123,7 @@ fn ChatLayout() -> impl IntoView {
                 </Show>
                 <LeaveUnheard />
                 <join_requests::JoinRequests />
-                <Show when=move || state.notice().get().is_some()>
-                    <p class="notice" role="alert">{move || state.notice().get()}</p>
-                </Show>
+                <notices::Notices />
                 <Composer />
             </section>
         </main>
@@ -165,5 +164,7 @@ mod composer_tests;
 mod contacts_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod members_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod notices_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;

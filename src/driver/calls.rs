@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use super::{Driver, Input, log};
 use crate::platform::media::{self, CaptureError, MediaStream};
 use crate::platform::rtc::RtcLink;
-use crate::state::IncomingCall;
+use crate::state::{IncomingCall, Topic};
 
 /// How often speaking levels are measured.
 const LEVEL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -148,16 +148,14 @@ impl Driver {
                 .call_peer_changed(peer, muted, camera_off, sharing),
             CallEvent::Ended(end) => {
                 self.close_call_media();
-                match end {
-                    CallEnd::Alone => self.state.notify("Call ended."),
-                    CallEnd::RoomMoved => self
-                        .state
-                        .notify("The call ended: the room moved. Call again to go on."),
-                    CallEnd::Removed => self
-                        .state
-                        .notify("The call ended: you are no longer in this room."),
-                    _ => {}
-                }
+                let why = match end {
+                    CallEnd::Alone => "Call ended.",
+                    CallEnd::RoomMoved => "The call ended: the room moved. Call again to go on.",
+                    CallEnd::Removed => "The call ended: you are no longer in this room.",
+                    _ => return,
+                };
+                // Until the next call starts (or the user dismisses it).
+                self.state.notify_about(Topic::CallEnded, why);
             }
             CallEvent::Tampered { peer, reason } => {
                 log(&format!(

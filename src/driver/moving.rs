@@ -13,6 +13,7 @@ use confab_core::{Client, Instant, RoomId};
 use super::{Driver, Input, log};
 use crate::platform::store::{SavedRoom, StoreError};
 use crate::platform::{clock, page};
+use crate::state::Topic;
 
 /// How long after a failed write of the room's record it is tried again.
 const RECORD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -150,8 +151,9 @@ impl Driver {
                 record.saved = record.saved.max(up_to);
                 record.retry_at = None;
                 if std::mem::take(&mut record.failed) && record.saved == record.changes {
-                    self.state.notify(
-                        "The room's new invite link is saved on this device now.".to_owned(),
+                    self.state.notify_about(
+                        Topic::RoomRecord,
+                        "The room's new invite link is saved on this device now.",
                     );
                 }
             }
@@ -165,7 +167,8 @@ impl Driver {
                         }
                         other => format!("{other}"),
                     };
-                    self.state.notify(format!(
+                    // Lasting: no later notice may hide it while it is not saved.
+                    self.state.notify_about(Topic::RoomRecord, format!(
                         "The room moved to a new invite link, but it could not be saved on this device: {reason}. Free some space: it is saved as soon as there is room."
                     ));
                 }

@@ -5,7 +5,7 @@
 use confab_core::{MemberKey, PeerId};
 use leptos::prelude::*;
 
-use super::{AppState, CallPeer, CallView, IncomingCall};
+use super::{AppState, CallPeer, CallView, IncomingCall, Topic};
 
 /// Calls (only the driver calls these).
 impl AppState {
@@ -25,7 +25,9 @@ impl AppState {
     }
 
     /// We started or accepted a call (`video`: with the camera); nobody is in it yet.
+    /// Why the last one ended is old news now.
     pub fn call_opened(&self, video: bool) {
+        self.settle(Topic::CallEnded);
         self.call.set(Some(CallView {
             video,
             connected_at: None,
