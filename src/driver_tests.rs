@@ -38,7 +38,7 @@ pub(super) struct Wire {
 }
 
 impl Wire {
-    fn deliver(&self, event: SocketEvent) {
+    pub(super) fn deliver(&self, event: SocketEvent) {
         let sink = self
             .socket_sink
             .borrow()
@@ -46,14 +46,14 @@ impl Wire {
             .expect("the driver connected");
         sink(event);
     }
-    fn deliver_json(&self, message: &ServerMessage) {
+    pub(super) fn deliver_json(&self, message: &ServerMessage) {
         self.deliver(SocketEvent::Text(serde_json::to_string(message).unwrap()));
     }
-    fn deliver_mailbox(&self, reply: &MailboxReply) {
+    pub(super) fn deliver_mailbox(&self, reply: &MailboxReply) {
         self.deliver(SocketEvent::Text(serde_json::to_string(reply).unwrap()));
     }
     /// The `after` of every `mailbox-fetch` sent so far.
-    fn fetches(&self) -> Vec<u64> {
+    pub(super) fn fetches(&self) -> Vec<u64> {
         self.texts
             .borrow()
             .iter()

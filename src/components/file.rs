@@ -169,6 +169,10 @@ fn file_body(
             }
             .into_any()
         }
+        FileStatus::Ended { reason } => view! {
+            <p class="file-state">{format!("Not downloaded: {reason}.")}</p>
+        }
+        .into_any(),
         // Not ours, so neither of these.
         FileStatus::Sharing | FileStatus::Withdrawn => ().into_any(),
     }

@@ -132,7 +132,9 @@ impl Driver {
         self.client.cancel_download(now, file);
         self.transfers.unsaved.remove(&file);
         self.transfers.decisions.remove(&file);
-        self.state.download_cancelled(file, total);
+        // Offered again, unless it can never be downloaded here (Accept would only fail).
+        let status = progress::offer_status(self.never_downloadable(&file).as_ref());
+        self.state.download_cancelled(file, total, status);
         self.with_store_quietly(
             move |store| async move { store.forget_file(*file.as_bytes()).await },
         );

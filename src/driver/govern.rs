@@ -77,6 +77,7 @@ impl Driver {
         self.untitle_removed();
         self.recheck_expiry();
         self.end_call_if_out_of_room();
+        self.files_follow_governance();
     }
 
     /// Members removed from the room (or who left) no longer name it: their names leave

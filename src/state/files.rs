@@ -36,10 +36,11 @@ impl AppState {
         });
     }
 
-    /// We cancelled downloading someone's file `file`: offered again, nothing of it kept.
-    pub fn download_cancelled(&self, file: EventId, total: u64) {
+    /// We cancelled downloading someone's file `file`: nothing of it kept, and `status`
+    /// (offered again, or ended) says what may follow.
+    pub fn download_cancelled(&self, file: EventId, total: u64, status: FileStatus) {
         self.change_file(file, total, |progress| {
-            progress.status = FileStatus::Offered;
+            progress.status = status;
             progress.done = 0;
             progress.speed = 0.0;
         });

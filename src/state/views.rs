@@ -170,6 +170,13 @@ pub enum FileStatus {
         /// What may follow.
         recovery: Recovery,
     },
+    /// Someone's file that can no longer be downloaded here, with why: we are out of this
+    /// governed room, or its sender is (a download that ended so and was cancelled, or an
+    /// offer). Nothing to do (Accept would only fail again), until governance comes back.
+    Ended {
+        /// Why.
+        reason: String,
+    },
     /// Our file, offered to the room.
     Sharing,
     /// Our file, not offered any more (cancelled, or this page was reloaded since).

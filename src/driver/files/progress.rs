@@ -125,11 +125,90 @@ impl Driver {
                 FileStatus::Withdrawn
             }
         } else {
-            FileStatus::Offered
+            offer_status(self.never_downloadable(&file).as_ref())
         };
         self.state.file_status(file, size, status);
     }
+
+    /// Why someone's `file` can no longer be downloaded here: we are out of this governed
+    /// room ([`TransferError::Removed`]), or its sender is ([`TransferError::MemberGone`]).
+    pub(in crate::driver) fn never_downloadable(&self, file: &EventId) -> Option<TransferError> {
+        let governance = self.client.governance();
+        let me = self.client.identity().member_key();
+        if governance.removed(&me).is_some() {
+            return Some(TransferError::Removed);
+        }
+        let author = self.client.timeline().message(file)?.author;
+        (author != me && governance.removed(&author).is_some()).then_some(TransferError::MemberGone)
+    }
+
+    /// Governance changed: the cards of others' files follow it ([`followed`]), both ways
+    /// (a removal undone by a rival's counts no more: the page shows what can be done again).
+    pub(in crate::driver) fn files_follow_governance(&mut self) {
+        let cards: Vec<(EventId, FileStatus, u64)> = self.state.files().with_untracked(|files| {
+            files
+                .iter()
+                .map(|(file, progress)| (*file, progress.status.clone(), progress.total))
+                .collect()
+        });
+        for (file, status, total) in cards {
+            let declined = self.transfers.decisions.get(&file) == Some(&FileDecision::Declined);
+            let out = self.never_downloadable(&file);
+            if let Some(status) = followed(&status, out.as_ref(), declined) {
+                self.state.file_status(file, total, status);
+            }
+        }
+    }
 }
+
+/// What the card of someone's file we hold nothing of shows: offered, or ended when `out`
+/// says why it can no longer be downloaded here.
+pub(in crate::driver) fn offer_status(out: Option<&TransferError>) -> FileStatus {
+    match out {
+        Some(error) => FileStatus::Ended {
+            reason: error.to_string(),
+        },
+        None => FileStatus::Offered,
+    }
+}
+
+/// What the card of someone's file in `status` shows now that `out` says why it can no
+/// longer be downloaded here (`None`: it can); `None` if it stays. `declined`: the user
+/// declined it. An offer (declined or not) ends, and is offered again once it can be; a
+/// download that ended for it offers Resume again (what arrived is kept).
+pub(in crate::driver) fn followed(
+    status: &FileStatus,
+    out: Option<&TransferError>,
+    declined: bool,
+) -> Option<FileStatus> {
+    let for_governance = |reason: &str| {
+        [TransferError::Removed, TransferError::MemberGone]
+            .iter()
+            .any(|error| error.to_string() == reason)
+    };
+    match (status, out) {
+        (FileStatus::Offered | FileStatus::Declined, Some(_)) => Some(offer_status(out)),
+        (FileStatus::Ended { reason }, Some(error)) if *reason != error.to_string() => {
+            Some(offer_status(out))
+        }
+        (FileStatus::Ended { .. }, None) if declined => Some(FileStatus::Declined),
+        (FileStatus::Ended { .. }, None) => Some(FileStatus::Offered),
+        (
+            FileStatus::Failed {
+                reason,
+                recovery: Recovery::Ended,
+            },
+            None,
+        ) if for_governance(reason) => Some(FileStatus::Failed {
+            reason: STOPPED_WHILE_OUT.to_owned(),
+            recovery: Recovery::Resume,
+        }),
+        _ => None,
+    }
+}
+
+/// Why a download stopped that can go on again: its sender or we were out of the room.
+const STOPPED_WHILE_OUT: &str = "it stopped while you or its sender were out of this room";
 
 /// What a download's card shows in core's `state`.
 pub(in crate::driver) fn download_status(state: &TransferState) -> FileStatus {

@@ -1,20 +1,26 @@
 //! A download's card as the driver makes it from core's transfer state.
 
-use confab_core::transfer::TransferError;
+use confab_core::transfer::{Recovery, TransferError};
 use confab_core::{EventId, MemberKey, OrderKey, TransferState};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
-use super::download_status;
+use super::{download_status, followed, offer_status};
 use crate::components::Conversation;
-use crate::state::{AppState, FileInfo, MessageView};
+use crate::state::{AppState, FileInfo, FileStatus, MessageView};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 /// Mounts a conversation holding one file offered by someone else, its download in
 /// core's `state` with `done` of 10 MB stored; the card's buttons and text.
 async fn card(state_in_core: TransferState, done: u64) -> (Vec<String>, String) {
+    card_showing(download_status(&state_in_core), done).await
+}
+
+/// Mounts a conversation holding one file offered by someone else, its card in `status`
+/// with `done` of 10 MB stored; the card's buttons and text.
+async fn card_showing(status: FileStatus, done: u64) -> (Vec<String>, String) {
     let document = web_sys::window().unwrap().document().unwrap();
     let parent = document
         .create_element("div")
@@ -52,7 +58,7 @@ async fn card(state_in_core: TransferState, done: u64) -> (Vec<String>, String) 
                 image: false,
             }),
         });
-        state.download_moved(id, 10_000_000, download_status(&state_in_core), done, 0.0);
+        state.download_moved(id, 10_000_000, status, done, 0.0);
         provide_context(state);
         provide_context(crate::commands::Commands::detached_for_testing_only());
         view! { <Conversation /> }
@@ -99,4 +105,75 @@ async fn a_download_that_can_never_go_on_offers_no_resume() {
     );
     let (buttons, _) = card(TransferState::Failed(TransferError::HashMismatch), 0).await;
     assert_eq!(buttons, ["Retry", "Cancel"]);
+}
+
+/// Cancel on a download that can never go on (we were removed) made its card offer Accept
+/// again, which could only fail (checked on the old code: it was `Offered`); now the card
+/// says it is not downloaded and why, and offers nothing. So does an offer whose sender
+/// is out of the room.
+#[wasm_bindgen_test]
+async fn a_cancelled_download_that_cannot_go_on_offers_nothing() {
+    let (buttons, text) = card_showing(offer_status(Some(&TransferError::Removed)), 0).await;
+    assert!(buttons.is_empty(), "{buttons:?}");
+    assert!(
+        text.contains("Not downloaded: you are no longer in this room."),
+        "{text}"
+    );
+    let (buttons, text) = card_showing(offer_status(Some(&TransferError::MemberGone)), 0).await;
+    assert!(buttons.is_empty(), "{buttons:?}");
+    assert!(
+        text.contains("Not downloaded: the sender is no longer in this room."),
+        "{text}"
+    );
+    let (buttons, _) = card_showing(offer_status(None), 0).await;
+    assert_eq!(buttons, ["Accept", "Decline"]);
+}
+
+/// Cards follow governance both ways: an offer ends once we (or its sender) are out; a
+/// removal undone by a rival's (seniority) brings back the offer, the user's Decline, and
+/// Resume for a download that ended for it (it stayed ended until a reload); a download
+/// that ended for another reason stays ended.
+#[wasm_bindgen_test]
+fn cards_follow_governance_both_ways() {
+    let removed = TransferError::Removed;
+    let ended = |error: TransferError| FileStatus::Failed {
+        reason: error.to_string(),
+        recovery: error.recovery(),
+    };
+    assert_eq!(
+        followed(&FileStatus::Offered, Some(&removed), false),
+        Some(offer_status(Some(&removed)))
+    );
+    assert_eq!(
+        followed(&FileStatus::Declined, Some(&removed), true),
+        Some(offer_status(Some(&removed)))
+    );
+    assert_eq!(
+        followed(&ended(TransferError::Removed), Some(&removed), false),
+        None
+    );
+
+    let back = |status: &FileStatus, declined| followed(status, None, declined);
+    assert_eq!(
+        back(&offer_status(Some(&removed)), false),
+        Some(FileStatus::Offered)
+    );
+    assert_eq!(
+        back(&offer_status(Some(&removed)), true),
+        Some(FileStatus::Declined)
+    );
+    let resumable = back(&ended(TransferError::MemberGone), false);
+    assert!(
+        matches!(
+            resumable,
+            Some(FileStatus::Failed {
+                recovery: Recovery::Resume,
+                ..
+            })
+        ),
+        "{resumable:?}"
+    );
+    assert_eq!(back(&ended(TransferError::UnknownFile), false), None);
+    assert_eq!(back(&FileStatus::Offered, false), None);
+    assert_eq!(back(&FileStatus::Receiving, false), None);
 }

@@ -461,3 +461,143 @@ async fn a_leave_nobody_hears_is_said_after_a_while() {
     assert!(clock::now() - started >= LEAVE_UNHEARD_AFTER / 2);
     assert_eq!(state.notice().get_untracked(), None, "one message, not two");
 }
+
+/// A removal undone by a rival's (seniority): Ada, an admin, removes Max while Olive, the
+/// owner, removes Ada, neither having heard of the other; Olive is senior, so Ada's
+/// removal of Max counts no more. Max's page hears of Ada's removal first (from the
+/// mailbox): removed, and Olive's file can no longer be downloaded (it offered Accept,
+/// which could only fail; checked on the old code). Then of Olive's: the page follows the
+/// governance back, a member again, the file offered again.
+#[wasm_bindgen_test]
+async fn a_removal_undone_by_a_rival_is_followed_back() {
+    use confab_core::history::{Content, VerifiedEvent};
+    use confab_core::signal::{MailboxItem, MailboxReply, MailboxSeq, ServerMessage};
+    use confab_core::transfer::FileMeta;
+
+    use crate::platform::socket::SocketEvent;
+    use crate::state::FileStatus;
+
+    let now = clock::now();
+    let mut olive = founded(Settings::default());
+    let (mut ada, ada_key) = joined(&mut olive, "Ada");
+    let promote = Govern::Promote {
+        member: ada_key,
+        seen: 0,
+    };
+    olive.govern(now, UnixMillis(2), promote).unwrap();
+    pump(now, &mut olive, &mut ada);
+    let (max, max_key) = joined(&mut olive, "Max");
+    let meta = FileMeta {
+        name: "plan.pdf".into(),
+        mime: "application/pdf".into(),
+        size: 1000,
+        hash: [1; 32],
+    };
+    let file = olive.post_file(now, UnixMillis(3), meta).unwrap();
+    // Ada hears of Max (linked to Olive again); then each removes, unheard by the other.
+    link_and_pump(now, &mut olive, &mut ada);
+    let remove = |member| Govern::Remove { member, seen: 0 };
+    ada.govern(now, UnixMillis(4), remove(max_key)).unwrap();
+    olive.govern(now, UnixMillis(4), remove(ada_key)).unwrap();
+    let event = |client: &Client, which: &dyn Fn(&VerifiedEvent) -> bool| -> VerifiedEvent {
+        client.history().iter().find(|e| which(e)).cloned().unwrap()
+    };
+    let removal = |member: MemberKey| {
+        move |e: &VerifiedEvent| {
+            matches!(&e.event().content,
+                Content::Govern(Govern::Remove { member: m, .. }) if *m == member)
+        }
+    };
+    let offer = event(&olive, &|e| e.id() == file);
+    let ada_removes_max = event(&ada, &removal(max_key));
+    let olive_removes_ada = event(&olive, &removal(ada_key));
+    let keys = olive.epoch().unwrap().1.mailbox_keys();
+    let sealed = |seq: u64, event: &VerifiedEvent| {
+        let mut nonce = [0; 24];
+        nonce.copy_from_slice(&entropy::seed()[..24]);
+        MailboxItem {
+            seq: MailboxSeq::new(seq),
+            entry: keys.seal(nonce, event.bytes()).unwrap(),
+        }
+    };
+
+    let room = max.room_id();
+    let wire = Rc::new(Wire::default());
+    let (state, commands) = (AppState::new(), Commands::new());
+    let settings = DriverSettings {
+        force_relay: true,
+        dangerously_withhold_ice_candidates: false,
+        on_screen: true,
+    };
+    let network = Box::new(FakeNetwork(wire.clone()));
+    start(max, state, settings, network, Kept::default(), &commands);
+    until("the driver to connect", || {
+        wire.socket_sink.borrow().is_some()
+    })
+    .await;
+    wire.deliver(SocketEvent::Open);
+    wire.deliver_json(&ServerMessage::Welcome {
+        peer: PeerId::new(7),
+        ice_servers: vec![],
+        relay_bytes_per_sec: 0,
+        relay_burst_bytes: 0,
+        mailbox_puts_per_minute: 120,
+        push_key: None,
+    });
+    wire.deliver_json(&ServerMessage::Joined {
+        room,
+        peers: vec![],
+    });
+    until_governed(state).await;
+    let card = move || {
+        state
+            .files()
+            .with_untracked(|files| files.get(&file).map(|p| p.status.clone()))
+    };
+
+    // What reaches Max (linked to nobody) through the mailbox: the file, Ada's removal of
+    // him, then Olive's of Ada; each fetched on the server's notice.
+    let mailbox = keys.room();
+    let fetched = std::cell::Cell::new(0);
+    let deliver = async |seq: u64, event: &VerifiedEvent| {
+        if seq > 1 {
+            wire.deliver_mailbox(&MailboxReply::MailboxNew {
+                room: mailbox,
+                seq: MailboxSeq::new(seq),
+            });
+        }
+        until("a mailbox fetch", || wire.fetches().len() > fetched.get()).await;
+        fetched.set(wire.fetches().len());
+        wire.deliver_mailbox(&MailboxReply::MailboxEntries {
+            room: mailbox,
+            entries: vec![sealed(seq, event)],
+            more: false,
+        });
+    };
+    deliver(1, &offer).await;
+    until("Olive's file offered", || {
+        card() == Some(FileStatus::Offered)
+    })
+    .await;
+
+    deliver(2, &ada_removes_max).await;
+    until("Max removed", || {
+        state.governance().with_untracked(|g| g.removed_me())
+    })
+    .await;
+    let ended = card();
+    assert!(
+        matches!(&ended, Some(FileStatus::Ended { reason }) if reason == "you are no longer in this room"),
+        "{ended:?}"
+    );
+
+    deliver(3, &olive_removes_ada).await;
+    until("Max a member again", || {
+        state
+            .governance()
+            .with_untracked(|g| g.my_rank == Some(Rank::Member) && g.rank_of(&ada_key).is_none())
+    })
+    .await;
+    assert_eq!(card(), Some(FileStatus::Offered));
+    drop(commands);
+}
