@@ -133,7 +133,11 @@ impl Driver {
                 }
                 self.mailbox_joined(now);
             }
-            ServerMessage::PeerJoined { room: _, peer } => self.state.member_connecting(peer),
+            // The newcomer connects: its row comes with its first offer or handshake
+            // (core's `PeerConnecting`, ended by the handshake timer if it goes no
+            // further). A row made here stayed "Connecting to 1 more…" for as long as
+            // a newcomer that never offered stayed at the server.
+            ServerMessage::PeerJoined { .. } => {}
             // Was there before us (learned late, from another node): we are the newcomer.
             ServerMessage::PeerPresent { room: _, peer } => self.client.connect_peer(now, peer),
             ServerMessage::PeerLeft { room: _, peer } => {
@@ -163,3 +167,7 @@ impl Driver {
         }
     }
 }
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "server_tests.rs"]
+mod tests;
