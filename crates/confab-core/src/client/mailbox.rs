@@ -13,7 +13,9 @@
 //!   what a connection lost); what we know is in other hands is an [`OutboxRecord`], reported
 //!   as [`ClientEvent::PersistOutbox`] whenever it grows, so a reload deposits again only what was
 //!   not confirmed. Events a member acknowledged are never deposited: that member forwards
-//!   them through catch-up.
+//!   them through catch-up. A removal of ours goes in any case, with our few events before
+//!   it redacted (a member removed while away learns of it there). While a removed member
+//!   may hold the epoch's secret, a removal is all that goes.
 //! - **Intake.** [`Client::handle_mailbox_entries`] opens fetched entries and treats each
 //!   event like one from catch-up: its signature, its author's hash chain and the room order
 //!   decide what is accepted and where it goes, so the server cannot forge, alter or
@@ -391,9 +393,14 @@ impl Client {
     }
 
     /// Deposit rule at publish: if no other member's link is verified, deposit `event`
-    /// (one of ours, just published).
+    /// (one of ours, just published). A removal goes in any case, with the news before it
+    /// (`govern/left.rs`): the member removed may be offline, and its mailbox is where it
+    /// learns of it.
     pub(super) fn deposit_if_alone(&mut self, event: &VerifiedEvent) {
-        if self.alone() {
+        if Self::is_removal(event.bytes()) {
+            self.deposit_removal_news(event.event().seq);
+        }
+        if self.alone() || Self::is_removal(event.bytes()) {
             self.deposit(event.event().seq, event.bytes().to_vec());
         }
     }

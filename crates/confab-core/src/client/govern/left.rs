@@ -49,9 +49,10 @@
 //! whoever is then left out or still holds a secret of someone removed is sealed out by the
 //! next rekey (`needs_rekey`). What is said in an epoch still crosses only links keyed for
 //! it: the bundles carry no content. A removed member learns of its removal from the member
-//! who ends its link (`dismiss`), or from the removal deposited into the epoch's mailbox
-//! (the one action of ours that goes there whole while a removed member may read it,
-//! `client/mailbox.rs`); nothing later.
+//! who ends its link (`dismiss`), or, away then, from its epoch's mailbox: every removal
+//! goes there whole (the one action of ours that does while a removed member may read it,
+//! `client/mailbox.rs`), with its author's few events before it redacted
+//! ([`Client::deposit_removal_news`]); nothing later.
 
 mod sealed;
 
@@ -335,6 +336,30 @@ impl Client {
                 let done = epoch.deposited.entry(author).or_insert(0);
                 *done = (*done).max(up_to);
             }
+        }
+    }
+
+    /// Deposits into the room's mailbox our few events before our removal `seq` (those
+    /// `news_of` gives, as a member ending the removed member's link hands them: `dismiss`),
+    /// redacted, so that a member removed while offline takes the removal in, which goes
+    /// whole. Written in the epoch it held, they tell it nothing later.
+    pub(in crate::client) fn deposit_removal_news(&mut self, seq: u64) {
+        let Some(room) = self.mailbox.as_ref().map(MailboxKeys::room) else {
+            return;
+        };
+        let me = self.public.member_key();
+        let news: Vec<Vec<u8>> = self
+            .history
+            .range(
+                &me,
+                seq.saturating_sub(super::REMOVAL_NEWS),
+                seq.saturating_sub(1),
+            )
+            .map(|event| Self::for_old_mailboxes(event).bytes().to_vec())
+            .collect();
+        for bytes in news {
+            // Not an outbox deposit: what goes whole, if at all, is the deposit rule's.
+            self.deposit_into(room, 0, &bytes);
         }
     }
 

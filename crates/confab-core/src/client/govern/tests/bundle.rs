@@ -8,9 +8,18 @@ use super::super::*;
 use super::mesh::Mesh;
 use crate::signal::MailboxItem;
 
-/// The bundles `by` deposited into `room`'s mailbox (`seq` 0: not its outbox), as the
-/// server hands them out.
+/// The bundles `by` deposited into `room`'s mailbox (`seq` 0: not its outbox; not the
+/// news of a removal either), as the server hands them out.
 fn deposits_of(mesh: &Mesh, by: usize, room: RoomId) -> Vec<MailboxItem> {
+    let client = &mesh.clients[by];
+    let is_bundle = |entry: &crate::mailbox::SealedEntry| {
+        client
+            .mailbox
+            .iter()
+            .chain(client.left_mailboxes.keys())
+            .find_map(|keys| keys.open(entry).ok())
+            .is_some_and(|payload| crate::wire::bundle::is_bundle(&payload))
+    };
     mesh.events[by]
         .iter()
         .filter_map(|event| match event {
@@ -18,7 +27,7 @@ fn deposits_of(mesh: &Mesh, by: usize, room: RoomId) -> Vec<MailboxItem> {
                 room: r,
                 entry,
                 seq: 0,
-            } if *r == room => Some(entry.clone()),
+            } if *r == room && is_bundle(entry) => Some(entry.clone()),
             _ => None,
         })
         .enumerate()
@@ -184,4 +193,42 @@ fn a_removed_member_finds_nothing_of_later_epochs_in_old_mailboxes() {
     assert!(held.is_empty(), "Mallory holds {} later events", held.len());
     assert!(!mesh.clients[mallory].governance().joined(&mesh.key(eve)));
     assert_eq!(mesh.epoch(mallory), Some(0));
+}
+
+/// Mallory's page is closed while the owner, linked to Ben, says a few things, removes her
+/// and rekeys. Reopened, she reads her epoch's mailbox: the removal is there, with the
+/// owner's few events before it redacted, so she learns she was removed (and reads none of
+/// what was said meanwhile). Before, a removal went into the mailbox only from a member
+/// linked to nobody: the bundle that carries it is sealed to the members still in.
+#[test]
+fn a_member_removed_while_away_learns_it_from_the_mailbox() {
+    let mut mesh = Mesh::found(3);
+    let (owner, mallory) = (0, 2);
+    mesh.unlink_all(mallory);
+    for i in 0..5 {
+        mesh.post(owner, &format!("while Mallory is away {i}"));
+    }
+    let member = mesh.key(mallory);
+    mesh.govern(owner, Govern::Remove { member, seen: 0 })
+        .unwrap();
+    mesh.rekey(owner);
+    assert_eq!(mesh.clients[mallory].governance().removed(&member), None);
+    let mut rooms = vec![mesh.clients[mallory].room_id()];
+    rooms.extend(mesh.clients[mallory].left_rooms());
+    let now = mesh.now;
+    for room in rooms {
+        let entries = mesh.mailbox(room);
+        mesh.clients[mallory].handle_mailbox_entries(now, &entries);
+    }
+    mesh.pump();
+    assert!(
+        mesh.clients[mallory]
+            .governance()
+            .removed(&member)
+            .is_some()
+    );
+    let said = mesh.clients[mallory].history.iter().any(|event| {
+        matches!(&event.event().content, Content::Text { text, .. } if text.starts_with("while"))
+    });
+    assert!(!said, "Mallory reads what was said while she was away");
 }
