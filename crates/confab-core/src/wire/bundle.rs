@@ -12,8 +12,8 @@
 //! Byte 0 is never a signed event's version (1 or 2): the mailbox tells a bundle from an
 //! event by it. Version 0x81 (the events in clear, readable by whoever held the epoch,
 //! members removed since included) is no longer read: such an entry is dropped. Each lockbox
-//! is the bundle key sealed to one member (`crate::lockbox::seal_bundle_key`), in an order
-//! that says nothing of who; `key_id` names the deposit (the first bytes of a hash of its
+//! is the bundle key sealed to one member (`crate::lockbox::seal_bundle_key`), or a decoy
+//! padding the count to a multiple of 8, in an order that says nothing of who; `key_id` names the deposit (the first bytes of a hash of its
 //! key, so a reader opens the lockboxes once a deposit, whatever number of entries it
 //! spans). Each entry is whole on its own: a rekeyer splits a long bundle into several
 //! entries, so one the server drops costs only its own events.

@@ -8,7 +8,9 @@
 //!   removed, may read): stragglers in old epochs, the other side of a partition and
 //!   newcomers a rekey left out open it, whatever epoch they hold; a removed member does
 //!   not. Every entry of the deposit carries the same lockboxes, shuffled, under its own
-//!   nonce (so each entry is whole on its own). Nothing in an entry names a member.
+//!   nonce (so each entry is whole on its own). Nothing in an entry names a member, and
+//!   decoys pad the lockboxes to a multiple of 8, so their count says the room's size only
+//!   roughly.
 //! - **Opening.** A reader does not know which lockbox is its own: it tries each (one
 //!   X25519 operation a lockbox), once a deposit. It remembers the keys it opened by the
 //!   deposit's key id (a hash of the key, checked once opened), and the deposits it could
@@ -37,6 +39,8 @@ pub(in crate::client) const OPENED_KEPT: usize = 64;
 pub(in crate::client) const UNOPENED_KEPT: usize = 256;
 
 const KEY_ID_CONTEXT: &[u8] = b"confab/v2/bundle-key-id";
+/// Lockboxes come in multiples of this ([`MAX_LOCKBOXES`] is one).
+const LOCKBOX_PADDING: usize = 8;
 
 /// One deposit's key and the header every entry of it carries.
 pub(in crate::client) struct Sealer {
@@ -70,6 +74,20 @@ impl Sealer {
             .iter()
             .map(|holder| lockbox::seal_bundle_key(&key, genesis, holder, rng.child_seed()))
             .collect();
+        // Padded to a multiple of LOCKBOX_PADDING with lockboxes of another key to nobody
+        // (a throwaway identity): they look like the others, so the count tells a removed
+        // reader the room's size only roughly.
+        let mut decoy = [0u8; 32];
+        rng.fill_bytes(&mut decoy);
+        while !lockboxes.len().is_multiple_of(LOCKBOX_PADDING) {
+            let nobody = Identity::from_seed(rng.child_seed()).public();
+            lockboxes.push(lockbox::seal_bundle_key(
+                &decoy,
+                genesis,
+                &nobody,
+                rng.child_seed(),
+            ));
+        }
         // Fisher-Yates: the order says nothing of who (the caller's order is by key).
         for at in (1..lockboxes.len()).rev() {
             let other = (rng.next_u64() % (at as u64 + 1)) as usize;
@@ -209,6 +227,8 @@ mod tests {
             .map(|_| sealer.seal(&list, &mut rng).unwrap())
             .collect();
         assert_ne!(entries[0], entries[1], "a nonce per entry");
+        let parts = bundle::decode(&entries[0]).unwrap();
+        assert_eq!(parts.lockboxes.len(), LOCKBOX_PADDING, "padded with decoys");
         let want = Some(vec![b"one".to_vec(), b"two".to_vec()]);
         for reader in [&bob, &carol] {
             let mut keys = BundleKeys::default();
