@@ -7,6 +7,7 @@
 //! a file with the original's hash. Then Dave, on a phone, accepts it; Alice removes him
 //! part way: his download stops with "you are no longer in this room", offers no Resume,
 //! and nothing more arrives; Alice's list of receivers says he is no longer in the room.
+//! His Cancel leaves the card "Not downloaded", with nothing to click.
 //!
 //! Calls (direct links, fake camera and microphone): Alice calls, Bob and Dave accept;
 //! Alice removes Dave: Dave reads "The call ended: you are no longer in this room", Alice
@@ -117,6 +118,23 @@ async fn files(
         "Dave's file changed: {stopped:?} then {later:?}"
     );
     dave.screenshot(env, "moves-dave-removed.png").await?;
+    // Cancel frees what he kept, and the card offers nothing more (it offered Accept,
+    // which could only fail).
+    d.click("button", "Cancel").await?;
+    eventually("Dave's card to say it is not downloaded", || async {
+        Ok(file_card(&d)
+            .await?
+            .contains("Not downloaded: you are no longer in this room.")
+            .then_some(()))
+    })
+    .await?;
+    for gone in ["Accept", "Decline", "Cancel"] {
+        anyhow::ensure!(
+            !d.has_role("button", gone).await?,
+            "Dave's ended card offers {gone}"
+        );
+    }
+    dave.screenshot(env, "moves-dave-cancelled.png").await?;
     alice.screenshot(env, "moves-alice-receivers.png").await?;
     for browser in [alice, bob] {
         browser.assert_no_console_errors().await?;

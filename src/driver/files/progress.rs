@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use super::super::Driver;
 use crate::platform::clock::now_ms;
 use crate::platform::page;
-use crate::state::{FileStatus, UploadView};
+use crate::state::{AppState, FileStatus, UploadView};
 
 impl Driver {
     pub(in crate::driver) fn transfer_update(&mut self, now: Instant, update: TransferUpdate) {
@@ -24,6 +24,9 @@ impl Driver {
             total,
             state,
         } = update;
+        if direction == Direction::Download && cancelled_here(&self.state, file, &state) {
+            return;
+        }
         // Progress within an active transfer is redrawn a few times a second, not per
         // acknowledgement: redrawing is work for the same thread that moves the bytes.
         let key = (file, (direction == Direction::Upload).then_some(member));
@@ -159,6 +162,26 @@ impl Driver {
             }
         }
     }
+}
+
+/// Whether core's `state` for our download of `file` is the stop of our own Cancel, which
+/// the card already follows (offered again, or ended: `Driver::cancel_file`). Shown, it
+/// made the card say "the sender stopped offering it" and offer Resume after every Cancel.
+/// A sender's stop reaches a download under way, whose card is not reset.
+pub(in crate::driver) fn cancelled_here(
+    state: &AppState,
+    file: EventId,
+    update: &TransferState,
+) -> bool {
+    *update == TransferState::Stopped(StopReason::Cancelled)
+        && state.files().with_untracked(|files| {
+            files.get(&file).is_some_and(|progress| {
+                matches!(
+                    progress.status,
+                    FileStatus::Offered | FileStatus::Ended { .. }
+                )
+            })
+        })
 }
 
 /// What the card of someone's file we hold nothing of shows: offered, or ended when `out`

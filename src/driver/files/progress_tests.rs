@@ -1,12 +1,12 @@
 //! A download's card as the driver makes it from core's transfer state.
 
-use confab_core::transfer::{Recovery, TransferError};
+use confab_core::transfer::{Recovery, StopReason, TransferError};
 use confab_core::{EventId, MemberKey, OrderKey, TransferState};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
 
-use super::{download_status, followed, offer_status};
+use super::{cancelled_here, download_status, followed, offer_status};
 use crate::components::Conversation;
 use crate::state::{AppState, FileInfo, FileStatus, MessageView};
 
@@ -176,4 +176,26 @@ fn cards_follow_governance_both_ways() {
     assert_eq!(back(&ended(TransferError::UnknownFile), false), None);
     assert_eq!(back(&FileStatus::Offered, false), None);
     assert_eq!(back(&FileStatus::Receiving, false), None);
+}
+
+/// Core reports the stop of our own Cancel (`Stopped(Cancelled)`) after the driver reset
+/// the card: shown, it turned every cancelled card into "Stopped: the sender stopped
+/// offering it" with Resume (seen in tests/governed_moves.rs). It is ours when the card
+/// is reset already; a sender's stop reaches a download under way.
+#[wasm_bindgen_test]
+fn the_stop_of_our_own_cancel_is_not_shown() {
+    let state = AppState::new();
+    let file = EventId::from_bytes_for_testing_only([5; 32]);
+    let cancelled = TransferState::Stopped(StopReason::Cancelled);
+    for (status, ours) in [
+        (FileStatus::Offered, true),
+        (offer_status(Some(&TransferError::Removed)), true),
+        (FileStatus::Receiving, false),
+        (FileStatus::Waiting, false),
+    ] {
+        state.file_status(file, 10, status.clone());
+        assert_eq!(cancelled_here(&state, file, &cancelled), ours, "{status:?}");
+    }
+    state.file_status(file, 10, FileStatus::Offered);
+    assert!(!cancelled_here(&state, file, &TransferState::Active));
 }
