@@ -9,6 +9,7 @@ use super::*;
 use crate::Output;
 use crate::governance::{Backlog, Joining, Rank, Settings, genesis_of};
 use crate::ids::MemberKey;
+use crate::wire::EpochKey;
 
 mod bundle;
 pub(in crate::client) mod mesh;
