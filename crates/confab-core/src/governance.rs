@@ -48,10 +48,22 @@
 //!   itself: [`Governance::needs_rekey`] says that a removed member still holds the current
 //!   epoch's secret (a page closed between the two actions, or a rekey that lost the race
 //!   did not know of a concurrent removal), and any admin's client then rekeys again. So an
-//!   honest admin online always leads the room to an epoch no removed member holds. A member
-//!   who had joined yet got no lockbox (its rekeyer had not seen their `Join`, or counted
-//!   them removed by a removal that lost) is *left out* ([`Governance::left_out`]): nobody
-//!   hands them that epoch's secret, and `needs_rekey` asks for the next, sealed to them.
+//!   honest admin online always leads the room to an epoch no removed member holds.
+//! - **Who a rekey is sealed to.** A member was given an epoch *by right* if a lockbox of it
+//!   was sealed to them, or a member in good standing handed it to them (`Handover`, which
+//!   the member who lets a newcomer in posts before it sends the secret, and which counts
+//!   only up to its author's cut like any action), or they were admitted or promoted during
+//!   it. The next rekey is sealed to them ([`Governance::entitled`]); one given it by right
+//!   that the rekey did not seal to (its rekeyer had not seen the hand-over, or counted them
+//!   removed by a removal that lost), or handed an epoch the room had already left (its
+//!   hander had not moved yet), is *left out* ([`Governance::left_out`]): nobody hands them
+//!   the current secret, and `needs_rekey` asks for the next, sealed to them. A `Join`
+//!   entitles nobody: anyone who knows the genesis can sign one, with any Lamport time, and
+//!   a removed member still reads old epochs' mailboxes, where members look for news; what
+//!   that member hands over after its cut is refused. So a removed member can neither let
+//!   anyone in nor make a key of its own sealed into the room, however early its clock.
+//!   The one window left is a member in good standing that has not moved yet: what it hands
+//!   over still counts (it could as well share the new link).
 //! - **Removal is final for a key.** Nothing un-removes a member (an `Admit` or `Promote` of
 //!   one is refused as a bad target), so nothing they write after their cut ever counts. A
 //!   removed person comes back only as a new member: a fresh profile (a new key) opening
@@ -61,7 +73,7 @@
 //!   sealed to (signed, so nobody can substitute another); where joining needs approval, it is
 //!   the request an admin's `Admit` answers (Decline is a `Remove`). A `Join` needs no
 //!   authority, so it counts wherever it is ordered: a newcomer posts it holding nothing of
-//!   the room. [`Governance::needs_rekey`] knows who may hold the current secret: its
+//!   the room (and it gives no claim to any epoch: see above). [`Governance::needs_rekey`] knows who may hold the current secret: its
 //!   lockboxes' holders, whoever was admitted or promoted during the epoch, and anyone removed
 //!   during it if joining was open at some point of it (a room founded with approval, its
 //!   `Configure` right after the `Create`, never was), so declining a newcomer needs no rekey.
@@ -170,7 +182,8 @@ struct Exposure {
     /// Joining was open at some point of the epoch: anyone not removed before it began may
     /// hold the secret.
     open: bool,
-    /// Admitted or promoted during the epoch.
+    /// Handed the epoch's secret by a member ([`Govern::Handover`]), admitted or promoted
+    /// during the epoch (and the owner, in epoch 0).
     readers: BTreeSet<MemberKey>,
     /// Removed during the epoch.
     removed: BTreeSet<MemberKey>,
@@ -193,6 +206,8 @@ pub struct Governance {
     epoch: u64,
     /// Who holds the current epoch's secret (`None`: epoch 0, everyone with the link).
     holders: Option<BTreeSet<MemberKey>>,
+    /// The current epoch's commitment (`None`: epoch 0, which no rekey started).
+    commitment: Option<[u8; 32]>,
     /// Who else may have been handed the current epoch's secret: everyone (`open`) if the
     /// room let anyone in at some point of the epoch, and those admitted or promoted in it.
     exposure: Exposure,
@@ -224,6 +239,7 @@ impl Governance {
             join_places: BTreeMap::new(),
             epoch: 0,
             holders: None,
+            commitment: None,
             exposure: Exposure::default(),
             founded_with_approval: false,
             left_out: BTreeSet::new(),
@@ -376,8 +392,27 @@ impl Governance {
     pub fn needs_rekey(&self) -> bool {
         self.left_out
             .iter()
-            .any(|member| self.rank(member).is_some())
+            .any(|member| self.rank(member).is_some() && self.joined(member))
             || self.exposed_to_removed()
+    }
+
+    /// Whether `member` was given the current epoch's secret by right: sealed a lockbox of
+    /// it, or handed it by a member in good standing ([`Govern::Handover`]), admitted or
+    /// promoted during it (the owner made epoch 0). Members hand the secret on to a
+    /// newcomer only after their hand-over (see `Client::offer_epoch`).
+    pub fn handed(&self, member: &MemberKey) -> bool {
+        self.holders
+            .as_ref()
+            .is_some_and(|holders| holders.contains(member))
+            || self.exposure.readers.contains(member)
+    }
+
+    /// Whether the next epoch is to be sealed to `member` (if it may still read the room):
+    /// it was given the current one by right ([`Governance::handed`]), or left out of it.
+    /// A `Join` alone entitles nobody: anyone who knows the genesis can sign one, and a
+    /// removed member can leave one in an old epoch's mailbox with any Lamport time.
+    pub fn entitled(&self, member: &MemberKey) -> bool {
+        self.handed(member) || self.left_out.contains(member)
     }
 
     /// A removed member may hold the current epoch's secret (see
@@ -409,11 +444,14 @@ impl Governance {
             && (self.settings.joining == Joining::Open || self.admitted(member))
     }
 
-    /// Whether `member` had announced themselves and could read the room when the current
-    /// epoch started, yet got no lockbox for it. Nobody hands them its secret (they may be
-    /// removed in a way we have not heard of yet); while they are still in the room, the
-    /// next epoch is sealed to them ([`Governance::needs_rekey`]). A newcomer who announced
-    /// themselves after the epoch started is not left out.
+    /// Whether `member` was entitled to the epoch before the current one (see
+    /// [`Governance::entitled`]) and may still read the room, yet got no lockbox for the
+    /// current one (its rekeyer had not seen them handed the epoch before, or counted them
+    /// removed by a removal that lost), or a member handed them an older or a rival epoch's
+    /// secret after the current one started (it had not moved yet). Nobody hands them the
+    /// current secret (they may be removed in a way we have not heard of yet); while they
+    /// are still in the room, the next epoch is sealed to them ([`Governance::needs_rekey`],
+    /// once their `Join` names the key to seal to).
     pub fn left_out(&self, member: &MemberKey) -> bool {
         self.left_out.contains(member)
     }
@@ -514,6 +552,20 @@ impl Governance {
             }
             // Anyone in the room may say they are here.
             Govern::Join { .. } => Ok(()),
+            // Any member who may read the room lets in whom it may read: the secret of an
+            // epoch it held (no later than the current one).
+            Govern::Handover { member, epoch, .. } => {
+                if !self.may_read(&author) {
+                    return Err(Refusal::NoAuthority);
+                }
+                if *epoch > self.epoch {
+                    return Err(Refusal::StaleEpoch);
+                }
+                if *member == author || !self.may_read(member) {
+                    return Err(Refusal::BadTarget);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -522,6 +574,7 @@ impl Governance {
         match &action.what {
             Govern::Create { .. } => {
                 self.owner = Some(action.order.author);
+                self.exposure.readers.insert(action.order.author);
                 // Epoch 0 starts with the settings of the owner's next action if it is a
                 // `Configure` (`Client::found_with`): nobody could be let in between.
                 self.exposure.open = !self.founded_with_approval;
@@ -551,13 +604,21 @@ impl Governance {
                 self.exposure.readers.insert(*member);
             }
             Govern::Rekey(rekey) => {
-                self.epoch = rekey.epoch;
-                self.holders = Some(rekey.lockboxes.keys().copied().collect());
-                self.left_out = self
-                    .members()
-                    .map(|(member, _)| *member)
+                let entitled: BTreeSet<MemberKey> = self
+                    .holders
+                    .iter()
+                    .flatten()
+                    .chain(&self.exposure.readers)
+                    .chain(&self.left_out)
+                    .copied()
+                    .collect();
+                self.left_out = entitled
+                    .into_iter()
                     .filter(|member| !rekey.lockboxes.contains_key(member) && self.may_read(member))
                     .collect();
+                self.epoch = rekey.epoch;
+                self.commitment = Some(rekey.commitment);
+                self.holders = Some(rekey.lockboxes.keys().copied().collect());
                 self.exposure = Exposure {
                     open,
                     ..Exposure::default()
@@ -566,6 +627,21 @@ impl Governance {
             Govern::Configure(settings) => {
                 self.settings = *settings;
                 self.exposure.open |= settings.joining == Joining::Open;
+            }
+            Govern::Handover {
+                member,
+                epoch,
+                commitment,
+            } => {
+                let current =
+                    *epoch == self.epoch && self.commitment.is_none_or(|ours| ours == *commitment);
+                if current {
+                    self.exposure.readers.insert(*member);
+                } else if !self.handed(member) {
+                    // Handed a secret the room has left (its hander had not moved yet): the
+                    // next epoch is sealed to them.
+                    self.left_out.insert(*member);
+                }
             }
             Govern::Join { dh_key } => {
                 self.joined.insert(action.order.author, *dh_key);

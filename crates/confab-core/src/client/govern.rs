@@ -181,12 +181,16 @@ impl Client {
         let mut bytes = [0; 32];
         self.rng.fill_bytes(&mut bytes);
         let secret = EpochSecret::from_bytes(bytes);
-        // Every member who may read the room: joined, not removed, admitted where that is
-        // needed. Never silently fewer: a rekey that cannot seal to all of them is refused.
+        // Every member who may read the room (joined, not removed, admitted where that is
+        // needed) and was given the current epoch by right or left out of it
+        // (`Governance::entitled`: a `Join` alone is no proof anyone let its author in).
+        // Never silently fewer: a rekey that cannot seal to all of them is refused.
         let members: Vec<(MemberKey, [u8; 32])> = self
             .governance
             .members()
-            .filter(|(member, _)| self.governance.may_read(member))
+            .filter(|(member, _)| {
+                self.governance.may_read(member) && self.governance.entitled(member)
+            })
             .map(|(member, dh)| (*member, *dh))
             .collect();
         if members.len() > MAX_LOCKBOXES {

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use super::{Client, ClientEvent, SendError};
 use crate::Instant;
+use crate::governance::Govern;
+use crate::history::Content;
 use crate::ids::EventId;
 use crate::wire::{Body, Mark};
 
@@ -141,12 +143,12 @@ impl Client {
             let body = Body::Events(vec![event.bytes().to_vec()]);
             self.broadcast(now, &body);
             self.deposit_if_alone(&event);
-            // A rekey of ours that went out moves us (see `follow_epochs`).
-            if matches!(
-                event.event().content,
-                crate::history::Content::Govern(crate::governance::Govern::Rekey(_))
-            ) {
-                self.follow_epochs();
+            match event.event().content {
+                // A rekey of ours that went out moves us (see `follow_epochs`).
+                Content::Govern(Govern::Rekey(_)) => self.follow_epochs(),
+                // A hand-over of ours went out: the secret follows it (see `offer_epoch`).
+                Content::Govern(Govern::Handover { member, .. }) => self.hand_over(now, member),
+                _ => {}
             }
         }
     }

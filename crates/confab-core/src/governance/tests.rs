@@ -619,3 +619,68 @@ proptest! {
         }
     }
 }
+
+fn join(room: &mut Room, who: u8, lamport: u64) -> EventId {
+    room.act(who, lamport, Govern::Join { dh_key: [who; 32] })
+}
+
+fn handover(room: &mut Room, by: u8, lamport: u64, member: u8, epoch: u64) -> EventId {
+    room.act(
+        by,
+        lamport,
+        Govern::Handover {
+            member: key(member),
+            epoch,
+            commitment: [0; 32],
+        },
+    )
+}
+
+/// Who a rekey must be sealed to is who was given the epoch by right, not whoever says it is
+/// here: a `Join` needs no secret (anyone who knows the genesis signs one), and its Lamport
+/// time is its author's choice. Before hand-overs, a Join ordered before a rekey that had not
+/// seen it counted its author left out, so a key a removed member let in (or made up), with
+/// an early clock, was sealed into the room; and any Join held was sealed by the next rekey.
+#[test]
+fn only_a_hand_over_by_a_member_in_good_standing_entitles_a_newcomer() {
+    let mut room = Room::new();
+    join(&mut room, OWNER, 2);
+    join(&mut room, DAVE, 3);
+    handover(&mut room, OWNER, 4, DAVE, 0);
+    let seen = room.seq(DAVE);
+    room.remove(OWNER, 10, DAVE, seen);
+    room.act(OWNER, 11, rekey(1, [key(OWNER)].into()));
+    // Dave, unaware, lets Eve in (his hand-over is past his cut), and Eve's Join claims a
+    // Lamport time before the removal; Ben, made up by nobody, only says he is here.
+    let dave_handover = handover(&mut room, DAVE, 12, EVE, 0);
+    join(&mut room, EVE, 1);
+    join(&mut room, BEN, 1);
+    let g = room.resolve();
+    assert_eq!(
+        g.outcome(&dave_handover),
+        Some(Outcome::Refused(Refusal::AuthorRemoved))
+    );
+    for who in [EVE, BEN] {
+        assert!(!g.left_out(&key(who)) && !g.entitled(&key(who)), "{who}");
+    }
+    assert!(!g.needs_rekey());
+    assert!(g.entitled(&key(OWNER)));
+
+    // Ann, in good standing but still in epoch 0, hands Eve its secret: Eve is left out of
+    // epoch 1 (the next is sealed to her), and a hand-over of the current epoch entitles.
+    join(&mut room, ANN, 5);
+    handover(&mut room, OWNER, 6, ANN, 0);
+    handover(&mut room, ANN, 13, EVE, 0);
+    let g = room.resolve();
+    assert!(g.left_out(&key(EVE)) && g.needs_rekey());
+    room.act(OWNER, 20, rekey(2, [key(OWNER), key(ANN), key(EVE)].into()));
+    handover(&mut room, EVE, 21, BEN, 2);
+    let g = room.resolve();
+    assert!(!g.needs_rekey() && g.entitled(&key(BEN)) && !g.left_out(&key(BEN)));
+    // A secret of an epoch to come is no hand-over.
+    let ahead = handover(&mut room, ANN, 22, DAVE + 10, 3);
+    assert_eq!(
+        room.resolve().outcome(&ahead),
+        Some(Outcome::Refused(Refusal::StaleEpoch))
+    );
+}

@@ -320,7 +320,10 @@ impl Timeline {
             Govern::Configure(settings) => Some(GovernNotice::Configured {
                 settings: *settings,
             }),
-            Govern::Create { .. } | Govern::Admit { .. } | Govern::Join { .. } => None,
+            Govern::Create { .. }
+            | Govern::Admit { .. }
+            | Govern::Join { .. }
+            | Govern::Handover { .. } => None,
         }
     }
 

@@ -11,6 +11,8 @@
 //!   configure 7: joining:u8(1 open, 2 approval) backlog:u8(1 all, 2 since joining)
 //!                disappear_after_secs:u32be(0 never)
 //!   join      8: dh_key[32]                    (the author's X25519 key: lockboxes are sealed to it)
+//!   handover  9: member[32] epoch:u64be commitment[32]
+//!                                              (the author hands `member` that epoch's secret)
 //! ```
 //!
 //! `seen` is the sequence number of the member's last event the author held (0: none); a
@@ -35,6 +37,7 @@ const ADMIT: u8 = 5;
 const REKEY: u8 = 6;
 const CONFIGURE: u8 = 7;
 const JOIN: u8 = 8;
+const HANDOVER: u8 = 9;
 
 /// What a governance action does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +86,18 @@ pub enum Govern {
     Join {
         /// The author's X25519 public key.
         dh_key: [u8; 32],
+    },
+    /// The author hands `member` the secret of epoch `epoch` (posted before it does, by the
+    /// member who lets a newcomer in where joining is open). Whoever a rekey was not sealed
+    /// to is sealed the next only if a member in good standing handed them a secret: a
+    /// `Join` alone says nothing of who let its author in (see `crate::governance`).
+    Handover {
+        /// Who.
+        member: MemberKey,
+        /// The epoch whose secret it is.
+        epoch: u64,
+        /// The secret's commitment (which of rival epochs of that number it is).
+        commitment: [u8; 32],
     },
 }
 
@@ -140,7 +155,8 @@ impl Govern {
             Govern::Create { .. }
             | Govern::Rekey(_)
             | Govern::Configure(_)
-            | Govern::Join { .. } => None,
+            | Govern::Join { .. }
+            | Govern::Handover { .. } => None,
         }
     }
 }
@@ -188,6 +204,16 @@ pub(crate) fn encode(action: &Govern, out: &mut Vec<u8>) {
         Govern::Join { dh_key } => {
             out.push(JOIN);
             out.extend_from_slice(dh_key);
+        }
+        Govern::Handover {
+            member,
+            epoch,
+            commitment,
+        } => {
+            out.push(HANDOVER);
+            out.extend_from_slice(member.as_bytes());
+            out.extend_from_slice(&epoch.to_be_bytes());
+            out.extend_from_slice(commitment);
         }
     }
 }
@@ -264,6 +290,11 @@ pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Govern, DecodeError> {
         JOIN => Govern::Join {
             dh_key: reader.array()?,
         },
+        HANDOVER => Govern::Handover {
+            member: MemberKey(reader.array()?),
+            epoch: reader.u64()?,
+            commitment: reader.array()?,
+        },
         got => {
             return Err(DecodeError::UnknownKind {
                 what: "governance action",
@@ -330,9 +361,10 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_actions_are_refused() {
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 10] = [
             (&[], "empty"),
-            (&[9], "unknown action"),
+            (&[10], "unknown action"),
+            (&[9, 1, 2], "truncated hand-over"),
             (&[8, 1], "short key"),
             (&[2, 1, 2], "truncated member"),
             (&[7, 3, 1, 0, 0, 0, 0], "joining 3"),
@@ -367,6 +399,13 @@ pub(crate) mod tests {
         prop_oneof![
             any::<[u8; 32]>().prop_map(|nonce| Govern::Create { nonce }),
             any::<[u8; 32]>().prop_map(|dh_key| Govern::Join { dh_key }),
+            (member.clone(), any::<u64>(), any::<[u8; 32]>()).prop_map(
+                |(member, epoch, commitment)| Govern::Handover {
+                    member,
+                    epoch,
+                    commitment
+                }
+            ),
             (member.clone(), any::<u64>())
                 .prop_map(|(member, seen)| Govern::Promote { member, seen }),
             (member.clone(), any::<u64>())

@@ -4,7 +4,7 @@
 
 use crate::Instant;
 use crate::governance::{Action, Govern, Outcome, Rekey};
-use crate::history::UnixMillis;
+use crate::history::{Content, UnixMillis};
 use crate::ids::{MemberKey, PeerId};
 use crate::lockbox;
 use crate::room::{Commitment, EpochSecret};
@@ -268,7 +268,8 @@ impl Client {
     /// Hands `member` the current epoch's secret if they may read the room: not removed,
     /// admitted where joining needs approval, and not left out of the rekey that started it.
     pub(in crate::client) fn offer_epoch(&mut self, now: Instant, peer: PeerId, member: MemberKey) {
-        let Some((epoch, secret)) = &self.epoch else {
+        let Some((epoch, commitment)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment()))
+        else {
             return;
         };
         if self.governance.genesis().is_none() || !self.governance.may_read(&member) {
@@ -276,7 +277,7 @@ impl Client {
         }
         // Only the current epoch's: an older one lets nobody in who should be (its link was
         // reset), and who was left out (below) is known for the current one only.
-        if *epoch != self.governance.epoch() {
+        if epoch != self.governance.epoch() {
             return;
         }
         // Only to a peer that reached us in this epoch's room, with its link: one linked
@@ -291,11 +292,55 @@ impl Client {
         if self.governance.left_out(&member) {
             return;
         }
+        // A newcomer is handed the secret once our hand-over has gone out (stored first, as
+        // every event of ours): the room then seals it the next epoch, and a page closed in
+        // between hands over nothing unrecorded. `send_stored_own` offers it again then.
+        if self.handover_pending(&member) {
+            return;
+        }
+        if !self.governance.handed(&member) {
+            let what = Govern::Handover {
+                member,
+                epoch,
+                commitment: commitment.0,
+            };
+            let sent_at = self.wall.map_or(UnixMillis(0), |(_, wall)| wall);
+            let _ = self.govern(now, sent_at, what);
+            return;
+        }
+        let Some((epoch, secret)) = &self.epoch else {
+            return;
+        };
         let body = Body::Epoch {
             epoch: *epoch,
             secret: EpochKey(*secret.as_bytes()),
         };
         self.send_body(now, peer, &body);
+    }
+
+    /// Whether a hand-over of ours to `member` of the current epoch has not gone out yet.
+    fn handover_pending(&self, member: &MemberKey) -> bool {
+        let me = self.public.member_key();
+        let sent = self.own_sent_up_to();
+        self.history
+            .range(&me, sent.saturating_add(1), self.history.mark(&me))
+            .any(|event| {
+                matches!(event.event().content,
+                    Content::Govern(Govern::Handover { member: m, epoch, .. })
+                        if m == *member && epoch == self.governance.epoch())
+            })
+    }
+
+    /// Our hand-over to `member` went out: hands them the secret on every link with them.
+    pub(in crate::client) fn hand_over(&mut self, now: Instant, member: MemberKey) {
+        let peers: Vec<PeerId> = self
+            .verified_peers()
+            .filter(|(_, info)| info.identity.member_key() == member)
+            .map(|(peer, _)| peer)
+            .collect();
+        for peer in peers {
+            self.offer_epoch(now, peer, member);
+        }
     }
 
     /// A member handed us the room's epoch secret: taken if it is the secret of the room we

@@ -252,15 +252,18 @@ impl Client {
     }
 
     /// A fresh key for one deposit, sealed to every member we count in the room now
-    /// (joined, not removed, may read: as a rekey seals its epoch). `None` outside a
-    /// governed room, or beyond what one entry's lockboxes hold.
+    /// (joined, not removed, may read, entitled: as a rekey seals its epoch; a `Join` alone,
+    /// which a removed member can leave in an old mailbox for a key of its own, gets
+    /// nothing). `None` outside a governed room, or beyond what one entry's lockboxes hold.
     /// Also returns who it is sealed to.
     fn bundle_sealer(&mut self) -> Option<(Sealer, BTreeSet<MemberKey>)> {
         let genesis = self.governance.genesis()?;
         let holders: Vec<PublicIdentity> = self
             .governance
             .members()
-            .filter(|(member, _)| self.governance.may_read(member))
+            .filter(|(member, _)| {
+                self.governance.may_read(member) && self.governance.entitled(member)
+            })
             .filter_map(|(member, dh)| PublicIdentity::from_keys(member.as_bytes(), dh))
             .collect();
         let sealer = Sealer::new(genesis, &holders, &mut self.mailbox_rng)?;

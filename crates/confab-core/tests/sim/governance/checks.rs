@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use confab_core::governance::Govern;
+use confab_core::governance::{Govern, Outcome};
 use confab_core::{EventId, MemberKey};
 
 use super::world::World;
@@ -88,7 +88,7 @@ fn divergence(world: &World) -> Option<String> {
                 owner.governance().epoch()
             ));
         }
-        if client.governance() != owner.governance() {
+        if effective(client.governance()) != effective(owner.governance()) {
             return Some(format!(
                 "member {node} holds another governance than the owner's ({} removed, {} admins; the owner: {}, {})",
                 client.governance().removals().len(),
@@ -230,10 +230,25 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
                 continue;
             };
             let event = event.event();
-            if news.contains(&(event.author, event.seq)) {
+            if news.contains(&(event.author, event.seq)) || member.allowed.contains(posted) {
                 continue;
             }
-            if !member.allowed.contains(posted) && number >= last {
+            // Posted in an epoch whose rekey did not count (a rival that lost, or one by a
+            // member without the authority): the room never had that epoch, nor whatever
+            // that rekey left out. Its author falls back to the room's chain and serves
+            // what it posted there, to whoever holds that epoch; a member still in the room
+            // then may hold it. What counts is whether it came after the member's removal
+            // took effect in the room's order.
+            if !rekey_counted(world, posted) {
+                let removal = removal_of(world, &member.key);
+                if removal.is_some_and(|at| event.order_key() > at) {
+                    return fail(format!(
+                        "removed member {node} holds an event posted after its removal in a rival epoch {number}"
+                    ));
+                }
+                continue;
+            }
+            if number >= last {
                 return fail(format!(
                     "removed member {node} holds an event of epoch {number} (seq {} of member {:?}), after its last ({last})",
                     event.seq,
@@ -271,4 +286,70 @@ pub fn digest(world: &World) -> u64 {
         digest = mix(digest, &[client.epoch().map_or(u64::MAX, |(n, _)| n)]);
     }
     digest
+}
+
+/// Whether the rekey that started the epoch committed to by `commitment` counts in the
+/// owner's governance (the founding epoch, which no rekey started, does).
+fn rekey_counted(world: &World, commitment: &[u8; 32]) -> bool {
+    let owner = world.client(0);
+    let mut rekeys = world.rekeyers.iter().filter_map(|(_, _, id)| {
+        let event = owner.history().get(id)?;
+        match &event.event().content {
+            confab_core::Content::Govern(Govern::Rekey(rekey))
+                if rekey.commitment == *commitment =>
+            {
+                Some(owner.governance().outcome(id))
+            }
+            _ => None,
+        }
+    });
+    match rekeys.next() {
+        Some(outcome) => outcome == Some(Outcome::Applied),
+        None => true,
+    }
+}
+
+/// Where the owner's governance orders the removal of `member` that took effect.
+fn removal_of(world: &World, member: &MemberKey) -> Option<confab_core::OrderKey> {
+    let owner = world.client(0);
+    owner
+        .history()
+        .iter()
+        .find_map(|event| match &event.event().content {
+            confab_core::Content::Govern(Govern::Remove { member: m, .. })
+                if m == member
+                    && owner.governance().outcome(&event.id()) == Some(Outcome::Applied) =>
+            {
+                Some(event.event().order_key())
+            }
+            _ => None,
+        })
+}
+
+/// What a governance decides, without the actions that count for nobody: a removed member's
+/// action past its cut (posted before it heard of its removal, say a hand-over) is held by
+/// whoever took it in before the removal and refused by everyone, inert.
+fn effective(
+    governance: &confab_core::governance::Governance,
+) -> impl PartialEq + std::fmt::Debug + '_ {
+    let applied: Vec<&EventId> = governance
+        .order()
+        .iter()
+        .filter(|id| governance.outcome(id) == Some(Outcome::Applied))
+        .collect();
+    let members: Vec<_> = governance.members().collect();
+    (
+        applied,
+        members,
+        governance.owner(),
+        governance.admins(),
+        governance.removals(),
+        governance.admissions(),
+        (
+            governance.epoch(),
+            governance.holders(),
+            governance.settings(),
+        ),
+        governance.needs_rekey(),
+    )
 }

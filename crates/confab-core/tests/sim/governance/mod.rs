@@ -265,6 +265,11 @@ fn a_governance_seed_replays_identically() {
 /// and 10; with the removal news in the mailbox too (458cb47) 3 to 8, 10 and 11. Every
 /// failure there is a member in another epoch than the owner's (a newcomer stranded in an
 /// epoch the room left, or holding a rival's), none a safety check.
+/// Since hand-overs (`Govern::Handover`: a rekey seals only to whom the epoch before was
+/// given by right), seeds 3 and 19 pass again once the checks compare what counts: a removed
+/// member's hand-over past its cut is held inert by whoever took it in first (`effective`),
+/// and what was said in a rival epoch that never counted is judged by the removal's place
+/// in the room's order (`rekey_counted`).
 const PASSING: &[u64] = &[3, 19];
 
 /// The seeds of half `k` (the two halves run on both cores).

@@ -1,10 +1,8 @@
 //! Newcomers let in by a member still in an epoch the room left: one handed a secret but no
-//! history follows through the left mailbox; one let in by a removed member is not sealed
-//! into the room. Open (issue 17): one let in by an honest member still in epoch 0 should be
-//! sealed into the next epoch; 7a409f4 did that (its test,
-//! `a_newcomer_left_in_an_epoch_the_room_left_is_sealed_into_the_next`, is in that commit's
-//! version of this file) but was reverted because it let the removed member's newcomer in
-//! too. Bring that test back with a fix that keeps the last test here passing.
+//! history follows through the left mailbox; one let in by a member in good standing is
+//! sealed into the next epoch (its hand-over counts); one let in by a removed member is not
+//! sealed into the room, whatever its clock says (the removed member's hand-over is past
+//! its cut, and a `Join` alone entitles nobody).
 
 // The virtual clock starts from one real reading.
 #![allow(clippy::disallowed_methods)]
@@ -53,6 +51,17 @@ fn a_newcomer_holding_no_history_follows_through_the_left_mailbox() {
     let genesis = mesh.clients[0].governance().genesis().unwrap();
     let secret = mesh.clients[0].epoch().map(|(_, s)| s.clone()).unwrap();
     let idx = mesh.clients.len();
+    // The admin hands it the secret (its hand-over first, as `offer_epoch` does).
+    let newcomer_key = Identity::from_seed([idx as u8 + 1; 32]).member_key();
+    mesh.govern(
+        1,
+        Govern::Handover {
+            member: newcomer_key,
+            epoch: 1,
+            commitment: secret.commitment().0,
+        },
+    )
+    .unwrap();
     let mut newcomer = Client::new(
         Identity::from_seed([idx as u8 + 1; 32]),
         secret.link(),
@@ -134,4 +143,100 @@ fn a_newcomer_let_in_by_a_removed_member_is_not_sealed_into_the_room() {
         "a rekey was sealed to the key Dave let in"
     );
     assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
+}
+
+/// Whether any rekey client 0 holds was sealed to `idx`.
+fn sealed_to(mesh: &Mesh, idx: usize) -> bool {
+    let key = mesh.key(idx);
+    mesh.clients[0].governance_actions().iter().any(
+        |action| matches!(&action.what, Govern::Rekey(rekey) if rekey.lockboxes.contains_key(&key)),
+    )
+}
+
+/// The removed member's newcomer again, with an early clock (`Mesh::open` reads 5 ms): its
+/// Join orders before the rekey that shut Dave out. On the old code that counted it left
+/// out of epoch 1, and the owner sealed epoch 2 to it at once; and any later rekey (here a
+/// reset of the link) sealed to every member whose Join it held. Now a rekey seals only to
+/// whom the epoch before was given by right (`Governance::entitled`): Dave's hand-over is
+/// past his cut.
+#[test]
+fn a_newcomer_with_an_early_clock_let_in_by_a_removed_member_is_not_sealed_into_the_room() {
+    let mut mesh = Mesh::found(4);
+    mesh.wait(crate::Duration::from_secs(30));
+    for other in [0, 1, 3] {
+        mesh.unlink(2, other);
+    }
+    let dave = mesh.key(2);
+    mesh.govern(
+        0,
+        Govern::Remove {
+            member: dave,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    mesh.rekey(0);
+    mesh.post(0, "said after Dave's removal");
+    let invite = mesh.clients[2].invite();
+    let fresh = mesh.open(&invite);
+    mesh.link(2, fresh);
+    mesh.pump();
+    assert_eq!(mesh.epoch(fresh), Some(0), "Dave let it in");
+    mesh.unlink(2, fresh);
+    let members = [0, 1, 2, 3, fresh];
+    mesh.settle(&members, 10);
+    assert!(
+        mesh.clients[0].governance().joined(&mesh.key(fresh)),
+        "its Join reached the owner (through epoch 0's mailbox)"
+    );
+    assert!(!sealed_to(&mesh, fresh), "sealed to the key Dave let in");
+    // The owner resets the link: still not sealed to it, and the bundle the owner leaves in
+    // epoch 0's mailbox does not open for it (it learns nothing of epoch 2).
+    mesh.rekey(0);
+    mesh.settle(&members, 4);
+    assert!(!sealed_to(&mesh, fresh), "a later rekey sealed to it");
+    let learned = mesh.clients[fresh]
+        .governance_actions()
+        .iter()
+        .any(|action| matches!(&action.what, Govern::Rekey(rekey) if rekey.epoch == 2));
+    assert!(!learned, "it read the rekey to epoch 2 in a bundle");
+    assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
+}
+
+/// An honest newcomer let in by Bob while Bob was cut off in epoch 0 and the owner reset
+/// the link (7a409f4's case, whose rule was reverted for letting the removed member's
+/// newcomer in too): Bob's hand-over of epoch 0 counts (he is in good standing), so once it
+/// reaches the owner the newcomer is left out of epoch 1 and sealed the next, whatever its
+/// clock. Without hand-overs it stayed in epoch 0's room for good (late clock), or was
+/// sealed in only because its Join claimed an early time (early clock).
+#[test]
+fn a_newcomer_left_in_an_epoch_the_room_left_is_sealed_into_the_next() {
+    for early in [false, true] {
+        let mut mesh = Mesh::found(3);
+        mesh.wait(crate::Duration::from_secs(30));
+        for other in [0, 2] {
+            mesh.unlink(1, other);
+        }
+        mesh.rekey(0);
+        mesh.post(0, "said in epoch 1");
+        let fresh = if early {
+            let invite = mesh.clients[1].invite();
+            let fresh = mesh.open(&invite);
+            mesh.link(1, fresh);
+            fresh
+        } else {
+            arrive_late(&mut mesh, 1, &[1])
+        };
+        mesh.pump();
+        assert_eq!(mesh.epoch(fresh), Some(0), "Bob let it in (early {early})");
+        for other in [0, 2] {
+            mesh.link(1, other);
+        }
+        let members = [0, 1, 2, fresh];
+        mesh.settle(&members, 12);
+        assert!(sealed_to(&mesh, fresh), "never sealed in (early {early})");
+        assert_eq!(mesh.epoch(fresh), mesh.epoch(0), "early {early}");
+        mesh.settle(&members, 4);
+        assert!(holds_text(&mesh, fresh, "said in epoch 1"), "early {early}");
+    }
 }
