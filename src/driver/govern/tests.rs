@@ -385,8 +385,18 @@ async fn a_refused_new_epoch_is_said_once() {
     };
     carol.govern(now, UnixMillis(2), leave).unwrap();
     pump(now, &mut owner, &mut carol);
-    // As many newcomers again as a new epoch can hold, from the mailbox.
-    joined_by_mailbox(&mut owner, MAX_LOCKBOXES as u64).await;
+    // As many newcomers again as a new epoch can hold, from the mailbox, each handed the
+    // secret by the owner (a Join alone entitles nobody to the next epoch).
+    let joiners = joined_by_mailbox(&mut owner, MAX_LOCKBOXES as u64).await;
+    let (epoch, commitment) = owner.epoch().map(|(n, s)| (n, s.commitment().0)).unwrap();
+    for member in joiners {
+        let handover = Govern::Handover {
+            member,
+            epoch,
+            commitment,
+        };
+        owner.govern(now, UnixMillis(2), handover).unwrap();
+    }
     assert_eq!(owner.governance().members().count(), MAX_LOCKBOXES + 1);
     assert!(owner.governance().needs_rekey(), "Carol held the secret");
     let (state, commands) = run(owner, Kept::default());
