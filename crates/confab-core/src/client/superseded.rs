@@ -3,11 +3,17 @@
 //!
 //! A link holder has the link secret (not the epoch secret: it cannot open the epoch's
 //! mailbox) and the genesis. The member who rekeyed leaves a **notice** for it: the
-//! genesis's `Create`, the `Promote` that made it an admin (unless it owns the room), its
-//! `Rekey`, and its signature over the genesis, the left link's room id and the rekey's
-//! id (layout in `wire/superseded.rs`). The notice is sealed into a mailbox of its own,
-//! whose room id and keys derive from the left link secret (`RoomSecret::notice`): only
-//! a holder of that link can put there something that opens, and only for that link.
+//! genesis's `Create`, the `Promote` that made it an admin (unless it owns the room), and
+//! its signature over the genesis, the left link's room id and its `Rekey`'s id (layout in
+//! `wire/superseded.rs`). The `Rekey` itself stays out: its lockboxes name every member it
+//! was sealed to, and the holder of an old link (a removed member among them) must not
+//! learn who is in the room. The notice names only the owner and the signer, the authority
+//! it needs; its signature, under a context nothing else is signed with, is the signer's
+//! word that it rekeyed, which is what the `Rekey` proved before.
+//!
+//! The notice is sealed into a mailbox of its own, whose room id and keys derive from the
+//! left link secret (`RoomSecret::notice`): only a holder of that link can put there
+//! something that opens, and only for that link.
 //! A client that holds no epoch secret of its governed room fetches that mailbox, and a
 //! notice that verifies from the genesis alone makes it report
 //! [`ClientEvent::LinkSuperseded`] once. A client that holds an epoch secret (a member
@@ -58,10 +64,7 @@ pub enum NoticeError {
     /// Its first event is not the `Create` the genesis names.
     #[error("the notice does not start at the genesis")]
     NotGenesis,
-    /// Its last event is not a rekey.
-    #[error("the notice names no rekey")]
-    NotRekey,
-    /// The rekey's author is neither the owner nor promoted by the owner in the notice.
+    /// The signer is neither the owner nor promoted by the owner in the notice.
     #[error("the notice's signer has no authority")]
     NoAuthority,
     /// The signature over the genesis, the room id and the rekey does not verify.
@@ -82,7 +85,7 @@ pub fn verify_notice(genesis: RoomId, room: RoomId, bytes: &[u8]) -> Result<(), 
         .map(|bytes| VerifiedEvent::verify(&genesis, bytes))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| NoticeError::Event)?;
-    let (Some(create), Some(rekey)) = (events.first(), events.last()) else {
+    let Some(create) = events.first() else {
         return Err(NoticeError::NotGenesis);
     };
     let owner = create.event().author;
@@ -90,26 +93,18 @@ pub fn verify_notice(genesis: RoomId, room: RoomId, bytes: &[u8]) -> Result<(), 
         Content::Govern(Govern::Create { nonce }) if genesis_of(&owner, &nonce) == genesis => {}
         _ => return Err(NoticeError::NotGenesis),
     }
-    if !matches!(rekey.event().content, Content::Govern(Govern::Rekey(_))) {
-        return Err(NoticeError::NotRekey);
-    }
-    let signer = rekey.event().author;
-    let promoted = |event: &VerifiedEvent| {
-        event.event().author == owner
-            && matches!(event.event().content,
-                Content::Govern(Govern::Promote { member, .. }) if member == signer)
+    // The signer: the owner, or whom the owner's Promote names.
+    let signer = match events.as_slice() {
+        [_] => owner,
+        [_, promote] if promote.event().author == owner => match promote.event().content {
+            Content::Govern(Govern::Promote { member, .. }) if member != owner => member,
+            _ => return Err(NoticeError::NoAuthority),
+        },
+        _ => return Err(NoticeError::NoAuthority),
     };
-    let empowered = match events.as_slice() {
-        [_, _] => signer == owner,
-        [_, promote, _] => signer != owner && promoted(promote),
-        _ => false,
-    };
-    if !empowered {
-        return Err(NoticeError::NoAuthority);
-    }
     let key = VerifyingKey::from_bytes(signer.as_bytes()).map_err(|_| NoticeError::Signature)?;
     key.verify_strict(
-        &statement(genesis, room, rekey.id()),
+        &statement(genesis, room, notice.rekey),
         &Signature::from_bytes(&notice.signature),
     )
     .map_err(|_| NoticeError::Signature)
@@ -212,6 +207,10 @@ impl Client {
         let owner = self.governance.owner()?;
         let bytes_of = |id: &EventId| self.history.get(id).map(|event| event.bytes().to_vec());
         let rekey = self.history.id_at(&me, seq)?;
+        debug_assert!(matches!(
+            self.history.get(&rekey).map(|event| &event.event().content),
+            Some(Content::Govern(Govern::Rekey(_)))
+        ));
         let applied = |id: &EventId| self.governance.outcome(id) == Some(Outcome::Applied);
         let mut create = None;
         let mut promote = None;
@@ -235,12 +234,12 @@ impl Client {
         if me != owner {
             events.push(bytes_of(&promote?)?);
         }
-        events.push(bytes_of(&rekey)?);
         let signature = self.identity.sign_raw(&statement(genesis, room, rekey));
         Some(Notice {
             genesis,
             room,
             events,
+            rekey,
             signature,
         })
     }

@@ -11,6 +11,7 @@ use super::*;
 use crate::client::Courier;
 use crate::client::govern::tests::mesh::Mesh;
 use crate::governance::{Govern, genesis_of};
+use crate::history::Content;
 use crate::identity::Identity;
 use crate::signal::{MailboxItem, MailboxReply};
 
@@ -48,13 +49,20 @@ impl Notices for Mesh {
         let entry = self.mailbox(keys.room()).into_iter().last().unwrap();
         let by = self.clients[idx].identity().member_key();
         let notice = Notice::decode(&keys.open(&entry.entry).unwrap()).unwrap();
-        assert_eq!(
-            VerifiedEvent::verify(&notice.genesis, notice.events.last().unwrap())
-                .unwrap()
-                .event()
-                .author,
-            by
-        );
+        let rekey = self.clients[idx]
+            .history
+            .get(&notice.rekey)
+            .unwrap()
+            .event();
+        assert_eq!(rekey.author, by);
+        assert!(matches!(rekey.content, Content::Govern(Govern::Rekey(_))));
+        VerifyingKey::from_bytes(by.as_bytes())
+            .unwrap()
+            .verify_strict(
+                &statement(notice.genesis, notice.room, notice.rekey),
+                &Signature::from_bytes(&notice.signature),
+            )
+            .unwrap();
         notice
     }
 }
@@ -135,11 +143,71 @@ fn a_removed_members_link_shows_as_superseded_after_an_admins_rekey() {
     .unwrap();
     room.rekey(admin);
     let notice = room.notice(admin, &old.link);
-    assert_eq!(notice.events.len(), 3);
+    assert_eq!(notice.events.len(), 2);
     let fresh = room.open(&old);
     assert!(room.read_notices(fresh));
     // Carol's own client holds the old epoch's secret: it shows her removal, not this.
     assert!(!room.read(carol, &room.mailbox(old.link.notice().room_id())));
+}
+
+/// An admin removes Carol and rekeys. Whoever holds the old link (Carol among them) opens
+/// the notice and learns only what proves the link superseded: the owner's and the admin's
+/// keys. No other member's key is in it, in clear or in any event it carries (the Rekey's
+/// lockboxes named each member sealed into the new epoch).
+#[test]
+fn a_notice_names_nobody_but_the_authority_that_signed_it() {
+    let mut room = Room::found(5);
+    let (owner, admin, bob, carol, dan) = (0, 1, 2, 3, 4);
+    let admin_key = room.key(admin);
+    room.govern(
+        owner,
+        Govern::Promote {
+            member: admin_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    let old = room.clients[carol].invite();
+    let carol_key = room.key(carol);
+    room.govern(
+        admin,
+        Govern::Remove {
+            member: carol_key,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    room.rekey(admin);
+
+    let keys = old.link.notice().mailbox_keys();
+    let entries = room.mailbox(keys.room());
+    assert!(!entries.is_empty());
+    let holds = |bytes: &[u8], key: &[u8; 32]| bytes.windows(32).any(|w| w == key);
+    // What the notice used to carry: the Rekey, whose lockboxes name Bob and Dan.
+    let rekey = room.notice(admin, &old.link).rekey;
+    let rekey = room.clients[admin]
+        .history
+        .get(&rekey)
+        .unwrap()
+        .bytes()
+        .to_vec();
+    assert!(holds(&rekey, room.key(bob).as_bytes()));
+    assert!(holds(&rekey, room.key(dan).as_bytes()));
+    for item in &entries {
+        let bytes = keys.open(&item.entry).unwrap();
+        assert!(verify_notice(old.genesis.unwrap(), old.link.room_id(), &bytes).is_ok());
+        assert!(holds(&bytes, room.key(owner).as_bytes()));
+        assert!(holds(&bytes, room.key(admin).as_bytes()));
+        for member in [bob, carol, dan] {
+            let key = room.key(member);
+            assert!(!holds(&bytes, key.as_bytes()), "member {member}'s key");
+            let exchange = room.clients[member].identity().dh_key_bytes();
+            assert!(!holds(&bytes, &exchange), "member {member}'s X25519 key");
+        }
+    }
+    // A stranger with the old link is still told.
+    let stranger = room.open(&old);
+    assert!(room.read_notices(stranger));
 }
 
 /// Every part of a notice is checked: who signed, for which genesis and link, with what
@@ -169,11 +237,10 @@ fn forged_or_misdirected_notices_do_not_show() {
     let shows =
         |room: &mut Room, notice: &Notice| room.read(stranger, &sealed_for(&link1.link, notice));
     let sign = |idx: usize, notice: &Notice| {
-        let rekey = VerifiedEvent::verify(&genesis, notice.events.last().unwrap()).unwrap();
         Identity::from_seed([idx as u8 + 1; 32]).sign_raw(&statement(
             notice.genesis,
             notice.room,
-            rekey.id(),
+            notice.rekey,
         ))
     };
 
@@ -196,13 +263,14 @@ fn forged_or_misdirected_notices_do_not_show() {
     );
     assert!(!shows(&mut room, &by_member));
 
-    // The admin's own signature, but without the promotion that gave her authority.
+    // The admin's own signature, but without the promotion that gave her authority: it is
+    // judged as the owner's, whose signature it is not.
     let mut unpromoted = retargeted.clone();
     unpromoted.events.remove(1);
     unpromoted.signature = sign(admin, &unpromoted);
     assert_eq!(
         verify_notice(genesis, link1.link.room_id(), &unpromoted.encode()),
-        Err(NoticeError::NoAuthority)
+        Err(NoticeError::Signature)
     );
     assert!(!shows(&mut room, &unpromoted));
 
@@ -236,12 +304,12 @@ fn forged_or_misdirected_notices_do_not_show() {
         Err(NoticeError::Event)
     );
 
-    // Not a rekey: the admin's signature over her promotion's place.
-    let mut no_rekey = retargeted.clone();
-    no_rekey.events.pop();
+    // Another rekey id than the one signed.
+    let mut other_rekey = genuine.clone();
+    other_rekey.rekey = EventId::from_bytes([3; 32]);
     assert_eq!(
-        verify_notice(genesis, link1.link.room_id(), &no_rekey.encode()),
-        Err(NoticeError::NotRekey)
+        verify_notice(genesis, link0.link.room_id(), &other_rekey.encode()),
+        Err(NoticeError::Signature)
     );
     assert!(!room.clients[stranger].link_superseded());
 }
@@ -314,11 +382,10 @@ fn a_removed_ex_admin_cannot_make_the_current_link_look_superseded() {
 
     let mut forged = room.notice(eve, &link0.link);
     forged.room = current.link.room_id();
-    let rekey = VerifiedEvent::verify(&genesis, forged.events.last().unwrap()).unwrap();
     forged.signature = Identity::from_seed([eve as u8 + 1; 32]).sign_raw(&statement(
         genesis,
         forged.room,
-        rekey.id(),
+        forged.rekey,
     ));
     assert!(verify_notice(genesis, current.link.room_id(), &forged.encode()).is_ok());
     // Sealed under every link she holds.
