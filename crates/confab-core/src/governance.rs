@@ -63,7 +63,8 @@
 //!   that member hands over after its cut is refused. So a removed member can neither let
 //!   anyone in nor make a key of its own sealed into the room, however early its clock.
 //!   The one window left is a member in good standing that has not moved yet: what it hands
-//!   over still counts (it could as well share the new link).
+//!   over still counts (it could as well share the new link), but each late hand-over asks
+//!   for a rekey, so only [`MAX_LATE_HANDOVERS`] of an author's count.
 //! - **Removal is final for a key.** Nothing un-removes a member (an `Admit` or `Promote` of
 //!   one is refused as a bad target), so nothing they write after their cut ever counts. A
 //!   removed person comes back only as a new member: a fresh profile (a new key) opening
@@ -173,7 +174,17 @@ pub enum Refusal {
     /// Another action has the same author and sequence number (history refuses such forks
     /// before they get here; kept only so the outcome stays defined).
     Duplicate,
+    /// A hand-over of an epoch the room has left, past its author's [`MAX_LATE_HANDOVERS`].
+    TooManyLateHandovers,
 }
+
+/// How many members one author may ever hand an epoch the room has left (see
+/// [`Governance::left_out`]). Each makes its newcomer *left out*, which asks for a new
+/// epoch sealed to them: unbounded, a member in good standing could hand old epochs to
+/// keys it made up, one after each rekey, and so make the room rekey again and again, each
+/// time sealed to more of them. An honest member hands over an old epoch only in the
+/// moments between coming back with it and following the room to its latest epoch.
+pub const MAX_LATE_HANDOVERS: usize = 16;
 
 /// Who may hold the current epoch's secret besides its lockboxes' holders: members hand it
 /// to whoever may read the room (anyone while joining is open, else the admitted).
@@ -217,6 +228,9 @@ pub struct Governance {
     /// started, but got no lockbox: its rekeyer had not seen their `Join`, or counted them
     /// removed by a removal that lost.
     left_out: BTreeSet<MemberKey>,
+    /// How many members each author left out by handing them an epoch the room had left
+    /// ([`MAX_LATE_HANDOVERS`]).
+    late_handovers: BTreeMap<MemberKey, usize>,
     settings: Settings,
     /// Whose cuts bind: the genesis's author and anyone some action promotes.
     empowered: BTreeSet<MemberKey>,
@@ -243,6 +257,7 @@ impl Governance {
             exposure: Exposure::default(),
             founded_with_approval: false,
             left_out: BTreeSet::new(),
+            late_handovers: BTreeMap::new(),
             settings: Settings::default(),
             empowered: BTreeSet::new(),
             outcomes: BTreeMap::new(),
@@ -554,7 +569,11 @@ impl Governance {
             Govern::Join { .. } => Ok(()),
             // Any member who may read the room lets in whom it may read: the secret of an
             // epoch it held (no later than the current one).
-            Govern::Handover { member, epoch, .. } => {
+            Govern::Handover {
+                member,
+                epoch,
+                commitment,
+            } => {
                 if !self.may_read(&author) {
                     return Err(Refusal::NoAuthority);
                 }
@@ -563,6 +582,11 @@ impl Governance {
                 }
                 if *member == author || !self.may_read(member) {
                     return Err(Refusal::BadTarget);
+                }
+                let late = self.leaves_out(member, *epoch, commitment);
+                let count = self.late_handovers.get(&author).copied().unwrap_or(0);
+                if late && count >= MAX_LATE_HANDOVERS {
+                    return Err(Refusal::TooManyLateHandovers);
                 }
                 Ok(())
             }
@@ -633,14 +657,13 @@ impl Governance {
                 epoch,
                 commitment,
             } => {
-                let current =
-                    *epoch == self.epoch && self.commitment.is_none_or(|ours| ours == *commitment);
-                if current {
-                    self.exposure.readers.insert(*member);
-                } else if !self.handed(member) {
+                if self.leaves_out(member, *epoch, commitment) {
                     // Handed a secret the room has left (its hander had not moved yet): the
                     // next epoch is sealed to them.
                     self.left_out.insert(*member);
+                    *self.late_handovers.entry(action.order.author).or_insert(0) += 1;
+                } else if self.is_current(*epoch, commitment) {
+                    self.exposure.readers.insert(*member);
                 }
             }
             Govern::Join { dh_key } => {
@@ -650,6 +673,17 @@ impl Governance {
                     .or_insert(action.order);
             }
         }
+    }
+
+    /// Whether `epoch` with `commitment` is the current epoch.
+    fn is_current(&self, epoch: u64, commitment: &[u8; 32]) -> bool {
+        epoch == self.epoch && self.commitment.is_none_or(|ours| ours == *commitment)
+    }
+
+    /// Whether a hand-over of `epoch` (with `commitment`) to `member` makes them left out: an
+    /// epoch the room has left, or a rival's, to someone given nothing since by right.
+    fn leaves_out(&self, member: &MemberKey, epoch: u64, commitment: &[u8; 32]) -> bool {
+        !self.is_current(epoch, commitment) && !self.entitled(member)
     }
 
     /// How senior `author` is now: smaller is more senior.

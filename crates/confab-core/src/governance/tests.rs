@@ -684,3 +684,56 @@ fn only_a_hand_over_by_a_member_in_good_standing_entitles_a_newcomer() {
         Some(Outcome::Refused(Refusal::StaleEpoch))
     );
 }
+
+/// A member in good standing hands an epoch the room has left to keys it made up: each is
+/// left out, and a member left out asks for a new epoch sealed to it. At most
+/// [`MAX_LATE_HANDOVERS`] of one author's late hand-overs ever count, so it cannot make the
+/// room rekey again and again, to more and more of them; a late hand-over to someone
+/// already entitled counts for nothing, and a hand-over of the current epoch is never late.
+#[test]
+fn late_hand_overs_count_at_most_a_few_per_author() {
+    let mut room = Room::new();
+    join(&mut room, ANN, 2);
+    handover(&mut room, OWNER, 3, ANN, 0);
+    let made_up: Vec<u8> = (100..).take(MAX_LATE_HANDOVERS + 3).collect();
+    let (early, late) = made_up.split_at(MAX_LATE_HANDOVERS / 2);
+    let hand_late = |room: &mut Room, who: u8, epoch: u64, lamport: u64| {
+        join(room, who, lamport);
+        handover(room, ANN, lamport, who, epoch)
+    };
+    // Half in epoch 1, the rest in epoch 2: the count goes on across epochs.
+    room.act(OWNER, 4, rekey(1, [key(OWNER), key(ANN)].into()));
+    let mut ids: Vec<EventId> = (10..)
+        .zip(early)
+        .map(|(lamport, &who)| hand_late(&mut room, who, 0, lamport))
+        .collect();
+    let holders = [OWNER, ANN].into_iter().chain(early.iter().copied());
+    room.act(OWNER, 30, rekey(2, holders.map(key).collect()));
+    ids.extend(
+        (31..)
+            .zip(late)
+            .map(|(lamport, &who)| hand_late(&mut room, who, 1, lamport)),
+    );
+    let g = room.resolve();
+    for (n, (&who, id)) in made_up.iter().zip(&ids).enumerate() {
+        // Counted: sealed epoch 2 (the early ones) or left out of it (the rest).
+        let counts = n < MAX_LATE_HANDOVERS;
+        assert_eq!(g.entitled(&key(who)), counts, "{n}");
+        assert_eq!(g.left_out(&key(who)), counts && n >= early.len(), "{n}");
+        let outcome = if counts {
+            Outcome::Applied
+        } else {
+            Outcome::Refused(Refusal::TooManyLateHandovers)
+        };
+        assert_eq!(g.outcome(id), Some(outcome), "{n}");
+    }
+    assert!(g.needs_rekey());
+    // Past the count: a late hand-over to a member already entitled changes nothing, and one
+    // of the current epoch entitles as ever.
+    let again = handover(&mut room, ANN, 60, late[0], 1);
+    let current = handover(&mut room, ANN, 61, made_up[MAX_LATE_HANDOVERS], 2);
+    let g = room.resolve();
+    assert_eq!(g.outcome(&again), Some(Outcome::Applied));
+    assert_eq!(g.outcome(&current), Some(Outcome::Applied));
+    assert!(g.entitled(&key(made_up[MAX_LATE_HANDOVERS])));
+}
