@@ -109,6 +109,10 @@ pub(crate) struct Files {
     /// Uploads that ended with their link before the receiver confirmed everything: when
     /// it is back, we ask whether it completed meanwhile (see [`Upload::probes_left`]).
     unfinished: BTreeSet<(EventId, MemberKey)>,
+    /// Uploads a removal ended before the receiver confirmed everything (the receiver was
+    /// removed, or we were): if the removal is undone (a rival's removal from across a
+    /// partition wins, `Governance::may_contest`), they are taken up again.
+    ended_by_removal: BTreeSet<(EventId, MemberKey)>,
     /// The frame being handled arrived on a file's own channel
     /// ([`Client::handle_file_frame`]), not on the shared path.
     on_file_channel: bool,
@@ -294,9 +298,11 @@ impl Client {
     /// the other side would wait for ever. Downloads fail ([`TransferError::Removed`] when
     /// we are out, [`TransferError::MemberGone`] when their author is) keeping what was
     /// stored; uploads, going or left unfinished with a link, are reported failed the same
-    /// way and are not taken up again. Runs when governance
+    /// way and are taken up again only if the removal is undone
+    /// ([`Client::take_up_uploads_of_returned`]). Runs when governance
     /// changes; [`Client::download`] and a resume find it out through `request_chunks`.
     pub(super) fn end_transfers_of_removed(&mut self, now: Instant) {
+        self.take_up_uploads_of_returned(now);
         let out = self.out_of_room(self.public.member_key());
         let gone = |client: &Client, member: MemberKey| out || client.out_of_room(member);
         let uploads: Vec<(EventId, PeerId, MemberKey)> = self
@@ -332,6 +338,9 @@ impl Client {
                 continue;
             };
             let confirmed = self.files.confirmed.get(&(file, member)).copied();
+            if confirmed.unwrap_or(0) < meta.chunks() {
+                self.files.ended_by_removal.insert((file, member));
+            }
             self.events.push_back(ClientEvent::Transfer(TransferUpdate {
                 file,
                 member,
@@ -350,6 +359,45 @@ impl Client {
             .collect();
         for (file, _) in downloads {
             self.fail_download(now, file, error.clone());
+        }
+    }
+
+    /// Uploads a removal ended ([`Client::end_transfers_of_removed`]) whose receiver, and
+    /// we, are in the room again (the removal was undone): reported waiting, with what the
+    /// receiver confirmed, and taken up as after a lost link ([`Client::resume_uploads_to`]:
+    /// on a verified link to them, now or when one appears, we wait for their request and
+    /// probe). Runs when governance changes, before anything is ended.
+    fn take_up_uploads_of_returned(&mut self, now: Instant) {
+        if self.out_of_room(self.public.member_key()) {
+            return;
+        }
+        let back: Vec<(EventId, MemberKey)> = self
+            .files
+            .ended_by_removal
+            .iter()
+            .filter(|(_, member)| !self.out_of_room(*member))
+            .copied()
+            .collect();
+        let mut members = BTreeSet::new();
+        for (file, member) in back {
+            self.files.ended_by_removal.remove(&(file, member));
+            let Some(meta) = self.files.held.get(&file) else {
+                continue;
+            };
+            let confirmed = self.files.confirmed.get(&(file, member)).copied();
+            self.files.unfinished.insert((file, member));
+            members.insert(member);
+            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
+                file,
+                member,
+                direction: Direction::Upload,
+                done: meta.bytes_in(confirmed.unwrap_or(0)),
+                total: meta.size,
+                state: TransferState::Waiting,
+            }));
+        }
+        for member in members {
+            self.resume_uploads_to(now, member);
         }
     }
 

@@ -68,6 +68,7 @@ impl Client {
         self.files.held.remove(&file);
         self.files.confirmed.retain(|(f, _), _| *f != file);
         self.files.unfinished.retain(|(f, _)| *f != file);
+        self.files.ended_by_removal.retain(|(f, _)| *f != file);
         let peers: Vec<(PeerId, MemberKey)> = self
             .files
             .uploads
@@ -244,6 +245,7 @@ impl Client {
             );
         }
         self.files.unfinished.remove(&(file, member));
+        self.files.ended_by_removal.remove(&(file, member));
         if self
             .files
             .uploads
@@ -403,6 +405,7 @@ impl Client {
     ) -> bool {
         // The receiver is not waiting for this file any more.
         self.files.unfinished.remove(&(file, member));
+        self.files.ended_by_removal.remove(&(file, member));
         if self.files.uploads.remove(&(file, peer)).is_some() {
             let size = self.files.held.get(&file).map_or(0, |meta| meta.size);
             let confirmed = self.files.confirmed.get(&(file, member)).copied();

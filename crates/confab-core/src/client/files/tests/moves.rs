@@ -1,6 +1,7 @@
 //! File transfers across a governed room's move to a new epoch: a download half-way when
 //! the link is reset resumes over the new room's link and completes; a removed member's
-//! transfers end with a clear state, and no further chunk reaches them.
+//! transfers end with a clear state, and no further chunk reaches them; an upload a
+//! removal ended is taken up again when the removal is undone.
 
 // The virtual clock starts from one real reading.
 #![allow(clippy::disallowed_methods)]
@@ -82,6 +83,26 @@ impl Moving {
     fn rekey(&mut self, by: usize) {
         let now = self.mesh.now;
         self.mesh.clients[by].rekey(now, UnixMillis(8)).unwrap();
+        self.pump();
+    }
+
+    /// `i` and `j` can no longer reach each other (their link, if any, ends).
+    fn cut(&mut self, i: usize, j: usize) {
+        let now = self.mesh.now;
+        let pair = (i.min(j), i.max(j));
+        self.mesh.reach.remove(&pair);
+        self.mesh.introduced.remove(&pair);
+        if self.mesh.linked.remove(&pair) {
+            self.mesh.clients[i].remove_peer(now, peer(j));
+            self.mesh.clients[j].remove_peer(now, peer(i));
+        }
+        self.pump();
+    }
+
+    /// `i` and `j` are linked afresh (the server introduces them again).
+    fn relink(&mut self, i: usize, j: usize) {
+        self.cut(i, j);
+        self.mesh.reach.insert((i.min(j), i.max(j)));
         self.pump();
     }
 
@@ -291,5 +312,78 @@ fn a_removed_members_transfers_end_and_no_further_chunk_reaches_them() {
     assert_eq!(
         moving.state(alice, file, Direction::Upload, dave_key),
         Some(TransferState::Failed(TransferError::MemberGone))
+    );
+}
+
+/// Ada, an admin, removes Max while Olive, the owner, away, removes Ada. Bea, sending Max
+/// her file, hears Ada's removal first: her upload to him ends ("no longer in the room").
+/// Then Olive's, which undoes it (Olive is senior): the upload is taken up again, waiting
+/// for Max (it stayed ended, and Bea's page said so for good: checked on the old code),
+/// and completes once Max asks from what he stored, as his page does.
+#[test]
+fn an_upload_a_removal_ended_is_taken_up_again_when_the_removal_is_undone() {
+    let mut moving = Moving::found(4);
+    let (olive, ada, bea, max) = (0, 1, 2, 3);
+    let (ada_key, max_key) = (moving.mesh.key(ada), moving.mesh.key(max));
+    let promote = Govern::Promote {
+        member: ada_key,
+        seen: 0,
+    };
+    moving.mesh.govern(olive, promote).unwrap();
+    moving.pump();
+    let (file, bytes) = moving.offer(bea, CHUNK_LEN * 200);
+    moving.apps[max].hold_storage = true;
+    moving.download(max, file);
+    let half_way = moving.stored(max, file);
+    assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
+    // Olive is away: each removes, unheard by the other.
+    for idx in [ada, bea, max] {
+        moving.cut(olive, idx);
+    }
+    let now = moving.mesh.now;
+    let remove = |member| Govern::Remove { member, seen: 0 };
+    moving.mesh.clients[ada]
+        .govern(now, UnixMillis(7), remove(max_key))
+        .unwrap();
+    moving.pump();
+    assert_eq!(
+        moving.state(bea, file, Direction::Upload, max_key),
+        Some(TransferState::Failed(TransferError::MemberGone))
+    );
+    moving.mesh.clients[olive]
+        .govern(now, UnixMillis(7), remove(ada_key))
+        .unwrap();
+    moving.relink(olive, bea);
+    let governance = moving.mesh.clients[bea].governance();
+    assert!(governance.removed(&ada_key).is_some());
+    assert!(governance.removed(&max_key).is_none(), "undone");
+    assert_eq!(
+        moving.state(bea, file, Direction::Upload, max_key),
+        Some(TransferState::Waiting)
+    );
+    // Max hears it through Bea, stores what he had and asks from there.
+    moving.relink(bea, max);
+    assert!(
+        moving.mesh.clients[max]
+            .governance()
+            .removed(&max_key)
+            .is_none()
+    );
+    moving.release_storage(max, file);
+    let mut digest = FileDigest::new();
+    for chunk in &moving.apps[max].stored[&file] {
+        digest.update(chunk);
+    }
+    let stored = moving.stored(max, file) as u32;
+    let now = moving.mesh.now;
+    moving.mesh.clients[max]
+        .download(now, file, stored, digest)
+        .unwrap();
+    moving.pump();
+    moving.wait(Duration::from_secs(30));
+    assert_eq!(moving.received(max, file), bytes);
+    assert_eq!(
+        moving.state(bea, file, Direction::Upload, max_key),
+        Some(TransferState::Complete)
     );
 }
