@@ -15,6 +15,10 @@ use crate::platform::media::{self, CaptureError, MediaStream};
 use crate::platform::rtc::RtcLink;
 use crate::state::{IncomingCall, Topic};
 
+/// Why our call ended when we were removed from the room (until the next call, or until
+/// the removal is undone).
+pub(crate) const CALL_ENDED_REMOVED: &str = "The call ended: you are no longer in this room.";
+
 /// How often speaking levels are measured.
 const LEVEL_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// RMS level above which someone counts as speaking.
@@ -151,7 +155,7 @@ impl Driver {
                 let why = match end {
                     CallEnd::Alone => "Call ended.",
                     CallEnd::RoomMoved => "The call ended: the room moved. Call again to go on.",
-                    CallEnd::Removed => "The call ended: you are no longer in this room.",
+                    CallEnd::Removed => CALL_ENDED_REMOVED,
                     _ => return,
                 };
                 // Until the next call starts (or the user dismisses it).
@@ -540,6 +544,9 @@ impl Driver {
         if self.client.governance().removed(&me).is_some() {
             self.calls.machine.removed_from_room();
             self.drain_calls(super::clock::now());
+        } else {
+            // In the room (again: a rival's removal undid ours): that is said no more.
+            self.state.withdraw(Topic::CallEnded, CALL_ENDED_REMOVED);
         }
     }
 

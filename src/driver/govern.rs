@@ -32,6 +32,10 @@ pub(super) struct Pending {
     /// Core refused the new epoch we started (too many members to seal it to, say): the
     /// page was told once; it is tried again only once the room's governance changes.
     rekey_refused: bool,
+    /// Names taken out of the saved group's title, with whom they named and where they
+    /// stood: each comes back if that removal is undone (a rival's removal from across a
+    /// partition wins, `Governance::may_contest`).
+    untitled: Vec<(MemberKey, String, usize)>,
 }
 
 impl Pending {
@@ -81,30 +85,46 @@ impl Driver {
     }
 
     /// Members removed from the room (or who left) no longer name it: their names leave
-    /// the saved group's title (one a member still in the room also goes by stays).
+    /// the saved group's title (one a member still in the room also goes by stays), and
+    /// come back where they stood if the removal is undone.
     fn untitle_removed(&mut self) {
         let governance = self.client.governance();
         // Names as the page shows them (from links and history), read outside any view.
         let name_of = |key: &MemberKey| leptos::prelude::untrack(|| self.state.name_of(key));
         let in_room: Vec<String> = governance.members().map(|(key, _)| name_of(key)).collect();
-        let gone: Vec<String> = governance
+        let gone: Vec<(MemberKey, String)> = governance
             .removals()
             .keys()
-            .map(name_of)
-            .filter(|name| !in_room.contains(name))
+            .map(|key| (*key, name_of(key)))
+            .filter(|(_, name)| !in_room.contains(name))
             .collect();
+        let back = |key: &MemberKey| governance.removed(key).is_none();
         let Some(room) = self.saved_room.as_mut() else {
             return;
         };
-        if room.kind != RoomKind::Group || gone.is_empty() {
+        if room.kind != RoomKind::Group {
             return;
         }
-        let title = room
+        let mut names: Vec<String> = room
             .title
             .split(", ")
-            .filter(|name| !gone.iter().any(|gone| gone == name))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for (key, name) in gone {
+            if let Some(place) = names.iter().position(|named| *named == name) {
+                names.remove(place);
+                self.govern.untitled.push((key, name, place));
+            }
+        }
+        // The latest taken out first, so each goes back where it stood.
+        while let Some(idx) = self.govern.untitled.iter().rposition(|(key, ..)| back(key)) {
+            let (_, name, place) = self.govern.untitled.remove(idx);
+            if !names.contains(&name) {
+                names.insert(place.min(names.len()), name);
+            }
+        }
+        let title = names.join(", ");
         if title == room.title {
             return;
         }

@@ -46,6 +46,20 @@ impl AppState {
         }
     }
 
+    /// `text`, said about `topic`, no longer holds (we are in the room again whose removal
+    /// ended our call: a rival's removal undid it): it goes, if it is still what is said.
+    /// Only the driver calls this.
+    pub fn withdraw(&self, topic: Topic, text: &str) {
+        let said = self.lasting.with_untracked(|notices| {
+            notices
+                .iter()
+                .any(|(said_of, said)| *said_of == topic && said == text)
+        });
+        if said {
+            self.settle(topic);
+        }
+    }
+
     /// Nothing more to say about `topic`.
     pub(super) fn settle(&self, topic: Topic) {
         if self

@@ -472,20 +472,25 @@ async fn a_leave_nobody_hears_is_said_after_a_while() {
     assert_eq!(state.notice().get_untracked(), None, "one message, not two");
 }
 
-/// A removal undone by a rival's (seniority): Ada, an admin, removes Max while Olive, the
-/// owner, removes Ada, neither having heard of the other; Olive is senior, so Ada's
-/// removal of Max counts no more. Max's page hears of Ada's removal first (from the
-/// mailbox): removed, and Olive's file can no longer be downloaded (it offered Accept,
-/// which could only fail; checked on the old code). Then of Olive's: the page follows the
-/// governance back, a member again, the file offered again.
+/// A removal undone by a rival's (seniority): Ada, an admin, removes Bea and Max while
+/// Olive, the owner, removes Ada, neither having heard of the other; Olive is senior, so
+/// Ada's removals count no more. Max's page hears of Ada's first (from the mailbox):
+/// removed, Olive's file can no longer be downloaded (it offered Accept, which could only
+/// fail; checked on the old code), Bea's name leaves the room's title. Then of Olive's: the
+/// page follows the governance back, a member again, the file offered again, Bea's name
+/// back in the title, and "you are no longer in this room" about the call his removal
+/// ended is gone (the title stayed "Olive" and the notice stayed up: checked on the old
+/// code).
 #[wasm_bindgen_test]
 async fn a_removal_undone_by_a_rival_is_followed_back() {
     use confab_core::history::{Content, VerifiedEvent};
     use confab_core::signal::{MailboxItem, MailboxReply, MailboxSeq, ServerMessage};
     use confab_core::transfer::FileMeta;
 
+    use crate::driver::calls::CALL_ENDED_REMOVED;
     use crate::platform::socket::SocketEvent;
-    use crate::state::FileStatus;
+    use crate::platform::store::{RoomKind, SavedRoom};
+    use crate::state::{FileStatus, RoomView, Topic};
 
     let now = clock::now();
     let mut olive = founded(Settings::default());
@@ -496,6 +501,7 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
     };
     olive.govern(now, UnixMillis(2), promote).unwrap();
     pump(now, &mut olive, &mut ada);
+    let (_bea, bea_key) = joined(&mut olive, "Bea");
     let (max, max_key) = joined(&mut olive, "Max");
     let meta = FileMeta {
         name: "plan.pdf".into(),
@@ -504,9 +510,11 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
         hash: [1; 32],
     };
     let file = olive.post_file(now, UnixMillis(3), meta).unwrap();
-    // Ada hears of Max (linked to Olive again); then each removes, unheard by the other.
+    // Ada hears of Bea and Max (linked to Olive again); then each removes, unheard by the
+    // other.
     link_and_pump(now, &mut olive, &mut ada);
     let remove = |member| Govern::Remove { member, seen: 0 };
+    ada.govern(now, UnixMillis(4), remove(bea_key)).unwrap();
     ada.govern(now, UnixMillis(4), remove(max_key)).unwrap();
     olive.govern(now, UnixMillis(4), remove(ada_key)).unwrap();
     let event = |client: &Client, which: &dyn Fn(&VerifiedEvent) -> bool| -> VerifiedEvent {
@@ -519,6 +527,7 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
         }
     };
     let offer = event(&olive, &|e| e.id() == file);
+    let ada_removes_bea = event(&ada, &removal(bea_key));
     let ada_removes_max = event(&ada, &removal(max_key));
     let olive_removes_ada = event(&olive, &removal(ada_key));
     let keys = olive.epoch().unwrap().1.mailbox_keys();
@@ -532,6 +541,21 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
     };
 
     let room = max.room_id();
+    let invite = olive.invite();
+    let saved = SavedRoom {
+        secret: invite.link.clone(),
+        kind: RoomKind::Group,
+        title: "Bea, Olive".into(),
+        last_opened_ms: 0,
+        genesis: invite.genesis,
+        epoch: max.epoch().map(|(n, secret)| (n, secret.clone())),
+        first_epoch: None,
+    };
+    let home = saved.home();
+    let kept = Kept {
+        room: Some(saved),
+        ..Kept::default()
+    };
     let wire = Rc::new(Wire::default());
     let (state, commands) = (AppState::new(), Commands::new());
     let settings = DriverSettings {
@@ -540,7 +564,16 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
         on_screen: true,
     };
     let network = Box::new(FakeNetwork(wire.clone()));
-    start(max, state, settings, network, Kept::default(), &commands);
+    state.show_rooms(vec![RoomView {
+        id: home,
+        title: "Bea, Olive".into(),
+        link: String::new(),
+        last_opened: String::new(),
+        current: true,
+    }]);
+    state.member_named(bea_key, "Bea".into());
+    state.member_named(olive.identity().member_key(), "Olive".into());
+    start(max, state, settings, network, kept, &commands);
     until("the driver to connect", || {
         wire.socket_sink.borrow().is_some()
     })
@@ -590,7 +623,10 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
     })
     .await;
 
-    deliver(2, &ada_removes_max).await;
+    let title = || state.rooms().with_untracked(|rooms| rooms[0].title.clone());
+    deliver(2, &ada_removes_bea).await;
+    until("Bea's name gone from the title", || title() == "Olive").await;
+    deliver(3, &ada_removes_max).await;
     until("Max removed", || {
         state.governance().with_untracked(|g| g.removed_me())
     })
@@ -600,8 +636,11 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
         matches!(&ended, Some(FileStatus::Ended { reason }) if reason == "you are no longer in this room"),
         "{ended:?}"
     );
+    // What the page said of the call the removal ended (the driver's words; nobody to call
+    // here).
+    state.notify_about(Topic::CallEnded, CALL_ENDED_REMOVED);
 
-    deliver(3, &olive_removes_ada).await;
+    deliver(4, &olive_removes_ada).await;
     until("Max a member again", || {
         state
             .governance()
@@ -609,5 +648,8 @@ async fn a_removal_undone_by_a_rival_is_followed_back() {
     })
     .await;
     assert_eq!(card(), Some(FileStatus::Offered));
+    assert_eq!(title(), "Bea, Olive");
+    let lasting = state.lasting_notices().get_untracked();
+    assert!(lasting.is_empty(), "{lasting:?}");
     drop(commands);
 }
