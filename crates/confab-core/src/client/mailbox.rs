@@ -329,8 +329,7 @@ impl Client {
         ingest: &mut MailboxIngest,
         touched: &mut BTreeSet<MemberKey>,
     ) {
-        let room = *self.history.room();
-        let Ok(event) = VerifiedEvent::verify(&room, bytes) else {
+        let Ok(event) = self.history.verify(bytes) else {
             ingest.refused += 1;
             return;
         };

@@ -156,9 +156,11 @@ impl VerifiedEvent {
     }
 
     /// As [`VerifiedEvent::verify`], but the signature is not checked again when `held`
-    /// says these exact bytes (signature included) were verified before: `held` gets the
-    /// event's id and bytes. A copy that differs in any byte, its signature included, is
-    /// checked in full.
+    /// says this signed part was verified before: `held` gets the event's id and its signed
+    /// part, the bytes the signature covers followed by the signature (a prefix of every
+    /// form of the event, full or redacted; what follows it, the content, is checked
+    /// against the signed content hash by decoding). A copy whose signed part differs in
+    /// any byte, its signature included, is checked in full.
     pub fn verify_unless_held(
         room: &RoomId,
         bytes: &[u8],
@@ -167,7 +169,10 @@ impl VerifiedEvent {
         let (event, unsigned, signature) =
             wire::event::decode_signed(bytes).map_err(EventError::Malformed)?;
         let id = event_id(room, unsigned);
-        if !held(&id, bytes) {
+        let signed = bytes
+            .get(..unsigned.len() + signature.len())
+            .unwrap_or(bytes);
+        if !held(&id, signed) {
             let key = VerifyingKey::from_bytes(event.author.as_bytes())
                 .map_err(|_| EventError::Signature)?;
             key.verify_strict(
