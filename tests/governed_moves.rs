@@ -31,21 +31,11 @@ const NAME: &str = "moving.bin";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_goes_on_across_a_reset_and_ends_for_a_removed_member() -> anyhow::Result<()> {
-    let (env, server, chromedriver) = start().await?;
-    let seats = three("moves-files");
-    with_browsers(&env, &chromedriver, seats, async |[alice, bob, dave]| {
-        files(&env, &server, alice, bob, dave).await
-    })
-    .await
+    with_three("moves-files", files).await
 }
 
-async fn files(
-    env: &Env,
-    server: &Server,
-    alice: &Browser,
-    bob: &Browser,
-    dave: &Browser,
-) -> anyhow::Result<()> {
+async fn files(env: &Env, server: &Server, browsers: [&Browser; 3]) -> anyhow::Result<()> {
+    let [alice, bob, dave] = browsers;
     let source = env.out.join(NAME);
     let hash = random_file(&source, SIZE)?;
     let (a, b) = meet(server, alice, bob, "?relay=force").await?;
@@ -144,21 +134,11 @@ async fn files(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_ends_with_the_move_and_is_placed_again() -> anyhow::Result<()> {
-    let (env, server, chromedriver) = start().await?;
-    let seats = three("moves-call");
-    with_browsers(&env, &chromedriver, seats, async |[alice, bob, dave]| {
-        calls(&env, &server, alice, bob, dave).await
-    })
-    .await
+    with_three("moves-call", calls).await
 }
 
-async fn calls(
-    env: &Env,
-    server: &Server,
-    alice: &Browser,
-    bob: &Browser,
-    dave: &Browser,
-) -> anyhow::Result<()> {
+async fn calls(env: &Env, server: &Server, browsers: [&Browser; 3]) -> anyhow::Result<()> {
+    let [alice, bob, dave] = browsers;
     let (a, b) = meet(server, alice, bob, "").await?;
     let d = dave.open_chat(&a.invite_link().await?).await?;
     a.wait_online(2).await?;
@@ -288,13 +268,22 @@ async fn start() -> anyhow::Result<(Env, Server, Chromedriver)> {
     Ok((env, server, chromedriver))
 }
 
-/// Alice and Bob on desktops, Dave on a phone.
-fn three(scenario: &str) -> [Seat; 3] {
-    [
-        Seat::desktop(scenario, "alice"),
-        Seat::desktop(scenario, "bob"),
-        Seat::phone(scenario, "dave"),
-    ]
+/// Runs `scenario` against its own server with Alice and Bob on desktops and Dave on a
+/// phone (their screenshots named after `name`).
+async fn with_three(
+    name: &str,
+    scenario: impl AsyncFnOnce(&Env, &Server, [&Browser; 3]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (env, server, chromedriver) = start().await?;
+    let seats = [
+        Seat::desktop(name, "alice"),
+        Seat::desktop(name, "bob"),
+        Seat::phone(name, "dave"),
+    ];
+    with_browsers(&env, &chromedriver, seats, async |browsers| {
+        scenario(&env, &server, browsers).await
+    })
+    .await
 }
 
 /// Alice opens a new room, Bob its invite link (both with `query`, say `"?relay=force"`),

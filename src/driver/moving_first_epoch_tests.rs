@@ -42,6 +42,31 @@ fn drain(client: &mut Client) {
     while !matches!(client.poll_output(), Output::Timeout(_)) {}
 }
 
+/// A governed room founded now by `owner_seed`'s identity (running without a store), and
+/// its record as the driver keeps it (epoch 0 noted).
+fn founded_with_record(owner_seed: [u8; 32]) -> (Client, SavedRoom) {
+    let mut owner = Client::found(
+        Identity::from_seed(owner_seed),
+        Config::default(),
+        entropy::seed(),
+        clock::now(),
+        UnixMillis(1),
+    )
+    .unwrap();
+    owner.run_without_store();
+    let mut record = SavedRoom {
+        secret: owner.invite().link.clone(),
+        kind: RoomKind::Group,
+        title: String::new(),
+        last_opened_ms: 0,
+        genesis: None,
+        epoch: None,
+        first_epoch: None,
+    };
+    assert!(note_epoch(&mut record, &owner), "founded: epoch 0");
+    (owner, record)
+}
+
 /// The founder of a governed room moves on (a reset) while Ann, handed its first epoch,
 /// is away; the founder's tab reloads from its record. What Ann then says lands in the
 /// first epoch's mailbox, the only one she can reach, and the reloaded founder reads it:
@@ -52,26 +77,8 @@ fn drain(client: &mut Client) {
 async fn the_first_epoch_is_kept_and_its_mailbox_read_after_a_reload() {
     let now = clock::now();
     let owner_seed = entropy::seed();
-    let mut owner = Client::found(
-        Identity::from_seed(owner_seed),
-        Config::default(),
-        entropy::seed(),
-        now,
-        UnixMillis(1),
-    )
-    .unwrap();
-    owner.run_without_store();
+    let (mut owner, mut record) = founded_with_record(owner_seed);
     let invite = owner.invite();
-    let mut record = SavedRoom {
-        secret: invite.link.clone(),
-        kind: RoomKind::Group,
-        title: String::new(),
-        last_opened_ms: 0,
-        genesis: None,
-        epoch: None,
-        first_epoch: None,
-    };
-    assert!(note_epoch(&mut record, &owner), "founded: epoch 0");
     assert!(record.first_epoch.is_none(), "not left yet");
 
     let config = Config {
@@ -153,26 +160,7 @@ async fn the_first_epoch_is_kept_and_its_mailbox_read_after_a_reload() {
 #[wasm_bindgen_test]
 fn a_record_from_before_version_4_keeps_its_first_epoch_at_the_next_move() {
     let now = clock::now();
-    let mut owner = Client::found(
-        Identity::from_seed(entropy::seed()),
-        Config::default(),
-        entropy::seed(),
-        now,
-        UnixMillis(1),
-    )
-    .unwrap();
-    owner.run_without_store();
-    let invite = owner.invite();
-    let mut record = SavedRoom {
-        secret: invite.link.clone(),
-        kind: RoomKind::Group,
-        title: String::new(),
-        last_opened_ms: 0,
-        genesis: None,
-        epoch: None,
-        first_epoch: None,
-    };
-    assert!(note_epoch(&mut record, &owner), "founded: epoch 0");
+    let (mut owner, record) = founded_with_record(entropy::seed());
     // As version 3 wrote it: no first epoch (its byte, the last, an empty one here).
     let mut v3 = record.encode().to_vec();
     assert_eq!((v3[0], v3.pop()), (4, Some(0)));

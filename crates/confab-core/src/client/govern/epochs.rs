@@ -13,6 +13,7 @@ use crate::wire::{Body, EpochKey};
 
 use super::super::link::Close;
 use super::super::{Client, ClientEvent};
+use super::GovernError;
 
 impl Client {
     /// Moves through every epoch history holds a lockbox of ours for (see
@@ -341,6 +342,40 @@ impl Client {
         for peer in peers {
             self.offer_epoch(now, peer, member);
         }
+    }
+
+    /// Posts our hand-over of the epoch we hold ([`Govern::Handover`]) to at most `at_most`
+    /// other members not handed it yet, as letting each in over a link would: for tests
+    /// that fill a room from the mailbox, whose `Join`s alone entitle nobody to the next
+    /// epoch. How many it handed it to; stops at the first refused.
+    #[doc(hidden)]
+    pub fn hand_over_all_for_testing_only(
+        &mut self,
+        now: Instant,
+        sent_at: UnixMillis,
+        at_most: usize,
+    ) -> Result<usize, GovernError> {
+        let Some((epoch, secret)) = &self.epoch else {
+            return Ok(0);
+        };
+        let (epoch, commitment) = (*epoch, secret.commitment().0);
+        let me = self.public.member_key();
+        let members: Vec<MemberKey> = self
+            .governance
+            .members()
+            .map(|(member, _)| *member)
+            .filter(|member| *member != me && !self.governance.handed(member))
+            .take(at_most)
+            .collect();
+        for member in &members {
+            let handover = Govern::Handover {
+                member: *member,
+                epoch,
+                commitment,
+            };
+            self.govern(now, sent_at, handover)?;
+        }
+        Ok(members.len())
     }
 
     /// A member handed us the room's epoch secret: taken if it is the secret of the room we

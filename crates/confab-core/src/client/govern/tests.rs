@@ -384,24 +384,10 @@ fn a_rekey_never_leaves_members_out_silently() {
     assert_eq!(owner.governance().members().count(), MAX_LOCKBOXES + 1);
     // A Join alone entitles nobody to the next epoch (anyone can sign one, so a flood of
     // them costs no lockbox): the owner hands each joiner the secret.
-    let (epoch, commitment) = owner
-        .epoch()
-        .map(|(n, secret)| (n, secret.commitment().0))
+    let handed = owner
+        .hand_over_all_for_testing_only(now, UnixMillis(2), usize::MAX)
         .unwrap();
-    let joiners: Vec<MemberKey> = owner
-        .governance()
-        .members()
-        .map(|(member, _)| *member)
-        .filter(|member| *member != owner.public.member_key())
-        .collect();
-    for member in joiners {
-        let handover = Govern::Handover {
-            member,
-            epoch,
-            commitment,
-        };
-        owner.govern(now, UnixMillis(2), handover).unwrap();
-    }
+    assert_eq!(handed, MAX_LOCKBOXES);
     assert_eq!(
         owner.rekey(now, UnixMillis(3)),
         Err(GovernError::TooManyMembers {
