@@ -24,7 +24,7 @@ use super::{Client, ClientEvent, SendError};
 use crate::Instant;
 use crate::governance::Govern;
 use crate::history::Content;
-use crate::ids::EventId;
+use crate::ids::{EventId, PeerId};
 use crate::wire::{Body, Mark};
 
 /// Longest a member's unproven claim that our chain is longer than ours holds our posts
@@ -140,8 +140,14 @@ impl Client {
             else {
                 continue;
             };
+            // To each peer after the governance it lacks (see `sync.rs`).
             let body = Body::Events(vec![event.bytes().to_vec()]);
-            self.broadcast(now, &body);
+            let heads = self.governance_heads();
+            let peers: Vec<PeerId> = self.verified_peers().map(|(peer, _)| peer).collect();
+            for peer in peers {
+                self.give_governance(now, peer, &heads);
+                self.send_body(now, peer, &body);
+            }
             self.deposit_if_alone(&event);
             match event.event().content {
                 // A rekey of ours that went out moves us (see `follow_epochs`).

@@ -18,6 +18,11 @@
 //!   pick it. That peer is also asked for the full form of events we hold only redacted
 //!   though nobody deleted them.
 //! - Events are served as held: a deleted message only in its redacted form.
+//! - Governance goes first: before a peer gets any event from us (an answer or our own new
+//!   one), it gets the governance actions we hold and it lacks by its marks, with their
+//!   authors' chains up to them ([`Client::give_governance`]). A member who has not heard
+//!   of a removal would otherwise take what we send next, said after the removal, and pass
+//!   it on to the removed member: the merge window of two sides that meet.
 //!
 //! [`Config::gossip_fanout`]: super::Config::gossip_fanout
 //! [`Config::anti_entropy_interval`]: super::Config::anti_entropy_interval
@@ -65,6 +70,8 @@ pub(crate) struct Sync {
     /// Verified peers not greeted because we may not serve them yet (newcomers waiting to
     /// be admitted): greeted once they are.
     ungreeted: BTreeSet<PeerId>,
+    /// Peers whose marks we heard (a `Have`): what they lack is known.
+    marks_heard: BTreeSet<PeerId>,
 }
 
 #[derive(Clone, Copy)]
@@ -86,6 +93,7 @@ impl Sync {
     pub(crate) fn forget_peer(&mut self, peer: PeerId) {
         self.peer_marks.remove(&peer);
         self.ungreeted.remove(&peer);
+        self.marks_heard.remove(&peer);
         self.proofs_sent.retain(|(p, _), _| *p != peer);
         self.wants.retain(|_, want| want.peer != peer);
         if self.peer_marks.is_empty() {
@@ -259,6 +267,7 @@ impl Client {
         marks: &[Mark],
     ) {
         let me = self.public.member_key();
+        self.sync.marks_heard.insert(peer);
         for mark in marks {
             let author = mark.author;
             if self
@@ -340,6 +349,13 @@ impl Client {
         after: u64,
         up_to: u64,
     ) {
+        let heads = self.governance_heads();
+        let given = self.give_governance(now, peer, &heads);
+        // What went with the governance is not sent again.
+        let after = match given.iter().find(|(a, _)| *a == author) {
+            Some(&(_, head)) => after.max(head),
+            None => after,
+        };
         let mut up_to = up_to.min(after.saturating_add(MAX_WANT));
         if author == self.public.member_key() {
             // Write-ahead: what has not gone out is nobody's to fetch yet.
@@ -360,6 +376,64 @@ impl Client {
             .map(|event| Self::as_served(event, start))
             .collect();
         self.send_run(now, peer, author, &events);
+    }
+
+    /// Per author of a governance action we hold, the sequence number of the latest (within
+    /// what we serve of that author): what a peer must hold before anything else we send.
+    pub(super) fn governance_heads(&self) -> Vec<(MemberKey, u64)> {
+        let mut heads: BTreeMap<MemberKey, u64> = BTreeMap::new();
+        for id in self.governance.order() {
+            let Some(event) = self.history.get(id) else {
+                continue;
+            };
+            let (author, mut seq) = (event.event().author, event.event().seq);
+            if let Some(last) = self.served_up_to(&author) {
+                seq = seq.min(last);
+            }
+            let head = heads.entry(author).or_default();
+            *head = (*head).max(seq);
+        }
+        heads.into_iter().collect()
+    }
+
+    /// Gives `peer` the governance it lacks by its marks (see the module doc): each author's
+    /// chain up to `heads`, before anything else we send it. Nothing for a peer whose marks
+    /// we have not heard yet: it pulls, and what it pulls comes after this. Returns the
+    /// (author, head) pairs given.
+    pub(super) fn give_governance(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        heads: &[(MemberKey, u64)],
+    ) -> Vec<(MemberKey, u64)> {
+        let mut given = Vec::new();
+        if !self.sync.marks_heard.contains(&peer) || !self.serves(peer) {
+            return given;
+        }
+        let start = self
+            .member_of(peer)
+            .and_then(|member| self.backlog_start(&member));
+        for &(author, head) in heads {
+            let theirs = self
+                .sync
+                .peer_marks
+                .get(&peer)
+                .and_then(|marks| marks.get(&author))
+                .copied()
+                .unwrap_or(0);
+            if theirs >= head {
+                continue;
+            }
+            let events: Vec<VerifiedEvent> = self
+                .history
+                .range(&author, theirs, head)
+                .map(|event| Self::as_served(event, start))
+                .collect();
+            self.send_run(now, peer, author, &events);
+            self.note_peer_holds(peer, author, head);
+            given.push((author, head));
+        }
+        given
     }
 
     /// Sends consecutive events of `author` as compact runs, as few frames as fit.

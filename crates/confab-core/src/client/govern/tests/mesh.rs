@@ -27,6 +27,10 @@ pub(in crate::client) struct Mesh {
     /// The room id each pair was last linked in: the server introduces two members when
     /// one of them arrives in a room the other is in, not again while both stay.
     pub(in crate::client) introduced: std::collections::BTreeMap<(usize, usize), RoomId>,
+    /// Routes (from, to) whose frames wait in `held`, in order, until [`Mesh::release`]: a
+    /// slow direction of a link.
+    pub(in crate::client) slow: std::collections::BTreeSet<(usize, usize)>,
+    pub(in crate::client) held: Vec<(usize, usize, Vec<u8>)>,
 }
 
 pub(in crate::client) fn peer(idx: usize) -> PeerId {
@@ -64,6 +68,8 @@ impl Mesh {
             linked: Default::default(),
             reach: Default::default(),
             introduced: Default::default(),
+            slow: Default::default(),
+            held: Vec::new(),
         }
     }
 
@@ -151,6 +157,8 @@ impl Mesh {
         let pair = (i.min(j), i.max(j));
         self.reach.remove(&pair);
         self.introduced.remove(&pair);
+        self.held
+            .retain(|(from, to, _)| (*from.min(to), *from.max(to)) != pair);
         if self.linked.remove(&pair) {
             self.clients[i].remove_peer(now, peer(j));
             self.clients[j].remove_peer(now, peer(i));
@@ -232,7 +240,10 @@ impl Mesh {
                         Output::Transmit(t) => {
                             moved = true;
                             let to = t.peer.to_u64() as usize - 1;
-                            if self.linked.contains(&(idx.min(to), idx.max(to))) {
+                            let linked = self.linked.contains(&(idx.min(to), idx.max(to)));
+                            if linked && self.slow.contains(&(idx, to)) {
+                                self.held.push((idx, to, t.bytes));
+                            } else if linked {
                                 let now = self.now;
                                 self.clients[to].handle_frame(now, peer(idx), &t.bytes);
                             }
@@ -248,6 +259,30 @@ impl Mesh {
             }
         }
         panic!("no quiescence");
+    }
+
+    /// Frames from `from` to `to` wait until [`Mesh::release`].
+    pub(in crate::client) fn slow_down(&mut self, from: usize, to: usize) {
+        self.slow.insert((from, to));
+    }
+
+    /// Delivers, in order, what waited on the route from `from` to `to` (while it is still
+    /// linked); it waits again from now on if `keep_slow`.
+    pub(in crate::client) fn release(&mut self, from: usize, to: usize, keep_slow: bool) {
+        if !keep_slow {
+            self.slow.remove(&(from, to));
+        }
+        let (due, rest) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(f, t, _)| (*f, *t) == (from, to));
+        self.held = rest;
+        for (_, _, bytes) in due {
+            if self.linked.contains(&(from.min(to), from.max(to))) {
+                let now = self.now;
+                self.clients[to].handle_frame(now, peer(from), &bytes);
+            }
+        }
+        self.pump();
     }
 
     /// Lets `by` pass and runs every client's timers (periodic sync among them).

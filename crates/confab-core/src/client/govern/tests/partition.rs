@@ -335,3 +335,65 @@ fn members_who_reloaded_apart_still_find_the_other_side() {
     assert_converged(&mesh, &[owner, admin, carol, dan]);
     assert_eq!(held_texts(&mesh, carol).len(), 11);
 }
+
+/// The merge window: the owner, apart with Carol, says more than one catch-up request
+/// carries ([`crate::client::sync::MAX_WANT`]), removes Dave, and its page closes before it
+/// rekeys. Carol holds the removal, Bob (on Dave's side) does not. When Carol and Bob first
+/// link, Bob pulls the owner's long chain and Carol's short one side by side; on the old
+/// code Carol's words after the removal reached Bob first, and Bob, not knowing Dave was
+/// removed yet, passed them on to Dave. Now a member gives a peer the governance it lacks
+/// before anything else, so nothing said after the removal reaches Dave, and it reaches
+/// everyone else in the next epoch, which the owner starts once back.
+#[test]
+fn what_is_said_after_a_removal_reaches_nobody_before_the_removal_does() {
+    let mut mesh = Mesh::found(4);
+    let (owner, carol, bob, dave) = (0, 1, 2, 3);
+    mesh.post(bob, "before the split");
+    split(&mut mesh, &[owner, carol], &[bob, dave]);
+    chat(
+        &mut mesh,
+        owner,
+        "owner apart",
+        crate::client::sync::MAX_WANT as usize + 8,
+    );
+    remove(&mut mesh, owner, dave);
+    mesh.unlink_all(owner);
+    mesh.post(carol, "Carol after");
+    mesh.post(bob, "Bob apart");
+    assert!(held_texts(&mesh, dave).contains(&"Bob apart".to_owned()));
+
+    // The sides meet; no owner or admin is there to rekey. Bob's requests reach Carol slowly:
+    // his first ones are answered, his next (the rest of the owner's chain) waits while he
+    // tells Dave what he now holds.
+    mesh.slow_down(bob, carol);
+    heal(&mut mesh, &[carol], &[bob, dave]);
+    let carol_after = "Carol after".to_owned();
+    for _ in 0..10 {
+        if held_texts(&mesh, bob).contains(&carol_after) {
+            break;
+        }
+        mesh.release(bob, carol, true);
+    }
+    mesh.wait(crate::Duration::from_secs(3));
+    mesh.release(bob, carol, false);
+    mesh.settle(&[carol, bob, dave], 4);
+    assert_eq!(mesh.clients[bob].governance().rank(&mesh.key(dave)), None);
+    mesh.post(bob, "Bob after");
+    let held = held_texts(&mesh, dave);
+    for text in ["Carol after", "Bob after"] {
+        assert!(!held.contains(&text.to_owned()), "Dave holds {text:?}");
+    }
+
+    // The owner is back and rekeys: everyone but Dave holds it all.
+    heal(&mut mesh, &[owner], &[carol, bob, dave]);
+    let members = [owner, carol, bob];
+    mesh.settle(&members, 6);
+    assert_converged(&mesh, &members);
+    for idx in members {
+        let held = held_texts(&mesh, idx);
+        for text in ["Carol after", "Bob after"] {
+            assert!(held.contains(&text.to_owned()), "{idx} lacks {text:?}");
+        }
+    }
+    assert_shut_out(&mesh, dave, owner, &["Carol after", "Bob after"]);
+}
