@@ -102,9 +102,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 
 use crate::history::OrderKey;
 use sha2::{Digest as _, Sha256};
@@ -144,6 +142,29 @@ pub struct Action {
     pub order: OrderKey,
     /// What it does.
     pub what: Govern,
+}
+
+/// An action as [`Governance::resolve_refs`] reads it: borrowed from the event that carries
+/// it, so resolving what history holds copies nothing (a rekey carries a lockbox a member).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionRef<'a> {
+    /// The event's id.
+    pub id: EventId,
+    /// Its place in room order; its author and sequence number.
+    pub order: OrderKey,
+    /// What it does.
+    pub what: &'a Govern,
+}
+
+impl Action {
+    /// This action, borrowed.
+    pub fn borrowed(&self) -> ActionRef<'_> {
+        ActionRef {
+            id: self.id,
+            order: self.order,
+            what: &self.what,
+        }
+    }
 }
 
 /// What became of an action.
@@ -243,6 +264,15 @@ impl Governance {
     /// The governance of the room `genesis` (`None`: an ungoverned room),
     /// given every governance action it holds, in any order.
     pub fn resolve(genesis: Option<RoomId>, actions: impl IntoIterator<Item = Action>) -> Self {
+        let actions: Vec<Action> = actions.into_iter().collect();
+        Self::resolve_refs(genesis, actions.iter().map(Action::borrowed))
+    }
+
+    /// As [`Governance::resolve`], from borrowed actions.
+    pub fn resolve_refs<'a>(
+        genesis: Option<RoomId>,
+        actions: impl IntoIterator<Item = ActionRef<'a>>,
+    ) -> Self {
         let mut governance = Governance {
             genesis,
             owner: None,
@@ -269,14 +299,14 @@ impl Governance {
         // would otherwise let them reorder other people's actions.
         let empowered: BTreeSet<MemberKey> = graph
             .nodes
-            .values()
+            .iter()
             .filter_map(|node| match node.action.what {
                 Govern::Create { nonce }
-                    if genesis == Some(genesis_of(&node.action.order.author, &nonce)) =>
+                    if genesis == Some(genesis_of(&node.action.order.author, nonce)) =>
                 {
                     Some(node.action.order.author)
                 }
-                Govern::Promote { member, .. } => Some(member),
+                Govern::Promote { member, .. } => Some(*member),
                 _ => None,
             })
             .collect();
@@ -284,9 +314,7 @@ impl Governance {
         governance.empowered = empowered;
         governance.founded_with_approval = graph.founded_with_approval(genesis);
         while let Some(at) = graph.next(|author| governance.seniority(author)) {
-            let Some((action, contested)) = graph.take(at) else {
-                continue;
-            };
+            let (action, contested) = graph.take(at);
             governance.order.push(action.id);
             let outcome = if contested {
                 Outcome::Refused(Refusal::Contested)
@@ -487,13 +515,13 @@ impl Governance {
     }
 
     /// Whether `action` may take effect now.
-    fn judge(&self, genesis: Option<RoomId>, action: &Action) -> Result<(), Refusal> {
+    fn judge(&self, genesis: Option<RoomId>, action: &ActionRef<'_>) -> Result<(), Refusal> {
         let author = action.order.author;
         if genesis.is_none() {
             return Err(Refusal::NotGenesis);
         }
         if let Govern::Create { nonce } = action.what {
-            return if genesis == Some(genesis_of(&author, &nonce)) && self.owner.is_none() {
+            return if genesis == Some(genesis_of(&author, nonce)) && self.owner.is_none() {
                 Ok(())
             } else {
                 Err(Refusal::NotGenesis)
@@ -593,7 +621,7 @@ impl Governance {
         }
     }
 
-    fn apply(&mut self, action: &Action) {
+    fn apply(&mut self, action: &ActionRef<'_>) {
         let open = self.settings.joining == Joining::Open;
         match &action.what {
             Govern::Create { .. } => {
@@ -700,115 +728,141 @@ impl Governance {
 /// An action's place: its author and sequence number (one action per place).
 type Place = (MemberKey, u64);
 
-/// The actions as a graph of "must come before" edges: each author's chain, and each cut.
-struct Graph {
-    nodes: BTreeMap<Place, Node>,
+/// The actions as a graph of "must come before" edges: each author's chain, and each cut
+/// (an edge a cut made is listed in `cuts` under its action). Actions are numbered by place (their index in `nodes`), which makes every lookup of
+/// the ordering an index, not a map search (it runs on every governance action a member
+/// takes in).
+struct Graph<'a> {
+    /// One action per place, in place order.
+    nodes: Vec<Node<'a>>,
     /// An edge made by a cut remembers the action that made it.
     edges: Vec<Edge>,
-    /// Actions still to order, with how many of their incoming live edges are unordered.
-    waiting: BTreeMap<Place, usize>,
+    /// Per action, while it is still to order: how many of its incoming live edges are
+    /// unordered (`None`: ordered).
+    waiting: Vec<Option<usize>>,
+    /// How many actions are still to order.
+    n_waiting: usize,
     /// The waiting actions nothing unordered must precede, in room order.
-    ready: BTreeSet<(OrderKey, Place)>,
+    ready: BTreeSet<(OrderKey, usize)>,
     /// Each action's outgoing edges (indices into `edges`).
-    out: BTreeMap<Place, Vec<usize>>,
+    out: Vec<Vec<usize>>,
+    /// The edges each action's cut made (indices into `edges`).
+    cuts: Vec<Vec<usize>>,
 }
 
-struct Node {
-    action: Action,
+struct Node<'a> {
+    action: ActionRef<'a>,
     /// Its cut's edges were dropped when a cycle was broken: it is refused.
     contested: bool,
 }
 
 struct Edge {
-    from: Place,
-    to: Place,
-    /// The action whose cut made this edge (`None`: a chain edge).
-    cut_of: Option<Place>,
+    from: usize,
+    to: usize,
     live: bool,
 }
 
-fn place(action: &Action) -> Place {
+fn place(action: ActionRef<'_>) -> Place {
     (action.order.author, action.order.seq)
 }
 
-impl Graph {
+// Every index here is one the graph made itself (a position in `nodes`, `edges`, `out` or
+// `cuts`, all sized when it is built), never a number an action carries.
+#[allow(clippy::indexing_slicing)]
+impl<'a> Graph<'a> {
     fn new(
-        actions: impl IntoIterator<Item = Action>,
+        actions: impl IntoIterator<Item = ActionRef<'a>>,
         outcomes: &mut BTreeMap<EventId, Outcome>,
     ) -> Self {
         // One action per id, and per place: the smaller id wins a collision.
-        let mut by_id = BTreeMap::new();
-        for action in actions {
-            by_id.entry(action.id).or_insert(action);
-        }
-        let mut nodes = BTreeMap::new();
-        for (id, action) in by_id {
-            match nodes.entry(place(&action)) {
-                Entry::Occupied(_) => {
-                    outcomes.insert(id, Outcome::Refused(Refusal::Duplicate));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(Node {
-                        action,
-                        contested: false,
-                    });
-                }
+        let mut sorted: Vec<ActionRef<'a>> = actions.into_iter().collect();
+        sorted.sort_by(|a, b| place(*a).cmp(&place(*b)).then_with(|| a.id.cmp(&b.id)));
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(sorted.len());
+        let mut ids = BTreeSet::new();
+        for action in sorted {
+            if !ids.insert(action.id) {
+                continue;
             }
+            if nodes
+                .last()
+                .is_some_and(|last| place(last.action) == place(action))
+            {
+                outcomes.insert(action.id, Outcome::Refused(Refusal::Duplicate));
+                continue;
+            }
+            nodes.push(Node {
+                action,
+                contested: false,
+            });
         }
+        let n = nodes.len();
         Graph {
             nodes,
             edges: Vec::new(),
-            waiting: BTreeMap::new(),
+            waiting: vec![Some(0); n],
+            n_waiting: n,
             ready: BTreeSet::new(),
-            out: BTreeMap::new(),
+            out: vec![Vec::new(); n],
+            cuts: vec![Vec::new(); n],
         }
+    }
+
+    /// The index of the action at `at`.
+    fn index(&self, at: Place) -> Option<usize> {
+        self.nodes
+            .binary_search_by(|node| place(node.action).cmp(&at))
+            .ok()
     }
 
     /// Adds the chain edges, and the cut edges of actions by `empowered` authors.
     fn link(&mut self, empowered: &BTreeSet<MemberKey>) {
         let mut edges = Vec::new();
-        let places: Vec<Place> = self.nodes.keys().copied().collect();
-        for (from, to) in places.iter().zip(places.iter().skip(1)) {
-            if from.0 == to.0 {
-                edges.push((*from, *to, None));
+        for to in 1..self.nodes.len() {
+            let from = to - 1;
+            if place(self.nodes[from].action).0 == place(self.nodes[to].action).0 {
+                edges.push((from, to, None));
             }
         }
-        for (at, node) in &self.nodes {
+        for (at, node) in self.nodes.iter().enumerate() {
             let Some((member, seen)) = node.action.what.cut() else {
                 continue;
             };
-            if !empowered.contains(&at.0) || member == at.0 {
+            let author = node.action.order.author;
+            if !empowered.contains(&author) || member == author {
                 continue;
             }
             // The member's last action at or before the cut comes before this one, and
             // their first after it comes after.
-            if let Some((before, _)) = self.nodes.range((member, 0)..=(member, seen)).next_back() {
-                edges.push((*before, *at, Some(*at)));
+            let after = self
+                .nodes
+                .partition_point(|node| place(node.action) <= (member, seen));
+            if let Some(before) = after.checked_sub(1)
+                && place(self.nodes[before].action).0 == member
+            {
+                edges.push((before, at, Some(at)));
             }
-            let later = (
-                Bound::Excluded((member, seen)),
-                Bound::Included((member, u64::MAX)),
-            );
-            if let Some((after, _)) = self.nodes.range(later).next() {
-                edges.push((*at, *after, Some(*at)));
+            if after < self.nodes.len() && place(self.nodes[after].action).0 == member {
+                edges.push((at, after, Some(at)));
             }
         }
-        self.waiting = places.into_iter().map(|p| (p, 0)).collect();
         for (from, to, cut_of) in edges {
-            self.out.entry(from).or_default().push(self.edges.len());
+            let idx = self.edges.len();
+            self.out[from].push(idx);
+            if let Some(at) = cut_of {
+                self.cuts[at].push(idx);
+            }
             self.edges.push(Edge {
                 from,
                 to,
-                cut_of,
                 live: true,
             });
-            *self.waiting.entry(to).or_default() += 1;
+            if let Some(count) = &mut self.waiting[to] {
+                *count += 1;
+            }
         }
-        self.ready = self
-            .waiting
-            .iter()
-            .filter(|(_, count)| **count == 0)
-            .filter_map(|(at, _)| Some((self.order_of(at)?, *at)))
+        self.ready = (0..self.nodes.len())
+            .filter(|at| self.waiting[*at] == Some(0))
+            .map(|at| (self.nodes[at].action.order, at))
             .collect();
     }
 
@@ -819,12 +873,10 @@ impl Graph {
         };
         edge.live = false;
         let to = edge.to;
-        if let Some(count) = self.waiting.get_mut(&to) {
+        if let Some(Some(count)) = self.waiting.get_mut(to) {
             *count = count.saturating_sub(1);
-            if *count == 0
-                && let Some(order) = self.order_of(&to)
-            {
-                self.ready.insert((order, to));
+            if *count == 0 {
+                self.ready.insert((self.nodes[to].action.order, to));
             }
         }
     }
@@ -832,34 +884,32 @@ impl Graph {
     /// Whether the genesis's author's action right after its `Create` (in their chain, but
     /// for their Join) makes joining need approval.
     fn founded_with_approval(&self, genesis: Option<RoomId>) -> bool {
-        let create = self.nodes.iter().find(|(at, node)| {
-            matches!(node.action.what, Govern::Create { nonce } if genesis == Some(genesis_of(&at.0, &nonce)))
+        let create = self.nodes.iter().find(|node| {
+            matches!(node.action.what, Govern::Create { nonce } if genesis == Some(genesis_of(&node.action.order.author, nonce)))
         });
-        let Some(((owner, seq), _)) = create else {
+        let Some((owner, seq)) = create.map(|node| place(node.action)) else {
             return false;
         };
         // The owner's own Join may come between (their client posts it on the Create).
         let mut next = seq.saturating_add(1);
-        while let Some(node) = self.nodes.get(&(*owner, next)) {
-            match node.action.what {
+        while let Some(at) = self.index((owner, next)) {
+            match self.nodes[at].action.what {
                 Govern::Join { .. } => next = next.saturating_add(1),
-                Govern::Configure(Settings { joining, .. }) => return joining == Joining::Approval,
+                Govern::Configure(Settings { joining, .. }) => {
+                    return *joining == Joining::Approval;
+                }
                 _ => return false,
             }
         }
         false
     }
 
-    fn order_of(&self, at: &Place) -> Option<OrderKey> {
-        self.nodes.get(at).map(|node| node.action.order)
-    }
-
     /// The next action to judge: of those nothing unordered must precede, the first in room
     /// order. When every remaining action waits for another (a cycle of cuts), the cuts of
     /// the least senior author's action in the cycle are dropped and it is marked contested.
-    fn next(&mut self, seniority: impl Fn(&MemberKey) -> (u8, usize)) -> Option<Place> {
+    fn next(&mut self, seniority: impl Fn(&MemberKey) -> (u8, usize)) -> Option<usize> {
         loop {
-            if self.waiting.is_empty() {
+            if self.n_waiting == 0 {
                 return None;
             }
             if let Some((_, at)) = self.ready.first() {
@@ -868,59 +918,49 @@ impl Graph {
             // Every waiting action is on or behind a cycle; only cut edges close cycles
             // (chains alone are ordered by seq). Drop the cuts of the least senior action
             // whose own cut lies on a cycle, the latest in room order on a tie.
-            let victim = self
-                .waiting
-                .keys()
-                .copied()
-                .filter(|at| self.cut_on_cycle(at))
-                .max_by_key(|at| (seniority(&at.0), self.order_of(at)));
+            let waiting = (0..self.nodes.len()).filter(|at| self.waiting[*at].is_some());
+            let victim = waiting
+                .clone()
+                .filter(|at| self.cut_on_cycle(*at))
+                .max_by_key(|at| {
+                    let order = self.nodes[*at].action.order;
+                    (seniority(&order.author), order)
+                });
             let Some(victim) = victim else {
                 // Unreachable (a cycle needs a cut edge); order the rest by room order anyway.
-                return self
-                    .waiting
-                    .keys()
-                    .copied()
-                    .min_by_key(|at| self.order_of(at));
+                return waiting.min_by_key(|at| self.nodes[*at].action.order);
             };
-            if let Some(node) = self.nodes.get_mut(&victim) {
-                node.contested = true;
-            }
-            let cuts: Vec<usize> = (0..self.edges.len())
-                .filter(|idx| {
-                    self.edges
-                        .get(*idx)
-                        .is_some_and(|e| e.live && e.cut_of == Some(victim))
-                })
-                .collect();
-            for idx in cuts {
+            self.nodes[victim].contested = true;
+            for idx in self.cuts[victim].clone() {
                 self.release(idx);
             }
         }
     }
 
     /// Whether one of the live edges `at`'s cut made closes a cycle.
-    fn cut_on_cycle(&self, at: &Place) -> bool {
-        self.edges
+    fn cut_on_cycle(&self, at: usize) -> bool {
+        self.cuts[at]
             .iter()
-            .filter(|e| e.live && e.cut_of == Some(*at))
+            .map(|idx| &self.edges[*idx])
+            .filter(|e| e.live)
             .any(|e| self.reaches(e.to, e.from))
     }
 
     /// Whether live edges lead from `from` to `to`.
-    fn reaches(&self, from: Place, to: Place) -> bool {
-        let mut seen = BTreeSet::new();
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![from];
         while let Some(at) = stack.pop() {
             if at == to {
                 return true;
             }
-            if !seen.insert(at) {
+            if std::mem::replace(&mut seen[at], true) {
                 continue;
             }
-            let out = self.out.get(&at).map_or(&[][..], Vec::as_slice);
             stack.extend(
-                out.iter()
-                    .filter_map(|idx| self.edges.get(*idx))
+                self.out[at]
+                    .iter()
+                    .map(|idx| &self.edges[*idx])
                     .filter(|e| e.live)
                     .map(|e| e.to),
             );
@@ -930,15 +970,16 @@ impl Graph {
 
     /// Marks `at` ordered and releases what waited for it; returns its action and whether
     /// it was contested.
-    fn take(&mut self, at: Place) -> Option<(Action, bool)> {
-        self.waiting.remove(&at);
-        if let Some(order) = self.order_of(&at) {
-            self.ready.remove(&(order, at));
+    fn take(&mut self, at: usize) -> (ActionRef<'a>, bool) {
+        if self.waiting[at].take().is_some() {
+            self.n_waiting -= 1;
         }
-        for idx in self.out.get(&at).cloned().unwrap_or_default() {
-            self.release(idx);
+        let node = &self.nodes[at];
+        let (action, contested) = (node.action, node.contested);
+        self.ready.remove(&(action.order, at));
+        for out_idx in 0..self.out[at].len() {
+            self.release(self.out[at][out_idx]);
         }
-        let node = self.nodes.get(&at)?;
-        Some((node.action.clone(), node.contested))
+        (action, contested)
     }
 }

@@ -17,7 +17,8 @@
 
 use crate::Instant;
 use crate::governance::{
-    Action, Backlog, Govern, Governance, Joining, Outcome, Refusal, Rekey, Settings, genesis_of,
+    Action, ActionRef, Backlog, Govern, Governance, Joining, Outcome, Refusal, Rekey, Settings,
+    genesis_of,
 };
 use crate::history::{Content, History, OrderKey, UnixMillis, VerifiedEvent};
 use crate::identity::{Identity, PublicIdentity};
@@ -49,6 +50,14 @@ const REMOVAL_NEWS: u64 = 8;
 /// is refused until an admin answers some (it can be sent again later). Each costs one
 /// event in history.
 pub const MAX_JOIN_REQUESTS: usize = 32;
+
+/// What resolving the governance again changed (see `Client::refresh_governance`).
+pub(super) struct Refreshed {
+    /// Who may read the room: removals, admissions, the joining setting.
+    readers_changed: bool,
+    /// What became of an action held before: it takes effect now, or no longer does.
+    outcomes_changed: bool,
+}
 
 /// Someone who asked to join a room that needs approval ("Dave wants to join").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,9 +297,8 @@ impl Client {
             },
             what: what.clone(),
         };
-        let mut actions = self.governance_actions();
-        actions.push(candidate.clone());
-        let outcome = Governance::resolve(Some(genesis), actions).outcome(&candidate.id);
+        let actions = self.governance_refs().chain([candidate.borrowed()]);
+        let outcome = Governance::resolve_refs(Some(genesis), actions).outcome(&candidate.id);
         if let Some(Outcome::Refused(refusal)) = outcome {
             return Err(GovernError::Refused(refusal));
         }
@@ -408,17 +416,27 @@ impl Client {
 
     /// Every governance action history holds.
     fn governance_actions(&self) -> Vec<Action> {
+        self.governance_refs()
+            .map(|action| Action {
+                id: action.id,
+                order: action.order,
+                what: action.what.clone(),
+            })
+            .collect()
+    }
+
+    /// Every governance action history holds, borrowed.
+    fn governance_refs(&self) -> impl Iterator<Item = ActionRef<'_>> {
         self.history
-            .iter()
+            .governance()
             .filter_map(|event| match &event.event().content {
-                Content::Govern(what) => Some(Action {
+                Content::Govern(what) => Some(ActionRef {
                     id: event.id(),
                     order: event.event().order_key(),
-                    what: what.clone(),
+                    what,
                 }),
                 _ => None,
             })
-            .collect()
     }
 
     /// After history accepted `event`: if it is a governance action, resolves again; a
@@ -428,16 +446,13 @@ impl Client {
         if !matches!(event.event().content, Content::Govern(_)) {
             return;
         }
-        let before = self.governance.clone();
-        let Some(readers_changed) = self.refresh_governance() else {
+        let Some(Refreshed {
+            readers_changed,
+            outcomes_changed,
+        }) = self.refresh_governance()
+        else {
             return;
         };
-        // An action held before that now takes effect, or no longer does (a cut arrived):
-        // its line on the timeline comes or goes.
-        let outcomes_changed = before
-            .order()
-            .iter()
-            .any(|id| before.outcome(id) != self.governance.outcome(id));
         if readers_changed || outcomes_changed {
             self.rebuild_timeline();
             self.events.push_back(ClientEvent::Rebuilt);
@@ -554,14 +569,20 @@ impl Client {
     }
 
     /// Resolves the governance again from history. `None`: unchanged; otherwise reported to
-    /// the caller, and whether who may read the room changed (removals, admissions, the
-    /// joining setting): the timeline and the peers we serve follow it.
-    pub(super) fn refresh_governance(&mut self) -> Option<bool> {
+    /// the caller, with what changed for the timeline and the peers we serve.
+    pub(super) fn refresh_governance(&mut self) -> Option<Refreshed> {
         let genesis = self.governance.genesis()?;
-        let governance = Governance::resolve(Some(genesis), self.governance_actions());
+        let governance = Governance::resolve_refs(Some(genesis), self.governance_refs());
         if governance == self.governance {
             return None;
         }
+        // An action held before that now takes effect, or no longer does (a cut arrived):
+        // its line on the timeline comes or goes.
+        let outcomes_changed = self
+            .governance
+            .order()
+            .iter()
+            .any(|id| self.governance.outcome(id) != governance.outcome(id));
         let readers = |g: &Governance| {
             (
                 g.removals().clone(),
@@ -572,7 +593,10 @@ impl Client {
         let readers_changed = readers(&governance) != readers(&self.governance);
         self.governance = governance;
         self.events.push_back(ClientEvent::Governance);
-        Some(readers_changed)
+        Some(Refreshed {
+            readers_changed,
+            outcomes_changed,
+        })
     }
 
     /// Whether `event` belongs on the timeline: not written by a removed member after

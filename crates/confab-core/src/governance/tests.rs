@@ -5,6 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod reference;
+
 fn rekey(epoch: u64, holders: BTreeSet<MemberKey>) -> Govern {
     Govern::Rekey(Rekey {
         epoch,
@@ -549,6 +551,14 @@ fn build(script: &[(u8, u64, u8, u8, u64)]) -> Room {
 }
 
 proptest! {
+    /// The ordering that numbers actions by place decides everything as the one keyed by
+    /// place in maps before it (`reference`), outcomes, order and state alike.
+    #[test]
+    fn the_indexed_ordering_decides_as_the_map_keyed_one(script in arb_actions()) {
+        let room = build(&script);
+        prop_assert_eq!(room.resolve(), reference::resolve(room.genesis(), room.actions.clone()));
+    }
+
     #[test]
     fn the_outcome_depends_only_on_the_set(
         script in arb_actions(),
@@ -586,8 +596,8 @@ proptest! {
             let action = &by_id[id];
             let applied = g.outcome(id) == Some(Outcome::Applied);
             if applied {
-                prop_assert_eq!(replay.judge(room.genesis(), action), Ok(()));
-                replay.apply(action);
+                prop_assert_eq!(replay.judge(room.genesis(), &action.borrowed()), Ok(()));
+                replay.apply(&action.borrowed());
             }
             replay.order.push(*id);
         }

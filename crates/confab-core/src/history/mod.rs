@@ -188,6 +188,9 @@ pub struct History {
     events: HashMap<EventId, VerifiedEvent>,
     logs: HashMap<MemberKey, AuthorLog>,
     order: BTreeMap<OrderKey, EventId>,
+    /// The governance actions (`Content::Govern`) among them, in room order: what the
+    /// client resolves the room's governance from on every action it takes in.
+    governed: BTreeMap<OrderKey, EventId>,
     max_lamport: u64,
     /// Out-of-sequence events, bounded and shared fairly (see [`held`]).
     held: held::Held,
@@ -237,6 +240,7 @@ impl History {
             events: HashMap::new(),
             logs: HashMap::new(),
             order: BTreeMap::new(),
+            governed: BTreeMap::new(),
             max_lamport: 0,
             held: held::Held::new(),
             banned: BTreeMap::new(),
@@ -373,6 +377,12 @@ impl History {
     /// Ids in room order.
     pub fn ids(&self) -> impl Iterator<Item = EventId> + '_ {
         self.order.values().copied()
+    }
+
+    /// The accepted governance actions (`Content::Govern` events) in room order, as
+    /// [`History::iter`] filtered, without visiting the rest.
+    pub fn governance(&self) -> impl Iterator<Item = &VerifiedEvent> {
+        self.governed.values().filter_map(|id| self.events.get(id))
     }
 
     /// Whether `author` was proven to fork their chain.
@@ -591,6 +601,7 @@ impl History {
                 for id in log.chain.split_off(keep) {
                     if let Some(event) = self.events.remove(&id) {
                         self.order.remove(&event.event().order_key());
+                        self.governed.remove(&event.event().order_key());
                         let seq = event.event().seq;
                         self.unavailable.remove(&(author, seq, id));
                         removed.push(id);
@@ -624,6 +635,9 @@ impl History {
         let mark = log.chain.len() as u64;
         self.held.drop_through(&fields.author, mark);
         self.order.insert(key, id);
+        if let Content::Govern(_) = fields.content {
+            self.governed.insert(key, id);
+        }
         let (author, seq) = (fields.author, fields.seq);
         let delete = match fields.content {
             Content::Delete { target } => Some(target),
@@ -747,6 +761,7 @@ impl History {
         for id in cut {
             if let Some(event) = self.events.remove(&id) {
                 self.order.remove(&event.event().order_key());
+                self.governed.remove(&event.event().order_key());
                 self.unavailable.remove(&(*author, event.event().seq, id));
                 withdrawn.push(event);
             }
