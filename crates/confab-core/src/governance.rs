@@ -99,6 +99,7 @@
 //! A room without a `Create` (every room made before roles, direct rooms) is ungoverned:
 //! everyone with the link is a member and no action applies.
 
+mod order;
 #[cfg(test)]
 mod tests;
 
@@ -109,6 +110,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::ids::{EventId, MemberKey, RoomId};
 pub use crate::wire::govern::{Backlog, Govern, Joining, Rekey, Settings};
+use order::{Graph, Tail};
 
 const GENESIS_CONTEXT: &[u8] = b"confab/v2/genesis";
 
@@ -258,6 +260,8 @@ pub struct Governance {
     outcomes: BTreeMap<EventId, Outcome>,
     /// The actions in the order they were judged.
     order: Vec<EventId>,
+    /// What [`Governance::append`] needs to know of that order.
+    tail: Tail,
 }
 
 impl Governance {
@@ -292,6 +296,7 @@ impl Governance {
             empowered: BTreeSet::new(),
             outcomes: BTreeMap::new(),
             order: Vec::new(),
+            tail: Tail::default(),
         };
         let mut graph = Graph::new(actions, &mut governance.outcomes);
         // Cuts bind only actions that could carry authority: those of the genesis's author
@@ -329,6 +334,7 @@ impl Governance {
             };
             governance.outcomes.insert(action.id, outcome);
         }
+        governance.tail = graph.tail(&governance.empowered);
         governance
     }
 
@@ -512,6 +518,11 @@ impl Governance {
     /// The actions in the order they were judged.
     pub fn order(&self) -> &[EventId] {
         &self.order
+    }
+
+    /// How many distinct actions were given (judged, or refused as duplicates).
+    pub fn n_given(&self) -> usize {
+        self.outcomes.len()
     }
 
     /// Whether `action` may take effect now.
@@ -722,264 +733,5 @@ impl Governance {
             Some(Rank::Member) => (2, 0),
             None => (3, 0),
         }
-    }
-}
-
-/// An action's place: its author and sequence number (one action per place).
-type Place = (MemberKey, u64);
-
-/// The actions as a graph of "must come before" edges: each author's chain, and each cut
-/// (an edge a cut made is listed in `cuts` under its action). Actions are numbered by place (their index in `nodes`), which makes every lookup of
-/// the ordering an index, not a map search (it runs on every governance action a member
-/// takes in).
-struct Graph<'a> {
-    /// One action per place, in place order.
-    nodes: Vec<Node<'a>>,
-    /// An edge made by a cut remembers the action that made it.
-    edges: Vec<Edge>,
-    /// Per action, while it is still to order: how many of its incoming live edges are
-    /// unordered (`None`: ordered).
-    waiting: Vec<Option<usize>>,
-    /// How many actions are still to order.
-    n_waiting: usize,
-    /// The waiting actions nothing unordered must precede, in room order.
-    ready: BTreeSet<(OrderKey, usize)>,
-    /// Each action's outgoing edges (indices into `edges`).
-    out: Vec<Vec<usize>>,
-    /// The edges each action's cut made (indices into `edges`).
-    cuts: Vec<Vec<usize>>,
-}
-
-struct Node<'a> {
-    action: ActionRef<'a>,
-    /// Its cut's edges were dropped when a cycle was broken: it is refused.
-    contested: bool,
-}
-
-struct Edge {
-    from: usize,
-    to: usize,
-    live: bool,
-}
-
-fn place(action: ActionRef<'_>) -> Place {
-    (action.order.author, action.order.seq)
-}
-
-// Every index here is one the graph made itself (a position in `nodes`, `edges`, `out` or
-// `cuts`, all sized when it is built), never a number an action carries.
-#[allow(clippy::indexing_slicing)]
-impl<'a> Graph<'a> {
-    fn new(
-        actions: impl IntoIterator<Item = ActionRef<'a>>,
-        outcomes: &mut BTreeMap<EventId, Outcome>,
-    ) -> Self {
-        // One action per id, and per place: the smaller id wins a collision.
-        let mut sorted: Vec<ActionRef<'a>> = actions.into_iter().collect();
-        sorted.sort_by(|a, b| place(*a).cmp(&place(*b)).then_with(|| a.id.cmp(&b.id)));
-        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(sorted.len());
-        let mut ids = BTreeSet::new();
-        for action in sorted {
-            if !ids.insert(action.id) {
-                continue;
-            }
-            if nodes
-                .last()
-                .is_some_and(|last| place(last.action) == place(action))
-            {
-                outcomes.insert(action.id, Outcome::Refused(Refusal::Duplicate));
-                continue;
-            }
-            nodes.push(Node {
-                action,
-                contested: false,
-            });
-        }
-        let n = nodes.len();
-        Graph {
-            nodes,
-            edges: Vec::new(),
-            waiting: vec![Some(0); n],
-            n_waiting: n,
-            ready: BTreeSet::new(),
-            out: vec![Vec::new(); n],
-            cuts: vec![Vec::new(); n],
-        }
-    }
-
-    /// The index of the action at `at`.
-    fn index(&self, at: Place) -> Option<usize> {
-        self.nodes
-            .binary_search_by(|node| place(node.action).cmp(&at))
-            .ok()
-    }
-
-    /// Adds the chain edges, and the cut edges of actions by `empowered` authors.
-    fn link(&mut self, empowered: &BTreeSet<MemberKey>) {
-        let mut edges = Vec::new();
-        for to in 1..self.nodes.len() {
-            let from = to - 1;
-            if place(self.nodes[from].action).0 == place(self.nodes[to].action).0 {
-                edges.push((from, to, None));
-            }
-        }
-        for (at, node) in self.nodes.iter().enumerate() {
-            let Some((member, seen)) = node.action.what.cut() else {
-                continue;
-            };
-            let author = node.action.order.author;
-            if !empowered.contains(&author) || member == author {
-                continue;
-            }
-            // The member's last action at or before the cut comes before this one, and
-            // their first after it comes after.
-            let after = self
-                .nodes
-                .partition_point(|node| place(node.action) <= (member, seen));
-            if let Some(before) = after.checked_sub(1)
-                && place(self.nodes[before].action).0 == member
-            {
-                edges.push((before, at, Some(at)));
-            }
-            if after < self.nodes.len() && place(self.nodes[after].action).0 == member {
-                edges.push((at, after, Some(at)));
-            }
-        }
-        for (from, to, cut_of) in edges {
-            let idx = self.edges.len();
-            self.out[from].push(idx);
-            if let Some(at) = cut_of {
-                self.cuts[at].push(idx);
-            }
-            self.edges.push(Edge {
-                from,
-                to,
-                live: true,
-            });
-            if let Some(count) = &mut self.waiting[to] {
-                *count += 1;
-            }
-        }
-        self.ready = (0..self.nodes.len())
-            .filter(|at| self.waiting[*at] == Some(0))
-            .map(|at| (self.nodes[at].action.order, at))
-            .collect();
-    }
-
-    /// Drops edge `idx`: what it led to waits for one edge fewer, and is ready at none.
-    fn release(&mut self, idx: usize) {
-        let Some(edge) = self.edges.get_mut(idx).filter(|edge| edge.live) else {
-            return;
-        };
-        edge.live = false;
-        let to = edge.to;
-        if let Some(Some(count)) = self.waiting.get_mut(to) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.ready.insert((self.nodes[to].action.order, to));
-            }
-        }
-    }
-
-    /// Whether the genesis's author's action right after its `Create` (in their chain, but
-    /// for their Join) makes joining need approval.
-    fn founded_with_approval(&self, genesis: Option<RoomId>) -> bool {
-        let create = self.nodes.iter().find(|node| {
-            matches!(node.action.what, Govern::Create { nonce } if genesis == Some(genesis_of(&node.action.order.author, nonce)))
-        });
-        let Some((owner, seq)) = create.map(|node| place(node.action)) else {
-            return false;
-        };
-        // The owner's own Join may come between (their client posts it on the Create).
-        let mut next = seq.saturating_add(1);
-        while let Some(at) = self.index((owner, next)) {
-            match self.nodes[at].action.what {
-                Govern::Join { .. } => next = next.saturating_add(1),
-                Govern::Configure(Settings { joining, .. }) => {
-                    return *joining == Joining::Approval;
-                }
-                _ => return false,
-            }
-        }
-        false
-    }
-
-    /// The next action to judge: of those nothing unordered must precede, the first in room
-    /// order. When every remaining action waits for another (a cycle of cuts), the cuts of
-    /// the least senior author's action in the cycle are dropped and it is marked contested.
-    fn next(&mut self, seniority: impl Fn(&MemberKey) -> (u8, usize)) -> Option<usize> {
-        loop {
-            if self.n_waiting == 0 {
-                return None;
-            }
-            if let Some((_, at)) = self.ready.first() {
-                return Some(*at);
-            }
-            // Every waiting action is on or behind a cycle; only cut edges close cycles
-            // (chains alone are ordered by seq). Drop the cuts of the least senior action
-            // whose own cut lies on a cycle, the latest in room order on a tie.
-            let waiting = (0..self.nodes.len()).filter(|at| self.waiting[*at].is_some());
-            let victim = waiting
-                .clone()
-                .filter(|at| self.cut_on_cycle(*at))
-                .max_by_key(|at| {
-                    let order = self.nodes[*at].action.order;
-                    (seniority(&order.author), order)
-                });
-            let Some(victim) = victim else {
-                // Unreachable (a cycle needs a cut edge); order the rest by room order anyway.
-                return waiting.min_by_key(|at| self.nodes[*at].action.order);
-            };
-            self.nodes[victim].contested = true;
-            for idx in self.cuts[victim].clone() {
-                self.release(idx);
-            }
-        }
-    }
-
-    /// Whether one of the live edges `at`'s cut made closes a cycle.
-    fn cut_on_cycle(&self, at: usize) -> bool {
-        self.cuts[at]
-            .iter()
-            .map(|idx| &self.edges[*idx])
-            .filter(|e| e.live)
-            .any(|e| self.reaches(e.to, e.from))
-    }
-
-    /// Whether live edges lead from `from` to `to`.
-    fn reaches(&self, from: usize, to: usize) -> bool {
-        let mut seen = vec![false; self.nodes.len()];
-        let mut stack = vec![from];
-        while let Some(at) = stack.pop() {
-            if at == to {
-                return true;
-            }
-            if std::mem::replace(&mut seen[at], true) {
-                continue;
-            }
-            stack.extend(
-                self.out[at]
-                    .iter()
-                    .map(|idx| &self.edges[*idx])
-                    .filter(|e| e.live)
-                    .map(|e| e.to),
-            );
-        }
-        false
-    }
-
-    /// Marks `at` ordered and releases what waited for it; returns its action and whether
-    /// it was contested.
-    fn take(&mut self, at: usize) -> (ActionRef<'a>, bool) {
-        if self.waiting[at].take().is_some() {
-            self.n_waiting -= 1;
-        }
-        let node = &self.nodes[at];
-        let (action, contested) = (node.action, node.contested);
-        self.ready.remove(&(action.order, at));
-        for out_idx in 0..self.out[at].len() {
-            self.release(self.out[at][out_idx]);
-        }
-        (action, contested)
     }
 }

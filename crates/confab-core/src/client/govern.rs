@@ -297,8 +297,15 @@ impl Client {
             },
             what: what.clone(),
         };
-        let actions = self.governance_refs().chain([candidate.borrowed()]);
-        let outcome = Governance::resolve_refs(Some(genesis), actions).outcome(&candidate.id);
+        let mut appended = self.governance.clone();
+        let outcome = if self.governance.n_given() == self.history.n_governance()
+            && appended.append(candidate.borrowed())
+        {
+            appended.outcome(&candidate.id)
+        } else {
+            let actions = self.governance_refs().chain([candidate.borrowed()]);
+            Governance::resolve_refs(Some(genesis), actions).outcome(&candidate.id)
+        };
         if let Some(Outcome::Refused(refusal)) = outcome {
             return Err(GovernError::Refused(refusal));
         }
@@ -443,13 +450,18 @@ impl Client {
     /// changed removal redraws the timeline without what the removed wrote after their cut
     /// and ends their links; a new epoch moves us to it if it holds a lockbox for us.
     pub(super) fn note_governance(&mut self, event: &VerifiedEvent) {
-        if !matches!(event.event().content, Content::Govern(_)) {
+        let Content::Govern(what) = &event.event().content else {
             return;
-        }
+        };
+        let action = ActionRef {
+            id: event.id(),
+            order: event.event().order_key(),
+            what,
+        };
         let Some(Refreshed {
             readers_changed,
             outcomes_changed,
-        }) = self.refresh_governance()
+        }) = self.take_governance(action)
         else {
             return;
         };
@@ -566,6 +578,33 @@ impl Client {
         self.history.witness_lamport(wall);
         // A forked profile cannot post; it stays unannounced.
         let _ = self.govern(now, sent_at, join);
+    }
+
+    /// The governance once `action`, just taken into history, counts too: appended where
+    /// it comes last in the one order (`Governance::append`: most actions, taken in as
+    /// they are made), else resolved again from history. As `refresh_governance`.
+    fn take_governance(&mut self, action: ActionRef<'_>) -> Option<Refreshed> {
+        self.governance.genesis()?;
+        let readers = |g: &Governance| {
+            (
+                g.removals().clone(),
+                g.settings().joining,
+                g.admissions().clone(),
+            )
+        };
+        let before = readers(&self.governance);
+        // Appended only to the governance of everything else history holds (it is, but
+        // for a history changed without resolving again, which this would not follow).
+        if self.governance.n_given() + 1 == self.history.n_governance()
+            && self.governance.append(action)
+        {
+            self.events.push_back(ClientEvent::Governance);
+            return Some(Refreshed {
+                readers_changed: readers(&self.governance) != before,
+                outcomes_changed: false,
+            });
+        }
+        self.refresh_governance()
     }
 
     /// Resolves the governance again from history. `None`: unchanged; otherwise reported to

@@ -556,7 +556,32 @@ proptest! {
     #[test]
     fn the_indexed_ordering_decides_as_the_map_keyed_one(script in arb_actions()) {
         let room = build(&script);
-        prop_assert_eq!(room.resolve(), reference::resolve(room.genesis(), room.actions.clone()));
+        let resolved = room.resolve();
+        let mut reference = reference::resolve(room.genesis(), room.actions.clone());
+        // What `append` needs of the order (the old ordering knew nothing of it).
+        reference.tail = resolved.tail.clone();
+        prop_assert_eq!(resolved, reference);
+    }
+
+    /// Taking actions in one at a time, appended where they come last in the one order
+    /// and resolved anew where not, gives at every step what resolving the set gives: in
+    /// the order made (Lamport times of the script) and in room order (all appended but
+    /// where a cut or a new rule orders them otherwise).
+    #[test]
+    fn appending_decides_as_resolving_the_set(script in arb_actions(), in_order in any::<bool>()) {
+        let room = build(&script);
+        let mut actions = room.actions.clone();
+        if in_order {
+            actions.sort_by_key(|action| action.order);
+        }
+        let mut g = Governance::resolve(room.genesis(), []);
+        for (n, action) in actions.iter().enumerate() {
+            let held = &actions[..=n];
+            if !g.append(action.borrowed()) {
+                g = Governance::resolve(room.genesis(), held.iter().cloned());
+            }
+            prop_assert_eq!(&g, &Governance::resolve(room.genesis(), held.iter().cloned()));
+        }
     }
 
     #[test]

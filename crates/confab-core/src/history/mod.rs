@@ -385,6 +385,11 @@ impl History {
         self.governed.values().filter_map(|id| self.events.get(id))
     }
 
+    /// How many governance actions are accepted.
+    pub fn n_governance(&self) -> usize {
+        self.governed.len()
+    }
+
     /// Whether `author` was proven to fork their chain.
     pub fn is_banned(&self, author: &MemberKey) -> bool {
         self.banned.contains_key(author)

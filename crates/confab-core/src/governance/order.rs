@@ -1,0 +1,365 @@
+//! The one order of a room's governance actions ([`Governance::resolve`]): a graph of
+//! "must come before" edges (each author's chain, each binding cut) ordered by room order,
+//! cycles of cuts broken by seniority; and taking in one more action that comes last in it
+//! without ordering again ([`Governance::append`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{ActionRef, Govern, Governance, Joining, Outcome, Refusal, Settings, genesis_of};
+use crate::history::OrderKey;
+use crate::ids::{EventId, MemberKey, RoomId};
+
+/// An action's place: its author and sequence number (one action per place).
+pub(super) type Place = (MemberKey, u64);
+
+/// The actions as a graph of "must come before" edges: each author's chain, and each cut
+/// (an edge a cut made is listed in `cuts` under its action). Actions are numbered by place (their index in `nodes`), which makes every lookup of
+/// the ordering an index, not a map search (it runs on every governance action a member
+/// takes in).
+pub(super) struct Graph<'a> {
+    /// One action per place, in place order.
+    pub(super) nodes: Vec<Node<'a>>,
+    /// An edge made by a cut remembers the action that made it.
+    edges: Vec<Edge>,
+    /// Per action, while it is still to order: how many of its incoming live edges are
+    /// unordered (`None`: ordered).
+    waiting: Vec<Option<usize>>,
+    /// How many actions are still to order.
+    n_waiting: usize,
+    /// The waiting actions nothing unordered must precede, in room order.
+    ready: BTreeSet<(OrderKey, usize)>,
+    /// Each action's outgoing edges (indices into `edges`).
+    out: Vec<Vec<usize>>,
+    /// The edges each action's cut made (indices into `edges`).
+    cuts: Vec<Vec<usize>>,
+    /// A cycle of cuts was broken.
+    broken: bool,
+}
+
+/// What [`Governance::append`] needs to know of the order the actions held were put in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Tail {
+    /// The latest room-order key of all actions held.
+    last: Option<OrderKey>,
+    /// Each author's latest sequence number among their actions.
+    heads: BTreeMap<MemberKey, u64>,
+    /// The cuts that bind (of actions by empowered authors, on someone else): the largest
+    /// sequence number one of them says it saw of each member.
+    cut_up_to: BTreeMap<MemberKey, u64>,
+    /// A cycle of cuts was broken (seniority decided): nothing is appended after that.
+    broken: bool,
+}
+
+impl Governance {
+    /// Takes in `action` without ordering every action again, if it comes last in the one
+    /// order: it is later in room order than every action held, its author's latest, no
+    /// cut held puts it before anything, its own cut puts nothing after it, and it changes
+    /// no rule of the ordering (a `Create` or `Promote` changes whose cuts bind, a
+    /// `Configure` may change how epoch 0 began); and no cycle of cuts was ever broken
+    /// (where one was, the order found so far could pick a later action while waiting).
+    /// Then it is judged and applied after the rest, exactly as [`Governance::resolve`]
+    /// would. Returns whether it did; if not, nothing changed and the caller resolves the
+    /// whole set. A member takes in most actions as they are made, so this is the common
+    /// case (issue 19: every action taken in resolved the room's governance again).
+    pub fn append(&mut self, action: ActionRef<'_>) -> bool {
+        let author = action.order.author;
+        let tail = &self.tail;
+        let last = !tail.broken
+            && !self.outcomes.contains_key(&action.id)
+            && tail.last.is_none_or(|last| action.order > last)
+            && tail
+                .heads
+                .get(&author)
+                .is_none_or(|head| action.order.seq > *head)
+            && tail
+                .cut_up_to
+                .get(&author)
+                .is_none_or(|seen| action.order.seq > *seen)
+            && !matches!(
+                action.what,
+                Govern::Create { .. } | Govern::Promote { .. } | Govern::Configure(_)
+            );
+        let cut = action
+            .what
+            .cut()
+            .filter(|(member, _)| *member != author && self.empowered.contains(&author));
+        let precedes = cut
+            .is_some_and(|(member, seen)| tail.heads.get(&member).is_some_and(|head| *head > seen));
+        if !last || precedes {
+            return false;
+        }
+        self.order.push(action.id);
+        let outcome = match self.judge(self.genesis, &action) {
+            Ok(()) => {
+                self.apply(&action);
+                Outcome::Applied
+            }
+            Err(refusal) => Outcome::Refused(refusal),
+        };
+        self.outcomes.insert(action.id, outcome);
+        self.tail.last = Some(action.order);
+        self.tail.heads.insert(author, action.order.seq);
+        if let Some((member, seen)) = cut {
+            let up_to = self.tail.cut_up_to.entry(member).or_insert(seen);
+            *up_to = (*up_to).max(seen);
+        }
+        true
+    }
+}
+
+pub(super) struct Node<'a> {
+    pub(super) action: ActionRef<'a>,
+    /// Its cut's edges were dropped when a cycle was broken: it is refused.
+    contested: bool,
+}
+
+struct Edge {
+    from: usize,
+    to: usize,
+    live: bool,
+}
+
+fn place(action: ActionRef<'_>) -> Place {
+    (action.order.author, action.order.seq)
+}
+
+// Every index here is one the graph made itself (a position in `nodes`, `edges`, `out` or
+// `cuts`, all sized when it is built), never a number an action carries.
+#[allow(clippy::indexing_slicing)]
+impl<'a> Graph<'a> {
+    pub(super) fn new(
+        actions: impl IntoIterator<Item = ActionRef<'a>>,
+        outcomes: &mut BTreeMap<EventId, Outcome>,
+    ) -> Self {
+        // One action per id, and per place: the smaller id wins a collision.
+        let mut sorted: Vec<ActionRef<'a>> = actions.into_iter().collect();
+        sorted.sort_by(|a, b| place(*a).cmp(&place(*b)).then_with(|| a.id.cmp(&b.id)));
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(sorted.len());
+        let mut ids = BTreeSet::new();
+        for action in sorted {
+            if !ids.insert(action.id) {
+                continue;
+            }
+            if nodes
+                .last()
+                .is_some_and(|last| place(last.action) == place(action))
+            {
+                outcomes.insert(action.id, Outcome::Refused(Refusal::Duplicate));
+                continue;
+            }
+            nodes.push(Node {
+                action,
+                contested: false,
+            });
+        }
+        let n = nodes.len();
+        Graph {
+            nodes,
+            edges: Vec::new(),
+            waiting: vec![Some(0); n],
+            n_waiting: n,
+            ready: BTreeSet::new(),
+            out: vec![Vec::new(); n],
+            cuts: vec![Vec::new(); n],
+            broken: false,
+        }
+    }
+
+    /// What [`Governance::append`] needs of the order (once every action is taken).
+    pub(super) fn tail(&self, empowered: &BTreeSet<MemberKey>) -> Tail {
+        let mut tail = Tail {
+            broken: self.broken,
+            ..Tail::default()
+        };
+        for node in &self.nodes {
+            let (order, author) = (node.action.order, node.action.order.author);
+            tail.last = tail.last.max(Some(order));
+            tail.heads.insert(author, order.seq);
+            if let Some((member, seen)) = node.action.what.cut()
+                && member != author
+                && empowered.contains(&author)
+            {
+                let up_to = tail.cut_up_to.entry(member).or_insert(seen);
+                *up_to = (*up_to).max(seen);
+            }
+        }
+        tail
+    }
+
+    /// The index of the action at `at`.
+    fn index(&self, at: Place) -> Option<usize> {
+        self.nodes
+            .binary_search_by(|node| place(node.action).cmp(&at))
+            .ok()
+    }
+
+    /// Adds the chain edges, and the cut edges of actions by `empowered` authors.
+    pub(super) fn link(&mut self, empowered: &BTreeSet<MemberKey>) {
+        let mut edges = Vec::new();
+        for to in 1..self.nodes.len() {
+            let from = to - 1;
+            if place(self.nodes[from].action).0 == place(self.nodes[to].action).0 {
+                edges.push((from, to, None));
+            }
+        }
+        for (at, node) in self.nodes.iter().enumerate() {
+            let Some((member, seen)) = node.action.what.cut() else {
+                continue;
+            };
+            let author = node.action.order.author;
+            if !empowered.contains(&author) || member == author {
+                continue;
+            }
+            // The member's last action at or before the cut comes before this one, and
+            // their first after it comes after.
+            let after = self
+                .nodes
+                .partition_point(|node| place(node.action) <= (member, seen));
+            if let Some(before) = after.checked_sub(1)
+                && place(self.nodes[before].action).0 == member
+            {
+                edges.push((before, at, Some(at)));
+            }
+            if after < self.nodes.len() && place(self.nodes[after].action).0 == member {
+                edges.push((at, after, Some(at)));
+            }
+        }
+        for (from, to, cut_of) in edges {
+            let idx = self.edges.len();
+            self.out[from].push(idx);
+            if let Some(at) = cut_of {
+                self.cuts[at].push(idx);
+            }
+            self.edges.push(Edge {
+                from,
+                to,
+                live: true,
+            });
+            if let Some(count) = &mut self.waiting[to] {
+                *count += 1;
+            }
+        }
+        self.ready = (0..self.nodes.len())
+            .filter(|at| self.waiting[*at] == Some(0))
+            .map(|at| (self.nodes[at].action.order, at))
+            .collect();
+    }
+
+    /// Drops edge `idx`: what it led to waits for one edge fewer, and is ready at none.
+    fn release(&mut self, idx: usize) {
+        let Some(edge) = self.edges.get_mut(idx).filter(|edge| edge.live) else {
+            return;
+        };
+        edge.live = false;
+        let to = edge.to;
+        if let Some(Some(count)) = self.waiting.get_mut(to) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.ready.insert((self.nodes[to].action.order, to));
+            }
+        }
+    }
+
+    /// Whether the genesis's author's action right after its `Create` (in their chain, but
+    /// for their Join) makes joining need approval.
+    pub(super) fn founded_with_approval(&self, genesis: Option<RoomId>) -> bool {
+        let create = self.nodes.iter().find(|node| {
+            matches!(node.action.what, Govern::Create { nonce } if genesis == Some(genesis_of(&node.action.order.author, nonce)))
+        });
+        let Some((owner, seq)) = create.map(|node| place(node.action)) else {
+            return false;
+        };
+        // The owner's own Join may come between (their client posts it on the Create).
+        let mut next = seq.saturating_add(1);
+        while let Some(at) = self.index((owner, next)) {
+            match self.nodes[at].action.what {
+                Govern::Join { .. } => next = next.saturating_add(1),
+                Govern::Configure(Settings { joining, .. }) => {
+                    return *joining == Joining::Approval;
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The next action to judge: of those nothing unordered must precede, the first in room
+    /// order. When every remaining action waits for another (a cycle of cuts), the cuts of
+    /// the least senior author's action in the cycle are dropped and it is marked contested.
+    pub(super) fn next(&mut self, seniority: impl Fn(&MemberKey) -> (u8, usize)) -> Option<usize> {
+        loop {
+            if self.n_waiting == 0 {
+                return None;
+            }
+            if let Some((_, at)) = self.ready.first() {
+                return Some(*at);
+            }
+            // Every waiting action is on or behind a cycle; only cut edges close cycles
+            // (chains alone are ordered by seq). Drop the cuts of the least senior action
+            // whose own cut lies on a cycle, the latest in room order on a tie.
+            let waiting = (0..self.nodes.len()).filter(|at| self.waiting[*at].is_some());
+            let victim = waiting
+                .clone()
+                .filter(|at| self.cut_on_cycle(*at))
+                .max_by_key(|at| {
+                    let order = self.nodes[*at].action.order;
+                    (seniority(&order.author), order)
+                });
+            self.broken = true;
+            let Some(victim) = victim else {
+                // Unreachable (a cycle needs a cut edge); order the rest by room order anyway.
+                return waiting.min_by_key(|at| self.nodes[*at].action.order);
+            };
+            self.nodes[victim].contested = true;
+            for idx in self.cuts[victim].clone() {
+                self.release(idx);
+            }
+        }
+    }
+
+    /// Whether one of the live edges `at`'s cut made closes a cycle.
+    fn cut_on_cycle(&self, at: usize) -> bool {
+        self.cuts[at]
+            .iter()
+            .map(|idx| &self.edges[*idx])
+            .filter(|e| e.live)
+            .any(|e| self.reaches(e.to, e.from))
+    }
+
+    /// Whether live edges lead from `from` to `to`.
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            if at == to {
+                return true;
+            }
+            if std::mem::replace(&mut seen[at], true) {
+                continue;
+            }
+            stack.extend(
+                self.out[at]
+                    .iter()
+                    .map(|idx| &self.edges[*idx])
+                    .filter(|e| e.live)
+                    .map(|e| e.to),
+            );
+        }
+        false
+    }
+
+    /// Marks `at` ordered and releases what waited for it; returns its action and whether
+    /// it was contested.
+    pub(super) fn take(&mut self, at: usize) -> (ActionRef<'a>, bool) {
+        if self.waiting[at].take().is_some() {
+            self.n_waiting -= 1;
+        }
+        let node = &self.nodes[at];
+        let (action, contested) = (node.action, node.contested);
+        self.ready.remove(&(action.order, at));
+        for out_idx in 0..self.out[at].len() {
+            self.release(self.out[at][out_idx]);
+        }
+        (action, contested)
+    }
+}
