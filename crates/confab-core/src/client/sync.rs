@@ -361,15 +361,27 @@ impl Client {
             // Write-ahead: what has not gone out is nobody's to fetch yet.
             up_to = up_to.min(self.own_sent_up_to());
         }
-        // Where newcomers see only what is said from when they joined, older messages go
-        // out redacted (same ids, still verifying, so chains stay whole).
-        let start = self
-            .member_of(peer)
-            .and_then(|member| self.backlog_start(&member));
         // A removed member's events past their cut count for nobody: not served.
         if let Some(last) = self.served_up_to(&author) {
             up_to = up_to.min(last);
         }
+        self.serve_range(now, peer, author, after, up_to);
+    }
+
+    /// Sends `peer` `author`'s events after `after` up to `up_to`, as served to it: where
+    /// newcomers see only what is said from when they joined, older messages go out
+    /// redacted (same ids, still verifying, so chains stay whole).
+    fn serve_range(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        author: MemberKey,
+        after: u64,
+        up_to: u64,
+    ) {
+        let start = self
+            .member_of(peer)
+            .and_then(|member| self.backlog_start(&member));
         let events: Vec<VerifiedEvent> = self
             .history
             .range(&author, after, up_to)
@@ -410,9 +422,6 @@ impl Client {
         if !self.sync.marks_heard.contains(&peer) || !self.serves(peer) {
             return given;
         }
-        let start = self
-            .member_of(peer)
-            .and_then(|member| self.backlog_start(&member));
         for &(author, head) in heads {
             let theirs = self
                 .sync
@@ -424,12 +433,7 @@ impl Client {
             if theirs >= head {
                 continue;
             }
-            let events: Vec<VerifiedEvent> = self
-                .history
-                .range(&author, theirs, head)
-                .map(|event| Self::as_served(event, start))
-                .collect();
-            self.send_run(now, peer, author, &events);
+            self.serve_range(now, peer, author, theirs, head);
             self.note_peer_holds(peer, author, head);
             given.push((author, head));
         }

@@ -116,32 +116,28 @@ fn a_reset_link_shows_as_superseded_to_strangers_only() {
     assert!(!room.read(ann, &entries));
 }
 
+/// A room of `n`: the owner (0) makes 1 an admin, who removes `removed` and rekeys. Returns
+/// the room and the invite `removed` held.
+fn an_admin_removes(n: usize, removed: usize) -> (Room, crate::room::Invite) {
+    let mut room = Room::found(n);
+    let (owner, admin) = (0, 1);
+    let member = room.key(admin);
+    room.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    let old = room.clients[removed].invite();
+    let member = room.key(removed);
+    room.govern(admin, Govern::Remove { member, seen: 0 })
+        .unwrap();
+    room.rekey(admin);
+    (room, old)
+}
+
 /// An admin removes Carol and rekeys: the notice carries the owner's promotion of the
 /// admin, and a stranger with the link Carol held is told.
 #[test]
 fn a_removed_members_link_shows_as_superseded_after_an_admins_rekey() {
-    let mut room = Room::found(3);
-    let (owner, admin, carol) = (0, 1, 2);
-    let admin_key = room.key(admin);
-    room.govern(
-        owner,
-        Govern::Promote {
-            member: admin_key,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    let old = room.clients[carol].invite();
-    let carol_key = room.key(carol);
-    room.govern(
-        admin,
-        Govern::Remove {
-            member: carol_key,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    room.rekey(admin);
+    let (mut room, old) = an_admin_removes(3, 2);
+    let (admin, carol) = (1, 2);
     let notice = room.notice(admin, &old.link);
     assert_eq!(notice.events.len(), 2);
     let fresh = room.open(&old);
@@ -156,28 +152,8 @@ fn a_removed_members_link_shows_as_superseded_after_an_admins_rekey() {
 /// lockboxes named each member sealed into the new epoch).
 #[test]
 fn a_notice_names_nobody_but_the_authority_that_signed_it() {
-    let mut room = Room::found(5);
+    let (mut room, old) = an_admin_removes(5, 3);
     let (owner, admin, bob, carol, dan) = (0, 1, 2, 3, 4);
-    let admin_key = room.key(admin);
-    room.govern(
-        owner,
-        Govern::Promote {
-            member: admin_key,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    let old = room.clients[carol].invite();
-    let carol_key = room.key(carol);
-    room.govern(
-        admin,
-        Govern::Remove {
-            member: carol_key,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    room.rekey(admin);
 
     let keys = old.link.notice().mailbox_keys();
     let entries = room.mailbox(keys.room());
