@@ -337,18 +337,10 @@ impl Client {
             let Some(meta) = self.files.held.get(&file) else {
                 continue;
             };
-            let confirmed = self.files.confirmed.get(&(file, member)).copied();
-            if confirmed.unwrap_or(0) < meta.chunks() {
+            if self.confirmed(file, member) < meta.chunks() {
                 self.files.ended_by_removal.insert((file, member));
             }
-            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
-                file,
-                member,
-                direction: Direction::Upload,
-                done: meta.bytes_in(confirmed.unwrap_or(0)),
-                total: meta.size,
-                state: TransferState::Failed(error.clone()),
-            }));
+            self.report_upload(file, member, TransferState::Failed(error.clone()));
         }
         let downloads: Vec<(EventId, MemberKey)> = self
             .files
@@ -381,24 +373,41 @@ impl Client {
         let mut members = BTreeSet::new();
         for (file, member) in back {
             self.files.ended_by_removal.remove(&(file, member));
-            let Some(meta) = self.files.held.get(&file) else {
+            if !self.files.held.contains_key(&file) {
                 continue;
-            };
-            let confirmed = self.files.confirmed.get(&(file, member)).copied();
+            }
             self.files.unfinished.insert((file, member));
             members.insert(member);
-            self.events.push_back(ClientEvent::Transfer(TransferUpdate {
-                file,
-                member,
-                direction: Direction::Upload,
-                done: meta.bytes_in(confirmed.unwrap_or(0)),
-                total: meta.size,
-                state: TransferState::Waiting,
-            }));
+            self.report_upload(file, member, TransferState::Waiting);
         }
         for member in members {
             self.resume_uploads_to(now, member);
         }
+    }
+
+    /// How many chunks of `file` `member` confirmed receiving.
+    fn confirmed(&self, file: EventId, member: MemberKey) -> u32 {
+        self.files
+            .confirmed
+            .get(&(file, member))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Reports our upload of `file` to `member` in `state`, with what they confirmed.
+    fn report_upload(&mut self, file: EventId, member: MemberKey, state: TransferState) {
+        let Some(meta) = self.files.held.get(&file) else {
+            return;
+        };
+        let update = TransferUpdate {
+            file,
+            member,
+            direction: Direction::Upload,
+            done: meta.bytes_in(self.confirmed(file, member)),
+            total: meta.size,
+            state,
+        };
+        self.events.push_back(ClientEvent::Transfer(update));
     }
 
     /// Whether `member` is out of this governed room (removed, or left): no transfer
