@@ -22,6 +22,8 @@ const ROOM_ADDRESS_SALT: &[u8] = b"confab/v1/room-address";
 pub struct Identity {
     signing: SigningKey,
     dh: StaticSecret,
+    /// `dh`'s public key, computed once (each lockbox tried and each handshake needs it).
+    dh_public: [u8; 32],
 }
 
 impl Identity {
@@ -39,9 +41,11 @@ impl Identity {
             hkdf.expand(INFO_DH, dh.as_mut_slice())
                 .expect("valid HKDF length");
         }
+        let dh = StaticSecret::from(*dh);
         Identity {
             signing: SigningKey::from_bytes(&signing),
-            dh: StaticSecret::from(*dh),
+            dh_public: DhPublic::from(&dh).to_bytes(),
+            dh,
         }
     }
 
@@ -49,13 +53,22 @@ impl Identity {
     pub fn public(&self) -> PublicIdentity {
         PublicIdentity {
             signing: self.signing.verifying_key(),
-            dh: DhPublic::from(&self.dh).to_bytes(),
+            dh: self.dh_public,
         }
     }
 
     /// The Noise static private key, for `snow`.
     pub(crate) fn dh_secret_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.dh.to_bytes())
+    }
+
+    /// The Noise static key pair, for `snow` without deriving the public key again
+    /// ([`crate::rng::SeededResolver::with_static`]).
+    pub(crate) fn dh_pair(&self) -> crate::rng::StaticPair {
+        crate::rng::StaticPair {
+            private: self.dh_secret_bytes(),
+            public: self.dh_public,
+        }
     }
 
     /// Our identity card for handshakes, encoded: built once per client, sent in each

@@ -113,12 +113,13 @@ fn open_with(
     if lockbox.len() != LOCKBOX_LEN {
         return Err(LockboxError::Length);
     }
-    let secret = identity.dh_secret_bytes();
+    let pair = identity.dh_pair();
+    let secret = pair.private.clone();
     // As in `seal_with`: fixed parameters cannot fail to build.
     #[allow(clippy::expect_used)]
     let mut noise = {
         let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
-        snow::Builder::with_resolver(params, Box::new(SeededResolver::new([0; 32])))
+        snow::Builder::with_resolver(params, Box::new(SeededResolver::with_static([0; 32], pair)))
             .local_private_key(secret.as_slice())
             .expect("32-byte X25519 key")
             .prologue(prologue)

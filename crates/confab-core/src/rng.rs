@@ -1,7 +1,10 @@
-//! The seeded RNG that core draws from, and its adapter for `snow`'s ephemeral keys.
+//! The seeded RNG that core draws from, and its adapter for `snow`'s ephemeral keys (and
+//! our static key, whose public half we know already).
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore as _, SeedableRng as _};
+use x25519_dalek::{PublicKey as DhPublic, StaticSecret};
+use zeroize::Zeroizing;
 
 /// A ChaCha20 stream seeded by the adapter; never the OS RNG.
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
@@ -45,10 +48,18 @@ impl snow::types::Random for SeededRng {
     }
 }
 
+/// An X25519 key pair of ours (`Identity::dh_pair`): the public half computed once.
+#[derive(Clone)]
+pub(crate) struct StaticPair {
+    pub(crate) private: Zeroizing<[u8; 32]>,
+    pub(crate) public: [u8; 32],
+}
+
 /// `snow`'s default crypto, with randomness from a seed instead of the OS.
 pub(crate) struct SeededResolver {
     seed: std::cell::Cell<Option<[u8; 32]>>,
     crypto: snow::resolvers::DefaultResolver,
+    static_pair: Option<StaticPair>,
 }
 
 impl SeededResolver {
@@ -56,7 +67,79 @@ impl SeededResolver {
         SeededResolver {
             seed: std::cell::Cell::new(Some(seed)),
             crypto: snow::resolvers::DefaultResolver,
+            static_pair: None,
         }
+    }
+
+    /// Also knows our static key pair: `snow` sets the static private key and derives its
+    /// public key, an X25519 base multiplication each handshake and each lockbox tried
+    /// (a tenth of the governance simulation's time); given `pair`, that key's public half
+    /// is taken as known. Same bytes on the wire, same secrets.
+    pub(crate) fn with_static(seed: [u8; 32], pair: StaticPair) -> SeededResolver {
+        SeededResolver {
+            static_pair: Some(pair),
+            ..SeededResolver::new(seed)
+        }
+    }
+}
+
+/// X25519 as `snow`'s default, except that when the key set is `pair`'s private key its
+/// public half is not derived again.
+struct KnownStaticDh {
+    inner: Box<dyn snow::types::Dh>,
+    pair: StaticPair,
+    /// Whether the key set is `pair`'s (else `inner` holds it).
+    is_pair: bool,
+}
+
+impl snow::types::Dh for KnownStaticDh {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn pub_len(&self) -> usize {
+        self.inner.pub_len()
+    }
+    fn priv_len(&self) -> usize {
+        self.inner.priv_len()
+    }
+    fn set(&mut self, privkey: &[u8]) {
+        self.is_pair = privkey == self.pair.private.as_slice();
+        if !self.is_pair {
+            self.inner.set(privkey);
+        }
+    }
+    fn generate(&mut self, rng: &mut dyn snow::types::Random) -> Result<(), snow::Error> {
+        self.is_pair = false;
+        self.inner.generate(rng)
+    }
+    fn pubkey(&self) -> &[u8] {
+        if self.is_pair {
+            &self.pair.public
+        } else {
+            self.inner.pubkey()
+        }
+    }
+    fn privkey(&self) -> &[u8] {
+        if self.is_pair {
+            self.pair.private.as_slice()
+        } else {
+            self.inner.privkey()
+        }
+    }
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        if !self.is_pair {
+            return self.inner.dh(pubkey, out);
+        }
+        // As snow's `Dh25519::dh`: the clamped scalar times the point, no check of the result.
+        let theirs: [u8; 32] = pubkey
+            .get(..32)
+            .and_then(|key| key.try_into().ok())
+            .ok_or(snow::Error::Dh)?;
+        let shared = StaticSecret::from(*self.pair.private).diffie_hellman(&DhPublic::from(theirs));
+        out.get_mut(..32)
+            .ok_or(snow::Error::Dh)?
+            .copy_from_slice(shared.as_bytes());
+        Ok(())
     }
 }
 
@@ -68,7 +151,17 @@ impl snow::resolvers::CryptoResolver for SeededResolver {
             .map(|seed| Box::new(SeededRng::from_seed(seed)) as Box<dyn snow::types::Random>)
     }
     fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
-        self.crypto.resolve_dh(choice)
+        let inner = self.crypto.resolve_dh(choice)?;
+        match &self.static_pair {
+            Some(pair) if matches!(choice, snow::params::DHChoice::Curve25519) => {
+                Some(Box::new(KnownStaticDh {
+                    inner,
+                    pair: pair.clone(),
+                    is_pair: false,
+                }))
+            }
+            _ => Some(inner),
+        }
     }
     fn resolve_hash(
         &self,
@@ -81,5 +174,48 @@ impl snow::resolvers::CryptoResolver for SeededResolver {
         choice: &snow::params::CipherChoice,
     ) -> Option<Box<dyn snow::types::Cipher>> {
         self.crypto.resolve_cipher(choice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use snow::resolvers::CryptoResolver as _;
+
+    use super::*;
+
+    /// With our pair set, the known-static X25519 gives snow's default public key and
+    /// shared secrets; with another key set, or a generated one, it is snow's default.
+    #[test]
+    fn the_known_static_key_is_snows_x25519() {
+        let identity = crate::identity::Identity::from_seed([7; 32]);
+        let pair = identity.dh_pair();
+        let resolver = SeededResolver::with_static([1; 32], pair.clone());
+        let choice = snow::params::DHChoice::Curve25519;
+        let mut known = resolver.resolve_dh(&choice).unwrap();
+        let mut plain = snow::resolvers::DefaultResolver
+            .resolve_dh(&choice)
+            .unwrap();
+        let theirs = crate::identity::Identity::from_seed([8; 32])
+            .public()
+            .dh_key_bytes();
+        for private in [*pair.private, [9; 32]] {
+            known.set(&private);
+            plain.set(&private);
+            assert_eq!(known.pubkey(), plain.pubkey());
+            assert_eq!(known.privkey(), plain.privkey());
+            let (mut ours, mut snows) = ([0u8; 32], [0u8; 32]);
+            known.dh(&theirs, &mut ours).unwrap();
+            plain.dh(&theirs, &mut snows).unwrap();
+            assert_eq!(ours, snows);
+        }
+        assert_eq!(known.pubkey(), plain.pubkey(), "another key: snow's own");
+        known.set(pair.private.as_slice());
+        assert_eq!(known.pubkey(), pair.public.as_slice());
+        known.generate(&mut SeededRng::from_seed([2; 32])).unwrap();
+        plain.generate(&mut SeededRng::from_seed([2; 32])).unwrap();
+        assert_eq!(known.pubkey(), plain.pubkey(), "an ephemeral: snow's own");
     }
 }

@@ -103,17 +103,21 @@ impl Handshake {
         role: Role,
         seed: [u8; 32],
     ) -> Handshake {
-        let secret = identity.dh_secret_bytes();
+        let pair = identity.dh_pair();
+        let secret = pair.private.clone();
         // The pattern string is a constant and the key lengths are fixed, so building
         // cannot fail; a failure here is a bug in this file, not peer input.
         #[allow(clippy::expect_used)]
         let noise = {
             let params = NOISE_PARAMS.parse().expect("pinned Noise pattern parses");
-            let builder = snow::Builder::with_resolver(params, Box::new(SeededResolver::new(seed)))
-                .local_private_key(secret.as_slice())
-                .expect("32-byte X25519 key")
-                .psk(0, psk)
-                .expect("psk0 is valid for XX");
+            let builder = snow::Builder::with_resolver(
+                params,
+                Box::new(SeededResolver::with_static(seed, pair)),
+            )
+            .local_private_key(secret.as_slice())
+            .expect("32-byte X25519 key")
+            .psk(0, psk)
+            .expect("psk0 is valid for XX");
             match role {
                 Role::Initiator => builder.build_initiator(),
                 Role::Responder => builder.build_responder(),
