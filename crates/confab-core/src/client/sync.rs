@@ -356,29 +356,36 @@ impl Client {
             Some(&(_, head)) => after.max(head),
             None => after,
         };
-        let mut up_to = up_to.min(after.saturating_add(MAX_WANT));
-        if author == self.public.member_key() {
-            // Write-ahead: what has not gone out is nobody's to fetch yet.
-            up_to = up_to.min(self.own_sent_up_to());
-        }
-        // A removed member's events past their cut count for nobody: not served.
-        if let Some(last) = self.served_up_to(&author) {
-            up_to = up_to.min(last);
-        }
+        let up_to = up_to.min(after.saturating_add(MAX_WANT));
         self.serve_range(now, peer, author, after, up_to);
+    }
+
+    /// The last of `author`'s events that may leave this client: ours only once stored
+    /// (write-ahead, `own.rs`), a removed member's only up to their cut
+    /// ([`Client::served_up_to`]). `None`: every one we hold.
+    fn serves_up_to(&self, author: &MemberKey) -> Option<u64> {
+        let own = (*author == self.public.member_key()).then(|| self.own_sent_up_to());
+        match (own, self.served_up_to(author)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Sends `peer` `author`'s events after `after` up to `up_to`, as served to it: where
     /// newcomers see only what is said from when they joined, older messages go out
-    /// redacted (same ids, still verifying, so chains stay whole).
+    /// redacted (same ids, still verifying, so chains stay whole). Never past what may
+    /// leave this client ([`Client::serves_up_to`]), whatever asked for the range.
     fn serve_range(
         &mut self,
         now: Instant,
         peer: PeerId,
         author: MemberKey,
         after: u64,
-        up_to: u64,
+        mut up_to: u64,
     ) {
+        if let Some(last) = self.serves_up_to(&author) {
+            up_to = up_to.min(last);
+        }
         let start = self
             .member_of(peer)
             .and_then(|member| self.backlog_start(&member));
@@ -391,15 +398,13 @@ impl Client {
     }
 
     /// Per author of a governance action we hold, the sequence number of the latest (within
-    /// what we serve of that author): what a peer must hold before anything else we send.
+    /// what may leave this client, [`Client::serves_up_to`]): what a peer must hold before
+    /// anything else we send.
     pub(super) fn governance_heads(&self) -> Vec<(MemberKey, u64)> {
         let mut heads: BTreeMap<MemberKey, u64> = BTreeMap::new();
-        for id in self.governance.order() {
-            let Some(event) = self.history.get(id) else {
-                continue;
-            };
+        for event in self.history.governance() {
             let (author, mut seq) = (event.event().author, event.event().seq);
-            if let Some(last) = self.served_up_to(&author) {
+            if let Some(last) = self.serves_up_to(&author) {
                 seq = seq.min(last);
             }
             let head = heads.entry(author).or_default();

@@ -712,12 +712,36 @@ fn only_a_hand_over_by_a_member_in_good_standing_entitles_a_newcomer() {
     handover(&mut room, EVE, 21, BEN, 2);
     let g = room.resolve();
     assert!(!g.needs_rekey() && g.entitled(&key(BEN)) && !g.left_out(&key(BEN)));
-    // A secret of an epoch to come is no hand-over.
-    let ahead = handover(&mut room, ANN, 22, DAVE + 10, 3);
+}
+
+/// Ben, an admin, rekeys to epoch 1 and is removed by the owner before it (the owner had
+/// seen none of it). Ann, sealed into Ben's epoch, let Eve in with it before she heard of
+/// the removal: a hand-over numbered past the room's epoch, of a rekey that counts for
+/// nothing. Eve was let in in good faith and holds only that dead epoch: she is left out
+/// (the next epoch is sealed to her). On the old code the hand-over was refused as "an
+/// epoch to come": Eve counted as neither handed nor left out, nobody sealed her anything,
+/// and she waited in the dead epoch for good (governance simulation, seed 2 at 65454a7
+/// with the write-ahead clip: member 58).
+#[test]
+fn a_newcomer_handed_an_epoch_that_counts_for_nothing_is_left_out() {
+    let mut room = Room::new();
+    for who in [ANN, BEN] {
+        join(&mut room, who, 2);
+        handover(&mut room, OWNER, 3, who, 0);
+    }
+    room.promote(OWNER, 4, BEN);
+    room.remove(OWNER, 5, BEN, room.seq(BEN));
+    let dead = room.act(BEN, 6, rekey(1, [key(OWNER), key(ANN), key(BEN)].into()));
+    join(&mut room, EVE, 7);
+    let given = handover(&mut room, ANN, 8, EVE, 1);
+    let g = room.resolve();
     assert_eq!(
-        room.resolve().outcome(&ahead),
-        Some(Outcome::Refused(Refusal::StaleEpoch))
+        g.outcome(&dead),
+        Some(Outcome::Refused(Refusal::AuthorRemoved))
     );
+    assert_eq!(g.epoch(), 0);
+    assert_eq!(g.outcome(&given), Some(Outcome::Applied));
+    assert!(g.left_out(&key(EVE)) && g.entitled(&key(EVE)) && g.needs_rekey());
 }
 
 /// A member in good standing hands an epoch the room has left to keys it made up: each is

@@ -397,3 +397,30 @@ fn what_is_said_after_a_removal_reaches_nobody_before_the_removal_does() {
     }
     assert_shut_out(&mesh, dave, owner, &["Carol after", "Bob after"]);
 }
+
+/// Write-ahead holds for governance given first too: an action of ours the store has not
+/// committed goes to nobody, even when a peer must be given the governance it lacks before
+/// what it asked for. On the old code the owner pushed Ann its unstored `Promote` with
+/// Bob's words: had its page died then, it would have signed another event with that
+/// number, a fork of its own chain.
+#[test]
+fn governance_pushed_first_holds_nothing_of_ours_the_store_has_not_got() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann, bob) = (0, 1, 2);
+    mesh.unlink(ann, bob);
+    mesh.clients[owner].own.write_ahead = true;
+    let member = mesh.key(ann);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    let sent = mesh.clients[owner].own_sent_up_to();
+    mesh.post(bob, "through the owner");
+    mesh.wait(crate::Duration::from_secs(12));
+
+    assert!(held_texts(&mesh, ann).contains(&"through the owner".to_owned()));
+    let owner_key = mesh.key(owner);
+    assert_eq!(mesh.clients[ann].history.mark(&owner_key), sent);
+    assert_eq!(
+        mesh.clients[ann].governance().rank(&member),
+        Some(Rank::Member)
+    );
+}
