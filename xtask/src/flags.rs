@@ -46,8 +46,13 @@ xflags::xflags! {
         /// (`cargo xtask test` runs 1,000). A failure prints its seed; replay one with
         /// `CONFAB_SEED=n cargo test -p confab-core --test sim room::`.
         cmd sim {
-            /// How many seeds (default 10,000).
+            /// How many seeds (default 10,000; 1,000 with `--governance`).
             optional --seeds seeds: u64
+            /// The governance simulation instead (50 governed members, issue 17), in the
+            /// optimised `sim` profile, on two threads, a line a seed; every failing seed
+            /// is listed with its check. Replay one with `CONFAB_SEED=n cargo test -p
+            /// confab-core --profile sim --test sim governance`.
+            optional --governance
         }
         /// Run the benchmarks.
         cmd bench {}

@@ -15,10 +15,12 @@
 //!   was written in, every epoch secret each member ever held);
 //! - no member lost history it held when it was removed.
 //!
-//! The full run: `CONFAB_GOVERNANCE_SEEDS=1000 cargo test -p confab-core --profile sim --test sim
-//! -- governance`
-//! (about 5 s CPU a seed there at 25f44b5, 4.5 to 6 s; signature checks of new events,
-//! Noise handshakes and lockbox and bundle opening lead the profile).
+//! The full run: `cargo xtask sim --governance` (1,000 seeds, `--seeds n`: the `sim` profile,
+//! a line a seed, every failing seed listed), or `CONFAB_GOVERNANCE_SEEDS=1000 cargo test -p
+//! confab-core --profile sim --test sim -- governance`
+//! (about 5 s CPU a seed there at 25f44b5, 4.5 to 6 s, a fifth less at 033662d; trying a
+//! bundle's lockboxes (one X25519 each), signature checks of new events, resolving the
+//! governance again and Noise handshakes lead the profile).
 
 mod checks;
 mod world;
@@ -252,11 +254,22 @@ fn report_rekeys(world: &World) {
     }
 }
 
-/// Runs `seeds`, all of them, and fails listing every seed that failed with its reason.
+/// Runs `seeds`, all of them, and fails listing every seed that failed with its reason
+/// (a seed that panics too: the sweep goes on to the next).
 fn run_all(seeds: impl IntoIterator<Item = u64>) {
     let failures: Vec<String> = seeds
         .into_iter()
-        .filter_map(|seed| run(seed).failure)
+        .filter_map(|seed| match std::panic::catch_unwind(|| run(seed)) {
+            Ok(outcome) => outcome.failure,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)");
+                Some(format!("seed {seed}: panicked: {what}"))
+            }
+        })
         .collect();
     assert!(
         failures.is_empty(),
