@@ -25,12 +25,12 @@ use confab_core::{Client, Config, Identity, PublicIdentity, RoomId, RoomSecret};
 use crate::commands::{self, Commands};
 use crate::components::NEW_WITH_APPROVAL;
 use crate::driver;
-use crate::driver::note_epoch;
+use crate::driver::{client_for, note_epoch};
 use crate::platform::clock::log;
 use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom, StoreError};
 use crate::platform::{clock, entropy, page};
 use crate::state::AppState;
-use crate::tab::{Tab, client_for, network, room_view, settings, show_restored};
+use crate::tab::{Tab, network, room_view, settings, show_restored};
 
 /// Opens the profile with `passphrase` (`None`: try without), the room `opened` names
 /// (the page's fragment when it loaded) or the last one, and runs it on `state`; then
@@ -159,6 +159,7 @@ pub(crate) async fn boot(
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         if let Some(store) = &store {
             let _ = store.save_room(&room).await;
@@ -240,6 +241,7 @@ fn choose_room(
                 genesis: None,
                 epoch: None,
                 first_epoch: None,
+                untitled: Vec::new(),
             },
             settings,
         )
@@ -257,6 +259,7 @@ fn choose_room(
             genesis: invite.genesis,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         }),
     };
     match Invite::from_fragment(fragment) {

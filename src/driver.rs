@@ -81,7 +81,7 @@ use links::Direct;
 pub(crate) use moving::note_epoch;
 pub use people::ContactBook;
 use people::contact_view;
-pub use persist::restore_history;
+pub use persist::{client_for, restore_history};
 
 /// Without input for this long, a visible page counts as away.
 const IDLE_AFTER: Duration = Duration::from_secs(5 * 60);

@@ -18,7 +18,7 @@ use confab_core::{Client, Config, Identity, PublicIdentity, RoomId};
 use crate::commands::{self, Commands};
 use crate::driver::{self, ContactBook, Settings};
 use crate::platform::store::{BrowserStore, Profile, RoomKind, SavedRoom};
-use crate::platform::{self, clock, entropy, page};
+use crate::platform::{self, clock, page};
 use crate::state::{self, AppState, Me, RoomView};
 
 /// Most rooms one tab keeps connected (each has its own socket and links).
@@ -104,6 +104,7 @@ impl Tab {
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let tab = Rc::clone(self);
         leptos::task::spawn_local(async move {
@@ -140,7 +141,7 @@ impl Tab {
                 ..Config::default()
             };
             let identity = Identity::from_seed(tab.identity_seed.identity_seed);
-            let mut client = client_for(identity, &room, config);
+            let mut client = driver::client_for(identity, &room, config);
             // Unreadable, it starts empty and catches up.
             let _ = driver::restore_history(&mut client, tab.store.as_deref()).await;
             // Its restored history is shown (though not on screen). Unread are the messages
@@ -180,24 +181,6 @@ impl Tab {
             );
             commands::follow_page(&commands);
         });
-    }
-}
-
-/// The client of `room` as saved: a governed room's with its genesis, the epoch we hold and
-/// the first we held if we left it (restore its history next).
-pub(crate) fn client_for(identity: Identity, room: &SavedRoom, config: Config) -> Client {
-    let client = Client::new(identity, room.secret.clone(), config, entropy::seed());
-    let Some(genesis) = room.genesis else {
-        return client;
-    };
-    let client = client.with_genesis(genesis);
-    let client = match &room.epoch {
-        Some((epoch, secret)) => client.with_epoch(*epoch, secret.clone()),
-        None => client,
-    };
-    match &room.first_epoch {
-        Some((epoch, secret)) => client.with_left_epoch(*epoch, secret.clone()),
-        None => client,
     }
 }
 

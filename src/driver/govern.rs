@@ -8,7 +8,7 @@ use leptos::prelude::GetUntracked as _;
 
 use super::{Driver, log};
 use crate::commands::Command;
-use crate::platform::store::RoomKind;
+use crate::platform::store::{RoomKind, Untitled};
 use crate::platform::{clock, page};
 use crate::state::{GovernanceView, JoinRequest, RankedMember};
 
@@ -32,10 +32,6 @@ pub(super) struct Pending {
     /// Core refused the new epoch we started (too many members to seal it to, say): the
     /// page was told once; it is tried again only once the room's governance changes.
     rekey_refused: bool,
-    /// Names taken out of the saved group's title, with whom they named and where they
-    /// stood: each comes back if that removal is undone (a rival's removal from across a
-    /// partition wins, `Governance::may_contest`).
-    untitled: Vec<(MemberKey, String, usize)>,
 }
 
 impl Pending {
@@ -86,7 +82,8 @@ impl Driver {
 
     /// Members removed from the room (or who left) no longer name it: their names leave
     /// the saved group's title (one a member still in the room also goes by stays), and
-    /// come back where they stood if the removal is undone.
+    /// come back where they stood if the removal is undone, after a reload too (the room's
+    /// record keeps them: `SavedRoom::untitled`).
     fn untitle_removed(&mut self) {
         let governance = self.client.governance();
         // Names as the page shows them (from links and history), read outside any view.
@@ -98,7 +95,7 @@ impl Driver {
             .map(|key| (*key, name_of(key)))
             .filter(|(_, name)| !in_room.contains(name))
             .collect();
-        let back = |key: &MemberKey| governance.removed(key).is_none();
+        let back = |untitled: &Untitled| governance.removed(&untitled.member).is_none();
         let Some(room) = self.saved_room.as_mut() else {
             return;
         };
@@ -111,24 +108,32 @@ impl Driver {
             .filter(|name| !name.is_empty())
             .map(str::to_owned)
             .collect();
-        for (key, name) in gone {
+        let mut untitled = room.untitled.clone();
+        for (member, name) in gone {
             if let Some(place) = names.iter().position(|named| *named == name) {
                 names.remove(place);
-                self.govern.untitled.push((key, name, place));
+                // A title's names: far below 4 billion.
+                let place = place as u32;
+                untitled.push(Untitled {
+                    member,
+                    name,
+                    place,
+                });
             }
         }
         // The latest taken out first, so each goes back where it stood.
-        while let Some(idx) = self.govern.untitled.iter().rposition(|(key, ..)| back(key)) {
-            let (_, name, place) = self.govern.untitled.remove(idx);
+        while let Some(idx) = untitled.iter().rposition(back) {
+            let Untitled { name, place, .. } = untitled.remove(idx);
             if !names.contains(&name) {
-                names.insert(place.min(names.len()), name);
+                names.insert((place as usize).min(names.len()), name);
             }
         }
         let title = names.join(", ");
-        if title == room.title {
+        if title == room.title && untitled == room.untitled {
             return;
         }
         room.title = title;
+        room.untitled = untitled;
         let saved = room.clone();
         self.state.room_titled(saved.home(), saved.title.clone());
         self.with_store_quietly(move |store| async move { store.save_room(&saved).await });
@@ -401,3 +406,5 @@ pub(crate) fn governance_view(client: &Client) -> GovernanceView {
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod undone_tests;

@@ -62,6 +62,7 @@ fn founded_with_record(owner_seed: [u8; 32]) -> (Client, SavedRoom) {
         genesis: None,
         epoch: None,
         first_epoch: None,
+        untitled: Vec::new(),
     };
     assert!(note_epoch(&mut record, &owner), "founded: epoch 0");
     (owner, record)
@@ -117,7 +118,7 @@ async fn the_first_epoch_is_kept_and_its_mailbox_read_after_a_reload() {
 
     // The owner's tab reloads.
     let mut back =
-        crate::tab::client_for(Identity::from_seed(owner_seed), &record, Config::default());
+        crate::driver::client_for(Identity::from_seed(owner_seed), &record, Config::default());
     let stored: Vec<Vec<u8>> = owner.history().iter().map(|e| e.bytes().to_vec()).collect();
     back.restore(
         now,
@@ -161,9 +162,11 @@ async fn the_first_epoch_is_kept_and_its_mailbox_read_after_a_reload() {
 fn a_record_from_before_version_4_keeps_its_first_epoch_at_the_next_move() {
     let now = clock::now();
     let (mut owner, record) = founded_with_record(entropy::seed());
-    // As version 3 wrote it: no first epoch (its byte, the last, an empty one here).
+    // As version 3 wrote it: no first epoch (its byte, the last before the count of names
+    // taken out of the title, an empty one here) and no such count (version 5's).
     let mut v3 = record.encode().to_vec();
-    assert_eq!((v3[0], v3.pop()), (4, Some(0)));
+    assert_eq!(v3.split_off(v3.len() - 4), [0; 4]);
+    assert_eq!((v3[0], v3.pop()), (5, Some(0)));
     v3[0] = 3;
     let mut record = SavedRoom::decode(&v3).unwrap();
     assert!(record.first_epoch.is_none());

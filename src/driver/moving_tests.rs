@@ -78,6 +78,7 @@ async fn a_new_epoch_that_cannot_be_saved_is_said_so_and_saved_once_there_is_roo
         genesis: invite.genesis,
         epoch: owner.epoch().map(|(n, secret)| (n, secret.clone())),
         first_epoch: None,
+        untitled: Vec::new(),
     };
     store.save_room(&saved).await.unwrap();
     owner.rekey(clock::now(), UnixMillis(2)).unwrap();

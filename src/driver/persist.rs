@@ -3,22 +3,41 @@
 
 use std::rc::Rc;
 
-use confab_core::Client;
 use confab_core::Content;
 use confab_core::EventId;
 use confab_core::Instant;
 use confab_core::client::OutboxRecord;
+use confab_core::{Client, Config, Identity};
 
 use super::Driver;
 use super::Input;
 use crate::platform::clock;
 use crate::platform::clock::log;
+use crate::platform::entropy;
 use crate::platform::page;
-use crate::platform::store::BrowserStore;
 use crate::platform::store::EventRecord;
 use crate::platform::store::StoreError;
+use crate::platform::store::{BrowserStore, SavedRoom};
 use crate::state::AppState;
 use crate::state::Draft;
+
+/// The client of `room` as saved: a governed room's with its genesis, the epoch we hold and
+/// the first we held if we left it (restore its history next).
+pub fn client_for(identity: Identity, room: &SavedRoom, config: Config) -> Client {
+    let client = Client::new(identity, room.secret.clone(), config, entropy::seed());
+    let Some(genesis) = room.genesis else {
+        return client;
+    };
+    let client = client.with_genesis(genesis);
+    let client = match &room.epoch {
+        Some((epoch, secret)) => client.with_epoch(*epoch, secret.clone()),
+        None => client,
+    };
+    match &room.first_epoch {
+        Some((epoch, secret)) => client.with_left_epoch(*epoch, secret.clone()),
+        None => client,
+    }
+}
 
 /// Restores the room's stored events into `client` ([`Client::restore`]) and deletes the
 /// records it refused: others' events beyond the clock's horizon, which older versions

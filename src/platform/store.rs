@@ -93,7 +93,7 @@ mod records;
 
 pub use backend::{Backend, MemoryBackend, Op};
 pub use confab_core::vault::layout::{CHUNKS, CONTACTS, EVENTS, FILES, META, ROOMS};
-pub use confab_core::vault::records::{Profile, ReadMarks, RoomKind, SavedRoom};
+pub use confab_core::vault::records::{Profile, ReadMarks, RoomKind, SavedRoom, Untitled};
 pub use idb::IdbBackend;
 
 /// The app's IndexedDB database.

@@ -286,6 +286,7 @@ mod tests {
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let saved = [saved];
         let at = |room: &RoomSecret| me.room_address(&room.room_id());
@@ -333,6 +334,7 @@ mod tests {
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let group = room(RoomSecret::from_bytes([9; 32]), "Direct: Eve");
         let contact_room = room(me.contact_room(), "");

@@ -200,9 +200,9 @@ impl TransferError {
     /// a governed room (removed, or left), no link of a later epoch joins the two of us (a
     /// member let in again comes back under another key), so neither a resume nor a new
     /// start reaches the sender; nor does one of a file nobody announced. (A removal that
-    /// a rival removal from across a partition undoes, `Governance::may_contest`, brings
-    /// the download back with the next reload: its decision stays "accepted"; the sender
-    /// takes its upload up again and waits for the receiver to ask.)
+    /// a rival removal from across a partition undoes, `Governance::may_contest`, takes
+    /// the download up again where it stopped, its hash kept, and the sender's upload,
+    /// which waits for the receiver to ask.)
     pub fn recovery(&self) -> Recovery {
         match self {
             TransferError::Corrupt | TransferError::Unavailable => Recovery::Resume,

@@ -11,6 +11,7 @@ use wasm_bindgen_test::*;
 use crate::commands::{Command, Commands};
 use crate::driver::tests::{FakeNetwork, Wire, until};
 use crate::driver::{Kept, Settings as DriverSettings, start};
+use crate::platform::store::{RoomKind, SavedRoom};
 use crate::platform::{clock, entropy};
 use crate::state::{AppState, Powers, Rank};
 use confab_core::history::GovernNotice;
@@ -18,14 +19,14 @@ use confab_core::history::GovernNotice;
 wasm_bindgen_test_configure!(run_in_browser);
 
 /// Links `a` (peer 1 to `b`) and `b` (peer 2 to `a`) and moves frames until both are quiet.
-fn link_and_pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
+pub(super) fn link_and_pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
     b.add_peer(now, PeerId::new(1), Role::Responder);
     a.add_peer(now, PeerId::new(2), Role::Initiator);
     pump(now, a, b);
 }
 
 /// Moves frames between `a` and `b` (linked by [`link_and_pump`]) until both are quiet.
-fn pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
+pub(super) fn pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
     for _ in 0..1_000 {
         let mut moved = false;
         loop {
@@ -56,7 +57,7 @@ fn pump(now: confab_core::Instant, a: &mut Client, b: &mut Client) {
 }
 
 /// A governed room founded now with `settings`; its owner runs without a store.
-fn founded(settings: Settings) -> Client {
+pub(super) fn founded(settings: Settings) -> Client {
     let mut owner = Client::found_with(
         Identity::from_seed(entropy::seed()),
         Config::default(),
@@ -71,9 +72,14 @@ fn founded(settings: Settings) -> Client {
 }
 
 /// Someone going by `name` who opened `owner`'s invite link, linked to the owner ([`link_and_pump`]).
-fn joined(owner: &mut Client, name: &str) -> (Client, MemberKey) {
+pub(super) fn joined(owner: &mut Client, name: &str) -> (Client, MemberKey) {
+    joined_as(owner, name, entropy::seed())
+}
+
+/// [`joined`], with the identity of `seed`.
+pub(super) fn joined_as(owner: &mut Client, name: &str, seed: [u8; 32]) -> (Client, MemberKey) {
     let invite = owner.invite();
-    let identity = Identity::from_seed(entropy::seed());
+    let identity = Identity::from_seed(seed);
     let key = identity.member_key();
     let config = Config {
         display_name: name.into(),
@@ -84,6 +90,37 @@ fn joined(owner: &mut Client, name: &str) -> (Client, MemberKey) {
     newcomer.run_without_store();
     link_and_pump(clock::now(), owner, &mut newcomer);
     (newcomer, key)
+}
+
+/// A governed room founded now, and `name`, who joined it and whom the owner made an
+/// admin, both having heard it: the owner, the admin and the admin's key.
+pub(super) fn with_an_admin(name: &str) -> (Client, Client, MemberKey) {
+    let now = clock::now();
+    let mut owner = founded(Settings::default());
+    let (mut admin, admin_key) = joined(&mut owner, name);
+    let promote = Govern::Promote {
+        member: admin_key,
+        seen: 0,
+    };
+    owner.govern(now, UnixMillis(2), promote).unwrap();
+    pump(now, &mut owner, &mut admin);
+    (owner, admin, admin_key)
+}
+
+/// A governed room founded now, which Carol joined and left (the owner heard it, and
+/// needs a new epoch: she held the secret): the owner.
+fn after_carol_left() -> Client {
+    let now = clock::now();
+    let mut owner = founded(Settings::default());
+    let (mut carol, carol_key) = joined(&mut owner, "Carol");
+    let leave = Govern::Remove {
+        member: carol_key,
+        seen: 0,
+    };
+    carol.govern(now, UnixMillis(2), leave).unwrap();
+    pump(now, &mut owner, &mut carol);
+    assert!(owner.governance().needs_rekey(), "Carol held the secret");
+    owner
 }
 
 /// `n` people who opened `owner`'s link while it was away: their `Join`s reach it from the
@@ -137,12 +174,10 @@ fn run(client: Client, kept: Kept) -> (AppState, Commands) {
     (state, commands)
 }
 
-/// `client`'s room saved as a group titled `title` (what the driver is given), and its
-/// line in the rooms list.
-fn titled(client: &Client, title: &str) -> (Kept, crate::state::RoomView) {
-    use crate::platform::store::{RoomKind, SavedRoom};
+/// `client`'s room saved as a group titled `title`.
+pub(super) fn saved_group(client: &Client, title: &str) -> SavedRoom {
     let invite = client.invite();
-    let saved = SavedRoom {
+    SavedRoom {
         secret: invite.link.clone(),
         kind: RoomKind::Group,
         title: title.into(),
@@ -150,10 +185,15 @@ fn titled(client: &Client, title: &str) -> (Kept, crate::state::RoomView) {
         genesis: invite.genesis,
         epoch: client.epoch().map(|(n, secret)| (n, secret.clone())),
         first_epoch: None,
-    };
+        untitled: Vec::new(),
+    }
+}
+
+/// The driver given `saved` (without a store), and its line in the rooms list.
+pub(super) fn titled(saved: SavedRoom) -> (Kept, crate::state::RoomView) {
     let listed = crate::state::RoomView {
         id: saved.home(),
-        title: title.into(),
+        title: saved.title.clone(),
         link: String::new(),
         last_opened: String::new(),
         current: true,
@@ -166,7 +206,7 @@ fn titled(client: &Client, title: &str) -> (Kept, crate::state::RoomView) {
 }
 
 /// Waits until `state` shows a governed room.
-async fn until_governed(state: AppState) {
+pub(super) async fn until_governed(state: AppState) {
     until("the ranks shown", || {
         state.governance().with_untracked(|g| g.governed)
     })
@@ -224,14 +264,8 @@ async fn the_owner_sees_ranks_from_core_and_removes_a_member() {
 #[wasm_bindgen_test]
 async fn after_the_owner_leaves_an_admin_still_governs() {
     let now = clock::now();
-    let mut owner = founded(Settings::default());
-    let (mut bea, bea_key) = joined(&mut owner, "Bea");
+    let (mut owner, mut bea, _) = with_an_admin("Bea");
     let owner_key = owner.identity().member_key();
-    let promote = Govern::Promote {
-        member: bea_key,
-        seen: 0,
-    };
-    owner.govern(now, UnixMillis(2), promote).unwrap();
     let leave = Govern::Remove {
         member: owner_key,
         seen: 0,
@@ -335,7 +369,7 @@ async fn the_owner_approves_and_changes_what_newcomers_see() {
 async fn a_removed_member_leaves_the_rooms_title() {
     let mut owner = founded(Settings::default());
     let (_dave, dave_key) = joined(&mut owner, "Dave");
-    let (kept, listed) = titled(&owner, "Dave");
+    let (kept, listed) = titled(saved_group(&owner, "Dave"));
     let (state, commands) = run(owner, kept);
     state.show_rooms(vec![listed]);
     state.member_named(dave_key, "Dave".into());
@@ -350,16 +384,7 @@ async fn a_removed_member_leaves_the_rooms_title() {
 /// rule says it is hers to (the most senior online): a line says the link was reset.
 #[wasm_bindgen_test]
 async fn after_a_leave_the_owners_driver_moves_the_room_on() {
-    let now = clock::now();
-    let mut owner = founded(Settings::default());
-    let (mut carol, carol_key) = joined(&mut owner, "Carol");
-    let leave = Govern::Remove {
-        member: carol_key,
-        seen: 0,
-    };
-    carol.govern(now, UnixMillis(2), leave).unwrap();
-    pump(now, &mut owner, &mut carol);
-    assert!(owner.governance().needs_rekey(), "Carol held the secret");
+    let owner = after_carol_left();
     let epoch = owner.epoch().map(|(n, _)| n);
     let (state, _commands) = run(owner, Kept::default());
     until("the owner's new epoch", || {
@@ -383,14 +408,7 @@ async fn after_a_leave_the_owners_driver_moves_the_room_on() {
 async fn a_refused_new_epoch_is_said_once() {
     use confab_core::wire::govern::MAX_LOCKBOXES;
     let now = clock::now();
-    let mut owner = founded(Settings::default());
-    let (mut carol, carol_key) = joined(&mut owner, "Carol");
-    let leave = Govern::Remove {
-        member: carol_key,
-        seen: 0,
-    };
-    carol.govern(now, UnixMillis(2), leave).unwrap();
-    pump(now, &mut owner, &mut carol);
+    let mut owner = after_carol_left();
     // As many newcomers again as a new epoch can hold, from the mailbox, each handed the
     // secret by the owner (a Join alone entitles nobody to the next epoch).
     joined_by_mailbox(&mut owner, MAX_LOCKBOXES as u64).await;
@@ -476,165 +494,4 @@ async fn a_leave_nobody_hears_is_said_after_a_while() {
     assert!(unheard(), "still waiting silently");
     assert!(clock::now() - started >= LEAVE_UNHEARD_AFTER / 2);
     assert_eq!(state.notice().get_untracked(), None, "one message, not two");
-}
-
-/// A removal undone by a rival's (seniority): Ada, an admin, removes Bea and Max while
-/// Olive, the owner, removes Ada, neither having heard of the other; Olive is senior, so
-/// Ada's removals count no more. Max's page hears of Ada's first (from the mailbox):
-/// removed, Olive's file can no longer be downloaded (it offered Accept, which could only
-/// fail; checked on the old code), Bea's name leaves the room's title. Then of Olive's: the
-/// page follows the governance back, a member again, the file offered again, Bea's name
-/// back in the title, and "you are no longer in this room" about the call his removal
-/// ended is gone (the title stayed "Olive" and the notice stayed up: checked on the old
-/// code).
-#[wasm_bindgen_test]
-async fn a_removal_undone_by_a_rival_is_followed_back() {
-    use confab_core::history::{Content, VerifiedEvent};
-    use confab_core::signal::{MailboxItem, MailboxReply, MailboxSeq, ServerMessage};
-    use confab_core::transfer::FileMeta;
-
-    use crate::driver::calls::CALL_ENDED_REMOVED;
-    use crate::platform::socket::SocketEvent;
-    use crate::state::{FileStatus, Topic};
-
-    let now = clock::now();
-    let mut olive = founded(Settings::default());
-    let (mut ada, ada_key) = joined(&mut olive, "Ada");
-    let promote = Govern::Promote {
-        member: ada_key,
-        seen: 0,
-    };
-    olive.govern(now, UnixMillis(2), promote).unwrap();
-    pump(now, &mut olive, &mut ada);
-    let (_bea, bea_key) = joined(&mut olive, "Bea");
-    let (max, max_key) = joined(&mut olive, "Max");
-    let meta = FileMeta {
-        name: "plan.pdf".into(),
-        mime: "application/pdf".into(),
-        size: 1000,
-        hash: [1; 32],
-    };
-    let file = olive.post_file(now, UnixMillis(3), meta).unwrap();
-    // Ada hears of Bea and Max (linked to Olive again); then each removes, unheard by the
-    // other.
-    link_and_pump(now, &mut olive, &mut ada);
-    let remove = |member| Govern::Remove { member, seen: 0 };
-    ada.govern(now, UnixMillis(4), remove(bea_key)).unwrap();
-    ada.govern(now, UnixMillis(4), remove(max_key)).unwrap();
-    olive.govern(now, UnixMillis(4), remove(ada_key)).unwrap();
-    let event = |client: &Client, which: &dyn Fn(&VerifiedEvent) -> bool| -> VerifiedEvent {
-        client.history().iter().find(|e| which(e)).cloned().unwrap()
-    };
-    let removal = |member: MemberKey| {
-        move |e: &VerifiedEvent| {
-            matches!(&e.event().content,
-                Content::Govern(Govern::Remove { member: m, .. }) if *m == member)
-        }
-    };
-    let offer = event(&olive, &|e| e.id() == file);
-    let ada_removes_bea = event(&ada, &removal(bea_key));
-    let ada_removes_max = event(&ada, &removal(max_key));
-    let olive_removes_ada = event(&olive, &removal(ada_key));
-    let keys = olive.epoch().unwrap().1.mailbox_keys();
-    let sealed = |seq: u64, event: &VerifiedEvent| {
-        let mut nonce = [0; 24];
-        nonce.copy_from_slice(&entropy::seed()[..24]);
-        MailboxItem {
-            seq: MailboxSeq::new(seq),
-            entry: keys.seal(nonce, event.bytes()).unwrap(),
-        }
-    };
-
-    let room = max.room_id();
-    let (kept, listed) = titled(&max, "Bea, Olive");
-    let wire = Rc::new(Wire::default());
-    let (state, commands) = (AppState::new(), Commands::new());
-    let settings = DriverSettings {
-        force_relay: true,
-        dangerously_withhold_ice_candidates: false,
-        on_screen: true,
-    };
-    let network = Box::new(FakeNetwork(wire.clone()));
-    state.show_rooms(vec![listed]);
-    state.member_named(bea_key, "Bea".into());
-    state.member_named(olive.identity().member_key(), "Olive".into());
-    start(max, state, settings, network, kept, &commands);
-    until("the driver to connect", || {
-        wire.socket_sink.borrow().is_some()
-    })
-    .await;
-    wire.deliver(SocketEvent::Open);
-    wire.deliver_json(&ServerMessage::Welcome {
-        peer: PeerId::new(7),
-        ice_servers: vec![],
-        relay_bytes_per_sec: 0,
-        relay_burst_bytes: 0,
-        mailbox_puts_per_minute: 120,
-        push_key: None,
-    });
-    wire.deliver_json(&ServerMessage::Joined {
-        room,
-        peers: vec![],
-    });
-    until_governed(state).await;
-    let card = move || {
-        state
-            .files()
-            .with_untracked(|files| files.get(&file).map(|p| p.status.clone()))
-    };
-
-    // What reaches Max (linked to nobody) through the mailbox: the file, Ada's removal of
-    // him, then Olive's of Ada; each fetched on the server's notice.
-    let mailbox = keys.room();
-    let fetched = std::cell::Cell::new(0);
-    let deliver = async |seq: u64, event: &VerifiedEvent| {
-        if seq > 1 {
-            wire.deliver_mailbox(&MailboxReply::MailboxNew {
-                room: mailbox,
-                seq: MailboxSeq::new(seq),
-            });
-        }
-        until("a mailbox fetch", || wire.fetches().len() > fetched.get()).await;
-        fetched.set(wire.fetches().len());
-        wire.deliver_mailbox(&MailboxReply::MailboxEntries {
-            room: mailbox,
-            entries: vec![sealed(seq, event)],
-            more: false,
-        });
-    };
-    deliver(1, &offer).await;
-    until("Olive's file offered", || {
-        card() == Some(FileStatus::Offered)
-    })
-    .await;
-
-    let title = || state.rooms().with_untracked(|rooms| rooms[0].title.clone());
-    deliver(2, &ada_removes_bea).await;
-    until("Bea's name gone from the title", || title() == "Olive").await;
-    deliver(3, &ada_removes_max).await;
-    until("Max removed", || {
-        state.governance().with_untracked(|g| g.removed_me())
-    })
-    .await;
-    let ended = card();
-    assert!(
-        matches!(&ended, Some(FileStatus::Ended { reason }) if reason == "you are no longer in this room"),
-        "{ended:?}"
-    );
-    // What the page said of the call the removal ended (the driver's words; nobody to call
-    // here).
-    state.notify_about(Topic::CallEnded, CALL_ENDED_REMOVED);
-
-    deliver(4, &olive_removes_ada).await;
-    until("Max a member again", || {
-        state
-            .governance()
-            .with_untracked(|g| g.my_rank == Some(Rank::Member) && g.rank_of(&ada_key).is_none())
-    })
-    .await;
-    assert_eq!(card(), Some(FileStatus::Offered));
-    assert_eq!(title(), "Bea, Olive");
-    let lasting = state.lasting_notices().get_untracked();
-    assert!(lasting.is_empty(), "{lasting:?}");
-    drop(commands);
 }

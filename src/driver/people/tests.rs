@@ -58,6 +58,7 @@ async fn meeting_someone_renames_a_group_never_a_one_to_one_room_whatever_their_
                 genesis: None,
                 epoch: None,
                 first_epoch: None,
+                untitled: Vec::new(),
             };
             store.save_room(&group).await.unwrap();
         }
@@ -275,6 +276,7 @@ async fn a_one_to_one_room_with_someone_blocked_does_not_connect_until_unblocked
         genesis: None,
         epoch: None,
         first_epoch: None,
+        untitled: Vec::new(),
     };
     let wire = Rc::new(Wire::default());
     let launch = Launch::new(true, false);

@@ -66,6 +66,7 @@ pub(super) fn room(byte: u8, title: &str, last_opened_ms: u64) -> SavedRoom {
         genesis: None,
         epoch: None,
         first_epoch: None,
+        untitled: Vec::new(),
     }
 }
 
@@ -150,6 +151,7 @@ async fn version_2_rooms_still_read_and_governed_rooms_live_under_their_genesis(
             genesis: Some(genesis),
             epoch: Some((2, epoch_secret.clone())),
             first_epoch: None,
+            untitled: Vec::new(),
         };
         store.save_room(&governed).await.unwrap();
         store

@@ -298,11 +298,13 @@ impl Client {
     /// the other side would wait for ever. Downloads fail ([`TransferError::Removed`] when
     /// we are out, [`TransferError::MemberGone`] when their author is) keeping what was
     /// stored; uploads, going or left unfinished with a link, are reported failed the same
-    /// way and are taken up again only if the removal is undone
-    /// ([`Client::take_up_uploads_of_returned`]). Runs when governance
-    /// changes; [`Client::download`] and a resume find it out through `request_chunks`.
+    /// way. Both are taken up again only if the removal is undone
+    /// ([`Client::take_up_uploads_of_returned`], [`Client::take_up_downloads_of_returned`]).
+    /// Runs when governance changes; [`Client::download`] and a resume find it out through
+    /// `request_chunks`.
     pub(super) fn end_transfers_of_removed(&mut self, now: Instant) {
         self.take_up_uploads_of_returned(now);
+        self.take_up_downloads_of_returned(now);
         let out = self.out_of_room(self.public.member_key());
         let gone = |client: &Client, member: MemberKey| out || client.out_of_room(member);
         let uploads: Vec<(EventId, PeerId, MemberKey)> = self
@@ -382,6 +384,47 @@ impl Client {
         }
         for member in members {
             self.resume_uploads_to(now, member);
+        }
+    }
+
+    /// Downloads a removal ended ([`Client::end_transfers_of_removed`]) whose author, and
+    /// we, are in the room again (the removal was undone): they go on from the next chunk
+    /// not received, with the hash kept ([`Client::request_chunks`]: now, or when a link to
+    /// the author appears), or are paused again if they were. Before, only a reload (or
+    /// Resume) took one up, hashing what was stored again. Runs when governance changes,
+    /// before anything is ended.
+    fn take_up_downloads_of_returned(&mut self, now: Instant) {
+        if self.out_of_room(self.public.member_key()) {
+            return;
+        }
+        let back: Vec<EventId> = self
+            .files
+            .downloads
+            .iter()
+            .filter(|(_, d)| {
+                matches!(
+                    d.state,
+                    TransferState::Failed(TransferError::Removed | TransferError::MemberGone)
+                ) && d.digest.is_some()
+                    && !self.out_of_room(d.author)
+            })
+            .map(|(file, _)| *file)
+            .collect();
+        for file in back {
+            let Some(download) = self.files.downloads.get_mut(&file) else {
+                continue;
+            };
+            let paused = std::mem::take(&mut download.paused_when_ended);
+            download.state = if paused {
+                TransferState::Paused
+            } else {
+                TransferState::Waiting
+            };
+            self.events
+                .push_back(ClientEvent::Transfer(download.update(file)));
+            if !paused {
+                self.request_chunks(now, file);
+            }
         }
     }
 

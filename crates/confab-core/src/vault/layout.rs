@@ -222,6 +222,7 @@ mod tests {
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let ok = [
             record(META, KEY_PROFILE.to_vec(), profile.encode().to_vec()),

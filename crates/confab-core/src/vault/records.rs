@@ -6,7 +6,7 @@
 //! machines they belong to.
 //!
 //! Every record starts with the version byte [`RECORD_VERSION`] (a saved room:
-//! [`SAVED_ROOM_VERSION`], and it still reads version 1); decoding refuses any other version,
+//! [`SAVED_ROOM_VERSION`], and it still reads versions 1 to 4); decoding refuses any other version,
 //! truncation and trailing bytes, and never panics.
 
 use std::collections::BTreeMap;
@@ -24,9 +24,10 @@ use crate::signal::MailboxSeq;
 pub const RECORD_VERSION: u8 = 1;
 
 /// Version byte of a [`SavedRoom`] record: 2 added its [`RoomKind`], 3 a governed room's
-/// genesis and epoch, 4 its first epoch. Versions 1 (whose kind was read from the title),
-/// 2 (ungoverned) and 3 (no first epoch) still decode.
-pub const SAVED_ROOM_VERSION: u8 = 4;
+/// genesis and epoch, 4 its first epoch, 5 the names a removal took out of its title.
+/// Versions 1 (whose kind was read from the title), 2 (ungoverned), 3 (no first epoch) and
+/// 4 (no names taken out) still decode.
+pub const SAVED_ROOM_VERSION: u8 = 5;
 
 /// How version 1 titled a one-to-one room (`Direct: <their name>`) and our contact room:
 /// the app then told a room's kind by its title. Frozen: only for reading old records.
@@ -86,6 +87,21 @@ pub struct SavedRoom {
     /// its mailbox back from here ([`crate::Client::with_left_epoch`]). Members only, as
     /// `epoch`.
     pub first_epoch: Option<(u64, EpochSecret)>,
+    /// Names taken out of a group's title because their members were removed (or left),
+    /// the latest last: each goes back where it stood if its removal is undone (a rival's
+    /// removal from across a partition wins, `Governance::may_contest`), after a reload too.
+    pub untitled: Vec<Untitled>,
+}
+
+/// A name taken out of a group's title ([`SavedRoom::untitled`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Untitled {
+    /// The member it named, removed when it was taken out.
+    pub member: MemberKey,
+    /// The name as the title said it.
+    pub name: String,
+    /// Where it stood among the title's names (0: first).
+    pub place: u32,
 }
 
 /// What kind of room a [`SavedRoom`] is.
@@ -162,13 +178,14 @@ impl SavedRoom {
         }
     }
 
-    /// `version:u8(=3) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
-    /// title_len:u32be title kind governed`, where `kind` is `1` (group), `3` (contact), `2 0`
-    /// (direct, with whom unknown) or `2 1 member_key[32]` (direct), and `governed` is `0`
-    /// (ungoverned) or `1 genesis[32] epoch first_epoch`, each epoch being `0` (none) or
-    /// `1 epoch:u64be epoch_secret[32]`.
+    /// `version:u8(=5) last_opened_ms:u64be secret_len:u32be secret(invite fragment)
+    /// title_len:u32be title kind governed untitled`, where `kind` is `1` (group), `3`
+    /// (contact), `2 0` (direct, with whom unknown) or `2 1 member_key[32]` (direct),
+    /// `governed` is `0` (ungoverned) or `1 genesis[32] epoch first_epoch`, each epoch being
+    /// `0` (none) or `1 epoch:u64be epoch_secret[32]`, and `untitled` is
+    /// `n:u32be (member_key[32] place:u32be name_len:u32be name)*`.
     ///
-    /// Version 3 had no `first_epoch`.
+    /// Version 4 had no `untitled` (no name taken out). Version 3 had no `first_epoch`.
     /// Version 2 had no `governed` (its rooms are ungoverned). Version 1 had no `kind`
     /// either: a title `Direct: <name>` made a direct room (with whom unknown, `name` its
     /// title now), `Your contact room` the contact room (its title now empty), any other
@@ -206,10 +223,17 @@ impl SavedRoom {
                 }
             }
         }
+        // A title's names: far below 4 billion.
+        out.extend_from_slice(&(self.untitled.len() as u32).to_be_bytes());
+        for untitled in &self.untitled {
+            out.extend_from_slice(untitled.member.as_bytes());
+            out.extend_from_slice(&untitled.place.to_be_bytes());
+            put_str(&mut out, &untitled.name);
+        }
         out
     }
 
-    /// Reads [`SavedRoom::encode`]'s form back, and version 1's (see there).
+    /// Reads [`SavedRoom::encode`]'s form back, and earlier versions' (see there).
     pub fn decode(bytes: &[u8]) -> Result<SavedRoom, RecordError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
@@ -269,6 +293,18 @@ impl SavedRoom {
                 other => return Err(RecordError(format!("a governed flag is {other}"))),
             }
         };
+        let mut untitled = Vec::new();
+        if version >= 5 {
+            // Nothing is reserved by the count: one beyond what follows fails at the first
+            // name missing.
+            for _ in 0..u32::from_be_bytes(reader.array()?) {
+                untitled.push(Untitled {
+                    member: MemberKey::from_bytes(reader.array()?),
+                    place: u32::from_be_bytes(reader.array()?),
+                    name: string(&mut reader)?,
+                });
+            }
+        }
         reader.finish()?;
         Ok(SavedRoom {
             secret,
@@ -278,6 +314,7 @@ impl SavedRoom {
             genesis,
             epoch,
             first_epoch,
+            untitled,
         })
     }
 }
@@ -486,6 +523,16 @@ mod tests {
         (room.kind, room.title.as_str())
     }
 
+    /// `bytes` of a room with no name taken out of its title as version 4 wrote it: no
+    /// `untitled` (the last four bytes, a count of 0).
+    fn as_version_4(bytes: &[u8]) -> Vec<u8> {
+        let (v4, untitled) = bytes.split_at(bytes.len() - 4);
+        assert_eq!((bytes[0], untitled), (5, &[0; 4][..]));
+        let mut v4 = v4.to_vec();
+        v4[0] = 4;
+        v4
+    }
+
     #[test]
     fn version_1_rooms_take_the_kind_their_title_gave_them() {
         for (title, kind, title_now) in [
@@ -525,6 +572,7 @@ mod tests {
             genesis,
             epoch,
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let newer = |genesis| Invite {
             link: new.clone(),
@@ -566,6 +614,7 @@ mod tests {
                     genesis: None,
                     epoch: None,
                     first_epoch: None,
+                    untitled: Vec::new(),
                 };
                 let bytes = room.encode();
                 let again = SavedRoom::decode(&bytes).unwrap();
@@ -573,7 +622,7 @@ mod tests {
                 assert_eq!((again.home(), again.last_opened_ms), (room.home(), 7));
                 assert_eq!(again.encode(), bytes);
                 // The same room as version 2 wrote it (no governed byte) reads alike.
-                let mut v2 = bytes.to_vec();
+                let mut v2 = as_version_4(&bytes);
                 v2[0] = 2;
                 assert_eq!(v2.pop(), Some(0));
                 let old = SavedRoom::decode(&v2).unwrap();
@@ -596,6 +645,7 @@ mod tests {
             genesis: None,
             epoch: None,
             first_epoch: None,
+            untitled: Vec::new(),
         }
         .encode()
         .to_vec();
@@ -613,12 +663,12 @@ mod tests {
         let mut v1_with_kind = v1.clone();
         v1_with_kind.push(KIND_GROUP);
         assert!(SavedRoom::decode(&v1_with_kind).is_err());
-        for version in [0, 5, 255] {
+        for version in [0, 6, 255] {
             let mut other = direct.clone();
             other[0] = version;
             assert!(SavedRoom::decode(&other).is_err());
         }
-        let kind_at = direct.len() - 35;
+        let kind_at = direct.len() - 39;
         for (at, byte) in [(kind_at, 0), (kind_at, 4), (kind_at + 1, 2)] {
             let mut unknown = direct.clone();
             unknown[at] = byte;
@@ -642,6 +692,7 @@ mod tests {
                 genesis: Some(genesis),
                 epoch,
                 first_epoch: None,
+                untitled: Vec::new(),
             };
             let bytes = room.encode();
             let again = SavedRoom::decode(&bytes).unwrap();
@@ -668,17 +719,18 @@ mod tests {
             genesis: Some(genesis),
             epoch: Some((3, epoch_secret)),
             first_epoch: None,
+            untitled: Vec::new(),
         };
         let bytes = room.encode();
-        let tail = &bytes[bytes.len() - 76..];
+        let tail = &bytes[bytes.len() - 80..];
         assert_eq!(tail[..2], [KIND_GROUP, 1]);
         assert_eq!(tail[2..34], [5; 32]);
         assert_eq!(tail[34..43], [1, 0, 0, 0, 0, 0, 0, 0, 3]);
         assert_eq!(tail[43..75], [6; 32]);
-        // No first epoch.
-        assert_eq!(tail[75], 0);
+        // No first epoch, no name taken out of the title.
+        assert_eq!(tail[75..], [0; 5]);
         // Unknown flags are refused.
-        let flags = [bytes.len() - 75, bytes.len() - 42, bytes.len() - 1];
+        let flags = [bytes.len() - 79, bytes.len() - 46, bytes.len() - 5];
         for (at, byte) in flags.map(|at| (at, 2)) {
             let mut unknown = bytes.to_vec();
             unknown[at] = byte;
@@ -703,13 +755,14 @@ mod tests {
             genesis: Some(genesis),
             epoch: Some((2, now.clone())),
             first_epoch: Some((0, first)),
+            untitled: Vec::new(),
         };
         let bytes = room.encode();
         assert_eq!(
-            bytes[bytes.len() - 41..bytes.len() - 32],
+            bytes[bytes.len() - 45..bytes.len() - 36],
             [1, 0, 0, 0, 0, 0, 0, 0, 0]
         );
-        assert_eq!(bytes[bytes.len() - 32..], [6; 32]);
+        assert_eq!(bytes[bytes.len() - 36..bytes.len() - 4], [6; 32]);
         let again = SavedRoom::decode(&bytes).unwrap();
         let numbered =
             |epoch: &Option<(u64, EpochSecret)>| epoch.as_ref().map(|(n, s)| (*n, *s.as_bytes()));
@@ -719,7 +772,7 @@ mod tests {
             assert!(SavedRoom::decode(&bytes[..len]).is_err(), "{len} bytes");
         }
         // As version 3 wrote it: no first epoch.
-        let mut v3 = bytes[..bytes.len() - 41].to_vec();
+        let mut v3 = bytes[..bytes.len() - 45].to_vec();
         v3[0] = 3;
         let old = SavedRoom::decode(&v3).unwrap();
         assert_eq!(numbered(&old.epoch), Some((2, [7; 32])));
@@ -728,6 +781,68 @@ mod tests {
         assert!(
             SavedRoom::decode(&v3).is_err(),
             "version 3 had no first epoch"
+        );
+    }
+
+    /// The names a removal took out of a group's title are kept with the room (a reload
+    /// lost them, so a removal undone after it left them out); a version 4 record, which
+    /// had none, still reads, with none taken out.
+    #[test]
+    fn names_taken_out_of_the_title_are_kept_and_version_4_records_read() {
+        let epoch = EpochSecret::from_bytes([6; 32]);
+        let mut room = SavedRoom {
+            secret: epoch.link(),
+            kind: RoomKind::Group,
+            title: "Olive".into(),
+            last_opened_ms: 7,
+            genesis: Some(RoomId::from_bytes([5; 32])),
+            epoch: Some((1, epoch)),
+            first_epoch: None,
+            untitled: Vec::new(),
+        };
+        let v4 = as_version_4(&room.encode());
+        room.untitled = vec![
+            Untitled {
+                member: MemberKey::from_bytes([3; 32]),
+                name: "Bea".into(),
+                place: 0,
+            },
+            Untitled {
+                member: MemberKey::from_bytes([4; 32]),
+                name: "Zoë".into(),
+                place: 2,
+            },
+        ];
+        let bytes = room.encode();
+        let again = SavedRoom::decode(&bytes).unwrap();
+        assert_eq!(again.untitled, room.untitled);
+        assert_eq!(again.title, "Olive");
+        assert_eq!(again.encode(), bytes);
+        // Pinned: `... n:u32be (member_key[32] place:u32be name_len:u32be name)*`.
+        let mut tail = vec![0, 0, 0, 2];
+        tail.extend_from_slice(&[3; 32]);
+        tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3]);
+        tail.extend_from_slice(b"Bea");
+        tail.extend_from_slice(&[4; 32]);
+        tail.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 4]);
+        tail.extend_from_slice("Zoë".as_bytes());
+        assert_eq!(bytes[bytes.len() - tail.len()..], tail);
+        for len in 0..bytes.len() {
+            assert!(SavedRoom::decode(&bytes[..len]).is_err(), "{len} bytes");
+        }
+        // A count far beyond what follows is refused, not trusted.
+        let mut huge = bytes[..bytes.len() - tail.len()].to_vec();
+        huge.extend_from_slice(&[0xff; 4]);
+        assert!(SavedRoom::decode(&huge).is_err());
+        // Version 4: the same room, nothing taken out.
+        let old = SavedRoom::decode(&v4).unwrap();
+        assert!(old.untitled.is_empty());
+        assert_eq!((old.title.as_str(), old.home()), ("Olive", room.home()));
+        let mut v4_with_names = bytes.to_vec();
+        v4_with_names[0] = 4;
+        assert!(
+            SavedRoom::decode(&v4_with_names).is_err(),
+            "version 4 had no names taken out"
         );
     }
 

@@ -22,9 +22,12 @@ pub(super) struct Download {
     pub(super) stored: u32,
     /// The last acknowledgement sent.
     pub(super) acked: u32,
-    /// Hash of chunks `..next`; taken when the last one arrives.
+    /// Hash of chunks `..next`; taken when the last one arrives. Kept when a removal ends
+    /// the download, so it goes on if the removal is undone.
     pub(super) digest: Option<FileDigest>,
     pub(super) state: TransferState,
+    /// A removal ended it while paused: if the removal is undone it is paused again.
+    pub(super) paused_when_ended: bool,
     /// Last chunk received or request sent (stall detection).
     pub(super) last_activity: Instant,
     /// The last chunk taken arrived on the file's own channel (a direct link); else on
@@ -111,6 +114,7 @@ impl Client {
             acked: stored,
             digest: Some(digest),
             state: TransferState::Waiting,
+            paused_when_ended: false,
             last_activity: now,
             on_own_channel: false,
             unreadable_since_chunk: false,
@@ -400,8 +404,14 @@ impl Client {
             return;
         };
         let source = download.source.take();
+        if matches!(error, TransferError::Removed | TransferError::MemberGone) {
+            // Every chunk taken matched so far: a removal undone takes it up from there
+            // (`take_up_downloads_of_returned`), without the caller hashing them again.
+            download.paused_when_ended = download.state == TransferState::Paused;
+        } else {
+            download.digest = None;
+        }
         download.state = TransferState::Failed(error);
-        download.digest = None;
         self.events
             .push_back(ClientEvent::Transfer(download.update(file)));
         if let Some(peer) = source {

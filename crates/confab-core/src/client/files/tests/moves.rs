@@ -1,7 +1,7 @@
 //! File transfers across a governed room's move to a new epoch: a download half-way when
 //! the link is reset resumes over the new room's link and completes; a removed member's
-//! transfers end with a clear state, and no further chunk reaches them; an upload a
-//! removal ended is taken up again when the removal is undone.
+//! transfers end with a clear state, and no further chunk reaches them; an upload and a
+//! download a removal ended are taken up again when the removal is undone.
 
 // The virtual clock starts from one real reading.
 #![allow(clippy::disallowed_methods)]
@@ -59,6 +59,17 @@ impl Moving {
             .download(now, file, 0, FileDigest::new())
             .unwrap();
         self.pump();
+    }
+
+    /// `to` downloads a 200-chunk file `from` offers, storing nothing yet: it stops
+    /// half-way, the sender waiting for acknowledgements. The file, its bytes.
+    fn half_way(&mut self, from: usize, to: usize) -> (EventId, Vec<u8>) {
+        let (file, bytes) = self.offer(from, CHUNK_LEN * 200);
+        self.apps[to].hold_storage = true;
+        self.download(to, file);
+        let half_way = self.stored(to, file);
+        assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
+        (file, bytes)
     }
 
     /// `idx`'s app stores what it held back, and lets the rest through.
@@ -132,6 +143,17 @@ impl Moving {
             .rev()
             .find(|u| u.file == file && u.direction == direction && u.member == member)
             .map(|u| u.state.clone())
+    }
+
+    /// Asserts the last state reported of `file` going `direction` with `member` at `idx`.
+    #[track_caller]
+    fn assert_state(
+        &self,
+        (idx, file, direction): (usize, EventId, Direction),
+        member: MemberKey,
+        expected: TransferState,
+    ) {
+        assert_eq!(self.state(idx, file, direction, member), Some(expected));
     }
 
     fn wait(&mut self, by: Duration) {
@@ -219,11 +241,7 @@ fn app_event(client: &mut Client, app: &mut App, now: crate::Instant, event: Cli
 fn a_download_half_way_resumes_over_the_new_epochs_link_and_completes() {
     let mut moving = Moving::found(3);
     let (alice, bob) = (0, 1);
-    let (file, bytes) = moving.offer(alice, CHUNK_LEN * 200);
-    moving.apps[bob].hold_storage = true;
-    moving.download(bob, file);
-    let half_way = moving.stored(bob, file);
-    assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
+    let (file, bytes) = moving.half_way(alice, bob);
     let old_room = moving.mesh.clients[bob].room_id();
     moving.rekey(alice);
     let new_room = moving.mesh.clients[alice].room_id();
@@ -315,75 +333,155 @@ fn a_removed_members_transfers_end_and_no_further_chunk_reaches_them() {
     );
 }
 
+/// Olive, Ada, Bea and Max, in that order.
+const OLIVE: usize = 0;
+const ADA: usize = 1;
+const BEA: usize = 2;
+const MAX: usize = 3;
+
+/// Olive, the owner, Ada, whom she made an admin, Bea and Max, all linked.
+fn with_an_admin() -> Moving {
+    let mut moving = Moving::found(4);
+    let promote = Govern::Promote {
+        member: moving.mesh.key(ADA),
+        seen: 0,
+    };
+    moving.mesh.govern(OLIVE, promote).unwrap();
+    moving.pump();
+    moving
+}
+
+/// Olive goes away; Ada removes Max, and Bea hears it (Max too).
+fn ada_removes_max(moving: &mut Moving) {
+    for idx in [ADA, BEA, MAX] {
+        moving.cut(OLIVE, idx);
+    }
+    let (now, member) = (moving.mesh.now, moving.mesh.key(MAX));
+    moving.mesh.clients[ADA]
+        .govern(now, UnixMillis(7), Govern::Remove { member, seen: 0 })
+        .unwrap();
+    moving.pump();
+}
+
+/// Olive, away, had removed Ada, unheard by her: Bea hears it from Olive, which undoes
+/// Ada's removal of Max (Olive is senior); then Max hears it from Bea.
+fn olive_undoes_it(moving: &mut Moving) {
+    let (now, member) = (moving.mesh.now, moving.mesh.key(ADA));
+    moving.mesh.clients[OLIVE]
+        .govern(now, UnixMillis(7), Govern::Remove { member, seen: 0 })
+        .unwrap();
+    moving.relink(OLIVE, BEA);
+    let governance = moving.mesh.clients[BEA].governance();
+    assert!(governance.removed(&member).is_some());
+    let max_key = moving.mesh.key(MAX);
+    assert!(governance.removed(&max_key).is_none(), "undone");
+}
+
+/// Max, back, hears of it through Bea.
+fn max_hears_it(moving: &mut Moving) {
+    moving.relink(BEA, MAX);
+    let max_key = moving.mesh.key(MAX);
+    let governance = moving.mesh.clients[MAX].governance();
+    assert!(governance.removed(&max_key).is_none());
+}
+
 /// Ada, an admin, removes Max while Olive, the owner, away, removes Ada. Bea, sending Max
 /// her file, hears Ada's removal first: her upload to him ends ("no longer in the room").
 /// Then Olive's, which undoes it (Olive is senior): the upload is taken up again, waiting
 /// for Max (it stayed ended, and Bea's page said so for good: checked on the old code),
-/// and completes once Max asks from what he stored, as his page does.
+/// and completes once Max asks from what he stored, as his page does after a reload.
 #[test]
 fn an_upload_a_removal_ended_is_taken_up_again_when_the_removal_is_undone() {
-    let mut moving = Moving::found(4);
-    let (olive, ada, bea, max) = (0, 1, 2, 3);
-    let (ada_key, max_key) = (moving.mesh.key(ada), moving.mesh.key(max));
-    let promote = Govern::Promote {
-        member: ada_key,
-        seen: 0,
-    };
-    moving.mesh.govern(olive, promote).unwrap();
-    moving.pump();
-    let (file, bytes) = moving.offer(bea, CHUNK_LEN * 200);
-    moving.apps[max].hold_storage = true;
-    moving.download(max, file);
-    let half_way = moving.stored(max, file);
-    assert!(half_way > 0 && half_way < 200, "{half_way} chunks");
-    // Olive is away: each removes, unheard by the other.
-    for idx in [ada, bea, max] {
-        moving.cut(olive, idx);
-    }
-    let now = moving.mesh.now;
-    let remove = |member| Govern::Remove { member, seen: 0 };
-    moving.mesh.clients[ada]
-        .govern(now, UnixMillis(7), remove(max_key))
-        .unwrap();
-    moving.pump();
-    assert_eq!(
-        moving.state(bea, file, Direction::Upload, max_key),
-        Some(TransferState::Failed(TransferError::MemberGone))
+    let mut moving = with_an_admin();
+    let max_key = moving.mesh.key(MAX);
+    let (file, bytes) = moving.half_way(BEA, MAX);
+    ada_removes_max(&mut moving);
+    moving.assert_state(
+        (BEA, file, Direction::Upload),
+        max_key,
+        TransferState::Failed(TransferError::MemberGone),
     );
-    moving.mesh.clients[olive]
-        .govern(now, UnixMillis(7), remove(ada_key))
-        .unwrap();
-    moving.relink(olive, bea);
-    let governance = moving.mesh.clients[bea].governance();
-    assert!(governance.removed(&ada_key).is_some());
-    assert!(governance.removed(&max_key).is_none(), "undone");
-    assert_eq!(
-        moving.state(bea, file, Direction::Upload, max_key),
-        Some(TransferState::Waiting)
+    olive_undoes_it(&mut moving);
+    moving.assert_state(
+        (BEA, file, Direction::Upload),
+        max_key,
+        TransferState::Waiting,
     );
-    // Max hears it through Bea, stores what he had and asks from there.
-    moving.relink(bea, max);
-    assert!(
-        moving.mesh.clients[max]
-            .governance()
-            .removed(&max_key)
-            .is_none()
-    );
-    moving.release_storage(max, file);
+    max_hears_it(&mut moving);
+    moving.release_storage(MAX, file);
+    // As after a reload: what was stored, hashed again.
     let mut digest = FileDigest::new();
-    for chunk in &moving.apps[max].stored[&file] {
+    for chunk in &moving.apps[MAX].stored[&file] {
         digest.update(chunk);
     }
-    let stored = moving.stored(max, file) as u32;
+    let stored = moving.stored(MAX, file) as u32;
     let now = moving.mesh.now;
-    moving.mesh.clients[max]
+    moving.mesh.clients[MAX]
         .download(now, file, stored, digest)
         .unwrap();
     moving.pump();
     moving.wait(Duration::from_secs(30));
-    assert_eq!(moving.received(max, file), bytes);
-    assert_eq!(
-        moving.state(bea, file, Direction::Upload, max_key),
-        Some(TransferState::Complete)
+    assert_eq!(moving.received(MAX, file), bytes);
+    moving.assert_state(
+        (BEA, file, Direction::Upload),
+        max_key,
+        TransferState::Complete,
     );
+}
+
+/// The same removal undone, seen by the receivers: Max, half-way through Bea's file when
+/// Ada removes him, and Bea, who had paused her download of Max's file. Both downloads
+/// end ("no longer in this room", "its sender is no longer in it"); once Olive's removal
+/// of Ada reaches them, Max's goes on from where it stopped, with nobody asking, and
+/// completes with the hash checked; Bea's is paused again, and resumes when she says so.
+/// Before, each stayed failed with its hash dropped until a reload took it up again
+/// (checked on the old code: Max's last state `Failed(Removed)`).
+#[test]
+fn a_download_a_removal_ended_goes_on_when_the_removal_is_undone() {
+    let mut moving = with_an_admin();
+    let (bea_key, max_key) = (moving.mesh.key(BEA), moving.mesh.key(MAX));
+    let (file, bytes) = moving.half_way(BEA, MAX);
+    let (maxs_file, maxs_bytes) = moving.half_way(MAX, BEA);
+    let now = moving.mesh.now;
+    moving.mesh.clients[BEA].pause_download(now, maxs_file);
+    moving.release_storage(BEA, maxs_file);
+    let paused_at = moving.stored(BEA, maxs_file);
+    assert!(paused_at > 0 && paused_at < 200, "{paused_at} chunks");
+    ada_removes_max(&mut moving);
+    moving.assert_state(
+        (MAX, file, Direction::Download),
+        bea_key,
+        TransferState::Failed(TransferError::Removed),
+    );
+    moving.assert_state(
+        (BEA, maxs_file, Direction::Download),
+        max_key,
+        TransferState::Failed(TransferError::MemberGone),
+    );
+    olive_undoes_it(&mut moving);
+    moving.assert_state(
+        (BEA, maxs_file, Direction::Download),
+        max_key,
+        TransferState::Paused,
+    );
+    max_hears_it(&mut moving);
+    moving.assert_state(
+        (MAX, file, Direction::Download),
+        bea_key,
+        TransferState::Active,
+    );
+    moving.release_storage(MAX, file);
+    moving.wait(Duration::from_secs(30));
+    assert_eq!(moving.received(MAX, file), bytes);
+    moving.assert_state(
+        (MAX, file, Direction::Download),
+        bea_key,
+        TransferState::Complete,
+    );
+    assert_eq!(moving.stored(BEA, maxs_file), paused_at, "still paused");
+    let now = moving.mesh.now;
+    assert!(moving.mesh.clients[BEA].resume_download(now, maxs_file));
+    moving.pump();
+    moving.wait(Duration::from_secs(30));
+    assert_eq!(moving.received(BEA, maxs_file), maxs_bytes);
 }
