@@ -12,6 +12,7 @@ use crate::ids::MemberKey;
 use crate::wire::EpochKey;
 
 mod bundle;
+mod cost;
 pub(in crate::client) mod mesh;
 mod partition;
 mod stranded;

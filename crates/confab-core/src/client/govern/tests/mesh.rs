@@ -31,6 +31,8 @@ pub(in crate::client) struct Mesh {
     /// slow direction of a link.
     pub(in crate::client) slow: std::collections::BTreeSet<(usize, usize)>,
     pub(in crate::client) held: Vec<(usize, usize, Vec<u8>)>,
+    /// Bytes of the frames each client was handed.
+    pub(in crate::client) received: Vec<usize>,
 }
 
 pub(in crate::client) fn peer(idx: usize) -> PeerId {
@@ -70,6 +72,7 @@ impl Mesh {
             introduced: Default::default(),
             slow: Default::default(),
             held: Vec::new(),
+            received: vec![0],
         }
     }
 
@@ -120,6 +123,7 @@ impl Mesh {
         client.restore(now, wall, std::iter::empty::<((), &[u8])>());
         self.clients.push(client);
         self.events.push(Vec::new());
+        self.received.push(0);
         idx
     }
 
@@ -245,6 +249,7 @@ impl Mesh {
                                 self.held.push((idx, to, t.bytes));
                             } else if linked {
                                 let now = self.now;
+                                self.received[to] += t.bytes.len();
                                 self.clients[to].handle_frame(now, peer(idx), &t.bytes);
                             }
                         }
@@ -279,6 +284,7 @@ impl Mesh {
         for (_, _, bytes) in due {
             if self.linked.contains(&(from.min(to), from.max(to))) {
                 let now = self.now;
+                self.received[to] += bytes.len();
                 self.clients[to].handle_frame(now, peer(from), &bytes);
             }
         }
