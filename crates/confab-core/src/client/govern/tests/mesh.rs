@@ -121,10 +121,15 @@ impl Mesh {
         client.run_without_store();
         let now = self.now;
         client.restore(now, wall, std::iter::empty::<((), &[u8])>());
+        self.add(client)
+    }
+
+    /// Takes in a client made elsewhere, linked to nobody: its index.
+    pub(in crate::client) fn add(&mut self, client: Client) -> usize {
         self.clients.push(client);
         self.events.push(Vec::new());
         self.received.push(0);
-        idx
+        self.clients.len() - 1
     }
 
     /// What the app does for `members`, `rounds` times: read the mailbox of the room and of

@@ -75,8 +75,7 @@ fn a_newcomer_holding_no_history_follows_through_the_left_mailbox() {
     newcomer.restore(now, UnixMillis(5), std::iter::empty::<((), &[u8])>());
     // Its Join, posted on meeting the member that let it in, alone now: into the mailbox.
     newcomer.join_if_new(now, UnixMillis(5));
-    mesh.clients.push(newcomer);
-    mesh.events.push(Vec::new());
+    mesh.add(newcomer);
     mesh.pump();
     let members = [0, 1, 2];
     // The others take its Join from epoch 1's mailbox (it counts as left out of epoch 1:
