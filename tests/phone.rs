@@ -108,6 +108,7 @@ async fn scenario(pair: &Pair, prefix: &str) -> anyhow::Result<()> {
     let invite = a.invite_link().await?;
     screenshot_dark(phone, env, &format!("{prefix}-menu-dark.png")).await?;
     everything_fits(&a, env, "the menu", Some(&format!("{prefix}-menu.png"))).await?;
+    controls_apart(phone, ".room-settings").await?;
     phone
         .driver()
         .action_chain()
@@ -444,6 +445,47 @@ async fn panels_shown(phone: &Browser) -> anyhow::Result<bool> {
         )
         .await?;
     Ok(shown.json().as_bool() == Some(true))
+}
+
+/// The controls in `panel` (each with the label that holds it: a finger may tap anywhere
+/// on that) stand apart: no two touch or overlap, so a finger meant for one does not land
+/// on the next. (The room's settings stood one on another: each setting's name touched the
+/// select above it.)
+async fn controls_apart(phone: &Browser, panel: &str) -> anyhow::Result<()> {
+    let touching = phone
+        .driver()
+        .execute(
+            r#"const panel = document.querySelector(arguments[0]);
+               if (!panel) return null;
+               const targets = [...panel.querySelectorAll('button, select, input, a[href]')]
+                 .filter(el => el.getClientRects().length > 0)
+                 .map(el => {
+                   const label = el.closest('label');
+                   const target = label && label.control === el ? label : el;
+                   const name = el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40);
+                   return [name, target, target.getBoundingClientRect()];
+                 });
+               const touching = [];
+               for (let i = 0; i < targets.length; i++) {
+                 for (let j = i + 1; j < targets.length; j++) {
+                   const [a, ta, ra] = targets[i], [b, tb, rb] = targets[j];
+                   if (ta.contains(tb) || tb.contains(ta)) continue;
+                   const apart = ra.right < rb.left || rb.right < ra.left
+                     || ra.bottom < rb.top || rb.bottom < ra.top;
+                   if (!apart) touching.push(`${a} / ${b}`);
+                 }
+               }
+               return touching;"#,
+            vec![serde_json::json!(panel)],
+        )
+        .await?;
+    let touching = touching.json();
+    anyhow::ensure!(!touching.is_null(), "no {panel} shown");
+    anyhow::ensure!(
+        touching.as_array().is_some_and(Vec::is_empty),
+        "{panel}: controls touching: {touching}"
+    );
+    Ok(())
 }
 
 /// Waits until the focused element has this role and name.
