@@ -238,10 +238,15 @@ pub fn check(world: &World, seed: u64) -> Result<(), String> {
             // that rekey left out. Its author falls back to the room's chain and serves
             // what it posted there, to whoever holds that epoch; a member still in the room
             // then may hold it. What counts is whether it came after the member's removal
-            // took effect in the room's order.
+            // took effect in the room's order, and, as for any epoch, only if not older than
+            // the last one given it: a member handed a later epoch (concurrently with its
+            // removal, by a member that had not heard of it) holds the rekey that started it
+            // and its author's chain before it, posted in the rival it continued from (seed
+            // 18: the owner's rekey to 10, posted in its rival 9, held by member 54 it
+            // handed epoch 10).
             if !rekey_counted(world, posted) {
                 let removal = removal_of(world, &member.key);
-                if removal.is_some_and(|at| event.order_key() > at) {
+                if number >= last && removal.is_some_and(|at| event.order_key() > at) {
                     return fail(format!(
                         "removed member {node} holds an event posted after its removal in a rival epoch {number}"
                     ));
