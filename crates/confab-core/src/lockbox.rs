@@ -9,13 +9,14 @@
 //! member), so a lockbox cannot be moved to another room, epoch or member. Who sealed an
 //! epoch's is proven by the signed rekey event that carries it; the event's commitment lets
 //! every member check they all received the same secret (a malicious admin cannot split the
-//! room). A bundle key's lockbox names nobody: its reader tries each until one opens.
+//! room). A bundle key's lockbox names nobody: its reader tries each until one opens (a
+//! deposit's lockboxes share one ephemeral key, so that is one X25519: [`BundleOpener`]).
 
 use zeroize::Zeroizing;
 
 use crate::identity::{Identity, PublicIdentity};
 use crate::ids::{MemberKey, RoomId};
-use crate::rng::SeededResolver;
+use crate::rng::{KnownShared, SeededResolver, StaticPair};
 use crate::room::{Commitment, EpochSecret};
 use crate::wire::govern::LOCKBOX_LEN;
 
@@ -47,7 +48,7 @@ pub fn open(
     commitment: Commitment,
 ) -> Result<EpochSecret, LockboxError> {
     let prologue = prologue(genesis, epoch, &identity.member_key());
-    let opened = EpochSecret::from_bytes(*open_with(identity, &prologue, lockbox)?);
+    let opened = EpochSecret::from_bytes(*open_with(identity, &prologue, lockbox, None)?);
     if opened.commitment() != commitment {
         return Err(LockboxError::Commitment);
     }
@@ -72,8 +73,48 @@ pub fn open_bundle_key(
     genesis: RoomId,
     lockbox: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>, LockboxError> {
-    let prologue = bundle_prologue(genesis, &identity.member_key());
-    open_with(identity, &prologue, lockbox)
+    BundleOpener::new(identity, genesis).open(lockbox)
+}
+
+/// Tries the lockboxes of one deposit for `identity`'s: the lockboxes a sealer made for one
+/// deposit share its ephemeral key (`client/govern/left/sealed.rs`), so the X25519 of our
+/// key with it is computed once, not once a lockbox tried (the reader does not know which
+/// is its own; a deposit to 50 took it 25 X25519 on average, a sixth of the governance
+/// simulation's time). A lockbox with another ephemeral key costs its own X25519, as
+/// before: lockboxes sealed one by one open alike.
+pub struct BundleOpener<'a> {
+    identity: &'a Identity,
+    prologue: Vec<u8>,
+    pair: StaticPair,
+    /// Our X25519 result with the last ephemeral key met.
+    last: Option<KnownShared>,
+}
+
+impl<'a> BundleOpener<'a> {
+    /// An opener of lockboxes sealed to `identity` in the room `genesis`.
+    pub fn new(identity: &'a Identity, genesis: RoomId) -> BundleOpener<'a> {
+        BundleOpener {
+            identity,
+            prologue: bundle_prologue(genesis, &identity.member_key()),
+            pair: identity.dh_pair(),
+            last: None,
+        }
+    }
+
+    /// The key in `lockbox`, if it was sealed to us (see [`open_bundle_key`]).
+    pub fn open(&mut self, lockbox: &[u8]) -> Result<Zeroizing<[u8; 32]>, LockboxError> {
+        let theirs: [u8; 32] = lockbox
+            .get(..32)
+            .and_then(|key| key.try_into().ok())
+            .ok_or(LockboxError::Length)?;
+        let known = match self.last.take() {
+            Some(known) if known.theirs == theirs => known,
+            _ => KnownShared::compute(&self.pair, theirs),
+        };
+        let opened = open_with(self.identity, &self.prologue, lockbox, Some(known.clone()));
+        self.last = Some(known);
+        opened
+    }
 }
 
 /// One Noise_N message carrying `secret` to `holder`, under `prologue`.
@@ -104,22 +145,28 @@ fn seal_with(
     out
 }
 
-/// Reads [`seal_with`]'s message with `identity`'s X25519 key.
+/// Reads [`seal_with`]'s message with `identity`'s X25519 key (its result with the
+/// lockbox's ephemeral key taken from `known` if that is for it).
 fn open_with(
     identity: &Identity,
     prologue: &[u8],
     lockbox: &[u8],
+    known: Option<KnownShared>,
 ) -> Result<Zeroizing<[u8; 32]>, LockboxError> {
     if lockbox.len() != LOCKBOX_LEN {
         return Err(LockboxError::Length);
     }
     let pair = identity.dh_pair();
     let secret = pair.private.clone();
+    let mut resolver = SeededResolver::with_static([0; 32], pair);
+    if let Some(known) = known {
+        resolver = resolver.knowing(known);
+    }
     // As in `seal_with`: fixed parameters cannot fail to build.
     #[allow(clippy::expect_used)]
     let mut noise = {
         let params = LOCKBOX_PARAMS.parse().expect("pinned Noise pattern parses");
-        snow::Builder::with_resolver(params, Box::new(SeededResolver::with_static([0; 32], pair)))
+        snow::Builder::with_resolver(params, Box::new(resolver))
             .local_private_key(secret.as_slice())
             .expect("32-byte X25519 key")
             .prologue(prologue)

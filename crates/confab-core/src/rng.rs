@@ -55,11 +55,31 @@ pub(crate) struct StaticPair {
     pub(crate) public: [u8; 32],
 }
 
+/// An X25519 result of our static key with one peer key (`theirs`), computed already.
+#[derive(Clone)]
+pub(crate) struct KnownShared {
+    pub(crate) theirs: [u8; 32],
+    pub(crate) shared: Zeroizing<[u8; 32]>,
+}
+
+impl KnownShared {
+    /// X25519 of `pair`'s private key with `theirs`, as `snow`'s `Dh25519::dh` computes it
+    /// (the clamped scalar times the point, no check of the result).
+    pub(crate) fn compute(pair: &StaticPair, theirs: [u8; 32]) -> KnownShared {
+        let shared = StaticSecret::from(*pair.private).diffie_hellman(&DhPublic::from(theirs));
+        KnownShared {
+            theirs,
+            shared: Zeroizing::new(shared.to_bytes()),
+        }
+    }
+}
+
 /// `snow`'s default crypto, with randomness from a seed instead of the OS.
 pub(crate) struct SeededResolver {
     seed: std::cell::Cell<Option<[u8; 32]>>,
     crypto: snow::resolvers::DefaultResolver,
     static_pair: Option<StaticPair>,
+    known_shared: Option<KnownShared>,
 }
 
 impl SeededResolver {
@@ -68,6 +88,7 @@ impl SeededResolver {
             seed: std::cell::Cell::new(Some(seed)),
             crypto: snow::resolvers::DefaultResolver,
             static_pair: None,
+            known_shared: None,
         }
     }
 
@@ -81,13 +102,24 @@ impl SeededResolver {
             ..SeededResolver::new(seed)
         }
     }
+
+    /// Also knows the X25519 result of our static key with one peer key (`with_static`'s
+    /// pair): a reader trying a deposit's lockboxes, which share one ephemeral key, computes
+    /// it once (`lockbox::BundleOpener`) instead of once a lockbox.
+    pub(crate) fn knowing(self, known: KnownShared) -> SeededResolver {
+        SeededResolver {
+            known_shared: Some(known),
+            ..self
+        }
+    }
 }
 
 /// X25519 as `snow`'s default, except that when the key set is `pair`'s private key its
-/// public half is not derived again.
+/// public half is not derived again, nor its result with `known`'s peer key.
 struct KnownStaticDh {
     inner: Box<dyn snow::types::Dh>,
     pair: StaticPair,
+    known: Option<KnownShared>,
     /// Whether the key set is `pair`'s (else `inner` holds it).
     is_pair: bool,
 }
@@ -130,15 +162,15 @@ impl snow::types::Dh for KnownStaticDh {
         if !self.is_pair {
             return self.inner.dh(pubkey, out);
         }
-        // As snow's `Dh25519::dh`: the clamped scalar times the point, no check of the result.
         let theirs: [u8; 32] = pubkey
             .get(..32)
             .and_then(|key| key.try_into().ok())
             .ok_or(snow::Error::Dh)?;
-        let shared = StaticSecret::from(*self.pair.private).diffie_hellman(&DhPublic::from(theirs));
-        out.get_mut(..32)
-            .ok_or(snow::Error::Dh)?
-            .copy_from_slice(shared.as_bytes());
+        let out = out.get_mut(..32).ok_or(snow::Error::Dh)?;
+        match &self.known {
+            Some(known) if known.theirs == theirs => out.copy_from_slice(known.shared.as_slice()),
+            _ => out.copy_from_slice(KnownShared::compute(&self.pair, theirs).shared.as_slice()),
+        }
         Ok(())
     }
 }
@@ -157,6 +189,7 @@ impl snow::resolvers::CryptoResolver for SeededResolver {
                 Some(Box::new(KnownStaticDh {
                     inner,
                     pair: pair.clone(),
+                    known: self.known_shared.clone(),
                     is_pair: false,
                 }))
             }

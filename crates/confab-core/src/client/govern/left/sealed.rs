@@ -11,8 +11,9 @@
 //!   nonce (so each entry is whole on its own). Nothing in an entry names a member, and
 //!   decoys pad the lockboxes to a multiple of 8, so their count says the room's size only
 //!   roughly.
-//! - **Opening.** A reader does not know which lockbox is its own: it tries each (one
-//!   X25519 operation a lockbox), once a deposit. It remembers the keys it opened by the
+//! - **Opening.** A reader does not know which lockbox is its own: it tries each, once a
+//!   deposit. A deposit's lockboxes share one ephemeral key, so that costs one X25519
+//!   operation a deposit (`lockbox::BundleOpener`), not one a lockbox. It remembers the keys it opened by the
 //!   deposit's key id (a hash of the key, checked once opened), and the deposits it could
 //!   not open by a hash of their lockboxes (a forged entry reusing a deposit's key id
 //!   cannot make a reader drop the genuine one's entries), the last
@@ -70,9 +71,19 @@ impl Sealer {
         }
         let mut key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(key.as_mut_slice());
+        // One ephemeral key for every lockbox of the deposit, decoys too (the first seed
+        // drawn; as many are drawn as before, so what follows draws as it did): a reader
+        // computes one X25519 a deposit, not one a lockbox it tries. Each lockbox stays its
+        // holder's alone (the X25519 is with its key, the prologue names it), as with the
+        // one ephemeral key of a multi-recipient sealed sender.
+        let mut ephemeral: Option<[u8; 32]> = None;
+        let mut seed = |rng: &mut SeededRng| {
+            let drawn = rng.child_seed();
+            *ephemeral.get_or_insert(drawn)
+        };
         let mut lockboxes: Vec<[u8; LOCKBOX_LEN]> = holders
             .iter()
-            .map(|holder| lockbox::seal_bundle_key(&key, genesis, holder, rng.child_seed()))
+            .map(|holder| lockbox::seal_bundle_key(&key, genesis, holder, seed(rng)))
             .collect();
         // Padded to a multiple of LOCKBOX_PADDING with lockboxes of another key to nobody
         // (a throwaway identity): they look like the others, so the count tells a removed
@@ -85,7 +96,7 @@ impl Sealer {
                 &decoy,
                 genesis,
                 &nobody,
-                rng.child_seed(),
+                seed(rng),
             ));
         }
         // Fisher-Yates: the order says nothing of who (the caller's order is by key).
@@ -148,10 +159,11 @@ impl BundleKeys {
                 if self.unopened.contains(&tried) {
                     return None;
                 }
+                let mut opener = lockbox::BundleOpener::new(identity, genesis);
                 let key = entry
                     .lockboxes
                     .iter()
-                    .find_map(|sealed| lockbox::open_bundle_key(identity, genesis, sealed).ok())
+                    .find_map(|sealed| opener.open(sealed).ok())
                     .filter(|key| key_id(key) == entry.key_id);
                 let Some(key) = key else {
                     if self.unopened.len() >= UNOPENED_KEPT {
@@ -252,5 +264,55 @@ mod tests {
         let mut keys = BundleKeys::default();
         assert_eq!(keys.open(&bob, genesis(), &forged), None);
         assert_eq!(keys.open(&bob, genesis(), &entries[0]), want);
+    }
+
+    /// A deposit's lockboxes (decoys too) share one ephemeral key, so its reader computes
+    /// one X25519 for the deposit; each still opens only for its holder, and lockboxes
+    /// sealed one by one (each its own ephemeral key) open as before.
+    #[test]
+    fn a_deposits_lockboxes_share_one_ephemeral_key() {
+        let readers: Vec<Identity> = (10..15).map(|n| Identity::from_seed([n; 32])).collect();
+        let holders: Vec<PublicIdentity> = readers.iter().map(Identity::public).collect();
+        let mut rng = SeededRng::from_seed([6; 32]);
+        let sealer = Sealer::new(genesis(), &holders, &mut rng).unwrap();
+        let entry = sealer
+            .seal(
+                &bundle::encode_events([b"x".as_slice()].into_iter()).unwrap(),
+                &mut rng,
+            )
+            .unwrap();
+        let parts = bundle::decode(&entry).unwrap();
+        assert_eq!(parts.lockboxes.len(), LOCKBOX_PADDING);
+        let ephemeral = parts.lockboxes[0].get(..32).unwrap();
+        assert!(
+            parts
+                .lockboxes
+                .iter()
+                .all(|sealed| sealed.get(..32) == Some(ephemeral)),
+            "one ephemeral key a deposit"
+        );
+        for reader in &readers {
+            let mut opener = lockbox::BundleOpener::new(reader, genesis());
+            let opened: Vec<Zeroizing<[u8; 32]>> = parts
+                .lockboxes
+                .iter()
+                .filter_map(|sealed| opener.open(sealed).ok())
+                .collect();
+            assert_eq!(opened.len(), 1, "its own lockbox only");
+            assert_eq!(key_id(&opened[0]), sealer.key_id);
+        }
+        // Sealed one by one: each its own ephemeral key, and the opener takes it too.
+        let key = [9; 32];
+        let singles: Vec<[u8; LOCKBOX_LEN]> = holders
+            .iter()
+            .enumerate()
+            .map(|(n, holder)| lockbox::seal_bundle_key(&key, genesis(), holder, [n as u8; 32]))
+            .collect();
+        assert_ne!(singles[0].get(..32), singles[1].get(..32));
+        let mut opener = lockbox::BundleOpener::new(&readers[3], genesis());
+        let opened: Vec<usize> = (0..singles.len())
+            .filter(|n| opener.open(&singles[*n]).is_ok_and(|k| *k == key))
+            .collect();
+        assert_eq!(opened, vec![3]);
     }
 }
