@@ -11,6 +11,11 @@
 //!   cursor; while a fetch is under way it only marks that one more is due when it ends,
 //!   so any number of notices costs at most one more fetch. The server never tells the
 //!   depositor, so our own deposits fetch nothing.
+//! - **Waiting to be let in.** A governed room's client holding no epoch reads its link's
+//!   notice mailbox instead (`superseded`), on `joined` and every [`NOTICE_EVERY`] while
+//!   it waits (nobody is in that mailbox's server room to be told of deposits): a link
+//!   reset meanwhile shows, and a newcomer whose secret never came finds the epoch sealed
+//!   to it there (`govern/left.rs`). One small fetch a minute per waiting newcomer.
 //! - **Pacing.** Deposits go out under a token bucket that mirrors the server's
 //!   allowance: `mailbox_puts_per_minute` from `welcome` (or
 //!   [`DEFAULT_PUTS_PER_MINUTE`] from a server that does not say), as many at once, then
@@ -59,6 +64,10 @@ pub const DEFAULT_PUTS_PER_MINUTE: u32 = 120;
 pub const MAX_QUEUED_DEPOSITS: usize = 512;
 /// How often the mailboxes of the epochs we left are read again while joined.
 pub const LEFT_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How often a governed room's client holding no epoch (waiting to be let in) reads its
+/// link's notice mailbox again while joined: the link may be reset meanwhile, or a member
+/// may leave there the epoch sealed to us whose secret never came (`govern/left.rs`).
+pub const NOTICE_EVERY: Duration = Duration::from_secs(60);
 
 /// The mailbox's state on the app's server connection. Feed it the connection's events
 /// and the server's mailbox answers and errors, then send what
@@ -99,6 +108,9 @@ pub struct Courier {
     left_fetching: Option<RoomId>,
     /// When the last round of left mailboxes started (`None`: none on this connection).
     left_read_at: Option<Instant>,
+    /// When our link's notice mailbox was last asked for (`None`: we hold an epoch, or are
+    /// not joined).
+    notice_read_at: Option<Instant>,
 }
 
 /// What a server `error` turned out to refuse, as far as the mailbox can tell.
@@ -156,6 +168,7 @@ impl Courier {
             left_due: VecDeque::new(),
             left_fetching: None,
             left_read_at: None,
+            notice_read_at: None,
         }
     }
 
@@ -226,6 +239,7 @@ impl Courier {
         };
         self.joined = true;
         self.fetch(client, peer, self.cursor);
+        self.notice_read_at = client.notice_room().map(|_| now);
         self.read_left(now, client);
         self.pump(now, client);
     }
@@ -240,6 +254,7 @@ impl Courier {
         self.left_due.clear();
         self.left_fetching = None;
         self.left_read_at = None;
+        self.notice_read_at = None;
         self.answers_unmatched = false;
         self.pacer = None;
         self.transmits.clear();
@@ -375,18 +390,34 @@ impl Courier {
             return None;
         }
         let left = self.left_read_at.map(|at| at + LEFT_EVERY);
+        let notice = self.notice_read_at.map(|at| at + NOTICE_EVERY);
         let deposit = self
             .pacer
             .as_ref()
             .filter(|_| !self.queued.is_empty())
             .map(Pacer::next_token_at);
-        left.into_iter().chain(deposit).min()
+        left.into_iter().chain(notice).chain(deposit).min()
     }
 
-    /// Sends what the allowance permits by `now`.
+    /// Sends what the allowance permits by `now`, and reads again what is due.
     pub fn handle_timeout(&mut self, now: Instant, client: &Client) {
         if self.joined && self.left_read_at.is_some_and(|at| now >= at + LEFT_EVERY) {
             self.read_left(now, client);
+        }
+        if self.joined
+            && self
+                .notice_read_at
+                .is_some_and(|at| now >= at + NOTICE_EVERY)
+        {
+            // Let in meanwhile: the room's own mailbox was read when we moved.
+            self.notice_read_at = client.notice_room().map(|_| now);
+            if let Some(peer) = self.server_peer.filter(|_| self.notice_read_at.is_some()) {
+                if self.fetching {
+                    self.fetch_again = true;
+                } else {
+                    self.fetch(client, peer, self.cursor);
+                }
+            }
         }
         self.pump(now, client);
     }

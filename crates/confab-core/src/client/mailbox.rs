@@ -292,7 +292,8 @@ impl Client {
                 .mailbox
                 .iter()
                 .chain(self.left_mailboxes.keys())
-                .find_map(|keys| keys.open(&item.entry).ok());
+                .find_map(|keys| keys.open(&item.entry).ok())
+                .or_else(|| self.notice_bundle(&item.entry));
             let Some(bytes) = opened else {
                 match self.take_notice(&item.entry) {
                     Some(true) => {}
@@ -477,7 +478,8 @@ impl Client {
             .mailbox
             .iter()
             .chain(self.left_mailboxes.keys())
-            .find(|keys| keys.room() == room);
+            .find(|keys| keys.room() == room)
+            .or_else(|| self.left_notice(room));
         let Some(Ok(entry)) = keys.map(|keys| keys.seal(nonce, bytes)) else {
             return false;
         };

@@ -158,9 +158,19 @@ impl Client {
         })
     }
 
-    /// The notice mailbox of a link we left, to deposit into it.
+    /// The notice mailbox of a link we left, to deposit into it: a notice (ours) or a
+    /// bundle for a stranded newcomer (`govern/left.rs`).
     pub(super) fn left_notice(&self, room: RoomId) -> Option<&MailboxKeys> {
-        self.notices.left.iter().find(|keys| keys.room() == room)
+        (self.notices.left.iter())
+            .chain(self.left_mailboxes.notices())
+            .find(|keys| keys.room() == room)
+    }
+
+    /// A bundle left in our link's notice mailbox (`govern/left.rs`: for a newcomer let in
+    /// with the link whose secret never came), to take in like any bundle.
+    pub(super) fn notice_bundle(&self, entry: &SealedEntry) -> Option<Vec<u8>> {
+        let bytes = self.notice_keys()?.open(entry).ok()?;
+        crate::wire::bundle::is_bundle(&bytes).then_some(bytes)
     }
 
     /// A mailbox entry that did not open with the room's keys: if it is a notice for our

@@ -243,10 +243,10 @@ impl Client {
         let mut seed = [0; 32];
         self.rng.fill_bytes(&mut seed);
         self.signal_seal = SignalSeal::new(&link, seed);
-        let left = self
-            .mailbox
-            .replace(secret.mailbox_keys())
-            .filter(|_| moved);
+        let had_mailbox = self.mailbox.replace(secret.mailbox_keys()).is_some();
+        let left = (self.epoch.take())
+            .filter(|_| moved && had_mailbox)
+            .map(|(_, left)| left);
         if moved {
             // Whether the epoch we enter is ours (we look after its mailbox if it loses).
             let me = self.public.member_key();
@@ -255,7 +255,7 @@ impl Client {
                 .applied_rekey(&actions, epoch)
                 .filter(|(rekey, _)| rekey.order.author == me)
                 .map(|_| secret.commitment());
-            self.note_entered(left, ours);
+            self.note_entered(left.as_ref(), ours);
         }
         self.room = link;
         self.epoch = Some((epoch, secret));

@@ -58,7 +58,7 @@ mod sealed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::governance::Action;
+use crate::governance::{Action, Govern, Outcome};
 use crate::history::VerifiedEvent;
 use crate::identity::PublicIdentity;
 use crate::ids::MemberKey;
@@ -105,6 +105,40 @@ pub(in crate::client) struct LeftEpoch {
     sealed_to: BTreeSet<MemberKey>,
     /// The commitment of its rekey if that was ours (we look after it if it lost).
     ours: Option<Commitment>,
+    /// Its link's notice mailbox, for the newcomers let in with it whose secret never came.
+    link: LeftLink,
+}
+
+/// The notice mailbox of the link of an epoch we left, and what we deposited there for the
+/// newcomers handed that epoch who never received its secret (see
+/// [`Client::deposit_link_bundles`]).
+#[cfg_attr(any(test, fuzzing), derive(Clone))]
+struct LeftLink {
+    /// The link's notice mailbox (`RoomSecret::notice`).
+    notice: MailboxKeys,
+    /// The commitment of the epoch whose link it is (what its hand-overs name).
+    commitment: Commitment,
+    /// What we deposited there, by author.
+    deposited: Marks,
+    /// The newcomers those deposits were sealed to.
+    sealed_to: BTreeSet<MemberKey>,
+}
+
+impl LeftEpoch {
+    fn new(secret: &EpochSecret, ours: Option<Commitment>) -> LeftEpoch {
+        LeftEpoch {
+            keys: secret.mailbox_keys(),
+            deposited: Marks::new(),
+            sealed_to: BTreeSet::new(),
+            ours,
+            link: LeftLink {
+                notice: secret.link().notice().mailbox_keys(),
+                commitment: secret.commitment(),
+                deposited: Marks::new(),
+                sealed_to: BTreeSet::new(),
+            },
+        }
+    }
 }
 
 /// The epochs we left, most recent first, and when we entered the one we are in.
@@ -131,28 +165,25 @@ impl LeftEpochs {
     }
 
     /// We enter an epoch (started by our rekey of commitment `ours`, if it was ours);
-    /// `left`, the mailbox of the one we leave, if we move.
-    fn enter(&mut self, left: Option<MailboxKeys>, ours: Option<Commitment>) {
+    /// `left`, the secret of the one we leave, if we move.
+    fn enter(&mut self, left: Option<&EpochSecret>, ours: Option<Commitment>) {
         let was_ours = std::mem::replace(&mut self.ours, ours);
-        if let Some(keys) = left {
-            self.left.insert(
-                0,
-                LeftEpoch {
-                    keys,
-                    deposited: Marks::new(),
-                    sealed_to: BTreeSet::new(),
-                    ours: was_ours,
-                },
-            );
+        if let Some(secret) = left {
+            self.left.insert(0, LeftEpoch::new(secret, was_ours));
             self.left.truncate(LEFT_MAILBOXES);
         }
+    }
+
+    /// The notice mailboxes of the links of the epochs we left.
+    pub(in crate::client) fn notices(&self) -> impl Iterator<Item = &MailboxKeys> {
+        self.left.iter().map(|epoch| &epoch.link.notice)
     }
 }
 
 impl Client {
     /// Notes that we enter an epoch (whose rekey of commitment `ours` was ours, if so),
-    /// leaving the mailbox `left` (if we move).
-    pub(super) fn note_entered(&mut self, left: Option<MailboxKeys>, ours: Option<Commitment>) {
+    /// leaving the epoch of secret `left` (if we move).
+    pub(super) fn note_entered(&mut self, left: Option<&EpochSecret>, ours: Option<Commitment>) {
         self.left_mailboxes.enter(left, ours);
     }
 
@@ -203,14 +234,12 @@ impl Client {
         }
         self.left_mailboxes.left = left
             .into_iter()
-            .map(|(n, secret)| LeftEpoch {
-                keys: secret.mailbox_keys(),
-                deposited: Marks::new(),
-                sealed_to: BTreeSet::new(),
-                ours: self
+            .map(|(n, secret)| {
+                let ours = self
                     .applied_rekey(&actions, n)
                     .filter(|(rekey, _)| rekey.order.author == me)
-                    .map(|_| secret.commitment()),
+                    .map(|_| secret.commitment());
+                LeftEpoch::new(&secret, ours)
             })
             .collect();
     }
@@ -220,6 +249,7 @@ impl Client {
     /// One key for the whole deposit, sealed to every member we count in the room now.
     pub(super) fn deposit_bundles(&mut self, all: bool) {
         let actions = self.governance_actions();
+        self.deposit_link_bundles(&actions);
         let lost: Vec<bool> = self
             .left_mailboxes
             .left
@@ -289,6 +319,114 @@ impl Client {
             return;
         };
         let room = epoch.keys.room();
+        let done = epoch.deposited.clone();
+        let packed = self.deposit_chains(room, &done, actions, sealer);
+        if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
+            for (author, up_to) in packed {
+                let done = epoch.deposited.entry(author).or_insert(0);
+                *done = (*done).max(up_to);
+            }
+        }
+    }
+
+    /// Deposits into the notice mailbox of the link of each epoch we left the bundle, sealed
+    /// only to the newcomers let in with that link (handed its epoch) whom a later rekey
+    /// sealed in, whom we count in the room now, and of whom we hold nothing but their
+    /// `Join`. Such a newcomer's secret never came (the link ended between the hand-over and
+    /// the secret, or the epoch was a rival's that lost): holding no epoch, it reads only
+    /// that mailbox (`Client::notice_room`), and it follows the lockbox sealed to it there.
+    /// Whoever else holds the old link (a leaked one the owner reset) usually finds nothing
+    /// new there (nobody is stranded), else entries it cannot open, sealed to the stranded
+    /// few, naming nobody: not how many are in the room. Each member that held the epoch
+    /// deposits (any of them may be the one still online), each event once per newcomers.
+    fn deposit_link_bundles(&mut self, actions: &[Action]) {
+        let Some(genesis) = self.governance.genesis() else {
+            return;
+        };
+        // Those let in with each epoch's link, by its commitment, and who were sealed in.
+        let mut handed: BTreeMap<[u8; 32], BTreeSet<MemberKey>> = BTreeMap::new();
+        let mut sealed_in: BTreeSet<MemberKey> = BTreeSet::new();
+        for action in actions {
+            if self.governance.outcome(&action.id) != Some(Outcome::Applied) {
+                continue;
+            }
+            match &action.what {
+                Govern::Handover {
+                    member, commitment, ..
+                } => {
+                    handed.entry(*commitment).or_default().insert(*member);
+                }
+                Govern::Rekey(rekey) => sealed_in.extend(rekey.lockboxes.keys().copied()),
+                _ => {}
+            }
+        }
+        let stranded = |member: &MemberKey| {
+            sealed_in.contains(member)
+                // Who got the secret announced its name (`handle_epoch_key`): only those
+                // whose chain we hold is their `Join` alone may wait for it.
+                && self.history.mark(member) <= 1
+                && self.governance.may_read(member)
+                && self.governance.entitled(member)
+        };
+        let plans: Vec<(usize, Vec<PublicIdentity>)> = (self.left_mailboxes.left.iter())
+            .enumerate()
+            .filter_map(|(idx, epoch)| {
+                let newcomers = handed.get(&epoch.link.commitment.0)?;
+                let holders: Vec<PublicIdentity> = (self.governance.members())
+                    .filter(|(member, _)| newcomers.contains(member) && stranded(member))
+                    .filter_map(|(member, dh)| PublicIdentity::from_keys(member.as_bytes(), dh))
+                    .collect();
+                (!holders.is_empty()).then_some((idx, holders))
+            })
+            .collect();
+        for (idx, holders) in plans {
+            let keys: BTreeSet<MemberKey> =
+                holders.iter().map(PublicIdentity::member_key).collect();
+            let Some(link) = self
+                .left_mailboxes
+                .left
+                .get_mut(idx)
+                .map(|epoch| &mut epoch.link)
+            else {
+                continue;
+            };
+            if keys != link.sealed_to {
+                link.deposited.clear();
+                link.sealed_to = keys;
+            }
+            let (room, done) = (link.notice.room(), link.deposited.clone());
+            let Some(sealer) = Sealer::new(genesis, &holders, &mut self.mailbox_rng) else {
+                continue;
+            };
+            let packed = self.deposit_chains(room, &done, actions, &sealer);
+            if packed.is_empty() {
+                continue;
+            }
+            sealer.remember(&mut self.left_mailboxes.bundle_keys);
+            if let Some(link) = self
+                .left_mailboxes
+                .left
+                .get_mut(idx)
+                .map(|epoch| &mut epoch.link)
+            {
+                for (author, up_to) in packed {
+                    let done = link.deposited.entry(author).or_insert(0);
+                    *done = (*done).max(up_to);
+                }
+            }
+        }
+    }
+
+    /// Deposits into the mailbox `room` each author's chain up to its last governance
+    /// action, after what went there before (`done`), packed and sealed by `sealer`.
+    /// Returns what it packed, per author.
+    fn deposit_chains(
+        &mut self,
+        room: crate::ids::RoomId,
+        done: &Marks,
+        actions: &[Action],
+        sealer: &Sealer,
+    ) -> Marks {
         let me = self.public.member_key();
         // Each author's last governance action: from the start, not only since we entered
         // that epoch, as a member of it may hold nothing older (a newcomer handed its
@@ -307,7 +445,7 @@ impl Client {
         let mut chains: Vec<Chain> = last
             .iter()
             .map(|(author, up_to)| {
-                let done = epoch.deposited.get(author).copied().unwrap_or(0);
+                let done = done.get(author).copied().unwrap_or(0);
                 let after = done.max(up_to.saturating_sub(BUNDLE_PER_AUTHOR));
                 let events = self
                     .history
@@ -334,12 +472,7 @@ impl Client {
             // Not an outbox deposit (nothing of ours the room's mailbox now holds).
             self.deposit_into(room, 0, &payload);
         }
-        if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
-            for (author, up_to) in packed {
-                let done = epoch.deposited.entry(author).or_insert(0);
-                *done = (*done).max(up_to);
-            }
-        }
+        packed
     }
 
     /// Deposits into the room's mailbox our few events before our removal `seq` (those

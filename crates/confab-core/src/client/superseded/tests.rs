@@ -9,6 +9,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::*;
 use crate::client::Courier;
+use crate::client::courier::NOTICE_EVERY;
 use crate::client::govern::tests::mesh::Mesh;
 use crate::governance::{Govern, genesis_of};
 use crate::history::Content;
@@ -409,4 +410,47 @@ fn a_strangers_courier_reads_the_notice_mailbox_without_moving_its_cursor() {
     assert_eq!(courier.cursor(), MailboxSeq::new(0));
     assert_eq!(courier.take_unsaved_cursor(), None);
     assert_eq!(courier.poll_transmit(), None);
+}
+
+/// While it waits to be let in, a stranger's courier reads its link's notice mailbox again
+/// every `NOTICE_EVERY` (nobody tells it of a deposit there): a link reset after it joined
+/// shows within a minute, not at its next connection.
+#[test]
+fn a_waiting_strangers_courier_reads_the_notice_mailbox_again() {
+    let mut room = Room::found(1);
+    let old = room.clients[0].invite();
+    let stranger = room.open(&old);
+    let notice_room = room.clients[stranger].notice_room().unwrap();
+    let (now, server) = (room.now, PeerId::new(77));
+    let mut courier = Courier::new(room.clients[stranger].room_id());
+    courier.handle_welcome(now, server, 0);
+    courier.handle_joined(now, &room.clients[stranger]);
+    assert!(courier.poll_transmit().is_some());
+    let empty = MailboxReply::MailboxEntries {
+        room: notice_room,
+        entries: Vec::new(),
+        more: false,
+    };
+    courier.handle_reply(now, &mut room.clients[stranger], empty);
+    assert_eq!(courier.poll_transmit(), None);
+    assert_eq!(courier.poll_timeout(), Some(now + NOTICE_EVERY));
+    room.rekey(0);
+    courier.handle_timeout(now + NOTICE_EVERY / 2, &room.clients[stranger]);
+    assert_eq!(courier.poll_transmit(), None);
+    let later = now + NOTICE_EVERY;
+    courier.handle_timeout(later, &room.clients[stranger]);
+    let fetch = courier.poll_transmit();
+    assert!(
+        matches!(fetch, Some(ClientMessage::MailboxFetch { room: r, .. }) if r == notice_room),
+        "{fetch:?}"
+    );
+    let reply = MailboxReply::MailboxEntries {
+        room: notice_room,
+        entries: room.mailbox(notice_room),
+        more: false,
+    };
+    courier.handle_reply(later, &mut room.clients[stranger], reply);
+    room.pump();
+    assert!(room.events[stranger].contains(&ClientEvent::LinkSuperseded));
+    assert_eq!(courier.poll_timeout(), Some(later + NOTICE_EVERY));
 }

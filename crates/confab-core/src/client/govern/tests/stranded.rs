@@ -214,3 +214,53 @@ fn a_newcomer_left_in_an_epoch_the_room_left_is_sealed_into_the_next() {
         assert!(holds_text(&mesh, fresh, "said in epoch 1"), "early {early}");
     }
 }
+
+/// A newcomer Ann let in (her hand-over went out) whose secret never arrived: the frame
+/// carrying it was lost, then the link ended. Holding no epoch, it reads only its link's
+/// notice mailbox; the room moves on and seals it the next epoch (its hand-over counts), and
+/// it must follow into it (governance simulation, seed 14 at d78d3ff: member 57).
+#[test]
+fn a_newcomer_whose_secret_never_arrived_follows_the_epoch_sealed_to_it() {
+    let mut mesh = Mesh::found(3);
+    let (owner, ann) = (0, 1);
+    let invite = mesh.clients[owner].invite();
+    let newcomer = mesh.open(&invite);
+    // Ann initiates; she lets the newcomer in on its second handshake message. Of what she
+    // sends it then, only her last handshake message arrives; the newcomer joins, and what
+    // she sends it after (the secret again) is lost with the link.
+    mesh.slow_down(ann, newcomer);
+    mesh.link(ann, newcomer);
+    mesh.release(ann, newcomer, true);
+    let first = mesh
+        .held
+        .iter()
+        .position(|(f, t, _)| (*f, *t) == (ann, newcomer));
+    let last_handshake = mesh.held.remove(first.unwrap());
+    mesh.held.retain(|(f, t, _)| (*f, *t) != (ann, newcomer));
+    mesh.held.push(last_handshake);
+    mesh.release(ann, newcomer, true);
+    mesh.unlink(ann, newcomer);
+    mesh.wait(crate::Duration::from_secs(3));
+    assert!(mesh.clients[newcomer].epoch().is_none());
+    let key = mesh.key(newcomer);
+    assert!(mesh.clients[ann].governance().joined(&key), "ann: no join");
+    assert!(mesh.clients[owner].governance().handed(&key));
+    assert!(mesh.clients[owner].governance().joined(&key));
+    let rekey = mesh.rekey(owner);
+    let sealed = mesh.clients[owner].history.get(&rekey).map(|event| {
+        matches!(&event.event().content,
+            Content::Govern(Govern::Rekey(r)) if r.lockboxes.contains_key(&key))
+    });
+    assert_eq!(sealed, Some(true), "the rekey is sealed to the newcomer");
+    mesh.settle(&[owner, ann, 2], 2);
+    for _ in 0..3 {
+        let now = mesh.now;
+        let rooms: Vec<RoomId> = mesh.clients[newcomer].notice_room().into_iter().collect();
+        for room in rooms {
+            let entries = mesh.mailbox(room);
+            mesh.clients[newcomer].handle_mailbox_entries(now, &entries);
+        }
+        mesh.settle(&[owner, ann, 2], 1);
+    }
+    assert_eq!(mesh.epoch(newcomer), mesh.epoch(owner));
+}
