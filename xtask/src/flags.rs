@@ -48,10 +48,10 @@ xflags::xflags! {
         cmd sim {
             /// How many seeds (default 10,000; 1,000 with `--governance`).
             optional --seeds seeds: u64
-            /// The governance simulation instead (50 governed members, issue 17), in the
-            /// optimised `sim` profile, on two threads, a line a seed; every failing seed
-            /// is listed with its check. Replay one with `CONFAB_SEED=n cargo test -p
-            /// confab-core --profile sim --test sim governance`.
+            /// The governance simulation instead (50 governed members, issue 17), with the
+            /// native test step's build, on two threads, a line a seed; every failing seed
+            /// is listed with its check (`cargo xtask test` sweeps the first few dozen).
+            /// Replay one with `CONFAB_SEED=n cargo test -p confab-core --test sim governance`.
             optional --governance
         }
         /// Run the benchmarks.

@@ -10,6 +10,7 @@ mod icons;
 mod install;
 mod serve;
 mod service_worker;
+mod sim;
 mod steps;
 mod test;
 mod tidy;
@@ -66,30 +67,7 @@ fn run() -> Result<()> {
         XtaskCmd::Serve(cmd) => serve::run(&sh, &root, cmd.listen, cmd.server_args),
         XtaskCmd::Test(cmd) => test::run(&sh, &root, cmd.fast),
         XtaskCmd::Tidy(_) => tidy::run(&sh, &root),
-        XtaskCmd::Sim(cmd) if cmd.governance => {
-            let seeds = cmd.seeds.unwrap_or(1_000).to_string();
-            let started = std::time::Instant::now();
-            // Built first, so that the time printed after is the sweep's own.
-            cmd!(
-                sh,
-                "cargo test -p confab-core --profile sim --test sim --no-run"
-            )
-            .run()?;
-            let built = started.elapsed().as_secs_f64();
-            let swept = cmd!(
-                sh,
-                "cargo test -p confab-core --profile sim --test sim governance::fifty -- --nocapture"
-            )
-            .env("CONFAB_GOVERNANCE_SEEDS", &seeds)
-            .env("CONFAB_SIM_VERBOSE", "1")
-            .run();
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "governance sweep of {seeds} seeds: {secs:.0} s wall ({built:.0} s of it building)"
-            );
-            swept?;
-            Ok(())
-        }
+        XtaskCmd::Sim(cmd) if cmd.governance => sim::governance(&sh, cmd.seeds.unwrap_or(1_000)),
         XtaskCmd::Sim(cmd) => {
             let seeds = cmd.seeds.unwrap_or(10_000).to_string();
             cmd!(sh, "cargo test -p confab-core --test sim room::")

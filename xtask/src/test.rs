@@ -1,8 +1,8 @@
-//! `cargo xtask test`: every suite, in order: native tests, confab-core on
-//! wasm32 (plus a check for `"env"` imports), the app's browser tests, and
-//! (unless `--fast`) the end-to-end tests against a release build and the
-//! reproducible-build check. Browser steps run in a loopback-only network
-//! namespace.
+//! `cargo xtask test`: every suite, in order: native tests, the governance
+//! simulation's sweep (`sim.rs`), confab-core on wasm32 (plus a check for `"env"`
+//! imports), the app's browser tests, and (unless `--fast`) the end-to-end tests
+//! against a release build and the reproducible-build check. Browser steps run in
+//! a loopback-only network namespace.
 
 use std::{
     fs,
@@ -35,7 +35,7 @@ const CHROME_ARGS: &[&str] = &[
 
 pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
-    let mut steps = Steps::new("test", if fast { 3 } else { 5 });
+    let mut steps = Steps::new("test", if fast { 4 } else { 6 });
     steps.run(
         "native: cargo test -p confab-core -p confab-server -p confab-load -p xtask",
         || {
@@ -46,6 +46,14 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
             .run()?;
             Ok(())
         },
+    );
+    // After the native step, whose build of the simulation it reuses.
+    steps.run(
+        &format!(
+            "governance simulation: seeds 0..{} (cargo xtask sim --governance)",
+            crate::sim::TEST_SEEDS
+        ),
+        || crate::sim::governance(sh, crate::sim::TEST_SEEDS),
     );
     steps.run(
         "confab-core on wasm32: builds, imports nothing from \"env\"",
