@@ -27,7 +27,45 @@ use crate::{boot_script, install, service_worker};
 /// Builds the app into `dist` (normally `<root>/dist`), then the server.
 /// Expects [`crate::install::run`] to have set up `sh`.
 pub(crate) fn run(sh: &Shell, root: &Path, dist: &Path) -> Result<()> {
-    run_with(sh, root, dist, Hooks::Release)
+    run_with(sh, root, dist, Hooks::Release).map(|_| ())
+}
+
+/// A release build of the committed `HEAD` in the workspace itself, into
+/// `<root>/dist`: nothing uncommitted or untracked was there before or after
+/// it. The reproducible check takes it as the first of its two builds (the
+/// second is a clean checkout elsewhere, with its own empty target directory).
+pub(crate) struct HeadBuild {
+    commit: String,
+    fingerprint: String,
+}
+
+/// [`run`] into `<root>/dist`; also returns that build as a [`HeadBuild`] if the
+/// workspace was exactly `HEAD` before and after.
+pub(crate) fn run_head(sh: &Shell, root: &Path) -> Result<Option<HeadBuild>> {
+    let before = clean_head(sh, root)?;
+    let fingerprint = run_with(sh, root, &root.join("dist"), Hooks::Release)?;
+    let after = clean_head(sh, root)?;
+    Ok(match (before, after) {
+        (Some(before), Some(after)) if before == after => Some(HeadBuild {
+            commit: before,
+            fingerprint,
+        }),
+        _ => None,
+    })
+}
+
+/// `HEAD`'s commit if the workspace has no change to a tracked file and no
+/// untracked file that `.gitignore` does not name; `None` otherwise.
+fn clean_head(sh: &Shell, root: &Path) -> Result<Option<String>> {
+    let status = cmd!(sh, "git -C {root} status --porcelain")
+        .quiet()
+        .read()?;
+    if !status.trim().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        cmd!(sh, "git -C {root} rev-parse HEAD").quiet().read()?,
+    ))
 }
 
 /// Whether a build has the benchmark harness's page events (the app's `bench-hooks`
@@ -38,8 +76,8 @@ pub(crate) enum Hooks {
     Bench,
 }
 
-/// [`run`], for a release or a benchmark build.
-pub(crate) fn run_with(sh: &Shell, root: &Path, dist: &Path, hooks: Hooks) -> Result<()> {
+/// [`run`], for a release or a benchmark build; returns the app's fingerprint.
+pub(crate) fn run_with(sh: &Shell, root: &Path, dist: &Path, hooks: Hooks) -> Result<String> {
     let started = Instant::now();
     let fingerprint = app(sh, root, dist, hooks)?;
     cmd!(sh, "cargo build --release -p confab-server")
@@ -51,15 +89,17 @@ pub(crate) fn run_with(sh: &Shell, root: &Path, dist: &Path, hooks: Hooks) -> Re
         service_worker::grouped(&fingerprint)
     );
     println!("build: done in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok(fingerprint)
 }
 
 /// `cargo xtask build --check-reproducible`: builds the committed `HEAD` twice,
 /// from clean checkouts under `<root>/target/reproducible/` in directories of
 /// different depth, each with its own (empty) target directory, and fails
 /// unless both `dist/`s have the same fingerprint and neither names its
-/// checkout or `CARGO_HOME`.
-pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
+/// checkout or `CARGO_HOME`. With `first`, a build of this same `HEAD` in the
+/// workspace whose `dist/` is unchanged since, that build is the first one and
+/// only the deeper checkout is built.
+pub(crate) fn check_reproducible(sh: &Shell, root: &Path, first: Option<&HeadBuild>) -> Result<()> {
     let started = Instant::now();
     let dirty = cmd!(sh, "git -C {root} status --porcelain --untracked-files=no")
         .quiet()
@@ -79,7 +119,28 @@ pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
     )
     .run()?;
     let mut results = Vec::new();
-    for checkout in &checkouts {
+    let mut to_build = &checkouts[..];
+    if let Some(first) = first {
+        let dist = root.join("dist");
+        let still = service_worker::fingerprint(&dist_files(&dist)?);
+        if clean_head(sh, root)?.as_deref() != Some(&*commit) || first.commit != commit {
+            println!("build: the workspace's build is not of HEAD as committed: two clean builds");
+        } else if still != first.fingerprint {
+            println!(
+                "build: {} changed since it was built: two clean builds",
+                dist.display()
+            );
+        } else {
+            println!(
+                "build: first build: the workspace's own, {} gave {}",
+                root.display(),
+                service_worker::grouped(&still)
+            );
+            results.push((root.to_path_buf(), dist, still));
+            to_build = &checkouts[1..];
+        }
+    }
+    for checkout in to_build {
         let build_started = Instant::now();
         fs::create_dir_all(checkout)?;
         cmd!(sh, "tar -xf {archive} -C {checkout}").run()?;
@@ -131,7 +192,12 @@ pub(crate) fn check_reproducible(sh: &Shell, root: &Path) -> Result<()> {
         );
     }
     println!(
-        "build: reproducible: two clean checkouts of {} give fingerprint {} ({:.0}s)",
+        "build: reproducible: {} of {} give fingerprint {} ({:.0}s)",
+        if to_build.len() == 1 {
+            "the workspace and a clean checkout"
+        } else {
+            "two clean checkouts"
+        },
         &commit[..12.min(commit.len())],
         service_worker::grouped(&first.2),
         started.elapsed().as_secs_f64()

@@ -55,7 +55,7 @@ fn run() -> Result<()> {
         XtaskCmd::Build(cmd) => {
             install::run(&sh, &root, install::Browser::NotNeeded)?;
             if cmd.check_reproducible {
-                return build::check_reproducible(&sh, &root);
+                return build::check_reproducible(&sh, &root, None);
             }
             let dist = match cmd.dist {
                 Some(dist) => std::env::current_dir()?.join(dist),
