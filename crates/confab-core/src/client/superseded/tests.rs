@@ -384,11 +384,7 @@ fn a_strangers_courier_reads_the_notice_mailbox_without_moving_its_cursor() {
     let old = room.clients[0].invite();
     room.rekey(0);
     let stranger = room.open(&old);
-    let notice_room = room.clients[stranger].notice_room().unwrap();
-    let (now, server) = (room.now, PeerId::new(77));
-    let mut courier = Courier::new(room.clients[stranger].room_id());
-    courier.handle_welcome(now, server, 0);
-    courier.handle_joined(now, &room.clients[stranger]);
+    let (mut courier, notice_room, now) = joined_courier(&room, stranger);
     let fetch = courier.poll_transmit();
     assert!(
         matches!(fetch, Some(ClientMessage::MailboxFetch { room: r, after, .. })
@@ -420,11 +416,7 @@ fn a_waiting_strangers_courier_reads_the_notice_mailbox_again() {
     let mut room = Room::found(1);
     let old = room.clients[0].invite();
     let stranger = room.open(&old);
-    let notice_room = room.clients[stranger].notice_room().unwrap();
-    let (now, server) = (room.now, PeerId::new(77));
-    let mut courier = Courier::new(room.clients[stranger].room_id());
-    courier.handle_welcome(now, server, 0);
-    courier.handle_joined(now, &room.clients[stranger]);
+    let (mut courier, notice_room, now) = joined_courier(&room, stranger);
     assert!(courier.poll_transmit().is_some());
     let empty = MailboxReply::MailboxEntries {
         room: notice_room,
@@ -453,4 +445,15 @@ fn a_waiting_strangers_courier_reads_the_notice_mailbox_again() {
     room.pump();
     assert!(room.events[stranger].contains(&ClientEvent::LinkSuperseded));
     assert_eq!(courier.poll_timeout(), Some(later + NOTICE_EVERY));
+}
+
+/// A courier for `stranger`'s room, joined on a server connection: with its notice room and
+/// the time.
+fn joined_courier(room: &Room, stranger: usize) -> (Courier, RoomId, crate::Instant) {
+    let notice_room = room.clients[stranger].notice_room().unwrap();
+    let (now, server) = (room.now, PeerId::new(77));
+    let mut courier = Courier::new(room.clients[stranger].room_id());
+    courier.handle_welcome(now, server, 0);
+    courier.handle_joined(now, &room.clients[stranger]);
+    (courier, notice_room, now)
 }
