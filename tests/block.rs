@@ -3,7 +3,7 @@
 //! leaves her page, and what he says next never shows there, while Carol reads it all.
 //! Bob's page shows nothing changed: Alice is still online and her messages still reach
 //! him. Alice presses "Unblock" and reads everything Bob said meanwhile. Screenshots:
-//! target/e2e/block-*.png.
+//! target/e2e/block/block-*.png.
 
 use std::time::Duration;
 

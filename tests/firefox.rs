@@ -7,7 +7,7 @@
 //! app: its service worker precaches the shell, the page it serves opens the room with its
 //! history while the server is down, and the room secret leaves the address bar; the first
 //! message written (not the page opening) asks Firefox to keep the site's storage.
-//! Screenshots of every browser go to `target/e2e/firefox-*.png`.
+//! Screenshots of every browser go to `target/e2e/firefox/firefox-*.png`.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! and posts. Then Alice resets the link: a fifth browser with the link from before the
 //! reset is told "This invite link is no longer valid" and reaches nobody, and with the
 //! new link it joins and reads the chat.
-//! Screenshots: target/e2e/four-*.png.
+//! Screenshots: target/e2e/governed_four/four-*.png.
 
 use std::time::Duration;
 

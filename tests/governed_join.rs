@@ -6,7 +6,7 @@
 //! Bob sees "Erin wants to join" in the "Join requests" region and approves: Erin reads the
 //! chat and writes. Then Erin leaves ("Leave room", confirmed with "Leave"): Alice and Bob
 //! read "Erin left", and Erin's rooms list no longer has the room. Screenshots:
-//! target/e2e/join-*.png.
+//! target/e2e/governed_join/join-*.png.
 
 use anyhow::Context as _;
 use thirtyfour::prelude::*;

@@ -4,7 +4,7 @@
 //! Dave after confirming "Remove": Alice and Bob read "… removed …", Dave reads "You were
 //! removed from this room", keeps what was said before, and never sees what Alice and Bob
 //! say afterwards. Dave's old link, opened in a fresh browser, says "This invite link is no
-//! longer valid". Screenshots: target/e2e/members-*.png.
+//! longer valid". Screenshots: target/e2e/governed_members/members-*.png.
 
 use std::time::Duration;
 

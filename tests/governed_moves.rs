@@ -17,7 +17,7 @@
 //!
 //! Mailboxes: Bob closes his tab; Alice writes on alone through two resets and closes
 //! hers; Bob, back, follows each epoch's mailbox to the current link and reads all.
-//! Screenshots: target/e2e/moves-*.png.
+//! Screenshots: target/e2e/governed_moves/moves-*.png.
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! the old epoch's mailbox, reads what was said after the reset, and posts (never told
 //! her link is no longer valid). A fresh browser opening the old link never sees anything
 //! said after the reset, and says "This invite link is no longer valid"; one opening the
-//! new link joins and reads the chat. Screenshots: target/e2e/governed-*.png.
+//! new link joins and reads the chat. Screenshots: target/e2e/governed_room/governed-*.png.
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //! sideways, every control is reachable with Tab and by a finger (at least 44 px each way,
 //! nothing on top of it). As a tablet (820×1180) the panels sit beside the conversation
 //! again. Firefox posing as a phone passes the same checks. Screenshots of each (a room,
-//! the menu and a ringing call in the dark theme too) go to target/e2e/phone-*.png.
+//! the menu and a ringing call in the dark theme too) go to target/e2e/phone/phone-*.png.
 
 use confab_e2e::calls::playing;
 use confab_e2e::{Browser, ChatPage, Chromedriver, Env, Pair, Server, eventually, exchange};

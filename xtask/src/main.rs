@@ -8,6 +8,7 @@ mod flags;
 mod fuzz;
 mod icons;
 mod install;
+mod lanes;
 mod serve;
 mod service_worker;
 mod sim;

@@ -5,6 +5,7 @@
 //! a loopback-only network namespace.
 
 use std::{
+    ffi::OsString,
     fs,
     path::{Path, PathBuf},
 };
@@ -15,6 +16,7 @@ use xshell::{Cmd, Shell, cmd};
 use crate::{
     build,
     install::{self, Browser, CHROMEDRIVER, WASM_TARGET},
+    lanes,
     steps::Steps,
     wasm_imports,
 };
@@ -66,7 +68,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     );
     if !fast {
         steps.run(
-            "end-to-end: release build, cargo test -p confab-e2e",
+            "end-to-end: release build, confab-e2e's test binaries side by side",
             || e2e(sh, root, &mut head_build),
         );
         // The end-to-end step's build of HEAD is the first of the two builds when the
@@ -165,31 +167,75 @@ fn app_browser_tests(sh: &Shell, root: &Path) -> Result<()> {
 /// Puts the release build it tests in `head_build` if that is of `HEAD` as committed.
 fn e2e(sh: &Shell, root: &Path, head_build: &mut Option<build::HeadBuild>) -> Result<()> {
     *head_build = build::run_head(sh, root)?;
+    e2e_tests(sh, root)
+}
+
+/// The end-to-end tests against the release build in `dist/` and `target/release/`.
+pub(crate) fn e2e_tests(sh: &Shell, root: &Path) -> Result<()> {
     let out_dir = root.join("target").join("e2e");
     fs::create_dir_all(&out_dir)?;
-    cmd!(sh, "cargo test -p confab-e2e --no-run").run()?;
-    in_netns(
+    let listing = cmd!(
         sh,
-        &[
-            "cargo",
-            "test",
-            "-p",
-            "confab-e2e",
-            "--offline",
-            "--",
-            "--test-threads=1",
-        ],
-    )?
-    .env("CONFAB_DIST", root.join("dist"))
-    .env(
-        "CONFAB_SERVER_BIN",
-        root.join("target").join("release").join("confab-server"),
+        "cargo test -p confab-e2e --no-run --message-format=json-render-diagnostics"
     )
-    .env("CONFAB_E2E_OUT", &out_dir)
-    .env("CONFAB_AXE", install::axe_script(&root.join(".tools")))
-    .env("CHROMEDRIVER", CHROMEDRIVER)
-    .run()?;
-    Ok(())
+    .read()?;
+    let binaries = lanes::test_binaries(&listing);
+    // A suite that vanished must fail loudly: every `[[test]]` of tests/Cargo.toml is there.
+    let manifest_path = root.join("tests").join("Cargo.toml");
+    let manifest: toml::Table = fs::read_to_string(&manifest_path)?
+        .parse()
+        .with_context(|| format!("parsing {}", manifest_path.display()))?;
+    let missing: Vec<&str> = manifest
+        .get("test")
+        .and_then(|tests| tests.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|test| test.get("name").and_then(|name| name.as_str()))
+        .filter(|name| !binaries.iter().any(|binary| binary.name == *name))
+        .collect();
+    if !missing.is_empty() || binaries.is_empty() {
+        bail!("end-to-end test binaries missing from cargo's list: {missing:?}");
+    }
+    let mut envs = vec![
+        ("CONFAB_DIST", root.join("dist").into_os_string()),
+        (
+            "CONFAB_SERVER_BIN",
+            root.join("target")
+                .join("release")
+                .join("confab-server")
+                .into_os_string(),
+        ),
+        (
+            "CONFAB_AXE",
+            install::axe_script(&root.join(".tools")).into_os_string(),
+        ),
+        ("CHROMEDRIVER", CHROMEDRIVER.into()),
+    ];
+    // The tools `install::run` put on the shell's PATH (geckodriver among them).
+    if let Some(path) = sh.var_os("PATH") {
+        envs.push(("PATH", path));
+    }
+    let ran = lanes::run(
+        binaries,
+        lanes::lanes()?,
+        &netns_argv(sh)?,
+        &["--test-threads=1"],
+        &root.join("tests"),
+        &envs,
+        &out_dir,
+    );
+    // The doctests, as `cargo test` would run them after the binaries.
+    let mut doc = in_netns(
+        sh,
+        &["cargo", "test", "-p", "confab-e2e", "--offline", "--doc"],
+    )?;
+    for (key, value) in &envs {
+        doc = doc.env(key, value);
+    }
+    doc = doc.env("CONFAB_E2E_OUT", &out_dir);
+    let doc = doc.run();
+    ran?;
+    Ok(doc?)
 }
 
 /// The namespace's own address on `lo` (with a default route through `lo`): Firefox
@@ -201,21 +247,31 @@ pub(crate) const NETNS_ADDRESS: &str = "10.200.0.1/24";
 /// [`NETNS_ADDRESS`] and a default route).
 /// As root that is `unshare --net`; otherwise a user namespace maps us to root.
 pub(crate) fn in_netns<'a>(sh: &'a Shell, args: &[&str]) -> Result<Cmd<'a>> {
+    let argv = netns_argv(sh)?;
+    Ok(sh.cmd(&argv[0]).args(&argv[1..]).args(args))
+}
+
+/// The command line that [`in_netns`] puts before the command it runs.
+fn netns_argv(sh: &Shell) -> Result<Vec<OsString>> {
     let Some(ip) = install::find_sbin_tool(sh, "ip") else {
         bail!("`ip` not found (apt package iproute2)")
     };
     let script = format!(
         r#""$0" link set lo up && "$0" addr add {NETNS_ADDRESS} dev lo && "$0" route add default dev lo && exec "$@""#
     );
-    let user_ns: &[&str] = if install::is_root(sh) {
-        &[]
-    } else {
-        &["--user", "--map-root-user"]
-    };
-    Ok(cmd!(
-        sh,
-        "unshare {user_ns...} --net -- sh -c {script} {ip} {args...}"
-    ))
+    let mut argv: Vec<OsString> = vec!["unshare".into()];
+    if !install::is_root(sh) {
+        argv.extend(["--user".into(), "--map-root-user".into()]);
+    }
+    argv.extend([
+        "--net".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+        ip.into_os_string(),
+    ]);
+    Ok(argv)
 }
 
 /// Whether any `.rs` file under `dir` mentions `wasm_bindgen_test`.
