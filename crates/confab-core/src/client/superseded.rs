@@ -162,7 +162,7 @@ impl Client {
     /// bundle for a stranded newcomer (`govern/left.rs`).
     pub(super) fn left_notice(&self, room: RoomId) -> Option<&MailboxKeys> {
         (self.notices.left.iter())
-            .chain(self.left_mailboxes.notices())
+            .chain(self.left_mailboxes.deposit_only())
             .find(|keys| keys.room() == room)
     }
 

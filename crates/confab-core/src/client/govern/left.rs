@@ -156,7 +156,14 @@ pub(in crate::client) struct LeftEpochs {
     kept: Option<(u64, EpochSecret)>,
     /// The bundle deposits we opened, or could not (`sealed.rs`).
     pub(in crate::client) bundle_keys: BundleKeys,
+    /// Mailboxes of older epochs than those kept, where our rekey told a newcomer handed one
+    /// of them late that it was sealed in (see [`Client::deposit_for_late_newcomers`]):
+    /// deposited into, never read. The last [`LATE_MAILBOXES`].
+    late: Vec<MailboxKeys>,
 }
+
+/// How many older epochs' mailboxes we keep to deposit into for newcomers handed them late.
+const LATE_MAILBOXES: usize = 4;
 
 impl LeftEpochs {
     /// The mailbox keys of the epochs we left, most recent first.
@@ -174,9 +181,10 @@ impl LeftEpochs {
         }
     }
 
-    /// The notice mailboxes of the links of the epochs we left.
-    pub(in crate::client) fn notices(&self) -> impl Iterator<Item = &MailboxKeys> {
-        self.left.iter().map(|epoch| &epoch.link.notice)
+    /// The mailboxes we only deposit into: the notice mailboxes of the links of the epochs
+    /// we left, and older epochs' for newcomers handed them late.
+    pub(in crate::client) fn deposit_only(&self) -> impl Iterator<Item = &MailboxKeys> {
+        (self.left.iter().map(|epoch| &epoch.link.notice)).chain(&self.late)
     }
 }
 
@@ -266,6 +274,9 @@ impl Client {
         let Some((sealer, holders)) = self.bundle_sealer() else {
             return;
         };
+        if all {
+            self.deposit_for_late_newcomers(&actions, &sealer);
+        }
         for (idx, lost) in lost.into_iter().enumerate() {
             if !(all || lost) {
                 continue;
@@ -278,6 +289,68 @@ impl Client {
                 epoch.sealed_to.clone_from(&holders);
             }
             self.deposit_bundle(idx, &actions, &sealer);
+        }
+    }
+
+    /// Our rekey (the epoch we are in) is the first sealed to a newcomer a member handed an
+    /// older epoch late (`crate::governance`: a late hand-over leaves its newcomer out, for
+    /// the next rekey to seal in). That newcomer waits in the epoch it was handed, reading
+    /// its mailbox; if we no longer keep that mailbox among the epochs we left (the room
+    /// moved on more than [`LEFT_MAILBOXES`] epochs since), nobody else tells it of our
+    /// rekey. So we deposit the bundle there too, from our lockbox of that epoch, once:
+    /// from the epoch our rekey takes it to, the ordinary left mailboxes reach it.
+    fn deposit_for_late_newcomers(&mut self, actions: &[Action], sealer: &Sealer) {
+        let Some((current, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
+            return;
+        };
+        let Some((_, ours)) = self.applied_rekey(actions, current) else {
+            return;
+        };
+        if Commitment(ours.commitment) != held {
+            return;
+        }
+        // Sealed into no applied epoch before ours.
+        let first_in_ours = |member: &MemberKey| {
+            ours.lockboxes.contains_key(member)
+                && !actions.iter().any(|action| match &action.what {
+                    Govern::Rekey(rekey) => {
+                        rekey.epoch < current
+                            && rekey.lockboxes.contains_key(member)
+                            && self.governance.outcome(&action.id) == Some(Outcome::Applied)
+                    }
+                    _ => false,
+                })
+        };
+        let handed: BTreeSet<[u8; 32]> = actions
+            .iter()
+            .filter(|action| self.governance.outcome(&action.id) == Some(Outcome::Applied))
+            .filter_map(|action| match &action.what {
+                Govern::Handover {
+                    member, commitment, ..
+                } if first_in_ours(member) => Some(*commitment),
+                _ => None,
+            })
+            .collect();
+        for commitment in handed {
+            let kept = (self.left_mailboxes.left.iter())
+                .any(|epoch| epoch.link.commitment.0 == commitment);
+            if kept {
+                continue;
+            }
+            let secret = (1..current)
+                .filter_map(|n| self.open_epoch(actions, n))
+                .find(|secret| secret.commitment().0 == commitment);
+            let Some(secret) = secret else {
+                continue;
+            };
+            let keys = secret.mailbox_keys();
+            let room = keys.room();
+            let late = &mut self.left_mailboxes.late;
+            if !late.iter().any(|kept| kept.room() == room) {
+                late.insert(0, keys);
+                late.truncate(LATE_MAILBOXES);
+            }
+            self.deposit_chains(room, &Marks::new(), actions, sealer);
         }
     }
 
