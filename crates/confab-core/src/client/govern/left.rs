@@ -160,6 +160,10 @@ pub(in crate::client) struct LeftEpochs {
     /// of them late that it was sealed in (see [`Client::deposit_for_late_newcomers`]):
     /// deposited into, never read. The last [`LATE_MAILBOXES`].
     late: Vec<MailboxKeys>,
+    /// The first epoch we left (or, after a reload, the first we held, as the app kept it):
+    /// its secret may be in no lockbox of ours (we founded it, or a member handed it to us).
+    /// For newcomers handed it late.
+    first: Option<EpochSecret>,
 }
 
 /// How many older epochs' mailboxes we keep to deposit into for newcomers handed them late.
@@ -192,6 +196,9 @@ impl Client {
     /// Notes that we enter an epoch (whose rekey of commitment `ours` was ours, if so),
     /// leaving the epoch of secret `left` (if we move).
     pub(super) fn note_entered(&mut self, left: Option<&EpochSecret>, ours: Option<Commitment>) {
+        if self.left_mailboxes.first.is_none() {
+            self.left_mailboxes.first = left.cloned();
+        }
         self.left_mailboxes.enter(left, ours);
     }
 
@@ -201,6 +208,7 @@ impl Client {
     /// deposited into like those recovered from lockboxes ([`Client::recover_left_epochs`]);
     /// nothing if it is not older than the epoch we hold. Call after [`Client::with_epoch`].
     pub fn with_left_epoch(mut self, epoch: u64, secret: EpochSecret) -> Client {
+        self.left_mailboxes.first = Some(secret.clone());
         self.left_mailboxes.kept = Some((epoch, secret));
         self
     }
@@ -297,7 +305,8 @@ impl Client {
     /// the next rekey to seal in). That newcomer waits in the epoch it was handed, reading
     /// its mailbox; if we no longer keep that mailbox among the epochs we left (the room
     /// moved on more than [`LEFT_MAILBOXES`] epochs since), nobody else tells it of our
-    /// rekey. So we deposit the bundle there too, from our lockbox of that epoch, once:
+    /// rekey. So we deposit the bundle there too, its secret from our lockbox of that epoch
+    /// (or the first we held, which none holds), once:
     /// from the epoch our rekey takes it to, the ordinary left mailboxes reach it.
     fn deposit_for_late_newcomers(&mut self, actions: &[Action], sealer: &Sealer) {
         let Some((current, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
@@ -337,8 +346,8 @@ impl Client {
             if kept {
                 continue;
             }
-            let secret = (1..current)
-                .filter_map(|n| self.open_epoch(actions, n))
+            let secret = ((1..current).filter_map(|n| self.open_epoch(actions, n)))
+                .chain(self.left_mailboxes.first.clone())
                 .find(|secret| secret.commitment().0 == commitment);
             let Some(secret) = secret else {
                 continue;
