@@ -183,12 +183,7 @@ impl Client {
         room: RoomId,
         entry: crate::mailbox::SealedEntry,
     ) -> Option<ClientMessage> {
-        let keys = self
-            .mailbox
-            .iter()
-            .chain(self.left_mailboxes.keys())
-            .find(|keys| keys.room() == room)
-            .or_else(|| self.left_notice(room))?;
+        let keys = self.deposit_keys(room)?;
         Some(ClientMessage::MailboxPut {
             room: keys.room(),
             proof: keys.prove_put(server_peer, &entry),
@@ -474,18 +469,23 @@ impl Client {
     pub(super) fn deposit_into(&mut self, room: RoomId, seq: u64, bytes: &[u8]) -> bool {
         let mut nonce = [0u8; NONCE_LEN];
         self.mailbox_rng.fill_bytes(&mut nonce);
-        let keys = self
-            .mailbox
-            .iter()
-            .chain(self.left_mailboxes.keys())
-            .find(|keys| keys.room() == room)
-            .or_else(|| self.left_notice(room));
+        let keys = self.deposit_keys(room);
         let Some(Ok(entry)) = keys.map(|keys| keys.seal(nonce, bytes)) else {
             return false;
         };
         self.events
             .push_back(ClientEvent::MailboxDeposit { seq, room, entry });
         true
+    }
+
+    /// The keys of a mailbox we may deposit into: ours, an epoch's we left, or one we only
+    /// deposit into (a left link's notice mailbox, an older epoch's for a newcomer handed it
+    /// late: `govern/left.rs`).
+    fn deposit_keys(&self, room: RoomId) -> Option<&crate::mailbox::MailboxKeys> {
+        (self.mailbox.iter())
+            .chain(self.left_mailboxes.keys())
+            .chain(self.left_mailboxes.deposit_only())
+            .find(|keys| keys.room() == room)
     }
 
     fn persist_outbox(&mut self) {

@@ -45,9 +45,6 @@ use super::{Client, ClientEvent};
 
 const NOTICE_CONTEXT: &[u8] = b"confab/v2/superseded";
 
-/// How many left links' notice mailboxes are kept (to deposit into them).
-const LEFT_NOTICES: usize = 2;
-
 /// Why a notice does not count.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -119,13 +116,12 @@ fn statement(genesis: RoomId, room: RoomId, rekey: EventId) -> Vec<u8> {
     message
 }
 
-/// The client's notices: whether ours was shown, and where we deposit for links we left.
+/// The client's notices: whether ours was shown. (The notice mailboxes of the links we left,
+/// to deposit into, are kept with the epochs we left: `govern/left.rs`.)
 #[derive(Default)]
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub(super) struct Notices {
     shown: bool,
-    /// The notice mailboxes of the last links we left by our own rekey.
-    left: Vec<MailboxKeys>,
 }
 
 impl Client {
@@ -156,14 +152,6 @@ impl Client {
             after: MailboxSeq::new(0),
             proof: keys.prove_access(server_peer),
         })
-    }
-
-    /// The notice mailbox of a link we left, to deposit into it: a notice (ours) or a
-    /// bundle for a stranded newcomer (`govern/left.rs`).
-    pub(super) fn left_notice(&self, room: RoomId) -> Option<&MailboxKeys> {
-        (self.notices.left.iter())
-            .chain(self.left_mailboxes.deposit_only())
-            .find(|keys| keys.room() == room)
     }
 
     /// A bundle left in our link's notice mailbox (`govern/left.rs`: for a newcomer let in
@@ -200,10 +188,6 @@ impl Client {
         let Ok(entry) = keys.seal(nonce, &notice.encode()) else {
             return;
         };
-        if self.left_notice(room).is_none() {
-            self.notices.left.insert(0, keys);
-            self.notices.left.truncate(LEFT_NOTICES);
-        }
         self.events
             .push_back(ClientEvent::MailboxDeposit { seq, room, entry });
     }

@@ -404,10 +404,7 @@ impl Client {
         let done = epoch.deposited.clone();
         let packed = self.deposit_chains(room, &done, actions, sealer);
         if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
-            for (author, up_to) in packed {
-                let done = epoch.deposited.entry(author).or_insert(0);
-                *done = (*done).max(up_to);
-            }
+            merge(&mut epoch.deposited, packed);
         }
     }
 
@@ -485,16 +482,8 @@ impl Client {
                 continue;
             }
             sealer.remember(&mut self.left_mailboxes.bundle_keys);
-            if let Some(link) = self
-                .left_mailboxes
-                .left
-                .get_mut(idx)
-                .map(|epoch| &mut epoch.link)
-            {
-                for (author, up_to) in packed {
-                    let done = link.deposited.entry(author).or_insert(0);
-                    *done = (*done).max(up_to);
-                }
+            if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
+                merge(&mut epoch.link.deposited, packed);
             }
         }
     }
@@ -592,6 +581,14 @@ impl Client {
 /// bundles of entries: in order, each as full as `room` bytes of an entry allow (the
 /// events, their lengths and count), at most [`BUNDLE_ENTRIES`] of them. Also returns how
 /// far each author's chain went in.
+/// Takes in `packed` (what a deposit packed, per author) into the marks `done`.
+fn merge(done: &mut Marks, packed: Marks) {
+    for (author, up_to) in packed {
+        let done = done.entry(author).or_insert(0);
+        *done = (*done).max(up_to);
+    }
+}
+
 fn pack(chains: Vec<Chain>, room: usize) -> (Parts, Marks) {
     let room = room.saturating_sub(2);
     let mut parts: Parts = Vec::new();
