@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every suite, in order: native tests, the governance
-//! simulation's sweep (`sim.rs`), confab-core on wasm32 (plus a check for `"env"`
+//! simulation's sweep (`sim.rs`: in the background from there on, waited for at the end),
+//! confab-core on wasm32 (plus a check for `"env"`
 //! imports), the app's browser tests, and (unless `--fast`) the end-to-end tests
 //! against a release build and the reproducible-build check. Browser steps run in
 //! a loopback-only network namespace.
@@ -37,7 +38,7 @@ const CHROME_ARGS: &[&str] = &[
 
 pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     install::run(sh, root, Browser::Needed)?;
-    let mut steps = Steps::new("test", if fast { 4 } else { 6 });
+    let mut steps = Steps::new("test", if fast { 5 } else { 7 });
     let mut head_build = None;
     steps.run(
         "native: cargo test -p confab-core -p confab-server -p confab-load -p xtask",
@@ -50,13 +51,16 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
             Ok(())
         },
     );
-    // After the native step, whose build of the simulation it reuses.
+    // After the native step, whose build of the simulation it reuses; beside the steps after
+    // it, at the lowest priority; waited for at the end.
+    let seeds = crate::sim::TEST_SEEDS;
+    let mut sweep = None;
     steps.run(
-        &format!(
-            "governance simulation: seeds 0..{} (cargo xtask sim --governance)",
-            crate::sim::TEST_SEEDS
-        ),
-        || crate::sim::governance(sh, crate::sim::TEST_SEEDS),
+        &format!("governance simulation: seeds 0..{seeds} start (cargo xtask sim --governance)"),
+        || {
+            sweep = Some(crate::sim::start(sh, root, seeds)?);
+            Ok(())
+        },
     );
     steps.run(
         "confab-core on wasm32: builds, imports nothing from \"env\"",
@@ -79,6 +83,13 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
             || crate::build::check_reproducible(sh, root, head_build.as_ref()),
         );
     }
+    steps.run(
+        &format!("governance simulation: seeds 0..{seeds}, waited for"),
+        || match sweep {
+            Some(sweep) => sweep.finish(),
+            None => bail!("the sweep did not start"),
+        },
+    );
     steps.finish()
 }
 
