@@ -42,7 +42,7 @@ impl Client {
         let Some((ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
             return Vec::new();
         };
-        let actions = self.governance_actions();
+        let actions = self.rekey_actions();
         let ours = self.number_of(&actions, &held).unwrap_or(ours);
         let rival_won = ours > 0
             && self
@@ -109,7 +109,7 @@ impl Client {
         if self.governance.removed(&me).is_some() {
             return false;
         }
-        let actions = self.governance_actions();
+        let actions = self.rekey_actions();
         if self.epoch.is_none() {
             // Never handed a secret (the members we met had moved on, or we waited for
             // approval), but a rekey sealed one to us: the latest such epoch.
@@ -250,7 +250,7 @@ impl Client {
         if moved {
             // Whether the epoch we enter is ours (we look after its mailbox if it loses).
             let me = self.public.member_key();
-            let actions = self.governance_actions();
+            let actions = self.rekey_actions();
             let ours = self
                 .applied_rekey(&actions, epoch)
                 .filter(|(rekey, _)| rekey.order.author == me)
@@ -410,7 +410,7 @@ impl Client {
         }
         // The number it is handed under is only a hint: history says which epoch's secret
         // it is (its rekey's commitment), as soon as it holds that rekey (`follow_epochs`).
-        let actions = self.governance_actions();
+        let actions = self.rekey_actions();
         let epoch = self
             .number_of(&actions, &secret.commitment())
             .unwrap_or(epoch);
