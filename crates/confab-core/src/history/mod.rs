@@ -108,7 +108,7 @@ pub use held::{MAX_HELD_BYTES, MAX_HELD_BYTES_PER_AUTHOR, MIN_HELD_COST};
 pub use timeline::{GovernNotice, Reaction, Timeline, TimelineChange, TimelineMessage};
 
 use crate::identity::Identity;
-use crate::ids::{EventId, MemberKey, RoomId};
+use crate::ids::{EventId, IdHash, MemberKey, RoomId};
 use crate::wire::{self, Mark};
 
 /// How far ahead of an author's mark an event may be and still be held for later.
@@ -185,7 +185,7 @@ pub enum CreateError {
 #[derive(Clone)]
 pub struct History {
     room: RoomId,
-    events: HashMap<EventId, VerifiedEvent>,
+    events: HashMap<EventId, VerifiedEvent, IdHash>,
     logs: HashMap<MemberKey, AuthorLog>,
     order: BTreeMap<OrderKey, EventId>,
     /// The governance actions (`Content::Govern`) among them, in room order: what the
@@ -199,7 +199,7 @@ pub struct History {
     banned: BTreeMap<MemberKey, [VerifiedEvent; 2]>,
     /// Messages a valid `Delete` targets or a disappearing-messages timer erased
     /// ([`History::expire`]): kept redacted whatever form arrives.
-    erased: HashSet<EventId>,
+    erased: HashSet<EventId, IdHash>,
     /// Held in redacted form though nothing deleted them, by author and sequence number.
     unavailable: BTreeSet<(MemberKey, u64, EventId)>,
     /// Events whose stored form changed, until the store is told.
@@ -237,14 +237,14 @@ impl History {
     pub fn new(room: RoomId) -> History {
         History {
             room,
-            events: HashMap::new(),
+            events: HashMap::default(),
             logs: HashMap::new(),
             order: BTreeMap::new(),
             governed: BTreeMap::new(),
             max_lamport: 0,
             held: held::Held::new(),
             banned: BTreeMap::new(),
-            erased: HashSet::new(),
+            erased: HashSet::default(),
             unavailable: BTreeSet::new(),
             rewritten: Vec::new(),
             expiry: expiry::Index::default(),

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Content, Event, OrderKey, UnixMillis, VerifiedEvent};
-use crate::ids::{EventId, MemberKey};
+use crate::ids::{EventId, IdHash, MemberKey};
 use crate::transfer::{FileMeta, safe_file_name, safe_mime};
 use crate::wire::event::{KIND_FILE, KIND_TEXT};
 use crate::wire::govern::{Govern, Settings};
@@ -111,11 +111,11 @@ type ReactionVotes = BTreeMap<(MemberKey, String), (OrderKey, bool)>;
 #[derive(Default)]
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 pub struct Timeline {
-    messages: HashMap<EventId, TimelineMessage>,
+    messages: HashMap<EventId, TimelineMessage, IdHash>,
     /// Key of the edit or delete currently applied, per message.
-    last_change: HashMap<EventId, OrderKey>,
+    last_change: HashMap<EventId, OrderKey, IdHash>,
     /// Per message: (who, emoji) → (key of the deciding event, on).
-    reactions: HashMap<EventId, ReactionVotes>,
+    reactions: HashMap<EventId, ReactionVotes, IdHash>,
     names: HashMap<MemberKey, (OrderKey, String)>,
     /// Per author: the sequence number of their latest removal of someone (a rekey right
     /// after it is that removal's second half, not a reset).
