@@ -22,16 +22,20 @@ use std::{
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-/// Seeds `cargo xtask test` sweeps: those swept at fb9a567 (0..100; about 4.5 s CPU a
-/// seed, so about 4 min on 2 idle cores). Issue 17 asks for 1,000: about 40 min on 2
-/// cores, more than CI's 90 min hold with the other steps; raise it as seeds are swept
-/// and the budget allows.
-pub(crate) const TEST_SEEDS: u64 = 100;
+/// Seeds `cargo xtask test` sweeps. Issue 17 asks for 1,000; the budget is ~30 min of CI
+/// wall for the sweep. 0..100 took ~620 s in CI at 077b602 (~6.2 s wall a seed on 2
+/// cores); e7e8c09 cut a seed's CPU by ~10 % (~5.6 s), so 300 seeds take ~1,680 s (28
+/// min). Swept: 0..100 on 8af496d, 100..184 on a16349e (136 failed, fixed by 8af496d),
+/// 184..300 on 077b602 (the failures in [`KNOWN_FAILING`]). Raise it as a seed gets
+/// cheaper.
+pub(crate) const TEST_SEEDS: u64 = 300;
 
 /// Seeds of `0..TEST_SEEDS` known to fail (convergence; fixes under way in core): listed
 /// with their checks like any failing seed, but the step fails only for others, and says
-/// when one of them passes (then take it off this list).
-pub(crate) const KNOWN_FAILING: &[u64] = &[];
+/// when one of them passes (then take it off this list). 202, 222, 271 and 277 failed
+/// convergence in the sweep of 184..1,000 on 077b602 (a member and the owner end in
+/// different epochs).
+pub(crate) const KNOWN_FAILING: &[u64] = &[202, 222, 271, 277];
 
 /// The packages of the native test step (`test.rs`): the same set, so cargo reuses its
 /// build of the simulation instead of building confab-core again with other features.
