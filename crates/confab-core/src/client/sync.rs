@@ -402,15 +402,20 @@ impl Client {
     /// anything else we send.
     pub(super) fn governance_heads(&self) -> Vec<(MemberKey, u64)> {
         let mut heads: BTreeMap<MemberKey, u64> = BTreeMap::new();
-        for event in self.history.governance() {
-            let (author, mut seq) = (event.event().author, event.event().seq);
-            if let Some(last) = self.serves_up_to(&author) {
-                seq = seq.min(last);
-            }
-            let head = heads.entry(author).or_default();
-            *head = (*head).max(seq);
+        for key in self.history.governance_keys() {
+            let head = heads.entry(key.author).or_default();
+            *head = (*head).max(key.seq);
         }
-        heads.into_iter().collect()
+        // Clipped once an author (the largest of the clipped is the clipped largest):
+        // this runs on every `want`, and looking each action up and clipping it was ~2.4 %
+        // of the governance simulation's CPU.
+        heads
+            .into_iter()
+            .map(|(author, seq)| {
+                let last = self.serves_up_to(&author);
+                (author, last.map_or(seq, |last| seq.min(last)))
+            })
+            .collect()
     }
 
     /// Gives `peer` the governance it lacks by its marks (see the module doc): each author's

@@ -414,6 +414,12 @@ impl History {
         self.governed.values().filter_map(|id| self.events.get(id))
     }
 
+    /// The room-order keys of the governance actions accepted, in room order: their
+    /// authors and sequence numbers without looking each event up.
+    pub fn governance_keys(&self) -> impl Iterator<Item = &OrderKey> {
+        self.governed.keys()
+    }
+
     /// How many governance actions are accepted.
     pub fn n_governance(&self) -> usize {
         self.governed.len()
