@@ -131,13 +131,15 @@ impl<'a> Graph<'a> {
         actions: impl IntoIterator<Item = ActionRef<'a>>,
         outcomes: &mut BTreeMap<EventId, Outcome>,
     ) -> Self {
-        // One action per id, and per place: the smaller id wins a collision.
+        // One action per id, and per place: the smaller id wins a collision. An id names
+        // one signed event, hence one place: copies of an action sort next to each other,
+        // and equal ones in either order (the sort need not be stable).
         let mut sorted: Vec<ActionRef<'a>> = actions.into_iter().collect();
-        sorted.sort_by(|a, b| place(*a).cmp(&place(*b)).then_with(|| a.id.cmp(&b.id)));
+        sorted.sort_unstable_by(|a, b| place(*a).cmp(&place(*b)).then_with(|| a.id.cmp(&b.id)));
         let mut nodes: Vec<Node<'a>> = Vec::with_capacity(sorted.len());
-        let mut ids = BTreeSet::new();
+        let mut previous: Option<EventId> = None;
         for action in sorted {
-            if !ids.insert(action.id) {
+            if previous.replace(action.id) == Some(action.id) {
                 continue;
             }
             if nodes
