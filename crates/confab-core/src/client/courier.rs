@@ -15,7 +15,9 @@
 //!   notice mailbox instead (`superseded`), on `joined` and every [`NOTICE_EVERY`] while
 //!   it waits (nobody is in that mailbox's server room to be told of deposits): a link
 //!   reset meanwhile shows, and a newcomer whose secret never came finds the epoch sealed
-//!   to it there (`govern/left.rs`). One small fetch a minute per waiting newcomer.
+//!   to it there (`govern/left.rs`). One small fetch a minute per waiting newcomer. So does
+//!   one holding an epoch that a member removed before handed it, from when a page of
+//!   entries or a timeout finds that out.
 //! - **Pacing.** Deposits go out under a token bucket that mirrors the server's
 //!   allowance: `mailbox_puts_per_minute` from `welcome` (or
 //!   [`DEFAULT_PUTS_PER_MINUTE`] from a server that does not say), as many at once, then
@@ -54,7 +56,7 @@ use super::{Client, MailboxIngest};
 use crate::Instant;
 use crate::ids::{PeerId, RoomId};
 use crate::mailbox::SealedEntry;
-use crate::signal::{ClientMessage, ErrorCode, MailboxReply, MailboxSeq};
+use crate::signal::{ClientMessage, ErrorCode, MailboxItem, MailboxReply, MailboxSeq};
 
 /// The deposits a minute assumed of a server whose `welcome` does not say (its default).
 pub const DEFAULT_PUTS_PER_MINUTE: u32 = 120;
@@ -296,38 +298,61 @@ impl Courier {
                 entries,
                 more,
             } => {
-                if self.left_fetching == Some(room) {
-                    return Some(self.handle_left_entries(now, client, room, &entries, more));
-                }
-                if room != self.room {
-                    // Our link's notice mailbox (`superseded`): one page, read whole each
-                    // time; it moves no cursor of the room's mailbox.
-                    if Some(room) != client.notice_room() {
-                        return None;
-                    }
-                    let ingest = client.handle_mailbox_entries(now, &entries);
-                    self.fetch_ended(client);
-                    return Some(ingest);
-                }
-                let ingest = client.handle_mailbox_entries(now, &entries);
-                let peer = self.server_peer?;
-                match ingest.up_to {
-                    Some(up_to) => {
-                        if up_to > self.cursor {
-                            self.cursor = up_to;
-                            self.unsaved_cursor = Some(up_to);
-                        }
-                        self.transmits.extend(client.mailbox_ack(peer, up_to));
-                        if more && let Some(fetch) = client.mailbox_fetch(peer, up_to) {
-                            self.transmits.push_back(fetch);
-                        } else {
-                            self.fetch_ended(client);
-                        }
-                    }
-                    None => self.fetch_ended(client),
-                }
-                Some(ingest)
+                let ingest = self.handle_entries(now, client, room, &entries, more);
+                // What it brought may show that nobody with the right to let us in did.
+                self.watch_notices(now, client);
+                ingest
             }
+            reply => self.handle_answer(client, reply),
+        }
+    }
+
+    /// A page of entries of `room`'s mailbox: ours, a left epoch's, or our link's notices.
+    fn handle_entries(
+        &mut self,
+        now: Instant,
+        client: &mut Client,
+        room: RoomId,
+        entries: &[MailboxItem],
+        more: bool,
+    ) -> Option<MailboxIngest> {
+        if self.left_fetching == Some(room) {
+            return Some(self.handle_left_entries(now, client, room, entries, more));
+        }
+        if room != self.room {
+            // Our link's notice mailbox (`superseded`): one page, read whole each
+            // time; it moves no cursor of the room's mailbox.
+            if Some(room) != client.notice_room() {
+                return None;
+            }
+            let ingest = client.handle_mailbox_entries(now, entries);
+            self.fetch_ended(client);
+            return Some(ingest);
+        }
+        let ingest = client.handle_mailbox_entries(now, entries);
+        let peer = self.server_peer?;
+        match ingest.up_to {
+            Some(up_to) => {
+                if up_to > self.cursor {
+                    self.cursor = up_to;
+                    self.unsaved_cursor = Some(up_to);
+                }
+                self.transmits.extend(client.mailbox_ack(peer, up_to));
+                if more && let Some(fetch) = client.mailbox_fetch(peer, up_to) {
+                    self.transmits.push_back(fetch);
+                } else {
+                    self.fetch_ended(client);
+                }
+            }
+            None => self.fetch_ended(client),
+        }
+        Some(ingest)
+    }
+
+    /// The server's answer to a deposit, or its news of one.
+    fn handle_answer(&mut self, client: &mut Client, reply: MailboxReply) -> Option<MailboxIngest> {
+        match reply {
+            MailboxReply::MailboxEntries { .. } => None,
             MailboxReply::MailboxStored { room: _, seq: _ } => {
                 if let Some(deposit) = self.puts_in_flight.pop_front() {
                     if self.answers_unmatched {
@@ -419,7 +444,23 @@ impl Courier {
                 }
             }
         }
+        self.watch_notices(now, client);
         self.pump(now, client);
+    }
+
+    /// Starts reading our link's notice mailbox if we were not and now have one to read:
+    /// what we took in since (from a mailbox, or a peer) showed that the member who handed
+    /// us our epoch had been removed before, and nobody else let us in (`superseded`).
+    fn watch_notices(&mut self, now: Instant, client: &Client) {
+        if !self.joined || self.notice_read_at.is_some() || client.notice_room().is_none() {
+            return;
+        }
+        self.notice_read_at = Some(now);
+        if self.fetching {
+            self.fetch_again = true;
+        } else if let Some(peer) = self.server_peer {
+            self.fetch(client, peer, self.cursor);
+        }
     }
 
     /// The next request to send on the connection.

@@ -13,9 +13,10 @@
 //!   what a connection lost); what we know is in other hands is an [`OutboxRecord`], reported
 //!   as [`ClientEvent::PersistOutbox`] whenever it grows, so a reload deposits again only what was
 //!   not confirmed. Events a member acknowledged are never deposited: that member forwards
-//!   them through catch-up. A removal of ours goes in any case, with our few events before
-//!   it redacted (a member removed while away learns of it there). While a removed member
-//!   may hold the epoch's secret, a removal is all that goes.
+//!   them through catch-up. A removal or a demotion of ours goes in any case, with our few
+//!   events before it redacted (a member removed while away learns of it there, and
+//!   members who followed a rekey it makes count for nothing). While a removed member may
+//!   hold the epoch's secret, a removal is all that goes.
 //! - **Intake.** [`Client::handle_mailbox_entries`] opens fetched entries and treats each
 //!   event like one from catch-up: its signature, its author's hash chain and the room order
 //!   decide what is accepted and where it goes, so the server cannot forge, alter or
@@ -193,13 +194,16 @@ impl Client {
     }
 
     /// The server's `mailbox-fetch` request: this room's entries after `after`. Without
-    /// mailbox keys, a governed room's asks for its link's notice mailbox
-    /// ([`Client::notice_room`]); another room's is `None`.
+    /// mailbox keys (or with only those of an epoch nobody with the right to handed us), a
+    /// governed room's asks for its link's notice mailbox ([`Client::notice_room`]); another
+    /// room's is `None`.
     pub fn mailbox_fetch(&self, server_peer: PeerId, after: MailboxSeq) -> Option<ClientMessage> {
-        // Before a member lets us in, the notice mailbox of our link (`superseded`).
-        let Some(keys) = self.mailbox.as_ref() else {
-            return self.notice_fetch(server_peer);
-        };
+        // Before a member lets us in (or once we know nobody with the right to did), the
+        // notice mailbox of our link (`superseded`).
+        if let Some(fetch) = self.notice_fetch(server_peer) {
+            return Some(fetch);
+        }
+        let keys = self.mailbox.as_ref()?;
         Some(ClientMessage::MailboxFetch {
             room: keys.room(),
             after,
@@ -403,14 +407,19 @@ impl Client {
     }
 
     /// Deposit rule at publish: if no other member's link is verified, deposit `event`
-    /// (one of ours, just published). A removal goes in any case, with the news before it
-    /// (`govern/left.rs`): the member removed may be offline, and its mailbox is where it
-    /// learns of it.
+    /// (one of ours, just published). A removal or a demotion goes in any case, with the
+    /// news before it (`govern/left.rs`): the member removed may be offline, and its mailbox
+    /// is where it learns of it; and either can make a rekey its target signed on the other
+    /// side of a partition count for nothing, which moves nobody on our side, so no
+    /// rekeyer's bundle carries it to the members who followed that rekey: they find it
+    /// here, in the mailbox of the epoch they left (sim seed 222: the owner demoted an
+    /// admin who meanwhile rekeyed most of the room away, and that side never learned).
     pub(super) fn deposit_if_alone(&mut self, event: &VerifiedEvent) {
-        if Self::is_removal(event.bytes()) {
+        let news = Self::is_news(event.bytes());
+        if news {
             self.deposit_removal_news(event.event().seq);
         }
-        if self.alone() || Self::is_removal(event.bytes()) {
+        if self.alone() || news {
             self.deposit(event.event().seq, event.bytes().to_vec());
         }
     }
@@ -474,6 +483,20 @@ impl Client {
             matches!(
                 event.content,
                 crate::history::Content::Govern(crate::governance::Govern::Remove { .. })
+            )
+        })
+    }
+
+    /// Whether `bytes` (ours: it verifies) is news that goes into the mailbox in any case:
+    /// a removal (a leave included) or a demotion.
+    fn is_news(bytes: &[u8]) -> bool {
+        crate::wire::event::decode_signed(bytes).is_ok_and(|(event, _, _)| {
+            matches!(
+                event.content,
+                crate::history::Content::Govern(
+                    crate::governance::Govern::Remove { .. }
+                        | crate::governance::Govern::Demote { .. }
+                )
             )
         })
     }

@@ -18,6 +18,9 @@
 //! notice that verifies from the genesis alone makes it report
 //! [`ClientEvent::LinkSuperseded`] once. A client that holds an epoch secret (a member
 //! back from a closed tab with an old epoch) never reads notices: it follows its lockboxes.
+//! Unless its own governance says it holds an epoch the room left and nobody let it in by
+//! right (a member removed before its hand-over handed it the secret): no lockbox will ever
+//! come, and it reads notices as a stranger does.
 //!
 //! What it proves, and against whom: that someone with authority over the room (the owner,
 //! or an admin as the owner's `Promote` says) rekeyed away from *this* link. A stranger
@@ -127,7 +130,8 @@ pub(super) struct Notices {
 impl Client {
     /// The room id of the mailbox where the notice that our link was superseded would be:
     /// only in a governed room while we hold none of its epoch secrets (a stranger with a
-    /// link). [`Client::mailbox_fetch`] reads it then.
+    /// link), or only one the room left that nobody with the right to handed us.
+    /// [`Client::mailbox_fetch`] reads it then.
     pub fn notice_room(&self) -> Option<RoomId> {
         self.notice_keys().map(|keys| keys.room())
     }
@@ -139,8 +143,28 @@ impl Client {
     }
 
     fn notice_keys(&self) -> Option<MailboxKeys> {
-        (self.governance.genesis().is_some() && self.epoch.is_none())
+        (self.governance.genesis().is_some() && (self.epoch.is_none() || self.shut_out()))
             .then(|| self.room.notice().mailbox_keys())
+    }
+
+    /// We hold an epoch, and the member who handed it to us had been removed before (its
+    /// hand-over is past its cut) while nobody else let us in by right (a `Join` alone
+    /// entitles nobody): no rekey is sealed to us, ever. What waits for us is the notice
+    /// that our link was superseded (sim seed 202: such a newcomer waited in epoch 0 for
+    /// good). Cheap for everyone else: a member is entitled.
+    fn shut_out(&self) -> bool {
+        let me = self.public.member_key();
+        if self.epoch.is_none()
+            || self.governance.removed(&me).is_some()
+            || self.governance.entitled(&me)
+        {
+            return false;
+        }
+        self.history.governance().any(|event| {
+            let event = event.event();
+            matches!(&event.content, Content::Govern(Govern::Handover { member, .. }) if *member == me)
+                && (self.governance.removed(&event.author)).is_some_and(|cut| event.seq > cut)
+        })
     }
 
     /// The `mailbox-fetch` of our link's notice mailbox (see [`Client::notice_room`]).

@@ -31,6 +31,7 @@ impl Client {
             // What waited for an epoch no removed member holds (see `deposit`).
             self.deposit_outbox_if_alone();
         }
+        self.deposit_shut_out_news();
     }
 
     /// The rekey a member still in the epoch we hold needs to follow us, with its author's
@@ -137,14 +138,21 @@ impl Client {
         // once, or its author's removal won): back to the applied chain, at its latest epoch
         // sealed to us, older or newer than the one we followed (a rekey that left us out
         // may have replaced it). (Lockboxes open with our own key, whatever epoch we are in.)
+        // If every rekey from epoch 0 lost (its author was demoted apart), back to epoch 0,
+        // which no lockbox holds, if we held it.
         let rival_won = ours > 0
             && self
                 .applied_rekey(&actions, ours)
                 .is_none_or(|(_, rekey)| Commitment(rekey.commitment) != held);
         if rival_won {
+            let zero = (self.governance.epoch() == 0)
+                .then(|| self.left_mailboxes.epoch_zero())
+                .flatten()
+                .map(|secret| (0, secret));
             let back = (1..=self.governance.epoch())
                 .rev()
-                .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)));
+                .find_map(|n| self.open_epoch(&actions, n).map(|secret| (n, secret)))
+                .or(zero);
             let Some((n, secret)) = back else {
                 return false;
             };
@@ -244,9 +252,7 @@ impl Client {
         self.rng.fill_bytes(&mut seed);
         self.signal_seal = SignalSeal::new(&link, seed);
         let had_mailbox = self.mailbox.replace(secret.mailbox_keys()).is_some();
-        let left = (self.epoch.take())
-            .filter(|_| moved && had_mailbox)
-            .map(|(_, left)| left);
+        let left = (self.epoch.take()).filter(|_| moved && had_mailbox);
         if moved {
             // Whether the epoch we enter is ours (we look after its mailbox if it loses).
             let me = self.public.member_key();
@@ -255,7 +261,7 @@ impl Client {
                 .applied_rekey(&actions, epoch)
                 .filter(|(rekey, _)| rekey.order.author == me)
                 .map(|_| secret.commitment());
-            self.note_entered(left.as_ref(), ours);
+            self.note_entered(left.as_ref().map(|(n, secret)| (*n, secret)), ours);
         }
         self.room = link;
         self.epoch = Some((epoch, secret));

@@ -58,8 +58,8 @@ mod sealed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::governance::{Action, Govern, Outcome};
-use crate::history::VerifiedEvent;
+use crate::governance::{Action, Govern, MAX_LATE_HANDOVERS, Outcome};
+use crate::history::{Content, VerifiedEvent};
 use crate::identity::PublicIdentity;
 use crate::ids::MemberKey;
 use crate::mailbox::MailboxKeys;
@@ -160,10 +160,14 @@ pub(in crate::client) struct LeftEpochs {
     /// of them late that it was sealed in (see [`Client::deposit_for_late_newcomers`]):
     /// deposited into, never read. The last [`LATE_MAILBOXES`].
     late: Vec<MailboxKeys>,
-    /// The first epoch we left (or, after a reload, the first we held, as the app kept it):
-    /// its secret may be in no lockbox of ours (we founded it, or a member handed it to us).
-    /// For newcomers handed it late.
-    first: Option<EpochSecret>,
+    /// The first epoch we left (or, after a reload, the first we held, as the app kept it),
+    /// with its number: its secret may be in no lockbox of ours (we founded it, or a member
+    /// handed it to us). For newcomers handed it late, and to go back to epoch 0 if every
+    /// rekey from it lost ([`LeftEpochs::epoch_zero`]).
+    first: Option<(u64, EpochSecret)>,
+    /// The newcomers told that the member who handed them an epoch had been removed
+    /// ([`Client::deposit_shut_out_news`]), by that member.
+    told: BTreeMap<MemberKey, BTreeSet<MemberKey>>,
 }
 
 /// How many older epochs' mailboxes we keep to deposit into for newcomers handed them late.
@@ -185,6 +189,13 @@ impl LeftEpochs {
         }
     }
 
+    /// Epoch 0's secret, if we held it (see `move_through_epochs`).
+    pub(in crate::client) fn epoch_zero(&self) -> Option<EpochSecret> {
+        (self.first.as_ref())
+            .filter(|(n, _)| *n == 0)
+            .map(|(_, secret)| secret.clone())
+    }
+
     /// The mailboxes we only deposit into: the notice mailboxes of the links of the epochs
     /// we left, and older epochs' for newcomers handed them late.
     pub(in crate::client) fn deposit_only(&self) -> impl Iterator<Item = &MailboxKeys> {
@@ -195,11 +206,16 @@ impl LeftEpochs {
 impl Client {
     /// Notes that we enter an epoch (whose rekey of commitment `ours` was ours, if so),
     /// leaving the epoch of secret `left` (if we move).
-    pub(super) fn note_entered(&mut self, left: Option<&EpochSecret>, ours: Option<Commitment>) {
+    pub(super) fn note_entered(
+        &mut self,
+        left: Option<(u64, &EpochSecret)>,
+        ours: Option<Commitment>,
+    ) {
         if self.left_mailboxes.first.is_none() {
-            self.left_mailboxes.first = left.cloned();
+            self.left_mailboxes.first = left.map(|(n, secret)| (n, secret.clone()));
         }
-        self.left_mailboxes.enter(left, ours);
+        self.left_mailboxes
+            .enter(left.map(|(_, secret)| secret), ours);
     }
 
     /// Gives back epoch `epoch`, which we left and whose secret no lockbox of ours in history
@@ -208,7 +224,7 @@ impl Client {
     /// deposited into like those recovered from lockboxes ([`Client::recover_left_epochs`]);
     /// nothing if it is not older than the epoch we hold. Call after [`Client::with_epoch`].
     pub fn with_left_epoch(mut self, epoch: u64, secret: EpochSecret) -> Client {
-        self.left_mailboxes.first = Some(secret.clone());
+        self.left_mailboxes.first = Some((epoch, secret.clone()));
         self.left_mailboxes.kept = Some((epoch, secret));
         self
     }
@@ -347,7 +363,7 @@ impl Client {
                 continue;
             }
             let secret = ((1..current).filter_map(|n| self.open_epoch(actions, n)))
-                .chain(self.left_mailboxes.first.clone())
+                .chain(self.left_mailboxes.first.clone().map(|(_, secret)| secret))
                 .find(|secret| secret.commitment().0 == commitment);
             let Some(secret) = secret else {
                 continue;
@@ -485,6 +501,93 @@ impl Client {
             if let Some(epoch) = self.left_mailboxes.left.get_mut(idx) {
                 merge(&mut epoch.link.deposited, packed);
             }
+        }
+    }
+
+    /// A newcomer handed an epoch by a member removed before (the hand-over is past its
+    /// cut), whose `Join` we hold and whom nothing else entitles, is shut out: no rekey is
+    /// sealed to it. But it counts its hander in good standing (the removal was written in
+    /// an epoch it never held, sim seed 202), so it thinks itself left out and waits for
+    /// one, in the epoch it was handed. We leave in that epoch's mailbox, if we keep it, the
+    /// news of its hander's removal (the removal with its author's few events before it,
+    /// redacted), sealed to it alone: it then knows it was let in by nobody with the right
+    /// to, reads its link's notice mailbox and learns that the link is no longer valid
+    /// (`superseded`). Once per newcomer, at most [`MAX_LATE_HANDOVERS`] per removed hander
+    /// (who can sign any number of hand-overs past its cut). Cheap when there is nobody to
+    /// tell: only the events of removed members past their cut are looked at.
+    pub(in crate::client) fn deposit_shut_out_news(&mut self) {
+        let Some(genesis) = self.governance.genesis() else {
+            return;
+        };
+        let mut due: Vec<(MemberKey, MemberKey, Commitment)> = Vec::new();
+        for (hander, cut) in self.governance.removals() {
+            let told = self.left_mailboxes.told.get(hander);
+            if told.is_some_and(|told| told.len() >= MAX_LATE_HANDOVERS) {
+                continue;
+            }
+            for event in self.history.range(hander, *cut, u64::MAX) {
+                let Content::Govern(Govern::Handover {
+                    member, commitment, ..
+                }) = &event.event().content
+                else {
+                    continue;
+                };
+                if told.is_some_and(|told| told.contains(member))
+                    || !self.governance.joined(member)
+                    || self.governance.removed(member).is_some()
+                    || self.governance.entitled(member)
+                    || !self.governance.may_read(member)
+                {
+                    continue;
+                }
+                due.push((*hander, *member, Commitment(*commitment)));
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let actions = self.governance_actions();
+        for (hander, newcomer, commitment) in due {
+            let kept = (self.left_mailboxes.left.iter())
+                .find(|epoch| epoch.link.commitment == commitment)
+                .map(|epoch| epoch.keys.room());
+            // The first epoch we held, if no longer among those kept: deposit-only, as for
+            // a newcomer handed it late.
+            let first = || {
+                let (_, secret) = (self.left_mailboxes.first.as_ref())
+                    .filter(|(_, secret)| secret.commitment() == commitment)?;
+                let keys = secret.mailbox_keys();
+                let room = keys.room();
+                let late = &mut self.left_mailboxes.late;
+                if !late.iter().any(|kept| kept.room() == room) {
+                    late.insert(0, keys);
+                    late.truncate(LATE_MAILBOXES);
+                }
+                Some(room)
+            };
+            let room = kept.or_else(first);
+            let removal = actions.iter().find(|action| {
+                matches!(&action.what, Govern::Remove { member, .. } if *member == hander)
+                    && self.governance.outcome(&action.id) == Some(Outcome::Applied)
+            });
+            let identity = (self.governance.members())
+                .find(|(member, _)| **member == newcomer)
+                .and_then(|(member, dh)| PublicIdentity::from_keys(member.as_bytes(), dh));
+            let (Some(room), Some(removal), Some(identity)) = (room, removal, identity) else {
+                continue;
+            };
+            let Some(sealer) = Sealer::new(genesis, &[identity], &mut self.mailbox_rng) else {
+                continue;
+            };
+            // Its author's few events before it, as the removal news goes (`REMOVAL_NEWS`).
+            let (author, seq) = (removal.order.author, removal.order.seq);
+            let done = Marks::from([(author, seq.saturating_sub(super::REMOVAL_NEWS))]);
+            self.deposit_chains(room, &done, std::slice::from_ref(removal), &sealer);
+            self.left_mailboxes
+                .told
+                .entry(hander)
+                .or_default()
+                .insert(newcomer);
         }
     }
 

@@ -9,17 +9,34 @@ use super::world::World;
 use crate::net::{fnv, mix};
 
 /// The members still in the room, as the owner's governance says: joined, not removed,
-/// allowed to read.
+/// allowed to read, and let in by right (`Governance::entitled`: a `Join` alone entitles
+/// nobody).
 pub fn in_room(world: &World) -> Vec<usize> {
     let governance = world.client(0).governance();
     (0..world.net.nodes.len())
         .filter(|node| {
             let key = world.members[*node].key;
-            governance.joined(&key)
-                && governance.removed(&key).is_none()
-                && governance.may_read(&key)
+            counted(governance, &key) && governance.entitled(&key)
         })
         .collect()
+}
+
+/// Those whose `Join` the room counts but whom nobody with the right to let in: the member
+/// who handed them the secret had been removed before (its hand-over is past its cut, sim
+/// seed 202). No rekey is sealed to them; they must be told their link is no longer valid.
+fn shut_out(world: &World) -> Vec<usize> {
+    let governance = world.client(0).governance();
+    (0..world.net.nodes.len())
+        .filter(|node| {
+            let key = world.members[*node].key;
+            counted(governance, &key) && !governance.entitled(&key)
+        })
+        .collect()
+}
+
+/// Joined, not removed, may read.
+fn counted(governance: &confab_core::governance::Governance, key: &MemberKey) -> bool {
+    governance.joined(key) && governance.removed(key).is_none() && governance.may_read(key)
 }
 
 /// The events of `node`'s history that count, in room order: all but a removed member's
@@ -120,6 +137,13 @@ fn divergence(world: &World) -> Option<String> {
                 extra.len(),
                 extra.join(", "),
                 reference.difference(&held).count()
+            ));
+        }
+    }
+    for node in shut_out(world) {
+        if !world.client(node).link_superseded() {
+            return Some(format!(
+                "member {node}, let in by nobody with the right to, was not told its link is no longer valid"
             ));
         }
     }

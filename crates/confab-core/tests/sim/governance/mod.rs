@@ -9,6 +9,8 @@
 //!   removals, admissions, epoch, settings) and the same history of what counts (a removed
 //!   member's events past its cut, held by a member that took them before it learned of the
 //!   removal, count for nobody: no member in the room shows or serves them);
+//! - a newcomer whom nobody with the right to let in (handed the secret by a member removed
+//!   before) is not in the room, and is told its link is no longer valid;
 //! - no removed member ever held an event posted in (redacted or not, governance too,
 //!   beyond the news of its own removal), or a secret of, an epoch not sealed to it that is
 //!   not older than the last one it was (harness-side records: the epoch each posted event

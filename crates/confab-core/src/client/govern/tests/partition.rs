@@ -217,6 +217,50 @@ fn admins_who_removed_each_other_and_a_newcomer_converge_once_healed() {
     assert_shut_out(&mesh, bob, ann, &["Carol apart", "hello from Eve"]);
 }
 
+/// The owner demotes the admin while they are apart (in epoch `base`); the admin, not
+/// knowing, rekeys its side away (Dan follows). The owner's side never moves, so no
+/// rekeyer's bundle carries the demotion: healed, the admin's side finds it in the mailbox
+/// of the epoch it left, the admin's rekey counts for nothing, and everyone ends in the
+/// owner's epoch. On the old code the demotion reached only the owner's side, and the sides
+/// stayed apart for good (sim seed 222, with most of the room on the admin's side); from
+/// epoch 0 (which no lockbox holds) the admin's side also had nowhere to go back to.
+fn an_admin_demoted_apart_comes_back(base: u64) {
+    let mut mesh = room_with_admin(4);
+    let (owner, admin, carol, dan) = (0, 1, 2, 3);
+    for _ in 0..base {
+        mesh.rekey(owner);
+    }
+    split(&mut mesh, &[owner, carol], &[admin, dan]);
+    let member = mesh.key(admin);
+    mesh.govern(owner, Govern::Demote { member, seen: 0 })
+        .unwrap();
+    mesh.post(carol, "Carol apart");
+    mesh.rekey(admin);
+    mesh.post(dan, "Dan apart");
+    assert_eq!(mesh.epoch(dan), Some(base + 1));
+    heal(&mut mesh, &[owner, carol], &[admin, dan]);
+    let members = [owner, admin, carol, dan];
+    mesh.settle(&members, 8);
+    assert_converged(&mesh, &members);
+    assert_eq!(
+        mesh.epoch(owner),
+        Some(base),
+        "the owner's side never moved"
+    );
+    let governance = mesh.clients[dan].governance();
+    assert_eq!(governance.rank(&mesh.key(admin)), Some(Rank::Member));
+}
+
+#[test]
+fn an_admin_demoted_apart_comes_back_with_those_who_followed_its_rekey() {
+    an_admin_demoted_apart_comes_back(1);
+}
+
+#[test]
+fn an_admin_demoted_apart_in_epoch_0_comes_back_with_those_who_followed_its_rekey() {
+    an_admin_demoted_apart_comes_back(0);
+}
+
 /// Ben is away (no links at all) while the owner's side rekeys three times and the
 /// admin's side once; back, he follows into the room everyone converged on.
 #[test]

@@ -9,8 +9,10 @@
 
 use super::super::*;
 use super::mesh::Mesh;
+use crate::client::Courier;
 use crate::history::Content;
 use crate::identity::Identity;
+use crate::signal::{ClientMessage, MailboxReply, MailboxSeq};
 
 /// A fresh client opens the invite `by` shares now, with a wall clock as late as the
 /// others' (the mesh's own `open` reads 5 ms whenever it is), linked to `to`: its index.
@@ -106,16 +108,20 @@ fn sealed_to(mesh: &Mesh, idx: usize) -> bool {
     )
 }
 
-/// Dave, removed by the owner while he was cut off and not yet aware, lets a fresh key in
-/// with epoch 0's link (its wall clock `early`, 5 ms, or as late as the others'), then
-/// drops the link: the fresh key says what it says by epoch 0's mailbox. It must not be
-/// sealed into the room, not by the rekey its Join seems to precede nor by a later reset
-/// of the link, nor open the bundle the owner leaves in epoch 0's mailbox.
-fn a_removed_member_lets_in(early: bool) {
+/// The owner removes Dave (2) while he is cut off (after resetting the link, if
+/// `reset_first`: the removal is then written in epoch 1, which Dave never held), rekeys
+/// and says something; Dave, not aware, lets a fresh key in with epoch 0's link (its wall
+/// clock `early`, 5 ms, or as late as the others'), then drops the link. Returns the mesh
+/// and the fresh key's index.
+fn dave_lets_in(early: bool, reset_first: bool) -> (Mesh, usize) {
     let mut mesh = Mesh::found(4);
     mesh.wait(crate::Duration::from_secs(30));
     for other in [0, 1, 3] {
         mesh.unlink(2, other);
+    }
+    let base = u64::from(reset_first);
+    if reset_first {
+        mesh.rekey(0);
     }
     let dave = mesh.key(2);
     mesh.govern(
@@ -127,7 +133,7 @@ fn a_removed_member_lets_in(early: bool) {
     )
     .unwrap();
     mesh.rekey(0);
-    assert_eq!(mesh.epoch(0), Some(1));
+    assert_eq!(mesh.epoch(0), Some(base + 1));
     mesh.post(0, "said after Dave's removal");
     let fresh = if early {
         let invite = mesh.clients[2].invite();
@@ -140,6 +146,15 @@ fn a_removed_member_lets_in(early: bool) {
     mesh.pump();
     assert_eq!(mesh.epoch(fresh), Some(0), "Dave let it in");
     mesh.unlink(2, fresh);
+    (mesh, fresh)
+}
+/// Dave, removed by the owner while he was cut off and not yet aware, lets a fresh key in
+/// ([`dave_lets_in`]): the fresh key says what it says by epoch 0's mailbox. It must not be
+/// sealed into the room, not by the rekey its Join seems to precede nor by a later reset
+/// of the link, nor open the bundle the owner leaves in epoch 0's mailbox; it learns that
+/// its link is no longer valid.
+fn a_removed_member_lets_in(early: bool) {
+    let (mut mesh, fresh) = dave_lets_in(early, false);
     let members = [0, 1, 2, 3, fresh];
     mesh.settle(&members, 10);
     assert!(
@@ -155,6 +170,98 @@ fn a_removed_member_lets_in(early: bool) {
         .iter()
         .any(|action| matches!(&action.what, Govern::Rekey(rekey) if rekey.epoch == 2));
     assert!(!learned, "it read the rekey to epoch 2 in a bundle");
+    assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
+    // Its own governance says so too: it reads its link's notice mailbox, as a stranger
+    // with the link does, and learns the link is no longer valid. (On the old code it held
+    // epoch 0's secret and so never read notices: it waited there for good, sim seed 202.)
+    let notices = mesh.clients[fresh].notice_room().expect("it reads notices");
+    let entries = mesh.mailbox(notices);
+    let now = mesh.now;
+    mesh.clients[fresh].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    assert!(mesh.clients[fresh].link_superseded());
+    let fetch = mesh.clients[fresh].mailbox_fetch(super::mesh::peer(0), MailboxSeq::new(0));
+    assert!(
+        matches!(fetch, Some(ClientMessage::MailboxFetch { room, .. }) if room == notices),
+        "{fetch:?}"
+    );
+}
+
+/// The fresh key's courier, once joined, reads epoch 0's mailbox, where the owner's removal
+/// of Dave went whole: from then on it reads its link's notice mailbox instead, and learns
+/// the link is no longer valid. (Without `watch_notices` it read notices only if it had
+/// nothing to read on joining.)
+#[test]
+fn the_courier_of_a_newcomer_let_in_by_a_removed_member_reads_its_links_notices() {
+    let (mut mesh, fresh) = dave_lets_in(false, false);
+    let (now, room) = (mesh.now, mesh.clients[fresh].room_id());
+    let mut courier = Courier::new(room);
+    courier.handle_welcome(now, PeerId::new(77), 0);
+    courier.handle_joined(now, &mesh.clients[fresh]);
+    let fetch = courier.poll_transmit();
+    assert!(
+        matches!(fetch, Some(ClientMessage::MailboxFetch { room: r, .. }) if r == room),
+        "{fetch:?}"
+    );
+    assert_eq!(
+        mesh.clients[fresh].notice_room(),
+        None,
+        "it knows nothing yet"
+    );
+    let entries = mesh.mailbox(room);
+    let reply = MailboxReply::MailboxEntries {
+        room,
+        entries,
+        more: false,
+    };
+    courier.handle_reply(now, &mut mesh.clients[fresh], reply);
+    let notices = mesh.clients[fresh]
+        .notice_room()
+        .expect("it learned Dave's removal");
+    let fetch = std::iter::from_fn(|| courier.poll_transmit())
+        .find(|message| matches!(message, ClientMessage::MailboxFetch { .. }));
+    assert!(
+        matches!(fetch, Some(ClientMessage::MailboxFetch { room: r, .. }) if r == notices),
+        "{fetch:?}"
+    );
+    let entries = mesh.mailbox(notices);
+    let reply = MailboxReply::MailboxEntries {
+        room: notices,
+        entries,
+        more: false,
+    };
+    courier.handle_reply(now, &mut mesh.clients[fresh], reply);
+    assert!(mesh.clients[fresh].link_superseded());
+}
+
+/// As in seed 202 of the governance simulation: the owner resets the link while Dave is
+/// cut off and only then removes him, so the removal is written in epoch 1, which neither
+/// Dave nor the key he lets in with epoch 0 ever held. The members who take Dave's
+/// hand-over (past his cut) and the key's `Join` from epoch 0's mailbox leave the news of
+/// Dave's removal there, sealed to that key: it learns that nobody with the right to let
+/// it in, and that its link is no longer valid. On the old code it counted Dave in good
+/// standing, thought itself left out of epoch 1 and waited in epoch 0 for a rekey that
+/// never came.
+#[test]
+fn a_newcomer_let_in_by_a_member_removed_in_an_epoch_it_never_held_is_told_its_link_is_void() {
+    let (mut mesh, fresh) = dave_lets_in(false, true);
+    let members = [0, 1, 2, 3, fresh];
+    mesh.settle(&members, 10);
+    let key = mesh.key(fresh);
+    assert!(mesh.clients[0].governance().joined(&key));
+    assert!(!sealed_to(&mesh, fresh), "sealed to the key Dave let in");
+    let governance = mesh.clients[fresh].governance();
+    assert!(
+        governance.removed(&mesh.key(2)).is_some(),
+        "it learned Dave's removal"
+    );
+    assert!(!governance.entitled(&key));
+    let notices = mesh.clients[fresh].notice_room().expect("it reads notices");
+    let entries = mesh.mailbox(notices);
+    let now = mesh.now;
+    mesh.clients[fresh].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    assert!(mesh.clients[fresh].link_superseded());
     assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
 }
 
