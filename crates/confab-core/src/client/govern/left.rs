@@ -189,6 +189,17 @@ impl LeftEpochs {
         }
     }
 
+    /// Keeps `keys`, an older epoch's mailbox than those kept, to deposit into (the last
+    /// [`LATE_MAILBOXES`]); its room id.
+    fn keep_late(&mut self, keys: MailboxKeys) -> crate::ids::RoomId {
+        let room = keys.room();
+        if !self.late.iter().any(|kept| kept.room() == room) {
+            self.late.insert(0, keys);
+            self.late.truncate(LATE_MAILBOXES);
+        }
+        room
+    }
+
     /// Epoch 0's secret, if we held it (see `move_through_epochs`).
     pub(in crate::client) fn epoch_zero(&self) -> Option<EpochSecret> {
         (self.first.as_ref())
@@ -368,13 +379,7 @@ impl Client {
             let Some(secret) = secret else {
                 continue;
             };
-            let keys = secret.mailbox_keys();
-            let room = keys.room();
-            let late = &mut self.left_mailboxes.late;
-            if !late.iter().any(|kept| kept.room() == room) {
-                late.insert(0, keys);
-                late.truncate(LATE_MAILBOXES);
-            }
+            let room = self.left_mailboxes.keep_late(secret.mailbox_keys());
             self.deposit_chains(room, &Marks::new(), actions, sealer);
         }
     }
@@ -557,13 +562,7 @@ impl Client {
                 let (_, secret) = (self.left_mailboxes.first.as_ref())
                     .filter(|(_, secret)| secret.commitment() == commitment)?;
                 let keys = secret.mailbox_keys();
-                let room = keys.room();
-                let late = &mut self.left_mailboxes.late;
-                if !late.iter().any(|kept| kept.room() == room) {
-                    late.insert(0, keys);
-                    late.truncate(LATE_MAILBOXES);
-                }
-                Some(room)
+                Some(self.left_mailboxes.keep_late(keys))
             };
             let room = kept.or_else(first);
             let removal = actions.iter().find(|action| {

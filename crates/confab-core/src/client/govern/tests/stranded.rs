@@ -148,6 +148,18 @@ fn dave_lets_in(early: bool, reset_first: bool) -> (Mesh, usize) {
     mesh.unlink(2, fresh);
     (mesh, fresh)
 }
+/// `idx` reads its link's notice mailbox (it must have one to read) and learns that the
+/// link is no longer valid. Returns the notice mailbox's room id.
+fn told_its_link_is_void(mesh: &mut Mesh, idx: usize) -> RoomId {
+    let notices = mesh.clients[idx].notice_room().expect("it reads notices");
+    let entries = mesh.mailbox(notices);
+    let now = mesh.now;
+    mesh.clients[idx].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    assert!(mesh.clients[idx].link_superseded());
+    notices
+}
+
 /// Dave, removed by the owner while he was cut off and not yet aware, lets a fresh key in
 /// ([`dave_lets_in`]): the fresh key says what it says by epoch 0's mailbox. It must not be
 /// sealed into the room, not by the rekey its Join seems to precede nor by a later reset
@@ -174,12 +186,7 @@ fn a_removed_member_lets_in(early: bool) {
     // Its own governance says so too: it reads its link's notice mailbox, as a stranger
     // with the link does, and learns the link is no longer valid. (On the old code it held
     // epoch 0's secret and so never read notices: it waited there for good, sim seed 202.)
-    let notices = mesh.clients[fresh].notice_room().expect("it reads notices");
-    let entries = mesh.mailbox(notices);
-    let now = mesh.now;
-    mesh.clients[fresh].handle_mailbox_entries(now, &entries);
-    mesh.pump();
-    assert!(mesh.clients[fresh].link_superseded());
+    let notices = told_its_link_is_void(&mut mesh, fresh);
     let fetch = mesh.clients[fresh].mailbox_fetch(super::mesh::peer(0), MailboxSeq::new(0));
     assert!(
         matches!(fetch, Some(ClientMessage::MailboxFetch { room, .. }) if room == notices),
@@ -256,12 +263,7 @@ fn a_newcomer_let_in_by_a_member_removed_in_an_epoch_it_never_held_is_told_its_l
         "it learned Dave's removal"
     );
     assert!(!governance.entitled(&key));
-    let notices = mesh.clients[fresh].notice_room().expect("it reads notices");
-    let entries = mesh.mailbox(notices);
-    let now = mesh.now;
-    mesh.clients[fresh].handle_mailbox_entries(now, &entries);
-    mesh.pump();
-    assert!(mesh.clients[fresh].link_superseded());
+    told_its_link_is_void(&mut mesh, fresh);
     assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
 }
 
