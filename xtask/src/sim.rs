@@ -22,20 +22,21 @@ use std::{
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
-/// Seeds `cargo xtask test` sweeps. Issue 17 asks for 1,000; the budget is ~30 min of CI
-/// wall for the sweep. 0..100 took ~620 s in CI at 077b602 (~6.2 s wall a seed on 2
-/// cores); e7e8c09 cut a seed's CPU by ~10 % (~5.6 s), so 300 seeds take ~1,680 s (28
-/// min). Swept: 0..100 on 8af496d, 100..184 on a16349e (136 failed, fixed by 8af496d),
-/// 184..300 on 077b602 (the failures in [`KNOWN_FAILING`]). Raise it as a seed gets
-/// cheaper.
-pub(crate) const TEST_SEEDS: u64 = 300;
+/// Seeds `cargo xtask test` sweeps. Issue 17 asks for 1,000. In the clean-clone pre-check of
+/// a62e9ef (2 cores) 300 seeds ran 2,576 s wall beside the browser steps, of which only 416 s
+/// came after them (about 18 seeds a minute alone); the whole check took 3,682 s. So each
+/// 100 seeds past 300 add about 5.5 min: 500 take it to about 72 min, 1,000 would be about
+/// 100. Swept on 15aba1b: 0..500 (the failures in [`KNOWN_FAILING`]). Raise it as a seed
+/// gets cheaper.
+pub(crate) const TEST_SEEDS: u64 = 500;
 
-/// Seeds of `0..TEST_SEEDS` known to fail (convergence; fixes under way in core): listed
-/// with their checks like any failing seed, but the step fails only for others, and says
-/// when one of them passes (then take it off this list). Of 202, 222, 271 and 277, which
-/// failed convergence in the sweep of 184..1,000 on 077b602, c13c859 fixed the first three
-/// (a newcomer let in by a member removed before; a demotion the other side never heard of).
-pub(crate) const KNOWN_FAILING: &[u64] = &[277];
+/// Seeds of `0..TEST_SEEDS` known to fail (fixes under way in core): listed with their
+/// checks like any failing seed, but the step fails only for others, and says when one of
+/// them passes (then take it off this list). 277 and 421 fail convergence (a member stays
+/// in a rival epoch); 466 and 492 fail safety: a removed member opens a bundle sealed to it
+/// by a member that, mid-page, held a later rekey but not yet the removal (see the session
+/// 21 note on issue 17).
+pub(crate) const KNOWN_FAILING: &[u64] = &[277, 421, 466, 492];
 
 /// The packages of the native test step (`test.rs`): the same set, so cargo reuses its
 /// build of the simulation instead of building confab-core again with other features.
