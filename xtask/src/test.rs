@@ -43,9 +43,11 @@ pub(crate) fn run(sh: &Shell, root: &Path, fast: bool) -> Result<()> {
     steps.run(
         "native: cargo test -p confab-core -p confab-server -p confab-load -p xtask",
         || {
+            // The governance simulation's default seeds (`PASSING`, all below 137) are part
+            // of the sweep's 0..TEST_SEEDS: not run twice.
             cmd!(
                 sh,
-                "cargo test --no-fail-fast -p confab-core -p confab-server -p confab-load -p xtask"
+                "cargo test --no-fail-fast -p confab-core -p confab-server -p confab-load -p xtask -- --skip governance::fifty_governed"
             )
             .run()?;
             Ok(())

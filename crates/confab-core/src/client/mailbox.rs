@@ -31,6 +31,7 @@ use std::collections::BTreeSet;
 use super::{Client, ClientEvent};
 use crate::Instant;
 use crate::bytes::{ReadError, Reader};
+use crate::governance::Govern;
 use crate::history::VerifiedEvent;
 use crate::ids::{MemberKey, PeerId, RoomId};
 use crate::mailbox::{MailboxKeys, NONCE_LEN};
@@ -415,7 +416,9 @@ impl Client {
     /// here, in the mailbox of the epoch they left (sim seed 222: the owner demoted an
     /// admin who meanwhile rekeyed most of the room away, and that side never learned).
     pub(super) fn deposit_if_alone(&mut self, event: &VerifiedEvent) {
-        let news = Self::is_news(event.bytes());
+        let news = Self::governs(event.bytes(), |what| {
+            matches!(what, Govern::Remove { .. } | Govern::Demote { .. })
+        });
         if news {
             self.deposit_removal_news(event.event().seq);
         }
@@ -479,25 +482,13 @@ impl Client {
 
     /// Whether `bytes` is a removal (of ours: it verifies), a leave included.
     fn is_removal(bytes: &[u8]) -> bool {
-        crate::wire::event::decode_signed(bytes).is_ok_and(|(event, _, _)| {
-            matches!(
-                event.content,
-                crate::history::Content::Govern(crate::governance::Govern::Remove { .. })
-            )
-        })
+        Self::governs(bytes, |what| matches!(what, Govern::Remove { .. }))
     }
 
-    /// Whether `bytes` (ours: it verifies) is news that goes into the mailbox in any case:
-    /// a removal (a leave included) or a demotion.
-    fn is_news(bytes: &[u8]) -> bool {
+    /// Whether `bytes` (ours: it verifies) is a governance action that `what` holds for.
+    fn governs(bytes: &[u8], what: impl Fn(&Govern) -> bool) -> bool {
         crate::wire::event::decode_signed(bytes).is_ok_and(|(event, _, _)| {
-            matches!(
-                event.content,
-                crate::history::Content::Govern(
-                    crate::governance::Govern::Remove { .. }
-                        | crate::governance::Govern::Demote { .. }
-                )
-            )
+            matches!(&event.content, crate::history::Content::Govern(action) if what(action))
         })
     }
 

@@ -160,11 +160,8 @@ impl Client {
         {
             return false;
         }
-        self.history.governance().any(|event| {
-            let event = event.event();
-            matches!(&event.content, Content::Govern(Govern::Handover { member, .. }) if *member == me)
-                && (self.governance.removed(&event.author)).is_some_and(|cut| event.seq > cut)
-        })
+        self.handovers_past_cut()
+            .any(|(_, newcomer, _)| newcomer == me)
     }
 
     /// The `mailbox-fetch` of our link's notice mailbox (see [`Client::notice_room`]).

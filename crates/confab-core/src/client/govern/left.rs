@@ -165,7 +165,8 @@ pub(in crate::client) struct LeftEpochs {
     /// handed it to us). For newcomers handed it late, and to go back to epoch 0 if every
     /// rekey from it lost ([`LeftEpochs::epoch_zero`]).
     first: Option<(u64, EpochSecret)>,
-    /// The newcomers told that the member who handed them an epoch had been removed
+    /// The newcomers told (or, keeping no mailbox of the epoch they were handed, not) that
+    /// the member who handed them an epoch had been removed
     /// ([`Client::deposit_shut_out_news`]), by that member.
     told: BTreeMap<MemberKey, BTreeSet<MemberKey>>,
 }
@@ -524,30 +525,20 @@ impl Client {
         let Some(genesis) = self.governance.genesis() else {
             return;
         };
-        let mut due: Vec<(MemberKey, MemberKey, Commitment)> = Vec::new();
-        for (hander, cut) in self.governance.removals() {
-            let told = self.left_mailboxes.told.get(hander);
-            if told.is_some_and(|told| told.len() >= MAX_LATE_HANDOVERS) {
-                continue;
-            }
-            for event in self.history.range(hander, *cut, u64::MAX) {
-                let Content::Govern(Govern::Handover {
-                    member, commitment, ..
-                }) = &event.event().content
-                else {
-                    continue;
-                };
-                if told.is_some_and(|told| told.contains(member))
-                    || !self.governance.joined(member)
-                    || self.governance.removed(member).is_some()
-                    || self.governance.entitled(member)
-                    || !self.governance.may_read(member)
-                {
-                    continue;
-                }
-                due.push((*hander, *member, Commitment(*commitment)));
-            }
-        }
+        let told = &self.left_mailboxes.told;
+        let due: Vec<(MemberKey, MemberKey, Commitment)> = self
+            .handovers_past_cut()
+            .filter(|(hander, member, _)| {
+                told.get(hander)
+                    .is_none_or(|told| told.len() < MAX_LATE_HANDOVERS && !told.contains(member))
+            })
+            .filter(|(_, member, _)| {
+                self.governance.joined(member)
+                    && self.governance.removed(member).is_none()
+                    && !self.governance.entitled(member)
+                    && self.governance.may_read(member)
+            })
+            .collect();
         if due.is_empty() {
             return;
         }
@@ -572,6 +563,13 @@ impl Client {
             let identity = (self.governance.members())
                 .find(|(member, _)| **member == newcomer)
                 .and_then(|(member, dh)| PublicIdentity::from_keys(member.as_bytes(), dh));
+            // Once, whether or not we can: the epoch's mailbox we keep no longer comes back,
+            // and this runs on every governance action taken in.
+            self.left_mailboxes
+                .told
+                .entry(hander)
+                .or_default()
+                .insert(newcomer);
             let (Some(room), Some(removal), Some(identity)) = (room, removal, identity) else {
                 continue;
             };
@@ -582,12 +580,25 @@ impl Client {
             let (author, seq) = (removal.order.author, removal.order.seq);
             let done = Marks::from([(author, seq.saturating_sub(super::REMOVAL_NEWS))]);
             self.deposit_chains(room, &done, std::slice::from_ref(removal), &sealer);
-            self.left_mailboxes
-                .told
-                .entry(hander)
-                .or_default()
-                .insert(newcomer);
         }
+    }
+
+    /// The hand-overs whose author had been removed before them (past its cut: they count
+    /// for nothing), as (author, newcomer, the handed epoch's commitment). Only the events of
+    /// removed members past their cut are looked at.
+    pub(in crate::client) fn handovers_past_cut(
+        &self,
+    ) -> impl Iterator<Item = (MemberKey, MemberKey, Commitment)> + '_ {
+        (self.governance.removals().iter()).flat_map(|(hander, cut)| {
+            (self.history.range(hander, *cut, u64::MAX)).filter_map(|event| {
+                match &event.event().content {
+                    Content::Govern(Govern::Handover {
+                        member, commitment, ..
+                    }) => Some((*hander, *member, Commitment(*commitment))),
+                    _ => None,
+                }
+            })
+        })
     }
 
     /// Deposits into the mailbox `room` each author's chain up to its last governance
@@ -679,10 +690,6 @@ impl Client {
     }
 }
 
-/// Packs `chains` (each author's events in chain order, by sequence number) into the
-/// bundles of entries: in order, each as full as `room` bytes of an entry allow (the
-/// events, their lengths and count), at most [`BUNDLE_ENTRIES`] of them. Also returns how
-/// far each author's chain went in.
 /// Takes in `packed` (what a deposit packed, per author) into the marks `done`.
 fn merge(done: &mut Marks, packed: Marks) {
     for (author, up_to) in packed {
@@ -691,6 +698,10 @@ fn merge(done: &mut Marks, packed: Marks) {
     }
 }
 
+/// Packs `chains` (each author's events in chain order, by sequence number) into the
+/// bundles of entries: in order, each as full as `room` bytes of an entry allow (the
+/// events, their lengths and count), at most [`BUNDLE_ENTRIES`] of them. Also returns how
+/// far each author's chain went in.
 fn pack(chains: Vec<Chain>, room: usize) -> (Parts, Marks) {
     let room = room.saturating_sub(2);
     let mut parts: Parts = Vec::new();

@@ -343,6 +343,8 @@ fn a_governance_seed_replays_identically() {
 /// for it. A seed costs about 12 s CPU with confab-core at opt-level 3. History of the
 /// failures fixed (a newcomer stranded in an epoch the room left, rival epochs, what a
 /// removed member's late actions count for): see `git log` of this file.
+/// CI's native step skips them: the sweep (`xtask/src/sim.rs`, seeds 0..`TEST_SEEDS`)
+/// covers them, so keep them below it.
 const PASSING: &[u64] = &[0, 2, 3, 14, 15, 16, 18, 19, 25, 136];
 
 /// The next seed of the sweep `0..count` not taken yet by either half.
