@@ -272,12 +272,9 @@ impl Governance {
         Self::resolve_refs(genesis, actions.iter().map(Action::borrowed))
     }
 
-    /// As [`Governance::resolve`], from borrowed actions.
-    pub fn resolve_refs<'a>(
-        genesis: Option<RoomId>,
-        actions: impl IntoIterator<Item = ActionRef<'a>>,
-    ) -> Self {
-        let mut governance = Governance {
+    /// The governance of the room `genesis` before any action.
+    fn empty(genesis: Option<RoomId>) -> Self {
+        Governance {
             genesis,
             owner: None,
             admins: BTreeMap::new(),
@@ -297,7 +294,15 @@ impl Governance {
             outcomes: BTreeMap::new(),
             order: Vec::new(),
             tail: Tail::default(),
-        };
+        }
+    }
+
+    /// As [`Governance::resolve`], from borrowed actions.
+    pub fn resolve_refs<'a>(
+        genesis: Option<RoomId>,
+        actions: impl IntoIterator<Item = ActionRef<'a>>,
+    ) -> Self {
+        let mut governance = Governance::empty(genesis);
         let mut graph = Graph::new(actions, &mut governance.outcomes);
         // Cuts bind only actions that could carry authority: those of the genesis's author
         // and of anyone some action promotes. Anyone else's cuts could only be refused, and

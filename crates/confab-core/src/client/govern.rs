@@ -449,16 +449,7 @@ impl Client {
 
     /// Every governance action history holds, borrowed.
     fn governance_refs(&self) -> impl Iterator<Item = ActionRef<'_>> {
-        self.history
-            .governance()
-            .filter_map(|event| match &event.event().content {
-                Content::Govern(what) => Some(ActionRef {
-                    id: event.id(),
-                    order: event.event().order_key(),
-                    what,
-                }),
-                _ => None,
-            })
+        governance_refs(&self.history)
     }
 
     /// After history accepted `event`: if it is a governance action, resolves again; a
@@ -610,14 +601,24 @@ impl Client {
         let before = readers(&self.governance);
         // Appended only to the governance of everything else history holds (it is, but
         // for a history changed without resolving again, which this would not follow).
-        if self.governance.n_given() + 1 == self.history.n_governance()
-            && self.governance.append(action)
-        {
-            self.events.push_back(ClientEvent::Governance);
-            return Some(Refreshed {
-                readers_changed: readers(&self.governance) != before,
-                outcomes_changed: false,
-            });
+        if self.governance.n_given() + 1 == self.history.n_governance() {
+            let outcomes_changed = if self.governance.append(action) {
+                Some(false)
+            } else {
+                // Or put where it comes, if nothing held comes after it because of it.
+                let history = &self.history;
+                self.governance
+                    .insert(action, governance_refs(history), |id| {
+                        history.get(id).and_then(action_ref)
+                    })
+            };
+            if let Some(outcomes_changed) = outcomes_changed {
+                self.events.push_back(ClientEvent::Governance);
+                return Some(Refreshed {
+                    readers_changed: readers(&self.governance) != before,
+                    outcomes_changed,
+                });
+            }
         }
         self.refresh_governance()
     }
@@ -683,5 +684,22 @@ impl Client {
                     || self.governance.may_read(&event.author)
             }
         }
+    }
+}
+
+/// Every governance action `history` holds, borrowed.
+fn governance_refs(history: &History) -> impl Iterator<Item = ActionRef<'_>> {
+    history.governance().filter_map(action_ref)
+}
+
+/// The governance action `event` carries, borrowed.
+fn action_ref(event: &VerifiedEvent) -> Option<ActionRef<'_>> {
+    match &event.event().content {
+        Content::Govern(what) => Some(ActionRef {
+            id: event.id(),
+            order: event.event().order_key(),
+            what,
+        }),
+        _ => None,
     }
 }

@@ -107,6 +107,129 @@ impl Governance {
     }
 }
 
+impl Governance {
+    /// Takes in `action` where it precedes nothing held in the one order, without ordering
+    /// every action again: as for [`Governance::append`] but for its room order, which may
+    /// come before actions held (an action that took a while to reach us: most of those
+    /// `append` cannot take, which resolved the whole set again). Such an action adds no
+    /// edge out of it to the graph and changes none between the others, so the order found
+    /// before stands, with `action` put before the first action that comes after it in room
+    /// order once everything that must precede it is ordered (where the ordering would pick
+    /// it); then every action is judged and applied again in that order, as
+    /// [`Governance::resolve`] would. `held` gives every other action held, `lookup` one of
+    /// them by id. Returns `None` if it cannot tell (nothing changed: the caller resolves
+    /// the whole set), else whether an action held before changed outcome.
+    pub fn insert<'a>(
+        &mut self,
+        action: ActionRef<'a>,
+        held: impl IntoIterator<Item = ActionRef<'a>>,
+        lookup: impl Fn(&EventId) -> Option<ActionRef<'a>>,
+    ) -> Option<bool> {
+        let (author, seq) = place(action);
+        let tail = &self.tail;
+        let head = tail.heads.get(&author).copied();
+        let binds = |action: &ActionRef<'_>| {
+            action.what.cut().filter(|(member, _)| {
+                *member != action.order.author && self.empowered.contains(&action.order.author)
+            })
+        };
+        let cut = binds(&action);
+        // Nothing after it: its author's latest, no cut held puts it before the cutter, its
+        // own cut puts nothing after it; and it changes no rule of the ordering.
+        let sink = !tail.broken
+            && !self.outcomes.contains_key(&action.id)
+            && head.is_none_or(|head| seq > head)
+            && tail.cut_up_to.get(&author).is_none_or(|seen| seq > *seen)
+            && cut.is_none_or(|(member, seen)| {
+                tail.heads.get(&member).is_none_or(|head| *head <= seen)
+            })
+            && !matches!(
+                action.what,
+                Govern::Create { .. } | Govern::Promote { .. } | Govern::Configure(_)
+            );
+        if !sink {
+            return None;
+        }
+        // What must precede it (by place): its author's latest action held, the cut
+        // member's last action at or before its cut, and every binding cut of its author
+        // that saw no action of theirs held (it is their first action after the cut).
+        let mut before: Vec<Place> = Vec::new();
+        before.extend(head.map(|head| (author, head)));
+        let mut cut_before: Option<u64> = None;
+        for other in held {
+            if other.id == action.id
+                || self.outcomes.get(&other.id) == Some(&Outcome::Refused(Refusal::Duplicate))
+            {
+                continue;
+            }
+            if let Some((member, seen)) = cut
+                && other.order.author == member
+                && other.order.seq <= seen
+            {
+                cut_before = cut_before.max(Some(other.order.seq));
+            }
+            if let Some((member, seen)) = binds(&other)
+                && member == author
+                && head.is_none_or(|head| seen >= head)
+            {
+                before.push(place(other));
+            }
+        }
+        if let (Some((member, _)), Some(seq)) = (cut, cut_before) {
+            before.push((member, seq));
+        }
+        let ordered = self
+            .order
+            .iter()
+            .map(lookup)
+            .collect::<Option<Vec<ActionRef<'a>>>>()?;
+        let mut governance = Governance::empty(self.genesis);
+        governance.empowered = std::mem::take(&mut self.empowered);
+        governance.founded_with_approval = self.founded_with_approval;
+        governance.outcomes = std::mem::take(&mut self.outcomes);
+        governance.tail = std::mem::take(&mut self.tail);
+        governance.order.reserve(ordered.len() + 1);
+        let mut changed = false;
+        let mut placed = false;
+        for next in ordered {
+            if !placed && before.is_empty() && action.order < next.order {
+                governance.judge_next(action);
+                placed = true;
+            }
+            before.retain(|at| *at != place(next));
+            changed |= governance.judge_next(next);
+        }
+        if !placed {
+            governance.judge_next(action);
+        }
+        let tail = &mut governance.tail;
+        tail.last = tail.last.max(Some(action.order));
+        tail.heads.insert(author, seq);
+        if let Some((member, seen)) = cut {
+            let up_to = tail.cut_up_to.entry(member).or_insert(seen);
+            *up_to = (*up_to).max(seen);
+        }
+        *self = governance;
+        Some(changed)
+    }
+
+    /// Orders `action` next: judges it, applies it if it takes effect, and records its
+    /// outcome; returns whether that outcome differs from the one it had.
+    fn judge_next(&mut self, action: ActionRef<'_>) -> bool {
+        self.order.push(action.id);
+        let outcome = match self.judge(self.genesis, &action) {
+            Ok(()) => {
+                self.apply(&action);
+                Outcome::Applied
+            }
+            Err(refusal) => Outcome::Refused(refusal),
+        };
+        self.outcomes
+            .insert(action.id, outcome)
+            .is_some_and(|was| was != outcome)
+    }
+}
+
 pub(super) struct Node<'a> {
     pub(super) action: ActionRef<'a>,
     /// Its cut's edges were dropped when a cycle was broken: it is refused.

@@ -584,6 +584,41 @@ proptest! {
         }
     }
 
+    /// Taking actions in one at a time in any order, appended or put where they come
+    /// (`Governance::insert`) where they put nothing after them, resolved anew where not,
+    /// gives at every step what resolving the set gives, and tells whether an action held
+    /// before changed outcome.
+    #[test]
+    fn inserting_decides_as_resolving_the_set(
+        script in arb_actions(),
+        shuffle in proptest::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let room = build(&script);
+        let mut actions = room.actions.clone();
+        for (i, j) in shuffle.into_iter().enumerate() {
+            let len = actions.len();
+            actions.swap(i % len, j % len);
+        }
+        let mut g = Governance::resolve(room.genesis(), []);
+        for (n, action) in actions.iter().enumerate() {
+            let held = &actions[..n];
+            let resolved = Governance::resolve(room.genesis(), actions[..=n].iter().cloned());
+            let before = g.clone();
+            let lookup = |id: &EventId| held.iter().find(|a| a.id == *id).map(Action::borrowed);
+            match g.insert(action.borrowed(), held.iter().map(Action::borrowed), lookup) {
+                Some(changed) => {
+                    prop_assert_eq!(&g, &resolved);
+                    let was = |id: &EventId| before.outcome(id) != resolved.outcome(id);
+                    prop_assert_eq!(changed, before.order().iter().any(was));
+                }
+                None => {
+                    prop_assert_eq!(&g, &before);
+                    g = resolved;
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_outcome_depends_only_on_the_set(
         script in arb_actions(),
