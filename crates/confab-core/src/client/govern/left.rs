@@ -21,8 +21,11 @@
 //!   goes again, sealed to them too.
 //! - **Packed** (`crate::wire::bundle`). A bundle goes into as few entries as hold it
 //!   (each up to 64 KiB and taken in on its own, so an entry a server drops costs only its
-//!   events), at most [`BUNDLE_ENTRIES`] per mailbox per deposit: the depositor's chain
-//!   first, then the shortest chains (a member who makes its chain long is the one cut).
+//!   events), at most [`BUNDLE_ENTRIES`] per mailbox per deposit. What goes is chosen
+//!   chain by chain, the depositor's first, then the shortest (a member who makes its chain
+//!   long is the one cut); the order it goes in is Lamport time (`left/pack.rs`), so a
+//!   reader that moves and deposits halfway through has taken in every removal written
+//!   before what it holds, and seals none of it to a member removed (sim seed 466).
 //! - **Sealed to the room as the depositor counts it** (`left/sealed.rs`). An old epoch's
 //!   mailbox can be opened by everyone who held that epoch, members removed since
 //!   included. So each deposit draws a fresh key, sealed (a lockbox, as a rekey seals its
@@ -54,6 +57,7 @@
 //! `client/mailbox.rs`), with its author's few events before it redacted
 //! ([`Client::deposit_removal_news`]); nothing later.
 
+mod pack;
 mod sealed;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +71,7 @@ use crate::room::{Commitment, EpochSecret};
 use crate::wire::bundle;
 
 use super::super::Client;
+use pack::{Chain, Packed, pack};
 pub(in crate::client) use sealed::BundleKeys;
 use sealed::Sealer;
 
@@ -84,9 +89,6 @@ pub(in crate::client) const BUNDLE_PER_AUTHOR: u64 = 256;
 /// rekey costs at most `LEFT_MAILBOXES * BUNDLE_ENTRIES` puts (64: within the server's
 /// default 120 a minute a connection) and 4 MiB.
 pub(in crate::client) const BUNDLE_ENTRIES: usize = 8;
-
-/// Each author's events for a bundle, in chain order: (sequence number, bytes as served).
-type Chain = (MemberKey, Vec<(u64, Vec<u8>)>);
 
 /// The event lists of a bundle's entries.
 type Parts = Vec<Vec<Vec<u8>>>;
@@ -634,9 +636,10 @@ impl Client {
                 let events = self
                     .history
                     .range(author, after, *up_to)
-                    .map(|event| {
-                        let served = Self::for_old_mailboxes(event);
-                        (event.event().seq, served.bytes().to_vec())
+                    .map(|event| Packed {
+                        seq: event.event().seq,
+                        lamport: event.event().lamport,
+                        bytes: Self::for_old_mailboxes(event).bytes().to_vec(),
                     })
                     .collect();
                 (*author, events)
@@ -695,76 +698,5 @@ fn merge(done: &mut Marks, packed: Marks) {
     for (author, up_to) in packed {
         let done = done.entry(author).or_insert(0);
         *done = (*done).max(up_to);
-    }
-}
-
-/// Packs `chains` (each author's events in chain order, by sequence number) into the
-/// bundles of entries: in order, each as full as `room` bytes of an entry allow (the
-/// events, their lengths and count), at most [`BUNDLE_ENTRIES`] of them. Also returns how
-/// far each author's chain went in.
-fn pack(chains: Vec<Chain>, room: usize) -> (Parts, Marks) {
-    let room = room.saturating_sub(2);
-    let mut parts: Parts = Vec::new();
-    let mut part: Vec<Vec<u8>> = Vec::new();
-    let mut used = 0;
-    let mut packed = Marks::new();
-    'chains: for (author, events) in chains {
-        for (seq, bytes) in events {
-            let cost = bytes.len() + bundle::BUNDLE_OVERHEAD_PER_EVENT;
-            if used + cost > room && !part.is_empty() {
-                parts.push(std::mem::take(&mut part));
-                used = 0;
-            }
-            if parts.len() >= BUNDLE_ENTRIES || cost > room || part.len() >= usize::from(u16::MAX) {
-                break 'chains;
-            }
-            part.push(bytes);
-            used += cost;
-            packed.insert(author, seq);
-        }
-    }
-    if !part.is_empty() {
-        parts.push(part);
-    }
-    (parts, packed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Chains far beyond the bound: every bundle fits one entry; there are at most
-    /// [`BUNDLE_ENTRIES`]; the first chain (the depositor's) goes in whole and the long one
-    /// is cut, its mark saying how far it went.
-    #[test]
-    fn a_bundle_packs_into_bounded_entries_that_each_fit() {
-        let (ours, long) = (
-            MemberKey::from_bytes([1; 32]),
-            MemberKey::from_bytes([2; 32]),
-        );
-        let chains = vec![
-            (ours, (1..=10).map(|seq| (seq, vec![1u8; 17_000])).collect()),
-            (
-                long,
-                (1..=2_000).map(|seq| (seq, vec![2u8; 1_000])).collect(),
-            ),
-        ];
-        // Room for the events of an entry sealed to 128 members.
-        let room = crate::mailbox::MAX_PAYLOAD_LEN
-            - (bundle::BUNDLE_HEADER_LEN - 2)
-            - crate::wire::govern::MAX_LOCKBOXES * crate::wire::govern::LOCKBOX_LEN;
-        let (parts, packed) = pack(chains, room);
-        assert_eq!(parts.len(), BUNDLE_ENTRIES);
-        for part in &parts {
-            let len = bundle::encode_events(part.iter().map(Vec::as_slice))
-                .unwrap()
-                .len();
-            assert!(len <= room, "{len} bytes");
-        }
-        let carried: usize = parts.iter().map(Vec::len).sum();
-        assert_eq!(packed.get(&ours), Some(&10));
-        let cut = packed.get(&long).copied().unwrap();
-        assert!(cut > 0 && cut < 2_000, "{cut}");
-        assert_eq!(carried as u64, 10 + cut);
     }
 }

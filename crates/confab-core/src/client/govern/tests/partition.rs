@@ -468,3 +468,56 @@ fn governance_pushed_first_holds_nothing_of_ours_the_store_has_not_got() {
         Some(Rank::Member)
     );
 }
+
+/// Seed 466's shape. Ray (an admin) is apart with Mallory and rekeys (epoch 1, a rival).
+/// Ada, who followed him, goes over to the owner's side, where the owner rekeys (the epoch
+/// 1 that wins), removes Mallory and rekeys again (2); there Ada rekeys (3). Her bundle in
+/// the rival's mailbox holds her chain and the owner's. Ray reads it: taking the owner's
+/// rekey 1, his own lost, he moves and deposits a bundle into the rival's mailbox for
+/// whoever stayed there, before he took in Mallory's removal. On the old code the bundle
+/// packed events in chain order, Ada's first: Ray then held her rekey to 3 (written in
+/// epoch 2, which Mallory never held) and sealed it to Mallory, who still counted.
+#[test]
+fn a_member_reading_a_bundle_forwards_nothing_written_after_a_removal_it_did_not_take_in_yet() {
+    let mut mesh = room_with_admin(5);
+    let (owner, ada, ray, ben, mallory) = (0, 1, 2, 3, 4);
+    let member = mesh.key(ray);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    split(&mut mesh, &[owner, ben], &[ada, ray, mallory]);
+    // Ray's rekey comes later in the room's order than the owner's: it loses.
+    chat(&mut mesh, ray, "Ray apart", 3);
+    mesh.rekey(ray);
+    assert_eq!(mesh.epoch(ada), Some(1));
+    assert_eq!(mesh.epoch(mallory), Some(1));
+    let rival = mesh.clients[ray].room_id();
+    split(&mut mesh, &[ada], &[ray, mallory]);
+    mesh.rekey(owner);
+    remove(&mut mesh, owner, mallory);
+    mesh.rekey(owner);
+    heal(&mut mesh, &[ada], &[owner, ben]);
+    mesh.settle(&[owner, ada, ben], 2);
+    assert_eq!(mesh.epoch(ada), Some(2));
+    let later = mesh.rekey(ada);
+    assert_eq!(mesh.epoch(ada), Some(3));
+    let now = mesh.now;
+    let entries = mesh.mailbox(rival);
+    mesh.clients[ray].handle_mailbox_entries(now, &entries);
+    mesh.pump();
+    assert!(mesh.clients[ray].history.contains(&later));
+    // Mallory reads every mailbox she can open, as often as anything new comes.
+    for _ in 0..3 {
+        let mut rooms = vec![mesh.clients[mallory].room_id()];
+        rooms.extend(mesh.clients[mallory].left_rooms());
+        for room in rooms {
+            let now = mesh.now;
+            let entries = mesh.mailbox(room);
+            mesh.clients[mallory].handle_mailbox_entries(now, &entries);
+            mesh.pump();
+        }
+    }
+    assert!(
+        !mesh.clients[mallory].history.contains(&later),
+        "Mallory holds Ada's rekey to epoch 3"
+    );
+}
