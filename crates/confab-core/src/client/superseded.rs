@@ -39,7 +39,7 @@ use crate::governance::{Govern, Outcome, genesis_of};
 use crate::history::{Content, VerifiedEvent};
 use crate::ids::{EventId, PeerId, RoomId};
 use crate::mailbox::{MailboxKeys, SealedEntry};
-use crate::room::RoomSecret;
+use crate::room::{Commitment, RoomSecret};
 use crate::signal::{ClientMessage, MailboxSeq};
 use crate::wire::DecodeError;
 use crate::wire::superseded::Notice;
@@ -133,7 +133,7 @@ impl Client {
     /// link), or only one the room left that nobody with the right to handed us.
     /// [`Client::mailbox_fetch`] reads it then.
     pub fn notice_room(&self) -> Option<RoomId> {
-        self.notice_keys().map(|keys| keys.room())
+        self.notice_link().map(|(_, keys)| keys.room())
     }
 
     /// Whether a valid notice said our link was superseded
@@ -142,32 +142,50 @@ impl Client {
         self.notices.shown
     }
 
-    fn notice_keys(&self) -> Option<MailboxKeys> {
-        (self.governance.genesis().is_some() && (self.epoch.is_none() || self.shut_out()))
-            .then(|| self.room.notice().mailbox_keys())
+    /// The link whose notice mailbox we read (see [`Client::notice_room`]), as its room id
+    /// (what a notice for it names) and that mailbox's keys: the one we opened, while we
+    /// hold no epoch; shut out, the link of the epoch handed to us past its hander's cut.
+    /// That may not be the epoch we hold: before we learned of its removal we may have
+    /// followed that member's rekeys, which count for nothing, into epochs whose links
+    /// nobody ever left (sim seed 277: the newcomer read the notice mailbox of its removed
+    /// hander's epoch 5 and never learned that the link it was let in with was void).
+    fn notice_link(&self) -> Option<(RoomId, MailboxKeys)> {
+        self.governance.genesis()?;
+        let keys = |link: &RoomSecret| (link.room_id(), link.notice().mailbox_keys());
+        if self.epoch.is_none() {
+            return Some(keys(&self.room));
+        }
+        let handed = self.shut_out()?;
+        let current = self.epoch.as_ref().map(|(_, secret)| secret.commitment());
+        if current == Some(handed) {
+            return Some(keys(&self.room));
+        }
+        self.left_mailboxes.link_of(handed).as_ref().map(keys)
     }
 
-    /// We hold an epoch, and the member who handed it to us had been removed before (its
+    /// We hold an epoch, and the member who handed one to us had been removed before (its
     /// hand-over is past its cut) while nobody else let us in by right (a `Join` alone
     /// entitles nobody): no rekey is sealed to us, ever. What waits for us is the notice
     /// that our link was superseded (sim seed 202: such a newcomer waited in epoch 0 for
-    /// good). Cheap for everyone else: a member is entitled.
-    fn shut_out(&self) -> bool {
+    /// good). The commitment of the epoch it handed us. Cheap for everyone else: a member
+    /// is entitled.
+    fn shut_out(&self) -> Option<Commitment> {
         let me = self.public.member_key();
         if self.epoch.is_none()
             || self.governance.removed(&me).is_some()
             || self.governance.entitled(&me)
         {
-            return false;
+            return None;
         }
         self.handovers_past_cut()
-            .any(|(_, newcomer, _)| newcomer == me)
+            .find(|(_, newcomer, _)| *newcomer == me)
+            .map(|(_, _, handed)| handed)
     }
 
     /// The `mailbox-fetch` of our link's notice mailbox (see [`Client::notice_room`]).
     /// It is read whole each time (a notice or two, one page), whatever the room's cursor.
     pub(super) fn notice_fetch(&self, server_peer: PeerId) -> Option<ClientMessage> {
-        let keys = self.notice_keys()?;
+        let (_, keys) = self.notice_link()?;
         Some(ClientMessage::MailboxFetch {
             room: keys.room(),
             after: MailboxSeq::new(0),
@@ -178,7 +196,8 @@ impl Client {
     /// A bundle left in our link's notice mailbox (`govern/left.rs`: for a newcomer let in
     /// with the link whose secret never came), to take in like any bundle.
     pub(super) fn notice_bundle(&self, entry: &SealedEntry) -> Option<Vec<u8>> {
-        let bytes = self.notice_keys()?.open(entry).ok()?;
+        let (_, keys) = self.notice_link()?;
+        let bytes = keys.open(entry).ok()?;
         crate::wire::bundle::is_bundle(&bytes).then_some(bytes)
     }
 
@@ -186,8 +205,9 @@ impl Client {
     /// link, whether it verified (`None`: not one of ours). A valid one is reported once.
     pub(super) fn take_notice(&mut self, entry: &SealedEntry) -> Option<bool> {
         let genesis = self.governance.genesis()?;
-        let bytes = self.notice_keys()?.open(entry).ok()?;
-        if verify_notice(genesis, self.room.room_id(), &bytes).is_err() {
+        let (link, keys) = self.notice_link()?;
+        let bytes = keys.open(entry).ok()?;
+        if verify_notice(genesis, link, &bytes).is_err() {
             return Some(false);
         }
         if !std::mem::replace(&mut self.notices.shown, true) {

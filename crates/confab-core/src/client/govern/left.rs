@@ -65,9 +65,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::governance::{Action, Govern, MAX_LATE_HANDOVERS, Outcome};
 use crate::history::{Content, VerifiedEvent};
 use crate::identity::PublicIdentity;
-use crate::ids::MemberKey;
+use crate::ids::{MemberKey, RoomId};
 use crate::mailbox::MailboxKeys;
-use crate::room::{Commitment, EpochSecret};
+use crate::room::{Commitment, EpochSecret, RoomSecret};
 use crate::wire::bundle;
 
 use super::super::Client;
@@ -116,6 +116,8 @@ pub(in crate::client) struct LeftEpoch {
 /// [`Client::deposit_link_bundles`]).
 #[cfg_attr(any(test, fuzzing), derive(Clone))]
 struct LeftLink {
+    /// The link (what a notice that it was superseded names, by its room id).
+    secret: RoomSecret,
     /// The link's notice mailbox (`RoomSecret::notice`).
     notice: MailboxKeys,
     /// The commitment of the epoch whose link it is (what its hand-overs name).
@@ -134,6 +136,7 @@ impl LeftEpoch {
             sealed_to: BTreeSet::new(),
             ours,
             link: LeftLink {
+                secret: secret.link(),
                 notice: secret.link().notice().mailbox_keys(),
                 commitment: secret.commitment(),
                 deposited: Marks::new(),
@@ -194,13 +197,25 @@ impl LeftEpochs {
 
     /// Keeps `keys`, an older epoch's mailbox than those kept, to deposit into (the last
     /// [`LATE_MAILBOXES`]); its room id.
-    fn keep_late(&mut self, keys: MailboxKeys) -> crate::ids::RoomId {
+    fn keep_late(&mut self, keys: MailboxKeys) -> RoomId {
         let room = keys.room();
         if !self.late.iter().any(|kept| kept.room() == room) {
             self.late.insert(0, keys);
             self.late.truncate(LATE_MAILBOXES);
         }
         room
+    }
+
+    /// The link of the epoch of `commitment`, if we left it (or held it first).
+    pub(in crate::client) fn link_of(&self, commitment: Commitment) -> Option<RoomSecret> {
+        let left = (self.left.iter().map(|epoch| &epoch.link))
+            .find(|link| link.commitment == commitment)
+            .map(|link| link.secret.clone());
+        left.or_else(|| {
+            (self.first.as_ref())
+                .filter(|(_, secret)| secret.commitment() == commitment)
+                .map(|(_, secret)| secret.link())
+        })
     }
 
     /// Epoch 0's secret, if we held it (see `move_through_epochs`).

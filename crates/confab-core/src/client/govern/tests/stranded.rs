@@ -267,6 +267,58 @@ fn a_newcomer_let_in_by_a_member_removed_in_an_epoch_it_never_held_is_told_its_l
     assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
 }
 
+/// Seed 277's shape: Dave, an admin, removed by the owner in epoch 1 while cut off and not
+/// yet aware, lets a fresh key in with epoch 1's link and then rekeys (his epoch 2, which
+/// counts for nothing, sealed to it): the key follows him there before it learns of his
+/// removal, and stays (no epoch of the room's chain was sealed to it). Once it has learned,
+/// it reads the notice mailbox of the link it was let in with (epoch 1's, which the owner's
+/// rekey left) and learns that the link is no longer valid. On the old code it read the
+/// notice mailbox of the link of Dave's epoch, which nobody ever left, and was never told.
+#[test]
+fn a_newcomer_that_followed_its_removed_handers_rekey_is_told_its_link_is_void() {
+    let mut mesh = Mesh::found(4);
+    let dave = mesh.key(2);
+    mesh.govern(
+        0,
+        Govern::Promote {
+            member: dave,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    mesh.rekey(0);
+    mesh.wait(crate::Duration::from_secs(30));
+    for other in [0, 1, 3] {
+        mesh.unlink(2, other);
+    }
+    mesh.govern(
+        0,
+        Govern::Remove {
+            member: dave,
+            seen: 0,
+        },
+    )
+    .unwrap();
+    mesh.rekey(0);
+    mesh.post(0, "said after Dave's removal");
+    let fresh = arrive_late(&mut mesh, 2, &[2]);
+    assert_eq!(mesh.epoch(fresh), Some(1), "Dave let it in");
+    mesh.rekey(2);
+    assert_eq!(mesh.epoch(fresh), Some(2), "it followed Dave's rekey");
+    mesh.unlink(2, fresh);
+    let members = [0, 1, 3, fresh];
+    mesh.settle(&members, 10);
+    let governance = mesh.clients[fresh].governance();
+    assert!(
+        governance.removed(&dave).is_some(),
+        "it learned Dave's removal"
+    );
+    assert!(!governance.entitled(&mesh.key(fresh)));
+    assert_eq!(mesh.epoch(fresh), Some(2), "in Dave's epoch still");
+    told_its_link_is_void(&mut mesh, fresh);
+    assert!(!holds_text(&mesh, fresh, "said after Dave's removal"));
+}
+
 /// Found in session 16's review of 7a409f4: with `rejoin_if_stranded` (reverted) the key
 /// announced itself again from epoch 0, the room counted it left out and sealed it into
 /// epoch 2. The room cannot tell it from an honest newcomer by its `Join` (an event names
