@@ -526,12 +526,46 @@ impl Client {
     }
 
     /// `action` and the few events of its author before it (what a member needs to take it
-    /// in sequence), oldest first.
+    /// in sequence), after what gave its author the right to it ([`Client::authority_news`]),
+    /// oldest first.
     fn news_of(&self, action: &Action) -> Vec<Vec<u8>> {
         let (author, seq) = (action.order.author, action.order.seq);
-        self.history
-            .range(&author, seq.saturating_sub(REMOVAL_NEWS), seq)
+        (self.authority_news(&author).into_iter())
+            .chain(
+                self.history
+                    .range(&author, seq.saturating_sub(REMOVAL_NEWS), seq),
+            )
             .map(|event| event.bytes().to_vec())
+            .collect()
+    }
+
+    /// What makes `author`'s actions count for a member who may have missed it: the
+    /// owner's last applied promotion of `author`, with the owner's few events before it
+    /// (nothing for the owner, or for a member never promoted), oldest first. A removal by
+    /// an admin made while its target was away means nothing to that member without it: it
+    /// judged the removal void and itself in good standing (sim seed 56). Written before
+    /// the removal, while the member was in the room, it tells it nothing later.
+    pub(super) fn authority_news(&self, author: &MemberKey) -> Vec<&VerifiedEvent> {
+        let Some(owner) = self.governance.owner() else {
+            return Vec::new();
+        };
+        if *author == owner {
+            return Vec::new();
+        }
+        let promotion = self
+            .governance_refs()
+            .filter(|action| {
+                action.order.author == owner
+                    && matches!(action.what, Govern::Promote { member, .. } if member == author)
+                    && self.governance.outcome(&action.id) == Some(Outcome::Applied)
+            })
+            .map(|action| action.order.seq)
+            .max();
+        let Some(seq) = promotion else {
+            return Vec::new();
+        };
+        self.history
+            .range(&owner, seq.saturating_sub(REMOVAL_NEWS), seq)
             .collect()
     }
 

@@ -677,8 +677,9 @@ impl Client {
         packed
     }
 
-    /// Deposits into the room's mailbox our few events before our removal `seq` (those
-    /// `news_of` gives, as a member ending the removed member's link hands them: `dismiss`),
+    /// Deposits into the room's mailbox our few events before our removal `seq`, after what
+    /// gave us the right to remove (those `news_of` gives, as a member ending the removed
+    /// member's link hands them: `dismiss`),
     /// redacted, so that a member removed while offline takes the removal in, which goes
     /// whole. Written in the epoch it held, they tell it nothing later.
     pub(in crate::client) fn deposit_removal_news(&mut self, seq: u64) {
@@ -686,13 +687,13 @@ impl Client {
             return;
         };
         let me = self.public.member_key();
-        let news: Vec<Vec<u8>> = self
-            .history
-            .range(
-                &me,
-                seq.saturating_sub(super::REMOVAL_NEWS),
-                seq.saturating_sub(1),
-            )
+        let ours = self.history.range(
+            &me,
+            seq.saturating_sub(super::REMOVAL_NEWS),
+            seq.saturating_sub(1),
+        );
+        let news: Vec<Vec<u8>> = (self.authority_news(&me).into_iter())
+            .chain(ours)
             .map(|event| Self::for_old_mailboxes(event).bytes().to_vec())
             .collect();
         for bytes in news {

@@ -232,3 +232,40 @@ fn a_member_removed_while_away_learns_it_from_the_mailbox() {
     });
     assert!(!said, "Mallory reads what was said while she was away");
 }
+
+/// Seed 56's shape: Dave (an admin) is away when the owner makes Ann an admin and Ann
+/// removes him. Back, he reads his epoch's mailbox: the removal is there with Ann's few
+/// events before it, and the owner's promotion of Ann with the owner's few events before
+/// it, so he can tell that she had the right to remove him. On the old code the promotion
+/// was not there: he judged the removal void (no authority), counted himself in good
+/// standing and went on (in seed 56 he let a newcomer in and rekeyed it away with him).
+#[test]
+fn a_member_removed_while_away_by_an_admin_made_meanwhile_learns_it_from_the_mailbox() {
+    let mut mesh = Mesh::found(4);
+    let (owner, ann, dave) = (0, 1, 2);
+    let member = mesh.key(dave);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    mesh.unlink_all(dave);
+    mesh.post(owner, "while Dave is away");
+    let member = mesh.key(ann);
+    mesh.govern(owner, Govern::Promote { member, seen: 0 })
+        .unwrap();
+    let member = mesh.key(dave);
+    mesh.govern(ann, Govern::Remove { member, seen: 0 })
+        .unwrap();
+    mesh.rekey(ann);
+    assert_eq!(mesh.clients[dave].governance().removed(&member), None);
+    let mut rooms = vec![mesh.clients[dave].room_id()];
+    rooms.extend(mesh.clients[dave].left_rooms());
+    let now = mesh.now;
+    for room in rooms {
+        let entries = mesh.mailbox(room);
+        mesh.clients[dave].handle_mailbox_entries(now, &entries);
+    }
+    mesh.pump();
+    assert!(
+        mesh.clients[dave].governance().removed(&member).is_some(),
+        "Dave counts himself in the room"
+    );
+}
