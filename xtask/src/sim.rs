@@ -31,12 +31,10 @@ pub(crate) const TEST_SEEDS: u64 = 500;
 
 /// Seeds of `0..TEST_SEEDS` known to fail (fixes under way in core): listed with their
 /// checks like any failing seed, but the step fails only for others, and says when one of
-/// them passes (then take it off this list). Both fail convergence since bundles go in
-/// Lamport order (which reshuffled every seed's scenario): in 56 a newcomer let in by a
-/// removed admin follows that admin's rekeys and never learns of the removal (it lacks the
-/// promotion of the remover, and nobody else holds those epochs); in 113 a member is left
-/// in a rival epoch 9 nobody deposits into (see the session 22 note on issue 17).
-pub(crate) const KNOWN_FAILING: &[u64] = &[56, 113];
+/// them passes (then take it off this list). 113 fails convergence since bundles go in
+/// Lamport order (which reshuffled every seed's scenario): a member is left in a rival
+/// epoch 9 nobody deposits into (see the session 22 note on issue 17).
+pub(crate) const KNOWN_FAILING: &[u64] = &[113];
 
 /// The packages of the native test step (`test.rs`): the same set, so cargo reuses its
 /// build of the simulation instead of building confab-core again with other features.
