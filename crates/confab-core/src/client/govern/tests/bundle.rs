@@ -195,6 +195,18 @@ fn a_removed_member_finds_nothing_of_later_epochs_in_old_mailboxes() {
     assert_eq!(mesh.epoch(mallory), Some(0));
 }
 
+/// `idx` reads all there is in the mailboxes of its room and the epochs it left.
+fn read_mailboxes(mesh: &mut Mesh, idx: usize) {
+    let mut rooms = vec![mesh.clients[idx].room_id()];
+    rooms.extend(mesh.clients[idx].left_rooms());
+    let now = mesh.now;
+    for room in rooms {
+        let entries = mesh.mailbox(room);
+        mesh.clients[idx].handle_mailbox_entries(now, &entries);
+    }
+    mesh.pump();
+}
+
 /// Mallory's page is closed while the owner, linked to Ben, says a few things, removes her
 /// and rekeys. Reopened, she reads her epoch's mailbox: the removal is there, with the
 /// owner's few events before it redacted, so she learns she was removed (and reads none of
@@ -213,14 +225,7 @@ fn a_member_removed_while_away_learns_it_from_the_mailbox() {
         .unwrap();
     mesh.rekey(owner);
     assert_eq!(mesh.clients[mallory].governance().removed(&member), None);
-    let mut rooms = vec![mesh.clients[mallory].room_id()];
-    rooms.extend(mesh.clients[mallory].left_rooms());
-    let now = mesh.now;
-    for room in rooms {
-        let entries = mesh.mailbox(room);
-        mesh.clients[mallory].handle_mailbox_entries(now, &entries);
-    }
-    mesh.pump();
+    read_mailboxes(&mut mesh, mallory);
     assert!(
         mesh.clients[mallory]
             .governance()
@@ -256,14 +261,7 @@ fn a_member_removed_while_away_by_an_admin_made_meanwhile_learns_it_from_the_mai
         .unwrap();
     mesh.rekey(ann);
     assert_eq!(mesh.clients[dave].governance().removed(&member), None);
-    let mut rooms = vec![mesh.clients[dave].room_id()];
-    rooms.extend(mesh.clients[dave].left_rooms());
-    let now = mesh.now;
-    for room in rooms {
-        let entries = mesh.mailbox(room);
-        mesh.clients[dave].handle_mailbox_entries(now, &entries);
-    }
-    mesh.pump();
+    read_mailboxes(&mut mesh, dave);
     assert!(
         mesh.clients[dave].governance().removed(&member).is_some(),
         "Dave counts himself in the room"

@@ -108,6 +108,14 @@ fn sealed_to(mesh: &Mesh, idx: usize) -> bool {
     )
 }
 
+/// The owner removes Dave (2), starts the next epoch and says something in it.
+fn remove_dave(mesh: &mut Mesh) {
+    let member = mesh.key(2);
+    mesh.govern(0, Govern::Remove { member, seen: 0 }).unwrap();
+    mesh.rekey(0);
+    mesh.post(0, "said after Dave's removal");
+}
+
 /// The owner removes Dave (2) while he is cut off (after resetting the link, if
 /// `reset_first`: the removal is then written in epoch 1, which Dave never held), rekeys
 /// and says something; Dave, not aware, lets a fresh key in with epoch 0's link (its wall
@@ -123,18 +131,8 @@ fn dave_lets_in(early: bool, reset_first: bool) -> (Mesh, usize) {
     if reset_first {
         mesh.rekey(0);
     }
-    let dave = mesh.key(2);
-    mesh.govern(
-        0,
-        Govern::Remove {
-            member: dave,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    mesh.rekey(0);
+    remove_dave(&mut mesh);
     assert_eq!(mesh.epoch(0), Some(base + 1));
-    mesh.post(0, "said after Dave's removal");
     let fresh = if early {
         let invite = mesh.clients[2].invite();
         let fresh = mesh.open(&invite);
@@ -291,16 +289,7 @@ fn a_newcomer_that_followed_its_removed_handers_rekey_is_told_its_link_is_void()
     for other in [0, 1, 3] {
         mesh.unlink(2, other);
     }
-    mesh.govern(
-        0,
-        Govern::Remove {
-            member: dave,
-            seen: 0,
-        },
-    )
-    .unwrap();
-    mesh.rekey(0);
-    mesh.post(0, "said after Dave's removal");
+    remove_dave(&mut mesh);
     let fresh = arrive_late(&mut mesh, 2, &[2]);
     assert_eq!(mesh.epoch(fresh), Some(1), "Dave let it in");
     mesh.rekey(2);
