@@ -161,6 +161,14 @@ fn removal_news(
     member: &MemberKey,
 ) -> BTreeSet<(MemberKey, u64)> {
     let mut news = BTreeSet::new();
+    let owner = history.iter().find_map(|event| {
+        let event = event.event();
+        matches!(
+            event.content,
+            confab_core::Content::Govern(Govern::Create { .. })
+        )
+        .then_some(event.author)
+    });
     for event in history.iter() {
         let event = event.event();
         if let confab_core::Content::Govern(Govern::Remove {
@@ -170,6 +178,23 @@ fn removal_news(
         {
             for seq in event.seq.saturating_sub(REMOVAL_NEWS)..=event.seq {
                 news.insert((event.author, seq));
+            }
+            // And what gave its author the right: the owner's last promotion of it, with
+            // the owner's few events before it (`Client::authority_news`).
+            let Some(owner) = owner.filter(|owner| *owner != event.author) else {
+                continue;
+            };
+            let promotion = (history.iter().map(|e| e.event()))
+                .filter(|e| {
+                    e.author == owner
+                        && matches!(&e.content, confab_core::Content::Govern(Govern::Promote { member, .. }) if *member == event.author)
+                })
+                .map(|e| e.seq)
+                .max();
+            if let Some(promotion) = promotion {
+                for seq in promotion.saturating_sub(REMOVAL_NEWS)..=promotion {
+                    news.insert((owner, seq));
+                }
             }
         }
     }
