@@ -88,15 +88,7 @@ impl Governance {
         if !last || precedes {
             return false;
         }
-        self.order.push(action.id);
-        let outcome = match self.judge(self.genesis, &action) {
-            Ok(()) => {
-                self.apply(&action);
-                Outcome::Applied
-            }
-            Err(refusal) => Outcome::Refused(refusal),
-        };
-        self.outcomes.insert(action.id, outcome);
+        self.judge_next(action);
         self.tail.last = Some(action.order);
         self.tail.heads.insert(author, action.order.seq);
         if let Some((member, seen)) = cut {
