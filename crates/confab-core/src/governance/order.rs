@@ -79,23 +79,34 @@ impl Governance {
                 action.what,
                 Govern::Create { .. } | Govern::Promote { .. } | Govern::Configure(_)
             );
-        let cut = action
-            .what
-            .cut()
-            .filter(|(member, _)| *member != author && self.empowered.contains(&author));
+        let cut = self.binding_cut(&action);
         let precedes = cut
             .is_some_and(|(member, seen)| tail.heads.get(&member).is_some_and(|head| *head > seen));
         if !last || precedes {
             return false;
         }
         self.judge_next(action);
-        self.tail.last = Some(action.order);
-        self.tail.heads.insert(author, action.order.seq);
+        self.tail.took(action, cut);
+        true
+    }
+
+    /// `action`'s cut, if it binds: on someone else, by an empowered author.
+    fn binding_cut(&self, action: &ActionRef<'_>) -> Option<(MemberKey, u64)> {
+        let author = action.order.author;
+        (action.what.cut())
+            .filter(|(member, _)| *member != author && self.empowered.contains(&author))
+    }
+}
+
+impl Tail {
+    /// Notes `action` (with its binding `cut`) as held.
+    fn took(&mut self, action: ActionRef<'_>, cut: Option<(MemberKey, u64)>) {
+        self.last = self.last.max(Some(action.order));
+        self.heads.insert(action.order.author, action.order.seq);
         if let Some((member, seen)) = cut {
-            let up_to = self.tail.cut_up_to.entry(member).or_insert(seen);
+            let up_to = self.cut_up_to.entry(member).or_insert(seen);
             *up_to = (*up_to).max(seen);
         }
-        true
     }
 }
 
@@ -120,12 +131,7 @@ impl Governance {
         let (author, seq) = place(action);
         let tail = &self.tail;
         let head = tail.heads.get(&author).copied();
-        let binds = |action: &ActionRef<'_>| {
-            action.what.cut().filter(|(member, _)| {
-                *member != action.order.author && self.empowered.contains(&action.order.author)
-            })
-        };
-        let cut = binds(&action);
+        let cut = self.binding_cut(&action);
         // Nothing after it: its author's latest, no cut held puts it before the cutter, its
         // own cut puts nothing after it; and it changes no rule of the ordering.
         let sink = !tail.broken
@@ -160,7 +166,7 @@ impl Governance {
             {
                 cut_before = cut_before.max(Some(other.order.seq));
             }
-            if let Some((member, seen)) = binds(&other)
+            if let Some((member, seen)) = self.binding_cut(&other)
                 && member == author
                 && head.is_none_or(|head| seen >= head)
             {
@@ -194,13 +200,7 @@ impl Governance {
         if !placed {
             governance.judge_next(action);
         }
-        let tail = &mut governance.tail;
-        tail.last = tail.last.max(Some(action.order));
-        tail.heads.insert(author, seq);
-        if let Some((member, seen)) = cut {
-            let up_to = tail.cut_up_to.entry(member).or_insert(seen);
-            *up_to = (*up_to).max(seen);
-        }
+        governance.tail.took(action, cut);
         *self = governance;
         Some(changed)
     }

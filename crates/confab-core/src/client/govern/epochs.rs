@@ -22,9 +22,12 @@ impl Client {
     pub(in crate::client) fn follow_epochs(&mut self) {
         self.recover_left_epochs();
         let left = self.room.room_id();
-        let news = self.news_for_the_room_we_leave();
+        // The epoch we leave, if we move: its news is gathered only then (moving changes
+        // neither history nor governance, and this runs on every action taken in).
+        let leaving = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment()));
         let crossed_our_rekey = self.move_through_epochs();
         if self.room.room_id() != left {
+            let news = self.news_for_the_room_we_leave(leaving);
             // Members still in the epochs we left find the chain in their mailboxes.
             self.deposit_bundles(crossed_our_rekey);
             self.leave_older_links(&news);
@@ -34,13 +37,16 @@ impl Client {
         self.deposit_shut_out_news();
     }
 
-    /// The rekey a member still in the epoch we hold needs to follow us, with its author's
-    /// few events before it: the next epoch's on our chain (even if we are left out of it
-    /// and jump further), or, when a rival rekey we followed lost, the winner's of the
-    /// epoch we hold. Either was written in an epoch that member was in, so it tells them
+    /// The rekey a member still in the epoch we leave (`leaving`: its number and commitment)
+    /// needs to follow us, with its author's few events before it: the next epoch's on our
+    /// chain (even if we are left out of it and jump further), or, when a rival rekey we
+    /// followed lost, the winner's of the epoch we leave. Either was written in an epoch that member was in, so it tells them
     /// nothing said after they were left behind.
-    pub(in crate::client) fn news_for_the_room_we_leave(&self) -> Vec<Vec<u8>> {
-        let Some((ours, held)) = self.epoch.as_ref().map(|(n, s)| (*n, s.commitment())) else {
+    pub(in crate::client) fn news_for_the_room_we_leave(
+        &self,
+        leaving: Option<(u64, Commitment)>,
+    ) -> Vec<Vec<u8>> {
+        let Some((ours, held)) = leaving else {
             return Vec::new();
         };
         let actions = self.rekey_actions();
